@@ -1,0 +1,71 @@
+# aether_nb developer entry points. Every target first creates or refreshes .venv (see $(STAMP)).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON_BOOT := $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.aether-installed
+BUNDLES := aether_nb/notebook/static/run_widget.js
+JS_SOURCES := $(wildcard js/*.ts js/lib/*.ts)
+LINT_PATHS := $(wildcard aether_nb tests bench) hatch_build.py
+PYTEST := $(PY) -m pytest
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help setup lab demo lint unit kernel notebooks browser test
+
+help:
+	@echo "make lab        set up everything, open notebooks/ in JupyterLab"
+	@echo "make demo       set up everything, run notebooks/quickstart.ipynb headless"
+	@echo "make test       set up everything, then lint, unit, kernel, notebooks, browser (stops at the first failure)"
+	@echo "make lint|unit|kernel|notebooks|browser   one tier"
+
+# The venv is rebuilt when the Python or npm dependencies change; `pip install -e` runs hatch_build.py, which
+# bundles the widgets with npm.
+$(STAMP): pyproject.toml package.json package-lock.json hatch_build.py
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# Editing js/ after the install: rebundle without reinstalling.
+$(BUNDLES): $(JS_SOURCES) package.json | $(STAMP)
+	test -d node_modules || npm ci --no-audit --no-fund
+	npm run build
+	touch $@
+
+setup: $(STAMP) $(BUNDLES)
+
+lab: setup
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
+
+demo: setup
+	$(PY) -m aether_nb.testing.notebook_runner notebooks/quickstart.ipynb
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy aether_nb
+	npm run --silent typecheck
+
+# pytest exits 5 when it collects no test; make treats that as a failure, on purpose.
+unit: setup
+	$(PYTEST) tests -m "not kernel and not browser" --ignore=tests/browser
+
+kernel: setup
+	$(PYTEST) tests -m kernel --ignore=tests/browser
+
+# --nbval-lax: only cells marked `# NBVAL_CHECK_OUTPUT` compare outputs (ids and timings differ run to run).
+notebooks: setup
+	$(PYTEST) -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --timeout=300 notebooks/
+
+browser: setup
+	$(PYTEST) tests/browser
+
+test: setup
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory kernel
+	$(MAKE) --no-print-directory notebooks
+	$(MAKE) --no-print-directory browser

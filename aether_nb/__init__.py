@@ -1,0 +1,78 @@
+"""aether_nb: interactive AI agents that run on the notebook's own event loop.
+
+The public API (pinned by ``tests/test_public_api.py``)::
+
+    import aether_nb as ag
+
+    @ag.tool(outputs=["y"])
+    def double(x: int) -> dict: return {"y": x * 2}
+
+    @ag.graph_fn(outputs=["answer"])
+    async def demo(x: int, *, context: ag.NodeContext):
+        d = await double(x)
+        await context.channel().send_text(f"Answer: {d['y']}")
+        return {"answer": d["y"]}
+
+    await demo(x=21)
+"""
+
+from aether_nb import errors
+from aether_nb.config import configure, get_run, register_context_service, runs, session
+from aether_nb.errors import (
+    AetherError,
+    InvalidAnswer,
+    ReplayMismatch,
+    RunCancelled,
+    RunError,
+    RunFailed,
+    StorageError,
+    UsageError,
+    WaitTimeout,
+)
+from aether_nb.runtime.context import NodeContext, Service
+from aether_nb.runtime.events import Event
+from aether_nb.runtime.graph import GraphNode, RunGraph
+from aether_nb.runtime.graph_fn import GraphFn, graph_fn
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.tools import DualStageTool, Tool, tool
+from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AetherError",
+    "ApprovalResult",
+    "Artifact",
+    "ChoiceResult",
+    "ConsoleChannel",
+    "DualStageTool",
+    "Event",
+    "FileRef",
+    "GraphFn",
+    "GraphNode",
+    "InvalidAnswer",
+    "NodeContext",
+    "ReplayMismatch",
+    "Run",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "RunGraph",
+    "Service",
+    "StorageError",
+    "Tool",
+    "UsageError",
+    "Wait",
+    "WaitSpec",
+    "WaitTimeout",
+    "__version__",
+    "configure",
+    "errors",
+    "get_run",
+    "graph_fn",
+    "register_context_service",
+    "runs",
+    "session",
+    "tool",
+]

@@ -1,0 +1,115 @@
+"""The notebook's session: built once, configured with :func:`configure`, queried with :func:`runs`/:func:`get_run`.
+
+This is the one process-wide object (STYLE: no other hidden singletons). Everything a run needs is reached
+through it and passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime import session as _session
+from aether_nb.runtime.clock import Clock
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.session import Session
+from aether_nb.services import ChannelAdapter, install_builtin_services
+from aether_nb.store.memory import MemoryStore
+from aether_nb.store.protocol import Store
+
+_RESERVED_SERVICE_NAMES = frozenset(
+    {
+        "channel",
+        "memory",
+        "kv",
+        "artifacts",
+        "logger",
+        "llm",
+        "svc",
+        "step",
+        "wait",
+        "run",
+        "session",
+        "graph",
+    }
+)
+
+
+def _open_store(spec: Any) -> Store:
+    if isinstance(spec, Store):
+        return spec
+    if spec is None or spec == ":memory:":
+        return MemoryStore()
+    raise UsageError(
+        f"store must be ':memory:' or a Store object, got {spec!r}",
+        code="bad_store",
+    )
+
+
+def build_default_session() -> Session:
+    """The default session: in-memory store (``AETHER_NB_STORE`` may choose another), console channel."""
+    return install_builtin_services(Session(_open_store(os.environ.get("AETHER_NB_STORE") or None)))
+
+
+_session.set_default_session_factory(build_default_session)
+
+
+def session() -> Session:
+    """The notebook's session (built on first use)."""
+    return _session.default_session()
+
+
+def configure(
+    *,
+    store: Any = None,
+    channel: ChannelAdapter | None = None,
+    clock: Clock | None = None,
+) -> Session:
+    """Change the notebook's store, channel adapter or clock. Returns the session.
+
+    Args:
+        store: a :class:`~aether_nb.store.Store`, or ``":memory:"``.
+        channel: where the chat goes (``ConsoleChannel()``, ``aether_nb.testing.ScriptedChannel([...])``, ...).
+        clock: a time source (tests use ``aether_nb.testing.ManualClock``).
+
+    Raises:
+        UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
+    """
+    current = session()
+    if store is not None:
+        live = [r.id for r in current._runs.values() if r.live]
+        if live:
+            raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
+        new_store = _open_store(store)
+        current.store.close()
+        current.store = new_store
+        current._runs.clear()
+    if channel is not None:
+        if not (hasattr(channel, "deliver") and hasattr(channel, "present")):
+            raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")
+        current.config["channel"] = channel
+    if clock is not None:
+        if not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
+            raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
+        current.clock = clock
+    return current
+
+
+def runs(status: str | None = None, graph: str | None = None) -> list[Run]:
+    """The runs the notebook's store knows, newest first (``status="waiting"`` for the ones to answer)."""
+    return session().runs(status=status, graph=graph)
+
+
+def get_run(run_id: str) -> Run:
+    """The run with this id — live, or rebuilt from the store after a restart (await or answer it to resume)."""
+    return session().get_run(run_id)
+
+
+def register_context_service(name: str, service: Any) -> None:
+    """Make ``service`` reachable from every node as ``context.<name>()`` and ``context.svc(name)``."""
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise UsageError(f"a service name must be a public identifier, got {name!r}")
+    if name in _RESERVED_SERVICE_NAMES:
+        raise UsageError(f"{name!r} is a built-in NodeContext name; pick another service name")
+    session().services[name] = service

@@ -1,0 +1,118 @@
+"""One exception tree for everything aether_nb raises on purpose.
+
+Split by cause, so a caller can tell a mistake in their code from a failure during a run::
+
+    AetherError                      base; carries run_id, node_id, code
+    ├── UsageError                   the caller did something the API does not allow: fix the call
+    │   └── InvalidAnswer            an answer to a wait failed validation; the wait stays open
+    ├── RunError                     something went wrong while a run executed
+    │   ├── RunFailed                the run ended FAILED; ``__cause__`` is the original exception
+    │   ├── RunCancelled             the run (or the awaited part of it) was cancelled
+    │   ├── WaitTimeout              a wait's deadline passed before it was answered
+    │   └── ReplayMismatch           a resumed body no longer matches its journal
+    └── StorageError                 the store could not read or write (locked file, bad schema, ...)
+
+Every error has a message that says what to do next. Structured attributes let tools and tests react without
+parsing messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AetherError",
+    "InvalidAnswer",
+    "ReplayMismatch",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "StorageError",
+    "UsageError",
+    "WaitTimeout",
+]
+
+
+class AetherError(Exception):
+    """Base of every error aether_nb raises on purpose.
+
+    Args:
+        message: what went wrong and what to do about it.
+        run_id: the run concerned, when there is one.
+        node_id: the DAG node concerned, when there is one.
+        code: a short stable identifier (``"not_awaited"``, ``"wait_timeout"``, ...) for programs and tests.
+    """
+
+    default_code = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str | None = None,
+        node_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.run_id = run_id
+        self.node_id = node_id
+        self.code = code or self.default_code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only attributes would be lost by the default pickling of exceptions.
+        return (_rebuild, (type(self), self.message, self.run_id, self.node_id, self.code))
+
+
+def _rebuild(cls: type[AetherError], message: str, run_id: str | None, node_id: str | None, code: str) -> AetherError:
+    return cls(message, run_id=run_id, node_id=node_id, code=code)
+
+
+class UsageError(AetherError):
+    """The API was used in a way it does not allow; the message says how to call it instead."""
+
+    default_code = "usage"
+
+
+class InvalidAnswer(UsageError):
+    """An answer did not match what the wait accepts. Nothing was consumed: the wait is still open."""
+
+    default_code = "invalid_answer"
+
+
+class RunError(AetherError):
+    """Something went wrong while a run was executing."""
+
+    default_code = "run_error"
+
+
+class RunFailed(RunError):
+    """The run ended in status ``failed``. The original exception is chained as ``__cause__``."""
+
+    default_code = "run_failed"
+
+
+class RunCancelled(RunError):
+    """The run was cancelled (``run.cancel()``, the widget's Stop button, or the kernel's interrupt)."""
+
+    default_code = "run_cancelled"
+
+
+class WaitTimeout(RunError):
+    """A wait's deadline passed before anyone answered it. The wait's node ends ``FAILED_TIMEOUT``."""
+
+    default_code = "wait_timeout"
+
+
+class ReplayMismatch(RunError):
+    """A resumed run's body asked for a step its journal does not hold at that position.
+
+    The body changed between the original run and the resume (or depends on something non-deterministic).
+    Start a new run, or restore the code the run was started with.
+    """
+
+    default_code = "replay_mismatch"
+
+
+class StorageError(AetherError):
+    """The store could not complete a read or write; the message names the file and what to try."""
+
+    default_code = "storage"

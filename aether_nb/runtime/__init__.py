@@ -1,0 +1,1 @@
+"""The runtime: pure asyncio. Imports no IPython, ipywidgets, duckdb or openai (a test pins this)."""

@@ -1,0 +1,161 @@
+"""How Python values become JSON for the journal, the store and the widget.
+
+The rule for values that are not plain JSON (documented in the README, section "Durability"):
+
+1. Common non-JSON types are tagged and restored exactly: tuple, set, frozenset, bytes, datetime, date, Path,
+   non-string dict keys, NaN/inf floats.
+2. Anything else is pickled (tagged with its type), which restores it in a new process as long as its class can
+   be imported or is defined again (a class from a notebook cell pickles by name: re-run the cell first).
+3. A value that cannot be pickled either (a socket, a lambda, an open file) is *not* silently dropped:
+   :func:`encode` raises :class:`NotEncodable`; the runtime then keeps the step out of the durable journal,
+   adds a warning to the run and node, and executes that step again if the run is resumed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import math
+import pathlib
+import pickle
+from typing import Any
+
+_TAG = "__aether__"
+
+
+class NotEncodable(Exception):
+    """Raised by :func:`encode` for a value that neither JSON, a known tag, nor pickle can represent."""
+
+
+def encode(value: Any) -> Any:
+    """Return a JSON value that :func:`decode` turns back into an equal ``value``.
+
+    Raises:
+        NotEncodable: the value (or something inside it) cannot be represented; the message names its type.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {_TAG: "float", "v": repr(value)}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and _TAG not in value:
+            return {k: encode(v) for k, v in value.items()}
+        return {_TAG: "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, tuple) and type(value) is tuple:
+        return {_TAG: "tuple", "items": [encode(v) for v in value]}
+    if isinstance(value, (set, frozenset)) and type(value) in (set, frozenset):
+        return {_TAG: type(value).__name__, "items": [encode(v) for v in value]}
+    if isinstance(value, (bytes, bytearray)):
+        return {_TAG: "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, _dt.datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, _dt.date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, pathlib.PurePath):
+        return {_TAG: "path", "v": str(value)}
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # pickle raises many types (PicklingError, TypeError, AttributeError)
+        raise NotEncodable(
+            f"a value of type {type(value).__module__}.{type(value).__qualname__} cannot be stored "
+            f"(not JSON, not picklable: {exc})"
+        ) from exc
+    return {
+        _TAG: "pickle",
+        "type": f"{type(value).__module__}.{type(value).__qualname__}",
+        "b64": base64.b64encode(data).decode("ascii"),
+    }
+
+
+def decode(value: Any) -> Any:
+    """Invert :func:`encode`."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tag = value.get(_TAG)
+    if tag is None:
+        return {k: decode(v) for k, v in value.items()}
+    if tag == "float":
+        return float(value["v"])
+    if tag == "dict":
+        return {decode(k): decode(v) for k, v in value["items"]}
+    if tag == "tuple":
+        return tuple(decode(v) for v in value["items"])
+    if tag == "set":
+        return {decode(v) for v in value["items"]}
+    if tag == "frozenset":
+        return frozenset(decode(v) for v in value["items"])
+    if tag == "bytes":
+        return base64.b64decode(value["b64"])
+    if tag == "datetime":
+        return _dt.datetime.fromisoformat(value["v"])
+    if tag == "date":
+        return _dt.date.fromisoformat(value["v"])
+    if tag == "path":
+        return pathlib.Path(value["v"])
+    if tag == "pickle":
+        return pickle.loads(base64.b64decode(value["b64"]))
+    raise ValueError(f"unknown encoded value tag {tag!r}")
+
+
+def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int = 0) -> Any:
+    """A JSON value for display (widget, node records): truncated, never raising, never pickling."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return value if len(value) <= max_str else value[:max_str] + f"… (+{len(value) - max_str} chars)"
+    if _depth >= 6:
+        return f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {
+            str(k): preview(v, max_str=max_str, max_items=max_items, _depth=_depth + 1) for k, v in items[:max_items]
+        }
+        if len(items) > max_items:
+            out["…"] = f"+{len(items) - max_items} more"
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        seq = list(value)
+        out_list = [preview(v, max_str=max_str, max_items=max_items, _depth=_depth + 1) for v in seq[:max_items]]
+        if len(seq) > max_items:
+            out_list.append(f"… +{len(seq) - max_items} more")
+        return out_list
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break the run's display
+        text = f"<{type(value).__name__} (repr failed: {exc})>"
+    return text if len(text) <= max_str else text[:max_str] + "…"
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON value that depends only on ``value``'s content (no pickle bytes, no addresses)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {"dict": sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=json.dumps)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return {"set": sorted((_canonical(v) for v in value), key=json.dumps)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes": hashlib.sha256(bytes(value)).hexdigest()}
+    if isinstance(value, (_dt.date, pathlib.PurePath)):
+        return str(value)
+    return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def fingerprint(value: Any) -> str:
+    """A short stable hash of a value's content, used to match a resumed step against its journal entry."""
+    blob = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

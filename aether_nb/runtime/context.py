@@ -1,0 +1,175 @@
+"""NodeContext: what a running node reaches its services through, and the custom-service registry.
+
+Services are not module globals: a context asks its run's :class:`~aether_nb.runtime.session.Session` for them,
+and the session was handed to the run when it started. Built-in services (channel, memory, kv, artifacts, logger,
+llm) are factories installed on the session by ``aether_nb``'s wiring; custom ones are registered with
+:func:`register_context_service` and reached as ``context.<name>()`` or ``context.svc("<name>")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.execution import Scope, current_scope
+from aether_nb.runtime.waits import WaitSpec
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.run import Run
+    from aether_nb.runtime.session import Session
+
+BUILTIN_SERVICES = ("channel", "memory", "kv", "artifacts", "logger", "llm")
+
+
+class NodeContext:
+    """The per-node control plane handed to graph_fn bodies and tools that ask for ``context``.
+
+    Attributes:
+        run_id: the run this node belongs to.
+        node_id: the node's id in the run's DAG (None for the run's own top-level body).
+        graph: the name of the run's graph_fn.
+    """
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    @property
+    def run_id(self) -> str:
+        return self._scope.run.id
+
+    @property
+    def node_id(self) -> str | None:
+        return self._scope.node_id
+
+    @property
+    def graph(self) -> str:
+        return self._scope.run.graph_name
+
+    @property
+    def run(self) -> Run:
+        return self._scope.run
+
+    @property
+    def session(self) -> Session:
+        return self._scope.run.session
+
+    def __repr__(self) -> str:
+        return f"NodeContext(run_id={self.run_id!r}, node_id={self.node_id!r})"
+
+    # -- built-in services --------------------------------------------------------------------------------------------
+    def _builtin(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        factory = self.session.service_factories.get(name)
+        if factory is None:
+            raise UsageError(
+                f"no {name!r} service is configured in this session; "
+                f"configure one with ag.configure({name}=...) (or import aether_nb, which installs the defaults)",
+                run_id=self.run_id,
+                node_id=self.node_id,
+                code="no_service",
+            )
+        return factory(self, *args, **kwargs)
+
+    def channel(self, key: str | None = None) -> Any:
+        """The chat channel: ``send_text``, ``ask_text``, ``ask_approval``, streaming, progress..."""
+        return self._builtin("channel", key)
+
+    def memory(self, scope: str = "notebook") -> Any:
+        """Event memory (``record``, ``recent``, ``search``); ``scope="run"`` limits it to this run."""
+        return self._builtin("memory", scope)
+
+    def kv(self, scope: str = "notebook") -> Any:
+        """A key-value store with TTLs; ``scope="run"`` limits it to this run."""
+        return self._builtin("kv", scope)
+
+    def artifacts(self) -> Any:
+        """Content-addressed blobs (text, JSON, bytes, files) with labels."""
+        return self._builtin("artifacts")
+
+    def logger(self) -> Any:
+        """A ``logging.Logger`` whose records land on this node (widget and store)."""
+        return self._builtin("logger")
+
+    def llm(self, profile: str | None = None) -> Any:
+        """The configured LLM client (OpenAI-compatible)."""
+        return self._builtin("llm", profile)
+
+    # -- custom services -------------------------------------------------------------------------------------------
+    def svc(self, name: str) -> Any:
+        """The custom service registered under ``name``."""
+        services = self.session.services
+        if name not in services:
+            known = sorted(services) or "none"
+            raise UsageError(
+                f"no context service named {name!r} (registered: {known}); "
+                f"call ag.register_context_service({name!r}, service) before the run",
+                run_id=self.run_id,
+                node_id=self.node_id,
+                code="no_service",
+            )
+        return services[name]
+
+    def __getattr__(self, name: str) -> Callable[[], Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        services = self._scope.run.session.services
+        if name in services:
+            service = services[name]
+            return lambda: service
+        raise AttributeError(
+            f"NodeContext has no attribute or service {name!r}; registered services: {sorted(services) or 'none'}"
+        )
+
+    # -- journaled steps and waits ----------------------------------------------------------------------------------
+    async def step(self, name: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Run ``await fn(*args, **kwargs)`` as a journaled DAG node: executed once, replayed on resume.
+
+        For side effects that are not tools (an HTTP call, a file write) in a run that may be resumed.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise UsageError(f"step name must be an identifier, got {name!r}")
+        scope = self._scope
+
+        async def execute(child: Scope) -> Any:
+            return await fn(*args, **kwargs)
+
+        return await scope.run_step(scope.next_key(name), name, "step", {"args": args, "kwargs": kwargs}, execute)
+
+    async def wait(self, spec: WaitSpec, *, name: str = "wait") -> Any:
+        """Wait for an answer described by ``spec`` (shown in the channel); returns the validated answer."""
+        if not isinstance(spec, WaitSpec):
+            raise UsageError(f"context.wait() takes an ag.WaitSpec, got {type(spec).__name__}")
+        return await self._scope.wait(spec, name=name)
+
+
+def current_context() -> NodeContext | None:
+    """The NodeContext of the node running now (None outside a run); services use it to know their caller."""
+    scope = current_scope()
+    return None if scope is None else scope.context
+
+
+class Service:
+    """Optional base class for custom context services.
+
+    ``self.ctx()`` is the NodeContext of the node calling the service; ``async with self.critical():`` serialises
+    a critical section across concurrent nodes.
+    """
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+
+    def ctx(self) -> NodeContext:
+        ctx = current_context()
+        if ctx is None:
+            raise UsageError("Service.ctx() is only available while a node of a run is calling the service")
+        return ctx
+
+    @contextlib.asynccontextmanager
+    async def critical(self) -> AsyncIterator[None]:
+        if getattr(self, "_lock", None) is None:
+            self._lock = asyncio.Lock()
+        assert self._lock is not None
+        async with self._lock:
+            yield

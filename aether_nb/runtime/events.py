@@ -1,0 +1,199 @@
+"""A run is a stream of typed, immutable events.
+
+The run's DAG (:class:`~aether_nb.runtime.graph.RunGraph`), the store, the notebook widget and tests are all
+subscribers of the same stream, so what the widget shows is exactly what was stored. Each event carries the run
+id, a per-run sequence number (strictly increasing) and a wall-clock timestamp; ``kind`` discriminates the type
+(``match event.kind: case "node_started": ...``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+from aether_nb.store.records import JSON
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """Common fields of every event."""
+
+    run_id: str
+    seq: int
+    ts: float
+    kind: str = field(init=False, default="event")
+
+    registry: ClassVar[dict[str, type[Event]]] = {}
+
+    def to_json(self) -> dict[str, JSON]:
+        """A JSON-ready dict (every field value is already a JSON value)."""
+        data = asdict(self)
+        data["kind"] = self.kind
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Event:
+        """Rebuild an event stored with :meth:`to_json`."""
+        cls = Event.registry[data["kind"]]
+        names = {f.name for f in fields(cls) if f.init}
+        kwargs: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) and k == "parents" else v) for k, v in data.items()
+        }
+        return cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    Event.registry[cls.__dataclass_fields__["kind"].default] = cls  # type: ignore[index]
+    return cls
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStarted(Event):
+    """A run began executing (``resumed`` when it is a resume of an earlier, unfinished execution)."""
+
+    graph: str
+    inputs: JSON
+    resumed: bool = False
+    kind: Literal["run_started"] = field(init=False, default="run_started")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunStatusChanged(Event):
+    """The run moved between ``running`` and ``waiting``."""
+
+    status: str
+    kind: Literal["run_status"] = field(init=False, default="run_status")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunFinished(Event):
+    """The run ended: ``succeeded``, ``failed`` or ``cancelled``. Always the last event of an execution."""
+
+    status: str
+    outputs: JSON = None
+    error: JSON = None
+    kind: Literal["run_finished"] = field(init=False, default="run_finished")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeStarted(Event):
+    """A node (tool call, nested graph_fn, LLM call, wait) was created and started.
+
+    ``parent`` is the enclosing nested graph_fn node (None at the top level); ``parents`` are the nodes it
+    depends on (the DAG edges into it).
+    """
+
+    node_id: str
+    name: str
+    node_kind: str
+    parent: str | None
+    parents: tuple[str, ...]
+    inputs: JSON
+    replayed: bool = False
+    kind: Literal["node_started"] = field(init=False, default="node_started")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeStatusChanged(Event):
+    """A node changed status without finishing (RUNNING <-> WAITING_*)."""
+
+    node_id: str
+    status: str
+    kind: Literal["node_status"] = field(init=False, default="node_status")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NodeFinished(Event):
+    """A node reached a final status: DONE, FAILED, FAILED_TIMEOUT, SKIPPED or CANCELLED."""
+
+    node_id: str
+    status: str
+    outputs: JSON = None
+    error: JSON = None
+    replayed: bool = False
+    usage: JSON = None
+    kind: Literal["node_finished"] = field(init=False, default="node_finished")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitOpened(Event):
+    """A wait was persisted and is ready to be answered (the prompt is shown after this event)."""
+
+    token: str
+    node_id: str
+    wait_kind: str
+    prompt: str | None
+    options: JSON = None
+    deadline: float | None = None
+    kind: Literal["wait_opened"] = field(init=False, default="wait_opened")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitAnswered(Event):
+    """A wait received a valid answer."""
+
+    token: str
+    node_id: str
+    answer: JSON
+    kind: Literal["wait_answered"] = field(init=False, default="wait_answered")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WaitClosed(Event):
+    """A wait ended without an answer: ``reason`` is ``"timeout"`` or ``"cancelled"``."""
+
+    token: str
+    node_id: str
+    reason: str
+    kind: Literal["wait_closed"] = field(init=False, default="wait_closed")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelMessage(Event):
+    """Something the agent said in the chat (or a user's answer echoed there).
+
+    ``message_id`` identifies a bubble: streaming and progress updates repeat the same id with ``update=True``.
+    ``content`` depends on ``message_type``: ``{"text"}`` for text/markdown/stream, ``{"artifact_uri", "mime",
+    "name", "alt"}`` for image/file, ``{"title", "current", "total", "done"}`` for progress.
+    """
+
+    node_id: str | None
+    message_id: str
+    message_type: str
+    role: str
+    content: JSON
+    update: bool = False
+    final: bool = True
+    kind: Literal["channel_message"] = field(init=False, default="channel_message")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogRecord(Event):
+    """A record written with ``context.logger()``, attached to its node."""
+
+    node_id: str | None
+    level: str
+    message: str
+    kind: Literal["log"] = field(init=False, default="log")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunWarning(Event):
+    """Something the user should know that did not stop the run (e.g. an output that cannot be journaled)."""
+
+    node_id: str | None
+    code: str
+    message: str
+    kind: Literal["warning"] = field(init=False, default="warning")

@@ -1,0 +1,182 @@
+"""RunGraph: the DAG of a run, folded from its events.
+
+It is derived state: :meth:`RunGraph.apply` is the only way it changes, and it changes only from events, so a run
+rebuilt from the store's events (after a kernel restart) looks exactly like the live one did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_nb.runtime.events import (
+    Event,
+    LogRecord,
+    NodeFinished,
+    NodeStarted,
+    NodeStatusChanged,
+    RunFinished,
+    RunStarted,
+    RunStatusChanged,
+    RunWarning,
+)
+from aether_nb.store.records import JSON, NodeRecord
+
+FINAL_NODE_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", "CANCELLED"})
+WAITING_STATUSES = frozenset({"WAITING_HUMAN", "WAITING_EXTERNAL", "WAITING_TIME", "WAITING_EVENT"})
+
+
+@dataclass
+class GraphNode:
+    """One node of a run's DAG: a tool call, nested graph_fn, LLM call or wait."""
+
+    id: str
+    name: str
+    kind: str
+    status: str
+    parent: str | None = None
+    parents: tuple[str, ...] = ()
+    inputs: JSON = None
+    outputs: JSON = None
+    error: JSON = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    replayed: bool = False
+    usage: JSON = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between start and end, once both are known."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
+    def to_record(self, run_id: str) -> NodeRecord:
+        return NodeRecord(
+            run_id=run_id,
+            node_id=self.id,
+            name=self.name,
+            kind=self.kind,
+            status=self.status,
+            parent=self.parent,
+            parents=self.parents,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            error=self.error,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )
+
+
+class RunGraph:
+    """Nodes and edges of one run, in the order nodes started."""
+
+    def __init__(self, run_id: str, name: str = "") -> None:
+        self.run_id = run_id
+        self.name = name
+        self.status = "pending"
+        self._nodes: dict[str, GraphNode] = {}
+
+    @property
+    def nodes(self) -> list[GraphNode]:
+        return list(self._nodes.values())
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """``(from_id, to_id)`` pairs: data/causal order between siblings."""
+        return [(p, n.id) for n in self._nodes.values() for p in n.parents]
+
+    def node(self, node_id: str) -> GraphNode:
+        """The node with this id; ``KeyError`` lists the ids that exist."""
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise KeyError(f"no node {node_id!r} in run {self.run_id}; nodes: {list(self._nodes)}") from None
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def apply(self, event: Event) -> GraphNode | None:
+        """Fold one event in; returns the node it touched, if any."""
+        if isinstance(event, NodeStarted):
+            node = GraphNode(
+                id=event.node_id,
+                name=event.name,
+                kind=event.node_kind,
+                status="RUNNING",
+                parent=event.parent,
+                parents=tuple(event.parents),
+                inputs=event.inputs,
+                started_at=event.ts,
+                replayed=event.replayed,
+            )
+            self._nodes[event.node_id] = node
+            return node
+        if isinstance(event, NodeStatusChanged):
+            node = self._nodes[event.node_id]
+            node.status = event.status
+            return node
+        if isinstance(event, NodeFinished):
+            node = self._nodes[event.node_id]
+            node.status = event.status
+            node.outputs = event.outputs
+            node.error = event.error
+            node.ended_at = event.ts
+            node.replayed = node.replayed or event.replayed
+            if event.usage is not None:
+                node.usage = event.usage
+            return node
+        if isinstance(event, LogRecord) and event.node_id in self._nodes:
+            node = self._nodes[event.node_id]
+            node.logs.append({"level": event.level, "message": event.message, "ts": event.ts})
+            return node
+        if isinstance(event, RunWarning) and event.node_id in self._nodes:
+            node = self._nodes[event.node_id]
+            node.warnings.append(event.message)
+            return node
+        if isinstance(event, RunStarted):
+            self.name = event.graph
+            self.status = "running"
+        elif isinstance(event, (RunStatusChanged, RunFinished)):
+            self.status = event.status
+        return None
+
+    def to_dict(self) -> dict[str, JSON]:
+        """The JSON shape the run widget renders."""
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "status": self.status,
+            "nodes": [
+                {
+                    "id": n.id,
+                    "name": n.name,
+                    "kind": n.kind,
+                    "status": n.status,
+                    "parent": n.parent,
+                    "started_at": n.started_at,
+                    "ended_at": n.ended_at,
+                    "inputs": n.inputs,
+                    "outputs": n.outputs,
+                    "error": n.error,
+                    "replayed": n.replayed,
+                    "usage": n.usage,
+                    "logs": n.logs,
+                    "warnings": n.warnings,
+                }
+                for n in self._nodes.values()
+            ],
+            "edges": [list(e) for e in self.edges],
+        }
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for n in self._nodes.values():
+            counts[n.status] = counts.get(n.status, 0) + 1
+        summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        return f"RunGraph({self.run_id!r}, {len(self._nodes)} nodes: {summary})"

@@ -1,0 +1,236 @@
+"""@graph_fn: an async Python function run as an agent whose DAG is recorded while it unfolds.
+
+``await agent(...)`` runs it and returns its outputs; ``agent.start(...)`` returns a :class:`Run` at once (the
+run goes on as a task of the running loop); ``agent.sync(...)`` is for scripts. Called inside another run, a
+graph_fn becomes a sub-graph node of that run instead of a run of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, overload
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
+from aether_nb.runtime.execution import Scope, StepCall, current_scope
+from aether_nb.runtime.registry import register
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.session import Session, default_session
+from aether_nb.runtime.tools import check_outputs_decl, find_context_param, normalise_outputs, signature_text
+from aether_nb.store.records import RunRecord
+
+RESERVED = ("run_id", "session")
+
+
+class GraphFn:
+    """An agent defined with :func:`graph_fn`."""
+
+    kind = "graph_fn"
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        outputs: Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise UsageError(
+                f"@graph_fn needs an `async def` function; {getattr(fn, '__name__', fn)!r} is not one "
+                "(tools may be sync, agents await their steps)"
+            )
+        self.fn = fn
+        self.name = name or fn.__name__
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise UsageError(f"graph_fn name must be an identifier, got {self.name!r}")
+        self.outputs = check_outputs_decl(outputs, f"@graph_fn {self.name}")
+        self.description = description or inspect.getdoc(fn)
+        self.signature = inspect.signature(fn)
+        self.context_param = find_context_param(fn, f"@graph_fn {self.name}")
+        for p in self.signature.parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                raise UsageError(f"@graph_fn {self.name}: *{p.name} is not supported; inputs must have names")
+            if p.name in RESERVED:
+                raise UsageError(f"@graph_fn {self.name}: parameter name {p.name!r} is reserved by start(); rename it")
+        self.inputs = [
+            p.name
+            for p in self.signature.parameters.values()
+            if p.name != self.context_param and p.kind is not p.VAR_KEYWORD
+        ]
+        functools.update_wrapper(self, fn)
+        register(self)
+
+    def __repr__(self) -> str:
+        return f"<graph_fn {self.name}({', '.join(self.inputs)}) -> {self.outputs or 'dict'}>"
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.context_param is not None:
+            # AetherGraph passes context= to nested calls explicitly; here it is always injected.
+            kwargs.pop(self.context_param, None)
+        params = [p for p in self.signature.parameters.values() if p.name != self.context_param]
+        try:
+            bound = inspect.Signature(params).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise UsageError(
+                f"{signature_text(self.name, inspect.Signature(params))}: {exc}", code="bad_arguments"
+            ) from exc
+        inputs: dict[str, Any] = {}
+        for k, v in bound.arguments.items():
+            if self.signature.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
+                inputs.update(v)
+            else:
+                inputs[k] = v
+        return inputs
+
+    async def _run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = dict(inputs)
+        if self.context_param is not None:
+            kwargs[self.context_param] = scope.context
+        raw = await self.fn(**kwargs)
+        return normalise_outputs(raw, self.outputs, f"graph_fn {self.name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the agent: inside a run, as a sub-graph node; elsewhere, as a new run (await the result)."""
+        scope = current_scope()
+        inputs = self._bind(args, dict(kwargs))
+        if scope is None:
+            return self._run_to_end(inputs)
+
+        async def execute(child: Scope) -> dict[str, Any]:
+            return await self._run_root(child, inputs)
+
+        return StepCall(scope, self.name, "graph_fn", inputs, execute)
+
+    async def _run_to_end(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        run = self._start(inputs, run_id=None, session=None)
+        try:
+            return await run.result()
+        except asyncio.CancelledError:
+            run.cancel()  # the caller owned this run (e.g. the cell's stop button): stop it too
+            raise
+
+    def start(self, *args: Any, run_id: str | None = None, session: Session | None = None, **kwargs: Any) -> Run:
+        """Start a run as a task on the running loop and return its :class:`Run` at once.
+
+        With ``run_id``, idempotent: an unfinished run with that id is resumed (replaying its completed steps), a
+        finished one is returned as it is, and a run of that id with other inputs (or another agent) is a
+        :class:`UsageError`.
+        """
+        return self._start(self._bind(args, dict(kwargs)), run_id=run_id, session=session)
+
+    def _start(self, inputs: dict[str, Any], *, run_id: str | None, session: Session | None) -> Run:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError(
+                f"{self.name}.start() needs a running event loop (a notebook, or async code); "
+                f"in a script use {self.name}.sync(...)",
+                code="no_loop",
+            ) from None
+        if session is not None and not isinstance(session, Session):
+            raise UsageError(f"session must be an aether_nb Session, got {type(session).__name__}")
+        session = session or default_session()
+        fp = fingerprint(inputs)
+        if run_id is not None:
+            if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
+                raise UsageError(f"run_id must be a non-empty string without '/', got {run_id!r}")
+            record = session.store.get_run(run_id)
+            if record is not None:
+                if record.kind != self.kind or record.graph != self.name:
+                    raise UsageError(
+                        f"run_id {run_id!r} belongs to {record.kind} {record.graph!r}, not {self.name!r}; "
+                        "pick another run_id",
+                        run_id=run_id,
+                        code="run_id_taken",
+                    )
+                if record.inputs_fingerprint != fp:
+                    raise UsageError(
+                        f"run {run_id!r} was started with other inputs ({record.inputs}); resume it with the "
+                        "same inputs, or use a new run_id for new inputs",
+                        run_id=run_id,
+                        code="inputs_mismatch",
+                    )
+                run = session.get_run(run_id)
+                if not run.live and not run.done:
+                    run._start(self, inputs, resumed=True)
+                return run
+        else:
+            run_id = session.new_run_id()
+        try:
+            stored_inputs = encode(inputs)
+            durable = True
+        except NotEncodable as exc:
+            raise UsageError(
+                f"the inputs of {self.name} cannot be stored ({exc}), so the run could not be resumed; "
+                "pass JSON-friendly or picklable values",
+                code="inputs_not_storable",
+            ) from exc
+        now = session.clock.now()
+        record = RunRecord(
+            run_id=run_id,
+            graph=self.name,
+            status="pending",
+            inputs=stored_inputs,
+            inputs_fingerprint=fp,
+            created_at=now,
+            updated_at=now,
+            kind=self.kind,
+            meta={"durable_inputs": durable},
+        )
+        session.store.put_run(record)
+        run = Run(session, record)
+        run._start(self, inputs, resumed=False)
+        return run
+
+    def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._run_to_end(self._bind(args, dict(kwargs))))
+        raise UsageError(
+            f"{self.name}.sync() cannot block inside a running event loop (a notebook cell or async code): "
+            f"use `await {self.name}(...)`, or `run = {self.name}.start(...)` to keep the cell free",
+            code="use_await",
+        )
+
+
+@overload
+def graph_fn(fn: Callable[..., Any], /) -> GraphFn: ...
+
+
+@overload
+def graph_fn(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    outputs: Sequence[str] | None = None,
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], GraphFn]: ...
+
+
+def graph_fn(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    outputs: Sequence[str] | None = None,
+    description: str | None = None,
+) -> GraphFn | Callable[[Callable[..., Any]], GraphFn]:
+    """Make an ``async def`` an agent: ``@graph_fn`` or ``@graph_fn(name="demo", outputs=["answer"])``.
+
+    Inputs come from the signature; a parameter named ``context``/``ctx`` (or annotated ``NodeContext``)
+    receives the run's :class:`~aether_nb.runtime.context.NodeContext`.
+    """
+    if isinstance(fn, str):
+        raise UsageError(f"pass the name by keyword: @graph_fn(name={fn!r})")
+
+    def wrap(f: Callable[..., Any]) -> GraphFn:
+        return GraphFn(f, name=name, outputs=outputs, description=description)
+
+    return wrap if fn is None else wrap(fn)

@@ -1,0 +1,29 @@
+"""Definitions by name, so a run stored in one process can find its code again in the next.
+
+This is a table of *definitions* (like ``sys.modules``), not of services: a graph_fn registers itself when it is
+decorated, and redefining it in a later notebook cell replaces the entry, which is what a resumed run should use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Runnable(Protocol):
+    """What a run executes: something with a name that can run its body in a root scope."""
+
+    name: str
+    kind: str
+
+    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
+
+
+_targets: dict[tuple[str, str], Runnable] = {}
+
+
+def register(target: Runnable) -> None:
+    _targets[(target.kind, target.name)] = target
+
+
+def lookup(kind: str, name: str) -> Runnable | None:
+    return _targets.get((kind, name))

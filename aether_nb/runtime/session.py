@@ -1,0 +1,172 @@
+"""Session: the one object a run gets its store, clock and services from.
+
+A run is handed its session when it starts and passes it down explicitly (scope -> NodeContext -> services).
+Exactly one *default* session exists per process — the notebook's — built lazily by the factory that
+``aether_nb`` installs (it wires the built-in services); tests build their own sessions and pass them around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.clock import Clock, SystemClock
+from aether_nb.runtime.codec import encode
+from aether_nb.runtime.waits import Wait, normalise_answer
+from aether_nb.store.memory import MemoryStore
+from aether_nb.store.protocol import Store
+from aether_nb.store.records import WaitRecord
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
+    from aether_nb.runtime.events import Event
+    from aether_nb.runtime.run import Run
+
+ServiceFactory = Callable[..., Any]
+Presenter = Callable[[Wait], Awaitable[None]]
+
+
+class Session:
+    """Store, clock, services and the live runs of one notebook (or one test).
+
+    Args:
+        store: where runs, journal, waits and service data live (default: a fresh in-memory store).
+        clock: time source for deadlines and timestamps (default: the system clock).
+        id_factory: makes new run ids (default: ``run-<8 hex>``); tests pass a deterministic one.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        clock: Clock | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._id_factory = id_factory or (lambda: f"run-{secrets.token_hex(4)}")
+        self.service_factories: dict[str, ServiceFactory] = {}
+        self.services: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}
+        self.wait_presenter: Callable[[NodeContext], Presenter | None] | None = None
+        self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
+        self.run_observers: list[Callable[[Run], None]] = []
+        self.event_observers: list[Callable[[Run, Event], None]] = []
+        self._runs: dict[str, Run] = {}
+        self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
+
+    def new_run_id(self) -> str:
+        while True:
+            run_id = self._id_factory()
+            if run_id not in self._runs and self.store.get_run(run_id) is None:
+                return run_id
+
+    def present_wait(self, context: NodeContext) -> Presenter | None:
+        """How a wait without its own presenter (e.g. a DualStageTool's) is shown: the channel's default."""
+        return None if self.wait_presenter is None else self.wait_presenter(context)
+
+    # -- runs -----------------------------------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id: the live object if this process runs it, else rebuilt from the store."""
+        from aether_nb.runtime.run import Run
+
+        if not isinstance(run_id, str) or not run_id:
+            raise UsageError(f"run_id must be a non-empty string, got {run_id!r}")
+        run = self._runs.get(run_id)
+        if run is not None:
+            return run
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise UsageError(
+                f"no run {run_id!r} in this session's store ({self.store.location}); ag.runs() lists the runs it knows",
+                run_id=run_id,
+                code="run_not_found",
+            )
+        run = Run.from_store(self, record)
+        self._runs[run_id] = run
+        return run
+
+    def runs(self, status: str | None = None, graph: str | None = None) -> list[Run]:
+        """Runs the store knows, newest first (live runs are returned as their live objects)."""
+        valid = {"pending", "running", "waiting", "succeeded", "failed", "cancelled"}
+        if status is not None and status not in valid:
+            raise UsageError(f"status must be one of {sorted(valid)}, got {status!r}")
+        return [self.get_run(rec.run_id) for rec in self.store.list_runs(status=status, graph=graph)]
+
+    def _adopt(self, run: Run) -> None:
+        self._runs[run.id] = run
+        for observer in list(self.run_observers):
+            observer(run)
+
+    # -- answers ---------------------------------------------------------------------------------------------------
+    def answer(self, token: str, payload: Any) -> WaitRecord:
+        """Validate and deliver an answer to the wait with ``token``.
+
+        The answer is persisted first; a task awaiting the wait in this process is then woken (thread-safely, so
+        widget callbacks on other threads may call this). With no live task, the answer waits in the store until
+        the run resumes.
+
+        Raises:
+            UsageError: unknown token, or the wait is no longer open.
+            InvalidAnswer: the payload does not fit the wait; nothing changed and the wait stays open.
+        """
+        if not isinstance(token, str) or not token:
+            raise UsageError(f"token must be a non-empty string, got {token!r}", code="bad_token")
+        rec = self.store.get_wait(token)
+        if rec is None:
+            raise UsageError(
+                "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
+                code="bad_token",
+            )
+        if rec.status != "open":
+            raise UsageError(
+                f"wait {rec.node_id!r} of run {rec.run_id} is {rec.status}, it cannot be answered again",
+                run_id=rec.run_id,
+                node_id=rec.node_id,
+                code="wait_closed",
+            )
+        hook = self.answer_hooks.get(rec.kind)
+        if hook is not None:
+            payload = hook(rec, payload)
+        value = normalise_answer(rec, payload)
+        answered = replace(rec, status="answered", answer=encode(value))
+        self.store.put_wait(answered)
+        live = self._live_waits.get(token)
+        if live is not None:
+            fut, loop, _ = live
+            loop.call_soon_threadsafe(_resolve, fut, value)
+        return answered
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+_default: Session | None = None
+_default_factory: Callable[[], Session] = Session
+
+
+def set_default_session_factory(factory: Callable[[], Session]) -> None:
+    """Install how the process's default session is built (``aether_nb`` installs its wired one)."""
+    global _default_factory
+    _default_factory = factory
+
+
+def default_session() -> Session:
+    """The process's one default session, built on first use."""
+    global _default
+    if _default is None:
+        _default = _default_factory()
+    return _default
+
+
+def set_default_session(session: Session | None) -> Session | None:
+    """Replace the default session (``ag.configure`` and test fixtures); returns the previous one."""
+    global _default
+    previous, _default = _default, session
+    return previous

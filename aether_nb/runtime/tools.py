@@ -1,0 +1,329 @@
+"""@tool: a function that becomes a DAG node when a run calls it, and stays a plain function otherwise.
+
+Modes of a call:
+
+* inside a run (a graph_fn body, or an async tool called from one): returns an awaitable step; ``await`` it to
+  get the outputs dict. The step is a node of the run's DAG and a journal entry, so a resumed run replays it.
+* outside any run: a sync tool runs and returns its outputs dict; an async tool returns a coroutine.
+* while a ``@graphify`` function is being built: adds a node and returns a handle (see ``graphify``).
+
+Sync tool bodies run in a worker thread inside a run, so they never block the kernel's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import keyword
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any, TypeVar, overload
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current_scope, spec_to_json
+from aether_nb.runtime.waits import WaitSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTROL_KWARGS = ("_id", "_after", "_condition")
+
+build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | None] = ContextVar(
+    "aether_nb_build_hook", default=None
+)
+"""Set while a ``@graphify`` body is traced: tool calls are handed to it instead of running."""
+
+
+def check_outputs_decl(outputs: Sequence[str] | None, where: str) -> list[str] | None:
+    """Validate a declared outputs list at decoration time."""
+    if outputs is None:
+        return None
+    if isinstance(outputs, str):
+        raise UsageError(f"{where}: outputs must be a list of names, e.g. outputs=[{outputs!r}], not a string")
+    names = list(outputs)
+    for n in names:
+        if not isinstance(n, str) or not n.isidentifier() or keyword.iskeyword(n):
+            raise UsageError(f"{where}: output name {n!r} must be a Python identifier")
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where}: outputs has duplicates: {names}")
+    return names
+
+
+def normalise_outputs(value: Any, outputs: list[str] | None, where: str) -> dict[str, Any]:
+    """Turn what a tool or graph_fn returned into its outputs dict.
+
+    ``None`` -> ``{}``; a dict is checked against the declared outputs (passed through when none are declared);
+    a tuple maps onto the declared outputs in order; any other value becomes ``{outputs[0]: value}`` (or
+    ``{"result": value}`` when none are declared).
+
+    Raises:
+        UsageError: declared outputs are missing, undeclared keys are returned, or a tuple/value does not fit.
+    """
+    if value is None:
+        result: dict[str, Any] = {}
+    elif isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise UsageError(f"{where} returned a dict with non-string keys; output names must be strings")
+        result = dict(value)
+    elif isinstance(value, tuple) and outputs is not None:
+        if len(value) != len(outputs):
+            raise UsageError(
+                f"{where} returned a tuple of {len(value)} values but declares {len(outputs)} outputs {outputs}",
+                code="outputs_mismatch",
+            )
+        result = dict(zip(outputs, value, strict=True))
+    elif outputs is None:
+        result = {"result": value}
+    elif len(outputs) == 1:
+        result = {outputs[0]: value}
+    else:
+        raise UsageError(
+            f"{where} returned a single {type(value).__name__} but declares outputs {outputs}: "
+            "return a dict with those keys (or a tuple in that order)",
+            code="outputs_mismatch",
+        )
+    if outputs is not None:
+        missing = [k for k in outputs if k not in result]
+        extra = [k for k in result if k not in outputs]
+        if missing:
+            raise UsageError(
+                f"{where} did not return declared output(s) {missing}; it returned keys {sorted(result)}",
+                code="missing_outputs",
+            )
+        if extra:
+            raise UsageError(
+                f"{where} returned undeclared output(s) {extra}; declare them in outputs=[...] or drop them",
+                code="undeclared_outputs",
+            )
+    return result
+
+
+def signature_text(name: str, sig: inspect.Signature) -> str:
+    """``name(a: int, b=1)`` as the user wrote it (string annotations unquoted), for error messages."""
+    parts = []
+    for p in sig.parameters.values():
+        text = (
+            p.name
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            else ("*" if p.kind is p.VAR_POSITIONAL else "**") + p.name
+        )
+        if p.annotation is not p.empty:
+            ann = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
+            text += f": {ann}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
+        parts.append(text)
+    return f"{name}({', '.join(parts)})"
+
+
+def find_context_param(fn: Callable[..., Any], where: str) -> str | None:
+    """The parameter that receives the NodeContext: named ``context``/``ctx`` or annotated ``NodeContext``."""
+    found = []
+    for p in inspect.signature(fn).parameters.values():
+        ann = p.annotation
+        ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+        if p.name in ("context", "ctx") or (isinstance(ann_name, str) and ann_name.split(".")[-1] == "NodeContext"):
+            found.append(p.name)
+    if len(found) > 1:
+        raise UsageError(f"{where} has more than one context parameter ({found}); keep one")
+    return found[0] if found else None
+
+
+class Tool:
+    """A function registered as a tool. Created by :func:`tool`; call it like the function."""
+
+    kind = "tool"
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, outputs: Sequence[str] | None = None):
+        if not callable(fn):
+            raise UsageError(f"@tool decorates a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise UsageError(f"tool name must be an identifier, got {self.name!r}")
+        self.outputs = check_outputs_decl(outputs, f"@tool {self.name}")
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.signature = inspect.signature(fn)
+        self.context_param = find_context_param(fn, f"@tool {self.name}")
+        self.inputs = [p for p in self.signature.parameters if p != self.context_param]
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<tool {self.name} outputs={self.outputs or ['result']}>"
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        for k in CONTROL_KWARGS:
+            if k in kwargs:
+                raise UsageError(
+                    f"{k}= only applies while building a @graphify graph; {self.name}(...) here runs directly",
+                    code="control_kwarg_outside_build",
+                )
+        try:
+            bound = self.signature.bind_partial(*args, **kwargs)
+            if self.context_param is not None and self.context_param not in bound.arguments:
+                bound.arguments[self.context_param] = None
+            bound = self.signature.bind(*bound.args, **bound.kwargs)
+        except TypeError as exc:
+            raise UsageError(f"{signature_text(self.name, self.signature)}: {exc}", code="bad_arguments") from exc
+        return bound
+
+    def _inputs_view(self, bound: inspect.BoundArguments) -> dict[str, Any]:
+        return {k: v for k, v in bound.arguments.items() if k != self.context_param}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        hook = build_hook.get()
+        if hook is not None:
+            return hook(self, args, kwargs)
+        bound = self._bind(args, kwargs)
+        scope = current_scope()
+        if scope is None:
+            return self._call_direct(bound)
+
+        async def execute(child: Scope) -> dict[str, Any]:
+            if self.context_param is not None and bound.arguments.get(self.context_param) is None:
+                bound.arguments[self.context_param] = child.context
+            if self.is_async:
+                raw = await self.fn(*bound.args, **bound.kwargs)
+            else:
+                raw = await asyncio.to_thread(_run_detached, self.fn, bound)
+            return normalise_outputs(raw, self.outputs, f"tool {self.name}")
+
+        return StepCall(scope, self.name, "tool", self._inputs_view(bound), execute)
+
+    def _call_direct(self, bound: inspect.BoundArguments) -> Any:
+        where = f"tool {self.name}"
+        if self.is_async:
+
+            async def run_async() -> dict[str, Any]:
+                return normalise_outputs(await self.fn(*bound.args, **bound.kwargs), self.outputs, where)
+
+            return run_async()
+        return normalise_outputs(self.fn(*bound.args, **bound.kwargs), self.outputs, where)
+
+
+def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments) -> Any:
+    # In the worker thread (a copy of the caller's context): tool calls made by a sync body run directly.
+    _current_scope.set(None)
+    return fn(*bound.args, **bound.kwargs)
+
+
+@overload
+def tool(fn: F, /) -> Tool: ...
+
+
+@overload
+def tool(
+    fn: None = None, /, *, outputs: Sequence[str] | None = None, name: str | None = None
+) -> Callable[[Any], Any]: ...
+
+
+def tool(
+    fn: Any = None, /, *, outputs: Sequence[str] | None = None, name: str | None = None
+) -> Tool | Callable[[Any], Any]:
+    """Make a function a tool: ``@tool``, or ``@tool(outputs=["y"], name="double")``.
+
+    ``outputs`` names the keys of the returned dict (checked on every call); without it a dict is returned as
+    is and any other value becomes ``{"result": value}``. Also accepts a :class:`DualStageTool` subclass (to
+    set its outputs or name).
+    """
+    if isinstance(fn, (list, tuple)):
+        raise UsageError("pass outputs by keyword: @tool(outputs=[...])")
+
+    def wrap(f: Any) -> Any:
+        if isinstance(f, type) and issubclass(f, DualStageTool):
+            if outputs is not None:
+                f._outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
+            if name is not None:
+                f._tool_name = name
+            return f
+        if isinstance(f, Tool):
+            raise UsageError(f"{f.name} is already a tool; apply @tool once")
+        return Tool(f, name=name, outputs=outputs)
+
+    return wrap if fn is None else wrap(fn)
+
+
+class _DualStageMeta(type):
+    """Calling a DualStageTool subclass is a tool call (a node that waits), not an instantiation."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is DualStageTool:
+            raise UsageError("subclass DualStageTool and implement setup() and on_resume()")
+        hook = build_hook.get()
+        if hook is not None:
+            return hook(cls, args, kwargs)
+        scope = current_scope()
+        name: str = cls._tool_name  # type: ignore[attr-defined]
+        if scope is None:
+            raise UsageError(
+                f"{name} waits for an answer, so it can only be called inside a run: `await {name}(...)` in a "
+                "graph_fn, or as a node of a @graphify graph",
+                code="waitable_outside_run",
+            )
+        tool_cls: Any = cls
+        setup_sig = inspect.signature(tool_cls.setup)
+        ctx_param = find_context_param(tool_cls.setup, name)
+        params = [p for p in setup_sig.parameters.values() if p.name not in ("self", ctx_param)]
+        try:
+            bound = inspect.Signature(params).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise UsageError(f"{signature_text(name, inspect.Signature(params))}: {exc}", code="bad_arguments") from exc
+        inputs = dict(bound.arguments)
+
+        async def execute(child: Scope) -> dict[str, Any]:
+            instance: DualStageTool = type.__call__(cls)
+            ctx = child.context
+            extra = {ctx_param: ctx} if ctx_param else {}
+
+            async def setup(_: Scope) -> dict[str, Any]:
+                spec = await instance.setup(*bound.args, **bound.kwargs, **extra)
+                if isinstance(spec, dict):
+                    spec = WaitSpec(**spec)
+                if not isinstance(spec, WaitSpec):
+                    raise UsageError(f"{name}.setup() must return an ag.WaitSpec, got {type(spec).__name__}")
+                return spec_to_json(spec)
+
+            spec_json = await child.run_step(child.next_key("setup"), "setup", "setup", inputs, setup, node=False)
+            spec = WaitSpec(**spec_json)
+            node_id = child.node_id
+            assert node_id is not None
+
+            async def await_answer(_: Scope) -> Any:
+                return await child._await_answer(node_id, spec, None)
+
+            answer_inputs = {"kind": spec.kind, "prompt": spec.prompt}
+            payload = await child.run_step(
+                child.next_key("answer"), "answer", "wait", answer_inputs, await_answer, node=False
+            )
+            resume_ctx = find_context_param(tool_cls.on_resume, name)
+            raw = await instance.on_resume(payload, **({resume_ctx: ctx} if resume_ctx else {}))
+            return normalise_outputs(raw, cls._outputs, f"tool {name}")  # type: ignore[attr-defined]
+
+        return StepCall(scope, name, "tool", inputs, execute)
+
+
+class DualStageTool(metaclass=_DualStageMeta):
+    """A tool that waits: ``setup`` describes the wait, ``on_resume`` turns the answer into outputs.
+
+    ``class Approve(ag.DualStageTool, outputs=["decision"])`` then ``await Approve(amount=5)`` inside a run. The
+    setup result is journaled and the wait persisted, so after a kernel restart the node keeps waiting on the
+    same token without running ``setup`` again.
+    """
+
+    _outputs: list[str] | None = None
+    _tool_name: str = ""
+
+    def __init_subclass__(cls, outputs: Sequence[str] | None = None, name: str | None = None, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls._tool_name = name or cls.__name__
+        cls._outputs = check_outputs_decl(outputs, f"DualStageTool {cls._tool_name}") if outputs else cls._outputs
+        for method in ("setup", "on_resume"):
+            if not inspect.iscoroutinefunction(getattr(cls, method)):
+                raise UsageError(f"{cls.__name__}.{method} must be an `async def`")
+
+    async def setup(self, *args: Any, **kwargs: Any) -> WaitSpec:
+        """Describe the wait (kind, prompt, options, schema, timeout). Runs once per node."""
+        raise UsageError(f"{type(self).__name__} must implement `async def setup(...)` returning an ag.WaitSpec")
+
+    async def on_resume(self, payload: Any, **kwargs: Any) -> Any:
+        """Turn the validated answer into the tool's outputs."""
+        raise UsageError(f"{type(self).__name__} must implement `async def on_resume(self, payload, *, context)`")

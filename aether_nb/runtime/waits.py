@@ -1,0 +1,202 @@
+"""Waits: a run pausing until someone (or something) answers.
+
+Every wait has its own token, so two asks in flight in one node never collide. A wait is persisted before its
+prompt is shown, carries an absolute deadline that is enforced, and validates every answer before consuming it:
+an answer that does not fit raises :class:`~aether_nb.errors.InvalidAnswer` and leaves the wait open.
+
+Two ways to wait, one mechanism underneath:
+
+* cooperative: ``await context.channel().ask_text(...)`` inside a graph_fn or tool;
+* dual-stage: a :class:`DualStageTool` whose ``setup`` returns a :class:`WaitSpec` and whose ``on_resume``
+  turns the answer into outputs. Its setup is journaled, so it does not run again after a kernel restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_nb.errors import InvalidAnswer, UsageError
+from aether_nb.store.records import JSON, WaitRecord
+
+WAIT_STATUS_BY_KIND: dict[str, str] = {
+    "text": "WAITING_HUMAN",
+    "choice": "WAITING_HUMAN",
+    "approval": "WAITING_HUMAN",
+    "files": "WAITING_HUMAN",
+    "human": "WAITING_HUMAN",
+    "external": "WAITING_EXTERNAL",
+    "time": "WAITING_TIME",
+    "event": "WAITING_EVENT",
+}
+"""The node status a wait of each kind puts its node in (unknown kinds count as external)."""
+
+DEFAULT_APPROVAL_OPTIONS = ("Approve", "Reject")
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    """What a wait asks for. Returned by ``DualStageTool.setup`` or built by the channel's ``ask_*``.
+
+    Args:
+        kind: ``text``, ``choice``, ``approval``, ``files``, ``human``, ``external``, ``time`` or ``event``.
+        prompt: the question shown to the person (None for machine waits).
+        options: allowed answers for ``choice``/``approval`` (``approval`` defaults to Approve/Reject).
+        schema: a JSON Schema the (normalised) answer must satisfy.
+        timeout_s: seconds until the deadline; None waits indefinitely.
+        meta: anything extra the channel should see (e.g. ``{"accept": [".csv"]}`` for files).
+    """
+
+    kind: str = "external"
+    prompt: str | None = None
+    options: tuple[str, ...] | list[str] | None = None
+    schema: dict[str, Any] | None = None
+    timeout_s: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise UsageError(f"WaitSpec.kind must be a non-empty string, got {self.kind!r}")
+        if self.prompt is not None and not isinstance(self.prompt, str):
+            raise UsageError(f"WaitSpec.prompt must be a string, got {type(self.prompt).__name__}")
+        if self.options is not None:
+            opts = list(self.options)
+            if not opts or not all(isinstance(o, str) and o for o in opts):
+                raise UsageError(f"WaitSpec.options must be a non-empty list of strings, got {self.options!r}")
+            if len(set(opts)) != len(opts):
+                raise UsageError(f"WaitSpec.options has duplicates: {opts!r}")
+        if self.timeout_s is not None and (
+            not isinstance(self.timeout_s, (int, float)) or isinstance(self.timeout_s, bool) or self.timeout_s <= 0
+        ):
+            raise UsageError(f"WaitSpec.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+        if self.schema is not None:
+            _check_schema(self.schema)
+
+    @property
+    def node_status(self) -> str:
+        return WAIT_STATUS_BY_KIND.get(self.kind, "WAITING_EXTERNAL")
+
+    def effective_options(self) -> list[str] | None:
+        if self.options is not None:
+            return list(self.options)
+        if self.kind == "approval":
+            return list(DEFAULT_APPROVAL_OPTIONS)
+        return None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A pending wait as users see it in ``run.waits`` (the token is kept out of the repr, and so out of
+    saved notebook outputs; read ``wait.token`` when you need it)."""
+
+    token: str = field(repr=False)
+    kind: str
+    prompt: str | None
+    options: list[str] | None
+    node_id: str
+    run_id: str
+    deadline: float | None = None
+    schema: JSON = None
+    meta: JSON = None
+
+    @classmethod
+    def from_record(cls, rec: WaitRecord) -> Wait:
+        return cls(
+            token=rec.token,
+            kind=rec.kind,
+            prompt=rec.prompt,
+            options=rec.options,
+            node_id=rec.node_id,
+            run_id=rec.run_id,
+            deadline=rec.deadline,
+            schema=rec.schema,
+            meta=rec.meta,
+        )
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise UsageError(f"WaitSpec.schema is not a valid JSON Schema: {exc.message}") from exc
+
+
+def _match_option(value: Any, options: list[str], *, what: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidAnswer(f"{what}: expected one of {options} (or its index), got {value!r}")
+    if isinstance(value, int):
+        if 0 <= value < len(options):
+            return value
+        raise InvalidAnswer(f"{what}: index {value} is out of range; choose 0..{len(options) - 1} of {options}")
+    if isinstance(value, str):
+        if value in options:
+            return options.index(value)
+        folded = [o.casefold() for o in options]
+        if value.strip().casefold() in folded:
+            return folded.index(value.strip().casefold())
+    raise InvalidAnswer(f"{what}: {value!r} is not one of {options}")
+
+
+def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
+    """Validate an answer for a wait and return the canonical value the waiting code receives.
+
+    * ``text``: a string (or ``{"text": str}``).
+    * ``choice``: an option or its index -> ``{"choice": str, "index": int}``.
+    * ``approval``: True/False, an option or its index -> ``{"approved": bool, "choice": str, "index": int}``
+      (approved means the first option).
+    * ``files``: a list of ``{"name", "size", "mime", "artifact_uri"}`` dicts.
+    * anything else: any JSON value; checked against ``options`` and ``schema`` when given.
+
+    Raises:
+        InvalidAnswer: the payload does not fit; the message lists what would.
+    """
+    what = f"answer to {rec.kind} wait {rec.node_id!r}"
+    options = rec.options
+    value: Any
+    if rec.kind == "text":
+        if isinstance(payload, dict) and set(payload) == {"text"}:
+            payload = payload["text"]
+        if not isinstance(payload, str):
+            raise InvalidAnswer(f"{what}: expected a string, got {type(payload).__name__}")
+        value = payload
+    elif rec.kind in ("choice", "approval"):
+        opts = list(options or DEFAULT_APPROVAL_OPTIONS)
+        if isinstance(payload, dict):
+            if "choice" in payload:
+                payload = payload["choice"]
+            elif "index" in payload:
+                payload = payload["index"]
+            elif rec.kind == "approval" and "approved" in payload:
+                payload = payload["approved"]
+        if rec.kind == "approval" and isinstance(payload, bool):
+            index = 0 if payload else (1 if len(opts) > 1 else 0)
+            if not payload and len(opts) < 2:
+                raise InvalidAnswer(f"{what}: there is no rejecting option among {opts}")
+        else:
+            index = _match_option(payload, opts, what=what)
+        value = {"choice": opts[index], "index": index}
+        if rec.kind == "approval":
+            value = {"approved": index == 0, **value}
+    elif rec.kind == "files":
+        if not isinstance(payload, list) or not all(
+            isinstance(f, dict) and {"name", "size", "mime", "artifact_uri"} <= set(f) for f in payload
+        ):
+            raise InvalidAnswer(
+                f"{what}: expected a list of uploaded files ({{name, size, mime, artifact_uri}}); "
+                "pass file paths to run.answer() and the channel stores them as artifacts"
+            )
+        value = payload
+    else:
+        if options is not None and payload not in options:
+            raise InvalidAnswer(f"{what}: {payload!r} is not one of {options}")
+        value = payload
+    if rec.schema is not None:
+        import jsonschema
+
+        try:
+            jsonschema.validate(value, rec.schema)
+        except jsonschema.ValidationError as exc:
+            raise InvalidAnswer(f"{what}: {exc.message}") from exc
+    return value

@@ -1,0 +1,124 @@
+"""What NodeContext hands out: channel, memory, kv, artifacts, logger (and llm, when configured).
+
+:func:`install_builtin_services` puts their factories on a session; services reach the store and the clock
+through the session of the context that asks for them.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import pathlib
+from typing import Any
+
+from aether_nb.errors import InvalidAnswer
+from aether_nb.runtime.context import NodeContext
+from aether_nb.runtime.session import Session
+from aether_nb.runtime.waits import Wait
+from aether_nb.services.artifacts import Artifact, Artifacts
+from aether_nb.services.channel import (
+    ApprovalResult,
+    Channel,
+    ChannelAdapter,
+    ChoiceResult,
+    FileRef,
+    Message,
+)
+from aether_nb.services.console import ConsoleChannel
+from aether_nb.services.kv import KV, scope_key
+from aether_nb.services.logger import node_logger
+from aether_nb.services.memory import Memory, MemoryEvent
+from aether_nb.store.records import WaitRecord
+
+__all__ = [
+    "KV",
+    "ApprovalResult",
+    "Artifact",
+    "Artifacts",
+    "Channel",
+    "ChannelAdapter",
+    "ChoiceResult",
+    "ConsoleChannel",
+    "FileRef",
+    "Memory",
+    "MemoryEvent",
+    "Message",
+    "install_builtin_services",
+]
+
+
+def install_builtin_services(session: Session, *, channel: ChannelAdapter | None = None) -> Session:
+    """Wire the built-in services into ``session`` (the channel adapter defaults to the console)."""
+    session.config["channel"] = channel if channel is not None else session.config.get("channel", ConsoleChannel())
+
+    def adapter() -> ChannelAdapter:
+        result: ChannelAdapter = session.config["channel"]
+        return result
+
+    session.service_factories["channel"] = lambda ctx, key=None: Channel(ctx, adapter(), key)
+    session.service_factories["kv"] = lambda ctx, scope="notebook": KV(
+        ctx.session.store, ctx.session.clock, scope_key(scope, ctx.run_id)
+    )
+    session.service_factories["memory"] = lambda ctx, scope="notebook": Memory(
+        ctx.session.store, ctx.session.clock, scope_key(scope, ctx.run_id), ctx.run_id, ctx.node_id
+    )
+    session.service_factories["artifacts"] = lambda ctx: Artifacts(
+        ctx.session.store, ctx.session.clock, ctx.run_id, ctx.node_id
+    )
+    session.service_factories["logger"] = node_logger
+
+    def presenter(ctx: NodeContext) -> Any:
+        async def present(wait: Wait) -> None:
+            await adapter().present(wait, lambda payload: session.answer(wait.token, payload))
+
+        return present
+
+    session.wait_presenter = presenter
+    session.answer_hooks["files"] = lambda rec, payload: _files_answer(session, rec, payload)
+    return session
+
+
+def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
+    """Turn paths / ``(name, bytes)`` pairs given as a files answer into stored artifacts (FileRef dicts)."""
+    if not isinstance(payload, (list, tuple)):
+        payload = [payload]
+    arts = Artifacts(session.store, session.clock, rec.run_id, rec.node_id)
+    accept = [a.lower() for a in ((rec.meta or {}).get("accept") or [])]
+    out: list[Any] = []
+    for item in payload:
+        if isinstance(item, FileRef):
+            out.append(_fileref_dict(item))
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+            continue
+        if isinstance(item, (str, pathlib.Path)):
+            path = pathlib.Path(item)
+            if not path.is_file():
+                raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: {path} is not a file")
+            name, data = path.name, path.read_bytes()
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (bytes, bytearray)):
+            name, data = str(item[0]), bytes(item[1])
+        else:
+            raise InvalidAnswer(
+                f"answer to files wait {rec.node_id!r}: give file paths or (name, bytes) pairs, got {item!r}"
+            )
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if accept and not any(name.lower().endswith(a) or _mime_match(mime, a) for a in accept):
+            raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: {name} is not one of {accept}")
+        art = arts.put_bytes(data, name=name, mime=mime, kind="upload")
+        out.append({"name": name, "size": art.size, "mime": art.mime, "artifact_uri": art.uri})
+    if not (rec.meta or {}).get("multiple", True) and len(out) > 1:
+        raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: only one file is accepted")
+    return out
+
+
+def _fileref_dict(ref: FileRef) -> dict[str, Any]:
+    return {"name": ref.name, "size": ref.size, "mime": ref.mime, "artifact_uri": ref.artifact_uri}
+
+
+def _mime_match(mime: str, pattern: str) -> bool:
+    if "/" not in pattern:
+        return False
+    major, _, minor = pattern.partition("/")
+    m_major, _, m_minor = mime.partition("/")
+    return major == m_major and minor in ("*", m_minor)

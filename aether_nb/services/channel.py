@@ -1,0 +1,380 @@
+"""The chat channel: what an agent says (text, markdown, images, files, streams, progress) and asks.
+
+One :class:`Channel` per node, over one :class:`ChannelAdapter` per session (console, scripted, or the notebook
+widget). Every message is an event on the run (so the widget and the store see it), a chat turn in memory, and a
+journaled step: a resumed run does not say things twice. Every ask is a runtime wait (own token, persisted first,
+deadline, validation), presented by the adapter, which may answer inline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import pathlib
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import fingerprint
+from aether_nb.runtime.context import NodeContext
+from aether_nb.runtime.events import ChannelMessage
+from aether_nb.runtime.execution import Scope
+from aether_nb.runtime.waits import Wait, WaitSpec
+
+Respond = Callable[[Any], object]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message as adapters receive it (``update`` repeats a bubble's id with new content)."""
+
+    run_id: str
+    node_id: str | None
+    message_id: str
+    type: str
+    role: str
+    content: dict[str, Any]
+    update: bool = False
+    final: bool = True
+
+    @property
+    def text(self) -> str:
+        return str(self.content.get("text", ""))
+
+
+class ChannelAdapter(Protocol):
+    """Where a session's chat goes: the console, a script of answers, or the notebook widget."""
+
+    def deliver(self, message: Message) -> None:
+        """Show (or record) a message. Called on the loop; must not block."""
+
+    async def present(self, wait: Wait, respond: Respond) -> None:
+        """Show a question. Call ``respond(payload)`` to answer it (now or later, from any thread)."""
+
+
+@dataclass(frozen=True)
+class ChoiceResult:
+    """The answer to ``ask_choices``: the option chosen and its index."""
+
+    choice: str
+    index: int
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    """The answer to ``ask_approval``; unpacks as ``approved, choice = ...``."""
+
+    approved: bool
+    choice: str
+
+    def __iter__(self) -> Any:
+        return iter((self.approved, self.choice))
+
+    def __bool__(self) -> bool:
+        return self.approved
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """An uploaded file, stored as an artifact."""
+
+    name: str
+    size: int
+    mime: str
+    artifact_uri: str
+
+
+def _check_prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UsageError(f"a prompt must be a non-empty string, got {prompt!r}")
+    return prompt
+
+
+def _check_timeout(timeout_s: Any) -> float | None:
+    if timeout_s is None:
+        return None
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
+        raise UsageError(f"timeout_s must be a positive number of seconds or None, got {timeout_s!r}")
+    return float(timeout_s)
+
+
+class Channel:
+    """``context.channel()``: talk to the person running the notebook."""
+
+    def __init__(self, context: NodeContext, adapter: ChannelAdapter, key: str | None = None) -> None:
+        self._ctx = context
+        self._adapter = adapter
+        self.key = key or "notebook"
+
+    @property
+    def _scope(self) -> Scope:
+        return self._ctx._scope
+
+    # -- saying things -------------------------------------------------------------------------------------------------
+    def _publish(
+        self,
+        message_id: str,
+        mtype: str,
+        content: dict[str, Any],
+        *,
+        role: str = "assistant",
+        update: bool = False,
+        final: bool = True,
+    ) -> None:
+        run = self._ctx.run
+        run._emit(
+            ChannelMessage,
+            node_id=self._ctx.node_id,
+            message_id=message_id,
+            message_type=mtype,
+            role=role,
+            content=content,
+            update=update,
+            final=final,
+        )
+        self._adapter.deliver(
+            Message(run.id, self._ctx.node_id, message_id, mtype, role, content, update=update, final=final)
+        )
+
+    async def _say(self, name: str, mtype: str, content: dict[str, Any], *, role: str = "assistant") -> None:
+        scope = self._scope
+        key = scope.next_key(name)
+
+        async def execute(_: Scope) -> None:
+            self._publish(key, mtype, content, role=role)
+            text = content.get("text") or content.get("alt") or content.get("name") or ""
+            await self._remember(role, str(text), mtype)
+
+        await scope.run_step(key, name, "send", content, execute, node=False)
+
+    async def _remember(self, role: str, text: str, mtype: str) -> None:
+        if "memory" not in self._ctx.session.service_factories:
+            return
+        await self._ctx.memory().record("chat", {"role": role, "text": text, "type": mtype}, text=text, role=role)
+
+    async def send_text(self, text: str) -> None:
+        """Say ``text`` (plain text) in the chat."""
+        if not isinstance(text, str):
+            raise UsageError(f"send_text takes a string, got {type(text).__name__}; use send_markdown or str()")
+        await self._say("send_text", "text", {"text": text})
+
+    async def send_markdown(self, text: str) -> None:
+        """Say ``text`` rendered as markdown."""
+        if not isinstance(text, str):
+            raise UsageError(f"send_markdown takes a string, got {type(text).__name__}")
+        await self._say("send_markdown", "markdown", {"text": text})
+
+    async def _store_blob(
+        self, data: bytes | str | pathlib.Path, name: str | None, mime: str | None, kind: str
+    ) -> dict[str, Any]:
+        if isinstance(data, (str, pathlib.Path)):
+            path = pathlib.Path(data)
+            if not path.is_file():
+                raise UsageError(f"{path} is not a file; pass bytes or the path of an existing file")
+            blob, name = path.read_bytes(), name or path.name
+        elif isinstance(data, (bytes, bytearray)):
+            blob = bytes(data)
+        else:
+            raise UsageError(f"expected bytes or a file path, got {type(data).__name__}")
+        name = name or ("image.png" if kind == "image" else "file.bin")
+        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        art = await self._ctx.artifacts().save_bytes(blob, name=name, mime=mime, kind=kind)
+        return {"artifact_uri": art.uri, "mime": art.mime, "name": name, "size": art.size}
+
+    async def send_image(
+        self,
+        image: bytes | str | pathlib.Path,
+        *,
+        alt: str = "image",
+        mime: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Show an image (PNG/JPEG/SVG bytes or a path); it is stored as an artifact first."""
+        content = await self._store_blob(
+            image, name, mime or ("image/png" if isinstance(image, bytes) else None), "image"
+        )
+        content["alt"] = alt
+        await self._say("send_image", "image", content)
+
+    async def send_file(
+        self, file: bytes | str | pathlib.Path, *, name: str | None = None, mime: str | None = None
+    ) -> None:
+        """Offer a file for download; it is stored as an artifact first."""
+        await self._say("send_file", "file", await self._store_blob(file, name, mime, "file"))
+
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[Stream]:
+        """Stream tokens into one chat bubble: ``async with ch.stream() as s: await s.delta("tok")``."""
+        scope = self._scope
+        key = scope.next_key("stream")
+        replayed = scope.execution.replay(key, "stream", fingerprint(None)) is not None
+        s = Stream(self, key, replayed)
+        if not replayed:
+            self._publish(key, "stream", {"text": ""}, final=False)
+        yield s
+        if replayed:
+            return
+
+        async def execute(_: Scope) -> str:
+            self._publish(key, "stream", {"text": s.text}, update=True, final=True)
+            await self._remember("assistant", s.text, "stream")
+            return s.text
+
+        await scope.run_step(key, "stream", "send", None, execute, node=False)
+
+    @contextlib.asynccontextmanager
+    async def progress(self, title: str, *, total: float | None = None) -> AsyncIterator[Progress]:
+        """A progress bar: ``async with ch.progress("Indexing", total=100) as p: await p.update(inc=1)``."""
+        _check_prompt(title)
+        if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
+            raise UsageError(f"total must be a positive number or None, got {total!r}")
+        scope = self._scope
+        key = scope.next_key("progress")
+        replayed = scope.execution.replay(key, "progress", fingerprint(title)) is not None
+        p = Progress(self, key, title, total, replayed)
+        if not replayed:
+            p._publish(final=False)
+        yield p
+        if replayed:
+            return
+
+        async def execute(_: Scope) -> float:
+            p.done = True
+            p._publish(final=True)
+            return p.current
+
+        await scope.run_step(key, "progress", "send", title, execute, node=False)
+
+    # -- asking --------------------------------------------------------------------------------------------------------
+    async def _ask(self, name: str, spec: WaitSpec) -> Any:
+        adapter = self._adapter
+        session = self._ctx.session
+
+        async def present(wait: Wait) -> None:
+            await adapter.present(wait, lambda payload: session.answer(wait.token, payload))
+
+        value = await self._scope.wait(spec, name=name, present=present)
+        await self._remember("user", str(value), "answer")
+        return value
+
+    async def ask_text(self, prompt: str, *, timeout_s: float | None = None) -> str:
+        """Ask for a line of text."""
+        spec = WaitSpec(kind="text", prompt=_check_prompt(prompt), timeout_s=_check_timeout(timeout_s))
+        value = await self._ask("ask_text", spec)
+        assert isinstance(value, str)
+        return value
+
+    async def ask_choices(self, prompt: str, options: Sequence[str], *, timeout_s: float | None = None) -> ChoiceResult:
+        """Ask to pick one of ``options``."""
+        if isinstance(options, str) or not isinstance(options, Sequence):
+            raise UsageError(f"options must be a list of strings, got {options!r}")
+        spec = WaitSpec(
+            kind="choice",
+            prompt=_check_prompt(prompt),
+            options=list(options),
+            timeout_s=_check_timeout(timeout_s),
+        )
+        value = await self._ask("ask_choices", spec)
+        return ChoiceResult(choice=value["choice"], index=value["index"])
+
+    async def ask_approval(
+        self, prompt: str, options: Sequence[str] = ("Approve", "Reject"), *, timeout_s: float | None = None
+    ) -> ApprovalResult:
+        """Ask for approval; the first option approves. Unpacks as ``approved, choice``."""
+        if isinstance(options, str) or not isinstance(options, Sequence) or len(options) < 2:
+            raise UsageError(f"options must be at least two strings (approve first), got {options!r}")
+        spec = WaitSpec(
+            kind="approval",
+            prompt=_check_prompt(prompt),
+            options=list(options),
+            timeout_s=_check_timeout(timeout_s),
+        )
+        value = await self._ask("ask_approval", spec)
+        return ApprovalResult(approved=value["approved"], choice=value["choice"])
+
+    async def ask_files(
+        self,
+        prompt: str,
+        *,
+        accept: Sequence[str] | None = None,
+        multiple: bool = True,
+        timeout_s: float | None = None,
+    ) -> list[FileRef]:
+        """Ask for file uploads; they are stored as artifacts and returned as :class:`FileRef`."""
+        if accept is not None and (isinstance(accept, str) or not all(isinstance(a, str) for a in accept)):
+            raise UsageError(f"accept must be a list like ['.csv', 'image/*'], got {accept!r}")
+        spec = WaitSpec(
+            kind="files",
+            prompt=_check_prompt(prompt),
+            timeout_s=_check_timeout(timeout_s),
+            meta={"accept": list(accept or []), "multiple": bool(multiple)},
+        )
+        value = await self._ask("ask_files", spec)
+        return [FileRef(name=f["name"], size=f["size"], mime=f["mime"], artifact_uri=f["artifact_uri"]) for f in value]
+
+
+@dataclass
+class Stream:
+    """A streaming bubble; ``text`` is everything sent so far."""
+
+    channel: Channel
+    message_id: str
+    replayed: bool
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    async def delta(self, token: str) -> None:
+        """Append ``token`` to the bubble."""
+        if not isinstance(token, str):
+            raise UsageError(f"delta takes a string, got {type(token).__name__}")
+        self.parts.append(token)
+        if not self.replayed:
+            self.channel._publish(
+                self.message_id, "stream", {"text": self.text, "delta": token}, update=True, final=False
+            )
+
+
+@dataclass
+class Progress:
+    """A progress bar bubble."""
+
+    channel: Channel
+    message_id: str
+    title: str
+    total: float | None
+    replayed: bool
+    current: float = 0.0
+    subtitle: str | None = None
+    done: bool = False
+
+    def _publish(self, *, final: bool) -> None:
+        content = {
+            "title": self.title,
+            "current": self.current,
+            "total": self.total,
+            "subtitle": self.subtitle,
+            "done": self.done,
+        }
+        self.channel._publish(self.message_id, "progress", content, update=self.current > 0 or final, final=final)
+
+    async def update(
+        self, *, current: float | None = None, inc: float | None = None, subtitle: str | None = None
+    ) -> None:
+        """Set the position (``current``) or advance it (``inc``)."""
+        if current is not None:
+            self.current = float(current)
+        if inc is not None:
+            self.current += float(inc)
+        if subtitle is not None:
+            self.subtitle = subtitle
+        if not self.replayed:
+            self._publish(final=False)
+
+
+def new_message_id() -> str:
+    return f"msg-{secrets.token_hex(4)}"

@@ -1,0 +1,185 @@
+"""``context.memory()``: an event log of notes and chat turns, with recency and search.
+
+Search modes: ``lexical`` (BM25 over words), ``semantic`` (cosine over embeddings: a deterministic local
+hashed-n-gram embedder unless an embedding function is configured), ``hybrid`` (the mean of both, each scaled to
+its best hit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.clock import Clock
+from aether_nb.runtime.codec import NotEncodable, encode
+from aether_nb.store.protocol import Store
+from aether_nb.store.records import MemoryRecord
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+EMBED_DIM = 384
+
+
+@dataclass(frozen=True)
+class MemoryEvent:
+    """One remembered event."""
+
+    id: str
+    kind: str
+    data: Any
+    text: str
+    tags: tuple[str, ...]
+    created_at: float
+    run_id: str | None
+    role: str | None = None
+    score: float | None = None
+
+    @classmethod
+    def from_record(cls, rec: MemoryRecord, score: float | None = None) -> MemoryEvent:
+        return cls(rec.id, rec.kind, rec.data, rec.text, rec.tags, rec.created_at, rec.run_id, rec.role, score)
+
+
+def tokens(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def local_embed(text: str, dim: int = EMBED_DIM) -> list[float]:
+    """A deterministic embedding from hashed words and character trigrams (no model, no download)."""
+    vec = [0.0] * dim
+    words = tokens(text)
+    grams = words + [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
+    for g in grams:
+        h = hashlib.blake2b(g.encode(), digest_size=8).digest()
+        idx = int.from_bytes(h[:4], "little") % dim
+        vec[idx] += 1.0 if h[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a)) or 1.0
+    nb = math.sqrt(sum(y * y for y in b)) or 1.0
+    return dot / (na * nb)
+
+
+def _bm25(query: list[str], docs: list[list[str]], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    n = len(docs)
+    avg = sum(len(d) for d in docs) / n if n else 0.0
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(set(d))
+    scores = []
+    for d in docs:
+        tf = Counter(d)
+        s = 0.0
+        for q in set(query):
+            if q not in tf:
+                continue
+            idf = math.log(1 + (n - df[q] + 0.5) / (df[q] + 0.5))
+            s += idf * tf[q] * (k1 + 1) / (tf[q] + k1 * (1 - b + b * len(d) / (avg or 1)))
+        scores.append(s)
+    return scores
+
+
+class Memory:
+    """Memory service over the session's store."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        scope: str,
+        run_id: str | None,
+        node_id: str | None,
+        embed: Callable[[str], list[float]] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._scope = scope
+        self._run_id = run_id
+        self._node_id = node_id
+        self._embed = embed or local_embed
+
+    async def record(
+        self,
+        kind: str,
+        data: Any = None,
+        *,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        role: str | None = None,
+    ) -> MemoryEvent:
+        """Remember an event of ``kind`` with ``data``; ``text`` (default: derived from data) is what search sees."""
+        if not isinstance(kind, str) or not kind:
+            raise UsageError(f"kind must be a non-empty string, got {kind!r}")
+        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+            raise UsageError(f"tags must be a list of strings, got {tags!r}")
+        try:
+            encoded = encode(data)
+        except NotEncodable as exc:
+            raise UsageError(f"memory.record: {exc}", code="not_storable") from exc
+        if text is None:
+            text = data.get("text", "") if isinstance(data, dict) and isinstance(data.get("text"), str) else ""
+            text = text or (data if isinstance(data, str) else json.dumps(encoded, ensure_ascii=False))
+        rec = MemoryRecord(
+            id=f"mem-{secrets.token_hex(6)}",
+            scope=self._scope,
+            kind=kind,
+            data=encoded,
+            text=text,
+            tags=tuple(tags or ()),
+            created_at=self._clock.now(),
+            run_id=self._run_id,
+            node_id=self._node_id,
+            role=role,
+        )
+        self._store.memory_append(rec)
+        return MemoryEvent.from_record(rec)
+
+    async def recent(self, *, kinds: Sequence[str] | None = None, limit: int = 10) -> list[MemoryEvent]:
+        """The newest events, optionally of some kinds only."""
+        _check_limit(limit)
+        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None, limit=limit)
+        return [MemoryEvent.from_record(r) for r in rows]
+
+    async def recent_chat(self, *, limit: int = 20) -> list[MemoryEvent]:
+        """The newest chat turns (what the agent said and what it was told), newest first."""
+        return await self.recent(kinds=["chat"], limit=limit)
+
+    async def search(
+        self, query: str, *, limit: int = 5, mode: str = "hybrid", kinds: Sequence[str] | None = None
+    ) -> list[MemoryEvent]:
+        """Events ranked by relevance to ``query`` (``lexical``, ``semantic`` or ``hybrid``)."""
+        if not isinstance(query, str) or not query.strip():
+            raise UsageError("search needs a non-empty query string")
+        if mode not in ("lexical", "semantic", "hybrid"):
+            raise UsageError(f"mode must be 'lexical', 'semantic' or 'hybrid', got {mode!r}")
+        _check_limit(limit)
+        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None)
+        if not rows:
+            return []
+        scores = [0.0] * len(rows)
+        if mode in ("lexical", "hybrid"):
+            lex = _bm25(tokens(query), [tokens(r.text) for r in rows])
+            top = max(lex) or 1.0
+            scores = [s + x / top for s, x in zip(scores, lex, strict=True)]
+        if mode in ("semantic", "hybrid"):
+            q = self._embed(query)
+            sem = [max(0.0, _cosine(q, self._embed(r.text))) for r in rows]
+            top = max(sem) or 1.0
+            scores = [s + x / top for s, x in zip(scores, sem, strict=True)]
+        ranked = sorted(zip(scores, range(len(rows)), strict=True), key=lambda t: (-t[0], t[1]))
+        return [MemoryEvent.from_record(rows[i], score=s) for s, i in ranked[:limit] if s > 0]
+
+
+def _check_limit(limit: Any) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise UsageError(f"limit must be a positive integer, got {limit!r}")

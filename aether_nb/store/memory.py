@@ -1,0 +1,227 @@
+"""The in-memory store: the default for scripts and tests, and the reference the DuckDB store must match.
+
+Values pass through ``json.dumps``/``json.loads`` on the way in and out, exactly as they would through a real
+file, so a value that only works in memory (an object, a tuple turned list) shows up here first.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from aether_nb.errors import StorageError
+from aether_nb.store.records import (
+    JSON,
+    ArtifactRecord,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RunRecord,
+    WaitRecord,
+)
+
+
+def _roundtrip(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
+            "Encode values with aether_nb.runtime.codec before storing them.",
+            code="not_json",
+        ) from exc
+
+
+class MemoryStore:
+    """A :class:`~aether_nb.store.protocol.Store` held in dictionaries; thread-safe; gone with the process."""
+
+    location = ":memory:"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+        self._runs: dict[str, RunRecord] = {}
+        self._journal: dict[str, list[JournalEntry]] = {}
+        self._waits: dict[str, WaitRecord] = {}
+        self._nodes: dict[str, dict[str, NodeRecord]] = {}
+        self._events: dict[str, list[JSON]] = {}
+        self._kv: dict[tuple[str, str], tuple[str, float | None]] = {}
+        self._memory: list[MemoryRecord] = []
+        self._artifacts: dict[str, tuple[ArtifactRecord, bytes]] = {}
+        self._seq = 0
+
+    def _check(self) -> None:
+        if self._closed:
+            raise StorageError("this store is closed; open a new one (ag.configure(store=...))", code="closed")
+
+    def _tick(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+    def put_run(self, record: RunRecord) -> None:
+        with self._lock:
+            self._check()
+            prev = self._runs.get(record.run_id)
+            order = prev.meta.get("_order", 0) if prev is not None and isinstance(prev.meta, dict) else 0
+            meta = dict(_roundtrip(record.meta) or {})
+            meta["_order"] = order or self._tick()
+            self._runs[record.run_id] = replace(
+                record,
+                inputs=_roundtrip(record.inputs),
+                outputs=_roundtrip(record.outputs),
+                meta=meta,
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            self._check()
+            rec = self._runs.get(run_id)
+            return None if rec is None else _public_run(rec)
+
+    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
+        with self._lock:
+            self._check()
+            rows = [
+                r
+                for r in self._runs.values()
+                if (status is None or r.status == status) and (graph is None or r.graph == graph)
+            ]
+            rows.sort(key=lambda r: (r.created_at, r.meta.get("_order", 0)), reverse=True)
+            return [_public_run(r) for r in rows]
+
+    # -- journal ---------------------------------------------------------------------------------------------------
+    def append_journal(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._check()
+            self._journal.setdefault(entry.run_id, []).append(replace(entry, value=_roundtrip(entry.value)))
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        with self._lock:
+            self._check()
+            return list(self._journal.get(run_id, ()))
+
+    # -- waits -------------------------------------------------------------------------------------------------------
+    def put_wait(self, record: WaitRecord) -> None:
+        with self._lock:
+            self._check()
+            self._waits[record.token] = replace(
+                record,
+                schema=_roundtrip(record.schema),
+                answer=_roundtrip(record.answer),
+                meta=_roundtrip(record.meta),
+            )
+
+    def get_wait(self, token: str) -> WaitRecord | None:
+        with self._lock:
+            self._check()
+            return self._waits.get(token)
+
+    def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
+        with self._lock:
+            self._check()
+            rows = [
+                w
+                for w in self._waits.values()
+                if (run_id is None or w.run_id == run_id) and (status is None or w.status == status)
+            ]
+            rows.sort(key=lambda w: w.created_at)
+            return rows
+
+    # -- nodes and events -----------------------------------------------------------------------------------------
+    def put_node(self, record: NodeRecord) -> None:
+        with self._lock:
+            self._check()
+            nodes = self._nodes.setdefault(record.run_id, {})
+            prev = nodes.get(record.node_id)
+            seq = prev.seq if prev is not None else self._tick()
+            nodes[record.node_id] = replace(
+                record,
+                inputs=_roundtrip(record.inputs),
+                outputs=_roundtrip(record.outputs),
+                error=_roundtrip(record.error),
+                seq=seq,
+            )
+
+    def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        with self._lock:
+            self._check()
+            return sorted(self._nodes.get(run_id, {}).values(), key=lambda n: n.seq)
+
+    def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
+        with self._lock:
+            self._check()
+            self._events.setdefault(run_id, []).extend(_roundtrip(list(events)))
+
+    def load_events(self, run_id: str) -> list[JSON]:
+        with self._lock:
+            self._check()
+            return list(self._events.get(run_id, ()))
+
+    # -- KV --------------------------------------------------------------------------------------------------------
+    def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
+        with self._lock:
+            self._check()
+            hit = self._kv.get((scope, key))
+            return None if hit is None else (json.loads(hit[0]), hit[1])
+
+    def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
+        with self._lock:
+            self._check()
+            _roundtrip(value)
+            self._kv[(scope, key)] = (json.dumps(value), expires_at)
+
+    def kv_delete(self, scope: str, key: str) -> bool:
+        with self._lock:
+            self._check()
+            return self._kv.pop((scope, key), None) is not None
+
+    def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
+        with self._lock:
+            self._check()
+            return sorted((k, exp) for (s, k), (_, exp) in self._kv.items() if s == scope and k.startswith(prefix))
+
+    # -- memory ------------------------------------------------------------------------------------------------------
+    def memory_append(self, record: MemoryRecord) -> None:
+        with self._lock:
+            self._check()
+            self._memory.append(replace(record, data=_roundtrip(record.data)))
+
+    def memory_query(
+        self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        with self._lock:
+            self._check()
+            rows = [m for m in reversed(self._memory) if m.scope == scope and (kinds is None or m.kind in kinds)]
+            return rows if limit is None else rows[:limit]
+
+    # -- artifacts ------------------------------------------------------------------------------------------------
+    def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
+        with self._lock:
+            self._check()
+            self._artifacts[record.id] = (replace(record, labels=_roundtrip(record.labels)), bytes(data))
+
+    def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
+        with self._lock:
+            self._check()
+            return self._artifacts.get(artifact_id)
+
+    def artifact_list(self) -> list[ArtifactRecord]:
+        with self._lock:
+            self._check()
+            return sorted((r for r, _ in self._artifacts.values()), key=lambda r: r.created_at, reverse=True)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        self._check()
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _public_run(rec: RunRecord) -> RunRecord:
+    meta = {k: v for k, v in (rec.meta or {}).items() if k != "_order"}
+    return replace(rec, meta=meta)

@@ -1,0 +1,108 @@
+"""The persistence boundary: what the runtime and the services need from a store.
+
+Two implementations pass one conformance suite (``tests/store``): :class:`~aether_nb.store.memory.MemoryStore`
+for scripts and tests, and the DuckDB store for notebooks. Calls are synchronous on purpose: they are short, run on
+the loop's thread, and the methods marked *durable* must have reached the store before they return, because the
+runtime acts on them right after (a journal step is replayed on resume; a persisted wait may be answered by another
+process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from aether_nb.store.records import (
+    JSON,
+    ArtifactRecord,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RunRecord,
+    WaitRecord,
+)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Runs, their journal, waits, DAG nodes and events, plus the KV, memory and artifact tables."""
+
+    location: str
+    """Where the data lives (a file path, or ``":memory:"``), for messages and ``%aether store``."""
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def put_run(self, record: RunRecord) -> None:
+        """Insert or replace a run. Durable."""
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
+        """Runs newest first, optionally filtered."""
+        ...
+
+    # -- journal ------------------------------------------------------------------------------------------------
+    def append_journal(self, entry: JournalEntry) -> None:
+        """Record a completed step. Durable: the step is never executed again once this returns."""
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        """Every journal entry of a run, in the order they were appended."""
+        ...
+
+    # -- waits --------------------------------------------------------------------------------------------------
+    def put_wait(self, record: WaitRecord) -> None:
+        """Insert or replace a wait by token. Durable."""
+
+    def get_wait(self, token: str) -> WaitRecord | None: ...
+
+    def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
+        """Waits oldest first; ``status=None`` lists all of them."""
+        ...
+
+    # -- DAG and events (cosmetic: may be batched) ------------------------------------------------------------
+    def put_node(self, record: NodeRecord) -> None: ...
+
+    def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        """A run's nodes in the order they started."""
+        ...
+
+    def append_events(self, run_id: str, events: Sequence[JSON]) -> None: ...
+
+    def load_events(self, run_id: str) -> list[JSON]: ...
+
+    # -- KV -----------------------------------------------------------------------------------------------------
+    def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
+        """The value and its expiry time (epoch seconds), or None. Expiry is the caller's to enforce."""
+        ...
+
+    def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None: ...
+
+    def kv_delete(self, scope: str, key: str) -> bool: ...
+
+    def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
+        """Keys (with their expiry) starting with ``prefix``, sorted."""
+        ...
+
+    # -- memory -------------------------------------------------------------------------------------------------
+    def memory_append(self, record: MemoryRecord) -> None: ...
+
+    def memory_query(
+        self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """Events of a scope, newest first."""
+        ...
+
+    # -- artifacts ------------------------------------------------------------------------------------------------
+    def artifact_put(self, record: ArtifactRecord, data: bytes) -> None: ...
+
+    def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None: ...
+
+    def artifact_list(self) -> list[ArtifactRecord]:
+        """All artifacts, newest first (filtering is the service's job)."""
+        ...
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write out anything batched."""
+
+    def close(self) -> None:
+        """Flush and release the store. Further calls raise :class:`~aether_nb.errors.StorageError`."""

@@ -1,0 +1,126 @@
+"""The rows a store keeps. Plain frozen dataclasses of JSON-ready values, so every store can persist them as-is.
+
+The runtime encodes Python values with :mod:`aether_nb.runtime.codec` before they reach a record; a store never
+sees an arbitrary object, which is what lets the in-memory and the DuckDB store behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JSON = Any
+"""A value made only of dict/list/str/int/float/bool/None (what ``json.dumps`` accepts)."""
+
+RunStatus = Literal["pending", "running", "waiting", "succeeded", "failed", "cancelled"]
+WaitStatus = Literal["open", "answered", "closed", "expired", "cancelled"]
+FINISHED_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a graph_fn, graphify graph or state graph: enough to list it and to resume it."""
+
+    run_id: str
+    graph: str
+    status: RunStatus
+    inputs: JSON
+    inputs_fingerprint: str
+    created_at: float
+    updated_at: float
+    outputs: JSON = None
+    error: str | None = None
+    kind: str = "graph_fn"
+    meta: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A completed step of a run. Resuming replays it instead of executing it again.
+
+    ``durable`` is False when the step's value could not be encoded: such a step is executed again on resume
+    (and the run carries a warning saying so) rather than replayed with a lossy value.
+    """
+
+    run_id: str
+    key: str
+    name: str
+    kind: str
+    fingerprint: str
+    value: JSON
+    durable: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class WaitRecord:
+    """A question a run is waiting on. Persisted before the prompt is shown, so it survives the process."""
+
+    token: str
+    run_id: str
+    node_id: str
+    kind: str
+    prompt: str | None
+    options: list[str] | None
+    schema: JSON
+    deadline: float | None
+    created_at: float
+    status: WaitStatus = "open"
+    answer: JSON = None
+    meta: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node of a run's DAG as last seen: status, timings, inputs/outputs previews, error."""
+
+    run_id: str
+    node_id: str
+    name: str
+    kind: str
+    status: str
+    parent: str | None
+    parents: tuple[str, ...]
+    inputs: JSON
+    outputs: JSON
+    error: JSON
+    started_at: float | None
+    ended_at: float | None
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """An event in a notebook's (or a run's) memory: a note, a chat turn, anything with a kind."""
+
+    id: str
+    scope: str
+    kind: str
+    data: JSON
+    text: str
+    tags: tuple[str, ...]
+    created_at: float
+    run_id: str | None = None
+    node_id: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """Metadata of a stored blob; the bytes are content-addressed by ``sha256``."""
+
+    id: str
+    name: str
+    kind: str
+    mime: str
+    size: int
+    sha256: str
+    labels: JSON
+    created_at: float
+    run_id: str | None = None
+    node_id: str | None = None
+    pinned: bool = False
+
+    @property
+    def uri(self) -> str:
+        return f"artifact://{self.id}"

@@ -1,0 +1,69 @@
+"""ScriptedChannel: a channel adapter that answers asks from a list — for tests, examples and notebooks in CI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aether_nb.runtime.waits import Wait
+from aether_nb.services.channel import Message, Respond
+
+_NO_ANSWER = object()
+
+
+class ScriptedChannel:
+    """Answers each ask with the next scripted answer and records everything said.
+
+    Args:
+        answers: consumed in order; an item may be a callable ``f(wait) -> answer``. When the script runs out,
+            asks stay open (answer them with ``run.answer``) and are listed in :attr:`unanswered`.
+
+    Attributes:
+        messages: every message delivered (final versions of streams/progress included).
+        prompts: every wait presented.
+        texts: the text of each final text/markdown/stream message, in order.
+    """
+
+    def __init__(self, answers: Iterable[Any] = ()) -> None:
+        self._answers: list[Any] = list(answers)
+        self.messages: list[Message] = []
+        self.prompts: list[Wait] = []
+        self.unanswered: list[Wait] = []
+        self._changed: asyncio.Event | None = None
+
+    def add_answers(self, *answers: Any) -> None:
+        self._answers.extend(answers)
+
+    @property
+    def texts(self) -> list[str]:
+        return [m.text for m in self.messages if m.type in ("text", "markdown", "stream") and m.final]
+
+    def deliver(self, message: Message) -> None:
+        self.messages.append(message)
+        self._notify()
+
+    async def present(self, wait: Wait, respond: Respond) -> None:
+        self.prompts.append(wait)
+        self._notify()
+        if not self._answers:
+            self.unanswered.append(wait)
+            return
+        answer = self._answers.pop(0)
+        if callable(answer):
+            answer = answer(wait)
+        respond(answer)
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[ScriptedChannel], bool], timeout: float = 10.0) -> None:
+        """Wait (on state, under a timeout) until ``predicate(self)`` holds — e.g. a prompt was shown."""
+
+        async def poll() -> None:
+            while not predicate(self):
+                self._changed = asyncio.Event()
+                await self._changed.wait()
+
+        await asyncio.wait_for(poll(), timeout)

@@ -1,0 +1,238 @@
+"""Drive a real JupyterLab from tests: start the server, open notebooks in Chromium, run cells.
+
+Used by the fixtures in ``conftest.py``; later browser tests reuse :class:`LabPage` to run notebooks and click
+widgets. Every wait here polls state under a timeout; none sleeps for a fixed time except the short settle
+after the kernel first reports idle (see :meth:`LabPage.run_all`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from playwright.sync_api import BrowserContext, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags measured to work with Debian's chromium here (FACTS.md). The user-data dir is passed separately.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--headless",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# JupyterLab settings that keep the server offline: no news feed, no update check.
+_LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LabServer:
+    """A JupyterLab server running as a subprocess of the test session."""
+
+    root_dir: Path
+    port: int
+    token: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def api(self, path: str) -> Any:
+        request = urllib.request.Request(f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    def write_notebook(self, name: str, cells: list[str]) -> Path:
+        """Write a notebook of code cells into the server root, with the venv's Python kernel."""
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+        }
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        path = self.root_dir / name
+        nbformat.write(nb, path)
+        return path
+
+
+@contextlib.contextmanager
+def start_lab(work_dir: Path, *, startup_timeout: float = 90.0) -> Iterator[LabServer]:
+    """Start ``python -m jupyter lab`` from this interpreter's environment, so kernels import aether_nb."""
+    root = work_dir / "root"
+    settings = work_dir / "settings"
+    for directory in (root, settings, work_dir / "workspaces", work_dir / "config", work_dir / "runtime"):
+        directory.mkdir(parents=True, exist_ok=True)
+    for rel, value in _LAB_SETTINGS.items():
+        target = settings / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(value))
+
+    port, token = _free_port(), secrets.token_hex(16)
+    command = [
+        sys.executable, "-m", "jupyter", "lab",
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port-retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        # window.jupyterapp: lets tests run JupyterLab commands (run all cells) instead of hunting menus.
+        "--expose-app-in-browser",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={work_dir / 'workspaces'}",
+    ]  # fmt: skip
+    # Own config and runtime dirs: the user's ~/.jupyter must not change what the test sees.
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(work_dir / "config"),
+        "JUPYTER_RUNTIME_DIR": str(work_dir / "runtime"),
+    }
+    log_path = work_dir / "jupyterlab.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = LabServer(root_dir=root, port=port, token=token, process=process, log_path=log_path)
+    try:
+        _wait_until_up(server, startup_timeout)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_up(server: LabServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with code {server.process.returncode}:\n{server.log_tail()}")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+            server.api("/api/status")
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"jupyter lab did not answer /api/status within {timeout} s:\n{server.log_tail()}")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets the server shut its kernels down; the process group is killed if it does not exit."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+# JS run in the page. `app` is window.jupyterapp (--expose-app-in-browser).
+_JS_KERNEL_IDLE = """(name) => {
+  const app = window.jupyterapp;
+  const widget = app && app.shell.currentWidget;
+  if (!widget || !widget.context || widget.context.path !== name) return false;
+  const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+_JS_PROMPTS = """() => Array.from(
+  document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt'),
+  (el) => el.textContent.trim())"""
+
+
+@dataclass
+class LabPage:
+    """One notebook open in JupyterLab, in a Chromium page."""
+
+    server: LabServer
+    page: Page
+    name: str
+    console: list[str] = field(default_factory=list)
+
+    def wait_for_kernel_idle(self, timeout: float = 60.0) -> None:
+        self.page.wait_for_function(_JS_KERNEL_IDLE, arg=self.name, timeout=timeout * 1000)
+
+    def prompts(self) -> list[str]:
+        """The input prompts of the code cells, e.g. ``["[1]:", "[*]:", "[ ]:"]``."""
+        prompts: list[str] = self.page.evaluate(_JS_PROMPTS)
+        return prompts
+
+    def run_all(self, *, timeout: float = 120.0, attempts: int = 3) -> None:
+        """Run every cell and wait until all have finished.
+
+        The first command after a kernel starts was sometimes lost (FACTS.md): when no cell has started after
+        a few seconds, the run is sent again. A cell that has started (``[*]``) is never sent twice.
+        """
+        self.wait_for_kernel_idle()
+        self.page.wait_for_timeout(1000)  # settle after the first idle: see the docstring
+        for attempt in range(attempts):
+            self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            started = time.monotonic()
+            while time.monotonic() - started < 8:
+                if any(p != "[ ]:" for p in self.prompts()):
+                    break
+                self.page.wait_for_timeout(200)
+            else:
+                if attempt + 1 < attempts:
+                    continue
+                raise TimeoutError(f"no cell started after {attempts} run-all commands: {self.prompts()}")
+            break
+        self.page.wait_for_function(
+            f"() => ({_JS_PROMPTS})().every((p) => /^\\[\\d+\\]:$/.test(p))", timeout=timeout * 1000
+        )
+
+    def screenshot(self, label: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def open_notebook(server: LabServer, context: BrowserContext, name: str, cells: list[str]) -> LabPage:
+    """Write a notebook into the server root, open it in a new page and wait until its kernel is idle."""
+    server.write_notebook(name, cells)
+    page = context.new_page()
+    lab = LabPage(server=server, page=page, name=name)
+    page.on("console", lambda msg: lab.console.append(f"{msg.type}: {msg.text}"))
+    page.on("pageerror", lambda exc: lab.console.append(f"pageerror: {exc}"))
+    page.goto(f"{server.base_url}/lab/tree/{name}?token={server.token}")
+    lab.wait_for_kernel_idle()
+    return lab

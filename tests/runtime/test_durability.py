@@ -1,0 +1,192 @@
+"""Durable execution: a run resumed by a new session on the same store replays its journal instead of re-running.
+
+A "restart" here is a new Session over the same store after the first event loop is gone (nothing of the first
+execution survives but what it wrote to the store). ``test_resume_process.py`` does the same across real processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.session import Session
+from aether_nb.store.memory import MemoryStore
+from tests.conftest import arun, make_session
+
+calls: dict[str, int] = {}
+
+
+def bump(name: str) -> None:
+    calls[name] = calls.get(name, 0) + 1
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@ag.tool(outputs=["p"])
+def make_point(x: int) -> dict[str, Point]:
+    bump("make_point")
+    return {"p": Point(x, x + 1)}
+
+
+@ag.tool(outputs=["lock"])
+def make_lock() -> dict[str, Any]:
+    bump("make_lock")
+    return {"lock": threading.Lock()}
+
+
+@ag.graph_fn(outputs=["child"])
+async def sub(x: int) -> dict[str, int]:
+    bump("sub_body")
+    p = await make_point(x)
+    return {"child": p["p"].y}
+
+
+@ag.graph_fn(outputs=["name", "y", "child"])
+async def durable_agent(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    bump("body")
+    p = await make_point(x)
+    c = await sub(x=x * 10)
+    await context.channel().send_text("before the question")
+    name = await context.channel().ask_text("Name?")
+    return {"name": name, "y": p["p"].y, "child": c["child"]}
+
+
+def first_execution(store: MemoryStore, run_id: str) -> None:
+    """Start the run and let the loop end while it waits (as a kernel dying would)."""
+    s, ch = make_session(store)
+    previous = session_mod.set_default_session(s)
+
+    async def main() -> None:
+        run = durable_agent.start(x=1, run_id=run_id)
+        await run.wait_for("waiting")
+
+    try:
+        arun(main())
+    finally:
+        session_mod.set_default_session(previous)
+    assert ch.texts == ["before the question"]
+
+
+def fresh_session(store: MemoryStore) -> tuple[Session, Any]:
+    s, ch = make_session(store)
+    session_mod.set_default_session(s)
+    return s, ch
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Any:
+    calls.clear()
+    previous = session_mod.set_default_session(None)
+    yield
+    session_mod.set_default_session(previous)
+
+
+def test_resume_replays_completed_steps_and_asks_the_open_question() -> None:
+    store = MemoryStore()
+    first_execution(store, "r1")
+    assert calls == {"body": 1, "make_point": 2, "sub_body": 1}
+    _, ch = fresh_session(store)
+    run = ag.get_run("r1")
+    assert run.status == "waiting" and not run.live
+    (wait,) = run.waits
+    assert wait.prompt == "Name?"
+    # the DAG is rebuilt from the store
+    assert run.graph.node("make_point_1").status == "DONE"
+    assert run.graph.node("ask_text_1").status == "WAITING_HUMAN"
+
+    async def main() -> dict[str, Any]:
+        await run.answer("Ada")
+        return await run
+
+    assert arun(main()) == {"name": "Ada", "y": 2, "child": 11}
+    # the body re-ran, every completed step was replayed: tools did not run again, nothing was said twice
+    assert calls == {"body": 2, "make_point": 2, "sub_body": 1}
+    assert ch.texts == []
+    assert run.graph.node("make_point_1").replayed
+    assert run.status == "succeeded"
+    assert run.graph.node("ask_text_1").status == "DONE"
+
+
+def test_answer_given_while_no_task_holds_the_wait_is_delivered_on_resume() -> None:
+    store = MemoryStore()
+    first_execution(store, "r2")
+    s, _ = fresh_session(store)
+    (wait,) = ag.get_run("r2").waits
+    s.answer(wait.token, "Grace")  # no live task: stored
+    assert store.get_wait(wait.token).status == "answered"  # type: ignore[union-attr]
+    fresh_session(store)
+
+    async def main() -> dict[str, Any]:
+        return await ag.get_run("r2")
+
+    assert arun(main())["name"] == "Grace"
+    assert calls["make_point"] == 2
+
+
+def test_start_with_the_same_run_id_resumes() -> None:
+    store = MemoryStore()
+    first_execution(store, "r3")
+    fresh_session(store)
+
+    async def main() -> Any:
+        run = durable_agent.start(x=1, run_id="r3")
+        await run.wait_for("waiting")
+        await run.answer("Lin")
+        return await run
+
+    assert arun(main())["name"] == "Lin"
+    assert calls["make_point"] == 2
+
+
+def test_a_body_that_diverges_from_its_journal_fails_with_replay_mismatch() -> None:
+    store = MemoryStore()
+    first_execution(store, "r4")
+    fresh_session(store)
+
+    @ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])
+    async def changed(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+        p = await make_point(x + 100)  # other arguments at step make_point_1
+        return {"name": "", "y": p["p"].y, "child": 0}
+
+    try:
+        with pytest.raises(ag.RunFailed) as info:
+            arun(ag.get_run("r4").result())
+        cause = info.value.__cause__
+        assert isinstance(cause, ag.ReplayMismatch)
+        assert cause.node_id == "make_point_1" and "make_point_1" in str(cause)
+    finally:
+        ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])(durable_agent.fn)
+
+
+def test_resume_needs_the_agent_defined() -> None:
+    store = MemoryStore()
+    now = 0.0
+    from aether_nb.store.records import RunRecord
+
+    store.put_run(RunRecord("r5", "never_defined", "waiting", {}, "fp", now, now))
+    fresh_session(store)
+    with pytest.raises(ag.UsageError, match="run the cell that defines it"):
+        arun(ag.get_run("r5").result())
+
+
+def test_unpicklable_outputs_are_not_journaled_but_never_dropped(session: Session) -> None:
+    @ag.graph_fn(outputs=["ok"])
+    async def uses_lock() -> dict[str, bool]:
+        lk = await make_lock()
+        return {"ok": hasattr(lk["lock"], "acquire")}
+
+    assert arun(uses_lock()) == {"ok": True}
+    run = ag.runs()[0]
+    node = run.graph.node("make_lock_1")
+    assert node.status == "DONE"
+    assert any("not journaled" in w for w in node.warnings)
+    assert all(e.key != "make_lock_1" for e in session.store.load_journal(run.id))

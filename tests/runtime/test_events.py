@@ -1,0 +1,147 @@
+"""The event stream: typed, immutable, ordered — checked on random agent programs with hypothesis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.events import Event, NodeFinished, NodeStarted, RunFinished, RunStarted
+from tests.conftest import arun, make_session
+
+
+@ag.tool(outputs=["v"])
+async def leaf(v: int) -> dict[str, int]:
+    await asyncio.sleep(0)
+    return {"v": v + 1}
+
+
+@ag.graph_fn(outputs=["v"])
+async def nested(program: Any, v: int) -> dict[str, int]:
+    return {"v": await interpret(program, v)}
+
+
+async def interpret(program: list[Any], v: int) -> int:
+    for stmt in program:
+        if stmt == "call":
+            v = (await leaf(v))["v"]
+        elif stmt[0] == "gather":
+            results = await asyncio.gather(*(leaf(v) for _ in range(stmt[1])))
+            v = max(r["v"] for r in results)
+        else:
+            v = (await nested(program=stmt[1], v=v))["v"]
+    return v
+
+
+def count_nodes(program: list[Any]) -> int:
+    n = 0
+    for stmt in program:
+        if stmt == "call":
+            n += 1
+        elif stmt[0] == "gather":
+            n += stmt[1]
+        else:
+            n += 1 + count_nodes(stmt[1])
+    return n
+
+
+programs = st.recursive(
+    st.lists(st.one_of(st.just("call"), st.tuples(st.just("gather"), st.integers(1, 4))), max_size=4),
+    lambda inner: st.lists(
+        st.one_of(st.just("call"), st.tuples(st.just("gather"), st.integers(1, 3)), st.tuples(st.just("sub"), inner)),
+        max_size=4,
+    ),
+    max_leaves=12,
+)
+
+
+@ag.graph_fn(outputs=["v"])
+async def root(program: Any) -> dict[str, int]:
+    return {"v": await interpret(program, 0)}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs)
+def test_event_order_on_random_programs(program: list[Any]) -> None:
+    s, _ = make_session()
+    previous = session_mod.set_default_session(s)
+    try:
+
+        async def main() -> list[Event]:
+            run = root.start(program=program)
+            await run
+            return [e async for e in run.events()]
+
+        events = arun(main())
+    finally:
+        session_mod.set_default_session(previous)
+
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert events[-1].status == "succeeded"
+    started = {e.node_id: i for i, e in enumerate(events) if isinstance(e, NodeStarted)}
+    finished = {e.node_id: i for i, e in enumerate(events) if isinstance(e, NodeFinished)}
+    assert len(started) == len(finished) == count_nodes(program)
+    assert sum(isinstance(e, NodeStarted) for e in events) == len(started)  # one start per node
+    for e in events:
+        if isinstance(e, NodeStarted):
+            for p in e.parents:
+                assert finished[p] < started[e.node_id], f"edge {p} -> {e.node_id} out of order"
+            if e.parent is not None:
+                assert started[e.parent] < started[e.node_id]
+                assert finished[e.node_id] < finished[e.parent]
+    for node_id in started:
+        assert started[node_id] < finished[node_id]
+
+
+def test_events_are_immutable_and_round_trip_through_json() -> None:
+    s, _ = make_session()
+    previous = session_mod.set_default_session(s)
+    try:
+
+        async def main() -> list[Event]:
+            run = root.start(program=["call", ("gather", 2)])
+            await run
+            return [e async for e in run.events()]
+
+        events = arun(main())
+    finally:
+        session_mod.set_default_session(previous)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        events[0].seq = 99  # type: ignore[misc]
+    assert [Event.from_json(e.to_json()) for e in events] == events
+    assert s.store.load_events(events[0].run_id) == [e.to_json() for e in events]
+
+
+def test_events_stream_live_to_a_subscriber() -> None:
+    s, _ = make_session(answers=[])
+    previous = session_mod.set_default_session(s)
+
+    @ag.graph_fn
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"a": await context.channel().ask_text("q?")}
+
+    async def main() -> list[str]:
+        run = asks.start()
+        seen: list[str] = []
+        async for event in run.events():
+            seen.append(event.kind)
+            if event.kind == "wait_opened":
+                await run.answer("yes")
+        return seen
+
+    try:
+        kinds = arun(main())
+    finally:
+        session_mod.set_default_session(previous)
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.index("wait_opened") < kinds.index("wait_answered")
+    assert "run_status" in kinds

@@ -1,0 +1,298 @@
+"""Waits: asks answered by the scripted channel and by run.answer, concurrency, deadlines, validation, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime.session import Session
+from aether_nb.testing import ManualClock, ScriptedChannel
+from tests.conftest import arun
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    """Wait for a run state to be reached: yields to the loop between checks, bounded by a timeout."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@ag.graph_fn(outputs=["name", "approved"])
+async def onboarding(*, context: ag.NodeContext) -> dict[str, Any]:
+    ch = context.channel()
+    name = await ch.ask_text("Your name?")
+    approved, choice = await ch.ask_approval("Proceed?", options=["Yes", "No"])
+    await ch.send_text(f"Hi {name}, approved={approved} ({choice})")
+    return {"name": name, "approved": approved}
+
+
+def test_asks_answered_by_the_scripted_channel(session: Session, channel: ScriptedChannel) -> None:
+    channel.add_answers("Ada", "Yes")
+    assert arun(onboarding()) == {"name": "Ada", "approved": True}
+    assert [w.prompt for w in channel.prompts] == ["Your name?", "Proceed?"]
+    assert channel.texts == ["Hi Ada, approved=True (Yes)"]
+    run = ag.runs()[0]
+    assert run.graph.node("ask_text_1").status == "DONE"
+    assert run.graph.node("ask_text_1").kind == "wait"
+    assert run.waits == []
+
+
+def test_asks_answered_with_run_answer(session: Session, channel: ScriptedChannel) -> None:
+    async def main() -> None:
+        run = onboarding.start()
+        await run.wait_for("waiting")
+        (wait,) = run.waits
+        assert (wait.kind, wait.prompt, wait.node_id) == ("text", "Your name?", "ask_text_1")
+        assert run.graph.node("ask_text_1").status == "WAITING_HUMAN"
+        await run.answer("Grace")
+        await until(lambda: len(run.waits) == 1 and run.waits[0].kind == "approval")
+        assert run.waits[0].options == ["Yes", "No"]
+        await run.answer(False)
+        assert await run == {"name": "Grace", "approved": False}
+
+    arun(main())
+
+
+def test_two_concurrent_asks_in_one_node(session: Session, channel: ScriptedChannel) -> None:
+    @ag.graph_fn(outputs=["a", "b"])
+    async def both(*, context: ag.NodeContext) -> dict[str, str]:
+        ch = context.channel()
+        a, b = await asyncio.gather(ch.ask_text("first?"), ch.ask_text("second?"))
+        return {"a": a, "b": b}
+
+    async def main() -> None:
+        run = both.start()
+        await until(lambda: len(run.waits) == 2)
+        first, second = sorted(run.waits, key=lambda w: w.prompt or "")
+        assert first.token != second.token
+        with pytest.raises(ag.UsageError, match="2 open waits"):
+            await run.answer("x")
+        await run.answer("two", token=second.token)
+        await run.answer("one", token=first.token)
+        assert await run == {"a": "one", "b": "two"}
+
+    arun(main())
+
+
+def test_deadline_fails_the_wait_with_wait_timeout(session: Session, channel: ScriptedChannel) -> None:
+    clock = ManualClock()
+    session.clock = clock
+    caught: list[str] = []
+
+    @ag.graph_fn(outputs=["name"])
+    async def impatient(*, context: ag.NodeContext) -> dict[str, str]:
+        try:
+            return {"name": await context.channel().ask_text("Name?", timeout_s=30)}
+        except ag.WaitTimeout as exc:
+            caught.append(exc.node_id or "")
+            return {"name": "anonymous"}
+
+    async def main() -> None:
+        run = impatient.start()
+        await until(lambda: clock.sleepers == 1)
+        (wait,) = run.waits
+        assert wait.deadline == clock.now() + 30
+        clock.advance(29)
+        await asyncio.sleep(0)
+        assert run.status == "waiting"
+        clock.advance(2)
+        assert await run == {"name": "anonymous"}
+        assert run.graph.node("ask_text_1").status == "FAILED_TIMEOUT"
+        with pytest.raises(ag.UsageError, match="expired"):
+            session.answer(wait.token, "late")
+
+    arun(main())
+    assert caught == ["ask_text_1"]
+
+
+def test_uncaught_timeout_fails_the_run(session: Session) -> None:
+    clock = ManualClock()
+    session.clock = clock
+
+    @ag.graph_fn
+    async def agent(*, context: ag.NodeContext) -> None:
+        await context.channel().ask_text("Name?", timeout_s=5)
+
+    async def main() -> None:
+        run = agent.start()
+        await until(lambda: clock.sleepers == 1)
+        clock.advance(6)
+        with pytest.raises(ag.RunFailed) as info:
+            await run
+        assert isinstance(info.value.__cause__, ag.WaitTimeout)
+
+    arun(main())
+
+
+def test_bad_answer_is_rejected_and_the_wait_stays_open(session: Session) -> None:
+    @ag.graph_fn(outputs=["pick"])
+    async def picker(*, context: ag.NodeContext) -> dict[str, Any]:
+        r = await context.channel().ask_choices("Colour?", ["red", "blue"])
+        return {"pick": (r.choice, r.index)}
+
+    async def main() -> None:
+        run = picker.start()
+        await run.wait_for("waiting")
+        with pytest.raises(ag.InvalidAnswer, match="not one of"):
+            await run.answer("green")
+        with pytest.raises(ag.InvalidAnswer, match="out of range"):
+            await run.answer(7)
+        assert run.status == "waiting" and len(run.waits) == 1
+        await run.answer("BLUE")
+        assert await run == {"pick": ("blue", 1)}
+
+    arun(main())
+
+
+def test_wrong_token_is_rejected(session: Session) -> None:
+    async def main() -> None:
+        run = onboarding.start()
+        await run.wait_for("waiting")
+        with pytest.raises(ag.UsageError) as info:
+            await run.answer("Ada", token="forged-token")
+        assert info.value.code == "bad_token"
+        assert len(run.waits) == 1
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+
+    arun(main())
+
+
+def test_cancel_stops_a_running_agent(session: Session) -> None:
+    started = asyncio.Event()
+
+    @ag.tool
+    async def slow() -> None:
+        started.set()
+        await asyncio.Event().wait()  # never set: only cancellation ends it
+
+    @ag.graph_fn
+    async def agent() -> None:
+        await slow()
+
+    async def main() -> None:
+        run = agent.start()
+        await asyncio.wait_for(started.wait(), 5)
+        assert run.cancel() is True
+        with pytest.raises(ag.RunCancelled):
+            await run
+        assert run.status == "cancelled"
+        assert run.graph.node("slow_1").status == "CANCELLED"
+        assert run.cancel() is False
+
+    arun(main())
+
+
+def test_cancel_closes_open_waits(session: Session) -> None:
+    async def main() -> None:
+        run = onboarding.start()
+        await run.wait_for("waiting")
+        token = run.waits[0].token
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        assert run.waits == []
+        with pytest.raises(ag.UsageError, match="cannot be answered"):
+            session.answer(token, "late")
+
+    arun(main())
+
+
+class Approve(ag.DualStageTool, outputs=["decision"]):
+    async def setup(self, amount: float, *, context: ag.NodeContext) -> ag.WaitSpec:
+        return ag.WaitSpec(
+            kind="approval",
+            prompt=f"Pay {amount}?",
+            options=["Yes", "No", "Maybe"],
+            timeout_s=3600,
+        )
+
+    async def on_resume(self, payload: Any, *, context: ag.NodeContext) -> dict[str, Any]:
+        return {"decision": payload["choice"]}
+
+
+def test_dual_stage_tool_waits_on_its_own_node(session: Session) -> None:
+    @ag.graph_fn(outputs=["decision"])
+    async def pay(amount: float) -> dict[str, Any]:
+        return await Approve(amount=amount)
+
+    async def main() -> None:
+        run = pay.start(amount=12.5)
+        await run.wait_for("waiting")
+        node = run.graph.node("Approve_1")
+        assert node.status == "WAITING_HUMAN" and node.kind == "tool"
+        (wait,) = run.waits
+        assert (wait.prompt, wait.node_id) == ("Pay 12.5?", "Approve_1")
+        with pytest.raises(ag.InvalidAnswer):
+            await run.answer("Bogus")
+        await run.answer("Maybe")
+        assert await run == {"decision": "Maybe"}
+        assert run.graph.node("Approve_1").status == "DONE"
+
+    arun(main())
+
+
+def test_dual_stage_tool_outside_a_run_is_a_usage_error() -> None:
+    with pytest.raises(ag.UsageError, match="inside a run"):
+        Approve(amount=1)
+
+
+def test_wait_spec_with_schema_validates_answers(session: Session) -> None:
+    class Submit(ag.DualStageTool, outputs=["value"]):
+        async def setup(self) -> ag.WaitSpec:
+            schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+            return ag.WaitSpec(kind="external", prompt="n?", schema=schema)
+
+        async def on_resume(self, payload: Any) -> dict[str, Any]:
+            return {"value": payload["n"]}
+
+    @ag.graph_fn
+    async def agent() -> dict[str, Any]:
+        return await Submit()
+
+    async def main() -> None:
+        run = agent.start()
+        await run.wait_for("waiting")
+        assert run.graph.node("Submit_1").status == "WAITING_EXTERNAL"
+        with pytest.raises(ag.InvalidAnswer, match="'n' is a required property"):
+            await run.answer({"m": 1})
+        await run.answer({"n": 3})
+        assert await run == {"value": 3}
+
+    arun(main())
+
+
+def test_bad_wait_specs_fail_early() -> None:
+    with pytest.raises(ag.UsageError, match="timeout_s"):
+        ag.WaitSpec(kind="text", timeout_s=-1)
+    with pytest.raises(ag.UsageError, match="not a valid JSON Schema"):
+        ag.WaitSpec(schema={"type": 12})
+    with pytest.raises(ag.UsageError, match="duplicates"):
+        ag.WaitSpec(kind="choice", options=["a", "a"])
+
+
+def test_files_answer_becomes_artifacts(session: Session, tmp_path: Any) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+
+    @ag.graph_fn(outputs=["text"])
+    async def upload(*, context: ag.NodeContext) -> dict[str, str]:
+        (f,) = await context.channel().ask_files("Upload data", accept=[".csv"])
+        return {"text": await context.artifacts().load_text(f.artifact_uri)}
+
+    async def main() -> None:
+        run = upload.start()
+        await run.wait_for("waiting")
+        with pytest.raises(ag.InvalidAnswer, match="csv"):
+            await run.answer([("notes.txt", b"x")])
+        await run.answer([str(data)])
+        assert await run == {"text": "a,b\n1,2\n"}
+
+    arun(main())
