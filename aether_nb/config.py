@@ -41,14 +41,18 @@ def _open_store(spec: Any) -> Store:
         return spec
     if spec is None or spec == ":memory:":
         return MemoryStore()
+    if isinstance(spec, (str, os.PathLike)) and str(spec).strip():
+        from aether_nb.store.duckdb import DuckDBStore  # lazy: duckdb is heavy and only needed for files
+
+        return DuckDBStore(spec)
     raise UsageError(
-        f"store must be ':memory:' or a Store object, got {spec!r}",
+        f"store must be a file path, ':memory:' or a Store object, got {spec!r}",
         code="bad_store",
     )
 
 
 def build_default_session() -> Session:
-    """The default session: in-memory store (``AETHER_NB_STORE`` may choose another), console channel."""
+    """The default session: in-memory store (``AETHER_NB_STORE`` may name a DuckDB file), console channel."""
     return install_builtin_services(Session(_open_store(os.environ.get("AETHER_NB_STORE") or None)))
 
 
@@ -69,7 +73,7 @@ def configure(
     """Change the notebook's store, channel adapter or clock. Returns the session.
 
     Args:
-        store: a :class:`~aether_nb.store.Store`, or ``":memory:"``.
+        store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
         channel: where the chat goes (``ConsoleChannel()``, ``aether_nb.testing.ScriptedChannel([...])``, ...).
         clock: a time source (tests use ``aether_nb.testing.ManualClock``).
 

@@ -3,23 +3,23 @@
 Behaves exactly like :class:`~aether_nb.store.memory.MemoryStore` (one conformance suite covers both), plus:
 
 * **Durable writes commit before they return** (``put_run``, ``append_journal``, ``put_wait``, ``kv_set``,
-  ``kv_delete``, ``memory_append``, ``artifact_put``). DuckDB commits a single-row write at ~1-4k rows/s.
-* **Cosmetic writes are batched** (``put_node``, ``append_events``): they wait in memory and go out as one bulk
-  insert of column lists (``INSERT ... SELECT unnest(?), unnest(?), ...``), which measured ~36k rows/s in batches of
-  50 and ~300k rows/s in batches of 20k, against ~1.1k rows/s for ``executemany`` (DuckDB 2.0, this machine). The
-  buffer is written when it is older than ``flush_interval_s`` (checked on every call, and by a background timer),
-  before every durable write (so the file never holds a step without the events that led to it), before reading
-  nodes or events, on :meth:`DuckDBStore.flush`, on :meth:`DuckDBStore.close` and at interpreter exit.
-* **A versioned schema**: ``schema_version`` records the migrations applied; :data:`MIGRATIONS` are applied in order
-  inside one transaction. A file written by a newer aether_nb is refused rather than misread.
-* **Big artifacts live beside the file**: bytes up to 1 MiB are stored in the ``artifacts`` table; bigger ones in
-  ``<file>.artifacts/<sha256>`` (content-addressed, written atomically), which the table points at.
-* **One process per file**: DuckDB lets a single process open a file that is being written, and that lock keeps
-  out read-only openers too. Opening a file another process holds raises ``StorageError(code="locked")`` naming
-  that process, after a short retry (never a hang).
+  ``kv_delete``, ``memory_append``, ``artifact_put``). DuckDB commits single rows at ~1-4k rows/s.
+* **Cosmetic writes are batched** (``put_node``, ``append_events``): they wait in memory and go out as one
+  bulk insert of column lists (``INSERT ... SELECT unnest(?), unnest(?), ...``): ~36k rows/s in batches of 50
+  and ~300k rows/s in batches of 20k, against ~1.1k rows/s for ``executemany`` (DuckDB 2.0, this machine).
+  The buffer is written when it is older than ``flush_interval_s`` (checked on every call, and by a
+  background timer), before every durable write (so the file keeps call order), before reading nodes or
+  events, on :meth:`DuckDBStore.flush`, on :meth:`DuckDBStore.close` and at interpreter exit.
+* **A versioned schema**: ``schema_version`` records the migrations applied; :data:`MIGRATIONS` are applied
+  in order inside one transaction. A file written by a newer aether_nb is refused rather than misread.
+* **Big artifacts live beside the file**: bytes up to 1 MiB are stored in the ``artifacts`` table; bigger
+  ones in ``<file>.artifacts/<sha256>`` (content-addressed, written atomically), which the row points at.
+* **One process per file**: DuckDB lets a single process open a file that is being written, and that lock
+  keeps read-only openers out too. Opening a file another process holds raises
+  ``StorageError(code="locked")`` naming that process, after a short retry (never a hang).
 
-Values are stored as JSON text (``VARCHAR``), not DuckDB's ``JSON`` type, which rejects ``NaN``/``Infinity`` that
-``json.dumps`` (and so the in-memory store) accepts.
+Values are stored as JSON text (``VARCHAR``), not DuckDB's ``JSON`` type, which rejects ``NaN`` and
+``Infinity``: ``json.dumps`` (and so the in-memory store) accepts them.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
         (
             """CREATE TABLE runs (
                 run_id VARCHAR PRIMARY KEY, graph VARCHAR, status VARCHAR, inputs VARCHAR,
-                inputs_fingerprint VARCHAR, created_at DOUBLE, updated_at DOUBLE, outputs VARCHAR, error VARCHAR,
-                kind VARCHAR, meta VARCHAR, ord BIGINT NOT NULL)""",
+                inputs_fingerprint VARCHAR, created_at DOUBLE, updated_at DOUBLE, outputs VARCHAR,
+                error VARCHAR, kind VARCHAR, meta VARCHAR, ord BIGINT NOT NULL)""",
             """CREATE TABLE journal (
                 seq BIGINT NOT NULL, run_id VARCHAR, "key" VARCHAR, name VARCHAR, kind VARCHAR,
                 fingerprint VARCHAR, value VARCHAR, durable BOOLEAN, created_at DOUBLE)""",
@@ -132,9 +132,9 @@ def _loads(text: str | None) -> Any:
 class _Counter:
     """Insertion order for rows, shared by every DuckDBStore of this process open on one file.
 
-    Only one process can have a file open for writing, so the counter starts from the file's largest order value
-    when the first store of the process opens it and is handed to later stores on the same file (DuckDB shares one
-    database instance between them).
+    Only one process can have a file open for writing, so the counter starts from the file's largest order
+    value when the first store of the process opens it, and is shared with later stores of the process on the
+    same file (DuckDB gives them one database instance).
     """
 
     def __init__(self, start: int) -> None:
@@ -173,15 +173,18 @@ _NODE_FLUSH_SQL = (
     + " ON CONFLICT (run_id, node_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _NODE_COLUMNS[2:-1])
 )
-_EVENT_FLUSH_SQL = "INSERT INTO events (run_id, seq, data) SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[])"
+_EVENT_FLUSH_SQL = (
+    "INSERT INTO events (run_id, seq, data) "
+    "SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[])"
+)
 
 _RUN_SELECT = (
-    "SELECT run_id, graph, status, inputs, inputs_fingerprint, created_at, updated_at, outputs, error, kind, meta "
-    "FROM runs"
+    "SELECT run_id, graph, status, inputs, inputs_fingerprint, created_at, updated_at, outputs, error, kind, "
+    "meta FROM runs"
 )
 _WAIT_SELECT = (
-    'SELECT token, run_id, node_id, kind, prompt, options, "schema", deadline, created_at, status, answer, meta '
-    "FROM waits"
+    'SELECT token, run_id, node_id, kind, prompt, options, "schema", deadline, created_at, status, answer, '
+    "meta FROM waits"
 )
 _MEMORY_SELECT = 'SELECT id, scope, kind, data, "text", tags, created_at, run_id, node_id, role FROM memory'
 _ARTIFACT_SELECT = (
@@ -258,26 +261,29 @@ def _lock_message(path: str, exc: BaseException) -> str:
     match = re.search(r"PID (\d+)", str(exc))
     holder = f"another process (PID {match.group(1)})" if match else "another process"
     return (
-        f"cannot open the aether_nb store {path}: {holder} has it open for writing. DuckDB lets only one process "
-        "open a file while it is being written, and that lock keeps readers out too, so opening it read-only is "
-        "not possible either while that process holds it. Close the store in the other kernel (`%aether store` "
-        "there shows which file it uses; ag.configure(store=...) switches it to another one) or shut that kernel "
-        f"down, or open a different file here. (DuckDB: {exc})"
+        f"cannot open the aether_nb store {path}: {holder} has it open for writing. DuckDB lets only one "
+        "process open a file while it is being written, and that lock keeps readers out too, so opening it "
+        "read-only is not possible either while that process holds it. Close the store in the other kernel "
+        "(`%aether store` there shows which file it uses; ag.configure(store=...) switches it to another "
+        f"one) or shut that kernel down, or open a different file here. (DuckDB: {exc})"
     )
 
 
 # -- the store -----------------------------------------------------------------------------------------------
 class DuckDBStore:
-    """A :class:`~aether_nb.store.protocol.Store` in a DuckDB file. Thread-safe: one lock guards the connection.
+    """A :class:`~aether_nb.store.protocol.Store` in a DuckDB file. Thread-safe: one lock guards the
+    connection and the write buffer.
 
     Args:
         path: the database file (created with its schema when missing).
-        read_only: open without taking the write lock; every write then raises ``StorageError(code="read_only")``.
-            DuckDB still refuses a read-only open while another process has the file open for writing.
+        read_only: open without writing; every write then raises ``StorageError(code="read_only")``. DuckDB
+            still refuses a read-only open while another process has the file open for writing.
         flush_interval_s: how long node and event writes may wait in memory before they are written out.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, flush_interval_s: float = 0.2) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, read_only: bool = False, flush_interval_s: float = 0.2
+    ) -> None:
         self.location = os.fspath(path)
         self._read_only = read_only
         self._flush_interval_s = float(flush_interval_s)
@@ -318,8 +324,8 @@ class DuckDBStore:
     def _open_error(self, exc: BaseException) -> StorageError:
         what = "read-only " if self._read_only else ""
         return StorageError(
-            f"cannot open the aether_nb store {self.location} {what}with DuckDB: {exc}. Check that the path is a "
-            "DuckDB file written by aether_nb (or a new file in a folder that exists), or open another file.",
+            f"cannot open the aether_nb store {self.location} {what}with DuckDB: {exc}. Check that the path "
+            "is a DuckDB file written by aether_nb (or a new file in an existing folder), or open another.",
             code="open_failed",
         )
 
@@ -331,8 +337,8 @@ class DuckDBStore:
                     row = con.execute("SELECT max(version) FROM schema_version").fetchone()
                 except duckdb.CatalogException as exc:
                     raise StorageError(
-                        f"{self.location} holds no aether_nb store (no schema_version table); open it read-write "
-                        "once to create one, or check the path.",
+                        f"{self.location} holds no aether_nb store (no schema_version table); open it "
+                        "read-write once to create one, or check the path.",
                         code="no_schema",
                     ) from exc
                 current = int(row[0] or 0) if row else 0
@@ -340,13 +346,16 @@ class DuckDBStore:
                 if current < SCHEMA_VERSION:
                     raise StorageError(
                         f"{self.location} has schema version {current}, older than this aether_nb's "
-                        f"{SCHEMA_VERSION}; open it once read-write to upgrade it (read-only opens cannot migrate).",
+                        f"{SCHEMA_VERSION}; open it once read-write to upgrade it (a read-only open cannot "
+                        "migrate).",
                         code="schema_outdated",
                     )
                 return
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE)")
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE)"
+                )
                 row = con.execute("SELECT max(version) FROM schema_version").fetchone()
                 current = int(row[0] or 0) if row else 0
                 self._check_version(current)
@@ -369,8 +378,9 @@ class DuckDBStore:
     def _check_version(self, current: int) -> None:
         if current > SCHEMA_VERSION:
             raise StorageError(
-                f"{self.location} was written by a newer aether_nb (schema version {current}; this one knows up to "
-                f"{SCHEMA_VERSION}). Upgrade aether_nb (pip install -U aether_nb) to open it, or open another file.",
+                f"{self.location} was written by a newer aether_nb (schema version {current}; this one knows "
+                f"up to {SCHEMA_VERSION}). Upgrade aether_nb (pip install -U aether_nb) to open it, or open "
+                "another file.",
                 code="schema_too_new",
             )
 
@@ -378,7 +388,9 @@ class DuckDBStore:
         with _COUNTERS_LOCK:
             counter = _COUNTERS.get(self._counter_key)
             if counter is None:
-                parts = " UNION ALL ".join(f"SELECT max({col}) AS m FROM {table}" for table, col in _ORDER_COLUMNS)
+                parts = " UNION ALL ".join(
+                    f"SELECT max({col}) AS m FROM {table}" for table, col in _ORDER_COLUMNS
+                )
                 row = self._con.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})").fetchone()
                 counter = _Counter(int(row[0]) if row else 0)
                 _COUNTERS[self._counter_key] = counter
@@ -394,7 +406,9 @@ class DuckDBStore:
     # -- guards ----------------------------------------------------------------------------------------------
     def _check(self) -> None:
         if self._closed:
-            raise StorageError("this store is closed; open a new one (ag.configure(store=...))", code="closed")
+            raise StorageError(
+                "this store is closed; open a new one (ag.configure(store=...))", code="closed"
+            )
 
     def _check_writable(self) -> None:
         if self._read_only:
@@ -408,7 +422,7 @@ class DuckDBStore:
 
     @contextlib.contextmanager
     def _reading(self, what: str, *, flush: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Lock, check open, write out the buffer (always when ``flush``, else only when due), map DuckDB errors."""
+        """Lock, check, write the buffer out (always when ``flush``, else when due); map DuckDB errors."""
         with self._lock:
             self._check()
             try:
@@ -422,7 +436,7 @@ class DuckDBStore:
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Like :meth:`_reading` for a durable write: the buffer goes out first, so the file keeps call order."""
+        """:meth:`_reading` for a durable write: the buffer goes out first, so the file keeps call order."""
         with self._lock:
             self._check()
             self._check_writable()
@@ -434,7 +448,7 @@ class DuckDBStore:
 
     # -- buffer ----------------------------------------------------------------------------------------------
     def _buffered_locked(self) -> None:
-        """Called after adding to the buffer: note its age, write it out when due, else make sure a timer will."""
+        """After adding to the buffer: note its age, write it out when due, else make sure a timer will."""
         if self._buf_since is None:
             self._buf_since = time.monotonic()
         if self._flush_if_due_locked():
@@ -470,7 +484,9 @@ class DuckDBStore:
         con.execute("BEGIN TRANSACTION")
         try:
             if self._nodes_buf:
-                con.execute(_NODE_FLUSH_SQL, [list(col) for col in zip(*self._nodes_buf.values(), strict=True)])
+                con.execute(
+                    _NODE_FLUSH_SQL, [list(col) for col in zip(*self._nodes_buf.values(), strict=True)]
+                )
             if self._events_buf:
                 con.execute(_EVENT_FLUSH_SQL, [list(col) for col in zip(*self._events_buf, strict=True)])
             con.execute("COMMIT")
@@ -491,8 +507,9 @@ class DuckDBStore:
             meta = dict(json.loads(_dumps(record.meta)) or {})
             meta.pop("_order", None)  # MemoryStore keeps its own order there and strips it on read
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
-                "graph = excluded.graph, status = excluded.status, inputs = excluded.inputs, "
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET graph = excluded.graph, status = excluded.status, "
+                "inputs = excluded.inputs, "
                 "inputs_fingerprint = excluded.inputs_fingerprint, created_at = excluded.created_at, "
                 "updated_at = excluded.updated_at, outputs = excluded.outputs, error = excluded.error, "
                 "kind = excluded.kind, meta = excluded.meta",
@@ -566,8 +583,9 @@ class DuckDBStore:
     def put_wait(self, record: WaitRecord) -> None:
         with self._writing("put_wait") as con:
             con.execute(
-                "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET "
-                "run_id = excluded.run_id, node_id = excluded.node_id, kind = excluded.kind, "
+                "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (token) DO UPDATE SET run_id = excluded.run_id, node_id = excluded.node_id, "
+                "kind = excluded.kind, "
                 'prompt = excluded.prompt, options = excluded.options, "schema" = excluded."schema", '
                 "deadline = excluded.deadline, created_at = excluded.created_at, status = excluded.status, "
                 "answer = excluded.answer, meta = excluded.meta",
@@ -671,7 +689,9 @@ class DuckDBStore:
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
         with self._reading("kv_get") as con:
-            row = con.execute('SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
+            row = con.execute(
+                'SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [scope, key]
+            ).fetchone()
             return None if row is None else (_loads(row[0]), row[1])
 
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
@@ -699,8 +719,8 @@ class DuckDBStore:
     def memory_append(self, record: MemoryRecord) -> None:
         with self._writing("memory_append") as con:
             con.execute(
-                'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, role) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, '
+                "role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     self._counter.next(),
                     record.id,
@@ -743,11 +763,21 @@ class DuckDBStore:
                 blob_file = self._write_blob(data)  # before the row: a row never points at a missing file
                 inline = None
             con.execute(
-                "INSERT INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                "SET name = excluded.name, kind = excluded.kind, mime = excluded.mime, size = excluded.size, "
-                "sha256 = excluded.sha256, labels = excluded.labels, created_at = excluded.created_at, "
-                "run_id = excluded.run_id, node_id = excluded.node_id, pinned = excluded.pinned, "
-                "data = excluded.data, blob_file = excluded.blob_file",
+                f"INSERT INTO artifacts VALUES ({', '.join('?' * 14)}) ON CONFLICT (id) DO UPDATE SET "
+                + _set_excluded(
+                    "name",
+                    "kind",
+                    "mime",
+                    "size",
+                    "sha256",
+                    "labels",
+                    "created_at",
+                    "run_id",
+                    "node_id",
+                    "pinned",
+                    "data",
+                    "blob_file",
+                ),
                 [
                     record.id,
                     record.name,
@@ -810,7 +840,9 @@ class DuckDBStore:
                 code="missing_blob",
             ) from exc
         if hashlib.sha256(data).hexdigest() != row[12]:
-            raise StorageError(f"the bytes of artifact {artifact_id!r} in {path} are corrupt", code="corrupt_blob")
+            raise StorageError(
+                f"the bytes of artifact {artifact_id!r} in {path} are corrupt", code="corrupt_blob"
+            )
         return record, data
 
     def artifact_list(self) -> list[ArtifactRecord]:
@@ -857,6 +889,11 @@ class DuckDBStore:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("read-only" if self._read_only else "open")
         return f"DuckDBStore({self.location!r}, {state})"
+
+
+def _set_excluded(*columns: str) -> str:
+    """``a = excluded.a, b = excluded.b, ...`` for an upsert that replaces those columns."""
+    return ", ".join(f"{c} = excluded.{c}" for c in columns)
 
 
 def _filters(*pairs: tuple[str, str | None]) -> tuple[str, list[Any]]:

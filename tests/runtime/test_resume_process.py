@@ -1,0 +1,72 @@
+"""Resume in a fresh process: the tool that ran before the restart is not executed again.
+
+Process 1 starts the run, reaches the question and dies with ``os._exit`` (no cleanup, like a killed kernel).
+Process 2 defines the same agent, finds the run in the DuckDB file, answers, and awaits it. A tool appends a line
+to a file each time it really executes: after both processes the file has one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+AGENT = '''
+import asyncio, json, os, sys
+import aether_nb as ag
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+@ag.tool(outputs=["y"])
+def charge(x: int) -> dict:
+    with open(COUNTER, "a") as f:   # a side effect that must happen once
+        f.write(f"charged {x}\\n")
+    return {"y": x * 2}
+
+@ag.graph_fn(outputs=["name", "y"])
+async def agent(x: int, *, context):
+    c = await charge(x)
+    await context.channel().send_text(f"charged {c['y']}")
+    name = await context.channel().ask_text("Your name?")
+    return {"name": name, "y": c["y"]}
+
+async def main():
+    if MODE == "start":
+        run = agent.start(x=21, run_id="p1")
+        await run.wait_for("waiting", timeout=30)
+        print("WAITING", flush=True)
+        os._exit(0)   # die without any cleanup
+    run = ag.get_run("p1")
+    print("STATUS", run.status, [w.prompt for w in run.waits], flush=True)
+    await run.answer(MODE)
+    print("OUT", json.dumps(await run), flush=True)
+
+asyncio.run(main())
+'''
+
+
+def run_script(script: Path, *args: str) -> str:
+    res = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_resume_in_a_fresh_process_does_not_repeat_side_effects(tmp_path: Path) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT)
+    db, counter = tmp_path / "nb.aether.duckdb", tmp_path / "count.txt"
+
+    out1 = run_script(script, str(db), str(counter), "start")
+    assert "WAITING" in out1 and "assistant: charged 42" in out1
+    assert counter.read_text().splitlines() == ["charged 21"]
+
+    out2 = run_script(script, str(db), str(counter), "Ada")
+    assert "STATUS waiting ['Your name?']" in out2
+    result = json.loads(out2.split("OUT ", 1)[1])
+    assert result == {"name": "Ada", "y": 42}
+    assert counter.read_text().splitlines() == ["charged 21"]  # the tool did not run again
+    assert "assistant: charged" not in out2  # nor was the message said twice

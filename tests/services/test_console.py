@@ -1,0 +1,64 @@
+"""The console adapter prints, and reads stdin only when it is an interactive terminal."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.services import ConsoleChannel
+from tests.conftest import arun, make_session
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@ag.graph_fn(outputs=["name", "ok"])
+async def greet(*, context: ag.NodeContext) -> dict[str, Any]:
+    ch = context.channel()
+    await ch.send_text("hello")
+    name = await ch.ask_text("Name?")
+    ok, _ = await ch.ask_approval("Sure?")
+    return {"name": name, "ok": ok}
+
+
+def with_console(console: ConsoleChannel) -> Any:
+    s, _ = make_session()
+    s.config["channel"] = console
+    return session_mod.set_default_session(s)
+
+
+def test_reads_answers_from_an_interactive_terminal() -> None:
+    out = io.StringIO()
+    previous = with_console(ConsoleChannel(out=out, inp=FakeTTY("Ada\nmaybe\ny\n")))
+    try:
+        assert arun(greet()) == {"name": "Ada", "ok": True}
+    finally:
+        session_mod.set_default_session(previous)
+    text = out.getvalue()
+    assert "assistant: hello" in text and "? Name?" in text and "? Sure? ['Approve', 'Reject']" in text
+    assert "not one of" in text  # "maybe" was refused and asked again
+
+
+def test_never_reads_a_non_interactive_stdin() -> None:
+    out = io.StringIO()
+    inp = io.StringIO("Ada\n")  # not a TTY: must stay unread
+    previous = with_console(ConsoleChannel(out=out, inp=inp))
+
+    async def main() -> dict[str, Any]:
+        run = greet.start()
+        await run.wait_for("waiting")
+        assert "await run.answer" in out.getvalue()
+        await run.answer("Bo")
+        await run.wait_for("waiting")
+        await run.answer(False)
+        return await run
+
+    try:
+        assert arun(main()) == {"name": "Bo", "ok": False}
+    finally:
+        session_mod.set_default_session(previous)
+    assert inp.tell() == 0
