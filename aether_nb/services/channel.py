@@ -248,6 +248,15 @@ class Channel:
         await scope.run_step(key, "progress", "send", title, execute, node=False)
 
     # -- asking --------------------------------------------------------------------------------------------------------
+    async def _chat_turn(self, role: str, text: str, mtype: str) -> None:
+        """Record a chat turn in memory as a journaled step, so a resumed run does not record it twice."""
+        scope = self._scope
+
+        async def execute(_: Scope) -> None:
+            await self._remember(role, text, mtype)
+
+        await scope.run_step(scope.next_key("chat_turn"), "chat_turn", "send", [role, text], execute, node=False)
+
     async def _ask(self, name: str, spec: WaitSpec) -> Any:
         adapter = self._adapter
         session = self._ctx.session
@@ -255,8 +264,10 @@ class Channel:
         async def present(wait: Wait) -> None:
             await adapter.present(wait, lambda payload: session.answer(wait.token, payload))
 
+        await self._chat_turn("assistant", spec.prompt or "", "question")
         value = await self._scope.wait(spec, name=name, present=present)
-        await self._remember("user", str(value), "answer")
+        answer = value.get("choice", value) if isinstance(value, dict) else value
+        await self._chat_turn("user", str(answer), "answer")
         return value
 
     async def ask_text(self, prompt: str, *, timeout_s: float | None = None) -> str:

@@ -6,6 +6,7 @@ file, so a value that only works in memory (an object, a tuple turned list) show
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._closed = False
         self._runs: dict[str, RunRecord] = {}
+        self._run_order: dict[str, int] = {}
         self._journal: dict[str, list[JournalEntry]] = {}
         self._waits: dict[str, WaitRecord] = {}
         self._nodes: dict[str, dict[str, NodeRecord]] = {}
@@ -65,22 +67,21 @@ class MemoryStore:
     def put_run(self, record: RunRecord) -> None:
         with self._lock:
             self._check()
-            prev = self._runs.get(record.run_id)
-            order = prev.meta.get("_order", 0) if prev is not None and isinstance(prev.meta, dict) else 0
-            meta = dict(_roundtrip(record.meta) or {})
-            meta["_order"] = order or self._tick()
+            if record.meta is not None and not isinstance(record.meta, dict):
+                raise StorageError(f"run meta must be a dict, got {type(record.meta).__name__}", code="not_json")
+            self._run_order.setdefault(record.run_id, self._tick())
             self._runs[record.run_id] = replace(
                 record,
                 inputs=_roundtrip(record.inputs),
                 outputs=_roundtrip(record.outputs),
-                meta=meta,
+                meta=_roundtrip(record.meta or {}),
             )
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
             self._check()
             rec = self._runs.get(run_id)
-            return None if rec is None else _public_run(rec)
+            return None if rec is None else copy.deepcopy(rec)
 
     def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
         with self._lock:
@@ -90,8 +91,8 @@ class MemoryStore:
                 for r in self._runs.values()
                 if (status is None or r.status == status) and (graph is None or r.graph == graph)
             ]
-            rows.sort(key=lambda r: (r.created_at, r.meta.get("_order", 0)), reverse=True)
-            return [_public_run(r) for r in rows]
+            rows.sort(key=lambda r: (r.created_at, self._run_order[r.run_id]), reverse=True)
+            return copy.deepcopy(rows)
 
     # -- journal ---------------------------------------------------------------------------------------------------
     def append_journal(self, entry: JournalEntry) -> None:
@@ -102,7 +103,7 @@ class MemoryStore:
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         with self._lock:
             self._check()
-            return list(self._journal.get(run_id, ()))
+            return copy.deepcopy(self._journal.get(run_id, []))
 
     # -- waits -------------------------------------------------------------------------------------------------------
     def put_wait(self, record: WaitRecord) -> None:
@@ -110,6 +111,7 @@ class MemoryStore:
             self._check()
             self._waits[record.token] = replace(
                 record,
+                options=_roundtrip(record.options),
                 schema=_roundtrip(record.schema),
                 answer=_roundtrip(record.answer),
                 meta=_roundtrip(record.meta),
@@ -118,7 +120,7 @@ class MemoryStore:
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._lock:
             self._check()
-            return self._waits.get(token)
+            return copy.deepcopy(self._waits.get(token))
 
     def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
         with self._lock:
@@ -129,7 +131,7 @@ class MemoryStore:
                 if (run_id is None or w.run_id == run_id) and (status is None or w.status == status)
             ]
             rows.sort(key=lambda w: w.created_at)
-            return rows
+            return copy.deepcopy(rows)
 
     # -- nodes and events -----------------------------------------------------------------------------------------
     def put_node(self, record: NodeRecord) -> None:
@@ -149,7 +151,7 @@ class MemoryStore:
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         with self._lock:
             self._check()
-            return sorted(self._nodes.get(run_id, {}).values(), key=lambda n: n.seq)
+            return copy.deepcopy(sorted(self._nodes.get(run_id, {}).values(), key=lambda n: n.seq))
 
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
         with self._lock:
@@ -159,7 +161,7 @@ class MemoryStore:
     def load_events(self, run_id: str) -> list[JSON]:
         with self._lock:
             self._check()
-            return list(self._events.get(run_id, ()))
+            return copy.deepcopy(self._events.get(run_id, []))
 
     # -- KV --------------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
@@ -196,7 +198,7 @@ class MemoryStore:
         with self._lock:
             self._check()
             rows = [m for m in reversed(self._memory) if m.scope == scope and (kinds is None or m.kind in kinds)]
-            return rows if limit is None else rows[:limit]
+            return copy.deepcopy(rows if limit is None else rows[:limit])
 
     # -- artifacts ------------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
@@ -207,7 +209,7 @@ class MemoryStore:
     def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
         with self._lock:
             self._check()
-            return self._artifacts.get(artifact_id)
+            return copy.deepcopy(self._artifacts.get(artifact_id))
 
     def artifact_list(self) -> list[ArtifactRecord]:
         with self._lock:
@@ -220,8 +222,3 @@ class MemoryStore:
 
     def close(self) -> None:
         self._closed = True
-
-
-def _public_run(rec: RunRecord) -> RunRecord:
-    meta = {k: v for k, v in (rec.meta or {}).items() if k != "_order"}
-    return replace(rec, meta=meta)

@@ -114,6 +114,9 @@ def test_resume_replays_completed_steps_and_asks_the_open_question() -> None:
     assert run.graph.node("make_point_1").replayed
     assert run.status == "succeeded"
     assert run.graph.node("ask_text_1").status == "DONE"
+    # chat turns were remembered once each, across both executions
+    turns = [m.text for m in store.memory_query("notebook", kinds=["chat"])][::-1]
+    assert turns == ["before the question", "Name?", "Ada"]
 
 
 def test_answer_given_while_no_task_holds_the_wait_is_delivered_on_resume() -> None:

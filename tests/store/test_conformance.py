@@ -1,0 +1,385 @@
+"""One suite, every store: the behaviour the runtime and the services rely on (``store/protocol.py``).
+
+Each test runs against ``MemoryStore`` and ``DuckDBStore`` through the parametrized ``store`` fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aether_nb.errors import StorageError
+from aether_nb.store.duckdb import DuckDBStore
+from aether_nb.store.protocol import Store
+from aether_nb.store.records import (
+    ArtifactRecord,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RunRecord,
+    WaitRecord,
+)
+
+
+# -- record factories ----------------------------------------------------------------------------------------
+def run(run_id: str, created_at: float = 1.0, **kw: Any) -> RunRecord:
+    fields: dict[str, Any] = {
+        "graph": "g",
+        "status": "running",
+        "inputs": {"x": 1},
+        "inputs_fingerprint": "fp",
+        "updated_at": created_at,
+    }
+    fields.update(kw)
+    return RunRecord(run_id=run_id, created_at=created_at, **fields)
+
+
+def entry(run_id: str, key: str, value: Any = None, **kw: Any) -> JournalEntry:
+    fields: dict[str, Any] = {
+        "name": "step",
+        "kind": "tool",
+        "fingerprint": "f",
+        "durable": True,
+        "created_at": 1.0,
+    }
+    fields.update(kw)
+    return JournalEntry(run_id=run_id, key=key, value=value, **fields)
+
+
+def wait(token: str, run_id: str = "r1", created_at: float = 1.0, **kw: Any) -> WaitRecord:
+    fields: dict[str, Any] = {
+        "node_id": "n1",
+        "kind": "ask_text",
+        "prompt": "name?",
+        "options": None,
+        "schema": None,
+        "deadline": None,
+    }
+    fields.update(kw)
+    return WaitRecord(token=token, run_id=run_id, created_at=created_at, **fields)
+
+
+def node(node_id: str, run_id: str = "r1", **kw: Any) -> NodeRecord:
+    fields: dict[str, Any] = {
+        "name": node_id,
+        "kind": "tool",
+        "status": "running",
+        "parent": None,
+        "parents": (),
+        "inputs": {"a": 1},
+        "outputs": None,
+        "error": None,
+        "started_at": 1.0,
+        "ended_at": None,
+    }
+    fields.update(kw)
+    return NodeRecord(run_id=run_id, node_id=node_id, **fields)
+
+
+def mem(id: str, scope: str = "nb", kind: str = "note", created_at: float = 1.0, **kw: Any) -> MemoryRecord:
+    fields: dict[str, Any] = {"data": {"id": id}, "text": f"text {id}", "tags": ("t",)}
+    fields.update(kw)
+    return MemoryRecord(id=id, scope=scope, kind=kind, created_at=created_at, **fields)
+
+
+def artifact(id: str, data: bytes, created_at: float = 1.0, **kw: Any) -> ArtifactRecord:
+    fields: dict[str, Any] = {
+        "name": f"{id}.bin",
+        "kind": "file",
+        "mime": "application/octet-stream",
+        "labels": {"k": "v"},
+    }
+    fields.update(kw)
+    return ArtifactRecord(
+        id=id, size=len(data), sha256=hashlib.sha256(data).hexdigest(), created_at=created_at, **fields
+    )
+
+
+# -- runs ----------------------------------------------------------------------------------------------------
+def test_put_get_run_roundtrips_json_values(store: Store) -> None:
+    rec = run("r1", inputs={"a": [1, 2.5, "s", None, True]}, meta={"tag": "x"}, outputs={"y": 2})
+    store.put_run(rec)
+    assert store.get_run("r1") == rec
+    assert store.get_run("missing") is None
+
+
+def test_put_run_is_an_upsert(store: Store) -> None:
+    store.put_run(run("r1"))
+    store.put_run(run("r1", status="succeeded", outputs={"y": 1}, error=None, updated_at=5.0))
+    got = store.get_run("r1")
+    assert got is not None and got.status == "succeeded" and got.outputs == {"y": 1} and got.updated_at == 5.0
+    assert [r.run_id for r in store.list_runs()] == ["r1"]
+
+
+def test_json_conversions_match_json_module(store: Store) -> None:
+    # Tuples become lists and int keys become strings, as through any file.
+    store.put_run(run("r1", inputs={"t": (1, 2), 3: "x"}))
+    got = store.get_run("r1")
+    assert got is not None and got.inputs == {"t": [1, 2], "3": "x"}
+
+
+def test_list_runs_newest_first_then_insertion(store: Store) -> None:
+    store.put_run(run("old", created_at=1.0))
+    store.put_run(run("tie-a", created_at=5.0))
+    store.put_run(run("new", created_at=9.0))
+    store.put_run(run("tie-b", created_at=5.0))
+    assert [r.run_id for r in store.list_runs()] == ["new", "tie-b", "tie-a", "old"]
+    # An update keeps the run's place among equal created_at.
+    store.put_run(run("tie-a", created_at=5.0, status="failed"))
+    assert [r.run_id for r in store.list_runs()] == ["new", "tie-b", "tie-a", "old"]
+
+
+def test_list_runs_filters(store: Store) -> None:
+    store.put_run(run("a", 1.0, graph="g1", status="running"))
+    store.put_run(run("b", 2.0, graph="g2", status="succeeded"))
+    store.put_run(run("c", 3.0, graph="g1", status="succeeded"))
+    assert [r.run_id for r in store.list_runs(status="succeeded")] == ["c", "b"]
+    assert [r.run_id for r in store.list_runs(graph="g1")] == ["c", "a"]
+    assert [r.run_id for r in store.list_runs(status="succeeded", graph="g2")] == ["b"]
+    assert store.list_runs(status="waiting") == []
+
+
+# -- journal -------------------------------------------------------------------------------------------------
+def test_journal_keeps_append_order_per_run(store: Store) -> None:
+    for i in range(5):
+        store.append_journal(entry("r1", f"k{i}", value={"i": i}))
+        store.append_journal(entry("r2", f"other{i}", value=[i], durable=False))
+    assert [e.key for e in store.load_journal("r1")] == [f"k{i}" for i in range(5)]
+    assert [e.value for e in store.load_journal("r1")] == [{"i": i} for i in range(5)]
+    r2 = store.load_journal("r2")
+    assert [e.key for e in r2] == [f"other{i}" for i in range(5)] and not any(e.durable for e in r2)
+    assert store.load_journal("nothing") == []
+    assert store.load_journal("r1")[0] == entry("r1", "k0", value={"i": 0})
+
+
+# -- waits ---------------------------------------------------------------------------------------------------
+def test_waits_upsert_get_and_list(store: Store) -> None:
+    w1 = wait("t1", "r1", 3.0, options=["yes", "no"], schema={"type": "string"}, meta={"m": 1})
+    store.put_wait(w1)
+    store.put_wait(wait("t2", "r1", 1.0))
+    store.put_wait(wait("t3", "r2", 2.0))
+    assert store.get_wait("t1") == w1
+    assert store.get_wait("nope") is None
+    assert [w.token for w in store.list_waits()] == ["t2", "t3", "t1"]  # oldest first, all runs
+    assert [w.token for w in store.list_waits("r1")] == ["t2", "t1"]
+
+    answered = replace(w1, status="answered", answer={"value": "yes"})
+    store.put_wait(answered)
+    assert store.get_wait("t1") == answered
+    assert [w.token for w in store.list_waits("r1")] == ["t2"]  # default: open only
+    assert [w.token for w in store.list_waits("r1", status="answered")] == ["t1"]
+    assert [w.token for w in store.list_waits("r1", status=None)] == ["t2", "t1"]
+    assert [w.token for w in store.list_waits(status=None)] == ["t2", "t3", "t1"]
+
+
+# -- nodes and events ----------------------------------------------------------------------------------------
+def test_put_node_upserts_and_keeps_position(store: Store) -> None:
+    store.put_node(node("a"))
+    store.put_node(node("b", parent="a", parents=("a",)))
+    store.put_node(node("c", run_id="r2"))
+    store.put_node(node("a", status="succeeded", outputs={"y": [1]}, ended_at=2.0))
+    nodes = store.list_nodes("r1")
+    assert [n.node_id for n in nodes] == ["a", "b"]
+    a, b = nodes
+    assert (a.status, a.outputs, a.ended_at) == ("succeeded", {"y": [1]}, 2.0)
+    assert b.parents == ("a",) and b.parent == "a"
+    assert a.seq < b.seq
+    assert replace(b, seq=0) == node("b", parent="a", parents=("a",))
+    assert [n.node_id for n in store.list_nodes("r2")] == ["c"]
+    assert store.list_nodes("none") == []
+
+
+def test_events_append_and_load(store: Store) -> None:
+    store.append_events("r1", [{"type": "start", "n": 0}])
+    store.append_events("r2", [{"type": "other"}])
+    store.append_events("r1", [{"type": "step", "n": i} for i in range(1, 4)])
+    store.append_events("r1", [])
+    assert store.load_events("r1") == [{"type": "start", "n": 0}] + [{"type": "step", "n": i} for i in range(1, 4)]
+    assert store.load_events("r2") == [{"type": "other"}]
+    assert store.load_events("none") == []
+
+
+# -- KV ------------------------------------------------------------------------------------------------------
+def test_kv_get_set_delete_keys(store: Store) -> None:
+    assert store.kv_get("s", "a") is None
+    store.kv_set("s", "a", {"v": 1}, None)
+    store.kv_set("s", "b/1", [1, 2], 123.5)
+    store.kv_set("s", "b/0", "x", None)
+    store.kv_set("other", "a", 0, None)
+    assert store.kv_get("s", "a") == ({"v": 1}, None)
+    assert store.kv_get("s", "b/1") == ([1, 2], 123.5)
+    assert store.kv_keys("s") == [("a", None), ("b/0", None), ("b/1", 123.5)]
+    assert store.kv_keys("s", "b/") == [("b/0", None), ("b/1", 123.5)]
+    assert store.kv_keys("s", "zzz") == []
+    store.kv_set("s", "a", None, 9.0)  # overwrite, value None is a value
+    assert store.kv_get("s", "a") == (None, 9.0)
+    assert store.kv_delete("s", "a") is True
+    assert store.kv_delete("s", "a") is False
+    assert store.kv_get("s", "a") is None
+    assert store.kv_get("other", "a") == (0, None)
+
+
+# -- memory --------------------------------------------------------------------------------------------------
+def test_memory_newest_first_kinds_limit_scope(store: Store) -> None:
+    store.memory_append(mem("m1", kind="note", created_at=1.0))
+    store.memory_append(mem("m2", kind="chat", role="user", created_at=2.0, run_id="r1", node_id="n1"))
+    store.memory_append(mem("x1", scope="other", kind="note"))
+    store.memory_append(mem("m3", kind="note", created_at=3.0, tags=("a", "b")))
+    assert [m.id for m in store.memory_query("nb")] == ["m3", "m2", "m1"]
+    assert [m.id for m in store.memory_query("nb", kinds=["note"])] == ["m3", "m1"]
+    assert [m.id for m in store.memory_query("nb", kinds=["note", "chat"], limit=2)] == ["m3", "m2"]
+    assert [m.id for m in store.memory_query("nb", limit=1)] == ["m3"]
+    assert store.memory_query("nb", kinds=[]) == []
+    assert [m.id for m in store.memory_query("other")] == ["x1"]
+    assert store.memory_query("nobody") == []
+    m2 = store.memory_query("nb", kinds=["chat"])[0]
+    assert m2 == mem("m2", kind="chat", role="user", created_at=2.0, run_id="r1", node_id="n1")
+    assert store.memory_query("nb", limit=1)[0].tags == ("a", "b")
+
+
+# -- artifacts -----------------------------------------------------------------------------------------------
+def test_artifacts_put_get_list(store: Store) -> None:
+    small = b"hello\x00world"
+    store.artifact_put(artifact("a1", small, 1.0), small)
+    store.artifact_put(artifact("a2", b"", 3.0), b"")
+    store.artifact_put(artifact("a3", b"xyz", 2.0, run_id="r1", node_id="n1", pinned=True), b"xyz")
+    got = store.artifact_get("a1")
+    assert got is not None and got == (artifact("a1", small, 1.0), small)
+    assert store.artifact_get("a2") == (artifact("a2", b"", 3.0), b"")
+    a3 = store.artifact_get("a3")
+    assert a3 is not None and a3[0].pinned and a3[0].run_id == "r1" and a3[1] == b"xyz"
+    assert isinstance(a3[1], bytes)
+    assert store.artifact_get("nope") is None
+    assert [a.id for a in store.artifact_list()] == ["a2", "a3", "a1"]
+    assert store.artifact_list()[0].uri == "artifact://a2"
+
+
+def test_big_artifact_roundtrips_identical_bytes(store: Store, tmp_path: Path) -> None:
+    data = os.urandom(2 * 1024 * 1024)
+    rec = artifact("big", data)
+    store.artifact_put(rec, data)
+    got = store.artifact_get("big")
+    assert got is not None and got[0] == rec and got[1] == data
+    if isinstance(store, DuckDBStore):
+        beside = Path(store.location + ".artifacts") / hashlib.sha256(data).hexdigest()
+        assert beside.is_file() and beside.read_bytes() == data
+        assert not [p for p in beside.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_artifact_put_is_an_upsert(store: Store) -> None:
+    store.artifact_put(artifact("a", b"one"), b"one")
+    store.artifact_put(artifact("a", b"two!", name="renamed"), b"two!")
+    got = store.artifact_get("a")
+    assert got is not None and got[0].name == "renamed" and got[1] == b"two!"
+    assert [a.id for a in store.artifact_list()] == ["a"]
+
+
+# -- errors --------------------------------------------------------------------------------------------------
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda s: s.put_run(run("r", inputs=Opaque())),
+        lambda s: s.append_journal(entry("r", "k", value={1, 2})),
+        lambda s: s.put_wait(wait("t", answer=Opaque())),
+        lambda s: s.put_node(node("n", outputs=Opaque())),
+        lambda s: s.append_events("r", [{"ok": 1}, Opaque()]),
+        lambda s: s.kv_set("s", "k", Opaque(), None),
+        lambda s: s.memory_append(mem("m", data=b"bytes")),
+        lambda s: s.artifact_put(artifact("a", b"x", labels={"x": Opaque()}), b"x"),
+    ],
+    ids=["run", "journal", "wait", "node", "events", "kv", "memory", "artifact"],
+)
+def test_non_json_value_raises_storage_error(store: Store, write: Any) -> None:
+    with pytest.raises(StorageError) as info:
+        write(store)
+    assert info.value.code == "not_json"
+    assert store.load_events("r") == []  # nothing half-written
+
+
+def test_closed_store_raises(store: Store) -> None:
+    store.put_run(run("r1"))
+    store.close()
+    store.close()  # twice is fine
+    calls: list[Any] = [
+        lambda: store.put_run(run("r2")),
+        lambda: store.get_run("r1"),
+        lambda: store.list_runs(),
+        lambda: store.append_journal(entry("r1", "k")),
+        lambda: store.load_journal("r1"),
+        lambda: store.put_wait(wait("t")),
+        lambda: store.get_wait("t"),
+        lambda: store.list_waits(),
+        lambda: store.put_node(node("n")),
+        lambda: store.list_nodes("r1"),
+        lambda: store.append_events("r1", [{}]),
+        lambda: store.load_events("r1"),
+        lambda: store.kv_get("s", "k"),
+        lambda: store.kv_set("s", "k", 1, None),
+        lambda: store.kv_delete("s", "k"),
+        lambda: store.kv_keys("s"),
+        lambda: store.memory_append(mem("m")),
+        lambda: store.memory_query("nb"),
+        lambda: store.artifact_put(artifact("a", b"x"), b"x"),
+        lambda: store.artifact_get("a"),
+        lambda: store.artifact_list(),
+        lambda: store.flush(),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError) as info:
+            call()
+        assert info.value.code == "closed"
+
+
+def test_store_satisfies_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert isinstance(store.location, str)
+    store.flush()
+
+
+# -- property: KV agrees with a dict -------------------------------------------------------------------------
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+_keys = st.text(alphabet="ab/", max_size=3)
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), _keys, _json, st.none() | st.floats(min_value=0, max_value=1e10, allow_nan=False)),
+        st.tuples(st.just("delete"), _keys),
+    ),
+    max_size=20,
+)
+_scopes = itertools.count()
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_ops, prefix=_keys)
+def test_kv_agrees_with_a_dict(store: Store, ops: list[tuple[Any, ...]], prefix: str) -> None:
+    scope = f"prop-{next(_scopes)}"  # the store outlives one example: each example gets its own scope
+    model: dict[str, tuple[Any, float | None]] = {}
+    for op in ops:
+        if op[0] == "set":
+            _, key, value, expires = op
+            store.kv_set(scope, key, value, expires)
+            model[key] = (value, expires)
+        else:
+            _, key = op
+            assert store.kv_delete(scope, key) is (model.pop(key, None) is not None)
+        assert store.kv_get(scope, op[1]) == model.get(op[1])
+    assert store.kv_keys(scope) == sorted((k, exp) for k, (_, exp) in model.items())
+    assert store.kv_keys(scope, prefix) == sorted((k, e) for k, (_, e) in model.items() if k.startswith(prefix))
+    for key, hit in model.items():
+        assert store.kv_get(scope, key) == hit

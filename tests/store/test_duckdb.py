@@ -1,0 +1,387 @@
+"""What only the DuckDB store does: reopening, batching, the file lock, crashes, schema versions."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import duckdb
+import pytest
+
+from aether_nb.errors import StorageError
+from aether_nb.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from aether_nb.store.records import (
+    ArtifactRecord,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RunRecord,
+    WaitRecord,
+)
+
+WRITER = Path(__file__).with_name("_writer.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def node(node_id: str, status: str = "running") -> NodeRecord:
+    return NodeRecord(
+        run_id="r1",
+        node_id=node_id,
+        name=node_id,
+        kind="tool",
+        status=status,
+        parent=None,
+        parents=(),
+        inputs={"x": 1},
+        outputs=None,
+        error=None,
+        started_at=1.0,
+        ended_at=None,
+    )
+
+
+def raw_count(path: Path, table: str) -> int:
+    """Rows of ``table`` in the file, not in the store's buffer (DuckDB shares the open instance)."""
+    con = duckdb.connect(str(path))
+    try:
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert row is not None
+        return int(row[0])
+    finally:
+        con.close()
+
+
+class Child:
+    """``_writer.py`` in a subprocess, with its stdout read line by line under a timeout."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        assert self.proc.stdout is not None
+        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def readline(self, timeout: float = 30.0) -> str:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output from the child within {timeout} s") from None
+        if line is None:
+            self.proc.wait(timeout=5)
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise AssertionError(f"the child exited ({self.proc.returncode}) early: {err}")
+        return line
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "t.duckdb"
+
+
+@pytest.fixture
+def child_factory() -> Iterator[list[Child]]:
+    children: list[Child] = []
+    yield children
+    for c in children:
+        c.stop()
+
+
+# -- (1) reopening -------------------------------------------------------------------------------------------
+def test_reopen_sees_everything(db: Path) -> None:
+    run = RunRecord("r1", "g", "succeeded", {"x": 1}, "fp", 1.0, 2.0, outputs={"y": 2}, meta={"m": 1})
+    journal = JournalEntry("r1", "k0", "step", "tool", "f", {"v": [1, 2]}, True, 1.0)
+    wait = WaitRecord("t1", "r1", "n1", "ask_text", "name?", ["a", "b"], {"type": "string"}, 9.0, 1.0)
+    memory = MemoryRecord("m1", "nb", "note", {"d": 1}, "hello", ("t1", "t2"), 1.0, role="user")
+    small = ArtifactRecord("a1", "a.txt", "file", "text/plain", 3, "sha", {"l": 1}, 1.0)
+    big_data = os.urandom(1024 * 1024 + 1)
+    big = ArtifactRecord("a2", "b.bin", "file", "application/octet-stream", len(big_data), "sha2", {}, 2.0)
+
+    store = DuckDBStore(db, flush_interval_s=3600)
+    store.put_run(run)
+    store.append_journal(journal)
+    store.put_wait(wait)
+    store.put_node(node("n1"))
+    store.append_events("r1", [{"type": "start"}, {"type": "end"}])
+    store.kv_set("s", "k", {"v": True}, 5.0)
+    store.memory_append(memory)
+    store.artifact_put(small, b"abc")
+    store.artifact_put(big, big_data)
+    store.put_node(node("n2", status="succeeded"))  # still buffered at close()
+    store.close()
+
+    again = DuckDBStore(db)
+    try:
+        assert again.get_run("r1") == run
+        assert again.load_journal("r1") == [journal]
+        assert again.get_wait("t1") == wait
+        assert [(n.node_id, n.status) for n in again.list_nodes("r1")] == [
+            ("n1", "running"),
+            ("n2", "succeeded"),
+        ]
+        assert again.load_events("r1") == [{"type": "start"}, {"type": "end"}]
+        assert again.kv_get("s", "k") == ({"v": True}, 5.0)
+        assert again.memory_query("nb") == [memory]
+        assert again.artifact_get("a1") == (small, b"abc")
+        assert again.artifact_get("a2") == (big, big_data)
+        # Order values continue after the reopen: new rows sort after the old ones.
+        again.put_node(node("n3"))
+        again.put_node(node("n1", status="succeeded"))
+        assert [n.node_id for n in again.list_nodes("r1")] == ["n1", "n2", "n3"]
+        again.append_journal(JournalEntry("r1", "k1", "step", "tool", "f", None, True, 0.5))
+        assert [e.key for e in again.load_journal("r1")] == ["k0", "k1"]
+    finally:
+        again.close()
+
+
+def test_read_only_reads_but_refuses_writes(db: Path) -> None:
+    with DuckDBStore(db) as store:
+        store.kv_set("s", "k", 1, None)
+    ro = DuckDBStore(db, read_only=True)
+    try:
+        assert ro.kv_get("s", "k") == (1, None)
+        with pytest.raises(StorageError) as info:
+            ro.kv_set("s", "k", 2, None)
+        assert info.value.code == "read_only"
+        with pytest.raises(StorageError):
+            ro.put_node(node("n"))
+        ro.flush()
+    finally:
+        ro.close()
+
+
+# -- (2) batching --------------------------------------------------------------------------------------------
+def test_buffered_nodes_and_events_are_readable_before_flush(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=3600)
+    try:
+        store.put_node(node("a"))
+        store.put_node(node("b"))
+        store.put_node(node("a", status="succeeded"))
+        store.append_events("r1", [{"i": 0}, {"i": 1}])
+        assert raw_count(db, "nodes") == 0 and raw_count(db, "events") == 0  # really buffered
+        assert [(n.node_id, n.status) for n in store.list_nodes("r1")] == [
+            ("a", "succeeded"),
+            ("b", "running"),
+        ]
+        store.append_events("r1", [{"i": 2}])
+        assert store.load_events("r1") == [{"i": 0}, {"i": 1}, {"i": 2}]
+        assert raw_count(db, "nodes") == 2 and raw_count(db, "events") == 3
+    finally:
+        store.close()
+
+
+def test_durable_write_flushes_the_buffer_first(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=3600)
+    try:
+        store.append_events("r1", [{"i": 0}])
+        assert raw_count(db, "events") == 0
+        store.kv_set("s", "k", 1, None)
+        assert raw_count(db, "events") == 1 and raw_count(db, "kv") == 1
+    finally:
+        store.close()
+
+
+def test_background_timer_flushes(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=0.05)
+    try:
+        store.append_events("r1", [{"i": 0}])
+        deadline = time.monotonic() + 5
+        while raw_count(db, "events") == 0:
+            assert time.monotonic() < deadline, "the timer never flushed the buffer"
+            time.sleep(0.02)
+    finally:
+        store.close()
+
+
+def test_zero_interval_writes_through(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=0)
+    try:
+        store.put_node(node("a"))
+        assert raw_count(db, "nodes") == 1
+    finally:
+        store.close()
+
+
+def test_atexit_flushes_an_unclosed_store(db: Path, child_factory: list[Child]) -> None:
+    child = Child(db, "unclosed")
+    child_factory.append(child)
+    assert child.readline() == "buffered"
+    assert child.proc.wait(timeout=30) == 0
+    with DuckDBStore(db) as store:
+        assert [n.node_id for n in store.list_nodes("r")] == ["n0", "n1", "n2"]
+        assert store.load_events("r") == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def test_concurrent_threads(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=0.01)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(50):
+                store.append_events(f"r{t}", [{"i": i}])
+                store.put_node(node(f"t{t}-{i}"))
+                if i % 10 == 0:
+                    store.kv_set("s", f"{t}-{i}", i, None)
+                    store.list_nodes("r1")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    try:
+        assert not errors
+        for t in range(4):
+            assert store.load_events(f"r{t}") == [{"i": i} for i in range(50)]
+        assert len(store.list_nodes("r1")) == 200
+        assert len(store.kv_keys("s")) == 20
+    finally:
+        store.close()
+
+
+# -- (3) two processes ---------------------------------------------------------------------------------------
+def test_second_process_gets_a_clear_locked_error(db: Path, child_factory: list[Child]) -> None:
+    DuckDBStore(db).close()  # create the file first, so the child opens quickly
+    child = Child(db, "hold")
+    child_factory.append(child)
+    assert child.readline() == "ready"
+
+    for read_only in (False, True):
+        start = time.monotonic()
+        with pytest.raises(StorageError) as info:
+            DuckDBStore(db, read_only=read_only)
+        elapsed = time.monotonic() - start
+        assert elapsed < 2.0, f"opening a locked file took {elapsed:.2f} s"
+        err = info.value
+        assert err.code == "locked"
+        assert f"PID {child.proc.pid}" in err.message
+        assert str(db) in err.message and "read-only" in err.message
+
+    assert child.proc.stdin is not None
+    child.proc.stdin.close()  # the child closes its store and exits
+    assert child.proc.wait(timeout=30) == 0
+    with DuckDBStore(db) as store:
+        assert store.list_runs() == []
+
+
+# -- (4) a writer killed mid-stream --------------------------------------------------------------------------
+def test_sigkill_mid_stream_loses_no_durable_entry(db: Path, child_factory: list[Child]) -> None:
+    child = Child(db, "journal")
+    child_factory.append(child)
+    assert child.readline() == "ready"
+    printed = [child.readline() for _ in range(200)]
+    child.proc.send_signal(signal.SIGKILL)
+    assert child.proc.wait(timeout=30) == -signal.SIGKILL
+
+    with DuckDBStore(db) as store:
+        keys = [e.key for e in store.load_journal("r")]
+        # Every key the child saw acknowledged is there, in order, and nothing else is garbled.
+        assert keys[: len(printed)] == printed
+        assert keys == [f"k{i}" for i in range(len(keys))]
+        assert all(e.value == {"i": i, "pad": "x" * 100} for i, e in enumerate(store.load_journal("r")))
+        store.append_journal(JournalEntry("r", "after", "step", "tool", "f", None, True, 0.0))
+    with DuckDBStore(db) as store:
+        assert store.load_journal("r")[-1].key == "after"
+
+
+# -- (5) schema versions -------------------------------------------------------------------------------------
+def test_newer_schema_version_is_refused(db: Path) -> None:
+    DuckDBStore(db).close()
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_version VALUES (?, 0)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(StorageError) as info:
+        DuckDBStore(db)
+    assert info.value.code == "schema_too_new"
+    assert "Upgrade aether_nb" in info.value.message
+    with pytest.raises(StorageError):
+        DuckDBStore(db, read_only=True)
+
+
+def test_schema_is_recorded_once(db: Path) -> None:
+    DuckDBStore(db).close()
+    DuckDBStore(db).close()
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        columns = dict(
+            con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'memory'").fetchall()
+        )
+        assert columns["embedding"] == "FLOAT[384]"
+    finally:
+        con.close()
+
+
+def test_open_errors_name_the_path(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.duckdb"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError) as info:
+        DuckDBStore(junk)
+    assert str(junk) in info.value.message and info.value.code == "open_failed"
+
+    missing = tmp_path / "no" / "such" / "dir.duckdb"
+    with pytest.raises(StorageError) as info:
+        DuckDBStore(missing)
+    assert str(missing) in info.value.message
+
+
+def test_location_and_repr(db: Path) -> None:
+    store = DuckDBStore(db)
+    assert store.location == str(db)
+    assert "open" in repr(store)
+    store.close()
+    assert "closed" in repr(store)
+
+
+def test_two_stores_in_one_process_share_the_file(db: Path) -> None:
+    a = DuckDBStore(db)
+    b = DuckDBStore(db)
+    try:
+        for i in range(6):
+            (a if i % 2 else b).append_journal(JournalEntry("r", f"k{i}", "s", "tool", "f", i, True, 0.0))
+        assert [e.key for e in a.load_journal("r")] == [f"k{i}" for i in range(6)]
+        with pytest.raises(StorageError) as info:
+            DuckDBStore(db, read_only=True)
+        assert info.value.code == "open_failed" and "already has it open" in info.value.message
+    finally:
+        a.close()
+        b.close()
+
+
+def test_large_buffer_is_written_early(db: Path) -> None:
+    store = DuckDBStore(db, flush_interval_s=3600)
+    try:
+        store.append_events("r1", [{"i": i} for i in range(10_000)])
+        assert raw_count(db, "events") == 10_000
+    finally:
+        store.close()
