@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-AGENT = '''
+AGENT = """
 import asyncio, json, os, sys
 import aether_nb as ag
 
@@ -44,13 +44,11 @@ async def main():
     print("OUT", json.dumps(await run), flush=True)
 
 asyncio.run(main())
-'''
+"""
 
 
 def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
