@@ -54,9 +54,10 @@ class Run:
     ) -> None:
         self.session = session
         self._record = record
-        self.graph = RunGraph(record.run_id, record.graph)
-        self.graph.status = record.status
-        self._events: list[Event] = []
+        self._graph = RunGraph(record.run_id, record.graph)
+        self._graph.status = record.status
+        self._event_log: list[Event] = []
+        self._history_pending = False
         self._seq = 0
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._task: asyncio.Task[None] | None = None
@@ -71,15 +72,32 @@ class Run:
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
-        """Rebuild a run (its DAG and event history) from what the store holds."""
+        """A run known to the store; its DAG and event history are loaded when first needed."""
         run = cls(session, record)
-        for data in session.store.load_events(record.run_id):
-            event = Event.from_json(data)
-            run._events.append(event)
-            run.graph.apply(event)
-            run._seq = max(run._seq, event.seq)
-        run.graph.status = record.status
+        run._history_pending = True
         return run
+
+    def _load_history(self) -> None:
+        self._history_pending = False
+        for data in self.session.store.load_events(self.id):
+            event = Event.from_json(data)
+            self._event_log.append(event)
+            self._graph.apply(event)
+            self._seq = max(self._seq, event.seq)
+        self._graph.status = self._record.status
+
+    @property
+    def _events(self) -> list[Event]:
+        if self._history_pending:
+            self._load_history()
+        return self._event_log
+
+    @property
+    def graph(self) -> RunGraph:
+        """The run's DAG: nodes (id, name, kind, status, inputs, outputs, error, timings) and edges."""
+        if self._history_pending:
+            self._load_history()
+        return self._graph
 
     # -- what users read -------------------------------------------------------------------------------------------
     @property
@@ -396,9 +414,10 @@ class Run:
         if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
             self._loop.call_soon_threadsafe(lambda: self._emit(cls, **fields))
             return
+        events = self._events  # loads the stored history first, so sequence numbers continue from it
         self._seq += 1
         event = cls(run_id=self.id, seq=self._seq, **fields)
-        self._events.append(event)
+        events.append(event)
         node = self.graph.apply(event)
         store = self.session.store
         store.append_events(self.id, [event.to_json()])
