@@ -63,13 +63,6 @@ def local_embed(text: str, dim: int = EMBED_DIM) -> list[float]:
     return [v / norm for v in vec]
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na = math.sqrt(sum(x * x for x in a)) or 1.0
-    nb = math.sqrt(sum(y * y for y in b)) or 1.0
-    return dot / (na * nb)
-
-
 def _bm25(query: list[str], docs: list[list[str]], k1: float = 1.5, b: float = 0.75) -> list[float]:
     n = len(docs)
     avg = sum(len(d) for d in docs) / n if n else 0.0
@@ -140,6 +133,7 @@ class Memory:
             run_id=self._run_id,
             node_id=self._node_id,
             role=role,
+            embedding=tuple(self._embed(text)),
         )
         self._store.memory_append(rec)
         return MemoryEvent.from_record(rec)
@@ -163,21 +157,27 @@ class Memory:
         if mode not in ("lexical", "semantic", "hybrid"):
             raise UsageError(f"mode must be 'lexical', 'semantic' or 'hybrid', got {mode!r}")
         _check_limit(limit)
-        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None)
-        if not rows:
-            return []
-        scores = [0.0] * len(rows)
-        if mode in ("lexical", "hybrid"):
-            lex = _bm25(tokens(query), [tokens(r.text) for r in rows])
-            top = max(lex) or 1.0
-            scores = [s + x / top for s, x in zip(scores, lex, strict=True)]
+        kind_list = list(kinds) if kinds else None
+        scores: dict[str, float] = {}
+        records: dict[str, MemoryRecord] = {}
         if mode in ("semantic", "hybrid"):
-            q = self._embed(query)
-            sem = [max(0.0, _cosine(q, self._embed(r.text))) for r in rows]
-            top = max(sem) or 1.0
-            scores = [s + x / top for s, x in zip(scores, sem, strict=True)]
-        ranked = sorted(zip(scores, range(len(rows)), strict=True), key=lambda t: (-t[0], t[1]))
-        return [MemoryEvent.from_record(rows[i], score=s) for s, i in ranked[:limit] if s > 0]
+            # the store ranks by cosine (DuckDB: list_cosine_similarity over every embedded event)
+            hits = self._store.memory_search(self._scope, self._embed(query), kinds=kind_list, limit=max(limit, 50))
+            top = max((max(0.0, sc) for _, sc in hits), default=0.0) or 1.0
+            for rec, sc in hits:
+                records[rec.id] = rec
+                scores[rec.id] = max(0.0, sc) / top
+        if mode in ("lexical", "hybrid"):
+            rows = self._store.memory_query(self._scope, kinds=kind_list)
+            lex = _bm25(tokens(query), [tokens(r.text) for r in rows])
+            top = max(lex, default=0.0) or 1.0
+            for rec, sc in zip(rows, lex, strict=True):
+                if sc > 0:
+                    records[rec.id] = rec
+                    scores[rec.id] = scores.get(rec.id, 0.0) + sc / top
+        order = {rid: i for i, rid in enumerate(records)}
+        ranked = sorted(scores.items(), key=lambda t: (-t[1], order[t[0]]))
+        return [MemoryEvent.from_record(records[rid], score=sc) for rid, sc in ranked[:limit] if sc > 0]
 
 
 def _check_limit(limit: Any) -> None:

@@ -409,6 +409,24 @@ class DuckDBStore:
             rows = [memory_from_row(r) for r in con.execute(sql, params).fetchall()]
         return rows if limit is None or limit >= 0 else rows[:limit]
 
+    def memory_search(
+        self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
+    ) -> list[tuple[MemoryRecord, float]]:
+        sql = (
+            'SELECT id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, '
+            "list_cosine_similarity(embedding, ?::FLOAT[]) AS score FROM memory "
+            "WHERE scope = ? AND embedding IS NOT NULL"
+        )
+        params: list[Any] = [[float(x) for x in vector], scope]
+        if kinds is not None:
+            sql += " AND list_contains(?::VARCHAR[], kind)"
+            params.append(list(kinds))
+        sql += " ORDER BY score DESC NULLS LAST, seq ASC LIMIT ?"
+        params.append(int(limit))
+        with self._reading("memory_search", flush=True) as con:
+            rows = con.execute(sql, params).fetchall()
+        return [(memory_from_row(r[:10]), float(r[-1] or 0.0)) for r in rows]
+
     # -- artifacts -------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         data = bytes(data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -190,7 +191,8 @@ class MemoryStore:
     def memory_append(self, record: MemoryRecord) -> None:
         with self._lock:
             self._check()
-            self._memory.append(replace(record, data=_roundtrip(record.data)))
+            emb = None if record.embedding is None else tuple(float(x) for x in record.embedding)
+            self._memory.append(replace(record, data=_roundtrip(record.data), embedding=emb))
 
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
@@ -198,7 +200,24 @@ class MemoryStore:
         with self._lock:
             self._check()
             rows = [m for m in reversed(self._memory) if m.scope == scope and (kinds is None or m.kind in kinds)]
-            return copy.deepcopy(rows if limit is None else rows[:limit])
+            return [replace(m, embedding=None) for m in copy.deepcopy(rows if limit is None else rows[:limit])]
+
+    def memory_search(
+        self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
+    ) -> list[tuple[MemoryRecord, float]]:
+        with self._lock:
+            self._check()
+            q = [float(x) for x in vector]
+            qn = math.sqrt(sum(x * x for x in q)) or 1.0
+            scored = []
+            for i, m in enumerate(self._memory):
+                if m.scope != scope or m.embedding is None or (kinds is not None and m.kind not in kinds):
+                    continue
+                en = math.sqrt(sum(x * x for x in m.embedding)) or 1.0
+                dot = sum(a * b for a, b in zip(q, m.embedding, strict=False))
+                scored.append((dot / (qn * en), -i, m))
+            scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+            return [(replace(copy.deepcopy(m), embedding=None), score) for score, _, m in scored[:limit]]
 
     # -- artifacts ------------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:

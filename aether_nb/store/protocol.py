@@ -91,6 +91,12 @@ class Store(Protocol):
         """Events of a scope, newest first."""
         ...
 
+    def memory_search(
+        self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
+    ) -> list[tuple[MemoryRecord, float]]:
+        """Events with an embedding, by cosine similarity to ``vector``, best first."""
+        ...
+
     # -- artifacts ------------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None: ...
 

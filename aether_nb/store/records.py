@@ -103,6 +103,8 @@ class MemoryRecord:
     run_id: str | None = None
     node_id: str | None = None
     role: str | None = None
+    embedding: tuple[float, ...] | None = field(default=None, repr=False)
+    """A vector for semantic search (any dimension; compared by cosine). Not returned by queries."""
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             """CREATE TABLE memory (
                 seq BIGINT NOT NULL, id VARCHAR, scope VARCHAR, kind VARCHAR, data VARCHAR, "text" VARCHAR,
                 tags VARCHAR, created_at DOUBLE, run_id VARCHAR, node_id VARCHAR, role VARCHAR,
-                embedding FLOAT[384])""",
+                embedding FLOAT[])""",
             """CREATE TABLE artifacts (
                 id VARCHAR PRIMARY KEY, name VARCHAR, kind VARCHAR, mime VARCHAR, size BIGINT, sha256 VARCHAR,
                 labels VARCHAR, created_at DOUBLE, run_id VARCHAR, node_id VARCHAR, pinned BOOLEAN,
@@ -351,7 +351,7 @@ WAIT_UPSERT = (
 )
 MEMORY_INSERT = (
     'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, '
-    "role) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "role, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::FLOAT[])"
 )
 ARTIFACT_UPSERT = (
     f"INSERT INTO artifacts VALUES ({', '.join('?' * 14)}) ON CONFLICT (id) DO UPDATE SET "
@@ -454,6 +454,7 @@ def memory_params(record: MemoryRecord, next_ord: Callable[[], int]) -> list[Any
         record.run_id,
         record.node_id,
         record.role,
+        None if record.embedding is None else list(record.embedding),
     ]
 
 

@@ -383,3 +383,22 @@ def test_kv_agrees_with_a_dict(store: Store, ops: list[tuple[Any, ...]], prefix:
     assert store.kv_keys(scope, prefix) == sorted((k, e) for k, (_, e) in model.items() if k.startswith(prefix))
     for key, hit in model.items():
         assert store.kv_get(scope, key) == hit
+
+
+def test_memory_search_by_cosine(store: Store) -> None:
+    def rec(i: int, vec: list[float] | None, kind: str = "note", scope: str = "notebook") -> MemoryRecord:
+        return MemoryRecord(
+            id=f"m{i}", scope=scope, kind=kind, data={"i": i}, text=f"t{i}", tags=(), created_at=float(i),
+            embedding=None if vec is None else tuple(vec),
+        )  # fmt: skip
+
+    store.memory_append(rec(1, [1.0, 0.0, 0.0]))
+    store.memory_append(rec(2, [0.9, 0.1, 0.0]))
+    store.memory_append(rec(3, [0.0, 1.0, 0.0], kind="chat"))
+    store.memory_append(rec(4, None))
+    store.memory_append(rec(5, [1.0, 0.0, 0.0], scope="run:x"))
+    hits = store.memory_search("notebook", [1.0, 0.0, 0.0], limit=5)
+    assert [m.id for m, _ in hits] == ["m1", "m2", "m3"]
+    assert hits[0][1] == pytest.approx(1.0) and hits[2][1] == pytest.approx(0.0, abs=1e-6)
+    assert [m.id for m, _ in store.memory_search("notebook", [0.0, 1.0, 0.0], kinds=["chat"])] == ["m3"]
+    assert all(m.embedding is None for m in store.memory_query("notebook"))
