@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from aether_nb.runtime.events import (
 )
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.store.records import JournalEntry, WaitRecord
+from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -238,6 +240,15 @@ class Scope:
                 code="not_durable",
                 message=f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, "
                 "the step runs again. Return JSON-friendly or picklable values to make it durable.",
+            )
+            return
+        if contains_secret(json.dumps(encoded)):
+            run._emit(
+                RunWarning,
+                node_id=key,
+                code="not_durable",
+                message=f"the result of step {key!r} contains a secret (an API key or credential), which is never "
+                "written to the store: the step is not journaled and runs again if the run is resumed.",
             )
             return
         run.session.store.append_journal(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
@@ -21,6 +22,7 @@ from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
 from aether_nb.runtime.tools import check_outputs_decl, find_context_param, normalise_outputs, signature_text
 from aether_nb.store.records import RunRecord
+from aether_nb.store.redact import contains_secret
 
 RESERVED = ("run_id", "session")
 
@@ -162,7 +164,6 @@ class GraphFn:
             run_id = session.new_run_id()
         try:
             stored_inputs = encode(inputs)
-            durable = True
         except NotEncodable as exc:
             raise UsageError(
                 f"the inputs of {self.name} cannot be stored ({exc}), so the run could not be resumed; "
@@ -179,7 +180,8 @@ class GraphFn:
             created_at=now,
             updated_at=now,
             kind=self.kind,
-            meta={"durable_inputs": durable},
+            # inputs holding a secret are stored redacted, so such a run cannot be resumed in a new process
+            meta={"durable_inputs": not contains_secret(json.dumps(stored_inputs))},
         )
         session.store.put_run(record)
         run = Run(session, record)

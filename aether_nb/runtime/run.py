@@ -9,6 +9,7 @@ completed step from the journal.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -31,6 +32,7 @@ from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.waits import Wait
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord
+from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -320,6 +322,13 @@ class Run:
                 f"resuming run {self.id} needs a running event loop: `await run` in a notebook or async code",
                 run_id=self.id,
             ) from None
+        if self._inputs is None and not (self._record.meta or {}).get("durable_inputs", True):
+            raise UsageError(
+                f"run {self.id} was started with a secret among its inputs, and secrets are never stored, so it "
+                "cannot be resumed in a new process; start a new run (pass secrets through configuration instead)",
+                run_id=self.id,
+                code="inputs_not_durable",
+            )
         self._start(target, self.inputs, resumed=True)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
@@ -363,6 +372,8 @@ class Run:
         if outputs is not None:
             try:
                 encoded = encode(outputs)
+                if contains_secret(json.dumps(encoded)):
+                    raise NotEncodable("the outputs contain a secret (an API key or credential)")
             except NotEncodable as exc:
                 encoded = preview(outputs)
                 self._emit(

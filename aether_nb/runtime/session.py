@@ -8,6 +8,7 @@ Exactly one *default* session exists per process — the notebook's — built la
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -20,6 +21,7 @@ from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import WaitRecord
+from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -133,9 +135,23 @@ class Session:
         if hook is not None:
             payload = hook(rec, payload)
         value = normalise_answer(rec, payload)
-        answered = replace(rec, status="answered", answer=encode(value))
-        self.store.put_wait(answered)
         live = self._live_waits.get(token)
+        encoded = encode(value)
+        if contains_secret(json.dumps(encoded)):
+            # A secret is never stored: a live wait gets it in memory only; a dormant run cannot keep it.
+            if live is None:
+                raise UsageError(
+                    "this answer contains a secret (an API key or credential), which aether_nb never stores, and "
+                    f"run {rec.run_id} is not executing to receive it directly: resume it first (`await run`), "
+                    "then answer",
+                    run_id=rec.run_id,
+                    node_id=rec.node_id,
+                    code="secret_answer",
+                )
+            answered = replace(rec, status="closed", meta={**(rec.meta or {}), "secret_answer": True})
+        else:
+            answered = replace(rec, status="answered", answer=encoded)
+        self.store.put_wait(answered)
         if live is not None:
             fut, loop, _ = live
             loop.call_soon_threadsafe(_resolve, fut, value)

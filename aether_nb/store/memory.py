@@ -24,17 +24,22 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import redact_text
 
 
 def _roundtrip(value: Any) -> Any:
     try:
-        return json.loads(json.dumps(value))
+        return json.loads(redact_text(json.dumps(value)))
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
             "Encode values with aether_nb.runtime.codec before storing them.",
             code="not_json",
         ) from exc
+
+
+def _plain(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 class MemoryStore:
@@ -73,6 +78,7 @@ class MemoryStore:
             self._run_order.setdefault(record.run_id, self._tick())
             self._runs[record.run_id] = replace(
                 record,
+                error=_plain(record.error),
                 inputs=_roundtrip(record.inputs),
                 outputs=_roundtrip(record.outputs),
                 meta=_roundtrip(record.meta or {}),
@@ -112,6 +118,7 @@ class MemoryStore:
             self._check()
             self._waits[record.token] = replace(
                 record,
+                prompt=_plain(record.prompt),
                 options=_roundtrip(record.options),
                 schema=_roundtrip(record.schema),
                 answer=_roundtrip(record.answer),
@@ -175,7 +182,7 @@ class MemoryStore:
         with self._lock:
             self._check()
             _roundtrip(value)
-            self._kv[(scope, key)] = (json.dumps(value), expires_at)
+            self._kv[(scope, key)] = (redact_text(json.dumps(value)), expires_at)
 
     def kv_delete(self, scope: str, key: str) -> bool:
         with self._lock:
@@ -192,7 +199,9 @@ class MemoryStore:
         with self._lock:
             self._check()
             emb = None if record.embedding is None else tuple(float(x) for x in record.embedding)
-            self._memory.append(replace(record, data=_roundtrip(record.data), embedding=emb))
+            self._memory.append(
+                replace(record, data=_roundtrip(record.data), text=redact_text(record.text), embedding=emb)
+            )
 
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None

@@ -27,6 +27,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import redact_text
 
 __all__ = [
     "ARTIFACT_SELECT",
@@ -168,15 +169,19 @@ def _check_version(location: str, current: int) -> None:
 
 
 def dumps(value: Any) -> str:
-    """``value`` as JSON text; StorageError (as MemoryStore raises) when it is not a JSON value."""
+    """``value`` as JSON text with secrets redacted; StorageError (as MemoryStore raises) when it is not JSON."""
     try:
-        return json.dumps(value)
+        return redact_text(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
             "Encode values with aether_nb.runtime.codec before storing them.",
             code="not_json",
         ) from exc
+
+
+def _plain(text: str | None) -> str | None:
+    return None if text is None else redact_text(text)
 
 
 def loads(text: str | None) -> Any:
@@ -384,7 +389,7 @@ def run_params(record: RunRecord, next_ord: Callable[[], int]) -> list[Any]:
         record.created_at,
         record.updated_at,
         dumps(record.outputs),
-        record.error,
+        _plain(record.error),
         record.kind,
         dumps(meta),
         next_ord(),
@@ -411,7 +416,7 @@ def wait_params(record: WaitRecord, next_ord: Callable[[], int]) -> list[Any]:
         record.run_id,
         record.node_id,
         record.kind,
-        record.prompt,
+        _plain(record.prompt),
         None if record.options is None else dumps(list(record.options)),
         dumps(record.schema),
         record.deadline,
@@ -448,7 +453,7 @@ def memory_params(record: MemoryRecord, next_ord: Callable[[], int]) -> list[Any
         record.scope,
         record.kind,
         dumps(record.data),
-        record.text,
+        _plain(record.text),
         dumps(list(record.tags)),
         record.created_at,
         record.run_id,

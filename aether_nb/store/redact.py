@@ -1,0 +1,70 @@
+"""Secrets never reach the store: the last filter every serialised value passes through before it is written.
+
+It works on JSON text (one regex pass, cheap enough for every event) and removes:
+
+* values under keys that name credentials (``api_key``, ``authorization``, ``password``, ``secret``, ...);
+* ``Bearer ...`` credentials and OpenAI-style ``sk-...`` keys anywhere in a string;
+* the literal values of credential-like environment variables (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``,
+  ``*_PASSWORD``) and of secrets registered with :func:`register_secret` (the LLM service registers its key).
+
+The runtime checks :func:`contains_secret` before journaling a value: a step whose result holds a secret is not
+journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in place of its data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from typing import Any
+
+MASK = "[REDACTED]"
+_KEY_NAMES = r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd)|authorization|proxy-authorization|access[_\-]token|refresh[_\-]token|x-api-key|bearer)"  # noqa: E501
+_KEYED_VALUE = re.compile(r'("' + _KEY_NAMES + r'"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+_PATTERNS = [
+    re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+]
+_ENV_SECRET = re.compile(r"(?i)(API_KEY|APIKEY|TOKEN|SECRET|PASSWORD)$")
+_lock = threading.Lock()
+_registered: set[str] = set()
+_cache: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+
+
+def register_secret(value: str) -> None:
+    """Treat ``value`` as a secret from now on (e.g. an API key passed to ``ag.configure``)."""
+    if isinstance(value, str) and len(value) >= 8:
+        with _lock:
+            _registered.add(value)
+
+
+def _literal_pattern() -> re.Pattern[str] | None:
+    global _cache
+    values = {v for k, v in os.environ.items() if _ENV_SECRET.search(k) and len(v) >= 8}
+    with _lock:
+        values |= _registered
+    frozen = frozenset(values)
+    if frozen != _cache[0]:
+        escaped = sorted((re.escape(json.dumps(v)[1:-1]) for v in frozen), key=len, reverse=True)
+        _cache = (frozen, re.compile("|".join(escaped)) if escaped else None)
+    return _cache[1]
+
+
+def redact_text(text: str) -> str:
+    """``text`` (JSON or plain) with every secret replaced by ``[REDACTED]``."""
+    text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
+    for pattern in _PATTERNS:
+        text = pattern.sub(MASK, text)
+    literal = _literal_pattern()
+    return literal.sub(MASK, text) if literal is not None else text
+
+
+def contains_secret(text: str) -> bool:
+    """Whether :func:`redact_text` would change ``text``."""
+    return redact_text(text) != text
+
+
+def redact_value(value: Any) -> Any:
+    """A JSON value with its secrets redacted (round-trips through JSON text)."""
+    return json.loads(redact_text(json.dumps(value)))

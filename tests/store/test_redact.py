@@ -1,0 +1,69 @@
+"""No secret is ever persisted: API keys and Authorization headers are redacted from everything written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.store.duckdb import DuckDBStore
+from aether_nb.store.redact import MASK, contains_secret, redact_text, register_secret
+from tests.conftest import arun, make_session
+
+ENV_KEY = "test-env-key-0123456789"
+BEARER = "Bearer abcdefghijklmnopqrstuvwxyz0123"
+SK = "sk-proj-AAAABBBBCCCCDDDDEEEE1234"
+
+
+def test_redaction_rules() -> None:
+    text = f'{{"api_key": "k-123", "Authorization": "{BEARER}", "note": "use {SK} here", "password": "hunter2"}}'
+    out = redact_text(text)
+    assert "k-123" not in out and "abcdefghij" not in out and SK not in out and "hunter2" not in out
+    assert out.count(MASK) == 4 and '"note": "use [REDACTED] here"' in out
+    register_secret("my-registered-secret-value")
+    assert contains_secret("xx my-registered-secret-value yy")
+    assert not contains_secret('{"token": "wait-token", "text": "hello"}')
+
+
+def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
+    db = tmp_path / "nb.duckdb"
+    store = DuckDBStore(db)
+    s, channel = make_session(store, answers=[SK])
+    previous = session_mod.set_default_session(s)
+    calls: list[int] = []
+
+    @ag.tool(outputs=["headers"])
+    def leaky(url: str) -> dict[str, Any]:
+        calls.append(1)
+        return {"headers": {"Authorization": BEARER, "X-Api-Key": ENV_KEY}}
+
+    @ag.graph_fn(outputs=["seen", "typed"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        h = await leaky("https://example.invalid")
+        context.logger().warning("calling with key %s", ENV_KEY)
+        await context.channel().send_text(f"my key is {ENV_KEY}")
+        await context.channel().send_text("control-marker-visible-4242")
+        await context.kv().set("creds", {"api_key": ENV_KEY})
+        await context.memory().record("note", {"text": f"token {SK}"})
+        typed = await context.channel().ask_text("Paste your key")
+        return {"seen": h["headers"]["X-Api-Key"], "typed": typed}
+
+    try:
+        out = arun(agent())
+        assert out == {"seen": ENV_KEY, "typed": SK}  # the run itself got the real values
+    finally:
+        session_mod.set_default_session(previous)
+    run_id = store.list_runs()[0].run_id
+    warnings = [e for e in store.load_events(run_id) if e["kind"] == "warning"]
+    assert any("secret" in w["message"] for w in warnings)
+    assert all(e.name != "leaky" for e in store.load_journal(run_id))  # not journaled: it would hold the key
+    store.close()
+    raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("nb.duckdb*") if p.is_file())
+    for secret in (ENV_KEY, SK, "abcdefghijklmnopqrstuvwxyz0123"):
+        assert secret.encode() not in raw, secret
+    assert MASK.encode() in raw
+    assert b"control-marker-visible-4242" in raw  # plain text does land in the file: the check above means something
