@@ -17,7 +17,7 @@ The public API (pinned by ``tests/test_public_api.py``)::
 """
 
 from aether_nb import errors
-from aether_nb.config import configure, get_run, register_context_service, runs, session
+from aether_nb.config import configure, get_run, register_context_service, runs, session, store
 from aether_nb.errors import (
     AetherError,
     InvalidAnswer,
@@ -74,5 +74,6 @@ __all__ = [
     "register_context_service",
     "runs",
     "session",
+    "store",
     "tool",
 ]

@@ -100,6 +100,11 @@ def configure(
     return current
 
 
+def store() -> Store:
+    """The notebook's store; ``ag.store().sql("select ...")`` queries it (DuckDB store)."""
+    return session().store
+
+
 def runs(status: str | None = None, graph: str | None = None) -> list[Run]:
     """The runs the notebook's store knows, newest first (``status="waiting"`` for the ones to answer)."""
     return session().runs(status=status, graph=graph)

@@ -12,7 +12,7 @@ EXPECTED = {
     "FileRef", "GraphFn", "GraphNode", "InvalidAnswer", "NodeContext", "ReplayMismatch", "Run", "RunCancelled",
     "RunError", "RunFailed", "RunGraph", "Service", "StorageError", "Tool", "UsageError", "Wait", "WaitSpec",
     "WaitTimeout", "__version__", "configure", "errors", "get_run", "graph_fn", "register_context_service",
-    "runs", "session", "tool",
+    "runs", "session", "store", "tool",
 }  # fmt: skip
 
 

@@ -41,9 +41,10 @@ from typing import Any
 
 import duckdb
 
-from aether_nb.errors import StorageError
+from aether_nb.errors import StorageError, UsageError
 from aether_nb.store.blobs import BlobFolder
 from aether_nb.store.buffer import WriteBuffer
+from aether_nb.store.query import READ_ONLY_STATEMENTS, QueryResult
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -426,6 +427,33 @@ class DuckDBStore:
         with self._reading("memory_search", flush=True) as con:
             rows = con.execute(sql, params).fetchall()
         return [(memory_from_row(r[:10]), float(r[-1] or 0.0)) for r in rows]
+
+    # -- user SQL --------------------------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Run a read-only SQL query over the store's tables (runs, nodes, events, journal, waits, kv, memory,
+        artifacts) and return the rows. Writing statements raise :class:`UsageError`."""
+        if not isinstance(query, str) or not query.strip():
+            raise UsageError("sql() takes a non-empty SQL string")
+        with self._reading("sql", flush=True) as con:
+            try:
+                statements = con.extract_statements(query)
+            except duckdb.Error as exc:
+                raise UsageError(f"this SQL does not parse: {exc}", code="bad_sql") from exc
+            if len(statements) != 1:
+                raise UsageError(f"sql() runs one statement at a time, got {len(statements)}", code="bad_sql")
+            kind = statements[0].type.name
+            if kind not in READ_ONLY_STATEMENTS:
+                raise UsageError(
+                    f"sql() is read-only ({kind} refused): the run journal and waits live in these tables, "
+                    "so change them through the aether_nb API",
+                    code="read_only_sql",
+                )
+            try:
+                cur = con.execute(query, list(params or []))
+            except duckdb.Error as exc:
+                raise UsageError(f"the query failed: {exc}", code="bad_sql") from exc
+            columns = [d[0] for d in cur.description or []]
+            return QueryResult(columns, [tuple(r) for r in cur.fetchall()])
 
     # -- artifacts -------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from aether_nb.errors import StorageError
+from aether_nb.errors import StorageError, UsageError
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -243,6 +243,14 @@ class MemoryStore:
         with self._lock:
             self._check()
             return sorted((r for r, _ in self._artifacts.values()), key=lambda r: r.created_at, reverse=True)
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
+        """SQL needs the DuckDB store; the in-memory store has no tables to query."""
+        raise UsageError(
+            "SQL queries need the DuckDB store: ag.configure(store='notebook.aether.duckdb') (in a notebook, "
+            "%load_ext aether_nb opens one beside the notebook)",
+            code="no_sql",
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def flush(self) -> None:

@@ -385,3 +385,25 @@ def test_large_buffer_is_written_early(db: Path) -> None:
         assert raw_count(db, "events") == 10_000
     finally:
         store.close()
+
+
+def test_user_sql_is_read_only(tmp_path: Path) -> None:
+    from aether_nb.errors import UsageError
+    from aether_nb.store.records import RunRecord
+
+    s = DuckDBStore(tmp_path / "q.duckdb")
+    try:
+        for i, status in enumerate(["succeeded", "failed", "succeeded"]):
+            s.put_run(RunRecord(f"r{i}", "demo", status, {}, "fp", float(i), float(i)))  # type: ignore[arg-type]
+        res = s.sql("select status, count(*) as n from runs group by status order by status")
+        assert res.columns == ["status", "n"] and res.rows == [("failed", 1), ("succeeded", 2)]
+        assert res.to_dicts()[1] == {"status": "succeeded", "n": 2}
+        assert "succeeded" in repr(res) and "<table>" in res._repr_html_()
+        for bad in ("delete from runs", "drop table journal", "update waits set status = 'open'"):
+            with pytest.raises(UsageError, match="read-only"):
+                s.sql(bad)
+        with pytest.raises(UsageError, match="one statement"):
+            s.sql("select 1; select 2")
+        assert len(s.sql("select * from runs")) == 3
+    finally:
+        s.close()

@@ -32,7 +32,7 @@ def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
     db = tmp_path / "nb.duckdb"
     store = DuckDBStore(db)
-    s, channel = make_session(store, answers=[SK])
+    s, _ = make_session(store, answers=[SK])
     previous = session_mod.set_default_session(s)
     calls: list[int] = []
 
