@@ -7,6 +7,7 @@ through it and passed down explicitly.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from aether_nb.errors import UsageError
@@ -49,6 +50,29 @@ def _open_store(spec: Any) -> Store:
         f"store must be a file path, ':memory:' or a Store object, got {spec!r}",
         code="bad_store",
     )
+
+
+def notebook_store_path(
+    env: dict[str, str] | None = None, user_ns: dict[str, Any] | None = None, cwd: str | os.PathLike[str] = "."
+) -> Path:
+    """Where a notebook's store lives: ``<notebook>.aether.duckdb`` beside the notebook.
+
+    The notebook is found from VS Code's ``__vsc_ipynb_file__`` (in the kernel's namespace), else from Jupyter's
+    ``JPY_SESSION_NAME`` (the notebook's path; a relative one is taken from the kernel's working directory, which
+    Jupyter sets to the notebook's folder). Without either: ``./aether.duckdb``.
+    """
+    env = os.environ if env is None else env
+    base = Path(cwd)
+    candidates = [(user_ns or {}).get("__vsc_ipynb_file__"), env.get("JPY_SESSION_NAME")]
+    for raw in candidates:
+        if not isinstance(raw, str) or not raw.strip():
+            continue
+        nb = Path(raw)
+        if nb.suffix != ".ipynb":
+            continue
+        folder = nb.parent if nb.is_absolute() and nb.parent.is_dir() else base
+        return folder / (nb.stem + ".aether.duckdb")
+    return base / "aether.duckdb"
 
 
 def build_default_session() -> Session:
