@@ -7,6 +7,7 @@ through it and passed down explicitly.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,9 @@ def notebook_store_path(
     ``JPY_SESSION_NAME`` (the notebook's path; a relative one is taken from the kernel's working directory, which
     Jupyter sets to the notebook's folder). Without either: ``./aether.duckdb``.
     """
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
     base = Path(cwd)
-    candidates = [(user_ns or {}).get("__vsc_ipynb_file__"), env.get("JPY_SESSION_NAME")]
+    candidates = [(user_ns or {}).get("__vsc_ipynb_file__"), environ.get("JPY_SESSION_NAME")]
     for raw in candidates:
         if not isinstance(raw, str) or not raw.strip():
             continue

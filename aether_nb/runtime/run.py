@@ -392,6 +392,7 @@ class Run:
             error=None if error is None or isinstance(error, str) else error_info(error),
         )
         self.session.store.flush()
+        self.session.housekeeping()
 
     def _close_waits(self) -> None:
         """A finished run answers nothing more: close its open waits and wake any task still parked on one."""

@@ -59,6 +59,7 @@ class Session:
         self.run_observers: list[Callable[[Run], None]] = []
         self.event_observers: list[Callable[[Run, Event], None]] = []
         self._runs: dict[str, Run] = {}
+        self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
 
     def new_run_id(self) -> str:
@@ -66,6 +67,13 @@ class Session:
             run_id = self._id_factory()
             if run_id not in self._runs and self.store.get_run(run_id) is None:
                 return run_id
+
+    def housekeeping(self, *, every_s: float = 60.0) -> None:
+        """Background clean-up after runs: expired KV keys are purged (at most once per ``every_s``)."""
+        now = self.clock.now()
+        if now - self._last_housekeeping >= every_s:
+            self._last_housekeeping = now
+            self.store.kv_purge(now)
 
     def present_wait(self, context: NodeContext) -> Presenter | None:
         """How a wait without its own presenter (e.g. a DualStageTool's) is shown: the channel's default."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import fnmatch
+import functools
 import hashlib
 import json
 import mimetypes
 import pathlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aether_nb.errors import UsageError
@@ -16,6 +20,10 @@ from aether_nb.store.protocol import Store
 from aether_nb.store.records import ArtifactRecord
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
+
+
+INLINE_DISPLAY_MAX = 8 << 20
+"""Artifacts up to this size render inline in a notebook; bigger ones show a summary line."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +38,50 @@ class Artifact:
     size: int
     labels: dict[str, Any]
     run_id: str | None = None
+    pinned: bool = False
+    _load: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_record(cls, rec: ArtifactRecord) -> Artifact:
-        return cls(rec.id, rec.uri, rec.name, rec.kind, rec.mime, rec.size, dict(rec.labels or {}), rec.run_id)
+    def from_record(cls, rec: ArtifactRecord, store: Store | None = None) -> Artifact:
+        load = None if store is None else functools.partial(_load_bytes, store, rec.id)
+        return cls(
+            rec.id,
+            rec.uri,
+            rec.name,
+            rec.kind,
+            rec.mime,
+            rec.size,
+            dict(rec.labels or {}),
+            rec.run_id,
+            rec.pinned,
+            load,
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        summary = f"Artifact {self.name} ({self.mime}, {self.size} bytes) {self.uri}"
+        bundle: dict[str, Any] = {"text/plain": summary}
+        if self._load is None or self.size > INLINE_DISPLAY_MAX:
+            return bundle
+        data = self._load()
+        if self.mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
+            bundle[self.mime] = base64.b64encode(data).decode("ascii")
+        elif self.mime == "image/svg+xml":
+            bundle[self.mime] = data.decode("utf-8", errors="replace")
+        elif self.mime == "application/json":
+            try:
+                bundle["application/json"] = json.loads(data)
+            except ValueError:
+                bundle["text/plain"] = data.decode("utf-8", errors="replace")
+        elif self.mime.startswith("text/"):
+            bundle["text/plain"] = data.decode("utf-8", errors="replace")
+        return bundle
+
+
+def _load_bytes(store: Store, artifact_id: str) -> bytes:
+    hit = store.artifact_get(artifact_id)
+    if hit is None:
+        raise UsageError(f"artifact {artifact_id} is no longer in the store", code="artifact_not_found")
+    return hit[1]
 
 
 def check_name(name: Any) -> str:
@@ -106,7 +154,7 @@ class Artifacts:
             node_id=self._node_id,
         )
         self._store.artifact_put(rec, bytes(data))
-        return Artifact.from_record(rec)
+        return Artifact.from_record(rec, self._store)
 
     async def save_text(self, text: str, *, name: str = "text.txt", labels: dict[str, Any] | None = None) -> Artifact:
         if not isinstance(text, str):
@@ -145,19 +193,38 @@ class Artifacts:
         return json.loads(self._get(uri)[1])
 
     async def get(self, uri: str | Artifact) -> Artifact:
-        return Artifact.from_record(self._get(uri)[0])
+        return Artifact.from_record(self._get(uri)[0], self._store)
 
     async def list(
-        self, *, labels: dict[str, Any] | None = None, kind: str | None = None, run_id: str | None = None
+        self,
+        *,
+        labels: dict[str, Any] | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        name: str | None = None,
+        pinned: bool | None = None,
     ) -> list[Artifact]:
-        """Artifacts newest first, filtered by labels (all must match), kind and run."""
+        """Artifacts newest first, filtered by labels (all must match), kind, run, name (a glob) and pinning."""
+        if labels is not None and not isinstance(labels, dict):
+            raise UsageError(f"labels must be a dict, got {type(labels).__name__}")
         out = []
         for rec in self._store.artifact_list():
             if kind is not None and rec.kind != kind:
                 continue
             if run_id is not None and rec.run_id != run_id:
                 continue
+            if name is not None and not fnmatch.fnmatchcase(rec.name, name):
+                continue
+            if pinned is not None and rec.pinned != pinned:
+                continue
             if labels and any((rec.labels or {}).get(k) != v for k, v in labels.items()):
                 continue
-            out.append(Artifact.from_record(rec))
+            out.append(Artifact.from_record(rec, self._store))
         return out
+
+    async def pin(self, uri: str | Artifact, pinned: bool = True) -> Artifact:
+        """Pin an artifact (kept by any future clean-up), or unpin it with ``pinned=False``."""
+        art_id = parse_uri(uri)
+        if not self._store.artifact_set_pinned(art_id, pinned):
+            raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+        return Artifact.from_record(self._get(uri)[0], self._store)

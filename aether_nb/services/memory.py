@@ -148,6 +148,23 @@ class Memory:
         """The newest chat turns (what the agent said and what it was told), newest first."""
         return await self.recent(kinds=["chat"], limit=limit)
 
+    async def distill_summary(
+        self, *, kinds: Sequence[str] | None = None, limit: int = 50, max_sentences: int = 5
+    ) -> MemoryEvent:
+        """Summarise the latest ``limit`` events (extractively, no LLM) and remember it as a ``summary`` event."""
+        _check_limit(limit)
+        _check_limit(max_sentences)
+        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None, limit=limit)
+        rows = [r for r in rows if r.kind != "summary"][::-1]
+        text = extractive_summary([r.text for r in rows], max_sentences)
+        data = {
+            "text": text,
+            "events": len(rows),
+            "from": rows[0].created_at if rows else None,
+            "to": rows[-1].created_at if rows else None,
+        }
+        return await self.record("summary", data, text=text)
+
     async def search(
         self, query: str, *, limit: int = 5, mode: str = "hybrid", kinds: Sequence[str] | None = None
     ) -> list[MemoryEvent]:
@@ -178,6 +195,82 @@ class Memory:
         order = {rid: i for i, rid in enumerate(records)}
         ranked = sorted(scores.items(), key=lambda t: (-t[1], order[t[0]]))
         return [MemoryEvent.from_record(records[rid], score=sc) for rid, sc in ranked[:limit] if sc > 0]
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "you",
+        "your",
+        "we",
+        "our",
+        "they",
+        "their",
+        "he",
+        "she",
+        "his",
+        "her",
+        "not",
+        "no",
+        "yes",
+        "do",
+        "did",
+        "done",
+        "can",
+        "could",
+        "would",
+        "should",
+    ]
+)
+
+
+def extractive_summary(texts: Sequence[str], max_sentences: int) -> str:
+    """The ``max_sentences`` most central sentences of ``texts``, in their original order (no model needed).
+
+    A sentence scores the mean corpus frequency of its content words, so sentences about what recurs win.
+    """
+    sentences = [s.strip() for t in texts for s in _SENTENCE.split(t) if len(s.strip()) > 3]
+    if not sentences:
+        return ""
+    freq = Counter(w for s in sentences for w in tokens(s) if w not in _STOP)
+    top = max(freq.values(), default=1)
+
+    def score(s: str) -> float:
+        words = [w for w in tokens(s) if w not in _STOP]
+        return sum(freq[w] / top for w in words) / (len(words) or 1) if words else 0.0
+
+    unique = list(dict.fromkeys(sentences))
+    best = sorted(range(len(unique)), key=lambda i: (-score(unique[i]), i))[:max_sentences]
+    return " ".join(unique[i] for i in sorted(best))
 
 
 def _check_limit(limit: Any) -> None:

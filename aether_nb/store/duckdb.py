@@ -381,6 +381,11 @@ class DuckDBStore:
             row = con.execute('DELETE FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
             return bool(row and row[0])
 
+    def kv_purge(self, now: float) -> int:
+        with self._writing("kv_purge") as con:
+            row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
+            return int(row[0]) if row else 0
+
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
         with self._reading("kv_keys") as con:
             rows = con.execute(
@@ -477,6 +482,11 @@ class DuckDBStore:
             return record, bytes(row[11] or b"")
         data = self._blobs.read(artifact_id, row[12])
         return record, data
+
+    def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        with self._writing("artifact_set_pinned") as con:
+            row = con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [bool(pinned), artifact_id]).fetchone()
+            return bool(row and row[0])
 
     def artifact_list(self) -> list[ArtifactRecord]:
         with self._reading("artifact_list") as con:

@@ -194,6 +194,14 @@ class MemoryStore:
             self._check()
             return sorted((k, exp) for (s, k), (_, exp) in self._kv.items() if s == scope and k.startswith(prefix))
 
+    def kv_purge(self, now: float) -> int:
+        with self._lock:
+            self._check()
+            dead = [k for k, (_, exp) in self._kv.items() if exp is not None and exp <= now]
+            for k in dead:
+                del self._kv[k]
+            return len(dead)
+
     # -- memory ------------------------------------------------------------------------------------------------------
     def memory_append(self, record: MemoryRecord) -> None:
         with self._lock:
@@ -238,6 +246,15 @@ class MemoryStore:
         with self._lock:
             self._check()
             return copy.deepcopy(self._artifacts.get(artifact_id))
+
+    def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        with self._lock:
+            self._check()
+            hit = self._artifacts.get(artifact_id)
+            if hit is None:
+                return False
+            self._artifacts[artifact_id] = (replace(hit[0], pinned=bool(pinned)), hit[1])
+            return True
 
     def artifact_list(self) -> list[ArtifactRecord]:
         with self._lock:

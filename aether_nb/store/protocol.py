@@ -82,6 +82,10 @@ class Store(Protocol):
         """Keys (with their expiry) starting with ``prefix``, sorted."""
         ...
 
+    def kv_purge(self, now: float) -> int:
+        """Delete every key whose expiry is at or before ``now``; returns how many went."""
+        ...
+
     # -- memory -------------------------------------------------------------------------------------------------
     def memory_append(self, record: MemoryRecord) -> None: ...
 
@@ -101,6 +105,10 @@ class Store(Protocol):
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None: ...
 
     def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None: ...
+
+    def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        """Mark an artifact pinned (kept by any clean-up) or not; False when it does not exist."""
+        ...
 
     def artifact_list(self) -> list[ArtifactRecord]:
         """All artifacts, newest first (filtering is the service's job)."""

@@ -92,3 +92,66 @@ def test_custom_service_with_a_critical_section(session: Session) -> None:
     arun(main())
     assert counter.value == 1000
     assert len(counter.callers) == 10
+
+
+def test_kv_expired_keys_are_purged_after_runs(session: Session) -> None:
+    clock = ManualClock()
+    session.clock = clock
+
+    @ag.graph_fn
+    async def writer(*, context: ag.NodeContext) -> None:
+        await context.kv().set("short", 1, ttl_s=5)
+
+    @ag.graph_fn
+    async def idle() -> None:
+        return None
+
+    arun(writer())
+    assert [k for k, _ in session.store.kv_keys("notebook")] == ["short"]
+    clock.advance(120)
+    arun(idle())  # housekeeping after a run purges expired keys from the store itself
+    assert session.store.kv_keys("notebook") == []
+
+
+def test_artifacts_pin_filter_and_display(session: Session) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+
+    @ag.graph_fn
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        arts = context.artifacts()
+        t = await arts.save_text("hello", name="greeting.txt", labels={"stage": "draft"})
+        j = await arts.save_json({"a": 1}, name="data.json")
+        p = await arts.save_bytes(png, name="plot.png", mime="image/png")
+        await arts.pin(t.uri)
+        return {
+            "pinned": [a.name for a in await arts.list(pinned=True)],
+            "glob": sorted(a.name for a in await arts.list(name="*.json")),
+            "kind": [a.name for a in await arts.list(kind="text")],
+            "bundles": [t._repr_mimebundle_(), j._repr_mimebundle_(), p._repr_mimebundle_()],
+        }
+
+    out = arun(agent())
+    assert out["pinned"] == ["greeting.txt"] and out["glob"] == ["data.json"] and out["kind"] == ["greeting.txt"]
+    text, js, img = out["bundles"]
+    assert text["text/plain"] == "hello"
+    assert js["application/json"] == {"a": 1}
+    assert "image/png" in img and img["text/plain"].startswith("Artifact plot.png")
+
+
+def test_distill_summary_is_extractive(session: Session) -> None:
+    @ag.graph_fn
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        mem = context.memory()
+        for text in [
+            "The pump failed at noon. Weather was mild.",
+            "Engineers replaced the pump seal. Lunch was late.",
+            "After the seal change the pump ran fine.",
+        ]:
+            await mem.record("note", {"text": text})
+        summary = await mem.distill_summary(max_sentences=2)
+        latest = await mem.recent(kinds=["summary"], limit=1)
+        return {"summary": summary.text, "events": summary.data["events"], "stored": latest[0].id == summary.id}
+
+    out = arun(agent())
+    assert out["events"] == 3 and out["stored"] is True
+    assert "pump" in out["summary"] and "Lunch" not in out["summary"] and "Weather" not in out["summary"]

@@ -402,3 +402,21 @@ def test_memory_search_by_cosine(store: Store) -> None:
     assert hits[0][1] == pytest.approx(1.0) and hits[2][1] == pytest.approx(0.0, abs=1e-6)
     assert [m.id for m, _ in store.memory_search("notebook", [0.0, 1.0, 0.0], kinds=["chat"])] == ["m3"]
     assert all(m.embedding is None for m in store.memory_query("notebook"))
+
+
+def test_kv_purge_and_artifact_pin(store: Store) -> None:
+    store.kv_set("notebook", "old", 1, 10.0)
+    store.kv_set("notebook", "new", 2, 30.0)
+    store.kv_set("run:x", "forever", 3, None)
+    assert store.kv_purge(20.0) == 1
+    assert [k for k, _ in store.kv_keys("notebook")] == ["new"]
+    assert store.kv_get("run:x", "forever") == (3, None)
+    rec = ArtifactRecord(
+        id="a1", name="n.txt", kind="text", mime="text/plain", size=1, sha256=hashlib.sha256(b"x").hexdigest(),
+        labels={}, created_at=1.0,
+    )  # fmt: skip
+    store.artifact_put(rec, b"x")
+    assert store.artifact_set_pinned("a1", True) is True
+    got = store.artifact_get("a1")
+    assert got is not None and got[0].pinned is True and got[1] == b"x"
+    assert store.artifact_set_pinned("missing", True) is False
