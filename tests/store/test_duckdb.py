@@ -407,3 +407,56 @@ def test_user_sql_is_read_only(tmp_path: Path) -> None:
         assert len(s.sql("select * from runs")) == 3
     finally:
         s.close()
+
+
+ARTIFACT_WRITER = """
+import asyncio, sys
+import aether_nb as ag
+ag.configure(store=sys.argv[1])
+
+@ag.graph_fn(outputs=["uris"])
+async def save(*, context):
+    arts = context.artifacts()
+    t = await arts.save_text("hello from process one", name="note.txt", labels={"stage": "draft"})
+    b = await arts.save_bytes(bytes(range(256)) * 8192, name="big.bin")   # 2 MiB: stored beside the file
+    return {"uris": [t.uri, b.uri]}
+
+print(" ".join(asyncio.run(save())["uris"]))
+"""
+
+
+def test_artifacts_round_trip_across_processes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import aether_nb as ag
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import arun, make_session
+
+    db = tmp_path / "arts.aether.duckdb"
+    script = tmp_path / "writer.py"
+    script.write_text(ARTIFACT_WRITER)
+    res = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    text_uri, big_uri = res.stdout.split()
+
+    store = DuckDBStore(db)
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+
+    @ag.graph_fn
+    async def load(*, context: ag.NodeContext) -> dict[str, object]:
+        arts = context.artifacts()
+        listed = await arts.list(labels={"stage": "draft"})
+        return {
+            "text": await arts.load_text(text_uri),
+            "big": await arts.load_bytes(big_uri),
+            "listed": [a.name for a in listed],
+        }
+
+    try:
+        out = arun(load())
+    finally:
+        session_mod.set_default_session(previous)
+        store.close()
+    assert out == {"text": "hello from process one", "big": bytes(range(256)) * 8192, "listed": ["note.txt"]}
