@@ -222,14 +222,14 @@ class Scope:
             raise
         finally:
             _current_scope.reset(token)
-        self._journal(key, name, kind, fp, value)
+        await self._journal(key, name, kind, fp, value)
         if node:
             usage = getattr(child, "usage", None)
             run._emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), usage=usage)
             self._advance(parents, key)
         return value
 
-    def _journal(self, key: str, name: str, kind: str, fp: str, value: Any) -> None:
+    async def _journal(self, key: str, name: str, kind: str, fp: str, value: Any) -> None:
         run = self.run
         try:
             encoded = encode(value)
@@ -251,7 +251,7 @@ class Scope:
                 "written to the store: the step is not journaled and runs again if the run is resumed.",
             )
             return
-        run.session.store.append_journal(
+        await run.session.journal.write(
             JournalEntry(
                 run_id=run.id,
                 key=key,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from aether_nb.runtime.codec import encode
 from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.protocol import Store
-from aether_nb.store.records import WaitRecord
+from aether_nb.store.records import JournalEntry, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
@@ -30,6 +31,43 @@ if TYPE_CHECKING:
 
 ServiceFactory = Callable[..., Any]
 Presenter = Callable[[Wait], Awaitable[None]]
+
+
+class JournalWriter:
+    """Group commit for the journal: steps that complete in the same loop iteration share one transaction.
+
+    Each step awaits its own entry's commit, so a step is durable before its caller sees its result; concurrent
+    steps (a fan-out) pay for one commit together instead of one each.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[JournalEntry, asyncio.Future[None]]]] = {}
+
+    async def write(self, entry: JournalEntry) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        batch = self._pending.get(loop)
+        if batch is None:
+            batch = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        batch.append((entry, fut))
+        await fut
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending.pop(loop, [])
+        try:
+            self._session.store.append_journal_many([entry for entry, _ in batch])
+        except BaseException as exc:  # every waiting step learns of the failure; none is treated as durable
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_result(None)
 
 
 class Session:
@@ -58,6 +96,7 @@ class Session:
         self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
         self.run_observers: list[Callable[[Run], None]] = []
         self.event_observers: list[Callable[[Run, Event], None]] = []
+        self.journal = JournalWriter(self)
         self._runs: dict[str, Run] = {}
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
@@ -161,8 +200,13 @@ class Session:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
         if live is not None:
-            fut, loop, _ = live
+            fut, loop, run = self._live_waits.pop(token)
             loop.call_soon_threadsafe(_resolve, fut, value)
+            # the run stops being "waiting" as soon as its last open wait is answered, not a loop turn later
+            if threading.get_ident() == run._thread:
+                run._refresh_status()
+            else:
+                loop.call_soon_threadsafe(run._refresh_status)
         return answered
 
 

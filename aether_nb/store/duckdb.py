@@ -57,6 +57,7 @@ from aether_nb.store.records import (
 from aether_nb.store.schema import (
     ARTIFACT_SELECT,
     ARTIFACT_UPSERT,
+    JOURNAL_BULK_INSERT,
     JOURNAL_INSERT,
     JOURNAL_SELECT,
     MEMORY_INSERT,
@@ -303,6 +304,13 @@ class DuckDBStore:
     def append_journal(self, entry: JournalEntry) -> None:
         with self._writing("append_journal") as con:
             con.execute(JOURNAL_INSERT, journal_params(entry, self._counter.next))
+
+    def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
+        if not entries:
+            return
+        with self._writing("append_journal_many") as con:
+            rows = [journal_params(e, self._counter.next) for e in entries]
+            con.execute(JOURNAL_BULK_INSERT, [list(col) for col in zip(*rows, strict=True)])
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         with self._reading("load_journal") as con:

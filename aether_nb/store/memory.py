@@ -107,6 +107,13 @@ class MemoryStore:
             self._check()
             self._journal.setdefault(entry.run_id, []).append(replace(entry, value=_roundtrip(entry.value)))
 
+    def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
+        with self._lock:
+            self._check()
+            staged = [replace(e, value=_roundtrip(e.value)) for e in entries]  # all or nothing
+            for e in staged:
+                self._journal.setdefault(e.run_id, []).append(e)
+
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         with self._lock:
             self._check()

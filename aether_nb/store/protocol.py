@@ -44,6 +44,9 @@ class Store(Protocol):
     def append_journal(self, entry: JournalEntry) -> None:
         """Record a completed step. Durable: the step is never executed again once this returns."""
 
+    def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
+        """Record several completed steps in one transaction (group commit). Durable; all or nothing."""
+
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """Every journal entry of a run, in the order they were appended."""
         ...

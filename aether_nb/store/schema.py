@@ -33,6 +33,7 @@ __all__ = [
     "ARTIFACT_SELECT",
     "ARTIFACT_UPSERT",
     "EVENT_FLUSH_SQL",
+    "JOURNAL_BULK_INSERT",
     "JOURNAL_INSERT",
     "JOURNAL_SELECT",
     "MEMORY_INSERT",
@@ -346,6 +347,10 @@ RUN_UPSERT = (
     "kind = excluded.kind, meta = excluded.meta"
 )
 JOURNAL_INSERT = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+JOURNAL_BULK_INSERT = "INSERT INTO journal SELECT " + ", ".join(
+    f"unnest(?::{t}[])"
+    for t in ("BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BOOLEAN", "DOUBLE")
+)
 WAIT_UPSERT = (
     "INSERT INTO waits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (token) DO UPDATE SET run_id = excluded.run_id, node_id = excluded.node_id, "
