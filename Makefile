@@ -13,13 +13,14 @@ LINT_PATHS := $(wildcard aether_nb tests bench) hatch_build.py
 PYTEST := $(PY) -m pytest
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lab demo lint unit kernel notebooks browser test
+.PHONY: help setup lab demo lint unit kernel notebooks browser test bench
 
 help:
 	@echo "make lab        set up everything, open notebooks/ in JupyterLab"
 	@echo "make demo       set up everything, run notebooks/quickstart.ipynb headless"
 	@echo "make test       set up everything, then lint, unit, kernel, notebooks, browser (stops at the first failure)"
 	@echo "make lint|unit|kernel|notebooks|browser   one tier"
+	@echo "make bench      performance suite (bench/), prints a table and writes bench/results/*.json"
 
 # The venv is rebuilt when the Python or npm dependencies change; `pip install -e` runs hatch_build.py, which
 # bundles the widgets with npm.
@@ -62,6 +63,10 @@ notebooks: setup
 
 browser: setup
 	$(PYTEST) tests/browser
+
+# Performance: ratios against baselines measured in the same run (never a timed unit test).
+bench: setup
+	$(PY) bench/store_bench.py --json bench/results/store.json
 
 test: setup
 	$(MAKE) --no-print-directory lint

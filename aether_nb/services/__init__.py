@@ -58,8 +58,15 @@ def install_builtin_services(session: Session, *, channel: ChannelAdapter | None
     session.service_factories["kv"] = lambda ctx, scope="notebook": KV(
         ctx.session.store, ctx.session.clock, scope_key(scope, ctx.run_id)
     )
+    # semantic search embeds with session.config["embed"] when one is configured (the LLM service sets it),
+    # else with the deterministic local embedder
     session.service_factories["memory"] = lambda ctx, scope="notebook": Memory(
-        ctx.session.store, ctx.session.clock, scope_key(scope, ctx.run_id), ctx.run_id, ctx.node_id
+        ctx.session.store,
+        ctx.session.clock,
+        scope_key(scope, ctx.run_id),
+        ctx.run_id,
+        ctx.node_id,
+        embed=ctx.session.config.get("embed"),
     )
     session.service_factories["artifacts"] = lambda ctx: Artifacts(
         ctx.session.store, ctx.session.clock, ctx.run_id, ctx.node_id

@@ -118,6 +118,9 @@ class _Counter:
             return self._value
 
 
+_KV_CACHES: dict[str, dict[tuple[str, str], tuple[str, float | None] | None]] = {}
+_KV_CACHE_MAX = 50_000
+_MISS = object()
 _COUNTERS: dict[str, _Counter] = {}
 _COUNTERS_LOCK = threading.Lock()
 
@@ -162,6 +165,10 @@ class DuckDBStore:
             with contextlib.suppress(duckdb.Error):
                 self._con.close()
             raise
+        # Hot KV reads are served from memory: this process is the file's only writer (DuckDB's lock), so the
+        # cache cannot go stale; it is shared by every store object of this process on the same file.
+        self._kv_cache = _KV_CACHES.setdefault(self._counter_key, {})
+        self._kv_cache.clear()  # another process may have written the file since this process last held it
         self._atexit = _make_atexit(self)
         atexit.register(self._atexit)
 
@@ -372,26 +379,40 @@ class DuckDBStore:
 
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
+        with self._lock:
+            self._check()
+            cached = self._kv_cache.get((scope, key), _MISS)
+            if cached is not _MISS:
+                return None if cached is None else (loads(cached[0]), cached[1])  # type: ignore[index]
         with self._reading("kv_get") as con:
             row = con.execute('SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
+            self._cache_kv(scope, key, None if row is None else (row[0], row[1]))
             return None if row is None else (loads(row[0]), row[1])
+
+    def _cache_kv(self, scope: str, key: str, entry: tuple[str, float | None] | None) -> None:
+        if len(self._kv_cache) >= _KV_CACHE_MAX:
+            self._kv_cache.clear()
+        self._kv_cache[(scope, key)] = entry
 
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
         with self._writing("kv_set") as con:
             con.execute(
                 'INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT (scope, "key") DO UPDATE SET '
                 "value = excluded.value, expires_at = excluded.expires_at",
-                [scope, key, dumps(value), expires_at],
+                [scope, key, text := dumps(value), expires_at],
             )
+            self._cache_kv(scope, key, (text, expires_at))
 
     def kv_delete(self, scope: str, key: str) -> bool:
         with self._writing("kv_delete") as con:
             row = con.execute('DELETE FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
+            self._cache_kv(scope, key, None)
             return bool(row and row[0])
 
     def kv_purge(self, now: float) -> int:
         with self._writing("kv_purge") as con:
             row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
+            self._kv_cache.clear()
             return int(row[0]) if row else 0
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:

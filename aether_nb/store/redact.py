@@ -39,11 +39,35 @@ def register_secret(value: str) -> None:
             _registered.add(value)
 
 
+_env_seen: tuple[int, dict[str, str]] = (-1, {})
+
+
 def _literal_pattern() -> re.Pattern[str] | None:
-    global _cache
+    """One regex of every known secret value, rebuilt only when the credential variables or registrations change.
+
+    The check per call is cheap (the environment's size, and the few credential variables already seen), since
+    it runs for every value written.
+    """
+    global _cache, _env_seen
+    size, seen = _env_seen
+    with _lock:
+        registered_known = _registered <= _cache[0]
+    if registered_known and size == len(os.environ) and all(os.environ.get(k) == v for k, v in seen.items()):
+        return _cache[1]
+    creds = {k: v for k, v in os.environ.items() if _ENV_SECRET.search(k)}
+    _env_seen = (len(os.environ), creds)
+    values = {v for v in creds.values() if len(v) >= 8}
+    with _lock:
+        values |= _registered
+    frozen = frozenset(values)
+    if frozen != _cache[0]:
+        escaped = sorted((re.escape(json.dumps(v)[1:-1]) for v in frozen), key=len, reverse=True)
+        _cache = (frozen, re.compile("|".join(escaped)) if escaped else None)
+    return _cache[1]
     values = {v for k, v in os.environ.items() if _ENV_SECRET.search(k) and len(v) >= 8}
     with _lock:
         values |= _registered
+        _env_checked_at = now
     frozen = frozenset(values)
     if frozen != _cache[0]:
         escaped = sorted((re.escape(json.dumps(v)[1:-1]) for v in frozen), key=len, reverse=True)

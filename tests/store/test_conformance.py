@@ -160,6 +160,19 @@ def test_journal_keeps_append_order_per_run(store: Store) -> None:
     assert store.load_journal("r1")[0] == entry("r1", "k0", value={"i": 0})
 
 
+def test_journal_group_commit(store: Store) -> None:
+    store.append_journal(entry("r1", "a", value=1))
+    store.append_journal_many([entry("r1", f"b{i}", value={"i": i}) for i in range(300)] + [entry("r2", "x")])
+    store.append_journal_many([])
+    keys = [e.key for e in store.load_journal("r1")]
+    assert keys == ["a"] + [f"b{i}" for i in range(300)]
+    assert store.load_journal("r1")[5] == entry("r1", "b4", value={"i": 4})
+    assert [e.key for e in store.load_journal("r2")] == ["x"]
+    with pytest.raises(StorageError):
+        store.append_journal_many([entry("r3", "ok"), entry("r3", "bad", value=object())])
+    assert store.load_journal("r3") == []  # all or nothing
+
+
 # -- waits ---------------------------------------------------------------------------------------------------
 def test_waits_upsert_get_and_list(store: Store) -> None:
     w1 = wait("t1", "r1", 3.0, options=["yes", "no"], schema={"type": "string"}, meta={"m": 1})

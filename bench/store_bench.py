@@ -1,0 +1,140 @@
+"""Store benchmark: the DuckDB store's hot paths against raw DuckDB measured in the same run.
+
+    python bench/store_bench.py [--json bench/results/store.json]
+
+Workloads: journal append (one durable commit per step, and group commit as the runtime does for steps that
+complete together), KV set and hot get (p50), memory record, semantic memory search over 20k events. Baselines:
+raw ``executemany`` and a raw bulk insert of column lists into an identical table.
+Targets (issue 3): journal append >= 50k steps/s sustained; hot KV get p50 < 50 us; search over 20k < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from aether_nb.services.memory import Memory, local_embed
+from aether_nb.store.duckdb import DuckDBStore
+from aether_nb.store.records import JournalEntry, MemoryRecord
+
+
+def entry(i: int) -> JournalEntry:
+    return JournalEntry("bench", f"step_{i}", "tool", "tool", "fp", {"y": i}, True, float(i))
+
+
+def timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench(tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    store = DuckDBStore(tmp / "bench.duckdb")
+
+    n_single = 500
+    t = timed(lambda: [store.append_journal(entry(i)) for i in range(n_single)])
+    out["journal_append_single_commit_per_s"] = n_single / t
+    batches, size = 20, 5000
+    t = timed(lambda: [store.append_journal_many([entry(b * size + i) for i in range(size)]) for b in range(batches)])
+    out["journal_append_group_commit_per_s"] = batches * size / t
+
+    raw = duckdb.connect(str(tmp / "raw.duckdb"))
+    raw.execute("CREATE TABLE j (seq BIGINT, run_id VARCHAR, k VARCHAR, v VARCHAR)")
+    rows = [(i, "bench", f"step_{i}", json.dumps({"y": i})) for i in range(2000)]
+    t = timed(lambda: raw.executemany("INSERT INTO j VALUES (?, ?, ?, ?)", rows))
+    out["raw_executemany_per_s"] = len(rows) / t
+    cols = [list(c) for c in zip(*[(i, "bench", f"s{i}", "{}") for i in range(100_000)], strict=True)]
+    t = timed(
+        lambda: raw.execute(
+            "INSERT INTO j SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            cols,
+        )
+    )
+    out["raw_bulk_insert_per_s"] = 100_000 / t
+    raw.close()
+
+    n_kv = 1000
+    t = timed(lambda: [store.kv_set("notebook", f"k{i}", {"v": i}, None) for i in range(n_kv)])
+    out["kv_set_per_s"] = n_kv / t
+    samples = []
+    for i in range(5000):
+        t0 = time.perf_counter()
+        store.kv_get("notebook", f"k{i % n_kv}")
+        samples.append(time.perf_counter() - t0)
+    out["kv_get_hot_p50_us"] = statistics.median(samples) * 1e6
+
+    mem_scope = "notebook"
+    n_mem = 20_000
+    batch = [
+        MemoryRecord(f"m{i}", mem_scope, "note", {"text": f"note {i}"}, f"note number {i} about topic {i % 97}",
+                     (), float(i), embedding=tuple(local_embed(f"note number {i} about topic {i % 97}")))
+        for i in range(n_mem)
+    ]  # fmt: skip
+    t = timed(lambda: [store.memory_append(r) for r in batch[:500]])
+    out["memory_record_per_s"] = 500 / t
+    for r in batch[500:]:
+        store.memory_append(r)
+    q = local_embed("topic 42")
+    store.memory_search(mem_scope, q, limit=5)  # warm up
+    lat = [timed(lambda: store.memory_search(mem_scope, q, limit=5)) for _ in range(10)]
+    out["memory_semantic_search_20k_ms"] = statistics.median(lat) * 1e3
+
+    async def service_search() -> None:
+        mem = Memory(store, _Clock(), mem_scope, None, None)
+        await mem.search("topic 42", limit=5, mode="semantic")
+
+    lat = [timed(lambda: asyncio.run(service_search())) for _ in range(5)]
+    out["memory_service_semantic_search_20k_ms"] = statistics.median(lat) * 1e3
+    store.close()
+    return out
+
+
+class _Clock:
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep_until(self, when: float) -> None:
+        await asyncio.sleep(max(0.0, when - time.time()))
+
+
+TARGETS = {
+    "journal_append_group_commit_per_s": (">=", 50_000),
+    "kv_get_hot_p50_us": ("<", 50),
+    "memory_semantic_search_20k_ms": ("<", 50),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", default="bench/results/store.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        res = bench(Path(tmp))
+    print(f"{'metric':45} {'value':>14}  target")
+    for k, v in res.items():
+        target = TARGETS.get(k)
+        verdict = ""
+        if target:
+            op, bound = target
+            ok = v >= bound if op == ">=" else v < bound
+            verdict = f"{op} {bound}  {'met' if ok else 'MISSED'}"
+        print(f"{k:45} {v:14.1f}  {verdict}")
+    meta = {"python": sys.version.split()[0], "duckdb": duckdb.__version__, "machine": platform.machine()}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"meta": meta, "results": res}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
