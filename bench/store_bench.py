@@ -57,7 +57,8 @@ def bench(tmp: Path) -> dict[str, Any]:
     cols = [list(c) for c in zip(*[(i, "bench", f"s{i}", "{}") for i in range(100_000)], strict=True)]
     t = timed(
         lambda: raw.execute(
-            "INSERT INTO j SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            "INSERT INTO j SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
             cols,
         )
     )

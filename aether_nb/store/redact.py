@@ -64,15 +64,6 @@ def _literal_pattern() -> re.Pattern[str] | None:
         escaped = sorted((re.escape(json.dumps(v)[1:-1]) for v in frozen), key=len, reverse=True)
         _cache = (frozen, re.compile("|".join(escaped)) if escaped else None)
     return _cache[1]
-    values = {v for k, v in os.environ.items() if _ENV_SECRET.search(k) and len(v) >= 8}
-    with _lock:
-        values |= _registered
-        _env_checked_at = now
-    frozen = frozenset(values)
-    if frozen != _cache[0]:
-        escaped = sorted((re.escape(json.dumps(v)[1:-1]) for v in frozen), key=len, reverse=True)
-        _cache = (frozen, re.compile("|".join(escaped)) if escaped else None)
-    return _cache[1]
 
 
 def redact_text(text: str) -> str:
