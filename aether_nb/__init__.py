@@ -40,6 +40,21 @@ from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleCh
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext aether_nb``: the notebook's store, live run widgets, the in-cell chat and ``%aether``."""
+    from aether_nb.notebook.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext aether_nb``: remove the hooks ``%load_ext`` installed."""
+    from aether_nb.notebook.extension import unload
+
+    unload(ipython)
+
+
 __all__ = [
     "AetherError",
     "ApprovalResult",

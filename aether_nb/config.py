@@ -111,8 +111,10 @@ def configure(
         if live:
             raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
         new_store = _open_store(store)
-        current.store.close()
+        if new_store is not current.store:
+            current.store.close()
         current.store = new_store
+        current.config["store_configured"] = True
         current._runs.clear()
     if channel is not None:
         if not (hasattr(channel, "deliver") and hasattr(channel, "present")):

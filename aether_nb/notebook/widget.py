@@ -1,24 +1,210 @@
-"""The run widget: a live status table of one run, drawn by ``js/run_widget.ts``."""
+"""The run widget: the live DAG and the chat of one run, under the cell that started it.
+
+:class:`RunWidget` is the anywidget (front end in ``js/run_widget.ts``); :class:`RunView` binds it to a
+:class:`~aether_nb.runtime.run.Run`: it folds the run's events into the widget's traits at most ~10 times per second,
+and turns the browser's commands (answers, uploads, stop, downloads) into runtime calls on the kernel's loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import pathlib
+import threading
+from typing import Any
 
 import anywidget
 import traitlets
+from IPython.display import DisplayHandle, display
+
+from aether_nb.errors import AetherError
+from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook.static_view import render_svg, static_html
+from aether_nb.runtime.events import ChannelMessage, Event, RunFinished
+from aether_nb.runtime.run import Run
+from aether_nb.services.artifacts import parse_uri
 
 
 class RunWidget(anywidget.AnyWidget):
-    """Shows a run's nodes and their statuses in the notebook.
+    """Shows a run: its DAG (nodes, statuses, timings, inspector), its chat, and controls for its open questions.
 
-    Why a widget and not a printed table: the runtime updates ``graph`` as the run advances, and
-    the synced trait re-renders the output in place, also while the cell is still awaiting the
-    run. The trait only carries state from the kernel to the browser; commands from the browser
-    travel as custom messages (trait sync from the browser can stall on ipykernel 7.4).
-
-    ``graph`` is a JSON object ``{"run_id", "name", "status", "nodes": [...], "edges": [[from, to], ...]}``,
-    whose shape ``js/lib/protocol.ts`` (``RunGraph``) describes.
+    Traits only carry state from the kernel to the browser; commands come back as custom messages, because trait
+    sync from the browser can stall on ipykernel 7.4 (FACTS.md).
     """
 
     _esm = pathlib.Path(__file__).parent / "static" / "run_widget.js"
     graph = traitlets.Dict().tag(sync=True)
+    messages: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    waits: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.static_fallback = ""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle: Any = super()._repr_mimebundle_(**kwargs)
+        if self.static_fallback and isinstance(bundle, dict):
+            bundle["text/html"] = self.static_fallback
+        return bundle
+
+
+class RunView:
+    """Keeps a :class:`RunWidget` in step with a run and executes the widget's commands.
+
+    Updates are coalesced: events mark the view dirty, and a flush (one comm message for all traits) happens at
+    most every ``MIN_SYNC_INTERVAL_S`` — immediately when the run finishes, so the final DAG shows at once.
+    """
+
+    def __init__(self, run: Run, *, notice: str = "") -> None:
+        self.run = run
+        self.widget = RunWidget(notice=notice)
+        self._loop = asyncio.get_event_loop()
+        self._thread = threading.get_ident()
+        self._images: dict[str, str] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._handle: DisplayHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe = run.subscribe(self._on_event)
+        self.widget.on_msg(self._on_msg)
+        self.flush()
+
+    # -- display -----------------------------------------------------------------------------------------------------
+    def display(self) -> None:
+        """Show the widget in the current cell's output (with a static fallback for saved notebooks)."""
+        self._handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
+        if self.run.done:
+            self._spawn(self._refresh_static())
+
+    def set_notice(self, text: str) -> None:
+        self.widget.notice = text
+
+    async def _refresh_static(self) -> None:
+        svg = await render_svg(self.widget.graph)
+        self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, svg)
+        if self._handle is not None:
+            self._handle.update(self.widget)  # type: ignore[no-untyped-call]
+
+    # -- state -------------------------------------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.flush()
+            self._spawn(self._refresh_static())
+            return
+        if self._flush_handle is None:
+            delay = max(0.0, self._last_flush + proto.MIN_SYNC_INTERVAL_S - self._loop.time())
+            self._flush_handle = self._loop.call_later(delay, self.flush)
+
+    def flush(self) -> None:
+        """Push the run's current state to the browser in one message."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._last_flush = self._loop.time()
+        graph = self.run.graph.to_dict()
+        graph["status"] = self.run.status
+        waits = [
+            {
+                "token": w.token,
+                "kind": w.kind,
+                "prompt": w.prompt,
+                "options": w.options,
+                "node_id": w.node_id,
+                "deadline": w.deadline,
+                "meta": w.meta or {},
+            }
+            for w in self.run.waits
+        ]
+        with self.widget.hold_sync():
+            self.widget.graph = graph
+            self.widget.messages = self._messages()
+            self.widget.waits = waits
+
+    def _messages(self) -> list[dict[str, Any]]:
+        by_id: dict[str, dict[str, Any]] = {}
+        for event in self.run._events:
+            if not isinstance(event, ChannelMessage):
+                continue
+            content = dict(event.content or {})
+            if event.message_type == "image":
+                content["data_url"] = self._image_url(content)
+            by_id[event.message_id] = {
+                "id": event.message_id,
+                "type": event.message_type,
+                "role": event.role,
+                "content": content,
+                "final": event.final,
+                "node_id": event.node_id,
+            }
+        return list(by_id.values())
+
+    def _image_url(self, content: dict[str, Any]) -> str | None:
+        uri = content.get("artifact_uri")
+        if not isinstance(uri, str) or (content.get("size") or 0) > proto.MAX_INLINE_IMAGE:
+            return None
+        if uri not in self._images:
+            hit = self.run.session.store.artifact_get(parse_uri(uri))
+            if hit is None:
+                return None
+            self._images[uri] = f"data:{hit[0].mime};base64,{base64.b64encode(hit[1]).decode()}"
+        return self._images[uri]
+
+    # -- commands ------------------------------------------------------------------------------------------------
+    def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
+        # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here.
+        if threading.get_ident() == self._thread:
+            self._handle_command(content)
+        else:
+            self._loop.call_soon_threadsafe(self._handle_command, content)
+
+    def _handle_command(self, msg: Any) -> None:
+        if not isinstance(msg, dict) or msg.get("type") not in proto.COMMANDS or not isinstance(msg.get("id"), str):
+            return  # not one of ours (ipywidgets may route other custom messages here)
+        self._spawn(self._execute(msg))
+
+    async def _execute(self, msg: dict[str, Any]) -> None:
+        request_id = msg["id"]
+        try:
+            extra = await self._command(msg)
+        except AetherError as exc:
+            self.widget.send(proto.reply(request_id, ok=False, error=exc.message))
+        except Exception as exc:  # reported to the widget, which shows it under the control that sent it
+            self.widget.send(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
+        else:
+            self.widget.send(proto.reply(request_id, ok=True, **extra))
+        self.flush()
+
+    async def _command(self, msg: dict[str, Any]) -> dict[str, Any]:
+        kind = msg["type"]
+        if kind == "stop":
+            self.run.cancel()
+            return {}
+        if kind == "answer":
+            await self.run.answer(msg.get("payload"), token=str(msg.get("token")))
+            return {}
+        if kind == "upload":
+            files = [(f["name"], base64.b64decode(f["data_b64"])) for f in msg.get("files", [])]
+            await self.run.answer(files, token=str(msg.get("token")))
+            return {}
+        hit = self.run.session.store.artifact_get(parse_uri(msg.get("artifact_uri")))
+        if hit is None:
+            raise FileNotFoundError(f"artifact {msg.get('artifact_uri')} is not in this notebook's store")
+        return {"name": hit[0].name, "mime": hit[0].mime, "data_b64": base64.b64encode(hit[1]).decode()}
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.set_notice(f"widget error: {type(exc).__name__}: {exc}")  # shown under the widget, never lost
+
+    def close(self) -> None:
+        self._unsubscribe()
+        for task in self._tasks:
+            task.cancel()
+        self.widget.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ class Run:
         self._history_pending = False
         self._seq = 0
         self._subscribers: list[asyncio.Queue[Event]] = []
+        self._callbacks: list[Callable[[Event], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
@@ -233,6 +234,14 @@ class Run:
             store.put_wait(replace(w, status="cancelled"))
         self._update_record(status="cancelled")
         return True
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every new event, on the loop's thread; returns the unsubscribe function.
+
+        The callback must be quick and must not raise (the notebook widget batches what it receives).
+        """
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
     async def wait_for(self, *statuses: str, timeout: float | None = 60.0) -> str:
         """Wait until the run's status is one of ``statuses`` (default: any finished status); returns it.
@@ -439,3 +448,5 @@ class Run:
             observer(self, event)
         for queue in self._subscribers:
             queue.put_nowait(event)
+        for callback in list(self._callbacks):
+            callback(event)

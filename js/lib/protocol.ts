@@ -1,59 +1,197 @@
 /**
- * Messages between the kernel and the aether_nb widgets.
+ * Messages between the kernel and the aether_nb widgets; mirrors `aether_nb/notebook/_protocol.py`.
  *
- * State lives in synced traits (kernel -> browser only); commands from the browser go as custom messages,
- * because trait sync from browser to kernel can stall on ipykernel 7.4 (see FACTS.md). The Python side mirrors
- * these types; keep both in step.
+ * State lives in synced traits (kernel -> browser only); commands from the browser go as custom messages
+ * (`model.send`), because trait sync from browser to kernel can stall on ipykernel 7.4 (see FACTS.md). Every
+ * command carries a string `id` and gets exactly one `reply` with the same id. Keep both files in step.
  */
 
-/** Status of one node of a run, as the runtime reports it. WAITING_* covers every kind of wait. */
+/** Status of one node of a run, as the runtime reports it. */
 export type NodeStatus =
   | "PENDING"
   | "RUNNING"
+  | "WAITING_HUMAN"
+  | "WAITING_EXTERNAL"
+  | "WAITING_TIME"
+  | "WAITING_EVENT"
   | "DONE"
   | "FAILED"
   | "FAILED_TIMEOUT"
   | "SKIPPED"
-  | "CANCELLED"
-  | `WAITING_${string}`;
+  | "CANCELLED";
+
+export type RunStatus = "pending" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
+
+export type NodeKind = "tool" | "graph_fn" | "wait" | "llm" | "step";
+
+export interface NodeError {
+  type: string;
+  message: string;
+  traceback: string;
+}
+
+export interface NodeUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost?: number;
+}
+
+export interface NodeLog {
+  level: string;
+  message: string;
+  ts: number;
+}
 
 /** One node of the run graph. Timestamps are seconds since the epoch (Python `time.time()`). */
 export interface GraphNode {
   id: string;
   name: string;
-  kind: string;
+  kind: NodeKind | string;
   status: NodeStatus | string;
+  /** The enclosing graph_fn node: its children form a collapsible sub-graph. */
   parent: string | null;
   started_at: number | null;
   ended_at: number | null;
+  /** JSON previews. */
+  inputs?: unknown;
+  outputs?: unknown;
+  error?: NodeError | null;
+  replayed?: boolean;
+  usage?: NodeUsage | null;
+  logs?: NodeLog[];
+  warnings?: string[];
 }
 
-/** The `graph` trait of RunWidget: a snapshot of one run. */
+/** The `graph` trait: a snapshot of one run. Edges join siblings (nodes with the same parent). */
 export interface RunGraph {
   run_id: string;
   name: string;
-  status: string;
+  status: RunStatus | string;
   nodes: GraphNode[];
-  /** Directed edges as [from_id, to_id]. */
   edges: [string, string][];
+}
+
+export interface TextContent {
+  text: string;
+}
+
+export interface ImageContent {
+  artifact_uri: string;
+  mime: string;
+  name: string;
+  size: number;
+  alt?: string | null;
+  /** Set for images up to 2 MB (`MAX_INLINE_IMAGE`). */
+  data_url?: string | null;
+}
+
+export interface FileContent {
+  artifact_uri: string;
+  mime: string;
+  name: string;
+  size: number;
+}
+
+export interface ProgressContent {
+  title: string;
+  current: number;
+  total: number | null;
+  subtitle: string | null;
+  done: boolean;
+}
+
+interface MessageBase {
+  id: string;
+  role: "assistant" | "user";
+  final: boolean;
+  node_id: string | null;
+}
+
+/** One chat message. A streaming bubble keeps its id while its text grows. */
+export type ChatMessage =
+  | (MessageBase & { type: "text" | "markdown" | "stream"; content: TextContent })
+  | (MessageBase & { type: "image"; content: ImageContent })
+  | (MessageBase & { type: "file"; content: FileContent })
+  | (MessageBase & { type: "progress"; content: ProgressContent });
+
+export type WaitKind = "text" | "choice" | "approval" | "files";
+
+/** An open question the run is waiting on. */
+export interface OpenWait {
+  token: string;
+  kind: WaitKind | string;
+  prompt: string;
+  options: string[] | null;
+  node_id: string | null;
+  /** Epoch seconds. */
+  deadline: number | null;
+  meta: { accept?: string[]; multiple?: boolean };
 }
 
 /** Synced traits of RunWidget (aether_nb/notebook/widget.py). */
 export interface RunWidgetModel {
   graph: RunGraph | Record<string, never>;
+  messages: ChatMessage[];
+  waits: OpenWait[];
+  notice: string;
+}
+
+// Commands, browser -> kernel.
+
+export interface UploadFile {
+  name: string;
+  mime: string;
+  data_b64: string;
+}
+
+export type Command =
+  | { type: "answer"; id: string; token: string; payload: unknown }
+  | { type: "upload"; id: string; token: string; files: UploadFile[] }
+  | { type: "stop"; id: string }
+  | { type: "download"; id: string; artifact_uri: string };
+
+/** Distributes `Omit` over the union, so a command can be written without its `id`. */
+export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, "id"> : never) : never;
+
+/** The one reply each command gets, kernel -> browser. Extra fields depend on the command (download: name...). */
+export type Reply =
+  | { type: "reply"; id: string; ok: true; [extra: string]: unknown }
+  | { type: "reply"; id: string; ok: false; error: string };
+
+export interface DownloadReply {
+  type: "reply";
+  id: string;
+  ok: true;
+  name: string;
+  mime: string;
+  data_b64: string;
+}
+
+export function isReply(msg: unknown): msg is Reply {
+  return (
+    typeof msg === "object" &&
+    msg !== null &&
+    (msg as Reply).type === "reply" &&
+    typeof (msg as Reply).id === "string"
+  );
 }
 
 /** Colour family of a status, used as a CSS modifier class. */
 export type StatusTone = "pending" | "running" | "waiting" | "done" | "failed" | "skipped" | "unknown";
 
+/** Tones ordered from best to worst; a collapsed sub-graph shows the worst of its descendants. */
+const SEVERITY: StatusTone[] = ["unknown", "skipped", "done", "pending", "running", "waiting", "failed"];
+
 export function statusTone(status: string): StatusTone {
-  if (status.startsWith("WAITING")) return "waiting";
-  switch (status) {
+  const upper = status.toUpperCase();
+  if (upper.startsWith("WAITING")) return "waiting";
+  switch (upper) {
     case "PENDING":
       return "pending";
     case "RUNNING":
       return "running";
     case "DONE":
+    case "SUCCEEDED":
       return "done";
     case "FAILED":
     case "FAILED_TIMEOUT":
@@ -64,4 +202,12 @@ export function statusTone(status: string): StatusTone {
     default:
       return "unknown";
   }
+}
+
+export function toneSeverity(tone: StatusTone): number {
+  return SEVERITY.indexOf(tone);
+}
+
+export function isActiveRun(status: string): boolean {
+  return status === "running" || status === "waiting" || status === "pending";
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.kernel.conftest import Kernel
+from tests.kernel_client import Kernel
 
 pytestmark = pytest.mark.kernel
 

@@ -1,0 +1,129 @@
+"""``%load_ext aether_nb``: wire the notebook's store, the widget channel, run display and the ``%aether`` magics.
+
+Lazy (nothing heavy is imported before the extension loads) and reversible (``%unload_ext aether_nb`` removes
+the hooks and restores the previous channel; the store stays open so runs keep their history).
+
+Re-running a cell (the documented rule): when a cell starts a run while the run it started last time is still
+executing, the previous run is **cancelled** and both widgets say so — unless it is the same run (same
+``run_id``, e.g. ``agent.start(..., run_id="x")``), which is **adopted**: the cell shows the existing run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aether_nb import config
+from aether_nb.notebook.channel import WidgetChannel
+from aether_nb.notebook.widget import RunView
+from aether_nb.runtime.run import Run
+
+
+class Extension:
+    """The loaded extension's state for one IPython shell."""
+
+    def __init__(self, ip: Any) -> None:
+        self.ip = ip
+        self.views: dict[str, RunView] = {}
+        self._cell_runs: dict[str, str] = {}
+        self._shown: dict[str, int] = {}
+        self._previous_channel: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------------
+    def load(self) -> None:
+        session = config.session()
+        # the notebook's own file, unless the user (configure / AETHER_NB_STORE) chose a store already
+        chosen = session.config.get("store_configured") or os.environ.get("AETHER_NB_STORE")
+        if session.store.location == ":memory:" and not chosen:
+            config.configure(store=config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd()))
+        self._previous_channel = session.config.get("channel")
+        session.config["channel"] = WidgetChannel()
+        session.run_observers.append(self.on_run)
+        self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
+        from aether_nb.notebook.magics import AetherMagics
+
+        self.ip.register_magics(AetherMagics(self.ip, extension=self))
+
+    def unload(self) -> None:
+        session = config.session()
+        if self.on_run in session.run_observers:
+            session.run_observers.remove(self.on_run)
+        if self._previous_channel is not None:
+            session.config["channel"] = self._previous_channel
+        self.ip.display_formatter.mimebundle_formatter.pop(Run, None)
+        self.ip.magics_manager.magics["line"].pop("aether", None)
+        for view in self.views.values():
+            view.close()
+        self.views.clear()
+        session.store.flush()
+
+    # -- runs ----------------------------------------------------------------------------------------------------------
+    def _cell_id(self) -> str | None:
+        parent = getattr(self.ip, "parent_header", None) or {}
+        cell = (parent.get("metadata") or {}).get("cellId")
+        return cell if isinstance(cell, str) else None
+
+    def _execution(self) -> int:
+        return int(getattr(self.ip, "execution_count", 0) or 0)
+
+    def view_for(self, run: Run, notice: str = "") -> RunView:
+        view = self.views.get(run.id)
+        if view is None:
+            view = self.views[run.id] = RunView(run, notice=notice)
+        elif notice:
+            view.set_notice(notice)
+        return view
+
+    def show(self, view: RunView) -> None:
+        """Display the view in the current cell, once per cell execution."""
+        if self._shown.get(view.run.id) != self._execution():
+            self._shown[view.run.id] = self._execution()
+            view.display()
+
+    def on_run(self, run: Run) -> None:
+        """A run started (or resumed) in this process: show it under the cell, applying the re-run rule."""
+        cell = self._cell_id()
+        adopted = run.id in self.views
+        view = self.view_for(run)
+        previous_id = self._cell_runs.get(cell) if cell else None
+        if previous_id is not None and previous_id != run.id:
+            previous = self.views.get(previous_id)
+            if previous is not None and previous.run.live:
+                previous.run.cancel()
+                previous.set_notice(f"Cancelled: the cell was run again and started run {run.id}.")
+                view.set_notice(f"This cell's previous run {previous_id} was still going and has been cancelled.")
+        elif adopted:
+            view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
+        if cell is not None:
+            self._cell_runs[cell] = run.id
+        self.show(view)
+
+    def run_bundle(self, run: Run) -> dict[str, Any]:
+        """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
+        if self._shown.get(run.id) == self._execution():
+            return {"text/plain": repr(run)}
+        notice = ""
+        if not run.live and not run.done and run.id not in self.views:
+            notice = "Reattached from the store: answer below (or `await run`) to resume it."
+        view = self.view_for(run, notice)
+        self._shown[run.id] = self._execution()
+        bundle: dict[str, Any] = view.widget._repr_mimebundle_()
+        return bundle
+
+
+_extensions: dict[int, Extension] = {}
+
+
+def load(ip: Any) -> None:
+    """Entry point of ``%load_ext aether_nb`` (idempotent)."""
+    if id(ip) in _extensions:
+        return
+    ext = _extensions[id(ip)] = Extension(ip)
+    ext.load()
+
+
+def unload(ip: Any) -> None:
+    """Entry point of ``%unload_ext aether_nb``."""
+    ext = _extensions.pop(id(ip), None)
+    if ext is not None:
+        ext.unload()

@@ -1,0 +1,103 @@
+"""``%aether``: the notebook's run history and store from a line of text.
+
+``%aether runs`` (a table with a Resume action per unfinished run) · ``%aether resume RUN_ID`` ·
+``%aether store [PATH]`` · ``%aether help``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import shlex
+import threading
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from aether_nb import config
+from aether_nb.errors import UsageError
+
+if TYPE_CHECKING:
+    from aether_nb.notebook.extension import Extension
+
+HELP = """%aether runs              runs of this notebook, newest first, with a Resume action
+%aether resume RUN_ID     reattach a run (after a kernel restart too) and resume it if it is unfinished
+%aether store [PATH]      show the notebook's store, or switch to another file (':memory:' for none)"""
+
+
+@magics_class
+class AetherMagics(Magics):
+    def __init__(self, shell: Any, *, extension: Extension) -> None:
+        super().__init__(shell)
+        self.extension = extension
+
+    @line_magic
+    def aether(self, line: str) -> Any:
+        argv = shlex.split(line)
+        cmd, args = (argv[0], argv[1:]) if argv else ("help", [])
+        if cmd == "runs":
+            return runs_table(self.extension)
+        if cmd == "resume":
+            if len(args) != 1:
+                raise UsageError("usage: %aether resume RUN_ID (see %aether runs)")
+            resume(self.extension, args[0])
+            return None
+        if cmd == "store":
+            if len(args) > 1:
+                raise UsageError("usage: %aether store [PATH]")
+            if args:
+                config.configure(store=args[0])
+            return f"aether_nb store: {config.store().location}"
+        if cmd == "help":
+            print(HELP)
+            return None
+        raise UsageError(f"unknown %aether command {cmd!r}\n{HELP}")
+
+
+def resume(extension: Extension, run_id: str) -> None:
+    """Show the run's widget here, and resume it when it is unfinished and not executing."""
+    run = config.get_run(run_id)
+    view = extension.view_for(run)
+    if not run.live and not run.done:
+        view.set_notice("Resumed from the store: completed steps are replayed, not executed again.")
+        run._resume()  # on_run shows the widget in this cell
+    else:
+        extension.show(view)
+
+
+def runs_table(extension: Extension) -> ipywidgets.VBox:
+    """A table of the notebook's runs; unfinished ones get a Resume button (a click is a custom message)."""
+    loop = asyncio.get_event_loop()
+    thread = threading.get_ident()
+    out = ipywidgets.Output()
+    rows: list[Any] = [ipywidgets.HTML("<b>run · agent · status · started · open questions</b>")]
+    for run in config.runs():
+        started = dt.datetime.fromtimestamp(run._record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        prompts = ", ".join(w.prompt or w.kind for w in run.waits)
+        text = html.escape(f"{run.id} · {run.graph_name} · {run.status} · {started} · {prompts}")
+        label = ipywidgets.HTML(text)
+        if run.done:
+            rows.append(label)
+            continue
+        button = ipywidgets.Button(description="Resume", layout=ipywidgets.Layout(width="80px"))
+
+        def act(run_id: str = run.id) -> None:
+            with out:
+                try:
+                    resume(extension, run_id)
+                except UsageError as exc:
+                    print(exc.message)
+
+        def clicked(_: Any, act: Any = act) -> None:
+            if threading.get_ident() == thread:
+                act()
+            else:  # a comm subshell thread: hand off to the kernel's loop
+                loop.call_soon_threadsafe(act)
+
+        button.on_click(clicked)
+        rows.append(ipywidgets.HBox([button, label]))
+    if len(rows) == 1:
+        rows.append(ipywidgets.HTML("<i>no runs in this notebook's store yet</i>"))
+    return ipywidgets.VBox([*rows, out])

@@ -1,0 +1,139 @@
+"""%load_ext aether_nb in a real kernel: the notebook's store, run widgets, the re-run rule, %aether, unload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.kernel_client import Kernel
+
+pytestmark = pytest.mark.kernel
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+AGENTS = """
+import asyncio
+import aether_nb as ag
+
+@ag.tool(outputs=["y"])
+def double(x: int) -> dict:
+    return {"y": x * 2}
+
+@ag.graph_fn(name="demo", outputs=["answer"])
+async def demo(x: int, *, context: ag.NodeContext):
+    d = await double(x)
+    await context.channel().send_text(f"Answer: {d['y']}")
+    return {"answer": d["y"]}
+
+@ag.graph_fn(outputs=["name"])
+async def ask(*, context):
+    return {"name": await context.channel().ask_text("Your name?")}
+"""
+
+
+def test_load_ext_opens_the_notebook_store_and_shows_run_widgets(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    res = kernel.ok("import aether_nb as ag; print(ag.store().location)")
+    assert res.stdout.strip() == str(tmp_path / "aether.duckdb")
+    res = kernel.ok("await demo(x=21)")
+    assert any(WIDGET in b for b in res.bundles), res.bundles
+    assert "{'answer': 42}" in res.results
+    assert "Answer: 42" not in res.stdout  # the chat is in the widget, not printed
+    # the widget's state is what the run did
+    res = kernel.ok(
+        "ext = __import__('aether_nb.notebook.extension', fromlist=['x'])._extensions\n"
+        "view = next(iter(ext.values())).views[ag.runs()[0].id]\n"
+        "print(view.widget.graph['status'], [n['status'] for n in view.widget.graph['nodes']],"
+        " [m['content']['text'] for m in view.widget.messages])"
+    )
+    assert "succeeded ['DONE'] ['Answer: 42']" in res.stdout
+    # at the end, the static fallback (SVG + transcript) is attached for saved notebooks
+    res = kernel.ok(
+        "async def fallback_ready():\n"
+        "    while not view.widget.static_fallback:\n"
+        "        await asyncio.sleep(0.02)\n"
+        "await asyncio.wait_for(fallback_ready(), 20)\n"
+        "print('<svg' in view.widget.static_fallback, 'Answer: 42' in view.widget.static_fallback)"
+    )
+    assert res.stdout.split() == ["True", "True"]
+
+
+def test_rerunning_a_cell_cancels_its_previous_run_and_says_so(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok("run = ask.start()\nawait run.wait_for('waiting', timeout=20)", cell_id="cell-A")
+    kernel.ok("first = run\nrun = ask.start()\nawait run.wait_for('waiting', timeout=20)", cell_id="cell-A")
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "print(first.status, '|', ext.views[first.id].widget.notice, '|', ext.views[run.id].widget.notice)"
+    )
+    assert res.stdout.startswith("cancelled | Cancelled: the cell was run again")
+    assert "has been cancelled" in res.stdout
+
+
+def test_same_run_id_is_adopted(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok("run = ask.start(run_id='onb')\nawait run.wait_for('waiting', timeout=20)", cell_id="cell-B")
+    kernel.ok("again = ask.start(run_id='onb')", cell_id="cell-B")
+    res = kernel.ok("print(again is run, run.status)")
+    assert res.stdout.strip() == "True waiting"
+
+
+def test_magics_and_unload(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok("await demo(x=1)")
+    res = kernel.ok("%aether runs")
+    assert any(WIDGET in b for b in res.bundles)
+    res = kernel.ok("%aether store")
+    assert str(tmp_path / "aether.duckdb") in res.results[0]
+    res = kernel.run("%aether frobnicate")
+    assert res.error is not None and res.error["ename"] == "UsageError"
+    kernel.ok("%unload_ext aether_nb")
+    res = kernel.ok("await demo(x=2)")
+    assert "assistant: Answer: 4" in res.stdout  # back to the console channel
+    assert not any(WIDGET in b for b in res.bundles)
+
+
+RESUMABLE = """
+import aether_nb as ag
+COUNTER = "count.txt"
+
+@ag.tool(outputs=["y"])
+def charge(x: int) -> dict:
+    with open(COUNTER, "a") as f:
+        f.write("charged\\n")
+    return {"y": x * 2}
+
+@ag.graph_fn(outputs=["name", "y"])
+async def onboarding(x: int, *, context):
+    c = await charge(x)
+    await context.channel().send_text(f"charged {c['y']}")
+    name = await context.channel().ask_text("Your name?")
+    return {"name": name, "y": c["y"]}
+"""
+
+
+def test_a_waiting_run_survives_a_kernel_restart(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE)
+    kernel.ok("run = onboarding.start(x=21, run_id='onb-1')\nawait run.wait_for('waiting', timeout=20)")
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE)
+    res = kernel.ok("run = ag.get_run('onb-1')\nrun")
+    assert any(WIDGET in b for b in res.bundles)
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "w = ext.views['onb-1'].widget\n"
+        "print(w.graph['status'], [x['prompt'] for x in w.waits], [m['content'].get('text') for m in w.messages])\n"
+        "print(w.notice)"
+    )
+    assert "waiting ['Your name?'] ['charged 42']" in res.stdout
+    assert "Reattached from the store" in res.stdout
+    res = kernel.ok("await run.answer('Ada')\nprint(await run)")
+    assert "{'name': 'Ada', 'y': 42}" in res.stdout
+    assert (tmp_path / "count.txt").read_text().splitlines() == ["charged"]  # not charged twice
