@@ -41,8 +41,9 @@ setup: $(STAMP) $(BUNDLES)
 lab: setup
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
 
+# Notebooks answer their own questions when AETHER_NB_SCRIPTED=1 (aether_nb.testing.answer_or_wait).
 demo: setup
-	$(PY) -m aether_nb.testing.notebook_runner notebooks/quickstart.ipynb
+	AETHER_NB_SCRIPTED=1 $(PY) -m aether_nb.testing.notebook_runner notebooks/quickstart.ipynb
 
 lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
@@ -59,7 +60,8 @@ kernel: setup
 
 # --nbval-lax: only cells marked `# NBVAL_CHECK_OUTPUT` compare outputs (ids and timings differ run to run).
 notebooks: setup
-	$(PYTEST) -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --timeout=300 notebooks/
+	rm -rf notebooks/*.duckdb notebooks/*.duckdb.wal notebooks/*.duckdb.artifacts notebooks/charges.txt
+	AETHER_NB_SCRIPTED=1 $(PYTEST) -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --timeout=300 notebooks/
 
 browser: setup
 	$(PYTEST) tests/browser

@@ -1,96 +1,203 @@
 /**
- * RunWidget front end: renders the `graph` trait as a compact status table.
+ * RunWidget front end: header (status, elapsed, counts, Stop), notice, live DAG with an inspector, and a chat
+ * panel with one control per open wait.
  *
- * The DOM carries data attributes (`data-run-status` on the header, `data-node-id` and `data-status` on each row)
- * so that browser tests can query the state without parsing text.
+ * Traits carry state kernel -> browser; commands go back as custom messages through `Rpc` (FACTS.md). Trait
+ * changes only mark parts dirty; one `requestAnimationFrame` flush redraws them, so ten `graph` updates a second
+ * of a 1,000-node run cost at most one layout per frame, and none when only statuses changed (see layout.ts).
+ * Anything that throws while drawing is shown inside the widget, never swallowed.
+ *
+ * The DOM carries data attributes for tests: `data-run-status` on the root, `data-node-id`/`data-status` on
+ * nodes, `data-wait-token`/`data-wait-kind` on wait controls, `data-action` on buttons.
  */
 import type { RenderProps } from "@anywidget/types";
-import { type GraphNode, type RunGraph, type RunWidgetModel, statusTone } from "./lib/protocol";
-
-const CSS = `
-.aether-run { font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px; color: var(--jp-ui-font-color1, #222); }
-.aether-run .aether-run-header { font-weight: 600; margin: 2px 0 4px; }
-.aether-run table { border-collapse: collapse; }
-.aether-run th, .aether-run td { padding: 1px 8px 1px 0; text-align: left; white-space: nowrap; }
-.aether-run th { font-weight: 500; color: var(--jp-ui-font-color2, #666); border-bottom: 1px solid var(--jp-border-color2, #ddd); }
-.aether-run .aether-status { font-weight: 600; }
-.aether-run .aether-tone-pending { color: #757575; }
-.aether-run .aether-tone-running { color: #1565c0; }
-.aether-run .aether-tone-waiting { color: #b26a00; }
-.aether-run .aether-tone-done { color: #2e7d32; }
-.aether-run .aether-tone-failed { color: #c62828; }
-.aether-run .aether-tone-skipped { color: #9e9e9e; text-decoration: line-through; }
-.aether-run .aether-tone-unknown { color: #757575; }
-.aether-run .aether-empty { color: var(--jp-ui-font-color2, #666); font-style: italic; }
-`;
+import { ChatPanel } from "./lib/chat";
+import { DagView } from "./lib/dag_view";
+import { formatSeconds, h } from "./lib/dom";
+import { Inspector } from "./lib/inspector";
+import { indexGraph } from "./lib/layout";
+import { type RunGraph, type RunWidgetModel, isActiveRun, statusTone } from "./lib/protocol";
+import { Rpc, errorText } from "./lib/rpc";
+import { CSS } from "./lib/styles";
 
 function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
 }
 
-function formatDuration(node: GraphNode): string {
-  if (node.started_at == null || node.ended_at == null) return "";
-  const seconds = Math.max(0, node.ended_at - node.started_at);
-  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
-}
-
-function cell(tag: "td" | "th" | "div", text: string, className?: string): HTMLElement {
-  const el = document.createElement(tag);
-  el.textContent = text;
-  if (className) el.className = className;
-  return el;
-}
-
-function renderGraph(root: HTMLElement, graph: unknown): void {
-  root.replaceChildren();
-  if (!isRunGraph(graph)) {
-    root.append(cell("div", "no run yet", "aether-empty"));
-    return;
-  }
-  const header = document.createElement("div");
-  header.className = `aether-run-header aether-tone-${statusTone(graph.status)}`;
-  header.dataset.runStatus = graph.status;
-  header.dataset.runId = graph.run_id;
-  header.textContent = `${graph.name} · ${graph.status}`;
-  root.append(header);
-
-  const table = document.createElement("table");
-  const head = document.createElement("tr");
-  head.append(cell("th", "node"), cell("th", "kind"), cell("th", "status"), cell("th", "time"));
-  table.append(head);
-  for (const node of graph.nodes) {
-    const row = document.createElement("tr");
-    row.className = "aether-node";
-    row.dataset.nodeId = node.id;
-    row.dataset.status = node.status;
-    if (node.parent != null) row.dataset.parent = node.parent;
-    row.append(
-      cell("td", node.name),
-      cell("td", node.kind),
-      cell("td", node.status, `aether-status aether-tone-${statusTone(node.status)}`),
-      cell("td", formatDuration(node)),
-    );
-    table.append(row);
-  }
-  root.append(table);
-}
-
 function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
-  const root = document.createElement("div");
-  root.className = "aether-run";
-  const style = document.createElement("style");
-  style.textContent = CSS;
-  const body = document.createElement("div");
-  root.append(style, body);
+  const rpc = new Rpc(model);
+  const root = h("div", { class: "aether-run", "data-run-status": "", "data-lm-suppress-shortcuts": "true" });
+  const title = h("span", { class: "aether-title" }, "no run yet");
+  const badge = h("span", { class: "aether-badge" });
+  const elapsed = h("span", { class: "aether-muted aether-elapsed" });
+  const counts = h("span", { class: "aether-muted aether-counts" });
+  const stop = h("button", { class: "aether-button aether-danger", "data-action": "stop", hidden: "" }, "■ Stop");
+  const stopError = h("div", { class: "aether-control-error", role: "alert" });
+  const header = h("div", { class: "aether-header" }, title, badge, elapsed, counts, h("span", { class: "aether-spacer" }), stop);
+  const notice = h("div", { class: "aether-notice", hidden: "" });
+  const renderError = h("div", { class: "aether-render-error", role: "alert", hidden: "" });
+
+  const dirty = { graph: true, messages: true, waits: true, notice: true };
+  let frame = 0;
+  const schedule = (): void => {
+    if (!frame) frame = requestAnimationFrame(flush);
+  };
+  const inspector = new Inspector(() => {
+    dag.selected = null;
+    dirty.graph = true;
+    schedule();
+  });
+  const dag = new DagView(
+    () => {
+      dirty.graph = true;
+      schedule();
+    },
+    () => {
+      dirty.graph = true;
+      schedule();
+    },
+  );
+  const chat = new ChatPanel(rpc);
+  const main = h("div", { class: "aether-main" }, dag.el, inspector.el);
+  root.append(h("style", {}, CSS), header, stopError, notice, renderError, main, chat.el);
   el.append(root);
 
-  const update = (): void => renderGraph(body, model.get("graph"));
-  update();
-  model.on("change:graph", update);
+  const showError = (where: string, error: unknown): void => {
+    const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
+    renderError.textContent = `aether_nb widget: ${where} failed: ${errorText(error)}${stack}`;
+    renderError.hidden = false;
+    console.error(`aether_nb widget: ${where} failed`, error);
+  };
+
+  const drawGraph = (): void => {
+    const graph = model.get("graph");
+    if (!isRunGraph(graph)) {
+      root.dataset.runStatus = "";
+      title.textContent = "no run yet";
+      main.hidden = true;
+      stop.hidden = true;
+      return;
+    }
+    main.hidden = false;
+    const now = Date.now() / 1000;
+    root.dataset.runStatus = graph.status;
+    root.dataset.runId = graph.run_id;
+    title.textContent = graph.name;
+    badge.textContent = graph.status;
+    badge.className = `aether-badge aether-tone-${statusTone(graph.status)}`;
+    stop.hidden = !isActiveRun(graph.status);
+    let start = Infinity;
+    let end = 0;
+    const tally = new Map<string, number>();
+    for (const node of graph.nodes) {
+      const tone = statusTone(node.status);
+      tally.set(tone, (tally.get(tone) ?? 0) + 1);
+      if (node.started_at != null) start = Math.min(start, node.started_at);
+      if (node.ended_at != null) end = Math.max(end, node.ended_at);
+    }
+    if (isActiveRun(graph.status)) end = now; // a finished run stops the clock at its last node's end
+    elapsed.textContent = Number.isFinite(start) && end >= start ? formatSeconds(end - start) : "";
+    const parts = [`${graph.nodes.length} node${graph.nodes.length === 1 ? "" : "s"}`];
+    for (const tone of ["done", "running", "waiting", "failed", "pending", "skipped"]) {
+      const n = tally.get(tone);
+      if (n) parts.push(`${n} ${tone}`);
+    }
+    counts.textContent = parts.join(" · ");
+    counts.dataset.total = String(graph.nodes.length);
+    const index = indexGraph(graph);
+    dag.update(graph, index, now);
+    inspector.show(dag.selected !== null ? (index.byId.get(dag.selected) ?? null) : null);
+  };
+
+  function flush(): void {
+    frame = 0;
+    const parts: [keyof typeof dirty, () => void][] = [
+      ["graph", drawGraph],
+      ["messages", () => chat.updateMessages(model.get("messages") ?? [])],
+      ["waits", () => chat.updateWaits(model.get("waits") ?? [])],
+      [
+        "notice",
+        () => {
+          const text = model.get("notice") ?? "";
+          notice.textContent = text;
+          notice.hidden = !text;
+        },
+      ],
+    ];
+    for (const [name, draw] of parts) {
+      if (!dirty[name]) continue;
+      dirty[name] = false;
+      try {
+        draw();
+      } catch (error) {
+        showError(`drawing ${name}`, error);
+      }
+    }
+  }
+
+  const onGraph = (): void => {
+    dirty.graph = true;
+    schedule();
+  };
+  const onMessages = (): void => {
+    dirty.messages = true;
+    schedule();
+  };
+  const onWaits = (): void => {
+    dirty.waits = true;
+    schedule();
+  };
+  const onNotice = (): void => {
+    dirty.notice = true;
+    schedule();
+  };
+  model.on("change:graph", onGraph);
+  model.on("change:messages", onMessages);
+  model.on("change:waits", onWaits);
+  model.on("change:notice", onNotice);
+
+  const onStop = (): void => {
+    stopError.textContent = "";
+    stop.disabled = true;
+    rpc
+      .request({ type: "stop" })
+      .then(() => {
+        stop.dataset.state = "sent"; // stays disabled: the run's status turns cancelled
+      })
+      .catch((error: unknown) => {
+        stopError.textContent = `Stop failed: ${errorText(error)}`;
+        stop.disabled = false;
+      });
+  };
+  stop.addEventListener("click", onStop);
+  // Keys typed into the widget's inputs must not reach JupyterLab's notebook shortcuts.
+  const onKeydown = (event: KeyboardEvent): void => {
+    if ((event.target as Element).closest("input, textarea")) event.stopPropagation();
+  };
+  root.addEventListener("keydown", onKeydown);
+
+  // Elapsed time and running nodes' durations tick once a second while the run is active.
+  const ticker = window.setInterval(() => {
+    const graph = model.get("graph");
+    if (isRunGraph(graph) && isActiveRun(graph.status)) onGraph();
+  }, 1000);
+
+  // First draw synchronously, so the widget shows its state as soon as it is attached.
+  flush();
+
   return () => {
-    model.off("change:graph", update);
+    if (frame) cancelAnimationFrame(frame);
+    window.clearInterval(ticker);
+    model.off("change:graph", onGraph);
+    model.off("change:messages", onMessages);
+    model.off("change:waits", onWaits);
+    model.off("change:notice", onNotice);
+    stop.removeEventListener("click", onStop);
+    root.removeEventListener("keydown", onKeydown);
+    rpc.dispose();
+    dag.dispose();
+    inspector.dispose();
+    chat.dispose();
     root.remove();
   };
 }

@@ -180,7 +180,7 @@ def test_context_services(session: Session, channel: ScriptedChannel, tmp_path: 
     assert (seen["approved"], seen["choice"]) == (True, "Approve")
     (fref,) = seen["files"]
     assert isinstance(fref, ag.FileRef) and fref.name == "data.csv" and fref.artifact_uri.startswith("artifact://")
-    assert [m.type for m in channel.messages if m.final] == [
+    assert [m.type for m in channel.messages if m.final and "turn" not in m.content] == [
         "text",
         "image",
         "file",
@@ -189,6 +189,7 @@ def test_context_services(session: Session, channel: ScriptedChannel, tmp_path: 
         "progress",
     ]
     assert channel.texts[-1] == "token"
+    assert ("assistant", "Your name?") in channel.transcript and ("user", "Ada") in channel.transcript
     assert [e.data for e in seen["recent"]] == [{"text": "the quick brown fox"}]
     assert seen["search"][0].text == "the quick brown fox"
     assert {e.text for e in seen["chat"]} >= {"hi", "Ada", "token"}

@@ -107,8 +107,9 @@ class Extension:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
         view = self.view_for(run, notice)
         self._shown[run.id] = self._execution()
-        bundle: dict[str, Any] = view.widget._repr_mimebundle_()
-        return bundle
+        bundle = view.widget._repr_mimebundle_()
+        data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
+        return data
 
 
 _extensions: dict[int, Extension] = {}

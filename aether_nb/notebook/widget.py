@@ -19,7 +19,7 @@ from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
-from aether_nb.notebook.static_view import render_svg, static_html
+from aether_nb.notebook.static_view import render_svg, static_html, transcript
 from aether_nb.runtime.events import ChannelMessage, Event, RunFinished
 from aether_nb.runtime.run import Run
 from aether_nb.services.artifacts import parse_uri
@@ -44,9 +44,26 @@ class RunWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle: Any = super()._repr_mimebundle_(**kwargs)
-        if self.static_fallback and isinstance(bundle, dict):
-            bundle["text/html"] = self.static_fallback
+        data = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget returns (data, metadata)
+        if isinstance(data, dict):
+            data["text/plain"] = self.text_summary()
+            if self.static_fallback:
+                data["text/html"] = self.static_fallback
         return bundle
+
+    def text_summary(self) -> str:
+        """What a text-only front end (a terminal, ``make demo``) shows: status, nodes and the chat."""
+        g = self.graph or {}
+        nodes = g.get("nodes", [])
+        done = sum(1 for n in nodes if n.get("status") == "DONE")
+        lines = [
+            f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {g.get('status', '?')}, {done}/{len(nodes)} nodes done"
+        ]
+        chat = transcript(self.messages)
+        if chat:
+            lines.append(chat)
+        lines.extend(f"? {w.get('prompt') or w.get('kind')}" for w in self.waits)
+        return "\n".join(lines)
 
 
 class RunView:
@@ -90,6 +107,8 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self.flush()
+            if self._handle is not None:  # the final text at once; the SVG follows when dot is done
+                self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
             return
         if self._flush_handle is None:

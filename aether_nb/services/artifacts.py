@@ -57,6 +57,11 @@ class Artifact:
             load,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the loader holds the live store; a pickled artifact (e.g. in a journal) is reloaded without it
+        fields = (self.id, self.uri, self.name, self.kind, self.mime, self.size, self.labels, self.run_id, self.pinned)
+        return (Artifact, fields)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         summary = f"Artifact {self.name} ({self.mime}, {self.size} bytes) {self.uri}"
         bundle: dict[str, Any] = {"text/plain": summary}

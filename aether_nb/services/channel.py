@@ -249,13 +249,15 @@ class Channel:
 
     # -- asking --------------------------------------------------------------------------------------------------------
     async def _chat_turn(self, role: str, text: str, mtype: str) -> None:
-        """Record a chat turn in memory as a journaled step, so a resumed run does not record it twice."""
+        """A question or an answer as a chat bubble and a memory turn: a journaled step, so never said twice."""
         scope = self._scope
+        key = scope.next_key("chat_turn")
 
         async def execute(_: Scope) -> None:
+            self._publish(key, "text", {"text": text, "turn": mtype}, role=role)
             await self._remember(role, text, mtype)
 
-        await scope.run_step(scope.next_key("chat_turn"), "chat_turn", "send", [role, text], execute, node=False)
+        await scope.run_step(key, "chat_turn", "send", [role, text], execute, node=False)
 
     async def _ask(self, name: str, spec: WaitSpec) -> Any:
         adapter = self._adapter

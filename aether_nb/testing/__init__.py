@@ -1,6 +1,7 @@
-"""Public fakes for testing agents and notebooks: a scripted channel and a manual clock."""
+"""Public fakes for testing agents and notebooks: a scripted channel, a manual clock, scripted notebook answers."""
 
+from aether_nb.testing.answers import answer_or_wait, scripted
 from aether_nb.testing.channel import ScriptedChannel
 from aether_nb.testing.clock import ManualClock
 
-__all__ = ["ManualClock", "ScriptedChannel"]
+__all__ = ["ManualClock", "ScriptedChannel", "answer_or_wait", "scripted"]

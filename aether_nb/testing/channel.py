@@ -37,7 +37,17 @@ class ScriptedChannel:
 
     @property
     def texts(self) -> list[str]:
-        return [m.text for m in self.messages if m.type in ("text", "markdown", "stream") and m.final]
+        """What the agent said (final text, markdown and stream bubbles), without the questions and answers."""
+        return [
+            m.text
+            for m in self.messages
+            if m.type in ("text", "markdown", "stream") and m.final and "turn" not in m.content
+        ]
+
+    @property
+    def transcript(self) -> list[tuple[str, str]]:
+        """Every final text bubble as ``(role, text)``, questions and answers included."""
+        return [(m.role, m.text) for m in self.messages if m.type in ("text", "markdown", "stream") and m.final]
 
     def deliver(self, message: Message) -> None:
         self.messages.append(message)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Locator, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags measured to work with Debian's chromium here (FACTS.md). The user-data dir is passed separately.
@@ -178,6 +178,18 @@ _JS_PROMPTS = """() => Array.from(
   (el) => el.textContent.trim())"""
 
 
+# Make cell `i` the only active and selected cell, then run it without advancing. The command's promise is not
+# awaited: it settles only when the cell finishes.
+_JS_RUN_CELL = """(i) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const nb = panel.content;
+  nb.activeCellIndex = i;
+  nb.deselectAll();
+  window.jupyterapp.commands.execute('notebook:run-cell');
+  return null;
+}"""
+
+
 @dataclass
 class LabPage:
     """One notebook open in JupyterLab, in a Chromium page."""
@@ -186,6 +198,7 @@ class LabPage:
     page: Page
     name: str
     console: list[str] = field(default_factory=list)
+    _settled: bool = False
 
     def wait_for_kernel_idle(self, timeout: float = 60.0) -> None:
         self.page.wait_for_function(_JS_KERNEL_IDLE, arg=self.name, timeout=timeout * 1000)
@@ -201,8 +214,7 @@ class LabPage:
         The first command after a kernel starts was sometimes lost (FACTS.md): when no cell has started after
         a few seconds, the run is sent again. A cell that has started (``[*]``) is never sent twice.
         """
-        self.wait_for_kernel_idle()
-        self.page.wait_for_timeout(1000)  # settle after the first idle: see the docstring
+        self._settle()  # settle after the first idle: see the docstring
         for attempt in range(attempts):
             self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             started = time.monotonic()
@@ -218,6 +230,66 @@ class LabPage:
         self.page.wait_for_function(
             f"() => ({_JS_PROMPTS})().every((p) => /^\\[\\d+\\]:$/.test(p))", timeout=timeout * 1000
         )
+
+    def _settle(self) -> None:
+        """Before the first command of a fresh kernel: wait for idle, then a short settle (see :meth:`run_all`)."""
+        if not self._settled:
+            self.wait_for_kernel_idle()
+            self.page.wait_for_timeout(1000)
+            self._settled = True
+
+    def run_cell(self, index: int, *, wait: bool = True, timeout: float = 120.0, attempts: int = 3) -> None:
+        """Run the code cell at ``index`` (0-based) without advancing; with ``wait``, until it has finished.
+
+        Without ``wait`` it returns once the cell has started or is queued (``[*]:``), so a test can interact
+        with a widget while that cell keeps the kernel busy. Lost first commands are retried as in :meth:`run_all`.
+        """
+        self._settle()
+        before = self.prompts()[index]
+        for attempt in range(attempts):
+            self.page.evaluate(_JS_RUN_CELL, index)
+            started = time.monotonic()
+            while time.monotonic() - started < 8:
+                if self.prompts()[index] != before:
+                    break
+                self.page.wait_for_timeout(100)
+            else:
+                if attempt + 1 < attempts:
+                    continue
+                raise TimeoutError(f"cell {index} did not start after {attempts} attempts: {self.prompts()}")
+            break
+        if wait:
+            self.wait_for_cell(index, timeout=timeout)
+
+    def wait_for_cell(self, index: int, *, timeout: float = 120.0) -> None:
+        """Wait until the cell at ``index`` shows an execution count (it has finished)."""
+        self.page.wait_for_function(
+            f"(i) => /^\\[\\d+\\]:$/.test(({_JS_PROMPTS})()[i] || '')", arg=index, timeout=timeout * 1000
+        )
+
+    def cell(self, index: int) -> Locator:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
+
+    def output(self, index: int) -> Locator:
+        """The output area of the code cell at ``index``."""
+        return self.cell(index).locator(".jp-OutputArea")
+
+    def output_text(self, index: int) -> str:
+        return self.output(index).inner_text()
+
+    def wait_in_output(self, index: int, selector: str, *, timeout: float = 30.0, state: str = "visible") -> Locator:
+        """Wait for ``selector`` inside cell ``index``'s output and return its locator."""
+        locator = self.output(index).locator(selector).first
+        locator.wait_for(timeout=timeout * 1000, state=state)  # type: ignore[arg-type]
+        return locator
+
+    def widget(self, index: int) -> Locator:
+        """The aether run widget (``.aether-run``) in the output of cell ``index``."""
+        return self.output(index).locator(".aether-run").first
+
+    def click_in_widget(self, index: int, selector: str, *, timeout: float = 30.0) -> None:
+        """Click the first element matching ``selector`` inside the run widget of cell ``index``."""
+        self.widget(index).locator(selector).first.click(timeout=timeout * 1000)
 
     def screenshot(self, label: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)

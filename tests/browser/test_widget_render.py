@@ -1,4 +1,4 @@
-"""RunWidget renders its graph in a real JupyterLab."""
+"""RunWidget draws its traits in a real JupyterLab: DAG, sub-graphs, inspector, chat, notice."""
 
 from __future__ import annotations
 
@@ -9,43 +9,197 @@ from labdriver import LabPage
 
 pytestmark = pytest.mark.browser
 
+# A 1x1 red PNG.
+PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+TRACEBACK = 'Traceback (most recent call last):\n  File "agent.py", line 3, in explode\n    1 / 0\nZeroDivisionError: division by zero'
+
+
+def _node(node_id: str, status: str, *, kind: str = "tool", parent: str | None = None, **extra: object) -> dict:
+    return {
+        "id": node_id,
+        "name": node_id.split("_")[0],
+        "kind": kind,
+        "status": status,
+        "parent": parent,
+        "started_at": 100.0,
+        "ended_at": 100.25 if status in ("DONE", "FAILED") else None,
+        "inputs": {"x": 1},
+        "outputs": None,
+        "error": None,
+        "replayed": False,
+        "usage": None,
+        "logs": [],
+        "warnings": [],
+        **extra,
+    }
+
+
 GRAPH = {
     "run_id": "run-1",
-    "name": "double_then_fail",
-    "status": "FAILED",
+    "name": "research_agent",
+    "status": "failed",
     "nodes": [
-        {
-            "id": "double_1",
-            "name": "double",
-            "kind": "tool",
-            "status": "DONE",
-            "parent": None,
-            "started_at": 100.0,
-            "ended_at": 100.25,
-        },
-        {
-            "id": "explode_2",
-            "name": "explode",
-            "kind": "tool",
-            "status": "FAILED",
-            "parent": None,
-            "started_at": 100.25,
-            "ended_at": None,
-        },
+        _node("fetch_1", "DONE", replayed=True, outputs={"pages": 3}),
+        _node("plan_2", "DONE", kind="llm", usage={"prompt_tokens": 120, "completion_tokens": 30, "cost": 0.0012}),
+        _node("research_3", "RUNNING", kind="graph_fn"),
+        _node("search_4", "DONE", parent="research_3"),
+        _node("read_5", "FAILED", parent="research_3"),
+        _node("ask_6", "WAITING_HUMAN", kind="wait", parent="research_3"),
+        _node(
+            "explode_7",
+            "FAILED",
+            error={"type": "ZeroDivisionError", "message": "division by zero", "traceback": TRACEBACK},
+            logs=[{"level": "warning", "message": "about to divide", "ts": 100.1}],
+            warnings=["slow tool"],
+        ),
+        _node("skipped_8", "SKIPPED"),
     ],
-    "edges": [["double_1", "explode_2"]],
+    "edges": [
+        ["fetch_1", "plan_2"],
+        ["plan_2", "research_3"],
+        ["search_4", "read_5"],
+        ["research_3", "explode_7"],
+        ["explode_7", "skipped_8"],
+    ],
 }
 
 
-def test_run_widget_renders_nodes_and_status(notebook: Callable[[list[str]], LabPage]) -> None:
-    lab = notebook([f"from aether_nb.notebook.widget import RunWidget\nRunWidget(graph={GRAPH!r})"])
+def _msg(msg_id: str, msg_type: str, content: dict, *, role: str = "assistant", final: bool = True) -> dict:
+    return {"id": msg_id, "type": msg_type, "role": role, "content": content, "final": final, "node_id": None}
+
+
+MESSAGES = [
+    _msg("m1", "text", {"text": "Looking into it."}),
+    _msg("m2", "text", {"text": "Please be quick"}, role="user"),
+    _msg(
+        "m3",
+        "markdown",
+        {
+            "text": 'Found **three** sources:\n\n- one\n- two\n\n<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+        },
+    ),
+    _msg(
+        "m4",
+        "image",
+        {
+            "artifact_uri": "aether://a/1",
+            "mime": "image/png",
+            "name": "dot.png",
+            "size": 70,
+            "alt": "a red dot",
+            "data_url": PNG,
+        },
+    ),
+    _msg("m5", "file", {"artifact_uri": "aether://a/2", "mime": "text/csv", "name": "table.csv", "size": 2048}),
+    _msg("m6", "progress", {"title": "Reading", "current": 3, "total": 10, "subtitle": "page 3", "done": False}),
+    _msg("m7", "stream", {"text": "Partial answ"}, final=False),
+]
+
+
+def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]], LabPage]) -> None:
+    lab = notebook(
+        [
+            "from aether_nb.notebook.widget import RunWidget\n"
+            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r}, waits=[], notice='Adopted the run this cell started before')\n"
+            "w"
+        ]
+    )
     lab.run_all()
     page = lab.page
+    root = lab.wait_in_output(0, ".aether-run[data-run-status='failed']")
+    widget = lab.widget(0)
 
-    done = page.locator('.aether-run [data-node-id="double_1"][data-status="DONE"]')
-    done.wait_for(timeout=30_000)
-    assert page.locator('.aether-run [data-node-id="explode_2"]').get_attribute("data-status") == "FAILED"
-    header = page.locator(".aether-run [data-run-status]")
-    assert header.get_attribute("data-run-status") == "FAILED"
-    assert header.inner_text() == "double_then_fail · FAILED"
-    assert "250 ms" in done.inner_text()
+    # Nodes carry their statuses; the header shows the name and counts; no Stop button on a finished run.
+    assert widget.locator("[data-node-id='fetch_1']").get_attribute("data-status") == "DONE"
+    assert widget.locator("[data-node-id='explode_7']").get_attribute("data-status") == "FAILED"
+    assert widget.locator("[data-node-id='skipped_8']").get_attribute("data-status") == "SKIPPED"
+    assert widget.locator("[data-node-id='fetch_1']").get_attribute("data-replayed") == "true"
+    assert "250 ms" in (widget.locator("[data-node-id='fetch_1']").text_content() or "")
+    assert widget.locator(".aether-title").inner_text() == "research_agent"
+    assert widget.locator(".aether-counts").inner_text().startswith("8 nodes")
+    assert widget.locator("[data-action='stop']").is_hidden()
+    assert widget.locator(".aether-notice").inner_text() == "Adopted the run this cell started before"
+    assert widget.locator(".aether-edge").count() == 4  # the sibling edge inside the sub-graph is hidden
+
+    # The graph_fn starts collapsed: its children are hidden, it shows their count and worst status.
+    research = widget.locator("[data-node-id='research_3']")
+    assert research.get_attribute("data-collapsed") == "true"
+    assert research.get_attribute("data-child-count") == "3"
+    assert research.get_attribute("data-worst-status") == "FAILED"
+    assert widget.locator("[data-node-id='search_4']").count() == 0
+    research.locator("[data-action='toggle']").click()
+    widget.locator("[data-node-id='read_5'][data-status='FAILED']").wait_for(timeout=5_000)
+    assert widget.locator("[data-node-id='ask_6']").get_attribute("data-status") == "WAITING_HUMAN"
+    assert research.get_attribute("data-collapsed") is None
+    assert widget.locator(".aether-edge").count() == 5
+
+    # Clicking a node opens the inspector with its error, traceback, logs and warnings.
+    widget.locator("[data-node-id='explode_7'] .aether-node-box").click()
+    inspector = widget.locator(".aether-inspector[data-node-id='explode_7']")
+    inspector.wait_for(timeout=5_000)
+    assert "ZeroDivisionError: division by zero" in inspector.locator("[data-section='traceback']").inner_text()
+    assert "about to divide" in inspector.locator("[data-section='logs']").inner_text()
+    assert "slow tool" in inspector.locator("[data-section='warnings']").inner_text()
+    widget.locator("[data-node-id='plan_2'] .aether-node-box").click()
+    usage = widget.locator(".aether-inspector[data-node-id='plan_2'] [data-section='usage']")
+    assert "120 prompt + 30 completion tokens" in usage.inner_text()
+
+    # Chat: bubbles in order, user on the right, markdown rendered and sanitised, image, file link, progress.
+    bubbles = widget.locator(".aether-bubble")
+    assert bubbles.count() == 7
+    assert widget.locator(".aether-bubble.aether-user").inner_text() == "Please be quick"
+    markdown = widget.locator(".aether-bubble[data-message-id='m3']")
+    assert markdown.locator("strong").inner_text() == "three"
+    assert markdown.locator("li").count() == 2
+    assert markdown.locator("script").count() == 0
+    assert markdown.locator("img").get_attribute("onerror") is None
+    assert page.evaluate("() => window.__xss") is None
+    image = widget.locator(".aether-bubble[data-message-id='m4'] img")
+    assert image.get_attribute("alt") == "a red dot"
+    page.wait_for_function("(img) => img.complete && img.naturalWidth === 1", arg=image.element_handle(), timeout=5_000)
+    assert (
+        widget.locator(".aether-bubble[data-message-id='m5'] [data-action='download']").inner_text()
+        == "table.csv (2.0 kB)"
+    )
+    bar = widget.locator(".aether-bubble[data-message-id='m6'] .aether-progress-bar")
+    assert bar.evaluate("(el) => el.style.width") == "30%"
+    assert "3 / 10" in widget.locator(".aether-bubble[data-message-id='m6']").inner_text()
+    assert widget.locator(".aether-bubble[data-message-id='m7']").get_attribute("data-final") == "false"
+    assert root.get_attribute("data-run-status") == "failed"
+    assert widget.locator(".aether-render-error").is_hidden()
+
+
+def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[str]], LabPage]) -> None:
+    """Trait changes redraw in place: a new node appears, a status flips, a streaming bubble grows."""
+    lab = notebook(
+        [
+            "from aether_nb.notebook.widget import RunWidget\n"
+            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r})\n"
+            "w",
+            "import copy\n"
+            "g = copy.deepcopy(w.graph)\n"
+            "g['status'] = 'running'\n"
+            "g['nodes'][-1]['status'] = 'RUNNING'\n"
+            "g['nodes'].append(dict(g['nodes'][0], id='late_9', name='late', status='PENDING'))\n"
+            "g['edges'].append(['skipped_8', 'late_9'])\n"
+            "w.graph = g\n"
+            "m = copy.deepcopy(w.messages)\n"
+            "m[-1]['content']['text'] = 'Partial answer, now complete.'\n"
+            "m[-1]['final'] = True\n"
+            "w.messages = m\n"
+            "w.notice = ''",
+        ]
+    )
+    lab.run_cell(0)
+    widget = lab.widget(0)
+    bubble = lab.wait_in_output(0, ".aether-bubble[data-message-id='m7']")
+    handle = bubble.element_handle()
+    lab.run_cell(1)
+    widget.locator("[data-node-id='late_9'][data-status='PENDING']").wait_for(timeout=10_000)
+    assert widget.get_attribute("data-run-status") == "running"
+    assert widget.locator("[data-node-id='skipped_8']").get_attribute("data-status") == "RUNNING"
+    assert widget.locator("[data-action='stop']").is_visible()
+    lab.page.wait_for_function(
+        "(el) => el.isConnected && el.textContent === 'Partial answer, now complete.'", arg=handle, timeout=10_000
+    )  # the same element, updated in place
+    assert widget.locator(".aether-notice").is_hidden()

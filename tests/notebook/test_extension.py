@@ -132,7 +132,7 @@ def test_a_waiting_run_survives_a_kernel_restart(kernel: Kernel, tmp_path: Path)
         "print(w.graph['status'], [x['prompt'] for x in w.waits], [m['content'].get('text') for m in w.messages])\n"
         "print(w.notice)"
     )
-    assert "waiting ['Your name?'] ['charged 42']" in res.stdout
+    assert "waiting ['Your name?'] ['charged 42', 'Your name?']" in res.stdout
     assert "Reattached from the store" in res.stdout
     res = kernel.ok("await run.answer('Ada')\nprint(await run)")
     assert "{'name': 'Ada', 'y': 42}" in res.stdout

@@ -1,0 +1,83 @@
+/** Styles of the run widget, scoped under `.aether-run`, on JupyterLab's CSS variables (dark themes work). */
+export const CSS = `
+.aether-run { font-family: var(--jp-ui-font-family, sans-serif); font-size: var(--jp-ui-font-size1, 13px);
+  color: var(--jp-ui-font-color1, #222); border: 1px solid var(--jp-border-color2, #ddd); border-radius: 6px;
+  background: var(--jp-layout-color1, #fff); padding: 8px; display: flex; flex-direction: column; gap: 8px; }
+.aether-run .aether-header { display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
+.aether-run .aether-title { font-weight: 600; font-size: var(--jp-ui-font-size2, 14px); }
+.aether-run .aether-muted { color: var(--jp-ui-font-color2, #666); }
+.aether-run .aether-badge { border-radius: 10px; padding: 1px 8px; font-size: 11px; font-weight: 600; color: #fff; background: #757575; }
+.aether-run .aether-chip { border: 1px solid var(--jp-border-color2, #ccc); border-radius: 8px; padding: 0 6px; margin-left: 6px; font-size: 11px; }
+.aether-run .aether-badge.aether-tone-running { background: #1e88e5; }
+.aether-run .aether-badge.aether-tone-waiting { background: #f59e0b; color: #222; }
+.aether-run .aether-badge.aether-tone-done { background: #2e7d32; }
+.aether-run .aether-badge.aether-tone-failed { background: #c62828; }
+.aether-run .aether-spacer { flex: 1; }
+.aether-run .aether-button { font: inherit; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px; padding: 3px 10px;
+  background: var(--jp-layout-color2, #f3f3f3); color: var(--jp-ui-font-color1, #222); cursor: pointer; }
+.aether-run .aether-button:hover:not(:disabled) { background: var(--jp-layout-color3, #e6e6e6); }
+.aether-run .aether-button:disabled { opacity: 0.5; cursor: default; }
+.aether-run .aether-primary { background: var(--jp-brand-color1, #1976d2); border-color: var(--jp-brand-color1, #1976d2); color: #fff; }
+.aether-run .aether-primary:hover:not(:disabled) { background: var(--jp-brand-color0, #0d47a1); }
+.aether-run .aether-danger { color: var(--jp-error-color1, #c62828); border-color: var(--jp-error-color1, #c62828); }
+.aether-run .aether-icon-button { border: none; background: none; color: inherit; cursor: pointer; font-size: 16px; float: right; }
+.aether-run .aether-notice { background: var(--jp-info-color3, #e3f2fd); color: var(--jp-ui-font-color1, #222);
+  border-left: 3px solid var(--jp-info-color1, #1976d2); padding: 4px 8px; }
+.aether-run .aether-render-error { background: var(--jp-error-color3, #ffebee); border-left: 3px solid var(--jp-error-color1, #c62828);
+  padding: 4px 8px; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+.aether-run .aether-control-error { color: var(--jp-error-color1, #c62828); font-size: 12px; }
+.aether-run .aether-control-error:empty { display: none; }
+.aether-run .aether-main { display: flex; gap: 8px; align-items: flex-start; }
+.aether-run .aether-dag { flex: 1; min-width: 0; max-height: 520px; overflow: auto; border: 1px solid var(--jp-border-color3, #eee);
+  border-radius: 4px; background: var(--jp-layout-color0, #fff); }
+.aether-run .aether-dag-svg { display: block; font-size: 12px; }
+.aether-run .aether-edge { fill: none; stroke: var(--jp-border-color1, #999); stroke-width: 1.2; }
+.aether-run .aether-arrow { fill: var(--jp-border-color1, #999); }
+.aether-run .aether-node { cursor: pointer; }
+.aether-run .aether-node-box { fill: var(--jp-layout-color1, #fff); stroke: #9e9e9e; stroke-width: 1.5; }
+.aether-run .aether-node-name { fill: var(--jp-ui-font-color1, #222); font-weight: 600; }
+.aether-run .aether-node-meta { fill: var(--jp-ui-font-color2, #666); font-size: 11px; }
+.aether-run .aether-tone-running > .aether-node-box { stroke: #1e88e5; fill: rgba(30, 136, 229, 0.14); }
+.aether-run .aether-tone-waiting > .aether-node-box { stroke: #f59e0b; fill: rgba(245, 158, 11, 0.16); }
+.aether-run .aether-tone-done > .aether-node-box { stroke: #2e7d32; fill: rgba(46, 125, 50, 0.12); }
+.aether-run .aether-tone-failed > .aether-node-box { stroke: #c62828; fill: rgba(198, 40, 40, 0.14); }
+.aether-run .aether-tone-skipped > .aether-node-box, .aether-run .aether-tone-pending > .aether-node-box { stroke: #9e9e9e; stroke-dasharray: 4 3; }
+.aether-run .aether-tone-skipped > .aether-node-name { fill: var(--jp-ui-font-color2, #888); }
+.aether-run .aether-group > .aether-node-box { fill-opacity: 0.35; }
+.aether-run .aether-selected > .aether-node-box { stroke-width: 3; }
+.aether-run .aether-replayed-mark { fill: var(--jp-ui-font-color2, #666); font-size: 13px; }
+.aether-run .aether-toggle rect { fill: var(--jp-layout-color2, #eee); stroke: var(--jp-border-color1, #999); }
+.aether-run .aether-toggle text { fill: var(--jp-ui-font-color1, #222); font-weight: 700; }
+.aether-run .aether-inspector { width: 340px; flex: none; max-height: 520px; overflow: auto; border: 1px solid var(--jp-border-color2, #ddd);
+  border-radius: 4px; padding: 6px 8px; background: var(--jp-layout-color1, #fff); }
+.aether-run .aether-inspector h4 { margin: 8px 0 2px; font-size: 12px; color: var(--jp-ui-font-color2, #666); }
+.aether-run .aether-inspector pre { margin: 0; white-space: pre-wrap; word-break: break-word; font-family: var(--jp-code-font-family, monospace);
+  font-size: 11px; background: var(--jp-layout-color2, #f6f6f6); padding: 4px; border-radius: 3px; max-height: 220px; overflow: auto; }
+.aether-run .aether-error-title { color: var(--jp-error-color1, #c62828); font-weight: 600; }
+.aether-run .aether-log-warning, .aether-run .aether-log-warn { color: var(--jp-warn-color1, #b26a00); }
+.aether-run .aether-log-error { color: var(--jp-error-color1, #c62828); }
+.aether-run .aether-chat { display: flex; flex-direction: column; gap: 6px; }
+.aether-run .aether-chat[data-message-count="0"][data-wait-count="0"] { display: none; }
+.aether-run .aether-messages { display: flex; flex-direction: column; gap: 6px; max-height: 420px; overflow-y: auto; }
+.aether-run .aether-bubble { max-width: 75%; padding: 6px 10px; border-radius: 10px; white-space: pre-wrap; word-break: break-word;
+  background: var(--jp-layout-color2, #f1f1f1); align-self: flex-start; }
+.aether-run .aether-bubble.aether-user { align-self: flex-end; background: var(--jp-brand-color3, #bbdefb); }
+.aether-run .aether-msg-markdown { white-space: normal; }
+.aether-run .aether-msg-markdown > :first-child { margin-top: 0; }
+.aether-run .aether-msg-markdown > :last-child { margin-bottom: 0; }
+.aether-run .aether-msg-markdown pre { background: var(--jp-layout-color3, #e8e8e8); padding: 4px; overflow: auto; }
+.aether-run .aether-bubble img { max-width: 100%; max-height: 320px; display: block; }
+.aether-run .aether-msg-progress { min-width: 260px; }
+.aether-run .aether-progress { height: 6px; background: var(--jp-layout-color3, #ddd); border-radius: 3px; overflow: hidden; margin: 4px 0; }
+.aether-run .aether-progress-bar { height: 100%; background: var(--jp-brand-color1, #1976d2); transition: width 0.2s; }
+.aether-run .aether-cursor { opacity: 0.6; }
+.aether-run .aether-waits { display: flex; flex-direction: column; gap: 6px; }
+.aether-run .aether-wait { border: 1px solid var(--jp-warn-color2, #f5c16c); border-radius: 6px; padding: 6px 8px;
+  background: var(--jp-layout-color1, #fff); }
+.aether-run .aether-wait-prompt > :first-child { margin-top: 0; }
+.aether-run .aether-wait-prompt > :last-child { margin-bottom: 4px; }
+.aether-run .aether-wait-row { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; }
+.aether-run .aether-text-input { flex: 1; min-width: 160px; font: inherit; padding: 3px 6px; color: var(--jp-ui-font-color1, #222);
+  background: var(--jp-input-background, #fff); border: 1px solid var(--jp-input-border-color, #bbb); border-radius: 4px; }
+.aether-run .aether-wait[data-state="answered"] { opacity: 0.6; }
+`;
