@@ -158,6 +158,7 @@ class Scope:
         *,
         node: bool = True,
         fp: str | None = None,
+        parents: tuple[str, ...] | None = None,
     ) -> Any:
         """Execute one step, or replay it from the journal when it already completed.
 
@@ -169,10 +170,11 @@ class Scope:
             execute: runs the step's body in a child scope and returns its value.
             node: False for steps that are journaled but not drawn (chat messages).
             fp: the fingerprint to match on replay; defaults to one of ``inputs``.
+            parents: explicit DAG edges into the node (a static graph's dependencies); default: the frontier.
         """
         run = self.run
         fp = fingerprint(inputs) if fp is None else fp
-        parents = tuple(self.frontier)
+        parents = tuple(self.frontier) if parents is None else parents
         entry = self.execution.replay(key, name, fp)
         if entry is not None:
             value = decode(entry.value)

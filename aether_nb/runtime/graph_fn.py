@@ -10,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
+from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
-from aether_nb.runtime.session import Session, default_session
+from aether_nb.runtime.session import Session
 from aether_nb.runtime.tools import check_outputs_decl, find_context_param, normalise_outputs, signature_text
-from aether_nb.store.records import RunRecord
-from aether_nb.store.redact import contains_secret
 
 RESERVED = ("run_id", "session")
 
@@ -125,68 +122,7 @@ class GraphFn:
         return self._start(self._bind(args, dict(kwargs)), run_id=run_id, session=session)
 
     def _start(self, inputs: dict[str, Any], *, run_id: str | None, session: Session | None) -> Run:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError(
-                f"{self.name}.start() needs a running event loop (a notebook, or async code); "
-                f"in a script use {self.name}.sync(...)",
-                code="no_loop",
-            ) from None
-        if session is not None and not isinstance(session, Session):
-            raise UsageError(f"session must be an aether_nb Session, got {type(session).__name__}")
-        session = session or default_session()
-        fp = fingerprint(inputs)
-        if run_id is not None:
-            if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
-                raise UsageError(f"run_id must be a non-empty string without '/', got {run_id!r}")
-            record = session.store.get_run(run_id)
-            if record is not None:
-                if record.kind != self.kind or record.graph != self.name:
-                    raise UsageError(
-                        f"run_id {run_id!r} belongs to {record.kind} {record.graph!r}, not {self.name!r}; "
-                        "pick another run_id",
-                        run_id=run_id,
-                        code="run_id_taken",
-                    )
-                if record.inputs_fingerprint != fp:
-                    raise UsageError(
-                        f"run {run_id!r} was started with other inputs ({record.inputs}); resume it with the "
-                        "same inputs, or use a new run_id for new inputs",
-                        run_id=run_id,
-                        code="inputs_mismatch",
-                    )
-                run = session.get_run(run_id)
-                if not run.live and not run.done:
-                    run._start(self, inputs, resumed=True)
-                return run
-        else:
-            run_id = session.new_run_id()
-        try:
-            stored_inputs = encode(inputs)
-        except NotEncodable as exc:
-            raise UsageError(
-                f"the inputs of {self.name} cannot be stored ({exc}), so the run could not be resumed; "
-                "pass JSON-friendly or picklable values",
-                code="inputs_not_storable",
-            ) from exc
-        now = session.clock.now()
-        record = RunRecord(
-            run_id=run_id,
-            graph=self.name,
-            status="pending",
-            inputs=stored_inputs,
-            inputs_fingerprint=fp,
-            created_at=now,
-            updated_at=now,
-            kind=self.kind,
-            # inputs holding a secret are stored redacted, so such a run cannot be resumed in a new process
-            meta={"durable_inputs": not contains_secret(json.dumps(stored_inputs))},
-        )
-        session.store.put_run(record)
-        run = Run(session, record)
-        run._start(self, inputs, resumed=False)
-        return run
+        return start_run(self, inputs, run_id=run_id, session=session, hint=f"{self.name}.sync(...)")
 
     def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``."""

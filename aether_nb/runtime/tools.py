@@ -16,7 +16,7 @@ import asyncio
 import functools
 import inspect
 import keyword
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
@@ -25,6 +25,7 @@ from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current
 from aether_nb.runtime.waits import WaitSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
+Execute = Callable[[Scope], Awaitable[dict[str, Any]]]
 CONTROL_KWARGS = ("_id", "_after", "_condition")
 
 build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | None] = ContextVar(
@@ -173,10 +174,15 @@ class Tool:
         hook = build_hook.get()
         if hook is not None:
             return hook(self, args, kwargs)
-        bound = self._bind(args, kwargs)
         scope = current_scope()
         if scope is None:
-            return self._call_direct(bound)
+            return self._call_direct(self._bind(args, kwargs))
+        inputs, execute = self.prepare(args, kwargs)
+        return StepCall(scope, self.name, "tool", inputs, execute)
+
+    def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
+        """Validate a call and return its inputs and the coroutine function that executes it as a step."""
+        bound = self._bind(args, kwargs)
 
         async def execute(child: Scope) -> dict[str, Any]:
             if self.context_param is not None and bound.arguments.get(self.context_param) is None:
@@ -187,7 +193,7 @@ class Tool:
                 raw = await asyncio.to_thread(_run_detached, self.fn, bound)
             return normalise_outputs(raw, self.outputs, f"tool {self.name}")
 
-        return StepCall(scope, self.name, "tool", self._inputs_view(bound), execute)
+        return self._inputs_view(bound), execute
 
     def _call_direct(self, bound: inspect.BoundArguments) -> Any:
         where = f"tool {self.name}"
@@ -259,6 +265,12 @@ class _DualStageMeta(type):
                 "graph_fn, or as a node of a @graphify graph",
                 code="waitable_outside_run",
             )
+        inputs, execute = cls.prepare(args, kwargs)
+        return StepCall(scope, name, "tool", inputs, execute)
+
+    def prepare(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
+        """Validate a call and return its inputs and the coroutine function that executes it as a step."""
+        name: str = cls._tool_name  # type: ignore[attr-defined]
         tool_cls: Any = cls
         setup_sig = inspect.signature(tool_cls.setup)
         ctx_param = find_context_param(tool_cls.setup, name)
@@ -298,7 +310,7 @@ class _DualStageMeta(type):
             raw = await instance.on_resume(payload, **({resume_ctx: ctx} if resume_ctx else {}))
             return normalise_outputs(raw, cls._outputs, f"tool {name}")  # type: ignore[attr-defined]
 
-        return StepCall(scope, name, "tool", inputs, execute)
+        return inputs, execute
 
 
 class DualStageTool(metaclass=_DualStageMeta):

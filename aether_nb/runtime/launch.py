@@ -1,0 +1,94 @@
+"""Starting runs: the one path from "call this agent with these inputs" to a :class:`Run` task.
+
+Shared by graph_fn, graphify graphs and state graphs, so they agree on idempotent run ids: an unfinished run with
+the id is resumed (its completed steps replayed), a finished one is returned as it is (a failed one re-executed
+only with ``retry_failed``), and the same id with other inputs or another agent is a :class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
+from aether_nb.runtime.registry import Runnable
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.session import Session, default_session
+from aether_nb.store.records import RunRecord
+from aether_nb.store.redact import contains_secret
+
+
+def start_run(
+    target: Runnable,
+    inputs: dict[str, Any],
+    *,
+    run_id: str | None,
+    session: Session | None,
+    hint: str,
+    meta: dict[str, Any] | None = None,
+    retry_failed: bool = False,
+) -> Run:
+    """Start (or resume, or return) the run of ``target`` with ``inputs``; see the module docstring."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            f"{target.name}.start() needs a running event loop (a notebook, or async code); in a script use {hint}",
+            code="no_loop",
+        ) from None
+    if session is not None and not isinstance(session, Session):
+        raise UsageError(f"session must be an aether_nb Session, got {type(session).__name__}")
+    session = session or default_session()
+    fp = fingerprint(inputs)
+    if run_id is not None:
+        if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
+            raise UsageError(f"run_id must be a non-empty string without '/', got {run_id!r}")
+        record = session.store.get_run(run_id)
+        if record is not None:
+            if record.kind != target.kind or record.graph != target.name:
+                raise UsageError(
+                    f"run_id {run_id!r} belongs to {record.kind} {record.graph!r}, not {target.name!r}; "
+                    "pick another run_id",
+                    run_id=run_id,
+                    code="run_id_taken",
+                )
+            if record.inputs_fingerprint != fp:
+                raise UsageError(
+                    f"run {run_id!r} was started with other inputs ({record.inputs}); resume it with the "
+                    "same inputs, or use a new run_id for new inputs",
+                    run_id=run_id,
+                    code="inputs_mismatch",
+                )
+            run = session.get_run(run_id)
+            if not run.live and (not run.done or (retry_failed and run.status == "failed")):
+                run._start(target, inputs, resumed=True)
+            return run
+    else:
+        run_id = session.new_run_id()
+    try:
+        stored_inputs = encode(inputs)
+    except NotEncodable as exc:
+        raise UsageError(
+            f"the inputs of {target.name} cannot be stored ({exc}), so the run could not be resumed; "
+            "pass JSON-friendly or picklable values",
+            code="inputs_not_storable",
+        ) from exc
+    now = session.clock.now()
+    record = RunRecord(
+        run_id=run_id,
+        graph=target.name,
+        status="pending",
+        inputs=stored_inputs,
+        inputs_fingerprint=fp,
+        created_at=now,
+        updated_at=now,
+        kind=target.kind,
+        # inputs holding a secret are stored redacted, so such a run cannot be resumed in a new process
+        meta={**(meta or {}), "durable_inputs": not contains_secret(json.dumps(stored_inputs))},
+    )
+    session.store.put_run(record)
+    run = Run(session, record)
+    run._start(target, inputs, resumed=False)
+    return run
