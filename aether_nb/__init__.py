@@ -25,6 +25,7 @@ from aether_nb.errors import (
     RunCancelled,
     RunError,
     RunFailed,
+    StepTimeout,
     StorageError,
     UsageError,
     WaitTimeout,
@@ -33,7 +34,10 @@ from aether_nb.runtime.context import NodeContext, Service
 from aether_nb.runtime.events import Event
 from aether_nb.runtime.graph import GraphNode, RunGraph
 from aether_nb.runtime.graph_fn import GraphFn, graph_fn
+from aether_nb.runtime.graphify import GraphifyFn, graphify, run
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.scheduler import RetryPolicy
+from aether_nb.runtime.taskgraph import TaskGraph
 from aether_nb.runtime.tools import DualStageTool, Tool, tool
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
@@ -66,16 +70,20 @@ __all__ = [
     "FileRef",
     "GraphFn",
     "GraphNode",
+    "GraphifyFn",
     "InvalidAnswer",
     "NodeContext",
     "ReplayMismatch",
+    "RetryPolicy",
     "Run",
     "RunCancelled",
     "RunError",
     "RunFailed",
     "RunGraph",
     "Service",
+    "StepTimeout",
     "StorageError",
+    "TaskGraph",
     "Tool",
     "UsageError",
     "Wait",
@@ -86,7 +94,9 @@ __all__ = [
     "errors",
     "get_run",
     "graph_fn",
+    "graphify",
     "register_context_service",
+    "run",
     "runs",
     "session",
     "store",

@@ -17,6 +17,7 @@ from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
 from aether_nb.services import ChannelAdapter, install_builtin_services
+from aether_nb.services.llm import configure_llm
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.protocol import Store
 
@@ -94,13 +95,16 @@ def configure(
     store: Any = None,
     channel: ChannelAdapter | None = None,
     clock: Clock | None = None,
+    llm: Any = None,
 ) -> Session:
-    """Change the notebook's store, channel adapter or clock. Returns the session.
+    """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
 
     Args:
         store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
         channel: where the chat goes (``ConsoleChannel()``, ``aether_nb.testing.ScriptedChannel([...])``, ...).
         clock: a time source (tests use ``aether_nb.testing.ManualClock``).
+        llm: an :class:`~aether_nb.services.llm.LLMProfile` or a dict of its settings (``model``, ``base_url``,
+            ``api_key``, ``cache``, ``name``...), or a list of them; ``name`` defaults to ``"default"``.
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -124,6 +128,8 @@ def configure(
         if not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
             raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
         current.clock = clock
+    if llm is not None:
+        configure_llm(current, llm)
     return current
 
 

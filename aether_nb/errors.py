@@ -9,6 +9,7 @@ Split by cause, so a caller can tell a mistake in their code from a failure duri
     │   ├── RunFailed                the run ended FAILED; ``__cause__`` is the original exception
     │   ├── RunCancelled             the run (or the awaited part of it) was cancelled
     │   ├── WaitTimeout              a wait's deadline passed before it was answered
+    │   ├── StepTimeout              a graph node ran past its timeout
     │   └── ReplayMismatch           a resumed body no longer matches its journal
     └── StorageError                 the store could not read or write (locked file, bad schema, ...)
 
@@ -25,6 +26,7 @@ __all__ = [
     "RunCancelled",
     "RunError",
     "RunFailed",
+    "StepTimeout",
     "StorageError",
     "UsageError",
     "WaitTimeout",
@@ -100,6 +102,12 @@ class WaitTimeout(RunError):
     """A wait's deadline passed before anyone answered it. The wait's node ends ``FAILED_TIMEOUT``."""
 
     default_code = "wait_timeout"
+
+
+class StepTimeout(RunError):
+    """A node of a static graph ran longer than its ``timeout_s``; it ends ``FAILED_TIMEOUT``."""
+
+    default_code = "step_timeout"
 
 
 class ReplayMismatch(RunError):

@@ -7,13 +7,14 @@ import sys
 
 import aether_nb as ag
 
-EXPECTED = {
-    "AetherError", "ApprovalResult", "Artifact", "ChoiceResult", "ConsoleChannel", "DualStageTool", "Event",
-    "FileRef", "GraphFn", "GraphNode", "InvalidAnswer", "NodeContext", "ReplayMismatch", "Run", "RunCancelled",
-    "RunError", "RunFailed", "RunGraph", "Service", "StorageError", "Tool", "UsageError", "Wait", "WaitSpec",
-    "WaitTimeout", "__version__", "configure", "errors", "get_run", "graph_fn", "register_context_service",
-    "runs", "session", "store", "tool",
-}  # fmt: skip
+EXPECTED = set(
+    """
+AetherError ApprovalResult Artifact ChoiceResult ConsoleChannel DualStageTool Event FileRef GraphFn GraphifyFn
+GraphNode InvalidAnswer NodeContext ReplayMismatch RetryPolicy Run RunCancelled RunError RunFailed RunGraph Service
+StepTimeout StorageError TaskGraph Tool UsageError Wait WaitSpec WaitTimeout __version__ configure errors get_run
+graph_fn graphify register_context_service run runs session store tool
+    """.split()
+)
 
 
 def test_exported_members() -> None:

@@ -1,7 +1,8 @@
 """``%aether``: the notebook's run history and store from a line of text.
 
 ``%aether runs`` (a table with a Resume action per unfinished run) · ``%aether resume RUN_ID`` ·
-``%aether store [PATH]`` · ``%aether help``.
+``%aether store [PATH]`` · ``%aether llm --model M --base-url U [--profile P] [--cache/--no-cache]`` ·
+``%aether help``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
 HELP = """%aether runs              runs of this notebook, newest first, with a Resume action
 %aether resume RUN_ID     reattach a run (after a kernel restart too) and resume it if it is unfinished
-%aether store [PATH]      show the notebook's store, or switch to another file (':memory:' for none)"""
+%aether store [PATH]      show the notebook's store, or switch to another file (':memory:' for none)
+%aether llm [--model M] [--base-url U] [--profile P] [--cache | --no-cache]
+                          configure context.llm() (the key comes from OPENAI_API_KEY or ag.configure)"""
 
 
 @magics_class
@@ -50,10 +53,38 @@ class AetherMagics(Magics):
             if args:
                 config.configure(store=args[0])
             return f"aether_nb store: {config.store().location}"
+        if cmd == "llm":
+            return llm_command(args)
         if cmd == "help":
             print(HELP)
             return None
         raise UsageError(f"unknown %aether command {cmd!r}\n{HELP}")
+
+
+def llm_command(args: list[str]) -> str:
+    """``%aether llm``: update an LLM profile (the default one unless ``--profile``) and say what is configured."""
+    import argparse
+    import dataclasses
+
+    from aether_nb.services.llm import LLMProfile, configure_llm
+
+    parser = argparse.ArgumentParser(prog="%aether llm", add_help=False, exit_on_error=False)
+    parser.add_argument("--model")
+    parser.add_argument("--base-url")
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None)
+    try:
+        ns, extra = parser.parse_known_args(args)
+    except argparse.ArgumentError as exc:
+        raise UsageError(f"%aether llm: {exc}\n{HELP}") from None
+    if extra:
+        raise UsageError(f"%aether llm: unknown argument(s) {extra}\n{HELP}")
+    session = config.session()
+    current = session.config.get("llm_profiles", {}).get(ns.profile) or LLMProfile(name=ns.profile)
+    changes = {k: v for k, v in (("model", ns.model), ("base_url", ns.base_url), ("cache", ns.cache)) if v is not None}
+    (profile,) = configure_llm(session, dataclasses.replace(current, **changes))
+    where = profile.base_url or "OPENAI_BASE_URL / the OpenAI API"
+    return f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {'on' if profile.cache else 'off'}"
 
 
 def resume(extension: Extension, run_id: str) -> None:

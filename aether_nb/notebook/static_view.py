@@ -1,78 +1,16 @@
 """What a saved notebook shows where widgets cannot run (nbviewer, GitHub): an SVG of the DAG and the chat as text.
 
-The SVG is drawn by Graphviz's ``dot`` in a subprocess with a timeout: ``dot`` can take minutes on graphs with
-long-range edges (FACTS.md), so a slow layout is retried with cheap settings and, failing that, the static view is
-a plain node list.
+The SVG comes from :mod:`aether_nb.runtime.dot` (``dot`` in a subprocess with a timeout); without it, a node list.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import shutil
 from typing import Any
 
-STATUS_COLOURS = {
-    "DONE": "#2e7d32",
-    "RUNNING": "#1565c0",
-    "FAILED": "#c62828",
-    "FAILED_TIMEOUT": "#c62828",
-    "SKIPPED": "#9e9e9e",
-    "CANCELLED": "#9e9e9e",
-    "PENDING": "#757575",
-}
-FAST_LAYOUT = {"mclimit": "0.1", "nslimit": "1", "nslimit1": "1", "splines": "line"}
+from aether_nb.runtime.dot import render_svg
 
-
-def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
-    """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters."""
-    import graphviz
-
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", **(FAST_LAYOUT if fast else {})})
-    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10", fontcolor="white")
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    for n in graph.get("nodes", []):
-        children.setdefault(n.get("parent"), []).append(n)
-
-    def add(container: Any, parent: str | None) -> None:
-        for n in children.get(parent, []):
-            colour = "#b26a00" if str(n["status"]).startswith("WAITING") else STATUS_COLOURS.get(n["status"], "#757575")
-            if n["id"] in children:
-                with container.subgraph(name=f"cluster_{n['id']}") as sub:
-                    sub.attr(label=f"{n['name']} ({n['status']})", color=colour, fontcolor=colour)
-                    add(sub, n["id"])
-            else:
-                container.node(n["id"], f"{n['name']}\n{n['status']}", fillcolor=colour)
-
-    add(dot, None)
-    for a, b in graph.get("edges", []):
-        dot.edge(a, b)
-    return str(dot.source)
-
-
-async def render_svg(graph: dict[str, Any], *, timeout_s: float = 5.0) -> str | None:
-    """SVG of the graph, or None when ``dot`` is missing or too slow even with the fast settings."""
-    dot_bin = shutil.which("dot")
-    if dot_bin is None or not graph.get("nodes"):
-        return None
-    for fast in (False, True):
-        proc = await asyncio.create_subprocess_exec(
-            dot_bin,
-            "-Tsvg",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(to_dot(graph, fast=fast).encode()), timeout_s)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            continue
-        if proc.returncode == 0:
-            text = out.decode("utf-8", errors="replace")
-            return text[text.find("<svg") :] if "<svg" in text else text
-    return None
+__all__ = ["render_svg", "static_html", "transcript"]
 
 
 def transcript(messages: list[dict[str, Any]]) -> str:

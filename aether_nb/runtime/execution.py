@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import ReplayMismatch, UsageError, WaitTimeout
+from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, WaitTimeout
 from aether_nb.runtime.codec import NotEncodable, decode, encode, fingerprint, preview
 from aether_nb.runtime.events import (
     NodeFinished,
@@ -215,7 +215,8 @@ class Scope:
             raise
         except BaseException as exc:
             if node:
-                status = "FAILED_TIMEOUT" if isinstance(exc, WaitTimeout) and kind == "wait" else "FAILED"
+                timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
+                status = "FAILED_TIMEOUT" if timed_out else "FAILED"
                 run._emit(NodeFinished, node_id=key, status=status, error=error_info(exc))
                 if not hasattr(exc, "_aether_node_id"):
                     # exceptions with __slots__ cannot carry the node id; the DAG node still records the failure

@@ -18,12 +18,14 @@ class Runnable(Protocol):
     async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
 
 
-_targets: dict[tuple[str, str], Runnable] = {}
+_targets: dict[tuple[str, str], Any] = {}
 
 
-def register(target: Runnable) -> None:
-    _targets[(target.kind, target.name)] = target
+def register(target: Any, *, kind: str | None = None, name: str | None = None) -> None:
+    """Record a definition under ``(kind, name)`` (default: its ``kind`` and ``name`` attributes)."""
+    _targets[(kind or target.kind, name or target.name)] = target
 
 
-def lookup(kind: str, name: str) -> Runnable | None:
+def lookup(kind: str, name: str) -> Any:
+    """The latest definition registered under ``(kind, name)``, or None."""
     return _targets.get((kind, name))

@@ -22,6 +22,7 @@ from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current_scope, spec_to_json
+from aether_nb.runtime.registry import register
 from aether_nb.runtime.waits import WaitSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,6 +148,7 @@ class Tool:
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         self.inputs = [p for p in self.signature.parameters if p != self.context_param]
         functools.update_wrapper(self, fn)
+        register(self)  # graphify graphs refer to tools by name
 
     def __repr__(self) -> str:
         return f"<tool {self.name} outputs={self.outputs or ['result']}>"
@@ -240,6 +242,7 @@ def tool(
                 f._outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
             if name is not None:
                 f._tool_name = name
+                register(f, kind="tool", name=name)
             return f
         if isinstance(f, Tool):
             raise UsageError(f"{f.name} is already a tool; apply @tool once")
@@ -328,6 +331,7 @@ class DualStageTool(metaclass=_DualStageMeta):
         super().__init_subclass__(**kw)
         cls._tool_name = name or cls.__name__
         cls._outputs = check_outputs_decl(outputs, f"DualStageTool {cls._tool_name}") if outputs else cls._outputs
+        register(cls, kind="tool", name=cls._tool_name)
         for method in ("setup", "on_resume"):
             if not inspect.iscoroutinefunction(getattr(cls, method)):
                 raise UsageError(f"{cls.__name__}.{method} must be an `async def`")

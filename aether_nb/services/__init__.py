@@ -25,6 +25,7 @@ from aether_nb.services.channel import (
 )
 from aether_nb.services.console import ConsoleChannel
 from aether_nb.services.kv import KV, scope_key
+from aether_nb.services.llm import install_llm
 from aether_nb.services.logger import node_logger
 from aether_nb.services.memory import Memory, MemoryEvent
 from aether_nb.store.records import WaitRecord
@@ -72,6 +73,7 @@ def install_builtin_services(session: Session, *, channel: ChannelAdapter | None
         ctx.session.store, ctx.session.clock, ctx.run_id, ctx.node_id
     )
     session.service_factories["logger"] = node_logger
+    install_llm(session)  # context.llm(profile=None); openai is imported on the first call
 
     def presenter(ctx: NodeContext) -> Any:
         async def present(wait: Wait) -> None:

@@ -103,7 +103,7 @@ def test_commands_round_trip_while_a_cell_awaits(notebook: Callable[[list[str]],
         widget.locator("[data-action='download']").click()
     download = download_info.value
     assert download.suggested_filename == "report.txt"
-    assert open(download.path(), "rb").read() == b"hello"
+    assert download.path().read_bytes() == b"hello"
 
     # Stop: the kernel cancels; the Stop button disappears with the run's status.
     widget.locator("[data-action='stop']").click()

@@ -10,8 +10,14 @@ from labdriver import LabPage
 pytestmark = pytest.mark.browser
 
 # A 1x1 red PNG.
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-TRACEBACK = 'Traceback (most recent call last):\n  File "agent.py", line 3, in explode\n    1 / 0\nZeroDivisionError: division by zero'
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+TRACEBACK = (
+    'Traceback (most recent call last):\n  File "agent.py", line 3, in explode\n'
+    "    1 / 0\nZeroDivisionError: division by zero"
+)
 
 
 def _node(node_id: str, status: str, *, kind: str = "tool", parent: str | None = None, **extra: object) -> dict:
@@ -75,7 +81,8 @@ MESSAGES = [
         "m3",
         "markdown",
         {
-            "text": 'Found **three** sources:\n\n- one\n- two\n\n<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+            "text": "Found **three** sources:\n\n- one\n- two\n\n"
+            '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
         },
     ),
     _msg(
@@ -100,7 +107,8 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     lab = notebook(
         [
             "from aether_nb.notebook.widget import RunWidget\n"
-            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r}, waits=[], notice='Adopted the run this cell started before')\n"
+            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r}, waits=[],\n"
+            "              notice='Adopted the run this cell started before')\n"
             "w"
         ]
     )
@@ -188,6 +196,7 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
             "m[-1]['final'] = True\n"
             "w.messages = m\n"
             "w.notice = ''",
+            "w.graph = {'run_id': 'bad', 'name': 'bad', 'status': 'running', 'nodes': [None], 'edges': []}",
         ]
     )
     lab.run_cell(0)
@@ -203,3 +212,9 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
         "(el) => el.isConnected && el.textContent === 'Partial answer, now complete.'", arg=handle, timeout=10_000
     )  # the same element, updated in place
     assert widget.locator(".aether-notice").is_hidden()
+
+    # A drawing failure is shown inside the widget, not swallowed.
+    lab.run_cell(2)
+    error = widget.locator(".aether-render-error")
+    error.wait_for(timeout=10_000)
+    assert "drawing graph failed" in error.inner_text()

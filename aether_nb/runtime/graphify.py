@@ -1,0 +1,386 @@
+"""@graphify: trace a plain function once with placeholders to build a static :class:`TaskGraph`.
+
+Inside the body, tool calls add nodes and return :class:`NodeHandle`s; ``handle.y`` (or ``handle["y"]``) is a
+reference to a future output. Nothing is parsed from source, so bodies defined in notebook cells, assigned handles
+(``a = double(x=x); double(x=a.y)``) and tools from anywhere all work. Control keywords on tool calls:
+``_id`` (node id), ``_after`` (extra ordering), ``_condition`` (run only when true; see :mod:`scheduler`).
+Problems found while tracing are collected and reported together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.registry import register
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.scheduler import RetryPolicy, run_taskgraph
+from aether_nb.runtime.session import Session
+from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, encode_refs, refs_in, tool_version
+from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
+
+_CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
+
+
+class NodeHandle:
+    """What a tool call returns while a graph is being built: ``h.key`` / ``h["key"]`` refer to its outputs."""
+
+    __slots__ = ("_builder", "_outputs", "node_id")
+
+    def __init__(self, builder: GraphBuilder, node_id: str, outputs: Sequence[str] | None) -> None:
+        self._builder = builder
+        self.node_id = node_id
+        self._outputs = list(outputs) if outputs is not None else None
+
+    def _ref(self, key: str) -> Ref:
+        if self._outputs is not None and key not in self._outputs:
+            self._builder.errors.append(f"{self.node_id}.{key}: unknown output (outputs: {self._outputs})")
+        return Ref(self.node_id, key)
+
+    def __getattr__(self, key: str) -> Ref:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self._ref(key)
+
+    def __getitem__(self, key: str) -> Ref:
+        return self._ref(key)
+
+    def _as_value(self, *_: Any) -> Any:
+        raise UsageError(
+            f"the result of {self.node_id} was used as a value while building the graph; while building, tool calls "
+            f"return handles: pass `{self.node_id}.<output>` to other tools instead of computing with it"
+            + self._builder.pending_errors(),
+            node_id=self.node_id,
+            code="handle_as_value",
+        )
+
+    __bool__ = __iter__ = __len__ = __index__ = __int__ = __float__ = __format__ = __contains__ = _as_value
+    __add__ = __radd__ = __sub__ = __mul__ = __lt__ = __gt__ = __le__ = __ge__ = _as_value
+
+    def __repr__(self) -> str:
+        return f"<node {self.node_id} outputs={self._outputs}>"
+
+
+class GraphBuilder:
+    """Collects nodes while a graphify body is traced."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes: dict[str, NodeSpec] = {}
+        self.counters: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    def pending_errors(self) -> str:
+        return "".join(f"\n  also: {e}" for e in self.errors)
+
+    def add(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeHandle:
+        kwargs = dict(kwargs)
+        node_id = kwargs.pop("_id", None)
+        after = kwargs.pop("_after", None)
+        condition = kwargs.pop("_condition", None)
+        timeout_s = kwargs.pop("_timeout_s", None)
+        name = tool.name if isinstance(tool, Tool) else tool._tool_name
+        outputs = tool.outputs if isinstance(tool, Tool) else tool._outputs
+        if node_id is None:
+            n = self.counters.get(name, 0) + 1
+            self.counters[name] = n
+            node_id = f"{name}_{n}"
+        elif not isinstance(node_id, str) or not node_id.isidentifier():
+            self.errors.append(f"_id={node_id!r}: node ids must be identifiers")
+            node_id = f"{name}_{len(self.nodes) + 1}"
+        if node_id in self.nodes:
+            self.errors.append(f"{node_id}: two nodes have this id (set _id= to tell them apart)")
+        inputs = self._bind(tool, name, node_id, args, kwargs)
+        deps = [r.node for r in refs_in(inputs) if r.node != INPUTS]
+        for a in after if isinstance(after, (list, tuple)) else ([] if after is None else [after]):
+            dep = a.node_id if isinstance(a, NodeHandle) else a
+            if not isinstance(dep, str):
+                self.errors.append(f"{node_id}: _after takes handles or node ids, got {a!r}")
+                continue
+            deps.append(dep)
+        cond_json = None
+        if condition is not None:
+            cond_json = encode_refs(condition)
+            self._check_condition(node_id, cond_json)
+            deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
+        self.nodes[node_id] = NodeSpec(
+            id=node_id,
+            tool=name,
+            tool_version=tool_version(tool),
+            inputs=inputs,
+            deps=tuple(dict.fromkeys(deps)),
+            condition=cond_json,
+            outputs=None if outputs is None else tuple(outputs),
+            timeout_s=timeout_s,
+        )
+        return NodeHandle(self, node_id, outputs)
+
+    def _bind(self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if isinstance(tool, Tool):
+            sig, ctx = tool.signature, tool.context_param
+        else:
+            sig, ctx = inspect.signature(tool.setup), find_context_param(tool.setup, name)
+        params = [p for p in sig.parameters.values() if p.name not in ("self", ctx)]
+        try:
+            bound = inspect.Signature(params).bind(*args, **kwargs)
+        except TypeError as exc:
+            self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
+            return encode_refs(kwargs)
+        for arg in bound.arguments.values():
+            for value in arg if isinstance(arg, (list, tuple)) else [arg]:
+                if isinstance(value, NodeHandle):
+                    self.errors.append(
+                        f"{node_id}: a whole handle ({value.node_id}) was passed; pass one output, "
+                        f"e.g. {value.node_id}.{(value._outputs or ['result'])[0]}"
+                    )
+        return encode_refs(dict(bound.arguments))
+
+    def _check_condition(self, node_id: str, cond: Any) -> None:
+        if isinstance(cond, bool) or (isinstance(cond, dict) and "$ref" in cond):
+            return
+        if not isinstance(cond, dict) or cond.get("op") not in _CONDITION_OPS:
+            self.errors.append(
+                f"{node_id}: _condition must be a bool, a reference, or {{'op': one of "
+                f"{sorted(_CONDITION_OPS)}, ...}}, got {cond!r}"
+            )
+            return
+        for sub in cond.get("args", []):
+            self._check_condition(node_id, sub)
+
+    def finish(self, outputs_decl: list[str] | None, returned: Any) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        if isinstance(returned, NodeHandle):
+            returned = {k: returned._ref(k) for k in (returned._outputs or ["result"])}
+        if isinstance(returned, dict):
+            for k, v in returned.items():
+                outputs[k] = encode_refs(v._ref((v._outputs or ["result"])[0]) if isinstance(v, NodeHandle) else v)
+        elif returned is not None:
+            if not outputs_decl or len(outputs_decl) != 1:
+                self.errors.append("the body returned one value: declare exactly one output, or return a dict")
+            else:
+                outputs[outputs_decl[0]] = encode_refs(returned)
+        if outputs_decl is not None:
+            missing = [k for k in outputs_decl if k not in outputs]
+            if missing:
+                self.errors.append(f"declared outputs {missing} are not returned by the body")
+        for ref in refs_in(list(outputs.values())):
+            if ref.node != INPUTS and ref.node not in self.nodes:
+                self.errors.append(f"output refers to unknown node {ref.node}")
+        self._check_graph()
+        return outputs
+
+    def _check_graph(self) -> None:
+        for spec in self.nodes.values():
+            for d in spec.deps:
+                if d not in self.nodes:
+                    self.errors.append(f"{spec.id}: depends on unknown node {d!r}")
+        indeg = {n: sum(1 for d in s.deps if d in self.nodes) for n, s in self.nodes.items()}
+        ready = [n for n, k in indeg.items() if k == 0]
+        dependents: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for s in self.nodes.values():
+            for d in s.deps:
+                if d in dependents:
+                    dependents[d].append(s.id)
+        seen = 0
+        while ready:
+            n = ready.pop()
+            seen += 1
+            for m in dependents[n]:
+                indeg[m] -= 1
+                if indeg[m] == 0:
+                    ready.append(m)
+        if seen != len(self.nodes):
+            self.errors.append(f"cycle among nodes {sorted(n for n, k in indeg.items() if k > 0)}")
+
+
+class GraphifyFn:
+    """A graph defined with :func:`graphify`: ``build()`` it, or ``await`` it with inputs."""
+
+    kind = "graphify"
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None,
+        inputs: Sequence[str] | dict[str, Any] | None,
+        outputs: Sequence[str] | None,
+    ) -> None:
+        if inspect.iscoroutinefunction(fn):
+            raise UsageError(
+                "@graphify decorates a plain `def` (it is traced once, not awaited); use @graph_fn for async agents"
+            )
+        self.fn = fn
+        self.name = name or fn.__name__
+        if not self.name.isidentifier():
+            raise UsageError(f"graph name must be an identifier, got {self.name!r}")
+        sig_names = [p for p in inspect.signature(fn).parameters]
+        if inputs is None:
+            self.required, self.optional = sig_names, {}
+        elif isinstance(inputs, dict):
+            self.required, self.optional = [], dict(inputs)
+        elif isinstance(inputs, str):
+            raise UsageError(f"inputs must be a list of names, e.g. inputs=[{inputs!r}]")
+        else:
+            self.required, self.optional = list(inputs), {}
+        self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
+        functools.update_wrapper(self, fn)
+        register(self)
+
+    def build(self) -> TaskGraph:
+        """Trace the body once with placeholders and return the graph (every build error reported together)."""
+        builder = GraphBuilder(self.name)
+        token = build_hook.set(builder.add)
+        try:
+            placeholders = {k: Ref(INPUTS, k) for k in [*self.required, *self.optional]}
+            returned = self.fn(**placeholders)
+        finally:
+            build_hook.reset(token)
+        outputs = builder.finish(self.outputs, returned)
+        if builder.errors:
+            raise UsageError(
+                f"graph {self.name!r} has {len(builder.errors)} problem(s):\n  " + "\n  ".join(builder.errors),
+                code="build_errors",
+            )
+        return TaskGraph(self.name, list(self.required), dict(self.optional), outputs, builder.nodes)
+
+    def _inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        missing = [k for k in self.required if k not in kwargs]
+        unknown = [k for k in kwargs if k not in self.required and k not in self.optional]
+        if missing or unknown:
+            raise UsageError(
+                f"graph {self.name!r} takes inputs {self.required + list(self.optional)}; "
+                f"missing {missing}, unknown {unknown}",
+                code="bad_inputs",
+            )
+        return {**self.optional, **kwargs}
+
+    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        options = dict((scope.run._record.meta or {}).get("options") or {})
+        return await run_taskgraph(
+            scope,
+            self.build(),
+            inputs,
+            max_concurrency=options.get("max_concurrency", 4),
+            retry=RetryPolicy.from_json(options["retry"]) if options.get("retry") else None,
+            stop_on_first_error=options.get("stop_on_first_error", True),
+        )
+
+    def start(
+        self,
+        *,
+        run_id: str | None = None,
+        session: Session | None = None,
+        max_concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        stop_on_first_error: bool = True,
+        resume_mode: str | None = None,
+        **inputs: Any,
+    ) -> Run:
+        """Run the graph as a task; ``resume_mode="failed_nodes"`` re-runs only what failed in run ``run_id``."""
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise UsageError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        if resume_mode not in (None, "failed_nodes"):
+            raise UsageError(f"resume_mode must be None or 'failed_nodes', got {resume_mode!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
+        self.build()  # fail early, before a run exists
+        options = {
+            "max_concurrency": max_concurrency,
+            "retry": None if retry is None else retry.to_json(),
+            "stop_on_first_error": stop_on_first_error,
+        }
+        return start_run(
+            self,
+            self._inputs(inputs),
+            run_id=run_id,
+            session=session,
+            hint=f"asyncio.run({self.name}(...))",
+            meta={"options": options},
+            retry_failed=resume_mode == "failed_nodes",
+        )
+
+    async def __call__(self, **inputs: Any) -> dict[str, Any]:
+        run = self.start(**inputs)
+        try:
+            return await run.result()
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+
+    def __repr__(self) -> str:
+        return f"<graphify {self.name}({', '.join(self.required + list(self.optional))}) -> {self.outputs}>"
+
+
+def graphify(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    inputs: Sequence[str] | dict[str, Any] | None = None,
+    outputs: Sequence[str] | None = None,
+) -> Any:
+    """Make a plain function a static graph: ``@graphify(name="pipeline", inputs=["x"], outputs=["answer"])``.
+
+    ``inputs`` as a list are required; as a dict, optional with defaults (default: the function's parameters).
+    """
+
+    def wrap(f: Callable[..., Any]) -> GraphifyFn:
+        return GraphifyFn(f, name=name, inputs=inputs, outputs=outputs)
+
+    return wrap if fn is None else wrap(fn)
+
+
+class _GraphTarget:
+    """A built TaskGraph as a run target (``ag.run(g, inputs)``); resumes through the graphify of its name."""
+
+    kind = "graphify"
+
+    def __init__(self, graph: TaskGraph) -> None:
+        self.graph = graph
+        self.name = graph.name
+
+    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        options = dict((scope.run._record.meta or {}).get("options") or {})
+        return await run_taskgraph(
+            scope,
+            self.graph,
+            inputs,
+            max_concurrency=options.get("max_concurrency", 4),
+            stop_on_first_error=options.get("stop_on_first_error", True),
+        )
+
+
+async def run(
+    graph: TaskGraph,
+    inputs: dict[str, Any] | None = None,
+    *,
+    max_concurrency: int = 4,
+    stop_on_first_error: bool = True,
+    run_id: str | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Execute a built :class:`TaskGraph` with ``inputs`` and return its outputs."""
+    if not isinstance(graph, TaskGraph):
+        raise UsageError(f"ag.run takes a TaskGraph (from pipeline.build()), got {type(graph).__name__}")
+    inputs = dict(inputs or {})
+    missing = [k for k in graph.required if k not in inputs]
+    if missing:
+        raise UsageError(f"graph {graph.name!r} needs inputs {missing}", code="bad_inputs")
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise UsageError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+    options = {"max_concurrency": max_concurrency, "stop_on_first_error": stop_on_first_error}
+    r = start_run(
+        _GraphTarget(graph),
+        {**graph.optional, **inputs},
+        run_id=run_id,
+        session=session,
+        hint="asyncio.run(ag.run(graph, inputs))",
+        meta={"options": options},
+    )
+    return await r.result()

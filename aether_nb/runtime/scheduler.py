@@ -1,0 +1,250 @@
+"""Scheduling a static graph: an event-driven ready set, concurrency caps, conditions, retries, timeouts.
+
+Work per node is amortised O(1): each node keeps a count of unfinished dependencies, and finishing a node only
+touches its own dependents — no whole-graph rescans. Every node executes as a journaled step of the run (its id
+is the step key), so a resumed run replays finished nodes and re-executes only what did not finish.
+
+* ``max_concurrency`` caps a run; a session-wide cap (``session.config["global_max_concurrency"]``) caps all runs.
+* ``_condition`` is evaluated when a node becomes ready; false -> SKIPPED, and its dependents are SKIPPED too.
+* A failed node skips its dependents; ``stop_on_first_error`` also cancels the running siblings.
+* :class:`RetryPolicy`: bounded attempts with exponential backoff and jitter, only for ``retry_on`` errors.
+* ``timeout_s`` per node (``_timeout_s=`` when building): the node ends FAILED_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from aether_nb.errors import RunCancelled, StepTimeout, UsageError
+from aether_nb.runtime.events import NodeFinished, NodeStarted
+from aether_nb.runtime.execution import Scope, error_info
+from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
+
+_FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry a failing node up to ``max_attempts`` times in total, waiting ``backoff_s * 2**(n-1)`` (capped at
+    ``max_backoff_s``, +/- ``jitter`` of it) between attempts, for exceptions that are instances of ``retry_on``."""
+
+    max_attempts: int = 3
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    jitter: float = 0.1
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise UsageError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
+        if self.backoff_s < 0 or self.max_backoff_s < 0 or not 0 <= self.jitter <= 1:
+            raise UsageError("backoff_s and max_backoff_s must be >= 0 and jitter within [0, 1]")
+        if not all(isinstance(c, type) and issubclass(c, BaseException) for c in self.retry_on):
+            raise UsageError(f"retry_on must be exception classes, got {self.retry_on!r}")
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+        return float(max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_attempts": self.max_attempts,
+            "backoff_s": self.backoff_s,
+            "max_backoff_s": self.max_backoff_s,
+            "jitter": self.jitter,
+            "retry_on": [f"{c.__module__}:{c.__qualname__}" for c in self.retry_on],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RetryPolicy:
+        classes = []
+        for name in data.get("retry_on") or ["builtins:Exception"]:
+            module, _, qual = name.partition(":")
+            obj: Any = importlib.import_module(module)
+            for part in qual.split("."):
+                obj = getattr(obj, part)
+            classes.append(obj)
+        return cls(
+            max_attempts=data["max_attempts"],
+            backoff_s=data["backoff_s"],
+            max_backoff_s=data["max_backoff_s"],
+            jitter=data["jitter"],
+            retry_on=tuple(classes),
+        )
+
+
+def evaluate(cond: Any) -> bool:
+    """Evaluate a resolved ``_condition``: a value (truthiness) or ``{"op": ..., ...}``."""
+    if not isinstance(cond, dict) or "op" not in cond:
+        return bool(cond)
+    op = cond["op"]
+    if op in ("eq", "ne", "in", "not_in"):
+        left: Any = cond.get("left")
+        right: Any = cond.get("right")
+        if op == "eq":
+            return bool(left == right)
+        if op == "ne":
+            return bool(left != right)
+        return bool(left in right) if op == "in" else bool(left not in right)
+    if op in ("truthy", "falsy"):
+        return bool(cond.get("value")) is (op == "truthy")
+    if op == "not":
+        return not evaluate(cond.get("value", (cond.get("args") or [None])[0]))
+    if op in ("and", "or"):
+        results = (evaluate(a) for a in cond.get("args", []))
+        return all(results) if op == "and" else any(results)
+    raise UsageError(f"unknown condition op {op!r}")
+
+
+def _global_limit(scope: Scope) -> asyncio.Semaphore | None:
+    config = scope.run.session.config
+    cap = config.get("global_max_concurrency")
+    if cap is None:
+        return None
+    sem = config.get("_global_semaphore")
+    if not isinstance(sem, asyncio.Semaphore) or config.get("_global_semaphore_cap") != cap:
+        sem = config["_global_semaphore"] = asyncio.Semaphore(int(cap))
+        config["_global_semaphore_cap"] = cap
+    return sem
+
+
+async def run_taskgraph(
+    scope: Scope,
+    graph: TaskGraph,
+    inputs: dict[str, Any],
+    *,
+    max_concurrency: int = 4,
+    retry: RetryPolicy | None = None,
+    stop_on_first_error: bool = True,
+) -> dict[str, Any]:
+    """Execute ``graph`` inside the run of ``scope`` and return its outputs."""
+    run = scope.run
+    results: dict[str, dict[str, Any] | None] = {INPUTS: dict(inputs)}
+    status = dict.fromkeys(graph.nodes, "PENDING")
+    dependents = graph.dependents()
+    waiting_on = {n: sum(1 for d in s.deps if d in graph.nodes) for n, s in graph.nodes.items()}
+    ready: deque[str] = deque(n for n, k in waiting_on.items() if k == 0)
+    running: dict[asyncio.Task[dict[str, Any]], str] = {}
+    first_error: BaseException | None = None
+    limit = _global_limit(scope)
+
+    def close(node_id: str, final: str, error: BaseException | None = None) -> None:
+        """Record a node that will not run (skipped or cancelled) and everything downstream of it."""
+        stack = [(node_id, final, error)]
+        while stack:
+            nid, st, err = stack.pop()
+            if status[nid] != "PENDING":
+                continue
+            status[nid] = st
+            results[nid] = None
+            spec = graph.nodes[nid]
+            run._emit(NodeStarted, node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
+                      parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
+            run._emit(NodeFinished, node_id=nid, status=st, error=None if err is None else error_info(err))
+            stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
+
+    def settle(node_id: str) -> None:
+        for m in dependents[node_id]:
+            if status[node_id] in _FAILED:
+                close(m, "SKIPPED")
+                continue
+            waiting_on[m] -= 1
+            if waiting_on[m] == 0 and status[m] == "PENDING":
+                ready.append(m)
+
+    async def execute_node(node_id: str) -> dict[str, Any]:
+        spec = graph.nodes[node_id]
+        tool = graph.resolve_tool(spec)
+        kwargs = resolve(spec.inputs, results)
+        attempt = 0
+        while True:
+            attempt += 1
+            inputs_view, execute = tool.prepare((), dict(kwargs))
+            if spec.timeout_s is not None:
+                execute = _with_timeout(execute, spec.timeout_s, node_id)
+            try:
+                if limit is not None:
+                    async with limit:
+                        return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+            except Exception as exc:
+                if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on):
+                    raise
+                clock = run.session.clock
+                await clock.sleep_until(clock.now() + retry.delay(attempt))
+
+    while ready or running:
+        while ready and len(running) < max_concurrency:
+            node_id = ready.popleft()
+            spec = graph.nodes[node_id]
+            if spec.condition is not None:
+                try:
+                    go = evaluate(resolve(spec.condition, results))
+                except Exception as exc:
+                    first_error = first_error or exc
+                    close(node_id, "FAILED", exc)
+                    continue
+                if not go:
+                    close(node_id, "SKIPPED")
+                    settle(node_id)
+                    continue
+            status[node_id] = "RUNNING"
+            task = asyncio.ensure_future(execute_node(node_id))
+            running[task] = node_id
+        if not running:
+            break
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            node_id = running.pop(task)
+            if task.cancelled():
+                status[node_id] = "CANCELLED"
+            elif task.exception() is not None:
+                status[node_id] = "FAILED"
+                first_error = first_error or task.exception()
+            else:
+                status[node_id] = "DONE"
+                results[node_id] = task.result()
+            settle(node_id)
+        if first_error is not None and stop_on_first_error:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            for node_id in running.values():
+                status[node_id] = "CANCELLED"
+            running.clear()
+            for node_id in [n for n, st in status.items() if st == "PENDING"]:
+                close(node_id, "CANCELLED")
+            break
+    if first_error is not None:
+        raise first_error
+    if any(st == "CANCELLED" for st in status.values()):
+        raise RunCancelled(f"graph {graph.name!r} was cancelled", run_id=run.id)
+    graph.state = {n: {"status": st, "outputs": results.get(n)} for n, st in status.items()}
+    outputs = resolve(graph.outputs, results)
+    assert isinstance(outputs, dict)
+    return outputs
+
+
+def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
+    async def timed(child: Scope) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await asyncio.wait_for(execute(child), timeout_s)
+            return result
+        except TimeoutError:
+            raise StepTimeout(f"node {node_id} ran longer than its timeout of {timeout_s} s", node_id=node_id) from None
+
+    return timed
+
+
+async def _step(
+    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, deps: tuple[str, ...], graph: TaskGraph
+) -> dict[str, Any]:
+    parents = tuple(d for d in deps if d in graph.nodes)
+    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents)
+    assert isinstance(value, dict)
+    return value

@@ -1,0 +1,254 @@
+"""TaskGraph: a static DAG of tool calls — its spec (JSON round trip) and the per-run state of its nodes.
+
+Tools are referenced by their registered name plus a version fingerprint of their code, never by a late-bound
+``__main__`` path: a graph built before a tool was redefined in a later notebook cell says so by name when it runs,
+instead of silently running the new code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.registry import lookup
+from aether_nb.store.records import JSON
+
+INPUTS = "__inputs__"
+"""The pseudo-node whose outputs are the graph's inputs."""
+
+NODE_STATUSES = (
+    "PENDING",
+    "RUNNING",
+    "WAITING_HUMAN",
+    "WAITING_EXTERNAL",
+    "WAITING_TIME",
+    "WAITING_EVENT",
+    "DONE",
+    "FAILED",
+    "FAILED_TIMEOUT",
+    "SKIPPED",
+    "CANCELLED",
+)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a future value: output ``key`` of node ``node`` (or graph input ``key`` of ``INPUTS``)."""
+
+    node: str
+    key: str
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"$ref": [self.node, self.key]}
+
+
+def is_ref_json(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"$ref"}
+
+
+def encode_refs(value: Any) -> Any:
+    """Turn Refs nested in lists/dicts into their JSON form."""
+    if isinstance(value, Ref):
+        return value.to_json()
+    if isinstance(value, dict):
+        return {k: encode_refs(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_refs(v) for v in value]
+    return value
+
+
+def refs_in(value: Any) -> list[Ref]:
+    """Every reference inside a JSON value (in order)."""
+    if is_ref_json(value):
+        node, key = value["$ref"]
+        return [Ref(node, key)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in refs_in(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in refs_in(v)]
+    return []
+
+
+def resolve(value: Any, results: dict[str, dict[str, Any] | None]) -> Any:
+    """Replace references by values (a reference to a skipped node resolves to None)."""
+    if is_ref_json(value):
+        node, key = value["$ref"]
+        outputs = results.get(node)
+        return None if outputs is None else outputs.get(key)
+    if isinstance(value, dict):
+        return {k: resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, results) for v in value]
+    return value
+
+
+def tool_version(tool: Any) -> str:
+    """A fingerprint of a tool's code, to notice that a notebook cell redefined it."""
+    parts: list[str] = []
+    for fn in (getattr(tool, "fn", None), getattr(tool, "setup", None), getattr(tool, "on_resume", None)):
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            parts.append(code.co_code.hex() + repr(code.co_consts) + repr(code.co_names))
+    if not parts:
+        try:
+            parts.append(inspect.getsource(tool))
+        except (OSError, TypeError):
+            parts.append(repr(tool))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: which tool, with which inputs (values and references), after which nodes, under what condition."""
+
+    id: str
+    tool: str
+    tool_version: str
+    inputs: JSON
+    deps: tuple[str, ...]
+    condition: JSON = None
+    outputs: tuple[str, ...] | None = None
+    timeout_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tool": self.tool,
+            "tool_version": self.tool_version,
+            "inputs": self.inputs,
+            "deps": list(self.deps),
+            "condition": self.condition,
+            "outputs": None if self.outputs is None else list(self.outputs),
+            "timeout_s": self.timeout_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NodeSpec:
+        outs = data.get("outputs")
+        return cls(
+            id=data["id"],
+            tool=data["tool"],
+            tool_version=data["tool_version"],
+            inputs=data["inputs"],
+            deps=tuple(data["deps"]),
+            condition=data.get("condition"),
+            outputs=None if outs is None else tuple(outs),
+            timeout_s=data.get("timeout_s"),
+        )
+
+
+@dataclass
+class TaskGraph:
+    """A built graph: ``spec`` fields plus the last known ``state`` of each node (status, outputs, error)."""
+
+    name: str
+    required: list[str]
+    optional: dict[str, Any]
+    outputs: dict[str, JSON]
+    nodes: dict[str, NodeSpec]
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    kind = "graphify"
+
+    def node(self, node_id: str) -> NodeSpec:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise KeyError(f"no node {node_id!r} in graph {self.name!r}; nodes: {list(self.nodes)}") from None
+
+    def dependents(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for spec in self.nodes.values():
+            for d in spec.deps:
+                if d in out:
+                    out[d].append(spec.id)
+        return out
+
+    # -- JSON ---------------------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "inputs": {"required": list(self.required), "optional": dict(self.optional)},
+            "outputs": dict(self.outputs),
+            "nodes": [n.to_json() for n in self.nodes.values()],
+            "state": self.state,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json())
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | str) -> TaskGraph:
+        if isinstance(data, str):
+            data = json.loads(data)
+        assert isinstance(data, dict)
+        nodes = [NodeSpec.from_json(n) for n in data["nodes"]]
+        return cls(
+            name=data["name"],
+            required=list(data["inputs"]["required"]),
+            optional=dict(data["inputs"]["optional"]),
+            outputs=dict(data["outputs"]),
+            nodes={n.id: n for n in nodes},
+            state=dict(data.get("state") or {}),
+        )
+
+    # -- tools ---------------------------------------------------------------------------------------------------------
+    def resolve_tool(self, spec: NodeSpec) -> Any:
+        """The registered tool for a node, refusing one whose code changed since the graph was built."""
+        tool = lookup("tool", spec.tool)
+        if tool is None:
+            raise UsageError(
+                f"node {spec.id} of graph {self.name!r} needs tool {spec.tool!r}, which is not defined in this "
+                "process: run the cell that defines it",
+                node_id=spec.id,
+                code="tool_missing",
+            )
+        if tool_version(tool) != spec.tool_version:
+            raise UsageError(
+                f"tool {spec.tool!r} was redefined after graph {self.name!r} was built (node {spec.id}); build the "
+                "graph again to use the new code",
+                node_id=spec.id,
+                code="tool_redefined",
+            )
+        return tool
+
+    # -- display --------------------------------------------------------------------------------------------------
+    def to_graph_dict(self) -> dict[str, Any]:
+        """The run-graph shape (``RunGraph.to_dict``) of this graph and its state, for widgets and SVG."""
+        nodes = [
+            {
+                "id": n.id,
+                "name": n.tool,
+                "kind": "tool",
+                "status": self.state.get(n.id, {}).get("status", "PENDING"),
+                "parent": None,
+                "started_at": None,
+                "ended_at": None,
+                "inputs": n.inputs,
+                "outputs": self.state.get(n.id, {}).get("outputs"),
+                "error": self.state.get(n.id, {}).get("error"),
+            }
+            for n in self.nodes.values()
+        ]
+        edges = [[d, n.id] for n in self.nodes.values() for d in n.deps if d in self.nodes]
+        return {"run_id": "", "name": self.name, "status": "built", "nodes": nodes, "edges": edges}
+
+    def visualize(self, *, timeout_s: float = 5.0) -> str | None:
+        """SVG of the graph via Graphviz ``dot`` (in a subprocess with a timeout; a cheap layout if slow)."""
+        from aether_nb.runtime.dot import render_svg_sync
+
+        return render_svg_sync(self.to_graph_dict(), timeout_s=timeout_s)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        svg = self.visualize()
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"TaskGraph({self.name!r}, nodes={list(self.nodes)}, outputs={list(self.outputs)})"

@@ -1,0 +1,650 @@
+"""``context.llm()``: chat, structured output, a tool-calling loop and embeddings over any OpenAI-compatible endpoint.
+
+Every model call is a journaled step and a DAG node of kind ``llm`` whose journaled value is
+``{"text", "usage", "tool_calls"}``: a resumed run replays it and never pays for it twice. Token usage and cost
+(from a price table per 1M tokens) go on the node; :func:`run_usage` sums them for a run.
+
+Configuration is a named :class:`LLMProfile`, kept in ``session.config["llm_profiles"]``. The default profile comes
+from ``ag.configure(llm=...)`` or ``%aether llm ...``, else from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` /
+``OPENAI_MODEL``. An endpoint with no key (a local server) is fine. The key is registered as a secret, so it never
+reaches the store, and is never part of a profile's repr.
+
+``openai`` costs ~0.5 s to import, so it is imported on the first call, not with ``aether_nb``. Retries (429 and
+5xx, bounded exponential backoff honouring ``retry-after``) are the client's own ``max_retries``.
+
+An opt-in response cache (``cache=True`` per call or per profile) keys each request by its canonical JSON and keeps
+the reply in the store's KV (scope ``llm-cache``): re-running a cell is then free and deterministic, across kernel
+restarts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.execution import Scope, current_scope
+from aether_nb.services.channel import Channel
+from aether_nb.services.llm_schema import LLMError, LLMOutputError, ToolSpec, output_format, tool_spec
+from aether_nb.store.redact import contains_secret, redact_text, register_secret
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
+    from aether_nb.runtime.run import Run
+    from aether_nb.runtime.session import Session
+
+__all__ = [
+    "CACHE_SCOPE",
+    "DEFAULT_PRICES",
+    "LLM",
+    "LLMError",
+    "LLMOutputError",
+    "LLMProfile",
+    "RunToolsResult",
+    "Usage",
+    "configure_llm",
+    "install_llm",
+    "resolve_profile",
+    "run_usage",
+]
+
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_EMBED_MODEL = "text-embedding-3-small"
+CACHE_SCOPE = "llm-cache"
+NO_KEY_PLACEHOLDER = "no-key-needed"  # the client insists on a key; local endpoints ignore it
+
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    # USD per 1M tokens. Override or extend with LLMProfile(prices={...}); unknown models cost None.
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4.1": {"input": 2.00, "output": 8.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
+    "text-embedding-3-small": {"input": 0.02, "output": 0.0},
+    "text-embedding-3-large": {"input": 0.13, "output": 0.0},
+}
+
+_NO_CONFIG = (
+    "no LLM is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible endpoint), or "
+    "call ag.configure(llm={'model': ..., 'base_url': ..., 'api_key': ...}), or run "
+    "`%aether llm --model M --base-url U` in the notebook"
+)
+
+
+@dataclass(frozen=True)
+class LLMProfile:
+    """How to reach one model: endpoint, key, model name, limits, prices and caching.
+
+    Args:
+        model: the chat model (``OPENAI_MODEL`` or ``gpt-4o-mini`` by default).
+        base_url: an OpenAI-compatible endpoint (``OPENAI_BASE_URL``, else OpenAI's).
+        api_key: the key (``OPENAI_API_KEY``); never stored, never shown in the repr. Not needed for a local endpoint.
+        timeout_s: per-request timeout; a call that times out fails its node with that reason.
+        max_retries: retries on 429 / 5xx / connection errors, with the client's bounded exponential backoff.
+        prices: ``{model: {"input": usd, "output": usd}}`` per 1M tokens, over :data:`DEFAULT_PRICES`.
+        cache: cache replies in the notebook's store, keyed by the request (per-call ``cache=`` overrides it).
+        embed_model: the model ``embed()`` uses.
+        embed_memory: also embed the memory service's events with ``embed_model`` (one request per event).
+        name: the profile's name (``context.llm("fast")``); ``"default"`` is used when none is asked for.
+    """
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    cache: bool = False
+    embed_model: str = DEFAULT_EMBED_MODEL
+    embed_memory: bool = False
+    name: str = "default"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise UsageError(f"LLMProfile.model must be a model name, got {self.model!r}")
+        if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
+            raise UsageError(f"LLMProfile.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
+            raise UsageError(f"LLMProfile.max_retries must be an int from 0 to 10, got {self.max_retries!r}")
+        if self.api_key:
+            register_secret(self.api_key)
+
+    def price(self, model: str) -> Mapping[str, float] | None:
+        """The price entry for ``model``: exact name, else the longest known prefix (``gpt-4o-2024-08-06``)."""
+        table = {**DEFAULT_PRICES, **self.prices}
+        if model in table:
+            return table[model]
+        prefixes = [k for k in table if model.startswith(k)]
+        return table[max(prefixes, key=len)] if prefixes else None
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        p = self.price(model)
+        if p is None:
+            return None
+        return (prompt_tokens * p.get("input", 0.0) + completion_tokens * p.get("output", 0.0)) / 1_000_000
+
+
+def as_profile(value: Any, name: str | None = None) -> LLMProfile:
+    """An :class:`LLMProfile` from a profile or a dict of its fields (unknown keys are reported)."""
+    if isinstance(value, LLMProfile):
+        return value if name is None else dataclasses.replace(value, name=name)
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(LLMProfile)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise UsageError(f"unknown LLM setting(s) {unknown}; the settings are {sorted(known)}")
+        data = dict(value)
+        if name is not None:
+            data["name"] = name
+        return LLMProfile(**data)
+    raise UsageError(f"llm= takes an LLMProfile or a dict of its settings, got {type(value).__name__}")
+
+
+def profile_from_env(env: Mapping[str, str] | None = None) -> LLMProfile:
+    environ = os.environ if env is None else env
+    return LLMProfile(
+        model=environ.get("OPENAI_MODEL") or DEFAULT_MODEL,
+        base_url=environ.get("OPENAI_BASE_URL") or None,
+        api_key=environ.get("OPENAI_API_KEY") or None,
+    )
+
+
+def configure_llm(session: Session, value: Any) -> list[LLMProfile]:
+    """Install profiles: one (an :class:`LLMProfile` or dict), or a list of them (each with its ``name``)."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    profiles = [as_profile(v) for v in items]
+    table: dict[str, LLMProfile] = session.config.setdefault("llm_profiles", {})
+    for p in profiles:
+        table[p.name] = p
+        if p.name == "default":
+            if p.embed_memory:
+                session.config["embed"] = memory_embedder(p)
+            elif getattr(session.config.get("embed"), "_aether_llm", False):
+                session.config.pop("embed")
+    return profiles
+
+
+def resolve_profile(session: Session | None, name: str | None = None) -> LLMProfile:
+    """The profile to use: the named one, else the configured default, else one from the environment.
+
+    Raises:
+        UsageError: the name is unknown, or there is neither a key nor an endpoint to call.
+    """
+    table: dict[str, LLMProfile] = {} if session is None else session.config.get("llm_profiles") or {}
+    if name is not None and name not in table:
+        raise UsageError(
+            f"no LLM profile named {name!r} (configured: {sorted(table) or 'none'}); "
+            f"add one with ag.configure(llm={{'name': {name!r}, 'model': ...}})",
+            code="no_llm_profile",
+        )
+    env = profile_from_env()
+    profile = table.get(name or "default")
+    if profile is None:
+        profile = env
+    elif profile.api_key is None and profile.base_url is None:
+        profile = dataclasses.replace(profile, api_key=env.api_key, base_url=env.base_url)
+    if not profile.api_key and not profile.base_url:
+        raise UsageError(_NO_CONFIG, code="no_llm_config")
+    return profile
+
+
+# -- results -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and cost of one call, or summed over several (``a + b``). ``cost_usd`` is None for unpriced models."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = 0.0
+    calls: int = 0
+    cached_calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            cost,
+            self.calls + other.calls,
+            self.cached_calls + other.cached_calls,
+        )
+
+    @classmethod
+    def from_node(cls, data: Any) -> Usage:
+        """From the usage dict an ``llm`` node carries."""
+        if not isinstance(data, Mapping):
+            return cls()
+        return cls(
+            int(data.get("prompt_tokens") or 0),
+            int(data.get("completion_tokens") or 0),
+            int(data.get("total_tokens") or 0),
+            data.get("cost_usd"),
+            1,
+            1 if data.get("cached") else 0,
+        )
+
+
+@dataclass(frozen=True)
+class RunToolsResult:
+    """What :meth:`LLM.run_tools` returns: the final text, the whole conversation, model turns, summed usage."""
+
+    text: str
+    messages: list[dict[str, Any]]
+    steps: int
+    usage: Usage
+
+
+def run_usage(run: Run) -> Usage:
+    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran)."""
+    total = Usage()
+    for node in run.graph.nodes:
+        if node.kind != "llm" or node.status != "DONE":
+            continue
+        data = node.usage
+        if data is None and isinstance(node.outputs, Mapping):
+            data = node.outputs.get("usage")
+        total += Usage.from_node(data)
+    return total
+
+
+# -- the service ----------------------------------------------------------------------------------------------------
+def _client_key(profile: LLMProfile) -> tuple[Any, ...]:
+    return (profile.base_url, profile.api_key, float(profile.timeout_s), profile.max_retries)
+
+
+def _new_client(profile: LLMProfile, *, sync: bool = False) -> Any:
+    import openai
+
+    cls = openai.OpenAI if sync else openai.AsyncOpenAI
+    return cls(
+        api_key=profile.api_key or NO_KEY_PLACEHOLDER,
+        base_url=profile.base_url,
+        timeout=float(profile.timeout_s),
+        max_retries=profile.max_retries,
+    )
+
+
+def request_key(request: Mapping[str, Any]) -> str:
+    """The cache key of a chat request: sha256 of its canonical JSON."""
+    blob = json.dumps(request, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    if not isinstance(messages, Sequence) or not all(isinstance(m, Mapping) and "role" in m for m in messages):
+        raise UsageError(
+            "messages must be a list of {'role': ..., 'content': ...} dicts (or one string for a user message), "
+            f"got {type(messages).__name__}"
+        )
+    return [dict(m) for m in messages]
+
+
+class LLM:
+    """``context.llm(profile=None)``: the LLM client of one node. See the module docstring.
+
+    Args:
+        profile: how to reach the model.
+        context: the node using it (its run journals the calls); None for direct use outside a run.
+        session: where the response cache and the shared HTTP clients live (defaults to the context's).
+    """
+
+    def __init__(
+        self, profile: LLMProfile, *, context: NodeContext | None = None, session: Session | None = None
+    ) -> None:
+        self.profile = profile
+        self._ctx = context
+        self._session = session if session is not None else (context.session if context is not None else None)
+        self._own_client: Any = None
+
+    def __repr__(self) -> str:
+        return f"<LLM profile={self.profile.name!r} model={self.profile.model!r} base_url={self.profile.base_url!r}>"
+
+    @property
+    def client(self) -> Any:
+        """The ``openai.AsyncOpenAI`` client (one per session, endpoint and event loop, so connections are reused)."""
+        if self._session is None:
+            if self._own_client is None:
+                self._own_client = _new_client(self.profile)
+            return self._own_client
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        clients: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = self._session.config.setdefault(
+            "_llm_clients", weakref.WeakKeyDictionary()
+        )
+        per_loop = clients.setdefault(loop, {}) if loop is not None else {}
+        key = _client_key(self.profile)
+        if key not in per_loop:
+            per_loop[key] = _new_client(self.profile)
+        return per_loop[key]
+
+    def _scope(self) -> Scope | None:
+        scope = current_scope()
+        if scope is None and self._ctx is not None:
+            scope = self._ctx._scope
+        return scope
+
+    # -- chat ------------------------------------------------------------------------------------------------------
+    async def chat(
+        self,
+        messages: Any,
+        *,
+        model: str | None = None,
+        stream_to: Any = None,
+        response_format: Any = None,
+        cache: bool | None = None,
+        **kw: Any,
+    ) -> tuple[Any, Usage]:
+        """One chat completion: ``(text, usage)``, or ``(parsed, usage)`` with ``response_format``.
+
+        Args:
+            messages: OpenAI-style messages (or one string, sent as the user's message).
+            model: overrides the profile's model.
+            stream_to: a ``context.channel()``: tokens stream live into one chat bubble (on this call's node).
+            response_format: a pydantic model class (returns an instance) or a JSON schema dict (returns the
+                parsed JSON); the reply is validated and :class:`LLMOutputError` says what did not match.
+            cache: use the response cache for this call (default: the profile's ``cache``).
+            **kw: passed to ``chat.completions.create`` (``temperature``, ``max_tokens``, ``seed``...).
+        """
+        fmt = output_format(response_format) if response_format is not None else None
+        value = await self._complete(self._scope(), messages, model, stream_to, fmt, cache, None, kw)
+        usage = Usage.from_node(value["usage"])
+        return (fmt.parse(value["text"]) if fmt is not None else value["text"]), usage
+
+    async def _complete(
+        self,
+        scope: Scope | None,
+        messages: Any,
+        model: str | None,
+        stream_to: Any,
+        fmt: Any,
+        cache: bool | None,
+        tools: list[dict[str, Any]] | None,
+        kw: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One model call as a journaled ``llm`` node; returns ``{"text", "usage", "tool_calls"}``."""
+        for reserved in ("stream", "stream_options", "messages"):
+            if reserved in kw:
+                raise UsageError(f"chat(): {reserved}= is managed by aether_nb; use stream_to=context.channel()")
+        request: dict[str, Any] = {"model": model or self.profile.model, "messages": _messages(messages), **kw}
+        if tools:
+            request["tools"] = tools
+        if fmt is not None:
+            request["response_format"] = fmt.request
+        key = request_key(request)
+        use_cache = self.profile.cache if cache is None else bool(cache)
+
+        async def execute(child: Scope | None) -> dict[str, Any]:
+            channel = stream_to
+            if isinstance(stream_to, Channel) and child is not None:
+                # the bubble belongs to this call's node: its tokens show on the DAG node too
+                channel = Channel(child.context, stream_to._adapter, stream_to.key)
+            value = self._cache_get(key) if use_cache else None
+            if value is not None:
+                if channel is not None:
+                    async with channel.stream() as s:
+                        await s.delta(value["text"])
+            else:
+                value = await self._request(request, channel)
+                if fmt is not None:
+                    fmt.parse(value["text"])  # an invalid reply fails the node and is neither journaled nor cached
+                if use_cache:
+                    self._cache_put(key, value)
+            if child is not None:
+                child.usage = value["usage"]  # type: ignore[attr-defined]
+            return value
+
+        if scope is None:
+            return await execute(None)
+        inputs: dict[str, Any] = {"model": request["model"], "messages": request["messages"]}
+        if tools:
+            inputs["tools"] = [t["function"]["name"] for t in tools]
+        result: dict[str, Any] = await scope.run_step(scope.next_key("llm"), "llm", "llm", inputs, execute, fp=key[:16])
+        return result
+
+    async def _request(self, request: dict[str, Any], channel: Any) -> dict[str, Any]:
+        import openai
+
+        model = request["model"]
+        where = self.profile.base_url or "the OpenAI API"
+        try:
+            if channel is None:
+                resp = await self.client.chat.completions.create(**request)
+                message = resp.choices[0].message
+                text = message.content or ""
+                calls = [
+                    {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
+                    for c in message.tool_calls or []
+                ]
+                usage = resp.usage
+            else:
+                text, calls, usage = await self._stream(request, channel)
+        except openai.APITimeoutError as exc:
+            raise LLMError(
+                f"the LLM call to {model} at {where} timed out after {self.profile.timeout_s} s "
+                f"({self.profile.max_retries} retries): raise timeout_s in the LLM profile, or try again later",
+                code="llm_timeout",
+            ) from exc
+        except openai.APIStatusError as exc:
+            detail = redact_text(str(getattr(exc, "message", exc)))
+            retried = (
+                f" after {self.profile.max_retries} retries" if exc.status_code == 429 or exc.status_code >= 500 else ""
+            )
+            raise LLMError(
+                f"the LLM endpoint {where} answered HTTP {exc.status_code}{retried} for model {model}: {detail}",
+                code=f"llm_http_{exc.status_code}",
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(
+                f"could not reach the LLM endpoint {where} ({self.profile.max_retries} retries): "
+                f"{redact_text(str(exc))}. Check base_url and the network.",
+                code="llm_connection",
+            ) from exc
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        return {
+            "text": text,
+            "tool_calls": calls,
+            "usage": {
+                "model": model,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": int(getattr(usage, "total_tokens", 0) or prompt + completion),
+                "cost_usd": self.profile.cost(model, prompt, completion),
+                "cached": False,
+            },
+        }
+
+    async def _stream(self, request: dict[str, Any], channel: Any) -> tuple[str, list[dict[str, Any]], Any]:
+        stream = await self.client.chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+        parts: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage = None
+        async with channel.stream() as s:
+            async for chunk in stream:
+                if getattr(chunk, "usage", None) is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        parts.append(delta.content)
+                        await s.delta(delta.content)
+                    for tc in delta.tool_calls or []:
+                        call = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                        call["id"] = tc.id or call["id"]
+                        if tc.function is not None:
+                            call["name"] += tc.function.name or ""
+                            call["arguments"] += tc.function.arguments or ""
+        return "".join(parts), [calls[i] for i in sorted(calls)], usage
+
+    # -- cache -------------------------------------------------------------------------------------------------------
+    def _cache_get(self, key: str) -> dict[str, Any] | None:
+        if self._session is None:
+            return None
+        hit = self._session.store.kv_get(CACHE_SCOPE, key)
+        if hit is None or not isinstance(hit[0], dict):
+            return None
+        value = dict(hit[0])
+        value["usage"] = {**value.get("usage", {}), "cost_usd": 0.0, "cached": True}
+        return value
+
+    def _cache_put(self, key: str, value: dict[str, Any]) -> None:
+        if self._session is None or contains_secret(json.dumps(value)):
+            return  # a reply that contains a secret is not kept
+        self._session.store.kv_set(CACHE_SCOPE, key, value, None)
+
+    # -- tools -----------------------------------------------------------------------------------------------------
+    async def run_tools(
+        self,
+        messages: Any,
+        tools: Sequence[Any],
+        *,
+        max_steps: int = 8,
+        model: str | None = None,
+        stream_to: Any = None,
+        cache: bool | None = None,
+        **kw: Any,
+    ) -> RunToolsResult:
+        """The tool-calling loop: call the model, run the tools it asks for, repeat until it answers in text.
+
+        Tool schemas come from the ``@tool`` signatures and docstrings. The calls of one model turn run
+        concurrently, each as a DAG node. A failing tool or malformed arguments go back to the model as the tool's
+        result, so it can correct itself. Inside a run the whole loop is one ``run_tools`` node.
+
+        Raises:
+            LLMError: the model still asked for tools after ``max_steps`` turns (code ``llm_max_steps``).
+        """
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise UsageError(f"max_steps must be a positive int, got {max_steps!r}")
+        specs = [tool_spec(t) for t in tools]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise UsageError(f"run_tools: tool names must be unique, got {names}")
+        by_name = {s.name: s for s in specs}
+        schemas = [s.schema for s in specs]
+        start = _messages(messages)
+
+        async def loop(child: Scope | None) -> dict[str, Any]:
+            msgs = list(start)
+            total = Usage()
+            for step in range(1, max_steps + 1):
+                value = await self._complete(child, msgs, model, stream_to, None, cache, schemas, kw)
+                total += Usage.from_node(value["usage"])
+                calls = value["tool_calls"]
+                reply: dict[str, Any] = {"role": "assistant", "content": value["text"] or None}
+                if calls:
+                    reply["tool_calls"] = [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for c in calls
+                    ]
+                msgs.append(reply)
+                if not calls:
+                    return {"text": value["text"], "messages": msgs, "steps": step, "usage": dataclasses.asdict(total)}
+                msgs.extend(await _run_calls(by_name, calls))
+            raise LLMError(
+                f"run_tools stopped after max_steps={max_steps} model turns: the model still asked for tools "
+                f"({', '.join(c['name'] for c in calls)}). Raise max_steps, or tell the model when to stop.",
+                code="llm_max_steps",
+            )
+
+        scope = self._scope()
+        if scope is None:
+            out = await loop(None)
+        else:
+            inputs = {"messages": start, "tools": names, "max_steps": max_steps}
+            out = await scope.run_step(scope.next_key("run_tools"), "run_tools", "step", inputs, loop)
+        return RunToolsResult(out["text"], out["messages"], out["steps"], Usage(**out["usage"]))
+
+    # -- embeddings ------------------------------------------------------------------------------------------------
+    async def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Embedding vectors for ``texts`` (one string or several), with the profile's ``embed_model``."""
+        items = [texts] if isinstance(texts, str) else list(texts)
+        if not items:
+            return []
+        resp = await self.client.embeddings.create(model=model or self.profile.embed_model, input=items)
+        return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+
+
+async def _run_calls(by_name: dict[str, ToolSpec], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run one turn's tool calls concurrently; every outcome (errors too) becomes a ``tool`` message."""
+    pending: list[Any] = []
+    for call in calls:  # steps are created in the model's order, so node ids do not depend on scheduling
+        pending.append(_start_call(by_name, call))
+
+    async def settle(item: Any) -> str:
+        if isinstance(item, str):
+            return item
+        try:
+            out = await item if inspect.isawaitable(item) else item
+        except Exception as exc:
+            return f"Error: the tool raised {type(exc).__name__}: {exc}"
+        return json.dumps(out, default=repr, ensure_ascii=False)
+
+    results = await asyncio.gather(*(settle(p) for p in pending))
+    return [{"role": "tool", "tool_call_id": c["id"], "content": r} for c, r in zip(calls, results, strict=True)]
+
+
+def _start_call(by_name: dict[str, ToolSpec], call: dict[str, Any]) -> Any:
+    """The tool's step (an awaitable inside a run), or the error text to send back to the model."""
+    spec = by_name.get(call["name"])
+    if spec is None:
+        return f"Error: there is no tool named {call['name']!r}; the tools are {sorted(by_name)}"
+    try:
+        args = json.loads(call["arguments"] or "{}")
+    except json.JSONDecodeError as exc:
+        return f"Error: the arguments are not valid JSON ({exc}); send a JSON object"
+    if not isinstance(args, dict):
+        return f"Error: the arguments must be a JSON object, got {type(args).__name__}"
+    try:
+        checked = spec.validate(args)
+    except Exception as exc:
+        from aether_nb.services.llm_schema import describe_validation_error
+
+        return f"Error: invalid arguments for {spec.name}: " + "; ".join(describe_validation_error(exc))
+    try:
+        return spec.tool(**checked)
+    except UsageError as exc:
+        return f"Error: {exc.message}"
+
+
+# -- wiring -----------------------------------------------------------------------------------------------------
+def memory_embedder(profile: LLMProfile) -> Callable[[str], list[float]]:
+    """A synchronous embedder for the memory service (whose API is sync), on a sync client of the same profile."""
+    client: list[Any] = []
+
+    def embed(text: str) -> list[float]:
+        if not client:
+            client.append(_new_client(profile, sync=True))
+        resp = client[0].embeddings.create(model=profile.embed_model, input=[text or " "])
+        return list(resp.data[0].embedding)
+
+    embed._aether_llm = True  # type: ignore[attr-defined]
+    return embed
+
+
+def install_llm(session: Session) -> None:
+    """Put the ``llm`` factory on ``session``: ``context.llm(profile=None)``."""
+
+    def factory(ctx: NodeContext, profile: str | None = None) -> LLM:
+        return LLM(resolve_profile(ctx.session, profile), context=ctx)
+
+    session.service_factories["llm"] = factory

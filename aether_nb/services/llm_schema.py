@@ -1,0 +1,248 @@
+"""JSON schemas for the LLM service: tool definitions from ``@tool`` signatures, structured-output formats, and the
+errors an LLM call raises during a run.
+
+A tool's parameters come from its type hints (anything pydantic can describe: ``int``, ``list[str]``,
+``Optional``, ``Literal``, dataclasses, pydantic models...), its description from the docstring's first paragraph
+and each parameter's description from a Google-style ``Args:`` section. The context parameter is left out: the
+runtime supplies it, not the model.
+
+pydantic (a dependency of ``openai``) is imported lazily, like ``openai`` itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aether_nb.errors import RunError, UsageError
+from aether_nb.runtime.tools import Tool
+
+
+class LLMError(RunError):
+    """An LLM call failed during a run: timed out, the endpoint refused it (after retries), or could not be reached.
+
+    ``code`` says which: ``llm_timeout``, ``llm_http_<status>``, ``llm_connection``, ``llm_max_steps``.
+    """
+
+    default_code = "llm_error"
+
+
+class LLMOutputError(LLMError):
+    """The model's reply did not match the requested structured output (a JSON schema or a pydantic model).
+
+    Attributes:
+        text: the reply, as the model sent it.
+        problems: what did not validate, one line each.
+    """
+
+    default_code = "invalid_llm_output"
+
+    def __init__(self, message: str, *, text: str = "", problems: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.text = text
+        self.problems = problems or []
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
+_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+_ARG_LINE = re.compile(r"^\s+(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """``(description, {param: description})`` from a Google-style docstring."""
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    desc_lines: list[str] = []
+    for line in lines:
+        if not line.strip() or _ARGS_HEADER.match(line) or _SECTION.match(line):
+            break
+        desc_lines.append(line.strip())
+    params: dict[str, str] = {}
+    in_args = False
+    current: str | None = None
+    for line in lines:
+        if _ARGS_HEADER.match(line):
+            in_args, current = True, None
+            continue
+        if not in_args:
+            continue
+        if line.strip() and not line.startswith((" ", "\t")):
+            break  # the next section (Returns:, Raises:, ...)
+        m = _ARG_LINE.match(line)
+        indent = len(line) - len(line.lstrip())
+        if m and (current is None or indent <= _indent_of(lines, current)):
+            current = m.group(1).lstrip("*")
+            params[current] = m.group(2).strip()
+        elif current is not None and line.strip():
+            params[current] = (params[current] + " " + line.strip()).strip()
+    return " ".join(desc_lines), params
+
+
+def _indent_of(lines: list[str], name: str) -> int:
+    for line in lines:
+        m = _ARG_LINE.match(line)
+        if m and m.group(1).lstrip("*") == name:
+            return len(line) - len(line.lstrip())
+    return 0
+
+
+def _strip_titles(schema: Any) -> Any:
+    """pydantic adds a ``title`` to every property; the model does not need them."""
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the model sees it (``schema``) and how its arguments are checked (``validate``)."""
+
+    tool: Tool
+    schema: dict[str, Any]
+    validate: Callable[[dict[str, Any]], dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.tool.name
+
+
+def tool_spec(obj: Any) -> ToolSpec:
+    """Describe a ``@tool`` (or a plain function, wrapped as one) for the model."""
+    import pydantic
+
+    t = obj if isinstance(obj, Tool) else Tool(obj)
+    try:
+        hints = typing.get_type_hints(t.fn, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to "any value" for those parameters
+        hints = {}
+    description, arg_docs = parse_docstring(inspect.getdoc(t.fn))
+    fields: dict[str, Any] = {}
+    for p in t.signature.parameters.values():
+        if p.name == t.context_param:
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise UsageError(f"tool {t.name}: *args/**kwargs cannot be described to a model; name each parameter")
+        hint = hints.get(p.name, Any)
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (hint, pydantic.Field(default, description=arg_docs.get(p.name) or None))
+    try:
+        model = pydantic.create_model(
+            f"{t.name}_args", __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
+        )
+        params = _strip_titles(model.model_json_schema())
+    except Exception as exc:
+        raise UsageError(f"tool {t.name}: cannot build a JSON schema from its signature: {exc}") from exc
+    params.setdefault("properties", {})
+    params["additionalProperties"] = False
+    schema = {
+        "type": "function",
+        "function": {"name": t.name, "description": description or t.name, "parameters": params},
+    }
+
+    def validate(args: dict[str, Any]) -> dict[str, Any]:
+        checked = model.model_validate(args)
+        return {name: getattr(checked, name) for name in checked.model_fields_set}
+
+    return ToolSpec(t, schema, validate)
+
+
+def describe_validation_error(exc: Exception) -> list[str]:
+    """One line per problem, for a message the model (or a person) can act on."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return [f"{'.'.join(str(x) for x in e['loc']) or '(root)'}: {e['msg']}" for e in errors()]
+        except Exception:
+            pass
+    return [str(exc)]
+
+
+# -- structured output ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputFormat:
+    """What to send as ``response_format`` and how to turn the reply into the value ``chat`` returns."""
+
+    request: dict[str, Any]
+    parse: Callable[[str], Any]
+    name: str
+
+
+def _is_pydantic_model(obj: Any) -> bool:
+    return isinstance(obj, type) and hasattr(obj, "model_json_schema") and hasattr(obj, "model_validate_json")
+
+
+def _unfence(text: str) -> str:
+    """Models often wrap JSON in a Markdown code fence; take what is inside."""
+    m = re.fullmatch(r"\s*```(?:json)?\s*\n?(.*?)\n?```\s*", text, re.DOTALL)
+    return m.group(1) if m else text
+
+
+def output_format(spec: Any) -> OutputFormat:
+    """``response_format`` from a pydantic model class, a JSON schema dict, or an OpenAI ``response_format`` dict."""
+    if _is_pydantic_model(spec):
+        name = spec.__name__
+        schema = spec.model_json_schema()
+        request = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+        def parse_model(text: str) -> Any:
+            try:
+                return spec.model_validate_json(_unfence(text))
+            except Exception as exc:
+                raise _invalid(name, text, describe_validation_error(exc)) from None
+
+        return OutputFormat(request, parse_model, name)
+    if not isinstance(spec, dict):
+        raise UsageError(
+            f"response_format must be a pydantic model class or a JSON schema dict, got {type(spec).__name__}"
+        )
+    if spec.get("type") == "json_object":
+        return OutputFormat(dict(spec), lambda text: _load_json("json_object", text, None), "json_object")
+    if spec.get("type") == "json_schema" and isinstance(spec.get("json_schema"), dict):
+        inner = spec["json_schema"]
+        schema, name, request = inner.get("schema") or {}, str(inner.get("name") or "output"), dict(spec)
+    else:
+        schema, name = spec, re.sub(r"\W", "_", str(spec.get("title") or "output"))
+        request = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    import jsonschema
+
+    try:
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise UsageError(f"response_format is not a valid JSON schema: {exc.message}") from None
+    return OutputFormat(request, lambda text: _load_json(name, text, validator), name)
+
+
+def _load_json(name: str, text: str, validator: Any) -> Any:
+    try:
+        value = json.loads(_unfence(text))
+    except json.JSONDecodeError as exc:
+        raise _invalid(name, text, [f"not JSON: {exc}"]) from None
+    if validator is not None:
+        problems = [
+            f"{'.'.join(str(x) for x in e.absolute_path) or '(root)'}: {e.message}"
+            for e in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        ]
+        if problems:
+            raise _invalid(name, text, problems)
+    return value
+
+
+def _invalid(name: str, text: str, problems: list[str]) -> LLMOutputError:
+    shown = text if len(text) <= 300 else text[:300] + "…"
+    return LLMOutputError(
+        f"the model's reply does not match the structured output {name!r}: " + "; ".join(problems) + f". "
+        f"Reply: {shown!r}. Make the prompt state the format, use a model that supports structured output, "
+        "or catch LLMOutputError and ask again.",
+        text=text,
+        problems=problems,
+        code="invalid_llm_output",
+    )
