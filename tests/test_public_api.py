@@ -7,14 +7,49 @@ import sys
 
 import aether_nb as ag
 
-EXPECTED = set(
-    """
-AetherError ApprovalResult Artifact ChoiceResult ConsoleChannel DualStageTool Event FileRef GraphFn GraphifyFn
-GraphNode InvalidAnswer NodeContext ReplayMismatch RetryPolicy Run RunCancelled RunError RunFailed RunGraph Service
-StepTimeout StorageError TaskGraph Tool UsageError Wait WaitSpec WaitTimeout __version__ configure errors get_run
-graph_fn graphify register_context_service run runs session store tool
-    """.split()
-)
+EXPECTED = {
+    "AetherError",
+    "ApprovalResult",
+    "Artifact",
+    "ChoiceResult",
+    "ConsoleChannel",
+    "DualStageTool",
+    "Event",
+    "FileRef",
+    "GraphFn",
+    "GraphNode",
+    "GraphifyFn",
+    "InvalidAnswer",
+    "NodeContext",
+    "ReplayMismatch",
+    "RetryPolicy",
+    "Run",
+    "RunCancelled",
+    "RunError",
+    "RunFailed",
+    "RunGraph",
+    "Service",
+    "StepTimeout",
+    "StorageError",
+    "TaskGraph",
+    "Tool",
+    "UsageError",
+    "Wait",
+    "WaitSpec",
+    "WaitTimeout",
+    "__version__",
+    "configure",
+    "errors",
+    "get_run",
+    "graph_fn",
+    "graphify",
+    "register_context_service",
+    "run",
+    "runs",
+    "session",
+    "store",
+    "tool",
+}
 
 
 def test_exported_members() -> None:
