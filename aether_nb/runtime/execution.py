@@ -110,6 +110,7 @@ class Scope:
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
         self.unawaited: dict[str, str] = {}
+        self.cancelling: set[str] = set()  # nodes a scheduler cancels on purpose (stop_on_first_error)
         self._context: NodeContext | None = None
 
     @property
@@ -210,7 +211,7 @@ class Scope:
                 child.check_unawaited()
         except asyncio.CancelledError:
             # Only a cancelled run cancels its nodes; a loop going away (kernel shutdown) leaves them resumable.
-            if node and run._cancel_requested:
+            if node and (run._cancel_requested or key in self.cancelling):
                 run._emit(NodeFinished, node_id=key, status="CANCELLED")
             raise
         except BaseException as exc:

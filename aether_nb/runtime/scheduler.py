@@ -211,7 +211,8 @@ async def run_taskgraph(
                 results[node_id] = task.result()
             settle(node_id)
         if first_error is not None and stop_on_first_error:
-            for task in running:
+            for task, node_id in running.items():
+                scope.cancelling.add(node_id)
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             for node_id in running.values():

@@ -306,26 +306,23 @@ class LLM:
         self.profile = profile
         self._ctx = context
         self._session = session if session is not None else (context.session if context is not None else None)
-        self._own_client: Any = None
 
     def __repr__(self) -> str:
         return f"<LLM profile={self.profile.name!r} model={self.profile.model!r} base_url={self.profile.base_url!r}>"
 
     @property
     def client(self) -> Any:
-        """The ``openai.AsyncOpenAI`` client (one per session, endpoint and event loop, so connections are reused)."""
-        if self._session is None:
-            if self._own_client is None:
-                self._own_client = _new_client(self.profile)
-            return self._own_client
+        """The ``openai.AsyncOpenAI`` client: one per session, endpoint and event loop, so connections are reused
+        (a client's connection pool belongs to the loop that opened it)."""
         try:
             loop: Any = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
-        clients: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = self._session.config.setdefault(
+            return _new_client(self.profile)
+        owner = self._session.config if self._session is not None else self.__dict__
+        clients: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = owner.setdefault(
             "_llm_clients", weakref.WeakKeyDictionary()
         )
-        per_loop = clients.setdefault(loop, {}) if loop is not None else {}
+        per_loop = clients.setdefault(loop, {})
         key = _client_key(self.profile)
         if key not in per_loop:
             per_loop[key] = _new_client(self.profile)

@@ -38,6 +38,13 @@ class _Server(http.server.ThreadingHTTPServer):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, addr
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client whose event loop ended drops its kept-alive connections: not worth a traceback
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class FakeOpenAI:
     """A scripted or rule-based OpenAI-compatible server (see the module docstring for the script format).
@@ -50,7 +57,8 @@ class FakeOpenAI:
         chunk_delay_s: pause between streamed chunks (makes streaming visible in a notebook).
 
     Attributes:
-        requests: every request received, as ``{"path": ..., "body": ..., "headers": ...}``.
+        requests: every request received, as ``{"path": ..., "body": ..., "headers": ...}`` (header names in lower
+            case; the ``authorization`` value masked).
     """
 
     def __init__(
@@ -198,7 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _headers(self) -> dict[str, str]:
         # the Authorization header is recorded masked: a fake is no reason to keep keys around
-        return {k: ("***" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
+        return {k.lower(): ("***" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
 
     # -- routes --------------------------------------------------------------------------------------------------
     def do_GET(self) -> None:

@@ -1,0 +1,128 @@
+"""@graphify: building by tracing, build errors, JSON round trip, tool redefinition, conditions, running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime.session import Session
+from aether_nb.runtime.taskgraph import TaskGraph
+from tests.conftest import arun
+
+
+@ag.tool(outputs=["y"])
+def double(x: int) -> dict[str, int]:
+    return {"y": x * 2}
+
+
+@ag.tool(outputs=["z"])
+async def add(a: int, b: int) -> dict[str, int]:
+    return {"z": a + b}
+
+
+@ag.graphify(name="pipeline", inputs=["x"], outputs=["answer"])
+def pipeline(x: Any) -> Any:
+    d1 = double(x=x)  # assigned handles work (AetherGraph's validator rejected them in notebook cells)
+    d2 = double(x=d1.y)
+    return {"answer": d2.y}
+
+
+def test_chained_dag(session: Session) -> None:
+    g = pipeline.build()
+    assert list(g.nodes) == ["double_1", "double_2"]
+    assert g.node("double_2").deps == ("double_1",)
+    assert arun(pipeline(x=5)) == {"answer": 20}
+    run = ag.runs()[0]
+    assert run.graph.edges == [("double_1", "double_2")]
+    assert [n.status for n in run.graph.nodes] == ["DONE", "DONE"]
+
+
+def test_json_round_trip_and_ag_run(session: Session) -> None:
+    g = pipeline.build()
+    again = TaskGraph.from_json(g.dumps())
+    assert again.to_json() == g.to_json()
+    assert arun(ag.run(again, {"x": 1}, max_concurrency=2)) == {"answer": 4}
+
+
+def test_build_errors_are_reported_together() -> None:
+    @ag.graphify(outputs=["a", "b"])
+    def broken(x: Any) -> Any:
+        d = double(x=x)
+        bad = double(x=d.nope)  # unknown output key
+        add(a=d.y)  # unbound input b
+        double(x=d.y, _after="ghost")  # unknown node
+        return {"a": bad.y}  # declared output b missing
+
+    with pytest.raises(ag.UsageError) as info:
+        broken.build()
+    msg = str(info.value)
+    for part in ("double_1.nope: unknown output", "missing a required argument: 'b'", "unknown node 'ghost'", "['b']"):
+        assert part in msg
+    assert info.value.code == "build_errors"
+
+
+def test_a_handle_used_as_a_value_is_a_clear_error() -> None:
+    @ag.graphify
+    def branchy(x: Any) -> Any:
+        d = double(x=x)
+        if d.y:  # a Ref is fine; the handle itself is not a value
+            pass
+        if d:
+            return {"r": 1}
+        return {}
+
+    with pytest.raises(ag.UsageError, match="used as a value"):
+        branchy.build()
+
+
+def test_control_kwargs_and_conditions(session: Session) -> None:
+    @ag.graphify(outputs=["out", "skipped"])
+    def cond(x: Any) -> Any:
+        first = double(x=x, _id="first")
+        gate = double(x=first.y, _condition={"op": "eq", "left": first.y, "right": 999})
+        after_gate = double(x=gate.y)  # depends on a skipped node: skipped too
+        last = add(a=first.y, b=1, _after=[first])
+        return {"out": last.z, "skipped": after_gate.y}
+
+    g = cond.build()
+    assert g.node("add_1").deps == ("first",)
+    assert arun(cond(x=2)) == {"out": 5, "skipped": None}
+    statuses = {n.id: n.status for n in ag.runs()[0].graph.nodes}
+    assert statuses == {"first": "DONE", "double_1": "SKIPPED", "double_2": "SKIPPED", "add_1": "DONE"}
+
+
+def test_redefined_tool_is_detected_by_name(session: Session) -> None:
+    @ag.tool(name="shifty", outputs=["y"])
+    def shifty_v1(x: int) -> dict[str, int]:
+        return {"y": x}
+
+    @ag.graphify(outputs=["y"])
+    def uses(x: Any) -> Any:
+        return {"y": shifty_v1(x=x).y}
+
+    g = uses.build()
+
+    @ag.tool(name="shifty", outputs=["y"])
+    def shifty_v2(x: int) -> dict[str, int]:
+        return {"y": -x}
+
+    with pytest.raises(ag.RunFailed) as info:
+        arun(ag.run(g, {"x": 1}))
+    assert "shifty" in str(info.value.__cause__) and "redefined" in str(info.value.__cause__)
+
+
+def test_rerunning_a_finished_run_id(session: Session) -> None:
+    async def main() -> None:
+        assert await pipeline.start(x=3, run_id="p").result() == {"answer": 12}
+        assert await pipeline.start(x=3, run_id="p").result() == {"answer": 12}
+        with pytest.raises(ag.UsageError, match="other inputs"):
+            pipeline.start(x=4, run_id="p")
+
+    arun(main())
+
+
+def test_visualize_renders_svg_or_explains() -> None:
+    svg = pipeline.build().visualize()
+    assert svg is None or svg.startswith("<svg")
