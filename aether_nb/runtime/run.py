@@ -243,6 +243,23 @@ class Run:
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
+    def promote(self, name: str | None = None) -> str:
+        """``@graphify`` source that reproduces this (succeeded) run as a static graph.
+
+        Tool calls become nodes, values that flowed between them become references, the run's inputs become the
+        graph's inputs; see :mod:`aether_nb.runtime.promote` for the rules. ``%aether promote RUN_ID`` puts it
+        into a new cell.
+        """
+        from aether_nb.runtime.promote import promote_source
+
+        return promote_source(self, name or f"{self.graph_name}_static")
+
+    def to_taskgraph(self, name: str | None = None) -> Any:
+        """The promoted graph as a built :class:`~aether_nb.runtime.taskgraph.TaskGraph`."""
+        from aether_nb.runtime.promote import to_taskgraph
+
+        return to_taskgraph(self, name)
+
     async def wait_for(self, *statuses: str, timeout: float | None = 60.0) -> str:
         """Wait until the run's status is one of ``statuses`` (default: any finished status); returns it.
 
