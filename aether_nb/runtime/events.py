@@ -94,6 +94,7 @@ class NodeStarted(Event):
     parents: tuple[str, ...]
     inputs: JSON
     replayed: bool = False
+    meta: JSON = None
     kind: Literal["node_started"] = field(init=False, default="node_started")
 
 

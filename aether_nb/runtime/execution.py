@@ -160,6 +160,7 @@ class Scope:
         node: bool = True,
         fp: str | None = None,
         parents: tuple[str, ...] | None = None,
+        meta: Any = None,
     ) -> Any:
         """Execute one step, or replay it from the journal when it already completed.
 
@@ -172,6 +173,7 @@ class Scope:
             node: False for steps that are journaled but not drawn (chat messages).
             fp: the fingerprint to match on replay; defaults to one of ``inputs``.
             parents: explicit DAG edges into the node (a static graph's dependencies); default: the frontier.
+            meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
         """
         run = self.run
         fp = fingerprint(inputs) if fp is None else fp
@@ -189,6 +191,7 @@ class Scope:
                     parents=parents,
                     inputs=preview(inputs),
                     replayed=True,
+                    meta=meta,
                 )
                 run._emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), replayed=True)
                 self._advance(parents, key)
@@ -202,6 +205,7 @@ class Scope:
                 parent=self.node_id,
                 parents=parents,
                 inputs=preview(inputs),
+                meta=meta,
             )
         child = Scope(self.execution, key) if node else self
         token = _current_scope.set(child)
@@ -375,7 +379,7 @@ class StepCall:
     concurrent calls are scheduled. A call that is never awaited is reported when its scope ends.
     """
 
-    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_name", "_scope", "_started")
+    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_scope", "_started")
 
     def __init__(
         self,
@@ -384,8 +388,10 @@ class StepCall:
         kind: str,
         inputs: Any,
         execute: Callable[[Scope], Awaitable[Any]],
+        meta: Any = None,
     ) -> None:
         self._scope = scope
+        self._meta = meta
         self._name = name
         self._kind = kind
         self._inputs = inputs
@@ -404,7 +410,8 @@ class StepCall:
             raise UsageError(f"{self._name}(...) [{self._key}] was already awaited; call the tool again to re-run it")
         self._started = True
         self._scope.unawaited.pop(self._key, None)
-        return self._scope.run_step(self._key, self._name, self._kind, self._inputs, self._execute).__await__()
+        step = self._scope.run_step(self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta)
+        return step.__await__()
 
     def _not_awaited(self, *_: Any, **__: Any) -> Any:
         raise UsageError(

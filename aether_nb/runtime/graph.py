@@ -45,6 +45,7 @@ class GraphNode:
     usage: JSON = None
     logs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    meta: JSON = None
 
     @property
     def duration(self) -> float | None:
@@ -114,6 +115,7 @@ class RunGraph:
                 inputs=event.inputs,
                 started_at=event.ts,
                 replayed=event.replayed,
+                meta=event.meta,
             )
             self._nodes[event.node_id] = node
             return node

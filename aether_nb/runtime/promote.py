@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.codec import decode
-from aether_nb.runtime.registry import lookup
+from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, tool_version
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class _Call:
     node_id: str
     var: str
     tool: str
+    version: str | None
     args: dict[str, Any]  # values, or Ref
     outputs: dict[str, Any]
     truncated: bool
@@ -85,7 +86,8 @@ def analyse(run: Run) -> tuple[list[str], list[_Call], dict[str, Any], list[str]
             if _truncated(value):
                 truncated = True
             args[name] = _match(value, parents, produced, inputs)
-        calls.append(_Call(node.id, _var(node.id), node.name, args, outputs, truncated))
+        version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
+        calls.append(_Call(node.id, _var(node.id), node.name, version, args, outputs, truncated))
         produced.extend((node.id, k, v) for k, v in outputs.items())
     outputs = {k: _match(v, set(), produced, inputs, prefer_latest=True) for k, v in (run.outputs or {}).items()}
     used_inputs = [k for k in inputs if _uses_input(k, calls, outputs)]
@@ -154,7 +156,7 @@ def to_taskgraph(run: Run, name: str | None = None) -> TaskGraph:
     var_of = {c.node_id: c.var for c in calls}
     nodes: dict[str, NodeSpec] = {}
     for c in calls:
-        tool = lookup("tool", c.tool)
+        tool = (lookup_version("tool", c.tool, c.version) if c.version else None) or lookup("tool", c.tool)
         if tool is None:
             raise UsageError(f"tool {c.tool!r} is not defined in this process: run the cell that defines it")
         refs = {k: (Ref(v.node if v.node == INPUTS else var_of[v.node], v.key).to_json() if isinstance(v, Ref) else v)

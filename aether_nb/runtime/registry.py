@@ -29,3 +29,17 @@ def register(target: Any, *, kind: str | None = None, name: str | None = None) -
 def lookup(kind: str, name: str) -> Any:
     """The latest definition registered under ``(kind, name)``, or None."""
     return _targets.get((kind, name))
+
+
+_versions: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def register_version(kind: str, name: str, version: str, target: Any) -> None:
+    """Also remember ``target`` under its code version, so equally named definitions from different modules
+    stay reachable (a graph built with one of them keeps finding it)."""
+    _versions.setdefault((kind, name), {})[version] = target
+
+
+def lookup_version(kind: str, name: str, version: str) -> Any:
+    """The definition registered under ``(kind, name)`` with this code version, or None."""
+    return _versions.get((kind, name), {}).get(version)

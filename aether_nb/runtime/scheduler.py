@@ -246,6 +246,7 @@ async def _step(
     scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, deps: tuple[str, ...], graph: TaskGraph
 ) -> dict[str, Any]:
     parents = tuple(d for d in deps if d in graph.nodes)
-    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents)
+    meta = {"tool_version": graph.nodes[node_id].tool_version}
+    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta)
     assert isinstance(value, dict)
     return value

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.registry import lookup
+from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.store.records import JSON
 
 INPUTS = "__inputs__"
@@ -99,6 +99,12 @@ def tool_version(tool: Any) -> str:
         except (OSError, TypeError):
             parts.append(repr(tool))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def _origin(tool: Any) -> tuple[str, str]:
+    """Where a tool was defined (module and qualified name) — the same for a function redefined in a cell."""
+    fn = getattr(tool, "fn", tool)
+    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""))
 
 
 @dataclass(frozen=True)
@@ -198,23 +204,28 @@ class TaskGraph:
 
     # -- tools ---------------------------------------------------------------------------------------------------------
     def resolve_tool(self, spec: NodeSpec) -> Any:
-        """The registered tool for a node, refusing one whose code changed since the graph was built."""
-        tool = lookup("tool", spec.tool)
-        if tool is None:
-            raise UsageError(
-                f"node {spec.id} of graph {self.name!r} needs tool {spec.tool!r}, which is not defined in this "
-                "process: run the cell that defines it",
-                node_id=spec.id,
-                code="tool_missing",
-            )
-        if tool_version(tool) != spec.tool_version:
+        """The tool a node was built with, refusing one whose code was redefined since the graph was built.
+
+        Tools are found by name and code version, so two modules may each have a tool of the same name; but when
+        the definition a graph was built with has been replaced by a newer one of the same function (a notebook
+        cell run again with changed code), running the old code silently would surprise: it is an error naming
+        the tool.
+        """
+        latest = lookup("tool", spec.tool)
+        exact = lookup_version("tool", spec.tool, spec.tool_version)
+        if exact is None and latest is not None and tool_version(latest) == spec.tool_version:
+            exact = latest
+        if latest is None or exact is None or (latest is not exact and _origin(latest) == _origin(exact)):
             raise UsageError(
                 f"tool {spec.tool!r} was redefined after graph {self.name!r} was built (node {spec.id}); build the "
-                "graph again to use the new code",
+                "graph again to use the new code"
+                if latest is not None
+                else f"node {spec.id} of graph {self.name!r} needs tool {spec.tool!r}, which is not defined in "
+                "this process: run the cell that defines it",
                 node_id=spec.id,
-                code="tool_redefined",
+                code="tool_redefined" if latest is not None else "tool_missing",
             )
-        return tool
+        return exact
 
     # -- display --------------------------------------------------------------------------------------------------
     def to_graph_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current_scope, spec_to_json
-from aether_nb.runtime.registry import register
+from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.waits import WaitSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -148,7 +148,9 @@ class Tool:
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         self.inputs = [p for p in self.signature.parameters if p != self.context_param]
         functools.update_wrapper(self, fn)
-        register(self)  # graphify graphs refer to tools by name
+        self.version = _code_version(self)
+        register(self)  # graphify graphs refer to tools by name (and code version)
+        register_version("tool", self.name, self.version, self)
 
     def __repr__(self) -> str:
         return f"<tool {self.name} outputs={self.outputs or ['result']}>"
@@ -180,7 +182,7 @@ class Tool:
         if scope is None:
             return self._call_direct(self._bind(args, kwargs))
         inputs, execute = self.prepare(args, kwargs)
-        return StepCall(scope, self.name, "tool", inputs, execute)
+        return StepCall(scope, self.name, "tool", inputs, execute, meta={"tool_version": self.version})
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
         """Validate a call and return its inputs and the coroutine function that executes it as a step."""
@@ -269,7 +271,7 @@ class _DualStageMeta(type):
                 code="waitable_outside_run",
             )
         inputs, execute = cls.prepare(args, kwargs)
-        return StepCall(scope, name, "tool", inputs, execute)
+        return StepCall(scope, name, "tool", inputs, execute, meta={"tool_version": cls.version})  # type: ignore[attr-defined]
 
     def prepare(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
         """Validate a call and return its inputs and the coroutine function that executes it as a step."""
@@ -326,12 +328,15 @@ class DualStageTool(metaclass=_DualStageMeta):
 
     _outputs: list[str] | None = None
     _tool_name: str = ""
+    version: str = ""
 
     def __init_subclass__(cls, outputs: Sequence[str] | None = None, name: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         cls._tool_name = name or cls.__name__
         cls._outputs = check_outputs_decl(outputs, f"DualStageTool {cls._tool_name}") if outputs else cls._outputs
+        cls.version = _code_version(cls)
         register(cls, kind="tool", name=cls._tool_name)
+        register_version("tool", cls._tool_name, cls.version, cls)
         for method in ("setup", "on_resume"):
             if not inspect.iscoroutinefunction(getattr(cls, method)):
                 raise UsageError(f"{cls.__name__}.{method} must be an `async def`")
@@ -343,3 +348,9 @@ class DualStageTool(metaclass=_DualStageMeta):
     async def on_resume(self, payload: Any, **kwargs: Any) -> Any:
         """Turn the validated answer into the tool's outputs."""
         raise UsageError(f"{type(self).__name__} must implement `async def on_resume(self, payload, *, context)`")
+
+
+def _code_version(tool: Any) -> str:
+    from aether_nb.runtime.taskgraph import tool_version  # taskgraph imports this module
+
+    return tool_version(tool)

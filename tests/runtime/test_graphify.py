@@ -94,19 +94,17 @@ def test_control_kwargs_and_conditions(session: Session) -> None:
 
 
 def test_redefined_tool_is_detected_by_name(session: Session) -> None:
-    @ag.tool(name="shifty", outputs=["y"])
-    def shifty_v1(x: int) -> dict[str, int]:
-        return {"y": x}
+    namespace: dict[str, Any] = {"ag": ag}
+    cell = 'def shifty(x: int) -> dict:\n    return {"y": %s}\nshifty = ag.tool(outputs=["y"])(shifty)\n'
+    exec(cell % "x", namespace)  # a notebook cell defines the tool ...
+    shifty = namespace["shifty"]
 
     @ag.graphify(outputs=["y"])
     def uses(x: Any) -> Any:
-        return {"y": shifty_v1(x=x).y}
+        return {"y": shifty(x=x).y}
 
     g = uses.build()
-
-    @ag.tool(name="shifty", outputs=["y"])
-    def shifty_v2(x: int) -> dict[str, int]:
-        return {"y": -x}
+    exec(cell % "-x", namespace)  # ... and is run again with other code
 
     with pytest.raises(ag.RunFailed) as info:
         arun(ag.run(g, {"x": 1}))
