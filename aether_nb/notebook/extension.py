@@ -11,9 +11,11 @@ executing, the previous run is **cancelled** and both widgets say so — unless 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from aether_nb import config
+from aether_nb.errors import StorageError
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView
 from aether_nb.runtime.run import Run
@@ -35,7 +37,18 @@ class Extension:
         # the notebook's own file, unless the user (configure / AETHER_NB_STORE) chose a store already
         chosen = session.config.get("store_configured") or os.environ.get("AETHER_NB_STORE")
         if session.store.location == ":memory:" and not chosen:
-            config.configure(store=config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd()))
+            path = config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
+            try:
+                config.configure(store=path)
+            except StorageError as exc:
+                if exc.code != "locked":
+                    raise
+                # Another kernel holds the file: keep working, in memory, and say so plainly.
+                print(
+                    f"aether_nb: {exc.message}\nThis kernel keeps its runs in memory for now (they will not survive a "
+                    "restart); `%aether store PATH` switches to a file of its own.",
+                    file=sys.stderr,
+                )
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
