@@ -21,6 +21,8 @@ from aether_nb.config import configure, get_run, register_context_service, runs,
 from aether_nb.errors import (
     AetherError,
     InvalidAnswer,
+    LLMError,
+    LLMOutputError,
     ReplayMismatch,
     RunCancelled,
     RunError,
@@ -41,6 +43,7 @@ from aether_nb.runtime.taskgraph import TaskGraph
 from aether_nb.runtime.tools import DualStageTool, Tool, tool
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
+from aether_nb.services.llm_config import LLMProfile
 
 __version__ = "0.1.0"
 
@@ -72,6 +75,9 @@ __all__ = [
     "GraphNode",
     "GraphifyFn",
     "InvalidAnswer",
+    "LLMError",
+    "LLMOutputError",
+    "LLMProfile",
     "NodeContext",
     "ReplayMismatch",
     "RetryPolicy",

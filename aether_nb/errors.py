@@ -10,6 +10,8 @@ Split by cause, so a caller can tell a mistake in their code from a failure duri
     │   ├── RunCancelled             the run (or the awaited part of it) was cancelled
     │   ├── WaitTimeout              a wait's deadline passed before it was answered
     │   ├── StepTimeout              a graph node ran past its timeout
+    │   ├── LLMError                 an LLM call failed (timeout, HTTP error after retries, unreachable)
+    │   │   └── LLMOutputError       the model's reply did not match the requested structured output
     │   └── ReplayMismatch           a resumed body no longer matches its journal
     └── StorageError                 the store could not read or write (locked file, bad schema, ...)
 
@@ -19,9 +21,13 @@ parsing messages.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AetherError",
     "InvalidAnswer",
+    "LLMError",
+    "LLMOutputError",
     "ReplayMismatch",
     "RunCancelled",
     "RunError",
@@ -108,6 +114,31 @@ class StepTimeout(RunError):
     """A node of a static graph ran longer than its ``timeout_s``; it ends ``FAILED_TIMEOUT``."""
 
     default_code = "step_timeout"
+
+
+class LLMError(RunError):
+    """An LLM call failed during a run: timed out, the endpoint refused it (after retries), or could not be reached.
+
+    ``code`` says which: ``llm_timeout``, ``llm_http_<status>``, ``llm_connection``, ``llm_max_steps``.
+    """
+
+    default_code = "llm_error"
+
+
+class LLMOutputError(LLMError):
+    """The model's reply did not match the requested structured output (a JSON schema or a pydantic model).
+
+    Attributes:
+        text: the reply, as the model sent it.
+        problems: what did not validate, one line each.
+    """
+
+    default_code = "invalid_llm_output"
+
+    def __init__(self, message: str, *, text: str = "", problems: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.text = text
+        self.problems = problems or []
 
 
 class ReplayMismatch(RunError):

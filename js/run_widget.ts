@@ -42,7 +42,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const schedule = (): void => {
     if (!frame) frame = requestAnimationFrame(flush);
   };
-  const inspector = new Inspector(() => {
+  const inspector = new Inspector(rpc, () => {
     dag.selected = null;
     dirty.graph = true;
     schedule();

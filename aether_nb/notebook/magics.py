@@ -84,7 +84,8 @@ def llm_command(args: list[str]) -> str:
     changes = {k: v for k, v in (("model", ns.model), ("base_url", ns.base_url), ("cache", ns.cache)) if v is not None}
     (profile,) = configure_llm(session, dataclasses.replace(current, **changes))
     where = profile.base_url or "OPENAI_BASE_URL / the OpenAI API"
-    return f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {'on' if profile.cache else 'off'}"
+    cache = "on" if profile.cache else "off"
+    return f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {cache}"
 
 
 def resume(extension: Extension, run_id: str) -> None:

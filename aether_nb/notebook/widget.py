@@ -1,14 +1,16 @@
 """The run widget: the live DAG and the chat of one run, under the cell that started it.
 
 :class:`RunWidget` is the anywidget (front end in ``js/run_widget.ts``); :class:`RunView` binds it to a
-:class:`~aether_nb.runtime.run.Run`: it folds the run's events into the widget's traits at most ~10 times per second,
-and turns the browser's commands (answers, uploads, stop, downloads) into runtime calls on the kernel's loop.
+:class:`~aether_nb.runtime.run.Run`: it folds the run's events into the widget's traits at most ~10 times per second
+(a slim graph, sent only when it changed), and turns the browser's commands (answers, uploads, stop, downloads,
+inspecting one node's details) into runtime calls on the kernel's loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import pathlib
 import threading
 from typing import Any
@@ -81,6 +83,7 @@ class RunView:
         self._images: dict[str, str] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._graph_json = ""  # the last graph sent: an unchanged graph is not sent again
         self._handle: DisplayHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe = run.subscribe(self._on_event)
@@ -121,8 +124,10 @@ class RunView:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._last_flush = self._loop.time()
-        graph = self.run.graph.to_dict()
-        graph["status"] = self.run.status
+        full = self.run.graph.to_dict()
+        full["status"] = self.run.status
+        graph = proto.slim_graph(full)  # details travel on demand (``inspect``): ~10x less per message
+        graph_json = json.dumps(graph, default=str)
         waits = [
             {
                 "token": w.token,
@@ -136,7 +141,9 @@ class RunView:
             for w in self.run.waits
         ]
         with self.widget.hold_sync():
-            self.widget.graph = graph
+            if graph_json != self._graph_json:
+                self._graph_json = graph_json
+                self.widget.graph = graph
             self.widget.messages = self._messages()
             self.widget.waits = waits
 
@@ -192,7 +199,8 @@ class RunView:
             self.widget.send(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
         else:
             self.widget.send(proto.reply(request_id, ok=True, **extra))
-        self.flush()
+        if msg["type"] != "inspect":  # the others change the run: show it at once
+            self.flush()
 
     async def _command(self, msg: dict[str, Any]) -> dict[str, Any]:
         kind = msg["type"]
@@ -202,6 +210,9 @@ class RunView:
         if kind == "answer":
             await self.run.answer(msg.get("payload"), token=str(msg.get("token")))
             return {}
+        if kind == "inspect":
+            node = self.run.graph.node(str(msg.get("node_id")))
+            return {"node": {key: getattr(node, key) for key in proto.DETAIL_FIELDS}}
         if kind == "upload":
             files = [(f["name"], base64.b64decode(f["data_b64"])) for f in msg.get("files", [])]
             await self.run.answer(files, token=str(msg.get("token")))

@@ -19,7 +19,7 @@ from aether_nb.errors import UsageError
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
-from aether_nb.runtime.scheduler import RetryPolicy, run_taskgraph
+from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, encode_refs, refs_in, tool_version
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
@@ -266,7 +266,7 @@ class GraphifyFn:
             scope,
             self.build(),
             inputs,
-            max_concurrency=options.get("max_concurrency", 4),
+            max_concurrency=options.get("max_concurrency"),
             retry=RetryPolicy.from_json(options["retry"]) if options.get("retry") else None,
             stop_on_first_error=options.get("stop_on_first_error", True),
         )
@@ -276,15 +276,18 @@ class GraphifyFn:
         *,
         run_id: str | None = None,
         session: Session | None = None,
-        max_concurrency: int = 4,
+        max_concurrency: int | None = None,
         retry: RetryPolicy | None = None,
         stop_on_first_error: bool = True,
         resume_mode: str | None = None,
         **inputs: Any,
     ) -> Run:
-        """Run the graph as a task; ``resume_mode="failed_nodes"`` re-runs only what failed in run ``run_id``."""
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise UsageError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+        """Run the graph as a task; ``resume_mode="failed_nodes"`` re-runs only what failed in run ``run_id``.
+
+        ``max_concurrency`` caps how many nodes of this run execute at once (default: no cap — tools waiting on I/O
+        overlap freely; set one for CPU-bound or rate-limited tools). Sync tools also share the thread pool.
+        """
+        check_cap(max_concurrency)
         if resume_mode not in (None, "failed_nodes"):
             raise UsageError(f"resume_mode must be None or 'failed_nodes', got {resume_mode!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -351,7 +354,7 @@ class _GraphTarget:
             scope,
             self.graph,
             inputs,
-            max_concurrency=options.get("max_concurrency", 4),
+            max_concurrency=options.get("max_concurrency"),
             stop_on_first_error=options.get("stop_on_first_error", True),
         )
 
@@ -360,7 +363,7 @@ async def run(
     graph: TaskGraph,
     inputs: dict[str, Any] | None = None,
     *,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     stop_on_first_error: bool = True,
     run_id: str | None = None,
     session: Session | None = None,
@@ -372,8 +375,7 @@ async def run(
     missing = [k for k in graph.required if k not in inputs]
     if missing:
         raise UsageError(f"graph {graph.name!r} needs inputs {missing}", code="bad_inputs")
-    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-        raise UsageError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+    check_cap(max_concurrency)
     options = {"max_concurrency": max_concurrency, "stop_on_first_error": stop_on_first_error}
     r = start_run(
         _GraphTarget(graph),

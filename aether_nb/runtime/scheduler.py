@@ -78,6 +78,12 @@ class RetryPolicy:
         )
 
 
+def check_cap(value: Any) -> None:
+    """``max_concurrency`` is None (no cap) or a positive integer."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UsageError(f"max_concurrency must be a positive integer or None, got {value!r}")
+
+
 def evaluate(cond: Any) -> bool:
     """Evaluate a resolved ``_condition``: a value (truthiness) or ``{"op": ..., ...}``."""
     if not isinstance(cond, dict) or "op" not in cond:
@@ -118,7 +124,7 @@ async def run_taskgraph(
     graph: TaskGraph,
     inputs: dict[str, Any],
     *,
-    max_concurrency: int = 4,
+    max_concurrency: int | None = None,
     retry: RetryPolicy | None = None,
     stop_on_first_error: bool = True,
 ) -> dict[str, Any]:
@@ -179,7 +185,7 @@ async def run_taskgraph(
                 await clock.sleep_until(clock.now() + retry.delay(attempt))
 
     while ready or running:
-        while ready and len(running) < max_concurrency:
+        while ready and (max_concurrency is None or len(running) < max_concurrency):
             node_id = ready.popleft()
             spec = graph.nodes[node_id]
             if spec.condition is not None:

@@ -19,34 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aether_nb.errors import RunError, UsageError
+from aether_nb.errors import LLMOutputError, UsageError
 from aether_nb.runtime.tools import Tool
-
-
-class LLMError(RunError):
-    """An LLM call failed during a run: timed out, the endpoint refused it (after retries), or could not be reached.
-
-    ``code`` says which: ``llm_timeout``, ``llm_http_<status>``, ``llm_connection``, ``llm_max_steps``.
-    """
-
-    default_code = "llm_error"
-
-
-class LLMOutputError(LLMError):
-    """The model's reply did not match the requested structured output (a JSON schema or a pydantic model).
-
-    Attributes:
-        text: the reply, as the model sent it.
-        problems: what did not validate, one line each.
-    """
-
-    default_code = "invalid_llm_output"
-
-    def __init__(self, message: str, *, text: str = "", problems: list[str] | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.text = text
-        self.problems = problems or []
-
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
 _SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")

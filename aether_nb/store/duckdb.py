@@ -450,9 +450,9 @@ class DuckDBStore:
         sql = (
             'SELECT id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, '
             "list_cosine_similarity(embedding, ?::FLOAT[]) AS score FROM memory "
-            "WHERE scope = ? AND embedding IS NOT NULL"
+            "WHERE scope = ? AND embedding IS NOT NULL AND len(embedding) = ?"
         )
-        params: list[Any] = [[float(x) for x in vector], scope]
+        params: list[Any] = [[float(x) for x in vector], scope, len(vector)]
         if kinds is not None:
             sql += " AND list_contains(?::VARCHAR[], kind)"
             params.append(list(kinds))

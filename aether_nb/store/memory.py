@@ -237,8 +237,10 @@ class MemoryStore:
             for i, m in enumerate(self._memory):
                 if m.scope != scope or m.embedding is None or (kinds is not None and m.kind not in kinds):
                     continue
+                if len(m.embedding) != len(q):  # vectors from another embedder are not comparable
+                    continue
                 en = math.sqrt(sum(x * x for x in m.embedding)) or 1.0
-                dot = sum(a * b for a, b in zip(q, m.embedding, strict=False))
+                dot = sum(a * b for a, b in zip(q, m.embedding, strict=True))
                 scored.append((dot / (qn * en), -i, m))
             scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
             return [(replace(copy.deepcopy(m), embedding=None), score) for score, _, m in scored[:limit]]

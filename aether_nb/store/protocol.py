@@ -101,7 +101,7 @@ class Store(Protocol):
     def memory_search(
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
-        """Events with an embedding, by cosine similarity to ``vector``, best first."""
+        """Events with an embedding of the same length as ``vector``, by cosine similarity to it, best first."""
         ...
 
     # -- artifacts ------------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ class FakeOpenAI:
             server = _Server(("127.0.0.1", 0), _Handler)
             server.fake = self
             self._server = server
-            self._thread = threading.Thread(target=server.serve_forever, name="FakeOpenAI", daemon=True)
+            self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="FakeOpenAI", daemon=True)
             self._thread.start()
         return self
 
@@ -264,7 +264,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 int(reply["status"]), str(reply.get("message") or f"scripted HTTP {reply['status']}")
             )
         text = json.dumps(reply["json"]) if "json" in reply else reply.get("text")
-        calls = [
+        calls: list[dict[str, Any]] = [
             {
                 "id": c.get("id") or f"call_{len(fake.requests)}_{i}",
                 "type": "function",

@@ -1,12 +1,34 @@
-/** The node inspector: inputs, outputs, error with traceback, logs, warnings, usage and timings of one node. */
+/**
+ * The node inspector: inputs, outputs, error with traceback, logs, warnings, usage and timings of one node.
+ *
+ * The `graph` trait is slim, so the details of the selected node are fetched from the kernel with an `inspect`
+ * command when it is selected, and again when its status, end or error flag changes (at most a few times per
+ * node). While a fetch is under way the previous details of the same node stay on screen.
+ */
 import { formatSeconds, formatTime, h, preview } from "./dom";
-import { type GraphNode, statusTone } from "./protocol";
+import { type GraphNode, type InspectReply, type NodeDetails, statusTone } from "./protocol";
+import { type Rpc, errorText } from "./rpc";
+
+/** What makes fetched details stale: the kernel's details change only with these. */
+function detailsKey(node: GraphNode): string {
+  return [node.id, node.status, node.ended_at ?? "", node.has_error ? 1 : 0].join("|");
+}
 
 export class Inspector {
   readonly el: HTMLElement;
   private shownKey = "";
+  private node: GraphNode | null = null;
+  private details: NodeDetails | null = null;
+  private detailsFor = ""; // detailsKey of the node state the details belong to
+  private detailsNode = ""; // and that node's id
+  private detailsError = "";
+  private fetching = ""; // detailsKey being fetched
+  private disposed = false;
 
-  constructor(private readonly onClose: () => void) {
+  constructor(
+    private readonly rpc: Pick<Rpc, "request">,
+    private readonly onClose: () => void,
+  ) {
     this.el = h("aside", { class: "aether-inspector", hidden: "" });
     this.el.addEventListener("click", this.onClick);
   }
@@ -15,19 +37,56 @@ export class Inspector {
     if ((event.target as Element).closest("[data-action='close-inspector']")) this.onClose();
   };
 
-  /** Re-renders only when the node's data changed, so scrolling and text selection survive live updates. */
+  /** Re-renders only when the node or its details changed, so scrolling and text selection survive live updates. */
   show(node: GraphNode | null): void {
+    this.node = node;
     if (!node) {
       this.el.hidden = true;
       this.shownKey = "";
       this.el.replaceChildren();
       return;
     }
-    const key = JSON.stringify(node);
+    const key = detailsKey(node);
+    if (key !== this.detailsFor && key !== this.fetching) this.fetch(node, key);
+    this.render();
+  }
+
+  private fetch(node: GraphNode, key: string): void {
+    this.fetching = key;
+    this.rpc
+      .request({ type: "inspect", node_id: node.id })
+      .then((reply) => {
+        if (this.fetching !== key) return; // another node (or a newer state) was asked for meanwhile
+        this.details = (reply as unknown as InspectReply).node;
+        this.detailsError = "";
+      })
+      .catch((error: unknown) => {
+        if (this.fetching !== key) return;
+        this.details = null;
+        this.detailsError = errorText(error);
+      })
+      .finally(() => {
+        if (this.fetching !== key) return;
+        this.fetching = "";
+        this.detailsFor = key;
+        this.detailsNode = node.id;
+        if (!this.disposed) this.render();
+      });
+  }
+
+  private render(): void {
+    const node = this.node;
+    if (!node) return;
+    // Details of an earlier state of the same node stay until the fresh ones arrive; another node's never show.
+    const sameNode = this.detailsNode === node.id;
+    const details = sameNode ? this.details : null;
+    const state = !sameNode ? "loading" : this.detailsError ? "error" : "loaded";
+    const key = JSON.stringify([node, state, details, this.detailsError]);
     if (key === this.shownKey) return;
     this.shownKey = key;
     this.el.hidden = false;
     this.el.dataset.nodeId = node.id;
+    this.el.dataset.details = state;
     const tone = statusTone(node.status);
     const head = h(
       "div",
@@ -44,34 +103,39 @@ export class Inspector {
     if (node.ended_at != null) timing.push(`ended ${formatTime(node.ended_at)}`);
     if (node.started_at != null && node.ended_at != null) timing.push(formatSeconds(node.ended_at - node.started_at));
     if (timing.length) sections.push(section("Timings", h("div", { "data-section": "timings" }, timing.join(" · "))));
-    if (node.error) {
+    if (state === "loading") sections.push(h("div", { class: "aether-muted", "data-section": "loading" }, "Loading details…"));
+    if (state === "error") {
+      sections.push(h("div", { class: "aether-control-error", "data-section": "details-error" }, `Details unavailable: ${this.detailsError}`));
+    }
+    const error = details?.error;
+    if (error) {
       sections.push(
         section(
           "Error",
-          h("div", { class: "aether-error-title" }, `${node.error.type}: ${node.error.message}`),
-          h("pre", { class: "aether-traceback", "data-section": "traceback" }, node.error.traceback || "(no traceback)"),
+          h("div", { class: "aether-error-title" }, `${error.type}: ${error.message}`),
+          h("pre", { class: "aether-traceback", "data-section": "traceback" }, error.traceback || "(no traceback)"),
         ),
       );
     }
-    if (node.inputs !== undefined && node.inputs !== null) {
-      sections.push(section("Inputs", h("pre", { "data-section": "inputs" }, preview(node.inputs))));
+    if (details && details.inputs !== undefined && details.inputs !== null) {
+      sections.push(section("Inputs", h("pre", { "data-section": "inputs" }, preview(details.inputs))));
     }
-    if (node.outputs !== undefined && node.outputs !== null) {
-      sections.push(section("Outputs", h("pre", { "data-section": "outputs" }, preview(node.outputs))));
+    if (details && details.outputs !== undefined && details.outputs !== null) {
+      sections.push(section("Outputs", h("pre", { "data-section": "outputs" }, preview(details.outputs))));
     }
-    if (node.usage) {
-      const u = node.usage;
+    const u = details?.usage ?? node.usage;
+    if (u) {
       const parts = [`${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens`];
       if (u.cost != null) parts.push(`$${u.cost.toFixed(4)}`);
       sections.push(section("Usage", h("div", { "data-section": "usage" }, parts.join(" · "))));
     }
-    if (node.warnings?.length) {
-      sections.push(
-        section("Warnings", h("ul", { "data-section": "warnings" }, ...node.warnings.map((w) => h("li", {}, w)))),
-      );
+    const warnings = details?.warnings;
+    if (warnings?.length) {
+      sections.push(section("Warnings", h("ul", { "data-section": "warnings" }, ...warnings.map((w) => h("li", {}, w)))));
     }
-    if (node.logs?.length) {
-      const rows = node.logs.map((log) =>
+    const logs = details?.logs;
+    if (logs?.length) {
+      const rows = logs.map((log) =>
         h(
           "div",
           { class: `aether-log aether-log-${log.level.toLowerCase()}` },
@@ -85,6 +149,7 @@ export class Inspector {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.el.removeEventListener("click", this.onClick);
   }
 }

@@ -52,17 +52,28 @@ export interface GraphNode {
   parent: string | null;
   started_at: number | null;
   ended_at: number | null;
-  /** JSON previews. */
-  inputs?: unknown;
-  outputs?: unknown;
-  error?: NodeError | null;
   replayed?: boolean;
+  /** The node failed with an error; the error itself comes with the details (`inspect`). */
+  has_error?: boolean;
+  /** Only when small (token counts, cost); always in the details. */
   usage?: NodeUsage | null;
-  logs?: NodeLog[];
-  warnings?: string[];
 }
 
-/** The `graph` trait: a snapshot of one run. Edges join siblings (nodes with the same parent). */
+/** One node's details, fetched by the inspector with an `inspect` command (the `graph` trait is slim). */
+export interface NodeDetails {
+  /** JSON previews. */
+  inputs: unknown;
+  outputs: unknown;
+  error: NodeError | null;
+  logs: NodeLog[] | null;
+  warnings: string[] | null;
+  usage: NodeUsage | null;
+}
+
+/**
+ * The `graph` trait: a slim snapshot of one run (what the DAG draws; details come from `inspect`). Edges join
+ * siblings (nodes with the same parent).
+ */
 export interface RunGraph {
   run_id: string;
   name: string;
@@ -148,7 +159,8 @@ export type Command =
   | { type: "answer"; id: string; token: string; payload: unknown }
   | { type: "upload"; id: string; token: string; files: UploadFile[] }
   | { type: "stop"; id: string }
-  | { type: "download"; id: string; artifact_uri: string };
+  | { type: "download"; id: string; artifact_uri: string }
+  | { type: "inspect"; id: string; node_id: string };
 
 /** Distributes `Omit` over the union, so a command can be written without its `id`. */
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, "id"> : never) : never;
@@ -165,6 +177,13 @@ export interface DownloadReply {
   name: string;
   mime: string;
   data_b64: string;
+}
+
+export interface InspectReply {
+  type: "reply";
+  id: string;
+  ok: true;
+  node: NodeDetails;
 }
 
 export function isReply(msg: unknown): msg is Reply {

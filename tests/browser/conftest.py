@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from labdriver import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, open_notebook, start_lab
+from labdriver import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, OpenNotebook, open_notebook, start_lab
 from playwright.sync_api import BrowserContext, sync_playwright
 
 _HERE = Path(__file__).parent
@@ -20,9 +20,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+SCRIPTED = "AETHER_NB_SCRIPTED"
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    with start_lab(tmp_path_factory.mktemp("jupyterlab")) as server:
+    """A server whose notebooks wait for a person: questions must be answered in the widget."""
+    with start_lab(tmp_path_factory.mktemp("jupyterlab"), env={SCRIPTED: None}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def scripted_lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A server with ``AETHER_NB_SCRIPTED=1``: ``answer_or_wait`` in its notebooks answers from the script."""
+    with start_lab(tmp_path_factory.mktemp("jupyterlab-scripted"), env={SCRIPTED: "1"}) as server:
         yield server
 
 
@@ -48,15 +59,14 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browse
 
 
 @pytest.fixture
-def notebook(
-    request: pytest.FixtureRequest, lab_server: LabServer, browser_context: BrowserContext
-) -> Iterator[Callable[[list[str]], LabPage]]:
-    """Open a notebook made of the given code cells; screenshot and close its page at teardown."""
+def open_page(request: pytest.FixtureRequest, browser_context: BrowserContext) -> Iterator[OpenNotebook]:
+    """``open_page(server, name, cells=None, ui="lab")``: open a notebook (written from ``cells``, or already in the
+    server root) in a new page. At teardown: a screenshot per page, the page closed, its kernel shut down."""
     opened: list[LabPage] = []
     label = re.sub(r"[^\w.-]+", "_", request.node.name)
 
-    def _open(cells: list[str]) -> LabPage:
-        lab = open_notebook(lab_server, browser_context, f"{label}_{len(opened)}.ipynb", cells)
+    def _open(server: LabServer, name: str, cells: list[str] | None = None, *, ui: str = "lab") -> LabPage:
+        lab = open_notebook(server, browser_context, name, cells, ui=ui)
         opened.append(lab)
         return lab
 
@@ -66,3 +76,20 @@ def notebook(
             lab.screenshot(f"{label}_{index}")
         finally:
             lab.page.close()
+            lab.server.shutdown_kernel(lab.name)
+
+
+@pytest.fixture
+def notebook(
+    request: pytest.FixtureRequest, lab_server: LabServer, open_page: OpenNotebook
+) -> Callable[[list[str]], LabPage]:
+    """Open a notebook made of the given code cells on ``lab_server``; screenshot and close its page at teardown."""
+    label = re.sub(r"[^\w.-]+", "_", request.node.name)
+    count = 0
+
+    def _open(cells: list[str]) -> LabPage:
+        nonlocal count
+        count += 1
+        return open_page(lab_server, f"{label}_{count - 1}.ipynb", cells)
+
+    return _open

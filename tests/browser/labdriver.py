@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,28 @@ class LabServer:
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def api(self, path: str) -> Any:
-        request = urllib.request.Request(f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
+    def api(self, path: str, *, method: str = "GET", timeout: float = 5.0) -> Any:
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+            return json.loads(body) if body else None
+
+    def kernel_id(self, name: str) -> str | None:
+        """The id of the kernel of the notebook ``name`` (a path under the server root), if it has a session."""
+        for session in self.api("/api/sessions"):
+            if session.get("path") == name and session.get("kernel"):
+                kernel_id: str = session["kernel"]["id"]
+                return kernel_id
+        return None
+
+    def shutdown_kernel(self, name: str) -> None:
+        """Shut the notebook's kernel down (end its session), so finished tests leave no kernels running."""
+        for session in self.api("/api/sessions"):
+            if session.get("path") == name:
+                with contextlib.suppress(urllib.error.URLError, TimeoutError):
+                    self.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=15)
 
     def write_notebook(self, name: str, cells: list[str]) -> Path:
         """Write a notebook of code cells into the server root, with the venv's Python kernel."""
@@ -93,8 +111,15 @@ class LabServer:
 
 
 @contextlib.contextmanager
-def start_lab(work_dir: Path, *, startup_timeout: float = 90.0) -> Iterator[LabServer]:
-    """Start ``python -m jupyter lab`` from this interpreter's environment, so kernels import aether_nb."""
+def start_lab(
+    work_dir: Path, *, env: dict[str, str | None] | None = None, startup_timeout: float = 90.0
+) -> Iterator[LabServer]:
+    """Start ``python -m jupyter lab`` from this interpreter's environment, so kernels import aether_nb.
+
+    ``env`` changes the server's environment, which its kernels inherit (a value of None removes the variable),
+    e.g. ``{"AETHER_NB_SCRIPTED": "1"}`` for notebooks that answer their own questions. The same server also
+    serves the Notebook 7 UI (``/notebooks/<name>``).
+    """
     root = work_dir / "root"
     settings = work_dir / "settings"
     for directory in (root, settings, work_dir / "workspaces", work_dir / "config", work_dir / "runtime"):
@@ -116,21 +141,27 @@ def start_lab(work_dir: Path, *, startup_timeout: float = 90.0) -> Iterator[LabS
         f"--ServerApp.root_dir={root}",
         # window.jupyterapp: lets tests run JupyterLab commands (run all cells) instead of hunting menus.
         "--expose-app-in-browser",
+        "--JupyterNotebookApp.expose_app_in_browser=True",  # the same for the Notebook 7 UI
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={work_dir / 'workspaces'}",
     ]  # fmt: skip
     # Own config and runtime dirs: the user's ~/.jupyter must not change what the test sees.
-    env = {
+    server_env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(work_dir / "config"),
         "JUPYTER_RUNTIME_DIR": str(work_dir / "runtime"),
     }
+    for key, value in (env or {}).items():
+        if value is None:
+            server_env.pop(key, None)
+        else:
+            server_env[key] = value
     log_path = work_dir / "jupyterlab.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=root, env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = LabServer(root_dir=root, port=port, token=token, process=process, log_path=log_path)
     try:
@@ -165,6 +196,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
+_NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+# JupyterLab renders an error output as stderr text; IPython's traceback header tells it from other stderr.
+_ERROR_OUTPUT = "[data-mime-type='application/vnd.jupyter.stderr']"
+_TRACEBACK = "Traceback (most recent call last)"
+
 # JS run in the page. `app` is window.jupyterapp (--expose-app-in-browser).
 _JS_KERNEL_IDLE = """(name) => {
   const app = window.jupyterapp;
@@ -176,6 +212,16 @@ _JS_KERNEL_IDLE = """(name) => {
 _JS_PROMPTS = """() => Array.from(
   document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt'),
   (el) => el.textContent.trim())"""
+
+
+# Restart the current notebook's kernel the way JupyterLab's "Restart Kernel" does (minus its confirmation dialog):
+# KernelConnection.restart() posts /api/kernels/<id>/restart and resolves once the server has restarted it.
+_JS_RESTART = """async (name) => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  if (!widget || !widget.context || widget.context.path !== name) throw new Error(name + ' is not current');
+  await widget.sessionContext.session.kernel.restart();
+  return null;
+}"""
 
 
 # Make cell `i` the only active and selected cell, then run it without advancing. The command's promise is not
@@ -238,11 +284,14 @@ class LabPage:
             self.page.wait_for_timeout(1000)
             self._settled = True
 
-    def run_cell(self, index: int, *, wait: bool = True, timeout: float = 120.0, attempts: int = 3) -> None:
+    def run_cell(
+        self, index: int, *, wait: bool = True, timeout: float = 120.0, attempts: int = 3, check: bool = True
+    ) -> None:
         """Run the code cell at ``index`` (0-based) without advancing; with ``wait``, until it has finished.
 
         Without ``wait`` it returns once the cell has started or is queued (``[*]:``), so a test can interact
         with a widget while that cell keeps the kernel busy. Lost first commands are retried as in :meth:`run_all`.
+        With ``wait`` and ``check``, a cell that raised fails the test at once with its traceback.
         """
         self._settle()
         before = self.prompts()[index]
@@ -260,6 +309,20 @@ class LabPage:
             break
         if wait:
             self.wait_for_cell(index, timeout=timeout)
+            if check:
+                self.check_no_errors(index)
+
+    def errors(self, index: int | None = None) -> list[str]:
+        """The texts of the error outputs (tracebacks) of cell ``index``, or of every cell."""
+        scope = self.output(index) if index is not None else self.page.locator(_NOTEBOOK)
+        found = scope.locator(_ERROR_OUTPUT, has_text=_TRACEBACK)
+        return [found.nth(i).inner_text() for i in range(found.count())]
+
+    def check_no_errors(self, index: int | None = None) -> None:
+        errors = self.errors(index)
+        if errors:
+            where = f"cell {index}" if index is not None else "the notebook"
+            raise AssertionError(f"{where} raised:\n" + "\n\n".join(e[-3000:] for e in errors))
 
     def wait_for_cell(self, index: int, *, timeout: float = 120.0) -> None:
         """Wait until the cell at ``index`` shows an execution count (it has finished)."""
@@ -268,7 +331,7 @@ class LabPage:
         )
 
     def cell(self, index: int) -> Locator:
-        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
+        return self.page.locator(f"{_NOTEBOOK} .jp-Notebook .jp-CodeCell").nth(index)
 
     def output(self, index: int) -> Locator:
         """The output area of the code cell at ``index``."""
@@ -291,6 +354,24 @@ class LabPage:
         """Click the first element matching ``selector`` inside the run widget of cell ``index``."""
         self.widget(index).locator(selector).first.click(timeout=timeout * 1000)
 
+    def restart_kernel(self, *, timeout: float = 60.0) -> None:
+        """Restart the notebook's kernel from the page and wait until it is idle again.
+
+        The settle before the next command applies again, as for a fresh kernel (see :meth:`run_all`).
+        """
+        before = self.server.kernel_id(self.name)
+        self.page.evaluate(_JS_RESTART, self.name)
+        self.wait_for_kernel_idle(timeout=timeout)
+        assert self.server.kernel_id(self.name) == before, "a restart keeps the kernel id"
+        self._settled = False
+
+    def wait_in_widget(self, index: int, js_predicate: str, *, timeout: float = 30.0) -> None:
+        """Wait until ``js_predicate(root)`` is true for the run widget root in cell ``index``'s output."""
+        self.widget(index).wait_for(timeout=timeout * 1000, state="attached")
+        self.page.wait_for_function(
+            f"(el) => ({js_predicate})(el)", arg=self.widget(index).element_handle(), timeout=timeout * 1000
+        )
+
     def screenshot(self, label: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{label}.png"
@@ -298,13 +379,33 @@ class LabPage:
         return path
 
 
-def open_notebook(server: LabServer, context: BrowserContext, name: str, cells: list[str]) -> LabPage:
-    """Write a notebook into the server root, open it in a new page and wait until its kernel is idle."""
-    server.write_notebook(name, cells)
+OpenNotebook = Callable[..., "LabPage"]
+"""The ``open_page`` fixture: ``open_page(server, name, cells=None, ui="lab") -> LabPage``."""
+
+UIS = ("lab", "notebook")
+"""The front ends a test can open a notebook in: JupyterLab (``/lab/tree/...``) or Notebook 7 (``/notebooks/...``)."""
+
+
+def open_notebook(
+    server: LabServer, context: BrowserContext, name: str, cells: list[str] | None, *, ui: str = "lab"
+) -> LabPage:
+    """Open a notebook in a new page and wait until its kernel is idle.
+
+    With ``cells``, a notebook of those code cells is written first; with None, ``name`` must exist in the server
+    root (e.g. a copy of one of the project's notebooks). Both UIs share the cell DOM (``.jp-NotebookPanel``,
+    ``.jp-CodeCell``, ``.jp-InputPrompt``) and expose ``window.jupyterapp``, so every helper works in both.
+    """
+    if ui not in UIS:
+        raise ValueError(f"ui must be one of {UIS}, got {ui!r}")
+    if cells is not None:
+        server.write_notebook(name, cells)
+    elif not (server.root_dir / name).exists():
+        raise FileNotFoundError(server.root_dir / name)
     page = context.new_page()
     lab = LabPage(server=server, page=page, name=name)
     page.on("console", lambda msg: lab.console.append(f"{msg.type}: {msg.text}"))
     page.on("pageerror", lambda exc: lab.console.append(f"pageerror: {exc}"))
-    page.goto(f"{server.base_url}/lab/tree/{name}?token={server.token}")
+    prefix = "lab/tree" if ui == "lab" else "notebooks"
+    page.goto(f"{server.base_url}/{prefix}/{name}?token={server.token}")
     lab.wait_for_kernel_idle()
     return lab

@@ -12,11 +12,13 @@ pytestmark = pytest.mark.browser
 
 SETUP = """\
 import asyncio, time
+from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.widget import RunWidget
 w = RunWidget(graph={"run_id": "perf", "name": "perf_1000", "status": "running", "nodes": [], "edges": []})
 w
 """
-# 100 updates, 10 a second (the kernel's cap), 10 new nodes each: ten interleaved chains with realistic payloads.
+# 100 updates, 10 a second (the kernel's cap), 10 new nodes each: ten interleaved chains with realistic payloads,
+# sent slim as RunView sends them (per node only what the DAG draws; the inspector fetches details on demand).
 GROW = """\
 nodes, edges = [], []
 for step in range(100):
@@ -34,8 +36,8 @@ for step in range(100):
     if last:
         for node in nodes[-10:]:
             node.update(status="DONE", ended_at=now)
-    w.graph = {"run_id": "perf", "name": "perf_1000", "status": "succeeded" if last else "running",
-               "nodes": [dict(n) for n in nodes], "edges": [list(e) for e in edges]}
+    w.graph = proto.slim_graph({"run_id": "perf", "name": "perf_1000", "status": "succeeded" if last else "running",
+                                "nodes": nodes, "edges": [list(e) for e in edges]})
     if last:
         last_update = time.time()
     await asyncio.sleep(0.1)

@@ -103,15 +103,32 @@ MESSAGES = [
 ]
 
 
+# The graph trait is slim, as RunView sends it; the inspector's `inspect` commands are served from the full graph
+# by a handler in the shape RunView uses (the callback may run on a comm subshell thread: hand off to the loop).
+SETUP = f"""\
+import asyncio
+from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook.widget import RunWidget
+
+FULL = {GRAPH!r}
+details = {{n["id"]: proto.node_details(n) for n in FULL["nodes"]}}
+inspected = []
+loop = asyncio.get_event_loop()
+w = RunWidget(graph=proto.slim_graph(FULL), messages={MESSAGES!r}, waits=[],
+              notice="Adopted the run this cell started before")
+
+def handle(content):
+    if content.get("type") == "inspect":
+        inspected.append(content["node_id"])
+        w.send(proto.reply(content["id"], ok=True, node=details[content["node_id"]]))
+
+w.on_msg(lambda _w, content, _buffers: loop.call_soon_threadsafe(handle, content))
+w
+"""
+
+
 def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]], LabPage]) -> None:
-    lab = notebook(
-        [
-            "from aether_nb.notebook.widget import RunWidget\n"
-            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r}, waits=[],\n"
-            "              notice='Adopted the run this cell started before')\n"
-            "w"
-        ]
-    )
+    lab = notebook([SETUP, "print(inspected, 'inputs' in w.graph['nodes'][0], w.graph['nodes'][6]['has_error'])"])
     lab.run_all()
     page = lab.page
     root = lab.wait_in_output(0, ".aether-run[data-run-status='failed']")
@@ -141,16 +158,18 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     assert research.get_attribute("data-collapsed") is None
     assert widget.locator(".aether-edge").count() == 5
 
-    # Clicking a node opens the inspector with its error, traceback, logs and warnings.
+    # Clicking a node opens the inspector; it fetches the node's error, traceback, logs and warnings.
     widget.locator("[data-node-id='explode_7'] .aether-node-box").click()
-    inspector = widget.locator(".aether-inspector[data-node-id='explode_7']")
-    inspector.wait_for(timeout=5_000)
+    inspector = widget.locator(".aether-inspector[data-node-id='explode_7'][data-details='loaded']")
+    inspector.wait_for(timeout=10_000)
     assert "ZeroDivisionError: division by zero" in inspector.locator("[data-section='traceback']").inner_text()
     assert "about to divide" in inspector.locator("[data-section='logs']").inner_text()
     assert "slow tool" in inspector.locator("[data-section='warnings']").inner_text()
+    assert inspector.locator("[data-section='inputs']").inner_text().replace(" ", "").replace("\n", "") == '{"x":1}'
     widget.locator("[data-node-id='plan_2'] .aether-node-box").click()
-    usage = widget.locator(".aether-inspector[data-node-id='plan_2'] [data-section='usage']")
-    assert "120 prompt + 30 completion tokens" in usage.inner_text()
+    plan = widget.locator(".aether-inspector[data-node-id='plan_2'][data-details='loaded']")
+    plan.wait_for(timeout=10_000)
+    assert "120 prompt + 30 completion tokens" in plan.locator("[data-section='usage']").inner_text()
 
     # Chat: bubbles in order, user on the right, markdown rendered and sanitised, image, file link, progress.
     bubbles = widget.locator(".aether-bubble")
@@ -176,13 +195,18 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     assert root.get_attribute("data-run-status") == "failed"
     assert widget.locator(".aether-render-error").is_hidden()
 
+    # One fetch per selected node; the trait itself carries no details, only whether a node has an error.
+    lab.run_cell(1)
+    assert lab.output_text(1).strip() == "['explode_7', 'plan_2'] False True"
+
 
 def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[str]], LabPage]) -> None:
     """Trait changes redraw in place: a new node appears, a status flips, a streaming bubble grows."""
     lab = notebook(
         [
+            "from aether_nb.notebook import _protocol as proto\n"
             "from aether_nb.notebook.widget import RunWidget\n"
-            f"w = RunWidget(graph={GRAPH!r}, messages={MESSAGES!r})\n"
+            f"w = RunWidget(graph=proto.slim_graph({GRAPH!r}), messages={MESSAGES!r})\n"
             "w",
             "import copy\n"
             "g = copy.deepcopy(w.graph)\n"

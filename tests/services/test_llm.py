@@ -35,7 +35,7 @@ def use(session: Session, fake: FakeOpenAI, **settings: Any) -> None:
 
 
 @ag.graph_fn(outputs=["text", "usage"])
-async def ask(question: str, *, context: ag.NodeContext) -> dict[str, Any]:
+async def llm_ask(question: str, *, context: ag.NodeContext) -> dict[str, Any]:
     text, usage = await context.llm().chat([{"role": "user", "content": question}])
     return {"text": text, "usage": usage}
 
@@ -47,7 +47,7 @@ def test_chat_returns_text_and_usage_and_puts_usage_on_the_node(
     fake.add("Hello, Ada.")
 
     async def main() -> tuple[dict[str, Any], ag.Run]:
-        run = ask.start(question="Say hello to Ada")
+        run = llm_ask.start(question="Say hello to Ada")
         return await run, run
 
     out, run = arun(main())
@@ -73,11 +73,11 @@ def test_streaming_goes_live_into_one_bubble_on_the_llm_node(
     fake.add("one two three four")
 
     @ag.graph_fn(outputs=["text"])
-    async def streamer(*, context: ag.NodeContext) -> dict[str, Any]:
+    async def llm_streamer(*, context: ag.NodeContext) -> dict[str, Any]:
         text, _ = await context.llm().chat("count", stream_to=context.channel())
         return {"text": text}
 
-    assert arun(streamer())["text"] == "one two three four"
+    assert arun(llm_streamer())["text"] == "one two three four"
     bubbles = {m.message_id for m in channel.messages if m.type == "stream"}
     assert len(bubbles) == 1  # one chat bubble
     deltas = [m.content["delta"] for m in channel.messages if "delta" in m.content]
@@ -99,12 +99,12 @@ def test_structured_output_from_a_pydantic_model_and_a_json_schema(
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 
     @ag.graph_fn(outputs=["city", "n"])
-    async def structured(*, context: ag.NodeContext) -> dict[str, Any]:
+    async def llm_structured(*, context: ag.NodeContext) -> dict[str, Any]:
         city, _ = await context.llm().chat("Largest French city?", response_format=City)
         n, _ = await context.llm().chat("A number", response_format=schema)
         return {"city": city, "n": n}
 
-    out = arun(structured())
+    out = arun(llm_structured())
     assert out["city"] == City(name="Paris", population=2100000)
     assert out["n"] == {"n": 3}
     sent = fake.chat_requests[0]["response_format"]
@@ -123,12 +123,12 @@ def test_invalid_structured_output_fails_the_node_with_a_clear_error(
     fake.add({"json": {"name": "Paris", "population": "lots"}})
 
     @ag.graph_fn(outputs=["city"])
-    async def structured(*, context: ag.NodeContext) -> dict[str, Any]:
+    async def llm_structured_invalid(*, context: ag.NodeContext) -> dict[str, Any]:
         city, _ = await context.llm().chat("Largest French city?", response_format=City)
         return {"city": city}
 
     async def main() -> ag.Run:
-        run = structured.start()
+        run = llm_structured_invalid.start()
         with pytest.raises(ag.RunFailed) as info:
             await run
         cause = info.value.__cause__
@@ -161,7 +161,7 @@ state: dict[str, Any] = {}
 
 
 @ag.tool(outputs=["sum"])
-async def add(a: int, b: int) -> dict[str, int]:
+async def plus(a: int, b: int) -> dict[str, int]:
     """Add two integers.
 
     Args:
@@ -173,7 +173,7 @@ async def add(a: int, b: int) -> dict[str, int]:
 
 
 @ag.tool
-def lookup(city: str, *, context: ag.NodeContext) -> dict[str, Any]:
+def weather_lookup(city: str, *, context: ag.NodeContext) -> dict[str, Any]:
     """Look up a city's weather."""
     raise RuntimeError(f"weather service down for {city}")
 
@@ -185,31 +185,33 @@ def test_tool_loop_runs_parallel_calls_and_returns_errors_to_the_model(
     fake.add(
         {
             "tool_calls": [
-                {"name": "add", "arguments": {"a": 1, "b": 2}},
-                {"name": "add", "arguments": {"a": 3, "b": 4}},
-                {"name": "lookup", "arguments": {"city": "Oslo"}},
-                {"name": "add", "arguments": '{"a": 1,'},
-                {"name": "add", "arguments": {"a": "x", "b": 1}},
+                {"name": "plus", "arguments": {"a": 1, "b": 2}},
+                {"name": "plus", "arguments": {"a": 3, "b": 4}},
+                {"name": "weather_lookup", "arguments": {"city": "Oslo"}},
+                {"name": "plus", "arguments": '{"a": 1,'},
+                {"name": "plus", "arguments": {"a": "x", "b": 1}},
             ]
         },
         "1+2=3 and 3+4=7; the weather service is down.",
     )
 
     @ag.graph_fn(outputs=["text", "steps"])
-    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+    async def llm_tool_agent(*, context: ag.NodeContext) -> dict[str, Any]:
         state["barrier"] = asyncio.Barrier(2)
-        result = await context.llm().run_tools([{"role": "user", "content": "Add and look up"}], tools=[add, lookup])
+        result = await context.llm().run_tools(
+            [{"role": "user", "content": "Add and look up"}], tools=[plus, weather_lookup]
+        )
         assert result.usage.calls == 2
         return {"text": result.text, "steps": result.steps}
 
     async def main() -> tuple[dict[str, Any], ag.Run]:
-        run = agent.start()
+        run = llm_tool_agent.start()
         return await run, run
 
     out, run = arun(main())
     assert out == {"text": "1+2=3 and 3+4=7; the weather service is down.", "steps": 2}
     tools_sent = fake.chat_requests[0]["tools"]
-    assert [t["function"]["name"] for t in tools_sent] == ["add", "lookup"]
+    assert [t["function"]["name"] for t in tools_sent] == ["plus", "weather_lookup"]
     tool_msgs = [m for m in fake.chat_requests[1]["messages"] if m["role"] == "tool"]
     contents = [m["content"] for m in tool_msgs]
     assert contents[:3] == [
@@ -218,13 +220,13 @@ def test_tool_loop_runs_parallel_calls_and_returns_errors_to_the_model(
         "Error: the tool raised RuntimeError: weather service down for Oslo",
     ]
     assert contents[3].startswith("Error: the arguments are not valid JSON")
-    assert contents[4].startswith("Error: invalid arguments for add: a: Input should be a valid integer")
+    assert contents[4].startswith("Error: invalid arguments for plus: a: Input should be a valid integer")
     assert [m["tool_call_id"] for m in tool_msgs] == [
         c["id"] for c in fake.chat_requests[1]["messages"][1]["tool_calls"]
     ]
     g = run.graph
-    assert g.node("run_tools_1/add_1").status == "DONE" and g.node("run_tools_1/add_2").status == "DONE"
-    assert g.node("run_tools_1/lookup_1").status == "FAILED"
+    assert g.node("run_tools_1/plus_1").status == "DONE" and g.node("run_tools_1/plus_2").status == "DONE"
+    assert g.node("run_tools_1/weather_lookup_1").status == "FAILED"
     assert [n.id for n in g.nodes if n.kind == "llm"] == ["run_tools_1/llm_1", "run_tools_1/llm_2"]
     assert run.status == "succeeded"
     assert run_usage(run).calls == 2
@@ -232,18 +234,18 @@ def test_tool_loop_runs_parallel_calls_and_returns_errors_to_the_model(
 
 def test_tool_loop_is_bounded(session: Session, fake: FakeOpenAI) -> None:
     use(session, fake)
-    fake.rules = lambda body: {"tool_calls": [{"name": "echo", "arguments": {"x": "again"}}]}
+    fake.rules = lambda body: {"tool_calls": [{"name": "echo_text", "arguments": {"x": "again"}}]}
 
     @ag.tool
-    def echo(x: str) -> str:
+    def echo_text(x: str) -> str:
         return x
 
     @ag.graph_fn
-    async def looping(*, context: ag.NodeContext) -> None:
-        await context.llm().run_tools("loop forever", tools=[echo], max_steps=3)
+    async def llm_looping(*, context: ag.NodeContext) -> None:
+        await context.llm().run_tools("loop forever", tools=[echo_text], max_steps=3)
 
     with pytest.raises(ag.RunFailed) as info:
-        arun(looping())
+        arun(llm_looping())
     assert isinstance(info.value.__cause__, LLMError) and info.value.__cause__.code == "llm_max_steps"
     assert len(fake.chat_requests) == 3
 
@@ -256,7 +258,7 @@ def test_tool_schema_from_type_hints_and_docstring() -> None:
     from aether_nb.services.llm_schema import tool_spec
 
     @ag.tool
-    def search(
+    def search_notes(
         query: str,
         limit: int = 5,
         mode: Literal["fast", "deep"] = "fast",
@@ -279,8 +281,8 @@ def test_tool_schema_from_type_hints_and_docstring() -> None:
         """
         return {}
 
-    fn = tool_spec(search).schema["function"]
-    assert fn["name"] == "search" and fn["description"] == "Search the notes."
+    fn = tool_spec(search_notes).schema["function"]
+    assert fn["name"] == "search_notes" and fn["description"] == "Search the notes."
     params = fn["parameters"]
     assert params["required"] == ["query"] and params["additionalProperties"] is False
     props = params["properties"]
@@ -297,7 +299,7 @@ def test_429_is_retried_with_backoff(session: Session, channel: ScriptedChannel,
     use(session, fake)
     fake.fail_next(2, status=429)
     fake.add("finally")
-    assert arun(ask(question="hi"))["text"] == "finally"
+    assert arun(llm_ask(question="hi"))["text"] == "finally"
     assert len(fake.chat_requests) == 3
 
 
@@ -306,7 +308,7 @@ def test_retries_are_bounded_and_the_node_says_why(session: Session, fake: FakeO
     fake.fail_next(5, status=503)
 
     async def main() -> ag.Run:
-        run = ask.start(question="hi")
+        run = llm_ask.start(question="hi")
         with pytest.raises(ag.RunFailed):
             await run
         return run
@@ -322,7 +324,7 @@ def test_a_timeout_fails_the_node_with_the_reason(session: Session, fake: FakeOp
     fake.add({"text": "too late", "delay": 1.0})
 
     async def main() -> ag.Run:
-        run = ask.start(question="hi")
+        run = llm_ask.start(question="hi")
         with pytest.raises(ag.RunFailed):
             await run
         return run
@@ -334,7 +336,7 @@ def test_a_timeout_fails_the_node_with_the_reason(session: Session, fake: FakeOp
 
 def test_no_key_and_no_endpoint_is_a_usage_error_saying_what_to_set(session: Session) -> None:
     with pytest.raises(ag.RunFailed) as info:
-        arun(ask(question="hi"))
+        arun(llm_ask(question="hi"))
     cause = info.value.__cause__
     assert isinstance(cause, ag.UsageError)
     for hint in ("OPENAI_API_KEY", "ag.configure(llm=", "%aether llm"):
@@ -362,14 +364,14 @@ def test_embeddings_go_through_the_same_endpoint_and_feed_memory(session: Sessio
     assert len(vectors) == 2 and len(vectors[0]) == 64
 
     @ag.graph_fn(outputs=["hits"])
-    async def remember(*, context: ag.NodeContext) -> dict[str, Any]:
+    async def llm_remember(*, context: ag.NodeContext) -> dict[str, Any]:
         mem = context.memory()
         await mem.record("note", {"text": "the red apple is ripe"})
         await mem.record("note", {"text": "trains leave at noon"})
         hits = await mem.search("red apple", mode="semantic", limit=1)
         return {"hits": [h.text for h in hits]}
 
-    assert arun(remember())["hits"] == ["the red apple is ripe"]
+    assert arun(llm_remember())["hits"] == ["the red apple is ripe"]
     embedded = [r["body"] for r in fake.requests if r["path"].endswith("/embeddings")]
     assert {b["model"] for b in embedded[1:]} == {"emb-1"} and len(embedded) >= 4
 
@@ -389,7 +391,7 @@ def test_aether_llm_magic_updates_the_profile(session: Session) -> None:
 
 # -- durability, cache, secrets ---------------------------------------------------------------------------------------
 @ag.graph_fn(outputs=["text", "name"])
-async def chatty(*, context: ag.NodeContext) -> dict[str, Any]:
+async def llm_chatty(*, context: ag.NodeContext) -> dict[str, Any]:
     text, _ = await context.llm().chat("Greet me", stream_to=context.channel())
     name = await context.channel().ask_text("Your name?")
     return {"text": text, "name": name}
@@ -405,7 +407,7 @@ def test_a_resumed_run_does_not_call_the_model_again(fake: FakeOpenAI) -> None:
         session_mod.set_default_session(s1)
 
         async def first() -> None:
-            run = chatty.start(run_id="r-llm")
+            run = llm_chatty.start(run_id="r-llm")
             await run.wait_for("waiting")
 
         arun(first())  # the loop ends while the run waits, as a kernel dying would
@@ -442,7 +444,7 @@ def test_no_secret_reaches_the_store(tmp_path: Any, fake: FakeOpenAI) -> None:
         ag.configure(llm=LLMProfile(base_url=fake.base_url, api_key=key, cache=True))
         assert key not in repr(s.config["llm_profiles"])
         fake.rules = lambda body: f"I saw {len(body['messages'])} messages"
-        arun(ask(question="hello"))
+        arun(llm_ask(question="hello"))
         assert fake.requests[0]["headers"]["authorization"] == "***"
     finally:
         session_mod.set_default_session(previous)

@@ -433,3 +433,10 @@ def test_kv_purge_and_artifact_pin(store: Store) -> None:
     got = store.artifact_get("a1")
     assert got is not None and got[0].pinned is True and got[1] == b"x"
     assert store.artifact_set_pinned("missing", True) is False
+
+
+def test_memory_search_ignores_vectors_of_another_dimension(store: Store) -> None:
+    base = {"scope": "notebook", "kind": "note", "data": None, "text": "t", "tags": (), "created_at": 1.0}
+    store.memory_append(MemoryRecord(id="short", embedding=(1.0, 0.0), **base))
+    store.memory_append(MemoryRecord(id="long", embedding=(1.0, 0.0, 0.0), **base))
+    assert [m.id for m, _ in store.memory_search("notebook", [1.0, 0.0, 0.0])] == ["long"]
