@@ -17,8 +17,9 @@ from typing import Any
 from aether_nb import config
 from aether_nb.errors import StorageError
 from aether_nb.notebook.channel import WidgetChannel
-from aether_nb.notebook.widget import RunView
+from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.taskgraph import TaskGraph
 
 
 class Extension:
@@ -53,6 +54,7 @@ class Extension:
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
+        self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
 
         self.ip.register_magics(AetherMagics(self.ip, extension=self))
@@ -64,6 +66,7 @@ class Extension:
         if self._previous_channel is not None:
             session.config["channel"] = self._previous_channel
         self.ip.display_formatter.mimebundle_formatter.pop(Run, None)
+        self.ip.display_formatter.mimebundle_formatter.pop(TaskGraph, None)
         self.ip.magics_manager.magics["line"].pop("aether", None)
         for view in self.views.values():
             view.close()
@@ -123,6 +126,17 @@ class Extension:
         bundle = view.widget._repr_mimebundle_()
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data
+
+
+def graph_bundle(graph: TaskGraph) -> dict[str, Any]:
+    """``display(g)`` of a built graph: the run widget showing its nodes (and its SVG where widgets cannot run)."""
+    widget = RunWidget(graph=graph.to_graph_dict())
+    svg = graph.visualize()
+    if svg is not None:
+        widget.static_fallback = svg
+    bundle = widget._repr_mimebundle_()
+    data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
+    return data
 
 
 _extensions: dict[int, Extension] = {}

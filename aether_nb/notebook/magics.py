@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 HELP = """%aether runs              runs of this notebook, newest first, with a Resume action
 %aether resume RUN_ID     reattach a run (after a kernel restart too) and resume it if it is unfinished
 %aether store [PATH]      show the notebook's store, or switch to another file (':memory:' for none)
+%aether promote RUN_ID [NAME]
+                          put @graphify source reproducing a finished run into a new cell
 %aether llm [--model M] [--base-url U] [--profile P] [--cache | --no-cache]
                           configure context.llm() (the key comes from OPENAI_API_KEY or ag.configure)"""
 
@@ -55,6 +57,14 @@ class AetherMagics(Magics):
             return f"aether_nb store: {config.store().location}"
         if cmd == "llm":
             return llm_command(args)
+        if cmd == "promote":
+            if len(args) not in (1, 2):
+                raise UsageError("usage: %aether promote RUN_ID [NAME]")
+            run = config.get_run(args[0])
+            source = run.promote(args[1] if len(args) == 2 else None)
+            assert self.shell is not None
+            self.shell.set_next_input(source, replace=False)
+            return None
         if cmd == "help":
             print(HELP)
             return None

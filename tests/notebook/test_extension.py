@@ -137,3 +137,16 @@ def test_a_waiting_run_survives_a_kernel_restart(kernel: Kernel, tmp_path: Path)
     res = kernel.ok("await run.answer('Ada')\nprint(await run)")
     assert "{'name': 'Ada', 'y': 42}" in res.stdout
     assert (tmp_path / "count.txt").read_text().splitlines() == ["charged"]  # not charged twice
+
+
+def test_promote_magic_and_graph_display(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok("run = demo.start(x=4)\nawait run")
+    res = kernel.ok("%aether promote {run.id} demo_static")
+    assert res.error is None
+    res = kernel.ok(
+        "src = run.promote('demo_static')\nexec(src)\nprint(await demo_static(x=4))\ng = demo_static.build()\ng"
+    )
+    assert "{'answer': 8}" in res.stdout
+    assert any(WIDGET in b for b in res.bundles)
