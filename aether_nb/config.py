@@ -15,6 +15,7 @@ from aether_nb.errors import UsageError
 from aether_nb.runtime import session as _session
 from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.scheduler import check_cap
 from aether_nb.runtime.session import Session
 from aether_nb.services import ChannelAdapter, install_builtin_services
 from aether_nb.services.llm import configure_llm
@@ -96,6 +97,7 @@ def configure(
     channel: ChannelAdapter | None = None,
     clock: Clock | None = None,
     llm: Any = None,
+    max_concurrency: int | None = None,
 ) -> Session:
     """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
 
@@ -105,11 +107,16 @@ def configure(
         clock: a time source (tests use ``aether_nb.testing.ManualClock``).
         llm: an :class:`~aether_nb.services.llm.LLMProfile` or a dict of its settings (``model``, ``base_url``,
             ``api_key``, ``cache``, ``name``...), or a list of them; ``name`` defaults to ``"default"``.
+        max_concurrency: a cap on graph nodes executing at once across all runs of the session (each run's own
+            ``max_concurrency`` applies too).
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
     """
     current = session()
+    if max_concurrency is not None:
+        check_cap(max_concurrency)
+        current.config["global_max_concurrency"] = max_concurrency
     if store is not None:
         live = [r.id for r in current._runs.values() if r.live]
         if live:

@@ -309,3 +309,17 @@ def test_a_waiting_node_resumes_in_a_new_process(tmp_path: Path) -> None:
     assert "STATUS waiting ['Pay 42?']" in out
     assert json.loads(out.split("OUT ", 1)[1]) == {"decision": "Yes", "v": 42}
     assert Path(counter).read_text().splitlines() == ["prepared", "setup"]  # neither ran again
+
+
+def test_a_global_cap_across_runs(session: Session) -> None:
+    ag.configure(max_concurrency=2)
+
+    async def main() -> None:
+        runs = [wide.start(n=i) for i in range(3)]
+        for r in runs:
+            assert await r == {"total": 100}
+
+    arun(main())
+    assert in_flight["max"] == 2
+    with pytest.raises(ag.UsageError):
+        ag.configure(max_concurrency=0)
