@@ -150,3 +150,41 @@ def test_promote_magic_and_graph_display(kernel: Kernel) -> None:
     )
     assert "{'answer': 8}" in res.stdout
     assert any(WIDGET in b for b in res.bundles)
+
+
+def test_the_graph_trait_is_slim_and_the_inspector_fetches_details(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok("await demo(x=21)")
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "view = ext.views[ag.runs()[0].id]\n"
+        "print(sorted(view.widget.graph['nodes'][0]))"
+    )
+    assert res.stdout.strip() == str(
+        sorted(["id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed", "has_error"])
+    )
+    # An unchanged graph is not sent again.
+    res = kernel.ok(
+        "changes = []\n"
+        "view.widget.observe(changes.append, names=['graph'])\n"
+        "view.flush(); view.flush()\n"
+        "print('CHANGES', len(changes))"
+    )
+    assert "CHANGES 0" in res.stdout
+    # `inspect` replies with one node's details, from the run's graph; an unknown node gets an error reply.
+    res = kernel.ok(
+        "sent = []\n"
+        "view.widget.send = sent.append\n"
+        "node_id = view.widget.graph['nodes'][0]['id']\n"
+        "view._handle_command({'type': 'inspect', 'id': 'r1', 'node_id': node_id})\n"
+        "view._handle_command({'type': 'inspect', 'id': 'r2', 'node_id': 'nope'})\n"
+        "while len(sent) < 2:\n"
+        "    await asyncio.sleep(0.01)\n"
+        "by_id = {m['id']: m for m in sent}\n"
+        "print(sorted(by_id['r1']['node']), by_id['r1']['node']['inputs'], by_id['r1']['node']['outputs'])\n"
+        "print(by_id['r2']['ok'], 'nope' in by_id['r2']['error'])"
+    )
+    lines = res.stdout.strip().splitlines()  # node 0: the double() call
+    assert lines[0] == "['error', 'inputs', 'logs', 'outputs', 'usage', 'warnings'] {'x': 21} {'y': 42}"
+    assert lines[1] == "False True"

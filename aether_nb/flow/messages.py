@@ -1,0 +1,122 @@
+"""Messages in the OpenAI chat format, the ``add_messages`` reducer and :class:`AgentState`.
+
+A message is a plain dict — ``{"role": "user", "content": "hi"}`` — so it goes to ``context.llm().chat(...)`` as
+is, is JSON in the journal and the checkpoints, and needs no conversion layer. The flow adds one key, ``id``,
+assigned when a message enters the state (inside a journaled step, so a resumed run sees the same ids);
+``add_messages`` uses it to replace a message instead of appending a copy. Tool results carry ``tool_call_id``
+and, when the call failed, ``is_error: True``. :func:`to_openai` strips the keys an API may reject.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, TypedDict
+
+from aether_nb.errors import UsageError
+
+Message = dict[str, Any]
+"""One chat message: ``role`` (system, user, assistant, tool), ``content``, and optionally ``tool_calls``,
+``tool_call_id``, ``name``, ``id``, ``is_error``."""
+
+ROLES = ("system", "user", "assistant", "tool", "developer")
+_OPENAI_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
+
+
+def user_message(content: str, **extra: Any) -> Message:
+    """``{"role": "user", "content": content}``."""
+    return {"role": "user", "content": content, **extra}
+
+
+def system_message(content: str, **extra: Any) -> Message:
+    """``{"role": "system", "content": content}``."""
+    return {"role": "system", "content": content, **extra}
+
+
+def assistant_message(
+    content: str | None = None, tool_calls: list[dict[str, Any]] | None = None, **extra: Any
+) -> Message:
+    """An assistant message, optionally with OpenAI-style ``tool_calls`` (see :func:`tool_call`)."""
+    msg: Message = {"role": "assistant", "content": content, **extra}
+    if tool_calls:
+        msg["tool_calls"] = list(tool_calls)
+    return msg
+
+
+def tool_call(name: str, arguments: Mapping[str, Any] | str | None = None, id: str | None = None) -> dict[str, Any]:
+    """One entry of an assistant message's ``tool_calls``: ``{"id", "type": "function", "function": {...}}``."""
+    args = arguments if isinstance(arguments, str) else json.dumps(dict(arguments or {}))
+    call_id = id or f"call_{uuid.uuid4().hex[:12]}"
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is_error: bool = False) -> Message:
+    """The result of one tool call, answering the assistant's call ``tool_call_id``."""
+    msg: Message = {"role": "tool", "content": content, "tool_call_id": tool_call_id}
+    if name is not None:
+        msg["name"] = name
+    if is_error:
+        msg["is_error"] = True
+    return msg
+
+
+def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
+    """A message dict from a dict, a string (``default_role``) or an object with ``role``/``content`` (an OpenAI
+    SDK message: its ``model_dump``)."""
+    if isinstance(value, str):
+        return {"role": default_role, "content": value}
+    if isinstance(value, Mapping):
+        msg = dict(value)
+    elif hasattr(value, "model_dump") and hasattr(value, "role"):
+        msg = {k: v for k, v in value.model_dump().items() if v is not None}
+    else:
+        raise UsageError(
+            "a message must be a dict like {'role': 'user', 'content': '...'} or a string, "
+            f"got {type(value).__name__}"
+        )
+    if msg.get("role") not in ROLES:
+        raise UsageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {msg!r}")
+    return msg
+
+
+def with_ids(messages: Iterable[Any], *, default_role: str = "assistant") -> list[Message]:
+    """Coerce messages and give each one without an ``id`` a fresh one (call inside a journaled step)."""
+    out = []
+    for m in messages:
+        msg = coerce_message(m, default_role=default_role)
+        if not msg.get("id"):
+            msg["id"] = f"msg_{uuid.uuid4().hex[:16]}"
+        out.append(msg)
+    return out
+
+
+def add_messages(left: list[Message] | None, right: Any) -> list[Message]:
+    """The default reducer of ``messages``: append, but a message whose ``id`` is already present replaces it."""
+    merged = list(left or [])
+    incoming = right if isinstance(right, list) else [right]
+    index = {m.get("id"): i for i, m in enumerate(merged) if isinstance(m, Mapping) and m.get("id")}
+    for raw in incoming:
+        msg = coerce_message(raw)
+        mid = msg.get("id")
+        if mid and mid in index:
+            merged[index[mid]] = msg
+        else:
+            if mid:
+                index[mid] = len(merged)
+            merged.append(msg)
+    return merged
+
+
+def to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """The messages with only the keys the OpenAI chat API accepts (drops ``id``, ``is_error``...)."""
+    return [{k: m[k] for k in _OPENAI_KEYS if k in m} for m in messages]
+
+
+class AgentState(TypedDict, total=False):
+    """The usual state of an agent graph: the conversation, appended to by every node that returns messages.
+
+    Subclass it to add fields: ``class MyState(AgentState): decision: str``.
+    """
+
+    messages: Annotated[list[Message], add_messages]

@@ -1,0 +1,224 @@
+"""Pauses and recovery: interrupt_before/after with state edits, interrupt(), stop, failure and retry."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.errors import RunFailed, UsageError
+from aether_nb.flow import START, AgentState, StateGraph, interrupt
+from aether_nb.runtime.session import Session
+from tests.conftest import arun
+
+
+class ReviewState(AgentState, total=False):
+    amount: float
+    decision: str
+    trail: list[str]
+
+
+def classify(state: ReviewState) -> dict[str, Any]:
+    return {"amount": float(state["messages"][-1]["content"]), "trail": [*state.get("trail", []), "classify"]}
+
+
+def review(state: ReviewState) -> dict[str, Any]:
+    decision = state.get("decision", "")
+    return {
+        "trail": [*state["trail"], f"review({decision})"],
+        "messages": [{"role": "assistant", "content": f"review says {decision}"}],
+    }
+
+
+def auto(state: ReviewState) -> dict[str, Any]:
+    return {"trail": [*state["trail"], "auto"]}
+
+
+def build(**compile_kw: Any) -> Any:
+    g = StateGraph(ReviewState, name="review")
+    g.add_node("classify", classify)
+    g.add_node("review", review)
+    g.add_node("auto", auto)
+    g.set_entry_point("classify")
+    g.add_conditional_edges(
+        "classify", lambda s: "auto" if s["amount"] < 100 else "big", {"auto": "auto", "big": "review"}
+    )
+    g.set_finish_point("review")
+    g.set_finish_point("auto")
+    return g.compile(**compile_kw)
+
+
+def amount(x: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": x}]}
+
+
+def test_interrupt_before_pauses_then_resumes_with_the_edited_state(session: Session) -> None:
+    app = build(interrupt_before=["review"])
+
+    async def scenario() -> None:
+        small = await app.ainvoke(amount("50"), config={"thread_id": "small"})
+        assert small.status == "completed" and small.state["trail"] == ["classify", "auto"]
+        res = await app.ainvoke(amount("500"), config={"thread_id": "big"})
+        assert res.status == "interrupted" and res.next == ("review",)
+        assert [(i.kind, i.node) for i in res.interrupts] == [("before", "review")]
+        assert res.state["trail"] == ["classify"]  # review has not run
+        snap = await app.aget_state({"thread_id": "big"})
+        assert snap.status == "interrupted" and snap.next == ("review",)
+        await app.aupdate_state({"thread_id": "big"}, {"decision": "approved"})
+        done = await app.ainvoke(None, config={"thread_id": "big"})
+        assert done.status == "completed"
+        assert done.state["trail"] == ["classify", "review(approved)"]  # ran once, saw the edit
+        assert done.messages[-1]["content"] == "review says approved"
+        sources = [s.source for s in await app.aget_state_history({"thread_id": "big"})]
+        assert sources == ["loop", "update", "loop", "input"]
+
+    arun(scenario())
+
+
+def test_interrupt_before_resumes_with_a_partial_state_as_input(session: Session) -> None:
+    app = build(interrupt_before=["review"])
+    arun(app.ainvoke(amount("500"), config={"thread_id": "t"}))
+    done = arun(app.ainvoke({"decision": "ok"}, config={"thread_id": "t"}))
+    assert done.state["trail"] == ["classify", "review(ok)"]
+
+
+def test_interrupt_after_pauses_with_the_successor_chosen(session: Session) -> None:
+    app = build(interrupt_after=["classify"])
+    res = arun(app.ainvoke(amount("7"), config={"thread_id": "t"}))
+    assert res.status == "interrupted" and res.next == ("auto",)
+    assert [(i.kind, i.node) for i in res.interrupts] == [("after", "classify")]
+    assert res.state["trail"] == ["classify"]
+    arun(app.aupdate_state({"thread_id": "t"}, {"trail": ["edited"]}))
+    res = arun(app.ainvoke({}, config={"thread_id": "t"}))
+    assert res.status == "completed" and res.state["trail"] == ["edited", "auto"]
+
+
+def test_interrupt_resumes_with_a_value_and_replays_the_tool_called_before_it(session: Session) -> None:
+    charged: list[float] = []
+    node_runs: list[int] = []
+
+    @ag.tool(outputs=["receipt"])
+    def charge(amount: float) -> dict[str, Any]:
+        charged.append(amount)
+        return {"receipt": f"r{len(charged)}"}
+
+    async def human(state: ReviewState) -> dict[str, Any]:
+        node_runs.append(1)
+        receipt = (await charge(state["amount"]))["receipt"]
+        answer = await interrupt({"amount": state["amount"], "receipt": receipt}, message="Approve?")
+        return {"decision": answer["decision"], "trail": [*state["trail"], receipt]}
+
+    g = StateGraph(ReviewState, name="dyn")
+    g.add_node("classify", classify)
+    g.add_node("human", human)
+    g.add_edge(START, "classify")
+    g.add_edge("classify", "human")
+    app = g.compile()
+
+    async def scenario() -> None:
+        res = await app.ainvoke(amount("900"), config={"thread_id": "t"})
+        assert res.status == "interrupted"
+        (pause,) = res.interrupts
+        assert (pause.kind, pause.node, pause.message) == ("interrupt", "human", "Approve?")
+        assert pause.value == {"amount": 900.0, "receipt": "r1"}
+        with pytest.raises(UsageError, match=r"paused at interrupt\(\) in human .*\{'resume': value\}"):
+            await app.ainvoke(amount("1"), config={"thread_id": "t"})
+        done = await app.ainvoke({"resume": {"decision": "rejected"}}, config={"thread_id": "t"})
+        assert done.status == "completed" and done.state["decision"] == "rejected"
+        assert done.state["trail"] == ["classify", "r1"]
+        with pytest.raises(UsageError, match="Nothing to resume"):
+            await app.ainvoke({"resume": 1}, config={"thread_id": "t"})
+
+    arun(scenario())
+    assert charged == [900.0]  # the tool before the interrupt ran once
+    assert node_runs == [1]  # in this process the paused node simply continued
+
+
+def test_interrupt_in_a_sync_node_blocks_its_thread_until_resumed(session: Session) -> None:
+    def ask(state: ReviewState) -> dict[str, Any]:
+        return {"decision": interrupt("decide?")}
+
+    g = StateGraph(ReviewState, name="sync_int")
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    app = g.compile()
+
+    async def scenario() -> None:
+        res = await app.ainvoke(None, config={"thread_id": "t"})
+        assert res.status == "interrupted" and res.interrupts[0].message == "decide?"
+        done = await app.ainvoke({"resume": "yes"}, config={"thread_id": "t"})
+        assert done.state["decision"] == "yes"
+
+    arun(scenario())
+
+
+def test_stop_pauses_the_thread_and_the_next_invoke_reruns_the_stopped_node(session: Session) -> None:
+    runs: list[str] = []
+
+    async def slow(state: AgentState) -> list[dict[str, Any]]:
+        runs.append("slow")
+        if len(runs) == 1:
+            await asyncio.sleep(30)
+        return [{"role": "assistant", "content": "slow done"}]
+
+    g = StateGraph(AgentState, name="stoppable")
+    g.add_node("first", lambda s: [{"role": "assistant", "content": "first"}])
+    g.add_node("slow", slow)
+    g.add_edge(START, "first")
+    g.add_edge("first", "slow")
+    app = g.compile()
+    cfg = {"thread_id": "t"}
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(app.ainvoke({"messages": ["hi"]}, config=cfg))
+        while not runs:
+            await asyncio.sleep(0.01)
+        assert await app.astop(cfg) == {"ok": True, "running": True, "run_id": "stoppable-t-1"}
+        res = await task
+        assert res.status == "stopped" and res.next == ("slow",)
+        assert (await app.aget_state(cfg)).status == "stopped"
+        assert await app.astop(cfg) == {"ok": True, "running": False, "reason": "not-running"}
+        assert await app.astop({"thread_id": "nobody"}) == {"ok": False, "running": False, "reason": "no-state"}
+        res = await app.ainvoke(None, config=cfg)
+        assert res.status == "completed"
+        assert [m["content"] for m in res.state["messages"]] == ["hi", "first", "slow done"]
+
+    arun(scenario())
+    assert runs == ["slow", "slow"]
+
+
+def test_a_failed_node_is_retried_on_the_next_invoke_without_rerunning_the_rest(session: Session) -> None:
+    calls: list[str] = []
+    broken = True
+
+    def track(name: str, fail: bool = False) -> Any:
+        def node(state: AgentState) -> list[dict[str, Any]]:
+            calls.append(name)
+            if fail and broken:
+                raise RuntimeError(f"{name} is broken")
+            return [{"role": "assistant", "content": name}]
+
+        return node
+
+    g = StateGraph(AgentState, name="retry")
+    g.add_node("a", track("a"))
+    g.add_node("b", track("b", fail=True))
+    g.add_node("sibling", track("sibling"))
+    g.add_node("c", track("c"))
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("a", "sibling")
+    g.add_edge("b", "c")
+    app = g.compile()
+    cfg = {"thread_id": "t"}
+    with pytest.raises(RunFailed, match="b is broken"):
+        arun(app.ainvoke({"messages": [{"role": "user", "content": "hi"}]}, config=cfg))
+    snap = arun(app.aget_state(cfg))
+    assert snap.status == "failed" and snap.next == ("b", "sibling") and "b is broken" in (snap.error or "")
+    broken = False
+    res = arun(app.ainvoke({"messages": [{"role": "user", "content": "again"}]}, config=cfg))
+    assert res.status == "completed"
+    assert calls == ["a", "b", "sibling", "b", "c"]  # a and the sibling that succeeded did not run again
+    assert [m["content"] for m in res.state["messages"]] == ["hi", "a", "again", "b", "sibling", "c"]

@@ -1,0 +1,100 @@
+"""astream modes, and the checkpointer protocol (both implementations, one suite)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aether_nb.flow import (
+    START,
+    AgentState,
+    Checkpoint,
+    Checkpointer,
+    InMemoryCheckpointer,
+    StateGraph,
+    StoreCheckpointer,
+    interrupt,
+)
+from aether_nb.runtime.session import Session
+from aether_nb.store.memory import MemoryStore
+from tests.conftest import arun
+
+
+def graph() -> Any:
+    async def ask(state: AgentState) -> list[dict[str, Any]]:
+        answer = await interrupt("ok?")
+        return [{"role": "assistant", "content": f"ask {answer}"}]
+
+    g = StateGraph(AgentState, name="streamed")
+    g.add_node("a", lambda s: [{"role": "assistant", "content": "a"}])
+    g.add_node("ask", ask)
+    g.add_edge(START, "a")
+    g.add_edge("a", "ask")
+    return g.compile()
+
+
+async def collect(app: Any, inp: Any, mode: Any) -> list[Any]:
+    return [item async for item in app.astream(inp, config={"thread_id": "t"}, stream_mode=mode)]
+
+
+def test_astream_yields_values_updates_messages_and_debug_events(session: Session) -> None:
+    app = graph()
+
+    async def scenario() -> None:
+        items = await collect(app, {"messages": ["hi"]}, ["values", "updates", "messages", "debug"])
+        modes = [m for m, _ in items]
+        values = [p for m, p in items if m == "values"]
+        assert [[x["content"] for x in v["messages"]] for v in values] == [["hi"], ["hi", "a"]]
+        updates = [p for m, p in items if m == "updates"]
+        assert list(updates[0]) == ["a"] and updates[0]["a"]["messages"][0]["content"] == "a"
+        assert updates[-1]["__interrupt__"][0].message == "ok?"
+        messages = [p for m, p in items if m == "messages"]
+        assert [(msg["content"], meta["node"]) for msg, meta in messages] == [("a", "a")]
+        assert "debug" in modes and any(getattr(p, "kind", "") == "node_started" for m, p in items if m == "debug")
+        resumed = await collect(app, {"resume": "yes"}, "values")
+        assert [x["content"] for x in resumed[-1]["messages"]] == ["hi", "a", "ask yes"]
+
+    arun(scenario())
+
+
+def test_astream_rejects_unknown_modes(session: Session) -> None:
+    with pytest.raises(Exception, match="stream_mode must be among"):
+        arun(collect(graph(), None, "tokens"))
+
+
+@pytest.fixture(params=["memory", "store"])
+def checkpointer(request: pytest.FixtureRequest) -> Checkpointer:
+    if request.param == "memory":
+        return InMemoryCheckpointer()
+    return StoreCheckpointer(MemoryStore(), "g")
+
+
+def cp(step: int, **kw: Any) -> Checkpoint:
+    return Checkpoint(
+        values={"n": step, "obj": {1, 2}}, next=("a",), step=step, source="loop", run_id="r", created_at=0.0, **kw
+    )
+
+
+def test_checkpointers_keep_every_checkpoint_per_thread(checkpointer: Checkpointer) -> None:
+    assert checkpointer.latest("t") is None and checkpointer.history("t") == []
+    first = checkpointer.put("t", cp(0))
+    second = checkpointer.put("t", cp(1, pending={"b": {"update": {}}}))
+    checkpointer.put("other", cp(7))
+    assert (first.id, second.id) == (1, 2)
+    latest = checkpointer.latest("t")
+    assert latest == second and latest is not None and latest.values["obj"] == {1, 2}
+    assert [c.id for c in checkpointer.history("t")] == [2, 1]
+    assert checkpointer.latest("other") is not None and checkpointer.latest("other").values["n"] == 7  # type: ignore[union-attr]
+    checkpointer.put_thread("t", {"turn": 3})
+    checkpointer.put_thread("t", {"run_id": "r3"})
+    assert {"turn": 3, "run_id": "r3"}.items() <= (checkpointer.get_thread("t") or {}).items()
+    assert checkpointer.threads() == ["other", "t"]
+
+
+def test_mutating_a_returned_checkpoint_does_not_change_the_stored_one(checkpointer: Checkpointer) -> None:
+    checkpointer.put("t", cp(0))
+    got = checkpointer.latest("t")
+    assert got is not None
+    got.values["n"] = 99
+    assert checkpointer.latest("t").values["n"] == 0  # type: ignore[union-attr]

@@ -1,0 +1,84 @@
+"""ToolNode: concurrent tool calls as run steps; failures and unknown tools become tool messages."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aether_nb as ag
+from aether_nb.flow import END, START, AgentState, StateGraph, ToolNode, assistant_message, tool_call
+from aether_nb.runtime.session import Session
+from tests.conftest import arun
+
+
+def test_tool_node_runs_all_calls_and_reports_errors_as_tool_messages(session: Session) -> None:
+    running = 0
+    peak = 0
+
+    @ag.tool
+    async def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return a + b
+
+    @ag.tool
+    async def slow_upper(text: str) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return text.upper()
+
+    def explode(x: int) -> str:
+        raise ValueError("kaboom")
+
+    turns: list[int] = []
+
+    def model(state: AgentState) -> Any:
+        turns.append(1)
+        if len(turns) > 1:
+            return [assistant_message("done")]
+        calls = [
+            tool_call("add", {"a": 2, "b": 3}, id="c1"),
+            tool_call("slow_upper", {"text": "hi"}, id="c2"),
+            tool_call("explode", {"x": 1}, id="c3"),
+            tool_call("nosuch", {}, id="c4"),
+            tool_call("add", "{not json", id="c5"),
+        ]
+        return [assistant_message(None, tool_calls=calls)]
+
+    g = StateGraph(AgentState, name="tools")
+    g.add_node("model", model)
+    g.add_node("tools", ToolNode([add, slow_upper, explode]))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
+    g.add_edge("tools", "model")
+    res = arun(g.compile().ainvoke({"messages": ["compute"]}, config={"thread_id": "t"}))
+    assert res.status == "completed" and res.messages[-1]["content"] == "done"
+    results = [m for m in res.messages if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in results] == ["c1", "c2", "c3", "c4", "c5"]
+    assert [m["content"] for m in results[:2]] == ["5", "HI"]
+    assert results[2]["is_error"] and "ValueError: kaboom" in results[2]["content"]
+    assert results[3]["is_error"] and "Tool 'nosuch' not found" in results[3]["content"]
+    assert results[4]["is_error"] and "Invalid arguments for add" in results[4]["content"]
+    assert not results[0].get("is_error")
+    assert peak == 2  # the tool calls ran concurrently
+    run = session.get_run(res.run_id)
+    steps = {n.id: n.status for n in run.graph.nodes if n.parent == "tools_1"}
+    assert steps == {"tools_1/add_1": "DONE", "tools_1/slow_upper_1": "DONE", "tools_1/explode_1": "FAILED"}
+
+
+def test_tool_node_schemas_describe_the_tools_for_the_model() -> None:
+    @ag.tool
+    def lookup(city: str) -> str:
+        """Find a city."""
+        return city
+
+    (schema,) = ToolNode([lookup]).schemas()
+    assert schema["function"]["name"] == "lookup"
+    assert schema["function"]["parameters"]["required"] == ["city"]
