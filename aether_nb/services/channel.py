@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import pathlib
-import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -387,7 +386,3 @@ class Progress:
             self.subtitle = subtitle
         if not self.replayed:
             self._publish(final=False)
-
-
-def new_message_id() -> str:
-    return f"msg-{secrets.token_hex(4)}"

@@ -9,8 +9,6 @@ from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.store.protocol import Store
 
-_MISSING = object()
-
 
 def scope_key(scope: str, run_id: str | None) -> str:
     """Store scope for a service scope name: ``notebook`` or ``run`` (this run only)."""

@@ -9,8 +9,6 @@ from typing import Any
 from aether_nb.runtime.waits import Wait
 from aether_nb.services.channel import Message, Respond
 
-_NO_ANSWER = object()
-
 
 class ScriptedChannel:
     """Answers each ask with the next scripted answer and records everything said.
