@@ -109,16 +109,33 @@ def resume(extension: Extension, run_id: str) -> None:
         extension.show(view)
 
 
+class RunsTable(ipywidgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
+    """The ``%aether runs`` table; a text-only front end (a terminal, ``make demo``) gets the same rows as text."""
+
+    def __init__(self, children: list[Any], lines: list[str]) -> None:
+        super().__init__(children)
+        self._lines = lines
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle: Any = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/plain"] = "\n".join(self._lines)
+        return bundle
+
+
 def runs_table(extension: Extension) -> ipywidgets.VBox:
     """A table of the notebook's runs; unfinished ones get a Resume button (a click is a custom message)."""
     loop = asyncio.get_event_loop()
     thread = threading.get_ident()
     out = ipywidgets.Output()
     rows: list[Any] = [ipywidgets.HTML("<b>run · agent · status · started · open questions</b>")]
+    lines = ["run · agent · status · started · open questions"]
     for run in config.runs():
         started = dt.datetime.fromtimestamp(run._record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
-        text = html.escape(f"{run.id} · {run.graph_name} · {run.status} · {started} · {prompts}")
+        lines.append(f"{run.id} · {run.graph_name} · {run.status} · {started} · {prompts}")
+        text = html.escape(lines[-1])
         label = ipywidgets.HTML(text)
         if run.done:
             rows.append(label)
@@ -142,4 +159,4 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         rows.append(ipywidgets.HBox([button, label]))
     if len(rows) == 1:
         rows.append(ipywidgets.HTML("<i>no runs in this notebook's store yet</i>"))
-    return ipywidgets.VBox([*rows, out])
+    return RunsTable([*rows, out], lines)
