@@ -69,6 +69,7 @@ browser: setup
 # Performance: ratios against baselines measured in the same run (never a timed unit test).
 bench: setup
 	$(PY) bench/store_bench.py --json bench/results/store.json
+	$(PY) bench/widget_bench.py --json bench/results/widget.json
 
 test: setup
 	$(MAKE) --no-print-directory lint

@@ -1,9 +1,16 @@
 /**
- * The run's DAG drawn as SVG, updated in place.
+ * The run's DAG drawn as SVG, updated in place and in time slices.
  *
- * One `<g data-node-id data-status>` per visible node is kept across updates (keyed by node id) and touched only
- * when what it shows changed; edges are redrawn only when the layout changed. Children of a graph_fn node are
- * hidden until its toggle is clicked; a collapsed node shows its descendant count and their worst status.
+ * One `<g data-node-id data-status>` per visible node and one `<path class="aether-edge">` per visible edge are
+ * kept across updates (keyed by node id, and by edge) and touched only when what they show changed. An update
+ * lays out synchronously (linear in the visible nodes: see layout.ts) and then applies the DOM changes as a job
+ * of small steps run under a per-frame budget (`FRAME_BUDGET_MS` of script, `MAX_NEW_PER_FRAME` new elements, so
+ * the browser's style/layout/paint of one frame stays small too); what is left continues in the next animation
+ * frame. A newer graph arriving mid-way replaces the job: it restarts from the newest graph, and the elements
+ * already drawn are skipped by their keys. Small graphs finish in the first slice, within the caller's frame.
+ *
+ * Children of a graph_fn node are hidden until its toggle is clicked; a collapsed node shows its descendant count
+ * and their worst status.
  */
 import { formatSeconds, setAttr, setText, svg } from "./dom";
 import {
@@ -12,6 +19,7 @@ import {
   GROUP_HEADER,
   type GraphIndex,
   type Layout,
+  type Route,
   computeLayout,
   layoutSignature,
   visibleIds,
@@ -20,6 +28,12 @@ import { type GraphNode, type RunGraph, type StatusTone, statusTone, toneSeverit
 
 const MARGIN = 8;
 const NAME_CHARS = 22;
+/** Script time per animation frame for applying an update; the rest of the frame is the browser's rendering. */
+export const FRAME_BUDGET_MS = 12;
+/** Elements created per frame at most: each new node costs style, SVG text layout and paint after the script. */
+const MAX_NEW_PER_FRAME = 120;
+/** Steps between two reads of the clock. */
+const CLOCK_EVERY = 16;
 let instances = 0;
 
 interface NodeEl {
@@ -45,6 +59,10 @@ export class DagView {
   private readonly edgeLayer: SVGGElement;
   private readonly nodeLayer: SVGGElement;
   private readonly nodes = new Map<string, NodeEl>();
+  /** Edge paths keyed by `from \u0001 to`; `d` is kept on the side to compare without reading the DOM. */
+  private readonly edges = new Map<string, { path: SVGPathElement; d: string }>();
+  private job: Job | null = null;
+  private frame = 0;
   private readonly markerId: string;
   private signature = "";
   /** Graph_fn nodes the user collapsed or expanded: the automatic expansion of a lone root leaves them alone. */
@@ -72,7 +90,10 @@ export class DagView {
     defs.append(marker);
     this.edgeLayer = svg("g", { class: "aether-edges" });
     this.nodeLayer = svg("g", { class: "aether-nodes" });
-    this.svg.append(defs, this.edgeLayer, this.nodeLayer);
+    // A fixed margin as a translation, not a viewBox: resizing the SVG then leaves its content's layout alone.
+    const content = svg("g", { transform: `translate(${MARGIN},${MARGIN})` });
+    content.append(this.edgeLayer, this.nodeLayer);
+    this.svg.append(defs, content);
     this.el.append(this.svg);
     this.svg.addEventListener("click", this.onClick);
   }
@@ -93,7 +114,11 @@ export class DagView {
     this.onSelect(id);
   };
 
-  update(graph: RunGraph, index: GraphIndex, now: number): void {
+  /**
+   * Shows `graph`: lays it out if its visible structure changed, then applies the DOM changes until `deadline`
+   * (a `performance.now()` time) and continues in later animation frames. Replaces any unfinished update.
+   */
+  update(graph: RunGraph, index: GraphIndex, now: number, deadline = performance.now() + FRAME_BUDGET_MS): void {
     // A run that is one graph_fn at the top level would otherwise show a single box: open it.
     const top = index.childrenOf.get(null) ?? [];
     if (top.length === 1 && index.childrenOf.has(top[0].id) && !this.touched.has(top[0].id)) {
@@ -102,18 +127,20 @@ export class DagView {
     const visible = visibleIds(index, this.expanded);
     const signature = layoutSignature(index, visible, this.expanded);
     let layout = this.lastLayout;
-    const relayout = !layout || signature !== this.signature;
-    if (relayout) {
+    if (!layout || signature !== this.signature) {
       layout = computeLayout(index, this.expanded, visible.length);
       this.signature = signature;
       this.lastLayout = layout;
-      this.drawEdges(layout);
       setAttr(this.svg, "width", String(layout.width + 2 * MARGIN));
       setAttr(this.svg, "height", String(layout.height + 2 * MARGIN));
-      setAttr(this.svg, "viewBox", `${-MARGIN} ${-MARGIN} ${layout.width + 2 * MARGIN} ${layout.height + 2 * MARGIN}`);
       this.el.dataset.layoutEngine = layout.engine;
       this.el.dataset.layoutMs = layout.ms.toFixed(1);
     }
+    if (this.selected !== null && !index.byId.has(this.selected)) this.selected = null;
+    this.el.dataset.nodeCount = String(visible.length);
+    this.el.dataset.engineThreshold = String(DAGRE_MAX_VISIBLE);
+    void graph;
+    // Stale elements go first and at once: removing is cheap, and a stale node must not outlive its graph.
     const shown = new Set(visible);
     for (const [id, nodeEl] of this.nodes) {
       if (!shown.has(id)) {
@@ -121,31 +148,84 @@ export class DagView {
         this.nodes.delete(id);
       }
     }
-    if (this.selected !== null && !index.byId.has(this.selected)) this.selected = null;
-    for (const id of visible) {
-      const node = index.byId.get(id)!;
-      const box = layout!.boxes.get(id);
-      if (box) this.drawNode(node, box, index, now);
+    const routes = new Set<string>();
+    for (const route of layout.routes) routes.add(edgeKey(route));
+    for (const [key, edge] of this.edges) {
+      if (!routes.has(key)) {
+        edge.path.remove();
+        this.edges.delete(key);
+      }
     }
-    this.el.dataset.nodeCount = String(visible.length);
-    this.el.dataset.engineThreshold = String(DAGRE_MAX_VISIBLE);
-    void graph;
+    this.job = { index, layout, visible, now, node: 0, edge: 0 };
+    this.el.dataset.pending = "true";
+    this.runJob(deadline);
   }
 
-  private drawEdges(layout: Layout): void {
-    const frag = document.createDocumentFragment();
-    for (const route of layout.routes) {
-      if (route.points.length < 2) continue;
-      const d = route.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
-      const path = svg("path", { d, class: "aether-edge", "marker-end": `url(#${this.markerId})` });
-      path.dataset.from = route.from;
-      path.dataset.to = route.to;
-      frag.append(path);
-    }
-    this.edgeLayer.replaceChildren(frag);
+  /** Whether an update is still being applied (also `data-pending` on the DAG element). */
+  get pending(): boolean {
+    return this.job !== null;
   }
 
-  private drawNode(node: GraphNode, box: Box, index: GraphIndex, now: number): void {
+  private readonly onFrame = (): void => {
+    this.frame = 0;
+    const t0 = performance.now();
+    this.runJob(t0 + FRAME_BUDGET_MS);
+    this.el.dataset.sliceMs = (performance.now() - t0).toFixed(1); // read by bench/widget_bench.py
+  };
+
+  private runJob(deadline: number): void {
+    const job = this.job;
+    if (!job) return;
+    let created = 0;
+    let steps = 0;
+    // Every step makes progress; the clock is read every CLOCK_EVERY steps.
+    const more = (): boolean => {
+      if (created >= MAX_NEW_PER_FRAME) return false;
+      return ++steps % CLOCK_EVERY !== 0 || performance.now() < deadline;
+    };
+    const { index, layout, visible, now } = job;
+    while (job.node < visible.length) {
+      const id = visible[job.node++];
+      const box = layout.boxes.get(id);
+      if (box && this.drawNode(index.byId.get(id)!, box, index, now)) created++;
+      if (!more()) return this.continueLater();
+    }
+    const routes = layout.routes;
+    while (job.edge < routes.length) {
+      if (this.drawEdge(routes[job.edge++])) created++;
+      if (!more()) return this.continueLater();
+    }
+    this.job = null;
+    delete this.el.dataset.pending;
+  }
+
+  private continueLater(): void {
+    if (!this.frame) this.frame = requestAnimationFrame(this.onFrame);
+  }
+
+  /** Draws one edge; returns whether it created an element. */
+  private drawEdge(route: Route): boolean {
+    if (route.points.length < 2) return false;
+    const d = route.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
+    const key = edgeKey(route);
+    const edge = this.edges.get(key);
+    if (edge) {
+      if (edge.d !== d) {
+        edge.path.setAttribute("d", d);
+        edge.d = d;
+      }
+      return false;
+    }
+    const path = svg("path", { d, class: "aether-edge", "marker-end": `url(#${this.markerId})` });
+    path.dataset.from = route.from;
+    path.dataset.to = route.to;
+    this.edgeLayer.append(path);
+    this.edges.set(key, { path, d });
+    return true;
+  }
+
+  /** Draws one node, or nothing when its key is unchanged; returns whether it created an element. */
+  private drawNode(node: GraphNode, box: Box, index: GraphIndex, now: number): boolean {
     const children = index.childrenOf.get(node.id);
     const collapsed = children !== undefined && !box.group;
     let summary = "";
@@ -172,7 +252,8 @@ export class DagView {
     const selected = this.selected === node.id;
     const key = [node.status, node.name, meta, node.replayed ? 1 : 0, box.x, box.y, box.w, box.h, box.group, selected, children ? 1 : 0].join("|");
     let el = this.nodes.get(node.id);
-    if (el && el.key === key) return;
+    if (el && el.key === key) return false;
+    const created = !el;
     if (!el) {
       el = this.createNode(node.id);
       this.nodes.set(node.id, el);
@@ -231,6 +312,7 @@ export class DagView {
     setAttr(el.meta, "x", "8");
     if (box.group) setAttr(el.meta, "visibility", "hidden");
     else setAttr(el.meta, "visibility", "visible");
+    return created;
   }
 
   private createNode(id: string): NodeEl {
@@ -246,9 +328,27 @@ export class DagView {
   }
 
   dispose(): void {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.job = null;
     this.svg.removeEventListener("click", this.onClick);
     this.nodes.clear();
+    this.edges.clear();
   }
+}
+
+/** An update being applied: the next node and edge to draw. */
+interface Job {
+  index: GraphIndex;
+  layout: Layout;
+  visible: string[];
+  now: number;
+  node: number;
+  edge: number;
+}
+
+function edgeKey(route: Route): string {
+  return `${route.from}\u0001${route.to}`;
 }
 
 export function nodeDuration(node: GraphNode, now: number): string {
