@@ -134,8 +134,8 @@ def describe_validation_error(exc: Exception) -> list[str]:
     if callable(errors):
         try:
             return [f"{'.'.join(str(x) for x in e['loc']) or '(root)'}: {e['msg']}" for e in errors()]
-        except Exception:
-            pass
+        except (KeyError, TypeError) as shape:  # not pydantic's error shape: fall back to the message, say why
+            return [str(exc), f"(could not itemise the problems: {shape!r})"]
     return [str(exc)]
 
 

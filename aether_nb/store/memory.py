@@ -24,22 +24,14 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import redact_text
+from aether_nb.store.redact import json_text, redact_optional, redact_text
 
 
 def _roundtrip(value: Any) -> Any:
-    try:
-        return json.loads(redact_text(json.dumps(value)))
-    except (TypeError, ValueError) as exc:
-        raise StorageError(
-            f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
-            "Encode values with aether_nb.runtime.codec before storing them.",
-            code="not_json",
-        ) from exc
+    return json.loads(json_text(value))
 
 
-def _plain(text: str | None) -> str | None:
-    return None if text is None else redact_text(text)
+_plain = redact_optional
 
 
 class MemoryStore:

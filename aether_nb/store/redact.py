@@ -19,6 +19,8 @@ import re
 import threading
 from typing import Any
 
+from aether_nb.errors import StorageError
+
 MASK = "[REDACTED]"
 _KEY_NAMES = r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd)|authorization|proxy-authorization|access[_\-]token|refresh[_\-]token|x-api-key|bearer)"  # noqa: E501
 _KEYED_VALUE = re.compile(r'("' + _KEY_NAMES + r'"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
@@ -83,3 +85,24 @@ def contains_secret(text: str) -> bool:
 def redact_value(value: Any) -> Any:
     """A JSON value with its secrets redacted (round-trips through JSON text)."""
     return json.loads(redact_text(json.dumps(value)))
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text with its secrets redacted: what every store writes.
+
+    Raises:
+        StorageError: the value is not JSON (encode it with :mod:`aether_nb.runtime.codec` first).
+    """
+    try:
+        return redact_text(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
+            "Encode values with aether_nb.runtime.codec before storing them.",
+            code="not_json",
+        ) from exc
+
+
+def redact_optional(text: str | None) -> str | None:
+    """:func:`redact_text` for a text column that may be empty."""
+    return None if text is None else redact_text(text)

@@ -27,7 +27,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import redact_text
+from aether_nb.store.redact import json_text, redact_optional
 
 __all__ = [
     "ARTIFACT_SELECT",
@@ -169,20 +169,9 @@ def _check_version(location: str, current: int) -> None:
         )
 
 
-def dumps(value: Any) -> str:
-    """``value`` as JSON text with secrets redacted; StorageError (as MemoryStore raises) when it is not JSON."""
-    try:
-        return redact_text(json.dumps(value))
-    except (TypeError, ValueError) as exc:
-        raise StorageError(
-            f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
-            "Encode values with aether_nb.runtime.codec before storing them.",
-            code="not_json",
-        ) from exc
-
-
-def _plain(text: str | None) -> str | None:
-    return None if text is None else redact_text(text)
+dumps = json_text
+"""``value`` as JSON text with secrets redacted (StorageError when it is not JSON)."""
+_plain = redact_optional
 
 
 def loads(text: str | None) -> Any:
