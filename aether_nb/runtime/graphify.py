@@ -21,7 +21,7 @@ from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
-from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, encode_refs, refs_in, tool_version
+from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
 _CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
@@ -111,7 +111,7 @@ class GraphBuilder:
         self.nodes[node_id] = NodeSpec(
             id=node_id,
             tool=name,
-            tool_version=tool_version(tool),
+            tool_version=tool.version,  # computed once when the tool was defined
             inputs=inputs,
             deps=tuple(dict.fromkeys(deps)),
             condition=cond_json,
@@ -261,15 +261,7 @@ class GraphifyFn:
         return {**self.optional, **kwargs}
 
     async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        options = dict((scope.run._record.meta or {}).get("options") or {})
-        return await run_taskgraph(
-            scope,
-            self.build(),
-            inputs,
-            max_concurrency=options.get("max_concurrency"),
-            retry=RetryPolicy.from_json(options["retry"]) if options.get("retry") else None,
-            stop_on_first_error=options.get("stop_on_first_error", True),
-        )
+        return await _run_with_stored_options(scope, self.build(), inputs)
 
     def start(
         self,
@@ -339,6 +331,19 @@ def graphify(
     return wrap if fn is None else wrap(fn)
 
 
+async def _run_with_stored_options(scope: Any, graph: TaskGraph, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Run ``graph`` with the options recorded on the run when it started, so a resume uses the same ones."""
+    options = dict((scope.run._record.meta or {}).get("options") or {})
+    return await run_taskgraph(
+        scope,
+        graph,
+        inputs,
+        max_concurrency=options.get("max_concurrency"),
+        retry=RetryPolicy.from_json(options["retry"]) if options.get("retry") else None,
+        stop_on_first_error=options.get("stop_on_first_error", True),
+    )
+
+
 class _GraphTarget:
     """A built TaskGraph as a run target (``ag.run(g, inputs)``); resumes through the graphify of its name."""
 
@@ -349,14 +354,7 @@ class _GraphTarget:
         self.name = graph.name
 
     async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        options = dict((scope.run._record.meta or {}).get("options") or {})
-        return await run_taskgraph(
-            scope,
-            self.graph,
-            inputs,
-            max_concurrency=options.get("max_concurrency"),
-            stop_on_first_error=options.get("stop_on_first_error", True),
-        )
+        return await _run_with_stored_options(scope, self.graph, inputs)
 
 
 async def run(

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, overload
 from aether_nb.errors import UsageError
 from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current_scope, spec_to_json
 from aether_nb.runtime.registry import register, register_version
+from aether_nb.runtime.taskgraph import tool_version
 from aether_nb.runtime.waits import WaitSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -148,7 +149,7 @@ class Tool:
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         self.inputs = [p for p in self.signature.parameters if p != self.context_param]
         functools.update_wrapper(self, fn)
-        self.version = _code_version(self)
+        self.version = tool_version(self)
         register(self)  # graphify graphs refer to tools by name (and code version)
         register_version("tool", self.name, self.version, self)
 
@@ -334,7 +335,7 @@ class DualStageTool(metaclass=_DualStageMeta):
         super().__init_subclass__(**kw)
         cls._tool_name = name or cls.__name__
         cls._outputs = check_outputs_decl(outputs, f"DualStageTool {cls._tool_name}") if outputs else cls._outputs
-        cls.version = _code_version(cls)
+        cls.version = tool_version(cls)
         register(cls, kind="tool", name=cls._tool_name)
         register_version("tool", cls._tool_name, cls.version, cls)
         for method in ("setup", "on_resume"):
@@ -348,9 +349,3 @@ class DualStageTool(metaclass=_DualStageMeta):
     async def on_resume(self, payload: Any, **kwargs: Any) -> Any:
         """Turn the validated answer into the tool's outputs."""
         raise UsageError(f"{type(self).__name__} must implement `async def on_resume(self, payload, *, context)`")
-
-
-def _code_version(tool: Any) -> str:
-    from aether_nb.runtime.taskgraph import tool_version  # taskgraph imports this module
-
-    return tool_version(tool)
