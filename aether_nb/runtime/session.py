@@ -101,6 +101,10 @@ class Session:
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
 
+    def flush(self) -> None:
+        """Make everything the runs of this session have recorded so far durable in the store."""
+        self.store.flush()
+
     def new_run_id(self) -> str:
         while True:
             run_id = self._id_factory()
