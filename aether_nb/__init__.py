@@ -16,6 +16,10 @@ The public API (pinned by ``tests/test_public_api.py``)::
     await demo(x=21)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from aether_nb import errors
 from aether_nb.config import configure, get_run, register_context_service, runs, session, store
 from aether_nb.errors import (
@@ -32,18 +36,68 @@ from aether_nb.errors import (
     UsageError,
     WaitTimeout,
 )
-from aether_nb.runtime.context import NodeContext, Service
-from aether_nb.runtime.events import Event
-from aether_nb.runtime.graph import GraphNode, RunGraph
-from aether_nb.runtime.graph_fn import GraphFn, graph_fn
-from aether_nb.runtime.graphify import GraphifyFn, graphify, run
-from aether_nb.runtime.run import Run
-from aether_nb.runtime.scheduler import RetryPolicy
-from aether_nb.runtime.taskgraph import TaskGraph
-from aether_nb.runtime.tools import DualStageTool, Tool, tool
-from aether_nb.runtime.waits import Wait, WaitSpec
-from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
-from aether_nb.services.llm_config import LLMProfile
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext, Service
+    from aether_nb.runtime.events import Event
+    from aether_nb.runtime.graph import GraphNode, RunGraph
+    from aether_nb.runtime.graph_fn import GraphFn, graph_fn
+    from aether_nb.runtime.graphify import GraphifyFn, graphify, run
+    from aether_nb.runtime.run import Run
+    from aether_nb.runtime.scheduler import RetryPolicy
+    from aether_nb.runtime.taskgraph import TaskGraph
+    from aether_nb.runtime.tools import DualStageTool, Tool, tool
+    from aether_nb.runtime.waits import Wait, WaitSpec
+    from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
+    from aether_nb.services.llm_config import LLMProfile
+
+# The rest of the public names are loaded on first use (PEP 562), so ``import aether_nb`` stays cheap (W6): the
+# errors and the session functions above are all it imports eagerly. ``from aether_nb import X`` and ``ag.X`` work
+# as before; type checkers see the imports above.
+_LAZY: dict[str, str] = {
+    "NodeContext": "aether_nb.runtime.context",
+    "Service": "aether_nb.runtime.context",
+    "Event": "aether_nb.runtime.events",
+    "GraphNode": "aether_nb.runtime.graph",
+    "RunGraph": "aether_nb.runtime.graph",
+    "GraphFn": "aether_nb.runtime.graph_fn",
+    "graph_fn": "aether_nb.runtime.graph_fn",
+    "GraphifyFn": "aether_nb.runtime.graphify",
+    "graphify": "aether_nb.runtime.graphify",
+    "run": "aether_nb.runtime.graphify",
+    "Run": "aether_nb.runtime.run",
+    "RetryPolicy": "aether_nb.runtime.scheduler",
+    "TaskGraph": "aether_nb.runtime.taskgraph",
+    "DualStageTool": "aether_nb.runtime.tools",
+    "Tool": "aether_nb.runtime.tools",
+    "tool": "aether_nb.runtime.tools",
+    "Wait": "aether_nb.runtime.waits",
+    "WaitSpec": "aether_nb.runtime.waits",
+    "ApprovalResult": "aether_nb.services.channel",
+    "Artifact": "aether_nb.services.artifacts",
+    "ChoiceResult": "aether_nb.services.channel",
+    "ConsoleChannel": "aether_nb.services.console",
+    "FileRef": "aether_nb.services.channel",
+    "LLMProfile": "aether_nb.services.llm_config",
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module), name)
+        globals()[name] = value  # later lookups are plain attribute hits
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

@@ -9,18 +9,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime import session as _session
-from aether_nb.runtime.clock import Clock
-from aether_nb.runtime.run import Run
-from aether_nb.runtime.scheduler import check_cap
 from aether_nb.runtime.session import Session
-from aether_nb.services import ChannelAdapter, install_builtin_services
-from aether_nb.services.llm import configure_llm
-from aether_nb.store.memory import MemoryStore
-from aether_nb.store.protocol import Store
+
+# Only what installing the default-session factory needs is imported here: ``import aether_nb`` imports this
+# module, and the services, the scheduler and the run machinery are loaded when first used (W6, import time).
+if TYPE_CHECKING:
+    from aether_nb.runtime.clock import Clock
+    from aether_nb.runtime.run import Run
+    from aether_nb.services import ChannelAdapter
+    from aether_nb.store.protocol import Store
 
 _RESERVED_SERVICE_NAMES = frozenset(
     {
@@ -41,6 +42,9 @@ _RESERVED_SERVICE_NAMES = frozenset(
 
 
 def _open_store(spec: Any) -> Store:
+    from aether_nb.store.memory import MemoryStore
+    from aether_nb.store.protocol import Store
+
     if isinstance(spec, Store):
         return spec
     if spec is None or spec == ":memory:":
@@ -80,6 +84,8 @@ def notebook_store_path(
 
 def build_default_session() -> Session:
     """The default session: in-memory store (``AETHER_NB_STORE`` may name a DuckDB file), console channel."""
+    from aether_nb.services import install_builtin_services
+
     return install_builtin_services(Session(_open_store(os.environ.get("AETHER_NB_STORE") or None)))
 
 
@@ -98,6 +104,7 @@ def configure(
     clock: Clock | None = None,
     llm: Any = None,
     max_concurrency: int | None = None,
+    durability: str | None = None,
 ) -> Session:
     """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
 
@@ -109,11 +116,20 @@ def configure(
             ``api_key``, ``cache``, ``name``...), or a list of them; ``name`` defaults to ``"default"``.
         max_concurrency: a cap on graph nodes executing at once across all runs of the session (each run's own
             ``max_concurrency`` applies too).
+        durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
+            within 0.2 s and at exit, waits and answers at once; ``"sync"``: each step is written before the code
+            that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
     """
+    from aether_nb.runtime.history import check_durability
+    from aether_nb.runtime.scheduler import check_cap
+    from aether_nb.services.llm import configure_llm
+
     current = session()
+    if durability is not None:
+        current.store.durability = check_durability(durability)
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
@@ -122,8 +138,10 @@ def configure(
         if live:
             raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
         new_store = _open_store(store)
-        if new_store is not current.store:
-            current.store.close()
+        old = current.store
+        old.flush_history()
+        if new_store is not old and new_store is not old.inner:
+            old.close()
         current.store = new_store
         current.config["store_configured"] = True
         current._runs.clear()

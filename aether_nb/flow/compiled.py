@@ -317,6 +317,7 @@ class CompiledGraph:
                 if check:
                     pauses = self.interrupts_of(run)
                     if pauses:
+                        await run.session.store.barrier()  # a pause is returned once it survives the process
                         break
                     if not run.live:
                         break

@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import pathlib
-import pickle
 from typing import Any
 
 _TAG = "__aether__"
@@ -57,6 +56,8 @@ def encode(value: Any) -> Any:
         return {_TAG: "date", "v": value.isoformat()}
     if isinstance(value, pathlib.PurePath):
         return {_TAG: "path", "v": str(value)}
+    import pickle  # only for values JSON and the tags above cannot represent; not paid by ``import aether_nb``
+
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # pickle raises many types (PicklingError, TypeError, AttributeError)
@@ -99,6 +100,8 @@ def decode(value: Any) -> Any:
     if tag == "path":
         return pathlib.Path(value["v"])
     if tag == "pickle":
+        import pickle
+
         return pickle.loads(base64.b64decode(value["b64"]))
     raise ValueError(f"unknown encoded value tag {tag!r}")
 

@@ -8,7 +8,7 @@ id, a per-run sequence number (strictly increasing) and a wall-clock timestamp; 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from aether_nb.store.records import JSON
@@ -27,9 +27,12 @@ class Event:
 
     def to_json(self) -> dict[str, JSON]:
         """A JSON-ready dict (every field value is already a JSON value)."""
-        data = asdict(self)
+        # Field values are JSON already (previews), so a shallow read is enough: no deep copy as with asdict().
+        data = {name: getattr(self, name) for name in _field_names(type(self))}
         data["kind"] = self.kind
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        if "parents" in data:
+            data["parents"] = list(data["parents"])
+        return data
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Event:
@@ -40,6 +43,16 @@ class Event:
             k: (tuple(v) if isinstance(v, list) and k == "parents" else v) for k, v in data.items()
         }
         return cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Event]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def _register(cls: type[Event]) -> type[Event]:

@@ -63,8 +63,9 @@ def error_info(exc: BaseException) -> dict[str, Any]:
 class Execution:
     """The live state of one execution of a run: its journal and what has been replayed from it."""
 
-    def __init__(self, run: Run, journal: list[JournalEntry]) -> None:
+    def __init__(self, run: Run, journal: list[JournalEntry], *, resumed: bool = False) -> None:
         self.run = run
+        self.resumed = resumed
         self.journal = {e.key: e for e in journal if e.durable}
         self.consumed: set[str] = set()
 
@@ -259,7 +260,8 @@ class Scope:
                 "written to the store: the step is not journaled and runs again if the run is resumed.",
             )
             return
-        await run.session.journal.write(
+        store = run.session.store
+        store.append_journal(
             JournalEntry(
                 run_id=run.id,
                 key=key,
@@ -271,6 +273,8 @@ class Scope:
                 created_at=run.session.clock.now(),
             )
         )
+        if store.durability == "sync":
+            await store.barrier()
 
     # -- waits ------------------------------------------------------------------------------------------------------
     async def wait(self, spec: WaitSpec, *, name: str, present: Presenter | None = None) -> Any:
@@ -291,7 +295,10 @@ class Scope:
         run = self.run
         session = run.session
         store = session.store
-        previous = [w for w in store.list_waits(run.id, status=None) if w.node_id == key]
+        # Only a resumed execution can find this step's wait already persisted (and maybe answered meanwhile).
+        previous = (
+            [w for w in store.list_waits(run.id, status=None) if w.node_id == key] if self.execution.resumed else []
+        )
         rec = previous[-1] if previous and previous[-1].status in ("open", "answered") else None
         if rec is not None and rec.status == "answered":
             value = decode(rec.answer)
@@ -311,24 +318,28 @@ class Scope:
                 created_at=now,
                 meta=preview(spec.meta),
             )
-            store.put_wait(rec)  # durable before anyone can see the prompt
+            store.put_wait(rec)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        session._live_waits[rec.token] = (fut, loop, run)
-        run._emit(
-            WaitOpened,
-            token=rec.token,
-            node_id=key,
-            wait_kind=rec.kind,
-            prompt=rec.prompt,
-            options=rec.options,
-            deadline=rec.deadline,
-        )
-        run._emit(NodeStatusChanged, node_id=key, status=spec.node_status)
-        run._refresh_status()
+        session._live_waits[rec.token] = (fut, loop, run)  # registered first: an answer may come at any time now
         sleeper: asyncio.Task[None] | None = None
         interrupted = False
         try:
+            run._emit(
+                WaitOpened,
+                token=rec.token,
+                node_id=key,
+                wait_kind=rec.kind,
+                prompt=rec.prompt,
+                options=rec.options,
+                deadline=rec.deadline,
+            )
+            run._emit(NodeStatusChanged, node_id=key, status=spec.node_status)
+            # Durable before the run says it waits and before the prompt shows: the wait, its node and the run's
+            # "waiting" record share one transaction (with every other wait opened in this loop iteration).
+            store.put_run(replace(run._record, status="waiting", updated_at=session.clock.now()))
+            await store.barrier()
+            run._refresh_status()
             wait = Wait.from_record(rec)
             presenter = present if present is not None else session.present_wait(self.context)
             if presenter is not None:

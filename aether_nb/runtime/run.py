@@ -220,6 +220,7 @@ class Run:
         self.session.answer(token, payload)
         if self._task is None and not self.done:
             self._resume()
+        await self.session.store.barrier()  # the answer is durable when this returns
 
     def cancel(self) -> bool:
         """Stop the run. Returns False when it had already finished."""
@@ -327,7 +328,7 @@ class Run:
         self._thread = threading.get_ident()
         self._cancel_requested = False
         journal = self.session.store.load_journal(self.id) if resumed else []
-        self._execution = Execution(self, journal)
+        self._execution = Execution(self, journal, resumed=resumed)
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
         self.session._adopt(self)
@@ -417,7 +418,8 @@ class Run:
             outputs=None if outputs is None else preview(outputs),
             error=None if error is None or isinstance(error, str) else error_info(error),
         )
-        self.session.store.flush()
+        if self.session.store.durability == "sync":
+            self.session.store.flush()
         self.session.housekeeping()
 
     def _close_waits(self) -> None:

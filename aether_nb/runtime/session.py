@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError
 from aether_nb.runtime.clock import Clock, SystemClock
 from aether_nb.runtime.codec import encode
+from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.protocol import Store
-from aether_nb.store.records import JournalEntry, WaitRecord
+from aether_nb.store.records import WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
@@ -31,43 +32,6 @@ if TYPE_CHECKING:
 
 ServiceFactory = Callable[..., Any]
 Presenter = Callable[[Wait], Awaitable[None]]
-
-
-class JournalWriter:
-    """Group commit for the journal: steps that complete in the same loop iteration share one transaction.
-
-    Each step awaits its own entry's commit, so a step is durable before its caller sees its result; concurrent
-    steps (a fan-out) pay for one commit together instead of one each.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[JournalEntry, asyncio.Future[None]]]] = {}
-
-    async def write(self, entry: JournalEntry) -> None:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        batch = self._pending.get(loop)
-        if batch is None:
-            batch = self._pending[loop] = []
-            loop.call_soon(self._flush, loop)
-        batch.append((entry, fut))
-        await fut
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._pending.pop(loop, [])
-        try:
-            self._session.store.append_journal_many([entry for entry, _ in batch])
-        except BaseException as exc:  # every waiting step learns of the failure; none is treated as durable
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_result(None)
 
 
 class Session:
@@ -86,7 +50,7 @@ class Session:
         clock: Clock | None = None,
         id_factory: Callable[[], str] | None = None,
     ) -> None:
-        self.store: Store = store if store is not None else MemoryStore()
+        self._store = HistoryStore(store if store is not None else MemoryStore())
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._id_factory = id_factory or (lambda: f"run-{secrets.token_hex(4)}")
         self.service_factories: dict[str, ServiceFactory] = {}
@@ -96,10 +60,22 @@ class Session:
         self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
         self.run_observers: list[Callable[[Run], None]] = []
         self.event_observers: list[Callable[[Run, Event], None]] = []
-        self.journal = JournalWriter(self)
         self._runs: dict[str, Run] = {}
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
+
+    @property
+    def store(self) -> HistoryStore:
+        """The store, behind the write-behind of run history (:mod:`aether_nb.runtime.history`)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        current = self._store
+        if isinstance(store, HistoryStore):
+            self._store = store
+            return
+        self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
 
     def flush(self) -> None:
         """Make everything the runs of this session have recorded so far durable in the store."""

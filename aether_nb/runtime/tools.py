@@ -29,6 +29,7 @@ from aether_nb.runtime.waits import WaitSpec
 F = TypeVar("F", bound=Callable[..., Any])
 Execute = Callable[[Scope], Awaitable[dict[str, Any]]]
 CONTROL_KWARGS = ("_id", "_after", "_condition")
+_REQUIRED = object()
 
 build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | None] = ContextVar(
     "aether_nb_build_hook", default=None
@@ -148,6 +149,17 @@ class Tool:
         self.signature = inspect.signature(fn)
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         self.inputs = [p for p in self.signature.parameters if p != self.context_param]
+        params = self.signature.parameters.values()
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self._bind_plan: tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]] | None = (
+            (
+                tuple(p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                tuple(self.signature.parameters),
+                {p.name: (_REQUIRED if p.default is p.empty else p.default) for p in params},
+            )
+            if all(p.kind in named for p in params)
+            else None
+        )
         functools.update_wrapper(self, fn)
         self.version = tool_version(self)
         register(self)  # graphify graphs refer to tools by name (and code version)
@@ -157,12 +169,16 @@ class Tool:
         return f"<tool {self.name} outputs={self.outputs or ['result']}>"
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-        for k in CONTROL_KWARGS:
-            if k in kwargs:
-                raise UsageError(
-                    f"{k}= only applies while building a @graphify graph; {self.name}(...) here runs directly",
-                    code="control_kwarg_outside_build",
-                )
+        if kwargs:
+            for k in CONTROL_KWARGS:
+                if k in kwargs:
+                    raise UsageError(
+                        f"{k}= only applies while building a @graphify graph; {self.name}(...) here runs directly",
+                        code="control_kwarg_outside_build",
+                    )
+        fast = self._fast_bind(args, kwargs)
+        if fast is not None:
+            return fast
         try:
             bound = self.signature.bind_partial(*args, **kwargs)
             if self.context_param is not None and self.context_param not in bound.arguments:
@@ -171,6 +187,34 @@ class Tool:
         except TypeError as exc:
             raise UsageError(f"{signature_text(self.name, self.signature)}: {exc}", code="bad_arguments") from exc
         return bound
+
+    def _fast_bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments | None:
+        """``signature.bind`` for the common signature (named parameters only), ~10x cheaper; None sends the
+        call through ``inspect`` (other signatures, and every call that is wrong, for its error message)."""
+        plan = self._bind_plan
+        if plan is None:
+            return None
+        positional, names, defaults = plan
+        if len(args) > len(positional):
+            return None
+        arguments = dict(zip(positional, args, strict=False))
+        for k, v in kwargs.items():
+            if k in arguments or k not in defaults:
+                return None
+            arguments[k] = v
+        if len(arguments) < len(names):
+            for name in names:
+                if name not in arguments:
+                    default = defaults[name]
+                    if default is _REQUIRED:
+                        if name != self.context_param:
+                            return None
+                        default = None
+                    arguments[name] = default
+            arguments = {name: arguments[name] for name in names}
+        elif kwargs:
+            arguments = {name: arguments[name] for name in names}
+        return inspect.BoundArguments(self.signature, arguments)
 
     def _inputs_view(self, bound: inspect.BoundArguments) -> dict[str, Any]:
         return {k: v for k, v in bound.arguments.items() if k != self.context_param}
@@ -193,7 +237,10 @@ class Tool:
             if self.context_param is not None and bound.arguments.get(self.context_param) is None:
                 bound.arguments[self.context_param] = child.context
             if self.is_async:
-                raw = await self.fn(*bound.args, **bound.kwargs)
+                if self._bind_plan is not None:  # every parameter takes a keyword
+                    raw = await self.fn(**bound.arguments)
+                else:
+                    raw = await self.fn(*bound.args, **bound.kwargs)
             else:
                 raw = await asyncio.to_thread(_run_detached, self.fn, bound)
             return normalise_outputs(raw, self.outputs, f"tool {self.name}")

@@ -6,29 +6,60 @@ through the session of the context that asks for them.
 
 from __future__ import annotations
 
-import mimetypes
-import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import InvalidAnswer
-from aether_nb.runtime.context import NodeContext
-from aether_nb.runtime.session import Session
-from aether_nb.runtime.waits import Wait
-from aether_nb.services.artifacts import Artifact, Artifacts
-from aether_nb.services.channel import (
-    ApprovalResult,
-    Channel,
-    ChannelAdapter,
-    ChoiceResult,
-    FileRef,
-    Message,
-)
-from aether_nb.services.console import ConsoleChannel
-from aether_nb.services.kv import KV, scope_key
-from aether_nb.services.llm import install_llm
-from aether_nb.services.logger import node_logger
-from aether_nb.services.memory import Memory, MemoryEvent
-from aether_nb.store.records import WaitRecord
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
+    from aether_nb.runtime.session import Session
+    from aether_nb.runtime.waits import Wait
+    from aether_nb.services.artifacts import Artifact, Artifacts
+    from aether_nb.services.channel import (
+        ApprovalResult,
+        Channel,
+        ChannelAdapter,
+        ChoiceResult,
+        FileRef,
+        Message,
+    )
+    from aether_nb.services.console import ConsoleChannel
+    from aether_nb.services.kv import KV
+    from aether_nb.services.memory import Memory, MemoryEvent
+    from aether_nb.store.records import WaitRecord
+
+# The service classes are loaded on first use (PEP 562), like ``aether_nb``'s own names: ``import aether_nb``
+# does not pay for the channel, memory, artifact and LLM modules (W6, import time).
+_LAZY: dict[str, str] = {
+    "KV": "aether_nb.services.kv",
+    "ApprovalResult": "aether_nb.services.channel",
+    "Artifact": "aether_nb.services.artifacts",
+    "Artifacts": "aether_nb.services.artifacts",
+    "Channel": "aether_nb.services.channel",
+    "ChannelAdapter": "aether_nb.services.channel",
+    "ChoiceResult": "aether_nb.services.channel",
+    "ConsoleChannel": "aether_nb.services.console",
+    "FileRef": "aether_nb.services.channel",
+    "Memory": "aether_nb.services.memory",
+    "MemoryEvent": "aether_nb.services.memory",
+    "Message": "aether_nb.services.channel",
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        value = getattr(import_module(module), name)
+        globals()[name] = value  # later lookups are plain attribute hits
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "KV",
@@ -49,6 +80,14 @@ __all__ = [
 
 def install_builtin_services(session: Session, *, channel: ChannelAdapter | None = None) -> Session:
     """Wire the built-in services into ``session`` (the channel adapter defaults to the console)."""
+    from aether_nb.services.artifacts import Artifacts
+    from aether_nb.services.channel import Channel
+    from aether_nb.services.console import ConsoleChannel
+    from aether_nb.services.kv import KV, scope_key
+    from aether_nb.services.llm import install_llm
+    from aether_nb.services.logger import node_logger
+    from aether_nb.services.memory import Memory
+
     session.config["channel"] = channel if channel is not None else session.config.get("channel", ConsoleChannel())
 
     def adapter() -> ChannelAdapter:
@@ -88,6 +127,13 @@ def install_builtin_services(session: Session, *, channel: ChannelAdapter | None
 
 def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
     """Turn paths / ``(name, bytes)`` pairs given as a files answer into stored artifacts (FileRef dicts)."""
+    import mimetypes
+    import pathlib
+
+    from aether_nb.errors import InvalidAnswer
+    from aether_nb.services.artifacts import Artifacts
+    from aether_nb.services.channel import FileRef
+
     if not isinstance(payload, (list, tuple)):
         payload = [payload]
     arts = Artifacts(session.store, session.clock, rec.run_id, rec.node_id)

@@ -48,15 +48,18 @@ from aether_nb.store.query import READ_ONLY_STATEMENTS, QueryResult
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
+    HistoryBatch,
     JournalEntry,
     MemoryRecord,
     NodeRecord,
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import json_texts
 from aether_nb.store.schema import (
     ARTIFACT_SELECT,
     ARTIFACT_UPSERT,
+    EVENT_FLUSH_SQL,
     JOURNAL_BULK_INSERT,
     JOURNAL_INSERT,
     JOURNAL_SELECT,
@@ -64,22 +67,27 @@ from aether_nb.store.schema import (
     MEMORY_SELECT,
     MIGRATIONS,
     NODE_COLUMNS,
+    NODE_FLUSH_SQL,
     ORDER_COLUMNS,
+    RUN_BULK_UPSERT,
     RUN_SELECT,
     RUN_UPSERT,
     SCHEMA_VERSION,
+    WAIT_BULK_UPSERT,
     WAIT_SELECT,
     WAIT_UPSERT,
     artifact_from_row,
     artifact_params,
     dumps,
     filters,
+    journal_columns,
     journal_from_row,
     journal_params,
     loads,
     memory_from_row,
     memory_params,
     migrate,
+    node_columns,
     node_from_row,
     node_row,
     run_from_row,
@@ -376,6 +384,44 @@ class DuckDBStore:
         with self._reading("load_events", flush=True) as con:
             rows = con.execute("SELECT data FROM events WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
             return [loads(r[0]) for r in rows]
+
+    def write_history(self, batch: HistoryBatch) -> None:
+        """One transaction of bulk inserts (``INSERT ... SELECT unnest(?)``, upserts for runs, waits and nodes)."""
+        if not len(batch):
+            return
+        with self._lock:
+            self._check()
+            self._check_writable()
+            con = self._con
+            nxt = self._counter.next
+            try:
+                self._flush_locked()
+                statements: list[tuple[str, list[list[Any]]]] = []
+                if batch.runs:
+                    rows = [run_params(r, nxt) for r in batch.runs]
+                    statements.append((RUN_BULK_UPSERT, [list(c) for c in zip(*rows, strict=True)]))
+                if batch.waits:
+                    rows = [wait_params(w, nxt) for w in batch.waits]
+                    statements.append((WAIT_BULK_UPSERT, [list(c) for c in zip(*rows, strict=True)]))
+                if batch.journal:
+                    statements.append((JOURNAL_BULK_INSERT, journal_columns(batch.journal, nxt)))
+                if batch.nodes:
+                    statements.append((NODE_FLUSH_SQL, node_columns(batch.nodes, nxt)))
+                if batch.events:
+                    texts = json_texts([data for _, data in batch.events])
+                    ids = [run_id for run_id, _ in batch.events]
+                    statements.append((EVENT_FLUSH_SQL, [ids, [nxt() for _ in ids], texts]))
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    for sql, params in statements:
+                        con.execute(sql, params)
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    raise
+            except duckdb.Error as exc:
+                raise self._io_error("write_history", exc) from exc
 
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

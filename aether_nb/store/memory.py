@@ -18,6 +18,7 @@ from aether_nb.errors import StorageError, UsageError
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
+    HistoryBatch,
     JournalEntry,
     MemoryRecord,
     NodeRecord,
@@ -169,6 +170,44 @@ class MemoryStore:
         with self._lock:
             self._check()
             return copy.deepcopy(self._events.get(run_id, []))
+
+    def write_history(self, batch: HistoryBatch) -> None:
+        """All of ``batch`` or nothing: the run records are checked and every JSON field goes through one
+        ``json.dumps``/redaction/``json.loads`` round trip before anything is stored."""
+        with self._lock:
+            self._check()
+            for record in batch.runs:
+                if record.meta is not None and not isinstance(record.meta, dict):
+                    raise StorageError(f"run meta must be a dict, got {type(record.meta).__name__}", code="not_json")
+            payload = [
+                [[r.inputs, r.outputs, r.meta or {}] for r in batch.runs],
+                [[w.options, w.schema, w.answer, w.meta] for w in batch.waits],
+                [e.value for e in batch.journal],
+                [[n.inputs, n.outputs, n.error] for n in batch.nodes],
+                [data for _, data in batch.events],
+            ]
+            runs, waits, journal, nodes, events = _roundtrip(payload)
+            for r, (inputs, outputs, meta) in zip(batch.runs, runs, strict=True):
+                self._run_order.setdefault(r.run_id, self._tick())
+                self._runs[r.run_id] = replace(r, error=_plain(r.error), inputs=inputs, outputs=outputs, meta=meta)
+            for w, (options, schema, answer, meta) in zip(batch.waits, waits, strict=True):
+                self._waits[w.token] = replace(
+                    w, prompt=_plain(w.prompt), options=options, schema=schema, answer=answer, meta=meta
+                )
+            # Records built field by field: dataclasses.replace costs several times more, per step.
+            for e, value in zip(batch.journal, journal, strict=True):
+                self._journal.setdefault(e.run_id, []).append(
+                    JournalEntry(e.run_id, e.key, e.name, e.kind, e.fingerprint, value, e.durable, e.created_at)
+                )
+            for n, (inputs, outputs, error) in zip(batch.nodes, nodes, strict=True):
+                known = self._nodes.setdefault(n.run_id, {})
+                prev = known.get(n.node_id)
+                known[n.node_id] = NodeRecord(
+                    n.run_id, n.node_id, n.name, n.kind, n.status, n.parent, n.parents, inputs, outputs, error,
+                    n.started_at, n.ended_at, prev.seq if prev is not None else self._tick(),
+                )  # fmt: skip
+            for (run_id, _), data in zip(batch.events, events, strict=True):
+                self._events.setdefault(run_id, []).append(data)
 
     # -- KV --------------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

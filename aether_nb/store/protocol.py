@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
+    HistoryBatch,
     JournalEntry,
     MemoryRecord,
     NodeRecord,
@@ -71,6 +72,10 @@ class Store(Protocol):
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None: ...
 
     def load_events(self, run_id: str) -> list[JSON]: ...
+
+    def write_history(self, batch: HistoryBatch) -> None:
+        """Write runs, waits, journal entries, nodes and events in one transaction. Durable; all or nothing:
+        on error nothing of the batch is written and the caller still holds it."""
 
     # -- KV -----------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

@@ -89,6 +89,26 @@ class NodeRecord:
     seq: int = 0
 
 
+@dataclass
+class HistoryBatch:
+    """Run history written in one transaction by :meth:`~aether_nb.store.protocol.Store.write_history`.
+
+    The runtime records history as it happens and writes it in batches (see :mod:`aether_nb.runtime.history`):
+    one transaction per batch instead of one per step is what makes a durable step cost microseconds.
+    ``events`` are ``(run_id, event JSON)`` pairs in emission order; ``nodes`` and ``runs`` hold the latest
+    record of each key.
+    """
+
+    runs: list[RunRecord] = field(default_factory=list)
+    waits: list[WaitRecord] = field(default_factory=list)
+    journal: list[JournalEntry] = field(default_factory=list)
+    nodes: list[NodeRecord] = field(default_factory=list)
+    events: list[tuple[str, JSON]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.runs) + len(self.waits) + len(self.journal) + len(self.nodes) + len(self.events)
+
+
 @dataclass(frozen=True)
 class MemoryRecord:
     """An event in a notebook's (or a run's) memory: a note, a chat turn, anything with a kind."""

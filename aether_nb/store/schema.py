@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import duckdb
@@ -27,7 +27,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import json_text, redact_optional
+from aether_nb.store.redact import json_text, json_texts, redact_optional
 
 __all__ = [
     "ARTIFACT_SELECT",
@@ -335,6 +335,11 @@ RUN_UPSERT = (
     "updated_at = excluded.updated_at, outputs = excluded.outputs, error = excluded.error, "
     "kind = excluded.kind, meta = excluded.meta"
 )
+RUN_BULK_UPSERT = (
+    "INSERT INTO runs SELECT "
+    + ", ".join(f"unnest(?::{t}[])" for t in ("VARCHAR",) * 5 + ("DOUBLE", "DOUBLE") + ("VARCHAR",) * 4 + ("BIGINT",))
+    + RUN_UPSERT[RUN_UPSERT.index(" ON CONFLICT") :]
+)
 JOURNAL_INSERT = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 JOURNAL_BULK_INSERT = "INSERT INTO journal SELECT " + ", ".join(
     f"unnest(?::{t}[])"
@@ -347,6 +352,11 @@ WAIT_UPSERT = (
     'prompt = excluded.prompt, options = excluded.options, "schema" = excluded."schema", '
     "deadline = excluded.deadline, created_at = excluded.created_at, status = excluded.status, "
     "answer = excluded.answer, meta = excluded.meta"
+)
+WAIT_BULK_UPSERT = (
+    "INSERT INTO waits SELECT "
+    + ", ".join(f"unnest(?::{t}[])" for t in ("VARCHAR",) * 7 + ("DOUBLE", "DOUBLE") + ("VARCHAR",) * 3 + ("BIGINT",))
+    + WAIT_UPSERT[WAIT_UPSERT.index(" ON CONFLICT") :]
 )
 MEMORY_INSERT = (
     'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, '
@@ -438,6 +448,42 @@ def node_row(record: NodeRecord) -> tuple[Any, ...]:
         record.started_at,
         record.ended_at,
     )
+
+
+def journal_columns(entries: Sequence[JournalEntry], next_ord: Callable[[], int]) -> list[list[Any]]:
+    """The column lists of :data:`JOURNAL_BULK_INSERT` for ``entries``, their values redacted in one pass."""
+    values = json_texts([e.value for e in entries])
+    return [
+        [next_ord() for _ in entries],
+        [e.run_id for e in entries],
+        [e.key for e in entries],
+        [e.name for e in entries],
+        [e.kind for e in entries],
+        [e.fingerprint for e in entries],
+        values,
+        [e.durable for e in entries],
+        [e.created_at for e in entries],
+    ]
+
+
+def node_columns(records: Sequence[NodeRecord], next_ord: Callable[[], int]) -> list[list[Any]]:
+    """The column lists of :data:`NODE_FLUSH_SQL` for ``records`` (new seq each; an upsert keeps the old one)."""
+    texts = json_texts([v for r in records for v in (list(r.parents), r.inputs, r.outputs, r.error)])
+    return [
+        [r.run_id for r in records],
+        [r.node_id for r in records],
+        [r.name for r in records],
+        [r.kind for r in records],
+        [r.status for r in records],
+        [r.parent for r in records],
+        texts[0::4],
+        texts[1::4],
+        texts[2::4],
+        texts[3::4],
+        [r.started_at for r in records],
+        [r.ended_at for r in records],
+        [next_ord() for _ in records],
+    ]
 
 
 def memory_params(record: MemoryRecord, next_ord: Callable[[], int]) -> list[Any]:

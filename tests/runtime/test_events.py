@@ -134,7 +134,8 @@ def test_events_stream_live_to_a_subscriber() -> None:
         seen: list[str] = []
         async for event in run.events():
             seen.append(event.kind)
-            if event.kind == "wait_opened":
+            # the run says "waiting" once its wait is durable; answering then wakes it
+            if event.kind == "run_status" and getattr(event, "status", None) == "waiting":
                 await run.answer("yes")
         return seen
 

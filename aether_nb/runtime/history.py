@@ -1,0 +1,367 @@
+"""Write-behind of run history: how a durable step costs microseconds instead of a database commit.
+
+Every step of a run produces history (two events, a DAG node, a journal entry, sometimes a run or wait record).
+Writing each piece as it happens costs one store round trip each, and with DuckDB one commit (~1 ms) per step.
+:class:`HistoryStore` sits between the runtime and the real store: it keeps the history in memory as records
+(nothing is serialised on the hot path) and writes it with :meth:`~aether_nb.store.protocol.Store.write_history`,
+one transaction per batch, serialising and redacting the whole batch at once.
+
+When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
+
+* A wait, and the answer to one, are written at the end of the loop iteration that made them, and the runtime
+  awaits that write (:meth:`HistoryStore.barrier`) before it shows a prompt or hands an answer over: a run that
+  waits always survives the process. Waits opened in the same iteration (1,000 runs parking at once) share one
+  transaction.
+* ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
+  when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
+  a run resumed afterwards executes those steps again, like a step interrupted mid-way.
+* ``"sync"``: a step is in the store before the code that called it continues (its caller awaits the write);
+  steps completing in the same loop iteration share one transaction.
+
+Any read through this store sees everything recorded before it: reads of history tables write the pending batch
+first (or answer from it), and other calls (``sql``, KV, memory, artifacts) go to the real store unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from aether_nb.errors import UsageError
+from aether_nb.store.protocol import Store
+from aether_nb.store.records import (
+    JSON,
+    ArtifactRecord,
+    HistoryBatch,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RunRecord,
+    WaitRecord,
+)
+
+__all__ = ["DURABILITY_MODES", "Durability", "HistoryStore"]
+
+Durability = Literal["async", "sync"]
+DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
+MAX_PENDING = 20_000
+"""Write the batch early when it holds this many records, whatever its age (bounds memory and flush time)."""
+
+_log = logging.getLogger("aether_nb")
+
+
+def check_durability(value: object) -> Durability:
+    if value not in DURABILITY_MODES:
+        raise UsageError(
+            f"durability must be one of {list(DURABILITY_MODES)}, got {value!r}: 'async' writes steps within "
+            "0.2 s (waits at once), 'sync' before each step's caller continues"
+        )
+    return value  # type: ignore[return-value]
+
+
+def check_interval(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
+        raise UsageError(f"flush_interval_s must be a number of seconds in (0, 60], got {value!r}")
+    return float(value)
+
+
+class HistoryStore:
+    """A :class:`~aether_nb.store.protocol.Store` that batches run history on its way to ``inner``.
+
+    Args:
+        inner: the real store (in-memory or DuckDB).
+        durability: ``"async"`` or ``"sync"`` (see the module docstring).
+        interval_s: how long ``"async"`` history may wait before it is written.
+    """
+
+    def __init__(self, inner: Store, *, durability: Durability = "async", interval_s: float = 0.2) -> None:
+        self.inner = inner
+        self.location: str = inner.location
+        self.durability: Durability = check_durability(durability)
+        self.interval_s = check_interval(interval_s)
+        self._lock = threading.RLock()
+        self._runs: dict[str, RunRecord] = {}
+        self._waits: dict[str, WaitRecord] = {}
+        self._journal: list[JournalEntry] = []
+        self._nodes: dict[tuple[str, str], NodeRecord] = {}
+        self._events: list[tuple[str, JSON]] = []
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._soon: set[asyncio.AbstractEventLoop] = set()
+        self._barriers: list[asyncio.Future[None]] = []
+        # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
+        self._exit_hook = _exit_hook(weakref.ref(self))
+        atexit.register(self._exit_hook)
+
+    # -- what the runtime adds ----------------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """How many records wait to be written."""
+        return self._count
+
+    def put_run(self, record: RunRecord) -> None:
+        with self._lock:
+            self._runs[record.run_id] = record
+            self._added(urgent=self.durability == "sync")
+
+    def put_wait(self, record: WaitRecord) -> None:
+        with self._lock:
+            self._waits[record.token] = record
+            self._added(urgent=True)
+
+    def append_journal(self, entry: JournalEntry) -> None:
+        self.append_journal_many([entry])
+
+    def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
+        with self._lock:
+            self._journal.extend(entries)
+            self._added(urgent=self.durability == "sync", n=len(entries))
+
+    def put_node(self, record: NodeRecord) -> None:
+        with self._lock:
+            self._nodes[(record.run_id, record.node_id)] = record
+            self._added(urgent=False)
+
+    def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
+        with self._lock:
+            self._events.extend((run_id, e) for e in events)
+            self._added(urgent=False, n=len(events))
+
+    def write_history(self, batch: HistoryBatch) -> None:
+        with self._lock:
+            self.flush_history()
+            self.inner.write_history(batch)
+
+    async def barrier(self) -> None:
+        """Return once everything recorded so far is in the store; concurrent callers share one write."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if not self._count:
+                return
+            fut: asyncio.Future[None] = loop.create_future()
+            self._barriers.append(fut)
+            self._schedule_soon(loop)
+        await fut
+
+    def flush_history(self) -> None:
+        """Write the pending batch now. On error the batch stays pending (retried by the next write) and the
+        error propagates."""
+        with self._lock:
+            self._cancel_timer()
+            barriers, self._barriers = self._barriers, []
+            if not self._count:
+                _settle(barriers, None)
+                return
+            batch = HistoryBatch(
+                runs=list(self._runs.values()),
+                waits=list(self._waits.values()),
+                journal=self._journal,
+                nodes=list(self._nodes.values()),
+                events=self._events,
+            )
+            try:
+                self.inner.write_history(batch)
+            except BaseException as exc:
+                _settle(barriers, exc)
+                raise
+            self._runs, self._waits, self._nodes = {}, {}, {}
+            self._journal, self._events = [], []
+            self._count = 0
+            _settle(barriers, None)
+
+    def _added(self, *, urgent: bool, n: int = 1) -> None:
+        self._count += n
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread (a script, a worker thread): write through
+            self.flush_history()
+            return
+        if urgent or self._count >= MAX_PENDING:
+            self._schedule_soon(loop)
+        elif self._timer is None or self._timer_loop is not loop:
+            self._cancel_timer()
+            self._timer = loop.call_later(self.interval_s, self._on_timer)
+            self._timer_loop = loop
+
+    def _schedule_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop not in self._soon:
+            self._soon.add(loop)
+            loop.call_soon(self._on_soon, loop)
+
+    def _on_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._soon.discard(loop)
+        self._write_in_background()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._write_in_background()
+
+    def _write_in_background(self) -> None:
+        try:
+            self.flush_history()
+        except Exception as exc:  # no caller to raise to: the batch stays pending and the next write retries
+            _log.warning("aether_nb: writing run history to %s failed (will retry): %s", self.location, exc)
+            with self._lock:
+                if self._count:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(self.interval_s, self._on_timer)
+                    self._timer_loop = loop
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- reads: never behind what was recorded ---------------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            hit = self._runs.get(run_id)
+            if hit is not None:
+                return hit
+        return self.inner.get_run(run_id)
+
+    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
+        self.flush_history()
+        return self.inner.list_runs(status=status, graph=graph)
+
+    def load_journal(self, run_id: str) -> list[JournalEntry]:
+        self.flush_history()
+        return self.inner.load_journal(run_id)
+
+    def get_wait(self, token: str) -> WaitRecord | None:
+        with self._lock:
+            hit = self._waits.get(token)
+            if hit is not None:
+                return hit
+        return self.inner.get_wait(token)
+
+    def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
+        with self._lock:
+            pending = {t: w for t, w in self._waits.items() if run_id is None or w.run_id == run_id}
+            if not pending:
+                return self.inner.list_waits(run_id, status=status)
+            merged = {w.token: w for w in self.inner.list_waits(run_id, status=None)}
+            merged.update(pending)
+        rows = [w for w in merged.values() if status is None or w.status == status]
+        rows.sort(key=lambda w: w.created_at)
+        return rows
+
+    def list_nodes(self, run_id: str) -> list[NodeRecord]:
+        self.flush_history()
+        return self.inner.list_nodes(run_id)
+
+    def load_events(self, run_id: str) -> list[JSON]:
+        self.flush_history()
+        return self.inner.load_events(run_id)
+
+    # -- everything else goes straight to the real store -----------------------------------------------------------
+    def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
+        return self.inner.kv_get(scope, key)
+
+    def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
+        self.inner.kv_set(scope, key, value, expires_at)
+
+    def kv_delete(self, scope: str, key: str) -> bool:
+        return self.inner.kv_delete(scope, key)
+
+    def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
+        return self.inner.kv_keys(scope, prefix)
+
+    def kv_purge(self, now: float) -> int:
+        return self.inner.kv_purge(now)
+
+    def memory_append(self, record: MemoryRecord) -> None:
+        self.inner.memory_append(record)
+
+    def memory_query(
+        self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        return self.inner.memory_query(scope, kinds=kinds, limit=limit)
+
+    def memory_search(
+        self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
+    ) -> list[tuple[MemoryRecord, float]]:
+        return self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
+
+    def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
+        self.inner.artifact_put(record, data)
+
+    def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
+        return self.inner.artifact_get(artifact_id)
+
+    def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
+        return self.inner.artifact_set_pinned(artifact_id, pinned)
+
+    def artifact_list(self) -> list[ArtifactRecord]:
+        return self.inner.artifact_list()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
+        """SQL over the store's tables (DuckDB store), after writing the pending history so queries see it."""
+        self.flush_history()
+        return self.inner.sql(query, params)  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        """Write the pending history, then whatever the real store batches itself."""
+        self.flush_history()
+        self.inner.flush()
+
+    def close(self) -> None:
+        """Write the pending history and close the real store."""
+        try:
+            self.flush_history()
+        finally:
+            atexit.unregister(self._exit_hook)
+            self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Store-specific extras (``closed``, ``path``, ``read_only``...) of the real store.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({self.inner!r}, durability={self.durability!r}, pending={self._count})"
+
+
+def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    for fut in futures:
+        loop = fut.get_loop()
+        if loop.is_closed():
+            continue
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            _resolve(fut, exc)
+        else:
+            loop.call_soon_threadsafe(_resolve, fut, exc)
+
+
+def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
+
+
+def _exit_hook(ref: weakref.ReferenceType[HistoryStore]) -> Callable[[], None]:
+    def flush_at_exit() -> None:
+        """A normal exit (kernel restart or shutdown, end of a script) writes what is still pending."""
+        store = ref()
+        if store is None or not store.pending:
+            return
+        try:
+            store.flush_history()
+        except Exception as exc:  # nobody left to raise to at exit: say what was lost
+            _log.error("aether_nb: %d history records could not be written at exit: %s", store.pending, exc)
+
+    return flush_at_exit
