@@ -1,0 +1,68 @@
+"""``import aether_nb`` is cheap (W6): the public names load on first use, and behave as if imported eagerly.
+
+Each check runs in a fresh interpreter, since this test session has long since imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _fresh(code: str) -> object:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_defers_the_heavy_libraries_and_the_run_machinery() -> None:
+    lazy = [
+        "duckdb",
+        "openai",
+        "jsonschema",
+        "pydantic",
+        "aether_nb.services.llm",
+        "aether_nb.services.channel",
+        "aether_nb.runtime.run",
+        "aether_nb.runtime.scheduler",
+        "aether_nb.runtime.graph_fn",
+    ]
+    code = f"import json, sys, aether_nb; print(json.dumps([m for m in {lazy!r} if m in sys.modules]))"
+    assert _fresh(code) == []
+
+
+def test_public_names_resolve_to_their_defining_objects() -> None:
+    code = (
+        "import json, aether_nb as ag\n"
+        "from aether_nb import tool, ConsoleChannel, LLMProfile\n"
+        "import aether_nb.runtime.tools as t, aether_nb.services.console as c, aether_nb.services.llm_config as l\n"
+        "import aether_nb.config as cfg\n"
+        "names = {n: getattr(ag, n) for n in ag.__all__}\n"
+        "print(json.dumps([\n"
+        "    tool is t.tool and ConsoleChannel is c.ConsoleChannel and LLMProfile is l.LLMProfile,\n"
+        "    ag.store is cfg.store and ag.session is cfg.session,\n"
+        "    set(ag.__all__) <= set(dir(ag)),\n"
+        "    hasattr(ag, 'no_such_name'),\n"
+        "]))"
+    )
+    assert _fresh(code) == [True, True, True, False]
+
+
+def test_star_import_gives_every_public_name() -> None:
+    code = (
+        "import json, aether_nb\n"
+        "ns = {}\n"
+        "exec('from aether_nb import *', ns)\n"
+        "print(json.dumps(sorted(set(aether_nb.__all__) - set(ns))))"
+    )
+    assert _fresh(code) == []
+
+
+def test_default_session_is_wired_when_only_a_submodule_is_imported() -> None:
+    """Importing any part of the package installs the wired default session (channel, kv, memory...)."""
+    code = (
+        "import json\n"
+        "from aether_nb.runtime.session import default_session\n"
+        "print(json.dumps(sorted(k for k in ('channel', 'kv', 'memory') if k in default_session().service_factories)))"
+    )
+    assert _fresh(code) == ["channel", "kv", "memory"]
