@@ -251,7 +251,7 @@ class Scope:
                 "the step runs again. Return JSON-friendly or picklable values to make it durable.",
             )
             return
-        if contains_secret(json.dumps(encoded)):
+        if _has_text(encoded) and contains_secret(json.dumps(encoded)):
             run._emit(
                 RunWarning,
                 node_id=key,
@@ -375,6 +375,18 @@ class Scope:
                 run._refresh_status()
         run._emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
         return value
+
+
+def _has_text(value: Any) -> bool:
+    """Whether a JSON value holds a string value anywhere: a secret can only hide in one (keys alone are not
+    redacted), so numbers-only results skip the serialisation the secret check needs."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(_has_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_text(v) for v in value)
+    return False
 
 
 def spec_to_json(spec: WaitSpec) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aether_nb.errors import UsageError
 from aether_nb.store.protocol import Store
@@ -46,6 +46,17 @@ from aether_nb.store.records import (
 )
 
 __all__ = ["DURABILITY_MODES", "Durability", "HistoryStore"]
+
+
+class _AsJSON(Protocol):
+    def to_json(self) -> dict[str, JSON]: ...
+
+
+class _AsRecord(Protocol):
+    id: str
+
+    def to_record(self, run_id: str) -> NodeRecord: ...
+
 
 Durability = Literal["async", "sync"]
 DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
@@ -88,8 +99,10 @@ class HistoryStore:
         self._runs: dict[str, RunRecord] = {}
         self._waits: dict[str, WaitRecord] = {}
         self._journal: list[JournalEntry] = []
-        self._nodes: dict[tuple[str, str], NodeRecord] = {}
-        self._events: list[tuple[str, JSON]] = []
+        # Nodes and events as the runtime made them (a live GraphNode, an immutable Event): turned into records
+        # and JSON when the batch is written, off the step's path.
+        self._nodes: dict[tuple[str, str], NodeRecord | _AsRecord] = {}
+        self._events: list[tuple[str, JSON | _AsJSON]] = []
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -133,6 +146,17 @@ class HistoryStore:
             self._events.extend((run_id, e) for e in events)
             self._added(urgent=False, n=len(events))
 
+    def record(self, run_id: str, event: _AsJSON, node: _AsRecord | None) -> None:
+        """The runtime's path for one event and the node it changed: kept as objects until the batch is written
+        (``event.to_json()`` and ``node.to_record(run_id)`` then)."""
+        with self._lock:
+            self._events.append((run_id, event))
+            n = 1
+            if node is not None:
+                self._nodes[(run_id, node.id)] = node
+                n = 2
+            self._added(urgent=False, n=n)
+
     def write_history(self, batch: HistoryBatch) -> None:
         with self._lock:
             self.flush_history()
@@ -162,8 +186,10 @@ class HistoryStore:
                 runs=list(self._runs.values()),
                 waits=list(self._waits.values()),
                 journal=self._journal,
-                nodes=list(self._nodes.values()),
-                events=self._events,
+                nodes=[
+                    n if isinstance(n, NodeRecord) else n.to_record(run_id) for (run_id, _), n in self._nodes.items()
+                ],
+                events=[(run_id, e if isinstance(e, dict) else e.to_json()) for run_id, e in self._events],
             )
             try:
                 self.inner.write_history(batch)

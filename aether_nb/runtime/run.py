@@ -459,10 +459,7 @@ class Run:
         event = cls(run_id=self.id, seq=self._seq, **fields)
         events.append(event)
         node = self.graph.apply(event)
-        store = self.session.store
-        store.append_events(self.id, [event.to_json()])
-        if node is not None and isinstance(event, _NODE_EVENTS):
-            store.put_node(node.to_record(self.id))
+        self.session.store.record(self.id, event, node if isinstance(event, _NODE_EVENTS) else None)
         for observer in list(self.session.event_observers):
             observer(self, event)
         for queue in self._subscribers:

@@ -53,6 +53,7 @@ class MemoryStore:
         self._memory: list[MemoryRecord] = []
         self._artifacts: dict[str, tuple[ArtifactRecord, bytes]] = {}
         self._seq = 0
+        self._undecoded: list[tuple[HistoryBatch, str]] = []
 
     def _check(self) -> None:
         if self._closed:
@@ -98,11 +99,13 @@ class MemoryStore:
     def append_journal(self, entry: JournalEntry) -> None:
         with self._lock:
             self._check()
+            self._decode_history()
             self._journal.setdefault(entry.run_id, []).append(replace(entry, value=_roundtrip(entry.value)))
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:
             self._check()
+            self._decode_history()
             staged = [replace(e, value=_roundtrip(e.value)) for e in entries]  # all or nothing
             for e in staged:
                 self._journal.setdefault(e.run_id, []).append(e)
@@ -110,6 +113,7 @@ class MemoryStore:
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         with self._lock:
             self._check()
+            self._decode_history()
             return copy.deepcopy(self._journal.get(run_id, []))
 
     # -- waits -------------------------------------------------------------------------------------------------------
@@ -145,6 +149,7 @@ class MemoryStore:
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
             self._check()
+            self._decode_history()
             nodes = self._nodes.setdefault(record.run_id, {})
             prev = nodes.get(record.node_id)
             seq = prev.seq if prev is not None else self._tick()
@@ -159,34 +164,45 @@ class MemoryStore:
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         with self._lock:
             self._check()
+            self._decode_history()
             return copy.deepcopy(sorted(self._nodes.get(run_id, {}).values(), key=lambda n: n.seq))
 
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
         with self._lock:
             self._check()
+            self._decode_history()
             self._events.setdefault(run_id, []).extend(_roundtrip(list(events)))
 
     def load_events(self, run_id: str) -> list[JSON]:
         with self._lock:
             self._check()
+            self._decode_history()
             return copy.deepcopy(self._events.get(run_id, []))
 
     def write_history(self, batch: HistoryBatch) -> None:
-        """All of ``batch`` or nothing: the run records are checked and every JSON field goes through one
-        ``json.dumps``/redaction/``json.loads`` round trip before anything is stored."""
+        """All of ``batch`` or nothing. Run and wait records take the JSON round trip at once; the journal, nodes
+        and events are serialised and redacted now (so a bad value fails here, as in DuckDB) but decoded only
+        when first read, since most history is written and never read back."""
         with self._lock:
             self._check()
             for record in batch.runs:
                 if record.meta is not None and not isinstance(record.meta, dict):
                     raise StorageError(f"run meta must be a dict, got {type(record.meta).__name__}", code="not_json")
-            payload = [
-                [[r.inputs, r.outputs, r.meta or {}] for r in batch.runs],
-                [[w.options, w.schema, w.answer, w.meta] for w in batch.waits],
-                [e.value for e in batch.journal],
-                [[n.inputs, n.outputs, n.error] for n in batch.nodes],
-                [data for _, data in batch.events],
-            ]
-            runs, waits, journal, nodes, events = _roundtrip(payload)
+            runs, waits = _roundtrip(
+                [
+                    [[r.inputs, r.outputs, r.meta or {}] for r in batch.runs],
+                    [[w.options, w.schema, w.answer, w.meta] for w in batch.waits],
+                ]
+            )
+            rest = None
+            if batch.journal or batch.nodes or batch.events:
+                rest = json_text(
+                    [
+                        [e.value for e in batch.journal],
+                        [[n.inputs, n.outputs, n.error] for n in batch.nodes],
+                        [data for _, data in batch.events],
+                    ]
+                )
             for r, (inputs, outputs, meta) in zip(batch.runs, runs, strict=True):
                 self._run_order.setdefault(r.run_id, self._tick())
                 self._runs[r.run_id] = replace(r, error=_plain(r.error), inputs=inputs, outputs=outputs, meta=meta)
@@ -194,7 +210,15 @@ class MemoryStore:
                 self._waits[w.token] = replace(
                     w, prompt=_plain(w.prompt), options=options, schema=schema, answer=answer, meta=meta
                 )
-            # Records built field by field: dataclasses.replace costs several times more, per step.
+            if rest is not None:
+                self._undecoded.append((batch, rest))
+
+    def _decode_history(self) -> None:
+        """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
+        pending, self._undecoded = self._undecoded, []
+        for batch, text in pending:
+            journal, nodes, events = json.loads(text)
+            # Records built field by field: dataclasses.replace costs several times more.
             for e, value in zip(batch.journal, journal, strict=True):
                 self._journal.setdefault(e.run_id, []).append(
                     JournalEntry(e.run_id, e.key, e.name, e.kind, e.fingerprint, value, e.durable, e.created_at)
