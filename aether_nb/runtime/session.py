@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -20,7 +19,6 @@ from aether_nb.runtime.clock import Clock, SystemClock
 from aether_nb.runtime.codec import encode
 from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.waits import Wait, normalise_answer
-from aether_nb.store.memory import MemoryStore
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import WaitRecord
 from aether_nb.store.redact import contains_secret
@@ -50,9 +48,13 @@ class Session:
         clock: Clock | None = None,
         id_factory: Callable[[], str] | None = None,
     ) -> None:
-        self._store = HistoryStore(store if store is not None else MemoryStore())
+        if store is None:
+            from aether_nb.store.memory import MemoryStore  # not imported with aether_nb: a DuckDB user never needs it
+
+            store = MemoryStore()
+        self._store = HistoryStore(store)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self._id_factory = id_factory or (lambda: f"run-{secrets.token_hex(4)}")
+        self._id_factory = id_factory or _random_run_id
         self.service_factories: dict[str, ServiceFactory] = {}
         self.services: dict[str, Any] = {}
         self.config: dict[str, Any] = {}
@@ -188,6 +190,12 @@ class Session:
             else:
                 loop.call_soon_threadsafe(run._refresh_status)
         return answered
+
+
+def _random_run_id() -> str:
+    import secrets
+
+    return f"run-{secrets.token_hex(4)}"
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
