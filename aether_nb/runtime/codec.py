@@ -146,6 +146,10 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, dict):
+        if all(type(k) is str and k.isascii() and k.isidentifier() for k in value):
+            # Same order as the general case, without a json.dumps per item: ASCII identifier keys need no JSON
+            # escaping and hold no character below '"', so sorting the keys sorts their [key, value] JSON.
+            return {"dict": [[k, _canonical(value[k])] for k in sorted(value)]}
         return {"dict": sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=json.dumps)}
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
@@ -158,7 +162,10 @@ def _canonical(value: Any) -> Any:
     return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # one encoder, not one per call
+
+
 def fingerprint(value: Any) -> str:
     """A short stable hash of a value's content, used to match a resumed step against its journal entry."""
-    blob = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"))
+    blob = _CANONICAL_JSON.encode(_canonical(value))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
