@@ -1,0 +1,230 @@
+"""Write-behind of run history (aether_nb.runtime.history): what reaches the real store, and when.
+
+The real store here is a MemoryStore subclass that counts (or refuses) ``write_history`` calls; reads through the
+session's store must never be behind what the runtime recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.errors import StorageError, UsageError
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.history import HistoryStore
+from aether_nb.runtime.session import Session
+from aether_nb.store.memory import MemoryStore
+from aether_nb.store.records import HistoryBatch
+from tests.conftest import arun, make_session
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts batches and can be told to fail them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.fail: Exception | None = None
+
+    def write_history(self, batch: HistoryBatch) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.batches.append(len(batch))
+        super().write_history(batch)
+
+
+@pytest.fixture
+def inner() -> Iterator[CountingStore]:
+    store = CountingStore()
+    s, _ = make_session(store)  # no scripted answers: asks stay open until run.answer
+    previous = session_mod.set_default_session(s)
+    try:
+        yield store
+    finally:
+        session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["y"])
+async def inc(x: int) -> dict[str, int]:
+    return {"y": x + 1}
+
+
+def _session() -> Session:
+    return session_mod.default_session()
+
+
+def test_async_steps_are_batched_and_reads_see_them_at_once(inner: CountingStore) -> None:
+    seen: list[int] = []
+
+    @ag.graph_fn(outputs=["y"])
+    async def chain(x: int) -> dict[str, int]:
+        for _ in range(20):
+            x = (await inc(x))["y"]
+        # read-your-writes: the session's store already answers with the 20 steps
+        seen.append(len(_session().store.load_journal(run_id[0])))
+        return {"y": x}
+
+    run_id: list[str] = []
+
+    async def main() -> None:
+        run = chain.start(x=0)
+        run_id.append(run.id)
+        assert await run == {"y": 20}
+
+    arun(main())
+    assert seen == [20]
+    # one batch for the 20 steps so far (the read above wrote it), not one per step
+    assert len(inner.batches) <= 2
+    _session().flush()
+    assert [e.key for e in inner.load_journal(run_id[0])][:2] == ["inc_1", "inc_2"]
+    assert inner.get_run(run_id[0]).status == "succeeded"  # type: ignore[union-attr]
+
+
+def test_async_history_reaches_the_store_within_the_interval(inner: CountingStore) -> None:
+    @ag.graph_fn(outputs=["y"])
+    async def one(x: int) -> dict[str, int]:
+        return {"y": (await inc(x))["y"]}
+
+    async def main() -> str:
+        run = one.start(x=1)
+        await run
+        # wait on state: the timer writes the batch without anyone asking
+        while not inner.batches:
+            await asyncio.sleep(0.01)
+        return run.id
+
+    run_id = arun(main(), timeout=10)
+    assert [e.key for e in inner.load_journal(run_id)] == ["inc_1"]
+    assert inner.get_run(run_id).status == "succeeded"  # type: ignore[union-attr]
+
+
+def test_sync_durability_writes_each_step_before_the_caller_continues(inner: CountingStore) -> None:
+    ag.configure(durability="sync")
+    in_store_before_second: list[list[str]] = []
+
+    @ag.tool(outputs=["y"])
+    async def probe(x: int, *, context: ag.NodeContext) -> dict[str, int]:
+        in_store_before_second.append([e.key for e in inner.load_journal(context.run_id)])
+        return {"y": x}
+
+    @ag.graph_fn(outputs=["y"])
+    async def two(x: int) -> dict[str, int]:
+        y = (await inc(x))["y"]
+        return {"y": (await probe(y))["y"]}
+
+    assert arun(two(x=1)) == {"y": 2}
+    assert in_store_before_second == [["inc_1"]]
+
+
+def test_a_wait_is_in_the_store_when_the_run_says_it_waits(inner: CountingStore) -> None:
+    @ag.graph_fn(outputs=["a"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        await inc(1)
+        return {"a": await context.channel().ask_text("name?")}
+
+    async def main() -> None:
+        run = asks.start()
+        await run.wait_for("waiting", timeout=10)
+        # no flush: the wait, the waiting run record and the step before it are in the real store
+        (w,) = inner.list_waits(run.id)
+        assert w.prompt == "name?"
+        assert inner.get_run(run.id).status == "waiting"  # type: ignore[union-attr]
+        assert "inc_1" in [e.key for e in inner.load_journal(run.id)]
+        await run.answer("Ada")
+        assert inner.get_wait(w.token).status == "answered"  # type: ignore[union-attr]
+        assert await run == {"a": "Ada"}
+
+    arun(main())
+
+
+def test_waits_opened_together_share_one_transaction(inner: CountingStore) -> None:
+    @ag.graph_fn(outputs=["a"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"a": await context.channel().ask_text("name?")}
+
+    async def main() -> None:
+        runs = [asks.start() for _ in range(50)]
+        await asyncio.gather(*(r.wait_for("waiting", timeout=10) for r in runs))
+        assert len(inner.list_waits()) == 50
+        parked_batches = len(inner.batches)
+        await asyncio.gather(*(r.answer(f"n{i}") for i, r in enumerate(runs)))
+        assert [await r for r in runs] == [{"a": f"n{i}"} for i in range(50)]
+        # 50 waits and 50 answers, a handful of transactions (group commit), not 100
+        assert parked_batches <= 3
+        assert len(inner.batches) - parked_batches <= 3
+
+    arun(main())
+
+
+def test_a_failed_write_keeps_the_batch_and_says_so(inner: CountingStore) -> None:
+    @ag.graph_fn(outputs=["y"])
+    async def one(x: int) -> dict[str, int]:
+        return {"y": (await inc(x))["y"]}
+
+    async def main() -> str:
+        inner.fail = StorageError("disk full")
+        run = one.start(x=1)
+        await run
+        return run.id
+
+    run_id = arun(main())
+    s = _session()
+    assert s.store.pending > 0
+    with pytest.raises(StorageError, match="disk full"):
+        s.flush()
+    assert s.store.pending > 0  # nothing lost
+    inner.fail = None
+    s.flush()
+    assert s.store.pending == 0
+    assert [e.key for e in inner.load_journal(run_id)] == ["inc_1"]
+
+
+def test_durability_is_validated() -> None:
+    with pytest.raises(UsageError, match="durability must be one of"):
+        HistoryStore(MemoryStore(), durability="eventually")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="flush_interval_s"):
+        HistoryStore(MemoryStore(), interval_s=0)
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    import aether_nb as ag
+    ag.configure(store=sys.argv[1])
+
+    @ag.tool(outputs=["y"])
+    async def inc(x: int) -> dict:
+        return {"y": x + 1}
+
+    @ag.graph_fn(name="chain", outputs=["y"])
+    async def chain(x: int):
+        for _ in range(5):
+            x = (await inc(x))["y"]
+        return {"y": x}
+
+    run = chain.sync(x=0)
+    print(run)
+    """
+)
+
+
+def test_a_normal_exit_writes_what_is_pending(tmp_path: Path) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(EXIT_SCRIPT)
+    db = tmp_path / "h.duckdb"
+    res = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    from aether_nb.store.duckdb import DuckDBStore
+
+    with DuckDBStore(db) as store:
+        (run,) = store.list_runs()
+        assert run.status == "succeeded"
+        assert [e.key for e in store.load_journal(run.run_id)] == [f"inc_{i}" for i in range(1, 6)]
+        assert len(store.list_nodes(run.run_id)) == 5
