@@ -21,6 +21,7 @@ from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
     ArtifactRecord,
+    HistoryBatch,
     JournalEntry,
     MemoryRecord,
     NodeRecord,
@@ -218,6 +219,47 @@ def test_events_append_and_load(store: Store) -> None:
     assert store.load_events("r1") == [{"type": "start", "n": 0}] + [{"type": "step", "n": i} for i in range(1, 4)]
     assert store.load_events("r2") == [{"type": "other"}]
     assert store.load_events("none") == []
+
+
+def test_write_history_is_what_the_single_writes_would_store(store: Store) -> None:
+    store.put_node(node("a", status="RUNNING"))
+    store.write_history(
+        HistoryBatch(
+            runs=[run("r1", status="waiting", outputs=None), run("r2", created_at=2.0)],
+            waits=[wait("t1", options=["a", "b"], meta={"m": 1})],
+            journal=[entry("r1", "k1", {"y": [1, 2]}), entry("r1", "k2", "two")],
+            nodes=[node("a", status="DONE", outputs={"y": 1}, ended_at=2.0), node("b", parents=("a",))],
+            events=[("r1", {"kind": "x", "n": 1}), ("r2", {"kind": "y"}), ("r1", {"kind": "x", "n": 2})],
+        )
+    )
+    store.write_history(HistoryBatch(runs=[run("r1", status="succeeded", outputs={"y": 3})]))
+    store.write_history(HistoryBatch())  # an empty batch is a no-op
+    r1 = store.get_run("r1")
+    assert r1 is not None and (r1.status, r1.outputs) == ("succeeded", {"y": 3})
+    assert [r.run_id for r in store.list_runs()] == ["r2", "r1"]
+    (w,) = store.list_waits("r1")
+    assert (w.token, w.options, w.meta) == ("t1", ["a", "b"], {"m": 1})
+    assert [(e.key, e.value) for e in store.load_journal("r1")] == [("k1", {"y": [1, 2]}), ("k2", "two")]
+    a, b = store.list_nodes("r1")
+    assert (a.node_id, a.status, a.outputs, b.node_id, b.parents) == ("a", "DONE", {"y": 1}, "b", ("a",))
+    assert a.seq < b.seq  # an upsert keeps the node's first position
+    assert store.load_events("r1") == [{"kind": "x", "n": 1}, {"kind": "x", "n": 2}]
+    assert store.load_events("r2") == [{"kind": "y"}]
+
+
+def test_write_history_is_all_or_nothing_and_redacts(store: Store) -> None:
+    with pytest.raises(StorageError):
+        store.write_history(
+            HistoryBatch(
+                runs=[run("r1")],
+                journal=[entry("r1", "k1", 1)],
+                events=[("r1", {"ok": 1}), ("r1", {"bad": Opaque()})],
+            )
+        )
+    assert store.get_run("r1") is None and store.load_journal("r1") == [] and store.load_events("r1") == []
+    key = "sk-" + "a" * 24
+    store.write_history(HistoryBatch(events=[("r1", {"api_key": "hunter2-secret", "text": f"use {key}"})]))
+    assert store.load_events("r1") == [{"api_key": "[REDACTED]", "text": "use [REDACTED]"}]
 
 
 # -- KV ------------------------------------------------------------------------------------------------------
