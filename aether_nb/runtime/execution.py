@@ -321,7 +321,7 @@ class Scope:
             store.put_wait(rec)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        session._live_waits[rec.token] = (fut, loop, run)  # registered first: an answer may come at any time now
+        session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
         sleeper: asyncio.Task[None] | None = None
         interrupted = False
         try:
@@ -368,7 +368,7 @@ class Scope:
                 run._emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
             raise
         finally:
-            session._live_waits.pop(rec.token, None)
+            session.pop_live_wait(rec.token)
             if sleeper is not None:
                 sleeper.cancel()
             if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed

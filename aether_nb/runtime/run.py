@@ -72,6 +72,7 @@ class Run:
         self._error: BaseException | None = None
         self._cancel_requested = False
         self._execution: Execution | None = None
+        self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
@@ -143,6 +144,10 @@ class Run:
     @property
     def waits(self) -> list[Wait]:
         """The run's open waits, oldest first."""
+        if self.live and self._execution is not None and not self._execution.resumed:
+            # every open wait of a fresh execution is one its tasks are parked on: no store query
+            lives = [self.session._live_waits[t].record for t in self._live_tokens]
+            return [Wait.from_record(w) for w in sorted(lives, key=lambda w: w.created_at)]
         return [Wait.from_record(w) for w in self.session.store.list_waits(self.id, status="open")]
 
     @property
@@ -425,12 +430,15 @@ class Run:
     def _close_waits(self) -> None:
         """A finished run answers nothing more: close its open waits and wake any task still parked on one."""
         store = self.session.store
-        for rec in store.list_waits(self.id, status="open"):
-            store.put_wait(replace(rec, status="closed"))
-        for token, (fut, loop, run) in list(self.session._live_waits.items()):
-            if run is self:
-                self.session._live_waits.pop(token, None)
-                loop.call_soon_threadsafe(fut.cancel)
+        resumed = self._execution is not None and self._execution.resumed
+        if resumed or self._execution is None:  # waits of an earlier execution may be open in the store only
+            for rec in store.list_waits(self.id, status="open"):
+                store.put_wait(replace(rec, status="closed"))
+        for token in list(self._live_tokens):
+            live = self.session.pop_live_wait(token)
+            if live is not None:
+                store.put_wait(replace(live.record, status="closed"))
+                live.loop.call_soon_threadsafe(live.future.cancel)
 
     def _update_record(self, **changes: Any) -> None:
         self._record = replace(self._record, updated_at=self.session.clock.now(), **changes)
@@ -439,7 +447,7 @@ class Run:
     def _refresh_status(self) -> None:
         if self.status not in ("running", "waiting"):
             return
-        waiting = any(r is self for _, _, r in self.session._live_waits.values())
+        waiting = bool(self._live_tokens)
         status = "waiting" if waiting else "running"
         if status != self.status:
             self._update_record(status=status)

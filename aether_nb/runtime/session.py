@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.clock import Clock, SystemClock
@@ -30,6 +30,15 @@ if TYPE_CHECKING:
 
 ServiceFactory = Callable[..., Any]
 Presenter = Callable[[Wait], Awaitable[None]]
+
+
+class LiveWait(NamedTuple):
+    """A wait a task of this process is parked on: answering it resolves ``future`` on ``loop``."""
+
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    run: Run
+    record: WaitRecord
 
 
 class Session:
@@ -64,7 +73,7 @@ class Session:
         self.event_observers: list[Callable[[Run, Event], None]] = []
         self._runs: dict[str, Run] = {}
         self._last_housekeeping = float("-inf")
-        self._live_waits: dict[str, tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Run]] = {}
+        self._live_waits: dict[str, LiveWait] = {}
 
     @property
     def store(self) -> HistoryStore:
@@ -78,6 +87,17 @@ class Session:
             self._store = store
             return
         self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
+
+    def add_live_wait(self, fut: asyncio.Future[Any], run: Run, record: WaitRecord) -> None:
+        """A task of ``run`` is parked on ``fut`` for this wait (indexed by token and by run)."""
+        self._live_waits[record.token] = LiveWait(fut, fut.get_loop(), run, record)
+        run._live_tokens.add(record.token)
+
+    def pop_live_wait(self, token: str) -> LiveWait | None:
+        live = self._live_waits.pop(token, None)
+        if live is not None:
+            live.run._live_tokens.discard(token)
+        return live
 
     def flush(self) -> None:
         """Make everything the runs of this session have recorded so far durable in the store."""
@@ -147,7 +167,8 @@ class Session:
         """
         if not isinstance(token, str) or not token:
             raise UsageError(f"token must be a non-empty string, got {token!r}", code="bad_token")
-        rec = self.store.get_wait(token)
+        live = self._live_waits.get(token)
+        rec = live.record if live is not None else self.store.get_wait(token)
         if rec is None:
             raise UsageError(
                 "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
@@ -164,7 +185,6 @@ class Session:
         if hook is not None:
             payload = hook(rec, payload)
         value = normalise_answer(rec, payload)
-        live = self._live_waits.get(token)
         encoded = encode(value)
         if contains_secret(json.dumps(encoded)):
             # A secret is never stored: a live wait gets it in memory only; a dormant run cannot keep it.
@@ -182,7 +202,8 @@ class Session:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
         if live is not None:
-            fut, loop, run = self._live_waits.pop(token)
+            self.pop_live_wait(token)
+            fut, loop, run = live.future, live.loop, live.run
             loop.call_soon_threadsafe(_resolve, fut, value)
             # the run stops being "waiting" as soon as its last open wait is answered, not a loop turn later
             if threading.get_ident() == run._thread:

@@ -59,7 +59,7 @@ def local_embed(text: str, dim: int = EMBED_DIM) -> list[float]:
         h = hashlib.blake2b(g.encode(), digest_size=8).digest()
         idx = int.from_bytes(h[:4], "little") % dim
         vec[idx] += 1.0 if h[4] & 1 else -1.0
-    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    norm = math.hypot(*vec) or 1.0
     return [v / norm for v in vec]
 
 

@@ -47,6 +47,7 @@ class MemoryStore:
         self._run_order: dict[str, int] = {}
         self._journal: dict[str, list[JournalEntry]] = {}
         self._waits: dict[str, WaitRecord] = {}
+        self._run_waits: dict[str, dict[str, None]] = {}  # run id -> its wait tokens, so listing is not O(all)
         self._nodes: dict[str, dict[str, NodeRecord]] = {}
         self._events: dict[str, list[JSON]] = {}
         self._kv: dict[tuple[str, str], tuple[str, float | None]] = {}
@@ -120,6 +121,7 @@ class MemoryStore:
     def put_wait(self, record: WaitRecord) -> None:
         with self._lock:
             self._check()
+            self._run_waits.setdefault(record.run_id, {})[record.token] = None
             self._waits[record.token] = replace(
                 record,
                 prompt=_plain(record.prompt),
@@ -139,7 +141,11 @@ class MemoryStore:
             self._check()
             rows = [
                 w
-                for w in self._waits.values()
+                for w in (
+                    self._waits.values()
+                    if run_id is None
+                    else (self._waits[t] for t in self._run_waits.get(run_id, ()) if t in self._waits)
+                )
                 if (run_id is None or w.run_id == run_id) and (status is None or w.status == status)
             ]
             rows.sort(key=lambda w: w.created_at)
@@ -207,6 +213,7 @@ class MemoryStore:
                 self._run_order.setdefault(r.run_id, self._tick())
                 self._runs[r.run_id] = replace(r, error=_plain(r.error), inputs=inputs, outputs=outputs, meta=meta)
             for w, (options, schema, answer, meta) in zip(batch.waits, waits, strict=True):
+                self._run_waits.setdefault(w.run_id, {})[w.token] = None
                 self._waits[w.token] = replace(
                     w, prompt=_plain(w.prompt), options=options, schema=schema, answer=answer, meta=meta
                 )

@@ -72,9 +72,20 @@ def _literal_pattern() -> re.Pattern[str] | None:
     return _cache[1]
 
 
-_KEY_HINTS = ("key", "secret", "passw", "authorization", "token", "bearer")
-"""Every key name :data:`_KEYED_VALUE` matches contains one of these (lower case): the regex only runs when the
-text does, which keeps redaction of ordinary values at a few substring searches."""
+_KEY_HINTS = (
+    'key"',
+    'secret"',
+    'password"',
+    'passwd"',
+    'authorization"',
+    'access_token"',
+    'access-token"',
+    'refresh_token"',
+    'refresh-token"',
+    'bearer"',
+)
+"""Every quoted key :data:`_KEYED_VALUE` matches ends with one of these (lower case, with its closing quote): the
+regex only runs when the text holds one, which keeps redaction of ordinary values at a few substring searches."""
 
 
 def redact_text(text: str) -> str:
@@ -82,8 +93,8 @@ def redact_text(text: str) -> str:
     lower = text.lower()
     if any(hint in lower for hint in _KEY_HINTS):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
-        if "bearer" in lower:
-            text = _PATTERNS[0].sub(MASK, text)
+    if "bearer" in lower:
+        text = _PATTERNS[0].sub(MASK, text)
     if "sk-" in text:
         text = _PATTERNS[1].sub(MASK, text)
     literal = _literal_pattern()
