@@ -103,6 +103,7 @@ class HistoryStore:
         # and JSON when the batch is written, off the step's path.
         self._nodes: dict[tuple[str, str], NodeRecord | _AsRecord] = {}
         self._events: list[tuple[str, JSON | _AsJSON]] = []
+        self._memory: list[MemoryRecord] = []
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +136,12 @@ class HistoryStore:
         with self._lock:
             self._journal.extend(entries)
             self._added(urgent=self.durability == "sync", n=len(entries))
+
+    def memory_append(self, record: MemoryRecord) -> None:
+        """Memory events (chat turns above all) travel with the run history: same batch, same durability."""
+        with self._lock:
+            self._memory.append(record)
+            self._added(urgent=self.durability == "sync")
 
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
@@ -190,6 +197,7 @@ class HistoryStore:
                     n if isinstance(n, NodeRecord) else n.to_record(run_id) for (run_id, _), n in self._nodes.items()
                 ],
                 events=[(run_id, e if isinstance(e, dict) else e.to_json()) for run_id, e in self._events],
+                memory=self._memory,
             )
             try:
                 self.inner.write_history(batch)
@@ -197,7 +205,7 @@ class HistoryStore:
                 _settle(barriers, exc)
                 raise
             self._runs, self._waits, self._nodes = {}, {}, {}
-            self._journal, self._events = [], []
+            self._journal, self._events, self._memory = [], [], []
             self._count = 0
             _settle(barriers, None)
 
@@ -302,18 +310,21 @@ class HistoryStore:
     def kv_purge(self, now: float) -> int:
         return self.inner.kv_purge(now)
 
-    def memory_append(self, record: MemoryRecord) -> None:
-        self.inner.memory_append(record)
-
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
     ) -> list[MemoryRecord]:
+        self._flush_memory()
         return self.inner.memory_query(scope, kinds=kinds, limit=limit)
 
     def memory_search(
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
+        self._flush_memory()
         return self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
+
+    def _flush_memory(self) -> None:
+        if self._memory:
+            self.flush_history()
 
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         self.inner.artifact_put(record, data)

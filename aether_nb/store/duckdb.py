@@ -36,7 +36,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -63,6 +63,7 @@ from aether_nb.store.schema import (
     JOURNAL_BULK_INSERT,
     JOURNAL_INSERT,
     JOURNAL_SELECT,
+    MEMORY_BULK_INSERT,
     MEMORY_INSERT,
     MEMORY_SELECT,
     MIGRATIONS,
@@ -119,6 +120,20 @@ class _Counter:
         self._value = start
         self._lock = threading.Lock()
         self.users = 0
+        self._run_ids: set[str] | None = None
+
+    def known_run(self, run_id: str, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the file holds this run: answered from memory (the ids are read once), since the process
+        holding the counter is the file's only writer. Starting a run asks this to keep its id unique."""
+        with self._lock:
+            if self._run_ids is None:
+                self._run_ids = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
+            return run_id in self._run_ids
+
+    def add_runs(self, run_ids: Iterable[str]) -> None:
+        with self._lock:
+            if self._run_ids is not None:
+                self._run_ids.update(run_ids)
 
     def next(self) -> int:
         with self._lock:
@@ -303,9 +318,12 @@ class DuckDBStore:
     def put_run(self, record: RunRecord) -> None:
         with self._writing("put_run") as con:
             con.execute(RUN_UPSERT, run_params(record, self._counter.next))
+        self._counter.add_runs([record.run_id])
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._reading("get_run") as con:
+            if not self._read_only and not self._counter.known_run(run_id, con):
+                return None
             row = con.execute(f"{RUN_SELECT} WHERE run_id = ?", [run_id]).fetchone()
             return None if row is None else run_from_row(row)
 
@@ -407,6 +425,9 @@ class DuckDBStore:
                     statements.append((JOURNAL_BULK_INSERT, journal_columns(batch.journal, nxt)))
                 if batch.nodes:
                     statements.append((NODE_FLUSH_SQL, node_columns(batch.nodes, nxt)))
+                if batch.memory:
+                    rows = [memory_params(m, nxt) for m in batch.memory]
+                    statements.append((MEMORY_BULK_INSERT, [list(c) for c in zip(*rows, strict=True)]))
                 if batch.events:
                     texts = json_texts([data for _, data in batch.events])
                     ids = [run_id for run_id, _ in batch.events]
@@ -422,6 +443,7 @@ class DuckDBStore:
                     raise
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
+            self._counter.add_runs(r.run_id for r in batch.runs)
 
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

@@ -209,6 +209,7 @@ class MemoryStore:
                         [data for _, data in batch.events],
                     ]
                 )
+            memory = [self._memory_record(m) for m in batch.memory]  # may raise: before anything is stored
             for r, (inputs, outputs, meta) in zip(batch.runs, runs, strict=True):
                 self._run_order.setdefault(r.run_id, self._tick())
                 self._runs[r.run_id] = replace(r, error=_plain(r.error), inputs=inputs, outputs=outputs, meta=meta)
@@ -219,6 +220,7 @@ class MemoryStore:
                 )
             if rest is not None:
                 self._undecoded.append((batch, rest))
+            self._memory.extend(memory)
 
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
@@ -275,10 +277,12 @@ class MemoryStore:
     def memory_append(self, record: MemoryRecord) -> None:
         with self._lock:
             self._check()
-            emb = None if record.embedding is None else tuple(float(x) for x in record.embedding)
-            self._memory.append(
-                replace(record, data=_roundtrip(record.data), text=redact_text(record.text), embedding=emb)
-            )
+            self._memory.append(self._memory_record(record))
+
+    @staticmethod
+    def _memory_record(record: MemoryRecord) -> MemoryRecord:
+        emb = None if record.embedding is None else tuple(map(float, record.embedding))
+        return replace(record, data=_roundtrip(record.data), text=redact_text(record.text), embedding=emb)
 
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None

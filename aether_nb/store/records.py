@@ -104,9 +104,13 @@ class HistoryBatch:
     journal: list[JournalEntry] = field(default_factory=list)
     nodes: list[NodeRecord] = field(default_factory=list)
     events: list[tuple[str, JSON]] = field(default_factory=list)
+    memory: list[MemoryRecord] = field(default_factory=list)
+    """Memory events (chat turns, notes) recorded with the history, so a chat turn is not a commit of its own."""
 
     def __len__(self) -> int:
-        return len(self.runs) + len(self.waits) + len(self.journal) + len(self.nodes) + len(self.events)
+        return (
+            len(self.runs) + len(self.waits) + len(self.journal) + len(self.nodes) + len(self.events) + len(self.memory)
+        )
 
 
 @dataclass(frozen=True)

@@ -362,6 +362,13 @@ MEMORY_INSERT = (
     'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, '
     "role, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::FLOAT[])"
 )
+MEMORY_BULK_INSERT = (
+    'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, embedding) '
+    "SELECT "
+    + ", ".join(
+        f"unnest(?::{t}[])" for t in ("BIGINT",) + ("VARCHAR",) * 6 + ("DOUBLE",) + ("VARCHAR",) * 3 + ("FLOAT[]",)
+    )
+)
 ARTIFACT_UPSERT = (
     f"INSERT INTO artifacts VALUES ({', '.join('?' * 14)}) ON CONFLICT (id) DO UPDATE SET "
     + _set_excluded(

@@ -115,7 +115,8 @@ def test_resume_replays_completed_steps_and_asks_the_open_question() -> None:
     assert run.status == "succeeded"
     assert run.graph.node("ask_text_1").status == "DONE"
     # chat turns were remembered once each, across both executions
-    turns = [m.text for m in store.memory_query("notebook", kinds=["chat"])][::-1]
+    # (read through the session's store: the last turn may still be in its write-behind batch)
+    turns = [m.text for m in ag.store().memory_query("notebook", kinds=["chat"])][::-1]
     assert turns == ["before the question", "Name?", "Ada"]
 
 
