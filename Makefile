@@ -66,10 +66,15 @@ notebooks: setup
 browser: setup
 	$(PYTEST) tests/browser
 
-# Performance: ratios against baselines measured in the same run (never a timed unit test).
-bench: setup
-	$(PY) bench/store_bench.py --json bench/results/store.json
-	$(PY) bench/widget_bench.py --json bench/results/widget.json
+# Performance: ratios against baselines measured in the same run (never a timed unit test). The bench extra
+# (LangGraph and its SQLite checkpointer, the baselines) is installed once, next to the dev one.
+BENCH_STAMP := $(VENV)/.aether-bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: setup $(BENCH_STAMP)
+	$(PY) bench/suite.py
 
 test: setup
 	$(MAKE) --no-print-directory lint
