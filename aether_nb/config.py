@@ -105,6 +105,7 @@ def configure(
     llm: Any = None,
     max_concurrency: int | None = None,
     durability: str | None = None,
+    max_live_waiting: int | None = None,
 ) -> Session:
     """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
 
@@ -119,6 +120,8 @@ def configure(
         durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
             within 0.2 s and at exit, waits and answers at once; ``"sync"``: each step is written before the code
             that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
+        max_live_waiting: how many waiting runs stay in memory (default 64); beyond that the oldest ones that
+            nobody watches leave memory and resume from the journal when answered. See README, "Durability".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -130,6 +133,10 @@ def configure(
     current = session()
     if durability is not None:
         current.store.durability = check_durability(durability)
+    if max_live_waiting is not None:
+        if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
+            raise UsageError(f"max_live_waiting must be an int >= 0, got {max_live_waiting!r}")
+        current.max_live_waiting = max_live_waiting
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency

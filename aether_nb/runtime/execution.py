@@ -66,6 +66,8 @@ class Execution:
     def __init__(self, run: Run, journal: list[JournalEntry], *, resumed: bool = False) -> None:
         self.run = run
         self.resumed = resumed
+        self.durable = True  # False once a step could not be journaled: such a run is never evicted
+        self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
         self.journal = {e.key: e for e in journal if e.durable}
         self.consumed: set[str] = set()
 
@@ -104,9 +106,11 @@ class Execution:
 class Scope:
     """The body of one node: numbers its calls, tracks its frontier, hands out its NodeContext."""
 
-    def __init__(self, execution: Execution, node_id: str | None) -> None:
+    def __init__(self, execution: Execution, node_id: str | None, kind: str = "root") -> None:
         self.execution = execution
         self.node_id = node_id
+        self.kind = kind
+        self.active = 0  # child steps executing now
         self.prefix = "" if node_id is None else node_id + "/"
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
@@ -208,8 +212,11 @@ class Scope:
                 inputs=preview(inputs),
                 meta=meta,
             )
-        child = Scope(self.execution, key) if node else self
+        child = Scope(self.execution, key, kind) if node else self
         token = _current_scope.set(child)
+        if node:
+            self.active += 1
+            self.execution.scopes.add(child)
         try:
             value = await execute(child)
             if child is not self:
@@ -231,6 +238,9 @@ class Scope:
             raise
         finally:
             _current_scope.reset(token)
+            if node:
+                self.active -= 1
+                self.execution.scopes.discard(child)
         await self._journal(key, name, kind, fp, value)
         if node:
             usage = getattr(child, "usage", None)
@@ -243,6 +253,7 @@ class Scope:
         try:
             encoded = encode(value)
         except NotEncodable as exc:
+            self.execution.durable = False
             run._emit(
                 RunWarning,
                 node_id=key,
@@ -252,6 +263,7 @@ class Scope:
             )
             return
         if _has_text(encoded) and contains_secret(json.dumps(encoded)):
+            self.execution.durable = False
             run._emit(
                 RunWarning,
                 node_id=key,

@@ -104,6 +104,7 @@ class HistoryStore:
         self._nodes: dict[tuple[str, str], NodeRecord | _AsRecord] = {}
         self._events: list[tuple[str, JSON | _AsJSON]] = []
         self._memory: list[MemoryRecord] = []
+        self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -135,6 +136,7 @@ class HistoryStore:
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:
             self._journal.extend(entries)
+            self._dirty.update(e.run_id for e in entries)
             self._added(urgent=self.durability == "sync", n=len(entries))
 
     def memory_append(self, record: MemoryRecord) -> None:
@@ -146,11 +148,13 @@ class HistoryStore:
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
             self._nodes[(record.run_id, record.node_id)] = record
+            self._dirty.add(record.run_id)
             self._added(urgent=False)
 
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
         with self._lock:
             self._events.extend((run_id, e) for e in events)
+            self._dirty.add(run_id)
             self._added(urgent=False, n=len(events))
 
     def record(self, run_id: str, event: _AsJSON, node: _AsRecord | None) -> None:
@@ -158,6 +162,7 @@ class HistoryStore:
         (``event.to_json()`` and ``node.to_record(run_id)`` then)."""
         with self._lock:
             self._events.append((run_id, event))
+            self._dirty.add(run_id)
             n = 1
             if node is not None:
                 self._nodes[(run_id, node.id)] = node
@@ -206,6 +211,7 @@ class HistoryStore:
                 raise
             self._runs, self._waits, self._nodes = {}, {}, {}
             self._journal, self._events, self._memory = [], [], []
+            self._dirty = set()
             self._count = 0
             _settle(barriers, None)
 
@@ -265,7 +271,8 @@ class HistoryStore:
         return self.inner.list_runs(status=status, graph=graph)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
-        self.flush_history()
+        if run_id in self._dirty:  # only this run's pending history matters to this read
+            self.flush_history()
         return self.inner.load_journal(run_id)
 
     def get_wait(self, token: str) -> WaitRecord | None:
@@ -287,11 +294,13 @@ class HistoryStore:
         return rows
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        self.flush_history()
+        if run_id in self._dirty:  # only this run's pending history matters to this read
+            self.flush_history()
         return self.inner.list_nodes(run_id)
 
     def load_events(self, run_id: str) -> list[JSON]:
-        self.flush_history()
+        if run_id in self._dirty:  # only this run's pending history matters to this read
+            self.flush_history()
         return self.inner.load_events(run_id)
 
     # -- everything else goes straight to the real store -----------------------------------------------------------

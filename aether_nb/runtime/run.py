@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 _NODE_EVENTS = (NodeStarted, NodeFinished, NodeStatusChanged)
 
 
+class _StatusWatch(asyncio.Queue[Event]):
+    """The queue of a :meth:`Run.wait_for`: it only looks at the status, so it does not keep a run in memory."""
+
+
 class Run:
     """One run of a graph_fn: ``await run`` for its outputs, ``run.answer(...)`` for its waits.
 
@@ -73,6 +77,10 @@ class Run:
         self._cancel_requested = False
         self._execution: Execution | None = None
         self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
+        self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
+        self._answered_while_evicting = False
+        self._changed: asyncio.Future[None] | None = None
+        self._root: Scope | None = None  # awaiters of a dormant (evicted) run wait on this
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
@@ -173,16 +181,34 @@ class Run:
             RunFailed: the run failed; ``__cause__`` is the original exception when it happened in this process.
             RunCancelled: the run was cancelled.
         """
-        if self._task is None and not self.done:
-            self._resume()
-        task = self._task
-        if task is not None:
+        while True:
+            task = self._task
+            if task is None:
+                if self.done:
+                    return self._final()
+                if self._evicted:  # parked and dropped from memory: an answer resumes it
+                    await self._dormant()
+                else:
+                    self._resume()
+                continue
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
+                if task.cancelled() and (self._evicted or self._task is not task):
+                    continue  # evicted while parked (or already resumed): keep waiting for the outcome
                 if not (task.cancelled() and self.done):
                     raise  # the awaiting code was cancelled, or the loop is going away
-        return self._final()
+            return self._final()
+
+    async def _dormant(self) -> None:
+        """Wait (without a task of the run) until it is resumed or finished."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._changed)
+
+    def _wake(self) -> None:
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
 
     def _final(self) -> dict[str, Any]:
         if self.status == "succeeded":
@@ -280,14 +306,14 @@ class Run:
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
         if not wanted <= valid:
             raise UsageError(f"statuses must be among {sorted(valid)}, got {sorted(wanted - valid)}")
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        queue: asyncio.Queue[Event] = _StatusWatch()
         self._subscribers.append(queue)
 
         async def watch() -> str:
             while True:
                 if self.status in wanted:
                     return self.status
-                if self.done or not self.live:
+                if self.done or not (self.live or self._evicted):
                     raise UsageError(
                         f"run {self.id} is {self.status} and not executing, so it will not become "
                         f"{' or '.join(sorted(wanted))}",
@@ -334,9 +360,11 @@ class Run:
         self._cancel_requested = False
         journal = self.session.store.load_journal(self.id) if resumed else []
         self._execution = Execution(self, journal, resumed=resumed)
+        self._evicted = False
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
         self.session._adopt(self)
+        self._wake()
 
     def _resume(self) -> None:
         target = self._target or lookup(self._record.kind, self.graph_name)
@@ -367,12 +395,50 @@ class Run:
         # A run cancelled before its task ever started never reaches _main's handler.
         if task.cancelled() and self._cancel_requested and not self.done:
             self._finish("cancelled", error="cancelled")
+        if self._evicted and task is self._task:
+            # Dropped from memory: what remains is the record; history and graph reload from the store on use.
+            self._task = None
+            self._execution = None
+            self._event_log = []
+            self._graph = RunGraph(self.id, self.graph_name)
+            self._history_pending = True
+            self.session._parked.pop(self, None)
+            if self._answered_while_evicting:
+                self._answered_while_evicting = False
+                self._resume()
+            return
+        self.session._parked.pop(self, None)
+
+    @property
+    def evictable(self) -> bool:
+        """Whether the run can leave memory while it waits: it is parked on waits only (every step executing
+        now is a wait or waits on its children; the body itself is not between steps), everything it did is
+        journaled, and nobody follows its events (a widget, ``run.events()``, ``subscribe``)."""
+        ex = self._execution
+        if not (self.live and self.status == "waiting" and ex is not None and ex.durable and self._live_tokens):
+            return False
+        if self._callbacks or self._inputs is None or not (self._record.meta or {}).get("durable_inputs", True):
+            return False
+        if any(not isinstance(q, _StatusWatch) for q in self._subscribers):
+            return False
+        root_busy = self._root is None or self._root.active == 0
+        return not root_busy and all(s.active > 0 or s.kind == "wait" for s in ex.scopes)
+
+    def _resume_if_dormant(self) -> None:
+        if self._evicted and self._task is None and not self.done:
+            self._resume()
+
+    def _evict(self) -> None:
+        """Cancel the parked task and forget the in-memory state; the waits stay open in the store."""
+        self._evicted = True
+        assert self._task is not None
+        self._task.cancel()
 
     async def _main(self, resumed: bool) -> None:
         assert self._execution is not None and self._target is not None and self._inputs is not None
         self._update_record(status="running", error=None)
         self._emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
-        root = Scope(self._execution, None)
+        root = self._root = Scope(self._execution, None)
         token = _current_scope.set(root)
         try:
             outputs = await self._target._run_root(root, dict(self._inputs))
@@ -425,6 +491,8 @@ class Run:
         )
         if self.session.store.durability == "sync":
             self.session.store.flush()
+        self.session._parked.pop(self, None)
+        self._wake()
         self.session.housekeeping()
 
     def _close_waits(self) -> None:
@@ -452,6 +520,10 @@ class Run:
         if status != self.status:
             self._update_record(status=status)
             self._emit(RunStatusChanged, status=status)
+        if waiting:
+            self.session._park(self)
+        else:
+            self.session._parked.pop(self, None)
 
     def _emit(self, cls: type[Event], **fields: Any) -> None:
         """Create an event, fold it into the graph, persist it and hand it to every subscriber.

@@ -32,6 +32,10 @@ ServiceFactory = Callable[..., Any]
 Presenter = Callable[[Wait], Awaitable[None]]
 
 
+MAX_LIVE_WAITING = 64
+"""Default of :attr:`Session.max_live_waiting` (``ag.configure(max_live_waiting=...)``)."""
+
+
 class LiveWait(NamedTuple):
     """A wait a task of this process is parked on: answering it resolves ``future`` on ``loop``."""
 
@@ -74,6 +78,8 @@ class Session:
         self._runs: dict[str, Run] = {}
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, LiveWait] = {}
+        self._parked: dict[Run, None] = {}  # live runs that wait, oldest first (see _park)
+        self.max_live_waiting = MAX_LIVE_WAITING
 
     @property
     def store(self) -> HistoryStore:
@@ -98,6 +104,23 @@ class Session:
         if live is not None:
             live.run._live_tokens.discard(token)
         return live
+
+    def _park(self, run: Run) -> None:
+        """``run`` waits. Beyond :attr:`max_live_waiting` parked runs, the oldest evictable ones leave memory
+        (their tasks end; an answer resumes them from the journal), so a thousand waiting runs cost a thousand
+        records, not a thousand suspended tasks with their DAGs and events. A run that is watched, busy between
+        steps, or not fully journaled stays (see ``Run.evictable``)."""
+        self._parked.setdefault(run, None)
+        excess = len(self._parked) - self.max_live_waiting
+        if excess <= 0:
+            return
+        for old in list(self._parked):
+            if excess <= 0:
+                break
+            if old.evictable:
+                self._parked.pop(old, None)
+                old._evict()
+                excess -= 1
 
     def flush(self) -> None:
         """Make everything the runs of this session have recorded so far durable in the store."""
@@ -201,9 +224,18 @@ class Session:
         else:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
+        dormant = self._runs.get(rec.run_id)
+        if live is None and dormant is not None and dormant._evicted and not dormant.done:
+            # an evicted run of this session: resume it on its loop so the answer is consumed
+            if dormant._loop is not None and threading.get_ident() != dormant._thread:
+                dormant._loop.call_soon_threadsafe(dormant._resume_if_dormant)
+            else:
+                dormant._resume_if_dormant()
         if live is not None:
             self.pop_live_wait(token)
             fut, loop, run = live.future, live.loop, live.run
+            if run._evicted:  # its task is ending right now: it resumes as soon as it has (Run._on_task_done)
+                run._answered_while_evicting = True
             loop.call_soon_threadsafe(_resolve, fut, value)
             # the run stops being "waiting" as soon as its last open wait is answered, not a loop turn later
             if threading.get_ident() == run._thread:
