@@ -68,6 +68,7 @@ class Execution:
         self.resumed = resumed
         self.durable = True  # False once a step could not be journaled: such a run is never evicted
         self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
+        self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
         self.journal = {e.key: e for e in journal if e.durable}
         self.consumed: set[str] = set()
 
@@ -308,9 +309,13 @@ class Scope:
         session = run.session
         store = session.store
         # Only a resumed execution can find this step's wait already persisted (and maybe answered meanwhile).
-        previous = (
-            [w for w in store.list_waits(run.id, status=None) if w.node_id == key] if self.execution.resumed else []
-        )
+        known = self.execution.known_waits
+        if known is not None:
+            previous = sorted((w for w in known.values() if w.node_id == key), key=lambda w: w.created_at)
+        elif self.execution.resumed:
+            previous = [w for w in store.list_waits(run.id, status=None) if w.node_id == key]
+        else:
+            previous = []
         rec = previous[-1] if previous and previous[-1].status in ("open", "answered") else None
         if rec is not None and rec.status == "answered":
             value = decode(rec.answer)

@@ -31,7 +31,7 @@ from aether_nb.runtime.execution import Execution, Scope, _current_scope, error_
 from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.waits import Wait
-from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord
+from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Run:
         self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._answered_while_evicting = False
+        self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None
         self._root: Scope | None = None  # awaiters of a dormant (evicted) run wait on this
 
@@ -152,6 +153,9 @@ class Run:
     @property
     def waits(self) -> list[Wait]:
         """The run's open waits, oldest first."""
+        if self._evicted and self._task is None:
+            dormant = [w for w in self._dormant_waits.values() if w.status == "open"]
+            return [Wait.from_record(w) for w in sorted(dormant, key=lambda w: w.created_at)]
         if self.live and self._execution is not None and not self._execution.resumed:
             # every open wait of a fresh execution is one its tasks are parked on: no store query
             lives = [self.session._live_waits[t].record for t in self._live_tokens]
@@ -360,6 +364,14 @@ class Run:
         self._cancel_requested = False
         journal = self.session.store.load_journal(self.id) if resumed else []
         self._execution = Execution(self, journal, resumed=resumed)
+        if self._evicted:
+            # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
+            # read back from the store (the replay redraws the DAG's completed nodes).
+            self._execution.known_waits = dict(self._dormant_waits)
+            for token in self._dormant_waits:
+                self.session._dormant.pop(token, None)
+            self._dormant_waits = {}
+            self._history_pending = False
         self._evicted = False
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
@@ -399,9 +411,10 @@ class Run:
             # Dropped from memory: what remains is the record; history and graph reload from the store on use.
             self._task = None
             self._execution = None
+            self._root = None
             self._event_log = []
             self._graph = RunGraph(self.id, self.graph_name)
-            self._history_pending = True
+            self._history_pending = True  # loaded from the store if someone looks at it while dormant
             self.session._parked.pop(self, None)
             if self._answered_while_evicting:
                 self._answered_while_evicting = False
@@ -432,6 +445,9 @@ class Run:
         """Cancel the parked task and forget the in-memory state; the waits stay open in the store."""
         self._evicted = True
         assert self._task is not None
+        for token in self._live_tokens:
+            self._dormant_waits[token] = self.session._live_waits[token].record
+            self.session._dormant[token] = self
         self._task.cancel()
 
     async def _main(self, resumed: bool) -> None:

@@ -79,6 +79,7 @@ class Session:
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, LiveWait] = {}
         self._parked: dict[Run, None] = {}  # live runs that wait, oldest first (see _park)
+        self._dormant: dict[str, Run] = {}  # token -> the evicted run that waits on it
         self.max_live_waiting = MAX_LIVE_WAITING
 
     @property
@@ -191,7 +192,13 @@ class Session:
         if not isinstance(token, str) or not token:
             raise UsageError(f"token must be a non-empty string, got {token!r}", code="bad_token")
         live = self._live_waits.get(token)
-        rec = live.record if live is not None else self.store.get_wait(token)
+        sleeper = self._dormant.get(token)
+        if live is not None:
+            rec: WaitRecord | None = live.record
+        elif sleeper is not None:
+            rec = sleeper._dormant_waits.get(token)
+        else:
+            rec = self.store.get_wait(token)
         if rec is None:
             raise UsageError(
                 "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
@@ -224,6 +231,8 @@ class Session:
         else:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
+        if sleeper is not None and token in sleeper._dormant_waits:
+            sleeper._dormant_waits[token] = answered
         dormant = self._runs.get(rec.run_id)
         if live is None and dormant is not None and dormant._evicted and not dormant.done:
             # an evicted run of this session: resume it on its loop so the answer is consumed
