@@ -116,6 +116,8 @@ def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int
         return value if len(value) <= max_str else value[:max_str] + f"… (+{len(value) - max_str} chars)"
     if _depth >= 6:
         return f"<{type(value).__name__}>"
+    if type(value) is dict and len(value) <= max_items and _flat(value, max_str):
+        return dict(value)  # the common case (a few named scalars) without a call per item
     if isinstance(value, dict):
         items = list(value.items())
         out = {
@@ -137,6 +139,17 @@ def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int
     except Exception as exc:  # a broken __repr__ must not break the run's display
         text = f"<{type(value).__name__} (repr failed: {exc})>"
     return text if len(text) <= max_str else text[:max_str] + "…"
+
+
+def _flat(value: dict[Any, Any], max_str: int) -> bool:
+    """Whether a dict is string keys to JSON scalars (finite floats, strings within ``max_str``)."""
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str or not (
+            v is None or t is int or t is bool or (t is str and len(v) <= max_str) or (t is float and math.isfinite(v))
+        ):
+            return False
+    return True
 
 
 def _canonical(value: Any) -> Any:

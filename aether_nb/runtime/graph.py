@@ -26,7 +26,7 @@ FINAL_NODE_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", 
 WAITING_STATUSES = frozenset({"WAITING_HUMAN", "WAITING_EXTERNAL", "WAITING_TIME", "WAITING_EVENT"})
 
 
-@dataclass
+@dataclass(slots=True)
 class GraphNode:
     """One node of a run's DAG: a tool call, nested graph_fn, LLM call or wait."""
 
