@@ -1,0 +1,152 @@
+"""Waiting runs beyond ``max_live_waiting`` leave memory and resume from the journal when answered."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.run import Run
+from tests.conftest import arun, make_session
+
+calls: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def small_cap() -> Iterator[None]:
+    calls.clear()
+    s, _ = make_session()  # no scripted answers: asks stay open until run.answer
+    s.max_live_waiting = 2
+    previous = session_mod.set_default_session(s)
+    try:
+        yield
+    finally:
+        session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["y"])
+async def side_effect(x: int) -> dict[str, int]:
+    calls[f"side_effect_{x}"] = calls.get(f"side_effect_{x}", 0) + 1
+    return {"y": x * 10}
+
+
+@ag.graph_fn(outputs=["a"])
+async def parked(x: int, *, context: ag.NodeContext) -> dict[str, str]:
+    y = (await side_effect(x))["y"]
+    name = await context.channel().ask_text(f"name for {x}?")
+    return {"a": f"{name}-{y}"}
+
+
+def evicted(run: Run) -> bool:
+    return run._evicted and run._task is None and run._execution is None
+
+
+async def settled(runs: list[Run]) -> None:
+    """Wait (on state, under the test's timeout) until no evicted run's task is still ending."""
+    while any(r._evicted and r._task is not None for r in runs):
+        await asyncio.sleep(0)
+
+
+def test_the_oldest_waiting_runs_leave_memory_and_answers_resume_them() -> None:
+    async def main() -> None:
+        runs = [parked.start(x=i) for i in range(6)]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        assert [evicted(r) for r in runs] == [True] * 4 + [False] * 2
+        assert all(r.status == "waiting" for r in runs)
+        # a dormant run still lists its open wait, and its DAG reloads from the store
+        (w,) = runs[0].waits
+        assert w.prompt == "name for 0?"
+        assert runs[0].graph.node("side_effect_1").status == "DONE"
+        # answering resumes it; completed steps replay, nothing runs twice
+        for i, r in enumerate(runs):
+            await r.answer(f"n{i}")
+        outs = [await r for r in runs]
+        assert outs == [{"a": f"n{i}-{i * 10}"} for i in range(6)]
+        assert all(v == 1 for v in calls.values()) and len(calls) == 6
+        assert runs[0].graph.node("side_effect_1").replayed
+
+    arun(main())
+
+
+def test_awaiting_a_dormant_run_waits_for_its_answer() -> None:
+    async def main() -> dict[str, Any]:
+        runs = [parked.start(x=i) for i in range(3)]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        first = runs[0]
+        assert evicted(first)
+        waiter = asyncio.ensure_future(first.result())
+        await asyncio.sleep(0)
+        assert not waiter.done() and evicted(first)  # awaiting does not wake it up
+        # answered by token through the session (as the widget does), not through the Run
+        token = first.waits[0].token
+        ag.session().answer(token, "Ada")
+        out = await asyncio.wait_for(waiter, 10)
+        for r in runs[1:]:
+            r.cancel()
+        return out
+
+    assert arun(main()) == {"a": "Ada-0"}
+
+
+def test_watched_busy_or_non_durable_runs_stay_in_memory() -> None:
+    gate = threading.Event()
+
+    @ag.tool(outputs=["v"])
+    async def slow() -> dict[str, int]:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        return {"v": 1}
+
+    @ag.graph_fn(outputs=["a"])
+    async def busy(*, context: ag.NodeContext) -> dict[str, Any]:
+        s, a = await asyncio.gather(slow(), context.channel().ask_text("busy?"))
+        return {"a": a}
+
+    @ag.tool(outputs=["lock"])
+    async def make_lock() -> dict[str, Any]:
+        return {"lock": threading.Lock()}  # cannot be journaled
+
+    @ag.graph_fn(outputs=["a"])
+    async def fragile(*, context: ag.NodeContext) -> dict[str, Any]:
+        await make_lock()
+        return {"a": await context.channel().ask_text("fragile?")}
+
+    async def main() -> None:
+        watched = parked.start(x=100)
+        seen: list[str] = []
+        watched.subscribe(lambda e: seen.append(e.kind))
+        b = busy.start()
+        f = fragile.start()
+        for r in (watched, b, f):
+            await r.wait_for("waiting", timeout=10)
+        extra = [parked.start(x=i) for i in range(3)]
+        for r in extra:
+            await r.wait_for("waiting", timeout=10)
+        await settled([watched, b, f, *extra])
+        assert not any(evicted(r) for r in (watched, b, f))
+        assert all(evicted(r) for r in extra)  # the three that must stay already exceed the cap (2)
+        gate.set()
+        for r in (watched, b, f, *extra):
+            await r.answer("x")
+        assert (await b)["a"] == "x" and (await f)["a"] == "x"
+        for r in (watched, *extra):
+            await r
+        assert "run_finished" in seen
+
+    arun(main())
+
+
+def test_max_live_waiting_is_validated() -> None:
+    with pytest.raises(ag.UsageError, match="max_live_waiting"):
+        ag.configure(max_live_waiting=-1)
+    ag.configure(max_live_waiting=0)
+    assert ag.session().max_live_waiting == 0
