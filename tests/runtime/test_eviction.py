@@ -108,7 +108,7 @@ def test_watched_busy_or_non_durable_runs_stay_in_memory() -> None:
 
     @ag.graph_fn(outputs=["a"])
     async def busy(*, context: ag.NodeContext) -> dict[str, Any]:
-        s, a = await asyncio.gather(slow(), context.channel().ask_text("busy?"))
+        _, a = await asyncio.gather(slow(), context.channel().ask_text("busy?"))
         return {"a": a}
 
     @ag.tool(outputs=["lock"])
