@@ -150,6 +150,10 @@ class Driver:
         """W5: answer every parked run and return when all finished, durably."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """What the system's runs are doing, for the message of a hang."""
+        return ""
+
 
 class AsyncioDriver(Driver):
     """The floor: plain coroutines, ``gather`` and ``Event``s; nothing recorded, nothing durable."""
@@ -602,6 +606,12 @@ class AetherDriver(Driver):
     def _durable(self) -> None:
         self.ag.session().flush()
 
+    def describe(self) -> str:
+        statuses: dict[str, int] = {}
+        for run in self.ag.runs():
+            statuses[run.status] = statuses.get(run.status, 0) + 1
+        return f"; runs by status in the store: {statuses}"
+
     def _graph(self, kind: str, n: int) -> Any:
         key = (kind, n)
         if key not in self._sized:
@@ -713,11 +723,26 @@ class Settings:
     batch_s: float = 0.3
 
 
-async def _timed(coro: Awaitable[Any]) -> float:
+OP_TIMEOUT_S = 120.0
+"""One operation (a batch, a pause, parking 1000 runs) taking longer is reported as a hang, so that a runtime
+bug costs the suite two minutes rather than the case's whole timeout."""
+
+
+async def _guard(coro: Awaitable[Any], driver: Driver | None = None) -> Any:
+    """Await ``coro``, turning a hang into an error that says what the system's runs were doing."""
+    try:
+        async with asyncio.timeout(OP_TIMEOUT_S):  # no extra task: timing stays that of the awaited code
+            return await coro
+    except TimeoutError:
+        state = driver.describe() if driver is not None else ""
+        raise RuntimeError(f"no progress within {OP_TIMEOUT_S:.0f} s (a hang?){state}") from None
+
+
+async def _timed(coro: Awaitable[Any], driver: Driver | None = None) -> float:
     """Seconds to await ``coro``; garbage from earlier repetitions is collected first, outside the timing."""
     gc.collect()
     t0 = time.perf_counter()
-    await coro
+    await _guard(coro, driver)
     return time.perf_counter() - t0
 
 
@@ -774,8 +799,8 @@ async def w4(settings: Settings, driver: Driver, workdir: Path) -> dict[str, Any
     for i in range(settings.k + 1):
         path = workdir / f"w4-{i}.txt"
         key = f"w4-{i}"
-        pause = await _timed(driver.pause(key, str(path)))
-        resume = await _timed(driver.resume(key))
+        pause = await _timed(driver.pause(key, str(path)), driver)
+        resume = await _timed(driver.resume(key), driver)
         if i > 0:  # flow 0 is the warm-up
             pauses.append(pause * 1e3)
             resumes.append(resume * 1e3)
@@ -839,17 +864,17 @@ def _rss() -> int:
 
 async def w5(settings: Settings, driver: Driver) -> dict[str, Any]:
     """Park and resume 1000 runs (timed, warm-up with 100 first), then a traced pass for the live heap."""
-    await driver.park([f"warm-{i}" for i in range(100)])
-    await driver.resume_all([f"warm-{i}" for i in range(100)])
+    await _guard(driver.park([f"warm-{i}" for i in range(100)]), driver)
+    await _guard(driver.resume_all([f"warm-{i}" for i in range(100)]), driver)
     parks, resumes, rss = [], [], []
     rep = 0
     while True:
         keys = [f"r{rep}-{i}" for i in range(PARKED)]
         gc.collect()
         before = _rss()
-        parks.append(await _timed(driver.park(keys)) * 1e3)
+        parks.append(await _timed(driver.park(keys), driver) * 1e3)
         rss.append((_rss() - before) / PARKED)
-        resumes.append(await _timed(driver.resume_all(keys)) * 1e3)
+        resumes.append(await _timed(driver.resume_all(keys), driver) * 1e3)
         rep += 1
         if rep >= _reps(settings, (parks[0] + resumes[0]) / 1e3, k=3):
             break
@@ -859,7 +884,7 @@ async def w5(settings: Settings, driver: Driver) -> dict[str, Any]:
     tracemalloc.start()
     gc.collect()
     base = tracemalloc.get_traced_memory()[0]
-    await driver.park(keys)
+    await _guard(driver.park(keys), driver)
     await asyncio.sleep(0.1)  # let the loop go idle: work a runtime does right after parking (e.g. evicting) counts
     gc.collect()
     heap = (tracemalloc.get_traced_memory()[0] - base) / PARKED
@@ -967,7 +992,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="k=3 and a 2 s budget per case (a smoke run)")
     parser.add_argument("--k", type=int, default=5, help="most measured repetitions per case")
     parser.add_argument("--budget", type=float, default=6.0, help="seconds of measured repetitions per case")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a case is abandoned")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a case is abandoned")
     parser.add_argument("--case", help="run one case in this process (internal)")
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=("park", "resume"), help=argparse.SUPPRESS)
