@@ -385,7 +385,7 @@ class Scope:
                 run._emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
             raise
         finally:
-            session.pop_live_wait(rec.token)
+            session.pop_live_wait(rec.token, fut)
             if sleeper is not None:
                 sleeper.cancel()
             if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed

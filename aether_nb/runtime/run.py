@@ -78,7 +78,6 @@ class Run:
         self._execution: Execution | None = None
         self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
-        self._answered_while_evicting = False
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None
         self._root: Scope | None = None  # awaiters of a dormant (evicted) run wait on this
@@ -153,7 +152,7 @@ class Run:
     @property
     def waits(self) -> list[Wait]:
         """The run's open waits, oldest first."""
-        if self._evicted and self._task is None:
+        if self._evicted:
             dormant = [w for w in self._dormant_waits.values() if w.status == "open"]
             return [Wait.from_record(w) for w in sorted(dormant, key=lambda w: w.created_at)]
         if self.live and self._execution is not None and not self._execution.resumed:
@@ -165,7 +164,7 @@ class Run:
     @property
     def live(self) -> bool:
         """True while this process executes the run."""
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self._evicted
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, graph={self.graph_name!r}, status={self.status!r})"
@@ -268,7 +267,11 @@ class Run:
         store = self.session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
+        for token in self._dormant_waits:
+            self.session._dormant.pop(token, None)
+        self._dormant_waits = {}
         self._update_record(status="cancelled")
+        self._wake()
         return True
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -404,22 +407,11 @@ class Run:
         self._start(target, self.inputs, resumed=True)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task is not self._task:
+            return  # the task of an evicted execution, ending after the run moved on (see _evict)
         # A run cancelled before its task ever started never reaches _main's handler.
         if task.cancelled() and self._cancel_requested and not self.done:
             self._finish("cancelled", error="cancelled")
-        if self._evicted and task is self._task:
-            # Dropped from memory: what remains is the record; history and graph reload from the store on use.
-            self._task = None
-            self._execution = None
-            self._root = None
-            self._event_log = []
-            self._graph = RunGraph(self.id, self.graph_name)
-            self._history_pending = True  # loaded from the store if someone looks at it while dormant
-            self.session._parked.pop(self, None)
-            if self._answered_while_evicting:
-                self._answered_while_evicting = False
-                self._resume()
-            return
         self.session._parked.pop(self, None)
 
     @property
@@ -442,13 +434,28 @@ class Run:
             self._resume()
 
     def _evict(self) -> None:
-        """Cancel the parked task and forget the in-memory state; the waits stay open in the store."""
+        """Leave memory while waiting: keep the record and the open waits, detach and cancel the parked task.
+
+        Everything happens now, so the run is dormant at once (an answer resumes it from the journal); the old
+        task only unwinds in the background, and nothing it does on the way out reaches the run any more: its
+        waits are already off the live table, and its interruption leaves the stored waits open.
+        """
+        task = self._task
+        assert task is not None
+        for token in list(self._live_tokens):
+            live = self.session.pop_live_wait(token)
+            if live is not None:
+                self._dormant_waits[token] = live.record
+                self.session._dormant[token] = self
         self._evicted = True
-        assert self._task is not None
-        for token in self._live_tokens:
-            self._dormant_waits[token] = self.session._live_waits[token].record
-            self.session._dormant[token] = self
-        self._task.cancel()
+        self._task = None
+        self._execution = None
+        self._root = None
+        self._event_log = []
+        self._graph = RunGraph(self.id, self.graph_name)
+        self._history_pending = True  # loaded from the store if someone looks at it while dormant
+        self.session._parked.pop(self, None)
+        task.cancel()
 
     async def _main(self, resumed: bool) -> None:
         assert self._execution is not None and self._target is not None and self._inputs is not None

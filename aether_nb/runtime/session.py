@@ -100,10 +100,14 @@ class Session:
         self._live_waits[record.token] = LiveWait(fut, fut.get_loop(), run, record)
         run._live_tokens.add(record.token)
 
-    def pop_live_wait(self, token: str) -> LiveWait | None:
-        live = self._live_waits.pop(token, None)
-        if live is not None:
-            live.run._live_tokens.discard(token)
+    def pop_live_wait(self, token: str, future: asyncio.Future[Any] | None = None) -> LiveWait | None:
+        """Forget a live wait (only if it is still ``future``'s, when given: a resumed run may wait on the same
+        token again while the task of its evicted execution unwinds)."""
+        live = self._live_waits.get(token)
+        if live is None or (future is not None and live.future is not future):
+            return None
+        del self._live_waits[token]
+        live.run._live_tokens.discard(token)
         return live
 
     def _park(self, run: Run) -> None:
@@ -233,6 +237,10 @@ class Session:
         self.store.put_wait(answered)
         if sleeper is not None and token in sleeper._dormant_waits:
             sleeper._dormant_waits[token] = answered
+        owner = self._runs.get(rec.run_id)
+        known = None if owner is None or owner._execution is None else owner._execution.known_waits
+        if known is not None and token in known:
+            known[token] = answered  # a resumed execution that has not reached this wait yet finds the answer
         dormant = self._runs.get(rec.run_id)
         if live is None and dormant is not None and dormant._evicted and not dormant.done:
             # an evicted run of this session: resume it on its loop so the answer is consumed
@@ -243,8 +251,6 @@ class Session:
         if live is not None:
             self.pop_live_wait(token)
             fut, loop, run = live.future, live.loop, live.run
-            if run._evicted:  # its task is ending right now: it resumes as soon as it has (Run._on_task_done)
-                run._answered_while_evicting = True
             loop.call_soon_threadsafe(_resolve, fut, value)
             # the run stops being "waiting" as soon as its last open wait is answered, not a loop turn later
             if threading.get_ident() == run._thread:

@@ -150,3 +150,21 @@ def test_max_live_waiting_is_validated() -> None:
         ag.configure(max_live_waiting=-1)
     ag.configure(max_live_waiting=0)
     assert ag.session().max_live_waiting == 0
+
+
+def test_an_answer_given_while_a_resumed_run_replays_is_not_lost() -> None:
+    async def main() -> dict[str, Any]:
+        runs = [parked.start(x=i, run_id=f"p{i}") for i in range(3)]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        first = runs[0]
+        assert evicted(first)
+        again = parked.start(x=0, run_id="p0")  # resumes the dormant run: it replays towards its wait
+        assert again is first and first.live
+        await first.answer("late")  # answered before the replay reached the wait again
+        out = await asyncio.wait_for(first.result(), 10)
+        for r in runs[1:]:
+            r.cancel()
+        return out
+
+    assert arun(main()) == {"a": "late-0"}
