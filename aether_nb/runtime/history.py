@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
 import logging
 import threading
 import weakref
@@ -44,6 +45,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import json_text
 
 __all__ = ["DURABILITY_MODES", "Durability", "HistoryStore"]
 
@@ -105,6 +107,7 @@ class HistoryStore:
         self._events: list[tuple[str, JSON | _AsJSON]] = []
         self._memory: list[MemoryRecord] = []
         self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
+        self._kv: dict[tuple[str, str], tuple[JSON, float | None, bool]] = {}  # (value, expires_at, deleted)
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -203,6 +206,7 @@ class HistoryStore:
                 ],
                 events=[(run_id, e if isinstance(e, dict) else e.to_json()) for run_id, e in self._events],
                 memory=self._memory,
+                kv=[(sc, k, v, exp, gone) for (sc, k), (v, exp, gone) in self._kv.items()],
             )
             try:
                 self.inner.write_history(batch)
@@ -212,6 +216,7 @@ class HistoryStore:
             self._runs, self._waits, self._nodes = {}, {}, {}
             self._journal, self._events, self._memory = [], [], []
             self._dirty = set()
+            self._kv = {}
             self._count = 0
             _settle(barriers, None)
 
@@ -305,18 +310,36 @@ class HistoryStore:
 
     # -- everything else goes straight to the real store -----------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
-        return self.inner.kv_get(scope, key)
+        with self._lock:
+            hit = self._kv.get((scope, key))
+        if hit is None:
+            return self.inner.kv_get(scope, key)
+        value, expires_at, gone = hit
+        return None if gone else (copy.deepcopy(value), expires_at)
 
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
-        self.inner.kv_set(scope, key, value, expires_at)
+        """Batched with the history (checkpoints of a state graph are KV writes, one per superstep); the value is
+        checked now, so a value that is not JSON fails here rather than in a later write."""
+        json_text(value)
+        with self._lock:
+            self._kv[(scope, key)] = (copy.deepcopy(value), expires_at, False)
+            self._added(urgent=self.durability == "sync")
 
     def kv_delete(self, scope: str, key: str) -> bool:
-        return self.inner.kv_delete(scope, key)
+        existed = self.kv_get(scope, key) is not None
+        with self._lock:
+            self._kv[(scope, key)] = (None, None, True)
+            self._added(urgent=self.durability == "sync")
+        return existed
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
+        if self._kv:
+            self.flush_history()
         return self.inner.kv_keys(scope, prefix)
 
     def kv_purge(self, now: float) -> int:
+        if self._kv:
+            self.flush_history()
         return self.inner.kv_purge(now)
 
     def memory_query(

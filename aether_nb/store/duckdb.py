@@ -63,6 +63,7 @@ from aether_nb.store.schema import (
     JOURNAL_BULK_INSERT,
     JOURNAL_INSERT,
     JOURNAL_SELECT,
+    KV_BULK_UPSERT,
     MEMORY_BULK_INSERT,
     MEMORY_INSERT,
     MEMORY_SELECT,
@@ -428,6 +429,29 @@ class DuckDBStore:
                 if batch.memory:
                     rows = [memory_params(m, nxt) for m in batch.memory]
                     statements.append((MEMORY_BULK_INSERT, [list(c) for c in zip(*rows, strict=True)]))
+                kv_cache: list[tuple[str, str, tuple[str, float | None] | None]] = []
+                if batch.kv:
+                    last = {(sc, k): (v, exp, gone) for sc, k, v, exp, gone in batch.kv}  # the last write wins
+                    sets = [(sc, k, v, exp) for (sc, k), (v, exp, gone) in last.items() if not gone]
+                    gone_keys = [(sc, k) for (sc, k), (_, _, gone) in last.items() if gone]
+                    if gone_keys:
+                        statements.append(
+                            (
+                                'DELETE FROM kv WHERE (scope, "key") IN (SELECT unnest(?::VARCHAR[]), '
+                                "unnest(?::VARCHAR[]))",
+                                [[sc for sc, _ in gone_keys], [k for _, k in gone_keys]],
+                            )
+                        )
+                        kv_cache += [(sc, k, None) for sc, k in gone_keys]
+                    if sets:
+                        texts = json_texts([v for _, _, v, _ in sets])
+                        statements.append(
+                            (
+                                KV_BULK_UPSERT,
+                                [[sc for sc, *_ in sets], [k for _, k, *_ in sets], texts, [e for *_, e in sets]],
+                            )
+                        )
+                        kv_cache += [(sc, k, (t, e)) for (sc, k, _, e), t in zip(sets, texts, strict=True)]
                 if batch.events:
                     texts = json_texts([data for _, data in batch.events])
                     ids = [run_id for run_id, _ in batch.events]
@@ -444,6 +468,8 @@ class DuckDBStore:
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
             self._counter.add_runs(r.run_id for r in batch.runs)
+            for sc, k, entry in kv_cache:
+                self._cache_kv(sc, k, entry)
 
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

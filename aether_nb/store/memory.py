@@ -210,6 +210,9 @@ class MemoryStore:
                     ]
                 )
             memory = [self._memory_record(m) for m in batch.memory]  # may raise: before anything is stored
+            kv = [
+                (scope, key, None if gone else json_text(value), exp, gone) for scope, key, value, exp, gone in batch.kv
+            ]
             for r, (inputs, outputs, meta) in zip(batch.runs, runs, strict=True):
                 self._run_order.setdefault(r.run_id, self._tick())
                 self._runs[r.run_id] = replace(r, error=_plain(r.error), inputs=inputs, outputs=outputs, meta=meta)
@@ -221,6 +224,11 @@ class MemoryStore:
             if rest is not None:
                 self._undecoded.append((batch, rest))
             self._memory.extend(memory)
+            for scope, key, text, exp, gone in kv:
+                if gone:
+                    self._kv.pop((scope, key), None)
+                else:
+                    self._kv[(scope, key)] = (text, exp)  # type: ignore[assignment]
 
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""

@@ -106,10 +106,18 @@ class HistoryBatch:
     events: list[tuple[str, JSON]] = field(default_factory=list)
     memory: list[MemoryRecord] = field(default_factory=list)
     """Memory events (chat turns, notes) recorded with the history, so a chat turn is not a commit of its own."""
+    kv: list[tuple[str, str, JSON, float | None, bool]] = field(default_factory=list)
+    """KV writes in order: ``(scope, key, value, expires_at, deleted)``; a deletion has ``deleted=True``."""
 
     def __len__(self) -> int:
         return (
-            len(self.runs) + len(self.waits) + len(self.journal) + len(self.nodes) + len(self.events) + len(self.memory)
+            len(self.runs)
+            + len(self.waits)
+            + len(self.journal)
+            + len(self.nodes)
+            + len(self.events)
+            + len(self.memory)
+            + len(self.kv)
         )
 
 

@@ -362,6 +362,10 @@ MEMORY_INSERT = (
     'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, '
     "role, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::FLOAT[])"
 )
+KV_BULK_UPSERT = (
+    "INSERT INTO kv SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::DOUBLE[]) "
+    'ON CONFLICT (scope, "key") DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at'
+)
 MEMORY_BULK_INSERT = (
     'INSERT INTO memory (seq, id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, embedding) '
     "SELECT "

@@ -228,3 +228,23 @@ def test_a_normal_exit_writes_what_is_pending(tmp_path: Path) -> None:
         assert run.status == "succeeded"
         assert [e.key for e in store.load_journal(run.run_id)] == [f"inc_{i}" for i in range(1, 6)]
         assert len(store.list_nodes(run.run_id)) == 5
+
+
+def test_kv_writes_are_batched_and_read_back_at_once(inner: CountingStore) -> None:
+    store = _session().store
+
+    async def main() -> None:
+        store.kv_set("nb", "k", {"v": [1]}, None)
+        assert inner.kv_get("nb", "k") is None and store.pending  # batched
+        assert store.kv_get("nb", "k") == ({"v": [1]}, None)  # but read back at once
+        assert store.kv_delete("nb", "k") is True and store.kv_get("nb", "k") is None
+        with pytest.raises(StorageError):
+            store.kv_set("nb", "bad", {1, 2}, None)  # not JSON: refused now, not at the next write
+        store.kv_set("nb", "k2", 1, None)
+        assert [k for k, _ in store.kv_keys("nb")] == ["k2"]  # listing writes the batch first
+        assert inner.kv_get("nb", "k2") == (1, None)
+
+    arun(main())
+    # outside a running loop (a script), writes go straight through
+    store.kv_set("nb", "k3", 3, None)
+    assert inner.kv_get("nb", "k3") == (3, None)

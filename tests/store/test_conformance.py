@@ -262,6 +262,25 @@ def test_write_history_is_all_or_nothing_and_redacts(store: Store) -> None:
     assert store.load_events("r1") == [{"api_key": "[REDACTED]", "text": "use [REDACTED]"}]
 
 
+def test_write_history_kv_writes_apply_in_order(store: Store) -> None:
+    store.kv_set("s", "old", {"v": 0}, None)
+    assert store.kv_get("s", "old") == ({"v": 0}, None)  # cached by the DuckDB store: the batch must update it
+    store.write_history(
+        HistoryBatch(
+            kv=[
+                ("s", "a", {"v": 1}, None, False),
+                ("s", "a", {"v": 2}, 5.0, False),
+                ("s", "old", None, None, True),
+                ("s", "tok", {"api_key": "hunter2-secret"}, None, False),
+            ]
+        )
+    )
+    assert store.kv_get("s", "a") == ({"v": 2}, 5.0)
+    assert store.kv_get("s", "old") is None
+    assert store.kv_get("s", "tok") == ({"api_key": "[REDACTED]"}, None)
+    assert [k for k, _ in store.kv_keys("s")] == ["a", "tok"]
+
+
 # -- KV ------------------------------------------------------------------------------------------------------
 def test_kv_get_set_delete_keys(store: Store) -> None:
     assert store.kv_get("s", "a") is None
