@@ -112,6 +112,7 @@ class Scope:
         self.node_id = node_id
         self.kind = kind
         self.active = 0  # child steps executing now
+        self.parked = 0  # waits this scope's own code is parked on (a DualStageTool, an interrupt)
         self.prefix = "" if node_id is None else node_id + "/"
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
@@ -339,8 +340,10 @@ class Scope:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
+        leaf = _current_scope.get() or self
         sleeper: asyncio.Task[None] | None = None
         interrupted = False
+        leaf.parked += 1
         try:
             run._emit(
                 WaitOpened,
@@ -385,6 +388,7 @@ class Scope:
                 run._emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
             raise
         finally:
+            leaf.parked -= 1
             session.pop_live_wait(rec.token, fut)
             if sleeper is not None:
                 sleeper.cancel()

@@ -427,7 +427,7 @@ class Run:
         if any(not isinstance(q, _StatusWatch) for q in self._subscribers):
             return False
         root_busy = self._root is None or self._root.active == 0
-        return not root_busy and all(s.active > 0 or s.kind == "wait" for s in ex.scopes)
+        return not root_busy and all(s.active > 0 or s.kind == "wait" or s.parked > 0 for s in ex.scopes)
 
     def _resume_if_dormant(self) -> None:
         if self._evicted and self._task is None and not self.done:
