@@ -36,7 +36,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -46,6 +46,7 @@ from aether_nb.store.blobs import BlobFolder
 from aether_nb.store.buffer import WriteBuffer
 from aether_nb.store.query import READ_ONLY_STATEMENTS, QueryResult
 from aether_nb.store.records import (
+    FINISHED_RUN_STATUSES,
     JSON,
     ArtifactRecord,
     HistoryBatch,
@@ -68,14 +69,17 @@ from aether_nb.store.schema import (
     MEMORY_INSERT,
     MEMORY_SELECT,
     MIGRATIONS,
+    NODE_BULK_INSERT,
+    NODE_BULK_UPDATE,
     NODE_COLUMNS,
-    NODE_FLUSH_SQL,
     ORDER_COLUMNS,
-    RUN_BULK_UPSERT,
+    RUN_BULK_INSERT,
+    RUN_BULK_UPDATE,
     RUN_SELECT,
     RUN_UPSERT,
     SCHEMA_VERSION,
-    WAIT_BULK_UPSERT,
+    WAIT_BULK_INSERT,
+    WAIT_BULK_UPDATE,
     WAIT_SELECT,
     WAIT_UPSERT,
     artifact_from_row,
@@ -109,6 +113,16 @@ _LOCK_RETRY_S = 0.5
 _LOCK_RETRY_STEP_S = 0.05
 
 
+def _split(rows: list[list[Any]], new: list[bool], insert: str, update: str) -> list[tuple[str, list[list[Any]]]]:
+    """The statements writing ``rows``: one insert of the new ones, one update of the others."""
+    out = []
+    for flag, sql in ((True, insert), (False, update)):
+        part = [row for row, is_new in zip(rows, new, strict=True) if is_new is flag]
+        if part:
+            out.append((sql, [list(c) for c in zip(*part, strict=True)]))
+    return out
+
+
 class _Counter:
     """Insertion order for rows, shared by every DuckDBStore of this process open on one file.
 
@@ -122,6 +136,8 @@ class _Counter:
         self._lock = threading.Lock()
         self.users = 0
         self._run_ids: set[str] | None = None
+        self._tokens: set[str] | None = None
+        self._nodes: dict[str, set[str]] = {}
 
     def known_run(self, run_id: str, con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the file holds this run: answered from memory (the ids are read once), since the process
@@ -131,10 +147,33 @@ class _Counter:
                 self._run_ids = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
             return run_id in self._run_ids
 
-    def add_runs(self, run_ids: Iterable[str]) -> None:
+    def known_wait(self, token: str, con: duckdb.DuckDBPyConnection) -> bool:
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = {r[0] for r in con.execute("SELECT token FROM waits").fetchall()}
+            return token in self._tokens
+
+    def known_node(self, run_id: str, node_id: str, con: duckdb.DuckDBPyConnection) -> bool:
+        """Node ids are read per run, once, and forgotten when the run finishes (see :meth:`wrote`)."""
+        with self._lock:
+            ids = self._nodes.get(run_id)
+            if ids is None:
+                rows = con.execute("SELECT node_id FROM nodes WHERE run_id = ?", [run_id]).fetchall()
+                ids = self._nodes[run_id] = {r[0] for r in rows}
+            return node_id in ids
+
+    def wrote(self, batch: HistoryBatch) -> None:
+        """Remember the keys a committed batch added."""
         with self._lock:
             if self._run_ids is not None:
-                self._run_ids.update(run_ids)
+                self._run_ids.update(r.run_id for r in batch.runs)
+            if self._tokens is not None:
+                self._tokens.update(w.token for w in batch.waits)
+            for n in batch.nodes:
+                self._nodes.setdefault(n.run_id, set()).add(n.node_id)
+            for r in batch.runs:
+                if r.status in FINISHED_RUN_STATUSES:
+                    self._nodes.pop(r.run_id, None)  # read again if the run is ever resumed
 
     def next(self) -> int:
         with self._lock:
@@ -319,7 +358,7 @@ class DuckDBStore:
     def put_run(self, record: RunRecord) -> None:
         with self._writing("put_run") as con:
             con.execute(RUN_UPSERT, run_params(record, self._counter.next))
-        self._counter.add_runs([record.run_id])
+        self._counter.wrote(HistoryBatch(runs=[record]))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._reading("get_run") as con:
@@ -355,6 +394,7 @@ class DuckDBStore:
     def put_wait(self, record: WaitRecord) -> None:
         with self._writing("put_wait") as con:
             con.execute(WAIT_UPSERT, wait_params(record, self._counter.next))
+        self._counter.wrote(HistoryBatch(waits=[record]))
 
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._reading("get_wait") as con:
@@ -375,6 +415,7 @@ class DuckDBStore:
             key = (record.run_id, record.node_id)
             row = node_row(record)
             self._buffer.add_node(key, row, self._counter.next)
+            self._counter.wrote(HistoryBatch(nodes=[record]))  # written (upserted) before any later batch
             self._after_buffering()
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
@@ -416,16 +457,24 @@ class DuckDBStore:
             try:
                 self._flush_locked()
                 statements: list[tuple[str, list[list[Any]]]] = []
+                # New rows are inserted and known ones updated: DuckDB's INSERT ... ON CONFLICT costs several
+                # times either (~6 ms for one row here), and this process knows which keys the file holds.
+                known = self._counter
                 if batch.runs:
+                    new = [not known.known_run(r.run_id, con) for r in batch.runs]
                     rows = [run_params(r, nxt) for r in batch.runs]
-                    statements.append((RUN_BULK_UPSERT, [list(c) for c in zip(*rows, strict=True)]))
+                    statements += _split(rows, new, RUN_BULK_INSERT, RUN_BULK_UPDATE)
                 if batch.waits:
+                    new = [not known.known_wait(w.token, con) for w in batch.waits]
                     rows = [wait_params(w, nxt) for w in batch.waits]
-                    statements.append((WAIT_BULK_UPSERT, [list(c) for c in zip(*rows, strict=True)]))
+                    statements += _split(rows, new, WAIT_BULK_INSERT, WAIT_BULK_UPDATE)
                 if batch.journal:
                     statements.append((JOURNAL_BULK_INSERT, journal_columns(batch.journal, nxt)))
                 if batch.nodes:
-                    statements.append((NODE_FLUSH_SQL, node_columns(batch.nodes, nxt)))
+                    new = [not known.known_node(n.run_id, n.node_id, con) for n in batch.nodes]
+                    columns = node_columns(batch.nodes, nxt)
+                    rows = [list(r) for r in zip(*columns, strict=True)]
+                    statements += _split(rows, new, NODE_BULK_INSERT, NODE_BULK_UPDATE)
                 if batch.memory:
                     rows = [memory_params(m, nxt) for m in batch.memory]
                     statements.append((MEMORY_BULK_INSERT, [list(c) for c in zip(*rows, strict=True)]))
@@ -467,7 +516,7 @@ class DuckDBStore:
                     raise
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
-            self._counter.add_runs(r.run_id for r in batch.runs)
+            known.wrote(batch)
             for sc, k, entry in kv_cache:
                 self._cache_kv(sc, k, entry)
 

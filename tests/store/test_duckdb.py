@@ -20,6 +20,7 @@ from aether_nb.errors import StorageError
 from aether_nb.store.duckdb import SCHEMA_VERSION, DuckDBStore
 from aether_nb.store.records import (
     ArtifactRecord,
+    HistoryBatch,
     JournalEntry,
     MemoryRecord,
     NodeRecord,
@@ -159,6 +160,32 @@ def test_reopen_sees_everything(db: Path) -> None:
         assert [e.key for e in again.load_journal("r1")] == ["k0", "k1"]
     finally:
         again.close()
+
+
+def test_history_batches_update_rows_an_earlier_process_wrote(db: Path) -> None:
+    # A batch inserts rows it has not seen and updates known ones; after a reopen the keys come from the file.
+    run = RunRecord("r1", "g", "waiting", {"x": 1}, "fp", 1.0, 2.0)
+    wait = WaitRecord("t1", "r1", "n1", "ask_text", "name?", None, None, None, 1.0)
+    with DuckDBStore(db) as store:
+        store.write_history(HistoryBatch(runs=[run], waits=[wait], nodes=[node("n1", "WAITING_HUMAN")]))
+    with DuckDBStore(db) as store:
+        store.write_history(
+            HistoryBatch(
+                runs=[RunRecord("r1", "g", "succeeded", {"x": 1}, "fp", 1.0, 3.0, outputs={"y": 2})],
+                waits=[WaitRecord("t1", "r1", "n1", "ask_text", "name?", None, None, None, 1.0, "answered", "Ada")],
+                nodes=[node("n1", "DONE"), node("n2", "DONE")],
+            )
+        )
+        store.put_node(node("n3"))  # a single write the next batch must know about
+        store.write_history(HistoryBatch(nodes=[node("n3", "DONE")]))
+        got = store.get_run("r1")
+        assert got is not None and (got.status, got.outputs) == ("succeeded", {"y": 2})
+        assert (store.get_wait("t1") or wait).answer == "Ada"
+        assert [(n.node_id, n.status) for n in store.list_nodes("r1")] == [
+            ("n1", "DONE"),
+            ("n2", "DONE"),
+            ("n3", "DONE"),
+        ]
 
 
 def test_read_only_reads_but_refuses_writes(db: Path) -> None:
