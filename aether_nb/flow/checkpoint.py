@@ -13,7 +13,7 @@ small record (``get_thread``/``put_thread``) holding its turn counter and the id
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from aether_nb.runtime.codec import decode, encode
@@ -47,9 +47,19 @@ class Checkpoint:
     turn_start: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["next"] = list(self.next)
-        return {**data, "values": encode(self.values), "pending": encode(self.pending)}
+        # Field by field: asdict() would deep-copy the state only for encode() to copy it again.
+        return {
+            "values": encode(self.values),
+            "next": list(self.next),
+            "step": self.step,
+            "source": self.source,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "id": self.id,
+            "pending": encode(self.pending),
+            "error": self.error,
+            "turn_start": self.turn_start,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:

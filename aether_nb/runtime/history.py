@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import copy
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import StorageError, UsageError
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
     JSON,
@@ -45,7 +45,6 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import json_text
 
 __all__ = ["DURABILITY_MODES", "Durability", "HistoryStore"]
 
@@ -107,7 +106,7 @@ class HistoryStore:
         self._events: list[tuple[str, JSON | _AsJSON]] = []
         self._memory: list[MemoryRecord] = []
         self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
-        self._kv: dict[tuple[str, str], tuple[JSON, float | None, bool]] = {}  # (value, expires_at, deleted)
+        self._kv: dict[tuple[str, str], tuple[str, float | None, bool]] = {}  # (JSON text, expires_at, deleted)
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -206,7 +205,7 @@ class HistoryStore:
                 ],
                 events=[(run_id, e if isinstance(e, dict) else e.to_json()) for run_id, e in self._events],
                 memory=self._memory,
-                kv=[(sc, k, v, exp, gone) for (sc, k), (v, exp, gone) in self._kv.items()],
+                kv=[(sc, k, json.loads(text), exp, gone) for (sc, k), (text, exp, gone) in self._kv.items()],
             )
             try:
                 self.inner.write_history(batch)
@@ -314,21 +313,25 @@ class HistoryStore:
             hit = self._kv.get((scope, key))
         if hit is None:
             return self.inner.kv_get(scope, key)
-        value, expires_at, gone = hit
-        return None if gone else (copy.deepcopy(value), expires_at)
+        text, expires_at, gone = hit
+        return None if gone else (json.loads(text), expires_at)
 
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
-        """Batched with the history (checkpoints of a state graph are KV writes, one per superstep); the value is
-        checked now, so a value that is not JSON fails here rather than in a later write."""
-        json_text(value)
+        """Batched with the history (checkpoints of a state graph are KV writes, one per superstep). The value is
+        serialised now: a value that is not JSON fails here rather than in a later write, and the batch keeps
+        a copy the caller cannot change."""
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(f"KV values must be JSON, got {type(value).__name__}: {exc}", code="not_json") from exc
         with self._lock:
-            self._kv[(scope, key)] = (copy.deepcopy(value), expires_at, False)
+            self._kv[(scope, key)] = (text, expires_at, False)
             self._added(urgent=self.durability == "sync")
 
     def kv_delete(self, scope: str, key: str) -> bool:
         existed = self.kv_get(scope, key) is not None
         with self._lock:
-            self._kv[(scope, key)] = (None, None, True)
+            self._kv[(scope, key)] = ("null", None, True)
             self._added(urgent=self.durability == "sync")
         return existed
 
