@@ -79,8 +79,8 @@ class Run:
         self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
-        self._changed: asyncio.Future[None] | None = None
-        self._root: Scope | None = None  # awaiters of a dormant (evicted) run wait on this
+        self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
+        self._root: Scope | None = None  # the body's scope while it executes (see evictable)
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
