@@ -1,6 +1,7 @@
 """Widget benchmark (issue 8, W7): a 1,000-node run in real JupyterLab + Chromium.
 
-    python bench/widget_bench.py [--json bench/results/widget.json] [--runs N]
+    python bench/widget_bench.py [--json bench/results/widget.json] [--runs N] [--scroll top|bottom]
+                                 [--bundle run_widget.js] [--trace DIR]
 
 A ``RunWidget`` graph grows to 1,000 nodes (ten interleaved chains, 990 edges) at 10 updates a second, the kernel's
 cap, sent slim as ``RunView`` sends them. The page records, with a ``PerformanceObserver``, every long task
@@ -8,9 +9,20 @@ cap, sent slim as ``RunView`` sends them. The page records, with a ``Performance
 the wall-clock time at which the final DAG (1,000 node elements, 990 edges, run succeeded) is first on screen.
 
 Reported: the page's longest task, the number of tasks over 50 ms, the time from the kernel's last update to the
-final DAG, graph messages per second received by the page, and the widget's slowest layout and frame slice.
-Targets: longest task <= 200 ms (each slice of a redraw stays ~12 ms; what remains is JupyterLab's and the
-comm's own work), final DAG within 1 s of the last update. It reports; it never asserts (exit code 0).
+final DAG, graph messages per second received by the page, the widget's slowest layout and frame slice, and the
+load average (1 min) at the start and end of each run. Targets: longest task <= 200 ms, final DAG within 1 s of
+the last update. It reports; it never asserts (exit code 0).
+
+``--scroll top`` (the default) leaves the DAG scrolled to its top while the run grows below; ``--scroll bottom``
+keeps it scrolled to its newest rows (10 times a second), as a user following the run would: the rows that change
+are then on screen. ``--bundle`` measures another build of the front end (e.g. one saved before a change) in the
+same session, for before/after comparisons under the same load.
+
+With ``--trace DIR``, each run is also recorded as a Chrome trace (``DIR/widget_trace_<run>.json``, open it in
+chrome://tracing or Perfetto) and the page's tasks over 50 ms are broken down by the trace events they spent their
+time in (self time: script, style, layout, pre-paint, paint, GC, ...), with their thread (CPU) time: on a loaded
+machine a task's wall time includes the time its thread waited for a CPU. Tracing slows the page down: compare
+traced runs with traced runs only.
 
 Reuses the browser tier's driver (``tests/browser/labdriver.py``): needs ``/usr/bin/chromium`` and JupyterLab.
 """
@@ -18,6 +30,8 @@ Reuses the browser tier's driver (``tests/browser/labdriver.py``): needs ``/usr/
 from __future__ import annotations
 
 import argparse
+import base64
+import bisect
 import json
 import os
 import platform
@@ -25,6 +39,8 @@ import re
 import statistics
 import sys
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +53,12 @@ NODES = 1000
 UPDATES = 100
 
 SETUP = """\
-import asyncio, time
+import asyncio, pathlib, time
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.widget import RunWidget
+BUNDLE = None
+if BUNDLE:  # --bundle: another build of the front end (anywidget reads _esm when the subclass is made)
+    RunWidget = type("RunWidget", (RunWidget,), {"_esm": pathlib.Path(BUNDLE)})
 w = RunWidget(graph={"run_id": "perf", "name": "perf_1000", "status": "running", "nodes": [], "edges": []})
 w
 """
@@ -75,9 +94,14 @@ print(f"FIRST_UPDATE={first_update!r} LAST_UPDATE={last_update!r}")
 # bumped on every change:graph); the wall-clock time the final DAG is first on screen; the widget's slowest
 # layout (data-layout-ms on the DAG) and slowest frame slice (data-flush-ms on the root: the flush of dirty parts,
 # which applies the first slice of a DAG update; data-slice-ms on the DAG: a later slice).
-_JS_OBSERVE = """() => {
+_JS_OBSERVE = """(follow) => {
   const perf = { longtasks: [], updates: [], finalAt: null, maxLayoutMs: 0, maxFlushMs: 0, engine: null, frames: 0 };
   window.__aetherPerf = perf;
+  // --scroll bottom: a user following the run, the DAG kept scrolled to its newest rows (10 times a second).
+  const follower = follow ? setInterval(() => {
+    const dag = document.querySelector(".aether-run[data-run-id='perf'] .aether-dag");
+    if (dag) dag.scrollTop = dag.scrollHeight;
+  }, 100) : 0;
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) perf.longtasks.push({ start: e.startTime, duration: e.duration });
   }).observe({ type: 'longtask' });
@@ -99,6 +123,7 @@ _JS_OBSERVE = """() => {
     if (root.dataset.runStatus === 'succeeded' && root.querySelectorAll('.aether-node').length === NODES
         && root.querySelectorAll('.aether-edge').length === EDGES) {
       perf.finalAt = Date.now() / 1000;
+      clearInterval(follower);
       return;
     }
     requestAnimationFrame(tick);
@@ -107,14 +132,154 @@ _JS_OBSERVE = """() => {
 }""".replace("NODES", str(NODES)).replace("EDGES", str(NODES - 10))
 
 
-def measure(lab: LabPage) -> dict[str, Any]:
+TRACE_CATEGORIES = [
+    "toplevel",
+    "devtools.timeline",
+    "disabled-by-default-devtools.timeline",
+    "v8",
+    "v8.execute",
+    "blink.user_timing",
+]
+# The renderer's top-level task events (one per task of the main thread's run loop).
+TASK_EVENTS = {"ThreadControllerImpl::RunTask", "RunTask"}
+
+
+class Tracer:
+    """A Chrome trace of one page, over the DevTools protocol (``Tracing.start`` ... ``Tracing.end``)."""
+
+    def __init__(self, lab: LabPage) -> None:
+        self.lab = lab
+        self.session = lab.page.context.new_cdp_session(lab.page)
+
+    def start(self) -> None:
+        config = {"includedCategories": TRACE_CATEGORIES, "recordMode": "recordContinuously"}
+        self.session.send("Tracing.start", {"transferMode": "ReturnAsStream", "traceConfig": config})
+
+    def stop(self, path: Path) -> dict[str, Any]:
+        done: dict[str, Any] = {}
+        self.session.on("Tracing.tracingComplete", lambda params: done.update(params))
+        self.session.send("Tracing.end")
+        deadline = time.monotonic() + 60
+        while not done and time.monotonic() < deadline:
+            self.lab.page.wait_for_timeout(100)  # lets Playwright dispatch the event
+        if not done:
+            raise TimeoutError("Tracing.tracingComplete did not arrive within 60 s")
+        chunks = []
+        while True:
+            read = self.session.send("IO.read", {"handle": done["stream"], "size": 1 << 22})
+            data = read["data"]
+            chunks.append(base64.b64decode(data).decode() if read.get("base64Encoded") else data)
+            if read.get("eof"):
+                break
+        self.session.send("IO.close", {"handle": done["stream"]})
+        text = "".join(chunks)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        trace: dict[str, Any] = json.loads(text)
+        return trace
+
+
+def long_task_breakdown(trace: dict[str, Any] | list[Any], min_ms: float = 50.0) -> dict[str, Any]:
+    """Self time per trace event name inside the renderer main thread's tasks longer than ``min_ms``.
+
+    Returns the number of such tasks, their total and longest duration (wall clock), their thread time (``tdur``:
+    the time the thread was on a CPU; on a loaded machine the rest is time it waited to be scheduled), and self
+    times (ms, wall clock) summed over all of them (``all``) and for the longest one (``longest``), largest first.
+    Time in a task not covered by any nested event is counted under the task's own name.
+    """
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    main = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"
+    }
+    spans: dict[tuple[int, int], list[tuple[float, float, str]]] = {key: [] for key in main}
+    cpu: dict[tuple[int, int, float], float] = {}  # a task's thread time (tdur): wall time minus descheduled time
+    open_: dict[tuple[int, int], list[dict[str, Any]]] = {key: [] for key in main}
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if key not in spans:
+            continue
+        ph = e.get("ph")
+        if ph == "X" and "dur" in e:
+            spans[key].append((e["ts"], e["ts"] + e["dur"], e["name"]))
+            if e["name"] in TASK_EVENTS and "tdur" in e:
+                cpu[(*key, e["ts"])] = e["tdur"] / 1000
+        elif ph == "B":
+            open_[key].append(e)
+        elif ph == "E" and open_[key]:
+            begin = open_[key].pop()
+            spans[key].append((begin["ts"], e["ts"], begin["name"]))
+    total: Counter[str] = Counter()
+    longest_cpu = 0.0
+    longest: tuple[float, Counter[str]] = (0.0, Counter())
+    durations: list[float] = []
+    cpu_times: list[float] = []
+    for key, items in spans.items():
+        items.sort(key=lambda s: (s[0], -s[1]))
+        starts = [s[0] for s in items]
+        task_end = -1.0
+        for start, end, name in items:
+            if name not in TASK_EVENTS or start < task_end:
+                continue  # not a task, or a task nested in one already counted
+            task_end = end
+            if end - start < min_ms * 1000:
+                continue
+            self_times: Counter[str] = Counter()
+            stack: list[list[Any]] = []  # [end, name, self time]
+            for s_start, s_end, s_name in items[bisect.bisect_left(starts, start) : bisect.bisect_right(starts, end)]:
+                s_end = min(s_end, end)
+                while stack and stack[-1][0] <= s_start:
+                    _, done_name, done_self = stack.pop()
+                    self_times[done_name] += done_self
+                if stack:
+                    stack[-1][2] -= max(0.0, min(s_end, stack[-1][0]) - s_start)
+                stack.append([s_end, s_name, s_end - s_start])
+            for _, done_name, done_self in stack:
+                self_times[done_name] += done_self
+            ms = Counter({k: v / 1000 for k, v in self_times.items()})
+            durations.append((end - start) / 1000)
+            cpu_times.append(cpu.get((*key, start), float("nan")))
+            total.update(ms)
+            if (end - start) / 1000 > longest[0]:
+                longest = ((end - start) / 1000, ms)
+                longest_cpu = cpu_times[-1]
+    return {
+        "tasks": len(durations),
+        "total_ms": sum(durations),
+        "longest_ms": longest[0],
+        "longest_cpu_ms": longest_cpu if durations else 0.0,
+        "max_cpu_ms": max(cpu_times, default=0.0),
+        "cpu_ms": sum(cpu_times),
+        "all": dict(total.most_common()),
+        "longest": dict(longest[1].most_common()),
+    }
+
+
+def print_breakdown(run: int, breakdown: dict[str, Any], top: int = 12) -> None:
+    print(
+        f"trace, run {run}: {breakdown['tasks']} tasks > 50 ms, {breakdown['total_ms']:.0f} ms in all "
+        f"({breakdown['cpu_ms']:.0f} ms on the CPU), longest {breakdown['longest_ms']:.0f} ms "
+        f"({breakdown['longest_cpu_ms']:.0f} ms on the CPU); the most CPU time in one: {breakdown['max_cpu_ms']:.0f} ms"
+    )
+    for label, key in (("all long tasks", "all"), ("the longest task", "longest")):
+        items = list(breakdown[key].items())[:top]
+        print(f"  self time in {label}: " + ", ".join(f"{name} {ms:.0f}" for name, ms in items))
+
+
+def measure(lab: LabPage, trace: Path | None = None, follow: bool = False) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     lab.run_cell(0)
     lab.wait_in_output(0, ".aether-run[data-run-id='perf']")
     lab.page.wait_for_timeout(500)  # let the first render's work finish before measuring
-    lab.page.evaluate(_JS_OBSERVE)
+    lab.page.evaluate(_JS_OBSERVE, follow)
+    tracer = Tracer(lab) if trace else None
+    if tracer:
+        tracer.start()
     lab.run_cell(1, timeout=120)
     lab.page.wait_for_function("() => window.__aetherPerf.finalAt !== null", timeout=30_000)
     perf = lab.page.evaluate("() => window.__aetherPerf")
+    breakdown = long_task_breakdown(tracer.stop(trace)) if tracer and trace else None
     match = re.search(r"FIRST_UPDATE=([\d.]+) LAST_UPDATE=([\d.]+)", lab.output_text(1))
     if not match:
         raise RuntimeError(f"the growing cell printed no timestamps: {lab.output_text(1)!r}")
@@ -135,10 +300,15 @@ def measure(lab: LabPage) -> dict[str, Any]:
         "max_slice_ms": perf["maxFlushMs"],
         "layout_engine": perf["engine"],
         "frames": perf["frames"],
+        "load_avg_1m": f"{load_before:.1f}-{os.getloadavg()[0]:.1f}",
+        "trace": breakdown,
     }
 
 
-def run(runs: int) -> list[dict[str, Any]]:
+def run(
+    runs: int, trace_dir: Path | None = None, bundle: Path | None = None, follow: bool = False
+) -> list[dict[str, Any]]:
+    setup = SETUP.replace("BUNDLE = None", f"BUNDLE = {str(bundle.resolve())!r}") if bundle else SETUP
     results = []
     with tempfile.TemporaryDirectory(prefix="aether-widget-bench-") as tmp, sync_playwright() as playwright:
         work = Path(tmp)
@@ -153,9 +323,10 @@ def run(runs: int) -> list[dict[str, Any]]:
             try:
                 for i in range(runs):
                     name = f"widget_bench_{i}.ipynb"
-                    lab = open_notebook(server, context, name, [SETUP, GROW])
+                    lab = open_notebook(server, context, name, [setup, GROW])
                     try:
-                        results.append(measure(lab))
+                        trace = trace_dir / f"widget_trace_{i + 1}.json" if trace_dir else None
+                        results.append(measure(lab, trace, follow))
                     finally:
                         lab.page.close()
                         server.shutdown_kernel(name)
@@ -182,6 +353,7 @@ ROWS = [
     ("graph updates/s sent by the kernel", "graph_updates_sent_per_s", "", ""),
     ("widget: slowest layout", "max_layout_ms", " ms", ""),
     ("widget: slowest frame slice", "max_slice_ms", " ms", "~12 ms budget"),
+    ("load average (1 min), start-end", "load_avg_1m", "", "2 cores"),
 ]
 
 
@@ -196,21 +368,36 @@ def print_table(results: list[dict[str, Any]]) -> None:
         if n == 0:
             print("  ".join("-" * w for w in widths))
     print(f"layout engine: {results[0]['layout_engine']}")
+    for i, result in enumerate(results):
+        if result["trace"]:
+            print_breakdown(i + 1, result["trace"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--runs", type=int, default=1, help="repeat the run N times in one page session")
+    parser.add_argument("--trace", type=Path, metavar="DIR", help="record a Chrome trace of each run into DIR")
+    parser.add_argument(
+        "--scroll",
+        choices=["top", "bottom"],
+        default="top",
+        help="where the DAG is scrolled while the run grows: top (left alone), bottom (following the new rows)",
+    )
+    parser.add_argument("--bundle", type=Path, help="measure this build of run_widget.js instead of the installed one")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         print(f"skipped: {CHROMIUM} is missing (apt-get install chromium)")
         return 0
-    results = run(args.runs)
+    results = run(args.runs, args.trace, args.bundle, args.scroll == "bottom")
     print_table(results)
     if args.json:
         keys = [key for _, key, _, _ in ROWS]
-        summary = {key: statistics.median([r[key] for r in results if r[key] is not None] or [0]) for key in keys}
+        summary = {
+            key: statistics.median([r[key] for r in results if r[key] is not None] or [0])
+            for key in keys
+            if key != "load_avg_1m"
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps(
@@ -221,7 +408,14 @@ def main() -> int:
                         "platform": platform.platform(),
                         "load_avg_1m": os.getloadavg()[0],
                     },
-                    "workload": {"nodes": NODES, "edges": NODES - 10, "updates": UPDATES, "updates_per_s_cap": 10},
+                    "workload": {
+                        "scroll": args.scroll,
+                        "bundle": str(args.bundle or ""),
+                        "nodes": NODES,
+                        "edges": NODES - 10,
+                        "updates": UPDATES,
+                        "updates_per_s_cap": 10,
+                    },
                     "median": summary,
                     "runs": results,
                 },

@@ -5,7 +5,8 @@
  * Traits carry state kernel -> browser; commands go back as custom messages through `Rpc` (FACTS.md). Trait
  * changes only mark parts dirty; one `requestAnimationFrame` flush redraws them, so ten `graph` updates a second
  * of a 1,000-node run cost at most one layout per frame, and none when only statuses changed (see layout.ts).
- * The DAG's DOM changes are applied in time slices of ~12 ms per frame (dag_view.ts), the newest graph winning.
+ * The DAG's DOM changes are applied in time slices of ~12 ms per frame (dag_view.ts), the newest graph winning,
+ * into horizontal bands that Chromium skips (layout and paint) while they are scrolled out of view.
  * Anything that throws while drawing is shown inside the widget, never swallowed.
  *
  * The DOM carries data attributes for tests: `data-run-status` on the root, `data-node-id`/`data-status` on

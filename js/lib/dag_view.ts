@@ -1,13 +1,24 @@
 /**
- * The run's DAG drawn as SVG, updated in place and in time slices.
+ * The run's DAG drawn as SVG in horizontal bands, updated in place and in time slices.
  *
- * One `<g data-node-id data-status>` per visible node and one `<path class="aether-edge">` per visible edge are
- * kept across updates (keyed by node id, and by edge) and touched only when what they show changed. An update
- * lays out synchronously (linear in the visible nodes: see layout.ts) and then applies the DOM changes as a job
- * of small steps run under a per-frame budget (`FRAME_BUDGET_MS` of script, `MAX_NEW_PER_FRAME` new elements, so
- * the browser's style/layout/paint of one frame stays small too); what is left continues in the next animation
- * frame. A newer graph arriving mid-way replaces the job: it restarts from the newest graph, and the elements
- * already drawn are skipped by their keys. Small graphs finish in the first slice, within the caller's frame.
+ * Bands: the drawing is cut between rows of nodes (`bandCuts` in layout.ts, ~`BAND_PX` tall) and each band is
+ * its own `<svg>` in a `<div class="aether-band">` of explicit size with `contain: strict` and
+ * `content-visibility: auto`. Chromium then lays out, pre-paints and paints only the bands on screen (a few
+ * hundred elements, not the ~8,000 of a 1,000-node run), and a change inside one band re-lays out that band
+ * alone. Elements keep layout coordinates; a band's content is translated by its top. A node sits in the band
+ * holding its top and never straddles a cut; an edge or an expanded group's box crossing cuts is drawn once per
+ * band it crosses, each copy clipped by its band, so the pieces join up exactly. The copy in the band of the
+ * edge's end (of the group's top) is the element tests and events see (`.aether-edge`, `[data-node-id]`);
+ * the others are `.aether-edge-part` and `.aether-part[data-part-of]`.
+ *
+ * One `<g data-node-id data-status>` (box, name, meta line) per visible node and one `<path class="aether-edge">`
+ * per visible edge are kept across updates (keyed by node id, and by edge) and touched only when what they show
+ * changed. A node's tooltip (`<title>`) is made when the pointer first passes over it, not for every node. An
+ * update lays out synchronously (linear in the visible nodes: see layout.ts) and then applies the DOM changes as
+ * a job of small steps run under a per-frame budget (`FRAME_BUDGET_MS` of script, `MAX_NEW_PER_FRAME` new
+ * elements); what is left continues in the next animation frame. A newer graph arriving mid-way replaces the job:
+ * it restarts from the newest graph, and the elements already drawn are skipped by their keys. Small graphs
+ * finish in the first slice, within the caller's frame.
  *
  * Children of a graph_fn node are hidden until its toggle is clicked; a collapsed node shows its descendant count
  * and their worst status.
@@ -16,10 +27,11 @@ import { formatSeconds, setAttr, setText, svg } from "./dom";
 import {
   type Box,
   DAGRE_MAX_VISIBLE,
-  GROUP_HEADER,
   type GraphIndex,
   type Layout,
+  type Point,
   type Route,
+  bandCuts,
   computeLayout,
   layoutSignature,
   visibleIds,
@@ -34,18 +46,53 @@ export const FRAME_BUDGET_MS = 12;
 const MAX_NEW_PER_FRAME = 120;
 /** Steps between two reads of the clock. */
 const CLOCK_EVERY = 16;
+/** Target height of a band: the DAG's viewport is at most 520 px tall, so one or two bands are on screen. */
+export const BAND_PX = 480;
+/** How far an edge's drawing reaches past its end points (arrowhead, stroke): its copies cover that much more. */
+const EDGE_REACH = 10;
+/** How far a group box's stroke reaches past the box (3 px when selected, centred on the edge). */
+const BOX_REACH = 2;
 let instances = 0;
 
 interface NodeEl {
   g: SVGGElement;
   box: SVGRectElement;
   name: SVGTextElement;
-  title: SVGTitleElement;
   meta: SVGTextElement;
+  /** The tooltip, made on the first pointer-over; `tip` is its text, kept current without touching the DOM. */
+  title: SVGTitleElement | null;
+  tip: string;
   replayed: SVGTextElement | null;
   toggle: SVGGElement | null;
   toggleText: SVGTextElement | null;
   key: string;
+  /** Copies of an expanded group's box in the other bands it crosses, by band. */
+  parts: Map<number, SVGGElement>;
+}
+
+interface EdgeEl {
+  path: SVGPathElement;
+  /** Copies in the other bands the edge crosses, by band. */
+  parts: Map<number, SVGPathElement>;
+  /** What it was last drawn from: its route, the band of its end and the bands it crosses. */
+  points: Point[];
+  band: number;
+  first: number;
+  last: number;
+}
+
+/** One horizontal band of the drawing: a contained box holding an SVG translated by the band's top. */
+interface Band {
+  div: HTMLDivElement;
+  svg: SVGSVGElement;
+  content: SVGGElement;
+  /** Expanded groups' boxes, outermost first (`data-depth`), under the edges and the nodes. */
+  groups: SVGGElement;
+  edges: SVGGElement;
+  nodes: SVGGElement;
+  top: number;
+  height: number;
+  width: number;
 }
 
 export class DagView {
@@ -55,12 +102,15 @@ export class DagView {
   /** Set after each update, for tests and debugging: the engine and the time of the last layout. */
   lastLayout: Layout | null = null;
 
-  private readonly svg: SVGSVGElement;
-  private readonly edgeLayer: SVGGElement;
-  private readonly nodeLayer: SVGGElement;
   private readonly nodes = new Map<string, NodeEl>();
-  /** Edge paths keyed by `from \u0001 to`; `d` is kept on the side to compare without reading the DOM. */
-  private readonly edges = new Map<string, { path: SVGPathElement; d: string }>();
+  /** Edges keyed by `from \u0001 to`. */
+  private readonly edges = new Map<string, EdgeEl>();
+  /** Bands in use are the first `bandCount`; any after them are left over from a taller layout, emptied by the
+   * running job and removed when it ends. */
+  private readonly bands: Band[] = [];
+  private bandCount = 0;
+  /** Band edges in canvas coordinates (layout + MARGIN): band k spans bounds[k] to bounds[k + 1]. */
+  private bounds: number[] = [0, 0];
   private job: Job | null = null;
   private frame = 0;
   private readonly markerId: string;
@@ -75,7 +125,8 @@ export class DagView {
     this.markerId = `aether-arrow-${++instances}`;
     this.el = document.createElement("div");
     this.el.className = "aether-dag";
-    this.svg = svg("svg", { class: "aether-dag-svg" });
+    // The arrowhead, shared by every band's edges; outside the bands, so no band's visibility affects it.
+    const defsSvg = svg("svg", { class: "aether-dag-defs", width: "0", height: "0", "aria-hidden": "true" });
     const defs = svg("defs");
     const marker = svg("marker", {
       id: this.markerId,
@@ -88,21 +139,17 @@ export class DagView {
     });
     marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "aether-arrow" }));
     defs.append(marker);
-    this.edgeLayer = svg("g", { class: "aether-edges" });
-    this.nodeLayer = svg("g", { class: "aether-nodes" });
-    // A fixed margin as a translation, not a viewBox: resizing the SVG then leaves its content's layout alone.
-    const content = svg("g", { transform: `translate(${MARGIN},${MARGIN})` });
-    content.append(this.edgeLayer, this.nodeLayer);
-    this.svg.append(defs, content);
-    this.el.append(this.svg);
-    this.svg.addEventListener("click", this.onClick);
+    defsSvg.append(defs);
+    this.el.append(defsSvg);
+    this.el.addEventListener("click", this.onClick);
+    this.el.addEventListener("mouseover", this.onPointerOver);
   }
 
   private readonly onClick = (event: MouseEvent): void => {
     const target = event.target as Element;
-    const g = target.closest<SVGGElement>("[data-node-id]");
+    const g = target.closest<SVGGElement>("[data-node-id], [data-part-of]");
     if (!g) return;
-    const id = g.dataset.nodeId!;
+    const id = g.dataset.nodeId ?? g.dataset.partOf!;
     if (target.closest("[data-action='toggle']")) {
       this.touched.add(id);
       if (this.expanded.has(id)) this.expanded.delete(id);
@@ -112,6 +159,18 @@ export class DagView {
     }
     this.selected = id;
     this.onSelect(id);
+  };
+
+  /** Makes a node's tooltip when the pointer first reaches it, and refreshes its text after that. */
+  private readonly onPointerOver = (event: MouseEvent): void => {
+    const g = (event.target as Element).closest<SVGGElement>("[data-node-id]");
+    const el = g ? this.nodes.get(g.dataset.nodeId!) : undefined;
+    if (!el) return;
+    if (!el.title) {
+      el.title = svg("title");
+      el.g.prepend(el.title);
+    }
+    setText(el.title, el.tip);
   };
 
   /**
@@ -131,8 +190,7 @@ export class DagView {
       layout = computeLayout(index, this.expanded, visible.length);
       this.signature = signature;
       this.lastLayout = layout;
-      setAttr(this.svg, "width", String(layout.width + 2 * MARGIN));
-      setAttr(this.svg, "height", String(layout.height + 2 * MARGIN));
+      this.setBands(layout);
       this.el.dataset.layoutEngine = layout.engine;
       this.el.dataset.layoutMs = layout.ms.toFixed(1);
     }
@@ -145,6 +203,7 @@ export class DagView {
     for (const [id, nodeEl] of this.nodes) {
       if (!shown.has(id)) {
         nodeEl.g.remove();
+        for (const part of nodeEl.parts.values()) part.remove();
         this.nodes.delete(id);
       }
     }
@@ -153,6 +212,7 @@ export class DagView {
     for (const [key, edge] of this.edges) {
       if (!routes.has(key)) {
         edge.path.remove();
+        for (const part of edge.parts.values()) part.remove();
         this.edges.delete(key);
       }
     }
@@ -164,6 +224,66 @@ export class DagView {
   /** Whether an update is still being applied (also `data-pending` on the DAG element). */
   get pending(): boolean {
     return this.job !== null;
+  }
+
+  /** Cuts the new layout into bands: sizes and offsets of the bands change now, their content in the job. */
+  private setBands(layout: Layout): void {
+    const total = layout.height + 2 * MARGIN;
+    const width = layout.width + 2 * MARGIN;
+    const bounds = [0, ...bandCuts(layout, BAND_PX).map((cut) => cut + MARGIN), total];
+    const count = bounds.length - 1;
+    for (let k = 0; k < count; k++) {
+      const band = this.bands[k] ?? this.addBand();
+      const top = bounds[k];
+      const height = bounds[k + 1] - top;
+      if (band.top !== top) {
+        band.top = top;
+        band.content.setAttribute("transform", `translate(${MARGIN},${MARGIN - top})`);
+      }
+      if (band.height !== height || band.width !== width) {
+        band.height = height;
+        band.width = width;
+        band.div.style.width = `${width}px`;
+        band.div.style.height = `${height}px`;
+        band.svg.setAttribute("width", String(width));
+        band.svg.setAttribute("height", String(height));
+      }
+      band.div.hidden = false;
+    }
+    for (let k = count; k < this.bands.length; k++) this.bands[k].div.hidden = true;
+    this.bounds = bounds;
+    this.bandCount = count;
+    this.el.dataset.bands = String(count);
+  }
+
+  private addBand(): Band {
+    const div = document.createElement("div");
+    div.className = "aether-band";
+    const bandSvg = svg("svg", { class: "aether-dag-svg" });
+    const content = svg("g");
+    const groups = svg("g", { class: "aether-groups" });
+    const edges = svg("g", { class: "aether-edges" });
+    const nodes = svg("g", { class: "aether-nodes" });
+    content.append(groups, edges, nodes);
+    bandSvg.append(content);
+    div.append(bandSvg);
+    this.el.append(div);
+    const band: Band = { div, svg: bandSvg, content, groups, edges, nodes, top: NaN, height: NaN, width: NaN };
+    this.bands.push(band);
+    return band;
+  }
+
+  /** The band holding canvas y `y` (clamped to the bands in use). */
+  private bandOf(y: number): number {
+    const bounds = this.bounds;
+    let lo = 0;
+    let hi = this.bandCount - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (bounds[mid] <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 
   private readonly onFrame = (): void => {
@@ -187,45 +307,84 @@ export class DagView {
     while (job.node < visible.length) {
       const id = visible[job.node++];
       const box = layout.boxes.get(id);
-      if (box && this.drawNode(index.byId.get(id)!, box, index, now)) created++;
+      if (box) created += this.drawNode(index.byId.get(id)!, box, index, now);
       if (!more()) return this.continueLater();
     }
     const routes = layout.routes;
     while (job.edge < routes.length) {
-      if (this.drawEdge(routes[job.edge++])) created++;
+      created += this.drawEdge(routes[job.edge++]);
       if (!more()) return this.continueLater();
     }
     this.job = null;
     delete this.el.dataset.pending;
+    // Every visible element has been moved into the bands in use: the bands after them are empty.
+    for (const band of this.bands.splice(this.bandCount)) band.div.remove();
   }
 
   private continueLater(): void {
     if (!this.frame) this.frame = requestAnimationFrame(this.onFrame);
   }
 
-  /** Draws one edge; returns whether it created an element. */
-  private drawEdge(route: Route): boolean {
-    if (route.points.length < 2) return false;
-    const d = route.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
-    const key = edgeKey(route);
-    const edge = this.edges.get(key);
-    if (edge) {
-      if (edge.d !== d) {
-        edge.path.setAttribute("d", d);
-        edge.d = d;
-      }
-      return false;
+  /** Draws one edge; returns how many elements it created. */
+  private drawEdge(route: Route): number {
+    const points = route.points;
+    if (points.length < 2) return 0;
+    let low = Infinity;
+    let high = -Infinity;
+    for (const p of points) {
+      low = Math.min(low, p.y);
+      high = Math.max(high, p.y);
     }
-    const path = svg("path", { d, class: "aether-edge", "marker-end": `url(#${this.markerId})` });
-    path.dataset.from = route.from;
-    path.dataset.to = route.to;
-    this.edgeLayer.append(path);
-    this.edges.set(key, { path, d });
-    return true;
+    const band = this.bandOf(points[points.length - 1].y + MARGIN);
+    const first = this.bandOf(low + MARGIN - EDGE_REACH);
+    const last = this.bandOf(high + MARGIN + EDGE_REACH);
+    const mapKey = edgeKey(route);
+    let edge = this.edges.get(mapKey);
+    // Most edges of a growing graph keep their route: compared as numbers, without building the path string.
+    if (edge && edge.band === band && edge.first === first && edge.last === last && samePoints(edge.points, points)) {
+      return 0;
+    }
+    const d = points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(" ");
+    let created = 0;
+    if (!edge) {
+      const path = this.edgePath(d, "aether-edge");
+      path.dataset.from = route.from;
+      path.dataset.to = route.to;
+      edge = { path, parts: new Map(), points, band, first, last };
+      this.edges.set(mapKey, edge);
+      created++;
+    }
+    Object.assign(edge, { points, band, first, last });
+    setAttr(edge.path, "d", d);
+    const layer = this.bands[band].edges;
+    if (edge.path.parentNode !== layer) layer.append(edge.path);
+    for (const [k, part] of edge.parts) {
+      if (k < first || k > last || k === band) {
+        part.remove();
+        edge.parts.delete(k);
+      }
+    }
+    for (let k = first; k <= last; k++) {
+      if (k === band) continue;
+      const part = edge.parts.get(k);
+      if (part) {
+        setAttr(part, "d", d);
+      } else {
+        const copy = this.edgePath(d, "aether-edge-part");
+        this.bands[k].edges.append(copy);
+        edge.parts.set(k, copy);
+        created++;
+      }
+    }
+    return created;
   }
 
-  /** Draws one node, or nothing when its key is unchanged; returns whether it created an element. */
-  private drawNode(node: GraphNode, box: Box, index: GraphIndex, now: number): boolean {
+  private edgePath(d: string, cls: string): SVGPathElement {
+    return svg("path", { d, class: cls, "marker-end": `url(#${this.markerId})` });
+  }
+
+  /** Draws one node, or nothing when its key is unchanged; returns how many elements it created. */
+  private drawNode(node: GraphNode, box: Box, index: GraphIndex, now: number): number {
     const children = index.childrenOf.get(node.id);
     const collapsed = children !== undefined && !box.group;
     let summary = "";
@@ -250,24 +409,34 @@ export class DagView {
     const meta = collapsed ? summary : [node.kind, duration].filter(Boolean).join(" · ");
     const tone = statusTone(node.status);
     const selected = this.selected === node.id;
-    const key = [node.status, node.name, meta, node.replayed ? 1 : 0, box.x, box.y, box.w, box.h, box.group, selected, children ? 1 : 0].join("|");
+    const top = box.y + MARGIN;
+    const band = this.bandOf(top);
+    const first = box.group ? this.bandOf(top - BOX_REACH) : band;
+    const last = box.group ? this.bandOf(top + box.h + BOX_REACH) : band;
+    const shape = [box.x, box.y, box.w, box.h, box.group, box.depth, band, first, last].join("|");
+    const key = [node.status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
     let el = this.nodes.get(node.id);
-    if (el && el.key === key) return false;
-    const created = !el;
+    if (el && el.key === key) return 0;
+    let created = 0;
     if (!el) {
       el = this.createNode(node.id);
       this.nodes.set(node.id, el);
+      created++;
     }
     el.key = key;
     const g = el.g;
-    setAttr(g, "transform", `translate(${box.x},${box.y})`);
-    setAttr(g, "class", `aether-node aether-tone-${tone}${box.group ? " aether-group" : ""}${selected ? " aether-selected" : ""}`);
+    const cls = `aether-tone-${tone}${box.group ? " aether-group" : ""}${selected ? " aether-selected" : ""}`;
+    const transform = `translate(${box.x},${box.y})`;
+    setAttr(g, "transform", transform);
+    setAttr(g, "class", `aether-node ${cls}`);
     setAttr(g, "data-status", node.status);
     setAttr(g, "data-kind", node.kind);
+    setAttr(g, "data-depth", String(box.depth));
     setAttr(el.box, "width", String(box.w));
     setAttr(el.box, "height", String(box.h));
     setText(el.name, node.name.length > NAME_CHARS ? `${node.name.slice(0, NAME_CHARS - 1)}…` : node.name);
-    setText(el.title, `${node.name} (${node.id}) · ${node.status}`);
+    el.tip = `${node.name} (${node.id}) · ${node.status}${node.replayed ? " · replayed from the journal" : ""}`;
+    if (el.title) setText(el.title, el.tip);
     setText(el.meta, meta);
     if (collapsed) {
       g.dataset.childCount = String(count);
@@ -281,9 +450,6 @@ export class DagView {
     if (node.replayed && !el.replayed) {
       el.replayed = svg("text", { class: "aether-replayed-mark", "text-anchor": "end", y: "15" });
       el.replayed.textContent = "↺";
-      const tip = svg("title");
-      tip.textContent = "replayed from the journal";
-      el.replayed.append(tip);
       g.append(el.replayed);
     } else if (!node.replayed && el.replayed) {
       el.replayed.remove();
@@ -306,12 +472,38 @@ export class DagView {
       setAttr(el.toggle, "aria-expanded", String(box.group));
       setText(el.toggleText, box.group ? "−" : "+");
     }
-    // An expanded group's label sits in its header strip; its meta line moves up beside the name.
+    // An expanded group's label sits in its header strip; its meta line is hidden (the box shows the children).
     setAttr(el.name, "y", box.group ? "19" : "17");
-    setAttr(el.meta, "y", box.group ? String(GROUP_HEADER - 2) : "32");
-    setAttr(el.meta, "x", "8");
-    if (box.group) setAttr(el.meta, "visibility", "hidden");
-    else setAttr(el.meta, "visibility", "visible");
+    setAttr(el.meta, "visibility", box.group ? "hidden" : "visible");
+    // Where it goes: groups under the edges and the nodes, outermost first; copies of a group's box in the other
+    // bands it crosses.
+    const bandEl = this.bands[band];
+    if (box.group) placeGroup(bandEl.groups, g, box.depth);
+    else if (g.parentNode !== bandEl.nodes) bandEl.nodes.append(g);
+    for (const [k, part] of el.parts) {
+      if (k < first || k > last || k === band) {
+        part.remove();
+        el.parts.delete(k);
+      }
+    }
+    for (let k = first; k <= last; k++) {
+      if (k === band) continue;
+      let part = el.parts.get(k);
+      if (!part) {
+        part = svg("g");
+        part.dataset.partOf = node.id;
+        part.append(svg("rect", { class: "aether-node-box", rx: "6" }));
+        el.parts.set(k, part);
+        created++;
+      }
+      setAttr(part, "class", `aether-part ${cls}`);
+      setAttr(part, "transform", transform);
+      setAttr(part, "data-depth", String(box.depth));
+      const rect = part.firstChild as SVGRectElement;
+      setAttr(rect, "width", String(box.w));
+      setAttr(rect, "height", String(box.h));
+      placeGroup(this.bands[k].groups, part, box.depth);
+    }
     return created;
   }
 
@@ -320,21 +512,33 @@ export class DagView {
     g.dataset.nodeId = id;
     const box = svg("rect", { class: "aether-node-box", rx: "6" });
     const name = svg("text", { class: "aether-node-name", x: "8" });
-    const meta = svg("text", { class: "aether-node-meta" });
-    const title = svg("title");
-    g.append(title, box, name, meta);
-    this.nodeLayer.append(g);
-    return { g, box, name, meta, title, replayed: null, toggle: null, toggleText: null, key: "" };
+    const meta = svg("text", { class: "aether-node-meta", x: "8", y: "32" });
+    g.append(box, name, meta);
+    return { g, box, name, meta, title: null, tip: "", replayed: null, toggle: null, toggleText: null, key: "", parts: new Map() };
   }
 
   dispose(): void {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.job = null;
-    this.svg.removeEventListener("click", this.onClick);
+    this.el.removeEventListener("click", this.onClick);
+    this.el.removeEventListener("mouseover", this.onPointerOver);
     this.nodes.clear();
     this.edges.clear();
   }
+}
+
+/** Puts a group's element into a band's group layer after the shallower groups (a nested group lies on top). */
+function placeGroup(layer: SVGGElement, el: SVGGElement, depth: number): void {
+  if (el.parentNode === layer) return;
+  let before: Element | null = null;
+  for (let child = layer.firstElementChild; child; child = child.nextElementSibling) {
+    if (Number((child as SVGGElement).dataset.depth) > depth) {
+      before = child;
+      break;
+    }
+  }
+  layer.insertBefore(el, before);
 }
 
 /** An update being applied: the next node and edge to draw. */
@@ -345,6 +549,12 @@ interface Job {
   now: number;
   node: number;
   edge: number;
+}
+
+function samePoints(a: Point[], b: Point[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].x !== b[i].x || a[i].y !== b[i].y) return false;
+  return true;
 }
 
 function edgeKey(route: Route): string {

@@ -300,3 +300,37 @@ export function layeredLevel(ids: string[], edges: [string, string][], sizes: Si
   }
   return { pos, routes, width, height };
 }
+
+/**
+ * Where the drawing may be cut into horizontal bands (dag_view.ts draws each band as its own SVG): y positions in
+ * layout coordinates, ascending, about `band` pixels apart, each in the middle of a gap of at least `minGap`
+ * between node boxes (and the header strips of expanded groups), so no node is ever cut. Expanded group boxes and
+ * edges may cross a cut. Greedy from the top: a graph growing at the bottom keeps its earlier cuts.
+ */
+export function bandCuts(layout: Layout, band: number, minGap = 8): number[] {
+  const spans: [number, number][] = [];
+  for (const box of layout.boxes.values()) spans.push([box.y, box.y + (box.group ? GROUP_HEADER : box.h)]);
+  spans.sort((a, b) => a[0] - b[0]);
+  const cuts: number[] = [];
+  let start = 0;
+  let best: number | null = null; // the lowest cut so far within `band` of `start`
+  let end = -Infinity;
+  for (const [top, bottom] of spans) {
+    if (end !== -Infinity && top - end >= minGap) {
+      const cut = (top + end) / 2;
+      if (cut - start > band && best !== null) {
+        cuts.push(best);
+        start = best;
+        best = null;
+      }
+      if (cut - start > band) {
+        cuts.push(cut); // no gap within `band`: cut at the first one after
+        start = cut;
+      } else {
+        best = cut;
+      }
+    }
+    end = Math.max(end, bottom);
+  }
+  return cuts;
+}

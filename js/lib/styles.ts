@@ -31,10 +31,14 @@ export const CSS = `
 .aether-run .aether-dag { flex: 1; min-width: 0; max-height: 520px; overflow: auto; border: 1px solid var(--jp-border-color3, #eee);
   border-radius: 4px; background: var(--jp-layout-color0, #fff);
   contain: content; /* a 1,000-node SVG changing 10x a second must not re-lay-out the notebook */ }
+.aether-run .aether-dag-defs { position: absolute; }
+.aether-run .aether-band { contain: strict; /* the band's size is set: what changes inside stays inside */
+  content-visibility: auto; /* bands scrolled out of the DAG's view are skipped by layout and paint */ }
 .aether-run .aether-dag-svg { display: block; font-size: 12px; }
-.aether-run .aether-edge { fill: none; stroke: var(--jp-border-color1, #999); stroke-width: 1.2; }
+.aether-run .aether-edge, .aether-run .aether-edge-part { fill: none; stroke: var(--jp-border-color1, #999); stroke-width: 1.2;
+  pointer-events: none; /* a click on an edge over a group's box selects the group */ }
 .aether-run .aether-arrow { fill: var(--jp-border-color1, #999); }
-.aether-run .aether-node { cursor: pointer; }
+.aether-run .aether-node, .aether-run .aether-part { cursor: pointer; }
 .aether-run .aether-node-box { fill: var(--jp-layout-color1, #fff); stroke: #9e9e9e; stroke-width: 1.5; }
 .aether-run .aether-node-name { fill: var(--jp-ui-font-color1, #222); font-weight: 600; }
 .aether-run .aether-node-meta { fill: var(--jp-ui-font-color2, #666); font-size: 11px; }
