@@ -231,6 +231,7 @@ class GraphifyFn:
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
         functools.update_wrapper(self, fn)
         register(self)
+        self._built: dict[str, TaskGraph] = {}  # run id -> the graph start() built for it
 
     def build(self) -> TaskGraph:
         """Trace the body once with placeholders and return the graph (every build error reported together)."""
@@ -261,7 +262,8 @@ class GraphifyFn:
         return {**self.optional, **kwargs}
 
     async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await _run_with_stored_options(scope, self.build(), inputs)
+        graph = self._built.pop(scope.run.id, None) or self.build()  # a resume builds again: tools may differ
+        return await _run_with_stored_options(scope, graph, inputs)
 
     def start(
         self,
@@ -284,13 +286,13 @@ class GraphifyFn:
             raise UsageError(f"resume_mode must be None or 'failed_nodes', got {resume_mode!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
-        self.build()  # fail early, before a run exists
+        graph = self.build()  # fail early, before a run exists (and once: the run uses this build)
         options = {
             "max_concurrency": max_concurrency,
             "retry": None if retry is None else retry.to_json(),
             "stop_on_first_error": stop_on_first_error,
         }
-        return start_run(
+        run = start_run(
             self,
             self._inputs(inputs),
             run_id=run_id,
@@ -299,6 +301,9 @@ class GraphifyFn:
             meta={"options": options},
             retry_failed=resume_mode == "failed_nodes",
         )
+        if run.live:
+            self._built[run.id] = graph  # taken by _run_root when the task starts, in this loop iteration's wake
+        return run
 
     async def __call__(self, **inputs: Any) -> dict[str, Any]:
         run = self.start(**inputs)

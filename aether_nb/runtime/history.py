@@ -8,10 +8,10 @@ one transaction per batch, serialising and redacting the whole batch at once.
 
 When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
 
-* A wait, and the answer to one, are written at the end of the loop iteration that made them, and the runtime
-  awaits that write (:meth:`HistoryStore.barrier`) before it shows a prompt or hands an answer over: a run that
-  waits always survives the process. Waits opened in the same iteration (1,000 runs parking at once) share one
-  transaction.
+* A wait, and the answer to one, are written at the end of the loop iteration that made them (all of that
+  iteration's in one transaction: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
+  wait's write (:meth:`HistoryStore.barrier`) before it shows the prompt or says the run waits: a run that waits
+  always survives the process.
 * ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
   when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
   a run resumed afterwards executes those steps again, like a step interrupted mid-way.

@@ -137,8 +137,12 @@ def test_a_wait_is_in_the_store_when_the_run_says_it_waits(inner: CountingStore)
         assert w.prompt == "name?"
         assert inner.get_run(run.id).status == "waiting"  # type: ignore[union-attr]
         assert "inc_1" in [e.key for e in inner.load_journal(run.id)]
+        batches = len(inner.batches)
         await run.answer("Ada")
-        assert inner.get_wait(w.token).status == "answered"  # type: ignore[union-attr]
+        # written at the end of this loop iteration, without waiting for the interval
+        while inner.get_wait(w.token).status != "answered":  # type: ignore[union-attr]
+            await asyncio.sleep(0)
+        assert len(inner.batches) == batches + 1
         assert await run == {"a": "Ada"}
 
     arun(main())
