@@ -381,9 +381,9 @@ class Scope:
                     )
                 value = fut.result()
         except asyncio.CancelledError:
-            interrupted = not run._cancel_requested
-            current = store.get_wait(rec.token)
-            if current is not None and current.status == "open" and not interrupted:
+            interrupted = not run._cancel_requested  # an eviction, or the loop going away: the wait stays open
+            current = None if interrupted else store.get_wait(rec.token)
+            if current is not None and current.status == "open":
                 store.put_wait(replace(current, status="cancelled"))
                 run._emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
             raise

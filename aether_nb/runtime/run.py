@@ -525,8 +525,12 @@ class Run:
     def _close_waits(self) -> None:
         """A finished run answers nothing more: close its open waits and wake any task still parked on one."""
         store = self.session.store
-        resumed = self._execution is not None and self._execution.resumed
-        if resumed or self._execution is None:  # waits of an earlier execution may be open in the store only
+        ex = self._execution
+        if ex is not None and ex.known_waits is not None:  # resumed after an eviction: its waits are known
+            for rec in ex.known_waits.values():
+                if rec.status == "open" and rec.token not in self._live_tokens:
+                    store.put_wait(replace(rec, status="closed"))
+        elif ex is None or ex.resumed:  # waits of an earlier execution may be open in the store only
             for rec in store.list_waits(self.id, status="open"):
                 store.put_wait(replace(rec, status="closed"))
         for token in list(self._live_tokens):
