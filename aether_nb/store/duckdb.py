@@ -157,10 +157,15 @@ class _Counter:
         """Node ids are read per run, once, and forgotten when the run finishes (see :meth:`wrote`)."""
         with self._lock:
             ids = self._nodes.get(run_id)
-            if ids is None:
+        if ids is None:
+            if self.known_run(run_id, con):
                 rows = con.execute("SELECT node_id FROM nodes WHERE run_id = ?", [run_id]).fetchall()
-                ids = self._nodes[run_id] = {r[0] for r in rows}
-            return node_id in ids
+                found = {r[0] for r in rows}
+            else:
+                found = set()  # a run the file does not hold has no nodes there either
+            with self._lock:
+                ids = self._nodes.setdefault(run_id, found)
+        return node_id in ids
 
     def wrote(self, batch: HistoryBatch) -> None:
         """Remember the keys a committed batch added."""
