@@ -165,6 +165,7 @@ def runtime_rows(data: dict[str, Any]) -> list[Row]:
     add("W3 200 x 10 ms sleep, wall", "W3:langgraph:none", "wall_ms", "ms", base, "asyncio", None)
     for system, store in aether:
         add("W3 200 x 10 ms sleep, wall", f"W3:{system}:{store}", "wall_ms", "ms", base, "asyncio", 1.5)
+        add("W3 ... and history durable", f"W3:{system}:{store}", "durable_ms", "ms", base, "asyncio", None)
 
     for workload, label, systems in (
         ("W4", "W4 same process", [("asyncio", "none"), ("langgraph", "memory"), *aether]),
