@@ -204,7 +204,14 @@ async def run_taskgraph(
             running[task] = node_id
         if not running:
             break
-        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The run is cancelled (or evicted, or its loop is going away): its nodes go with it, never orphaned.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
         for task in done:
             node_id = running.pop(task)
             if task.cancelled():

@@ -167,8 +167,8 @@ class _Counter:
                 ids = self._nodes.setdefault(run_id, found)
         return node_id in ids
 
-    def wrote(self, batch: HistoryBatch) -> None:
-        """Remember the keys a committed batch added."""
+    def wrote(self, batch: HistoryBatch, new_runs: frozenset[str] = frozenset()) -> None:
+        """Remember the keys a committed batch added (``new_runs``: its runs the file did not hold before)."""
         with self._lock:
             if self._run_ids is not None:
                 self._run_ids.update(r.run_id for r in batch.runs)
@@ -179,6 +179,8 @@ class _Counter:
             for r in batch.runs:
                 if r.status in FINISHED_RUN_STATUSES:
                     self._nodes.pop(r.run_id, None)  # read again if the run is ever resumed
+                elif r.run_id in new_runs:
+                    self._nodes.setdefault(r.run_id, set())  # new in the file: its nodes all come through here
 
     def next(self) -> int:
         with self._lock:
@@ -465,8 +467,10 @@ class DuckDBStore:
                 # New rows are inserted and known ones updated: DuckDB's INSERT ... ON CONFLICT costs several
                 # times either (~6 ms for one row here), and this process knows which keys the file holds.
                 known = self._counter
+                new_runs: frozenset[str] = frozenset()
                 if batch.runs:
                     new = [not known.known_run(r.run_id, con) for r in batch.runs]
+                    new_runs = frozenset(r.run_id for r, is_new in zip(batch.runs, new, strict=True) if is_new)
                     rows = [run_params(r, nxt) for r in batch.runs]
                     statements += _split(rows, new, RUN_BULK_INSERT, RUN_BULK_UPDATE)
                 if batch.waits:
@@ -521,7 +525,7 @@ class DuckDBStore:
                     raise
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
-            known.wrote(batch)
+            known.wrote(batch, new_runs)
             for sc, k, entry in kv_cache:
                 self._cache_kv(sc, k, entry)
 

@@ -323,3 +323,33 @@ def test_a_global_cap_across_runs(session: Session) -> None:
     assert in_flight["max"] == 2
     with pytest.raises(ag.UsageError):
         ag.configure(max_concurrency=0)
+
+
+def test_cancelling_a_graph_run_cancels_its_running_nodes(session: Session) -> None:
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    @ag.tool(outputs=["v"])
+    async def hangs(i: int) -> dict[str, int]:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append(f"cancelled {i}")
+            raise
+        return {"v": i}
+
+    @ag.graphify(outputs=["a", "b"])
+    def two(x: Any) -> Any:
+        return {"a": hangs(i=1).v, "b": hangs(i=2).v}
+
+    async def main() -> str:
+        run = two.start(x=0)
+        await started.wait()
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        assert sorted(seen) == ["cancelled 1", "cancelled 2"]  # no node outlives its run
+        return run.status
+
+    assert arun(main()) == "cancelled"
