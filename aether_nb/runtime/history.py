@@ -78,7 +78,7 @@ def check_durability(value: object) -> Durability:
 
 def check_interval(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
-        raise UsageError(f"flush_interval_s must be a number of seconds in (0, 60], got {value!r}")
+        raise UsageError(f"interval_s must be a number of seconds in (0, 60], got {value!r}")
     return float(value)
 
 
@@ -110,7 +110,8 @@ class HistoryStore:
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
-        self._soon: set[asyncio.AbstractEventLoop] = set()
+        # loops with a write scheduled at the end of their current iteration (weak: a closed loop just goes away)
+        self._soon: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self._barriers: list[asyncio.Future[None]] = []
         # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
         self._exit_hook = _exit_hook(weakref.ref(self))

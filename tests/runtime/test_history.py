@@ -193,7 +193,7 @@ def test_a_failed_write_keeps_the_batch_and_says_so(inner: CountingStore) -> Non
 def test_durability_is_validated() -> None:
     with pytest.raises(UsageError, match="durability must be one of"):
         HistoryStore(MemoryStore(), durability="eventually")  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match="flush_interval_s"):
+    with pytest.raises(UsageError, match="interval_s"):
         HistoryStore(MemoryStore(), interval_s=0)
 
 
