@@ -18,7 +18,7 @@ The public API (pinned by ``tests/test_public_api.py``)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aether_nb import errors
 from aether_nb.config import configure, get_run, register_context_service, runs, session, store
@@ -83,16 +83,9 @@ _LAZY: dict[str, str] = {
 
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+    from aether_nb._lazy import lazy_getattr
 
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib import import_module
-
-        value = getattr(import_module(module), name)
-        globals()[name] = value  # later lookups are plain attribute hits
-        return value
+    __getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -45,16 +45,9 @@ _LAZY: dict[str, str] = {
 
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
+    from aether_nb._lazy import lazy_getattr
 
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib import import_module
-
-        value = getattr(import_module(module), name)
-        globals()[name] = value  # later lookups are plain attribute hits
-        return value
+    __getattr__ = lazy_getattr(globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

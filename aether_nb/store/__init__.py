@@ -5,7 +5,7 @@ The names load on first use (PEP 562): importing ``aether_nb.store.records`` mus
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aether_nb.store.memory import MemoryStore
@@ -14,13 +14,9 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore", "Store"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MemoryStore":
-        from aether_nb.store.memory import MemoryStore
+if not TYPE_CHECKING:
+    from aether_nb._lazy import lazy_getattr
 
-        return MemoryStore
-    if name == "Store":
-        from aether_nb.store.protocol import Store
-
-        return Store
-    raise AttributeError(f"module 'aether_nb.store' has no attribute {name!r}")
+    __getattr__ = lazy_getattr(
+        globals(), {"MemoryStore": "aether_nb.store.memory", "Store": "aether_nb.store.protocol"}
+    )

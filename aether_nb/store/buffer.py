@@ -9,7 +9,6 @@ at ~36k-300k rows/s, so :class:`~aether_nb.store.duckdb.DuckDBStore` batches its
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from aether_nb.store.schema import EVENT_FLUSH_SQL, NODE_FLUSH_SQL
+from aether_nb.store.schema import EVENT_FLUSH_SQL, NODE_FLUSH_SQL, transaction
 
 __all__ = ["MAX_BUFFERED_ROWS", "WriteBuffer"]
 
@@ -74,17 +73,11 @@ class WriteBuffer:
         the transaction is rolled back and the rows stay for the next try."""
         if self._since is None:
             return
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if self._nodes:
                 con.execute(NODE_FLUSH_SQL, [list(col) for col in zip(*self._nodes.values(), strict=True)])
             if self._events:
                 con.execute(EVENT_FLUSH_SQL, [list(col) for col in zip(*self._events, strict=True)])
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
         self._nodes.clear()
         self._events.clear()
         self._since = None

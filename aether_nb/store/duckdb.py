@@ -98,6 +98,7 @@ from aether_nb.store.schema import (
     node_row,
     run_from_row,
     run_params,
+    transaction,
     wait_from_row,
     wait_params,
 )
@@ -514,15 +515,9 @@ class DuckDBStore:
                     texts = json_texts([data for _, data in batch.events])
                     ids = [run_id for run_id, _ in batch.events]
                     statements.append((EVENT_FLUSH_SQL, [ids, [nxt() for _ in ids], texts]))
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con):
                     for sql, params in statements:
                         con.execute(sql, params)
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        con.execute("ROLLBACK")
-                    raise
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
             known.wrote(batch, new_runs)

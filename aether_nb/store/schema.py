@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -115,6 +115,19 @@ ORDER_COLUMNS = (
 )
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` ... ``COMMIT``, or ``ROLLBACK`` and re-raise: every multi-statement write is all or nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
 def migrate(con: duckdb.DuckDBPyConnection, location: str, *, read_only: bool) -> None:
     """Bring the file at ``location`` to :data:`SCHEMA_VERSION` in one transaction (a read-only open only checks
     it); StorageError when it is newer than this aether_nb, or cannot be migrated."""
@@ -138,8 +151,7 @@ def migrate(con: duckdb.DuckDBPyConnection, location: str, *, read_only: bool) -
                     code="schema_outdated",
                 )
             return
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at DOUBLE)")
             row = con.execute("SELECT max(version) FROM schema_version").fetchone()
             current = int(row[0] or 0) if row else 0
@@ -150,11 +162,6 @@ def migrate(con: duckdb.DuckDBPyConnection, location: str, *, read_only: bool) -
                 for statement in statements:
                     con.execute(statement)
                 con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, time.time()])
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
     except duckdb.Error as exc:
         raise StorageError(f"cannot set up the aether_nb schema in {location}: {exc}", code="open_failed") from exc
 
