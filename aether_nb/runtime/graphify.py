@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,6 +65,23 @@ class NodeHandle:
 
     def __repr__(self) -> str:
         return f"<node {self.node_id} outputs={self._outputs}>"
+
+
+_BUILD_SIGNATURES: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
+
+
+def _build_signature(tool: Any, name: str) -> inspect.Signature:
+    """The inputs a node of ``tool`` takes while building (no ``self``, no context), made once per tool: building
+    a 1,000-node graph used to make a thousand Signature objects."""
+    sig = _BUILD_SIGNATURES.get(tool)
+    if sig is None:
+        if isinstance(tool, Tool):
+            full, ctx = tool.signature, tool.context_param
+        else:
+            full, ctx = inspect.signature(tool.setup), find_context_param(tool.setup, name)
+        sig = inspect.Signature([p for p in full.parameters.values() if p.name not in ("self", ctx)])
+        _BUILD_SIGNATURES[tool] = sig
+    return sig
 
 
 class GraphBuilder:
@@ -121,13 +139,8 @@ class GraphBuilder:
         return NodeHandle(self, node_id, outputs)
 
     def _bind(self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if isinstance(tool, Tool):
-            sig, ctx = tool.signature, tool.context_param
-        else:
-            sig, ctx = inspect.signature(tool.setup), find_context_param(tool.setup, name)
-        params = [p for p in sig.parameters.values() if p.name not in ("self", ctx)]
         try:
-            bound = inspect.Signature(params).bind(*args, **kwargs)
+            bound = _build_signature(tool, name).bind(*args, **kwargs)
         except TypeError as exc:
             self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
             return encode_refs(kwargs)
