@@ -227,7 +227,11 @@ class HistoryStore:
         except RuntimeError:  # no loop in this thread (a script, a worker thread): write through
             self.flush_history()
             return
-        if urgent or self._count >= MAX_PENDING:
+        if self._count >= MAX_PENDING:
+            # A body that never yields to the loop (a long chain of steps that do not wait) would keep the timer
+            # from firing: write now, which bounds the batch and the time history stays in memory.
+            self.flush_history()
+        elif urgent:
             self._schedule_soon(loop)
         elif self._timer is None or self._timer_loop is not loop:
             self._cancel_timer()

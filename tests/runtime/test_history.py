@@ -252,3 +252,22 @@ def test_kv_writes_are_batched_and_read_back_at_once(inner: CountingStore) -> No
     # outside a running loop (a script), writes go straight through
     store.kv_set("nb", "k3", 3, None)
     assert inner.kv_get("nb", "k3") == (3, None)
+
+
+def test_a_body_that_never_yields_still_writes_its_history(
+    inner: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aether_nb.runtime import history
+
+    monkeypatch.setattr(history, "MAX_PENDING", 40)
+    written: list[int] = []
+
+    @ag.graph_fn(outputs=["y"])
+    async def long_chain(x: int, *, context: ag.NodeContext) -> dict[str, int]:
+        for _ in range(30):  # inc never suspends, so the loop never gets to the timer
+            x = (await inc(x))["y"]
+        written.append(len(inner.load_journal(context.run_id)))
+        return {"y": x}
+
+    assert arun(long_chain(x=0)) == {"y": 30}
+    assert written and written[0] >= 10  # written in batches as it went, not only after the run
