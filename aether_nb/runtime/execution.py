@@ -255,23 +255,17 @@ class Scope:
         try:
             encoded = encode(value)
         except NotEncodable as exc:
-            self.execution.durable = False
-            run._emit(
-                RunWarning,
-                node_id=key,
-                code="not_durable",
-                message=f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, "
-                "the step runs again. Return JSON-friendly or picklable values to make it durable.",
+            self._not_journaled(
+                key,
+                f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
+                "again. Return JSON-friendly or picklable values to make it durable.",
             )
             return
         if _has_text(encoded) and contains_secret(json.dumps(encoded)):
-            self.execution.durable = False
-            run._emit(
-                RunWarning,
-                node_id=key,
-                code="not_durable",
-                message=f"the result of step {key!r} contains a secret (an API key or credential), which is never "
-                "written to the store: the step is not journaled and runs again if the run is resumed.",
+            self._not_journaled(
+                key,
+                f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
+                "to the store: the step is not journaled and runs again if the run is resumed.",
             )
             return
         store = run.session.store
@@ -289,6 +283,11 @@ class Scope:
         )
         if store.durability == "sync":
             await store.barrier()
+
+    def _not_journaled(self, key: str, message: str) -> None:
+        """A step that stays out of the journal: the run says so, and it never leaves memory (see evictable)."""
+        self.execution.durable = False
+        self.run._emit(RunWarning, node_id=key, code="not_durable", message=message)
 
     # -- waits ------------------------------------------------------------------------------------------------------
     async def wait(self, spec: WaitSpec, *, name: str, present: Presenter | None = None) -> Any:

@@ -42,11 +42,11 @@ from typing import Any
 import duckdb
 
 from aether_nb.errors import StorageError, UsageError
+from aether_nb.store.batch import FileState, history_statements
 from aether_nb.store.blobs import BlobFolder
 from aether_nb.store.buffer import WriteBuffer
 from aether_nb.store.query import READ_ONLY_STATEMENTS, QueryResult
 from aether_nb.store.records import (
-    FINISHED_RUN_STATUSES,
     JSON,
     ArtifactRecord,
     HistoryBatch,
@@ -56,44 +56,32 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import json_texts
 from aether_nb.store.schema import (
     ARTIFACT_SELECT,
     ARTIFACT_UPSERT,
-    EVENT_FLUSH_SQL,
     JOURNAL_BULK_INSERT,
     JOURNAL_INSERT,
     JOURNAL_SELECT,
-    KV_BULK_UPSERT,
-    MEMORY_BULK_INSERT,
     MEMORY_INSERT,
     MEMORY_SELECT,
     MIGRATIONS,
-    NODE_BULK_INSERT,
-    NODE_BULK_UPDATE,
     NODE_COLUMNS,
     ORDER_COLUMNS,
-    RUN_BULK_INSERT,
-    RUN_BULK_UPDATE,
     RUN_SELECT,
     RUN_UPSERT,
     SCHEMA_VERSION,
-    WAIT_BULK_INSERT,
-    WAIT_BULK_UPDATE,
     WAIT_SELECT,
     WAIT_UPSERT,
     artifact_from_row,
     artifact_params,
     dumps,
     filters,
-    journal_columns,
     journal_from_row,
     journal_params,
     loads,
     memory_from_row,
     memory_params,
     migrate,
-    node_columns,
     node_from_row,
     node_row,
     run_from_row,
@@ -114,85 +102,10 @@ _LOCK_RETRY_S = 0.5
 _LOCK_RETRY_STEP_S = 0.05
 
 
-def _split(rows: list[list[Any]], new: list[bool], insert: str, update: str) -> list[tuple[str, list[list[Any]]]]:
-    """The statements writing ``rows``: one insert of the new ones, one update of the others."""
-    out = []
-    for flag, sql in ((True, insert), (False, update)):
-        part = [row for row, is_new in zip(rows, new, strict=True) if is_new is flag]
-        if part:
-            out.append((sql, [list(c) for c in zip(*part, strict=True)]))
-    return out
-
-
-class _Counter:
-    """Insertion order for rows, shared by every DuckDBStore of this process open on one file.
-
-    Only one process can have a file open for writing, so the counter starts from the file's largest order
-    value when the first store of the process opens it, and is shared with later stores of the process on the
-    same file (DuckDB gives them one database instance).
-    """
-
-    def __init__(self, start: int) -> None:
-        self._value = start
-        self._lock = threading.Lock()
-        self.users = 0
-        self._run_ids: set[str] | None = None
-        self._tokens: set[str] | None = None
-        self._nodes: dict[str, set[str]] = {}
-
-    def known_run(self, run_id: str, con: duckdb.DuckDBPyConnection) -> bool:
-        """Whether the file holds this run: answered from memory (the ids are read once), since the process
-        holding the counter is the file's only writer. Starting a run asks this to keep its id unique."""
-        with self._lock:
-            if self._run_ids is None:
-                self._run_ids = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
-            return run_id in self._run_ids
-
-    def known_wait(self, token: str, con: duckdb.DuckDBPyConnection) -> bool:
-        with self._lock:
-            if self._tokens is None:
-                self._tokens = {r[0] for r in con.execute("SELECT token FROM waits").fetchall()}
-            return token in self._tokens
-
-    def known_node(self, run_id: str, node_id: str, con: duckdb.DuckDBPyConnection) -> bool:
-        """Node ids are read per run, once, and forgotten when the run finishes (see :meth:`wrote`)."""
-        with self._lock:
-            ids = self._nodes.get(run_id)
-        if ids is None:
-            if self.known_run(run_id, con):
-                rows = con.execute("SELECT node_id FROM nodes WHERE run_id = ?", [run_id]).fetchall()
-                found = {r[0] for r in rows}
-            else:
-                found = set()  # a run the file does not hold has no nodes there either
-            with self._lock:
-                ids = self._nodes.setdefault(run_id, found)
-        return node_id in ids
-
-    def wrote(self, batch: HistoryBatch, new_runs: frozenset[str] = frozenset()) -> None:
-        """Remember the keys a committed batch added (``new_runs``: its runs the file did not hold before)."""
-        with self._lock:
-            if self._run_ids is not None:
-                self._run_ids.update(r.run_id for r in batch.runs)
-            if self._tokens is not None:
-                self._tokens.update(w.token for w in batch.waits)
-            for n in batch.nodes:
-                self._nodes.setdefault(n.run_id, set()).add(n.node_id)
-            for r in batch.runs:
-                if r.status in FINISHED_RUN_STATUSES:
-                    self._nodes.pop(r.run_id, None)  # read again if the run is ever resumed
-                elif r.run_id in new_runs:
-                    self._nodes.setdefault(r.run_id, set())  # new in the file: its nodes all come through here
-
-    def next(self) -> int:
-        with self._lock:
-            self._value += 1
-            return self._value
-
-
 _KV_CACHES: dict[str, dict[tuple[str, str], tuple[str, float | None] | None]] = {}
 _KV_CACHE_MAX = 50_000
 _MISS = object()
-_COUNTERS: dict[str, _Counter] = {}
+_COUNTERS: dict[str, FileState] = {}
 _COUNTERS_LOCK = threading.Lock()
 
 
@@ -277,13 +190,13 @@ class DuckDBStore:
             code="open_failed",
         )
 
-    def _acquire_counter(self) -> _Counter:
+    def _acquire_counter(self) -> FileState:
         with _COUNTERS_LOCK:
             counter = _COUNTERS.get(self._counter_key)
             if counter is None:
                 parts = " UNION ALL ".join(f"SELECT max({col}) AS m FROM {table}" for table, col in ORDER_COLUMNS)
                 row = self._con.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})").fetchone()
-                counter = _Counter(int(row[0]) if row else 0)
+                counter = FileState(int(row[0]) if row else 0)
                 _COUNTERS[self._counter_key] = counter
             counter.users += 1
             return counter
@@ -454,75 +367,24 @@ class DuckDBStore:
             return [loads(r[0]) for r in rows]
 
     def write_history(self, batch: HistoryBatch) -> None:
-        """One transaction of bulk inserts (``INSERT ... SELECT unnest(?)``, upserts for runs, waits and nodes)."""
+        """One transaction for the whole batch (see :func:`~aether_nb.store.batch.history_statements`)."""
         if not len(batch):
             return
         with self._lock:
             self._check()
             self._check_writable()
             con = self._con
-            nxt = self._counter.next
             try:
                 self._flush_locked()
-                statements: list[tuple[str, list[list[Any]]]] = []
-                # New rows are inserted and known ones updated: DuckDB's INSERT ... ON CONFLICT costs several
-                # times either (~6 ms for one row here), and this process knows which keys the file holds.
-                known = self._counter
-                new_runs: frozenset[str] = frozenset()
-                if batch.runs:
-                    new = [not known.known_run(r.run_id, con) for r in batch.runs]
-                    new_runs = frozenset(r.run_id for r, is_new in zip(batch.runs, new, strict=True) if is_new)
-                    rows = [run_params(r, nxt) for r in batch.runs]
-                    statements += _split(rows, new, RUN_BULK_INSERT, RUN_BULK_UPDATE)
-                if batch.waits:
-                    new = [not known.known_wait(w.token, con) for w in batch.waits]
-                    rows = [wait_params(w, nxt) for w in batch.waits]
-                    statements += _split(rows, new, WAIT_BULK_INSERT, WAIT_BULK_UPDATE)
-                if batch.journal:
-                    statements.append((JOURNAL_BULK_INSERT, journal_columns(batch.journal, nxt)))
-                if batch.nodes:
-                    new = [not known.known_node(n.run_id, n.node_id, con) for n in batch.nodes]
-                    columns = node_columns(batch.nodes, nxt)
-                    rows = [list(r) for r in zip(*columns, strict=True)]
-                    statements += _split(rows, new, NODE_BULK_INSERT, NODE_BULK_UPDATE)
-                if batch.memory:
-                    rows = [memory_params(m, nxt) for m in batch.memory]
-                    statements.append((MEMORY_BULK_INSERT, [list(c) for c in zip(*rows, strict=True)]))
-                kv_cache: list[tuple[str, str, tuple[str, float | None] | None]] = []
-                if batch.kv:
-                    last = {(sc, k): (v, exp, gone) for sc, k, v, exp, gone in batch.kv}  # the last write wins
-                    sets = [(sc, k, v, exp) for (sc, k), (v, exp, gone) in last.items() if not gone]
-                    gone_keys = [(sc, k) for (sc, k), (_, _, gone) in last.items() if gone]
-                    if gone_keys:
-                        statements.append(
-                            (
-                                'DELETE FROM kv WHERE (scope, "key") IN (SELECT unnest(?::VARCHAR[]), '
-                                "unnest(?::VARCHAR[]))",
-                                [[sc for sc, _ in gone_keys], [k for _, k in gone_keys]],
-                            )
-                        )
-                        kv_cache += [(sc, k, None) for sc, k in gone_keys]
-                    if sets:
-                        texts = json_texts([v for _, _, v, _ in sets])
-                        statements.append(
-                            (
-                                KV_BULK_UPSERT,
-                                [[sc for sc, *_ in sets], [k for _, k, *_ in sets], texts, [e for *_, e in sets]],
-                            )
-                        )
-                        kv_cache += [(sc, k, (t, e)) for (sc, k, _, e), t in zip(sets, texts, strict=True)]
-                if batch.events:
-                    texts = json_texts([data for _, data in batch.events])
-                    ids = [run_id for run_id, _ in batch.events]
-                    statements.append((EVENT_FLUSH_SQL, [ids, [nxt() for _ in ids], texts]))
+                plan = history_statements(batch, self._counter, con)
                 with transaction(con):
-                    for sql, params in statements:
+                    for sql, params in plan.statements:
                         con.execute(sql, params)
             except duckdb.Error as exc:
                 raise self._io_error("write_history", exc) from exc
-            known.wrote(batch, new_runs)
-            for sc, k, entry in kv_cache:
-                self._cache_kv(sc, k, entry)
+            self._counter.wrote(batch, plan.new_runs)
+            for scope, key, entry in plan.kv_cache:
+                self._cache_kv(scope, key, entry)
 
     # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
