@@ -39,13 +39,15 @@ from aether_nb.errors import (
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext, Service
+    from aether_nb.runtime.effects import effect, pure
     from aether_nb.runtime.events import Event
+    from aether_nb.runtime.executors import Executor, ThreadExecutor
     from aether_nb.runtime.graph import GraphNode, RunGraph
     from aether_nb.runtime.graph_fn import GraphFn, graph_fn
     from aether_nb.runtime.graphify import GraphifyFn, graphify, run
     from aether_nb.runtime.run import Run
     from aether_nb.runtime.scheduler import RetryPolicy
-    from aether_nb.runtime.taskgraph import TaskGraph
+    from aether_nb.runtime.taskgraph import REQUIRED, TaskGraph
     from aether_nb.runtime.tools import DualStageTool, Tool, tool
     from aether_nb.runtime.waits import Wait, WaitSpec
     from aether_nb.services import ApprovalResult, Artifact, ChoiceResult, ConsoleChannel, FileRef
@@ -57,6 +59,11 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "NodeContext": "aether_nb.runtime.context",
     "Service": "aether_nb.runtime.context",
+    "effect": "aether_nb.runtime.effects",
+    "pure": "aether_nb.runtime.effects",
+    "Executor": "aether_nb.runtime.executors",
+    "ThreadExecutor": "aether_nb.runtime.executors",
+    "REQUIRED": "aether_nb.runtime.taskgraph",
     "Event": "aether_nb.runtime.events",
     "GraphNode": "aether_nb.runtime.graph",
     "RunGraph": "aether_nb.runtime.graph",
@@ -110,6 +117,7 @@ def unload_ipython_extension(ipython: object) -> None:
 
 
 __all__ = [
+    "REQUIRED",
     "AetherError",
     "ApprovalResult",
     "Artifact",
@@ -117,6 +125,7 @@ __all__ = [
     "ConsoleChannel",
     "DualStageTool",
     "Event",
+    "Executor",
     "FileRef",
     "GraphFn",
     "GraphNode",
@@ -137,6 +146,7 @@ __all__ = [
     "StepTimeout",
     "StorageError",
     "TaskGraph",
+    "ThreadExecutor",
     "Tool",
     "UsageError",
     "Wait",
@@ -144,10 +154,12 @@ __all__ = [
     "WaitTimeout",
     "__version__",
     "configure",
+    "effect",
     "errors",
     "get_run",
     "graph_fn",
     "graphify",
+    "pure",
     "register_context_service",
     "run",
     "runs",

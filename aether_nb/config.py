@@ -141,7 +141,7 @@ def configure(
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
     if store is not None:
-        live = [r.id for r in current._runs.values() if r.live]
+        live = [r.id for r in current.known_runs() if r.live]
         if live:
             raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
         new_store = _open_store(store)
@@ -151,7 +151,7 @@ def configure(
             old.close()
         current.store = new_store
         current.config["store_configured"] = True
-        current._runs.clear()
+        current.forget_runs()
     if channel is not None:
         if not (hasattr(channel, "deliver") and hasattr(channel, "present")):
             raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")

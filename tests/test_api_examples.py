@@ -200,7 +200,7 @@ def test_context_services(session: Session, channel: ScriptedChannel, tmp_path: 
     assert [x.id for x in seen["listed"]] == [a.id]
     assert seen["n"] == 1.5168 and seen["svc"] is True
     run = ag.runs()[0]
-    assert any(e.kind == "log" and e.message == "logged here" for e in run._events)
+    assert any(e.kind == "log" and e.message == "logged here" for e in run.history)
 
 
 class Approve(ag.DualStageTool, outputs=["decision"]):

@@ -88,6 +88,10 @@ class CompiledGraph:
         self._sinks: dict[str, Sink] = {}
         register(self)  # a run rebuilt after a restart finds this graph again by (kind, name)
 
+    def sink(self, run_id: str) -> Sink | None:
+        """Where the stream chunks of run ``run_id`` go (``astream``), if anyone listens."""
+        return self._sinks.get(run_id)
+
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r} nodes={list(self.nodes)}>"
 
@@ -111,7 +115,7 @@ class CompiledGraph:
     def checkpointer(self) -> Checkpointer:
         return self.checkpointer_for(self.session)
 
-    async def _run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
         return await Engine(self, scope, inputs).main()
 
     def _config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:

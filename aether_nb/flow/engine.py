@@ -77,7 +77,7 @@ class Engine:
 
     @property
     def sink(self) -> Sink | None:
-        return self.graph._sinks.get(self.run.id)
+        return self.graph.sink(self.run.id)
 
     def emit(self, mode: str, payload: Any) -> None:
         sink = self.sink

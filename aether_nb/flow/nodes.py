@@ -248,7 +248,7 @@ class _InterruptCall:
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None}
 
         async def execute(child: Scope) -> Any:
-            return await scope._await_answer(key, spec, None)
+            return await scope.await_answer(key, spec, None)
 
         return scope.run_step(key, "interrupt", "wait", inputs, execute).__await__()
 
@@ -269,8 +269,8 @@ class ToolNode:
     def __init__(self, tools: Iterable[Any], *, messages_key: str = "messages") -> None:
         self.tools: dict[str, Any] = {}
         for t in tools:
-            tool = t if isinstance(t, Tool) or hasattr(t, "_tool_name") else Tool(t)
-            name = tool.name if isinstance(tool, Tool) else tool._tool_name
+            tool = t if isinstance(t, Tool) or hasattr(t, "tool_name") else Tool(t)
+            name = tool.name if isinstance(tool, Tool) else tool.tool_name
             self.tools[name] = tool
         self.messages_key = messages_key
 

@@ -104,7 +104,7 @@ def resume(extension: Extension, run_id: str) -> None:
     view = extension.view_for(run)
     if not run.live and not run.done:
         view.set_notice("Resumed from the store: completed steps are replayed, not executed again.")
-        run._resume()  # on_run shows the widget in this cell
+        run.resume()  # on_run shows the widget in this cell
     else:
         extension.show(view)
 
@@ -132,7 +132,7 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     rows: list[Any] = [ipywidgets.HTML("<b>run · agent · status · started · open questions</b>")]
     lines = ["run · agent · status · started · open questions"]
     for run in config.runs():
-        started = dt.datetime.fromtimestamp(run._record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
         lines.append(f"{run.id} · {run.graph_name} · {run.status} · {started} · {prompts}")
         text = html.escape(lines[-1])

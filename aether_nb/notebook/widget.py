@@ -149,7 +149,7 @@ class RunView:
 
     def _messages(self) -> list[dict[str, Any]]:
         by_id: dict[str, dict[str, Any]] = {}
-        for event in self.run._events:
+        for event in self.run.history:
             if not isinstance(event, ChannelMessage):
                 continue
             content = dict(event.content or {})

@@ -28,26 +28,42 @@ class NotEncodable(Exception):
     """Raised by :func:`encode` for a value that neither JSON, a known tag, nor pickle can represent."""
 
 
+MAX_DEPTH = 200
+"""How deep an encoded value may nest (see :mod:`aether_nb.runtime.checks`); deeper ones are not encodable."""
+
+
 def encode(value: Any) -> Any:
     """Return a JSON value that :func:`decode` turns back into an equal ``value``.
 
     Raises:
-        NotEncodable: the value (or something inside it) cannot be represented; the message names its type.
+        NotEncodable: the value (or something inside it) cannot be represented; the message names its type, or
+            where it nests deeper than :data:`MAX_DEPTH` levels.
     """
+    return _encode(value, 0)
+
+
+def _too_deep() -> NotEncodable:
+    return NotEncodable(f"a value nests deeper than {MAX_DEPTH} levels, which the store does not keep")
+
+
+def _encode(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {_TAG: "float", "v": repr(value)}
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    d = depth + 1
     if isinstance(value, list):
-        return [encode(v) for v in value]
+        return [_encode(v, d) for v in value]
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and _TAG not in value:
-            return {k: encode(v) for k, v in value.items()}
-        return {_TAG: "dict", "items": [[encode(k), encode(v)] for k, v in value.items()]}
+            return {k: _encode(v, d) for k, v in value.items()}
+        return {_TAG: "dict", "items": [[_encode(k, d), _encode(v, d)] for k, v in value.items()]}
     if isinstance(value, tuple) and type(value) is tuple:
-        return {_TAG: "tuple", "items": [encode(v) for v in value]}
+        return {_TAG: "tuple", "items": [_encode(v, d) for v in value]}
     if isinstance(value, (set, frozenset)) and type(value) in (set, frozenset):
-        return {_TAG: type(value).__name__, "items": [encode(v) for v in value]}
+        return {_TAG: type(value).__name__, "items": [_encode(v, d) for v in value]}
     if isinstance(value, (bytes, bytearray)):
         return {_TAG: "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, _dt.datetime):
@@ -152,22 +168,25 @@ def _flat(value: dict[Any, Any], max_str: int) -> bool:
     return True
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any, depth: int = 0) -> Any:
     """A JSON value that depends only on ``value``'s content (no pickle bytes, no addresses)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    d = depth + 1
     if isinstance(value, dict):
         if all(type(k) is str and k.isascii() and k.isidentifier() for k in value):
             # Same order as the general case, without a json.dumps per item: ASCII identifier keys need no JSON
             # escaping and hold no character below '"', so sorting the keys sorts their [key, value] JSON.
-            return {"dict": [[k, _canonical(value[k])] for k in sorted(value)]}
-        return {"dict": sorted(([_canonical(k), _canonical(v)] for k, v in value.items()), key=json.dumps)}
+            return {"dict": [[k, _canonical(value[k], d)] for k in sorted(value)]}
+        return {"dict": sorted(([_canonical(k, d), _canonical(v, d)] for k, v in value.items()), key=json.dumps)}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [_canonical(v, d) for v in value]
     if isinstance(value, (set, frozenset)):
-        return {"set": sorted((_canonical(v) for v in value), key=json.dumps)}
+        return {"set": sorted((_canonical(v, d) for v in value), key=json.dumps)}
     if isinstance(value, (bytes, bytearray)):
         return {"bytes": hashlib.sha256(bytes(value)).hexdigest()}
     if isinstance(value, (_dt.date, pathlib.PurePath)):
@@ -179,6 +198,10 @@ _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # one
 
 
 def fingerprint(value: Any) -> str:
-    """A short stable hash of a value's content, used to match a resumed step against its journal entry."""
+    """A short stable hash of a value's content, used to match a resumed step against its journal entry.
+
+    Raises:
+        NotEncodable: the value nests deeper than :data:`MAX_DEPTH` levels.
+    """
     blob = _CANONICAL_JSON.encode(_canonical(value))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.execution import Scope, current_scope
+from aether_nb.runtime.effects import ServiceProxy
+from aether_nb.runtime.execution import Scope, StepHost, current_scope
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
-    from aether_nb.runtime.run import Run
     from aether_nb.runtime.session import Session
 
 BUILTIN_SERVICES = ("channel", "memory", "kv", "artifacts", "logger", "llm")
@@ -35,6 +36,12 @@ class NodeContext:
 
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
+        self._proxies: dict[str, ServiceProxy] = {}
+
+    @property
+    def scope(self) -> Scope:
+        """The step engine's scope of this node: services use it to make their calls journaled steps."""
+        return self._scope
 
     @property
     def run_id(self) -> str:
@@ -49,7 +56,8 @@ class NodeContext:
         return self._scope.run.graph_name
 
     @property
-    def run(self) -> Run:
+    def run(self) -> StepHost:
+        """The run this node belongs to."""
         return self._scope.run
 
     @property
@@ -98,9 +106,11 @@ class NodeContext:
 
     # -- custom services -------------------------------------------------------------------------------------------
     def svc(self, name: str) -> Any:
-        """The custom service registered under ``name``."""
+        """The custom service registered under ``name``, as this node sees it: each call of one of its public
+        methods is a journaled step named ``<name>.<method>`` (done once, replayed on resume); methods marked
+        ``@ag.pure`` run directly. ``.wrapped`` is the service object itself."""
         services = self.session.services
-        if name not in services:
+        if not isinstance(name, str) or name not in services:
             known = sorted(services) or "none"
             raise UsageError(
                 f"no context service named {name!r} (registered: {known}); "
@@ -109,15 +119,17 @@ class NodeContext:
                 node_id=self.node_id,
                 code="no_service",
             )
-        return services[name]
+        proxy = self._proxies.get(name)
+        if proxy is None or proxy.wrapped is not services[name]:
+            proxy = self._proxies[name] = ServiceProxy(name, services[name], self._scope)
+        return proxy
 
     def __getattr__(self, name: str) -> Callable[[], Any]:
         if name.startswith("_"):
             raise AttributeError(name)
         services = self._scope.run.session.services
         if name in services:
-            service = services[name]
-            return lambda: service
+            return lambda: self.svc(name)
         raise AttributeError(
             f"NodeContext has no attribute or service {name!r}; registered services: {sorted(services) or 'none'}"
         )
@@ -130,10 +142,18 @@ class NodeContext:
         """
         if not isinstance(name, str) or not name.isidentifier():
             raise UsageError(f"step name must be an identifier, got {name!r}")
+        if not callable(fn):
+            raise UsageError(f"step() takes an async function to run, got {type(fn).__name__}")
         scope = self._scope
 
         async def execute(child: Scope) -> Any:
-            return await fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                raise UsageError(
+                    f"context.step({name!r}, fn): fn must be an async function (it returned "
+                    f"{type(result).__name__}); for sync work use a @tool"
+                )
+            return await result
 
         return await scope.run_step(scope.next_key(name), name, "step", {"args": args, "kwargs": kwargs}, execute)
 
@@ -161,6 +181,7 @@ class Service:
         self._lock: asyncio.Lock | None = None
 
     def ctx(self) -> NodeContext:
+        """The NodeContext of the node calling the service now."""
         ctx = current_context()
         if ctx is None:
             raise UsageError("Service.ctx() is only available while a node of a run is calling the service")
@@ -168,6 +189,7 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def critical(self) -> AsyncIterator[None]:
+        """Serialise a critical section across the concurrent nodes calling this service."""
         if getattr(self, "_lock", None) is None:
             self._lock = asyncio.Lock()
         assert self._lock is not None

@@ -211,3 +211,23 @@ class RunWarning(Event):
     code: str
     message: str
     kind: Literal["warning"] = field(init=False, default="warning")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceCalled(Event):
+    """A call to a context service (memory, KV, artifacts, embeddings, a custom service) made by a node's code.
+
+    Each call is a journaled step (done once, replayed on resume) but not a DAG node of its own: the run's DAG
+    lists it on the node that made it (``node_id``; None for the run's own body). ``key`` is its step key.
+    """
+
+    node_id: str | None
+    key: str
+    service: str
+    method: str
+    inputs: JSON = None
+    outputs: JSON = None
+    error: JSON = None
+    replayed: bool = False
+    kind: Literal["service_call"] = field(init=False, default="service_call")

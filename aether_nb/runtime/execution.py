@@ -1,4 +1,4 @@
-"""Steps: how calls inside a run become DAG nodes and journal entries, and how resumed runs replay them.
+"""The step engine: how calls inside a run become DAG nodes and journal entries, and how resumed runs replay them.
 
 A *scope* is the body of one node (the run's root graph_fn, a nested graph_fn, a tool). Each call made in a scope
 gets a step key at call time, in program order: ``double_1``, ``double_2``, ``research_1/double_1`` for a call
@@ -8,40 +8,39 @@ the same calls finds their results again.
 Edges follow causal order within a scope: a call depends on the calls whose results the scope had received when
 it started (its *frontier*). ``a = await t1(); b = await t2(a["y"])`` gives ``t1 -> t2``; three calls under
 ``asyncio.gather`` share their predecessors and all feed the call after them.
+
+Every effect is a step: a tool call, a nested graph_fn, an answered wait, a chat message, an LLM call, and every
+call to a context service (memory, KV, artifacts, embeddings, custom services; see :mod:`aether_nb.runtime.effects`).
+The engine owns the steps and emits their events through its :class:`StepHost` (the run); it never reads the run's
+state directly, so the run, the engine and the session each own their own part.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import json
-import secrets
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, WaitTimeout
+from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
 from aether_nb.runtime.codec import NotEncodable, decode, encode, fingerprint, preview
-from aether_nb.runtime.events import (
-    NodeFinished,
-    NodeStarted,
-    NodeStatusChanged,
-    RunWarning,
-    WaitAnswered,
-    WaitClosed,
-    WaitOpened,
-)
-from aether_nb.runtime.waits import Wait, WaitSpec
-from aether_nb.store.records import JournalEntry, WaitRecord
+from aether_nb.runtime.effects import EffectWrites, inside_step
+from aether_nb.runtime.events import Event, NodeFinished, NodeStarted, RunWarning
+from aether_nb.runtime.journal import Journal
+from aether_nb.runtime.pause import await_answer
+from aether_nb.runtime.tracebacks import trimmed
+from aether_nb.runtime.waits import WaitSpec
+from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
-    from aether_nb.runtime.context import NodeContext
-    from aether_nb.runtime.run import Run
+    from aether_nb.runtime.executors import Executor, Submission
+    from aether_nb.runtime.session import Session
+    from aether_nb.runtime.waits import Wait
 
-Presenter = Callable[[Wait], Awaitable[None]]
+Presenter = Callable[["Wait"], Awaitable[None]]
 
 _current_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("aether_nb_scope", default=None)
 
@@ -51,57 +50,99 @@ def current_scope() -> Scope | None:
     return _current_scope.get()
 
 
+def enter_scope(scope: Scope) -> contextvars.Token[Scope | None]:
+    """Make ``scope`` the current one (a run's root body starts in it); undo with :func:`leave_scope`."""
+    return _current_scope.set(scope)
+
+
+def leave_scope(token: contextvars.Token[Scope | None]) -> None:
+    _current_scope.reset(token)
+
+
+def detach_scope() -> None:
+    """Leave every scope in this context: a sync tool body in its worker thread calls tools directly."""
+    _current_scope.set(None)
+
+
 def error_info(exc: BaseException) -> dict[str, Any]:
     """What the DAG node and the store keep of an exception: type, message and traceback text."""
     return {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, trimmed(exc.__traceback__))),
     }
 
 
-class Execution:
-    """The live state of one execution of a run: its journal and what has been replayed from it."""
+class StepHost(Protocol):
+    """What the step engine needs from the run it executes (the :class:`~aether_nb.runtime.run.Run`)."""
 
-    def __init__(self, run: Run, journal: list[JournalEntry], *, resumed: bool = False) -> None:
-        self.run = run
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def graph_name(self) -> str: ...
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's stored record (its options live in ``meta``)."""
+        ...
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether the run was cancelled on purpose (its steps end CANCELLED, its waits close)."""
+        ...
+
+    @property
+    def executor(self) -> Executor | None:
+        """Where this run's sync tool bodies run (None: the session's default)."""
+        ...
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        """Record an event of the run (folded into its DAG, stored, handed to subscribers)."""
+
+    def context_for(self, scope: Scope) -> Any:
+        """The NodeContext a scope hands to its code."""
+
+    def persist_waiting(self) -> None:
+        """Record that the run waits (the record is written with the wait, before the prompt shows)."""
+
+    def refresh_status(self) -> None:
+        """Recompute running/waiting from the waits its tasks are parked on."""
+
+    def refresh_status_threadsafe(self) -> None:
+        """:meth:`refresh_status` from any thread."""
+
+
+class Execution:
+    """The live state of one execution of a run: its journal and the scopes executing now."""
+
+    def __init__(self, host: StepHost, journal: Journal, *, resumed: bool = False) -> None:
+        self.host = host
+        self.journal = journal
         self.resumed = resumed
         self.durable = True  # False once a step could not be journaled: such a run is never evicted
         self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
         self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
-        self.journal = {e.key: e for e in journal if e.durable}
-        self.consumed: set[str] = set()
+        self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
-    def replay(self, key: str, name: str, fp: str) -> JournalEntry | None:
-        """The journal entry for a step about to run, or None when the step is new.
+    def note_failure(self, exc: BaseException, node_id: str) -> None:
+        """Remember the innermost node an exception came from (the first step it crossed)."""
+        self._failed_at.setdefault(id(exc), (exc, node_id))
 
-        The entry at the same key normally matches. Calls made from concurrent tasks of one scope may have been
-        numbered in another order last time, so an unconsumed entry of the same scope, name and arguments is
-        accepted too. Anything else at this key is a :class:`ReplayMismatch`.
-        """
-        entry = self.journal.get(key)
-        if entry is not None and key not in self.consumed and entry.name == name and entry.fingerprint == fp:
-            self.consumed.add(key)
-            return entry
-        prefix = key.rpartition("/")[0]
-        for other in self.journal.values():
-            if (
-                other.key not in self.consumed
-                and other.name == name
-                and other.fingerprint == fp
-                and other.key.rpartition("/")[0] == prefix
-            ):
-                self.consumed.add(other.key)
-                return other
-        if entry is not None and key not in self.consumed:
-            raise ReplayMismatch(
-                f"step {key!r} of run {self.run.id} was {entry.name!r} with other arguments when the run was "
-                f"first executed; now the body calls {name!r} there. The graph_fn's code (or something it "
-                "depends on) changed since the run started: restore it, or start a new run (another run_id).",
-                run_id=self.run.id,
-                node_id=key,
-            )
-        return None
+    def failed_node(self, exc: BaseException | None) -> str | None:
+        """The node where ``exc`` was raised, if it crossed a step of this execution."""
+        if exc is None:
+            return None
+        hit = self._failed_at.get(id(exc))
+        return hit[1] if hit is not None and hit[0] is exc else None
+
+    def remember_answer(self, record: WaitRecord) -> None:
+        """An answer given while this (resumed) execution has not reached its wait yet: it finds it there."""
+        if self.known_waits is not None and record.token in self.known_waits:
+            self.known_waits[record.token] = record
 
 
 class Scope:
@@ -114,28 +155,34 @@ class Scope:
         self.active = 0  # child steps executing now
         self.parked = 0  # waits this scope's own code is parked on (a DualStageTool, an interrupt)
         self.prefix = "" if node_id is None else node_id + "/"
+        self.usage: Any = None  # token counts and cost an LLM node reports
+        self.where: str | None = None  # where the body ran, when not in the kernel (a worker's address)
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
         self.unawaited: dict[str, str] = {}
         self.cancelling: set[str] = set()  # nodes a scheduler cancels on purpose (stop_on_first_error)
-        self._context: NodeContext | None = None
+        self.abandoned: list[Submission] = []  # bodies given up on (timeout, cancel) that may still run
+        self._context: Any = None
 
     @property
-    def run(self) -> Run:
-        return self.execution.run
+    def run(self) -> StepHost:
+        return self.execution.host
 
     @property
-    def context(self) -> NodeContext:
+    def context(self) -> Any:
+        """This node's :class:`~aether_nb.runtime.context.NodeContext`."""
         if self._context is None:
-            from aether_nb.runtime.context import NodeContext
-
-            self._context = NodeContext(self)
+            self._context = self.execution.host.context_for(self)
         return self._context
 
     def next_key(self, name: str) -> str:
         n = self._counters.get(name, 0) + 1
         self._counters[name] = n
         return f"{self.prefix}{name}_{n}"
+
+    def replays(self, key: str) -> bool:
+        """Whether the step at ``key`` will be replayed from the journal rather than executed."""
+        return self.execution.journal.holds(key)
 
     def check_unawaited(self) -> None:
         """Fail loudly if the body returned while calls it made were never awaited."""
@@ -151,7 +198,8 @@ class Scope:
                 code="not_awaited",
             )
 
-    def _advance(self, parents: tuple[str, ...], key: str) -> None:
+    def advance(self, parents: tuple[str, ...], key: str) -> None:
+        """``key`` completed: it replaces its parents in the frontier (later calls depend on it)."""
         for p in parents:
             self.frontier.pop(p, None)
         self.frontier[key] = None
@@ -177,7 +225,8 @@ class Scope:
             kind: ``tool``, ``graph_fn``, ``wait``, ``llm``, ``step``, ``send`` ...
             inputs: the call's arguments, for display and for matching against the journal.
             execute: runs the step's body in a child scope and returns its value.
-            node: False for steps that are journaled but not drawn (chat messages).
+            node: False for steps that are journaled but not drawn (chat messages); service calls made while
+                such a step executes are part of it (written with its journal entry, never journaled apart).
             fp: the fingerprint to match on replay; defaults to one of ``inputs``.
             parents: explicit DAG edges into the node (a static graph's dependencies); default: the frontier.
             meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
@@ -185,11 +234,11 @@ class Scope:
         run = self.run
         fp = fingerprint(inputs) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents
-        entry = self.execution.replay(key, name, fp)
+        entry = self.execution.journal.replay(key, name, fp, inputs)
         if entry is not None:
             value = decode(entry.value)
             if node:
-                run._emit(
+                run.emit(
                     NodeStarted,
                     node_id=key,
                     name=name,
@@ -200,11 +249,11 @@ class Scope:
                     replayed=True,
                     meta=meta,
                 )
-                run._emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), replayed=True)
-                self._advance(parents, key)
+                run.emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), replayed=True)
+                self.advance(parents, key)
             return value
         if node:
-            run._emit(
+            run.emit(
                 NodeStarted,
                 node_id=key,
                 name=name,
@@ -216,6 +265,10 @@ class Scope:
             )
         child = Scope(self.execution, key, kind) if node else self
         token = _current_scope.set(child)
+        # A node's body is code: the service calls it makes are steps of its own. Any other step is one effect:
+        # service calls made while it executes are written with its journal entry (see effects.step_writes).
+        writes = EffectWrites()
+        in_step = inside_step.set(None if node else writes)
         if node:
             self.active += 1
             self.execution.scopes.add(child)
@@ -225,52 +278,88 @@ class Scope:
                 child.check_unawaited()
         except asyncio.CancelledError:
             # Only a cancelled run cancels its nodes; a loop going away (kernel shutdown) leaves them resumable.
-            if node and (run._cancel_requested or key in self.cancelling):
-                run._emit(NodeFinished, node_id=key, status="CANCELLED")
+            if node and (run.cancel_requested or key in self.cancelling):
+                run.emit(NodeFinished, node_id=key, status="CANCELLED")
+                self._warn_abandoned(child, "cancelled")
             raise
         except BaseException as exc:
             if node:
                 timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
-                run._emit(NodeFinished, node_id=key, status=status, error=error_info(exc))
-                if not hasattr(exc, "_aether_node_id"):
-                    # exceptions with __slots__ cannot carry the node id; the DAG node still records the failure
-                    with contextlib.suppress(AttributeError):
-                        exc._aether_node_id = key  # type: ignore[attr-defined]
+                run.emit(NodeFinished, node_id=key, status=status, error=error_info(exc))
+                self.execution.note_failure(exc, key)
+                if timed_out:
+                    self._warn_abandoned(child, "timed out")
             raise
         finally:
+            inside_step.reset(in_step)
             _current_scope.reset(token)
             if node:
                 self.active -= 1
                 self.execution.scopes.discard(child)
-        await self._journal(key, name, kind, fp, value)
+        self.journal(key, name, kind, fp, value, writes)
+        store = run.session.store
+        if store.durability == "sync":
+            await store.barrier()
         if node:
-            usage = getattr(child, "usage", None)
-            run._emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), usage=usage)
-            self._advance(parents, key)
+            run.emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), usage=child.usage)
+            self.advance(parents, key)
         return value
 
-    async def _journal(self, key: str, name: str, kind: str, fp: str, value: Any) -> None:
+    def _warn_abandoned(self, child: Scope, how: str) -> None:
+        """A sync body given up on may still run in its thread: say so now, and again when it ends."""
         run = self.run
+        for body in child.abandoned:
+            if body.done():
+                continue
+            key = child.node_id
+            run.emit(
+                RunWarning,
+                node_id=key,
+                code="abandoned_body",
+                message=f"node {key} {how} while its sync body was running; Python cannot stop a thread, so the "
+                "body goes on until it returns, keeping its concurrency slot. Its result will be discarded: the "
+                "node stays failed, and it is not run again on resume unless you ask for it "
+                "(resume_mode='failed_nodes').",
+            )
+
+            def ended(body: Submission = body, key: str | None = key) -> None:
+                ok, value = body.outcome()
+                what = "returned" if ok else f"ended with {type(value).__name__}"
+                run.emit(
+                    RunWarning,
+                    node_id=key,
+                    code="abandoned_body_ended",
+                    message=f"the abandoned body of node {key} {what}; its result was discarded.",
+                )
+
+            body.add_done_callback(ended)
+
+    def journal(self, key: str, name: str, kind: str, fp: str, value: Any, writes: EffectWrites) -> None:
+        """Journal a completed step, together with the service writes made inside it (one atomic addition).
+
+        A value that cannot be journaled (not encodable, or holding a secret) keeps the step out of the journal:
+        its writes still happen, the run says the step is not durable, and a resume executes it again.
+        """
+        run = self.run
+        store = run.session.store
+        message = None
+        encoded: Any = None
         try:
             encoded = encode(value)
         except NotEncodable as exc:
-            self._not_journaled(
-                key,
+            message = (
                 f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
-                "again. Return JSON-friendly or picklable values to make it durable.",
+                "again. Return JSON-friendly or picklable values to make it durable."
             )
-            return
-        if _has_text(encoded) and contains_secret(json.dumps(encoded)):
-            self._not_journaled(
-                key,
+        if message is None and _has_text(encoded) and contains_secret(json.dumps(encoded)):
+            message = (
                 f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
-                "to the store: the step is not journaled and runs again if the run is resumed.",
+                "to the store: the step is not journaled and runs again if the run is resumed."
             )
-            return
-        store = run.session.store
-        store.append_journal(
-            JournalEntry(
+        entry = None
+        if message is None:
+            entry = JournalEntry(
                 run_id=run.id,
                 key=key,
                 name=name,
@@ -280,14 +369,17 @@ class Scope:
                 durable=True,
                 created_at=run.session.clock.now(),
             )
-        )
-        if store.durability == "sync":
-            await store.barrier()
+        with store.atomic():
+            writes.apply(store)
+            if entry is not None:
+                store.append_journal(entry)
+        if message is not None:
+            self.not_journaled(key, message)
 
-    def _not_journaled(self, key: str, message: str) -> None:
+    def not_journaled(self, key: str, message: str) -> None:
         """A step that stays out of the journal: the run says so, and it never leaves memory (see evictable)."""
         self.execution.durable = False
-        self.run._emit(RunWarning, node_id=key, code="not_durable", message=message)
+        self.run.emit(RunWarning, node_id=key, code="not_durable", message=message)
 
     # -- waits ------------------------------------------------------------------------------------------------------
     async def wait(self, spec: WaitSpec, *, name: str, present: Presenter | None = None) -> Any:
@@ -300,101 +392,13 @@ class Scope:
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": spec.effective_options()}
 
         async def execute(child: Scope) -> Any:
-            return await self._await_answer(key, spec, present)
+            return await self.await_answer(key, spec, present)
 
         return await self.run_step(key, name, "wait", inputs, execute)
 
-    async def _await_answer(self, key: str, spec: WaitSpec, present: Presenter | None) -> Any:
-        run = self.run
-        session = run.session
-        store = session.store
-        # Only a resumed execution can find this step's wait already persisted (and maybe answered meanwhile).
-        known = self.execution.known_waits
-        if known is not None:
-            previous = sorted((w for w in known.values() if w.node_id == key), key=lambda w: w.created_at)
-        elif self.execution.resumed:
-            previous = [w for w in store.list_waits(run.id, status=None) if w.node_id == key]
-        else:
-            previous = []
-        rec = previous[-1] if previous and previous[-1].status in ("open", "answered") else None
-        if rec is not None and rec.status == "answered":
-            value = decode(rec.answer)
-            run._emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
-            return value
-        if rec is None:
-            now = session.clock.now()
-            rec = WaitRecord(
-                token=secrets.token_urlsafe(16),
-                run_id=run.id,
-                node_id=key,
-                kind=spec.kind,
-                prompt=spec.prompt,
-                options=spec.effective_options(),
-                schema=spec.schema,
-                deadline=None if spec.timeout_s is None else now + spec.timeout_s,
-                created_at=now,
-                meta=preview(spec.meta),
-            )
-            store.put_wait(rec)
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
-        leaf = _current_scope.get() or self
-        sleeper: asyncio.Task[None] | None = None
-        interrupted = False
-        leaf.parked += 1
-        try:
-            run._emit(
-                WaitOpened,
-                token=rec.token,
-                node_id=key,
-                wait_kind=rec.kind,
-                prompt=rec.prompt,
-                options=rec.options,
-                deadline=rec.deadline,
-            )
-            run._emit(NodeStatusChanged, node_id=key, status=spec.node_status)
-            # Durable before the run says it waits and before the prompt shows: the wait, its node and the run's
-            # "waiting" record share one transaction (with every other wait opened in this loop iteration).
-            store.put_run(replace(run._record, status="waiting", updated_at=session.clock.now()))
-            await store.barrier()
-            run._refresh_status()
-            wait = Wait.from_record(rec)
-            presenter = present if present is not None else session.present_wait(self.context)
-            if presenter is not None:
-                await presenter(wait)
-            if rec.deadline is None:
-                value = await fut
-            else:
-                sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
-                await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-                if not fut.done():
-                    store.put_wait(replace(rec, status="expired"))
-                    run._emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
-                    raise WaitTimeout(
-                        f"nobody answered {rec.prompt or rec.kind!r} within {spec.timeout_s} s "
-                        f"(wait {key} of run {run.id}). Catch WaitTimeout in the agent to carry on without "
-                        "an answer, or give a longer timeout_s.",
-                        run_id=run.id,
-                        node_id=key,
-                    )
-                value = fut.result()
-        except asyncio.CancelledError:
-            interrupted = not run._cancel_requested  # an eviction, or the loop going away: the wait stays open
-            current = None if interrupted else store.get_wait(rec.token)
-            if current is not None and current.status == "open":
-                store.put_wait(replace(current, status="cancelled"))
-                run._emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
-            raise
-        finally:
-            leaf.parked -= 1
-            session.pop_live_wait(rec.token, fut)
-            if sleeper is not None:
-                sleeper.cancel()
-            if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed
-                run._refresh_status()
-        run._emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
-        return value
+    async def await_answer(self, key: str, spec: WaitSpec, present: Presenter | None) -> Any:
+        """Persist the wait of step ``key`` (or find it again after a restart), show it, return its answer."""
+        return await await_answer(self, key, spec, present, current_scope() or self)
 
 
 def _has_text(value: Any) -> bool:
@@ -407,12 +411,6 @@ def _has_text(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_text(v) for v in value)
     return False
-
-
-def spec_to_json(spec: WaitSpec) -> dict[str, Any]:
-    data = asdict(spec)
-    data["options"] = None if spec.options is None else list(spec.options)
-    return data
 
 
 class StepCall:
@@ -473,3 +471,17 @@ class StepCall:
     def __repr__(self) -> str:
         state = "awaited" if self._started else "not awaited yet"
         return f"<{self._kind} call {self._name}(...) as {self._key}: {state}>"
+
+
+__all__ = [
+    "Execution",
+    "Presenter",
+    "Scope",
+    "StepCall",
+    "StepHost",
+    "current_scope",
+    "detach_scope",
+    "enter_scope",
+    "error_info",
+    "leave_scope",
+]

@@ -19,6 +19,7 @@ from aether_nb.runtime.events import (
     RunStarted,
     RunStatusChanged,
     RunWarning,
+    ServiceCalled,
 )
 from aether_nb.store.records import JSON, NodeRecord
 
@@ -46,6 +47,8 @@ class GraphNode:
     logs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     meta: JSON = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """Service calls this node's code made (memory, KV, artifacts...), in order: each a journaled step."""
 
     @property
     def duration(self) -> float | None:
@@ -79,6 +82,13 @@ class RunGraph:
         self.name = name
         self.status = "pending"
         self._nodes: dict[str, GraphNode] = {}
+        self._calls: dict[str, dict[str, Any]] = {}  # service calls of the run's own body, by step key
+        self.warnings: list[str] = []  # warnings about the run as a whole (not about one node)
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """Service calls made by the run's own body (memory, KV, artifacts...), in order."""
+        return list(self._calls.values())
 
     @property
     def nodes(self) -> list[GraphNode]:
@@ -137,10 +147,34 @@ class RunGraph:
             node = self._nodes[event.node_id]
             node.logs.append({"level": event.level, "message": event.message, "ts": event.ts})
             return node
-        if isinstance(event, RunWarning) and event.node_id in self._nodes:
-            node = self._nodes[event.node_id]
-            node.warnings.append(event.message)
-            return node
+        if isinstance(event, RunWarning):
+            if event.node_id in self._nodes:
+                node = self._nodes[event.node_id]
+                node.warnings.append(event.message)
+                return node
+            self.warnings.append(event.message)
+            return None
+        if isinstance(event, ServiceCalled):
+            call = {
+                "key": event.key,
+                "service": event.service,
+                "method": event.method,
+                "inputs": event.inputs,
+                "outputs": event.outputs,
+                "error": event.error,
+                "replayed": event.replayed,
+                "ts": event.ts,
+            }
+            owner = self._nodes.get(event.node_id) if event.node_id is not None else None
+            if owner is None:
+                self._calls[event.key] = call
+                return None
+            for i, known in enumerate(owner.calls):
+                if known["key"] == event.key:  # replayed after a resume: the same call, not a new one
+                    owner.calls[i] = call
+                    return owner
+            owner.calls.append(call)
+            return owner
         if isinstance(event, RunStarted):
             self.name = event.graph
             self.status = "running"
@@ -170,10 +204,13 @@ class RunGraph:
                     "usage": n.usage,
                     "logs": n.logs,
                     "warnings": n.warnings,
+                    "calls": n.calls,
                 }
                 for n in self._nodes.values()
             ],
             "edges": [list(e) for e in self.edges],
+            "calls": self.calls,
+            "warnings": list(self.warnings),
         }
 
     def __repr__(self) -> str:

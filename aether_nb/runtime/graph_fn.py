@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import keyword
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
+from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
 from aether_nb.runtime.tools import check_outputs_decl, find_context_param, normalise_outputs, signature_text
 
-RESERVED = ("run_id", "session")
+RESERVED = ("run_id", "session", "executor")
 
 
 class GraphFn:
@@ -44,7 +46,7 @@ class GraphFn:
             )
         self.fn = fn
         self.name = name or fn.__name__
-        if not isinstance(self.name, str) or not self.name.isidentifier():
+        if not isinstance(self.name, str) or not self.name.isidentifier() or keyword.iskeyword(self.name):
             raise UsageError(f"graph_fn name must be an identifier, got {self.name!r}")
         self.outputs = check_outputs_decl(outputs, f"@graph_fn {self.name}")
         self.description = description or inspect.getdoc(fn)
@@ -85,7 +87,7 @@ class GraphFn:
                 inputs[k] = v
         return inputs
 
-    async def _run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(inputs)
         if self.context_param is not None:
             kwargs[self.context_param] = scope.context
@@ -100,7 +102,7 @@ class GraphFn:
             return self._run_to_end(inputs)
 
         async def execute(child: Scope) -> dict[str, Any]:
-            return await self._run_root(child, inputs)
+            return await self.run_root(child, inputs)
 
         return StepCall(scope, self.name, "graph_fn", inputs, execute)
 
@@ -112,17 +114,26 @@ class GraphFn:
             run.cancel()  # the caller owned this run (e.g. the cell's stop button): stop it too
             raise
 
-    def start(self, *args: Any, run_id: str | None = None, session: Session | None = None, **kwargs: Any) -> Run:
+    def start(
+        self,
+        *args: Any,
+        run_id: str | None = None,
+        session: Session | None = None,
+        executor: Executor | None = None,
+        **kwargs: Any,
+    ) -> Run:
         """Start a run as a task on the running loop and return its :class:`Run` at once.
 
         With ``run_id``, idempotent: an unfinished run with that id is resumed (replaying its completed steps), a
         finished one is returned as it is, and a run of that id with other inputs (or another agent) is a
-        :class:`UsageError`.
+        :class:`UsageError`. ``executor`` runs the run's sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
         """
-        return self._start(self._bind(args, dict(kwargs)), run_id=run_id, session=session)
+        return self._start(self._bind(args, dict(kwargs)), run_id=run_id, session=session, executor=executor)
 
-    def _start(self, inputs: dict[str, Any], *, run_id: str | None, session: Session | None) -> Run:
-        return start_run(self, inputs, run_id=run_id, session=session, hint=f"{self.name}.sync(...)")
+    def _start(
+        self, inputs: dict[str, Any], *, run_id: str | None, session: Session | None, executor: Executor | None = None
+    ) -> Run:
+        return start_run(self, inputs, run_id=run_id, session=session, hint=f"{self.name}.sync(...)", executor=executor)
 
     def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``."""

@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import keyword
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
-from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
+from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
 _CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
@@ -102,8 +104,8 @@ class GraphBuilder:
         after = kwargs.pop("_after", None)
         condition = kwargs.pop("_condition", None)
         timeout_s = kwargs.pop("_timeout_s", None)
-        name = tool.name if isinstance(tool, Tool) else tool._tool_name
-        outputs = tool.outputs if isinstance(tool, Tool) else tool._outputs
+        name = tool.name if isinstance(tool, Tool) else tool.tool_name
+        outputs = tool.outputs if isinstance(tool, Tool) else tool.tool_outputs
         if node_id is None:
             n = self.counters.get(name, 0) + 1
             self.counters[name] = n
@@ -223,25 +225,35 @@ class GraphifyFn:
         name: str | None,
         inputs: Sequence[str] | dict[str, Any] | None,
         outputs: Sequence[str] | None,
+        promoted_from: dict[str, Any] | None = None,
     ) -> None:
         if inspect.iscoroutinefunction(fn):
             raise UsageError(
                 "@graphify decorates a plain `def` (it is traced once, not awaited); use @graph_fn for async agents"
             )
         self.fn = fn
+        if not callable(fn):
+            raise UsageError(f"@graphify decorates a function, got {type(fn).__name__}")
         self.name = name or fn.__name__
-        if not self.name.isidentifier():
+        if not isinstance(self.name, str) or not self.name.isidentifier():
             raise UsageError(f"graph name must be an identifier, got {self.name!r}")
         sig_names = [p for p in inspect.signature(fn).parameters]
         if inputs is None:
             self.required, self.optional = sig_names, {}
         elif isinstance(inputs, dict):
-            self.required, self.optional = [], dict(inputs)
+            self.required = [k for k, v in inputs.items() if v is REQUIRED]
+            self.optional = {k: v for k, v in inputs.items() if v is not REQUIRED}
         elif isinstance(inputs, str):
             raise UsageError(f"inputs must be a list of names, e.g. inputs=[{inputs!r}]")
         else:
             self.required, self.optional = list(inputs), {}
+        for k in [*self.required, *self.optional]:
+            if not isinstance(k, str) or not k.isidentifier() or keyword.iskeyword(k):
+                raise UsageError(f"@graphify {self.name}: input name {k!r} must be a Python identifier")
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
+        if promoted_from is not None and not isinstance(promoted_from, dict):
+            raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {promoted_from!r}")
+        self.promoted_from = promoted_from
         functools.update_wrapper(self, fn)
         register(self)
         self._built: dict[str, TaskGraph] = {}  # run id -> the graph start() built for it
@@ -261,9 +273,13 @@ class GraphifyFn:
                 f"graph {self.name!r} has {len(builder.errors)} problem(s):\n  " + "\n  ".join(builder.errors),
                 code="build_errors",
             )
-        return TaskGraph(self.name, list(self.required), dict(self.optional), outputs, builder.nodes)
+        graph = TaskGraph(self.name, list(self.required), dict(self.optional), outputs, builder.nodes)
+        graph.promoted_from = self.promoted_from
+        return graph
 
     def _inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.promoted_from:
+            TaskGraph(self.name, [], {}, {}, {}, promoted_from=self.promoted_from).check_inputs(kwargs)
         missing = [k for k in self.required if k not in kwargs]
         unknown = [k for k in kwargs if k not in self.required and k not in self.optional]
         if missing or unknown:
@@ -274,7 +290,7 @@ class GraphifyFn:
             )
         return {**self.optional, **kwargs}
 
-    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         graph = self._built.pop(scope.run.id, None) or self.build()  # a resume builds again: tools may differ
         return await _run_with_stored_options(scope, graph, inputs)
 
@@ -287,12 +303,14 @@ class GraphifyFn:
         retry: RetryPolicy | None = None,
         stop_on_first_error: bool = True,
         resume_mode: str | None = None,
+        executor: Executor | None = None,
         **inputs: Any,
     ) -> Run:
         """Run the graph as a task; ``resume_mode="failed_nodes"`` re-runs only what failed in run ``run_id``.
 
         ``max_concurrency`` caps how many nodes of this run execute at once (default: no cap — tools waiting on I/O
-        overlap freely; set one for CPU-bound or rate-limited tools). Sync tools also share the thread pool.
+        overlap freely; set one for CPU-bound or rate-limited tools). A sync body holds its slot until its thread
+        really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
         """
         check_cap(max_concurrency)
         if resume_mode not in (None, "failed_nodes"):
@@ -313,9 +331,10 @@ class GraphifyFn:
             hint=f"asyncio.run({self.name}(...))",
             meta={"options": options},
             retry_failed=resume_mode == "failed_nodes",
+            executor=executor,
         )
         if run.live:
-            self._built[run.id] = graph  # taken by _run_root when the task starts, in this loop iteration's wake
+            self._built[run.id] = graph  # taken by run_root when the task starts, in this loop iteration's wake
         return run
 
     async def __call__(self, **inputs: Any) -> dict[str, Any]:
@@ -337,21 +356,24 @@ def graphify(
     name: str | None = None,
     inputs: Sequence[str] | dict[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
+    promoted_from: dict[str, Any] | None = None,
 ) -> Any:
     """Make a plain function a static graph: ``@graphify(name="pipeline", inputs=["x"], outputs=["answer"])``.
 
-    ``inputs`` as a list are required; as a dict, optional with defaults (default: the function's parameters).
+    ``inputs`` as a list are required; as a dict, optional with defaults (``ag.REQUIRED`` marks a required one;
+    default: the function's parameters). ``promoted_from`` is written by ``run.promote()``: it names the inputs
+    whose defaults were computed for the run's inputs (see ``TaskGraph.check_inputs``).
     """
 
     def wrap(f: Callable[..., Any]) -> GraphifyFn:
-        return GraphifyFn(f, name=name, inputs=inputs, outputs=outputs)
+        return GraphifyFn(f, name=name, inputs=inputs, outputs=outputs, promoted_from=promoted_from)
 
     return wrap if fn is None else wrap(fn)
 
 
 async def _run_with_stored_options(scope: Any, graph: TaskGraph, inputs: dict[str, Any]) -> dict[str, Any]:
     """Run ``graph`` with the options recorded on the run when it started, so a resume uses the same ones."""
-    options = dict((scope.run._record.meta or {}).get("options") or {})
+    options = dict((scope.run.record.meta or {}).get("options") or {})
     return await run_taskgraph(
         scope,
         graph,
@@ -371,7 +393,7 @@ class _GraphTarget:
         self.graph = graph
         self.name = graph.name
 
-    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         return await _run_with_stored_options(scope, self.graph, inputs)
 
 
@@ -383,11 +405,16 @@ async def run(
     stop_on_first_error: bool = True,
     run_id: str | None = None,
     session: Session | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
-    """Execute a built :class:`TaskGraph` with ``inputs`` and return its outputs."""
+    """Execute a built :class:`TaskGraph` with ``inputs`` and return its outputs (``executor``: where its sync
+    tool bodies run)."""
     if not isinstance(graph, TaskGraph):
         raise UsageError(f"ag.run takes a TaskGraph (from pipeline.build()), got {type(graph).__name__}")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise UsageError(f"ag.run(graph, inputs): inputs must be a dict of input names, got {type(inputs).__name__}")
     inputs = dict(inputs or {})
+    graph.check_inputs(inputs)
     missing = [k for k in graph.required if k not in inputs]
     if missing:
         raise UsageError(f"graph {graph.name!r} needs inputs {missing}", code="bad_inputs")
@@ -398,6 +425,7 @@ async def run(
         {**graph.optional, **inputs},
         run_id=run_id,
         session=session,
+        executor=executor,
         hint="asyncio.run(ag.run(graph, inputs))",
         meta={"options": options},
     )

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, Protocol
 
 from aether_nb.errors import StorageError, UsageError
@@ -113,6 +114,7 @@ class HistoryStore:
         # loops with a write scheduled at the end of their current iteration (weak: a closed loop just goes away)
         self._soon: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self._barriers: list[asyncio.Future[None]] = []
+        self._holding = 0  # depth of atomic() blocks: no write may split what they add
         # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
         self._exit_hook = _exit_hook(weakref.ref(self))
         atexit.register(self._exit_hook)
@@ -172,6 +174,27 @@ class HistoryStore:
                 n = 2
             self._added(urgent=False, n=n)
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Records added inside the block reach the store in the same batch: a step's journal entry and the
+        writes it made (a memory record, a KV value) are written together or not at all."""
+        with self._lock:
+            self._holding += 1
+            try:
+                yield
+            finally:
+                self._holding -= 1
+        if not self._holding and (self._count >= MAX_PENDING or self._loopless()):
+            self.flush_history()
+
+    @staticmethod
+    def _loopless() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False
+
     def write_history(self, batch: HistoryBatch) -> None:
         with self._lock:
             self.flush_history()
@@ -225,9 +248,10 @@ class HistoryStore:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread (a script, a worker thread): write through
-            self.flush_history()
+            if not self._holding:  # (an atomic block writes when it ends)
+                self.flush_history()
             return
-        if self._count >= MAX_PENDING:
+        if self._count >= MAX_PENDING and not self._holding:
             # A body that never yields to the loop (a long chain of steps that do not wait) would keep the timer
             # from firing: write now, which bounds the batch and the time history stays in memory.
             self.flush_history()

@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.checks import check_depth, check_run_id
 from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
+from aether_nb.runtime.executors import check_executor
 from aether_nb.runtime.registry import Runnable
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
@@ -29,6 +31,7 @@ def start_run(
     hint: str,
     meta: dict[str, Any] | None = None,
     retry_failed: bool = False,
+    executor: Any = None,
 ) -> Run:
     """Start (or resume, or return) the run of ``target`` with ``inputs``; see the module docstring."""
     try:
@@ -40,11 +43,15 @@ def start_run(
         ) from None
     if session is not None and not isinstance(session, Session):
         raise UsageError(f"session must be an aether_nb Session, got {type(session).__name__}")
+    chosen = check_executor(executor, f"{target.name}.start()")
     session = session or default_session()
-    fp = fingerprint(inputs)
+    check_depth(inputs, f"the inputs of {target.name}")
+    try:
+        fp = fingerprint(inputs)
+    except NotEncodable as exc:
+        raise UsageError(f"the inputs of {target.name} cannot be stored: {exc}", code="inputs_not_storable") from exc
     if run_id is not None:
-        if not isinstance(run_id, str) or not run_id.strip() or "/" in run_id:
-            raise UsageError(f"run_id must be a non-empty string without '/', got {run_id!r}")
+        check_run_id(run_id)
         record = session.store.get_run(run_id)
         if record is not None:
             if record.kind != target.kind or record.graph != target.name:
@@ -63,7 +70,7 @@ def start_run(
                 )
             run = session.get_run(run_id)
             if not run.live and (not run.done or (retry_failed and run.status == "failed")):
-                run._start(target, inputs, resumed=True)
+                run.start_execution(target, inputs, resumed=True, executor=chosen)
             return run
     else:
         run_id = session.new_run_id()
@@ -90,5 +97,5 @@ def start_run(
     )
     session.store.put_run(record)
     run = Run(session, record)
-    run._start(target, inputs, resumed=False)
+    run.start_execution(target, inputs, resumed=False, executor=chosen)
     return run

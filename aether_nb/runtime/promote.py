@@ -1,28 +1,45 @@
 """Promotion: turn a finished graph_fn run into a static ``@graphify`` graph that reproduces it.
 
-The run's tool calls become nodes; an argument becomes a reference when its value is an output of an earlier call
-(the call's DAG parents are tried first, then the run's inputs, then any earlier call) or one of the run's inputs,
-and stays a literal otherwise. Answers to questions and other non-tool steps taken during the run are kept as the
-literal values they produced (the promoted graph asks nothing); control flow is the path the run took.
+The run's tool calls become nodes. Each argument is traced back to where its value came from:
 
-Limits (named in the generated source): arguments are recovered from the recorded inputs, which are previews
-(strings over 2,000 characters and lists over 50 items are truncated), so such arguments are flagged.
+1. an output of an earlier call (the call's DAG parents are tried first, then any earlier call) -> a reference;
+2. one of the run's inputs -> a reference to the graph's input;
+3. a constant written in the agent's source code (or a trivial value: None, True, "", [], {}) -> a literal;
+4. the answer to a question, or an LLM reply, taken during the run -> a literal, noted in the source (the promoted
+   graph asks nothing);
+5. anything else was **computed in Python between calls** (``double(a["y"] + 1)``). A static graph cannot
+   recompute it, so it is never frozen silently: it becomes an input of the promoted graph, named after the call and
+   the argument (``double_2_x``), with the run's value as its default and a comment saying so. With
+   ``computed="refuse"`` the promotion lists such values and raises instead. Lists and dicts are traced element by
+   element, so ``add(items=[a["y"], b["y"]])`` keeps its two references.
+
+Before the source is returned it is *checked*: the promoted graph is replayed against the run's journal (each node's
+result is looked up by tool and arguments, nothing is executed) and its outputs must equal the run's. A promotion
+that would not reproduce the run raises :class:`~aether_nb.errors.UsageError` saying which node differs.
+
+Limits: arguments are recovered from the recorded inputs, which are previews (strings over 2,000 characters and lists
+over 50 items are cut short); such arguments make the check fail and are named.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import keyword
 import re
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.codec import decode
+from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
 from aether_nb.runtime.registry import lookup, lookup_version
-from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, tool_version
+from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, resolve, tool_version
 
 if TYPE_CHECKING:
     from aether_nb.runtime.run import Run
+
+COMPUTED_MODES = ("inputs", "refuse")
 
 
 @dataclass
@@ -31,9 +48,20 @@ class _Call:
     var: str
     tool: str
     version: str | None
-    args: dict[str, Any]  # values, or Ref
+    args: dict[str, Any]  # values, Refs, or lists/dicts holding Refs
     outputs: dict[str, Any]
     truncated: bool
+
+
+@dataclass
+class Promotion:
+    """What a run promotes to: graph inputs (required and computed ones with defaults), calls, outputs, notes."""
+
+    required: list[str]
+    computed: dict[str, Any]  # input name -> the run's value (becomes the input's default)
+    calls: list[_Call]
+    outputs: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
 
 def _var(node_id: str) -> str:
@@ -57,20 +85,120 @@ def _truncated(value: Any) -> bool:
     return False
 
 
-def analyse(run: Run) -> tuple[list[str], list[_Call], dict[str, Any], list[str]]:
-    """The run's graph inputs, tool calls with references, outputs with references, and notes."""
+def source_constants(target: Any) -> list[Any]:
+    """The constants written in an agent's source code (strings, numbers...), or [] when its source is unknown."""
+    fn = getattr(target, "fn", None)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn))) if fn is not None else None
+    except (OSError, TypeError, SyntaxError):
+        return []
+    if tree is None:
+        return []
+    found: list[Any] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (bytes, type(Ellipsis))):
+            found.append(node.value)
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.UnaryOp)):
+            try:
+                found.append(ast.literal_eval(node))
+            except ValueError:
+                continue
+    return found
+
+
+class _Tracer:
+    """Traces argument values back to their origin (see the module docstring)."""
+
+    def __init__(self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any]) -> None:
+        self.inputs = inputs
+        self.constants = constants
+        self.step_values = step_values  # wait/LLM step id -> what it produced
+        self.produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
+        self.computed: dict[str, Any] = {}
+        self.notes: list[str] = []
+
+    def origin(self, value: Any, parents: set[str], name: str) -> Any:
+        """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
+        found = self._whole(value, parents)
+        if found is not _NOT_FOUND:
+            return found
+        if isinstance(value, list) and value:
+            items = [self._whole(v, parents) for v in value]
+            if all(i is not _NOT_FOUND for i in items) and any(_has_ref(i) for i in items):
+                return items
+        if isinstance(value, dict) and value:
+            items_d = {k: self._whole(v, parents) for k, v in value.items()}
+            if all(i is not _NOT_FOUND for i in items_d.values()) and any(_has_ref(i) for i in items_d.values()):
+                return items_d
+        for step, produced in self.step_values.items():
+            if produced == value:
+                self.notes.append(f"{step} produced {value!r} during the run: kept as a literal")
+                return value
+        self.computed[name] = value
+        return Ref(INPUTS, name)
+
+    def _whole(self, value: Any, parents: set[str]) -> Any:
+        if _trivial(value):
+            return value
+        candidates = list(reversed(self.produced))
+        for node_id, key, v in candidates:
+            if node_id in parents and v == value:
+                return Ref(node_id, key)
+        for k, v in self.inputs.items():
+            if v == value:
+                return Ref(INPUTS, k)
+        for node_id, key, v in candidates:
+            if v == value:
+                return Ref(node_id, key)
+        if any(type(c) is type(value) and c == value for c in self.constants):
+            return value
+        return _NOT_FOUND
+
+
+_NOT_FOUND = object()
+
+
+def _has_ref(value: Any) -> bool:
+    if isinstance(value, Ref):
+        return True
+    if isinstance(value, list):
+        return any(_has_ref(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_ref(v) for v in value.values())
+    return False
+
+
+def _refs(value: Any) -> list[Ref]:
+    if isinstance(value, Ref):
+        return [value]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs(v)]
+    return []
+
+
+def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
+    """Trace the run's tool calls (see the module docstring)."""
+    if computed not in COMPUTED_MODES:
+        raise UsageError(f"computed must be one of {list(COMPUTED_MODES)}, got {computed!r}")
     if run.status != "succeeded":
         raise UsageError(f"only a succeeded run can be promoted; run {run.id} is {run.status}", run_id=run.id)
     journal = {e.key: decode(e.value) for e in run.session.store.load_journal(run.id)}
     inputs = run.inputs
-    notes: list[str] = []
-    calls: list[_Call] = []
-    produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
     graph = run.graph
+    step_values = {
+        f"{n.id} ({n.name})": journal.get(n.id, n.outputs)
+        for n in graph.nodes
+        if n.kind in ("wait", "llm", "step") and n.status == "DONE"
+    }
+    agents = [lookup(run.record.kind, run.graph_name)]
+    agents += [lookup("graph_fn", n.name) for n in graph.nodes if n.kind == "graph_fn"]
+    constants = [c for agent in dict.fromkeys(a for a in agents if a is not None) for c in source_constants(agent)]
+    tracer = _Tracer(inputs, constants, step_values)
+    calls: list[_Call] = []
     for node in graph.nodes:
         if node.kind != "tool" or node.status != "DONE":
-            if node.kind in ("wait", "llm", "step") and node.status == "DONE":
-                notes.append(f"{node.id} ({node.name}) produced {node.outputs!r} during the run: kept as a literal")
             continue
         outputs = journal.get(node.id)
         if not isinstance(outputs, dict):
@@ -80,91 +208,175 @@ def analyse(run: Run) -> tuple[list[str], list[_Call], dict[str, Any], list[str]
                 node_id=node.id,
             )
         parents = set(node.parents)
+        var = _var(node.id)
         args: dict[str, Any] = {}
         truncated = False
         for name, value in (node.inputs or {}).items():
-            if _truncated(value):
-                truncated = True
-            args[name] = _match(value, parents, produced, inputs)
+            truncated = truncated or _truncated(value)
+            args[name] = tracer.origin(value, parents, f"{var}_{name}")
         version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
-        calls.append(_Call(node.id, _var(node.id), node.name, version, args, outputs, truncated))
-        produced.extend((node.id, k, v) for k, v in outputs.items())
-    outputs = {k: _match(v, set(), produced, inputs, prefer_latest=True) for k, v in (run.outputs or {}).items()}
-    used_inputs = [k for k in inputs if _uses_input(k, calls, outputs)]
-    return used_inputs, calls, outputs, notes
+        calls.append(_Call(node.id, var, node.name, version, args, outputs, truncated))
+        tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
+    outs = {k: tracer.origin(v, set(), f"output_{k}") for k, v in (run.outputs or {}).items()}
+    if tracer.computed and computed == "refuse":
+        listing = "; ".join(f"{name} = {value!r}" for name, value in tracer.computed.items())
+        raise UsageError(
+            f"run {run.id} passed values computed in Python between calls, which a static graph cannot recompute: "
+            f"{listing}. Compute them in a tool (so they become nodes), or promote with computed='inputs' to make "
+            "each one an input of the graph (the run's value as its default)",
+            run_id=run.id,
+            code="computed_values",
+        )
+    used = [k for k in inputs if any(r.node == INPUTS and r.key == k for r in _all_refs(calls, outs))]
+    return Promotion(used, dict(tracer.computed), calls, outs, list(dict.fromkeys(tracer.notes)))
 
 
-def _match(
-    value: Any,
-    parents: set[str],
-    produced: list[tuple[str, str, Any]],
-    inputs: dict[str, Any],
-    *,
-    prefer_latest: bool = True,
-) -> Any:
-    if _trivial(value):
-        return value
-    candidates = list(reversed(produced)) if prefer_latest else list(produced)
-    for node_id, key, v in candidates:
-        if node_id in parents and v == value:
-            return Ref(node_id, key)
-    for k, v in inputs.items():
-        if v == value:
-            return Ref(INPUTS, k)
-    for node_id, key, v in candidates:
-        if v == value:
-            return Ref(node_id, key)
-    return value
-
-
-def _uses_input(name: str, calls: list[_Call], outputs: dict[str, Any]) -> bool:
-    values = [*[a for c in calls for a in c.args.values()], *outputs.values()]
-    return any(isinstance(v, Ref) and v.node == INPUTS and v.key == name for v in values)
+def _all_refs(calls: list[_Call], outputs: dict[str, Any]) -> list[Ref]:
+    return [r for c in calls for v in c.args.values() for r in _refs(v)] + [
+        r for v in outputs.values() for r in _refs(v)
+    ]
 
 
 def _expr(value: Any, var_of: dict[str, str]) -> str:
     if isinstance(value, Ref):
         return value.key if value.node == INPUTS else f"{var_of[value.node]}.{value.key}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_expr(v, var_of) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
-def promote_source(run: Run, name: str) -> str:
-    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules)."""
-    if not isinstance(name, str) or not name.isidentifier():
+def _to_json(value: Any, var_of: dict[str, str]) -> Any:
+    if isinstance(value, Ref):
+        return Ref(value.node if value.node == INPUTS else var_of[value.node], value.key).to_json()
+    if isinstance(value, list):
+        return [_to_json(v, var_of) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_json(v, var_of) for k, v in value.items()}
+    return value
+
+
+def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
+    """The promoted graph as a :class:`TaskGraph` (tools looked up by name and code version)."""
+    var_of = {c.node_id: c.var for c in promotion.calls}
+    nodes: dict[str, NodeSpec] = {}
+    for c in promotion.calls:
+        tool = (lookup_version("tool", c.tool, c.version) if c.version else None) or lookup("tool", c.tool)
+        if tool is None:
+            raise UsageError(f"tool {c.tool!r} is not defined in this process: run the cell that defines it")
+        refs = {k: _to_json(v, var_of) for k, v in c.args.items()}
+        deps = tuple(dict.fromkeys(var_of[r.node] for v in c.args.values() for r in _refs(v) if r.node != INPUTS))
+        outputs = tool.outputs if hasattr(tool, "outputs") else tool.tool_outputs
+        nodes[c.var] = NodeSpec(c.var, c.tool, tool_version(tool), refs, deps, outputs=tuple(outputs or ()) or None)
+    outs = {k: _to_json(v, var_of) for k, v in promotion.outputs.items()}
+    graph = TaskGraph(name, list(promotion.required), dict(promotion.computed), outs, nodes)
+    graph.promoted_from = _origin(run, promotion)
+    return graph
+
+
+def _origin(run: Run, promotion: Promotion) -> dict[str, Any] | None:
+    """What the promoted graph remembers of the run when some of its inputs were computed (see check_inputs)."""
+    if not promotion.computed:
+        return None
+    return {
+        "run": run.id,
+        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required},
+        "computed": list(promotion.computed),
+    }
+
+
+def check(run: Run, graph: TaskGraph) -> None:
+    """Replay ``graph`` on the run's inputs against the run's journal and compare the outputs (nothing executes).
+
+    Each node's arguments are resolved from the run's inputs and the results of the nodes before it; its result is
+    the journal entry of a call to the same tool with the same arguments. A node with no such entry, or outputs
+    that differ from the run's, means the promotion would not reproduce the run.
+    """
+    entries: dict[tuple[str, str], list[Any]] = {}
+    for e in run.session.store.load_journal(run.id):
+        if e.kind == "tool":
+            entries.setdefault((e.name, e.fingerprint), []).append(decode(e.value))
+    results: dict[str, dict[str, Any] | None] = {INPUTS: {**graph.optional, **run.inputs}}
+    for node_id in graph.topological_order():
+        spec = graph.nodes[node_id]
+        tool = graph.resolve_tool(spec)
+        kwargs = resolve(spec.inputs, results)
+        try:
+            view, _ = tool.prepare((), dict(kwargs))
+            key = (spec.tool, fingerprint(view))
+        except (UsageError, NotEncodable) as exc:
+            raise UsageError(f"promotion check: node {node_id} cannot be called with {kwargs!r}: {exc}") from exc
+        found = entries.get(key)
+        if not found:
+            raise UsageError(
+                f"promotion check failed: node {node_id} would call {spec.tool}({_short(kwargs)}), a call run "
+                f"{run.id} never made, so the promoted graph would not reproduce the run (an argument may have been "
+                "cut short in the run's record, or be a value that is not JSON)",
+                run_id=run.id,
+                node_id=node_id,
+                code="promotion_check",
+            )
+        results[node_id] = found.pop(0)
+    outputs = resolve(graph.outputs, results)
+    if outputs != (run.outputs or {}):
+        raise UsageError(
+            f"promotion check failed: the promoted graph gives {_short(outputs)} where run {run.id} gave "
+            f"{_short(run.outputs)}",
+            run_id=run.id,
+            code="promotion_check",
+        )
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
+    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise UsageError(f"the promoted graph's name must be an identifier, got {name!r}")
-    used_inputs, calls, outputs, notes = analyse(run)
-    var_of = {c.node_id: c.var for c in calls}
+    promotion = analyse(run, computed=computed)
+    check(run, build(run, name, promotion))
+    var_of = {c.node_id: c.var for c in promotion.calls}
     lines = [f"# Promoted from run {run.id} of {run.graph_name}."]
-    lines += [f"# {n}" for n in notes]
-    lines.append(f"@ag.graphify(name={name!r}, inputs={used_inputs!r}, outputs={list(outputs)!r})")
-    lines.append(f"def {name}({', '.join(used_inputs)}):")
+    lines += [f"# {n}" for n in promotion.notes]
+    if promotion.computed:
+        lines.append(
+            "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
+            "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
+            "you call the graph with other inputs, or compute them in a tool."
+        )
+        lines += [f"#   {k} = {v!r}" for k, v in promotion.computed.items()]
+    params = list(promotion.required) + list(promotion.computed)
+    if promotion.computed:
+        decl = ", ".join([*(f"{k!r}: ag.REQUIRED" for k in promotion.required),
+                          *(f"{k!r}: {v!r}" for k, v in promotion.computed.items())])  # fmt: skip
+        inputs_decl = "{" + decl + "}"
+    else:
+        inputs_decl = repr(list(promotion.required))
+    origin = _origin(run, promotion)
+    guard = "" if origin is None else f", promoted_from={origin!r}"
+    lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
+    lines.append(f"def {name}({', '.join(params)}):")
     counters: dict[str, int] = {}
-    for c in calls:
+    for c in promotion.calls:
         counters[c.tool] = counters.get(c.tool, 0) + 1
         args = ", ".join(f"{k}={_expr(v, var_of)}" for k, v in c.args.items())
         control = "" if c.node_id == f"{c.tool}_{counters[c.tool]}" else f", _id={c.var!r}"
         flag = "  # an argument was truncated in the run's record: check it" if c.truncated else ""
         lines.append(f"    {c.var} = {c.tool}({args}{control}){flag}")
-    body = ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in outputs.items())
+    body = ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in promotion.outputs.items())
     lines.append(f"    return {{{body}}}")
     return "\n".join(lines) + "\n"
 
 
-def to_taskgraph(run: Run, name: str | None = None) -> TaskGraph:
-    """The promoted graph as a :class:`TaskGraph` directly (tools are looked up by name)."""
-    used_inputs, calls, outputs, _ = analyse(run)
-    var_of = {c.node_id: c.var for c in calls}
-    nodes: dict[str, NodeSpec] = {}
-    for c in calls:
-        tool = (lookup_version("tool", c.tool, c.version) if c.version else None) or lookup("tool", c.tool)
-        if tool is None:
-            raise UsageError(f"tool {c.tool!r} is not defined in this process: run the cell that defines it")
-        refs = {k: (Ref(v.node if v.node == INPUTS else var_of[v.node], v.key).to_json() if isinstance(v, Ref) else v)
-                for k, v in c.args.items()}  # fmt: skip
-        deps = tuple(dict.fromkeys(var_of[v.node] for v in c.args.values() if isinstance(v, Ref) and v.node != INPUTS))
-        nodes[c.var] = NodeSpec(
-            c.var, c.tool, tool_version(tool), refs, deps, outputs=tuple(tool.outputs or ()) or None
-        )
-    outs = {k: (Ref(v.node if v.node == INPUTS else var_of[v.node], v.key).to_json() if isinstance(v, Ref) else v)
-            for k, v in outputs.items()}  # fmt: skip
-    return TaskGraph(name or f"{run.graph_name}_static", used_inputs, {}, outs, nodes)
+def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs") -> TaskGraph:
+    """The promoted graph as a checked :class:`TaskGraph` directly (tools are looked up by name)."""
+    graph_name = name or f"{run.graph_name}_static"
+    if not isinstance(graph_name, str) or not graph_name.isidentifier():
+        raise UsageError(f"the promoted graph's name must be an identifier, got {graph_name!r}")
+    graph = build(run, graph_name, analyse(run, computed=computed))
+    check(run, graph)
+    return graph

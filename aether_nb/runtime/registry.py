@@ -15,7 +15,7 @@ class Runnable(Protocol):
     name: str
     kind: str
 
-    async def _run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
+    async def run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]: ...
 
 
 _targets: dict[tuple[str, str], Any] = {}

@@ -1,15 +1,17 @@
 """Run: the handle a user holds on one execution of an agent.
 
-A run is a task on the loop that created it (the kernel's loop in a notebook). Its state is folded from its event
-stream into :attr:`Run.graph`, persisted through the session's store, and survives the process: a run rebuilt with
-``ag.get_run(run_id)`` after a restart can be answered and awaited, which re-executes the body and replays every
-completed step from the journal.
+A run is a task on the loop that created it (the kernel's loop in a notebook). The step engine
+(:mod:`aether_nb.runtime.execution`) executes its body and emits its events; the run folds them into
+:attr:`Run.graph`, persists them through the session's store, hands them to subscribers, and keeps its status. A run
+survives the process: one rebuilt with ``ag.get_run(run_id)`` after a restart can be answered and awaited, which
+re-executes the body and replays every completed step from the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunCancelled, RunFailed, UsageError
 from aether_nb.runtime.codec import NotEncodable, decode, encode, preview
+from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import (
     Event,
     NodeFinished,
@@ -27,17 +30,22 @@ from aether_nb.runtime.events import (
     RunStatusChanged,
     RunWarning,
 )
-from aether_nb.runtime.execution import Execution, Scope, _current_scope, error_info
+from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
+from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.registry import Runnable, lookup
+from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
+    from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.session import Session
 
 _NODE_EVENTS = (NodeStarted, NodeFinished, NodeStatusChanged)
+_log = logging.getLogger("aether_nb")
+RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
 
 class _StatusWatch(asyncio.Queue[Event]):
@@ -45,20 +53,14 @@ class _StatusWatch(asyncio.Queue[Event]):
 
 
 class Run:
-    """One run of a graph_fn: ``await run`` for its outputs, ``run.answer(...)`` for its waits.
+    """One run of a graph_fn, a graphify graph or a state graph: ``await run`` for its outputs,
+    ``run.answer(...)`` for its waits.
 
     Do not construct directly: ``agent.start(...)``, ``ag.get_run(id)`` and ``ag.runs()`` hand them out.
     """
 
-    def __init__(
-        self,
-        session: Session,
-        record: RunRecord,
-        *,
-        target: Runnable | None = None,
-        inputs: dict[str, Any] | None = None,
-    ) -> None:
-        self.session = session
+    def __init__(self, session: Session, record: RunRecord) -> None:
+        self._session = session
         self._record = record
         self._graph = RunGraph(record.run_id, record.graph)
         self._graph.status = record.status
@@ -70,13 +72,13 @@ class Run:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
-        self._target = target
-        self._inputs = inputs
+        self._target: Runnable | None = None
+        self._inputs: dict[str, Any] | None = None
         self._outputs: dict[str, Any] | None = None
         self._error: BaseException | None = None
         self._cancel_requested = False
+        self._executor: Executor | None = None
         self._execution: Execution | None = None
-        self._live_tokens: set[str] = set()  # waits a task of this run is parked on (see Session.add_live_wait)
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
@@ -91,7 +93,7 @@ class Run:
 
     def _load_history(self) -> None:
         self._history_pending = False
-        for data in self.session.store.load_events(self.id):
+        for data in self._session.store.load_events(self.id):
             event = Event.from_json(data)
             self._event_log.append(event)
             self._graph.apply(event)
@@ -99,10 +101,11 @@ class Run:
         self._graph.status = self._record.status
 
     @property
-    def _events(self) -> list[Event]:
+    def history(self) -> list[Event]:
+        """Every event of the run so far, oldest first (loaded from the store for a run rebuilt from it)."""
         if self._history_pending:
             self._load_history()
-        return self._event_log
+        return list(self._event_log)
 
     @property
     def graph(self) -> RunGraph:
@@ -117,8 +120,18 @@ class Run:
         return self._record.run_id
 
     @property
+    def session(self) -> Session:
+        """The session the run belongs to (its store, clock and services)."""
+        return self._session
+
+    @property
     def graph_name(self) -> str:
         return self._record.graph
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's stored record (status, inputs, timestamps...) as this process knows it."""
+        return self._record
 
     @property
     def status(self) -> str:
@@ -157,14 +170,28 @@ class Run:
             return [Wait.from_record(w) for w in sorted(dormant, key=lambda w: w.created_at)]
         if self.live and self._execution is not None and not self._execution.resumed:
             # every open wait of a fresh execution is one its tasks are parked on: no store query
-            lives = [self.session._live_waits[t].record for t in self._live_tokens]
+            lives = [live.record for live in self._session.live_waits_of(self.id)]
             return [Wait.from_record(w) for w in sorted(lives, key=lambda w: w.created_at)]
-        return [Wait.from_record(w) for w in self.session.store.list_waits(self.id, status="open")]
+        return [Wait.from_record(w) for w in self._session.store.list_waits(self.id, status="open")]
 
     @property
     def live(self) -> bool:
         """True while this process executes the run."""
         return self._task is not None and not self._task.done() and not self._evicted
+
+    @property
+    def evicted(self) -> bool:
+        """True while the run waits outside memory (see ``ag.configure(max_live_waiting=...)``)."""
+        return self._evicted
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @property
+    def executor(self) -> Executor | None:
+        """Where this run's sync tool bodies run (None: the session's default)."""
+        return self._executor if self._executor is not None else self._session.executor
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, graph={self.graph_name!r}, status={self.status!r})"
@@ -192,7 +219,7 @@ class Run:
                 if self._evicted:  # parked and dropped from memory: an answer resumes it
                     await self._dormant()
                 else:
-                    self._resume()
+                    self.resume()
                 continue
             try:
                 await asyncio.shield(task)
@@ -218,7 +245,7 @@ class Run:
             return dict(self.outputs or {})
         if self.status == "cancelled":
             raise RunCancelled(f"run {self.id} ({self.graph_name}) was cancelled", run_id=self.id)
-        node_id = getattr(self._error, "_aether_node_id", None)
+        node_id = self._execution.failed_node(self._error) if self._execution is not None else None
         where = f" at node {node_id}" if node_id else ""
         err = RunFailed(
             f"run {self.id} ({self.graph_name}) failed{where}: {self.error}",
@@ -235,8 +262,8 @@ class Run:
         The answer is validated (a bad one raises :class:`~aether_nb.errors.InvalidAnswer` and the wait stays
         open) and persisted. A run not executing in this process is resumed so it can consume the answer.
         """
-        open_waits = self.waits
         if token is None:
+            open_waits = self.waits
             if not open_waits:
                 raise UsageError(f"run {self.id} has no open wait to answer (status {self.status})", run_id=self.id)
             if len(open_waits) > 1:
@@ -247,14 +274,14 @@ class Run:
                     code="ambiguous_wait",
                 )
             token = open_waits[0].token
-        else:
-            rec = self.session.store.get_wait(token)
+        elif isinstance(token, str) and "\x00" not in token:
+            rec = self._session.store.get_wait(token)
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
-        self.session.answer(token, payload)
+        self._session.answer(token, payload)
         if self._task is None and not self.done:
-            self._resume()
-        store = self.session.store
+            self.resume()
+        store = self._session.store
         if store.durability == "sync":
             await store.barrier()  # the answer is durable when this returns
         # else it is written at the end of this loop iteration (waits and answers never wait for the interval),
@@ -268,11 +295,10 @@ class Run:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             return True
-        store = self.session.store
+        store = self._session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
-        for token in self._dormant_waits:
-            self.session._dormant.pop(token, None)
+        self._session.wake(self)
         self._dormant_waits = {}
         self._update_record(status="cancelled")
         self._wake()
@@ -281,27 +307,33 @@ class Run:
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every new event, on the loop's thread; returns the unsubscribe function.
 
-        The callback must be quick and must not raise (the notebook widget batches what it receives).
+        A callback that raises is unsubscribed and the run gets a warning saying so: an observer (a widget, a
+        logger) can never fail the run it watches.
         """
+        if not callable(callback):
+            raise UsageError(f"subscribe() takes a callable, got {type(callback).__name__}")
         self._callbacks.append(callback)
         return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
 
-    def promote(self, name: str | None = None) -> str:
+    def promote(self, name: str | None = None, *, computed: str = "inputs") -> str:
         """``@graphify`` source that reproduces this (succeeded) run as a static graph.
 
         Tool calls become nodes, values that flowed between them become references, the run's inputs become the
-        graph's inputs; see :mod:`aether_nb.runtime.promote` for the rules. ``%aether promote RUN_ID`` puts it
-        into a new cell.
+        graph's inputs; see :mod:`aether_nb.runtime.promote` for the rules. A value the body computed in Python
+        between calls cannot be recomputed by a static graph, so it is never frozen silently: it becomes an input
+        of the graph with this run's value as its default (``computed="inputs"``), or the promotion lists such
+        values and refuses (``computed="refuse"``). The result is checked by replaying the promoted graph against
+        this run's journal before it is returned. ``%aether promote RUN_ID`` puts it into a new cell.
         """
         from aether_nb.runtime.promote import promote_source
 
-        return promote_source(self, name or f"{self.graph_name}_static")
+        return promote_source(self, name or f"{self.graph_name}_static", computed=computed)
 
-    def to_taskgraph(self, name: str | None = None) -> Any:
-        """The promoted graph as a built :class:`~aether_nb.runtime.taskgraph.TaskGraph`."""
+    def to_taskgraph(self, name: str | None = None, *, computed: str = "inputs") -> Any:
+        """The promoted graph as a checked :class:`~aether_nb.runtime.taskgraph.TaskGraph` (see :meth:`promote`)."""
         from aether_nb.runtime.promote import to_taskgraph
 
-        return to_taskgraph(self, name)
+        return to_taskgraph(self, name, computed=computed)
 
     async def wait_for(self, *statuses: str, timeout: float | None = 60.0) -> str:
         """Wait until the run's status is one of ``statuses`` (default: any finished status); returns it.
@@ -313,10 +345,9 @@ class Run:
             UsageError: an unknown status, or the run finished in another status than the ones awaited.
             TimeoutError: the status was not reached within ``timeout`` seconds.
         """
-        valid = {"pending", "running", "waiting", "succeeded", "failed", "cancelled"}
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
-        if not wanted <= valid:
-            raise UsageError(f"statuses must be among {sorted(valid)}, got {sorted(wanted - valid)}")
+        if not wanted <= set(RUN_STATUSES):
+            raise UsageError(f"statuses must be among {list(RUN_STATUSES)}, got {sorted(map(str, wanted))}")
         queue: asyncio.Queue[Event] = _StatusWatch()
         self._subscribers.append(queue)
 
@@ -343,7 +374,7 @@ class Run:
         For a run not executing in this process, yields its stored history and stops.
         """
         queue: asyncio.Queue[Event] = asyncio.Queue()
-        history = list(self._events)
+        history = self.history
         live = self.live
         if live:
             self._subscribers.append(queue)
@@ -362,30 +393,39 @@ class Run:
                 self._subscribers.remove(queue)
 
     # -- execution -----------------------------------------------------------------------------------------------------
-    def _start(self, target: Runnable, inputs: dict[str, Any], *, resumed: bool) -> None:
+    def start_execution(
+        self, target: Runnable, inputs: dict[str, Any], *, resumed: bool, executor: Executor | None = None
+    ) -> None:
+        """Execute ``target`` as this run's body (``resumed``: replaying the journal of earlier executions)."""
         loop = asyncio.get_running_loop()
         self._target = target
         self._inputs = inputs
         self._loop = loop
         self._thread = threading.get_ident()
         self._cancel_requested = False
-        journal = self.session.store.load_journal(self.id) if resumed else []
-        self._execution = Execution(self, journal, resumed=resumed)
+        if executor is not None:
+            self._executor = executor
+        store = self._session.store
+        entries = store.load_journal(self.id) if resumed else []
+        self._execution = Execution(self, Journal(self.id, entries, self._stored_call), resumed=resumed)
         if self._evicted:
             # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
             # read back from the store (the replay redraws the DAG's completed nodes).
             self._execution.known_waits = dict(self._dormant_waits)
-            for token in self._dormant_waits:
-                self.session._dormant.pop(token, None)
+            self._session.wake(self)
             self._dormant_waits = {}
             self._history_pending = False
         self._evicted = False
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
-        self.session._adopt(self)
+        self._session.adopt(self)
         self._wake()
 
-    def _resume(self) -> None:
+    def resume(self) -> None:
+        """Execute an unfinished run that no task of this process executes (after a restart, or after it left
+        memory): the body runs again and replays its journal. ``await run`` and ``run.answer`` do this for you."""
+        if self.live or self.done:
+            return
         target = self._target or lookup(self._record.kind, self.graph_name)
         if target is None:
             raise UsageError(
@@ -408,15 +448,27 @@ class Run:
                 run_id=self.id,
                 code="inputs_not_durable",
             )
-        self._start(target, self.inputs, resumed=True)
+        self.start_execution(target, self.inputs, resumed=True)
+
+    def _stored_call(self, key: str) -> Any:
+        """The arguments step ``key`` was called with, from the run's stored events (for ReplayMismatch)."""
+        for data in reversed(self._session.store.load_events(self.id)):
+            kind = data.get("kind")
+            if kind == "node_started" and data.get("node_id") == key:
+                return data.get("inputs")
+            if kind == "service_call" and data.get("key") == key:
+                return data.get("inputs")
+            if kind == "channel_message" and data.get("message_id") == key and not data.get("update"):
+                return data.get("content")
+        return None
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:
-            return  # the task of an evicted execution, ending after the run moved on (see _evict)
+            return  # the task of an evicted execution, ending after the run moved on (see evict)
         # A run cancelled before its task ever started never reaches _main's handler.
         if task.cancelled() and self._cancel_requested and not self.done:
             self._finish("cancelled", error="cancelled")
-        self.session._parked.pop(self, None)
+        self._session.unpark(self)
 
     @property
     def evictable(self) -> bool:
@@ -424,7 +476,9 @@ class Run:
         now is a wait or waits on its children; the body itself is not between steps), everything it did is
         journaled, and nobody follows its events (a widget, ``run.events()``, ``subscribe``)."""
         ex = self._execution
-        if not (self.live and self.status == "waiting" and ex is not None and ex.durable and self._live_tokens):
+        if not (self.live and self.status == "waiting" and ex is not None and ex.durable):
+            return False
+        if not self._session.parks(self.id):
             return False
         if self._callbacks or self._inputs is None or not (self._record.meta or {}).get("durable_inputs", True):
             return False
@@ -433,24 +487,20 @@ class Run:
         root_busy = self._root is None or self._root.active == 0
         return not root_busy and all(s.active > 0 or s.kind == "wait" or s.parked > 0 for s in ex.scopes)
 
-    def _resume_if_dormant(self) -> None:
-        if self._evicted and self._task is None and not self.done:
-            self._resume()
-
-    def _evict(self) -> None:
+    def evict(self) -> list[str]:
         """Leave memory while waiting: keep the record and the open waits, detach and cancel the parked task.
+        Returns the tokens of the waits it keeps (an answer to one resumes it from the journal).
 
-        Everything happens now, so the run is dormant at once (an answer resumes it from the journal); the old
-        task only unwinds in the background, and nothing it does on the way out reaches the run any more: its
-        waits are already off the live table, and its interruption leaves the stored waits open.
+        Everything happens now, so the run is dormant at once; the old task only unwinds in the background, and
+        nothing it does on the way out reaches the run any more: its waits are already off the live table, and
+        its interruption leaves the stored waits open.
         """
         task = self._task
-        assert task is not None
-        for token in list(self._live_tokens):
-            live = self.session.pop_live_wait(token)
-            if live is not None:
-                self._dormant_waits[token] = live.record
-                self.session._dormant[token] = self
+        if task is None or not self.evictable:
+            raise UsageError(f"run {self.id} cannot leave memory now (see Run.evictable)", run_id=self.id)
+        for live in self._session.live_waits_of(self.id):
+            if self._session.pop_live_wait(live.record.token) is not None:
+                self._dormant_waits[live.record.token] = live.record
         self._evicted = True
         self._task = None
         self._execution = None
@@ -458,17 +508,39 @@ class Run:
         self._event_log = []
         self._graph = RunGraph(self.id, self.graph_name)
         self._history_pending = True  # loaded from the store if someone looks at it while dormant
-        self.session._parked.pop(self, None)
+        self._session.unpark(self)
         task.cancel()
+        return list(self._dormant_waits)
+
+    def dormant_wait(self, token: str) -> WaitRecord | None:
+        """The record of an open wait this evicted run keeps, by token."""
+        return self._dormant_waits.get(token)
+
+    def wait_answered(self, record: WaitRecord, *, parked: bool) -> None:
+        """One of this run's waits was answered (``parked``: a task of this process waits on it and is woken by
+        the session). A run that left memory is resumed on its loop so the answer is consumed."""
+        if record.token in self._dormant_waits:
+            self._dormant_waits[record.token] = record
+        if self._execution is not None:
+            self._execution.remember_answer(record)
+        if not parked and self._evicted and not self.done:
+            self._on_loop(self.resume)
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or threading.get_ident() == thread:
+            fn()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(fn)
 
     async def _main(self, resumed: bool) -> None:
         assert self._execution is not None and self._target is not None and self._inputs is not None
         self._update_record(status="running", error=None)
-        self._emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
+        self.emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
         root = self._root = Scope(self._execution, None)
-        token = _current_scope.set(root)
+        token = enter_scope(root)
         try:
-            outputs = await self._target._run_root(root, dict(self._inputs))
+            outputs = await self._target.run_root(root, dict(self._inputs))
             root.check_unawaited()
         except asyncio.CancelledError:
             if self._cancel_requested:
@@ -476,13 +548,14 @@ class Run:
                 return
             raise  # the loop is going away: leave the run resumable
         except BaseException as exc:
+            user_traceback(exc)
             self._error = exc
             self._finish("failed", error=exc)
             if not isinstance(exc, Exception):
                 raise
             return
         finally:
-            _current_scope.reset(token)
+            leave_scope(token)
         self._outputs = outputs
         self._finish("succeeded", outputs=outputs)
 
@@ -501,7 +574,7 @@ class Run:
                     raise NotEncodable("the outputs contain a secret (an API key or credential)")
             except NotEncodable as exc:
                 encoded = preview(outputs)
-                self._emit(
+                self.emit(
                     RunWarning,
                     node_id=None,
                     code="not_durable",
@@ -510,70 +583,105 @@ class Run:
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         self._close_waits()
         self._update_record(status=status, outputs=encoded, error=message)
-        self._emit(
+        self.emit(
             RunFinished,
             status=status,
             outputs=None if outputs is None else preview(outputs),
             error=None if error is None or isinstance(error, str) else error_info(error),
         )
-        if self.session.store.durability == "sync":
-            self.session.store.flush()
-        self.session._parked.pop(self, None)
+        if self._session.store.durability == "sync":
+            self._session.store.flush()
+        self._session.unpark(self)
         self._wake()
-        self.session.housekeeping()
+        self._session.housekeeping()
 
     def _close_waits(self) -> None:
         """A finished run answers nothing more: close its open waits and wake any task still parked on one."""
-        store = self.session.store
+        store = self._session.store
         ex = self._execution
+        parked = {live.record.token for live in self._session.live_waits_of(self.id)}
         if ex is not None and ex.known_waits is not None:  # resumed after an eviction: its waits are known
             for rec in ex.known_waits.values():
-                if rec.status == "open" and rec.token not in self._live_tokens:
+                if rec.status == "open" and rec.token not in parked:
                     store.put_wait(replace(rec, status="closed"))
         elif ex is None or ex.resumed:  # waits of an earlier execution may be open in the store only
             for rec in store.list_waits(self.id, status="open"):
-                store.put_wait(replace(rec, status="closed"))
-        for token in list(self._live_tokens):
-            live = self.session.pop_live_wait(token)
+                if rec.token not in parked:
+                    store.put_wait(replace(rec, status="closed"))
+        for token in parked:
+            live = self._session.pop_live_wait(token)
             if live is not None:
                 store.put_wait(replace(live.record, status="closed"))
                 live.loop.call_soon_threadsafe(live.future.cancel)
 
     def _update_record(self, **changes: Any) -> None:
-        self._record = replace(self._record, updated_at=self.session.clock.now(), **changes)
-        self.session.store.put_run(self._record)
+        self._record = replace(self._record, updated_at=self._session.clock.now(), **changes)
+        self._session.store.put_run(self._record)
 
-    def _refresh_status(self) -> None:
+    # -- what the step engine calls (StepHost) -----------------------------------------------------------------------
+    def context_for(self, scope: Scope) -> NodeContext:
+        return NodeContext(scope)
+
+    def persist_waiting(self) -> None:
+        """Write the run's record as ``waiting`` (it goes out with the wait that makes it wait)."""
+        self._session.store.put_run(replace(self._record, status="waiting", updated_at=self._session.clock.now()))
+
+    def refresh_status(self) -> None:
+        """``running`` or ``waiting``, from whether a task of the run is parked on a wait now."""
         if self.status not in ("running", "waiting"):
             return
-        waiting = bool(self._live_tokens)
+        waiting = self._session.parks(self.id)
         status = "waiting" if waiting else "running"
         if status != self.status:
             self._update_record(status=status)
-            self._emit(RunStatusChanged, status=status)
+            self.emit(RunStatusChanged, status=status)
         if waiting:
-            self.session._park(self)
+            self._session.park(self)
         else:
-            self.session._parked.pop(self, None)
+            self._session.unpark(self)
 
-    def _emit(self, cls: type[Event], **fields: Any) -> None:
+    def refresh_status_threadsafe(self) -> None:
+        """:meth:`refresh_status` from any thread (a widget's answer arrives on a kernel subshell thread)."""
+        self._on_loop(self.refresh_status)
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
         """Create an event, fold it into the graph, persist it and hand it to every subscriber.
 
         Safe from any thread: off the loop's thread it hops onto the loop (keeping its timestamp).
         """
-        fields.setdefault("ts", self.session.clock.now())
+        fields.setdefault("ts", self._session.clock.now())
         if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(lambda: self._emit(cls, **fields))
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(lambda: self.emit(cls, **fields))
             return
-        events = self._events  # loads the stored history first, so sequence numbers continue from it
+        if self._history_pending:
+            self._load_history()  # sequence numbers continue from the stored history
         self._seq += 1
         event = cls(run_id=self.id, seq=self._seq, **fields)
-        events.append(event)
-        node = self.graph.apply(event)
-        self.session.store.record(self.id, event, node if isinstance(event, _NODE_EVENTS) else None)
-        for observer in list(self.session.event_observers):
+        self._event_log.append(event)
+        node = self._graph.apply(event)
+        self._session.store.record(self.id, event, node if isinstance(event, _NODE_EVENTS) else None)
+        for observer in list(self._session.event_observers):
             observer(self, event)
         for queue in self._subscribers:
             queue.put_nowait(event)
+        failed: list[tuple[Callable[[Event], None], BaseException]] = []
         for callback in list(self._callbacks):
-            callback(event)
+            try:
+                callback(event)
+            except Exception as error:  # an observer must never fail the run it watches: isolate and report it
+                failed.append((callback, error))
+        for callback, problem in failed:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+            _log.warning("aether_nb: a subscriber of run %s raised and was unsubscribed", self.id, exc_info=problem)
+            self.emit(
+                RunWarning,
+                node_id=None,
+                code="subscriber_failed",
+                message=f"a subscriber of this run ({getattr(callback, '__qualname__', callback)!r}) raised "
+                f"{type(problem).__name__}: {problem}; it was unsubscribed, the run goes on",
+            )
+
+
+__all__ = ["RUN_STATUSES", "Run"]

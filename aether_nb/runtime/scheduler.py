@@ -23,6 +23,7 @@ from typing import Any
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError
 from aether_nb.runtime.events import NodeFinished, NodeStarted
 from aether_nb.runtime.execution import Scope, error_info
+from aether_nb.runtime.executors import lingering
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
@@ -42,10 +43,16 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise UsageError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
-        if self.backoff_s < 0 or self.max_backoff_s < 0 or not 0 <= self.jitter <= 1:
-            raise UsageError("backoff_s and max_backoff_s must be >= 0 and jitter within [0, 1]")
-        if not all(isinstance(c, type) and issubclass(c, BaseException) for c in self.retry_on):
+        for name in ("backoff_s", "max_backoff_s", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+                raise UsageError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+        if self.max_backoff_s == float("inf") or self.jitter > 1:
+            raise UsageError("RetryPolicy: max_backoff_s must be finite and jitter within [0, 1]")
+        retry_on = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
+        if not retry_on or not all(isinstance(c, type) and issubclass(c, BaseException) for c in retry_on):
             raise UsageError(f"retry_on must be exception classes, got {self.retry_on!r}")
+        object.__setattr__(self, "retry_on", retry_on)
 
     def delay(self, attempt: int) -> float:
         base = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
@@ -108,15 +115,44 @@ def evaluate(cond: Any) -> bool:
 
 
 def _global_limit(scope: Scope) -> asyncio.Semaphore | None:
+    """The session-wide cap's semaphore on this loop (one per loop: a semaphore belongs to the loop it ran on)."""
     config = scope.run.session.config
     cap = config.get("global_max_concurrency")
     if cap is None:
         return None
-    sem = config.get("_global_semaphore")
-    if not isinstance(sem, asyncio.Semaphore) or config.get("_global_semaphore_cap") != cap:
-        sem = config["_global_semaphore"] = asyncio.Semaphore(int(cap))
-        config["_global_semaphore_cap"] = cap
+    loop = asyncio.get_running_loop()
+    held = config.get("global_slots")
+    if not (isinstance(held, tuple) and held[0] is loop and held[1] == cap):
+        held = config["global_slots"] = (loop, cap, asyncio.Semaphore(int(cap)))
+    sem: asyncio.Semaphore = held[2]
     return sem
+
+
+class _Slots:
+    """The caps a node holds while its body runs: released when the body really ends, which for a sync body
+    given up on (timeout, cancel) is when its thread returns, not when the node stops waiting for it."""
+
+    def __init__(self, *limits: asyncio.Semaphore | None) -> None:
+        self._limits = [lim for lim in limits if lim is not None]
+        self._loop = asyncio.get_running_loop()
+
+    async def acquire(self) -> None:
+        taken: list[asyncio.Semaphore] = []
+        try:
+            for lim in self._limits:
+                await lim.acquire()
+                taken.append(lim)
+        except BaseException:
+            for lim in taken:
+                lim.release()
+            raise
+
+    def release_after(self, bodies: lingering) -> None:
+        def release() -> None:
+            for lim in self._limits:
+                lim.release()
+
+        bodies.when_all_done(release, self._loop)
 
 
 async def run_taskgraph(
@@ -137,7 +173,8 @@ async def run_taskgraph(
     ready: deque[str] = deque(n for n, k in waiting_on.items() if k == 0)
     running: dict[asyncio.Task[dict[str, Any]], str] = {}
     first_error: BaseException | None = None
-    limit = _global_limit(scope)
+    run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+    session_limit = _global_limit(scope)
 
     def close(node_id: str, final: str, error: BaseException | None = None) -> None:
         """Record a node that will not run (skipped or cancelled) and everything downstream of it."""
@@ -149,9 +186,9 @@ async def run_taskgraph(
             status[nid] = st
             results[nid] = None
             spec = graph.nodes[nid]
-            run._emit(NodeStarted, node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
-                      parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
-            run._emit(NodeFinished, node_id=nid, status=st, error=None if err is None else error_info(err))
+            run.emit(NodeStarted, node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
+                     parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
+            run.emit(NodeFinished, node_id=nid, status=st, error=None if err is None else error_info(err))
             stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
@@ -173,19 +210,24 @@ async def run_taskgraph(
             inputs_view, execute = tool.prepare((), dict(kwargs))
             if spec.timeout_s is not None:
                 execute = _with_timeout(execute, spec.timeout_s, node_id)
+            slots = _Slots(run_limit, session_limit)
+            await slots.acquire()
+            bodies = lingering()
             try:
-                if limit is not None:
-                    async with limit:
-                        return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
-                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                with bodies:
+                    return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
             except Exception as exc:
                 if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on):
                     raise
-                clock = run.session.clock
-                await clock.sleep_until(clock.now() + retry.delay(attempt))
+            finally:
+                slots.release_after(bodies)
+            await bodies.all_done()  # a retry never overlaps the attempt it replaces (a thread still running it)
+            assert retry is not None
+            clock = run.session.clock
+            await clock.sleep_until(clock.now() + retry.delay(attempt))
 
     while ready or running:
-        while ready and (max_concurrency is None or len(running) < max_concurrency):
+        while ready:
             node_id = ready.popleft()
             spec = graph.nodes[node_id]
             if spec.condition is not None:

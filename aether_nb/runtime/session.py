@@ -1,8 +1,13 @@
-"""Session: the one object a run gets its store, clock and services from.
+"""Session: the one object a run gets its store, clock and services from, and the owner of the set of runs.
 
 A run is handed its session when it starts and passes it down explicitly (scope -> NodeContext -> services).
 Exactly one *default* session exists per process — the notebook's — built lazily by the factory that
 ``aether_nb`` installs (it wires the built-in services); tests build their own sessions and pass them around.
+
+What the session owns: the runs this process knows (live or rebuilt from the store), the waits their tasks are
+parked on (so an answer from any thread finds its task), the waits of runs that left memory, and which waiting runs
+stay in memory (:meth:`Session.park`). What a run owns (its status, its execution, its events) it changes itself;
+the session only calls its public methods.
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.checks import check_run_id
 from aether_nb.runtime.clock import Clock, SystemClock
-from aether_nb.runtime.codec import encode
+from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.protocol import Store
@@ -26,6 +32,8 @@ from aether_nb.store.redact import contains_secret
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
     from aether_nb.runtime.events import Event
+    from aether_nb.runtime.execution import StepHost
+    from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.run import Run
 
 ServiceFactory = Callable[..., Any]
@@ -41,12 +49,12 @@ class LiveWait(NamedTuple):
 
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
-    run: Run
+    run: StepHost
     record: WaitRecord
 
 
 class Session:
-    """Store, clock, services and the live runs of one notebook (or one test).
+    """Store, clock, services and the runs of one notebook (or one test).
 
     Args:
         store: where runs, journal, waits and service data live (default: a fresh in-memory store).
@@ -71,6 +79,8 @@ class Session:
         self.service_factories: dict[str, ServiceFactory] = {}
         self.services: dict[str, Any] = {}
         self.config: dict[str, Any] = {}
+        self.executor: Executor | None = None
+        """Where sync tool bodies run by default (None: a thread pool; ``ag.configure(executor=...)``)."""
         self.wait_presenter: Callable[[NodeContext], Presenter | None] | None = None
         self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
         self.run_observers: list[Callable[[Run], None]] = []
@@ -78,7 +88,8 @@ class Session:
         self._runs: dict[str, Run] = {}
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, LiveWait] = {}
-        self._parked: dict[Run, None] = {}  # live runs that wait, oldest first (see _park)
+        self._live_by_run: dict[str, set[str]] = {}  # run id -> tokens its tasks are parked on
+        self._parked: dict[Run, None] = {}  # live runs that wait, oldest first (see park)
         self._dormant: dict[str, Run] = {}  # token -> the evicted run that waits on it
         self.max_live_waiting = MAX_LIVE_WAITING
 
@@ -95,10 +106,11 @@ class Session:
             return
         self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
 
-    def add_live_wait(self, fut: asyncio.Future[Any], run: Run, record: WaitRecord) -> None:
+    # -- live waits --------------------------------------------------------------------------------------------------
+    def add_live_wait(self, fut: asyncio.Future[Any], run: StepHost, record: WaitRecord) -> None:
         """A task of ``run`` is parked on ``fut`` for this wait (indexed by token and by run)."""
         self._live_waits[record.token] = LiveWait(fut, fut.get_loop(), run, record)
-        run._live_tokens.add(record.token)
+        self._live_by_run.setdefault(run.id, set()).add(record.token)
 
     def pop_live_wait(self, token: str, future: asyncio.Future[Any] | None = None) -> LiveWait | None:
         """Forget a live wait (only if it is still ``future``'s, when given: a resumed run may wait on the same
@@ -107,10 +119,23 @@ class Session:
         if live is None or (future is not None and live.future is not future):
             return None
         del self._live_waits[token]
-        live.run._live_tokens.discard(token)
+        tokens = self._live_by_run.get(live.run.id)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self._live_by_run[live.run.id]
         return live
 
-    def _park(self, run: Run) -> None:
+    def live_waits_of(self, run_id: str) -> list[LiveWait]:
+        """The waits the tasks of run ``run_id`` are parked on now."""
+        return [self._live_waits[t] for t in self._live_by_run.get(run_id, ())]
+
+    def parks(self, run_id: str) -> bool:
+        """Whether a task of run ``run_id`` is parked on a wait in this process."""
+        return bool(self._live_by_run.get(run_id))
+
+    # -- waiting runs that leave memory --------------------------------------------------------------------------------
+    def park(self, run: Run) -> None:
         """``run`` waits. Beyond :attr:`max_live_waiting` parked runs, the oldest evictable ones leave memory
         (their tasks end; an answer resumes them from the journal), so a thousand waiting runs cost a thousand
         records, not a thousand suspended tasks with their DAGs and events. A run that is watched, busy between
@@ -124,9 +149,21 @@ class Session:
                 break
             if old.evictable:
                 self._parked.pop(old, None)
-                old._evict()
+                dormant = old.evict()
+                for token in dormant:
+                    self._dormant[token] = old
                 excess -= 1
 
+    def unpark(self, run: Run) -> None:
+        """``run`` no longer waits in memory (it runs again, finished, or left memory)."""
+        self._parked.pop(run, None)
+
+    def wake(self, run: Run) -> None:
+        """``run`` executes again (resumed after leaving memory): its waits are live ones again."""
+        for token in [t for t, r in self._dormant.items() if r is run]:
+            del self._dormant[token]
+
+    # -- runs ------------------------------------------------------------------------------------------------------
     def flush(self) -> None:
         """Make everything the runs of this session have recorded so far durable in the store."""
         self.store.flush()
@@ -148,13 +185,11 @@ class Session:
         """How a wait without its own presenter (e.g. a DualStageTool's) is shown: the channel's default."""
         return None if self.wait_presenter is None else self.wait_presenter(context)
 
-    # -- runs -----------------------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
         """The run with this id: the live object if this process runs it, else rebuilt from the store."""
-        from aether_nb.runtime.run import Run
+        from aether_nb.runtime.run import Run  # run.py builds on this module; a Run is made here only on demand
 
-        if not isinstance(run_id, str) or not run_id:
-            raise UsageError(f"run_id must be a non-empty string, got {run_id!r}")
+        check_run_id(run_id)
         run = self._runs.get(run_id)
         if run is not None:
             return run
@@ -174,12 +209,28 @@ class Session:
         valid = {"pending", "running", "waiting", "succeeded", "failed", "cancelled"}
         if status is not None and status not in valid:
             raise UsageError(f"status must be one of {sorted(valid)}, got {status!r}")
+        if graph is not None and not isinstance(graph, str):
+            raise UsageError(f"graph must be a graph's name (a string), got {type(graph).__name__}")
         return [self.get_run(rec.run_id) for rec in self.store.list_runs(status=status, graph=graph)]
 
-    def _adopt(self, run: Run) -> None:
+    def known_runs(self) -> Iterator[Run]:
+        """The run objects this session holds (live ones and ones looked up)."""
+        return iter(list(self._runs.values()))
+
+    def adopt(self, run: Run) -> None:
+        """``run`` starts executing in this session: it is the object every lookup of its id returns."""
         self._runs[run.id] = run
         for observer in list(self.run_observers):
             observer(run)
+
+    def forget_runs(self) -> None:
+        """Drop the run objects (the store changed: they belong to the old one)."""
+        live = [r.id for r in self._runs.values() if r.live]
+        if live:
+            raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
+        self._runs.clear()
+        self._parked.clear()
+        self._dormant.clear()
 
     # -- answers ---------------------------------------------------------------------------------------------------
     def answer(self, token: str, payload: Any) -> WaitRecord:
@@ -191,16 +242,19 @@ class Session:
 
         Raises:
             UsageError: unknown token, or the wait is no longer open.
-            InvalidAnswer: the payload does not fit the wait; nothing changed and the wait stays open.
+            InvalidAnswer: the payload does not fit; nothing changed and the wait stays open.
         """
-        if not isinstance(token, str) or not token:
-            raise UsageError(f"token must be a non-empty string, got {token!r}", code="bad_token")
+        if not isinstance(token, str) or not token or "\x00" in token or len(token) > 200:
+            raise UsageError(
+                "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
+                code="bad_token",
+            )
         live = self._live_waits.get(token)
         sleeper = self._dormant.get(token)
         if live is not None:
             rec: WaitRecord | None = live.record
         elif sleeper is not None:
-            rec = sleeper._dormant_waits.get(token)
+            rec = sleeper.dormant_wait(token)
         else:
             rec = self.store.get_wait(token)
         if rec is None:
@@ -219,8 +273,19 @@ class Session:
         if hook is not None:
             payload = hook(rec, payload)
         value = normalise_answer(rec, payload)
-        encoded = encode(value)
-        if contains_secret(json.dumps(encoded)):
+        try:
+            encoded = encode(value)
+            text = json.dumps(encoded)
+        except (NotEncodable, RecursionError, ValueError, TypeError) as exc:
+            from aether_nb.errors import InvalidAnswer
+
+            raise InvalidAnswer(
+                f"answer to {rec.kind} wait {rec.node_id!r}: this value cannot be stored ({exc}); answer with "
+                "JSON-friendly data (strings, numbers, lists, dicts)",
+                run_id=rec.run_id,
+                node_id=rec.node_id,
+            ) from None
+        if contains_secret(text):
             # A secret is never stored: a live wait gets it in memory only; a dormant run cannot keep it.
             if live is None:
                 raise UsageError(
@@ -235,28 +300,13 @@ class Session:
         else:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
-        if sleeper is not None and token in sleeper._dormant_waits:
-            sleeper._dormant_waits[token] = answered
         owner = self._runs.get(rec.run_id)
-        known = None if owner is None or owner._execution is None else owner._execution.known_waits
-        if known is not None and token in known:
-            known[token] = answered  # a resumed execution that has not reached this wait yet finds the answer
-        dormant = self._runs.get(rec.run_id)
-        if live is None and dormant is not None and dormant._evicted and not dormant.done:
-            # an evicted run of this session: resume it on its loop so the answer is consumed
-            if dormant._loop is not None and threading.get_ident() != dormant._thread:
-                dormant._loop.call_soon_threadsafe(dormant._resume_if_dormant)
-            else:
-                dormant._resume_if_dormant()
+        if owner is not None:
+            owner.wait_answered(answered, parked=live is not None)
         if live is not None:
             self.pop_live_wait(token)
-            fut, loop, run = live.future, live.loop, live.run
-            loop.call_soon_threadsafe(_resolve, fut, value)
-            # the run stops being "waiting" as soon as its last open wait is answered, not a loop turn later
-            if threading.get_ident() == run._thread:
-                run._refresh_status()
-            else:
-                loop.call_soon_threadsafe(run._refresh_status)
+            live.loop.call_soon_threadsafe(_resolve, live.future, value)
+            live.run.refresh_status_threadsafe()
         return answered
 
 
@@ -269,6 +319,14 @@ def _random_run_id() -> str:
 def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+def on_loop_thread(loop: asyncio.AbstractEventLoop | None, thread: int | None, fn: Callable[[], None]) -> None:
+    """Call ``fn`` now when this is ``loop``'s thread (or no loop is known), else hand it to ``loop``."""
+    if loop is None or thread is None or threading.get_ident() == thread:
+        fn()
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(fn)
 
 
 _default: Session | None = None

@@ -20,6 +20,20 @@ from aether_nb.store.records import JSON
 INPUTS = "__inputs__"
 """The pseudo-node whose outputs are the graph's inputs."""
 
+
+class _Required:
+    """The marker of a required input in ``@graphify(inputs={...})`` (``ag.REQUIRED``)."""
+
+    def __repr__(self) -> str:
+        return "ag.REQUIRED"
+
+    def __reduce__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""``@graphify(inputs={"x": ag.REQUIRED, "limit": 10})``: ``x`` must be given, ``limit`` defaults to 10."""
+
 NODE_STATUSES = (
     "PENDING",
     "RUNNING",
@@ -157,14 +171,53 @@ class TaskGraph:
     outputs: dict[str, JSON]
     nodes: dict[str, NodeSpec]
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    promoted_from: dict[str, Any] | None = None
+    """For a graph promoted from a run: ``{"run": id, "inputs": {...}, "computed": [names]}`` — the optional inputs
+    named in ``computed`` hold values the run computed in Python for those run inputs (see :meth:`check_inputs`)."""
 
     kind = "graphify"
+
+    def check_inputs(self, given: dict[str, Any]) -> None:
+        """Refuse a call that would use a promoted graph's computed defaults with other inputs than the run's.
+
+        A value the run computed in Python between calls (``double(a["y"] + 1)``) is an input of the promoted graph,
+        its default the run's value; with other inputs that default is stale, so it must be passed explicitly.
+        """
+        origin = self.promoted_from
+        if not origin:
+            return
+        changed = [k for k, v in (origin.get("inputs") or {}).items() if k in given and given[k] != v]
+        stale = [k for k in origin.get("computed") or [] if k not in given]
+        if changed and stale:
+            raise UsageError(
+                f"graph {self.name!r} was promoted from run {origin.get('run')}, where {', '.join(stale)} "
+                f"{'was' if len(stale) == 1 else 'were'} computed in Python from the run's inputs; with other "
+                f"values for {', '.join(changed)} the run's value{'s' if len(stale) > 1 else ''} would be stale. "
+                f"Pass {', '.join(f'{k}=...' for k in stale)}, or compute {'it' if len(stale) == 1 else 'them'} in a "
+                "tool of the original agent and promote again",
+                code="stale_computed_inputs",
+            )
 
     def node(self, node_id: str) -> NodeSpec:
         try:
             return self.nodes[node_id]
         except KeyError:
             raise KeyError(f"no node {node_id!r} in graph {self.name!r}; nodes: {list(self.nodes)}") from None
+
+    def topological_order(self) -> list[str]:
+        """Node ids, each after all of its dependencies (ties in the order nodes were added)."""
+        order: list[str] = []
+        waiting = {n: sum(1 for d in s.deps if d in self.nodes) for n, s in self.nodes.items()}
+        dependents = self.dependents()
+        ready = [n for n, k in waiting.items() if k == 0]
+        while ready:
+            n = ready.pop(0)
+            order.append(n)
+            for m in dependents[n]:
+                waiting[m] -= 1
+                if waiting[m] == 0:
+                    ready.append(m)
+        return order
 
     def dependents(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n: [] for n in self.nodes}
@@ -182,6 +235,7 @@ class TaskGraph:
             "outputs": dict(self.outputs),
             "nodes": [n.to_json() for n in self.nodes.values()],
             "state": self.state,
+            "promoted_from": self.promoted_from,
         }
 
     def dumps(self) -> str:
@@ -200,6 +254,7 @@ class TaskGraph:
             outputs=dict(data["outputs"]),
             nodes={n.id: n for n in nodes},
             state=dict(data.get("state") or {}),
+            promoted_from=data.get("promoted_from"),
         )
 
     # -- tools ---------------------------------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.execution import Scope, StepCall, _current_scope, current_scope, spec_to_json
+from aether_nb.runtime.execution import Scope, StepCall, current_scope, detach_scope
+from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.taskgraph import tool_version
-from aether_nb.runtime.waits import WaitSpec
+from aether_nb.runtime.waits import WaitSpec, spec_to_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 Execute = Callable[[Scope], Awaitable[dict[str, Any]]]
@@ -137,13 +138,27 @@ class Tool:
 
     kind = "tool"
 
-    def __init__(self, fn: Callable[..., Any], *, name: str | None = None, outputs: Sequence[str] | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        outputs: Sequence[str] | None = None,
+        executor: Executor | str | None = None,
+    ):
         if not callable(fn):
             raise UsageError(f"@tool decorates a function, got {type(fn).__name__}")
         self.fn = fn
-        self.name = name or fn.__name__
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise UsageError(f"tool name must be an identifier, got {self.name!r}")
+        chosen = name or getattr(fn, "__name__", None)
+        if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
+            raise UsageError(f"tool name must be an identifier, got {chosen!r}")
+        self.name: str = chosen
+        if executor == "local":
+            self.executor: Executor | None = LOCAL
+        else:
+            self.executor = check_executor(executor, f"@tool {self.name}")
+        """Where the body runs: None = the run's executor (sync bodies without context); ``"local"`` pins it to
+        this process's thread pool."""
         self.outputs = check_outputs_decl(outputs, f"@tool {self.name}")
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
@@ -242,10 +257,38 @@ class Tool:
                 else:
                     raw = await self.fn(*bound.args, **bound.kwargs)
             else:
-                raw = await asyncio.to_thread(_run_detached, self.fn, bound)
+                raw = await self._run_sync(child, bound)
             return normalise_outputs(raw, self.outputs, f"tool {self.name}")
 
         return self._inputs_view(bound), execute
+
+    def executor_for(self, child: Scope) -> Executor:
+        """Where this call's sync body runs: the tool's pin, else the run's executor for bodies that take no
+        context (a context only exists in the kernel), else this process's threads."""
+        if self.executor is not None:
+            return self.executor
+        if self.context_param is None:
+            chosen = child.run.executor
+            if chosen is not None:
+                return chosen
+        return LOCAL
+
+    async def _run_sync(self, child: Scope, bound: inspect.BoundArguments) -> Any:
+        """Run the sync body on its executor. If this step is given up on (timeout, cancel) while the body still
+        runs, the body keeps its concurrency slot until it really ends (see executors.linger)."""
+        executor = self.executor_for(child)
+        if executor is LOCAL:
+            submission = executor.submit(_run_detached, (self.fn, bound), {}, label=self.name)
+        else:
+            submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
+        child.where = submission.where if executor is not LOCAL else None
+        try:
+            return await submission.result()
+        except asyncio.CancelledError:
+            if not submission.done() and not submission.cancel():
+                child.abandoned.append(submission)
+                linger(submission)
+            raise
 
     def _call_direct(self, bound: inspect.BoundArguments) -> Any:
         where = f"tool {self.name}"
@@ -258,9 +301,13 @@ class Tool:
         return normalise_outputs(self.fn(*bound.args, **bound.kwargs), self.outputs, where)
 
 
+LOCAL = ThreadExecutor()
+"""This process's thread pool: where sync tool bodies run unless a run names another executor."""
+
+
 def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments) -> Any:
     # In the worker thread (a copy of the caller's context): tool calls made by a sync body run directly.
-    _current_scope.set(None)
+    detach_scope()
     return fn(*bound.args, **bound.kwargs)
 
 
@@ -270,33 +317,46 @@ def tool(fn: F, /) -> Tool: ...
 
 @overload
 def tool(
-    fn: None = None, /, *, outputs: Sequence[str] | None = None, name: str | None = None
+    fn: None = None,
+    /,
+    *,
+    outputs: Sequence[str] | None = None,
+    name: str | None = None,
+    executor: Executor | str | None = None,
 ) -> Callable[[Any], Any]: ...
 
 
 def tool(
-    fn: Any = None, /, *, outputs: Sequence[str] | None = None, name: str | None = None
+    fn: Any = None,
+    /,
+    *,
+    outputs: Sequence[str] | None = None,
+    name: str | None = None,
+    executor: Executor | str | None = None,
 ) -> Tool | Callable[[Any], Any]:
     """Make a function a tool: ``@tool``, or ``@tool(outputs=["y"], name="double")``.
 
     ``outputs`` names the keys of the returned dict (checked on every call); without it a dict is returned as
-    is and any other value becomes ``{"result": value}``. Also accepts a :class:`DualStageTool` subclass (to
+    is and any other value becomes ``{"result": value}``. ``executor="local"`` keeps a sync body in this
+    process even when the run hands sync bodies to a cluster. Also accepts a :class:`DualStageTool` subclass (to
     set its outputs or name).
     """
+    if executor is not None and executor != "local":
+        check_executor(executor, "@tool")
     if isinstance(fn, (list, tuple)):
         raise UsageError("pass outputs by keyword: @tool(outputs=[...])")
 
     def wrap(f: Any) -> Any:
         if isinstance(f, type) and issubclass(f, DualStageTool):
             if outputs is not None:
-                f._outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
+                f.tool_outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
             if name is not None:
-                f._tool_name = name
+                f.tool_name = name
                 register(f, kind="tool", name=name)
             return f
         if isinstance(f, Tool):
             raise UsageError(f"{f.name} is already a tool; apply @tool once")
-        return Tool(f, name=name, outputs=outputs)
+        return Tool(f, name=name, outputs=outputs, executor=executor)
 
     return wrap if fn is None else wrap(fn)
 
@@ -311,7 +371,7 @@ class _DualStageMeta(type):
         if hook is not None:
             return hook(cls, args, kwargs)
         scope = current_scope()
-        name: str = cls._tool_name  # type: ignore[attr-defined]
+        name: str = cls.tool_name  # type: ignore[attr-defined]
         if scope is None:
             raise UsageError(
                 f"{name} waits for an answer, so it can only be called inside a run: `await {name}(...)` in a "
@@ -323,7 +383,7 @@ class _DualStageMeta(type):
 
     def prepare(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
         """Validate a call and return its inputs and the coroutine function that executes it as a step."""
-        name: str = cls._tool_name  # type: ignore[attr-defined]
+        name: str = cls.tool_name  # type: ignore[attr-defined]
         tool_cls: Any = cls
         setup_sig = inspect.signature(tool_cls.setup)
         ctx_param = find_context_param(tool_cls.setup, name)
@@ -353,7 +413,7 @@ class _DualStageMeta(type):
             assert node_id is not None
 
             async def await_answer(_: Scope) -> Any:
-                return await child._await_answer(node_id, spec, None)
+                return await child.await_answer(node_id, spec, None)
 
             answer_inputs = {"kind": spec.kind, "prompt": spec.prompt}
             payload = await child.run_step(
@@ -361,7 +421,7 @@ class _DualStageMeta(type):
             )
             resume_ctx = find_context_param(tool_cls.on_resume, name)
             raw = await instance.on_resume(payload, **({resume_ctx: ctx} if resume_ctx else {}))
-            return normalise_outputs(raw, cls._outputs, f"tool {name}")  # type: ignore[attr-defined]
+            return normalise_outputs(raw, cls.tool_outputs, f"tool {name}")  # type: ignore[attr-defined]
 
         return inputs, execute
 
@@ -374,17 +434,19 @@ class DualStageTool(metaclass=_DualStageMeta):
     same token without running ``setup`` again.
     """
 
-    _outputs: list[str] | None = None
-    _tool_name: str = ""
+    tool_outputs: list[str] | None = None
+    tool_name: str = ""
     version: str = ""
 
     def __init_subclass__(cls, outputs: Sequence[str] | None = None, name: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls._tool_name = name or cls.__name__
-        cls._outputs = check_outputs_decl(outputs, f"DualStageTool {cls._tool_name}") if outputs else cls._outputs
+        cls.tool_name = name or cls.__name__
+        cls.tool_outputs = (
+            check_outputs_decl(outputs, f"DualStageTool {cls.tool_name}") if outputs else cls.tool_outputs
+        )
         cls.version = tool_version(cls)
-        register(cls, kind="tool", name=cls._tool_name)
-        register_version("tool", cls._tool_name, cls.version, cls)
+        register(cls, kind="tool", name=cls.tool_name)
+        register_version("tool", cls.tool_name, cls.version, cls)
         for method in ("setup", "on_resume"):
             if not inspect.iscoroutinefunction(getattr(cls, method)):
                 raise UsageError(f"{cls.__name__}.{method} must be an `async def`")

@@ -13,7 +13,7 @@ Two ways to wait, one mechanism underneath:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aether_nb.errors import InvalidAnswer, UsageError
@@ -82,6 +82,13 @@ class WaitSpec:
         if self.kind == "approval":
             return list(DEFAULT_APPROVAL_OPTIONS)
         return None
+
+
+def spec_to_json(spec: WaitSpec) -> dict[str, Any]:
+    """A WaitSpec as JSON (a DualStageTool's setup result is journaled in this form)."""
+    data = asdict(spec)
+    data["options"] = None if spec.options is None else list(spec.options)
+    return data
 
 
 @dataclass(frozen=True)

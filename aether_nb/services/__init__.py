@@ -88,22 +88,13 @@ def install_builtin_services(session: Session, *, channel: ChannelAdapter | None
         return result
 
     session.service_factories["channel"] = lambda ctx, key=None: Channel(ctx, adapter(), key)
-    session.service_factories["kv"] = lambda ctx, scope="notebook": KV(
-        ctx.session.store, ctx.session.clock, scope_key(scope, ctx.run_id)
-    )
+    session.service_factories["kv"] = lambda ctx, scope="notebook": KV(ctx, scope_key(scope, ctx.run_id))
     # semantic search embeds with session.config["embed"] when one is configured (the LLM service sets it),
     # else with the deterministic local embedder
     session.service_factories["memory"] = lambda ctx, scope="notebook": Memory(
-        ctx.session.store,
-        ctx.session.clock,
-        scope_key(scope, ctx.run_id),
-        ctx.run_id,
-        ctx.node_id,
-        embed=ctx.session.config.get("embed"),
+        ctx, scope_key(scope, ctx.run_id), embed=ctx.session.config.get("embed")
     )
-    session.service_factories["artifacts"] = lambda ctx: Artifacts(
-        ctx.session.store, ctx.session.clock, ctx.run_id, ctx.node_id
-    )
+    session.service_factories["artifacts"] = Artifacts
     session.service_factories["logger"] = node_logger
     install_llm(session)  # context.llm(profile=None); openai is imported on the first call
 
@@ -124,12 +115,11 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
     import pathlib
 
     from aether_nb.errors import InvalidAnswer
-    from aether_nb.services.artifacts import Artifacts
+    from aether_nb.services.artifacts import check_name, put_bytes
     from aether_nb.services.channel import FileRef
 
     if not isinstance(payload, (list, tuple)):
         payload = [payload]
-    arts = Artifacts(session.store, session.clock, rec.run_id, rec.node_id)
     accept = [a.lower() for a in ((rec.meta or {}).get("accept") or [])]
     out: list[Any] = []
     for item in payload:
@@ -153,7 +143,17 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if accept and not any(name.lower().endswith(a) or _mime_match(mime, a) for a in accept):
             raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: {name} is not one of {accept}")
-        art = arts.put_bytes(data, name=name, mime=mime, kind="upload")
+        art = put_bytes(
+            session.store,
+            session.clock,
+            data,
+            name=check_name(name),
+            mime=mime,
+            kind="upload",
+            labels=None,
+            run_id=rec.run_id,
+            node_id=rec.node_id,
+        )
         out.append({"name": name, "size": art.size, "mime": art.mime, "artifact_uri": art.uri})
     if not (rec.meta or {}).get("multiple", True) and len(out) > 1:
         raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: only one file is accepted")

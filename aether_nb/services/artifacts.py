@@ -10,14 +10,19 @@ import json
 import mimetypes
 import pathlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.checks import check_depth, check_text, lone_surrogate
 from aether_nb.runtime.clock import Clock
+from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import ArtifactRecord
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
 
@@ -101,23 +106,108 @@ def check_name(name: Any) -> str:
 
 
 def parse_uri(uri: Any) -> str:
+    """The artifact id in ``artifact://<id>`` (or an :class:`Artifact`)."""
     if isinstance(uri, Artifact):
         return uri.id
     if not isinstance(uri, str) or not uri.startswith("artifact://") or len(uri) <= len("artifact://"):
         raise UsageError(f"expected an artifact uri like 'artifact://<id>', got {uri!r}")
-    return uri[len("artifact://") :]
+    art_id = uri[len("artifact://") :]
+    if not re.fullmatch(r"[0-9a-f]{1,64}", art_id):
+        raise UsageError(
+            f"no artifact {art_id[:80]!r}: artifact ids are hex digests (artifact://<id>)", code="artifact_not_found"
+        )
+    return art_id
+
+
+def put_bytes(
+    store: Store,
+    clock: Clock,
+    data: bytes,
+    *,
+    name: str,
+    mime: str | None,
+    kind: str,
+    labels: dict[str, Any] | None,
+    run_id: str | None,
+    node_id: str | None,
+) -> Artifact:
+    """Store ``data`` as an artifact now (answer hooks use it for uploads). The id is derived from the content, the
+    name and the run, so saving the same bytes twice is idempotent."""
+    digest = hashlib.sha256(bytes(data)).hexdigest()
+    art_id = hashlib.sha256(f"{digest}:{name}:{run_id}".encode()).hexdigest()[:24]
+    rec = ArtifactRecord(
+        id=art_id,
+        name=name,
+        kind=kind,
+        mime=mime or mimetypes.guess_type(name)[0] or "application/octet-stream",
+        size=len(data),
+        sha256=digest,
+        labels=dict(labels or {}),
+        created_at=clock.now(),
+        run_id=run_id,
+        node_id=node_id,
+    )
+    store.artifact_put(rec, bytes(data))
+    return Artifact.from_record(rec, store)
+
+
+def check_labels(labels: Any) -> dict[str, Any] | None:
+    """Labels are a dict of JSON values (they are stored and filtered on)."""
+    if labels is None:
+        return None
+    if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
+        raise UsageError(f"labels must be a dict with string keys, got {labels!r}")
+    for k in labels:
+        check_text(k, "a label name")
+    check_depth(labels, "labels", limit=20)
+    try:
+        json.dumps(labels)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"labels must hold JSON values (strings, numbers, lists...): {exc}") from exc
+    return dict(labels)
+
+
+def _meta(art: Artifact) -> dict[str, Any]:
+    return {
+        "id": art.id,
+        "uri": art.uri,
+        "name": art.name,
+        "kind": art.kind,
+        "mime": art.mime,
+        "size": art.size,
+        "labels": art.labels,
+        "run_id": art.run_id,
+        "pinned": art.pinned,
+    }
 
 
 class Artifacts:
-    """Artifact service over the session's store."""
+    """Artifact service over the session's store. Every call is a journaled step of the run: a resumed run does not
+    save again, and a load or list returns what it returned the first time (bytes are not copied into the journal:
+    a load journals the content's sha256 and a replay reads the same immutable artifact again)."""
 
-    def __init__(self, store: Store, clock: Clock, run_id: str | None, node_id: str | None) -> None:
-        self._store = store
-        self._clock = clock
-        self._run_id = run_id
-        self._node_id = node_id
+    def __init__(self, context: NodeContext) -> None:
+        self._ctx = context
 
-    async def save_bytes(
+    def _call(self, method: str, inputs: Any, body: Any, **kw: Any) -> ServiceCall:
+        return ServiceCall(self._ctx.scope, "artifacts", method, inputs, body, **kw)
+
+    def _artifact(self, meta: dict[str, Any]) -> Artifact:
+        store = self._ctx.session.store
+        return Artifact(
+            meta["id"],
+            meta["uri"],
+            meta["name"],
+            meta["kind"],
+            meta["mime"],
+            meta["size"],
+            dict(meta["labels"] or {}),
+            meta["run_id"],
+            meta["pinned"],
+            functools.partial(_load_bytes, store, meta["id"]),
+        )
+
+    def save_bytes(
         self,
         data: bytes,
         *,
@@ -125,82 +215,149 @@ class Artifacts:
         mime: str | None = None,
         kind: str = "bytes",
         labels: dict[str, Any] | None = None,
-    ) -> Artifact:
+    ) -> Awaitable[Artifact]:
         """Store ``data``; the id is derived from its sha256 and name, so saving twice is idempotent."""
-        return self.put_bytes(data, name=name, mime=mime, kind=kind, labels=labels)
-
-    def put_bytes(
-        self,
-        data: bytes,
-        *,
-        name: str = "data.bin",
-        mime: str | None = None,
-        kind: str = "bytes",
-        labels: dict[str, Any] | None = None,
-    ) -> Artifact:
-        """Synchronous :meth:`save_bytes`, for code that cannot await (answer hooks, sync tools)."""
         if not isinstance(data, (bytes, bytearray)):
             raise UsageError(f"save_bytes takes bytes, got {type(data).__name__}")
-        check_name(name)
-        if labels is not None and not isinstance(labels, dict):
-            raise UsageError(f"labels must be a dict, got {type(labels).__name__}")
-        digest = hashlib.sha256(bytes(data)).hexdigest()
-        art_id = hashlib.sha256(f"{digest}:{name}:{self._run_id}".encode()).hexdigest()[:24]
-        rec = ArtifactRecord(
-            id=art_id,
-            name=name,
-            kind=kind,
-            mime=mime or mimetypes.guess_type(name)[0] or "application/octet-stream",
-            size=len(data),
-            sha256=digest,
-            labels=dict(labels or {}),
-            created_at=self._clock.now(),
-            run_id=self._run_id,
-            node_id=self._node_id,
-        )
-        self._store.artifact_put(rec, bytes(data))
-        return Artifact.from_record(rec, self._store)
+        return self._save("save_bytes", bytes(data), name=name, mime=mime, kind=kind, labels=labels)
 
-    async def save_text(self, text: str, *, name: str = "text.txt", labels: dict[str, Any] | None = None) -> Artifact:
+    def _save(
+        self,
+        method: str,
+        data: bytes | Callable[[], bytes],
+        *,
+        name: str,
+        mime: str | None,
+        kind: str,
+        labels: dict[str, Any] | None,
+        inputs: dict[str, Any] | None = None,
+    ) -> ServiceCall:
+        check_name(name)
+        if mime is not None:
+            check_text(mime, "mime", max_len=255)
+        check_text(kind, "kind", max_len=64)
+        labels = check_labels(labels)
+        ctx = self._ctx
+
+        def body(store: Any) -> Artifact:
+            blob = data() if callable(data) else data
+            return put_bytes(
+                store,
+                ctx.session.clock,
+                blob,
+                name=name,
+                mime=mime,
+                kind=kind,
+                labels=labels,
+                run_id=ctx.run_id,
+                node_id=ctx.node_id,
+            )
+
+        call_inputs = inputs if inputs is not None else {"sha256": hashlib.sha256(data).hexdigest()}  # type: ignore[arg-type]
+        call_inputs = {**call_inputs, "name": name, "mime": mime, "kind": kind, "labels": labels}
+        return self._call(method, call_inputs, body, to_journal=_meta, rebuild=self._artifact)
+
+    def save_text(
+        self, text: str, *, name: str = "text.txt", labels: dict[str, Any] | None = None
+    ) -> Awaitable[Artifact]:
+        """Store ``text`` (UTF-8) as a ``text/plain`` artifact."""
         if not isinstance(text, str):
             raise UsageError(f"save_text takes a string, got {type(text).__name__}")
-        return await self.save_bytes(text.encode(), name=name, mime="text/plain", kind="text", labels=labels)
+        bad = lone_surrogate(text)
+        if bad is not None:
+            raise UsageError(
+                f"save_text: the text has a lone surrogate {text[bad]!r} at position {bad}, which UTF-8 cannot "
+                "store; clean it up, or save the raw bytes with save_bytes",
+                code="bad_text",
+            )
+        return self._save("save_text", text.encode(), name=name, mime="text/plain", kind="text", labels=labels)
 
-    async def save_json(self, value: Any, *, name: str = "data.json", labels: dict[str, Any] | None = None) -> Artifact:
+    def save_json(
+        self, value: Any, *, name: str = "data.json", labels: dict[str, Any] | None = None
+    ) -> Awaitable[Artifact]:
+        """Store ``value`` as a JSON artifact."""
+        check_depth(value, "save_json value")
         try:
-            blob = json.dumps(value, ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
+            blob = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        except (TypeError, ValueError, RecursionError) as exc:
             raise UsageError(f"save_json: value is not JSON-serialisable ({exc})") from exc
-        return await self.save_bytes(blob, name=name, mime="application/json", kind="json", labels=labels)
+        return self._save("save_json", blob, name=name, mime="application/json", kind="json", labels=labels)
 
-    async def save_file(
+    def save_file(
         self, path: str | pathlib.Path, *, name: str | None = None, labels: dict[str, Any] | None = None
-    ) -> Artifact:
+    ) -> Awaitable[Artifact]:
+        """Store the file at ``path`` (read when the call executes; a resumed run does not read it again)."""
+        if not isinstance(path, (str, pathlib.PurePath)):
+            raise UsageError(f"save_file takes a file path, got {type(path).__name__}")
+        check_text(str(path), "path", max_len=4096)
         p = pathlib.Path(path)
-        if not p.is_file():
-            raise UsageError(f"{p} is not a file")
-        return await self.save_bytes(p.read_bytes(), name=name or p.name, kind="file", labels=labels)
+        try:
+            is_file = p.is_file()
+        except OSError as exc:
+            raise UsageError(f"save_file: cannot use {str(p)[:200]!r}: {exc}") from exc
+        if not is_file:
+            raise UsageError(f"{str(p)[:200]} is not a file")
+        return self._save(
+            "save_file",
+            p.read_bytes,
+            name=name or p.name,
+            mime=None,
+            kind="file",
+            labels=labels,
+            inputs={"path": str(p)},
+        )
 
-    def _get(self, uri: Any) -> tuple[ArtifactRecord, bytes]:
+    def _load(self, method: str, uri: str | Artifact, present: Callable[[bytes], Any]) -> ServiceCall:
         art_id = parse_uri(uri)
-        hit = self._store.artifact_get(art_id)
-        if hit is None:
-            raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
-        return hit
+        store = self._ctx.session.store
 
-    async def load_bytes(self, uri: str | Artifact) -> bytes:
-        return self._get(uri)[1]
+        def body(store_view: Any) -> bytes:
+            hit = store_view.artifact_get(art_id)
+            if hit is None:
+                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+            return bytes(hit[1])
 
-    async def load_text(self, uri: str | Artifact) -> str:
-        return self._get(uri)[1].decode()
+        def rebuild(j: dict[str, Any]) -> bytes:
+            hit = store.artifact_get(art_id)
+            if hit is None or hashlib.sha256(hit[1]).hexdigest() != j["sha256"]:
+                raise UsageError(
+                    f"artifact {art_id} changed or is gone since this run first loaded it, so the resumed run "
+                    "cannot see what it saw then; start a new run",
+                    code="artifact_changed",
+                )
+            return bytes(hit[1])
 
-    async def load_json(self, uri: str | Artifact) -> Any:
-        return json.loads(self._get(uri)[1])
+        return self._call(
+            method,
+            {"uri": f"artifact://{art_id}"},
+            body,
+            to_journal=lambda b: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)},
+            rebuild=rebuild,
+            present=present,
+        )
 
-    async def get(self, uri: str | Artifact) -> Artifact:
-        return Artifact.from_record(self._get(uri)[0], self._store)
+    def load_bytes(self, uri: str | Artifact) -> Awaitable[bytes]:
+        return self._load("load_bytes", uri, lambda b: b)
 
-    async def list(
+    def load_text(self, uri: str | Artifact) -> Awaitable[str]:
+        return self._load("load_text", uri, lambda b: b.decode("utf-8", "replace"))
+
+    def load_json(self, uri: str | Artifact) -> Awaitable[Any]:
+        return self._load("load_json", uri, json.loads)
+
+    def get(self, uri: str | Artifact) -> Awaitable[Artifact]:
+        """The artifact's metadata (``Artifact``), which displays inline in a notebook."""
+        art_id = parse_uri(uri)
+
+        def body(store: Any) -> Artifact:
+            hit = store.artifact_get(art_id)
+            if hit is None:
+                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+            return Artifact.from_record(hit[0], self._ctx.session.store)
+
+        return self._call("get", {"uri": f"artifact://{art_id}"}, body, to_journal=_meta, rebuild=self._artifact)
+
+    def list(
         self,
         *,
         labels: dict[str, Any] | None = None,
@@ -208,28 +365,53 @@ class Artifacts:
         run_id: str | None = None,
         name: str | None = None,
         pinned: bool | None = None,
-    ) -> list[Artifact]:
+    ) -> Awaitable[list[Artifact]]:
         """Artifacts newest first, filtered by labels (all must match), kind, run, name (a glob) and pinning."""
-        if labels is not None and not isinstance(labels, dict):
-            raise UsageError(f"labels must be a dict, got {type(labels).__name__}")
-        out = []
-        for rec in self._store.artifact_list():
-            if kind is not None and rec.kind != kind:
-                continue
-            if run_id is not None and rec.run_id != run_id:
-                continue
-            if name is not None and not fnmatch.fnmatchcase(rec.name, name):
-                continue
-            if pinned is not None and rec.pinned != pinned:
-                continue
-            if labels and any((rec.labels or {}).get(k) != v for k, v in labels.items()):
-                continue
-            out.append(Artifact.from_record(rec, self._store))
-        return out
+        labels = check_labels(labels)
+        for what, value in (("kind", kind), ("run_id", run_id), ("name", name)):
+            if value is not None:
+                check_text(value, what)
+        if pinned is not None and not isinstance(pinned, bool):
+            raise UsageError(f"pinned must be True, False or None, got {pinned!r}")
+        real_store = self._ctx.session.store
 
-    async def pin(self, uri: str | Artifact, pinned: bool = True) -> Artifact:
+        def body(store: Any) -> list[Artifact]:
+            out = []
+            for rec in store.artifact_list():
+                if kind is not None and rec.kind != kind:
+                    continue
+                if run_id is not None and rec.run_id != run_id:
+                    continue
+                if name is not None and not fnmatch.fnmatchcase(rec.name, name):
+                    continue
+                if pinned is not None and rec.pinned != pinned:
+                    continue
+                if labels and any((rec.labels or {}).get(k) != v for k, v in labels.items()):
+                    continue
+                out.append(Artifact.from_record(rec, real_store))
+            return out
+
+        inputs = {"labels": labels, "kind": kind, "run_id": run_id, "name": name, "pinned": pinned}
+        return self._call(
+            "list",
+            inputs,
+            body,
+            to_journal=lambda arts: [_meta(a) for a in arts],
+            rebuild=lambda metas: [self._artifact(m) for m in metas],
+        )
+
+    def pin(self, uri: str | Artifact, pinned: bool = True) -> Awaitable[Artifact]:
         """Pin an artifact (kept by any future clean-up), or unpin it with ``pinned=False``."""
         art_id = parse_uri(uri)
-        if not self._store.artifact_set_pinned(art_id, pinned):
-            raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
-        return Artifact.from_record(self._get(uri)[0], self._store)
+        if not isinstance(pinned, bool):
+            raise UsageError(f"pinned must be True or False, got {pinned!r}")
+
+        def body(store: Any) -> Artifact:
+            if not store.artifact_set_pinned(art_id, pinned):
+                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+            hit = store.artifact_get(art_id)
+            assert hit is not None
+            return Artifact.from_record(hit[0], self._ctx.session.store)
+
+        inputs = {"uri": f"artifact://{art_id}", "pinned": pinned}
+        return self._call("pin", inputs, body, to_journal=_meta, rebuild=self._artifact)

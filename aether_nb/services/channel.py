@@ -108,8 +108,13 @@ class Channel:
         self.key = key or "notebook"
 
     @property
+    def adapter(self) -> ChannelAdapter:
+        """Where this channel's messages go (the console, a script, the notebook widget)."""
+        return self._adapter
+
+    @property
     def _scope(self) -> Scope:
-        return self._ctx._scope
+        return self._ctx.scope
 
     # -- saying things -------------------------------------------------------------------------------------------------
     def _publish(
@@ -123,7 +128,7 @@ class Channel:
         final: bool = True,
     ) -> None:
         run = self._ctx.run
-        run._emit(
+        run.emit(
             ChannelMessage,
             node_id=self._ctx.node_id,
             message_id=message_id,
@@ -208,7 +213,7 @@ class Channel:
         """Stream tokens into one chat bubble: ``async with ch.stream() as s: await s.delta("tok")``."""
         scope = self._scope
         key = scope.next_key("stream")
-        replayed = scope.execution.replay(key, "stream", fingerprint(None)) is not None
+        replayed = scope.execution.journal.replay(key, "stream", fingerprint(None)) is not None
         s = Stream(self, key, replayed)
         if not replayed:
             self._publish(key, "stream", {"text": ""}, final=False)
@@ -231,7 +236,7 @@ class Channel:
             raise UsageError(f"total must be a positive number or None, got {total!r}")
         scope = self._scope
         key = scope.next_key("progress")
-        replayed = scope.execution.replay(key, "progress", fingerprint(title)) is not None
+        replayed = scope.execution.journal.replay(key, "progress", fingerprint(title)) is not None
         p = Progress(self, key, title, total, replayed)
         if not replayed:
             p._publish(final=False)

@@ -1,13 +1,22 @@
-"""``context.kv()``: small values by key, shared by the notebook's runs (or one run's steps), with TTLs."""
+"""``context.kv()``: small values by key, shared by the notebook's runs (or one run's steps), with TTLs.
+
+Every call is a journaled step of the run (see :mod:`aether_nb.runtime.effects`): a resumed run does not set or
+delete again, and a ``get`` returns what it returned the first time.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.clock import Clock
+from aether_nb.runtime.checks import check_depth, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
-from aether_nb.store.protocol import Store
+from aether_nb.runtime.effects import ServiceCall
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
 
 
 def scope_key(scope: str, run_id: str | None) -> str:
@@ -22,49 +31,79 @@ def scope_key(scope: str, run_id: str | None) -> str:
 
 
 def _check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key:
-        raise UsageError(f"a key must be a non-empty string, got {key!r}")
-    return key
+    return check_text(key, "a KV key")
+
+
+def check_ttl(ttl_s: Any) -> float | None:
+    """A TTL in seconds: None (no expiry) or a finite positive number."""
+    if ttl_s is None:
+        return None
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s) or ttl_s <= 0:
+        raise UsageError(f"ttl_s must be a positive, finite number of seconds or None, got {ttl_s!r}")
+    return float(ttl_s)
 
 
 class KV:
-    """Key-value store over the session's store. Expired keys are invisible (checked on every read)."""
+    """Key-value store over the session's store. Expired keys are invisible (checked on every read).
 
-    def __init__(self, store: Store, clock: Clock, scope: str) -> None:
-        self._store = store
-        self._clock = clock
+    Args:
+        context: the node using it (its calls are steps of that node's run).
+        scope: the store scope (``notebook`` or ``run:<id>``).
+    """
+
+    def __init__(self, context: NodeContext, scope: str) -> None:
+        self._ctx = context
         self._scope = scope
 
-    async def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key``, or ``default`` when missing or expired."""
-        hit = self._store.kv_get(self._scope, _check_key(key))
-        if hit is None:
-            return default
-        value, expires_at = hit
-        if expires_at is not None and expires_at <= self._clock.now():
-            self._store.kv_delete(self._scope, key)
-            return default
-        return decode(value)
+    def _call(self, method: str, inputs: Any, body: Any, **kw: Any) -> ServiceCall:
+        return ServiceCall(self._ctx.scope, "kv", method, inputs, body, **kw)
 
-    async def set(self, key: str, value: Any, *, ttl_s: float | None = None) -> None:
+    def get(self, key: str, default: Any = None) -> Awaitable[Any]:
+        """The value of ``key``, or ``default`` when missing or expired."""
+        _check_key(key)
+        scope, clock = self._scope, self._ctx.session.clock
+
+        def body(store: Any) -> Any:
+            hit = store.kv_get(scope, key)
+            if hit is None:
+                return default
+            value, expires_at = hit
+            if expires_at is not None and expires_at <= clock.now():
+                store.kv_delete(scope, key)
+                return default
+            return decode(value)
+
+        return self._call("get", {"key": key, "default": default}, body)
+
+    def set(self, key: str, value: Any, *, ttl_s: float | None = None) -> Awaitable[None]:
         """Store ``value`` (any JSON-friendly or picklable value) under ``key``, expiring after ``ttl_s``."""
         _check_key(key)
-        if ttl_s is not None and (isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or ttl_s <= 0):
-            raise UsageError(f"ttl_s must be a positive number of seconds or None, got {ttl_s!r}")
+        ttl = check_ttl(ttl_s)
+        check_depth(value, f"kv.set({key!r}) value")
         try:
             encoded = encode(value)
         except NotEncodable as exc:
             raise UsageError(f"kv.set({key!r}): {exc}", code="not_storable") from exc
-        expires = None if ttl_s is None else self._clock.now() + float(ttl_s)
-        self._store.kv_set(self._scope, key, encoded, expires)
+        scope, clock = self._scope, self._ctx.session.clock
 
-    async def delete(self, key: str) -> bool:
+        def body(store: Any) -> None:
+            store.kv_set(scope, key, encoded, None if ttl is None else clock.now() + ttl)
+
+        return self._call("set", {"key": key, "value": value, "ttl_s": ttl}, body)
+
+    def delete(self, key: str) -> Awaitable[bool]:
         """Remove ``key``; True when it existed."""
-        return self._store.kv_delete(self._scope, _check_key(key))
+        _check_key(key)
+        scope = self._scope
+        return self._call("delete", {"key": key}, lambda store: bool(store.kv_delete(scope, key)))
 
-    async def keys(self, prefix: str = "") -> list[str]:
+    def keys(self, prefix: str = "") -> Awaitable[list[str]]:
         """Live keys starting with ``prefix``, sorted."""
-        if not isinstance(prefix, str):
-            raise UsageError(f"prefix must be a string, got {prefix!r}")
-        now = self._clock.now()
-        return [k for k, exp in self._store.kv_keys(self._scope, prefix) if exp is None or exp > now]
+        check_text(prefix, "prefix", empty=True)
+        scope, clock = self._scope, self._ctx.session.clock
+
+        def body(store: Any) -> list[str]:
+            now = clock.now()
+            return [k for k, exp in store.kv_keys(scope, prefix) if exp is None or exp > now]
+
+        return self._call("keys", {"prefix": prefix}, body)

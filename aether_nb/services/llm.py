@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import LLMError, LLMOutputError, UsageError
+from aether_nb.runtime.effects import ServiceCall
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.services.channel import Channel
 from aether_nb.services.llm_config import (
@@ -189,7 +190,7 @@ class LLM:
     def _scope(self) -> Scope | None:
         scope = current_scope()
         if scope is None and self._ctx is not None:
-            scope = self._ctx._scope
+            scope = self._ctx.scope
         return scope
 
     # -- chat ------------------------------------------------------------------------------------------------------
@@ -246,7 +247,7 @@ class LLM:
             channel = stream_to
             if isinstance(stream_to, Channel) and child is not None:
                 # the bubble belongs to this call's node: its tokens show on the DAG node too
-                channel = Channel(child.context, stream_to._adapter, stream_to.key)
+                channel = Channel(child.context, stream_to.adapter, stream_to.key)
             value = self._cache_get(key) if use_cache else None
             if value is not None:
                 if channel is not None:
@@ -259,7 +260,7 @@ class LLM:
                 if use_cache:
                     self._cache_put(key, value)
             if child is not None:
-                child.usage = value["usage"]  # type: ignore[attr-defined]
+                child.usage = value["usage"]
             return value
 
         if scope is None:
@@ -431,12 +432,32 @@ class LLM:
 
     # -- embeddings ------------------------------------------------------------------------------------------------
     async def embed(self, texts: str | Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        """Embedding vectors for ``texts`` (one string or several), with the profile's ``embed_model``."""
-        items = [texts] if isinstance(texts, str) else list(texts)
+        """Embedding vectors for ``texts`` (one string or several), with the profile's ``embed_model``.
+
+        Inside a run the call is a journaled step (``llm.embed``): a resumed run gets the same vectors back
+        without calling the endpoint again.
+        """
+        if isinstance(texts, str):
+            items = [texts]
+        elif isinstance(texts, Sequence) and all(isinstance(t, str) for t in texts):
+            items = list(texts)
+        else:
+            raise UsageError(f"embed() takes a string or a list of strings, got {type(texts).__name__}")
+        if model is not None and not isinstance(model, str):
+            raise UsageError(f"model must be a model name, got {type(model).__name__}")
         if not items:
             return []
-        resp = await self.client.embeddings.create(model=model or self.profile.embed_model, input=items)
-        return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+        name = model or self.profile.embed_model
+
+        async def body(_: Any) -> list[list[float]]:
+            resp = await self.client.embeddings.create(model=name, input=items)
+            return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
+
+        scope = self._scope()
+        if scope is None:
+            return await body(None)
+        result: list[list[float]] = await ServiceCall(scope, "llm", "embed", {"texts": items, "model": name}, body)
+        return result
 
 
 async def _run_calls(by_name: dict[str, ToolSpec], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ class _RunHandler(logging.Handler):
         except Exception:  # logging's own contract: report through handleError, never raise
             self.handleError(record)
             return
-        self._ctx.run._emit(
+        self._ctx.run.emit(
             LogRecord, node_id=self._ctx.node_id, level=record.levelname, message=message, ts=record.created
         )
 

@@ -1,8 +1,8 @@
 """``context.memory()``: an event log of notes and chat turns, with recency and search.
 
-Search modes: ``lexical`` (BM25 over words), ``semantic`` (cosine over embeddings: a deterministic local
-hashed-n-gram embedder unless an embedding function is configured), ``hybrid`` (the mean of both, each scaled to
-its best hit).
+Every call is a journaled step of the run (see :mod:`aether_nb.runtime.effects`). Search modes: ``lexical`` (BM25
+over words), ``semantic`` (cosine over embeddings: a deterministic local hashed-n-gram embedder unless an embedding
+function is configured), ``hybrid`` (the mean of both, each scaled to its best hit).
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ import math
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.clock import Clock
-from aether_nb.runtime.codec import NotEncodable, encode
-from aether_nb.store.protocol import Store
+from aether_nb.runtime.checks import check_depth, check_text
+from aether_nb.runtime.codec import NotEncodable, decode, encode
+from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.records import MemoryRecord
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 EMBED_DIM = 384
@@ -29,7 +32,7 @@ EMBED_DIM = 384
 
 @dataclass(frozen=True)
 class MemoryEvent:
-    """One remembered event."""
+    """One remembered event (``data`` as it was recorded: tuples, dates, bytes... come back as themselves)."""
 
     id: str
     kind: str
@@ -43,7 +46,17 @@ class MemoryEvent:
 
     @classmethod
     def from_record(cls, rec: MemoryRecord, score: float | None = None) -> MemoryEvent:
-        return cls(rec.id, rec.kind, rec.data, rec.text, rec.tags, rec.created_at, rec.run_id, rec.role, score)
+        return cls(
+            rec.id, rec.kind, decode(rec.data), rec.text, tuple(rec.tags), rec.created_at, rec.run_id, rec.role, score
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as journaled (``data`` stays a Python value: the journal encodes it exactly)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MemoryEvent:
+        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
 
 
 def tokens(text: str) -> list[str]:
@@ -56,11 +69,19 @@ def local_embed(text: str, dim: int = EMBED_DIM) -> list[float]:
     words = tokens(text)
     grams = words + [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
     for g in grams:
-        h = hashlib.blake2b(g.encode(), digest_size=8).digest()
+        h = hashlib.blake2b(g.encode("utf-8", "replace"), digest_size=8).digest()
         idx = int.from_bytes(h[:4], "little") % dim
         vec[idx] += 1.0 if h[4] & 1 else -1.0
     norm = math.hypot(*vec) or 1.0
     return [v / norm for v in vec]
+
+
+def searchable(text: str) -> str:
+    """The search text of an event: lone surrogates and NUL characters (which the store cannot keep as text) are
+    replaced by U+FFFD; the event's ``data`` keeps the exact value."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 def _bm25(query: list[str], docs: list[list[str]], k1: float = 1.5, b: float = 0.75) -> list[float]:
@@ -82,26 +103,41 @@ def _bm25(query: list[str], docs: list[list[str]], k1: float = 1.5, b: float = 0
     return scores
 
 
-class Memory:
-    """Memory service over the session's store."""
+def _events(value: list[MemoryEvent]) -> list[dict[str, Any]]:
+    return [e.to_json() for e in value]
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        scope: str,
-        run_id: str | None,
-        node_id: str | None,
-        embed: Callable[[str], list[float]] | None = None,
-    ) -> None:
-        self._store = store
-        self._clock = clock
+
+def _from_events(value: list[dict[str, Any]]) -> list[MemoryEvent]:
+    return [MemoryEvent.from_json(e) for e in value]
+
+
+def _kinds(kinds: Sequence[str] | None) -> list[str] | None:
+    if kinds is None:
+        return None
+    if isinstance(kinds, str) or not isinstance(kinds, Sequence):
+        raise UsageError(f"kinds must be a list of kind names, got {kinds!r}")
+    return [check_text(k, "a memory kind") for k in kinds] or None
+
+
+class Memory:
+    """Memory service over the session's store. Every call is a journaled step of the run: a resumed run does not
+    record twice, and a read returns what it returned the first time.
+
+    Args:
+        context: the node using it.
+        scope: the store scope (``notebook`` or ``run:<id>``).
+        embed: the embedding function for semantic search (default: a deterministic local one).
+    """
+
+    def __init__(self, context: NodeContext, scope: str, embed: Callable[[str], list[float]] | None = None) -> None:
+        self._ctx = context
         self._scope = scope
-        self._run_id = run_id
-        self._node_id = node_id
         self._embed = embed or local_embed
 
-    async def record(
+    def _call(self, method: str, inputs: Any, body: Any, **kw: Any) -> ServiceCall:
+        return ServiceCall(self._ctx.scope, "memory", method, inputs, body, **kw)
+
+    def record(
         self,
         kind: str,
         data: Any = None,
@@ -109,12 +145,17 @@ class Memory:
         tags: Sequence[str] | None = None,
         text: str | None = None,
         role: str | None = None,
-    ) -> MemoryEvent:
+    ) -> Awaitable[MemoryEvent]:
         """Remember an event of ``kind`` with ``data``; ``text`` (default: derived from data) is what search sees."""
-        if not isinstance(kind, str) or not kind:
-            raise UsageError(f"kind must be a non-empty string, got {kind!r}")
-        if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        check_text(kind, "a memory kind")
+        if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
             raise UsageError(f"tags must be a list of strings, got {tags!r}")
+        tag_list = tuple(check_text(t, "a memory tag") for t in tags or ())
+        if role is not None:
+            check_text(role, "a memory role")
+        if text is not None and not isinstance(text, str):
+            raise UsageError(f"text must be a string, got {type(text).__name__}")
+        check_depth(data, "memory.record data")
         try:
             encoded = encode(data)
         except NotEncodable as exc:
@@ -122,79 +163,132 @@ class Memory:
         if text is None:
             text = data.get("text", "") if isinstance(data, dict) and isinstance(data.get("text"), str) else ""
             text = text or (data if isinstance(data, str) else json.dumps(encoded, ensure_ascii=False))
-        rec = MemoryRecord(
-            id=f"mem-{secrets.token_hex(6)}",
-            scope=self._scope,
-            kind=kind,
-            data=encoded,
-            text=text,
-            tags=tuple(tags or ()),
-            created_at=self._clock.now(),
-            run_id=self._run_id,
-            node_id=self._node_id,
-            role=role,
-            embedding=tuple(self._embed(text)),
-        )
-        self._store.memory_append(rec)
-        return MemoryEvent.from_record(rec)
+        search_text = searchable(text)
+        ctx, scope, embed = self._ctx, self._scope, self._embed
 
-    async def recent(self, *, kinds: Sequence[str] | None = None, limit: int = 10) -> list[MemoryEvent]:
+        def body(store: Any) -> MemoryEvent:
+            rec = MemoryRecord(
+                id=f"mem-{secrets.token_hex(6)}",
+                scope=scope,
+                kind=kind,
+                data=encoded,
+                text=search_text,
+                tags=tag_list,
+                created_at=ctx.session.clock.now(),
+                run_id=ctx.run_id,
+                node_id=ctx.node_id,
+                role=role,
+                embedding=tuple(embed(search_text)),
+            )
+            store.memory_append(rec)
+            return MemoryEvent.from_record(rec)
+
+        def rebuild(j: dict[str, Any]) -> MemoryEvent:
+            return MemoryEvent(j["id"], kind, decode(encoded), search_text, tag_list, j["created_at"], ctx.run_id, role)
+
+        inputs = {"kind": kind, "data": data, "tags": list(tag_list), "text": text, "role": role}
+        return self._call(
+            "record", inputs, body, to_journal=lambda e: {"id": e.id, "created_at": e.created_at}, rebuild=rebuild
+        )
+
+    def recent(self, *, kinds: Sequence[str] | None = None, limit: int = 10) -> Awaitable[list[MemoryEvent]]:
         """The newest events, optionally of some kinds only."""
         _check_limit(limit)
-        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None, limit=limit)
-        return [MemoryEvent.from_record(r) for r in rows]
+        kind_list = _kinds(kinds)
+        scope = self._scope
 
-    async def recent_chat(self, *, limit: int = 20) -> list[MemoryEvent]:
+        def body(store: Any) -> list[MemoryEvent]:
+            return [MemoryEvent.from_record(r) for r in store.memory_query(scope, kinds=kind_list, limit=limit)]
+
+        inputs = {"kinds": kind_list, "limit": limit}
+        return self._call("recent", inputs, body, to_journal=_events, rebuild=_from_events)
+
+    def recent_chat(self, *, limit: int = 20) -> Awaitable[list[MemoryEvent]]:
         """The newest chat turns (what the agent said and what it was told), newest first."""
-        return await self.recent(kinds=["chat"], limit=limit)
+        _check_limit(limit)
+        scope = self._scope
 
-    async def distill_summary(
+        def body(store: Any) -> list[MemoryEvent]:
+            return [MemoryEvent.from_record(r) for r in store.memory_query(scope, kinds=["chat"], limit=limit)]
+
+        return self._call("recent_chat", {"limit": limit}, body, to_journal=_events, rebuild=_from_events)
+
+    def distill_summary(
         self, *, kinds: Sequence[str] | None = None, limit: int = 50, max_sentences: int = 5
-    ) -> MemoryEvent:
+    ) -> Awaitable[MemoryEvent]:
         """Summarise the latest ``limit`` events (extractively, no LLM) and remember it as a ``summary`` event."""
         _check_limit(limit)
         _check_limit(max_sentences)
-        rows = self._store.memory_query(self._scope, kinds=list(kinds) if kinds else None, limit=limit)
-        rows = [r for r in rows if r.kind != "summary"][::-1]
-        text = extractive_summary([r.text for r in rows], max_sentences)
-        data = {
-            "text": text,
-            "events": len(rows),
-            "from": rows[0].created_at if rows else None,
-            "to": rows[-1].created_at if rows else None,
-        }
-        return await self.record("summary", data, text=text)
+        kind_list = _kinds(kinds)
+        ctx, scope, embed = self._ctx, self._scope, self._embed
 
-    async def search(
+        def body(store: Any) -> MemoryEvent:
+            rows = store.memory_query(scope, kinds=kind_list, limit=limit)
+            rows = [r for r in rows if r.kind != "summary"][::-1]
+            text = searchable(extractive_summary([r.text for r in rows], max_sentences))
+            data = {
+                "text": text,
+                "events": len(rows),
+                "from": rows[0].created_at if rows else None,
+                "to": rows[-1].created_at if rows else None,
+            }
+            rec = MemoryRecord(
+                id=f"mem-{secrets.token_hex(6)}",
+                scope=scope,
+                kind="summary",
+                data=data,
+                text=text,
+                tags=(),
+                created_at=ctx.session.clock.now(),
+                run_id=ctx.run_id,
+                node_id=ctx.node_id,
+                embedding=tuple(embed(text)),
+            )
+            store.memory_append(rec)
+            return MemoryEvent.from_record(rec)
+
+        inputs = {"kinds": kind_list, "limit": limit, "max_sentences": max_sentences}
+        return self._call(
+            "distill_summary", inputs, body, to_journal=MemoryEvent.to_json, rebuild=MemoryEvent.from_json
+        )
+
+    def search(
         self, query: str, *, limit: int = 5, mode: str = "hybrid", kinds: Sequence[str] | None = None
-    ) -> list[MemoryEvent]:
+    ) -> Awaitable[list[MemoryEvent]]:
         """Events ranked by relevance to ``query`` (``lexical``, ``semantic`` or ``hybrid``)."""
         if not isinstance(query, str) or not query.strip():
             raise UsageError("search needs a non-empty query string")
         if mode not in ("lexical", "semantic", "hybrid"):
             raise UsageError(f"mode must be 'lexical', 'semantic' or 'hybrid', got {mode!r}")
         _check_limit(limit)
-        kind_list = list(kinds) if kinds else None
-        scores: dict[str, float] = {}
-        records: dict[str, MemoryRecord] = {}
-        if mode in ("semantic", "hybrid"):
-            # the store ranks by cosine (DuckDB: list_cosine_similarity over every embedded event)
-            hits = self._store.memory_search(self._scope, self._embed(query), kinds=kind_list, limit=max(limit, 50))
-            top = max((max(0.0, sc) for _, sc in hits), default=0.0) or 1.0
-            for rec, sc in hits:
-                records[rec.id] = rec
-                scores[rec.id] = max(0.0, sc) / top
-        if mode in ("lexical", "hybrid"):
-            rows = self._store.memory_query(self._scope, kinds=kind_list)
-            lex = _bm25(tokens(query), [tokens(r.text) for r in rows])
-            top = max(lex, default=0.0) or 1.0
-            for rec, sc in zip(rows, lex, strict=True):
-                if sc > 0:
+        kind_list = _kinds(kinds)
+        scope, embed = self._scope, self._embed
+        query_text = searchable(query)
+
+        def body(store: Any) -> list[MemoryEvent]:
+            scores: dict[str, float] = {}
+            records: dict[str, MemoryRecord] = {}
+            if mode in ("semantic", "hybrid"):
+                # the store ranks by cosine (DuckDB: list_cosine_similarity over every embedded event)
+                hits = store.memory_search(scope, embed(query_text), kinds=kind_list, limit=max(limit, 50))
+                top = max((max(0.0, sc) for _, sc in hits), default=0.0) or 1.0
+                for rec, sc in hits:
                     records[rec.id] = rec
-                    scores[rec.id] = scores.get(rec.id, 0.0) + sc / top
-        order = {rid: i for i, rid in enumerate(records)}
-        ranked = sorted(scores.items(), key=lambda t: (-t[1], order[t[0]]))
-        return [MemoryEvent.from_record(records[rid], score=sc) for rid, sc in ranked[:limit] if sc > 0]
+                    scores[rec.id] = max(0.0, sc) / top
+            if mode in ("lexical", "hybrid"):
+                rows = store.memory_query(scope, kinds=kind_list)
+                lex = _bm25(tokens(query_text), [tokens(r.text) for r in rows])
+                top = max(lex, default=0.0) or 1.0
+                for rec, sc in zip(rows, lex, strict=True):
+                    if sc > 0:
+                        records[rec.id] = rec
+                        scores[rec.id] = scores.get(rec.id, 0.0) + sc / top
+            order = {rid: i for i, rid in enumerate(records)}
+            ranked = sorted(scores.items(), key=lambda t: (-t[1], order[t[0]]))
+            return [MemoryEvent.from_record(records[rid], score=sc) for rid, sc in ranked[:limit] if sc > 0]
+
+        inputs = {"query": query, "limit": limit, "mode": mode, "kinds": kind_list}
+        return self._call("search", inputs, body, to_journal=_events, rebuild=_from_events)
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -38,8 +38,8 @@ async def fan_out(x: int, offset: int = 3) -> dict[str, int]:
     return {"total": s["total"], "first": a["y"]}
 
 
-def execute(source: str) -> Any:
-    namespace: dict[str, Any] = {"ag": ag, "double": double, "add": add}
+def execute(source: str, **tools: Any) -> Any:
+    namespace: dict[str, Any] = {"ag": ag, "double": double, "add": add, **tools}
     exec(source, namespace)  # the promoted source, as a notebook cell would run it
     return namespace
 
@@ -69,14 +69,92 @@ def test_promote_a_fan_out_agent(session: Session) -> None:
 
     source, out, again, via_graph = arun(main())
     assert out == again == via_graph == {"total": 36, "first": 4}
-    # values that flowed between calls became references; the literal 7 stayed a literal
+    # values that flowed between calls became references; the literal 7 (a constant of the code) stayed a literal
     assert "double_2 = double(x=double_1.y)" in source
     assert "double_4 = double(x=7)" in source
     g = execute(source)["fan_static"].build()
     assert set(g.node("double_2").deps) == {"double_1"}
-    # a computed argument (4 + 3) is not a recorded value: it is kept as the literal the run used
-    assert "double_3 = double(x=7)" in source
-    assert "add_1 = add(a=22, b=double_4.y)" in source
+    # 8 + 14 was computed in Python between calls: not frozen, but an input with the run's value as its default
+    assert "add_1 = add(a=add_1_a, b=double_4.y)" in source
+    assert "'add_1_a': 22" in source and "add_1_a = 22" in source
+
+
+def test_a_computed_value_is_never_frozen_silently(session: Session) -> None:
+    """The wave-1 bug: fan_static(x=3) returned 40 where fan_out(x=3) returns 48, with no warning."""
+
+    @ag.graph_fn(outputs=["y"])
+    async def plus_one(x: int) -> dict[str, int]:
+        a = await double(x)
+        b = await double(a["y"] + 1)
+        return {"y": b["y"]}
+
+    async def main() -> tuple[Any, ...]:
+        run = plus_one.start(x=20)
+        out = await run
+        static = execute(run.promote("plus_static"))["plus_static"]
+        same = await static(x=20)  # the run's inputs: the run's computed value is right
+        with pytest.raises(ag.UsageError, match="double_2_x") as stale:
+            await static(x=3)
+        given = await static(x=3, double_2_x=7)  # what plus_one(x=3) computes: 2*3 + 1
+        graph = run.to_taskgraph("plus_graph")
+        with pytest.raises(ag.UsageError, match="stale"):
+            await ag.run(graph, {"x": 3})
+        with pytest.raises(ag.UsageError, match="double_2_x = 41"):
+            run.promote("strict", computed="refuse")
+        return out, same, stale.value.code, given, await plus_one(x=3)
+
+    out, same, code, given, direct = arun(main())
+    assert out == same == {"y": 82}
+    assert code == "stale_computed_inputs"
+    assert given == direct == {"y": 14}
+
+
+def test_values_built_from_outputs_keep_their_references(session: Session) -> None:
+    @ag.tool(outputs=["n"])
+    def count(items: list[int]) -> dict[str, int]:
+        return {"n": len(items)}
+
+    @ag.graph_fn(outputs=["n"])
+    async def gather_two(x: int) -> dict[str, int]:
+        a = await double(x)
+        b = await double(x + 0)
+        c = await count([a["y"], b["y"], 5])
+        return {"n": c["n"]}
+
+    async def main() -> tuple[str, Any]:
+        run = gather_two.start(x=4)
+        await run
+        source = run.promote("two")
+        return source, await execute(source, count=count)["two"](x=9)
+
+    source, out = arun(main())
+    assert "double_2 = double(x=x)" in source  # x + 0 == x: indistinguishable from passing x, and as good
+    assert "count_1 = count(items=[double_2.y, double_2.y, 5])" in source
+    assert out == {"n": 3}
+
+
+def test_the_promotion_is_checked_against_the_run(session: Session) -> None:
+    """A promotion that would not reproduce the run is refused (here: the journal lost a call)."""
+
+    async def main() -> None:
+        run = demo.start(x=21)
+        await run
+        store = session.store
+        store.flush()
+        real = store.inner
+
+        class Forgetful:  # the same store, minus the journal (as if its entries had been lost)
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def load_journal(self, run_id: str) -> list[Any]:
+                return [e for e in real.load_journal(run_id) if e.key != "double_1"]
+
+        session.store = Forgetful()  # type: ignore[assignment]
+        with pytest.raises(ag.UsageError, match="no journaled outputs"):
+            run.promote("demo_static")
+
+    arun(main())
 
 
 def test_only_succeeded_runs_promote(session: Session, channel: ScriptedChannel) -> None:
@@ -97,17 +175,25 @@ def test_only_succeeded_runs_promote(session: Session, channel: ScriptedChannel)
 def test_answers_are_kept_as_literals_and_noted(session: Session, channel: ScriptedChannel) -> None:
     channel.add_answers("5")
 
-    @ag.graph_fn(outputs=["y"])
-    async def asked(*, context: ag.NodeContext) -> dict[str, int]:
-        n = int(await context.channel().ask_text("n?"))
-        return {"y": (await double(n))["y"]}
+    @ag.tool(outputs=["text"])
+    def shout(text: str) -> dict[str, str]:
+        return {"text": text.upper() + "!"}
+
+    @ag.graph_fn(outputs=["y", "said"])
+    async def asked(*, context: ag.NodeContext) -> dict[str, Any]:
+        answer = await context.channel().ask_text("n?")
+        said = await shout(answer)  # the answer itself: kept as the literal it was
+        n = int(answer)  # computed from it: an input of the promoted graph
+        return {"y": (await double(n))["y"], "said": said["text"]}
 
     async def main() -> tuple[str, Any]:
         run = asked.start()
         await run
         source = run.promote("asked_static")
-        return source, await execute(source)["asked_static"]()
+        return source, await execute(source, shout=shout)["asked_static"]()
 
     source, out = arun(main())
-    assert out == {"y": 10}
+    assert out == {"y": 10, "said": "5!"}
     assert "# ask_text_1 (ask_text) produced '5' during the run: kept as a literal" in source
+    assert "shout_1 = shout(text='5')" in source
+    assert "double_1 = double(x=double_1_x)" in source and "'double_1_x': 5" in source

@@ -1,0 +1,97 @@
+"""What the store can hold, checked where a value enters: names, ids and keys, and how deep a value may nest.
+
+A value the store cannot hold must be refused when the user hands it over, with a message that says where in the
+value the problem is, never later when a batch of history is written (where it would take other records with it).
+The limits (README, "Limits"):
+
+* ids, keys and names are strings without NUL characters or lone surrogates (text the store keeps as UTF-8);
+* run ids are at most :data:`MAX_ID` characters and contain no ``/``; KV keys at most :data:`MAX_KEY`;
+* values nest at most :data:`MAX_DEPTH` levels (lists, dicts, tuples...): deeper data belongs in an artifact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aether_nb.errors import UsageError
+
+MAX_DEPTH = 200
+"""How deep a stored value (a tool's inputs or outputs, a KV value, an answer...) may nest."""
+MAX_ID = 200
+"""The longest run id."""
+MAX_KEY = 1024
+"""The longest KV key, memory kind or tag."""
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (a code point UTF-8 cannot encode), or None."""
+    if text.isascii():
+        return None
+    for i, ch in enumerate(text):
+        if "\ud800" <= ch <= "\udfff":
+            return i
+    return None
+
+
+def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = False) -> str:
+    """``value`` as a name/key/id the store can keep, or a :class:`UsageError` saying what is wrong and where."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be a string, got {type(value).__name__}", code="bad_text")
+    if not empty and not value.strip():
+        raise UsageError(f"{what} must be a non-empty string, got {value!r}", code="bad_text")
+    if len(value) > max_len:
+        raise UsageError(f"{what} is {len(value)} characters long; the limit is {max_len}", code="bad_text")
+    nul = value.find("\x00")
+    if nul >= 0:
+        raise UsageError(f"{what} contains a NUL character at position {nul}; remove it", code="bad_text")
+    bad = lone_surrogate(value)
+    if bad is not None:
+        raise UsageError(
+            f"{what} contains a lone surrogate {value[bad]!r} at position {bad}, which is not valid Unicode text "
+            "(it usually comes from decoding bytes with errors='surrogateescape'); clean it up first",
+            code="bad_text",
+        )
+    return value
+
+
+def check_run_id(value: Any) -> str:
+    """A run id users may give: a short string without ``/``, NUL or lone surrogates."""
+    text = check_text(value, "run_id", max_len=MAX_ID)
+    if "/" in text:
+        raise UsageError(f"run_id must not contain '/', got {text!r}", code="bad_run_id")
+    return text
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Where ``value`` nests deeper than ``limit`` levels (a path like ``["a"][0]...``), or None when it does not.
+
+    Iterative, so it works on values far deeper than Python's recursion limit.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    seen: set[int] = set()
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, (dict, list, tuple, set, frozenset)):
+            if depth >= limit:
+                shown = path if len(path) <= 80 else path[:40] + "…" + path[-36:]
+                return f"{shown or 'the value'} (more than {limit} levels)"
+            if id(item) in seen:
+                continue  # a value that contains itself is reported by the encoder, not here
+            seen.add(id(item))
+            if isinstance(item, dict):
+                stack.extend((v, depth + 1, f"{path}[{k!r}]") for k, v in item.items())
+            else:
+                stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
+def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> Any:
+    """``value`` unchanged, or a :class:`UsageError` naming where it nests too deep."""
+    problem = depth_problem(value, limit)
+    if problem is not None:
+        raise UsageError(
+            f"{what} nests too deep at {problem}; the store keeps values up to {limit} levels deep. "
+            "Flatten it, or save it as an artifact (context.artifacts().save_bytes/save_json) and pass its uri",
+            code="too_deep",
+        )
+    return value

@@ -1,0 +1,378 @@
+"""Service calls are steps: memory, KV, artifacts, embeddings and custom services happen once per run.
+
+A run resumed after a restart re-executes its body; every call it makes to a context service is looked up in the
+journal first, exactly like a tool call. A write (``memory.record``, ``kv.set``, ``artifacts.save_text``...) that
+completed is not done again; a read (``memory.search``, ``kv.get``, ``artifacts.list``...) returns what it returned
+the first time, so the body takes the same path even if the data changed meanwhile (another run recorded a note).
+
+The write a call makes and its journal entry reach the store together (:meth:`EffectWrites.apply` inside the store's
+``atomic()`` block): after a crash, either both are there (the call is replayed) or neither is (it runs again). A
+call that fails writes nothing.
+
+Service calls are not DAG nodes of their own (50 memory calls would bury the agent's real steps): each one is a
+``service_call`` event listed on the node that made it (``node.calls``; the run's own body: ``run.graph.calls``),
+shown in the widget's inspector.
+
+Custom services (``ag.register_context_service``) get the same treatment through a proxy: every public method is a
+journaled step unless marked :func:`pure`; :func:`effect` marks one explicitly (and may name it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import decode, fingerprint, preview
+from aether_nb.runtime.events import ServiceCalled
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.execution import Scope
+    from aether_nb.store.records import MemoryRecord
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MISSING = object()
+
+
+class EffectWrites:
+    """The store writes made while one step executes, applied with its journal entry (or dropped if it fails)."""
+
+    __slots__ = ("_kv", "_ops")
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[str, tuple[Any, ...]]] = []
+        self._kv: dict[tuple[str, str], Any] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._ops)
+
+    def memory_append(self, record: MemoryRecord) -> None:
+        self._ops.append(("memory_append", (record,)))
+
+    def kv_set(self, scope: str, key: str, value: Any, expires_at: float | None) -> None:
+        self._ops.append(("kv_set", (scope, key, value, expires_at)))
+        self._kv[(scope, key)] = (value, expires_at)
+
+    def kv_delete(self, scope: str, key: str) -> None:
+        self._ops.append(("kv_delete", (scope, key)))
+        self._kv[(scope, key)] = None
+
+    def kv_lookup(self, scope: str, key: str) -> Any:
+        """What this step wrote to ``key`` (None: deleted), or ``_MISSING`` when it did not touch it."""
+        return self._kv.get((scope, key), _MISSING)
+
+    def apply(self, store: Any) -> None:
+        """Perform the writes on ``store`` in the order they were made."""
+        for op, args in self._ops:
+            getattr(store, op)(*args)
+        self._ops.clear()
+        self._kv.clear()
+
+
+inside_step: contextvars.ContextVar[EffectWrites | None] = contextvars.ContextVar("aether_nb_in_step", default=None)
+"""Set while a step that is not a node executes (a chat message, a service call): service calls made then are part
+of that step, never journaled apart."""
+
+
+class StoreView:
+    """The store as a service call sees it: writes go to the call's :class:`EffectWrites`, reads see them."""
+
+    def __init__(self, store: Any, writes: EffectWrites) -> None:
+        self._store = store
+        self._writes = writes
+
+    def memory_append(self, record: MemoryRecord) -> None:
+        self._writes.memory_append(record)
+
+    def kv_set(self, scope: str, key: str, value: Any, expires_at: float | None) -> None:
+        self._writes.kv_set(scope, key, value, expires_at)
+
+    def kv_delete(self, scope: str, key: str) -> bool:
+        existed = self.kv_get(scope, key) is not None
+        self._writes.kv_delete(scope, key)
+        return existed
+
+    def kv_get(self, scope: str, key: str) -> Any:
+        hit = self._writes.kv_lookup(scope, key)
+        if hit is not _MISSING:
+            return hit
+        return self._store.kv_get(scope, key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+Body = Callable[[Any], Any]
+"""A service call's body: takes the store to use (a capturing view) and returns the call's value (or an awaitable)."""
+
+
+class ServiceCall:
+    """What a journaled service method returns inside a run: an awaitable step.
+
+    Its step key is taken when the call is made (program order, like a tool call); awaiting it executes the call,
+    or replays its journaled result. Made while another step executes (a chat message recording its turn in
+    memory), it is part of that step: executed directly, its writes joining that step's.
+
+    Args:
+        scope: the scope of the node making the call.
+        service, method: the step's name is ``<service>.<method>`` (e.g. ``memory.record``).
+        inputs: the call's arguments, matched against the journal on replay.
+        body: ``body(store)`` does the call against ``store`` (a view that captures writes) and returns its value.
+        to_journal: what is journaled of the value (default: the value); keep secrets and bulk out of it.
+        rebuild: turns what was journaled back into the value (default: as journaled).
+        present: what the caller gets from the value, fresh or replayed (default: the value).
+    """
+
+    __slots__ = (
+        "_body",
+        "_inputs",
+        "_journaled",
+        "_key",
+        "_method",
+        "_present",
+        "_rebuild",
+        "_scope",
+        "_service",
+        "_started",
+        "_to_journal",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        service: str,
+        method: str,
+        inputs: Any,
+        body: Body,
+        *,
+        to_journal: Callable[[Any], Any] | None = None,
+        rebuild: Callable[[Any], Any] | None = None,
+        present: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._scope = scope
+        self._present = present
+        self._journaled = inside_step.get() is None
+        self._service = service
+        self._method = method
+        self._inputs = inputs
+        self._body = body
+        self._to_journal = to_journal
+        self._rebuild = rebuild
+        self._started = False
+        self._key = scope.next_key(self.name) if self._journaled else ""
+        if self._journaled:
+            scope.unawaited[self._key] = self.name
+
+    @property
+    def name(self) -> str:
+        return f"{self._service}.{self._method}"
+
+    def __await__(self) -> Any:
+        self._start()
+        return self._presented().__await__()
+
+    async def _presented(self) -> Any:
+        value = await self._run()
+        return value if self._present is None else self._present(value)
+
+    def _start(self) -> None:
+        if self._started:
+            raise UsageError(f"{self.name}(...) was already awaited; call it again to repeat it")
+        self._started = True
+        if self._journaled:
+            self._scope.unawaited.pop(self._key, None)
+
+    async def _run(self) -> Any:
+        scope = self._scope
+        store = scope.run.session.store
+        if not self._journaled:
+            value = self._body(_view(store))
+            return await value if inspect.isawaitable(value) else value
+        replayed = self._replay()
+        if replayed is not _MISSING:
+            return replayed
+        writes = EffectWrites()
+        token = inside_step.set(writes)
+        try:
+            value = self._body(StoreView(store, writes))
+            if inspect.isawaitable(value):
+                value = await value
+        except BaseException as exc:
+            self._emit(error=exc)
+            raise
+        finally:
+            inside_step.reset(token)
+        self._commit(value, writes)
+        if store.durability == "sync":
+            await store.barrier()
+        return value
+
+    def run_now(self) -> Any:
+        """Execute (or replay) the call of a *sync* method right away, with no await."""
+        value = self._run_now()
+        return value if self._present is None else self._present(value)
+
+    def _run_now(self) -> Any:
+        self._start()
+        scope = self._scope
+        store = scope.run.session.store
+        if not self._journaled:
+            return self._body(_view(store))
+        replayed = self._replay()
+        if replayed is not _MISSING:
+            return replayed
+        writes = EffectWrites()
+        token = inside_step.set(writes)
+        try:
+            value = self._body(StoreView(store, writes))
+            if inspect.isawaitable(value):
+                raise UsageError(f"{self.name} returned an awaitable from a sync method: make the method async")
+        except BaseException as exc:
+            self._emit(error=exc)
+            raise
+        finally:
+            inside_step.reset(token)
+        self._commit(value, writes)
+        if store.durability == "sync":
+            store.flush_history()
+        return value
+
+    def _replay(self) -> Any:
+        scope = self._scope
+        entry = scope.execution.journal.replay(self._key, self.name, fingerprint(self._inputs), self._inputs)
+        if entry is None:
+            return _MISSING
+        stored = decode(entry.value)
+        value = self._rebuild(stored) if self._rebuild is not None else stored
+        self._emit(value=value, replayed=True)
+        return value
+
+    def _commit(self, value: Any, writes: EffectWrites) -> None:
+        journaled = self._to_journal(value) if self._to_journal is not None else value
+        self._scope.journal(self._key, self.name, "service", fingerprint(self._inputs), journaled, writes)
+        self._emit(value=value)
+
+    def _emit(self, *, value: Any = None, error: BaseException | None = None, replayed: bool = False) -> None:
+        scope = self._scope
+        scope.run.emit(
+            ServiceCalled,
+            node_id=scope.node_id,
+            key=self._key,
+            service=self._service,
+            method=self._method,
+            inputs=preview(self._inputs, max_str=200, max_items=10),
+            outputs=None if error is not None else preview(value, max_str=200, max_items=10),
+            error=None if error is None else {"type": type(error).__name__, "message": str(error)},
+            replayed=replayed,
+        )
+
+    def __repr__(self) -> str:
+        return f"<service call {self.name}(...){' as ' + self._key if self._key else ''}>"
+
+
+def _view(store: Any) -> Any:
+    """The store for a call that is part of an enclosing step: its writes join that step's."""
+    writes = inside_step.get()
+    return store if writes is None else StoreView(store, writes)
+
+
+# -- custom services ---------------------------------------------------------------------------------------------
+_MARK = "__aether_effect__"
+
+
+def effect(fn: F | None = None, /, *, name: str | None = None) -> Any:
+    """Mark a service method as an effect: inside a run each call is a journaled step (done once, replayed on
+    resume). Public methods of a registered service are effects by default; use this to name the step or to be
+    explicit. The method's result must be JSON-friendly or picklable to be journaled."""
+
+    def mark(f: F) -> F:
+        if not callable(f):
+            raise UsageError(f"@ag.effect decorates a method, got {type(f).__name__}")
+        if name is not None and (not isinstance(name, str) or not name.isidentifier()):
+            raise UsageError(f"@ag.effect(name=...) must be an identifier, got {name!r}")
+        setattr(f, _MARK, {"journal": True, "name": name})
+        return f
+
+    return mark if fn is None else mark(fn)
+
+
+def pure(fn: F) -> F:
+    """Mark a service method as pure (no effect, same result for the same arguments): it runs again on resume
+    instead of being journaled. For cheap reads and helpers that return live objects (a client, a lock)."""
+    if not callable(fn):
+        raise UsageError(f"@ag.pure decorates a method, got {type(fn).__name__}")
+    setattr(fn, _MARK, {"journal": False, "name": None})
+    return fn
+
+
+class ServiceProxy:
+    """A registered custom service as a node sees it: calling a public method inside a run is a journaled step
+    named ``<service>.<method>``; attributes, private and :func:`pure` methods pass straight through."""
+
+    __slots__ = ("_scope", "_service", "_target", "_thread")
+
+    def __init__(self, service: str, target: Any, scope: Scope) -> None:
+        object.__setattr__(self, "_service", service)
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_scope", scope)
+        object.__setattr__(self, "_thread", threading.get_ident())
+
+    @property
+    def wrapped(self) -> Any:
+        """The service object itself (no journaling)."""
+        return self._target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if name.startswith("_") or not callable(attr) or inspect.isclass(attr):
+            return attr
+        mark = getattr(attr, _MARK, None) or {"journal": True, "name": None}
+        if not mark["journal"]:
+            return attr
+        step_name = mark["name"] or name
+        if inspect.iscoroutinefunction(attr):
+
+            @functools.wraps(attr)
+            def call_async(*args: Any, **kwargs: Any) -> ServiceCall:
+                return ServiceCall(
+                    self._scope, self._service, step_name, _call_inputs(args, kwargs), lambda _: attr(*args, **kwargs)
+                )
+
+            return call_async
+
+        @functools.wraps(attr)
+        def call_sync(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != self._thread:  # from a sync tool's thread: part of that tool's step
+                return attr(*args, **kwargs)
+            call = ServiceCall(
+                self._scope, self._service, step_name, _call_inputs(args, kwargs), lambda _: attr(*args, **kwargs)
+            )
+            return call.run_now()
+
+        return call_sync
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target, name, value)
+
+    def __repr__(self) -> str:
+        return f"<service {self._service}: {self._target!r} (journaled calls)>"
+
+
+def _call_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {"args": list(args), "kwargs": kwargs} if args else dict(kwargs)
+
+
+__all__ = [
+    "EffectWrites",
+    "ServiceCall",
+    "ServiceProxy",
+    "StoreView",
+    "effect",
+    "inside_step",
+    "pure",
+]

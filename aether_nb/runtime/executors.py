@@ -1,0 +1,207 @@
+"""Where sync tool bodies run: the :class:`Executor` protocol, and the thread executor every session starts with.
+
+A sync tool body never runs on the kernel's event loop (it would freeze the widget); an executor runs it elsewhere
+and hands back a :class:`Submission`. The runtime keeps the journal, the waits and the DAG in the kernel; only the
+body travels. A second implementation (``aether_nb.DaskExecutor``, a cluster) plugs in through the same protocol,
+and a Ray executor would be one small class:
+
+.. code-block:: python
+
+    class RayExecutor:
+        name = "ray"
+        def submit(self, fn, args, kwargs, *, label):
+            ref = ray.remote(fn).remote(*args, **kwargs)
+            return RaySubmission(ref)          # result() awaits the ref, cancel() calls ray.cancel(ref) ...
+
+A body that is *abandoned* (its node timed out, or its run was cancelled) cannot always be stopped: a Python thread
+cannot be killed. Such a body keeps its concurrency slot until it really ends, so caps count bodies that run, not
+awaits that are still pending (:func:`linger`, used by the scheduler), and its late result is never counted as the
+node's success (see README, "Tools").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from aether_nb.errors import UsageError
+
+__all__ = ["Executor", "Submission", "ThreadExecutor", "check_executor", "linger", "lingering"]
+
+
+@runtime_checkable
+class Submission(Protocol):
+    """One body handed to an executor."""
+
+    where: str | None
+    """Where it runs, for the node inspector (``"thread"``, a Dask worker's address...), once known."""
+
+    async def result(self) -> Any:
+        """The body's return value (or its exception). Cancelling the awaiting task does not stop the body:
+        call :meth:`cancel` for that."""
+
+    def cancel(self) -> bool:
+        """Stop the body if the executor can (not started yet, or a cluster task); True when it will not run on."""
+
+    def done(self) -> bool:
+        """Whether the body has ended (returned, raised, or been cancelled)."""
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on any thread) once the body has ended; at once when it already has."""
+
+    def outcome(self) -> tuple[bool, Any]:
+        """Once done: ``(True, value)`` or ``(False, exception)``; a cancelled body gives ``(False, CancelledError)``."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs sync tool bodies away from the event loop. ``name`` shows in the DAG inspector."""
+
+    name: str
+
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str
+    ) -> Submission:
+        """Start ``fn(*args, **kwargs)`` (``label``: the tool's name, for the executor's own dashboards)."""
+
+
+def check_executor(value: Any, where: str) -> Executor | None:
+    """``value`` as an executor (None stays None), or a :class:`UsageError` saying what is accepted."""
+    if value is None or isinstance(value, Executor):
+        return value
+    raise UsageError(
+        f"{where}: executor must be an executor object (ag.DaskExecutor(...), or one with name and "
+        f"submit(fn, args, kwargs, label=...)), got {type(value).__name__}",
+        code="bad_executor",
+    )
+
+
+class _FutureSubmission:
+    """A :class:`Submission` over a ``concurrent.futures.Future``."""
+
+    def __init__(self, future: concurrent.futures.Future[Any], where: str | None) -> None:
+        self._future = future
+        self.where = where
+
+    async def result(self) -> Any:
+        # shield: a cancelled awaiter must not mark the concurrent future cancelled behind the caller's back
+        return await asyncio.shield(asyncio.wrap_future(self._future))
+
+    def cancel(self) -> bool:
+        return self._future.cancel() or self._future.done()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        self._future.add_done_callback(lambda _: callback())
+
+    def outcome(self) -> tuple[bool, Any]:
+        if self._future.cancelled():
+            return False, asyncio.CancelledError()
+        exc = self._future.exception()
+        return (False, exc) if exc is not None else (True, self._future.result())
+
+
+class ThreadExecutor:
+    """The default: a thread pool of this process (the bodies see the caller's context variables).
+
+    Args:
+        max_workers: threads in the pool (default: Python's default for the machine).
+    """
+
+    name = "thread"
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)):
+            raise UsageError(f"max_workers must be a positive int or None, got {max_workers!r}")
+        if max_workers is not None and max_workers < 1:
+            raise UsageError(f"max_workers must be a positive int or None, got {max_workers!r}")
+        self._max_workers = max_workers
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(self._max_workers, thread_name_prefix="aether_nb")
+            return self._pool
+
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str
+    ) -> Submission:
+        ctx = contextvars.copy_context()
+        future = self._get_pool().submit(ctx.run, fn, *args, **kwargs)
+        return _FutureSubmission(future, "thread")
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop accepting bodies (running ones finish)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        return f"ThreadExecutor(max_workers={self._max_workers})"
+
+
+_lingering: contextvars.ContextVar[list[Submission] | None] = contextvars.ContextVar(
+    "aether_nb_lingering", default=None
+)
+
+
+def linger(submission: Submission) -> None:
+    """An abandoned body still runs: whoever holds a concurrency slot for it (see :func:`lingering`) keeps it."""
+    holders = _lingering.get()
+    if holders is not None:
+        holders.append(submission)
+
+
+class lingering:
+    """Collects the bodies abandoned while a slot is held: ``with lingering() as bodies: ...``; afterwards,
+    :meth:`when_all_done` runs the slot's release once every such body has really ended."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Submission] = []
+        self._token: contextvars.Token[list[Submission] | None] | None = None
+
+    def __enter__(self) -> lingering:
+        self._token = _lingering.set(self.bodies)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _lingering.reset(self._token)
+
+    def when_all_done(self, release: Callable[[], None], loop: asyncio.AbstractEventLoop) -> None:
+        """Call ``release()`` on ``loop`` once every collected body has ended (now, when none is running)."""
+        running = [b for b in self.bodies if not b.done()]
+        if not running:
+            release()
+            return
+        remaining = [len(running)]
+        lock = threading.Lock()
+
+        def one_done() -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last and not loop.is_closed():
+                loop.call_soon_threadsafe(release)
+
+        for body in running:
+            body.add_done_callback(one_done)
+
+    async def all_done(self) -> None:
+        """Wait until every collected body has ended (a retry never overlaps the attempt it replaces)."""
+        running = [b for b in self.bodies if not b.done()]
+        if not running:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self.when_all_done(lambda: None if fut.done() else fut.set_result(None), loop)
+        await asyncio.shield(fut)

@@ -1,0 +1,133 @@
+"""How a step pauses on a wait: persist it, show it, then wait for the answer or the deadline.
+
+The order is the guarantee: the wait (and the run's ``waiting`` record) is in the store before the run says it
+waits and before the prompt is shown, so a run that asks something survives any crash after that. A resumed run
+finds the wait of the same step again (and an answer stored while no process held the run) instead of asking twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import WaitTimeout
+from aether_nb.runtime.codec import decode, preview
+from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
+from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.store.records import WaitRecord
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.execution import Presenter, Scope
+
+
+def _previous_wait(scope: Scope, key: str) -> WaitRecord | None:
+    """The still-usable wait this step opened in an earlier execution (open, or answered meanwhile)."""
+    execution = scope.execution
+    run = scope.run
+    known = execution.known_waits
+    if known is not None:
+        previous = sorted((w for w in known.values() if w.node_id == key), key=lambda w: w.created_at)
+    elif execution.resumed:
+        previous = [w for w in run.session.store.list_waits(run.id, status=None) if w.node_id == key]
+    else:
+        return None  # a fresh execution cannot have persisted this step's wait before
+    if previous and previous[-1].status in ("open", "answered"):
+        return previous[-1]
+    return None
+
+
+async def await_answer(scope: Scope, key: str, spec: WaitSpec, present: Presenter | None, leaf: Scope) -> Any:
+    """The answer to the wait of step ``key`` (see the module docstring).
+
+    Args:
+        scope: the scope whose step waits.
+        key: the step key (the wait's node).
+        spec: what is asked.
+        present: how to show the question (default: the session's presenter for this node).
+        leaf: the scope whose code is parked here (it counts as parked while it waits, see ``Run.evictable``).
+
+    Raises:
+        WaitTimeout: the deadline passed first; the wait is closed ``expired``.
+    """
+    run = scope.run
+    session = run.session
+    store = session.store
+    rec = _previous_wait(scope, key)
+    if rec is not None and rec.status == "answered":
+        value = decode(rec.answer)
+        run.emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
+        return value
+    if rec is None:
+        now = session.clock.now()
+        rec = WaitRecord(
+            token=secrets.token_urlsafe(16),
+            run_id=run.id,
+            node_id=key,
+            kind=spec.kind,
+            prompt=spec.prompt,
+            options=spec.effective_options(),
+            schema=spec.schema,
+            deadline=None if spec.timeout_s is None else now + spec.timeout_s,
+            created_at=now,
+            meta=preview(spec.meta),
+        )
+        store.put_wait(rec)
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+    session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
+    sleeper: asyncio.Task[None] | None = None
+    interrupted = False
+    leaf.parked += 1
+    try:
+        run.emit(
+            WaitOpened,
+            token=rec.token,
+            node_id=key,
+            wait_kind=rec.kind,
+            prompt=rec.prompt,
+            options=rec.options,
+            deadline=rec.deadline,
+        )
+        run.emit(NodeStatusChanged, node_id=key, status=spec.node_status)
+        # Durable before the run says it waits and before the prompt shows: the wait, its node and the run's
+        # "waiting" record share one transaction (with every other wait opened in this loop iteration).
+        run.persist_waiting()
+        await store.barrier()
+        run.refresh_status()
+        presenter = present if present is not None else session.present_wait(scope.context)
+        if presenter is not None:
+            await presenter(Wait.from_record(rec))
+        if rec.deadline is None:
+            value = await fut
+        else:
+            sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
+            await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            if not fut.done():
+                store.put_wait(replace(rec, status="expired"))
+                run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
+                raise WaitTimeout(
+                    f"nobody answered {rec.prompt or rec.kind!r} within {spec.timeout_s} s "
+                    f"(wait {key} of run {run.id}). Catch WaitTimeout in the agent to carry on without "
+                    "an answer, or give a longer timeout_s.",
+                    run_id=run.id,
+                    node_id=key,
+                )
+            value = fut.result()
+    except asyncio.CancelledError:
+        interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
+        current = None if interrupted else store.get_wait(rec.token)
+        if current is not None and current.status == "open":
+            store.put_wait(replace(current, status="cancelled"))
+            run.emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
+        raise
+    finally:
+        leaf.parked -= 1
+        session.pop_live_wait(rec.token, fut)
+        if sleeper is not None:
+            sleeper.cancel()
+        if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed
+            run.refresh_status()
+    run.emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
+    return value
