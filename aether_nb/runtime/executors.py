@@ -54,7 +54,7 @@ class Submission(Protocol):
         """Call ``callback()`` (on any thread) once the body has ended; at once when it already has."""
 
     def outcome(self) -> tuple[bool, Any]:
-        """Once done: ``(True, value)`` or ``(False, exception)``; a cancelled body gives ``(False, CancelledError)``."""
+        """Once done: ``(True, value)`` or ``(False, exception)`` (cancelled: ``(False, CancelledError)``)."""
 
 
 @runtime_checkable
