@@ -167,6 +167,30 @@ def test_a_body_that_diverges_from_its_journal_fails_with_replay_mismatch() -> N
         cause = info.value.__cause__
         assert isinstance(cause, ag.ReplayMismatch)
         assert cause.node_id == "make_point_1" and "make_point_1" in str(cause)
+        # what differed, both values, and the honest list of likely causes
+        assert "x: stored 1, now 101" in str(cause)
+        assert "code changed" in str(cause) and "read outside the journal" in str(cause)
+    finally:
+        ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])(durable_agent.fn)
+
+
+def test_replay_mismatch_names_the_call_the_journal_holds() -> None:
+    store = MemoryStore()
+    first_execution(store, "r6")
+    fresh_session(store)
+
+    @ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])
+    async def renamed(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+        await context.kv().set("make_point_1", x)  # another call where make_point_1 was... at another key
+        c = await sub(x=x)  # sub_1 was called with x=10 the first time
+        return {"name": "", "y": 0, "child": c["child"]}
+
+    try:
+        with pytest.raises(ag.RunFailed) as info:
+            arun(ag.get_run("r6").result())
+        cause = info.value.__cause__
+        assert isinstance(cause, ag.ReplayMismatch) and cause.node_id == "sub_1"
+        assert "x: stored 10, now 1" in str(cause)
     finally:
         ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])(durable_agent.fn)
 
