@@ -197,6 +197,20 @@ def _canonical(value: Any, depth: int = 0) -> Any:
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # one encoder, not one per call
 
 
+def call_fingerprint(inputs: Any, name: str) -> str:
+    """:func:`fingerprint` of a call's arguments; arguments that nest too deep are the caller's mistake."""
+    from aether_nb.errors import UsageError
+
+    try:
+        return fingerprint(inputs)
+    except NotEncodable as exc:
+        raise UsageError(
+            f"the arguments of {name}(...) cannot be recorded: {exc}. Pass flatter values, or save deep data as an "
+            "artifact and pass its uri",
+            code="too_deep",
+        ) from None
+
+
 def fingerprint(value: Any) -> str:
     """A short stable hash of a value's content, used to match a resumed step against its journal entry.
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aether_nb.errors import UsageError
-from aether_nb.runtime.codec import decode, fingerprint, preview
+from aether_nb.runtime.codec import call_fingerprint, decode, preview
 from aether_nb.runtime.events import ServiceCalled
 
 if TYPE_CHECKING:
@@ -242,9 +242,12 @@ class ServiceCall:
             store.flush_history()
         return value
 
+    def _fp(self) -> str:
+        return call_fingerprint(self._inputs, self.name)
+
     def _replay(self) -> Any:
         scope = self._scope
-        entry = scope.execution.journal.replay(self._key, self.name, fingerprint(self._inputs), self._inputs)
+        entry = scope.execution.journal.replay(self._key, self.name, self._fp(), self._inputs)
         if entry is None:
             return _MISSING
         stored = decode(entry.value)
@@ -254,7 +257,7 @@ class ServiceCall:
 
     def _commit(self, value: Any, writes: EffectWrites) -> None:
         journaled = self._to_journal(value) if self._to_journal is not None else value
-        self._scope.journal(self._key, self.name, "service", fingerprint(self._inputs), journaled, writes)
+        self._scope.journal(self._key, self.name, "service", self._fp(), journaled, writes)
         self._emit(value=value)
 
     def _emit(self, *, value: Any = None, error: BaseException | None = None, replayed: bool = False) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
-from aether_nb.runtime.codec import NotEncodable, decode, encode, fingerprint, preview
+from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, NodeFinished, NodeStarted, RunWarning
 from aether_nb.runtime.journal import Journal
@@ -232,7 +232,7 @@ class Scope:
             meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
         """
         run = self.run
-        fp = fingerprint(inputs) if fp is None else fp
+        fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents
         entry = self.execution.journal.replay(key, name, fp, inputs)
         if entry is not None:

@@ -6,6 +6,7 @@ A "restart" is a new Session over the same store after the first loop is gone (a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -84,7 +85,7 @@ def _in(session: Session, coro_fn: Any) -> Any:
 def test_a_resumed_run_repeats_no_service_call() -> None:
     calls.clear()
     store, ledger = MemoryStore(), Ledger()
-    s1, ch1 = _session(store, ledger)
+    s1, _ = _session(store, ledger)
 
     async def first() -> None:
         run = noter.start(topic="sky", run_id="r1")
@@ -171,10 +172,8 @@ def test_a_failed_service_call_writes_nothing(session: Session) -> None:
 
     @ag.graph_fn
     async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
-        try:
+        with contextlib.suppress(Boom):
             await context.flaky().store_then_fail()
-        except Boom:
-            pass
         return {"half": await context.kv().get("half", "absent")}
 
     assert arun(agent()) == {"half": "absent"}
