@@ -28,13 +28,13 @@ import asyncio
 import atexit
 import contextlib
 import json
-import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, Protocol
 
 from aether_nb.errors import StorageError, UsageError
+from aether_nb.store import redact
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
     JSON,
@@ -65,7 +65,7 @@ DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
 MAX_PENDING = 20_000
 """Write the batch early when it holds this many records, whatever its age (bounds memory and flush time)."""
 
-_log = logging.getLogger("aether_nb")
+_log = redact.logger("aether_nb")
 
 
 def check_durability(value: object) -> Durability:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -36,6 +35,7 @@ from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait
+from aether_nb.store import redact
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
 
 _NODE_EVENTS = (NodeStarted, NodeFinished, NodeStatusChanged)
-_log = logging.getLogger("aether_nb")
+_log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
 

@@ -20,6 +20,7 @@ from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import ArtifactRecord
+from aether_nb.store.redact import redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -132,14 +133,20 @@ def put_bytes(
     node_id: str | None,
 ) -> Artifact:
     """Store ``data`` as an artifact now (answer hooks use it for uploads). The id is derived from the content, the
-    name and the run, so saving the same bytes twice is idempotent."""
+    name and the run, so saving the same bytes twice is idempotent.
+
+    Text artifacts (``text/*``, JSON) pass the same redaction as everything else that reaches disk: a key in a
+    saved text is stored as ``[REDACTED]``.
+    """
+    mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    data = redact_blob(bytes(data), mime)
     digest = hashlib.sha256(bytes(data)).hexdigest()
     art_id = hashlib.sha256(f"{digest}:{name}:{run_id}".encode()).hexdigest()[:24]
     rec = ArtifactRecord(
         id=art_id,
         name=name,
         kind=kind,
-        mime=mime or mimetypes.guess_type(name)[0] or "application/octet-stream",
+        mime=mime,
         size=len(data),
         sha256=digest,
         labels=dict(labels or {}),
@@ -149,6 +156,19 @@ def put_bytes(
     )
     store.artifact_put(rec, bytes(data))
     return Artifact.from_record(rec, store)
+
+
+def redact_blob(data: bytes, mime: str) -> bytes:
+    """``data`` with its secrets redacted when it is UTF-8 text (``text/*``, JSON, XML, YAML); other bytes as is."""
+    textual = mime.startswith("text/") or mime.endswith(("json", "xml", "yaml", "javascript"))
+    if not textual:
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    clean = redact_text(text)
+    return data if clean == text else clean.encode("utf-8")
 
 
 def check_labels(labels: Any) -> dict[str, Any] | None:

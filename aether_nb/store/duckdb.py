@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import os
 import re
 import threading
@@ -56,6 +55,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import logger as redact_logger
 from aether_nb.store.schema import (
     ARTIFACT_SELECT,
     ARTIFACT_UPSERT,
@@ -93,7 +93,7 @@ from aether_nb.store.schema import (
 
 __all__ = ["INLINE_BLOB_MAX", "MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore"]
 
-_log = logging.getLogger(__name__)
+_log = redact_logger(__name__)
 
 INLINE_BLOB_MAX = 1 << 20
 """Artifacts up to this many bytes are stored in the table; bigger ones in ``<file>.artifacts/``."""

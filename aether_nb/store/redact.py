@@ -4,8 +4,15 @@ It works on JSON text (one regex pass, cheap enough for every event) and removes
 
 * values under keys that name credentials (``api_key``, ``authorization``, ``password``, ``secret``, ...);
 * ``Bearer ...`` credentials and OpenAI-style ``sk-...`` keys anywhere in a string;
-* the literal values of credential-like environment variables (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``,
-  ``*_PASSWORD``) and of secrets registered with :func:`register_secret` (the LLM service registers its key).
+* the token formats of :mod:`aether_nb.store.detectors` (GitHub, GitLab, AWS key ids, Slack, JWTs, Stripe, SendGrid,
+  PyPI, npm, Azure, Hugging Face, Google API keys, private key blocks, passwords in URLs...), from the maintained
+  detect-secrets catalogue;
+* the literal values of credential-like environment variables (``*_KEY``, ``*_TOKEN``, ``*_SECRET``,
+  ``*_PASSWORD``, ``*_CREDENTIALS``) and of secrets registered with :func:`register_secret` (the LLM service
+  registers its key).
+
+The same rule covers everything that leaves the kernel or reaches disk: the store, aether_nb's log records, the run
+widget's state and its saved fallback output, and text artifacts.
 
 The runtime checks :func:`contains_secret` before journaling a value: a step whose result holds a secret is not
 journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in place of its data.
@@ -14,12 +21,14 @@ journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
 from typing import Any
 
 from aether_nb.errors import StorageError
+from aether_nb.store import detectors
 
 MASK = "[REDACTED]"
 _KEY_NAMES = r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd)|authorization|proxy-authorization|access[_\-]token|refresh[_\-]token|x-api-key|bearer)"  # noqa: E501
@@ -28,7 +37,7 @@ _PATTERNS = [
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
 ]
-_ENV_SECRET = re.compile(r"(?i)(API_KEY|APIKEY|TOKEN|SECRET|PASSWORD)$")
+_ENV_SECRET = re.compile(r"(?i)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$")
 _lock = threading.Lock()
 _registered: set[str] = set()
 _cache: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
@@ -97,6 +106,7 @@ def redact_text(text: str) -> str:
         text = _PATTERNS[0].sub(MASK, text)
     if "sk-" in text:
         text = _PATTERNS[1].sub(MASK, text)
+    text = detectors.redact(text, MASK)
     literal = _literal_pattern()
     if literal is None:
         return text
@@ -160,3 +170,30 @@ def json_texts(values: list[Any]) -> list[str]:
 def redact_optional(text: str | None) -> str | None:
     """:func:`redact_text` for a text column that may be empty."""
     return None if text is None else redact_text(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts a record's message and traceback text (aether_nb's own loggers carry it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging's own error path reports it; keep the record
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with the redacting filter: what aether_nb logs never holds a secret."""
+    log = logging.getLogger(name)
+    if _FILTER not in log.filters:
+        log.addFilter(_FILTER)
+    return log

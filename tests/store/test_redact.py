@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,80 @@ def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pyt
         assert secret.encode() not in raw, secret
     assert MASK.encode() in raw
     assert b"control-marker-visible-4242" in raw  # plain text does land in the file: the check above means something
+
+
+PLANTED = {
+    "github": "ghp_" + "Zq7Kx2" * 6,
+    "gitlab": "glpat-" + "Ab3dEf6hIj9kLm2nOp5q",
+    "aws_key_id": "AKIA" + "QWERTYUIOP123456",
+    "slack": "xoxb-" + "223344556677-8899001122334-" + "QwErTyUiOpAsDfGhJkLzXcVb",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9."
+    + "eyJzdWIiOiJhZGEiLCJyb2xlIjoiYWRtaW4ifQ."
+    + "c2lnbmF0dXJlLXBsYW50ZWQtMTIzNDU2Nzg5MA",
+    "huggingface": "hf_" + "PlantedHuggingFaceToken1234567890ab",
+    "stripe": "sk_live_" + "PlantedStripeKey12345678",
+    "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n"
+    "PLANTEDKEYBODYPLANTEDKEYBODY\n-----END OPENSSH PRIVATE KEY-----",
+    "url_password": "postgres://ada:PlantedUrlPassw0rd@db.internal:5432/app",
+}
+"""One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
+is what the file is scanned for)."""
+
+NEEDLES = {k: (v.split("\n")[2] if k == "private_key" else v.split(":")[2].split("@")[0] if k == "url_password" else v)
+           for k, v in PLANTED.items()}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_every_listed_format_is_redacted(name: str) -> None:
+    text = json.dumps({"note": f"look: {PLANTED[name]} (done)"})
+    out = redact_text(text)
+    assert NEEDLES[name] not in out and MASK in out
+    assert json.loads(out)["note"].startswith("look: ")  # still valid JSON, the rest of the text kept
+
+
+def test_planted_keys_of_every_format_reach_no_file(tmp_path: Path) -> None:
+    db = tmp_path / "nb.duckdb"
+    store = DuckDBStore(db)
+    s, _ = make_session(store, answers=[f"here: {PLANTED['aws_key_id']}"])
+    previous = session_mod.set_default_session(s)
+    blob = "\n".join(PLANTED.values())
+
+    @ag.tool(outputs=["echo"])
+    def echo(text: str) -> dict[str, str]:
+        return {"echo": text}
+
+    @ag.graph_fn(outputs=["n"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        await echo(blob)
+        context.logger().warning("log: %s", blob)
+        await context.channel().send_text(blob)
+        await context.kv().set("k", {"v": blob})
+        await context.memory().record("note", {"text": blob})
+        await context.artifacts().save_text(blob, name="notes.txt")
+        await context.artifacts().save_json({"all": blob}, name="notes.json")
+        await context.channel().ask_text("key?")
+        return {"n": len(blob)}
+
+    try:
+        assert arun(agent()) == {"n": len(blob)}
+    finally:
+        session_mod.set_default_session(previous)
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    for name, needle in NEEDLES.items():
+        assert needle.encode() not in raw, name
+    assert MASK.encode() in raw
+
+
+def test_aether_nb_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    from aether_nb.store.redact import logger
+
+    log = logger("aether_nb.test")
+    with caplog.at_level("WARNING", logger="aether_nb.test"):
+        log.warning("failed with %s", PLANTED["github"])
+        try:
+            raise ValueError(PLANTED["slack"])
+        except ValueError:
+            log.exception("boom")
+    text = caplog.text
+    assert PLANTED["github"] not in text and PLANTED["slack"] not in text and MASK in text
