@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import Any
 
+from aether_nb.errors import shown
+
 
 def lazy_getattr(namespace: dict[str, Any], table: Mapping[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` that imports ``table[name]`` and caches the value in ``namespace``."""
@@ -18,7 +20,7 @@ def lazy_getattr(namespace: dict[str, Any], table: Mapping[str, str]) -> Callabl
     def __getattr__(name: str) -> Any:
         module = table.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            raise AttributeError(f"module {shown(package)} has no attribute {shown(name)}")
         value = getattr(import_module(module), name)
         namespace[name] = value  # later lookups are plain attribute hits
         return value

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime import session as _session
 from aether_nb.runtime.session import Session
 
@@ -50,11 +50,13 @@ def _open_store(spec: Any) -> Store:
     if spec is None or spec == ":memory:":
         return MemoryStore()
     if isinstance(spec, (str, os.PathLike)) and str(spec).strip():
+        from aether_nb.runtime.checks import check_text
         from aether_nb.store.duckdb import DuckDBStore  # lazy: duckdb is heavy and only needed for files
 
+        check_text(os.fspath(spec), "the store path", max_len=4096)
         return DuckDBStore(spec)
     raise UsageError(
-        f"store must be a file path, ':memory:' or a Store object, got {spec!r}",
+        f"store must be a file path, ':memory:' or a Store object, got {shown(spec)}",
         code="bad_store",
     )
 
@@ -135,7 +137,7 @@ def configure(
         current.store.durability = check_durability(durability)
     if max_live_waiting is not None:
         if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
-            raise UsageError(f"max_live_waiting must be an int >= 0, got {max_live_waiting!r}")
+            raise UsageError(f"max_live_waiting must be an int >= 0, got {shown(max_live_waiting)}")
         current.max_live_waiting = max_live_waiting
     if max_concurrency is not None:
         check_cap(max_concurrency)
@@ -183,7 +185,7 @@ def get_run(run_id: str) -> Run:
 def register_context_service(name: str, service: Any) -> None:
     """Make ``service`` reachable from every node as ``context.<name>()`` and ``context.svc(name)``."""
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-        raise UsageError(f"a service name must be a public identifier, got {name!r}")
+        raise UsageError(f"a service name must be a public identifier, got {shown(name)}")
     if name in _RESERVED_SERVICE_NAMES:
-        raise UsageError(f"{name!r} is a built-in NodeContext name; pick another service name")
+        raise UsageError(f"{shown(name)} is a built-in NodeContext name; pick another service name")
     session().services[name] = service

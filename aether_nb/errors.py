@@ -21,6 +21,7 @@ parsing messages.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -36,7 +37,22 @@ __all__ = [
     "StorageError",
     "UsageError",
     "WaitTimeout",
+    "shown",
 ]
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxset = 3, 4, 4, 4, 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 60, 60, 40
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """A short ``repr`` for error messages: never long, never recursing deep (a value nested 10,000 levels, or a
+    repr that raises, still gives a readable message)."""
+    try:
+        text = _SHOWN.repr(value)
+    except Exception as exc:  # a broken __repr__ must not replace the error being reported
+        text = f"<{type(value).__name__} (repr failed: {type(exc).__name__})>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class AetherError(Exception):

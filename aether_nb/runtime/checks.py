@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 
 MAX_DEPTH = 200
 """How deep a stored value (a tool's inputs or outputs, a KV value, an answer...) may nest."""
@@ -38,7 +38,7 @@ def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = F
     if not isinstance(value, str):
         raise UsageError(f"{what} must be a string, got {type(value).__name__}", code="bad_text")
     if not empty and not value.strip():
-        raise UsageError(f"{what} must be a non-empty string, got {value!r}", code="bad_text")
+        raise UsageError(f"{what} must be a non-empty string, got {shown(value)}", code="bad_text")
     if len(value) > max_len:
         raise UsageError(f"{what} is {len(value)} characters long; the limit is {max_len}", code="bad_text")
     nul = value.find("\x00")
@@ -47,7 +47,7 @@ def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = F
     bad = lone_surrogate(value)
     if bad is not None:
         raise UsageError(
-            f"{what} contains a lone surrogate {value[bad]!r} at position {bad}, which is not valid Unicode text "
+            f"{what} contains a lone surrogate {shown(value[bad])} at position {bad}, which is not valid Unicode text "
             "(it usually comes from decoding bytes with errors='surrogateescape'); clean it up first",
             code="bad_text",
         )
@@ -58,7 +58,7 @@ def check_run_id(value: Any) -> str:
     """A run id users may give: a short string without ``/``, NUL or lone surrogates."""
     text = check_text(value, "run_id", max_len=MAX_ID)
     if "/" in text:
-        raise UsageError(f"run_id must not contain '/', got {text!r}", code="bad_run_id")
+        raise UsageError(f"run_id must not contain '/', got {shown(text)}", code="bad_run_id")
     return text
 
 

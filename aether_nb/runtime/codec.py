@@ -21,6 +21,8 @@ import math
 import pathlib
 from typing import Any
 
+from aether_nb.errors import shown
+
 _TAG = "__aether__"
 
 
@@ -119,7 +121,7 @@ def decode(value: Any) -> Any:
         import pickle
 
         return pickle.loads(base64.b64decode(value["b64"]))
-    raise ValueError(f"unknown encoded value tag {tag!r}")
+    raise ValueError(f"unknown encoded value tag {shown(tag)}")
 
 
 def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int = 0) -> Any:

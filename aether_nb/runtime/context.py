@@ -14,7 +14,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.effects import ServiceProxy
 from aether_nb.runtime.execution import Scope, StepHost, current_scope
 from aether_nb.runtime.waits import WaitSpec
@@ -72,7 +72,7 @@ class NodeContext:
         factory = self.session.service_factories.get(name)
         if factory is None:
             raise UsageError(
-                f"no {name!r} service is configured in this session; "
+                f"no {shown(name)} service is configured in this session; "
                 f"configure one with ag.configure({name}=...) (or import aether_nb, which installs the defaults)",
                 run_id=self.run_id,
                 node_id=self.node_id,
@@ -113,8 +113,8 @@ class NodeContext:
         if not isinstance(name, str) or name not in services:
             known = sorted(services) or "none"
             raise UsageError(
-                f"no context service named {name!r} (registered: {known}); "
-                f"call ag.register_context_service({name!r}, service) before the run",
+                f"no context service named {shown(name)} (registered: {known}); "
+                f"call ag.register_context_service({shown(name)}, service) before the run",
                 run_id=self.run_id,
                 node_id=self.node_id,
                 code="no_service",
@@ -131,7 +131,7 @@ class NodeContext:
         if name in services:
             return lambda: self.svc(name)
         raise AttributeError(
-            f"NodeContext has no attribute or service {name!r}; registered services: {sorted(services) or 'none'}"
+            f"NodeContext has no attribute or service {shown(name)}; registered services: {sorted(services) or 'none'}"
         )
 
     # -- journaled steps and waits ----------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class NodeContext:
         For side effects that are not tools (an HTTP call, a file write) in a run that may be resumed.
         """
         if not isinstance(name, str) or not name.isidentifier():
-            raise UsageError(f"step name must be an identifier, got {name!r}")
+            raise UsageError(f"step name must be an identifier, got {shown(name)}")
         if not callable(fn):
             raise UsageError(f"step() takes an async function to run, got {type(fn).__name__}")
         scope = self._scope
@@ -150,7 +150,7 @@ class NodeContext:
             result = fn(*args, **kwargs)
             if not inspect.isawaitable(result):
                 raise UsageError(
-                    f"context.step({name!r}, fn): fn must be an async function (it returned "
+                    f"context.step({shown(name)}, fn): fn must be an async function (it returned "
                     f"{type(result).__name__}); for sync work use a @tool"
                 )
             return await result

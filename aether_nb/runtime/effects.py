@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import call_fingerprint, decode, preview
 from aether_nb.runtime.events import ServiceCalled
 
@@ -297,7 +297,7 @@ def effect(fn: F | None = None, /, *, name: str | None = None) -> Any:
         if not callable(f):
             raise UsageError(f"@ag.effect decorates a method, got {type(f).__name__}")
         if name is not None and (not isinstance(name, str) or not name.isidentifier()):
-            raise UsageError(f"@ag.effect(name=...) must be an identifier, got {name!r}")
+            raise UsageError(f"@ag.effect(name=...) must be an identifier, got {shown(name)}")
         setattr(f, _MARK, {"journal": True, "name": name})
         return f
 

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 
 __all__ = ["Executor", "Submission", "ThreadExecutor", "check_executor", "linger", "lingering"]
 
@@ -118,9 +118,9 @@ class ThreadExecutor:
 
     def __init__(self, max_workers: int | None = None) -> None:
         if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)):
-            raise UsageError(f"max_workers must be a positive int or None, got {max_workers!r}")
+            raise UsageError(f"max_workers must be a positive int or None, got {shown(max_workers)}")
         if max_workers is not None and max_workers < 1:
-            raise UsageError(f"max_workers must be a positive int or None, got {max_workers!r}")
+            raise UsageError(f"max_workers must be a positive int or None, got {shown(max_workers)}")
         self._max_workers = max_workers
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aether_nb.errors import shown
 from aether_nb.runtime.events import (
     Event,
     LogRecord,
@@ -104,7 +105,7 @@ class RunGraph:
         try:
             return self._nodes[node_id]
         except KeyError:
-            raise KeyError(f"no node {node_id!r} in run {self.run_id}; nodes: {list(self._nodes)}") from None
+            raise KeyError(f"no node {shown(node_id)} in run {self.run_id}; nodes: {list(self._nodes)}") from None
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes

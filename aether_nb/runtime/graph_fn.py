@@ -14,7 +14,7 @@ import keyword
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.launch import start_run
@@ -47,7 +47,7 @@ class GraphFn:
         self.fn = fn
         self.name = name or fn.__name__
         if not isinstance(self.name, str) or not self.name.isidentifier() or keyword.iskeyword(self.name):
-            raise UsageError(f"graph_fn name must be an identifier, got {self.name!r}")
+            raise UsageError(f"graph_fn name must be an identifier, got {shown(self.name)}")
         self.outputs = check_outputs_decl(outputs, f"@graph_fn {self.name}")
         self.description = description or inspect.getdoc(fn)
         self.signature = inspect.signature(fn)
@@ -56,7 +56,9 @@ class GraphFn:
             if p.kind is p.VAR_POSITIONAL:
                 raise UsageError(f"@graph_fn {self.name}: *{p.name} is not supported; inputs must have names")
             if p.name in RESERVED:
-                raise UsageError(f"@graph_fn {self.name}: parameter name {p.name!r} is reserved by start(); rename it")
+                raise UsageError(
+                    f"@graph_fn {self.name}: parameter name {shown(p.name)} is reserved by start(); rename it"
+                )
         self.inputs = [
             p.name
             for p in self.signature.parameters.values()
@@ -177,7 +179,7 @@ def graph_fn(
     receives the run's :class:`~aether_nb.runtime.context.NodeContext`.
     """
     if isinstance(fn, str):
-        raise UsageError(f"pass the name by keyword: @graph_fn(name={fn!r})")
+        raise UsageError(f"pass the name by keyword: @graph_fn(name={shown(fn)})")
 
     def wrap(f: Callable[..., Any]) -> GraphFn:
         return GraphFn(f, name=name, outputs=outputs, description=description)

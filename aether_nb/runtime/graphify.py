@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
@@ -231,12 +231,13 @@ class GraphifyFn:
             raise UsageError(
                 "@graphify decorates a plain `def` (it is traced once, not awaited); use @graph_fn for async agents"
             )
-        self.fn = fn
         if not callable(fn):
             raise UsageError(f"@graphify decorates a function, got {type(fn).__name__}")
-        self.name = name or fn.__name__
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise UsageError(f"graph name must be an identifier, got {self.name!r}")
+        self.fn = fn
+        chosen = name or getattr(fn, "__name__", "")
+        if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
+            raise UsageError(f"graph name must be an identifier, got {shown(chosen)}")
+        self.name: str = chosen
         sig_names = [p for p in inspect.signature(fn).parameters]
         if inputs is None:
             self.required, self.optional = sig_names, {}
@@ -244,15 +245,17 @@ class GraphifyFn:
             self.required = [k for k, v in inputs.items() if v is REQUIRED]
             self.optional = {k: v for k, v in inputs.items() if v is not REQUIRED}
         elif isinstance(inputs, str):
-            raise UsageError(f"inputs must be a list of names, e.g. inputs=[{inputs!r}]")
-        else:
+            raise UsageError(f"inputs must be a list of names, e.g. inputs=[{shown(inputs)}]")
+        elif isinstance(inputs, (list, tuple)):
             self.required, self.optional = list(inputs), {}
+        else:
+            raise UsageError(f"@graphify inputs must be a list of names or a dict of defaults, got {shown(inputs)}")
         for k in [*self.required, *self.optional]:
             if not isinstance(k, str) or not k.isidentifier() or keyword.iskeyword(k):
-                raise UsageError(f"@graphify {self.name}: input name {k!r} must be a Python identifier")
+                raise UsageError(f"@graphify {self.name}: input name {shown(k)} must be a Python identifier")
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
         if promoted_from is not None and not isinstance(promoted_from, dict):
-            raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {promoted_from!r}")
+            raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {shown(promoted_from)}")
         self.promoted_from = promoted_from
         functools.update_wrapper(self, fn)
         register(self)
@@ -270,7 +273,7 @@ class GraphifyFn:
         outputs = builder.finish(self.outputs, returned)
         if builder.errors:
             raise UsageError(
-                f"graph {self.name!r} has {len(builder.errors)} problem(s):\n  " + "\n  ".join(builder.errors),
+                f"graph {shown(self.name)} has {len(builder.errors)} problem(s):\n  " + "\n  ".join(builder.errors),
                 code="build_errors",
             )
         graph = TaskGraph(self.name, list(self.required), dict(self.optional), outputs, builder.nodes)
@@ -284,7 +287,7 @@ class GraphifyFn:
         unknown = [k for k in kwargs if k not in self.required and k not in self.optional]
         if missing or unknown:
             raise UsageError(
-                f"graph {self.name!r} takes inputs {self.required + list(self.optional)}; "
+                f"graph {shown(self.name)} takes inputs {self.required + list(self.optional)}; "
                 f"missing {missing}, unknown {unknown}",
                 code="bad_inputs",
             )
@@ -314,7 +317,7 @@ class GraphifyFn:
         """
         check_cap(max_concurrency)
         if resume_mode not in (None, "failed_nodes"):
-            raise UsageError(f"resume_mode must be None or 'failed_nodes', got {resume_mode!r}")
+            raise UsageError(f"resume_mode must be None or 'failed_nodes', got {shown(resume_mode)}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
         graph = self.build()  # fail early, before a run exists (and once: the run uses this build)
@@ -417,7 +420,7 @@ async def run(
     graph.check_inputs(inputs)
     missing = [k for k in graph.required if k not in inputs]
     if missing:
-        raise UsageError(f"graph {graph.name!r} needs inputs {missing}", code="bad_inputs")
+        raise UsageError(f"graph {shown(graph.name)} needs inputs {missing}", code="bad_inputs")
     check_cap(max_concurrency)
     options = {"max_concurrency": max_concurrency, "stop_on_first_error": stop_on_first_error}
     r = start_run(

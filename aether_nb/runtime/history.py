@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, Protocol
 
-from aether_nb.errors import StorageError, UsageError
+from aether_nb.errors import StorageError, UsageError, shown
 from aether_nb.store import redact
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
@@ -71,7 +71,7 @@ _log = redact.logger("aether_nb")
 def check_durability(value: object) -> Durability:
     if value not in DURABILITY_MODES:
         raise UsageError(
-            f"durability must be one of {list(DURABILITY_MODES)}, got {value!r}: 'async' writes steps within "
+            f"durability must be one of {list(DURABILITY_MODES)}, got {shown(value)}: 'async' writes steps within "
             "0.2 s (waits at once), 'sync' before each step's caller continues"
         )
     return value  # type: ignore[return-value]
@@ -79,7 +79,7 @@ def check_durability(value: object) -> Durability:
 
 def check_interval(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
-        raise UsageError(f"interval_s must be a number of seconds in (0, 60], got {value!r}")
+        raise UsageError(f"interval_s must be a number of seconds in (0, 60], got {shown(value)}")
     return float(value)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aether_nb.errors import ReplayMismatch
+from aether_nb.errors import ReplayMismatch, shown
 from aether_nb.runtime.codec import preview
 from aether_nb.store.records import JSON, JournalEntry
 
@@ -79,7 +79,7 @@ class Journal:
         else:
             what = f"{name} was called with other arguments: {first_difference(stored, inputs)}"
         return ReplayMismatch(
-            f"step {entry.key!r} of run {self.run_id} does not match its journal: {what}. Either the code changed "
+            f"step {shown(entry.key)} of run {self.run_id} does not match its journal: {what}. Either the code changed "
             "since the run started, or the body passed a value it read outside the journal (the clock, a random "
             "number, a file, a global changed by another cell). Restore the code, make such reads steps "
             "(context.step(...), a tool, or a service call), or start a new run with another run_id.",

@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_run_id
 from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
 from aether_nb.runtime.executors import check_executor
@@ -56,14 +56,14 @@ def start_run(
         if record is not None:
             if record.kind != target.kind or record.graph != target.name:
                 raise UsageError(
-                    f"run_id {run_id!r} belongs to {record.kind} {record.graph!r}, not {target.name!r}; "
+                    f"run_id {shown(run_id)} belongs to {record.kind} {shown(record.graph)}, not {shown(target.name)}; "
                     "pick another run_id",
                     run_id=run_id,
                     code="run_id_taken",
                 )
             if record.inputs_fingerprint != fp:
                 raise UsageError(
-                    f"run {run_id!r} was started with other inputs ({record.inputs}); resume it with the "
+                    f"run {shown(run_id)} was started with other inputs ({record.inputs}); resume it with the "
                     "same inputs, or use a new run_id for new inputs",
                     run_id=run_id,
                     code="inputs_mismatch",

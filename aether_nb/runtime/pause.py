@@ -12,7 +12,7 @@ import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import WaitTimeout
+from aether_nb.errors import WaitTimeout, shown
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
 from aether_nb.runtime.waits import Wait, WaitSpec
@@ -108,7 +108,7 @@ async def await_answer(scope: Scope, key: str, spec: WaitSpec, present: Presente
                 store.put_wait(replace(rec, status="expired"))
                 run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
                 raise WaitTimeout(
-                    f"nobody answered {rec.prompt or rec.kind!r} within {spec.timeout_s} s "
+                    f"nobody answered {shown(rec.prompt or rec.kind)} within {spec.timeout_s} s "
                     f"(wait {key} of run {run.id}). Catch WaitTimeout in the agent to carry on without "
                     "an answer, or give a longer timeout_s.",
                     run_id=run.id,

@@ -31,7 +31,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, resolve, tool_version
@@ -181,7 +181,7 @@ def _refs(value: Any) -> list[Ref]:
 def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     """Trace the run's tool calls (see the module docstring)."""
     if computed not in COMPUTED_MODES:
-        raise UsageError(f"computed must be one of {list(COMPUTED_MODES)}, got {computed!r}")
+        raise UsageError(f"computed must be one of {list(COMPUTED_MODES)}, got {shown(computed)}")
     if run.status != "succeeded":
         raise UsageError(f"only a succeeded run can be promoted; run {run.id} is {run.status}", run_id=run.id)
     journal = {e.key: decode(e.value) for e in run.session.store.load_journal(run.id)}
@@ -264,7 +264,7 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
     for c in promotion.calls:
         tool = (lookup_version("tool", c.tool, c.version) if c.version else None) or lookup("tool", c.tool)
         if tool is None:
-            raise UsageError(f"tool {c.tool!r} is not defined in this process: run the cell that defines it")
+            raise UsageError(f"tool {shown(c.tool)} is not defined in this process: run the cell that defines it")
         refs = {k: _to_json(v, var_of) for k, v in c.args.items()}
         deps = tuple(dict.fromkeys(var_of[r.node] for v in c.args.values() for r in _refs(v) if r.node != INPUTS))
         outputs = tool.outputs if hasattr(tool, "outputs") else tool.tool_outputs
@@ -306,7 +306,7 @@ def check(run: Run, graph: TaskGraph) -> None:
             view, _ = tool.prepare((), dict(kwargs))
             key = (spec.tool, fingerprint(view))
         except (UsageError, NotEncodable) as exc:
-            raise UsageError(f"promotion check: node {node_id} cannot be called with {kwargs!r}: {exc}") from exc
+            raise UsageError(f"promotion check: node {node_id} cannot be called with {shown(kwargs)}: {exc}") from exc
         found = entries.get(key)
         if not found:
             raise UsageError(
@@ -336,7 +336,7 @@ def _short(value: Any, limit: int = 200) -> str:
 def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
     """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise UsageError(f"the promoted graph's name must be an identifier, got {name!r}")
+        raise UsageError(f"the promoted graph's name must be an identifier, got {shown(name)}")
     promotion = analyse(run, computed=computed)
     check(run, build(run, name, promotion))
     var_of = {c.node_id: c.var for c in promotion.calls}
@@ -376,7 +376,7 @@ def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs")
     """The promoted graph as a checked :class:`TaskGraph` directly (tools are looked up by name)."""
     graph_name = name or f"{run.graph_name}_static"
     if not isinstance(graph_name, str) or not graph_name.isidentifier():
-        raise UsageError(f"the promoted graph's name must be an identifier, got {graph_name!r}")
+        raise UsageError(f"the promoted graph's name must be an identifier, got {shown(graph_name)}")
     graph = build(run, graph_name, analyse(run, computed=computed))
     check(run, graph)
     return graph

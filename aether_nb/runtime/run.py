@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunCancelled, RunFailed, UsageError
+from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import (
@@ -429,7 +429,7 @@ class Run:
         target = self._target or lookup(self._record.kind, self.graph_name)
         if target is None:
             raise UsageError(
-                f"run {self.id} needs {self._record.kind} {self.graph_name!r} to resume, and it is not defined in "
+                f"run {self.id} needs {self._record.kind} {shown(self.graph_name)} to resume, and it is not defined in "
                 "this process: run the cell that defines it, then resume (answers given so far are kept)",
                 run_id=self.id,
                 code="target_missing",

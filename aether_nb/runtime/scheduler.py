@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from aether_nb.errors import RunCancelled, StepTimeout, UsageError
+from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.events import NodeFinished, NodeStarted
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering
@@ -42,16 +42,16 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise UsageError(f"max_attempts must be a positive integer, got {self.max_attempts!r}")
+            raise UsageError(f"max_attempts must be a positive integer, got {shown(self.max_attempts)}")
         for name in ("backoff_s", "max_backoff_s", "jitter"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-                raise UsageError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+                raise UsageError(f"RetryPolicy.{name} must be a number >= 0, got {shown(value)}")
         if self.max_backoff_s == float("inf") or self.jitter > 1:
             raise UsageError("RetryPolicy: max_backoff_s must be finite and jitter within [0, 1]")
         retry_on = self.retry_on if isinstance(self.retry_on, tuple) else (self.retry_on,)
         if not retry_on or not all(isinstance(c, type) and issubclass(c, BaseException) for c in retry_on):
-            raise UsageError(f"retry_on must be exception classes, got {self.retry_on!r}")
+            raise UsageError(f"retry_on must be exception classes, got {shown(self.retry_on)}")
         object.__setattr__(self, "retry_on", retry_on)
 
     def delay(self, attempt: int) -> float:
@@ -88,7 +88,7 @@ class RetryPolicy:
 def check_cap(value: Any) -> None:
     """``max_concurrency`` is None (no cap) or a positive integer."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise UsageError(f"max_concurrency must be a positive integer or None, got {value!r}")
+        raise UsageError(f"max_concurrency must be a positive integer or None, got {shown(value)}")
 
 
 def evaluate(cond: Any) -> bool:
@@ -111,7 +111,7 @@ def evaluate(cond: Any) -> bool:
     if op in ("and", "or"):
         results = (evaluate(a) for a in cond.get("args", []))
         return all(results) if op == "and" else any(results)
-    raise UsageError(f"unknown condition op {op!r}")
+    raise UsageError(f"unknown condition op {shown(op)}")
 
 
 def _global_limit(scope: Scope) -> asyncio.Semaphore | None:
@@ -279,7 +279,7 @@ async def run_taskgraph(
     if first_error is not None:
         raise first_error
     if any(st == "CANCELLED" for st in status.values()):
-        raise RunCancelled(f"graph {graph.name!r} was cancelled", run_id=run.id)
+        raise RunCancelled(f"graph {shown(graph.name)} was cancelled", run_id=run.id)
     graph.state = {n: {"status": st, "outputs": results.get(n)} for n, st in status.items()}
     outputs = resolve(graph.outputs, results)
     assert isinstance(outputs, dict)

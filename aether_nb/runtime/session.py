@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_run_id
 from aether_nb.runtime.clock import Clock, SystemClock
 from aether_nb.runtime.codec import NotEncodable, encode
@@ -196,7 +196,8 @@ class Session:
         record = self.store.get_run(run_id)
         if record is None:
             raise UsageError(
-                f"no run {run_id!r} in this session's store ({self.store.location}); ag.runs() lists the runs it knows",
+                f"no run {shown(run_id)} in this session's store ({self.store.location}); ag.runs() lists the runs "
+                "it knows",
                 run_id=run_id,
                 code="run_not_found",
             )
@@ -207,8 +208,8 @@ class Session:
     def runs(self, status: str | None = None, graph: str | None = None) -> list[Run]:
         """Runs the store knows, newest first (live runs are returned as their live objects)."""
         valid = {"pending", "running", "waiting", "succeeded", "failed", "cancelled"}
-        if status is not None and status not in valid:
-            raise UsageError(f"status must be one of {sorted(valid)}, got {status!r}")
+        if status is not None and (not isinstance(status, str) or status not in valid):
+            raise UsageError(f"status must be one of {sorted(valid)}, got {shown(status)}")
         if graph is not None and not isinstance(graph, str):
             raise UsageError(f"graph must be a graph's name (a string), got {type(graph).__name__}")
         return [self.get_run(rec.run_id) for rec in self.store.list_runs(status=status, graph=graph)]
@@ -264,7 +265,7 @@ class Session:
             )
         if rec.status != "open":
             raise UsageError(
-                f"wait {rec.node_id!r} of run {rec.run_id} is {rec.status}, it cannot be answered again",
+                f"wait {shown(rec.node_id)} of run {rec.run_id} is {rec.status}, it cannot be answered again",
                 run_id=rec.run_id,
                 node_id=rec.node_id,
                 code="wait_closed",
@@ -280,7 +281,7 @@ class Session:
             from aether_nb.errors import InvalidAnswer
 
             raise InvalidAnswer(
-                f"answer to {rec.kind} wait {rec.node_id!r}: this value cannot be stored ({exc}); answer with "
+                f"answer to {rec.kind} wait {shown(rec.node_id)}: this value cannot be stored ({exc}); answer with "
                 "JSON-friendly data (strings, numbers, lists, dicts)",
                 run_id=rec.run_id,
                 node_id=rec.node_id,

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.store.records import JSON
 
@@ -190,7 +190,7 @@ class TaskGraph:
         stale = [k for k in origin.get("computed") or [] if k not in given]
         if changed and stale:
             raise UsageError(
-                f"graph {self.name!r} was promoted from run {origin.get('run')}, where {', '.join(stale)} "
+                f"graph {shown(self.name)} was promoted from run {origin.get('run')}, where {', '.join(stale)} "
                 f"{'was' if len(stale) == 1 else 'were'} computed in Python from the run's inputs; with other "
                 f"values for {', '.join(changed)} the run's value{'s' if len(stale) > 1 else ''} would be stale. "
                 f"Pass {', '.join(f'{k}=...' for k in stale)}, or compute {'it' if len(stale) == 1 else 'them'} in a "
@@ -202,7 +202,7 @@ class TaskGraph:
         try:
             return self.nodes[node_id]
         except KeyError:
-            raise KeyError(f"no node {node_id!r} in graph {self.name!r}; nodes: {list(self.nodes)}") from None
+            raise KeyError(f"no node {shown(node_id)} in graph {shown(self.name)}; nodes: {list(self.nodes)}") from None
 
     def topological_order(self) -> list[str]:
         """Node ids, each after all of its dependencies (ties in the order nodes were added)."""
@@ -272,11 +272,11 @@ class TaskGraph:
             exact = latest
         if latest is None or exact is None or (latest is not exact and _origin(latest) == _origin(exact)):
             raise UsageError(
-                f"tool {spec.tool!r} was redefined after graph {self.name!r} was built (node {spec.id}); build the "
-                "graph again to use the new code"
+                f"tool {shown(spec.tool)} was redefined after graph {shown(self.name)} was built (node {spec.id}); "
+                "build the graph again to use the new code"
                 if latest is not None
-                else f"node {spec.id} of graph {self.name!r} needs tool {spec.tool!r}, which is not defined in "
-                "this process: run the cell that defines it",
+                else f"node {spec.id} of graph {shown(self.name)} needs tool {shown(spec.tool)}, which is not defined "
+                "in this process: run the cell that defines it",
                 node_id=spec.id,
                 code="tool_redefined" if latest is not None else "tool_missing",
             )

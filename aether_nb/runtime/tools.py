@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.execution import Scope, StepCall, current_scope, detach_scope
 from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger
 from aether_nb.runtime.registry import register, register_version
@@ -43,11 +43,13 @@ def check_outputs_decl(outputs: Sequence[str] | None, where: str) -> list[str] |
     if outputs is None:
         return None
     if isinstance(outputs, str):
-        raise UsageError(f"{where}: outputs must be a list of names, e.g. outputs=[{outputs!r}], not a string")
+        raise UsageError(f"{where}: outputs must be a list of names, e.g. outputs=[{shown(outputs)}], not a string")
+    if not isinstance(outputs, (list, tuple)):
+        raise UsageError(f"{where}: outputs must be a list of names, got {shown(outputs)}")
     names = list(outputs)
     for n in names:
         if not isinstance(n, str) or not n.isidentifier() or keyword.iskeyword(n):
-            raise UsageError(f"{where}: output name {n!r} must be a Python identifier")
+            raise UsageError(f"{where}: output name {shown(n)} must be a Python identifier")
     if len(set(names)) != len(names):
         raise UsageError(f"{where}: outputs has duplicates: {names}")
     return names
@@ -151,7 +153,7 @@ class Tool:
         self.fn = fn
         chosen = name or getattr(fn, "__name__", None)
         if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
-            raise UsageError(f"tool name must be an identifier, got {chosen!r}")
+            raise UsageError(f"tool name must be an identifier, got {shown(chosen)}")
         self.name: str = chosen
         if executor == "local":
             self.executor: Executor | None = LOCAL

@@ -13,10 +13,12 @@ Two ways to wait, one mechanism underneath:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aether_nb.errors import InvalidAnswer, UsageError
+from aether_nb.errors import InvalidAnswer, UsageError, shown
+from aether_nb.runtime.checks import check_depth, check_text, depth_problem
 from aether_nb.store.records import JSON, WaitRecord
 
 WAIT_STATUS_BY_KIND: dict[str, str] = {
@@ -55,22 +57,29 @@ class WaitSpec:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.kind, str) or not self.kind:
-            raise UsageError(f"WaitSpec.kind must be a non-empty string, got {self.kind!r}")
-        if self.prompt is not None and not isinstance(self.prompt, str):
-            raise UsageError(f"WaitSpec.prompt must be a string, got {type(self.prompt).__name__}")
+        check_text(self.kind, "WaitSpec.kind", max_len=64)
+        if self.prompt is not None:
+            check_text(self.prompt, "WaitSpec.prompt", max_len=100_000, empty=True)
         if self.options is not None:
-            opts = list(self.options)
-            if not opts or not all(isinstance(o, str) and o for o in opts):
-                raise UsageError(f"WaitSpec.options must be a non-empty list of strings, got {self.options!r}")
+            if not isinstance(self.options, (list, tuple)):
+                raise UsageError(f"WaitSpec.options must be a list of strings, got {shown(self.options)}")
+            opts = [check_text(o, "a WaitSpec option", max_len=1000) for o in self.options]
+            if not opts:
+                raise UsageError("WaitSpec.options must be a non-empty list of strings")
             if len(set(opts)) != len(opts):
-                raise UsageError(f"WaitSpec.options has duplicates: {opts!r}")
+                raise UsageError(f"WaitSpec.options has duplicates: {shown(opts)}")
         if self.timeout_s is not None and (
-            not isinstance(self.timeout_s, (int, float)) or isinstance(self.timeout_s, bool) or self.timeout_s <= 0
+            not isinstance(self.timeout_s, (int, float))
+            or isinstance(self.timeout_s, bool)
+            or not math.isfinite(self.timeout_s)
+            or self.timeout_s <= 0
         ):
-            raise UsageError(f"WaitSpec.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+            raise UsageError(f"WaitSpec.timeout_s must be a positive number of seconds, got {shown(self.timeout_s)}")
         if self.schema is not None:
             _check_schema(self.schema)
+        if not isinstance(self.meta, dict):
+            raise UsageError(f"WaitSpec.meta must be a dict, got {shown(self.meta)}")
+        check_depth(self.meta, "WaitSpec.meta", limit=20)
 
     @property
     def node_status(self) -> str:
@@ -124,15 +133,20 @@ class Wait:
 def _check_schema(schema: dict[str, Any]) -> None:
     import jsonschema
 
+    if not isinstance(schema, dict):
+        raise UsageError(f"WaitSpec.schema must be a JSON Schema (a dict), got {shown(schema)}")
+    check_depth(schema, "WaitSpec.schema", limit=50)
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise UsageError(f"WaitSpec.schema is not a valid JSON Schema: {exc.message}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UsageError(f"WaitSpec.schema is not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
 
 
 def _match_option(value: Any, options: list[str], *, what: str) -> int:
     if isinstance(value, bool):
-        raise InvalidAnswer(f"{what}: expected one of {options} (or its index), got {value!r}")
+        raise InvalidAnswer(f"{what}: expected one of {options} (or its index), got {shown(value)}")
     if isinstance(value, int):
         if 0 <= value < len(options):
             return value
@@ -143,7 +157,7 @@ def _match_option(value: Any, options: list[str], *, what: str) -> int:
         folded = [o.casefold() for o in options]
         if value.strip().casefold() in folded:
             return folded.index(value.strip().casefold())
-    raise InvalidAnswer(f"{what}: {value!r} is not one of {options}")
+    raise InvalidAnswer(f"{what}: {shown(value)} is not one of {options}")
 
 
 def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
@@ -160,6 +174,9 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
         InvalidAnswer: the payload does not fit; the message lists what would.
     """
     what = f"answer to {rec.kind} wait {rec.node_id!r}"
+    too_deep = depth_problem(payload, limit=100)
+    if too_deep is not None:
+        raise InvalidAnswer(f"{what}: the answer nests too deep at {too_deep}; answer with plainer data")
     options = rec.options
     value: Any
     if rec.kind == "text":
@@ -197,7 +214,7 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
         value = payload
     else:
         if options is not None and payload not in options:
-            raise InvalidAnswer(f"{what}: {payload!r} is not one of {options}")
+            raise InvalidAnswer(f"{what}: {shown(payload)} is not one of {options}")
         value = payload
     if rec.schema is not None:
         import jsonschema

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.errors import shown
+
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
     from aether_nb.runtime.session import Session
@@ -132,17 +134,17 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
         if isinstance(item, (str, pathlib.Path)):
             path = pathlib.Path(item)
             if not path.is_file():
-                raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: {path} is not a file")
+                raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {path} is not a file")
             name, data = path.name, path.read_bytes()
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (bytes, bytearray)):
             name, data = str(item[0]), bytes(item[1])
         else:
             raise InvalidAnswer(
-                f"answer to files wait {rec.node_id!r}: give file paths or (name, bytes) pairs, got {item!r}"
+                f"answer to files wait {shown(rec.node_id)}: give file paths or (name, bytes) pairs, got {shown(item)}"
             )
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if accept and not any(name.lower().endswith(a) or _mime_match(mime, a) for a in accept):
-            raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: {name} is not one of {accept}")
+            raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {name} is not one of {accept}")
         art = put_bytes(
             session.store,
             session.clock,
@@ -156,7 +158,7 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
         )
         out.append({"name": name, "size": art.size, "mime": art.mime, "artifact_uri": art.uri})
     if not (rec.meta or {}).get("multiple", True) and len(out) > 1:
-        raise InvalidAnswer(f"answer to files wait {rec.node_id!r}: only one file is accepted")
+        raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: only one file is accepted")
     return out
 
 

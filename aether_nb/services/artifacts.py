@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_text, lone_surrogate
 from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.effects import ServiceCall
@@ -99,7 +99,7 @@ def check_name(name: Any) -> str:
     """Reject names that could escape the store when written out (``../x``, ``/etc``, ``a/b``)."""
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
         raise UsageError(
-            f"artifact name {name!r} is not allowed: use a plain file name (letters, digits, '.', '_', '-', "
+            f"artifact name {shown(name)} is not allowed: use a plain file name (letters, digits, '.', '_', '-', "
             "spaces; no '/' or '..')",
             code="bad_artifact_name",
         )
@@ -111,7 +111,7 @@ def parse_uri(uri: Any) -> str:
     if isinstance(uri, Artifact):
         return uri.id
     if not isinstance(uri, str) or not uri.startswith("artifact://") or len(uri) <= len("artifact://"):
-        raise UsageError(f"expected an artifact uri like 'artifact://<id>', got {uri!r}")
+        raise UsageError(f"expected an artifact uri like 'artifact://<id>', got {shown(uri)}")
     art_id = uri[len("artifact://") :]
     if not re.fullmatch(r"[0-9a-f]{1,64}", art_id):
         raise UsageError(
@@ -176,7 +176,7 @@ def check_labels(labels: Any) -> dict[str, Any] | None:
     if labels is None:
         return None
     if not isinstance(labels, dict) or not all(isinstance(k, str) for k in labels):
-        raise UsageError(f"labels must be a dict with string keys, got {labels!r}")
+        raise UsageError(f"labels must be a dict with string keys, got {shown(labels)}")
     for k in labels:
         check_text(k, "a label name")
     check_depth(labels, "labels", limit=20)
@@ -286,7 +286,7 @@ class Artifacts:
         bad = lone_surrogate(text)
         if bad is not None:
             raise UsageError(
-                f"save_text: the text has a lone surrogate {text[bad]!r} at position {bad}, which UTF-8 cannot "
+                f"save_text: the text has a lone surrogate {shown(text[bad])} at position {bad}, which UTF-8 cannot "
                 "store; clean it up, or save the raw bytes with save_bytes",
                 code="bad_text",
             )
@@ -334,7 +334,7 @@ class Artifacts:
         def body(store_view: Any) -> bytes:
             hit = store_view.artifact_get(art_id)
             if hit is None:
-                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+                raise UsageError(f"no artifact {shown(art_id)} in this store", code="artifact_not_found")
             return bytes(hit[1])
 
         def rebuild(j: dict[str, Any]) -> bytes:
@@ -372,7 +372,7 @@ class Artifacts:
         def body(store: Any) -> Artifact:
             hit = store.artifact_get(art_id)
             if hit is None:
-                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+                raise UsageError(f"no artifact {shown(art_id)} in this store", code="artifact_not_found")
             return Artifact.from_record(hit[0], self._ctx.session.store)
 
         return self._call("get", {"uri": f"artifact://{art_id}"}, body, to_journal=_meta, rebuild=self._artifact)
@@ -392,7 +392,7 @@ class Artifacts:
             if value is not None:
                 check_text(value, what)
         if pinned is not None and not isinstance(pinned, bool):
-            raise UsageError(f"pinned must be True, False or None, got {pinned!r}")
+            raise UsageError(f"pinned must be True, False or None, got {shown(pinned)}")
         real_store = self._ctx.session.store
 
         def body(store: Any) -> list[Artifact]:
@@ -424,11 +424,11 @@ class Artifacts:
         """Pin an artifact (kept by any future clean-up), or unpin it with ``pinned=False``."""
         art_id = parse_uri(uri)
         if not isinstance(pinned, bool):
-            raise UsageError(f"pinned must be True or False, got {pinned!r}")
+            raise UsageError(f"pinned must be True or False, got {shown(pinned)}")
 
         def body(store: Any) -> Artifact:
             if not store.artifact_set_pinned(art_id, pinned):
-                raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+                raise UsageError(f"no artifact {shown(art_id)} in this store", code="artifact_not_found")
             hit = store.artifact_get(art_id)
             assert hit is not None
             return Artifact.from_record(hit[0], self._ctx.session.store)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.effects import ServiceCall
@@ -27,7 +27,7 @@ def scope_key(scope: str, run_id: str | None) -> str:
         if run_id is None:
             raise UsageError("scope='run' needs a run; outside a run use scope='notebook'")
         return f"run:{run_id}"
-    raise UsageError(f"scope must be 'notebook' or 'run', got {scope!r}")
+    raise UsageError(f"scope must be 'notebook' or 'run', got {shown(scope)}")
 
 
 def _check_key(key: Any) -> str:
@@ -39,7 +39,7 @@ def check_ttl(ttl_s: Any) -> float | None:
     if ttl_s is None:
         return None
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s) or ttl_s <= 0:
-        raise UsageError(f"ttl_s must be a positive, finite number of seconds or None, got {ttl_s!r}")
+        raise UsageError(f"ttl_s must be a positive, finite number of seconds or None, got {shown(ttl_s)}")
     return float(ttl_s)
 
 
@@ -83,7 +83,7 @@ class KV:
         try:
             encoded = encode(value)
         except NotEncodable as exc:
-            raise UsageError(f"kv.set({key!r}): {exc}", code="not_storable") from exc
+            raise UsageError(f"kv.set({shown(key)}): {exc}", code="not_storable") from exc
         scope, clock = self._scope, self._ctx.session.clock
 
         def body(store: Any) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import LLMError, LLMOutputError, UsageError
+from aether_nb.errors import LLMError, LLMOutputError, UsageError, shown
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.services.channel import Channel
@@ -386,7 +386,7 @@ class LLM:
             LLMError: the model still asked for tools after ``max_steps`` turns (code ``llm_max_steps``).
         """
         if not isinstance(max_steps, int) or max_steps < 1:
-            raise UsageError(f"max_steps must be a positive int, got {max_steps!r}")
+            raise UsageError(f"max_steps must be a positive int, got {shown(max_steps)}")
         specs = [tool_spec(t) for t in tools]
         names = [s.name for s in specs]
         if len(set(names)) != len(names):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.store.redact import register_secret
 
 if TYPE_CHECKING:
@@ -72,11 +72,11 @@ class LLMProfile:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
-            raise UsageError(f"LLMProfile.model must be a model name, got {self.model!r}")
+            raise UsageError(f"LLMProfile.model must be a model name, got {shown(self.model)}")
         if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
-            raise UsageError(f"LLMProfile.timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
+            raise UsageError(f"LLMProfile.timeout_s must be a positive number of seconds, got {shown(self.timeout_s)}")
         if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
-            raise UsageError(f"LLMProfile.max_retries must be an int from 0 to 10, got {self.max_retries!r}")
+            raise UsageError(f"LLMProfile.max_retries must be an int from 0 to 10, got {shown(self.max_retries)}")
         if self.api_key:
             register_secret(self.api_key)
 
@@ -144,8 +144,8 @@ def resolve_profile(session: Session | None, name: str | None = None) -> LLMProf
     table: dict[str, LLMProfile] = {} if session is None else session.config.get("llm_profiles") or {}
     if name is not None and name not in table:
         raise UsageError(
-            f"no LLM profile named {name!r} (configured: {sorted(table) or 'none'}); "
-            f"add one with ag.configure(llm={{'name': {name!r}, 'model': ...}})",
+            f"no LLM profile named {shown(name)} (configured: {sorted(table) or 'none'}); "
+            f"add one with ag.configure(llm={{'name': {shown(name)}, 'model': ...}})",
             code="no_llm_profile",
         )
     env = profile_from_env()

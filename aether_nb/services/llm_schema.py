@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aether_nb.errors import LLMOutputError, UsageError
+from aether_nb.errors import LLMOutputError, UsageError, shown
 from aether_nb.runtime.tools import Tool
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
@@ -211,10 +211,10 @@ def _load_json(name: str, text: str, validator: Any) -> Any:
 
 
 def _invalid(name: str, text: str, problems: list[str]) -> LLMOutputError:
-    shown = text if len(text) <= 300 else text[:300] + "…"
+    reply = text if len(text) <= 300 else text[:300] + "…"
     return LLMOutputError(
-        f"the model's reply does not match the structured output {name!r}: " + "; ".join(problems) + f". "
-        f"Reply: {shown!r}. Make the prompt state the format, use a model that supports structured output, "
+        f"the model's reply does not match the structured output {shown(name)}: " + "; ".join(problems) + f". "
+        f"Reply: {reply!r}. Make the prompt state the format, use a model that supports structured output, "
         "or catch LLMOutputError and ask again.",
         text=text,
         problems=problems,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.effects import ServiceCall
@@ -115,7 +115,7 @@ def _kinds(kinds: Sequence[str] | None) -> list[str] | None:
     if kinds is None:
         return None
     if isinstance(kinds, str) or not isinstance(kinds, Sequence):
-        raise UsageError(f"kinds must be a list of kind names, got {kinds!r}")
+        raise UsageError(f"kinds must be a list of kind names, got {shown(kinds)}")
     return [check_text(k, "a memory kind") for k in kinds] or None
 
 
@@ -149,7 +149,7 @@ class Memory:
         """Remember an event of ``kind`` with ``data``; ``text`` (default: derived from data) is what search sees."""
         check_text(kind, "a memory kind")
         if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
-            raise UsageError(f"tags must be a list of strings, got {tags!r}")
+            raise UsageError(f"tags must be a list of strings, got {shown(tags)}")
         tag_list = tuple(check_text(t, "a memory tag") for t in tags or ())
         if role is not None:
             check_text(role, "a memory role")
@@ -259,7 +259,7 @@ class Memory:
         if not isinstance(query, str) or not query.strip():
             raise UsageError("search needs a non-empty query string")
         if mode not in ("lexical", "semantic", "hybrid"):
-            raise UsageError(f"mode must be 'lexical', 'semantic' or 'hybrid', got {mode!r}")
+            raise UsageError(f"mode must be 'lexical', 'semantic' or 'hybrid', got {shown(mode)}")
         _check_limit(limit)
         kind_list = _kinds(kinds)
         scope, embed = self._scope, self._embed
@@ -369,4 +369,4 @@ def extractive_summary(texts: Sequence[str], max_sentences: int) -> str:
 
 def _check_limit(limit: Any) -> None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise UsageError(f"limit must be a positive integer, got {limit!r}")
+        raise UsageError(f"limit must be a positive integer, got {shown(limit)}")

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from aether_nb.errors import StorageError
+from aether_nb.errors import StorageError, shown
 
 __all__ = ["BlobFolder"]
 
@@ -63,10 +63,10 @@ class BlobFolder:
             data = path.read_bytes()
         except OSError as exc:
             raise StorageError(
-                f"the bytes of artifact {artifact_id!r} are missing: cannot read {path} ({exc}). The folder "
+                f"the bytes of artifact {shown(artifact_id)} are missing: cannot read {path} ({exc}). The folder "
                 f"{self.path.name} must stay beside {self.location}.",
                 code="missing_blob",
             ) from exc
         if hashlib.sha256(data).hexdigest() != name:
-            raise StorageError(f"the bytes of artifact {artifact_id!r} in {path} are corrupt", code="corrupt_blob")
+            raise StorageError(f"the bytes of artifact {shown(artifact_id)} in {path} are corrupt", code="corrupt_blob")
         return data
