@@ -38,7 +38,7 @@ from aether_nb.errors import (
 )
 
 if TYPE_CHECKING:
-    from aether_nb import mcp
+    from aether_nb import mcp as mcp
     from aether_nb.runtime.context import NodeContext, Service
     from aether_nb.runtime.events import Event
     from aether_nb.runtime.graph import GraphNode, RunGraph

@@ -1,7 +1,7 @@
 """``python -m aether_nb.mcp``: serve a module's tools and agents over MCP (stdio), or list what it would serve.
 
-    python -m aether_nb.mcp serve mymodule --store agents.duckdb [--name NAME]
-    python -m aether_nb.mcp tools mymodule
+python -m aether_nb.mcp serve mymodule --store agents.duckdb [--name NAME]
+python -m aether_nb.mcp tools mymodule
 """
 
 from __future__ import annotations

@@ -34,8 +34,11 @@ class Link:
         self.ended: str | None = None  # why the connection is no longer usable (None while it is)
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # the server's stderr, quoted when it fails; closed in close() (it outlives any one block of code)
         self._errlog = (
-            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") if spec.command is not None else None
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+            if spec.command is not None
+            else None
         )
 
     @property
@@ -95,7 +98,7 @@ class Link:
             if not ready.done():
                 ready.cancel()
             raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller (open) or kept as the reason it ended
+        except BaseException as exc:  # handed to the caller (open) or kept as the reason it ended
             self.ended = self.ended or describe_exception(exc)
             if not ready.done():
                 ready.set_exception(exc)

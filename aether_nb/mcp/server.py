@@ -87,6 +87,7 @@ def describe(obj: Any) -> Served:
     """
     from aether_nb.services.llm_schema import parameters_schema, parse_docstring
 
+    target: Any
     if isinstance(obj, GraphFn):
         name, fn, sig, ctx = obj.name, obj.fn, obj.signature, obj.context_param
         description, outputs, target, kind = obj.description or "", obj.outputs, obj, "graph_fn"
@@ -192,9 +193,7 @@ class AgentServer:
 
         from aether_nb import __version__
 
-        return Server(
-            self.name, version=__version__, on_list_tools=self._list_tools, on_call_tool=self._call_tool
-        )
+        return Server(self.name, version=__version__, on_list_tools=self._list_tools, on_call_tool=self._call_tool)
 
     async def _list_tools(self, ctx: Any, params: Any) -> Any:
         import mcp_types as types
@@ -262,7 +261,8 @@ class AgentServer:
             try:
                 forms = {w.token: form_for(w) for w in waits}
             except CannotAsk as exc:
-                return await self._give_up(run, f"{served.name} asks a question that cannot be put to an MCP client: {exc}")
+                why = f"{served.name} asks a question that cannot be put to an MCP client: {exc}"
+                return await self._give_up(run, why)
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
                 return _input_required(run, waits, forms, notes)
             for wait in waits:
@@ -354,7 +354,7 @@ class AgentServer:
             text = outputs["result"]
         else:
             text = json.dumps(outputs, ensure_ascii=False)
-        blocks = [types.TextContent(type="text", text=t) for t in [*said, text] if t]
+        blocks: list[Any] = [types.TextContent(type="text", text=t) for t in [*said, text] if t]
         return types.CallToolResult(content=blocks, structured_content=outputs, is_error=False, _meta=meta)
 
 
@@ -370,7 +370,7 @@ def _can_elicit(ctx: Any) -> bool:
 def _input_required(run: Run, waits: list[Wait], forms: dict[str, Any], notes: dict[str, str]) -> Any:
     import mcp_types as types
 
-    requests = {}
+    requests: dict[str, Any] = {}
     for wait in waits:
         message, schema, _ = forms[wait.token]
         note = notes.get(wait.token)
@@ -386,7 +386,7 @@ def error_result(text: str, *, run_id: str | None = None, said: list[str] | None
     """A ``CallToolResult`` with ``isError``: the text is what the client (and its model) reads."""
     import mcp_types as types
 
-    blocks = [types.TextContent(type="text", text=t) for t in [*(said or []), text] if t]
+    blocks: list[Any] = [types.TextContent(type="text", text=t) for t in [*(said or []), text] if t]
     meta = {RUN_ID_META: run_id} if run_id else None
     return types.CallToolResult(content=blocks, is_error=True, _meta=meta)
 

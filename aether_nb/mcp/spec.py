@@ -104,7 +104,9 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
         )
     unknown = sorted(set(options) - set(_KEYS))
     if unknown:
-        raise UsageError(f"MCP server {name!r}: unknown option(s) {unknown}; known: {list(_KEYS)}", code="bad_mcp_server")
+        raise UsageError(
+            f"MCP server {name!r}: unknown option(s) {unknown}; known: {list(_KEYS)}", code="bad_mcp_server"
+        )
     command, url = options.get("command"), options.get("url")
     if (command is None) == (url is None):
         raise UsageError(

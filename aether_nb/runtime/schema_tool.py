@@ -27,7 +27,7 @@ from typing import Any
 from aether_nb.errors import UsageError
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
 from aether_nb.runtime.registry import register, register_version
-from aether_nb.runtime.tools import Execute, Tool, build_hook, normalise_outputs
+from aether_nb.runtime.tools import Execute, Tool, build_hook, normalise_outputs, signature_text
 
 Call = Callable[[dict[str, Any]], Awaitable[Any]]
 """What a schema tool runs: ``await call(arguments)`` with the validated arguments; returns its outputs dict."""
@@ -78,22 +78,21 @@ def _annotation(prop: Any) -> Any:
 def schema_signature(schema: Mapping[str, Any]) -> inspect.Signature:
     """The Python signature a JSON object schema stands for (see the module docstring)."""
     props = schema.get("properties") or {}
-    required = [r for r in (schema.get("required") or []) if isinstance(r, str)]
+    required = list(dict.fromkeys(r for r in (schema.get("required") or []) if isinstance(r, str)))
     params: list[inspect.Parameter] = []
-    catch_all = False
     named = [p for p in props if isinstance(p, str) and p.isidentifier() and not keyword.iskeyword(p)]
     for name in [r for r in required if r in named] + [p for p in named if p not in required]:
+        annotation = _annotation(props[name])
         if name in required:
-            kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-            default: Any = inspect.Parameter.empty
+            params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation))
         else:
-            kind, default = inspect.Parameter.KEYWORD_ONLY, OMITTED
-        params.append(inspect.Parameter(name, kind, default=default, annotation=_annotation(props[name])))
+            params.append(
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=OMITTED, annotation=annotation)
+            )
     if len(named) < len(props) or schema.get("additionalProperties", True) is not False:
-        catch_all = True
-    if catch_all:
-        taken = {p.name for p in params}
-        extra = "arguments" if "arguments" not in taken else "extra_arguments"
+        extra = "arguments"
+        while extra in props:
+            extra = "_" + extra
         params.append(inspect.Parameter(extra, inspect.Parameter.VAR_KEYWORD))
     return inspect.Signature(params)
 
@@ -172,8 +171,12 @@ class SchemaTool(Tool):
         register_version("tool", self.name, self.version, self)
 
     def __repr__(self) -> str:
-        params = ", ".join(str(p) for p in self.signature.parameters.values())
-        return f"<schema tool {self.name}({params}) from {self.source or 'a schema'}>"
+        return f"<schema tool {self.call_text()} from {self.source or 'a schema'}>"
+
+    def call_text(self) -> str:
+        """``calc.add(a: int, b: int)``: how to call it (the ``**arguments`` catch-all left out)."""
+        params = [p for p in self.signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        return signature_text(self.name, inspect.Signature(params))
 
     # -- arguments ------------------------------------------------------------------------------------------------
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
