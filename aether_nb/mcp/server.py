@@ -222,9 +222,12 @@ class AgentServer:
         notes: dict[str, str] = {}
         try:
             if params.request_state:
-                run = self._resume(served, inputs, params.request_state, params.input_responses or {}, notes)
-                if isinstance(run, str):
-                    return error_result(run)
+                found, failure = self._resume(served, inputs, params.request_state, params.input_responses or {}, notes)
+                if found is None:
+                    return error_result(failure or "requestState could not be used")
+                if failure is not None:
+                    return await self._give_up(found, failure)
+                run = found
             else:
                 run = start_run(served.target, inputs, run_id=None, session=self.session, hint="an MCP call")
         except UsageError as exc:
@@ -291,24 +294,29 @@ class AgentServer:
 
     def _resume(
         self, served: Served, inputs: dict[str, Any], state: str, responses: Any, notes: dict[str, str]
-    ) -> Run | str:
-        """A retry of a call that asked questions (2026-07-28): answer the waits, resume the run if it stopped."""
+    ) -> tuple[Run | None, str | None]:
+        """A retry of a call that asked questions (2026-07-28): answer the waits, resume the run if it stopped.
+
+        Returns the run and None, or the run and why the call ends here (a question was declined), or None and why
+        the request state is refused.
+        """
         import mcp_types as types
 
         try:
             data = json.loads(state)
             run_id, tokens = str(data["run"]), [str(t) for t in data["waits"]]
         except (ValueError, KeyError, TypeError):
-            return "requestState is not one this server issued; call the tool again without it"
+            return None, "requestState is not one this server issued; call the tool again without it"
         record = self.session.store.get_run(run_id)
         if record is None or record.graph != served.name or record.inputs_fingerprint != fingerprint(inputs):
-            return "requestState does not belong to this tool and these arguments; call the tool again without it"
+            return None, "requestState does not belong to this tool and these arguments; call the tool again without it"
         waits = {}
         for token in tokens:
             rec = self.session.store.get_wait(token)
             if rec is None or rec.run_id != run_id:
-                return "requestState names a question this server never asked; call the tool again without it"
+                return None, "requestState names a question this server never asked; call the tool again without it"
             waits[token] = Wait.from_record(rec)
+        declined: str | None = None
         for token, response in responses.items():
             wait = waits.get(token)
             if wait is None or not isinstance(response, types.ElicitResult) or wait.token not in tokens:
@@ -316,20 +324,21 @@ class AgentServer:
             try:
                 _, _, wrapped = form_for(wait)
             except CannotAsk as exc:
-                return f"{served.name}: {exc}"
+                declined = f"{served.name}: {exc}"
+                break
             answered, payload = payload_of(wait, response.action, response.content, wrapped)
             if not answered:
-                run = self.session.get_run(run_id)
-                if not run.done:
-                    run.cancel()
-                return f"the question {wait.prompt!r} of {served.name} was not answered ({response.action})"
+                declined = f"the question {wait.prompt!r} of {served.name} was not answered ({response.action})"
+                break
             try:
                 self.session.answer(token, payload)
             except InvalidAnswer as exc:
                 notes[token] = exc.message
             except UsageError as exc:
                 log.info("wait %s closed before its answer arrived: %s", wait.node_id, exc.message)
-        return start_run(served.target, inputs, run_id=run_id, session=self.session, hint="an MCP call")
+        if declined is not None:
+            return self.session.get_run(run_id), declined
+        return start_run(served.target, inputs, run_id=run_id, session=self.session, hint="an MCP call"), None
 
     async def _give_up(self, run: Run, reason: str) -> Any:
         if not run.done:
