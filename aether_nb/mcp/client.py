@@ -204,6 +204,8 @@ class MCPConnection:
             self._link = None
             if link is not None and link.loop is loop:
                 await link.close()  # it ended: let its task finish and its process go
+            elif link is not None:
+                link.abandon()  # made on a loop that has ended (a script's earlier asyncio.run)
             fresh = Link(self.spec)
             await fresh.open()
             self._link = fresh
@@ -229,10 +231,10 @@ class MCPConnection:
         except SDKError as exc:
             if exc.code == CONNECTION_CLOSED:
                 link.mark_ended("connection closed")
+                again = "starts the server again" if self.spec.command is not None else "connects again"
                 raise MCPError(
                     f"{where} went away during {what}: the connection closed (the server stopped or crashed)."
-                    f"{link.stderr_tail()} Whether the call took effect is unknown; the next call starts the "
-                    "server again.",
+                    f"{link.stderr_tail()} Whether the call took effect is unknown; the next call {again}.",
                     code="mcp_connection",
                 ) from exc
             if exc.code == REQUEST_TIMEOUT:

@@ -156,6 +156,12 @@ class Link:
             if self._errlog is not None and (task is None or task.done()):
                 self._errlog.close()
 
+    def abandon(self) -> None:
+        """Forget a link of another event loop: that loop cancelled (or will) its owner task, which stops the
+        server; only the stderr file is left to close."""
+        if self._errlog is not None and self.loop.is_closed():
+            self._errlog.close()
+
     def stderr_tail(self) -> str:
         """`` The server's stderr ended with: ...`` (stdio servers), or ``""``."""
         log = self._errlog
