@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import MCPError, UsageError
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
-from aether_nb.runtime.schema_tool import SchemaTool
+from aether_nb.runtime.schema_tool import SchemaTool, openai_name
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -101,8 +101,12 @@ class MCPConnection:
     async def close(self) -> None:
         """Stop the server (stdio) or end the HTTP session. A later call connects again."""
         link, self._link = self._link, None
-        if link is not None:
+        if link is None:
+            return
+        if link.loop is asyncio.get_running_loop():
             await link.close()
+        else:
+            link.abandon()  # its loop has ended (a script's earlier asyncio.run), and its server with it
 
     # -- listing ----------------------------------------------------------------------------------------------------
     def _cache_key(self) -> str:
@@ -166,7 +170,7 @@ class MCPConnection:
             description=str(info.get("description") or ""),
             source=f"mcp:{self.name}",
             output_schema=info.get("output_schema"),
-            llm_name=self.spec.tool_prefix + tool_name,
+            llm_name=openai_name(self.spec.tool_prefix + tool_name),
         )
 
     def _tool(self, tool_name: str) -> SchemaTool:

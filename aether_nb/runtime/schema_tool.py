@@ -44,14 +44,18 @@ _JSON_TYPES = {
 }
 
 
-class _Omitted:
-    """The default of an optional parameter: the argument is left out of the call (the callee's default applies)."""
+class Omitted:
+    """The default of an optional parameter: the argument is left out of the call, so the callee's own default
+    applies. Shown as the schema's ``default`` when it has one (``punctuation: str = '!'``)."""
+
+    def __init__(self, shown: str = "<omitted>") -> None:
+        self._shown = shown
 
     def __repr__(self) -> str:
-        return "<omitted>"
+        return self._shown
 
 
-OMITTED: Any = _Omitted()
+OMITTED: Any = Omitted()
 
 
 def openai_name(name: str) -> str:
@@ -86,8 +90,10 @@ def schema_signature(schema: Mapping[str, Any]) -> inspect.Signature:
         if name in required:
             params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation))
         else:
+            prop = props[name]
+            default = Omitted(repr(prop["default"])) if isinstance(prop, Mapping) and "default" in prop else OMITTED
             params.append(
-                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=OMITTED, annotation=annotation)
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
             )
     if len(named) < len(props) or schema.get("additionalProperties", True) is not False:
         extra = "arguments"
@@ -190,7 +196,7 @@ class SchemaTool(Tool):
         for pname, value in bound.arguments.items():
             if self.signature.parameters[pname].kind is inspect.Parameter.VAR_KEYWORD:
                 out.update(value)
-            elif value is not OMITTED:
+            elif not isinstance(value, Omitted):
                 out[pname] = value
         self.validate(out)
         return out

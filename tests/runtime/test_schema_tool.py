@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
-from aether_nb.runtime.schema_tool import OMITTED, SchemaTool, openai_name, schema_signature
+from aether_nb.runtime.schema_tool import Omitted, SchemaTool, openai_name, schema_signature
 from aether_nb.runtime.session import Session
 from aether_nb.services.llm_schema import tool_spec
 from aether_nb.store.memory import MemoryStore
@@ -44,7 +44,8 @@ def test_the_signature_follows_the_schema() -> None:
     assert (
         params["a"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and params["a"].default is inspect.Parameter.empty
     )
-    assert params["scale"].kind is inspect.Parameter.KEYWORD_ONLY and params["scale"].default is OMITTED
+    assert params["scale"].kind is inspect.Parameter.KEYWORD_ONLY and isinstance(params["scale"].default, Omitted)
+    assert repr(params["scale"].default) == "1"  # the schema's default, shown; the callee applies it
     assert params["arguments"].kind is inspect.Parameter.VAR_KEYWORD  # "round-to" is not an identifier
     closed = schema_signature({"type": "object", "properties": {"x": {}}, "additionalProperties": False})
     assert list(closed.parameters) == ["x"]
