@@ -12,15 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import pytest
+from mcp import Client, StdioServerParameters
 
 from aether_nb.store.duckdb import DuckDBStore
 from tests.conftest import arun
-
-pytest.importorskip("mcp")
-
-from mcp import Client, StdioServerParameters  # noqa: E402
-import mcp_types as types  # noqa: E402
 
 MODULE = '''
 """Agents served over MCP in the tests."""
@@ -331,7 +328,7 @@ def test_serving_a_module_without_agents_fails_with_a_message(tmp_path: Path) ->
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        _, err = await proc.communicate()
         return proc.returncode, err.decode()
 
     code, err = arun(main(), timeout=60)
