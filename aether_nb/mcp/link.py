@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -117,7 +118,7 @@ class Link:
             from mcp import StdioServerParameters, stdio_client
 
             params = StdioServerParameters(
-                command=spec.command[0], args=list(spec.command[1:]), env=dict(spec.env) or None, cwd=spec.cwd
+                command=program(spec.command[0]), args=list(spec.command[1:]), env=dict(spec.env) or None, cwd=spec.cwd
             )
             inner: Any = stdio_client(params, errlog=self._errlog)  # type: ignore[arg-type]
             async with inner as (read, write):
@@ -176,6 +177,16 @@ class Link:
         except (OSError, ValueError) as exc:
             return f" (its stderr could not be read: {exc})"
         return f" The server's stderr ended with:\n{text}\n" if text else ""
+
+
+def program(name: str) -> str:
+    """The program to start: a bare ``python`` / ``python3`` is this process's interpreter (``sys.executable``).
+
+    In a notebook ``python`` on ``PATH`` is often not the kernel's Python (a venv's kernel is started by path,
+    without activating the venv), so a server written against the packages installed here would not find them;
+    IPython's ``%pip`` resolves ``pip`` the same way, for the same reason.
+    """
+    return sys.executable if name in ("python", "python3") and sys.executable else name
 
 
 class _Transport:

@@ -259,6 +259,20 @@ def test_a_server_that_died_while_idle_is_started_again_by_the_next_call(
     assert starts(calls) == 2
 
 
+def test_python_means_the_interpreter_of_this_process(session: Session, calls: Path) -> None:
+    """``python`` on PATH is often another interpreter than the kernel's; a bare ``python`` is the kernel's."""
+
+    async def main() -> None:
+        calc = await ag.mcp.connect(
+            "calc", command=["python", "-m", "aether_nb.testing.mcp_server", "--calls", str(calls)]
+        )
+        assert await calc.tools["add"](a=1, b=1) == {"result": 2}
+        await calc.close()
+
+    arun(main())
+    assert starts(calls) == 1
+
+
 def test_a_command_that_is_no_mcp_server_fails_clearly_with_what_it_printed(session: Session) -> None:
     broken = [sys.executable, "-c", "import sys; print('no such database: prod', file=sys.stderr); sys.exit(3)"]
 
