@@ -72,8 +72,9 @@ async def connect(
 
     Args:
         name: the server's name in this session; its tools' nodes are ``<name>.<tool>``.
-        command: the program and its arguments, e.g. ``[sys.executable, "calc_server.py"]``. It runs with a
-            minimal environment (``PATH``, ``HOME``, ...) plus ``env``.
+        command: the program and its arguments, e.g. ``["python", "calc_server.py"]`` (a bare ``python`` or
+            ``python3`` is this process's interpreter). It runs with a minimal environment (``PATH``, ``HOME``,
+            ...) plus ``env``.
         url: a streamable HTTP endpoint, e.g. ``"http://127.0.0.1:8000/mcp"``.
         env: environment variables for the command.
         cwd: the command's working directory.

@@ -53,6 +53,7 @@ class MCPConnection:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._listing: list[dict[str, Any]] | None = None
         self._tools: dict[str, SchemaTool] = {}
+        self._tools_dict = ToolsDict(self)
         self._unlisted: dict[str, SchemaTool] = {}
         self.server_info: dict[str, Any] | None = None
         self.instructions: str | None = None
@@ -74,9 +75,9 @@ class MCPConnection:
         return self._listing is not None
 
     @property
-    def tools(self) -> ToolsView:
+    def tools(self) -> ToolsDict:
         """``name -> ag.Tool`` for every tool of the server (names as the server gives them)."""
-        return ToolsView(self)
+        return self._tools_dict
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -155,6 +156,8 @@ class MCPConnection:
             return
         self._listing = tools
         self._tools = {t["name"]: self._make_tool(t["name"], t) for t in tools}
+        dict.clear(self._tools_dict)
+        dict.update(self._tools_dict, self._tools)
 
     def _make_tool(self, tool_name: str, info: Mapping[str, Any] | None) -> SchemaTool:
         """The SchemaTool for one of the server's tools (``info`` None: not listed yet, any arguments)."""
@@ -301,17 +304,19 @@ def outputs_of(result: Any, tool: str) -> dict[str, Any]:
     return outputs
 
 
-class ToolsView(Mapping[str, SchemaTool]):
-    """``connection.tools``: the server's tools by the server's names.
+class ToolsDict(dict[str, SchemaTool]):
+    """``connection.tools``: a dict of the server's tools by the server's names, kept up to date by each listing.
 
-    Before the tools are known (a server never listed by this store), ``tools["add"]`` still gives a tool that
-    takes keyword arguments and is checked by the server; listing all tools needs ``await conn.connect()``.
+    Before the tools are known (a server this store never listed), ``tools["add"]`` still gives a tool that takes
+    keyword arguments and is checked by the server, while iterating, ``len`` and ``in`` raise a
+    :class:`UsageError` saying to ``await conn.connect()`` (an empty dict would silently offer a model no tools).
     """
 
     def __init__(self, connection: MCPConnection) -> None:
+        super().__init__()
         self._conn = connection
 
-    def _require_listing(self) -> dict[str, SchemaTool]:
+    def _require_listing(self) -> None:
         conn = self._conn
         if not conn.listed:
             raise UsageError(
@@ -320,23 +325,40 @@ class ToolsView(Mapping[str, SchemaTool]):
                 ".connect()`); tools[name] works without a listing",
                 code="mcp_not_listed",
             )
-        return conn._tools
 
-    def __getitem__(self, name: str) -> SchemaTool:
-        if not isinstance(name, str):
-            raise KeyError(name)
+    def __missing__(self, name: str) -> SchemaTool:
         return self._conn._tool(name)
 
+    def get(self, name: str, default: Any = None) -> Any:
+        if not self._conn.listed:
+            return self[name]
+        return super().get(name, default)
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._require_listing())
+        self._require_listing()
+        return super().__iter__()
 
     def __len__(self) -> int:
-        return len(self._require_listing())
+        self._require_listing()
+        return super().__len__()
 
     def __contains__(self, name: object) -> bool:
-        return name in self._require_listing()
+        self._require_listing()
+        return super().__contains__(name)
+
+    def keys(self) -> Any:
+        self._require_listing()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._require_listing()
+        return super().values()
+
+    def items(self) -> Any:
+        self._require_listing()
+        return super().items()
 
     def __repr__(self) -> str:
         if not self._conn.listed:
             return f"<tools of MCP server {self._conn.name!r}: not listed yet>"
-        return repr(dict(self._conn._tools))
+        return super().__repr__()

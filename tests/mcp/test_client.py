@@ -49,6 +49,7 @@ def test_connect_lists_the_tools_with_the_servers_schemas_and_descriptions(
         calc = await ag.mcp.connect("calc", command=calc_command)
         try:
             assert calc.connected and calc.listed
+            assert isinstance(calc.tools, dict) and calc.tools is calc.tools
             assert set(calc.tools) == {"add", "divide", "stats", "greet", "slow"}
             add = calc.tools["add"]
             assert isinstance(add, ag.Tool) and add.name == "calc.add" and add.llm_name == "add"
@@ -375,6 +376,7 @@ def test_tools_of_a_never_listed_server_are_usable_by_name_but_not_listable(
         list(calc.tools)
     assert err.value.code == "mcp_not_listed"
     add = calc.tools["add"]  # no listing needed to call a tool by name
+    assert calc.tools.get("add") is add
 
     async def main() -> None:
         assert await add(a=1, b=2) == {"result": 3}
