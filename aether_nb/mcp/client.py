@@ -44,6 +44,8 @@ class MCPConnection:
 
     Attributes:
         spec: how the server is reached (command or URL, timeouts, tool prefix).
+        server_info: the server's name and version, as it gave them when last listed (or None).
+        instructions: what the server says about using it, when it says something.
     """
 
     def __init__(self, spec: ServerSpec, session: Session) -> None:
@@ -95,8 +97,9 @@ class MCPConnection:
 
     async def refresh(self) -> MCPConnection:
         """Connect now (if not connected) and list the server's tools again."""
-        link = await self._live_link()
-        await self._list(link)
+        link, listed = await self._live_link()
+        if not listed:
+            await self._list(link)
         return self
 
     async def close(self) -> None:
@@ -123,6 +126,7 @@ class MCPConnection:
         value = found[0]
         if isinstance(value, dict) and isinstance(value.get("tools"), list):
             self.server_info = value.get("server") if isinstance(value.get("server"), dict) else None
+            self.instructions = value.get("instructions") if isinstance(value.get("instructions"), str) else None
             self._set_listing([t for t in value["tools"] if isinstance(t, dict) and isinstance(t.get("name"), str)])
 
     async def _list(self, link: Link) -> None:
@@ -148,7 +152,7 @@ class MCPConnection:
         self._set_listing(tools)
         session = self._session()
         if session is not None:
-            listing = {"server": self.server_info, "tools": tools}
+            listing = {"server": self.server_info, "instructions": self.instructions, "tools": tools}
             session.store.kv_set(KV_SCOPE, self._cache_key(), json.loads(json.dumps(listing, default=str)), None)
 
     def _set_listing(self, tools: list[dict[str, Any]]) -> None:
@@ -198,16 +202,17 @@ class MCPConnection:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    async def _live_link(self) -> Link:
-        """The usable connection on this loop, made (and the tools listed) when there is none."""
+    async def _live_link(self) -> tuple[Link, bool]:
+        """The usable connection on this loop, made (and the tools listed) when there is none; and whether it was
+        made (and listed) just now."""
         loop = asyncio.get_running_loop()
         link = self._link
         if link is not None and link.usable and link.loop is loop:
-            return link
+            return link, False
         async with self._lock():
             link = self._link
             if link is not None and link.usable and link.loop is loop:
-                return link
+                return link, False
             self._link = None
             if link is not None and link.loop is loop:
                 await link.close()  # it ended: let its task finish and its process go
@@ -217,10 +222,10 @@ class MCPConnection:
             await fresh.open()
             self._link = fresh
             await self._list(fresh)
-            return fresh
+            return fresh, True
 
     async def _call(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        link = await self._live_link()
+        link, _ = await self._live_link()
         timeout = self.spec.call_timeout_s
         result = await self._request(
             link, f"the call of {tool_name}", link.client.call_tool(tool_name, arguments, read_timeout_seconds=timeout)
@@ -264,7 +269,8 @@ class MCPConnection:
                     f"{where} could not be reached for {what}: {describe_exception(exc)}. The next call tries again.",
                     code="mcp_connection",
                 ) from exc
-            raise
+            # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
+            raise MCPError(f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol") from exc
 
 
 def _transport_failure(exc: BaseException) -> bool:

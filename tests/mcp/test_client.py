@@ -260,6 +260,18 @@ def test_a_server_that_died_while_idle_is_started_again_by_the_next_call(
     assert starts(calls) == 2
 
 
+def test_a_call_past_call_timeout_s_fails_and_the_connection_stays(session: Session, calc_command: list[str]) -> None:
+    async def main() -> None:
+        calc = await ag.mcp.connect("calc", command=calc_command, call_timeout_s=0.5)
+        with pytest.raises(MCPError, match="did not answer the call of slow within call_timeout_s=0.5 s") as err:
+            await calc.tools["slow"](seconds=30)
+        assert err.value.code == "mcp_timeout"
+        assert calc.connected and await calc.tools["add"](a=1, b=2) == {"result": 3}
+        await calc.close()
+
+    arun(main(), timeout=60)
+
+
 def test_python_means_the_interpreter_of_this_process(session: Session, calls: Path) -> None:
     """``python`` on PATH is often another interpreter than the kernel's; a bare ``python`` is the kernel's."""
 
