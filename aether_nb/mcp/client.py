@@ -81,6 +81,14 @@ class MCPConnection:
         """``name -> ag.Tool`` for every tool of the server (names as the server gives them)."""
         return self._tools_dict
 
+    def __getattr__(self, name: str) -> SchemaTool:
+        """``calc.add`` is ``calc.tools["add"]`` (what promoted ``@graphify`` source calls), for tools whose names
+        are identifiers and do not clash with the connection's own attributes."""
+        if name.startswith("_") or self.__dict__.get("_listing") is None or name not in self.__dict__["_tools"]:
+            raise AttributeError(f"MCP connection {self.spec.name!r} has no attribute or tool {name!r}")
+        tool: SchemaTool = self.__dict__["_tools"][name]
+        return tool
+
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         tools = sorted(self._tools) if self._listing is not None else "not listed yet"

@@ -251,8 +251,8 @@ class AgentServer:
             if status != "waiting":
                 return self._final(served, run)
             waits = run.waits
-            if not waits:
-                await asyncio.sleep(0)  # the last answer is being delivered: look again after it
+            if not waits:  # the stored status of a run resuming, or an answer being delivered: look again soon
+                await _next_event(run, timeout_s=0.5)
                 continue
             if not _can_elicit(ctx):
                 asked = waits[0].prompt or waits[0].kind
@@ -365,6 +365,18 @@ class AgentServer:
             text = json.dumps(outputs, ensure_ascii=False)
         blocks: list[Any] = [types.TextContent(type="text", text=t) for t in [*said, text] if t]
         return types.CallToolResult(content=blocks, structured_content=outputs, is_error=False, _meta=meta)
+
+
+async def _next_event(run: Run, *, timeout_s: float) -> None:
+    """Return at the run's next event, or after ``timeout_s``."""
+    happened = asyncio.Event()
+    unsubscribe = run.subscribe(lambda _: happened.set())
+    waiter = asyncio.ensure_future(happened.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout_s)
+    finally:
+        waiter.cancel()
+        unsubscribe()
 
 
 def _can_elicit(ctx: Any) -> bool:

@@ -121,6 +121,30 @@ def test_inside_a_run_calls_are_nodes_named_server_dot_tool(
     assert tool_calls(calls) == [("add", {"a": 1, "b": 1}), ("stats", {"numbers": [2.0, 10.0]})]
 
 
+def test_a_run_with_mcp_calls_promotes_to_a_graph_of_them(session: Session, calc_command: list[str]) -> None:
+    async def main() -> None:
+        calc = await ag.mcp.connect("calc", command=calc_command)
+        assert calc.add is calc.tools["add"]  # attribute access, as promoted source uses it
+
+        @ag.graph_fn(outputs=["total"])
+        async def twice(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+            first = await calc.add(a=x, b=3)
+            second = await calc.add(a=first["result"], b=10)
+            return {"total": second["result"]}
+
+        run = twice.start(x=2)
+        assert await run == {"total": 15}
+        source = run.promote("twice_static")
+        assert "calc_add_2 = calc.add(a=calc_add_1.result, b=10)" in source
+        namespace: dict[str, Any] = {"ag": ag, "calc": calc}
+        exec(source, namespace)
+        assert await namespace["twice_static"](x=5) == {"total": 18}
+        assert await ag.run(run.to_taskgraph(), {"x": 7}) == {"total": 20}
+        await calc.close()
+
+    arun(main())
+
+
 @ag.graph_fn(outputs=["q"])
 async def mcp_divides(a: float, b: float, *, context: ag.NodeContext) -> dict[str, Any]:
     out = await context.mcp("calc").tools["divide"](a=a, b=b)
