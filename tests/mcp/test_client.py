@@ -287,7 +287,7 @@ def test_a_server_that_died_while_idle_is_started_again_by_the_next_call(
 def test_a_call_past_call_timeout_s_fails_and_the_connection_stays(session: Session, calc_command: list[str]) -> None:
     async def main() -> None:
         calc = await ag.mcp.connect("calc", command=calc_command, call_timeout_s=0.5)
-        with pytest.raises(MCPError, match="did not answer the call of slow within call_timeout_s=0.5 s") as err:
+        with pytest.raises(MCPError, match=r"did not answer the call of slow within call_timeout_s=0\.5 s") as err:
             await calc.tools["slow"](seconds=30)
         assert err.value.code == "mcp_timeout"
         assert calc.connected and await calc.tools["add"](a=1, b=2) == {"result": 3}
