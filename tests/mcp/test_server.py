@@ -211,6 +211,29 @@ def test_questions_become_elicitations(served: Served, mode: str) -> None:
     assert served.runs()[result.meta["aether_nb/run_id"]].status == "succeeded"
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_concurrent_calls_are_separate_runs_with_their_own_questions(served: Served, mode: str) -> None:
+    async def callback(context: Any, params: Any) -> types.ElicitResult:
+        if params.message == "Your name?":
+            return types.ElicitResult(action="accept", content={"answer": "Ada"})
+        approve = "basic" in params.message  # approve one plan, reject the other
+        return types.ElicitResult(action="accept", content={"answer": "Approve" if approve else "Reject"})
+
+    async def main() -> list[Any]:
+        async with Client(served.params(), mode=mode, elicitation_callback=callback) as client:
+            return list(
+                await asyncio.gather(
+                    client.call_tool("onboard", {"plan": "basic"}), client.call_tool("onboard", {"plan": "gold"})
+                )
+            )
+
+    basic, gold = arun(main(), timeout=60)
+    assert basic.structured_content == {"greeting": "Hello Ada, 2 seats", "approved": True}
+    assert gold.structured_content == {"greeting": "Hello Ada, 2 seats", "approved": False}
+    assert sorted(served.charges()) == ["basic x1", "gold x1"]
+    assert basic.meta["aether_nb/run_id"] != gold.meta["aether_nb/run_id"]
+
+
 def test_a_client_that_cannot_answer_gets_a_clear_error_and_the_run_is_cancelled(served: Served) -> None:
     async def main() -> Any:
         async with Client(served.params()) as client:  # no elicitation callback: no capability
