@@ -52,7 +52,11 @@ class Link:
 
         Raises:
             MCPError: ``mcp_connection``, saying what failed and what the server printed to stderr.
+            UsageError: the ``mcp`` SDK is not installed (the message says how to install it).
         """
+        from aether_nb.mcp import require_sdk
+
+        require_sdk()
         ready: asyncio.Future[Any] = self.loop.create_future()
         self._task = self.loop.create_task(self._own(ready), name=f"aether_nb mcp {self.spec.name}")
         # whatever the handshake ends with is read here or below, never left as an unretrieved exception
