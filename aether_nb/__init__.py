@@ -38,6 +38,7 @@ from aether_nb.errors import (
 )
 
 if TYPE_CHECKING:
+    from aether_nb import mcp as mcp
     from aether_nb.runtime.context import NodeContext, Service
     from aether_nb.runtime.effects import effect, pure
     from aether_nb.runtime.events import Event
@@ -92,7 +93,14 @@ _LAZY: dict[str, str] = {
 if not TYPE_CHECKING:  # type checkers see the imports above, and no catch-all __getattr__
     from aether_nb._lazy import lazy_getattr
 
-    __getattr__ = lazy_getattr(globals(), _LAZY)
+    _lazy_name = lazy_getattr(globals(), _LAZY)
+
+    def __getattr__(name):
+        if name == "mcp":  # the subpackage (ag.mcp.connect); the MCP SDK itself loads on first connection
+            from importlib import import_module
+
+            return import_module("aether_nb.mcp")
+        return _lazy_name(name)
 
 
 def __dir__() -> list[str]:

@@ -31,6 +31,7 @@ _RESERVED_SERVICE_NAMES = frozenset(
         "artifacts",
         "logger",
         "llm",
+        "mcp",
         "svc",
         "step",
         "wait",
@@ -108,8 +109,9 @@ def configure(
     max_concurrency: int | None = None,
     durability: str | None = None,
     max_live_waiting: int | None = None,
+    mcp: Mapping[str, Any] | None = None,
 ) -> Session:
-    """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
+    """Change the notebook's store, channel adapter, clock, LLM profile(s) or MCP servers. Returns the session.
 
     Args:
         store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
@@ -124,6 +126,9 @@ def configure(
             that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
         max_live_waiting: how many waiting runs stay in memory (default 64); beyond that the oldest ones that
             nobody watches leave memory and resume from the journal when answered. See README, "Durability".
+        mcp: MCP servers by name, each ``{"command": [...]}`` (stdio) or ``{"url": ...}`` (streamable HTTP) plus
+            options (``env``, ``cwd``, ``headers``, ``timeout_s``, ``call_timeout_s``, ``tool_prefix``); ``None``
+            removes one. Nodes reach them as ``context.mcp(name)``, connected on first use. See README, "MCP".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -164,6 +169,10 @@ def configure(
         current.clock = clock
     if llm is not None:
         configure_llm(current, llm)
+    if mcp is not None:
+        from aether_nb.mcp import registry
+
+        registry.configure(current, mcp)
     return current
 
 

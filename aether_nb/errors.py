@@ -12,6 +12,7 @@ Split by cause, so a caller can tell a mistake in their code from a failure duri
     │   ├── StepTimeout              a graph node ran past its timeout
     │   ├── LLMError                 an LLM call failed (timeout, HTTP error after retries, unreachable)
     │   │   └── LLMOutputError       the model's reply did not match the requested structured output
+    │   ├── MCPError                 an MCP server could not be reached, or one of its tools reported an error
     │   └── ReplayMismatch           a resumed body no longer matches its journal
     └── StorageError                 the store could not read or write (locked file, bad schema, ...)
 
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidAnswer",
     "LLMError",
     "LLMOutputError",
+    "MCPError",
     "ReplayMismatch",
     "RunCancelled",
     "RunError",
@@ -155,6 +157,17 @@ class LLMOutputError(LLMError):
         super().__init__(message, **kw)
         self.text = text
         self.problems = problems or []
+
+
+class MCPError(RunError):
+    """An MCP server failed a call: ``code`` says how.
+
+    ``mcp_tool_error`` (the tool answered ``isError``; the message is the tool's own text, so a model can act on
+    it), ``mcp_connection`` (the server could not be started or reached, or died: the next call starts it again),
+    ``mcp_timeout`` (no answer within ``call_timeout_s``), ``mcp_protocol`` (the server refused the request).
+    """
+
+    default_code = "mcp_error"
 
 
 class ReplayMismatch(RunError):

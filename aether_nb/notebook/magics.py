@@ -2,7 +2,7 @@
 
 ``%aether runs`` (a table with a Resume action per unfinished run) · ``%aether resume RUN_ID`` ·
 ``%aether store [PATH]`` · ``%aether llm --model M --base-url U [--profile P] [--cache/--no-cache]`` ·
-``%aether help``.
+``%aether mcp`` · ``%aether help``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ HELP = """%aether runs              runs of this notebook, newest first, with a 
 %aether promote RUN_ID [NAME]
                           put @graphify source reproducing a finished run into a new cell
 %aether llm [--model M] [--base-url U] [--profile P] [--cache | --no-cache]
-                          configure context.llm() (the key comes from OPENAI_API_KEY or ag.configure)"""
+                          configure context.llm() (the key comes from OPENAI_API_KEY or ag.configure)
+%aether mcp               MCP servers of this session (configured or connected) and their tools"""
 
 
 @magics_class
@@ -57,6 +58,11 @@ class AetherMagics(Magics):
             return f"aether_nb store: {config.store().location}"
         if cmd == "llm":
             return llm_command(args)
+        if cmd == "mcp":
+            if args:
+                raise UsageError("usage: %aether mcp")
+            print(mcp_listing())
+            return None
         if cmd == "promote":
             if len(args) not in (1, 2):
                 raise UsageError("usage: %aether promote RUN_ID [NAME]")
@@ -96,6 +102,29 @@ def llm_command(args: list[str]) -> str:
     where = profile.base_url or "OPENAI_BASE_URL / the OpenAI API"
     cache = "on" if profile.cache else "off"
     return f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {cache}"
+
+
+def mcp_listing() -> str:
+    """``%aether mcp``: each MCP server of the session, whether it is connected, and its tools."""
+    from aether_nb import mcp
+
+    servers = mcp.servers()
+    if not servers:
+        return (
+            "no MCP servers in this session: ag.configure(mcp={'name': {'command': [...]}}) or "
+            "await ag.mcp.connect('name', command=[...]) (or url='http://.../mcp')"
+        )
+    lines: list[str] = []
+    for name, conn in sorted(servers.items()):
+        state = "connected" if conn.connected else "not connected (starts on first use)"
+        lines.append(f"{name} · {conn.spec.transport} · {conn.spec.describe()} · {state}")
+        if not conn.listed:
+            lines.append(f"    tools not listed yet: await ag.mcp.servers()[{name!r}].connect()")
+            continue
+        for tool in conn.tools.values():
+            first = tool.description.strip().splitlines()[0] if tool.description.strip() else ""
+            lines.append(f"    {tool.call_text()}" + (f" · {first}" if first else ""))
+    return "\n".join(lines)
 
 
 def resume(extension: Extension, run_id: str) -> None:

@@ -22,7 +22,7 @@ from aether_nb.runtime.waits import WaitSpec
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
 
-BUILTIN_SERVICES = ("channel", "memory", "kv", "artifacts", "logger", "llm")
+BUILTIN_SERVICES = ("channel", "memory", "kv", "artifacts", "logger", "llm", "mcp")
 
 
 class NodeContext:
@@ -103,6 +103,11 @@ class NodeContext:
     def llm(self, profile: str | None = None) -> Any:
         """The configured LLM client (OpenAI-compatible)."""
         return self._builtin("llm", profile)
+
+    def mcp(self, name: str) -> Any:
+        """The session's connection to MCP server ``name`` (``ag.configure(mcp=...)``), connected on first use;
+        ``context.mcp(name).tools[...]`` are journaled tools."""
+        return self._builtin("mcp", name)
 
     # -- custom services -------------------------------------------------------------------------------------------
     def svc(self, name: str) -> Any:

@@ -1,10 +1,12 @@
 """JSON schemas for the LLM service: tool definitions from ``@tool`` signatures, structured-output formats, and the
 errors an LLM call raises during a run.
 
-A tool's parameters come from its type hints (anything pydantic can describe: ``int``, ``list[str]``,
+A ``@tool``'s parameters come from its type hints (anything pydantic can describe: ``int``, ``list[str]``,
 ``Optional``, ``Literal``, dataclasses, pydantic models...), its description from the docstring's first paragraph
 and each parameter's description from a Google-style ``Args:`` section. The context parameter is left out: the
-runtime supplies it, not the model.
+runtime supplies it, not the model. A tool that carries its own JSON schema (a
+:class:`~aether_nb.runtime.schema_tool.SchemaTool`, e.g. an MCP server's tool) is described by that schema, under
+the name the model may use (``SchemaTool.llm_name``).
 
 pydantic (a dependency of ``openai``) is imported lazily, like ``openai`` itself.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import LLMOutputError, UsageError, shown
+from aether_nb.runtime.schema_tool import SchemaTool
 from aether_nb.runtime.tools import Tool
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
@@ -85,45 +88,81 @@ class ToolSpec:
 
     @property
     def name(self) -> str:
-        return self.tool.name
+        """The function name the model sees and calls the tool by."""
+        name: str = self.schema["function"]["name"]
+        return name
 
 
 def tool_spec(obj: Any) -> ToolSpec:
-    """Describe a ``@tool`` (or a plain function, wrapped as one) for the model."""
-    import pydantic
-
+    """Describe a ``@tool`` (or a plain function, wrapped as one, or a schema tool) for the model."""
+    if isinstance(obj, SchemaTool):
+        return _schema_tool_spec(obj)
     t = obj if isinstance(obj, Tool) else Tool(obj)
-    try:
-        hints = typing.get_type_hints(t.fn, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to "any value" for those parameters
-        hints = {}
-    description, arg_docs = parse_docstring(inspect.getdoc(t.fn))
-    fields: dict[str, Any] = {}
-    for p in t.signature.parameters.values():
-        if p.name == t.context_param:
-            continue
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise UsageError(f"tool {t.name}: *args/**kwargs cannot be described to a model; name each parameter")
-        hint = hints.get(p.name, Any)
-        default = ... if p.default is p.empty else p.default
-        fields[p.name] = (hint, pydantic.Field(default, description=arg_docs.get(p.name) or None))
-    try:
-        model = pydantic.create_model(
-            f"{t.name}_args", __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
-        )
-        params = _strip_titles(model.model_json_schema())
-    except Exception as exc:
-        raise UsageError(f"tool {t.name}: cannot build a JSON schema from its signature: {exc}") from exc
-    params.setdefault("properties", {})
-    params["additionalProperties"] = False
+    params, validate = parameters_schema(f"tool {t.name}", t.fn, t.signature, skip=t.context_param)
+    description, _ = parse_docstring(inspect.getdoc(t.fn))
     schema = {
         "type": "function",
         "function": {"name": t.name, "description": description or t.name, "parameters": params},
     }
+    return ToolSpec(t, schema, validate)
+
+
+def parameters_schema(
+    where: str, fn: Callable[..., Any], signature: inspect.Signature, *, skip: str | None = None
+) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The JSON schema of a function's parameters (type hints, ``Args:`` docs) and a validator of arguments.
+
+    ``skip`` names a parameter the runtime supplies (the context). The validator returns the arguments that were
+    given, converted to their annotated types; it raises pydantic's ``ValidationError``.
+
+    Raises:
+        UsageError: ``*args``/``**kwargs``, or types pydantic cannot describe.
+    """
+    import pydantic
+
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to "any value" for those parameters
+        hints = {}
+    _, arg_docs = parse_docstring(inspect.getdoc(fn))
+    fields: dict[str, Any] = {}
+    for p in signature.parameters.values():
+        if p.name == skip or p.name == "self":
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise UsageError(f"{where}: *args/**kwargs cannot be described in a JSON schema; name each parameter")
+        hint = hints.get(p.name, Any)
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (hint, pydantic.Field(default, description=arg_docs.get(p.name) or None))
+    name = re.sub(r"\W", "_", where.split()[-1])
+    try:
+        model = pydantic.create_model(
+            f"{name}_args", __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields
+        )
+        params = _strip_titles(model.model_json_schema())
+    except Exception as exc:
+        raise UsageError(f"{where}: cannot build a JSON schema from its signature: {exc}") from exc
+    params.setdefault("properties", {})
+    params["additionalProperties"] = False
 
     def validate(args: dict[str, Any]) -> dict[str, Any]:
         checked = model.model_validate(args)
         return {name: getattr(checked, name) for name in checked.model_fields_set}
+
+    return params, validate
+
+
+def _schema_tool_spec(t: SchemaTool) -> ToolSpec:
+    """A schema tool as the model sees it: its own JSON schema, its description, its model-facing name."""
+    params = {k: v for k, v in t.schema.items() if k != "$schema"}
+    schema = {
+        "type": "function",
+        "function": {"name": t.llm_name, "description": t.description or t.name, "parameters": params},
+    }
+
+    def validate(args: dict[str, Any]) -> dict[str, Any]:
+        t.validate(args)
+        return args
 
     return ToolSpec(t, schema, validate)
 

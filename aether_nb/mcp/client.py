@@ -1,0 +1,378 @@
+"""MCPConnection: the tools of one MCP server as ``ag.Tool``s, over one connection per server per session.
+
+``calc.tools["add"]`` is a :class:`~aether_nb.runtime.schema_tool.SchemaTool` named ``calc.add``, with the
+server's input schema and description. Inside a run a call is a journaled node, so a resumed run replays it and
+never calls the server again; outside a run it runs now.
+
+The connection is made when something needs the server, never earlier:
+
+* the tool listing is kept in the session's store (keyed by the server's name, command or URL, without secret
+  values), so a process that already listed a server, or a store that did, knows its tools without starting it;
+* the server is started (or its URL reached) by the first call that actually executes, or by ``connect()`` /
+  ``refresh()`` when the listing is unknown. A resumed run whose MCP calls are all journaled never starts it.
+
+A server that went away while idle is started again by the next call; one that dies during a call fails that call
+(``MCPError`` code ``mcp_connection``, on its node) and the next call starts it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import MCPError, UsageError
+from aether_nb.mcp.link import Link, describe_exception
+from aether_nb.mcp.spec import ServerSpec
+from aether_nb.runtime.schema_tool import SchemaTool, openai_name
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.session import Session
+
+KV_SCOPE = "aether_nb.mcp"
+"""The store's key-value scope holding tool listings (``tools:<server>:<fingerprint>``)."""
+
+_MAX_PAGES = 100
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class MCPConnection:
+    """One MCP server, as ``ag.mcp.connect(...)`` and ``context.mcp(name)`` return it.
+
+    Attributes:
+        spec: how the server is reached (command or URL, timeouts, tool prefix).
+        server_info: the server's name and version, as it gave them when last listed (or None).
+        instructions: what the server says about using it, when it says something.
+    """
+
+    def __init__(self, spec: ServerSpec, session: Session) -> None:
+        self.spec = spec
+        self._session = weakref.ref(session)
+        self._link: Link | None = None
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._listing: list[dict[str, Any]] | None = None
+        self._tools: dict[str, SchemaTool] = {}
+        self._tools_dict = ToolsDict(self)
+        self._unlisted: dict[str, SchemaTool] = {}
+        self.server_info: dict[str, Any] | None = None
+        self.instructions: str | None = None
+        self._restore_listing()
+
+    # -- what users see ---------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def connected(self) -> bool:
+        """Whether a live connection to the server exists now (it is made lazily; see the module docstring)."""
+        return self._link is not None and self._link.usable
+
+    @property
+    def listed(self) -> bool:
+        """Whether the server's tools are known (listed in this process or remembered by the store)."""
+        return self._listing is not None
+
+    @property
+    def tools(self) -> ToolsDict:
+        """``name -> ag.Tool`` for every tool of the server (names as the server gives them)."""
+        return self._tools_dict
+
+    def __getattr__(self, name: str) -> SchemaTool:
+        """``calc.add`` is ``calc.tools["add"]`` (what promoted ``@graphify`` source calls), for tools whose names
+        are identifiers and do not clash with the connection's own attributes."""
+        if name.startswith("_") or self.__dict__.get("_listing") is None or name not in self.__dict__["_tools"]:
+            raise AttributeError(f"MCP connection {self.spec.name!r} has no attribute or tool {name!r}")
+        tool: SchemaTool = self.__dict__["_tools"][name]
+        return tool
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "not connected"
+        tools = sorted(self._tools) if self._listing is not None else "not listed yet"
+        return f"<MCP server {self.name!r} ({self.spec.describe()}) {state}; tools: {tools}>"
+
+    async def connect(self) -> MCPConnection:
+        """Make sure the tools are known: from the store when it remembers them, else by starting the server.
+
+        Returns the connection itself, so ``calc = await ag.mcp.connect(...)`` reads naturally.
+        """
+        if self._listing is None:
+            await self.refresh()
+        return self
+
+    async def refresh(self) -> MCPConnection:
+        """Connect now (if not connected) and list the server's tools again."""
+        link, listed = await self._live_link()
+        if not listed:
+            await self._list(link)
+        return self
+
+    async def close(self) -> None:
+        """Stop the server (stdio) or end the HTTP session. A later call connects again."""
+        link, self._link = self._link, None
+        if link is None:
+            return
+        if link.loop is asyncio.get_running_loop():
+            await link.close()
+        else:
+            link.abandon()  # its loop has ended (a script's earlier asyncio.run), and its server with it
+
+    # -- listing ----------------------------------------------------------------------------------------------------
+    def _cache_key(self) -> str:
+        return f"tools:{self.name}:{self.spec.fingerprint}"
+
+    def _restore_listing(self) -> None:
+        session = self._session()
+        if session is None:
+            return
+        found = session.store.kv_get(KV_SCOPE, self._cache_key())
+        if found is None:
+            return
+        value = found[0]
+        if isinstance(value, dict) and isinstance(value.get("tools"), list):
+            self.server_info = value.get("server") if isinstance(value.get("server"), dict) else None
+            self.instructions = value.get("instructions") if isinstance(value.get("instructions"), str) else None
+            self._set_listing([t for t in value["tools"] if isinstance(t, dict) and isinstance(t.get("name"), str)])
+
+    async def _list(self, link: Link) -> None:
+        tools: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await self._request(link, "tools/list", link.client.list_tools(cursor=cursor, cache_mode="refresh"))
+            for t in page.tools:
+                tools.append(
+                    {
+                        "name": t.name,
+                        "description": t.description or t.title or "",
+                        "input_schema": t.input_schema,
+                        "output_schema": t.output_schema,
+                    }
+                )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        info = link.client.server_info
+        self.server_info = None if info is None else {"name": info.name, "version": info.version}
+        self.instructions = link.client.instructions
+        self._set_listing(tools)
+        session = self._session()
+        if session is not None:
+            listing = {"server": self.server_info, "instructions": self.instructions, "tools": tools}
+            session.store.kv_set(KV_SCOPE, self._cache_key(), json.loads(json.dumps(listing, default=str)), None)
+
+    def _set_listing(self, tools: list[dict[str, Any]]) -> None:
+        if self._listing == tools:
+            return
+        self._listing = tools
+        self._tools = {t["name"]: self._make_tool(t["name"], t) for t in tools}
+        dict.clear(self._tools_dict)
+        dict.update(self._tools_dict, self._tools)
+
+    def _make_tool(self, tool_name: str, info: Mapping[str, Any] | None) -> SchemaTool:
+        """The SchemaTool for one of the server's tools (``info`` None: not listed yet, any arguments)."""
+
+        async def call(arguments: dict[str, Any]) -> dict[str, Any]:
+            return await self._call(tool_name, arguments)
+
+        info = info or {}
+        return SchemaTool(
+            f"{self.name}.{_TOOL_NAME.sub('_', tool_name)}",
+            info.get("input_schema") or {"type": "object"},
+            call,
+            description=str(info.get("description") or ""),
+            source=f"mcp:{self.name}",
+            output_schema=info.get("output_schema"),
+            llm_name=openai_name(self.spec.tool_prefix + tool_name),
+        )
+
+    def _tool(self, tool_name: str) -> SchemaTool:
+        if self._listing is None:
+            tool = self._unlisted.get(tool_name)
+            if tool is None:
+                tool = self._unlisted[tool_name] = self._make_tool(tool_name, None)
+            return tool
+        tool = self._tools.get(tool_name)
+        if tool is None:
+            raise KeyError(
+                f"MCP server {self.name!r} has no tool {tool_name!r}; its tools: {sorted(self._tools)} "
+                f"(`await {self.name}.refresh()` lists them again)"
+            )
+        return tool
+
+    # -- calls ------------------------------------------------------------------------------------------------------
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _live_link(self) -> tuple[Link, bool]:
+        """The usable connection on this loop, made (and the tools listed) when there is none; and whether it was
+        made (and listed) just now."""
+        loop = asyncio.get_running_loop()
+        link = self._link
+        if link is not None and link.usable and link.loop is loop:
+            return link, False
+        async with self._lock():
+            link = self._link
+            if link is not None and link.usable and link.loop is loop:
+                return link, False
+            self._link = None
+            if link is not None and link.loop is loop:
+                await link.close()  # it ended: let its task finish and its process go
+            elif link is not None:
+                link.abandon()  # made on a loop that has ended (a script's earlier asyncio.run)
+            fresh = Link(self.spec)
+            await fresh.open()
+            self._link = fresh
+            await self._list(fresh)
+            return fresh, True
+
+    async def _call(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        link, _ = await self._live_link()
+        timeout = self.spec.call_timeout_s
+        result = await self._request(
+            link, f"the call of {tool_name}", link.client.call_tool(tool_name, arguments, read_timeout_seconds=timeout)
+        )
+        return outputs_of(result, f"{self.name}.{tool_name}")
+
+    async def _request(self, link: Link, what: str, request: Any) -> Any:
+        """Await one SDK request, turning its failures into :class:`MCPError` (see its codes)."""
+        from mcp import MCPError as SDKError
+        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
+        where = f"MCP server {self.name!r} ({self.spec.describe()})"
+        try:
+            return await request
+        except SDKError as exc:
+            if exc.code == CONNECTION_CLOSED:
+                link.mark_ended("connection closed")
+                again = "starts the server again" if self.spec.command is not None else "connects again"
+                raise MCPError(
+                    f"{where} went away during {what}: the connection closed (the server stopped or crashed)."
+                    f"{link.stderr_tail()} Whether the call took effect is unknown; the next call {again}.",
+                    code="mcp_connection",
+                ) from exc
+            if exc.code == REQUEST_TIMEOUT:
+                raise MCPError(
+                    f"{where} did not answer {what} within call_timeout_s={self.spec.call_timeout_s:g} s",
+                    code="mcp_timeout",
+                ) from exc
+            raise MCPError(f"{where} refused {what}: {exc} (JSON-RPC error {exc.code})", code="mcp_protocol") from exc
+        except (OSError, EOFError) as exc:
+            link.mark_ended(describe_exception(exc))
+            raise MCPError(
+                f"{where} could not be reached for {what}: {describe_exception(exc)}.{link.stderr_tail()} "
+                "The next call tries again.",
+                code="mcp_connection",
+            ) from exc
+        except Exception as exc:
+            if _transport_failure(exc):
+                link.mark_ended(describe_exception(exc))
+                raise MCPError(
+                    f"{where} could not be reached for {what}: {describe_exception(exc)}. The next call tries again.",
+                    code="mcp_connection",
+                ) from exc
+            # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
+            raise MCPError(f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol") from exc
+
+
+def _transport_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection itself failed (anyio stream errors, HTTP transport errors)."""
+    import anyio
+    import httpx2
+
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_transport_failure(e) for e in exc.exceptions)
+    closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
+    return isinstance(exc, closed)
+
+
+def outputs_of(result: Any, tool: str) -> dict[str, Any]:
+    """A ``CallToolResult`` as the tool's outputs: structured content as is, else ``{"result": text}``.
+
+    Content blocks other than text (images, audio, resources) are kept under ``"content"`` as JSON.
+
+    Raises:
+        MCPError: ``mcp_tool_error`` when the result says ``isError``; the message is the tool's text.
+    """
+    from mcp_types import TextContent
+
+    texts = [b.text for b in result.content if isinstance(b, TextContent)]
+    others = [
+        b.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for b in result.content
+        if not isinstance(b, TextContent)
+    ]
+    text = "\n".join(texts)
+    if result.is_error:
+        raise MCPError(f"MCP tool {tool} reported an error: {text or '(no message)'}", code="mcp_tool_error")
+    structured = result.structured_content
+    outputs: dict[str, Any] = dict(structured) if isinstance(structured, dict) else {"result": text}
+    if others and "content" not in outputs:
+        outputs["content"] = others
+    return outputs
+
+
+class ToolsDict(dict[str, SchemaTool]):
+    """``connection.tools``: a dict of the server's tools by the server's names, kept up to date by each listing.
+
+    Before the tools are known (a server this store never listed), ``tools["add"]`` still gives a tool that takes
+    keyword arguments and is checked by the server, while iterating, ``len`` and ``in`` raise a
+    :class:`UsageError` saying to ``await conn.connect()`` (an empty dict would silently offer a model no tools).
+    """
+
+    def __init__(self, connection: MCPConnection) -> None:
+        super().__init__()
+        self._conn = connection
+
+    def _require_listing(self) -> None:
+        conn = self._conn
+        if not conn.listed:
+            raise UsageError(
+                f"the tools of MCP server {conn.name!r} are not known yet (this store has never listed them): "
+                f"`await {conn.name}.connect()` lists them (inside a run: `await context.mcp({conn.name!r})"
+                ".connect()`); tools[name] works without a listing",
+                code="mcp_not_listed",
+            )
+
+    def __missing__(self, name: str) -> SchemaTool:
+        return self._conn._tool(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if not self._conn.listed:
+            return self[name]
+        return super().get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self._require_listing()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._require_listing()
+        return super().__len__()
+
+    def __contains__(self, name: object) -> bool:
+        self._require_listing()
+        return super().__contains__(name)
+
+    def keys(self) -> Any:
+        self._require_listing()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._require_listing()
+        return super().values()
+
+    def items(self) -> Any:
+        self._require_listing()
+        return super().items()
+
+    def __repr__(self) -> str:
+        if not self._conn.listed:
+            return f"<tools of MCP server {self._conn.name!r}: not listed yet>"
+        return super().__repr__()

@@ -1,0 +1,259 @@
+"""One live connection to an MCP server, made with the official ``mcp`` SDK and kept by a task of its own.
+
+The SDK's ``Client`` is an async context manager built on anyio task groups, whose scopes must be left by the task
+that entered them. A notebook opens a connection in one cell, calls its tools from run tasks and closes it in
+another cell, so a :class:`Link` enters the ``Client`` in a dedicated *owner* task that holds it open until
+:meth:`Link.close`. Requests are sent from any task of the same loop (the SDK multiplexes them).
+
+The link also watches its read stream: when the server goes away (its process died, the HTTP endpoint closed)
+the link knows before the next request, so an idle server that died is started again instead of failing a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aether_nb.errors import MCPError
+from aether_nb.mcp.spec import ServerSpec
+
+_STDERR_TAIL = 2000  # characters of the server's stderr quoted in an error
+
+
+class Link:
+    """A started ``mcp.Client`` for ``spec`` on the running loop (see the module docstring)."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        self.spec = spec
+        self.loop = asyncio.get_running_loop()
+        self.client: Any = None
+        self.ended: str | None = None  # why the connection is no longer usable (None while it is)
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # the server's stderr, quoted when it fails; closed in close() (it outlives any one block of code)
+        self._errlog = (
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+            if spec.command is not None
+            else None
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Connected, and neither closed nor seen to end."""
+        return self.client is not None and self.ended is None and not self._closing.is_set()
+
+    async def open(self) -> None:
+        """Start the server (or reach the URL) and negotiate the protocol, within ``spec.timeout_s``.
+
+        Raises:
+            MCPError: ``mcp_connection``, saying what failed and what the server printed to stderr.
+            UsageError: the ``mcp`` SDK is not installed (the message says how to install it).
+        """
+        from aether_nb.mcp import require_sdk
+
+        require_sdk()
+        ready: asyncio.Future[Any] = self.loop.create_future()
+        self._task = self.loop.create_task(self._own(ready), name=f"aether_nb mcp {self.spec.name}")
+        # whatever the handshake ends with is read here or below, never left as an unretrieved exception
+        ready.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), self.spec.timeout_s)
+        except TimeoutError:
+            tail = self.stderr_tail()
+            await self.close()
+            raise MCPError(
+                f"MCP server {self.spec.name!r} ({self.spec.describe()}) did not answer the protocol handshake "
+                f"within {self.spec.timeout_s:g} s.{tail} Check that the command starts an MCP server speaking "
+                "over stdio (or that the URL is its streamable HTTP endpoint), or raise timeout_s.",
+                code="mcp_connection",
+            ) from None
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+        except Exception as exc:
+            tail = self.stderr_tail()
+            await self.close()
+            raise MCPError(
+                f"could not connect to MCP server {self.spec.name!r} ({self.spec.describe()}): "
+                f"{describe_exception(exc)}.{tail}",
+                code="mcp_connection",
+            ) from exc
+
+    async def _own(self, ready: asyncio.Future[Any]) -> None:
+        from mcp import Client
+        from mcp_types import Implementation
+
+        from aether_nb import __version__
+
+        try:
+            async with self._transport() as transport:
+                client = Client(transport, client_info=Implementation(name="aether_nb", version=__version__))
+                async with client:
+                    self.client = client
+                    if not ready.done():
+                        ready.set_result(client)
+                    await self._closing.wait()
+        except asyncio.CancelledError:
+            self.ended = self.ended or "cancelled"
+            if not ready.done():
+                ready.cancel()
+            raise
+        except BaseException as exc:  # handed to the caller (open) or kept as the reason it ended
+            self.ended = self.ended or describe_exception(exc)
+            if not ready.done():
+                ready.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.ended = self.ended or "closed"
+            if not ready.done():
+                ready.set_exception(ConnectionError("the connection ended before it was ready"))
+
+    @contextlib.asynccontextmanager
+    async def _transport(self) -> AsyncIterator[Any]:
+        """The SDK transport for the spec, with its read stream watched for the server's end."""
+        spec = self.spec
+        if spec.command is not None:
+            from mcp import StdioServerParameters, stdio_client
+
+            params = StdioServerParameters(
+                command=program(spec.command[0]), args=list(spec.command[1:]), env=dict(spec.env) or None, cwd=spec.cwd
+            )
+            inner: Any = stdio_client(params, errlog=self._errlog)  # type: ignore[arg-type]
+            async with inner as (read, write):
+                yield _Transport(_Watched(read, self._on_end), write)
+        else:
+            import httpx2
+            from mcp.client.streamable_http import streamable_http_client
+
+            timeout = httpx2.Timeout(30.0, read=300.0)
+            async with httpx2.AsyncClient(headers=dict(spec.headers), timeout=timeout) as http:
+                assert spec.url is not None
+                async with streamable_http_client(spec.url, http_client=http) as (read, write):
+                    yield _Transport(_Watched(read, self._on_end), write)
+
+    def _on_end(self) -> None:
+        self.ended = self.ended or "the server closed the connection"
+
+    def mark_ended(self, reason: str) -> None:
+        """A request failed in a way that means the connection is gone: the next call makes a new one."""
+        self.ended = self.ended or reason
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Leave the SDK client (the server process is asked to exit, then terminated, then killed)."""
+        self._closing.set()
+        task = self._task
+        try:
+            if task is None or task.done() or asyncio.current_task() is task:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout_s)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):  # the cancellation we just asked for
+                    await task
+        finally:
+            if self._errlog is not None and (task is None or task.done()):
+                self._errlog.close()
+
+    def abandon(self) -> None:
+        """Forget a link of another event loop: that loop cancelled (or will) its owner task, which stops the
+        server; only the stderr file is left to close."""
+        if self._errlog is not None and self.loop.is_closed():
+            self._errlog.close()
+
+    def stderr_tail(self) -> str:
+        """`` The server's stderr ended with: ...`` (stdio servers), or ``""``."""
+        log = self._errlog
+        if log is None or log.closed:
+            return ""
+        try:
+            log.flush()
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - _STDERR_TAIL))
+            text = log.read().strip()
+            log.seek(0, os.SEEK_END)
+        except (OSError, ValueError) as exc:
+            return f" (its stderr could not be read: {exc})"
+        return f" The server's stderr ended with:\n{text}\n" if text else ""
+
+
+def program(name: str) -> str:
+    """The program to start: a bare ``python`` / ``python3`` is this process's interpreter (``sys.executable``).
+
+    In a notebook ``python`` on ``PATH`` is often not the kernel's Python (a venv's kernel is started by path,
+    without activating the venv), so a server written against the packages installed here would not find them;
+    IPython's ``%pip`` resolves ``pip`` the same way, for the same reason.
+    """
+    return sys.executable if name in ("python", "python3") and sys.executable else name
+
+
+class _Transport:
+    """An SDK ``Transport``: an async context manager giving ``(read, write)``, already opened by the link."""
+
+    def __init__(self, read: Any, write: Any) -> None:
+        self._streams = (read, write)
+
+    async def __aenter__(self) -> tuple[Any, Any]:
+        return self._streams
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Watched:
+    """A read stream that calls ``on_end`` when it ends (EOF, or closed under the reader)."""
+
+    def __init__(self, inner: Any, on_end: Any) -> None:
+        self._inner = inner
+        self._on_end = on_end
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._on_end()
+            raise
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> Any:
+        import anyio
+
+        try:
+            return await self._inner.__anext__()
+        except (StopAsyncIteration, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._on_end()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _Watched:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception, looking inside exception groups (anyio task groups wrap what failed)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe_exception(e) for e in exc.exceptions)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
