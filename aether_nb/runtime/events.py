@@ -8,6 +8,7 @@ id, a per-run sequence number (strictly increasing) and a wall-clock timestamp; 
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -28,8 +29,8 @@ class Event:
     def to_json(self) -> dict[str, JSON]:
         """A JSON-ready dict (every field value is already a JSON value)."""
         # Field values are JSON already (previews), so a shallow read is enough: no deep copy as with asdict().
-        data = {name: getattr(self, name) for name in _field_names(type(self))}
-        data["kind"] = self.kind
+        names, read = _readers(type(self))
+        data = dict(zip(names, read(self), strict=True))
         if "parents" in data:
             data["parents"] = list(data["parents"])
         return data
@@ -45,14 +46,16 @@ class Event:
         return cls(**{k: v for k, v in kwargs.items() if k in names})
 
 
-_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
+_READERS: dict[type[Event], tuple[tuple[str, ...], Any]] = {}
 
 
-def _field_names(cls: type[Event]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
+def _readers(cls: type[Event]) -> tuple[tuple[str, ...], Any]:
+    """An event class's field names and one C-level getter of all of them (``to_json`` runs once per event)."""
+    hit = _READERS.get(cls)
+    if hit is None:
+        names = tuple(f.name for f in fields(cls))
+        hit = _READERS[cls] = (names, operator.attrgetter(*names))
+    return hit
 
 
 def _register(cls: type[Event]) -> type[Event]:

@@ -50,14 +50,34 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
         ("PRIVATE KEY", "PuTTY-User-Key"),
         re.compile(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:(?!-----END).)*"
-            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)|PuTTY-User-Key-File-\d[^\"]*",
-            re.DOTALL,
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:(?!-----END)[^\"])*"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?=\"|$))|PuTTY-User-Key-File-\d[^\"]*",
         ),
     ),
 ]
 
-_HINT = re.compile("|".join(re.escape(h) for hints in [*PLUGINS.values(), *(h for h, _ in OWN)] for h in hints))
+
+def _trie(words: list[str]) -> str:
+    """A regex matching any of ``words``, as a trie (``gh(?:o_|p_)``...): Python's ``re`` tries the alternatives of
+    an alternation one by one at each position, so sharing prefixes makes the scan about twice as fast."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)
+
+
+_HINT = re.compile(_trie(sorted({h for hints in [*PLUGINS.values(), *(h for h, _ in OWN)] for h in hints})))
 """Any hint at all: one pass over a text that holds none (nearly all of them) and nothing else runs."""
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
 _NOT_TOKEN = frozenset(" \t\"':@=,;")
