@@ -86,11 +86,15 @@ class RunStatusChanged(Event):
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunFinished(Event):
-    """The run ended: ``succeeded``, ``failed`` or ``cancelled``. Always the last event of an execution."""
+    """The run ended: ``succeeded``, ``failed`` or ``cancelled``. Always the last event of an execution.
+
+    ``failed_node`` is the node where a failed run's error was raised (None when it came from the body itself).
+    """
 
     status: str
     outputs: JSON = None
     error: JSON = None
+    failed_node: str | None = None
     kind: Literal["run_finished"] = field(init=False, default="run_finished")
 
 

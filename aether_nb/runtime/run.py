@@ -30,7 +30,7 @@ from aether_nb.runtime.events import (
     RunWarning,
 )
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
-from aether_nb.runtime.graph import RunGraph
+from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.tracebacks import user_traceback
@@ -582,18 +582,40 @@ class Run:
                 )
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         self._close_waits()
+        failed_node = (
+            self._execution.failed_node(error)
+            if isinstance(error, BaseException) and self._execution is not None
+            else None
+        )
+        self._close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)
         self.emit(
             RunFinished,
             status=status,
             outputs=None if outputs is None else preview(outputs),
             error=None if error is None or isinstance(error, str) else error_info(error),
+            failed_node=failed_node,
         )
         if self._session.store.durability == "sync":
             self._session.store.flush()
         self._session.unpark(self)
         self._wake()
         self._session.housekeeping()
+
+    def _close_nodes(self, status: str, message: str | None) -> None:
+        """A finished run leaves no node running or waiting: nodes this execution never reached (a wait of an
+        earlier execution, a step the resumed body failed before) end CANCELLED, saying why — so the DAG never
+        shows a live wait beside a finished run."""
+        reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
+        for node in self.graph.nodes:
+            if node.status in FINAL_NODE_STATUSES:
+                continue
+            self.emit(
+                NodeFinished,
+                node_id=node.id,
+                status="CANCELLED",
+                error={"type": "RunEnded", "message": reason, "traceback": ""},
+            )
 
     def _close_waits(self) -> None:
         """A finished run answers nothing more: close its open waits and wake any task still parked on one."""

@@ -218,3 +218,27 @@ def test_unpicklable_outputs_are_not_journaled_but_never_dropped(session: Sessio
     assert node.status == "DONE"
     assert any("not journaled" in w for w in node.warnings)
     assert all(e.key != "make_lock_1" for e in session.store.load_journal(run.id))
+
+
+def test_a_resumed_run_that_fails_leaves_no_live_wait_in_its_graph() -> None:
+    """The wave-1 bug: after a failed replay the widget showed "failed" beside "1 waiting" and an orange node."""
+    store = MemoryStore()
+    first_execution(store, "r7")
+    fresh_session(store)
+
+    @ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])
+    async def broken(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+        raise RuntimeError("the new code is broken")
+
+    try:
+        with pytest.raises(ag.RunFailed):
+            arun(ag.get_run("r7").result())
+        run = ag.get_run("r7")
+        assert run.status == "failed" and run.waits == []
+        statuses = {n.id: n.status for n in run.graph.nodes}
+        assert statuses["ask_text_1"] == "CANCELLED"
+        assert not [n for n, st in statuses.items() if st not in ("DONE", "FAILED", "CANCELLED", "SKIPPED")]
+        finished = [e for e in run.history if e.kind == "run_finished"][-1]
+        assert finished.status == "failed" and "broken" in finished.error["message"]
+    finally:
+        ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])(durable_agent.fn)
