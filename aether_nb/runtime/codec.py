@@ -219,5 +219,37 @@ def fingerprint(value: Any) -> str:
     Raises:
         NotEncodable: the value nests deeper than :data:`MAX_DEPTH` levels.
     """
-    blob = _CANONICAL_JSON.encode(_canonical(value))
+    blob = _flat_canonical(value) if type(value) is dict else None
+    if blob is None:
+        blob = _CANONICAL_JSON.encode(_canonical(value))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_JSON_STR = json.encoder.encode_basestring_ascii  # what the canonical encoder writes for a string (C)
+
+
+def _flat_canonical(value: dict[Any, Any]) -> str | None:
+    """The canonical JSON of a flat dict (identifier keys, scalar values: most tool calls) written directly, byte
+    for byte what the general path gives; None for anything else."""
+    parts = []
+    for k in sorted(value) if all(type(k) is str for k in value) else ():
+        if not (k.isascii() and k.isidentifier()):
+            return None
+        v = value[k]
+        t = type(v)
+        if t is int:
+            text = int.__repr__(v)
+        elif t is str:
+            text = _JSON_STR(v)
+        elif v is None:
+            text = "null"
+        elif t is bool:
+            text = "true" if v else "false"
+        elif t is float and math.isfinite(v):
+            text = float.__repr__(v)
+        else:
+            return None
+        parts.append(f'["{k}",{text}]')
+    if len(parts) != len(value):
+        return None
+    return '{"dict":[' + ",".join(parts) + "]}"

@@ -120,6 +120,30 @@ class NodeStarted(Event):
 
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NodeRan(Event):
+    """A node that started and finished within one turn of the loop (a trivial tool, a replayed step, a skipped
+    node): :class:`NodeStarted` and :class:`NodeFinished` in one event. ``started_at`` is when it started, ``ts``
+    when it finished. A step that waits (for I/O, a thread, an answer) gets the two events instead, so the DAG shows
+    it running."""
+
+    node_id: str
+    name: str
+    node_kind: str
+    parent: str | None
+    parents: tuple[str, ...]
+    inputs: JSON
+    status: str
+    started_at: float
+    outputs: JSON = None
+    error: JSON = None
+    replayed: bool = False
+    usage: JSON = None
+    meta: JSON = None
+    kind: Literal["node_ran"] = field(init=False, default="node_ran")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NodeStatusChanged(Event):
     """A node changed status without finishing (RUNNING <-> WAITING_*)."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview
 from aether_nb.runtime.effects import EffectWrites, inside_step
-from aether_nb.runtime.events import Event, NodeFinished, NodeStarted, RunWarning
+from aether_nb.runtime.events import Event, RunWarning
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
@@ -102,6 +102,12 @@ class StepHost(Protocol):
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
         """Record an event of the run (folded into its DAG, stored, handed to subscribers)."""
+
+    def start_node(self, **fields: Any) -> None:
+        """A node starts (the fields of a ``NodeStarted``); its event may be merged with its end (``NodeRan``)."""
+
+    def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
+        """A node ends (the fields of a ``NodeFinished``)."""
 
     def context_for(self, scope: Scope) -> Any:
         """The NodeContext a scope hands to its code."""
@@ -238,8 +244,7 @@ class Scope:
         if entry is not None:
             value = decode(entry.value)
             if node:
-                run.emit(
-                    NodeStarted,
+                run.start_node(
                     node_id=key,
                     name=name,
                     node_kind=kind,
@@ -249,12 +254,11 @@ class Scope:
                     replayed=True,
                     meta=meta,
                 )
-                run.emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), replayed=True)
+                run.finish_node(key, "DONE", outputs=preview(value), replayed=True)
                 self.advance(parents, key)
             return value
         if node:
-            run.emit(
-                NodeStarted,
+            run.start_node(
                 node_id=key,
                 name=name,
                 node_kind=kind,
@@ -279,14 +283,14 @@ class Scope:
         except asyncio.CancelledError:
             # Only a cancelled run cancels its nodes; a loop going away (kernel shutdown) leaves them resumable.
             if node and (run.cancel_requested or key in self.cancelling):
-                run.emit(NodeFinished, node_id=key, status="CANCELLED")
+                run.finish_node(key, "CANCELLED")
                 self._warn_abandoned(child, "cancelled")
             raise
         except BaseException as exc:
             if node:
                 timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
-                run.emit(NodeFinished, node_id=key, status=status, error=error_info(exc))
+                run.finish_node(key, status, error=error_info(exc))
                 self.execution.note_failure(exc, key)
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
@@ -302,7 +306,7 @@ class Scope:
         if store.durability == "sync":
             await store.barrier()
         if node:
-            run.emit(NodeFinished, node_id=key, status="DONE", outputs=preview(value), usage=child.usage)
+            run.finish_node(key, "DONE", outputs=preview(value), usage=child.usage)
             self.advance(parents, key)
         return value
 
@@ -369,10 +373,13 @@ class Scope:
                 durable=True,
                 created_at=run.session.clock.now(),
             )
-        with store.atomic():
-            writes.apply(store)
-            if entry is not None:
-                store.append_journal(entry)
+        if writes:
+            with store.atomic():
+                writes.apply(store)
+                if entry is not None:
+                    store.append_journal(entry)
+        elif entry is not None:
+            store.append_journal(entry)  # one addition is atomic by itself
         if message is not None:
             self.not_journaled(key, message)
 

@@ -14,6 +14,7 @@ from aether_nb.runtime.events import (
     Event,
     LogRecord,
     NodeFinished,
+    NodeRan,
     NodeStarted,
     NodeStatusChanged,
     RunFinished,
@@ -126,6 +127,25 @@ class RunGraph:
                 inputs=event.inputs,
                 started_at=event.ts,
                 replayed=event.replayed,
+                meta=event.meta,
+            )
+            self._nodes[event.node_id] = node
+            return node
+        if isinstance(event, NodeRan):
+            node = GraphNode(
+                id=event.node_id,
+                name=event.name,
+                kind=event.node_kind,
+                status=event.status,
+                parent=event.parent,
+                parents=tuple(event.parents),
+                inputs=event.inputs,
+                outputs=event.outputs,
+                error=event.error,
+                started_at=event.started_at,
+                ended_at=event.ts,
+                replayed=event.replayed,
+                usage=event.usage,
                 meta=event.meta,
             )
             self._nodes[event.node_id] = node

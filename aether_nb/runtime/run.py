@@ -22,6 +22,7 @@ from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import (
     Event,
     NodeFinished,
+    NodeRan,
     NodeStarted,
     NodeStatusChanged,
     RunFinished,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.session import Session
 
-_NODE_EVENTS = (NodeStarted, NodeFinished, NodeStatusChanged)
+_NODE_EVENTS = (NodeStarted, NodeFinished, NodeRan, NodeStatusChanged)
 _log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
@@ -83,6 +84,8 @@ class Run:
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
+        self._starting: dict[str, dict[str, Any]] = {}  # nodes started this loop turn, not yet announced
+        self._announce: asyncio.Handle | None = None
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
@@ -606,6 +609,7 @@ class Run:
         """A finished run leaves no node running or waiting: nodes this execution never reached (a wait of an
         earlier execution, a step the resumed body failed before) end CANCELLED, saying why — so the DAG never
         shows a live wait beside a finished run."""
+        self._flush_starts()
         reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
         for node in self.graph.nodes:
             if node.status in FINAL_NODE_STATUSES:
@@ -666,6 +670,35 @@ class Run:
         """:meth:`refresh_status` from any thread (a widget's answer arrives on a kernel subshell thread)."""
         self._on_loop(self.refresh_status)
 
+    def start_node(self, **fields: Any) -> None:
+        """A node starts. Its ``NodeStarted`` is announced at the end of this loop turn, or before any other event
+        of the run; a node that also finishes before then is one ``NodeRan`` event instead of two (a chain of
+        trivial steps costs half the events, and the DAG still shows every step that waits as running)."""
+        fields["ts"] = self._session.clock.now()
+        self._starting[fields["node_id"]] = fields
+        if self._announce is None and self._loop is not None:
+            self._announce = self._loop.call_soon(self._announce_starts)
+
+    def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
+        """A node ends: one ``NodeRan`` if its start was not announced yet, else a ``NodeFinished``."""
+        started = self._starting.pop(node_id, None)
+        if started is None:
+            self.emit(NodeFinished, node_id=node_id, status=status, **fields)
+            return
+        started["started_at"] = started.pop("ts")
+        was_replayed, now_replayed = started.pop("replayed", False), fields.pop("replayed", False)
+        replayed = bool(was_replayed or now_replayed)
+        self.emit(NodeRan, status=status, replayed=replayed, **started, **fields)
+
+    def _announce_starts(self) -> None:
+        self._announce = None
+        self._flush_starts()
+
+    def _flush_starts(self) -> None:
+        while self._starting:
+            node_id = next(iter(self._starting))
+            self._emit_now(NodeStarted, self._starting.pop(node_id))
+
     def emit(self, cls: type[Event], **fields: Any) -> None:
         """Create an event, fold it into the graph, persist it and hand it to every subscriber.
 
@@ -676,6 +709,11 @@ class Run:
             if not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(lambda: self.emit(cls, **fields))
             return
+        if self._starting:
+            self._flush_starts()  # the nodes started before this event, in order
+        self._emit_now(cls, fields)
+
+    def _emit_now(self, cls: type[Event], fields: dict[str, Any]) -> None:
         if self._history_pending:
             self._load_history()  # sequence numbers continue from the stored history
         self._seq += 1

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
-from aether_nb.runtime.events import NodeFinished, NodeStarted
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
@@ -186,9 +185,9 @@ async def run_taskgraph(
             status[nid] = st
             results[nid] = None
             spec = graph.nodes[nid]
-            run.emit(NodeStarted, node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
-                     parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
-            run.emit(NodeFinished, node_id=nid, status=st, error=None if err is None else error_info(err))
+            run.start_node(node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
+                           parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
+            run.finish_node(nid, st, error=None if err is None else error_info(err))
             stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
