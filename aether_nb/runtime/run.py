@@ -33,6 +33,7 @@ from aether_nb.runtime.events import (
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
 from aether_nb.runtime.journal import Journal
+from aether_nb.runtime.recorder import Recorder, StatusWatch
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait
@@ -49,10 +50,6 @@ _log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
 
-class _StatusWatch(asyncio.Queue[Event]):
-    """The queue of a :meth:`Run.wait_for`: it only looks at the status, so it does not keep a run in memory."""
-
-
 class Run:
     """One run of a graph_fn, a graphify graph or a state graph: ``await run`` for its outputs,
     ``run.answer(...)`` for its waits.
@@ -60,16 +57,10 @@ class Run:
     Do not construct directly: ``agent.start(...)``, ``ag.get_run(id)`` and ``ag.runs()`` hand them out.
     """
 
-    def __init__(self, session: Session, record: RunRecord) -> None:
+    def __init__(self, session: Session, record: RunRecord, *, stored: bool = False) -> None:
         self._session = session
         self._record = record
-        self._graph = RunGraph(record.run_id, record.graph)
-        self._graph.status = record.status
-        self._event_log: list[Event] = []
-        self._history_pending = False
-        self._seq = 0
-        self._subscribers: list[asyncio.Queue[Event]] = []
-        self._callbacks: list[Callable[[Event], None]] = []
+        self._events = Recorder(session, self, record.run_id, record.graph, record.status, stored=stored)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
@@ -84,38 +75,21 @@ class Run:
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
-        self._starting: dict[str, dict[str, Any]] = {}  # nodes started this loop turn, not yet announced
-        self._announce: asyncio.Handle | None = None
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
         """A run known to the store; its DAG and event history are loaded when first needed."""
-        run = cls(session, record)
-        run._history_pending = True
-        return run
-
-    def _load_history(self) -> None:
-        self._history_pending = False
-        for data in self._session.store.load_events(self.id):
-            event = Event.from_json(data)
-            self._event_log.append(event)
-            self._graph.apply(event)
-            self._seq = max(self._seq, event.seq)
-        self._graph.status = self._record.status
+        return cls(session, record, stored=True)
 
     @property
     def history(self) -> list[Event]:
         """Every event of the run so far, oldest first (loaded from the store for a run rebuilt from it)."""
-        if self._history_pending:
-            self._load_history()
-        return list(self._event_log)
+        return self._events.history
 
     @property
     def graph(self) -> RunGraph:
         """The run's DAG: nodes (id, name, kind, status, inputs, outputs, error, timings) and edges."""
-        if self._history_pending:
-            self._load_history()
-        return self._graph
+        return self._events.graph(self._record.status)
 
     # -- what users read -------------------------------------------------------------------------------------------
     @property
@@ -315,8 +289,9 @@ class Run:
         """
         if not callable(callback):
             raise UsageError(f"subscribe() takes a callable, got {type(callback).__name__}")
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+        callbacks = self._events.callbacks
+        callbacks.append(callback)
+        return lambda: callbacks.remove(callback) if callback in callbacks else None
 
     def promote(self, name: str | None = None, *, computed: str = "inputs") -> str:
         """``@graphify`` source that reproduces this (succeeded) run as a static graph.
@@ -351,8 +326,8 @@ class Run:
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
         if not wanted <= set(RUN_STATUSES):
             raise UsageError(f"statuses must be among {list(RUN_STATUSES)}, got {sorted(map(str, wanted))}")
-        queue: asyncio.Queue[Event] = _StatusWatch()
-        self._subscribers.append(queue)
+        queue: asyncio.Queue[Event] = StatusWatch()
+        self._events.queues.append(queue)
 
         async def watch() -> str:
             while True:
@@ -369,7 +344,7 @@ class Run:
         try:
             return await asyncio.wait_for(watch(), timeout)
         finally:
-            self._subscribers.remove(queue)
+            self._events.queues.remove(queue)
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event of the run so far, then live ones until it finishes.
@@ -380,11 +355,11 @@ class Run:
         history = self.history
         live = self.live
         if live:
-            self._subscribers.append(queue)
+            self._events.queues.append(queue)
         try:
             for event in history:
                 yield event
-            if not live or any(isinstance(e, RunFinished) and e.seq == self._seq for e in history[-1:]):
+            if not live or any(isinstance(e, RunFinished) and e.seq == self._events.seq for e in history[-1:]):
                 return
             while True:
                 event = await queue.get()
@@ -392,8 +367,8 @@ class Run:
                 if isinstance(event, RunFinished):
                     return
         finally:
-            if queue in self._subscribers:
-                self._subscribers.remove(queue)
+            if queue in self._events.queues:
+                self._events.queues.remove(queue)
 
     # -- execution -----------------------------------------------------------------------------------------------------
     def start_execution(
@@ -405,19 +380,20 @@ class Run:
         self._inputs = inputs
         self._loop = loop
         self._thread = threading.get_ident()
+        self._events.bind(loop)
         self._cancel_requested = False
         if executor is not None:
             self._executor = executor
         store = self._session.store
         entries = store.load_journal(self.id) if resumed else []
-        self._execution = Execution(self, Journal(self.id, entries, self._stored_call), resumed=resumed)
+        self._execution = Execution(self, Journal(self.id, entries, self._events.call_arguments), resumed=resumed)
         if self._evicted:
             # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
             # read back from the store (the replay redraws the DAG's completed nodes).
             self._execution.known_waits = dict(self._dormant_waits)
             self._session.wake(self)
             self._dormant_waits = {}
-            self._history_pending = False
+            self._events.loaded()
         self._evicted = False
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
@@ -453,18 +429,6 @@ class Run:
             )
         self.start_execution(target, self.inputs, resumed=True)
 
-    def _stored_call(self, key: str) -> Any:
-        """The arguments step ``key`` was called with, from the run's stored events (for ReplayMismatch)."""
-        for data in reversed(self._session.store.load_events(self.id)):
-            kind = data.get("kind")
-            if kind == "node_started" and data.get("node_id") == key:
-                return data.get("inputs")
-            if kind == "service_call" and data.get("key") == key:
-                return data.get("inputs")
-            if kind == "channel_message" and data.get("message_id") == key and not data.get("update"):
-                return data.get("content")
-        return None
-
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:
             return  # the task of an evicted execution, ending after the run moved on (see evict)
@@ -483,9 +447,7 @@ class Run:
             return False
         if not self._session.parks(self.id):
             return False
-        if self._callbacks or self._inputs is None or not (self._record.meta or {}).get("durable_inputs", True):
-            return False
-        if any(not isinstance(q, _StatusWatch) for q in self._subscribers):
+        if self._events.watched or self._inputs is None or not (self._record.meta or {}).get("durable_inputs", True):
             return False
         root_busy = self._root is None or self._root.active == 0
         return not root_busy and all(s.active > 0 or s.kind == "wait" or s.parked > 0 for s in ex.scopes)
@@ -508,9 +470,7 @@ class Run:
         self._task = None
         self._execution = None
         self._root = None
-        self._event_log = []
-        self._graph = RunGraph(self.id, self.graph_name)
-        self._history_pending = True  # loaded from the store if someone looks at it while dormant
+        self._events.forget(self.status)  # loaded from the store if someone looks at it while dormant
         self._session.unpark(self)
         task.cancel()
         return list(self._dormant_waits)
@@ -584,7 +544,12 @@ class Run:
                     message=f"{exc}. The outputs are kept in this process; the store holds a preview only.",
                 )
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
-        self._close_waits()
+        ex = self._execution
+        self._session.close_waits(
+            self.id,
+            known=None if ex is None else ex.known_waits,
+            stored=ex is None or ex.resumed,
+        )
         failed_node = (
             self._execution.failed_node(error)
             if isinstance(error, BaseException) and self._execution is not None
@@ -609,7 +574,7 @@ class Run:
         """A finished run leaves no node running or waiting: nodes this execution never reached (a wait of an
         earlier execution, a step the resumed body failed before) end CANCELLED, saying why — so the DAG never
         shows a live wait beside a finished run."""
-        self._flush_starts()
+        self._events.flush_starts()
         reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
         for node in self.graph.nodes:
             if node.status in FINAL_NODE_STATUSES:
@@ -620,25 +585,6 @@ class Run:
                 status="CANCELLED",
                 error={"type": "RunEnded", "message": reason, "traceback": ""},
             )
-
-    def _close_waits(self) -> None:
-        """A finished run answers nothing more: close its open waits and wake any task still parked on one."""
-        store = self._session.store
-        ex = self._execution
-        parked = {live.record.token for live in self._session.live_waits_of(self.id)}
-        if ex is not None and ex.known_waits is not None:  # resumed after an eviction: its waits are known
-            for rec in ex.known_waits.values():
-                if rec.status == "open" and rec.token not in parked:
-                    store.put_wait(replace(rec, status="closed"))
-        elif ex is None or ex.resumed:  # waits of an earlier execution may be open in the store only
-            for rec in store.list_waits(self.id, status="open"):
-                if rec.token not in parked:
-                    store.put_wait(replace(rec, status="closed"))
-        for token in parked:
-            live = self._session.pop_live_wait(token)
-            if live is not None:
-                store.put_wait(replace(live.record, status="closed"))
-                live.loop.call_soon_threadsafe(live.future.cancel)
 
     def _update_record(self, **changes: Any) -> None:
         self._record = replace(self._record, updated_at=self._session.clock.now(), **changes)
@@ -671,77 +617,14 @@ class Run:
         self._on_loop(self.refresh_status)
 
     def start_node(self, **fields: Any) -> None:
-        """A node starts. Its ``NodeStarted`` is announced at the end of this loop turn, or before any other event
-        of the run; a node that also finishes before then is one ``NodeRan`` event instead of two (a chain of
-        trivial steps costs half the events, and the DAG still shows every step that waits as running)."""
-        fields["ts"] = self._session.clock.now()
-        self._starting[fields["node_id"]] = fields
-        if self._announce is None and self._loop is not None:
-            self._announce = self._loop.call_soon(self._announce_starts)
+        self._events.start_node(**fields)
 
     def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
-        """A node ends: one ``NodeRan`` if its start was not announced yet, else a ``NodeFinished``."""
-        started = self._starting.pop(node_id, None)
-        if started is None:
-            self.emit(NodeFinished, node_id=node_id, status=status, **fields)
-            return
-        started["started_at"] = started.pop("ts")
-        was_replayed, now_replayed = started.pop("replayed", False), fields.pop("replayed", False)
-        replayed = bool(was_replayed or now_replayed)
-        self.emit(NodeRan, status=status, replayed=replayed, **started, **fields)
-
-    def _announce_starts(self) -> None:
-        self._announce = None
-        self._flush_starts()
-
-    def _flush_starts(self) -> None:
-        while self._starting:
-            node_id = next(iter(self._starting))
-            self._emit_now(NodeStarted, self._starting.pop(node_id))
+        self._events.finish_node(node_id, status, **fields)
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
-        """Create an event, fold it into the graph, persist it and hand it to every subscriber.
-
-        Safe from any thread: off the loop's thread it hops onto the loop (keeping its timestamp).
-        """
-        fields.setdefault("ts", self._session.clock.now())
-        if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
-            if not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(lambda: self.emit(cls, **fields))
-            return
-        if self._starting:
-            self._flush_starts()  # the nodes started before this event, in order
-        self._emit_now(cls, fields)
-
-    def _emit_now(self, cls: type[Event], fields: dict[str, Any]) -> None:
-        if self._history_pending:
-            self._load_history()  # sequence numbers continue from the stored history
-        self._seq += 1
-        event = cls(run_id=self.id, seq=self._seq, **fields)
-        self._event_log.append(event)
-        node = self._graph.apply(event)
-        self._session.store.record(self.id, event, node if isinstance(event, _NODE_EVENTS) else None)
-        for observer in list(self._session.event_observers):
-            observer(self, event)
-        for queue in self._subscribers:
-            queue.put_nowait(event)
-        failed: list[tuple[Callable[[Event], None], BaseException]] = []
-        for callback in list(self._callbacks):
-            try:
-                callback(event)
-            except Exception as error:  # an observer must never fail the run it watches: isolate and report it
-                failed.append((callback, error))
-        for callback, problem in failed:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-            _log.warning("aether_nb: a subscriber of run %s raised and was unsubscribed", self.id, exc_info=problem)
-            self.emit(
-                RunWarning,
-                node_id=None,
-                code="subscriber_failed",
-                message=f"a subscriber of this run ({getattr(callback, '__qualname__', callback)!r}) raised "
-                f"{type(problem).__name__}: {problem}; it was unsubscribed, the run goes on",
-            )
+        """Record an event of this run (see :class:`~aether_nb.runtime.recorder.Recorder`); safe from any thread."""
+        self._events.emit(cls, **fields)
 
 
 __all__ = ["RUN_STATUSES", "Run"]

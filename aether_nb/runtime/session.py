@@ -130,6 +130,25 @@ class Session:
         """The waits the tasks of run ``run_id`` are parked on now."""
         return [self._live_waits[t] for t in self._live_by_run.get(run_id, ())]
 
+    def close_waits(self, run_id: str, *, known: dict[str, WaitRecord] | None, stored: bool) -> None:
+        """Run ``run_id`` finished and answers nothing more: close its open waits (``known``: the ones this process
+        knows; ``stored``: look for waits of earlier executions in the store) and wake any task still parked."""
+        store = self.store
+        parked = set(self._live_by_run.get(run_id, ()))
+        if known is not None:  # resumed after an eviction: its waits are known
+            for rec in known.values():
+                if rec.status == "open" and rec.token not in parked:
+                    store.put_wait(replace(rec, status="closed"))
+        elif stored:
+            for rec in store.list_waits(run_id, status="open"):
+                if rec.token not in parked:
+                    store.put_wait(replace(rec, status="closed"))
+        for token in parked:
+            live = self.pop_live_wait(token)
+            if live is not None:
+                store.put_wait(replace(live.record, status="closed"))
+                live.loop.call_soon_threadsafe(live.future.cancel)
+
     def parks(self, run_id: str) -> bool:
         """Whether a task of run ``run_id`` is parked on a wait in this process."""
         return bool(self._live_by_run.get(run_id))

@@ -242,3 +242,39 @@ def test_a_resumed_run_that_fails_leaves_no_live_wait_in_its_graph() -> None:
         assert finished.status == "failed" and "broken" in finished.error["message"]
     finally:
         ag.graph_fn(name="durable_agent", outputs=["name", "y", "child"])(durable_agent.fn)
+
+
+@ag.tool(outputs=["y"])
+async def add_one(x: int) -> dict[str, int]:
+    return {"y": x + 1}
+
+
+def test_replay_mismatch_shows_the_arguments_of_a_step_that_ran_in_one_loop_turn() -> None:
+    """A trivial step is one NodeRan event: its stored arguments are still found for the message."""
+    store = MemoryStore()
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+
+    @ag.graph_fn(name="quick_then_ask")
+    async def first(*, context: ag.NodeContext) -> dict[str, Any]:
+        await add_one(41)
+        return {"n": await context.channel().ask_text("n?")}
+
+    async def start() -> None:
+        run = first.start(run_id="q1")
+        await run.wait_for("waiting")
+
+    try:
+        arun(start())
+    finally:
+        session_mod.set_default_session(previous)
+    fresh_session(store)
+
+    @ag.graph_fn(name="quick_then_ask")
+    async def changed(*, context: ag.NodeContext) -> dict[str, Any]:
+        await add_one(43)
+        return {"n": await context.channel().ask_text("n?")}
+
+    with pytest.raises(ag.RunFailed) as info:
+        arun(ag.get_run("q1").result())
+    assert "x: stored 41, now 43" in str(info.value.__cause__)

@@ -1,0 +1,190 @@
+"""The event side of a run: every event it emits, numbered, folded into its DAG, stored and handed to subscribers.
+
+A :class:`~aether_nb.runtime.run.Run` owns one recorder. The step engine reports through the run (``emit``,
+``start_node``, ``finish_node``); the recorder turns that into the run's event stream, which the widget, the store and
+``run.events()`` all follow, so what the widget shows is exactly what was stored. A subscriber that raises is
+isolated: an observer can never fail the run it watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.runtime.events import Event, NodeFinished, NodeRan, NodeStarted, NodeStatusChanged, RunWarning
+from aether_nb.runtime.graph import RunGraph
+from aether_nb.store import redact
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.session import Session
+
+_NODE_EVENTS = (NodeStarted, NodeFinished, NodeRan, NodeStatusChanged)
+_log = redact.logger("aether_nb")
+
+
+class StatusWatch(asyncio.Queue[Event]):
+    """The queue of a ``Run.wait_for``: it only looks at the status, so it does not keep a run in memory."""
+
+
+class Recorder:
+    """Events of one run (see the module docstring).
+
+    Args:
+        session: where events are stored and who observes them.
+        owner: the run, handed to the session's event observers with each event.
+        run_id, graph_name: the run's identity.
+        status: the run's status when the recorder starts (a stored run's).
+        stored: whether the run's history is in the store (loaded when first needed).
+    """
+
+    def __init__(
+        self, session: Session, owner: Any, run_id: str, graph_name: str, status: str, *, stored: bool
+    ) -> None:
+        self._session = session
+        self._owner = owner
+        self._run_id = run_id
+        self._graph_name = graph_name
+        self._status = status
+        self._graph = RunGraph(run_id, graph_name)
+        self._graph.status = status
+        self._log: list[Event] = []
+        self._pending = stored
+        self.seq = 0
+        self.queues: list[asyncio.Queue[Event]] = []
+        self.callbacks: list[Callable[[Event], None]] = []
+        self._starting: dict[str, dict[str, Any]] = {}  # nodes started this loop turn, not yet announced
+        self._announce: asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Events are made on ``loop``'s thread from now on (others hop onto it)."""
+        self._loop = loop
+        self._thread = threading.get_ident()
+
+    def forget(self, status: str) -> None:
+        """Drop the history held in memory (the run left memory): it is read back from the store when needed."""
+        self._log = []
+        self._graph = RunGraph(self._run_id, self._graph_name)
+        self._status = status
+        self._pending = True
+
+    def loaded(self) -> None:
+        """What is in memory is the whole history (a run resumed after leaving memory keeps its numbering)."""
+        self._pending = False
+
+    def _load(self) -> None:
+        self._pending = False
+        for data in self._session.store.load_events(self._run_id):
+            event = Event.from_json(data)
+            self._log.append(event)
+            self._graph.apply(event)
+            self.seq = max(self.seq, event.seq)
+        self._graph.status = self._status
+
+    @property
+    def history(self) -> list[Event]:
+        """Every event so far, oldest first."""
+        if self._pending:
+            self._load()
+        return list(self._log)
+
+    def graph(self, status: str) -> RunGraph:
+        """The DAG folded from the events (``status``: the run's, for a run whose history was just loaded)."""
+        if self._pending:
+            self._status = status
+            self._load()
+        return self._graph
+
+    def call_arguments(self, key: str) -> Any:
+        """The arguments step ``key`` was called with, from the stored events (a ReplayMismatch shows them)."""
+        for data in reversed(self._session.store.load_events(self._run_id)):
+            kind = data.get("kind")
+            if kind in ("node_started", "node_ran") and data.get("node_id") == key:
+                return data.get("inputs")
+            if kind == "service_call" and data.get("key") == key:
+                return data.get("inputs")
+            if kind == "channel_message" and data.get("message_id") == key and not data.get("update"):
+                return data.get("content")
+        return None
+
+    @property
+    def watched(self) -> bool:
+        """Whether anything follows the events (a callback, or a queue other than a ``wait_for``'s)."""
+        return bool(self.callbacks) or any(not isinstance(q, StatusWatch) for q in self.queues)
+
+    # -- what the run reports ----------------------------------------------------------------------------------------
+    def start_node(self, **fields: Any) -> None:
+        """A node starts. Its ``NodeStarted`` is announced at the end of this loop turn, or before any other event
+        of the run; a node that also finishes before then is one ``NodeRan`` event instead of two (a chain of
+        trivial steps costs half the events, and the DAG still shows every step that waits as running)."""
+        fields["ts"] = self._session.clock.now()
+        self._starting[fields["node_id"]] = fields
+        if self._announce is None and self._loop is not None:
+            self._announce = self._loop.call_soon(self._announce_starts)
+
+    def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
+        """A node ends: one ``NodeRan`` if its start was not announced yet, else a ``NodeFinished``."""
+        started = self._starting.pop(node_id, None)
+        if started is None:
+            self.emit(NodeFinished, node_id=node_id, status=status, **fields)
+            return
+        started["started_at"] = started.pop("ts")
+        was_replayed, now_replayed = started.pop("replayed", False), fields.pop("replayed", False)
+        self.emit(NodeRan, status=status, replayed=bool(was_replayed or now_replayed), **started, **fields)
+
+    def _announce_starts(self) -> None:
+        self._announce = None
+        self.flush_starts()
+
+    def flush_starts(self) -> None:
+        """Announce the nodes started but not yet announced, in order."""
+        while self._starting:
+            node_id = next(iter(self._starting))
+            self._emit_now(NodeStarted, self._starting.pop(node_id))
+
+    def emit(self, cls: type[Event], **fields: Any) -> None:
+        """Create an event, fold it into the graph, persist it and hand it to every subscriber.
+
+        Safe from any thread: off the loop's thread it hops onto the loop (keeping its timestamp).
+        """
+        fields.setdefault("ts", self._session.clock.now())
+        if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(lambda: self.emit(cls, **fields))
+            return
+        if self._starting:
+            self.flush_starts()  # the nodes started before this event, in order
+        self._emit_now(cls, fields)
+
+    def _emit_now(self, cls: type[Event], fields: dict[str, Any]) -> None:
+        if self._pending:
+            self._load()  # sequence numbers continue from the stored history
+        self.seq += 1
+        event = cls(run_id=self._run_id, seq=self.seq, **fields)
+        self._log.append(event)
+        node = self._graph.apply(event)
+        self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
+        for observer in list(self._session.event_observers):
+            observer(self._owner, event)
+        for queue in self.queues:
+            queue.put_nowait(event)
+        failed: list[tuple[Callable[[Event], None], BaseException]] = []
+        for callback in list(self.callbacks):
+            try:
+                callback(event)
+            except Exception as error:  # an observer must never fail the run it watches: isolate and report it
+                failed.append((callback, error))
+        for callback, problem in failed:
+            if callback in self.callbacks:
+                self.callbacks.remove(callback)
+            _log.warning("aether_nb: a subscriber of run %s raised; unsubscribed", self._run_id, exc_info=problem)
+            self.emit(
+                RunWarning,
+                node_id=None,
+                code="subscriber_failed",
+                message=f"a subscriber of this run ({getattr(callback, '__qualname__', callback)!r}) raised "
+                f"{type(problem).__name__}: {problem}; it was unsubscribed, the run goes on",
+            )
