@@ -229,3 +229,56 @@ def _deep(n: int) -> Any:
     for _ in range(n):
         value = [value]
     return value
+
+
+def test_a_poisoned_value_stops_no_history_on_a_duckdb_file(tmp_path: Any) -> None:
+    """The wave-1 bug: kv.set("\\ud800", 1) made every later history batch fail; the store ended with 0 runs."""
+    from aether_nb.store.duckdb import DuckDBStore
+
+    store = DuckDBStore(tmp_path / "nb.duckdb")
+    s, _ = make_session(store, answers=["odd \ud800 answer"])
+    previous = session_mod.set_default_session(s)
+
+    @ag.graph_fn
+    async def poisoned(*, context: ag.NodeContext) -> dict[str, Any]:
+        refused = []
+        for call in (lambda: context.kv().set("\ud800", 1), lambda: context.memory().record("n\ud800", {})):
+            with pytest.raises(ag.UsageError):
+                call()
+            refused.append(True)
+        await context.memory().record("note", {"text": "lone \ud800 in a memory text"})
+        answer = await context.channel().ask_text("anything odd?")
+        return {"refused": refused, "answer": answer}
+
+    @ag.tool(outputs=["y"])
+    async def step(x: int) -> dict[str, int]:
+        return {"y": x + 1}
+
+    @ag.graph_fn(outputs=["y"])
+    async def five() -> dict[str, int]:
+        x = 0
+        for _ in range(5):
+            x = (await step(x))["y"]
+        return {"y": x}
+
+    async def main() -> Any:
+        out = await poisoned()
+        with pytest.raises(ag.UsageError):
+            five.start(run_id="bad \ud800 id")
+        return out, await five()
+
+    try:
+        out, after = arun(main())
+        s.flush()
+    finally:
+        session_mod.set_default_session(previous)
+    assert out == {"refused": [True, True], "answer": "odd \ud800 answer"} and after == {"y": 5}
+    runs = store.list_runs()
+    assert [r.status for r in runs] == ["succeeded", "succeeded"]
+    assert len([e for e in store.load_journal(runs[0].run_id) if e.name == "step"]) == 5
+    store.close()
+    reopened = DuckDBStore(tmp_path / "nb.duckdb")  # everything is in the file, readable
+    assert len(reopened.list_runs()) == 2
+    (note,) = reopened.memory_query("notebook", kinds=["note"])
+    assert note.data == {"text": "lone \ud800 in a memory text"}
+    reopened.close()
