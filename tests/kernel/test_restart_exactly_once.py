@@ -1,0 +1,104 @@
+"""A user's agent in a real kernel, across a kernel restart: every effect happens once.
+
+The agent uses what a notebook agent uses: an LLM with tool calls (the OpenAI client against FakeOpenAI, which
+runs in this test process, so it counts requests across kernels), a tool that fails and whose error goes back to
+the model, memory, KV, an artifact, a custom service, a chat message and an approval. The kernel is restarted
+while the run waits for the approval; the definitions are run again, the run is found in the notebook's DuckDB
+store and answered. Afterwards every effect has happened once: the LLM was called once per turn, the tools' side
+effects (lines in a file) are there once, the memory note and the artifact once, the message was not said twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aether_nb.testing import FakeOpenAI
+from tests.kernel_client import Kernel
+
+pytestmark = pytest.mark.kernel
+
+DEFINITIONS = r"""
+%load_ext aether_nb
+import json, aether_nb as ag
+ag.configure(llm={"base_url": "BASE_URL", "model": "fake", "api_key": "x"})
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool
+def lookup(city: str) -> dict:
+    "Weather for a city."
+    effect(f"lookup {city}")
+    return {"result": f"sunny in {city}"}
+
+@ag.tool
+def book(city: str) -> dict:
+    "Book a trip (fails: no flights)."
+    effect(f"book {city}")
+    raise RuntimeError("no flights today")
+
+class Ledger(ag.Service):
+    async def charge(self, amount: int) -> str:
+        effect(f"charge {amount}")
+        return f"charged {amount}"
+
+ag.register_context_service("ledger", Ledger())
+
+@ag.graph_fn(outputs=["reply", "approved", "charged"])
+async def trip(city: str, *, context):
+    llm = context.llm()
+    result = await llm.run_tools([{"role": "user", "content": f"plan a trip to {city}"}], tools=[lookup, book])
+    await context.memory().record("note", {"text": f"planned {city}"})
+    await context.kv().set("last_city", city)
+    art = await context.artifacts().save_text(result.text, name="plan.txt")
+    await context.channel().send_text(f"plan saved as {art.name}")
+    approved, _ = await context.channel().ask_approval(f"Pay for {city}?")
+    charged = await context.ledger().charge(100) if approved else "not charged"
+    return {"reply": result.text, "approved": approved, "charged": charged}
+"""
+
+COUNTS = r"""
+st = ag.store()
+print("NOTES", st.sql("select count(*) from memory where kind = 'note'").rows[0][0])
+print("ARTS", st.sql("select count(*) from artifacts where name = 'plan.txt'").rows[0][0])
+print("SAID", st.sql("select count(*) from memory where kind = 'chat' and text like 'plan saved%'").rows[0][0])
+"""
+
+
+def test_a_waiting_agent_survives_a_kernel_restart_and_does_everything_once(kernel: Kernel, tmp_path: Path) -> None:
+    effects = tmp_path / "effects.txt"
+    calls = [{"name": "lookup", "arguments": {"city": "Oslo"}}, {"name": "book", "arguments": {"city": "Oslo"}}]
+    script = [{"tool_calls": calls}, "Sunny in Oslo; booking failed, try tomorrow."]
+    with FakeOpenAI(script=script) as fake:
+        defs = DEFINITIONS.replace("BASE_URL", fake.base_url).replace("EFFECTS_FILE", str(effects))
+        kernel.ok(defs)
+        res = kernel.ok("run = trip.start(city='Oslo', run_id='trip-1')\nawait run.wait_for('waiting', timeout=60)")
+        assert effects.read_text().splitlines() == ["lookup Oslo", "book Oslo"]
+        assert len(fake.chat_requests) == 2  # the model asked for tools, then answered after seeing the failure
+        second = fake.chat_requests[1]["messages"]
+        assert any("no flights today" in json.dumps(m) for m in second)  # the tool's error went back to the model
+
+        kernel.km.restart_kernel(now=True)
+        kernel.kc.wait_for_ready(timeout=60)
+
+        kernel.ok(defs)
+        res = kernel.ok(
+            "run = ag.get_run('trip-1')\n"
+            "print('STATUS', run.status, [w.prompt for w in run.waits])\n"
+            "await run.answer(True)\n"
+            "print('OUT', json.dumps(await run))"
+        )
+        assert "STATUS waiting ['Pay for Oslo?']" in res.stdout
+        out = json.loads(res.stdout.split("OUT ", 1)[1].splitlines()[0])
+        reply = "Sunny in Oslo; booking failed, try tomorrow."
+        assert out == {"reply": reply, "approved": True, "charged": "charged 100"}
+        assert effects.read_text().splitlines() == ["lookup Oslo", "book Oslo", "charge 100"]  # nothing twice
+        assert len(fake.chat_requests) == 2  # the model was not called again
+        counts = kernel.ok(COUNTS)
+        assert "NOTES 1" in counts.stdout and "ARTS 1" in counts.stdout and "SAID 1" in counts.stdout
+        assert "plan saved" not in res.stdout  # the message was not said again after the restart
