@@ -106,8 +106,12 @@ def configure(
     max_concurrency: int | None = None,
     durability: str | None = None,
     max_live_waiting: int | None = None,
-) -> Session:
-    """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
+    nested_sync: bool | None = None,
+) -> None:
+    """Change the notebook's store, channel adapter, clock or LLM profile(s).
+
+    Returns nothing, so ``ag.configure(...)`` as a cell's last line prints nothing (``ag.session()`` is the
+    session, ``ag.store()`` the store).
 
     Args:
         store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
@@ -122,6 +126,10 @@ def configure(
             that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
         max_live_waiting: how many waiting runs stay in memory (default 64); beyond that the oldest ones that
             nobody watches leave memory and resume from the journal when answered. See README, "Durability".
+        nested_sync: let ``agent.sync(...)`` run inside an already running event loop (a plain IPython terminal
+            with autoawait, or a synchronous callback called from async code) through ``nest-asyncio2``. Off by
+            default and refused in a Jupyter kernel, where nesting loses widget messages; see README, "Event
+            loops and nest-asyncio".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -137,6 +145,10 @@ def configure(
         if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
             raise UsageError(f"max_live_waiting must be an int >= 0, got {max_live_waiting!r}")
         current.max_live_waiting = max_live_waiting
+    if nested_sync is not None:
+        if not isinstance(nested_sync, bool):
+            raise UsageError(f"nested_sync must be True or False, got {nested_sync!r}")
+        current.config["nested_sync"] = nested_sync
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
@@ -162,7 +174,6 @@ def configure(
         current.clock = clock
     if llm is not None:
         configure_llm(current, llm)
-    return current
 
 
 def store() -> Store:

@@ -12,37 +12,40 @@ import shutil
 import subprocess
 from typing import Any
 
-STATUS_COLOURS = {
-    "DONE": "#2e7d32",
-    "RUNNING": "#1565c0",
-    "FAILED": "#c62828",
-    "FAILED_TIMEOUT": "#c62828",
-    "SKIPPED": "#9e9e9e",
-    "CANCELLED": "#9e9e9e",
-    "PENDING": "#757575",
-}
+from aether_nb.runtime import status
+
 FAST_LAYOUT = {"mclimit": "0.1", "nslimit": "1", "nslimit1": "1", "splines": "line"}
 
 
 def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
-    """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters."""
+    """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters.
+
+    Statuses are drawn in the words and colours of :mod:`aether_nb.runtime.status`, as the widget draws them: a
+    node's ``shown`` status when the graph carries one (groups show their worst member), else its own.
+    """
     import graphviz
 
     dot = graphviz.Digraph(graph_attr={"rankdir": "LR", **(FAST_LAYOUT if fast else {})})
-    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10", fontcolor="white")
+    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
+    nodes = graph.get("nodes", [])
+    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
     children: dict[str | None, list[dict[str, Any]]] = {}
-    for n in graph.get("nodes", []):
+    for n in nodes:
         children.setdefault(n.get("parent"), []).append(n)
 
     def add(container: Any, parent: str | None) -> None:
         for n in children.get(parent, []):
-            colour = "#b26a00" if str(n["status"]).startswith("WAITING") else STATUS_COLOURS.get(n["status"], "#757575")
+            st = str(n.get("shown") or shown.get(n["id"]) or n["status"])
+            stroke, fill = status.TONE_COLORS.get(status.tone(st), ("#757575", "#ffffff"))
+            label = f"{n['name']}\n{status.words(st)}"
+            if n.get("label"):
+                label = f"{n['name']}\n{n['label']}\n{status.words(st)}"
             if n["id"] in children:
                 with container.subgraph(name=f"cluster_{n['id']}") as sub:
-                    sub.attr(label=f"{n['name']} ({n['status']})", color=colour, fontcolor=colour)
+                    sub.attr(label=f"{n['name']} · {status.words(st)}", color=stroke, fontcolor=stroke)
                     add(sub, n["id"])
             else:
-                container.node(n["id"], f"{n['name']}\n{n['status']}", fillcolor=colour)
+                container.node(n["id"], label, color=stroke, fillcolor=fill, fontcolor="#222222")
 
     add(dot, None)
     for a, b in graph.get("edges", []):
