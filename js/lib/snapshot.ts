@@ -1,0 +1,96 @@
+/**
+ * A saved notebook reopened without this kernel shows the run, not "Error displaying widget: model not found".
+ *
+ * ipywidgets restores widget models from the notebook's metadata (`widgets` ->
+ * `application/vnd.jupyter.widget-state+json`) whenever it opens a notebook, whatever its "save widget state"
+ * setting; the setting only decides whether all widgets are written there. So when the notebook is saved, each
+ * run widget writes one small entry for its own model id: an ipywidgets `HTMLModel` holding the run's static view
+ * (the kernel's `static_html` once the run finished, else a copy of what the widget shows, controls removed).
+ * Reopened with no kernel (or a new one), that entry renders in place of the live widget; with this kernel still
+ * running, ipywidgets finds the live model first and ignores the entry. Entries of widgets no output shows any
+ * more are dropped at each save.
+ */
+
+const STATE_MIME = "application/vnd.jupyter.widget-state+json";
+const VIEW_MIME = "application/vnd.jupyter.widget-view+json";
+/** A snapshot larger than this is replaced by the header and the chat only. */
+export const MAX_SNAPSHOT = 400_000;
+
+interface Signal<T> {
+  connect(fn: (sender: unknown, value: T) => void): boolean;
+  disconnect(fn: (sender: unknown, value: T) => void): boolean;
+}
+
+interface NotebookModelLike {
+  getMetadata?(key: string): unknown;
+  setMetadata?(key: string, value: unknown): void;
+  cells?: Iterable<{ type?: string; outputs?: { length: number; get(i: number): { data?: Record<string, unknown> } } }>;
+}
+
+interface ContextLike {
+  saveState?: Signal<string>;
+  model?: NotebookModelLike;
+}
+
+/** The notebook context behind a widget manager (JupyterLab and Notebook 7), or null (Voilà, VS Code, tests). */
+export function notebookContext(manager: unknown): ContextLike | null {
+  try {
+    const context = (manager as { context?: ContextLike } | null)?.context;
+    return context && context.saveState && context.model ? context : null;
+  } catch {
+    return null;
+  }
+}
+
+function shownModelIds(model: NotebookModelLike): Set<string> | null {
+  if (!model.cells) return null;
+  const ids = new Set<string>();
+  for (const cell of model.cells) {
+    const outputs = cell.outputs;
+    if (!outputs) continue;
+    for (let i = 0; i < outputs.length; i++) {
+      const view = outputs.get(i)?.data?.[VIEW_MIME] as { model_id?: string } | undefined;
+      if (view?.model_id) ids.add(view.model_id);
+    }
+  }
+  return ids;
+}
+
+/** Writes (or refreshes) the HTML entry for `modelId` into the notebook's widget state metadata. */
+export function writeSnapshot(model: NotebookModelLike, modelId: string, html: string): void {
+  if (!model.getMetadata || !model.setMetadata) return;
+  const current = (model.getMetadata("widgets") ?? {}) as Record<string, { state?: Record<string, unknown> }>;
+  const prior = current[STATE_MIME]?.state ?? {};
+  const shown = shownModelIds(model);
+  const state: Record<string, unknown> = {};
+  for (const [id, entry] of Object.entries(prior)) {
+    // Keep other widgets' entries; drop ours (and anything) that no output refers to any more.
+    if (shown === null || shown.has(id)) state[id] = entry;
+  }
+  state[modelId] = {
+    model_name: "HTMLModel",
+    model_module: "@jupyter-widgets/controls",
+    model_module_version: "2.0.0",
+    state: { value: html, description: "", placeholder: "" },
+  };
+  model.setMetadata("widgets", { ...current, [STATE_MIME]: { version_major: 2, version_minor: 0, state } });
+}
+
+/** What the saved entry shows: the static view if the kernel made one, else a copy of the widget without controls. */
+export function snapshotHtml(root: HTMLElement, staticHtml: string, notice: string): string {
+  const note = `<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(notice)}</div>`;
+  if (staticHtml) return `<div class="aether-run-saved">${note}${staticHtml}</div>`;
+  const copy = root.cloneNode(true) as HTMLElement;
+  for (const el of copy.querySelectorAll("button, input, .aether-message-box, .aether-wait-row, .aether-control-error, .aether-notice")) el.remove();
+  copy.dataset.saved = "true";
+  let html = `<div class="aether-run-saved">${note}${copy.outerHTML}</div>`;
+  if (html.length > MAX_SNAPSHOT) {
+    for (const el of copy.querySelectorAll(".aether-main")) el.remove();
+    html = `<div class="aether-run-saved">${note}${copy.outerHTML}</div>`;
+  }
+  return html;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
