@@ -31,6 +31,10 @@ import { notebookContext, snapshotHtml, writeSnapshot } from "./lib/snapshot";
 import { TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
 
+/** How long the kernel has to answer a ping before the widget calls itself inert. */
+const PING_TIMEOUT_MS = 5_000;
+const PING_INTERVAL_MS = 30_000;
+
 function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
 }
@@ -113,7 +117,28 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     dirty.graph = true;
     schedule();
   };
-  const onCommLive = (): void => setInert(disconnected());
+  // ipywidgets says "the connection changed" (a kernel restart) without saying which way, and anywidget's model
+  // does not expose `comm_live`: ask the kernel. No reply within PING_TIMEOUT_MS means nobody is there.
+  let probing = false;
+  const probe = (): void => {
+    if (probing) return;
+    probing = true;
+    rpc
+      .request({ type: "ping" }, PING_TIMEOUT_MS)
+      .then(() => setInert(false))
+      .catch(() => setInert(true))
+      .finally(() => {
+        probing = false;
+      });
+  };
+  const onCommLive = (): void => {
+    if (disconnected()) setInert(true);
+    else probe();
+  };
+  // While a run is active, a kernel that died without a restart (shut down, killed) is found within a minute.
+  const heartbeat = window.setInterval(() => {
+    if (activeNow()) probe();
+  }, PING_INTERVAL_MS);
   model.on("comm_live_update", onCommLive);
   model.on("comm:close", onCommLive);
 
@@ -288,6 +313,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
   let graphUpdates = 0;
   const onGraphChange = (): void => {
+    if (inert) probe(); // a kernel that sends state is there after all
     root.dataset.graphUpdates = String(++graphUpdates); // graph messages received, counted by bench/widget_bench.py
     onGraph();
   };
@@ -328,6 +354,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   return () => {
     if (frame) cancelAnimationFrame(frame);
     window.clearInterval(ticker);
+    window.clearInterval(heartbeat);
     model.off("change:graph", onGraphChange);
     model.off("change:messages", onMessages);
     model.off("change:waits", onWaits);

@@ -74,7 +74,15 @@ class ViewCommand(TypedDict):
     id: str
 
 
-COMMANDS = ("answer", "upload", "stop", "download", "inspect", "message", "view", "unview")
+class PingCommand(TypedDict):
+    """Is this widget's kernel still there? Sent when ipywidgets reports a connection change, and every
+    ``PING_INTERVAL`` of an active run; no reply within a few seconds turns the widget inert."""
+
+    type: Literal["ping"]
+    id: str
+
+
+COMMANDS = ("answer", "upload", "stop", "download", "inspect", "message", "view", "unview", "ping")
 
 SLIM_NODE_FIELDS = ("id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed")
 """Node fields the ``graph`` trait carries, plus ``shown`` (the status it shows, see
@@ -106,10 +114,19 @@ def _short(value: Any) -> str:
     return "…"
 
 
-def arg_preview(inputs: Any) -> str:
-    """A short preview of a call's arguments (``x=3, city='Oslo'``) that tells sibling calls of one tool apart."""
+def arg_preview(inputs: Any, kind: str | None = None) -> str:
+    """A short preview of a call's arguments (``x=3, city='Oslo'``) that tells sibling calls of one tool apart.
+
+    A wait shows its question (``receive()`` shows "message"), an LLM call its model.
+    """
     if not isinstance(inputs, dict) or not inputs:
         return ""
+    if kind == "wait" or {"kind", "prompt"} <= set(inputs):
+        prompt = inputs.get("prompt")
+        text = " ".join(str(prompt).split()) if prompt else ("message" if inputs.get("kind") == "human" else "")
+        return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+    if kind == "llm" and isinstance(inputs.get("model"), str):
+        return str(inputs["model"])[:MAX_LABEL]
     parts = []
     for key, value in inputs.items():
         if str(key).startswith("_"):
@@ -124,7 +141,7 @@ def error_line(error: Any) -> str:
     if not error:
         return ""
     if isinstance(error, dict):
-        kind, message = error.get("type") or "", error.get("message") or ""
+        kind, message = str(error.get("type") or "").removeprefix("builtins."), error.get("message") or ""
         text = f"{kind}: {message}" if kind and message else str(kind or message)
     else:
         text = str(error)
@@ -137,7 +154,7 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
     slim = {key: node.get(key) for key in SLIM_NODE_FIELDS}
     slim["replayed"] = bool(slim["replayed"])
     slim["shown"] = shown or slim["status"]
-    slim["label"] = arg_preview(node.get("inputs")) if label is None else label
+    slim["label"] = arg_preview(node.get("inputs"), node.get("kind")) if label is None else label
     slim["has_error"] = bool(node.get("error"))
     if slim["has_error"]:
         slim["error_message"] = error_line(node.get("error"))
@@ -162,7 +179,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
         nid = n["id"]
         label = cache.get(nid)
         if label is None:
-            label = cache[nid] = arg_preview(n.get("inputs"))
+            label = cache[nid] = arg_preview(n.get("inputs"), n.get("kind"))
         slim_nodes.append(slim_node(n, shown.get(nid), label))
     out = {**graph, "nodes": slim_nodes}
     if status.tone(str(graph.get("status") or "")) == "failed":

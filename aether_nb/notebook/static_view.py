@@ -213,11 +213,10 @@ def transcript_html(messages: Sequence[dict[str, Any]]) -> str:
         rows.append(
             f"<div class='aether-static-msg' data-role='{'user' if user else 'assistant'}' style='{style}'>{body}</div>"
         )
-    return (
-        f"<div class='aether-static-chat' style='display:flex;flex-direction:column'>{''.join(rows)}</div>"
-        if rows
-        else ""
-    )
+    if not rows:
+        return ""
+    css = "<style>.aether-static-msg > p { margin: 0 0 4px; } .aether-static-msg > p:last-child { margin: 0; }</style>"
+    return f"<div class='aether-static-chat' style='display:flex;flex-direction:column'>{css}{''.join(rows)}</div>"
 
 
 # -- the whole view ------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
 from aether_nb.runtime import status
-from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, WaitAnswered, WaitOpened
+from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, RunStarted, WaitAnswered, WaitOpened
 from aether_nb.runtime.run import Run
 from aether_nb.services.artifacts import parse_uri
 from aether_nb.services.channel import INBOX_SCOPE, post_message, queued_messages
@@ -155,6 +155,9 @@ class RunView:
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
             return
+        if isinstance(event, RunStarted) and event.resumed:
+            # What actually happened, once it happened (a notice from before the resume would be stale now).
+            self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
         if (
             isinstance(event, ChannelMessage)
             and isinstance(event.content, dict)
@@ -290,7 +293,11 @@ class RunView:
 
     # -- commands ------------------------------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
-        # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here.
+        # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here. A ping is
+        # answered at once from whichever thread: it asks whether the kernel is there, even while a cell blocks.
+        if isinstance(content, dict) and content.get("type") == "ping" and isinstance(content.get("id"), str):
+            self.widget.send(proto.reply(content["id"], ok=True))
+            return
         if threading.get_ident() == self._thread:
             self._handle_command(content)
         else:
@@ -311,11 +318,13 @@ class RunView:
             self.widget.send(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
         else:
             self.widget.send(proto.reply(request_id, ok=True, **extra))
-        if msg["type"] not in ("inspect", "view", "unview"):  # the others change the run: show it at once
+        if msg["type"] not in ("inspect", "view", "unview", "ping"):  # the others change the run: show it at once
             self.flush()
 
     async def _command(self, msg: dict[str, Any]) -> dict[str, Any]:
         kind = msg["type"]
+        if kind == "ping":
+            return {}
         if kind == "view":
             self.live_views += 1
             return {}

@@ -25,13 +25,21 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
     """
     import graphviz
 
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", **(FAST_LAYOUT if fast else {})})
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "compound": "true", **(FAST_LAYOUT if fast else {})})
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
     nodes = graph.get("nodes", [])
     shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
     children: dict[str | None, list[dict[str, Any]]] = {}
     for n in nodes:
         children.setdefault(n.get("parent"), []).append(n)
+    # DOT ids of our own ("n0", "n1"...): a run's ids may hold ':' (a port in DOT) or other syntax.
+    ids = {n["id"]: f"n{i}" for i, n in enumerate(nodes)}
+
+    def anchor(node_id: str) -> str:
+        """A drawn node standing for ``node_id``: itself, or for a cluster its first leaf (edges clip to the box)."""
+        while node_id in children:
+            node_id = children[node_id][0]["id"]
+        return ids[node_id]
 
     def add(container: Any, parent: str | None) -> None:
         for n in children.get(parent, []):
@@ -41,15 +49,22 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
             if n.get("label"):
                 label = f"{n['name']}\n{n['label']}\n{status.words(st)}"
             if n["id"] in children:
-                with container.subgraph(name=f"cluster_{n['id']}") as sub:
+                with container.subgraph(name=f"cluster_{ids[n['id']]}") as sub:
                     sub.attr(label=f"{n['name']} · {status.words(st)}", color=stroke, fontcolor=stroke)
                     add(sub, n["id"])
             else:
-                container.node(n["id"], label, color=stroke, fillcolor=fill, fontcolor="#222222")
+                container.node(ids[n["id"]], label, color=stroke, fillcolor=fill, fontcolor="#222222")
 
     add(dot, None)
     for a, b in graph.get("edges", []):
-        dot.edge(a, b)
+        if a not in ids or b not in ids:
+            continue
+        attrs = {}
+        if a in children:
+            attrs["ltail"] = f"cluster_{ids[a]}"
+        if b in children:
+            attrs["lhead"] = f"cluster_{ids[b]}"
+        dot.edge(anchor(a), anchor(b), **attrs)
     return str(dot.source)
 
 

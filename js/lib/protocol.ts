@@ -192,7 +192,8 @@ export type Command =
   | { type: "inspect"; id: string; node_id: string }
   | { type: "message"; id: string; text: string }
   | { type: "view"; id: string }
-  | { type: "unview"; id: string };
+  | { type: "unview"; id: string }
+  | { type: "ping"; id: string };
 
 /** Distributes `Omit` over the union, so a command can be written without its `id`. */
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, "id"> : never) : never;
