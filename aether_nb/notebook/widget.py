@@ -122,6 +122,7 @@ class RunView:
         self._fold_events: list[Event] | None = None
         self._questions: list[str] = []  # ask_* question bubbles not yet matched to their wait
         self._announced: set[str] = set()  # wait tokens whose question the chat shows from the wait itself
+        self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
@@ -224,6 +225,7 @@ class RunView:
             self._chat = {}
             self._questions = []
             self._announced = set()
+            self._asked = set()
         for event in events[self._folded :]:
             self._fold(event)
         self._folded = len(events)
@@ -245,10 +247,11 @@ class RunView:
                 "node_id": event.node_id,
             }
         elif isinstance(event, WaitOpened):
-            if event.prompt is None:
-                return  # receive(): the message box is its control
-            if event.prompt in self._questions:  # an ask_*: its question bubble is already in the chat
-                self._questions.remove(event.prompt)
+            if event.prompt is None or event.token in self._asked:
+                return  # receive() (the message box is its control), or an ask_* wait opened again on resume
+            if event.token not in self._announced and event.prompt in self._questions:
+                self._questions.remove(event.prompt)  # an ask_*: its question bubble is already in the chat
+                self._asked.add(event.token)
                 return
             self._announced.add(event.token)
             question: dict[str, Any] = {"text": event.prompt, "turn": "question"}

@@ -83,7 +83,8 @@ def bar_chart(values, w=120, h=60):
     raw = zlib.compress(b"".join(rows))
     def chunk(tag, data):
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-    return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    head = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    return b"\\x89PNG\\r\\n\\x1a\\n" + head + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 @ag.graph_fn(name="trip_planner", outputs=["plan", "note"])
 async def trip_planner(city: str, *, context: ag.NodeContext):
