@@ -162,7 +162,8 @@ class Extension:
 
 
 def _pointer_text(run: Run, execution: int) -> str:
-    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
+    # ipykernel counts the cell being executed as execution_count - 1 (the counter moves on when it starts).
+    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution - 1}]"
 
 
 def _pointer(run: Run, execution: int) -> HTML:
@@ -175,7 +176,7 @@ def _pointer(run: Run, execution: int) -> HTML:
 def _stopped_notice(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
     """A run the cell awaited was stopped (the widget's Stop button, ``run.cancel()``): one line, no traceback."""
     message = getattr(value, "message", None) or str(value)
-    print(f"⏹ Stopped: {message}.")
+    print(f"■ Stopped: {message}.")
 
 
 def graph_bundle(graph: TaskGraph) -> dict[str, Any]:

@@ -310,6 +310,9 @@ class Channel:
         spec = WaitSpec(kind="human", prompt=None, timeout_s=_check_timeout(timeout_s), meta={"message": True})
 
         async def present(wait: Wait) -> None:
+            current = session.store.get_wait(wait.token)
+            if current is None or current.status != "open":
+                return  # a message written while the wait was being stored answered it already
             queued = queued_messages(session.store, run.id)
             if queued:
                 key, message = queued[0]
@@ -422,11 +425,12 @@ async def post_message(run: Run, text: str) -> str:
         raise UsageError("write something first: a message must be a non-empty string")
     if run.done:
         raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
-    for wait in run.waits:
-        if _is_message_wait(wait):
-            await run.answer(text, token=wait.token)
-            return "delivered"
     store = run.session.store
+    if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
+        for wait in run.waits:
+            if _is_message_wait(wait):
+                await run.answer(text, token=wait.token)
+                return "delivered"
     store.kv_set(INBOX_SCOPE + run.id, f"{time.time_ns():020d}", {"text": text, "ts": time.time()}, None)
     await store.barrier()  # queued means stored: it survives a restart from here on
     return "queued"

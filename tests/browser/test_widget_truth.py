@@ -348,7 +348,7 @@ def test_a_second_cell_points_to_the_live_widget_and_stop_prints_one_line(
     lab.wait_in_output(0, "[data-wait-kind='text']")
     lab.run_cell(1)
     pointer = lab.wait_in_output(1, ".aether-run-pointer")
-    assert "is shown live in the widget under cell" in pointer.inner_text()
+    assert "is shown live in the widget under cell [1]" in pointer.inner_text()
     assert lab.output(1).locator(".aether-run").count() == 0, "no second copy of the widget"
     lab.run_cell(2, wait=False)
     lab.click_in_widget(0, "[data-action='stop']")
