@@ -113,7 +113,10 @@ def test_svg_ids_are_unique_per_run() -> None:
     assert 'id="aether-run-1-node1"' in a and 'id="aether-run-2-node1"' in b
 
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
 
 
 def _msg(mid: str, mtype: str, content: dict[str, Any], role: str = "assistant") -> dict[str, Any]:

@@ -8,7 +8,6 @@ kernel).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
