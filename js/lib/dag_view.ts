@@ -239,7 +239,7 @@ export class DagView {
   update(graph: RunGraph, index: GraphIndex, now: number, deadline = performance.now() + FRAME_BUDGET_MS): void {
     // A run that is one graph_fn at the top level would otherwise show a single box: open it.
     const top = index.childrenOf.get(null) ?? [];
-    if (top.length === 1 && index.childrenOf.has(top[0].id) && !this.touched.has(top[0].id)) {
+    if (top.length === 1 && top[0].kind !== "group" && index.childrenOf.has(top[0].id) && !this.touched.has(top[0].id)) {
       this.expanded.add(top[0].id);
     }
     const visible = visibleIds(index, this.expanded);
