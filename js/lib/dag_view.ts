@@ -491,7 +491,7 @@ export class DagView {
     const first = box.group ? this.bandOf(top - BOX_REACH) : band;
     const last = box.group ? this.bandOf(top + box.h + BOX_REACH) : band;
     const shape = [box.x, box.y, box.w, box.h, box.group, box.depth, band, first, last].join("|");
-    const key = [status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
+    const key = [node.status, status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
     let el = this.nodes.get(node.id);
     if (el && el.key === key) return 0;
     let created = 0;
