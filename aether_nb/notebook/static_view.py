@@ -281,7 +281,17 @@ def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: 
     if svg is not None:
         parts.append(svg)
     elif graph.get("nodes"):
-        parts.append(summary_table(graph))
+        grouped = group_graph(graph)
+        if len(grouped["nodes"]) > MAX_STATIC_NODES:
+            parts.append(summary_table(graph))
+        else:  # no drawing (dot missing, too slow, or not done yet): the steps as a list, in words
+            items = "".join(
+                f"<li>{html.escape(str(n.get('name')))}"
+                f"{' (' + html.escape(str(n['label'])) + ')' if n.get('label') else ''}: "
+                f"{html.escape(status.words(str(n.get('shown') or n.get('status'))))}</li>"
+                for n in grouped["nodes"]
+            )
+            parts.append(f"<ul class='aether-static-steps'>{items}</ul>")
     parts.append(transcript_html(messages))
     run_id = html.escape(str(graph.get("run_id", "")))
     return f"<div class='aether-run-static' data-run-id='{run_id}'>{''.join(parts)}</div>"

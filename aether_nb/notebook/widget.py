@@ -152,6 +152,9 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self.flush()
+            # The static view at once, without the drawing (a notebook executed headless may end before dot does);
+            # the SVG replaces the step list when dot is done.
+            self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
             if self._handle is not None:  # the final text at once; the SVG follows when dot is done
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
