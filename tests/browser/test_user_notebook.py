@@ -193,10 +193,14 @@ def test_a_trip_planner_afternoon(lab_server: LabServer, open_page: OpenNotebook
     reason = failed.locator(".aether-reason")
     reason.wait_for(timeout=15_000)
     assert "fully booked" in reason.inner_text()
-    inspector = failed.locator(".aether-inspector[data-node-id='book_table_1']")
+    inspector = failed.locator(".aether-inspector[data-node-id='book_table_1'][data-details='loaded']")
     inspector.wait_for(timeout=15_000)
     assert "RuntimeError" in inspector.inner_text()
     _shot(failed, "user_04_failure_inline")
+
+    # Every widget's arrowhead has its own id: hiding one DAG never takes another's arrows with it.
+    markers = lab.page.evaluate("() => [...document.querySelectorAll('.aether-run marker')].map((m) => m.id)")
+    assert len(markers) >= 3 and len(set(markers)) == len(markers), markers
 
     lab.run_cell(5, timeout=60)
     printed = lab.output_text(5)

@@ -46,7 +46,7 @@ GRAPH = {
     "status": "failed",
     "nodes": [
         _node("fetch_1", "DONE", replayed=True, outputs={"pages": 3}),
-        _node("plan_2", "DONE", kind="llm", usage={"prompt_tokens": 120, "completion_tokens": 30, "cost": 0.0012}),
+        _node("plan_2", "DONE", kind="llm", usage={"prompt_tokens": 120, "completion_tokens": 30, "cost_usd": 0.0012}),
         _node("research_3", "RUNNING", kind="graph_fn"),
         _node("search_4", "DONE", parent="research_3"),
         _node("read_5", "FAILED", parent="research_3"),
@@ -172,7 +172,8 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     widget.locator(".aether-node[data-node-id='plan_2'] .aether-node-box").click()
     plan = widget.locator(".aether-inspector[data-node-id='plan_2'][data-details='loaded']")
     plan.wait_for(timeout=10_000)
-    assert "120 prompt + 30 completion tokens" in plan.locator("[data-section='usage']").inner_text()
+    usage = plan.locator("[data-section='usage']").inner_text()
+    assert "120 prompt + 30 completion tokens" in usage and "$0.0012" in usage, "cost as the LLM service reports it"
 
     # Chat: bubbles in order, user on the right, markdown rendered and sanitised, image, file link, progress.
     bubbles = widget.locator(".aether-bubble")
