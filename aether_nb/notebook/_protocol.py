@@ -123,7 +123,8 @@ def arg_preview(inputs: Any, kind: str | None = None) -> str:
         return ""
     if kind == "wait" or {"kind", "prompt"} <= set(inputs):
         prompt = inputs.get("prompt")
-        text = " ".join(str(prompt).split()) if prompt else ("message" if inputs.get("kind") == "human" else "")
+        text = " ".join(str(prompt).replace("**", "").replace("`", "").split()) if prompt else ""
+        text = text or ("message" if inputs.get("kind") == "human" else "")
         return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
     if kind == "llm" and isinstance(inputs.get("model"), str):
         return str(inputs["model"])[:MAX_LABEL]

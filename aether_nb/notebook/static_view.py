@@ -208,7 +208,7 @@ def transcript_html(messages: Sequence[dict[str, Any]]) -> str:
             continue
         user = m.get("role") == "user"
         style = "margin:4px 0;padding:4px 10px;border-radius:10px;max-width:75%;" + (
-            "margin-left:auto;background:#bbdefb;" if user else "background:#f1f1f1;"
+            "align-self:flex-end;background:#bbdefb;" if user else "align-self:flex-start;background:#f1f1f1;"
         )
         rows.append(
             f"<div class='aether-static-msg' data-role='{'user' if user else 'assistant'}' style='{style}'>{body}</div>"
