@@ -53,7 +53,16 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
                     sub.attr(label=f"{n['name']} · {status.words(st)}", color=stroke, fontcolor=stroke)
                     add(sub, n["id"])
             else:
-                container.node(ids[n["id"]], label, color=stroke, fillcolor=fill, fontcolor="#222222")
+                # the SVG element keeps the run's node id (``id``), and its hover title says it too
+                container.node(
+                    ids[n["id"]],
+                    label,
+                    id=str(n["id"]),
+                    tooltip=str(n["id"]),
+                    color=stroke,
+                    fillcolor=fill,
+                    fontcolor="#222222",
+                )
 
     add(dot, None)
     for a, b in graph.get("edges", []):

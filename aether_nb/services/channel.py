@@ -319,6 +319,10 @@ class Channel:
                 # The answer and the inbox removal land in the same write batch: read once, even across a crash.
                 session.answer(wait.token, message["text"])
                 session.store.kv_delete(INBOX_SCOPE + run.id, key)
+                return
+            # Nothing written yet: the adapter may ask for it (the console reads a line; a script answers; the
+            # notebook's message box needs nothing more).
+            await self._adapter.present(wait, lambda payload: session.answer(wait.token, payload))
 
         value = await self._scope.wait(spec, name="receive", present=present)
         text = value if isinstance(value, str) else str(value)
