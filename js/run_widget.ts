@@ -79,10 +79,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const main = h("div", { class: "aether-main" }, dag.el, inspector.el);
   root.append(h("style", {}, CSS), header, reason, stopError, inertNotice, notice, renderError, main, chat.el);
   el.append(root);
-  dag.onFollow = (on) => {
+  dag.follower.onChange = (on) => {
     follow.hidden = on || !activeNow();
   };
-  const onFollowClick = (): void => dag.resumeFollow();
+  const onFollowClick = (): void => dag.follower.resume();
   follow.addEventListener("click", onFollowClick);
 
   // -- kernel gone: inert -----------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     badge.dataset.status = graph.status;
     badge.className = `aether-badge aether-tone-${statusTone(graph.status)}`;
     stop.hidden = !active;
-    follow.hidden = !active || dag.follow;
+    follow.hidden = !active || dag.follower.follow;
     chat.setActive(active);
     let start = Infinity;
     let end = 0;

@@ -38,12 +38,12 @@ import {
   layoutSignature,
   visibleIds,
 } from "./layout";
+import { Follower } from "./follow";
 import type { GraphNode, RunGraph } from "./protocol";
 import { type StatusTone, TONES, statusTone, statusWords } from "./status";
 
 const MARGIN = 8;
-/** How much of a node must be in view horizontally for the frontier to count as visible. */
-const NODE_VISIBLE = 120;
+
 const NAME_CHARS = 22;
 /** Script time per animation frame for applying an update; the rest of the frame is the browser's rendering. */
 export const FRAME_BUDGET_MS = 12;
@@ -127,9 +127,8 @@ export class DagView {
   /** Graph_fn nodes the user collapsed or expanded: the automatic expansion of a lone root leaves them alone. */
   private readonly touched = new Set<string>();
   /** Scroll the newest running or waiting node into view after each update (off once the user scrolls). */
-  follow = true;
-  onFollow: (follow: boolean) => void = () => {};
-  private autoScrolling = false;
+  /** Follows the running frontier (follow.ts). */
+  readonly follower: Follower;
 
   constructor(
     private readonly onSelect: (id: string | null) => void,
@@ -159,49 +158,7 @@ export class DagView {
     this.el.append(defsSvg);
     this.el.addEventListener("click", this.onClick);
     this.el.addEventListener("mouseover", this.onPointerOver);
-    this.el.addEventListener("wheel", this.onUserScroll, { passive: true });
-    this.el.addEventListener("scroll", this.onScroll, { passive: true });
-  }
-
-  private readonly onUserScroll = (): void => {
-    if (!this.follow) return;
-    this.follow = false;
-    this.onFollow(false);
-  };
-
-  /** A scroll the view did not make itself (scrollbar drag, keys) stops following too. */
-  private readonly onScroll = (): void => {
-    if (this.autoScrolling) {
-      this.autoScrolling = false;
-      return;
-    }
-    this.onUserScroll();
-  };
-
-  /** Start following the running frontier again, and jump to it now. */
-  resumeFollow(): void {
-    this.follow = true;
-    this.onFollow(true);
-    this.scrollToFrontier();
-  }
-
-  private frontier: { box: Box } | null = null;
-
-  private scrollToFrontier(): void {
-    const target = this.frontier;
-    if (!target) return;
-    const { box } = target;
-    const el = this.el;
-    const top = box.y + MARGIN;
-    const left = box.x + MARGIN;
-    const inView =
-      top >= el.scrollTop && top + Math.min(box.h, 60) <= el.scrollTop + el.clientHeight && left >= el.scrollLeft && left + NODE_VISIBLE <= el.scrollLeft + el.clientWidth;
-    if (inView) return;
-    const y = Math.max(0, top - el.clientHeight / 3);
-    const x = Math.max(0, left - el.clientWidth / 3);
-    if (Math.abs(el.scrollTop - y) < 1 && Math.abs(el.scrollLeft - x) < 1) return;
-    this.autoScrolling = true;
-    el.scrollTo({ top: y, left: x });
+    this.follower = new Follower(this.el);
   }
 
   private readonly onClick = (event: MouseEvent): void => {
@@ -377,19 +334,18 @@ export class DagView {
     this.job = null;
     delete this.el.dataset.pending;
     // The frontier: the newest running or waiting node that is drawn (a collapsed group stands for its members).
-    this.frontier = null;
+    let frontier: Box | null = null;
+    delete this.el.dataset.frontier;
     for (let i = visible.length - 1; i >= 0; i--) {
-      const node = index.byId.get(visible[i])!;
-      const tone = statusTone(shownStatus(node));
+      const tone = statusTone(shownStatus(index.byId.get(visible[i])!));
       const box = layout.boxes.get(visible[i]);
       if ((tone === "running" || tone === "waiting") && box && !box.group) {
-        this.frontier = { box };
+        frontier = box;
         this.el.dataset.frontier = visible[i];
         break;
       }
     }
-    if (!this.frontier) delete this.el.dataset.frontier;
-    if (this.follow) this.scrollToFrontier();
+    this.follower.update(frontier);
     // Every visible element has been moved into the bands in use: the bands after them are empty.
     for (const band of this.bands.splice(this.bandCount)) band.div.remove();
   }
@@ -602,8 +558,7 @@ export class DagView {
     this.job = null;
     this.el.removeEventListener("click", this.onClick);
     this.el.removeEventListener("mouseover", this.onPointerOver);
-    this.el.removeEventListener("wheel", this.onUserScroll);
-    this.el.removeEventListener("scroll", this.onScroll);
+    this.follower.dispose();
     this.nodes.clear();
     this.edges.clear();
   }
