@@ -142,7 +142,8 @@ def error_line(error: Any) -> str:
     if not error:
         return ""
     if isinstance(error, dict):
-        kind, message = str(error.get("type") or "").removeprefix("builtins."), error.get("message") or ""
+        # the class name a person knows (``WaitTimeout``), not its module path (``aether_nb.errors.WaitTimeout``)
+        kind, message = str(error.get("type") or "").rsplit(".", 1)[-1], error.get("message") or ""
         text = f"{kind}: {message}" if kind and message else str(kind or message)
     else:
         text = str(error)

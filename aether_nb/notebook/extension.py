@@ -59,7 +59,12 @@ class Extension:
                     "restart); `%aether store PATH` switches to a file of its own.",
                     file=sys.stderr,
                 )
-        print(f"aether_nb: runs are stored in {session.store.location}")
+        where = session.store.location
+        print(
+            "aether_nb: runs are kept in memory only (they will not survive a restart)"
+            if where == ":memory:"
+            else f"aether_nb: runs are stored in {where}"
+        )
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)

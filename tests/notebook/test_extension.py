@@ -268,3 +268,27 @@ def test_the_chat_keeps_each_question_once_with_its_answer(kernel: Kernel, tmp_p
     ]
     assert messages[3][3][0]["name"] == "receipt.pdf" and messages[3][3][0]["size"] == 1509
     assert res.stdout.splitlines()[1] == "WAITS []"
+
+
+def test_a_timed_out_wait_is_the_reason_the_widget_gives(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(
+        "import aether_nb as ag\n"
+        "@ag.graph_fn\n"
+        "async def hurry(*, context):\n"
+        "    return {'a': await context.channel().ask_text('Quick?', timeout_s=0.2)}\n"
+        "run = hurry.start()\n"
+        "await run.wait_for('failed', timeout=20)"
+    )
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "view = ext.views[run.id]\n"
+        "view.flush()\n"
+        "g = view.widget.graph\n"
+        "cause = next(n for n in g['nodes'] if n['id'] == g['failed_node'])\n"
+        "print(g['status'], cause['id'], cause['status'], view.widget.waits)\n"
+        "print(view.widget.text_summary().splitlines()[1])"
+    )
+    first, second = res.stdout.strip().splitlines()
+    assert first == "failed ask_text_1 FAILED_TIMEOUT []", "the timed-out wait explains the run; no control stays"
+    assert second.startswith("failed at ask_text (ask_text_1): WaitTimeout: nobody answered 'Quick?'")
