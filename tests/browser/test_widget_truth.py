@@ -357,3 +357,34 @@ def test_a_second_cell_points_to_the_live_widget_and_stop_prints_one_line(
     assert "Stopped: run" in out and "Traceback" not in out
     lab.wait_in_widget(0, _status_is("cancelled"), timeout=30)
     assert lab.widget(0).locator(".aether-badge").first.inner_text() == "stopped"
+
+
+UPLOAD = """\
+%load_ext aether_nb
+import aether_nb as ag
+
+@ag.graph_fn(outputs=["names"])
+async def intake(*, context: ag.NodeContext):
+    files = await context.channel().ask_files("Upload the **sales** file", accept=[".csv"])
+    return {"names": [f.name for f in files]}
+
+run = intake.start()
+await run.wait_for("waiting", timeout=30)
+"""
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_an_uploaded_file_shows_as_a_chip(ui: str, lab_server: LabServer, open_page: OpenNotebook) -> None:
+    lab = open_page(lab_server, f"truth_upload_{ui}.ipynb", [UPLOAD], ui=ui)
+    lab.run_cell(0, timeout=60)
+    widget = lab.widget(0)
+    control = lab.wait_in_output(0, "[data-wait-kind='files']")
+    control.locator("input[type='file']").set_input_files(
+        files=[{"name": "sales.csv", "mimeType": "text/csv", "buffer": b"region,total\n"}]
+    )
+    control.locator("[data-action='upload']").click()
+    lab.wait_in_widget(0, _status_is("succeeded"), timeout=30)
+    chip = widget.locator(".aether-bubble.aether-user .aether-file-chip")
+    assert chip.inner_text() == "📎 sales.csv · 13 B"
+    assert "{" not in widget.locator(".aether-bubble.aether-user").inner_text(), "no Python repr of the files"
+    assert widget.locator(".aether-bubble[data-turn='question'] strong", has_text="sales").count() == 1
