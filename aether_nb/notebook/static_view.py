@@ -180,7 +180,7 @@ def _message_html(m: dict[str, Any]) -> str:
     if kind == "files":
         chips = "".join(
             f"<span style='border:1px solid #bbb;border-radius:10px;padding:0 8px;margin-right:4px'>"
-            f"📎 {html.escape(str(f.get('name')))} · {format_size(f.get('size'))}</span>"
+            f"{html.escape(str(f.get('name')))} · {format_size(f.get('size'))}</span>"
             for f in c.get("files") or []
         )
         return chips or "(no files)"
@@ -189,9 +189,9 @@ def _message_html(m: dict[str, Any]) -> str:
         if isinstance(url, str) and url.startswith("data:image/") and (c.get("size") or 0) <= MAX_STATIC_IMAGE:
             alt = html.escape(str(c.get("alt") or c.get("name") or "image"))
             return f"<img src='{html.escape(url)}' alt='{alt}' style='max-width:100%;max-height:320px'>"
-        return f"🖼 {html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
+        return f"{html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
     if kind == "file":
-        return f"📎 {html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
+        return f"{html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
     if kind == "progress":
         return html.escape(
             f"{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{' · done' if c.get('done') else ''}"

@@ -215,7 +215,7 @@ export class ChatPanel {
 
   /** A file as a chip: name and size, a click downloads it from the notebook's store. */
   private chip(file: FileContent): HTMLElement {
-    const chip = this.downloadLink(file.artifact_uri, `📎 ${file.name} · ${formatBytes(file.size)}`);
+    const chip = this.downloadLink(file.artifact_uri, `${file.name} · ${formatBytes(file.size)}`);
     chip.classList.add("aether-file-chip");
     chip.dataset.fileName = file.name;
     return chip;

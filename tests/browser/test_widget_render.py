@@ -190,7 +190,7 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     page.wait_for_function("(img) => img.complete && img.naturalWidth === 1", arg=image.element_handle(), timeout=5_000)
     assert (
         widget.locator(".aether-bubble[data-message-id='m5'] [data-action='download']").inner_text()
-        == "📎 table.csv · 2.0 kB"
+        == "table.csv · 2.0 kB"
     )
     bar = widget.locator(".aether-bubble[data-message-id='m6'] .aether-progress-bar")
     assert bar.evaluate("(el) => el.style.width") == "30%"

@@ -385,6 +385,6 @@ def test_an_uploaded_file_shows_as_a_chip(ui: str, lab_server: LabServer, open_p
     control.locator("[data-action='upload']").click()
     lab.wait_in_widget(0, _status_is("succeeded"), timeout=30)
     chip = widget.locator(".aether-bubble.aether-user .aether-file-chip")
-    assert chip.inner_text() == "📎 sales.csv · 13 B"
+    assert chip.inner_text() == "sales.csv · 13 B"
     assert "{" not in widget.locator(".aether-bubble.aether-user").inner_text(), "no Python repr of the files"
     assert widget.locator(".aether-bubble[data-turn='question'] strong", has_text="sales").count() == 1
