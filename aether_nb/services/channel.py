@@ -30,6 +30,7 @@ from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.store.protocol import Store
+from aether_nb.store.redact import contains_secret
 
 INBOX_SCOPE = "inbox:"
 """KV scope prefix of a run's inbox (``inbox:<run_id>``): messages written while the agent was not receiving."""
@@ -435,6 +436,14 @@ async def post_message(run: Run, text: str) -> str:
             if _is_message_wait(wait):
                 await run.answer(text, token=wait.token)
                 return "delivered"
+    if contains_secret(text):
+        raise UsageError(
+            "this message contains a secret (an API key or credential), which aether_nb never stores, and the agent "
+            "is not in receive() to take it directly: send it when the agent listens, or pass secrets through "
+            "configuration",
+            run_id=run.id,
+            code="secret_message",
+        )
     store.kv_set(INBOX_SCOPE + run.id, f"{time.time_ns():020d}", {"text": text, "ts": time.time()}, None)
     await store.barrier()  # queued means stored: it survives a restart from here on
     return "queued"

@@ -81,6 +81,24 @@ def test_messages_are_validated_and_a_finished_run_takes_none(session: Session) 
     arun(main())
 
 
+def test_a_secret_is_never_queued_in_the_store(session: Session, channel: ScriptedChannel) -> None:
+    @ag.graph_fn(outputs=["heard"])
+    async def busy(*, context: ag.NodeContext) -> dict[str, Any]:
+        await context.channel().ask_text("first?")
+        return {"heard": await context.channel().receive()}
+
+    async def main() -> None:
+        run = busy.start()
+        await channel.wait_for(lambda c: bool(c.unanswered))
+        with pytest.raises(ag.UsageError, match="secret") as info:
+            await post_message(run, "my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD")
+        assert info.value.code == "secret_message"
+        assert queued_messages(session.store, run.id) == []
+        run.cancel()
+
+    arun(main())
+
+
 def test_receive_times_out_with_wait_timeout(session: Session) -> None:
     @ag.graph_fn(outputs=["got"])
     async def impatient(*, context: ag.NodeContext) -> dict[str, Any]:
