@@ -97,7 +97,8 @@ export const CSS = `
   background: var(--jp-input-background, #fff); border: 1px solid var(--jp-input-border-color, #bbb); border-radius: 4px; }
 .aether-run .aether-wait[data-state="answered"] { opacity: 0.6; }
 .aether-run .aether-wait.aether-under-question { align-self: flex-start; max-width: 75%; margin-top: -2px; }
-.aether-run .aether-wait.aether-under-question > .aether-wait-prompt { display: none; }
+.aether-run .aether-wait.aether-under-question > .aether-wait-prompt,
+.aether-run .aether-wait.aether-under-question > .aether-wait-payload { display: none; } /* the bubble above says it */
 .aether-run .aether-payload { margin: 4px 0 0; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 11px;
   background: var(--jp-layout-color3, #e8e8e8); padding: 4px; border-radius: 3px; max-height: 200px; overflow: auto; }
 .aether-run .aether-queued { opacity: 0.7; border: 1px dashed var(--jp-border-color1, #999); }

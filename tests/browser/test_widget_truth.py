@@ -313,6 +313,7 @@ def test_an_interrupt_answered_in_the_widget_then_resumed_from_a_cell(
     question = widget.locator(".aether-bubble[data-turn='question']", has_text="Approve the draft?")
     question.wait_for(timeout=15_000)
     assert "Dear team" in question.locator("[data-section='payload']").inner_text()
+    assert widget.locator("[data-section='payload']:visible").count() == 1, "the payload shows once"
     assert "waiting for you" in widget.locator(".aether-badge").first.inner_text()
     assert "running" not in widget.locator(".aether-counts").inner_text()
     control.locator("input").fill("ok")
