@@ -155,7 +155,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       const note = g
         ? `Saved view of run ${g.run_id} (${g.name}, ${words}) at ${when}; no kernel is attached to it. To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
         : `Saved view (${when}); no kernel is attached to it.`;
-      writeSnapshot(context.model, viewId, snapshotHtml(root, model.get("static_html") ?? "", note));
+      const get = (key: string): string => String((model.get as (k: string) => unknown)(key) ?? "");
+      const live = { modelName: get("_model_name"), viewName: get("_view_name"), module: get("_model_module"), version: get("_model_module_version") };
+      writeSnapshot(context.model, viewId, snapshotHtml(root, model.get("static_html") ?? "", note), live);
     } catch (error) {
       console.error("aether_nb widget: could not save its static view into the notebook", error);
     }

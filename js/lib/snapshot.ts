@@ -4,11 +4,15 @@
  * ipywidgets restores widget models from the notebook's metadata (`widgets` ->
  * `application/vnd.jupyter.widget-state+json`) whenever it opens a notebook, whatever its "save widget state"
  * setting; the setting only decides whether all widgets are written there. So when the notebook is saved, each
- * run widget writes one small entry for its own model id: an ipywidgets `HTMLModel` holding the run's static view
- * (the kernel's `static_html` once the run finished, else a copy of what the widget shows, controls removed).
- * Reopened with no kernel (or a new one), that entry renders in place of the live widget; with this kernel still
- * running, ipywidgets finds the live model first and ignores the entry. Entries of widgets no output shows any
- * more are dropped at each save.
+ * run widget writes one small entry for its own model id: an anywidget model whose front end is `SAVED_ESM` (a
+ * few lines, inline) and whose state is the run's static view (the kernel's `static_html` once the run finished,
+ * else a copy of what the widget shows, controls removed). Reopened with no kernel (or a new one), that entry
+ * renders in place of the live widget; with this kernel still running, ipywidgets finds the live model first and
+ * ignores the entry. Entries of widgets no output shows any more are dropped at each save.
+ *
+ * One race is ipywidgets' own: when a new kernel connects before the notebook's state is restored, the output may
+ * already have given up ("model not found") by the time the entry's model exists. The entry's `initialize` (run
+ * when its model is made) then renders such outputs again, so the saved view shows.
  */
 
 const STATE_MIME = "application/vnd.jupyter.widget-state+json";
@@ -56,8 +60,48 @@ function shownModelIds(model: NotebookModelLike): Set<string> | null {
   return ids;
 }
 
-/** Writes (or refreshes) the HTML entry for `modelId` into the notebook's widget state metadata. */
-export function writeSnapshot(model: NotebookModelLike, modelId: string, html: string): void {
+/** The anywidget names of the live model (its module version is anywidget's, which must load the entry). */
+export interface LiveModelNames {
+  modelName: string;
+  viewName: string;
+  module: string;
+  version: string;
+}
+
+/**
+ * The saved entry's front end: render the snapshot; when the model is made, re-render outputs that gave up on it.
+ * Plain ES2017 without imports: it runs from the notebook's metadata, with no bundle behind it.
+ */
+export const SAVED_ESM = `
+const VIEW = "application/vnd.jupyter.widget-view+json";
+function heal(model) {
+  const ctx = model.widget_manager && model.widget_manager.context;
+  const id = model.get("view_id");
+  if (!ctx || !ctx.model || !ctx.model.cells || !id) return;
+  const gaveUp = [...document.querySelectorAll(".jupyter-widgets")].some((el) => /model not found/.test(el.textContent || ""));
+  if (!gaveUp) return;
+  for (const cell of ctx.model.cells) {
+    const outs = cell.outputs;
+    if (!outs) continue;
+    for (let i = 0; i < outs.length; i++) {
+      const out = outs.get(i);
+      const view = out && out.data && out.data[VIEW];
+      if (view && view.model_id === id) outs.set(i, out.toJSON());
+    }
+  }
+}
+export default {
+  initialize({ model }) {
+    setTimeout(() => { try { heal(model); } catch (error) { console.error("aether_nb saved view", error); } }, 0);
+  },
+  render({ model, el }) {
+    el.innerHTML = model.get("snapshot") || "";
+  },
+};
+`;
+
+/** Writes (or refreshes) the saved entry for `modelId` into the notebook's widget state metadata. */
+export function writeSnapshot(model: NotebookModelLike, modelId: string, html: string, live: LiveModelNames): void {
   if (!model.getMetadata || !model.setMetadata) return;
   const current = (model.getMetadata("widgets") ?? {}) as Record<string, { state?: Record<string, unknown> }>;
   const prior = current[STATE_MIME]?.state ?? {};
@@ -68,10 +112,20 @@ export function writeSnapshot(model: NotebookModelLike, modelId: string, html: s
     if (shown === null || shown.has(id)) state[id] = entry;
   }
   state[modelId] = {
-    model_name: "HTMLModel",
-    model_module: "@jupyter-widgets/controls",
-    model_module_version: "2.0.0",
-    state: { value: html, description: "", placeholder: "" },
+    model_name: live.modelName,
+    model_module: live.module,
+    model_module_version: live.version,
+    state: {
+      _model_name: live.modelName,
+      _model_module: live.module,
+      _model_module_version: live.version,
+      _view_name: live.viewName,
+      _view_module: live.module,
+      _view_module_version: live.version,
+      _esm: SAVED_ESM,
+      snapshot: html,
+      view_id: modelId,
+    },
   };
   model.setMetadata("widgets", { ...current, [STATE_MIME]: { version_major: 2, version_minor: 0, state } });
 }
