@@ -263,7 +263,7 @@ def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: 
     """The fallback HTML: title and status in words, the failure reason, the SVG (or a summary), the transcript."""
     run_status = str(graph.get("status") or "")
     title = html.escape(f"{graph.get('name', 'run')} · {status.words(run_status)} · {graph.get('run_id', '')}")
-    parts = [f"<b>{title}</b>"]
+    parts = [f"<div class='aether-static-title'><b>{title}</b></div>"]
     if notice:
         parts.append(
             f"<div style='border-left:3px solid #1976d2;padding:2px 8px;margin:4px 0'>{html.escape(notice)}</div>"
@@ -279,7 +279,7 @@ def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: 
         if reason:
             parts.append(f"<div style='color:#c62828'>Failed: {html.escape(reason)}</div>")
     if svg is not None:
-        parts.append(svg)
+        parts.append(f"<div class='aether-static-dag' style='overflow:auto'>{svg}</div>")
     elif graph.get("nodes"):
         grouped = group_graph(graph)
         if len(grouped["nodes"]) > MAX_STATIC_NODES:

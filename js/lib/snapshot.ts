@@ -132,7 +132,9 @@ export function writeSnapshot(model: NotebookModelLike, modelId: string, html: s
 
 /** What the saved entry shows: the static view if the kernel made one, else a copy of the widget without controls. */
 export function snapshotHtml(root: HTMLElement, staticHtml: string, notice: string): string {
-  const note = `<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(notice)}</div>`;
+  // ipywidgets marks a model without a kernel "disconnected" (a broken-link icon): the notice says it in words.
+  const style = "<style>.jupyter-widgets-disconnected:has(> .aether-run-saved)::before { display: none; }</style>";
+  const note = `${style}<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(notice)}</div>`;
   if (staticHtml) return `<div class="aether-run-saved">${note}${staticHtml}</div>`;
   const copy = root.cloneNode(true) as HTMLElement;
   for (const el of copy.querySelectorAll("button, input, .aether-message-box, .aether-wait-row, .aether-control-error, .aether-notice")) el.remove();
