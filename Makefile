@@ -16,7 +16,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 .PHONY: help setup lab demo lint unit kernel notebooks browser test bench
 
 help:
-	@echo "make lab        set up everything, open notebooks/ in JupyterLab"
+	@echo "make lab        set up everything, open notebooks/quickstart.ipynb in JupyterLab (PORT=8888, NO_BROWSER=1)"
 	@echo "make demo       set up everything, run notebooks/quickstart.ipynb headless"
 	@echo "make test       set up everything, then lint, unit, kernel, notebooks, browser (stops at the first failure)"
 	@echo "make lint|unit|kernel|notebooks|browser   one tier"
@@ -38,8 +38,12 @@ $(BUNDLES): $(JS_SOURCES) package.json | $(STAMP)
 
 setup: $(STAMP) $(BUNDLES)
 
+# make lab PORT=9999 NO_BROWSER=1 : another port (Jupyter moves on to the next free one if it is taken), and no
+# browser tab (open the printed URL yourself, e.g. over SSH).
+PORT ?= 8888
 lab: setup
-	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
+	cd notebooks && ../$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --port=$(PORT) $(if $(NO_BROWSER),--no-browser,) \
+	  --LabApp.default_url=/lab/tree/quickstart.ipynb
 
 # Notebooks answer their own questions when AETHER_NB_SCRIPTED=1 (aether_nb.testing.answer_or_wait).
 demo: setup
@@ -59,9 +63,11 @@ kernel: setup
 	$(PYTEST) tests -m kernel --ignore=tests/browser
 
 # --nbval-lax: only cells marked `# NBVAL_CHECK_OUTPUT` compare outputs (ids and timings differ run to run).
+# The notebooks run on copies in a temporary folder: their stores and files never land in notebooks/.
 notebooks: setup
-	rm -rf notebooks/*.duckdb notebooks/*.duckdb.wal notebooks/*.duckdb.artifacts notebooks/charges.txt
-	AETHER_NB_SCRIPTED=1 $(PYTEST) -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --timeout=300 notebooks/
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp notebooks/*.ipynb "$$tmp"/ && cd "$$tmp" && \
+	AETHER_NB_SCRIPTED=1 $(CURDIR)/$(PYTEST) -c $(CURDIR)/pyproject.toml --rootdir="$$tmp" -p no:cacheprovider \
+	  --nbval-lax --nbval-cell-timeout=300 --timeout=300 "$$tmp"
 
 browser: setup
 	$(PYTEST) tests/browser

@@ -110,8 +110,12 @@ def configure(
     durability: str | None = None,
     max_live_waiting: int | None = None,
     mcp: Mapping[str, Any] | None = None,
-) -> Session:
-    """Change the notebook's store, channel adapter, clock, LLM profile(s) or MCP servers. Returns the session.
+    nested_sync: bool | None = None,
+) -> None:
+    """Change the notebook's store, channel adapter, clock, LLM profile(s) or MCP servers.
+
+    Returns nothing, so ``ag.configure(...)`` as a cell's last line prints nothing (``ag.session()`` is the
+    session, ``ag.store()`` the store).
 
     Args:
         store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
@@ -129,6 +133,10 @@ def configure(
         mcp: MCP servers by name, each ``{"command": [...]}`` (stdio) or ``{"url": ...}`` (streamable HTTP) plus
             options (``env``, ``cwd``, ``headers``, ``timeout_s``, ``call_timeout_s``, ``tool_prefix``); ``None``
             removes one. Nodes reach them as ``context.mcp(name)``, connected on first use. See README, "MCP".
+        nested_sync: let ``agent.sync(...)`` run inside an already running event loop (a plain IPython terminal
+            with autoawait, or a synchronous callback called from async code) through ``nest-asyncio2``. Off by
+            default and refused in a Jupyter kernel, where nesting loses widget messages; see README, "Event
+            loops and nest-asyncio".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -144,6 +152,10 @@ def configure(
         if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
             raise UsageError(f"max_live_waiting must be an int >= 0, got {shown(max_live_waiting)}")
         current.max_live_waiting = max_live_waiting
+    if nested_sync is not None:
+        if not isinstance(nested_sync, bool):
+            raise UsageError(f"nested_sync must be True or False, got {nested_sync!r}")
+        current.config["nested_sync"] = nested_sync
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
@@ -173,7 +185,6 @@ def configure(
         from aether_nb.mcp import registry
 
         registry.configure(current, mcp)
-    return current
 
 
 def store() -> Store:

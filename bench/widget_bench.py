@@ -1,7 +1,7 @@
 """Widget benchmark (issue 8, W7): a 1,000-node run in real JupyterLab + Chromium.
 
     python bench/widget_bench.py [--json bench/results/widget.json] [--runs N] [--scroll top|bottom]
-                                 [--bundle run_widget.js] [--trace DIR]
+                                 [--bundle run_widget.js] [--trace DIR] [--nodes 1000] [--shape chains|gathers]
 
 A ``RunWidget`` graph grows to 1,000 nodes (ten interleaved chains, 990 edges) at 10 updates a second, the kernel's
 cap, sent slim as ``RunView`` sends them. The page records, with a ``PerformanceObserver``, every long task
@@ -23,6 +23,12 @@ chrome://tracing or Perfetto) and the page's tasks over 50 ms are broken down by
 time in (self time: script, style, layout, pre-paint, paint, GC, ...), with their thread (CPU) time: on a loaded
 machine a task's wall time includes the time its thread waited for a CPU. Tracing slows the page down: compare
 traced runs with traced runs only.
+
+``--nodes`` sets the run's size (1,000 by default; W7 is also measured at 5,000), still in 100 updates. ``--shape
+gathers`` grows rounds of 20 calls of one tool, each depending on every call of the round before (what ten
+``asyncio.gather`` of twenty produce): the widget groups each round into one box ("step ×20"), so the final DAG
+has ``nodes / 20`` boxes and one edge between consecutive rounds, while the trait still carries every node and
+edge (400 per round pair).
 
 Reuses the browser tier's driver (``tests/browser/labdriver.py``): needs ``/usr/bin/chromium`` and JupyterLab.
 """
@@ -59,36 +65,54 @@ from aether_nb.notebook.widget import RunWidget
 BUNDLE = None
 if BUNDLE:  # --bundle: another build of the front end (anywidget reads _esm when the subclass is made)
     RunWidget = type("RunWidget", (RunWidget,), {"_esm": pathlib.Path(BUNDLE)})
-w = RunWidget(graph={"run_id": "perf", "name": "perf_1000", "status": "running", "nodes": [], "edges": []})
+w = RunWidget(graph={"run_id": "perf", "name": "perf", "status": "running", "nodes": [], "edges": []})
 w
 """
-# 100 updates, 10 a second (the kernel's cap), 10 new nodes each: ten interleaved chains with realistic payloads,
-# sent slim as RunView sends them (per node only what the DAG draws; the inspector fetches details on demand).
-GROW = """\
+# 100 updates, 10 a second (the kernel's cap), PER new nodes each: ten interleaved chains (or rounds of a gather)
+# with realistic payloads, sent slim as RunView sends them (per node only what the DAG draws; the inspector
+# fetches details on demand).
+GROW_TEMPLATE = """\
+PER, SHAPE = {per}, {shape!r}
 nodes, edges = [], []
 first_update = time.time()
 for step in range(100):
     now = time.time()
-    for node in nodes[-10:]:
-        node.update(status="DONE", ended_at=now, outputs={"value": node["id"], "rows": list(range(5))})
-    for j in range(10):
-        i = step * 10 + j
-        nodes.append({"id": f"n{i}", "name": f"step_{i}", "kind": "tool", "status": "RUNNING", "parent": None,
-                      "started_at": now, "ended_at": None, "inputs": {"i": i, "text": "x" * 40}, "outputs": None,
-                      "error": None, "replayed": False, "usage": None, "logs": [], "warnings": []})
-        if i >= 10:
-            edges.append([f"n{i - 10}", f"n{i}"])
+    for node in nodes[-PER:]:
+        node.update(status="DONE", ended_at=now, outputs={{"value": node["id"], "rows": list(range(5))}})
+    for j in range(PER):
+        i = step * PER + j
+        name = f"step_{{i}}" if SHAPE == "chains" else "step"
+        nodes.append({{"id": f"n{{i}}", "name": name, "kind": "tool", "status": "RUNNING", "parent": None,
+                      "started_at": now, "ended_at": None, "inputs": {{"i": i, "text": "x" * 40}}, "outputs": None,
+                      "error": None, "replayed": False, "usage": None, "logs": [], "warnings": []}})
+        if SHAPE == "chains" and i >= 10:
+            edges.append([f"n{{i - 10}}", f"n{{i}}"])
+        elif SHAPE == "gathers" and i >= 20:
+            r = i // 20
+            edges.extend([f"n{{k}}", f"n{{i}}"] for k in range((r - 1) * 20, r * 20))
     last = step == 99
     if last:
-        for node in nodes[-10:]:
+        for node in nodes[-PER:]:
             node.update(status="DONE", ended_at=now)
-    w.graph = proto.slim_graph({"run_id": "perf", "name": "perf_1000", "status": "succeeded" if last else "running",
-                                "nodes": nodes, "edges": [list(e) for e in edges]})
+    w.graph = proto.slim_graph({{"run_id": "perf", "name": "perf", "status": "succeeded" if last else "running",
+                                "nodes": nodes, "edges": [list(e) for e in edges]}})
     if last:
         last_update = time.time()
     await asyncio.sleep(0.1)
-print(f"FIRST_UPDATE={first_update!r} LAST_UPDATE={last_update!r}")
+print(f"FIRST_UPDATE={{first_update!r}} LAST_UPDATE={{last_update!r}}")
 """
+
+
+def grow_cell(nodes: int, shape: str) -> str:
+    if nodes % 100 or (shape == "gathers" and nodes % 20):
+        raise SystemExit(f"--nodes must be a multiple of 100 (and of 20 for gathers), got {nodes}")
+    return GROW_TEMPLATE.format(per=nodes // 100, shape=shape)
+
+
+def expected(nodes: int, shape: str) -> tuple[int, int]:
+    """Boxes and edges of the final DAG: every node for chains; one group per round of 20 for gathers."""
+    return (nodes, nodes - 10) if shape == "chains" else (nodes // 20, nodes // 20 - 1)
+
 
 # Installed before the run starts. Long tasks; graph changes the widget received (its root's data-graph-updates,
 # bumped on every change:graph); the wall-clock time the final DAG is first on screen; the widget's slowest
@@ -120,7 +144,7 @@ _JS_OBSERVE = """(follow) => {
       perf.maxLayoutMs = Math.max(perf.maxLayoutMs, Number(dag.dataset.layoutMs));
       perf.engine = dag.dataset.layoutEngine;
     }
-    if (root.dataset.runStatus === 'succeeded' && root.querySelectorAll('.aether-node').length === NODES
+    if (root.dataset.runStatus === 'succeeded' && root.querySelectorAll('.aether-node[data-node-id]').length === NODES
         && root.querySelectorAll('.aether-edge').length === EDGES) {
       perf.finalAt = Date.now() / 1000;
       clearInterval(follower);
@@ -129,7 +153,12 @@ _JS_OBSERVE = """(follow) => {
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
-}""".replace("NODES", str(NODES)).replace("EDGES", str(NODES - 10))
+}"""
+
+
+def observe_js(nodes: int, shape: str) -> str:
+    boxes, edges = expected(nodes, shape)
+    return _JS_OBSERVE.replace("NODES", str(boxes)).replace("EDGES", str(edges))
 
 
 TRACE_CATEGORIES = [
@@ -267,17 +296,27 @@ def print_breakdown(run: int, breakdown: dict[str, Any], top: int = 12) -> None:
         print(f"  self time in {label}: " + ", ".join(f"{name} {ms:.0f}" for name, ms in items))
 
 
-def measure(lab: LabPage, trace: Path | None = None, follow: bool = False) -> dict[str, Any]:
+def measure(
+    lab: LabPage, trace: Path | None = None, follow: bool = False, nodes: int = NODES, shape: str = "chains"
+) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     lab.run_cell(0)
     lab.wait_in_output(0, ".aether-run[data-run-id='perf']")
     lab.page.wait_for_timeout(500)  # let the first render's work finish before measuring
-    lab.page.evaluate(_JS_OBSERVE, follow)
+    lab.page.evaluate(observe_js(nodes, shape), follow)
     tracer = Tracer(lab) if trace else None
     if tracer:
         tracer.start()
     lab.run_cell(1, timeout=120)
-    lab.page.wait_for_function("() => window.__aetherPerf.finalAt !== null", timeout=30_000)
+    try:
+        lab.page.wait_for_function("() => window.__aetherPerf.finalAt !== null", timeout=60_000)
+    except Exception as exc:
+        seen = lab.page.evaluate(
+            """() => { const r = document.querySelector(".aether-run[data-run-id='perf']");
+              return [r.dataset.runStatus, r.querySelectorAll('.aether-node[data-node-id]').length,
+                      r.querySelectorAll('.aether-edge').length, r.dataset.graphUpdates]; }"""
+        )
+        raise RuntimeError(f"the final DAG never showed (status, boxes, edges, updates): {seen}") from exc
     perf = lab.page.evaluate("() => window.__aetherPerf")
     breakdown = long_task_breakdown(tracer.stop(trace)) if tracer and trace else None
     match = re.search(r"FIRST_UPDATE=([\d.]+) LAST_UPDATE=([\d.]+)", lab.output_text(1))
@@ -306,7 +345,12 @@ def measure(lab: LabPage, trace: Path | None = None, follow: bool = False) -> di
 
 
 def run(
-    runs: int, trace_dir: Path | None = None, bundle: Path | None = None, follow: bool = False
+    runs: int,
+    trace_dir: Path | None = None,
+    bundle: Path | None = None,
+    follow: bool = False,
+    nodes: int = NODES,
+    shape: str = "chains",
 ) -> list[dict[str, Any]]:
     setup = SETUP.replace("BUNDLE = None", f"BUNDLE = {str(bundle.resolve())!r}") if bundle else SETUP
     results = []
@@ -323,10 +367,10 @@ def run(
             try:
                 for i in range(runs):
                     name = f"widget_bench_{i}.ipynb"
-                    lab = open_notebook(server, context, name, [setup, GROW])
+                    lab = open_notebook(server, context, name, [setup, grow_cell(nodes, shape)])
                     try:
                         trace = trace_dir / f"widget_trace_{i + 1}.json" if trace_dir else None
-                        results.append(measure(lab, trace, follow))
+                        results.append(measure(lab, trace, follow, nodes, shape))
                     finally:
                         lab.page.close()
                         server.shutdown_kernel(name)
@@ -385,11 +429,14 @@ def main() -> int:
         help="where the DAG is scrolled while the run grows: top (left alone), bottom (following the new rows)",
     )
     parser.add_argument("--bundle", type=Path, help="measure this build of run_widget.js instead of the installed one")
+    parser.add_argument("--nodes", type=int, default=NODES, help="nodes of the run (a multiple of 100)")
+    parser.add_argument("--shape", choices=["chains", "gathers"], default="chains", help="see the module docstring")
     args = parser.parse_args()
+    grow_cell(args.nodes, args.shape)  # fails early on a bad size
     if not CHROMIUM.exists():
         print(f"skipped: {CHROMIUM} is missing (apt-get install chromium)")
         return 0
-    results = run(args.runs, args.trace, args.bundle, args.scroll == "bottom")
+    results = run(args.runs, args.trace, args.bundle, args.scroll == "bottom", args.nodes, args.shape)
     print_table(results)
     if args.json:
         keys = [key for _, key, _, _ in ROWS]
@@ -411,8 +458,9 @@ def main() -> int:
                     "workload": {
                         "scroll": args.scroll,
                         "bundle": str(args.bundle or ""),
-                        "nodes": NODES,
-                        "edges": NODES - 10,
+                        "nodes": args.nodes,
+                        "shape": args.shape,
+                        "boxes_and_edges_drawn": expected(args.nodes, args.shape),
                         "updates": UPDATES,
                         "updates_per_s_cap": 10,
                     },

@@ -9,18 +9,31 @@
  * into horizontal bands that Chromium skips (layout and paint) while they are scrolled out of view.
  * Anything that throws while drawing is shown inside the widget, never swallowed.
  *
- * The DOM carries data attributes for tests: `data-run-status` on the root, `data-node-id`/`data-status` on
- * nodes, `data-wait-token`/`data-wait-kind` on wait controls, `data-action` on buttons.
+ * The widget never contradicts the run: statuses are shown in words from one vocabulary (status.ts), a failed
+ * run says why right under the header and selects the node that failed, a finished run offers no control, and
+ * a widget whose kernel went away (restart, shutdown) turns inert, says so and shows how to re-attach. Big
+ * runs group sibling calls ("step ×20", groups.ts) and the DAG follows the running frontier.
+ *
+ * The DOM carries data attributes for tests: `data-run-status` and `data-inert` on the root,
+ * `data-node-id`/`data-status`/`data-shown` on nodes, `data-wait-token`/`data-wait-kind` on wait controls,
+ * `data-action` on buttons.
  */
 import type { RenderProps } from "@anywidget/types";
 import { ChatPanel } from "./lib/chat";
 import { DagView, FRAME_BUDGET_MS } from "./lib/dag_view";
 import { formatSeconds, h } from "./lib/dom";
 import { Inspector } from "./lib/inspector";
+import { groupGraph } from "./lib/groups";
 import { indexGraph } from "./lib/layout";
-import { type RunGraph, type RunWidgetModel, isActiveRun, statusTone } from "./lib/protocol";
+import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
+import { notebookContext, snapshotHtml, writeSnapshot } from "./lib/snapshot";
+import { TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
+
+/** How long the kernel has to answer a ping before the widget calls itself inert. */
+const PING_TIMEOUT_MS = 5_000;
+const PING_INTERVAL_MS = 30_000;
 
 function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
@@ -34,9 +47,12 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const elapsed = h("span", { class: "aether-muted aether-elapsed" });
   const counts = h("span", { class: "aether-muted aether-counts" });
   const stop = h("button", { class: "aether-button aether-danger", "data-action": "stop", hidden: "" }, "■ Stop");
+  const follow = h("button", { class: "aether-button", "data-action": "follow", hidden: "", title: "Scroll the DAG to the running steps again" }, "⤓ Follow the run");
   const stopError = h("div", { class: "aether-control-error", role: "alert" });
-  const header = h("div", { class: "aether-header" }, title, badge, elapsed, counts, h("span", { class: "aether-spacer" }), stop);
+  const header = h("div", { class: "aether-header" }, title, badge, elapsed, counts, h("span", { class: "aether-spacer" }), follow, stop);
+  const reason = h("div", { class: "aether-reason", role: "status", hidden: "" });
   const notice = h("div", { class: "aether-notice", hidden: "" });
+  const inertNotice = h("div", { class: "aether-notice aether-inert-notice", hidden: "" });
   const renderError = h("div", { class: "aether-render-error", role: "alert", hidden: "" });
 
   const dirty = { graph: true, messages: true, waits: true, notice: true };
@@ -61,8 +77,93 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   );
   const chat = new ChatPanel(rpc);
   const main = h("div", { class: "aether-main" }, dag.el, inspector.el);
-  root.append(h("style", {}, CSS), header, stopError, notice, renderError, main, chat.el);
+  root.append(h("style", {}, CSS), header, reason, stopError, inertNotice, notice, renderError, main, chat.el);
   el.append(root);
+  dag.follower.onChange = (on) => {
+    follow.hidden = on || !activeNow();
+  };
+  const onFollowClick = (): void => dag.follower.resume();
+  follow.addEventListener("click", onFollowClick);
+
+  // -- kernel gone: inert -----------------------------------------------------------------------------------------
+  let inert = false;
+  let currentGraph: RunGraph | null = null;
+  const activeNow = (): boolean => !inert && currentGraph !== null && isActiveRun(currentGraph.status);
+  const disconnected = (): boolean => el.classList.contains("jupyter-widgets-disconnected") || el.closest(".jupyter-widgets-disconnected") !== null;
+  const setInert = (value: boolean): void => {
+    if (value === inert) return;
+    inert = value;
+    root.dataset.inert = String(value);
+    chat.setInert(value);
+    const runId = currentGraph?.run_id ?? "";
+    if (value) {
+      const code = `%aether resume ${runId}`;
+      const copy = h("button", { class: "aether-button", "data-action": "copy-resume", title: "Copy the line that re-attaches this run" }, "Copy");
+      copy.addEventListener("click", () => {
+        void navigator.clipboard?.writeText(code).then(
+          () => (copy.textContent = "Copied"),
+          () => (copy.textContent = "Select and copy the line"),
+        );
+      });
+      inertNotice.replaceChildren(
+        `This widget's kernel has stopped (restart or shutdown): this is the run's last known state, and its controls are off. ` +
+          "To pick the run up again, run the cells that define its agent and tools, then: ",
+        h("code", {}, code),
+        " ",
+        copy,
+      );
+    }
+    inertNotice.hidden = !value;
+    dirty.graph = true;
+    schedule();
+  };
+  // ipywidgets says "the connection changed" (a kernel restart) without saying which way, and anywidget's model
+  // does not expose `comm_live`: ask the kernel. No reply within PING_TIMEOUT_MS means nobody is there.
+  let probing = false;
+  const probe = (): void => {
+    if (probing) return;
+    probing = true;
+    rpc
+      .request({ type: "ping" }, PING_TIMEOUT_MS)
+      .then(() => setInert(false))
+      .catch(() => setInert(true))
+      .finally(() => {
+        probing = false;
+      });
+  };
+  const onCommLive = (): void => {
+    if (disconnected()) setInert(true);
+    else probe();
+  };
+  // While a run is active, a kernel that died without a restart (shut down, killed) is found within a minute.
+  const heartbeat = window.setInterval(() => {
+    if (activeNow()) probe();
+  }, PING_INTERVAL_MS);
+  model.on("comm_live_update", onCommLive);
+  model.on("comm:close", onCommLive);
+
+  // -- saved notebooks: a static entry under this model id (snapshot.ts) --------------------------------------------
+  const context = notebookContext(model.widget_manager);
+  const onSave = (_: unknown, state: string): void => {
+    if (state !== "started" || !context?.model) return;
+    const viewId = model.get("view_id");
+    if (!viewId) return;
+    try {
+      const g = currentGraph;
+      const words = g ? statusWords(g.status) : "unknown";
+      const when = new Date().toLocaleString();
+      const note = g
+        ? `Saved view of run ${g.run_id} (${g.name}, ${words}) at ${when}; no kernel is attached to it. To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
+        : `Saved view (${when}); no kernel is attached to it.`;
+      const get = (key: string): string => String((model.get as (k: string) => unknown)(key) ?? "");
+      const live = { modelName: get("_model_name"), viewName: get("_view_name"), module: get("_model_module"), version: get("_model_module_version") };
+      writeSnapshot(context.model, viewId, snapshotHtml(root, model.get("static_html") ?? "", note), live);
+    } catch (error) {
+      console.error("aether_nb widget: could not save its static view into the notebook", error);
+    }
+  };
+  context?.saveState?.connect(onSave);
+  rpc.request({ type: "view" }).catch(() => undefined); // the kernel counts live views (one widget per run per page)
 
   const showError = (where: string, error: unknown): void => {
     const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
@@ -72,6 +173,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
 
   let frameStart = 0;
+  let autoSelected = ""; // the failed node the widget selected by itself (once per failure)
   const drawGraph = (): void => {
     const graph = model.get("graph");
     if (!isRunGraph(graph)) {
@@ -79,38 +181,92 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       title.textContent = "no run yet";
       main.hidden = true;
       stop.hidden = true;
+      reason.hidden = true;
       return;
     }
+    currentGraph = graph;
+    if (!inert && disconnected()) setInert(true);
     main.hidden = false;
     const now = Date.now() / 1000;
+    const active = activeNow();
     root.dataset.runStatus = graph.status;
     root.dataset.runId = graph.run_id;
     title.textContent = graph.name;
-    badge.textContent = graph.status;
+    badge.textContent = statusWords(graph.status) + (inert && isActiveRun(graph.status) ? " (when the kernel stopped)" : "");
+    badge.dataset.status = graph.status;
     badge.className = `aether-badge aether-tone-${statusTone(graph.status)}`;
-    stop.hidden = !isActiveRun(graph.status);
+    stop.hidden = !active;
+    follow.hidden = !active || dag.follower.follow;
+    chat.setActive(active);
     let start = Infinity;
     let end = 0;
+    const parents = new Set<string>();
+    for (const node of graph.nodes) if (node.parent != null) parents.add(node.parent);
     const tally = new Map<string, number>();
+    let steps = 0;
     for (const node of graph.nodes) {
-      const tone = statusTone(node.status);
-      tally.set(tone, (tally.get(tone) ?? 0) + 1);
       if (node.started_at != null) start = Math.min(start, node.started_at);
       if (node.ended_at != null) end = Math.max(end, node.ended_at);
+      if (parents.has(node.id)) continue; // a container is counted through what it contains
+      steps++;
+      const tone = statusTone(node.shown ?? node.status);
+      tally.set(tone, (tally.get(tone) ?? 0) + 1);
     }
-    if (isActiveRun(graph.status)) end = now; // a finished run stops the clock at its last node's end
+    if (active) end = now; // a finished run stops the clock at its last node's end
     elapsed.textContent = Number.isFinite(start) && end >= start ? formatSeconds(end - start) : "";
-    const parts = [`${graph.nodes.length} node${graph.nodes.length === 1 ? "" : "s"}`];
-    for (const tone of ["done", "running", "waiting", "failed", "pending", "skipped"]) {
+    const parts = [`${steps} step${steps === 1 ? "" : "s"}`];
+    for (const tone of [...TONES].reverse()) {
       const n = tally.get(tone);
       if (n) parts.push(`${n} ${tone}`);
     }
     counts.textContent = parts.join(" · ");
     counts.dataset.total = String(graph.nodes.length);
-    const index = indexGraph(graph);
-    dag.update(graph, index, now, frameStart + FRAME_BUDGET_MS); // the DOM work continues in later frames
+    const shown = groupGraph(graph);
+    const index = indexGraph(shown);
+    drawReason(graph, index);
+    dag.update(shown, index, now, frameStart + FRAME_BUDGET_MS); // the DOM work continues in later frames
     inspector.show(dag.selected !== null ? (index.byId.get(dag.selected) ?? null) : null);
   };
+
+  /** A failed run says why under the header, and selects (and reveals) the node that failed, once. */
+  const drawReason = (graph: RunGraph, index: ReturnType<typeof indexGraph>): void => {
+    if (statusTone(graph.status) !== "failed") {
+      reason.hidden = true;
+      reason.replaceChildren();
+      return;
+    }
+    const cause: GraphNode | undefined = graph.failed_node ? index.byId.get(graph.failed_node) : undefined;
+    const why = cause?.error_message || graph.error || "the agent raised an error";
+    const verb = cause && cause.status === "FAILED_TIMEOUT" ? "Timed out" : "Failed";
+    reason.hidden = false;
+    reason.dataset.nodeId = cause?.id ?? "";
+    const where = cause
+      ? h("a", { href: "#", class: "aether-reason-node", "data-action": "select-failed" }, `${cause.name}${cause.label ? `(${cause.label})` : ""}`)
+      : "";
+    reason.replaceChildren(h("strong", {}, `${verb}${cause ? " at " : ""}`), where, `: ${why}`);
+    if (cause && autoSelected !== cause.id && dag.selected === null) {
+      autoSelected = cause.id;
+      reveal(cause, index);
+      dag.selected = cause.id;
+    }
+  };
+  const reveal = (node: GraphNode, index: ReturnType<typeof indexGraph>): void => {
+    for (let p = node.parent; p != null; p = index.byId.get(p)?.parent ?? null) dag.expanded.add(p);
+  };
+  const onReasonClick = (event: MouseEvent): void => {
+    if (!(event.target as Element).closest("[data-action='select-failed']")) return;
+    event.preventDefault();
+    const id = reason.dataset.nodeId;
+    const graph = model.get("graph");
+    if (!id || !isRunGraph(graph)) return;
+    const index = indexGraph(groupGraph(graph));
+    const node = index.byId.get(id);
+    if (node) reveal(node, index);
+    dag.selected = id;
+    dirty.graph = true;
+    schedule();
+  };
+  reason.addEventListener("click", onReasonClick);
 
   function flush(): void {
     frame = 0;
@@ -159,6 +315,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
   let graphUpdates = 0;
   const onGraphChange = (): void => {
+    if (inert) probe(); // a kernel that sends state is there after all
     root.dataset.graphUpdates = String(++graphUpdates); // graph messages received, counted by bench/widget_bench.py
     onGraph();
   };
@@ -168,6 +325,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   model.on("change:notice", onNotice);
 
   const onStop = (): void => {
+    if (inert) return;
     stopError.textContent = "";
     stop.disabled = true;
     rpc
@@ -187,10 +345,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
   root.addEventListener("keydown", onKeydown);
 
-  // Elapsed time and running nodes' durations tick once a second while the run is active.
+  // Elapsed time and running nodes' durations tick once a second while the run is active (not once inert).
   const ticker = window.setInterval(() => {
-    const graph = model.get("graph");
-    if (isRunGraph(graph) && isActiveRun(graph.status)) onGraph();
+    if (activeNow()) onGraph();
   }, 1000);
 
   // First draw synchronously, so the widget shows its state as soon as it is attached.
@@ -199,10 +356,17 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   return () => {
     if (frame) cancelAnimationFrame(frame);
     window.clearInterval(ticker);
+    window.clearInterval(heartbeat);
     model.off("change:graph", onGraphChange);
     model.off("change:messages", onMessages);
     model.off("change:waits", onWaits);
     model.off("change:notice", onNotice);
+    model.off("comm_live_update", onCommLive);
+    model.off("comm:close", onCommLive);
+    context?.saveState?.disconnect(onSave);
+    if (!inert) rpc.request({ type: "unview" }).catch(() => undefined);
+    follow.removeEventListener("click", onFollowClick);
+    reason.removeEventListener("click", onReasonClick);
     stop.removeEventListener("click", onStop);
     root.removeEventListener("keydown", onKeydown);
     rpc.dispose();

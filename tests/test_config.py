@@ -23,7 +23,8 @@ def test_notebook_store_path(tmp_path: Path) -> None:
 
 
 def test_configure_store_by_path_and_memory(tmp_path: Path, session: Session) -> None:
-    s = ag.configure(store=tmp_path / "x.aether.duckdb")
+    ag.configure(store=tmp_path / "x.aether.duckdb")
+    s = ag.session()
     assert s.store.location == str(tmp_path / "x.aether.duckdb")
     ag.configure(store=":memory:")
     assert ag.store().location == ":memory:"

@@ -432,7 +432,8 @@ async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None 
     if not served:
         raise UsageError(f"module {mod.__name__} has no @tool, DualStageTool or @graph_fn to serve")
     channel = MCPChannel()
-    session = config.configure(store=store, channel=channel)
+    config.configure(store=store, channel=channel)
+    session = config.session()
     server = AgentServer(served, session, channel, name=name or mod.__name__)
     try:
         async with stdio_server() as (read, write):

@@ -1,8 +1,8 @@
 """The widget protocol, mirrored by ``js/lib/protocol.ts``: keep both in step.
 
-State travels kernel -> browser in synced traits (``graph``, ``messages``, ``waits``, ``notice``). Commands travel
-browser -> kernel as anywidget custom messages, never as trait sync (which can stall for good on ipykernel 7.4,
-FACTS.md); each carries an ``id`` and gets exactly one ``reply``.
+State travels kernel -> browser in synced traits (``graph``, ``messages``, ``waits``, ``notice``, ``static_html``).
+Commands travel browser -> kernel as anywidget custom messages, never as trait sync (which can stall for good on
+ipykernel 7.4, FACTS.md); each carries an ``id`` and gets exactly one ``reply``.
 
 The ``graph`` trait is slim (:func:`slim_graph`): per node only what the DAG draws. The inspector fetches one
 node's details (inputs, outputs, error, logs, warnings, usage) with an ``inspect`` command when it opens.
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 from typing import Any, Literal, TypedDict
+
+from aether_nb.runtime import status
 
 MAX_INLINE_IMAGE = 2 << 20
 """Images up to this size travel inside the ``messages`` trait as data URLs."""
@@ -57,10 +59,41 @@ class InspectCommand(TypedDict):
     node_id: str
 
 
-COMMANDS = ("answer", "upload", "stop", "download", "inspect")
+class MessageCommand(TypedDict):
+    """The message box: something the user writes to the agent (``context.channel().receive()`` reads it)."""
+
+    type: Literal["message"]
+    id: str
+    text: str
+
+
+class ViewCommand(TypedDict):
+    """A view of the widget was attached (``view``) or removed (``unview``): one live widget per run per page."""
+
+    type: Literal["view", "unview"]
+    id: str
+
+
+class PingCommand(TypedDict):
+    """Is this widget's kernel still there? Sent when ipywidgets reports a connection change, and every
+    ``PING_INTERVAL`` of an active run; no reply within a few seconds turns the widget inert."""
+
+    type: Literal["ping"]
+    id: str
+
+
+COMMANDS = ("answer", "upload", "stop", "download", "inspect", "message", "view", "unview", "ping")
 
 SLIM_NODE_FIELDS = ("id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed")
-"""Node fields the ``graph`` trait carries, plus ``has_error`` and a small ``usage``."""
+"""Node fields the ``graph`` trait carries, plus ``shown`` (the status it shows, see
+:mod:`aether_nb.runtime.status`), ``label`` (a short argument preview), ``has_error``, ``error_message`` and a
+small ``usage``."""
+
+MAX_LABEL = 28
+"""Characters of a node's argument preview (``x=3, city='Oslo'``): enough to tell siblings apart."""
+
+MAX_ERROR_LINE = 240
+"""Characters of a failed node's error message carried in the ``graph`` trait (the header shows it)."""
 
 DETAIL_FIELDS = ("inputs", "outputs", "error", "logs", "warnings", "usage")
 """Node fields an ``inspect`` reply carries (``{"node": {...}}``)."""
@@ -69,20 +102,92 @@ MAX_INLINE_USAGE = 256
 """A node's ``usage`` rides in the ``graph`` trait when its JSON is at most this long (token counts, cost)."""
 
 
-def slim_node(node: dict[str, Any]) -> dict[str, Any]:
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= MAX_LABEL else value[: MAX_LABEL - 1] + "…")
+    if isinstance(value, (int, float, bool)) or value is None:
+        return repr(value)
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    if isinstance(value, dict):
+        return "{…}"
+    return "…"
+
+
+def arg_preview(inputs: Any, kind: str | None = None) -> str:
+    """A short preview of a call's arguments (``x=3, city='Oslo'``) that tells sibling calls of one tool apart.
+
+    A wait shows its question (``receive()`` shows "message"), an LLM call its model.
+    """
+    if not isinstance(inputs, dict) or not inputs:
+        return ""
+    if kind == "wait" or {"kind", "prompt"} <= set(inputs):
+        prompt = inputs.get("prompt")
+        text = " ".join(str(prompt).replace("**", "").replace("`", "").split()) if prompt else ""
+        text = text or ("message" if inputs.get("kind") == "human" else "")
+        return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+    if kind == "llm" and isinstance(inputs.get("model"), str):
+        return str(inputs["model"])[:MAX_LABEL]
+    parts = []
+    for key, value in inputs.items():
+        if str(key).startswith("_"):
+            continue
+        parts.append(f"{key}={_short(value)}")
+    text = ", ".join(parts)
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def error_line(error: Any) -> str:
+    """One line saying why a node failed (``ZeroDivisionError: division by zero``)."""
+    if not error:
+        return ""
+    if isinstance(error, dict):
+        # the class name a person knows (``WaitTimeout``), not its module path (``aether_nb.errors.WaitTimeout``)
+        kind, message = str(error.get("type") or "").rsplit(".", 1)[-1], error.get("message") or ""
+        text = f"{kind}: {message}" if kind and message else str(kind or message)
+    else:
+        text = str(error)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_LINE else text[: MAX_ERROR_LINE - 1] + "…"
+
+
+def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None = None) -> dict[str, Any]:
     """What the DAG needs of one node: no inputs, outputs, logs or traceback (fetched by ``inspect``)."""
     slim = {key: node.get(key) for key in SLIM_NODE_FIELDS}
     slim["replayed"] = bool(slim["replayed"])
+    slim["shown"] = shown or slim["status"]
+    slim["label"] = arg_preview(node.get("inputs"), node.get("kind")) if label is None else label
     slim["has_error"] = bool(node.get("error"))
+    if slim["has_error"]:
+        slim["error_message"] = error_line(node.get("error"))
     usage = node.get("usage")
     if usage is not None and len(json.dumps(usage, default=str)) <= MAX_INLINE_USAGE:
         slim["usage"] = usage
     return slim
 
 
-def slim_graph(graph: dict[str, Any]) -> dict[str, Any]:
-    """The ``graph`` trait's value for a full graph (``RunGraph.to_dict()`` shape): slim nodes, same edges."""
-    return {**graph, "nodes": [slim_node(n) for n in graph.get("nodes", [])]}
+def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``graph`` trait's value for a full graph (``RunGraph.to_dict()`` shape): slim nodes, same edges.
+
+    Each node carries the status it shows (:func:`aether_nb.runtime.status.shown_statuses`); a failed run also
+    carries ``failed_node`` (the node that explains it, selected by the widget) next to its ``error``.
+    ``labels`` caches argument previews by node id (a node's inputs never change once it started).
+    """
+    nodes = graph.get("nodes", [])
+    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
+    cache = labels if labels is not None else {}
+    slim_nodes = []
+    for n in nodes:
+        nid = n["id"]
+        label = cache.get(nid)
+        if label is None:
+            label = cache[nid] = arg_preview(n.get("inputs"), n.get("kind"))
+        slim_nodes.append(slim_node(n, shown.get(nid), label))
+    out = {**graph, "nodes": slim_nodes}
+    if status.tone(str(graph.get("status") or "")) == "failed":
+        cause = status.failure(nodes)
+        out["failed_node"] = None if cause is None else cause["id"]
+    return out
 
 
 def node_details(node: dict[str, Any]) -> dict[str, Any]:

@@ -6,16 +6,23 @@ the hooks and restores the previous channel; the store stays open so runs keep t
 Re-running a cell (the documented rule): when a cell starts a run while the run it started last time is still
 executing, the previous run is **cancelled** and both widgets say so — unless it is the same run (same
 ``run_id``, e.g. ``agent.start(..., run_id="x")``), which is **adopted**: the cell shows the existing run.
+
+One live widget per run per page: a run already shown live under another cell (its front end reported a view)
+shows a one-line pointer there instead of a second copy. Stopping a run a cell awaits prints one line, not a
+``RunCancelled`` traceback.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import sys
 from typing import Any
 
+from IPython.display import HTML, display
+
 from aether_nb import config
-from aether_nb.errors import StorageError
+from aether_nb.errors import RunCancelled, StorageError
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
@@ -30,7 +37,9 @@ class Extension:
         self.views: dict[str, RunView] = {}
         self._cell_runs: dict[str, str] = {}
         self._shown: dict[str, int] = {}
+        self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
         self._previous_channel: Any = None
+        self._previous_custom_exc: tuple[Any, Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -50,9 +59,17 @@ class Extension:
                     "restart); `%aether store PATH` switches to a file of its own.",
                     file=sys.stderr,
                 )
+        where = session.store.location
+        print(
+            "aether_nb: runs are kept in memory only (they will not survive a restart)"
+            if where == ":memory:"
+            else f"aether_nb: runs are stored in {where}"
+        )
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
+        self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
+        self.ip.set_custom_exc((RunCancelled,), _stopped_notice)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
         self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
@@ -65,6 +82,10 @@ class Extension:
             session.run_observers.remove(self.on_run)
         if self._previous_channel is not None:
             session.config["channel"] = self._previous_channel
+        if self._previous_custom_exc is not None:
+            self.ip.custom_exceptions, custom_tb = self._previous_custom_exc
+            if custom_tb is not None:
+                self.ip.CustomTB = custom_tb
         self.ip.display_formatter.mimebundle_formatter.pop(Run, None)
         self.ip.display_formatter.mimebundle_formatter.pop(TaskGraph, None)
         self.ip.magics_manager.magics["line"].pop("aether", None)
@@ -91,15 +112,26 @@ class Extension:
         return view
 
     def show(self, view: RunView) -> None:
-        """Display the view in the current cell, once per cell execution."""
-        if self._shown.get(view.run.id) != self._execution():
-            self._shown[view.run.id] = self._execution()
-            view.display()
+        """Display the view in the current cell, once per cell execution; a run already live under another cell
+        gets a one-line pointer instead of a second widget."""
+        run_id = view.run.id
+        if self._shown.get(run_id) == self._execution():
+            return
+        first = self._first_cell.get(run_id)
+        if view.live_views > 0 and first is not None and first != self._execution():
+            display(_pointer(view.run, first))  # type: ignore[no-untyped-call]
+            self._shown[run_id] = self._execution()
+            return
+        self._shown[run_id] = self._execution()
+        self._first_cell[run_id] = self._execution()
+        view.display()
 
     def on_run(self, run: Run) -> None:
-        """A run started (or resumed) in this process: show it under the cell, applying the re-run rule."""
+        """A run started (or resumed) in this process: show it under the cell, applying the re-run rule.
+
+        Notices say what happened: "adopted" only when this very cell started the run before.
+        """
         cell = self._cell_id()
-        adopted = run.id in self.views
         view = self.view_for(run)
         previous_id = self._cell_runs.get(cell) if cell else None
         if previous_id is not None and previous_id != run.id:
@@ -108,7 +140,7 @@ class Extension:
                 previous.run.cancel()
                 previous.set_notice(f"Cancelled: the cell was run again and started run {run.id}.")
                 view.set_notice(f"This cell's previous run {previous_id} was still going and has been cancelled.")
-        elif adopted:
+        elif previous_id == run.id:
             view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
         if cell is not None:
             self._cell_runs[cell] = run.id
@@ -122,10 +154,34 @@ class Extension:
         if not run.live and not run.done and run.id not in self.views:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
         view = self.view_for(run, notice)
+        first = self._first_cell.get(run.id)
+        if view.live_views > 0 and first is not None and first != self._execution():
+            self._shown[run.id] = self._execution()
+            pointer = _pointer(run, first)
+            return {"text/html": pointer.data, "text/plain": _pointer_text(run, first)}
         self._shown[run.id] = self._execution()
+        self._first_cell[run.id] = self._execution()
         bundle = view.widget._repr_mimebundle_()
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data
+
+
+def _pointer_text(run: Run, execution: int) -> str:
+    # ipykernel counts the cell being executed as execution_count - 1 (the counter moves on when it starts).
+    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution - 1}]"
+
+
+def _pointer(run: Run, execution: int) -> HTML:
+    """The one line a second cell shows for a run whose live widget is already on the page."""
+    text = html.escape(_pointer_text(run, execution))
+    run_id = html.escape(run.id)
+    return HTML(f"<div class='aether-run-pointer' data-run-id='{run_id}'>{text}</div>")  # type: ignore[no-untyped-call]
+
+
+def _stopped_notice(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    """A run the cell awaited was stopped (the widget's Stop button, ``run.cancel()``): one line, no traceback."""
+    message = getattr(value, "message", None) or str(value)
+    print(f"■ Stopped: {message}.")
 
 
 def graph_bundle(graph: TaskGraph) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from aether_nb import config
 from aether_nb.errors import UsageError
+from aether_nb.runtime.status import words
 
 if TYPE_CHECKING:
     from aether_nb.notebook.extension import Extension
@@ -128,14 +129,21 @@ def mcp_listing() -> str:
 
 
 def resume(extension: Extension, run_id: str) -> None:
-    """Show the run's widget here, and resume it when it is unfinished and not executing."""
+    """Show the run's widget here, and resume it when it is unfinished and not executing.
+
+    The notice says what happened: resumed from the store, already executing, or already finished.
+    """
     run = config.get_run(run_id)
     view = extension.view_for(run)
     if not run.live and not run.done:
         view.set_notice("Resumed from the store: completed steps are replayed, not executed again.")
         run.resume()  # on_run shows the widget in this cell
+        return
+    if run.done:
+        view.set_notice(f"Run {run.id} already finished ({run.status}): there is nothing to resume.")
     else:
-        extension.show(view)
+        view.set_notice(f"Run {run.id} is already executing in this kernel: this is its live widget.")
+    extension.show(view)
 
 
 class RunsTable(ipywidgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
@@ -163,20 +171,20 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     for run in config.runs():
         started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
-        lines.append(f"{run.id} · {run.graph_name} · {run.status} · {started} · {prompts}")
+        lines.append(f"{run.id} · {run.graph_name} · {words(run.status)} · {started} · {prompts}")
         text = html.escape(lines[-1])
         label = ipywidgets.HTML(text)
-        if run.done:
-            rows.append(label)
-            continue
-        button = ipywidgets.Button(description="Resume", layout=ipywidgets.Layout(width="80px"))
+        # Finished runs can only be shown; a run that finishes after the table was drawn says so when clicked.
+        button = ipywidgets.Button(description="Show" if run.done else "Resume", layout=ipywidgets.Layout(width="80px"))
 
-        def act(run_id: str = run.id) -> None:
+        def act(run_id: str = run.id, button: Any = button) -> None:
             with out:
                 try:
                     resume(extension, run_id)
                 except UsageError as exc:
                     print(exc.message)
+            if config.get_run(run_id).done:
+                button.description = "Show"
 
         def clicked(_: Any, act: Any = act) -> None:
             if threading.get_ident() == thread:

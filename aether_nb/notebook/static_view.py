@@ -1,46 +1,297 @@
-"""What a saved notebook shows where widgets cannot run (nbviewer, GitHub): an SVG of the DAG and the chat as text.
+"""What a saved notebook shows where widgets cannot run (nbviewer, GitHub, nbconvert's HTML, a reopened notebook).
 
-The SVG comes from :mod:`aether_nb.runtime.dot` (``dot`` in a subprocess with a timeout); without it, a node list.
+An SVG of the DAG (Graphviz ``dot`` via :mod:`aether_nb.runtime.dot`, in a subprocess with a timeout) in the same
+status words and colours as the widget, then the chat as a transcript: markdown rendered (mistune, raw HTML
+escaped), images embedded as data URLs (up to :data:`MAX_STATIC_IMAGE`), files as name and size.
+
+Big runs stay small: sibling calls of one tool under one ``gather`` (or a loop of one tool) are drawn as one group
+node, ``step ×20`` (:func:`group_graph`, the same rule as the widget's ``js/lib/groups.ts``); beyond
+:data:`MAX_STATIC_NODES` drawn nodes, or an SVG over :data:`MAX_STATIC_SVG` bytes, a summary table replaces the
+drawing, so a saved notebook does not grow by megabytes per run.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Sequence
 from typing import Any
 
+from aether_nb.runtime import status
 from aether_nb.runtime.dot import render_svg
+from aether_nb.services.channel import files_text, format_size
 
-__all__ = ["render_svg", "static_html", "transcript"]
+__all__ = ["group_graph", "render_svg", "static_html", "summary_table", "transcript"]
+
+GROUP_MIN = 5
+"""Sibling calls of one tool that become one group node (the widget uses the same number)."""
+
+MAX_STATIC_NODES = 120
+"""Drawn nodes (after grouping) beyond which the static view is a summary table instead of an SVG."""
+
+MAX_STATIC_SVG = 250_000
+"""Bytes of SVG beyond which the summary table replaces the drawing."""
+
+MAX_STATIC_IMAGE = 512 * 1024
+"""Images up to this size are embedded in the static transcript; bigger ones are named."""
 
 
-def transcript(messages: list[dict[str, Any]]) -> str:
-    """The chat as plain text lines (``role: text``)."""
+# -- grouping ------------------------------------------------------------------------------------------------------
+def _groups_of(
+    ids: list[str], names: dict[str, str], preds: dict[str, list[str]], succs: dict[str, list[str]]
+) -> list[list[str]]:
+    """Sibling groups: same name with the same predecessors and successors (one gather), or a chain of one tool
+    where each call feeds only the next (a loop). Members in graph order."""
+    out: list[list[str]] = []
+    taken: set[str] = set()
+    buckets: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    for nid in ids:
+        key = (names[nid], tuple(sorted(preds.get(nid, ()))), tuple(sorted(succs.get(nid, ()))))
+        buckets.setdefault(key, []).append(nid)
+    for members in buckets.values():
+        if len(members) >= GROUP_MIN:
+            out.append(members)
+            taken.update(members)
+    for nid in ids:
+        if nid in taken:
+            continue
+        p = preds.get(nid, [])
+        if len(p) == 1 and names.get(p[0]) == names[nid] and len(succs.get(p[0], [])) == 1:
+            continue  # not the head of a chain
+        chain = [nid]
+        current = nid
+        while True:
+            nxt = succs.get(current, [])
+            if len(nxt) != 1 or nxt[0] in taken or names.get(nxt[0]) != names[nid] or len(preds.get(nxt[0], [])) != 1:
+                break
+            current = nxt[0]
+            chain.append(current)
+        if len(chain) >= GROUP_MIN:
+            out.append(chain)
+            taken.update(chain)
+    return out
+
+
+def group_graph(graph: dict[str, Any], shown: dict[str, str] | None = None) -> dict[str, Any]:
+    """The graph with sibling groups collapsed into one node each (``name ×N``, the worst member's status).
+
+    The children of a grouped node are dropped (the group stands for them); edges are redirected to the group
+    and deduplicated. Works on the ``RunGraph.to_dict()`` / slim shape.
+    """
+    nodes: list[dict[str, Any]] = list(graph.get("nodes", []))
+    shown = shown or status.shown_statuses(nodes, str(graph.get("status") or ""))
+    by_parent: dict[Any, list[str]] = {}
+    names = {str(n["id"]): str(n.get("name") or n["id"]) for n in nodes}
+    for n in nodes:
+        by_parent.setdefault(n.get("parent"), []).append(str(n["id"]))
+    preds: dict[str, list[str]] = {}
+    succs: dict[str, list[str]] = {}
+    for a, b in graph.get("edges", []):
+        succs.setdefault(str(a), []).append(str(b))
+        preds.setdefault(str(b), []).append(str(a))
+    member_of: dict[str, str] = {}
+    group_nodes: list[dict[str, Any]] = []
+    by_id = {str(n["id"]): n for n in nodes}
+    for parent, ids in by_parent.items():
+        for members in _groups_of(ids, names, preds, succs):
+            gid = f"group:{members[0]}"
+            worst = status.worst(shown.get(m, by_id[m].get("status", "")) for m in members) or "PENDING"
+            for m in members:
+                member_of[m] = gid
+            group_nodes.append(
+                {
+                    "id": gid,
+                    "name": f"{names[members[0]]} ×{len(members)}",
+                    "kind": "group",
+                    "status": worst,
+                    "shown": worst,
+                    "parent": parent,
+                    "members": members,
+                    "started_at": None,
+                    "ended_at": None,
+                }
+            )
+    if not member_of:
+        return {**graph, "nodes": [{**n, "shown": shown.get(str(n["id"]), n.get("status"))} for n in nodes]}
+    hidden = set(member_of)
+    # Children of grouped nodes go too (a group of nested agents is drawn as one box).
+    changed = True
+    while changed:
+        changed = False
+        for n in nodes:
+            if n["id"] not in hidden and n.get("parent") in hidden:
+                hidden.add(str(n["id"]))
+                changed = True
+    out_nodes = [{**n, "shown": shown.get(str(n["id"]), n.get("status"))} for n in nodes if n["id"] not in hidden]
+    out_nodes.extend(group_nodes)
+    seen: set[tuple[str, str]] = set()
+    edges = []
+    for a, b in graph.get("edges", []):
+        if (a in hidden and a not in member_of) or (b in hidden and b not in member_of):
+            continue
+        ea, eb = member_of.get(a, a), member_of.get(b, b)
+        if ea != eb and (ea, eb) not in seen:
+            seen.add((ea, eb))
+            edges.append([ea, eb])
+    return {**graph, "nodes": out_nodes, "edges": edges}
+
+
+# -- transcript ----------------------------------------------------------------------------------------------------
+def _answer_text(content: dict[str, Any]) -> str:
+    return str(content.get("text", ""))
+
+
+def transcript(messages: Sequence[dict[str, Any]]) -> str:
+    """The chat as plain text lines (``role: text``), each question once, files with name and size."""
     lines = []
     for m in messages:
-        c = m.get("content", {})
-        if m["type"] in ("text", "markdown", "stream"):
-            body = c.get("text", "")
-        elif m["type"] in ("image", "file"):
-            body = f"[{m['type']}: {c.get('name')}]"
-        elif m["type"] == "progress":
+        c = m.get("content", {}) or {}
+        kind = m.get("type")
+        if kind in ("text", "markdown", "stream"):
+            body = _answer_text(c)
+            if c.get("queued"):
+                body += " (queued)"
+        elif kind == "files":
+            body = f"[files: {files_text(c.get('files') or [])}]"
+        elif kind in ("image", "file"):
+            body = f"[{kind}: {c.get('name')} ({format_size(c.get('size'))})]"
+        elif kind == "progress":
             body = f"[{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{' done' if c.get('done') else ''}]"
         else:
             continue
-        lines.append(f"{m['role']}: {body}")
+        lines.append(f"{m.get('role', 'assistant')}: {body}")
     return "\n".join(lines)
 
 
-def static_html(graph: dict[str, Any], messages: list[dict[str, Any]], svg: str | None) -> str:
-    """The fallback HTML: title and status, the SVG (or a node list), and the transcript."""
-    title = html.escape(f"{graph.get('name', 'run')} · {graph.get('status', '')} · {graph.get('run_id', '')}")
-    if svg is not None:
-        body = svg
-    else:
-        items = "".join(
-            f"<li>{html.escape(n['name'])} [{html.escape(n['id'])}]: {html.escape(n['status'])}</li>"
-            for n in graph.get("nodes", [])
+def _markdown(text: str) -> str:
+    import mistune
+
+    render = mistune.create_markdown(escape=True, plugins=["strikethrough", "table"])
+    return str(render(text))
+
+
+def _message_html(m: dict[str, Any]) -> str:
+    c = m.get("content", {}) or {}
+    kind = m.get("type")
+    if kind == "markdown" or (kind == "text" and c.get("turn") == "question"):
+        return _markdown(str(c.get("text", "")))
+    if kind in ("text", "stream"):
+        return f"<div style='white-space:pre-wrap'>{html.escape(str(c.get('text', '')))}</div>"
+    if kind == "files":
+        chips = "".join(
+            f"<span style='border:1px solid #bbb;border-radius:10px;padding:0 8px;margin-right:4px'>"
+            f"{html.escape(str(f.get('name')))} · {format_size(f.get('size'))}</span>"
+            for f in c.get("files") or []
         )
-        body = f"<ul>{items}</ul>"
-    chat = transcript(messages)
-    chat_html = f"<pre>{html.escape(chat)}</pre>" if chat else ""
-    return f"<div class='aether-run-static'><b>{title}</b>{body}{chat_html}</div>"
+        return chips or "(no files)"
+    if kind == "image":
+        url = c.get("data_url")
+        if isinstance(url, str) and url.startswith("data:image/") and (c.get("size") or 0) <= MAX_STATIC_IMAGE:
+            alt = html.escape(str(c.get("alt") or c.get("name") or "image"))
+            return f"<img src='{html.escape(url)}' alt='{alt}' style='max-width:100%;max-height:320px'>"
+        return f"{html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
+    if kind == "file":
+        return f"{html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
+    if kind == "progress":
+        return html.escape(
+            f"{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{' · done' if c.get('done') else ''}"
+        )
+    return ""
+
+
+def transcript_html(messages: Sequence[dict[str, Any]]) -> str:
+    """The chat as HTML bubbles (user on the right), for places without the widget."""
+    rows = []
+    for m in messages:
+        body = _message_html(m)
+        if not body:
+            continue
+        user = m.get("role") == "user"
+        style = "margin:4px 0;padding:4px 10px;border-radius:10px;max-width:75%;" + (
+            "align-self:flex-end;background:#bbdefb;" if user else "align-self:flex-start;background:#f1f1f1;"
+        )
+        rows.append(
+            f"<div class='aether-static-msg' data-role='{'user' if user else 'assistant'}' style='{style}'>{body}</div>"
+        )
+    if not rows:
+        return ""
+    css = "<style>.aether-static-msg > p { margin: 0 0 4px; } .aether-static-msg > p:last-child { margin: 0; }</style>"
+    return f"<div class='aether-static-chat' style='display:flex;flex-direction:column'>{css}{''.join(rows)}</div>"
+
+
+# -- the whole view ------------------------------------------------------------------------------------------------
+def summary_table(graph: dict[str, Any]) -> str:
+    """Counts of nodes per tool and shown status: what a big run's static view shows instead of a drawing."""
+    nodes = graph.get("nodes", [])
+    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
+    rows: dict[str, dict[str, int]] = {}
+    for n in nodes:
+        rows.setdefault(str(n.get("name")), {}).setdefault(status.words(shown.get(str(n["id"]), "")), 0)
+        rows[str(n.get("name"))][status.words(shown.get(str(n["id"]), ""))] += 1
+    body = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{sum(c.values())}</td>"
+        f"<td>{html.escape(', '.join(f'{v} {k}' for k, v in sorted(c.items())))}</td></tr>"
+        for name, c in sorted(rows.items(), key=lambda kv: -sum(kv[1].values()))
+    )
+    return (
+        f"<p>{len(nodes)} nodes: too many to draw here (the live widget groups and expands them).</p>"
+        f"<table class='aether-static-summary'><tr><th>step</th><th>calls</th><th>status</th></tr>{body}</table>"
+    )
+
+
+_SVG_ID = re.compile(r'\bid="([^"]*)"')
+
+
+def prefix_svg_ids(svg: str, prefix: str) -> str:
+    """Make an SVG's ids unique on a page holding several (Graphviz numbers them ``node1``... in every drawing)."""
+    clean = re.sub(r"[^\w-]", "-", prefix)
+    return _SVG_ID.sub(lambda m: f'id="{clean}-{m.group(1)}"', svg)
+
+
+async def static_svg(graph: dict[str, Any]) -> str | None:
+    """The drawing of a run for static places: grouped, capped, ids made unique; None means "use the summary"."""
+    grouped = group_graph(graph)
+    if len(grouped.get("nodes", [])) > MAX_STATIC_NODES:
+        return None
+    svg = await render_svg(grouped)
+    if svg is None or len(svg) > MAX_STATIC_SVG:
+        return None
+    return prefix_svg_ids(svg, f"aether-{graph.get('run_id', 'run')}")
+
+
+def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: str | None, *, notice: str = "") -> str:
+    """The fallback HTML: title and status in words, the failure reason, the SVG (or a summary), the transcript."""
+    run_status = str(graph.get("status") or "")
+    title = html.escape(f"{graph.get('name', 'run')} · {status.words(run_status)} · {graph.get('run_id', '')}")
+    parts = [f"<div class='aether-static-title'><b>{title}</b></div>"]
+    if notice:
+        parts.append(
+            f"<div style='border-left:3px solid #1976d2;padding:2px 8px;margin:4px 0'>{html.escape(notice)}</div>"
+        )
+    if status.tone(run_status) == "failed":
+        cause = status.failure(graph.get("nodes", []))
+        reason = str(graph.get("error") or "")
+        if cause is not None:
+            from aether_nb.notebook._protocol import error_line
+
+            why = error_line(cause.get("error")) or cause.get("error_message") or reason
+            reason = f"{cause.get('name')} ({cause.get('id')}): {why}"
+        if reason:
+            parts.append(f"<div style='color:#c62828'>Failed: {html.escape(reason)}</div>")
+    if svg is not None:
+        parts.append(f"<div class='aether-static-dag' style='overflow:auto'>{svg}</div>")
+    elif graph.get("nodes"):
+        grouped = group_graph(graph)
+        if len(grouped["nodes"]) > MAX_STATIC_NODES:
+            parts.append(summary_table(graph))
+        else:  # no drawing (dot missing, too slow, or not done yet): the steps as a list, in words
+            items = "".join(
+                f"<li>{html.escape(str(n.get('name')))}"
+                f"{' (' + html.escape(str(n['label'])) + ')' if n.get('label') else ''}: "
+                f"{html.escape(status.words(str(n.get('shown') or n.get('status'))))}</li>"
+                for n in grouped["nodes"]
+            )
+            parts.append(f"<ul class='aether-static-steps'>{items}</ul>")
+    parts.append(transcript_html(messages))
+    run_id = html.escape(str(graph.get("run_id", "")))
+    return f"<div class='aether-run-static' data-run-id='{run_id}'>{''.join(parts)}</div>"

@@ -2,8 +2,13 @@
 
 :class:`RunWidget` is the anywidget (front end in ``js/run_widget.ts``); :class:`RunView` binds it to a
 :class:`~aether_nb.runtime.run.Run`: it folds the run's events into the widget's traits at most ~10 times per second
-(a slim graph, sent only when it changed), and turns the browser's commands (answers, uploads, stop, downloads,
-inspecting one node's details) into runtime calls on the kernel's loop.
+(a slim graph, sent only when it changed), and turns the browser's commands (answers, uploads, messages, stop,
+downloads, inspecting one node's details) into runtime calls on the kernel's loop.
+
+What the widget shows is what the run is (:mod:`aether_nb.runtime.status`): a finished run offers no control, its
+unfinished nodes show "stopped", a failed run names the node and the error. The chat holds each question once,
+with its answer; waits that no ``ask_*`` announced (a ``DualStageTool``, a StateGraph ``interrupt()``) get their
+question and answer bubbles here, from the run's ``wait_opened``/``wait_answered`` events.
 """
 
 from __future__ import annotations
@@ -21,17 +26,21 @@ from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
-from aether_nb.notebook.static_view import render_svg, static_html, transcript
-from aether_nb.runtime.events import ChannelMessage, Event, RunFinished
+from aether_nb.notebook.static_view import static_html, static_svg, transcript
+from aether_nb.runtime import status
+from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, RunStarted, WaitAnswered, WaitOpened
 from aether_nb.runtime.run import Run
 from aether_nb.services.artifacts import parse_uri
+from aether_nb.services.channel import INBOX_SCOPE, post_message, queued_messages
 
 
 class RunWidget(anywidget.AnyWidget):
     """Shows a run: its DAG (nodes, statuses, timings, inspector), its chat, and controls for its open questions.
 
     Traits only carry state from the kernel to the browser; commands come back as custom messages, because trait
-    sync from the browser can stall on ipykernel 7.4 (FACTS.md).
+    sync from the browser can stall on ipykernel 7.4 (FACTS.md). ``static_html`` is the run's static view (set when
+    it finishes): the front end saves it into the notebook, so a notebook reopened without this kernel shows it
+    instead of "model not found".
     """
 
     _esm = pathlib.Path(__file__).parent / "static" / "run_widget.js"
@@ -39,10 +48,13 @@ class RunWidget(anywidget.AnyWidget):
     messages: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     waits: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
+    static_html = traitlets.Unicode("").tag(sync=True)
+    view_id = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.static_fallback = ""
+        self.view_id = str(self.model_id)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle: Any = super()._repr_mimebundle_(**kwargs)
@@ -54,25 +66,42 @@ class RunWidget(anywidget.AnyWidget):
         return bundle
 
     def text_summary(self) -> str:
-        """What a text-only front end (a terminal, ``make demo``) shows: status, nodes and the chat."""
+        """What a text-only front end (a terminal, ``make demo``) shows: status in words, nodes and the chat."""
         g = self.graph or {}
         nodes = g.get("nodes", [])
         done = sum(1 for n in nodes if n.get("status") == "DONE")
+        run_status = str(g.get("status", "?"))
         lines = [
-            f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {g.get('status', '?')}, {done}/{len(nodes)} nodes done"
+            f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {status.words(run_status)}, "
+            f"{done}/{len(nodes)} nodes done"
         ]
+        if status.tone(run_status) == "failed":
+            cause = next((n for n in nodes if n.get("id") == g.get("failed_node")), None)
+            reason = (cause or {}).get("error_message") or g.get("error")
+            if reason:
+                where = f" at {cause['name']} ({cause['id']})" if cause else ""
+                lines.append(f"failed{where}: {reason}")
         chat = transcript(self.messages)
         if chat:
             lines.append(chat)
-        lines.extend(f"? {w.get('prompt') or w.get('kind')}" for w in self.waits)
+        lines.extend(f"? {w.get('prompt') or w.get('kind')}" for w in self.waits if w.get("prompt"))
         return "\n".join(lines)
+
+
+def _answer_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "choice" in value:
+        return str(value["choice"])
+    return json.dumps(value, default=str)
 
 
 class RunView:
     """Keeps a :class:`RunWidget` in step with a run and executes the widget's commands.
 
     Updates are coalesced: events mark the view dirty, and a flush (one comm message for all traits) happens at
-    most every ``MIN_SYNC_INTERVAL_S`` — immediately when the run finishes, so the final DAG shows at once.
+    most every ``MIN_SYNC_INTERVAL_S`` — immediately when the run finishes, so the final DAG shows at once. The
+    chat is folded incrementally (each event once), so a run of thousands of steps costs no more per flush.
     """
 
     def __init__(self, run: Run, *, notice: str = "") -> None:
@@ -84,8 +113,18 @@ class RunView:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._graph_json = ""  # the last graph sent: an unchanged graph is not sent again
+        self._labels: dict[str, str] = {}
         self._handle: DisplayHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.live_views = 0  # front-end views attached now (``view``/``unview`` messages)
+        self._chat: dict[str, dict[str, Any]] = {}
+        self._folded = 0  # events folded into _chat so far
+        self._fold_events: list[Event] | None = None
+        self._questions: list[str] = []  # ask_* question bubbles not yet matched to their wait
+        self._announced: set[str] = set()  # wait tokens whose question the chat shows from the wait itself
+        self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
+        self._inbox: list[dict[str, Any]] = []
+        self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)
         self.flush()
@@ -101,8 +140,11 @@ class RunView:
         self.widget.notice = text
 
     async def _refresh_static(self) -> None:
-        svg = await render_svg(self.widget.graph)
-        self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, svg)
+        graph = self.widget.graph
+        svg = await static_svg(graph)
+        html = static_html(graph, self.widget.messages, svg)
+        self.widget.static_fallback = html
+        self.widget.static_html = html
         if self._handle is not None:
             self._handle.update(self.widget)  # type: ignore[no-untyped-call]
 
@@ -110,10 +152,22 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self.flush()
+            # The static view at once, without the drawing (a notebook executed headless may end before dot does);
+            # the SVG replaces the step list when dot is done.
+            self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
             if self._handle is not None:  # the final text at once; the SVG follows when dot is done
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
             return
+        if isinstance(event, RunStarted) and event.resumed:
+            # What actually happened, once it happened (a notice from before the resume would be stale now).
+            self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
+        if (
+            isinstance(event, ChannelMessage)
+            and isinstance(event.content, dict)
+            and event.content.get("turn") == "message"
+        ):
+            self._refresh_inbox()  # receive() took a message out of the inbox
         if self._flush_handle is None:
             delay = max(0.0, self._last_flush + proto.MIN_SYNC_INTERVAL_S - self._loop.time())
             self._flush_handle = self._loop.call_later(delay, self.flush)
@@ -126,20 +180,11 @@ class RunView:
         self._last_flush = self._loop.time()
         full = self.run.graph.to_dict()
         full["status"] = self.run.status
-        graph = proto.slim_graph(full)  # details travel on demand (``inspect``): ~10x less per message
+        full["error"] = self.run.error if self.run.status == "failed" else None
+        graph = proto.slim_graph(full, self._labels)  # details travel on demand (``inspect``): ~10x less per message
         graph_json = json.dumps(graph, default=str)
-        waits = [
-            {
-                "token": w.token,
-                "kind": w.kind,
-                "prompt": w.prompt,
-                "options": w.options,
-                "node_id": w.node_id,
-                "deadline": w.deadline,
-                "meta": w.meta or {},
-            }
-            for w in self.run.waits
-        ]
+        # A finished run answers nothing: no control may stay (a restarted or failed run's old waits are closed).
+        waits = [] if self.run.done else [self._wait_dict(w) for w in self.run.waits]
         with self.widget.hold_sync():
             if graph_json != self._graph_json:
                 self._graph_json = graph_json
@@ -147,15 +192,56 @@ class RunView:
             self.widget.messages = self._messages()
             self.widget.waits = waits
 
+    @staticmethod
+    def _wait_dict(w: Any) -> dict[str, Any]:
+        return {
+            "token": w.token,
+            "kind": w.kind,
+            "prompt": w.prompt,
+            "options": w.options,
+            "node_id": w.node_id,
+            "deadline": w.deadline,
+            "meta": w.meta or {},
+        }
+
+    def _refresh_inbox(self) -> None:
+        if self.run.done:
+            self._inbox = []
+            return
+        self._inbox = [
+            {
+                "id": f"inbox:{key}",
+                "type": "text",
+                "role": "user",
+                "content": {"text": msg["text"], "turn": "message", "queued": True},
+                "final": True,
+                "node_id": None,
+            }
+            for key, msg in queued_messages(self.run.session.store, self.run.id)
+        ]
+
     def _messages(self) -> list[dict[str, Any]]:
-        by_id: dict[str, dict[str, Any]] = {}
-        for event in self.run.history:
-            if not isinstance(event, ChannelMessage):
-                continue
-            content = dict(event.content or {})
+        events = self.run.event_log
+        if events is not self._fold_events or len(events) < self._folded:  # a new history (resumed, evicted)
+            self._fold_events = events
+            self._folded = 0
+            self._chat = {}
+            self._questions = []
+            self._announced = set()
+            self._asked = set()
+        for event in events[self._folded :]:
+            self._fold(event)
+        self._folded = len(events)
+        return [*self._chat.values(), *self._inbox]
+
+    def _fold(self, event: Event) -> None:
+        if isinstance(event, ChannelMessage):
+            content = dict(event.content) if isinstance(event.content, dict) else {}
             if event.message_type == "image":
                 content["data_url"] = self._image_url(content)
-            by_id[event.message_id] = {
+            if event.message_type == "text" and content.get("turn") == "question" and event.role == "assistant":
+                self._questions.append(str(content.get("text", "")))
+            self._chat[event.message_id] = {
                 "id": event.message_id,
                 "type": event.message_type,
                 "role": event.role,
@@ -163,7 +249,42 @@ class RunView:
                 "final": event.final,
                 "node_id": event.node_id,
             }
-        return list(by_id.values())
+        elif isinstance(event, WaitOpened):
+            if event.prompt is None or event.token in self._asked:
+                return  # receive() (the message box is its control), or an ask_* wait opened again on resume
+            if event.token not in self._announced and event.prompt in self._questions:
+                self._questions.remove(event.prompt)  # an ask_*: its question bubble is already in the chat
+                self._asked.add(event.token)
+                return
+            self._announced.add(event.token)
+            question: dict[str, Any] = {"text": event.prompt, "turn": "question"}
+            payload = self._wait_payload(event.token)
+            if payload is not None:
+                question["payload"] = payload
+            self._chat[f"wait:{event.token}"] = {
+                "id": f"wait:{event.token}",
+                "type": "text",
+                "role": "assistant",
+                "content": question,
+                "final": True,
+                "node_id": event.node_id,
+            }
+        elif isinstance(event, WaitAnswered) and event.token in self._announced:
+            self._chat[f"answer:{event.token}"] = {
+                "id": f"answer:{event.token}",
+                "type": "text",
+                "role": "user",
+                "content": {"text": _answer_text(event.answer), "turn": "answer"},
+                "final": True,
+                "node_id": event.node_id,
+            }
+
+    def _wait_payload(self, token: str) -> Any:
+        """The payload a wait carries for whoever answers it (a StateGraph ``interrupt(value)``), if any."""
+        rec = self.run.session.store.get_wait(token)
+        meta = rec.meta if rec is not None and isinstance(rec.meta, dict) else {}
+        value = meta.get("value")
+        return None if value is None or value == (rec.prompt if rec else None) else value
 
     def _image_url(self, content: dict[str, Any]) -> str | None:
         uri = content.get("artifact_uri")
@@ -178,7 +299,11 @@ class RunView:
 
     # -- commands ------------------------------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
-        # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here.
+        # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here. A ping is
+        # answered at once from whichever thread: it asks whether the kernel is there, even while a cell blocks.
+        if isinstance(content, dict) and content.get("type") == "ping" and isinstance(content.get("id"), str):
+            self.widget.send(proto.reply(content["id"], ok=True))
+            return
         if threading.get_ident() == self._thread:
             self._handle_command(content)
         else:
@@ -199,17 +324,29 @@ class RunView:
             self.widget.send(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
         else:
             self.widget.send(proto.reply(request_id, ok=True, **extra))
-        if msg["type"] != "inspect":  # the others change the run: show it at once
+        if msg["type"] not in ("inspect", "view", "unview", "ping"):  # the others change the run: show it at once
             self.flush()
 
     async def _command(self, msg: dict[str, Any]) -> dict[str, Any]:
         kind = msg["type"]
+        if kind == "ping":
+            return {}
+        if kind == "view":
+            self.live_views += 1
+            return {}
+        if kind == "unview":
+            self.live_views = max(0, self.live_views - 1)
+            return {}
         if kind == "stop":
             self.run.cancel()
             return {}
         if kind == "answer":
             await self.run.answer(msg.get("payload"), token=str(msg.get("token")))
             return {}
+        if kind == "message":
+            outcome = await post_message(self.run, msg.get("text"))  # type: ignore[arg-type]  # validated there
+            self._refresh_inbox()
+            return {"outcome": outcome}
         if kind == "inspect":
             node = self.run.graph.node(str(msg.get("node_id")))
             return {"node": {key: getattr(node, key) for key in proto.DETAIL_FIELDS}}
@@ -238,3 +375,6 @@ class RunView:
         for task in self._tasks:
             task.cancel()
         self.widget.close()
+
+
+__all__ = ["INBOX_SCOPE", "RunView", "RunWidget"]

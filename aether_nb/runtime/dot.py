@@ -12,41 +12,68 @@ import shutil
 import subprocess
 from typing import Any
 
-STATUS_COLOURS = {
-    "DONE": "#2e7d32",
-    "RUNNING": "#1565c0",
-    "FAILED": "#c62828",
-    "FAILED_TIMEOUT": "#c62828",
-    "SKIPPED": "#9e9e9e",
-    "CANCELLED": "#9e9e9e",
-    "PENDING": "#757575",
-}
+from aether_nb.runtime import status
+
 FAST_LAYOUT = {"mclimit": "0.1", "nslimit": "1", "nslimit1": "1", "splines": "line"}
 
 
 def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
-    """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters."""
+    """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters.
+
+    Statuses are drawn in the words and colours of :mod:`aether_nb.runtime.status`, as the widget draws them: a
+    node's ``shown`` status when the graph carries one (groups show their worst member), else its own.
+    """
     import graphviz
 
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", **(FAST_LAYOUT if fast else {})})
-    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10", fontcolor="white")
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "compound": "true", **(FAST_LAYOUT if fast else {})})
+    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
+    nodes = graph.get("nodes", [])
+    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
     children: dict[str | None, list[dict[str, Any]]] = {}
-    for n in graph.get("nodes", []):
+    for n in nodes:
         children.setdefault(n.get("parent"), []).append(n)
+    # DOT ids of our own ("n0", "n1"...): a run's ids may hold ':' (a port in DOT) or other syntax.
+    ids = {n["id"]: f"n{i}" for i, n in enumerate(nodes)}
+
+    def anchor(node_id: str) -> str:
+        """A drawn node standing for ``node_id``: itself, or for a cluster its first leaf (edges clip to the box)."""
+        while node_id in children:
+            node_id = children[node_id][0]["id"]
+        return ids[node_id]
 
     def add(container: Any, parent: str | None) -> None:
         for n in children.get(parent, []):
-            colour = "#b26a00" if str(n["status"]).startswith("WAITING") else STATUS_COLOURS.get(n["status"], "#757575")
+            st = str(n.get("shown") or shown.get(n["id"]) or n["status"])
+            stroke, fill = status.TONE_COLORS.get(status.tone(st), ("#757575", "#ffffff"))
+            label = f"{n['name']}\n{status.words(st)}"
+            if n.get("label"):
+                label = f"{n['name']}\n{n['label']}\n{status.words(st)}"
             if n["id"] in children:
-                with container.subgraph(name=f"cluster_{n['id']}") as sub:
-                    sub.attr(label=f"{n['name']} ({n['status']})", color=colour, fontcolor=colour)
+                with container.subgraph(name=f"cluster_{ids[n['id']]}") as sub:
+                    sub.attr(label=f"{n['name']} · {status.words(st)}", color=stroke, fontcolor=stroke)
                     add(sub, n["id"])
             else:
-                container.node(n["id"], f"{n['name']}\n{n['status']}", fillcolor=colour)
+                # the SVG element keeps the run's node id (``id``), and its hover title says it too
+                container.node(
+                    ids[n["id"]],
+                    label,
+                    id=str(n["id"]),
+                    tooltip=str(n["id"]),
+                    color=stroke,
+                    fillcolor=fill,
+                    fontcolor="#222222",
+                )
 
     add(dot, None)
     for a, b in graph.get("edges", []):
-        dot.edge(a, b)
+        if a not in ids or b not in ids:
+            continue
+        attrs = {}
+        if a in children:
+            attrs["ltail"] = f"cluster_{ids[a]}"
+        if b in children:
+            attrs["lhead"] = f"cluster_{ids[b]}"
+        dot.edge(anchor(a), anchor(b), **attrs)
     return str(dot.source)
 
 

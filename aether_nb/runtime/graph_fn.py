@@ -11,6 +11,7 @@ import asyncio
 import functools
 import inspect
 import keyword
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
@@ -138,16 +139,50 @@ class GraphFn:
         return start_run(self, inputs, run_id=run_id, session=session, hint=f"{self.name}.sync(...)", executor=executor)
 
     def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``."""
+        """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``.
+
+        Inside a running event loop it refuses, unless ``ag.configure(nested_sync=True)`` opted in to
+        nest-asyncio (see :func:`_run_nested` for what that costs).
+        """
+        inputs = self._bind(args, dict(kwargs))
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._run_to_end(self._bind(args, dict(kwargs))))
+            return asyncio.run(self._run_to_end(inputs))
+        from aether_nb.runtime.session import default_session
+
+        if default_session().config.get("nested_sync"):
+            return _run_nested(loop, self._run_to_end(inputs), self.name)
         raise UsageError(
             f"{self.name}.sync() cannot block inside a running event loop (a notebook cell or async code): "
-            f"use `await {self.name}(...)`, or `run = {self.name}.start(...)` to keep the cell free",
+            f"use `await {self.name}(...)`, or `run = {self.name}.start(...)` to keep the cell free. From a plain "
+            "IPython terminal or a synchronous callback, ag.configure(nested_sync=True) allows it (README: event "
+            "loops and nest-asyncio)",
             code="use_await",
         )
+
+
+def _run_nested(loop: asyncio.AbstractEventLoop, coro: Any, name: str) -> dict[str, Any]:
+    """Run ``coro`` to the end on the loop that is already running, re-entering it with nest-asyncio2.
+
+    The opt-in's limits: the whole loop is patched for the process (``nest_asyncio2.apply``); while the nested
+    call runs, the outer code is suspended, though other tasks on the loop go on; it is refused in a Jupyter
+    kernel, where a nested ``run_until_complete`` loses widget and shell messages on ipykernel 7 (FACTS.md) — a
+    notebook awaits instead.
+    """
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is not None and kernelapp.IPKernelApp.initialized():
+        coro.close()
+        raise UsageError(
+            f"{name}.sync() does not nest event loops in a Jupyter kernel (it loses widget messages there): use "
+            f"`await {name}(...)`",
+            code="use_await",
+        )
+    import nest_asyncio2
+
+    nest_asyncio2.apply(loop)
+    result: dict[str, Any] = loop.run_until_complete(coro)
+    return result
 
 
 @overload

@@ -91,6 +91,13 @@ class Recorder:
             self._load()
         return list(self._log)
 
+    @property
+    def log(self) -> list[Event]:
+        """The event list itself (see ``Run.event_log``)."""
+        if self._pending:
+            self._load()
+        return self._log
+
     def graph(self, status: str) -> RunGraph:
         """The DAG folded from the events (``status``: the run's, for a run whose history was just loaded)."""
         if self._pending:

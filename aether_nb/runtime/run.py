@@ -87,6 +87,13 @@ class Run:
         return self._events.history
 
     @property
+    def event_log(self) -> list[Event]:
+        """The run's event list itself, growing as events come (a copy is :attr:`history`). Do not modify it; a
+        new list replaces it when the run's history is reloaded (after it left memory), so an observer that folds
+        it incrementally can tell by identity."""
+        return self._events.log
+
+    @property
     def graph(self) -> RunGraph:
         """The run's DAG: nodes (id, name, kind, status, inputs, outputs, error, timings) and edges."""
         return self._events.graph(self._record.status)

@@ -4,6 +4,12 @@ One :class:`Channel` per node, over one :class:`ChannelAdapter` per session (con
 widget). Every message is an event on the run (so the widget and the store see it), a chat turn in memory, and a
 journaled step: a resumed run does not say things twice. Every ask is a runtime wait (own token, persisted first,
 deadline, validation), presented by the adapter, which may answer inline.
+
+The user can also write first: :meth:`Channel.receive` returns the next message typed in the widget's message box
+(or given to :func:`post_message`). A message is a durable answer like any other: one sent while the agent is in
+``receive()`` answers that wait; one sent at any other time waits in the run's *inbox* (the store's KV, scope
+``inbox:<run_id>``) until the agent next calls ``receive()``, in this process or after a restart. Taking a message
+out of the inbox and answering the wait with it are written in one transaction, so a message is read once.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import pathlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,7 +27,13 @@ from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
+from aether_nb.runtime.run import Run
 from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.store.protocol import Store
+from aether_nb.store.redact import contains_secret
+
+INBOX_SCOPE = "inbox:"
+"""KV scope prefix of a run's inbox (``inbox:<run_id>``): messages written while the agent was not receiving."""
 
 Respond = Callable[[Any], object]
 
@@ -252,13 +265,19 @@ class Channel:
         await scope.run_step(key, "progress", "send", title, execute, node=False)
 
     # -- asking --------------------------------------------------------------------------------------------------------
-    async def _chat_turn(self, role: str, text: str, mtype: str) -> None:
-        """A question or an answer as a chat bubble and a memory turn: a journaled step, so never said twice."""
+    async def _chat_turn(self, role: str, text: str, mtype: str, files: list[dict[str, Any]] | None = None) -> None:
+        """A question or an answer as a chat bubble and a memory turn: a journaled step, so never said twice.
+
+        Uploaded files travel as a ``files`` message (the widget shows them as chips with name and size).
+        """
         scope = self._scope
         key = scope.next_key("chat_turn")
 
         async def execute(_: Scope) -> None:
-            self._publish(key, "text", {"text": text, "turn": mtype}, role=role)
+            if files is not None:
+                self._publish(key, "files", {"text": text, "turn": mtype, "files": files}, role=role)
+            else:
+                self._publish(key, "text", {"text": text, "turn": mtype}, role=role)
             await self._remember(role, text, mtype)
 
         await scope.run_step(key, "chat_turn", "send", [role, text], execute, node=False)
@@ -272,9 +291,49 @@ class Channel:
 
         await self._chat_turn("assistant", spec.prompt or "", "question")
         value = await self._scope.wait(spec, name=name, present=present)
+        if spec.kind == "files" and isinstance(value, list):
+            files = [
+                {k: f.get(k) for k in ("name", "size", "mime", "artifact_uri")} for f in value if isinstance(f, dict)
+            ]
+            await self._chat_turn("user", files_text(files), "answer", files=files)
+            return value
         answer = value.get("choice", value) if isinstance(value, dict) else value
         await self._chat_turn("user", str(answer), "answer")
         return value
+
+    async def receive(self, *, timeout_s: float | None = None) -> str:
+        """The next message the user writes to this run (the widget's message box, or :func:`post_message`).
+
+        A message already waiting in the run's inbox is returned at once; otherwise the run waits (status
+        "waiting") until one is written. Like every answer the message is journaled: a resumed run gets the same
+        message at the same step, and never reads one twice.
+
+        Raises:
+            WaitTimeout: no message came within ``timeout_s`` seconds.
+        """
+        run = self._ctx.run
+        session = self._ctx.session
+        spec = WaitSpec(kind="human", prompt=None, timeout_s=_check_timeout(timeout_s), meta={"message": True})
+
+        async def present(wait: Wait) -> None:
+            current = session.store.get_wait(wait.token)
+            if current is None or current.status != "open":
+                return  # a message written while the wait was being stored answered it already
+            queued = queued_messages(session.store, run.id)
+            if queued:
+                key, message = queued[0]
+                # The answer and the inbox removal land in the same write batch: read once, even across a crash.
+                session.answer(wait.token, message["text"])
+                session.store.kv_delete(INBOX_SCOPE + run.id, key)
+                return
+            # Nothing written yet: the adapter may ask for it (the console reads a line; a script answers; the
+            # notebook's message box needs nothing more).
+            await self._adapter.present(wait, lambda payload: session.answer(wait.token, payload))
+
+        value = await self._scope.wait(spec, name="receive", present=present)
+        text = value if isinstance(value, str) else str(value)
+        await self._chat_turn("user", text, "message")
+        return text
 
     async def ask_text(self, prompt: str, *, timeout_s: float | None = None) -> str:
         """Ask for a line of text."""
@@ -330,6 +389,69 @@ class Channel:
         )
         value = await self._ask("ask_files", spec)
         return [FileRef(name=f["name"], size=f["size"], mime=f["mime"], artifact_uri=f["artifact_uri"]) for f in value]
+
+
+def files_text(files: Sequence[dict[str, Any]]) -> str:
+    """``a.csv (1.2 kB), b.png (3 B)``: uploaded files as one line of text (transcript, memory, console)."""
+    return ", ".join(f"{f.get('name')} ({format_size(f.get('size'))})" for f in files) or "(no files)"
+
+
+def format_size(size: Any) -> str:
+    """Bytes in the units the widget uses (``812 B``, ``1.2 kB``, ``3.4 MB``)."""
+    if isinstance(size, bool) or not isinstance(size, (int, float)):
+        return "?"
+    if size < 1024:
+        return f"{int(size)} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} kB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def queued_messages(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """Messages waiting in a run's inbox, oldest first: ``[(key, {"text", "ts"}), ...]``."""
+    scope = INBOX_SCOPE + run_id
+    out = []
+    for key, _ in store.kv_keys(scope):
+        hit = store.kv_get(scope, key)
+        if hit is not None and isinstance(hit[0], dict) and isinstance(hit[0].get("text"), str):
+            out.append((key, hit[0]))
+    return out
+
+
+def _is_message_wait(wait: Wait) -> bool:
+    return wait.kind == "human" and isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
+
+
+async def post_message(run: Run, text: str) -> str:
+    """Write ``text`` to a run, as the widget's message box does; returns ``"delivered"`` or ``"queued"``.
+
+    Delivered: the agent was waiting in ``receive()`` (here or, for a run not executing, it is resumed to read it).
+    Queued: the message waits in the run's inbox for the agent's next ``receive()``.
+
+    Raises:
+        UsageError: an empty message, or the run is finished.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("write something first: a message must be a non-empty string")
+    if run.done:
+        raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
+    store = run.session.store
+    if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
+        for wait in run.waits:
+            if _is_message_wait(wait):
+                await run.answer(text, token=wait.token)
+                return "delivered"
+    if contains_secret(text):
+        raise UsageError(
+            "this message contains a secret (an API key or credential), which aether_nb never stores, and the agent "
+            "is not in receive() to take it directly: send it when the agent listens, or pass secrets through "
+            "configuration",
+            run_id=run.id,
+            code="secret_message",
+        )
+    store.kv_set(INBOX_SCOPE + run.id, f"{time.time_ns():020d}", {"text": text, "ts": time.time()}, None)
+    await store.barrier()  # queued means stored: it survives a restart from here on
+    return "queued"
 
 
 @dataclass

@@ -45,7 +45,9 @@ class ConsoleChannel:
 
     async def present(self, wait: Wait, respond: Respond) -> None:
         options = f" {wait.options}" if wait.options else ""
-        print(f"? {wait.prompt or wait.kind}{options}", file=self.out, flush=True)
+        message = isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
+        prompt = wait.prompt or ("(write a message to the agent)" if message else wait.kind)
+        print(f"? {prompt}{options}", file=self.out, flush=True)
         if not _is_tty(self.inp):
             print(
                 f"  (waiting: answer with `await run.answer(...)` — run {wait.run_id}, wait {wait.node_id})",

@@ -1,13 +1,15 @@
 """Run a notebook headless in a real kernel and print what its cells printed and returned.
 
 ``python -m aether_nb.testing.notebook_runner notebooks/quickstart.ipynb`` (``make demo``). Needs the ``dev``
-extra (nbclient). Exits non-zero when a cell fails, after printing its traceback.
+extra (nbclient). Exits non-zero when a cell fails, after printing its traceback. The kernel runs in a temporary
+folder, so the notebook's store and any files its cells write are gone afterwards (nothing lands beside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from typing import Any
 
 
@@ -33,12 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(args.notebook, as_version=4)  # type: ignore[no-untyped-call]
-    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3")
     failed = False
-    try:
-        client.execute()
-    except CellExecutionError:
-        failed = True
+    with tempfile.TemporaryDirectory(prefix="aether-nb-run-") as folder:
+        client = NotebookClient(
+            nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": folder}}
+        )
+        try:
+            client.execute()
+        except CellExecutionError:
+            failed = True
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue

@@ -1,16 +1,25 @@
 /**
- * The chat panel: message bubbles (updated in place, keyed by message id) and one input control per open wait.
+ * The chat panel: message bubbles (updated in place, keyed by message id), one input control per open wait, and
+ * a message box for writing to the agent.
+ *
+ * Each question shows once: a control whose question already has a bubble (an `ask_*`) sits right under that
+ * bubble without repeating the prompt; a wait nobody announced (a DualStageTool, a StateGraph `interrupt()`)
+ * has its question bubble made by the kernel, payload included. Markdown renders the same everywhere (marked +
+ * DOMPurify); uploaded files are chips with name and size. Answered questions and their answers stay.
  *
  * A control's command goes out with `Rpc.request`; an error reply is shown under the control, which stays
  * enabled so the user can try again; an ok reply disables the control until the `waits` trait drops its token.
+ * The message box sends `message` commands: the agent reads them with `context.channel().receive()`; one sent
+ * while it is not receiving shows as "queued" until it does.
  */
-import { fileToBase64, formatBytes, formatTime, h, renderMarkdown, saveBytes } from "./dom";
-import type { ChatMessage, DownloadReply, OpenWait, UploadFile } from "./protocol";
+import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes } from "./dom";
+import type { ChatMessage, DownloadReply, FileContent, OpenWait, UploadFile } from "./protocol";
 import { type Rpc, errorText } from "./rpc";
 
 interface Bubble {
   el: HTMLElement;
   key: string;
+  msg: ChatMessage;
 }
 
 interface WaitControl {
@@ -19,41 +28,111 @@ interface WaitControl {
   key: string;
   /** Answered with an ok reply: stays disabled until the token leaves the `waits` trait. */
   answered: boolean;
+  /** The question bubble it sits under (its prompt is not repeated), if any. */
+  under: string | null;
+}
+
+function isMessageWait(wait: OpenWait): boolean {
+  return Boolean(wait.meta?.message);
 }
 
 export class ChatPanel {
   readonly el: HTMLElement;
   private readonly list: HTMLElement;
   private readonly waitList: HTMLElement;
+  private readonly box: HTMLElement;
+  private readonly boxInput: HTMLInputElement;
+  private readonly boxSend: HTMLButtonElement;
+  private readonly boxError: HTMLElement;
   private readonly bubbles = new Map<string, Bubble>();
   private readonly waits = new Map<string, WaitControl>();
+  private order: string[] = [];
+  private inert = false;
+  private active = false;
+  private listening = false;
 
   constructor(private readonly rpc: Rpc) {
     this.list = h("div", { class: "aether-messages", role: "log" });
     this.waitList = h("div", { class: "aether-waits" });
-    this.el = h("div", { class: "aether-chat" }, this.list, this.waitList);
+    this.boxInput = h("input", { type: "text", class: "aether-text-input", placeholder: "Message the agent…", "aria-label": "Message the agent" });
+    this.boxSend = h("button", { class: "aether-button", "data-action": "message" }, "Send");
+    this.boxError = h("div", { class: "aether-control-error", role: "alert" });
+    this.box = h("div", { class: "aether-message-box", hidden: "" }, h("div", { class: "aether-wait-row" }, this.boxInput, this.boxSend), this.boxError);
+    this.el = h("div", { class: "aether-chat" }, this.list, this.waitList, this.box);
+    this.boxInput.addEventListener("keydown", this.onBoxKey);
+    this.boxSend.addEventListener("click", this.onBoxSend);
+  }
+
+  private readonly onBoxKey = (event: KeyboardEvent): void => {
+    if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      event.stopPropagation();
+      this.onBoxSend();
+    }
+  };
+
+  private readonly onBoxSend = (): void => {
+    const text = this.boxInput.value;
+    if (!text.trim() || this.inert) return;
+    this.boxError.textContent = "";
+    this.boxInput.disabled = this.boxSend.disabled = true;
+    this.box.dataset.state = "sending";
+    this.rpc
+      .request({ type: "message", text })
+      .then((reply) => {
+        this.boxInput.value = "";
+        this.box.dataset.state = String(reply.outcome ?? "sent");
+      })
+      .catch((e: unknown) => {
+        this.boxError.textContent = errorText(e);
+        this.box.dataset.state = "error";
+      })
+      .finally(() => {
+        if (!this.inert) this.boxInput.disabled = this.boxSend.disabled = false;
+      });
+  };
+
+  /** Whether the run can still hear the user (active run and a live kernel): shows or hides the message box. */
+  setActive(active: boolean): void {
+    this.active = active;
+    this.refreshBox();
+  }
+
+  /** No kernel behind the widget any more: every control stays visible but disabled. */
+  setInert(inert: boolean): void {
+    this.inert = inert;
+    for (const el of this.el.querySelectorAll<HTMLInputElement | HTMLButtonElement>("input, button")) {
+      if (el.closest(".aether-bubble") && !el.closest(".aether-wait")) continue;
+      if (inert) el.disabled = true;
+    }
+    this.el.dataset.inert = String(inert);
+    this.refreshBox();
+  }
+
+  private refreshBox(): void {
+    this.box.hidden = !this.active;
+    this.box.classList.toggle("aether-listening", this.listening);
+    this.boxInput.placeholder = this.listening ? "The agent is waiting for your message…" : "Message the agent…";
+    this.box.dataset.listening = String(this.listening);
+    if (this.inert) this.boxInput.disabled = this.boxSend.disabled = true;
   }
 
   updateMessages(messages: ChatMessage[]): void {
     const stick = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 24;
     const seen = new Set<string>();
-    let previous: Element | null = null;
     for (const msg of messages) {
       seen.add(msg.id);
       const key = JSON.stringify(msg);
       let bubble = this.bubbles.get(msg.id);
       if (!bubble) {
-        bubble = { el: h("div"), key: "" };
+        bubble = { el: h("div"), key: "", msg };
         this.bubbles.set(msg.id, bubble);
       }
+      bubble.msg = msg;
       if (bubble.key !== key) {
         bubble.key = key;
         this.fillBubble(bubble.el, msg);
       }
-      // Keep DOM order equal to message order without moving bubbles that are already in place.
-      const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
-      if (expected !== bubble.el) this.list.insertBefore(bubble.el, expected);
-      previous = bubble.el;
     }
     for (const [id, bubble] of this.bubbles) {
       if (!seen.has(id)) {
@@ -61,15 +140,22 @@ export class ChatPanel {
         this.bubbles.delete(id);
       }
     }
+    this.order = messages.map((m) => m.id);
+    this.arrange();
     this.el.dataset.messageCount = String(messages.length);
     if (stick) this.list.scrollTop = this.list.scrollHeight;
   }
 
   private fillBubble(el: HTMLElement, msg: ChatMessage): void {
-    el.className = `aether-bubble aether-${msg.role === "user" ? "user" : "assistant"} aether-msg-${msg.type}`;
+    const turn = "turn" in msg.content ? msg.content.turn : undefined;
+    const queued = "queued" in msg.content && msg.content.queued;
+    el.className = `aether-bubble aether-${msg.role === "user" ? "user" : "assistant"} aether-msg-${msg.type}${turn ? ` aether-turn-${turn}` : ""}${queued ? " aether-queued" : ""}`;
     el.dataset.messageId = msg.id;
     el.dataset.type = msg.type;
     el.dataset.final = String(msg.final);
+    if (turn) el.dataset.turn = turn;
+    if (queued) el.dataset.queued = "true";
+    else delete el.dataset.queued;
     if (msg.node_id) el.dataset.nodeId = msg.node_id;
     switch (msg.type) {
       case "markdown":
@@ -77,8 +163,22 @@ export class ChatPanel {
         break;
       case "text":
       case "stream":
+        if (msg.type === "text" && turn === "question") {
+          // A question reads the same here as wherever else it is shown: markdown.
+          el.classList.add("aether-msg-markdown");
+          renderMarkdown(el, msg.content.text ?? "");
+          if (msg.content.payload !== undefined) {
+            el.append(h("pre", { class: "aether-payload", "data-section": "payload" }, preview(msg.content.payload)));
+          }
+          break;
+        }
         el.textContent = msg.content.text ?? "";
         if (msg.type === "stream" && !msg.final) el.append(h("span", { class: "aether-cursor" }, "▍"));
+        if (queued) el.append(h("div", { class: "aether-muted aether-queued-note" }, "queued: the agent reads it at its next receive()"));
+        break;
+      case "files":
+        el.replaceChildren(...(msg.content.files ?? []).map((f) => this.chip(f)));
+        if (!msg.content.files?.length) el.textContent = "(no files)";
         break;
       case "image": {
         const c = msg.content;
@@ -90,7 +190,7 @@ export class ChatPanel {
         break;
       }
       case "file":
-        el.replaceChildren(this.downloadLink(msg.content.artifact_uri, `${msg.content.name} (${formatBytes(msg.content.size)})`));
+        el.replaceChildren(this.chip(msg.content));
         break;
       case "progress": {
         const p = msg.content;
@@ -113,6 +213,14 @@ export class ChatPanel {
     }
   }
 
+  /** A file as a chip: name and size, a click downloads it from the notebook's store. */
+  private chip(file: FileContent): HTMLElement {
+    const chip = this.downloadLink(file.artifact_uri, `${file.name} · ${formatBytes(file.size)}`);
+    chip.classList.add("aether-file-chip");
+    chip.dataset.fileName = file.name;
+    return chip;
+  }
+
   private downloadLink(uri: string, label: string): HTMLElement {
     const error = h("div", { class: "aether-control-error", role: "alert" });
     const link = h("a", { href: "#", class: "aether-download", "data-action": "download", "data-artifact-uri": uri }, label);
@@ -131,19 +239,23 @@ export class ChatPanel {
         })
         .finally(() => link.classList.remove("aether-busy"));
     });
-    return h("span", {}, link, error);
+    return h("span", { class: "aether-link-wrap" }, link, error);
   }
 
   updateWaits(waits: OpenWait[]): void {
     const seen = new Set<string>();
+    this.listening = false;
     for (const wait of waits) {
+      if (isMessageWait(wait)) {
+        this.listening = true; // receive(): the message box is its control
+        continue;
+      }
       seen.add(wait.token);
       const key = JSON.stringify(wait);
       const existing = this.waits.get(wait.token);
       if (existing && existing.key === key) continue;
       const control = this.createWait(wait, key);
       if (existing) existing.el.replaceWith(control.el);
-      else this.waitList.append(control.el);
       this.waits.set(wait.token, control);
     }
     for (const [token, control] of this.waits) {
@@ -152,16 +264,67 @@ export class ChatPanel {
         this.waits.delete(token);
       }
     }
-    this.el.dataset.waitCount = String(waits.length);
+    this.arrange();
+    this.refreshBox();
+    this.el.dataset.waitCount = String(seen.size);
+  }
+
+  /** The question bubble a wait answers: the latest question with its prompt that no other control took. */
+  private questionFor(wait: OpenWait, taken: Set<string>): string | null {
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const bubble = this.bubbles.get(this.order[i]);
+      if (!bubble || taken.has(bubble.msg.id) || bubble.msg.role !== "assistant") continue;
+      const content = bubble.msg.content as { text?: string; turn?: string };
+      if (content.turn === "question" && content.text === wait.prompt) return bubble.msg.id;
+    }
+    return null;
+  }
+
+  /** Puts bubbles in message order, each control under its question (or in the list below, with its prompt). */
+  private arrange(): void {
+    const taken = new Set<string>();
+    const under = new Map<string, WaitControl>();
+    for (const control of this.waits.values()) {
+      const wait = JSON.parse(control.key) as OpenWait;
+      const question = this.questionFor(wait, taken);
+      if (question) {
+        taken.add(question);
+        under.set(question, control);
+      }
+      if (question !== control.under) {
+        control.under = question;
+        control.el.classList.toggle("aether-under-question", question !== null);
+      }
+    }
+    const desired: HTMLElement[] = [];
+    for (const id of this.order) {
+      const bubble = this.bubbles.get(id);
+      if (!bubble) continue;
+      desired.push(bubble.el);
+      const control = under.get(id);
+      if (control) desired.push(control.el);
+    }
+    let cursor = this.list.firstElementChild;
+    for (const el of desired) {
+      if (el === cursor) cursor = cursor.nextElementSibling;
+      else this.list.insertBefore(el, cursor);
+    }
+    for (const control of this.waits.values()) {
+      if (control.under === null && control.el.parentElement !== this.waitList) this.waitList.append(control.el);
+    }
   }
 
   private createWait(wait: OpenWait, key: string): WaitControl {
     const error = h("div", { class: "aether-control-error", role: "alert" });
     const el = h("div", { class: "aether-wait", "data-wait-token": wait.token, "data-wait-kind": wait.kind });
-    const control: WaitControl = { el, error, key, answered: false };
+    const control: WaitControl = { el, error, key, answered: false, under: null };
+    // Shown only when no question bubble above says it (see arrange); markdown like the bubble.
     const prompt = h("div", { class: "aether-wait-prompt" });
     renderMarkdown(prompt, wait.prompt ?? "");
     el.append(prompt);
+    if (wait.meta?.flow && wait.meta.value !== undefined && wait.meta.value !== null && wait.meta.value !== wait.prompt) {
+      el.append(h("pre", { class: "aether-payload aether-wait-payload", "data-section": "payload" }, preview(wait.meta.value)));
+    }
     if (wait.deadline != null) {
       el.append(h("div", { class: "aether-muted aether-deadline" }, `answer by ${formatTime(wait.deadline)}`));
     }
@@ -169,7 +332,7 @@ export class ChatPanel {
     el.append(row, error);
     const inputs: (HTMLInputElement | HTMLButtonElement)[] = [];
     const send = (build: () => Promise<Parameters<Rpc["request"]>[0]>): void => {
-      if (control.answered) return;
+      if (control.answered || this.inert) return;
       error.textContent = "";
       for (const input of inputs) input.disabled = true;
       el.dataset.state = "sending";
@@ -182,7 +345,7 @@ export class ChatPanel {
         .catch((e: unknown) => {
           error.textContent = errorText(e);
           el.dataset.state = "error";
-          for (const input of inputs) input.disabled = false;
+          if (!this.inert) for (const input of inputs) input.disabled = false;
         });
     };
     const answer = (payload: unknown) => send(async () => ({ type: "answer", token: wait.token, payload }));
@@ -231,10 +394,13 @@ export class ChatPanel {
       inputs.push(input, button);
       row.append(input, button);
     }
+    if (this.inert) for (const input of inputs) input.disabled = true;
     return control;
   }
 
   dispose(): void {
+    this.boxInput.removeEventListener("keydown", this.onBoxKey);
+    this.boxSend.removeEventListener("click", this.onBoxSend);
     this.bubbles.clear();
     this.waits.clear();
   }

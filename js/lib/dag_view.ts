@@ -20,8 +20,10 @@
  * it restarts from the newest graph, and the elements already drawn are skipped by their keys. Small graphs
  * finish in the first slice, within the caller's frame.
  *
- * Children of a graph_fn node are hidden until its toggle is clicked; a collapsed node shows its descendant count
- * and their worst status.
+ * Children of a graph_fn node (or of a group of sibling calls, groups.ts) are hidden until its toggle is clicked;
+ * a collapsed node shows how many it holds and their statuses in words. Colours follow each node's `shown`
+ * status (status.ts). The view follows the running frontier: after an update it scrolls the newest running or
+ * waiting node into view, until the user scrolls the DAG (`follow` turns false; `onFollow` reports it).
  */
 import { formatSeconds, setAttr, setText, svg } from "./dom";
 import {
@@ -36,9 +38,12 @@ import {
   layoutSignature,
   visibleIds,
 } from "./layout";
-import { type GraphNode, type RunGraph, type StatusTone, statusTone, toneSeverity } from "./protocol";
+import { Follower } from "./follow";
+import type { GraphNode, RunGraph } from "./protocol";
+import { type StatusTone, TONES, statusTone, statusWords } from "./status";
 
 const MARGIN = 8;
+
 const NAME_CHARS = 22;
 /** Script time per animation frame for applying an update; the rest of the frame is the browser's rendering. */
 export const FRAME_BUDGET_MS = 12;
@@ -52,7 +57,11 @@ export const BAND_PX = 480;
 const EDGE_REACH = 10;
 /** How far a group box's stroke reaches past the box (3 px when selected, centred on the edge). */
 const BOX_REACH = 2;
-let instances = 0;
+
+/** The status a node shows: the kernel's `shown` (worst descendant, nothing live in a finished run). */
+export function shownStatus(node: GraphNode): string {
+  return node.shown ?? node.status;
+}
 
 interface NodeEl {
   g: SVGGElement;
@@ -117,12 +126,18 @@ export class DagView {
   private signature = "";
   /** Graph_fn nodes the user collapsed or expanded: the automatic expansion of a lone root leaves them alone. */
   private readonly touched = new Set<string>();
+  /** Scroll the newest running or waiting node into view after each update (off once the user scrolls). */
+  /** Follows the running frontier (follow.ts). */
+  readonly follower: Follower;
 
   constructor(
     private readonly onSelect: (id: string | null) => void,
     private readonly onToggle: () => void,
   ) {
-    this.markerId = `aether-arrow-${++instances}`;
+    // Unique per widget instance, also across separately loaded copies of this module (each widget on a page
+    // may load its own): another widget's hidden DAG must never take this one's arrowheads with it.
+    const random = typeof crypto !== "undefined" && "randomUUID" in crypto ? crypto.randomUUID() : Math.random().toString(36).slice(2);
+    this.markerId = `aether-arrow-${random}`;
     this.el = document.createElement("div");
     this.el.className = "aether-dag";
     // The arrowhead, shared by every band's edges; outside the bands, so no band's visibility affects it.
@@ -143,6 +158,7 @@ export class DagView {
     this.el.append(defsSvg);
     this.el.addEventListener("click", this.onClick);
     this.el.addEventListener("mouseover", this.onPointerOver);
+    this.follower = new Follower(this.el);
   }
 
   private readonly onClick = (event: MouseEvent): void => {
@@ -150,7 +166,7 @@ export class DagView {
     const g = target.closest<SVGGElement>("[data-node-id], [data-part-of]");
     if (!g) return;
     const id = g.dataset.nodeId ?? g.dataset.partOf!;
-    if (target.closest("[data-action='toggle']")) {
+    if (target.closest("[data-action='toggle']") || (g.dataset.kind === "group" && g.dataset.collapsed === "true")) {
       this.touched.add(id);
       if (this.expanded.has(id)) this.expanded.delete(id);
       else this.expanded.add(id);
@@ -180,7 +196,7 @@ export class DagView {
   update(graph: RunGraph, index: GraphIndex, now: number, deadline = performance.now() + FRAME_BUDGET_MS): void {
     // A run that is one graph_fn at the top level would otherwise show a single box: open it.
     const top = index.childrenOf.get(null) ?? [];
-    if (top.length === 1 && index.childrenOf.has(top[0].id) && !this.touched.has(top[0].id)) {
+    if (top.length === 1 && top[0].kind !== "group" && index.childrenOf.has(top[0].id) && !this.touched.has(top[0].id)) {
       this.expanded.add(top[0].id);
     }
     const visible = visibleIds(index, this.expanded);
@@ -317,6 +333,19 @@ export class DagView {
     }
     this.job = null;
     delete this.el.dataset.pending;
+    // The frontier: the newest running or waiting node that is drawn (a collapsed group stands for its members).
+    let frontier: Box | null = null;
+    delete this.el.dataset.frontier;
+    for (let i = visible.length - 1; i >= 0; i--) {
+      const tone = statusTone(shownStatus(index.byId.get(visible[i])!));
+      const box = layout.boxes.get(visible[i]);
+      if ((tone === "running" || tone === "waiting") && box && !box.group) {
+        frontier = box;
+        this.el.dataset.frontier = visible[i];
+        break;
+      }
+    }
+    this.follower.update(frontier);
     // Every visible element has been moved into the bands in use: the bands after them are empty.
     for (const band of this.bands.splice(this.bandCount)) band.div.remove();
   }
@@ -388,33 +417,37 @@ export class DagView {
     const children = index.childrenOf.get(node.id);
     const collapsed = children !== undefined && !box.group;
     let summary = "";
-    let worst: StatusTone | null = null;
-    let worstStatus = "";
     let count = 0;
+    const status = shownStatus(node);
     if (collapsed) {
+      // Direct children for a group ("20 calls · 18 done · 2 running"), all descendants for a nested agent.
+      const tally = new Map<StatusTone, number>();
       const stack = [...children];
+      const isGroup = node.kind === "group";
       while (stack.length) {
         const child = stack.pop()!;
-        count++;
-        const tone = statusTone(child.status);
-        if (worst === null || toneSeverity(tone) > toneSeverity(worst)) {
-          worst = tone;
-          worstStatus = child.status;
+        const grandchildren = index.childrenOf.get(child.id);
+        if (!isGroup && grandchildren) {
+          stack.push(...grandchildren);
+          continue;
         }
-        stack.push(...(index.childrenOf.get(child.id) ?? []));
+        count++;
+        const t = statusTone(shownStatus(child));
+        tally.set(t, (tally.get(t) ?? 0) + 1);
       }
-      summary = `▸ ${count} node${count === 1 ? "" : "s"} · ${worstStatus}`;
+      const parts = [...TONES].reverse().filter((t) => tally.get(t)).map((t) => `${tally.get(t)} ${t === "waiting" ? "waiting" : t}`);
+      summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${parts.join(" · ")}`;
     }
     const duration = nodeDuration(node, now);
-    const meta = collapsed ? summary : [node.kind, duration].filter(Boolean).join(" · ");
-    const tone = statusTone(node.status);
+    const meta = collapsed ? summary : [node.label || node.kind, duration].filter(Boolean).join(" · ");
+    const tone = statusTone(status);
     const selected = this.selected === node.id;
     const top = box.y + MARGIN;
     const band = this.bandOf(top);
     const first = box.group ? this.bandOf(top - BOX_REACH) : band;
     const last = box.group ? this.bandOf(top + box.h + BOX_REACH) : band;
     const shape = [box.x, box.y, box.w, box.h, box.group, box.depth, band, first, last].join("|");
-    const key = [node.status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
+    const key = [node.status, status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
     let el = this.nodes.get(node.id);
     if (el && el.key === key) return 0;
     let created = 0;
@@ -430,17 +463,19 @@ export class DagView {
     setAttr(g, "transform", transform);
     setAttr(g, "class", `aether-node ${cls}`);
     setAttr(g, "data-status", node.status);
+    setAttr(g, "data-shown", status);
     setAttr(g, "data-kind", node.kind);
     setAttr(g, "data-depth", String(box.depth));
     setAttr(el.box, "width", String(box.w));
     setAttr(el.box, "height", String(box.h));
     setText(el.name, node.name.length > NAME_CHARS ? `${node.name.slice(0, NAME_CHARS - 1)}…` : node.name);
-    el.tip = `${node.name} (${node.id}) · ${node.status}${node.replayed ? " · replayed from the journal" : ""}`;
+    const args = node.label ? ` · ${node.label}` : "";
+    el.tip = `${node.name} (${node.id})${args} · ${statusWords(status)}${node.replayed ? " · replayed from the journal" : ""}`;
     if (el.title) setText(el.title, el.tip);
     setText(el.meta, meta);
     if (collapsed) {
       g.dataset.childCount = String(count);
-      g.dataset.worstStatus = worstStatus;
+      g.dataset.worstStatus = status;
       g.dataset.collapsed = "true";
     } else {
       delete g.dataset.childCount;
@@ -523,6 +558,7 @@ export class DagView {
     this.job = null;
     this.el.removeEventListener("click", this.onClick);
     this.el.removeEventListener("mouseover", this.onPointerOver);
+    this.follower.dispose();
     this.nodes.clear();
     this.edges.clear();
   }
@@ -563,7 +599,7 @@ function edgeKey(route: Route): string {
 
 export function nodeDuration(node: GraphNode, now: number): string {
   if (node.started_at == null) return "";
-  const end = node.ended_at ?? (statusTone(node.status) === "running" ? now : null);
+  const end = node.ended_at ?? (statusTone(shownStatus(node)) === "running" ? now : null);
   if (end == null) return "";
   return formatSeconds(end - node.started_at);
 }

@@ -6,7 +6,8 @@
  * node). While a fetch is under way the previous details of the same node stay on screen.
  */
 import { formatSeconds, formatTime, h, preview } from "./dom";
-import { type GraphNode, type InspectReply, type NodeDetails, statusTone } from "./protocol";
+import type { GraphNode, InspectReply, NodeDetails } from "./protocol";
+import { statusTone, statusWords } from "./status";
 import { type Rpc, errorText } from "./rpc";
 
 /** What makes fetched details stale: the kernel's details change only with these. */
@@ -47,7 +48,8 @@ export class Inspector {
       return;
     }
     const key = detailsKey(node);
-    if (key !== this.detailsFor && key !== this.fetching) this.fetch(node, key);
+    // A group of calls is drawn by the widget, not a node of the run: it has no details to fetch.
+    if (node.kind !== "group" && key !== this.detailsFor && key !== this.fetching) this.fetch(node, key);
     this.render();
   }
 
@@ -80,29 +82,39 @@ export class Inspector {
     // Details of an earlier state of the same node stay until the fresh ones arrive; another node's never show.
     const sameNode = this.detailsNode === node.id;
     const details = sameNode ? this.details : null;
-    const state = !sameNode ? "loading" : this.detailsError ? "error" : "loaded";
+    const state = node.kind === "group" ? "group" : !sameNode ? "loading" : this.detailsError ? "error" : "loaded";
     const key = JSON.stringify([node, state, details, this.detailsError]);
     if (key === this.shownKey) return;
     this.shownKey = key;
     this.el.hidden = false;
     this.el.dataset.nodeId = node.id;
     this.el.dataset.details = state;
-    const tone = statusTone(node.status);
+    const shown = node.shown ?? node.status;
+    const tone = statusTone(shown);
     const head = h(
       "div",
       { class: "aether-inspector-head" },
       h("strong", {}, node.name),
       " ",
-      h("span", { class: `aether-badge aether-tone-${tone}` }, node.status),
+      h("span", { class: `aether-badge aether-tone-${tone}`, "data-status": node.status }, statusWords(shown)),
       node.replayed ? h("span", { class: "aether-chip", title: "replayed from the journal" }, "replayed") : "",
       h("button", { class: "aether-icon-button", "data-action": "close-inspector", title: "Close" }, "×"),
     );
     const sections: HTMLElement[] = [head, h("div", { class: "aether-muted" }, `${node.kind} · ${node.id}`)];
+    if (node.label) sections.push(h("div", { class: "aether-muted", "data-section": "label" }, node.label));
+    if (shown !== node.status) {
+      const own = statusWords(node.status);
+      sections.push(h("div", { class: "aether-muted", "data-section": "own-status" }, `itself: ${own}; shown: ${statusWords(shown)}`));
+    }
     const timing: string[] = [];
     if (node.started_at != null) timing.push(`started ${formatTime(node.started_at)}`);
     if (node.ended_at != null) timing.push(`ended ${formatTime(node.ended_at)}`);
     if (node.started_at != null && node.ended_at != null) timing.push(formatSeconds(node.ended_at - node.started_at));
     if (timing.length) sections.push(section("Timings", h("div", { "data-section": "timings" }, timing.join(" · "))));
+    if (state === "group") {
+      const n = node.members?.length ?? 0;
+      sections.push(h("div", { class: "aether-muted", "data-section": "group" }, `${n} calls of ${node.name.replace(/ ×\d+$/, "")}: expand the group to inspect each.`));
+    }
     if (state === "loading") sections.push(h("div", { class: "aether-muted", "data-section": "loading" }, "Loading details…"));
     if (state === "error") {
       sections.push(h("div", { class: "aether-control-error", "data-section": "details-error" }, `Details unavailable: ${this.detailsError}`));
@@ -126,7 +138,8 @@ export class Inspector {
     const u = details?.usage ?? node.usage;
     if (u) {
       const parts = [`${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens`];
-      if (u.cost != null) parts.push(`$${u.cost.toFixed(4)}`);
+      if (u.cost_usd != null) parts.push(`$${u.cost_usd.toFixed(4)}`);
+      if (u.cached) parts.push("from the cache");
       sections.push(section("Usage", h("div", { "data-section": "usage" }, parts.join(" · "))));
     }
     const warnings = details?.warnings;

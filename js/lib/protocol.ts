@@ -22,7 +22,7 @@ export type NodeStatus =
 
 export type RunStatus = "pending" | "running" | "waiting" | "succeeded" | "failed" | "cancelled";
 
-export type NodeKind = "tool" | "graph_fn" | "wait" | "llm" | "step";
+export type NodeKind = "tool" | "graph_fn" | "wait" | "llm" | "step" | "group";
 
 export interface NodeError {
   type: string;
@@ -33,7 +33,9 @@ export interface NodeError {
 export interface NodeUsage {
   prompt_tokens: number;
   completion_tokens: number;
-  cost?: number;
+  /** US dollars, as the LLM service reports it (None for unpriced models). */
+  cost_usd?: number | null;
+  cached?: boolean;
 }
 
 export interface NodeLog {
@@ -53,8 +55,16 @@ export interface GraphNode {
   started_at: number | null;
   ended_at: number | null;
   replayed?: boolean;
+  /** The status the node shows (status.py): its worst descendant's, and never live in a finished run. */
+  shown?: string;
+  /** A short preview of the call's arguments (`x=3, city='Oslo'`): tells sibling calls apart. */
+  label?: string;
   /** The node failed with an error; the error itself comes with the details (`inspect`). */
   has_error?: boolean;
+  /** One line: why it failed. */
+  error_message?: string;
+  /** A synthetic group's members (groups.ts). */
+  members?: string[];
   /** Only when small (token counts, cost); always in the details. */
   usage?: NodeUsage | null;
 }
@@ -80,10 +90,24 @@ export interface RunGraph {
   status: RunStatus | string;
   nodes: GraphNode[];
   edges: [string, string][];
+  /** A failed run's message, and the node that explains it (selected by the widget). */
+  error?: string | null;
+  failed_node?: string | null;
 }
 
 export interface TextContent {
   text: string;
+  /** "question" / "answer" / "message" for chat turns; a queued message is not read by the agent yet. */
+  turn?: string;
+  queued?: boolean;
+  /** What an interrupt() carries for whoever answers it. */
+  payload?: unknown;
+}
+
+export interface FilesContent {
+  text: string;
+  turn?: string;
+  files: FileContent[];
 }
 
 export interface ImageContent {
@@ -123,6 +147,7 @@ export type ChatMessage =
   | (MessageBase & { type: "text" | "markdown" | "stream"; content: TextContent })
   | (MessageBase & { type: "image"; content: ImageContent })
   | (MessageBase & { type: "file"; content: FileContent })
+  | (MessageBase & { type: "files"; content: FilesContent })
   | (MessageBase & { type: "progress"; content: ProgressContent });
 
 export type WaitKind = "text" | "choice" | "approval" | "files";
@@ -136,7 +161,7 @@ export interface OpenWait {
   node_id: string | null;
   /** Epoch seconds. */
   deadline: number | null;
-  meta: { accept?: string[]; multiple?: boolean };
+  meta: { accept?: string[]; multiple?: boolean; message?: boolean; flow?: string; value?: unknown };
 }
 
 /** Synced traits of RunWidget (aether_nb/notebook/widget.py). */
@@ -145,6 +170,10 @@ export interface RunWidgetModel {
   messages: ChatMessage[];
   waits: OpenWait[];
   notice: string;
+  /** The run's static view (set once it finished), saved into the notebook for a reopen without this kernel. */
+  static_html: string;
+  /** The widget's model id, to save that static view under it. */
+  view_id: string;
 }
 
 // Commands, browser -> kernel.
@@ -160,7 +189,11 @@ export type Command =
   | { type: "upload"; id: string; token: string; files: UploadFile[] }
   | { type: "stop"; id: string }
   | { type: "download"; id: string; artifact_uri: string }
-  | { type: "inspect"; id: string; node_id: string };
+  | { type: "inspect"; id: string; node_id: string }
+  | { type: "message"; id: string; text: string }
+  | { type: "view"; id: string }
+  | { type: "unview"; id: string }
+  | { type: "ping"; id: string };
 
 /** Distributes `Omit` over the union, so a command can be written without its `id`. */
 export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, "id"> : never) : never;
@@ -195,38 +228,4 @@ export function isReply(msg: unknown): msg is Reply {
   );
 }
 
-/** Colour family of a status, used as a CSS modifier class. */
-export type StatusTone = "pending" | "running" | "waiting" | "done" | "failed" | "skipped" | "unknown";
-
-/** Tones ordered from best to worst; a collapsed sub-graph shows the worst of its descendants. */
-const SEVERITY: StatusTone[] = ["unknown", "skipped", "done", "pending", "running", "waiting", "failed"];
-
-export function statusTone(status: string): StatusTone {
-  const upper = status.toUpperCase();
-  if (upper.startsWith("WAITING")) return "waiting";
-  switch (upper) {
-    case "PENDING":
-      return "pending";
-    case "RUNNING":
-      return "running";
-    case "DONE":
-    case "SUCCEEDED":
-      return "done";
-    case "FAILED":
-    case "FAILED_TIMEOUT":
-      return "failed";
-    case "SKIPPED":
-    case "CANCELLED":
-      return "skipped";
-    default:
-      return "unknown";
-  }
-}
-
-export function toneSeverity(tone: StatusTone): number {
-  return SEVERITY.indexOf(tone);
-}
-
-export function isActiveRun(status: string): boolean {
-  return status === "running" || status === "waiting" || status === "pending";
-}
+export { type StatusTone, isActiveRun, statusTone, toneSeverity } from "./status";

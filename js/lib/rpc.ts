@@ -37,13 +37,13 @@ export class Rpc {
   }
 
   /** Sends a command with a fresh id; resolves with the ok reply, rejects with the error reply's message. */
-  request(body: CommandBody): Promise<Reply & { ok: true }> {
+  request(body: CommandBody, timeoutMs = this.timeoutMs): Promise<Reply & { ok: true }> {
     const id = `${this.prefix}-${++this.counter}`;
     return new Promise((resolve, reject) => {
       const timer = window.setTimeout(() => {
         this.pending.delete(id);
-        reject(new RequestError(`no reply from the kernel after ${Math.round(this.timeoutMs / 1000)} s`));
-      }, this.timeoutMs);
+        reject(new RequestError(`no reply from the kernel after ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       try {
         this.model.send({ ...body, id });

@@ -12,6 +12,14 @@ export const CSS = `
 .aether-run .aether-badge.aether-tone-waiting { background: #f59e0b; color: #222; }
 .aether-run .aether-badge.aether-tone-done { background: #2e7d32; }
 .aether-run .aether-badge.aether-tone-failed { background: #c62828; }
+.aether-run .aether-badge.aether-tone-stopped { background: #616161; }
+.aether-run .aether-badge.aether-tone-skipped, .aether-run .aether-badge.aether-tone-pending { background: #9e9e9e; }
+.aether-run .aether-reason { color: var(--jp-error-color1, #c62828); background: var(--jp-error-color3, #ffebee);
+  border-left: 3px solid var(--jp-error-color1, #c62828); padding: 4px 8px; word-break: break-word; }
+.aether-run .aether-reason a { color: inherit; font-weight: 600; }
+.aether-run[data-inert="true"] .aether-main, .aether-run[data-inert="true"] .aether-chat { opacity: 0.75; }
+.aether-run .aether-inert-notice { background: var(--jp-warn-color3, #fff8e1); border-left-color: var(--jp-warn-color1, #f59e0b); }
+.aether-run .aether-inert-notice code { background: var(--jp-layout-color2, #eee); padding: 0 4px; border-radius: 3px; }
 .aether-run .aether-spacer { flex: 1; }
 .aether-run .aether-button { font: inherit; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px; padding: 3px 10px;
   background: var(--jp-layout-color2, #f3f3f3); color: var(--jp-ui-font-color1, #222); cursor: pointer; }
@@ -47,6 +55,9 @@ export const CSS = `
 .aether-run .aether-tone-done > .aether-node-box { stroke: #2e7d32; fill: rgba(46, 125, 50, 0.12); }
 .aether-run .aether-tone-failed > .aether-node-box { stroke: #c62828; fill: rgba(198, 40, 40, 0.14); }
 .aether-run .aether-tone-skipped > .aether-node-box, .aether-run .aether-tone-pending > .aether-node-box { stroke: #9e9e9e; stroke-dasharray: 4 3; }
+.aether-run .aether-tone-stopped > .aether-node-box { stroke: #757575; fill: rgba(117, 117, 117, 0.12); stroke-dasharray: 2 2; }
+.aether-run .aether-tone-stopped > .aether-node-name { fill: var(--jp-ui-font-color2, #777); }
+.aether-run .aether-node[data-kind="group"] > .aether-node-box { stroke-width: 2.5; }
 .aether-run .aether-tone-skipped > .aether-node-name { fill: var(--jp-ui-font-color2, #888); }
 .aether-run .aether-group > .aether-node-box { fill-opacity: 0.35; }
 .aether-run .aether-selected > .aether-node-box { stroke-width: 3; }
@@ -62,7 +73,7 @@ export const CSS = `
 .aether-run .aether-log-warning, .aether-run .aether-log-warn { color: var(--jp-warn-color1, #b26a00); }
 .aether-run .aether-log-error { color: var(--jp-error-color1, #c62828); }
 .aether-run .aether-chat { display: flex; flex-direction: column; gap: 6px; }
-.aether-run .aether-chat[data-message-count="0"][data-wait-count="0"] { display: none; }
+.aether-run .aether-chat[data-message-count="0"][data-wait-count="0"] > .aether-messages { display: none; }
 .aether-run .aether-messages { display: flex; flex-direction: column; gap: 6px; max-height: 420px; overflow-y: auto; }
 .aether-run .aether-bubble { max-width: 75%; padding: 6px 10px; border-radius: 10px; white-space: pre-wrap; word-break: break-word;
   background: var(--jp-layout-color2, #f1f1f1); align-self: flex-start; }
@@ -85,4 +96,17 @@ export const CSS = `
 .aether-run .aether-text-input { flex: 1; min-width: 160px; font: inherit; padding: 3px 6px; color: var(--jp-ui-font-color1, #222);
   background: var(--jp-input-background, #fff); border: 1px solid var(--jp-input-border-color, #bbb); border-radius: 4px; }
 .aether-run .aether-wait[data-state="answered"] { opacity: 0.6; }
+.aether-run .aether-wait.aether-under-question { align-self: flex-start; max-width: 75%; margin-top: -2px; }
+.aether-run .aether-wait.aether-under-question > .aether-wait-prompt,
+.aether-run .aether-wait.aether-under-question > .aether-wait-payload { display: none; } /* the bubble above says it */
+.aether-run .aether-payload { margin: 4px 0 0; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 11px;
+  background: var(--jp-layout-color3, #e8e8e8); padding: 4px; border-radius: 3px; max-height: 200px; overflow: auto; }
+.aether-run .aether-queued { opacity: 0.7; border: 1px dashed var(--jp-border-color1, #999); }
+.aether-run .aether-queued-note { font-size: 11px; }
+.aether-run .aether-file-chip { display: inline-block; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 10px;
+  padding: 0 8px; margin: 2px 4px 2px 0; background: var(--jp-layout-color1, #fff); }
+.aether-run .aether-file-chip a { text-decoration: none; color: inherit; }
+.aether-run .aether-message-box { border-top: 1px solid var(--jp-border-color2, #ddd); padding-top: 6px; }
+.aether-run .aether-message-box.aether-listening .aether-text-input { border-color: var(--jp-brand-color1, #1976d2);
+  box-shadow: 0 0 0 2px rgba(25, 118, 210, 0.25); }
 `;

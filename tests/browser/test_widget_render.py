@@ -46,7 +46,7 @@ GRAPH = {
     "status": "failed",
     "nodes": [
         _node("fetch_1", "DONE", replayed=True, outputs={"pages": 3}),
-        _node("plan_2", "DONE", kind="llm", usage={"prompt_tokens": 120, "completion_tokens": 30, "cost": 0.0012}),
+        _node("plan_2", "DONE", kind="llm", usage={"prompt_tokens": 120, "completion_tokens": 30, "cost_usd": 0.0012}),
         _node("research_3", "RUNNING", kind="graph_fn"),
         _node("search_4", "DONE", parent="research_3"),
         _node("read_5", "FAILED", parent="research_3"),
@@ -135,41 +135,45 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     widget = lab.widget(0)
 
     # Nodes carry their statuses; the header shows the name and counts; no Stop button on a finished run.
-    assert widget.locator("[data-node-id='fetch_1']").get_attribute("data-status") == "DONE"
-    assert widget.locator("[data-node-id='explode_7']").get_attribute("data-status") == "FAILED"
-    assert widget.locator("[data-node-id='skipped_8']").get_attribute("data-status") == "SKIPPED"
-    assert widget.locator("[data-node-id='fetch_1']").get_attribute("data-replayed") == "true"
-    assert "250 ms" in (widget.locator("[data-node-id='fetch_1']").text_content() or "")
+    assert widget.locator(".aether-node[data-node-id='fetch_1']").get_attribute("data-status") == "DONE"
+    assert widget.locator(".aether-node[data-node-id='explode_7']").get_attribute("data-status") == "FAILED"
+    assert widget.locator(".aether-node[data-node-id='skipped_8']").get_attribute("data-status") == "SKIPPED"
+    assert widget.locator(".aether-node[data-node-id='fetch_1']").get_attribute("data-replayed") == "true"
+    assert "250 ms" in (widget.locator(".aether-node[data-node-id='fetch_1']").text_content() or "")
     assert widget.locator(".aether-title").inner_text() == "research_agent"
-    assert widget.locator(".aether-counts").inner_text().startswith("8 nodes")
+    assert widget.locator(".aether-counts").inner_text().startswith("7 steps")  # what research_3 holds, counted once
     assert widget.locator("[data-action='stop']").is_hidden()
-    assert widget.locator(".aether-notice").inner_text() == "Adopted the run this cell started before"
+    assert (
+        widget.locator(".aether-notice:not(.aether-inert-notice)").inner_text()
+        == "Adopted the run this cell started before"
+    )
     assert widget.locator(".aether-edge").count() == 4  # the sibling edge inside the sub-graph is hidden
 
     # The graph_fn starts collapsed: its children are hidden, it shows their count and worst status.
-    research = widget.locator("[data-node-id='research_3']")
+    research = widget.locator(".aether-node[data-node-id='research_3']")
     assert research.get_attribute("data-collapsed") == "true"
     assert research.get_attribute("data-child-count") == "3"
     assert research.get_attribute("data-worst-status") == "FAILED"
-    assert widget.locator("[data-node-id='search_4']").count() == 0
+    assert widget.locator(".aether-node[data-node-id='search_4']").count() == 0
     research.locator("[data-action='toggle']").click()
-    widget.locator("[data-node-id='read_5'][data-status='FAILED']").wait_for(timeout=5_000)
-    assert widget.locator("[data-node-id='ask_6']").get_attribute("data-status") == "WAITING_HUMAN"
+    widget.locator(".aether-node[data-node-id='read_5'][data-status='FAILED']").wait_for(timeout=5_000)
+    assert widget.locator(".aether-node[data-node-id='ask_6']").get_attribute("data-status") == "WAITING_HUMAN"
     assert research.get_attribute("data-collapsed") is None
     assert widget.locator(".aether-edge").count() == 5
 
     # Clicking a node opens the inspector; it fetches the node's error, traceback, logs and warnings.
-    widget.locator("[data-node-id='explode_7'] .aether-node-box").click()
+    widget.locator(".aether-node[data-node-id='explode_7'] .aether-node-box").click()
     inspector = widget.locator(".aether-inspector[data-node-id='explode_7'][data-details='loaded']")
     inspector.wait_for(timeout=10_000)
     assert "ZeroDivisionError: division by zero" in inspector.locator("[data-section='traceback']").inner_text()
     assert "about to divide" in inspector.locator("[data-section='logs']").inner_text()
     assert "slow tool" in inspector.locator("[data-section='warnings']").inner_text()
     assert inspector.locator("[data-section='inputs']").inner_text().replace(" ", "").replace("\n", "") == '{"x":1}'
-    widget.locator("[data-node-id='plan_2'] .aether-node-box").click()
+    widget.locator(".aether-node[data-node-id='plan_2'] .aether-node-box").click()
     plan = widget.locator(".aether-inspector[data-node-id='plan_2'][data-details='loaded']")
     plan.wait_for(timeout=10_000)
-    assert "120 prompt + 30 completion tokens" in plan.locator("[data-section='usage']").inner_text()
+    usage = plan.locator("[data-section='usage']").inner_text()
+    assert "120 prompt + 30 completion tokens" in usage and "$0.0012" in usage, "cost as the LLM service reports it"
 
     # Chat: bubbles in order, user on the right, markdown rendered and sanitised, image, file link, progress.
     bubbles = widget.locator(".aether-bubble")
@@ -186,7 +190,7 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     page.wait_for_function("(img) => img.complete && img.naturalWidth === 1", arg=image.element_handle(), timeout=5_000)
     assert (
         widget.locator(".aether-bubble[data-message-id='m5'] [data-action='download']").inner_text()
-        == "table.csv (2.0 kB)"
+        == "table.csv · 2.0 kB"
     )
     bar = widget.locator(".aether-bubble[data-message-id='m6'] .aether-progress-bar")
     assert bar.evaluate("(el) => el.style.width") == "30%"
@@ -228,14 +232,14 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
     bubble = lab.wait_in_output(0, ".aether-bubble[data-message-id='m7']")
     handle = bubble.element_handle()
     lab.run_cell(1)
-    widget.locator("[data-node-id='late_9'][data-status='PENDING']").wait_for(timeout=10_000)
+    widget.locator(".aether-node[data-node-id='late_9'][data-status='PENDING']").wait_for(timeout=10_000)
     assert widget.get_attribute("data-run-status") == "running"
-    assert widget.locator("[data-node-id='skipped_8']").get_attribute("data-status") == "RUNNING"
+    assert widget.locator(".aether-node[data-node-id='skipped_8']").get_attribute("data-status") == "RUNNING"
     assert widget.locator("[data-action='stop']").is_visible()
     lab.page.wait_for_function(
         "(el) => el.isConnected && el.textContent === 'Partial answer, now complete.'", arg=handle, timeout=10_000
     )  # the same element, updated in place
-    assert widget.locator(".aether-notice").is_hidden()
+    assert widget.locator(".aether-notice:not(.aether-inert-notice)").is_hidden()
 
     # A drawing failure is shown inside the widget, not swallowed.
     lab.run_cell(2)

@@ -48,15 +48,16 @@ def test_load_ext_opens_the_notebook_store_and_shows_run_widgets(kernel: Kernel,
         " [m['content']['text'] for m in view.widget.messages])"
     )
     assert "succeeded ['DONE'] ['Answer: 42']" in res.stdout
-    # at the end, the static fallback (SVG + transcript) is attached for saved notebooks
+    # at the end, the static fallback is attached for saved notebooks: the transcript at once, the SVG once dot is done
     res = kernel.ok(
-        "async def fallback_ready():\n"
-        "    while not view.widget.static_fallback:\n"
+        "print('Answer: 42' in view.widget.static_fallback)\n"
+        "async def svg_ready():\n"
+        "    while '<svg' not in view.widget.static_fallback:\n"
         "        await asyncio.sleep(0.02)\n"
-        "await asyncio.wait_for(fallback_ready(), 20)\n"
-        "print('<svg' in view.widget.static_fallback, 'Answer: 42' in view.widget.static_fallback)"
+        "await asyncio.wait_for(svg_ready(), 20)\n"
+        "print('Answer: 42' in view.widget.static_fallback, view.widget.static_html == view.widget.static_fallback)"
     )
-    assert res.stdout.split() == ["True", "True"]
+    assert res.stdout.split() == ["True", "True", "True"]
 
 
 def test_rerunning_a_cell_cancels_its_previous_run_and_says_so(kernel: Kernel) -> None:
@@ -162,7 +163,21 @@ def test_the_graph_trait_is_slim_and_the_inspector_fetches_details(kernel: Kerne
         "print(sorted(view.widget.graph['nodes'][0]))"
     )
     assert res.stdout.strip() == str(
-        sorted(["id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed", "has_error"])
+        sorted(
+            [
+                "id",
+                "name",
+                "kind",
+                "status",
+                "shown",
+                "label",
+                "parent",
+                "started_at",
+                "ended_at",
+                "replayed",
+                "has_error",
+            ]
+        )
     )
     # An unchanged graph is not sent again.
     res = kernel.ok(
@@ -188,3 +203,93 @@ def test_the_graph_trait_is_slim_and_the_inspector_fetches_details(kernel: Kerne
     lines = res.stdout.strip().splitlines()  # node 0: the double() call
     assert lines[0] == "['error', 'inputs', 'logs', 'outputs', 'usage', 'warnings'] {'x': 21} {'y': 42}"
     assert lines[1] == "False True"
+
+
+def test_first_hour_load_ext_says_where_and_configure_prints_nothing(kernel: Kernel, tmp_path: Path) -> None:
+    res = kernel.ok("%load_ext aether_nb")
+    assert res.stdout == f"aether_nb: runs are stored in {tmp_path / 'aether.duckdb'}\n", "one line, the store path"
+    res = kernel.ok("import aether_nb as ag\nag.configure(max_concurrency=4)")
+    assert res.results == [] and res.stdout == "", "configure() as a cell's last line shows nothing"
+    res = kernel.run(AGENTS + "\nag.configure(nested_sync=True)\ndemo.sync(x=1)")
+    assert res.error is not None and "Jupyter kernel" in "\n".join(res.error["traceback"])
+
+
+def test_stopping_an_awaited_run_prints_one_line(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    res = kernel.run("run = ask.start()\nawait run.wait_for('waiting', timeout=20)\nrun.cancel()\nawait run")
+    assert res.error is None, "no traceback for a stopped run"
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("■ Stopped: run ") and "was cancelled" in lines[0]
+
+
+DUAL = """
+import aether_nb as ag
+
+class Pay(ag.DualStageTool, outputs=["decision"]):
+    async def setup(self, amount: float, *, context) -> ag.WaitSpec:
+        return ag.WaitSpec(kind="approval", prompt=f"Pay **{amount}**?", options=["Pay", "Hold"])
+    async def on_resume(self, payload, *, context) -> dict:
+        return {"decision": payload["choice"]}
+
+@ag.graph_fn(outputs=["decision", "file"])
+async def billing(*, context):
+    d = await Pay(amount=12.5)
+    files = await context.channel().ask_files("The receipt?")
+    return {"decision": d["decision"], "file": files[0].name}
+"""
+
+
+def test_the_chat_keeps_each_question_once_with_its_answer(kernel: Kernel, tmp_path: Path) -> None:
+    """A wait no ask_* announced (a DualStageTool) gets its question and answer bubbles from the widget's fold;
+    an uploaded file is a files message (name and size), not a Python repr; a finished run offers no control."""
+    (tmp_path / "receipt.pdf").write_bytes(b"%PDF-1.4 " + b"x" * 1500)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(DUAL)
+    kernel.ok("run = billing.start()\nawait run.wait_for('waiting', timeout=20)")
+    kernel.ok("await run.answer('Pay')\nawait run.wait_for('waiting', timeout=20)")
+    kernel.ok("await run.answer(['receipt.pdf'])\nprint(await run)")
+    res = kernel.ok(
+        "import json\n"
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "view = ext.views[run.id]\n"
+        "view.flush()\n"
+        "print(json.dumps([[m['role'], m['type'], m['content'].get('text'), m['content'].get('files')]"
+        " for m in view.widget.messages]))\n"
+        "print('WAITS', view.widget.waits)"
+    )
+    import json
+
+    messages = json.loads(res.stdout.splitlines()[0])
+    assert [m[:3] for m in messages] == [
+        ["assistant", "text", "Pay **12.5**?"],
+        ["user", "text", "Pay"],
+        ["assistant", "text", "The receipt?"],
+        ["user", "files", "receipt.pdf (1.5 kB)"],
+    ]
+    assert messages[3][3][0]["name"] == "receipt.pdf" and messages[3][3][0]["size"] == 1509
+    assert res.stdout.splitlines()[1] == "WAITS []"
+
+
+def test_a_timed_out_wait_is_the_reason_the_widget_gives(kernel: Kernel) -> None:
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(
+        "import aether_nb as ag\n"
+        "@ag.graph_fn\n"
+        "async def hurry(*, context):\n"
+        "    return {'a': await context.channel().ask_text('Quick?', timeout_s=0.2)}\n"
+        "run = hurry.start()\n"
+        "await run.wait_for('failed', timeout=20)"
+    )
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "view = ext.views[run.id]\n"
+        "view.flush()\n"
+        "g = view.widget.graph\n"
+        "cause = next(n for n in g['nodes'] if n['id'] == g['failed_node'])\n"
+        "print(g['status'], cause['id'], cause['status'], view.widget.waits)\n"
+        "print(view.widget.text_summary().splitlines()[1])"
+    )
+    first, second = res.stdout.strip().splitlines()
+    assert first == "failed ask_text_1 FAILED_TIMEOUT []", "the timed-out wait explains the run; no control stays"
+    assert second.startswith("failed at ask_text (ask_text_1): WaitTimeout: nobody answered 'Quick?'")

@@ -62,3 +62,19 @@ def test_never_reads_a_non_interactive_stdin() -> None:
     finally:
         session_mod.set_default_session(previous)
     assert inp.tell() == 0
+
+
+@ag.graph_fn(outputs=["note"])
+async def listen(*, context: ag.NodeContext) -> dict[str, Any]:
+    return {"note": await context.channel().receive()}
+
+
+def test_receive_reads_a_line_in_a_terminal_and_says_what_it_waits_for() -> None:
+    out = io.StringIO()
+    previous = with_console(ConsoleChannel(out=out, inp=FakeTTY("water the plants\n")))
+    try:
+        assert arun(listen()) == {"note": "water the plants"}
+    finally:
+        session_mod.set_default_session(previous)
+    assert "? (write a message to the agent)" in out.getvalue()
+    assert "user: water the plants" in out.getvalue()

@@ -1,0 +1,159 @@
+"""One status vocabulary: the words a person reads for run and node statuses, everywhere.
+
+The runtime keeps its precise enums (``WAITING_HUMAN``, ``FAILED_TIMEOUT``, ``cancelled``...); what the widget, the
+static SVG, the text summary and the transcript show comes from here, so they never disagree. ``js/lib/status.ts``
+mirrors this module: keep both in step (a unit test compares them).
+
+Three rules decide what a node *shows* (:func:`shown_statuses`):
+
+* a node that contains others (a nested agent, a group of calls) shows its worst descendant, so a recovered tool
+  failure inside ``run_tools`` is red and a superstep parked on ``interrupt()`` is "waiting for you", not "running";
+* in a finished run nothing is still running or waiting: an unfinished node shows "stopped", so "failed" never
+  appears beside a live wait;
+* severity, best to worst: done, skipped, stopped, pending, running, waiting, failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+NODE_WORDS: dict[str, str] = {
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "WAITING_HUMAN": "waiting for you",
+    "WAITING_EXTERNAL": "waiting (external)",
+    "WAITING_TIME": "waiting (timer)",
+    "WAITING_EVENT": "waiting (event)",
+    "DONE": "done",
+    "FAILED": "failed",
+    "FAILED_TIMEOUT": "timed out",
+    "SKIPPED": "skipped",
+    "CANCELLED": "stopped",
+}
+"""Node status -> the words shown for it."""
+
+RUN_WORDS: dict[str, str] = {
+    "pending": "starting",
+    "running": "running",
+    "waiting": "waiting for you",
+    "succeeded": "done",
+    "failed": "failed",
+    "cancelled": "stopped",
+}
+"""Run status -> the words shown for it."""
+
+TONES = ("done", "skipped", "stopped", "pending", "running", "waiting", "failed")
+"""Colour families, best to worst: a group shows the worst tone among its members."""
+
+TONE_COLORS: dict[str, tuple[str, str]] = {
+    "done": ("#2e7d32", "#e8f3e9"),
+    "skipped": ("#9e9e9e", "#f5f5f5"),
+    "stopped": ("#757575", "#eeeeee"),
+    "pending": ("#9e9e9e", "#ffffff"),
+    "running": ("#1e88e5", "#e3effc"),
+    "waiting": ("#f59e0b", "#fdf0d9"),
+    "failed": ("#c62828", "#f9e0e0"),
+}
+"""Tone -> (stroke, fill) for drawings that cannot use the widget's CSS (the static SVG)."""
+
+FINAL_NODE = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", "CANCELLED"})
+FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def tone(status: str) -> str:
+    """The colour family of a node or run status (``"unknown"`` for anything else)."""
+    upper = (status or "").upper()
+    if upper.startswith("WAITING"):
+        return "waiting"
+    return {
+        "PENDING": "pending",
+        "RUNNING": "running",
+        "DONE": "done",
+        "SUCCEEDED": "done",
+        "FAILED": "failed",
+        "FAILED_TIMEOUT": "failed",
+        "SKIPPED": "skipped",
+        "CANCELLED": "stopped",
+    }.get(upper, "unknown")
+
+
+def severity(status: str) -> int:
+    """How bad a status is (higher is worse); unknown statuses rank below everything."""
+    t = tone(status)
+    return TONES.index(t) if t in TONES else -1
+
+
+def words(status: str) -> str:
+    """What to show for a node or run status (unknown statuses are lower-cased, never shown raw)."""
+    return NODE_WORDS.get(status) or RUN_WORDS.get(status) or (status or "").lower().replace("_", " ")
+
+
+def worst(statuses: Iterable[str]) -> str | None:
+    """The worst of some statuses, or None when there are none."""
+    best: str | None = None
+    for s in statuses:
+        if best is None or severity(s) > severity(best):
+            best = s
+    return best
+
+
+def shown_statuses(nodes: Sequence[Mapping[str, Any]], run_status: str) -> dict[str, str]:
+    """The status each node shows (see the module docstring): ``{node_id: status}``, runtime status names.
+
+    Args:
+        nodes: dicts with ``id``, ``status`` and ``parent`` (the ``RunGraph.to_dict()`` shape).
+        run_status: the run's status (a finished run shows no live node).
+    """
+    finished = run_status in FINISHED_RUN
+    own: dict[str, str] = {}
+    children: dict[str, list[str]] = {}
+    order: list[str] = []
+    for n in nodes:
+        nid = str(n["id"])
+        status = str(n.get("status") or "")
+        if finished and status not in FINAL_NODE:
+            status = "CANCELLED"
+        own[nid] = status
+        order.append(nid)
+        parent = n.get("parent")
+        if parent is not None:
+            children.setdefault(str(parent), []).append(nid)
+    shown: dict[str, str] = {}
+
+    def visit(nid: str) -> str:
+        hit = shown.get(nid)
+        if hit is not None:
+            return hit
+        status = own[nid]
+        stack = [nid]
+        seen = {nid}
+        # Iterative over the subtree (a deep nesting must not hit the recursion limit).
+        while stack:
+            current = stack.pop()
+            for child in children.get(current, ()):
+                if child in seen or child not in own:
+                    continue
+                seen.add(child)
+                if severity(own[child]) > severity(status):
+                    status = own[child]
+                stack.append(child)
+        shown[nid] = status
+        return status
+
+    for nid in order:
+        visit(nid)
+    return shown
+
+
+def failure(nodes: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The node that explains a failed run: the last failed node without failed children (the deepest cause).
+
+    Returns the node dict, or None when no node failed (the run's body raised between steps).
+    """
+    failed = [n for n in nodes if tone(str(n.get("status") or "")) == "failed"]
+    if not failed:
+        return None
+    parents = {str(n.get("parent")) for n in failed if n.get("parent") is not None}
+    leaves = [n for n in failed if str(n["id"]) not in parents]
+    return (leaves or failed)[-1]

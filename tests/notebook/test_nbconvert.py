@@ -1,0 +1,48 @@
+"""A notebook exported with nbconvert shows each run: markdown rendered, images embedded.
+
+Executed headless without storing widget state (``--ExecutePreprocessor.store_widget_state=False``), as a notebook
+saved from a front end without widget state: nbconvert then uses each output's static HTML. (With widget state,
+nbconvert renders widgets through ipywidgets' HTML manager from a CDN instead; README, "Saved notebooks".)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+pytestmark = pytest.mark.kernel
+
+CELLS = [
+    "%load_ext aether_nb\nimport aether_nb as ag\n"
+    "PNG = bytes.fromhex('89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000100ff89993d1d0000000049454e44ae426082')\n"
+    "@ag.graph_fn\n"
+    "async def report(*, context):\n"
+    "    await context.channel().send_markdown('Sales are **up** this week')\n"
+    "    await context.channel().send_image(PNG, alt='sales chart', name='sales.png')\n"
+    "    return {}\n",
+    "await report()",
+]
+
+
+def test_nbconvert_html_embeds_the_runs_images_and_renders_their_markdown(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+        timeout=120,
+        store_widget_state=False,
+    )
+    client.execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert "Sales are <strong>up</strong> this week" in html
+    assert 'src="data:image/png;base64,' in html
+    assert "[image:" not in html
+    assert "report · done" in html
