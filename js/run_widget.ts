@@ -22,7 +22,7 @@ import type { RenderProps } from "@anywidget/types";
 import { ChatPanel } from "./lib/chat";
 import { DagView, FRAME_BUDGET_MS } from "./lib/dag_view";
 import { formatSeconds, h } from "./lib/dom";
-import { Inspector } from "./lib/inspector";
+import { Inspector, serviceCalls } from "./lib/inspector";
 import { groupGraph } from "./lib/groups";
 import { indexGraph } from "./lib/layout";
 import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
@@ -77,7 +77,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   );
   const chat = new ChatPanel(rpc);
   const main = h("div", { class: "aether-main" }, dag.el, inspector.el);
-  root.append(h("style", {}, CSS), header, reason, stopError, inertNotice, notice, renderError, main, chat.el);
+  // service calls of the agent's own body (memory, KV, artifacts...): journaled steps, not DAG nodes
+  const bodyCalls = h("details", { class: "aether-body-calls", "data-section": "body-calls", hidden: "" });
+  let bodyCallsShown = -1;
+  root.append(h("style", {}, CSS), header, reason, stopError, inertNotice, notice, renderError, main, bodyCalls, chat.el);
   el.append(root);
   dag.follower.onChange = (on) => {
     follow.hidden = on || !activeNow();
@@ -221,6 +224,13 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     }
     counts.textContent = parts.join(" · ");
     counts.dataset.total = String(graph.nodes.length);
+    const calls = graph.calls ?? [];
+    bodyCalls.hidden = calls.length === 0;
+    if (calls.length !== bodyCallsShown) {
+      bodyCallsShown = calls.length;
+      const what = `${calls.length} service call${calls.length === 1 ? "" : "s"} of the agent itself`;
+      bodyCalls.replaceChildren(h("summary", { class: "aether-muted" }, `${what} (memory, KV, artifacts…)`), serviceCalls(calls));
+    }
     const shown = groupGraph(graph);
     const index = indexGraph(shown);
     drawReason(graph, index);

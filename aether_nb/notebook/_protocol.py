@@ -95,7 +95,7 @@ MAX_LABEL = 28
 MAX_ERROR_LINE = 240
 """Characters of a failed node's error message carried in the ``graph`` trait (the header shows it)."""
 
-DETAIL_FIELDS = ("inputs", "outputs", "error", "logs", "warnings", "usage")
+DETAIL_FIELDS = ("inputs", "outputs", "error", "logs", "warnings", "usage", "calls")
 """Node fields an ``inspect`` reply carries (``{"node": {...}}``)."""
 
 MAX_INLINE_USAGE = 256

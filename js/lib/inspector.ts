@@ -6,7 +6,7 @@
  * node). While a fetch is under way the previous details of the same node stay on screen.
  */
 import { formatSeconds, formatTime, h, preview } from "./dom";
-import type { GraphNode, InspectReply, NodeDetails } from "./protocol";
+import type { GraphNode, InspectReply, NodeDetails, ServiceCall } from "./protocol";
 import { statusTone, statusWords } from "./status";
 import { type Rpc, errorText } from "./rpc";
 
@@ -142,6 +142,8 @@ export class Inspector {
       if (u.cached) parts.push("from the cache");
       sections.push(section("Usage", h("div", { "data-section": "usage" }, parts.join(" · "))));
     }
+    const calls = details?.calls;
+    if (calls?.length) sections.push(section("Service calls", serviceCalls(calls)));
     const warnings = details?.warnings;
     if (warnings?.length) {
       sections.push(section("Warnings", h("ul", { "data-section": "warnings" }, ...warnings.map((w) => h("li", {}, w)))));
@@ -165,6 +167,26 @@ export class Inspector {
     this.disposed = true;
     this.el.removeEventListener("click", this.onClick);
   }
+}
+
+/** Service calls as one line each: `memory.record(kind='note') → {...}`, marked when replayed or failed. */
+export function serviceCalls(calls: ServiceCall[]): HTMLElement {
+  const rows = calls.map((c) =>
+    h(
+      "li",
+      { class: c.error ? "aether-call aether-call-failed" : "aether-call", title: c.key },
+      h("code", {}, `${c.service}.${c.method}`),
+      ` ${short(c.inputs)}`,
+      c.error ? h("span", { class: "aether-control-error" }, ` ✗ ${c.error.type}: ${c.error.message}`) : ` → ${short(c.outputs)}`,
+      c.replayed ? h("span", { class: "aether-chip", title: "replayed from the journal" }, "replayed") : "",
+    ),
+  );
+  return h("ul", { "data-section": "calls" }, ...rows);
+}
+
+function short(value: unknown, limit = 80): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? "";
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 }
 
 function section(title: string, ...body: HTMLElement[]): HTMLElement {

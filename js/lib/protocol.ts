@@ -44,6 +44,18 @@ export interface NodeLog {
   ts: number;
 }
 
+/** A call the node's code made to a context service (memory, KV, artifacts, a custom service): a journaled step. */
+export interface ServiceCall {
+  key: string;
+  service: string;
+  method: string;
+  inputs: unknown;
+  outputs: unknown;
+  error: { type: string; message: string } | null;
+  replayed: boolean;
+  ts: number;
+}
+
 /** One node of the run graph. Timestamps are seconds since the epoch (Python `time.time()`). */
 export interface GraphNode {
   id: string;
@@ -78,6 +90,8 @@ export interface NodeDetails {
   logs: NodeLog[] | null;
   warnings: string[] | null;
   usage: NodeUsage | null;
+  /** Service calls the node's code made, in order. */
+  calls?: ServiceCall[] | null;
 }
 
 /**
@@ -93,6 +107,8 @@ export interface RunGraph {
   /** A failed run's message, and the node that explains it (selected by the widget). */
   error?: string | null;
   failed_node?: string | null;
+  /** Service calls made by the run's own body (not inside a node), in order. */
+  calls?: ServiceCall[] | null;
 }
 
 export interface TextContent {

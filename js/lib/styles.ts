@@ -7,6 +7,9 @@ export const CSS = `
 .aether-run .aether-title { font-weight: 600; font-size: var(--jp-ui-font-size2, 14px); }
 .aether-run .aether-muted { color: var(--jp-ui-font-color2, #666); }
 .aether-run .aether-badge { border-radius: 10px; padding: 1px 8px; font-size: 11px; font-weight: 600; color: #fff; background: #757575; }
+.aether-run [data-section="calls"] { margin: 2px 0; padding-left: 18px; font-size: 12px; }
+.aether-run .aether-call-failed code { color: var(--jp-error-color1, #c62828); }
+.aether-run .aether-body-calls { margin: 4px 0; font-size: 12px; }
 .aether-run .aether-chip { border: 1px solid var(--jp-border-color2, #ccc); border-radius: 8px; padding: 0 6px; margin-left: 6px; font-size: 11px; }
 .aether-run .aether-badge.aether-tone-running { background: #1e88e5; }
 .aether-run .aether-badge.aether-tone-waiting { background: #f59e0b; color: #222; }

@@ -40,6 +40,20 @@ def _node(node_id: str, status: str, *, kind: str = "tool", parent: str | None =
     }
 
 
+def _call(key: str, service: str, method: str, inputs: object, outputs: object, **extra: object) -> dict:
+    return {
+        "key": key,
+        "service": service,
+        "method": method,
+        "inputs": inputs,
+        "outputs": outputs,
+        "error": None,
+        "replayed": False,
+        "ts": 100.05,
+        **extra,
+    }
+
+
 GRAPH = {
     "run_id": "run-1",
     "name": "research_agent",
@@ -57,8 +71,13 @@ GRAPH = {
             error={"type": "ZeroDivisionError", "message": "division by zero", "traceback": TRACEBACK},
             logs=[{"level": "warning", "message": "about to divide", "ts": 100.1}],
             warnings=["slow tool"],
+            calls=[_call("explode_7/kv.get_1", "kv", "get", {"key": "divisor"}, 0, replayed=True)],
         ),
         _node("skipped_8", "SKIPPED"),
+    ],
+    "calls": [
+        _call("memory.record_1", "memory", "record", {"kind": "note", "data": {"text": "started"}}, {"id": "m"}),
+        _call("memory.search_1", "memory", "search", {"query": "sky"}, []),
     ],
     "edges": [
         ["fetch_1", "plan_2"],
@@ -168,6 +187,10 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     assert "ZeroDivisionError: division by zero" in inspector.locator("[data-section='traceback']").inner_text()
     assert "about to divide" in inspector.locator("[data-section='logs']").inner_text()
     assert "slow tool" in inspector.locator("[data-section='warnings']").inner_text()
+    calls = inspector.locator("[data-section='calls']").inner_text()
+    assert "kv.get" in calls and "divisor" in calls and "replayed" in calls  # service calls listed on the node
+    body = widget.locator("[data-section='body-calls']")
+    assert "2 service calls of the agent itself" in body.locator("summary").inner_text()
     assert inspector.locator("[data-section='inputs']").inner_text().replace(" ", "").replace("\n", "") == '{"x":1}'
     widget.locator(".aether-node[data-node-id='plan_2'] .aether-node-box").click()
     plan = widget.locator(".aether-inspector[data-node-id='plan_2'][data-details='loaded']")
