@@ -14,6 +14,7 @@ import json
 from typing import Any, Literal, TypedDict
 
 from aether_nb.runtime import status
+from aether_nb.store.redact import redact_value
 
 MAX_INLINE_IMAGE = 2 << 20
 """Images up to this size travel inside the ``messages`` trait as data URLs."""
@@ -156,10 +157,11 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
     slim = {key: node.get(key) for key in SLIM_NODE_FIELDS}
     slim["replayed"] = bool(slim["replayed"])
     slim["shown"] = shown or slim["status"]
-    slim["label"] = arg_preview(node.get("inputs"), node.get("kind")) if label is None else label
+    # previews are cut short, which could cut a secret below what redaction recognises: redact first
+    slim["label"] = arg_preview(redact_value(node.get("inputs")), node.get("kind")) if label is None else label
     slim["has_error"] = bool(node.get("error"))
     if slim["has_error"]:
-        slim["error_message"] = error_line(node.get("error"))
+        slim["error_message"] = error_line(redact_value(node.get("error")))
     usage = node.get("usage")
     if usage is not None and len(json.dumps(usage, default=str)) <= MAX_INLINE_USAGE:
         slim["usage"] = usage
@@ -181,7 +183,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
         nid = n["id"]
         label = cache.get(nid)
         if label is None:
-            label = cache[nid] = arg_preview(n.get("inputs"), n.get("kind"))
+            label = cache[nid] = arg_preview(redact_value(n.get("inputs")), n.get("kind"))
         slim_nodes.append(slim_node(n, shown.get(nid), label))
     out = {**graph, "nodes": slim_nodes}
     if status.tone(str(graph.get("status") or "")) == "failed":

@@ -27,6 +27,7 @@ from IPython.display import DisplayHandle, display
 from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
+from aether_nb.store.redact import redact_text, redact_value
 from aether_nb.runtime import status
 from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, RunStarted, WaitAnswered, WaitOpened
 from aether_nb.runtime.run import Run
@@ -188,9 +189,11 @@ class RunView:
         with self.widget.hold_sync():
             if graph_json != self._graph_json:
                 self._graph_json = graph_json
-                self.widget.graph = graph
-            self.widget.messages = self._messages()
-            self.widget.waits = waits
+                # synced state is saved with the notebook: it passes the store's redaction (README, "Secrets")
+                clean = redact_text(graph_json)
+                self.widget.graph = graph if clean == graph_json else json.loads(clean)
+            self.widget.messages = redacted_messages(self._messages())
+            self.widget.waits = redact_value(waits)
 
     @staticmethod
     def _wait_dict(w: Any) -> dict[str, Any]:
@@ -349,7 +352,7 @@ class RunView:
             return {"outcome": outcome}
         if kind == "inspect":
             node = self.run.graph.node(str(msg.get("node_id")))
-            return {"node": {key: getattr(node, key) for key in proto.DETAIL_FIELDS}}
+            return {"node": redact_value({key: getattr(node, key) for key in proto.DETAIL_FIELDS})}
         if kind == "upload":
             files = [(f["name"], base64.b64decode(f["data_b64"])) for f in msg.get("files", [])]
             await self.run.answer(files, token=str(msg.get("token")))
@@ -378,3 +381,22 @@ class RunView:
 
 
 __all__ = ["INBOX_SCOPE", "RunView", "RunWidget"]
+
+
+def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as the widget may keep them (synced state is saved with the notebook): secrets redacted.
+    Inline image data is left out of the scan (it is the image itself, and base64 is not text anyone typed)."""
+    images = [m["content"].pop("data_url", None) if isinstance(m.get("content"), dict) else None for m in messages]
+    try:
+        text = json.dumps(messages, default=str)
+        clean = redact_text(text)
+        out: list[dict[str, Any]] = messages if clean == text else json.loads(clean)
+    finally:
+        for m, image in zip(messages, images, strict=True):
+            if image is not None:
+                m["content"]["data_url"] = image
+    if out is not messages:
+        for m, image in zip(out, images, strict=True):
+            if image is not None:
+                m["content"]["data_url"] = image
+    return out
