@@ -27,12 +27,12 @@ from IPython.display import DisplayHandle, display
 from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
-from aether_nb.store.redact import redact_text, redact_value
 from aether_nb.runtime import status
 from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, RunStarted, WaitAnswered, WaitOpened
 from aether_nb.runtime.run import Run
 from aether_nb.services.artifacts import parse_uri
 from aether_nb.services.channel import INBOX_SCOPE, post_message, queued_messages
+from aether_nb.store.redact import redact_text, redact_value
 
 
 class RunWidget(anywidget.AnyWidget):

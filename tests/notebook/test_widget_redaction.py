@@ -36,7 +36,7 @@ async def chatty(*, context: ag.NodeContext) -> dict[str, Any]:
 
 def test_widget_state_and_fallback_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SERVICE_API_KEY", ENV_KEY)
-    s, channel = make_session()
+    s, _ = make_session()
     previous = session_mod.set_default_session(s)
 
     async def main() -> tuple[dict[str, Any], str, Any]:
