@@ -18,7 +18,7 @@ import contextvars
 import json
 import secrets
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,20 @@ _current_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("a
 def current_scope() -> Scope | None:
     """The scope of the node whose code is running now, or None outside any run (tools then run directly)."""
     return _current_scope.get()
+
+
+@contextlib.contextmanager
+def use_scope(scope: Scope | None) -> Iterator[None]:
+    """Make ``scope`` the current scope inside the block (None: calls run directly, as outside any run).
+
+    For code that runs a node's body itself in a scope it made, e.g. a state graph re-running a node after an
+    ``interrupt()`` was answered.
+    """
+    token = _current_scope.set(scope)
+    try:
+        yield
+    finally:
+        _current_scope.reset(token)
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

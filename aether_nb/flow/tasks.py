@@ -1,0 +1,260 @@
+"""One task of a superstep: a node run as one journaled step of the run, with its policies.
+
+The step's journaled value holds everything the engine needs from the task — its writes and where it leads
+(edges, routers, ``goto``, Sends) — so a resumed run replays a finished task without calling the node or its
+routers again, and a superstep costs one journal entry per task (the checkpoint travels in the same history
+batch).
+
+Inside the step:
+
+* ``interrupt()`` pauses the task: a durable wait opens as a child of the task's DAG node; once answered, the
+  node runs again from its start with the answer (LangGraph's semantics). Its completed child steps (tool and LLM
+  calls) replay from the journal, so nothing it did before the pause happens twice.
+* A failure is retried by the node's :class:`~aether_nb.runtime.scheduler.RetryPolicy` (interrupts never are),
+  each attempt bounded by the node's timeout; after the last attempt, the node's error handler (if any) runs with
+  a :class:`~aether_nb.flow.types.NodeError`, and its return replaces the node's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import StepTimeout, UsageError
+from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
+from aether_nb.flow.routing import Route
+from aether_nb.flow.state import journal_form
+from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
+from aether_nb.runtime.codec import fingerprint
+from aether_nb.runtime.execution import Scope
+from aether_nb.runtime.scheduler import RetryPolicy
+from aether_nb.runtime.waits import WaitSpec
+
+if TYPE_CHECKING:
+    from aether_nb.flow.engine import Engine
+
+_NO_ARG: Any = object()
+
+
+@dataclass
+class Task:
+    """A task of the current superstep."""
+
+    node: str
+    tid: str
+    key: str
+    arg: Any = _NO_ARG
+    sources: tuple[str, ...] = ()
+    pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
+
+    @property
+    def push(self) -> bool:
+        return self.arg is not _NO_ARG
+
+
+@dataclass
+class Outcome:
+    """A finished task: its writes and where it leads."""
+
+    writes: list[tuple[str, Any]]
+    route: Route
+    parent_command: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Outcome:
+        return cls(
+            [(k, v) for k, v in data.get("writes") or []],
+            Route.from_json(data.get("route") or {}),
+            data.get("parent_command"),
+        )
+
+
+def rerun_scope(child: Scope) -> Scope:
+    """A new scope for running a node's body again inside its step: call numbering starts over, and the child
+    steps this node already completed become replayable, so nothing they did happens twice.
+
+    (The runtime keeps the journal it loaded at the start of an execution; steps completed since are only in
+    the store, so they are read back from there — an interrupt or a retry, not the hot path.)
+    """
+    execution = child.execution
+    run = execution.run
+    prefix = child.prefix
+    for entry in run.session.store.load_journal(run.id):
+        if entry.durable and entry.key.startswith(prefix):
+            execution.journal.setdefault(entry.key, entry)
+    execution.consumed.difference_update([k for k in execution.consumed if k.startswith(prefix)])
+    return Scope(execution, child.node_id, child.kind)
+
+
+async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
+    """Park on a wait opened at ``key`` (the runtime's ``Scope.await_answer``; ``_await_answer`` before the
+    runtime made it public)."""
+    method = getattr(scope, "await_answer", None) or scope._await_answer
+    return await method(key, spec, None)
+
+
+def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
+    for p in policies:
+        if isinstance(exc, p.retry_on):
+            return p
+    return None
+
+
+class TaskRunner:
+    """Runs the tasks of one engine (one graph on one thread, in one run)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
+        """Run (or replay) ``task`` as one journaled step; returns its outcome."""
+        if task.pending is not None:
+            return Outcome.from_json(task.pending)
+        engine = self.engine
+        spec = engine.graph.nodes[task.node]
+        inputs = task.arg if task.push else values
+
+        async def execute(child: Scope) -> dict[str, Any]:
+            outcome = await self._execute(child, task, spec, values, step)
+            return {
+                "writes": journal_form(outcome.writes),
+                "route": outcome.route.to_json(),
+                **({"parent_command": outcome.parent_command} if outcome.parent_command is not None else {}),
+            }
+
+        value = await engine.scope.run_step(
+            task.key,
+            task.node,
+            "state_node",
+            inputs,
+            execute,
+            fp=fingerprint({"node": task.node, "step": step, "task": task.tid}),
+            parents=task.sources,
+            meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
+        )
+        return Outcome.from_json(value)
+
+    async def _execute(
+        self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int
+    ) -> Outcome:
+        engine = self.engine
+        graph = engine.graph
+        config = engine.node_config(task.node, step)
+        services = {**engine.run.session.services, **graph.services}
+        loop = asyncio.get_running_loop()
+        writer = engine.stream_writer(task.node)
+        resume: list[Any] = []
+        attempt_scope = child
+        attempts = 0
+        handled = False
+        reloads = 0
+        while True:
+            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer)
+            state = task.arg if task.push else engine.state_for(spec, values)
+            try:
+                raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
+                attempt_scope.check_unawaited()
+                break
+            except GraphInterrupt as gi:
+                resume.append(await self._interrupt(child, task, gi))
+                engine.interrupted = True
+                reloads += 1
+                values = await child.run_step(
+                    f"{child.prefix}reload_{reloads}",
+                    "reload",
+                    "flow",
+                    {"reload": reloads},
+                    lambda _s: _ready(engine.latest_values()),
+                    node=False,
+                )
+                attempt_scope = rerun_scope(child)
+            except ParentCommand as pc:  # a subgraph's node sent a Command to this graph: the task's return
+                raw = pc.command
+                break
+            except Exception as exc:
+                attempts += 1
+                policy = _policy_for(spec.retry, exc)
+                if policy is not None and attempts < policy.max_attempts:
+                    await asyncio.sleep(policy.delay(attempts))
+                    attempt_scope = rerun_scope(child)
+                    continue
+                if spec.error_handler is None:
+                    raise
+                handler_scope = rerun_scope(child)
+                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer)
+                raw = await spec.error_handler.call(
+                    engine.state_for(spec, values),
+                    config,
+                    handler_scope,
+                    services,
+                    node_run,
+                    error=NodeError(task.node, exc),
+                )
+                handled = True
+                break
+        if isinstance(raw, Command) and raw.graph == Command.PARENT:
+            return Outcome([], Route(), parent_command=Command(update=raw.update, goto=raw.goto))
+        result = normalise_return(raw, graph.spec, values, task.node)
+        writes = graph.spec.coerce(result.writes)
+
+        def local_state(schema: Any) -> Any:
+            local = graph.spec.apply(values, [(task.node, writes)])
+            return graph.spec.to_state(local, schema)
+
+        route = await graph.topology.route(task.node, result.goto, local_state, config, follow_edges=not handled)
+        engine.on_task_done(task, writes, step)
+        return Outcome(writes, route)
+
+    async def _attempt(
+        self,
+        spec: NodeSpec,
+        state: Any,
+        config: dict[str, Any],
+        scope: Scope,
+        services: Mapping[str, Any],
+        node_run: NodeRun,
+        step: int,
+    ) -> Any:
+        timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
+        call = spec.call(state, copy.copy(config), scope, services, node_run)
+        try:
+            if timeout is None:
+                return await call
+            return await asyncio.wait_for(call, timeout)
+        except TimeoutError as exc:
+            raise StepTimeout(
+                f"node {spec.name!r} ran past its timeout of {timeout} s (superstep {step}); give it more time "
+                "with add_node(..., timeout=...) or config={'node_timeout': ...}, or make it faster",
+                run_id=self.engine.run.id,
+                node_id=scope.node_id,
+                code="node_timeout",
+            ) from exc
+        except TypeError as exc:
+            if node_run.resume and "can't be used in 'await' expression" in str(exc):
+                raise UsageError(
+                    f"node {spec.name!r}: interrupt() returns the answer itself; write `answer = "
+                    "interrupt(value)` without await",
+                    code="await_interrupt",
+                ) from exc
+            raise
+
+    async def _interrupt(self, child: Scope, task: Task, gi: GraphInterrupt) -> Any:
+        engine = self.engine
+        key = f"{child.prefix}interrupt_{gi.index + 1}"
+        node = f"{engine.ns_path}{task.node}"
+        prompt = gi.message if gi.message is not None else gi.value if isinstance(gi.value, str) else f"{node}?"
+        spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node, "value": gi.value})
+        inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None}
+
+        async def execute(_: Scope) -> Any:
+            return await await_answer(child, key, spec)
+
+        return await child.run_step(key, "interrupt", "wait", inputs, execute)
+
+
+async def _ready(value: Any) -> Any:
+    return value
