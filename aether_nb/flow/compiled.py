@@ -210,7 +210,7 @@ class CompiledGraph:
         *,
         durability: str | None = None,
         **kwargs: Any,
-    ) -> InvokeResult:
+    ) -> Any:
         """Run one turn on ``config["thread_id"]`` until the graph finishes or pauses.
 
         ``input`` is a partial state (``{"messages": [...]}``) starting a turn; ``Command(resume=value)`` answering
@@ -220,8 +220,9 @@ class CompiledGraph:
         past ``checkpoint_id`` runs again from that checkpoint, as a branch of the thread (time travel).
 
         Returns:
-            the state's values (a dict subclass with ``status``, ``state``, ``interrupts``, ``messages`` ...);
-            when paused at ``interrupt()`` it also holds ``"__interrupt__"``.
+            an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
+            ``interrupts``, ``messages`` ...); when paused at ``interrupt()`` it also holds ``"__interrupt__"``. For
+            a single-value state (``StateGraph(Annotated[list, operator.add])``), the value itself.
 
         Raises:
             Exception: the exception a node raised (after its retries); the next ainvoke on the thread retries it.
@@ -232,7 +233,7 @@ class CompiledGraph:
         _check_call_options(durability, kwargs)
         return await self._invoke(input, config, None)
 
-    def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> InvokeResult:
+    def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts; in a notebook use ``await app.ainvoke(...)``."""
         _no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
@@ -298,7 +299,7 @@ class CompiledGraph:
 
         return iter(asyncio.run(collect()))
 
-    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> InvokeResult:
+    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> Any:
         thread_id, cfg, checkpoint_id, _ = self._config(config)
         session = self.session
         cp = self.checkpointer_for(session)
@@ -462,7 +463,7 @@ class CompiledGraph:
                 sink("values", {**values, "__interrupt__": dynamic}, ())
         return self._result(run, thread_id, pauses)
 
-    def _result(self, run: Run | None, thread_id: str, pauses: list[tuple[str, Interrupt]]) -> InvokeResult:
+    def _result(self, run: Run | None, thread_id: str, pauses: list[tuple[str, Interrupt]]) -> Any:
         if run is None or run.status == "succeeded":
             status = "completed"
         elif run.status == "cancelled":
@@ -471,6 +472,8 @@ class CompiledGraph:
             status = "interrupted"
         latest = self.checkpointer.latest(thread_id)
         values = latest.values if latest is not None else {}
+        if self.spec.kind == "root":
+            return self.spec.output(values)  # a single-value state: the value itself, as LangGraph returns it
         msgs = values.get("messages")
         turn_msgs = list(msgs[latest.turn_start :]) if isinstance(msgs, list) and latest is not None else []
         return InvokeResult(

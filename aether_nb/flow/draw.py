@@ -28,6 +28,8 @@ class DrawnEdge:
 
 
 def edges_of(graph: CompiledGraph) -> list[DrawnEdge]:
+    """The arrows, grouped by source (START, then the nodes in the order they were added); a node with no way
+    out gets an arrow to END, as LangGraph draws it."""
     out: list[DrawnEdge] = []
     seen: set[tuple[str, str, bool]] = set()
 
@@ -38,22 +40,30 @@ def edges_of(graph: CompiledGraph) -> list[DrawnEdge]:
             out.append(edge)
 
     topo = graph.topology
-    for s, e in topo.edges:
-        add(DrawnEdge(s, e))
-    for srcs, target in topo.waiting:
-        for s in srcs:
-            add(DrawnEdge(s, target))
-    for b in topo.branches:
-        if b.path_map is not None:
-            for key, t in b.path_map.items():
-                add(DrawnEdge(b.source, t, str(key), True))
-        else:
-            for n in [*graph.nodes, END]:
-                if n != b.source:
-                    add(DrawnEdge(b.source, n, None, True))
-    for name, spec in graph.nodes.items():
-        for dest in spec.destinations or ():
-            add(DrawnEdge(name, dest, spec.edge_labels.get(dest), True))
+    for source in [START, *graph.nodes]:
+        before = len(out)
+        for s, e in topo.edges:
+            if s == source:
+                add(DrawnEdge(s, e))
+        for srcs, target in topo.waiting:
+            if source in srcs:
+                add(DrawnEdge(source, target))
+        for b in topo.branches:
+            if b.source != source:
+                continue
+            if b.path_map is not None:
+                for key, t in b.path_map.items():
+                    add(DrawnEdge(source, t, None if key == t else str(key), True))
+            else:
+                for n in [*graph.nodes, END]:
+                    if n != source:
+                        add(DrawnEdge(source, n, None, True))
+        spec = graph.nodes.get(source)
+        if spec is not None:
+            for dest in spec.destinations or ():
+                add(DrawnEdge(source, dest, spec.edge_labels.get(dest), True))
+        if source != START and len(out) == before:
+            add(DrawnEdge(source, END))
     return out
 
 
@@ -98,6 +108,10 @@ def _edge_lines(graph: CompiledGraph, prefix: str) -> list[str]:
 
 def _paused(option: tuple[str, ...] | str, node: str) -> bool:
     return option == "*" or node in option
+
+
+Edge = DrawnEdge
+"""LangGraph's name for an arrow of ``get_graph().edges``."""
 
 
 class DrawableGraph:

@@ -35,6 +35,7 @@ from aether_nb.flow.checkpoint import Checkpoint, task_id, thread_key
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.nodes import NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
+from aether_nb.flow.state import ROOT
 from aether_nb.flow.tasks import _NO_ARG, Outcome, Task, TaskRunner
 from aether_nb.flow.types import START, Command, GraphRecursionError, InvalidUpdate, ParentCommand, Send
 from aether_nb.runtime.codec import fingerprint
@@ -62,6 +63,8 @@ def input_writes(graph: CompiledGraph, value: Any, where: str) -> list[Write]:
     spec = graph.spec
     if isinstance(value, Command):
         return normalise_return(Command(update=value.update), spec, {}, where).writes
+    if spec.kind == "root":
+        return [(ROOT, value)]
     as_object = spec.object_writes(value, None)
     if as_object is not None:
         writes = spec.known(as_object, where, spec.input_keys)
@@ -116,6 +119,10 @@ class Engine:
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
+        cap = self.config.get("max_concurrency")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise UsageError(f"config['max_concurrency'] must be a positive integer, got {cap!r}")
+        self.semaphore = asyncio.Semaphore(cap) if cap else None
         self.interrupted = False
         self.turn_start = 0
         self.sources: dict[str, list[str]] = {}
@@ -165,7 +172,10 @@ class Engine:
         update: Any = None
         if writes:
             keys = [k for k, _ in writes]
-            update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
+            if self.graph.spec.kind == "root":
+                update = writes[0][1] if len(writes) == 1 else [v for _, v in writes]
+            else:
+                update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
         self.emit("updates", {task.node: update})
         for k, v in writes:
             if self.graph.spec.is_messages(k):

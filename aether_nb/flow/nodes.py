@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.state import StateSpec, Write
+from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, use_scope
 from aether_nb.runtime.scheduler import RetryPolicy
@@ -304,7 +304,7 @@ def _command_writes(cmd: Command[Any], spec: StateSpec, before: Mapping[str, Any
     if cmd.resume is not None:
         raise InvalidUpdate(f"node {node!r} returned Command(resume=...): resume is an input of ainvoke, not a return")
     update = cmd.update
-    if isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
+    if spec.kind != "root" and isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
         return spec.known([(str(k), v) for k, v in update], f"node {node!r}")
     return _update_writes(update, spec, before, node)
 
@@ -328,6 +328,8 @@ def _goto_of(cmd: Command[Any], node: str) -> list[str | Send]:
 def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
     if raw is None:
         return []
+    if spec.kind == "root":
+        return [(ROOT, raw)]
     if isinstance(raw, Mapping) and "role" not in raw:
         return spec.known([(str(k), v) for k, v in raw.items()], f"node {node!r}")
     as_object = spec.object_writes(raw, before)

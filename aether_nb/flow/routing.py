@@ -194,7 +194,8 @@ class Topology:
         for srcs, target in self.waiting:
             key = barrier_key(srcs, target)
             if set(new_barriers.get(key, ())) >= set(srcs):
-                pulls.add(target)
+                if target != END:
+                    pulls.add(target)
                 new_barriers[key] = []
         new_barriers = {k: v for k, v in new_barriers.items() if v}
         waiting = sorted(n for n in pulls if self.nodes[n].defer)

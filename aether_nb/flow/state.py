@@ -49,10 +49,21 @@ def _is_pydantic(schema: Any) -> bool:
     return isinstance(schema, type) and hasattr(schema, "model_fields") and hasattr(schema, "model_validate")
 
 
+ROOT = "__root__"
+"""The one key of a graph whose state is a single value (``StateGraph(Annotated[list, operator.add])``)."""
+
+
+def _is_root(schema: Any) -> bool:
+    return get_origin(schema) is typing.Annotated or (isinstance(schema, type) and schema in (list, int, str, float))
+
+
 def schema_kind(schema: Any) -> str:
-    """``dict``, ``typeddict``, ``dataclass`` or ``pydantic``; a UsageError for anything else."""
+    """``dict``, ``typeddict``, ``dataclass``, ``pydantic`` or ``root`` (a single value); a UsageError for
+    anything else."""
     if schema is None or schema is dict:
         return "dict"
+    if _is_root(schema):
+        return "root"
     if dataclasses.is_dataclass(schema) and isinstance(schema, type):
         return "dataclass"
     if _is_pydantic(schema):
@@ -70,6 +81,8 @@ def schema_keys(schema: Any) -> list[str] | None:
     kind = schema_kind(schema)
     if kind == "dict":
         return None
+    if kind == "root":
+        return [ROOT]
     if kind == "dataclass":
         return [f.name for f in dataclasses.fields(schema)]
     if kind == "pydantic":
@@ -162,8 +175,8 @@ def _check_reducer(fn: Any, name: str) -> Reducer:
     if len(positional) != 2:
         raise GraphBuildError(
             [
-                f"the reducer of {name!r} takes {len(positional)} positional argument(s); a reducer is "
-                f"reducer(current, update) -> new value (signature {inspect.signature(fn)})"
+                f"Invalid reducer signature for {name!r}: it takes {len(positional)} positional argument(s); a "
+                f"reducer is reducer(current, update) -> new value (got {inspect.signature(fn)})"
             ]
         )
     return typing.cast(Reducer, fn)
@@ -212,6 +225,14 @@ class StateSpec:
             self.fields = None
             self.reducers["messages"] = add_messages
             self.empties["messages"] = []
+        elif self.kind == "root":
+            self.fields = {ROOT}
+            reducer = _reducer_of(schema, ROOT)
+            if reducer is not None:
+                self.reducers[ROOT] = reducer
+                empty = _empty_of(schema)
+                if empty is not _MISSING:
+                    self.empties[ROOT] = empty
         else:
             self.fields = set(schema_keys(schema) or [])
             self._add_channels(schema, frames)
@@ -225,7 +246,7 @@ class StateSpec:
     def add_schema(self, schema: Any, frames: Iterable[Mapping[str, Any]] = ()) -> None:
         """Add the keys (and reducers) of another schema: a node's input schema, the graph's input or output
         schema. Its keys become keys of the state (LangGraph's private state channels)."""
-        if self.fields is None or schema is self.schema:
+        if self.fields is None or schema is self.schema or self.kind == "root":
             return
         self.fields |= set(schema_keys(schema) or [])
         self._add_channels(schema, list(frames))
@@ -279,6 +300,8 @@ class StateSpec:
         kind = self.kind if schema is self.schema else schema_kind(schema)
         if kind == "dict":
             return copy.deepcopy(dict(values))
+        if kind == "root":
+            return copy.deepcopy(values.get(ROOT))
         keys = self.state_keys if schema is self.schema else schema_keys(schema)
         keys = keys or []
         data = copy.deepcopy({k: v for k, v in values.items() if k in keys})
@@ -305,6 +328,8 @@ class StateSpec:
         still starts with the old one writes the added items only (so it is not appended twice).
         """
         cls = type(obj)
+        if self.kind == "root":
+            return None if obj is None else [(ROOT, obj)]
         if isinstance(obj, (dict, list, tuple, str, bytes, int, float, bool)) or obj is None:
             return None
         if _is_pydantic(cls):
@@ -414,9 +439,11 @@ class StateSpec:
             new[key] = current
         return new
 
-    def output(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def output(self, values: Mapping[str, Any]) -> Any:
         """The values a caller sees: the state schema's keys (or the output schema's), not the private keys of
-        node input schemas."""
+        node input schemas; the value itself for a single-value state."""
+        if self.kind == "root":
+            return values.get(ROOT)
         if self.output_keys is None:
             return dict(values)
         return {k: values[k] for k in self.output_keys if k in values}

@@ -119,7 +119,11 @@ class TaskRunner:
         inputs = task.arg if task.push else values
 
         async def execute(child: Scope) -> dict[str, Any]:
-            outcome = await self._execute(child, task, spec, values, step)
+            if engine.semaphore is not None:
+                async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+                    outcome = await self._execute(child, task, spec, values, step)
+            else:
+                outcome = await self._execute(child, task, spec, values, step)
             return {
                 "writes": journal_form(outcome.writes),
                 "route": outcome.route.to_json(),

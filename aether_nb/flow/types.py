@@ -69,6 +69,20 @@ class Command(Generic[N]):
 
     PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
 
+    def __repr__(self) -> str:
+        # only what was given, as LangGraph prints it: Command(goto=Send(node='b', arg=1))
+        parts = [
+            f"{name}={value!r}"
+            for name, value, default in (
+                ("update", self.update, None),
+                ("goto", self.goto, ()),
+                ("resume", self.resume, None),
+                ("graph", self.graph, None),
+            )
+            if value != default
+        ]
+        return f"Command({', '.join(parts)})"
+
     def goto_list(self) -> list[str | Send]:
         """``goto`` as a list (empty when absent)."""
         if self.goto is None or self.goto == ():

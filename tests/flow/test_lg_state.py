@@ -649,7 +649,7 @@ def test_a_reducer_with_the_wrong_arity_is_a_build_error() -> None:
     class State(TypedDict):
         items: Annotated[list[str], lambda a: a]
 
-    with pytest.raises(GraphBuildError, match="reducer of 'items' takes 1 positional"):
+    with pytest.raises(GraphBuildError, match="Invalid reducer signature for 'items': it takes 1 positional"):
         StateGraph(State)
 
 
