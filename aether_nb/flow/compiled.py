@@ -30,6 +30,7 @@ from aether_nb.flow.engine import Engine, Sink
 from aether_nb.flow.threads import (
     History,
     config_of,
+    effective_values,
     history,
     merge_at_pause,
     pause_interrupts,
@@ -106,6 +107,7 @@ class CompiledGraph:
             )
         self._sinks: dict[str, Sink] = {}
         self._local_inputs: dict[str, dict[str, Any]] = {}
+        self._engines: dict[str, Engine] = {}  # the engines of the runs this process executes
         self._closed = False
         register(self)  # a run rebuilt after a restart finds this graph again by (kind, name)
 
@@ -143,7 +145,13 @@ class CompiledGraph:
                     code="inputs_not_durable",
                 )
             inputs = local
-        result: dict[str, Any] = await Engine(self, scope, inputs).main()
+        engine = Engine(self, scope, inputs)
+        self._engines[scope.run.id] = engine
+        try:
+            result: dict[str, Any] = await engine.main()
+        finally:
+            if self._engines.get(scope.run.id) is engine:
+                del self._engines[scope.run.id]
         return result
 
     def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -426,7 +434,8 @@ class CompiledGraph:
             while not run.done:
                 if check:
                     pauses = self.interrupts_of(run)
-                    if pauses:
+                    engine = self._engines.get(run.id)
+                    if pauses and (engine is None or engine.busy == 0):
                         await run.session.store.barrier()  # a pause is returned once it survives the process
                         break
                     if not run.live:
@@ -440,7 +449,7 @@ class CompiledGraph:
                             meta = {"node": event.node_id, "message_id": event.message_id}
                             msg = {"role": "assistant", "content": content["delta"], "delta": True}
                             sink("messages", (msg, meta), ())
-                check = event.kind in ("wait_opened", "run_finished")
+                check = event.kind in ("wait_opened", "run_finished", "node_finished")
             while sink is not None and not queue.empty():
                 sink("debug", queue.get_nowait(), ())
         finally:
@@ -471,7 +480,7 @@ class CompiledGraph:
         else:
             status = "interrupted"
         latest = self.checkpointer.latest(thread_id)
-        values = latest.values if latest is not None else {}
+        values = effective_values(self, latest) if latest is not None else {}
         if self.spec.kind == "root":
             return self.spec.output(values)  # a single-value state: the value itself, as LangGraph returns it
         msgs = values.get("messages")

@@ -127,6 +127,9 @@ class Engine:
         self.turn_start = 0
         self.sources: dict[str, list[str]] = {}
         self.head: Checkpoint | None = None
+        self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
+        self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
+        self.step_tasks: list[Task] = []
         self.runner = TaskRunner(self)
         self._written: dict[int, Checkpoint] | None = None
 
@@ -212,7 +215,7 @@ class Engine:
         pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
         self.head = self.checkpointer.get(self.thread, start["head"])
-        if not replayed:
+        if not replayed and (start["wrote"] or not start["started"]):
             self.emit("values", self.graph.spec.output(values))
         supersteps = 1 if start["started"] else 0
         path: list[list[str]] = []
@@ -343,7 +346,7 @@ class Engine:
                 turn_start=turn_start,
             ),
         )
-        return self._info(cp, started=True, turn_start=turn_start)
+        return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
 
     def _info(self, cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
         return {
@@ -356,6 +359,7 @@ class Engine:
             "head": cp.id,
             "started": started,
             "turn_start": turn_start,
+            "wrote": False,
         }
 
     # -- pauses ---------------------------------------------------------------------------------------------------
@@ -400,7 +404,10 @@ class Engine:
                     pending=done,
                 )
             )
+        self.step_done = {}
+        self.step_tasks = tasks
         outcomes = await self._run_all(tasks, values, step)
+        self.step_done = {}
         order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
@@ -426,7 +433,8 @@ class Engine:
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = _sources(tasks, outcomes, order, next_tasks)
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
-        self.emit("values", self.graph.spec.output(new_values))
+        if any(o.writes for o in outcomes):
+            self.emit("values", self.graph.spec.output(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
@@ -466,6 +474,25 @@ class Engine:
         first = failed[0][1]
         assert first is not None
         raise first
+
+    def note_done(self, task: Task, outcome: Outcome) -> None:
+        """A task finished; while a sibling waits on an interrupt, its result is kept on the checkpoint (the
+        thread's state and tasks show it, as LangGraph's pending writes)."""
+        self.step_done[task.tid] = outcome
+        if self.interrupted:
+            self.keep_pending()
+
+    def keep_pending(self) -> None:
+        head = self.head
+        if head is None or len(self.step_tasks) < 2:
+            return
+        pending = {
+            tid: {"writes": [[k, v] for k, v in o.writes], "route": o.route.to_json()}
+            for tid, o in self.step_done.items()
+        }
+        if pending != head.pending:
+            self.head = replace(head, pending=pending)
+            self.checkpointer.replace(self.thread, self.head)
 
     def _record_failure(
         self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]

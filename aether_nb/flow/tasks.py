@@ -140,7 +140,9 @@ class TaskRunner:
             parents=task.sources,
             meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
         )
-        return Outcome.from_json(value)
+        outcome = Outcome.from_json(value)
+        engine.note_done(task, outcome)
+        return outcome
 
     async def _execute(
         self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int
@@ -156,16 +158,19 @@ class TaskRunner:
         attempts = 0
         handled = False
         reloads = 0
+        busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer)
             state = task.arg if task.push else engine.state_for(spec, values)
             try:
-                raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
+                with busy:
+                    raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
                 attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
-                resume.append(await self._interrupt(child, task, gi))
                 engine.interrupted = True
+                engine.keep_pending()
+                resume.append(await self._interrupt(child, task, gi))
                 reloads += 1
                 values = await child.run_step(
                     f"{child.prefix}reload_{reloads}",
@@ -183,21 +188,23 @@ class TaskRunner:
                 attempts += 1
                 policy = _policy_for(spec.retry, exc)
                 if policy is not None and attempts < policy.max_attempts:
-                    await asyncio.sleep(policy.delay(attempts))
+                    with busy:
+                        await asyncio.sleep(policy.delay(attempts))
                     attempt_scope = rerun_scope(child)
                     continue
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child)
                 node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer)
-                raw = await spec.error_handler.call(
-                    engine.state_for(spec, values),
-                    config,
-                    handler_scope,
-                    services,
-                    node_run,
-                    error=NodeError(task.node, exc),
-                )
+                with busy:
+                    raw = await spec.error_handler.call(
+                        engine.state_for(spec, values),
+                        config,
+                        handler_scope,
+                        services,
+                        node_run,
+                        error=NodeError(task.node, exc),
+                    )
                 handled = True
                 break
         if isinstance(raw, Command) and raw.graph == Command.PARENT:
@@ -252,13 +259,30 @@ class TaskRunner:
         node = f"{engine.ns_path}{task.node}"
         prompt = gi.message if gi.message is not None else gi.value if isinstance(gi.value, str) else f"{node}?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node, "value": gi.value})
-        inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None}
+        inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None, "index": gi.index}
 
         async def execute(_: Scope) -> Any:
             return await await_answer(child, key, spec)
 
-        return await child.run_step(key, "interrupt", "wait", inputs, execute)
+        # the index in the fingerprint: a rerun's journal lookup must never take another interrupt's answer
+        fp = fingerprint({"interrupt": gi.index, "node": node})
+        return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 
 async def _ready(value: Any) -> Any:
     return value
+
+
+class _Busy:
+    """Counts a task as running node code (on the root engine) inside ``with``: ``ainvoke`` reports a pause only
+    once no task is busy, so siblings of an interrupted task finish first (as in LangGraph)."""
+
+    def __init__(self, root: Engine, counts: bool) -> None:
+        self.root = root
+        self.counts = int(counts)
+
+    def __enter__(self) -> None:
+        self.root.busy += self.counts
+
+    def __exit__(self, *_: object) -> None:
+        self.root.busy -= self.counts

@@ -92,6 +92,7 @@ def snapshot(
             )
         )
     interrupts = tuple(p for t in tasks for p in t.interrupts)
+    waiting = tuple(t.name for t in tasks if t.result is None)
     if not is_head:
         status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
     elif run is None:
@@ -106,8 +107,8 @@ def snapshot(
         status = "interrupted" if pauses else "running"
     parent = cker.get(key, cp.parent) if cp.parent else None
     return StateSnapshot(
-        values=graph.spec.output(cp.values),
-        next=cp.next,
+        values=graph.spec.output(effective_values(graph, cp)),
+        next=waiting,
         config=config_of(thread_id, ns, cp),
         metadata={"source": cp.source, "step": cp.step, "parents": {}},
         created_at=cp.created_at,
@@ -118,6 +119,17 @@ def snapshot(
         status=status,
         run_id=cp.run_id,
     )
+
+
+def effective_values(graph: CompiledGraph, cp: Checkpoint) -> dict[str, Any]:
+    """The checkpoint's values with the writes of its tasks that already finished (a sibling paused or failed),
+    as LangGraph shows a thread's state."""
+    done = [(i, t) for i, t in enumerate(cp.tasks) if isinstance(cp.pending.get(task_id(t, i)), dict)]
+    if not done:
+        return cp.values
+    done.sort(key=lambda it: ("send" in it[1], it[1]["node"] if "send" not in it[1] else it[0]))
+    writes = [(t["node"], [(k, v) for k, v in cp.pending[task_id(t, i)]["writes"]]) for i, t in done]
+    return graph.spec.apply(cp.values, writes)
 
 
 def _complete(graph: CompiledGraph, cp: Checkpoint) -> bool:
