@@ -69,6 +69,7 @@ class Checkpoint:
         pending: results of tasks that completed while a sibling failed or paused (``{task id: result}``, reused
             when the thread continues) and, on an ``input`` checkpoint, the input itself (``"__input__"``).
         errors: ``{task id: repr(exception)}`` of tasks that failed from here.
+        interrupts: ``{task id: [[interrupt id, value], ...]}``: the ``interrupt()`` calls its tasks made from here.
         turn_start: how many messages the state held before this turn's input (for ``InvokeResult.messages``).
     """
 
@@ -85,6 +86,7 @@ class Checkpoint:
     writers: tuple[str, ...] = ()
     pending: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    interrupts: dict[str, list[list[Any]]] = field(default_factory=dict)
     turn_start: int = 0
 
     @property
@@ -108,6 +110,7 @@ class Checkpoint:
             "writers": list(self.writers),
             "pending": encode(self.pending),
             "errors": self.errors,
+            "interrupts": encode(self.interrupts),
             "turn_start": self.turn_start,
         }
 
@@ -127,6 +130,7 @@ class Checkpoint:
             writers=tuple(data.get("writers") or ()),
             pending=decode(data.get("pending") or {}),
             errors=dict(data.get("errors") or {}),
+            interrupts=decode(data.get("interrupts") or {}),
             turn_start=data.get("turn_start", 0),
         )
 

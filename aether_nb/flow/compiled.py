@@ -26,7 +26,8 @@ from aether_nb.flow.checkpoint import (
     thread_key,
 )
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
-from aether_nb.flow.engine import Engine, Sink
+from aether_nb.flow.engine import Engine, Sink, current_engine
+from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.threads import (
     History,
     config_of,
@@ -179,6 +180,8 @@ class CompiledGraph:
         thread_id = cfg.pop("thread_id", None)
         if thread_id is None:
             thread_id = f"t-{secrets.token_hex(4)}"
+        elif isinstance(thread_id, int) and not isinstance(thread_id, bool):
+            thread_id = str(thread_id)  # LangGraph accepts numbers
         if not isinstance(thread_id, str) or not thread_id or "/" in thread_id or "|" in thread_id:
             raise UsageError(f"config['thread_id'] must be a non-empty string without '/' or '|', got {thread_id!r}")
         raw_id = cfg.pop("checkpoint_id", None)
@@ -239,12 +242,47 @@ class CompiledGraph:
             UsageError: e.g. a new input for a thread paused at ``interrupt()``.
         """
         _check_call_options(durability, kwargs)
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None:
+            return await self._inline(input, config, parent, node_run)
         return await self._invoke(input, config, None)
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """:meth:`ainvoke` for scripts; in a notebook use ``await app.ainvoke(...)``."""
+        """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
+            future = asyncio.run_coroutine_threadsafe(self._inline(input, config, parent, node_run), node_run.loop)
+            return future.result()
         _no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
+
+    async def _inline(self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun) -> Any:
+        """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
+        are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
+        cfg = self._config(config)[1] if config else {}
+        engine = Engine(
+            self,
+            node_run.scope,
+            {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
+            parent=parent,
+            node=node_run.node,
+        )
+        if node_run.busy is not None:
+            with node_run.busy.released():
+                values = await engine.main()
+        else:
+            values = await engine.main()
+        if self.spec.kind == "root":
+            return self.spec.output(values)
+        return InvokeResult(
+            self.spec.output(values),
+            status="completed",
+            state=_state_or_none(self, values),
+            messages=[],
+            interrupts=[],
+            thread_id=parent.thread_id,
+            run_id=parent.run.id,
+        )
 
     async def astream(
         self,

@@ -100,6 +100,7 @@ class Engine:
         parent: Engine | None = None,
         node: str = "",
     ) -> None:
+        self.node = node
         self.graph = graph
         self.scope = scope
         self.run = scope.run
@@ -111,9 +112,8 @@ class Engine:
         self.checkpoint_id: int | None = inputs.get("checkpoint_id")
         self.ns = f"{parent.ns}|{node}" if parent is not None and parent.ns else node
         self.ns_path = self.ns.replace("|", "/") + "/" if self.ns else ""
-        self.stream_ns: tuple[str, ...] = (
-            (*parent.stream_ns, f"{node}:{scope.node_id}") if parent is not None else ()
-        )
+        label = node if graph.stateful else f"{node}:{scope.node_id}"
+        self.stream_ns: tuple[str, ...] = (*parent.stream_ns, label) if parent is not None else ()
         self.checkpointer = parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         self.thread = thread_key(self.thread_id, self.ns)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
@@ -481,6 +481,18 @@ class Engine:
         self.step_done[task.tid] = outcome
         if self.interrupted:
             self.keep_pending()
+
+    def record_interrupt(self, tid: str, interrupt_id: str, value: Any) -> None:
+        """Keep an ``interrupt()`` of a task on the checkpoint its superstep started from (the thread's history
+        shows where each interrupt fired); a subgraph's also on its parent's."""
+        head = self.head
+        if head is not None:
+            recorded = {k: list(v) for k, v in head.interrupts.items()}
+            recorded.setdefault(tid, []).append([interrupt_id, value])
+            self.head = replace(head, interrupts=recorded)
+            self.checkpointer.replace(self.thread, self.head)
+        if self.parent is not None:
+            self.parent.record_interrupt(self.node, interrupt_id, value)
 
     def keep_pending(self) -> None:
         head = self.head

@@ -41,6 +41,7 @@ class NodeRun:
     resume: list[Any] = field(default_factory=list)
     counter: int = 0
     writer: Callable[[Any], None] | None = None
+    busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)

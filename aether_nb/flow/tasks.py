@@ -18,7 +18,9 @@ Inside the step:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -160,7 +162,7 @@ class TaskRunner:
         reloads = 0
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         while True:
-            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer)
+            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy)
             state = task.arg if task.push else engine.state_for(spec, values)
             try:
                 with busy:
@@ -195,7 +197,7 @@ class TaskRunner:
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child)
-                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer)
+                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy)
                 with busy:
                     raw = await spec.error_handler.call(
                         engine.state_for(spec, values),
@@ -266,6 +268,8 @@ class TaskRunner:
 
         # the index in the fingerprint: a rerun's journal lookup must never take another interrupt's answer
         fp = fingerprint({"interrupt": gi.index, "node": node})
+        if key not in child.execution.journal:
+            engine.record_interrupt(task.tid, key, gi.value)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 
@@ -286,3 +290,12 @@ class _Busy:
 
     def __exit__(self, *_: object) -> None:
         self.root.busy -= self.counts
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Not busy inside the block: the node awaits a graph it invoked, whose own tasks count instead."""
+        self.root.busy -= self.counts
+        try:
+            yield
+        finally:
+            self.root.busy += self.counts

@@ -68,7 +68,10 @@ def snapshot(
     for i, t in enumerate(cp.tasks):
         tid = task_id(t, i)
         node = t["node"]
-        mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
+        if live:
+            mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
+        else:
+            mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, []))
         sub_state: Any = None
         if node in graph.nodes and graph.nodes[node].subgraph is not None:
             sub_ns = f"{ns}|{node}" if ns else node
@@ -91,7 +94,7 @@ def snapshot(
                 result=dict((k, v) for k, v in done["writes"]) if isinstance(done, dict) and "writes" in done else None,
             )
         )
-    interrupts = tuple(p for t in tasks for p in t.interrupts)
+    interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
     waiting = tuple(t.name for t in tasks if t.result is None)
     if not is_head:
         status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
