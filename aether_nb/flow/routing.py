@@ -32,12 +32,17 @@ class Branch:
     router_name: str
     schema: Any = None
 
-    def arity(self) -> int:
+    def takes_config(self) -> bool:
+        """Whether the router is called as ``router(state, config)``: it has a ``config`` parameter, or two
+        positional parameters without defaults."""
         try:
-            params = inspect.signature(self.router).parameters.values()
+            params = list(inspect.signature(self.router).parameters.values())
         except (TypeError, ValueError):
-            return 1
-        return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+            return False
+        if any(p.name == "config" for p in params):
+            return True
+        required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+        return len(required) >= 2
 
     def input_schema(self) -> Any:
         """The state class the router's first parameter is annotated with (None: the graph's state)."""
@@ -135,7 +140,7 @@ class Topology:
     async def _ask(self, branch: Branch, state: Callable[[Any], Any], config: dict[str, Any]) -> list[str | Send]:
         value = state(branch.input_schema())
         try:
-            result = branch.router(value, config) if branch.arity() >= 2 else branch.router(value)
+            result = branch.router(value, config) if branch.takes_config() else branch.router(value)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:

@@ -209,8 +209,9 @@ class TaskRunner:
                     )
                 handled = True
                 break
-        if isinstance(raw, Command) and raw.graph == Command.PARENT:
-            return Outcome([], Route(), parent_command=Command(update=raw.update, goto=raw.goto))
+        parent = _parent_command(raw)
+        if parent is not None:
+            return Outcome([], Route(), parent_command=Command(update=parent.update, goto=parent.goto))
         result = normalise_return(raw, graph.spec, values, task.node)
         writes = graph.spec.coerce(result.writes)
 
@@ -271,6 +272,15 @@ class TaskRunner:
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
+
+
+def _parent_command(raw: Any) -> Command[Any] | None:
+    """The ``Command(graph=Command.PARENT)`` a node returned (alone, or in a list such as a ToolNode's)."""
+    if isinstance(raw, Command):
+        return raw if raw.graph == Command.PARENT else None
+    if isinstance(raw, list):
+        return next((c for c in raw if isinstance(c, Command) and c.graph == Command.PARENT), None)
+    return None
 
 
 async def _ready(value: Any) -> Any:

@@ -31,7 +31,11 @@ from aether_nb.runtime.tools import Tool
 
 
 class InjectedState:
-    """Annotation marker: ``state: Annotated[dict, InjectedState]`` receives the graph's state."""
+    """Annotation marker: ``state: Annotated[dict, InjectedState]`` receives the graph's state;
+    ``Annotated[str, InjectedState("foo")]`` receives ``state["foo"]``."""
+
+    def __init__(self, field: str | None = None) -> None:
+        self.field = field
 
 
 class InjectedToolCallId:
@@ -75,6 +79,8 @@ def injected_params(tool: Tool) -> dict[str, str]:
                 mark = meta if isinstance(meta, type) else type(meta)
                 if mark in _INJECT_BY_MARK:
                     out[name] = _INJECT_BY_MARK[mark]
+                    if isinstance(meta, InjectedState) and meta.field:
+                        out[name] = f"state:{meta.field}"
         if name not in out and name in _INJECT_BY_NAME:
             out[name] = _INJECT_BY_NAME[name]
     return out
@@ -179,8 +185,7 @@ class ToolNode:
             if not isinstance(args, dict):
                 raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
             hidden = self.injected.get(name, {})
-            given = {"state": state, "config": config, "tool_call_id": call_id}
-            full = {**args, **{p: given[what] for p, what in hidden.items()}}
+            full = {**args, **{p: _injected(what, state, config, call_id) for p, what in hidden.items()}}
             _, execute = tool.prepare((), full)
         except Exception as exc:
             return error(f"Invalid arguments for {name}: {exc}")
@@ -201,6 +206,17 @@ class ToolNode:
             return tool_message(_content(out), call_id, name=name)
 
         return run()
+
+
+def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> Any:
+    if what == "state":
+        return state
+    if what == "config":
+        return config
+    if what == "tool_call_id":
+        return call_id
+    key = what.split(":", 1)[1]
+    return state[key] if isinstance(state, Mapping) else getattr(state, key)
 
 
 def tools_condition(state: Any, messages_key: str = "messages") -> str:
