@@ -132,16 +132,20 @@ class TaskRunner:
                 **({"parent_command": outcome.parent_command} if outcome.parent_command is not None else {}),
             }
 
-        value = await engine.scope.run_step(
-            task.key,
-            task.node,
-            "state_node",
-            inputs,
-            execute,
-            fp=fingerprint({"node": task.node, "step": step, "task": task.tid}),
-            parents=task.sources,
-            meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
-        )
+        try:
+            value = await engine.scope.run_step(
+                task.key,
+                task.node,
+                "state_node",
+                inputs,
+                execute,
+                fp=fingerprint({"node": task.node, "step": step, "task": task.tid}),
+                parents=task.sources,
+                meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
+            )
+        except Exception as exc:
+            exc.add_note(f"(in node {engine.ns_path}{task.node!r} of graph {engine.graph.name!r}, step {task.key})")
+            raise
         outcome = Outcome.from_json(value)
         engine.note_done(task, outcome)
         return outcome
