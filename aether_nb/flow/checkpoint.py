@@ -136,15 +136,24 @@ class Checkpoint:
 
 
 def _freeze(cp: Checkpoint) -> Any:
-    """A checkpoint as stored in memory: its JSON form, or a deep copy when its values are not storable."""
+    """A checkpoint as stored in memory: its JSON form, or a copy when its values are not storable."""
     try:
         return cp.to_json()
     except NotEncodable:
-        return copy.deepcopy(cp)
+        return _copy(cp)
 
 
 def _thaw(item: Any) -> Checkpoint:
-    return copy.deepcopy(item) if isinstance(item, Checkpoint) else Checkpoint.from_json(item)
+    return _copy(item) if isinstance(item, Checkpoint) else Checkpoint.from_json(item)
+
+
+def _copy(cp: Checkpoint) -> Checkpoint:
+    """A deep copy, or, for values that cannot even be copied (a lock, a socket), a copy of the values dict
+    holding the same objects: such a thread only lives in this process anyway."""
+    try:
+        return copy.deepcopy(cp)
+    except TypeError:
+        return replace(cp, values=dict(cp.values), pending=dict(cp.pending))
 
 
 def task_id(task: dict[str, Any], index: int) -> str:
@@ -274,7 +283,7 @@ class StoreCheckpointer:
                     "state values JSON-friendly or picklable (classes defined at module level or in a cell).",
                     stacklevel=3,
                 )
-            self._local[key] = copy.deepcopy(cp)
+            self._local[key] = _copy(cp)
             data = {"not_durable": True, "id": cp.id, "step": cp.step, "source": cp.source}
         self.store.kv_set(self._scope, key, data, None)
 
@@ -297,7 +306,7 @@ class StoreCheckpointer:
                     "start the thread again",
                     code="checkpoint_not_durable",
                 )
-            return copy.deepcopy(local)
+            return _copy(local)
         return Checkpoint.from_json(data)
 
     def latest(self, thread: str) -> Checkpoint | None:

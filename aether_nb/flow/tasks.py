@@ -30,7 +30,7 @@ from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
-from aether_nb.runtime.codec import fingerprint
+from aether_nb.runtime.codec import decode, fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.waits import WaitSpec
@@ -99,6 +99,33 @@ async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
     return await method(key, spec, None)
 
 
+def prior_answers(child: Scope) -> list[Any]:
+    """In an execution resumed from the store: the answers this task's ``interrupt()`` calls already have, in
+    order (journaled, or given while no process ran it), so the node runs once with all of them instead of once
+    per answer."""
+    execution = child.execution
+    if not execution.resumed:
+        return []
+    out: list[Any] = []
+    waits: dict[str, Any] | None = None
+    while True:
+        key = f"{child.prefix}interrupt_{len(out) + 1}"
+        entry = execution.journal.get(key)
+        if entry is not None:
+            out.append(decode(entry.value))
+            continue
+        if waits is None:
+            known = execution.known_waits
+            records = known.values() if known is not None else execution.run.session.store.list_waits(
+                execution.run.id, status=None
+            )
+            waits = {w.node_id: w for w in records}
+        rec = waits.get(key)
+        if rec is None or rec.status != "answered":
+            return out
+        out.append(decode(rec.answer))
+
+
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
     for p in policies:
         if isinstance(exc, p.retry_on):
@@ -159,11 +186,13 @@ class TaskRunner:
         services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
-        resume: list[Any] = []
+        resume: list[Any] = prior_answers(child)
         attempt_scope = child
         attempts = 0
         handled = False
-        reloads = 0
+        reloads = len(resume)
+        if resume:  # resumed in a new process with answers already given: run once, with them and the edits
+            values = await self._reload(child, reloads)
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy)
@@ -178,14 +207,7 @@ class TaskRunner:
                 engine.keep_pending()
                 resume.append(await self._interrupt(child, task, gi))
                 reloads += 1
-                values = await child.run_step(
-                    f"{child.prefix}reload_{reloads}",
-                    "reload",
-                    "flow",
-                    {"reload": reloads},
-                    lambda _s: _ready(engine.latest_values()),
-                    node=False,
-                )
+                values = await self._reload(child, reloads)
                 attempt_scope = rerun_scope(child)
             except ParentCommand as pc:  # a subgraph's node sent a Command to this graph: the task's return
                 raw = pc.command
@@ -226,6 +248,20 @@ class TaskRunner:
         route = await graph.topology.route(task.node, result.goto, local_state, config, follow_edges=not handled)
         engine.on_task_done(task, writes, step)
         return Outcome(writes, route)
+
+    async def _reload(self, child: Scope, n: int) -> dict[str, Any]:
+        """The thread's state for a node's re-run after its n-th interrupt was answered (journaled: a resumed run
+        re-runs the node with the same state)."""
+        engine = self.engine
+        value = await child.run_step(
+            f"{child.prefix}reload_{n}",
+            "reload",
+            "flow",
+            {"reload": n},
+            lambda _s: _ready(engine.latest_values()),
+            node=False,
+        )
+        return dict(value)
 
     async def _attempt(
         self,

@@ -27,7 +27,7 @@ def charge(amount: int) -> dict:
 async def pay(state: AgentState):
     log("pay started")
     receipt = (await charge(42))["receipt"]
-    answer = await interrupt({"receipt": receipt}, message="Confirm?")
+    answer = interrupt({"receipt": receipt}, message="Confirm?")
     return [{"role": "assistant", "content": f"{receipt} {answer}"}]
 
 g = StateGraph(AgentState, name="payflow")
@@ -68,6 +68,6 @@ def test_a_thread_paused_at_interrupt_resumes_in_a_new_process(tmp_path: Path) -
     assert "STATE interrupted ['pay']" in out
     status, messages, run_id = json.loads(out.split("OUT ", 1)[1].splitlines()[0])
     assert (status, messages, run_id) == ("completed", ["pay please", "r-42 yes"], "payflow-t1-1")
-    assert "HISTORY 2" in out  # the turn's input checkpoint and the one after its only superstep
+    assert "HISTORY 3" in out  # the turn's input checkpoint, START's, and the one after its only superstep
     # the node ran again in the new process, but the tool call before the interrupt was replayed
     assert Path(counter).read_text().splitlines() == ["pay started", "charged", "pay started"]
