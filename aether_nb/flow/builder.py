@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import itertools
 import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ _UNSET: Any = object()
 
 def _caller_frames(depth: int = 4) -> list[Mapping[str, Any]]:
     """The locals of the code that builds the graph (where a state class's annotation names may live)."""
-    frames = []
+    frames: list[Mapping[str, Any]] = []
     frame = inspect.currentframe()
     try:
         f = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
@@ -67,9 +68,7 @@ class StateGraph:
         name: str | None = None,
     ) -> None:
         self._frames = _caller_frames()
-        self.spec = StateSpec(
-            state_schema, input_schema=input_schema, output_schema=output_schema, frames=self._frames
-        )
+        self.spec = StateSpec(state_schema, input_schema=input_schema, output_schema=output_schema, frames=self._frames)
         self.state_schema = state_schema
         self.context_schema = context_schema
         self.name = name
@@ -199,11 +198,11 @@ class StateGraph:
         if not isinstance(end, str):
             raise UsageError(f"add_edge takes node names, got {end!r}")
         if isinstance(start, str):
-            start = _norm(start)
-            if start == END or end == START:
-                raise UsageError(f"add_edge({start!r}, {end!r}): nothing leaves END and nothing enters START")
-            if (start, end) not in self.edges:
-                self.edges.append((start, end))
+            source: str = _norm(start)
+            if source == END or end == START:
+                raise UsageError(f"add_edge({source!r}, {end!r}): nothing leaves END and nothing enters START")
+            if (source, end) not in self.edges:
+                self.edges.append((source, end))
             return self
         sources = tuple(_norm(s) for s in start)
         if not sources or not all(isinstance(s, str) for s in sources):
@@ -255,7 +254,7 @@ class StateGraph:
                 before = set(self.nodes)
                 self.add_node(item)
                 names.append(next(n for n in self.nodes if n not in before))
-        for a, b in zip(names, names[1:], strict=False):
+        for a, b in itertools.pairwise(names):
             self.add_edge(a, b)
         return self
 

@@ -84,9 +84,7 @@ class CompiledGraph:
         self.spec = builder.spec
         self.nodes = dict(builder.nodes)  # a snapshot: editing the builder later does not change this graph
         self.topology = builder.topology()
-        self.interrupt_before: tuple[str, ...] | str = (
-            "*" if interrupt_before == "*" else tuple(interrupt_before)
-        )
+        self.interrupt_before: tuple[str, ...] | str = "*" if interrupt_before == "*" else tuple(interrupt_before)
         self.interrupt_after: tuple[str, ...] | str = "*" if interrupt_after == "*" else tuple(interrupt_after)
         self.recursion_limit = recursion_limit
         self.services = dict(services)
@@ -350,7 +348,6 @@ class CompiledGraph:
         session = self.session
         cp = self.checkpointer_for(session)
         command = _as_command(input)
-        resume = command.resume if command is not None else None
         has_resume = command is not None and command.resume is not None
         run = self._current_run(session, thread_id)
         latest = cp.latest(thread_id)
@@ -463,7 +460,7 @@ class CompiledGraph:
         for token, _ in static:
             await run.answer(None, token=token)
 
-    async def _until_pause(self, run: Run, thread_id: str, sink: Sink | None) -> InvokeResult:
+    async def _until_pause(self, run: Run, thread_id: str, sink: Sink | None) -> Any:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         unsubscribe = run.subscribe(queue.put_nowait)
         pauses: list[tuple[str, Interrupt]] = []
@@ -580,13 +577,16 @@ class CompiledGraph:
         return self.get_state(config, subgraphs=subgraphs)
 
     def get_state_history(
-        self, config: Mapping[str, Any], *, limit: int | None = None, before: Mapping[str, Any] | None = None, **_: Any
+        self,
+        config: Mapping[str, Any],
+        *,
+        limit: int | None = None,
+        before: Mapping[str, Any] | None = None,
+        **_filters: Any,
     ) -> History:
         """Every checkpoint of the thread (all branches), newest first; ``limit`` keeps the newest ones."""
         thread_id, _, _, ns = self._config(config)
-        before_id = None
-        if before is not None:
-            before_id = self._config(before)[2]
+        before_id = self._config(before)[2] if before is not None else None
         run = self._current_run(self.session, thread_id)
         return History(history(self, thread_id, ns, run, limit=limit, before=before_id))
 
@@ -596,9 +596,7 @@ class CompiledGraph:
         """:meth:`get_state_history`: ``async for s in app.aget_state_history(cfg)`` or ``await`` it for a list."""
         return self.get_state_history(config, limit=limit, before=before, **kw)
 
-    async def aupdate_state(
-        self, config: Mapping[str, Any], values: Any, as_node: str | None = None
-    ) -> dict[str, Any]:
+    async def aupdate_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """Write ``values`` into the thread as if ``as_node`` returned them, as a new checkpoint; returns its config.
 
         Without ``as_node`` the node that wrote the checkpoint is used; the next nodes are routed again from it.
@@ -672,7 +670,7 @@ def _state_or_none(graph: CompiledGraph, values: dict[str, Any]) -> Any:
     dataclass state whose required fields have no value yet; ``res`` itself still holds the values)."""
     try:
         return graph.spec.to_state(values)
-    except Exception:  # noqa: BLE001 - documented above: the typed view is optional, the values are not lost
+    except Exception:
         return None
 
 

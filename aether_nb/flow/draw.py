@@ -129,8 +129,7 @@ class DrawableGraph:
     def to_dict(self) -> dict[str, Any]:
         nodes = [{"id": n, "name": n} for n in self.nodes]
         edges = [
-            {"source": e.source, "target": e.target, "label": e.data, "conditional": e.conditional}
-            for e in self.edges
+            {"source": e.source, "target": e.target, "label": e.data, "conditional": e.conditional} for e in self.edges
         ]
         info = {
             "name": self.graph.name,

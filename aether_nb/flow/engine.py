@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.checkpoint import Checkpoint, task_id, thread_key
+from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.nodes import NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
@@ -110,11 +110,13 @@ class Engine:
         self.input = inputs.get("input")
         self.config: dict[str, Any] = dict(inputs.get("config") or {})
         self.checkpoint_id: int | None = inputs.get("checkpoint_id")
-        self.ns = f"{parent.ns}|{node}" if parent is not None and parent.ns else node
+        self.ns: str = f"{parent.ns}|{node}" if parent is not None and parent.ns else node
         self.ns_path = self.ns.replace("|", "/") + "/" if self.ns else ""
         label = node if graph.stateful else f"{node}:{scope.node_id}"
         self.stream_ns: tuple[str, ...] = (*parent.stream_ns, label) if parent is not None else ()
-        self.checkpointer = parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
+        self.checkpointer: Checkpointer = (
+            parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
+        )
         self.thread = thread_key(self.thread_id, self.ns)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
@@ -399,7 +401,7 @@ class Engine:
                     node=d["node"],
                     tid=tid,
                     key="" if done is not None else self.scope.next_key(d["node"]),
-                    arg=d["send"] if "send" in d else _NO_ARG,
+                    arg=d.get("send", _NO_ARG),
                     sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
                     pending=done,
                 )
@@ -506,9 +508,7 @@ class Engine:
             self.head = replace(head, pending=pending)
             self.checkpointer.replace(self.thread, self.head)
 
-    def _record_failure(
-        self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]
-    ) -> None:
+    def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
         from, so the next turn re-runs only the failed tasks."""
         head = self.head
@@ -593,7 +593,9 @@ def _add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], graph: Compil
     for g in goto:
         node = g.node if isinstance(g, Send) else g
         if node not in graph.nodes:
-            raise InvalidUpdate(f"Command(goto={node!r}): no such node; nodes: {sorted(graph.nodes)}", code="unknown_goto")
+            raise InvalidUpdate(
+                f"Command(goto={node!r}): no such node; nodes: {sorted(graph.nodes)}", code="unknown_goto"
+            )
         if isinstance(g, Send):
             out.insert(sum(1 for t in out if "send" in t), {"node": g.node, "send": g.arg})
         elif g not in names:

@@ -65,7 +65,7 @@ def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is
     return msg
 
 
-def RemoveMessage(id: str) -> Message:  # noqa: N802 - named like LangGraph's class, which it stands for
+def RemoveMessage(id: str) -> Message:
     """A message that, written to an ``add_messages`` key, removes the message with this ``id``
     (``REMOVE_ALL_MESSAGES``: every message)."""
     if not isinstance(id, str) or not id:

@@ -336,7 +336,7 @@ def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: s
     as_object = spec.object_writes(raw, before)
     if as_object is not None:
         return spec.known(as_object, f"node {node!r}")
-    if isinstance(raw, (list, tuple, str)) or isinstance(raw, Mapping) or hasattr(raw, "role"):
+    if isinstance(raw, (list, tuple, str, Mapping)) or hasattr(raw, "role"):
         if spec.fields is not None and "messages" not in spec.fields:
             raise InvalidUpdate(
                 f"node {node!r} returned {type(raw).__name__} {raw!r:.80}: return a dict of state keys (the state "
@@ -350,4 +350,3 @@ def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: s
         f"messages, a {spec.name} object, or None",
         code="bad_return",
     )
-

@@ -19,7 +19,6 @@ from aether_nb.flow.types import END, START, InvalidUpdate, Send
 
 if TYPE_CHECKING:
     from aether_nb.flow.nodes import NodeSpec
-    from aether_nb.flow.state import StateSpec
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,9 @@ class Branch:
             return False
         if any(p.name == "config" for p in params):
             return True
-        required = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+        required = [
+            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
         return len(required) >= 2
 
     def input_schema(self) -> Any:
@@ -213,4 +214,3 @@ class Topology:
         """The first tasks of a turn, from START's route."""
         tasks, _, deferred = self.next_tasks([(START, route)], {}, [])
         return tasks + [{"node": n} for n in deferred]
-

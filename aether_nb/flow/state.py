@@ -108,14 +108,10 @@ def resolve_hints(schema: Any, frames: Iterable[Mapping[str, Any]] = ()) -> dict
     for f in frames:
         for k, v in f.items():
             localns.setdefault(k, v)
-    try:
-        return typing.get_type_hints(schema, localns=localns or None, include_extras=True)
-    except NameError:
-        pass  # some annotation names something out of reach: resolve field by field, to name the culprit
     hints: dict[str, Any] = {}
     problems: list[str] = []
     for base in reversed(getattr(schema, "__mro__", (schema,))):
-        raw = base.__dict__.get("__annotations__", {})
+        raw = inspect.get_annotations(base)
         for name, ann in raw.items():
             if isinstance(ann, typing.ForwardRef):
                 text, module_name = ann.__forward_arg__, ann.__forward_module__ or base.__module__
@@ -127,7 +123,7 @@ def resolve_hints(schema: Any, frames: Iterable[Mapping[str, Any]] = ()) -> dict
             module = sys.modules.get(module_name or "")
             globalns = dict(vars(module)) if module is not None else {}
             try:
-                hints[name] = eval(text, globalns, {**localns, **dict(vars(base))})  # noqa: S307 - annotations
+                hints[name] = eval(text, globalns, {**localns, **dict(vars(base))})
             except NameError as exc:
                 if "Annotated" in text:
                     problems.append(
@@ -147,9 +143,7 @@ def _strip(hint: Any) -> Any:
     """``Annotated[T, ...]``, ``Required[T]``, ``NotRequired[T]`` -> ``T``."""
     while True:
         origin = get_origin(hint)
-        if origin is typing.Annotated:
-            hint = get_args(hint)[0]
-        elif origin in (Required, NotRequired):
+        if origin is typing.Annotated or origin in (Required, NotRequired):
             hint = get_args(hint)[0]
         else:
             return hint
@@ -432,10 +426,7 @@ class StateSpec:
                 continue
             current = new.get(key, _MISSING)
             for _, v in items:
-                if current is _MISSING:
-                    current = v
-                else:
-                    current = reducer(current, v)
+                current = v if current is _MISSING else reducer(current, v)
             new[key] = current
         return new
 

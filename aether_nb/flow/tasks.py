@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import Iterator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -116,8 +115,10 @@ def prior_answers(child: Scope) -> list[Any]:
             continue
         if waits is None:
             known = execution.known_waits
-            records = known.values() if known is not None else execution.run.session.store.list_waits(
-                execution.run.id, status=None
+            records = (
+                known.values()
+                if known is not None
+                else execution.run.session.store.list_waits(execution.run.id, status=None)
             )
             waits = {w.node_id: w for w in records}
         rec = waits.get(key)
@@ -177,9 +178,7 @@ class TaskRunner:
         engine.note_done(task, outcome)
         return outcome
 
-    async def _execute(
-        self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int
-    ) -> Outcome:
+    async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
         engine = self.engine
         graph = engine.graph
         config = engine.node_config(task.node, step)

@@ -161,7 +161,7 @@ class ToolNode:
                 msg, update = r
                 messages_out.append(msg)
                 commands.append(Command(update=dict(update)))
-            else:
+            elif isinstance(r, dict):
                 messages_out.append(r)
         if not commands:
             return {self.messages_key: messages_out}

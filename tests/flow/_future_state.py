@@ -20,7 +20,7 @@ def build_resolvable() -> Any:
 
 def make_state() -> Any:
     """The class alone: once returned, nothing can resolve ``operator`` in its annotation."""
-    import operator  # noqa: F401 - named only in the annotation below, which is a string
+    import operator
 
     class State(TypedDict):
         items: Annotated[list[str], operator.add]

@@ -343,7 +343,7 @@ def test_sync_invoke_refuses_to_block_a_running_loop(session: Session) -> None:
     async def inside() -> None:
         app.invoke(HI)
 
-    with pytest.raises(UsageError, match="await app.ainvoke"):
+    with pytest.raises(UsageError, match=r"await app\.ainvoke"):
         asyncio.run(inside())
     assert contents(app.invoke(HI)["messages"]) == ["hi", "a"]
 

@@ -446,7 +446,10 @@ def test_node_destinations(session: Session) -> None:
         return Command(update={"foo": value}, goto="node_b" if value == "a" else "node_c", graph=Command.PARENT)
 
     subgraph = StateGraph(State).add_node(node_a).add_edge(START, "node_a").compile()
-    for destinations, labels in ((("node_b", "node_c"), (None, None)), ({"node_b": "foo", "node_c": "bar"}, ("foo", "bar"))):
+    for destinations, labels in (
+        (("node_b", "node_c"), (None, None)),
+        ({"node_b": "foo", "node_c": "bar"}, ("foo", "bar")),
+    ):
         builder = StateGraph(State)
         builder.add_edge(START, "child")
         builder.add_node("child", subgraph, destinations=destinations)

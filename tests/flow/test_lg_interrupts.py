@@ -201,7 +201,12 @@ async def test_multiple_interrupt_state_persistence(checkpointer: str) -> None:
         second = interrupt("Second interrupt")
         return {"steps": [first, second]}
 
-    app = StateGraph(State).add_node("node", interruptible_node).add_edge(START, "node").compile(checkpointer=checkpointer)
+    app = (
+        StateGraph(State)
+        .add_node("node", interruptible_node)
+        .add_edge(START, "node")
+        .compile(checkpointer=checkpointer)
+    )
     config = {"configurable": {"thread_id": "1"}}
     await app.ainvoke({"steps": []}, config)
     assert (await app.aget_state(config)).values == {"steps": []}
@@ -327,7 +332,9 @@ async def test_null_resume_disallowed_with_multiple_interrupts(checkpointer: str
     await graph.ainvoke({"text_1": "original text 1", "text_2": "original text 2"}, config=config)
     resume_map = {i.id: f"resume for prompt: {i.value}" for i in (await graph.aget_state(config)).interrupts}
     assert len(resume_map) == 2
-    with pytest.raises(RuntimeError, match="When there are multiple pending interrupts, you must specify the interrupt id"):
+    with pytest.raises(
+        RuntimeError, match="When there are multiple pending interrupts, you must specify the interrupt id"
+    ):
         await graph.ainvoke(Command(resume="singular resume"), config=config)
     assert await graph.ainvoke(Command(resume=resume_map), config=config) == {
         "text_1": "resume for prompt: original text 1",
@@ -488,7 +495,10 @@ async def test_resume_with_update_applies_both(checkpointer: str) -> None:
     app = StateGraph(S).add_node("ask", ask).add_edge(START, "ask").compile(checkpointer=checkpointer)
     cfg = {"configurable": {"thread_id": "t"}}
     await app.ainvoke({"note": "old", "answer": ""}, cfg)
-    assert await app.ainvoke(Command(resume="yes", update={"note": "new"}), cfg) == {"note": "new", "answer": "yes (new)"}
+    assert await app.ainvoke(Command(resume="yes", update={"note": "new"}), cfg) == {
+        "note": "new",
+        "answer": "yes (new)",
+    }
 
 
 async def test_new_input_at_an_interrupt_is_refused_with_how_to_resume(checkpointer: str) -> None:
@@ -497,7 +507,12 @@ async def test_new_input_at_an_interrupt_is_refused_with_how_to_resume(checkpoin
     class S(TypedDict):
         a: str
 
-    app = StateGraph(S).add_node("n", lambda s: {"a": interrupt("q")}).add_edge(START, "n").compile(checkpointer=checkpointer)
+    app = (
+        StateGraph(S)
+        .add_node("n", lambda s: {"a": interrupt("q")})
+        .add_edge(START, "n")
+        .compile(checkpointer=checkpointer)
+    )
     cfg = {"configurable": {"thread_id": "t"}}
     await app.ainvoke({"a": "x"}, cfg)
     with pytest.raises(UsageError, match=r"paused at interrupt\(\).*Command\(resume=value\)"):

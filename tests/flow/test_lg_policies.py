@@ -38,7 +38,9 @@ def test_graph_with_single_retry_policy(session: Session) -> None:
 
     graph = (
         StateGraph(State)
-        .add_node("failing_node", failing_node, retry_policy=RetryPolicy(max_attempts=3, retry_on=(ValueError,), **FAST))
+        .add_node(
+            "failing_node", failing_node, retry_policy=RetryPolicy(max_attempts=3, retry_on=(ValueError,), **FAST)
+        )
         .add_node("other_node", lambda s: {"foo": "other_node"})
         .add_edge(START, "failing_node")
         .add_edge("failing_node", "other_node")
@@ -89,7 +91,9 @@ def test_graph_with_max_attempts_exceeded(session: Session) -> None:
 
     graph = (
         StateGraph(State)
-        .add_node("always_failing", always_failing, retry_policy=RetryPolicy(max_attempts=2, retry_on=(ValueError,), **FAST))
+        .add_node(
+            "always_failing", always_failing, retry_policy=RetryPolicy(max_attempts=2, retry_on=(ValueError,), **FAST)
+        )
         .add_edge(START, "always_failing")
         .compile()
     )
@@ -186,7 +190,12 @@ def test_graph_error_handler_runs_after_retry_exhaustion(session: Session) -> No
 
     graph = (
         StateGraph(State)
-        .add_node("always_failing", always_failing, retry_policy=RetryPolicy(max_attempts=2, retry_on=(ValueError,), **FAST), error_handler=handler)
+        .add_node(
+            "always_failing",
+            always_failing,
+            retry_policy=RetryPolicy(max_attempts=2, retry_on=(ValueError,), **FAST),
+            error_handler=handler,
+        )
         .add_node("after_handler", lambda s: {"foo": f"{s['foo']}_after"})
         .add_edge(START, "always_failing")
         .compile()
@@ -384,7 +393,10 @@ async def test_checkpoint_recovery(checkpointer: str) -> None:
     state = await graph.aget_state(config)
     assert state.values == {"steps": ["start"], "attempt": 1}
     assert state.next == ("node1",)
-    assert await graph.ainvoke({"steps": [], "attempt": 2}, config) == {"steps": ["start", "node1", "node2"], "attempt": 2}
+    assert await graph.ainvoke({"steps": [], "attempt": 2}, config) == {
+        "steps": ["start", "node1", "node2"],
+        "attempt": 2,
+    }
     history = [c async for c in graph.aget_state_history(config)]
     assert len(history) == 6
     failed = next(c for c in history if c.tasks and c.tasks[0].error)

@@ -6,6 +6,7 @@ states, Commands as updates. Each test names the LangGraph test it ports.
 from __future__ import annotations
 
 import enum
+import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def test_state_schema_with_type_hint(session: Session) -> None:
         return getattr(action, "__name__", action.__class__.__name__)
 
     graph.set_entry_point(name(actions[0]))
-    for a, b in zip(actions, actions[1:], strict=False):
+    for a, b in itertools.pairwise(actions):
         graph.add_edge(name(a), name(b))
     graph.set_finish_point(name(actions[-1]))
     app = graph.compile()
@@ -369,7 +370,7 @@ def test_overwrite_parallel_error(checkpointer: str, as_json: bool) -> None:
 def test_enum_node_names(session: Session) -> None:
     """test_pregel.py::test_enum_node_names."""
 
-    class NodeName(str, enum.Enum):
+    class NodeName(str, enum.Enum):  # noqa: UP042 - the str mixin is what LangGraph's test uses
         BAZ = "baz"
 
     class State(TypedDict):
@@ -664,5 +665,5 @@ def test_an_annotation_that_cannot_be_resolved_names_the_missing_name() -> None:
     from tests.flow import _future_state
 
     State = _future_state.make_state()
-    with pytest.raises(GraphBuildError, match="field 'items'.*cannot resolve 'operator'"):
+    with pytest.raises(GraphBuildError, match=r"field 'items'.*cannot resolve 'operator'"):
         StateGraph(State)

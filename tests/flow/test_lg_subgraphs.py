@@ -198,9 +198,7 @@ async def test_multiple_subgraphs(checkpointer: str) -> None:
         return {"result": state["a"] * state["b"]}
 
     add_subgraph = StateGraph(State, output_schema=Output).add_node(add).add_edge(START, "add").compile()
-    multiply_subgraph = (
-        StateGraph(State, output_schema=Output).add_node(multiply).add_edge(START, "multiply").compile()
-    )
+    multiply_subgraph = StateGraph(State, output_schema=Output).add_node(multiply).add_edge(START, "multiply").compile()
 
     async def call_same_subgraph(state: State) -> Any:
         result = await add_subgraph.ainvoke(state)
@@ -263,9 +261,9 @@ async def test_parent_command_goto(checkpointer: str, subgraph_persist: bool) ->
     main.add_edge(START, "subgraph_node")
     main.add_node("subgraph_node", sub_graph, destinations=("node_b_parent",))
     main_graph = main.compile(checkpointer, name="parent")
-    assert await main_graph.ainvoke(input={"dialog_state": ["init_state"]}, config={"configurable": {"thread_id": 1}}) == {
-        "dialog_state": ["init_state", "b_child_state", "node_b_parent"]
-    }
+    assert await main_graph.ainvoke(
+        input={"dialog_state": ["init_state"]}, config={"configurable": {"thread_id": 1}}
+    ) == {"dialog_state": ["init_state", "b_child_state", "node_b_parent"]}
 
 
 async def test_parent_command_from_nested_subgraph(session: Session) -> None:
@@ -345,8 +343,11 @@ async def test_stateless_state_resets(checkpointer: str, ask: bool, inner_checkp
         seen.append([m["content"] for m in resp["messages"]])
         return {"result": resp["messages"][-1]["content"]}
 
-    app = StateGraph(ParentState).add_node("call_inner", call_inner).add_edge(START, "call_inner").compile(
-        checkpointer=checkpointer
+    app = (
+        StateGraph(ParentState)
+        .add_node("call_inner", call_inner)
+        .add_edge(START, "call_inner")
+        .compile(checkpointer=checkpointer)
     )
     config = {"configurable": {"thread_id": "t"}}
     for _ in range(2):
@@ -373,8 +374,11 @@ async def test_stateful_state_accumulates(checkpointer: str) -> None:
         seen.append([m["content"] for m in resp["messages"]])
         return {"result": resp["messages"][-1]["content"]}
 
-    app = StateGraph(ParentState).add_node("call_inner", call_inner).add_edge(START, "call_inner").compile(
-        checkpointer=checkpointer
+    app = (
+        StateGraph(ParentState)
+        .add_node("call_inner", call_inner)
+        .add_edge(START, "call_inner")
+        .compile(checkpointer=checkpointer)
     )
     config = {"configurable": {"thread_id": "t"}}
     await app.ainvoke({"result": ""}, config)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import Annotated, Any, TypedDict
 
@@ -53,7 +54,7 @@ def chain(called: list[str], *names: str, asks: tuple[str, ...] = (), **compile_
     for n in names:
         b.add_node(n, make(n))
     b.add_edge(START, names[0])
-    for x, y in zip(names, names[1:], strict=False):
+    for x, y in itertools.pairwise(names):
         b.add_edge(x, y)
     return b.compile(**compile_kw)
 
@@ -162,9 +163,7 @@ async def test_fork_from_before_interrupt_refires(checkpointer: str, from_interr
 async def test_sequential_interrupts_fork_from_middle(checkpointer: str) -> None:
     """test_sequential_interrupts_fork_from_middle."""
     called: list[str] = []
-    graph = chain(
-        called, "node_a", "i1", "i2", "node_b", asks=("i1", "i2"), checkpointer=checkpointer
-    )
+    graph = chain(called, "node_a", "i1", "i2", "node_b", asks=("i1", "i2"), checkpointer=checkpointer)
     config = {"configurable": {"thread_id": "1"}}
     assert (await graph.ainvoke({"value": []}, config))["__interrupt__"][0].value == "i1?"
     assert (await graph.ainvoke(Command(resume="ans1"), config))["__interrupt__"][0].value == "i2?"
@@ -339,7 +338,16 @@ async def test_replay_creates_branch_preserving_old_checkpoints(checkpointer: st
     assert await graph.ainvoke(None, before_b.config) == {"value": ["a", "b2", "c"]}
     post = summary([s async for s in graph.aget_state_history(config)])
     assert len(post) == 8
-    assert [s["next"] for s in post] == [(), ("node_c",), ("node_b",), (), ("node_c",), ("node_b",), ("node_a",), ("__start__",)]
+    assert [s["next"] for s in post] == [
+        (),
+        ("node_c",),
+        ("node_b",),
+        (),
+        ("node_c",),
+        ("node_b",),
+        ("node_a",),
+        ("__start__",),
+    ]
     assert [s["source"] for s in post[:3]] == ["loop", "loop", "fork"]
     assert post[2]["parent_id"] == before_b.config["configurable"]["checkpoint_id"]
     assert original_ids <= {s["id"] for s in post}

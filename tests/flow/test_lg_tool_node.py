@@ -162,7 +162,9 @@ async def test_tool_result_updates_state(session: Session) -> None:
         """Bump the counter."""
         return ToolResult(f"bumped {n}", state={"count": n})
 
-    res = await agent([bump], [tool_call("bump", {"n": 3}, id="c1")], S).ainvoke({"messages": [("user", "hi")], "count": 0})
+    res = await agent([bump], [tool_call("bump", {"n": 3}, id="c1")], S).ainvoke(
+        {"messages": [("user", "hi")], "count": 0}
+    )
     assert res["count"] == 3
     assert tool_results(res)[0]["content"] == "bumped 3" and tool_results(res)[0]["tool_call_id"] == "c1"
 
@@ -180,7 +182,10 @@ async def test_tool_node_command(session: Session) -> None:
         )
 
     g = StateGraph(S)
-    g.add_node("model", lambda s: {"messages": [assistant_message(None, tool_calls=[tool_call("transfer_to_bob", {}, id="t1")])]})
+    g.add_node(
+        "model",
+        lambda s: {"messages": [assistant_message(None, tool_calls=[tool_call("transfer_to_bob", {}, id="t1")])]},
+    )
     g.add_node("tools", ToolNode([transfer_to_bob]))
     g.add_node("bob", lambda s: {"messages": [assistant_message("bob here")]})
     g.add_edge(START, "model")
@@ -200,7 +205,9 @@ async def test_tool_node_parent_command(session: Session) -> None:
         )
 
     inner = StateGraph(MessagesState)
-    inner.add_node("model", lambda s: {"messages": [assistant_message(None, tool_calls=[tool_call("handoff", {}, id="h1")])]})
+    inner.add_node(
+        "model", lambda s: {"messages": [assistant_message(None, tool_calls=[tool_call("handoff", {}, id="h1")])]}
+    )
     inner.add_node("tools", ToolNode([handoff]))
     inner.add_edge(START, "model")
     inner.add_edge("model", "tools")
@@ -269,7 +276,12 @@ def test_tool_node_messages_key(session: Session) -> None:
         return a + b
 
     g = StateGraph(S)
-    g.add_node("model", lambda s: {"subgraph_messages": [assistant_message(None, tool_calls=[tool_call("add", {"a": 1, "b": 2}, id="c")])]})
+    g.add_node(
+        "model",
+        lambda s: {
+            "subgraph_messages": [assistant_message(None, tool_calls=[tool_call("add", {"a": 1, "b": 2}, id="c")])]
+        },
+    )
     g.add_node("tools", ToolNode([add], messages_key="subgraph_messages"))
     g.add_edge(START, "model")
     g.add_edge("model", "tools")
