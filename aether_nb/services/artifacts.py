@@ -10,6 +10,7 @@ import json
 import mimetypes
 import pathlib
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,6 +197,28 @@ class Artifacts:
 
     async def load_json(self, uri: str | Artifact) -> Any:
         return json.loads(self._get(uri)[1])
+
+    async def to_local_path(self, uri: str | Artifact, *, directory: str | pathlib.Path | None = None) -> pathlib.Path:
+        """A file on disk holding the artifact's bytes, for code that wants a path (``pandas.read_csv``, an image
+        library, a subprocess).
+
+        Written once as ``<directory>/<artifact id>/<name>`` (default directory: ``aether_nb-artifacts`` in the
+        system's temp folder); later calls return the same file, written again if it was deleted or changed.
+        """
+        rec, data = self._get(uri)
+        base = (
+            pathlib.Path(directory)
+            if directory is not None
+            else pathlib.Path(tempfile.gettempdir()) / "aether_nb-artifacts"
+        )
+        path = base / rec.id / rec.name
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half a file
+        return path
 
     async def get(self, uri: str | Artifact) -> Artifact:
         return Artifact.from_record(self._get(uri)[0], self._store)
