@@ -17,7 +17,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunFailed, UsageError
+from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
@@ -31,23 +31,19 @@ from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.threads import (
     History,
     config_of,
-    effective_values,
     history,
     merge_at_pause,
-    pause_interrupts,
     snapshot,
     update_state,
 )
+from aether_nb.flow.turns import as_command, continue_turn, state_or_none, turn_result, until_pause
 from aether_nb.flow.types import (
     END,
-    AmbiguousResume,
-    Command,
     Interrupt,
     InvokeResult,
     StateSnapshot,
 )
 from aether_nb.runtime.codec import NotEncodable, encode
-from aether_nb.runtime.events import ChannelMessage, Event
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -275,7 +271,7 @@ class CompiledGraph:
         return InvokeResult(
             self.spec.output(values),
             status="completed",
-            state=_state_or_none(self, values),
+            state=state_or_none(self, values),
             messages=[],
             interrupts=[],
             thread_id=parent.thread_id,
@@ -347,7 +343,7 @@ class CompiledGraph:
         thread_id, cfg, checkpoint_id, _ = self._config(config)
         session = self.session
         cp = self.checkpointer_for(session)
-        command = _as_command(input)
+        command = as_command(input)
         has_resume = command is not None and command.resume is not None
         run = self._current_run(session, thread_id)
         latest = cp.latest(thread_id)
@@ -355,7 +351,7 @@ class CompiledGraph:
         if run is not None and not run.done and travel:
             run.cancel()  # running again from an older checkpoint abandons the pause at the head
         if run is not None and not run.done and not travel:
-            run = await self._continue(run, thread_id, input, command, sink)
+            run = await continue_turn(self, run, thread_id, input, command, sink)
         else:
             if has_resume:
                 raise UsageError(
@@ -377,7 +373,7 @@ class CompiledGraph:
                         f"thread {thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
                         code="no_input",
                     )
-                return self._result(None, thread_id, [])  # nothing pending: the thread's state as it is
+                return turn_result(self, None, thread_id, [])  # nothing pending: the thread's state as it is
             rec = cp.get_thread(thread_id) or {}
             turn = int(rec.get("turn", 0)) + 1
             run_id = f"{self.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
@@ -391,148 +387,10 @@ class CompiledGraph:
                 self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
             )
         try:
-            return await self._until_pause(run, thread_id, sink)
+            return await until_pause(self, run, thread_id, sink)
         finally:
             self._sinks.pop(run.id, None)
 
-    async def _continue(
-        self, run: Run, thread_id: str, input: Any, command: Command[Any] | None, sink: Sink | None
-    ) -> Run:
-        """Answer the pauses of the thread's run with this input (see :meth:`ainvoke`)."""
-        pauses = self.interrupts_of(run)
-        if run.live and not pauses:
-            raise UsageError(
-                f"thread {thread_id!r} is running (run {run.id}); wait for that call to return, or stop it with "
-                "`await app.astop(config)`",
-                run_id=run.id,
-                code="thread_busy",
-            )
-        dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
-        cp = self.checkpointer_for(run.session)
-        now = run.session.clock.now()
-        if command is None and input is not None and (not isinstance(input, Mapping) or input):
-            if dynamic:
-                where = ", ".join(f"{i.node} ({i.id})" for _, i in dynamic)
-                raise UsageError(
-                    f"thread {thread_id!r} is paused at interrupt() in {where}; resume it with "
-                    "ainvoke(Command(resume=value), config)",
-                    run_id=run.id,
-                    code="paused_at_interrupt",
-                )
-            head = cp.latest(thread_id)
-            if head is not None:
-                merge_at_pause(self, cp, thread_id, head, input, [], run_id=run.id, now=now)
-        if command is not None and (command.update is not None or command.goto_list()):
-            head = cp.latest(thread_id)
-            if head is not None:
-                merge_at_pause(self, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
-        if sink is not None:
-            self._sinks[run.id] = sink
-        if not run.live:
-            run = start_run(self, run.inputs, run_id=run.id, session=run.session, hint="app.invoke(...)")
-            if sink is not None:
-                self._sinks[run.id] = sink
-        if sink is not None:
-            latest = cp.latest(thread_id)
-            sink("values", self.spec.output(latest.values) if latest is not None else {}, ())
-        if command is not None and command.resume is not None:
-            await self._answer(run, pauses, command.resume)
-        elif not dynamic:
-            for token, _ in pauses:
-                await run.answer(None, token=token)
-        return run
-
-    async def _answer(self, run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> None:
-        dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
-        static = [(t, i) for t, i in pauses if i.kind != "interrupt"]
-        by_id = {i.id: token for token, i in dynamic}
-        if isinstance(resume, Mapping) and resume and set(resume) <= set(by_id):
-            for iid, value in resume.items():
-                await run.answer(value, token=by_id[iid])
-        elif len(dynamic) == 1:
-            await run.answer(resume, token=dynamic[0][0])
-        elif len(dynamic) > 1:
-            raise AmbiguousResume(
-                f"When there are multiple pending interrupts, you must specify the interrupt id when resuming: run "
-                f"{run.id} waits on {sorted(by_id)}; resume with Command(resume={{interrupt_id: value, ...}})",
-                run_id=run.id,
-            )
-        for token, _ in static:
-            await run.answer(None, token=token)
-
-    async def _until_pause(self, run: Run, thread_id: str, sink: Sink | None) -> Any:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        unsubscribe = run.subscribe(queue.put_nowait)
-        pauses: list[tuple[str, Interrupt]] = []
-        try:
-            check = True
-            while not run.done:
-                if check:
-                    pauses = self.interrupts_of(run)
-                    engine = self._engines.get(run.id)
-                    if pauses and (engine is None or engine.busy == 0):
-                        await run.session.store.barrier()  # a pause is returned once it survives the process
-                        break
-                    if not run.live:
-                        break
-                event = await queue.get()
-                if sink is not None:
-                    sink("debug", event, ())
-                    if isinstance(event, ChannelMessage) and event.message_type == "stream":
-                        content = event.content if isinstance(event.content, dict) else {}
-                        if content.get("delta"):
-                            meta = {"node": event.node_id, "message_id": event.message_id}
-                            msg = {"role": "assistant", "content": content["delta"], "delta": True}
-                            sink("messages", (msg, meta), ())
-                check = event.kind in ("wait_opened", "run_finished", "node_finished")
-            while sink is not None and not queue.empty():
-                sink("debug", queue.get_nowait(), ())
-        finally:
-            unsubscribe()
-        if run.done and run.status == "failed":
-            try:
-                await run.result()
-            except RunFailed as exc:
-                cause = exc.__cause__
-                if isinstance(cause, Exception):
-                    cause.add_note(f"(aether_nb run {run.id}; the next ainvoke on thread {thread_id!r} retries it)")
-                    raise cause.with_traceback(cause.__traceback__) from cause.__cause__
-                raise
-        if pauses and sink is not None:
-            dynamic = tuple(pause_interrupts(pauses))
-            sink("updates", {"__interrupt__": dynamic}, ())
-            if dynamic:
-                latest = self.checkpointer_for(run.session).latest(thread_id)
-                values = self.spec.output(latest.values) if latest is not None else {}
-                sink("values", {**values, "__interrupt__": dynamic}, ())
-        return self._result(run, thread_id, pauses)
-
-    def _result(self, run: Run | None, thread_id: str, pauses: list[tuple[str, Interrupt]]) -> Any:
-        if run is None or run.status == "succeeded":
-            status = "completed"
-        elif run.status == "cancelled":
-            status = "stopped"
-        else:
-            status = "interrupted"
-        latest = self.checkpointer.latest(thread_id)
-        values = effective_values(self, latest) if latest is not None else {}
-        if self.spec.kind == "root":
-            return self.spec.output(values)  # a single-value state: the value itself, as LangGraph returns it
-        msgs = values.get("messages")
-        turn_msgs = list(msgs[latest.turn_start :]) if isinstance(msgs, list) and latest is not None else []
-        return InvokeResult(
-            self.spec.output(values),
-            status=status,  # type: ignore[arg-type]
-            state=_state_or_none(self, values),
-            messages=turn_msgs,
-            interrupts=[i for _, i in pauses],
-            dynamic=pause_interrupts(pauses),
-            thread_id=thread_id,
-            run_id=run.id if run is not None else "",
-            next=tuple(latest.next) if latest is not None else (),
-        )
-
-    # -- stop, state, history --------------------------------------------------------------------------------
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
 
@@ -663,23 +521,6 @@ class CompiledGraph:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
-
-
-def _state_or_none(graph: CompiledGraph, values: dict[str, Any]) -> Any:
-    """``res.state``: the values as the schema's type, or None while they cannot build one (a pydantic or
-    dataclass state whose required fields have no value yet; ``res`` itself still holds the values)."""
-    try:
-        return graph.spec.to_state(values)
-    except Exception:
-        return None
-
-
-def _as_command(input: Any) -> Command[Any] | None:
-    if isinstance(input, Command):
-        return input
-    if isinstance(input, Mapping) and set(input) == {"resume"}:
-        return Command(resume=input["resume"])
-    return None
 
 
 def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:

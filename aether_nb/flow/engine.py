@@ -32,12 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
-from aether_nb.flow.messages import with_ids
-from aether_nb.flow.nodes import NodeSpec, normalise_return
+from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
-from aether_nb.flow.state import ROOT
 from aether_nb.flow.tasks import _NO_ARG, Outcome, Task, TaskRunner
-from aether_nb.flow.types import START, Command, GraphRecursionError, InvalidUpdate, ParentCommand, Send
+from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
@@ -53,35 +51,6 @@ _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_
 def current_engine() -> Engine | None:
     """The engine whose task is running now (a subgraph node finds its parent graph this way)."""
     return _engine.get()
-
-
-def input_writes(graph: CompiledGraph, value: Any, where: str) -> list[Write]:
-    """A turn's input (or an ``aupdate_state`` value) as writes; messages to an ``add_messages`` key get ids and
-    default to the user's role."""
-    if value is None:
-        return []
-    spec = graph.spec
-    if isinstance(value, Command):
-        return normalise_return(Command(update=value.update), spec, {}, where).writes
-    if spec.kind == "root":
-        return [(ROOT, value)]
-    as_object = spec.object_writes(value, None)
-    if as_object is not None:
-        writes = spec.known(as_object, where, spec.input_keys)
-    elif isinstance(value, Mapping):
-        writes = spec.known([(str(k), v) for k, v in value.items()], where, spec.input_keys)
-    else:
-        raise InvalidUpdate(
-            f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {spec.name} object or None, got "
-            f"{type(value).__name__}"
-        )
-    out: list[Write] = []
-    for k, v in writes:
-        if spec.is_messages(k):
-            items = v if isinstance(v, list) else [v]
-            v = with_ids(items, default_role="user")
-        out.append((k, v))
-    return out
 
 
 def matches(option: tuple[str, ...] | str, node: str) -> bool:
@@ -281,7 +250,7 @@ class Engine:
             if [t["node"] for t in base.tasks] == [START]:
                 return await self._start(base, base.pending.get("__input__") or [], base, turn_start, carry=False)
             return self._info(base, started=False, turn_start=turn_start)
-        writes = input_writes(graph, self.input, "the input")
+        writes = input_writes(graph.spec, self.input, "the input")
         if base is None:
             base_values = graph.spec.initial()
             base_step, parent = -1, None
@@ -583,22 +552,4 @@ def _sources(
             if desc is not None and "send" in desc:
                 out.setdefault(task_id(desc, send_index), []).append(key)
             send_index += 1
-    return out
-
-
-def _add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], graph: CompiledGraph) -> list[dict[str, Any]]:
-    """The pending tasks plus the ones ``Command(goto=...)`` names (an input at a pause)."""
-    out = list(tasks)
-    names = {t["node"] for t in tasks if "send" not in t}
-    for g in goto:
-        node = g.node if isinstance(g, Send) else g
-        if node not in graph.nodes:
-            raise InvalidUpdate(
-                f"Command(goto={node!r}): no such node; nodes: {sorted(graph.nodes)}", code="unknown_goto"
-            )
-        if isinstance(g, Send):
-            out.insert(sum(1 for t in out if "send" in t), {"node": g.node, "send": g.arg})
-        elif g not in names:
-            out.append({"node": g})
-            names.add(g)
     return out

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError
+from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, use_scope
@@ -350,3 +351,31 @@ def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: s
         f"messages, a {spec.name} object, or None",
         code="bad_return",
     )
+
+
+def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
+    """A turn's input (or an ``aupdate_state`` value) as writes; messages to an ``add_messages`` key get ids and
+    default to the user's role."""
+    if value is None:
+        return []
+    if isinstance(value, Command):
+        return normalise_return(Command(update=value.update), spec, {}, where).writes
+    if spec.kind == "root":
+        return [(ROOT, value)]
+    as_object = spec.object_writes(value, None)
+    if as_object is not None:
+        writes = spec.known(as_object, where, spec.input_keys)
+    elif isinstance(value, Mapping):
+        writes = spec.known([(str(k), v) for k, v in value.items()], where, spec.input_keys)
+    else:
+        raise InvalidUpdate(
+            f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {spec.name} object or None, got "
+            f"{type(value).__name__}"
+        )
+    out: list[Write] = []
+    for k, v in writes:
+        if spec.is_messages(k):
+            items = v if isinstance(v, list) else [v]
+            v = with_ids(items, default_role="user")
+        out.append((k, v))
+    return out

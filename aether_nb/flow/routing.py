@@ -214,3 +214,19 @@ class Topology:
         """The first tasks of a turn, from START's route."""
         tasks, _, deferred = self.next_tasks([(START, route)], {}, [])
         return tasks + [{"node": n} for n in deferred]
+
+
+def add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], nodes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The pending tasks plus the ones ``Command(goto=...)`` names (an input at a pause)."""
+    out = list(tasks)
+    names = {t["node"] for t in tasks if "send" not in t}
+    for g in goto:
+        node = g.node if isinstance(g, Send) else g
+        if node not in nodes:
+            raise InvalidUpdate(f"Command(goto={node!r}): no such node; nodes: {sorted(nodes)}", code="unknown_goto")
+        if isinstance(g, Send):
+            out.insert(sum(1 for t in out if "send" in t), {"node": g.node, "send": g.arg})
+        elif g not in names:
+            out.append({"node": g})
+            names.add(g)
+    return out

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.routing import add_goto
 from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot
 
 if TYPE_CHECKING:
@@ -199,8 +201,6 @@ async def update_state(
     now: float,
 ) -> Checkpoint:
     """The checkpoint an ``update_state`` writes (see the module docstring)."""
-    from aether_nb.flow.engine import input_writes
-
     key = thread_key(thread_id, ns)
     spec = graph.spec
     if as_node == COPY:
@@ -220,7 +220,7 @@ async def update_state(
             )
     if as_node not in graph.nodes and as_node not in (START, END, INPUT):
         raise InvalidUpdate(f"as_node={as_node!r} is not a node of the graph; nodes: {sorted(graph.nodes)}")
-    writes = input_writes(graph, values, "update_state")
+    writes = input_writes(graph.spec, values, "update_state")
     before = base.values if base is not None else spec.initial()
     new_values = spec.apply(before, [(as_node, writes)])
     barriers = dict(base.barriers) if base is not None else {}
@@ -267,11 +267,9 @@ def merge_at_pause(
 ) -> Checkpoint:
     """An input given at a pause (or ``Command(update=..., goto=...)``): merged into the head checkpoint without
     routing again; ``goto`` adds tasks."""
-    from aether_nb.flow.engine import _add_goto, input_writes
-
-    writes = input_writes(graph, values, "the input")
+    writes = input_writes(graph.spec, values, "the input")
     new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
-    tasks = _add_goto(list(head.tasks), goto, graph) if goto else list(head.tasks)
+    tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
     return cker.put(
         key,
         replace(
