@@ -51,7 +51,7 @@ def parse_checkpoint_id(value: Any) -> int:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Checkpoint:
     """The state of a thread between supersteps.
 
@@ -200,9 +200,9 @@ class InMemoryCheckpointer:
 
     def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
         items = self._checkpoints.setdefault(thread, [])
-        stored = replace(checkpoint, id=len(items) + 1)
-        items.append(_freeze(stored))  # a copy: later mutations of the state cannot leak in
-        return stored
+        checkpoint.id = len(items) + 1  # a checkpoint is made for one put; the caller keeps it as the stored one
+        items.append(_freeze(checkpoint))  # a copy: later mutations of the state cannot leak in
+        return checkpoint
 
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
         items = self._checkpoints.get(thread, [])
@@ -266,10 +266,10 @@ class StoreCheckpointer:
     def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
         rec = self.get_thread(thread) or {}
         seq = int(rec.get("seq", 0)) + 1
-        stored = replace(checkpoint, id=seq)
-        self._write(thread, stored)
+        checkpoint.id = seq  # a checkpoint is made for one put; the caller keeps it as the stored one
+        self._write(thread, checkpoint)
         self.put_thread(thread, {"seq": seq})
-        return stored
+        return checkpoint
 
     def _write(self, thread: str, cp: Checkpoint) -> None:
         key = self._cp_key(thread, cp.id)
@@ -332,7 +332,7 @@ class StoreCheckpointer:
 
     def put_thread(self, thread: str, record: dict[str, Any]) -> None:
         # merged with what is there, so the sequence counter and the run bookkeeping never overwrite each other
-        merged = {**(self.get_thread(thread) or {}), **record}
+        merged = {**(self._records.get(thread) or self.get_thread(thread) or {}), **record}
         self._records[thread] = merged
         self.store.kv_set(self._scope, f"{thread}/thread", merged, None)
 

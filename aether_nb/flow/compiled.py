@@ -347,7 +347,9 @@ class CompiledGraph:
         has_resume = command is not None and command.resume is not None
         run = self._current_run(session, thread_id)
         latest = cp.latest(thread_id)
-        travel = checkpoint_id is not None and (latest is None or checkpoint_id != latest.id)
+        # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
+        # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
+        travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
         if run is not None and not run.done and travel:
             run.cancel()  # running again from an older checkpoint abandons the pause at the head
         if run is not None and not run.done and not travel:

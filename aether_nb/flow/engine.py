@@ -103,6 +103,7 @@ class Engine:
         self.step_tasks: list[Task] = []
         self.runner = TaskRunner(self)
         self._written: dict[int, Checkpoint] | None = None
+        self._configurable: dict[str, Any] | None = None
 
     # -- helpers the tasks use ----------------------------------------------------------------------------------
     @property
@@ -122,11 +123,20 @@ class Engine:
     def node_config(self, node: str, step: int) -> dict[str, Any]:
         """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
         (LangGraph), plus where it runs."""
-        where = {"thread_id": self.thread_id, "run_id": self.run.id, "node": node, "step": step}
-        configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
-        configurable.pop("recursion_limit", None)
+        if self._configurable is None:
+            configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
+            configurable.pop("recursion_limit", None)
+            self._configurable = configurable
         metadata = {"langgraph_node": node, "langgraph_step": step, "thread_id": self.thread_id}
-        return {**self.config, **where, "configurable": configurable, "metadata": metadata}
+        return {
+            **self.config,
+            "thread_id": self.thread_id,
+            "run_id": self.run.id,
+            "node": node,
+            "step": step,
+            "configurable": dict(self._configurable),
+            "metadata": metadata,
+        }
 
     def state_for(self, spec: NodeSpec, values: Mapping[str, Any]) -> Any:
         if spec.subgraph is not None:
@@ -186,7 +196,7 @@ class Engine:
         pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
         self.head = self.checkpointer.get(self.thread, start["head"])
-        if not replayed and (start["wrote"] or not start["started"]):
+        if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
             self.emit("values", self.graph.spec.output(values))
         supersteps = 1 if start["started"] else 0
         path: list[list[str]] = []
@@ -404,7 +414,7 @@ class Engine:
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = _sources(tasks, outcomes, order, next_tasks)
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
-        if any(o.writes for o in outcomes):
+        if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
 

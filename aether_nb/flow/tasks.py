@@ -29,7 +29,7 @@ from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
-from aether_nb.runtime.codec import decode, fingerprint
+from aether_nb.runtime.codec import decode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.waits import WaitSpec
@@ -167,7 +167,7 @@ class TaskRunner:
                 "state_node",
                 inputs,
                 execute,
-                fp=fingerprint({"node": task.node, "step": step, "task": task.tid}),
+                fp=f"flow-task:{step}:{task.tid}",  # what a replay must match: the superstep and the task
                 parents=task.sources,
                 meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
             )
@@ -307,7 +307,7 @@ class TaskRunner:
             return await await_answer(child, key, spec)
 
         # the index in the fingerprint: a rerun's journal lookup must never take another interrupt's answer
-        fp = fingerprint({"interrupt": gi.index, "node": node})
+        fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
