@@ -177,10 +177,17 @@ class StateGraph:
             return None
         ann = params[0].annotation
         if isinstance(ann, str):
-            try:
-                ann = typing.get_type_hints(fn).get(params[0].name, None)
-            except Exception:  # names only the defining function knows: look in the builder's frames
-                ann = next((f[ann] for f in [*self._frames, *_caller_frames()] if ann in f), None)
+            # the names the code building the graph sees come first (a class defined in a function shadows a
+            # module-level one of the same name), then the function's module
+            frames = [*_caller_frames(), *self._frames]
+            local = next((f[ann] for f in frames if ann in f), None)
+            if local is not None:
+                ann = local
+            else:
+                try:
+                    ann = typing.get_type_hints(fn).get(params[0].name, None)
+                except Exception:  # an annotation nothing can resolve: the node gets the graph's state
+                    ann = None
         if ann is None or ann is self.state_schema or not isinstance(ann, type):
             return None
         try:

@@ -350,6 +350,8 @@ class Engine:
         where = [f"{self.ns_path}{n}" for n in nodes]
         prompt = f"Paused {kind} {', '.join(where)}: continue?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
+        if self.parent is not None:
+            self.parent.pausing()
         await self.scope.wait(spec, name=f"interrupt_{kind}")
         info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
         self.head = self.checkpointer.get(self.thread, info["head"])
@@ -474,6 +476,14 @@ class Engine:
             self.checkpointer.replace(self.thread, self.head)
         if self.parent is not None:
             self.parent.record_interrupt(self.node, interrupt_id, value)
+
+    def pausing(self) -> None:
+        """A task of this graph (or of a subgraph inside one of its tasks) is about to wait: keep the results of
+        the superstep's finished tasks on the checkpoints, up to the root graph."""
+        self.interrupted = True
+        self.keep_pending()
+        if self.parent is not None:
+            self.parent.pausing()
 
     def keep_pending(self) -> None:
         head = self.head

@@ -202,8 +202,7 @@ class TaskRunner:
                 attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
-                engine.interrupted = True
-                engine.keep_pending()
+                engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
                 reloads += 1
                 values = await self._reload(child, reloads)

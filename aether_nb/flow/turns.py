@@ -129,10 +129,12 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
     if pauses and sink is not None:
         dynamic = tuple(pause_interrupts(pauses))
         sink("updates", {"__interrupt__": dynamic}, ())
-        if dynamic:
-            latest = graph.checkpointer_for(run.session).latest(thread_id)
-            values = graph.spec.output(latest.values) if latest is not None else {}
-            sink("values", {**values, "__interrupt__": dynamic}, ())
+        latest = graph.checkpointer_for(run.session).latest(thread_id)
+        pending = latest is not None and any(isinstance(v, dict) for v in latest.pending.values())
+        if latest is not None and (dynamic or pending):
+            # as LangGraph: the state with the writes of the tasks that finished, and what the pause asks
+            values = graph.spec.output(effective_values(graph, latest))
+            sink("values", {**values, "__interrupt__": dynamic} if dynamic else values, ())
     return turn_result(graph, run, thread_id, pauses)
 
 

@@ -421,3 +421,225 @@ async def test_get_state_with_subgraphs_returns_subgraph_state(checkpointer: str
     assert plain.tasks[0].state == {"configurable": {"thread_id": "1", "checkpoint_ns": "sub"}}
     sub_state = await graph.aget_state(plain.tasks[0].state)
     assert sub_state.values == {"value": ["sub_a"]}
+
+
+async def test_nested_graph_interrupts_parallel(checkpointer: str) -> None:
+    """test_pregel_async.py::test_nested_graph_interrupts_parallel — a subgraph's own interrupt_before pauses the
+    parent; the parallel sibling's write shows and it does not run again (its cached re-emission is not ported)."""
+    import asyncio
+
+    class InnerState(TypedDict):
+        my_key: Annotated[str, operator.add]
+        my_other_key: str
+
+    outer_done = asyncio.Event()
+
+    async def inner_1(state: InnerState) -> Any:
+        await asyncio.wait_for(outer_done.wait(), 10)  # LangGraph's test sleeps so outer_1 finishes first
+        return {"my_key": "got here", "my_other_key": state["my_key"]}
+
+    async def inner_2(state: InnerState) -> Any:
+        return {"my_key": " and there", "my_other_key": state["my_key"]}
+
+    inner = StateGraph(InnerState)
+    inner.add_node("inner_1", inner_1)
+    inner.add_node("inner_2", inner_2)
+    inner.add_edge("inner_1", "inner_2")
+    inner.set_entry_point("inner_1")
+    inner.set_finish_point("inner_2")
+
+    class State(TypedDict):
+        my_key: Annotated[str, operator.add]
+
+    calls: list[str] = []
+
+    async def outer_1(state: State) -> Any:
+        calls.append("outer_1")
+        outer_done.set()
+        return {"my_key": " and parallel"}
+
+    async def outer_2(state: State) -> Any:
+        return {"my_key": " and back again"}
+
+    graph = StateGraph(State)
+    graph.add_node("inner", inner.compile(interrupt_before=["inner_2"]))
+    graph.add_node("outer_1", outer_1)
+    graph.add_node("outer_2", outer_2)
+    graph.add_edge(START, "inner")
+    graph.add_edge(START, "outer_1")
+    graph.add_edge(["inner", "outer_1"], "outer_2")
+    graph.set_finish_point("outer_2")
+    app = graph.compile(checkpointer=checkpointer)
+
+    config = {"configurable": {"thread_id": "1"}}
+    assert await app.ainvoke({"my_key": ""}, config) == {"my_key": " and parallel"}
+    assert await app.ainvoke(None, config) == {"my_key": "got here and there and parallel and back again"}
+    assert calls == ["outer_1"]
+
+    outer_done.clear()
+    config = {"configurable": {"thread_id": "2"}}
+    chunks = [c async for c in app.astream({"my_key": ""}, config, subgraphs=True)]
+    assert chunks == [
+        ((), {"outer_1": {"my_key": " and parallel"}}),
+        ((AnyStr("inner:"),), {"inner_1": {"my_key": "got here", "my_other_key": ""}}),
+        ((), {"__interrupt__": ()}),
+    ]
+    resumed = [c async for c in app.astream(None, config)]
+    assert resumed == [{"inner": {"my_key": "got here and there"}}, {"outer_2": {"my_key": " and back again"}}]
+
+    outer_done.clear()
+    config = {"configurable": {"thread_id": "3"}}
+    assert [c async for c in app.astream({"my_key": ""}, config, stream_mode="values")] == [
+        {"my_key": ""},
+        {"my_key": " and parallel"},
+    ]
+    assert [c async for c in app.astream(None, config, stream_mode="values")] == [
+        {"my_key": ""},
+        {"my_key": "got here and there and parallel"},
+        {"my_key": "got here and there and parallel and back again"},
+    ]
+
+
+async def test_doubly_nested_graph_interrupts(checkpointer: str) -> None:
+    """test_pregel_async.py::test_doubly_nested_graph_interrupts — a grandchild's breakpoint pauses the root."""
+
+    class State(TypedDict):
+        my_key: str
+
+    async def grandchild_1(state: State) -> Any:
+        return {"my_key": state["my_key"] + " here"}
+
+    async def grandchild_2(state: State) -> Any:
+        return {"my_key": state["my_key"] + " and there"}
+
+    grandchild = StateGraph(State)
+    grandchild.add_node("grandchild_1", grandchild_1)
+    grandchild.add_node("grandchild_2", grandchild_2)
+    grandchild.add_edge("grandchild_1", "grandchild_2")
+    grandchild.set_entry_point("grandchild_1")
+    grandchild.set_finish_point("grandchild_2")
+    child = StateGraph(State)
+    child.add_node("child_1", grandchild.compile(interrupt_before=["grandchild_2"]))
+    child.set_entry_point("child_1")
+    child.set_finish_point("child_1")
+
+    async def parent_1(state: State) -> Any:
+        return {"my_key": "hi " + state["my_key"]}
+
+    async def parent_2(state: State) -> Any:
+        return {"my_key": state["my_key"] + " and back again"}
+
+    graph = StateGraph(State)
+    graph.add_node("parent_1", parent_1)
+    graph.add_node("child", child.compile())
+    graph.add_node("parent_2", parent_2)
+    graph.set_entry_point("parent_1")
+    graph.add_edge("parent_1", "child")
+    graph.add_edge("child", "parent_2")
+    graph.set_finish_point("parent_2")
+    app = graph.compile(checkpointer=checkpointer)
+    config = {"configurable": {"thread_id": "1"}}
+    assert await app.ainvoke({"my_key": "my value"}, config) == {"my_key": "hi my value"}
+    assert await app.ainvoke(None, config) == {"my_key": "hi my value here and there and back again"}
+    config = {"configurable": {"thread_id": "2"}}
+    assert [c async for c in app.astream({"my_key": "my value"}, config)] == [
+        {"parent_1": {"my_key": "hi my value"}},
+        {"__interrupt__": ()},
+    ]
+    assert [c async for c in app.astream(None, config)] == [
+        {"child": {"my_key": "hi my value here and there"}},
+        {"parent_2": {"my_key": "hi my value here and there and back again"}},
+    ]
+    config = {"configurable": {"thread_id": "3"}}
+    assert [c async for c in app.astream({"my_key": "my value"}, config, stream_mode="values")] == [
+        {"my_key": "my value"},
+        {"my_key": "hi my value"},
+    ]
+    assert [c async for c in app.astream(None, config, stream_mode="values")] == [
+        {"my_key": "hi my value"},
+        {"my_key": "hi my value here and there"},
+        {"my_key": "hi my value here and there and back again"},
+    ]
+
+
+async def test_interrupt_subgraph_reenter_checkpointer_true(checkpointer: str) -> None:
+    """test_pregel_async.py::test_interrupt_subgraph_reenter_checkpointer_true — a stateful subgraph invoked in a
+    node, entered twice per turn. The results and the subgraph's kept state are LangGraph's; the node awaiting the
+    subgraph is not re-run on resume (the subgraph waits inside it), so ``call_subgraph`` is counted once per call
+    where LangGraph counts it twice (see the README's table)."""
+
+    class SubgraphState(TypedDict):
+        foo: str
+        bar: str
+
+    class ParentState(TypedDict):
+        foo: str
+        counter: int
+
+    called: list[str] = []
+    bar_values: list[Any] = []
+
+    async def subnode_1(state: SubgraphState) -> Any:
+        called.append("subnode_1")
+        bar_values.append(state.get("bar"))
+        return {"foo": "subgraph_1"}
+
+    async def subnode_2(state: SubgraphState) -> Any:
+        called.append("subnode_2")
+        value = interrupt("Provide value") + "baz"
+        return {"foo": "subgraph_2", "bar": value}
+
+    subgraph = (
+        StateGraph(SubgraphState)
+        .add_node(subnode_1)
+        .add_node(subnode_2)
+        .add_edge(START, "subnode_1")
+        .add_edge("subnode_1", "subnode_2")
+        .compile(checkpointer=True)
+    )
+
+    async def call_subgraph(state: ParentState) -> Any:
+        called.append("call_subgraph")
+        return await subgraph.ainvoke(state)
+
+    async def node(state: ParentState) -> Any:
+        called.append("parent")
+        if state["counter"] < 1:
+            return Command(goto="call_subgraph", update={"counter": state["counter"] + 1})
+        return {"foo": state["foo"] + "|" + "parent"}
+
+    parent = (
+        StateGraph(ParentState)
+        .add_node(call_subgraph)
+        .add_node(node)
+        .add_edge(START, "call_subgraph")
+        .add_edge("call_subgraph", "node")
+        .compile(checkpointer=checkpointer)
+    )
+    config = {"configurable": {"thread_id": "1"}}
+    asks = [Interrupt(value="Provide value", id=AnyStr())]
+    assert await parent.ainvoke({"foo": "", "counter": 0}, config) == {"foo": "", "counter": 0, "__interrupt__": asks}
+    assert await parent.ainvoke(Command(resume="bar"), config) == {
+        "foo": "subgraph_2",
+        "counter": 1,
+        "__interrupt__": asks,
+    }
+    assert await parent.ainvoke(Command(resume="qux"), config) == {"foo": "subgraph_2|parent", "counter": 1}
+    assert called == [
+        "call_subgraph",
+        "subnode_1",
+        "subnode_2",
+        "subnode_2",
+        "parent",
+        "call_subgraph",
+        "subnode_1",
+        "subnode_2",
+        "subnode_2",
+        "parent",
+    ]
+    assert await parent.ainvoke({"foo": "meow", "counter": 0}, config) == {
+        "foo": "meow",
+        "counter": 0,
+        "__interrupt__": asks,
+    }
+    assert bar_values == [None, "barbaz", "quxbaz"]
