@@ -451,10 +451,12 @@ class _SubgraphNode:
 
     async def __call__(self, state: Any, config: dict[str, Any]) -> dict[str, Any]:
         from aether_nb.flow.engine import Engine, current_engine
+        from aether_nb.flow.nodes import current_node_run
         from aether_nb.runtime.execution import current_scope
 
         parent = current_engine()
         scope = current_scope()
+        node_run = current_node_run()
         if parent is None or scope is None:
             raise UsageError("a subgraph node runs inside a compiled StateGraph", code="no_node")
         values = dict(state) if isinstance(state, Mapping) else dict(vars(state))
@@ -465,7 +467,7 @@ class _SubgraphNode:
             scope,
             {"thread_id": parent.thread_id, "input": sub_input, "config": parent.config},
             parent=parent,
-            node=self.__name__,
+            node=node_run.ns_label if node_run is not None and node_run.ns_label else self.__name__,
         )
         out = await engine.main()
         mine = parent.graph.spec.fields

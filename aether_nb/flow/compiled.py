@@ -259,7 +259,7 @@ class CompiledGraph:
             node_run.scope,
             {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
             parent=parent,
-            node=node_run.node,
+            node=node_run.ns_label or node_run.node,
         )
         if node_run.busy is not None:
             with node_run.busy.released():

@@ -81,7 +81,7 @@ class Engine:
         self.checkpoint_id: int | None = inputs.get("checkpoint_id")
         self.ns: str = f"{parent.ns}|{node}" if parent is not None and parent.ns else node
         self.ns_path = self.ns.replace("|", "/") + "/" if self.ns else ""
-        label = node if graph.stateful else f"{node}:{scope.node_id}"
+        label = node if graph.stateful or ":" in node else f"{node}:{scope.node_id}"
         self.stream_ns: tuple[str, ...] = (*parent.stream_ns, label) if parent is not None else ()
         self.checkpointer: Checkpointer = (
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)

@@ -43,6 +43,7 @@ class NodeRun:
     counter: int = 0
     writer: Callable[[Any], None] | None = None
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
+    ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)

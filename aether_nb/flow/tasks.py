@@ -193,8 +193,10 @@ class TaskRunner:
         if resume:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
+        # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
+        ns_label = f"{task.node}:{task.key}" if task.push else task.node
         while True:
-            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy)
+            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
             state = task.arg if task.push else engine.state_for(spec, values)
             try:
                 with busy:
@@ -221,7 +223,7 @@ class TaskRunner:
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child)
-                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy)
+                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
                 with busy:
                     raw = await spec.error_handler.call(
                         engine.state_for(spec, values),

@@ -146,7 +146,8 @@ def _complete(graph: CompiledGraph, cp: Checkpoint) -> bool:
 
 
 def _belongs(interrupt_node: str, node_path: str) -> bool:
-    return interrupt_node == node_path or interrupt_node.startswith(node_path + "/")
+    # "inner/child" belongs to the task "inner"; "inner:inner_2/child" to a Send task of "inner"
+    return interrupt_node == node_path or interrupt_node.startswith((node_path + "/", node_path + ":"))
 
 
 class History:
