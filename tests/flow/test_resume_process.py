@@ -143,3 +143,64 @@ def test_send_fan_out_to_a_subgraph_paused_in_two_tasks_resumes_in_a_new_process
     assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["coffee=6:yes", "tea=3:yes"]
     # each quote ran once: the new process replayed them from the journal
     assert sorted(Path(counter).read_text().splitlines()) == ["quote coffee", "quote tea"]
+
+
+BREAKPOINT_SCRIPT = """
+import asyncio, json, operator, os, sys
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, StateGraph
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+def log(line):
+    with open(COUNTER, "a") as f:
+        f.write(line + "\\n")
+
+class S(TypedDict, total=False):
+    amount: int
+    steps: Annotated[list, operator.add]
+
+def draft(state: S):
+    log("draft")
+    return {"steps": ["draft"], "amount": 100}
+
+def send(state: S):
+    log("send")
+    return {"steps": [f"sent {state['amount']}"]}
+
+g = StateGraph(S, name="mail")
+g.add_node("draft", draft).add_node("send", send).add_edge(START, "draft").add_edge("draft", "send")
+app = g.compile(interrupt_before=["send"])
+cfg = {"configurable": {"thread_id": "m1"}}
+
+async def main():
+    if MODE == "start":
+        res = await app.ainvoke({"steps": []}, cfg)
+        print("PAUSED", res.status, list(res.next), flush=True)
+        os._exit(0)
+    await app.aupdate_state(cfg, {"amount": 42})
+    res = await app.ainvoke(None, cfg)
+    print("OUT", json.dumps([res.status, res["steps"]]), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> None:
+    script = tmp_path / "mail.py"
+    script.write_text(BREAKPOINT_SCRIPT)
+    db, counter = str(tmp_path / "mail.duckdb"), str(tmp_path / "count.txt")
+
+    def run(mode: str) -> str:
+        res = subprocess.run(
+            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    assert "PAUSED interrupted ['send']" in run("start")
+    out = run("resume")
+    assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", ["draft", "sent 42"]]
+    assert Path(counter).read_text().splitlines() == ["draft", "send"]  # draft did not run again
