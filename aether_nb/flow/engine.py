@@ -34,6 +34,7 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
+from aether_nb.flow.state import journal_form
 from aether_nb.flow.tasks import _NO_ARG, Outcome, Task, TaskRunner
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
@@ -490,8 +491,7 @@ class Engine:
         if head is None or len(self.step_tasks) < 2:
             return
         pending = {
-            tid: {"writes": [[k, v] for k, v in o.writes], "route": o.route.to_json()}
-            for tid, o in self.step_done.items()
+            tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
         }
         if pending != head.pending:
             self.head = replace(head, pending=pending)
@@ -503,9 +503,7 @@ class Engine:
         head = self.head
         if head is None or any(isinstance(e, ParentCommand) for e in errors.values()):
             return
-        pending = {
-            tid: {"writes": [[k, v] for k, v in o.writes], "route": o.route.to_json()} for tid, o in done.items()
-        }
+        pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
         self.checkpointer.replace(
             self.thread,
             replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}),

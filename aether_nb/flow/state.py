@@ -293,12 +293,12 @@ class StateSpec:
         schema = self.schema if schema is None else schema
         kind = self.kind if schema is self.schema else schema_kind(schema)
         if kind == "dict":
-            return copy.deepcopy(dict(values))
+            return _copy_values(dict(values))
         if kind == "root":
             return copy.deepcopy(values.get(ROOT))
         keys = self.state_keys if schema is self.schema else schema_keys(schema)
         keys = keys or []
-        data = copy.deepcopy({k: v for k, v in values.items() if k in keys})
+        data = _copy_values({k: v for k, v in values.items() if k in keys})
         if kind == "typeddict":
             return data
         if kind == "pydantic":
@@ -440,6 +440,17 @@ class StateSpec:
         return {k: values[k] for k in self.output_keys if k in values}
 
 
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+
+
+def _copy_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy a node may mutate freely: deep, except that immutable values are shared (the common case of a
+    small state costs a dict copy)."""
+    if all(isinstance(v, _IMMUTABLE) for v in values.values()):
+        return dict(values)
+    return copy.deepcopy(values)
+
+
 def is_overwrite(value: Any) -> bool:
     return isinstance(value, Overwrite) or (isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value)
 
@@ -452,6 +463,16 @@ def unwrap_overwrite(value: Any) -> Any:
     return value
 
 
-def journal_form(writes: list[Write]) -> list[list[Any]]:
-    """Writes as JSON-friendly pairs (an Overwrite as ``{"__overwrite__": value}``, LangGraph's JSON form)."""
-    return [[k, {OVERWRITE_KEY: v.value} if isinstance(v, Overwrite) else v] for k, v in writes]
+def journal_form(writes: list[Write]) -> dict[str, Any] | list[list[Any]]:
+    """Writes as JSON (an Overwrite as ``{"__overwrite__": value}``, LangGraph's JSON form): ``{key: value}``,
+    or ``[[key, value], ...]`` when a key is written more than once."""
+    pairs = [(k, {OVERWRITE_KEY: v.value} if isinstance(v, Overwrite) else v) for k, v in writes]
+    as_dict = dict(pairs)
+    return as_dict if len(as_dict) == len(pairs) else [[k, v] for k, v in pairs]
+
+
+def writes_of(data: Any) -> list[Write]:
+    """The writes of :func:`journal_form` (either shape)."""
+    if isinstance(data, dict):
+        return list(data.items())
+    return [(k, v) for k, v in data or []]

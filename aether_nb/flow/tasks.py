@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import StepTimeout, UsageError
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
-from aether_nb.flow.state import journal_form
+from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.execution import Scope
@@ -67,11 +67,7 @@ class Outcome:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Outcome:
-        return cls(
-            [(k, v) for k, v in data.get("writes") or []],
-            Route.from_json(data.get("route") or {}),
-            data.get("parent_command"),
-        )
+        return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
 
 
 def rerun_scope(child: Scope) -> Scope:

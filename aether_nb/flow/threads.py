@@ -21,6 +21,7 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
+from aether_nb.flow.state import writes_of
 from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def snapshot(
                 error=cp.errors.get(tid),
                 interrupts=mine,
                 state=sub_state,
-                result=dict((k, v) for k, v in done["writes"]) if isinstance(done, dict) and "writes" in done else None,
+                result=dict(writes_of(done["writes"])) if isinstance(done, dict) and "writes" in done else None,
             )
         )
     interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
@@ -133,7 +134,7 @@ def effective_values(graph: CompiledGraph, cp: Checkpoint) -> dict[str, Any]:
     if not done:
         return cp.values
     done.sort(key=lambda it: ("send" in it[1], it[1]["node"] if "send" not in it[1] else it[0]))
-    writes = [(t["node"], [(k, v) for k, v in cp.pending[task_id(t, i)]["writes"]]) for i, t in done]
+    writes = [(t["node"], writes_of(cp.pending[task_id(t, i)]["writes"])) for i, t in done]
     return graph.spec.apply(cp.values, writes)
 
 
