@@ -328,7 +328,7 @@ class CompiledGraph:
                 return
         finally:
             if not task.done():
-                task.cancel()  # the run goes on (astop stops it); only the streaming ends
+                task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
         """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
@@ -390,6 +390,11 @@ class CompiledGraph:
             )
         try:
             return await until_pause(self, run, thread_id, sink)
+        except asyncio.CancelledError:
+            # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
+            # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
+            run.cancel()
+            raise
         finally:
             self._sinks.pop(run.id, None)
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
+import aether_nb as ag
 from aether_nb.errors import StepTimeout
 from aether_nb.flow import END, START, Command, NodeError, StateGraph, interrupt
 from aether_nb.runtime.scheduler import RetryPolicy
@@ -401,3 +402,85 @@ async def test_checkpoint_recovery(checkpointer: str) -> None:
     assert len(history) == 6
     failed = next(c for c in history if c.tasks and c.tasks[0].error)
     assert "RuntimeError('Simulated failure')" in failed.tasks[0].error
+
+
+async def test_cancel_ainvoke_with_async_node(checkpointer: str) -> None:
+    """test_runtime.py::test_cancel_ainvoke_with_async_node — cancelling the call stops the running node and the
+    turn; aether_nb keeps the pending node, so the thread can go on."""
+
+    class S(TypedDict, total=False):
+        first: str
+        second: str
+
+    timeline: list[str] = []
+    started = asyncio.Event()
+    runs = 0
+
+    async def slow(state: S) -> Any:
+        nonlocal runs
+        runs += 1
+        timeline.append("async_node:start")
+        started.set()
+        if runs == 1:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                timeline.append("async_node:cancelled")
+                raise
+        return {"first": "done"}
+
+    async def second(state: S) -> Any:
+        timeline.append("second_node:run")
+        return {"second": "ran"}
+
+    graph = (
+        StateGraph(S)
+        .add_node("first", slow)
+        .add_node("second", second)
+        .add_edge(START, "first")
+        .add_edge("first", "second")
+        .add_edge("second", END)
+        .compile(checkpointer=checkpointer)
+    )
+    config = {"configurable": {"thread_id": "t"}}
+    call = asyncio.ensure_future(graph.ainvoke({}, config))
+    await asyncio.wait_for(started.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    state = await graph.aget_state(config)
+    assert "async_node:cancelled" in timeline and "second_node:run" not in timeline
+    assert state.next == ("first",) and state.status == "stopped"
+    assert await graph.ainvoke(None, config) == {"first": "done", "second": "ran"}
+
+
+async def test_leaving_astream_early_stops_the_turn(checkpointer: str) -> None:
+    """LangGraph: breaking out of ``astream`` stops the run; the thread keeps its pending nodes."""
+
+    class S(TypedDict, total=False):
+        steps: Annotated[list[str], operator.add]
+
+    release = asyncio.Event()
+
+    async def blocked(state: S) -> Any:
+        await release.wait()
+        return {"steps": ["b"]}
+
+    graph = (
+        StateGraph(S)
+        .add_node("a", lambda s: {"steps": ["a"]})
+        .add_node("b", blocked)
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .compile(checkpointer=checkpointer)
+    )
+    config = {"configurable": {"thread_id": "t"}}
+    async for chunk in graph.astream({"steps": []}, config):
+        assert chunk == {"a": {"steps": ["a"]}}
+        break
+    run_id = (graph.checkpointer.get_thread("t") or {})["run_id"]
+    await ag.get_run(run_id).wait_for("cancelled", timeout=10)  # the cancelled turn has unwound
+    state = await graph.aget_state(config)
+    assert state.status == "stopped" and state.next == ("b",)
+    release.set()
+    assert await graph.ainvoke(None, config) == {"steps": ["a", "b"]}
