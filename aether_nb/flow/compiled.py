@@ -100,9 +100,9 @@ class CompiledGraph:
                 "checkpointer must be 'duckdb' (the notebook's store), 'memory' or a Checkpointer, "
                 f"got {checkpointer!r}"
             )
-        self._sinks: dict[str, Sink] = {}
+        self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
         self._local_inputs: dict[str, dict[str, Any]] = {}
-        self._engines: dict[str, Engine] = {}  # the engines of the runs this process executes
+        self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
         self._closed = False
         register(self)  # a run rebuilt after a restart finds this graph again by (kind, name)
 
@@ -141,12 +141,12 @@ class CompiledGraph:
                 )
             inputs = local
         engine = Engine(self, scope, inputs)
-        self._engines[scope.run.id] = engine
+        self.engines[scope.run.id] = engine
         try:
             result: dict[str, Any] = await engine.main()
         finally:
-            if self._engines.get(scope.run.id) is engine:
-                del self._engines[scope.run.id]
+            if self.engines.get(scope.run.id) is engine:
+                del self.engines[scope.run.id]
         return result
 
     def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -384,7 +384,7 @@ class CompiledGraph:
                 run_id, {"thread_id": thread_id, "input": start_input, "config": cfg, "checkpoint_id": checkpoint_id}
             )
             if sink is not None:
-                self._sinks[run_id] = sink
+                self.sinks[run_id] = sink
             run = start_run(
                 self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
             )
@@ -396,7 +396,7 @@ class CompiledGraph:
             run.cancel()
             raise
         finally:
-            self._sinks.pop(run.id, None)
+            self.sinks.pop(run.id, None)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
@@ -504,7 +504,7 @@ class CompiledGraph:
         if self._closed:
             return {"status": "already_closed"}
         self._closed = True
-        self._sinks.clear()
+        self.sinks.clear()
         return {"status": "closed", "background_tasks": 0}
 
     async def __aenter__(self) -> CompiledGraph:

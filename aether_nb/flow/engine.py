@@ -109,7 +109,7 @@ class Engine:
     # -- helpers the tasks use ----------------------------------------------------------------------------------
     @property
     def sink(self) -> Sink | None:
-        return self.graph._sinks.get(self.run.id) if self.parent is None else self.root.sink
+        return self.graph.sinks.get(self.run.id) if self.parent is None else self.root.sink
 
     def emit(self, mode: str, payload: Any) -> None:
         sink = self.sink

@@ -53,11 +53,11 @@ async def continue_turn(
         if head is not None:
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
     if sink is not None:
-        graph._sinks[run.id] = sink
+        graph.sinks[run.id] = sink
     if not run.live:
         run = start_run(graph, run.inputs, run_id=run.id, session=run.session, hint="app.invoke(...)")
         if sink is not None:
-            graph._sinks[run.id] = sink
+            graph.sinks[run.id] = sink
     if sink is not None:
         latest = cp.latest(thread_id)
         sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
@@ -97,7 +97,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
         while not run.done:
             if check:
                 pauses = graph.interrupts_of(run)
-                engine = graph._engines.get(run.id)
+                engine = graph.engines.get(run.id)
                 if pauses and (engine is None or engine.busy == 0):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     break
