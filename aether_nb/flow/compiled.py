@@ -254,6 +254,9 @@ class CompiledGraph:
         """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
         are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
         cfg = self._config(config)[1] if config else {}
+        keys = self.spec.input_keys
+        if isinstance(input, Mapping) and keys is not None:
+            input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
         engine = Engine(
             self,
             node_run.scope,

@@ -412,6 +412,7 @@ def test_add_sequence(session: Session) -> None:
 
 
 # -- pydantic and dataclass states ---------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:.*cannot be stored:UserWarning")  # classes defined in the test function
 def test_command_pydantic_dataclass(session: Session) -> None:
     """test_pregel.py::test_command_pydantic_dataclass — Command(update=<state object>, goto=...)."""
 
@@ -450,6 +451,7 @@ def test_pydantic_none_state_update(session: Session) -> None:
     assert graph.invoke({"foo": ""}) == {"foo": None}
 
 
+@pytest.mark.filterwarnings("ignore:.*cannot be stored:UserWarning")  # classes defined in the test function
 def test_pydantic_state_update_command(session: Session) -> None:
     """test_pregel.py::test_pydantic_state_update_command — Command(update=Model(bar=...)) keeps foo."""
 
@@ -475,6 +477,7 @@ def test_pydantic_state_update_command(session: Session) -> None:
     assert builder.compile().invoke(State2()) == {"foo": "foo", "bar": "bar"}
 
 
+@pytest.mark.filterwarnings("ignore:.*cannot be stored:UserWarning")  # classes defined in the test function
 def test_pydantic_state_mutation(session: Session) -> None:
     """test_pregel.py::test_pydantic_state_mutation — a node mutating and returning the model."""
 
@@ -502,6 +505,7 @@ def test_pydantic_state_mutation(session: Session) -> None:
     assert graph.invoke({"outer": 1}) == {"outer": 10, "inner": Inner(a=5)}
 
 
+@pytest.mark.filterwarnings("ignore:.*cannot be stored:UserWarning")  # classes defined in the test function
 def test_nested_pydantic_models(session: Session) -> None:
     """test_pydantic.py::test_nested_pydantic_models — nested models survive the round trip."""
 

@@ -562,6 +562,7 @@ async def test_doubly_nested_graph_interrupts(checkpointer: str) -> None:
     ]
 
 
+@pytest.mark.filterwarnings("ignore:.*'bar', which ParentState does not declare:UserWarning")  # returned by the node
 async def test_interrupt_subgraph_reenter_checkpointer_true(checkpointer: str) -> None:
     """test_pregel_async.py::test_interrupt_subgraph_reenter_checkpointer_true — a stateful subgraph invoked in a
     node, entered twice per turn. The results and the subgraph's kept state are LangGraph's; the node awaiting the
