@@ -137,9 +137,11 @@ class StateGraph:
             name = node
         if isinstance(name, enum.Enum):
             name = str(name.value)
-        if not name or "/" in name or "|" in name or name in (START, END):
+        if not name or any(c in name for c in "/|:") or name in (START, END):
             raise UsageError(
-                f"node name {name!r} is not allowed: use a non-empty name without '/' or '|', not START/END"
+                f"node name {name!r} is not allowed: use a non-empty name without '/', '|' or ':' (they separate "
+                "namespaces), not START/END",
+                code="bad_node_name",
             )
         if name in self.nodes:
             raise UsageError(f"Node `{name}` already present: node names are unique", code="duplicate_node")

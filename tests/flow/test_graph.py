@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
+from aether_nb.errors import UsageError
 from aether_nb.flow import (
     END,
     START,
@@ -294,3 +295,13 @@ def test_a_failing_node_raises_its_own_exception_naming_the_node(session: Sessio
     assert "node 'b' of graph 'fail'" in notes and "fail-t-1" in notes
     run = session.get_run("fail-t-1")
     assert run.status == "failed" and run.graph.node("b_1").status == "FAILED"
+
+
+def test_node_names_that_would_break_namespaces_are_refused() -> None:
+    g = StateGraph(AgentState)
+    for bad in ("a/b", "a|b", "a:b", "", START):
+        with pytest.raises(UsageError, match="not allowed"):
+            g.add_node(bad, say("x"))
+    g.add_node("a", say("a"))
+    with pytest.raises(UsageError, match="already present"):
+        g.add_node("a", say("a"))
