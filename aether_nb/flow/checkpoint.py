@@ -7,6 +7,9 @@ One protocol, two implementations that pass the same tests (``tests/flow/test_ch
   the run history's batch (one transaction with the journal entries of the same superstep).
 * :class:`InMemoryCheckpointer` keeps them in this process (scripts, tests).
 
+A thread's record also names the run and superstep of its last ``loop`` checkpoint (``last_loop``), so a run
+resumed from its journal knows which checkpoints it already wrote without reading the thread's history.
+
 Checkpoints form a tree per thread: each has a ``parent`` (the checkpoint it continues from), so running again
 from an old checkpoint (time travel) or editing one (``aupdate_state`` on a past config) starts a branch, and
 the old checkpoints stay. Ids are ``1, 2, ...`` in creation order within a thread; the thread's head (what a
@@ -202,6 +205,8 @@ class InMemoryCheckpointer:
         items = self._checkpoints.setdefault(thread, [])
         checkpoint.id = len(items) + 1  # a checkpoint is made for one put; the caller keeps it as the stored one
         items.append(_freeze(checkpoint))  # a copy: later mutations of the state cannot leak in
+        if checkpoint.source == "loop":
+            self.put_thread(thread, {"last_loop": [checkpoint.run_id, checkpoint.step]})
         return checkpoint
 
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
@@ -242,6 +247,7 @@ MemorySaver = InMemoryCheckpointer
 # superstep. One kernel holds a notebook's store, so this process's copy is the truth.
 _RECORDS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, dict[str, Any]]]] = weakref.WeakKeyDictionary()
 _LOCAL: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Checkpoint]]] = weakref.WeakKeyDictionary()
+_HEADS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, tuple[int, dict[str, Any]]]]] = weakref.WeakKeyDictionary()
 
 
 class StoreCheckpointer:
@@ -257,6 +263,8 @@ class StoreCheckpointer:
         self.key = ""  # run ids need no extra discriminator: the namespace is the graph's name
         self._scope = f"flow:{namespace}"
         self._records = _RECORDS.setdefault(store, {}).setdefault(namespace, {})
+        # each thread's newest checkpoint as written (JSON): reading the head costs no query
+        self._heads = _HEADS.setdefault(store, {}).setdefault(namespace, {})
         # checkpoints whose values cannot be stored (not JSON, not picklable): kept in this process only
         self._local = _LOCAL.setdefault(store, {}).setdefault(namespace, {})
 
@@ -268,7 +276,10 @@ class StoreCheckpointer:
         seq = int(rec.get("seq", 0)) + 1
         checkpoint.id = seq  # a checkpoint is made for one put; the caller keeps it as the stored one
         self._write(thread, checkpoint)
-        self.put_thread(thread, {"seq": seq})
+        record: dict[str, Any] = {"seq": seq}
+        if checkpoint.source == "loop":
+            record["last_loop"] = [checkpoint.run_id, checkpoint.step]
+        self.put_thread(thread, record)
         return checkpoint
 
     def _write(self, thread: str, cp: Checkpoint) -> None:
@@ -286,6 +297,9 @@ class StoreCheckpointer:
             self._local[key] = _copy(cp)
             data = {"not_durable": True, "id": cp.id, "step": cp.step, "source": cp.source}
         self.store.kv_set(self._scope, key, data, None)
+        head = self._heads.get(thread)
+        if head is None or head[0] <= cp.id:
+            self._heads[thread] = (cp.id, data)
 
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
         if self.get(thread, checkpoint.id) is None:
@@ -311,7 +325,12 @@ class StoreCheckpointer:
 
     def latest(self, thread: str) -> Checkpoint | None:
         seq = (self.get_thread(thread) or {}).get("seq")
-        return self.get(thread, int(seq)) if seq else None
+        if not seq:
+            return None
+        head = self._heads.get(thread)
+        if head is not None and head[0] == int(seq):
+            return self._load(self._cp_key(thread, head[0]), head[1])
+        return self.get(thread, int(seq))
 
     def history(self, thread: str) -> list[Checkpoint]:
         out = []

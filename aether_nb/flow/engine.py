@@ -103,7 +103,8 @@ class Engine:
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.runner = TaskRunner(self)
-        self._written: dict[int, Checkpoint] | None = None
+        self._written: int | None = None
+        self._head_stale = False
         self._configurable: dict[str, Any] | None = None
 
     # -- helpers the tasks use ----------------------------------------------------------------------------------
@@ -196,7 +197,10 @@ class Engine:
         step: int = start["step"]
         pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
-        self.head = self.checkpointer.get(self.thread, start["head"])
+        if replayed:
+            self._head_stale = True  # read when needed: a resumed run may not need it at all
+        else:
+            self.head = self.checkpointer.get(self.thread, start["head"])
         if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
             self.emit("values", self.graph.spec.output(values))
         supersteps = 1 if start["started"] else 0
@@ -356,6 +360,7 @@ class Engine:
         await self.scope.wait(spec, name=f"interrupt_{kind}")
         info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
         self.head = self.checkpointer.get(self.thread, info["head"])
+        self._head_stale = False
         return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
 
     async def _reload(self) -> dict[str, Any]:
@@ -469,7 +474,7 @@ class Engine:
     def record_interrupt(self, tid: str, interrupt_id: str, value: Any) -> None:
         """Keep an ``interrupt()`` of a task on the checkpoint its superstep started from (the thread's history
         shows where each interrupt fired); a subgraph's also on its parent's."""
-        head = self.head
+        head = self.current_head()
         if head is not None:
             recorded = {k: list(v) for k, v in head.interrupts.items()}
             recorded.setdefault(tid, []).append([interrupt_id, value])
@@ -487,7 +492,7 @@ class Engine:
             self.parent.pausing()
 
     def keep_pending(self) -> None:
-        head = self.head
+        head = self.current_head()
         if head is None or len(self.step_tasks) < 2:
             return
         pending = {
@@ -500,7 +505,7 @@ class Engine:
     def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
         from, so the next turn re-runs only the failed tasks."""
-        head = self.head
+        head = self.current_head()
         if head is None or any(isinstance(e, ParentCommand) for e in errors.values()):
             return
         pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
@@ -518,10 +523,10 @@ class Engine:
         step: int,
         writers: list[str],
     ) -> None:
-        written = self._already_written()
-        if written is not None and step in written:
-            self.head = written[step]  # a resumed run replays a superstep whose checkpoint is stored
+        if step <= self._written_upto():
+            self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
             return
+        parent = self.current_head()
         self.head = self.checkpointer.put(
             self.thread,
             Checkpoint(
@@ -531,7 +536,7 @@ class Engine:
                 source="loop",
                 run_id=self.run.id,
                 created_at=self.run.session.clock.now(),
-                parent=self.head.id if self.head is not None else None,
+                parent=parent.id if parent is not None else None,
                 barriers=barriers,
                 deferred=tuple(deferred),
                 writers=tuple(writers),
@@ -539,17 +544,23 @@ class Engine:
             ),
         )
 
-    def _already_written(self) -> dict[int, Checkpoint] | None:
-        """For a resumed execution: the loop checkpoints this run wrote before (by step)."""
-        if not self.scope.execution.resumed:
-            return None
+    def _written_upto(self) -> int:
+        """For a resumed execution: the last superstep whose checkpoint this run already wrote (else -2)."""
         if self._written is None:
-            self._written = {
-                cp.step: cp
-                for cp in reversed(self.checkpointer.history(self.thread))
-                if cp.run_id == self.run.id and cp.source == "loop"
-            }
+            self._written = -2
+            if self.scope.execution.resumed:
+                last = (self.checkpointer.get_thread(self.thread) or {}).get("last_loop")
+                if last and last[0] == self.run.id:
+                    self._written = int(last[1])
         return self._written
+
+    def current_head(self) -> Checkpoint | None:
+        """The checkpoint the current superstep started from. After replaying supersteps whose checkpoints were
+        already stored, that is the thread's latest (read once, when needed)."""
+        if self._head_stale:
+            self._head_stale = False
+            self.head = self.checkpointer.latest(self.thread)
+        return self.head
 
 
 def _sources(

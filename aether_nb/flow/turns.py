@@ -54,18 +54,23 @@ async def continue_turn(
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
     if sink is not None:
         graph.sinks[run.id] = sink
-    if not run.live:
-        run = start_run(graph, run.inputs, run_id=run.id, session=run.session, hint="app.invoke(...)")
-        if sink is not None:
-            graph.sinks[run.id] = sink
     if sink is not None:
         latest = cp.latest(thread_id)
         sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+    # Answers first: a run that left memory resumes when answered and then starts with its answers (its waiting
+    # nodes run once); one whose process (or loop) is gone is started again from its journal after.
+    answered = False
     if command is not None and command.resume is not None:
         await answer_pauses(run, pauses, command.resume)
+        answered = True
     elif not dynamic:
         for token, _ in pauses:
             await run.answer(None, token=token)
+        answered = bool(pauses)
+    if not run.live and (answered or not pauses):
+        run = start_run(graph, run.inputs, run_id=run.id, session=run.session, hint="app.invoke(...)")
+        if sink is not None:
+            graph.sinks[run.id] = sink
     return run
 
 
