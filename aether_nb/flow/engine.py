@@ -35,7 +35,7 @@ from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.tasks import _NO_ARG, Outcome, Task, TaskRunner
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
@@ -388,7 +388,7 @@ class Engine:
                     node=d["node"],
                     tid=tid,
                     key="" if done is not None else self.scope.next_key(d["node"]),
-                    arg=d.get("send", _NO_ARG),
+                    arg=d.get("send", NO_ARG),
                     sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
                     pending=done,
                 )

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import StepTimeout, UsageError
@@ -37,7 +37,7 @@ from aether_nb.runtime.waits import WaitSpec
 if TYPE_CHECKING:
     from aether_nb.flow.engine import Engine
 
-_NO_ARG: Any = object()
+NO_ARG: Any = object()
 
 
 @dataclass
@@ -47,13 +47,13 @@ class Task:
     node: str
     tid: str
     key: str
-    arg: Any = _NO_ARG
+    arg: Any = NO_ARG
     sources: tuple[str, ...] = ()
     pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
 
     @property
     def push(self) -> bool:
-        return self.arg is not _NO_ARG
+        return self.arg is not NO_ARG
 
 
 @dataclass
@@ -63,7 +63,6 @@ class Outcome:
     writes: list[tuple[str, Any]]
     route: Route
     parent_command: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Outcome:
