@@ -69,19 +69,32 @@ class Outcome:
         return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
 
 
-def rerun_scope(child: Scope) -> Scope:
+def journal_mark(child: Scope) -> int | None:
+    """How many steps the execution has journaled so far (None: a runtime that does not count them)."""
+    return getattr(child.execution, "journaled", None)
+
+
+def journaled_since(child: Scope, mark: int | None) -> bool:
+    """Whether the execution journaled a step since ``mark`` (True when that is not known)."""
+    return mark is None or journal_mark(child) != mark
+
+
+def rerun_scope(child: Scope, reload: bool = True) -> Scope:
     """A new scope for running a node's body again inside its step: call numbering starts over, and the child
     steps this node already completed become replayable, so nothing they did happens twice.
 
     (The runtime keeps the journal it loaded at the start of an execution; steps completed since are only in
-    the store, so they are read back from there — an interrupt or a retry, not the hot path.)
+    the store, so with ``reload`` they are read back from there. Without it — the execution journaled nothing
+    while the last attempt ran — what earlier attempts did is already in memory, and reading the store, which
+    first writes its pending history, is skipped.)
     """
     execution = child.execution
     run = execution.run
     prefix = child.prefix
-    for entry in run.session.store.load_journal(run.id):
-        if entry.durable and entry.key.startswith(prefix):
-            execution.journal.setdefault(entry.key, entry)
+    if reload:
+        for entry in run.session.store.load_journal(run.id):
+            if entry.durable and entry.key.startswith(prefix):
+                execution.journal.setdefault(entry.key, entry)
     execution.consumed.difference_update([k for k in execution.consumed if k.startswith(prefix)])
     return Scope(execution, child.node_id, child.kind)
 
@@ -193,31 +206,34 @@ class TaskRunner:
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
             state = task.arg if task.push else engine.state_for(spec, values)
+            mark = journal_mark(child)
             try:
                 with busy:
                     raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
                 attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
+                reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
                 reloads += 1
                 values = await self._reload(child, reloads)
-                attempt_scope = rerun_scope(child)
+                attempt_scope = rerun_scope(child, reload)
             except ParentCommand as pc:  # a subgraph's node sent a Command to this graph: the task's return
                 raw = pc.command
                 break
             except Exception as exc:
+                reload = journaled_since(child, mark)
                 attempts += 1
                 policy = _policy_for(spec.retry, exc)
                 if policy is not None and attempts < policy.max_attempts:
                     with busy:
                         await asyncio.sleep(policy.delay(attempts))
-                    attempt_scope = rerun_scope(child)
+                    attempt_scope = rerun_scope(child, reload)
                     continue
                 if spec.error_handler is None:
                     raise
-                handler_scope = rerun_scope(child)
+                handler_scope = rerun_scope(child, reload)
                 node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
                 with busy:
                     raw = await spec.error_handler.call(

@@ -85,6 +85,7 @@ class Execution:
         self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
         self.journal = {e.key: e for e in journal if e.durable}
         self.consumed: set[str] = set()
+        self.journaled = 0  # steps this execution has journaled (flow: whether a node's re-run must read them back)
 
     def replay(self, key: str, name: str, fp: str) -> JournalEntry | None:
         """The journal entry for a step about to run, or None when the step is new.
@@ -295,6 +296,7 @@ class Scope:
                 created_at=run.session.clock.now(),
             )
         )
+        self.execution.journaled += 1
         if store.durability == "sync":
             await store.barrier()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
 import aether_nb as ag
 from aether_nb.errors import UsageError
-from aether_nb.flow import START, AgentState, StateGraph, interrupt
+from aether_nb.flow import START, AgentState, Command, StateGraph, interrupt
 from aether_nb.runtime.session import Session
 from tests.conftest import arun
 
@@ -231,3 +231,36 @@ def test_a_failed_node_is_retried_on_the_next_invoke_without_rerunning_the_rest(
     assert res.status == "completed"
     assert calls == ["a", "b", "sibling", "b", "c"]  # a and the sibling that succeeded did not run again
     assert [m["content"] for m in res.state["messages"]] == ["hi", "a", "again", "b", "sibling", "c"]
+
+
+@pytest.mark.anyio
+async def test_steps_before_the_first_interrupt_replay_in_every_later_rerun(checkpointer: str) -> None:
+    """A node re-runs once per answer: the tool and the chat message before its first interrupt happen once, also
+    in the third run, after a re-run that only replayed (the case that skips reading the journal back)."""
+    calls: list[int] = []
+
+    @ag.tool(outputs=["n"])
+    def step(n: int) -> dict[str, Any]:
+        calls.append(n)
+        return {"n": n}
+
+    async def node(state: dict[str, Any], context: Any) -> dict[str, Any]:
+        first = (await step(1))["n"]
+        await context.channel().send_text("working on it")
+        a = interrupt("first?")
+        b = interrupt("second?")
+        second = (await step(2))["n"]
+        return {"out": [first, a, b, second]}
+
+    class S(TypedDict, total=False):
+        out: list[Any]
+
+    app = StateGraph(S).add_node("node", node).add_edge(START, "node").compile(checkpointer=checkpointer)
+    config = {"thread_id": "t"}
+    assert (await app.ainvoke({}, config=config)).status == "interrupted"
+    assert (await app.ainvoke(Command(resume="A"), config=config)).status == "interrupted"
+    done = await app.ainvoke(Command(resume="B"), config=config)
+    assert done["out"] == [1, "A", "B", 2]
+    assert calls == [1, 2]
+    channel = ag.session().config["channel"]
+    assert channel.texts.count("working on it") == 1
