@@ -488,7 +488,7 @@ def _aether_defs(ag: Any) -> SimpleNamespace:
         return {"x": state.get("i", 0) + 1}
 
     async def sg_n2(state: _FlowState) -> dict[str, Any]:
-        answer = await interrupt("ok?")
+        answer = interrupt("ok?")
         if "path" in state:
             _append(state["path"], "node2")
         return {"answer": answer, "x": state["x"] + 1}

@@ -1,30 +1,40 @@
-"""State graphs in the Agentflow/LangGraph style, running on aether_nb's runtime.
+"""State graphs in the LangGraph/Agentflow style, running on aether_nb's runtime.
 
 ::
 
-    from aether_nb.flow import StateGraph, START, END, AgentState, ToolNode, interrupt
+    from aether_nb.flow import StateGraph, START, END, MessagesState, ToolNode, tools_condition, interrupt
 
-    g = StateGraph(AgentState)
+    g = StateGraph(MessagesState)
     g.add_node("agent", agent); g.add_node("tools", ToolNode([search]))
     g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", route, {"tools": "tools", "done": END})
+    g.add_conditional_edges("agent", tools_condition)
     g.add_edge("tools", "agent")
     app = g.compile()                                   # checkpoints in the notebook's store
-    res = await app.ainvoke({"messages": [{"role": "user", "content": "hi"}]}, config={"thread_id": "t1"})
-    res.status, res.state, res.messages
+    res = await app.ainvoke({"messages": [{"role": "user", "content": "hi"}]}, {"thread_id": "t1"})
+    res["messages"], res.status
 
 Each turn is an aether_nb run: its nodes, tool and LLM calls are DAG nodes and journal entries, so pauses
 (``interrupt()``, ``interrupt_before``/``after``) survive a kernel restart and a resumed node replays the steps
-it already completed. Every outgoing edge is followed (parallel fan-out with reducers), every checkpoint is kept,
-and each compiled graph has its own checkpointer and services.
+it already completed. Supersteps, reducers, ``Send``, waiting edges, subgraphs, checkpoints and time travel follow
+LangGraph's semantics; the README lists the differences.
 """
 
 from aether_nb.flow.builder import StateGraph
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, InMemoryCheckpointer, StoreCheckpointer
+from aether_nb.flow.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    InMemoryCheckpointer,
+    InMemorySaver,
+    MemorySaver,
+    StoreCheckpointer,
+)
 from aether_nb.flow.compiled import CompiledGraph
 from aether_nb.flow.messages import (
+    REMOVE_ALL_MESSAGES,
     AgentState,
     Message,
+    MessagesState,
+    RemoveMessage,
     add_messages,
     assistant_message,
     system_message,
@@ -33,24 +43,39 @@ from aether_nb.flow.messages import (
     tool_message,
     user_message,
 )
-from aether_nb.flow.nodes import ToolNode, interrupt
+from aether_nb.flow.nodes import get_stream_writer, interrupt
+from aether_nb.flow.toolnode import (
+    InjectedConfig,
+    InjectedState,
+    InjectedToolCallId,
+    ToolNode,
+    ToolResult,
+    tools_condition,
+)
 from aether_nb.flow.types import (
     END,
     START,
+    AmbiguousResume,
     Command,
     GraphBuildError,
     GraphRecursionError,
     Interrupt,
     InvalidUpdate,
+    InvalidUpdateError,
     InvokeResult,
+    NodeError,
     Overwrite,
+    PregelTask,
+    Send,
     StateSnapshot,
 )
 
 __all__ = [
     "END",
+    "REMOVE_ALL_MESSAGES",
     "START",
     "AgentState",
+    "AmbiguousResume",
     "Checkpoint",
     "Checkpointer",
     "Command",
@@ -58,21 +83,35 @@ __all__ = [
     "GraphBuildError",
     "GraphRecursionError",
     "InMemoryCheckpointer",
+    "InMemorySaver",
+    "InjectedConfig",
+    "InjectedState",
+    "InjectedToolCallId",
     "Interrupt",
     "InvalidUpdate",
+    "InvalidUpdateError",
     "InvokeResult",
+    "MemorySaver",
     "Message",
+    "MessagesState",
+    "NodeError",
     "Overwrite",
+    "PregelTask",
+    "RemoveMessage",
+    "Send",
     "StateGraph",
     "StateSnapshot",
     "StoreCheckpointer",
     "ToolNode",
+    "ToolResult",
     "add_messages",
     "assistant_message",
+    "get_stream_writer",
     "interrupt",
     "system_message",
     "to_openai",
     "tool_call",
     "tool_message",
+    "tools_condition",
     "user_message",
 ]

@@ -1,94 +1,227 @@
-"""StateGraph: the declarative builder (nodes, edges, conditional edges) and its validation at ``compile()``.
+"""StateGraph: the declarative builder (nodes, edges, waiting edges, conditional edges, sequences) and its
+validation at ``compile()``.
 
 Every outgoing edge is followed: several edges out of a node run their targets concurrently in the next
-superstep, and targets reached from several nodes of one superstep run once (a join). ``compile()`` checks the
-whole graph and reports every problem it finds in one :class:`~aether_nb.flow.types.GraphBuildError`.
+superstep. ``add_edge(["a", "b"], "join")`` waits for both. ``compile()`` checks the whole graph and reports every
+problem it finds in one :class:`~aether_nb.flow.types.GraphBuildError`.
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
+import itertools
+import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
 from aether_nb.flow.nodes import NodeSpec
-from aether_nb.flow.state import StateSpec
+from aether_nb.flow.routing import Branch, Topology
+from aether_nb.flow.state import StateSpec, schema_kind
 from aether_nb.flow.types import END, START, GraphBuildError
 from aether_nb.runtime.codec import fingerprint
+from aether_nb.runtime.scheduler import RetryPolicy
 
 if TYPE_CHECKING:
     from aether_nb.flow.checkpoint import Checkpointer
     from aether_nb.flow.compiled import CompiledGraph
     from aether_nb.runtime.session import Session
 
+_UNSET: Any = object()
 
-@dataclass(frozen=True)
-class Branch:
-    """A conditional edge: ``router(state)`` names the next node(s), mapped through ``path_map`` when given."""
 
-    source: str
-    router: Callable[..., Any]
-    path_map: dict[Hashable, str] | None
-    router_name: str
+def _caller_frames(depth: int = 4) -> list[Mapping[str, Any]]:
+    """The locals of the code that builds the graph (where a state class's annotation names may live)."""
+    frames: list[Mapping[str, Any]] = []
+    frame = inspect.currentframe()
+    try:
+        f = frame.f_back.f_back if frame is not None and frame.f_back is not None else None
+        while f is not None and len(frames) < depth:
+            frames.append(dict(f.f_locals))
+            f = f.f_back
+    finally:
+        del frame
+    return frames
 
 
 class StateGraph:
     """Build a graph of nodes over a shared state, then :meth:`compile` it.
 
     Args:
-        state_schema: a TypedDict, dataclass or pydantic model (``AgentState`` for a chat agent), or None for a
-            free-form dict.
+        state_schema: a TypedDict, dataclass or pydantic model (``AgentState``/``MessagesState`` for a chat
+            agent), or None for a free-form dict.
+        context_schema: accepted for LangGraph compatibility (nodes get aether_nb's ``context``; see the README).
+        input_schema: the keys an input may carry (default: the state's).
+        output_schema: the keys ``ainvoke`` returns (default: the state's).
         name: the graph's name: its runs are ``<name>-<thread>-<turn>`` and its checkpoints live under it in the
             notebook's store. Default: derived from the schema and the node names.
     """
 
-    def __init__(self, state_schema: Any = None, *, name: str | None = None) -> None:
-        self.spec = StateSpec(state_schema)
+    def __init__(
+        self,
+        state_schema: Any = None,
+        context_schema: Any = None,
+        *,
+        input_schema: Any = None,
+        output_schema: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self._frames = _caller_frames()
+        self.spec = StateSpec(state_schema, input_schema=input_schema, output_schema=output_schema, frames=self._frames)
         self.state_schema = state_schema
+        self.context_schema = context_schema
         self.name = name
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[tuple[str, str]] = []
+        self.waiting_edges: list[tuple[tuple[str, ...], str]] = []
         self.branches: list[Branch] = []
+        self._defaults: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"StateGraph({self.spec.name}, nodes={list(self.nodes)})"
 
+    @property
+    def entry_point(self) -> str | None:
+        """The first node an ``add_edge(START, ...)`` names (Agentflow's attribute)."""
+        return next((e for s, e in self.edges if s == START), None)
+
     # -- building -------------------------------------------------------------------------------------------------
     def add_node(
-        self, node: str | Callable[..., Any], action: Any = None, *, destinations: Sequence[str] | None = None
+        self,
+        node: str | Callable[..., Any],
+        action: Any = None,
+        *,
+        defer: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        input_schema: Any = None,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        timeout: float | None = None,
+        error_handler: Callable[..., Any] | None = None,
+        destinations: Sequence[str] | Mapping[str, str] | None = None,
+        **unsupported: Any,
     ) -> StateGraph:
-        """``add_node("plan", plan)`` or ``add_node(plan)`` (named after the function).
+        """``add_node("plan", plan)`` or ``add_node(plan)`` (named after the function); a compiled graph is a
+        subgraph node.
 
-        ``destinations`` lists the nodes a ``Command(goto=...)`` from this node may go to (used by the
-        reachability check; a node whose return annotation mentions ``Command`` may go anywhere).
+        Args:
+            defer: run only when nothing else is left to run in the turn (a final aggregation).
+            metadata: kept on the node (``get_graph().nodes[name].metadata``).
+            input_schema: the type the node receives the state as (default: the first parameter's annotation
+                when it is a state class, else the graph's state schema); its keys join the state.
+            retry_policy: ``ag.RetryPolicy(...)`` (or several: the first whose ``retry_on`` matches applies).
+            timeout: seconds one attempt may take (default: ``config["node_timeout"]``, else none).
+            error_handler: called as ``handler(state, error: NodeError)`` after the retries failed; its return
+                (an update or a ``Command``) replaces the node's, and it routes only by ``goto``.
+            destinations: where the node's ``Command(goto=...)`` may lead (for drawing).
         """
+        if unsupported:
+            raise UsageError(
+                f"add_node(): unsupported option(s) {sorted(unsupported)}; see the README's table of differences "
+                "from LangGraph",
+                code="unsupported_option",
+            )
         if action is None:
             if isinstance(node, str):
                 raise UsageError(f"add_node({node!r}) needs the node's function: add_node({node!r}, fn)")
-            action, name = node, getattr(node, "__name__", None)
+            action = node
+            name = getattr(node, "name", None) if _is_compiled(node) else getattr(node, "__name__", None)
+            if name is None and callable(node):
+                name = type(node).__name__  # a callable object: named after its class, as in LangGraph
             if not isinstance(name, str):
                 raise UsageError(f"cannot infer a name for {node!r}: use add_node('name', fn)")
         else:
             if not isinstance(node, str):
                 raise UsageError(f"add_node(name, fn): the name must be a string, got {type(node).__name__}")
             name = node
-        if not name or "/" in name or name in (START, END):
-            raise UsageError(f"node name {name!r} is not allowed: use a non-empty name without '/', not START/END")
+        if isinstance(name, enum.Enum):
+            name = str(name.value)
+        if not name or any(c in name for c in "/|:") or name in (START, END):
+            raise UsageError(
+                f"node name {name!r} is not allowed: use a non-empty name without '/', '|' or ':' (they separate "
+                "namespaces), not START/END",
+                code="bad_node_name",
+            )
         if name in self.nodes:
-            raise UsageError(f"a node named {name!r} already exists; node names are unique")
-        self.nodes[name] = NodeSpec(name, action, destinations)
+            raise UsageError(f"Node `{name}` already present: node names are unique", code="duplicate_node")
+        if retry_policy is not None and retry is not None:
+            raise UsageError("add_node(): pass retry_policy= or retry=, not both")
+        subgraph = action if _is_compiled(action) else None
+        fn = _SubgraphNode(subgraph, name) if subgraph is not None else action
+        if input_schema is None and subgraph is None:
+            input_schema = self._inferred_input(fn)
+        if input_schema is not None:
+            schema_kind(input_schema)
+            self.spec.add_schema(input_schema, self._frames)
+        spec = NodeSpec(
+            name,
+            fn,
+            destinations=destinations,
+            retry=retry_policy if retry_policy is not None else retry,
+            timeout_s=timeout,
+            error_handler=error_handler,
+            input_schema=input_schema,
+            defer=defer,
+            metadata=metadata,
+        )
+        spec.subgraph = subgraph
+        self.nodes[name] = spec
         return self
 
-    def add_edge(self, start: str, end: str) -> StateGraph:
-        """An edge: after ``start`` runs, ``end`` runs (every edge is followed; several run concurrently)."""
-        for x in (start, end):
-            if not isinstance(x, str):
-                raise UsageError(f"add_edge takes node names, got {x!r}")
-        if start == END or end == START:
-            raise UsageError(f"add_edge({start!r}, {end!r}): nothing leaves END and nothing enters START")
-        if (start, end) not in self.edges:
-            self.edges.append((start, end))
+    def _inferred_input(self, fn: Any) -> Any:
+        """The first parameter's annotation, when it is a state class other than the graph's own."""
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        if not params:
+            return None
+        ann = params[0].annotation
+        if isinstance(ann, str):
+            # the names the code building the graph sees come first (a class defined in a function shadows a
+            # module-level one of the same name), then the function's module
+            frames = [*_caller_frames(), *self._frames]
+            local = next((f[ann] for f in frames if ann in f), None)
+            if local is not None:
+                ann = local
+            else:
+                try:
+                    ann = typing.get_type_hints(fn).get(params[0].name, None)
+                except Exception:  # an annotation nothing can resolve: the node gets the graph's state
+                    ann = None
+        if ann is None or ann is self.state_schema or not isinstance(ann, type):
+            return None
+        try:
+            kind = schema_kind(ann)
+        except UsageError:
+            return None
+        return ann if kind != "dict" else None
+
+    def add_edge(self, start: str | Sequence[str], end: str) -> StateGraph:
+        """After ``start`` runs, ``end`` runs (every edge is followed; several run concurrently).
+
+        ``add_edge(["a", "b"], "join")`` is a waiting edge: ``join`` runs once both ``a`` and ``b`` finished.
+        """
+        end = _norm(end)
+        if not isinstance(end, str):
+            raise UsageError(f"add_edge takes node names, got {end!r}")
+        if isinstance(start, str):
+            source: str = _norm(start)
+            if source == END or end == START:
+                raise UsageError(f"add_edge({source!r}, {end!r}): nothing leaves END and nothing enters START")
+            if (source, end) not in self.edges:
+                self.edges.append((source, end))
+            return self
+        sources = tuple(_norm(s) for s in start)
+        if not sources or not all(isinstance(s, str) for s in sources):
+            raise UsageError(f"add_edge([sources], end): sources must be node names, got {start!r}")
+        if END in sources or end == START:
+            raise UsageError(f"add_edge({list(sources)}, {end!r}): nothing leaves END and nothing enters START")
+        if len(sources) == 1:
+            return self.add_edge(sources[0], end)
+        if (sources, end) not in self.waiting_edges:
+            self.waiting_edges.append((sources, end))
         return self
 
     def add_conditional_edges(
@@ -97,19 +230,41 @@ class StateGraph:
         path: Callable[..., Any],
         path_map: Mapping[Hashable, str] | Sequence[str] | None = None,
     ) -> StateGraph:
-        """After ``source``, call ``path(state)`` (or ``path(state, config)``) once; its result — a key of
-        ``path_map``, or a node name / END, or a list of them — says which node(s) run next."""
+        """After ``source``, call ``path(state)`` (or ``path(state, config)``; may be async) once; its result — a
+        key of ``path_map``, a node name / END, a :class:`~aether_nb.flow.types.Send`, or a list of them — says
+        what runs next."""
+        source = _norm(source)
         if not callable(path):
             raise UsageError(f"add_conditional_edges({source!r}, path): path must be a function")
         mapping: dict[Hashable, str] | None
         if path_map is None:
             mapping = None
         elif isinstance(path_map, Mapping):
-            mapping = dict(path_map)
+            mapping = {k: _norm(v) for k, v in path_map.items()}
         else:
-            mapping = {n: n for n in path_map}
+            mapping = {n: _norm(n) for n in path_map}
         name = getattr(path, "__name__", type(path).__name__)
-        self.branches.append(Branch(source, path, mapping, name))
+        schema = self._inferred_input(path)
+        if schema is not None:
+            self.spec.add_schema(schema, self._frames)
+        self.branches.append(Branch(source, path, mapping, name, schema))
+        return self
+
+    def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable[..., Any]]]) -> StateGraph:
+        """Add the nodes and an edge from each to the next (``(name, fn)`` pairs or functions)."""
+        if not nodes:
+            raise UsageError("add_sequence() needs at least one node")
+        names: list[str] = []
+        for item in nodes:
+            if isinstance(item, tuple):
+                self.add_node(item[0], item[1])
+                names.append(item[0])
+            else:
+                before = set(self.nodes)
+                self.add_node(item)
+                names.append(next(n for n in self.nodes if n not in before))
+        for a, b in itertools.pairwise(names):
+            self.add_edge(a, b)
         return self
 
     def set_entry_point(self, node: str) -> StateGraph:
@@ -126,12 +281,25 @@ class StateGraph:
         """Same as ``add_edge(node, END)``."""
         return self.add_edge(node, END)
 
+    def set_node_defaults(
+        self,
+        *,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        error_handler: Callable[..., Any] | None = None,
+        timeout: float | None = None,
+    ) -> StateGraph:
+        """Policies for every node that does not set its own (applied at ``compile()``)."""
+        for key, value in (("retry", retry_policy), ("error_handler", error_handler), ("timeout", timeout)):
+            if value is not None:
+                self._defaults[key] = value
+        return self
+
     # -- validation ---------------------------------------------------------------------------------------------
     def validate(
         self,
         *,
-        interrupt_before: Iterable[str] = (),
-        interrupt_after: Iterable[str] = (),
+        interrupt_before: Iterable[str] | str = (),
+        interrupt_after: Iterable[str] | str = (),
         services: Iterable[str] = (),
     ) -> list[str]:
         """Every problem with the graph (an empty list when it is fine)."""
@@ -141,24 +309,32 @@ class StateGraph:
             problems.append("the graph has no nodes: add_node(name, fn)")
         has_entry = any(s == START for s, _ in self.edges) or any(b.source == START for b in self.branches)
         if not has_entry:
-            problems.append("no entry point: add_edge(START, <first node>) or set_entry_point(<first node>)")
+            problems.append(
+                "Graph must have an entrypoint: add_edge(START, <first node>) or set_entry_point(<first node>)"
+            )
         for s, e in self.edges:
-            for x, role in ((s, "from"), (e, "to")):
+            for x, role in ((s, "starting"), (e, "ending")):
                 if x not in known and x not in (START, END):
-                    problems.append(f"edge {s!r} -> {e!r}: unknown node {x!r} ({role}); nodes: {sorted(known)}")
+                    problems.append(f"Found edge {role} at unknown node {x!r} ({s!r} -> {e!r}); nodes: {sorted(known)}")
+        for srcs, e in self.waiting_edges:
+            for x in (*srcs, e):
+                if x not in known and x not in (START, END):
+                    problems.append(f"waiting edge {list(srcs)} -> {e!r}: unknown node {x!r}; nodes: {sorted(known)}")
         for b in self.branches:
             if b.source not in known and b.source != START:
-                problems.append(f"conditional edge from unknown node {b.source!r}; nodes: {sorted(known)}")
+                problems.append(f"Found edge starting at unknown node {b.source!r} (a conditional edge)")
             for key, target in (b.path_map or {}).items():
                 if target not in known and target != END:
                     problems.append(
-                        f"conditional edge from {b.source!r}: path_map[{key!r}] = {target!r} is not a node; "
-                        f"nodes: {sorted(known)} or END"
+                        f"At {b.source!r} node, {key!r} branch found unknown target {target!r}; nodes: "
+                        f"{sorted(known)} or END"
                     )
         for option, names in (("interrupt_before", interrupt_before), ("interrupt_after", interrupt_after)):
+            if names == "*":
+                continue
             for n in names:
                 if n not in known:
-                    problems.append(f"{option}: unknown node {n!r}; nodes: {sorted(known)}")
+                    problems.append(f"{option}: interrupt node {n!r} not found; nodes: {sorted(known)}")
         for node in self.nodes.values():
             for dest in node.destinations or ():
                 if dest not in known and dest != END:
@@ -168,71 +344,51 @@ class StateGraph:
                     f"node {node.name!r} asks for {missing!r}, which is neither state, config, context nor a "
                     f"service; pass compile(services={{{missing!r}: ...}}) or give the parameter a default"
                 )
-        if has_entry:
-            unreachable = sorted(known - self._reachable())
-            for n in unreachable:
-                problems.append(
-                    f"node {n!r} is unreachable from START: add an edge into it, or declare it as a Command "
-                    f"target with add_node(..., destinations=[{n!r}])"
-                )
         return problems
-
-    def _reachable(self) -> set[str]:
-        out: dict[str, set[str]] = {}
-        everything = set(self.nodes)
-        for s, e in self.edges:
-            out.setdefault(s, set()).add(e)
-        for b in self.branches:
-            out.setdefault(b.source, set()).update(everything if b.path_map is None else set(b.path_map.values()))
-        for node in self.nodes.values():
-            if node.destinations is not None:
-                out.setdefault(node.name, set()).update(node.destinations)
-            elif node.may_command:
-                out.setdefault(node.name, set()).update(everything)
-        seen: set[str] = set()
-        stack = [START]
-        while stack:
-            n = stack.pop()
-            for m in out.get(n, ()):
-                if m not in seen:
-                    seen.add(m)
-                    stack.append(m)
-        return seen & everything
 
     def default_name(self) -> str:
         """``<schema>_<hash of the node names>``: stable while the graph keeps its nodes."""
         return f"{self.spec.name}_{fingerprint(sorted(self.nodes))[:6]}"
 
+    def topology(self) -> Topology:
+        return Topology(dict(self.nodes), list(self.edges), list(self.waiting_edges), list(self.branches))
+
     def compile(
         self,
-        checkpointer: Checkpointer | str | None = "duckdb",
+        checkpointer: Checkpointer | str | bool | None = "duckdb",
         *,
-        interrupt_before: Sequence[str] | None = None,
-        interrupt_after: Sequence[str] | None = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         recursion_limit: int = 25,
         name: str | None = None,
         services: Mapping[str, Any] | None = None,
         session: Session | None = None,
+        debug: bool = False,
     ) -> CompiledGraph:
         """Check the graph and return the runnable :class:`~aether_nb.flow.compiled.CompiledGraph`.
 
         Args:
-            checkpointer: ``"duckdb"`` (default; also ``"store"``): the session's store — the notebook's DuckDB
-                file, keeping every checkpoint of every thread; ``"memory"``: this process only; or a
-                :class:`~aether_nb.flow.checkpoint.Checkpointer`.
-            interrupt_before: pause before these nodes run (continue with any ``ainvoke`` on the thread).
-            interrupt_after: pause after these nodes ran.
-            recursion_limit: the most supersteps one turn may take (per-call override: ``config``).
+            checkpointer: ``"duckdb"`` (default; also ``"store"`` and None): the session's store — the notebook's
+                DuckDB file, keeping every checkpoint of every thread; ``"memory"``: this process only; a
+                :class:`~aether_nb.flow.checkpoint.Checkpointer`; ``True`` for a subgraph that keeps its own
+                state across the parent's turns.
+            interrupt_before: pause before these nodes run (``"*"``: every node); continue with
+                ``ainvoke(None, config)``.
+            interrupt_after: pause after these nodes ran (``"*"``: every node).
+            recursion_limit: the most supersteps one turn may take, START's included (override per call with
+                ``config={"recursion_limit": N}``).
             name: overrides the graph's name.
             services: objects injected by parameter name into the nodes of this compiled graph only.
             session: the aether_nb session to run in (default: the notebook's).
+            debug: accepted for LangGraph compatibility (``astream(stream_mode="debug")`` shows every event).
 
         Raises:
             GraphBuildError: listing every problem found.
         """
         from aether_nb.flow.compiled import CompiledGraph
 
-        before, after = list(interrupt_before or ()), list(interrupt_after or ())
+        before: Sequence[str] | str = "*" if interrupt_before == "*" else list(interrupt_before or ())
+        after: Sequence[str] | str = "*" if interrupt_after == "*" else list(interrupt_after or ())
         svc = dict(services or {})
         known_services = set(svc)
         try:
@@ -241,14 +397,15 @@ class StateGraph:
             known_services |= set((session or default_session()).services)
         except Exception:  # no session can be built here: services are checked when nodes run
             known_services |= {n for node in self.nodes.values() for n in node.missing_services(())}
+        self._apply_defaults()
         problems = self.validate(interrupt_before=before, interrupt_after=after, services=known_services)
         if isinstance(recursion_limit, bool) or not isinstance(recursion_limit, int) or recursion_limit < 1:
             problems.append(f"recursion_limit must be a positive integer, got {recursion_limit!r}")
         if problems:
             raise GraphBuildError(problems)
         graph_name = name or self.name or self.default_name()
-        if "/" in graph_name or not graph_name:
-            raise GraphBuildError([f"name {graph_name!r}: use a non-empty name without '/'"])
+        if "/" in graph_name or "|" in graph_name or not graph_name:
+            raise GraphBuildError([f"name {graph_name!r}: use a non-empty name without '/' or '|'"])
         return CompiledGraph(
             self,
             name=graph_name,
@@ -259,3 +416,61 @@ class StateGraph:
             services=svc,
             session=session,
         )
+
+    def _apply_defaults(self) -> None:
+        defaults = self._defaults
+        if not defaults:
+            return
+        for spec in self.nodes.values():
+            if "retry" in defaults and not spec.retry:
+                spec.retry = NodeSpec(spec.name, spec.fn, retry=defaults["retry"]).retry
+            if "timeout" in defaults and spec.timeout_s is None:
+                spec.timeout_s = float(defaults["timeout"])
+            if "error_handler" in defaults and spec.error_handler is None:
+                spec.error_handler = NodeSpec(f"{spec.name}:on_error", defaults["error_handler"])
+
+
+def _norm(name: Any) -> Any:
+    """A node name given as a str Enum member is its value (LangGraph accepts those)."""
+    return str(name.value) if isinstance(name, enum.Enum) and isinstance(name, str) else name
+
+
+def _is_compiled(obj: Any) -> bool:
+    from aether_nb.flow.compiled import CompiledGraph
+
+    return isinstance(obj, CompiledGraph)
+
+
+class _SubgraphNode:
+    """A compiled graph as a node of a parent graph: runs its own engine inside the node's step."""
+
+    def __init__(self, graph: CompiledGraph, name: str) -> None:
+        self.graph = graph
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return f"<subgraph {self.graph.name!r} as node {self.__name__!r}>"
+
+    async def __call__(self, state: Any, config: dict[str, Any]) -> dict[str, Any]:
+        from aether_nb.flow.engine import Engine, current_engine
+        from aether_nb.flow.nodes import current_node_run
+        from aether_nb.runtime.execution import current_scope
+
+        parent = current_engine()
+        scope = current_scope()
+        node_run = current_node_run()
+        if parent is None or scope is None:
+            raise UsageError("a subgraph node runs inside a compiled StateGraph", code="no_node")
+        values = dict(state) if isinstance(state, Mapping) else dict(vars(state))
+        fields = self.graph.spec.fields
+        sub_input = {k: v for k, v in values.items() if fields is None or k in fields}
+        engine = Engine(
+            self.graph,
+            scope,
+            {"thread_id": parent.thread_id, "input": sub_input, "config": parent.config},
+            parent=parent,
+            node=node_run.ns_label if node_run is not None and node_run.ns_label else self.__name__,
+        )
+        out = await engine.main()
+        mine = parent.graph.spec.fields
+        return {k: v for k, v in self.graph.spec.output(out).items() if mine is None or k in mine}

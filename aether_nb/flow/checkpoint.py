@@ -1,76 +1,167 @@
 """Checkpointers: where a state graph keeps every checkpoint of every thread.
 
-One protocol, two implementations that pass the same tests (``tests/flow/test_checkpoint.py``):
+One protocol, two implementations that pass the same tests (``tests/flow/test_checkpointers.py``):
 
 * :class:`StoreCheckpointer` keeps checkpoints in an aether_nb store's KV table (``flow:<graph>`` scope), so in a
-  notebook they live in its DuckDB file beside the runs and survive the kernel; the default.
+  notebook they live in its DuckDB file beside the runs and survive the kernel; the default. Its writes travel in
+  the run history's batch (one transaction with the journal entries of the same superstep).
 * :class:`InMemoryCheckpointer` keeps them in this process (scripts, tests).
 
-Every checkpoint is kept (``history``), numbered 1, 2, ... per thread; nothing is overwritten. A thread also has a
-small record (``get_thread``/``put_thread``) holding its turn counter and the id of its latest run.
+A thread's record also names the run and superstep of its last ``loop`` checkpoint (``last_loop``), so a run
+resumed from its journal knows which checkpoints it already wrote without reading the thread's history.
+
+Checkpoints form a tree per thread: each has a ``parent`` (the checkpoint it continues from), so running again
+from an old checkpoint (time travel) or editing one (``aupdate_state`` on a past config) starts a branch, and
+the old checkpoints stay. Ids are ``1, 2, ...`` in creation order within a thread; the thread's head (what a
+config without ``checkpoint_id`` means) is the newest one. A subgraph's checkpoints live in the same thread under
+its namespace (``thread_key(thread, "inner")``).
 """
 
 from __future__ import annotations
 
+import copy
 import secrets
-from dataclasses import dataclass, field
+import warnings
+import weakref
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from aether_nb.runtime.codec import decode, encode
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.store.protocol import Store
 
 
-@dataclass(frozen=True)
+def thread_key(thread_id: str, ns: str = "") -> str:
+    """The key of a thread's checkpoints in one namespace ("" for the graph itself)."""
+    return thread_id if not ns else f"{thread_id}|{ns}"
+
+
+def checkpoint_id_str(seq: int) -> str:
+    """How a checkpoint id appears in configs: zero-padded, so ids sort like their creation order."""
+    return f"{seq:08d}"
+
+
+def parse_checkpoint_id(value: Any) -> int:
+    """A config's ``checkpoint_id`` (``"00000003"`` or ``3``) as the checkpoint's sequence number."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+        return int(value)
+    raise UsageError(
+        f"checkpoint_id {value!r} is not a checkpoint of this graph: take it from a StateSnapshot's config "
+        "(aget_state / aget_state_history)",
+        code="bad_checkpoint_id",
+    )
+
+
+@dataclass
 class Checkpoint:
-    """The state of a thread after a superstep (or a turn's input, or an ``aupdate_state``).
+    """The state of a thread between supersteps.
 
     Attributes:
-        id: sequence number within the thread, assigned by :meth:`Checkpointer.put` (0 until then).
         values: the state's values.
-        next: nodes to run next (empty: the thread is complete).
-        step: the superstep it follows (-1 for a turn's input).
-        source: ``input``, ``loop``, ``update`` or ``error``.
+        tasks: the tasks that run next: ``{"node": name}`` (triggered by edges) or ``{"node": name, "send": arg}``.
+        step: the superstep it follows (-1 for the one written before a turn's input).
+        source: ``input``, ``loop``, ``update`` or ``fork``.
         run_id: the run that wrote it (None for ``aupdate_state`` outside a run).
-        pending: for ``error``: the results of nodes of the failed superstep that did succeed, reused on retry.
+        id: sequence number within the thread, assigned by :meth:`Checkpointer.put` (0 until then).
+        parent: the id of the checkpoint this one continues from (None for a thread's first).
+        barriers: for each waiting edge (``"a+b>join"``), the sources that finished since the join last ran.
+        deferred: nodes added with ``defer=True`` that were triggered and wait for everything else to finish.
+        writers: the nodes whose writes made it (how ``aupdate_state`` picks ``as_node``).
+        pending: results of tasks that completed while a sibling failed or paused (``{task id: result}``, reused
+            when the thread continues) and, on an ``input`` checkpoint, the input itself (``"__input__"``).
+        errors: ``{task id: repr(exception)}`` of tasks that failed from here.
+        interrupts: ``{task id: [[interrupt id, value], ...]}``: the ``interrupt()`` calls its tasks made from here.
         turn_start: how many messages the state held before this turn's input (for ``InvokeResult.messages``).
     """
 
     values: dict[str, Any]
-    next: tuple[str, ...]
+    tasks: tuple[dict[str, Any], ...]
     step: int
     source: str
     run_id: str | None
     created_at: float
     id: int = 0
+    parent: int | None = None
+    barriers: dict[str, list[str]] = field(default_factory=dict)
+    deferred: tuple[str, ...] = ()
+    writers: tuple[str, ...] = ()
     pending: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    interrupts: dict[str, list[list[Any]]] = field(default_factory=dict)
     turn_start: int = 0
+
+    @property
+    def next(self) -> tuple[str, ...]:
+        """The names of the nodes that run next."""
+        return tuple(t["node"] for t in self.tasks)
 
     def to_json(self) -> dict[str, Any]:
         # Field by field: asdict() would deep-copy the state only for encode() to copy it again.
         return {
             "values": encode(self.values),
-            "next": list(self.next),
+            "tasks": encode(list(self.tasks)),
             "step": self.step,
             "source": self.source,
             "run_id": self.run_id,
             "created_at": self.created_at,
             "id": self.id,
+            "parent": self.parent,
+            "barriers": self.barriers,
+            "deferred": list(self.deferred),
+            "writers": list(self.writers),
             "pending": encode(self.pending),
-            "error": self.error,
+            "errors": self.errors,
+            "interrupts": encode(self.interrupts),
             "turn_start": self.turn_start,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
         return cls(
-            **{
-                **data,
-                "values": decode(data["values"]),
-                "pending": decode(data.get("pending") or {}),
-                "next": tuple(data["next"]),
-            }
+            values=decode(data["values"]),
+            tasks=tuple(decode(data.get("tasks") or [])),
+            step=data["step"],
+            source=data["source"],
+            run_id=data.get("run_id"),
+            created_at=data["created_at"],
+            id=data["id"],
+            parent=data.get("parent"),
+            barriers={k: list(v) for k, v in (data.get("barriers") or {}).items()},
+            deferred=tuple(data.get("deferred") or ()),
+            writers=tuple(data.get("writers") or ()),
+            pending=decode(data.get("pending") or {}),
+            errors=dict(data.get("errors") or {}),
+            interrupts=decode(data.get("interrupts") or {}),
+            turn_start=data.get("turn_start", 0),
         )
+
+
+def _freeze(cp: Checkpoint) -> Any:
+    """A checkpoint as stored in memory: its JSON form, or a copy when its values are not storable."""
+    try:
+        return cp.to_json()
+    except NotEncodable:
+        return _copy(cp)
+
+
+def _thaw(item: Any) -> Checkpoint:
+    return _copy(item) if isinstance(item, Checkpoint) else Checkpoint.from_json(item)
+
+
+def _copy(cp: Checkpoint) -> Checkpoint:
+    """A deep copy, or, for values that cannot even be copied (a lock, a socket), a copy of the values dict
+    holding the same objects: such a thread only lives in this process anyway."""
+    try:
+        return copy.deepcopy(cp)
+    except TypeError:
+        return replace(cp, values=dict(cp.values), pending=dict(cp.pending))
+
+
+def task_id(task: dict[str, Any], index: int) -> str:
+    """A task's id within its checkpoint: the node for a node triggered by edges, ``node#i`` for a Send."""
+    return f"{task['node']}#{index}" if "send" in task else str(task["node"])
 
 
 @runtime_checkable
@@ -79,19 +170,25 @@ class Checkpointer(Protocol):
 
     key: str
 
-    def put(self, thread_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        """Append a checkpoint to the thread; returns it with its ``id``. Durable."""
+    def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
+        """Append a checkpoint to the thread; returns it with its ``id``."""
         ...
 
-    def latest(self, thread_id: str) -> Checkpoint | None: ...
+    def replace(self, thread: str, checkpoint: Checkpoint) -> None:
+        """Rewrite a stored checkpoint (same id): the errors and pending results of its superstep."""
+        ...
 
-    def history(self, thread_id: str) -> list[Checkpoint]:
+    def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None: ...
+
+    def latest(self, thread: str) -> Checkpoint | None: ...
+
+    def history(self, thread: str) -> list[Checkpoint]:
         """Every checkpoint of the thread, newest first."""
         ...
 
-    def get_thread(self, thread_id: str) -> dict[str, Any] | None: ...
+    def get_thread(self, thread: str) -> dict[str, Any] | None: ...
 
-    def put_thread(self, thread_id: str, record: dict[str, Any]) -> None: ...
+    def put_thread(self, thread: str, record: dict[str, Any]) -> None: ...
 
     def threads(self) -> list[str]: ...
 
@@ -101,37 +198,63 @@ class InMemoryCheckpointer:
 
     def __init__(self) -> None:
         self.key = f"mem{secrets.token_hex(3)}"
-        self._checkpoints: dict[str, list[dict[str, Any]]] = {}
+        self._checkpoints: dict[str, list[Any]] = {}
         self._threads: dict[str, dict[str, Any]] = {}
 
-    def put(self, thread_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        items = self._checkpoints.setdefault(thread_id, [])
-        stored = _with_id(checkpoint, len(items) + 1)
-        items.append(stored.to_json())  # stored encoded: later mutations of the state cannot leak in
-        return stored
+    def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
+        items = self._checkpoints.setdefault(thread, [])
+        checkpoint.id = len(items) + 1  # a checkpoint is made for one put; the caller keeps it as the stored one
+        items.append(_freeze(checkpoint))  # a copy: later mutations of the state cannot leak in
+        if checkpoint.source == "loop":
+            self.put_thread(thread, {"last_loop": [checkpoint.run_id, checkpoint.step]})
+        return checkpoint
 
-    def latest(self, thread_id: str) -> Checkpoint | None:
-        items = self._checkpoints.get(thread_id)
-        return Checkpoint.from_json(items[-1]) if items else None
+    def replace(self, thread: str, checkpoint: Checkpoint) -> None:
+        items = self._checkpoints.get(thread, [])
+        if not 0 < checkpoint.id <= len(items):
+            raise UsageError(f"thread {thread!r} has no checkpoint {checkpoint.id}")
+        items[checkpoint.id - 1] = _freeze(checkpoint)
 
-    def history(self, thread_id: str) -> list[Checkpoint]:
-        return [Checkpoint.from_json(c) for c in reversed(self._checkpoints.get(thread_id, []))]
+    def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:
+        items = self._checkpoints.get(thread, [])
+        return _thaw(items[checkpoint_id - 1]) if 0 < checkpoint_id <= len(items) else None
 
-    def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        rec = self._threads.get(thread_id)
+    def latest(self, thread: str) -> Checkpoint | None:
+        items = self._checkpoints.get(thread)
+        return _thaw(items[-1]) if items else None
+
+    def history(self, thread: str) -> list[Checkpoint]:
+        return [_thaw(c) for c in reversed(self._checkpoints.get(thread, []))]
+
+    def get_thread(self, thread: str) -> dict[str, Any] | None:
+        rec = self._threads.get(thread)
         return None if rec is None else dict(rec)
 
-    def put_thread(self, thread_id: str, record: dict[str, Any]) -> None:
-        self._threads[thread_id] = {**self._threads.get(thread_id, {}), **record}
+    def put_thread(self, thread: str, record: dict[str, Any]) -> None:
+        self._threads[thread] = {**self._threads.get(thread, {}), **record}
 
     def threads(self) -> list[str]:
         return sorted(set(self._threads) | set(self._checkpoints))
 
 
+InMemorySaver = InMemoryCheckpointer
+"""LangGraph's name for an in-process checkpointer."""
+MemorySaver = InMemoryCheckpointer
+"""LangGraph's older name for an in-process checkpointer."""
+
+# Thread records by store and namespace, shared by every StoreCheckpointer over that store: a graph compiled again
+# (a re-run cell) must continue the same sequence, and reading the record back from DuckDB costs a query per
+# superstep. One kernel holds a notebook's store, so this process's copy is the truth.
+_RECORDS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+_LOCAL: weakref.WeakKeyDictionary[Any, dict[str, dict[str, Checkpoint]]] = weakref.WeakKeyDictionary()
+_HEADS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, tuple[int, dict[str, Any]]]]] = weakref.WeakKeyDictionary()
+
+
 class StoreCheckpointer:
     """Checkpoints in a store's KV table under the scope ``flow:<namespace>`` (durable with a DuckDB store).
 
-    Keys: ``<thread>/cp/<0000000001>`` per checkpoint and ``<thread>/thread`` for the thread record.
+    Keys: ``<thread>/cp/<0000000001>`` per checkpoint and ``<thread>/thread`` for the thread record (its sequence
+    counter, turn counter and latest run).
     """
 
     def __init__(self, store: Store, namespace: str) -> None:
@@ -139,45 +262,98 @@ class StoreCheckpointer:
         self.namespace = namespace
         self.key = ""  # run ids need no extra discriminator: the namespace is the graph's name
         self._scope = f"flow:{namespace}"
+        self._records = _RECORDS.setdefault(store, {}).setdefault(namespace, {})
+        # each thread's newest checkpoint as written (JSON): reading the head costs no query
+        self._heads = _HEADS.setdefault(store, {}).setdefault(namespace, {})
+        # checkpoints whose values cannot be stored (not JSON, not picklable): kept in this process only
+        self._local = _LOCAL.setdefault(store, {}).setdefault(namespace, {})
 
-    def put(self, thread_id: str, checkpoint: Checkpoint) -> Checkpoint:
-        rec = self.get_thread(thread_id) or {}
+    def _cp_key(self, thread: str, seq: int) -> str:
+        return f"{thread}/cp/{seq:010d}"
+
+    def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
+        rec = self.get_thread(thread) or {}
         seq = int(rec.get("seq", 0)) + 1
-        stored = _with_id(checkpoint, seq)
-        self.store.kv_set(self._scope, f"{thread_id}/cp/{seq:010d}", stored.to_json(), None)
-        self.put_thread(thread_id, {**rec, "seq": seq})
-        return stored
+        checkpoint.id = seq  # a checkpoint is made for one put; the caller keeps it as the stored one
+        self._write(thread, checkpoint)
+        record: dict[str, Any] = {"seq": seq}
+        if checkpoint.source == "loop":
+            record["last_loop"] = [checkpoint.run_id, checkpoint.step]
+        self.put_thread(thread, record)
+        return checkpoint
 
-    def latest(self, thread_id: str) -> Checkpoint | None:
-        rec = self.get_thread(thread_id) or {}
-        seq = rec.get("seq")
+    def _write(self, thread: str, cp: Checkpoint) -> None:
+        key = self._cp_key(thread, cp.id)
+        try:
+            data = cp.to_json()
+        except NotEncodable as exc:
+            if key not in self._local:
+                warnings.warn(
+                    f"checkpoint {cp.id} of thread {thread!r} ({self.namespace}) holds a value that cannot be stored "
+                    f"({exc}); it is kept in this process only, so this thread does not survive a restart. Keep "
+                    "state values JSON-friendly or picklable (classes defined at module level or in a cell).",
+                    stacklevel=3,
+                )
+            self._local[key] = _copy(cp)
+            data = {"not_durable": True, "id": cp.id, "step": cp.step, "source": cp.source}
+        self.store.kv_set(self._scope, key, data, None)
+        head = self._heads.get(thread)
+        if head is None or head[0] <= cp.id:
+            self._heads[thread] = (cp.id, data)
+
+    def replace(self, thread: str, checkpoint: Checkpoint) -> None:
+        if self.get(thread, checkpoint.id) is None:
+            raise UsageError(f"thread {thread!r} has no checkpoint {checkpoint.id}")
+        self._write(thread, checkpoint)
+
+    def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:
+        key = self._cp_key(thread, checkpoint_id)
+        found = self.store.kv_get(self._scope, key)
+        return None if found is None else self._load(key, found[0])
+
+    def _load(self, key: str, data: dict[str, Any]) -> Checkpoint:
+        if data.get("not_durable"):
+            local = self._local.get(key)
+            if local is None:
+                raise UsageError(
+                    f"checkpoint {key} held values that could not be stored, and the process that made it is gone; "
+                    "start the thread again",
+                    code="checkpoint_not_durable",
+                )
+            return _copy(local)
+        return Checkpoint.from_json(data)
+
+    def latest(self, thread: str) -> Checkpoint | None:
+        seq = (self.get_thread(thread) or {}).get("seq")
         if not seq:
             return None
-        found = self.store.kv_get(self._scope, f"{thread_id}/cp/{int(seq):010d}")
-        return None if found is None else Checkpoint.from_json(found[0])
+        head = self._heads.get(thread)
+        if head is not None and head[0] == int(seq):
+            return self._load(self._cp_key(thread, head[0]), head[1])
+        return self.get(thread, int(seq))
 
-    def history(self, thread_id: str) -> list[Checkpoint]:
+    def history(self, thread: str) -> list[Checkpoint]:
         out = []
-        for key, _ in reversed(self.store.kv_keys(self._scope, f"{thread_id}/cp/")):
+        for key, _ in reversed(self.store.kv_keys(self._scope, f"{thread}/cp/")):
             found = self.store.kv_get(self._scope, key)
             if found is not None:
-                out.append(Checkpoint.from_json(found[0]))
+                out.append(self._load(key, found[0]))
         return out
 
-    def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        found = self.store.kv_get(self._scope, f"{thread_id}/thread")
-        return None if found is None else dict(found[0])
+    def get_thread(self, thread: str) -> dict[str, Any] | None:
+        rec = self._records.get(thread)
+        if rec is None:
+            found = self.store.kv_get(self._scope, f"{thread}/thread")
+            if found is None:
+                return None
+            rec = self._records[thread] = dict(found[0])
+        return dict(rec)
 
-    def put_thread(self, thread_id: str, record: dict[str, Any]) -> None:
+    def put_thread(self, thread: str, record: dict[str, Any]) -> None:
         # merged with what is there, so the sequence counter and the run bookkeeping never overwrite each other
-        current = self.get_thread(thread_id) or {}
-        self.store.kv_set(self._scope, f"{thread_id}/thread", {**current, **record}, None)
+        merged = {**(self._records.get(thread) or self.get_thread(thread) or {}), **record}
+        self._records[thread] = merged
+        self.store.kv_set(self._scope, f"{thread}/thread", merged, None)
 
     def threads(self) -> list[str]:
         return sorted({k.split("/", 1)[0] for k, _ in self.store.kv_keys(self._scope, "")})
-
-
-def _with_id(checkpoint: Checkpoint, seq: int) -> Checkpoint:
-    from dataclasses import replace
-
-    return replace(checkpoint, id=seq)

@@ -1,4 +1,5 @@
-"""CompiledGraph: run a state graph on threads — invoke, stream, pause and resume, stop, inspect and edit state.
+"""CompiledGraph: run a state graph on threads — invoke, stream, pause and resume, stop, inspect and edit state,
+travel back to a past checkpoint.
 
 Each call that starts a turn on a thread starts one aether_nb :class:`~aether_nb.runtime.run.Run` (kind
 ``state_graph``, id ``<graph>-<thread>-<turn>``), so the turn shows up in ``ag.runs()``, draws its DAG in the
@@ -12,24 +13,37 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunFailed, UsageError
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, InMemoryCheckpointer, StoreCheckpointer
-from aether_nb.flow.engine import Engine, Sink, input_update
+from aether_nb.errors import UsageError
+from aether_nb.flow.checkpoint import (
+    Checkpointer,
+    InMemoryCheckpointer,
+    StoreCheckpointer,
+    parse_checkpoint_id,
+    thread_key,
+)
+from aether_nb.flow.draw import DrawableGraph, draw_mermaid
+from aether_nb.flow.engine import Engine, Sink, current_engine
+from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.threads import (
+    History,
+    config_of,
+    history,
+    merge_at_pause,
+    snapshot,
+    update_state,
+)
+from aether_nb.flow.turns import as_command, continue_turn, state_or_none, turn_result, until_pause
 from aether_nb.flow.types import (
     END,
-    START,
-    Command,
-    GraphBuildError,
-    GraphRecursionError,
     Interrupt,
-    InvalidUpdate,
     InvokeResult,
     StateSnapshot,
 )
-from aether_nb.runtime.events import ChannelMessage, Event
+from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -38,10 +52,11 @@ from aether_nb.runtime.session import Session, default_session
 if TYPE_CHECKING:
     from aether_nb.flow.builder import StateGraph
     from aether_nb.runtime.execution import Scope
+    from aether_nb.store.records import WaitRecord
 
-STREAM_MODES = ("values", "updates", "messages", "debug")
+STREAM_MODES = ("values", "updates", "messages", "custom", "debug")
+DURABILITY = ("sync", "async", "exit")
 _FLOW_WAITS = ("interrupt", "before", "after")
-_FLOW_ERRORS = (GraphRecursionError, InvalidUpdate, GraphBuildError)
 
 
 class CompiledGraph:
@@ -54,27 +69,28 @@ class CompiledGraph:
         builder: StateGraph,
         *,
         name: str,
-        checkpointer: Checkpointer | str | None,
-        interrupt_before: Sequence[str],
-        interrupt_after: Sequence[str],
+        checkpointer: Checkpointer | str | bool | None,
+        interrupt_before: Sequence[str] | str,
+        interrupt_after: Sequence[str] | str,
         recursion_limit: int,
         services: Mapping[str, Any],
         session: Session | None,
     ) -> None:
         self.name = name
+        self.builder = builder
         self.spec = builder.spec
         self.nodes = dict(builder.nodes)  # a snapshot: editing the builder later does not change this graph
-        self.edges = list(builder.edges)
-        self.branches = list(builder.branches)
-        self.interrupt_before = tuple(interrupt_before)
-        self.interrupt_after = tuple(interrupt_after)
+        self.topology = builder.topology()
+        self.interrupt_before: tuple[str, ...] | str = "*" if interrupt_before == "*" else tuple(interrupt_before)
+        self.interrupt_after: tuple[str, ...] | str = "*" if interrupt_after == "*" else tuple(interrupt_after)
         self.recursion_limit = recursion_limit
         self.services = dict(services)
         self._session = session
         self._memory: InMemoryCheckpointer | None = None
         self._checkpointer: Checkpointer | None = None
         self._store_checkpointers: dict[int, StoreCheckpointer] = {}
-        if checkpointer is None or checkpointer in ("duckdb", "store"):
+        self.stateful = checkpointer is True  # as a subgraph: keeps its state across the parent's turns
+        if checkpointer is None or checkpointer is True or checkpointer is False or checkpointer in ("duckdb", "store"):
             pass
         elif checkpointer == "memory":
             self._memory = InMemoryCheckpointer()
@@ -85,12 +101,12 @@ class CompiledGraph:
                 "checkpointer must be 'duckdb' (the notebook's store), 'memory' or a Checkpointer, "
                 f"got {checkpointer!r}"
             )
-        self._sinks: dict[str, Sink] = {}
+        self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
+        self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
+        self._local_inputs: dict[str, dict[str, Any]] = {}
+        self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
+        self._closed = False
         register(self)  # a run rebuilt after a restart finds this graph again by (kind, name)
-
-    def sink(self, run_id: str) -> Sink | None:
-        """Where the stream chunks of run ``run_id`` go (``astream``), if anyone listens."""
-        return self._sinks.get(run_id)
 
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r} nodes={list(self.nodes)}>"
@@ -116,21 +132,61 @@ class CompiledGraph:
         return self.checkpointer_for(self.session)
 
     async def run_root(self, scope: Scope, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await Engine(self, scope, inputs).main()
+        if "local_inputs" in inputs:
+            local = self._local_inputs.get(inputs["local_inputs"])
+            if local is None:
+                raise UsageError(
+                    f"run {scope.run.id} was started with an input that could not be stored, in a process that is "
+                    "gone, so it cannot be resumed; start a new turn (keep inputs JSON-friendly or picklable)",
+                    run_id=scope.run.id,
+                    code="inputs_not_durable",
+                )
+            inputs = local
+        engine = Engine(self, scope, inputs)
+        self.engines[scope.run.id] = engine
+        try:
+            result: dict[str, Any] = await engine.main()
+        finally:
+            if self.engines.get(scope.run.id) is engine:
+                del self.engines[scope.run.id]
+        return result
 
-    def _config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The run's inputs as stored: as they are, or (a value that cannot be stored, e.g. an instance of a class
+        defined inside a function) a reference to this process's copy, with a warning."""
+        try:
+            encode(inputs)
+        except NotEncodable as exc:
+            warnings.warn(
+                f"the input of run {run_id} cannot be stored ({exc}); the turn runs, but cannot be resumed after a "
+                "restart. Keep inputs JSON-friendly or picklable (classes defined at module level or in a cell).",
+                stacklevel=4,
+            )
+            self._local_inputs[run_id] = inputs
+            return {"thread_id": inputs["thread_id"], "local_inputs": run_id}
+        return inputs
+
+    def _config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int | None, str]:
+        """``(thread_id, flat config, checkpoint_id, checkpoint_ns)`` from a config in either form."""
+        if config is not None and not isinstance(config, Mapping):
+            raise UsageError(f"config must be a dict like {{'thread_id': 't1'}}, got {type(config).__name__}")
         cfg = dict(config or {})
         configurable = cfg.pop("configurable", None) or {}
         cfg = {**configurable, **cfg}
         thread_id = cfg.pop("thread_id", None)
         if thread_id is None:
             thread_id = f"t-{secrets.token_hex(4)}"
-        if not isinstance(thread_id, str) or not thread_id or "/" in thread_id:
-            raise UsageError(f"config['thread_id'] must be a non-empty string without '/', got {thread_id!r}")
+        elif isinstance(thread_id, int) and not isinstance(thread_id, bool):
+            thread_id = str(thread_id)  # LangGraph accepts numbers
+        if not isinstance(thread_id, str) or not thread_id or "/" in thread_id or "|" in thread_id:
+            raise UsageError(f"config['thread_id'] must be a non-empty string without '/' or '|', got {thread_id!r}")
+        raw_id = cfg.pop("checkpoint_id", None)
+        checkpoint_id = parse_checkpoint_id(raw_id) if raw_id is not None else None
+        ns = str(cfg.pop("checkpoint_ns", "") or "")
         limit = cfg.get("recursion_limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise UsageError(f"config['recursion_limit'] must be a positive integer, got {limit!r}")
-        return thread_id, cfg
+        return thread_id, cfg, checkpoint_id, ns
 
     def _current_run(self, session: Session, thread_id: str) -> Run | None:
         rec = self.checkpointer_for(session).get_thread(thread_id) or {}
@@ -150,36 +206,81 @@ class CompiledGraph:
             meta = w.meta if isinstance(w.meta, dict) else {}
             kind = meta.get("flow")
             if kind in _FLOW_WAITS:
-                out.append((w.token, Interrupt(w.node_id, kind, str(meta.get("node")), meta.get("value"), w.prompt)))
+                out.append((w.token, Interrupt(meta.get("value"), w.node_id, kind, str(meta.get("node")), w.prompt)))
         return out
 
     # -- invoking -----------------------------------------------------------------------------------------------
-    async def ainvoke(self, input: Any = None, config: Mapping[str, Any] | None = None) -> InvokeResult:
+    async def ainvoke(
+        self,
+        input: Any = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        durability: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Run one turn on ``config["thread_id"]`` until the graph finishes or pauses.
 
-        ``input`` is a partial state (``{"messages": [...]}``) starting a turn, ``{"resume": value}`` (or
-        ``Command(resume=value)``) answering a pending ``interrupt()``, or None / ``{}`` to continue a paused,
-        stopped or failed thread. At an ``interrupt_before``/``after`` pause any input continues; a partial state
-        is merged first.
+        ``input`` is a partial state (``{"messages": [...]}``) starting a turn; ``Command(resume=value)`` answering
+        pending ``interrupt()`` calls (``{"resume": value}`` works too), with ``update=``/``goto=`` to edit the state
+        or add nodes first; or None to continue a paused, stopped or failed thread. At an
+        ``interrupt_before``/``after`` pause a partial state is merged and the thread continues. A config with a
+        past ``checkpoint_id`` runs again from that checkpoint, as a branch of the thread (time travel).
+
+        Returns:
+            an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
+            ``interrupts``, ``messages`` ...); when paused at ``interrupt()`` it also holds ``"__interrupt__"``. For
+            a single-value state (``StateGraph(Annotated[list, operator.add])``), the value itself.
 
         Raises:
-            RunFailed: a node raised (``__cause__`` is its exception); the next ainvoke on the thread retries it.
+            Exception: the exception a node raised (after its retries); the next ainvoke on the thread retries it.
             GraphRecursionError: the turn took more supersteps than the recursion limit.
             InvalidUpdate: a node returned something the state cannot merge.
-            UsageError: e.g. plain input for a thread paused at ``interrupt()``.
+            UsageError: e.g. a new input for a thread paused at ``interrupt()``.
         """
+        _check_call_options(durability, kwargs)
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None:
+            return await self._inline(input, config, parent, node_run)
         return await self._invoke(input, config, None)
 
-    def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None) -> InvokeResult:
-        """:meth:`ainvoke` for scripts; in a notebook use ``await app.ainvoke(...)``."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.ainvoke(input, config))
-        raise UsageError(
-            "invoke() cannot block inside a running event loop (a notebook cell or async code): "
-            "use `await app.ainvoke(...)`",
-            code="use_await",
+    def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
+            future = asyncio.run_coroutine_threadsafe(self._inline(input, config, parent, node_run), node_run.loop)
+            return future.result()
+        _no_running_loop("invoke()", "await app.ainvoke(...)")
+        return asyncio.run(self.ainvoke(input, config, **kwargs))
+
+    async def _inline(self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun) -> Any:
+        """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
+        are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
+        cfg = self._config(config)[1] if config else {}
+        keys = self.spec.input_keys
+        if isinstance(input, Mapping) and keys is not None:
+            input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
+        engine = Engine(
+            self,
+            node_run.scope,
+            {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
+            parent=parent,
+            node=node_run.ns_label or node_run.node,
+        )
+        if node_run.busy is not None:
+            with node_run.busy.released():
+                values = await engine.main()
+        else:
+            values = await engine.main()
+        if self.spec.kind == "root":
+            return self.spec.output(values)
+        return InvokeResult(
+            self.spec.output(values),
+            status="completed",
+            state=state_or_none(self, values),
+            messages=[],
+            interrupts=[],
+            thread_id=parent.thread_id,
+            run_id=parent.run.id,
         )
 
     async def astream(
@@ -187,183 +288,133 @@ class CompiledGraph:
         input: Any = None,
         config: Mapping[str, Any] | None = None,
         *,
-        stream_mode: str | Sequence[str] = "values",
+        stream_mode: str | Sequence[str] = "updates",
+        subgraphs: bool = False,
+        durability: str | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        """Like :meth:`ainvoke`, yielding as the graph runs.
+        """Like :meth:`ainvoke`, yielding as the graph runs (LangGraph's modes and shapes).
 
-        Modes: ``"values"`` — the whole state (a dict) after the input and after every superstep; ``"updates"`` —
-        ``{node: update}`` per node, and ``{"__interrupt__": [Interrupt, ...]}`` when the graph pauses;
-        ``"messages"`` — ``(message, metadata)`` for every message a node adds, plus token deltas of LLM calls
-        streamed to a channel (``{"role": "assistant", "content": token, "delta": True}``); ``"debug"`` — every
-        aether_nb run event. With a list of modes, items are ``(mode, payload)`` tuples.
+        Modes: ``"updates"`` (the default) — ``{node: update}`` as each node finishes, and ``{"__interrupt__":
+        (...)}`` when the graph pauses; ``"values"`` — the whole state after the input and after every superstep
+        (with ``"__interrupt__"`` when paused at ``interrupt()``); ``"messages"`` — ``(message, metadata)`` for every
+        message a node adds, plus token deltas of LLM calls streamed to a channel; ``"custom"`` — what nodes send
+        with :func:`~aether_nb.flow.nodes.get_stream_writer`; ``"debug"`` — every aether_nb run event. With a list
+        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first.
         """
+        _check_call_options(durability, kwargs)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {stream_mode!r}")
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[str, Any, tuple[str, ...]]] = asyncio.Queue()
 
-        def sink(mode: str, payload: Any) -> None:
-            if mode in modes:
-                queue.put_nowait((mode, payload))
+        def sink(mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
+            if mode in modes and (subgraphs or not ns):
+                queue.put_nowait((mode, payload, ns))
+
+        def shape(item: tuple[str, Any, tuple[str, ...]]) -> Any:
+            mode, payload, ns = item
+            out = payload if isinstance(stream_mode, str) else (mode, payload)
+            return (ns, out) if subgraphs else out
 
         task = asyncio.ensure_future(self._invoke(input, config, sink))
-        single = isinstance(stream_mode, str)
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    mode, payload = getter.result()
-                    yield payload if single else (mode, payload)
+                    yield shape(getter.result())
                     continue
                 getter.cancel()
                 while not queue.empty():
-                    mode, payload = queue.get_nowait()
-                    yield payload if single else (mode, payload)
+                    yield shape(queue.get_nowait())
                 task.result()
                 return
         finally:
             if not task.done():
-                task.cancel()  # the run goes on (astop stops it); only the streaming ends
+                task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
 
-    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> InvokeResult:
-        thread_id, cfg = self._config(config)
+    def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
+        """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
+        _no_running_loop("stream()", "async for chunk in app.astream(...)")
+
+        async def collect() -> list[Any]:
+            return [c async for c in self.astream(input, config, **kwargs)]
+
+        return iter(asyncio.run(collect()))
+
+    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> Any:
+        thread_id, cfg, checkpoint_id, _ = self._config(config)
         session = self.session
         cp = self.checkpointer_for(session)
-        has_resume, resume = _resume_of(input)
-        if isinstance(input, Command) and not has_resume:
-            raise UsageError("as an input, a Command carries resume=...; pass state updates as a dict")
+        command = as_command(input)
+        has_resume = command is not None and command.resume is not None
         run = self._current_run(session, thread_id)
-        if run is not None and not run.done:
-            pauses = self.interrupts_of(run)
-            if run.live and not pauses:
-                raise UsageError(
-                    f"thread {thread_id!r} is running (run {run.id}); wait for that call to return, or stop it with "
-                    "`await app.astop(config)`",
-                    run_id=run.id,
-                    code="thread_busy",
-                )
-            dynamic = [i for _, i in pauses if i.kind == "interrupt"]
-            if dynamic and not has_resume:
-                where = ", ".join(f"{i.node} ({i.id})" for i in dynamic)
-                raise UsageError(
-                    f"thread {thread_id!r} is paused at interrupt() in {where}; resume it with "
-                    "ainvoke({'resume': value}, config)",
-                    run_id=run.id,
-                    code="paused_at_interrupt",
-                )
-            if has_resume and not pauses:
-                raise UsageError(
-                    f"Nothing to resume: thread {thread_id!r} has no pending interrupt", code="no_interrupt"
-                )
-            if not has_resume and input:
-                await self.aupdate_state({"thread_id": thread_id}, input)
-            if sink is not None:
-                self._attach(run, sink)
-            if not run.live:
-                run = start_run(self, run.inputs, run_id=run.id, session=session, hint="app.invoke(...)")
-            await self._answer(run, pauses, resume)
+        latest = cp.latest(thread_id)
+        # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
+        # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
+        travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
+        if run is not None and not run.done and travel:
+            run.cancel()  # running again from an older checkpoint abandons the pause at the head
+        if run is not None and not run.done and not travel:
+            run = await continue_turn(self, run, thread_id, input, command, sink)
         else:
             if has_resume:
-                raise UsageError(
-                    f"Nothing to resume: thread {thread_id!r} is not paused at an interrupt", code="no_interrupt"
+                answered = _answered_pause(session, run, self.resumed_by_call)
+                if run is None or answered is None:
+                    raise UsageError(
+                        f"Nothing to resume: thread {thread_id!r} is not paused at an interrupt", code="no_interrupt"
+                    )
+                # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for
+                assert command is not None
+                if decode(answered.answer) != command.resume:
+                    warnings.warn(
+                        f"the pause of thread {thread_id!r} was already answered with {decode(answered.answer)!r} "
+                        f"(in the widget, or by another call); the resume value {command.resume!r} was not used",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                return await until_pause(self, run, thread_id, sink)
+            start_input: Any = input
+            if command is not None:
+                if latest is None:
+                    raise UsageError(f"thread {thread_id!r} is new: a Command has nothing to act on", code="no_input")
+                base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
+                assert base is not None
+                merge_at_pause(
+                    self, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
                 )
+                start_input, checkpoint_id = None, None
+            if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
+                if latest is None:
+                    raise UsageError(
+                        f"thread {thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                        code="no_input",
+                    )
+                return turn_result(self, None, thread_id, [])  # nothing pending: the thread's state as it is
             rec = cp.get_thread(thread_id) or {}
             turn = int(rec.get("turn", 0)) + 1
             run_id = f"{self.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
             cp.put_thread(thread_id, {"turn": turn, "run_id": run_id})
-            inputs = {"thread_id": thread_id, "input": input, "config": cfg}
+            inputs = self._storable_inputs(
+                run_id, {"thread_id": thread_id, "input": start_input, "config": cfg, "checkpoint_id": checkpoint_id}
+            )
             if sink is not None:
-                self._sinks[run_id] = sink
+                self.sinks[run_id] = sink
             run = start_run(
                 self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
             )
-            if sink is not None:
-                self._attach(run, sink)
         try:
-            return await self._until_pause(run, thread_id, sink)
+            return await until_pause(self, run, thread_id, sink)
+        except asyncio.CancelledError:
+            # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
+            # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
+            run.cancel()
+            raise
         finally:
-            self._sinks.pop(run.id, None)
+            self.sinks.pop(run.id, None)
 
-    def _attach(self, run: Run, sink: Sink) -> None:
-        self._sinks[run.id] = sink
-
-    async def _answer(self, run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> None:
-        if not pauses:
-            return
-        if len(pauses) == 1:
-            await run.answer(resume, token=pauses[0][0])
-            return
-        by_id = {i.id: token for token, i in pauses}
-        if isinstance(resume, Mapping) and resume and set(resume) <= set(by_id):
-            for iid, value in resume.items():
-                await run.answer(value, token=by_id[iid])
-            return
-        if all(i.kind != "interrupt" for _, i in pauses):
-            for token, _ in pauses:
-                await run.answer(None, token=token)
-            return
-        raise UsageError(
-            f"run {run.id} has {len(pauses)} pending interrupts {sorted(by_id)}; resume with "
-            "{'resume': {interrupt_id: value, ...}}",
-            run_id=run.id,
-            code="ambiguous_resume",
-        )
-
-    async def _until_pause(self, run: Run, thread_id: str, sink: Sink | None) -> InvokeResult:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        unsubscribe = run.subscribe(queue.put_nowait)
-        pauses: list[tuple[str, Interrupt]] = []
-        try:
-            check = True
-            while not run.done:
-                if check:
-                    pauses = self.interrupts_of(run)
-                    if pauses:
-                        await run.session.store.barrier()  # a pause is returned once it survives the process
-                        break
-                    if not run.live:
-                        break
-                event = await queue.get()
-                if sink is not None:
-                    sink("debug", event)
-                    if isinstance(event, ChannelMessage) and event.message_type == "stream":
-                        content = event.content if isinstance(event.content, dict) else {}
-                        if content.get("delta"):
-                            meta = {"node": event.node_id, "message_id": event.message_id}
-                            sink("messages", ({"role": "assistant", "content": content["delta"], "delta": True}, meta))
-                check = event.kind in ("wait_opened", "run_finished")
-            while sink is not None and not queue.empty():
-                sink("debug", queue.get_nowait())
-        finally:
-            unsubscribe()
-        if run.done and run.status == "failed":
-            try:
-                await run.result()
-            except RunFailed as exc:
-                if isinstance(exc.__cause__, _FLOW_ERRORS):
-                    raise exc.__cause__ from exc.__cause__.__cause__
-                raise
-        if pauses and sink is not None:
-            sink("updates", {"__interrupt__": [i for _, i in pauses]})
-        status = "completed" if run.status == "succeeded" else "stopped" if run.status == "cancelled" else "interrupted"
-        latest = self.checkpointer_for(run.session).latest(thread_id)
-        values = latest.values if latest is not None else {}
-        msgs = values.get("messages")
-        turn_msgs = list(msgs[latest.turn_start :]) if isinstance(msgs, list) and latest is not None else []
-        return InvokeResult(
-            status=status,  # type: ignore[arg-type]
-            state=self.spec.to_state(values),
-            messages=turn_msgs,
-            interrupts=[i for _, i in pauses],
-            thread_id=thread_id,
-            run_id=run.id,
-            next=tuple(latest.next) if latest is not None else (),
-            values=values,
-        )
-
-    # -- stop, state, history --------------------------------------------------------------------------------
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
 
@@ -371,7 +422,7 @@ class CompiledGraph:
         "reason": "not-running"}``, or ``{"ok": False, "running": False, "reason": "no-state"}`` for an unknown
         thread.
         """
-        thread_id, _ = self._config(config)
+        thread_id = self._config(config)[0]
         session = self.session
         if self.checkpointer_for(session).get_thread(thread_id) is None:
             return {"ok": False, "running": False, "reason": "no-state"}
@@ -385,142 +436,146 @@ class CompiledGraph:
 
     def stop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """:meth:`astop` without awaiting the run's end (callable from sync code on the loop's thread)."""
-        thread_id, _ = self._config(config)
+        thread_id = self._config(config)[0]
         run = self._current_run(self.session, thread_id)
         if run is None or run.done:
             return {"ok": True, "running": False, "reason": "not-running"}
         run.cancel()
         return {"ok": True, "running": True, "run_id": run.id}
 
-    async def aget_state(self, config: Mapping[str, Any]) -> StateSnapshot:
-        """The thread's latest checkpoint, with what its turn is doing now (``status``, ``interrupts``)."""
-        thread_id, _ = self._config(config)
-        session = self.session
-        latest = self.checkpointer_for(session).latest(thread_id)
-        run = self._current_run(session, thread_id)
-        if latest is None:
-            return StateSnapshot(
-                values={},
-                state=None,
-                next=(),
-                config={"thread_id": thread_id},
-                checkpoint_id=0,
-                step=-1,
-                source="none",
-                status="new",
-                created_at=0.0,
-                run_id=None,
-            )
-        pauses = [i for _, i in self.interrupts_of(run)] if run is not None and not run.done else []
-        if run is None:
-            status = "completed" if not latest.next else "stopped"
-        elif run.status == "succeeded":
-            status = "completed"
-        elif run.status == "failed":
-            status = "failed"
-        elif run.status == "cancelled":
-            status = "stopped"
-        else:
-            status = "interrupted" if pauses else "running"
-        return self._snapshot(thread_id, latest, status, tuple(pauses))
+    def get_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's head checkpoint (or the one ``config`` names), with what its turn is doing now."""
+        thread_id, _, checkpoint_id, ns = self._config(config)
+        cker = self.checkpointer
+        key = thread_key(thread_id, ns)
+        latest = cker.latest(key)
+        cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
+        run = self._current_run(self.session, thread_id)
+        is_head = cp is not None and latest is not None and cp.id == latest.id
+        return snapshot(self, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs)
 
-    async def aget_state_history(self, config: Mapping[str, Any], *, limit: int | None = None) -> list[StateSnapshot]:
-        """Every checkpoint of the thread, newest first (``limit`` keeps the newest ones)."""
-        thread_id, _ = self._config(config)
-        items = self.checkpointer_for(self.session).history(thread_id)
-        if limit is not None:
-            items = items[:limit]
-        out = []
-        for i, cp in enumerate(items):
-            if i == 0:
-                out.append(await self.aget_state(config))
-                continue
-            status = "failed" if cp.source == "error" else "completed" if not cp.next else "in_progress"
-            out.append(self._snapshot(thread_id, cp, status, ()))
-        return out
+    async def aget_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """:meth:`get_state` (async, as LangGraph spells it)."""
+        return self.get_state(config, subgraphs=subgraphs)
 
-    async def aupdate_state(self, config: Mapping[str, Any], values: Any) -> StateSnapshot:
-        """Merge ``values`` into the thread's state (with the reducers) as a new checkpoint.
+    def get_state_history(
+        self,
+        config: Mapping[str, Any],
+        *,
+        limit: int | None = None,
+        before: Mapping[str, Any] | None = None,
+        **_filters: Any,
+    ) -> History:
+        """Every checkpoint of the thread (all branches), newest first; ``limit`` keeps the newest ones."""
+        thread_id, _, _, ns = self._config(config)
+        before_id = self._config(before)[2] if before is not None else None
+        run = self._current_run(self.session, thread_id)
+        return History(history(self, thread_id, ns, run, limit=limit, before=before_id))
 
-        Allowed while the thread is paused or finished, not while a node runs. At a pause, the run picks the
-        edit up when it continues.
+    def aget_state_history(
+        self, config: Mapping[str, Any], *, limit: int | None = None, before: Mapping[str, Any] | None = None, **kw: Any
+    ) -> History:
+        """:meth:`get_state_history`: ``async for s in app.aget_state_history(cfg)`` or ``await`` it for a list."""
+        return self.get_state_history(config, limit=limit, before=before, **kw)
+
+    async def aupdate_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
+        """Write ``values`` into the thread as if ``as_node`` returned them, as a new checkpoint; returns its config.
+
+        Without ``as_node`` the node that wrote the checkpoint is used; the next nodes are routed again from it.
+        On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
+        thread is paused or finished, not while a node runs.
         """
-        thread_id, _ = self._config(config)
+        thread_id, _, checkpoint_id, ns = self._config(config)
         session = self.session
-        cp = self.checkpointer_for(session)
+        cker = self.checkpointer_for(session)
         run = self._current_run(session, thread_id)
-        if run is not None and run.live and not self.interrupts_of(run):
+        pauses = self.interrupts_of(run) if run is not None and not run.done else []
+        if run is not None and run.live and not pauses:
             raise UsageError(
                 f"thread {thread_id!r} is running (run {run.id}); update its state when it pauses or ends",
                 run_id=run.id,
                 code="thread_busy",
             )
-        latest = cp.latest(thread_id)
-        update = input_update(self, values, "aupdate_state")
-        base = latest.values if latest is not None else self.spec.initial()
-        new = cp.put(
-            thread_id,
-            Checkpoint(
-                values=self.spec.merge(base, [("aupdate_state", update)]),
-                next=latest.next if latest is not None else (),
-                step=latest.step if latest is not None else -1,
-                source="update",
-                run_id=latest.run_id if latest is not None else None,
-                created_at=session.clock.now(),
-                pending=latest.pending if latest is not None else {},
-                turn_start=latest.turn_start if latest is not None else 0,
-            ),
-        )
-        if cp.get_thread(thread_id) is None:
-            cp.put_thread(thread_id, {"turn": 0})
-        return self._snapshot(thread_id, new, "updated", ())
+        key = thread_key(thread_id, ns)
+        latest = cker.latest(key)
+        base = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
+        if checkpoint_id is not None and base is None:
+            raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id}", code="no_checkpoint")
+        fork = base is not None and latest is not None and base.id != latest.id
+        new = await update_state(self, cker, thread_id, ns, base, values, as_node, run_id=None, now=session.clock.now())
+        dropped = as_node == END and any(i.kind == "interrupt" for _, i in pauses)
+        if run is not None and not run.done and not ns and (fork or dropped):
+            run.cancel()  # its pause is no longer the thread's head
+        if cker.get_thread(thread_id) is None:
+            cker.put_thread(thread_id, {"turn": 0})
+        return config_of(thread_id, ns, new)
 
-    def _snapshot(
-        self, thread_id: str, cp: Checkpoint, status: str, interrupts: tuple[Interrupt, ...]
-    ) -> StateSnapshot:
-        return StateSnapshot(
-            values=cp.values,
-            state=self.spec.to_state(cp.values),
-            next=tuple(cp.next),
-            config={"thread_id": thread_id, "checkpoint_id": cp.id},
-            checkpoint_id=cp.id,
-            step=cp.step,
-            source=cp.source,
-            status=status,
-            created_at=cp.created_at,
-            run_id=cp.run_id,
-            interrupts=interrupts,
-            error=cp.error,
-            metadata={"turn_start": cp.turn_start, "pending": sorted(cp.pending)},
-        )
+    def update_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
+        """:meth:`aupdate_state` for scripts."""
+        _no_running_loop("update_state()", "await app.aupdate_state(...)")
+        return asyncio.run(self.aupdate_state(config, values, as_node))
+
+    # -- lifetime -------------------------------------------------------------------------------------------------
+    async def aclose(self) -> dict[str, Any]:
+        """Stop the runs this graph is executing and forget its streams (Agentflow's ``aclose``); idempotent."""
+        if self._closed:
+            return {"status": "already_closed"}
+        self._closed = True
+        self.sinks.clear()
+        return {"status": "closed", "background_tasks": 0}
+
+    async def __aenter__(self) -> CompiledGraph:
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.aclose()
 
     # -- display ------------------------------------------------------------------------------------------------
     def draw_mermaid(self) -> str:
-        """The graph as Mermaid flowchart text (dotted arrows: conditional edges)."""
+        """The graph as Mermaid flowchart text (dotted arrows: conditional edges and Command destinations)."""
+        return draw_mermaid(self)
 
-        def nid(n: str) -> str:
-            return {START: "__start__", END: "__end__"}.get(n, n)
+    def get_graph(self, *, xray: bool | int = False) -> DrawableGraph:
+        """The graph's nodes and edges (``.nodes``, ``.edges``, ``.draw_mermaid()``), as LangGraph's ``get_graph``."""
+        return DrawableGraph(self, xray=xray)
 
-        lines = ["flowchart TD", f"  {nid(START)}([START])", f"  {nid(END)}([END])"]
-        for n in self.nodes:
-            marks = " ⏸before" if n in self.interrupt_before else ""
-            marks += " ⏸after" if n in self.interrupt_after else ""
-            lines.append(f"  {n}[{n}{marks}]")
-        for s, e in self.edges:
-            lines.append(f"  {nid(s)} --> {nid(e)}")
-        for b in self.branches:
-            targets = b.path_map.items() if b.path_map is not None else [("*", n) for n in self.nodes]
-            for key, t in targets:
-                lines.append(f"  {nid(b.source)} -. {key} .-> {nid(t)}")
-        return "\n".join(lines)
+    def generate_graph(self) -> dict[str, Any]:
+        """Agentflow's description: ``{"info": {...}, "nodes": [...], "edges": [...]}``."""
+        return self.get_graph().to_dict()
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
 
 
-def _resume_of(input: Any) -> tuple[bool, Any]:
-    if isinstance(input, Command):
-        return (input.resume is not None, input.resume)
-    if isinstance(input, Mapping) and set(input) == {"resume"}:
-        return True, input["resume"]
-    return False, None
+def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
+    if durability is not None and durability not in DURABILITY:
+        raise UsageError(f"durability must be one of {DURABILITY}, got {durability!r}")
+    unknown = sorted(set(kwargs) - {"debug", "print_mode", "output_keys"})
+    if unknown:
+        raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
+
+
+def _no_running_loop(what: str, instead: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(
+        f"{what} cannot block inside a running event loop (a notebook cell or async code): use `{instead}`",
+        code="use_await",
+    )
+
+
+def _answered_pause(session: Session, run: Run | None, by_call: set[str]) -> WaitRecord | None:
+    """The last pause (interrupt or breakpoint) of the thread's last turn, if it was answered elsewhere than by
+    ``ainvoke`` (the run widget, ``run.answer``): a resume that arrives after such an answer gets that turn's result
+    instead of an error. A second ``Command(resume=...)`` after one that was used is still "nothing to resume"."""
+    if run is None:
+        return None
+    pauses = [
+        w
+        for w in session.store.list_waits(run.id, status=None)
+        if isinstance(w.meta, dict) and w.meta.get("flow") and w.status == "answered"
+    ]
+    last = max(pauses, key=lambda w: w.created_at) if pauses else None
+    return None if last is None or last.token in by_call else last

@@ -1,376 +1,584 @@
 """The body of a state-graph run: supersteps over the aether_nb runtime.
 
-One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Engine.run`:
+One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Engine.main`:
 
-1. ``start`` (journaled): read the thread's latest checkpoint, merge the turn's input with the reducers, choose
-   the first nodes (the pending ones of a stopped or failed turn, else the entry), write an ``input`` checkpoint.
-2. Each superstep runs its active nodes concurrently, each as a journaled step of the run (a DAG node whose
-   parents are the nodes that routed to it). Tool and LLM calls inside a node are nested steps, so a resumed run
-   replays them instead of calling them again.
-3. The updates are merged (reducers; conflicting writes are an error), the next active set is routed (a node's
-   ``Command.goto`` overrides its edges; every edge is followed), and a ``loop`` checkpoint is written — itself
-   a journaled step, so a resumed run neither re-routes nor writes it twice.
-4. ``interrupt_before``/``interrupt_after`` and ``interrupt()`` are durable waits of the run. After one was
-   answered, the state is re-read from the checkpointer (journaled), so ``aupdate_state`` edits made during the
-   pause apply.
+1. ``start`` (one journaled step): read the thread's checkpoint (its head, or the one a config names: time
+   travel), apply the turn's input as LangGraph does (an ``input`` checkpoint holding the input, then a ``loop``
+   checkpoint with the input merged and the first tasks), and choose the tasks: the pending ones of a paused,
+   stopped or failed turn, else those START routes to.
+2. Each superstep runs its tasks concurrently, each as one journaled step (:mod:`aether_nb.flow.tasks`) whose
+   value holds the task's writes and routes. The writes merge in task order with the reducers
+   (:mod:`aether_nb.flow.state`), the routes give the next tasks (:mod:`aether_nb.flow.routing`), and a ``loop``
+   checkpoint is written: a KV write that travels in the same history batch as the superstep's journal entries,
+   and that a resumed run does not write twice.
+3. ``interrupt_before``/``interrupt_after`` are durable waits of the run; ``interrupt()`` is a wait inside its
+   task. After a pause the thread's head checkpoint is read again (a journaled step), so ``aupdate_state`` and
+   ``Command(update=..., goto=...)`` given during the pause apply.
 
-A node that fails ends the run; an ``error`` checkpoint keeps the results of its successful siblings, so the next
-turn on the thread re-runs only the failed node(s).
+A failing task cancels its running siblings; the results of the siblings that finished and the error are recorded
+on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s).
+
+A compiled graph used as a node runs an Engine of its own inside that node's step (its tasks are nested steps, its
+checkpoints live under the node's namespace, its interrupts are waits of the same run).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Callable
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.flow.checkpoint import Checkpoint
-from aether_nb.flow.messages import with_ids
-from aether_nb.flow.nodes import normalise_return
-from aether_nb.flow.types import END, START, GraphRecursionError, InvalidUpdate
+from aether_nb.errors import UsageError
+from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
+from aether_nb.flow.nodes import NodeSpec, input_writes
+from aether_nb.flow.routing import Route
+from aether_nb.flow.state import journal_form
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner
+from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.state import Write
 
-Sink = Callable[[str, Any], None]
+Sink = Callable[[str, Any, tuple[str, ...]], None]
+_engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_nb_flow_engine", default=None)
 
 
-def input_update(graph: CompiledGraph, value: Any, where: str) -> dict[str, Any]:
-    """A turn's input (or an ``aupdate_state`` value) as a state update; messages given ids (role: user)."""
-    if value is None:
-        return {}
-    as_object = graph.spec.from_object(value)
-    if as_object is not None:
-        value = as_object
-    if not isinstance(value, dict):
-        raise InvalidUpdate(
-            f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {graph.spec.name} object or "
-            f"None, got {type(value).__name__}"
-        )
-    update = dict(value)
-    graph.spec.check_keys(update, where)
-    if "messages" in update:
-        msgs = update["messages"]
-        update["messages"] = with_ids(msgs if isinstance(msgs, (list, tuple)) else [msgs], default_role="user")
-    return update
+def current_engine() -> Engine | None:
+    """The engine whose task is running now (a subgraph node finds its parent graph this way)."""
+    return _engine.get()
+
+
+def matches(option: tuple[str, ...] | str, node: str) -> bool:
+    return option == "*" or node in option
 
 
 class Engine:
-    """Executes one run of a compiled graph on one thread."""
+    """Executes one run of a compiled graph on one thread (or a subgraph inside a node of a parent graph)."""
 
-    def __init__(self, graph: CompiledGraph, scope: Scope, inputs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        scope: Scope,
+        inputs: dict[str, Any],
+        *,
+        parent: Engine | None = None,
+        node: str = "",
+    ) -> None:
+        self.node = node
         self.graph = graph
         self.scope = scope
         self.run = scope.run
+        self.parent = parent
+        self.root: Engine = parent.root if parent is not None else self
         self.thread_id: str = inputs["thread_id"]
         self.input = inputs.get("input")
         self.config: dict[str, Any] = dict(inputs.get("config") or {})
-        self.checkpointer = graph.checkpointer_for(self.run.session)
+        self.checkpoint_id: int | None = inputs.get("checkpoint_id")
+        self.ns: str = f"{parent.ns}|{node}" if parent is not None and parent.ns else node
+        self.ns_path = self.ns.replace("|", "/") + "/" if self.ns else ""
+        label = node if graph.stateful or ":" in node else f"{node}:{scope.node_id}"
+        self.stream_ns: tuple[str, ...] = (*parent.stream_ns, label) if parent is not None else ()
+        self.checkpointer: Checkpointer = (
+            parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
+        )
+        self.thread = thread_key(self.thread_id, self.ns)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        timeout = self.config.get("node_timeout")
+        self.default_timeout: float | None = float(timeout) if timeout else None
+        cap = self.config.get("max_concurrency")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise UsageError(f"config['max_concurrency'] must be a positive integer, got {cap!r}")
+        self.semaphore = asyncio.Semaphore(cap) if cap else None
         self.interrupted = False
-        self.sources: dict[str, list[str]] = {}  # next node -> step keys of the nodes that routed to it
         self.turn_start = 0
+        self.sources: dict[str, list[str]] = {}
+        self.head: Checkpoint | None = None
+        self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
+        self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
+        self.step_tasks: list[Task] = []
+        self.runner = TaskRunner(self)
+        self._written: int | None = None
+        self._head_stale = False
+        self._configurable: dict[str, Any] | None = None
 
+    # -- helpers the tasks use ----------------------------------------------------------------------------------
     @property
     def sink(self) -> Sink | None:
-        return self.graph.sink(self.run.id)
+        return self.graph.sinks.get(self.run.id) if self.parent is None else self.root.sink
 
     def emit(self, mode: str, payload: Any) -> None:
         sink = self.sink
         if sink is not None:
-            sink(mode, payload)
+            sink(mode, payload, self.stream_ns)
 
-    async def journaled(self, name: str, fn: Callable[[], Any], fp_data: Any) -> tuple[Any, bool]:
+    def stream_writer(self, node: str) -> Callable[[Any], None] | None:
+        if self.sink is None:
+            return None
+        return lambda value: self.emit("custom", value)
+
+    def node_config(self, node: str, step: int) -> dict[str, Any]:
+        """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
+        (LangGraph), plus where it runs."""
+        if self._configurable is None:
+            configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
+            configurable.pop("recursion_limit", None)
+            self._configurable = configurable
+        metadata = {"langgraph_node": node, "langgraph_step": step, "thread_id": self.thread_id}
+        return {
+            **self.config,
+            "thread_id": self.thread_id,
+            "run_id": self.run.id,
+            "node": node,
+            "step": step,
+            "configurable": dict(self._configurable),
+            "metadata": metadata,
+        }
+
+    def state_for(self, spec: NodeSpec, values: Mapping[str, Any]) -> Any:
+        if spec.subgraph is not None:
+            return dict(values)  # a subgraph takes the keys it knows from the raw values
+        return self.graph.spec.to_state(values, spec.input_schema)
+
+    def latest_values(self) -> dict[str, Any]:
+        latest = self.checkpointer.latest(self.thread)
+        if latest is None:
+            raise UsageError(f"thread {self.thread!r} lost its checkpoints while a node waited", code="no_checkpoint")
+        return latest.values
+
+    def on_task_done(self, task: Task, writes: list[Write], step: int) -> None:
+        """Stream a finished task's update (in the order tasks finish, as LangGraph does)."""
+        if self.sink is None:
+            return
+        update: Any = None
+        if writes:
+            keys = [k for k, _ in writes]
+            if self.graph.spec.kind == "root":
+                update = writes[0][1] if len(writes) == 1 else [v for _, v in writes]
+            else:
+                update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
+        self.emit("updates", {task.node: update})
+        for k, v in writes:
+            if self.graph.spec.is_messages(k):
+                for msg in v if isinstance(v, list) else [v]:
+                    self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
+
+    async def journaled(self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any) -> tuple[Any, bool]:
         """Run ``fn`` once as a journaled (undrawn) step; on resume its journaled value is returned instead.
         Returns ``(value, replayed)``."""
         key = self.scope.next_key(name)
         replayed = key in self.scope.execution.journal
 
         async def execute(_: Scope) -> Any:
-            return fn()
+            return await fn()
 
         value = await self.scope.run_step(key, name, "flow", fp_data, execute, node=False, fp=fingerprint(fp_data))
         return value, replayed
 
     # -- the loop -----------------------------------------------------------------------------------------------
-    async def main(self) -> dict[str, Any]:
-        start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread_id})
+    async def main(self) -> Any:
+        token = _engine.set(self)
+        try:
+            return await self._main()
+        finally:
+            _engine.reset(token)
+
+    async def _main(self) -> Any:
+        start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
         values: dict[str, Any] = start["values"]
-        active: list[str] = list(start["next"])
-        pending: dict[str, Any] = dict(start["pending"])
+        tasks: list[dict[str, Any]] = list(start["tasks"])
+        barriers: dict[str, list[str]] = dict(start["barriers"])
+        deferred: list[str] = list(start["deferred"])
         step: int = start["step"]
+        pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
-        if not replayed:
-            self.emit("values", values)
+        if replayed:
+            self._head_stale = True  # read when needed: a resumed run may not need it at all
+        else:
+            self.head = self.checkpointer.get(self.thread, start["head"])
+        if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
+            self.emit("values", self.graph.spec.output(values))
+        supersteps = 1 if start["started"] else 0
         path: list[list[str]] = []
-        while active:
-            if len(path) >= self.limit:
-                shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in [*path, active])
+        skip_before = False
+        while tasks:
+            if supersteps >= self.limit:
+                shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
                 raise GraphRecursionError(
-                    f"graph {self.graph.name!r} took {self.limit} supersteps on thread {self.thread_id!r} without "
-                    f"reaching END (recursion_limit={self.limit}). Path: {shown}. Add a condition that routes to "
-                    "END, or raise the limit with config={'recursion_limit': N}",
-                    [*path, active],
+                    f"Recursion limit of {self.limit} reached without hitting a stop condition: graph "
+                    f"{self.graph.name!r} on thread {self.thread_id!r} took {supersteps} supersteps (path: "
+                    f"{shown or '-'}, then {[t['node'] for t in tasks]}). Add a condition that routes to END, or "
+                    "raise the limit with config={'recursion_limit': N}",
+                    [*path, [t["node"] for t in tasks]],
                     run_id=self.run.id,
                 )
-            before = [n for n in active if n in self.graph.interrupt_before]
-            if before:
-                values = await self._pause("before", before, values)
-            values, active, ran = await self._superstep(active, values, step, pending)
+            before = [t["node"] for t in tasks if matches(self.graph.interrupt_before, t["node"])]
+            if before and not skip_before:
+                values, tasks, barriers, deferred, pending = await self._pause("before", before)
+                skip_before = True
+                continue
+            skip_before = False
+            values, tasks, barriers, deferred, ran = await self._superstep(
+                tasks, values, barriers, deferred, step, pending
+            )
             pending = {}
-            path.append(ran)
+            supersteps += 1
             step += 1
-            after = [n for n in ran if n in self.graph.interrupt_after]
-            if after and active:
-                values = await self._pause("after", after, values)
-        return {"thread_id": self.thread_id, "supersteps": len(path)}
+            path.append(ran)
+            after = [n for n in ran if matches(self.graph.interrupt_after, n)]
+            if after and tasks:
+                values, tasks, barriers, deferred, pending = await self._pause("after", after)
+                skip_before = True
+        if self.parent is not None:
+            return values
+        return {"thread_id": self.thread_id, "supersteps": supersteps}
 
-    def _prepare(self) -> dict[str, Any]:
+    async def _prepare(self) -> dict[str, Any]:
         cp = self.checkpointer
-        latest = cp.latest(self.thread_id)
-        if latest is not None and latest.run_id == self.run.id and latest.source == "input":
-            # this run already started once (the process died before the start step was journaled)
-            return _start_info(latest)
-        values = dict(latest.values) if latest is not None else self.graph.spec.initial()
-        step = latest.step + 1 if latest is not None else 0
-        msgs = values.get("messages")
+        graph = self.graph
+        stateless_sub = self.parent is not None and not graph.stateful
+        latest = None if stateless_sub else cp.latest(self.thread)
+        base = latest
+        if self.checkpoint_id is not None:
+            base = cp.get(self.thread, self.checkpoint_id)
+            if base is None:
+                raise UsageError(
+                    f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id}", code="no_checkpoint"
+                )
+        now = self.run.session.clock.now()
+        if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
+            # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
+            base = cp.put(self.thread, replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id))
+        msgs = (base.values if base is not None else {}).get("messages")
         turn_start = len(msgs) if isinstance(msgs, list) else 0
-        update = input_update(self.graph, self.input, "the input")
-        if update:
-            values = self.graph.spec.merge(values, [("input", update)])
-        active = list(latest.next) if latest is not None else []
-        pending = dict(latest.pending) if latest is not None and latest.pending else {}
-        if not active:
-            active, self.sources = self._route_from([(START, None)], values, step, {START: ""})
-            pending = {}
-        cp_new = cp.put(
-            self.thread_id,
+        if self.input is None:
+            if base is None:
+                raise UsageError(
+                    f"thread {self.thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                    code="no_input",
+                )
+            if [t["node"] for t in base.tasks] == [START]:
+                return await self._start(base, base.pending.get("__input__") or [], base, turn_start, carry=False)
+            return self._info(base, started=False, turn_start=turn_start)
+        writes = input_writes(graph.spec, self.input, "the input")
+        if base is None:
+            base_values = graph.spec.initial()
+            base_step, parent = -1, None
+        else:
+            base_values, base_step, parent = base.values, base.step + 1, base.id
+        head = cp.put(
+            self.thread,
             Checkpoint(
-                values=values,
-                next=tuple(active),
-                step=step - 1,
+                values=base_values,
+                tasks=({"node": START},),
+                step=base_step,
                 source="input",
                 run_id=self.run.id,
+                created_at=now,
+                parent=parent,
+                barriers=dict(base.barriers) if base is not None else {},
+                pending={"__input__": [[k, v] for k, v in writes]},
+                turn_start=turn_start,
+            ),
+        )
+        # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
+        carry = base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
+        return await self._start(head, writes, base if carry else None, turn_start, carry=carry)
+
+    async def _start(
+        self,
+        head: Checkpoint,
+        writes: list[Any],
+        previous: Checkpoint | None,
+        turn_start: int,
+        *,
+        carry: bool,
+    ) -> dict[str, Any]:
+        """Run START: merge the input and route from it (or keep the pending tasks), as the step-0 checkpoint."""
+        graph = self.graph
+        pairs = [(k, v) for k, v in writes]
+        values = graph.spec.apply(head.values, [(START, pairs)])
+        config = self.node_config(START, head.step + 1)
+        if carry and previous is not None:
+            tasks = list(previous.tasks)
+            pending = dict(previous.pending)
+        else:
+
+            def local_state(schema: Any) -> Any:
+                return graph.spec.to_state(values, schema)
+
+            route = await graph.topology.route(START, [], local_state, config)
+            tasks = graph.topology.start_tasks(route)
+            pending = {}
+        cp = self.checkpointer.put(
+            self.thread,
+            Checkpoint(
+                values=values,
+                tasks=tuple(tasks),
+                step=head.step + 1,
+                source="loop",
+                run_id=self.run.id,
                 created_at=self.run.session.clock.now(),
+                parent=head.id,
+                barriers=dict(previous.barriers) if previous is not None else dict(head.barriers),
+                deferred=previous.deferred if previous is not None else (),
+                writers=(START,),
                 pending=pending,
                 turn_start=turn_start,
             ),
         )
-        return _start_info(cp_new)
+        return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
 
-    async def _superstep(
-        self, active: list[str], values: dict[str, Any], step: int, pending: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[str], list[str]]:
-        keys = {n: self.scope.next_key(n) for n in active if n not in pending}
-        journal = self.scope.execution.journal
-        replayed = all(k in journal for k in keys.values())
-        tasks = {n: self._node_step(n, keys[n], values, step) for n in keys}
-        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
-        results: dict[str, Any] = dict(pending)
-        failures: list[tuple[str, BaseException]] = []
-        for n, outcome in zip(tasks, outcomes, strict=True):
-            if isinstance(outcome, asyncio.CancelledError):
-                raise outcome
-            if isinstance(outcome, BaseException):
-                failures.append((n, outcome))
-            else:
-                results[n] = outcome
-        if failures:
-            self._error_checkpoint(values, active, step, results, failures)
-            raise failures[0][1]
-        base = values
-        if self.interrupted:  # the state may have been edited (aupdate_state) while a node waited
-            self.interrupted = False
-            base, _ = await self.journaled("reload", self._latest_values, {"step": step})
-        writes = [(n, results[n]["update"]) for n in active]
-        try:
-            new_values = self.graph.spec.merge(base, writes)
-        except InvalidUpdate:
-            self._error_checkpoint(values, active, step, {}, [])
-            raise
-        keyed = {n: keys.get(n, "") for n in active}
-        routed, cp_replayed = await self.journaled(
-            "checkpoint",
-            lambda: self._route_and_save(active, results, new_values, step, keyed),
-            {"step": step, "nodes": active},
-        )
-        self.sources = {k: list(v) for k, v in routed["sources"].items()}
-        if not (replayed and cp_replayed):
-            for n in active:
-                update = results[n]["update"]
-                self.emit("updates", {n: update})
-                msgs = update.get("messages")
-                for msg in msgs if isinstance(msgs, list) else []:
-                    self.emit("messages", (msg, {"node": n, "step": step}))
-            self.emit("values", new_values)
-        return new_values, list(routed["next"]), list(active)
+    def _info(self, cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
+        return {
+            "values": cp.values,
+            "tasks": list(cp.tasks),
+            "barriers": cp.barriers,
+            "deferred": list(cp.deferred),
+            "pending": {k: v for k, v in cp.pending.items() if k != "__input__"},
+            "step": cp.step + 1,
+            "head": cp.id,
+            "started": started,
+            "turn_start": turn_start,
+            "wrote": False,
+        }
 
-    async def _node_step(self, node: str, key: str, values: dict[str, Any], step: int) -> dict[str, Any]:
-        graph = self.graph
-        spec = graph.nodes[node]
-
-        async def execute(child: Scope) -> dict[str, Any]:
-            state = graph.spec.to_state(values)
-            config = {
-                **self.config,
-                "thread_id": self.thread_id,
-                "run_id": self.run.id,
-                "node": node,
-                "step": step,
-            }
-            services = {**self.run.session.services, **graph.services}
-            raw = await spec.call(state, config, child, services, self._on_interrupt)
-            return normalise_return(raw, graph.spec, values, node, graph.nodes)
-
-        parents = tuple(p for p in self.sources.get(node, []) if p)
-        value = await self.scope.run_step(
-            key,
-            node,
-            "state_node",
-            values,
-            execute,
-            fp=fingerprint({"node": node, "step": step}),
-            parents=parents,
-            meta={"graph": graph.name, "step": step},
-        )
-        assert isinstance(value, dict)
-        return value
-
-    def _on_interrupt(self) -> None:
-        self.interrupted = True
-
-    async def _pause(self, kind: str, nodes: list[str], values: dict[str, Any]) -> dict[str, Any]:
-        node = nodes[0]
-        prompt = f"Paused {kind} {', '.join(nodes)}: continue?"
-        spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": node, "nodes": nodes})
+    # -- pauses ---------------------------------------------------------------------------------------------------
+    async def _pause(
+        self, kind: str, nodes: list[str]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], dict[str, Any]]:
+        where = [f"{self.ns_path}{n}" for n in nodes]
+        prompt = f"Paused {kind} {', '.join(where)}: continue?"
+        spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
+        if self.parent is not None:
+            self.parent.pausing()
         await self.scope.wait(spec, name=f"interrupt_{kind}")
-        latest, _ = await self.journaled("reload", self._latest_values, {"pause": kind, "nodes": nodes})
-        return dict(latest) if latest is not None else values
+        info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
+        self.head = self.checkpointer.get(self.thread, info["head"])
+        self._head_stale = False
+        return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
 
-    def _latest_values(self) -> dict[str, Any]:
-        latest = self.checkpointer.latest(self.thread_id)
-        assert latest is not None
-        return latest.values
+    async def _reload(self) -> dict[str, Any]:
+        latest = self.checkpointer.latest(self.thread)
+        if latest is None:
+            raise UsageError(f"thread {self.thread!r} has no checkpoint to continue from", code="no_checkpoint")
+        return self._info(latest, started=False, turn_start=self.turn_start)
 
-    # -- routing and checkpoints ----------------------------------------------------------------------------------
-    def _route_and_save(
+    # -- one superstep ----------------------------------------------------------------------------------------------
+    async def _superstep(
         self,
-        ran: list[str],
-        results: dict[str, Any],
+        descs: list[dict[str, Any]],
         values: dict[str, Any],
+        barriers: dict[str, list[str]],
+        deferred: list[str],
         step: int,
-        keys: dict[str, str],
-    ) -> dict[str, Any]:
-        active, sources = self._route_from([(n, results[n].get("goto")) for n in ran], values, step, keys)
-        self.checkpointer.put(
-            self.thread_id,
+        pending: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], list[str]]:
+        tasks: list[Task] = []
+        for i, d in enumerate(descs):
+            tid = task_id(d, i)
+            done = pending.get(tid)
+            tasks.append(
+                Task(
+                    node=d["node"],
+                    tid=tid,
+                    key="" if done is not None else self.scope.next_key(d["node"]),
+                    arg=d.get("send", NO_ARG),
+                    sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
+                    pending=done,
+                )
+            )
+        self.step_done = {}
+        self.step_tasks = tasks
+        outcomes = await self._run_all(tasks, values, step)
+        self.step_done = {}
+        order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
+        base = values
+        if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
+            self.interrupted = False
+            info, _ = await self.journaled("reload", self._reload, {"step": step})
+            base = info["values"]
+        for i in order:
+            cmd = outcomes[i].parent_command
+            if cmd is not None:
+                if self.parent is None:
+                    raise InvalidUpdate(
+                        f"node {tasks[i].node!r} returned Command(graph=Command.PARENT) but graph {self.graph.name!r} "
+                        "is not a subgraph",
+                        code="no_parent",
+                    )
+                raise ParentCommand(cmd)
+        try:
+            new_values = self.graph.spec.apply(base, [(tasks[i].node, outcomes[i].writes) for i in order])
+        except InvalidUpdate as exc:
+            self._record_failure(tasks, {}, {t.tid: exc for t in tasks})
+            raise
+        finished = [(tasks[i].node, outcomes[i].route) for i in order]
+        next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
+        self.sources = _sources(tasks, outcomes, order, next_tasks)
+        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
+        if self.sink is not None and any(o.writes for o in outcomes):
+            self.emit("values", self.graph.spec.output(new_values))
+        return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
+
+    async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
+        """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results
+        and the error are recorded on the checkpoint)."""
+        if len(tasks) == 1:
+            try:
+                return [await self.runner.run(tasks[0], values, step)]
+            except (asyncio.CancelledError, ParentCommand):
+                raise
+            except BaseException as exc:
+                self._record_failure(tasks, {}, {tasks[0].tid: exc})
+                raise
+        futures = [asyncio.ensure_future(self.runner.run(t, values, step)) for t in tasks]
+        try:
+            await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:
+            for f in futures:
+                f.cancel()
+            await asyncio.gather(*futures, return_exceptions=True)
+            raise
+        failed = [(t, f.exception()) for t, f in zip(tasks, futures, strict=True) if f.done() and f.exception()]
+        if not failed:
+            return [f.result() for f in futures]
+        for t, f in zip(tasks, futures, strict=True):
+            if not f.done():
+                self.scope.cancelling.add(t.key)
+                f.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+        done = {
+            t.tid: f.result()
+            for t, f in zip(tasks, futures, strict=True)
+            if f.done() and not f.cancelled() and f.exception() is None
+        }
+        errors = {t.tid: e for t, e in failed if e is not None}
+        self._record_failure(tasks, done, errors)
+        first = failed[0][1]
+        assert first is not None
+        raise first
+
+    def note_done(self, task: Task, outcome: Outcome) -> None:
+        """A task finished; while a sibling waits on an interrupt, its result is kept on the checkpoint (the
+        thread's state and tasks show it, as LangGraph's pending writes)."""
+        self.step_done[task.tid] = outcome
+        if self.interrupted:
+            self.keep_pending()
+
+    def record_interrupt(self, tid: str, interrupt_id: str, value: Any) -> None:
+        """Keep an ``interrupt()`` of a task on the checkpoint its superstep started from (the thread's history
+        shows where each interrupt fired); a subgraph's also on its parent's."""
+        head = self.current_head()
+        if head is not None:
+            recorded = {k: list(v) for k, v in head.interrupts.items()}
+            recorded.setdefault(tid, []).append([interrupt_id, value])
+            self.head = replace(head, interrupts=recorded)
+            self.checkpointer.replace(self.thread, self.head)
+        if self.parent is not None:
+            self.parent.record_interrupt(self.node, interrupt_id, value)
+
+    def pausing(self) -> None:
+        """A task of this graph (or of a subgraph inside one of its tasks) is about to wait: keep the results of
+        the superstep's finished tasks on the checkpoints, up to the root graph."""
+        self.interrupted = True
+        self.keep_pending()
+        if self.parent is not None:
+            self.parent.pausing()
+
+    def keep_pending(self) -> None:
+        head = self.current_head()
+        if head is None or len(self.step_tasks) < 2:
+            return
+        pending = {
+            tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
+        }
+        if pending != head.pending:
+            self.head = replace(head, pending=pending)
+            self.checkpointer.replace(self.thread, self.head)
+
+    def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
+        """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
+        from, so the next turn re-runs only the failed tasks."""
+        head = self.current_head()
+        if head is None or any(isinstance(e, ParentCommand) for e in errors.values()):
+            return
+        pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
+        self.checkpointer.replace(
+            self.thread,
+            replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}),
+        )
+
+    def _save_loop(
+        self,
+        values: dict[str, Any],
+        tasks: list[dict[str, Any]],
+        barriers: dict[str, list[str]],
+        deferred: list[str],
+        step: int,
+        writers: list[str],
+    ) -> None:
+        if step <= self._written_upto():
+            self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
+            return
+        parent = self.current_head()
+        self.head = self.checkpointer.put(
+            self.thread,
             Checkpoint(
                 values=values,
-                next=tuple(active),
+                tasks=tuple(tasks),
                 step=step,
                 source="loop",
                 run_id=self.run.id,
                 created_at=self.run.session.clock.now(),
-                turn_start=self.turn_start,
-            ),
-        )
-        return {"next": active, "sources": sources}
-
-    def _route_from(
-        self, ran: list[tuple[str, list[str] | None]], values: dict[str, Any], step: int, keys: dict[str, str]
-    ) -> tuple[list[str], dict[str, list[str]]]:
-        graph = self.graph
-        active: list[str] = []
-        sources: dict[str, list[str]] = {}
-        state: Any = None
-        for node, goto in ran:
-            if goto is not None:
-                targets = list(goto)
-            else:
-                targets = [e for s, e in graph.edges if s == node]
-                for branch in graph.branches:
-                    if branch.source != node:
-                        continue
-                    if state is None:
-                        state = graph.spec.to_state(values)
-                    targets.extend(self._branch_targets(branch, state, step))
-            for t in targets:
-                if t == END:
-                    continue
-                if t not in active:
-                    active.append(t)
-                sources.setdefault(t, []).append(keys.get(node, ""))
-        return active, sources
-
-    def _branch_targets(self, branch: Any, state: Any, step: int) -> list[str]:
-        config = {**self.config, "thread_id": self.thread_id, "run_id": self.run.id, "step": step}
-        try:
-            params = inspect.signature(branch.router).parameters
-            result = branch.router(state, config) if len(params) >= 2 else branch.router(state)
-        except Exception as exc:
-            exc.add_note(f"(in router {branch.router_name!r} of the conditional edge from {branch.source!r})")
-            raise
-        if inspect.isawaitable(result):
-            raise InvalidUpdate(
-                f"router {branch.router_name!r} of the conditional edge from {branch.source!r} is async; routers "
-                "must be plain functions of the state (do async work in a node and store the result in the state)",
-                code="async_router",
-            )
-        results = list(result) if isinstance(result, (list, tuple)) else [result]
-        targets = []
-        for r in results:
-            if branch.path_map is not None:
-                if r not in branch.path_map:
-                    raise InvalidUpdate(
-                        f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned "
-                        f"{r!r}, which is not a key of its path_map {sorted(map(str, branch.path_map))}",
-                        code="unknown_route",
-                    )
-                targets.append(branch.path_map[r])
-            elif isinstance(r, str) and (r == END or r in self.graph.nodes):
-                targets.append(r)
-            else:
-                raise InvalidUpdate(
-                    f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned {r!r}, "
-                    f"which is not a node name; return one of {sorted(self.graph.nodes)} or END, or pass a path_map",
-                    code="unknown_route",
-                )
-        return targets
-
-    def _error_checkpoint(
-        self,
-        values: dict[str, Any],
-        active: list[str],
-        step: int,
-        succeeded: dict[str, Any],
-        failures: list[tuple[str, BaseException]],
-    ) -> None:
-        error = "; ".join(f"{n}: {type(e).__name__}: {e}" for n, e in failures) or None
-        self.checkpointer.put(
-            self.thread_id,
-            Checkpoint(
-                values=values,
-                next=tuple(active),
-                step=step - 1,
-                source="error",
-                run_id=self.run.id,
-                created_at=self.run.session.clock.now(),
-                pending=succeeded,
-                error=error,
+                parent=parent.id if parent is not None else None,
+                barriers=barriers,
+                deferred=tuple(deferred),
+                writers=tuple(writers),
                 turn_start=self.turn_start,
             ),
         )
 
+    def _written_upto(self) -> int:
+        """For a resumed execution: the last superstep whose checkpoint this run already wrote (else -2)."""
+        if self._written is None:
+            self._written = -2
+            if self.scope.execution.resumed:
+                last = (self.checkpointer.get_thread(self.thread) or {}).get("last_loop")
+                if last and last[0] == self.run.id:
+                    self._written = int(last[1])
+        return self._written
 
-def _start_info(cp: Checkpoint) -> dict[str, Any]:
-    return {
-        "values": cp.values,
-        "next": list(cp.next),
-        "pending": dict(cp.pending),
-        "step": cp.step + 1,
-        "turn_start": cp.turn_start,
-    }
+    def current_head(self) -> Checkpoint | None:
+        """The checkpoint the current superstep started from. After replaying supersteps whose checkpoints were
+        already stored, that is the thread's latest (read once, when needed)."""
+        if self._head_stale:
+            self._head_stale = False
+            self.head = self.checkpointer.latest(self.thread)
+        return self.head
+
+
+def _sources(
+    tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
+    out: dict[str, list[str]] = {}
+    send_index = 0
+    for i in order:
+        route: Route = outcomes[i].route
+        key = tasks[i].key
+        if not key:
+            continue
+        for n in route.names:
+            out.setdefault(n, []).append(key)
+        for _ in route.sends:
+            desc = next_tasks[send_index] if send_index < len(next_tasks) else None
+            if desc is not None and "send" in desc:
+                out.setdefault(task_id(desc, send_index), []).append(key)
+            send_index += 1
+    return out

@@ -21,6 +21,10 @@ Message = dict[str, Any]
 ``tool_call_id``, ``name``, ``id``, ``is_error``."""
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
+_ROLE_ALIASES = {"human": "user", "ai": "assistant", "function": "tool"}
+REMOVE_ALL_MESSAGES = "__remove_all__"
+"""``RemoveMessage(REMOVE_ALL_MESSAGES)`` clears the conversation (then the messages after it in the same update
+are the new conversation)."""
 _OPENAI_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
 
 
@@ -61,11 +65,25 @@ def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is
     return msg
 
 
+def RemoveMessage(id: str) -> Message:
+    """A message that, written to an ``add_messages`` key, removes the message with this ``id``
+    (``REMOVE_ALL_MESSAGES``: every message)."""
+    if not isinstance(id, str) or not id:
+        raise UsageError(f"RemoveMessage(id): id must be a message id, got {id!r}")
+    return {"role": "remove", "id": id}
+
+
 def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
-    """A message dict from a dict, a string (``default_role``) or an object with ``role``/``content`` (an OpenAI
-    SDK message: its ``model_dump``)."""
+    """A message dict from a dict, a string (``default_role``), a ``(role, content)`` pair (``"human"``/``"ai"``
+    accepted as LangChain spells them) or an object with ``role``/``content`` (an OpenAI SDK message: its
+    ``model_dump``)."""
     if isinstance(value, str):
         return {"role": default_role, "content": value}
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        role = _ROLE_ALIASES.get(value[0], value[0])
+        if role not in ROLES:
+            raise UsageError(f"a (role, content) message needs a role among {ROLES}, got {value[0]!r}")
+        return {"role": role, "content": value[1]}
     if isinstance(value, Mapping):
         msg = dict(value)
     elif hasattr(value, "model_dump") and hasattr(value, "role"):
@@ -75,6 +93,10 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
             "a message must be a dict like {'role': 'user', 'content': '...'} or a string, "
             f"got {type(value).__name__}"
         )
+    if msg.get("role") in _ROLE_ALIASES:
+        msg["role"] = _ROLE_ALIASES[msg["role"]]
+    if msg.get("role") == "remove" and msg.get("id"):
+        return msg
     if msg.get("role") not in ROLES:
         raise UsageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {msg!r}")
     return msg
@@ -91,21 +113,46 @@ def with_ids(messages: Iterable[Any], *, default_role: str = "assistant") -> lis
     return out
 
 
-def add_messages(left: list[Message] | None, right: Any) -> list[Message]:
-    """The default reducer of ``messages``: append, but a message whose ``id`` is already present replaces it."""
-    merged = list(left or [])
-    incoming = right if isinstance(right, list) else [right]
-    index = {m.get("id"): i for i, m in enumerate(merged) if isinstance(m, Mapping) and m.get("id")}
-    for raw in incoming:
-        msg = coerce_message(raw)
-        mid = msg.get("id")
-        if mid and mid in index:
+def coerce_messages(value: Any) -> list[Message]:
+    """One message or a list of them, as message dicts with ids (strings are assistant messages)."""
+    items = list(value) if isinstance(value, (list, tuple)) and not _is_pair(value) else [value]
+    return with_ids(items)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str)
+
+
+def _ensure_ids(value: Any) -> list[Message]:
+    # The state's messages already are dicts with ids: only what is not gets coerced (and copied).
+    if isinstance(value, list) and all(isinstance(m, dict) and m.get("id") and "role" in m for m in value):
+        return list(value)
+    return coerce_messages(value)
+
+
+def add_messages(left: Any, right: Any) -> list[Message]:
+    """The reducer of chat messages: append; a message whose ``id`` is already present replaces it; a
+    :func:`RemoveMessage` deletes one (or, with ``REMOVE_ALL_MESSAGES``, all before it)."""
+    merged = _ensure_ids(left) if left else []
+    incoming = _ensure_ids(right) if right is not None else []
+    for i, m in enumerate(incoming):
+        if m.get("role") == "remove" and m.get("id") == REMOVE_ALL_MESSAGES:
+            return [x for x in incoming[i + 1 :] if x.get("role") != "remove"]
+    index = {m["id"]: i for i, m in enumerate(merged)}
+    removed: set[str] = set()
+    for msg in incoming:
+        mid = msg["id"]
+        if msg.get("role") == "remove":
+            if mid not in index:
+                raise UsageError(f"RemoveMessage({mid!r}): no message with that id in the state", code="no_message")
+            removed.add(mid)
+        elif mid in index:
             merged[index[mid]] = msg
+            removed.discard(mid)
         else:
-            if mid:
-                index[mid] = len(merged)
+            index[mid] = len(merged)
             merged.append(msg)
-    return merged
+    return [m for m in merged if m["id"] not in removed]
 
 
 def to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
@@ -120,3 +167,7 @@ class AgentState(TypedDict, total=False):
     """
 
     messages: Annotated[list[Message], add_messages]
+
+
+MessagesState = AgentState
+"""LangGraph's name for a state holding the conversation under ``messages``."""

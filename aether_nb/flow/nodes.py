@@ -1,11 +1,13 @@
-"""Nodes of a state graph: how a node function is called (dependency injection), what its return becomes (an
-update plus an optional ``goto``), :func:`interrupt`, and :class:`ToolNode`.
+"""Nodes of a state graph: how a node function is called (dependency injection), what its return becomes (writes
+plus ``goto`` targets), :func:`interrupt`, and :func:`get_stream_writer`.
 
 A node function receives its inputs by parameter name: the first parameter (or one named ``state``) gets the
-state; ``config`` the run's config dict (a copy per node); ``context``/``ctx`` (or a parameter annotated
-``NodeContext``) the node's :class:`~aether_nb.runtime.context.NodeContext`; any other name a service given to
-``compile(services={...})`` or registered with ``ag.register_context_service``. Sync functions run in a worker
-thread, like sync tools.
+state; ``config`` the run's config dict (a copy per node, with LangGraph's ``configurable`` inside);
+``context``/``ctx`` (or a parameter annotated ``NodeContext``) the node's
+:class:`~aether_nb.runtime.context.NodeContext`; ``writer`` a stream writer (``stream_mode="custom"``);
+``error`` (or a parameter annotated ``NodeError``, in an error handler) the failure; any other name a service
+given to ``compile(services={...})`` or registered with ``ag.register_context_service``. Sync functions run in
+a worker thread, like sync tools.
 """
 
 from __future__ import annotations
@@ -13,45 +15,127 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.messages import Message, tool_message, with_ids
-from aether_nb.flow.state import StateSpec
-from aether_nb.flow.types import END, Command, InvalidUpdate, Overwrite
-from aether_nb.runtime.execution import Scope, _current_scope, current_scope
-from aether_nb.runtime.tools import Tool
-from aether_nb.runtime.waits import WaitSpec
+from aether_nb.flow.messages import with_ids
+from aether_nb.flow.state import ROOT, StateSpec, Write
+from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
+from aether_nb.runtime.execution import Scope, use_scope
+from aether_nb.runtime.scheduler import RetryPolicy
 
-_RESERVED = ("state", "config")
 _CONTEXT_NAMES = ("context", "ctx")
 
 
 @dataclass
 class NodeRun:
-    """What code running inside a node can reach: its scope, the loop, and the engine's interrupt hook."""
+    """What code running inside a task can reach: its scope, the answers to its interrupts, its stream writer."""
 
     scope: Scope
     loop: asyncio.AbstractEventLoop
     node: str
-    on_interrupt: Callable[[], None]
+    resume: list[Any] = field(default_factory=list)
+    counter: int = 0
+    writer: Callable[[Any], None] | None = None
+    busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
+    ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)
 
 
-class NodeSpec:
-    """A node function with its parameters resolved once, at ``add_node`` time."""
+def current_node_run() -> NodeRun | None:
+    """The task whose code is running now (None outside a state graph's node)."""
+    return _node_run.get()
 
-    def __init__(self, name: str, fn: Callable[..., Any], destinations: Iterable[str] | None = None) -> None:
+
+def interrupt(value: Any = None, *, message: str | None = None) -> Any:
+    """Pause the graph inside a node until ``ainvoke(Command(resume=answer), config)`` answers; return the answer.
+
+    The first call raises a control-flow exception that pauses the task: ``ainvoke`` returns with
+    ``res.interrupts`` (``res["__interrupt__"]``). When the answer comes, the node runs again from its start and
+    this call returns the answer; the steps it completed before the pause (tool calls, LLM calls) replay from the
+    journal instead of running twice. Several ``interrupt()`` calls in one node are answered in order. The pause
+    is a durable wait of the run, so it survives a kernel restart.
+
+    Works in ``def`` and ``async def`` nodes alike (no ``await``), and in tools a ToolNode runs.
+
+    Args:
+        value: anything JSON-friendly for whoever answers (shown in the notebook, listed in ``res.interrupts``).
+        message: the prompt (default: ``value`` when it is a string).
+    """
+    node_run = _node_run.get()
+    if node_run is None:
+        raise UsageError(
+            "interrupt() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
+            code="no_node",
+        )
+    index = node_run.counter
+    node_run.counter += 1
+    if index < len(node_run.resume):
+        return node_run.resume[index]
+    raise GraphInterrupt(index, value, message)
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """A function that sends a value to ``astream(..., stream_mode="custom")`` (a no-op when nobody streams)."""
+    node_run = _node_run.get()
+    if node_run is None or node_run.writer is None:
+        return _no_writer
+    return node_run.writer
+
+
+def _no_writer(_: Any) -> None:
+    return None
+
+
+class NodeSpec:
+    """A node function with its parameters resolved once, at ``add_node`` time, and its policies.
+
+    Attributes:
+        destinations: where a ``Command(goto=...)`` may lead (``destinations=`` or a ``Command[Literal[...]]``
+            return annotation); used for drawing.
+        retry: the retry policies (the first whose ``retry_on`` matches applies).
+        timeout_s: the time one attempt may take.
+        error_handler: called with the state and a :class:`NodeError` after the retries failed; its return
+            replaces the node's.
+        input_schema: the type the node receives the state as (default: the graph's state schema).
+        defer: run only when nothing else is left to run (a final reduce step).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        destinations: Iterable[str] | Mapping[str, str] | None = None,
+        retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        timeout_s: float | None = None,
+        error_handler: Callable[..., Any] | None = None,
+        input_schema: Any = None,
+        defer: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         if not callable(fn):
             raise UsageError(f"add_node({name!r}, ...): a node is a function (or a ToolNode), got {type(fn).__name__}")
         self.name = name
         self.fn = fn
-        self.destinations = tuple(destinations) if destinations is not None else None
+        self.retry = _policies(name, retry)
+        if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
+            raise UsageError(f"add_node({name!r}, timeout=...): a number of seconds, got {timeout_s!r}")
+        if timeout_s is not None and timeout_s <= 0:
+            raise UsageError(f"add_node({name!r}, timeout=...): must be > 0, got {timeout_s!r}")
+        self.timeout_s = None if timeout_s is None else float(timeout_s)
+        self.error_handler = None if error_handler is None else NodeSpec(f"{name}:on_error", error_handler)
+        self.input_schema = input_schema
+        self.defer = bool(defer)
+        self.metadata = dict(metadata or {})
+        self.subgraph: Any = None  # the CompiledGraph when this node is a subgraph
         target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.bindings: list[tuple[str, str]] = []  # (parameter, source): state | config | context | service name
@@ -60,10 +144,12 @@ class NodeSpec:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
             sig = None
-        self.may_command = False
+        declared = _destinations_from_annotation(fn, sig)
+        if destinations is not None:
+            declared = tuple(destinations.keys() if isinstance(destinations, Mapping) else destinations)
+        self.destinations: tuple[str, ...] | None = declared
+        self.edge_labels: dict[str, str] = dict(destinations) if isinstance(destinations, Mapping) else {}
         if sig is not None:
-            ret = sig.return_annotation
-            self.may_command = "Command" in (ret if isinstance(ret, str) else repr(ret))
             self._resolve(sig)
         else:
             self.bindings.append(("", "state"))
@@ -71,17 +157,23 @@ class NodeSpec:
     def _resolve(self, sig: inspect.Signature) -> None:
         params = list(sig.parameters.values())
         state_taken = any(p.name == "state" for p in params)
+        reserved = ("config", "writer", "error", *_CONTEXT_NAMES)
         for i, p in enumerate(params):
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             ann = p.annotation
             ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-            if p.name == "state" or (i == 0 and not state_taken and p.name not in ("config", *_CONTEXT_NAMES)):
+            ann_name = ann_name if isinstance(ann_name, str) else ""
+            if p.name == "state" or (i == 0 and not state_taken and p.name not in reserved):
                 source = "state"
             elif p.name == "config":
                 source = "config"
-            elif p.name in _CONTEXT_NAMES or (isinstance(ann_name, str) and ann_name.endswith("NodeContext")):
+            elif p.name in _CONTEXT_NAMES or ann_name.endswith("NodeContext"):
                 source = "context"
+            elif p.name == "writer" or ann_name.endswith("StreamWriter"):
+                source = "writer"
+            elif p.name == "error" or ann_name.endswith("NodeError"):
+                source = "error"
             else:
                 source = f"service:{p.name}"
             if source.startswith("service:") and p.default is not p.empty:
@@ -99,9 +191,11 @@ class NodeSpec:
         config: dict[str, Any],
         scope: Scope,
         services: Mapping[str, Any],
-        on_interrupt: Callable[[], None],
+        node_run: NodeRun,
+        error: NodeError | None = None,
     ) -> Any:
-        """Call the function with its injected arguments; sync functions run in a worker thread."""
+        """Call the function once with its injected arguments, in ``scope``; sync functions run in a worker
+        thread."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         for pname, source in [*self.bindings, *self.optional]:
@@ -111,6 +205,10 @@ class NodeSpec:
                 value = config
             elif source == "context":
                 value = scope.context
+            elif source == "writer":
+                value = node_run.writer or _no_writer
+            elif source == "error":
+                value = error
             else:
                 sname = source[8:]
                 if sname not in services:
@@ -126,227 +224,159 @@ class NodeSpec:
                 args.append(value)
             else:
                 kwargs[pname] = value
-        token = _node_run.set(NodeRun(scope, asyncio.get_running_loop(), self.name, on_interrupt))
+        token = _node_run.set(node_run)
         try:
-            if self.is_async:
-                return await self.fn(*args, **kwargs)
-            return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
+            with use_scope(scope):
+                if self.is_async:
+                    return await self.fn(*args, **kwargs)
+                return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
         finally:
             _node_run.reset(token)
 
 
 def _run_detached(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     # In the worker thread: tool calls made by a sync node run directly, as in sync tools.
-    _current_scope.set(None)
-    return fn(*args, **kwargs)
+    with use_scope(None):
+        return fn(*args, **kwargs)
 
 
-# -- what a node returns ------------------------------------------------------------------------------------------
-def normalise_return(
-    raw: Any, spec: StateSpec, before: dict[str, Any], node: str, nodes: Iterable[str]
-) -> dict[str, Any]:
-    """A node's return as ``{"update": {...}, "goto": [...] | None}``, messages given ids.
-
-    Raises:
-        InvalidUpdate: a return type the graph cannot use, or a ``goto`` to an unknown node.
-    """
-    goto: list[str] | None = None
-    if isinstance(raw, Command):
-        if raw.resume is not None:
-            raise InvalidUpdate(
-                f"node {node!r} returned Command(resume=...): resume is an input of ainvoke, not a return"
-            )
-        if raw.goto is not None:
-            goto = [raw.goto] if isinstance(raw.goto, str) else list(raw.goto)
-            known = set(nodes)
-            bad = [g for g in goto if g != END and g not in known]
-            if bad:
-                raise InvalidUpdate(
-                    f"node {node!r} returned Command(goto={raw.goto!r}): no node named {bad} (nodes: {sorted(known)})",
-                    code="unknown_goto",
-                )
-        update = _update_of(raw.update, spec, before, node)
-    else:
-        update = _update_of(raw, spec, before, node)
-    return {"update": update, "goto": goto}
+def _policies(name: str, retry: RetryPolicy | Sequence[RetryPolicy] | None) -> tuple[RetryPolicy, ...]:
+    if retry is None:
+        return ()
+    items = [retry] if isinstance(retry, RetryPolicy) else list(retry)
+    for p in items:
+        if not isinstance(p, RetryPolicy):
+            raise UsageError(f"add_node({name!r}, retry_policy=...): expected ag.RetryPolicy(...), got {p!r}")
+    return tuple(items)
 
 
-def _update_of(raw: Any, spec: StateSpec, before: dict[str, Any], node: str) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    as_object = spec.from_object(raw)
-    if as_object is not None:
-        update = spec.diff(before, as_object)
-    elif isinstance(raw, Mapping) and "role" not in raw:
-        update = dict(raw)
-    elif isinstance(raw, (list, tuple, str)) or (isinstance(raw, Mapping) and "role" in raw) or hasattr(raw, "role"):
-        items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-        update = {"messages": items}
-    else:
-        raise InvalidUpdate(
-            f"node {node!r} returned a {type(raw).__name__}; return a dict of state keys, a list of messages, "
-            f"a Command, a {spec.name} object, or None",
-            code="bad_return",
-        )
-    if "messages" in update:
-        update["messages"] = _messages_with_ids(update["messages"])
-    return update
-
-
-def _messages_with_ids(value: Any) -> Any:
-    if isinstance(value, Overwrite):
-        return Overwrite(_messages_with_ids(value.value))
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return with_ids(items)
-
-
-# -- interrupt() --------------------------------------------------------------------------------------------------
-def interrupt(value: Any = None, *, message: str | None = None) -> Any:
-    """Pause the graph inside a node until ``ainvoke({"resume": answer}, config)`` (or ``Command(resume=...)``).
-
-    In an ``async def`` node write ``answer = await interrupt(value)``; in a plain ``def`` node
-    ``answer = interrupt(value)`` blocks its worker thread until the answer comes. The pause is a durable wait of
-    the run: in this process the node simply continues with the answer; after a kernel restart the node runs
-    again, and every step it completed before the pause (tool calls, LLM calls) is replayed from the journal.
-
-    Args:
-        value: anything JSON-friendly for whoever answers (shown in the notebook, listed in ``res.interrupts``).
-        message: the prompt (default: ``value`` when it is a string).
-    """
-    node_run = _node_run.get()
-    if node_run is None:
-        raise UsageError("interrupt() can only be called inside a node of a compiled StateGraph", code="no_node")
-    prompt = message if message is not None else (value if isinstance(value, str) else f"{node_run.node}: resume?")
-    spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node_run.node, "value": value})
-    node_run.on_interrupt()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is node_run.loop:
-        return _InterruptCall(current_scope() or node_run.scope, spec)
-    scope = node_run.scope  # a sync node in its worker thread: hop onto the loop and block until answered
-
-    async def on_loop() -> Any:
-        return await _InterruptCall(scope, spec)
-
-    return asyncio.run_coroutine_threadsafe(on_loop(), node_run.loop).result()
-
-
-class _InterruptCall:
-    """``await interrupt(...)``: a wait node of the calling scope; reported if never awaited."""
-
-    def __init__(self, scope: Scope, spec: WaitSpec) -> None:
-        self._scope = scope
-        self._spec = spec
-        self._key = scope.next_key("interrupt")
-        scope.unawaited[self._key] = "interrupt"
-
-    def __await__(self) -> Any:
-        scope, key, spec = self._scope, self._key, self._spec
-        scope.unawaited.pop(key, None)
-        inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None}
-
-        async def execute(child: Scope) -> Any:
-            return await scope.await_answer(key, spec, None)
-
-        return scope.run_step(key, "interrupt", "wait", inputs, execute).__await__()
-
-
-# -- ToolNode -------------------------------------------------------------------------------------------------------
-class ToolNode:
-    """A node that runs every tool call of the last assistant message, concurrently, and returns the results as
-    tool messages (in call order).
-
-    Each call is a step of the run (a DAG node, journaled: replayed on resume). A failing tool, malformed
-    arguments or an unknown tool name become a tool message with ``is_error: True``, and the graph goes on.
-
-    Args:
-        tools: ``@ag.tool`` functions (plain functions are wrapped as tools), or DualStageTool classes.
-        messages_key: the state key holding the conversation.
-    """
-
-    def __init__(self, tools: Iterable[Any], *, messages_key: str = "messages") -> None:
-        self.tools: dict[str, Any] = {}
-        for t in tools:
-            tool = t if isinstance(t, Tool) or hasattr(t, "tool_name") else Tool(t)
-            name = tool.name if isinstance(tool, Tool) else tool.tool_name
-            self.tools[name] = tool
-        self.messages_key = messages_key
-
-    def __repr__(self) -> str:
-        return f"ToolNode({sorted(self.tools)})"
-
-    def schemas(self) -> list[dict[str, Any]]:
-        """OpenAI ``tools=[...]`` definitions of the (function) tools, for the model that calls them."""
-        from aether_nb.services.llm_schema import tool_spec  # services sit above the runtime; only needed here
-
-        return [tool_spec(t).schema for t in self.tools.values() if isinstance(t, Tool)]
-
-    async def __call__(self, state: Any) -> dict[str, Any]:
-        messages = state.get(self.messages_key) if isinstance(state, Mapping) else getattr(state, self.messages_key)
-        last = _last_ai_message(messages or [])
-        if last is None:
-            raise UsageError(
-                f"ToolNode ran but the last assistant message in state[{self.messages_key!r}] has no tool_calls; "
-                "route to the tool node only when the model asked for tools",
-                code="no_tool_calls",
-            )
-        scope = current_scope()
-        if scope is None:
-            raise UsageError("a ToolNode runs as a node of a compiled StateGraph", code="no_node")
-        calls: list[Awaitable[Message]] = [self._start(scope, call) for call in last["tool_calls"]]
-        results = await asyncio.gather(*calls)
-        return {self.messages_key: list(results)}
-
-    def _start(self, scope: Scope, call: Mapping[str, Any]) -> Awaitable[Message]:
-        """Prepare one call now (so step keys follow call order), run it when awaited."""
-        call_id = str(call.get("id") or "")
-        fn = call.get("function") or {}
-        name = str(fn.get("name") or call.get("name") or "")
-
-        async def error(text: str) -> Message:
-            return tool_message(text, call_id, name=name, is_error=True)
-
-        tool = self.tools.get(name)
-        if tool is None:
-            return error(f"Tool {name!r} not found. Available tools: {sorted(self.tools)}")
-        raw_args = fn.get("arguments", call.get("args"))
+def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tuple[str, ...] | None:
+    """``-> Command[Literal["a", "b"]]`` declares the targets ``("a", "b")``."""
+    if sig is None or sig.return_annotation is sig.empty:
+        return None
+    ann = sig.return_annotation
+    if isinstance(ann, str):
         try:
-            args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
-            if not isinstance(args, dict):
-                raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
-            inputs, execute = tool.prepare((), args)
-        except Exception as exc:
-            return error(f"Invalid arguments for {name}: {exc}")
-        key = scope.next_key(name)
-        version = getattr(tool, "version", "")
-
-        async def run() -> Message:
-            try:
-                out = await scope.run_step(key, name, "tool", inputs, execute, meta={"tool_version": version})
-            except Exception as exc:
-                return tool_message(f"Error: {type(exc).__name__}: {exc}", call_id, name=name, is_error=True)
-            return tool_message(_content(out), call_id, name=name)
-
-        return run()
-
-
-def _last_ai_message(messages: list[Any]) -> Mapping[str, Any] | None:
-    for m in reversed(messages):
-        if isinstance(m, Mapping) and m.get("role") == "assistant":
-            return m if m.get("tool_calls") else None
-        if isinstance(m, Mapping) and m.get("role") != "tool":
-            return None
+            ann = typing.get_type_hints(fn).get("return", ann)
+        except Exception:  # names only the defining function knows: read the Literal's strings from the text
+            found = re.search(r"Command\[\s*Literal\[(.*?)\]\s*\]", ann)
+            return tuple(re.findall(r"[\"']([^\"']+)[\"']", found.group(1))) if found else None
+    for hint in get_args(ann) if get_origin(ann) in (typing.Union, types.UnionType) else (ann,):
+        if get_origin(hint) is Command:
+            args = get_args(hint)
+            if args and get_origin(args[0]) is Literal:
+                return tuple(str(a) for a in get_args(args[0]))
     return None
 
 
-def _content(outputs: Any) -> str:
-    if isinstance(outputs, dict) and set(outputs) == {"result"}:
-        outputs = outputs["result"]
-    if isinstance(outputs, str):
-        return outputs
-    try:
-        return json.dumps(outputs, default=str)
-    except (TypeError, ValueError):
-        return str(outputs)
+# -- what a node returns ------------------------------------------------------------------------------------------
+@dataclass
+class NodeResult:
+    """A node's return as writes (in order) plus where it asked to go (names and Sends)."""
+
+    writes: list[Write]
+    goto: list[str | Send]
+
+
+def normalise_return(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: str) -> NodeResult:
+    """A node's return as :class:`NodeResult`.
+
+    Accepts None, a dict of state keys, a :class:`Command`, a list mixing Commands and updates, a state object
+    (its changed fields), and Agentflow's message returns (a message, a string, or a list of them, appended to
+    ``messages``).
+
+    Raises:
+        InvalidUpdate: a return the graph cannot use.
+    """
+    if isinstance(raw, Command):
+        return NodeResult(_command_writes(raw, spec, before, node), _goto_of(raw, node))
+    if isinstance(raw, list) and any(isinstance(x, Command) for x in raw):
+        writes: list[Write] = []
+        goto: list[str | Send] = []
+        for item in raw:
+            if isinstance(item, Command):
+                writes.extend(_command_writes(item, spec, before, node))
+                goto.extend(_goto_of(item, node))
+            else:
+                writes.extend(_update_writes(item, spec, before, node))
+        return NodeResult(writes, goto)
+    return NodeResult(_update_writes(raw, spec, before, node), [])
+
+
+def _command_writes(cmd: Command[Any], spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
+    if cmd.resume is not None:
+        raise InvalidUpdate(f"node {node!r} returned Command(resume=...): resume is an input of ainvoke, not a return")
+    update = cmd.update
+    if spec.kind != "root" and isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
+        return spec.known([(str(k), v) for k, v in update], f"node {node!r}")
+    return _update_writes(update, spec, before, node)
+
+
+def _is_pair(t: Any) -> bool:
+    return isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str) and not _looks_like_message_pair(t)
+
+
+def _looks_like_message_pair(t: tuple[Any, ...]) -> bool:
+    return t[0] in ("human", "user", "ai", "assistant", "system", "tool") and isinstance(t[1], str)
+
+
+def _goto_of(cmd: Command[Any], node: str) -> list[str | Send]:
+    targets = cmd.goto_list()
+    for t in targets:
+        if not isinstance(t, (str, Send)):
+            raise InvalidUpdate(f"node {node!r} returned Command(goto={cmd.goto!r}): targets are node names or Sends")
+    return targets
+
+
+def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
+    if raw is None:
+        return []
+    if spec.kind == "root":
+        return [(ROOT, raw)]
+    if isinstance(raw, Mapping) and "role" not in raw:
+        return spec.known([(str(k), v) for k, v in raw.items()], f"node {node!r}")
+    as_object = spec.object_writes(raw, before)
+    if as_object is not None:
+        return spec.known(as_object, f"node {node!r}")
+    if isinstance(raw, (list, tuple, str, Mapping)) or hasattr(raw, "role"):
+        if spec.fields is not None and "messages" not in spec.fields:
+            raise InvalidUpdate(
+                f"node {node!r} returned {type(raw).__name__} {raw!r:.80}: return a dict of state keys (the state "
+                f"{spec.name} has no 'messages' key to append messages to), a Command, or None",
+                code="bad_return",
+            )
+        items = list(raw) if isinstance(raw, list) else [raw]
+        return [("messages", items)]
+    raise InvalidUpdate(
+        f"node {node!r} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
+        f"messages, a {spec.name} object, or None",
+        code="bad_return",
+    )
+
+
+def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
+    """A turn's input (or an ``aupdate_state`` value) as writes; messages to an ``add_messages`` key get ids and
+    default to the user's role."""
+    if value is None:
+        return []
+    if isinstance(value, Command):
+        return normalise_return(Command(update=value.update), spec, {}, where).writes
+    if spec.kind == "root":
+        return [(ROOT, value)]
+    as_object = spec.object_writes(value, None)
+    if as_object is not None:
+        writes = spec.known(as_object, where, spec.input_keys)
+    elif isinstance(value, Mapping):
+        writes = spec.known([(str(k), v) for k, v in value.items()], where, spec.input_keys)
+    else:
+        raise InvalidUpdate(
+            f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {spec.name} object or None, got "
+            f"{type(value).__name__}"
+        )
+    out: list[Write] = []
+    for k, v in writes:
+        if spec.is_messages(k):
+            items = v if isinstance(v, list) else [v]
+            v = with_ids(items, default_role="user")
+        out.append((k, v))
+    return out

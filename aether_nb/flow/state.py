@@ -1,26 +1,44 @@
-"""The state schema: which keys a graph's state has, how concurrent writes to a key merge, and how the state is
+"""The state schema: which keys a graph's state has, how the writes of one superstep merge, and how the state is
 handed to nodes.
 
 A schema is a TypedDict, a dataclass, a pydantic model, or None (a free-form dict). Internally the state is always
-a dict of values; nodes receive it as the schema's type (a fresh copy each, so concurrent nodes never see each
-other's in-place edits). A key's reducer comes from ``Annotated[T, reducer]``; ``messages`` appends by default
-(:func:`~aether_nb.flow.messages.add_messages`). Within one superstep, a key without a reducer may be written by
-one node only: two writers are an :class:`~aether_nb.flow.types.InvalidUpdate`, never a silent last-write-wins.
+a dict of the keys written so far; nodes receive it as the schema's type (a fresh copy each, so concurrent nodes
+never see each other's in-place edits; pydantic models are validated as LangGraph does).
+
+Semantics follow LangGraph's channels:
+
+* A key whose annotation is ``Annotated[T, reducer]`` folds every write into its value with ``reducer(old,
+  new)``; it starts as ``T()`` when ``T`` can be built without arguments (``[]``, ``0``, ``""``), so a router can
+  read it before anything wrote it. Other keys keep the last value, and two writes of one in a superstep are an
+  :class:`~aether_nb.flow.types.InvalidUpdate`.
+* Writes of one superstep apply in task order (nodes by name, then Sends in order), whatever order the tasks
+  finished in, so the result is deterministic.
+* :class:`~aether_nb.flow.types.Overwrite` wins over every other write of its key in the superstep; two are an
+  error.
+* Keys a schema does not declare are ignored (in inputs and in node returns), as in LangGraph; the first one per
+  graph and key is reported with a warning.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import dataclasses
+import inspect
+import sys
 import typing
-from collections.abc import Callable
-from typing import Any, get_args, get_origin, get_type_hints
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NotRequired, Required, get_args, get_origin
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.messages import add_messages
-from aether_nb.flow.types import InvalidUpdate, Overwrite
+from aether_nb.flow.messages import add_messages, coerce_messages
+from aether_nb.flow.types import GraphBuildError, InvalidUpdate, Overwrite
 
 Reducer = Callable[[Any, Any], Any]
+Write = tuple[str, Any]
+_MISSING: Any = object()
+OVERWRITE_KEY = "__overwrite__"
 
 
 def _is_typeddict(schema: Any) -> bool:
@@ -31,161 +49,430 @@ def _is_pydantic(schema: Any) -> bool:
     return isinstance(schema, type) and hasattr(schema, "model_fields") and hasattr(schema, "model_validate")
 
 
-class StateSpec:
-    """What the engine knows about a state schema."""
+ROOT = "__root__"
+"""The one key of a graph whose state is a single value (``StateGraph(Annotated[list, operator.add])``)."""
 
-    def __init__(self, schema: Any) -> None:
+
+def _is_root(schema: Any) -> bool:
+    return get_origin(schema) is typing.Annotated or (isinstance(schema, type) and schema in (list, int, str, float))
+
+
+def schema_kind(schema: Any) -> str:
+    """``dict``, ``typeddict``, ``dataclass``, ``pydantic`` or ``root`` (a single value); a UsageError for
+    anything else."""
+    if schema is None or schema is dict:
+        return "dict"
+    if _is_root(schema):
+        return "root"
+    if dataclasses.is_dataclass(schema) and isinstance(schema, type):
+        return "dataclass"
+    if _is_pydantic(schema):
+        return "pydantic"
+    if _is_typeddict(schema):
+        return "typeddict"
+    raise UsageError(
+        f"a state schema must be a TypedDict, a dataclass, a pydantic model or None, got {schema!r}",
+        code="bad_schema",
+    )
+
+
+def schema_keys(schema: Any) -> list[str] | None:
+    """The keys a schema declares (None for a free-form dict)."""
+    kind = schema_kind(schema)
+    if kind == "dict":
+        return None
+    if kind == "root":
+        return [ROOT]
+    if kind == "dataclass":
+        return [f.name for f in dataclasses.fields(schema)]
+    if kind == "pydantic":
+        return list(schema.model_fields)
+    keys: list[str] = []
+    for base in reversed(schema.__mro__):
+        for k in getattr(base, "__annotations__", {}):
+            if k not in keys:
+                keys.append(k)
+    return keys
+
+
+def resolve_hints(schema: Any, frames: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Every annotation of ``schema`` resolved, including string annotations (``from __future__ import
+    annotations``) that name things imported inside a function: those are looked up in ``frames`` (the locals of
+    the code that built the graph), as pydantic does.
+
+    Raises:
+        GraphBuildError: an annotation that may declare a reducer (it mentions ``Annotated``) cannot be resolved;
+            the message names the field and the missing name.
+    """
+    localns: dict[str, Any] = {}
+    for f in frames:
+        for k, v in f.items():
+            localns.setdefault(k, v)
+    hints: dict[str, Any] = {}
+    problems: list[str] = []
+    for base in reversed(getattr(schema, "__mro__", (schema,))):
+        raw = inspect.get_annotations(base)
+        for name, ann in raw.items():
+            if isinstance(ann, typing.ForwardRef):
+                text, module_name = ann.__forward_arg__, ann.__forward_module__ or base.__module__
+            elif isinstance(ann, str):
+                text, module_name = ann, base.__module__
+            else:
+                hints[name] = ann
+                continue
+            module = sys.modules.get(module_name or "")
+            globalns = dict(vars(module)) if module is not None else {}
+            try:
+                hints[name] = eval(text, globalns, {**localns, **dict(vars(base))})
+            except NameError as exc:
+                if "Annotated" in text:
+                    problems.append(
+                        f"field {name!r} of {getattr(schema, '__name__', schema)}: cannot resolve {exc.name!r} in "
+                        f"its annotation {text!r}, so its reducer is unknown; import {exc.name!r} at module level"
+                    )
+                else:
+                    hints[name] = Any
+            except Exception as exc:  # a malformed annotation: the same failure the type checker would report
+                problems.append(f"field {name!r}: cannot evaluate its annotation {text!r}: {exc}")
+    if problems:
+        raise GraphBuildError(problems)
+    return hints
+
+
+def _strip(hint: Any) -> Any:
+    """``Annotated[T, ...]``, ``Required[T]``, ``NotRequired[T]`` -> ``T``."""
+    while True:
+        origin = get_origin(hint)
+        if origin is typing.Annotated or origin in (Required, NotRequired):
+            hint = get_args(hint)[0]
+        else:
+            return hint
+
+
+def _reducer_of(hint: Any, name: str) -> Reducer | None:
+    if hint is None:
+        return None
+    while get_origin(hint) in (Required, NotRequired):
+        hint = get_args(hint)[0]
+    if get_origin(hint) is not typing.Annotated:
+        return None
+    meta = get_args(hint)[1:]
+    return _check_reducer(meta[-1], name) if meta and callable(meta[-1]) else None
+
+
+def _check_reducer(fn: Any, name: str) -> Reducer:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature: trust it
+        return typing.cast(Reducer, fn)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) != 2:
+        raise GraphBuildError(
+            [
+                f"Invalid reducer signature for {name!r}: it takes {len(positional)} positional argument(s); a "
+                f"reducer is reducer(current, update) -> new value (got {inspect.signature(fn)})"
+            ]
+        )
+    return typing.cast(Reducer, fn)
+
+
+def _empty_of(hint: Any) -> Any:
+    """``T()`` for the type a reducer key holds, when it can be built without arguments; else missing."""
+    typ = _strip(hint)
+    origin = get_origin(typ) or typ
+    if origin in (collections.abc.Sequence, collections.abc.MutableSequence):
+        origin = list
+    elif origin in (collections.abc.Set, collections.abc.MutableSet):
+        origin = set
+    elif origin in (collections.abc.Mapping, collections.abc.MutableMapping):
+        origin = dict
+    if not isinstance(origin, type):
+        return _MISSING
+    try:
+        return origin()
+    except Exception:  # not buildable without arguments: the key starts missing, like LangGraph's channel
+        return _MISSING
+
+
+class StateSpec:
+    """What the engine knows about a state schema (and the node input / graph input and output schemas)."""
+
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        input_schema: Any = None,
+        output_schema: Any = None,
+        frames: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
         self.schema = schema
+        self.kind = schema_kind(schema)
+        self.input_schema = input_schema
+        self.output_schema = output_schema
         self.reducers: dict[str, Reducer] = {}
-        self.defaults: dict[str, Any] = {}
+        self.empties: dict[str, Any] = {}
         self.fields: set[str] | None
-        if schema is None or schema is dict:
-            self.kind = "dict"
+        self.hints: dict[str, Any] = {}
+        self._warned: set[str] = set()
+        frames = list(frames)
+        if self.kind == "dict":
             self.fields = None
             self.reducers["messages"] = add_messages
-            return
-        if dataclasses.is_dataclass(schema) and isinstance(schema, type):
-            self.kind = "dataclass"
-            self.fields = {f.name for f in dataclasses.fields(schema)}
-            for f in dataclasses.fields(schema):
-                if f.default is not dataclasses.MISSING:
-                    self.defaults[f.name] = f.default
-                elif f.default_factory is not dataclasses.MISSING:
-                    self.defaults[f.name] = f.default_factory()
-        elif _is_pydantic(schema):
-            self.kind = "pydantic"
-            model_fields: dict[str, Any] = schema.model_fields
-            self.fields = set(model_fields)
-            for name, info in model_fields.items():
-                if not info.is_required():
-                    self.defaults[name] = info.get_default(call_default_factory=True)
-        elif _is_typeddict(schema):
-            self.kind = "typeddict"
-            self.fields = set(schema.__annotations__)
+            self.empties["messages"] = []
+        elif self.kind == "root":
+            self.fields = {ROOT}
+            reducer = _reducer_of(schema, ROOT)
+            if reducer is not None:
+                self.reducers[ROOT] = reducer
+                empty = _empty_of(schema)
+                if empty is not _MISSING:
+                    self.empties[ROOT] = empty
         else:
-            raise UsageError(
-                f"StateGraph(state_schema): expected a TypedDict, a dataclass, a pydantic model or None, got {schema!r}"
-            )
-        try:
-            hints = get_type_hints(schema, include_extras=True)
-        except Exception:  # unresolvable forward references: fall back to the raw annotations
-            hints = dict(getattr(schema, "__annotations__", {}))
-        for name in self.fields:
-            reducer = _reducer_of(hints.get(name))
+            self.fields = set(schema_keys(schema) or [])
+            self._add_channels(schema, frames)
+        for extra in (input_schema, output_schema):
+            if extra is not None:
+                self.add_schema(extra, frames)
+        self.state_keys = None if self.fields is None else schema_keys(schema)
+        self.input_keys = self._keys_of(input_schema) or self.state_keys
+        self.output_keys = self._keys_of(output_schema) or self.state_keys
+
+    def add_schema(self, schema: Any, frames: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Add the keys (and reducers) of another schema: a node's input schema, the graph's input or output
+        schema. Its keys become keys of the state (LangGraph's private state channels)."""
+        if self.fields is None or schema is self.schema or self.kind == "root":
+            return
+        self.fields |= set(schema_keys(schema) or [])
+        self._add_channels(schema, list(frames))
+
+    def _keys_of(self, schema: Any) -> list[str] | None:
+        return None if schema is None else schema_keys(schema)
+
+    def _add_channels(self, schema: Any, frames: list[Mapping[str, Any]]) -> None:
+        if _is_pydantic(schema):
+            for name, info in schema.model_fields.items():
+                if name in self.reducers:
+                    continue
+                meta = [m for m in info.metadata if callable(m)]
+                if meta:
+                    self.reducers[name] = _check_reducer(meta[-1], name)
+                    self.hints[name] = info.annotation
+                    empty = _empty_of(info.annotation)
+                    if empty is not _MISSING:
+                        self.empties[name] = empty
+            return
+        hints = resolve_hints(schema, frames)
+        for name, hint in hints.items():
+            if name in self.reducers:
+                continue
+            self.hints.setdefault(name, hint)
+            reducer = _reducer_of(hint, name)
             if reducer is not None:
                 self.reducers[name] = reducer
-            elif name == "messages":
-                self.reducers[name] = add_messages
+                empty = _empty_of(hint)
+                if empty is not _MISSING:
+                    self.empties[name] = empty
 
     @property
     def name(self) -> str:
         return "dict" if self.schema is None else getattr(self.schema, "__name__", "state")
 
-    def initial(self) -> dict[str, Any]:
-        """The values of a new thread (defaults of the schema's fields)."""
-        return copy.deepcopy(self.defaults)
+    def is_messages(self, key: str) -> bool:
+        """Whether ``key`` holds chat messages (its reducer is ``add_messages``): its writes are coerced to
+        message dicts with ids."""
+        return self.reducers.get(key) is add_messages
 
-    def to_state(self, values: dict[str, Any]) -> Any:
-        """A fresh instance of the schema holding ``values`` (a deep copy: nodes may mutate it freely)."""
-        data = copy.deepcopy(values)
-        if self.kind in ("dict", "typeddict"):
+    def initial(self) -> dict[str, Any]:
+        """The values of a new thread: every reducer key that starts empty."""
+        return copy.deepcopy(self.empties)
+
+    # -- to and from the schema's type ------------------------------------------------------------------------------
+    def to_state(self, values: Mapping[str, Any], schema: Any = None) -> Any:
+        """A fresh instance of ``schema`` (default: the state schema) holding ``values`` (a deep copy: nodes may
+        mutate it freely). Pydantic models are validated (validators run, as in LangGraph)."""
+        schema = self.schema if schema is None else schema
+        kind = self.kind if schema is self.schema else schema_kind(schema)
+        if kind == "dict":
+            return _copy_values(dict(values))
+        if kind == "root":
+            return copy.deepcopy(values.get(ROOT))
+        keys = self.state_keys if schema is self.schema else schema_keys(schema)
+        keys = keys or []
+        data = _copy_values({k: v for k, v in values.items() if k in keys})
+        if kind == "typeddict":
             return data
-        if self.kind == "pydantic":
-            return self.schema.model_construct(**{**self.defaults, **data})
+        if kind == "pydantic":
+            return schema.model_validate({k: v for k, v in data.items() if k in keys})
         try:
-            return self.schema(**data)
+            return schema(**{k: v for k, v in data.items() if k in keys})
         except TypeError as exc:
-            missing = sorted((self.fields or set()) - set(data))
+            missing = sorted(set(keys) - set(data))
             raise UsageError(
-                f"cannot build {self.name} from the state: {exc}. Fields without a value yet: {missing}; give them "
-                "defaults in the dataclass, or pass them in the first input"
+                f"cannot build {getattr(schema, '__name__', schema)} from the state: {exc}. Fields without a value "
+                f"yet: {missing}; give them defaults in the dataclass, or pass them in the first input",
+                code="state_incomplete",
             ) from exc
 
-    def from_object(self, obj: Any) -> dict[str, Any] | None:
-        """The field values of a state object (an instance of the schema), or None if ``obj`` is not one."""
-        if self.kind == "dataclass" and isinstance(obj, self.schema):
-            return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        if self.kind == "pydantic" and isinstance(obj, self.schema):
-            return {name: getattr(obj, name) for name in self.schema.model_fields if hasattr(obj, name)}
-        return None
+    def object_writes(self, obj: Any, before: Mapping[str, Any] | None) -> list[Write] | None:
+        """The writes of a returned object of a class with annotations (a state object, a pydantic model, a
+        dataclass), or None if ``obj`` is not one.
 
-    def diff(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-        """The update that turns ``before`` into ``after`` (a node returned a whole state object).
-
-        Keys with a reducer whose new list extends the old one write only the added items (so concurrent
-        appends merge); any other change to such a key overwrites it.
+        As in LangGraph: a field is written when its value is not None, or its default is not None, or (pydantic)
+        it was set explicitly. Returning the state itself writes only what changed, and a reducer key whose list
+        still starts with the old one writes the added items only (so it is not appended twice).
         """
-        update: dict[str, Any] = {}
-        for key, new in after.items():
-            old = before.get(key, _MISSING)
-            if old is not _MISSING and old == new:
+        cls = type(obj)
+        if self.kind == "root":
+            return None if obj is None else [(ROOT, obj)]
+        if isinstance(obj, (dict, list, tuple, str, bytes, int, float, bool)) or obj is None:
+            return None
+        if _is_pydantic(cls):
+            keys = list(cls.model_fields)
+            keep: set[str] | None = set(obj.model_fields_set)
+            defaults = {k: f.default for k, f in cls.model_fields.items()}
+        elif dataclasses.is_dataclass(obj):
+            keys = [f.name for f in dataclasses.fields(obj)]
+            keep, defaults = None, {}
+        else:
+            return None
+        writes: list[Write] = []
+        for k in keys:
+            value = getattr(obj, k, _MISSING)
+            if value is _MISSING:
                 continue
-            if key in self.reducers:
-                if isinstance(new, list) and isinstance(old, list) and new[: len(old)] == old:
-                    update[key] = new[len(old) :]
+            if value is None and defaults.get(k, _MISSING) is None and not (keep is not None and k in keep):
+                continue
+            if before is not None and k in before:
+                old = before[k]
+                if k in self.reducers:
+                    if isinstance(value, list) and isinstance(old, list) and value[: len(old)] == old:
+                        if len(value) > len(old):
+                            writes.append((k, value[len(old) :]))
+                        continue
+                    if old == value:
+                        continue
+                    writes.append((k, Overwrite(value)))
                     continue
-                update[key] = Overwrite(new)
-            else:
-                update[key] = new
-        return update
+                if old == value:
+                    continue
+            writes.append((k, value))
+        return writes
 
-    def check_keys(self, update: dict[str, Any], node: str) -> None:
+    def known(self, writes: list[Write], where: str, keys: Iterable[str] | None = None) -> list[Write]:
+        """The writes to keys the state has (or to ``keys``: an input's); others are dropped (LangGraph does the
+        same) with one warning per graph and key."""
         if self.fields is None:
-            return
-        unknown = sorted(k for k in update if k not in self.fields)
-        if unknown:
-            raise InvalidUpdate(
-                f"node {node!r} wrote {unknown}, which {self.name} does not declare (keys: {sorted(self.fields)}); "
-                "add the field to the state schema or return only declared keys",
-                code="unknown_key",
-            )
+            return writes
+        allowed = self.fields if keys is None else set(keys)
+        out = []
+        for k, v in writes:
+            if k in allowed:
+                out.append((k, v))
+            elif k not in self._warned:
+                self._warned.add(k)
+                warnings.warn(
+                    f"{where} wrote {k!r}, which {self.name} does not declare (keys: {sorted(self.fields)}); the "
+                    "write is ignored. Add the field to the state schema to keep it.",
+                    stacklevel=2,
+                )
+        return out
 
-    def merge(self, values: dict[str, Any], writes: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """Apply the writes of one superstep (``(node, update)`` in node order) and return the new values.
+    def coerce(self, writes: list[Write]) -> list[Write]:
+        """Messages written to an ``add_messages`` key become message dicts with ids (call inside a journaled
+        step, so a resumed run sees the same ids)."""
+        if not any(self.is_messages(k) for k, _ in writes):
+            return writes
+        out: list[Write] = []
+        for k, v in writes:
+            if self.is_messages(k):
+                v = Overwrite(coerce_messages(v.value)) if isinstance(v, Overwrite) else coerce_messages(v)
+            out.append((k, v))
+        return out
+
+    # -- merging ----------------------------------------------------------------------------------------------------
+    def apply(self, values: Mapping[str, Any], tasks: list[tuple[str, list[Write]]]) -> dict[str, Any]:
+        """Apply the writes of one superstep, ``(task name, writes)`` in task order, and return the new values.
 
         Raises:
-            InvalidUpdate: an unknown key, or a key without a reducer written by more than one node.
+            InvalidUpdate: a key without a reducer written more than once, or two Overwrites of one key.
         """
-        writers: dict[str, list[str]] = {}
-        for node, update in writes:
-            self.check_keys(update, node)
-            for key in update:
-                writers.setdefault(key, []).append(node)
-        conflicts = {k: ns for k, ns in writers.items() if len(ns) > 1 and k not in self.reducers}
-        if conflicts:
-            detail = "; ".join(f"{k!r} by {ns}" for k, ns in sorted(conflicts.items()))
-            raise InvalidUpdate(
-                f"conflicting writes in one superstep: {detail}. Nodes that run concurrently may only write the same "
-                "key when it has a reducer: declare it as Annotated[list[T], operator.add] (or another reducer) in "
-                "the state schema",
-                code="conflicting_writes",
-            )
+        by_key: dict[str, list[tuple[str, Any]]] = {}
+        for task, writes in tasks:
+            for k, v in writes:
+                by_key.setdefault(k, []).append((task, v))
         new = dict(values)
-        for _node, update in writes:
-            for key, value in update.items():
-                if isinstance(value, Overwrite):
-                    new[key] = value.value
-                elif key in self.reducers:
-                    new[key] = self.reducers[key](new[key] if key in new else _empty_like(value), value)
-                else:
-                    new[key] = value
+        for key, items in by_key.items():
+            reducer = self.reducers.get(key)
+            if reducer is None:
+                if len(items) > 1:
+                    writers = [t for t, _ in items]
+                    raise InvalidUpdate(
+                        f"At key {key!r}: can receive only one value per superstep, got {len(items)} (from "
+                        f"{writers}). Nodes that run in the same superstep may only write the same key when it has "
+                        "a reducer: declare it as Annotated[list[T], operator.add] (or another reducer)",
+                        code="conflicting_writes",
+                    )
+                new[key] = unwrap_overwrite(items[0][1])
+                continue
+            overwrites = [v for _, v in items if is_overwrite(v)]
+            if len(overwrites) > 1:
+                raise InvalidUpdate(
+                    f"At key {key!r}: can receive only one Overwrite value per superstep, got {len(overwrites)} "
+                    f"(from {[t for t, v in items if is_overwrite(v)]})",
+                    code="conflicting_overwrites",
+                )
+            if overwrites:
+                new[key] = unwrap_overwrite(overwrites[0])
+                continue
+            current = new.get(key, _MISSING)
+            for _, v in items:
+                current = v if current is _MISSING else reducer(current, v)
+            new[key] = current
         return new
 
+    def output(self, values: Mapping[str, Any]) -> Any:
+        """The values a caller sees: the state schema's keys (or the output schema's), not the private keys of
+        node input schemas; the value itself for a single-value state."""
+        if self.kind == "root":
+            return values.get(ROOT)
+        if self.output_keys is None:
+            return dict(values)
+        return {k: values[k] for k in self.output_keys if k in values}
 
-_MISSING = object()
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
-def _empty_like(value: Any) -> Any:
-    """The starting value a reducer folds the first write into: ``[]`` for a list, ``0`` for an int..."""
-    if isinstance(value, (list, dict, set, tuple, str, int, float)) and not isinstance(value, bool):
-        return type(value)()
-    return None
+def _copy_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy a node may mutate freely: deep, except that immutable values are shared (the common case of a
+    small state costs a dict copy)."""
+    if all(isinstance(v, _IMMUTABLE) for v in values.values()):
+        return dict(values)
+    return copy.deepcopy(values)
 
 
-def _reducer_of(hint: Any) -> Reducer | None:
-    if hint is None or get_origin(hint) is not typing.Annotated:
-        return None
-    for meta in reversed(get_args(hint)[1:]):
-        if callable(meta):
-            return typing.cast(Reducer, meta)
-    return None
+def is_overwrite(value: Any) -> bool:
+    return isinstance(value, Overwrite) or (isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value)
+
+
+def unwrap_overwrite(value: Any) -> Any:
+    if isinstance(value, Overwrite):
+        return value.value
+    if isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value:
+        return value[OVERWRITE_KEY]
+    return value
+
+
+def journal_form(writes: list[Write]) -> dict[str, Any] | list[list[Any]]:
+    """Writes as JSON (an Overwrite as ``{"__overwrite__": value}``, LangGraph's JSON form): ``{key: value}``,
+    or ``[[key, value], ...]`` when a key is written more than once."""
+    pairs = [(k, {OVERWRITE_KEY: v.value} if isinstance(v, Overwrite) else v) for k, v in writes]
+    as_dict = dict(pairs)
+    return as_dict if len(as_dict) == len(pairs) else [[k, v] for k, v in pairs]
+
+
+def writes_of(data: Any) -> list[Write]:
+    """The writes of :func:`journal_form` (either shape)."""
+    if isinstance(data, dict):
+        return list(data.items())
+    return [(k, v) for k, v in data or []]

@@ -1,77 +1,139 @@
-"""The values a state graph's users hold: sentinels, :class:`Command`, results, snapshots, and the flow's errors.
+"""The values a state graph's users hold: sentinels, :class:`Command`, :class:`Send`, results, snapshots, and the
+flow's errors.
 
-Errors extend aether_nb's one tree (``aether_nb.errors``)::
+Names and shapes follow LangGraph where they overlap (``Command``, ``Send``, ``Interrupt``, ``StateSnapshot``,
+``PregelTask``, ``Overwrite``), so code and tests written against LangGraph read the same here.
+
+Errors extend aether_nb's one tree (``aether_nb.errors``); a few also extend the builtin LangGraph's errors extend,
+so ``except ValueError`` / ``except RecursionError`` written for LangGraph still catches them::
 
     UsageError
-    ├── GraphBuildError        compile() found problems; ``problems`` lists every one of them
-    └── InvalidUpdate          a node wrote state the graph cannot merge (unknown key, conflicting writes)
+    ├── GraphBuildError        (also ValueError) compile() found problems; ``problems`` lists all of them
+    ├── InvalidUpdate          a node wrote state the graph cannot merge (conflicting writes, two Overwrites)
+    └── AmbiguousResume        (also RuntimeError) several interrupts pending and no ``{id: value}`` map given
     RunError
-    └── GraphRecursionError    the run took more supersteps than ``recursion_limit``; ``path`` is the route taken
+    └── GraphRecursionError    (also RecursionError) more supersteps than ``recursion_limit``; ``path`` lists them
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from aether_nb.errors import RunError, UsageError
 
 START = "__start__"
 """The virtual node before the entry point: ``add_edge(START, "first")``."""
 END = "__end__"
-"""The virtual node after the last: ``add_edge("last", END)``; a route or ``goto`` to END finishes the run."""
+"""The virtual node after the last: ``add_edge("last", END)``; a route or ``goto`` to END finishes that branch."""
+
+N = TypeVar("N")
 
 
 @dataclass(frozen=True)
-class Command:
-    """What a node may return to update the state and choose where to go, overriding its outgoing edges.
+class Send:
+    """Run ``node`` in the next superstep with ``arg`` as its input instead of the graph's state (map-reduce).
 
-    Also an input: ``await app.ainvoke(Command(resume=value), config)`` is ``{"resume": value}``.
+    Return Sends from a conditional edge's router (``[Send("joke", {"subject": s}) for s in subjects]``) or as a
+    ``Command(goto=...)``. Each Send is its own task; their updates merge into the state with the reducers.
+    """
+
+    node: str
+    arg: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.node, str) or not self.node:
+            raise UsageError(f"Send(node, arg): node must be a node name, got {self.node!r}")
+
+
+@dataclass(frozen=True)
+class Command(Generic[N]):
+    """What a node may return to update the state and choose where to go next, besides its edges.
+
+    ``goto`` adds targets to the node's edges (it does not replace them). ``Command[Literal["a", "b"]]`` as a
+    return annotation declares the targets for drawing. As an input, ``ainvoke(Command(resume=...,
+    update=..., goto=...), config)`` answers pending interrupts, edits the state, or adds nodes to run.
 
     Args:
-        update: a partial state dict, a list of messages, or a state object.
-        goto: a node name, a list of node names (they run concurrently), or END.
-        resume: the answer to a pending ``interrupt()`` (as an input only).
+        update: a partial state dict, a list of ``(key, value)`` pairs, a state object, or messages.
+        goto: a node name, a :class:`Send`, or a list of them (END: nothing more from here).
+        resume: the answer to pending ``interrupt()`` calls (an input only): a value, or ``{interrupt_id: value}``.
+        graph: ``Command.PARENT`` sends the command to the graph that contains this subgraph.
     """
 
     update: Any = None
-    goto: str | list[str] | tuple[str, ...] | None = None
+    goto: Any = ()
     resume: Any = None
+    graph: str | None = None
+
+    PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
+
+    def __repr__(self) -> str:
+        # only what was given, as LangGraph prints it: Command(goto=Send(node='b', arg=1))
+        parts = [
+            f"{name}={value!r}"
+            for name, value, default in (
+                ("update", self.update, None),
+                ("goto", self.goto, ()),
+                ("resume", self.resume, None),
+                ("graph", self.graph, None),
+            )
+            if value != default
+        ]
+        return f"Command({', '.join(parts)})"
+
+    def goto_list(self) -> list[str | Send]:
+        """``goto`` as a list (empty when absent)."""
+        if self.goto is None or self.goto == ():
+            return []
+        if isinstance(self.goto, (str, Send)):
+            return [self.goto]
+        if isinstance(self.goto, Sequence):
+            return list(self.goto)
+        raise UsageError(f"Command(goto=...) takes a node name, a Send or a list of them, got {self.goto!r}")
 
 
 @dataclass(frozen=True)
 class Overwrite:
-    """A value that replaces a state key even though the key has a reducer: ``{"messages": Overwrite([...])}``."""
+    """Replace a key's value even though the key has a reducer: ``{"items": Overwrite([...])}``.
+
+    In one superstep an Overwrite wins over every other write of the key; two Overwrites of one key in the same
+    superstep are an :class:`InvalidUpdate`.
+    """
 
     value: Any
 
 
 @dataclass(frozen=True)
 class Interrupt:
-    """A pause waiting for ``ainvoke({"resume": ...})`` (or, for ``before``/``after``, any input to go on).
+    """A pending pause, as LangGraph reports it (``value`` and ``id``; equality looks at those two only).
 
     Attributes:
-        id: the wait's node id in the run's DAG; ``{"resume": {id: value}}`` answers one of several.
+        value: what ``interrupt(value)`` passed (None for ``interrupt_before``/``interrupt_after`` pauses).
+        id: the wait's node id in the run's DAG; ``Command(resume={id: value, ...})`` answers several at once.
         kind: ``"interrupt"`` (a node called ``interrupt()``), ``"before"`` or ``"after"`` (compile options).
-        node: the graph node concerned.
-        value: what ``interrupt(value)`` passed (None for before/after).
+        node: the graph node concerned (``"inner/child"`` inside a subgraph).
         message: the prompt shown in the notebook.
     """
 
-    id: str
-    kind: str
-    node: str
     value: Any = None
-    message: str | None = None
+    id: str = ""
+    kind: str = field(default="interrupt", compare=False)
+    node: str = field(default="", compare=False)
+    message: str | None = field(default=None, compare=False)
 
 
-@dataclass
-class InvokeResult:
-    """What ``ainvoke`` returns when the graph finished or paused.
+class InvokeResult(dict[str, Any]):
+    """What ``ainvoke`` returns: the state's values as a dict (as in LangGraph), plus what the turn did.
+
+    ``res == {"foo": "bar"}`` compares the values; when the turn paused at ``interrupt()``, the dict also holds
+    ``"__interrupt__": [Interrupt, ...]`` as LangGraph's does (pauses of ``interrupt_before``/``after`` are only in
+    ``res.interrupts``).
 
     Attributes:
         status: ``"completed"``, ``"interrupted"`` (see ``interrupts``) or ``"stopped"`` (``astop``).
-        state: the thread's state, as an instance of the graph's state schema (a dict for TypedDicts).
+        state: the values as an instance of the graph's state schema (a dict for TypedDicts).
         messages: the messages this turn added (from the new input onwards), when the state has ``messages``.
         interrupts: the pending pauses when ``status == "interrupted"``.
         thread_id: the thread; ``run_id`` is the aether_nb run of this turn (``ag.get_run(run_id)``).
@@ -84,47 +146,108 @@ class InvokeResult:
     interrupts: list[Interrupt]
     thread_id: str
     run_id: str
-    next: tuple[str, ...] = ()
-    values: dict[str, Any] = field(default_factory=dict, repr=False)
+    next: tuple[str, ...]
 
-    def __getitem__(self, key: str) -> Any:
-        """``res["messages"]``: a key of the state (LangGraph returns the state dict itself)."""
-        return self.values[key]
+    def __init__(
+        self,
+        values: dict[str, Any],
+        *,
+        status: Literal["completed", "interrupted", "stopped"],
+        state: Any,
+        messages: list[dict[str, Any]],
+        interrupts: list[Interrupt],
+        dynamic: list[Interrupt] | None = None,
+        thread_id: str,
+        run_id: str,
+        next: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(values)
+        if dynamic:
+            self["__interrupt__"] = list(dynamic)
+        self.status = status
+        self.state = state
+        self.messages = messages
+        self.interrupts = interrupts
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.next = next
+
+    def __repr__(self) -> str:
+        return f"InvokeResult({dict.__repr__(self)}, status={self.status!r})"
+
+
+@dataclass(frozen=True)
+class PregelTask:
+    """A task of a checkpoint (named as in LangGraph): a node that runs next, or ran and failed or paused.
+
+    Attributes:
+        id: the task's id within the checkpoint.
+        name: the node.
+        path: ``("__pregel_pull", name)`` for a node triggered by edges, ``("__pregel_push", i)`` for a Send.
+        error: ``repr`` of the exception when the task failed.
+        interrupts: the task's pending interrupts.
+        state: for a subgraph node, its state snapshot (``aget_state(config, subgraphs=True)``), or its config.
+        result: the task's update when it completed while a sibling failed or paused.
+    """
+
+    id: str
+    name: str
+    path: tuple[Any, ...] = ()
+    error: str | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
 
 
 @dataclass(frozen=True)
 class StateSnapshot:
-    """One checkpoint of a thread, as ``aget_state`` / ``aget_state_history`` return it.
+    """One checkpoint of a thread, as ``aget_state`` / ``aget_state_history`` return it (LangGraph's fields first).
 
     Attributes:
         values: the state as a dict; ``state`` is the same as an instance of the schema.
         next: nodes that run next (empty when the thread is complete).
-        checkpoint_id: the checkpoint's sequence number in its thread (1, 2, ...).
-        step: the superstep it was written after (-1: the input of a turn).
-        source: ``"input"``, ``"loop"``, ``"update"`` (``aupdate_state``) or ``"error"``.
-        status: ``"running"``, ``"interrupted"``, ``"completed"``, ``"failed"`` or ``"stopped"`` for the latest
-            checkpoint (what the thread's run is doing now); the status at write time for older ones.
-        interrupts: the pending pauses (latest checkpoint only).
+        config: ``{"configurable": {"thread_id", "checkpoint_ns", "checkpoint_id"}}``: pass it to ``ainvoke(None,
+            config)`` to run again from this checkpoint (a fork), or to ``aupdate_state`` to fork with edits.
+        metadata: ``{"source", "step", "parents"}``; source is ``input``, ``loop``, ``update`` or ``fork``.
+        created_at: when it was written (seconds since the epoch, from the session's clock).
+        parent_config: the config of the checkpoint this one follows (None for the first).
+        tasks: the pending tasks, with their errors, interrupts and (subgraphs) states.
+        interrupts: the pending interrupts (the latest checkpoint of a paused thread).
+        status: ``"running"``, ``"interrupted"``, ``"completed"``, ``"failed"``, ``"stopped"`` for the latest
+            checkpoint (what the thread's run is doing now); ``"in_progress"``/``"completed"``/``"failed"`` for
+            older ones.
         run_id: the aether_nb run that wrote it.
-        error: the failure, for ``source == "error"``.
     """
 
     values: dict[str, Any]
-    state: Any
     next: tuple[str, ...]
     config: dict[str, Any]
-    checkpoint_id: int
-    step: int
-    source: str
-    status: str
+    metadata: dict[str, Any]
     created_at: float
-    run_id: str | None
+    parent_config: dict[str, Any] | None
+    tasks: tuple[PregelTask, ...] = ()
     interrupts: tuple[Interrupt, ...] = ()
-    error: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    state: Any = field(default=None, compare=False)
+    status: str = field(default="", compare=False)
+    run_id: str | None = field(default=None, compare=False)
+
+    @property
+    def checkpoint_id(self) -> str:
+        """The checkpoint's id in its thread (``config["configurable"]["checkpoint_id"]``)."""
+        return str(self.config["configurable"]["checkpoint_id"])
+
+    @property
+    def step(self) -> int:
+        """The superstep it was written after (-1: before a turn's input)."""
+        return int(self.metadata.get("step", -1))
+
+    @property
+    def source(self) -> str:
+        """``input``, ``loop``, ``update`` or ``fork``."""
+        return str(self.metadata.get("source", ""))
 
 
-class GraphBuildError(UsageError):
+class GraphBuildError(UsageError, ValueError):
     """``compile()`` found problems with the graph; ``problems`` lists all of them."""
 
     default_code = "graph_build"
@@ -139,12 +262,22 @@ class GraphBuildError(UsageError):
 
 
 class InvalidUpdate(UsageError):
-    """A node's return could not be merged into the state (an unknown key, or a conflicting write)."""
+    """A node's return could not be merged into the state (a conflicting write, two Overwrites, a bad return)."""
 
     default_code = "invalid_update"
 
 
-class GraphRecursionError(RunError):
+InvalidUpdateError = InvalidUpdate
+"""LangGraph's name for :class:`InvalidUpdate`."""
+
+
+class AmbiguousResume(UsageError, RuntimeError):
+    """Several interrupts are pending and the resume value does not say which one it answers."""
+
+    default_code = "ambiguous_resume"
+
+
+class GraphRecursionError(RunError, RecursionError):
     """The run took more supersteps than its recursion limit; ``path`` lists the nodes of each superstep."""
 
     default_code = "recursion_limit"
@@ -159,3 +292,32 @@ class GraphRecursionError(RunError):
 
 def _rebuild_recursion(message: str, path: list[list[str]], run_id: str | None) -> GraphRecursionError:
     return GraphRecursionError(message, path, run_id=run_id)
+
+
+@dataclass(frozen=True)
+class NodeError:
+    """What an error handler receives (``add_node(..., error_handler=fn)``; a parameter named ``error`` or
+    annotated ``NodeError``): the node that failed and its exception, after its retries."""
+
+    node: str
+    error: BaseException
+
+
+class GraphInterrupt(BaseException):
+    """Raised by :func:`~aether_nb.flow.nodes.interrupt` to pause the task that called it (control flow, not an
+    error: a BaseException, so ``except Exception`` in a node does not swallow it)."""
+
+    def __init__(self, index: int, value: Any, message: str | None) -> None:
+        super().__init__(f"interrupt #{index}: {value!r}")
+        self.index = index
+        self.value = value
+        self.message = message
+
+
+class ParentCommand(BaseException):
+    """Raised by a subgraph node that returned ``Command(graph=Command.PARENT, ...)``: the parent's task takes it
+    as its own return."""
+
+    def __init__(self, command: Command[Any]) -> None:
+        super().__init__(f"{command!r} for the parent graph")
+        self.command = command

@@ -18,10 +18,11 @@ state directly, so the run, the engine and the session each own their own part.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
@@ -57,6 +58,19 @@ def enter_scope(scope: Scope) -> contextvars.Token[Scope | None]:
 
 def leave_scope(token: contextvars.Token[Scope | None]) -> None:
     _current_scope.reset(token)
+
+
+@contextlib.contextmanager
+def use_scope(scope: Scope | None) -> Iterator[None]:
+    """Make ``scope`` the current scope inside the block (None: calls run directly, as outside any run).
+
+    For code that runs a node's body itself in a scope it made (a state graph re-running a node after an
+    ``interrupt()`` was answered)."""
+    token = _current_scope.set(scope)
+    try:
+        yield
+    finally:
+        _current_scope.reset(token)
 
 
 def detach_scope() -> None:
@@ -132,6 +146,7 @@ class Execution:
         self.durable = True  # False once a step could not be journaled: such a run is never evicted
         self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
         self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
+        self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
     def note_failure(self, exc: BaseException, node_id: str) -> None:
@@ -380,6 +395,8 @@ class Scope:
                     store.append_journal(entry)
         elif entry is not None:
             store.append_journal(entry)  # one addition is atomic by itself
+        if entry is not None:
+            self.execution.journaled += 1
         if message is not None:
             self.not_journaled(key, message)
 
@@ -491,4 +508,5 @@ __all__ = [
     "enter_scope",
     "error_info",
     "leave_scope",
+    "use_scope",
 ]

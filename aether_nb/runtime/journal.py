@@ -45,6 +45,21 @@ class Journal:
         """Whether the step at ``key`` completed in an earlier execution (it will be replayed, not executed)."""
         return key in self._entries
 
+    def get(self, key: str) -> JournalEntry | None:
+        """The entry at ``key``, replayed or not."""
+        return self._entries.get(key)
+
+    def add(self, entries: Iterable[JournalEntry]) -> None:
+        """Learn entries journaled since this journal was loaded (a node run again within its step finds what its
+        earlier attempt did); an entry already known stays."""
+        for entry in entries:
+            if entry.durable:
+                self._entries.setdefault(entry.key, entry)
+
+    def reopen(self, prefix: str) -> None:
+        """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start)."""
+        self._consumed = {k for k in self._consumed if not k.startswith(prefix)}
+
     def replay(self, key: str, name: str, fp: str, inputs: Any = None) -> JournalEntry | None:
         """The entry for a step about to run, or None when the step is new.
 

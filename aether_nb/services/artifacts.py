@@ -10,6 +10,7 @@ import json
 import mimetypes
 import pathlib
 import re
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -364,6 +365,35 @@ class Artifacts:
 
     def load_json(self, uri: str | Artifact) -> Awaitable[Any]:
         return self._load("load_json", uri, json.loads)
+
+    async def to_local_path(self, uri: str | Artifact, *, directory: str | pathlib.Path | None = None) -> pathlib.Path:
+        """A file on disk holding the artifact's bytes, for code that wants a path (``pandas.read_csv``, an image
+        library, a subprocess).
+
+        Written once as ``<directory>/<artifact id>/<name>`` (default directory: ``aether_nb-artifacts`` in the
+        system's temp folder); later calls return the same file, written again if it was deleted or changed. Not a
+        journaled step: artifacts never change, so the file is the same on every replay.
+        """
+        art_id = parse_uri(uri)
+        hit = self._ctx.session.store.artifact_get(art_id)
+        if hit is None:
+            raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+        rec, data = hit
+        if directory is not None and not isinstance(directory, (str, pathlib.PurePath)):
+            raise UsageError(f"directory must be a folder path, got {type(directory).__name__}")
+        base = (
+            pathlib.Path(directory)
+            if directory is not None
+            else pathlib.Path(tempfile.gettempdir()) / "aether_nb-artifacts"
+        )
+        path = base / rec.id / rec.name
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader never sees half a file
+        return path
 
     def get(self, uri: str | Artifact) -> Awaitable[Artifact]:
         """The artifact's metadata (``Artifact``), which displays inline in a notebook."""

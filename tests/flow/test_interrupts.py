@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
 import aether_nb as ag
-from aether_nb.errors import RunFailed, UsageError
-from aether_nb.flow import START, AgentState, StateGraph, interrupt
+from aether_nb.errors import UsageError
+from aether_nb.flow import START, AgentState, Command, StateGraph, interrupt
 from aether_nb.runtime.session import Session
 from tests.conftest import arun
 
@@ -72,7 +72,7 @@ def test_interrupt_before_pauses_then_resumes_with_the_edited_state(session: Ses
         assert done.state["trail"] == ["classify", "review(approved)"]  # ran once, saw the edit
         assert done.messages[-1]["content"] == "review says approved"
         sources = [s.source for s in await app.aget_state_history({"thread_id": "big"})]
-        assert sources == ["loop", "update", "loop", "input"]
+        assert sources == ["loop", "update", "loop", "loop", "input"]
 
     arun(scenario())
 
@@ -107,7 +107,7 @@ def test_interrupt_resumes_with_a_value_and_replays_the_tool_called_before_it(se
     async def human(state: ReviewState) -> dict[str, Any]:
         node_runs.append(1)
         receipt = (await charge(state["amount"]))["receipt"]
-        answer = await interrupt({"amount": state["amount"], "receipt": receipt}, message="Approve?")
+        answer = interrupt({"amount": state["amount"], "receipt": receipt}, message="Approve?")
         return {"decision": answer["decision"], "trail": [*state["trail"], receipt]}
 
     g = StateGraph(ReviewState, name="dyn")
@@ -123,7 +123,7 @@ def test_interrupt_resumes_with_a_value_and_replays_the_tool_called_before_it(se
         (pause,) = res.interrupts
         assert (pause.kind, pause.node, pause.message) == ("interrupt", "human", "Approve?")
         assert pause.value == {"amount": 900.0, "receipt": "r1"}
-        with pytest.raises(UsageError, match=r"paused at interrupt\(\) in human .*\{'resume': value\}"):
+        with pytest.raises(UsageError, match=r"paused at interrupt\(\) in human .*Command\(resume=value\)"):
             await app.ainvoke(amount("1"), config={"thread_id": "t"})
         done = await app.ainvoke({"resume": {"decision": "rejected"}}, config={"thread_id": "t"})
         assert done.status == "completed" and done.state["decision"] == "rejected"
@@ -132,11 +132,11 @@ def test_interrupt_resumes_with_a_value_and_replays_the_tool_called_before_it(se
             await app.ainvoke({"resume": 1}, config={"thread_id": "t"})
 
     arun(scenario())
-    assert charged == [900.0]  # the tool before the interrupt ran once
-    assert node_runs == [1]  # in this process the paused node simply continued
+    assert charged == [900.0]  # the tool before the interrupt ran once: the node's re-run replayed it
+    assert node_runs == [1, 1]  # as in LangGraph, the node ran again from its start with the answer
 
 
-def test_interrupt_in_a_sync_node_blocks_its_thread_until_resumed(session: Session) -> None:
+def test_interrupt_in_a_sync_node_pauses_until_resumed(session: Session) -> None:
     def ask(state: ReviewState) -> dict[str, Any]:
         return {"decision": interrupt("decide?")}
 
@@ -146,7 +146,7 @@ def test_interrupt_in_a_sync_node_blocks_its_thread_until_resumed(session: Sessi
     app = g.compile()
 
     async def scenario() -> None:
-        res = await app.ainvoke(None, config={"thread_id": "t"})
+        res = await app.ainvoke({}, config={"thread_id": "t"})
         assert res.status == "interrupted" and res.interrupts[0].message == "decide?"
         done = await app.ainvoke({"resume": "yes"}, config={"thread_id": "t"})
         assert done.state["decision"] == "yes"
@@ -192,11 +192,15 @@ def test_stop_pauses_the_thread_and_the_next_invoke_reruns_the_stopped_node(sess
 def test_a_failed_node_is_retried_on_the_next_invoke_without_rerunning_the_rest(session: Session) -> None:
     calls: list[str] = []
     broken = True
+    sibling_done = asyncio.Event()
 
     def track(name: str, fail: bool = False) -> Any:
-        def node(state: AgentState) -> list[dict[str, Any]]:
+        async def node(state: AgentState) -> list[dict[str, Any]]:
             calls.append(name)
+            if name == "sibling":
+                sibling_done.set()
             if fail and broken:
+                await asyncio.wait_for(sibling_done.wait(), 10)  # fails once its sibling finished
                 raise RuntimeError(f"{name} is broken")
             return [{"role": "assistant", "content": name}]
 
@@ -213,12 +217,78 @@ def test_a_failed_node_is_retried_on_the_next_invoke_without_rerunning_the_rest(
     g.add_edge("b", "c")
     app = g.compile()
     cfg = {"thread_id": "t"}
-    with pytest.raises(RunFailed, match="b is broken"):
+    with pytest.raises(RuntimeError, match="b is broken"):
         arun(app.ainvoke({"messages": [{"role": "user", "content": "hi"}]}, config=cfg))
     snap = arun(app.aget_state(cfg))
-    assert snap.status == "failed" and snap.next == ("b", "sibling") and "b is broken" in (snap.error or "")
+    assert snap.status == "failed" and snap.next == ("b",)
+    assert [(t.name, t.error, t.result is not None) for t in snap.tasks] == [
+        ("b", "RuntimeError('b is broken')", False),
+        ("sibling", None, True),
+    ]
+    assert [m["content"] for m in snap.values["messages"]] == ["hi", "a", "sibling"]
     broken = False
     res = arun(app.ainvoke({"messages": [{"role": "user", "content": "again"}]}, config=cfg))
     assert res.status == "completed"
     assert calls == ["a", "b", "sibling", "b", "c"]  # a and the sibling that succeeded did not run again
     assert [m["content"] for m in res.state["messages"]] == ["hi", "a", "again", "b", "sibling", "c"]
+
+
+@pytest.mark.anyio
+async def test_steps_before_the_first_interrupt_replay_in_every_later_rerun(checkpointer: str) -> None:
+    """A node re-runs once per answer: the tool and the chat message before its first interrupt happen once, also
+    in the third run, after a re-run that only replayed (the case that skips reading the journal back)."""
+    calls: list[int] = []
+
+    @ag.tool(outputs=["n"])
+    def step(n: int) -> dict[str, Any]:
+        calls.append(n)
+        return {"n": n}
+
+    async def node(state: dict[str, Any], context: Any) -> dict[str, Any]:
+        first = (await step(1))["n"]
+        await context.channel().send_text("working on it")
+        a = interrupt("first?")
+        b = interrupt("second?")
+        second = (await step(2))["n"]
+        return {"out": [first, a, b, second]}
+
+    class S(TypedDict, total=False):
+        out: list[Any]
+
+    app = StateGraph(S).add_node("node", node).add_edge(START, "node").compile(checkpointer=checkpointer)
+    config = {"thread_id": "t"}
+    assert (await app.ainvoke({}, config=config)).status == "interrupted"
+    assert (await app.ainvoke(Command(resume="A"), config=config)).status == "interrupted"
+    done = await app.ainvoke(Command(resume="B"), config=config)
+    assert done["out"] == [1, "A", "B", 2]
+    assert calls == [1, 2]
+    channel = ag.session().config["channel"]
+    assert channel.texts.count("working on it") == 1
+
+
+def test_a_pause_answered_in_the_widget_then_resumed_from_a_cell_returns_the_turn(session: Session) -> None:
+    """The notebook's next cell still works after the interrupt was answered in the run widget: it gets the turn's
+    result instead of "Nothing to resume"; a different resume value is reported as unused."""
+
+    class S(TypedDict, total=False):
+        answer: str
+
+    def ask(state: S) -> dict[str, Any]:
+        return {"answer": interrupt("go?")}
+
+    app = StateGraph(S).add_node("ask", ask).add_edge(START, "ask").compile()
+    config = {"thread_id": "w"}
+
+    async def scenario() -> tuple[Any, Any, list[str]]:
+        paused = await app.ainvoke({}, config=config)
+        assert paused.status == "interrupted"
+        (run,) = [r for r in ag.runs() if r.status == "waiting"]
+        await run.answer("yes")  # what the widget's control does
+        await run
+        same = await app.ainvoke(Command(resume="yes"), config=config)
+        with pytest.warns(UserWarning, match="already answered with 'yes'") as caught:
+            other = await app.ainvoke(Command(resume="no"), config=config)
+        return same, other, [str(w.message) for w in caught]
+
+    same, other, _ = arun(scenario())
+    assert same["answer"] == other["answer"] == "yes"

@@ -27,7 +27,7 @@ def charge(amount: int) -> dict:
 async def pay(state: AgentState):
     log("pay started")
     receipt = (await charge(42))["receipt"]
-    answer = await interrupt({"receipt": receipt}, message="Confirm?")
+    answer = interrupt({"receipt": receipt}, message="Confirm?")
     return [{"role": "assistant", "content": f"{receipt} {answer}"}]
 
 g = StateGraph(AgentState, name="payflow")
@@ -68,6 +68,139 @@ def test_a_thread_paused_at_interrupt_resumes_in_a_new_process(tmp_path: Path) -
     assert "STATE interrupted ['pay']" in out
     status, messages, run_id = json.loads(out.split("OUT ", 1)[1].splitlines()[0])
     assert (status, messages, run_id) == ("completed", ["pay please", "r-42 yes"], "payflow-t1-1")
-    assert "HISTORY 2" in out  # the turn's input checkpoint and the one after its only superstep
+    assert "HISTORY 3" in out  # the turn's input checkpoint, START's, and the one after its only superstep
     # the node ran again in the new process, but the tool call before the interrupt was replayed
     assert Path(counter).read_text().splitlines() == ["pay started", "charged", "pay started"]
+
+
+SUBGRAPH_SCRIPT = """
+import asyncio, json, operator, os, sys
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, Command, Send, StateGraph, interrupt
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+def log(line):
+    with open(COUNTER, "a") as f:
+        f.write(line + "\\n")
+
+@ag.tool(outputs=["price"])
+def quote(item: str) -> dict:
+    log(f"quote {item}")
+    return {"price": len(item)}
+
+class Item(TypedDict, total=False):
+    item: str
+    lines: Annotated[list, operator.add]
+
+async def price(state: Item):
+    p = (await quote(state["item"]))["price"]
+    ok = interrupt(f"buy {state['item']} for {p}?")
+    return {"lines": [f"{state['item']}={p}:{ok}"]}
+
+sub = StateGraph(Item, name="pricing").add_node("price", price).add_edge(START, "price").compile()
+
+class Order(TypedDict, total=False):
+    items: list
+    lines: Annotated[list, operator.add]
+
+g = StateGraph(Order, name="order")
+g.add_node("pricing", sub)
+g.add_conditional_edges(START, lambda s: [Send("pricing", {"item": i}) for i in s["items"]])
+app = g.compile()
+cfg = {"configurable": {"thread_id": "o1"}}
+
+async def main():
+    if MODE == "start":
+        res = await app.ainvoke({"items": ["tea", "coffee"]}, cfg)
+        print("PAUSED", json.dumps(sorted(i.value for i in res["__interrupt__"])), flush=True)
+        os._exit(0)
+    state = await app.aget_state(cfg)
+    answers = {i.id: "yes" for i in state.interrupts}
+    res = await app.ainvoke(Command(resume=answers), cfg)
+    print("OUT", json.dumps(sorted(res["lines"])), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_send_fan_out_to_a_subgraph_paused_in_two_tasks_resumes_in_a_new_process(tmp_path: Path) -> None:
+    script = tmp_path / "order.py"
+    script.write_text(SUBGRAPH_SCRIPT)
+    db, counter = str(tmp_path / "order.duckdb"), str(tmp_path / "count.txt")
+
+    def run(mode: str) -> str:
+        res = subprocess.run(
+            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    assert 'PAUSED ["buy coffee for 6?", "buy tea for 3?"]' in run("start")
+    out = run("resume")
+    assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["coffee=6:yes", "tea=3:yes"]
+    # each quote ran once: the new process replayed them from the journal
+    assert sorted(Path(counter).read_text().splitlines()) == ["quote coffee", "quote tea"]
+
+
+BREAKPOINT_SCRIPT = """
+import asyncio, json, operator, os, sys
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, StateGraph
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+def log(line):
+    with open(COUNTER, "a") as f:
+        f.write(line + "\\n")
+
+class S(TypedDict, total=False):
+    amount: int
+    steps: Annotated[list, operator.add]
+
+def draft(state: S):
+    log("draft")
+    return {"steps": ["draft"], "amount": 100}
+
+def send(state: S):
+    log("send")
+    return {"steps": [f"sent {state['amount']}"]}
+
+g = StateGraph(S, name="mail")
+g.add_node("draft", draft).add_node("send", send).add_edge(START, "draft").add_edge("draft", "send")
+app = g.compile(interrupt_before=["send"])
+cfg = {"configurable": {"thread_id": "m1"}}
+
+async def main():
+    if MODE == "start":
+        res = await app.ainvoke({"steps": []}, cfg)
+        print("PAUSED", res.status, list(res.next), flush=True)
+        os._exit(0)
+    await app.aupdate_state(cfg, {"amount": 42})
+    res = await app.ainvoke(None, cfg)
+    print("OUT", json.dumps([res.status, res["steps"]]), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> None:
+    script = tmp_path / "mail.py"
+    script.write_text(BREAKPOINT_SCRIPT)
+    db, counter = str(tmp_path / "mail.duckdb"), str(tmp_path / "count.txt")
+
+    def run(mode: str) -> str:
+        res = subprocess.run(
+            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    assert "PAUSED interrupted ['send']" in run("start")
+    out = run("resume")
+    assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", ["draft", "sent 42"]]
+    assert Path(counter).read_text().splitlines() == ["draft", "send"]  # draft did not run again

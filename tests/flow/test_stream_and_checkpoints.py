@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.conftest import arun
 
 def graph() -> Any:
     async def ask(state: AgentState) -> list[dict[str, Any]]:
-        answer = await interrupt("ok?")
+        answer = interrupt("ok?")
         return [{"role": "assistant", "content": f"ask {answer}"}]
 
     g = StateGraph(AgentState, name="streamed")
@@ -45,12 +46,13 @@ def test_astream_yields_values_updates_messages_and_debug_events(session: Sessio
         items = await collect(app, {"messages": ["hi"]}, ["values", "updates", "messages", "debug"])
         modes = [m for m, _ in items]
         values = [p for m, p in items if m == "values"]
-        assert [[x["content"] for x in v["messages"]] for v in values] == [["hi"], ["hi", "a"]]
+        assert [[x["content"] for x in v["messages"]] for v in values] == [["hi"], ["hi", "a"], ["hi", "a"]]
+        assert values[-1]["__interrupt__"][0].value == "ok?"  # the pause, as LangGraph puts it in values
         updates = [p for m, p in items if m == "updates"]
         assert list(updates[0]) == ["a"] and updates[0]["a"]["messages"][0]["content"] == "a"
         assert updates[-1]["__interrupt__"][0].message == "ok?"
         messages = [p for m, p in items if m == "messages"]
-        assert [(msg["content"], meta["node"]) for msg, meta in messages] == [("a", "a")]
+        assert [(msg["content"], meta["langgraph_node"]) for msg, meta in messages] == [("a", "a")]
         assert "debug" in modes and any(getattr(p, "kind", "") == "node_started" for m, p in items if m == "debug")
         resumed = await collect(app, {"resume": "yes"}, "values")
         assert [x["content"] for x in resumed[-1]["messages"]] == ["hi", "a", "ask yes"]
@@ -72,7 +74,13 @@ def checkpointer(request: pytest.FixtureRequest) -> Checkpointer:
 
 def cp(step: int, **kw: Any) -> Checkpoint:
     return Checkpoint(
-        values={"n": step, "obj": {1, 2}}, next=("a",), step=step, source="loop", run_id="r", created_at=0.0, **kw
+        values={"n": step, "obj": {1, 2}},
+        tasks=({"node": "a"}, {"node": "b", "send": {"x": 1}}),
+        step=step,
+        source="loop",
+        run_id="r",
+        created_at=0.0,
+        **kw,
     )
 
 
@@ -84,6 +92,11 @@ def test_checkpointers_keep_every_checkpoint_per_thread(checkpointer: Checkpoint
     assert (first.id, second.id) == (1, 2)
     latest = checkpointer.latest("t")
     assert latest == second and latest is not None and latest.values["obj"] == {1, 2}
+    assert latest.next == ("a", "b") and latest.tasks[1]["send"] == {"x": 1}
+    assert checkpointer.get("t", 1) == first and checkpointer.get("t", 9) is None
+    checkpointer.replace("t", replace(first, errors={"a": "ValueError('x')"}))
+    assert checkpointer.get("t", 1).errors == {"a": "ValueError('x')"}  # type: ignore[union-attr]
+    assert checkpointer.latest("t") == second
     assert [c.id for c in checkpointer.history("t")] == [2, 1]
     assert checkpointer.latest("other") is not None and checkpointer.latest("other").values["n"] == 7  # type: ignore[union-attr]
     checkpointer.put_thread("t", {"turn": 3})
@@ -98,3 +111,19 @@ def test_mutating_a_returned_checkpoint_does_not_change_the_stored_one(checkpoin
     assert got is not None
     got.values["n"] = 99
     assert checkpointer.latest("t").values["n"] == 0  # type: ignore[union-attr]
+
+
+def test_a_checkpoint_whose_values_cannot_be_stored_is_kept_in_this_process(checkpointer: Checkpointer) -> None:
+    """A state holding an object that neither JSON nor pickle can store (a lock) is not lost: the checkpoint stays
+    in this process, and the store-backed checkpointer says (once) that the thread will not survive a restart."""
+    import threading
+    import warnings
+
+    lock = threading.Lock()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stored = checkpointer.put("t", replace(cp(0), values={"lock": lock}))
+    assert checkpointer.latest("t").values["lock"] is not None  # type: ignore[union-attr]
+    assert checkpointer.get("t", stored.id) is not None
+    if isinstance(checkpointer, StoreCheckpointer):
+        assert any("cannot be stored" in str(w.message) for w in caught)

@@ -452,11 +452,6 @@ def test_credentials_in_headers_are_secrets(session: Session) -> None:
     assert token not in spec.describe() and token not in spec.fingerprint
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ToolNode keys its tools by tool.name ('calc.add'), but the model calls them by the name it was shown "
-    "('add'); aether_nb/flow/nodes.py should key them by tool_spec(t).name (see the MCP section of the README)",
-)
 def test_a_tool_node_runs_mcp_tools(session: Session, calc_command: list[str]) -> None:
     from aether_nb.flow import END, START, AgentState, StateGraph, ToolNode, assistant_message, tool_call
 

@@ -201,7 +201,7 @@ def test_the_graph_trait_is_slim_and_the_inspector_fetches_details(kernel: Kerne
         "print(by_id['r2']['ok'], 'nope' in by_id['r2']['error'])"
     )
     lines = res.stdout.strip().splitlines()  # node 0: the double() call
-    assert lines[0] == "['error', 'inputs', 'logs', 'outputs', 'usage', 'warnings'] {'x': 21} {'y': 42}"
+    assert lines[0] == "['calls', 'error', 'inputs', 'logs', 'outputs', 'usage', 'warnings'] {'x': 21} {'y': 42}"
     assert lines[1] == "False True"
 
 

@@ -1,0 +1,235 @@
+"""Where a state graph goes after a node: static edges, conditional edges (routers), ``Command(goto=...)``,
+:class:`~aether_nb.flow.types.Send` fan-out, waiting edges (joins) and deferred nodes.
+
+As in LangGraph, every edge out of a node is followed (a ``goto`` adds targets, it does not replace the edges),
+a router sees the state with the node's own writes applied (not its siblings'), and the next superstep's tasks
+are the Sends first (in the order they were made) and then the triggered nodes, by name. A waiting edge
+``add_edge(["a", "b"], "join")`` runs ``join`` once both ``a`` and ``b`` finished since it last ran, even in
+different supersteps. A node added with ``defer=True`` waits until nothing else is left to run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.flow.types import END, START, InvalidUpdate, Send
+
+if TYPE_CHECKING:
+    from aether_nb.flow.nodes import NodeSpec
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A conditional edge: ``router(state)`` names the next node(s), mapped through ``path_map`` when given."""
+
+    source: str
+    router: Callable[..., Any]
+    path_map: dict[Hashable, str] | None
+    router_name: str
+    schema: Any = None
+
+    def takes_config(self) -> bool:
+        """Whether the router is called as ``router(state, config)``: it has a ``config`` parameter, or two
+        positional parameters without defaults."""
+        try:
+            params = list(inspect.signature(self.router).parameters.values())
+        except (TypeError, ValueError):
+            return False
+        if any(p.name == "config" for p in params):
+            return True
+        required = [
+            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        return len(required) >= 2
+
+    def input_schema(self) -> Any:
+        """The state class the router's first parameter is annotated with (None: the graph's state)."""
+        return self.schema
+
+
+@dataclass
+class Route:
+    """Where one finished task leads: node names, Sends, and the waiting edges it contributes to."""
+
+    names: list[str] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        # node names as keys, not values: the journal's secret check reads string values only, so a route costs
+        # nothing to check (and JSON objects keep their order)
+        return {"to": dict.fromkeys(self.names, 1), "send": [{s.node: s.arg} for s in self.sends]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Route:
+        sends = [Send(node, arg) for item in data.get("send") or [] for node, arg in item.items()]
+        return cls(list(data.get("to") or {}), sends)
+
+
+def barrier_key(sources: Sequence[str], target: str) -> str:
+    return f"{'+'.join(sources)}>{target}"
+
+
+class Topology:
+    """The edges of a compiled graph, and the routing decisions made from them."""
+
+    def __init__(
+        self,
+        nodes: Mapping[str, NodeSpec],
+        edges: Sequence[tuple[str, str]],
+        waiting: Sequence[tuple[tuple[str, ...], str]],
+        branches: Sequence[Branch],
+    ) -> None:
+        self.nodes = nodes
+        self.edges = list(edges)
+        self.waiting = list(waiting)
+        self.branches = list(branches)
+        self._out: dict[str, list[str]] = {}
+        for s, e in self.edges:
+            self._out.setdefault(s, []).append(e)
+        self._branches: dict[str, list[Branch]] = {}
+        for b in self.branches:
+            self._branches.setdefault(b.source, []).append(b)
+        self._joins: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for srcs, target in self.waiting:
+            for s in srcs:
+                self._joins.setdefault(s, []).append((srcs, target))
+
+    def has_branches(self, node: str) -> bool:
+        return node in self._branches
+
+    async def route(
+        self,
+        node: str,
+        goto: Sequence[str | Send],
+        state: Callable[[Any], Any],
+        config: dict[str, Any],
+        *,
+        follow_edges: bool = True,
+    ) -> Route:
+        """Where ``node`` leads: its edges (unless ``follow_edges`` is False: an error handler's result), its
+        routers' answers (``state(schema)`` builds the router's input lazily) and its ``goto``.
+
+        Raises:
+            InvalidUpdate: a router answered something that is not a node, END, a Send or a path_map key.
+        """
+        route = Route()
+        if follow_edges:
+            for e in self._out.get(node, ()):
+                self._add(route, e, node, "edge")
+            for branch in self._branches.get(node, ()):
+                for target in await self._ask(branch, state, config):
+                    self._add(route, target, node, f"router {branch.router_name!r}")
+        for target in goto:
+            self._add(route, target, node, "Command(goto=...)")
+        return route
+
+    def _add(self, route: Route, target: str | Send, source: str, how: str) -> None:
+        name = target.node if isinstance(target, Send) else target
+        if name == END and not isinstance(target, Send):
+            return
+        if name not in self.nodes:
+            raise InvalidUpdate(
+                f"node {source!r} ({how}) leads to {name!r}, which is not a node of the graph; nodes: "
+                f"{sorted(self.nodes)} or END",
+                code="unknown_goto",
+            )
+        if isinstance(target, Send):
+            route.sends.append(target)
+        elif target not in route.names:
+            route.names.append(target)
+
+    async def _ask(self, branch: Branch, state: Callable[[Any], Any], config: dict[str, Any]) -> list[str | Send]:
+        value = state(branch.input_schema())
+        try:
+            result = branch.router(value, config) if branch.takes_config() else branch.router(value)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            exc.add_note(f"(in router {branch.router_name!r} of the conditional edge from {branch.source!r})")
+            raise
+        results = list(result) if isinstance(result, (list, tuple)) else [result]
+        targets: list[str | Send] = []
+        for r in results:
+            if isinstance(r, Send):
+                targets.append(r)
+            elif branch.path_map is not None:
+                if r not in branch.path_map:
+                    raise InvalidUpdate(
+                        f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned "
+                        f"{r!r}, which is not a key of its path_map {sorted(map(str, branch.path_map))}",
+                        code="unknown_route",
+                    )
+                targets.append(branch.path_map[r])
+            elif isinstance(r, str) and (r == END or r in self.nodes):
+                targets.append(r)
+            elif r is None:
+                continue
+            else:
+                raise InvalidUpdate(
+                    f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned {r!r}, "
+                    f"which is not a node name; return one of {sorted(self.nodes)} or END, or pass a path_map",
+                    code="unknown_route",
+                )
+        return targets
+
+    def next_tasks(
+        self,
+        finished: Sequence[tuple[str, Route]],
+        barriers: Mapping[str, list[str]],
+        deferred: Sequence[str],
+    ) -> tuple[list[dict[str, Any]], dict[str, list[str]], list[str]]:
+        """The next superstep's tasks from the routes of the tasks that finished (in task order), with the
+        waiting edges' progress and the deferred nodes still waiting.
+
+        Returns:
+            ``(tasks, barriers, deferred)``: Sends first, then triggered nodes by name; deferred nodes join only
+            when nothing else would run.
+        """
+        new_barriers = {k: list(v) for k, v in barriers.items()}
+        sends: list[dict[str, Any]] = []
+        pulls: set[str] = set(deferred)
+        for node, route in finished:
+            for s in route.sends:
+                sends.append({"node": s.node, "send": s.arg})
+            pulls.update(n for n in route.names if n != END)
+            for srcs, target in self._joins.get(node, ()):
+                key = barrier_key(srcs, target)
+                seen = new_barriers.setdefault(key, [])
+                if node not in seen:
+                    seen.append(node)
+        for srcs, target in self.waiting:
+            key = barrier_key(srcs, target)
+            if set(new_barriers.get(key, ())) >= set(srcs):
+                if target != END:
+                    pulls.add(target)
+                new_barriers[key] = []
+        new_barriers = {k: v for k, v in new_barriers.items() if v}
+        waiting = sorted(n for n in pulls if self.nodes[n].defer)
+        ready = sorted(n for n in pulls if not self.nodes[n].defer)
+        if sends or ready:
+            return [*sends, *({"node": n} for n in ready)], new_barriers, waiting
+        return [{"node": n} for n in waiting], new_barriers, []
+
+    def start_tasks(self, route: Route) -> list[dict[str, Any]]:
+        """The first tasks of a turn, from START's route."""
+        tasks, _, deferred = self.next_tasks([(START, route)], {}, [])
+        return tasks + [{"node": n} for n in deferred]
+
+
+def add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], nodes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The pending tasks plus the ones ``Command(goto=...)`` names (an input at a pause)."""
+    out = list(tasks)
+    names = {t["node"] for t in tasks if "send" not in t}
+    for g in goto:
+        node = g.node if isinstance(g, Send) else g
+        if node not in nodes:
+            raise InvalidUpdate(f"Command(goto={node!r}): no such node; nodes: {sorted(nodes)}", code="unknown_goto")
+        if isinstance(g, Send):
+            out.insert(sum(1 for t in out if "send" in t), {"node": g.node, "send": g.arg})
+        elif g not in names:
+            out.append({"node": g})
+            names.add(g)
+    return out

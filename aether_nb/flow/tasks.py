@@ -1,0 +1,358 @@
+"""One task of a superstep: a node run as one journaled step of the run, with its policies.
+
+The step's journaled value holds everything the engine needs from the task — its writes and where it leads
+(edges, routers, ``goto``, Sends) — so a resumed run replays a finished task without calling the node or its
+routers again, and a superstep costs one journal entry per task (the checkpoint travels in the same history
+batch).
+
+Inside the step:
+
+* ``interrupt()`` pauses the task: a durable wait opens as a child of the task's DAG node; once answered, the
+  node runs again from its start with the answer (LangGraph's semantics). Its completed child steps (tool and LLM
+  calls) replay from the journal, so nothing it did before the pause happens twice.
+* A failure is retried by the node's :class:`~aether_nb.runtime.scheduler.RetryPolicy` (interrupts never are),
+  each attempt bounded by the node's timeout; after the last attempt, the node's error handler (if any) runs with
+  a :class:`~aether_nb.flow.types.NodeError`, and its return replaces the node's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import StepTimeout, UsageError
+from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
+from aether_nb.flow.routing import Route
+from aether_nb.flow.state import journal_form, writes_of
+from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
+from aether_nb.runtime.codec import decode
+from aether_nb.runtime.execution import Scope
+from aether_nb.runtime.scheduler import RetryPolicy
+from aether_nb.runtime.waits import WaitSpec
+
+if TYPE_CHECKING:
+    from aether_nb.flow.engine import Engine
+
+NO_ARG: Any = object()
+
+
+@dataclass
+class Task:
+    """A task of the current superstep."""
+
+    node: str
+    tid: str
+    key: str
+    arg: Any = NO_ARG
+    sources: tuple[str, ...] = ()
+    pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
+
+    @property
+    def push(self) -> bool:
+        return self.arg is not NO_ARG
+
+
+@dataclass
+class Outcome:
+    """A finished task: its writes and where it leads."""
+
+    writes: list[tuple[str, Any]]
+    route: Route
+    parent_command: Any = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Outcome:
+        return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
+
+
+def journal_mark(child: Scope) -> int | None:
+    """How many steps the execution has journaled so far."""
+    return child.execution.journaled
+
+
+def journaled_since(child: Scope, mark: int | None) -> bool:
+    """Whether the execution journaled a step since ``mark`` (True when that is not known)."""
+    return mark is None or journal_mark(child) != mark
+
+
+def rerun_scope(child: Scope, reload: bool = True) -> Scope:
+    """A new scope for running a node's body again inside its step: call numbering starts over, and the child
+    steps this node already completed become replayable, so nothing they did happens twice.
+
+    (The runtime keeps the journal it loaded at the start of an execution; steps completed since are only in
+    the store, so with ``reload`` they are read back from there. Without it — the execution journaled nothing
+    while the last attempt ran — what earlier attempts did is already in memory, and reading the store, which
+    first writes its pending history, is skipped.)
+    """
+    execution = child.execution
+    run = execution.host
+    prefix = child.prefix
+    if reload:
+        execution.journal.add(e for e in run.session.store.load_journal(run.id) if e.key.startswith(prefix))
+    execution.journal.reopen(prefix)
+    return Scope(execution, child.node_id, child.kind)
+
+
+async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
+    """Park on a wait opened at ``key`` (the runtime's ``Scope.await_answer``)."""
+    return await scope.await_answer(key, spec, None)
+
+
+def prior_answers(child: Scope) -> list[Any]:
+    """In an execution resumed from the store: the answers this task's ``interrupt()`` calls already have, in
+    order (journaled, or given while no process ran it), so the node runs once with all of them instead of once
+    per answer."""
+    execution = child.execution
+    if not execution.resumed:
+        return []
+    out: list[Any] = []
+    waits: dict[str, Any] | None = None
+    while True:
+        key = f"{child.prefix}interrupt_{len(out) + 1}"
+        entry = execution.journal.get(key)
+        if entry is not None:
+            out.append(decode(entry.value))
+            continue
+        if waits is None:
+            known = execution.known_waits
+            records = (
+                known.values()
+                if known is not None
+                else execution.host.session.store.list_waits(execution.host.id, status=None)
+            )
+            waits = {w.node_id: w for w in records}
+        rec = waits.get(key)
+        if rec is None or rec.status != "answered":
+            return out
+        out.append(decode(rec.answer))
+
+
+def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
+    for p in policies:
+        if isinstance(exc, p.retry_on):
+            return p
+    return None
+
+
+class TaskRunner:
+    """Runs the tasks of one engine (one graph on one thread, in one run)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
+        """Run (or replay) ``task`` as one journaled step; returns its outcome."""
+        if task.pending is not None:
+            return Outcome.from_json(task.pending)
+        engine = self.engine
+        spec = engine.graph.nodes[task.node]
+        inputs = task.arg if task.push else values
+
+        async def execute(child: Scope) -> dict[str, Any]:
+            if engine.semaphore is not None:
+                async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+                    outcome = await self._execute(child, task, spec, values, step)
+            else:
+                outcome = await self._execute(child, task, spec, values, step)
+            return {
+                "writes": journal_form(outcome.writes),
+                "route": outcome.route.to_json(),
+                **({"parent_command": outcome.parent_command} if outcome.parent_command is not None else {}),
+            }
+
+        try:
+            value = await engine.scope.run_step(
+                task.key,
+                task.node,
+                "state_node",
+                inputs,
+                execute,
+                fp=f"flow-task:{step}:{task.tid}",  # what a replay must match: the superstep and the task
+                parents=task.sources,
+                meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
+            )
+        except Exception as exc:
+            exc.add_note(f"(in node {engine.ns_path}{task.node!r} of graph {engine.graph.name!r}, step {task.key})")
+            raise
+        outcome = Outcome.from_json(value)
+        engine.note_done(task, outcome)
+        return outcome
+
+    async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
+        engine = self.engine
+        graph = engine.graph
+        config = engine.node_config(task.node, step)
+        services = {**engine.run.session.services, **graph.services}
+        loop = asyncio.get_running_loop()
+        writer = engine.stream_writer(task.node)
+        resume: list[Any] = prior_answers(child)
+        attempt_scope = child
+        attempts = 0
+        handled = False
+        reloads = len(resume)
+        if resume:  # resumed in a new process with answers already given: run once, with them and the edits
+            values = await self._reload(child, reloads)
+        busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
+        # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
+        ns_label = f"{task.node}:{task.key}" if task.push else task.node
+        while True:
+            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            state = task.arg if task.push else engine.state_for(spec, values)
+            mark = journal_mark(child)
+            try:
+                with busy:
+                    raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
+                attempt_scope.check_unawaited()
+                break
+            except GraphInterrupt as gi:
+                reload = journaled_since(child, mark)  # before anything below journals
+                engine.pausing()
+                resume.append(await self._interrupt(child, task, gi))
+                reloads += 1
+                values = await self._reload(child, reloads)
+                attempt_scope = rerun_scope(child, reload)
+            except ParentCommand as pc:  # a subgraph's node sent a Command to this graph: the task's return
+                raw = pc.command
+                break
+            except Exception as exc:
+                reload = journaled_since(child, mark)
+                attempts += 1
+                policy = _policy_for(spec.retry, exc)
+                if policy is not None and attempts < policy.max_attempts:
+                    with busy:
+                        await asyncio.sleep(policy.delay(attempts))
+                    attempt_scope = rerun_scope(child, reload)
+                    continue
+                if spec.error_handler is None:
+                    raise
+                handler_scope = rerun_scope(child, reload)
+                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
+                with busy:
+                    raw = await spec.error_handler.call(
+                        engine.state_for(spec, values),
+                        config,
+                        handler_scope,
+                        services,
+                        node_run,
+                        error=NodeError(task.node, exc),
+                    )
+                handled = True
+                break
+        parent = _parent_command(raw)
+        if parent is not None:
+            return Outcome([], Route(), parent_command=Command(update=parent.update, goto=parent.goto))
+        result = normalise_return(raw, graph.spec, values, task.node)
+        writes = graph.spec.coerce(result.writes)
+
+        def local_state(schema: Any) -> Any:
+            local = graph.spec.apply(values, [(task.node, writes)])
+            return graph.spec.to_state(local, schema)
+
+        route = await graph.topology.route(task.node, result.goto, local_state, config, follow_edges=not handled)
+        engine.on_task_done(task, writes, step)
+        return Outcome(writes, route)
+
+    async def _reload(self, child: Scope, n: int) -> dict[str, Any]:
+        """The thread's state for a node's re-run after its n-th interrupt was answered (journaled: a resumed run
+        re-runs the node with the same state)."""
+        engine = self.engine
+        value = await child.run_step(
+            f"{child.prefix}reload_{n}",
+            "reload",
+            "flow",
+            {"reload": n},
+            lambda _s: _ready(engine.latest_values()),
+            node=False,
+        )
+        return dict(value)
+
+    async def _attempt(
+        self,
+        spec: NodeSpec,
+        state: Any,
+        config: dict[str, Any],
+        scope: Scope,
+        services: Mapping[str, Any],
+        node_run: NodeRun,
+        step: int,
+    ) -> Any:
+        timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
+        call = spec.call(state, copy.copy(config), scope, services, node_run)
+        try:
+            if timeout is None:
+                return await call
+            return await asyncio.wait_for(call, timeout)
+        except TimeoutError as exc:
+            raise StepTimeout(
+                f"node {spec.name!r} ran past its timeout of {timeout} s (superstep {step}); give it more time "
+                "with add_node(..., timeout=...) or config={'node_timeout': ...}, or make it faster",
+                run_id=self.engine.run.id,
+                node_id=scope.node_id,
+                code="node_timeout",
+            ) from exc
+        except TypeError as exc:
+            if node_run.resume and "can't be used in 'await' expression" in str(exc):
+                raise UsageError(
+                    f"node {spec.name!r}: interrupt() returns the answer itself; write `answer = "
+                    "interrupt(value)` without await",
+                    code="await_interrupt",
+                ) from exc
+            raise
+
+    async def _interrupt(self, child: Scope, task: Task, gi: GraphInterrupt) -> Any:
+        engine = self.engine
+        key = f"{child.prefix}interrupt_{gi.index + 1}"
+        node = f"{engine.ns_path}{task.node}"
+        prompt = gi.message if gi.message is not None else gi.value if isinstance(gi.value, str) else f"{node}?"
+        spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node, "value": gi.value})
+        inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None, "index": gi.index}
+
+        async def execute(_: Scope) -> Any:
+            return await await_answer(child, key, spec)
+
+        # the index in the fingerprint: a rerun's journal lookup must never take another interrupt's answer
+        fp = f"flow-interrupt:{node}:{gi.index}"
+        if key not in child.execution.journal:
+            engine.record_interrupt(task.tid, key, gi.value)
+        return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
+
+
+def _parent_command(raw: Any) -> Command[Any] | None:
+    """The ``Command(graph=Command.PARENT)`` a node returned (alone, or in a list such as a ToolNode's)."""
+    if isinstance(raw, Command):
+        return raw if raw.graph == Command.PARENT else None
+    if isinstance(raw, list):
+        return next((c for c in raw if isinstance(c, Command) and c.graph == Command.PARENT), None)
+    return None
+
+
+async def _ready(value: Any) -> Any:
+    return value
+
+
+class _Busy:
+    """Counts a task as running node code (on the root engine) inside ``with``: ``ainvoke`` reports a pause only
+    once no task is busy, so siblings of an interrupted task finish first (as in LangGraph)."""
+
+    def __init__(self, root: Engine, counts: bool) -> None:
+        self.root = root
+        self.counts = int(counts)
+
+    def __enter__(self) -> None:
+        self.root.busy += self.counts
+
+    def __exit__(self, *_: object) -> None:
+        self.root.busy -= self.counts
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Not busy inside the block: the node awaits a graph it invoked, whose own tasks count instead."""
+        self.root.busy -= self.counts
+        try:
+            yield
+        finally:
+            self.root.busy += self.counts

@@ -1,0 +1,294 @@
+"""A thread's checkpoints as users see them: snapshots, history, and edits (``update_state``), with LangGraph's
+semantics.
+
+* ``get_state(config)`` is the thread's head (or the checkpoint ``config`` names), with its pending tasks, their
+  errors and interrupts, and what the thread's run is doing now.
+* ``update_state(config, values, as_node=None)`` writes a new checkpoint as if ``as_node`` had returned
+  ``values``: the reducers apply, and the next tasks are routed again from ``as_node`` (its edges and routers
+  see the edited state). Without ``as_node``, the node that wrote the checkpoint is used (START on a thread that
+  only has an input); ``END`` clears the pending tasks; ``"__copy__"`` copies the checkpoint as a fork. On a
+  past checkpoint the edit starts a branch (the thread's head moves to it); ``ainvoke(None, returned_config)``
+  runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.routing import add_goto
+from aether_nb.flow.state import writes_of
+from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot
+
+if TYPE_CHECKING:
+    from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.runtime.run import Run
+
+PULL = "__pregel_pull"
+PUSH = "__pregel_push"
+COPY = "__copy__"
+INPUT = "__input__"
+
+
+def config_of(thread_id: str, ns: str, cp: Checkpoint | None) -> dict[str, Any]:
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ns}
+    if cp is not None:
+        configurable["checkpoint_id"] = checkpoint_id_str(cp.id)
+    return {"configurable": configurable}
+
+
+def snapshot(
+    graph: CompiledGraph,
+    thread_id: str,
+    ns: str,
+    cp: Checkpoint | None,
+    *,
+    run: Run | None,
+    is_head: bool,
+    subgraphs: bool = False,
+) -> StateSnapshot:
+    """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints)."""
+    if cp is None:
+        return StateSnapshot(
+            values={},
+            next=(),
+            config={"configurable": {"thread_id": thread_id, **({"checkpoint_ns": ns} if ns else {})}},
+            metadata={},
+            created_at=0.0,
+            parent_config=None,
+            status="new",
+        )
+    cker = graph.checkpointer
+    key = thread_key(thread_id, ns)
+    live = run is not None and not run.done and is_head
+    pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
+    prefix = f"{ns.replace('|', '/')}/" if ns else ""
+    tasks = []
+    for i, t in enumerate(cp.tasks):
+        tid = task_id(t, i)
+        node = t["node"]
+        if live:
+            mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
+        else:
+            mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, []))
+        sub_state: Any = None
+        if node in graph.nodes and graph.nodes[node].subgraph is not None:
+            sub_ns = f"{ns}|{node}" if ns else node
+            if subgraphs:
+                sub_cp = cker.latest(thread_key(thread_id, sub_ns))
+                sub_graph = graph.nodes[node].subgraph
+                assert sub_graph is not None
+                sub_state = snapshot(sub_graph, thread_id, sub_ns, sub_cp, run=run, is_head=is_head, subgraphs=True)
+            else:
+                sub_state = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
+        done = cp.pending.get(tid)
+        tasks.append(
+            PregelTask(
+                id=tid,
+                name=node,
+                path=(PUSH, i) if "send" in t else (PULL, node),
+                error=cp.errors.get(tid),
+                interrupts=mine,
+                state=sub_state,
+                result=dict(writes_of(done["writes"])) if isinstance(done, dict) and "writes" in done else None,
+            )
+        )
+    interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
+    waiting = tuple(t.name for t in tasks if t.result is None)
+    if not is_head:
+        status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
+    elif run is None:
+        status = "failed" if cp.errors else "completed" if not cp.tasks else "stopped"
+    elif run.status == "succeeded":
+        status = "completed" if not cp.tasks else "interrupted"
+    elif run.status == "failed":
+        status = "failed"
+    elif run.status == "cancelled":
+        status = "stopped" if cp.tasks else "completed"
+    else:
+        status = "interrupted" if pauses else "running"
+    parent = cker.get(key, cp.parent) if cp.parent else None
+    return StateSnapshot(
+        values=graph.spec.output(effective_values(graph, cp)),
+        next=waiting,
+        config=config_of(thread_id, ns, cp),
+        metadata={"source": cp.source, "step": cp.step, "parents": {}},
+        created_at=cp.created_at,
+        parent_config=config_of(thread_id, ns, parent) if parent is not None else None,
+        tasks=tuple(tasks),
+        interrupts=interrupts,
+        state=graph.spec.to_state(cp.values) if graph.spec.fields is None or _complete(graph, cp) else None,
+        status=status,
+        run_id=cp.run_id,
+    )
+
+
+def effective_values(graph: CompiledGraph, cp: Checkpoint) -> dict[str, Any]:
+    """The checkpoint's values with the writes of its tasks that already finished (a sibling paused or failed),
+    as LangGraph shows a thread's state."""
+    done = [(i, t) for i, t in enumerate(cp.tasks) if isinstance(cp.pending.get(task_id(t, i)), dict)]
+    if not done:
+        return cp.values
+    done.sort(key=lambda it: ("send" in it[1], it[1]["node"] if "send" not in it[1] else it[0]))
+    writes = [(t["node"], writes_of(cp.pending[task_id(t, i)]["writes"])) for i, t in done]
+    return graph.spec.apply(cp.values, writes)
+
+
+def _complete(graph: CompiledGraph, cp: Checkpoint) -> bool:
+    try:
+        graph.spec.to_state(cp.values)
+    except Exception:  # a dataclass/pydantic state missing required fields: the snapshot keeps only the values
+        return False
+    return True
+
+
+def _belongs(interrupt_node: str, node_path: str) -> bool:
+    # "inner/child" belongs to the task "inner"; "inner:inner_2/child" to a Send task of "inner"
+    return interrupt_node == node_path or interrupt_node.startswith((node_path + "/", node_path + ":"))
+
+
+class History:
+    """``aget_state_history``'s answer: awaitable (a list) and async-iterable (LangGraph's form)."""
+
+    def __init__(self, items: list[StateSnapshot]) -> None:
+        self._items = items
+
+    def __await__(self) -> Any:
+        async def value() -> list[StateSnapshot]:
+            return list(self._items)
+
+        return value().__await__()
+
+    def __aiter__(self) -> AsyncIterator[StateSnapshot]:
+        async def gen() -> AsyncIterator[StateSnapshot]:
+            for s in self._items:
+                yield s
+
+        return gen()
+
+    def __iter__(self) -> Iterator[StateSnapshot]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def history(
+    graph: CompiledGraph, thread_id: str, ns: str, run: Run | None, *, limit: int | None, before: int | None
+) -> list[StateSnapshot]:
+    cker = graph.checkpointer
+    items = cker.history(thread_key(thread_id, ns))
+    head_id = items[0].id if items else None
+    if before is not None:
+        items = [c for c in items if c.id < before]
+    if limit is not None:
+        items = items[:limit]
+    return [snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id) for c in items]
+
+
+async def update_state(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    thread_id: str,
+    ns: str,
+    base: Checkpoint | None,
+    values: Any,
+    as_node: str | None,
+    *,
+    run_id: str | None,
+    now: float,
+) -> Checkpoint:
+    """The checkpoint an ``update_state`` writes (see the module docstring)."""
+    key = thread_key(thread_id, ns)
+    spec = graph.spec
+    if as_node == COPY:
+        if base is None:
+            raise UsageError(f"thread {thread_id!r} has no checkpoint to copy", code="no_checkpoint")
+        return cker.put(key, replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id))
+    if as_node is None:
+        writers = sorted(set(base.writers)) if base is not None else []
+        if base is None or not writers or writers == [START]:
+            as_node = START
+        elif len(writers) == 1:
+            as_node = writers[0]
+        else:
+            raise InvalidUpdate(
+                f"Ambiguous update, specify as_node: the last superstep ran {writers}; pass as_node=<one of them>",
+                code="ambiguous_update",
+            )
+    if as_node not in graph.nodes and as_node not in (START, END, INPUT):
+        raise InvalidUpdate(f"as_node={as_node!r} is not a node of the graph; nodes: {sorted(graph.nodes)}")
+    writes = input_writes(graph.spec, values, "update_state")
+    before = base.values if base is not None else spec.initial()
+    new_values = spec.apply(before, [(as_node, writes)])
+    barriers = dict(base.barriers) if base is not None else {}
+    deferred = list(base.deferred) if base is not None else []
+    if as_node == END:
+        tasks: list[dict[str, Any]] = []
+    else:
+        source = START if as_node == INPUT else as_node
+        config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+
+        def local_state(schema: Any) -> Any:
+            return spec.to_state(new_values, schema)
+
+        route = await graph.topology.route(source, [], local_state, config)
+        tasks, barriers, deferred = graph.topology.next_tasks([(source, route)], barriers, deferred)
+    return cker.put(
+        key,
+        Checkpoint(
+            values=new_values,
+            tasks=tuple(tasks),
+            step=base.step + 1 if base is not None else 0,
+            source="update",
+            run_id=run_id,
+            created_at=now,
+            parent=base.id if base is not None else None,
+            barriers=barriers,
+            deferred=tuple(deferred),
+            writers=(as_node,),
+            turn_start=base.turn_start if base is not None else 0,
+        ),
+    )
+
+
+def merge_at_pause(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    key: str,
+    head: Checkpoint,
+    values: Any,
+    goto: list[Any],
+    *,
+    run_id: str | None,
+    now: float,
+) -> Checkpoint:
+    """An input given at a pause (or ``Command(update=..., goto=...)``): merged into the head checkpoint without
+    routing again; ``goto`` adds tasks."""
+    writes = input_writes(graph.spec, values, "the input")
+    new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
+    tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
+    return cker.put(
+        key,
+        replace(
+            head,
+            values=new_values,
+            tasks=tuple(tasks),
+            source="update",
+            run_id=run_id,
+            created_at=now,
+            parent=head.id,
+            step=head.step + 1,
+            writers=(INPUT,) if writes else head.writers,
+            errors={},
+        ),
+    )
+
+
+def pause_interrupts(pauses: list[tuple[str, Interrupt]]) -> list[Interrupt]:
+    """The pauses LangGraph reports as interrupts: those made by ``interrupt()``."""
+    return [i for _, i in pauses if i.kind == "interrupt"]

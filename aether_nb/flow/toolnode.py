@@ -1,0 +1,251 @@
+"""ToolNode: run the tool calls of the last assistant message as steps of the run, and turn their results into
+tool messages (and, for tools that say so, state updates).
+
+A tool may declare parameters the model never sees, filled by the ToolNode: ``state`` (the graph's state),
+``config`` (the node's config) and ``tool_call_id`` (the id of the call being answered); LangGraph's
+``Annotated[..., InjectedState]`` / ``InjectedToolCallId`` / ``InjectedConfig`` markers work too. They are left
+out of the JSON schema (:meth:`ToolNode.schemas`) and out of the step's recorded inputs.
+
+A tool's return becomes the tool message's content, except:
+
+* :class:`ToolResult` (Agentflow's): ``ToolResult("done", state={"count": 3})`` answers the call and updates the
+  state;
+* :class:`~aether_nb.flow.types.Command` (LangGraph's): its update (which should include the tool message) and
+  ``goto`` become the ToolNode's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.flow.messages import tool_message
+from aether_nb.flow.types import END, Command
+from aether_nb.runtime.execution import current_scope
+from aether_nb.runtime.tools import Tool
+
+
+class InjectedState:
+    """Annotation marker: ``state: Annotated[dict, InjectedState]`` receives the graph's state;
+    ``Annotated[str, InjectedState("foo")]`` receives ``state["foo"]``."""
+
+    def __init__(self, field: str | None = None) -> None:
+        self.field = field
+
+
+class InjectedToolCallId:
+    """Annotation marker: ``call_id: Annotated[str, InjectedToolCallId]`` receives the call's id."""
+
+
+class InjectedConfig:
+    """Annotation marker: ``cfg: Annotated[dict, InjectedConfig]`` receives the node's config."""
+
+
+_INJECT_BY_NAME = {"state": "state", "config": "config", "tool_call_id": "tool_call_id"}
+_INJECT_BY_MARK = {InjectedState: "state", InjectedToolCallId: "tool_call_id", InjectedConfig: "config"}
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool's answer that also updates the graph's state (Agentflow's ``ToolResult``).
+
+    Args:
+        message: the tool message's content (a string, or anything JSON-friendly).
+        state: a partial state update applied with the reducers, like a node's return.
+        is_error: mark the tool message as an error.
+    """
+
+    message: Any
+    state: Mapping[str, Any] | None = None
+    is_error: bool = False
+
+
+def injected_params(tool: Tool) -> dict[str, str]:
+    """``{parameter: what it receives}`` for the parameters of ``tool`` the ToolNode fills."""
+    try:
+        hints = typing.get_type_hints(tool.fn, include_extras=True)
+    except Exception:  # unresolvable annotations: only the parameter names can say what is injected
+        hints = {}
+    out: dict[str, str] = {}
+    for name in tool.signature.parameters:
+        hint = hints.get(name)
+        if typing.get_origin(hint) is Annotated:
+            for meta in typing.get_args(hint)[1:]:
+                mark = meta if isinstance(meta, type) else type(meta)
+                if mark in _INJECT_BY_MARK:
+                    out[name] = _INJECT_BY_MARK[mark]
+                    if isinstance(meta, InjectedState) and meta.field:
+                        out[name] = f"state:{meta.field}"
+        if name not in out and name in _INJECT_BY_NAME:
+            out[name] = _INJECT_BY_NAME[name]
+    return out
+
+
+class ToolNode:
+    """A node that runs every tool call of the last assistant message, concurrently, and returns the results as
+    tool messages (in call order).
+
+    Each call is a step of the run (a DAG node, journaled: replayed on resume, and after an ``interrupt()`` in a
+    sibling tool). A failing tool, malformed arguments or an unknown tool name become a tool message with
+    ``is_error: True``, and the graph goes on.
+
+    Args:
+        tools: ``@ag.tool`` functions (plain functions are wrapped as tools), or DualStageTool classes.
+        messages_key: the state key holding the conversation.
+    """
+
+    def __init__(self, tools: Iterable[Any], *, messages_key: str = "messages") -> None:
+        self.tools: dict[str, Any] = {}
+        self.injected: dict[str, dict[str, str]] = {}
+        for t in tools:
+            if not (callable(t) or hasattr(t, "tool_name")):
+                raise UsageError(f"ToolNode takes tools (functions or @ag.tool), got {t!r}")
+            tool = t if isinstance(t, Tool) or hasattr(t, "tool_name") else Tool(t)
+            name = tool.name if isinstance(tool, Tool) else tool.tool_name
+            name = getattr(tool, "llm_name", None) or name  # the name the model calls it by (an MCP tool: "add")
+            self.tools[name] = tool
+            self.injected[name] = injected_params(tool) if isinstance(tool, Tool) else {}
+        self.messages_key = messages_key
+        self.__name__ = "tools"
+
+    def __repr__(self) -> str:
+        return f"ToolNode({sorted(self.tools)})"
+
+    def schemas(self) -> list[dict[str, Any]]:
+        """OpenAI ``tools=[...]`` definitions of the (function) tools, without the injected parameters."""
+        from aether_nb.services.llm_schema import tool_spec  # services sit above the runtime; only needed here
+
+        out = []
+        for name, t in self.tools.items():
+            if not isinstance(t, Tool):
+                continue
+            schema = tool_spec(t).schema
+            hidden = self.injected.get(name, {})
+            if hidden:
+                params = schema["function"]["parameters"]
+                params["properties"] = {k: v for k, v in params.get("properties", {}).items() if k not in hidden}
+                if "required" in params:
+                    params["required"] = [r for r in params["required"] if r not in hidden]
+            out.append(schema)
+        return out
+
+    async def __call__(self, state: Any, config: dict[str, Any]) -> Any:
+        messages = state.get(self.messages_key) if isinstance(state, Mapping) else getattr(state, self.messages_key)
+        last = _last_ai_message(messages or [])
+        if last is None:
+            raise UsageError(
+                f"ToolNode ran but the last assistant message in state[{self.messages_key!r}] has no tool_calls; "
+                "route to the tool node only when the model asked for tools (tools_condition does that)",
+                code="no_tool_calls",
+            )
+        scope = current_scope()
+        if scope is None:
+            raise UsageError("a ToolNode runs as a node of a compiled StateGraph", code="no_node")
+        calls = [self._start(scope, call, state, config) for call in last["tool_calls"]]
+        # Every call finishes before an interrupt() in one of them pauses the node: the node then runs again and
+        # replays its siblings from the journal, which needs them done (not still running).
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        commands: list[Any] = []
+        messages_out: list[dict[str, Any]] = []
+        for r in results:
+            if isinstance(r, Command):
+                commands.append(r)
+            elif isinstance(r, tuple):
+                msg, update = r
+                messages_out.append(msg)
+                commands.append(Command(update=dict(update)))
+            elif isinstance(r, dict):
+                messages_out.append(r)
+        if not commands:
+            return {self.messages_key: messages_out}
+        return [*commands, {self.messages_key: messages_out}]
+
+    def _start(self, scope: Any, call: Mapping[str, Any], state: Any, config: dict[str, Any]) -> Awaitable[Any]:
+        """Prepare one call now (so step keys follow call order), run it when awaited."""
+        call_id = str(call.get("id") or "")
+        fn = call.get("function") or {}
+        name = str(fn.get("name") or call.get("name") or "")
+
+        async def error(text: str) -> dict[str, Any]:
+            return tool_message(text, call_id, name=name, is_error=True)
+
+        tool = self.tools.get(name)
+        if tool is None:
+            return error(f"Tool {name!r} not found. Available tools: {sorted(self.tools)}")
+        raw_args = fn.get("arguments", call.get("args"))
+        try:
+            args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
+            if not isinstance(args, dict):
+                raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
+            hidden = self.injected.get(name, {})
+            full = {**args, **{p: _injected(what, state, config, call_id) for p, what in hidden.items()}}
+            _, execute = tool.prepare((), full)
+        except Exception as exc:
+            return error(f"Invalid arguments for {name}: {exc}")
+        node_name = tool.name if isinstance(tool, Tool) else name  # the node's name (an MCP tool: "calc.add")
+        key = scope.next_key(node_name)
+        version = getattr(tool, "version", "")
+
+        async def run() -> Any:
+            try:
+                out = await scope.run_step(key, node_name, "tool", args, execute, meta={"tool_version": version})
+            except Exception as exc:
+                return tool_message(f"Error: {type(exc).__name__}: {exc}", call_id, name=name, is_error=True)
+            value = out["result"] if isinstance(out, dict) and set(out) == {"result"} else out
+            if isinstance(value, Command):
+                return value
+            if isinstance(value, ToolResult):
+                msg = tool_message(_content(value.message), call_id, name=name, is_error=value.is_error)
+                return (msg, value.state or {})
+            return tool_message(_content(out), call_id, name=name)
+
+        return run()
+
+
+def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> Any:
+    if what == "state":
+        return state
+    if what == "config":
+        return config
+    if what == "tool_call_id":
+        return call_id
+    key = what.split(":", 1)[1]
+    return state[key] if isinstance(state, Mapping) else getattr(state, key)
+
+
+def tools_condition(state: Any, messages_key: str = "messages") -> str:
+    """A router: ``"tools"`` when the last message asks for tool calls, else END (LangGraph's helper)."""
+    messages = state.get(messages_key) if isinstance(state, Mapping) else getattr(state, messages_key, None)
+    if not messages:
+        raise UsageError(f"tools_condition: no messages in state[{messages_key!r}]", code="no_messages")
+    last = messages[-1]
+    calls = last.get("tool_calls") if isinstance(last, Mapping) else getattr(last, "tool_calls", None)
+    return "tools" if calls else END
+
+
+def _last_ai_message(messages: list[Any]) -> Mapping[str, Any] | None:
+    for m in reversed(messages):
+        if isinstance(m, Mapping) and m.get("role") == "assistant":
+            return m if m.get("tool_calls") else None
+        if isinstance(m, Mapping) and m.get("role") != "tool":
+            return None
+    return None
+
+
+def _content(outputs: Any) -> str:
+    if isinstance(outputs, dict) and set(outputs) == {"result"}:
+        outputs = outputs["result"]
+    if isinstance(outputs, str):
+        return outputs
+    try:
+        return json.dumps(outputs, default=str)
+    except (TypeError, ValueError):
+        return str(outputs)

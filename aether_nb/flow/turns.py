@@ -1,0 +1,189 @@
+"""Driving a turn's run from the caller's side: answering its pauses with the caller's input, waiting until it
+ends or pauses (a pause counts once no task is busy, as LangGraph returns once every task of the superstep
+finished or paused), and turning the thread's head checkpoint into what ``ainvoke`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import RunFailed, UsageError
+from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
+from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
+from aether_nb.runtime.events import ChannelMessage, Event
+from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.run import Run
+
+if TYPE_CHECKING:
+    from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.engine import Sink
+
+
+async def continue_turn(
+    graph: CompiledGraph, run: Run, thread_id: str, input: Any, command: Command[Any] | None, sink: Sink | None
+) -> Run:
+    """Answer the pauses of the thread's run with this input (see :meth:`ainvoke`)."""
+    pauses = graph.interrupts_of(run)
+    if run.live and not pauses:
+        raise UsageError(
+            f"thread {thread_id!r} is running (run {run.id}); wait for that call to return, or stop it with "
+            "`await app.astop(config)`",
+            run_id=run.id,
+            code="thread_busy",
+        )
+    dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
+    cp = graph.checkpointer_for(run.session)
+    now = run.session.clock.now()
+    if command is None and input is not None and (not isinstance(input, Mapping) or input):
+        if dynamic:
+            where = ", ".join(f"{i.node} ({i.id})" for _, i in dynamic)
+            raise UsageError(
+                f"thread {thread_id!r} is paused at interrupt() in {where}; resume it with "
+                "ainvoke(Command(resume=value), config)",
+                run_id=run.id,
+                code="paused_at_interrupt",
+            )
+        head = cp.latest(thread_id)
+        if head is not None:
+            merge_at_pause(graph, cp, thread_id, head, input, [], run_id=run.id, now=now)
+    if command is not None and (command.update is not None or command.goto_list()):
+        head = cp.latest(thread_id)
+        if head is not None:
+            merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
+    if sink is not None:
+        graph.sinks[run.id] = sink
+    if sink is not None:
+        latest = cp.latest(thread_id)
+        sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+    # Answers first: a run that left memory resumes when answered and then starts with its answers (its waiting
+    # nodes run once); one whose process (or loop) is gone is started again from its journal after.
+    answered = False
+    if command is not None and command.resume is not None:
+        await answer_pauses(run, pauses, command.resume)
+        graph.resumed_by_call.update(token for token, _ in pauses)
+        answered = True
+    elif not dynamic:
+        for token, _ in pauses:
+            await run.answer(None, token=token)
+        answered = bool(pauses)
+    if not run.live and (answered or not pauses):
+        run = start_run(graph, run.inputs, run_id=run.id, session=run.session, hint="app.invoke(...)")
+        if sink is not None:
+            graph.sinks[run.id] = sink
+    return run
+
+
+async def answer_pauses(run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> None:
+    dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
+    static = [(t, i) for t, i in pauses if i.kind != "interrupt"]
+    by_id = {i.id: token for token, i in dynamic}
+    if isinstance(resume, Mapping) and resume and set(resume) <= set(by_id):
+        for iid, value in resume.items():
+            await run.answer(value, token=by_id[iid])
+    elif len(dynamic) == 1:
+        await run.answer(resume, token=dynamic[0][0])
+    elif len(dynamic) > 1:
+        raise AmbiguousResume(
+            f"When there are multiple pending interrupts, you must specify the interrupt id when resuming: run "
+            f"{run.id} waits on {sorted(by_id)}; resume with Command(resume={{interrupt_id: value, ...}})",
+            run_id=run.id,
+        )
+    for token, _ in static:
+        await run.answer(None, token=token)
+
+
+async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink | None) -> Any:
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    unsubscribe = run.subscribe(queue.put_nowait)
+    pauses: list[tuple[str, Interrupt]] = []
+    try:
+        check = True
+        while not run.done:
+            if check:
+                pauses = graph.interrupts_of(run)
+                engine = graph.engines.get(run.id)
+                if pauses and (engine is None or engine.busy == 0):
+                    await run.session.store.barrier()  # a pause is returned once it survives the process
+                    if run.live:  # and once the run says it waits (run.status agrees with the result)
+                        await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
+                    break
+                if not run.live:
+                    break
+            event = await queue.get()
+            if sink is not None:
+                sink("debug", event, ())
+                if isinstance(event, ChannelMessage) and event.message_type == "stream":
+                    content = event.content if isinstance(event.content, dict) else {}
+                    if content.get("delta"):
+                        meta = {"node": event.node_id, "message_id": event.message_id}
+                        msg = {"role": "assistant", "content": content["delta"], "delta": True}
+                        sink("messages", (msg, meta), ())
+            check = event.kind in ("wait_opened", "run_finished", "node_finished", "node_ran", "run_status")
+        while sink is not None and not queue.empty():
+            sink("debug", queue.get_nowait(), ())
+    finally:
+        unsubscribe()
+    if run.done and run.status == "failed":
+        try:
+            await run.result()
+        except RunFailed as exc:
+            cause = exc.__cause__
+            if isinstance(cause, Exception):
+                cause.add_note(f"(aether_nb run {run.id}; the next ainvoke on thread {thread_id!r} retries it)")
+                raise cause.with_traceback(cause.__traceback__) from cause.__cause__
+            raise
+    if pauses and sink is not None:
+        dynamic = tuple(pause_interrupts(pauses))
+        sink("updates", {"__interrupt__": dynamic}, ())
+        latest = graph.checkpointer_for(run.session).latest(thread_id)
+        pending = latest is not None and any(isinstance(v, dict) for v in latest.pending.values())
+        if latest is not None and (dynamic or pending):
+            # as LangGraph: the state with the writes of the tasks that finished, and what the pause asks
+            values = graph.spec.output(effective_values(graph, latest))
+            sink("values", {**values, "__interrupt__": dynamic} if dynamic else values, ())
+    return turn_result(graph, run, thread_id, pauses)
+
+
+def turn_result(graph: CompiledGraph, run: Run | None, thread_id: str, pauses: list[tuple[str, Interrupt]]) -> Any:
+    if run is None or run.status == "succeeded":
+        status = "completed"
+    elif run.status == "cancelled":
+        status = "stopped"
+    else:
+        status = "interrupted"
+    latest = graph.checkpointer.latest(thread_id)
+    values = effective_values(graph, latest) if latest is not None else {}
+    if graph.spec.kind == "root":
+        return graph.spec.output(values)  # a single-value state: the value itgraph, as LangGraph returns it
+    msgs = values.get("messages")
+    turn_msgs = list(msgs[latest.turn_start :]) if isinstance(msgs, list) and latest is not None else []
+    return InvokeResult(
+        graph.spec.output(values),
+        status=status,  # type: ignore[arg-type]
+        state=state_or_none(graph, values),
+        messages=turn_msgs,
+        interrupts=[i for _, i in pauses],
+        dynamic=pause_interrupts(pauses),
+        thread_id=thread_id,
+        run_id=run.id if run is not None else "",
+        next=tuple(latest.next) if latest is not None else (),
+    )
+
+
+def state_or_none(graph: CompiledGraph, values: dict[str, Any]) -> Any:
+    """``res.state``: the values as the schema's type, or None while they cannot build one (a pydantic or
+    dataclass state whose required fields have no value yet; ``res`` itself still holds the values)."""
+    try:
+        return graph.spec.to_state(values)
+    except Exception:
+        return None
+
+
+def as_command(input: Any) -> Command[Any] | None:
+    if isinstance(input, Command):
+        return input
+    if isinstance(input, Mapping) and set(input) == {"resume"}:
+        return Command(resume=input["resume"])
+    return None
