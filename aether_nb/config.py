@@ -106,8 +106,9 @@ def configure(
     max_concurrency: int | None = None,
     durability: str | None = None,
     max_live_waiting: int | None = None,
+    executor: Any = None,
 ) -> Session:
-    """Change the notebook's store, channel adapter, clock or LLM profile(s). Returns the session.
+    """Change the notebook's store, channel adapter, clock, LLM profile(s) or executor. Returns the session.
 
     Args:
         store: a DuckDB file path, ``":memory:"``, or a :class:`~aether_nb.store.Store`.
@@ -122,6 +123,10 @@ def configure(
             that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
         max_live_waiting: how many waiting runs stay in memory (default 64); beyond that the oldest ones that
             nobody watches leave memory and resume from the journal when answered. See README, "Durability".
+        executor: where sync tool bodies run for runs not given their own ``executor=`` (an
+            ``ag.DaskExecutor(...)``, or any object with ``name`` and ``submit``); ``"local"`` goes back to the
+            kernel's thread pool. Runs already executing use it from their next tool call on. See README,
+            "Scale out (Dask)".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -137,6 +142,10 @@ def configure(
         if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
             raise UsageError(f"max_live_waiting must be an int >= 0, got {max_live_waiting!r}")
         current.max_live_waiting = max_live_waiting
+    if executor is not None:
+        from aether_nb.runtime.executors import check_executor
+
+        current.executor = None if executor == "local" else check_executor(executor, "ag.configure(executor=...)")
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
