@@ -1,0 +1,192 @@
+"""Scale-out benchmark (issue 18): a fan-out of CPU-bound tools on the kernel's thread pool vs a 2-worker Dask
+cluster, measured in the same run, and what remote dispatch costs per node.
+
+    python bench/dask_bench.py [--nodes 64] [--ms 50] [--reps 3] [--json bench/results/dask.json]
+
+Workloads (each a ``@graphify`` fan-out; the tools are defined in this script, i.e. in ``__main__``, so they travel
+to the workers by value as a notebook's would):
+
+* **fan-out**: ``--nodes`` nodes of ``--ms`` ms of pure-Python CPU each (the iteration count is calibrated once, so
+  every node does the same work everywhere). Baselines: the same work called serially in this process (one core,
+  no framework), and the same graph on the thread pool (the default executor: the GIL lets one body run at a time).
+  Reported: the cluster's time as a ratio of the thread pool's (2 workers on 2 idle cores: ~0.5), and of the ideal
+  (serial time / 2).
+* **dispatch overhead**: 200 no-op nodes, fanned out and in a chain of 50, on the cluster and on threads; and the
+  same 200 no-op tasks through Dask's own client (``client.submit``), the baseline for what aether_nb adds per node
+  on top of Dask.
+
+Times are medians of ``--reps`` runs after one warm-up run (the warm-up ships the code and imports to the workers).
+Cluster start-up is reported apart. It reports; it never asserts (see README.md, "Scale out (Dask)").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.session import Session
+from aether_nb.services import install_builtin_services
+from aether_nb.store.memory import MemoryStore
+
+
+def spin(n: int) -> int:
+    """Pure-Python CPU work: ``n`` iterations (holds the GIL throughout)."""
+    x = 0
+    for i in range(n):
+        x += i * i % 7
+    return x
+
+
+@ag.tool(outputs=["x"])
+def burn(n: int) -> dict[str, int]:
+    return {"x": spin(n)}
+
+
+def fan_out(count: int) -> ag.GraphifyFn:
+    @ag.graphify(name=f"bench_fan_{count}", inputs=["n"], outputs=["xs"])
+    def fan(n):
+        return {"xs": [burn(n=n).x for _ in range(count)]}
+
+    return fan
+
+
+def chain(count: int) -> ag.GraphifyFn:
+    @ag.graphify(name=f"bench_chain_{count}", inputs=["n"], outputs=["x"])
+    def line(n):
+        last = burn(n=n)
+        for _ in range(count - 1):
+            last = burn(n=n, _after=[last])
+        return {"x": last.x}
+
+    return line
+
+
+def calibrate(ms: float) -> int:
+    """Iterations of :func:`spin` that take ``ms`` milliseconds here (median of 5 probes)."""
+    probe = 200_000
+    rates = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        spin(probe)
+        rates.append(probe / (time.perf_counter() - t0))
+    return int(statistics.median(rates) * ms / 1000)
+
+
+async def median_time(fn: Callable[[], Awaitable[Any]], reps: int) -> float:
+    await fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        await fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fresh_session() -> None:
+    """Each measurement in a fresh in-memory session: history from earlier runs costs nothing later."""
+    session_mod.set_default_session(install_builtin_services(Session(MemoryStore())))
+
+
+async def measure(nodes: int, ms: float, reps: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"nodes": nodes, "ms_per_node": ms, "reps": reps}
+    n = calibrate(ms)
+    out["iterations_per_node"] = n
+    fan, noop_fan, noop_chain = fan_out(nodes), fan_out(200), chain(50)
+
+    async def serial() -> None:
+        for _ in range(nodes):
+            spin(n)
+
+    out["serial_s"] = await median_time(serial, reps)
+
+    async def on(executor: Any, graph: ag.GraphifyFn, iterations: int) -> None:
+        fresh_session()
+        await graph.start(n=iterations, executor=executor)
+
+    out["threads_s"] = await median_time(lambda: on(None, fan, n), reps)
+    out["threads_noop_fan_200_s"] = await median_time(lambda: on(None, noop_fan, 0), reps)
+    out["threads_noop_chain_50_s"] = await median_time(lambda: on(None, noop_chain, 0), reps)
+
+    t0 = time.perf_counter()
+    ex = ag.DaskExecutor(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+    await ex.start()
+    out["cluster_start_s"] = time.perf_counter() - t0
+    try:
+        out["dask_s"] = await median_time(lambda: on(ex, fan, n), reps)
+        out["dask_noop_fan_200_s"] = await median_time(lambda: on(ex, noop_fan, 0), reps)
+        out["dask_noop_chain_50_s"] = await median_time(lambda: on(ex, noop_chain, 0), reps)
+        client = ex.client
+
+        async def raw_dask() -> None:
+            await client.gather([client.submit(spin, 0, pure=False) for _ in range(200)])
+
+        out["raw_dask_noop_200_s"] = await median_time(raw_dask, reps)
+
+        async def raw_dask_chain() -> None:
+            for _ in range(50):
+                await client.submit(spin, 0, pure=False)
+
+        out["raw_dask_noop_chain_50_s"] = await median_time(raw_dask_chain, reps)
+    finally:
+        await ex.close()
+
+    out["ratio_dask_to_threads"] = out["dask_s"] / out["threads_s"]
+    out["ratio_dask_to_ideal"] = out["dask_s"] / (out["serial_s"] / 2)
+    out["overhead_per_node_fan_us"] = (out["dask_noop_fan_200_s"] - out["threads_noop_fan_200_s"]) / 200 * 1e6
+    out["dask_per_node_fan_us"] = out["dask_noop_fan_200_s"] / 200 * 1e6
+    out["raw_dask_per_task_fan_us"] = out["raw_dask_noop_200_s"] / 200 * 1e6
+    out["dask_per_node_chain_ms"] = out["dask_noop_chain_50_s"] / 50 * 1e3
+    out["raw_dask_per_task_chain_ms"] = out["raw_dask_noop_chain_50_s"] / 50 * 1e3
+    out["threads_per_node_chain_ms"] = out["threads_noop_chain_50_s"] / 50 * 1e3
+    return out
+
+
+def report(r: dict[str, Any]) -> str:
+    fan = f"fan-out {r['nodes']} x {r['ms_per_node']:.0f} ms of pure Python ({r['iterations_per_node']:,} iterations)"
+    return "\n".join(
+        [
+            fan,
+            f"  serial, no framework     {r['serial_s']:.2f} s",
+            f"  thread pool              {r['threads_s']:.2f} s",
+            f"  Dask, 2 workers          {r['dask_s']:.2f} s   ratio to threads {r['ratio_dask_to_threads']:.2f}, "
+            f"to ideal (serial / 2) {r['ratio_dask_to_ideal']:.2f}   (cluster start {r['cluster_start_s']:.1f} s)",
+            "remote dispatch, no-op nodes",
+            f"  fan-out 200: {r['dask_per_node_fan_us']:.0f} us per node on Dask "
+            f"(+{r['overhead_per_node_fan_us']:.0f} us over threads; "
+            f"raw client.submit {r['raw_dask_per_task_fan_us']:.0f} us per task)",
+            f"  chain 50:    {r['dask_per_node_chain_ms']:.1f} ms per node on Dask (threads "
+            f"{r['threads_per_node_chain_ms']:.2f} ms; raw client.submit round trip "
+            f"{r['raw_dask_per_task_chain_ms']:.1f} ms)",
+            f"load average {r['load_average']}",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=64)
+    parser.add_argument("--ms", type=float, default=50.0)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "results" / "dask.json")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    result = asyncio.run(measure(args.nodes, args.ms, args.reps))
+    result["load_average"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
+    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(report(result))
+
+
+if __name__ == "__main__":  # worker processes are spawned: they import this file without running it
+    main()
