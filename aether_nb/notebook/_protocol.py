@@ -60,7 +60,8 @@ class InspectCommand(TypedDict):
 COMMANDS = ("answer", "upload", "stop", "download", "inspect")
 
 SLIM_NODE_FIELDS = ("id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed")
-"""Node fields the ``graph`` trait carries, plus ``has_error`` and a small ``usage``."""
+"""Node fields the ``graph`` trait carries, plus ``has_error``, a small ``usage`` and ``where`` when a body ran on
+a cluster."""
 
 DETAIL_FIELDS = ("inputs", "outputs", "error", "logs", "warnings", "usage")
 """Node fields an ``inspect`` reply carries (``{"node": {...}}``)."""
@@ -77,6 +78,8 @@ def slim_node(node: dict[str, Any]) -> dict[str, Any]:
     usage = node.get("usage")
     if usage is not None and len(json.dumps(usage, default=str)) <= MAX_INLINE_USAGE:
         slim["usage"] = usage
+    if node.get("where"):
+        slim["where"] = node["where"]  # the Dask worker that ran its body: the inspector names it
     return slim
 
 

@@ -328,11 +328,12 @@ class Scope:
             def ended(body: Submission = body, key: str | None = key) -> None:
                 ok, value = body.outcome()
                 what = "returned" if ok else f"ended with {type(value).__name__}"
+                where = f" on {body.where}" if body.where else ""
                 run.emit(
                     RunWarning,
                     node_id=key,
                     code="abandoned_body_ended",
-                    message=f"the abandoned body of node {key} {what}; its result was discarded.",
+                    message=f"the abandoned body of node {key} {what}{where}; its result was discarded.",
                 )
 
             body.add_done_callback(ended)

@@ -98,6 +98,7 @@ export class Inspector {
       h("button", { class: "aether-icon-button", "data-action": "close-inspector", title: "Close" }, "×"),
     );
     const sections: HTMLElement[] = [head, h("div", { class: "aether-muted" }, `${node.kind} · ${node.id}`)];
+    if (node.where) sections.push(h("div", { class: "aether-muted", "data-section": "where" }, `ran on ${node.where}`));
     const timing: string[] = [];
     if (node.started_at != null) timing.push(`started ${formatTime(node.started_at)}`);
     if (node.ended_at != null) timing.push(`ended ${formatTime(node.ended_at)}`);

@@ -123,6 +123,11 @@ async def worker_pids(ex: DaskExecutor) -> dict[str, int]:
     return pids
 
 
+async def run_on_workers(ex: DaskExecutor, fn: Any) -> dict[str, Any]:
+    result: dict[str, Any] = await ex.client.run(fn)
+    return result
+
+
 async def ended(submission: Any) -> None:
     """Wait until a submission's body has really ended (the protocol's done callback, from any thread)."""
     loop = asyncio.get_running_loop()
@@ -392,6 +397,9 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
 
     run, stopped_iff_started, again = kernel.run(main())
     assert stopped_iff_started == {"c1": True, "c2": True, "c3": True}
+    ended_msgs = [w.message for w in run.history if w.kind == "warning" and w.code == "abandoned_body_ended"]
+    assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == 2  # the two that ran
+    assert not any(kernel.run(run_on_workers(cluster, tools["aether_nb_imported"])).values())  # stop_body by value
     assert [n.status for n in run.graph.nodes] == ["CANCELLED"] * 3
     assert all(s.future is not None and s.future.cancelled() for _, s in counting.submitted)
     assert again == [True, True]
