@@ -57,8 +57,10 @@ def check(i, flag):
 
 
 @ag.tool(outputs=["done"])
-def spin(tag: str, gate: str):
-    """Pure Python that never returns by itself: only an interruption stops it."""
+def spin(tag: str, gate: str, pause: float = 0.0):
+    """Python that never returns by itself: only an interruption stops it. With a pause, it sleeps between
+    iterations (two such bodies do not starve a loaded 2-core machine; the interruption lands after a sleep)."""
+    import time
     from distributed import Event
 
     Event(f"{gate}-{tag}-started").set()
@@ -66,6 +68,8 @@ def spin(tag: str, gate: str):
         n = 0
         while True:
             n += 1
+            if pause:
+                time.sleep(pause)
     finally:
         Event(f"{gate}-{tag}-stopped").set()
 
@@ -366,7 +370,7 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
 
     @ag.graph_fn(name="dask_cancel", outputs=["n"])
     async def three(gate: str):  # type: ignore[no-untyped-def]
-        await asyncio.gather(spin("c1", gate), spin("c2", gate), spin("c3", gate))
+        await asyncio.gather(*(spin(tag, gate, 0.001) for tag in ("c1", "c2", "c3")))
         return {"n": 3}
 
     gate = gate_name()
@@ -375,10 +379,12 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
     async def main() -> tuple[ag.Run, dict[str, bool], list[bool]]:
         run = three.start(gate=gate, executor=counting)
         # Two bodies spin (one per worker); the third waits for a free thread.
-        waits = [asyncio.ensure_future(event(cluster, f"{gate}-{t}-started").wait(30)) for t in ("c1", "c2", "c3")]
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        done2, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        assert len(done | done2) == 2 and len(pending) == 1
+        pending = {asyncio.ensure_future(event(cluster, f"{gate}-{t}-started").wait(60)) for t in ("c1", "c2", "c3")}
+        started: list[bool] = []
+        while len(started) < 2:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            started.extend(w.result() for w in done)
+        assert started == [True, True] and len(pending) == 1
         for waiter in pending:
             waiter.cancel()
         run.cancel()
@@ -387,15 +393,15 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
         subs = [s for _, s in counting.submitted]
         await asyncio.gather(*(ended(s) for s in subs))  # each body's end is confirmed by its worker
         stopped = {t: await event(cluster, f"{gate}-{t}-stopped").is_set() for t in ("c1", "c2", "c3")}
-        started = {t: await event(cluster, f"{gate}-{t}-started").is_set() for t in ("c1", "c2", "c3")}
+        began = {t: await event(cluster, f"{gate}-{t}-started").is_set() for t in ("c1", "c2", "c3")}
         keys = [s.key for s in subs]
         on_scheduler = await cluster.client.run_on_scheduler(_known_keys, keys)
         assert on_scheduler == []  # the scheduler forgot every cancelled task
         # The workers' threads are free again: new work runs at once on both.
         again = await asyncio.gather(*(ag.run(_one(square, i), {}, executor=cluster) for i in range(2)))
-        return run, {t: started[t] == stopped[t] for t in started}, [bool(a) for a in again]
+        return run, {t: began[t] == stopped[t] for t in began}, [bool(a) for a in again]
 
-    run, stopped_iff_started, again = kernel.run(main())
+    run, stopped_iff_started, again = kernel.run(main(), timeout=90)
     assert stopped_iff_started == {"c1": True, "c2": True, "c3": True}
     ended_msgs = [w.message for w in run.history if w.kind == "warning" and w.code == "abandoned_body_ended"]
     assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == 2  # the two that ran
