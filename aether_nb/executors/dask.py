@@ -303,7 +303,15 @@ def _pack(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         inner = cloudpickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         raise _not_picklable(fn, args, kwargs, label, exc) from exc
-    return bytes(cloudpickle.dumps(remote.BodyCall(inner, label, token), protocol=pickle.HIGHEST_PROTOCOL))
+    return pickle.dumps(remote.BodyCall(_runner(), inner, label, token), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+@functools.cache
+def _runner() -> bytes:
+    """``remote.run_body`` pickled by value, once per kernel (each payload carries these bytes)."""
+    import cloudpickle
+
+    return bytes(cloudpickle.dumps(_remote().run_body, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _not_picklable(
@@ -446,7 +454,7 @@ class DaskSubmission:
             raise
         except Exception as exc:
             self.where = _where_from(exc) or self.where
-            restore_files(exc, [self.fn, _remote().run_body])  # the cell's file and lines in the remote frames
+            restore_files(exc, [self.fn, _remote().BodyRegistry.run])  # the cell's file and lines in the remote frames
             self._settle(False, exc)
             return
         self._receive(reply)

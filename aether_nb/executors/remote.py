@@ -5,17 +5,19 @@ This module travels to the workers *by value* (``cloudpickle.register_pickle_by_
 the libraries the tools themselves use, not aether_nb, and never run code of another aether_nb version. That is why
 it imports only the standard library, cloudpickle and distributed, and nothing from aether_nb.
 
-One body is the Dask task ``pickle.loads(payload)``: the payload is a :class:`BodyCall`, whose unpickling calls
-:func:`run_body`. Dask pickles a task's function by reference (it would need aether_nb installed on the worker);
-``pickle.loads`` is in every Python, and what it loads carries our code by value. :func:`run_body` returns
-``(kind, where, data)`` instead of the bare value, so the kernel learns which worker ran the body and gets a clear
-error (naming the output) when a result cannot be pickled, instead of a failure inside Dask's transport.
+The code travels once per worker: :class:`BodyRegistry` is a worker plugin, registered when the executor starts (the
+scheduler installs it on workers that join later). One body is then the Dask task ``pickle.loads(payload)``, whose
+payload (:class:`BodyCall`) unpickles into a call of :func:`run_body` (a few hundred bytes of code, pickled once per
+kernel), which hands the body to the plugin. Dask would pickle a task's function by reference, which needs the
+module installed on the worker; ``pickle.loads`` is in every Python. The plugin returns ``(kind, where, data)``
+instead of the bare value, so the kernel learns which worker ran the body, and gets a clear error (naming the
+output) when a result cannot be pickled instead of a failure inside Dask's transport.
 
-Stopping a body (:class:`BodyRegistry`, a worker plugin): Python cannot kill a thread, but it can raise an exception
-in one at its next bytecode (``PyThreadState_SetAsyncExc``). The registry raises :class:`Interrupted` only while the
-body of that very call runs, and the body's exit clears any such exception still pending under the same lock, so
-the interruption can never land in Dask's own code or in the next task of that thread. Code inside one C call
-(``time.sleep``, I/O, a numpy kernel) finishes that call first.
+Stopping a body: Python cannot kill a thread, but it can raise an exception in one at its next bytecode
+(``PyThreadState_SetAsyncExc``). The registry raises :class:`Interrupted` only while the body of that very call
+runs, and the body's exit clears any such exception still pending under the same lock, so the interruption can
+never land in Dask's own code or in the next task of that thread. Code inside one C call (``time.sleep``, I/O, a
+numpy kernel) finishes that call first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
+import operator
 import pickle
 import reprlib
 import threading
@@ -32,14 +35,15 @@ from typing import Any
 import cloudpickle
 from distributed.diagnostics.plugin import WorkerPlugin
 
-PLUGIN_NAME = "aether_nb"
-"""The worker plugin's name (one registry per worker, shared by every kernel that uses the cluster)."""
+PLUGIN_NAME = "aether_nb-1"
+"""The worker plugin's name, with the version of this protocol: kernels of one version share one registry per
+worker; another version registers its own beside it."""
 
 WHERE_NOTE = "aether_nb: raised on Dask worker "
 """Prefix of the note added to an exception a body raised: the kernel reads the worker's address from it."""
 
 OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED = "ok", "unpicklable", "unloadable", "interrupted"
-"""The kinds of reply :func:`run_body` gives."""
+"""The kinds of reply a body gives."""
 
 _STOPPED_KEPT = 10_000  # tokens of stopped calls a worker remembers (a call stopped before it started never starts)
 
@@ -50,22 +54,47 @@ class Interrupted(BaseException):
 
 
 class BodyCall:
-    """A body to run on a worker; unpickling it runs it (see the module docstring).
+    """A body to run on a worker; unpickling it calls :func:`run_body` (see the module docstring).
 
     Args:
-        inner: ``cloudpickle.dumps((fn, args, kwargs))``, unpickled on the worker inside :func:`run_body`, so a
-            missing package there is reported as such.
+        runner: ``cloudpickle.dumps(run_body)``, made once per kernel.
+        inner: ``cloudpickle.dumps((fn, args, kwargs))``, unpickled on the worker by the plugin, so that a package
+            missing there is reported as such.
         label: the tool's name (for messages).
         token: this call's id (to stop it).
     """
 
-    def __init__(self, inner: bytes, label: str, token: str) -> None:
+    def __init__(self, runner: bytes, inner: bytes, label: str, token: str) -> None:
+        self.runner = runner
         self.inner = inner
         self.label = label
         self.token = token
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return run_body, (self.inner, self.label, self.token)
+        return operator.call, (_Pickled(self.runner), self.inner, self.label, self.token)
+
+
+class _Pickled:
+    """Unpickles into the object pickled in ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return pickle.loads, (self.data,)
+
+
+def run_body(inner: bytes, label: str, token: str) -> tuple[str, str, Any]:
+    """On a worker: hand one body to this worker's :class:`BodyRegistry`."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    registry: BodyRegistry | None = worker.plugins.get(PLUGIN_NAME)
+    if registry is None:
+        message = f"the {PLUGIN_NAME} worker plugin is missing here (a DaskExecutor registers it when it starts)"
+        return UNLOADABLE, worker.address, message
+    reply: tuple[str, str, Any] = registry.run(inner, token, worker.address)
+    return reply
 
 
 class _Running:
@@ -80,7 +109,7 @@ class _Running:
 
 
 class BodyRegistry(WorkerPlugin):
-    """The bodies running on one worker, by call token, so that a cancelled node's body can be stopped."""
+    """Runs bodies on one worker and knows which runs where (by call token), to stop a cancelled node's body."""
 
     idempotent = True  # registering it again (another kernel, a new executor) keeps the one in place
 
@@ -97,6 +126,33 @@ class BodyRegistry(WorkerPlugin):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._init_state()
+
+    def run(self, inner: bytes, token: str, where: str) -> tuple[str, str, Any]:
+        """Run one body in this thread: ``(kind, where, data)``; ``data`` is the pickled result for ``"ok"``, a
+        message for ``"unpicklable"``/``"unloadable"``. An exception the body raises propagates (Dask sends it to
+        the kernel with its traceback), with a note naming the worker."""
+        try:
+            fn, args, kwargs = pickle.loads(inner)
+        except Exception as exc:
+            return UNLOADABLE, where, f"{type(exc).__name__}: {exc}"
+        try:
+            if not self.enter(token):
+                return INTERRUPTED, where, None
+            try:
+                value = fn(*args, **kwargs)
+            finally:
+                self.leave(token)
+        except Interrupted:
+            self.leave(token)  # again: the interruption may have fired inside the first leave()
+            return INTERRUPTED, where, None
+        except BaseException as exc:
+            exc.add_note(WHERE_NOTE + where)
+            raise
+        try:
+            data = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return UNPICKLABLE, where, f"{unpicklable_part(value)} ({type(exc).__name__}: {exc})"
+        return OK, where, data
 
     def enter(self, token: str) -> bool:
         """The body of ``token`` starts in this thread; False when it was stopped before it could start."""
@@ -115,12 +171,9 @@ class BodyRegistry(WorkerPlugin):
         if entry is not None and not entry.ended.done():
             entry.ended.set_result(None)
 
-    def stop(self, token: str, interrupt: type[BaseException]) -> concurrent.futures.Future[None] | None:
-        """Stop the body of ``token``: raise ``interrupt`` in it if it runs here (returns a future set once it has
-        ended), and make sure it never starts here later (returns None when it does not run here).
-
-        ``interrupt`` comes from the caller, not from this plugin's module: the plugin may have been registered by
-        another kernel, whose ``Interrupted`` is another class than the one the body's :func:`run_body` catches."""
+    def stop(self, token: str) -> concurrent.futures.Future[None] | None:
+        """Stop the body of ``token``: interrupt it if it runs here (returns a future set once it has ended), and
+        make sure it never starts here later (returns None when it does not run here)."""
         with self._lock:
             self._stopped[token] = None
             while len(self._stopped) > _STOPPED_KEPT:
@@ -130,7 +183,7 @@ class BodyRegistry(WorkerPlugin):
                 return None
             if not entry.interrupted:  # one interruption per body: a second could fire while the first unwinds
                 entry.interrupted = True
-                _set_async_exc(entry.ident, interrupt)
+                _set_async_exc(entry.ident, Interrupted)
             return entry.ended
 
 
@@ -149,50 +202,8 @@ def _set_async_exc(ident: int, exc_type: type[BaseException] | None) -> None:
         raise_in(ident, exc_type)
 
 
-def _worker() -> Any:
-    from distributed import get_worker
-
-    try:
-        return get_worker()
-    except ValueError:  # not inside a worker (a test calling run_body directly)
-        return None
-
-
-def run_body(inner: bytes, label: str, token: str) -> tuple[str, str, Any]:
-    """Run one tool body on this worker: ``(kind, worker address, data)``; ``data`` is the pickled result for
-    ``"ok"``, a message for ``"unpicklable"``/``"unloadable"``. An exception the body raises propagates (Dask sends
-    it to the kernel with its traceback), noting the worker."""
-    worker = _worker()
-    where = worker.address if worker is not None else "dask"
-    try:
-        fn, args, kwargs = pickle.loads(inner)
-    except Exception as exc:
-        return UNLOADABLE, where, f"{type(exc).__name__}: {exc}"
-    registry = worker.plugins.get(PLUGIN_NAME) if worker is not None else None
-    try:
-        if registry is not None and not registry.enter(token):
-            return INTERRUPTED, where, None
-        try:
-            value = fn(*args, **kwargs)
-        finally:
-            if registry is not None:
-                registry.leave(token)
-    except Interrupted:
-        if registry is not None:
-            registry.leave(token)  # again: the interruption may have fired inside the first leave()
-        return INTERRUPTED, where, None
-    except BaseException as exc:
-        exc.add_note(WHERE_NOTE + where)
-        raise
-    try:
-        data = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        return UNPICKLABLE, where, f"{unpicklable_part(value)} ({type(exc).__name__}: {exc})"
-    return OK, where, data
-
-
 def unpicklable_part(value: Any) -> str:
-    """Which part of ``value`` does not pickle: ``output 'y' (a generator: <generator ...>)`` for an outputs dict."""
+    """Which part of ``value`` does not pickle: ``output 'g' (generator: <generator ...>)`` for an outputs dict."""
     if isinstance(value, dict):
         for key, item in value.items():
             try:
@@ -203,7 +214,7 @@ def unpicklable_part(value: Any) -> str:
 
 
 def describe(value: Any) -> str:
-    """``a generator: <generator object f at 0x...>``, cut short."""
+    """``generator: <generator object f at 0x...>``, cut short."""
     short = reprlib.Repr()
     short.maxstring = short.maxother = 80
     return f"{type(value).__qualname__}: {short.repr(value)}"
@@ -215,7 +226,7 @@ async def stop_body(token: str, dask_worker: Any = None) -> str:
     registry = dask_worker.plugins.get(PLUGIN_NAME) if dask_worker is not None else None
     if registry is None:
         return "unknown"
-    ended = registry.stop(token, Interrupted)
+    ended = registry.stop(token)
     if ended is None:
         return "idle"
     await asyncio.wrap_future(ended)

@@ -136,10 +136,24 @@ def test_an_unreachable_scheduler_is_a_clear_run_error() -> None:
 
 # -- the worker side, in this process --------------------------------------------------------------------------------
 def call(fn: Any, *args: Any, token: str = "t", **kwargs: Any) -> tuple[str, str, Any]:
-    """What a worker does with a payload: unpickling the BodyCall runs it."""
+    """What a worker's plugin does with one body (as it arrives: pickled)."""
     inner = cloudpickle.dumps((fn, args, kwargs))
-    reply: tuple[str, str, Any] = pickle.loads(cloudpickle.dumps(remote.BodyCall(inner, "t", token)))
-    return reply
+    registry = pickle.loads(pickle.dumps(remote.BodyRegistry()))  # the plugin travels without its lock
+    return registry.run(inner, token, "dask")  # type: ignore[no-any-return]
+
+
+recorded: list[Any] = []
+
+
+def record(inner: bytes, label: str, token: str) -> str:
+    recorded.append((pickle.loads(inner), label, token))
+    return "ran"
+
+
+def test_a_payload_unpickles_into_a_call_of_the_runner_it_carries() -> None:
+    payload = pickle.dumps(remote.BodyCall(cloudpickle.dumps(record), cloudpickle.dumps((len, ([1],), {})), "t", "k"))
+    assert pickle.loads(payload) == "ran"
+    assert recorded == [((len, ([1],), {}), "t", "k")]
 
 
 def test_run_body_returns_the_pickled_result_or_names_what_cannot_travel() -> None:
@@ -149,7 +163,6 @@ def test_run_body_returns_the_pickled_result_or_names_what_cannot_travel() -> No
     assert kind == "unpicklable" and message.startswith("output 'gen' (generator: <generator object")
     kind, _, message = call(lambda: threading.Lock())
     assert kind == "unpicklable" and message.startswith("the returned value (lock:")
-    assert pickle.loads(pickle.dumps(remote.BodyRegistry())) is not None  # the plugin travels without its lock
 
 
 def test_run_body_notes_the_worker_on_errors_and_reports_code_the_worker_cannot_load() -> None:
@@ -159,54 +172,48 @@ def test_run_body_notes_the_worker_on_errors_and_reports_code_the_worker_cannot_
     with pytest.raises(ValueError, match="bad input") as info:
         call(boom)
     assert info.value.__notes__ == [remote.WHERE_NOTE + "dask"]
-    unloadable = remote.run_body(b"not a pickle", "t", "tok")
+    unloadable = remote.BodyRegistry().run(b"not a pickle", "tok", "dask")
     assert unloadable[0] == "unloadable" and "UnpicklingError" in unloadable[2]
 
 
+SPINNING, SPUN = threading.Event(), threading.Event()
+
+
+def spin_forever() -> None:
+    SPINNING.set()
+    try:
+        n = 0
+        while True:
+            n += 1
+    finally:
+        SPUN.set()
+
+
 def test_the_registry_interrupts_only_the_body_it_names_and_never_starts_a_stopped_one() -> None:
-    """The interruption mechanism with real threads: a pure-Python loop is stopped at its next bytecode; the
-    thread's next body runs undisturbed; a body stopped before it starts never runs."""
+    """The interruption with real threads: a pure-Python loop is stopped at its next bytecode; the thread's next
+    body runs undisturbed; a body stopped before it starts never runs."""
     registry = remote.BodyRegistry()
-    started, stopped = threading.Event(), threading.Event()
     results: list[Any] = []
 
-    def spin() -> None:
-        started.set()
-        try:
-            n = 0
-            while True:
-                n += 1
-        finally:
-            stopped.set()
-
-    def body(token: str, fn: Any) -> None:
-        try:
-            if not registry.enter(token):
-                results.append("never started")
-                return
-            try:
-                results.append(fn())
-            finally:
-                registry.leave(token)
-        except remote.Interrupted:
-            registry.leave(token)
-            results.append("interrupted")
+    def body(token: str, fn: Any, *args: Any) -> None:
+        kind, _, data = registry.run(cloudpickle.dumps((fn, args, {})), token, "here")
+        results.append(pickle.loads(data) if kind == "ok" else kind)
 
     def worker_thread() -> None:
-        body("a", spin)
-        body("b", lambda: "b ran")  # the same thread's next body is not hit by a late interruption
-        body("c", lambda: "c ran")
+        body("a", spin_forever)
+        body("b", str, "b ran")  # the same thread's next body is not hit by a late interruption
+        body("c", str, "c ran")
 
-    registry.stop("c", remote.Interrupted)  # stopped before it starts
+    registry.stop("c")  # stopped before it starts
     thread = threading.Thread(target=worker_thread)
     thread.start()
-    assert started.wait(10)
-    ended = registry.stop("a", remote.Interrupted)
-    assert ended is not None and registry.stop("a", remote.Interrupted) is ended  # one interruption per body
+    assert SPINNING.wait(10)
+    ended = registry.stop("a")
+    assert ended is not None and registry.stop("a") is ended  # one interruption per body
     ended.result(timeout=10)
     thread.join(10)
-    assert stopped.is_set() and results == ["interrupted", "b ran", "never started"]
-    assert registry.stop("zzz", remote.Interrupted) is None
+    assert SPUN.is_set() and results == ["interrupted", "b ran", "interrupted"]  # c never started
+    assert registry.stop("zzz") is None
 
 
 def test_stop_body_reports_idle_and_unknown_workers() -> None:
