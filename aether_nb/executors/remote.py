@@ -89,7 +89,7 @@ def run_body(inner: bytes, label: str, token: str) -> tuple[str, str, Any]:
     from distributed import get_worker
 
     worker = get_worker()
-    registry: BodyRegistry | None = worker.plugins.get(PLUGIN_NAME)
+    registry: Any = worker.plugins.get(PLUGIN_NAME)  # a BodyRegistry (of the first kernel that registered it)
     if registry is None:
         message = f"the {PLUGIN_NAME} worker plugin is missing here (a DaskExecutor registers it when it starts)"
         return UNLOADABLE, worker.address, message
