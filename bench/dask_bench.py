@@ -15,7 +15,8 @@ to the workers by value as a notebook's would):
   same 200 no-op tasks through Dask's own client (``client.submit``), the baseline for what aether_nb adds per node
   on top of Dask.
 
-Times are medians of ``--reps`` runs after one warm-up run (the warm-up ships the code and imports to the workers).
+Times are medians of ``--reps`` runs after one warm-up run each (the warm-up ships the code and imports to the
+workers); the cases take turns, so a change in the machine's load hits all of them alike.
 Cluster start-up is reported apart. It reports; it never asserts (see README.md, "Scale out (Dask)").
 """
 
@@ -82,14 +83,18 @@ def calibrate(ms: float) -> int:
     return int(statistics.median(rates) * ms / 1000)
 
 
-async def median_time(fn: Callable[[], Awaitable[Any]], reps: int) -> float:
-    await fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+async def interleaved(cases: dict[str, Callable[[], Awaitable[Any]]], reps: int) -> dict[str, float]:
+    """Median time of each case; one warm-up each, then the cases take turns, so a change of the machine's load
+    during the run hits every case alike (this machine is shared)."""
+    for fn in cases.values():
         await fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            await fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def fresh_session() -> None:
@@ -107,36 +112,36 @@ async def measure(nodes: int, ms: float, reps: int) -> dict[str, Any]:
         for _ in range(nodes):
             spin(n)
 
-    out["serial_s"] = await median_time(serial, reps)
-
     async def on(executor: Any, graph: ag.GraphifyFn, iterations: int) -> None:
         fresh_session()
         await graph.start(n=iterations, executor=executor)
-
-    out["threads_s"] = await median_time(lambda: on(None, fan, n), reps)
-    out["threads_noop_fan_200_s"] = await median_time(lambda: on(None, noop_fan, 0), reps)
-    out["threads_noop_chain_50_s"] = await median_time(lambda: on(None, noop_chain, 0), reps)
 
     t0 = time.perf_counter()
     ex = ag.DaskExecutor(n_workers=2, threads_per_worker=1, dashboard_address=":0")
     await ex.start()
     out["cluster_start_s"] = time.perf_counter() - t0
+    client = ex.client
+
+    async def raw_dask() -> None:
+        await client.gather([client.submit(spin, 0, pure=False) for _ in range(200)])
+
+    async def raw_dask_chain() -> None:
+        for _ in range(50):
+            await client.submit(spin, 0, pure=False)
+
     try:
-        out["dask_s"] = await median_time(lambda: on(ex, fan, n), reps)
-        out["dask_noop_fan_200_s"] = await median_time(lambda: on(ex, noop_fan, 0), reps)
-        out["dask_noop_chain_50_s"] = await median_time(lambda: on(ex, noop_chain, 0), reps)
-        client = ex.client
-
-        async def raw_dask() -> None:
-            await client.gather([client.submit(spin, 0, pure=False) for _ in range(200)])
-
-        out["raw_dask_noop_200_s"] = await median_time(raw_dask, reps)
-
-        async def raw_dask_chain() -> None:
-            for _ in range(50):
-                await client.submit(spin, 0, pure=False)
-
-        out["raw_dask_noop_chain_50_s"] = await median_time(raw_dask_chain, reps)
+        cases: dict[str, Callable[[], Awaitable[Any]]] = {
+            "serial_s": serial,
+            "threads_s": lambda: on(None, fan, n),
+            "dask_s": lambda: on(ex, fan, n),
+            "threads_noop_fan_200_s": lambda: on(None, noop_fan, 0),
+            "dask_noop_fan_200_s": lambda: on(ex, noop_fan, 0),
+            "raw_dask_noop_200_s": raw_dask,
+            "threads_noop_chain_50_s": lambda: on(None, noop_chain, 0),
+            "dask_noop_chain_50_s": lambda: on(ex, noop_chain, 0),
+            "raw_dask_noop_chain_50_s": raw_dask_chain,
+        }
+        out.update(await interleaved(cases, reps))
     finally:
         await ex.close()
 
