@@ -10,7 +10,9 @@ to the workers by value as a notebook's would):
   every node does the same work everywhere). Baselines: the same work called serially in this process (one core,
   no framework), and the same graph on the thread pool (the default executor: the GIL lets one body run at a time).
   Reported: the cluster's time as a ratio of the thread pool's (2 workers on 2 idle cores: ~0.5), and of the ideal
-  (serial time / 2).
+  (serial time / 2), and how many cores the bodies got (their threads' CPU time / the run's wall time: at most 1 on
+  the thread pool, the GIL; at most 2 on the cluster). On a machine whose cores other processes take, the workers
+  get less than 2 and the ratio shows that, not Dask.
 * **dispatch overhead**: 200 no-op nodes, fanned out and in a chain of 50, on the cluster and on threads; and the
   same 200 no-op tasks through Dask's own client (``client.submit``), the baseline for what aether_nb adds per node
   on top of Dask.
@@ -48,15 +50,19 @@ def spin(n: int) -> int:
     return x
 
 
-@ag.tool(outputs=["x"])
-def burn(n: int) -> dict[str, int]:
-    return {"x": spin(n)}
+@ag.tool(outputs=["x", "cpu", "wall"])
+def burn(n: int) -> dict[str, float]:
+    """The work, with the CPU time its thread got and the wall time it took (their ratio: its share of a core)."""
+    cpu, wall = time.thread_time(), time.perf_counter()
+    x = spin(n)
+    return {"x": x, "cpu": time.thread_time() - cpu, "wall": time.perf_counter() - wall}
 
 
 def fan_out(count: int) -> ag.GraphifyFn:
-    @ag.graphify(name=f"bench_fan_{count}", inputs=["n"], outputs=["xs"])
+    @ag.graphify(name=f"bench_fan_{count}", inputs=["n"], outputs=["cpu", "wall"])
     def fan(n):
-        return {"xs": [burn(n=n).x for _ in range(count)]}
+        nodes = [burn(n=n) for _ in range(count)]
+        return {"cpu": [b.cpu for b in nodes], "wall": [b.wall for b in nodes]}
 
     return fan
 
@@ -83,18 +89,23 @@ def calibrate(ms: float) -> int:
     return int(statistics.median(rates) * ms / 1000)
 
 
-async def interleaved(cases: dict[str, Callable[[], Awaitable[Any]]], reps: int) -> dict[str, float]:
-    """Median time of each case; one warm-up each, then the cases take turns, so a change of the machine's load
-    during the run hits every case alike (this machine is shared)."""
+async def interleaved(
+    cases: dict[str, Callable[[], Awaitable[Any]]], reps: int
+) -> tuple[dict[str, float], dict[str, list[Any]]]:
+    """Median time of each case, and ``(time, returned)`` of each repetition; one warm-up each, then the cases take
+    turns, so a change of the machine's load during the run hits every case alike (this machine is shared)."""
     for fn in cases.values():
         await fn()
     times: dict[str, list[float]] = {name: [] for name in cases}
+    returned: dict[str, list[Any]] = {name: [] for name in cases}
     for _ in range(reps):
         for name, fn in cases.items():
             t0 = time.perf_counter()
-            await fn()
+            returned[name].append(await fn())
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return {name: statistics.median(ts) for name, ts in times.items()}, {
+        name: list(zip(times[name], returned[name], strict=True)) for name in cases
+    }
 
 
 def fresh_session() -> None:
@@ -112,9 +123,10 @@ async def measure(nodes: int, ms: float, reps: int) -> dict[str, Any]:
         for _ in range(nodes):
             spin(n)
 
-    async def on(executor: Any, graph: ag.GraphifyFn, iterations: int) -> None:
+    async def on(executor: Any, graph: ag.GraphifyFn, iterations: int) -> dict[str, Any]:
         fresh_session()
-        await graph.start(n=iterations, executor=executor)
+        outputs: dict[str, Any] = await graph.start(n=iterations, executor=executor)
+        return outputs
 
     t0 = time.perf_counter()
     ex = ag.DaskExecutor(n_workers=2, threads_per_worker=1, dashboard_address=":0")
@@ -141,9 +153,12 @@ async def measure(nodes: int, ms: float, reps: int) -> dict[str, Any]:
             "dask_noop_chain_50_s": lambda: on(ex, noop_chain, 0),
             "raw_dask_noop_chain_50_s": raw_dask_chain,
         }
-        out.update(await interleaved(cases, reps))
+        medians, returned = await interleaved(cases, reps)
+        out.update(medians)
     finally:
         await ex.close()
+    for where in ("threads", "dask"):  # cores the bodies got: CPU time of all bodies / the run's wall time
+        out[f"{where}_cores_used"] = statistics.median(sum(o["cpu"]) / t for t, o in returned[f"{where}_s"])
 
     out["ratio_dask_to_threads"] = out["dask_s"] / out["threads_s"]
     out["ratio_dask_to_ideal"] = out["dask_s"] / (out["serial_s"] / 2)
@@ -162,9 +177,10 @@ def report(r: dict[str, Any]) -> str:
         [
             fan,
             f"  serial, no framework     {r['serial_s']:.2f} s",
-            f"  thread pool              {r['threads_s']:.2f} s",
+            f"  thread pool              {r['threads_s']:.2f} s   (bodies got {r['threads_cores_used']:.2f} cores)",
             f"  Dask, 2 workers          {r['dask_s']:.2f} s   ratio to threads {r['ratio_dask_to_threads']:.2f}, "
-            f"to ideal (serial / 2) {r['ratio_dask_to_ideal']:.2f}   (cluster start {r['cluster_start_s']:.1f} s)",
+            f"to ideal (serial / 2) {r['ratio_dask_to_ideal']:.2f}   (bodies got {r['dask_cores_used']:.2f} cores; "
+            f"cluster start {r['cluster_start_s']:.1f} s)",
             "remote dispatch, no-op nodes",
             f"  fan-out 200: {r['dask_per_node_fan_us']:.0f} us per node on Dask "
             f"(+{r['overhead_per_node_fan_us']:.0f} us over threads; "
