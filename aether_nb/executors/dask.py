@@ -131,6 +131,7 @@ class DaskExecutor:
         self._client: Client | None = None
         self._cluster: Any = None
         self._owns_client = False
+        self._ready = False  # connected, and the worker plugin registered
         self._closed = False
         self._live: set[DaskSubmission] = set()
 
@@ -138,12 +139,12 @@ class DaskExecutor:
     @property
     def client(self) -> Client | None:
         """The asyncio ``distributed.Client`` once started (for Dask's own API: dashboards, ``scheduler_info()``)."""
-        return self._client
+        return self._client if self._ready else None
 
     @property
     def dashboard_link(self) -> str | None:
         """The Dask dashboard's URL once started (task stream, worker load, progress of every tool)."""
-        return None if self._client is None else str(self._client.dashboard_link)
+        return str(self._client.dashboard_link) if self._ready and self._client is not None else None
 
     @property
     def closed(self) -> bool:
@@ -176,13 +177,16 @@ class DaskExecutor:
         self._check_loop(loop)
         if self._starting is None:
             self._starting = loop.create_task(self._connect(), name="aether_nb DaskExecutor start")
+            # Every caller awaiting it sees its failure; if all gave up (a cancelled run), it is still retrieved.
+            self._starting.add_done_callback(lambda task: task.cancelled() or task.exception())
         await asyncio.shield(self._starting)
         return self
 
     async def connected(self) -> Client:
         """The asyncio client, starting the cluster first if needed."""
         await self.start()
-        assert self._client is not None
+        if not self._ready or self._client is None:  # closed while it started
+            raise UsageError("this DaskExecutor is closed; create a new one", code="dask_closed")
         return self._client
 
     async def _connect(self) -> None:
@@ -194,17 +198,20 @@ class DaskExecutor:
         remote = _remote()
         target = self._address
         try:
+            # Each object is kept before it is awaited, so that a failed or cancelled start closes what it made.
             given = self._given_client
             if given is not None:
                 target = str(given.scheduler.address)
                 if given.asynchronous:  # an asyncio client on this very loop
                     self._client = given
                 else:
-                    self._client = await new_client(target, asynchronous=True)
                     self._owns_client = True
+                    self._client = new_client(target, asynchronous=True)
+                    await self._client
             elif self._address is not None:
-                self._client = await new_client(self._address, asynchronous=True)
                 self._owns_client = True
+                self._client = new_client(self._address, asynchronous=True)
+                await self._client
             else:
                 target = "a local cluster"
                 options: dict[str, Any] = {"processes": True, **self._cluster_options}
@@ -214,10 +221,13 @@ class DaskExecutor:
                     options["threads_per_worker"] = self._threads_per_worker
                 # A dead worker fails its tasks at once: the node fails and the run's RetryPolicy decides.
                 options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
-                self._cluster = await new_cluster(asynchronous=True, **options)
-                self._client = await new_client(self._cluster, asynchronous=True)
+                self._cluster = new_cluster(asynchronous=True, **options)
+                await self._cluster
                 self._owns_client = True
+                self._client = new_client(self._cluster, asynchronous=True)
+                await self._client
             await self._client.register_plugin(remote.BodyRegistry(), name=remote.PLUGIN_NAME)
+            self._ready = True
         except Exception as exc:
             await self._release()
             raise RunError(
@@ -225,6 +235,9 @@ class DaskExecutor:
                 "and that the scheduler runs (or the cluster options), then create a new DaskExecutor.",
                 code="dask_unavailable",
             ) from exc
+        except asyncio.CancelledError:  # the loop is going away while the cluster starts
+            await self._release()
+            raise
 
     async def close(self) -> None:
         """Cancel the bodies still running, close the client (if this executor made it) and the local cluster.
@@ -245,6 +258,7 @@ class DaskExecutor:
     async def _release(self, futures: list[DaskFuture] | None = None) -> None:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
+        self._ready = False
         if client is not None and futures:
             await client.cancel(futures, reason="aether_nb: DaskExecutor closed")
         if client is not None and self._owns_client:
@@ -263,8 +277,8 @@ class DaskExecutor:
             where = f"address={self._address!r}" if self._address is not None else "client=..."
         else:
             where = f"n_workers={self._n_workers}, threads_per_worker={self._threads_per_worker}"
-        state = "closed" if self._closed else "started" if self._client is not None else "not started"
-        link = f", dashboard {self.dashboard_link}" if self._client is not None else ""
+        state = "closed" if self._closed else "started" if self._ready else "not started"
+        link = f", dashboard {self.dashboard_link}" if self._ready else ""
         return f"DaskExecutor({where}; {state}{link})"
 
     # -- submitting ----------------------------------------------------------------------------------------------------

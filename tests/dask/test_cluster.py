@@ -505,6 +505,36 @@ def test_pointing_at_an_existing_cluster_is_one_argument(
         sync_client.close()
 
 
+def test_closing_an_executor_fails_the_nodes_it_runs_and_leaves_a_given_cluster_open(
+    kernel: KernelLoop, cluster: DaskExecutor, session: Session, tools: dict[str, Any]
+) -> None:
+    square = tools["square"]
+
+    @ag.graph_fn(name="dask_closing", outputs=["v"])
+    async def gated(gate: str):  # type: ignore[no-untyped-def]
+        return {"v": (await square(3, gate))["v"]}
+
+    gate = gate_name()
+
+    async def main() -> tuple[ag.Run, BaseException]:
+        ex = DaskExecutor(address=cluster.client.scheduler.address)
+        run = gated.start(gate=gate, executor=ex)
+        assert await event(cluster, f"{gate}-started-3").wait(60)
+        await ex.close()
+        with pytest.raises(ag.RunFailed) as failed:
+            await run
+        with pytest.raises(ag.UsageError, match="closed"):
+            ex.submit(len, ([],), {}, label="len")
+        await event(cluster, f"{gate}-go").set()  # the body itself runs on (close does not interrupt it)
+        return run, failed.value
+
+    run, error = kernel.run(main())
+    assert isinstance(error.__cause__, ag.RunError) and error.__cause__.code == "dask_closed"
+    assert "square: its DaskExecutor was closed while it ran" in str(error.__cause__)
+    assert run.graph.node("square_1").status == "FAILED"
+    assert len(kernel.run(worker_pids(cluster))) == 2  # the cluster it was given stays up
+
+
 def test_a_killed_worker_fails_only_the_node_it_held_which_retries_per_policy(
     kernel: KernelLoop, cluster: DaskExecutor, session: Session, tools: dict[str, Any]
 ) -> None:

@@ -223,3 +223,55 @@ def test_stop_body_reports_idle_and_unknown_workers() -> None:
 
     assert asyncio.run(remote.stop_body("t", dask_worker=FakeWorker())) == "idle"
     assert asyncio.run(remote.stop_body("t", dask_worker=None)) == "unknown"
+
+
+# -- runs against a scheduler that cannot be reached ---------------------------------------------------------------
+@ag.tool(outputs=["y"])
+def inc(x: int) -> dict[str, int]:
+    return {"y": x + 1}
+
+
+@ag.graph_fn(name="dask_unreachable", outputs=["y"])
+async def one_call(x: int) -> dict[str, int]:
+    return {"y": (await inc(x))["y"]}
+
+
+def test_a_cluster_that_cannot_be_reached_fails_the_node_with_the_reason(session: Session) -> None:
+    import dask
+
+    async def main() -> ag.Run:
+        run = one_call.start(x=1, executor=DaskExecutor(address="tcp://127.0.0.1:9"))
+        with pytest.raises(ag.RunFailed):
+            await run
+        return run
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        run = arun(main())
+    error = run.graph.node("inc_1").error
+    assert isinstance(error, dict) and error["type"] == "aether_nb.errors.RunError"
+    assert "could not start or reach tcp://127.0.0.1:9" in error["message"]
+
+
+def test_cancelling_a_run_while_its_cluster_starts_sends_nothing_and_leaves_no_body(session: Session) -> None:
+    import dask
+
+    ex = DaskExecutor(address="tcp://127.0.0.1:9")
+
+    async def cancel_while_starting() -> ag.Run:
+        run = one_call.start(x=1, executor=ex)
+        changed = asyncio.Event()
+        unsubscribe = run.subscribe(lambda _: changed.set())
+        while "inc_1" not in run.graph:  # the node started: its body waits for the cluster
+            changed.clear()
+            await changed.wait()
+        unsubscribe()
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        assert ex.client is None  # still connecting
+        return run
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+        run = arun(cancel_while_starting())
+    assert run.graph.node("inc_1").status == "CANCELLED"
+    assert not [e for e in run.history if e.kind == "warning"]  # nothing was sent, so no body lingers
