@@ -240,11 +240,12 @@ class DaskExecutor:
             raise
 
     async def close(self) -> None:
-        """Cancel the bodies still running, close the client (if this executor made it) and the local cluster.
-
-        A client or cluster passed in stays open. Runs still using the executor see their sync tools fail."""
+        """Close the local cluster (and the client, if this executor made it); a cluster or client passed in stays
+        open. Nodes still running on it fail (``RunError``, ``code="dask_closed"``) and their Dask futures are
+        cancelled; on a cluster that stays open, a body already running goes on to its end there."""
         if self._closed:
             return
+        self._check_loop(asyncio.get_running_loop())
         self._closed = True
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)  # its own awaiters saw any failure
