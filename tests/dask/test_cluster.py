@@ -9,6 +9,7 @@ test comes last: it restarts a worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import signal
@@ -18,6 +19,8 @@ from typing import Any
 
 import distributed
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.executors.dask import DaskExecutor
@@ -503,6 +506,73 @@ def test_pointing_at_an_existing_cluster_is_one_argument(
         assert len(kernel.run(worker_pids(cluster))) == 2  # and the cluster too
     finally:
         sync_client.close()
+
+
+COMBINE = """
+import os
+import aether_nb as ag
+
+
+@ag.tool(outputs=["v"])
+def combine(tag: str, vals: list, k: int, fragile: bool, flag: str):
+    if fragile and not os.path.exists(flag):
+        raise RuntimeError(f"{tag} fails until {flag} exists")
+    return {"v": sum(v for v in vals if v is not None) + k}
+"""
+
+# A random DAG: node i depends on a subset of the nodes before it; some nodes fail until a flag file exists.
+dags = st.integers(min_value=1, max_value=7).flatmap(
+    lambda n: st.tuples(
+        st.tuples(*(st.sets(st.integers(0, max(i - 1, 0)), max_size=min(i, 3)) for i in range(n))),
+        st.sets(st.integers(0, n - 1), max_size=2),
+    )
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(dag=dags)
+def test_any_graph_gives_the_thread_pool_s_outputs_and_a_resume_submits_exactly_what_did_not_finish(
+    kernel: KernelLoop, cluster: DaskExecutor, session: Session, tmp_path: Path, dag: Any
+) -> None:
+    deps, fragile = dag
+    combine = cell(COMBINE, tmp_path)["combine"]
+    flag = tmp_path / f"flag-{uuid.uuid4().hex}"
+    name = f"dask_dag_{uuid.uuid4().hex[:8]}"
+
+    @ag.graphify(name=name, inputs=["flag"], outputs=["out"])
+    def dag_graph(flag):  # type: ignore[no-untyped-def]
+        nodes: list[Any] = []
+        for i, parents in enumerate(deps):
+            vals = [nodes[p].v for p in sorted(parents) if p < i]
+            nodes.append(combine(tag=f"n{i}", vals=vals, k=i + 1, fragile=i in fragile, flag=flag))
+        return {"out": [n.v for n in nodes]}
+
+    first, second = Counting(cluster), Counting(cluster)
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any], list[str], ag.Run]:
+        flag.write_text("reference")
+        reference = await dag_graph.start(flag=str(flag))  # the kernel's threads, nothing fails
+        flag.unlink()
+        run = dag_graph.start(flag=str(flag), executor=first, stop_on_first_error=False)
+        with contextlib.suppress(ag.RunFailed):
+            await run
+        unfinished = sorted(n.id for n in run.graph.nodes if n.status != "DONE")
+        flag.write_text("now")
+        again = dag_graph.start(flag=str(flag), run_id=run.id, resume_mode="failed_nodes", executor=second)
+        return reference, await again, unfinished, again
+
+    reference, out, unfinished, run = kernel.run(main())
+    assert out == reference
+    assert len(first.submitted) == len(deps) - sum(1 for n in unfinished if _skipped(run, n))
+    assert sorted(s.key.rsplit("-", 1)[0] for _, s in second.submitted) == ["combine"] * len(unfinished)
+    workers = kernel.run(worker_pids(cluster))
+    assert all(n.where in workers for n in run.graph.nodes if not n.replayed)
+
+
+def _skipped(run: ag.Run, node_id: str) -> bool:
+    """Whether a node of the first execution was skipped (never submitted) rather than failed."""
+    first_end = next(e for e in run.history if e.kind == "node_finished" and e.node_id == node_id)
+    return first_end.status == "SKIPPED"
 
 
 def test_closing_an_executor_fails_the_nodes_it_runs_and_leaves_a_given_cluster_open(
