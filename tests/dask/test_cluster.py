@@ -66,8 +66,8 @@ def spin(tag: str, gate: str, pause: float = 0.0):
     import time
     from distributed import Event
 
-    Event(f"{gate}-{tag}-started").set()
-    try:
+    try:  # the interruption may land anywhere, even inside the first set(): only the finally is sure to run
+        Event(f"{gate}-{tag}-started").set()
         n = 0
         while True:
             n += 1
@@ -379,7 +379,7 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
     gate = gate_name()
     counting = Counting(cluster)
 
-    async def main() -> tuple[ag.Run, dict[str, bool], list[bool]]:
+    async def main() -> tuple[ag.Run, dict[str, bool], dict[str, bool], list[bool]]:
         run = three.start(gate=gate, executor=counting)
         # Two bodies spin (one per worker); the third waits for a free thread.
         pending = {asyncio.ensure_future(event(cluster, f"{gate}-{t}-started").wait(60)) for t in ("c1", "c2", "c3")}
@@ -402,12 +402,14 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
         assert on_scheduler == []  # the scheduler forgot every cancelled task
         # The workers' threads are free again: new work runs at once on both.
         again = await asyncio.gather(*(ag.run(_one(square, i), {}, executor=cluster) for i in range(2)))
-        return run, {t: began[t] == stopped[t] for t in began}, [bool(a) for a in again]
+        return run, began, stopped, [bool(a) for a in again]
 
-    run, stopped_iff_started, again = kernel.run(main(), timeout=90)
-    assert stopped_iff_started == {"c1": True, "c2": True, "c3": True}
+    run, began, stopped, again = kernel.run(main(), timeout=90)
+    # Every body that began was stopped on its worker. The queued one never begins, unless its worker freed by an
+    # interruption starts it before its own cancellation arrives; then it is stopped too.
+    assert began == stopped and sum(began.values()) >= 2
     ended_msgs = [w.message for w in run.history if w.kind == "warning" and w.code == "abandoned_body_ended"]
-    assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == 2  # the two that ran
+    assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == sum(began.values())
     assert not any(kernel.run(run_on_workers(cluster, tools["aether_nb_imported"])).values())  # stop_body by value
     assert [n.status for n in run.graph.nodes] == ["CANCELLED"] * 3
     assert all(s.future is not None and s.future.cancelled() for _, s in counting.submitted)
