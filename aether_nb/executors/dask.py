@@ -27,6 +27,7 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import os
 import pickle
 import uuid
 from collections.abc import Callable
@@ -469,7 +470,8 @@ class DaskSubmission:
             raise
         except Exception as exc:
             self.where = _where_from(exc) or self.where
-            restore_files(exc, [self.fn, _remote().BodyRegistry.run])  # the cell's file and lines in the remote frames
+            # The cell's file and lines in the remote frames; Dask's own frame re-raising it here left out.
+            restore_files(exc, [self.fn, _remote().BodyRegistry.run], drop=(_distributed_dir(),))
             self._settle(False, exc)
             return
         self._receive(reply)
@@ -536,6 +538,13 @@ class DaskSubmission:
             return
         if not self._outcome.done():
             self._outcome.cancel()
+
+
+@functools.cache
+def _distributed_dir() -> str:
+    import distributed
+
+    return os.path.dirname(distributed.__file__) + os.sep
 
 
 def _where_from(exc: BaseException) -> str | None:

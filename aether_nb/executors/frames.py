@@ -11,6 +11,7 @@ recognised as aether_nb's (and trimmed from what the user sees).
 from __future__ import annotations
 
 import inspect
+import itertools
 import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -18,25 +19,34 @@ from typing import Any
 DYNAMIC = "<dynamic-code>"
 
 
-def restore_files(exc: BaseException, functions: Iterable[Callable[..., Any]]) -> None:
+def restore_files(exc: BaseException, functions: Iterable[Callable[..., Any]], drop: tuple[str, ...] = ()) -> None:
     """Rewrite, in place, the frames of ``exc``'s traceback whose file cloudpickle erased, using the code of
-    ``functions`` and of the functions defined beside them (same module namespace)."""
+    ``functions`` and of the functions defined beside them (same module namespace); frames of files under one of
+    the ``drop`` folders (Dask's client re-raising the remote error) are left out."""
     tb = exc.__traceback__
-    if tb is None or not any(t.tb_frame.f_code.co_filename == DYNAMIC for t in _walk(tb)):
+    files = [t.tb_frame.f_code.co_filename for t in _walk(tb)]
+    if tb is None or not any(f == DYNAMIC or f.startswith(drop) for f in files):
         return
     from tblib import Traceback
 
     codes = list(_codes(functions))
-    data = Traceback(tb).as_dict()
-    node: dict[str, Any] | None = data
+    kept: list[dict[str, Any]] = []
+    node: dict[str, Any] | None = Traceback(tb).as_dict()
     while node is not None:
         code = node["tb_frame"]["f_code"]
         if code["co_filename"] == DYNAMIC:
             found = _find(codes, code["co_name"], node["tb_lineno"])
             if found is not None:
                 code["co_filename"] = found
+        if not (drop and code["co_filename"].startswith(drop)):
+            kept.append(node)
         node = node["tb_next"]
-    exc.__traceback__ = Traceback.from_dict(data).as_traceback()
+    if not kept:
+        return
+    for earlier, later in itertools.pairwise(kept):
+        earlier["tb_next"] = later
+    kept[-1]["tb_next"] = None
+    exc.__traceback__ = Traceback.from_dict(kept[0]).as_traceback()
 
 
 def _walk(tb: types.TracebackType | None) -> Iterator[types.TracebackType]:

@@ -289,6 +289,9 @@ def test_a_failed_graph_resumes_only_its_failed_node_and_the_error_carries_the_r
     assert 'raise RuntimeError(f"flag {flag} is not there yet")' in info["traceback"]
     assert "in flaky" in info["traceback"] and "in check" in info["traceback"]
     assert f"aether_nb: raised on Dask worker {node.where}" in info["traceback"]
+    # Only the user's frames: not the executor's on the worker, nor Dask's client re-raising it in the kernel.
+    assert "<dynamic-code>" not in info["traceback"] and "distributed" not in info["traceback"]
+    assert info["traceback"].count('  File "') == 2
 
 
 def test_values_that_cannot_be_pickled_fail_their_node_with_a_message_naming_the_tool_and_the_value(
