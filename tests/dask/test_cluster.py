@@ -485,6 +485,20 @@ def test_where_each_body_runs_and_the_session_default(
     out = kernel.run(again())
     assert out["pids"]["remote"] == os.getpid()  # back on the kernel's threads
 
+    # A tool pinned to the cluster runs there in any run.
+    pinned_remote = ag.tool(outputs=["pid"], name="pinned_remote", executor=cluster)(ns["remote_pid"].fn)
+
+    @ag.graph_fn(name="dask_pinned", outputs=["pid"])
+    async def uses_pin(x: int):  # type: ignore[no-untyped-def]
+        return {"pid": (await pinned_remote(x))["pid"]}
+
+    async def pinned() -> tuple[dict[str, Any], dict[str, int]]:
+        result: dict[str, Any] = await uses_pin(x=1)
+        return result, await worker_pids(cluster)
+
+    out, workers = kernel.run(pinned())
+    assert out["pid"] in workers.values()
+
 
 def test_pointing_at_an_existing_cluster_is_one_argument(
     kernel: KernelLoop, cluster: DaskExecutor, session: Session, tools: dict[str, Any]
