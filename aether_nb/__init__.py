@@ -39,6 +39,7 @@ from aether_nb.errors import (
 
 if TYPE_CHECKING:
     from aether_nb import mcp as mcp
+    from aether_nb.executors.dask import DaskExecutor
     from aether_nb.runtime.context import NodeContext, Service
     from aether_nb.runtime.effects import effect, pure
     from aether_nb.runtime.events import Event
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 # errors and the session functions above are all it imports eagerly. ``from aether_nb import X`` and ``ag.X`` work
 # as before; type checkers see the imports above.
 _LAZY: dict[str, str] = {
+    "DaskExecutor": "aether_nb.executors.dask",
     "NodeContext": "aether_nb.runtime.context",
     "Service": "aether_nb.runtime.context",
     "effect": "aether_nb.runtime.effects",
@@ -131,6 +133,7 @@ __all__ = [
     "Artifact",
     "ChoiceResult",
     "ConsoleChannel",
+    "DaskExecutor",
     "DualStageTool",
     "Event",
     "Executor",

@@ -111,8 +111,9 @@ def configure(
     max_live_waiting: int | None = None,
     mcp: Mapping[str, Any] | None = None,
     nested_sync: bool | None = None,
+    executor: Any = None,
 ) -> None:
-    """Change the notebook's store, channel adapter, clock, LLM profile(s) or MCP servers.
+    """Change the notebook's store, channel adapter, clock, LLM profile(s), MCP servers or executor.
 
     Returns nothing, so ``ag.configure(...)`` as a cell's last line prints nothing (``ag.session()`` is the
     session, ``ag.store()`` the store).
@@ -137,6 +138,10 @@ def configure(
             with autoawait, or a synchronous callback called from async code) through ``nest-asyncio2``. Off by
             default and refused in a Jupyter kernel, where nesting loses widget messages; see README, "Event
             loops and nest-asyncio".
+        executor: where sync tool bodies run for runs not given their own ``executor=`` (an
+            ``ag.DaskExecutor(...)``, or any object with ``name`` and ``submit``); ``"local"`` goes back to the
+            kernel's thread pool. Runs already executing use it from their next tool call on. See README,
+            "Scale out (Dask)".
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -156,6 +161,10 @@ def configure(
         if not isinstance(nested_sync, bool):
             raise UsageError(f"nested_sync must be True or False, got {nested_sync!r}")
         current.config["nested_sync"] = nested_sync
+    if executor is not None:
+        from aether_nb.runtime.executors import check_executor
+
+        current.executor = None if executor == "local" else check_executor(executor, "ag.configure(executor=...)")
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency

@@ -13,6 +13,7 @@ EXPECTED = {
     "Artifact",
     "ChoiceResult",
     "ConsoleChannel",
+    "DaskExecutor",
     "DualStageTool",
     "Event",
     "Executor",
@@ -79,7 +80,7 @@ def test_error_tree() -> None:
 
 def test_import_stays_light_and_the_runtime_stays_pure() -> None:
     """``import aether_nb`` pulls in none of the heavy libraries; the runtime imports none of them at all."""
-    heavy = ["IPython", "ipywidgets", "anywidget", "duckdb", "openai", "jsonschema", "graphviz"]
+    heavy = ["IPython", "ipywidgets", "anywidget", "duckdb", "openai", "jsonschema", "graphviz", "distributed"]
     code = (
         "import sys, aether_nb, aether_nb.runtime.graph_fn, aether_nb.runtime.tools; "
         f"print([m for m in {heavy!r} if m in sys.modules])"

@@ -87,8 +87,8 @@ COMMANDS = ("answer", "upload", "stop", "download", "inspect", "message", "view"
 
 SLIM_NODE_FIELDS = ("id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed")
 """Node fields the ``graph`` trait carries, plus ``shown`` (the status it shows, see
-:mod:`aether_nb.runtime.status`), ``label`` (a short argument preview), ``has_error``, ``error_message`` and a
-small ``usage``."""
+:mod:`aether_nb.runtime.status`), ``label`` (a short argument preview), ``has_error``, ``error_message``, a small
+``usage``, and ``where`` when a body ran on a cluster."""
 
 MAX_LABEL = 28
 """Characters of a node's argument preview (``x=3, city='Oslo'``): enough to tell siblings apart."""
@@ -165,6 +165,8 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
     usage = node.get("usage")
     if usage is not None and len(json.dumps(usage, default=str)) <= MAX_INLINE_USAGE:
         slim["usage"] = usage
+    if node.get("where"):
+        slim["where"] = node["where"]  # the Dask worker that ran its body: the inspector names it
     return slim
 
 

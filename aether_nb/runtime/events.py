@@ -139,6 +139,7 @@ class NodeRan(Event):
     replayed: bool = False
     usage: JSON = None
     meta: JSON = None
+    where: str | None = None
     kind: Literal["node_ran"] = field(init=False, default="node_ran")
 
 
@@ -155,7 +156,10 @@ class NodeStatusChanged(Event):
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NodeFinished(Event):
-    """A node reached a final status: DONE, FAILED, FAILED_TIMEOUT, SKIPPED or CANCELLED."""
+    """A node reached a final status: DONE, FAILED, FAILED_TIMEOUT, SKIPPED or CANCELLED.
+
+    ``where`` is where a sync body ran when not in the kernel (a Dask worker's address).
+    """
 
     node_id: str
     status: str
@@ -163,6 +167,7 @@ class NodeFinished(Event):
     error: JSON = None
     replayed: bool = False
     usage: JSON = None
+    where: str | None = None
     kind: Literal["node_finished"] = field(init=False, default="node_finished")
 
 

@@ -298,14 +298,14 @@ class Scope:
         except asyncio.CancelledError:
             # Only a cancelled run cancels its nodes; a loop going away (kernel shutdown) leaves them resumable.
             if node and (run.cancel_requested or key in self.cancelling):
-                run.finish_node(key, "CANCELLED")
+                run.finish_node(key, "CANCELLED", where=child.where)
                 self._warn_abandoned(child, "cancelled")
             raise
         except BaseException as exc:
             if node:
                 timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
-                run.finish_node(key, status, error=error_info(exc))
+                run.finish_node(key, status, error=error_info(exc), where=child.where)
                 self.execution.note_failure(exc, key)
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
@@ -321,7 +321,7 @@ class Scope:
         if store.durability == "sync":
             await store.barrier()
         if node:
-            run.finish_node(key, "DONE", outputs=preview(value), usage=child.usage)
+            run.finish_node(key, "DONE", outputs=preview(value), usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
 
@@ -336,20 +336,21 @@ class Scope:
                 RunWarning,
                 node_id=key,
                 code="abandoned_body",
-                message=f"node {key} {how} while its sync body was running; Python cannot stop a thread, so the "
-                "body goes on until it returns, keeping its concurrency slot. Its result will be discarded: the "
-                "node stays failed, and it is not run again on resume unless you ask for it "
-                "(resume_mode='failed_nodes').",
+                message=f"node {key} {how} while its sync body was running; it keeps its concurrency slot until "
+                "it has really ended (Python cannot stop a thread: a body in this process runs until it returns; "
+                "on a Dask worker it is interrupted). Its result will be discarded: the node stays failed, and it "
+                "is not run again on resume unless you ask for it (resume_mode='failed_nodes').",
             )
 
             def ended(body: Submission = body, key: str | None = key) -> None:
                 ok, value = body.outcome()
                 what = "returned" if ok else f"ended with {type(value).__name__}"
+                where = f" on {body.where}" if body.where else ""
                 run.emit(
                     RunWarning,
                     node_id=key,
                     code="abandoned_body_ended",
-                    message=f"the abandoned body of node {key} {what}; its result was discarded.",
+                    message=f"the abandoned body of node {key} {what}{where}; its result was discarded.",
                 )
 
             body.add_done_callback(ended)

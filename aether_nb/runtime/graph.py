@@ -51,6 +51,8 @@ class GraphNode:
     meta: JSON = None
     calls: list[dict[str, Any]] = field(default_factory=list)
     """Service calls this node's code made (memory, KV, artifacts...), in order: each a journaled step."""
+    where: str | None = None
+    """Where its body ran when not in the kernel: the address of the Dask worker (None: in the kernel)."""
 
     @property
     def duration(self) -> float | None:
@@ -147,6 +149,7 @@ class RunGraph:
                 replayed=event.replayed,
                 usage=event.usage,
                 meta=event.meta,
+                where=event.where,
             )
             self._nodes[event.node_id] = node
             return node
@@ -163,6 +166,8 @@ class RunGraph:
             node.replayed = node.replayed or event.replayed
             if event.usage is not None:
                 node.usage = event.usage
+            if event.where is not None:
+                node.where = event.where
             return node
         if isinstance(event, LogRecord) and event.node_id in self._nodes:
             node = self._nodes[event.node_id]
@@ -226,6 +231,7 @@ class RunGraph:
                     "logs": n.logs,
                     "warnings": n.warnings,
                     "calls": n.calls,
+                    "where": n.where,
                 }
                 for n in self._nodes.values()
             ],

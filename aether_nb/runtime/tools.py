@@ -167,6 +167,14 @@ class Tool:
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self.context_param = find_context_param(fn, f"@tool {self.name}")
+        if self.executor is not None and self.executor is not LOCAL and (self.is_async or self.context_param):
+            what = "an async tool" if self.is_async else f"a tool that takes {self.context_param!r}"
+            raise UsageError(
+                f"@tool {self.name}: executor={self.executor.name!r} cannot apply to {what}: async bodies and "
+                "bodies that use the NodeContext always run in the kernel. Drop executor=, or make the body a "
+                "sync function of its inputs.",
+                code="bad_executor",
+            )
         self.inputs = [p for p in self.signature.parameters if p != self.context_param]
         params = self.signature.parameters.values()
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -285,7 +293,6 @@ class Tool:
             submission = executor.submit(_run_detached, (self.fn, bound), {}, label=self.name)
         else:
             submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
-        child.where = submission.where if executor is not LOCAL else None
         try:
             return await submission.result()
         except asyncio.CancelledError:
@@ -293,6 +300,9 @@ class Tool:
                 child.abandoned.append(submission)
                 linger(submission)
             raise
+        finally:
+            # Known once the body ran (a Dask worker's address); the node's NodeFinished carries it to the DAG.
+            child.where = submission.where if executor is not LOCAL else None
 
     def _call_direct(self, bound: inspect.BoundArguments) -> Any:
         where = f"tool {self.name}"

@@ -106,6 +106,7 @@ export class Inspector {
       const own = statusWords(node.status);
       sections.push(h("div", { class: "aether-muted", "data-section": "own-status" }, `itself: ${own}; shown: ${statusWords(shown)}`));
     }
+    if (node.where) sections.push(h("div", { class: "aether-muted", "data-section": "where" }, `ran on ${node.where}`));
     const timing: string[] = [];
     if (node.started_at != null) timing.push(`started ${formatTime(node.started_at)}`);
     if (node.ended_at != null) timing.push(`ended ${formatTime(node.ended_at)}`);

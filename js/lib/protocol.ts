@@ -79,6 +79,8 @@ export interface GraphNode {
   members?: string[];
   /** Only when small (token counts, cost); always in the details. */
   usage?: NodeUsage | null;
+  /** Where its body ran when not in the kernel (a Dask worker's address). */
+  where?: string | null;
 }
 
 /** One node's details, fetched by the inspector with an `inspect` command (the `graph` trait is slim). */

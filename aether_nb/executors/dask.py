@@ -1,0 +1,560 @@
+"""``ag.DaskExecutor``: sync tool bodies run on a Dask cluster; the kernel keeps the journal, the waits and the DAG.
+
+Only bodies travel. The run itself (its scheduler, caps, retries, timeouts, journal, waits and widget) stays on the
+kernel's event loop, where Dask's asyncio client also runs (``Client(asynchronous=True)``): a DuckDB store has a
+single writer, and a wait must be answered where the widget is. Each body is pickled in the kernel with cloudpickle
+(functions defined in notebook cells travel by value), runs on a worker, and its result comes back to be journaled
+in the kernel, so a resumed run replays it instead of submitting it again.
+
+Where the cluster comes from (one argument):
+
+* ``DaskExecutor(n_workers=2, threads_per_worker=1)``: a ``LocalCluster`` of worker processes, started on first use
+  (or ``await ex.start()``) and closed by ``await ex.close()``. Its scheduler fails a task whose worker died at
+  once (``allowed-failures: 0``), so the node fails and the run's ``RetryPolicy`` decides, not Dask.
+* ``DaskExecutor(address="tcp://host:8786")``: an existing cluster; its own ``allowed-failures`` applies.
+* ``DaskExecutor(client=client)``: an existing ``distributed.Client`` (a synchronous one gets an asyncio twin on
+  the kernel's loop, connected to the same scheduler).
+
+Cancelling: a node that is cancelled or times out cancels its Dask future, and its body, if already running, is
+interrupted on its worker (see :mod:`aether_nb.executors.remote`); until the worker confirms the body ended, the
+body keeps its concurrency slot, as a lingering thread does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import logging
+import os
+import pickle
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aether_nb.errors import RunError, UsageError
+from aether_nb.executors.frames import restore_files
+
+__all__ = ["DaskExecutor", "DaskSubmission"]
+
+INSTALL_HINT = "pip install 'aether_nb[dask]'"
+_log = logging.getLogger("aether_nb.dask")
+
+# distributed's objects are typed Any here: its client methods return a coroutine or a value depending on the caller
+# (an asyncio client awaited on its loop, or a blocking call), which its annotations cannot say.
+Client = Any
+DaskFuture = Any
+
+
+def _require_distributed() -> None:
+    try:
+        import cloudpickle  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            f"ag.DaskExecutor needs Dask's distributed package: {INSTALL_HINT}", code="missing_extra"
+        ) from exc
+
+
+@functools.cache
+def _remote() -> Any:
+    """The worker-side module, registered to travel by value (workers need not have aether_nb installed)."""
+    import cloudpickle
+
+    from aether_nb.executors import remote
+
+    cloudpickle.register_pickle_by_value(remote)
+    return remote
+
+
+def _check_count(value: Any, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise UsageError(f"DaskExecutor({name}=...) must be a positive int or None, got {value!r}")
+
+
+class DaskExecutor:
+    """Runs sync tool bodies on a Dask cluster: ``ag.DaskExecutor(n_workers=2, threads_per_worker=1)``.
+
+    Pass it to a run (``pipeline.start(x=5, executor=ex)``, ``agent.start(q, executor=ex)``, ``await ag.run(g,
+    inputs, executor=ex)``) or make it the default (``ag.configure(executor=ex)``). Sync tools that take no
+    ``context`` run on the cluster; async tools, tools that take a ``context``, and tools pinned with
+    ``@ag.tool(executor="local")`` stay in the kernel.
+
+    Args:
+        n_workers: worker processes of the local cluster (default: Dask's, from the machine's cores).
+        threads_per_worker: threads per worker process (1 for CPU-bound pure Python, which holds the GIL).
+        address: the scheduler of an existing cluster (``"tcp://host:8786"``) instead of a local one.
+        client: an existing ``distributed.Client`` instead of a local cluster.
+        **cluster_options: more ``LocalCluster`` arguments (``dashboard_address=":0"``, ``memory_limit=...``).
+
+    Raises:
+        UsageError: distributed is not installed, or the arguments do not fit together.
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        threads_per_worker: int | None = None,
+        *,
+        address: str | None = None,
+        client: Any = None,
+        **cluster_options: Any,
+    ) -> None:
+        _require_distributed()
+        import distributed
+
+        _check_count(n_workers, "n_workers")
+        _check_count(threads_per_worker, "threads_per_worker")
+        if address is not None and client is not None:
+            raise UsageError("DaskExecutor: pass address= or client=, not both")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise UsageError(
+                f"DaskExecutor(address=...) must be a scheduler address ('tcp://host:8786'), got {address!r}"
+            )
+        if client is not None and not isinstance(client, distributed.Client):
+            raise UsageError(f"DaskExecutor(client=...) must be a distributed.Client, got {type(client).__name__}")
+        local_args = n_workers is not None or threads_per_worker is not None or cluster_options
+        if (address is not None or client is not None) and local_args:
+            raise UsageError(
+                "DaskExecutor: n_workers, threads_per_worker and cluster options describe a local cluster; "
+                "with address= or client= the cluster already exists"
+            )
+        self._n_workers = n_workers
+        self._threads_per_worker = threads_per_worker
+        self._address = address
+        self._given_client: Client | None = client
+        self._cluster_options = cluster_options
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._client: Client | None = None
+        self._cluster: Any = None
+        self._owns_client = False
+        self._ready = False  # connected, and the worker plugin registered
+        self._closed = False
+        self._live: set[DaskSubmission] = set()
+
+    # -- connecting ----------------------------------------------------------------------------------------------------
+    @property
+    def client(self) -> Client | None:
+        """The asyncio ``distributed.Client`` once started (for Dask's own API: dashboards, ``scheduler_info()``)."""
+        return self._client if self._ready else None
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's URL once started (task stream, worker load, progress of every tool)."""
+        return str(self._client.dashboard_link) if self._ready and self._client is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise UsageError(
+                "this DaskExecutor is bound to the event loop it started on (its asyncio Dask client lives there); "
+                "create one DaskExecutor per event loop (in a script: one asyncio.run() for the whole program)",
+                code="dask_other_loop",
+            )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError("this DaskExecutor is closed; create a new one", code="dask_closed")
+
+    async def start(self) -> DaskExecutor:
+        """Start the local cluster, or connect to the given one (once; later calls wait for the same start).
+
+        Runs are fine without it (the first body submitted starts it); call it to see ``dashboard_link`` early.
+
+        Raises:
+            RunError: the cluster could not be started or reached (``code="dask_unavailable"``).
+        """
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        self._check_loop(loop)
+        if self._starting is None:
+            self._starting = loop.create_task(self._connect(), name="aether_nb DaskExecutor start")
+            # Every caller awaiting it sees its failure; if all gave up (a cancelled run), it is still retrieved.
+            self._starting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.shield(self._starting)
+        return self
+
+    async def connected(self) -> Client:
+        """The asyncio client, starting the cluster first if needed."""
+        await self.start()
+        if not self._ready or self._client is None:  # closed while it started
+            raise UsageError("this DaskExecutor is closed; create a new one", code="dask_closed")
+        return self._client
+
+    async def _connect(self) -> None:
+        import distributed
+
+        new_client: Any = distributed.Client  # untyped constructors (see the Client alias above)
+        new_cluster: Any = distributed.LocalCluster
+
+        remote = _remote()
+        target = self._address
+        try:
+            # Each object is kept before it is awaited, so that a failed or cancelled start closes what it made.
+            given = self._given_client
+            if given is not None:
+                target = str(given.scheduler.address)
+                if given.asynchronous:  # an asyncio client on this very loop
+                    self._client = given
+                else:
+                    self._owns_client = True
+                    self._client = new_client(target, asynchronous=True)
+                    await self._client
+            elif self._address is not None:
+                self._owns_client = True
+                self._client = new_client(self._address, asynchronous=True)
+                await self._client
+            else:
+                target = "a local cluster"
+                options: dict[str, Any] = {"processes": True, **self._cluster_options}
+                if self._n_workers is not None:
+                    options["n_workers"] = self._n_workers
+                if self._threads_per_worker is not None:
+                    options["threads_per_worker"] = self._threads_per_worker
+                # A dead worker fails its tasks at once: the node fails and the run's RetryPolicy decides.
+                options["scheduler_kwargs"] = {"allowed_failures": 0, **options.get("scheduler_kwargs", {})}
+                self._cluster = new_cluster(asynchronous=True, **options)
+                await self._cluster
+                self._owns_client = True
+                self._client = new_client(self._cluster, asynchronous=True)
+                await self._client
+            await self._client.register_plugin(remote.BodyRegistry(), name=remote.PLUGIN_NAME)
+            self._ready = True
+        except Exception as exc:
+            await self._release()
+            raise RunError(
+                f"DaskExecutor could not start or reach {target}: {type(exc).__name__}: {exc}. Check the address "
+                "and that the scheduler runs (or the cluster options), then create a new DaskExecutor.",
+                code="dask_unavailable",
+            ) from exc
+        except asyncio.CancelledError:  # the loop is going away while the cluster starts
+            await self._release()
+            raise
+
+    async def close(self) -> None:
+        """Close the local cluster (and the client, if this executor made it); a cluster or client passed in stays
+        open. Nodes still running on it fail (``RunError``, ``code="dask_closed"``) and their Dask futures are
+        cancelled; on a cluster that stays open, a body already running goes on to its end there."""
+        if self._closed:
+            return
+        self._check_loop(asyncio.get_running_loop())
+        self._closed = True
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)  # its own awaiters saw any failure
+        live, self._live = list(self._live), set()
+        for submission in live:
+            submission.fail(
+                RunError(f"tool {submission.label}: its DaskExecutor was closed while it ran", code="dask_closed")
+            )
+        await self._release([s.future for s in live if s.future is not None])
+
+    async def _release(self, futures: list[DaskFuture] | None = None) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        self._ready = False
+        if client is not None and futures:
+            await client.cancel(futures, reason="aether_nb: DaskExecutor closed")
+        if client is not None and self._owns_client:
+            await client.close()
+        if cluster is not None:
+            await cluster.close()
+
+    async def __aenter__(self) -> DaskExecutor:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        if self._address is not None or self._given_client is not None:
+            where = f"address={self._address!r}" if self._address is not None else "client=..."
+        else:
+            where = f"n_workers={self._n_workers}, threads_per_worker={self._threads_per_worker}"
+        state = "closed" if self._closed else "started" if self._ready else "not started"
+        link = f", dashboard {self.dashboard_link}" if self._ready else ""
+        return f"DaskExecutor({where}; {state}{link})"
+
+    # -- submitting ----------------------------------------------------------------------------------------------------
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str
+    ) -> DaskSubmission:
+        """Pickle ``fn(*args, **kwargs)`` here and hand it to the cluster (started first if needed).
+
+        Raises:
+            UsageError: the function or an input cannot be pickled (the message names it), the executor is closed,
+                or no event loop runs.
+        """
+        self._check_open()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise UsageError("DaskExecutor.submit needs a running event loop (it runs inside a run)") from None
+        self._check_loop(loop)
+        token = uuid.uuid4().hex
+        payload = _pack(fn, args, kwargs, label, token)
+        submission = DaskSubmission(self, fn, payload, label, token, loop)
+        self._live.add(submission)
+        return submission
+
+    def forget(self, submission: DaskSubmission) -> None:
+        """A submission has ended: the executor stops tracking it."""
+        self._live.discard(submission)
+
+
+def _pack(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str, token: str) -> bytes:
+    """The payload of one body: the Dask task is ``pickle.loads(payload)`` (see :mod:`aether_nb.executors.remote`)."""
+    import cloudpickle
+
+    remote = _remote()
+    try:
+        inner = cloudpickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise _not_picklable(fn, args, kwargs, label, exc) from exc
+    return pickle.dumps(remote.BodyCall(_runner(), inner, label, token), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+@functools.cache
+def _runner() -> bytes:
+    """``remote.run_body`` pickled by value, once per kernel (each payload carries these bytes)."""
+    import cloudpickle
+
+    return bytes(cloudpickle.dumps(_remote().run_body, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _not_picklable(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str, exc: Exception
+) -> UsageError:
+    """Name what could not be pickled: the function itself, or one input (by parameter name)."""
+    import cloudpickle
+
+    remote = _remote()
+    fix = (
+        "Pass plain data (numbers, strings, lists, dicts, dataclasses), or keep the tool in the kernel with "
+        '@ag.tool(..., executor="local").'
+    )
+    try:
+        cloudpickle.dumps(fn)
+    except Exception as fn_exc:
+        return UsageError(
+            f"tool {label}: its function cannot be pickled to send it to the Dask workers "
+            f"({type(fn_exc).__name__}: {fn_exc}); it probably refers to a lock, a connection or an open file "
+            'defined outside it. Create such objects inside the body, or use @ag.tool(..., executor="local").',
+            code="not_picklable",
+        )
+    try:
+        named = dict(inspect.signature(fn).bind(*args, **kwargs).arguments)
+    except (TypeError, ValueError):
+        named = {**{f"argument {i}": a for i, a in enumerate(args)}, **kwargs}
+    for name, value in named.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception as value_exc:
+            return UsageError(
+                f"tool {label}: input {name!r} ({remote.describe(value)}) cannot be pickled to send it to the Dask "
+                f"workers ({type(value_exc).__name__}: {value_exc}). {fix}",
+                code="not_picklable",
+            )
+    return UsageError(
+        f"tool {label}: its inputs cannot be pickled to send them to the Dask workers ({type(exc).__name__}: {exc}). "
+        f"{fix}",
+        code="not_picklable",
+    )
+
+
+class DaskSubmission:
+    """One body on the cluster (a :class:`~aether_nb.runtime.executors.Submission`).
+
+    ``key`` is its Dask key (``<tool>-<token>``, as the dashboard shows it), ``future`` its ``distributed.Future``
+    once submitted, and ``where`` the address of the worker that ran it, once known.
+    """
+
+    def __init__(
+        self,
+        executor: DaskExecutor,
+        fn: Callable[..., Any],
+        payload: bytes,
+        label: str,
+        token: str,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.where: str | None = None
+        self.fn = fn
+        self.label = label
+        self.token = token
+        self.key = f"{label}-{token}"
+        self.future: DaskFuture | None = None
+        self._executor = executor
+        self._payload = payload
+        self._loop = loop
+        self._outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._outcome.add_done_callback(lambda _: executor.forget(self))
+        self._cancel_requested = False
+        self._stopper: asyncio.Task[None] | None = None
+        self._driver = loop.create_task(self._drive(), name=f"aether_nb dask {self.key}")
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "submitted" if self.future is not None else "starting"
+        return f"<DaskSubmission {self.key} {state}{f' on {self.where}' if self.where else ''}>"
+
+    # -- the Submission protocol ---------------------------------------------------------------------------------------
+    async def result(self) -> Any:
+        return await asyncio.shield(asyncio.wrap_future(self._outcome))
+
+    def done(self) -> bool:
+        return self._outcome.done()
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        self._outcome.add_done_callback(lambda _: callback())
+
+    def outcome(self) -> tuple[bool, Any]:
+        if self._outcome.cancelled():
+            return False, asyncio.CancelledError()
+        exc = self._outcome.exception()
+        return (False, exc) if exc is not None else (True, self._outcome.result())
+
+    def cancel(self) -> bool:
+        """Cancel the Dask future and stop the body on its worker. True when it never started; otherwise the body
+        is being interrupted, and :meth:`done` turns true once its worker says it has ended."""
+        if self._outcome.done():
+            return True
+        self._cancel_requested = True
+        if self.future is None:  # not handed to Dask yet: it never will be
+            self._driver.cancel()
+            self._outcome.cancel()
+            return True
+        if self._stopper is None:
+            self._stopper = self._loop.create_task(self._stop(), name=f"aether_nb dask stop {self.key}")
+        return False
+
+    def fail(self, exc: BaseException) -> None:
+        """End this submission with ``exc`` (its executor is closing)."""
+        self._cancel_requested = True
+        self._driver.cancel()
+        self._settle(False, exc)
+
+    # -- driving -------------------------------------------------------------------------------------------------------
+    def _settle(self, ok: bool, value: Any) -> None:
+        if self._outcome.done():
+            return
+        if ok:
+            self._outcome.set_result(value)
+        else:
+            self._outcome.set_exception(value)
+
+    async def _drive(self) -> None:
+        from distributed.client import FutureCancelledError
+
+        try:
+            client = await self._executor.connected()
+            self.future = client.submit(pickle.loads, self._payload, key=self.key, pure=False)
+            self._payload = b""
+            reply = await self.future
+        except FutureCancelledError as exc:
+            if not self._cancel_requested:  # Dask cancelled it: the client closed, the scheduler went away
+                self._settle(
+                    False, RunError(f"tool {self.label}: Dask cancelled its task ({exc.reason})", code="dask_cancelled")
+                )
+            return  # cancelled on purpose: the stopper settles the outcome once the body has ended
+        except asyncio.CancelledError:
+            if not self._outcome.done():
+                self._outcome.cancel()
+            raise
+        except Exception as exc:
+            self.where = _where_from(exc) or self.where
+            # The cell's file and lines in the remote frames; Dask's own frame re-raising it here left out.
+            restore_files(exc, [self.fn, _remote().BodyRegistry.run], drop=(_distributed_dir(),))
+            self._settle(False, exc)
+            return
+        self._receive(reply)
+
+    def _receive(self, reply: tuple[str, str, Any]) -> None:
+        remote = _remote()
+        kind, where, data = reply
+        self.where = where
+        if kind == remote.OK:
+            try:
+                value = pickle.loads(data)
+            except Exception as exc:
+                self._settle(
+                    False,
+                    UsageError(
+                        f"tool {self.label}: its result, computed on Dask worker {where}, cannot be unpickled in the "
+                        f"kernel ({type(exc).__name__}: {exc}); return plain data, or import the types it uses here",
+                        code="not_picklable",
+                    ),
+                )
+                return
+            self._settle(True, value)
+        elif kind == remote.UNPICKLABLE:
+            self._settle(
+                False,
+                UsageError(
+                    f"tool {self.label} returned {data}, which cannot be pickled to bring it back from Dask worker "
+                    f"{where}. Return plain data (numbers, strings, lists, dicts, dataclasses), or keep the tool in "
+                    'the kernel with @ag.tool(..., executor="local").',
+                    code="not_picklable",
+                ),
+            )
+        elif kind == remote.UNLOADABLE:
+            self._settle(
+                False,
+                RunError(
+                    f"tool {self.label}: Dask worker {where} could not load the tool's code or inputs ({data}); "
+                    "the workers need the packages the tool imports, in the same versions as the kernel",
+                    code="dask_unloadable",
+                ),
+            )
+        else:  # interrupted: it was cancelled on purpose
+            if not self._outcome.done():
+                self._outcome.cancel()
+
+    async def _stop(self) -> None:
+        """Cancel the Dask future, stop the body wherever it runs, then settle the outcome (the slot is freed)."""
+        remote = _remote()
+        client = self._executor.client
+        try:
+            if client is not None and self.future is not None:
+                await client.cancel([self.future], reason="aether_nb: node cancelled or timed out")
+                replies = await client.run(remote.stop_body, self.token, on_error="return")
+                for address, reply in replies.items():
+                    if reply == "stopped":
+                        self.where = address
+                    elif reply == "unknown" or isinstance(reply, BaseException):
+                        _log.warning(
+                            "could not confirm on Dask worker %s that %s stopped: %r", address, self.key, reply
+                        )
+        except Exception as exc:
+            # The cluster could not be reached: the body's end cannot be confirmed. Say so instead of pretending.
+            self._settle(False, RunError(f"could not stop {self.key} on the Dask cluster: {type(exc).__name__}: {exc}"))
+            return
+        if not self._outcome.done():
+            self._outcome.cancel()
+
+
+@functools.cache
+def _distributed_dir() -> str:
+    import distributed
+
+    return os.path.dirname(distributed.__file__) + os.sep
+
+
+def _where_from(exc: BaseException) -> str | None:
+    """The worker an exception came from: a KilledWorker's last worker, or the note :func:`remote.run_body` adds."""
+    last = getattr(exc, "last_worker", None)
+    address = getattr(last, "address", None)
+    if isinstance(address, str):
+        return address
+    prefix = _remote().WHERE_NOTE
+    for note in getattr(exc, "__notes__", None) or ():
+        if isinstance(note, str) and note.startswith(prefix):
+            return note[len(prefix) :]
+    return None

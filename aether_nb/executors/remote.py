@@ -1,0 +1,233 @@
+"""What runs on a Dask worker for ``ag.DaskExecutor``: one tool body, its result pickled where it was made, and the
+means to stop the body when its node is cancelled or times out.
+
+This module travels to the workers *by value* (``cloudpickle.register_pickle_by_value``), so workers need Dask and
+the libraries the tools themselves use, not aether_nb, and never run code of another aether_nb version. That is why
+it imports only the standard library, cloudpickle and distributed, and nothing from aether_nb.
+
+The code travels once per worker: :class:`BodyRegistry` is a worker plugin, registered when the executor starts (the
+scheduler installs it on workers that join later). One body is then the Dask task ``pickle.loads(payload)``, whose
+payload (:class:`BodyCall`) unpickles into a call of :func:`run_body` (a few hundred bytes of code, pickled once per
+kernel), which hands the body to the plugin. Dask would pickle a task's function by reference, which needs the
+module installed on the worker; ``pickle.loads`` is in every Python. The plugin returns ``(kind, where, data)``
+instead of the bare value, so the kernel learns which worker ran the body, and gets a clear error (naming the
+output) when a result cannot be pickled instead of a failure inside Dask's transport.
+
+Stopping a body: Python cannot kill a thread, but it can raise an exception in one at its next bytecode
+(``PyThreadState_SetAsyncExc``). The registry raises :class:`Interrupted` only while the body of that very call
+runs, and the body's exit clears any such exception still pending under the same lock, so the interruption can
+never land in Dask's own code or in the next task of that thread. Code inside one C call (``time.sleep``, I/O, a
+numpy kernel) finishes that call first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import operator
+import pickle
+import reprlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import cloudpickle
+from distributed.diagnostics.plugin import WorkerPlugin
+
+PLUGIN_NAME = "aether_nb-1"
+"""The worker plugin's name, with the version of this protocol: kernels of one version share one registry per
+worker; another version registers its own beside it."""
+
+WHERE_NOTE = "aether_nb: raised on Dask worker "
+"""Prefix of the note added to an exception a body raised: the kernel reads the worker's address from it."""
+
+OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED = "ok", "unpicklable", "unloadable", "interrupted"
+"""The kinds of reply a body gives."""
+
+_STOPPED_KEPT = 10_000  # tokens of stopped calls a worker remembers (a call stopped before it started never starts)
+
+
+class Interrupted(BaseException):
+    """Raised inside a body whose node was cancelled or timed out (a BaseException, so ``except Exception`` in the
+    body does not swallow it)."""
+
+
+class BodyCall:
+    """A body to run on a worker; unpickling it calls :func:`run_body` (see the module docstring).
+
+    Args:
+        runner: ``cloudpickle.dumps(run_body)``, made once per kernel.
+        inner: ``cloudpickle.dumps((fn, args, kwargs))``, unpickled on the worker by the plugin, so that a package
+            missing there is reported as such.
+        label: the tool's name (for messages).
+        token: this call's id (to stop it).
+    """
+
+    def __init__(self, runner: bytes, inner: bytes, label: str, token: str) -> None:
+        self.runner = runner
+        self.inner = inner
+        self.label = label
+        self.token = token
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return operator.call, (_Pickled(self.runner), self.inner, self.label, self.token)
+
+
+class _Pickled:
+    """Unpickles into the object pickled in ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return pickle.loads, (self.data,)
+
+
+def run_body(inner: bytes, label: str, token: str) -> tuple[str, str, Any]:
+    """On a worker: hand one body to this worker's :class:`BodyRegistry`."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    registry: Any = worker.plugins.get(PLUGIN_NAME)  # a BodyRegistry (of the first kernel that registered it)
+    if registry is None:
+        message = f"the {PLUGIN_NAME} worker plugin is missing here (a DaskExecutor registers it when it starts)"
+        return UNLOADABLE, worker.address, message
+    reply: tuple[str, str, Any] = registry.run(inner, token, worker.address)
+    return reply
+
+
+class _Running:
+    """One body running in a worker thread."""
+
+    __slots__ = ("ended", "ident", "interrupted")
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.interrupted = False
+        self.ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+
+class BodyRegistry(WorkerPlugin):
+    """Runs bodies on one worker and knows which runs where (by call token), to stop a cancelled node's body."""
+
+    idempotent = True  # registering it again (another kernel, a new executor) keeps the one in place
+
+    def __init__(self) -> None:
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, _Running] = {}
+        self._stopped: OrderedDict[str, None] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a lock does not travel; the worker builds its own state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._init_state()
+
+    def run(self, inner: bytes, token: str, where: str) -> tuple[str, str, Any]:
+        """Run one body in this thread: ``(kind, where, data)``; ``data`` is the pickled result for ``"ok"``, a
+        message for ``"unpicklable"``/``"unloadable"``. An exception the body raises propagates (Dask sends it to
+        the kernel with its traceback), with a note naming the worker."""
+        try:
+            fn, args, kwargs = pickle.loads(inner)
+        except Exception as exc:
+            return UNLOADABLE, where, f"{type(exc).__name__}: {exc}"
+        try:
+            if not self.enter(token):
+                return INTERRUPTED, where, None
+            try:
+                value = fn(*args, **kwargs)
+            finally:
+                self.leave(token)
+        except Interrupted:
+            self.leave(token)  # again: the interruption may have fired inside the first leave()
+            return INTERRUPTED, where, None
+        except BaseException as exc:
+            exc.add_note(WHERE_NOTE + where)
+            raise
+        try:
+            data = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            return UNPICKLABLE, where, f"{unpicklable_part(value)} ({type(exc).__name__}: {exc})"
+        return OK, where, data
+
+    def enter(self, token: str) -> bool:
+        """The body of ``token`` starts in this thread; False when it was stopped before it could start."""
+        with self._lock:
+            if token in self._stopped:
+                return False
+            self._running[token] = _Running(threading.get_ident())
+            return True
+
+    def leave(self, token: str) -> None:
+        """The body of ``token`` ended (idempotent). Clears an interruption still pending for this thread first, so
+        none can fire after this returns (while the lock is held, no new one is raised)."""
+        with self._lock:
+            _set_async_exc(threading.get_ident(), None)
+            entry = self._running.pop(token, None)
+        if entry is not None and not entry.ended.done():
+            entry.ended.set_result(None)
+
+    def stop(self, token: str) -> concurrent.futures.Future[None] | None:
+        """Stop the body of ``token``: interrupt it if it runs here (returns a future set once it has ended), and
+        make sure it never starts here later (returns None when it does not run here)."""
+        with self._lock:
+            self._stopped[token] = None
+            while len(self._stopped) > _STOPPED_KEPT:
+                self._stopped.popitem(last=False)
+            entry = self._running.get(token)
+            if entry is None:
+                return None
+            if not entry.interrupted:  # one interruption per body: a second could fire while the first unwinds
+                entry.interrupted = True
+                _set_async_exc(entry.ident, Interrupted)
+            return entry.ended
+
+
+def _set_async_exc(ident: int, exc_type: type[BaseException] | None) -> None:
+    """Raise ``exc_type`` in thread ``ident`` at its next bytecode; ``None`` clears a pending one."""
+    # Built per call: a ctypes function pointer cannot be pickled with this module.
+    if exc_type is None:
+        clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+            ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+        )
+        clear(ident, None)
+    else:
+        raise_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
+            ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+        )
+        raise_in(ident, exc_type)
+
+
+def unpicklable_part(value: Any) -> str:
+    """Which part of ``value`` does not pickle: ``output 'g' (generator: <generator ...>)`` for an outputs dict."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            try:
+                cloudpickle.dumps(item)
+            except Exception:
+                return f"output {key!r} ({describe(item)})"
+    return f"the returned value ({describe(value)})"
+
+
+def describe(value: Any) -> str:
+    """``generator: <generator object f at 0x...>``, cut short."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    return f"{type(value).__qualname__}: {short.repr(value)}"
+
+
+async def stop_body(token: str, dask_worker: Any = None) -> str:
+    """Run on every worker (``client.run``) to stop the body of ``token``: ``"stopped"`` once it has ended here,
+    ``"idle"`` when it does not run here (it never will), ``"unknown"`` without the registry."""
+    registry = dask_worker.plugins.get(PLUGIN_NAME) if dask_worker is not None else None
+    if registry is None:
+        return "unknown"
+    ended = registry.stop(token)
+    if ended is None:
+        return "idle"
+    await asyncio.wrap_future(ended)
+    return "stopped"
