@@ -159,7 +159,7 @@ def configure(
         current.max_live_waiting = max_live_waiting
     if nested_sync is not None:
         if not isinstance(nested_sync, bool):
-            raise UsageError(f"nested_sync must be True or False, got {nested_sync!r}")
+            raise UsageError(f"nested_sync must be True or False, got {shown(nested_sync)}")
         current.config["nested_sync"] = nested_sync
     if executor is not None:
         from aether_nb.runtime.executors import check_executor

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aether_nb.errors import RunError, UsageError
+from aether_nb.errors import RunError, UsageError, shown
 from aether_nb.executors.frames import restore_files
 
 __all__ = ["DaskExecutor", "DaskSubmission"]
@@ -70,7 +70,7 @@ def _remote() -> Any:
 
 def _check_count(value: Any, name: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise UsageError(f"DaskExecutor({name}=...) must be a positive int or None, got {value!r}")
+        raise UsageError(f"DaskExecutor({name}=...) must be a positive int or None, got {shown(value)}")
 
 
 class DaskExecutor:
@@ -112,7 +112,7 @@ class DaskExecutor:
             raise UsageError("DaskExecutor: pass address= or client=, not both")
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise UsageError(
-                f"DaskExecutor(address=...) must be a scheduler address ('tcp://host:8786'), got {address!r}"
+                f"DaskExecutor(address=...) must be a scheduler address ('tcp://host:8786'), got {shown(address)}"
             )
         if client is not None and not isinstance(client, distributed.Client):
             raise UsageError(f"DaskExecutor(client=...) must be a distributed.Client, got {type(client).__name__}")
@@ -359,7 +359,8 @@ def _not_picklable(
             cloudpickle.dumps(value)
         except Exception as value_exc:
             return UsageError(
-                f"tool {label}: input {name!r} ({remote.describe(value)}) cannot be pickled to send it to the Dask "
+                f"tool {label}: input {shown(name)} ({remote.describe(value)}) cannot be pickled to send it to "
+                f"the Dask "
                 f"workers ({type(value_exc).__name__}: {value_exc}). {fix}",
                 code="not_picklable",
             )

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.routing import Branch, Topology
 from aether_nb.flow.state import StateSpec, schema_kind
@@ -124,13 +124,13 @@ class StateGraph:
             )
         if action is None:
             if isinstance(node, str):
-                raise UsageError(f"add_node({node!r}) needs the node's function: add_node({node!r}, fn)")
+                raise UsageError(f"add_node({shown(node)}) needs the node's function: add_node({shown(node)}, fn)")
             action = node
             name = getattr(node, "name", None) if _is_compiled(node) else getattr(node, "__name__", None)
             if name is None and callable(node):
                 name = type(node).__name__  # a callable object: named after its class, as in LangGraph
             if not isinstance(name, str):
-                raise UsageError(f"cannot infer a name for {node!r}: use add_node('name', fn)")
+                raise UsageError(f"cannot infer a name for {shown(node)}: use add_node('name', fn)")
         else:
             if not isinstance(node, str):
                 raise UsageError(f"add_node(name, fn): the name must be a string, got {type(node).__name__}")
@@ -139,7 +139,7 @@ class StateGraph:
             name = str(name.value)
         if not name or any(c in name for c in "/|:") or name in (START, END):
             raise UsageError(
-                f"node name {name!r} is not allowed: use a non-empty name without '/', '|' or ':' (they separate "
+                f"node name {shown(name)} is not allowed: use a non-empty name without '/', '|' or ':' (they separate "
                 "namespaces), not START/END",
                 code="bad_node_name",
             )
@@ -205,19 +205,21 @@ class StateGraph:
         """
         end = _norm(end)
         if not isinstance(end, str):
-            raise UsageError(f"add_edge takes node names, got {end!r}")
+            raise UsageError(f"add_edge takes node names, got {shown(end)}")
         if isinstance(start, str):
             source: str = _norm(start)
             if source == END or end == START:
-                raise UsageError(f"add_edge({source!r}, {end!r}): nothing leaves END and nothing enters START")
+                raise UsageError(
+                    f"add_edge({shown(source)}, {shown(end)}): nothing leaves END and nothing enters START"
+                )
             if (source, end) not in self.edges:
                 self.edges.append((source, end))
             return self
         sources = tuple(_norm(s) for s in start)
         if not sources or not all(isinstance(s, str) for s in sources):
-            raise UsageError(f"add_edge([sources], end): sources must be node names, got {start!r}")
+            raise UsageError(f"add_edge([sources], end): sources must be node names, got {shown(start)}")
         if END in sources or end == START:
-            raise UsageError(f"add_edge({list(sources)}, {end!r}): nothing leaves END and nothing enters START")
+            raise UsageError(f"add_edge({list(sources)}, {shown(end)}): nothing leaves END and nothing enters START")
         if len(sources) == 1:
             return self.add_edge(sources[0], end)
         if (sources, end) not in self.waiting_edges:
@@ -235,7 +237,7 @@ class StateGraph:
         what runs next."""
         source = _norm(source)
         if not callable(path):
-            raise UsageError(f"add_conditional_edges({source!r}, path): path must be a function")
+            raise UsageError(f"add_conditional_edges({shown(source)}, path): path must be a function")
         mapping: dict[Hashable, str] | None
         if path_map is None:
             mapping = None
@@ -405,7 +407,7 @@ class StateGraph:
             raise GraphBuildError(problems)
         graph_name = name or self.name or self.default_name()
         if "/" in graph_name or "|" in graph_name or not graph_name:
-            raise GraphBuildError([f"name {graph_name!r}: use a non-empty name without '/' or '|'"])
+            raise GraphBuildError([f"name {shown(graph_name)}: use a non-empty name without '/' or '|'"])
         return CompiledGraph(
             self,
             name=graph_name,

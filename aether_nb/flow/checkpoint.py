@@ -26,7 +26,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.store.protocol import Store
 
@@ -48,7 +48,7 @@ def parse_checkpoint_id(value: Any) -> int:
     if isinstance(value, str) and value.isdigit() and int(value) > 0:
         return int(value)
     raise UsageError(
-        f"checkpoint_id {value!r} is not a checkpoint of this graph: take it from a StateSnapshot's config "
+        f"checkpoint_id {shown(value)} is not a checkpoint of this graph: take it from a StateSnapshot's config "
         "(aget_state / aget_state_history)",
         code="bad_checkpoint_id",
     )
@@ -212,7 +212,7 @@ class InMemoryCheckpointer:
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
         items = self._checkpoints.get(thread, [])
         if not 0 < checkpoint.id <= len(items):
-            raise UsageError(f"thread {thread!r} has no checkpoint {checkpoint.id}")
+            raise UsageError(f"thread {shown(thread)} has no checkpoint {checkpoint.id}")
         items[checkpoint.id - 1] = _freeze(checkpoint)
 
     def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:
@@ -303,7 +303,7 @@ class StoreCheckpointer:
 
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
         if self.get(thread, checkpoint.id) is None:
-            raise UsageError(f"thread {thread!r} has no checkpoint {checkpoint.id}")
+            raise UsageError(f"thread {shown(thread)} has no checkpoint {checkpoint.id}")
         self._write(thread, checkpoint)
 
     def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:

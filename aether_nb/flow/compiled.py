@@ -17,7 +17,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
@@ -99,7 +99,7 @@ class CompiledGraph:
         else:
             raise UsageError(
                 "checkpointer must be 'duckdb' (the notebook's store), 'memory' or a Checkpointer, "
-                f"got {checkpointer!r}"
+                f"got {shown(checkpointer)}"
             )
         self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
         self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
@@ -179,13 +179,15 @@ class CompiledGraph:
         elif isinstance(thread_id, int) and not isinstance(thread_id, bool):
             thread_id = str(thread_id)  # LangGraph accepts numbers
         if not isinstance(thread_id, str) or not thread_id or "/" in thread_id or "|" in thread_id:
-            raise UsageError(f"config['thread_id'] must be a non-empty string without '/' or '|', got {thread_id!r}")
+            raise UsageError(
+                f"config['thread_id'] must be a non-empty string without '/' or '|', got {shown(thread_id)}"
+            )
         raw_id = cfg.pop("checkpoint_id", None)
         checkpoint_id = parse_checkpoint_id(raw_id) if raw_id is not None else None
         ns = str(cfg.pop("checkpoint_ns", "") or "")
         limit = cfg.get("recursion_limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"config['recursion_limit'] must be a positive integer, got {limit!r}")
+            raise UsageError(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
         return thread_id, cfg, checkpoint_id, ns
 
     def _current_run(self, session: Session, thread_id: str) -> Run | None:
@@ -306,7 +308,7 @@ class CompiledGraph:
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
-            raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {stream_mode!r}")
+            raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[tuple[str, Any, tuple[str, ...]]] = asyncio.Queue()
 
         def sink(mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
@@ -364,7 +366,8 @@ class CompiledGraph:
                 answered = _answered_pause(session, run, self.resumed_by_call)
                 if run is None or answered is None:
                     raise UsageError(
-                        f"Nothing to resume: thread {thread_id!r} is not paused at an interrupt", code="no_interrupt"
+                        f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt",
+                        code="no_interrupt",
                     )
                 # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for
                 assert command is not None
@@ -379,7 +382,9 @@ class CompiledGraph:
             start_input: Any = input
             if command is not None:
                 if latest is None:
-                    raise UsageError(f"thread {thread_id!r} is new: a Command has nothing to act on", code="no_input")
+                    raise UsageError(
+                        f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input"
+                    )
                 base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
                 assert base is not None
                 merge_at_pause(
@@ -389,7 +394,7 @@ class CompiledGraph:
             if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
                 if latest is None:
                     raise UsageError(
-                        f"thread {thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                        f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
                         code="no_input",
                     )
                 return turn_result(self, None, thread_id, [])  # nothing pending: the thread's state as it is
@@ -492,7 +497,7 @@ class CompiledGraph:
         pauses = self.interrupts_of(run) if run is not None and not run.done else []
         if run is not None and run.live and not pauses:
             raise UsageError(
-                f"thread {thread_id!r} is running (run {run.id}); update its state when it pauses or ends",
+                f"thread {shown(thread_id)} is running (run {run.id}); update its state when it pauses or ends",
                 run_id=run.id,
                 code="thread_busy",
             )
@@ -500,7 +505,7 @@ class CompiledGraph:
         latest = cker.latest(key)
         base = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
         if checkpoint_id is not None and base is None:
-            raise UsageError(f"thread {thread_id!r} has no checkpoint {checkpoint_id}", code="no_checkpoint")
+            raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
         new = await update_state(self, cker, thread_id, ns, base, values, as_node, run_id=None, now=session.clock.now())
         dropped = as_node == END and any(i.kind == "interrupt" for _, i in pauses)
@@ -549,7 +554,7 @@ class CompiledGraph:
 
 def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
     if durability is not None and durability not in DURABILITY:
-        raise UsageError(f"durability must be one of {DURABILITY}, got {durability!r}")
+        raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
     unknown = sorted(set(kwargs) - {"debug", "print_mode", "output_keys"})
     if unknown:
         raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, TypedDict
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 
 Message = dict[str, Any]
 """One chat message: ``role`` (system, user, assistant, tool), ``content``, and optionally ``tool_calls``,
@@ -69,7 +69,7 @@ def RemoveMessage(id: str) -> Message:
     """A message that, written to an ``add_messages`` key, removes the message with this ``id``
     (``REMOVE_ALL_MESSAGES``: every message)."""
     if not isinstance(id, str) or not id:
-        raise UsageError(f"RemoveMessage(id): id must be a message id, got {id!r}")
+        raise UsageError(f"RemoveMessage(id): id must be a message id, got {shown(id)}")
     return {"role": "remove", "id": id}
 
 
@@ -82,7 +82,7 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         role = _ROLE_ALIASES.get(value[0], value[0])
         if role not in ROLES:
-            raise UsageError(f"a (role, content) message needs a role among {ROLES}, got {value[0]!r}")
+            raise UsageError(f"a (role, content) message needs a role among {ROLES}, got {shown(value[0])}")
         return {"role": role, "content": value[1]}
     if isinstance(value, Mapping):
         msg = dict(value)
@@ -98,7 +98,7 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
     if msg.get("role") == "remove" and msg.get("id"):
         return msg
     if msg.get("role") not in ROLES:
-        raise UsageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {msg!r}")
+        raise UsageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {shown(msg)}")
     return msg
 
 
@@ -144,7 +144,9 @@ def add_messages(left: Any, right: Any) -> list[Message]:
         mid = msg["id"]
         if msg.get("role") == "remove":
             if mid not in index:
-                raise UsageError(f"RemoveMessage({mid!r}): no message with that id in the state", code="no_message")
+                raise UsageError(
+                    f"RemoveMessage({shown(mid)}): no message with that id in the state", code="no_message"
+                )
             removed.add(mid)
         elif mid in index:
             merged[index[mid]] = msg

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
@@ -122,14 +122,16 @@ class NodeSpec:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
-            raise UsageError(f"add_node({name!r}, ...): a node is a function (or a ToolNode), got {type(fn).__name__}")
+            raise UsageError(
+                f"add_node({shown(name)}, ...): a node is a function (or a ToolNode), got {type(fn).__name__}"
+            )
         self.name = name
         self.fn = fn
         self.retry = _policies(name, retry)
         if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
-            raise UsageError(f"add_node({name!r}, timeout=...): a number of seconds, got {timeout_s!r}")
+            raise UsageError(f"add_node({shown(name)}, timeout=...): a number of seconds, got {shown(timeout_s)}")
         if timeout_s is not None and timeout_s <= 0:
-            raise UsageError(f"add_node({name!r}, timeout=...): must be > 0, got {timeout_s!r}")
+            raise UsageError(f"add_node({shown(name)}, timeout=...): must be > 0, got {shown(timeout_s)}")
         self.timeout_s = None if timeout_s is None else float(timeout_s)
         self.error_handler = None if error_handler is None else NodeSpec(f"{name}:on_error", error_handler)
         self.input_schema = input_schema
@@ -215,8 +217,9 @@ class NodeSpec:
                     if (pname, source) in self.optional:
                         continue
                     raise UsageError(
-                        f"node {self.name!r} asks for {sname!r}, which is neither state, config, context nor a "
-                        f"service (known: {sorted(services)}); pass it with compile(services={{{sname!r}: ...}})",
+                        f"node {shown(self.name)} asks for {shown(sname)}, which is neither state, config, "
+                        f"context nor a "
+                        f"service (known: {sorted(services)}); pass it with compile(services={{{shown(sname)}: ...}})",
                         code="unknown_dependency",
                     )
                 value = services[sname]
@@ -246,7 +249,7 @@ def _policies(name: str, retry: RetryPolicy | Sequence[RetryPolicy] | None) -> t
     items = [retry] if isinstance(retry, RetryPolicy) else list(retry)
     for p in items:
         if not isinstance(p, RetryPolicy):
-            raise UsageError(f"add_node({name!r}, retry_policy=...): expected ag.RetryPolicy(...), got {p!r}")
+            raise UsageError(f"add_node({shown(name)}, retry_policy=...): expected ag.RetryPolicy(...), got {shown(p)}")
     return tuple(items)
 
 
@@ -305,7 +308,9 @@ def normalise_return(raw: Any, spec: StateSpec, before: Mapping[str, Any], node:
 
 def _command_writes(cmd: Command[Any], spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
     if cmd.resume is not None:
-        raise InvalidUpdate(f"node {node!r} returned Command(resume=...): resume is an input of ainvoke, not a return")
+        raise InvalidUpdate(
+            f"node {shown(node)} returned Command(resume=...): resume is an input of ainvoke, not a return"
+        )
     update = cmd.update
     if spec.kind != "root" and isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
         return spec.known([(str(k), v) for k, v in update], f"node {node!r}")
@@ -324,7 +329,9 @@ def _goto_of(cmd: Command[Any], node: str) -> list[str | Send]:
     targets = cmd.goto_list()
     for t in targets:
         if not isinstance(t, (str, Send)):
-            raise InvalidUpdate(f"node {node!r} returned Command(goto={cmd.goto!r}): targets are node names or Sends")
+            raise InvalidUpdate(
+                f"node {shown(node)} returned Command(goto={shown(cmd.goto)}): targets are node names or Sends"
+            )
     return targets
 
 
@@ -341,14 +348,14 @@ def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: s
     if isinstance(raw, (list, tuple, str, Mapping)) or hasattr(raw, "role"):
         if spec.fields is not None and "messages" not in spec.fields:
             raise InvalidUpdate(
-                f"node {node!r} returned {type(raw).__name__} {raw!r:.80}: return a dict of state keys (the state "
+                f"node {shown(node)} returned {type(raw).__name__} {raw!r:.80}: return a dict of state keys (the state "
                 f"{spec.name} has no 'messages' key to append messages to), a Command, or None",
                 code="bad_return",
             )
         items = list(raw) if isinstance(raw, list) else [raw]
         return [("messages", items)]
     raise InvalidUpdate(
-        f"node {node!r} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
+        f"node {shown(node)} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
         f"messages, a {spec.name} object, or None",
         code="bad_return",
     )

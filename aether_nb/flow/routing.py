@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.errors import shown
 from aether_nb.flow.types import END, START, InvalidUpdate, Send
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Topology:
             return
         if name not in self.nodes:
             raise InvalidUpdate(
-                f"node {source!r} ({how}) leads to {name!r}, which is not a node of the graph; nodes: "
+                f"node {shown(source)} ({how}) leads to {shown(name)}, which is not a node of the graph; nodes: "
                 f"{sorted(self.nodes)} or END",
                 code="unknown_goto",
             )
@@ -158,8 +159,9 @@ class Topology:
             elif branch.path_map is not None:
                 if r not in branch.path_map:
                     raise InvalidUpdate(
-                        f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned "
-                        f"{r!r}, which is not a key of its path_map {sorted(map(str, branch.path_map))}",
+                        f"router {shown(branch.router_name)} of the conditional edge from "
+                        f"{shown(branch.source)} returned "
+                        f"{shown(r)}, which is not a key of its path_map {sorted(map(str, branch.path_map))}",
                         code="unknown_route",
                     )
                 targets.append(branch.path_map[r])
@@ -169,7 +171,8 @@ class Topology:
                 continue
             else:
                 raise InvalidUpdate(
-                    f"router {branch.router_name!r} of the conditional edge from {branch.source!r} returned {r!r}, "
+                    f"router {shown(branch.router_name)} of the conditional edge from {shown(branch.source)} "
+                    f"returned {shown(r)}, "
                     f"which is not a node name; return one of {sorted(self.nodes)} or END, or pass a path_map",
                     code="unknown_route",
                 )
@@ -226,7 +229,9 @@ def add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], nodes: Mapping
     for g in goto:
         node = g.node if isinstance(g, Send) else g
         if node not in nodes:
-            raise InvalidUpdate(f"Command(goto={node!r}): no such node; nodes: {sorted(nodes)}", code="unknown_goto")
+            raise InvalidUpdate(
+                f"Command(goto={shown(node)}): no such node; nodes: {sorted(nodes)}", code="unknown_goto"
+            )
         if isinstance(g, Send):
             out.insert(sum(1 for t in out if "send" in t), {"node": g.node, "send": g.arg})
         elif g not in names:

@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NotRequired, Required, get_args, get_origin
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.messages import add_messages, coerce_messages
 from aether_nb.flow.types import GraphBuildError, InvalidUpdate, Overwrite
 
@@ -71,7 +71,7 @@ def schema_kind(schema: Any) -> str:
     if _is_typeddict(schema):
         return "typeddict"
     raise UsageError(
-        f"a state schema must be a TypedDict, a dataclass, a pydantic model or None, got {schema!r}",
+        f"a state schema must be a TypedDict, a dataclass, a pydantic model or None, got {shown(schema)}",
         code="bad_schema",
     )
 
@@ -169,7 +169,7 @@ def _check_reducer(fn: Any, name: str) -> Reducer:
     if len(positional) != 2:
         raise GraphBuildError(
             [
-                f"Invalid reducer signature for {name!r}: it takes {len(positional)} positional argument(s); a "
+                f"Invalid reducer signature for {shown(name)}: it takes {len(positional)} positional argument(s); a "
                 f"reducer is reducer(current, update) -> new value (got {inspect.signature(fn)})"
             ]
         )
@@ -407,7 +407,7 @@ class StateSpec:
                 if len(items) > 1:
                     writers = [t for t, _ in items]
                     raise InvalidUpdate(
-                        f"At key {key!r}: can receive only one value per superstep, got {len(items)} (from "
+                        f"At key {shown(key)}: can receive only one value per superstep, got {len(items)} (from "
                         f"{writers}). Nodes that run in the same superstep may only write the same key when it has "
                         "a reducer: declare it as Annotated[list[T], operator.add] (or another reducer)",
                         code="conflicting_writes",
@@ -417,7 +417,7 @@ class StateSpec:
             overwrites = [v for _, v in items if is_overwrite(v)]
             if len(overwrites) > 1:
                 raise InvalidUpdate(
-                    f"At key {key!r}: can receive only one Overwrite value per superstep, got {len(overwrites)} "
+                    f"At key {shown(key)}: can receive only one Overwrite value per superstep, got {len(overwrites)} "
                     f"(from {[t for t, v in items if is_overwrite(v)]})",
                     code="conflicting_overwrites",
                 )

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import StepTimeout, UsageError
+from aether_nb.errors import StepTimeout, UsageError, shown
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
@@ -288,7 +288,7 @@ class TaskRunner:
             return await asyncio.wait_for(call, timeout)
         except TimeoutError as exc:
             raise StepTimeout(
-                f"node {spec.name!r} ran past its timeout of {timeout} s (superstep {step}); give it more time "
+                f"node {shown(spec.name)} ran past its timeout of {timeout} s (superstep {step}); give it more time "
                 "with add_node(..., timeout=...) or config={'node_timeout': ...}, or make it faster",
                 run_id=self.engine.run.id,
                 node_id=scope.node_id,
@@ -297,7 +297,7 @@ class TaskRunner:
         except TypeError as exc:
             if node_run.resume and "can't be used in 'await' expression" in str(exc):
                 raise UsageError(
-                    f"node {spec.name!r}: interrupt() returns the answer itself; write `answer = "
+                    f"node {shown(spec.name)}: interrupt() returns the answer itself; write `answer = "
                     "interrupt(value)` without await",
                     code="await_interrupt",
                 ) from exc

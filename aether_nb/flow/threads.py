@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
@@ -207,7 +207,7 @@ async def update_state(
     spec = graph.spec
     if as_node == COPY:
         if base is None:
-            raise UsageError(f"thread {thread_id!r} has no checkpoint to copy", code="no_checkpoint")
+            raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
         return cker.put(key, replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id))
     if as_node is None:
         writers = sorted(set(base.writers)) if base is not None else []
@@ -221,7 +221,7 @@ async def update_state(
                 code="ambiguous_update",
             )
     if as_node not in graph.nodes and as_node not in (START, END, INPUT):
-        raise InvalidUpdate(f"as_node={as_node!r} is not a node of the graph; nodes: {sorted(graph.nodes)}")
+        raise InvalidUpdate(f"as_node={shown(as_node)} is not a node of the graph; nodes: {sorted(graph.nodes)}")
     writes = input_writes(graph.spec, values, "update_state")
     before = base.values if base is not None else spec.initial()
     new_values = spec.apply(before, [(as_node, writes)])

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.flow.messages import tool_message
 from aether_nb.flow.types import END, Command
 from aether_nb.runtime.execution import current_scope
@@ -104,7 +104,7 @@ class ToolNode:
         self.injected: dict[str, dict[str, str]] = {}
         for t in tools:
             if not (callable(t) or hasattr(t, "tool_name")):
-                raise UsageError(f"ToolNode takes tools (functions or @ag.tool), got {t!r}")
+                raise UsageError(f"ToolNode takes tools (functions or @ag.tool), got {shown(t)}")
             tool = t if isinstance(t, Tool) or hasattr(t, "tool_name") else Tool(t)
             name = tool.name if isinstance(tool, Tool) else tool.tool_name
             name = getattr(tool, "llm_name", None) or name  # the name the model calls it by (an MCP tool: "add")
@@ -139,7 +139,7 @@ class ToolNode:
         last = _last_ai_message(messages or [])
         if last is None:
             raise UsageError(
-                f"ToolNode ran but the last assistant message in state[{self.messages_key!r}] has no tool_calls; "
+                f"ToolNode ran but the last assistant message in state[{shown(self.messages_key)}] has no tool_calls; "
                 "route to the tool node only when the model asked for tools (tools_condition does that)",
                 code="no_tool_calls",
             )
@@ -225,7 +225,7 @@ def tools_condition(state: Any, messages_key: str = "messages") -> str:
     """A router: ``"tools"`` when the last message asks for tool calls, else END (LangGraph's helper)."""
     messages = state.get(messages_key) if isinstance(state, Mapping) else getattr(state, messages_key, None)
     if not messages:
-        raise UsageError(f"tools_condition: no messages in state[{messages_key!r}]", code="no_messages")
+        raise UsageError(f"tools_condition: no messages in state[{shown(messages_key)}]", code="no_messages")
     last = messages[-1]
     calls = last.get("tool_calls") if isinstance(last, Mapping) else getattr(last, "tool_calls", None)
     return "tools" if calls else END

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunFailed, UsageError
+from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.events import ChannelMessage, Event
@@ -28,7 +28,7 @@ async def continue_turn(
     pauses = graph.interrupts_of(run)
     if run.live and not pauses:
         raise UsageError(
-            f"thread {thread_id!r} is running (run {run.id}); wait for that call to return, or stop it with "
+            f"thread {shown(thread_id)} is running (run {run.id}); wait for that call to return, or stop it with "
             "`await app.astop(config)`",
             run_id=run.id,
             code="thread_busy",
@@ -40,7 +40,7 @@ async def continue_turn(
         if dynamic:
             where = ", ".join(f"{i.node} ({i.id})" for _, i in dynamic)
             raise UsageError(
-                f"thread {thread_id!r} is paused at interrupt() in {where}; resume it with "
+                f"thread {shown(thread_id)} is paused at interrupt() in {where}; resume it with "
                 "ainvoke(Command(resume=value), config)",
                 run_id=run.id,
                 code="paused_at_interrupt",

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from aether_nb.errors import RunError, UsageError
+from aether_nb.errors import RunError, UsageError, shown
 
 START = "__start__"
 """The virtual node before the entry point: ``add_edge(START, "first")``."""
@@ -44,7 +44,7 @@ class Send:
 
     def __post_init__(self) -> None:
         if not isinstance(self.node, str) or not self.node:
-            raise UsageError(f"Send(node, arg): node must be a node name, got {self.node!r}")
+            raise UsageError(f"Send(node, arg): node must be a node name, got {shown(self.node)}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Command(Generic[N]):
             return [self.goto]
         if isinstance(self.goto, Sequence):
             return list(self.goto)
-        raise UsageError(f"Command(goto=...) takes a node name, a Send or a list of them, got {self.goto!r}")
+        raise UsageError(f"Command(goto=...) takes a node name, a Send or a list of them, got {shown(self.goto)}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import MCPError, UsageError
+from aether_nb.errors import MCPError, UsageError, shown
 from aether_nb.mcp.spec import DEFAULT_CONNECT_TIMEOUT_S
 
 if TYPE_CHECKING:
@@ -127,4 +127,4 @@ def __getattr__(name: str) -> Any:
         from aether_nb.mcp.client import MCPConnection
 
         return MCPConnection
-    raise AttributeError(f"module 'aether_nb.mcp' has no attribute {name!r}")
+    raise AttributeError(f"module 'aether_nb.mcp' has no attribute {shown(name)}")

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import MCPError, UsageError
+from aether_nb.errors import MCPError, UsageError, shown
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
@@ -85,7 +85,7 @@ class MCPConnection:
         """``calc.add`` is ``calc.tools["add"]`` (what promoted ``@graphify`` source calls), for tools whose names
         are identifiers and do not clash with the connection's own attributes."""
         if name.startswith("_") or self.__dict__.get("_listing") is None or name not in self.__dict__["_tools"]:
-            raise AttributeError(f"MCP connection {self.spec.name!r} has no attribute or tool {name!r}")
+            raise AttributeError(f"MCP connection {shown(self.spec.name)} has no attribute or tool {shown(name)}")
         tool: SchemaTool = self.__dict__["_tools"][name]
         return tool
 
@@ -197,7 +197,7 @@ class MCPConnection:
         tool = self._tools.get(tool_name)
         if tool is None:
             raise KeyError(
-                f"MCP server {self.name!r} has no tool {tool_name!r}; its tools: {sorted(self._tools)} "
+                f"MCP server {shown(self.name)} has no tool {shown(tool_name)}; its tools: {sorted(self._tools)} "
                 f"(`await {self.name}.refresh()` lists them again)"
             )
         return tool
@@ -334,8 +334,8 @@ class ToolsDict(dict[str, SchemaTool]):
         conn = self._conn
         if not conn.listed:
             raise UsageError(
-                f"the tools of MCP server {conn.name!r} are not known yet (this store has never listed them): "
-                f"`await {conn.name}.connect()` lists them (inside a run: `await context.mcp({conn.name!r})"
+                f"the tools of MCP server {shown(conn.name)} are not known yet (this store has never listed them): "
+                f"`await {conn.name}.connect()` lists them (inside a run: `await context.mcp({shown(conn.name)})"
                 ".connect()`); tools[name] works without a listing",
                 code="mcp_not_listed",
             )

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aether_nb.errors import MCPError
+from aether_nb.errors import MCPError, shown
 from aether_nb.mcp.spec import ServerSpec
 
 _STDERR_TAIL = 2000  # characters of the server's stderr quoted in an error
@@ -67,7 +67,7 @@ class Link:
             tail = self.stderr_tail()
             await self.close()
             raise MCPError(
-                f"MCP server {self.spec.name!r} ({self.spec.describe()}) did not answer the protocol handshake "
+                f"MCP server {shown(self.spec.name)} ({self.spec.describe()}) did not answer the protocol handshake "
                 f"within {self.spec.timeout_s:g} s.{tail} Check that the command starts an MCP server speaking "
                 "over stdio (or that the URL is its streamable HTTP endpoint), or raise timeout_s.",
                 code="mcp_connection",
@@ -79,7 +79,7 @@ class Link:
             tail = self.stderr_tail()
             await self.close()
             raise MCPError(
-                f"could not connect to MCP server {self.spec.name!r} ({self.spec.describe()}): "
+                f"could not connect to MCP server {shown(self.spec.name)} ({self.spec.describe()}): "
                 f"{describe_exception(exc)}.{tail}",
                 code="mcp_connection",
             ) from exc

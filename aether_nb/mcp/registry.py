@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.mcp.client import MCPConnection
 from aether_nb.mcp.spec import ServerSpec, check_name, make_spec
 
@@ -56,9 +56,9 @@ def connection(session: Session, name: str) -> MCPConnection:
     if spec is None:
         known = sorted(set(specs(session)) | set(conns)) or "none"
         raise UsageError(
-            f"no MCP server named {name!r} in this session (known: {known}); configure it with "
-            f"ag.configure(mcp={{{name!r}: {{'command': [...]}}}}) or connect it with "
-            f"await ag.mcp.connect({name!r}, command=[...])",
+            f"no MCP server named {shown(name)} in this session (known: {known}); configure it with "
+            f"ag.configure(mcp={{{shown(name)}: {{'command': [...]}}}}) or connect it with "
+            f"await ag.mcp.connect({shown(name)}, command=[...])",
             code="no_mcp_server",
         )
     conn = conns[name] = MCPConnection(spec, session)

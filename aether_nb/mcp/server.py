@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from aether_nb.errors import InvalidAnswer, UsageError
+from aether_nb.errors import InvalidAnswer, UsageError, shown
 from aether_nb.mcp.elicit import CannotAsk, form_for, payload_of
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.graph_fn import GraphFn
@@ -101,7 +101,9 @@ def describe(obj: Any) -> Served:
         description, outputs, kind = inspect.getdoc(obj) or "", obj.tool_outputs, "tool"
         target = _ToolCall(obj, name)
     else:
-        raise UsageError(f"cannot serve {obj!r}: serve @tool functions, DualStageTool classes and @graph_fn agents")
+        raise UsageError(
+            f"cannot serve {shown(obj)}: serve @tool functions, DualStageTool classes and @graph_fn agents"
+        )
     schema, validate = parameters_schema(f"{kind} {name}", fn, sig, skip=ctx)
     summary, _ = parse_docstring(description)
     output_schema = None

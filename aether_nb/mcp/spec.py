@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.store.redact import register_secret
 
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
@@ -83,7 +83,7 @@ def check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(
             f"an MCP server name must start with a letter or '_' and hold only letters, digits, '_' and '-', "
-            f"got {name!r}",
+            f"got {shown(name)}",
             code="bad_mcp_server",
         )
     return name
@@ -98,19 +98,19 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
     check_name(name)
     if not isinstance(options, Mapping):
         raise UsageError(
-            f"MCP server {name!r}: give its options as a dict, e.g. {{'command': ['python', 'server.py']}} or "
-            f"{{'url': 'http://127.0.0.1:8000/mcp'}}; got {options!r}",
+            f"MCP server {shown(name)}: give its options as a dict, e.g. {{'command': ['python', 'server.py']}} or "
+            f"{{'url': 'http://127.0.0.1:8000/mcp'}}; got {shown(options)}",
             code="bad_mcp_server",
         )
     unknown = sorted(set(options) - set(_KEYS))
     if unknown:
         raise UsageError(
-            f"MCP server {name!r}: unknown option(s) {unknown}; known: {list(_KEYS)}", code="bad_mcp_server"
+            f"MCP server {shown(name)}: unknown option(s) {unknown}; known: {list(_KEYS)}", code="bad_mcp_server"
         )
     command, url = options.get("command"), options.get("url")
     if (command is None) == (url is None):
         raise UsageError(
-            f"MCP server {name!r}: give exactly one of command=[...] (a program to start, spoken to over stdio) "
+            f"MCP server {shown(name)}: give exactly one of command=[...] (a program to start, spoken to over stdio) "
             "or url='http://.../mcp' (streamable HTTP)",
             code="bad_mcp_server",
         )
@@ -120,10 +120,10 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
         if isinstance(command, str):
             command = shlex.split(command)
         if not isinstance(command, Sequence) or not command or not all(isinstance(c, str) and c for c in command):
-            raise UsageError(f"{where}: command must be a non-empty list of strings, got {command!r}")
+            raise UsageError(f"{where}: command must be a non-empty list of strings, got {shown(command)}")
         spec_command = tuple(command)
     if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
-        raise UsageError(f"{where}: url must be an http:// or https:// URL, got {url!r}")
+        raise UsageError(f"{where}: url must be an http:// or https:// URL, got {shown(url)}")
     env = _str_map(options.get("env"), "env", where)
     headers = _str_map(options.get("headers"), "headers", where)
     if headers and url is None:
@@ -133,7 +133,7 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
     cwd = options.get("cwd")
     if cwd is not None:
         if not isinstance(cwd, (str, os.PathLike)) or not os.path.isdir(cwd):
-            raise UsageError(f"{where}: cwd must be an existing directory, got {cwd!r}")
+            raise UsageError(f"{where}: cwd must be an existing directory, got {shown(cwd)}")
         cwd = os.fspath(cwd)
     timeout_s = _seconds(options.get("timeout_s", DEFAULT_CONNECT_TIMEOUT_S), "timeout_s", where)
     call_timeout_s = options.get("call_timeout_s")
@@ -141,7 +141,7 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
         call_timeout_s = _seconds(call_timeout_s, "call_timeout_s", where)
     prefix = options.get("tool_prefix") or ""
     if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", prefix):
-        raise UsageError(f"{where}: tool_prefix may hold letters, digits, '_' and '-', got {prefix!r}")
+        raise UsageError(f"{where}: tool_prefix may hold letters, digits, '_' and '-', got {shown(prefix)}")
     for key, value in [*env.items(), *headers.items()]:
         if _SECRET_NAME.search(key):
             register_secret(value)  # never written to the store, the logs or widget state
@@ -162,11 +162,11 @@ def _str_map(value: Any, what: str, where: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise UsageError(f"{where}: {what} must be a dict of strings, got {value!r}")
+        raise UsageError(f"{where}: {what} must be a dict of strings, got {shown(value)}")
     return dict(value)
 
 
 def _seconds(value: Any, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise UsageError(f"{where}: {what} must be a positive number of seconds, got {value!r}")
+        raise UsageError(f"{where}: {what} must be a positive number of seconds, got {shown(value)}")
     return float(value)

@@ -18,7 +18,7 @@ import ipywidgets
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from aether_nb import config
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.status import words
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class AetherMagics(Magics):
         if cmd == "help":
             print(HELP)
             return None
-        raise UsageError(f"unknown %aether command {cmd!r}\n{HELP}")
+        raise UsageError(f"unknown %aether command {shown(cmd)}\n{HELP}")
 
 
 def llm_command(args: list[str]) -> str:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.tools import Execute, Tool, build_hook, normalise_outputs, signature_text
@@ -108,17 +108,17 @@ def _object_schema(schema: Any, where: str) -> dict[str, Any]:
     if schema is None:
         schema = {}
     if not isinstance(schema, Mapping):
-        raise UsageError(f"{where}: the input schema must be a JSON object schema (a dict), got {schema!r}")
+        raise UsageError(f"{where}: the input schema must be a JSON object schema (a dict), got {shown(schema)}")
     try:
         copy: dict[str, Any] = json.loads(json.dumps(dict(schema)))
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{where}: the input schema must be JSON ({exc})") from exc
     kind = copy.setdefault("type", "object")
     if kind != "object":
-        raise UsageError(f"{where}: tool arguments are an object; the input schema has type {kind!r}")
+        raise UsageError(f"{where}: tool arguments are an object; the input schema has type {shown(kind)}")
     props = copy.setdefault("properties", {})
     if not isinstance(props, dict):
-        raise UsageError(f"{where}: the input schema's properties must be an object, got {props!r}")
+        raise UsageError(f"{where}: the input schema's properties must be an object, got {shown(props)}")
     return copy
 
 
@@ -149,7 +149,7 @@ class SchemaTool(Tool):
         llm_name: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip() or "/" in name or any(c.isspace() for c in name):
-            raise UsageError(f"a schema tool's name must be non-empty text without '/' or spaces, got {name!r}")
+            raise UsageError(f"a schema tool's name must be non-empty text without '/' or spaces, got {shown(name)}")
         if not callable(call):
             raise UsageError(f"schema tool {name}: call must be an async function, got {type(call).__name__}")
         self.name = name

@@ -170,7 +170,7 @@ class Tool:
         if self.executor is not None and self.executor is not LOCAL and (self.is_async or self.context_param):
             what = "an async tool" if self.is_async else f"a tool that takes {self.context_param!r}"
             raise UsageError(
-                f"@tool {self.name}: executor={self.executor.name!r} cannot apply to {what}: async bodies and "
+                f"@tool {self.name}: executor={shown(self.executor.name)} cannot apply to {what}: async bodies and "
                 "bodies that use the NodeContext always run in the kernel. Drop executor=, or make the body a "
                 "sync function of its inputs.",
                 code="bad_executor",

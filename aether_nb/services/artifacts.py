@@ -377,7 +377,7 @@ class Artifacts:
         art_id = parse_uri(uri)
         hit = self._ctx.session.store.artifact_get(art_id)
         if hit is None:
-            raise UsageError(f"no artifact {art_id!r} in this store", code="artifact_not_found")
+            raise UsageError(f"no artifact {shown(art_id)} in this store", code="artifact_not_found")
         rec, data = hit
         if directory is not None and not isinstance(directory, (str, pathlib.PurePath)):
             raise UsageError(f"directory must be a folder path, got {type(directory).__name__}")

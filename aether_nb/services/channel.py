@@ -15,6 +15,7 @@ out of the inbox and answering the wait with it are written in one transaction, 
 from __future__ import annotations
 
 import contextlib
+import math
 import mimetypes
 import pathlib
 import time
@@ -22,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
@@ -100,15 +101,20 @@ class FileRef:
 
 def _check_prompt(prompt: Any) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
-        raise UsageError(f"a prompt must be a non-empty string, got {prompt!r}")
+        raise UsageError(f"a prompt must be a non-empty string, got {shown(prompt)}")
     return prompt
 
 
 def _check_timeout(timeout_s: Any) -> float | None:
     if timeout_s is None:
         return None
-    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
-        raise UsageError(f"timeout_s must be a positive number of seconds or None, got {timeout_s!r}")
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, (int, float))
+        or not math.isfinite(timeout_s)
+        or timeout_s <= 0
+    ):
+        raise UsageError(f"timeout_s must be a positive number of seconds or None, got {shown(timeout_s)}")
     return float(timeout_s)
 
 
@@ -246,7 +252,7 @@ class Channel:
         """A progress bar: ``async with ch.progress("Indexing", total=100) as p: await p.update(inc=1)``."""
         _check_prompt(title)
         if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
-            raise UsageError(f"total must be a positive number or None, got {total!r}")
+            raise UsageError(f"total must be a positive number or None, got {shown(total)}")
         scope = self._scope
         key = scope.next_key("progress")
         replayed = scope.execution.journal.replay(key, "progress", fingerprint(title)) is not None
@@ -345,7 +351,7 @@ class Channel:
     async def ask_choices(self, prompt: str, options: Sequence[str], *, timeout_s: float | None = None) -> ChoiceResult:
         """Ask to pick one of ``options``."""
         if isinstance(options, str) or not isinstance(options, Sequence):
-            raise UsageError(f"options must be a list of strings, got {options!r}")
+            raise UsageError(f"options must be a list of strings, got {shown(options)}")
         spec = WaitSpec(
             kind="choice",
             prompt=_check_prompt(prompt),
@@ -360,7 +366,7 @@ class Channel:
     ) -> ApprovalResult:
         """Ask for approval; the first option approves. Unpacks as ``approved, choice``."""
         if isinstance(options, str) or not isinstance(options, Sequence) or len(options) < 2:
-            raise UsageError(f"options must be at least two strings (approve first), got {options!r}")
+            raise UsageError(f"options must be at least two strings (approve first), got {shown(options)}")
         spec = WaitSpec(
             kind="approval",
             prompt=_check_prompt(prompt),
@@ -379,8 +385,10 @@ class Channel:
         timeout_s: float | None = None,
     ) -> list[FileRef]:
         """Ask for file uploads; they are stored as artifacts and returned as :class:`FileRef`."""
-        if accept is not None and (isinstance(accept, str) or not all(isinstance(a, str) for a in accept)):
-            raise UsageError(f"accept must be a list like ['.csv', 'image/*'], got {accept!r}")
+        if accept is not None and (
+            not isinstance(accept, (list, tuple)) or not all(isinstance(a, str) and a for a in accept)
+        ):
+            raise UsageError(f"accept must be a list like ['.csv', 'image/*'], got {shown(accept)}")
         spec = WaitSpec(
             kind="files",
             prompt=_check_prompt(prompt),

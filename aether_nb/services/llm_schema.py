@@ -253,7 +253,7 @@ def _invalid(name: str, text: str, problems: list[str]) -> LLMOutputError:
     reply = text if len(text) <= 300 else text[:300] + "…"
     return LLMOutputError(
         f"the model's reply does not match the structured output {shown(name)}: " + "; ".join(problems) + f". "
-        f"Reply: {reply!r}. Make the prompt state the format, use a model that supports structured output, "
+        f"Reply: {shown(reply)}. Make the prompt state the format, use a model that supports structured output, "
         "or catch LLMOutputError and ask again.",
         text=text,
         problems=problems,

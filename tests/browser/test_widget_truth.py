@@ -276,11 +276,11 @@ import uuid
 from aether_nb.flow import END, START, AgentState, StateGraph, interrupt
 
 async def draft(state):
-    answer = await interrupt({"draft": "Dear team, ...", "words": 3}, message="Approve the **draft**?")
+    answer = interrupt({"draft": "Dear team, ...", "words": 3}, message="Approve the **draft**?")
     return {"messages": [{"role": "user", "content": f"draft: {answer}"}]}
 
 async def send(state):
-    answer = await interrupt({"to": "team@example.org"}, message="Send it now?")
+    answer = interrupt({"to": "team@example.org"}, message="Send it now?")
     return {"messages": [{"role": "user", "content": f"send: {answer}"}]}
 
 g = StateGraph(AgentState, name="mail_flow")

@@ -309,3 +309,62 @@ def test_answers(fuzz_session: Session, kind: str, payloads: list[Any]) -> None:
     expect_clean(lambda: arun(main(), timeout=30))
     # the run and its waits are in the store, consistent
     assert [r.id for r in ag.runs()]  # readable
+
+
+@ag.graph_fn(outputs=["out"])
+async def asks_oddly(key: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    """Odd prompts, options, accept lists and timeouts for every ask: refused before anything waits."""
+    a, b = ODD.pop(key)
+    ch = context.channel()
+    results: list[str] = []
+    for make in (
+        lambda: ch.ask_text(a, timeout_s=b),
+        lambda: ch.ask_choices(a, b),
+        lambda: ch.ask_approval(a, b),
+        lambda: ch.ask_files(a, accept=b),
+        lambda: ch.ask_files("f?", accept=a, multiple=b),
+        lambda: context.wait(a),
+    ):
+        try:
+            call = make()
+        except ag.AetherError as exc:
+            results.append(exc.code)
+            continue
+        task = asyncio.ensure_future(call)
+        await asyncio.sleep(0)  # the ask opens its wait (valid input): that is not what this fuzzes
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ag.AetherError):
+            await task
+        results.append("opened")
+    return {"out": results}
+
+
+@FUZZ
+@given(a=VALUES, b=VALUES)
+def test_ask_arguments(fuzz_session: Session, a: Any, b: Any) -> None:
+    key = len(ODD) + 10_000 + id(b) % 1000
+    ODD[key] = (real(a), real(b))
+
+    async def main() -> Any:
+        return await _finish(asks_oddly.start(key=key))
+
+    out = expect_clean(lambda: arun(main(), timeout=30))
+    assert isinstance(out, (dict, ag.AetherError))
+
+
+@FUZZ
+@given(state_input=VALUES, config=VALUES)
+def test_state_graph_inputs_and_configs(fuzz_session: Session, state_input: Any, config: Any) -> None:
+    from typing import TypedDict
+
+    from aether_nb.flow import START, StateGraph
+
+    class S(TypedDict, total=False):
+        x: int
+
+    app = StateGraph(S).add_node("inc", lambda s: {"x": s.get("x", 0) + 1}).add_edge(START, "inc").compile()
+
+    async def main() -> Any:
+        return await app.ainvoke(real(state_input), config=real(config))
+
+    expect_clean(lambda: arun(main(), timeout=30), signature_ok=False)
