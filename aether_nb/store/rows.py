@@ -1,0 +1,679 @@
+"""Records <-> DuckDB rows: every check a record must pass before it may reach the file, in one place.
+
+A history batch is written record by record in spirit but in one statement in fact, so a record DuckDB would
+refuse must be found *before* the statement: one bad value would otherwise fail the whole batch, every time it is
+retried, and block all later history (issue 12). :func:`encode_batch` turns each record of a
+:class:`~aether_nb.store.records.HistoryBatch` into the row of its table and sets aside, with the reason, every
+record that cannot be stored:
+
+* **JSON columns** (inputs, outputs, values, answers, ...) hold ``json.dumps`` text: ASCII only (a lone surrogate
+  becomes ``\\ud800`` and round-trips), secrets redacted, ``NaN``/``Infinity`` kept. A value that is not JSON, or
+  is nested deeper than :data:`MAX_JSON_DEPTH` levels, is refused.
+* **Text columns** (ids, keys, names, prompts, memory text, errors) take any Python ``str``, NUL included. A string
+  DuckDB cannot hold (one with a lone surrogate, which is not UTF-8) is stored escaped as :data:`ESCAPE` followed
+  by its JSON form, and read back as the original string (:func:`py_text`); so is a string that itself starts with
+  :data:`ESCAPE` (U+FDD0, a Unicode noncharacter), so the mapping stays one to one. A text field that is not a
+  string is refused.
+* **Number columns** (times, deadlines, expiries) take ints and floats (``None`` where the column allows it).
+
+:class:`~aether_nb.store.memory.MemoryStore` runs the same checks (it keeps what :func:`encode_batch` accepts), so
+both stores refuse the same records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aether_nb.errors import StorageError
+from aether_nb.store.records import (
+    ArtifactRecord,
+    HistoryBatch,
+    JournalEntry,
+    MemoryRecord,
+    NodeRecord,
+    RejectedRecord,
+    RunRecord,
+    WaitRecord,
+)
+from aether_nb.store.redact import redact_many, redact_text
+
+__all__ = [
+    "ESCAPE",
+    "MAX_JSON_DEPTH",
+    "Rows",
+    "artifact_from_row",
+    "artifact_row",
+    "db_text",
+    "dump_json",
+    "encode_batch",
+    "journal_from_row",
+    "json_depth",
+    "memory_from_row",
+    "node_from_row",
+    "py_text",
+    "quick_types",
+    "reject_error",
+    "run_from_row",
+    "wait_from_row",
+]
+
+ESCAPE = "\ufdd0"
+"""Marks an escaped text value: the JSON form of a string DuckDB cannot hold follows it."""
+
+MAX_JSON_DEPTH = 256
+"""The deepest nesting of lists and dicts a stored JSON value may have. Python's JSON encoder and decoder recurse,
+so a value nested ~1,000 deep fails to encode, and one that barely encoded could fail to *decode* later from a
+deeper call stack, making the history unreadable: the store refuses such values when they are written."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _not_json(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+# json.dumps' own C encoder, made once: json.dumps builds one per call, which is half its cost on the small values
+# history is made of. Same output as json.dumps (ASCII, ", " and ": ", NaN allowed); without the circular-reference
+# check, so a cycle fails as RecursionError (caught like too deep a value).
+_make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+)
+
+
+def dump_json(value: Any) -> str:
+    """``json.dumps(value)``, faster for many small values."""
+    if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
+        return json.dumps(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
+# -- values ---------------------------------------------------------------------------------------------------
+def db_text(value: str) -> str:
+    """``value`` as DuckDB can hold it: itself, or escaped when it is not UTF-8 (see the module docstring)."""
+    if value.isascii():
+        return value
+    if value[0] != ESCAPE:
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            pass
+    return ESCAPE + json.dumps(value)
+
+
+def py_text(value: Any) -> Any:
+    """The string :func:`db_text` stored (``None`` and other values unchanged)."""
+    if type(value) is str and value and value[0] == ESCAPE:
+        return json.loads(value[1:])
+    return value
+
+
+def json_depth(text: str) -> int:
+    """How deep lists and dicts nest in JSON ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for ch in _STRINGS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+class RecordError(Exception):
+    """A record the store cannot hold, with the reason (becomes a :class:`RejectedRecord`)."""
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        text = dump_json(value)
+    except RecursionError:
+        raise RecordError(
+            f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)"
+        ) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RecordError(
+            f"{what} is not JSON ({exc}); encode values with aether_nb.runtime.codec before storing them"
+        ) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        raise RecordError(f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)")
+    return text
+
+
+def _text(value: Any, what: str) -> str:
+    if type(value) is not str:
+        if not isinstance(value, str):
+            raise RecordError(f"{what} must be a string, got {type(value).__name__}")
+        value = str(value)
+    return db_text(value)
+
+
+def _opt_text(value: Any, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _free_text(value: Any, what: str) -> str | None:
+    """A text column that may hold anything a user typed (prompts, errors, memory text): redacted, then escaped."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{what} must be a string, got {type(value).__name__}")
+    return db_text(redact_text(str(value)))
+
+
+def _number(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            pass
+    raise RecordError(f"{what} must be a number or None, got {value!r:.40}")
+
+
+def _flag(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise RecordError(f"{what} must be True or False, got {value!r:.40}")
+
+
+# -- records -> rows --------------------------------------------------------------------------------------------
+@dataclass
+class Rows:
+    """One batch as rows of the typed tables (order values assigned), and the records refused on the way.
+
+    A row lists its table's columns in table order (see :mod:`aether_nb.store.schema`); JSON columns hold
+    redacted JSON text, text columns :func:`db_text`. ``kv`` rows are ``(scope, key, value text, expires_at,
+    deleted)`` operations in call order.
+    """
+
+    runs: list[tuple[Any, ...]] = field(default_factory=list)
+    waits: list[tuple[Any, ...]] = field(default_factory=list)
+    journal: list[tuple[Any, ...]] = field(default_factory=list)
+    nodes: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    memory: list[tuple[Any, ...]] = field(default_factory=list)
+    kv: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    bad: set[tuple[str, int]] = field(default_factory=set)
+    """``(field of HistoryBatch, index)`` of each rejected record, so a caller can leave it out."""
+
+    def __len__(self) -> int:
+        return (
+            len(self.runs)
+            + len(self.waits)
+            + len(self.journal)
+            + len(self.nodes)
+            + len(self.events)
+            + len(self.memory)
+            + len(self.kv)
+        )
+
+    def to_json(self) -> str:
+        """The rows as one JSON text (ASCII): what the history log stores for the batch."""
+        return json.dumps(
+            [self.runs, self.waits, self.journal, self.nodes, self.events, self.memory, self.kv],
+            allow_nan=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Rows:
+        runs, waits, journal, nodes, events, memory, kv = json.loads(text)
+        return cls(
+            runs=[tuple(r) for r in runs],
+            waits=[tuple(r) for r in waits],
+            journal=[tuple(r) for r in journal],
+            nodes=[tuple(r) for r in nodes],
+            events=[tuple(r) for r in events],
+            memory=[tuple(r) for r in memory],
+            kv=[tuple(r) for r in kv],
+        )
+
+
+class _Encoder:
+    """Builds :class:`Rows`: each record's fields are checked and its JSON values dumped one record at a time
+    (a failure sets only that record aside), then every JSON text of the batch is redacted in one pass."""
+
+    def __init__(self, next_ord: Callable[[], int]) -> None:
+        self.next_ord = next_ord
+        self.rows = Rows()
+        self._texts: list[str] = []
+        self._slots: list[tuple[list[Any], int]] = []
+
+    def add(
+        self,
+        where: tuple[str, int],
+        kind: str,
+        run_id: Any,
+        key: Any,
+        build: Callable[[_Encoder, Any], list[Any]],
+        record: Any,
+    ) -> None:
+        mark = len(self._texts)
+        try:
+            row = build(self, record)
+        except RecordError as exc:
+            del self._texts[mark:], self._slots[mark:]
+            self.rows.rejected.append(RejectedRecord(kind, _label(run_id), _label(key), str(exc)))
+            self.rows.bad.add(where)
+            return
+        target: list[Any] = getattr(self.rows, where[0])
+        target.append(row)  # a list until finish() freezes it
+
+    def json(self, row: list[Any], value: Any, what: str) -> None:
+        """Append ``value``'s JSON text to ``row`` (redacted in :meth:`finish`)."""
+        self._texts.append(_dumps(value, what))
+        self._slots.append((row, len(row)))
+        row.append(None)
+
+    def finish(self) -> Rows:
+        for (row, index), text in zip(self._slots, redact_many(self._texts), strict=True):
+            row[index] = text
+        rows = self.rows
+        for name in ("runs", "waits", "journal", "nodes", "events", "memory", "kv"):
+            setattr(rows, name, [tuple(r) for r in getattr(rows, name)])
+        return rows
+
+
+def _label(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else repr(value)[:80]
+
+
+def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
+    """The rows of ``batch``, each with its order value; records that cannot be stored go to ``rejected``.
+
+    The journal, nodes and events (most of any batch) are first encoded a column at a time, checked a column at a
+    time; a table with any record that fails a check is encoded again record by record, to set that one aside.
+    """
+    enc = _Encoder(next_ord)
+    fast = {
+        "journal": _journal_columns(batch.journal, next_ord),
+        "nodes": _node_columns(batch.nodes, next_ord),
+        "events": _event_columns(batch.events, next_ord),
+    }
+    for i, r in enumerate(batch.runs):
+        enc.add(("runs", i), "run", r.run_id, r.run_id, _run_row, r)
+    for i, w in enumerate(batch.waits):
+        enc.add(("waits", i), "wait", w.run_id, w.node_id, _wait_row, w)
+    if fast["journal"] is None:
+        for i, e in enumerate(batch.journal):
+            enc.add(("journal", i), "journal", e.run_id, e.key, _journal_row, e)
+    if fast["nodes"] is None:
+        for i, n in enumerate(batch.nodes):
+            enc.add(("nodes", i), "node", n.run_id, n.node_id, _node_row, n)
+    for i, m in enumerate(batch.memory):
+        enc.add(("memory", i), "memory", m.run_id, m.id, _memory_row, m)
+    for i, op in enumerate(batch.kv):
+        key = op[1] if isinstance(op, tuple) and len(op) > 1 else None
+        enc.add(("kv", i), "kv", None, key, _kv_row, op)
+    if fast["events"] is None:
+        for i, item in enumerate(batch.events):
+            pair = isinstance(item, tuple) and len(item) == 2
+            kind = item[1].get("kind") if pair and isinstance(item[1], dict) else None
+            enc.add(("events", i), "event", item[0] if pair else None, kind, _event_row, item)
+    rows = enc.finish()
+    for table, done in fast.items():
+        if done is not None:
+            setattr(rows, table, done)
+    return rows
+
+
+# -- the column-at-a-time fast path (None: some record fails a check; encode that table record by record) ------
+_STR: frozenset[type] = frozenset({str})
+_OPT_STR: frozenset[type] = frozenset({str, type(None)})
+_FLOAT: frozenset[type] = frozenset({float})
+_OPT_FLOAT: frozenset[type] = frozenset({float, type(None)})
+_BOOL: frozenset[type] = frozenset({bool})
+
+
+def _types_in(allowed: frozenset[type], *columns: list[Any]) -> bool:
+    return all(set(map(type, col)) <= allowed for col in columns)
+
+
+def quick_types(batch: HistoryBatch) -> bool:
+    """Whether the journal entries, nodes and events of ``batch`` pass the type checks of the fast path (their
+    JSON values aside): when True, only a value that is not JSON can make one of them fail."""
+    j, n, e = batch.journal, batch.nodes, batch.events
+    return (
+        _types_in(_STR, [x.run_id for x in j], [x.key for x in j], [x.name for x in j], [x.kind for x in j])
+        and _types_in(_STR, [x.fingerprint for x in j])
+        and _types_in(_BOOL, [x.durable for x in j])
+        and _types_in(_FLOAT, [x.created_at for x in j])
+        and _types_in(_STR, [x.run_id for x in n], [x.node_id for x in n], [x.name for x in n], [x.kind for x in n])
+        and _types_in(_STR, [x.status for x in n], [p for x in n for p in x.parents])
+        and _types_in(_OPT_STR, [x.parent for x in n])
+        and _types_in(_OPT_FLOAT, [x.started_at for x in n], [x.ended_at for x in n])
+        and all(type(x) is tuple and len(x) == 2 and type(x[0]) is str for x in e)
+    )
+
+
+def _texts(column: list[Any]) -> list[Any]:
+    """A column of strings (and None) as stored: unchanged unless some value is not ASCII."""
+    if "".join(v for v in column if v is not None).isascii():
+        return column
+    return [None if v is None else db_text(v) for v in column]
+
+
+def _json_column(values: list[Any]) -> list[str] | None:
+    try:
+        texts = list(map(dump_json, values))
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return None
+    joined = "\n".join(texts)
+    if joined.count("[") + joined.count("{") > MAX_JSON_DEPTH and any(
+        t.count("[") + t.count("{") > MAX_JSON_DEPTH and json_depth(t) > MAX_JSON_DEPTH for t in texts
+    ):
+        return None
+    return redact_many(texts)
+
+
+def _journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not entries:
+        return []
+    run_ids = [e.run_id for e in entries]
+    keys = [e.key for e in entries]
+    names = [e.name for e in entries]
+    kinds = [e.kind for e in entries]
+    fps = [e.fingerprint for e in entries]
+    durable = [e.durable for e in entries]
+    created = [e.created_at for e in entries]
+    if not (
+        _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
+    ):
+        return None
+    values = _json_column([e.value for e in entries])
+    if values is None:
+        return None
+    ords = [next_ord() for _ in entries]
+    return list(
+        zip(
+            ords, _texts(run_ids), _texts(keys), _texts(names), _texts(kinds), _texts(fps), values, durable, created,
+            strict=True,
+        )
+    )  # fmt: skip
+
+
+def _node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not nodes:
+        return []
+    cols = [[getattr(n, f) for n in nodes] for f in ("run_id", "node_id", "name", "kind", "status")]
+    parent = [n.parent for n in nodes]
+    parents = [list(n.parents) for n in nodes]
+    started = [n.started_at for n in nodes]
+    ended = [n.ended_at for n in nodes]
+    if not (
+        _types_in(_STR, *cols, [p for ps in parents for p in ps])
+        and _types_in(_OPT_STR, parent)
+        and _types_in(_OPT_FLOAT, started, ended)
+    ):
+        return None
+    texts = _json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
+    if texts is None:
+        return None
+    ords = [next_ord() for _ in nodes]
+    run_ids, node_ids, names, kinds, statuses = (_texts(c) for c in cols)
+    return list(
+        zip(
+            run_ids, node_ids, names, kinds, statuses, _texts(parent),
+            texts[0::4], texts[1::4], texts[2::4], texts[3::4], started, ended, ords, strict=True,
+        )
+    )  # fmt: skip
+
+
+def _event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not events:
+        return []
+    if not all(type(e) is tuple and len(e) == 2 for e in events):
+        return None
+    run_ids = [e[0] for e in events]
+    if not _types_in(_STR, run_ids):
+        return None
+    data = _json_column([e[1] for e in events])
+    if data is None:
+        return None
+    return list(zip(_texts(run_ids), [next_ord() for _ in events], data, strict=True))
+
+
+def _run_row(enc: _Encoder, r: RunRecord) -> list[Any]:
+    if r.meta is not None and not isinstance(r.meta, dict):
+        raise RecordError(f"run meta must be a dict, got {type(r.meta).__name__}")
+    meta = r.meta or {}
+    row: list[Any] = [_text(r.run_id, "run_id"), _text(r.graph, "graph"), _text(r.status, "status")]
+    enc.json(row, r.inputs, "the run's inputs")
+    row += [_text(r.inputs_fingerprint, "inputs_fingerprint"), _number(r.created_at, "created_at")]
+    row.append(_number(r.updated_at, "updated_at"))
+    enc.json(row, r.outputs, "the run's outputs")
+    row += [_free_text(r.error, "error"), _text(r.kind, "kind")]
+    enc.json(row, meta, "the run's meta")
+    row.append(enc.next_ord())
+    return row
+
+
+def _wait_row(enc: _Encoder, w: WaitRecord) -> list[Any]:
+    row: list[Any] = [_text(w.token, "token"), _text(w.run_id, "run_id"), _text(w.node_id, "node_id")]
+    row += [_text(w.kind, "kind"), _free_text(w.prompt, "prompt")]
+    options: Any = w.options
+    if options is None:
+        row.append(None)
+    else:
+        if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
+            raise RecordError(f"wait options must be a list of strings, got {type(options).__name__}")
+        enc.json(row, list(options), "the wait's options")
+    enc.json(row, w.schema, "the wait's schema")
+    row += [_number(w.deadline, "deadline"), _number(w.created_at, "created_at"), _text(w.status, "status")]
+    enc.json(row, w.answer, "the answer")
+    enc.json(row, w.meta, "the wait's meta")
+    row.append(enc.next_ord())
+    return row
+
+
+def _journal_row(enc: _Encoder, e: JournalEntry) -> list[Any]:
+    row: list[Any] = [None, _text(e.run_id, "run_id"), _text(e.key, "key"), _text(e.name, "name")]
+    row += [_text(e.kind, "kind"), _text(e.fingerprint, "fingerprint")]
+    enc.json(row, e.value, f"the value of step {e.key!r:.60}")
+    row += [_flag(e.durable, "durable"), _number(e.created_at, "created_at")]
+    row[0] = enc.next_ord()
+    return row
+
+
+def _node_row(enc: _Encoder, n: NodeRecord) -> list[Any]:
+    row: list[Any] = [_text(n.run_id, "run_id"), _text(n.node_id, "node_id"), _text(n.name, "name")]
+    row += [_text(n.kind, "kind"), _text(n.status, "status"), _opt_text(n.parent, "parent")]
+    parents = list(n.parents)
+    for p in parents:
+        _text(p, "a parent node id")
+    enc.json(row, parents, "the node's parents")
+    enc.json(row, n.inputs, "the node's inputs")
+    enc.json(row, n.outputs, "the node's outputs")
+    enc.json(row, n.error, "the node's error")
+    row += [_number(n.started_at, "started_at"), _number(n.ended_at, "ended_at"), enc.next_ord()]
+    return row
+
+
+def _event_row(enc: _Encoder, item: Any) -> list[Any]:
+    if not (isinstance(item, tuple) and len(item) == 2):
+        raise RecordError("an event must be a (run_id, JSON value) pair")
+    row: list[Any] = [_text(item[0], "run_id"), enc.next_ord()]
+    enc.json(row, item[1], "the event")
+    return row
+
+
+def _memory_row(enc: _Encoder, m: MemoryRecord) -> list[Any]:
+    row: list[Any] = [None, _text(m.id, "id"), _text(m.scope, "scope"), _text(m.kind, "kind")]
+    enc.json(row, m.data, "the memory data")
+    if m.text is None:
+        raise RecordError("memory text must be a string, got None")
+    row.append(_free_text(m.text, "text"))
+    tags = list(m.tags)
+    for t in tags:
+        if not isinstance(t, str):
+            raise RecordError(f"memory tags must be strings, got {type(t).__name__}")
+    enc.json(row, tags, "the memory tags")
+    row += [_number(m.created_at, "created_at"), _opt_text(m.run_id, "run_id"), _opt_text(m.node_id, "node_id")]
+    row.append(_opt_text(m.role, "role"))
+    if m.embedding is None:
+        row.append(None)
+    else:
+        vec: list[Any] = list(m.embedding)
+        if not set(map(type, vec)) <= _FLOAT:
+            vec = [_number(x, "an embedding value") for x in vec]
+        if None in vec or not all(map(math.isfinite, vec)):
+            raise RecordError("an embedding must hold finite numbers")
+        row.append(vec)
+    row[0] = enc.next_ord()
+    return row
+
+
+def _kv_row(enc: _Encoder, op: Any) -> list[Any]:
+    if not (isinstance(op, tuple) and len(op) == 5):
+        raise RecordError("a KV write must be (scope, key, value, expires_at, deleted)")
+    scope, key, value, expires_at, deleted = op
+    row: list[Any] = [_text(scope, "KV scope"), _text(key, "KV key")]
+    if deleted:
+        row.append("null")
+    else:
+        enc.json(row, value, f"the value of KV key {key!r:.60}")
+    row += [_number(expires_at, "expires_at"), bool(deleted)]
+    return row
+
+
+def artifact_row(record: ArtifactRecord) -> list[Any]:
+    """The ``artifacts`` row of ``record`` up to ``pinned`` (the store adds order, inline bytes, blob file).
+
+    Raises:
+        StorageError: a field the store cannot hold (``code="bad_record"``, or ``"not_json"`` for the labels).
+    """
+    try:
+        row: list[Any] = [_text(record.id, "id"), _text(record.name, "name"), _text(record.kind, "kind")]
+        row += [_text(record.mime, "mime")]
+        if not isinstance(record.size, int) or isinstance(record.size, bool):
+            raise RecordError(f"size must be an int, got {record.size!r:.40}")
+        row += [record.size, _text(record.sha256, "sha256")]
+        row.append(redact_text(_dumps(record.labels, "the artifact's labels")))
+        row += [_number(record.created_at, "created_at"), _opt_text(record.run_id, "run_id")]
+        row += [_opt_text(record.node_id, "node_id"), _flag(record.pinned, "pinned")]
+    except RecordError as exc:
+        return_error = reject_error([RejectedRecord("artifact", _label(record.run_id), _label(record.id), str(exc))])
+        raise return_error from None
+    return row
+
+
+def reject_error(rejected: Sequence[RejectedRecord]) -> StorageError:
+    """The error of a direct write whose record(s) the store refused (nothing of it was written)."""
+    first = rejected[0]
+    where = " ".join(
+        x for x in (first.kind, first.key and f"{first.key!r}", first.run_id and f"of run {first.run_id}") if x
+    )
+    code = "not_json" if "not JSON" in first.error else "bad_record"
+    return StorageError(f"cannot store {where}: {first.error}", run_id=first.run_id, code=code)
+
+
+# -- rows -> records ----------------------------------------------------------------------------------------------
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=py_text(row[0]),
+        graph=py_text(row[1]),
+        status=py_text(row[2]),
+        inputs=_loads(row[3]),
+        inputs_fingerprint=py_text(row[4]),
+        created_at=row[5],
+        updated_at=row[6],
+        outputs=_loads(row[7]),
+        error=py_text(row[8]),
+        kind=py_text(row[9]),
+        meta=_loads(row[10]),
+    )
+
+
+def wait_from_row(row: Sequence[Any]) -> WaitRecord:
+    return WaitRecord(
+        token=py_text(row[0]),
+        run_id=py_text(row[1]),
+        node_id=py_text(row[2]),
+        kind=py_text(row[3]),
+        prompt=py_text(row[4]),
+        options=_loads(row[5]),
+        schema=_loads(row[6]),
+        deadline=row[7],
+        created_at=row[8],
+        status=py_text(row[9]),
+        answer=_loads(row[10]),
+        meta=_loads(row[11]),
+    )
+
+
+def journal_from_row(r: Sequence[Any]) -> JournalEntry:
+    """From a ``journal`` row without its ``seq`` column (run_id first)."""
+    return JournalEntry(
+        run_id=py_text(r[0]),
+        key=py_text(r[1]),
+        name=py_text(r[2]),
+        kind=py_text(r[3]),
+        fingerprint=py_text(r[4]),
+        value=_loads(r[5]),
+        durable=r[6],
+        created_at=r[7],
+    )
+
+
+def node_from_row(r: Sequence[Any]) -> NodeRecord:
+    return NodeRecord(
+        run_id=py_text(r[0]),
+        node_id=py_text(r[1]),
+        name=py_text(r[2]),
+        kind=py_text(r[3]),
+        status=py_text(r[4]),
+        parent=py_text(r[5]),
+        parents=tuple(_loads(r[6]) or ()),
+        inputs=_loads(r[7]),
+        outputs=_loads(r[8]),
+        error=_loads(r[9]),
+        started_at=r[10],
+        ended_at=r[11],
+        seq=r[12],
+    )
+
+
+def memory_from_row(row: Sequence[Any]) -> MemoryRecord:
+    """From a ``memory`` row without ``seq`` and ``embedding`` (id first)."""
+    return MemoryRecord(
+        id=py_text(row[0]),
+        scope=py_text(row[1]),
+        kind=py_text(row[2]),
+        data=_loads(row[3]),
+        text=py_text(row[4]),
+        tags=tuple(_loads(row[5]) or ()),
+        created_at=row[6],
+        run_id=py_text(row[7]),
+        node_id=py_text(row[8]),
+        role=py_text(row[9]),
+    )
+
+
+def artifact_from_row(row: Sequence[Any]) -> ArtifactRecord:
+    return ArtifactRecord(
+        id=py_text(row[0]),
+        name=py_text(row[1]),
+        kind=py_text(row[2]),
+        mime=py_text(row[3]),
+        size=row[4],
+        sha256=row[5],
+        labels=_loads(row[6]),
+        created_at=row[7],
+        run_id=py_text(row[8]),
+        node_id=py_text(row[9]),
+        pinned=row[10],
+    )
