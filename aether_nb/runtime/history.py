@@ -553,7 +553,7 @@ def _nodes(pending: dict[tuple[str, str], NodeRecord | _AsRecord], rejected: lis
         try:
             out.append(n if isinstance(n, NodeRecord) else n.to_record(run_id))
         except Exception as exc:  # a node whose data cannot be turned into a record: this one only is dropped
-            rejected.append(RejectedRecord("node", run_id, node_id, f"{type(exc).__name__}: {exc}"))
+            rejected.append(RejectedRecord("node", run_id, node_id, f"{type(exc).__name__}: {exc}", node_id))
     return out
 
 
@@ -567,7 +567,15 @@ def _events(pending: list[tuple[str, JSON | _AsJSON]], rejected: list[RejectedRe
         try:
             out.append((run_id, e.to_json()))
         except Exception as exc:  # one event that cannot be serialised: this one only is dropped
-            rejected.append(RejectedRecord("event", run_id, getattr(e, "kind", None), f"{type(exc).__name__}: {exc}"))
+            rejected.append(
+                RejectedRecord(
+                    "event",
+                    run_id,
+                    getattr(e, "kind", None),
+                    f"{type(exc).__name__}: {exc}",
+                    getattr(e, "node_id", None),
+                )
+            )
     return out
 
 
@@ -581,11 +589,7 @@ def _dropped_failure(rejected: Sequence[RejectedRecord]) -> HistoryFailure:
         error=f"{where}: {first.error}{more}",
         will_retry=False,
         run_ids=frozenset(r.run_id for r in rejected if r.run_id is not None),
-        nodes=frozenset(
-            (r.run_id, r.key)
-            for r in rejected
-            if r.run_id is not None and r.key is not None and r.kind in ("journal", "node", "wait")
-        ),
+        nodes=frozenset((r.run_id, r.node_id) for r in rejected if r.run_id is not None and r.node_id is not None),
         kinds=frozenset(r.kind for r in rejected),
         count=len(rejected),
         records=tuple(rejected),

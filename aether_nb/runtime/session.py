@@ -159,8 +159,8 @@ class Session:
 
         code = "history_not_written" if failure.will_retry else "not_durable"
         for run_id in sorted(failure.run_ids):
-            run = self._runs.get(run_id)
-            if run is None or run.done:
+            run = self._runs.get(run_id)  # finished runs too: async history often fails after the run returned
+            if run is None:
                 continue
             node_ids: list[str | None] = []
             node_ids += [n for r, n in sorted(failure.nodes) if r == run_id][:20]

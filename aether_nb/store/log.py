@@ -421,4 +421,5 @@ def _rejected(table: str, row: tuple[Any, ...], error: str) -> RejectedRecord:
         run_id, key = row[8], row[1]
     else:
         run_id, key = None, row[1]
-    return RejectedRecord(kind, py_text(run_id), py_text(key), f"DuckDB refused the row: {error}")
+    node = key if table in ("waits", "journal", "nodes") else (row[9] if table == "memory" else None)
+    return RejectedRecord(kind, py_text(run_id), py_text(key), f"DuckDB refused the row: {error}", py_text(node))

@@ -257,13 +257,14 @@ class _Encoder:
         key: Any,
         build: Callable[[_Encoder, Any], list[Any]],
         record: Any,
+        node_id: Any = None,
     ) -> None:
         mark = len(self._texts)
         try:
             row = build(self, record)
         except RecordError as exc:
             del self._texts[mark:], self._slots[mark:]
-            self.rows.rejected.append(RejectedRecord(kind, _label(run_id), _label(key), str(exc)))
+            self.rows.rejected.append(RejectedRecord(kind, _label(run_id), _label(key), str(exc), _label(node_id)))
             self.rows.bad.add(where)
             return
         target: list[Any] = getattr(self.rows, where[0])
@@ -303,23 +304,31 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
     for i, r in enumerate(batch.runs):
         enc.add(("runs", i), "run", r.run_id, r.run_id, _run_row, r)
     for i, w in enumerate(batch.waits):
-        enc.add(("waits", i), "wait", w.run_id, w.node_id, _wait_row, w)
+        enc.add(("waits", i), "wait", w.run_id, w.node_id, _wait_row, w, w.node_id)
     if fast["journal"] is None:
         for i, e in enumerate(batch.journal):
-            enc.add(("journal", i), "journal", e.run_id, e.key, _journal_row, e)
+            enc.add(("journal", i), "journal", e.run_id, e.key, _journal_row, e, e.key)
     if fast["nodes"] is None:
         for i, n in enumerate(batch.nodes):
-            enc.add(("nodes", i), "node", n.run_id, n.node_id, _node_row, n)
+            enc.add(("nodes", i), "node", n.run_id, n.node_id, _node_row, n, n.node_id)
     for i, m in enumerate(batch.memory):
-        enc.add(("memory", i), "memory", m.run_id, m.id, _memory_row, m)
+        enc.add(("memory", i), "memory", m.run_id, m.id, _memory_row, m, m.node_id)
     for i, op in enumerate(batch.kv):
         key = op[1] if isinstance(op, tuple) and len(op) > 1 else None
         enc.add(("kv", i), "kv", None, key, _kv_row, op)
     if fast["events"] is None:
         for i, item in enumerate(batch.events):
             pair = isinstance(item, tuple) and len(item) == 2
-            kind = item[1].get("kind") if pair and isinstance(item[1], dict) else None
-            enc.add(("events", i), "event", item[0] if pair else None, kind, _event_row, item)
+            data = item[1] if pair and isinstance(item[1], dict) else {}
+            enc.add(
+                ("events", i),
+                "event",
+                item[0] if pair else None,
+                data.get("kind"),
+                _event_row,
+                item,
+                data.get("node_id"),
+            )
     rows = enc.finish()
     for table, done in fast.items():
         if done is not None:
