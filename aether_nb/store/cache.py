@@ -6,10 +6,15 @@ four tables, and several reads of each, at ~0.5-1.5 ms a statement. :class:`RunC
 following reads from memory, merged with the history log's pending rows like any read. It reads several runs in
 that one statement when it can:
 
-* runs announced with :meth:`RunCache.expect` (the runtime announces the runs it is about to resume, e.g. the
-  thousand runs answered in one go) are read together with the first of them that is read;
-* when a file is opened, the most recent unfinished runs (those a notebook resumes after a restart) are read at
-  once (:data:`OPEN_PREFETCH` runs at most).
+* runs announced with :meth:`RunCache.expect` (the runtime announces the runs it is about to resume) are read
+  together with the first of them that is read;
+* reading a run that is not finished reads ahead the other unfinished runs not cached yet
+  (:data:`READ_AHEAD` at most): runs that wait are usually answered together (a batch of approvals, the runs a
+  restarted notebook resumes), and one statement for 256 runs costs about what two single reads do;
+* when a file is opened, the most recent unfinished runs are read at once (:data:`OPEN_PREFETCH` runs at most).
+
+A finished run is read table by table and not kept (a statement over four tables costs more than the one table a
+single read needs).
 
 A cached run stays exactly what the tables hold: every apply of the history log adds the rows it writes to the
 runs cached (:meth:`RunCache.mirror`). Only this process writes the file, so nothing else can change them.
@@ -26,7 +31,7 @@ import duckdb
 from aether_nb.store.records import FINISHED_RUN_STATUSES
 from aether_nb.store.rows import Rows
 
-__all__ = ["MAX_CACHED_ROWS", "MAX_CACHED_RUNS", "OPEN_PREFETCH", "RunCache", "Snapshot"]
+__all__ = ["MAX_CACHED_ROWS", "MAX_CACHED_RUNS", "OPEN_PREFETCH", "READ_AHEAD", "RunCache", "Snapshot"]
 
 Row = tuple[Any, ...]
 
@@ -36,6 +41,8 @@ MAX_CACHED_ROWS = 20_000
 """A run with more rows than this is read but not kept (a big finished run read once, for its DAG, say)."""
 OPEN_PREFETCH = 64
 """How many unfinished runs (newest first) are read when a file is opened."""
+READ_AHEAD = 256
+"""How many runs one read of an unfinished run may bring along."""
 
 # One layout for the four tables: t, ten text columns, two doubles, a boolean, the order column.
 _IDS = "(SELECT unnest(?::VARCHAR[]))"
@@ -89,15 +96,20 @@ class RunCache:
         """These runs will be read soon: read them with the next run that is read."""
         self.expected.update(r for r in run_ids if r not in self.runs)
 
-    def load(self, con: duckdb.DuckDBPyConnection, run_id: str) -> Snapshot:
-        """The snapshot of ``run_id``, reading it (and every run announced) in one statement when not cached."""
+    def load(self, con: duckdb.DuckDBPyConnection, run_id: str, others: Iterable[str] = ()) -> Snapshot:
+        """The snapshot of ``run_id``, reading it with every run announced and ``others`` (those not cached, up to
+        :data:`READ_AHEAD`) in one statement when it is not cached."""
         hit = self.runs.get(run_id)
         if hit is not None:
             return hit
         wanted = {run_id} | self.expected
         self.expected.clear()
-        found = self.read(con, wanted)
-        return found[run_id]
+        for other in others:
+            if len(wanted) > READ_AHEAD:
+                break
+            if other not in self.runs:
+                wanted.add(other)
+        return self.read(con, wanted)[run_id]
 
     def read(self, con: duckdb.DuckDBPyConnection, run_ids: Iterable[str]) -> dict[str, Snapshot]:
         ids = sorted(set(run_ids))

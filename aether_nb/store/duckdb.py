@@ -389,6 +389,7 @@ class DuckDBStore:
                 self._apply_locked()
             row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
             state.kv_cache.clear()
+            state.purged_kv()
             state.min_expiry_known = False
             return int(row[0]) if row else 0
 

@@ -36,7 +36,7 @@ import duckdb
 
 from aether_nb.store.cache import RunCache
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RejectedRecord
-from aether_nb.store.rows import Rows, py_text
+from aether_nb.store.rows import Rows, py_text, unpack_vector
 from aether_nb.store.schema import (
     EVENT_INSERT,
     JOURNAL_INSERT,
@@ -54,7 +54,7 @@ from aether_nb.store.schema import (
     transaction,
 )
 
-__all__ = ["APPLY_BATCHES", "APPLY_ROWS", "DIRECT_ROWS", "Delta", "FileState", "apply"]
+__all__ = ["APPLY_BATCHES", "APPLY_ROWS", "DIRECT_ROWS", "KV_KEYS_MAX", "Delta", "FileState", "apply"]
 
 _log = logging.getLogger("aether_nb")
 
@@ -64,6 +64,9 @@ APPLY_BATCHES = 500
 """Apply the log once it holds this many batches (each apply deletes them: the log table stays small)."""
 DIRECT_ROWS = 500
 """A batch with this many rows or more is written straight to the typed tables (with the log's pending rows)."""
+KV_KEYS_MAX = 200_000
+"""Up to this many KV keys, the store keeps the set of keys the table holds, so a read of a missing key costs no
+query (a state graph's first checkpoint reads, say)."""
 MAX_TRIALS = 200
 """At most this many trial transactions are spent finding the rows DuckDB refuses before giving up."""
 
@@ -159,7 +162,9 @@ class FileState:
         self.min_expiry_known = False
         self.cache = RunCache()
         self._value = start
-        self._run_ids: set[str] | None = None
+        self._runs: dict[str, bool] | None = None  # run id -> finished, for the runs the tables hold
+        self._kv_keys: set[tuple[str, str]] | None = None  # (scope, key) of the KV table, when not too many
+        self._kv_keys_read = False
         self._tokens: set[str] | None = None
         self._nodes: dict[str, set[str]] = {}
 
@@ -168,11 +173,33 @@ class FileState:
         return self._value
 
     # -- keys the typed tables hold ----------------------------------------------------------------------------
+    def _run_table(self, con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
+        if self._runs is None:
+            rows = con.execute("SELECT run_id, status FROM runs").fetchall()
+            self._runs = {r: py_text(st) in FINISHED_RUN_STATUSES for r, st in rows}
+        return self._runs
+
     def known_run(self, run_id: str, con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the ``runs`` table holds this run (ids read once; the log's runs are in :attr:`delta`)."""
-        if self._run_ids is None:
-            self._run_ids = {r[0] for r in con.execute("SELECT run_id FROM runs").fetchall()}
-        return run_id in self._run_ids
+        return run_id in self._run_table(con)
+
+    def unfinished(self, run_id: str, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the file holds this run, not finished (the log's record first, then the table's)."""
+        row = self.delta.runs.get(run_id)
+        if row is not None:
+            return py_text(row[2]) not in FINISHED_RUN_STATUSES
+        done = self._run_table(con).get(run_id)
+        return done is not None and not done
+
+    def unfinished_runs(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """Every run of the file that is not finished (stored ids)."""
+        out = {r for r, done in self._run_table(con).items() if not done}
+        for r, row in self.delta.runs.items():
+            if py_text(row[2]) in FINISHED_RUN_STATUSES:
+                out.discard(r)
+            else:
+                out.add(r)
+        return sorted(out)
 
     def known_wait(self, token: str, con: duckdb.DuckDBPyConnection) -> bool:
         if self._tokens is None:
@@ -191,11 +218,31 @@ class FileState:
             self._nodes[run_id] = ids
         return node_id in ids
 
+    def kv_absent(self, scope: str, key: str, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the KV table certainly lacks this key (stored forms), without a query: its keys are read once
+        (when there are at most :data:`KV_KEYS_MAX`) and follow every apply."""
+        if not self._kv_keys_read:
+            self._kv_keys_read = True
+            row = con.execute("SELECT count(*) FROM kv").fetchone()
+            if row is not None and row[0] <= KV_KEYS_MAX:
+                self._kv_keys = {(sc, k) for sc, k in con.execute('SELECT scope, "key" FROM kv').fetchall()}
+        return self._kv_keys is not None and (scope, key) not in self._kv_keys
+
+    def purged_kv(self) -> None:
+        """Rows were deleted from the KV table directly: read its keys again when next needed."""
+        self._kv_keys, self._kv_keys_read = None, False
+
     def applied(self, rows: Rows) -> None:
         """Remember the keys a committed apply added to the typed tables (and the rows, for the runs cached)."""
         self.cache.mirror(rows)
-        if self._run_ids is not None:
-            self._run_ids.update(r[0] for r in rows.runs)
+        if self._kv_keys is not None:
+            for op in rows.kv:
+                if op[4]:
+                    self._kv_keys.discard((op[0], op[1]))
+                else:
+                    self._kv_keys.add((op[0], op[1]))
+        if self._runs is not None:
+            self._runs.update((r[0], py_text(r[2]) in FINISHED_RUN_STATUSES) for r in rows.runs)
         if self._tokens is not None:
             self._tokens.update(w[0] for w in rows.waits)
         for n in rows.nodes:
@@ -259,7 +306,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
         new = [not state.known_node(n[0], n[1], con) for n in rows.nodes]
         out += _split(rows.nodes, new, NODE_INSERT, NODE_UPDATE)
     if rows.memory:
-        out.append((MEMORY_INSERT, _columns(rows.memory)))
+        out.append((MEMORY_INSERT, _columns([(*m[:-1], unpack_vector(m[-1])) for m in rows.memory])))
     if rows.kv:
         out.append((KV_DELETE, [[op[0] for op in rows.kv], [op[1] for op in rows.kv]]))
         sets = [op[:4] for op in rows.kv if not op[4]]

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from aether_nb.store.cache import Snapshot
 from aether_nb.store.log import FileState
 from aether_nb.store.records import JSON, ArtifactRecord, JournalEntry, MemoryRecord, NodeRecord, RunRecord, WaitRecord
 from aether_nb.store.rows import (
@@ -30,6 +31,7 @@ from aether_nb.store.rows import (
 )
 from aether_nb.store.schema import (
     ARTIFACT_SELECT,
+    JOURNAL_SELECT,
     MEMORY_SELECT,
     NODE_SELECT,
     RUN_SELECT,
@@ -55,6 +57,20 @@ __all__ = [
 
 Row = tuple[Any, ...]
 _MISS = object()
+
+
+def _snapshot(con: duckdb.DuckDBPyConnection, state: FileState, run: str) -> Snapshot | None:
+    """The cached rows of ``run`` (read now, with the runs it brings along, when it is announced or unfinished),
+    or None: a finished run not cached is read table by table (see aether_nb.store.cache)."""
+    cache = state.cache
+    snap = cache.get(run)
+    if snap is not None:
+        return snap
+    if run in cache.expected:
+        return cache.load(con, run)
+    if state.unfinished(run, con):
+        return cache.load(con, run, state.unfinished_runs(con))
+    return None
 
 
 def _keyed(
@@ -88,7 +104,7 @@ def get_run(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str, *, wr
     row = state.delta.runs.get(key)
     if row is not None:
         return run_from_row(row)
-    snap = state.cache.get(key)
+    snap = _snapshot(con, state, key)
     if snap is not None:
         return None if snap.run is None else run_from_row(snap.run)
     if writable and not state.known_run(key, con):  # this process knows every run the file holds
@@ -131,8 +147,9 @@ def list_waits(
     run = None if run_id is None else db_text(run_id)
     want = None if status is None else db_text(status)
     pending = {t: w for t, w in state.delta.waits.items() if run is None or w[1] == run}
-    if run is not None:  # a run's waits: from its snapshot (one statement reads the run's four tables)
-        stored = state.cache.load(con, run).waits
+    snap = None if run is None else _snapshot(con, state, run)
+    if snap is not None:  # a run's waits: from its snapshot (one statement reads the run's four tables)
+        stored = snap.waits
         merged = {**stored, **{t: (*w[:-1], stored[t][-1]) if t in stored else w for t, w in pending.items()}}
         rows = [w for w in merged.values() if want is None or w[9] == want]
         rows.sort(key=lambda w: (w[8], w[-1]))
@@ -146,10 +163,13 @@ def list_waits(
 # -- journal, nodes, events -----------------------------------------------------------------------------------
 def load_journal(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) -> list[JournalEntry]:
     key = db_text(run_id)
-    stored = state.cache.load(con, key).journal
-    return [journal_from_row(r[1:]) for r in stored] + [
-        journal_from_row(r[1:]) for r in state.delta.journal.get(key, ())
-    ]
+    snap = _snapshot(con, state, key)
+    if snap is not None:
+        stored = [journal_from_row(r[1:]) for r in snap.journal]
+    else:
+        rows = con.execute(f"{JOURNAL_SELECT} WHERE run_id = ? ORDER BY seq", [key]).fetchall()
+        stored = [journal_from_row(r) for r in rows]
+    return stored + [journal_from_row(r[1:]) for r in state.delta.journal.get(key, ())]
 
 
 def list_nodes(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) -> list[NodeRecord]:
@@ -167,8 +187,12 @@ def list_nodes(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) ->
 
 def load_events(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) -> list[JSON]:
     key = db_text(run_id)
-    stored = state.cache.load(con, key).events
-    return [json.loads(ev[2]) for ev in stored] + [json.loads(ev[2]) for ev in state.delta.events.get(key, ())]
+    snap = _snapshot(con, state, key)
+    if snap is not None:
+        texts = [ev[2] for ev in snap.events]
+    else:
+        texts = [r[0] for r in con.execute("SELECT data FROM events WHERE run_id = ? ORDER BY seq", [key]).fetchall()]
+    return [json.loads(t) for t in texts] + [json.loads(ev[2]) for ev in state.delta.events.get(key, ())]
 
 
 # -- KV ---------------------------------------------------------------------------------------------------------
@@ -177,13 +201,14 @@ def kv_get(con: duckdb.DuckDBPyConnection, state: FileState, scope: str, key: st
     cached = state.kv_cache.get((scope, key), _MISS)
     if cached is not _MISS:
         return cached  # type: ignore[return-value]
-    op = state.delta.kv.get((db_text(scope), db_text(key)))
+    sc, k = db_text(scope), db_text(key)
+    op = state.delta.kv.get((sc, k))
     if op is not None:
         entry = None if op[4] else (op[2], op[3])
+    elif state.kv_absent(sc, k, con):
+        entry = None
     else:
-        row = con.execute(
-            'SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [db_text(scope), db_text(key)]
-        ).fetchone()
+        row = con.execute('SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [sc, k]).fetchone()
         entry = None if row is None else (row[0], row[1])
     state.cache_kv(scope, key, entry)
     return entry

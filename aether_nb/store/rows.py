@@ -22,9 +22,11 @@ both stores refuse the same records.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,8 @@ __all__ = [
     "artifact_from_row",
     "artifact_row",
     "db_text",
+    "pack_vector",
+    "unpack_vector",
     "dump_json",
     "encode_batch",
     "journal_from_row",
@@ -241,7 +245,7 @@ class Rows:
 
 class _Encoder:
     """Builds :class:`Rows`: each record's fields are checked and its JSON values dumped one record at a time
-    (a failure sets only that record aside), then every JSON text of the batch is redacted in one pass."""
+    (a failure sets only that record aside); :func:`encode_batch` then redacts every JSON text in one pass."""
 
     def __init__(self, next_ord: Callable[[], int]) -> None:
         self.next_ord = next_ord
@@ -277,12 +281,41 @@ class _Encoder:
         row.append(None)
 
     def finish(self) -> Rows:
-        for (row, index), text in zip(self._slots, redact_many(self._texts), strict=True):
+        """The rows, JSON texts in place (not redacted yet: :func:`encode_batch` redacts the whole batch at once)."""
+        for (row, index), text in zip(self._slots, self._texts, strict=True):
             row[index] = text
         rows = self.rows
         for name in ("runs", "waits", "journal", "nodes", "events", "memory", "kv"):
             setattr(rows, name, [tuple(r) for r in getattr(rows, name)])
         return rows
+
+
+_JSON_COLUMNS = {
+    "runs": (3, 7, 10),
+    "waits": (5, 6, 10, 11),
+    "journal": (6,),
+    "nodes": (6, 7, 8, 9),
+    "events": (2,),
+    "memory": (4, 6),
+    "kv": (2,),
+}
+"""Where each table's rows hold JSON text (what redaction scans)."""
+
+
+def _redact(rows: Rows) -> None:
+    """Redact every JSON text of the batch in one pass (a second, row by row, only when there is a secret)."""
+    texts = [r[i] for t, cols in _JSON_COLUMNS.items() for r in getattr(rows, t) for i in cols if r[i] is not None]
+    if redact_many(texts) is texts:
+        return
+    for table, cols in _JSON_COLUMNS.items():
+        setattr(
+            rows,
+            table,
+            [
+                tuple(redact_text(v) if i in cols and v is not None else v for i, v in enumerate(r))
+                for r in getattr(rows, table)
+            ],
+        )
 
 
 def _label(value: Any) -> str | None:
@@ -333,6 +366,7 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
     for table, done in fast.items():
         if done is not None:
             setattr(rows, table, done)
+    _redact(rows)
     return rows
 
 
@@ -382,7 +416,7 @@ def _json_column(values: list[Any]) -> list[str] | None:
         t.count("[") + t.count("{") > MAX_JSON_DEPTH and json_depth(t) > MAX_JSON_DEPTH for t in texts
     ):
         return None
-    return redact_many(texts)
+    return texts
 
 
 def _journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
@@ -529,17 +563,30 @@ def _memory_row(enc: _Encoder, m: MemoryRecord) -> list[Any]:
     enc.json(row, tags, "the memory tags")
     row += [_number(m.created_at, "created_at"), _opt_text(m.run_id, "run_id"), _opt_text(m.node_id, "node_id")]
     row.append(_opt_text(m.role, "role"))
-    if m.embedding is None:
-        row.append(None)
-    else:
-        vec: list[Any] = list(m.embedding)
-        if not set(map(type, vec)) <= _FLOAT:
-            vec = [_number(x, "an embedding value") for x in vec]
-        if None in vec or not all(map(math.isfinite, vec)):
-            raise RecordError("an embedding must hold finite numbers")
-        row.append(vec)
+    row.append(None if m.embedding is None else pack_vector(m.embedding))
     row[0] = enc.next_ord()
     return row
+
+
+def pack_vector(values: Sequence[Any]) -> str:
+    """An embedding as the log keeps it: little-endian float32 (what the ``FLOAT[]`` column holds), base64.
+    About thirty times cheaper than JSON for a few hundred floats, and exact for what the column stores."""
+    try:
+        packed = struct.pack(f"<{len(values)}f", *values)
+        finite = math.isfinite(sum(values))
+    except (struct.error, OverflowError, TypeError) as exc:
+        raise RecordError(f"an embedding must hold float32 numbers ({exc})") from None
+    if not finite:
+        raise RecordError("an embedding must hold finite numbers")
+    return base64.b64encode(packed).decode("ascii")
+
+
+def unpack_vector(text: str | None) -> list[float] | None:
+    """The floats of :func:`pack_vector`."""
+    if text is None:
+        return None
+    raw = base64.b64decode(text)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
 
 
 def _kv_row(enc: _Encoder, op: Any) -> list[Any]:

@@ -269,6 +269,38 @@ def test_write_history_redacts(store: Store) -> None:
     assert store.load_events("r1") == [{"api_key": "[REDACTED]", "text": "use [REDACTED]"}]
 
 
+def test_write_history_redacts_every_table_and_nothing_else(store: Store) -> None:
+    key = "sk-" + "b" * 30
+    plain = {"note": "nothing secret here", "n": [1, 2]}
+    store.write_history(
+        HistoryBatch(
+            runs=[run("r1", inputs={"q": f"use {key}"}, error=f"failed with {key}")],
+            waits=[wait("t1", prompt=f"paste {key}?", answer={"password": "hunter2-hunter2"})],
+            journal=[entry("r1", "k1", plain), entry("r1", "k2", {"authorization": "Bearer abcdefghijk123"})],
+            nodes=[node("n1", outputs={"token": key}), node("n2", outputs=plain)],
+            events=[("r1", plain), ("r1", {"api_key": "x" * 12})],
+            memory=[mem("m1", data={"secret": "s3cr3t-value"}, text=f"my key is {key}")],
+            kv=[("s", "plain", plain, None, False), ("s", "k", {"x-api-key": "zzzzzzzzzz"}, None, False)],
+        )
+    )
+    everything = repr(
+        [
+            store.get_run("r1"),
+            store.get_wait("t1"),
+            store.load_journal("r1"),
+            store.list_nodes("r1"),
+            store.load_events("r1"),
+            store.memory_query("nb"),
+            store.kv_get("s", "k"),
+        ]
+    )
+    for secret in (key, "hunter2-hunter2", "abcdefghijk123", "x" * 12, "s3cr3t-value", "zzzzzzzzzz"):
+        assert secret not in everything
+    assert [e.value for e in store.load_journal("r1")][0] == plain
+    assert store.list_nodes("r1")[1].outputs == plain and store.load_events("r1")[0] == plain
+    assert store.kv_get("s", "plain") == (plain, None)
+
+
 def test_write_history_kv_writes_apply_in_order(store: Store) -> None:
     store.kv_set("s", "old", {"v": 0}, None)
     assert store.kv_get("s", "old") == ({"v": 0}, None)  # cached by the DuckDB store: the batch must update it
