@@ -268,11 +268,18 @@ def store_rows(data: dict[str, Any]) -> list[Row]:
     rows = [
         Row("store: raw executemany", "duckdb", "raw", res.get("raw_executemany_per_s"), "/s", "(baseline)"),
         Row("store: raw bulk insert", "duckdb", "raw", res.get("raw_bulk_insert_per_s"), "/s", "(baseline)"),
-    ]
+        Row("store: journal append, one write each", "aether_nb", "duckdb", res.get("journal_append_single_commit_per_s"), "/s"),
+        Row("store: sql() point query, p50", "aether_nb", "duckdb", res.get("sql_point_p50_ms"), "ms",
+            f"plain {_fmt(res.get('raw_point_p50_ms'))}"),
+        Row("store: sql() aggregate, p50", "aether_nb", "duckdb", res.get("sql_aggregate_p50_ms"), "ms",
+            f"plain {_fmt(res.get('raw_aggregate_p50_ms'))}"),
+    ]  # fmt: skip
     labels = {
         "journal_append_group_commit_per_s": ("store: journal append, group commit", "/s"),
         "kv_get_hot_p50_us": ("store: KV get hot, p50", "µs"),
         "memory_semantic_search_20k_ms": ("store: semantic search over 20k", "ms"),
+        "sql_point_overhead_ms": ("store: sql() point query, added to the plain statement", "ms"),
+        "sql_aggregate_overhead_ms": ("store: sql() aggregate, added to the plain statement", "ms"),
     }
     for key, (op, bound) in TARGETS.items():
         label, unit = labels.get(key, (key, ""))

@@ -26,8 +26,8 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import json_text, redact_optional, redact_text
-from aether_nb.store.rows import MAX_JSON_DEPTH, artifact_row, encode_batch, json_depth, quick_types, reject_error
+from aether_nb.store.redact import json_text, redact_many, redact_optional, redact_text
+from aether_nb.store.rows import artifact_row, encode_batch, json_column, quick_types, reject_error
 
 
 def _roundtrip(value: Any) -> Any:
@@ -279,27 +279,24 @@ class MemoryStore:
         of those records cannot be stored (``checked``: every record is known to be fine)."""
         if not checked and not quick_types(batch):
             return None
-        try:
-            text = json_text(
-                [
-                    [e.value for e in batch.journal],
-                    [[list(n.parents), n.inputs, n.outputs, n.error] for n in batch.nodes],
-                    [data for _, data in batch.events],
-                ]
-            )
-        except (StorageError, RecursionError):
-            if checked:
-                raise
+        values = [e.value for e in batch.journal]
+        values += [v for n in batch.nodes for v in (list(n.parents), n.inputs, n.outputs, n.error)]
+        values += [data for _, data in batch.events]
+        texts = json_column(values)
+        if texts is None:
+            if checked:  # pragma: no cover - encode_batch accepted these records
+                raise StorageError("a record the store accepted could not be serialised", code="not_json")
             return None
-        if not checked and text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH + 3:
-            return None  # some value may be too deep: let the record-by-record check say which
-        return text
+        return "[" + ",".join(redact_many(texts)) + "]"
 
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
         pending, self._undecoded = self._undecoded, []
         for batch, text in pending:
-            journal, nodes, events = json.loads(text)
+            values = json.loads(text)
+            j, n = len(batch.journal), 4 * len(batch.nodes)
+            journal, events = values[:j], values[j + n :]
+            nodes = [values[i : i + 4] for i in range(j, j + n, 4)]
             # Records built field by field: dataclasses.replace costs several times more.
             for e, value in zip(batch.journal, journal, strict=True):
                 self._journal.setdefault(e.run_id, []).append(

@@ -75,7 +75,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
             )
         cur.execute("BEGIN TRANSACTION")
         try:
-            res = cur.execute(query, list(params or []))
+            res = cur.execute(statements[0], list(params or []))  # the parsed statement: not parsed twice
             columns = [d[0] for d in res.description or []]
             rows = [tuple(r) for r in res.fetchall()]
         except duckdb.Error as exc:

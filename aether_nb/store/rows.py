@@ -54,6 +54,7 @@ __all__ = [
     "dump_json",
     "encode_batch",
     "journal_from_row",
+    "json_column",
     "json_depth",
     "memory_from_row",
     "node_from_row",
@@ -406,16 +407,19 @@ def _texts(column: list[Any]) -> list[Any]:
     return [None if v is None else db_text(v) for v in column]
 
 
-def _json_column(values: list[Any]) -> list[str] | None:
+def json_column(values: list[Any]) -> list[str] | None:
+    """Each value's JSON text (not redacted), or None when one is not JSON or nests deeper than
+    :data:`MAX_JSON_DEPTH` (only texts long enough and with enough brackets are scanned for their depth)."""
     try:
         texts = list(map(dump_json, values))
     except (TypeError, ValueError, RecursionError, OverflowError):
         return None
-    joined = "\n".join(texts)
-    if joined.count("[") + joined.count("{") > MAX_JSON_DEPTH and any(
-        t.count("[") + t.count("{") > MAX_JSON_DEPTH and json_depth(t) > MAX_JSON_DEPTH for t in texts
-    ):
-        return None
+    # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
+    if texts and max(map(len, texts)) > 2 * MAX_JSON_DEPTH:
+        for t in texts:
+            if len(t) > 2 * MAX_JSON_DEPTH and t.count("[") + t.count("{") > MAX_JSON_DEPTH:
+                if json_depth(t) > MAX_JSON_DEPTH:
+                    return None
     return texts
 
 
@@ -433,7 +437,7 @@ def _journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -
         _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
     ):
         return None
-    values = _json_column([e.value for e in entries])
+    values = json_column([e.value for e in entries])
     if values is None:
         return None
     ords = [next_ord() for _ in entries]
@@ -459,7 +463,7 @@ def _node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[
         and _types_in(_OPT_FLOAT, started, ended)
     ):
         return None
-    texts = _json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
+    texts = json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
     if texts is None:
         return None
     ords = [next_ord() for _ in nodes]
@@ -480,7 +484,7 @@ def _event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple
     run_ids = [e[0] for e in events]
     if not _types_in(_STR, run_ids):
         return None
-    data = _json_column([e[1] for e in events])
+    data = json_column([e[1] for e in events])
     if data is None:
         return None
     return list(zip(_texts(run_ids), [next_ord() for _ in events], data, strict=True))
