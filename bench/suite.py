@@ -268,7 +268,8 @@ def store_rows(data: dict[str, Any]) -> list[Row]:
     rows = [
         Row("store: raw executemany", "duckdb", "raw", res.get("raw_executemany_per_s"), "/s", "(baseline)"),
         Row("store: raw bulk insert", "duckdb", "raw", res.get("raw_bulk_insert_per_s"), "/s", "(baseline)"),
-        Row("store: journal append, one write each", "aether_nb", "duckdb", res.get("journal_append_single_commit_per_s"), "/s"),
+        Row("store: journal append, one write each", "aether_nb", "duckdb",
+            res.get("journal_append_single_commit_per_s"), "/s"),
         Row("store: sql() point query, p50", "aether_nb", "duckdb", res.get("sql_point_p50_ms"), "ms",
             f"plain {_fmt(res.get('raw_point_p50_ms'))}"),
         Row("store: sql() aggregate, p50", "aether_nb", "duckdb", res.get("sql_aggregate_p50_ms"), "ms",

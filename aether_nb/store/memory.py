@@ -294,9 +294,9 @@ class MemoryStore:
         pending, self._undecoded = self._undecoded, []
         for batch, text in pending:
             values = json.loads(text)
-            j, n = len(batch.journal), 4 * len(batch.nodes)
-            journal, events = values[:j], values[j + n :]
-            nodes = [values[i : i + 4] for i in range(j, j + n, 4)]
+            j, k = len(batch.journal), 4 * len(batch.nodes)
+            journal, events = values[:j], values[j + k :]
+            nodes = [values[i : i + 4] for i in range(j, j + k, 4)]
             # Records built field by field: dataclasses.replace costs several times more.
             for e, value in zip(batch.journal, journal, strict=True):
                 self._journal.setdefault(e.run_id, []).append(

@@ -417,9 +417,9 @@ def json_column(values: list[Any]) -> list[str] | None:
     # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
     if texts and max(map(len, texts)) > 2 * MAX_JSON_DEPTH:
         for t in texts:
-            if len(t) > 2 * MAX_JSON_DEPTH and t.count("[") + t.count("{") > MAX_JSON_DEPTH:
-                if json_depth(t) > MAX_JSON_DEPTH:
-                    return None
+            long = len(t) > 2 * MAX_JSON_DEPTH and t.count("[") + t.count("{") > MAX_JSON_DEPTH
+            if long and json_depth(t) > MAX_JSON_DEPTH:
+                return None
     return texts
 
 
