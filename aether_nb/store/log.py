@@ -287,6 +287,10 @@ class FileState:
             except duckdb.Error as exc:  # kept in the log and in memory: the next apply retries
                 _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", location, exc)
         self.cache.prefetch_unfinished(con)  # the runs a restarted notebook resumes: read now, in one statement
+        row = con.execute("SELECT min(expires_at) FROM kv").fetchone()  # so a resume's KV purge needs no statement
+        pending = [op[3] for op in self.delta.kv.values() if not op[4] and op[3] is not None]
+        self.min_expiry = min([e for e in (row[0] if row else None, *pending) if e is not None], default=None)
+        self.min_expiry_known = True
 
 
 # -- applying -------------------------------------------------------------------------------------------------------
