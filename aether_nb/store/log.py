@@ -64,6 +64,9 @@ APPLY_BATCHES = 500
 """Apply the log once it holds this many batches (each apply deletes them: the log table stays small)."""
 DIRECT_ROWS = 500
 """A batch with this many rows or more is written straight to the typed tables (with the log's pending rows)."""
+KV_PRELOAD_ROWS = 10_000
+KV_PRELOAD_BYTES = 4 << 20
+"""A KV table this small is read whole into the read cache when the file is opened."""
 KV_KEYS_MAX = 200_000
 """Up to this many KV keys, the store keeps the set of keys the table holds, so a read of a missing key costs no
 query (a state graph's first checkpoint reads, say)."""
@@ -287,10 +290,24 @@ class FileState:
             except duckdb.Error as exc:  # kept in the log and in memory: the next apply retries
                 _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", location, exc)
         self.cache.prefetch_unfinished(con)  # the runs a restarted notebook resumes: read now, in one statement
-        row = con.execute("SELECT min(expires_at) FROM kv").fetchone()  # so a resume's KV purge needs no statement
+        self._read_kv(con)
+
+    def _read_kv(self, con: duckdb.DuckDBPyConnection) -> None:
+        """At open: the KV table's earliest expiry (so a resume's purge needs no statement) and, when the table is
+        small, all of it into the read cache (a state graph's checkpoints, read when its thread resumes)."""
+        count, size, earliest = con.execute(
+            "SELECT count(*), coalesce(sum(strlen(value)), 0), min(expires_at) FROM kv"
+        ).fetchone() or (0, 0, None)
         pending = [op[3] for op in self.delta.kv.values() if not op[4] and op[3] is not None]
-        self.min_expiry = min([e for e in (row[0] if row else None, *pending) if e is not None], default=None)
+        self.min_expiry = min([e for e in (earliest, *pending) if e is not None], default=None)
         self.min_expiry_known = True
+        if count <= KV_PRELOAD_ROWS and size <= KV_PRELOAD_BYTES:
+            rows = con.execute('SELECT scope, "key", value, expires_at FROM kv').fetchall()
+            self._kv_keys = {(sc, k) for sc, k, _, _ in rows}
+            self._kv_keys_read = True
+            for sc, k, value, expires_at in rows:
+                if (sc, k) not in self.delta.kv:
+                    self.cache_kv(py_text(sc), py_text(k), (value, expires_at))
 
 
 # -- applying -------------------------------------------------------------------------------------------------------
