@@ -36,7 +36,7 @@ import duckdb
 from aether_nb.errors import StorageError
 from aether_nb.store import reads
 from aether_nb.store.blobs import BlobFolder
-from aether_nb.store.log import APPLY_BATCHES, APPLY_ROWS, DIRECT_ROWS, FileState, apply
+from aether_nb.store.log import PENDING_MAX, FileState
 from aether_nb.store.query import ENGINE_CONFIG, QueryResult, run_read_only
 from aether_nb.store.records import (
     JSON,
@@ -101,8 +101,6 @@ class DuckDBStore:
         self._read_only = read_only
         self._closed = False
         self._apply_after_s = float(apply_after_s)
-        self._last_write = 0.0
-        self._timer: threading.Timer | None = None
         self._blobs = BlobFolder(self.location)
         self._state_key = os.path.realpath(self.location)
         self._con = self._connect()
@@ -156,9 +154,12 @@ class DuckDBStore:
             if state is None:
                 parts = " UNION ALL ".join(f"SELECT max({col}) AS m FROM {table}" for table, col in ORDER_COLUMNS)
                 row = self._con.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})").fetchone()
-                state = FileState(int(row[0]) if row else 0)
+                state = FileState(int(row[0]) if row else 0, self._apply_after_s)
                 # A process that died left its log unapplied (its writes are durable there): apply it now.
                 state.recover(self._con, location=self.location, writable=not self._read_only)
+                if not self._read_only:
+                    location = self.location
+                    state.start_applier(lambda: duckdb.connect(location, config=dict(ENGINE_CONFIG)), location)
                 _STATES[self._state_key] = state
             state.users += 1
             return state
@@ -166,8 +167,11 @@ class DuckDBStore:
     def _release_state(self) -> None:
         with _STATES_LOCK:
             self._state.users -= 1
-            if self._state.users <= 0 and _STATES.get(self._state_key) is self._state:
+            last = self._state.users <= 0 and _STATES.get(self._state_key) is self._state
+            if last:
                 del _STATES[self._state_key]
+        if last:
+            self._state.stop_applier()
 
     # -- guards ----------------------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -191,7 +195,7 @@ class DuckDBStore:
         with self._state.lock:
             self._check()
             try:
-                if tables and not self._read_only and self._state.delta.touches(*tables):
+                if tables and not self._read_only and self._state.pending.touches(*tables):
                     self._apply_locked()
                 yield self._con
             except duckdb.Error as exc:
@@ -220,58 +224,33 @@ class DuckDBStore:
             self._state.late_rejects += late
 
     def _write_rows(self, rows: Rows, what: str) -> list[RejectedRecord]:
-        """One log row (or, for a big batch, the tables directly); durable when this returns. Under the lock."""
+        """One log row, durable when this returns; the applier takes it from there. Under the lock."""
         state = self._state
         rejected: list[RejectedRecord] = []
+        if state.pending.size >= PENDING_MAX:  # the applier is behind: catch up first, memory stays bounded
+            rejected = self._apply_locked_reporting(what)
+        seq = state.next()
         try:
-            if len(rows) >= DIRECT_ROWS:
-                rejected = apply(self._con, state, rows)
-            else:
-                seq = state.next()
-                self._con.execute(LOG_INSERT, [seq, rows.to_json()])
-                state.delta.add(rows, seq)
+            self._con.execute(LOG_INSERT, [seq, rows.to_json()])
         except duckdb.Error as exc:
             raise self._io_error(what, exc) from exc
+        state.pending.add(rows, seq)
         state.wrote_kv(rows.kv)
         if rows.runs:
             state.cache.finished((r[0] for r in rows.runs), (r[2] for r in rows.runs))
-        self._last_write = time.monotonic()
-        delta = state.delta
-        if delta.size >= APPLY_ROWS or len(delta.log_seqs) >= APPLY_BATCHES:
-            self._apply_in_background_of_write()
-        elif delta:
-            self._arm_timer(self._apply_after_s)
+        state.last_write = time.monotonic()
+        state.wrote()
         return rejected
 
     def _apply_locked(self) -> None:
         """Apply the log now (a read needs the tables whole); its rejected rows are reported with the next write."""
-        self._state.late_rejects += apply(self._con, self._state)
+        self._state.late_rejects += self._state.apply_now(self._con)
 
-    def _apply_in_background_of_write(self) -> None:
-        # The write itself is durable: a failing apply is retried later, never reported as a failed write.
+    def _apply_locked_reporting(self, what: str) -> list[RejectedRecord]:
         try:
-            self._apply_locked()
+            return self._state.apply_now(self._con)
         except duckdb.Error as exc:
-            _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", self.location, exc)
-            self._arm_timer(self._apply_after_s)
-
-    def _arm_timer(self, after_s: float) -> None:
-        if self._timer is None and not self._closed:
-            self._timer = threading.Timer(after_s, self._on_timer)
-            self._timer.daemon = True
-            self._timer.name = "aether-duckdb-apply"
-            self._timer.start()
-
-    def _on_timer(self) -> None:
-        with self._state.lock:
-            self._timer = None
-            if self._closed or not self._state.delta:
-                return
-            idle = time.monotonic() - self._last_write
-            if idle < self._apply_after_s:
-                self._arm_timer(self._apply_after_s - idle)  # written to since: wait until it is idle
-                return
-            self._apply_in_background_of_write()
+            raise self._io_error(what, exc) from exc
 
     # -- runs, journal, waits, nodes, events ------------------------------------------------------------------
     def put_run(self, record: RunRecord) -> None:
@@ -380,13 +359,12 @@ class DuckDBStore:
             if not state.min_expiry_known:
                 row = con.execute("SELECT min(expires_at) FROM kv").fetchone()
                 stored = row[0] if row else None
-                pending = [op[3] for op in state.delta.kv.values() if not op[4] and op[3] is not None]
+                pending = [op[3] for op in state.pending.kv_ops().values() if not op[4] and op[3] is not None]
                 state.min_expiry = min([e for e in (stored, *pending) if e is not None], default=None)
                 state.min_expiry_known = True
             if state.min_expiry is None or state.min_expiry > now:
                 return 0  # nothing expires yet: no statement at all
-            if state.delta.touches("kv"):
-                self._apply_locked()
+            self._apply_locked()  # the DELETE below must not race the applier, nor miss the log's KV writes
             row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
             state.kv_cache.clear()
             state.purged_kv()
@@ -437,25 +415,22 @@ class DuckDBStore:
     def close(self) -> None:
         """Apply the history log to the tables (so the file is tidy for other readers) and close. If that fails,
         the log stays in the file and the next open applies it."""
-        with self._state.lock:
-            if self._closed:
-                return
-            self._closed = True
-            try:
-                if self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
-                if not self._read_only and self._state.delta and self._state.users <= 1:
+        try:
+            with self._state.lock:
+                if self._closed:
+                    return
+                self._closed = True
+                if not self._read_only and self._state.pending and self._state.users <= 1:
                     try:
                         self._apply_locked()
                     except duckdb.Error as exc:
                         _log.warning("aether_nb: %s closed with its history log unapplied (applied at the next "
                                      "open): %s", self.location, exc)  # fmt: skip
-            finally:
-                atexit.unregister(self._atexit)
-                self._release_state()
-                with contextlib.suppress(duckdb.Error):
-                    self._con.close()
+        finally:
+            atexit.unregister(self._atexit)
+            self._release_state()  # without the lock: it waits for the applier's thread, which takes it to commit
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
 
     @property
     def closed(self) -> bool:

@@ -20,7 +20,6 @@ The statement type is checked first only to give a clear message for an obvious 
 
 from __future__ import annotations
 
-import contextlib
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 import duckdb
 
 from aether_nb.errors import UsageError
+from aether_nb.store.apply import rollback
 
 READ_ONLY_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA", "RELATION"})
 ENGINE_CONFIG: dict[str, Any] = {
@@ -83,8 +83,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
         except (TypeError, ValueError, OverflowError) as exc:  # a parameter DuckDB cannot take
             raise UsageError(f"the query's parameters were refused: {exc}", code="bad_sql") from exc
         finally:
-            with contextlib.suppress(duckdb.TransactionException):  # a bare COMMIT already ended it
-                cur.execute("ROLLBACK")
+            rollback(cur)  # a bare COMMIT or ROLLBACK of the user's already ended it
         return QueryResult(columns, rows)
     finally:
         cur.close()

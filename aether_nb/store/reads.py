@@ -101,7 +101,7 @@ def _keyed(
 # -- runs and waits --------------------------------------------------------------------------------------------
 def get_run(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str, *, writable: bool) -> RunRecord | None:
     key = db_text(run_id)
-    row = state.delta.runs.get(key)
+    row = state.pending.run(key)
     if row is not None:
         return run_from_row(row)
     snap = _snapshot(con, state, key)
@@ -122,14 +122,14 @@ def list_runs(
     def match(row: Row) -> bool:
         return all(v is None or row[i] == v for i, v in want.items())
 
-    rows = _keyed(con, "runs", "run_id", RUN_SELECT, where, params, state.delta.runs, match)
+    rows = _keyed(con, "runs", "run_id", RUN_SELECT, where, params, state.pending.runs(), match)
     rows.sort(key=lambda r: (r[5], r[-1]), reverse=True)  # newest first, then last inserted first
     return [run_from_row(r) for r in rows]
 
 
 def get_wait(con: duckdb.DuckDBPyConnection, state: FileState, token: str) -> WaitRecord | None:
     key = db_text(token)
-    row = state.delta.waits.get(key)
+    row = state.pending.wait(key)
     if row is not None:
         return wait_from_row(row)
     run_key = state.cache.tokens.get(key)
@@ -146,7 +146,7 @@ def list_waits(
 ) -> list[WaitRecord]:
     run = None if run_id is None else db_text(run_id)
     want = None if status is None else db_text(status)
-    pending = {t: w for t, w in state.delta.waits.items() if run is None or w[1] == run}
+    pending = state.pending.waits(run)
     snap = None if run is None else _snapshot(con, state, run)
     if snap is not None:  # a run's waits: from its snapshot (one statement reads the run's four tables)
         stored = snap.waits
@@ -169,13 +169,13 @@ def load_journal(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) 
     else:
         rows = con.execute(f"{JOURNAL_SELECT} WHERE run_id = ? ORDER BY seq", [key]).fetchall()
         stored = [journal_from_row(r) for r in rows]
-    return stored + [journal_from_row(r[1:]) for r in state.delta.journal.get(key, ())]
+    return stored + [journal_from_row(r[1:]) for r in state.pending.journal(key)]
 
 
 def list_nodes(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) -> list[NodeRecord]:
     key = db_text(run_id)
     rows = con.execute(f"{NODE_SELECT} WHERE run_id = ? ORDER BY seq", [key]).fetchall()
-    pending = state.delta.nodes.get(key)
+    pending = state.pending.nodes(key)
     if pending:
         by_id = {r[1]: r for r in rows}
         for node_id, row in pending.items():
@@ -192,7 +192,7 @@ def load_events(con: duckdb.DuckDBPyConnection, state: FileState, run_id: str) -
         texts = [ev[2] for ev in snap.events]
     else:
         texts = [r[0] for r in con.execute("SELECT data FROM events WHERE run_id = ? ORDER BY seq", [key]).fetchall()]
-    return [json.loads(t) for t in texts] + [json.loads(ev[2]) for ev in state.delta.events.get(key, ())]
+    return [json.loads(t) for t in texts] + [json.loads(ev[2]) for ev in state.pending.events(key)]
 
 
 # -- KV ---------------------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def kv_get(con: duckdb.DuckDBPyConnection, state: FileState, scope: str, key: st
     if cached is not _MISS:
         return cached  # type: ignore[return-value]
     sc, k = db_text(scope), db_text(key)
-    op = state.delta.kv.get((sc, k))
+    op = state.pending.kv((sc, k))
     if op is not None:
         entry = None if op[4] else (op[2], op[3])
     elif state.kv_absent(sc, k, con):
@@ -224,7 +224,7 @@ def kv_keys(
         [sc, prefix if prefix.isascii() else db_text(prefix), ESCAPE],
     ).fetchall()
     keys = {py_text(k): exp for k, exp in rows}
-    for (s, k), op in state.delta.kv.items():
+    for (s, k), op in state.pending.kv_ops().items():
         if s == sc:
             if op[4]:
                 keys.pop(py_text(k), None)
@@ -240,7 +240,7 @@ def memory_query(
 ) -> list[MemoryRecord]:
     sc = db_text(scope)
     kind_set = None if kinds is None else {db_text(k) for k in kinds}
-    pending = [m for m in reversed(state.delta.memory) if m[2] == sc and (kind_set is None or m[3] in kind_set)]
+    pending = [m for m in reversed(state.pending.memory()) if m[2] == sc and (kind_set is None or m[3] in kind_set)]
     sql = f"{MEMORY_SELECT} WHERE scope = ?"
     params: list[Any] = [sc]
     if kinds is not None:

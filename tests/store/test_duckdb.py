@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -259,31 +259,50 @@ def test_the_log_is_applied_when_the_store_is_idle(db: Path) -> None:
         store.close()
 
 
-def test_a_big_batch_goes_straight_to_the_tables_with_the_pending_log(db: Path) -> None:
-    store = DuckDBStore(db, apply_after_s=3600)
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_long_log_is_applied_in_the_background_while_writes_go_on(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 200)
+    store = DuckDBStore(db, apply_after_s=3600)  # never idle long enough: only the size starts the applier
     try:
-        store.append_events("r1", [{"i": -1}])
-        assert raw_count(db, "history_log") == 1
-        store.write_history(HistoryBatch(events=[("r1", {"i": i}) for i in range(store_log.DIRECT_ROWS)]))
-        assert raw_count(db, "history_log") == 0
-        assert raw_count(db, "events") == store_log.DIRECT_ROWS + 1
-        assert store.load_events("r1") == [{"i": i} for i in range(-1, store_log.DIRECT_ROWS)]
+        for i in range(40):  # 40 writes of 10 rows: the applier starts at 200, while writes go on
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        _eventually(lambda: raw_count(db, "events") >= 200, "the applier never applied the log")
+        assert store.load_events("r1") == [{"i": i} for i in range(400)]  # tables + log: each row once, in order
+        store.sql("select 1")
+        assert raw_count(db, "events") == 400 and raw_count(db, "history_log") == 0
     finally:
         store.close()
 
 
-def test_a_long_log_is_applied_after_the_write_that_fills_it(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_batches_are_applied_in_the_background(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_log, "APPLY_BATCHES", 5)
+    store = DuckDBStore(db, apply_after_s=3600)
+    try:
+        for i in range(5):
+            store.append_events("r1", [{"i": i}])
+        _eventually(lambda: raw_count(db, "history_log") == 0, "five batches were not applied")
+        assert raw_count(db, "events") == 5 and store.load_events("r1") == [{"i": i} for i in range(5)]
+    finally:
+        store.close()
+
+
+def test_a_writer_far_ahead_of_the_applier_applies_first(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aether_nb.store import duckdb as store_duckdb
 
-    monkeypatch.setattr(store_duckdb, "APPLY_BATCHES", 5)
+    monkeypatch.setattr(store_duckdb, "PENDING_MAX", 30)
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 10**9)  # the background applier never starts on size
     store = DuckDBStore(db, apply_after_s=3600)
     try:
         for i in range(4):
-            store.append_events("r1", [{"i": i}])
-        assert raw_count(db, "history_log") == 4
-        store.append_events("r1", [{"i": 4}])
-        assert raw_count(db, "history_log") == 0 and raw_count(db, "events") == 5
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        assert raw_count(db, "events") == 30  # the 4th write found 30 rows pending and applied them first
+        assert store.load_events("r1") == [{"i": i} for i in range(40)]
     finally:
         store.close()
 

@@ -1,9 +1,11 @@
 """The DuckDB store's reads against a model: the in-memory store, given the same writes.
 
-The DuckDB store answers a read from three places: the typed tables, the history log's pending rows (merged), and
-the snapshots of runs it read ahead (cached, and kept up to date by every apply). A stateful property test mixes
-writes, updates of keyed rows (a run's status, a wait's answer, a node's status), applies of the log, announced
-reads, read-aheads and reopenings of the file, and checks every read against the in-memory store after each step.
+The DuckDB store answers a read from three places: the typed tables, the history log's pending rows (merged; one
+generation possibly being applied in the background meanwhile), and the snapshots of runs it read ahead (cached,
+and kept up to date by every apply). A stateful property test mixes writes, updates of keyed rows (a run's status,
+a wait's answer, a node's status), applies of the log (at once, or in the background after every write),
+announced reads, read-aheads and reopenings of the file, and checks every read against the in-memory store after
+each step.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ _n = itertools.count()
 
 
 class ReadsMatchTheModel(RuleBasedStateMachine):
-    @initialize()
-    def open(self) -> None:
+    @initialize(eager=st.booleans())
+    def open(self, eager: bool) -> None:
+        # eager: the background applier applies after every write, concurrently with the reads below
+        self.apply_after_s = 0.0 if eager else 3600.0
         self.tmp = tempfile.TemporaryDirectory()
         self.path = Path(self.tmp.name) / "s.duckdb"
-        self.duck = DuckDBStore(self.path, apply_after_s=3600)
+        self.duck = DuckDBStore(self.path, apply_after_s=self.apply_after_s)
         self.model = MemoryStore()
         self.tokens: list[str] = []
 
@@ -84,7 +88,7 @@ class ReadsMatchTheModel(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.duck.close()
-        self.duck = DuckDBStore(self.path, apply_after_s=3600)
+        self.duck = DuckDBStore(self.path, apply_after_s=self.apply_after_s)
 
     @rule(run=st.sampled_from(RUNS))
     def read_one_run_first(self, run: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,20 +295,46 @@ def test_a_row_duckdb_refuses_while_applying_is_found_and_reported(tmp_path: Pat
         store.close()
 
 
-def test_a_big_batch_with_a_row_duckdb_refuses_writes_the_rest(tmp_path: Path, leaky_encoder: None) -> None:
+def test_a_row_duckdb_refuses_in_a_background_apply_is_reported(
+    tmp_path: Path, leaky_encoder: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 100)
     store = DuckDBStore(tmp_path / "s.duckdb", apply_after_s=3600)
     try:
-        n = store_log.DIRECT_ROWS
-        events: list[tuple[str, Any]] = [("r1", {"i": i}) for i in range(n)]
-        events.insert(n // 3, ("r\udcff", {"i": -1}))
-        rejected = store.write_history(HistoryBatch(events=events))
-        assert [(r.kind, r.run_id) for r in rejected] == [("event", "r\udcff")]
-        assert store.load_events("r1") == [{"i": i} for i in range(n)]
+        events: list[tuple[str, Any]] = [("r1", {"i": i}) for i in range(150)]
+        events.insert(50, ("r\udcff", {"i": -1}))
+        assert store.write_history(HistoryBatch(events=events)) == []  # durable in the log
+        deadline = time.monotonic() + 20
+        while store.sql("select count(*) from events").rows != [(150,)]:  # applied (sql() applies what is left)
+            assert time.monotonic() < deadline
+        late = store.write_history(HistoryBatch(events=[("r2", {"i": 0})]))
+        assert [(r.kind, r.run_id) for r in late] == [("event", "r\udcff")]
+        assert store.load_events("r1") == [{"i": i} for i in range(150)]
     finally:
         store.close()
 
 
-def test_a_failure_that_is_not_a_row_fails_the_write_and_keeps_the_log(
+def test_a_write_that_fails_as_a_whole_raises_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aether_nb.store import duckdb as store_duckdb
+
+    store = DuckDBStore(tmp_path / "s.duckdb", apply_after_s=3600)
+    try:
+        store.append_events("r1", [{"i": 0}])
+        monkeypatch.setattr(store_duckdb, "LOG_INSERT", "INSERT INTO no_such_table VALUES (?, ?)")
+        with pytest.raises(StorageError) as info:
+            store.write_history(HistoryBatch(events=[("r1", {"i": 1})]))
+        assert info.value.code == "io"
+        monkeypatch.undo()
+        assert store.load_events("r1") == [{"i": 0}]  # what was durable before is there, nothing else
+        store.append_events("r1", [{"i": 2}])
+        assert store.load_events("r1") == [{"i": 0}, {"i": 2}]
+    finally:
+        store.close()
+
+
+def test_an_apply_that_fails_keeps_the_rows_pending_and_is_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import duckdb
@@ -316,17 +343,19 @@ def test_a_failure_that_is_not_a_row_fails_the_write_and_keeps_the_log(
     try:
         store.append_events("r1", [{"i": 0}])
 
-        def broken(*args: Any, **kwargs: Any) -> None:
+        def broken(*args: Any, **kwargs: Any) -> list[RejectedRecord]:
             raise duckdb.IOException("No space left on device")
 
-        monkeypatch.setattr(store_log, "_commit", broken)
+        monkeypatch.setattr(store_log, "apply_generation", broken)
         with pytest.raises(StorageError) as info:
-            store.write_history(HistoryBatch(events=[("r1", {"i": i}) for i in range(1, store_log.DIRECT_ROWS + 1)]))
+            store.sql("select 1")  # needs the tables whole: applies first, which fails
         assert info.value.code == "io"
+        assert store.load_events("r1") == [{"i": 0}]  # still pending, still read
+        store.append_events("r1", [{"i": 1}])  # writes go on
         monkeypatch.undo()
-        assert store.load_events("r1") == [{"i": 0}]  # what was durable before is still there
-        assert store.sql("select count(*) from history_log").rows == [(0,)]  # (applied by sql() now)
-        assert store.load_events("r1") == [{"i": 0}]
+        assert store.sql("select count(*) from events").rows == [(2,)]
+        assert store.sql("select count(*) from history_log").rows == [(0,)]
+        assert store.load_events("r1") == [{"i": 0}, {"i": 1}]
     finally:
         store.close()
 
