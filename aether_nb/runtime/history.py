@@ -4,19 +4,19 @@ Every step of a run produces history (two events, a DAG node, a journal entry, s
 Writing each piece as it happens costs one store round trip each, and with DuckDB one commit (~1 ms) per step.
 :class:`HistoryStore` sits between the runtime and the real store: it keeps the history in memory as records
 (nothing is serialised on the hot path) and writes it with :meth:`~aether_nb.store.protocol.Store.write_history`,
-one transaction per batch, serialising and redacting the whole batch at once.
+one durable write per batch (with DuckDB, one statement), serialising and redacting the whole batch at once.
 
 When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
 
 * A wait, and the answer to one, are written at the end of the loop iteration that made them (all of that
-  iteration's in one transaction: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
+  iteration's in one write: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
   wait's write (:meth:`HistoryStore.barrier`) before it shows the prompt or says the run waits: a run that waits
   always survives the process.
 * ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
   when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
   a run resumed afterwards executes those steps again, like a step interrupted mid-way.
 * ``"sync"``: a step is in the store before the code that called it continues (its caller awaits the write);
-  steps completing in the same loop iteration share one transaction.
+  steps completing in the same loop iteration share one write.
 
 Any read through this store sees everything recorded before it: reads of history tables write the pending batch
 first (or answer from it), and other calls (``sql``, KV, memory, artifacts) go to the real store unchanged.
