@@ -176,6 +176,16 @@ class Applier:
             _log.warning("aether_nb: closing the applier's connection to %s failed: %s", self.location, exc)
 
     def _run(self) -> None:
+        while not self.stopping:
+            try:
+                self._round()
+            except Exception:  # a bug must not leave the log half handed over: rows pending again, retried later
+                with self.state.changed:
+                    _log.exception("aether_nb: the history log applier of %s failed", self.location)
+                    rollback(self.con)
+                    self._failed_quietly()
+
+    def _round(self) -> None:
         state = self.state
         while True:
             with state.changed:
@@ -196,6 +206,7 @@ class Applier:
                     self._failed(exc)
                     continue
             self._apply(gen, statements)
+            del gen, statements  # not kept alive while waiting for the next apply
 
     def _apply(self, gen: Delta, statements: list[Statement]) -> None:
         """The statements without the lock (writes and reads go on); the commit with it."""
@@ -227,10 +238,13 @@ class Applier:
 
     def _failed(self, exc: BaseException) -> None:
         """Under the lock: the frozen rows are pending again, and the next try waits a little."""
+        self._failed_quietly()
+        _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", self.location, exc)
+
+    def _failed_quietly(self) -> None:
         self.state.pending.thaw()
         self._retry_at = time.monotonic() + 1.0
         self.state.changed.notify_all()
-        _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", self.location, exc)
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:

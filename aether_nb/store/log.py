@@ -42,8 +42,9 @@ APPLY_ROWS = 5_000
 """The background applier starts once the log holds this many rows, idle or not."""
 APPLY_BATCHES = 500
 """... or this many batches (the log table stays small)."""
-PENDING_MAX = 100_000
-"""A writer that finds this many rows waiting to be applied applies them itself first (memory stays bounded)."""
+PENDING_MAX = 20_000
+"""A writer that finds this many rows waiting to be applied applies them itself first (memory stays bounded: a
+pending row takes ~1 KB)."""
 KV_PRELOAD_ROWS = 10_000
 KV_PRELOAD_BYTES = 4 << 20
 """A KV table this small is read whole into the read cache when the file is opened."""
