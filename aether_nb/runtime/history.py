@@ -42,10 +42,17 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from aether_nb.errors import AetherError, StorageError, UsageError
+from aether_nb.runtime.history_failures import (
+    AsJSON,
+    AsRecord,
+    HistoryFailure,
+    dropped_failure,
+    events_as_json,
+    nodes_as_records,
+)
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
     JSON,
@@ -60,42 +67,6 @@ from aether_nb.store.records import (
 )
 
 __all__ = ["DURABILITY_MODES", "Durability", "HistoryFailure", "HistoryStore"]
-
-
-class _AsJSON(Protocol):
-    def to_json(self) -> dict[str, JSON]: ...
-
-
-class _AsRecord(Protocol):
-    id: str
-
-    def to_record(self, run_id: str) -> NodeRecord: ...
-
-
-@dataclass(frozen=True)
-class HistoryFailure:
-    """History that could not be written, as told to :meth:`HistoryStore.add_failure_listener` listeners.
-
-    Attributes:
-        error: what went wrong (the store's message).
-        will_retry: True when the history is still pending and will be written again (the store failed as a
-            whole: disk full, I/O error); False when ``records`` were dropped for good (the store cannot hold
-            them), the rest of their batch having been written.
-        run_ids: the runs concerned.
-        nodes: ``(run_id, node_id)`` of the DAG nodes concerned (journal entries, waits, nodes).
-        kinds: the kinds of records concerned (``"journal"``, ``"node"``, ``"event"``, ``"wait"``, ``"run"``,
-            ``"memory"``, ``"kv"``).
-        count: how many records.
-        records: the dropped records with their reasons (empty when ``will_retry``).
-    """
-
-    error: str
-    will_retry: bool
-    run_ids: frozenset[str]
-    nodes: frozenset[tuple[str, str]]
-    kinds: frozenset[str]
-    count: int
-    records: tuple[RejectedRecord, ...] = ()
 
 
 FailureListener = Callable[[HistoryFailure], None]
@@ -144,8 +115,8 @@ class HistoryStore:
         self._journal: list[JournalEntry] = []
         # Nodes and events as the runtime made them (a live GraphNode, an immutable Event): turned into records
         # and JSON when the batch is written, off the step's path.
-        self._nodes: dict[tuple[str, str], NodeRecord | _AsRecord] = {}
-        self._events: list[tuple[str, JSON | _AsJSON]] = []
+        self._nodes: dict[tuple[str, str], NodeRecord | AsRecord] = {}
+        self._events: list[tuple[str, JSON | AsJSON]] = []
         self._memory: list[MemoryRecord] = []
         self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
         self._kv: dict[tuple[str, str], tuple[str, float | None, bool]] = {}  # (JSON text, expires_at, deleted)
@@ -207,7 +178,7 @@ class HistoryStore:
             self._dirty.add(run_id)
             self._added(urgent=False, n=len(events))
 
-    def record(self, run_id: str, event: _AsJSON, node: _AsRecord | None) -> None:
+    def record(self, run_id: str, event: AsJSON, node: AsRecord | None) -> None:
         """The runtime's path for one event and the node it changed: kept as objects until the batch is written
         (``event.to_json()`` and ``node.to_record(run_id)`` then)."""
         with self._lock:
@@ -224,7 +195,7 @@ class HistoryStore:
             self.flush_history()
             rejected = list(self.inner.write_history(batch) or ())
         if rejected:
-            self._report(_dropped_failure(rejected))
+            self._report(dropped_failure(rejected))
         return rejected
 
     # -- failures --------------------------------------------------------------------------------------------------
@@ -314,8 +285,8 @@ class HistoryStore:
                 runs=list(self._runs.values()),
                 waits=list(self._waits.values()),
                 journal=self._journal,
-                nodes=_nodes(self._nodes, converted),
-                events=_events(self._events, converted),
+                nodes=nodes_as_records(self._nodes, converted),
+                events=events_as_json(self._events, converted),
                 memory=self._memory,
                 kv=[(sc, k, json.loads(text), exp, gone) for (sc, k), (text, exp, gone) in self._kv.items()],
             )
@@ -341,7 +312,7 @@ class HistoryStore:
                 self._count = 0
                 self._failing_since = None
                 self._retry_s = self.interval_s
-                failure = _dropped_failure(rejected) if rejected else None
+                failure = dropped_failure(rejected) if rejected else None
                 _settle(barriers, None)
         if failure is not None:
             self._report(failure)
@@ -544,56 +515,6 @@ class HistoryStore:
 
     def __repr__(self) -> str:
         return f"HistoryStore({self.inner!r}, durability={self.durability!r}, pending={self._count})"
-
-
-def _nodes(pending: dict[tuple[str, str], NodeRecord | _AsRecord], rejected: list[RejectedRecord]) -> list[NodeRecord]:
-    """The pending nodes as records; a node that cannot become one is left out and reported."""
-    out: list[NodeRecord] = []
-    for (run_id, node_id), n in pending.items():
-        try:
-            out.append(n if isinstance(n, NodeRecord) else n.to_record(run_id))
-        except Exception as exc:  # a node whose data cannot be turned into a record: this one only is dropped
-            rejected.append(RejectedRecord("node", run_id, node_id, f"{type(exc).__name__}: {exc}", node_id))
-    return out
-
-
-def _events(pending: list[tuple[str, JSON | _AsJSON]], rejected: list[RejectedRecord]) -> list[tuple[str, JSON]]:
-    """The pending events as JSON; an event that cannot become JSON is left out and reported."""
-    out: list[tuple[str, JSON]] = []
-    for run_id, e in pending:
-        if isinstance(e, dict):
-            out.append((run_id, e))
-            continue
-        try:
-            out.append((run_id, e.to_json()))
-        except Exception as exc:  # one event that cannot be serialised: this one only is dropped
-            rejected.append(
-                RejectedRecord(
-                    "event",
-                    run_id,
-                    getattr(e, "kind", None),
-                    f"{type(exc).__name__}: {exc}",
-                    getattr(e, "node_id", None),
-                )
-            )
-    return out
-
-
-def _dropped_failure(rejected: Sequence[RejectedRecord]) -> HistoryFailure:
-    first = rejected[0]
-    more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
-    where = " ".join(
-        x for x in (first.kind, first.key and repr(first.key), first.run_id and f"of run {first.run_id}") if x
-    )
-    return HistoryFailure(
-        error=f"{where}: {first.error}{more}",
-        will_retry=False,
-        run_ids=frozenset(r.run_id for r in rejected if r.run_id is not None),
-        nodes=frozenset((r.run_id, r.node_id) for r in rejected if r.run_id is not None and r.node_id is not None),
-        kinds=frozenset(r.kind for r in rejected),
-        count=len(rejected),
-        records=tuple(rejected),
-    )
 
 
 def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:

@@ -27,7 +27,7 @@ import duckdb
 
 from aether_nb.store.delta import Delta
 from aether_nb.store.records import RejectedRecord
-from aether_nb.store.rows import Rows, py_text, unpack_vector
+from aether_nb.store.rows import Rows
 from aether_nb.store.schema import (
     EVENT_INSERT,
     JOURNAL_INSERT,
@@ -43,6 +43,7 @@ from aether_nb.store.schema import (
     WAIT_UPDATE,
     transaction,
 )
+from aether_nb.store.values import py_text, unpack_vector
 
 if TYPE_CHECKING:
     from aether_nb.store.log import FileState

@@ -49,7 +49,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.rows import Rows, artifact_row, db_text, encode_batch, reject_error
+from aether_nb.store.rows import Rows, artifact_row, encode_batch, reject_error
 from aether_nb.store.schema import (
     ARTIFACT_UPSERT,
     LOG_INSERT,
@@ -58,6 +58,7 @@ from aether_nb.store.schema import (
     SCHEMA_VERSION,
     migrate,
 )
+from aether_nb.store.values import db_text
 
 __all__ = ["INLINE_BLOB_MAX", "MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore"]
 

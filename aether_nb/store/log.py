@@ -31,8 +31,9 @@ from aether_nb.store.apply import Applier, apply_generation
 from aether_nb.store.cache import RunCache
 from aether_nb.store.delta import Pending
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RejectedRecord
-from aether_nb.store.rows import Rows, py_text
+from aether_nb.store.rows import Rows
 from aether_nb.store.schema import LOG_SELECT
+from aether_nb.store.values import py_text
 
 __all__ = ["APPLY_BATCHES", "APPLY_ROWS", "KV_KEYS_MAX", "PENDING_MAX", "FileState"]
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from aether_nb.errors import StorageError, UsageError
+from aether_nb.store.columns import quick_types
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -27,7 +28,8 @@ from aether_nb.store.records import (
     WaitRecord,
 )
 from aether_nb.store.redact import json_text, redact_many, redact_optional, redact_text
-from aether_nb.store.rows import artifact_row, encode_batch, json_column, quick_types, reject_error
+from aether_nb.store.rows import artifact_row, encode_batch, reject_error
+from aether_nb.store.values import json_column
 
 
 def _roundtrip(value: Any) -> Any:

@@ -19,13 +19,10 @@ from aether_nb.store.cache import Snapshot
 from aether_nb.store.log import FileState
 from aether_nb.store.records import JSON, ArtifactRecord, JournalEntry, MemoryRecord, NodeRecord, RunRecord, WaitRecord
 from aether_nb.store.rows import (
-    ESCAPE,
     artifact_from_row,
-    db_text,
     journal_from_row,
     memory_from_row,
     node_from_row,
-    py_text,
     run_from_row,
     wait_from_row,
 )
@@ -38,6 +35,7 @@ from aether_nb.store.schema import (
     WAIT_SELECT,
     filters,
 )
+from aether_nb.store.values import ESCAPE, db_text, py_text
 
 __all__ = [
     "artifact_get",

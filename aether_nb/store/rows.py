@@ -22,16 +22,13 @@ both stores refuse the same records.
 
 from __future__ import annotations
 
-import base64
 import json
-import math
-import re
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aether_nb.errors import StorageError
+from aether_nb.store.columns import event_columns, journal_columns, node_columns
 from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
@@ -43,94 +40,27 @@ from aether_nb.store.records import (
     WaitRecord,
 )
 from aether_nb.store.redact import redact_many, redact_text
+from aether_nb.store.values import (
+    MAX_JSON_DEPTH,
+    db_text,
+    dump_json,
+    json_depth,
+    pack_vector,
+    py_text,
+)
 
 __all__ = [
-    "ESCAPE",
-    "MAX_JSON_DEPTH",
     "Rows",
     "artifact_from_row",
     "artifact_row",
-    "db_text",
-    "dump_json",
     "encode_batch",
     "journal_from_row",
-    "json_column",
-    "json_depth",
     "memory_from_row",
     "node_from_row",
-    "pack_vector",
-    "py_text",
-    "quick_types",
     "reject_error",
     "run_from_row",
-    "unpack_vector",
     "wait_from_row",
 ]
-
-ESCAPE = "\ufdd0"
-"""Marks an escaped text value: the JSON form of a string DuckDB cannot hold follows it."""
-
-MAX_JSON_DEPTH = 256
-"""The deepest nesting of lists and dicts a stored JSON value may have. Python's JSON encoder and decoder recurse,
-so a value nested ~1,000 deep fails to encode, and one that barely encoded could fail to *decode* later from a
-deeper call stack, making the history unreadable: the store refuses such values when they are written."""
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def _not_json(o: Any) -> Any:
-    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
-
-
-# json.dumps' own C encoder, made once: json.dumps builds one per call, which is half its cost on the small values
-# history is made of. Same output as json.dumps (ASCII, ", " and ": ", NaN allowed); without the circular-reference
-# check, so a cycle fails as RecursionError (caught like too deep a value).
-_make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-_C_ENCODER: Any = (
-    None
-    if _make_c_encoder is None
-    else _make_c_encoder(None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
-)
-
-
-def dump_json(value: Any) -> str:
-    """``json.dumps(value)``, faster for many small values."""
-    if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
-        return json.dumps(value)
-    return "".join(_C_ENCODER(value, 0))
-
-
-# -- values ---------------------------------------------------------------------------------------------------
-def db_text(value: str) -> str:
-    """``value`` as DuckDB can hold it: itself, or escaped when it is not UTF-8 (see the module docstring)."""
-    if value.isascii():
-        return value
-    if value[0] != ESCAPE:
-        try:
-            value.encode("utf-8")
-            return value
-        except UnicodeEncodeError:
-            pass
-    return ESCAPE + json.dumps(value)
-
-
-def py_text(value: Any) -> Any:
-    """The string :func:`db_text` stored (``None`` and other values unchanged)."""
-    if type(value) is str and value and value[0] == ESCAPE:
-        return json.loads(value[1:])
-    return value
-
-
-def json_depth(text: str) -> int:
-    """How deep lists and dicts nest in JSON ``text`` (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for ch in _STRINGS.sub("", text):
-        if ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 class RecordError(Exception):
@@ -331,9 +261,9 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
     """
     enc = _Encoder(next_ord)
     fast = {
-        "journal": _journal_columns(batch.journal, next_ord),
-        "nodes": _node_columns(batch.nodes, next_ord),
-        "events": _event_columns(batch.events, next_ord),
+        "journal": journal_columns(batch.journal, next_ord),
+        "nodes": node_columns(batch.nodes, next_ord),
+        "events": event_columns(batch.events, next_ord),
     }
     for i, r in enumerate(batch.runs):
         enc.add(("runs", i), "run", r.run_id, r.run_id, _run_row, r)
@@ -369,125 +299,6 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
             setattr(rows, table, done)
     _redact(rows)
     return rows
-
-
-# -- the column-at-a-time fast path (None: some record fails a check; encode that table record by record) ------
-_STR: frozenset[type] = frozenset({str})
-_OPT_STR: frozenset[type] = frozenset({str, type(None)})
-_FLOAT: frozenset[type] = frozenset({float})
-_OPT_FLOAT: frozenset[type] = frozenset({float, type(None)})
-_BOOL: frozenset[type] = frozenset({bool})
-
-
-def _types_in(allowed: frozenset[type], *columns: list[Any]) -> bool:
-    return all(set(map(type, col)) <= allowed for col in columns)
-
-
-def quick_types(batch: HistoryBatch) -> bool:
-    """Whether the journal entries, nodes and events of ``batch`` pass the type checks of the fast path (their
-    JSON values aside): when True, only a value that is not JSON can make one of them fail."""
-    j, n, e = batch.journal, batch.nodes, batch.events
-    return (
-        _types_in(_STR, [x.run_id for x in j], [x.key for x in j], [x.name for x in j], [x.kind for x in j])
-        and _types_in(_STR, [x.fingerprint for x in j])
-        and _types_in(_BOOL, [x.durable for x in j])
-        and _types_in(_FLOAT, [x.created_at for x in j])
-        and _types_in(_STR, [x.run_id for x in n], [x.node_id for x in n], [x.name for x in n], [x.kind for x in n])
-        and _types_in(_STR, [x.status for x in n], [p for x in n for p in x.parents])
-        and _types_in(_OPT_STR, [x.parent for x in n])
-        and _types_in(_OPT_FLOAT, [x.started_at for x in n], [x.ended_at for x in n])
-        and all(type(x) is tuple and len(x) == 2 and type(x[0]) is str for x in e)
-    )
-
-
-def _texts(column: list[Any]) -> list[Any]:
-    """A column of strings (and None) as stored: unchanged unless some value is not ASCII."""
-    if "".join(v for v in column if v is not None).isascii():
-        return column
-    return [None if v is None else db_text(v) for v in column]
-
-
-def json_column(values: list[Any]) -> list[str] | None:
-    """Each value's JSON text (not redacted), or None when one is not JSON or nests deeper than
-    :data:`MAX_JSON_DEPTH` (only texts long enough and with enough brackets are scanned for their depth)."""
-    try:
-        texts = list(map(dump_json, values))
-    except (TypeError, ValueError, RecursionError, OverflowError):
-        return None
-    # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
-    if texts and max(map(len, texts)) > 2 * MAX_JSON_DEPTH:
-        for t in texts:
-            long = len(t) > 2 * MAX_JSON_DEPTH and t.count("[") + t.count("{") > MAX_JSON_DEPTH
-            if long and json_depth(t) > MAX_JSON_DEPTH:
-                return None
-    return texts
-
-
-def _journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
-    if not entries:
-        return []
-    run_ids = [e.run_id for e in entries]
-    keys = [e.key for e in entries]
-    names = [e.name for e in entries]
-    kinds = [e.kind for e in entries]
-    fps = [e.fingerprint for e in entries]
-    durable = [e.durable for e in entries]
-    created = [e.created_at for e in entries]
-    if not (
-        _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
-    ):
-        return None
-    values = json_column([e.value for e in entries])
-    if values is None:
-        return None
-    ords = [next_ord() for _ in entries]
-    return list(
-        zip(
-            ords, _texts(run_ids), _texts(keys), _texts(names), _texts(kinds), _texts(fps), values, durable, created,
-            strict=True,
-        )
-    )  # fmt: skip
-
-
-def _node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
-    if not nodes:
-        return []
-    cols = [[getattr(n, f) for n in nodes] for f in ("run_id", "node_id", "name", "kind", "status")]
-    parent = [n.parent for n in nodes]
-    parents = [list(n.parents) for n in nodes]
-    started = [n.started_at for n in nodes]
-    ended = [n.ended_at for n in nodes]
-    if not (
-        _types_in(_STR, *cols, [p for ps in parents for p in ps])
-        and _types_in(_OPT_STR, parent)
-        and _types_in(_OPT_FLOAT, started, ended)
-    ):
-        return None
-    texts = json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
-    if texts is None:
-        return None
-    ords = [next_ord() for _ in nodes]
-    run_ids, node_ids, names, kinds, statuses = (_texts(c) for c in cols)
-    return list(
-        zip(
-            run_ids, node_ids, names, kinds, statuses, _texts(parent),
-            texts[0::4], texts[1::4], texts[2::4], texts[3::4], started, ended, ords, strict=True,
-        )
-    )  # fmt: skip
-
-
-def _event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
-    if not events:
-        return []
-    if not all(type(e) is tuple and len(e) == 2 for e in events):
-        return None
-    run_ids = [e[0] for e in events]
-    if not _types_in(_STR, run_ids):
-        return None
-    data = json_column([e[1] for e in events])
-    if data is None:
-        return None
-    return list(zip(_texts(run_ids), [next_ord() for _ in events], data, strict=True))
 
 
 def _run_row(enc: _Encoder, r: RunRecord) -> list[Any]:
@@ -567,30 +378,15 @@ def _memory_row(enc: _Encoder, m: MemoryRecord) -> list[Any]:
     enc.json(row, tags, "the memory tags")
     row += [_number(m.created_at, "created_at"), _opt_text(m.run_id, "run_id"), _opt_text(m.node_id, "node_id")]
     row.append(_opt_text(m.role, "role"))
-    row.append(None if m.embedding is None else pack_vector(m.embedding))
+    if m.embedding is None:
+        row.append(None)
+    else:
+        try:
+            row.append(pack_vector(m.embedding))
+        except ValueError as exc:
+            raise RecordError(str(exc)) from None
     row[0] = enc.next_ord()
     return row
-
-
-def pack_vector(values: Sequence[Any]) -> str:
-    """An embedding as the log keeps it: little-endian float32 (what the ``FLOAT[]`` column holds), base64.
-    About thirty times cheaper than JSON for a few hundred floats, and exact for what the column stores."""
-    try:
-        packed = struct.pack(f"<{len(values)}f", *values)
-        finite = math.isfinite(sum(values))
-    except (struct.error, OverflowError, TypeError) as exc:
-        raise RecordError(f"an embedding must hold float32 numbers ({exc})") from None
-    if not finite:
-        raise RecordError("an embedding must hold finite numbers")
-    return base64.b64encode(packed).decode("ascii")
-
-
-def unpack_vector(text: str | None) -> list[float] | None:
-    """The floats of :func:`pack_vector`."""
-    if text is None:
-        return None
-    raw = base64.b64decode(text)
-    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
 
 
 def _kv_row(enc: _Encoder, op: Any) -> list[Any]:

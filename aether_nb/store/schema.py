@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from aether_nb.errors import StorageError
-from aether_nb.store.rows import db_text
+from aether_nb.store.values import db_text
 
 __all__ = [
     "ARTIFACT_SELECT",

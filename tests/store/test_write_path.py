@@ -37,7 +37,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.rows import ESCAPE, MAX_JSON_DEPTH, db_text, py_text
+from aether_nb.store.values import ESCAPE, MAX_JSON_DEPTH, db_text, py_text
 
 _ids = itertools.count()
 
