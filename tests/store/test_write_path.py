@@ -275,7 +275,10 @@ def test_odd_strings_survive_a_reopen(tmp_path: Path) -> None:
 @pytest.fixture
 def leaky_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Text reaches DuckDB unescaped: a lone surrogate then fails inside DuckDB, as an unforeseen bad value would."""
-    monkeypatch.setattr(store_rows, "db_text", lambda value: value)
+    from aether_nb.store import columns as store_columns
+
+    for module in (store_rows, store_columns):
+        monkeypatch.setattr(module, "db_text", lambda value: value)
 
 
 def test_a_row_duckdb_refuses_while_applying_is_found_and_reported(tmp_path: Path, leaky_encoder: None) -> None:
