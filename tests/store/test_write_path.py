@@ -317,23 +317,27 @@ def test_a_row_duckdb_refuses_in_a_background_apply_is_reported(
         store.close()
 
 
-def test_a_write_that_fails_as_a_whole_raises_and_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from aether_nb.store import duckdb as store_duckdb
+def test_a_write_that_fails_as_a_whole_raises_and_changes_nothing(tmp_path: Path) -> None:
+    import duckdb
 
-    store = DuckDBStore(tmp_path / "s.duckdb", apply_after_s=3600)
+    from aether_nb.store.query import ENGINE_CONFIG
+
+    path = tmp_path / "s.duckdb"
+    store = DuckDBStore(path, apply_after_s=3600)
+    raw = duckdb.connect(str(path), config=dict(ENGINE_CONFIG))  # the store's own database (same process)
     try:
         store.append_events("r1", [{"i": 0}])
-        monkeypatch.setattr(store_duckdb, "LOG_INSERT", "INSERT INTO no_such_table VALUES (?, ?)")
+        store.sql("select 1")  # applied: the log is empty
+        raw.execute("ALTER TABLE history_log RENAME TO history_log_away")  # every write now fails inside DuckDB
         with pytest.raises(StorageError) as info:
             store.write_history(HistoryBatch(events=[("r1", {"i": 1})]))
         assert info.value.code == "io"
-        monkeypatch.undo()
+        raw.execute("ALTER TABLE history_log_away RENAME TO history_log")
         assert store.load_events("r1") == [{"i": 0}]  # what was durable before is there, nothing else
         store.append_events("r1", [{"i": 2}])
         assert store.load_events("r1") == [{"i": 0}, {"i": 2}]
     finally:
+        raw.close()
         store.close()
 
 
