@@ -70,6 +70,7 @@ INLINE_BLOB_MAX = 1 << 20
 _LOCK_RETRY_S = 0.5
 _LOCK_RETRY_STEP_S = 0.05
 
+_MISS: Any = object()
 _STATES: dict[str, FileState] = {}
 _STATES_LOCK = threading.Lock()
 
@@ -306,8 +307,13 @@ class DuckDBStore:
             return reads.load_events(con, self._state, run_id)
 
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
-        with self._reading("kv_get") as con:
-            entry = reads.kv_get(con, self._state, scope, key)
+        state = self._state
+        with state.lock:  # the hot path: a cached key costs a dict lookup (LLM cache, checkpoints)
+            self._check()
+            entry = state.kv_cache.get((scope, key), _MISS)
+        if entry is _MISS:
+            with self._reading("kv_get") as con:
+                entry = reads.kv_get(con, state, scope, key)
         return None if entry is None else (json.loads(entry[0]), entry[1])
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
