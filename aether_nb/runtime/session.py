@@ -153,13 +153,14 @@ class Session:
 
     # -- history-failure wiring: HistoryStore tells the session, the session tells the runs --------------------
     def _history_not_written(self, failure: HistoryFailure) -> None:
-        """Each live run whose history could not be written gets one RunWarning per node and kind of failure:
-        ``history_not_written`` (pending, retried) or ``not_durable`` (dropped)."""
+        """Each run of this session whose history could not be written (finished ones too: async history often
+        fails after the run returned) gets one RunWarning per node and kind of failure: ``history_not_written``
+        (pending, retried) or ``not_durable`` (dropped)."""
         from aether_nb.runtime.events import RunWarning
 
         code = "history_not_written" if failure.will_retry else "not_durable"
         for run_id in sorted(failure.run_ids):
-            run = self._runs.get(run_id)  # finished runs too: async history often fails after the run returned
+            run = self._runs.get(run_id)
             if run is None:
                 continue
             node_ids: list[str | None] = []
