@@ -19,13 +19,22 @@ Workloads:
   (``os._exit``, like a killed kernel) and resumes in a new one; the file tells whether node 1 ran twice.
 * W5: 1000 runs parked on a wait, then all answered; park and resume times, live heap per parked run
   (``tracemalloc``, after ``gc``, in a separate pass because tracing slows everything down) and RSS growth.
+* FLOOR: what one durable write costs on this machine, measured in every round: one DuckDB ``INSERT`` statement
+  carrying 6 rows, committed (``floor_ms``, the issue 16 definition), one carrying 1 row of 2 values (the shape of
+  aether_nb's history log row), and one SQLite ``INSERT`` + commit in WAL mode (what LangGraph's checkpointer pays).
+  The suite reports every DuckDB workload also as a multiple of ``floor_ms``.
+
+Rounds: the cases of a workload run interleaved, in ``--rounds`` rounds (each case once per round, in a rotated
+order, each time in a fresh interpreter measuring a few repetitions), so a load spike from another process on this
+shared machine hits the baseline and the systems alike instead of one case. Samples of all rounds are pooled; the
+load average is recorded at the start of each round.
 
 Why the timing includes durability: aether_nb's per-node cost is only comparable to a checkpointer's if the
 results are actually in the store, so every timed region ends with ``ag.session().flush()`` (a no-op for the
-memory store); LangGraph's checkpointers commit inside ``ainvoke``. Protocol: one warm-up repetition, then the
-median of up to ``--k`` repetitions, fewer when a repetition is slow (``--budget`` seconds per case), so the whole
-suite stays within minutes on 2 cores. Fast runs are timed in batches of back-to-back runs plus one final flush.
-It reports; it never asserts.
+memory store); LangGraph's checkpointers commit inside ``ainvoke``. Protocol per interpreter: one warm-up
+repetition, then up to ``--k`` repetitions, fewer when a repetition is slow (``--budget`` seconds per case); the
+median is over all rounds' samples. Fast runs are timed in batches of back-to-back runs plus one final flush. It
+reports; it never asserts.
 """
 
 from __future__ import annotations
@@ -87,7 +96,7 @@ class Case:
 
 def all_cases() -> list[Case]:
     """Every case of the suite, baselines first within each workload (so a table reads top-down)."""
-    cases: list[Case] = []
+    cases: list[Case] = [Case("FLOOR", "duckdb", "none")]
 
     def aether(workload: str, n: int | None = None, stores: tuple[str, ...] = AETHER_STORES) -> None:
         cases.extend(Case(workload, s, st, n) for s in AETHER_SYSTEMS for st in stores)
@@ -883,7 +892,7 @@ def _rss() -> int:
         return 0
 
 
-async def w5(settings: Settings, driver: Driver) -> dict[str, Any]:
+async def w5(settings: Settings, driver: Driver, heap: bool = True) -> dict[str, Any]:
     """Park and resume 1000 runs (timed, warm-up with 100 first), then a traced pass for the live heap."""
     await _guard(driver.park([f"warm-{i}" for i in range(100)]), driver)
     await _guard(driver.resume_all([f"warm-{i}" for i in range(100)]), driver)
@@ -897,8 +906,11 @@ async def w5(settings: Settings, driver: Driver) -> dict[str, Any]:
         rss.append((_rss() - before) / PARKED)
         resumes.append(await _timed(driver.resume_all(keys), driver) * 1e3)
         rep += 1
-        if rep >= _reps(settings, (parks[0] + resumes[0]) / 1e3, k=3):
+        if rep >= _reps(settings, (parks[0] + resumes[0]) / 1e3, k=min(settings.k, 3)):
             break
+    out = {"park_ms": _summary(parks, "ms"), "resume_ms": _summary(resumes, "ms"), "rss_per_run_kb": rss[0] / 1024}
+    if not heap:
+        return {**out, "reps": rep}
     # live heap: a separate pass, since tracemalloc slows allocation down several times
     keys = [f"heap-{i}" for i in range(PARKED)]
     gc.collect()
@@ -908,19 +920,55 @@ async def w5(settings: Settings, driver: Driver) -> dict[str, Any]:
     await _guard(driver.park(keys), driver)
     await asyncio.sleep(0.1)  # let the loop go idle: work a runtime does right after parking (e.g. evicting) counts
     gc.collect()
-    heap = (tracemalloc.get_traced_memory()[0] - base) / PARKED
+    heap_bytes = (tracemalloc.get_traced_memory()[0] - base) / PARKED
     tracemalloc.stop()
     # these runs stay parked: the process ends here, and resuming them would only add minutes to the DuckDB cases
-    return {
-        "park_ms": _summary(parks, "ms"),
-        "resume_ms": _summary(resumes, "ms"),
-        "heap_per_run_kb": heap / 1024,
-        "rss_per_run_kb": rss[0] / 1024,
-        "reps": rep,
-    }
+    return {**out, "heap_per_run_kb": heap_bytes / 1024, "reps": rep}
 
 
-async def run_case(case: Case, settings: Settings, workdir: Path) -> dict[str, Any]:
+def floor(workdir: Path, n: int = 300) -> dict[str, Any]:
+    """The cost of one durable write here: DuckDB (default settings) and SQLite (WAL, synchronous=FULL), in a fresh
+    file each, alternating statement by statement so both see the same load."""
+    import sqlite3
+
+    import duckdb
+
+    row = [
+        None,
+        "event",
+        "run-1",
+        "node_1",
+        json.dumps({"kind": "node_finished", "outputs": {"y": 1}, "pad": "x" * 40}),
+    ]
+    duck = duckdb.connect(str(workdir / "floor.duckdb"))
+    duck.execute("CREATE TABLE log (seq BIGINT, kind VARCHAR, run_id VARCHAR, k VARCHAR, data VARCHAR)")
+    duck.execute("CREATE TABLE one (seq BIGINT, batch VARCHAR)")
+    six = "INSERT INTO log VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * 6)
+    lite = sqlite3.connect(str(workdir / "floor.sqlite"), isolation_level=None)
+    lite.execute("PRAGMA journal_mode=WAL")
+    lite.execute("PRAGMA synchronous=FULL")
+    lite.execute("CREATE TABLE log (seq INTEGER, kind TEXT, run_id TEXT, k TEXT, data TEXT)")
+    samples: dict[str, list[float]] = {"floor_ms": [], "floor_one_row_ms": [], "sqlite_commit_ms": []}
+    batch_text = json.dumps([row[1:]] * 6)
+    for i in range(n):
+        six_params = [v for j in range(6) for v in [i * 6 + j, *row[1:]]]
+        ops: list[tuple[str, Any, str, list[Any]]] = [
+            ("floor_ms", duck, six, six_params),
+            ("floor_one_row_ms", duck, "INSERT INTO one VALUES (?, ?)", [i, batch_text]),
+            ("sqlite_commit_ms", lite, "INSERT INTO log VALUES (?, ?, ?, ?, ?)", [i, *row[1:]]),
+        ]
+        for name, con, sql, params in ops if i % 2 else reversed(ops):
+            t0 = time.perf_counter()
+            con.execute(sql, params)
+            samples[name].append((time.perf_counter() - t0) * 1e3)
+    duck.close()
+    lite.close()
+    return {name: _summary(values[n // 10 :], "ms") for name, values in samples.items()}  # the first tenth warms up
+
+
+async def run_case(case: Case, settings: Settings, workdir: Path, heap: bool = True) -> dict[str, Any]:
+    if case.workload == "FLOOR":
+        return floor(workdir)
     if case.workload == "W4new":
         return await w4_new_process(settings, case, workdir)
     driver = make_driver(case)
@@ -936,7 +984,7 @@ async def run_case(case: Case, settings: Settings, workdir: Path) -> dict[str, A
         if case.workload == "W4":
             return await w4(settings, driver, workdir)
         if case.workload == "W5":
-            return await w5(settings, driver)
+            return await w5(settings, driver, heap)
         raise SystemExit(f"unknown workload {case.workload}")
     finally:
         await driver.close()
@@ -951,30 +999,80 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run_all(cases: list[Case], settings: Settings, timeout: float) -> list[dict[str, Any]]:
+PER_ROUND_K = {"W1": 2, "W2": 2, "W3": 3, "W4": 2, "W4new": 3, "W5": 1, "FLOOR": 1}
+"""Measured repetitions per case in one interpreter (one round); W5's are slow and W3's noisy."""
+
+
+def _run_one(case: Case, settings: Settings, timeout: float, k: int, heap: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="aether-runtime-bench-") as tmp:
+        args = ["--case", case.spec, "--workdir", tmp, "--k", str(k), "--budget", str(settings.budget_s)]
+        if not heap:
+            args.append("--no-heap")
+        return _child(args, timeout)
+
+
+def _pool(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's metrics over its rounds: samples pooled (median of all), scalars from the first round."""
+    out: dict[str, Any] = {}
+    for metrics in rounds:
+        for name, value in metrics.items():
+            if isinstance(value, dict) and "samples" in value:
+                pooled = out.setdefault(name, {"samples": [], "unit": value["unit"]})
+                pooled["samples"] += value["samples"]
+            elif isinstance(value, bool):
+                out[name] = bool(out.get(name)) or value
+            elif name not in out:
+                out[name] = value
+            elif name == "side_effects_max":
+                out[name] = {k: max(v, out[name].get(k, 0)) for k, v in value.items()}
+    for value in out.values():
+        if isinstance(value, dict) and "samples" in value:
+            value.update(median=statistics.median(value["samples"]), min=min(value["samples"]))
+    return out
+
+
+def run_all(cases: list[Case], settings: Settings, timeout: float, rounds: int) -> list[dict[str, Any]]:
+    """Every case ``rounds`` times, interleaved: round r runs each case of a workload once (rotated order), the
+    floor first in every round; a case's samples are pooled over the rounds."""
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(case.workload, []).append(case)
+    floor_case = next((c for c in cases if c.workload == "FLOOR"), None)
+    records = {c.spec: {"case": c.spec, **c.__dict__, "rounds": [], "load_1m": [], "elapsed_s": 0.0} for c in cases}
+    total = sum(len(g) for w, g in groups.items() if w != "FLOOR") * rounds
+    done = 0
+    for workload, group in groups.items():
+        if workload == "FLOOR":
+            continue
+        for r in range(rounds):
+            order = group[r % len(group) :] + group[: r % len(group)]
+            if floor_case is not None:
+                order = [floor_case, *order]
+            for case in order:
+                rec = records[case.spec]
+                if "error" in rec:
+                    continue
+                if case.workload != "FLOOR":
+                    done += 1
+                    print(f"[{done}/{total}] round {r + 1} {case.spec} ...", end=" ", file=sys.stderr, flush=True)
+                t0 = time.perf_counter()
+                rec["load_1m"].append(os.getloadavg()[0])
+                try:
+                    k = PER_ROUND_K.get(case.workload, 2)
+                    rec["rounds"].append(_run_one(case, settings, timeout, k, heap=r == 0))
+                except Exception as exc:  # a failing case is reported in the table, never hides the others
+                    rec["error"] = f"{type(exc).__name__}: {exc}"
+                rec["elapsed_s"] += time.perf_counter() - t0
+                if case.workload != "FLOOR":
+                    took = time.perf_counter() - t0
+                    print(f"{took:.1f} s" + (" ERROR" if "error" in rec else ""), file=sys.stderr, flush=True)
     results = []
-    for i, case in enumerate(cases, 1):
-        print(f"[{i}/{len(cases)}] {case.spec} ...", end=" ", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        record: dict[str, Any] = {"case": case.spec, **case.__dict__}
-        try:
-            with tempfile.TemporaryDirectory(prefix="aether-runtime-bench-") as tmp:
-                args = [
-                    "--case",
-                    case.spec,
-                    "--workdir",
-                    tmp,
-                    "--k",
-                    str(settings.k),
-                    "--budget",
-                    str(settings.budget_s),
-                ]
-                record["metrics"] = _child(args, timeout)
-        except Exception as exc:  # a failing case is reported in the table, never hides the others
-            record["error"] = f"{type(exc).__name__}: {exc}"
-        record["elapsed_s"] = time.perf_counter() - t0
-        print(f"{record['elapsed_s']:.1f} s" + (" ERROR" if "error" in record else ""), file=sys.stderr, flush=True)
-        results.append(record)
+    for rec in records.values():
+        if rec["rounds"] and "error" not in rec:
+            rec["metrics"] = _pool(rec["rounds"])
+        elif "error" not in rec:
+            continue  # a case of a workload that was not selected
+        results.append(rec)
     return results
 
 
@@ -1010,7 +1108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--json", type=Path, default=Path("bench/results/runtime.json"))
     parser.add_argument("--only", help="comma-separated workloads (W1,W2,W3,W4,W4new,W5) or case prefixes")
-    parser.add_argument("--quick", action="store_true", help="k=3 and a 2 s budget per case (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds and a 2 s budget per case (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every case (see above)")
+    parser.add_argument("--no-heap", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=5, help="most measured repetitions per case")
     parser.add_argument("--budget", type=float, default=6.0, help="seconds of measured repetitions per case")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a case is abandoned")
@@ -1027,7 +1127,7 @@ def main() -> int:
             if args.phase:
                 out = asyncio.run(w4_phase(case, args.phase, workdir, settings.k))
             else:
-                out = asyncio.run(run_case(case, settings, workdir))
+                out = asyncio.run(run_case(case, settings, workdir, heap=not args.no_heap))
         except Exception:
             traceback.print_exc()
             return 1
@@ -1037,14 +1137,19 @@ def main() -> int:
     cases = all_cases()
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        cases = [c for c in cases if c.workload in wanted or any(c.spec.startswith(w) for w in wanted)]
+        cases = [
+            c
+            for c in cases
+            if c.workload in wanted or c.workload == "FLOOR" or any(c.spec.startswith(w) for w in wanted)
+        ]
     t0 = time.perf_counter()
-    results = run_all(cases, settings, args.timeout)
+    rounds = 2 if args.quick else max(1, args.rounds)
+    results = run_all(cases, settings, args.timeout, rounds)
     print_results(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "machine": _machine(),
-        "settings": settings.__dict__,
+        "settings": {**settings.__dict__, "rounds": rounds},
         "elapsed_s": time.perf_counter() - t0,
         "results": results,
     }

@@ -3,9 +3,12 @@
     python bench/store_bench.py [--json bench/results/store.json]
 
 Workloads: journal append (one durable commit per step, and group commit as the runtime does for steps that
-complete together), KV set and hot get (p50), memory record, semantic memory search over 20k events. Baselines:
-raw ``executemany`` and a raw bulk insert of column lists into an identical table.
-Targets (issue 3): journal append >= 50k steps/s sustained; hot KV get p50 < 50 us; search over 20k < 50 ms.
+complete together), KV set and hot get (p50), memory record, semantic memory search over 20k events, and user SQL
+(``store.sql()``: a point query and an aggregate, against the same statements on a plain connection, interleaved).
+Baselines: raw ``executemany`` and a raw bulk insert of column lists into an identical table.
+Targets (issue 3): journal append >= 50k steps/s sustained; hot KV get p50 < 50 us; search over 20k < 50 ms;
+(issue 13) ``sql()`` adds at most 0.5 ms to the plain statement (its own cursor, and a transaction it rolls back:
+what makes it read-only whatever the statement).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import duckdb
 
 from aether_nb.services.memory import Memory, local_embed
 from aether_nb.store.duckdb import DuckDBStore
-from aether_nb.store.records import JournalEntry, MemoryRecord
+from aether_nb.store.query import ENGINE_CONFIG
+from aether_nb.store.records import HistoryBatch, JournalEntry, MemoryRecord, RunRecord
 
 
 def entry(i: int) -> JournalEntry:
@@ -84,8 +88,7 @@ def bench(tmp: Path) -> dict[str, Any]:
     ]  # fmt: skip
     t = timed(lambda: [store.memory_append(r) for r in batch[:500]])
     out["memory_record_per_s"] = 500 / t
-    for r in batch[500:]:
-        store.memory_append(r)
+    store.write_history(HistoryBatch(memory=batch[500:]))
     q = local_embed("topic 42")
     store.memory_search(mem_scope, q, limit=5)  # warm up
     lat = [timed(lambda: store.memory_search(mem_scope, q, limit=5)) for _ in range(10)]
@@ -97,7 +100,42 @@ def bench(tmp: Path) -> dict[str, Any]:
 
     lat = [timed(lambda: asyncio.run(service_search())) for _ in range(5)]
     out["memory_service_semantic_search_20k_ms"] = statistics.median(lat) * 1e3
+    out.update(sql_bench(store))
     store.close()
+    return out
+
+
+def sql_bench(store: DuckDBStore, n: int = 300) -> dict[str, float]:
+    """``store.sql()`` (a cursor, a transaction rolled back) against the same statement on a plain connection to
+    the same database, alternating, so both see the same load."""
+    store.write_history(
+        HistoryBatch(
+            runs=[RunRecord(f"r{i}", "demo", "succeeded", {"i": i}, "fp", float(i), float(i)) for i in range(2000)]
+        )
+    )
+    raw = duckdb.connect(store.location, config=dict(ENGINE_CONFIG))  # same process: the store's own database
+    queries = {
+        "point": ("select status, outputs from runs where run_id = ?", ["r1234"]),
+        "aggregate": ("select status, count(*) from runs group by status", []),
+    }
+    out: dict[str, float] = {}
+    for name, (sql, params) in queries.items():
+        ours: list[float] = []
+        theirs: list[float] = []
+        store.sql(sql, params)
+        for i in range(n):
+            for target, samples in ((store, ours), (raw, theirs)) if i % 2 else ((raw, theirs), (store, ours)):
+                t0 = time.perf_counter()
+                if target is raw:
+                    raw.execute(sql, params).fetchall()
+                else:
+                    store.sql(sql, params)
+                samples.append(time.perf_counter() - t0)
+        out[f"sql_{name}_p50_ms"] = statistics.median(ours) * 1e3
+        out[f"raw_{name}_p50_ms"] = statistics.median(theirs) * 1e3
+        out[f"sql_{name}_vs_raw"] = statistics.median(ours) / statistics.median(theirs)
+        out[f"sql_{name}_overhead_ms"] = (statistics.median(ours) - statistics.median(theirs)) * 1e3
+    raw.close()
     return out
 
 
@@ -113,6 +151,8 @@ TARGETS = {
     "journal_append_group_commit_per_s": (">=", 50_000),
     "kv_get_hot_p50_us": ("<", 50),
     "memory_semantic_search_20k_ms": ("<", 50),
+    "sql_point_overhead_ms": ("<=", 0.5),
+    "sql_aggregate_overhead_ms": ("<=", 0.5),
 }
 
 
@@ -128,7 +168,7 @@ def main() -> int:
         verdict = ""
         if target:
             op, bound = target
-            ok = v >= bound if op == ">=" else v < bound
+            ok = {">=": v >= bound, "<": v < bound, "<=": v <= bound}[op]
             verdict = f"{op} {bound}  {'met' if ok else 'MISSED'}"
         print(f"{k:45} {v:14.1f}  {verdict}")
     meta = {"python": sys.version.split()[0], "duckdb": duckdb.__version__, "machine": platform.machine()}

@@ -54,6 +54,8 @@ class Row:
     ratio: float | None = None
     target: str = "-"
     verdict: str = "n-a"
+    floor: float | None = None
+    """The value as a multiple of the floor (one DuckDB INSERT of 6 rows, committed), for DuckDB rows."""
 
 
 def _judge(value: float | None, op: str, bound: float) -> str:
@@ -125,13 +127,36 @@ class Runtime:
         return row
 
 
+_TO_MS = {"ms": 1.0, "µs": 1e-3}
+
+
 def runtime_rows(data: dict[str, Any]) -> list[Row]:
     rt = Runtime(data)
     rows: list[Row] = []
+    floor_ms = rt.get("FLOOR:duckdb:none", "floor_ms")
+    if rt.present("FLOOR:duckdb:none"):
+        for metric, label in (
+            ("floor_ms", "FLOOR DuckDB INSERT of 6 rows, committed"),
+            ("floor_one_row_ms", "FLOOR DuckDB INSERT of 1 row, committed"),
+            ("sqlite_commit_ms", "FLOOR SQLite INSERT + commit (WAL, FULL)"),
+        ):
+            rows.append(
+                Row(
+                    label,
+                    "duckdb" if "DuckDB" in label else "sqlite",
+                    "-",
+                    rt.get("FLOOR:duckdb:none", metric),
+                    "ms",
+                    "(floor)",
+                )
+            )
 
     def add(label: str, spec: str, *args: Any) -> None:
         if rt.present(spec):
-            rows.append(rt.row(label, spec, *args))
+            row = rt.row(label, spec, *args)
+            if row.store == "duckdb" and floor_ms and isinstance(row.value, float) and row.unit in _TO_MS:
+                row.floor = row.value * _TO_MS[row.unit] / floor_ms
+            rows.append(row)
 
     aether = [(s, st) for s in AETHER_SYSTEMS for st in ("memory", "duckdb")]
     for n in W1_SIZES:
@@ -243,11 +268,19 @@ def store_rows(data: dict[str, Any]) -> list[Row]:
     rows = [
         Row("store: raw executemany", "duckdb", "raw", res.get("raw_executemany_per_s"), "/s", "(baseline)"),
         Row("store: raw bulk insert", "duckdb", "raw", res.get("raw_bulk_insert_per_s"), "/s", "(baseline)"),
-    ]
+        Row("store: journal append, one write each", "aether_nb", "duckdb",
+            res.get("journal_append_single_commit_per_s"), "/s"),
+        Row("store: sql() point query, p50", "aether_nb", "duckdb", res.get("sql_point_p50_ms"), "ms",
+            f"plain {_fmt(res.get('raw_point_p50_ms'))}"),
+        Row("store: sql() aggregate, p50", "aether_nb", "duckdb", res.get("sql_aggregate_p50_ms"), "ms",
+            f"plain {_fmt(res.get('raw_aggregate_p50_ms'))}"),
+    ]  # fmt: skip
     labels = {
         "journal_append_group_commit_per_s": ("store: journal append, group commit", "/s"),
         "kv_get_hot_p50_us": ("store: KV get hot, p50", "µs"),
         "memory_semantic_search_20k_ms": ("store: semantic search over 20k", "ms"),
+        "sql_point_overhead_ms": ("store: sql() point query, added to the plain statement", "ms"),
+        "sql_aggregate_overhead_ms": ("store: sql() aggregate, added to the plain statement", "ms"),
     }
     for key, (op, bound) in TARGETS.items():
         label, unit = labels.get(key, (key, ""))
@@ -305,13 +338,16 @@ def machine(load_before: float) -> dict[str, Any]:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ["workload", "system", "store", "median", "unit", "baseline", "ratio", "target", "verdict"]
+    header = ["workload", "system", "store", "median", "unit", "x floor", "baseline", "ratio", "target", "verdict"]
     lines = [header]
     for r in rows:
         ratio = "-" if r.ratio is None else f"{r.ratio:.2f}x"
-        lines.append([r.workload, r.system, r.store, _fmt(r.value), r.unit, r.baseline, ratio, r.target, r.verdict])
+        floor = "-" if r.floor is None else f"{r.floor:.2f}"
+        lines.append(
+            [r.workload, r.system, r.store, _fmt(r.value), r.unit, floor, r.baseline, ratio, r.target, r.verdict]
+        )
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
-    right = {3, 6}
+    right = {3, 5, 7}
     for i, line in enumerate(lines):
         cells = [cell.rjust(widths[c]) if c in right else cell.ljust(widths[c]) for c, cell in enumerate(line)]
         print("  ".join(cells).rstrip())

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+import IPython
 from IPython.display import HTML, display
 
 from aether_nb import config
@@ -27,6 +28,9 @@ from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.taskgraph import TaskGraph
+
+_IPYTHON_COUNTS_FIRST = int(IPython.__version__.split(".")[0]) >= 9
+"""IPython 9 moves ``execution_count`` on when a cell starts; IPython 8 when it ends."""
 
 
 class Extension:
@@ -101,7 +105,18 @@ class Extension:
         return cell if isinstance(cell, str) else None
 
     def _execution(self) -> int:
-        return int(getattr(self.ip, "execution_count", 0) or 0)
+        """The number the front end shows beside the cell being executed (``[N]``).
+
+        Read from the cell's ``ExecutionResult``: IPython 9 moves ``execution_count`` on before a cell runs and
+        IPython 8 after it, so the counter alone names the wrong cell on one of them. Outside a cell (a run
+        started by a background task) the counter is the best there is.
+        """
+        result = getattr(getattr(self.ip, "displayhook", None), "exec_result", None)
+        count = getattr(result, "execution_count", None)
+        if isinstance(count, int):
+            return count
+        current = int(getattr(self.ip, "execution_count", 0) or 0)
+        return current - 1 if _IPYTHON_COUNTS_FIRST else current
 
     def view_for(self, run: Run, notice: str = "") -> RunView:
         view = self.views.get(run.id)
@@ -167,8 +182,7 @@ class Extension:
 
 
 def _pointer_text(run: Run, execution: int) -> str:
-    # ipykernel counts the cell being executed as execution_count - 1 (the counter moves on when it starts).
-    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution - 1}]"
+    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
 
 
 def _pointer(run: Run, execution: int) -> HTML:

@@ -4,22 +4,32 @@ Every step of a run produces history (two events, a DAG node, a journal entry, s
 Writing each piece as it happens costs one store round trip each, and with DuckDB one commit (~1 ms) per step.
 :class:`HistoryStore` sits between the runtime and the real store: it keeps the history in memory as records
 (nothing is serialised on the hot path) and writes it with :meth:`~aether_nb.store.protocol.Store.write_history`,
-one transaction per batch, serialising and redacting the whole batch at once.
+one durable write per batch (with DuckDB, one statement), serialising and redacting the whole batch at once.
 
 When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
 
 * A wait, and the answer to one, are written at the end of the loop iteration that made them (all of that
-  iteration's in one transaction: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
+  iteration's in one write: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
   wait's write (:meth:`HistoryStore.barrier`) before it shows the prompt or says the run waits: a run that waits
   always survives the process.
 * ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
   when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
   a run resumed afterwards executes those steps again, like a step interrupted mid-way.
 * ``"sync"``: a step is in the store before the code that called it continues (its caller awaits the write);
-  steps completing in the same loop iteration share one transaction.
+  steps completing in the same loop iteration share one write.
 
 Any read through this store sees everything recorded before it: reads of history tables write the pending batch
 first (or answer from it), and other calls (``sql``, KV, memory, artifacts) go to the real store unchanged.
+
+When history cannot be written, whoever runs is told (:meth:`HistoryStore.add_failure_listener`):
+
+* a record the store cannot hold (a value that is not JSON or nested too deeply, say) is left out of its batch,
+  the rest of the batch is written, and listeners get a :class:`HistoryFailure` with ``will_retry=False`` naming
+  the record, its run and node;
+* a batch that cannot be written at all (disk full, I/O error, closed store) stays pending, is retried (with a
+  growing delay, in the background), and listeners get a :class:`HistoryFailure` with ``will_retry=True`` naming
+  every run and node with history pending. :meth:`HistoryStore.flush_history` raises
+  :class:`~aether_nb.errors.StorageError` then; nothing already written is touched.
 """
 
 from __future__ import annotations
@@ -29,11 +39,20 @@ import atexit
 import contextlib
 import json
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from aether_nb.errors import StorageError, UsageError, shown
+from aether_nb.errors import AetherError, StorageError, UsageError, shown
+from aether_nb.runtime.history_failures import (
+    AsJSON,
+    AsRecord,
+    HistoryFailure,
+    dropped_failure,
+    events_as_json,
+    nodes_as_records,
+)
 from aether_nb.store import redact
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
@@ -43,22 +62,16 @@ from aether_nb.store.records import (
     JournalEntry,
     MemoryRecord,
     NodeRecord,
+    RejectedRecord,
     RunRecord,
     WaitRecord,
 )
 
-__all__ = ["DURABILITY_MODES", "Durability", "HistoryStore"]
+__all__ = ["DURABILITY_MODES", "Durability", "HistoryFailure", "HistoryStore"]
 
 
-class _AsJSON(Protocol):
-    def to_json(self) -> dict[str, JSON]: ...
-
-
-class _AsRecord(Protocol):
-    id: str
-
-    def to_record(self, run_id: str) -> NodeRecord: ...
-
+FailureListener = Callable[[HistoryFailure], None]
+_RETRY_MAX_S = 5.0
 
 Durability = Literal["async", "sync"]
 DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
@@ -103,8 +116,8 @@ class HistoryStore:
         self._journal: list[JournalEntry] = []
         # Nodes and events as the runtime made them (a live GraphNode, an immutable Event): turned into records
         # and JSON when the batch is written, off the step's path.
-        self._nodes: dict[tuple[str, str], NodeRecord | _AsRecord] = {}
-        self._events: list[tuple[str, JSON | _AsJSON]] = []
+        self._nodes: dict[tuple[str, str], NodeRecord | AsRecord] = {}
+        self._events: list[tuple[str, JSON | AsJSON]] = []
         self._memory: list[MemoryRecord] = []
         self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
         self._kv: dict[tuple[str, str], tuple[str, float | None, bool]] = {}  # (JSON text, expires_at, deleted)
@@ -115,6 +128,11 @@ class HistoryStore:
         self._soon: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self._barriers: list[asyncio.Future[None]] = []
         self._holding = 0  # depth of atomic() blocks: no write may split what they add
+        self._listeners: list[FailureListener] = []
+        self._dropped: list[HistoryFailure] = []  # dropped since the last take_dropped(): Session.flush raises them
+        self._failing_since: float | None = None  # the pending batch failed to write (and is retried)
+        self._retry_s = self.interval_s
+        self._reporting = False
         # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
         self._exit_hook = _exit_hook(weakref.ref(self))
         atexit.register(self._exit_hook)
@@ -162,7 +180,7 @@ class HistoryStore:
             self._dirty.add(run_id)
             self._added(urgent=False, n=len(events))
 
-    def record(self, run_id: str, event: _AsJSON, node: _AsRecord | None) -> None:
+    def record(self, run_id: str, event: AsJSON, node: AsRecord | None) -> None:
         """The runtime's path for one event and the node it changed: kept as objects until the batch is written
         (``event.to_json()`` and ``node.to_record(run_id)`` then)."""
         with self._lock:
@@ -195,10 +213,72 @@ class HistoryStore:
             return True
         return False
 
-    def write_history(self, batch: HistoryBatch) -> None:
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
         with self._lock:
             self.flush_history()
-            self.inner.write_history(batch)
+            rejected = list(self.inner.write_history(batch) or ())
+        if rejected:
+            self._report(dropped_failure(rejected))
+        return rejected
+
+    # -- failures --------------------------------------------------------------------------------------------------
+    def add_failure_listener(self, listener: FailureListener) -> Callable[[], None]:
+        """Call ``listener(failure)`` whenever history cannot be written (see :class:`HistoryFailure`); returns
+        a function that removes it. A listener runs on the thread that tried the write (normally the loop's), must
+        be quick, and may record history itself (say, a warning event): that is written with the next batch."""
+        if not callable(listener):
+            raise UsageError(f"a failure listener must be callable, got {type(listener).__name__}")
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    def take_dropped(self) -> list[HistoryFailure]:
+        """The failures that dropped records since the last call (Session.flush raises them), and forget them."""
+        with self._lock:
+            out, self._dropped = self._dropped, []
+        return out
+
+    def _report(self, failure: HistoryFailure) -> None:
+        """Tell the listeners (outside the lock: they may record history, which must not write meanwhile)."""
+        if not failure.will_retry:
+            with self._lock:
+                self._dropped.append(failure)
+        _log.warning(
+            "aether_nb: %d history record(s) of run(s) %s %s: %s",
+            failure.count,
+            ", ".join(sorted(failure.run_ids)[:5]) or "-",
+            "could not be written yet (will retry)" if failure.will_retry else "could not be written and were dropped",
+            failure.error,
+        )
+        self._reporting = True
+        try:
+            for listener in list(self._listeners):
+                try:
+                    listener(failure)
+                except Exception:  # one listener's bug must not stop the others, nor the write path
+                    _log.exception("aether_nb: a history failure listener raised")
+        finally:
+            self._reporting = False
+
+    def _pending_failure(self, exc: BaseException) -> HistoryFailure:
+        """What a failed write leaves pending, for the listeners (computed only on failure)."""
+        runs: set[str] = set(self._runs) | self._dirty | {w.run_id for w in self._waits.values()}
+        runs |= {m.run_id for m in self._memory if m.run_id is not None}
+        nodes = {(w.run_id, w.node_id) for w in self._waits.values()} | {(e.run_id, e.key) for e in self._journal}
+        nodes |= set(self._nodes)
+        kinds = {
+            kind
+            for kind, present in (
+                ("run", self._runs), ("wait", self._waits), ("journal", self._journal), ("node", self._nodes),
+                ("event", self._events), ("memory", self._memory), ("kv", self._kv),
+            )
+            if present
+        }  # fmt: skip
+        return HistoryFailure(str(exc), True, frozenset(runs), frozenset(nodes), frozenset(kinds), self._count)
 
     async def barrier(self) -> None:
         """Return once everything recorded so far is in the store; concurrent callers share one write."""
@@ -212,49 +292,70 @@ class HistoryStore:
         await fut
 
     def flush_history(self) -> None:
-        """Write the pending batch now. On error the batch stays pending (retried by the next write) and the
-        error propagates."""
+        """Write the pending batch now. A record the store cannot hold is dropped and reported (the rest is
+        written); when the batch cannot be written at all it stays pending (retried by the next write), the
+        listeners are told and :class:`~aether_nb.errors.StorageError` is raised."""
+        failure: HistoryFailure | None = None
+        error: BaseException | None = None
         with self._lock:
             self._cancel_timer()
             barriers, self._barriers = self._barriers, []
             if not self._count:
                 _settle(barriers, None)
                 return
+            converted: list[RejectedRecord] = []
             batch = HistoryBatch(
                 runs=list(self._runs.values()),
                 waits=list(self._waits.values()),
                 journal=self._journal,
-                nodes=[
-                    n if isinstance(n, NodeRecord) else n.to_record(run_id) for (run_id, _), n in self._nodes.items()
-                ],
-                events=[(run_id, e if isinstance(e, dict) else e.to_json()) for run_id, e in self._events],
+                nodes=nodes_as_records(self._nodes, converted),
+                events=events_as_json(self._events, converted),
                 memory=self._memory,
                 kv=[(sc, k, json.loads(text), exp, gone) for (sc, k), (text, exp, gone) in self._kv.items()],
             )
             try:
-                self.inner.write_history(batch)
-            except BaseException as exc:
-                _settle(barriers, exc)
-                raise
-            self._runs, self._waits, self._nodes = {}, {}, {}
-            self._journal, self._events, self._memory = [], [], []
-            self._dirty = set()
-            self._kv = {}
-            self._count = 0
-            _settle(barriers, None)
+                rejected = converted + list(self.inner.write_history(batch) or ())  # None: a store of the old protocol
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, AetherError)
+                    else StorageError(f"writing run history to {self.location} failed: {exc}", code="io")
+                )
+                if error is not exc:
+                    error.__cause__ = exc
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
+                failure = self._pending_failure(error)
+                _settle(barriers, error)
+            else:
+                self._runs, self._waits, self._nodes = {}, {}, {}
+                self._journal, self._events, self._memory = [], [], []
+                self._dirty = set()
+                self._kv = {}
+                self._count = 0
+                self._failing_since = None
+                self._retry_s = self.interval_s
+                failure = dropped_failure(rejected) if rejected else None
+                _settle(barriers, None)
+        if failure is not None:
+            self._report(failure)
+        if error is not None:
+            raise error
 
     def _added(self, *, urgent: bool, n: int = 1) -> None:
         self._count += n
+        if self._reporting:
+            return  # a failure listener recording history: written with the next batch, never from inside a write
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop in this thread (a script, a worker thread): write through
             if not self._holding:  # (an atomic block writes when it ends)
                 self.flush_history()
             return
-        if self._count >= MAX_PENDING and not self._holding:
+        if self._count >= MAX_PENDING and not self._holding and not self._backing_off():
             # A body that never yields to the loop (a long chain of steps that do not wait) would keep the timer
             # from firing: write now, which bounds the batch and the time history stays in memory.
-            self.flush_history()
+            self._write_in_background()
         elif urgent:
             self._schedule_soon(loop)
         elif self._timer is None or self._timer_loop is not loop:
@@ -275,15 +376,21 @@ class HistoryStore:
         self._timer = None
         self._write_in_background()
 
+    def _backing_off(self) -> bool:
+        """Whether the last write failed recently enough that the next try should wait for the retry timer."""
+        since = self._failing_since
+        return since is not None and time.monotonic() - since < self._retry_s
+
     def _write_in_background(self) -> None:
         try:
             self.flush_history()
-        except Exception as exc:  # no caller to raise to: the batch stays pending and the next write retries
-            _log.warning("aether_nb: writing run history to %s failed (will retry): %s", self.location, exc)
+        except Exception:  # no caller to raise to: the listeners were told, the batch stays pending, retried later
             with self._lock:
                 if self._count:
+                    self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
+                    self._cancel_timer()
                     loop = asyncio.get_running_loop()
-                    self._timer = loop.call_later(self.interval_s, self._on_timer)
+                    self._timer = loop.call_later(self._retry_s, self._on_timer)
                     self._timer_loop = loop
 
     def _cancel_timer(self) -> None:
@@ -325,6 +432,10 @@ class HistoryStore:
         rows = [w for w in merged.values() if status is None or w.status == status]
         rows.sort(key=lambda w: w.created_at)
         return rows
+
+    def expect_reads(self, run_ids: Sequence[str]) -> None:
+        """The runtime is about to resume these runs: the real store may read their history in one go."""
+        self.inner.expect_reads(run_ids)
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         if run_id in self._dirty:  # only this run's pending history matters to this read

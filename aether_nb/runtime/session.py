@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from aether_nb.errors import UsageError, shown
+from aether_nb.errors import StorageError, UsageError, shown
 from aether_nb.runtime.checks import check_run_id
 from aether_nb.runtime.clock import Clock, SystemClock
 from aether_nb.runtime.codec import NotEncodable, encode
-from aether_nb.runtime.history import HistoryStore
+from aether_nb.runtime.history import HistoryFailure, HistoryStore
 from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import WaitRecord
@@ -74,6 +74,8 @@ class Session:
 
             store = MemoryStore()
         self._store = HistoryStore(store)
+        self._store.add_failure_listener(self._history_not_written)  # history-failure wiring (see below)
+        self._warned: set[tuple[str, str | None, str]] = set()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._id_factory = id_factory or _random_run_id
         self.service_factories: dict[str, ServiceFactory] = {}
@@ -103,8 +105,9 @@ class Session:
         current = self._store
         if isinstance(store, HistoryStore):
             self._store = store
-            return
-        self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
+        else:
+            self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
+        self._store.add_failure_listener(self._history_not_written)
 
     # -- live waits --------------------------------------------------------------------------------------------------
     def add_live_wait(self, fut: asyncio.Future[Any], run: StepHost, record: WaitRecord) -> None:
@@ -184,8 +187,48 @@ class Session:
 
     # -- runs ------------------------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Make everything the runs of this session have recorded so far durable in the store."""
+        """Make everything the runs of this session have recorded so far durable in the store.
+
+        Raises:
+            StorageError: the pending history cannot be written now (it stays pending and is retried), or some
+                history recorded since the last ``flush()`` could not be stored and was dropped (which records,
+                of which runs, and why, are in the message; the runs carry a ``not_durable`` warning).
+        """
         self.store.flush()
+        dropped = self.store.take_dropped()
+        if dropped:
+            count = sum(f.count for f in dropped)
+            runs = sorted({r for f in dropped for r in f.run_ids})
+            raise StorageError(
+                f"{count} history record(s) could not be stored and were dropped (runs {', '.join(runs) or '-'}): "
+                f"{'; '.join(f.error for f in dropped[:3])}. The rest of the history was written; a dropped step "
+                "runs again if its run is resumed.",
+                run_id=runs[0] if len(runs) == 1 else None,
+                code="not_durable",
+            )
+
+    # -- history-failure wiring: HistoryStore tells the session, the session tells the runs --------------------
+    def _history_not_written(self, failure: HistoryFailure) -> None:
+        """Each run of this session whose history could not be written (finished ones too: async history often
+        fails after the run returned) gets one RunWarning per node and kind of failure: ``history_not_written``
+        (pending, retried) or ``not_durable`` (dropped)."""
+        from aether_nb.runtime.events import RunWarning
+
+        code = "history_not_written" if failure.will_retry else "not_durable"
+        for run_id in sorted(failure.run_ids):
+            run = self._runs.get(run_id)
+            if run is None:
+                continue
+            node_ids: list[str | None] = []
+            node_ids += [n for r, n in sorted(failure.nodes) if r == run_id][:20]
+            if not node_ids:
+                node_ids.append(None)
+            for node_id in node_ids:
+                if (run_id, node_id, code) in self._warned:
+                    continue
+                self._warned.add((run_id, node_id, code))
+                what = "is not written to the store yet (retried)" if failure.will_retry else "could not be stored"
+                run.emit(RunWarning, node_id=node_id, code=code, message=f"history {what}: {failure.error}")
 
     def new_run_id(self) -> str:
         while True:

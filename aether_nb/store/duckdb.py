@@ -2,14 +2,12 @@
 
 Behaves exactly like :class:`~aether_nb.store.memory.MemoryStore` (one conformance suite covers both), plus:
 
-* **Durable writes commit before they return** (``put_run``, ``append_journal``, ``put_wait``, ``kv_set``,
-  ``kv_delete``, ``memory_append``, ``artifact_put``). DuckDB commits single rows at ~1-4k rows/s.
-* **Cosmetic writes are batched** (``put_node``, ``append_events``): they wait in memory and go out as one
-  bulk insert of column lists (``INSERT ... SELECT unnest(?), unnest(?), ...``): ~36k rows/s in batches of 50
-  and ~300k rows/s in batches of 20k, against ~1.1k rows/s for ``executemany`` (DuckDB 2.0, this machine).
-  The buffer is written when it is older than ``flush_interval_s`` (checked on every call, and by a
-  background timer), before every durable write (so the file keeps call order), before reading nodes or
-  events, on :meth:`DuckDBStore.flush`, on :meth:`DuckDBStore.close` and at interpreter exit.
+* **One statement per durable write.** A write (a history batch, a run, a wait, a KV value...) is one row of the
+  history log, inserted in one autocommit statement (~1 ms here, whatever the batch holds); the typed tables are
+  brought up to date from the log later, and every read merges what the log holds (:mod:`aether_nb.store.log`).
+  A record the store cannot hold is refused on its own: :meth:`DuckDBStore.write_history` writes the rest of its
+  batch and returns what it refused (:mod:`aether_nb.store.rows` says what can be stored).
+* **Read-only SQL by construction**: :meth:`DuckDBStore.sql` (see :mod:`aether_nb.store.query`).
 * **A versioned schema**: ``schema_version`` records the migrations applied; :data:`MIGRATIONS` are applied
   in order inside one transaction. A file written by a newer aether_nb is refused rather than misread.
 * **Big artifacts live beside the file**: bytes up to 1 MiB are stored in the ``artifacts`` table; bigger
@@ -17,19 +15,13 @@ Behaves exactly like :class:`~aether_nb.store.memory.MemoryStore` (one conforman
 * **One process per file**: DuckDB lets a single process open a file that is being written, and that lock
   keeps read-only openers out too. Opening a file another process holds raises
   ``StorageError(code="locked")`` naming that process, after a short retry (never a hang).
-
-Values are stored as JSON text (``VARCHAR``), not DuckDB's ``JSON`` type, which rejects ``NaN`` and
-``Infinity``: ``json.dumps`` (and so the in-memory store) accepts them.
-
-This module is the store's behaviour (opening, locking, durability, the order counter); the tables, migrations
-and row mapping are in :mod:`aether_nb.store.schema`, the big-artifact folder in :mod:`aether_nb.store.blobs`
-and the node/event write buffer in :mod:`aether_nb.store.buffer`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import re
 import threading
@@ -40,11 +32,11 @@ from typing import Any
 
 import duckdb
 
-from aether_nb.errors import StorageError, UsageError
-from aether_nb.store.batch import FileState, history_statements
+from aether_nb.errors import StorageError
+from aether_nb.store import reads
 from aether_nb.store.blobs import BlobFolder
-from aether_nb.store.buffer import WriteBuffer
-from aether_nb.store.query import READ_ONLY_STATEMENTS, QueryResult
+from aether_nb.store.log import PENDING_MAX, FileState
+from aether_nb.store.query import ENGINE_CONFIG, QueryResult, run_read_only
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -52,44 +44,21 @@ from aether_nb.store.records import (
     JournalEntry,
     MemoryRecord,
     NodeRecord,
+    RejectedRecord,
     RunRecord,
     WaitRecord,
 )
 from aether_nb.store.redact import logger as redact_logger
+from aether_nb.store.rows import Rows, artifact_row, encode_batch, reject_error
 from aether_nb.store.schema import (
-    ARTIFACT_SELECT,
     ARTIFACT_UPSERT,
-    JOURNAL_BULK_INSERT,
-    JOURNAL_INSERT,
-    JOURNAL_SELECT,
-    MEMORY_INSERT,
-    MEMORY_SELECT,
+    LOG_INSERT,
     MIGRATIONS,
-    NODE_COLUMNS,
     ORDER_COLUMNS,
-    RUN_SELECT,
-    RUN_UPSERT,
     SCHEMA_VERSION,
-    WAIT_SELECT,
-    WAIT_UPSERT,
-    artifact_from_row,
-    artifact_params,
-    dumps,
-    filters,
-    journal_from_row,
-    journal_params,
-    loads,
-    memory_from_row,
-    memory_params,
     migrate,
-    node_from_row,
-    node_row,
-    run_from_row,
-    run_params,
-    transaction,
-    wait_from_row,
-    wait_params,
 )
+from aether_nb.store.values import db_text
 
 __all__ = ["INLINE_BLOB_MAX", "MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore"]
 
@@ -101,12 +70,9 @@ INLINE_BLOB_MAX = 1 << 20
 _LOCK_RETRY_S = 0.5
 _LOCK_RETRY_STEP_S = 0.05
 
-
-_KV_CACHES: dict[str, dict[tuple[str, str], tuple[str, float | None] | None]] = {}
-_KV_CACHE_MAX = 50_000
-_MISS = object()
-_COUNTERS: dict[str, FileState] = {}
-_COUNTERS_LOCK = threading.Lock()
+_MISS: Any = object()
+_STATES: dict[str, FileState] = {}
+_STATES_LOCK = threading.Lock()
 
 
 def _lock_message(path: str, exc: BaseException) -> str:
@@ -121,38 +87,34 @@ def _lock_message(path: str, exc: BaseException) -> str:
     )
 
 
-# -- the store -----------------------------------------------------------------------------------------------
 class DuckDBStore:
-    """A :class:`~aether_nb.store.protocol.Store` in a DuckDB file. Thread-safe: one lock guards the
-    connection and the write buffer.
+    """A :class:`~aether_nb.store.protocol.Store` in a DuckDB file. Thread-safe: one lock per file guards the
+    connections of every store of the process open on it.
 
     Args:
         path: the database file (created with its schema when missing).
         read_only: open without writing; every write then raises ``StorageError(code="read_only")``. DuckDB
             still refuses a read-only open while another process has the file open for writing.
-        flush_interval_s: how long node and event writes may wait in memory before they are written out.
+        apply_after_s: how long the store waits, idle, before it applies its history log to the tables.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, flush_interval_s: float = 0.2) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False, apply_after_s: float = 1.0) -> None:
         self.location = os.fspath(path)
         self._read_only = read_only
-        self._lock = threading.RLock()
         self._closed = False
-        self._buffer = WriteBuffer(float(flush_interval_s))
+        self._apply_after_s = float(apply_after_s)
         self._blobs = BlobFolder(self.location)
-        self._counter_key = os.path.realpath(self.location)
+        self._state_key = os.path.realpath(self.location)
         self._con = self._connect()
         try:
             migrate(self._con, self.location, read_only=self._read_only)
-            self._counter = self._acquire_counter()
+            # parsed once: the write path runs this statement for every durable write (~8 % of its cost is parsing)
+            self._log_insert = self._con.extract_statements(LOG_INSERT)[0]
+            self._state = self._acquire_state()
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 self._con.close()
             raise
-        # Hot KV reads are served from memory: this process is the file's only writer (DuckDB's lock), so the
-        # cache cannot go stale; it is shared by every store object of this process on the same file.
-        self._kv_cache = _KV_CACHES.setdefault(self._counter_key, {})
-        self._kv_cache.clear()  # another process may have written the file since this process last held it
         self._atexit = _make_atexit(self)
         atexit.register(self._atexit)
 
@@ -161,7 +123,7 @@ class DuckDBStore:
         deadline = time.monotonic() + _LOCK_RETRY_S
         while True:
             try:
-                return duckdb.connect(self.location, read_only=self._read_only)
+                return duckdb.connect(self.location, read_only=self._read_only, config=dict(ENGINE_CONFIG))
             except duckdb.IOException as exc:
                 if "Could not set lock" not in str(exc):
                     raise self._open_error(exc) from exc
@@ -175,8 +137,8 @@ class DuckDBStore:
                 raise StorageError(
                     f"cannot open the aether_nb store {self.location} "
                     f"{'read-only' if self._read_only else 'read-write'}: this process already has it open "
-                    f"{other} (another DuckDBStore, or a duckdb connection). Use that store, or close it "
-                    f"first. (DuckDB: {exc})",
+                    f"{other}, or with other settings (another DuckDBStore, or a duckdb.connect() of your own). "
+                    f"Use that store, or close it first. (DuckDB: {exc})",
                     code="open_failed",
                 ) from exc
             except duckdb.Error as exc:
@@ -190,22 +152,30 @@ class DuckDBStore:
             code="open_failed",
         )
 
-    def _acquire_counter(self) -> FileState:
-        with _COUNTERS_LOCK:
-            counter = _COUNTERS.get(self._counter_key)
-            if counter is None:
+    def _acquire_state(self) -> FileState:
+        with _STATES_LOCK:
+            state = _STATES.get(self._state_key)
+            if state is None:
                 parts = " UNION ALL ".join(f"SELECT max({col}) AS m FROM {table}" for table, col in ORDER_COLUMNS)
                 row = self._con.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})").fetchone()
-                counter = FileState(int(row[0]) if row else 0)
-                _COUNTERS[self._counter_key] = counter
-            counter.users += 1
-            return counter
+                state = FileState(int(row[0]) if row else 0, self._apply_after_s)
+                # A process that died left its log unapplied (its writes are durable there): apply it now.
+                state.recover(self._con, location=self.location, writable=not self._read_only)
+                if not self._read_only:
+                    location = self.location
+                    state.start_applier(lambda: duckdb.connect(location, config=dict(ENGINE_CONFIG)), location)
+                _STATES[self._state_key] = state
+            state.users += 1
+            return state
 
-    def _release_counter(self) -> None:
-        with _COUNTERS_LOCK:
-            self._counter.users -= 1
-            if self._counter.users <= 0 and _COUNTERS.get(self._counter_key) is self._counter:
-                del _COUNTERS[self._counter_key]
+    def _release_state(self) -> None:
+        with _STATES_LOCK:
+            self._state.users -= 1
+            last = self._state.users <= 0 and _STATES.get(self._state_key) is self._state
+            if last:
+                del _STATES[self._state_key]
+        if last:
+            self._state.stop_applier()
 
     # -- guards ----------------------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -223,337 +193,253 @@ class DuckDBStore:
         return StorageError(f"{what} failed on the aether_nb store {self.location}: {exc}", code="io")
 
     @contextlib.contextmanager
-    def _reading(self, what: str, *, flush: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Lock, check, write the buffer out (always when ``flush``, else when due); map DuckDB errors."""
-        with self._lock:
+    def _reading(self, what: str, *, tables: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Lock and check; apply the log first when it holds rows of ``tables`` (reads that cannot merge it).
+        DuckDB errors become ``StorageError(code="io")``."""
+        with self._state.lock:
             self._check()
             try:
-                if flush:
-                    self._flush_locked()
-                else:
-                    self._flush_if_due_locked()
+                if tables and not self._read_only and self._state.pending.touches(*tables):
+                    self._apply_locked()
                 yield self._con
             except duckdb.Error as exc:
                 raise self._io_error(what, exc) from exc
 
-    @contextlib.contextmanager
-    def _writing(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """:meth:`_reading` for a durable write: the buffer goes out first, so the file keeps call order."""
-        with self._lock:
+    # -- the write path --------------------------------------------------------------------------------------
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        """Write every record of ``batch`` the store can hold, as one durable statement (see the module
+        docstring); return the records refused, with why. Raises StorageError when nothing was written."""
+        with self._state.lock:
             self._check()
             self._check_writable()
-            try:
-                self._flush_locked()
-                yield self._con
-            except duckdb.Error as exc:
-                raise self._io_error(what, exc) from exc
+            rows = encode_batch(batch, self._state.next)
+            late = self._write_rows(rows, "write_history") if len(rows) else []
+            return rows.rejected + late + self._state.take_late_rejects()
 
-    # -- buffer ----------------------------------------------------------------------------------------------
-    def _buffered_locked(self) -> None:
-        """After adding to the buffer: write it out when due, else make sure a timer will."""
-        if not self._flush_if_due_locked():
-            self._buffer.schedule(self._on_timer)
+    def _write_direct(self, batch: HistoryBatch, what: str) -> None:
+        """A single write of the protocol: all of it or, when a record cannot be stored, nothing (StorageError)."""
+        with self._state.lock:
+            self._check()
+            self._check_writable()
+            rows = encode_batch(batch, self._state.next)
+            if rows.rejected:
+                raise reject_error(rows.rejected)
+            late = self._write_rows(rows, what)
+            self._state.late_rejects += late
 
-    def _flush_if_due_locked(self) -> bool:
-        if self._buffer.due():
-            self._flush_locked()
-            return True
-        return False
+    def _write_rows(self, rows: Rows, what: str) -> list[RejectedRecord]:
+        """One log row, durable when this returns; the applier takes it from there. Under the lock."""
+        state = self._state
+        rejected: list[RejectedRecord] = []
+        if state.pending.size >= PENDING_MAX:  # the applier is behind: catch up first, memory stays bounded
+            rejected = self._apply_locked_reporting(what)
+        seq = state.next()
+        try:
+            self._con.execute(self._log_insert, [seq, rows.to_json()])
+        except duckdb.Error as exc:
+            raise self._io_error(what, exc) from exc
+        state.pending.add(rows, seq)
+        state.wrote_kv(rows.kv)
+        if rows.runs:
+            state.cache.finished((r[0] for r in rows.runs), (r[2] for r in rows.runs))
+        state.last_write = time.monotonic()
+        state.wrote()
+        return rejected
 
-    def _on_timer(self) -> None:
-        with self._lock:
-            self._buffer.timer_fired()
-            if self._closed or not self._buffer.pending:
-                return
-            try:
-                if not self._flush_if_due_locked():
-                    self._buffered_locked()  # not due yet (buffer emptied and refilled): wait for the rest
-            except (duckdb.Error, StorageError) as exc:
-                # Kept in the buffer: the next call retries and reports the error to its caller.
-                _log.warning("aether_nb: background flush of %s failed: %s", self.location, exc)
+    def _apply_locked(self) -> None:
+        """Apply the log now (a read needs the tables whole); its rejected rows are reported with the next write."""
+        self._state.late_rejects += self._state.apply_now(self._con)
 
-    def _flush_locked(self) -> None:
-        self._buffer.write(self._con)
+    def _apply_locked_reporting(self, what: str) -> list[RejectedRecord]:
+        try:
+            return self._state.apply_now(self._con)
+        except duckdb.Error as exc:
+            raise self._io_error(what, exc) from exc
 
-    # -- runs ------------------------------------------------------------------------------------------------
+    # -- runs, journal, waits, nodes, events ------------------------------------------------------------------
     def put_run(self, record: RunRecord) -> None:
-        with self._writing("put_run") as con:
-            con.execute(RUN_UPSERT, run_params(record, self._counter.next))
-        self._counter.wrote(HistoryBatch(runs=[record]))
+        self._write_direct(HistoryBatch(runs=[record]), "put_run")
 
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._reading("get_run") as con:
-            if not self._read_only and not self._counter.known_run(run_id, con):
-                return None
-            row = con.execute(f"{RUN_SELECT} WHERE run_id = ?", [run_id]).fetchone()
-            return None if row is None else run_from_row(row)
-
-    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
-        where, params = filters(("status", status), ("graph", graph))
-        with self._reading("list_runs") as con:
-            rows = con.execute(f"{RUN_SELECT}{where} ORDER BY created_at DESC, ord DESC", params).fetchall()
-            return [run_from_row(r) for r in rows]
-
-    # -- journal ---------------------------------------------------------------------------------------------
     def append_journal(self, entry: JournalEntry) -> None:
-        with self._writing("append_journal") as con:
-            con.execute(JOURNAL_INSERT, journal_params(entry, self._counter.next))
+        self._write_direct(HistoryBatch(journal=[entry]), "append_journal")
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
-        if not entries:
-            return
-        with self._writing("append_journal_many") as con:
-            rows = [journal_params(e, self._counter.next) for e in entries]
-            con.execute(JOURNAL_BULK_INSERT, [list(col) for col in zip(*rows, strict=True)])
+        if entries:
+            self._write_direct(HistoryBatch(journal=list(entries)), "append_journal_many")
+
+    def put_wait(self, record: WaitRecord) -> None:
+        self._write_direct(HistoryBatch(waits=[record]), "put_wait")
+
+    def put_node(self, record: NodeRecord) -> None:
+        self._write_direct(HistoryBatch(nodes=[record]), "put_node")
+
+    def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
+        if events:
+            self._write_direct(HistoryBatch(events=[(run_id, e) for e in events]), "append_events")
+
+    # -- reads (the tables merged with the log's pending rows: aether_nb.store.reads) ---------------------------
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._reading("get_run") as con:
+            return reads.get_run(con, self._state, run_id, writable=not self._read_only)
+
+    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
+        with self._reading("list_runs") as con:
+            return reads.list_runs(con, self._state, status, graph)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         with self._reading("load_journal") as con:
-            rows = con.execute(f"{JOURNAL_SELECT} WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
-            return [journal_from_row(r) for r in rows]
-
-    # -- waits -----------------------------------------------------------------------------------------------
-    def put_wait(self, record: WaitRecord) -> None:
-        with self._writing("put_wait") as con:
-            con.execute(WAIT_UPSERT, wait_params(record, self._counter.next))
-        self._counter.wrote(HistoryBatch(waits=[record]))
+            return reads.load_journal(con, self._state, run_id)
 
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._reading("get_wait") as con:
-            row = con.execute(f"{WAIT_SELECT} WHERE token = ?", [token]).fetchone()
-            return None if row is None else wait_from_row(row)
+            return reads.get_wait(con, self._state, token)
 
     def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
-        where, params = filters(("run_id", run_id), ("status", status))
         with self._reading("list_waits") as con:
-            rows = con.execute(f"{WAIT_SELECT}{where} ORDER BY created_at, ord", params).fetchall()
-            return [wait_from_row(r) for r in rows]
-
-    # -- nodes and events (buffered) -------------------------------------------------------------------------
-    def put_node(self, record: NodeRecord) -> None:
-        with self._lock:
-            self._check()
-            self._check_writable()
-            key = (record.run_id, record.node_id)
-            row = node_row(record)
-            self._buffer.add_node(key, row, self._counter.next)
-            self._counter.wrote(HistoryBatch(nodes=[record]))  # written (upserted) before any later batch
-            self._after_buffering()
+            return reads.list_waits(con, self._state, run_id, status)
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        with self._reading("list_nodes", flush=True) as con:
-            rows = con.execute(
-                f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes WHERE run_id = ? ORDER BY seq", [run_id]
-            ).fetchall()
-            return [node_from_row(r) for r in rows]
-
-    def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
-        with self._lock:
-            self._check()
-            self._check_writable()
-            texts = [dumps(e) for e in events]  # all or nothing, as MemoryStore
-            if texts:
-                self._buffer.add_events(run_id, texts, self._counter.next)
-                self._after_buffering()
-
-    def _after_buffering(self) -> None:
-        try:
-            self._buffered_locked()
-        except duckdb.Error as exc:
-            raise self._io_error("writing buffered nodes/events", exc) from exc
+        with self._reading("list_nodes") as con:
+            return reads.list_nodes(con, self._state, run_id)
 
     def load_events(self, run_id: str) -> list[JSON]:
-        with self._reading("load_events", flush=True) as con:
-            rows = con.execute("SELECT data FROM events WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
-            return [loads(r[0]) for r in rows]
+        with self._reading("load_events") as con:
+            return reads.load_events(con, self._state, run_id)
 
-    def write_history(self, batch: HistoryBatch) -> None:
-        """One transaction for the whole batch (see :func:`~aether_nb.store.batch.history_statements`)."""
-        if not len(batch):
-            return
-        with self._lock:
-            self._check()
-            self._check_writable()
-            con = self._con
-            try:
-                self._flush_locked()
-                plan = history_statements(batch, self._counter, con)
-                with transaction(con):
-                    for sql, params in plan.statements:
-                        con.execute(sql, params)
-            except duckdb.Error as exc:
-                raise self._io_error("write_history", exc) from exc
-            self._counter.wrote(batch, plan.new_runs)
-            for scope, key, entry in plan.kv_cache:
-                self._cache_kv(scope, key, entry)
-
-    # -- KV --------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
-        with self._lock:
+        state = self._state
+        with state.lock:  # the hot path: a cached key costs a dict lookup (LLM cache, checkpoints)
             self._check()
-            cached = self._kv_cache.get((scope, key), _MISS)
-            if cached is not _MISS:
-                return None if cached is None else (loads(cached[0]), cached[1])  # type: ignore[index]
-        with self._reading("kv_get") as con:
-            row = con.execute('SELECT value, expires_at FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
-            self._cache_kv(scope, key, None if row is None else (row[0], row[1]))
-            return None if row is None else (loads(row[0]), row[1])
-
-    def _cache_kv(self, scope: str, key: str, entry: tuple[str, float | None] | None) -> None:
-        if len(self._kv_cache) >= _KV_CACHE_MAX:
-            self._kv_cache.clear()
-        self._kv_cache[(scope, key)] = entry
-
-    def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
-        with self._writing("kv_set") as con:
-            con.execute(
-                'INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT (scope, "key") DO UPDATE SET '
-                "value = excluded.value, expires_at = excluded.expires_at",
-                [scope, key, text := dumps(value), expires_at],
-            )
-            self._cache_kv(scope, key, (text, expires_at))
-
-    def kv_delete(self, scope: str, key: str) -> bool:
-        with self._writing("kv_delete") as con:
-            row = con.execute('DELETE FROM kv WHERE scope = ? AND "key" = ?', [scope, key]).fetchone()
-            self._cache_kv(scope, key, None)
-            return bool(row and row[0])
-
-    def kv_purge(self, now: float) -> int:
-        with self._writing("kv_purge") as con:
-            row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
-            self._kv_cache.clear()
-            return int(row[0]) if row else 0
+            entry = state.kv_cache.get((scope, key), _MISS)
+        if entry is _MISS:
+            with self._reading("kv_get") as con:
+                entry = reads.kv_get(con, state, scope, key)
+        return None if entry is None else (json.loads(entry[0]), entry[1])
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
         with self._reading("kv_keys") as con:
-            rows = con.execute(
-                'SELECT "key", expires_at FROM kv WHERE scope = ? AND starts_with("key", ?)', [scope, prefix]
-            ).fetchall()
-            # Sorted in Python: the order MemoryStore gives (code points), whatever the database collation.
-            return sorted((r[0], r[1]) for r in rows)
-
-    # -- memory ----------------------------------------------------------------------------------------------
-    def memory_append(self, record: MemoryRecord) -> None:
-        with self._writing("memory_append") as con:
-            con.execute(MEMORY_INSERT, memory_params(record, self._counter.next))
+            return reads.kv_keys(con, self._state, scope, prefix)
 
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
     ) -> list[MemoryRecord]:
-        sql = f"{MEMORY_SELECT} WHERE scope = ?"
-        params: list[Any] = [scope]
-        if kinds is not None:
-            sql += " AND list_contains(?::VARCHAR[], kind)"
-            params.append(list(kinds))
-        sql += " ORDER BY seq DESC"
-        if limit is not None and limit >= 0:
-            sql += " LIMIT ?"
-            params.append(limit)
         with self._reading("memory_query") as con:
-            rows = [memory_from_row(r) for r in con.execute(sql, params).fetchall()]
-        return rows if limit is None or limit >= 0 else rows[:limit]
+            return reads.memory_query(con, self._state, scope, kinds, limit)
 
     def memory_search(
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
-        sql = (
-            'SELECT id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, '
-            "list_cosine_similarity(embedding, ?::FLOAT[]) AS score FROM memory "
-            "WHERE scope = ? AND embedding IS NOT NULL AND len(embedding) = ?"
-        )
-        params: list[Any] = [[float(x) for x in vector], scope, len(vector)]
-        if kinds is not None:
-            sql += " AND list_contains(?::VARCHAR[], kind)"
-            params.append(list(kinds))
-        sql += " ORDER BY score DESC NULLS LAST, seq ASC LIMIT ?"
-        params.append(int(limit))
-        with self._reading("memory_search", flush=True) as con:
-            rows = con.execute(sql, params).fetchall()
-        return [(memory_from_row(r[:10]), float(r[-1] or 0.0)) for r in rows]
+        with self._reading("memory_search", tables=("memory",)) as con:
+            return reads.memory_search(con, scope, vector, kinds, limit)
+
+    def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
+        with self._reading("artifact_get") as con:
+            found = reads.artifact_get(con, artifact_id)
+        if found is None:
+            return None
+        record, inline, blob_file = found
+        return record, (inline if blob_file is None else self._blobs.read(artifact_id, blob_file)) or b""
+
+    def artifact_list(self) -> list[ArtifactRecord]:
+        with self._reading("artifact_list") as con:
+            return reads.artifact_list(con)
+
+    def expect_reads(self, run_ids: Sequence[str]) -> None:
+        """These runs are about to be resumed: the first of them read is read with all the others, in one
+        statement (see :mod:`aether_nb.store.cache`)."""
+        with self._state.lock:
+            self._check()
+            self._state.cache.expect(db_text(r) for r in run_ids if isinstance(r, str))
+
+    # -- KV and memory (writes) --------------------------------------------------------------------------------
+    def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
+        self._write_direct(HistoryBatch(kv=[(scope, key, value, expires_at, False)]), "kv_set")
+
+    def kv_delete(self, scope: str, key: str) -> bool:
+        with self._state.lock:
+            existed = self.kv_get(scope, key) is not None
+            self._write_direct(HistoryBatch(kv=[(scope, key, None, None, True)]), "kv_delete")
+            return existed
+
+    def kv_purge(self, now: float) -> int:
+        state = self._state
+        with self._reading("kv_purge") as con:
+            self._check_writable()
+            if not state.min_expiry_known:
+                row = con.execute("SELECT min(expires_at) FROM kv").fetchone()
+                stored = row[0] if row else None
+                pending = [op[3] for op in state.pending.kv_ops().values() if not op[4] and op[3] is not None]
+                state.min_expiry = min([e for e in (stored, *pending) if e is not None], default=None)
+                state.min_expiry_known = True
+            if state.min_expiry is None or state.min_expiry > now:
+                return 0  # nothing expires yet: no statement at all
+            self._apply_locked()  # the DELETE below must not race the applier, nor miss the log's KV writes
+            row = con.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", [now]).fetchone()
+            state.kv_cache.clear()
+            state.purged_kv()
+            state.min_expiry_known = False
+            return int(row[0]) if row else 0
+
+    def memory_append(self, record: MemoryRecord) -> None:
+        self._write_direct(HistoryBatch(memory=[record]), "memory_append")
 
     # -- user SQL --------------------------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> QueryResult:
-        """Run a read-only SQL query over the store's tables (runs, nodes, events, journal, waits, kv, memory,
-        artifacts) and return the rows. Writing statements raise :class:`UsageError`."""
-        if not isinstance(query, str) or not query.strip():
-            raise UsageError("sql() takes a non-empty SQL string")
-        with self._reading("sql", flush=True) as con:
-            try:
-                statements = con.extract_statements(query)
-            except duckdb.Error as exc:
-                raise UsageError(f"this SQL does not parse: {exc}", code="bad_sql") from exc
-            if len(statements) != 1:
-                raise UsageError(f"sql() runs one statement at a time, got {len(statements)}", code="bad_sql")
-            kind = statements[0].type.name
-            if kind not in READ_ONLY_STATEMENTS:
-                raise UsageError(
-                    f"sql() is read-only ({kind} refused): the run journal and waits live in these tables, "
-                    "so change them through the aether_nb API",
-                    code="read_only_sql",
-                )
-            try:
-                cur = con.execute(query, list(params or []))
-            except duckdb.Error as exc:
-                raise UsageError(f"the query failed: {exc}", code="bad_sql") from exc
-            columns = [d[0] for d in cur.description or []]
-            return QueryResult(columns, [tuple(r) for r in cur.fetchall()])
+        """Run one read-only SQL statement over the store's tables (runs, nodes, events, journal, waits, kv,
+        memory, artifacts) and return the rows. Nothing a statement does can change the store or touch the file
+        system (see :mod:`aether_nb.store.query`); a statement that tries raises :class:`UsageError`."""
+        with self._reading("sql", tables=("runs", "waits", "journal", "nodes", "events", "memory", "kv")) as con:
+            return run_read_only(con, query, params)
 
     # -- artifacts -------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         data = bytes(data)
-        with self._writing("artifact_put") as con:
-            labels = dumps(record.labels)
+        with self._state.lock:
+            self._check()
+            self._check_writable()
+            head = artifact_row(record)
             inline: bytes | None = data
             blob_file: str | None = None
             if len(data) > INLINE_BLOB_MAX:
                 blob_file = self._blobs.write(data)  # before the row: a row never points at a missing file
                 inline = None
-            con.execute(ARTIFACT_UPSERT, artifact_params(record, labels, inline, blob_file, self._counter.next))
-
-    def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
-        with self._reading("artifact_get") as con:
-            row = con.execute(f"{ARTIFACT_SELECT} WHERE id = ?", [artifact_id]).fetchone()
-        if row is None:
-            return None
-        record = artifact_from_row(row)
-        if row[12] is None:
-            return record, bytes(row[11] or b"")
-        data = self._blobs.read(artifact_id, row[12])
-        return record, data
+            try:
+                self._con.execute(ARTIFACT_UPSERT, [*head, self._state.next(), inline, blob_file])
+            except duckdb.Error as exc:
+                raise self._io_error("artifact_put", exc) from exc
 
     def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
-        with self._writing("artifact_set_pinned") as con:
-            row = con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [bool(pinned), artifact_id]).fetchone()
-            return bool(row and row[0])
-
-    def artifact_list(self) -> list[ArtifactRecord]:
-        with self._reading("artifact_list") as con:
-            # Ties keep first-insert order, as MemoryStore's stable sort does.
-            rows = con.execute(f"{ARTIFACT_SELECT} ORDER BY created_at DESC, ord").fetchall()
-            return [artifact_from_row(r) for r in rows]
+        with self._reading("artifact_set_pinned") as con:
+            self._check_writable()
+            row = con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [bool(pinned), db_text(artifact_id)])
+            hit = row.fetchone()
+            return bool(hit and hit[0])
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def flush(self) -> None:
-        with self._reading("flush", flush=True):
-            pass
+        """Nothing to do: every write is durable when it returns (the log is applied to the tables on its own)."""
+        with self._state.lock:
+            self._check()
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            try:
-                self._buffer.cancel_timer()
-                if not self._read_only:
+        """Apply the history log to the tables (so the file is tidy for other readers) and close. If that fails,
+        the log stays in the file and the next open applies it."""
+        try:
+            with self._state.lock:
+                if self._closed:
+                    return
+                self._closed = True
+                if not self._read_only and self._state.pending and self._state.users <= 1:
                     try:
-                        self._flush_locked()
+                        self._apply_locked()
                     except duckdb.Error as exc:
-                        raise self._io_error("flushing on close", exc) from exc
-            finally:
-                atexit.unregister(self._atexit)
-                self._release_counter()
-                with contextlib.suppress(duckdb.Error):
-                    self._con.close()
+                        _log.warning("aether_nb: %s closed with its history log unapplied (applied at the next "
+                                     "open): %s", self.location, exc)  # fmt: skip
+        finally:
+            atexit.unregister(self._atexit)
+            self._release_state()  # without the lock: it waits for the applier's thread, which takes it to commit
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
 
     @property
     def closed(self) -> bool:
@@ -571,7 +457,7 @@ class DuckDBStore:
 
 
 def _make_atexit(store: DuckDBStore) -> Callable[[], None]:
-    """An exit hook that flushes and closes ``store`` if it is still open, without keeping it alive."""
+    """An exit hook that closes ``store`` if it is still open, without keeping it alive."""
     ref = weakref.ref(store)
 
     def _close_at_exit() -> None:

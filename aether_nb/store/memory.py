@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from aether_nb.errors import StorageError, UsageError
+from aether_nb.store.columns import quick_types
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -22,17 +23,41 @@ from aether_nb.store.records import (
     JournalEntry,
     MemoryRecord,
     NodeRecord,
+    RejectedRecord,
     RunRecord,
     WaitRecord,
 )
-from aether_nb.store.redact import json_text, redact_optional, redact_text
+from aether_nb.store.redact import json_text, redact_many, redact_optional, redact_text
+from aether_nb.store.rows import artifact_row, encode_batch, reject_error
+from aether_nb.store.values import json_column
 
 
 def _roundtrip(value: Any) -> Any:
     return json.loads(json_text(value))
 
 
+def _check(batch: HistoryBatch) -> None:
+    """Refuse (StorageError) a single write the DuckDB store would refuse: both stores hold the same records."""
+    rows = encode_batch(batch, lambda: 0)
+    if rows.rejected:
+        raise reject_error(rows.rejected)
+
+
 _plain = redact_optional
+
+
+def _zero() -> int:
+    return 0
+
+
+def _without(batch: HistoryBatch, bad: set[tuple[str, int]]) -> HistoryBatch:
+    """``batch`` without the records at ``bad`` (``(field, index)`` pairs)."""
+    return HistoryBatch(
+        **{
+            name: [item for i, item in enumerate(getattr(batch, name)) if (name, i) not in bad]
+            for name in ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
+        }
+    )
 
 
 class MemoryStore:
@@ -68,8 +93,7 @@ class MemoryStore:
     def put_run(self, record: RunRecord) -> None:
         with self._lock:
             self._check()
-            if record.meta is not None and not isinstance(record.meta, dict):
-                raise StorageError(f"run meta must be a dict, got {type(record.meta).__name__}", code="not_json")
+            _check(HistoryBatch(runs=[record]))
             self._run_order.setdefault(record.run_id, self._tick())
             self._runs[record.run_id] = replace(
                 record,
@@ -100,12 +124,14 @@ class MemoryStore:
     def append_journal(self, entry: JournalEntry) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(journal=[entry]))
             self._decode_history()
             self._journal.setdefault(entry.run_id, []).append(replace(entry, value=_roundtrip(entry.value)))
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(journal=list(entries)))
             self._decode_history()
             staged = [replace(e, value=_roundtrip(e.value)) for e in entries]  # all or nothing
             for e in staged:
@@ -121,6 +147,7 @@ class MemoryStore:
     def put_wait(self, record: WaitRecord) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(waits=[record]))
             self._run_waits.setdefault(record.run_id, {})[record.token] = None
             self._waits[record.token] = replace(
                 record,
@@ -151,10 +178,16 @@ class MemoryStore:
             rows.sort(key=lambda w: w.created_at)
             return copy.deepcopy(rows)
 
+    def expect_reads(self, run_ids: Sequence[str]) -> None:
+        """Nothing to prepare: every read is from memory."""
+        with self._lock:
+            self._check()
+
     # -- nodes and events -----------------------------------------------------------------------------------------
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(nodes=[record]))
             self._decode_history()
             nodes = self._nodes.setdefault(record.run_id, {})
             prev = nodes.get(record.node_id)
@@ -176,6 +209,7 @@ class MemoryStore:
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(events=[(run_id, e) for e in events]))
             self._decode_history()
             self._events.setdefault(run_id, []).extend(_roundtrip(list(events)))
 
@@ -185,31 +219,41 @@ class MemoryStore:
             self._decode_history()
             return copy.deepcopy(self._events.get(run_id, []))
 
-    def write_history(self, batch: HistoryBatch) -> None:
-        """All of ``batch`` or nothing. Run and wait records take the JSON round trip at once; the journal, nodes
-        and events are serialised and redacted now (so a bad value fails here, as in DuckDB) but decoded only
-        when first read, since most history is written and never read back."""
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        """Every record of ``batch`` the store can hold, at once; returns the others (the DuckDB store refuses the
+        same ones). Run and wait records take the JSON round trip at once; the journal, nodes and events are
+        serialised and redacted now (so a bad value is found here) but decoded only when first read, since most
+        history is written and never read back."""
         with self._lock:
             self._check()
-            for record in batch.runs:
-                if record.meta is not None and not isinstance(record.meta, dict):
-                    raise StorageError(f"run meta must be a dict, got {type(record.meta).__name__}", code="not_json")
+            rejected: list[RejectedRecord] = []
+            # The few run, wait, memory and KV records are checked one by one; the journal, nodes and events
+            # (most of a batch) only when a cheap check says one of them may fail.
+            small = encode_batch(
+                HistoryBatch(runs=batch.runs, waits=batch.waits, memory=batch.memory, kv=batch.kv), _zero
+            )
+            bad = set(small.bad)
+            rejected += small.rejected
+            rest = None
+            if batch.journal or batch.nodes or batch.events:
+                rest = self._history_text(batch)
+                if rest is None:
+                    big = encode_batch(
+                        HistoryBatch(journal=batch.journal, nodes=batch.nodes, events=batch.events), _zero
+                    )
+                    bad |= big.bad
+                    rejected += big.rejected
+            if bad:
+                batch = _without(batch, bad)
+                if rest is None and (batch.journal or batch.nodes or batch.events):
+                    rest = self._history_text(batch, checked=True)
             runs, waits = _roundtrip(
                 [
                     [[r.inputs, r.outputs, r.meta or {}] for r in batch.runs],
                     [[w.options, w.schema, w.answer, w.meta] for w in batch.waits],
                 ]
             )
-            rest = None
-            if batch.journal or batch.nodes or batch.events:
-                rest = json_text(
-                    [
-                        [e.value for e in batch.journal],
-                        [[n.inputs, n.outputs, n.error] for n in batch.nodes],
-                        [data for _, data in batch.events],
-                    ]
-                )
-            memory = [self._memory_record(m) for m in batch.memory]  # may raise: before anything is stored
+            memory = [self._memory_record(m) for m in batch.memory]
             kv = [
                 (scope, key, None if gone else json_text(value), exp, gone) for scope, key, value, exp, gone in batch.kv
             ]
@@ -229,18 +273,38 @@ class MemoryStore:
                     self._kv.pop((scope, key), None)
                 else:
                     self._kv[(scope, key)] = (text, exp)  # type: ignore[assignment]
+            return rejected
+
+    @staticmethod
+    def _history_text(batch: HistoryBatch, *, checked: bool = False) -> str | None:
+        """The journal values, node payloads and events of ``batch`` as one redacted JSON text, or None when one
+        of those records cannot be stored (``checked``: every record is known to be fine)."""
+        if not checked and not quick_types(batch):
+            return None
+        values = [e.value for e in batch.journal]
+        values += [v for n in batch.nodes for v in (list(n.parents), n.inputs, n.outputs, n.error)]
+        values += [data for _, data in batch.events]
+        texts = json_column(values)
+        if texts is None:
+            if checked:  # pragma: no cover - encode_batch accepted these records
+                raise StorageError("a record the store accepted could not be serialised", code="not_json")
+            return None
+        return "[" + ",".join(redact_many(texts)) + "]"
 
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
         pending, self._undecoded = self._undecoded, []
         for batch, text in pending:
-            journal, nodes, events = json.loads(text)
+            values = json.loads(text)
+            j, k = len(batch.journal), 4 * len(batch.nodes)
+            journal, events = values[:j], values[j + k :]
+            nodes = [values[i : i + 4] for i in range(j, j + k, 4)]
             # Records built field by field: dataclasses.replace costs several times more.
             for e, value in zip(batch.journal, journal, strict=True):
                 self._journal.setdefault(e.run_id, []).append(
                     JournalEntry(e.run_id, e.key, e.name, e.kind, e.fingerprint, value, e.durable, e.created_at)
                 )
-            for n, (inputs, outputs, error) in zip(batch.nodes, nodes, strict=True):
+            for n, (_, inputs, outputs, error) in zip(batch.nodes, nodes, strict=True):
                 known = self._nodes.setdefault(n.run_id, {})
                 prev = known.get(n.node_id)
                 known[n.node_id] = NodeRecord(
@@ -260,7 +324,7 @@ class MemoryStore:
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
         with self._lock:
             self._check()
-            _roundtrip(value)
+            _check(HistoryBatch(kv=[(scope, key, value, expires_at, False)]))
             self._kv[(scope, key)] = (redact_text(json.dumps(value)), expires_at)
 
     def kv_delete(self, scope: str, key: str) -> bool:
@@ -285,6 +349,7 @@ class MemoryStore:
     def memory_append(self, record: MemoryRecord) -> None:
         with self._lock:
             self._check()
+            _check(HistoryBatch(memory=[record]))
             self._memory.append(self._memory_record(record))
 
     @staticmethod
@@ -323,6 +388,7 @@ class MemoryStore:
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         with self._lock:
             self._check()
+            artifact_row(record)
             self._artifacts[record.id] = (replace(record, labels=_roundtrip(record.labels)), bytes(data))
 
     def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:

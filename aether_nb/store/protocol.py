@@ -19,6 +19,7 @@ from aether_nb.store.records import (
     JournalEntry,
     MemoryRecord,
     NodeRecord,
+    RejectedRecord,
     RunRecord,
     WaitRecord,
 )
@@ -46,7 +47,8 @@ class Store(Protocol):
         """Record a completed step. Durable: the step is never executed again once this returns."""
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
-        """Record several completed steps in one transaction (group commit). Durable; all or nothing."""
+        """Record several completed steps in one transaction (group commit). Durable; all or nothing (a record
+        the store cannot hold fails the call with StorageError and nothing is written)."""
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         """Every journal entry of a run, in the order they were appended."""
@@ -62,6 +64,10 @@ class Store(Protocol):
         """Waits oldest first; ``status=None`` lists all of them."""
         ...
 
+    def expect_reads(self, run_ids: Sequence[str]) -> None:
+        """A hint: these runs are about to be resumed, so their history will be read. A store may read it for all
+        of them at once when the first is read (the DuckDB store does: one statement for a thousand runs)."""
+
     # -- DAG and events (cosmetic: may be batched) ------------------------------------------------------------
     def put_node(self, record: NodeRecord) -> None: ...
 
@@ -73,9 +79,15 @@ class Store(Protocol):
 
     def load_events(self, run_id: str) -> list[JSON]: ...
 
-    def write_history(self, batch: HistoryBatch) -> None:
-        """Write runs, waits, journal entries, nodes and events in one transaction. Durable; all or nothing:
-        on error nothing of the batch is written and the caller still holds it."""
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        """Write the records of ``batch`` (runs, waits, journal entries, nodes, events, memory events, KV writes)
+        as one durable step, and return the records it could not hold, each with the reason.
+
+        One bad record never blocks the others: a record the store cannot hold (a value that is not JSON or is
+        nested too deeply, a field of the wrong type) is left out and returned, and the rest is written. Raises
+        :class:`~aether_nb.errors.StorageError` only when nothing of the batch was written (I/O failure, closed
+        store): the caller still holds the batch and may retry it whole."""
+        ...
 
     # -- KV -----------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

@@ -122,6 +122,22 @@ class HistoryBatch:
 
 
 @dataclass(frozen=True)
+class RejectedRecord:
+    """A record of a :class:`HistoryBatch` the store could not hold, and why. The rest of its batch was written.
+
+    ``kind`` is ``"run"``, ``"wait"``, ``"journal"``, ``"node"``, ``"event"``, ``"memory"`` or ``"kv"``; ``key``
+    names the record within its run (node id, journal key, KV key, memory id, event kind) when it has one;
+    ``node_id`` is the DAG node the record belongs to, when there is one.
+    """
+
+    kind: str
+    run_id: str | None
+    key: str | None
+    error: str
+    node_id: str | None = None
+
+
+@dataclass(frozen=True)
 class MemoryRecord:
     """An event in a notebook's (or a run's) memory: a note, a chat turn, anything with a kind."""
 

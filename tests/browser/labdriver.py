@@ -152,6 +152,8 @@ def start_lab(
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(work_dir / "config"),
         "JUPYTER_RUNTIME_DIR": str(work_dir / "runtime"),
+        # The python3 kernelspec runs "python" from PATH: this interpreter's, not whatever comes first.
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
     }
     for key, value in (env or {}).items():
         if value is None:

@@ -21,7 +21,7 @@ from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
-from aether_nb.store.records import HistoryBatch
+from aether_nb.store.records import HistoryBatch, RejectedRecord
 from tests.conftest import arun, make_session
 
 
@@ -33,11 +33,11 @@ class CountingStore(MemoryStore):
         self.batches: list[int] = []
         self.fail: Exception | None = None
 
-    def write_history(self, batch: HistoryBatch) -> None:
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
         if self.fail is not None:
             raise self.fail
         self.batches.append(len(batch))
-        super().write_history(batch)
+        return super().write_history(batch)
 
 
 @pytest.fixture

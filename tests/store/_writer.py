@@ -4,8 +4,8 @@ Modes:
     hold     open the store, print ``ready``, keep it open until stdin closes, then close it and exit.
     journal  open the store, print ``ready``, then append journal entries to run ``r`` forever, printing each
              key after ``append_journal`` returned (the entry is durable then). Stops after 1,000,000 entries.
-    unclosed open the store, buffer nodes and events (a long flush interval) and exit without ``close()``:
-             the atexit hook must write them.
+    unclosed open the store, write nodes and events (to the history log: a long apply delay) and exit without
+             ``close()``: the atexit hook must apply the log to the tables.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(path: str, mode: str) -> int:
         store.close()
         return 0
     if mode == "unclosed":
-        store = DuckDBStore(path, flush_interval_s=3600)
+        store = DuckDBStore(path, apply_after_s=3600)
         for i in range(3):
             store.put_node(
                 NodeRecord(
@@ -66,8 +66,8 @@ def main(path: str, mode: str) -> int:
                 )
             )
         store.append_events("r", [{"i": i} for i in range(3)])
-        print("buffered", flush=True)
-        return 0  # no close(): the atexit hook flushes
+        print("written", flush=True)
+        return 0  # no close(): the atexit hook applies the log
     print(f"unknown mode {mode!r}", file=sys.stderr)
     return 2
 

@@ -247,19 +247,58 @@ def test_write_history_is_what_the_single_writes_would_store(store: Store) -> No
     assert store.load_events("r2") == [{"kind": "y"}]
 
 
-def test_write_history_is_all_or_nothing_and_redacts(store: Store) -> None:
-    with pytest.raises(StorageError):
-        store.write_history(
-            HistoryBatch(
-                runs=[run("r1")],
-                journal=[entry("r1", "k1", 1)],
-                events=[("r1", {"ok": 1}), ("r1", {"bad": Opaque()})],
-            )
+def test_write_history_leaves_out_a_bad_record_and_writes_the_rest(store: Store) -> None:
+    rejected = store.write_history(
+        HistoryBatch(
+            runs=[run("r1")],
+            journal=[entry("r1", "k1", 1), entry("r1", "k2", value={1, 2}), entry("r1", "k3", 3)],
+            events=[("r1", {"ok": 1}), ("r1", {"bad": Opaque()}), ("r1", {"ok": 2})],
         )
-    assert store.get_run("r1") is None and store.load_journal("r1") == [] and store.load_events("r1") == []
+    )
+    assert {(r.kind, r.run_id, r.key) for r in rejected} == {("journal", "r1", "k2"), ("event", "r1", None)}
+    assert all("not JSON" in r.error for r in rejected)
+    got = store.get_run("r1")
+    assert got is not None and got.status == "running"
+    assert [(e.key, e.value) for e in store.load_journal("r1")] == [("k1", 1), ("k3", 3)]
+    assert store.load_events("r1") == [{"ok": 1}, {"ok": 2}]
+
+
+def test_write_history_redacts(store: Store) -> None:
     key = "sk-" + "a" * 24
-    store.write_history(HistoryBatch(events=[("r1", {"api_key": "hunter2-secret", "text": f"use {key}"})]))
+    assert store.write_history(HistoryBatch(events=[("r1", {"api_key": "hunter2-secret", "text": f"use {key}"})])) == []
     assert store.load_events("r1") == [{"api_key": "[REDACTED]", "text": "use [REDACTED]"}]
+
+
+def test_write_history_redacts_every_table_and_nothing_else(store: Store) -> None:
+    key = "sk-" + "b" * 30
+    plain = {"note": "nothing secret here", "n": [1, 2]}
+    store.write_history(
+        HistoryBatch(
+            runs=[run("r1", inputs={"q": f"use {key}"}, error=f"failed with {key}")],
+            waits=[wait("t1", prompt=f"paste {key}?", answer={"password": "hunter2-hunter2"})],
+            journal=[entry("r1", "k1", plain), entry("r1", "k2", {"authorization": "Bearer abcdefghijk123"})],
+            nodes=[node("n1", outputs={"token": key}), node("n2", outputs=plain)],
+            events=[("r1", plain), ("r1", {"api_key": "x" * 12})],
+            memory=[mem("m1", data={"secret": "s3cr3t-value"}, text=f"my key is {key}")],
+            kv=[("s", "plain", plain, None, False), ("s", "k", {"x-api-key": "zzzzzzzzzz"}, None, False)],
+        )
+    )
+    everything = repr(
+        [
+            store.get_run("r1"),
+            store.get_wait("t1"),
+            store.load_journal("r1"),
+            store.list_nodes("r1"),
+            store.load_events("r1"),
+            store.memory_query("nb"),
+            store.kv_get("s", "k"),
+        ]
+    )
+    for secret in (key, "hunter2-hunter2", "abcdefghijk123", "x" * 12, "s3cr3t-value", "zzzzzzzzzz"):
+        assert secret not in everything
+    assert next(e.value for e in store.load_journal("r1")) == plain
+    assert store.list_nodes("r1")[1].outputs == plain and store.load_events("r1")[0] == plain
+    assert store.kv_get("s", "plain") == (plain, None)
 
 
 def test_write_history_kv_writes_apply_in_order(store: Store) -> None:

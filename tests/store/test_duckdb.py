@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +17,9 @@ import duckdb
 import pytest
 
 from aether_nb.errors import StorageError
+from aether_nb.store import log as store_log
 from aether_nb.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from aether_nb.store.query import ENGINE_CONFIG
 from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
@@ -51,8 +53,9 @@ def node(node_id: str, status: str = "running") -> NodeRecord:
 
 
 def raw_count(path: Path, table: str) -> int:
-    """Rows of ``table`` in the file, not in the store's buffer (DuckDB shares the open instance)."""
-    con = duckdb.connect(str(path))
+    """Rows of ``table`` in the file itself, not merged with the history log (a connection with the store's
+    settings shares the store's open database)."""
+    con = duckdb.connect(str(path), config=dict(ENGINE_CONFIG))
     try:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
         assert row is not None
@@ -125,7 +128,7 @@ def test_reopen_sees_everything(db: Path) -> None:
     big_data = os.urandom(1024 * 1024 + 1)
     big = ArtifactRecord("a2", "b.bin", "file", "application/octet-stream", len(big_data), "sha2", {}, 2.0)
 
-    store = DuckDBStore(db, flush_interval_s=3600)
+    store = DuckDBStore(db, apply_after_s=3600)
     store.put_run(run)
     store.append_journal(journal)
     store.put_wait(wait)
@@ -135,8 +138,10 @@ def test_reopen_sees_everything(db: Path) -> None:
     store.memory_append(memory)
     store.artifact_put(small, b"abc")
     store.artifact_put(big, big_data)
-    store.put_node(node("n2", status="succeeded"))  # still buffered at close()
-    store.close()
+    store.put_node(node("n2", status="succeeded"))
+    assert raw_count(db, "nodes") == 0 and raw_count(db, "history_log") > 0  # in the log, not yet in the tables
+    store.close()  # applies the log
+    assert raw_count(db, "history_log") == 0 and raw_count(db, "nodes") == 2
 
     again = DuckDBStore(db)
     try:
@@ -204,70 +209,117 @@ def test_read_only_reads_but_refuses_writes(db: Path) -> None:
         ro.close()
 
 
-# -- (2) batching --------------------------------------------------------------------------------------------
-def test_buffered_nodes_and_events_are_readable_before_flush(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=3600)
+# -- (2) the history log ------------------------------------------------------------------------------------
+def test_a_write_is_one_log_row_and_reads_merge_it(db: Path) -> None:
+    store = DuckDBStore(db, apply_after_s=3600)
     try:
-        store.put_node(node("a"))
-        store.put_node(node("b"))
+        store.put_run(RunRecord("r1", "g", "running", {}, "fp", 1.0, 1.0))
+        store.write_history(
+            HistoryBatch(
+                runs=[RunRecord("r1", "g", "waiting", {}, "fp", 1.0, 2.0)],
+                nodes=[node("a"), node("b")],
+                journal=[JournalEntry("r1", "a", "a", "tool", "f", 1, True, 1.0)],
+                events=[("r1", {"i": 0}), ("r1", {"i": 1})],
+            )
+        )
         store.put_node(node("a", status="succeeded"))
-        store.append_events("r1", [{"i": 0}, {"i": 1}])
-        assert raw_count(db, "nodes") == 0 and raw_count(db, "events") == 0  # really buffered
+        assert raw_count(db, "history_log") == 3  # three writes, three rows: one statement each
+        assert [raw_count(db, t) for t in ("runs", "nodes", "journal", "events")] == [0, 0, 0, 0]
+        got = store.get_run("r1")
+        assert got is not None and got.status == "waiting"
+        assert [(n.node_id, n.status) for n in store.list_nodes("r1")] == [("a", "succeeded"), ("b", "running")]
+        assert [e.key for e in store.load_journal("r1")] == ["a"]
+        assert store.load_events("r1") == [{"i": 0}, {"i": 1}]
+        store.sql("select 1")  # a read of whole tables applies the log first
+        assert raw_count(db, "history_log") == 0
+        assert [raw_count(db, t) for t in ("runs", "nodes", "journal", "events")] == [1, 2, 1, 2]
+        # after the apply, new writes merge with what the tables hold: an update keeps the node's place
+        store.put_node(node("a", status="failed"))
+        store.put_node(node("c"))
         assert [(n.node_id, n.status) for n in store.list_nodes("r1")] == [
-            ("a", "succeeded"),
+            ("a", "failed"),
             ("b", "running"),
+            ("c", "running"),
         ]
-        store.append_events("r1", [{"i": 2}])
-        assert store.load_events("r1") == [{"i": 0}, {"i": 1}, {"i": 2}]
-        assert raw_count(db, "nodes") == 2 and raw_count(db, "events") == 3
     finally:
         store.close()
 
 
-def test_durable_write_flushes_the_buffer_first(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=3600)
+def test_the_log_is_applied_when_the_store_is_idle(db: Path) -> None:
+    store = DuckDBStore(db, apply_after_s=0.05)
     try:
         store.append_events("r1", [{"i": 0}])
-        assert raw_count(db, "events") == 0
-        store.kv_set("s", "k", 1, None)
-        assert raw_count(db, "events") == 1 and raw_count(db, "kv") == 1
-    finally:
-        store.close()
-
-
-def test_background_timer_flushes(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=0.05)
-    try:
-        store.append_events("r1", [{"i": 0}])
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while raw_count(db, "events") == 0:
-            assert time.monotonic() < deadline, "the timer never flushed the buffer"
+            assert time.monotonic() < deadline, "the idle timer never applied the log"
             time.sleep(0.02)
+        assert raw_count(db, "history_log") == 0
+        assert store.load_events("r1") == [{"i": 0}]
     finally:
         store.close()
 
 
-def test_zero_interval_writes_through(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=0)
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_long_log_is_applied_in_the_background_while_writes_go_on(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 200)
+    store = DuckDBStore(db, apply_after_s=3600)  # never idle long enough: only the size starts the applier
     try:
-        store.put_node(node("a"))
-        assert raw_count(db, "nodes") == 1
+        for i in range(40):  # 40 writes of 10 rows: the applier starts at 200, while writes go on
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        _eventually(lambda: raw_count(db, "events") >= 200, "the applier never applied the log")
+        assert store.load_events("r1") == [{"i": i} for i in range(400)]  # tables + log: each row once, in order
+        store.sql("select 1")
+        assert raw_count(db, "events") == 400 and raw_count(db, "history_log") == 0
     finally:
         store.close()
 
 
-def test_atexit_flushes_an_unclosed_store(db: Path, child_factory: list[Child]) -> None:
+def test_many_batches_are_applied_in_the_background(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_log, "APPLY_BATCHES", 5)
+    store = DuckDBStore(db, apply_after_s=3600)
+    try:
+        for i in range(5):
+            store.append_events("r1", [{"i": i}])
+        _eventually(lambda: raw_count(db, "history_log") == 0, "five batches were not applied")
+        assert raw_count(db, "events") == 5 and store.load_events("r1") == [{"i": i} for i in range(5)]
+    finally:
+        store.close()
+
+
+def test_a_writer_far_ahead_of_the_applier_applies_first(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aether_nb.store import duckdb as store_duckdb
+
+    monkeypatch.setattr(store_duckdb, "PENDING_MAX", 30)
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 10**9)  # the background applier never starts on size
+    store = DuckDBStore(db, apply_after_s=3600)
+    try:
+        for i in range(4):
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        assert raw_count(db, "events") == 30  # the 4th write found 30 rows pending and applied them first
+        assert store.load_events("r1") == [{"i": i} for i in range(40)]
+    finally:
+        store.close()
+
+
+def test_atexit_applies_the_log_of_an_unclosed_store(db: Path, child_factory: list[Child]) -> None:
     child = Child(db, "unclosed")
     child_factory.append(child)
-    assert child.readline() == "buffered"
+    assert child.readline() == "written"
     assert child.proc.wait(timeout=30) == 0
+    assert raw_count(db, "history_log") == 0 and raw_count(db, "nodes") == 3
     with DuckDBStore(db) as store:
         assert [n.node_id for n in store.list_nodes("r")] == ["n0", "n1", "n2"]
         assert store.load_events("r") == [{"i": 0}, {"i": 1}, {"i": 2}]
 
 
 def test_concurrent_threads(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=0.01)
+    store = DuckDBStore(db, apply_after_s=0.01)
     errors: list[BaseException] = []
 
     def work(t: int) -> None:
@@ -344,7 +396,7 @@ def test_sigkill_mid_stream_loses_no_durable_entry(db: Path, child_factory: list
 # -- (5) schema versions -------------------------------------------------------------------------------------
 def test_newer_schema_version_is_refused(db: Path) -> None:
     DuckDBStore(db).close()
-    con = duckdb.connect(str(db))
+    con = duckdb.connect(str(db), config=dict(ENGINE_CONFIG))
     con.execute("INSERT INTO schema_version VALUES (?, 0)", [SCHEMA_VERSION + 1])
     con.close()
     with pytest.raises(StorageError) as info:
@@ -358,9 +410,10 @@ def test_newer_schema_version_is_refused(db: Path) -> None:
 def test_schema_is_recorded_once(db: Path) -> None:
     DuckDBStore(db).close()
     DuckDBStore(db).close()
-    con = duckdb.connect(str(db))
+    con = duckdb.connect(str(db), config=dict(ENGINE_CONFIG))
     try:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         columns = dict(
             con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'memory'").fetchall()
         )
@@ -403,15 +456,6 @@ def test_two_stores_in_one_process_share_the_file(db: Path) -> None:
     finally:
         a.close()
         b.close()
-
-
-def test_large_buffer_is_written_early(db: Path) -> None:
-    store = DuckDBStore(db, flush_interval_s=3600)
-    try:
-        store.append_events("r1", [{"i": i} for i in range(10_000)])
-        assert raw_count(db, "events") == 10_000
-    finally:
-        store.close()
 
 
 def test_user_sql_is_read_only(tmp_path: Path) -> None:

@@ -1,0 +1,118 @@
+"""The fast path of :func:`~aether_nb.store.rows.encode_batch`: the journal, nodes and events of a batch (most of
+any batch) encoded a column at a time, and checked a column at a time.
+
+Each function returns the table's rows, or None when some record fails a check: that table is then encoded again
+record by record (:mod:`aether_nb.store.rows`), which sets the failing record aside with its reason. JSON texts
+are not redacted here: the caller redacts the whole batch in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aether_nb.store.records import HistoryBatch, JournalEntry, NodeRecord
+from aether_nb.store.values import db_text, json_column
+
+__all__ = ["event_columns", "journal_columns", "node_columns", "quick_types"]
+
+_STR: frozenset[type] = frozenset({str})
+_OPT_STR: frozenset[type] = frozenset({str, type(None)})
+_FLOAT: frozenset[type] = frozenset({float})
+_OPT_FLOAT: frozenset[type] = frozenset({float, type(None)})
+_BOOL: frozenset[type] = frozenset({bool})
+
+
+def _types_in(allowed: frozenset[type], *columns: list[Any]) -> bool:
+    return all(set(map(type, col)) <= allowed for col in columns)
+
+
+def quick_types(batch: HistoryBatch) -> bool:
+    """Whether the journal entries, nodes and events of ``batch`` pass the type checks of the fast path (their
+    JSON values aside): when True, only a value that is not JSON can make one of them fail."""
+    j, n, e = batch.journal, batch.nodes, batch.events
+    return (
+        _types_in(_STR, [x.run_id for x in j], [x.key for x in j], [x.name for x in j], [x.kind for x in j])
+        and _types_in(_STR, [x.fingerprint for x in j])
+        and _types_in(_BOOL, [x.durable for x in j])
+        and _types_in(_FLOAT, [x.created_at for x in j])
+        and _types_in(_STR, [x.run_id for x in n], [x.node_id for x in n], [x.name for x in n], [x.kind for x in n])
+        and _types_in(_STR, [x.status for x in n], [p for x in n for p in x.parents])
+        and _types_in(_OPT_STR, [x.parent for x in n])
+        and _types_in(_OPT_FLOAT, [x.started_at for x in n], [x.ended_at for x in n])
+        and all(type(x) is tuple and len(x) == 2 and type(x[0]) is str for x in e)
+    )
+
+
+def _texts(column: list[Any]) -> list[Any]:
+    """A column of strings (and None) as stored: unchanged unless some value is not ASCII."""
+    if "".join(v for v in column if v is not None).isascii():
+        return column
+    return [None if v is None else db_text(v) for v in column]
+
+
+def journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not entries:
+        return []
+    run_ids = [e.run_id for e in entries]
+    keys = [e.key for e in entries]
+    names = [e.name for e in entries]
+    kinds = [e.kind for e in entries]
+    fps = [e.fingerprint for e in entries]
+    durable = [e.durable for e in entries]
+    created = [e.created_at for e in entries]
+    if not (
+        _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
+    ):
+        return None
+    values = json_column([e.value for e in entries])
+    if values is None:
+        return None
+    ords = [next_ord() for _ in entries]
+    return list(
+        zip(
+            ords, _texts(run_ids), _texts(keys), _texts(names), _texts(kinds), _texts(fps), values, durable, created,
+            strict=True,
+        )
+    )  # fmt: skip
+
+
+def node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not nodes:
+        return []
+    cols = [[getattr(n, f) for n in nodes] for f in ("run_id", "node_id", "name", "kind", "status")]
+    parent = [n.parent for n in nodes]
+    parents = [list(n.parents) for n in nodes]
+    started = [n.started_at for n in nodes]
+    ended = [n.ended_at for n in nodes]
+    if not (
+        _types_in(_STR, *cols, [p for ps in parents for p in ps])
+        and _types_in(_OPT_STR, parent)
+        and _types_in(_OPT_FLOAT, started, ended)
+    ):
+        return None
+    texts = json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
+    if texts is None:
+        return None
+    ords = [next_ord() for _ in nodes]
+    run_ids, node_ids, names, kinds, statuses = (_texts(c) for c in cols)
+    return list(
+        zip(
+            run_ids, node_ids, names, kinds, statuses, _texts(parent),
+            texts[0::4], texts[1::4], texts[2::4], texts[3::4], started, ended, ords, strict=True,
+        )
+    )  # fmt: skip
+
+
+def event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+    if not events:
+        return []
+    if not all(type(e) is tuple and len(e) == 2 for e in events):
+        return None
+    run_ids = [e[0] for e in events]
+    if not _types_in(_STR, run_ids):
+        return None
+    data = json_column([e[1] for e in events])
+    if data is None:
+        return None
+    return list(zip(_texts(run_ids), [next_ord() for _ in events], data, strict=True))

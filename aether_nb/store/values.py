@@ -1,0 +1,135 @@
+"""How values are stored in the DuckDB store's columns, so that any Python string and any JSON value the store
+accepts comes back unchanged (see :mod:`aether_nb.store.rows` for the checks a record passes).
+
+* **JSON columns** hold ``json.dumps`` text (:func:`dump_json`): ASCII only (a lone surrogate becomes ``\\ud800``
+  and round-trips), ``NaN``/``Infinity`` kept, nested at most :data:`MAX_JSON_DEPTH` levels.
+* **Text columns** take any Python ``str``, NUL included. A string DuckDB cannot hold (one with a lone surrogate,
+  which is not UTF-8) is stored escaped as :data:`ESCAPE` followed by its JSON form and read back as the original
+  string (:func:`py_text`); so is a string that itself starts with :data:`ESCAPE` (U+FDD0, a Unicode
+  noncharacter), so the mapping stays one to one.
+* **Embeddings** travel in the history log as little-endian float32, base64 (:func:`pack_vector`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "ESCAPE",
+    "MAX_JSON_DEPTH",
+    "db_text",
+    "dump_json",
+    "json_column",
+    "json_depth",
+    "pack_vector",
+    "py_text",
+    "unpack_vector",
+]
+
+ESCAPE = "\ufdd0"
+"""Marks an escaped text value: the JSON form of a string DuckDB cannot hold follows it."""
+
+MAX_JSON_DEPTH = 256
+"""The deepest nesting of lists and dicts a stored JSON value may have. Python's JSON encoder and decoder recurse,
+so a value nested ~1,000 deep fails to encode, and one that barely encoded could fail to *decode* later from a
+deeper call stack, making the history unreadable: the store refuses such values when they are written."""
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _not_json(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+# json.dumps' own C encoder, made once: json.dumps builds one per call, which is half its cost on the small values
+# history is made of. Same output as json.dumps (ASCII, ", " and ": ", NaN allowed); without the circular-reference
+# check, so a cycle fails as RecursionError (caught like too deep a value).
+_make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODER: Any = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+)
+
+
+def dump_json(value: Any) -> str:
+    """``json.dumps(value)``, faster for many small values."""
+    if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
+        return json.dumps(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
+# -- values ---------------------------------------------------------------------------------------------------
+def db_text(value: str) -> str:
+    """``value`` as DuckDB can hold it: itself, or escaped when it is not UTF-8 (see the module docstring)."""
+    if value.isascii():
+        return value
+    if value[0] != ESCAPE:
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            pass
+    return ESCAPE + json.dumps(value)
+
+
+def py_text(value: Any) -> Any:
+    """The string :func:`db_text` stored (``None`` and other values unchanged)."""
+    if type(value) is str and value and value[0] == ESCAPE:
+        return json.loads(value[1:])
+    return value
+
+
+def json_depth(text: str) -> int:
+    """How deep lists and dicts nest in JSON ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for ch in _STRINGS.sub("", text):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def json_column(values: list[Any]) -> list[str] | None:
+    """Each value's JSON text (not redacted), or None when one is not JSON or nests deeper than
+    :data:`MAX_JSON_DEPTH` (only texts long enough and with enough brackets are scanned for their depth)."""
+    try:
+        texts = list(map(dump_json, values))
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return None
+    # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
+    if texts and max(map(len, texts)) > 2 * MAX_JSON_DEPTH:
+        for t in texts:
+            long = len(t) > 2 * MAX_JSON_DEPTH and t.count("[") + t.count("{") > MAX_JSON_DEPTH
+            if long and json_depth(t) > MAX_JSON_DEPTH:
+                return None
+    return texts
+
+
+def pack_vector(values: Sequence[Any]) -> str:
+    """An embedding as the log keeps it: little-endian float32 (what the ``FLOAT[]`` column holds), base64.
+    About thirty times cheaper than JSON for a few hundred floats, and exact for what the column stores."""
+    try:
+        packed = struct.pack(f"<{len(values)}f", *values)
+        finite = math.isfinite(sum(values))
+    except (struct.error, OverflowError, TypeError) as exc:
+        raise ValueError(f"an embedding must hold float32 numbers ({exc})") from None
+    if not finite:
+        raise ValueError("an embedding must hold finite numbers")
+    return base64.b64encode(packed).decode("ascii")
+
+
+def unpack_vector(text: str | None) -> list[float] | None:
+    """The floats of :func:`pack_vector`."""
+    if text is None:
+        return None
+    raw = base64.b64decode(text)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
