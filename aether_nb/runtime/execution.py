@@ -127,7 +127,10 @@ class StepHost(Protocol):
         """The NodeContext a scope hands to its code."""
 
     def persist_waiting(self) -> None:
-        """Record that the run waits (the record is written with the wait, before the prompt shows)."""
+        """Record that the run waits (written with the wait, before the prompt shows; said at announce_waiting)."""
+
+    def announce_waiting(self) -> None:
+        """The wait's write returned: observers may now learn what persist_waiting recorded."""
 
     def refresh_status(self) -> None:
         """Recompute running/waiting from the waits its tasks are parked on."""

@@ -91,10 +91,13 @@ async def await_answer(scope: Scope, key: str, spec: WaitSpec, present: Presente
             deadline=rec.deadline,
         )
         run.emit(NodeStatusChanged, node_id=key, status=spec.node_status)
-        # Durable before the run says it waits and before the prompt shows: the wait, its node and the run's
-        # "waiting" record share one transaction (with every other wait opened in this loop iteration).
+        # Durable before the run says it waits and before the prompt shows: the wait, its node, the run's
+        # "waiting" record and status change share one write (with every other wait opened in this loop turn).
         run.persist_waiting()
-        await store.barrier()
+        try:
+            await store.barrier()
+        finally:
+            run.announce_waiting()
         run.refresh_status()
         presenter = present if present is not None else session.present_wait(scope.context)
         if presenter is not None:

@@ -58,6 +58,8 @@ class Recorder:
         self._announce: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
+        self._holds = 0  # hold() depth: events are recorded and stored, but handed out only at release()
+        self._held: list[Event] = []
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Events are made on ``loop``'s thread from now on (others hop onto it)."""
@@ -174,6 +176,35 @@ class Recorder:
         self._log.append(event)
         node = self._graph.apply(event)
         self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
+        if self._holds:
+            self._held.append(event)
+        else:
+            self._publish(event)
+
+    def hold(self) -> None:
+        """Hand out no event until :meth:`release`: they are still recorded, folded and stored in order.
+
+        Why: a run that starts waiting records its status change in the same write as the wait (one durable
+        write per pause), but must not *say* it waits before that write returns. Holding everything after it
+        keeps subscribers seeing events in sequence order.
+        """
+        self._holds += 1
+
+    def release(self) -> None:
+        """End a :meth:`hold`; the last one hands out the held events, in order."""
+        if self._holds != 1:
+            self._holds = max(0, self._holds - 1)
+            return
+        try:
+            while self._held:  # still held meanwhile: what a subscriber triggers comes after, in order
+                self._publish(self._held.pop(0))
+        finally:
+            self._holds = 0
+            rest, self._held = self._held, []
+            for event in rest:
+                self._publish(event)
+
+    def _publish(self, event: Event) -> None:
         for observer in list(self._session.event_observers):
             observer(self._owner, event)
         for queue in self.queues:

@@ -72,6 +72,7 @@ class Run:
         self._executor: Executor | None = None
         self._execution: Execution | None = None
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
+        self._announcing = False  # "waiting" recorded, its write not returned yet (persist_waiting)
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
@@ -120,7 +121,7 @@ class Run:
     @property
     def status(self) -> str:
         """``pending``, ``running``, ``waiting``, ``succeeded``, ``failed`` or ``cancelled``."""
-        return self._record.status
+        return "running" if self._announcing and self._record.status == "waiting" else self._record.status
 
     @property
     def done(self) -> bool:
@@ -602,8 +603,22 @@ class Run:
         return NodeContext(scope)
 
     def persist_waiting(self) -> None:
-        """Write the run's record as ``waiting`` (it goes out with the wait that makes it wait)."""
-        self._session.store.put_run(replace(self._record, status="waiting", updated_at=self._session.clock.now()))
+        """Record that the run waits: its ``waiting`` record and, if it was running, its status change go out
+        in the same write as the wait that makes it wait (one durable write per pause). Nobody is told before
+        :meth:`announce_waiting` (after that write): ``status`` still says ``running`` and the events are held."""
+        if self._record.status != "running" or self._announcing:
+            self._session.store.put_run(replace(self._record, status="waiting", updated_at=self._session.clock.now()))
+            return
+        self._announcing = True
+        self._events.hold()
+        self._update_record(status="waiting")
+        self.emit(RunStatusChanged, status="waiting")
+
+    def announce_waiting(self) -> None:
+        """The write of :meth:`persist_waiting` returned (or failed): say what it recorded."""
+        if self._announcing:
+            self._announcing = False
+            self._events.release()
 
     def refresh_status(self) -> None:
         """``running`` or ``waiting``, from whether a task of the run is parked on a wait now."""

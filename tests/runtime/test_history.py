@@ -148,6 +148,41 @@ def test_a_wait_is_in_the_store_when_the_run_says_it_waits(inner: CountingStore)
     arun(main())
 
 
+def test_a_pause_is_one_write_and_is_said_only_once_written(inner: CountingStore) -> None:
+    """The wait, the run's record and its "waiting" status change go out in one write; observers and
+    ``run.status`` learn of it only when that write returned, and see every event in sequence order."""
+
+    @ag.graph_fn(outputs=["a"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        await inc(1)
+        return {"a": await context.channel().ask_text("name?")}
+
+    seqs: list[int] = []
+    wait_stored_when_said: list[bool] = []
+
+    async def main() -> None:
+        run = asks.start()
+
+        def watch(event: ag.Event) -> None:
+            seqs.append(event.seq)
+            if event.kind == "run_status" and getattr(event, "status", None) == "waiting":
+                wait_stored_when_said.append(bool(inner.list_waits(run.id)) and run.status == "waiting")
+
+        run.subscribe(watch)
+        await run.wait_for("waiting", timeout=10)
+        written = len(inner.batches)
+        _session().flush()
+        assert len(inner.batches) == written, "nothing of the pause was left for a second write"
+        stored = [e["status"] for e in inner.load_events(run.id) if e["kind"] == "run_status"]
+        assert stored[-1:] == ["waiting"]
+        await run.answer("Ada")
+        assert await run == {"a": "Ada"}
+
+    arun(main())
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+    assert wait_stored_when_said == [True]
+
+
 def test_waits_opened_together_share_one_transaction(inner: CountingStore) -> None:
     @ag.graph_fn(outputs=["a"])
     async def asks(*, context: ag.NodeContext) -> dict[str, str]:
