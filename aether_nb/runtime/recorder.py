@@ -88,10 +88,11 @@ class Recorder:
 
     @property
     def history(self) -> list[Event]:
-        """Every event so far, oldest first."""
+        """Every event handed out so far, oldest first (not those a :meth:`hold` keeps back: a reader that then
+        subscribes gets them once, when they are released)."""
         if self._pending:
             self._load()
-        return list(self._log)
+        return self._log[: len(self._log) - len(self._held)] if self._held else list(self._log)
 
     @property
     def log(self) -> list[Event]:

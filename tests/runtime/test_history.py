@@ -306,3 +306,39 @@ def test_a_body_that_never_yields_still_writes_its_history(
 
     assert arun(long_chain(x=0)) == {"y": 30}
     assert written and written[0] >= 10  # written in batches as it went, not only after the run
+
+
+def test_events_read_while_a_pause_is_being_written_come_once_and_in_order(inner: CountingStore) -> None:
+    """Between a pause's record and its write returning, a new reader of ``run.events()`` gets the held events
+    once (when they are released), not also in the history it starts from."""
+    gate = asyncio.Event()
+
+    @ag.graph_fn(outputs=["y"])
+    async def gated() -> dict[str, int]:
+        await gate.wait()
+        return {"y": (await inc(1))["y"]}
+
+    async def main() -> list[int]:
+        run = gated.start()
+        await run.wait_for("running", timeout=10)
+        run.persist_waiting()  # what a wait does before its write: recorded, held back
+        assert run.status == "running", "not said before the write returned"
+        seqs: list[int] = []
+
+        async def read() -> None:
+            async for event in run.events():
+                seqs.append(event.seq)
+
+        reader = asyncio.ensure_future(read())
+        while not seqs:  # the reader has taken the history and subscribed
+            await asyncio.sleep(0)
+        run.announce_waiting()
+        assert run.status == "waiting"
+        run.refresh_status()  # nothing waits: back to running, said in order
+        gate.set()
+        assert await run == {"y": 2}
+        await asyncio.wait_for(reader, 10)
+        return seqs
+
+    seqs = arun(main())
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
