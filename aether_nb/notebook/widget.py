@@ -28,7 +28,15 @@ from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
 from aether_nb.runtime import status
-from aether_nb.runtime.events import ChannelMessage, Event, RunFinished, RunStarted, WaitAnswered, WaitOpened
+from aether_nb.runtime.events import (
+    ChannelMessage,
+    Event,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    WaitAnswered,
+    WaitOpened,
+)
 from aether_nb.runtime.run import Run
 from aether_nb.services.artifacts import parse_uri
 from aether_nb.services.channel import INBOX_SCOPE, post_message, queued_messages
@@ -125,6 +133,7 @@ class RunView:
         self._announced: set[str] = set()  # wait tokens whose question the chat shows from the wait itself
         self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
+        self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)
@@ -160,6 +169,12 @@ class RunView:
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
             return
+        if isinstance(event, RunWarning) and event.code in HISTORY_NOTICES:
+            # The run says its history is not safe (README, "How runs work"): so does the widget, in words.
+            self._unwritten = event.code == "history_not_written"
+            error = event.message.split(": ", 1)[-1]
+            error = error if len(error) <= 300 else error[:300] + "…"
+            self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
             self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
@@ -179,6 +194,9 @@ class RunView:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._last_flush = self._loop.time()
+        if self._unwritten and not self.run.session.store.failing:
+            self._unwritten = False  # a notice that the store fails must not outlive the failure
+            self.set_notice("The store is written again: this run's history is saved.")
         full = self.run.graph.to_dict()
         full["status"] = self.run.status
         full["error"] = self.run.error if self.run.status == "failed" else None
@@ -381,6 +399,15 @@ class RunView:
 
 
 __all__ = ["INBOX_SCOPE", "RunView", "RunWidget"]
+
+
+HISTORY_NOTICES = {
+    "history_not_written": "The notebook's store cannot be written right now ({error}). This run goes on and its "
+    "history is kept in memory and retried; until it is written, a restart would lose what it did since.",
+    "not_durable": "Part of this run's history could not be stored ({error}). The run goes on; if it is resumed "
+    "after a restart, those steps run again.",
+}
+"""What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
 
 
 def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

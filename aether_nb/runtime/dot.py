@@ -100,24 +100,13 @@ def render_svg_sync(graph: dict[str, Any], *, timeout_s: float = 5.0) -> str | N
 
 
 async def render_svg(graph: dict[str, Any], *, timeout_s: float = 5.0) -> str | None:
-    """SVG of the graph, or None when ``dot`` is missing or too slow even with the fast settings."""
-    dot_bin = shutil.which("dot")
-    if dot_bin is None or not graph.get("nodes"):
+    """SVG of the graph, or None when ``dot`` is missing or too slow even with the fast settings.
+
+    ``dot`` runs from a worker thread (:func:`render_svg_sync`), not as an asyncio subprocess: cancelling
+    ``asyncio.create_subprocess_exec`` while it starts waits for the child to exit (CPython 3.11), and ``dot``
+    waits for its input, so a loop shutting down (``asyncio.run`` ending right after a run) hung for ever. A
+    cancelled drawing now leaves a thread that ends within ``2 * timeout_s``.
+    """
+    if shutil.which("dot") is None or not graph.get("nodes"):
         return None
-    for fast in (False, True):
-        proc = await asyncio.create_subprocess_exec(
-            dot_bin,
-            "-Tsvg",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(to_dot(graph, fast=fast).encode()), timeout_s)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            continue
-        if proc.returncode == 0:
-            return _svg_text(out)
-    return None
+    return await asyncio.to_thread(render_svg_sync, graph, timeout_s=timeout_s)

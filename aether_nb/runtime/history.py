@@ -236,6 +236,12 @@ class HistoryStore:
 
         return remove
 
+    @property
+    def failing(self) -> bool:
+        """Whether pending history could not be written by the last try (it is retried); False again once a
+        write succeeds (what a widget's "not written" notice checks before saying the store recovered)."""
+        return self._failing_since is not None
+
     def take_dropped(self) -> list[HistoryFailure]:
         """The failures that dropped records since the last call (Session.flush raises them), and forget them."""
         with self._lock:

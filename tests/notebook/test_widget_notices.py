@@ -1,0 +1,116 @@
+"""The widget says what the run says about its history: not written yet (and written again), or dropped.
+
+Issue 12: "the affected runs say so (status warning on the run, a notice in the widget)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.errors import StorageError
+from aether_nb.notebook.widget import RunView
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.session import Session
+from aether_nb.store.memory import MemoryStore
+from aether_nb.store.records import HistoryBatch, RejectedRecord
+from tests.conftest import arun, make_session
+
+
+class FlakyStore(MemoryStore):
+    """History writes fail while ``broken`` is set (a full disk, say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: Exception | None = None
+
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        if self.broken is not None:
+            raise self.broken
+        return super().write_history(batch)
+
+
+@pytest.fixture
+def flaky() -> Iterator[tuple[FlakyStore, Session]]:
+    store = FlakyStore()
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+    try:
+        yield store, s
+    finally:
+        session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["y"])
+async def inc(x: int) -> dict[str, int]:
+    return {"y": x + 1}
+
+
+@ag.graph_fn(outputs=["y", "name"])
+async def asks(*, context: ag.NodeContext) -> dict[str, object]:
+    y = (await inc(1))["y"]
+    return {"y": y, "name": await context.channel().ask_text("name?")}
+
+
+def test_a_store_that_cannot_be_written_is_said_in_the_widget_until_it_recovers(
+    flaky: tuple[FlakyStore, Session],
+) -> None:
+    store, session = flaky
+    store.broken = OSError("No space left on device")
+    notices: list[str] = []
+
+    async def main() -> str:
+        run = asks.start()
+        view = RunView(run)
+        # The wait cannot be made durable, so the ask fails the run (a prompt is never shown for a wait that a
+        # restart would lose); the steps before it stay pending in memory, retried.
+        status = await run.wait_for("waiting", "failed", timeout=10)
+        notices.append(view.widget.notice)
+        store.broken = None
+        session.flush()
+        view.flush()
+        notices.append(view.widget.notice)
+        view.close()
+        return status
+
+    assert arun(main()) == "failed"
+    assert "cannot be written" in notices[0] and "No space left on device" in notices[0], notices
+    assert notices[1] == "The store is written again: this run's history is saved.", notices
+    assert [r.status for r in store.list_runs()] == ["failed"], "the pending history was written on recovery"
+
+
+class PickyStore(MemoryStore):
+    """Refuses the journal entry of ``inc`` (as a store refuses a value it cannot hold) and writes the rest."""
+
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        refused = [e for e in batch.journal if e.key.startswith("inc_")]
+        batch.journal[:] = [e for e in batch.journal if e not in refused]
+        return super().write_history(batch) + [
+            RejectedRecord("journal", e.run_id, e.key, "value too odd to store", e.key) for e in refused
+        ]
+
+
+def test_history_the_store_refused_is_said_in_the_widget() -> None:
+    store = PickyStore()
+    s, _ = make_session(store, answers=["Ada"])
+    previous = session_mod.set_default_session(s)
+
+    async def main() -> tuple[dict[str, object], str]:
+        run = asks.start()
+        view = RunView(run)
+        out = await run
+        with pytest.raises(StorageError, match="dropped"):
+            s.flush()  # flush says what was dropped since the last one
+        view.flush()
+        notice = view.widget.notice
+        view.close()
+        return out, notice
+
+    try:
+        out, notice = arun(main())
+    finally:
+        session_mod.set_default_session(previous)
+    assert out == {"y": 2, "name": "Ada"}, "the run itself goes on"
+    assert "could not be stored" in notice and "value too odd to store" in notice and "run again" in notice, notice
