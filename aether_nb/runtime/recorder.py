@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.runtime.events import Event, NodeFinished, NodeRan, NodeStarted, NodeStatusChanged, RunWarning
-from aether_nb.runtime.graph import RunGraph
+from aether_nb.runtime.events import (
+    Event,
+    NodeFinished,
+    NodeRan,
+    NodeStarted,
+    NodeStatusChanged,
+    RunFinished,
+    RunWarning,
+)
+from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
 from aether_nb.store import redact
 
 if TYPE_CHECKING:
@@ -124,6 +132,60 @@ class Recorder:
     def watched(self) -> bool:
         """Whether anything follows the events (a callback, or a queue other than a ``wait_for``'s)."""
         return bool(self.callbacks) or any(not isinstance(q, StatusWatch) for q in self.queues)
+
+    # -- following the run ------------------------------------------------------------------------------------------
+    async def until(self, reached: Callable[[], bool], timeout: float | None) -> None:
+        """Return once ``reached()`` is true, checking after each event (never polling); ``reached`` may raise
+        to give up. Raises TimeoutError after ``timeout`` seconds."""
+        queue: asyncio.Queue[Event] = StatusWatch()
+        self.queues.append(queue)
+
+        async def watch() -> None:
+            while not reached():
+                await queue.get()
+
+        try:
+            await asyncio.wait_for(watch(), timeout)
+        finally:
+            self.queues.remove(queue)
+
+    async def stream(self, *, live: bool) -> AsyncIterator[Event]:
+        """Every event so far, then (``live``: the run executes in this process) new ones until it finishes."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        history = self.history
+        if live:
+            self.queues.append(queue)
+        try:
+            for event in history:
+                yield event
+            if not live or any(isinstance(e, RunFinished) and e.seq == self.seq for e in history[-1:]):
+                return
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, RunFinished):
+                    return
+        finally:
+            if queue in self.queues:
+                self.queues.remove(queue)
+
+    def close_nodes(self, status: str, message: str | None) -> None:
+        """A finished run leaves no node running or waiting: nodes its last execution never reached (a wait of an
+        earlier execution, a step the resumed body failed before) end CANCELLED, saying why — so the DAG never
+        shows a live wait beside a finished run."""
+        if self._pending:
+            self._load()
+        self.flush_starts()
+        reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
+        for node in self._graph.nodes:
+            if node.status in FINAL_NODE_STATUSES:
+                continue
+            self.emit(
+                NodeFinished,
+                node_id=node.id,
+                status="CANCELLED",
+                error={"type": "RunEnded", "message": reason, "traceback": ""},
+            )
 
     # -- what the run reports ----------------------------------------------------------------------------------------
     def start_node(self, **fields: Any) -> None:

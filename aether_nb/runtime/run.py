@@ -19,21 +19,11 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode, preview
 from aether_nb.runtime.context import NodeContext
-from aether_nb.runtime.events import (
-    Event,
-    NodeFinished,
-    NodeRan,
-    NodeStarted,
-    NodeStatusChanged,
-    RunFinished,
-    RunStarted,
-    RunStatusChanged,
-    RunWarning,
-)
+from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
-from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
+from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.journal import Journal
-from aether_nb.runtime.recorder import Recorder, StatusWatch
+from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait
@@ -45,7 +35,6 @@ if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.session import Session
 
-_NODE_EVENTS = (NodeStarted, NodeFinished, NodeRan, NodeStatusChanged)
 _log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
@@ -334,49 +323,28 @@ class Run:
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
         if not wanted <= set(RUN_STATUSES):
             raise UsageError(f"statuses must be among {list(RUN_STATUSES)}, got {sorted(map(str, wanted))}")
-        queue: asyncio.Queue[Event] = StatusWatch()
-        self._events.queues.append(queue)
 
-        async def watch() -> str:
-            while True:
-                if self.status in wanted:
-                    return self.status
-                if self.done or not (self.live or self._evicted):
-                    raise UsageError(
-                        f"run {self.id} is {self.status} and not executing, so it will not become "
-                        f"{' or '.join(sorted(wanted))}",
-                        run_id=self.id,
-                    )
-                await queue.get()
+        def reached() -> bool:
+            if self.status in wanted:
+                return True
+            if self.done or not (self.live or self._evicted):
+                raise UsageError(
+                    f"run {self.id} is {self.status} and not executing, so it will not become "
+                    f"{' or '.join(sorted(wanted))}",
+                    run_id=self.id,
+                )
+            return False
 
-        try:
-            return await asyncio.wait_for(watch(), timeout)
-        finally:
-            self._events.queues.remove(queue)
+        await self._events.until(reached, timeout)
+        return self.status
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event of the run so far, then live ones until it finishes.
 
         For a run not executing in this process, yields its stored history and stops.
         """
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        history = self.history
-        live = self.live
-        if live:
-            self._events.queues.append(queue)
-        try:
-            for event in history:
-                yield event
-            if not live or any(isinstance(e, RunFinished) and e.seq == self._events.seq for e in history[-1:]):
-                return
-            while True:
-                event = await queue.get()
-                yield event
-                if isinstance(event, RunFinished):
-                    return
-        finally:
-            if queue in self._events.queues:
-                self._events.queues.remove(queue)
+        async for event in self._events.stream(live=self.live):
+            yield event
 
     # -- execution -----------------------------------------------------------------------------------------------------
     def start_execution(
@@ -563,7 +531,7 @@ class Run:
             if isinstance(error, BaseException) and self._execution is not None
             else None
         )
-        self._close_nodes(status, message)
+        self._events.close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)
         self.emit(
             RunFinished,
@@ -577,22 +545,6 @@ class Run:
         self._session.unpark(self)
         self._wake()
         self._session.housekeeping()
-
-    def _close_nodes(self, status: str, message: str | None) -> None:
-        """A finished run leaves no node running or waiting: nodes this execution never reached (a wait of an
-        earlier execution, a step the resumed body failed before) end CANCELLED, saying why — so the DAG never
-        shows a live wait beside a finished run."""
-        self._events.flush_starts()
-        reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
-        for node in self.graph.nodes:
-            if node.status in FINAL_NODE_STATUSES:
-                continue
-            self.emit(
-                NodeFinished,
-                node_id=node.id,
-                status="CANCELLED",
-                error={"type": "RunEnded", "message": reason, "traceback": ""},
-            )
 
     def _update_record(self, **changes: Any) -> None:
         self._record = replace(self._record, updated_at=self._session.clock.now(), **changes)
