@@ -45,6 +45,18 @@ import { type StatusTone, TONES, statusTone, statusWords } from "./status";
 const MARGIN = 8;
 
 const NAME_CHARS = 22;
+// The meta line (argument preview or question, then the duration) in 11px text fits ~27 characters of a box; a
+// longer preview is cut so the duration stays visible and nothing runs past the box's edge (the full text is in
+// the tooltip and the inspector).
+const META_CHARS = 27;
+
+/** The box's second line: ``label · duration``, the label shortened so the whole line fits the box. */
+export function metaLine(label: string, duration: string): string {
+  const tail = duration ? ` · ${duration}` : "";
+  const room = META_CHARS - tail.length;
+  const shown = label.length > room ? `${label.slice(0, Math.max(room - 1, 1)).trimEnd()}…` : label;
+  return shown + tail;
+}
 /** Script time per animation frame for applying an update; the rest of the frame is the browser's rendering. */
 export const FRAME_BUDGET_MS = 12;
 /** Elements created per frame at most: each new node costs style, SVG text layout and paint after the script. */
@@ -439,7 +451,7 @@ export class DagView {
       summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${parts.join(" · ")}`;
     }
     const duration = nodeDuration(node, now);
-    const meta = collapsed ? summary : [node.label || node.kind, duration].filter(Boolean).join(" · ");
+    const meta = collapsed ? summary : metaLine(node.label || node.kind, duration);
     const tone = statusTone(status);
     const selected = this.selected === node.id;
     const top = box.y + MARGIN;
