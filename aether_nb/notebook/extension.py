@@ -28,7 +28,7 @@ from IPython.display import HTML, display
 
 import aether_nb
 from aether_nb import config
-from aether_nb.errors import RunCancelled, RunFailed, StorageError
+from aether_nb.errors import AetherError, RunCancelled, StorageError
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
@@ -78,7 +78,7 @@ class Extension:
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
         self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
-        self.ip.set_custom_exc((RunCancelled, RunFailed), _run_error)
+        self.ip.set_custom_exc((AetherError,), _run_error)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
         self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
@@ -200,7 +200,8 @@ def _pointer(run: Run, execution: int) -> HTML:
 
 def _run_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
     """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,
-    ``run.cancel()``), a failed run as a traceback of the user's frames only."""
+    ``run.cancel()``); any other aether_nb error (a failed or timed-out run, a StateGraph's recursion limit, a
+    replay mismatch, a usage error whose message says what to do) as a traceback of the user's frames only."""
     if isinstance(value, RunCancelled):
         message = getattr(value, "message", None) or str(value)
         print(f"■ Stopped: {message}.")

@@ -140,7 +140,7 @@ def resume(extension: Extension, run_id: str) -> None:
         run.resume()  # on_run shows the widget in this cell
         return
     if run.done:
-        view.set_notice(f"Run {run.id} already finished ({run.status}): there is nothing to resume.")
+        view.set_notice(f"Run {run.id} already finished ({words(run.status)}): there is nothing to resume.")
     else:
         view.set_notice(f"Run {run.id} is already executing in this kernel: this is its live widget.")
     extension.show(view)

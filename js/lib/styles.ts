@@ -20,7 +20,9 @@ export const CSS = `
 .aether-run .aether-badge.aether-tone-failed { background: #c62828; }
 .aether-run .aether-badge.aether-tone-stopped { background: #616161; }
 .aether-run .aether-badge.aether-tone-skipped, .aether-run .aether-badge.aether-tone-pending { background: #9e9e9e; }
-.aether-run .aether-reason { color: var(--jp-error-color1, #c62828); background: rgba(244, 67, 54, 0.12);
+/* The reason's text is the body colour (red on the red tint reads at 3.9:1 in JupyterLab Dark); the bar and the
+   tint say it is an error. */
+.aether-run .aether-reason { color: var(--jp-ui-font-color1, #222); background: rgba(244, 67, 54, 0.12);
   border-left: 3px solid var(--jp-error-color1, #c62828); padding: 4px 8px; word-break: break-word; }
 .aether-run .aether-reason a { color: inherit; font-weight: 600; }
 .aether-run[data-inert="true"] .aether-main, .aether-run[data-inert="true"] .aether-chat { opacity: 0.75; }
