@@ -56,7 +56,8 @@ async def shopper(item: str, *, context: ag.NodeContext):
     res = await context.llm().run_tools([{"role": "user", "content": f"buy {item}"}], tools=[lookup, price])
     await context.memory().record("plan", {"text": res.text})
     await ch.send_markdown(f"Plan: {res.text}")
-    ok, _ = await ch.ask_approval(f"{res.text}\\n\\nShall I order it from the usual supplier now?", options=["Buy", "Cancel"])
+    question = f"{res.text}\\n\\nShall I order it from the usual supplier now?"
+    ok, _ = await ch.ask_approval(question, options=["Buy", "Cancel"])
     await ch.send_markdown("**Bought.**" if ok else "_Cancelled._")
     return {"bought": ok}
 
@@ -119,13 +120,19 @@ print("FAN", len(r["out"]))
 
 # WCAG contrast of an element's text on what is behind it: translucent backgrounds blended over the widget's own.
 _JS_CONTRAST = """(el) => {
-  const rgba = (s) => { const m = s.match(/[\\d.]+/g).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+  const rgba = (s) => {
+    const m = s.match(/[\\d.]+/g).map(Number);
+    return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
+  };
   const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
   const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
   const chain = []; for (let e = el; e; e = e.parentElement) chain.push(e);
   let bg = [255, 255, 255, 1];
-  for (const e of chain.reverse()) { const c = rgba(getComputedStyle(e).backgroundColor); if (c[3] > 0) bg = over(c, bg); }
+  for (const e of chain.reverse()) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) bg = over(c, bg);
+  }
   const fg = over(rgba(getComputedStyle(el).color), bg);
   const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
   return (a + 0.05) / (b + 0.05);
@@ -174,7 +181,7 @@ def test_a_shop_agent_afternoon(lab_server: LabServer, open_page: OpenNotebook) 
     assert widget.locator(".aether-bubble[data-turn='question'] strong", has_text="A-1").count() == 1
     assert "waiting for you" in widget.locator(".aether-badge").first.inner_text()
     # A long question in a box is cut short with an ellipsis: nothing runs past the box's edge.
-    lab.wait_in_widget(1, "(root) => root.querySelector(\".aether-node[data-kind='human'], .aether-node[data-status^='WAITING']\") !== null")
+    lab.wait_in_widget(1, "(root) => root.querySelector(\".aether-node[data-status^='WAITING']\") !== null")
     assert widget.evaluate(_JS_OVERFLOWING) == []
     _shot(widget, "01_waiting")
 

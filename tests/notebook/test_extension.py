@@ -317,7 +317,7 @@ def test_a_failed_run_shows_only_the_users_frames(kernel: Kernel) -> None:
     res = kernel.run("await broken()")
     assert res.error is not None and res.error["ename"] == "RunFailed"
     text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(res.error["traceback"]))
-    assert "warehouse 3 unreachable" in text and "await flaky(3)" in text and 'raise ConnectionError' in text
+    assert "warehouse 3 unreachable" in text and "await flaky(3)" in text and "raise ConnectionError" in text
     for hidden in ("aether_nb/runtime", "concurrent/futures", "asyncio/"):
         assert hidden not in text, f"{hidden} frame shown:\n{text}"
 
