@@ -41,22 +41,11 @@ import {
 import { Follower } from "./follow";
 import type { GraphNode, RunGraph } from "./protocol";
 import { type StatusTone, TONES, statusTone, statusWords } from "./status";
+import { metaLine } from "./meta_line";
 
 const MARGIN = 8;
 
 const NAME_CHARS = 22;
-// The meta line (argument preview or question, then the duration) in 11px text fits ~27 characters of a box; a
-// longer preview is cut so the duration stays visible and nothing runs past the box's edge (the full text is in
-// the tooltip and the inspector).
-const META_CHARS = 27;
-
-/** The box's second line: ``label · duration``, the label shortened so the whole line fits the box. */
-export function metaLine(label: string, duration: string): string {
-  const tail = duration ? ` · ${duration}` : "";
-  const room = META_CHARS - tail.length;
-  const shown = label.length > room ? `${label.slice(0, Math.max(room - 1, 1)).trimEnd()}…` : label;
-  return shown + tail;
-}
 /** Script time per animation frame for applying an update; the rest of the frame is the browser's rendering. */
 export const FRAME_BUDGET_MS = 12;
 /** Elements created per frame at most: each new node costs style, SVG text layout and paint after the script. */
