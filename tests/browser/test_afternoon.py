@@ -282,7 +282,8 @@ def test_a_shop_agent_afternoon(lab_server: LabServer, open_page: OpenNotebook) 
 
 
 def test_a_long_state_graph_and_a_fan_out_read_well(lab_server: LabServer, open_page: OpenNotebook) -> None:
-    lab = open_page(lab_server, "afternoon_flow.ipynb", [SETUP, CHAIN, FAN])
+    # In Notebook 7 (the shop afternoon is in JupyterLab): the same widget, another page around it.
+    lab = open_page(lab_server, "afternoon_flow.ipynb", [SETUP, CHAIN, FAN], ui="notebook")
     lab.run_cell(0)
     lab.run_cell(1, timeout=120)
     assert "CHAIN interrupted" in lab.output_text(1)
