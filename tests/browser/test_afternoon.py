@@ -216,6 +216,7 @@ def test_a_shop_agent_afternoon(lab_server: LabServer, open_page: OpenNotebook) 
     answer = live.locator(".aether-bubble.aether-user", has_text="Buy")
     assert answer.count() == 1 and _contrast(answer) >= 4.5, "the user's own answer is readable in dark theme"
     assert live.locator(".aether-bubble strong", has_text="Bought.").count() == 1
+    assert live.evaluate(_JS_OVERFLOWING) == [], "with its duration added, the question still fits its box"
     # The old kernel's widget no longer offers to resume a run that went on and finished.
     old_notice = lab.widget(1).locator(".aether-inert-notice")
     lab.wait_in_widget(1, "(root) => /went on in a newer widget/.test(root.textContent)", timeout=15)
