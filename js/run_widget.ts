@@ -34,6 +34,8 @@ import { CSS } from "./lib/styles";
 /** How long the kernel has to answer a ping before the widget calls itself inert. */
 const PING_TIMEOUT_MS = 5_000;
 const PING_INTERVAL_MS = 30_000;
+/** A DOM event on `document` by which live run widgets tell inert widgets of the same run what became of it. */
+const PEER_EVENT = "aether-run-status";
 
 function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
@@ -93,6 +95,20 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   let currentGraph: RunGraph | null = null;
   const activeNow = (): boolean => !inert && currentGraph !== null && isActiveRun(currentGraph.status);
   const disconnected = (): boolean => el.classList.contains("jupyter-widgets-disconnected") || el.closest(".jupyter-widgets-disconnected") !== null;
+  // The run went on in a newer widget on this page (a re-attach after a restart): its status there, else "".
+  let movedOn = "";
+  const movedOnText = (status: string): string =>
+    `This widget's kernel has stopped; the run went on in a newer widget of this notebook and is ${statusWords(status)} there. ` +
+    "What this one shows is the run as it was when its kernel stopped.";
+  // Live widgets announce their run's status on the page; an inert widget of the same run listens (see setInert).
+  const onPeerStatus = (event: Event): void => {
+    const detail = (event as CustomEvent<{ runId: string; status: string; source: HTMLElement }>).detail;
+    if (!detail || detail.source === root || detail.runId !== currentGraph?.run_id) return;
+    movedOn = detail.status;
+    if (inert) inertNotice.replaceChildren(movedOnText(movedOn));
+  };
+  document.addEventListener(PEER_EVENT, onPeerStatus);
+  let announced = "";
   const setInert = (value: boolean): void => {
     if (value === inert) return;
     inert = value;
@@ -100,6 +116,16 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     chat.setInert(value);
     const runId = currentGraph?.run_id ?? "";
     if (value) {
+      // A newer widget of this run may already be on the page (reopened, or re-attached before this one noticed).
+      for (const other of document.querySelectorAll<HTMLElement>(".aether-run[data-run-id]")) {
+        if (other !== root && other.dataset.runId === runId && other.dataset.inert !== "true" && other.dataset.runStatus) {
+          movedOn = other.dataset.runStatus;
+        }
+      }
+    }
+    if (value && movedOn) {
+      inertNotice.replaceChildren(movedOnText(movedOn));
+    } else if (value) {
       const code = `%aether resume ${runId}`;
       const copy = h("button", { class: "aether-button", "data-action": "copy-resume", title: "Copy the line that re-attaches this run" }, "Copy");
       copy.addEventListener("click", () => {
@@ -155,9 +181,16 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       const g = currentGraph;
       const words = g ? statusWords(g.status) : "unknown";
       const when = new Date().toLocaleString();
-      const note = g
-        ? `Saved view of run ${g.run_id} (${g.name}, ${words}) at ${when}; no kernel is attached to it. To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
-        : `Saved view (${when}); no kernel is attached to it.`;
+      // A finished run has nothing to pick up: the line says how to see it live, not how to resume it.
+      const next = g && isActiveRun(g.status)
+        ? `To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
+        : `%aether resume ${g?.run_id} shows it live again.`;
+      const note = !g
+        ? `Saved view (${when}); no kernel is attached to it.`
+        : inert && movedOn
+          ? `Saved view of run ${g.run_id} (${g.name}) as it was when this widget's kernel stopped (${words}); the run ` +
+            `went on in a newer widget of this notebook and is ${statusWords(movedOn)} there.`
+          : `Saved view of run ${g.run_id} (${g.name}, ${words}) at ${when}; no kernel is attached to it. ${next}`;
       const get = (key: string): string => String((model.get as (k: string) => unknown)(key) ?? "");
       const live = { modelName: get("_model_name"), viewName: get("_view_name"), module: get("_model_module"), version: get("_model_module_version") };
       writeSnapshot(context.model, viewId, snapshotHtml(root, model.get("static_html") ?? "", note), live);
@@ -194,6 +227,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     const active = activeNow();
     root.dataset.runStatus = graph.status;
     root.dataset.runId = graph.run_id;
+    if (!inert && announced !== `${graph.run_id}|${graph.status}`) {
+      announced = `${graph.run_id}|${graph.status}`;
+      document.dispatchEvent(new CustomEvent(PEER_EVENT, { detail: { runId: graph.run_id, status: graph.status, source: root } }));
+    }
     title.textContent = graph.name;
     badge.textContent = statusWords(graph.status) + (inert && isActiveRun(graph.status) ? " (when the kernel stopped)" : "");
     badge.dataset.status = graph.status;
@@ -367,6 +404,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     if (frame) cancelAnimationFrame(frame);
     window.clearInterval(ticker);
     window.clearInterval(heartbeat);
+    document.removeEventListener(PEER_EVENT, onPeerStatus);
     model.off("change:graph", onGraphChange);
     model.off("change:messages", onMessages);
     model.off("change:waits", onWaits);

@@ -14,16 +14,21 @@ shows a one-line pointer there instead of a second copy. Stopping a run a cell a
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import html
 import os
 import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import IPython
 from IPython.display import HTML, display
 
+import aether_nb
 from aether_nb import config
-from aether_nb.errors import RunCancelled, StorageError
+from aether_nb.errors import AetherError, RunCancelled, StorageError
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
@@ -73,7 +78,7 @@ class Extension:
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
         self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
-        self.ip.set_custom_exc((RunCancelled,), _stopped_notice)
+        self.ip.set_custom_exc((AetherError,), _run_error)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
         self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
@@ -164,7 +169,8 @@ class Extension:
     def run_bundle(self, run: Run) -> dict[str, Any]:
         """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
         if self._shown.get(run.id) == self._execution():
-            return {"text/plain": repr(run)}
+            # The widget right above is live; the repr's status would be a snapshot that soon contradicts it.
+            return {"text/plain": f"↑ run {run.id} ({run.graph_name}) is shown live in the widget above"}
         notice = ""
         if not run.live and not run.done and run.id not in self.views:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
@@ -192,10 +198,53 @@ def _pointer(run: Run, execution: int) -> HTML:
     return HTML(f"<div class='aether-run-pointer' data-run-id='{run_id}'>{text}</div>")  # type: ignore[no-untyped-call]
 
 
-def _stopped_notice(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
-    """A run the cell awaited was stopped (the widget's Stop button, ``run.cancel()``): one line, no traceback."""
-    message = getattr(value, "message", None) or str(value)
-    print(f"■ Stopped: {message}.")
+def _run_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,
+    ``run.cancel()``); any other aether_nb error (a failed or timed-out run, a StateGraph's recursion limit, a
+    replay mismatch, a usage error whose message says what to do) as a traceback of the user's frames only."""
+    if isinstance(value, RunCancelled):
+        message = getattr(value, "message", None) or str(value)
+        print(f"■ Stopped: {message}.")
+        return
+    shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
+
+
+_RUNTIME_DIRS = tuple(
+    str(Path(module.__file__).resolve().parent) + os.sep
+    for module in (aether_nb, asyncio, concurrent.futures)
+    if module.__file__ is not None
+)
+"""Frames from these folders say nothing to the reader of a failed run: the runtime that awaited the run, the event
+loop, and the worker thread a sync tool ran in."""
+
+
+def _kept(tb: types.TracebackType | None) -> types.TracebackType | None:
+    frames = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIRS):
+            frames.append(tb)
+        tb = tb.tb_next
+    out: types.TracebackType | None = None
+    for t in reversed(frames):
+        out = types.TracebackType(out, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return out
+
+
+def user_frames(exc: BaseException, tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` (the traceback of ``exc`` as it reached the cell) and its causes' without the runtime's frames, so a
+    failed run's traceback starts at the cell and goes straight to the user's line that raised.
+
+    ``AETHER_NB_FULL_TRACEBACKS=1`` keeps every frame (when debugging aether_nb itself), as for stored errors.
+    """
+    if os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
+        return tb
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        cause.__traceback__ = _kept(cause.__traceback__) or cause.__traceback__
+        cause = cause.__cause__ or cause.__context__
+    return _kept(tb) or tb
 
 
 def graph_bundle(graph: TaskGraph) -> dict[str, Any]:

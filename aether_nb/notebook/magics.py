@@ -140,7 +140,7 @@ def resume(extension: Extension, run_id: str) -> None:
         run.resume()  # on_run shows the widget in this cell
         return
     if run.done:
-        view.set_notice(f"Run {run.id} already finished ({run.status}): there is nothing to resume.")
+        view.set_notice(f"Run {run.id} already finished ({words(run.status)}): there is nothing to resume.")
     else:
         view.set_notice(f"Run {run.id} is already executing in this kernel: this is its live widget.")
     extension.show(view)
@@ -171,7 +171,8 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     for run in config.runs():
         started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
-        lines.append(f"{run.id} · {run.graph_name} · {words(run.status)} · {started} · {prompts}")
+        fields = [run.id, run.graph_name, words(run.status), started] + ([prompts] if prompts else [])
+        lines.append(" · ".join(fields))  # no dangling separator when nothing is asked
         text = html.escape(lines[-1])
         label = ipywidgets.HTML(text)
         # Finished runs can only be shown; a run that finishes after the table was drawn says so when clicked.

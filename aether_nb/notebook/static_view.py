@@ -207,7 +207,9 @@ def transcript_html(messages: Sequence[dict[str, Any]]) -> str:
         if not body:
             continue
         user = m.get("role") == "user"
-        style = "margin:4px 0;padding:4px 10px;border-radius:10px;max-width:75%;" + (
+        # An explicit dark text colour: the light bubbles stay readable where the page's text is light (JupyterLab
+        # Dark shows this view when a notebook is reopened without its kernel).
+        style = "margin:4px 0;padding:4px 10px;border-radius:10px;max-width:75%;color:#222;" + (
             "align-self:flex-end;background:#bbdefb;" if user else "align-self:flex-start;background:#f1f1f1;"
         )
         rows.append(

@@ -41,6 +41,7 @@ import {
 import { Follower } from "./follow";
 import type { GraphNode, RunGraph } from "./protocol";
 import { type StatusTone, TONES, statusTone, statusWords } from "./status";
+import { metaLine } from "./meta_line";
 
 const MARGIN = 8;
 
@@ -439,7 +440,7 @@ export class DagView {
       summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${parts.join(" · ")}`;
     }
     const duration = nodeDuration(node, now);
-    const meta = collapsed ? summary : [node.label || node.kind, duration].filter(Boolean).join(" · ");
+    const meta = collapsed ? summary : metaLine(node.label || node.kind, duration);
     const tone = statusTone(status);
     const selected = this.selected === node.id;
     const top = box.y + MARGIN;

@@ -137,7 +137,9 @@ export function snapshotHtml(root: HTMLElement, staticHtml: string, notice: stri
   const note = `${style}<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(notice)}</div>`;
   if (staticHtml) return `<div class="aether-run-saved">${note}${staticHtml}</div>`;
   const copy = root.cloneNode(true) as HTMLElement;
-  for (const el of copy.querySelectorAll("button, input, .aether-message-box, .aether-wait-row, .aether-control-error, .aether-notice")) el.remove();
+  // Controls go, and so does the frame of a control under its question bubble (an empty box there reads as
+  // broken); a control with no bubble above keeps its prompt.
+  for (const el of copy.querySelectorAll("button, input, .aether-message-box, .aether-wait.aether-under-question, .aether-wait-row, .aether-control-error, .aether-notice")) el.remove();
   copy.dataset.saved = "true";
   let html = `<div class="aether-run-saved">${note}${copy.outerHTML}</div>`;
   if (html.length > MAX_SNAPSHOT) {

@@ -1,4 +1,7 @@
-/** Styles of the run widget, scoped under `.aether-run`, on JupyterLab's CSS variables (dark themes work). */
+/** Styles of the run widget, scoped under `.aether-run`, on JupyterLab's CSS variables (dark themes work).
+ *
+ * Tinted backgrounds are translucent colours, never `--jp-*-color3`: those stay light in JupyterLab Dark, where the
+ * text on them is light too (a user's bubble and every notice were unreadable there). */
 export const CSS = `
 .aether-run { font-family: var(--jp-ui-font-family, sans-serif); font-size: var(--jp-ui-font-size1, 13px);
   color: var(--jp-ui-font-color1, #222); border: 1px solid var(--jp-border-color2, #ddd); border-radius: 6px;
@@ -17,11 +20,13 @@ export const CSS = `
 .aether-run .aether-badge.aether-tone-failed { background: #c62828; }
 .aether-run .aether-badge.aether-tone-stopped { background: #616161; }
 .aether-run .aether-badge.aether-tone-skipped, .aether-run .aether-badge.aether-tone-pending { background: #9e9e9e; }
-.aether-run .aether-reason { color: var(--jp-error-color1, #c62828); background: var(--jp-error-color3, #ffebee);
+/* The reason's text is the body colour (red on the red tint reads at 3.9:1 in JupyterLab Dark); the bar and the
+   tint say it is an error. */
+.aether-run .aether-reason { color: var(--jp-ui-font-color1, #222); background: rgba(244, 67, 54, 0.12);
   border-left: 3px solid var(--jp-error-color1, #c62828); padding: 4px 8px; word-break: break-word; }
 .aether-run .aether-reason a { color: inherit; font-weight: 600; }
 .aether-run[data-inert="true"] .aether-main, .aether-run[data-inert="true"] .aether-chat { opacity: 0.75; }
-.aether-run .aether-inert-notice { background: var(--jp-warn-color3, #fff8e1); border-left-color: var(--jp-warn-color1, #f59e0b); }
+.aether-run .aether-inert-notice { background: rgba(255, 152, 0, 0.14); border-left-color: var(--jp-warn-color1, #f59e0b); }
 .aether-run .aether-inert-notice code { background: var(--jp-layout-color2, #eee); padding: 0 4px; border-radius: 3px; }
 .aether-run .aether-spacer { flex: 1; }
 .aether-run .aether-button { font: inherit; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 4px; padding: 3px 10px;
@@ -32,9 +37,9 @@ export const CSS = `
 .aether-run .aether-primary:hover:not(:disabled) { background: var(--jp-brand-color0, #0d47a1); }
 .aether-run .aether-danger { color: var(--jp-error-color1, #c62828); border-color: var(--jp-error-color1, #c62828); }
 .aether-run .aether-icon-button { border: none; background: none; color: inherit; cursor: pointer; font-size: 16px; float: right; }
-.aether-run .aether-notice { background: var(--jp-info-color3, #e3f2fd); color: var(--jp-ui-font-color1, #222);
+.aether-run .aether-notice { background: rgba(33, 150, 243, 0.12); color: var(--jp-ui-font-color1, #222);
   border-left: 3px solid var(--jp-info-color1, #1976d2); padding: 4px 8px; }
-.aether-run .aether-render-error { background: var(--jp-error-color3, #ffebee); border-left: 3px solid var(--jp-error-color1, #c62828);
+.aether-run .aether-render-error { background: rgba(244, 67, 54, 0.12); border-left: 3px solid var(--jp-error-color1, #c62828);
   padding: 4px 8px; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .aether-run .aether-control-error { color: var(--jp-error-color1, #c62828); font-size: 12px; }
 .aether-run .aether-control-error:empty { display: none; }
@@ -80,7 +85,7 @@ export const CSS = `
 .aether-run .aether-messages { display: flex; flex-direction: column; gap: 6px; max-height: 420px; overflow-y: auto; }
 .aether-run .aether-bubble { max-width: 75%; padding: 6px 10px; border-radius: 10px; white-space: pre-wrap; word-break: break-word;
   background: var(--jp-layout-color2, #f1f1f1); align-self: flex-start; }
-.aether-run .aether-bubble.aether-user { align-self: flex-end; background: var(--jp-brand-color3, #bbdefb); }
+.aether-run .aether-bubble.aether-user { align-self: flex-end; background: rgba(33, 150, 243, 0.22); }
 .aether-run .aether-msg-markdown { white-space: normal; }
 .aether-run .aether-msg-markdown > :first-child { margin-top: 0; }
 .aether-run .aether-msg-markdown > :last-child { margin-bottom: 0; }

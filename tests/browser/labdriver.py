@@ -337,7 +337,7 @@ class LabPage:
 
     def output(self, index: int) -> Locator:
         """The output area of the code cell at ``index``."""
-        return self.cell(index).locator(".jp-OutputArea")
+        return self.cell(index).locator(".jp-Cell-outputArea")
 
     def output_text(self, index: int) -> str:
         return self.output(index).inner_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,40 @@ def test_a_timed_out_wait_is_the_reason_the_widget_gives(kernel: Kernel) -> None
     first, second = res.stdout.strip().splitlines()
     assert first == "failed ask_text_1 FAILED_TIMEOUT []", "the timed-out wait explains the run; no control stays"
     assert second.startswith("failed at ask_text (ask_text_1): WaitTimeout: nobody answered 'Quick?'")
+
+
+BROKEN = """
+import aether_nb as ag
+
+@ag.tool(outputs=["ok"])
+def flaky(n: int) -> dict:
+    raise ConnectionError(f"warehouse {n} unreachable")
+
+@ag.graph_fn(name="broken")
+async def broken(*, context):
+    await flaky(3)
+    return {}
+"""
+
+
+def test_a_failed_run_shows_only_the_users_frames(kernel: Kernel) -> None:
+    """The cell's traceback goes from the cell to the tool's line: no aether_nb, asyncio or worker-thread frame."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(BROKEN)
+    res = kernel.run("await broken()")
+    assert res.error is not None and res.error["ename"] == "RunFailed"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(res.error["traceback"]))
+    assert "warehouse 3 unreachable" in text and "await flaky(3)" in text and "raise ConnectionError" in text
+    for hidden in ("aether_nb/runtime", "concurrent/futures", "asyncio/"):
+        assert hidden not in text, f"{hidden} frame shown:\n{text}"
+
+
+def test_a_run_shown_in_its_cell_does_not_repeat_a_stale_status(kernel: Kernel) -> None:
+    """``run = agent.start(); run`` shows the live widget once; the cell's value points to it instead of a
+    ``Run(..., status='pending')`` snapshot that the widget soon contradicts."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    res = kernel.ok("run = ask.start()\nrun")
+    plain = res.results
+    assert any("is shown live in the widget above" in p for p in plain), plain
+    assert not any("status='pending'" in p for p in plain), plain
