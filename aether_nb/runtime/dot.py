@@ -25,7 +25,8 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
     """
     import graphviz
 
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "compound": "true", **(FAST_LAYOUT if fast else {})})
+    rankdir = direction(graph)
+    dot = graphviz.Digraph(graph_attr={"rankdir": rankdir, "compound": "true", **(FAST_LAYOUT if fast else {})})
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
     nodes = graph.get("nodes", [])
     shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
@@ -75,6 +76,25 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
             attrs["lhead"] = f"cluster_{ids[b]}"
         dot.edge(anchor(a), anchor(b), **attrs)
     return str(dot.source)
+
+
+def direction(graph: dict[str, Any]) -> str:
+    """``"LR"`` (left to right), or ``"TB"`` for a graph much deeper than it is wide: a 35-step chain drawn left to
+    right is one row far wider than a notebook cell, while top to bottom it scrolls the way the notebook does."""
+    edges = [(a, b) for a, b in graph.get("edges", [])]
+    depth: dict[str, int] = {n["id"]: 0 for n in graph.get("nodes", []) if n.get("parent") is None}
+    for _ in range(len(depth)):  # longest path by relaxation; run graphs are acyclic and edges few
+        changed = False
+        for a, b in edges:
+            if a in depth and b in depth and depth[b] < depth[a] + 1:
+                depth[b], changed = depth[a] + 1, True
+        if not changed:
+            break
+    if not depth:
+        return "LR"
+    ranks = max(depth.values()) + 1
+    widest = max(sum(1 for d in depth.values() if d == r) for r in range(ranks))
+    return "TB" if ranks > 12 and ranks > 2 * widest else "LR"
 
 
 def _svg_text(out: bytes) -> str:

@@ -9,13 +9,17 @@ traceback a run keeps (and the notebook shows) holds only frames outside aether_
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import threading
 import types
 from pathlib import Path
 
 _HIDDEN = (
     str(Path(__file__).resolve().parent.parent) + os.sep,  # the aether_nb package
     str(Path(asyncio.__file__).resolve().parent) + os.sep,
+    str(Path(concurrent.futures.__file__).resolve().parent) + os.sep,  # the thread a sync tool body ran in
+    str(Path(threading.__file__).resolve()),
 )
 
 

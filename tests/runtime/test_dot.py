@@ -52,3 +52,14 @@ def test_a_loop_that_ends_while_a_drawing_starts_does_not_hang() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "exited", done.stderr
+
+
+def test_a_long_chain_is_drawn_top_to_bottom_and_a_wide_or_short_graph_left_to_right() -> None:
+    def chain(n: int) -> dict[str, object]:
+        nodes = [{"id": f"s{i}", "name": f"s{i}", "status": "DONE"} for i in range(n)]
+        return {"nodes": nodes, "edges": [[f"s{i}", f"s{i + 1}"] for i in range(n - 1)]}
+
+    fan = {"nodes": [{"id": f"f{i}", "name": "f", "status": "DONE"} for i in range(40)], "edges": []}
+    assert "rankdir=TB" in to_dot(chain(35))
+    assert "rankdir=LR" in to_dot(chain(5))
+    assert "rankdir=LR" in to_dot(fan)
