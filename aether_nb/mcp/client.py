@@ -24,7 +24,8 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import MCPError, UsageError, shown
+from aether_nb.errors import AetherError, MCPError, UsageError, shown
+from aether_nb.mcp.backchannel import BackChannel, InFlight, handle, refusal
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
@@ -59,6 +60,8 @@ class MCPConnection:
         self._unlisted: dict[str, SchemaTool] = {}
         self.server_info: dict[str, Any] | None = None
         self.instructions: str | None = None
+        self._back = BackChannel(spec.name)
+        self._relisting: asyncio.Task[None] | None = None
         self._restore_listing()
 
     # -- what users see ---------------------------------------------------------------------------------------------
@@ -113,6 +116,9 @@ class MCPConnection:
     async def close(self) -> None:
         """Stop the server (stdio) or end the HTTP session. A later call connects again."""
         link, self._link = self._link, None
+        relisting, self._relisting = self._relisting, None
+        if relisting is not None and not relisting.done():
+            relisting.cancel()
         if link is None:
             return
         if link.loop is asyncio.get_running_loop():
@@ -226,19 +232,89 @@ class MCPConnection:
                 await link.close()  # it ended: let its task finish and its process go
             elif link is not None:
                 link.abandon()  # made on a loop that has ended (a script's earlier asyncio.run)
-            fresh = Link(self.spec)
+            fresh = Link(self.spec, self._back, self._tools_changed)
             await fresh.open()
             self._link = fresh
             await self._list(fresh)
             return fresh, True
 
     async def _call(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        from aether_nb.runtime.context import current_context
+
+        relisting = self._relisting
+        if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({relisting})  # a changed tool list is listed again before the next call
         link, _ = await self._live_link()
-        timeout = self.spec.call_timeout_s
-        result = await self._request(
-            link, f"the call of {tool_name}", link.client.call_tool(tool_name, arguments, read_timeout_seconds=timeout)
-        )
+        call = InFlight(tool_name, current_context())
+        self._back.calls.append(call)
+        try:
+            result = await self._request(link, f"the call of {tool_name}", self._drive(link, call, arguments))
+        finally:
+            self._back.calls.remove(call)
+        relisting = self._relisting
+        if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
+            # the server said during the call that its tools changed (e.g. the call added one): the caller's next
+            # line may use the new tool, so the call ends when they are listed again
+            await asyncio.wait({relisting})
         return outputs_of(result, f"{self.name}.{tool_name}")
+
+    async def _drive(self, link: Link, call: InFlight, arguments: dict[str, Any]) -> Any:
+        """Send the call and, until its answer comes, do what the server asks meanwhile in this (the node's) task.
+
+        ``call_timeout_s`` counts the time the server takes, not the time a person takes to answer its questions.
+        """
+        loop = asyncio.get_running_loop()
+        request = asyncio.ensure_future(
+            link.client.call_tool(call.tool, arguments, progress_callback=self._back.progress_for(call))
+        )
+        limit, spent = self.spec.call_timeout_s, 0.0
+        getter: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(call.queue.get())
+                started = loop.time()
+                timeout = None if limit is None else max(0.0, limit - spent)
+                done, _ = await asyncio.wait({request, getter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                spent += loop.time() - started
+                if request in done:
+                    return request.result()
+                if not done:
+                    raise MCPError(
+                        f"MCP server {self.name!r} ({self.spec.describe()}) did not answer the call of {call.tool} "
+                        f"within call_timeout_s={limit:g} s; the call was cancelled (whether it took effect is "
+                        "unknown). Raise call_timeout_s for slow tools.",
+                        code="mcp_timeout",
+                    )
+                await handle(getter.result(), call, self.name)
+        finally:
+            if getter is not None and not getter.done():
+                getter.cancel()
+            if not request.done():
+                request.cancel()
+                await asyncio.wait({request})  # the SDK tells the server the request is cancelled
+            elif not request.cancelled():
+                request.exception()  # read here; raised above when it was the answer
+            while not call.queue.empty():  # whatever the server asked last is refused, not left hanging
+                pending = call.queue.get_nowait().future
+                if pending is not None and not pending.done():
+                    pending.set_result(refusal("the call it belongs to has ended"))
+
+    def _tools_changed(self) -> None:
+        """``notifications/tools/list_changed``: list the tools again, on the loop the connection lives on."""
+        link = self._link
+        if link is None or not link.usable:
+            return
+        task = self._relisting
+        if task is not None and not task.done():
+            return
+
+        async def relist() -> None:
+            try:
+                await self._list(link)
+            except (MCPError, OSError) as exc:  # the next call or refresh() lists again, and says why if it fails
+                self._back.log.warning("listing the tools of MCP server %r again failed: %s", self.name, exc)
+
+        self._relisting = link.loop.create_task(relist(), name=f"aether_nb mcp relist {self.name}")
 
     async def _request(self, link: Link, what: str, request: Any) -> Any:
         """Await one SDK request, turning its failures into :class:`MCPError` (see its codes)."""
@@ -248,6 +324,8 @@ class MCPConnection:
         where = f"MCP server {self.name!r} ({self.spec.describe()})"
         try:
             return await request
+        except AetherError:
+            raise  # already says what went wrong (a timeout, a question that could not be asked)
         except SDKError as exc:
             if exc.code == CONNECTION_CLOSED:
                 link.mark_ended("connection closed")

@@ -1,0 +1,150 @@
+"""aether_nb against MCP servers written as their SDK's docs show (tests/mcp/servers/), not by aether_nb.
+
+``kitchen.py`` (``MCPServer`` decorators) has one of everything real servers do: structured and plain outputs,
+mixed content, ``isError`` results, tools that raise, awkward schemas and names, progress, logs, a tool list that
+changes, questions (``ctx.elicit``) and model calls (``ctx.session.create_message``) back to the client,
+resources and prompts. Each test starts one server and checks many things through it, so the tier stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.errors import MCPError
+from aether_nb.runtime.session import Session
+from aether_nb.services.llm import configure_llm
+from aether_nb.testing import FakeOpenAI, mcp_server
+from tests.conftest import arun, make_session
+from tests.mcp.conftest import starts
+
+SERVERS = Path(__file__).parent / "servers"
+
+
+def kitchen(calls: Path) -> list[str]:
+    return [sys.executable, str(SERVERS / "kitchen.py"), "--calls", str(calls)]
+
+
+def events(calls: Path, kind: str) -> list[dict[str, Any]]:
+    return [e for e in mcp_server.read_calls(calls) if e["event"] == kind]
+
+
+def test_outputs_errors_schemas_and_names_of_a_server_written_by_others(session: Session, calls: Path) -> None:
+    async def main() -> None:
+        k = await ag.mcp.connect("kitchen", command=kitchen(calls), call_timeout_s=30)
+        try:
+            tools = k.tools
+            # structured output: the outputs as the server gave them, declared by its output schema
+            assert await tools["weather"](city="Oslo") == {"city": "Oslo", "celsius": 21.5, "conditions": ["sunny", "breezy"]}
+            assert tools["weather"].outputs == ["city", "celsius", "conditions"]
+            assert await tools["echo"](text="hi") == {"result": "hi"}  # no output schema: the text
+            mixed = await tools["gallery"](topic="cats")
+            assert mixed["result"] == "about cats"
+            assert [b["type"] for b in mixed["content"]] == ["image", "resource", "resource_link"]
+            assert mixed["content"][0]["mimeType"] == "image/png" and mixed["content"][0]["data"]
+            assert mixed["content"][1]["resource"]["text"] == "notes on cats"
+            assert mixed["content"][2]["uri"] == "notes://more"
+            # isError, a ToolError and a plain exception are all tool errors (mcp_tool_error) with the server's text
+            for name, arguments, text in [
+                ("refuse", {"reason": "no"}, "refused: no"),
+                ("fail", {"message": "bad input"}, "bad input"),
+                ("explode", {"message": "boom"}, "Error executing tool explode"),
+            ]:
+                with pytest.raises(MCPError, match=text) as err:
+                    await tools[name](**arguments)
+                assert err.value.code == "mcp_tool_error"
+            # nested model ($ref), enum, optional and default parameters; a dotted, dashed name
+            draw = tools["geo.draw-shape"]
+            assert draw.name == "kitchen.geo.draw-shape" and draw.llm_name == "geo_draw-shape"
+            assert "$defs" in draw.schema
+            out = await draw(shape={"kind": "circle", "center": {"x": 1, "y": 2}}, color="green")
+            assert out == {"drawn": "circle", "color": "green", "label": None, "opacity": 1.0}
+            with pytest.raises(ag.UsageError, match="'tri' is not one of"):
+                await draw(shape={"kind": "tri", "center": {"x": 1, "y": 2}})
+            with pytest.raises(ag.UsageError, match="opacity"):
+                await draw(shape={"kind": "square", "center": {"x": 0, "y": 0}}, opacity=2)
+            # a non-ASCII name: callable by the server's name, shown to models as a valid function name
+            assert await tools["grüße"](name="Ada") == {"result": "Grüß dich, Ada"}
+            assert tools["grüße"].llm_name.isascii()
+            assert len(tools["verbose"].description) > 5000 and await tools["verbose"](n=4) == {"result": 8}
+            # progress and log lines outside a run: the call still works (logs go to Python logging)
+            assert await tools["crunch"](steps=3) == {"result": "crunched 3"}
+            # the tool list changes while connected: the new tool is listed without asking
+            assert "secret" not in tools
+            assert await tools["unlock"]() == {"result": "unlocked"}
+            assert await tools["secret"]() == {"result": "the secret"}
+            assert "secret" in k.tools
+            # outside a run nobody can answer the server's questions or serve its model calls: a clear refusal
+            for name, arguments, why in [
+                ("book", {"flight": "AB1"}, "questions only inside a run"),
+                ("summarize", {"text": "x"}, "sampling requests only inside a run"),
+            ]:
+                with pytest.raises(MCPError, match=why):
+                    await tools[name](**arguments)
+        finally:
+            await k.close()
+
+    arun(main(), timeout=90)
+    called = [e["tool"] for e in events(calls, "call")]
+    assert called.count("refuse") == 1 and called.count("secret") == 1 and "book" in called
+    assert starts(calls) == 1
+
+
+def test_a_tool_that_asks_is_a_question_in_the_run_and_its_model_calls_use_the_runs_llm(
+    calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    session, channel = make_session(answers=["two", "2", "Yes"])
+    from aether_nb.runtime import session as session_mod
+
+    previous = session_mod.set_default_session(session)
+
+    @ag.graph_fn(outputs=["booking", "summary", "crunch"])
+    async def trip(flight: str, *, context: ag.NodeContext) -> dict[str, Any]:
+        k = context.mcp("kitchen")
+        booking = await k.tools["book"](flight=flight)
+        summary = await k.tools["summarize"](text="a very long text")
+        crunch = await k.tools["crunch"](steps=2)
+        return {"booking": booking["result"], "summary": summary["result"], "crunch": crunch["result"]}
+
+    try:
+        with FakeOpenAI(script=["A short summary."]) as fake:
+            configure_llm(session, {"base_url": fake.base_url, "model": "fake"})
+            ag.configure(mcp={"kitchen": {"command": kitchen(calls), "call_timeout_s": 30}})
+
+            async def main() -> ag.Run:
+                run = trip.start(flight="AB1")
+                out = await run
+                await ag.mcp.close_all()
+                assert out == {
+                    "booking": "booked 2 seat(s) on AB1 by the window",
+                    "summary": "A short summary.",
+                    "crunch": "crunched 2",
+                }
+                return run
+
+            run = arun(main(), timeout=90)
+            (request,) = fake.chat_requests
+    finally:
+        session_mod.set_default_session(previous)
+    # the questions were asked in the run's chat, one per field of the server's form; "two" was asked again
+    asked = [text for role, text in channel.transcript if role != "user"]
+    assert any("How many seats on AB1?" in t and "How many seats" in t for t in asked)
+    assert any("does not fit" in t for t in asked)
+    assert any("A window seat?" in t for t in asked)
+    assert events(calls, "elicit") == [{"event": "elicit", "action": "accept", "data": {"seats": 2, "window": True}}]
+    # the model call went through the run's LLM as a node of the tool's call
+    assert request["messages"][-1] == {"role": "user", "content": "Summarize: a very long text"}
+    assert request["max_tokens"] == 50
+    names = {n.name for n in run.graph.nodes}
+    assert {"kitchen.book", "kitchen.summarize", "kitchen.crunch"} <= names
+    # log lines and progress landed on the node's log
+    logs = [e for e in session.store.load_events(run.id) if e["kind"] == "log"]
+    text = json.dumps(logs, default=str)
+    assert "crunching 2 steps" in text and "crunch done" in text and "progress 2/2" in text
