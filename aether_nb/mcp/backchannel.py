@@ -113,8 +113,7 @@ class BackChannel:
         """The SDK ``progress_callback`` of one call (progress is tied to its request, so no guessing here)."""
 
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            if call.context is not None:
-                call.queue.put_nowait(Request("progress", (progress, total, message)))
+            call.queue.put_nowait(Request("progress", (progress, total, message)))  # also restarts the call's timeout
 
         return on_progress
 
@@ -133,15 +132,16 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     from mcp_types import INTERNAL_ERROR, ErrorData
 
     ctx = call.context
-    assert ctx is not None  # only calls inside a run get requests handed to them
-    if request.kind == "log":
-        params = request.params
-        ctx.logger().log(_LOG_LEVELS.get(str(params.level), logging.INFO), "%s: %s", server, log_text(params))
-        return
     if request.kind == "progress":
         progress, total, message = request.params
         done = f"{progress:g}/{total:g}" if total else f"{progress:g}"
-        ctx.logger().info("%s.%s progress %s%s", server, call.tool, done, f": {message}" if message else "")
+        logger = ctx.logger() if ctx is not None else logging.getLogger(f"aether_nb.mcp.{server}")
+        logger.info("%s.%s progress %s%s", server, call.tool, done, f": {message}" if message else "")
+        return
+    assert ctx is not None  # questions, model calls and log lines are handed only to calls inside a run
+    if request.kind == "log":
+        params = request.params
+        ctx.logger().log(_LOG_LEVELS.get(str(params.level), logging.INFO), "%s: %s", server, log_text(params))
         return
     future = request.future
     assert future is not None

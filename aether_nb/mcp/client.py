@@ -261,7 +261,8 @@ class MCPConnection:
     async def _drive(self, link: Link, call: InFlight, arguments: dict[str, Any]) -> Any:
         """Send the call and, until its answer comes, do what the server asks meanwhile in this (the node's) task.
 
-        ``call_timeout_s`` counts the time the server takes, not the time a person takes to answer its questions.
+        ``call_timeout_s`` counts the time the server takes since its last progress report, never the time a person
+        takes to answer its questions.
         """
         loop = asyncio.get_running_loop()
         request = asyncio.ensure_future(
@@ -281,11 +282,14 @@ class MCPConnection:
                 if not done:
                     raise MCPError(
                         f"MCP server {self.name!r} ({self.spec.describe()}) did not answer the call of {call.tool} "
-                        f"within call_timeout_s={limit:g} s; the call was cancelled (whether it took effect is "
-                        "unknown). Raise call_timeout_s for slow tools.",
+                        f"within call_timeout_s={limit:g} s (nor reported progress); the call was cancelled (whether it "
+                        "took effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
                         code="mcp_timeout",
                     )
-                await handle(getter.result(), call, self.name)
+                item = getter.result()
+                if item.kind == "progress":
+                    spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
+                await handle(item, call, self.name)
         finally:
             if getter is not None and not getter.done():
                 getter.cancel()

@@ -9,7 +9,10 @@ resources and prompts. Each test starts one server and checks many things throug
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,95 @@ def test_a_tool_that_asks_is_a_question_in_the_run_and_its_model_calls_use_the_r
     logs = [e for e in session.store.load_events(run.id) if e["kind"] == "log"]
     text = json.dumps(logs, default=str)
     assert "crunching 2 steps" in text and "crunch done" in text and "progress 2/2" in text
+
+
+def lowlevel(calls: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(SERVERS / "lowlevel.py"), "--calls", str(calls), *extra]
+
+
+def test_a_low_level_server_with_hand_written_schemas_a_hang_and_a_crash(session: Session, calls: Path) -> None:
+    async def main() -> None:
+        low = await ag.mcp.connect("low", command=lowlevel(calls), call_timeout_s=0.6)
+        try:
+            lookup = low.tools["lookup"]
+            assert lookup.outputs == ["rows", "table"]
+            assert "limit: int | None = None" in repr(lookup)
+            assert await lookup(query={"key": 5}, table="users") == {
+                "rows": [{"key": 5, "n": 0}, {"key": 5, "n": 1}],
+                "table": "users",
+            }
+            out = await lookup(query={"key": "ada", "fuzzy": True}, table="orders", limit=1)
+            assert out == {"rows": [{"key": "ada", "n": 0}], "table": "orders"}
+            with pytest.raises(ag.UsageError, match="not valid under any of the given schemas"):
+                await lookup(query={"key": 1.5}, table="users")  # anyOf inside a $ref, checked before sending
+            with pytest.raises(ag.UsageError, match="is not one of"):
+                await lookup(query={"key": 1}, table="nope")
+            assert await low.tools["plain-text"]() == {"result": "plain words"}
+            # 4 steps of 0.3 s take longer than call_timeout_s=0.6, but each progress report starts the count again
+            assert await low.tools["count"](to=4, every=0.3) == {"result": "counted to 4"}
+            # a server that never answers: a clear error in time, and the connection stays usable
+            with pytest.raises(MCPError, match=r"did not answer the call of hang within call_timeout_s=0\.6 s") as err:
+                await low.tools["hang"]()
+            assert err.value.code == "mcp_timeout"
+            assert await low.tools["plain-text"]() == {"result": "plain words"}
+            # a server that dies mid-call: that call fails clearly, the next one starts the server again
+            with pytest.raises(MCPError, match="went away during the call of die") as err:
+                await low.tools["die"]()
+            assert err.value.code == "mcp_connection"
+            assert await low.tools["plain-text"]() == {"result": "plain words"}
+        finally:
+            await low.close()
+
+    arun(main(), timeout=90)
+    assert starts(calls) == 2
+
+
+def test_a_question_over_streamable_http_from_a_low_level_server(calls: Path, tmp_path: Path) -> None:
+    session, channel = make_session(answers=[1, "3"])  # "medium", then the optional count
+    from aether_nb.runtime import session as session_mod
+
+    previous = session_mod.set_default_session(session)
+
+    @ag.graph_fn(outputs=["answer"])
+    async def pick(*, context: ag.NodeContext) -> dict[str, Any]:
+        out = await context.mcp("low").tools["ask-enum"]()
+        return {"answer": json.loads(out["result"])}
+
+    port = mcp_server.free_port()
+    proc = subprocess.Popen(lowlevel(calls, "--http", str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, proc)
+        ag.configure(mcp={"low": {"url": f"http://127.0.0.1:{port}/mcp", "call_timeout_s": 30}})
+
+        async def main() -> Any:
+            run = pick.start()
+            out = await run
+            await ag.mcp.close_all()
+            return out
+
+        assert arun(main(), timeout=60) == {"answer": {"size": "M", "count": 3}}
+    finally:
+        session_mod.set_default_session(previous)
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    (choice, text) = channel.prompts
+    assert choice.kind == "choice" and choice.options == ["small", "medium", "large"]
+    assert "low asks: Which size?" in (choice.prompt or "")
+    assert text.kind == "text" and "How many" in (text.prompt or "") and "leave out" in (text.prompt or "")
+    assert events(calls, "elicit") == [{"event": "elicit", "action": "accept", "data": {"size": "M", "count": 3}}]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"the server exited with {proc.returncode}:\n{err}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
+        time.sleep(0.05)
