@@ -199,9 +199,8 @@ async def ask(ctx: NodeContext, server: str, params: Any) -> Any:
     content: dict[str, Any] = {}
     for name, prop in props.items():
         prop = prop if isinstance(prop, dict) else {}
-        label = str(prop.get("title") or name)
-        hint = f" ({prop['description']})" if prop.get("description") else ""
-        prompt = message if len(props) == 1 else f"{message}\n{label}{hint}"
+        label = str(prop.get("description") or prop.get("title") or name)
+        prompt = message if len(props) == 1 else f"{message}\n{label}"
         value = await ask_field(channel, prompt, prop, optional=name not in required)
         if value is _DECLINED:
             return ElicitResult(action="decline")
