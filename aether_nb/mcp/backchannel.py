@@ -70,7 +70,7 @@ class BackChannel:
         self.log = logging.getLogger(f"aether_nb.mcp.{server}")
 
     # -- SDK callbacks (run in the SDK's reader task) ---------------------------------------------------------------
-    async def elicit(self, _ctx: Any, params: Any) -> Any:
+    async def elicit(self, context: Any, params: Any) -> Any:
         from mcp_types import INVALID_REQUEST, ErrorData
 
         call = self._target()
@@ -89,7 +89,7 @@ class BackChannel:
             )
         return await self._hand(call, "elicit", params)
 
-    async def sample(self, _ctx: Any, params: Any) -> Any:
+    async def sample(self, context: Any, params: Any) -> Any:
         from mcp_types import INVALID_REQUEST, ErrorData
 
         call = self._target()
@@ -119,7 +119,9 @@ class BackChannel:
 
     def _target(self) -> InFlight | None:
         in_run = [c for c in self.calls if c.context is not None]
-        return (in_run or self.calls or [None])[0]
+        if in_run:
+            return in_run[0]
+        return self.calls[0] if self.calls else None
 
     async def _hand(self, call: InFlight, kind: str, params: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

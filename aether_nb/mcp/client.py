@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, MCPError, UsageError, shown
 from aether_nb.mcp.backchannel import BackChannel, InFlight, handle, refusal
+from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
@@ -125,6 +126,73 @@ class MCPConnection:
             await link.close()
         else:
             link.abandon()  # its loop has ended (a script's earlier asyncio.run), and its server with it
+
+    # -- resources and prompts --------------------------------------------------------------------------------------
+    async def resources(self) -> list[dict[str, Any]]:
+        """The server's resources: ``[{"uri", "name", "description"?, "mimeType"?, ...}]`` (every page)."""
+        found: list[dict[str, Any]] = await self._read("mcp_resources", "resources/list", "resources")
+        return found
+
+    async def resource_templates(self) -> list[dict[str, Any]]:
+        """The server's resource templates: ``[{"uriTemplate", "name", ...}]`` (read one with a filled-in URI)."""
+        found: list[dict[str, Any]] = await self._read("mcp_resource_templates", "resources/templates/list", "resource_templates")
+        return found
+
+    async def read_resource(self, uri: str) -> list[dict[str, Any]]:
+        """The contents of one resource: ``[{"uri", "mimeType"?, "text"}]`` or ``..."blob"`` (base64) entries."""
+        if not isinstance(uri, str) or not uri:
+            raise UsageError(f"read_resource() takes a resource URI (a string), got {shown(uri)}")
+        contents: list[dict[str, Any]] = await self._read("mcp_read_resource", "resources/read", "contents", uri)
+        return contents
+
+    async def prompts(self) -> list[dict[str, Any]]:
+        """The server's prompts: ``[{"name", "description"?, "arguments"?: [{"name", "required"?, ...}]}]``."""
+        found: list[dict[str, Any]] = await self._read("mcp_prompts", "prompts/list", "prompts")
+        return found
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """One prompt filled in: ``{"description", "messages"}``, its messages in the chat format
+        ``context.llm().chat(...)`` takes (text content as a string; other content kept as MCP JSON)."""
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"get_prompt() takes a prompt name (a string), got {shown(name)}")
+        args = dict(arguments or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in args.items()):
+            raise UsageError(f"MCP prompt arguments are strings by name, got {shown(args)}")
+        result: dict[str, Any] = await self._read("mcp_get_prompt", "prompts/get", "", name, args)
+        return result
+
+    async def _read(self, step: str, method: str, key: str, *args: Any) -> Any:
+        """One read request; inside a run a journaled step, so a resumed run neither asks again nor starts the
+        server for it."""
+        from aether_nb.runtime.context import current_context
+
+        async def fetch(*a: Any) -> Any:
+            link, _ = await self._live_link()
+            return await self._request(link, method, self._fetch(link, method, key, *a))
+
+        ctx = current_context()
+        return await (ctx.step(step, fetch, *args) if ctx is not None else fetch(*args))
+
+    async def _fetch(self, link: Link, method: str, key: str, *args: Any) -> Any:
+        client = link.client
+        if method == "resources/read":
+            return as_json((await client.read_resource(args[0])).contents)
+        if method == "prompts/get":
+            return prompt_of(await client.get_prompt(args[0], args[1]))
+        lister = {
+            "resources/list": client.list_resources,
+            "resources/templates/list": client.list_resource_templates,
+            "prompts/list": client.list_prompts,
+        }[method]
+        items: list[Any] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await lister(cursor=cursor)
+            items.extend(getattr(page, key))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return as_json(items)
 
     # -- listing ----------------------------------------------------------------------------------------------------
     def _cache_key(self) -> str:
@@ -282,8 +350,8 @@ class MCPConnection:
                 if not done:
                     raise MCPError(
                         f"MCP server {self.name!r} ({self.spec.describe()}) did not answer the call of {call.tool} "
-                        f"within call_timeout_s={limit:g} s (nor reported progress); the call was cancelled (whether it "
-                        "took effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
+                        f"within call_timeout_s={limit:g} s (nor reported progress); the call was cancelled "
+                        "(whether it took effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
                         code="mcp_timeout",
                     )
                 item = getter.result()
@@ -372,32 +440,6 @@ def _transport_failure(exc: BaseException) -> bool:
         return all(_transport_failure(e) for e in exc.exceptions)
     closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
     return isinstance(exc, closed)
-
-
-def outputs_of(result: Any, tool: str) -> dict[str, Any]:
-    """A ``CallToolResult`` as the tool's outputs: structured content as is, else ``{"result": text}``.
-
-    Content blocks other than text (images, audio, resources) are kept under ``"content"`` as JSON.
-
-    Raises:
-        MCPError: ``mcp_tool_error`` when the result says ``isError``; the message is the tool's text.
-    """
-    from mcp_types import TextContent
-
-    texts = [b.text for b in result.content if isinstance(b, TextContent)]
-    others = [
-        b.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for b in result.content
-        if not isinstance(b, TextContent)
-    ]
-    text = "\n".join(texts)
-    if result.is_error:
-        raise MCPError(f"MCP tool {tool} reported an error: {text or '(no message)'}", code="mcp_tool_error")
-    structured = result.structured_content
-    outputs: dict[str, Any] = dict(structured) if isinstance(structured, dict) else {"result": text}
-    if others and "content" not in outputs:
-        outputs["content"] = others
-    return outputs
 
 
 class ToolsDict(dict[str, SchemaTool]):

@@ -43,7 +43,8 @@ def test_outputs_errors_schemas_and_names_of_a_server_written_by_others(session:
         try:
             tools = k.tools
             # structured output: the outputs as the server gave them, declared by its output schema
-            assert await tools["weather"](city="Oslo") == {"city": "Oslo", "celsius": 21.5, "conditions": ["sunny", "breezy"]}
+            weather = await tools["weather"](city="Oslo")
+            assert weather == {"city": "Oslo", "celsius": 21.5, "conditions": ["sunny", "breezy"]}
             assert tools["weather"].outputs == ["city", "celsius", "conditions"]
             assert await tools["echo"](text="hi") == {"result": "hi"}  # no output schema: the text
             mixed = await tools["gallery"](topic="cats")
@@ -82,6 +83,21 @@ def test_outputs_errors_schemas_and_names_of_a_server_written_by_others(session:
             assert await tools["unlock"]() == {"result": "unlocked"}
             assert await tools["secret"]() == {"result": "the secret"}
             assert "secret" in k.tools
+            # resources and prompts, as JSON
+            assert [(r["uri"], r["mimeType"]) for r in await k.resources()] == [("notes://topic", "text/plain")]
+            assert [t["uriTemplate"] for t in await k.resource_templates()] == ["notes://{name}/summary"]
+            topic = await k.read_resource("notes://topic")
+            assert topic == [{"uri": "notes://topic", "mimeType": "text/plain", "text": "topic notes"}]
+            assert (await k.read_resource("notes://ada/summary"))[0]["text"] == "summary of ada"
+            with pytest.raises(MCPError, match="refused resources/read") as err:
+                await k.read_resource("nowhere://at/all")
+            assert err.value.code == "mcp_protocol"
+            (review,) = await k.prompts()
+            assert review["name"] == "review" and [a["name"] for a in review["arguments"]] == ["code", "language"]
+            prompt = await k.get_prompt("review", {"code": "x = 1"})
+            assert prompt["messages"] == [{"role": "user", "content": "Review this python code:\nx = 1"}]
+            with pytest.raises(ag.UsageError, match="arguments are strings"):
+                await k.get_prompt("review", {"code": 1})  # type: ignore[dict-item]
             # outside a run nobody can answer the server's questions or serve its model calls: a clear refusal
             for name, arguments, why in [
                 ("book", {"flight": "AB1"}, "questions only inside a run"),
@@ -114,6 +130,7 @@ def test_a_tool_that_asks_is_a_question_in_the_run_and_its_model_calls_use_the_r
         booking = await k.tools["book"](flight=flight)
         summary = await k.tools["summarize"](text="a very long text")
         crunch = await k.tools["crunch"](steps=2)
+        assert (await k.read_resource("notes://topic"))[0]["text"] == "topic notes"  # a journaled step in a run
         return {"booking": booking["result"], "summary": summary["result"], "crunch": crunch["result"]}
 
     try:
@@ -146,7 +163,7 @@ def test_a_tool_that_asks_is_a_question_in_the_run_and_its_model_calls_use_the_r
     assert request["messages"][-1] == {"role": "user", "content": "Summarize: a very long text"}
     assert request["max_tokens"] == 50
     names = {n.name for n in run.graph.nodes}
-    assert {"kitchen.book", "kitchen.summarize", "kitchen.crunch"} <= names
+    assert {"kitchen.book", "kitchen.summarize", "kitchen.crunch", "mcp_read_resource"} <= names
     # log lines and progress landed on the node's log
     logs = [e for e in session.store.load_events(run.id) if e["kind"] == "log"]
     text = json.dumps(logs, default=str)

@@ -16,7 +16,7 @@ import base64
 import json
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -62,7 +62,7 @@ def main() -> None:
         center: Point
         size: float = 1.0
 
-    class Color(str, Enum):
+    class Color(StrEnum):
         red = "red"
         green = "green"
 
