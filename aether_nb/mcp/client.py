@@ -135,7 +135,9 @@ class MCPConnection:
 
     async def resource_templates(self) -> list[dict[str, Any]]:
         """The server's resource templates: ``[{"uriTemplate", "name", ...}]`` (read one with a filled-in URI)."""
-        found: list[dict[str, Any]] = await self._read("mcp_resource_templates", "resources/templates/list", "resource_templates")
+        found: list[dict[str, Any]] = await self._read(
+            "mcp_resource_templates", "resources/templates/list", "resource_templates"
+        )
         return found
 
     async def read_resource(self, uri: str) -> list[dict[str, Any]]:
@@ -346,6 +348,8 @@ class MCPConnection:
                 done, _ = await asyncio.wait({request, getter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 spent += loop.time() - started
                 if request in done:
+                    await asyncio.sleep(0)  # let notifications read before the answer reach the queue
+                    await self._settle(call, getter)
                     return request.result()
                 if not done:
                     raise MCPError(
@@ -366,10 +370,24 @@ class MCPConnection:
                 await asyncio.wait({request})  # the SDK tells the server the request is cancelled
             elif not request.cancelled():
                 request.exception()  # read here; raised above when it was the answer
-            while not call.queue.empty():  # whatever the server asked last is refused, not left hanging
-                pending = call.queue.get_nowait().future
-                if pending is not None and not pending.done():
-                    pending.set_result(refusal("the call it belongs to has ended"))
+            for item in self._leftovers(call, getter):
+                if item.future is not None and not item.future.done():  # refused, never left hanging
+                    item.future.set_result(refusal("the call it belongs to has ended"))
+
+    async def _settle(self, call: InFlight, getter: asyncio.Future[Any] | None) -> None:
+        """The call was answered: put the log lines and progress the server sent before its answer on the node."""
+        for item in self._leftovers(call, getter):
+            if item.future is None:
+                await handle(item, call, self.name)
+            elif not item.future.done():
+                item.future.set_result(refusal("the call it belongs to has ended"))
+
+    @staticmethod
+    def _leftovers(call: InFlight, getter: asyncio.Future[Any] | None) -> list[Any]:
+        items = [getter.result()] if getter is not None and getter.done() and not getter.cancelled() else []
+        while not call.queue.empty():
+            items.append(call.queue.get_nowait())
+        return items
 
     def _tools_changed(self) -> None:
         """``notifications/tools/list_changed``: list the tools again, on the loop the connection lives on."""
