@@ -58,7 +58,7 @@ class InFlight:
     tool: str
     context: NodeContext | None
     queue: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
-    asking: bool = False  # a question is open: the call's timeout does not run meanwhile
+    ended: bool = False  # answered (or failed): nothing more is handed to it
 
 
 class BackChannel:
@@ -117,11 +117,22 @@ class BackChannel:
 
         return on_progress
 
+    def pass_on(self, request: Request, ended: InFlight) -> None:
+        """A question or model call handed to a call that got its answer first: it was another call's, so it goes
+        to the oldest call still in flight (or is refused when none is left)."""
+        assert request.future is not None
+        others = [c for c in self.calls if c is not ended and not c.ended and c.context is not None]
+        if others:
+            others[0].queue.put_nowait(request)
+        else:
+            request.future.set_result(refusal("the call it belongs to has ended"))
+
     def _target(self) -> InFlight | None:
-        in_run = [c for c in self.calls if c.context is not None]
+        running = [c for c in self.calls if not c.ended]
+        in_run = [c for c in running if c.context is not None]
         if in_run:
             return in_run[0]
-        return self.calls[0] if self.calls else None
+        return running[0] if running else None
 
     async def _hand(self, call: InFlight, kind: str, params: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -149,11 +160,7 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     assert future is not None
     try:
         if request.kind == "elicit":
-            call.asking = True
-            try:
-                result: Any = await ask(ctx, server, request.params)
-            finally:
-                call.asking = False
+            result: Any = await ask(ctx, server, request.params)
         else:
             result = await sample(ctx, server, request.params)
     except MCPError as exc:

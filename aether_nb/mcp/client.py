@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, MCPError, UsageError, shown
-from aether_nb.mcp.backchannel import BackChannel, InFlight, handle, refusal
+from aether_nb.mcp.backchannel import BackChannel, InFlight, handle
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
@@ -349,7 +349,9 @@ class MCPConnection:
                 spent += loop.time() - started
                 if request in done:
                     await asyncio.sleep(0)  # let notifications read before the answer reach the queue
-                    await self._settle(call, getter)
+                    call.ended = True
+                    settled, getter = getter, None  # its item is handled here, never twice
+                    await self._settle(call, settled)
                     return request.result()
                 if not done:
                     raise MCPError(
@@ -359,10 +361,12 @@ class MCPConnection:
                         code="mcp_timeout",
                     )
                 item = getter.result()
+                getter = None  # handled below, never again in the clean-up
                 if item.kind == "progress":
                     spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
                 await handle(item, call, self.name)
         finally:
+            call.ended = True
             if getter is not None and not getter.done():
                 getter.cancel()
             if not request.done():
@@ -371,8 +375,8 @@ class MCPConnection:
             elif not request.cancelled():
                 request.exception()  # read here; raised above when it was the answer
             for item in self._leftovers(call, getter):
-                if item.future is not None and not item.future.done():  # refused, never left hanging
-                    item.future.set_result(refusal("the call it belongs to has ended"))
+                if item.future is not None and not item.future.done():  # passed on or refused, never left hanging
+                    self._back.pass_on(item, call)
 
     async def _settle(self, call: InFlight, getter: asyncio.Future[Any] | None) -> None:
         """The call was answered: put the log lines and progress the server sent before its answer on the node."""
@@ -380,7 +384,7 @@ class MCPConnection:
             if item.future is None:
                 await handle(item, call, self.name)
             elif not item.future.done():
-                item.future.set_result(refusal("the call it belongs to has ended"))
+                self._back.pass_on(item, call)  # it was another call's (see BackChannel.pass_on)
 
     @staticmethod
     def _leftovers(call: InFlight, getter: asyncio.Future[Any] | None) -> list[Any]:

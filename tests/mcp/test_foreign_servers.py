@@ -260,3 +260,61 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 3
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
         time.sleep(0.05)
+
+
+def test_a_tool_node_runs_a_foreign_servers_awkward_tools_and_its_questions(calls: Path) -> None:
+    from aether_nb.flow import END, START, AgentState, StateGraph, ToolNode, assistant_message, tool_call
+    from aether_nb.runtime import session as session_mod
+
+    session, channel = make_session(answers=["3", "No"])
+    previous = session_mod.set_default_session(session)
+    shape = {"shape": {"kind": "square", "center": {"x": 0, "y": 0}}, "tags": ["a"]}
+
+    async def main() -> Any:
+        k = await ag.mcp.connect("kitchen", command=kitchen(calls), call_timeout_s=30)
+        turns: list[int] = []
+
+        def model(state: AgentState) -> Any:
+            turns.append(1)
+            if len(turns) > 1:
+                return [assistant_message("done")]
+            calls_ = [
+                tool_call(k.tools["geo.draw-shape"].llm_name, shape, id="c1"),
+                tool_call(k.tools["grüße"].llm_name, {"name": "Ada"}, id="c2"),
+                tool_call("refuse", {"reason": "policy"}, id="c3"),
+                tool_call("book", {"flight": "CD2"}, id="c4"),
+            ]
+            return [assistant_message(None, tool_calls=calls_)]
+
+        g = StateGraph(AgentState, name="foreign_tools")
+        g.add_node("model", model)
+        g.add_node("tools", ToolNode(list(k.tools.values())))
+        g.add_edge(START, "model")
+        g.add_conditional_edges("model", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
+        g.add_edge("tools", "model")
+        try:
+            return await g.compile(checkpointer="memory").ainvoke({"messages": []}, config={"thread_id": "t"})
+        finally:
+            await k.close()
+
+    try:
+        res = arun(main(), timeout=90)
+    finally:
+        session_mod.set_default_session(previous)
+    results = {m["tool_call_id"]: m for m in res.messages if m.get("role") == "tool"}
+    assert json.loads(results["c1"]["content"])["drawn"] == "square" and not results["c1"].get("is_error")
+    assert "Grüß dich, Ada" in results["c2"]["content"]
+    assert results["c3"].get("is_error") and "refused: policy" in results["c3"]["content"]
+    assert "booked 3 seat(s) on CD2" in results["c4"]["content"] and not results["c4"].get("is_error")
+    # the server's two questions were asked once each, whichever of the four calls in flight took them
+    assert [w.kind for w in channel.prompts] == ["text", "choice"]
+    assert events(calls, "elicit") == [{"event": "elicit", "action": "accept", "data": {"seats": 3, "window": False}}]
+    draws = [e for e in events(calls, "call") if e["tool"] == "geo.draw-shape"]
+    assert [d["arguments"] for d in draws] == [
+        {
+            "shape": {"kind": "square", "center": {"x": 0.0, "y": 0.0}, "size": 1.0},
+            "color": "red",
+            "label": None,
+            "tags": ["a"],
+        }
+    ]
