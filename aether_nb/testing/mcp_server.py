@@ -9,9 +9,10 @@ on 127.0.0.1 — no other network::
 
 Tools: ``add(a, b)``, ``divide(a, b)`` (dividing by zero is a tool error), ``stats(numbers)`` (structured output
 ``{count, mean, max}``), ``greet(name, punctuation="!")`` (text), ``slow(seconds)`` (sleeps: for tests that stop
-the server mid-call), ``reserve(restaurant)`` (asks the client how many people, with ``ctx.elicit``). With ``--calls FILE`` it appends one JSON line per event to FILE — ``{"event": "start",
-"pid": ...}`` when it starts and ``{"event": "call", "tool": ..., "arguments": {...}}`` per call — so a test can
-count what the server really did (:func:`read_calls`).
+the server mid-call), ``reserve(restaurant)`` (asks the client how many people, with ``ctx.elicit``). With
+``--calls FILE`` it appends one JSON line per event to FILE — ``{"event": "start", "pid": ...}`` when it starts
+and ``{"event": "call", "tool": ..., "arguments": {...}}`` per call — so a test can count what the server really
+did (:func:`read_calls`).
 """
 
 # No ``from __future__ import annotations``: MCPServer reads the tools' annotations, defined inside build().
