@@ -168,7 +168,10 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     except BaseException as exc:
         # The run is stopping or pausing (or the question failed): the server's request ends with the call.
         if not future.done():
-            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            if isinstance(exc, Exception):
+                future.set_exception(exc)  # the server is told why (its request fails with this message)
+            else:
+                future.set_result(refusal("the run stopped before the question was answered"))
         raise
     if not future.done():
         future.set_result(result)

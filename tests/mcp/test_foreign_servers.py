@@ -318,3 +318,29 @@ def test_a_tool_node_runs_a_foreign_servers_awkward_tools_and_its_questions(call
             "tags": ["a"],
         }
     ]
+
+
+def test_stopping_a_run_while_the_servers_question_is_open_ends_the_call_and_keeps_the_connection(
+    session: Session, calls: Path
+) -> None:
+    @ag.graph_fn(outputs=["booking"])
+    async def trip(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"booking": (await context.mcp("kitchen").tools["book"](flight="EF3"))["result"]}
+
+    async def main() -> None:
+        k = await ag.mcp.connect("kitchen", command=kitchen(calls), call_timeout_s=30)
+        try:
+            run = trip.start()
+            await run.wait_for("waiting", timeout=30)  # nobody answers: the question stays open
+            (wait,) = run.waits
+            assert "How many seats on EF3?" in (wait.prompt or "")
+            assert run.cancel()
+            assert await run.wait_for("cancelled", timeout=30) == "cancelled"
+            assert k.connected
+            assert await k.tools["echo"](text="still here") == {"result": "still here"}
+        finally:
+            await k.close()
+
+    arun(main(), timeout=60)
+    assert starts(calls) == 1  # the server did not crash: the same process answered the next call
+    assert events(calls, "elicit") == []  # the question was never answered, so nothing was booked
