@@ -170,7 +170,7 @@ class MCPConnection:
 
         async def fetch(*a: Any) -> Any:
             link, _ = await self._live_link()
-            return await self._request(link, method, self._fetch(link, method, key, *a))
+            return await self._request(link, method, self._fetch(link, method, key, *a), self.spec.call_timeout_s)
 
         ctx = current_context()
         return await (ctx.step(step, fetch, *args) if ctx is not None else fetch(*args))
@@ -217,7 +217,9 @@ class MCPConnection:
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(_MAX_PAGES):
-            page = await self._request(link, "tools/list", link.client.list_tools(cursor=cursor, cache_mode="refresh"))
+            page = await self._request(
+                link, "tools/list", link.client.list_tools(cursor=cursor, cache_mode="refresh"), self.spec.timeout_s
+            )
             for t in page.tools:
                 tools.append(
                     {
@@ -410,14 +412,27 @@ class MCPConnection:
 
         self._relisting = link.loop.create_task(relist(), name=f"aether_nb mcp relist {self.name}")
 
-    async def _request(self, link: Link, what: str, request: Any) -> Any:
-        """Await one SDK request, turning its failures into :class:`MCPError` (see its codes)."""
+    async def _request(self, link: Link, what: str, request: Any, timeout_s: float | None = None) -> Any:
+        """Await one SDK request, turning its failures into :class:`MCPError` (see its codes).
+
+        ``timeout_s`` bounds requests that have no timeout of their own (listings, reads): a server that never
+        answers them fails them with ``mcp_timeout`` instead of hanging the cell or the run.
+        """
         from mcp import MCPError as SDKError
         from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
         where = f"MCP server {self.name!r} ({self.spec.describe()})"
         try:
-            return await request
+            if timeout_s is None:
+                return await request
+            try:
+                return await asyncio.wait_for(request, timeout_s)
+            except TimeoutError:
+                raise MCPError(
+                    f"{where} did not answer {what} within {timeout_s:g} s; check the server (its stderr: "
+                    f"{link.stderr_tail().strip() or 'nothing'}), or raise the timeout",
+                    code="mcp_timeout",
+                ) from None
         except AetherError:
             raise  # already says what went wrong (a timeout, a question that could not be asked)
         except SDKError as exc:

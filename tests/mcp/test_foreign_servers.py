@@ -344,3 +344,14 @@ def test_stopping_a_run_while_the_servers_question_is_open_ends_the_call_and_kee
     arun(main(), timeout=60)
     assert starts(calls) == 1  # the server did not crash: the same process answered the next call
     assert events(calls, "elicit") == []  # the question was never answered, so nothing was booked
+
+
+def test_a_server_that_never_answers_its_listing_fails_connect_in_time(session: Session, calls: Path) -> None:
+    async def main() -> None:
+        with pytest.raises(MCPError, match=r"did not answer tools/list within 1 s") as err:
+            await ag.mcp.connect("mute", command=lowlevel(calls, "--hang-listing"), timeout_s=1)
+        assert err.value.code == "mcp_timeout"
+        await ag.mcp.close_all()
+
+    arun(main(), timeout=30)
+    assert starts(calls) == 1

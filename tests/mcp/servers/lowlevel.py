@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls")
     parser.add_argument("--http", type=int)
+    parser.add_argument("--hang-listing", action="store_true", help="never answer tools/list")
     args = parser.parse_args()
 
     def record(event: dict[str, Any]) -> None:
@@ -55,6 +56,8 @@ def main() -> None:
                 f.write(json.dumps(event) + "\n")
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        if args.hang_listing:
+            await asyncio.Event().wait()
         return types.ListToolsResult(
             tools=[
                 types.Tool(
