@@ -266,6 +266,8 @@ async def ask_field(channel: Any, prompt: str, prop: dict[str, Any], *, optional
             return _LEFT_OUT
         value, problem = _parse(text, kind)
         if problem is None:
+            problem = _violation(value, prop)
+        if problem is None:
             return value
         question = f"{prompt}{hint}\n{shown(text)} does not fit: {problem}"
     return _DECLINED
@@ -286,6 +288,19 @@ def _parse(text: str, kind: Any) -> tuple[Any, str | None]:
     if not text:
         return None, "an answer is required"
     return text, None
+
+
+def _violation(value: Any, prop: dict[str, Any]) -> str | None:
+    """What is wrong with ``value`` for the field's schema (``minimum``, ``maxLength``, ``format``...), or None."""
+    import jsonschema
+
+    checks = {k: v for k, v in prop.items() if k not in ("title", "description", "default")}
+    try:
+        cls = jsonschema.validators.validator_for(checks, default=jsonschema.Draft202012Validator)
+        error = next(iter(cls(checks, format_checker=cls.FORMAT_CHECKER).iter_errors(value)), None)
+    except jsonschema.exceptions.SchemaError:
+        return None  # a schema the server got wrong: the server checks the answer itself
+    return None if error is None else error.message
 
 
 # -- sampling -------------------------------------------------------------------------------------------------------

@@ -212,7 +212,7 @@ def test_a_low_level_server_with_hand_written_schemas_a_hang_and_a_crash(session
 
 
 def test_a_question_over_streamable_http_from_a_low_level_server(calls: Path, tmp_path: Path) -> None:
-    session, channel = make_session(answers=[1, "3"])  # "medium", then the optional count
+    session, channel = make_session(answers=[1, "12", "3"])  # "medium", then the optional count (1 to 9)
     from aether_nb.runtime import session as session_mod
 
     previous = session_mod.set_default_session(session)
@@ -241,10 +241,11 @@ def test_a_question_over_streamable_http_from_a_low_level_server(calls: Path, tm
         proc.wait(timeout=10)
         if proc.stderr is not None:
             proc.stderr.close()
-    (choice, text) = channel.prompts
+    (choice, text, again) = channel.prompts
     assert choice.kind == "choice" and choice.options == ["small", "medium", "large"]
     assert "low asks: Which size?" in (choice.prompt or "")
     assert text.kind == "text" and "How many" in (text.prompt or "") and "leave out" in (text.prompt or "")
+    assert "'12' does not fit: 12 is greater than the maximum of 9" in (again.prompt or "")  # checked by the form
     assert events(calls, "elicit") == [{"event": "elicit", "action": "accept", "data": {"size": "M", "count": 3}}]
 
 

@@ -108,7 +108,7 @@ def main() -> None:
                     "type": "object",
                     "properties": {
                         "size": {"type": "string", "enum": ["S", "M", "L"], "enumNames": ["small", "medium", "large"]},
-                        "count": {"type": "integer", "title": "How many"},
+                        "count": {"type": "integer", "title": "How many", "minimum": 1, "maximum": 9},
                     },
                     "required": ["size"],
                 },
