@@ -356,3 +356,48 @@ def test_a_server_that_never_answers_its_listing_fails_connect_in_time(session: 
 
     arun(main(), timeout=30)
     assert starts(calls) == 1
+
+
+def test_questions_logs_progress_and_a_changing_tool_list_over_streamable_http(calls: Path) -> None:
+    session, channel = make_session(answers=["2", "No"])
+    from aether_nb.runtime import session as session_mod
+
+    previous = session_mod.set_default_session(session)
+
+    @ag.graph_fn(outputs=["booking", "crunch", "secret"])
+    async def trip(*, context: ag.NodeContext) -> dict[str, Any]:
+        k = context.mcp("k")
+        booking = await k.tools["book"](flight="ZZ9")
+        crunch = await k.tools["crunch"](steps=2)
+        await k.tools["unlock"]()
+        secret = await k.tools["secret"]()
+        return {"booking": booking["result"], "crunch": crunch["result"], "secret": secret["result"]}
+
+    port = mcp_server.free_port()
+    command = [*kitchen(calls), "--http", str(port)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, proc)
+        ag.configure(mcp={"k": {"url": f"http://127.0.0.1:{port}/mcp", "call_timeout_s": 30}})
+
+        async def main() -> ag.Run:
+            run = trip.start()
+            assert await run == {"booking": "booked 2 seat(s) on ZZ9", "crunch": "crunched 2", "secret": "the secret"}
+            await ag.mcp.close_all()
+            return run
+
+        run = arun(main(), timeout=60)
+    finally:
+        session_mod.set_default_session(previous)
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    logs = [e["message"] for e in session.store.load_events(run.id) if e["kind"] == "log"]
+    assert logs == [
+        "k: crunching 2 steps",
+        "k.crunch progress 1/2: step 1",
+        "k.crunch progress 2/2: step 2",
+        "k: crunch done",
+    ]
+    assert [w.kind for w in channel.prompts] == ["text", "choice"]
