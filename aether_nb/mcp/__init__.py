@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, UsageError, shown
-from aether_nb.mcp.spec import DEFAULT_CONNECT_TIMEOUT_S
+from aether_nb.mcp.spec import DEFAULT_CALL_TIMEOUT_S, DEFAULT_CONNECT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from aether_nb.mcp.client import MCPConnection
@@ -59,7 +59,7 @@ async def connect(
     cwd: str | None = None,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-    call_timeout_s: float | None = None,
+    call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S,
     tool_prefix: str = "",
     session: Session | None = None,
 ) -> MCPConnection:
@@ -80,7 +80,9 @@ async def connect(
         cwd: the command's working directory.
         headers: HTTP headers for ``url`` (credentials are registered as secrets: never stored or shown).
         timeout_s: how long starting the server and the handshake may take.
-        call_timeout_s: how long one tool call may take (default: no limit).
+        call_timeout_s: how long the server may take over one call without answering or reporting progress
+            (default 300 s; each progress report starts the count again, time spent answering its questions does
+            not count); None waits forever. A call past it fails with ``MCPError`` code ``mcp_timeout``.
         tool_prefix: prefix of the tools' names as models see them in ``run_tools``.
         session: the session (default: the notebook's).
 
@@ -91,14 +93,13 @@ async def connect(
     require_sdk()
     from aether_nb.mcp import registry
 
-    options: dict[str, Any] = {"timeout_s": timeout_s, "tool_prefix": tool_prefix}
+    options: dict[str, Any] = {"timeout_s": timeout_s, "tool_prefix": tool_prefix, "call_timeout_s": call_timeout_s}
     for key, value in (
         ("command", command),
         ("url", url),
         ("env", env),
         ("cwd", cwd),
         ("headers", headers),
-        ("call_timeout_s", call_timeout_s),
     ):
         if value is not None:
             options[key] = value

@@ -24,7 +24,9 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import MCPError, UsageError, shown
+from aether_nb.errors import AetherError, MCPError, UsageError, shown
+from aether_nb.mcp.backchannel import BackChannel, InFlight, handle
+from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
@@ -59,6 +61,8 @@ class MCPConnection:
         self._unlisted: dict[str, SchemaTool] = {}
         self.server_info: dict[str, Any] | None = None
         self.instructions: str | None = None
+        self._back = BackChannel(spec.name)
+        self._relisting: asyncio.Task[None] | None = None
         self._restore_listing()
 
     # -- what users see ---------------------------------------------------------------------------------------------
@@ -113,12 +117,84 @@ class MCPConnection:
     async def close(self) -> None:
         """Stop the server (stdio) or end the HTTP session. A later call connects again."""
         link, self._link = self._link, None
+        relisting, self._relisting = self._relisting, None
+        if relisting is not None and not relisting.done():
+            relisting.cancel()
         if link is None:
             return
         if link.loop is asyncio.get_running_loop():
             await link.close()
         else:
             link.abandon()  # its loop has ended (a script's earlier asyncio.run), and its server with it
+
+    # -- resources and prompts --------------------------------------------------------------------------------------
+    async def resources(self) -> list[dict[str, Any]]:
+        """The server's resources: ``[{"uri", "name", "description"?, "mimeType"?, ...}]`` (every page)."""
+        found: list[dict[str, Any]] = await self._read("mcp_resources", "resources/list", "resources")
+        return found
+
+    async def resource_templates(self) -> list[dict[str, Any]]:
+        """The server's resource templates: ``[{"uriTemplate", "name", ...}]`` (read one with a filled-in URI)."""
+        found: list[dict[str, Any]] = await self._read(
+            "mcp_resource_templates", "resources/templates/list", "resource_templates"
+        )
+        return found
+
+    async def read_resource(self, uri: str) -> list[dict[str, Any]]:
+        """The contents of one resource: ``[{"uri", "mimeType"?, "text"}]`` or ``..."blob"`` (base64) entries."""
+        if not isinstance(uri, str) or not uri:
+            raise UsageError(f"read_resource() takes a resource URI (a string), got {shown(uri)}")
+        contents: list[dict[str, Any]] = await self._read("mcp_read_resource", "resources/read", "contents", uri)
+        return contents
+
+    async def prompts(self) -> list[dict[str, Any]]:
+        """The server's prompts: ``[{"name", "description"?, "arguments"?: [{"name", "required"?, ...}]}]``."""
+        found: list[dict[str, Any]] = await self._read("mcp_prompts", "prompts/list", "prompts")
+        return found
+
+    async def get_prompt(self, name: str, arguments: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """One prompt filled in: ``{"description", "messages"}``, its messages in the chat format
+        ``context.llm().chat(...)`` takes (text content as a string; other content kept as MCP JSON)."""
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"get_prompt() takes a prompt name (a string), got {shown(name)}")
+        args = dict(arguments or {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in args.items()):
+            raise UsageError(f"MCP prompt arguments are strings by name, got {shown(args)}")
+        result: dict[str, Any] = await self._read("mcp_get_prompt", "prompts/get", "", name, args)
+        return result
+
+    async def _read(self, step: str, method: str, key: str, *args: Any) -> Any:
+        """One read request; inside a run a journaled step, so a resumed run neither asks again nor starts the
+        server for it."""
+        from aether_nb.runtime.context import current_context
+
+        async def fetch(*a: Any) -> Any:
+            link, _ = await self._live_link()
+            return await self._request(link, method, self._fetch(link, method, key, *a), self.spec.call_timeout_s)
+
+        ctx = current_context()
+        return await (ctx.step(step, fetch, *args) if ctx is not None else fetch(*args))
+
+    async def _fetch(self, link: Link, method: str, key: str, *args: Any) -> Any:
+        client = link.client
+        if method == "resources/read":
+            return as_json((await client.read_resource(args[0])).contents)
+        if method == "prompts/get":
+            return prompt_of(await client.get_prompt(args[0], args[1]))
+        lister = {
+            "resources/list": client.list_resources,
+            "resources/templates/list": client.list_resource_templates,
+            "prompts/list": client.list_prompts,
+        }[method]
+        items: list[Any] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            page = await lister(cursor=cursor)
+            items.extend(getattr(page, key))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return as_json(items)
 
     # -- listing ----------------------------------------------------------------------------------------------------
     def _cache_key(self) -> str:
@@ -141,7 +217,9 @@ class MCPConnection:
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(_MAX_PAGES):
-            page = await self._request(link, "tools/list", link.client.list_tools(cursor=cursor, cache_mode="refresh"))
+            page = await self._request(
+                link, "tools/list", link.client.list_tools(cursor=cursor, cache_mode="refresh"), self.spec.timeout_s
+            )
             for t in page.tools:
                 tools.append(
                     {
@@ -226,28 +304,137 @@ class MCPConnection:
                 await link.close()  # it ended: let its task finish and its process go
             elif link is not None:
                 link.abandon()  # made on a loop that has ended (a script's earlier asyncio.run)
-            fresh = Link(self.spec)
+            fresh = Link(self.spec, self._back, self._tools_changed)
             await fresh.open()
             self._link = fresh
             await self._list(fresh)
             return fresh, True
 
     async def _call(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        from aether_nb.runtime.context import current_context
+
+        relisting = self._relisting
+        if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({relisting})  # a changed tool list is listed again before the next call
         link, _ = await self._live_link()
-        timeout = self.spec.call_timeout_s
-        result = await self._request(
-            link, f"the call of {tool_name}", link.client.call_tool(tool_name, arguments, read_timeout_seconds=timeout)
-        )
+        call = InFlight(tool_name, current_context())
+        self._back.calls.append(call)
+        try:
+            result = await self._request(link, f"the call of {tool_name}", self._drive(link, call, arguments))
+        finally:
+            self._back.calls.remove(call)
+        relisting = self._relisting
+        if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
+            # the server said during the call that its tools changed (e.g. the call added one): the caller's next
+            # line may use the new tool, so the call ends when they are listed again
+            await asyncio.wait({relisting})
         return outputs_of(result, f"{self.name}.{tool_name}")
 
-    async def _request(self, link: Link, what: str, request: Any) -> Any:
-        """Await one SDK request, turning its failures into :class:`MCPError` (see its codes)."""
+    async def _drive(self, link: Link, call: InFlight, arguments: dict[str, Any]) -> Any:
+        """Send the call and, until its answer comes, do what the server asks meanwhile in this (the node's) task.
+
+        ``call_timeout_s`` counts the time the server takes since its last progress report, never the time a person
+        takes to answer its questions.
+        """
+        loop = asyncio.get_running_loop()
+        request = asyncio.ensure_future(
+            link.client.call_tool(call.tool, arguments, progress_callback=self._back.progress_for(call))
+        )
+        limit, spent = self.spec.call_timeout_s, 0.0
+        getter: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(call.queue.get())
+                started = loop.time()
+                timeout = None if limit is None else max(0.0, limit - spent)
+                done, _ = await asyncio.wait({request, getter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                spent += loop.time() - started
+                if request in done:
+                    await asyncio.sleep(0)  # let notifications read before the answer reach the queue
+                    call.ended = True
+                    settled, getter = getter, None  # its item is handled here, never twice
+                    await self._settle(call, settled)
+                    return request.result()
+                if not done:
+                    raise MCPError(
+                        f"MCP server {self.name!r} ({self.spec.describe()}) did not answer the call of {call.tool} "
+                        f"within call_timeout_s={limit:g} s (nor reported progress); the call was cancelled "
+                        "(whether it took effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
+                        code="mcp_timeout",
+                    )
+                item = getter.result()
+                getter = None  # handled below, never again in the clean-up
+                if item.kind == "progress":
+                    spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
+                await handle(item, call, self.name)
+        finally:
+            call.ended = True
+            if getter is not None and not getter.done():
+                getter.cancel()
+            if not request.done():
+                request.cancel()
+                await asyncio.wait({request})  # the SDK tells the server the request is cancelled
+            elif not request.cancelled():
+                request.exception()  # read here; raised above when it was the answer
+            for item in self._leftovers(call, getter):
+                if item.future is not None and not item.future.done():  # passed on or refused, never left hanging
+                    self._back.pass_on(item, call)
+
+    async def _settle(self, call: InFlight, getter: asyncio.Future[Any] | None) -> None:
+        """The call was answered: put the log lines and progress the server sent before its answer on the node."""
+        for item in self._leftovers(call, getter):
+            if item.future is None:
+                await handle(item, call, self.name)
+            elif not item.future.done():
+                self._back.pass_on(item, call)  # it was another call's (see BackChannel.pass_on)
+
+    @staticmethod
+    def _leftovers(call: InFlight, getter: asyncio.Future[Any] | None) -> list[Any]:
+        items = [getter.result()] if getter is not None and getter.done() and not getter.cancelled() else []
+        while not call.queue.empty():
+            items.append(call.queue.get_nowait())
+        return items
+
+    def _tools_changed(self) -> None:
+        """``notifications/tools/list_changed``: list the tools again, on the loop the connection lives on."""
+        link = self._link
+        if link is None or not link.usable:
+            return
+        task = self._relisting
+        if task is not None and not task.done():
+            return
+
+        async def relist() -> None:
+            try:
+                await self._list(link)
+            except (MCPError, OSError) as exc:  # the next call or refresh() lists again, and says why if it fails
+                self._back.log.warning("listing the tools of MCP server %r again failed: %s", self.name, exc)
+
+        self._relisting = link.loop.create_task(relist(), name=f"aether_nb mcp relist {self.name}")
+
+    async def _request(self, link: Link, what: str, request: Any, timeout_s: float | None = None) -> Any:
+        """Await one SDK request, turning its failures into :class:`MCPError` (see its codes).
+
+        ``timeout_s`` bounds requests that have no timeout of their own (listings, reads): a server that never
+        answers them fails them with ``mcp_timeout`` instead of hanging the cell or the run.
+        """
         from mcp import MCPError as SDKError
         from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
         where = f"MCP server {self.name!r} ({self.spec.describe()})"
         try:
-            return await request
+            if timeout_s is None:
+                return await request
+            try:
+                return await asyncio.wait_for(request, timeout_s)
+            except TimeoutError:
+                raise MCPError(
+                    f"{where} did not answer {what} within {timeout_s:g} s; check the server (its stderr: "
+                    f"{link.stderr_tail().strip() or 'nothing'}), or raise the timeout",
+                    code="mcp_timeout",
+                ) from None
+        except AetherError:
+            raise  # already says what went wrong (a timeout, a question that could not be asked)
         except SDKError as exc:
             if exc.code == CONNECTION_CLOSED:
                 link.mark_ended("connection closed")
@@ -290,32 +477,6 @@ def _transport_failure(exc: BaseException) -> bool:
         return all(_transport_failure(e) for e in exc.exceptions)
     closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
     return isinstance(exc, closed)
-
-
-def outputs_of(result: Any, tool: str) -> dict[str, Any]:
-    """A ``CallToolResult`` as the tool's outputs: structured content as is, else ``{"result": text}``.
-
-    Content blocks other than text (images, audio, resources) are kept under ``"content"`` as JSON.
-
-    Raises:
-        MCPError: ``mcp_tool_error`` when the result says ``isError``; the message is the tool's text.
-    """
-    from mcp_types import TextContent
-
-    texts = [b.text for b in result.content if isinstance(b, TextContent)]
-    others = [
-        b.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for b in result.content
-        if not isinstance(b, TextContent)
-    ]
-    text = "\n".join(texts)
-    if result.is_error:
-        raise MCPError(f"MCP tool {tool} reported an error: {text or '(no message)'}", code="mcp_tool_error")
-    structured = result.structured_content
-    outputs: dict[str, Any] = dict(structured) if isinstance(structured, dict) else {"result": text}
-    if others and "content" not in outputs:
-        outputs["content"] = others
-    return outputs
 
 
 class ToolsDict(dict[str, SchemaTool]):

@@ -16,20 +16,30 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aether_nb.errors import MCPError, shown
+from aether_nb.mcp.backchannel import BackChannel
 from aether_nb.mcp.spec import ServerSpec
 
 _STDERR_TAIL = 2000  # characters of the server's stderr quoted in an error
+PROTOCOL_MODE = "legacy"
+"""How the SDK client negotiates: the ``initialize`` handshake (protocol up to 2025-11-25), which every server
+speaks, 2026-era ones included. On a 2026-07-28 connection a server may not send requests of its own during a
+call, so the many servers written with ``ctx.elicit(...)``, ``ctx.session.create_message(...)`` or ``ctx.log``
+would fail or go quiet; on a handshake-era connection they reach the run (see :mod:`aether_nb.mcp.backchannel`)."""
 
 
 class Link:
     """A started ``mcp.Client`` for ``spec`` on the running loop (see the module docstring)."""
 
-    def __init__(self, spec: ServerSpec) -> None:
+    def __init__(
+        self, spec: ServerSpec, back: BackChannel | None = None, on_tools_changed: Callable[[], None] | None = None
+    ) -> None:
         self.spec = spec
+        self.back = back or BackChannel(spec.name)
+        self._on_tools_changed = on_tools_changed
         self.loop = asyncio.get_running_loop()
         self.client: Any = None
         self.ended: str | None = None  # why the connection is no longer usable (None while it is)
@@ -92,7 +102,17 @@ class Link:
 
         try:
             async with self._transport() as transport:
-                client = Client(transport, client_info=Implementation(name="aether_nb", version=__version__))
+                back = self.back
+                client = Client(
+                    transport,
+                    client_info=Implementation(name="aether_nb", version=__version__),
+                    mode=PROTOCOL_MODE,
+                    elicitation_callback=back.elicit,
+                    sampling_callback=back.sample,
+                    logging_callback=back.logged,
+                    message_handler=self._on_message,
+                    cache=None,  # listings are kept by the connection (and the store); notifications arrive unwrapped
+                )
                 async with client:
                     self.client = client
                     if not ready.done():
@@ -136,6 +156,13 @@ class Link:
                 assert spec.url is not None
                 async with streamable_http_client(spec.url, http_client=http) as (read, write):
                     yield _Transport(_Watched(read, self._on_end), write)
+
+    async def _on_message(self, message: Any) -> None:
+        """Server notifications besides log lines: a changed tool list is listed again (by the connection)."""
+        from mcp_types import ToolListChangedNotification
+
+        if isinstance(message, ToolListChangedNotification) and self._on_tools_changed is not None:
+            self._on_tools_changed()
 
     def _on_end(self) -> None:
         self.ended = self.ended or "the server closed the connection"

@@ -21,6 +21,9 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.store.redact import register_secret
 
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
+DEFAULT_CALL_TIMEOUT_S = 300.0
+"""A call whose server neither answers nor reports progress for this long fails (``mcp_timeout``) instead of
+hanging the run; ``call_timeout_s=None`` waits forever."""
 _SECRET_NAME = re.compile(r"(?i)(authorization|api[_-]?key|token|secret|password|cookie)")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _KEYS = ("command", "url", "env", "cwd", "headers", "timeout_s", "call_timeout_s", "tool_prefix")
@@ -38,7 +41,9 @@ class ServerSpec:
         cwd: the command's working directory.
         headers: HTTP headers for ``url`` (an ``Authorization`` header, ...); never stored.
         timeout_s: how long starting the server and the protocol handshake may take.
-        call_timeout_s: how long one tool call may take (None: no limit).
+        call_timeout_s: how long the server may take over one call without answering or reporting progress (each
+            progress report starts the count again; time a person takes to answer its questions never counts);
+            None: no limit.
         tool_prefix: put in front of each tool's name as models see it (``run_tools``), to tell two servers'
             equally named tools apart.
     """
@@ -50,7 +55,7 @@ class ServerSpec:
     cwd: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
-    call_timeout_s: float | None = None
+    call_timeout_s: float | None = DEFAULT_CALL_TIMEOUT_S
     tool_prefix: str = ""
 
     @property
@@ -136,7 +141,7 @@ def make_spec(name: str, options: Mapping[str, Any]) -> ServerSpec:
             raise UsageError(f"{where}: cwd must be an existing directory, got {shown(cwd)}")
         cwd = os.fspath(cwd)
     timeout_s = _seconds(options.get("timeout_s", DEFAULT_CONNECT_TIMEOUT_S), "timeout_s", where)
-    call_timeout_s = options.get("call_timeout_s")
+    call_timeout_s = options.get("call_timeout_s", DEFAULT_CALL_TIMEOUT_S)
     if call_timeout_s is not None:
         call_timeout_s = _seconds(call_timeout_s, "call_timeout_s", where)
     prefix = options.get("tool_prefix") or ""

@@ -9,9 +9,10 @@ on 127.0.0.1 — no other network::
 
 Tools: ``add(a, b)``, ``divide(a, b)`` (dividing by zero is a tool error), ``stats(numbers)`` (structured output
 ``{count, mean, max}``), ``greet(name, punctuation="!")`` (text), ``slow(seconds)`` (sleeps: for tests that stop
-the server mid-call). With ``--calls FILE`` it appends one JSON line per event to FILE — ``{"event": "start",
-"pid": ...}`` when it starts and ``{"event": "call", "tool": ..., "arguments": {...}}`` per call — so a test can
-count what the server really did (:func:`read_calls`).
+the server mid-call), ``reserve(restaurant)`` (asks the client how many people, with ``ctx.elicit``). With
+``--calls FILE`` it appends one JSON line per event to FILE — ``{"event": "start", "pid": ...}`` when it starts
+and ``{"event": "call", "tool": ..., "arguments": {...}}`` per call — so a test can count what the server really
+did (:func:`read_calls`).
 """
 
 # No ``from __future__ import annotations``: MCPServer reads the tools' annotations, defined inside build().
@@ -89,7 +90,7 @@ def build(calls: str | None = None) -> Any:
     """The ``MCPServer`` with the calculator tools (recording events to ``calls`` when given)."""
     import asyncio
 
-    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from pydantic import BaseModel
 
@@ -139,6 +140,18 @@ def build(calls: str | None = None) -> Any:
         record({"event": "call", "tool": "slow", "arguments": {"seconds": seconds}})
         await asyncio.sleep(seconds)
         return f"slept {seconds} s"
+
+    class Party(BaseModel):
+        people: int
+
+    @server.tool()
+    async def reserve(restaurant: str, ctx: Context) -> str:
+        """Reserve a table, asking how many people come."""
+        record({"event": "call", "tool": "reserve", "arguments": {"restaurant": restaurant}})
+        answer = await ctx.elicit(f"How many people for {restaurant}?", Party)
+        if answer.action != "accept":
+            return f"no table ({answer.action})"
+        return f"a table for {answer.data.people} at {restaurant}"
 
     record({"event": "start", "pid": os.getpid()})
     return server

@@ -72,7 +72,7 @@ def test_resume_in_a_fresh_process_neither_calls_nor_starts_the_server(tmp_path:
 
     out2 = run_script(script, str(db), str(calls), "Ada", style)
     if style == "connect":
-        assert "LISTED ['add', 'divide', 'greet', 'slow', 'stats'] CONNECTED False" in out2  # from the store
+        assert "LISTED ['add', 'divide', 'greet', 'reserve', 'slow', 'stats'] CONNECTED False" in out2  # from the store
     result = json.loads(out2.split("OUT ", 1)[1])
     assert result == {"out": {"total": 42, "name": "Ada"}, "replayed": True, "connected": False}
     assert starts(calls) == 1, mcp_server.read_calls(calls)  # process 2 never started the server

@@ -356,3 +356,46 @@ def test_serving_a_module_without_agents_fails_with_a_message(tmp_path: Path) ->
 
     code, err = arun(main(), timeout=60)
     assert code == 2 and "module empty_mod has no @tool, DualStageTool or @graph_fn to serve" in err
+
+
+def test_an_aether_nb_run_calls_a_served_agent_and_answers_its_questions_in_its_own_chat(served: Served) -> None:
+    """Both sides are aether_nb: the served agent's ``ask_*`` become elicitations, which the calling run asks its
+    own user (the served agent's questions show in the caller's chat, one wait of the calling node each)."""
+    import aether_nb as ag
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import make_session
+
+    session, channel = make_session(answers=["Ada", "Approve"])
+    previous = session_mod.set_default_session(session)
+    params = served.params()
+
+    @ag.graph_fn(outputs=["greeting"])
+    async def caller(*, context: ag.NodeContext) -> dict[str, Any]:
+        out = await context.mcp("agents").tools["onboard"](plan="pro", seats=2)
+        return {"greeting": out["greeting"]}
+
+    try:
+        ag.configure(
+            mcp={
+                "agents": {
+                    "command": [params.command, *params.args],
+                    "env": dict(params.env or {}),
+                    "cwd": params.cwd,
+                    "call_timeout_s": 60,
+                }
+            }
+        )
+
+        async def main() -> Any:
+            out = await caller.start()
+            await ag.mcp.close_all()
+            return out
+
+        assert arun(main(), timeout=90) == {"greeting": "Hello Ada, 4 seats"}
+    finally:
+        session_mod.set_default_session(previous)
+    assert [(w.kind, w.prompt) for w in channel.prompts] == [
+        ("text", "agents asks: Your name?"),
+        ("choice", "agents asks: Start pro for Ada?"),
+    ]
+    assert served.charges() == ["pro x2"]
