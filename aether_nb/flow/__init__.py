@@ -29,6 +29,7 @@ from aether_nb.flow.checkpoint import (
     StoreCheckpointer,
 )
 from aether_nb.flow.compiled import CompiledGraph
+from aether_nb.flow.context import ExecutionInfo, InvalidContext, Runtime
 from aether_nb.flow.messages import (
     REMOVE_ALL_MESSAGES,
     AgentState,
@@ -43,7 +44,7 @@ from aether_nb.flow.messages import (
     tool_message,
     user_message,
 )
-from aether_nb.flow.nodes import get_stream_writer, interrupt
+from aether_nb.flow.nodes import get_runtime, get_stream_writer, interrupt
 from aether_nb.flow.toolnode import (
     InjectedConfig,
     InjectedState,
@@ -80,6 +81,7 @@ __all__ = [
     "Checkpointer",
     "Command",
     "CompiledGraph",
+    "ExecutionInfo",
     "GraphBuildError",
     "GraphRecursionError",
     "InMemoryCheckpointer",
@@ -88,6 +90,7 @@ __all__ = [
     "InjectedState",
     "InjectedToolCallId",
     "Interrupt",
+    "InvalidContext",
     "InvalidUpdate",
     "InvalidUpdateError",
     "InvokeResult",
@@ -98,6 +101,7 @@ __all__ = [
     "Overwrite",
     "PregelTask",
     "RemoveMessage",
+    "Runtime",
     "Send",
     "StateGraph",
     "StateSnapshot",
@@ -106,6 +110,7 @@ __all__ = [
     "ToolResult",
     "add_messages",
     "assistant_message",
+    "get_runtime",
     "get_stream_writer",
     "interrupt",
     "system_message",

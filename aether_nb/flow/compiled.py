@@ -25,8 +25,9 @@ from aether_nb.flow.checkpoint import (
     parse_checkpoint_id,
     thread_key,
 )
+from aether_nb.flow.context import coerce_context
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
-from aether_nb.flow.engine import Engine, Sink, current_engine
+from aether_nb.flow.engine import INHERIT, Engine, Sink, current_engine
 from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.threads import (
     History,
@@ -75,6 +76,7 @@ class CompiledGraph:
         recursion_limit: int,
         services: Mapping[str, Any],
         session: Session | None,
+        store: Any = None,
     ) -> None:
         self.name = name
         self.builder = builder
@@ -85,6 +87,10 @@ class CompiledGraph:
         self.interrupt_after: tuple[str, ...] | str = "*" if interrupt_after == "*" else tuple(interrupt_after)
         self.recursion_limit = recursion_limit
         self.services = dict(services)
+        self.store = store
+        self.context_schema = builder.context_schema
+        # run id -> the context= of the call driving that turn now; only in this process, never stored
+        self.contexts: dict[str, Any] = {}
         self._session = session
         self._memory: InMemoryCheckpointer | None = None
         self._checkpointer: Checkpointer | None = None
@@ -217,6 +223,7 @@ class CompiledGraph:
         input: Any = None,
         config: Mapping[str, Any] | None = None,
         *,
+        context: Any = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -228,6 +235,9 @@ class CompiledGraph:
         ``interrupt_before``/``after`` pause a partial state is merged and the thread continues. A config with a
         past ``checkpoint_id`` runs again from that checkpoint, as a branch of the thread (time travel).
 
+        ``context`` is this call's run-scoped context (``context_schema``; a dict is coerced to it), which nodes
+        read as ``runtime.context``. It is never stored: a turn this call resumes runs with this call's context.
+
         Returns:
             an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
             ``interrupts``, ``messages`` ...); when paused at ``interrupt()`` it also holds ``"__interrupt__"``. For
@@ -238,23 +248,30 @@ class CompiledGraph:
             GraphRecursionError: the turn took more supersteps than the recursion limit.
             InvalidUpdate: a node returned something the state cannot merge.
             UsageError: e.g. a new input for a thread paused at ``interrupt()``.
+            InvalidContext: ``context`` does not fit ``context_schema``.
         """
         _check_call_options(durability, kwargs)
+        ctx = coerce_context(self.context_schema, context)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:
-            return await self._inline(input, config, parent, node_run)
-        return await self._invoke(input, config, None)
+            return await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
+        return await self._invoke(input, config, None, ctx)
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
-            future = asyncio.run_coroutine_threadsafe(self._inline(input, config, parent, node_run), node_run.loop)
+            context = kwargs.get("context")
+            ctx = coerce_context(self.context_schema, context) if context is not None else INHERIT
+            coro = self._inline(input, config, parent, node_run, ctx)
+            future = asyncio.run_coroutine_threadsafe(coro, node_run.loop)
             return future.result()
         _no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
 
-    async def _inline(self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun) -> Any:
+    async def _inline(
+        self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun, context: Any
+    ) -> Any:
         """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
         are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
         cfg = self._config(config)[1] if config else {}
@@ -267,6 +284,7 @@ class CompiledGraph:
             {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
             parent=parent,
             node=node_run.ns_label or node_run.node,
+            context=context,
         )
         if node_run.busy is not None:
             with node_run.busy.released():
@@ -292,6 +310,7 @@ class CompiledGraph:
         *,
         stream_mode: str | Sequence[str] = "updates",
         subgraphs: bool = False,
+        context: Any = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
@@ -305,6 +324,7 @@ class CompiledGraph:
         of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first.
         """
         _check_call_options(durability, kwargs)
+        ctx = coerce_context(self.context_schema, context)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
@@ -320,7 +340,7 @@ class CompiledGraph:
             out = payload if isinstance(stream_mode, str) else (mode, payload)
             return (ns, out) if subgraphs else out
 
-        task = asyncio.ensure_future(self._invoke(input, config, sink))
+        task = asyncio.ensure_future(self._invoke(input, config, sink, ctx))
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -346,7 +366,7 @@ class CompiledGraph:
 
         return iter(asyncio.run(collect()))
 
-    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> Any:
+    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None, context: Any) -> Any:
         thread_id, cfg, checkpoint_id, _ = self._config(config)
         session = self.session
         cp = self.checkpointer_for(session)
@@ -360,6 +380,7 @@ class CompiledGraph:
         if run is not None and not run.done and travel:
             run.cancel()  # running again from an older checkpoint abandons the pause at the head
         if run is not None and not run.done and not travel:
+            self.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
             run = await continue_turn(self, run, thread_id, input, command, sink)
         else:
             if has_resume:
@@ -407,6 +428,7 @@ class CompiledGraph:
             )
             if sink is not None:
                 self.sinks[run_id] = sink
+            self.contexts[run_id] = context
             run = start_run(
                 self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
             )
@@ -419,6 +441,8 @@ class CompiledGraph:
             raise
         finally:
             self.sinks.pop(run.id, None)
+            if run.done:
+                self.contexts.pop(run.id, None)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.

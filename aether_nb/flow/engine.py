@@ -31,7 +31,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
+from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.context import ExecutionInfo, Runtime
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from aether_nb.flow.state import Write
 
 Sink = Callable[[str, Any, tuple[str, ...]], None]
+INHERIT: Any = object()  # an engine's context: the parent engine's (a subgraph), else the call's (a turn)
 _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_nb_flow_engine", default=None)
 
 
@@ -69,8 +71,10 @@ class Engine:
         *,
         parent: Engine | None = None,
         node: str = "",
+        context: Any = INHERIT,
     ) -> None:
         self.node = node
+        self._context = context
         self.graph = graph
         self.scope = scope
         self.run = scope.run
@@ -108,6 +112,39 @@ class Engine:
         self._configurable: dict[str, Any] | None = None
 
     # -- helpers the tasks use ----------------------------------------------------------------------------------
+    @property
+    def context(self) -> Any:
+        """The ``context=`` of the call driving this turn now (read at each node attempt: a resume brings its
+        own, as in LangGraph); a subgraph's is its parent's unless it was invoked with one."""
+        if self._context is not INHERIT:
+            return self._context
+        if self.parent is not None:
+            return self.parent.context
+        return self.graph.contexts.get(self.run.id)
+
+    @property
+    def store(self) -> Any:
+        """``compile(store=...)`` of this graph, else of the graph it runs in."""
+        if self.graph.store is not None or self.parent is None:
+            return self.graph.store
+        return self.parent.store
+
+    def runtime_for(self, tid: str, writer: Callable[[Any], None] | None, attempt: int, started: float) -> Runtime[Any]:
+        """A task attempt's :class:`Runtime` (see :mod:`aether_nb.flow.context`)."""
+        head = self.current_head()
+        info = ExecutionInfo(
+            checkpoint_id=checkpoint_id_str(head.id) if head is not None else "",
+            checkpoint_ns=self.ns,
+            task_id=tid,
+            thread_id=self.thread_id,
+            run_id=self.run.id,
+            node_attempt=attempt,
+            node_first_attempt_time=started,
+        )
+        if writer is None:
+            return Runtime(context=self.context, store=self.store, execution_info=info)
+        return Runtime(context=self.context, store=self.store, stream_writer=writer, execution_info=info)
+
     @property
     def sink(self) -> Sink | None:
         return self.graph.sinks.get(self.run.id) if self.parent is None else self.root.sink

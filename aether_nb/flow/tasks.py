@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import StepTimeout, UsageError, shown
+from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
@@ -199,8 +200,10 @@ class TaskRunner:
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
+        started = engine.run.session.clock.now()
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            node_run.build_runtime = functools.partial(engine.runtime_for, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
             try:
@@ -219,6 +222,12 @@ class TaskRunner:
                 raw = pc.command
                 break
             except Exception as exc:
+                if isinstance(exc, ReplayMismatch) and node_run.runtime_used:
+                    exc.add_note(
+                        "(this node read runtime.context, which is not stored: a turn resumed by a call with another "
+                        "context than the one it started with cannot replay the calls the old context steered. "
+                        "Resume with the same context=, or keep what steers the calls in the state)"
+                    )
                 reload = journaled_since(child, mark)
                 attempts += 1
                 policy = _policy_for(spec.retry, exc)
@@ -231,6 +240,7 @@ class TaskRunner:
                     raise
                 handler_scope = rerun_scope(child, reload)
                 node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
+                node_run.build_runtime = functools.partial(engine.runtime_for, task.tid, writer, attempts, started)
                 with busy:
                     raw = await spec.error_handler.call(
                         engine.state_for(spec, values),
