@@ -27,8 +27,9 @@ from aether_nb.flow.checkpoint import (
 )
 from aether_nb.flow.context import coerce_context
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
-from aether_nb.flow.engine import INHERIT, Engine, Sink, current_engine
+from aether_nb.flow.engine import INHERIT, Engine, current_engine
 from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.threads import (
     History,
     config_of,
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
     from aether_nb.store.records import WaitRecord
 
-STREAM_MODES = ("values", "updates", "messages", "custom", "debug")
+STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
 DURABILITY = ("sync", "async", "exit")
 _FLOW_WAITS = ("interrupt", "before", "after")
 
@@ -108,6 +109,7 @@ class CompiledGraph:
                 f"got {shown(checkpointer)}"
             )
         self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
+        self.announced: dict[str, set[str]] = {}  # run id -> tasks whose start a resuming call streamed already
         self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
         self._local_inputs: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
@@ -155,6 +157,7 @@ class CompiledGraph:
         finally:
             if self.engines.get(scope.run.id) is engine:
                 del self.engines[scope.run.id]
+            self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 
     def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -321,7 +324,9 @@ class CompiledGraph:
         (with ``"__interrupt__"`` when paused at ``interrupt()``); ``"messages"`` — ``(message, metadata)`` for every
         message a node adds, plus token deltas of LLM calls streamed to a channel; ``"custom"`` — what nodes send
         with :func:`~aether_nb.flow.nodes.get_stream_writer`; ``"debug"`` — every aether_nb run event. With a list
-        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first.
+        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first. ``"tasks"`` —
+        each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
+        (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
         """
         _check_call_options(durability, kwargs)
         ctx = coerce_context(self.context_schema, context)
@@ -329,13 +334,10 @@ class CompiledGraph:
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
-        queue: asyncio.Queue[tuple[str, Any, tuple[str, ...]]] = asyncio.Queue()
+        queue: asyncio.Queue[Chunk] = asyncio.Queue()
+        sink = Sink(modes, subgraphs, queue.put_nowait)
 
-        def sink(mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
-            if mode in modes and (subgraphs or not ns):
-                queue.put_nowait((mode, payload, ns))
-
-        def shape(item: tuple[str, Any, tuple[str, ...]]) -> Any:
+        def shape(item: Chunk) -> Any:
             mode, payload, ns = item
             out = payload if isinstance(stream_mode, str) else (mode, payload)
             return (ns, out) if subgraphs else out

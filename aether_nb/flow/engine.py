@@ -36,6 +36,7 @@ from aether_nb.flow.context import ExecutionInfo, Runtime
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
+from aether_nb.flow.streaming import Sink, checkpoint_payload, task_result, task_start
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
     from aether_nb.flow.state import Write
 
-Sink = Callable[[str, Any, tuple[str, ...]], None]
 INHERIT: Any = object()  # an engine's context: the parent engine's (a subgraph), else the call's (a turn)
 _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_nb_flow_engine", default=None)
 
@@ -154,6 +154,24 @@ class Engine:
         if sink is not None:
             sink(mode, payload, self.stream_ns)
 
+    def wants(self, mode: str) -> bool:
+        """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
+        sink = self.sink
+        return sink is not None and sink.wants(mode, self.stream_ns)
+
+    def put_checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``)."""
+        cp = self.checkpointer.put(self.thread, cp)
+        if self.wants("checkpoints"):
+            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
+        return cp
+
+    def emit_task_result(
+        self, task: Task, writes: list[Write], *, error: BaseException | None = None, interrupts: Any = ()
+    ) -> None:
+        if self.wants("tasks"):
+            self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
+
     def stream_writer(self, node: str) -> Callable[[Any], None] | None:
         if self.sink is None:
             return None
@@ -192,6 +210,7 @@ class Engine:
         """Stream a finished task's update (in the order tasks finish, as LangGraph does)."""
         if self.sink is None:
             return
+        self.emit_task_result(task, writes)
         update: Any = None
         if writes:
             keys = [k for k, _ in writes]
@@ -290,7 +309,7 @@ class Engine:
         now = self.run.session.clock.now()
         if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
             # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
-            base = cp.put(self.thread, replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id))
+            base = self.put_checkpoint(replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id))
         msgs = (base.values if base is not None else {}).get("messages")
         turn_start = len(msgs) if isinstance(msgs, list) else 0
         if self.input is None:
@@ -308,8 +327,7 @@ class Engine:
             base_step, parent = -1, None
         else:
             base_values, base_step, parent = base.values, base.step + 1, base.id
-        head = cp.put(
-            self.thread,
+        head = self.put_checkpoint(
             Checkpoint(
                 values=base_values,
                 tasks=({"node": START},),
@@ -352,8 +370,7 @@ class Engine:
             route = await graph.topology.route(START, [], local_state, config)
             tasks = graph.topology.start_tasks(route)
             pending = {}
-        cp = self.checkpointer.put(
-            self.thread,
+        cp = self.put_checkpoint(
             Checkpoint(
                 values=values,
                 tasks=tuple(tasks),
@@ -432,8 +449,12 @@ class Engine:
             )
         self.step_done = {}
         self.step_tasks = tasks
+        if self.wants("tasks"):
+            self._announce(tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_done = {}
+        if self.parent is None:
+            self.graph.announced.pop(self.run.id, None)
         order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
@@ -462,6 +483,15 @@ class Engine:
         if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
+
+    def _announce(self, tasks: list[Task], values: dict[str, Any]) -> None:
+        """Stream the start of the tasks that run now (not those a resumed run replays from its journal, nor
+        those the resuming call announced already)."""
+        announced = self.graph.announced.pop(self.run.id, set()) if self.parent is None else set()
+        journal = self.scope.execution.journal
+        for t in tasks:
+            if t.pending is None and t.tid not in announced and t.key not in journal:
+                self.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
         """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results
@@ -542,8 +572,13 @@ class Engine:
     def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
         from, so the next turn re-runs only the failed tasks."""
+        if any(isinstance(e, ParentCommand) for e in errors.values()):
+            return
+        for t in tasks:
+            if t.tid in errors and not isinstance(errors[t.tid], asyncio.CancelledError):
+                self.emit_task_result(t, [], error=errors[t.tid])
         head = self.current_head()
-        if head is None or any(isinstance(e, ParentCommand) for e in errors.values()):
+        if head is None:
             return
         pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
         self.checkpointer.replace(
@@ -564,8 +599,7 @@ class Engine:
             self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
             return
         parent = self.current_head()
-        self.head = self.checkpointer.put(
-            self.thread,
+        self.head = self.put_checkpoint(
             Checkpoint(
                 values=values,
                 tasks=tuple(tasks),

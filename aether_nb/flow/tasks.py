@@ -29,7 +29,7 @@ from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
-from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
+from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
@@ -328,6 +328,7 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
+            engine.emit_task_result(task, [], interrupts=[Interrupt(gi.value, key, "interrupt", node)])
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
+from aether_nb.flow.streaming import checkpoint_payload, head_task_starts
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.events import ChannelMessage, Event
@@ -18,7 +19,7 @@ from aether_nb.runtime.run import Run
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
-    from aether_nb.flow.engine import Sink
+    from aether_nb.flow.streaming import Sink
 
 
 async def continue_turn(
@@ -54,9 +55,15 @@ async def continue_turn(
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
     if sink is not None:
         graph.sinks[run.id] = sink
-    if sink is not None:
         latest = cp.latest(thread_id)
         sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+        if latest is not None and (sink.wants("checkpoints") or sink.wants("tasks")):
+            # as LangGraph: the checkpoint the turn goes on from, then the start of its tasks again
+            sink("checkpoints", checkpoint_payload(graph, thread_id, "", latest), ())
+            starts = head_task_starts(latest)
+            for _, chunk in starts:
+                sink("tasks", chunk, ())
+            graph.announced[run.id] = {tid for tid, _ in starts}
     # Answers first: a run that left memory resumes when answered and then starts with its answers (its waiting
     # nodes run once); one whose process (or loop) is gone is started again from its journal after.
     answered = False
