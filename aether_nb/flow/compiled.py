@@ -22,6 +22,7 @@ from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
     StoreCheckpointer,
+    metadata_of,
     parse_checkpoint_id,
     thread_key,
 )
@@ -493,21 +494,44 @@ class CompiledGraph:
         self,
         config: Mapping[str, Any],
         *,
-        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
         before: Mapping[str, Any] | None = None,
-        **_filters: Any,
+        limit: int | None = None,
     ) -> History:
-        """Every checkpoint of the thread (all branches), newest first; ``limit`` keeps the newest ones."""
-        thread_id, _, _, ns = self._config(config)
+        """The thread's checkpoints (all branches), newest first, as LangGraph's ``get_state_history``.
+
+        Args:
+            config: the thread (``checkpoint_ns`` for a subgraph's); with a ``checkpoint_id``, only that one.
+            filter: keep the checkpoints whose metadata has all these items: ``source`` (``"input"``,
+                ``"loop"``, ``"update"``, ``"fork"``), ``step``, or what the turn's config added
+                (``config["metadata"]`` entries, configurable keys with str/number/bool values).
+            before: a config naming a checkpoint: keep only older ones.
+            limit: at most this many (the newest that pass the other arguments).
+
+        Returns:
+            a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
+        """
+        thread_id, _, only, ns = self._config(config)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise UsageError(f"filter must be a dict of metadata items, e.g. {{'source': 'loop'}}, got {shown(filter)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise UsageError(f"limit must be an integer or None, got {shown(limit)}")
+        if before is not None and not isinstance(before, Mapping):
+            raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
         before_id = self._config(before)[2] if before is not None else None
         run = self._current_run(self.session, thread_id)
-        return History(history(self, thread_id, ns, run, limit=limit, before=before_id))
+        return History(history(self, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter))
 
     def aget_state_history(
-        self, config: Mapping[str, Any], *, limit: int | None = None, before: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        config: Mapping[str, Any],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> History:
         """:meth:`get_state_history`: ``async for s in app.aget_state_history(cfg)`` or ``await`` it for a list."""
-        return self.get_state_history(config, limit=limit, before=before, **kw)
+        return self.get_state_history(config, filter=filter, before=before, limit=limit)
 
     async def aupdate_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """Write ``values`` into the thread as if ``as_node`` returned them, as a new checkpoint; returns its config.
@@ -516,7 +540,7 @@ class CompiledGraph:
         On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
         thread is paused or finished, not while a node runs.
         """
-        thread_id, _, checkpoint_id, ns = self._config(config)
+        thread_id, flat, checkpoint_id, ns = self._config(config)
         session = self.session
         cker = self.checkpointer_for(session)
         run = self._current_run(session, thread_id)
@@ -533,7 +557,18 @@ class CompiledGraph:
         if checkpoint_id is not None and base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
-        new = await update_state(self, cker, thread_id, ns, base, values, as_node, run_id=None, now=session.clock.now())
+        new = await update_state(
+            self,
+            cker,
+            thread_id,
+            ns,
+            base,
+            values,
+            as_node,
+            run_id=None,
+            now=session.clock.now(),
+            metadata=metadata_of(flat),
+        )
         dropped = as_node == END and any(i.kind == "interrupt" for _, i in pauses)
         if run is not None and not run.done and not ns and (fork or dropped):
             run.cancel()  # its pause is no longer the thread's head

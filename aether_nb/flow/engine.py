@@ -31,7 +31,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    checkpoint_id_str,
+    metadata_of,
+    task_id,
+    thread_key,
+)
 from aether_nb.flow.context import ExecutionInfo, Runtime
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.routing import Route
@@ -92,6 +99,7 @@ class Engine:
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         )
         self.thread = thread_key(self.thread_id, self.ns)
+        self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
@@ -309,7 +317,9 @@ class Engine:
         now = self.run.session.clock.now()
         if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
             # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
-            base = self.put_checkpoint(replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id))
+            base = self.put_checkpoint(
+                replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id, metadata=self.metadata)
+            )
         msgs = (base.values if base is not None else {}).get("messages")
         turn_start = len(msgs) if isinstance(msgs, list) else 0
         if self.input is None:
@@ -339,6 +349,7 @@ class Engine:
                 barriers=dict(base.barriers) if base is not None else {},
                 pending={"__input__": [[k, v] for k, v in writes]},
                 turn_start=turn_start,
+                metadata=self.metadata,
             ),
         )
         # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
@@ -384,6 +395,7 @@ class Engine:
                 writers=(START,),
                 pending=pending,
                 turn_start=turn_start,
+                metadata=self.metadata,
             ),
         )
         return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
@@ -612,6 +624,7 @@ class Engine:
                 deferred=tuple(deferred),
                 writers=tuple(writers),
                 turn_start=self.turn_start,
+                metadata=self.metadata,
             ),
         )
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
 from aether_nb.flow.state import ROOT
-from aether_nb.flow.threads import config_of, snapshot
+from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
 from aether_nb.flow.types import Interrupt
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkp
         "config": config_of(thread_id, ns, cp),
         "parent_config": parent,
         "values": graph.spec.output(cp.values),
-        "metadata": {"source": cp.source, "step": cp.step, "parents": {}},
+        "metadata": metadata_of_checkpoint(cp),
         "next": [t["node"] for t in cp.tasks],
         "tasks": tasks,
     }

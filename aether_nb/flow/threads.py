@@ -13,7 +13,7 @@ semantics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +116,7 @@ def snapshot(
         values=graph.spec.output(effective_values(graph, cp)),
         next=waiting,
         config=config_of(thread_id, ns, cp),
-        metadata={"source": cp.source, "step": cp.step, "parents": {}},
+        metadata=metadata_of_checkpoint(cp),
         created_at=cp.created_at,
         parent_config=config_of(thread_id, ns, parent) if parent is not None else None,
         tasks=tuple(tasks),
@@ -125,6 +125,11 @@ def snapshot(
         status=status,
         run_id=cp.run_id,
     )
+
+
+def metadata_of_checkpoint(cp: Checkpoint) -> dict[str, Any]:
+    """A snapshot's metadata, as LangGraph's: ``source``, ``step``, ``parents``, and what the config added."""
+    return {"source": cp.source, "step": cp.step, "parents": {}, **cp.metadata}
 
 
 def effective_values(graph: CompiledGraph, cp: Checkpoint) -> dict[str, Any]:
@@ -178,16 +183,36 @@ class History:
 
 
 def history(
-    graph: CompiledGraph, thread_id: str, ns: str, run: Run | None, *, limit: int | None, before: int | None
+    graph: CompiledGraph,
+    thread_id: str,
+    ns: str,
+    run: Run | None,
+    *,
+    limit: int | None,
+    before: int | None,
+    only: int | None = None,
+    filter: Mapping[str, Any] | None = None,
 ) -> list[StateSnapshot]:
+    """A thread's checkpoints newest first (all branches), as LangGraph's checkpointer ``list``: only checkpoint
+    ``only`` when the config names one, those older than ``before``, those whose metadata has every
+    ``filter`` item, then the newest ``limit`` of them."""
     cker = graph.checkpointer
     items = cker.history(thread_key(thread_id, ns))
     head_id = items[0].id if items else None
+    if only is not None:
+        items = [c for c in items if c.id == only]
     if before is not None:
         items = [c for c in items if c.id < before]
-    if limit is not None:
-        items = items[:limit]
-    return [snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id) for c in items]
+    out: list[StateSnapshot] = []
+    for c in items:
+        if limit is not None and len(out) >= limit:
+            break
+        if filter:
+            meta = metadata_of_checkpoint(c)
+            if not all(meta.get(k) == v for k, v in filter.items()):
+                continue
+        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id))
+    return out
 
 
 async def update_state(
@@ -201,6 +226,7 @@ async def update_state(
     *,
     run_id: str | None,
     now: float,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Checkpoint:
     """The checkpoint an ``update_state`` writes (see the module docstring)."""
     key = thread_key(thread_id, ns)
@@ -208,7 +234,10 @@ async def update_state(
     if as_node == COPY:
         if base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
-        return cker.put(key, replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id))
+        return cker.put(
+            key,
+            replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id, metadata=dict(metadata or {})),
+        )
     if as_node is None:
         writers = sorted(set(base.writers)) if base is not None else []
         if base is None or not writers or writers == [START]:
@@ -252,6 +281,7 @@ async def update_state(
             deferred=tuple(deferred),
             writers=(as_node,),
             turn_start=base.turn_start if base is not None else 0,
+            metadata=dict(metadata or {}),
         ),
     )
 
