@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -186,8 +187,8 @@ class CompiledGraph:
         thread_id = cfg.pop("thread_id", None)
         if thread_id is None:
             thread_id = f"t-{secrets.token_hex(4)}"
-        elif isinstance(thread_id, int) and not isinstance(thread_id, bool):
-            thread_id = str(thread_id)  # LangGraph accepts numbers
+        elif (isinstance(thread_id, int) and not isinstance(thread_id, bool)) or isinstance(thread_id, uuid.UUID):
+            thread_id = str(thread_id)  # LangGraph accepts numbers and UUIDs
         if not isinstance(thread_id, str) or not thread_id or "/" in thread_id or "|" in thread_id:
             raise UsageError(
                 f"config['thread_id'] must be a non-empty string without '/' or '|', got {shown(thread_id)}"
@@ -228,6 +229,10 @@ class CompiledGraph:
         config: Mapping[str, Any] | None = None,
         *,
         context: Any = None,
+        stream_mode: str | Sequence[str] = "values",
+        output_keys: str | Sequence[str] | None = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -241,6 +246,9 @@ class CompiledGraph:
 
         ``context`` is this call's run-scoped context (``context_schema``; a dict is coerced to it), which nodes
         read as ``runtime.context``. It is never stored: a turn this call resumes runs with this call's context.
+        As in LangGraph, ``output_keys`` picks what is returned (one key: its value), ``interrupt_before``/
+        ``interrupt_after`` replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
+        than ``"values"`` returns the list of chunks :meth:`astream` would yield.
 
         Returns:
             an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
@@ -255,11 +263,38 @@ class CompiledGraph:
             InvalidContext: ``context`` does not fit ``context_schema``.
         """
         _check_call_options(durability, kwargs)
+        if stream_mode != "values":
+            chunks = self.astream(
+                input,
+                config,
+                stream_mode=stream_mode,
+                context=context,
+                output_keys=output_keys,
+                interrupt_before=interrupt_before,
+                interrupt_after=interrupt_after,
+            )
+            return [c async for c in chunks]
         ctx = coerce_context(self.context_schema, context)
+        breakpoints = self._breakpoints(interrupt_before, interrupt_after)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:
-            return await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
-        return await self._invoke(input, config, None, ctx)
+            res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
+        else:
+            res = await self._invoke(input, config, None, ctx, breakpoints)
+        return select_output(res, output_keys)
+
+    def _breakpoints(self, before: Sequence[str] | str | None, after: Sequence[str] | str | None) -> dict[str, Any]:
+        """A call's ``interrupt_before``/``interrupt_after`` (checked against the nodes), kept in the run's inputs."""
+        out: dict[str, Any] = {}
+        for key, value in (("interrupt_before", before), ("interrupt_after", after)):
+            if value is None:
+                continue
+            names = value if value == "*" else list(value) if not isinstance(value, str) else [value]
+            unknown = [n for n in names if n != "*" and n not in self.nodes] if names != "*" else []
+            if unknown:
+                raise UsageError(f"{key}: {unknown} are not nodes of the graph; nodes: {sorted(self.nodes)}")
+            out[key] = names
+        return out
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
@@ -315,6 +350,9 @@ class CompiledGraph:
         stream_mode: str | Sequence[str] = "updates",
         subgraphs: bool = False,
         context: Any = None,
+        output_keys: str | Sequence[str] | None = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
@@ -331,6 +369,7 @@ class CompiledGraph:
         """
         _check_call_options(durability, kwargs)
         ctx = coerce_context(self.context_schema, context)
+        breakpoints = self._breakpoints(interrupt_before, interrupt_after)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
@@ -340,10 +379,12 @@ class CompiledGraph:
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item
+            if mode == "values" and output_keys is not None:
+                payload = select_output(payload, output_keys)
             out = payload if isinstance(stream_mode, str) else (mode, payload)
             return (ns, out) if subgraphs else out
 
-        task = asyncio.ensure_future(self._invoke(input, config, sink, ctx))
+        task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -369,7 +410,14 @@ class CompiledGraph:
 
         return iter(asyncio.run(collect()))
 
-    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None, context: Any) -> Any:
+    async def _invoke(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        sink: Sink | None,
+        context: Any,
+        breakpoints: Mapping[str, Any] | None = None,
+    ) -> Any:
         thread_id, cfg, checkpoint_id, _ = self._config(config)
         session = self.session
         cp = self.checkpointer_for(session)
@@ -427,7 +475,14 @@ class CompiledGraph:
             run_id = f"{self.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
             cp.put_thread(thread_id, {"turn": turn, "run_id": run_id})
             inputs = self._storable_inputs(
-                run_id, {"thread_id": thread_id, "input": start_input, "config": cfg, "checkpoint_id": checkpoint_id}
+                run_id,
+                {
+                    "thread_id": thread_id,
+                    "input": start_input,
+                    "config": cfg,
+                    "checkpoint_id": checkpoint_id,
+                    **(breakpoints or {}),
+                },
             )
             if sink is not None:
                 self.sinks[run_id] = sink
@@ -616,9 +671,19 @@ class CompiledGraph:
 def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
     if durability is not None and durability not in DURABILITY:
         raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
-    unknown = sorted(set(kwargs) - {"debug", "print_mode", "output_keys"})
+    unknown = sorted(set(kwargs) - {"debug", "print_mode"})
     if unknown:
         raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
+
+
+def select_output(values: Any, output_keys: str | Sequence[str] | None) -> Any:
+    """LangGraph's ``output_keys``: one key gives its value, several a dict of them (an interrupt stays)."""
+    if output_keys is None or not isinstance(values, Mapping):
+        return values
+    if isinstance(output_keys, str):
+        return values.get(output_keys)
+    keys = [*output_keys, "__interrupt__"]
+    return {k: values[k] for k in keys if k in values}
 
 
 def _no_running_loop(what: str, instead: str) -> None:

@@ -99,7 +99,14 @@ class Engine:
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         )
         self.thread = thread_key(self.thread_id, self.ns)
-        self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
+        self.metadata = metadata_of(self.config)
+        # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
+        self.interrupt_before: tuple[str, ...] | str = _breakpoint(
+            inputs.get("interrupt_before"), graph.interrupt_before
+        )
+        self.interrupt_after: tuple[str, ...] | str = _breakpoint(
+            inputs.get("interrupt_after"), graph.interrupt_after
+        )  # what this call's config adds to the checkpoints' metadata
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
@@ -281,7 +288,7 @@ class Engine:
                     [*path, [t["node"] for t in tasks]],
                     run_id=self.run.id,
                 )
-            before = [t["node"] for t in tasks if matches(self.graph.interrupt_before, t["node"])]
+            before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending = await self._pause("before", before)
                 skip_before = True
@@ -294,7 +301,7 @@ class Engine:
             supersteps += 1
             step += 1
             path.append(ran)
-            after = [n for n in ran if matches(self.graph.interrupt_after, n)]
+            after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
                 values, tasks, barriers, deferred, pending = await self._pause("after", after)
                 skip_before = True
@@ -645,6 +652,12 @@ class Engine:
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
+
+
+def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
+    if given is None:
+        return compiled
+    return "*" if given == "*" else tuple(given)
 
 
 def _sources(
