@@ -30,6 +30,7 @@ from aether_nb.flow.checkpoint import (
 from aether_nb.flow.context import coerce_context
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
+from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.threads import (
@@ -650,6 +651,21 @@ class CompiledGraph:
 
     async def __aexit__(self, *_: Any) -> None:
         await self.aclose()
+
+    # -- schemas --------------------------------------------------------------------------------------------------
+    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON Schema of an input (``input_schema``, else the state), as LangGraph's."""
+        return json_schema(self.builder.spec.input_schema or self.builder.state_schema, f"{self.name}_input")
+
+    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON Schema of what ``ainvoke`` returns (``output_schema``, else the state), as LangGraph's."""
+        return json_schema(self.builder.spec.output_schema or self.builder.state_schema, f"{self.name}_output")
+
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON Schema of ``context=`` (``context_schema``), or None without one."""
+        if self.context_schema is None:
+            return None
+        return json_schema(self.context_schema, f"{self.name}_context")
 
     # -- display ------------------------------------------------------------------------------------------------
     def draw_mermaid(self) -> str:
