@@ -37,19 +37,24 @@ from aether_nb.flow.threads import (
     History,
     config_of,
     history,
-    merge_at_pause,
     snapshot,
     update_state,
 )
-from aether_nb.flow.turns import as_command, continue_turn, state_or_none, turn_result, until_pause
+from aether_nb.flow.turns import (
+    call_breakpoints,
+    check_call_options,
+    invoke_turn,
+    no_running_loop,
+    select_output,
+    state_or_none,
+)
 from aether_nb.flow.types import (
     END,
     Interrupt,
     InvokeResult,
     StateSnapshot,
 )
-from aether_nb.runtime.codec import NotEncodable, decode, encode
-from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
@@ -57,10 +62,8 @@ from aether_nb.runtime.session import Session, default_session
 if TYPE_CHECKING:
     from aether_nb.flow.builder import StateGraph
     from aether_nb.runtime.execution import Scope
-    from aether_nb.store.records import WaitRecord
 
 STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
-DURABILITY = ("sync", "async", "exit")
 _FLOW_WAITS = ("interrupt", "before", "after")
 
 
@@ -163,7 +166,7 @@ class CompiledGraph:
             self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 
-    def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    def storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """The run's inputs as stored: as they are, or (a value that cannot be stored, e.g. an instance of a class
         defined inside a function) a reference to this process's copy, with a warning."""
         try:
@@ -172,13 +175,13 @@ class CompiledGraph:
             warnings.warn(
                 f"the input of run {run_id} cannot be stored ({exc}); the turn runs, but cannot be resumed after a "
                 "restart. Keep inputs JSON-friendly or picklable (classes defined at module level or in a cell).",
-                stacklevel=4,
+                stacklevel=5,
             )
             self._local_inputs[run_id] = inputs
             return {"thread_id": inputs["thread_id"], "local_inputs": run_id}
         return inputs
 
-    def _config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int | None, str]:
+    def parse_config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int | None, str]:
         """``(thread_id, flat config, checkpoint_id, checkpoint_ns)`` from a config in either form."""
         if config is not None and not isinstance(config, Mapping):
             raise UsageError(f"config must be a dict like {{'thread_id': 't1'}}, got {type(config).__name__}")
@@ -202,7 +205,7 @@ class CompiledGraph:
             raise UsageError(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
         return thread_id, cfg, checkpoint_id, ns
 
-    def _current_run(self, session: Session, thread_id: str) -> Run | None:
+    def current_run(self, session: Session, thread_id: str) -> Run | None:
         rec = self.checkpointer_for(session).get_thread(thread_id) or {}
         run_id = rec.get("run_id")
         if not run_id:
@@ -263,7 +266,7 @@ class CompiledGraph:
             UsageError: e.g. a new input for a thread paused at ``interrupt()``.
             InvalidContext: ``context`` does not fit ``context_schema``.
         """
-        _check_call_options(durability, kwargs)
+        check_call_options(durability, kwargs)
         if stream_mode != "values":
             chunks = self.astream(
                 input,
@@ -276,26 +279,13 @@ class CompiledGraph:
             )
             return [c async for c in chunks]
         ctx = coerce_context(self.context_schema, context)
-        breakpoints = self._breakpoints(interrupt_before, interrupt_after)
+        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:
             res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
         else:
             res = await self._invoke(input, config, None, ctx, breakpoints)
         return select_output(res, output_keys)
-
-    def _breakpoints(self, before: Sequence[str] | str | None, after: Sequence[str] | str | None) -> dict[str, Any]:
-        """A call's ``interrupt_before``/``interrupt_after`` (checked against the nodes), kept in the run's inputs."""
-        out: dict[str, Any] = {}
-        for key, value in (("interrupt_before", before), ("interrupt_after", after)):
-            if value is None:
-                continue
-            names = value if value == "*" else list(value) if not isinstance(value, str) else [value]
-            unknown = [n for n in names if n != "*" and n not in self.nodes] if names != "*" else []
-            if unknown:
-                raise UsageError(f"{key}: {unknown} are not nodes of the graph; nodes: {sorted(self.nodes)}")
-            out[key] = names
-        return out
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
@@ -306,7 +296,7 @@ class CompiledGraph:
             coro = self._inline(input, config, parent, node_run, ctx)
             future = asyncio.run_coroutine_threadsafe(coro, node_run.loop)
             return future.result()
-        _no_running_loop("invoke()", "await app.ainvoke(...)")
+        no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
 
     async def _inline(
@@ -314,7 +304,7 @@ class CompiledGraph:
     ) -> Any:
         """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
         are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
-        cfg = self._config(config)[1] if config else {}
+        cfg = self.parse_config(config)[1] if config else {}
         keys = self.spec.input_keys
         if isinstance(input, Mapping) and keys is not None:
             input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
@@ -368,9 +358,9 @@ class CompiledGraph:
         each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
         (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
         """
-        _check_call_options(durability, kwargs)
+        check_call_options(durability, kwargs)
         ctx = coerce_context(self.context_schema, context)
-        breakpoints = self._breakpoints(interrupt_before, interrupt_after)
+        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
@@ -404,7 +394,7 @@ class CompiledGraph:
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
         """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
-        _no_running_loop("stream()", "async for chunk in app.astream(...)")
+        no_running_loop("stream()", "async for chunk in app.astream(...)")
 
         async def collect() -> list[Any]:
             return [c async for c in self.astream(input, config, **kwargs)]
@@ -419,89 +409,7 @@ class CompiledGraph:
         context: Any,
         breakpoints: Mapping[str, Any] | None = None,
     ) -> Any:
-        thread_id, cfg, checkpoint_id, _ = self._config(config)
-        session = self.session
-        cp = self.checkpointer_for(session)
-        command = as_command(input)
-        has_resume = command is not None and command.resume is not None
-        run = self._current_run(session, thread_id)
-        latest = cp.latest(thread_id)
-        # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
-        # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
-        travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
-        if run is not None and not run.done and travel:
-            run.cancel()  # running again from an older checkpoint abandons the pause at the head
-        if run is not None and not run.done and not travel:
-            self.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
-            run = await continue_turn(self, run, thread_id, input, command, sink)
-        else:
-            if has_resume:
-                answered = _answered_pause(session, run, self.resumed_by_call)
-                if run is None or answered is None:
-                    raise UsageError(
-                        f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt",
-                        code="no_interrupt",
-                    )
-                # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for
-                assert command is not None
-                if decode(answered.answer) != command.resume:
-                    warnings.warn(
-                        f"the pause of thread {thread_id!r} was already answered with {decode(answered.answer)!r} "
-                        f"(in the widget, or by another call); the resume value {command.resume!r} was not used",
-                        UserWarning,
-                        stacklevel=3,
-                    )
-                return await until_pause(self, run, thread_id, sink)
-            start_input: Any = input
-            if command is not None:
-                if latest is None:
-                    raise UsageError(
-                        f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input"
-                    )
-                base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
-                assert base is not None
-                merge_at_pause(
-                    self, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
-                )
-                start_input, checkpoint_id = None, None
-            if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
-                if latest is None:
-                    raise UsageError(
-                        f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
-                        code="no_input",
-                    )
-                return turn_result(self, None, thread_id, [])  # nothing pending: the thread's state as it is
-            rec = cp.get_thread(thread_id) or {}
-            turn = int(rec.get("turn", 0)) + 1
-            run_id = f"{self.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
-            cp.put_thread(thread_id, {"turn": turn, "run_id": run_id})
-            inputs = self._storable_inputs(
-                run_id,
-                {
-                    "thread_id": thread_id,
-                    "input": start_input,
-                    "config": cfg,
-                    "checkpoint_id": checkpoint_id,
-                    **(breakpoints or {}),
-                },
-            )
-            if sink is not None:
-                self.sinks[run_id] = sink
-            self.contexts[run_id] = context
-            run = start_run(
-                self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
-            )
-        try:
-            return await until_pause(self, run, thread_id, sink)
-        except asyncio.CancelledError:
-            # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
-            # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
-            run.cancel()
-            raise
-        finally:
-            self.sinks.pop(run.id, None)
-            if run.done:
-                self.contexts.pop(run.id, None)
+        return await invoke_turn(self, input, config, sink, context, breakpoints)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
@@ -510,11 +418,11 @@ class CompiledGraph:
         "reason": "not-running"}``, or ``{"ok": False, "running": False, "reason": "no-state"}`` for an unknown
         thread.
         """
-        thread_id = self._config(config)[0]
+        thread_id = self.parse_config(config)[0]
         session = self.session
         if self.checkpointer_for(session).get_thread(thread_id) is None:
             return {"ok": False, "running": False, "reason": "no-state"}
-        run = self._current_run(session, thread_id)
+        run = self.current_run(session, thread_id)
         if run is None or run.done:
             return {"ok": True, "running": False, "reason": "not-running"}
         run.cancel()
@@ -524,8 +432,8 @@ class CompiledGraph:
 
     def stop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """:meth:`astop` without awaiting the run's end (callable from sync code on the loop's thread)."""
-        thread_id = self._config(config)[0]
-        run = self._current_run(self.session, thread_id)
+        thread_id = self.parse_config(config)[0]
+        run = self.current_run(self.session, thread_id)
         if run is None or run.done:
             return {"ok": True, "running": False, "reason": "not-running"}
         run.cancel()
@@ -533,12 +441,12 @@ class CompiledGraph:
 
     def get_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's head checkpoint (or the one ``config`` names), with what its turn is doing now."""
-        thread_id, _, checkpoint_id, ns = self._config(config)
+        thread_id, _, checkpoint_id, ns = self.parse_config(config)
         cker = self.checkpointer
         key = thread_key(thread_id, ns)
         latest = cker.latest(key)
         cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
-        run = self._current_run(self.session, thread_id)
+        run = self.current_run(self.session, thread_id)
         is_head = cp is not None and latest is not None and cp.id == latest.id
         return snapshot(self, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs)
 
@@ -567,15 +475,15 @@ class CompiledGraph:
         Returns:
             a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
         """
-        thread_id, _, only, ns = self._config(config)
+        thread_id, _, only, ns = self.parse_config(config)
         if filter is not None and not isinstance(filter, Mapping):
             raise UsageError(f"filter must be a dict of metadata items, e.g. {{'source': 'loop'}}, got {shown(filter)}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise UsageError(f"limit must be an integer or None, got {shown(limit)}")
         if before is not None and not isinstance(before, Mapping):
             raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
-        before_id = self._config(before)[2] if before is not None else None
-        run = self._current_run(self.session, thread_id)
+        before_id = self.parse_config(before)[2] if before is not None else None
+        run = self.current_run(self.session, thread_id)
         return History(history(self, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter))
 
     def aget_state_history(
@@ -596,10 +504,10 @@ class CompiledGraph:
         On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
         thread is paused or finished, not while a node runs.
         """
-        thread_id, flat, checkpoint_id, ns = self._config(config)
+        thread_id, flat, checkpoint_id, ns = self.parse_config(config)
         session = self.session
         cker = self.checkpointer_for(session)
-        run = self._current_run(session, thread_id)
+        run = self.current_run(session, thread_id)
         pauses = self.interrupts_of(run) if run is not None and not run.done else []
         if run is not None and run.live and not pauses:
             raise UsageError(
@@ -634,7 +542,7 @@ class CompiledGraph:
 
     def update_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """:meth:`aupdate_state` for scripts."""
-        _no_running_loop("update_state()", "await app.aupdate_state(...)")
+        no_running_loop("update_state()", "await app.aupdate_state(...)")
         return asyncio.run(self.aupdate_state(config, values, as_node))
 
     # -- lifetime -------------------------------------------------------------------------------------------------
@@ -682,47 +590,3 @@ class CompiledGraph:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
-
-
-def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
-    if durability is not None and durability not in DURABILITY:
-        raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
-    unknown = sorted(set(kwargs) - {"debug", "print_mode"})
-    if unknown:
-        raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
-
-
-def select_output(values: Any, output_keys: str | Sequence[str] | None) -> Any:
-    """LangGraph's ``output_keys``: one key gives its value, several a dict of them (an interrupt stays)."""
-    if output_keys is None or not isinstance(values, Mapping):
-        return values
-    if isinstance(output_keys, str):
-        return values.get(output_keys)
-    keys = [*output_keys, "__interrupt__"]
-    return {k: values[k] for k in keys if k in values}
-
-
-def _no_running_loop(what: str, instead: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise UsageError(
-        f"{what} cannot block inside a running event loop (a notebook cell or async code): use `{instead}`",
-        code="use_await",
-    )
-
-
-def _answered_pause(session: Session, run: Run | None, by_call: set[str]) -> WaitRecord | None:
-    """The last pause (interrupt or breakpoint) of the thread's last turn, if it was answered elsewhere than by
-    ``ainvoke`` (the run widget, ``run.answer``): a resume that arrives after such an answer gets that turn's result
-    instead of an error. A second ``Command(resume=...)`` after one that was used is still "nothing to resume"."""
-    if run is None:
-        return None
-    pauses = [
-        w
-        for w in session.store.list_waits(run.id, status=None)
-        if isinstance(w.meta, dict) and w.meta.get("flow") and w.status == "answered"
-    ]
-    last = max(pauses, key=lambda w: w.created_at) if pauses else None
-    return None if last is None or last.token in by_call else last

@@ -15,9 +15,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.checkpoint import checkpoint_id_str
+
+if TYPE_CHECKING:
+    from aether_nb.flow.engine import Engine
 
 ContextT = TypeVar("ContextT")
 
@@ -167,3 +171,22 @@ def coerce_context(schema: Any, context: Any) -> Any:
             f"context must be a {schema.__name__} or a dict of its fields (context_schema), got {shown(context)}"
         )
     return context  # another kind of schema (a plain class used only as a type hint): as LangGraph, pass it on
+
+
+def runtime_for(
+    engine: Engine, tid: str, writer: Callable[[Any], None] | None, attempt: int, started: float
+) -> Runtime[Any]:
+    """A task attempt's :class:`Runtime` (see :mod:`aether_nb.flow.context`)."""
+    head = engine.current_head()
+    info = ExecutionInfo(
+        checkpoint_id=checkpoint_id_str(head.id) if head is not None else "",
+        checkpoint_ns=engine.ns,
+        task_id=tid,
+        thread_id=engine.thread_id,
+        run_id=engine.run.id,
+        node_attempt=attempt,
+        node_first_attempt_time=started,
+    )
+    if writer is None:
+        return Runtime(context=engine.context, store=engine.store, execution_info=info)
+    return Runtime(context=engine.context, store=engine.store, stream_writer=writer, execution_info=info)

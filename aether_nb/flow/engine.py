@@ -34,17 +34,14 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
-    checkpoint_id_str,
     metadata_of,
     task_id,
     thread_key,
 )
-from aether_nb.flow.context import ExecutionInfo, Runtime
 from aether_nb.flow.nodes import NodeSpec, input_writes
-from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, checkpoint_payload, task_result, task_start
-from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner
+from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, task_sources
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
@@ -143,22 +140,6 @@ class Engine:
         if self.graph.store is not None or self.parent is None:
             return self.graph.store
         return self.parent.store
-
-    def runtime_for(self, tid: str, writer: Callable[[Any], None] | None, attempt: int, started: float) -> Runtime[Any]:
-        """A task attempt's :class:`Runtime` (see :mod:`aether_nb.flow.context`)."""
-        head = self.current_head()
-        info = ExecutionInfo(
-            checkpoint_id=checkpoint_id_str(head.id) if head is not None else "",
-            checkpoint_ns=self.ns,
-            task_id=tid,
-            thread_id=self.thread_id,
-            run_id=self.run.id,
-            node_attempt=attempt,
-            node_first_attempt_time=started,
-        )
-        if writer is None:
-            return Runtime(context=self.context, store=self.store, execution_info=info)
-        return Runtime(context=self.context, store=self.store, stream_writer=writer, execution_info=info)
 
     @property
     def sink(self) -> Sink | None:
@@ -469,7 +450,7 @@ class Engine:
         self.step_done = {}
         self.step_tasks = tasks
         if self.wants("tasks"):
-            self._announce(tasks, values)
+            announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_done = {}
         if self.parent is None:
@@ -497,20 +478,11 @@ class Engine:
             raise
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
-        self.sources = _sources(tasks, outcomes, order, next_tasks)
+        self.sources = task_sources(tasks, outcomes, order, next_tasks)
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
         if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
-
-    def _announce(self, tasks: list[Task], values: dict[str, Any]) -> None:
-        """Stream the start of the tasks that run now (not those a resumed run replays from its journal, nor
-        those the resuming call announced already)."""
-        announced = self.graph.announced.pop(self.run.id, set()) if self.parent is None else set()
-        journal = self.scope.execution.journal
-        for t in tasks:
-            if t.pending is None and t.tid not in announced and t.key not in journal:
-                self.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
         """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results
@@ -658,24 +630,3 @@ def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] 
     if given is None:
         return compiled
     return "*" if given == "*" else tuple(given)
-
-
-def _sources(
-    tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
-) -> dict[str, list[str]]:
-    """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
-    out: dict[str, list[str]] = {}
-    send_index = 0
-    for i in order:
-        route: Route = outcomes[i].route
-        key = tasks[i].key
-        if not key:
-            continue
-        for n in route.names:
-            out.setdefault(n, []).append(key)
-        for _ in route.sends:
-            desc = next_tasks[send_index] if send_index < len(next_tasks) else None
-            if desc is not None and "send" in desc:
-                out.setdefault(task_id(desc, send_index), []).append(key)
-            send_index += 1
-    return out

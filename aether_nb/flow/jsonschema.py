@@ -43,8 +43,8 @@ def json_schema(schema: Any, title: str) -> dict[str, Any]:
             elif f.default is dataclasses.MISSING:
                 props[f.name]["default"] = None
     elif isinstance(schema, type) and issubclass(schema, dict) and hasattr(schema, "__total__"):
-        required = typeddict_required(schema)
-        _set_required(out, [k for k in out.get("properties", {}) if k in required])
+        keys = typeddict_required(schema)
+        _set_required(out, [k for k in out.get("properties", {}) if k in keys])
     out.setdefault("title", title)
     return out
 

@@ -25,6 +25,8 @@ from aether_nb.flow.types import Interrupt
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.engine import Engine
+    from aether_nb.flow.tasks import Task
 
 Chunk = tuple[str, Any, tuple[str, ...]]
 PUSH_TRIGGER = "__pregel_push"
@@ -127,3 +129,13 @@ def head_task_starts(cp: Checkpoint) -> list[tuple[str, dict[str, Any]]]:
         push = "send" in t
         out.append((tid, task_start(tid, t["node"], t["send"] if push else cp.values, push)))
     return out
+
+
+def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) -> None:
+    """Stream the start of the tasks that run now (not those a resumed run replays from its journal, nor
+    those the resuming call announced already)."""
+    announced = engine.graph.announced.pop(engine.run.id, set()) if engine.parent is None else set()
+    journal = engine.scope.execution.journal
+    for t in tasks:
+        if t.pending is None and t.tid not in announced and t.key not in journal:
+            engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))

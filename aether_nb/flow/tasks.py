@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
+from aether_nb.flow.checkpoint import task_id
+from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
@@ -203,7 +205,7 @@ class TaskRunner:
         started = engine.run.session.clock.now()
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
-            node_run.build_runtime = functools.partial(engine.runtime_for, task.tid, writer, attempts + 1, started)
+            node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
             try:
@@ -240,7 +242,7 @@ class TaskRunner:
                     raise
                 handler_scope = rerun_scope(child, reload)
                 node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
-                node_run.build_runtime = functools.partial(engine.runtime_for, task.tid, writer, attempts, started)
+                node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
                 with busy:
                     raw = await spec.error_handler.call(
                         engine.state_for(spec, values),
@@ -367,3 +369,24 @@ class _Busy:
             yield
         finally:
             self.root.busy += self.counts
+
+
+def task_sources(
+    tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
+    out: dict[str, list[str]] = {}
+    send_index = 0
+    for i in order:
+        route: Route = outcomes[i].route
+        key = tasks[i].key
+        if not key:
+            continue
+        for n in route.names:
+            out.setdefault(n, []).append(key)
+        for _ in route.sends:
+            desc = next_tasks[send_index] if send_index < len(next_tasks) else None
+            if desc is not None and "send" in desc:
+                out.setdefault(task_id(desc, send_index), []).append(key)
+            send_index += 1
+    return out
