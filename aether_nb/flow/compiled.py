@@ -32,6 +32,7 @@ from aether_nb.flow.draw import DrawableGraph, draw_mermaid
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
 from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.runnable import RunnableMixin
 from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.threads import (
     History,
@@ -67,7 +68,7 @@ STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "ch
 _FLOW_WAITS = ("interrupt", "before", "after")
 
 
-class CompiledGraph:
+class CompiledGraph(RunnableMixin):
     """A runnable state graph. Made by :meth:`StateGraph.compile`; holds its own checkpointer and services."""
 
     kind = "state_graph"
