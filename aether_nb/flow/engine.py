@@ -143,7 +143,8 @@ class Engine:
 
     @property
     def sink(self) -> Sink | None:
-        return self.graph.sinks.get(self.run.id) if self.parent is None else self.root.sink
+        sinks = self.root.graph.sinks
+        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
 
     def emit(self, mode: str, payload: Any) -> None:
         sink = self.sink
@@ -449,11 +450,12 @@ class Engine:
             )
         self.step_done = {}
         self.step_tasks = tasks
-        if self.wants("tasks"):
+        sink = self.sink
+        if sink is not None and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_done = {}
-        if self.parent is None:
+        if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
         order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
         base = values

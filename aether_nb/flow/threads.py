@@ -157,10 +157,24 @@ def _belongs(interrupt_node: str, node_path: str) -> bool:
 
 
 class History:
-    """``aget_state_history``'s answer: awaitable (a list) and async-iterable (LangGraph's form)."""
+    """``get_state_history``'s answer: iterable, async-iterable and awaitable (a list); ``next(h)`` and
+    ``await anext(h)`` take the snapshots one by one, as from LangGraph's generators."""
 
     def __init__(self, items: list[StateSnapshot]) -> None:
         self._items = items
+        self._cursor = 0
+
+    def __next__(self) -> StateSnapshot:
+        if self._cursor >= len(self._items):
+            raise StopIteration
+        self._cursor += 1
+        return self._items[self._cursor - 1]
+
+    async def __anext__(self) -> StateSnapshot:
+        try:
+            return next(self)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
     def __await__(self) -> Any:
         async def value() -> list[StateSnapshot]:

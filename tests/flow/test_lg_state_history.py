@@ -113,6 +113,13 @@ async def test_aget_state_history_takes_the_same_arguments(checkpointer: str) ->
     assert _view(async_iterated) == _view([h for h in history if h.metadata["source"] == "loop"][:2])
     before = await app.aget_state_history(THREAD, before=history[0].config, filter={"step": 0})
     assert _view(before) == [("loop", 0, {"total": 0, "log": []}, ("a",))]
+    one_by_one = app.aget_state_history(THREAD, filter={"source": "loop"})
+    assert (await anext(one_by_one)).config == history[0].config
+    assert (await anext(one_by_one)).config == history[1].config
+    newest = next(app.get_state_history(THREAD, limit=1))  # LangGraph returns a generator
+    assert newest.config == history[0].config
+    with pytest.raises(StopIteration):
+        next(app.get_state_history(THREAD, limit=0))
 
 
 def test_history_of_a_branched_thread_filters_forks_and_updates(checkpointer: str) -> None:
