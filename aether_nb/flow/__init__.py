@@ -29,7 +29,7 @@ from aether_nb.flow.checkpoint import (
     StoreCheckpointer,
 )
 from aether_nb.flow.compiled import CompiledGraph
-from aether_nb.flow.context import ExecutionInfo, InvalidContext, Runtime
+from aether_nb.flow.context import ExecutionInfo, InvalidContext, Runtime, ToolRuntime
 from aether_nb.flow.messages import (
     REMOVE_ALL_MESSAGES,
     AgentState,
@@ -108,6 +108,7 @@ __all__ = [
     "StoreCheckpointer",
     "ToolNode",
     "ToolResult",
+    "ToolRuntime",
     "add_messages",
     "assistant_message",
     "get_runtime",

@@ -111,6 +111,18 @@ class Runtime(Generic[ContextT]):
 DEFAULT_RUNTIME: Runtime[Any] = Runtime()
 
 
+@dataclass(frozen=True)
+class ToolRuntime(Runtime[ContextT]):
+    """What a tool run by a ToolNode gets in a parameter named ``runtime`` (or annotated ``ToolRuntime``), as
+    LangGraph's prebuilt ``ToolRuntime``: the node's :class:`Runtime` plus the graph's ``state``, the node's
+    ``config`` and the ``tool_call_id`` being answered. Like the other injected parameters, it is not part of
+    the tool's schema nor of the step's recorded inputs."""
+
+    state: Any = None
+    config: Any = None
+    tool_call_id: str | None = None
+
+
 def check_context_schema(schema: Any) -> None:
     """``StateGraph(..., context_schema=...)``: a class (dataclass, pydantic model, TypedDict or any type) or None.
 

@@ -512,3 +512,49 @@ def test_a_call_steered_by_an_old_context_is_not_silently_repeated(tmp_path: Pat
     assert same.returncode == 0, same.stderr
     assert json.loads(same.stdout.split("OUT ", 1)[1].splitlines()[0]) == ["completed", "hi alice / yes / alice"]
     assert (same_dir / "count.txt").read_text().splitlines() == ["node alice", "greet alice", "node alice"]
+
+
+@pytest.mark.anyio
+async def test_a_tool_run_by_a_tool_node_gets_a_tool_runtime(checkpointer: str) -> None:
+    """LangGraph's prebuilt ``ToolRuntime``: a tool's ``runtime`` parameter holds the call's context, the state,
+    the config and the tool call id, and is hidden from the model's schema."""
+    from aether_nb.flow import MessagesState, ToolNode, ToolRuntime, assistant_message, tool_call
+
+    seen: list[Any] = []
+
+    def lookup(city: str, runtime: ToolRuntime[Context]) -> str:
+        """Look a city up for the user."""
+        seen.append((runtime.tool_call_id, len(runtime.state["messages"]), runtime.config["thread_id"]))
+        runtime.stream_writer({"looking": city})
+        return f"{city} for {runtime.context.api_key}"
+
+    async def ask_as_other(city: str, rt: ToolRuntime) -> str:
+        """Same, with the annotation only."""
+        return f"{city}/{rt.context.api_key}/{rt.tool_call_id}"
+
+    def model(state: Any) -> Any:
+        if state["messages"][-1]["role"] == "tool":
+            return {"messages": [assistant_message("done")]}
+        calls = [tool_call("lookup", {"city": "Oslo"}, id="c1"), tool_call("ask_as_other", {"city": "Rome"}, id="c2")]
+        return {"messages": [assistant_message(None, tool_calls=calls)]}
+
+    node = ToolNode([lookup, ask_as_other])
+    assert [set(s["function"]["parameters"]["properties"]) for s in node.schemas()] == [{"city"}, {"city"}]
+    g = StateGraph(MessagesState, context_schema=Context)
+    g.add_node("model", model)
+    g.add_node("tools", node)
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
+    g.add_edge("tools", "model")
+    app = g.compile(checkpointer=checkpointer)
+    cfg = {"configurable": {"thread_id": "tr"}}
+    chunks = [
+        c
+        async for c in app.astream(
+            {"messages": [("user", "hi")]}, cfg, stream_mode=["custom", "values"], context=Context("k1")
+        )
+    ]
+    assert ("custom", {"looking": "Oslo"}) in chunks
+    final = next(p for m, p in reversed(chunks) if m == "values")
+    assert [m["content"] for m in final["messages"] if m["role"] == "tool"] == ["Oslo for k1", "Rome/k1/c2"]
+    assert seen == [("c1", 2, "tr")]
