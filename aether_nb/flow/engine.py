@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
+from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
@@ -367,7 +369,8 @@ class Engine:
             def local_state(schema: Any) -> Any:
                 return graph.spec.to_state(values, schema)
 
-            route = await graph.topology.route(START, [], local_state, config)
+            runtime = functools.partial(runtime_for, self, START, self.stream_writer(START), 1, head.created_at)
+            route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
             tasks = graph.topology.start_tasks(route)
             pending = {}
         cp = self.put_checkpoint(

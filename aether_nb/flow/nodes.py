@@ -15,12 +15,13 @@ thread, like sync tools.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
@@ -110,6 +111,21 @@ def _no_writer(_: Any) -> None:
     return None
 
 
+_router_runtime: contextvars.ContextVar[Callable[[], Runtime[Any]] | None] = contextvars.ContextVar(
+    "aether_nb_flow_router_runtime", default=None
+)
+
+
+@contextlib.contextmanager
+def routing_runtime(factory: Callable[[], Runtime[Any]] | None) -> Iterator[None]:
+    """Inside the block, :func:`get_runtime` answers with ``factory()`` (a router runs outside its node's call)."""
+    token = _router_runtime.set(factory)
+    try:
+        yield
+    finally:
+        _router_runtime.reset(token)
+
+
 def get_runtime(context_schema: Any = None) -> Runtime[Any]:
     """The running node's :class:`~aether_nb.flow.context.Runtime` (``runtime.context`` is the call's
     ``context=``), as LangGraph's ``get_runtime``; ``context_schema`` is only a type hint.
@@ -119,6 +135,9 @@ def get_runtime(context_schema: Any = None) -> Runtime[Any]:
     """
     node_run = _node_run.get()
     if node_run is None:
+        factory = _router_runtime.get()
+        if factory is not None:
+            return factory()
         raise UsageError(
             "get_runtime() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs); "
             "elsewhere there is no run whose context it could return",

@@ -264,7 +264,9 @@ class TaskRunner:
             local = graph.spec.apply(values, [(task.node, writes)])
             return graph.spec.to_state(local, schema)
 
-        route = await graph.topology.route(task.node, result.goto, local_state, config, follow_edges=not handled)
+        route = await graph.topology.route(
+            task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
+        )
         engine.on_task_done(task, writes, step)
         return Outcome(writes, route)
 

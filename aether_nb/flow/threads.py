@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.context import Runtime
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
@@ -279,7 +280,7 @@ async def update_state(
         def local_state(schema: Any) -> Any:
             return spec.to_state(new_values, schema)
 
-        route = await graph.topology.route(source, [], local_state, config)
+        route = await graph.topology.route(source, [], local_state, config, runtime=lambda: Runtime(store=graph.store))
         tasks, barriers, deferred = graph.topology.next_tasks([(source, route)], barriers, deferred)
     return cker.put(
         key,

@@ -558,3 +558,43 @@ async def test_a_tool_run_by_a_tool_node_gets_a_tool_runtime(checkpointer: str) 
     final = next(p for m, p in reversed(chunks) if m == "values")
     assert [m["content"] for m in final["messages"] if m["role"] == "tool"] == ["Oslo for k1", "Rome/k1/c2"]
     assert seen == [("c1", 2, "tr")]
+
+
+def test_routers_get_the_runtime_too(checkpointer: str) -> None:
+    """LangGraph injects ``runtime`` into conditional edges as into nodes; ``get_runtime()`` works there too, in a
+    router from START as after a node, and ``aupdate_state`` routes with a runtime without context."""
+
+    class S(TypedDict, total=False):
+        path: Annotated[list, operator.add]
+
+    def start_router(state: S, runtime: Runtime[Context]) -> str:
+        return "a" if runtime.context.api_key == "a" else "b"
+
+    def after_a(state: S, config: dict[str, Any], rt: Runtime[Context]) -> str:
+        assert config["configurable"]["thread_id"] == "rt"
+        return "b" if get_runtime().context.timeout > 10 and rt.context.api_key == "a" else END
+
+    g = StateGraph(S, context_schema=Context)
+    g.add_node("a", lambda s: {"path": ["a"]})
+    g.add_node("b", lambda s: {"path": ["b"]})
+    g.add_conditional_edges(START, start_router, ["a", "b"])
+    g.add_conditional_edges("a", after_a, ["b", END])
+    app = g.compile(checkpointer=checkpointer)
+    cfg = {"configurable": {"thread_id": "rt"}}
+    assert app.invoke({"path": []}, cfg, context=Context("a"))["path"] == ["a", "b"]
+    assert app.invoke({"path": []}, cfg, context=Context("a", timeout=1))["path"] == ["a", "b", "a"]
+    assert app.invoke({"path": []}, cfg, context={"api_key": "z"})["path"] == ["a", "b", "a", "b"]
+
+    def no_context_router(state: S, runtime: Runtime[Context]) -> str:
+        return END if runtime.context is None else "b"
+
+    g2 = StateGraph(S, context_schema=Context)
+    g2.add_node("a", lambda s: {"path": ["a"]})
+    g2.add_node("b", lambda s: {"path": ["b"]})
+    g2.add_edge(START, "a")
+    g2.add_conditional_edges("a", no_context_router, ["b", END])
+    app2 = g2.compile(checkpointer=checkpointer)
+    app2.invoke({"path": []}, cfg, context=Context("x"), interrupt_after=["a"])
+    assert app2.get_state(cfg).next == ("b",)
+    app2.update_state(cfg, {"path": ["edited"]}, as_node="a")  # routes again from a, without a context
+    assert app2.get_state(cfg).next == ()
