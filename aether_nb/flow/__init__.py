@@ -58,6 +58,7 @@ from aether_nb.flow.types import (
     START,
     AmbiguousResume,
     Command,
+    EmptyUpdate,
     GraphBuildError,
     GraphRecursionError,
     Interrupt,
@@ -69,6 +70,7 @@ from aether_nb.flow.types import (
     PregelTask,
     Send,
     StateSnapshot,
+    StateUpdate,
 )
 
 __all__ = [
@@ -81,6 +83,7 @@ __all__ = [
     "Checkpointer",
     "Command",
     "CompiledGraph",
+    "EmptyUpdate",
     "ExecutionInfo",
     "GraphBuildError",
     "GraphRecursionError",
@@ -105,6 +108,7 @@ __all__ = [
     "Send",
     "StateGraph",
     "StateSnapshot",
+    "StateUpdate",
     "StoreCheckpointer",
     "ToolNode",
     "ToolResult",

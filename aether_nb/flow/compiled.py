@@ -39,7 +39,7 @@ from aether_nb.flow.threads import (
     config_of,
     history,
     snapshot,
-    update_state,
+    update_superstep,
 )
 from aether_nb.flow.turns import (
     call_breakpoints,
@@ -51,9 +51,11 @@ from aether_nb.flow.turns import (
 )
 from aether_nb.flow.types import (
     END,
+    EmptyUpdate,
     Interrupt,
     InvokeResult,
     StateSnapshot,
+    StateUpdate,
 )
 from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.registry import register
@@ -505,6 +507,24 @@ class CompiledGraph(RunnableMixin):
         On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
         thread is paused or finished, not while a node runs.
         """
+        return await self.abulk_update_state(config, [[StateUpdate(values, as_node)]])
+
+    async def abulk_update_state(
+        self, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+    ) -> dict[str, Any]:
+        """Several :meth:`aupdate_state` at once, as LangGraph's ``bulk_update_state``: each superstep (a list of
+        ``StateUpdate(values, as_node)``) is one checkpoint; several updates in one superstep are written together,
+        each as its node. Returns the last checkpoint's config.
+
+        Raises:
+            EmptyUpdate: no superstep, or a superstep without updates.
+            InvalidUpdate: several updates in a superstep without ``as_node`` (or with END/``"__copy__"``).
+        """
+        steps = [[StateUpdate(*u) if not isinstance(u, StateUpdate) else u for u in step] for step in supersteps]
+        if not steps:
+            raise EmptyUpdate("No supersteps provided: bulk_update_state(config, [[StateUpdate(values, as_node)]])")
+        if any(not step for step in steps):
+            raise EmptyUpdate("No updates provided in a superstep: each superstep lists at least one StateUpdate")
         thread_id, flat, checkpoint_id, ns = self.parse_config(config)
         session = self.session
         cker = self.checkpointer_for(session)
@@ -522,24 +542,24 @@ class CompiledGraph(RunnableMixin):
         if checkpoint_id is not None and base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
-        new = await update_state(
-            self,
-            cker,
-            thread_id,
-            ns,
-            base,
-            values,
-            as_node,
-            run_id=None,
-            now=session.clock.now(),
-            metadata=metadata_of(flat),
-        )
-        dropped = as_node == END and any(i.kind == "interrupt" for _, i in pauses)
+        for step in steps:
+            base = await update_superstep(
+                self, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+            )
+        ends = any(u.as_node == END for step in steps for u in step)
+        dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
         if run is not None and not run.done and not ns and (fork or dropped):
             run.cancel()  # its pause is no longer the thread's head
         if cker.get_thread(thread_id) is None:
             cker.put_thread(thread_id, {"turn": 0})
-        return config_of(thread_id, ns, new)
+        return config_of(thread_id, ns, base)
+
+    def bulk_update_state(
+        self, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+    ) -> dict[str, Any]:
+        """:meth:`abulk_update_state` for scripts."""
+        no_running_loop("bulk_update_state()", "await app.abulk_update_state(...)")
+        return asyncio.run(self.abulk_update_state(config, supersteps))
 
     def update_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """:meth:`aupdate_state` for scripts."""

@@ -13,7 +13,7 @@ semantics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from aether_nb.flow.context import Runtime
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
-from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot
+from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot, StateUpdate
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -295,6 +295,69 @@ async def update_state(
             barriers=barriers,
             deferred=tuple(deferred),
             writers=(as_node,),
+            turn_start=base.turn_start if base is not None else 0,
+            metadata=dict(metadata or {}),
+        ),
+    )
+
+
+async def update_superstep(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    thread_id: str,
+    ns: str,
+    base: Checkpoint | None,
+    updates: Sequence[StateUpdate],
+    *,
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """One superstep of ``bulk_update_state``: one update is :func:`update_state`; several are written together,
+    each as its node (named: ``as_node`` is required, END and ``__copy__`` are not allowed), as one checkpoint
+    routed again from all of them."""
+    if len(updates) == 1:
+        values, as_node = updates[0].values, updates[0].as_node
+        return await update_state(
+            graph, cker, thread_id, ns, base, values, as_node, run_id=run_id, now=now, metadata=metadata
+        )
+    nodes = [u.as_node for u in updates]
+    bad = [n for n in nodes if n is None or n in (END, COPY) or (n not in graph.nodes and n not in (START, INPUT))]
+    if bad:
+        raise InvalidUpdate(
+            f"bulk_update_state: with several updates in one superstep each names its node (as_node=one of "
+            f"{sorted(graph.nodes)}; not END or '__copy__'), got {bad}",
+            code="ambiguous_update",
+        )
+    spec = graph.spec
+    writes = [(str(n), input_writes(spec, u.values, "bulk_update_state")) for n, u in zip(nodes, updates, strict=True)]
+    before = base.values if base is not None else spec.initial()
+    new_values = spec.apply(before, writes)
+    config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+
+    def local_state(schema: Any) -> Any:
+        return spec.to_state(new_values, schema)
+
+    routes = []
+    for n, _ in writes:
+        source = START if n == INPUT else n
+        routes.append((source, await graph.topology.route(source, [], local_state, config)))
+    tasks, barriers, deferred = graph.topology.next_tasks(
+        routes, dict(base.barriers) if base is not None else {}, list(base.deferred) if base is not None else []
+    )
+    return cker.put(
+        thread_key(thread_id, ns),
+        Checkpoint(
+            values=new_values,
+            tasks=tuple(tasks),
+            step=base.step + 1 if base is not None else 0,
+            source="update",
+            run_id=run_id,
+            created_at=now,
+            parent=base.id if base is not None else None,
+            barriers=barriers,
+            deferred=tuple(deferred),
+            writers=tuple(n for n, _ in writes),
             turn_start=base.turn_start if base is not None else 0,
             metadata=dict(metadata or {}),
         ),
