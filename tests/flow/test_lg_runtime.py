@@ -598,3 +598,35 @@ def test_routers_get_the_runtime_too(checkpointer: str) -> None:
     assert app2.get_state(cfg).next == ("b",)
     app2.update_state(cfg, {"path": ["edited"]}, as_node="a")  # routes again from a, without a context
     assert app2.get_state(cfg).next == ()
+
+
+def test_the_runtime_docstring_example_with_langgraphs_store(checkpointer: str) -> None:
+    """LangGraph's ``Runtime`` docstring example, with its ``InMemoryStore`` given to ``compile(store=...)``."""
+    memory = pytest.importorskip("langgraph.store.memory")
+
+    @dataclass
+    class Ctx:
+        user_id: str
+
+    class GState(TypedDict, total=False):
+        response: str
+
+    store = memory.InMemoryStore()
+    store.put(("users",), "user_123", {"name": "Alice"})
+
+    def personalized_greeting(state: GState, runtime: Runtime[Ctx]) -> GState:
+        name = "unknown_user"
+        if runtime.store:
+            if item := runtime.store.get(("users",), runtime.context.user_id):
+                name = item.value["name"]
+        return {"response": f"Hello {name}! Nice to see you again."}
+
+    graph = (
+        StateGraph(state_schema=GState, context_schema=Ctx)
+        .add_node("personalized_greeting", personalized_greeting)
+        .set_entry_point("personalized_greeting")
+        .set_finish_point("personalized_greeting")
+        .compile(checkpointer=checkpointer, store=store)
+    )
+    assert graph.invoke({}, context=Ctx(user_id="user_123")) == {"response": "Hello Alice! Nice to see you again."}
+    assert graph.invoke({}, context=Ctx(user_id="nobody")) == {"response": "Hello unknown_user! Nice to see you again."}
