@@ -616,9 +616,8 @@ def test_the_runtime_docstring_example_with_langgraphs_store(checkpointer: str) 
 
     def personalized_greeting(state: GState, runtime: Runtime[Ctx]) -> GState:
         name = "unknown_user"
-        if runtime.store:
-            if item := runtime.store.get(("users",), runtime.context.user_id):
-                name = item.value["name"]
+        if runtime.store and (item := runtime.store.get(("users",), runtime.context.user_id)):
+            name = item.value["name"]
         return {"response": f"Hello {name}! Nice to see you again."}
 
     graph = (
