@@ -98,14 +98,12 @@ class Engine:
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         )
         self.thread = thread_key(self.thread_id, self.ns)
-        self.metadata = metadata_of(self.config)
+        self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
         self.interrupt_before: tuple[str, ...] | str = _breakpoint(
             inputs.get("interrupt_before"), graph.interrupt_before
         )
-        self.interrupt_after: tuple[str, ...] | str = _breakpoint(
-            inputs.get("interrupt_after"), graph.interrupt_after
-        )  # what this call's config adds to the checkpoints' metadata
+        self.interrupt_after: tuple[str, ...] | str = _breakpoint(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None

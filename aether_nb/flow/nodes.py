@@ -133,11 +133,11 @@ def get_runtime(context_schema: Any = None) -> Runtime[Any]:
     Raises:
         UsageError: called outside a node of a compiled StateGraph.
     """
+    factory = _router_runtime.get()  # in a router (which may run inside a parent graph's node)
+    if factory is not None:
+        return factory()
     node_run = _node_run.get()
     if node_run is None:
-        factory = _router_runtime.get()
-        if factory is not None:
-            return factory()
         raise UsageError(
             "get_runtime() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs); "
             "elsewhere there is no run whose context it could return",
