@@ -10,6 +10,7 @@ different supersteps. A node added with ``defer=True`` waits until nothing else 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import typing
@@ -36,6 +37,7 @@ class Branch:
     router_name: str
     schema: Any = None
 
+    @functools.cached_property
     def takes_config(self) -> bool:
         """Whether the router is called as ``router(state, config)``: it has a ``config`` parameter, or two
         positional parameters without defaults."""
@@ -54,6 +56,7 @@ class Branch:
         ]
         return len(required) >= 2
 
+    @functools.cached_property
     def runtime_param(self) -> str | None:
         """The router's parameter that takes the :class:`~aether_nb.flow.context.Runtime` (named ``runtime``, or
         annotated ``Runtime``), as LangGraph injects it into conditional edges."""
@@ -179,14 +182,13 @@ class Topology:
     ) -> list[str | Send]:
         value = state(branch.input_schema())
         kwargs: dict[str, Any] = {}
-        name = branch.runtime_param()
+        name = branch.runtime_param
         if name is not None:
             kwargs[name] = runtime() if runtime is not None else DEFAULT_RUNTIME
         try:
             with routing_runtime(runtime):
-                result = (
-                    branch.router(value, config, **kwargs) if branch.takes_config() else branch.router(value, **kwargs)
-                )
+                args = (value, config) if branch.takes_config else (value,)
+                result = branch.router(*args, **kwargs)
                 if inspect.isawaitable(result):
                     result = await result
         except Exception as exc:
