@@ -29,6 +29,7 @@ from aether_nb.flow.checkpoint import (
     StoreCheckpointer,
 )
 from aether_nb.flow.compiled import CompiledGraph
+from aether_nb.flow.context import ExecutionInfo, InvalidContext, Runtime, ToolRuntime
 from aether_nb.flow.messages import (
     REMOVE_ALL_MESSAGES,
     AgentState,
@@ -43,7 +44,7 @@ from aether_nb.flow.messages import (
     tool_message,
     user_message,
 )
-from aether_nb.flow.nodes import get_stream_writer, interrupt
+from aether_nb.flow.nodes import get_runtime, get_stream_writer, interrupt
 from aether_nb.flow.toolnode import (
     InjectedConfig,
     InjectedState,
@@ -57,6 +58,7 @@ from aether_nb.flow.types import (
     START,
     AmbiguousResume,
     Command,
+    EmptyUpdate,
     GraphBuildError,
     GraphRecursionError,
     Interrupt,
@@ -68,6 +70,7 @@ from aether_nb.flow.types import (
     PregelTask,
     Send,
     StateSnapshot,
+    StateUpdate,
 )
 
 __all__ = [
@@ -80,6 +83,8 @@ __all__ = [
     "Checkpointer",
     "Command",
     "CompiledGraph",
+    "EmptyUpdate",
+    "ExecutionInfo",
     "GraphBuildError",
     "GraphRecursionError",
     "InMemoryCheckpointer",
@@ -88,6 +93,7 @@ __all__ = [
     "InjectedState",
     "InjectedToolCallId",
     "Interrupt",
+    "InvalidContext",
     "InvalidUpdate",
     "InvalidUpdateError",
     "InvokeResult",
@@ -98,14 +104,18 @@ __all__ = [
     "Overwrite",
     "PregelTask",
     "RemoveMessage",
+    "Runtime",
     "Send",
     "StateGraph",
     "StateSnapshot",
+    "StateUpdate",
     "StoreCheckpointer",
     "ToolNode",
     "ToolResult",
+    "ToolRuntime",
     "add_messages",
     "assistant_message",
+    "get_runtime",
     "get_stream_writer",
     "interrupt",
     "system_message",

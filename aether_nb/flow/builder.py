@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.routing import Branch, Topology
 from aether_nb.flow.state import StateSpec, schema_kind
@@ -51,7 +52,9 @@ class StateGraph:
     Args:
         state_schema: a TypedDict, dataclass or pydantic model (``AgentState``/``MessagesState`` for a chat
             agent), or None for a free-form dict.
-        context_schema: accepted for LangGraph compatibility (nodes get aether_nb's ``context``; see the README).
+        context_schema: the type of the per-call ``context=`` (LangGraph >= 0.6): a dataclass, pydantic model or
+            TypedDict; a dict given as ``context=`` is coerced to it. Nodes read it as ``runtime.context``
+            (a ``runtime`` parameter, or :func:`~aether_nb.flow.get_runtime`). Never stored (see the README).
         input_schema: the keys an input may carry (default: the state's).
         output_schema: the keys ``ainvoke`` returns (default: the state's).
         name: the graph's name: its runs are ``<name>-<thread>-<turn>`` and its checkpoints live under it in the
@@ -70,6 +73,7 @@ class StateGraph:
         self._frames = _caller_frames()
         self.spec = StateSpec(state_schema, input_schema=input_schema, output_schema=output_schema, frames=self._frames)
         self.state_schema = state_schema
+        check_context_schema(context_schema)
         self.context_schema = context_schema
         self.name = name
         self.nodes: dict[str, NodeSpec] = {}
@@ -365,6 +369,7 @@ class StateGraph:
         name: str | None = None,
         services: Mapping[str, Any] | None = None,
         session: Session | None = None,
+        store: Any = None,
         debug: bool = False,
     ) -> CompiledGraph:
         """Check the graph and return the runnable :class:`~aether_nb.flow.compiled.CompiledGraph`.
@@ -382,6 +387,9 @@ class StateGraph:
             name: overrides the graph's name.
             services: objects injected by parameter name into the nodes of this compiled graph only.
             session: the aether_nb session to run in (default: the notebook's).
+            store: any object, handed to nodes as ``runtime.store`` (and a ``store`` parameter), as LangGraph's
+                ``compile(store=InMemoryStore())``; a subgraph without one gets its parent's. aether_nb keeps
+                nothing in it itself.
             debug: accepted for LangGraph compatibility (``astream(stream_mode="debug")`` shows every event).
 
         Raises:
@@ -417,6 +425,7 @@ class StateGraph:
             recursion_limit=recursion_limit,
             services=svc,
             session=session,
+            store=store,
         )
 
     def _apply_defaults(self) -> None:

@@ -23,12 +23,54 @@ import copy
 import secrets
 import warnings
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.store.protocol import Store
+
+# keys of a config that are not the caller's metadata (LangGraph's EXCLUDED_METADATA_KEYS, and the top-level keys
+# of a RunnableConfig, which aether_nb's flat configs mix with the configurable ones)
+_NOT_METADATA = frozenset(
+    {
+        "thread_id",
+        "checkpoint_id",
+        "checkpoint_ns",
+        "checkpoint_map",
+        "langgraph_step",
+        "langgraph_node",
+        "langgraph_triggers",
+        "langgraph_path",
+        "langgraph_checkpoint_ns",
+        "recursion_limit",
+        "max_concurrency",
+        "node_timeout",
+        "tags",
+        "run_name",
+        "run_id",
+        "callbacks",
+        "metadata",
+        "configurable",
+    }
+)
+
+
+def metadata_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata a flat config adds to its checkpoints: ``config["metadata"]``'s entries, then its other keys
+    with a str, int, float or bool value (never ones starting with ``__``), as LangGraph's checkpoints record."""
+    out: dict[str, Any] = {}
+    extra = config.get("metadata")
+    for source in (extra if isinstance(extra, Mapping) else {}, config):
+        for key, value in source.items():
+            if not isinstance(key, str) or key in out or key.startswith("__") or key in _NOT_METADATA:
+                continue
+            if isinstance(value, str):
+                out[key] = value.replace("\u0000", "")
+            elif isinstance(value, (int, bool, float)):
+                out[key] = value
+    return out
 
 
 def thread_key(thread_id: str, ns: str = "") -> str:
@@ -74,6 +116,9 @@ class Checkpoint:
         errors: ``{task id: repr(exception)}`` of tasks that failed from here.
         interrupts: ``{task id: [[interrupt id, value], ...]}``: the ``interrupt()`` calls its tasks made from here.
         turn_start: how many messages the state held before this turn's input (for ``InvokeResult.messages``).
+        metadata: what the caller's config adds to the snapshot's metadata, as LangGraph does: the entries of
+            ``config["metadata"]`` and the configurable keys with a str, number or bool value (what
+            ``get_state_history(config, filter={...})`` matches besides ``source`` and ``step``).
     """
 
     values: dict[str, Any]
@@ -91,6 +136,7 @@ class Checkpoint:
     errors: dict[str, str] = field(default_factory=dict)
     interrupts: dict[str, list[list[Any]]] = field(default_factory=dict)
     turn_start: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def next(self) -> tuple[str, ...]:
@@ -115,6 +161,7 @@ class Checkpoint:
             "errors": self.errors,
             "interrupts": encode(self.interrupts),
             "turn_start": self.turn_start,
+            **({"metadata": self.metadata} if self.metadata else {}),
         }
 
     @classmethod
@@ -135,6 +182,7 @@ class Checkpoint:
             errors=dict(data.get("errors") or {}),
             interrupts=decode(data.get("interrupts") or {}),
             turn_start=data.get("turn_start", 0),
+            metadata=dict(data.get("metadata") or {}),
         )
 
 

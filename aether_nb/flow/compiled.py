@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,29 +23,41 @@ from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
     StoreCheckpointer,
+    metadata_of,
     parse_checkpoint_id,
     thread_key,
 )
+from aether_nb.flow.context import coerce_context
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
-from aether_nb.flow.engine import Engine, Sink, current_engine
+from aether_nb.flow.engine import INHERIT, Engine, current_engine
+from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.runnable import RunnableMixin
+from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.threads import (
     History,
     config_of,
     history,
-    merge_at_pause,
     snapshot,
-    update_state,
+    update_superstep,
 )
-from aether_nb.flow.turns import as_command, continue_turn, state_or_none, turn_result, until_pause
+from aether_nb.flow.turns import (
+    call_breakpoints,
+    check_call_options,
+    invoke_turn,
+    no_running_loop,
+    select_output,
+    state_or_none,
+)
 from aether_nb.flow.types import (
     END,
+    EmptyUpdate,
     Interrupt,
     InvokeResult,
     StateSnapshot,
+    StateUpdate,
 )
-from aether_nb.runtime.codec import NotEncodable, decode, encode
-from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
@@ -52,14 +65,12 @@ from aether_nb.runtime.session import Session, default_session
 if TYPE_CHECKING:
     from aether_nb.flow.builder import StateGraph
     from aether_nb.runtime.execution import Scope
-    from aether_nb.store.records import WaitRecord
 
-STREAM_MODES = ("values", "updates", "messages", "custom", "debug")
-DURABILITY = ("sync", "async", "exit")
+STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
 _FLOW_WAITS = ("interrupt", "before", "after")
 
 
-class CompiledGraph:
+class CompiledGraph(RunnableMixin):
     """A runnable state graph. Made by :meth:`StateGraph.compile`; holds its own checkpointer and services."""
 
     kind = "state_graph"
@@ -75,6 +86,7 @@ class CompiledGraph:
         recursion_limit: int,
         services: Mapping[str, Any],
         session: Session | None,
+        store: Any = None,
     ) -> None:
         self.name = name
         self.builder = builder
@@ -85,6 +97,10 @@ class CompiledGraph:
         self.interrupt_after: tuple[str, ...] | str = "*" if interrupt_after == "*" else tuple(interrupt_after)
         self.recursion_limit = recursion_limit
         self.services = dict(services)
+        self.store = store
+        self.context_schema = builder.context_schema
+        # run id -> the context= of the call driving that turn now; only in this process, never stored
+        self.contexts: dict[str, Any] = {}
         self._session = session
         self._memory: InMemoryCheckpointer | None = None
         self._checkpointer: Checkpointer | None = None
@@ -102,6 +118,7 @@ class CompiledGraph:
                 f"got {shown(checkpointer)}"
             )
         self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
+        self.announced: dict[str, set[str]] = {}  # run id -> tasks whose start a resuming call streamed already
         self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
         self._local_inputs: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
@@ -149,9 +166,10 @@ class CompiledGraph:
         finally:
             if self.engines.get(scope.run.id) is engine:
                 del self.engines[scope.run.id]
+            self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 
-    def _storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    def storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """The run's inputs as stored: as they are, or (a value that cannot be stored, e.g. an instance of a class
         defined inside a function) a reference to this process's copy, with a warning."""
         try:
@@ -160,13 +178,13 @@ class CompiledGraph:
             warnings.warn(
                 f"the input of run {run_id} cannot be stored ({exc}); the turn runs, but cannot be resumed after a "
                 "restart. Keep inputs JSON-friendly or picklable (classes defined at module level or in a cell).",
-                stacklevel=4,
+                stacklevel=5,
             )
             self._local_inputs[run_id] = inputs
             return {"thread_id": inputs["thread_id"], "local_inputs": run_id}
         return inputs
 
-    def _config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int | None, str]:
+    def parse_config(self, config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int | None, str]:
         """``(thread_id, flat config, checkpoint_id, checkpoint_ns)`` from a config in either form."""
         if config is not None and not isinstance(config, Mapping):
             raise UsageError(f"config must be a dict like {{'thread_id': 't1'}}, got {type(config).__name__}")
@@ -176,8 +194,8 @@ class CompiledGraph:
         thread_id = cfg.pop("thread_id", None)
         if thread_id is None:
             thread_id = f"t-{secrets.token_hex(4)}"
-        elif isinstance(thread_id, int) and not isinstance(thread_id, bool):
-            thread_id = str(thread_id)  # LangGraph accepts numbers
+        elif (isinstance(thread_id, int) and not isinstance(thread_id, bool)) or isinstance(thread_id, uuid.UUID):
+            thread_id = str(thread_id)  # LangGraph accepts numbers and UUIDs
         if not isinstance(thread_id, str) or not thread_id or "/" in thread_id or "|" in thread_id:
             raise UsageError(
                 f"config['thread_id'] must be a non-empty string without '/' or '|', got {shown(thread_id)}"
@@ -190,7 +208,7 @@ class CompiledGraph:
             raise UsageError(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
         return thread_id, cfg, checkpoint_id, ns
 
-    def _current_run(self, session: Session, thread_id: str) -> Run | None:
+    def current_run(self, session: Session, thread_id: str) -> Run | None:
         rec = self.checkpointer_for(session).get_thread(thread_id) or {}
         run_id = rec.get("run_id")
         if not run_id:
@@ -217,6 +235,11 @@ class CompiledGraph:
         input: Any = None,
         config: Mapping[str, Any] | None = None,
         *,
+        context: Any = None,
+        stream_mode: str | Sequence[str] = "values",
+        output_keys: str | Sequence[str] | None = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -228,6 +251,12 @@ class CompiledGraph:
         ``interrupt_before``/``after`` pause a partial state is merged and the thread continues. A config with a
         past ``checkpoint_id`` runs again from that checkpoint, as a branch of the thread (time travel).
 
+        ``context`` is this call's run-scoped context (``context_schema``; a dict is coerced to it), which nodes
+        read as ``runtime.context``. It is never stored: a turn this call resumes runs with this call's context.
+        As in LangGraph, ``output_keys`` picks what is returned (one key: its value), ``interrupt_before``/
+        ``interrupt_after`` replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
+        than ``"values"`` returns the list of chunks :meth:`astream` would yield.
+
         Returns:
             an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
             ``interrupts``, ``messages`` ...); when paused at ``interrupt()`` it also holds ``"__interrupt__"``. For
@@ -238,26 +267,47 @@ class CompiledGraph:
             GraphRecursionError: the turn took more supersteps than the recursion limit.
             InvalidUpdate: a node returned something the state cannot merge.
             UsageError: e.g. a new input for a thread paused at ``interrupt()``.
+            InvalidContext: ``context`` does not fit ``context_schema``.
         """
-        _check_call_options(durability, kwargs)
+        check_call_options(durability, kwargs)
+        if stream_mode != "values":
+            chunks = self.astream(
+                input,
+                config,
+                stream_mode=stream_mode,
+                context=context,
+                output_keys=output_keys,
+                interrupt_before=interrupt_before,
+                interrupt_after=interrupt_after,
+            )
+            return [c async for c in chunks]
+        ctx = coerce_context(self.context_schema, context)
+        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:
-            return await self._inline(input, config, parent, node_run)
-        return await self._invoke(input, config, None)
+            res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
+        else:
+            res = await self._invoke(input, config, None, ctx, breakpoints)
+        return select_output(res, output_keys)
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
-            future = asyncio.run_coroutine_threadsafe(self._inline(input, config, parent, node_run), node_run.loop)
+            context = kwargs.get("context")
+            ctx = coerce_context(self.context_schema, context) if context is not None else INHERIT
+            coro = self._inline(input, config, parent, node_run, ctx)
+            future = asyncio.run_coroutine_threadsafe(coro, node_run.loop)
             return future.result()
-        _no_running_loop("invoke()", "await app.ainvoke(...)")
+        no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
 
-    async def _inline(self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun) -> Any:
+    async def _inline(
+        self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun, context: Any
+    ) -> Any:
         """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
         are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
-        cfg = self._config(config)[1] if config else {}
+        cfg = self.parse_config(config)[1] if config else {}
         keys = self.spec.input_keys
         if isinstance(input, Mapping) and keys is not None:
             input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
@@ -267,6 +317,7 @@ class CompiledGraph:
             {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
             parent=parent,
             node=node_run.ns_label or node_run.node,
+            context=context,
         )
         if node_run.busy is not None:
             with node_run.busy.released():
@@ -292,6 +343,10 @@ class CompiledGraph:
         *,
         stream_mode: str | Sequence[str] = "updates",
         subgraphs: bool = False,
+        context: Any = None,
+        output_keys: str | Sequence[str] | None = None,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
@@ -302,25 +357,28 @@ class CompiledGraph:
         (with ``"__interrupt__"`` when paused at ``interrupt()``); ``"messages"`` — ``(message, metadata)`` for every
         message a node adds, plus token deltas of LLM calls streamed to a channel; ``"custom"`` — what nodes send
         with :func:`~aether_nb.flow.nodes.get_stream_writer`; ``"debug"`` — every aether_nb run event. With a list
-        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first.
+        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first. ``"tasks"`` —
+        each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
+        (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
         """
-        _check_call_options(durability, kwargs)
+        check_call_options(durability, kwargs)
+        ctx = coerce_context(self.context_schema, context)
+        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
         bad = [m for m in modes if m not in STREAM_MODES]
         if bad or not modes:
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
-        queue: asyncio.Queue[tuple[str, Any, tuple[str, ...]]] = asyncio.Queue()
+        queue: asyncio.Queue[Chunk] = asyncio.Queue()
+        sink = Sink(modes, subgraphs, queue.put_nowait)
 
-        def sink(mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
-            if mode in modes and (subgraphs or not ns):
-                queue.put_nowait((mode, payload, ns))
-
-        def shape(item: tuple[str, Any, tuple[str, ...]]) -> Any:
+        def shape(item: Chunk) -> Any:
             mode, payload, ns = item
+            if mode == "values" and output_keys is not None:
+                payload = select_output(payload, output_keys)
             out = payload if isinstance(stream_mode, str) else (mode, payload)
             return (ns, out) if subgraphs else out
 
-        task = asyncio.ensure_future(self._invoke(input, config, sink))
+        task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -339,86 +397,22 @@ class CompiledGraph:
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
         """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
-        _no_running_loop("stream()", "async for chunk in app.astream(...)")
+        no_running_loop("stream()", "async for chunk in app.astream(...)")
 
         async def collect() -> list[Any]:
             return [c async for c in self.astream(input, config, **kwargs)]
 
         return iter(asyncio.run(collect()))
 
-    async def _invoke(self, input: Any, config: Mapping[str, Any] | None, sink: Sink | None) -> Any:
-        thread_id, cfg, checkpoint_id, _ = self._config(config)
-        session = self.session
-        cp = self.checkpointer_for(session)
-        command = as_command(input)
-        has_resume = command is not None and command.resume is not None
-        run = self._current_run(session, thread_id)
-        latest = cp.latest(thread_id)
-        # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
-        # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
-        travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
-        if run is not None and not run.done and travel:
-            run.cancel()  # running again from an older checkpoint abandons the pause at the head
-        if run is not None and not run.done and not travel:
-            run = await continue_turn(self, run, thread_id, input, command, sink)
-        else:
-            if has_resume:
-                answered = _answered_pause(session, run, self.resumed_by_call)
-                if run is None or answered is None:
-                    raise UsageError(
-                        f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt",
-                        code="no_interrupt",
-                    )
-                # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for
-                assert command is not None
-                if decode(answered.answer) != command.resume:
-                    warnings.warn(
-                        f"the pause of thread {thread_id!r} was already answered with {decode(answered.answer)!r} "
-                        f"(in the widget, or by another call); the resume value {command.resume!r} was not used",
-                        UserWarning,
-                        stacklevel=3,
-                    )
-                return await until_pause(self, run, thread_id, sink)
-            start_input: Any = input
-            if command is not None:
-                if latest is None:
-                    raise UsageError(
-                        f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input"
-                    )
-                base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
-                assert base is not None
-                merge_at_pause(
-                    self, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
-                )
-                start_input, checkpoint_id = None, None
-            if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
-                if latest is None:
-                    raise UsageError(
-                        f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
-                        code="no_input",
-                    )
-                return turn_result(self, None, thread_id, [])  # nothing pending: the thread's state as it is
-            rec = cp.get_thread(thread_id) or {}
-            turn = int(rec.get("turn", 0)) + 1
-            run_id = f"{self.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
-            cp.put_thread(thread_id, {"turn": turn, "run_id": run_id})
-            inputs = self._storable_inputs(
-                run_id, {"thread_id": thread_id, "input": start_input, "config": cfg, "checkpoint_id": checkpoint_id}
-            )
-            if sink is not None:
-                self.sinks[run_id] = sink
-            run = start_run(
-                self, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
-            )
-        try:
-            return await until_pause(self, run, thread_id, sink)
-        except asyncio.CancelledError:
-            # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
-            # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
-            run.cancel()
-            raise
-        finally:
-            self.sinks.pop(run.id, None)
+    async def _invoke(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        sink: Sink | None,
+        context: Any,
+        breakpoints: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return await invoke_turn(self, input, config, sink, context, breakpoints)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
@@ -427,11 +421,11 @@ class CompiledGraph:
         "reason": "not-running"}``, or ``{"ok": False, "running": False, "reason": "no-state"}`` for an unknown
         thread.
         """
-        thread_id = self._config(config)[0]
+        thread_id = self.parse_config(config)[0]
         session = self.session
         if self.checkpointer_for(session).get_thread(thread_id) is None:
             return {"ok": False, "running": False, "reason": "no-state"}
-        run = self._current_run(session, thread_id)
+        run = self.current_run(session, thread_id)
         if run is None or run.done:
             return {"ok": True, "running": False, "reason": "not-running"}
         run.cancel()
@@ -441,8 +435,8 @@ class CompiledGraph:
 
     def stop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """:meth:`astop` without awaiting the run's end (callable from sync code on the loop's thread)."""
-        thread_id = self._config(config)[0]
-        run = self._current_run(self.session, thread_id)
+        thread_id = self.parse_config(config)[0]
+        run = self.current_run(self.session, thread_id)
         if run is None or run.done:
             return {"ok": True, "running": False, "reason": "not-running"}
         run.cancel()
@@ -450,12 +444,12 @@ class CompiledGraph:
 
     def get_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's head checkpoint (or the one ``config`` names), with what its turn is doing now."""
-        thread_id, _, checkpoint_id, ns = self._config(config)
+        thread_id, _, checkpoint_id, ns = self.parse_config(config)
         cker = self.checkpointer
         key = thread_key(thread_id, ns)
         latest = cker.latest(key)
         cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
-        run = self._current_run(self.session, thread_id)
+        run = self.current_run(self.session, thread_id)
         is_head = cp is not None and latest is not None and cp.id == latest.id
         return snapshot(self, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs)
 
@@ -467,21 +461,44 @@ class CompiledGraph:
         self,
         config: Mapping[str, Any],
         *,
-        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
         before: Mapping[str, Any] | None = None,
-        **_filters: Any,
+        limit: int | None = None,
     ) -> History:
-        """Every checkpoint of the thread (all branches), newest first; ``limit`` keeps the newest ones."""
-        thread_id, _, _, ns = self._config(config)
-        before_id = self._config(before)[2] if before is not None else None
-        run = self._current_run(self.session, thread_id)
-        return History(history(self, thread_id, ns, run, limit=limit, before=before_id))
+        """The thread's checkpoints (all branches), newest first, as LangGraph's ``get_state_history``.
+
+        Args:
+            config: the thread (``checkpoint_ns`` for a subgraph's); with a ``checkpoint_id``, only that one.
+            filter: keep the checkpoints whose metadata has all these items: ``source`` (``"input"``,
+                ``"loop"``, ``"update"``, ``"fork"``), ``step``, or what the turn's config added
+                (``config["metadata"]`` entries, configurable keys with str/number/bool values).
+            before: a config naming a checkpoint: keep only older ones.
+            limit: at most this many (the newest that pass the other arguments).
+
+        Returns:
+            a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
+        """
+        thread_id, _, only, ns = self.parse_config(config)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise UsageError(f"filter must be a dict of metadata items, e.g. {{'source': 'loop'}}, got {shown(filter)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise UsageError(f"limit must be an integer or None, got {shown(limit)}")
+        if before is not None and not isinstance(before, Mapping):
+            raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
+        before_id = self.parse_config(before)[2] if before is not None else None
+        run = self.current_run(self.session, thread_id)
+        return History(history(self, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter))
 
     def aget_state_history(
-        self, config: Mapping[str, Any], *, limit: int | None = None, before: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        config: Mapping[str, Any],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> History:
         """:meth:`get_state_history`: ``async for s in app.aget_state_history(cfg)`` or ``await`` it for a list."""
-        return self.get_state_history(config, limit=limit, before=before, **kw)
+        return self.get_state_history(config, filter=filter, before=before, limit=limit)
 
     async def aupdate_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """Write ``values`` into the thread as if ``as_node`` returned them, as a new checkpoint; returns its config.
@@ -490,10 +507,28 @@ class CompiledGraph:
         On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
         thread is paused or finished, not while a node runs.
         """
-        thread_id, _, checkpoint_id, ns = self._config(config)
+        return await self.abulk_update_state(config, [[StateUpdate(values, as_node)]])
+
+    async def abulk_update_state(
+        self, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+    ) -> dict[str, Any]:
+        """Several :meth:`aupdate_state` at once, as LangGraph's ``bulk_update_state``: each superstep (a list of
+        ``StateUpdate(values, as_node)``) is one checkpoint; several updates in one superstep are written together,
+        each as its node. Returns the last checkpoint's config.
+
+        Raises:
+            EmptyUpdate: no superstep, or a superstep without updates.
+            InvalidUpdate: several updates in a superstep without ``as_node`` (or with END/``"__copy__"``).
+        """
+        steps = [[StateUpdate(*u) if not isinstance(u, StateUpdate) else u for u in step] for step in supersteps]
+        if not steps:
+            raise EmptyUpdate("No supersteps provided: bulk_update_state(config, [[StateUpdate(values, as_node)]])")
+        if any(not step for step in steps):
+            raise EmptyUpdate("No updates provided in a superstep: each superstep lists at least one StateUpdate")
+        thread_id, flat, checkpoint_id, ns = self.parse_config(config)
         session = self.session
         cker = self.checkpointer_for(session)
-        run = self._current_run(session, thread_id)
+        run = self.current_run(session, thread_id)
         pauses = self.interrupts_of(run) if run is not None and not run.done else []
         if run is not None and run.live and not pauses:
             raise UsageError(
@@ -507,17 +542,28 @@ class CompiledGraph:
         if checkpoint_id is not None and base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
-        new = await update_state(self, cker, thread_id, ns, base, values, as_node, run_id=None, now=session.clock.now())
-        dropped = as_node == END and any(i.kind == "interrupt" for _, i in pauses)
+        for step in steps:
+            base = await update_superstep(
+                self, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+            )
+        ends = any(u.as_node == END for step in steps for u in step)
+        dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
         if run is not None and not run.done and not ns and (fork or dropped):
             run.cancel()  # its pause is no longer the thread's head
         if cker.get_thread(thread_id) is None:
             cker.put_thread(thread_id, {"turn": 0})
-        return config_of(thread_id, ns, new)
+        return config_of(thread_id, ns, base)
+
+    def bulk_update_state(
+        self, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+    ) -> dict[str, Any]:
+        """:meth:`abulk_update_state` for scripts."""
+        no_running_loop("bulk_update_state()", "await app.abulk_update_state(...)")
+        return asyncio.run(self.abulk_update_state(config, supersteps))
 
     def update_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """:meth:`aupdate_state` for scripts."""
-        _no_running_loop("update_state()", "await app.aupdate_state(...)")
+        no_running_loop("update_state()", "await app.aupdate_state(...)")
         return asyncio.run(self.aupdate_state(config, values, as_node))
 
     # -- lifetime -------------------------------------------------------------------------------------------------
@@ -535,6 +581,21 @@ class CompiledGraph:
     async def __aexit__(self, *_: Any) -> None:
         await self.aclose()
 
+    # -- schemas --------------------------------------------------------------------------------------------------
+    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON Schema of an input (``input_schema``, else the state), as LangGraph's."""
+        return json_schema(self.builder.spec.input_schema or self.builder.state_schema, f"{self.name}_input")
+
+    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON Schema of what ``ainvoke`` returns (``output_schema``, else the state), as LangGraph's."""
+        return json_schema(self.builder.spec.output_schema or self.builder.state_schema, f"{self.name}_output")
+
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON Schema of ``context=`` (``context_schema``), or None without one."""
+        if self.context_schema is None:
+            return None
+        return json_schema(self.context_schema, f"{self.name}_context")
+
     # -- display ------------------------------------------------------------------------------------------------
     def draw_mermaid(self) -> str:
         """The graph as Mermaid flowchart text (dotted arrows: conditional edges and Command destinations)."""
@@ -550,37 +611,3 @@ class CompiledGraph:
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
-
-
-def _check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
-    if durability is not None and durability not in DURABILITY:
-        raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
-    unknown = sorted(set(kwargs) - {"debug", "print_mode", "output_keys"})
-    if unknown:
-        raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
-
-
-def _no_running_loop(what: str, instead: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise UsageError(
-        f"{what} cannot block inside a running event loop (a notebook cell or async code): use `{instead}`",
-        code="use_await",
-    )
-
-
-def _answered_pause(session: Session, run: Run | None, by_call: set[str]) -> WaitRecord | None:
-    """The last pause (interrupt or breakpoint) of the thread's last turn, if it was answered elsewhere than by
-    ``ainvoke`` (the run widget, ``run.answer``): a resume that arrives after such an answer gets that turn's result
-    instead of an error. A second ``Command(resume=...)`` after one that was used is still "nothing to resume"."""
-    if run is None:
-        return None
-    pauses = [
-        w
-        for w in session.store.list_waits(run.id, status=None)
-        if isinstance(w.meta, dict) and w.meta.get("flow") and w.status == "answered"
-    ]
-    last = max(pauses, key=lambda w: w.created_at) if pauses else None
-    return None if last is None or last.token in by_call else last

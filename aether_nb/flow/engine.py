@@ -26,16 +26,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, task_id, thread_key
+from aether_nb.flow.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    metadata_of,
+    task_id,
+    thread_key,
+)
+from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
-from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner
+from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, task_sources
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
     from aether_nb.flow.state import Write
 
-Sink = Callable[[str, Any, tuple[str, ...]], None]
+INHERIT: Any = object()  # an engine's context: the parent engine's (a subgraph), else the call's (a turn)
 _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_nb_flow_engine", default=None)
 
 
@@ -69,8 +77,10 @@ class Engine:
         *,
         parent: Engine | None = None,
         node: str = "",
+        context: Any = INHERIT,
     ) -> None:
         self.node = node
+        self._context = context
         self.graph = graph
         self.scope = scope
         self.run = scope.run
@@ -88,6 +98,12 @@ class Engine:
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         )
         self.thread = thread_key(self.thread_id, self.ns)
+        self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
+        # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
+        self.interrupt_before: tuple[str, ...] | str = _breakpoint(
+            inputs.get("interrupt_before"), graph.interrupt_before
+        )
+        self.interrupt_after: tuple[str, ...] | str = _breakpoint(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
@@ -109,13 +125,49 @@ class Engine:
 
     # -- helpers the tasks use ----------------------------------------------------------------------------------
     @property
+    def context(self) -> Any:
+        """The ``context=`` of the call driving this turn now (read at each node attempt: a resume brings its
+        own, as in LangGraph); a subgraph's is its parent's unless it was invoked with one."""
+        if self._context is not INHERIT:
+            return self._context
+        if self.parent is not None:
+            return self.parent.context
+        return self.graph.contexts.get(self.run.id)
+
+    @property
+    def store(self) -> Any:
+        """``compile(store=...)`` of this graph, else of the graph it runs in."""
+        if self.graph.store is not None or self.parent is None:
+            return self.graph.store
+        return self.parent.store
+
+    @property
     def sink(self) -> Sink | None:
-        return self.graph.sinks.get(self.run.id) if self.parent is None else self.root.sink
+        sinks = self.root.graph.sinks
+        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
 
     def emit(self, mode: str, payload: Any) -> None:
         sink = self.sink
         if sink is not None:
             sink(mode, payload, self.stream_ns)
+
+    def wants(self, mode: str) -> bool:
+        """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
+        sink = self.sink
+        return sink is not None and sink.wants(mode, self.stream_ns)
+
+    def put_checkpoint(self, cp: Checkpoint) -> Checkpoint:
+        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``)."""
+        cp = self.checkpointer.put(self.thread, cp)
+        if self.wants("checkpoints"):
+            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
+        return cp
+
+    def emit_task_result(
+        self, task: Task, writes: list[Write], *, error: BaseException | None = None, interrupts: Any = ()
+    ) -> None:
+        if self.wants("tasks"):
+            self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
 
     def stream_writer(self, node: str) -> Callable[[Any], None] | None:
         if self.sink is None:
@@ -155,6 +207,7 @@ class Engine:
         """Stream a finished task's update (in the order tasks finish, as LangGraph does)."""
         if self.sink is None:
             return
+        self.emit_task_result(task, writes)
         update: Any = None
         if writes:
             keys = [k for k, _ in writes]
@@ -217,7 +270,7 @@ class Engine:
                     [*path, [t["node"] for t in tasks]],
                     run_id=self.run.id,
                 )
-            before = [t["node"] for t in tasks if matches(self.graph.interrupt_before, t["node"])]
+            before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending = await self._pause("before", before)
                 skip_before = True
@@ -230,7 +283,7 @@ class Engine:
             supersteps += 1
             step += 1
             path.append(ran)
-            after = [n for n in ran if matches(self.graph.interrupt_after, n)]
+            after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
                 values, tasks, barriers, deferred, pending = await self._pause("after", after)
                 skip_before = True
@@ -253,7 +306,9 @@ class Engine:
         now = self.run.session.clock.now()
         if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
             # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
-            base = cp.put(self.thread, replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id))
+            base = self.put_checkpoint(
+                replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id, metadata=self.metadata)
+            )
         msgs = (base.values if base is not None else {}).get("messages")
         turn_start = len(msgs) if isinstance(msgs, list) else 0
         if self.input is None:
@@ -271,8 +326,7 @@ class Engine:
             base_step, parent = -1, None
         else:
             base_values, base_step, parent = base.values, base.step + 1, base.id
-        head = cp.put(
-            self.thread,
+        head = self.put_checkpoint(
             Checkpoint(
                 values=base_values,
                 tasks=({"node": START},),
@@ -284,6 +338,7 @@ class Engine:
                 barriers=dict(base.barriers) if base is not None else {},
                 pending={"__input__": [[k, v] for k, v in writes]},
                 turn_start=turn_start,
+                metadata=self.metadata,
             ),
         )
         # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
@@ -312,11 +367,11 @@ class Engine:
             def local_state(schema: Any) -> Any:
                 return graph.spec.to_state(values, schema)
 
-            route = await graph.topology.route(START, [], local_state, config)
+            runtime = functools.partial(runtime_for, self, START, self.stream_writer(START), 1, head.created_at)
+            route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
             tasks = graph.topology.start_tasks(route)
             pending = {}
-        cp = self.checkpointer.put(
-            self.thread,
+        cp = self.put_checkpoint(
             Checkpoint(
                 values=values,
                 tasks=tuple(tasks),
@@ -330,6 +385,7 @@ class Engine:
                 writers=(START,),
                 pending=pending,
                 turn_start=turn_start,
+                metadata=self.metadata,
             ),
         )
         return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
@@ -395,8 +451,13 @@ class Engine:
             )
         self.step_done = {}
         self.step_tasks = tasks
+        sink = self.sink
+        if sink is not None and sink.wants("tasks", self.stream_ns):
+            announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_done = {}
+        if self.graph.announced and self.parent is None:
+            self.graph.announced.pop(self.run.id, None)
         order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
@@ -420,7 +481,7 @@ class Engine:
             raise
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
-        self.sources = _sources(tasks, outcomes, order, next_tasks)
+        self.sources = task_sources(tasks, outcomes, order, next_tasks)
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
         if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
@@ -505,8 +566,13 @@ class Engine:
     def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
         from, so the next turn re-runs only the failed tasks."""
+        if any(isinstance(e, ParentCommand) for e in errors.values()):
+            return
+        for t in tasks:
+            if t.tid in errors and not isinstance(errors[t.tid], asyncio.CancelledError):
+                self.emit_task_result(t, [], error=errors[t.tid])
         head = self.current_head()
-        if head is None or any(isinstance(e, ParentCommand) for e in errors.values()):
+        if head is None:
             return
         pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
         self.checkpointer.replace(
@@ -527,8 +593,7 @@ class Engine:
             self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
             return
         parent = self.current_head()
-        self.head = self.checkpointer.put(
-            self.thread,
+        self.head = self.put_checkpoint(
             Checkpoint(
                 values=values,
                 tasks=tuple(tasks),
@@ -541,6 +606,7 @@ class Engine:
                 deferred=tuple(deferred),
                 writers=tuple(writers),
                 turn_start=self.turn_start,
+                metadata=self.metadata,
             ),
         )
 
@@ -563,22 +629,7 @@ class Engine:
         return self.head
 
 
-def _sources(
-    tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
-) -> dict[str, list[str]]:
-    """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
-    out: dict[str, list[str]] = {}
-    send_index = 0
-    for i in order:
-        route: Route = outcomes[i].route
-        key = tasks[i].key
-        if not key:
-            continue
-        for n in route.names:
-            out.setdefault(n, []).append(key)
-        for _ in route.sends:
-            desc = next_tasks[send_index] if send_index < len(next_tasks) else None
-            if desc is not None and "send" in desc:
-                out.setdefault(task_id(desc, send_index), []).append(key)
-            send_index += 1
-    return out
+def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
+    if given is None:
+        return compiled
+    return "*" if given == "*" else tuple(given)

@@ -5,24 +5,28 @@ A node function receives its inputs by parameter name: the first parameter (or o
 state; ``config`` the run's config dict (a copy per node, with LangGraph's ``configurable`` inside);
 ``context``/``ctx`` (or a parameter annotated ``NodeContext``) the node's
 :class:`~aether_nb.runtime.context.NodeContext`; ``writer`` a stream writer (``stream_mode="custom"``);
-``error`` (or a parameter annotated ``NodeError``, in an error handler) the failure; any other name a service
-given to ``compile(services={...})`` or registered with ``ag.register_context_service``. Sync functions run in
-a worker thread, like sync tools.
+``error`` (or a parameter annotated ``NodeError``, in an error handler) the failure; ``runtime`` (or a parameter
+annotated ``Runtime``) LangGraph's :class:`~aether_nb.flow.context.Runtime` with the call's ``context=``;
+``store`` the object given to ``compile(store=...)``; any other name a service given to
+``compile(services={...})`` or registered with ``ag.register_context_service``. Sync functions run in a worker
+thread, like sync tools.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
@@ -44,6 +48,19 @@ class NodeRun:
     writer: Callable[[Any], None] | None = None
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
+    build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
+    _runtime: Runtime[Any] | None = None
+
+    @property
+    def runtime_used(self) -> bool:
+        """Whether the node asked for its :class:`Runtime` (a parameter or ``get_runtime()``) in this attempt."""
+        return self._runtime is not None
+
+    def runtime(self) -> Runtime[Any]:
+        """The task's :class:`Runtime` (built once per attempt, when first asked for)."""
+        if self._runtime is None:
+            self._runtime = self.build_runtime() if self.build_runtime is not None else DEFAULT_RUNTIME
+        return self._runtime
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)
@@ -92,6 +109,41 @@ def get_stream_writer() -> Callable[[Any], None]:
 
 def _no_writer(_: Any) -> None:
     return None
+
+
+_router_runtime: contextvars.ContextVar[Callable[[], Runtime[Any]] | None] = contextvars.ContextVar(
+    "aether_nb_flow_router_runtime", default=None
+)
+
+
+@contextlib.contextmanager
+def routing_runtime(factory: Callable[[], Runtime[Any]] | None) -> Iterator[None]:
+    """Inside the block, :func:`get_runtime` answers with ``factory()`` (a router runs outside its node's call)."""
+    token = _router_runtime.set(factory)
+    try:
+        yield
+    finally:
+        _router_runtime.reset(token)
+
+
+def get_runtime(context_schema: Any = None) -> Runtime[Any]:
+    """The running node's :class:`~aether_nb.flow.context.Runtime` (``runtime.context`` is the call's
+    ``context=``), as LangGraph's ``get_runtime``; ``context_schema`` is only a type hint.
+
+    Raises:
+        UsageError: called outside a node of a compiled StateGraph.
+    """
+    factory = _router_runtime.get()  # in a router (which may run inside a parent graph's node)
+    if factory is not None:
+        return factory()
+    node_run = _node_run.get()
+    if node_run is None:
+        raise UsageError(
+            "get_runtime() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs); "
+            "elsewhere there is no run whose context it could return",
+            code="no_node",
+        )
+    return node_run.runtime()
 
 
 class NodeSpec:
@@ -159,7 +211,7 @@ class NodeSpec:
     def _resolve(self, sig: inspect.Signature) -> None:
         params = list(sig.parameters.values())
         state_taken = any(p.name == "state" for p in params)
-        reserved = ("config", "writer", "error", *_CONTEXT_NAMES)
+        reserved = ("config", "writer", "error", "runtime", "store", *_CONTEXT_NAMES)
         for i, p in enumerate(params):
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
@@ -176,6 +228,10 @@ class NodeSpec:
                 source = "writer"
             elif p.name == "error" or ann_name.endswith("NodeError"):
                 source = "error"
+            elif p.name == "runtime" or _is_runtime_annotation(ann):
+                source = "runtime"
+            elif p.name == "store":
+                source = "store"
             else:
                 source = f"service:{p.name}"
             if source.startswith("service:") and p.default is not p.empty:
@@ -211,6 +267,11 @@ class NodeSpec:
                 value = node_run.writer or _no_writer
             elif source == "error":
                 value = error
+            elif source == "runtime":
+                value = node_run.runtime()
+            elif source == "store":
+                store = node_run.runtime().store
+                value = store if store is not None else services.get("store")
             else:
                 sname = source[8:]
                 if sname not in services:
@@ -235,6 +296,13 @@ class NodeSpec:
                 return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
         finally:
             _node_run.reset(token)
+
+
+def _is_runtime_annotation(ann: Any) -> bool:
+    """``Runtime``, ``Runtime[Ctx]``, or their text (``from __future__ import annotations``)."""
+    if isinstance(ann, str):
+        return re.fullmatch(r"(\w+\.)*Runtime(\[.*\])?", ann.strip()) is not None
+    return ann is Runtime or get_origin(ann) is Runtime
 
 
 def _run_detached(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:

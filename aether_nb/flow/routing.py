@@ -10,12 +10,17 @@ different supersteps. A node added with ``defer=True`` waits until nothing else 
 
 from __future__ import annotations
 
+import functools
 import inspect
+import re
+import typing
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import shown
+from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
+from aether_nb.flow.nodes import routing_runtime
 from aether_nb.flow.types import END, START, InvalidUpdate, Send
 
 if TYPE_CHECKING:
@@ -32,6 +37,7 @@ class Branch:
     router_name: str
     schema: Any = None
 
+    @functools.cached_property
     def takes_config(self) -> bool:
         """Whether the router is called as ``router(state, config)``: it has a ``config`` parameter, or two
         positional parameters without defaults."""
@@ -42,13 +48,36 @@ class Branch:
         if any(p.name == "config" for p in params):
             return True
         required = [
-            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+            p
+            for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.default is p.empty
+            and not _is_runtime_param(p)
         ]
         return len(required) >= 2
+
+    @functools.cached_property
+    def runtime_param(self) -> str | None:
+        """The router's parameter that takes the :class:`~aether_nb.flow.context.Runtime` (named ``runtime``, or
+        annotated ``Runtime``), as LangGraph injects it into conditional edges."""
+        try:
+            params = inspect.signature(self.router).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        return next((p.name for p in params if _is_runtime_param(p)), None)
 
     def input_schema(self) -> Any:
         """The state class the router's first parameter is annotated with (None: the graph's state)."""
         return self.schema
+
+
+def _is_runtime_param(p: inspect.Parameter) -> bool:
+    ann = p.annotation
+    if isinstance(ann, str):
+        named = re.fullmatch(r"(\w+\.)*Runtime(\[.*\])?", ann.strip()) is not None
+    else:
+        named = ann is Runtime or typing.get_origin(ann) is Runtime
+    return p.name == "runtime" or named
 
 
 @dataclass
@@ -109,9 +138,11 @@ class Topology:
         config: dict[str, Any],
         *,
         follow_edges: bool = True,
+        runtime: Callable[[], Runtime[Any]] | None = None,
     ) -> Route:
         """Where ``node`` leads: its edges (unless ``follow_edges`` is False: an error handler's result), its
-        routers' answers (``state(schema)`` builds the router's input lazily) and its ``goto``.
+        routers' answers (``state(schema)`` builds the router's input lazily) and its ``goto``. ``runtime`` makes
+        the Runtime routers get (a ``runtime`` parameter, or ``get_runtime()`` inside them).
 
         Raises:
             InvalidUpdate: a router answered something that is not a node, END, a Send or a path_map key.
@@ -121,7 +152,7 @@ class Topology:
             for e in self._out.get(node, ()):
                 self._add(route, e, node, "edge")
             for branch in self._branches.get(node, ()):
-                for target in await self._ask(branch, state, config):
+                for target in await self._ask(branch, state, config, runtime):
                     self._add(route, target, node, f"router {branch.router_name!r}")
         for target in goto:
             self._add(route, target, node, "Command(goto=...)")
@@ -142,12 +173,24 @@ class Topology:
         elif target not in route.names:
             route.names.append(target)
 
-    async def _ask(self, branch: Branch, state: Callable[[Any], Any], config: dict[str, Any]) -> list[str | Send]:
+    async def _ask(
+        self,
+        branch: Branch,
+        state: Callable[[Any], Any],
+        config: dict[str, Any],
+        runtime: Callable[[], Runtime[Any]] | None,
+    ) -> list[str | Send]:
         value = state(branch.input_schema())
+        kwargs: dict[str, Any] = {}
+        name = branch.runtime_param
+        if name is not None:
+            kwargs[name] = runtime() if runtime is not None else DEFAULT_RUNTIME
         try:
-            result = branch.router(value, config) if branch.takes_config() else branch.router(value)
-            if inspect.isawaitable(result):
-                result = await result
+            with routing_runtime(runtime):
+                args = (value, config) if branch.takes_config else (value,)
+                result = branch.router(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
         except Exception as exc:
             exc.add_note(f"(in router {branch.router_name!r} of the conditional edge from {branch.source!r})")
             raise

@@ -20,15 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import StepTimeout, UsageError, shown
+from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
+from aether_nb.flow.checkpoint import task_id
+from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
-from aether_nb.flow.types import Command, GraphInterrupt, NodeError, ParentCommand
+from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
@@ -199,8 +202,10 @@ class TaskRunner:
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
+        started = engine.run.session.clock.now()
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
             try:
@@ -219,6 +224,12 @@ class TaskRunner:
                 raw = pc.command
                 break
             except Exception as exc:
+                if isinstance(exc, ReplayMismatch) and node_run.runtime_used:
+                    exc.add_note(
+                        "(this node read runtime.context, which is not stored: a turn resumed by a call with another "
+                        "context than the one it started with cannot replay the calls the old context steered. "
+                        "Resume with the same context=, or keep what steers the calls in the state)"
+                    )
                 reload = journaled_since(child, mark)
                 attempts += 1
                 policy = _policy_for(spec.retry, exc)
@@ -231,6 +242,7 @@ class TaskRunner:
                     raise
                 handler_scope = rerun_scope(child, reload)
                 node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
+                node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
                 with busy:
                     raw = await spec.error_handler.call(
                         engine.state_for(spec, values),
@@ -252,7 +264,9 @@ class TaskRunner:
             local = graph.spec.apply(values, [(task.node, writes)])
             return graph.spec.to_state(local, schema)
 
-        route = await graph.topology.route(task.node, result.goto, local_state, config, follow_edges=not handled)
+        route = await graph.topology.route(
+            task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
+        )
         engine.on_task_done(task, writes, step)
         return Outcome(writes, route)
 
@@ -318,6 +332,7 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
+            engine.emit_task_result(task, [], interrupts=[Interrupt(gi.value, key, "interrupt", node)])
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 
@@ -356,3 +371,24 @@ class _Busy:
             yield
         finally:
             self.root.busy += self.counts
+
+
+def task_sources(
+    tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
+    out: dict[str, list[str]] = {}
+    send_index = 0
+    for i in order:
+        route: Route = outcomes[i].route
+        key = tasks[i].key
+        if not key:
+            continue
+        for n in route.names:
+            out.setdefault(n, []).append(key)
+        for _ in route.sends:
+            desc = next_tasks[send_index] if send_index < len(next_tasks) else None
+            if desc is not None and "send" in desc:
+                out.setdefault(task_id(desc, send_index), []).append(key)
+            send_index += 1
+    return out

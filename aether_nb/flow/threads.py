@@ -13,16 +13,17 @@ semantics.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.context import Runtime
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
-from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot
+from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot, StateUpdate
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -116,7 +117,7 @@ def snapshot(
         values=graph.spec.output(effective_values(graph, cp)),
         next=waiting,
         config=config_of(thread_id, ns, cp),
-        metadata={"source": cp.source, "step": cp.step, "parents": {}},
+        metadata=metadata_of_checkpoint(cp),
         created_at=cp.created_at,
         parent_config=config_of(thread_id, ns, parent) if parent is not None else None,
         tasks=tuple(tasks),
@@ -125,6 +126,11 @@ def snapshot(
         status=status,
         run_id=cp.run_id,
     )
+
+
+def metadata_of_checkpoint(cp: Checkpoint) -> dict[str, Any]:
+    """A snapshot's metadata, as LangGraph's: ``source``, ``step``, ``parents``, and what the config added."""
+    return {"source": cp.source, "step": cp.step, "parents": {}, **cp.metadata}
 
 
 def effective_values(graph: CompiledGraph, cp: Checkpoint) -> dict[str, Any]:
@@ -152,10 +158,24 @@ def _belongs(interrupt_node: str, node_path: str) -> bool:
 
 
 class History:
-    """``aget_state_history``'s answer: awaitable (a list) and async-iterable (LangGraph's form)."""
+    """``get_state_history``'s answer: iterable, async-iterable and awaitable (a list); ``next(h)`` and
+    ``await anext(h)`` take the snapshots one by one, as from LangGraph's generators."""
 
     def __init__(self, items: list[StateSnapshot]) -> None:
         self._items = items
+        self._cursor = 0
+
+    def __next__(self) -> StateSnapshot:
+        if self._cursor >= len(self._items):
+            raise StopIteration
+        self._cursor += 1
+        return self._items[self._cursor - 1]
+
+    async def __anext__(self) -> StateSnapshot:
+        try:
+            return next(self)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
     def __await__(self) -> Any:
         async def value() -> list[StateSnapshot]:
@@ -178,16 +198,36 @@ class History:
 
 
 def history(
-    graph: CompiledGraph, thread_id: str, ns: str, run: Run | None, *, limit: int | None, before: int | None
+    graph: CompiledGraph,
+    thread_id: str,
+    ns: str,
+    run: Run | None,
+    *,
+    limit: int | None,
+    before: int | None,
+    only: int | None = None,
+    filter: Mapping[str, Any] | None = None,
 ) -> list[StateSnapshot]:
+    """A thread's checkpoints newest first (all branches), as LangGraph's checkpointer ``list``: only checkpoint
+    ``only`` when the config names one, those older than ``before``, those whose metadata has every
+    ``filter`` item, then the newest ``limit`` of them."""
     cker = graph.checkpointer
     items = cker.history(thread_key(thread_id, ns))
     head_id = items[0].id if items else None
+    if only is not None:
+        items = [c for c in items if c.id == only]
     if before is not None:
         items = [c for c in items if c.id < before]
-    if limit is not None:
-        items = items[:limit]
-    return [snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id) for c in items]
+    out: list[StateSnapshot] = []
+    for c in items:
+        if limit is not None and len(out) >= limit:
+            break
+        if filter:
+            meta = metadata_of_checkpoint(c)
+            if not all(meta.get(k) == v for k, v in filter.items()):
+                continue
+        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id))
+    return out
 
 
 async def update_state(
@@ -201,6 +241,7 @@ async def update_state(
     *,
     run_id: str | None,
     now: float,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Checkpoint:
     """The checkpoint an ``update_state`` writes (see the module docstring)."""
     key = thread_key(thread_id, ns)
@@ -208,7 +249,10 @@ async def update_state(
     if as_node == COPY:
         if base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
-        return cker.put(key, replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id))
+        return cker.put(
+            key,
+            replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id, metadata=dict(metadata or {})),
+        )
     if as_node is None:
         writers = sorted(set(base.writers)) if base is not None else []
         if base is None or not writers or writers == [START]:
@@ -236,7 +280,7 @@ async def update_state(
         def local_state(schema: Any) -> Any:
             return spec.to_state(new_values, schema)
 
-        route = await graph.topology.route(source, [], local_state, config)
+        route = await graph.topology.route(source, [], local_state, config, runtime=lambda: Runtime(store=graph.store))
         tasks, barriers, deferred = graph.topology.next_tasks([(source, route)], barriers, deferred)
     return cker.put(
         key,
@@ -252,6 +296,70 @@ async def update_state(
             deferred=tuple(deferred),
             writers=(as_node,),
             turn_start=base.turn_start if base is not None else 0,
+            metadata=dict(metadata or {}),
+        ),
+    )
+
+
+async def update_superstep(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    thread_id: str,
+    ns: str,
+    base: Checkpoint | None,
+    updates: Sequence[StateUpdate],
+    *,
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """One superstep of ``bulk_update_state``: one update is :func:`update_state`; several are written together,
+    each as its node (named: ``as_node`` is required, END and ``__copy__`` are not allowed), as one checkpoint
+    routed again from all of them."""
+    if len(updates) == 1:
+        values, as_node = updates[0].values, updates[0].as_node
+        return await update_state(
+            graph, cker, thread_id, ns, base, values, as_node, run_id=run_id, now=now, metadata=metadata
+        )
+    nodes = [u.as_node for u in updates]
+    bad = [n for n in nodes if n is None or n in (END, COPY) or (n not in graph.nodes and n not in (START, INPUT))]
+    if bad:
+        raise InvalidUpdate(
+            f"bulk_update_state: with several updates in one superstep each names its node (as_node=one of "
+            f"{sorted(graph.nodes)}; not END or '__copy__'), got {bad}",
+            code="ambiguous_update",
+        )
+    spec = graph.spec
+    writes = [(str(n), input_writes(spec, u.values, "bulk_update_state")) for n, u in zip(nodes, updates, strict=True)]
+    before = base.values if base is not None else spec.initial()
+    new_values = spec.apply(before, writes)
+    config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+
+    def local_state(schema: Any) -> Any:
+        return spec.to_state(new_values, schema)
+
+    routes = []
+    for n, _ in writes:
+        source = START if n == INPUT else n
+        routes.append((source, await graph.topology.route(source, [], local_state, config)))
+    tasks, barriers, deferred = graph.topology.next_tasks(
+        routes, dict(base.barriers) if base is not None else {}, list(base.deferred) if base is not None else []
+    )
+    return cker.put(
+        thread_key(thread_id, ns),
+        Checkpoint(
+            values=new_values,
+            tasks=tuple(tasks),
+            step=base.step + 1 if base is not None else 0,
+            source="update",
+            run_id=run_id,
+            created_at=now,
+            parent=base.id if base is not None else None,
+            barriers=barriers,
+            deferred=tuple(deferred),
+            writers=tuple(n for n, _ in writes),
+            turn_start=base.turn_start if base is not None else 0,
+            metadata=dict(metadata or {}),
         ),
     )
 

@@ -2,7 +2,9 @@
 tool messages (and, for tools that say so, state updates).
 
 A tool may declare parameters the model never sees, filled by the ToolNode: ``state`` (the graph's state),
-``config`` (the node's config) and ``tool_call_id`` (the id of the call being answered); LangGraph's
+``config`` (the node's config), ``tool_call_id`` (the id of the call being answered) and ``runtime`` (a
+:class:`~aether_nb.flow.context.ToolRuntime`: the call's ``context=``, the store, the stream writer, and the three
+others); LangGraph's
 ``Annotated[..., InjectedState]`` / ``InjectedToolCallId`` / ``InjectedConfig`` markers work too. They are left
 out of the JSON schema (:meth:`ToolNode.schemas`) and out of the step's recorded inputs.
 
@@ -18,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import typing
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.context import ToolRuntime
 from aether_nb.flow.messages import tool_message
+from aether_nb.flow.nodes import get_runtime
 from aether_nb.flow.types import END, Command
 from aether_nb.runtime.execution import current_scope
 from aether_nb.runtime.tools import Tool
@@ -46,7 +51,7 @@ class InjectedConfig:
     """Annotation marker: ``cfg: Annotated[dict, InjectedConfig]`` receives the node's config."""
 
 
-_INJECT_BY_NAME = {"state": "state", "config": "config", "tool_call_id": "tool_call_id"}
+_INJECT_BY_NAME = {"state": "state", "config": "config", "tool_call_id": "tool_call_id", "runtime": "runtime"}
 _INJECT_BY_MARK = {InjectedState: "state", InjectedToolCallId: "tool_call_id", InjectedConfig: "config"}
 
 
@@ -81,9 +86,19 @@ def injected_params(tool: Tool) -> dict[str, str]:
                     out[name] = _INJECT_BY_MARK[mark]
                     if isinstance(meta, InjectedState) and meta.field:
                         out[name] = f"state:{meta.field}"
+        raw = tool.signature.parameters[name].annotation
+        if name not in out and (
+            hint is ToolRuntime or typing.get_origin(hint) is ToolRuntime or _names_tool_runtime(raw)
+        ):
+            out[name] = "runtime"
         if name not in out and name in _INJECT_BY_NAME:
             out[name] = _INJECT_BY_NAME[name]
     return out
+
+
+def _names_tool_runtime(annotation: Any) -> bool:
+    """An annotation written as text (``from __future__ import annotations``) that names ``ToolRuntime``."""
+    return isinstance(annotation, str) and re.fullmatch(r"(\w+\.)*ToolRuntime(\[.*\])?", annotation.strip()) is not None
 
 
 class ToolNode:
@@ -217,6 +232,17 @@ def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> An
         return config
     if what == "tool_call_id":
         return call_id
+    if what == "runtime":
+        rt = get_runtime()
+        return ToolRuntime(
+            context=rt.context,
+            store=rt.store,
+            stream_writer=rt.stream_writer,
+            execution_info=rt.execution_info,
+            state=state,
+            config=config,
+            tool_call_id=call_id,
+        )
     key = what.split(":", 1)[1]
     return state[key] if isinstance(state, Mapping) else getattr(state, key)
 

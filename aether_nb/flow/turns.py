@@ -6,19 +6,26 @@ finished or paused), and turning the thread's head checkpoint into what ``ainvok
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
+from aether_nb.flow.streaming import checkpoint_payload, head_task_starts
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
+from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import ChannelMessage, Event
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.run import Run
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
-    from aether_nb.flow.engine import Sink
+    from aether_nb.flow.streaming import Sink
+    from aether_nb.runtime.session import Session
+    from aether_nb.store.records import WaitRecord
+
+DURABILITY = ("sync", "async", "exit")
 
 
 async def continue_turn(
@@ -54,9 +61,15 @@ async def continue_turn(
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
     if sink is not None:
         graph.sinks[run.id] = sink
-    if sink is not None:
         latest = cp.latest(thread_id)
         sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+        if latest is not None and (sink.wants("checkpoints") or sink.wants("tasks")):
+            # as LangGraph: the checkpoint the turn goes on from, then the start of its tasks again
+            sink("checkpoints", checkpoint_payload(graph, thread_id, "", latest), ())
+            starts = head_task_starts(latest)
+            for _, chunk in starts:
+                sink("tasks", chunk, ())
+            graph.announced[run.id] = {tid for tid, _ in starts}
     # Answers first: a run that left memory resumes when answered and then starts with its answers (its waiting
     # nodes run once); one whose process (or loop) is gone is started again from its journal after.
     answered = False
@@ -187,3 +200,157 @@ def as_command(input: Any) -> Command[Any] | None:
     if isinstance(input, Mapping) and set(input) == {"resume"}:
         return Command(resume=input["resume"])
     return None
+
+
+def call_breakpoints(
+    nodes: Mapping[str, Any], before: Sequence[str] | str | None, after: Sequence[str] | str | None
+) -> dict[str, Any]:
+    """A call's ``interrupt_before``/``interrupt_after`` (checked against the nodes), kept in the run's inputs."""
+    out: dict[str, Any] = {}
+    for key, value in (("interrupt_before", before), ("interrupt_after", after)):
+        if value is None:
+            continue
+        names = value if value == "*" else list(value) if not isinstance(value, str) else [value]
+        unknown = [n for n in names if n != "*" and n not in nodes] if names != "*" else []
+        if unknown:
+            raise UsageError(f"{key}: {unknown} are not nodes of the graph; nodes: {sorted(nodes)}")
+        out[key] = names
+    return out
+
+
+def check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
+    if durability is not None and durability not in DURABILITY:
+        raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
+    unknown = sorted(set(kwargs) - {"debug", "print_mode"})
+    if unknown:
+        raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
+
+
+def select_output(values: Any, output_keys: str | Sequence[str] | None) -> Any:
+    """LangGraph's ``output_keys``: one key gives its value, several a dict of them (an interrupt stays)."""
+    if output_keys is None or not isinstance(values, Mapping):
+        return values
+    if isinstance(output_keys, str):
+        return values.get(output_keys)
+    keys = [*output_keys, "__interrupt__"]
+    return {k: values[k] for k in keys if k in values}
+
+
+def no_running_loop(what: str, instead: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise UsageError(
+        f"{what} cannot block inside a running event loop (a notebook cell or async code): use `{instead}`",
+        code="use_await",
+    )
+
+
+def answered_pause(session: Session, run: Run | None, by_call: set[str]) -> WaitRecord | None:
+    """The last pause (interrupt or breakpoint) of the thread's last turn, if it was answered elsewhere than by
+    ``ainvoke`` (the run widget, ``run.answer``): a resume that arrives after such an answer gets that turn's result
+    instead of an error. A second ``Command(resume=...)`` after one that was used is still "nothing to resume"."""
+    if run is None:
+        return None
+    pauses = [
+        w
+        for w in session.store.list_waits(run.id, status=None)
+        if isinstance(w.meta, dict) and w.meta.get("flow") and w.status == "answered"
+    ]
+    last = max(pauses, key=lambda w: w.created_at) if pauses else None
+    return None if last is None or last.token in by_call else last
+
+
+async def invoke_turn(
+    graph: CompiledGraph,
+    input: Any,
+    config: Mapping[str, Any] | None,
+    sink: Sink | None,
+    context: Any,
+    breakpoints: Mapping[str, Any] | None = None,
+) -> Any:
+    """One ``ainvoke``/``astream`` call: continue the thread's paused run with this input, or start a new turn
+    (a new run) from the thread's head or from the past checkpoint the config names; then wait until it ends or
+    pauses."""
+    thread_id, cfg, checkpoint_id, _ = graph.parse_config(config)
+    session = graph.session
+    cp = graph.checkpointer_for(session)
+    command = as_command(input)
+    has_resume = command is not None and command.resume is not None
+    run = graph.current_run(session, thread_id)
+    latest = cp.latest(thread_id)
+    # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
+    # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
+    travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
+    if run is not None and not run.done and travel:
+        run.cancel()  # running again from an older checkpoint abandons the pause at the head
+    if run is not None and not run.done and not travel:
+        graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
+        run = await continue_turn(graph, run, thread_id, input, command, sink)
+    else:
+        if has_resume:
+            answered = answered_pause(session, run, graph.resumed_by_call)
+            if run is None or answered is None:
+                raise UsageError(
+                    f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt",
+                    code="no_interrupt",
+                )
+            # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for
+            assert command is not None
+            if decode(answered.answer) != command.resume:
+                warnings.warn(
+                    f"the pause of thread {thread_id!r} was already answered with {decode(answered.answer)!r} "
+                    f"(in the widget, or by another call); the resume value {command.resume!r} was not used",
+                    UserWarning,
+                    stacklevel=4,
+                )
+            return await until_pause(graph, run, thread_id, sink)
+        start_input: Any = input
+        if command is not None:
+            if latest is None:
+                raise UsageError(f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input")
+            base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
+            assert base is not None
+            merge_at_pause(
+                graph, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
+            )
+            start_input, checkpoint_id = None, None
+        if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
+            if latest is None:
+                raise UsageError(
+                    f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                    code="no_input",
+                )
+            return turn_result(graph, None, thread_id, [])  # nothing pending: the thread's state as it is
+        rec = cp.get_thread(thread_id) or {}
+        turn = int(rec.get("turn", 0)) + 1
+        run_id = f"{graph.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")
+        cp.put_thread(thread_id, {"turn": turn, "run_id": run_id})
+        inputs = graph.storable_inputs(
+            run_id,
+            {
+                "thread_id": thread_id,
+                "input": start_input,
+                "config": cfg,
+                "checkpoint_id": checkpoint_id,
+                **(breakpoints or {}),
+            },
+        )
+        if sink is not None:
+            graph.sinks[run_id] = sink
+        graph.contexts[run_id] = context
+        run = start_run(
+            graph, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
+        )
+    try:
+        return await until_pause(graph, run, thread_id, sink)
+    except asyncio.CancelledError:
+        # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
+        # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
+        run.cancel()
+        raise
+    finally:
+        graph.sinks.pop(run.id, None)
+        if run.done:
+            graph.contexts.pop(run.id, None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from aether_nb.errors import RunError, UsageError, shown
 
@@ -269,6 +269,21 @@ class InvalidUpdate(UsageError):
 
 InvalidUpdateError = InvalidUpdate
 """LangGraph's name for :class:`InvalidUpdate`."""
+
+
+class EmptyUpdate(InvalidUpdate, ValueError):
+    """``bulk_update_state`` was given no superstep, or a superstep without updates (a ValueError, as in
+    LangGraph)."""
+
+    default_code = "empty_update"
+
+
+class StateUpdate(NamedTuple):
+    """One update of ``bulk_update_state``: ``values`` written as if ``as_node`` returned them."""
+
+    values: Any
+    as_node: str | None = None
+    task_id: str | None = None
 
 
 class AmbiguousResume(UsageError, RuntimeError):

@@ -1,0 +1,141 @@
+"""What ``astream`` yields for LangGraph's ``"tasks"`` and ``"checkpoints"`` modes, and the sink chunks go through.
+
+The payloads have LangGraph's shapes (its ``map_debug_tasks``/``map_debug_task_results``/``map_debug_checkpoint``):
+
+* a task starting: ``{"id", "name", "input", "triggers"}`` (``triggers`` is ``("branch:to:<node>",)`` for a node
+  an edge started, ``("__pregel_push",)`` for a ``Send``);
+* a task finished: ``{"id", "name", "error", "result", "interrupts"}`` (``result`` maps each written key to its
+  value, ``{"$writes": [...]}`` when a task wrote a key several times; ``interrupts`` lists ``{"value", "id"}``);
+* a checkpoint written: ``{"config", "parent_config", "values", "metadata", "next", "tasks"}``, each task
+  ``{"id", "name", "interrupts", "state"}`` plus ``result`` or ``error`` when it has one.
+
+Ids are aether_nb's (task ids are node names, ``node#i`` for Sends; checkpoint ids are sequence numbers). The
+payloads are built only when a stream asks for their mode, so a turn nobody streams pays nothing for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
+from aether_nb.flow.state import ROOT
+from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
+from aether_nb.flow.types import Interrupt
+
+if TYPE_CHECKING:
+    from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.engine import Engine
+    from aether_nb.flow.tasks import Task
+
+Chunk = tuple[str, Any, tuple[str, ...]]
+PUSH_TRIGGER = "__pregel_push"
+
+
+class Sink:
+    """Where one ``astream`` call wants a turn's chunks: ``sink(mode, payload, namespace)`` queues a chunk if the
+    stream asked for that mode (and, for a subgraph's chunk, for ``subgraphs=True``)."""
+
+    def __init__(self, modes: Iterable[str], subgraphs: bool, put: Callable[[Chunk], None]) -> None:
+        self.modes = frozenset(modes)
+        self.subgraphs = subgraphs
+        self._put = put
+
+    def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
+        return mode in self.modes and (self.subgraphs or not ns)
+
+    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
+        if self.wants(mode, ns):
+            self._put((mode, payload, ns))
+
+
+def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:
+    """The ``"tasks"`` chunk of a task that starts."""
+    return {"id": tid, "name": node, "input": input, "triggers": (PUSH_TRIGGER,) if push else (f"branch:to:{node}",)}
+
+
+def result_of(writes: Sequence[tuple[str, Any]]) -> Any:
+    """A task's writes as LangGraph's task result: ``{key: value}``, ``{key: {"$writes": [...]}}`` for repeats."""
+    out: dict[str, Any] = {}
+    for key, value in writes:
+        if key in out:
+            prior = out[key]
+            many = prior["$writes"] if isinstance(prior, dict) and isinstance(prior.get("$writes"), list) else [prior]
+            out[key] = {"$writes": [*many, value]}
+        else:
+            out[key] = value
+    if set(out) == {ROOT}:
+        return out[ROOT]  # a single-value state: the value itself
+    return out
+
+
+def interrupt_dict(interrupt: Interrupt) -> dict[str, Any]:
+    return {"value": interrupt.value, "id": interrupt.id}
+
+
+def task_result(
+    tid: str,
+    node: str,
+    writes: Sequence[tuple[str, Any]],
+    *,
+    error: BaseException | None = None,
+    interrupts: Sequence[Interrupt] = (),
+) -> dict[str, Any]:
+    """The ``"tasks"`` chunk of a task that finished, failed, or paused at ``interrupt()``."""
+    return {
+        "id": tid,
+        "name": node,
+        "error": error,
+        "result": result_of(writes),
+        "interrupts": [interrupt_dict(i) for i in interrupts],
+    }
+
+
+def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkpoint) -> dict[str, Any]:
+    """The ``"checkpoints"`` chunk of checkpoint ``cp`` (its tasks with the results, errors and interrupts known
+    so far)."""
+    snap = snapshot(graph, thread_id, ns, cp, run=None, is_head=False)
+    parent: dict[str, Any] | None = None
+    if cp.parent is not None:
+        parent = config_of(thread_id, ns, None)
+        parent["configurable"]["checkpoint_id"] = checkpoint_id_str(cp.parent)
+    tasks: list[dict[str, Any]] = []
+    for t in snap.tasks:
+        item: dict[str, Any] = {"id": t.id, "name": t.name}
+        if t.error:
+            item["error"] = t.error
+        else:
+            if t.result:
+                item["result"] = t.result
+            item["interrupts"] = tuple(interrupt_dict(i) for i in t.interrupts)
+        item["state"] = t.state
+        tasks.append(item)
+    return {
+        "config": config_of(thread_id, ns, cp),
+        "parent_config": parent,
+        "values": graph.spec.output(cp.values),
+        "metadata": metadata_of_checkpoint(cp),
+        "next": [t["node"] for t in cp.tasks],
+        "tasks": tasks,
+    }
+
+
+def head_task_starts(cp: Checkpoint) -> list[tuple[str, dict[str, Any]]]:
+    """``(task id, "tasks" chunk)`` for every task of a checkpoint (a resumed superstep, announced again as in
+    LangGraph)."""
+    out = []
+    for i, t in enumerate(cp.tasks):
+        tid = task_id(t, i)
+        push = "send" in t
+        out.append((tid, task_start(tid, t["node"], t["send"] if push else cp.values, push)))
+    return out
+
+
+def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) -> None:
+    """Stream the start of the tasks that run now (not those a resumed run replays from its journal, nor
+    those the resuming call announced already)."""
+    announced = engine.graph.announced.pop(engine.run.id, set()) if engine.parent is None else set()
+    journal = engine.scope.execution.journal
+    for t in tasks:
+        if t.pending is None and t.tid not in announced and t.key not in journal:
+            engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
