@@ -321,7 +321,7 @@ class TaskRunner:
         engine = self.engine
         key = f"{child.prefix}interrupt_{gi.index + 1}"
         node = f"{engine.ns_path}{task.node}"
-        prompt = gi.message if gi.message is not None else gi.value if isinstance(gi.value, str) else f"{node}?"
+        prompt = interrupt_prompt(node, gi.value, gi.message)
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node, "value": gi.value})
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None, "index": gi.index}
 
@@ -334,6 +334,25 @@ class TaskRunner:
             engine.record_interrupt(task.tid, key, gi.value)
             engine.emit_task_result(task, [], interrupts=[Interrupt(gi.value, key, "interrupt", node)])
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
+
+
+_PROMPT_KEYS = ("question", "prompt", "message", "text", "query", "title")
+
+
+def interrupt_prompt(node: str, value: Any, message: str | None) -> str:
+    """What the chat asks for an ``interrupt(value)``: its message, a string value, or a dict value's question
+    (``interrupt({"question": ..., "draft": ...})``, LangGraph's usual shape); else it says which node waits. The
+    value itself is shown under the question."""
+    if message is not None:
+        return message
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in _PROMPT_KEYS:
+            text = value.get(key)
+            if isinstance(text, str) and text.strip():
+                return text
+    return f"{node} paused at interrupt() and waits for your answer"
 
 
 def _parent_command(raw: Any) -> Command[Any] | None:

@@ -292,3 +292,33 @@ def test_a_pause_answered_in_the_widget_then_resumed_from_a_cell_returns_the_tur
 
     same, other, _ = arun(scenario())
     assert same["answer"] == other["answer"] == "yes"
+
+
+class AskState(TypedDict, total=False):
+    answer: Any
+
+
+@pytest.mark.parametrize(
+    ("value", "asked"),
+    [
+        ({"question": "Send the draft?", "draft": "Dear team"}, "Send the draft?"),
+        ("Approve?", "Approve?"),
+        (["a", "b"], "gate paused at interrupt() and waits for your answer"),
+    ],
+)
+def test_the_chat_asks_an_interrupts_question_in_words(session: Session, value: Any, asked: str) -> None:
+    def gate(state: AskState) -> dict[str, Any]:
+        return {"answer": interrupt(value)}
+
+    g = StateGraph(AskState, name="asks")
+    g.add_node("gate", gate)
+    g.add_edge(START, "gate")
+    app = g.compile()
+
+    async def scenario() -> str | None:
+        res = await app.ainvoke({}, config={"thread_id": "t"})
+        assert res.status == "interrupted" and res["__interrupt__"][0].value == value
+        (wait,) = ag.get_run(res.run_id).waits
+        return wait.prompt
+
+    assert arun(scenario()) == asked
