@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+from collections import Counter
 from typing import Any
 
 from aether_nb.runtime import status
@@ -81,19 +82,25 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
 def direction(graph: dict[str, Any]) -> str:
     """``"LR"`` (left to right), or ``"TB"`` for a graph much deeper than it is wide: a 35-step chain drawn left to
     right is one row far wider than a notebook cell, while top to bottom it scrolls the way the notebook does."""
-    edges = [(a, b) for a, b in graph.get("edges", [])]
     depth: dict[str, int] = {n["id"]: 0 for n in graph.get("nodes", []) if n.get("parent") is None}
-    for _ in range(len(depth)):  # longest path by relaxation; run graphs are acyclic and edges few
-        changed = False
-        for a, b in edges:
-            if a in depth and b in depth and depth[b] < depth[a] + 1:
-                depth[b], changed = depth[a] + 1, True
-        if not changed:
-            break
     if not depth:
         return "LR"
+    after: dict[str, list[str]] = {}
+    waiting = dict.fromkeys(depth, 0)  # edges into each node not yet followed (Kahn's order: linear time)
+    for a, b in graph.get("edges", []):
+        if a in depth and b in depth and a != b:
+            after.setdefault(a, []).append(b)
+            waiting[b] += 1
+    ready = [n for n, count in waiting.items() if count == 0]
+    while ready:
+        a = ready.pop()
+        for b in after.get(a, ()):
+            depth[b] = max(depth[b], depth[a] + 1)
+            waiting[b] -= 1
+            if waiting[b] == 0:
+                ready.append(b)
     ranks = max(depth.values()) + 1
-    widest = max(sum(1 for d in depth.values() if d == r) for r in range(ranks))
+    widest = max(Counter(depth.values()).values())
     return "TB" if ranks > 12 and ranks > 2 * widest else "LR"
 
 
