@@ -292,8 +292,14 @@ async def invoke_turn(
         if has_resume:
             answered = answered_pause(session, run, graph.resumed_by_call)
             if run is None or answered is None:
+                why = ""
+                if run is not None and run.status == "failed":
+                    why = (
+                        f"; its last turn failed ({shown(run.error, 200)}). `await app.ainvoke(None, config)` runs "
+                        "the failed node again, and an interrupt() in it asks again"
+                    )
                 raise UsageError(
-                    f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt",
+                    f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt{why}",
                     code="no_interrupt",
                 )
             # answered meanwhile (in the run's widget): the turn went on; its result is what this call asks for

@@ -322,3 +322,29 @@ def test_the_chat_asks_an_interrupts_question_in_words(session: Session, value: 
         return wait.prompt
 
     assert arun(scenario()) == asked
+
+
+def test_a_resume_after_the_resumed_node_failed_says_how_to_go_on(session: Session) -> None:
+    def gate(state: AskState) -> dict[str, Any]:
+        answer = interrupt("amount?")
+        if answer == "bad":
+            raise ValueError("not a number")
+        return {"answer": answer}
+
+    g = StateGraph(AskState, name="amounts")
+    g.add_node("gate", gate)
+    g.add_edge(START, "gate")
+    app = g.compile()
+    cfg = {"configurable": {"thread_id": "t"}}
+
+    async def scenario() -> None:
+        assert (await app.ainvoke({}, cfg)).status == "interrupted"
+        with pytest.raises(ValueError, match="not a number"):
+            await app.ainvoke(Command(resume="bad"), cfg)
+        with pytest.raises(UsageError, match=r"last turn failed.*ainvoke\(None, config\)"):
+            await app.ainvoke(Command(resume="good"), cfg)
+        again = await app.ainvoke(None, cfg)  # the failed node runs again and asks again
+        assert again.status == "interrupted" and again["__interrupt__"][0].value == "amount?"
+        assert (await app.ainvoke(Command(resume="good"), cfg))["answer"] == "good"
+
+    arun(scenario())
