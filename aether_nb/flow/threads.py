@@ -284,20 +284,7 @@ async def update_state(
         tasks, barriers, deferred = graph.topology.next_tasks([(source, route)], barriers, deferred)
     return cker.put(
         key,
-        Checkpoint(
-            values=new_values,
-            tasks=tuple(tasks),
-            step=base.step + 1 if base is not None else 0,
-            source="update",
-            run_id=run_id,
-            created_at=now,
-            parent=base.id if base is not None else None,
-            barriers=barriers,
-            deferred=tuple(deferred),
-            writers=(as_node,),
-            turn_start=base.turn_start if base is not None else 0,
-            metadata=dict(metadata or {}),
-        ),
+        updated(base, new_values, tasks, barriers, deferred, (as_node,), run_id, now, metadata),
     )
 
 
@@ -347,20 +334,35 @@ async def update_superstep(
     )
     return cker.put(
         thread_key(thread_id, ns),
-        Checkpoint(
-            values=new_values,
-            tasks=tuple(tasks),
-            step=base.step + 1 if base is not None else 0,
-            source="update",
-            run_id=run_id,
-            created_at=now,
-            parent=base.id if base is not None else None,
-            barriers=barriers,
-            deferred=tuple(deferred),
-            writers=tuple(n for n, _ in writes),
-            turn_start=base.turn_start if base is not None else 0,
-            metadata=dict(metadata or {}),
-        ),
+        updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
+    )
+
+
+def updated(
+    base: Checkpoint | None,
+    values: dict[str, Any],
+    tasks: Any,
+    barriers: Any,
+    deferred: Any,
+    writers: tuple[str, ...],
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None,
+) -> Checkpoint:
+    """The checkpoint an ``update_state`` (or one superstep of ``bulk_update_state``) writes after ``base``."""
+    return Checkpoint(
+        values=values,
+        tasks=tuple(tasks),
+        step=base.step + 1 if base is not None else 0,
+        source="update",
+        run_id=run_id,
+        created_at=now,
+        parent=base.id if base is not None else None,
+        barriers=barriers,
+        deferred=tuple(deferred),
+        writers=writers,
+        turn_start=base.turn_start if base is not None else 0,
+        metadata=dict(metadata or {}),
     )
 
 
