@@ -125,7 +125,7 @@ export class Inspector {
       sections.push(
         section(
           "Error",
-          h("div", { class: "aether-error-title" }, `${error.type}: ${error.message}`),
+          h("div", { class: "aether-error-title" }, `${errorType(error.type)}: ${error.message}`),
           h("pre", { class: "aether-traceback", "data-section": "traceback" }, error.traceback || "(no traceback)"),
         ),
       );
@@ -178,7 +178,7 @@ export function serviceCalls(calls: ServiceCall[]): HTMLElement {
       { class: c.error ? "aether-call aether-call-failed" : "aether-call", title: c.key },
       h("code", {}, `${c.service}.${c.method}`),
       ` ${short(c.inputs)}`,
-      c.error ? h("span", { class: "aether-control-error" }, ` ✗ ${c.error.type}: ${c.error.message}`) : ` → ${short(c.outputs)}`,
+      c.error ? h("span", { class: "aether-control-error" }, ` ✗ ${errorType(c.error.type)}: ${c.error.message}`) : ` → ${short(c.outputs)}`,
       c.replayed ? h("span", { class: "aether-chip", title: "replayed from the journal" }, "replayed") : "",
     ),
   );
@@ -192,4 +192,9 @@ function short(value: unknown, limit = 80): string {
 
 function section(title: string, ...body: HTMLElement[]): HTMLElement {
   return h("section", {}, h("h4", {}, title), ...body);
+}
+
+/** An exception's type as a person writes it: `ValueError`, not `builtins.ValueError` (other modules stay named). */
+export function errorType(type: string): string {
+  return type.startsWith("builtins.") ? type.slice("builtins.".length) : type;
 }

@@ -185,6 +185,8 @@ def test_run_widget_renders_dag_inspector_and_chat(notebook: Callable[[list[str]
     inspector = widget.locator(".aether-inspector[data-node-id='explode_7'][data-details='loaded']")
     inspector.wait_for(timeout=10_000)
     assert "ZeroDivisionError: division by zero" in inspector.locator("[data-section='traceback']").inner_text()
+    title = inspector.locator(".aether-error-title").inner_text()
+    assert title == "ZeroDivisionError: division by zero", title  # not builtins.ZeroDivisionError
     assert "about to divide" in inspector.locator("[data-section='logs']").inner_text()
     assert "slow tool" in inspector.locator("[data-section='warnings']").inner_text()
     calls = inspector.locator("[data-section='calls']").inner_text()
