@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import aether_nb as ag
@@ -25,7 +25,14 @@ from aether_nb.runtime.session import Session
 from aether_nb.store.duckdb import DuckDBStore
 from tests.conftest import arun, make_session
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# No shrinking: a failing example is reported as found. One example that hits the per-test timeout must fail the
+# test once, not be replayed over and over by the shrinker (each replay waiting for the timeout again).
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 
 
 class Deep:
