@@ -79,8 +79,9 @@ def _trie(words: list[str]) -> str:
 
 _HINT = re.compile(_trie(sorted({h for hints in [*PLUGINS.values(), *(h for h, _ in OWN)] for h in hints})))
 """Any hint at all: one pass over a text that holds none (nearly all of them) and nothing else runs."""
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
 _NOT_TOKEN = frozenset(" \t\"':@=,;")
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_+/=.\-]*")
+"""The rest of a token after a match (letters, digits and ``_-+/=.``): always matches, possibly empty."""
 _lock = threading.Lock()
 _rules: list[tuple[tuple[str, ...], list[re.Pattern[str]]]] | None = None
 
@@ -128,14 +129,18 @@ def spans(text: str) -> Iterator[tuple[int, int]]:
         if not any(h in text for h in hints):
             continue
         for pattern in patterns:
+            covered = -1  # the end of the last span yielded: a match inside it is masked already
             for m in pattern.finditer(text):
                 start, end = m.start(), m.end()
                 if pattern.groups and m.group(1) and any(c in _NOT_TOKEN for c in text[start:end]):
                     start, end = m.start(1), m.end(1)
-                while end < len(text) and text[end] in _TOKEN_CHARS and pattern.pattern[-1:] != "$":
-                    end += 1
+                if start < covered:
+                    continue  # ("AKIA" * 3000 matches every 20 characters: widening each to the end was quadratic)
+                if pattern.pattern[-1:] != "$":
+                    end = max(end, _TOKEN_TAIL.match(text, end).end())  # type: ignore[union-attr]
                 if end <= start or _crosses_string(text, start, end):
                     continue
+                covered = end
                 yield start, end
 
 
