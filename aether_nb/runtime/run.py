@@ -62,6 +62,7 @@ class Run:
         self._execution: Execution | None = None
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._announcing = False  # "waiting" recorded, its write not returned yet (persist_waiting)
+        self._kept_only_here = False  # outputs this process holds that the store does not (not encodable)
         self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
         self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
@@ -272,7 +273,7 @@ class Run:
         store = self._session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
-        self._session.wake(self)
+        self._session.wake(self, self._dormant_waits)
         self._dormant_waits = {}
         self._update_record(status="cancelled")
         self._wake()
@@ -367,7 +368,7 @@ class Run:
             # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
             # read back from the store (the replay redraws the DAG's completed nodes).
             self._execution.known_waits = dict(self._dormant_waits)
-            self._session.wake(self)
+            self._session.wake(self, self._dormant_waits)
             self._dormant_waits = {}
             self._events.loaded()
         self._evicted = False
@@ -412,6 +413,15 @@ class Run:
         if task.cancelled() and self._cancel_requested and not self.done:
             self._finish("cancelled", error="cancelled")
         self._session.unpark(self)
+        if self.done:
+            self._session.retire(self)
+
+    @property
+    def retirable(self) -> bool:
+        """Whether the store can rebuild this finished run as it is: it succeeded or was cancelled, and its
+        outputs are stored (a failed run keeps its exception object, a run whose outputs could not be stored
+        keeps them: both stay in memory)."""
+        return self.status in ("succeeded", "cancelled") and not self._kept_only_here and not self.live
 
     @property
     def evictable(self) -> bool:
@@ -512,6 +522,7 @@ class Run:
                 if contains_secret(json.dumps(encoded)):
                     raise NotEncodable("the outputs contain a secret (an API key or credential)")
             except NotEncodable as exc:
+                self._kept_only_here = True
                 encoded = preview(outputs)
                 self.emit(
                     RunWarning,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -87,7 +88,8 @@ class Session:
         self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
         self.run_observers: list[Callable[[Run], None]] = []
         self.event_observers: list[Callable[[Run, Event], None]] = []
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, Run] = {}  # runs this process executes, and finished ones the store cannot rebuild
+        self._finished: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()  # see retire()
         self._last_housekeeping = float("-inf")
         self._live_waits: dict[str, LiveWait] = {}
         self._live_by_run: dict[str, set[str]] = {}  # run id -> tokens its tasks are parked on
@@ -180,10 +182,13 @@ class Session:
         """``run`` no longer waits in memory (it runs again, finished, or left memory)."""
         self._parked.pop(run, None)
 
-    def wake(self, run: Run) -> None:
-        """``run`` executes again (resumed after leaving memory): its waits are live ones again."""
-        for token in [t for t, r in self._dormant.items() if r is run]:
-            del self._dormant[token]
+    def wake(self, run: Run, tokens: Iterable[str]) -> None:
+        """``run`` executes again (resumed after leaving memory): its waits, ``tokens`` (the ones :meth:`park`
+        registered for it), are live ones again. By token, not by a scan: a thousand runs woken together would
+        otherwise cost a million comparisons."""
+        for token in tokens:
+            if self._dormant.get(token) is run:
+                del self._dormant[token]
 
     # -- runs ------------------------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -216,7 +221,7 @@ class Session:
 
         code = "history_not_written" if failure.will_retry else "not_durable"
         for run_id in sorted(failure.run_ids):
-            run = self._runs.get(run_id)
+            run = self.held_run(run_id)
             if run is None:
                 continue
             node_ids: list[str | None] = []
@@ -233,7 +238,7 @@ class Session:
     def new_run_id(self) -> str:
         while True:
             run_id = self._id_factory()
-            if run_id not in self._runs and self.store.get_run(run_id) is None:
+            if self.held_run(run_id) is None and self.store.get_run(run_id) is None:
                 return run_id
 
     def housekeeping(self, *, every_s: float = 60.0) -> None:
@@ -252,7 +257,7 @@ class Session:
         from aether_nb.runtime.run import Run  # run.py builds on this module; a Run is made here only on demand
 
         check_run_id(run_id)
-        run = self._runs.get(run_id)
+        run = self.held_run(run_id)
         if run is not None:
             return run
         record = self.store.get_run(run_id)
@@ -264,8 +269,28 @@ class Session:
                 code="run_not_found",
             )
         run = Run.from_store(self, record)
-        self._runs[run_id] = run
+        if run.done:
+            self._finished[run_id] = run
+        else:
+            self._runs[run_id] = run
         return run
+
+    def held_run(self, run_id: str) -> Run | None:
+        """The run object of ``run_id`` this session holds now, if any (see :meth:`retire`)."""
+        run = self._runs.get(run_id)
+        return run if run is not None else self._finished.get(run_id)
+
+    def retire(self, run: Run) -> None:
+        """``run`` finished and the store holds everything it reports: the session stops keeping it alive.
+
+        Why: a notebook that runs thousands of agents would otherwise keep every finished run (its DAG, events,
+        values) in memory for the kernel's lifetime, and each of those objects makes every garbage collection
+        slower. While anyone holds the run (a variable, a widget), lookups still return that same object; once
+        nobody does, :meth:`get_run` rebuilds it from the store. A run whose outputs or error exist only in this
+        process is not retired (see ``Run.retirable``)."""
+        if self._runs.get(run.id) is run and run.retirable:
+            del self._runs[run.id]
+            self._finished[run.id] = run
 
     def runs(self, status: str | None = None, graph: str | None = None) -> list[Run]:
         """Runs the store knows, newest first (live runs are returned as their live objects)."""
@@ -278,10 +303,11 @@ class Session:
 
     def known_runs(self) -> Iterator[Run]:
         """The run objects this session holds (live ones and ones looked up)."""
-        return iter(list(self._runs.values()))
+        return iter([*self._runs.values(), *self._finished.values()])
 
     def adopt(self, run: Run) -> None:
         """``run`` starts executing in this session: it is the object every lookup of its id returns."""
+        self._finished.pop(run.id, None)
         self._runs[run.id] = run
         for observer in list(self.run_observers):
             observer(run)
@@ -292,6 +318,7 @@ class Session:
         if live:
             raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
         self._runs.clear()
+        self._finished.clear()
         self._parked.clear()
         self._dormant.clear()
 
@@ -363,7 +390,7 @@ class Session:
         else:
             answered = replace(rec, status="answered", answer=encoded)
         self.store.put_wait(answered)
-        owner = self._runs.get(rec.run_id)
+        owner = self.held_run(rec.run_id)
         if owner is not None:
             owner.wait_answered(answered, parked=live is not None)
         if live is not None:

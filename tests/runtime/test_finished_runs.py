@@ -1,0 +1,133 @@
+"""Finished runs are not kept alive by the session: a notebook that runs thousands of agents holds only the runs
+someone still references (plus failed ones and ones whose outputs exist only in memory)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.session import Session
+from tests.conftest import arun, make_session
+
+
+@pytest.fixture
+def s() -> Iterator[Session]:
+    sess, _ = make_session()
+    previous = session_mod.set_default_session(sess)
+    try:
+        yield sess
+    finally:
+        session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["y"])
+async def double(x: int) -> dict[str, int]:
+    return {"y": 2 * x}
+
+
+@ag.graph_fn(outputs=["y"])
+async def doubled(x: int) -> dict[str, int]:
+    return {"y": (await double(x))["y"]}
+
+
+@ag.graph_fn(outputs=["y"])
+async def broken(x: int) -> dict[str, int]:
+    raise ValueError(f"bad {x}")
+
+
+class Live:
+    """Not JSON, not picklable: a run returning it keeps it only in memory."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("no")
+
+
+@ag.graph_fn(outputs=["obj"])
+async def live_object() -> dict[str, Any]:
+    return {"obj": Live()}
+
+
+def _collect() -> None:
+    for _ in range(3):
+        gc.collect()
+
+
+def test_a_finished_run_nobody_holds_is_freed_and_rebuilt_from_the_store(s: Session) -> None:
+    async def main() -> None:
+        run = doubled.start(x=21)
+        run_id = run.id
+        assert await run.result() == {"y": 42}
+        ref = weakref.ref(run)
+        del run
+        _collect()
+        assert ref() is None, "the session kept a finished run alive"
+        again = ag.get_run(run_id)
+        assert again.status == "succeeded"
+        assert await again.result() == {"y": 42}
+        assert [n.name for n in again.graph.nodes] == ["double"]
+
+    arun(main())
+
+
+def test_a_held_run_is_the_object_every_lookup_returns(s: Session) -> None:
+    async def main() -> None:
+        run = doubled.start(x=1)
+        await run.result()
+        _collect()
+        assert ag.get_run(run.id) is run
+        assert run in list(s.known_runs())
+        assert any(r is run for r in ag.runs())
+
+    arun(main())
+
+
+def test_a_failed_run_keeps_its_exception_object(s: Session) -> None:
+    async def main() -> None:
+        run = broken.start(x=3)
+        run_id = run.id
+        with pytest.raises(ag.RunFailed, match="bad 3") as first:
+            await run.result()
+        del run
+        _collect()
+        again = ag.get_run(run_id)
+        with pytest.raises(ag.RunFailed, match="bad 3") as second:
+            await again.result()
+        assert isinstance(first.value.__cause__, ValueError)
+        assert second.value.__cause__ is first.value.__cause__  # the user's exception, not a rebuilt message
+
+    arun(main())
+
+
+def test_outputs_only_this_process_holds_keep_their_run(s: Session) -> None:
+    async def main() -> None:
+        run = live_object.start()
+        run_id = run.id
+        out = await run.result()
+        assert isinstance(out["obj"], Live)
+        del run
+        _collect()
+        outputs = ag.get_run(run_id).outputs
+        assert outputs is not None and outputs["obj"] is out["obj"]
+
+    arun(main())
+
+
+def test_a_rebuilt_run_is_then_the_object_lookups_return(s: Session) -> None:
+    async def main() -> None:
+        run = doubled.start(x=2)
+        await run.result()
+        run_id = run.id
+        del run
+        _collect()
+        rebuilt = ag.get_run(run_id)
+        assert rebuilt.status == "succeeded"
+        assert ag.get_run(run_id) is rebuilt
+        assert await rebuilt.result() == {"y": 4}
+
+    arun(main())
