@@ -27,7 +27,7 @@ from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.history import HistoryFailure, HistoryStore
 from aether_nb.runtime.waits import Wait, normalise_answer
 from aether_nb.store.protocol import Store
-from aether_nb.store.records import WaitRecord
+from aether_nb.store.records import RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
@@ -254,8 +254,6 @@ class Session:
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id: the live object if this process runs it, else rebuilt from the store."""
-        from aether_nb.runtime.run import Run  # run.py builds on this module; a Run is made here only on demand
-
         check_run_id(run_id)
         run = self.held_run(run_id)
         if run is not None:
@@ -268,11 +266,20 @@ class Session:
                 run_id=run_id,
                 code="run_not_found",
             )
+        return self._from_record(record)
+
+    def _from_record(self, record: RunRecord) -> Run:
+        """The run object of a stored record: the one held, or a new one the session keeps (see retire)."""
+        from aether_nb.runtime.run import Run  # run.py builds on this module; a Run is made here only on demand
+
+        held = self.held_run(record.run_id)
+        if held is not None:
+            return held
         run = Run.from_store(self, record)
         if run.done:
-            self._finished[run_id] = run
+            self._finished[record.run_id] = run
         else:
-            self._runs[run_id] = run
+            self._runs[record.run_id] = run
         return run
 
     def held_run(self, run_id: str) -> Run | None:
@@ -299,7 +306,7 @@ class Session:
             raise UsageError(f"status must be one of {sorted(valid)}, got {shown(status)}")
         if graph is not None and not isinstance(graph, str):
             raise UsageError(f"graph must be a graph's name (a string), got {type(graph).__name__}")
-        return [self.get_run(rec.run_id) for rec in self.store.list_runs(status=status, graph=graph)]
+        return [self._from_record(rec) for rec in self.store.list_runs(status=status, graph=graph)]
 
     def known_runs(self) -> Iterator[Run]:
         """The run objects this session holds (live ones and ones looked up)."""

@@ -131,3 +131,19 @@ def test_a_rebuilt_run_is_then_the_object_lookups_return(s: Session) -> None:
         assert await rebuilt.result() == {"y": 4}
 
     arun(main())
+
+
+def test_listing_runs_builds_freed_runs_from_the_listing_itself(s: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> None:
+        for i in range(20):
+            await doubled.start(x=i).result()
+        _collect()
+        looked_up: list[str] = []
+        inner = s.store.inner
+        real_get_run = inner.get_run
+        monkeypatch.setattr(inner, "get_run", lambda run_id: looked_up.append(run_id) or real_get_run(run_id))
+        listed = ag.runs()
+        assert sorted(r.outputs["y"] for r in listed) == [2 * i for i in range(20)]  # type: ignore[index]
+        assert looked_up == [], "ag.runs() read each run again, one query per run"
+
+    arun(main())
