@@ -250,7 +250,7 @@ class Run:
                 )
             token = open_waits[0].token
         elif isinstance(token, str) and "\x00" not in token:
-            rec = self._session.store.get_wait(token)
+            rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
         self._session.answer(token, payload)

@@ -330,6 +330,18 @@ class Session:
         self._dormant.clear()
 
     # -- answers ---------------------------------------------------------------------------------------------------
+    def find_wait(self, token: str) -> WaitRecord | None:
+        """The record of the wait with ``token``: this process's own when a run here waits on it (live, or left
+        memory), else the store's. Why not always the store: a thousand answers in a row would be a thousand
+        queries, each scanning the waits table."""
+        live = self._live_waits.get(token)
+        if live is not None:
+            return live.record
+        sleeper = self._dormant.get(token)
+        if sleeper is not None:
+            return sleeper.dormant_wait(token)
+        return self.store.get_wait(token)
+
     def answer(self, token: str, payload: Any) -> WaitRecord:
         """Validate and deliver an answer to the wait with ``token``.
 
@@ -347,13 +359,7 @@ class Session:
                 code="bad_token",
             )
         live = self._live_waits.get(token)
-        sleeper = self._dormant.get(token)
-        if live is not None:
-            rec: WaitRecord | None = live.record
-        elif sleeper is not None:
-            rec = sleeper.dormant_wait(token)
-        else:
-            rec = self.store.get_wait(token)
+        rec = self.find_wait(token)
         if rec is None:
             raise UsageError(
                 "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
@@ -402,7 +408,12 @@ class Session:
             owner.wait_answered(answered, parked=live is not None)
         if live is not None:
             self.pop_live_wait(token)
-            live.loop.call_soon_threadsafe(_resolve, live.future, value)
+            try:
+                here = asyncio.get_running_loop() is live.loop
+            except RuntimeError:  # a widget's answer, on a kernel thread without a loop
+                here = False
+            # after the answer's write, which put_wait scheduled on the same loop (FIFO): durable, then consumed
+            (live.loop.call_soon if here else live.loop.call_soon_threadsafe)(_resolve, live.future, value)
             live.run.refresh_status_threadsafe()
         return answered
 

@@ -278,3 +278,43 @@ def test_replay_mismatch_shows_the_arguments_of_a_step_that_ran_in_one_loop_turn
     with pytest.raises(ag.RunFailed) as info:
         arun(ag.get_run("q1").result())
     assert "x: stored 41, now 43" in str(info.value.__cause__)
+
+
+SEEN_BY_BODY: dict[str, Any] = {}
+
+
+@ag.graph_fn(outputs=["name"])
+async def checks_its_answer_is_stored(*, context: ag.NodeContext) -> dict[str, Any]:
+    name = await context.channel().ask_text("Name?")
+    # What the store itself holds now (not the session's write-behind batch): the answer must already be there.
+    inner = ag.session().store.inner
+    SEEN_BY_BODY["waits"] = [(w.status, w.answer) for w in inner.list_waits(SEEN_BY_BODY["run_id"], status=None)]
+    return {"name": name}
+
+
+@pytest.mark.parametrize("durability", ["async", "sync"])
+@pytest.mark.parametrize("answered_from", ["loop", "thread"])
+def test_an_answer_is_in_the_store_before_the_body_gets_it(durability: str, answered_from: str) -> None:
+    s, _ = make_session(MemoryStore())
+    s.store.durability = durability
+    previous = session_mod.set_default_session(s)
+    SEEN_BY_BODY.clear()
+    try:
+
+        async def main() -> Any:
+            run = checks_its_answer_is_stored.start()
+            SEEN_BY_BODY["run_id"] = run.id
+            await run.wait_for("waiting")
+            (wait,) = run.waits
+            if answered_from == "loop":
+                await run.answer("Ada")
+            else:  # a widget's answer arrives on a kernel thread
+                t = threading.Thread(target=s.answer, args=(wait.token, "Ada"))
+                t.start()
+                t.join(10)
+            return await run
+
+        assert arun(main(), timeout=30) == {"name": "Ada"}
+    finally:
+        session_mod.set_default_session(previous)
+    assert SEEN_BY_BODY["waits"] == [("answered", "Ada")]
