@@ -43,7 +43,7 @@ from aether_nb.store.schema import (
     WAIT_UPDATE,
     transaction,
 )
-from aether_nb.store.values import py_text, unpack_vector
+from aether_nb.store.values import py_text, vector_literal
 
 if TYPE_CHECKING:
     from aether_nb.store.log import FileState
@@ -84,7 +84,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
         new = [not state.known_node(n[0], n[1], con) for n in rows.nodes]
         out += _split(rows.nodes, new, NODE_INSERT, NODE_UPDATE)
     if rows.memory:
-        out.append((MEMORY_INSERT, _columns([(*m[:-1], unpack_vector(m[-1])) for m in rows.memory])))
+        out.append((MEMORY_INSERT, _columns([(*m[:-1], vector_literal(m[-1])) for m in rows.memory])))
     if rows.kv:
         out.append((KV_DELETE, [[op[0] for op in rows.kv], [op[1] for op in rows.kv]]))
         sets = [op[:4] for op in rows.kv if not op[4]]

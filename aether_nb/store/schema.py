@@ -221,7 +221,10 @@ JOURNAL_INSERT = bulk_insert_sql("journal", JOURNAL_COLUMNS, JOURNAL_TYPES)
 NODE_INSERT = bulk_insert_sql("nodes", NODE_COLUMNS, NODE_TYPES)
 NODE_UPDATE = bulk_update_sql("nodes", NODE_COLUMNS, NODE_TYPES, ["run_id", "node_id"])
 EVENT_INSERT = bulk_insert_sql("events", EVENT_COLUMNS, EVENT_TYPES)
-MEMORY_INSERT = bulk_insert_sql("memory", MEMORY_COLUMNS, MEMORY_TYPES)
+# The embedding arrives as a list literal (text) that DuckDB casts itself: see aether_nb.store.values.vector_literal
+MEMORY_INSERT = bulk_insert_sql("memory", MEMORY_COLUMNS, MEMORY_TYPES).replace(
+    "unnest(?::FLOAT[][])", "CAST(unnest(?::VARCHAR[]) AS FLOAT[])"
+)
 KV_DELETE = 'DELETE FROM kv WHERE (scope, "key") IN (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))'
 KV_INSERT = bulk_insert_sql(
     "kv", ("scope", '"key"', "value", "expires_at"), ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE")

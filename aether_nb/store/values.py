@@ -13,6 +13,7 @@ accepts comes back unchanged (see :mod:`aether_nb.store.rows` for the checks a r
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -29,7 +30,7 @@ __all__ = [
     "json_depth",
     "pack_vector",
     "py_text",
-    "unpack_vector",
+    "vector_literal",
 ]
 
 ESCAPE = "\ufdd0"
@@ -127,9 +128,20 @@ def pack_vector(values: Sequence[Any]) -> str:
     return base64.b64encode(packed).decode("ascii")
 
 
-def unpack_vector(text: str | None) -> list[float] | None:
-    """The floats of :func:`pack_vector`."""
+def vector_literal(text: str | None) -> str | None:
+    """The floats of :func:`pack_vector` as a DuckDB list literal (``[0.5,-1e-05,...]``), exact for float32 (nine
+    significant digits round-trip every float32, and DuckDB rounds a decimal to the nearest one).
+
+    Why not the list of floats: DuckDB's Python binding converts a parameter float by float, holding the GIL, at
+    ~1.5 ms for a 384-float embedding; the same vector as text is parsed by DuckDB's own cast about five times
+    faster, and the kernel's thread is not kept waiting meanwhile (see :mod:`aether_nb.store.apply`)."""
     if text is None:
         return None
     raw = base64.b64decode(text)
-    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    n = len(raw) // 4
+    return _literal_format(n) % struct.unpack(f"<{n}f", raw)
+
+
+@functools.lru_cache(maxsize=8)
+def _literal_format(n: int) -> str:
+    return "[" + ",".join(["%.9g"] * n) + "]"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import struct
 import subprocess
 import sys
 import textwrap
@@ -405,3 +406,40 @@ def test_a_log_left_by_a_dead_process_is_applied_at_the_next_open(
         assert store.sql("select seq from history_log").rows == [(999999,)]
         assert store.sql("select count(*) from journal").rows == [(5,)]
     assert any("cannot be read" in r.message for r in caplog.records)
+
+
+FLOAT32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    vectors=st.lists(
+        st.one_of(
+            st.lists(FLOAT32, min_size=1, max_size=40),
+            st.lists(
+                st.sampled_from([0.0, -0.0, 1e-45, -1e-45, 3.4028234663852886e38, 1.1754943508222875e-38]),
+                min_size=1,
+                max_size=8,
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_embeddings_reach_the_table_exactly(
+    tmp_path_factory: pytest.TempPathFactory, vectors: list[list[float]]
+) -> None:
+    """Embeddings travel through the log as packed float32 and reach the FLOAT[] column as DuckDB's own cast of a
+    list literal: every float32 (zeros, denormals, the largest) arrives bit for bit."""
+    store = DuckDBStore(tmp_path_factory.mktemp("vec") / "m.duckdb")
+    try:
+        for i, v in enumerate(vectors):
+            store.memory_append(
+                MemoryRecord(f"m{i}", "notebook", "note", None, f"v{i}", (), float(i), embedding=tuple(v))
+            )
+        got = store.sql("SELECT id, embedding FROM memory ORDER BY id").rows
+        assert [g[0] for g in got] == [f"m{i}" for i in range(len(vectors))]
+        for (_, stored), v in zip(got, vectors, strict=True):
+            assert [struct.pack("<f", x) for x in stored] == [struct.pack("<f", x) for x in v]
+    finally:
+        store.close()
