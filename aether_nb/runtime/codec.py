@@ -41,6 +41,8 @@ def encode(value: Any) -> Any:
         NotEncodable: the value (or something inside it) cannot be represented; the message names its type, or
             where it nests deeper than :data:`MAX_DEPTH` levels.
     """
+    if type(value) is dict and _TAG not in value and _flat(value, None):
+        return dict(value)  # the common case (a tool's few named scalars), without a call per item
     return _encode(value, 0)
 
 
@@ -159,12 +161,16 @@ def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int
     return text if len(text) <= max_str else text[:max_str] + "…"
 
 
-def _flat(value: dict[Any, Any], max_str: int) -> bool:
-    """Whether a dict is string keys to JSON scalars (finite floats, strings within ``max_str``)."""
+def _flat(value: dict[Any, Any], max_str: int | None) -> bool:
+    """Whether a dict is string keys to JSON scalars (finite floats, strings within ``max_str``; None: any)."""
     for k, v in value.items():
         t = type(v)
         if type(k) is not str or not (
-            v is None or t is int or t is bool or (t is str and len(v) <= max_str) or (t is float and math.isfinite(v))
+            v is None
+            or t is int
+            or t is bool
+            or (t is str and (max_str is None or len(v) <= max_str))
+            or (t is float and math.isfinite(v))
         ):
             return False
     return True
