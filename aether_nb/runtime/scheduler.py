@@ -209,6 +209,9 @@ async def run_taskgraph(
             inputs_view, execute = tool.prepare((), dict(kwargs))
             if spec.timeout_s is not None:
                 execute = _with_timeout(execute, spec.timeout_s, node_id)
+            if retry is None and run_limit is None and session_limit is None:
+                # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
+                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
             slots = _Slots(run_limit, session_limit)
             await slots.acquire()
             bodies = lingering()
