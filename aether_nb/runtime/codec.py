@@ -126,7 +126,19 @@ def decode(value: Any) -> Any:
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
 
 
-def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int = 0) -> Any:
+PREVIEW_STR = 2000
+PREVIEW_ITEMS = 50
+
+
+def snapshot(value: Any) -> dict[str, Any] | None:
+    """A copy of ``value`` when it is both its :func:`encode` and its :func:`preview` (a dict of a few named
+    scalars: most step results), so one copy serves the journal and the display; None otherwise."""
+    if type(value) is dict and len(value) <= PREVIEW_ITEMS and _TAG not in value and _flat(value, PREVIEW_STR):
+        return dict(value)
+    return None
+
+
+def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_ITEMS, _depth: int = 0) -> Any:
     """A JSON value for display (widget, node records): truncated, never raising, never pickling."""
     if value is None or isinstance(value, (bool, int)):
         return value

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
-from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview
+from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
 from aether_nb.runtime.journal import Journal
@@ -171,6 +171,11 @@ class Execution:
 
 class Scope:
     """The body of one node: numbers its calls, tracks its frontier, hands out its NodeContext."""
+
+    __slots__ = (
+        "_context", "_counters", "abandoned", "active", "cancelling", "execution", "frontier", "kind", "node_id",
+        "parked", "prefix", "unawaited", "usage", "where",
+    )  # fmt: skip
 
     def __init__(self, execution: Execution, node_id: str | None, kind: str = "root") -> None:
         self.execution = execution
@@ -327,12 +332,16 @@ class Scope:
             if node:
                 self.active -= 1
                 execution.scopes.discard(child)
-        self.journal(key, name, kind, fp, value, writes)
+        # A dict of a few named scalars (most results) is its own encoding and its own preview: one snapshot
+        # serves both (neither is ever mutated: they are only serialised).
+        flat = snapshot(value)
+        shown = preview(value) if flat is None else flat
+        self.journal(key, name, kind, fp, value, writes, encoded=flat)
         store = run.session.store
         if store.durability == "sync":
             await store.barrier()
         if node:
-            run.finish_node(key, "DONE", outputs=preview(value), usage=child.usage, where=child.where)
+            run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
 
@@ -366,23 +375,34 @@ class Scope:
 
             body.add_done_callback(ended)
 
-    def journal(self, key: str, name: str, kind: str, fp: str, value: Any, writes: EffectWrites | None) -> None:
+    def journal(
+        self,
+        key: str,
+        name: str,
+        kind: str,
+        fp: str,
+        value: Any,
+        writes: EffectWrites | None,
+        *,
+        encoded: Any = None,
+    ) -> None:
         """Journal a completed step, together with the service writes made inside it (one atomic addition).
 
         A value that cannot be journaled (not encodable, or holding a secret) keeps the step out of the journal:
         its writes still happen, the run says the step is not durable, and a resume executes it again.
+        ``encoded``: ``encode(value)`` when the caller has it already (a :func:`~codec.snapshot`).
         """
         run = self.run
         store = run.session.store
         message = None
-        encoded: Any = None
-        try:
-            encoded = encode(value)
-        except NotEncodable as exc:
-            message = (
-                f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
-                "again. Return JSON-friendly or picklable values to make it durable."
-            )
+        if encoded is None:
+            try:
+                encoded = encode(value)
+            except NotEncodable as exc:
+                message = (
+                    f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
+                    "again. Return JSON-friendly or picklable values to make it durable."
+                )
         if message is None and _has_text(encoded) and contains_secret(json.dumps(encoded)):
             message = (
                 f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
