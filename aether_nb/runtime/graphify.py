@@ -70,15 +70,18 @@ class NodeHandle:
 
 
 _BUILD_SIGNATURES: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
-_KEYWORD_PLANS: dict[inspect.Signature, tuple[tuple[str, ...], frozenset[str]] | None] = {}
+_KEYWORD_PLANS: dict[int, tuple[inspect.Signature, tuple[tuple[str, ...], frozenset[str]] | None]] = {}
+"""By ``id`` of the signature (hashing a Signature hashes all its parameters), which the entry keeps alive."""
 
 
 def _keyword_bind(sig: inspect.Signature, kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """``sig.bind(**kwargs).arguments`` for a call by keywords to a signature of named parameters (how graphs are
     built: ``inc(x=h.y)``), without inspect's general binding; None sends the call through ``sig.bind`` (any other
     signature, and every call it would refuse, for its error message)."""
-    plan = _KEYWORD_PLANS.get(sig, False)
-    if plan is False:
+    hit = _KEYWORD_PLANS.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        plan = hit[1]
+    else:
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         params = sig.parameters.values()
         plan = (
@@ -87,7 +90,7 @@ def _keyword_bind(sig: inspect.Signature, kwargs: dict[str, Any]) -> dict[str, A
             else None
         )
         if len(_KEYWORD_PLANS) < 4096:  # signatures of build-time tools: few; bounded all the same
-            _KEYWORD_PLANS[sig] = plan
+            _KEYWORD_PLANS[id(sig)] = (sig, plan)
     if plan is None:
         return None
     names, required = plan
