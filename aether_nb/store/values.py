@@ -106,7 +106,7 @@ def json_column(values: list[Any]) -> list[str] | None:
             texts = list(map(dump_json, values))
         else:  # dump_json inlined: one Python call less per value (a batch holds ~6 values per step)
             enc, join = _C_ENCODER, "".join
-            texts = [join(enc(v, 0)) for v in values]
+            texts = ["null" if v is None else join(enc(v, 0)) for v in values]  # (a node's error: mostly None)
     except (TypeError, ValueError, RecursionError, OverflowError):
         return None
     # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
