@@ -246,13 +246,24 @@ def fingerprint(value: Any) -> str:
 _JSON_STR = json.encoder.encode_basestring_ascii  # what the canonical encoder writes for a string (C)
 
 
+_FLAT_PLANS: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+"""By a dict's keys in order: its keys sorted, each with the start of its JSON pair (None: not all identifiers)."""
+
+
 def _flat_canonical(value: dict[Any, Any]) -> str | None:
     """The canonical JSON of a flat dict (identifier keys, scalar values: most tool calls) written directly, byte
     for byte what the general path gives; None for anything else."""
+    shape = tuple(value)
+    plan = _FLAT_PLANS.get(shape, False)
+    if plan is False:
+        ok = all(type(k) is str and k.isascii() and k.isidentifier() for k in shape)
+        plan = tuple((k, f'["{k}",') for k in sorted(shape)) if ok else None
+        if len(_FLAT_PLANS) < 1024:  # a program calls its tools with few distinct sets of argument names
+            _FLAT_PLANS[shape] = plan
+    if plan is None:
+        return None
     parts = []
-    for k in sorted(value) if all(type(k) is str for k in value) else ():
-        if not (k.isascii() and k.isidentifier()):
-            return None
+    for k, head in plan:
         v = value[k]
         t = type(v)
         if t is int:
@@ -267,7 +278,5 @@ def _flat_canonical(value: dict[Any, Any]) -> str | None:
             text = float.__repr__(v)
         else:
             return None
-        parts.append(f'["{k}",{text}]')
-    if len(parts) != len(value):
-        return None
+        parts.append(head + text + "]")
     return '{"dict":[' + ",".join(parts) + "]}"
