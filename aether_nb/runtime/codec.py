@@ -247,6 +247,7 @@ _JSON_STR = json.encoder.encode_basestring_ascii  # what the canonical encoder w
 
 
 _FLAT_PLANS: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+_UNSEEN: Any = object()
 """By a dict's keys in order: its keys sorted, each with the start of its JSON pair (None: not all identifiers)."""
 
 
@@ -254,8 +255,8 @@ def _flat_canonical(value: dict[Any, Any]) -> str | None:
     """The canonical JSON of a flat dict (identifier keys, scalar values: most tool calls) written directly, byte
     for byte what the general path gives; None for anything else."""
     shape = tuple(value)
-    plan = _FLAT_PLANS.get(shape, False)
-    if plan is False:
+    plan = _FLAT_PLANS.get(shape, _UNSEEN)
+    if plan is _UNSEEN:
         ok = all(type(k) is str and k.isascii() and k.isidentifier() for k in shape)
         plan = tuple((k, f'["{k}",') for k in sorted(shape)) if ok else None
         if len(_FLAT_PLANS) < 1024:  # a program calls its tools with few distinct sets of argument names

@@ -28,6 +28,7 @@ from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGra
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
 _CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
+_CONTROL_KWARGS = frozenset({"_id", "_after", "_condition", "_timeout_s"})
 
 
 class NodeHandle:
@@ -126,11 +127,13 @@ class GraphBuilder:
         return "".join(f"\n  also: {e}" for e in self.errors)
 
     def add(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeHandle:
-        kwargs = dict(kwargs)
-        node_id = kwargs.pop("_id", None)
-        after = kwargs.pop("_after", None)
-        condition = kwargs.pop("_condition", None)
-        timeout_s = kwargs.pop("_timeout_s", None)
+        node_id = after = condition = timeout_s = None
+        if not _CONTROL_KWARGS.isdisjoint(kwargs):
+            kwargs = dict(kwargs)
+            node_id = kwargs.pop("_id", None)
+            after = kwargs.pop("_after", None)
+            condition = kwargs.pop("_condition", None)
+            timeout_s = kwargs.pop("_timeout_s", None)
         name = tool.name if isinstance(tool, Tool) else tool.tool_name
         outputs = tool.outputs if isinstance(tool, Tool) else tool.tool_outputs
         if node_id is None:

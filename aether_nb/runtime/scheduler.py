@@ -206,7 +206,7 @@ async def run_taskgraph(
         attempt = 0
         while True:
             attempt += 1
-            inputs_view, execute = tool.prepare((), dict(kwargs))
+            inputs_view, execute = tool.prepare((), kwargs if retry is None else dict(kwargs))
             if spec.timeout_s is not None:
                 execute = _with_timeout(execute, spec.timeout_s, node_id)
             if retry is None and run_limit is None and session_limit is None:
