@@ -41,6 +41,8 @@ def encode(value: Any) -> Any:
         NotEncodable: the value (or something inside it) cannot be represented; the message names its type, or
             where it nests deeper than :data:`MAX_DEPTH` levels.
     """
+    if type(value) is dict and _TAG not in value and _flat(value, None):
+        return dict(value)  # the common case (a tool's few named scalars), without a call per item
     return _encode(value, 0)
 
 
@@ -124,7 +126,19 @@ def decode(value: Any) -> Any:
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
 
 
-def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int = 0) -> Any:
+PREVIEW_STR = 2000
+PREVIEW_ITEMS = 50
+
+
+def snapshot(value: Any) -> dict[str, Any] | None:
+    """A copy of ``value`` when it is both its :func:`encode` and its :func:`preview` (a dict of a few named
+    scalars: most step results), so one copy serves the journal and the display; None otherwise."""
+    if type(value) is dict and len(value) <= PREVIEW_ITEMS and _TAG not in value and _flat(value, PREVIEW_STR):
+        return dict(value)
+    return None
+
+
+def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_ITEMS, _depth: int = 0) -> Any:
     """A JSON value for display (widget, node records): truncated, never raising, never pickling."""
     if value is None or isinstance(value, (bool, int)):
         return value
@@ -159,12 +173,16 @@ def preview(value: Any, *, max_str: int = 2000, max_items: int = 50, _depth: int
     return text if len(text) <= max_str else text[:max_str] + "…"
 
 
-def _flat(value: dict[Any, Any], max_str: int) -> bool:
-    """Whether a dict is string keys to JSON scalars (finite floats, strings within ``max_str``)."""
+def _flat(value: dict[Any, Any], max_str: int | None) -> bool:
+    """Whether a dict is string keys to JSON scalars (finite floats, strings within ``max_str``; None: any)."""
     for k, v in value.items():
         t = type(v)
         if type(k) is not str or not (
-            v is None or t is int or t is bool or (t is str and len(v) <= max_str) or (t is float and math.isfinite(v))
+            v is None
+            or t is int
+            or t is bool
+            or (t is str and (max_str is None or len(v) <= max_str))
+            or (t is float and math.isfinite(v))
         ):
             return False
     return True
@@ -228,13 +246,25 @@ def fingerprint(value: Any) -> str:
 _JSON_STR = json.encoder.encode_basestring_ascii  # what the canonical encoder writes for a string (C)
 
 
+_FLAT_PLANS: dict[tuple[Any, ...], tuple[tuple[str, str], ...] | None] = {}
+_UNSEEN: Any = object()
+"""By a dict's keys in order: its keys sorted, each with the start of its JSON pair (None: not all identifiers)."""
+
+
 def _flat_canonical(value: dict[Any, Any]) -> str | None:
     """The canonical JSON of a flat dict (identifier keys, scalar values: most tool calls) written directly, byte
     for byte what the general path gives; None for anything else."""
+    shape = tuple(value)
+    plan = _FLAT_PLANS.get(shape, _UNSEEN)
+    if plan is _UNSEEN:
+        ok = all(type(k) is str and k.isascii() and k.isidentifier() for k in shape)
+        plan = tuple((k, f'["{k}",') for k in sorted(shape)) if ok else None
+        if len(_FLAT_PLANS) < 1024:  # a program calls its tools with few distinct sets of argument names
+            _FLAT_PLANS[shape] = plan
+    if plan is None:
+        return None
     parts = []
-    for k in sorted(value) if all(type(k) is str for k in value) else ():
-        if not (k.isascii() and k.isidentifier()):
-            return None
+    for k, head in plan:
         v = value[k]
         t = type(v)
         if t is int:
@@ -249,7 +279,5 @@ def _flat_canonical(value: dict[Any, Any]) -> str | None:
             text = float.__repr__(v)
         else:
             return None
-        parts.append(f'["{k}",{text}]')
-    if len(parts) != len(value):
-        return None
+        parts.append(head + text + "]")
     return '{"dict":[' + ",".join(parts) + "]}"

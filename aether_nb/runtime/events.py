@@ -29,9 +29,10 @@ class Event:
     def to_json(self) -> dict[str, JSON]:
         """A JSON-ready dict (every field value is already a JSON value)."""
         # Field values are JSON already (previews), so a shallow read is enough: no deep copy as with asdict().
-        names, read = _readers(type(self))
+        hit = _READERS.get(type(self))
+        names, read, tuples = hit if hit is not None else _readers(type(self))
         data = dict(zip(names, read(self), strict=True))
-        if "parents" in data:
+        if tuples:
             data["parents"] = list(data["parents"])
         return data
 
@@ -46,15 +47,16 @@ class Event:
         return cls(**{k: v for k, v in kwargs.items() if k in names})
 
 
-_READERS: dict[type[Event], tuple[tuple[str, ...], Any]] = {}
+_READERS: dict[type[Event], tuple[tuple[str, ...], Any, bool]] = {}
 
 
-def _readers(cls: type[Event]) -> tuple[tuple[str, ...], Any]:
-    """An event class's field names and one C-level getter of all of them (``to_json`` runs once per event)."""
+def _readers(cls: type[Event]) -> tuple[tuple[str, ...], Any, bool]:
+    """An event class's field names, one C-level getter of all of them (``to_json`` runs once per event), and
+    whether it has ``parents`` (a tuple, stored as a list)."""
     hit = _READERS.get(cls)
     if hit is None:
         names = tuple(f.name for f in fields(cls))
-        hit = _READERS[cls] = (names, operator.attrgetter(*names))
+        hit = _READERS[cls] = (names, operator.attrgetter(*names), "parents" in names)
     return hit
 
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
-from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview
+from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
 from aether_nb.runtime.journal import Journal
@@ -172,6 +172,11 @@ class Execution:
 class Scope:
     """The body of one node: numbers its calls, tracks its frontier, hands out its NodeContext."""
 
+    __slots__ = (
+        "_context", "_counters", "abandoned", "active", "cancelling", "execution", "frontier", "kind", "node_id",
+        "parked", "prefix", "unawaited", "usage", "where",
+    )  # fmt: skip
+
     def __init__(self, execution: Execution, node_id: str | None, kind: str = "root") -> None:
         self.execution = execution
         self.node_id = node_id
@@ -255,10 +260,11 @@ class Scope:
             parents: explicit DAG edges into the node (a static graph's dependencies); default: the frontier.
             meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
         """
-        run = self.run
+        execution = self.execution
+        run = execution.host
         fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents
-        entry = self.execution.journal.replay(key, name, fp, inputs)
+        entry = execution.journal.replay(key, name, fp, inputs)
         if entry is not None:
             value = decode(entry.value)
             if node:
@@ -275,6 +281,7 @@ class Scope:
                 run.finish_node(key, "DONE", outputs=preview(value), replayed=True)
                 self.advance(parents, key)
             return value
+        writes: EffectWrites | None
         if node:
             run.start_node(
                 node_id=key,
@@ -285,15 +292,20 @@ class Scope:
                 inputs=preview(inputs),
                 meta=meta,
             )
-        child = Scope(self.execution, key, kind) if node else self
-        token = _current_scope.set(child)
-        # A node's body is code: the service calls it makes are steps of its own. Any other step is one effect:
-        # service calls made while it executes are written with its journal entry (see effects.step_writes).
-        writes = EffectWrites()
-        in_step = inside_step.set(None if node else writes)
-        if node:
+            child = Scope(execution, key, kind)
+            writes = None
+            # A node's body is code: the service calls it makes are steps of its own (set only when some outer
+            # step collects writes: most nodes run where none does, and skip the context variable's set/reset).
+            in_step = inside_step.set(None) if inside_step.get() is not None else None
             self.active += 1
-            self.execution.scopes.add(child)
+            execution.scopes.add(child)
+        else:
+            # Any other step is one effect: service calls made while it executes are written with its journal
+            # entry (see effects.step_writes).
+            child = self
+            writes = EffectWrites()
+            in_step = inside_step.set(writes)
+        token = _current_scope.set(child)
         try:
             value = await execute(child)
             if child is not self:
@@ -309,22 +321,27 @@ class Scope:
                 timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
                 run.finish_node(key, status, error=error_info(exc), where=child.where)
-                self.execution.note_failure(exc, key)
+                execution.note_failure(exc, key)
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
             raise
         finally:
-            inside_step.reset(in_step)
+            if in_step is not None:
+                inside_step.reset(in_step)
             _current_scope.reset(token)
             if node:
                 self.active -= 1
-                self.execution.scopes.discard(child)
-        self.journal(key, name, kind, fp, value, writes)
+                execution.scopes.discard(child)
+        # A dict of a few named scalars (most results) is its own encoding and its own preview: one snapshot
+        # serves both (neither is ever mutated: they are only serialised).
+        flat = snapshot(value)
+        shown = preview(value) if flat is None else flat
+        self.journal(key, name, kind, fp, value, writes, encoded=flat)
         store = run.session.store
         if store.durability == "sync":
             await store.barrier()
         if node:
-            run.finish_node(key, "DONE", outputs=preview(value), usage=child.usage, where=child.where)
+            run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
 
@@ -358,23 +375,34 @@ class Scope:
 
             body.add_done_callback(ended)
 
-    def journal(self, key: str, name: str, kind: str, fp: str, value: Any, writes: EffectWrites) -> None:
+    def journal(
+        self,
+        key: str,
+        name: str,
+        kind: str,
+        fp: str,
+        value: Any,
+        writes: EffectWrites | None,
+        *,
+        encoded: Any = None,
+    ) -> None:
         """Journal a completed step, together with the service writes made inside it (one atomic addition).
 
         A value that cannot be journaled (not encodable, or holding a secret) keeps the step out of the journal:
         its writes still happen, the run says the step is not durable, and a resume executes it again.
+        ``encoded``: ``encode(value)`` when the caller has it already (a :func:`~codec.snapshot`).
         """
         run = self.run
         store = run.session.store
         message = None
-        encoded: Any = None
-        try:
-            encoded = encode(value)
-        except NotEncodable as exc:
-            message = (
-                f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
-                "again. Return JSON-friendly or picklable values to make it durable."
-            )
+        if encoded is None:
+            try:
+                encoded = encode(value)
+            except NotEncodable as exc:
+                message = (
+                    f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
+                    "again. Return JSON-friendly or picklable values to make it durable."
+                )
         if message is None and _has_text(encoded) and contains_secret(json.dumps(encoded)):
             message = (
                 f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
@@ -435,7 +463,13 @@ def _has_text(value: Any) -> bool:
     if isinstance(value, str):
         return True
     if isinstance(value, dict):
-        return any(_has_text(v) for v in value.values())
+        for v in value.values():
+            t = type(v)
+            if t is int or t is float or t is bool or v is None:
+                continue  # scalars: no call per value
+            if t is str or _has_text(v):
+                return True
+        return False
     if isinstance(value, list):
         return any(_has_text(v) for v in value)
     return False

@@ -62,20 +62,11 @@ class GraphNode:
         return self.ended_at - self.started_at
 
     def to_record(self, run_id: str) -> NodeRecord:
+        # (positional: one per node of every batch written)
         return NodeRecord(
-            run_id=run_id,
-            node_id=self.id,
-            name=self.name,
-            kind=self.kind,
-            status=self.status,
-            parent=self.parent,
-            parents=self.parents,
-            inputs=self.inputs,
-            outputs=self.outputs,
-            error=self.error,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-        )
+            run_id, self.id, self.name, self.kind, self.status, self.parent, self.parents, self.inputs, self.outputs,
+            self.error, self.started_at, self.ended_at,
+        )  # fmt: skip
 
 
 class RunGraph:

@@ -28,6 +28,7 @@ from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGra
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
 _CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
+_CONTROL_KWARGS = frozenset({"_id", "_after", "_condition", "_timeout_s"})
 
 
 class NodeHandle:
@@ -70,6 +71,33 @@ class NodeHandle:
 
 
 _BUILD_SIGNATURES: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
+_KEYWORD_PLANS: dict[int, tuple[inspect.Signature, tuple[tuple[str, ...], frozenset[str]] | None]] = {}
+"""By ``id`` of the signature (hashing a Signature hashes all its parameters), which the entry keeps alive."""
+
+
+def _keyword_bind(sig: inspect.Signature, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """``sig.bind(**kwargs).arguments`` for a call by keywords to a signature of named parameters (how graphs are
+    built: ``inc(x=h.y)``), without inspect's general binding; None sends the call through ``sig.bind`` (any other
+    signature, and every call it would refuse, for its error message)."""
+    hit = _KEYWORD_PLANS.get(id(sig))
+    if hit is not None and hit[0] is sig:
+        plan = hit[1]
+    else:
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = sig.parameters.values()
+        plan = (
+            (tuple(p.name for p in params), frozenset(p.name for p in params if p.default is p.empty))
+            if all(p.kind in named for p in params)
+            else None
+        )
+        if len(_KEYWORD_PLANS) < 4096:  # signatures of build-time tools: few; bounded all the same
+            _KEYWORD_PLANS[id(sig)] = (sig, plan)
+    if plan is None:
+        return None
+    names, required = plan
+    if not required <= kwargs.keys() or not kwargs.keys() <= set(names):
+        return None
+    return {n: kwargs[n] for n in names if n in kwargs}  # in the signature's order, as BoundArguments keeps them
 
 
 def _build_signature(tool: Any, name: str) -> inspect.Signature:
@@ -99,11 +127,13 @@ class GraphBuilder:
         return "".join(f"\n  also: {e}" for e in self.errors)
 
     def add(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeHandle:
-        kwargs = dict(kwargs)
-        node_id = kwargs.pop("_id", None)
-        after = kwargs.pop("_after", None)
-        condition = kwargs.pop("_condition", None)
-        timeout_s = kwargs.pop("_timeout_s", None)
+        node_id = after = condition = timeout_s = None
+        if not _CONTROL_KWARGS.isdisjoint(kwargs):
+            kwargs = dict(kwargs)
+            node_id = kwargs.pop("_id", None)
+            after = kwargs.pop("_after", None)
+            condition = kwargs.pop("_condition", None)
+            timeout_s = kwargs.pop("_timeout_s", None)
         name = tool.name if isinstance(tool, Tool) else tool.tool_name
         outputs = tool.outputs if isinstance(tool, Tool) else tool.tool_outputs
         if node_id is None:
@@ -141,19 +171,22 @@ class GraphBuilder:
         return NodeHandle(self, node_id, outputs)
 
     def _bind(self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            bound = _build_signature(tool, name).bind(*args, **kwargs)
-        except TypeError as exc:
-            self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
-            return encode_refs(kwargs)
-        for arg in bound.arguments.values():
+        sig = _build_signature(tool, name)
+        arguments = None if args else _keyword_bind(sig, kwargs)
+        if arguments is None:
+            try:
+                arguments = sig.bind(*args, **kwargs).arguments
+            except TypeError as exc:
+                self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
+                return encode_refs(kwargs)
+        for arg in arguments.values():
             for value in arg if isinstance(arg, (list, tuple)) else [arg]:
                 if isinstance(value, NodeHandle):
                     self.errors.append(
                         f"{node_id}: a whole handle ({value.node_id}) was passed; pass one output, "
                         f"e.g. {value.node_id}.{(value._outputs or ['result'])[0]}"
                     )
-        return encode_refs(dict(bound.arguments))
+        return encode_refs(dict(arguments))
 
     def _check_condition(self, node_id: str, cond: Any) -> None:
         if isinstance(cond, bool) or (isinstance(cond, dict) and "$ref" in cond):

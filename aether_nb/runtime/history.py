@@ -154,7 +154,10 @@ class HistoryStore:
             self._added(urgent=True)
 
     def append_journal(self, entry: JournalEntry) -> None:
-        self.append_journal_many([entry])
+        with self._lock:
+            self._journal.append(entry)
+            self._dirty.add(entry.run_id)
+            self._added(urgent=self.durability == "sync")
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:

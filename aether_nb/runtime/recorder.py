@@ -204,8 +204,10 @@ class Recorder:
             self.emit(NodeFinished, node_id=node_id, status=status, **fields)
             return
         started["started_at"] = started.pop("ts")
-        was_replayed, now_replayed = started.pop("replayed", False), fields.pop("replayed", False)
-        self.emit(NodeRan, status=status, replayed=bool(was_replayed or now_replayed), **started, **fields)
+        started["replayed"] = bool(started.get("replayed", False) or fields.pop("replayed", False))
+        started["status"] = status
+        started.update(fields)
+        self._emit_fields(NodeRan, started)
 
     def _announce_starts(self) -> None:
         self._announce = None
@@ -222,10 +224,15 @@ class Recorder:
 
         Safe from any thread: off the loop's thread it hops onto the loop (keeping its timestamp).
         """
-        fields.setdefault("ts", self._session.clock.now())
-        if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
+        self._emit_fields(cls, fields)
+
+    def _emit_fields(self, cls: type[Event], fields: dict[str, Any]) -> None:
+        """:meth:`emit` with the fields as one dict (``fields`` is taken over, not copied)."""
+        if "ts" not in fields:
+            fields["ts"] = self._session.clock.now()
+        if self._thread is not None and threading.get_ident() != self._thread and self._loop is not None:
             if not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(lambda: self.emit(cls, **fields))
+                self._loop.call_soon_threadsafe(self._emit_fields, cls, fields)
             return
         if self._starting:
             self.flush_starts()  # the nodes started before this event, in order
@@ -268,10 +275,14 @@ class Recorder:
                 self._publish(event)
 
     def _publish(self, event: Event) -> None:
-        for observer in list(self._session.event_observers):
-            observer(self._owner, event)
+        observers = self._session.event_observers
+        if observers:
+            for observer in list(observers):
+                observer(self._owner, event)
         for queue in self.queues:
             queue.put_nowait(event)
+        if not self.callbacks:
+            return
         failed: list[tuple[Callable[[Event], None], BaseException]] = []
         for callback in list(self.callbacks):
             try:

@@ -206,9 +206,12 @@ async def run_taskgraph(
         attempt = 0
         while True:
             attempt += 1
-            inputs_view, execute = tool.prepare((), dict(kwargs))
+            inputs_view, execute = tool.prepare((), kwargs if retry is None else dict(kwargs))
             if spec.timeout_s is not None:
                 execute = _with_timeout(execute, spec.timeout_s, node_id)
+            if retry is None and run_limit is None and session_limit is None:
+                # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
+                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
             slots = _Slots(run_limit, session_limit)
             await slots.acquire()
             bodies = lingering()
@@ -241,9 +244,30 @@ async def run_taskgraph(
                     settle(node_id)
                     continue
             status[node_id] = "RUNNING"
-            task = asyncio.ensure_future(execute_node(node_id))
-            running[task] = node_id
+            if running or ready:
+                task = asyncio.ensure_future(execute_node(node_id))
+                running[task] = node_id
+                continue
+            # The only node that can run now (a chain's next link): awaited here, not in a task of its own, which
+            # saves the task and asyncio.wait's loop turns per node. Nothing else of the graph runs meanwhile.
+            try:
+                results[node_id] = await execute_node(node_id)
+                status[node_id] = "DONE"
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if me is None or me.cancelling():
+                    raise  # the run itself is cancelled (or evicted): its node went with it, as in a task
+                status[node_id] = "CANCELLED"  # the node's own code raised CancelledError
+            except Exception as exc:
+                status[node_id] = "FAILED"
+                first_error = first_error or exc
+            settle(node_id)
+            if first_error is not None and stop_on_first_error:
+                break
         if not running:
+            if first_error is not None and stop_on_first_error:
+                for node_id in [n for n, st in status.items() if st == "PENDING"]:
+                    close(node_id, "CANCELLED")
             break
         try:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)

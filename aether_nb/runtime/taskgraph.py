@@ -61,7 +61,7 @@ class Ref:
 
 
 def is_ref_json(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"$ref"}
+    return isinstance(value, dict) and len(value) == 1 and "$ref" in value
 
 
 def encode_refs(value: Any) -> Any:

@@ -9,6 +9,7 @@ are not redacted here: the caller redacts the whole batch in one pass.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from aether_nb.store.records import HistoryBatch, JournalEntry, NodeRecord
@@ -46,7 +47,7 @@ def quick_types(batch: HistoryBatch) -> bool:
 
 def _texts(column: list[Any]) -> list[Any]:
     """A column of strings (and None) as stored: unchanged unless some value is not ASCII."""
-    if "".join(v for v in column if v is not None).isascii():
+    if "".join(filter(None, column)).isascii():  # (filter drops None, and empty strings, which are ASCII)
         return column
     return [None if v is None else db_text(v) for v in column]
 
@@ -54,13 +55,10 @@ def _texts(column: list[Any]) -> list[Any]:
 def journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
     if not entries:
         return []
-    run_ids = [e.run_id for e in entries]
-    keys = [e.key for e in entries]
-    names = [e.name for e in entries]
-    kinds = [e.kind for e in entries]
-    fps = [e.fingerprint for e in entries]
-    durable = [e.durable for e in entries]
-    created = [e.created_at for e in entries]
+    run_ids, keys, names, kinds, fps, durable, created = (
+        list(map(attrgetter(f), entries))
+        for f in ("run_id", "key", "name", "kind", "fingerprint", "durable", "created_at")
+    )
     if not (
         _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
     ):
@@ -80,11 +78,11 @@ def journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) ->
 def node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
     if not nodes:
         return []
-    cols = [[getattr(n, f) for n in nodes] for f in ("run_id", "node_id", "name", "kind", "status")]
-    parent = [n.parent for n in nodes]
+    cols = [list(map(attrgetter(f), nodes)) for f in ("run_id", "node_id", "name", "kind", "status")]
+    parent = list(map(attrgetter("parent"), nodes))
     parents = [list(n.parents) for n in nodes]
-    started = [n.started_at for n in nodes]
-    ended = [n.ended_at for n in nodes]
+    started = list(map(attrgetter("started_at"), nodes))
+    ended = list(map(attrgetter("ended_at"), nodes))
     if not (
         _types_in(_STR, *cols, [p for ps in parents for p in ps])
         and _types_in(_OPT_STR, parent)

@@ -103,7 +103,11 @@ def json_column(values: list[Any]) -> list[str] | None:
     """Each value's JSON text (not redacted), or None when one is not JSON or nests deeper than
     :data:`MAX_JSON_DEPTH` (only texts long enough and with enough brackets are scanned for their depth)."""
     try:
-        texts = list(map(dump_json, values))
+        if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
+            texts = list(map(dump_json, values))
+        else:  # dump_json inlined: one Python call less per value (a batch holds ~6 values per step)
+            enc, join = _C_ENCODER, "".join
+            texts = ["null" if v is None else join(enc(v, 0)) for v in values]  # (a node's error: mostly None)
     except (TypeError, ValueError, RecursionError, OverflowError):
         return None
     # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).

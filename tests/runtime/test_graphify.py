@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime.session import Session
@@ -128,3 +131,30 @@ def test_visualize_renders_svg_when_graphviz_is_installed() -> None:
         assert svg is None  # no dot: no SVG, and display falls back to text
     else:
         assert svg is not None and svg.startswith("<svg") and "double_2" in svg
+
+
+@ag.tool(outputs=["y"])
+async def _mixed(a: int, b: int = 2, *, c: int, d: int = 4) -> dict[str, int]:
+    return {"y": a + b + c + d}
+
+
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(-3, 3), max_size=5),
+    st.lists(st.integers(-3, 3), max_size=3),
+)
+@settings(max_examples=150, deadline=None)
+def test_build_binds_node_inputs_exactly_as_the_signature_does(kwargs: dict[str, int], args: list[int]) -> None:
+    """A node's recorded inputs are what ``Signature.bind`` gives (keyword calls take a faster path), and a call
+    the signature refuses is a build error either way."""
+
+    @ag.graphify(outputs=["y"])
+    def g() -> Any:
+        return {"y": _mixed(*args, **kwargs).y}
+
+    try:
+        expected = dict(inspect.signature(_mixed.fn).bind(*args, **kwargs).arguments)
+    except TypeError:
+        with pytest.raises(ag.UsageError, match="unbound or unknown input"):
+            g.build()
+        return
+    assert g.build().nodes["_mixed_1"].inputs == expected

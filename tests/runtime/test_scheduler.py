@@ -353,3 +353,85 @@ def test_cancelling_a_graph_run_cancels_its_running_nodes(session: Session) -> N
         return run.status
 
     assert arun(main()) == "cancelled"
+
+
+# -- a chain: the only node that can run is awaited in place (no task of its own) ----------------------------------
+def test_a_chain_runs_in_order_and_a_failure_skips_the_rest(session: Session) -> None:
+    ran: list[int] = []
+
+    @ag.tool(outputs=["v"])
+    async def link(v: int) -> dict[str, int]:
+        ran.append(v)
+        if v == 3:
+            raise ValueError("link 3 broke")
+        return {"v": v + 1}
+
+    @ag.graphify(outputs=["v"])
+    def chain() -> Any:
+        h = link(v=0)
+        for _ in range(5):
+            h = link(v=h.v)
+        return {"v": h.v}
+
+    with pytest.raises(ag.RunFailed, match="link 3 broke"):
+        arun(chain())
+    assert ran == [0, 1, 2, 3]
+    statuses = [n.status for n in ag.runs()[0].graph.nodes]
+    assert statuses == ["DONE", "DONE", "DONE", "FAILED", "SKIPPED", "SKIPPED"]
+
+
+def test_a_node_raising_cancelled_error_itself_fails_the_run_not_the_caller(session: Session) -> None:
+    @ag.tool(outputs=["v"])
+    async def gives_up(v: int) -> dict[str, int]:
+        raise asyncio.CancelledError()
+
+    @ag.tool(outputs=["v"])
+    async def after(v: int) -> dict[str, int]:
+        return {"v": v}
+
+    @ag.graphify(outputs=["v"])
+    def chain() -> Any:
+        return {"v": after(v=gives_up(v=1).v).v}
+
+    async def main() -> str:
+        with pytest.raises(ag.RunFailed, match="graph 'chain' was cancelled"):
+            await chain()
+        return "caller still running"  # the CancelledError did not escape as a cancellation of this task
+
+    assert arun(main()) == "caller still running"
+    statuses = {n.id: n.status for n in ag.runs()[0].graph.nodes}
+    assert statuses["after_1"] == "SKIPPED"
+
+
+def test_cancelling_a_run_while_its_chain_waits_cancels_that_node_and_runs_nothing_after(session: Session) -> None:
+    started = asyncio.Event()
+    ran: list[str] = []
+
+    @ag.tool(outputs=["v"])
+    async def hangs(v: int) -> dict[str, int]:
+        started.set()
+        await asyncio.Event().wait()
+        return {"v": v}
+
+    @ag.tool(outputs=["v"])
+    async def after(v: int) -> dict[str, int]:
+        ran.append("after")
+        return {"v": v}
+
+    @ag.graphify(outputs=["v"])
+    def chain() -> Any:
+        return {"v": after(v=hangs(v=1).v).v}
+
+    async def main() -> str:
+        run = chain.start()
+        await started.wait()
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        return run.status
+
+    assert arun(main(), timeout=30) == "cancelled"
+    assert ran == []
+    statuses = {n.id: n.status for n in ag.runs()[0].graph.nodes}
+    assert statuses["hangs_1"] == "CANCELLED"
+    assert statuses.get("after_1", "CANCELLED") == "CANCELLED"

@@ -1,0 +1,91 @@
+"""Instructions per W1 step (graph_fn or graphify chain, in-memory store, flush included), counted by callgrind.
+
+    python bench/step_instructions.py                    # this tree, graph_fn and graphify
+    python bench/step_instructions.py --src /tmp/old     # another tree (e.g. ``git archive <commit>``), same venv
+
+Why: on this shared 2-core machine the timed W1 cases move by 20-40 % with the other jobs' load, which hides a
+change of a few percent. An instruction count does not depend on the load: it runs the chain with 10 and with
+1,010 steps under ``valgrind --tool=callgrind`` and reports the difference / 1,000 (start-up and imports cancel
+out). It complements the timed bench (which stays the reference for the ratios); it never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHAIN = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[3])
+import aether_nb as ag
+from aether_nb.runtime.session import Session, set_default_session
+from aether_nb.services import install_builtin_services
+
+@ag.tool(outputs=["y"])
+async def inc(x: int) -> dict:
+    return {"y": x + 1}
+
+@ag.graph_fn(outputs=["y"])
+async def chain(n: int) -> dict:
+    x = 0
+    for _ in range(n):
+        x = (await inc(x))["y"]
+    return {"y": x}
+
+def graphify_chain(n):
+    @ag.graphify(name=f"chain_{n}", inputs=["x"], outputs=["y"])
+    def g(x):
+        h = inc(x=x)
+        for _ in range(n - 1):
+            h = inc(x=h.y)
+        return {"y": h.y}
+    return g
+
+async def main(n):
+    await (chain(n=n) if sys.argv[2] == "graph_fn" else graphify_chain(n)(x=0))
+    ag.session().flush()
+
+set_default_session(install_builtin_services(Session()))
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def count(script: Path, steps: int, system: str, src: str) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable, str(script)]
+        out = subprocess.run(
+            [*command, str(steps), system, src],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise SystemExit(f"callgrind printed no total:\n{out.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--src", default=str(Path(__file__).resolve().parent.parent), help="tree holding aether_nb")
+    parser.add_argument("--systems", default="graph_fn,graphify")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "chain.py"
+        script.write_text(CHAIN)
+        for system in args.systems.split(","):
+            per_step = (count(script, 1010, system, args.src) - count(script, 10, system, args.src)) // 1000
+            print(f"{system:9s} {args.src}: {per_step:,} instructions per step")
+
+
+if __name__ == "__main__":
+    main()
