@@ -67,6 +67,13 @@ class Outcome:
     route: Route
     parent_command: Any = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The journaled form (the task step's value)."""
+        data: dict[str, Any] = {"writes": journal_form(self.writes), "route": self.route.to_json()}
+        if self.parent_command is not None:
+            data["parent_command"] = self.parent_command
+        return data
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Outcome:
         return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
@@ -155,17 +162,16 @@ class TaskRunner:
         spec = engine.graph.nodes[task.node]
         inputs = task.arg if task.push else values
 
+        ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
+
         async def execute(child: Scope) -> dict[str, Any]:
             if engine.semaphore is not None:
                 async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
                     outcome = await self._execute(child, task, spec, values, step)
             else:
                 outcome = await self._execute(child, task, spec, values, step)
-            return {
-                "writes": journal_form(outcome.writes),
-                "route": outcome.route.to_json(),
-                **({"parent_command": outcome.parent_command} if outcome.parent_command is not None else {}),
-            }
+            ran.append(outcome)
+            return outcome.to_json()
 
         try:
             value = await engine.scope.run_step(
@@ -181,7 +187,7 @@ class TaskRunner:
         except Exception as exc:
             exc.add_note(f"(in node {engine.ns_path}{task.node!r} of graph {engine.graph.name!r}, step {task.key})")
             raise
-        outcome = Outcome.from_json(value)
+        outcome = ran[0] if ran else Outcome.from_json(value)
         engine.note_done(task, outcome)
         return outcome
 
