@@ -153,6 +153,7 @@ class TaskRunner:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._services: dict[str, Any] | None = None  # the session's and the graph's, merged once per turn
 
     async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
         """Run (or replay) ``task`` as one journaled step; returns its outcome."""
@@ -194,8 +195,12 @@ class TaskRunner:
     async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
         engine = self.engine
         graph = engine.graph
-        config = engine.node_config(task.node, step)
-        services = {**engine.run.session.services, **graph.services}
+        # the config is built for the code that can read it: the node, its routers, its error handler
+        wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
+        config = engine.node_config(task.node, step) if wants_config else {}
+        services = self._services
+        if services is None:
+            services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
         resume: list[Any] = prior_answers(child)
@@ -301,7 +306,7 @@ class TaskRunner:
         step: int,
     ) -> Any:
         timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
-        call = spec.call(state, copy.copy(config), scope, services, node_run)
+        call = spec.call(state, copy.copy(config) if spec.takes_config else config, scope, services, node_run)
         try:
             if timeout is None:
                 return await call
