@@ -68,15 +68,28 @@ class Outcome:
     parent_command: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        """The journaled form (the task step's value)."""
-        data: dict[str, Any] = {"writes": journal_form(self.writes), "route": self.route.to_json()}
+        """The journaled form (the task step's value, also what the run's DAG shows as the node's outputs):
+        ``{"writes": ..., "to": {node: 1, ...}}``, plus ``"send"`` and ``"parent_command"`` only when there are
+        any. Flat on purpose: every level is paid at each superstep (encoding, the secret check, the preview) and
+        kept in the run's history."""
+        route = self.route
+        data: dict[str, Any] = {"writes": journal_form(self.writes), "to": dict.fromkeys(route.names, 1)}
+        if route.sends:
+            data["send"] = [{s.node: s.arg} for s in route.sends]
         if self.parent_command is not None:
             data["parent_command"] = self.parent_command
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Outcome:
-        return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
+        """Either journaled form: the flat one of :meth:`to_json`, or ``{"writes": ..., "route": {...}}`` (the
+        pending results kept on checkpoints, and journals written before the flat form)."""
+        route = data.get("route")
+        return cls(
+            writes_of(data.get("writes")),
+            Route.from_json(route if route is not None else data),
+            data.get("parent_command"),
+        )
 
 
 def journal_mark(child: Scope) -> int | None:
