@@ -344,17 +344,22 @@ class StoreCheckpointer:
         process only (a superstep writes one row, not two); the stored record is written with a thread's first
         checkpoint and by every :meth:`put_thread`, and a process reading it catches up with the checkpoints
         written after it (see :meth:`get_thread`)."""
-        rec = self.get_thread(thread)
+        rec = self._records.get(thread)
+        if rec is None:
+            found = self.get_thread(thread)
+            rec = self._records.get(thread) if found is not None else None
         seq = int((rec or {}).get("seq", 0)) + 1
         checkpoint.id = seq  # a checkpoint is made for one put; the caller keeps it as the stored one
         self._write(thread, checkpoint)
-        record: dict[str, Any] = {"seq": seq}
-        if checkpoint.source == "loop":
-            record["last_loop"] = [checkpoint.run_id, checkpoint.step]
-        if rec is None:
-            self.put_thread(thread, record)  # the thread's first checkpoint: its record exists from now on
-        else:
-            self._records[thread] = {**rec, **record}
+        if rec is None:  # the thread's first checkpoint: its record exists in the store from now on
+            record: dict[str, Any] = {"seq": seq}
+            if checkpoint.source == "loop":
+                record["last_loop"] = [checkpoint.run_id, checkpoint.step]
+            self.put_thread(thread, record)
+        else:  # (this process's copy, never handed out: get_thread returns copies)
+            rec["seq"] = seq
+            if checkpoint.source == "loop":
+                rec["last_loop"] = [checkpoint.run_id, checkpoint.step]
         return checkpoint
 
     def _write(self, thread: str, cp: Checkpoint) -> None:

@@ -458,7 +458,7 @@ class Engine:
         self.step_done = {}
         if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
-        order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
+        order = [0] if len(tasks) == 1 else sorted(range(len(tasks)), key=lambda i: _task_order(tasks[i], i))
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
             self.interrupted = False
@@ -482,10 +482,11 @@ class Engine:
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
-        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
+        ran = [t.node for t in tasks]
+        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
-        return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
+        return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
         """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results
@@ -627,6 +628,11 @@ class Engine:
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
+
+
+def _task_order(task: Task, i: int) -> tuple[bool, str | int]:
+    """Writes merge in task order: nodes by name, then Sends as made."""
+    return (task.push, i if task.push else task.node)
 
 
 def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
