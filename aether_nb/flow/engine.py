@@ -43,7 +43,8 @@ from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
-from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, task_sources
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
+from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
@@ -60,10 +61,6 @@ _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_
 def current_engine() -> Engine | None:
     """The engine whose task is running now (a subgraph node finds its parent graph this way)."""
     return _engine.get()
-
-
-def matches(option: tuple[str, ...] | str, node: str) -> bool:
-    return option == "*" or node in option
 
 
 class Engine:
@@ -100,10 +97,8 @@ class Engine:
         self.thread = thread_key(self.thread_id, self.ns)
         self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
-        self.interrupt_before: tuple[str, ...] | str = _breakpoint(
-            inputs.get("interrupt_before"), graph.interrupt_before
-        )
-        self.interrupt_after: tuple[str, ...] | str = _breakpoint(inputs.get("interrupt_after"), graph.interrupt_after)
+        self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
+        self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
@@ -458,7 +453,7 @@ class Engine:
         self.step_done = {}
         if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
-        order = [0] if len(tasks) == 1 else sorted(range(len(tasks)), key=lambda i: _task_order(tasks[i], i))
+        order = merge_order(tasks)
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
             self.interrupted = False
@@ -628,14 +623,3 @@ class Engine:
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
-
-
-def _task_order(task: Task, i: int) -> tuple[bool, str | int]:
-    """Writes merge in task order: nodes by name, then Sends as made."""
-    return (task.push, i if task.push else task.node)
-
-
-def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
-    if given is None:
-        return compiled
-    return "*" if given == "*" else tuple(given)

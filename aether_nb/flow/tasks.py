@@ -416,6 +416,13 @@ class _Busy:
             self.root.busy += self.counts
 
 
+def merge_order(tasks: list[Task]) -> list[int]:
+    """The order a superstep's writes merge in: nodes by name, then Sends as they were made."""
+    if len(tasks) == 1:
+        return [0]
+    return sorted(range(len(tasks)), key=lambda i: (tasks[i].push, i if tasks[i].push else tasks[i].node))
+
+
 def task_sources(
     tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
