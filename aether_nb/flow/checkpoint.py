@@ -98,7 +98,7 @@ def parse_checkpoint_id(value: Any) -> int:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Checkpoint:
     """The state of a thread between supersteps.
 
@@ -227,6 +227,15 @@ def _copy(cp: Checkpoint) -> Checkpoint:
         return replace(cp, values=dict(cp.values), pending=dict(cp.pending))
 
 
+def settle_record(checkpointer: Checkpointer, thread: str) -> None:
+    """Write the thread's record as this process knows it (its checkpoint count, its last loop checkpoint), at a
+    pause and at the end of a graph's run: the supersteps between do not rewrite it (see
+    :meth:`StoreCheckpointer.put`), and a process reading it later then finds it current instead of counting on
+    through the checkpoints written after it."""
+    if checkpointer.get_thread(thread) is not None:
+        checkpointer.put_thread(thread, {})
+
+
 def task_id(task: dict[str, Any], index: int) -> str:
     """A task's id within its checkpoint: the node for a node triggered by edges, ``node#i`` for a Send."""
     return f"{task['node']}#{index}" if "send" in task else str(task["node"])
@@ -342,8 +351,9 @@ class StoreCheckpointer:
     def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
         """Append a checkpoint: one KV row. The thread record's ``seq`` and ``last_loop`` follow it in this
         process only (a superstep writes one row, not two); the stored record is written with a thread's first
-        checkpoint and by every :meth:`put_thread`, and a process reading it catches up with the checkpoints
-        written after it (see :meth:`get_thread`)."""
+        checkpoint, by every :meth:`put_thread` (each turn, and :func:`settle_record` at pauses and when a graph's
+        run ends), and a process reading it catches up with the checkpoints written after it (see
+        :meth:`get_thread`: after a crash mid-turn)."""
         rec = self._records.get(thread)
         if rec is None:
             found = self.get_thread(thread)

@@ -36,6 +36,7 @@ from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
     metadata_of,
+    settle_record,
     task_id,
     thread_key,
 )
@@ -235,6 +236,7 @@ class Engine:
             return await self._main()
         finally:
             _engine.reset(token)
+            settle_record(self.checkpointer, self.thread)
 
     async def _main(self) -> Any:
         start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
@@ -406,6 +408,7 @@ class Engine:
         where = [f"{self.ns_path}{n}" for n in nodes]
         prompt = f"Paused {kind} {', '.join(where)}: continue?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
+        settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
         await self.scope.wait(spec, name=f"interrupt_{kind}")
@@ -545,6 +548,7 @@ class Engine:
         the superstep's finished tasks on the checkpoints, up to the root graph."""
         self.interrupted = True
         self.keep_pending()
+        settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
 

@@ -37,7 +37,7 @@ from aether_nb.runtime.scheduler import RetryPolicy
 _CONTEXT_NAMES = ("context", "ctx")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRun:
     """What code running inside a task can reach: its scope, the answers to its interrupts, its stream writer."""
 
@@ -350,7 +350,7 @@ def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tup
 
 
 # -- what a node returns ------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class NodeResult:
     """A node's return as writes (in order) plus where it asked to go (names and Sends)."""
 

@@ -80,7 +80,7 @@ def _is_runtime_param(p: inspect.Parameter) -> bool:
     return p.name == "runtime" or named
 
 
-@dataclass
+@dataclass(slots=True)
 class Route:
     """Where one finished task leads: node names, Sends, and the waiting edges it contributes to."""
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 NO_ARG: Any = object()
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """A task of the current superstep."""
 
@@ -59,7 +59,7 @@ class Task:
         return self.arg is not NO_ARG
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """A finished task: its writes and where it leads."""
 
