@@ -229,7 +229,7 @@ def _copy(cp: Checkpoint) -> Checkpoint:
 
 def settle_record(checkpointer: Checkpointer, thread: str) -> None:
     """Write the thread's record as this process knows it (its checkpoint count, its last loop checkpoint), at a
-    pause and at the end of a graph's run: the supersteps between do not rewrite it (see
+    pause and when a graph's run returns: the supersteps between do not rewrite it (see
     :meth:`StoreCheckpointer.put`), and a process reading it later then finds it current instead of counting on
     through the checkpoints written after it."""
     if checkpointer.get_thread(thread) is not None:

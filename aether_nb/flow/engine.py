@@ -233,10 +233,11 @@ class Engine:
     async def main(self) -> Any:
         token = _engine.set(self)
         try:
-            return await self._main()
+            out = await self._main()
         finally:
             _engine.reset(token)
-            settle_record(self.checkpointer, self.thread)
+        settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
+        return out
 
     async def _main(self) -> Any:
         start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
