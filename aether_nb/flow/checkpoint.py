@@ -8,7 +8,9 @@ One protocol, two implementations that pass the same tests (``tests/flow/test_ch
 * :class:`InMemoryCheckpointer` keeps them in this process (scripts, tests).
 
 A thread's record also names the run and superstep of its last ``loop`` checkpoint (``last_loop``), so a run
-resumed from its journal knows which checkpoints it already wrote without reading the thread's history.
+resumed from its journal knows which checkpoints it already wrote without reading the thread's history. (In the
+store, a checkpoint is one KV row: the stored record is not rewritten at every superstep; a process reading it
+catches up with the checkpoints numbered after it.)
 
 Checkpoints form a tree per thread: each has a ``parent`` (the checkpoint it continues from), so running again
 from an old checkpoint (time travel) or editing one (``aupdate_state`` on a past config) starts a branch, and
@@ -96,7 +98,7 @@ def parse_checkpoint_id(value: Any) -> int:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Checkpoint:
     """The state of a thread between supersteps.
 
@@ -144,25 +146,36 @@ class Checkpoint:
         return tuple(t["node"] for t in self.tasks)
 
     def to_json(self) -> dict[str, Any]:
-        # Field by field: asdict() would deep-copy the state only for encode() to copy it again.
-        return {
+        """The stored form. Field by field (asdict() would deep-copy the state only for encode() to copy it again);
+        fields at their default are left out (a superstep's checkpoint is written every step: every key costs at
+        each serialisation), and :meth:`from_json` reads them back as the defaults."""
+        data: dict[str, Any] = {
             "values": encode(self.values),
-            "tasks": encode(list(self.tasks)),
+            "tasks": _tasks_json(self.tasks),
             "step": self.step,
             "source": self.source,
             "run_id": self.run_id,
             "created_at": self.created_at,
             "id": self.id,
             "parent": self.parent,
-            "barriers": self.barriers,
-            "deferred": list(self.deferred),
-            "writers": list(self.writers),
-            "pending": encode(self.pending),
-            "errors": self.errors,
-            "interrupts": encode(self.interrupts),
-            "turn_start": self.turn_start,
-            **({"metadata": self.metadata} if self.metadata else {}),
         }
+        if self.barriers:
+            data["barriers"] = self.barriers
+        if self.deferred:
+            data["deferred"] = list(self.deferred)
+        if self.writers:
+            data["writers"] = list(self.writers)
+        if self.pending:
+            data["pending"] = encode(self.pending)
+        if self.errors:
+            data["errors"] = self.errors
+        if self.interrupts:
+            data["interrupts"] = encode(self.interrupts)
+        if self.turn_start:
+            data["turn_start"] = self.turn_start
+        if self.metadata:
+            data["metadata"] = self.metadata
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -186,6 +199,13 @@ class Checkpoint:
         )
 
 
+def _tasks_json(tasks: tuple[dict[str, Any], ...]) -> list[Any]:
+    """The tasks as JSON: ``{"node": name}`` ones are already (only a Send's argument needs encoding)."""
+    if all(len(t) == 1 and type(t.get("node")) is str for t in tasks):
+        return [dict(t) for t in tasks]
+    return list(encode(list(tasks)))
+
+
 def _freeze(cp: Checkpoint) -> Any:
     """A checkpoint as stored in memory: its JSON form, or a copy when its values are not storable."""
     try:
@@ -205,6 +225,15 @@ def _copy(cp: Checkpoint) -> Checkpoint:
         return copy.deepcopy(cp)
     except TypeError:
         return replace(cp, values=dict(cp.values), pending=dict(cp.pending))
+
+
+def settle_record(checkpointer: Checkpointer, thread: str) -> None:
+    """Write the thread's record as this process knows it (its checkpoint count, its last loop checkpoint), at a
+    pause and when a graph's run returns: the supersteps between do not rewrite it (see
+    :meth:`StoreCheckpointer.put`), and a process reading it later then finds it current instead of counting on
+    through the checkpoints written after it."""
+    if checkpointer.get_thread(thread) is not None:
+        checkpointer.put_thread(thread, {})
 
 
 def task_id(task: dict[str, Any], index: int) -> str:
@@ -320,14 +349,27 @@ class StoreCheckpointer:
         return f"{thread}/cp/{seq:010d}"
 
     def put(self, thread: str, checkpoint: Checkpoint) -> Checkpoint:
-        rec = self.get_thread(thread) or {}
-        seq = int(rec.get("seq", 0)) + 1
+        """Append a checkpoint: one KV row. The thread record's ``seq`` and ``last_loop`` follow it in this
+        process only (a superstep writes one row, not two); the stored record is written with a thread's first
+        checkpoint, by every :meth:`put_thread` (each turn, and :func:`settle_record` at pauses and when a graph's
+        run ends), and a process reading it catches up with the checkpoints written after it (see
+        :meth:`get_thread`: after a crash mid-turn)."""
+        rec = self._records.get(thread)
+        if rec is None:
+            found = self.get_thread(thread)
+            rec = self._records.get(thread) if found is not None else None
+        seq = int((rec or {}).get("seq", 0)) + 1
         checkpoint.id = seq  # a checkpoint is made for one put; the caller keeps it as the stored one
         self._write(thread, checkpoint)
-        record: dict[str, Any] = {"seq": seq}
-        if checkpoint.source == "loop":
-            record["last_loop"] = [checkpoint.run_id, checkpoint.step]
-        self.put_thread(thread, record)
+        if rec is None:  # the thread's first checkpoint: its record exists in the store from now on
+            record: dict[str, Any] = {"seq": seq}
+            if checkpoint.source == "loop":
+                record["last_loop"] = [checkpoint.run_id, checkpoint.step]
+            self.put_thread(thread, record)
+        else:  # (this process's copy, never handed out: get_thread returns copies)
+            rec["seq"] = seq
+            if checkpoint.source == "loop":
+                rec["last_loop"] = [checkpoint.run_id, checkpoint.step]
         return checkpoint
 
     def _write(self, thread: str, cp: Checkpoint) -> None:
@@ -343,7 +385,7 @@ class StoreCheckpointer:
                     stacklevel=3,
                 )
             self._local[key] = _copy(cp)
-            data = {"not_durable": True, "id": cp.id, "step": cp.step, "source": cp.source}
+            data = {"not_durable": True, "id": cp.id, "step": cp.step, "source": cp.source, "run_id": cp.run_id}
         self.store.kv_set(self._scope, key, data, None)
         head = self._heads.get(thread)
         if head is None or head[0] <= cp.id:
@@ -394,8 +436,24 @@ class StoreCheckpointer:
             found = self.store.kv_get(self._scope, f"{thread}/thread")
             if found is None:
                 return None
-            rec = self._records[thread] = dict(found[0])
+            rec = self._records[thread] = self._catch_up(thread, dict(found[0]))
         return dict(rec)
+
+    def _catch_up(self, thread: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """The stored record with the checkpoints written after it (its ``seq`` and ``last_loop`` are updated in
+        the process that writes them, not in the store: see :meth:`put`). Checkpoints are written in order, so
+        the ones after ``seq`` are found by asking for ``seq + 1``, ``seq + 2``, ... (a cached lookup each)."""
+        seq = int(rec.get("seq", 0))
+        while True:
+            found = self.store.kv_get(self._scope, self._cp_key(thread, seq + 1))
+            if found is None:
+                break
+            seq += 1
+            data = found[0]
+            if data.get("source") == "loop":
+                rec["last_loop"] = [data.get("run_id"), data.get("step")]
+        rec["seq"] = seq
+        return rec
 
     def put_thread(self, thread: str, record: dict[str, Any]) -> None:
         # merged with what is there, so the sequence counter and the run bookkeeping never overwrite each other

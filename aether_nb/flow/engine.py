@@ -36,6 +36,7 @@ from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
     metadata_of,
+    settle_record,
     task_id,
     thread_key,
 )
@@ -43,7 +44,8 @@ from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
-from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, task_sources
+from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
+from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
@@ -60,10 +62,6 @@ _engine: contextvars.ContextVar[Engine | None] = contextvars.ContextVar("aether_
 def current_engine() -> Engine | None:
     """The engine whose task is running now (a subgraph node finds its parent graph this way)."""
     return _engine.get()
-
-
-def matches(option: tuple[str, ...] | str, node: str) -> bool:
-    return option == "*" or node in option
 
 
 class Engine:
@@ -100,10 +98,8 @@ class Engine:
         self.thread = thread_key(self.thread_id, self.ns)
         self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
-        self.interrupt_before: tuple[str, ...] | str = _breakpoint(
-            inputs.get("interrupt_before"), graph.interrupt_before
-        )
-        self.interrupt_after: tuple[str, ...] | str = _breakpoint(inputs.get("interrupt_after"), graph.interrupt_after)
+        self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
+        self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
@@ -237,9 +233,11 @@ class Engine:
     async def main(self) -> Any:
         token = _engine.set(self)
         try:
-            return await self._main()
+            out = await self._main()
         finally:
             _engine.reset(token)
+        settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
+        return out
 
     async def _main(self) -> Any:
         start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
@@ -411,6 +409,7 @@ class Engine:
         where = [f"{self.ns_path}{n}" for n in nodes]
         prompt = f"Paused {kind} {', '.join(where)}: continue?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
+        settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
         await self.scope.wait(spec, name=f"interrupt_{kind}")
@@ -458,7 +457,7 @@ class Engine:
         self.step_done = {}
         if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
-        order = sorted(range(len(tasks)), key=lambda i: (tasks[i].push, tasks[i].node if not tasks[i].push else i))
+        order = merge_order(tasks)
         base = values
         if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
             self.interrupted = False
@@ -482,10 +481,11 @@ class Engine:
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
-        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, [t.node for t in tasks])
+        ran = [t.node for t in tasks]
+        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.output(new_values))
-        return new_values, next_tasks, new_barriers, new_deferred, [t.node for t in tasks]
+        return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
         """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results
@@ -549,6 +549,7 @@ class Engine:
         the superstep's finished tasks on the checkpoints, up to the root graph."""
         self.interrupted = True
         self.keep_pending()
+        settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
 
@@ -627,9 +628,3 @@ class Engine:
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
-
-
-def _breakpoint(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
-    if given is None:
-        return compiled
-    return "*" if given == "*" else tuple(given)

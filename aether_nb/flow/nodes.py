@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import inspect
 import re
 import types
@@ -30,13 +31,13 @@ from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
-from aether_nb.runtime.execution import Scope, use_scope
+from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
 from aether_nb.runtime.scheduler import RetryPolicy
 
 _CONTEXT_NAMES = ("context", "ctx")
 
 
-@dataclass
+@dataclass(slots=True)
 class NodeRun:
     """What code running inside a task can reach: its scope, the answers to its interrupts, its stream writer."""
 
@@ -256,7 +257,7 @@ class NodeSpec:
         thread."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
-        for pname, source in [*self.bindings, *self.optional]:
+        for pname, source in self.bindings if not self.optional else [*self.bindings, *self.optional]:
             if source == "state":
                 value: Any = state
             elif source == "config":
@@ -289,13 +290,21 @@ class NodeSpec:
             else:
                 kwargs[pname] = value
         token = _node_run.set(node_run)
+        entered = enter_scope(scope)  # (use_scope() without a generator-based context manager per call)
         try:
-            with use_scope(scope):
-                if self.is_async:
-                    return await self.fn(*args, **kwargs)
-                return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
+            if self.is_async:
+                return await self.fn(*args, **kwargs)
+            return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
         finally:
+            leave_scope(entered)
             _node_run.reset(token)
+
+    @functools.cached_property
+    def takes_config(self) -> bool:
+        """Whether the function has a ``config`` parameter (the config is built for the nodes that read it)."""
+        return any(source == "config" for _, source in self.bindings) or any(
+            source == "config" for _, source in self.optional
+        )
 
 
 def _is_runtime_annotation(ann: Any) -> bool:
@@ -341,7 +350,7 @@ def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tup
 
 
 # -- what a node returns ------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class NodeResult:
     """A node's return as writes (in order) plus where it asked to go (names and Sends)."""
 

@@ -80,7 +80,7 @@ def _is_runtime_param(p: inspect.Parameter) -> bool:
     return p.name == "runtime" or named
 
 
-@dataclass
+@dataclass(slots=True)
 class Route:
     """Where one finished task leads: node names, Sends, and the waiting edges it contributes to."""
 
@@ -126,6 +126,8 @@ class Topology:
         for srcs, target in self.waiting:
             for s in srcs:
                 self._joins.setdefault(s, []).append((srcs, target))
+        # no waiting edges and no deferred nodes: the next tasks are the Sends and the named nodes (most graphs)
+        self._plain = not self.waiting and not any(n.defer for n in nodes.values())
 
     def has_branches(self, node: str) -> bool:
         return node in self._branches
@@ -234,6 +236,15 @@ class Topology:
             ``(tasks, barriers, deferred)``: Sends first, then triggered nodes by name; deferred nodes join only
             when nothing else would run.
         """
+        if self._plain and not barriers and not deferred:
+            plain_sends: list[dict[str, Any]] = []
+            named: set[str] = set()
+            for _, route in finished:
+                for s in route.sends:
+                    plain_sends.append({"node": s.node, "send": s.arg})
+                named.update(route.names)
+            named.discard(END)
+            return [*plain_sends, *({"node": n} for n in sorted(named))], {}, []
         new_barriers = {k: list(v) for k, v in barriers.items()}
         sends: list[dict[str, Any]] = []
         pulls: set[str] = set(deferred)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 NO_ARG: Any = object()
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     """A task of the current superstep."""
 
@@ -59,7 +59,7 @@ class Task:
         return self.arg is not NO_ARG
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """A finished task: its writes and where it leads."""
 
@@ -67,9 +67,29 @@ class Outcome:
     route: Route
     parent_command: Any = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The journaled form (the task step's value, also what the run's DAG shows as the node's outputs):
+        ``{"writes": ..., "to": {node: 1, ...}}``, plus ``"send"`` and ``"parent_command"`` only when there are
+        any. Flat on purpose: every level is paid at each superstep (encoding, the secret check, the preview) and
+        kept in the run's history."""
+        route = self.route
+        data: dict[str, Any] = {"writes": journal_form(self.writes), "to": dict.fromkeys(route.names, 1)}
+        if route.sends:
+            data["send"] = [{s.node: s.arg} for s in route.sends]
+        if self.parent_command is not None:
+            data["parent_command"] = self.parent_command
+        return data
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Outcome:
-        return cls(writes_of(data.get("writes")), Route.from_json(data.get("route") or {}), data.get("parent_command"))
+        """Either journaled form: the flat one of :meth:`to_json`, or ``{"writes": ..., "route": {...}}`` (the
+        pending results kept on checkpoints, and journals written before the flat form)."""
+        route = data.get("route")
+        return cls(
+            writes_of(data.get("writes")),
+            Route.from_json(route if route is not None else data),
+            data.get("parent_command"),
+        )
 
 
 def journal_mark(child: Scope) -> int | None:
@@ -146,6 +166,7 @@ class TaskRunner:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._services: dict[str, Any] | None = None  # the session's and the graph's, merged once per turn
 
     async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
         """Run (or replay) ``task`` as one journaled step; returns its outcome."""
@@ -155,17 +176,16 @@ class TaskRunner:
         spec = engine.graph.nodes[task.node]
         inputs = task.arg if task.push else values
 
+        ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
+
         async def execute(child: Scope) -> dict[str, Any]:
             if engine.semaphore is not None:
                 async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
                     outcome = await self._execute(child, task, spec, values, step)
             else:
                 outcome = await self._execute(child, task, spec, values, step)
-            return {
-                "writes": journal_form(outcome.writes),
-                "route": outcome.route.to_json(),
-                **({"parent_command": outcome.parent_command} if outcome.parent_command is not None else {}),
-            }
+            ran.append(outcome)
+            return outcome.to_json()
 
         try:
             value = await engine.scope.run_step(
@@ -181,15 +201,19 @@ class TaskRunner:
         except Exception as exc:
             exc.add_note(f"(in node {engine.ns_path}{task.node!r} of graph {engine.graph.name!r}, step {task.key})")
             raise
-        outcome = Outcome.from_json(value)
+        outcome = ran[0] if ran else Outcome.from_json(value)
         engine.note_done(task, outcome)
         return outcome
 
     async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
         engine = self.engine
         graph = engine.graph
-        config = engine.node_config(task.node, step)
-        services = {**engine.run.session.services, **graph.services}
+        # the config is built for the code that can read it: the node, its routers, its error handler
+        wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
+        config = engine.node_config(task.node, step) if wants_config else {}
+        services = self._services
+        if services is None:
+            services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
         resume: list[Any] = prior_answers(child)
@@ -295,7 +319,7 @@ class TaskRunner:
         step: int,
     ) -> Any:
         timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
-        call = spec.call(state, copy.copy(config), scope, services, node_run)
+        call = spec.call(state, copy.copy(config) if spec.takes_config else config, scope, services, node_run)
         try:
             if timeout is None:
                 return await call
@@ -390,6 +414,13 @@ class _Busy:
             yield
         finally:
             self.root.busy += self.counts
+
+
+def merge_order(tasks: list[Task]) -> list[int]:
+    """The order a superstep's writes merge in: nodes by name, then Sends as they were made."""
+    if len(tasks) == 1:
+        return [0]
+    return sorted(range(len(tasks)), key=lambda i: (tasks[i].push, i if tasks[i].push else tasks[i].node))
 
 
 def task_sources(

@@ -202,6 +202,18 @@ def as_command(input: Any) -> Command[Any] | None:
     return None
 
 
+def breakpoint_option(given: Any, compiled: tuple[str, ...] | str) -> tuple[str, ...] | str:
+    """A turn's ``interrupt_before``/``interrupt_after``: the call's (``"*"`` or names), else the compiled ones."""
+    if given is None:
+        return compiled
+    return "*" if given == "*" else tuple(given)
+
+
+def matches(option: tuple[str, ...] | str, node: str) -> bool:
+    """Whether a breakpoint option (``"*"`` or names) covers ``node``."""
+    return option == "*" or node in option
+
+
 def call_breakpoints(
     nodes: Mapping[str, Any], before: Sequence[str] | str | None, after: Sequence[str] | str | None
 ) -> dict[str, Any]:

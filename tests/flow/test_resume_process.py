@@ -204,3 +204,82 @@ def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> N
     out = run("resume")
     assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", ["draft", "sent 42"]]
     assert Path(counter).read_text().splitlines() == ["draft", "send"]  # draft did not run again
+
+
+CRASH_SCRIPT = """
+import asyncio, json, operator, os, sys
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, StateGraph
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+def log(line):
+    with open(COUNTER, "a") as f:
+        f.write(line + "\\n")
+
+class S(TypedDict, total=False):
+    seen: Annotated[list, operator.add]
+
+def node(name):
+    def fn(state: S):
+        log(name)
+        if name == "c" and MODE == "start":
+            ag.session().flush()  # a and b, with their checkpoints, are in the store
+            os._exit(0)  # the process dies inside c
+        return {"seen": [name]}
+    return fn
+
+g = StateGraph(S, name="crashy")
+for n in "abcd":
+    g.add_node(n, node(n))
+g.add_edge(START, "a").add_edge("a", "b").add_edge("b", "c").add_edge("c", "d")
+app = g.compile()
+cfg = {"thread_id": "t1"}
+
+async def main():
+    if MODE == "start":
+        await app.ainvoke({"seen": []}, config=cfg)
+        return
+    snap = await app.aget_state(cfg)
+    ckpt = snap.config["configurable"]["checkpoint_id"]
+    print("STATE", json.dumps([list(snap.next), snap.values["seen"], ckpt]), flush=True)
+    res = await app.ainvoke(None, config=cfg)
+    print("OUT", json.dumps([res.status, res["seen"]]), flush=True)
+    hist = [[s.config["configurable"]["checkpoint_id"], list(s.next)] for s in await app.aget_state_history(cfg)]
+    print("HISTORY", json.dumps(hist), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_dying_mid_turn_leaves_every_written_checkpoint_readable(tmp_path: Path) -> None:
+    """A superstep's checkpoint is one KV row: the thread's stored record is not rewritten at each superstep, so a
+    new process must find the checkpoints written after it (the head, their numbering, the last loop checkpoint)
+    rather than take an older head or reuse a checkpoint id."""
+    script = tmp_path / "crashy.py"
+    script.write_text(CRASH_SCRIPT)
+    db, counter = str(tmp_path / "crash.duckdb"), str(tmp_path / "count.txt")
+
+    def run(mode: str) -> str:
+        res = subprocess.run(
+            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    run("start")
+    out = run("go")
+    lines = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if " " in line}
+    assert lines["STATE"] == [["c"], ["a", "b"], "00000004"]  # input, START's, after a, after b
+    assert lines["OUT"] == ["completed", ["a", "b", "c", "d"]]
+    assert lines["HISTORY"] == [
+        ["00000006", []],
+        ["00000005", ["d"]],
+        ["00000004", ["c"]],
+        ["00000003", ["b"]],
+        ["00000002", ["a"]],
+        ["00000001", ["__start__"]],
+    ]
+    assert Path(counter).read_text().splitlines() == ["a", "b", "c", "c", "d"]  # only the node that died re-ran
