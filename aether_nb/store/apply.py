@@ -86,7 +86,11 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
     if rows.memory:
         out.append((MEMORY_INSERT, _columns([(*m[:-1], vector_literal(m[-1])) for m in rows.memory])))
     if rows.kv:
-        out.append((KV_DELETE, [[op[0] for op in rows.kv], [op[1] for op in rows.kv]]))
+        # Only keys the table may hold are deleted first: the delete scans the whole table, and a state graph
+        # writes a new key (a checkpoint) every superstep.
+        held = [op for op in rows.kv if not state.kv_absent(op[0], op[1], con)]
+        if held:
+            out.append((KV_DELETE, [[op[0] for op in held], [op[1] for op in held]]))
         sets = [op[:4] for op in rows.kv if not op[4]]
         if sets:
             out.append((KV_INSERT, _columns(sets)))

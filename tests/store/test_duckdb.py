@@ -15,6 +15,8 @@ from typing import IO
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aether_nb.errors import StorageError
 from aether_nb.store import log as store_log
@@ -531,3 +533,46 @@ def test_artifacts_round_trip_across_processes(tmp_path: Path) -> None:
         session_mod.set_default_session(previous)
         store.close()
     assert out == {"text": "hello from process one", "big": bytes(range(256)) * 8192, "listed": ["note.txt"]}
+
+
+KV_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 9)),
+        st.tuples(st.just("delete"), st.sampled_from(["a", "b", "c", "d"]), st.just(0)),
+        st.tuples(st.just("apply"), st.just(""), st.just(0)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=KV_OPS)
+def test_kv_writes_batched_and_applied_in_any_order_read_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str, int]]
+) -> None:
+    """KV sets and deletes travel in history batches; the apply deletes only keys the table may hold (a new key is
+    inserted without a scan). Whatever the interleaving with applies, reads and a reopen give the last write."""
+    path = tmp_path_factory.mktemp("kv") / "kv.duckdb"
+    store = DuckDBStore(path)
+    model: dict[str, int] = {}
+    try:
+        for op, key, value in ops:
+            if op == "set":
+                store.write_history(HistoryBatch(kv=[("s", key, {"v": value}, None, False)]))
+                model[key] = value
+            elif op == "delete":
+                store.write_history(HistoryBatch(kv=[("s", key, None, None, True)]))
+                model.pop(key, None)
+            else:
+                store.sql("SELECT 1")  # a whole-table read applies the log first
+            assert {k: v[0]["v"] for k in "abcd" if (v := store.kv_get("s", k)) is not None} == model
+    finally:
+        store.close()
+    again = DuckDBStore(path)
+    try:
+        assert {k: v[0]["v"] for k in "abcd" if (v := again.kv_get("s", k)) is not None} == model
+        assert sorted(k for k, _ in again.kv_keys("s")) == sorted(model)
+        rows = again.sql('SELECT "key", count(*) FROM kv GROUP BY "key" HAVING count(*) > 1').rows
+        assert rows == []  # never two rows for one key
+    finally:
+        again.close()
