@@ -39,6 +39,7 @@ from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.flow.engine import Engine
+    from aether_nb.store.records import WaitRecord
 
 NO_ARG: Any = object()
 
@@ -125,15 +126,17 @@ async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
     return await scope.await_answer(key, spec, None)
 
 
-def prior_answers(child: Scope) -> list[Any]:
+def prior_answers(child: Scope) -> tuple[list[Any], list[tuple[int, WaitRecord]]]:
     """In an execution resumed from the store: the answers this task's ``interrupt()`` calls already have, in
     order (journaled, or given while no process ran it), so the node runs once with all of them instead of once
-    per answer."""
+    per answer; and the waits among them answered but not journaled (their step is completed by
+    :func:`settle_answered`)."""
     execution = child.execution
     if not execution.resumed:
-        return []
+        return [], []
     out: list[Any] = []
-    waits: dict[str, Any] | None = None
+    unjournaled: list[tuple[int, WaitRecord]] = []
+    waits: dict[str, WaitRecord] | None = None
     while True:
         key = f"{child.prefix}interrupt_{len(out) + 1}"
         entry = execution.journal.get(key)
@@ -150,8 +153,19 @@ def prior_answers(child: Scope) -> list[Any]:
             waits = {w.node_id: w for w in records}
         rec = waits.get(key)
         if rec is None or rec.status != "answered":
-            return out
+            return out, unjournaled
+        unjournaled.append((len(out), rec))
         out.append(decode(rec.answer))
+
+
+async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, answer: Any) -> None:
+    """Complete the step of an ``interrupt()`` answered while no execution waited on it (a kernel restart, or a
+    resume from another event loop): its DAG node ends DONE with the answer, as it would have live, instead of
+    being left waiting and closed as cancelled when the run ends; the step is journaled like a live answer."""
+    inputs = {"kind": rec.kind, "prompt": rec.prompt, "options": None, "index": index}
+    await child.run_step(
+        rec.node_id, "interrupt", "wait", inputs, lambda _s: _ready(answer), fp=f"flow-interrupt:{node}:{index}"
+    )
 
 
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
@@ -216,7 +230,9 @@ class TaskRunner:
             services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
-        resume: list[Any] = prior_answers(child)
+        resume, unjournaled = prior_answers(child)
+        for index, rec in unjournaled:
+            await settle_answered(child, f"{engine.ns_path}{task.node}", index, rec, resume[index])
         attempt_scope = child
         attempts = 0
         handled = False

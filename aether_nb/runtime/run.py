@@ -419,9 +419,11 @@ class Run:
     @property
     def retirable(self) -> bool:
         """Whether the store can rebuild this finished run as it is: it succeeded or was cancelled, and its
-        outputs are stored (a failed run keeps its exception object, a run whose outputs could not be stored
-        keeps them: both stay in memory)."""
-        return self.status in ("succeeded", "cancelled") and not self._kept_only_here and not self.live
+        inputs and outputs are stored (a failed run keeps its exception object, a run whose inputs or outputs
+        could not be stored keeps them: those stay in memory)."""
+        if self.status not in ("succeeded", "cancelled") or self._kept_only_here or self.live:
+            return False
+        return bool((self._record.meta or {}).get("durable_inputs", True))
 
     @property
     def evictable(self) -> bool:

@@ -348,3 +348,38 @@ def test_a_resume_after_the_resumed_node_failed_says_how_to_go_on(session: Sessi
         assert (await app.ainvoke(Command(resume="good"), cfg))["answer"] == "good"
 
     arun(scenario())
+
+
+def _asks_twice() -> Any:
+    class S(TypedDict, total=False):
+        first: Any
+        second: Any
+
+    def node(state: S) -> dict[str, Any]:
+        return {"first": interrupt("first?"), "second": interrupt("second?")}
+
+    return StateGraph(S).add_node("ask", node).add_edge(START, "ask").compile()
+
+
+@pytest.mark.parametrize("how", ["another loop", "a restart"])
+def test_interrupts_answered_while_no_execution_waited_end_done_in_the_dag(session: Session, how: str) -> None:
+    """An interrupt answered from another event loop (`invoke` after `invoke`) or after a kernel restart is
+    consumed by a fresh execution of its node: its DAG node ends DONE with the answer, never WAITING then
+    CANCELLED beside a succeeded run (what the widget would show)."""
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import make_session
+
+    app = _asks_twice()
+    cfg = {"configurable": {"thread_id": f"t-{how}"}}
+    assert app.invoke({}, cfg).status == "interrupted"
+    assert app.invoke(Command(resume="one"), cfg).status == "interrupted"
+    if how == "a restart":  # a new session over the same store: nothing of the first execution survives
+        fresh, _ = make_session(session.store.inner)
+        session_mod.set_default_session(fresh)
+    res = app.invoke(Command(resume="two"), cfg)
+    assert res.status == "completed" and res["first"] == "one" and res["second"] == "two"
+    run = ag.get_run(res.run_id)
+    statuses = {n.id: n.status for n in run.graph.nodes}
+    assert statuses == {"ask_1": "DONE", "ask_1/interrupt_1": "DONE", "ask_1/interrupt_2": "DONE"}
+    events = ag.session().store.load_events(res.run_id)
+    assert not [e for e in events if e.get("status") == "CANCELLED"]
