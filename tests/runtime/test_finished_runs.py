@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import aether_nb as ag
-from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.session import Session
-from tests.conftest import arun, make_session
-
-
-@pytest.fixture
-def s() -> Iterator[Session]:
-    sess, _ = make_session()
-    previous = session_mod.set_default_session(sess)
-    try:
-        yield sess
-    finally:
-        session_mod.set_default_session(previous)
+from tests.conftest import arun
 
 
 @ag.tool(outputs=["y"])
@@ -58,7 +46,7 @@ def _collect() -> None:
         gc.collect()
 
 
-def test_a_finished_run_nobody_holds_is_freed_and_rebuilt_from_the_store(s: Session) -> None:
+def test_a_finished_run_nobody_holds_is_freed_and_rebuilt_from_the_store(session: Session) -> None:
     async def main() -> None:
         run = doubled.start(x=21)
         run_id = run.id
@@ -75,19 +63,19 @@ def test_a_finished_run_nobody_holds_is_freed_and_rebuilt_from_the_store(s: Sess
     arun(main())
 
 
-def test_a_held_run_is_the_object_every_lookup_returns(s: Session) -> None:
+def test_a_held_run_is_the_object_every_lookup_returns(session: Session) -> None:
     async def main() -> None:
         run = doubled.start(x=1)
         await run.result()
         _collect()
         assert ag.get_run(run.id) is run
-        assert run in list(s.known_runs())
+        assert run in list(session.known_runs())
         assert any(r is run for r in ag.runs())
 
     arun(main())
 
 
-def test_a_failed_run_keeps_its_exception_object(s: Session) -> None:
+def test_a_failed_run_keeps_its_exception_object(session: Session) -> None:
     async def main() -> None:
         run = broken.start(x=3)
         run_id = run.id
@@ -104,7 +92,7 @@ def test_a_failed_run_keeps_its_exception_object(s: Session) -> None:
     arun(main())
 
 
-def test_outputs_only_this_process_holds_keep_their_run(s: Session) -> None:
+def test_outputs_only_this_process_holds_keep_their_run(session: Session) -> None:
     async def main() -> None:
         run = live_object.start()
         run_id = run.id
@@ -118,7 +106,7 @@ def test_outputs_only_this_process_holds_keep_their_run(s: Session) -> None:
     arun(main())
 
 
-def test_a_rebuilt_run_is_then_the_object_lookups_return(s: Session) -> None:
+def test_a_rebuilt_run_is_then_the_object_lookups_return(session: Session) -> None:
     async def main() -> None:
         run = doubled.start(x=2)
         await run.result()
@@ -133,13 +121,15 @@ def test_a_rebuilt_run_is_then_the_object_lookups_return(s: Session) -> None:
     arun(main())
 
 
-def test_listing_runs_builds_freed_runs_from_the_listing_itself(s: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_listing_runs_builds_freed_runs_from_the_listing_itself(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def main() -> None:
         for i in range(20):
             await doubled.start(x=i).result()
         _collect()
         looked_up: list[str] = []
-        inner = s.store.inner
+        inner = session.store.inner
         real_get_run = inner.get_run
         monkeypatch.setattr(inner, "get_run", lambda run_id: looked_up.append(run_id) or real_get_run(run_id))
         listed = ag.runs()
