@@ -1,6 +1,7 @@
-"""Instructions per W1 step (graph_fn or graphify chain, in-memory store, flush included), counted by callgrind.
+"""Instructions per W1 step (graph_fn or graphify chain, flush included), counted by callgrind.
 
-    python bench/step_instructions.py                    # this tree, graph_fn and graphify
+    python bench/step_instructions.py                    # this tree, graph_fn and graphify, in-memory store
+    python bench/step_instructions.py --store duckdb     # a DuckDB file: the log written, then applied at close
     python bench/step_instructions.py --src /tmp/old     # another tree (e.g. ``git archive <commit>``), same venv
 
 Why: on this shared 2-core machine the timed W1 cases move by 20-40 % with the other jobs' load, which hides a
@@ -51,16 +52,23 @@ async def main(n):
     await (chain(n=n) if sys.argv[2] == "graph_fn" else graphify_chain(n)(x=0))
     ag.session().flush()
 
-set_default_session(install_builtin_services(Session()))
+store = None
+if sys.argv[4] != ":memory:":
+    from aether_nb.store.duckdb import DuckDBStore
+    store = DuckDBStore(sys.argv[4], apply_after_s=3600.0)  # applied once, at close: the same work, counted
+set_default_session(install_builtin_services(Session(store)))
 asyncio.run(main(int(sys.argv[1])))
+if store is not None:
+    store.close()
 """
 
 
-def count(script: Path, steps: int, system: str, src: str) -> int:
+def count(script: Path, steps: int, system: str, src: str, store: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", sys.executable, str(script)]
+        path = ":memory:" if store == "memory" else f"{tmp}/chain.duckdb"
         out = subprocess.run(
-            [*command, str(steps), system, src],
+            [*command, str(steps), system, src, path],
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONHASHSEED": "0"},
@@ -76,6 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", default=str(Path(__file__).resolve().parent.parent), help="tree holding aether_nb")
     parser.add_argument("--systems", default="graph_fn,graphify")
+    parser.add_argument("--store", choices=("memory", "duckdb"), default="memory", help="duckdb: the log written, "
+                        "then applied to the tables once at close (every thread's instructions are counted)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
@@ -83,8 +93,8 @@ def main() -> None:
         script = Path(tmp) / "chain.py"
         script.write_text(CHAIN)
         for system in args.systems.split(","):
-            per_step = (count(script, 1010, system, args.src) - count(script, 10, system, args.src)) // 1000
-            print(f"{system:9s} {args.src}: {per_step:,} instructions per step")
+            big, small = (count(script, n, system, args.src, args.store) for n in (1010, 10))
+            print(f"{system:9s} {args.store:6s} {args.src}: {(big - small) // 1000:,} instructions per step")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ READ_AHEAD = 256
 """How many runs one read of an unfinished run may bring along."""
 
 # One layout for the four tables: t, ten text columns, two doubles, a boolean, the order column.
-_IDS = "(SELECT unnest(?::VARCHAR[]))"
+_IDS = "(SELECT unnest(?::VARCHAR[]) AS id)"  # named: see schema.bulk_insert_sql
 SNAPSHOT_SQL = f"""
 SELECT 0 AS t, run_id, graph, status, inputs, inputs_fingerprint, outputs, error, kind, meta, NULL,
        created_at, updated_at, NULL::BOOLEAN, ord FROM runs WHERE run_id IN {_IDS}

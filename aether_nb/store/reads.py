@@ -88,7 +88,7 @@ def _keyed(
         return stored
     ords = dict(
         con.execute(
-            f"SELECT {key}, ord FROM {table} WHERE {key} IN (SELECT unnest(?::VARCHAR[]))", [list(pending)]
+            f"SELECT {key}, ord FROM {table} WHERE {key} IN (SELECT unnest(?::VARCHAR[]) AS k)", [list(pending)]
         ).fetchall()
     )
     out = [r for r in stored if r[0] not in pending]

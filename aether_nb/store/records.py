@@ -34,7 +34,7 @@ class RunRecord:
     meta: JSON = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class JournalEntry:
     """A completed step of a run. Resuming replays it instead of executing it again.
 
@@ -50,6 +50,17 @@ class JournalEntry:
     value: JSON
     durable: bool
     created_at: float
+
+    def __init__(
+        self, run_id: str, key: str, name: str, kind: str, fingerprint: str, value: JSON, durable: bool,
+        created_at: float,
+    ) -> None:  # fmt: skip
+        # One is made per step: a frozen dataclass's generated __init__ sets each field with object.__setattr__,
+        # twice as slow as this single write (the fields stay frozen; tests/store/test_records.py pins the order).
+        self.__dict__.update(
+            run_id=run_id, key=key, name=name, kind=kind, fingerprint=fingerprint, value=value, durable=durable,
+            created_at=created_at,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class WaitRecord:
     meta: JSON = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class NodeRecord:
     """One node of a run's DAG as last seen: status, timings, inputs/outputs previews, error."""
 
@@ -87,6 +98,17 @@ class NodeRecord:
     started_at: float | None
     ended_at: float | None
     seq: int = 0
+
+    def __init__(
+        self, run_id: str, node_id: str, name: str, kind: str, status: str, parent: str | None,
+        parents: tuple[str, ...], inputs: JSON, outputs: JSON, error: JSON, started_at: float | None,
+        ended_at: float | None, seq: int = 0,
+    ) -> None:  # fmt: skip
+        # One per node of every batch: see JournalEntry.__init__.
+        self.__dict__.update(
+            run_id=run_id, node_id=node_id, name=name, kind=kind, status=status, parent=parent, parents=parents,
+            inputs=inputs, outputs=outputs, error=error, started_at=started_at, ended_at=ended_at, seq=seq,
+        )  # fmt: skip
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -165,9 +165,22 @@ def _check_version(location: str, current: int) -> None:
 
 
 # -- SQL text --------------------------------------------------------------------------------------------------
-def bulk_insert_sql(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    """``INSERT`` of column lists (one ``?`` list per column): DuckDB binds a list far faster than many values."""
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT " + ", ".join(f"unnest(?::{t}[])" for t in types)
+def bulk_insert_sql(
+    table: str, columns: Sequence[str], types: Sequence[str], casts: Mapping[str, str] | None = None
+) -> str:
+    """``INSERT`` of column lists (one ``?`` list per column): DuckDB binds a list far faster than many values.
+
+    Every ``unnest`` is named (``AS c0``...): without a name, DuckDB 2.0 names the column after the expression,
+    rendering the whole bound list as SQL text — more than half the statement's cost for a large batch.
+    ``casts``: the list type a column's values arrive as, when DuckDB casts them to the column's type itself
+    (an embedding comes as a list literal in text, see :func:`aether_nb.store.values.vector_literal`).
+    """
+    casts = casts or {}
+    parts = []
+    for i, (c, t) in enumerate(zip(columns, types, strict=True)):
+        given = casts.get(c)
+        parts.append(f"unnest(?::{t}[]) AS c{i}" if given is None else f"CAST(unnest(?::{given}[]) AS {t}) AS c{i}")
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT " + ", ".join(parts)
 
 
 def bulk_update_sql(table: str, columns: Sequence[str], types: Sequence[str], keys: Sequence[str]) -> str:
@@ -222,10 +235,8 @@ NODE_INSERT = bulk_insert_sql("nodes", NODE_COLUMNS, NODE_TYPES)
 NODE_UPDATE = bulk_update_sql("nodes", NODE_COLUMNS, NODE_TYPES, ["run_id", "node_id"])
 EVENT_INSERT = bulk_insert_sql("events", EVENT_COLUMNS, EVENT_TYPES)
 # The embedding arrives as a list literal (text) that DuckDB casts itself: see aether_nb.store.values.vector_literal
-MEMORY_INSERT = bulk_insert_sql("memory", MEMORY_COLUMNS, MEMORY_TYPES).replace(
-    "unnest(?::FLOAT[][])", "CAST(unnest(?::VARCHAR[]) AS FLOAT[])"
-)
-KV_DELETE = 'DELETE FROM kv WHERE (scope, "key") IN (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))'
+MEMORY_INSERT = bulk_insert_sql("memory", MEMORY_COLUMNS, MEMORY_TYPES, casts={"embedding": "VARCHAR"})
+KV_DELETE = 'DELETE FROM kv WHERE (scope, "key") IN (SELECT unnest(?::VARCHAR[]) AS s, unnest(?::VARCHAR[]) AS k)'
 KV_INSERT = bulk_insert_sql(
     "kv", ("scope", '"key"', "value", "expires_at"), ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE")
 )
