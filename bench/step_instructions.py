@@ -84,8 +84,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", default=str(Path(__file__).resolve().parent.parent), help="tree holding aether_nb")
     parser.add_argument("--systems", default="graph_fn,graphify")
-    parser.add_argument("--store", choices=("memory", "duckdb"), default="memory", help="duckdb: the log written, "
-                        "then applied to the tables once at close (every thread's instructions are counted)")
+    parser.add_argument(
+        "--store",
+        choices=("memory", "duckdb"),
+        default="memory",
+        help="duckdb: the log written, "
+        "then applied to the tables once at close (every thread's instructions are counted)",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
