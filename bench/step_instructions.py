@@ -1,4 +1,4 @@
-"""Instructions per W1 step (graph_fn or graphify chain, flush included), counted by callgrind.
+"""Instructions per W1 step (graph_fn, graphify or StateGraph chain, flush included), counted by callgrind.
 
     python bench/step_instructions.py                    # this tree, graph_fn and graphify, in-memory store
     python bench/step_instructions.py --store duckdb     # a DuckDB file: the log written, then applied at close
@@ -48,8 +48,31 @@ def graphify_chain(n):
         return {"y": h.y}
     return g
 
+def state_graph_chain(n):
+    from typing import TypedDict
+    from aether_nb.flow import START, END, StateGraph
+
+    class S(TypedDict):
+        x: int
+
+    async def step(state: S) -> dict:
+        return {"x": state["x"] + 1}
+
+    g = StateGraph(S, name=f"chain_{n}")
+    for i in range(n):
+        g.add_node(f"n{i}", step)
+        g.add_edge(START if i == 0 else f"n{i - 1}", f"n{i}")
+    g.add_edge(f"n{n - 1}", END)
+    return g.compile(recursion_limit=n + 10)
+
 async def main(n):
-    await (chain(n=n) if sys.argv[2] == "graph_fn" else graphify_chain(n)(x=0))
+    system = sys.argv[2]
+    if system == "stategraph":  # built once (as W1 does): the second run is what is counted
+        graph = state_graph_chain(1000)
+        for _ in range(1 + (n > 500)):
+            await graph.ainvoke({"x": 0})
+    else:
+        await (chain(n=n) if system == "graph_fn" else graphify_chain(n)(x=0))
     ag.session().flush()
 
 store = None

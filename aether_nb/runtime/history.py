@@ -60,6 +60,7 @@ from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
     JournalEntry,
+    JSONText,
     MemoryRecord,
     NodeRecord,
     RejectedRecord,
@@ -320,7 +321,7 @@ class HistoryStore:
                 nodes=nodes_as_records(self._nodes, converted),
                 events=events_as_json(self._events, converted),
                 memory=self._memory,
-                kv=[(sc, k, json.loads(text), exp, gone) for (sc, k), (text, exp, gone) in self._kv.items()],
+                kv=[(sc, k, JSONText(text), exp, gone) for (sc, k), (text, exp, gone) in self._kv.items()],
             )
             try:
                 rejected = converted + list(self.inner.write_history(batch) or ())  # None: a store of the old protocol

@@ -21,6 +21,7 @@ from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
     JournalEntry,
+    JSONText,
     MemoryRecord,
     NodeRecord,
     RejectedRecord,
@@ -30,6 +31,11 @@ from aether_nb.store.records import (
 from aether_nb.store.redact import json_text, redact_many, redact_optional, redact_text
 from aether_nb.store.rows import artifact_row, encode_batch, reject_error
 from aether_nb.store.values import json_column
+
+
+def _kv_text(value: Any) -> str:
+    """A KV value's stored text: :func:`json_text`, without serialising a :class:`JSONText` again."""
+    return redact_text(str(value)) if type(value) is JSONText else json_text(value)
 
 
 def _roundtrip(value: Any) -> Any:
@@ -255,7 +261,7 @@ class MemoryStore:
             )
             memory = [self._memory_record(m) for m in batch.memory]
             kv = [
-                (scope, key, None if gone else json_text(value), exp, gone) for scope, key, value, exp, gone in batch.kv
+                (scope, key, None if gone else _kv_text(value), exp, gone) for scope, key, value, exp, gone in batch.kv
             ]
             for r, (inputs, outputs, meta) in zip(batch.runs, runs, strict=True):
                 self._run_order.setdefault(r.run_id, self._tick())

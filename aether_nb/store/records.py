@@ -111,6 +111,17 @@ class NodeRecord:
         )  # fmt: skip
 
 
+class JSONText(str):
+    """JSON text its writer serialised already (not redacted yet), given where a store expects a JSON value.
+
+    Why: a state graph writes a checkpoint to the KV store every superstep; the runtime serialises it when it is
+    written (to fail early and keep a copy the caller cannot change), and without this mark the batch would parse
+    it back and the store serialise it again. A store still checks and redacts the text as it would its own.
+    """
+
+    __slots__ = ()
+
+
 @dataclass
 class HistoryBatch:
     """Run history written in one transaction by :meth:`~aether_nb.store.protocol.Store.write_history`.
@@ -129,7 +140,8 @@ class HistoryBatch:
     memory: list[MemoryRecord] = field(default_factory=list)
     """Memory events (chat turns, notes) recorded with the history, so a chat turn is not a commit of its own."""
     kv: list[tuple[str, str, JSON, float | None, bool]] = field(default_factory=list)
-    """KV writes in order: ``(scope, key, value, expires_at, deleted)``; a deletion has ``deleted=True``."""
+    """KV writes in order: ``(scope, key, value, expires_at, deleted)``; a deletion has ``deleted=True``. A value
+    may be given as its JSON text already, marked :class:`JSONText` (the store then does not serialise it again)."""
 
     def __len__(self) -> int:
         return (

@@ -33,6 +33,7 @@ from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
     JournalEntry,
+    JSONText,
     MemoryRecord,
     NodeRecord,
     RejectedRecord,
@@ -68,16 +69,20 @@ class RecordError(Exception):
 
 
 def _dumps(value: Any, what: str) -> str:
-    try:
-        text = dump_json(value)
-    except RecursionError:
-        raise RecordError(
-            f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)"
-        ) from None
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise RecordError(
-            f"{what} is not JSON ({exc}); encode values with aether_nb.runtime.codec before storing them"
-        ) from None
+    """``value``'s JSON text (a :class:`JSONText` is its own), checked for depth."""
+    if type(value) is JSONText:
+        text = str(value)
+    else:
+        try:
+            text = dump_json(value)
+        except RecursionError:
+            raise RecordError(
+                f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)"
+            ) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RecordError(
+                f"{what} is not JSON ({exc}); encode values with aether_nb.runtime.codec before storing them"
+            ) from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
         raise RecordError(f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)")
     return text

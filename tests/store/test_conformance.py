@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
     JournalEntry,
+    JSONText,
     MemoryRecord,
     NodeRecord,
     RunRecord,
@@ -318,6 +320,30 @@ def test_write_history_kv_writes_apply_in_order(store: Store) -> None:
     assert store.kv_get("s", "old") is None
     assert store.kv_get("s", "tok") == ({"api_key": "[REDACTED]"}, None)
     assert [k for k, _ in store.kv_keys("s")] == ["a", "tok"]
+
+
+def test_kv_values_given_as_their_json_text_are_stored_like_values(store: Store) -> None:
+    """A ``JSONText`` value (a state graph's checkpoint, serialised once by the runtime) reads back as the value
+    it encodes, redacted; one nested too deeply is refused like the value itself, and the rest of the batch lands."""
+    value = {"x": [1, 2.5, None], "s": "caf\u00e9 \ud800", "nan": float("nan"), "api_key": "hunter2-secret"}
+    deep = "[" * 300 + "]" * 300
+    rejected = store.write_history(
+        HistoryBatch(
+            kv=[
+                ("s", "text", JSONText(json.dumps(value)), None, False),
+                ("s", "deep", JSONText(deep), None, False),
+                ("s", "plain", {"v": 1}, 2.0, False),
+            ]
+        )
+    )
+    assert [r.key for r in rejected or ()] == ["deep"]
+    got = store.kv_get("s", "text")
+    assert got is not None
+    stored, expires = got
+    assert expires is None and stored["x"] == [1, 2.5, None] and stored["s"] == "caf\u00e9 \ud800"
+    assert stored["nan"] != stored["nan"] and stored["api_key"] == "[REDACTED]"
+    assert store.kv_get("s", "plain") == ({"v": 1}, 2.0) and store.kv_get("s", "deep") is None
+    assert type(stored) is dict  # the value, never the text
 
 
 # -- KV ------------------------------------------------------------------------------------------------------
