@@ -289,7 +289,14 @@ class Run:
             raise UsageError(f"subscribe() takes a callable, got {type(callback).__name__}")
         callbacks = self._events.callbacks
         callbacks.append(callback)
-        return lambda: callbacks.remove(callback) if callback in callbacks else None
+
+        def unsubscribe() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+                if not self._events.watched:  # parked and now unwatched: it may leave memory
+                    self._on_loop(lambda: self._session.unwatched(self))
+
+        return unsubscribe
 
     def promote(self, name: str | None = None, *, computed: str = "inputs") -> str:
         """``@graphify`` source that reproduces this (succeeded) run as a static graph.

@@ -13,6 +13,7 @@ the session only calls its public methods.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import weakref
@@ -43,6 +44,8 @@ Presenter = Callable[[Wait], Awaitable[None]]
 
 MAX_LIVE_WAITING = 64
 """Default of :attr:`Session.max_live_waiting` (``ag.configure(max_live_waiting=...)``)."""
+EVICT_SCAN = 64
+"""How many of the oldest parked runs a new park examines for eviction (see :meth:`Session.park`)."""
 
 
 class LiveWait(NamedTuple):
@@ -163,20 +166,32 @@ class Session:
         """``run`` waits. Beyond :attr:`max_live_waiting` parked runs, the oldest evictable ones leave memory
         (their tasks end; an answer resumes them from the journal), so a thousand waiting runs cost a thousand
         records, not a thousand suspended tasks with their DAGs and events. A run that is watched, busy between
-        steps, or not fully journaled stays (see ``Run.evictable``)."""
+        steps, or not fully journaled stays (see ``Run.evictable``) until it can leave (see :meth:`unwatched`).
+
+        Only the :data:`EVICT_SCAN` oldest parked runs and ``run`` itself are examined: runs that cannot leave
+        yet (a thousand state-graph threads paused by one ``gather``, each followed by its ``ainvoke`` until it
+        returns) would otherwise be examined again by every park, quadratic in the number of waiting runs."""
         self._parked.setdefault(run, None)
         excess = len(self._parked) - self.max_live_waiting
         if excess <= 0:
             return
-        for old in list(self._parked):
+        for old in [*itertools.islice(self._parked, EVICT_SCAN), run]:
             if excess <= 0:
                 break
-            if old.evictable:
-                self._parked.pop(old, None)
-                dormant = old.evict()
-                for token in dormant:
-                    self._dormant[token] = old
+            if old in self._parked and old.evictable:
+                self._evict(old)
                 excess -= 1
+
+    def unwatched(self, run: Run) -> None:
+        """``run`` lost its last follower (a subscriber, a stream): if it is parked beyond
+        :attr:`max_live_waiting` and can leave memory now, it does."""
+        if run in self._parked and len(self._parked) > self.max_live_waiting and run.evictable:
+            self._evict(run)
+
+    def _evict(self, run: Run) -> None:
+        self._parked.pop(run, None)
+        for token in run.evict():
+            self._dormant[token] = run
 
     def unpark(self, run: Run) -> None:
         """``run`` no longer waits in memory (it runs again, finished, or left memory)."""

@@ -383,3 +383,62 @@ def test_interrupts_answered_while_no_execution_waited_end_done_in_the_dag(sessi
     assert statuses == {"ask_1": "DONE", "ask_1/interrupt_1": "DONE", "ask_1/interrupt_2": "DONE"}
     events = ag.session().store.load_events(res.run_id)
     assert not [e for e in events if e.get("status") == "CANCELLED"]
+
+
+@pytest.mark.parametrize("cap", [2, 1000])
+def test_threads_paused_beyond_the_cap_leave_memory_and_resume_exactly_once(checkpointer: str, cap: int) -> None:
+    """A thousand approvals pending at once (one ``gather`` of ``ainvoke``): each thread's run is followed by its
+    ``ainvoke`` until it returns, then leaves memory beyond ``max_live_waiting``; answering resumes it from the
+    journal with the same outcome and the same effects as a thread that stayed in memory (cap=1000)."""
+    charged: list[int] = []
+    before: list[int] = []
+    after: list[int] = []
+
+    @ag.tool(outputs=["receipt"])
+    def charge(i: int) -> dict[str, Any]:
+        charged.append(i)
+        return {"receipt": f"r{i}"}
+
+    class S(TypedDict, total=False):
+        i: int
+        receipt: str
+        decision: str
+
+    async def pay(state: S) -> dict[str, Any]:
+        return {"receipt": (await charge(state["i"]))["receipt"]}
+
+    async def approve(state: S) -> dict[str, Any]:
+        before.append(state["i"])
+        decision = interrupt(f"approve {state['receipt']}?")
+        after.append(state["i"])
+        return {"decision": f"{decision}:{state['i']}"}
+
+    g = StateGraph(S, name="approvals")
+    g.add_node("pay", pay)
+    g.add_node("approve", approve)
+    g.add_edge(START, "pay")
+    g.add_edge("pay", "approve")
+    app = g.compile(checkpointer=checkpointer)
+    session = ag.session()
+    session.max_live_waiting = cap
+    n = 8
+
+    async def scenario() -> None:
+        paused = await asyncio.gather(*(app.ainvoke({"i": i}, config={"thread_id": f"t{i}"}) for i in range(n)))
+        assert [p.status for p in paused] == ["interrupted"] * n
+        runs = [ag.get_run(p.run_id) for p in paused]
+        while any(r.evicted and r.live for r in runs):  # evicted tasks end in the background: wait on state
+            await asyncio.sleep(0)
+        assert sum(r.evicted for r in runs) == (n - cap if cap < n else 0)
+        assert all(r.status == "waiting" for r in runs)
+        done = await asyncio.gather(
+            *(app.ainvoke(Command(resume="yes"), config={"thread_id": f"t{i}"}) for i in reversed(range(n)))
+        )
+        assert [d.status for d in done] == ["completed"] * n
+        assert [d.state["decision"] for d in done] == [f"yes:{i}" for i in reversed(range(n))]
+        assert all(r.status == "succeeded" for r in runs)
+
+    arun(scenario(), timeout=60)
+    assert sorted(charged) == list(range(n))  # the tool before the pause ran once per thread, evicted or not
+    assert sorted(after) == list(range(n))
+    assert sorted(before) == sorted([*range(n), *range(n)])  # as in LangGraph: the node re-runs from its start

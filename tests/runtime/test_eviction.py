@@ -168,3 +168,61 @@ def test_an_answer_given_while_a_resumed_run_replays_is_not_lost() -> None:
         return out
 
     assert arun(main()) == {"a": "late-0"}
+
+
+def test_a_run_that_loses_its_last_follower_while_parked_leaves_memory() -> None:
+    async def main() -> None:
+        runs = [parked.start(x=i) for i in range(4)]
+        unsubscribe = [r.subscribe(lambda e: None) for r in runs]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        assert not any(evicted(r) for r in runs)  # followed: they stay
+        unsubscribe[0]()
+        unsubscribe[3]()
+        await settled(runs)
+        assert [evicted(r) for r in runs] == [True, False, False, True]  # the cap (2) allows two in memory
+        unsubscribe[1]()  # two left in memory now: this one stays
+        await settled(runs)
+        assert not evicted(runs[1])
+        for r in runs:
+            await r.answer("n")
+        assert [(await r)["a"] for r in runs] == [f"n-{i * 10}" for i in range(4)]
+        assert all(calls[f"side_effect_{i}"] == 1 for i in range(4))
+
+    arun(main())
+
+
+def test_parking_examines_a_bounded_number_of_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many parked runs that cannot leave (followed) are not examined again by every park: quadratic otherwise."""
+    examined: list[str] = []
+    real = Run.evictable
+
+    def counting(run: Run) -> bool:
+        examined.append(run.id)
+        return bool(real.fget(run))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Run, "evictable", property(counting))
+    per_park: list[int] = []
+    park = session_mod.Session.park
+
+    def counted_park(self: session_mod.Session, run: Run) -> None:
+        start = len(examined)
+        park(self, run)
+        per_park.append(len(examined) - start)
+
+    monkeypatch.setattr(session_mod.Session, "park", counted_park)
+    n = session_mod.EVICT_SCAN + 40
+
+    async def main() -> None:
+        runs = [parked.start(x=i) for i in range(n)]
+        for r in runs:
+            r.subscribe(lambda e: None)
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        assert len(per_park) >= n and max(per_park) <= session_mod.EVICT_SCAN + 1
+        assert not any(evicted(r) for r in runs)
+        for r in runs:
+            await r.answer("n")
+            await r
+
+    arun(main(), timeout=60)
