@@ -114,6 +114,7 @@ class HistoryStore:
         self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
         self._waits: dict[str, WaitRecord] = {}
+        self._run_waits: dict[str, dict[str, None]] = {}  # run id -> tokens of its pending waits, in order
         self._journal: list[JournalEntry] = []
         # Nodes and events as the runtime made them (a live GraphNode, an immutable Event): turned into records
         # and JSON when the batch is written, off the step's path.
@@ -152,6 +153,7 @@ class HistoryStore:
     def put_wait(self, record: WaitRecord) -> None:
         with self._lock:
             self._waits[record.token] = record
+            self._run_waits.setdefault(record.run_id, {})[record.token] = None
             self._added(urgent=True)
 
     def append_journal(self, entry: JournalEntry) -> None:
@@ -338,7 +340,7 @@ class HistoryStore:
                 failure = self._pending_failure(error)
                 _settle(barriers, error)
             else:
-                self._runs, self._waits, self._nodes = {}, {}, {}
+                self._runs, self._waits, self._nodes, self._run_waits = {}, {}, {}, {}
                 self._journal, self._events, self._memory = [], [], []
                 self._dirty = set()
                 self._kv = {}
@@ -434,7 +436,11 @@ class HistoryStore:
 
     def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
         with self._lock:
-            pending = {t: w for t, w in self._waits.items() if run_id is None or w.run_id == run_id}
+            if run_id is None:
+                pending = dict(self._waits)
+            else:  # by the run's own tokens: a thousand runs resumed together each read their waits (no scan)
+                found = (self._waits[t] for t in self._run_waits.get(run_id, ()))
+                pending = {w.token: w for w in found if w.run_id == run_id}
             if not pending:
                 return self.inner.list_waits(run_id, status=status)
             merged = {w.token: w for w in self.inner.list_waits(run_id, status=None)}

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.errors import StorageError, UsageError
@@ -21,7 +23,7 @@ from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
-from aether_nb.store.records import HistoryBatch, RejectedRecord
+from aether_nb.store.records import HistoryBatch, RejectedRecord, WaitRecord
 from tests.conftest import arun, make_session
 
 
@@ -342,3 +344,44 @@ def test_events_read_while_a_pause_is_being_written_come_once_and_in_order(inner
 
     seqs = arun(main())
     assert seqs == list(range(1, len(seqs) + 1)), seqs
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["r1", "r2", "r3"]),
+            st.sampled_from(["t1", "t2", "t3", "t4"]),
+            st.sampled_from(["open", "answered"]),
+            st.booleans(),
+        ),
+        max_size=12,
+    )
+)
+def test_pending_and_stored_waits_read_back_per_run(ops: list[tuple[str, str, str, bool]]) -> None:
+    """Waits written now (pending in the batch) and earlier (in the store) read back per run and per status, as a
+    dict of the latest record per token would say; the pending ones are found by run, without a scan."""
+    history = HistoryStore(MemoryStore(), interval_s=60)
+    latest: dict[str, WaitRecord] = {}
+
+    async def main() -> None:  # on a loop, a wait is written with the next batch: pending until flush_history
+        owner: dict[str, str] = {}
+        for i, (run_id, token, status, flush) in enumerate(ops):
+            run_id = owner.setdefault(token, run_id)  # a token belongs to one run
+            record = WaitRecord(token, run_id, "ask_1", "text", "?", None, None, None, float(i), status)
+            history.put_wait(record)
+            latest[token] = record
+            if flush:
+                history.flush_history()
+        assert history.pending == sum(1 for *_, flush in ops[_last_flush(ops) :] if not flush) or not ops
+        for run_id in ("r1", "r2", "r3", None):
+            for status in ("open", "answered", None):
+                want = [w for w in latest.values() if run_id in (None, w.run_id) and status in (None, w.status)]
+                assert history.list_waits(run_id, status=status) == sorted(want, key=lambda w: w.created_at)
+        history.flush_history()
+
+    arun(main())
+
+
+def _last_flush(ops: list[tuple[str, str, str, bool]]) -> int:
+    return max((i + 1 for i, op in enumerate(ops) if op[3]), default=0)
