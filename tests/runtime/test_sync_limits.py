@@ -169,7 +169,9 @@ def test_caps_are_never_exceeded_counting_threads_that_run(
 
     @ag.graphify(outputs=["all"])
     def fan(k: Any) -> Any:
-        return {"all": [leaf(i=i, _id=f"leaf_{i}", _timeout_s=0.05).v for i in range(n)]}
+        # 0.5 s: a body that does not block must never time out, even on a loaded machine (at 0.05 s one did, under
+        # a load of 5 on 2 cores); a blocked body is released only after one timed out, so it waits that long.
+        return {"all": [leaf(i=i, _id=f"leaf_{i}", _timeout_s=0.5).v for i in range(n)]}
 
     async def main() -> Any:
         run = fan.start(k=0, max_concurrency=cap, stop_on_first_error=False, session=s)
