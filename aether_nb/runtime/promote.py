@@ -67,6 +67,21 @@ class Promotion:
     secrets: dict[str, str | None] = field(default_factory=dict)  # computed input -> environment variable or None
 
 
+def _defined_at(tool: Any) -> tuple[str, str]:
+    fn = getattr(tool, "fn", tool)
+    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""))
+
+
+def _current_tool(name: str, version: str | None) -> Any:
+    """The tool a promoted node calls: the one the run called, or its redefinition (the same function defined
+    again in a cell); a tool of the same name from another module does not replace it."""
+    latest = lookup("tool", name)
+    ran = lookup_version("tool", name, version) if version else None
+    if ran is None or (latest is not None and _defined_at(latest) == _defined_at(ran)):
+        return latest
+    return ran
+
+
 def _is_secret(value: Any) -> bool:
     return isinstance(value, str) and contains_secret(value)
 
@@ -232,7 +247,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             truncated = truncated or _truncated(value)
             args[name] = tracer.origin(value, parents, f"{var}_{name}")
         version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
-        current = lookup("tool", node.name)
+        current = _current_tool(node.name, version)
         if version and current is not None and tool_version(current) != version and node.name not in redefined:
             redefined.append(node.name)
         calls.append(_Call(node.id, var, node.name, version, args, outputs, truncated))
@@ -291,7 +306,7 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
     for c in promotion.calls:
         # the current definition (the promoted source calls the tool by name, so it runs the current code: a
         # redefinition since the run is noted in the source), else the one the run called
-        tool = lookup("tool", c.tool) or (lookup_version("tool", c.tool, c.version) if c.version else None)
+        tool = _current_tool(c.tool, c.version)
         if tool is None:
             raise UsageError(f"tool {shown(c.tool)} is not defined in this process: run the cell that defines it")
         refs = {k: _to_json(v, var_of) for k, v in c.args.items()}

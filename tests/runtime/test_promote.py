@@ -238,28 +238,29 @@ def test_a_key_the_agent_passed_never_lands_in_the_promoted_source(
 
 
 def test_promoting_after_a_tool_was_redefined_says_so_and_uses_the_new_code(session: Session) -> None:
-    """A person fixes a tool after the run, then promotes: the source calls the tool by name (its new code), so the
-    promotion succeeds and says the code changed, instead of "redefined after the graph was built"."""
-
-    @ag.tool(outputs=["y"], name="scale")
-    def scale(x: int) -> dict[str, int]:
-        return {"y": x * 2}
+    """A person fixes a tool in its cell after the run, then promotes: the source calls the tool by name (its new
+    code), so the promotion succeeds and says the code changed, instead of "redefined after the graph was built"."""
+    cell: dict[str, Any] = {"__name__": "__main__", "ag": ag}  # cells run in __main__, as in a kernel
+    exec(TOOL_CELL.format(factor=2), cell)
 
     @ag.graph_fn(name="scaler", outputs=["y"])
     async def scaler(x: int) -> dict[str, int]:
-        return {"y": (await scale(x))["y"]}
+        return {"y": (await cell["scale"](x))["y"]}
 
     async def main() -> tuple[str, dict[str, Any]]:
         run = scaler.start(x=5)
         assert await run == {"y": 10}
-
-        @ag.tool(outputs=["y"], name="scale")
-        def scale2(x: int) -> dict[str, int]:
-            return {"y": x * 3}
-
+        exec(TOOL_CELL.format(factor=3), cell)  # the cell, edited and run again
         source = run.promote("scaler_static")
-        return source, await execute(source, scale=scale2)["scaler_static"](x=5)
+        return source, await execute(source, scale=cell["scale"])["scaler_static"](x=5)
 
     source, again = arun(main())
-    assert "# scale was redefined after run" in source and "current code" in source
+    assert "# scale was redefined after run run-1: the graph calls its current code" in source
     assert again == {"y": 15}
+
+
+TOOL_CELL = """
+@ag.tool(outputs=["y"], name="scale")
+def scale(x: int) -> dict:
+    return {{"y": x * {factor}}}
+"""
