@@ -281,7 +281,9 @@ def _all_refs(calls: list[_Call], outputs: dict[str, Any]) -> list[Ref]:
 
 def _expr(value: Any, var_of: dict[str, str]) -> str:
     if isinstance(value, Ref):
-        return value.key if value.node == INPUTS else f"{var_of[value.node]}.{value.key}"
+        if value.node == INPUTS:
+            return var_of.get(f"{INPUTS}:{value.key}", value.key)  # an input the source reads another way
+        return f"{var_of[value.node]}.{value.key}"
     if isinstance(value, list):
         return "[" + ", ".join(_expr(v, var_of) for v in value) + "]"
     if isinstance(value, dict):
@@ -379,36 +381,53 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
-    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned."""
+    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned.
+
+    A secret the run passed is never written into the source (it is printed in the notebook and saved with it): one
+    the agent read from an environment variable becomes a ``read_env`` node reading it when the graph runs (never
+    an input: a run's inputs are stored, redacted, and a run with a secret input cannot resume after a restart);
+    any other becomes a required input.
+    """
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise UsageError(f"the promoted graph's name must be an identifier, got {shown(name)}")
     promotion = analyse(run, computed=computed)
     check(run, build(run, name, promotion))
     var_of = {c.node_id: c.var for c in promotion.calls}
+    env_reads: dict[str, str] = {}  # environment variable -> the read_env node's variable
+    for key, env in promotion.secrets.items():
+        if env is not None:
+            node = env_reads.setdefault(env, f"read_env_{len(env_reads) + 1}")
+            var_of[f"{INPUTS}:{key}"] = f"{node}.value"
+    shown_computed = {k: v for k, v in promotion.computed.items() if f"{INPUTS}:{k}" not in var_of}
     lines = [f"# Promoted from run {run.id} of {run.graph_name}."]
     lines += [f"# {n}" for n in promotion.notes]
-    if promotion.computed:
+    lines += [
+        f"# {node} reads the key the run read from ${env} when the graph runs (its value is not written here)"
+        for env, node in env_reads.items()
+    ]
+    if shown_computed:
         lines.append(
             "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
             "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
             "you call the graph with other inputs, or compute them in a tool."
         )
-        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in promotion.computed.items()]
-    params = list(promotion.required) + list(promotion.computed)
-    if promotion.computed:
+        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+    params = list(promotion.required) + list(shown_computed)
+    if shown_computed:
         decl = ", ".join(
             [f"{k!r}: ag.REQUIRED" for k in promotion.required]
-            + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in promotion.computed.items()]
+            + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
         )
         inputs_decl = "{" + decl + "}"
     else:
         inputs_decl = repr(list(promotion.required))
     origin = _origin(run, promotion)
     guard = "" if origin is None else f", promoted_from={origin!r}"
-    if any(promotion.secrets.values()):
-        lines.append("import os")
+    if env_reads:
+        lines.append("from aether_nb.tools import read_env")
     lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
     lines.append(f"def {name}({', '.join(params)}):")
+    lines += [f"    {node} = read_env(name={env!r})" for env, node in env_reads.items()]
     counters: dict[str, int] = {}
     for c in promotion.calls:
         counters[c.tool] = counters.get(c.tool, 0) + 1
@@ -423,19 +442,13 @@ def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
 
 def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
     """The default written for a computed input: never a secret's value (the source lands in the notebook)."""
-    if name not in secrets:
-        return repr(value)
-    env = secrets[name]
-    return f"os.environ[{env!r}]" if env else "ag.REQUIRED"
+    return "ag.REQUIRED" if name in secrets else repr(value)
 
 
 def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
-    if name not in secrets:
-        return repr(value)
-    env = secrets[name]
-    if env:
-        return f"a secret, read from the environment variable {env} as the run did (its value is not written here)"
-    return "a secret: pass it when you call the graph (its value is not written here)"
+    if name in secrets:
+        return "a secret: pass it when you call the graph (its value is not written here)"
+    return repr(value)
 
 
 def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs") -> TaskGraph:
