@@ -406,6 +406,8 @@ HISTORY_NOTICES = {
     "history is kept in memory and retried; until it is written, a restart would lose what it did since.",
     "not_durable": "Part of this run's history could not be stored ({error}). The run goes on; if it is resumed "
     "after a restart, those steps run again.",
+    "inputs_not_durable": "An input of this run holds a secret, which is never stored, so this run cannot be "
+    "resumed after a kernel restart. {error}",
 }
 """What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
 
