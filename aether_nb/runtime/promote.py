@@ -248,7 +248,8 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             args[name] = tracer.origin(value, parents, f"{var}_{name}")
         version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
         current = _current_tool(node.name, version)
-        if version and current is not None and tool_version(current) != version and node.name not in redefined:
+        now = None if current is None else (getattr(current, "version", None) or tool_version(current))
+        if version and now is not None and now != version and node.name not in redefined:
             redefined.append(node.name)
         calls.append(_Call(node.id, var, node.name, version, args, outputs, truncated))
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
@@ -266,7 +267,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     notes = list(dict.fromkeys(tracer.notes))
     notes += [
         f"{name} was redefined after run {run.id}: the graph calls its current code, which may not give the run's "
-        "results (the check below replayed the run's journal)"
+        "results (the promotion was checked against the run's journal, without running anything)"
         for name in redefined
     ]
     secrets = {k: _env_name(v) for k, v in tracer.computed.items() if _is_secret(v)}
