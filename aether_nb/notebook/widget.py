@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import pathlib
+import re
 import threading
 from typing import Any
 
@@ -172,9 +173,14 @@ class RunView:
         if isinstance(event, RunWarning) and event.code in HISTORY_NOTICES:
             # The run says its history is not safe (README, "How runs work"): so does the widget, in words.
             self._unwritten = event.code == "history_not_written"
-            error = event.message.split(": ", 1)[-1]
-            error = error if len(error) <= 300 else error[:300] + "…"
-            self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
+            secret = _SECRET_STEP.search(event.message) if event.code == "not_durable" else None
+            if secret is not None:
+                # by design, not a failure of the store (a read_env node, a tool returning a token)
+                self.set_notice(SECRET_STEP_NOTICE.format(step=secret.group(1)))
+            else:
+                error = event.message.split(": ", 1)[-1]
+                error = error if len(error) <= 300 else error[:300] + "…"
+                self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
             self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
@@ -410,6 +416,13 @@ HISTORY_NOTICES = {
     "resumed after a kernel restart. {error}",
 }
 """What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
+
+_SECRET_STEP = re.compile(r"the result of step '([^']{1,200})' contains a secret")
+SECRET_STEP_NOTICE = (
+    "The result of step {step} holds a secret (an API key or credential), which is never stored, so it is not "
+    "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
+)
+"""A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
 
 
 def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
