@@ -261,6 +261,8 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     }
     counts.textContent = parts.join(" · ");
     counts.dataset.total = String(graph.nodes.length);
+    // a finished agent that only used services (memory, KV, artifacts) has no DAG: no empty frame for one
+    main.hidden = graph.nodes.length === 0 && !active;
     const calls = graph.calls ?? [];
     bodyCalls.hidden = calls.length === 0;
     if (calls.length !== bodyCallsShown) {

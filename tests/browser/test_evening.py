@@ -117,6 +117,8 @@ def test_an_evening_answered_in_the_widgets(lab_server: LabServer, open_page: Op
     keeper = lab.widget(AT[ev.KEEPER])
     lab.wait_in_widget(AT[ev.KEEPER], _status("succeeded"), timeout=60)
     assert keeper.locator(".aether-bubble img").count() == 1
+    assert keeper.locator(".aether-main").is_hidden(), "an agent that only used services has no empty DAG frame"
+    assert "11 service calls of the agent itself" in keeper.inner_text()
     _shot(keeper, "07_artifacts")
     lab.run_cell(AT[ev.SQL], timeout=60)
     sql = lab.output_text(AT[ev.SQL])
