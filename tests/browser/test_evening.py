@@ -166,3 +166,50 @@ def test_an_evening_answered_in_the_widgets(lab_server: LabServer, open_page: Op
     reopened = lab.output(AT[ev.RESUME]).text_content() or ""
     assert "no kernel is attached" in reopened
     _shot(lab.output(AT[ev.RESUME]), "12_reopened_without_kernel")
+
+
+SELECTED = """\
+%load_ext aether_nb
+import aether_nb as ag
+
+@ag.tool(outputs=["y"])
+def double(x: int) -> dict:
+    return {"y": 2 * x}
+
+@ag.graph_fn(name="reading", outputs=["y"])
+async def reading(x: int, *, context: ag.NodeContext):
+    d = await double(x)
+    await context.channel().ask_text("Shall I go on?")
+    return {"y": d["y"]}
+
+r = reading.start(x=2)
+await r.wait_for("waiting", timeout=60)
+r
+"""
+
+
+def test_the_node_a_person_reads_stays_open_when_the_run_finishes(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    """A finished run's display is updated (to carry its static view), which makes JupyterLab render the widget
+    again: the inspector the person had open closed under their eyes. The new view takes the old one's state."""
+    lab = open_page(lab_server, "reading.ipynb", [SELECTED])
+    lab.run_cell(0, timeout=90)
+    widget = lab.widget(0)
+    box = widget.locator("[data-wait-kind='text'] input[type='text']")
+    box.wait_for(timeout=60_000)
+    widget.locator(".aether-node[data-node-id='double_1']").click()
+    widget.locator(".aether-inspector[data-node-id='double_1']").wait_for(timeout=15_000)
+    lab.page.evaluate("""() => { window.__aetherRoots = [...document.querySelectorAll('.aether-run')]; }""")
+    box.fill("yes")
+    box.press("Enter")
+    lab.wait_in_widget(0, _status("succeeded"), timeout=60)
+    # Wait until the finished run's display was updated with the drawn static view (the widget rendered again).
+    lab.page.wait_for_function(
+        "() => { const r = document.querySelector('.aether-run'); return r && !window.__aetherRoots.includes(r); }",
+        timeout=30_000,
+    )
+    inspector = lab.widget(0).locator(".aether-inspector[data-node-id='double_1']")
+    inspector.wait_for(timeout=15_000)
+    assert "double" in inspector.inner_text()
+    _shot(lab.widget(0), "13_inspector_kept")
