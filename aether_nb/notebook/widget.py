@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import pathlib
 import re
 import threading
@@ -376,7 +377,10 @@ class RunView:
             return {"outcome": outcome}
         if kind == "inspect":
             node = self.run.graph.node(str(msg.get("node_id")))
-            return {"node": redact_value({key: getattr(node, key) for key in proto.DETAIL_FIELDS})}
+            details = {key: getattr(node, key) for key in proto.DETAIL_FIELDS}
+            if isinstance(details.get("error"), dict) and _runtime_only(details["error"]):
+                details["error"] = {**details["error"], "traceback": ""}
+            return {"node": redact_value(details)}
         if kind == "upload":
             files = [(f["name"], base64.b64decode(f["data_b64"])) for f in msg.get("files", [])]
             await self.run.answer(files, token=str(msg.get("token")))
@@ -423,6 +427,19 @@ SECRET_STEP_NOTICE = (
     "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
 )
 """A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
+
+
+_PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parents[1])
+_FRAME_FILE = re.compile(r'^\s*File "([^"]+)"', re.MULTILINE)
+
+
+def _runtime_only(error: dict[str, Any]) -> bool:
+    """Whether a node's error is aether_nb's own verdict (an MCP server's error, a refused value) whose traceback
+    holds only aether_nb's and asyncio's frames: the inspector shows the message alone, as the cell does."""
+    if not str(error.get("type", "")).startswith("aether_nb.") or os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
+        return False
+    files = _FRAME_FILE.findall(str(error.get("traceback") or ""))
+    return bool(files) and all(f.startswith(_PACKAGE_DIR) or f"{os.sep}asyncio{os.sep}" in f for f in files)
 
 
 def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -98,6 +98,13 @@ def test_an_evening_answered_in_the_widgets(lab_server: LabServer, open_page: Op
     reason = lab.widget(AT[ev.FAILING]).locator(".aether-reason")
     reason.wait_for(timeout=15_000)
     assert "no rate for USD/JPY" in reason.inner_text()
+    # The failed node is selected; its inspector says the server's words, without a traceback of aether_nb's frames.
+    inspector = lab.widget(AT[ev.FAILING]).locator(
+        ".aether-inspector[data-node-id='rates.rate_1'][data-details='loaded']"
+    )
+    inspector.wait_for(timeout=15_000)
+    assert "no rate for USD/JPY" in inspector.inner_text()
+    assert inspector.locator("[data-section='traceback']").count() == 0
     _shot(lab.widget(AT[ev.FAILING]), "05_mcp_failure")
 
     # An MCP tool that asks back: the server's question in the run's chat, answered there.
@@ -200,13 +207,14 @@ def test_the_node_a_person_reads_stays_open_when_the_run_finishes(
     box.wait_for(timeout=60_000)
     widget.locator(".aether-node[data-node-id='double_1']").click()
     widget.locator(".aether-inspector[data-node-id='double_1']").wait_for(timeout=15_000)
-    lab.page.evaluate("""() => { window.__aetherRoots = [...document.querySelectorAll('.aether-run')]; }""")
+    lab.page.evaluate(f"() => {{ window.__aetherRoots = [...document.querySelectorAll('{_ROOT} .aether-run')]; }}")
     box.fill("yes")
     box.press("Enter")
     lab.wait_in_widget(0, _status("succeeded"), timeout=60)
     # Wait until the finished run's display was updated with the drawn static view (the widget rendered again).
     lab.page.wait_for_function(
-        "() => { const r = document.querySelector('.aether-run'); return r && !window.__aetherRoots.includes(r); }",
+        f"() => {{ const r = document.querySelector('{_ROOT} .aether-run'); "
+        "return r && !window.__aetherRoots.includes(r); }",
         timeout=30_000,
     )
     inspector = lab.widget(0).locator(".aether-inspector[data-node-id='double_1']")
