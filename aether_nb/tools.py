@@ -21,6 +21,7 @@ tools -> ``ok``.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Sequence
 from typing import Any
@@ -29,7 +30,16 @@ from aether_nb.errors import UsageError
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.tools import tool
 
-__all__ = ["ask_approval", "ask_choices", "ask_files", "ask_text", "send_file", "send_markdown", "send_text"]
+__all__ = [
+    "ask_approval",
+    "ask_choices",
+    "ask_files",
+    "ask_text",
+    "read_env",
+    "send_file",
+    "send_markdown",
+    "send_text",
+]
 
 
 def _context(context: NodeContext | None, name: str) -> NodeContext:
@@ -110,3 +120,24 @@ async def send_file(path: str, *, context: NodeContext | None = None) -> dict[st
     """Send a file (stored as an artifact) to the run's chat."""
     await _context(context, "send_file").channel().send_file(pathlib.Path(path))
     return {"ok": True}
+
+
+@tool(outputs=["value"], name="read_env")
+async def read_env(name: str) -> dict[str, Any]:
+    """The value of the environment variable ``name``, read when the node runs.
+
+    How a static graph gets an API key (a promoted graph reads the keys its agent read this way): as a node's
+    result it is redacted wherever it is stored or shown and never journaled, so the node reads it again when the
+    run resumes, while a key passed as a graph *input* is stored redacted and keeps the run from resuming after a
+    restart.
+    """
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"read_env takes the name of an environment variable, got {name!r}")
+    value = os.environ.get(name)
+    if value is None:
+        raise UsageError(
+            f"the environment variable {name} is not set in this kernel: set it (os.environ[{name!r}] = ..., or in "
+            "the environment Jupyter was started from) and run the graph again",
+            code="env_missing",
+        )
+    return {"value": value}

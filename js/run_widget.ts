@@ -41,6 +41,20 @@ function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
 }
 
+/**
+ * What a view of a run leaves for the next view of the same run: JupyterLab renders an output again when the kernel
+ * updates its display (a run's display is updated when it finishes, to carry its static view for saved notebooks),
+ * and a person reading a node's inspector at that moment must not see it close, nor expanded groups collapse.
+ * Only a view that left the page hands its state on (an inert widget of the run, still shown, keeps its own).
+ */
+interface ViewState {
+  root: HTMLElement;
+  selected: string | null;
+  expanded: string[];
+  autoSelected: string;
+}
+const VIEW_STATES = new Map<string, ViewState>();
+
 function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const rpc = new Rpc(model);
   const root = h("div", { class: "aether-run", "data-run-status": "", "data-lm-suppress-shortcuts": "true" });
@@ -210,6 +224,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
 
   let frameStart = 0;
   let autoSelected = ""; // the failed node the widget selected by itself (once per failure)
+  let restored = false; // the state a former view of this run left (VIEW_STATES), taken once
   const drawGraph = (): void => {
     const graph = model.get("graph");
     if (!isRunGraph(graph)) {
@@ -221,6 +236,15 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       return;
     }
     currentGraph = graph;
+    if (!restored) {
+      restored = true;
+      const left = VIEW_STATES.get(graph.run_id);
+      if (left && left.root !== root && !left.root.isConnected) {
+        dag.selected = left.selected;
+        for (const id of left.expanded) dag.expanded.add(id);
+        autoSelected = left.autoSelected;
+      }
+    }
     if (!inert && disconnected()) setInert(true);
     main.hidden = false;
     const now = Date.now() / 1000;
@@ -261,6 +285,8 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     }
     counts.textContent = parts.join(" · ");
     counts.dataset.total = String(graph.nodes.length);
+    // a finished agent that only used services (memory, KV, artifacts) has no DAG: no empty frame for one
+    main.hidden = graph.nodes.length === 0 && !active;
     const calls = graph.calls ?? [];
     bodyCalls.hidden = calls.length === 0;
     if (calls.length !== bodyCallsShown) {
@@ -273,6 +299,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     drawReason(graph, index);
     dag.update(shown, index, now, frameStart + FRAME_BUDGET_MS); // the DOM work continues in later frames
     inspector.show(dag.selected !== null ? (index.byId.get(dag.selected) ?? null) : null);
+    VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected });
   };
 
   /** A failed run says why under the header, and selects (and reveals) the node that failed, once. */

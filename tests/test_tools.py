@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import pytest
@@ -64,3 +66,34 @@ def test_channel_tools_in_a_graph_fn(session: Session, channel: ScriptedChannel)
 def test_channel_tools_outside_a_run_say_where_they_work() -> None:
     with pytest.raises(ag.UsageError, match="inside a run"):
         arun(ask_text("hello?"))
+
+
+def test_read_env_gives_a_key_to_a_graph_without_storing_it(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A static graph gets its API key from a node, so the key is not an input (stored, redacted) of its runs."""
+    from aether_nb.tools import read_env
+
+    monkeypatch.setenv("SHOP_API_KEY", "sk-proj-" + "Zx9" * 12)
+
+    @ag.tool(outputs=["ok"])
+    def call_shop(key: str) -> dict[str, bool]:
+        return {"ok": key == os.environ["SHOP_API_KEY"]}
+
+    @ag.graphify(name="shop_graph", inputs=[], outputs=["ok"])
+    def shop_graph():  # type: ignore[no-untyped-def]
+        return {"ok": call_shop(key=read_env(name="SHOP_API_KEY").value).ok}
+
+    async def main() -> tuple[dict[str, Any], Any]:
+        run = shop_graph.start()
+        return await run, run
+
+    out, run = arun(main())
+    assert out == {"ok": True}
+    session.flush()
+    record = session.store.get_run(run.id)
+    assert record is not None and record.inputs == {} and record.meta.get("durable_inputs") is True
+    stored = json.dumps([n.outputs for n in session.store.list_nodes(run.id)])
+    assert "read_env_1" in {n.node_id for n in session.store.list_nodes(run.id)}
+    assert "Zx9Zx9" not in stored and "[REDACTED]" in stored
+    monkeypatch.delenv("SHOP_API_KEY")
+    with pytest.raises(ag.RunFailed, match="environment variable SHOP_API_KEY is not set"):
+        arun(shop_graph())

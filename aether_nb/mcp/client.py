@@ -353,6 +353,11 @@ class MCPConnection:
                     await asyncio.sleep(0)  # let notifications read before the answer reach the queue
                     call.ended = True
                     settled, getter = getter, None  # its item is handled here, never twice
+                    if not settled.done():
+                        # nothing came: end the pending get (a cancelled Queue.get leaves any item in the queue,
+                        # where _settle reads it), else its task is destroyed pending ("Task was destroyed but it
+                        # is pending!" printed in the user's cell)
+                        settled.cancel()
                     await self._settle(call, settled)
                     return request.result()
                 if not done:

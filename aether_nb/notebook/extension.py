@@ -242,7 +242,13 @@ def user_frames(exc: BaseException, tb: types.TracebackType | None) -> types.Tra
     cause = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        cause.__traceback__ = _kept(cause.__traceback__) or cause.__traceback__
+        kept = _kept(cause.__traceback__)
+        if kept is None and isinstance(cause, AetherError):
+            # aether_nb's own verdict on the user's code or data (an undeclared output, an MCP server's error): no
+            # frame of theirs is involved, the message says what happened, and the runtime's frames would bury it
+            cause.__traceback__ = None
+        else:
+            cause.__traceback__ = kept or cause.__traceback__
         cause = cause.__cause__ or cause.__context__
     return _kept(tb) or tb
 

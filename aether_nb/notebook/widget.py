@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import pathlib
+import re
 import threading
 from typing import Any
 
@@ -172,9 +174,14 @@ class RunView:
         if isinstance(event, RunWarning) and event.code in HISTORY_NOTICES:
             # The run says its history is not safe (README, "How runs work"): so does the widget, in words.
             self._unwritten = event.code == "history_not_written"
-            error = event.message.split(": ", 1)[-1]
-            error = error if len(error) <= 300 else error[:300] + "…"
-            self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
+            secret = _SECRET_STEP.search(event.message) if event.code == "not_durable" else None
+            if secret is not None:
+                # by design, not a failure of the store (a read_env node, a tool returning a token)
+                self.set_notice(SECRET_STEP_NOTICE.format(step=secret.group(1)))
+            else:
+                error = event.message.split(": ", 1)[-1]
+                error = error if len(error) <= 300 else error[:300] + "…"
+                self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
             self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
@@ -370,7 +377,10 @@ class RunView:
             return {"outcome": outcome}
         if kind == "inspect":
             node = self.run.graph.node(str(msg.get("node_id")))
-            return {"node": redact_value({key: getattr(node, key) for key in proto.DETAIL_FIELDS})}
+            details = {key: getattr(node, key) for key in proto.DETAIL_FIELDS}
+            if isinstance(details.get("error"), dict) and _runtime_only(details["error"]):
+                details["error"] = {**details["error"], "traceback": ""}
+            return {"node": redact_value(details)}
         if kind == "upload":
             files = [(f["name"], base64.b64decode(f["data_b64"])) for f in msg.get("files", [])]
             await self.run.answer(files, token=str(msg.get("token")))
@@ -406,8 +416,30 @@ HISTORY_NOTICES = {
     "history is kept in memory and retried; until it is written, a restart would lose what it did since.",
     "not_durable": "Part of this run's history could not be stored ({error}). The run goes on; if it is resumed "
     "after a restart, those steps run again.",
+    "inputs_not_durable": "An input of this run holds a secret, which is never stored, so this run cannot be "
+    "resumed after a kernel restart. {error}",
 }
 """What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
+
+_SECRET_STEP = re.compile(r"the result of step '([^']{1,200})' contains a secret")
+SECRET_STEP_NOTICE = (
+    "The result of step {step} holds a secret (an API key or credential), which is never stored, so it is not "
+    "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
+)
+"""A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
+
+
+_PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parents[1])
+_FRAME_FILE = re.compile(r'^\s*File "([^"]+)"', re.MULTILINE)
+
+
+def _runtime_only(error: dict[str, Any]) -> bool:
+    """Whether a node's error is aether_nb's own verdict (an MCP server's error, a refused value) whose traceback
+    holds only aether_nb's and asyncio's frames: the inspector shows the message alone, as the cell does."""
+    if not str(error.get("type", "")).startswith("aether_nb.") or os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
+        return False
+    files = _FRAME_FILE.findall(str(error.get("traceback") or ""))
+    return bool(files) and all(f.startswith(_PACKAGE_DIR) or f"{os.sep}asyncio{os.sep}" in f for f in files)
 
 
 def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

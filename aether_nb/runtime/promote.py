@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import inspect
 import keyword
+import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, resolve, tool_version
+from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.run import Run
@@ -62,6 +64,31 @@ class Promotion:
     calls: list[_Call]
     outputs: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    secrets: dict[str, str | None] = field(default_factory=dict)  # computed input -> environment variable or None
+
+
+def _defined_at(tool: Any) -> tuple[str, str]:
+    fn = getattr(tool, "fn", tool)
+    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""))
+
+
+def _current_tool(name: str, version: str | None) -> Any:
+    """The tool a promoted node calls: the one the run called, or its redefinition (the same function defined
+    again in a cell); a tool of the same name from another module does not replace it."""
+    latest = lookup("tool", name)
+    ran = lookup_version("tool", name, version) if version else None
+    if ran is None or (latest is not None and _defined_at(latest) == _defined_at(ran)):
+        return latest
+    return ran
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, str) and contains_secret(value)
+
+
+def _env_name(value: str) -> str | None:
+    """The environment variable holding exactly ``value`` (how the agent most likely got it), or None."""
+    return next((k for k, v in sorted(os.environ.items()) if v == value), None)
 
 
 def _var(node_id: str) -> str:
@@ -120,8 +147,12 @@ class _Tracer:
     def origin(self, value: Any, parents: set[str], name: str) -> Any:
         """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
         found = self._whole(value, parents)
-        if found is not _NOT_FOUND:
+        if found is not _NOT_FOUND and not (_is_secret(found)):
             return found
+        if _is_secret(value):
+            # a key is never written into the source, even when it is a constant of the agent's code
+            self.computed[name] = value
+            return Ref(INPUTS, name)
         if isinstance(value, list) and value:
             items = [self._whole(v, parents) for v in value]
             if all(i is not _NOT_FOUND for i in items) and any(_has_ref(i) for i in items):
@@ -132,7 +163,7 @@ class _Tracer:
                 return items_d
         for step, produced in self.step_values.items():
             if produced == value:
-                self.notes.append(f"{step} produced {value!r} during the run: kept as a literal")
+                self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
                 return value
         self.computed[name] = value
         return Ref(INPUTS, name)
@@ -197,6 +228,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     constants = [c for agent in dict.fromkeys(a for a in agents if a is not None) for c in source_constants(agent)]
     tracer = _Tracer(inputs, constants, step_values)
     calls: list[_Call] = []
+    redefined: list[str] = []
     for node in graph.nodes:
         if node.kind != "tool" or node.status != "DONE":
             continue
@@ -215,6 +247,10 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             truncated = truncated or _truncated(value)
             args[name] = tracer.origin(value, parents, f"{var}_{name}")
         version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
+        current = _current_tool(node.name, version)
+        now = None if current is None else (getattr(current, "version", None) or tool_version(current))
+        if version and now is not None and now != version and node.name not in redefined:
+            redefined.append(node.name)
         calls.append(_Call(node.id, var, node.name, version, args, outputs, truncated))
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
     outs = {k: tracer.origin(v, set(), f"output_{k}") for k, v in (run.outputs or {}).items()}
@@ -228,7 +264,14 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             code="computed_values",
         )
     used = [k for k in inputs if any(r.node == INPUTS and r.key == k for r in _all_refs(calls, outs))]
-    return Promotion(used, dict(tracer.computed), calls, outs, list(dict.fromkeys(tracer.notes)))
+    notes = list(dict.fromkeys(tracer.notes))
+    notes += [
+        f"{name} was redefined after run {run.id}: the graph calls its current code, which may not give the run's "
+        "results (the promotion was checked against the run's journal, without running anything)"
+        for name in redefined
+    ]
+    secrets = {k: _env_name(v) for k, v in tracer.computed.items() if _is_secret(v)}
+    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets)
 
 
 def _all_refs(calls: list[_Call], outputs: dict[str, Any]) -> list[Ref]:
@@ -239,7 +282,9 @@ def _all_refs(calls: list[_Call], outputs: dict[str, Any]) -> list[Ref]:
 
 def _expr(value: Any, var_of: dict[str, str]) -> str:
     if isinstance(value, Ref):
-        return value.key if value.node == INPUTS else f"{var_of[value.node]}.{value.key}"
+        if value.node == INPUTS:
+            return var_of.get(f"{INPUTS}:{value.key}", value.key)  # an input the source reads another way
+        return f"{var_of[value.node]}.{value.key}"
     if isinstance(value, list):
         return "[" + ", ".join(_expr(v, var_of) for v in value) + "]"
     if isinstance(value, dict):
@@ -262,7 +307,9 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
     var_of = {c.node_id: c.var for c in promotion.calls}
     nodes: dict[str, NodeSpec] = {}
     for c in promotion.calls:
-        tool = (lookup_version("tool", c.tool, c.version) if c.version else None) or lookup("tool", c.tool)
+        # the current definition (the promoted source calls the tool by name, so it runs the current code: a
+        # redefinition since the run is noted in the source), else the one the run called
+        tool = _current_tool(c.tool, c.version)
         if tool is None:
             raise UsageError(f"tool {shown(c.tool)} is not defined in this process: run the cell that defines it")
         refs = {k: _to_json(v, var_of) for k, v in c.args.items()}
@@ -277,12 +324,13 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
 
 def _origin(run: Run, promotion: Promotion) -> dict[str, Any] | None:
     """What the promoted graph remembers of the run when some of its inputs were computed (see check_inputs)."""
-    if not promotion.computed:
+    computed = [k for k in promotion.computed if promotion.secrets.get(k) is None]  # env reads are never stale
+    if not computed:
         return None
     return {
         "run": run.id,
-        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required},
-        "computed": list(promotion.computed),
+        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required and not _is_secret(v)},
+        "computed": computed,
     }
 
 
@@ -334,32 +382,53 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
-    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned."""
+    """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned.
+
+    A secret the run passed is never written into the source (it is printed in the notebook and saved with it): one
+    the agent read from an environment variable becomes a ``read_env`` node reading it when the graph runs (never
+    an input: a run's inputs are stored, redacted, and a run with a secret input cannot resume after a restart);
+    any other becomes a required input.
+    """
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise UsageError(f"the promoted graph's name must be an identifier, got {shown(name)}")
     promotion = analyse(run, computed=computed)
     check(run, build(run, name, promotion))
     var_of = {c.node_id: c.var for c in promotion.calls}
+    env_reads: dict[str, str] = {}  # environment variable -> the read_env node's variable
+    for key, env in promotion.secrets.items():
+        if env is not None:
+            node = env_reads.setdefault(env, f"read_env_{len(env_reads) + 1}")
+            var_of[f"{INPUTS}:{key}"] = f"{node}.value"
+    shown_computed = {k: v for k, v in promotion.computed.items() if f"{INPUTS}:{k}" not in var_of}
     lines = [f"# Promoted from run {run.id} of {run.graph_name}."]
     lines += [f"# {n}" for n in promotion.notes]
-    if promotion.computed:
+    lines += [
+        f"# {node} reads the key the run read from ${env} when the graph runs (its value is not written here)"
+        for env, node in env_reads.items()
+    ]
+    if shown_computed:
         lines.append(
             "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
             "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
             "you call the graph with other inputs, or compute them in a tool."
         )
-        lines += [f"#   {k} = {v!r}" for k, v in promotion.computed.items()]
-    params = list(promotion.required) + list(promotion.computed)
-    if promotion.computed:
-        decl = ", ".join([*(f"{k!r}: ag.REQUIRED" for k in promotion.required),
-                          *(f"{k!r}: {v!r}" for k, v in promotion.computed.items())])  # fmt: skip
+        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+    params = list(promotion.required) + list(shown_computed)
+    if shown_computed:
+        decl = ", ".join(
+            [f"{k!r}: ag.REQUIRED" for k in promotion.required]
+            + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+        )
         inputs_decl = "{" + decl + "}"
     else:
         inputs_decl = repr(list(promotion.required))
     origin = _origin(run, promotion)
     guard = "" if origin is None else f", promoted_from={origin!r}"
+    if env_reads:
+        lines.append("from aether_nb.tools import read_env")
     lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
     lines.append(f"def {name}({', '.join(params)}):")
+    lines += [f"    {node} = read_env(name={env!r})" for env, node in env_reads.items()]
     counters: dict[str, int] = {}
     for c in promotion.calls:
         counters[c.tool] = counters.get(c.tool, 0) + 1
@@ -370,6 +439,17 @@ def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
     body = ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in promotion.outputs.items())
     lines.append(f"    return {{{body}}}")
     return "\n".join(lines) + "\n"
+
+
+def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
+    """The default written for a computed input: never a secret's value (the source lands in the notebook)."""
+    return "ag.REQUIRED" if name in secrets else repr(value)
+
+
+def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
+    if name in secrets:
+        return "a secret: pass it when you call the graph (its value is not written here)"
+    return repr(value)
 
 
 def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs") -> TaskGraph:

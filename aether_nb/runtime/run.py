@@ -39,6 +39,16 @@ _log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
 
+_SECRET_INPUTS_FIX = (
+    "Let the agent read the secret itself instead of passing it as an input: os.environ in its body or in a "
+    "tool, aether_nb.tools.read_env in a @graphify graph."
+)
+_SECRET_INPUTS = (
+    "an input of this run holds a secret (an API key or credential), which is never stored, so this run cannot be "
+    f"resumed after a kernel restart: {_SECRET_INPUTS_FIX}"
+)
+
+
 class Run:
     """One run of a graph_fn, a graphify graph or a state graph: ``await run`` for its outputs,
     ``run.answer(...)`` for its waits.
@@ -253,6 +263,8 @@ class Run:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
+        if self._task is None and not self.done:
+            self._check_resumable()  # before the answer is stored: it would be consumed by no one
         self._session.answer(token, payload)
         if self._task is None and not self.done:
             self.resume()
@@ -404,14 +416,20 @@ class Run:
                 f"resuming run {self.id} needs a running event loop: `await run` in a notebook or async code",
                 run_id=self.id,
             ) from None
-        if self._inputs is None and not (self._record.meta or {}).get("durable_inputs", True):
+        self._check_resumable()
+        self.start_execution(target, self.inputs, resumed=True)
+
+    def _durable_inputs(self) -> bool:
+        return bool((self._record.meta or {}).get("durable_inputs", True))
+
+    def _check_resumable(self) -> None:
+        if self._inputs is None and not self._durable_inputs():
             raise UsageError(
                 f"run {self.id} was started with a secret among its inputs, and secrets are never stored, so it "
-                "cannot be resumed in a new process; start a new run (pass secrets through configuration instead)",
+                f"cannot be resumed in a new process; start a new run. {_SECRET_INPUTS_FIX}",
                 run_id=self.id,
                 code="inputs_not_durable",
             )
-        self.start_execution(target, self.inputs, resumed=True)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:
@@ -495,6 +513,9 @@ class Run:
         assert self._execution is not None and self._target is not None and self._inputs is not None
         self._update_record(status="running", error=None)
         self.emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
+        if not resumed and not self._durable_inputs():
+            # said now, while the person can still act on it, not first after a restart when they answer
+            self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=_SECRET_INPUTS)
         root = self._root = Scope(self._execution, None)
         token = enter_scope(root)
         try:

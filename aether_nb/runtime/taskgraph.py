@@ -59,6 +59,17 @@ class Ref:
     def to_json(self) -> dict[str, list[str]]:
         return {"$ref": [self.node, self.key]}
 
+    def __format__(self, spec: str) -> str:
+        # f"Forecast: {f.forecast}" in a @graphify body would otherwise put "Ref(node=...)" into a prompt or a
+        # message, silently: the value exists only when the graph runs
+        what = f"graph input {self.key!r}" if self.node == INPUTS else f"{self.node}.{self.key}"
+        raise UsageError(
+            f"{what} was formatted into text while the graph was built (an f-string or format() in a @graphify "
+            "body); it has no value until the graph runs. Build the text in a tool that takes it as an argument "
+            "(a @ag.tool returning {'text': f'...'}), or use a graph_fn, where values are real",
+            code="handle_as_value",
+        )
+
 
 def is_ref_json(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and "$ref" in value

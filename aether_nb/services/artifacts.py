@@ -12,7 +12,7 @@ import pathlib
 import re
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
@@ -143,6 +143,17 @@ def put_bytes(
     data = redact_blob(bytes(data), mime)
     digest = hashlib.sha256(bytes(data)).hexdigest()
     art_id = hashlib.sha256(f"{digest}:{name}:{run_id}".encode()).hexdigest()[:24]
+    known = store.artifact_get(art_id)
+    if known is not None:
+        # the same bytes under the same name in the same run (a chart saved, then sent with send_image): the same
+        # artifact, so what was said about it before stays — its pin, its labels (new ones added), its time
+        old = known[0]
+        merged = {**(old.labels or {}), **(labels or {})}
+        if merged == (old.labels or {}) and old.kind == kind and old.mime == mime:
+            return Artifact.from_record(old, store)
+        rec = replace(old, labels=merged, kind=kind, mime=mime)
+        store.artifact_put(rec, bytes(data))
+        return Artifact.from_record(rec, store)
     rec = ArtifactRecord(
         id=art_id,
         name=name,

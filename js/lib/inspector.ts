@@ -122,13 +122,10 @@ export class Inspector {
     }
     const error = details?.error;
     if (error) {
-      sections.push(
-        section(
-          "Error",
-          h("div", { class: "aether-error-title" }, `${errorType(error.type)}: ${error.message}`),
-          h("pre", { class: "aether-traceback", "data-section": "traceback" }, error.traceback || "(no traceback)"),
-        ),
-      );
+      const title = h("div", { class: "aether-error-title" }, `${errorType(error.type)}: ${error.message}`);
+      // none for aether_nb's own verdict on a call (the kernel leaves out a traceback of the runtime's frames only)
+      const trace = error.traceback ? [h("pre", { class: "aether-traceback", "data-section": "traceback" }, error.traceback)] : [];
+      sections.push(section("Error", title, ...trace));
     }
     if (details && details.inputs !== undefined && details.inputs !== null) {
       sections.push(section("Inputs", h("pre", { "data-section": "inputs" }, preview(details.inputs))));

@@ -44,6 +44,7 @@ export const CSS = `
 .aether-run .aether-control-error { color: var(--jp-error-color1, #c62828); font-size: 12px; }
 .aether-run .aether-control-error:empty { display: none; }
 .aether-run .aether-main { display: flex; gap: 8px; align-items: flex-start; }
+.aether-run .aether-main[hidden] { display: none; }
 .aether-run .aether-dag { flex: 1; min-width: 0; max-height: 520px; overflow: auto; border: 1px solid var(--jp-border-color3, #eee);
   border-radius: 4px; background: var(--jp-layout-color0, #fff);
   contain: content; /* a 1,000-node SVG changing 10x a second must not re-lay-out the notebook */ }

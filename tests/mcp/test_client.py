@@ -479,3 +479,27 @@ def test_a_tool_node_runs_mcp_tools(session: Session, calc_command: list[str]) -
     res = arun(main())
     tool_messages = [m for m in res.messages if m.get("role") == "tool"]
     assert tool_messages and not tool_messages[0].get("is_error"), tool_messages
+
+
+def test_a_call_leaves_no_task_pending_behind(session: Session, calc_command: list[str], calls: Path) -> None:
+    """Each call waits on the server's answer and its back channel at once; the wait that lost must end, else its
+    task is garbage-collected pending and asyncio prints "Task was destroyed but it is pending!" into the cell."""
+
+    @ag.graph_fn(name="mcp_two_adds")
+    async def two_adds(*, context: ag.NodeContext) -> dict[str, Any]:
+        calc = context.mcp("calc")
+        first = await calc.tools["add"](a=1, b=2)
+        second = await calc.tools["add"](a=first["result"], b=3)
+        return {"total": second["result"]}
+
+    async def main() -> list[str]:
+        ag.configure(mcp={"calc": {"command": calc_command}})
+        try:
+            assert await two_adds() == {"total": 6}
+            await asyncio.sleep(0)  # a cancelled task ends at the next loop iteration
+            me = asyncio.current_task()
+            return [repr(t) for t in asyncio.all_tasks() if t is not me and not t.done() and "Queue.get" in repr(t)]
+        finally:
+            await ag.mcp.close_all()
+
+    assert arun(main()) == []

@@ -114,3 +114,60 @@ def test_history_the_store_refused_is_said_in_the_widget() -> None:
         session_mod.set_default_session(previous)
     assert out == {"y": 2, "name": "Ada"}, "the run itself goes on"
     assert "could not be stored" in notice and "value too odd to store" in notice and "run again" in notice, notice
+
+
+@ag.graph_fn(outputs=["name"])
+async def keyed(city: str, api_key: str, *, context: ag.NodeContext) -> dict[str, object]:
+    return {"name": await context.channel().ask_text(f"Weather in {city}?")}
+
+
+def test_a_run_with_a_secret_input_says_in_the_widget_that_a_restart_would_end_it(session: Session) -> None:
+    """The person learns it while the run waits (and can start it another way), not after a restart."""
+
+    async def main() -> str:
+        run = keyed.start(city="Oslo", api_key="sk-proj-" + "Q7w" * 14)
+        view = RunView(run)
+        await run.wait_for("waiting", timeout=10)
+        view.flush()
+        notice = view.widget.notice
+        view.close()
+        run.cancel()
+        return notice
+
+    notice = arun(main())
+    assert notice.startswith(
+        "An input of this run holds a secret, which is never stored, so this run cannot be "
+        "resumed after a kernel restart."
+    ), notice
+    assert "aether_nb.tools.read_env" in notice and "Q7w" not in notice
+
+
+def test_a_step_whose_result_holds_a_secret_is_said_as_such(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graph that reads its key with read_env: the widget said "Part of this run's history could not be stored
+    (the step is not journaled and runs again if the run is resumed.)", as if the store had failed."""
+    from aether_nb.tools import read_env
+
+    monkeypatch.setenv("SHOP_API_KEY", "sk-proj-" + "Zx9" * 12)
+
+    @ag.tool(outputs=["n"])
+    def key_length(key: str) -> dict[str, int]:
+        return {"n": len(key)}
+
+    @ag.graphify(name="keyed_graph", inputs=[], outputs=["n"])
+    def keyed_graph():  # type: ignore[no-untyped-def]
+        return {"n": key_length(key=read_env(name="SHOP_API_KEY").value).n}
+
+    async def main() -> str:
+        run = keyed_graph.start()
+        view = RunView(run)
+        await run
+        view.flush()
+        notice = view.widget.notice
+        view.close()
+        return notice
+
+    notice = arun(main())
+    assert notice.startswith(
+        "The result of step read_env_1 holds a secret (an API key or credential), which is never stored"
+    ), notice
+    assert "could not be stored" not in notice and "Zx9" not in notice

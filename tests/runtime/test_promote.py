@@ -197,3 +197,71 @@ def test_answers_are_kept_as_literals_and_noted(session: Session, channel: Scrip
     assert "# ask_text_1 (ask_text) produced '5' during the run: kept as a literal" in source
     assert "shout_1 = shout(text='5')" in source
     assert "double_1 = double(x=double_1_x)" in source and "'double_1_x': 5" in source
+
+
+@ag.tool(outputs=["forecast"])
+def forecast(city: str, api_key: str) -> dict[str, str]:
+    return {"forecast": f"{city}: 12 C"}
+
+
+def test_a_key_the_agent_passed_never_lands_in_the_promoted_source(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The promoted source is printed into the notebook (and saved with it): a key read from the environment is
+    read by a node when the graph runs (not an input: a run with a secret input cannot resume after a restart),
+    one given any other way becomes an input to pass; neither value appears."""
+    monkeypatch.setenv("WEATHER_API_KEY", "wk-live-7f3a9c2e5b1d4a8f9e0c")
+    import os
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a GitHub-style token held in a variable
+
+    @ag.graph_fn(name="weather_env", outputs=["f", "g"])
+    async def weather_env(city: str) -> dict[str, str]:
+        a = await forecast(city, os.environ["WEATHER_API_KEY"])
+        b = await forecast(city, token)
+        return {"f": a["forecast"], "g": b["forecast"]}
+
+    async def main() -> tuple[str, dict[str, Any], dict[str, Any]]:
+        run = weather_env.start(city="Oslo")
+        out = await run
+        source = run.promote("weather_static")
+        graph = execute(source, forecast=forecast)["weather_static"]
+        again = await graph(city="Bergen", forecast_2_api_key=token)
+        return source, out, again
+
+    source, out, again = arun(main())
+    assert "wk-live" not in source and "ghp_" not in source, source
+    assert "read_env_1 = read_env(name='WEATHER_API_KEY')" in source
+    assert "forecast(city=city, api_key=read_env_1.value)" in source
+    assert "'forecast_2_api_key': ag.REQUIRED" in source and "forecast_1_api_key" not in source
+    assert out == {"f": "Oslo: 12 C", "g": "Oslo: 12 C"}
+    assert again == {"f": "Bergen: 12 C", "g": "Bergen: 12 C"}  # the env read is not a stale computed value
+
+
+def test_promoting_after_a_tool_was_redefined_says_so_and_uses_the_new_code(session: Session) -> None:
+    """A person fixes a tool in its cell after the run, then promotes: the source calls the tool by name (its new
+    code), so the promotion succeeds and says the code changed, instead of "redefined after the graph was built"."""
+    cell: dict[str, Any] = {"__name__": "__main__", "ag": ag}  # cells run in __main__, as in a kernel
+    exec(TOOL_CELL.format(factor=2), cell)
+
+    @ag.graph_fn(name="scaler", outputs=["y"])
+    async def scaler(x: int) -> dict[str, int]:
+        return {"y": (await cell["scale"](x))["y"]}
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        run = scaler.start(x=5)
+        assert await run == {"y": 10}
+        exec(TOOL_CELL.format(factor=3), cell)  # the cell, edited and run again
+        source = run.promote("scaler_static")
+        return source, await execute(source, scale=cell["scale"])["scaler_static"](x=5)
+
+    source, again = arun(main())
+    assert "# scale was redefined after run run-1: the graph calls its current code" in source
+    assert again == {"y": 15}
+
+
+TOOL_CELL = """
+@ag.tool(outputs=["y"], name="scale")
+def scale(x: int) -> dict:
+    return {{"y": x * {factor}}}
+"""

@@ -40,3 +40,38 @@ def test_to_local_path_of_an_unknown_artifact_names_it(session: Session) -> None
     with pytest.raises(ag.RunFailed) as info:
         arun(missing_path())
     assert isinstance(info.value.__cause__, ag.UsageError) and "nope" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("backend", ["memory", "duckdb"])
+def test_saving_the_same_bytes_again_keeps_the_pin_and_the_labels(backend: str, tmp_path: Path) -> None:
+    """A person saves a chart with labels and pins it, then sends the same chart to the chat under the same name:
+    it is the same artifact, so it stays pinned and labelled (it was silently unpinned and its labels erased)."""
+    from aether_nb.runtime import session as session_mod
+    from aether_nb.store.duckdb import DuckDBStore
+    from tests.conftest import make_session
+
+    store = DuckDBStore(str(tmp_path / "a.duckdb")) if backend == "duckdb" else None
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+
+    @ag.graph_fn(name="charts", outputs=["pinned", "labels", "listed"])
+    async def charts(*, context: ag.NodeContext) -> Any:
+        arts = context.artifacts()
+        a = await arts.save_bytes(png, mime="image/png", name="chart.png", labels={"topic": "Oslo"})
+        await arts.pin(a.uri)
+        await context.channel().send_image(png, alt="chart", name="chart.png")
+        b = await arts.save_bytes(png, mime="image/png", name="chart.png", labels={"stage": "final"})
+        listed = await arts.list(labels={"topic": "Oslo"})
+        return {"pinned": b.pinned, "labels": b.labels, "listed": [x.uri for x in listed]}
+
+    try:
+        out = arun(charts())
+        rec = s.store.artifact_list()
+    finally:
+        session_mod.set_default_session(previous)
+        s.store.close()
+    assert out["pinned"] is True
+    assert out["labels"] == {"topic": "Oslo", "stage": "final"}
+    assert len(out["listed"]) == 1
+    assert [(r.name, r.pinned, r.labels) for r in rec] == [("chart.png", True, {"topic": "Oslo", "stage": "final"})]

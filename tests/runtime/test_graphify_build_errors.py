@@ -1,0 +1,48 @@
+"""What a person writes in a @graphify body by habit, and what the build says about it."""
+
+from __future__ import annotations
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.runtime.session import Session
+from aether_nb.tools import ask_approval
+from tests.conftest import arun
+
+
+@ag.tool(outputs=["forecast"])
+def forecast_for(city: str) -> dict[str, str]:
+    return {"forecast": f"{city}: 12 C"}
+
+
+def test_an_output_formatted_into_a_prompt_is_refused_when_the_graph_is_built() -> None:
+    """An f-string of a handle's output put "Ref(node='forecast_1', key='forecast')" into the question the person
+    was asked (and the store, and %aether runs); the build now says why and what to do instead."""
+
+    @ag.graphify(name="fstring_trip", inputs=["city"], outputs=["ok"])
+    def fstring_trip(city):  # type: ignore[no-untyped-def]
+        f = forecast_for(city=city)
+        ok = ask_approval(prompt=f"Book the trip? Forecast: {f.forecast}")
+        return {"ok": ok.approved}
+
+    with pytest.raises(ag.UsageError, match=r"forecast_for_1\.forecast was formatted into text") as err:
+        fstring_trip.build()
+    assert "Build the text in a tool" in str(err.value)
+
+
+def test_a_graph_input_formatted_into_a_prompt_is_refused_too() -> None:
+    @ag.graphify(name="fstring_input", inputs=["city"], outputs=["ok"])
+    def fstring_input(city):  # type: ignore[no-untyped-def]
+        return {"ok": ask_approval(prompt=f"Go to {city}?").approved}
+
+    with pytest.raises(ag.UsageError, match="graph input 'city' was formatted into text"):
+        fstring_input.build()
+
+
+def test_a_reference_passed_as_an_argument_still_builds_and_runs(session: Session) -> None:
+    @ag.graphify(name="plain_trip", inputs=["city"], outputs=["forecast"])
+    def plain_trip(city):  # type: ignore[no-untyped-def]
+        return {"forecast": forecast_for(city=city).forecast}
+
+    assert list(plain_trip.build().nodes) == ["forecast_for_1"]
+    assert arun(plain_trip(city="Oslo")) == {"forecast": "Oslo: 12 C"}
