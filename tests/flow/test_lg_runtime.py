@@ -406,7 +406,9 @@ def test_the_context_never_reaches_the_store(checkpointer: str, secret: str) -> 
         ],
         default=repr,
     )
-    assert runs and secret not in dumped and "SECRET<" not in dumped
+    # The marker, as typed and as JSON escapes it (the secret alone can be a word the store itself writes:
+    # hypothesis found "deferred", a checkpoint's key).
+    assert runs and "SECRET<" not in dumped and json.dumps(marker)[1:-1] not in dumped
 
 
 def _graph_for_secret(node: Any, checkpointer: str) -> Any:
