@@ -510,9 +510,13 @@ class Engine:
         if not failed:
             return [f.result() for f in futures]
         for t, f in zip(tasks, futures, strict=True):
-            if not f.done():
-                self.scope.cancelling.add(t.key)
-                f.cancel()
+            if f.done():
+                continue
+            if t.thread_running():  # a sync node's thread cannot be stopped: keep what it does (as LangGraph)
+                t.stopping = True
+                continue
+            self.scope.cancelling.add(t.key)
+            f.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
         done = {
             t.tid: f.result()

@@ -20,6 +20,7 @@ import contextvars
 import functools
 import inspect
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -50,6 +51,7 @@ class NodeRun:
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
     build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
+    threads: list[SyncCall] | None = None  # the task's sync calls in worker threads (see :class:`SyncCall`)
     _runtime: Runtime[Any] | None = None
 
     @property
@@ -62,6 +64,19 @@ class NodeRun:
         if self._runtime is None:
             self._runtime = self.build_runtime() if self.build_runtime is not None else DEFAULT_RUNTIME
         return self._runtime
+
+
+@dataclass(slots=True)
+class SyncCall:
+    """A sync node's call in a worker thread. Once the thread has started, the call cannot be stopped: when a
+    sibling task fails, the engine waits for it and keeps its result (as LangGraph does), so the next call does
+    not run it again."""
+
+    future: asyncio.Future[Any]
+    started: threading.Event
+
+    def running(self) -> bool:
+        return self.started.is_set() and not self.future.done()
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)
@@ -294,7 +309,7 @@ class NodeSpec:
         try:
             if self.is_async:
                 return await self.fn(*args, **kwargs)
-            return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
+            return await _in_thread(node_run, self.fn, args, kwargs)
         finally:
             leave_scope(entered)
             _node_run.reset(token)
@@ -314,8 +329,21 @@ def _is_runtime_annotation(ann: Any) -> bool:
     return ann is Runtime or get_origin(ann) is Runtime
 
 
-def _run_detached(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``asyncio.to_thread`` that tells the task when its call has started (see :class:`SyncCall`)."""
+    started = threading.Event()
+    ctx = contextvars.copy_context()
+    future = asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(ctx.run, _run_detached, started, fn, args, kwargs)
+    )
+    if node_run.threads is not None:
+        node_run.threads.append(SyncCall(future, started))  # one per attempt; the task's list lives one superstep
+    return await future
+
+
+def _run_detached(started: threading.Event, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     # In the worker thread: tool calls made by a sync node run directly, as in sync tools.
+    started.set()
     with use_scope(None):
         return fn(*args, **kwargs)
 

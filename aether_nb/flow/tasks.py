@@ -22,13 +22,13 @@ import contextlib
 import copy
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
-from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
+from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
@@ -54,6 +54,12 @@ class Task:
     arg: Any = NO_ARG
     sources: tuple[str, ...] = ()
     pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
+    threads: list[SyncCall] = field(default_factory=list)  # its sync calls in worker threads
+    stopping: bool = False  # a sibling failed: finish the call under way, start nothing more
+
+    def thread_running(self) -> bool:
+        """Whether a sync call of this task is running in a worker thread (it cannot be stopped)."""
+        return any(c.running() for c in self.threads)
 
     @property
     def push(self) -> bool:
@@ -245,6 +251,7 @@ class TaskRunner:
         started = engine.run.session.clock.now()
         while True:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            node_run.threads = task.threads
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
@@ -254,6 +261,8 @@ class TaskRunner:
                 attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
+                if task.stopping:  # a sibling failed while this call ran: its question is asked on the next call
+                    raise asyncio.CancelledError from gi
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
@@ -272,6 +281,8 @@ class TaskRunner:
                     )
                 reload = journaled_since(child, mark)
                 attempts += 1
+                if task.stopping:  # a sibling failed while this call ran: no retry, no handler
+                    raise
                 policy = _policy_for(spec.retry, exc)
                 if policy is not None and attempts < policy.max_attempts:
                     with busy:
