@@ -15,8 +15,8 @@ import asyncio
 import secrets
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import (
@@ -381,6 +381,8 @@ class CompiledGraph(RunnableMixin):
         task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
             while True:
+                if queue.empty():
+                    sink.ask()
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
@@ -396,13 +398,11 @@ class CompiledGraph(RunnableMixin):
                 task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
-        """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
+        """:meth:`astream` for scripts; in a notebook use ``astream``. As LangGraph's, each chunk comes as the
+        graph makes it (the turn runs on a private event loop while the caller asks for the next chunk); an
+        error is raised after the chunks before it, and leaving the loop early stops the turn."""
         no_running_loop("stream()", "async for chunk in app.astream(...)")
-
-        async def collect() -> list[Any]:
-            return [c async for c in self.astream(input, config, **kwargs)]
-
-        return iter(asyncio.run(collect()))
+        return _drive(self.astream(input, config, **kwargs))
 
     async def _invoke(
         self,
@@ -611,3 +611,19 @@ class CompiledGraph(RunnableMixin):
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
+
+
+def _drive(chunks: AsyncIterator[Any]) -> Iterator[Any]:
+    """Iterate an async iterator from sync code, one chunk at a time, on an event loop of its own (closed, with
+    the iterator, when the caller stops early)."""
+    agen = cast("AsyncGenerator[Any, None]", chunks)
+    with asyncio.Runner() as runner:
+        try:
+            while True:
+                try:
+                    chunk = runner.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            runner.run(agen.aclose())

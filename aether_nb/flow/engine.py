@@ -253,11 +253,14 @@ class Engine:
         else:
             self.head = self.checkpointer.get(self.thread, start["head"])
         if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
-            self.emit("values", self.graph.spec.output(values))
+            self.emit("values", self.graph.spec.visible(values))
         supersteps = 1 if start["started"] else 0
         path: list[list[str]] = []
         skip_before = False
         while tasks:
+            sink = self.sink
+            if sink is not None:
+                await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
             if supersteps >= self.limit:
                 shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
                 raise GraphRecursionError(
@@ -484,7 +487,7 @@ class Engine:
         ran = [t.node for t in tasks]
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and any(o.writes for o in outcomes):
-            self.emit("values", self.graph.spec.output(new_values))
+            self.emit("values", self.graph.spec.visible(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:

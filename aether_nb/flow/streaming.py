@@ -15,6 +15,7 @@ payloads are built only when a stream asks for their mode, so a turn nobody stre
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ class Sink:
         self.modes = frozenset(modes)
         self.subgraphs = subgraphs
         self._put = put
+        self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
@@ -47,6 +49,20 @@ class Sink:
     def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
         if self.wants(mode, ns):
             self._put((mode, payload, ns))
+            self._demand.clear()
+
+    def ask(self) -> None:
+        """The reader took every chunk so far and waits for more."""
+        self._demand.set()
+
+    def release(self) -> None:
+        """The turn no longer streams to this reader (it returned, or was stopped because the reader left)."""
+        self._demand.set()
+
+    async def demanded(self) -> None:
+        """Return once the reader wants more, as LangGraph's stream, which runs a superstep only when asked for
+        the next chunk: a reader that stops early (``break``) leaves no superstep run past the chunks it took."""
+        await self._demand.wait()
 
 
 def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:
@@ -113,7 +129,7 @@ def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkp
     return {
         "config": config_of(thread_id, ns, cp),
         "parent_config": parent,
-        "values": graph.spec.output(cp.values),
+        "values": graph.spec.visible(cp.values),
         "metadata": metadata_of_checkpoint(cp),
         "next": [t["node"] for t in cp.tasks],
         "tasks": tasks,

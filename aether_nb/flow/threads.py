@@ -114,7 +114,7 @@ def snapshot(
         status = "interrupted" if pauses else "running"
     parent = cker.get(key, cp.parent) if cp.parent else None
     return StateSnapshot(
-        values=graph.spec.output(effective_values(graph, cp)),
+        values=graph.spec.visible(effective_values(graph, cp)),
         next=waiting,
         config=config_of(thread_id, ns, cp),
         metadata=metadata_of_checkpoint(cp),

@@ -62,7 +62,7 @@ async def continue_turn(
     if sink is not None:
         graph.sinks[run.id] = sink
         latest = cp.latest(thread_id)
-        sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+        sink("values", graph.spec.visible(latest.values) if latest is not None else {}, ())
         if latest is not None and (sink.wants("checkpoints") or sink.wants("tasks")):
             # as LangGraph: the checkpoint the turn goes on from, then the start of its tasks again
             sink("checkpoints", checkpoint_payload(graph, thread_id, "", latest), ())
@@ -154,7 +154,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
         pending = latest is not None and any(isinstance(v, dict) for v in latest.pending.values())
         if latest is not None and (dynamic or pending):
             # as LangGraph: the state with the writes of the tasks that finished, and what the pause asks
-            values = graph.spec.output(effective_values(graph, latest))
+            values = graph.spec.visible(effective_values(graph, latest))
             sink("values", {**values, "__interrupt__": dynamic} if dynamic else values, ())
     return turn_result(graph, run, thread_id, pauses)
 
@@ -370,5 +370,7 @@ async def invoke_turn(
         raise
     finally:
         graph.sinks.pop(run.id, None)
+        if sink is not None:
+            sink.release()  # (after run.cancel(): an engine waiting for the reader is stopped, not woken)
         if run.done:
             graph.contexts.pop(run.id, None)

@@ -123,3 +123,149 @@ def test_pending_writes_resume_matches_langgraph_invoke() -> None:
             g.invoke(None, _thread())
         results.append((state.values, state.next, dict(calls)))
     assert results[1] == results[0] == ({"value": 3}, ("two",), {"one": 1, "two": 2})
+
+
+def _both(build: Any, run: Any) -> tuple[Any, Any]:
+    """``run(lib, graph)`` on LangGraph's graph and on ours, both built by ``build(lib)``; returns both results."""
+    lg = _lg()
+    return run(lg, build(lg).compile(checkpointer=lg.InMemorySaver())), run(
+        ours, build(ours).compile(checkpointer="memory")
+    )
+
+
+class In(TypedDict):
+    question: str
+
+
+class Out(TypedDict):
+    answer: str
+
+
+class Overall(In, Out):
+    pass
+
+
+class PublicState(TypedDict):
+    a: str
+
+
+class Node2Input(TypedDict):
+    private_data: str
+
+
+def _io_schemas(lib: Any) -> Any:
+    """The how-to "define input and output schemas" graph."""
+
+    def answer(state: In) -> dict[str, Any]:
+        return {"answer": "bye " + state["question"]}
+
+    b = lib.StateGraph(Overall, input_schema=In, output_schema=Out)
+    b.add_node("answer", answer)
+    b.add_edge(lib.START, "answer")
+    b.add_edge("answer", lib.END)
+    return b
+
+
+def _private_channel(lib: Any) -> Any:
+    """The how-to "pass private state between nodes" graph: ``private_data`` is only in a node's input schema
+    (module-level classes: LangGraph cannot resolve a local class named in a string annotation)."""
+
+    def node_1(state: PublicState) -> dict[str, Any]:
+        return {"private_data": "set by node_1"}
+
+    def node_2(state: Node2Input) -> dict[str, Any]:
+        return {"a": "set by node_2 from " + state["private_data"]}
+
+    b = lib.StateGraph(PublicState)
+    b.add_node("node_1", node_1)
+    b.add_node("node_2", node_2)
+    b.add_edge(lib.START, "node_1")
+    b.add_edge("node_1", "node_2")
+    return b
+
+
+@pytest.mark.parametrize("build", [_io_schemas, _private_channel], ids=["io-schemas", "private-channel"])
+def test_invoke_filters_by_the_output_schema_while_state_and_values_chunks_show_every_key(build: Any) -> None:
+    """LangGraph returns the output schema's keys from ``invoke``, but ``get_state().values``, the checkpoints
+    and ``stream_mode="values"`` chunks show every channel (input-schema and private keys included)."""
+
+    def run(lib: Any, g: Any) -> Any:
+        first = {"question": "hi"} if build is _io_schemas else {"a": "x"}
+        result = g.invoke(first, _thread("1"))
+        values = list(g.stream(first, _thread("2"), stream_mode="values"))
+        mixed = list(g.stream(first, _thread("3"), stream_mode=["values", "updates"]))
+        history = [s.values for s in g.get_state_history(_thread("1"))]
+        return result, g.get_state(_thread("1")).values, values, mixed, history
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs
+    assert set(mine[1]) > set(mine[0])  # the state shows more than invoke returns
+
+
+class N(TypedDict):
+    n: int
+
+
+def _counter(lib: Any, calls: list[int], fail_at: int | None = None, is_async: bool = False) -> Any:
+    def step(state: N) -> dict[str, Any]:
+        calls.append(state["n"])
+        if state["n"] == fail_at:
+            raise ValueError(f"failed at {fail_at}")
+        return {"n": state["n"] + 1}
+
+    async def astep(state: N) -> dict[str, Any]:
+        return step(state)
+
+    b = lib.StateGraph(N)
+    b.add_node("step", astep if is_async else step)
+    b.add_edge(lib.START, "step")
+    b.add_conditional_edges("step", lambda s: "step" if s["n"] < 10 else lib.END)
+    return b
+
+
+def test_sync_stream_yields_as_it_goes_and_raises_after_the_chunks_before_the_error() -> None:
+    """``for chunk in graph.stream(...)`` as LangGraph's docs write it: the chunks before a failing node arrive,
+    then its error."""
+
+    def run(lib: Any, g: Any) -> Any:
+        seen: list[Any] = []
+        with pytest.raises(ValueError, match="failed at 3"):
+            for chunk in g.stream({"n": 0}, _thread(), stream_mode=["updates", "values"]):
+                seen.append(chunk)
+        return seen
+
+    theirs, mine = _both(lambda lib: _counter(lib, [], fail_at=3), run)
+    assert mine == theirs and len(mine) == 7
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+def test_leaving_a_stream_early_runs_no_superstep_past_the_chunks_taken(how: str) -> None:
+    """LangGraph runs a superstep only when the reader asks for the next chunk: a reader that ``break``s after
+    the third update leaves three calls and that state (aether_nb ran the turn ahead of its reader)."""
+    calls: dict[str, list[int]] = {}
+
+    def run(lib: Any, g: Any) -> Any:
+        name = "lg" if lib is not ours else "ours"
+        if how == "sync":
+            for chunk in g.stream({"n": 0}, _thread()):
+                if chunk["step"]["n"] >= 3:
+                    break
+        else:
+
+            async def read() -> None:
+                stream = g.astream({"n": 0}, _thread())
+                async for chunk in stream:
+                    if chunk["step"]["n"] >= 3:
+                        break
+                for _ in range(200):  # the loop turns: a turn running ahead of its reader would go on
+                    await asyncio.sleep(0)
+                await stream.aclose()
+
+            asyncio.run(read())
+        return list(calls[name]), g.get_state(_thread()).values
+
+    def build(lib: Any) -> Any:
+        return _counter(lib, calls.setdefault("lg" if lib is not ours else "ours", []), is_async=how == "async")
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs == ([0, 1, 2], {"n": 3})
