@@ -101,6 +101,7 @@ class CompiledGraph(RunnableMixin):
         self.context_schema = builder.context_schema
         # run id -> the context= of the call driving that turn now; only in this process, never stored
         self.contexts: dict[str, Any] = {}
+        self.limits: dict[str, int] = {}  # run id -> recursion limit of the call driving that turn now
         self._session = session
         self._memory: InMemoryCheckpointer | None = None
         self._checkpointer: Checkpointer | None = None
@@ -166,6 +167,7 @@ class CompiledGraph(RunnableMixin):
         finally:
             if self.engines.get(scope.run.id) is engine:
                 del self.engines[scope.run.id]
+            self.limits.pop(scope.run.id, None)
             self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 

@@ -101,6 +101,8 @@ class Engine:
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
+        self.step_asked = False
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
         cap = self.config.get("max_concurrency")
@@ -217,10 +219,12 @@ class Engine:
                 for msg in v if isinstance(v, list) else [v]:
                     self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
 
-    async def journaled(self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any) -> tuple[Any, bool]:
-        """Run ``fn`` once as a journaled (undrawn) step; on resume its journaled value is returned instead.
-        Returns ``(value, replayed)``."""
-        key = self.scope.next_key(name)
+    async def journaled(
+        self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any, key: str | None = None
+    ) -> tuple[Any, bool]:
+        """Run ``fn`` once as a journaled (undrawn) step (at ``key``, else the next of ``name``); on resume its
+        journaled value is returned instead. Returns ``(value, replayed)``."""
+        key = key if key is not None else self.scope.next_key(name)
         replayed = key in self.scope.execution.journal
 
         async def execute(_: Scope) -> Any:
@@ -255,42 +259,66 @@ class Engine:
         if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
             self.emit("values", self.graph.spec.visible(values))
         supersteps = 1 if start["started"] else 0
+        # LangGraph's recursion limit, per call: a call may take limit + 2 steps, its input and START taking two;
+        # once they are spent the turn fails even if nothing is left to run (LangGraph checks the step count
+        # first). A call resuming the turn (a breakpoint continued, an interrupt answered) starts a new count.
+        spent = 2 if start["started"] else 0
+        limit = self.limit
         path: list[list[str]] = []
         skip_before = False
         while tasks:
             sink = self.sink
             if sink is not None:
                 await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
-            if supersteps >= self.limit:
-                shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
-                raise GraphRecursionError(
-                    f"Recursion limit of {self.limit} reached without hitting a stop condition: graph "
-                    f"{self.graph.name!r} on thread {self.thread_id!r} took {supersteps} supersteps (path: "
-                    f"{shown or '-'}, then {[t['node'] for t in tasks]}). Add a condition that routes to END, or "
-                    "raise the limit with config={'recursion_limit': N}",
-                    [*path, [t["node"] for t in tasks]],
-                    run_id=self.run.id,
-                )
             before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending = await self._pause("before", before)
+                spent, limit = 0, self.call_limit()
                 skip_before = True
                 continue
             skip_before = False
             values, tasks, barriers, deferred, ran = await self._superstep(
                 tasks, values, barriers, deferred, step, pending
             )
+            if self.step_asked:
+                spent, limit = 0, self.call_limit()
             pending = {}
             supersteps += 1
+            spent += 1
             step += 1
             path.append(ran)
             after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
                 values, tasks, barriers, deferred, pending = await self._pause("after", after)
+                spent, limit = 0, self.call_limit()
                 skip_before = True
+            elif spent >= limit + 2:
+                self._out_of_steps(limit, supersteps, path, tasks)
         if self.parent is not None:
             return values
         return {"thread_id": self.thread_id, "supersteps": supersteps}
+
+    def call_limit(self) -> int:
+        """The recursion limit of the call driving the turn now (a resuming call brings its own)."""
+        return self.root.graph.limits.get(self.run.id, self.limit)
+
+    def note_asked(self) -> None:
+        """A task of a subgraph running in one of this graph's tasks was resumed with an answer: that task
+        (and so this graph's superstep) counts as resumed too, up to the root."""
+        self.asked_count += 1
+        if self.parent is not None:
+            self.parent.note_asked()
+
+    def _out_of_steps(self, limit: int, supersteps: int, path: list[list[str]], tasks: list[dict[str, Any]]) -> None:
+        shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
+        then = f", then {[t['node'] for t in tasks]}" if tasks else ""
+        raise GraphRecursionError(
+            f"Recursion limit of {limit} reached without hitting a stop condition: graph {self.graph.name!r} on "
+            f"thread {self.thread_id!r} took {supersteps} supersteps (path: {shown or '-'}{then}). Add a condition "
+            "that routes to END, or raise the limit with config={'recursion_limit': N}",
+            [*path, [t["node"] for t in tasks]] if tasks else path,
+            run_id=self.run.id,
+        )
 
     async def _prepare(self) -> dict[str, Any]:
         cp = self.checkpointer
@@ -457,14 +485,21 @@ class Engine:
         if sink is not None and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
+        self.step_asked = any(o.asked for o in outcomes)
+        if self.step_asked and self.parent is not None:
+            self.parent.note_asked()
         self.step_done = {}
         if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
         order = merge_order(tasks)
         base = values
-        if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
+        # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
+        # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
+        # the reload the first run made here nor shift the keys of later ones
+        reload_key = f"{self.scope.prefix}reload_at_{step}"
+        if self.interrupted or self.scope.replays(reload_key):
             self.interrupted = False
-            info, _ = await self.journaled("reload", self._reload, {"step": step})
+            info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
             base = info["values"]
         for i in order:
             cmd = outcomes[i].parent_command

@@ -73,6 +73,7 @@ class Outcome:
     writes: list[tuple[str, Any]]
     route: Route
     parent_command: Any = None
+    asked: bool = False  # the task (or a subgraph in it) was resumed with an answer: a new call's budget starts
 
     def to_json(self) -> dict[str, Any]:
         """The journaled form (the task step's value, also what the run's DAG shows as the node's outputs):
@@ -85,6 +86,8 @@ class Outcome:
             data["send"] = [{s.node: s.arg} for s in route.sends]
         if self.parent_command is not None:
             data["parent_command"] = self.parent_command
+        if self.asked:
+            data["asked"] = 1
         return data
 
     @classmethod
@@ -96,6 +99,7 @@ class Outcome:
             writes_of(data.get("writes")),
             Route.from_json(route if route is not None else data),
             data.get("parent_command"),
+            bool(data.get("asked")),
         )
 
 
@@ -236,6 +240,7 @@ class TaskRunner:
             services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
+        asked_before = engine.asked_count
         resume, unjournaled = prior_answers(child)
         for index, rec in unjournaled:
             await settle_answered(child, f"{engine.ns_path}{task.node}", index, rec, resume[index])
@@ -306,8 +311,9 @@ class TaskRunner:
                 handled = True
                 break
         parent = _parent_command(raw)
+        asked = bool(resume) or engine.asked_count != asked_before
         if parent is not None:
-            return Outcome([], Route(), parent_command=Command(update=parent.update, goto=parent.goto))
+            return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
         result = normalise_return(raw, graph.spec, values, task.node)
         writes = graph.spec.coerce(result.writes)
 
@@ -319,7 +325,7 @@ class TaskRunner:
             task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
         )
         engine.on_task_done(task, writes, step)
-        return Outcome(writes, route)
+        return Outcome(writes, route, asked=asked)
 
     async def _reload(self, child: Scope, n: int) -> dict[str, Any]:
         """The thread's state for a node's re-run after its n-th interrupt was answered (journaled: a resumed run

@@ -269,3 +269,106 @@ def test_leaving_a_stream_early_runs_no_superstep_past_the_chunks_taken(how: str
 
     theirs, mine = _both(build, run)
     assert mine == theirs == ([0, 1, 2], {"n": 3})
+
+
+def test_a_review_loop_resumed_many_times_gets_a_recursion_budget_per_call() -> None:
+    """A loop that asks the user at every round (the human-in-the-loop how-to's shape) with the default limit of
+    25: LangGraph counts the limit per call, so forty answers go through. (aether_nb counted every superstep of
+    the turn since its first call, and failed after a dozen answers.)"""
+
+    class Round(TypedDict):
+        n: int
+
+    def run(lib: Any, g: Any) -> Any:
+        out = g.invoke({"n": 0}, _thread())
+        answers = 0
+        while "__interrupt__" in out:
+            out = g.invoke(lib.Command(resume="go on"), _thread())
+            answers += 1
+        return answers, dict(out)
+
+    def build(lib: Any) -> Any:
+        def ask(state: Round) -> dict[str, Any]:
+            lib.interrupt(f"round {state['n']}: go on?")
+            return {"n": state["n"] + 1}
+
+        b = lib.StateGraph(Round)
+        b.add_node("ask", ask)
+        b.add_node("work", lambda s: {})
+        b.add_edge(lib.START, "ask")
+        b.add_edge("ask", "work")
+        b.add_conditional_edges("work", lambda s: "ask" if s["n"] < 40 else lib.END)
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs == (40, {"n": 40})
+
+
+class Loop(TypedDict):
+    n: int
+
+
+def _loop(lib: Any, calls: list[int], pause: str) -> Any:
+    """START -> gate -> step, step looping until n reaches 10; ``gate`` pauses (interrupt() or a breakpoint)."""
+
+    def gate(state: Loop) -> dict[str, Any]:
+        if pause == "interrupt":
+            lib.interrupt("go?")
+        return {}
+
+    def step(state: Loop) -> dict[str, Any]:
+        calls.append(state["n"])
+        return {"n": state["n"] + 1}
+
+    b = lib.StateGraph(Loop)
+    b.add_node("gate", gate)
+    b.add_node("step", step)
+    b.add_edge(lib.START, "gate")
+    b.add_edge("gate", "step")
+    b.add_conditional_edges("step", lambda s: "step" if s["n"] < 10 else lib.END)
+    return b
+
+
+def _limit_outcome(lib: Any, saver: Any, start: int, limit: int, how: str) -> Any:
+    calls: list[int] = []
+    g = _loop(lib, calls, "interrupt" if how == "resume" else "breakpoint" if how != "input" else "none")
+    g = g.compile(checkpointer=saver, interrupt_after=["gate"] if how in ("none", "update") else None)
+    cfg = {"configurable": {"thread_id": "t"}, "recursion_limit": limit}
+    error = None
+    try:
+        if how == "input":
+            g.invoke({"n": start}, cfg)
+        else:
+            g.invoke({"n": start}, {**cfg, "recursion_limit": 50})
+            resume = {
+                "resume": lib.Command(resume="yes"),
+                "none": None,
+                "update": lib.Command(update={"n": start + 1}),
+            }[how]
+            g.invoke(resume, cfg)
+    except Exception as exc:
+        error = type(exc).__name__
+    return len(calls), g.get_state({"configurable": {"thread_id": "t"}}).values, error
+
+
+def test_the_recursion_limit_counts_as_langgraph_per_call() -> None:
+    """Random loop lengths, limits and ways to start or resume the turn: the same nodes run, the same state is
+    left and the same error is raised as in LangGraph (its limit allows ``limit`` node supersteps after an input,
+    ``limit + 2`` on a resume, and fails once they are spent even if nothing is left to run)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    lg = _lg()
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(
+        start=st.integers(min_value=2, max_value=9),
+        limit=st.integers(min_value=1, max_value=6),
+        how=st.sampled_from(["input", "resume", "none", "update"]),
+    )
+    def check(start: int, limit: int, how: str) -> None:
+        theirs = _limit_outcome(lg, lg.InMemorySaver(), start, limit, how)
+        mine = _limit_outcome(ours, "memory", start, limit, how)
+        assert mine == theirs
+
+    check()
