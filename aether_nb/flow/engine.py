@@ -520,8 +520,9 @@ class Engine:
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
         ran = [t.node for t in tasks]
+        replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
-        if self.sink is not None and any(o.writes for o in outcomes):
+        if self.sink is not None and not replayed and any(o.writes for o in outcomes):
             self.emit("values", self.graph.spec.visible(new_values))
         return new_values, next_tasks, new_barriers, new_deferred, ran
 

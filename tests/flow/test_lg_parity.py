@@ -372,3 +372,52 @@ def test_the_recursion_limit_counts_as_langgraph_per_call() -> None:
         assert mine == theirs
 
     check()
+
+
+def _plain(chunk: Any) -> Any:
+    """A chunk with interrupts as their values (ids differ by design)."""
+    if isinstance(chunk, tuple):
+        return tuple(_plain(c) for c in chunk)
+    if isinstance(chunk, dict):
+        return {k: [i.value for i in v] if k == "__interrupt__" else _plain(v) for k, v in chunk.items()}
+    return chunk
+
+
+class Ask(TypedDict, total=False):
+    x: int
+    log: Annotated[list, operator.add]
+
+
+@pytest.mark.parametrize("modes", ["values", ["values", "updates"], "updates"])
+@pytest.mark.parametrize("pause", ["interrupt", "breakpoint"])
+def test_streaming_a_turn_that_pauses_and_resumes_gives_langgraphs_chunks(modes: Any, pause: str) -> None:
+    """The human-in-the-loop how-to, streamed with the sync ``stream`` (each call on its own event loop, so the
+    resumed turn is replayed from the journal): the resuming call streams the state it goes on from once, then
+    what runs — not again the supersteps that finished before the pause."""
+
+    def run(lib: Any, g: Any) -> Any:
+        first = [_plain(c) for c in g.stream({"x": 0, "log": []}, _thread(), stream_mode=modes)]
+        resume = lib.Command(resume=7) if pause == "interrupt" else None
+        second = [_plain(c) for c in g.stream(resume, _thread(), stream_mode=modes)]
+        if pause == "breakpoint":
+            second += [_plain(c) for c in g.stream(lib.Command(resume=7), _thread(), stream_mode=modes)]
+        return first, second
+
+    def build(lib: Any) -> Any:
+        def ask(state: Ask) -> dict[str, Any]:
+            return {"x": lib.interrupt("q?")}
+
+        b = lib.StateGraph(Ask)
+        b.add_node("a", lambda s: {"log": ["a"]})
+        b.add_node("ask", ask)
+        b.add_node("after", lambda s: {"log": ["after"]})
+        b.add_edge(lib.START, "a")
+        b.add_edge("a", "ask")
+        b.add_edge("ask", "after")
+        return b
+
+    lg = _lg()
+    breakpoints = {"interrupt_before": ["ask"]} if pause == "breakpoint" else {}
+    theirs = run(lg, build(lg).compile(checkpointer=lg.InMemorySaver(), **breakpoints))
+    mine = run(ours, build(ours).compile(checkpointer="memory", **breakpoints))
+    assert mine == theirs
