@@ -551,7 +551,7 @@ class Engine:
         for t, f in zip(tasks, futures, strict=True):
             if f.done():
                 continue
-            if t.thread_running():  # a sync node's thread cannot be stopped: keep what it does (as LangGraph)
+            if t.unstoppable():  # a sync node's thread cannot be stopped: keep what it does (as LangGraph)
                 t.stopping = True
                 continue
             self.scope.cancelling.add(t.key)

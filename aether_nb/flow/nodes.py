@@ -66,17 +66,35 @@ class NodeRun:
         return self._runtime
 
 
-@dataclass(slots=True)
 class SyncCall:
-    """A sync node's call in a worker thread. Once the thread has started, the call cannot be stopped: when a
-    sibling task fails, the engine waits for it and keeps its result (as LangGraph does), so the next call does
-    not run it again."""
+    """A sync node's call handed to a worker thread. Once the thread has begun it, the call cannot be stopped:
+    when a sibling task fails, the engine waits for it and keeps its result (as LangGraph's ``invoke`` does), so
+    the next call does not run it again; a call no thread has begun yet is dropped instead."""
 
-    future: asyncio.Future[Any]
-    started: threading.Event
+    __slots__ = ("_lock", "_state", "future")
 
-    def running(self) -> bool:
-        return self.started.is_set() and not self.future.done()
+    def __init__(self) -> None:
+        self.future: asyncio.Future[Any] | None = None
+        self._lock = threading.Lock()
+        self._state = "pending"  # -> "running" (a thread began it) or "dropped" (it never will)
+
+    def begin(self) -> bool:
+        """In the worker thread: whether to run the call (False once it was dropped)."""
+        with self._lock:
+            if self._state == "dropped":
+                return False
+            self._state = "running"
+            return True
+
+    def unstoppable(self) -> bool:
+        """Whether the call is under way in its thread; a call not begun yet is dropped by this check."""
+        if self.future is not None and self.future.done():
+            return False
+        with self._lock:
+            if self._state == "pending":
+                self._state = "dropped"
+                return False
+            return self._state == "running"
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)
@@ -330,20 +348,22 @@ def _is_runtime_annotation(ann: Any) -> bool:
 
 
 async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """``asyncio.to_thread`` that tells the task when its call has started (see :class:`SyncCall`)."""
-    started = threading.Event()
+    """``asyncio.to_thread`` that the task can tell apart once begun (see :class:`SyncCall`)."""
+    call = SyncCall()
     ctx = contextvars.copy_context()
     future = asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(ctx.run, _run_detached, started, fn, args, kwargs)
+        None, functools.partial(ctx.run, _run_detached, call, fn, args, kwargs)
     )
+    call.future = future
     if node_run.threads is not None:
-        node_run.threads.append(SyncCall(future, started))  # one per attempt; the task's list lives one superstep
+        node_run.threads.append(call)  # one per attempt; the task's list lives one superstep
     return await future
 
 
-def _run_detached(started: threading.Event, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     # In the worker thread: tool calls made by a sync node run directly, as in sync tools.
-    started.set()
+    if not call.begin():
+        return None  # (the task was stopped before a thread took the call: nothing ran)
     with use_scope(None):
         return fn(*args, **kwargs)
 

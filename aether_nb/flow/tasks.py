@@ -57,9 +57,10 @@ class Task:
     threads: list[SyncCall] = field(default_factory=list)  # its sync calls in worker threads
     stopping: bool = False  # a sibling failed: finish the call under way, start nothing more
 
-    def thread_running(self) -> bool:
-        """Whether a sync call of this task is running in a worker thread (it cannot be stopped)."""
-        return any(c.running() for c in self.threads)
+    def unstoppable(self) -> bool:
+        """Whether a sync call of this task is under way in a worker thread (it cannot be stopped); its calls
+        no thread has begun yet are dropped by this check."""
+        return any([c.unstoppable() for c in self.threads])  # (a list: every call is checked, so dropped)
 
     @property
     def push(self) -> bool:

@@ -421,3 +421,157 @@ def test_streaming_a_turn_that_pauses_and_resumes_gives_langgraphs_chunks(modes:
     theirs = run(lg, build(lg).compile(checkpointer=lg.InMemorySaver(), **breakpoints))
     mine = run(ours, build(ours).compile(checkpointer="memory", **breakpoints))
     assert mine == theirs
+
+
+class Mixed(TypedDict, total=False):
+    log: Annotated[list, operator.add]
+    total: Annotated[int, operator.add]
+    last: str
+
+
+def _program(lib: Any, nodes: list[dict[str, Any]], edges: list[tuple[int, int]], starts: list[int]) -> Any:
+    b = lib.StateGraph(Mixed)
+    for i, update in enumerate(nodes):
+        b.add_node(f"n{i}", lambda s, update=update: dict(update))
+    for i in starts:
+        b.add_edge(lib.START, f"n{i}")
+    for a, z in edges:
+        b.add_edge(f"n{a}", f"n{z}")
+    return b
+
+
+def _play(lib: Any, saver: Any, program: Any, turns: list[tuple[dict[str, Any], Any]]) -> list[Any]:
+    """Run the turns (an input, then maybe ``update_state(values, as_node)`` and ``invoke(None)``); what a user
+    sees after each, stopping at the first error (its type)."""
+    g = program.compile(checkpointer=saver)
+    seen: list[Any] = []
+    for first, edit in turns:
+        try:
+            seen.append(dict(g.invoke(first, _thread())))
+            if edit is not None:
+                values, as_node = edit
+                g.update_state(_thread(), values, as_node=as_node)
+                seen.append(sorted(g.get_state(_thread()).next))
+                seen.append(dict(g.invoke(None, _thread())))
+        except Exception as exc:
+            seen.append(("error", isinstance(exc, lib.InvalidUpdateError)))
+            return seen
+        seen.append([(s.values, sorted(s.next)) for s in g.get_state_history(_thread())])
+    return seen
+
+
+def test_random_programs_of_reducer_and_plain_writes_end_in_langgraphs_state() -> None:
+    """Generated graphs (a DAG of up to five nodes, each writing some of a list reducer, an int reducer and a plain
+    key), several turns with inputs and ``update_state(..., as_node=...)`` edits: every result, the history
+    (values and next of each checkpoint) and the errors (two plain writes in one superstep) are LangGraph's."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    lg = _lg()
+    update = st.fixed_dictionaries(
+        {},
+        optional={
+            "log": st.lists(st.sampled_from(["a", "b", "c"]), max_size=2),
+            "total": st.integers(-3, 3),
+            "last": st.sampled_from(["x", "y"]),
+        },
+    )
+
+    @st.composite
+    def programs(draw: Any) -> Any:
+        n = draw(st.integers(1, 5))
+        nodes = [draw(update) for _ in range(n)]
+        edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=6))
+        edges = sorted({(a, z) for a, z in edges if a < z})
+        starts = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=3)))
+        edit = st.none() | st.tuples(update, st.sampled_from([f"n{i}" for i in range(n)]))
+        # (an empty input writing nothing makes LangGraph's invoke return None: not generated)
+        first = update.filter(bool)
+        turns = draw(st.lists(st.tuples(first, edit), min_size=1, max_size=3))
+        return nodes, edges, starts, turns
+
+    @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(programs())
+    def check(case: Any) -> None:
+        nodes, edges, starts, turns = case
+        theirs = _play(lg, lg.InMemorySaver(), _program(lg, nodes, edges, starts), turns)
+        mine = _play(ours, "memory", _program(ours, nodes, edges, starts), turns)
+        assert mine == theirs
+
+    check()
+
+
+def _stopping_program(lib: Any, n: int, edges: list[tuple[int, int]], starts: list[int], stop: int, how: str) -> Any:
+    """A DAG of sync nodes counting their calls; node ``stop`` asks (``interrupt()``) or fails on its first call."""
+    calls: dict[str, int] = {}
+
+    def node(i: int) -> Any:
+        def fn(s: Mixed) -> dict[str, Any]:
+            name = f"n{i}"
+            calls[name] = calls.get(name, 0) + 1
+            if i == stop and how == "interrupt":
+                return {"log": [f"{name}:{lib.interrupt('go?')}"]}
+            if i == stop and calls[name] == 1:
+                raise ConnectionError("flaky")
+            return {"log": [name], "total": i}
+
+        return fn
+
+    b = lib.StateGraph(Mixed)
+    for i in range(n):
+        b.add_node(f"n{i}", node(i))
+    for i in starts:
+        b.add_edge(lib.START, f"n{i}")
+    for a, z in edges:
+        b.add_edge(f"n{a}", f"n{z}")
+    return b, calls
+
+
+def test_a_turn_stopped_anywhere_and_resumed_runs_each_finished_node_once() -> None:
+    """Generated DAGs stopped at a random node, by ``interrupt()`` (then ``Command(resume=...)``) or by a failure
+    (then ``invoke(None)``): no node that finished runs again, only the stopped one (whose body starts over, as in
+    LangGraph); with an interrupt, the calls and the final state are LangGraph's."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    lg = _lg()
+
+    @st.composite
+    def cases(draw: Any) -> Any:
+        n = draw(st.integers(1, 5))
+        edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=6))
+        edges = sorted({(a, z) for a, z in edges if a < z})
+        starts = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=3)))
+        return n, edges, starts, draw(st.integers(0, n - 1)), draw(st.sampled_from(["interrupt", "failure"]))
+
+    def play(lib: Any, saver: Any, case: Any) -> Any:
+        n, edges, starts, stop, how = case
+        b, calls = _stopping_program(lib, n, edges, starts, stop, how)
+        g = b.compile(checkpointer=saver)
+        if how == "clean":
+            out = g.invoke({"log": []}, _thread())
+        elif how == "failure":
+            try:
+                out = g.invoke({"log": []}, _thread())
+            except ConnectionError:  # (when the failing node is reached)
+                out = g.invoke(None, _thread())
+        else:
+            out = g.invoke({"log": []}, _thread())
+            while "__interrupt__" in out:
+                out = g.invoke(lib.Command(resume="yes"), _thread())
+        return sorted(out["log"]), out["total"], calls
+
+    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(cases())
+    def check(case: Any) -> None:
+        n, edges, starts, stop, how = case
+        log, total, calls = play(ours, "memory", case)
+        _, _, clean = play(ours, "memory", (n, edges, starts, -1, "clean"))  # how often each runs undisturbed
+        stopped = f"n{stop}"
+        if stopped in clean:  # each run of it starts over once (an interrupt), or its first run fails
+            clean[stopped] += clean[stopped] if how == "interrupt" else 1
+        assert calls == clean
+        if how == "interrupt":
+            assert (log, total, calls) == play(lg, lg.InMemorySaver(), case)
+
+    check()
