@@ -382,8 +382,8 @@ class StateGraph:
             interrupt_before: pause before these nodes run (``"*"``: every node); continue with
                 ``ainvoke(None, config)``.
             interrupt_after: pause after these nodes ran (``"*"``: every node).
-            recursion_limit: the most supersteps one turn may take, START's included (override per call with
-                ``config={"recursion_limit": N}``).
+            recursion_limit: the supersteps of nodes one call may run (a call resuming the turn two more), as
+                LangGraph counts them (override per call with ``config={"recursion_limit": N}``).
             name: overrides the graph's name.
             services: objects injected by parameter name into the nodes of this compiled graph only.
             session: the aether_nb session to run in (default: the notebook's).

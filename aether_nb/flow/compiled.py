@@ -53,6 +53,7 @@ from aether_nb.flow.types import (
     END,
     EmptyUpdate,
     Interrupt,
+    InvalidConfig,
     InvokeResult,
     StateSnapshot,
     StateUpdate,
@@ -207,7 +208,7 @@ class CompiledGraph(RunnableMixin):
         ns = str(cfg.pop("checkpoint_ns", "") or "")
         limit = cfg.get("recursion_limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
+            raise InvalidConfig(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
         return thread_id, cfg, checkpoint_id, ns
 
     def current_run(self, session: Session, thread_id: str) -> Run | None:
@@ -453,7 +454,22 @@ class CompiledGraph(RunnableMixin):
         cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
         run = self.current_run(self.session, thread_id)
         is_head = cp is not None and latest is not None and cp.id == latest.id
-        return snapshot(self, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs)
+        graph = self.graph_at(ns)
+        return snapshot(graph, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs, cker=cker)
+
+    def graph_at(self, ns: str) -> CompiledGraph:
+        """The graph whose checkpoints namespace ``ns`` holds: this one for ``""``, else the subgraph node at
+        that path (``"outer|inner"``; a ``node:<step>`` label names the node)."""
+        graph: CompiledGraph = self
+        for part in ns.split("|") if ns else ():
+            spec = graph.nodes.get(part.split(":", 1)[0])
+            if spec is None or spec.subgraph is None:
+                raise UsageError(
+                    f"checkpoint_ns {shown(ns)} names no subgraph of graph {shown(self.name)} (at {shown(part)})",
+                    code="no_subgraph",
+                )
+            graph = spec.subgraph
+        return graph
 
     async def aget_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """:meth:`get_state` (async, as LangGraph spells it)."""
@@ -489,7 +505,9 @@ class CompiledGraph(RunnableMixin):
             raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
         before_id = self.parse_config(before)[2] if before is not None else None
         run = self.current_run(self.session, thread_id)
-        return History(history(self, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter))
+        graph, cker = self.graph_at(ns), self.checkpointer
+        found = history(graph, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter, cker=cker)
+        return History(found)
 
     def aget_state_history(
         self,
@@ -544,9 +562,10 @@ class CompiledGraph(RunnableMixin):
         if checkpoint_id is not None and base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
+        graph = self.graph_at(ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
         for step in steps:
             base = await update_superstep(
-                self, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+                graph, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
             )
         ends = any(u.as_node == END for step in steps for u in step)
         dropped = ends and any(i.kind == "interrupt" for _, i in pauses)

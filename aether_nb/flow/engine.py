@@ -302,6 +302,14 @@ class Engine:
         """The recursion limit of the call driving the turn now (a resuming call brings its own)."""
         return self.root.graph.limits.get(self.run.id, self.limit)
 
+    def resumed_here(self) -> None:
+        """A task of this graph runs again with answers given while no process waited for them: its superstep
+        (and those of the graphs it runs in) read the state again, as after a live wait — it may have been
+        edited meanwhile."""
+        self.interrupted = True
+        if self.parent is not None:
+            self.parent.resumed_here()
+
     def note_asked(self) -> None:
         """A task of a subgraph running in one of this graph's tasks was resumed with an answer: that task
         (and so this graph's superstep) counts as resumed too, up to the root."""

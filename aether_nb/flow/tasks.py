@@ -251,6 +251,7 @@ class TaskRunner:
         reloads = len(resume)
         if resume:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
+            engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node

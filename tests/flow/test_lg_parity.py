@@ -575,3 +575,93 @@ def test_a_turn_stopped_anywhere_and_resumed_runs_each_finished_node_once() -> N
             assert (log, total, calls) == play(lg, lg.InMemorySaver(), case)
 
     check()
+
+
+def test_an_edit_made_while_paused_at_interrupt_is_kept_when_the_turn_resumes() -> None:
+    """``update_state`` while a node waits at ``interrupt()``, then ``Command(resume=...)``: the node re-runs on
+    the edited state and the edit stays, as in LangGraph. Through the sync API each call has its own event loop,
+    so the resumed turn is replayed from the journal, as after a kernel restart (the edit was lost there)."""
+
+    def run(lib: Any, g: Any) -> Any:
+        g.invoke({"x": 1, "log": []}, _thread())
+        g.update_state(_thread(), {"x": 5, "log": ["edit"]})
+        paused = g.get_state(_thread()).values
+        return paused, g.invoke(lib.Command(resume="a"), _thread())
+
+    def build(lib: Any) -> Any:
+        def ask(state: Ask) -> dict[str, Any]:
+            return {"log": [f"{lib.interrupt('q?')}:x={state['x']}"]}
+
+        b = lib.StateGraph(Ask)
+        b.add_node("ask", ask)
+        b.add_node("ok", lambda s: {"log": ["ok"]})
+        b.add_node("z", lambda s: {"log": [f"z:x={s['x']}"]})
+        b.add_edge(lib.START, "ask")
+        b.add_edge(lib.START, "ok")
+        b.add_edge("ask", "z")
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs
+    assert mine[1] == {"x": 5, "log": ["edit", "a:x=5", "ok", "z:x=5"]}
+
+
+def test_a_nested_subgraph_paused_at_interrupt_shows_and_takes_edits_through_its_snapshot_config() -> None:
+    """The subgraphs how-to ("view and update subgraph state"): ``get_state(config, subgraphs=True)`` shows each
+    level's state (a subgraph inside a subgraph too), and ``update_state(<that snapshot's config>, ...)`` edits
+    the subgraph's own state, as its own node; the resumed turn keeps the edit."""
+
+    def run(lib: Any, g: Any) -> Any:
+        g.invoke({"log": []}, _thread())
+        outer = g.get_state(_thread(), subgraphs=True)
+        sub = outer.tasks[0].state
+        deep = sub.tasks[0].state
+        seen = [(s.values, s.next) for s in (outer, sub, deep)]
+        g.update_state(sub.config, {"log": ["edited"]}, as_node="pre")
+        seen.append(g.get_state(_thread(), subgraphs=True).tasks[0].state.values)
+        seen.append(g.invoke(lib.Command(resume="ans"), _thread()))
+        return seen
+
+    def build(lib: Any) -> Any:
+        def ask(state: Ask) -> dict[str, Any]:
+            return {"log": [lib.interrupt("deep?")]}
+
+        deep = lib.StateGraph(Ask)
+        deep.add_node("deep", ask)
+        deep.add_edge(lib.START, "deep")
+        sub = lib.StateGraph(Ask)
+        sub.add_node("pre", lambda s: {"log": ["pre"]})
+        sub.add_node("mid", deep.compile())
+        sub.add_edge(lib.START, "pre")
+        sub.add_edge("pre", "mid")
+        b = lib.StateGraph(Ask)
+        b.add_node("sub", sub.compile())
+        b.add_node("post", lambda s: {"log": ["post"]})
+        b.add_edge(lib.START, "sub")
+        b.add_edge("sub", "post")
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine[:4] == theirs[:4]
+    assert mine[2] == ({"log": ["pre"]}, ("deep",))
+    # the edit stays; LangGraph also re-enters the waiting inner subgraph with it (README: differences)
+    assert mine[4] == {"log": ["pre", "edited", "pre", "ans", "post"]}
+    assert theirs[4] == {"log": ["pre", "edited", "pre", "edited", "ans", "post"]}
+
+
+def test_bad_messages_and_configs_are_value_errors_as_in_langgraph() -> None:
+    """Code catching ``ValueError`` keeps working: a ``RemoveMessage`` of an id the state does not hold, and a
+    ``recursion_limit`` below 1 (aether_nb's errors are also ``UsageError``s)."""
+    lg = _lg()
+    from langchain_core.messages import RemoveMessage
+
+    for lib, remove in ((lg, RemoveMessage), (ours, ours.RemoveMessage)):
+        b = lib.StateGraph(lib.MessagesState)
+        b.add_node("n", lambda s: {})
+        b.add_edge(lib.START, "n")
+        g = b.compile(checkpointer=lib.InMemorySaver() if lib is lg else "memory")
+        g.invoke({"messages": [("user", "hi")]}, _thread())
+        with pytest.raises(ValueError):
+            g.update_state(_thread(), {"messages": [remove(id="no-such-id")]})
+        with pytest.raises(ValueError):
+            g.invoke({"messages": []}, {"recursion_limit": 0, **_thread("2")})
