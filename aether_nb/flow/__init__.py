@@ -20,6 +20,7 @@ LangGraph's semantics; the README lists the differences.
 """
 
 from aether_nb.flow.builder import StateGraph
+from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -80,6 +81,7 @@ __all__ = [
     "START",
     "AgentState",
     "AmbiguousResume",
+    "CachePolicy",
     "Checkpoint",
     "Checkpointer",
     "Command",
@@ -88,6 +90,7 @@ __all__ = [
     "ExecutionInfo",
     "GraphBuildError",
     "GraphRecursionError",
+    "InMemoryCache",
     "InMemoryCheckpointer",
     "InMemorySaver",
     "InjectedConfig",

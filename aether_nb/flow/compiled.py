@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Se
 from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.cache import InMemoryCache
 from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
@@ -88,7 +89,11 @@ class CompiledGraph(RunnableMixin):
         services: Mapping[str, Any],
         session: Session | None,
         store: Any = None,
+        cache: InMemoryCache | None = None,
     ) -> None:
+        if cache is not None and not isinstance(cache, InMemoryCache):
+            raise UsageError(f"compile(cache=...): expected aether_nb.flow.InMemoryCache(), got {shown(cache)}")
+        self.cache = cache
         self.name = name
         self.builder = builder
         self.spec = builder.spec
@@ -456,6 +461,15 @@ class CompiledGraph(RunnableMixin):
         is_head = cp is not None and latest is not None and cp.id == latest.id
         graph = self.graph_at(ns)
         return snapshot(graph, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs, cker=cker)
+
+    def clear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Forget the cached results of every node, or of ``nodes`` (LangGraph's ``clear_cache``)."""
+        if self.cache is not None:
+            self.cache.clear(nodes)
+
+    async def aclear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """:meth:`clear_cache` (async, as LangGraph spells it)."""
+        self.clear_cache(nodes)
 
     def graph_at(self, ns: str) -> CompiledGraph:
         """The graph whose checkpoints namespace ``ns`` holds: this one for ``""``, else the subgraph node at

@@ -201,8 +201,9 @@ class Engine:
             raise UsageError(f"thread {self.thread!r} lost its checkpoints while a node waited", code="no_checkpoint")
         return latest.values
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int) -> None:
-        """Stream a finished task's update (in the order tasks finish, as LangGraph does)."""
+    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
+        """Stream a finished task's update (in the order tasks finish, as LangGraph does; one answered from the
+        node cache carries ``"__metadata__": {"cached": True}``)."""
         if self.sink is None:
             return
         self.emit_task_result(task, writes)
@@ -213,7 +214,7 @@ class Engine:
                 update = writes[0][1] if len(writes) == 1 else [v for _, v in writes]
             else:
                 update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
-        self.emit("updates", {task.node: update})
+        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
         for k, v in writes:
             if self.graph.spec.is_messages(k):
                 for msg in v if isinstance(v, list) else [v]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
@@ -224,6 +225,7 @@ class NodeSpec:
         self.defer = bool(defer)
         self.metadata = dict(metadata or {})
         self.subgraph: Any = None  # the CompiledGraph when this node is a subgraph
+        self.cache_policy: CachePolicy | None = None  # add_node(..., cache_policy=...)
         target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.bindings: list[tuple[str, str]] = []  # (parameter, source): state | config | context | service name

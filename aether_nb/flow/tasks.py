@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
+from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
@@ -256,7 +257,14 @@ class TaskRunner:
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
         started = engine.run.session.clock.now()
-        while True:
+        cache, caching = graph.cache, spec.cache_policy
+        ckey: Any = None
+        hit, raw = False, None
+        if cache is not None and caching is not None and not resume:
+            ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
+            hit, raw = cache.get(task.node, ckey)
+        node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+        while not hit:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
             node_run.threads = task.threads
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
@@ -312,6 +320,8 @@ class TaskRunner:
                     )
                 handled = True
                 break
+        if ckey is not None and not hit and not handled and cache is not None and caching is not None:
+            cache.set(task.node, ckey, raw, caching.ttl)
         parent = _parent_command(raw)
         asked = bool(resume) or engine.asked_count != asked_before
         if parent is not None:
@@ -326,7 +336,7 @@ class TaskRunner:
         route = await graph.topology.route(
             task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
         )
-        engine.on_task_done(task, writes, step)
+        engine.on_task_done(task, writes, step, cached=hit)
         return Outcome(writes, route, asked=asked)
 
     async def _reload(self, child: Scope, n: int) -> dict[str, Any]:

@@ -665,3 +665,50 @@ def test_bad_messages_and_configs_are_value_errors_as_in_langgraph() -> None:
             g.update_state(_thread(), {"messages": [remove(id="no-such-id")]})
         with pytest.raises(ValueError):
             g.invoke({"messages": []}, {"recursion_limit": 0, **_thread("2")})
+
+
+class Costly(TypedDict, total=False):
+    x: int
+    result: int
+    log: Annotated[list, operator.add]
+
+
+def test_node_caching_answers_a_known_input_from_the_cache_as_langgraph() -> None:
+    """The node-caching how-to: ``add_node(..., cache_policy=CachePolicy(ttl=...))`` with
+    ``compile(cache=InMemoryCache())`` calls the node once per input, marks cached updates, forgets with
+    ``clear_cache()``; a ``key_func`` decides what counts as the same input; without a cache nothing is cached."""
+    lg = _lg()
+    from langgraph.cache.memory import InMemoryCache
+    from langgraph.types import CachePolicy
+
+    results = []
+    for lib, cache_cls, policy_cls in (
+        (lg, InMemoryCache, CachePolicy),
+        (ours, ours.InMemoryCache, ours.CachePolicy),
+    ):
+        calls: list[int] = []
+
+        def expensive(s: Costly, calls: list[int] = calls) -> dict[str, Any]:
+            calls.append(s["x"])
+            return {"result": s["x"] * 2, "log": ["expensive"]}
+
+        b = lib.StateGraph(Costly)
+        b.add_node("expensive", expensive, cache_policy=policy_cls(ttl=120))
+        b.add_node("after", lambda s: {"log": ["after"]})
+        b.add_edge(lib.START, "expensive")
+        b.add_edge("expensive", "after")
+        g = b.compile(cache=cache_cls())
+        seen: list[Any] = [list(g.stream({"x": x}, stream_mode="updates")) for x in (5, 5, 6, 5)]
+        seen.append(list(calls))
+        g.clear_cache()
+        seen += [g.invoke({"x": 5}), list(calls)]
+        parity = lib.StateGraph(Costly)
+        parity.add_node("n", expensive, cache_policy=policy_cls(key_func=lambda s: str(s["x"] % 2).encode()))
+        parity.add_edge(lib.START, "n")
+        calls.clear()
+        seen.append([parity.compile(cache=cache_cls()).invoke({"x": i})["result"] for i in (1, 3, 2, 4)])
+        uncached = parity.compile()
+        seen += [uncached.invoke({"x": 1}), uncached.invoke({"x": 1}), list(calls)]
+        results.append(seen)
+    assert results[1] == results[0]
+    assert results[1][1][0] == {"expensive": {"result": 10, "log": ["expensive"]}, "__metadata__": {"cached": True}}
