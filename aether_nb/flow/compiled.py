@@ -15,8 +15,8 @@ import asyncio
 import secrets
 import uuid
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import InMemoryCache
@@ -34,7 +34,7 @@ from aether_nb.flow.engine import INHERIT, Engine, current_engine
 from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.runnable import RunnableMixin
-from aether_nb.flow.streaming import Chunk, Sink
+from aether_nb.flow.streaming import Chunk, Sink, drive
 from aether_nb.flow.threads import (
     History,
     config_of,
@@ -410,7 +410,7 @@ class CompiledGraph(RunnableMixin):
         graph makes it (the turn runs on a private event loop while the caller asks for the next chunk); an
         error is raised after the chunks before it, and leaving the loop early stops the turn."""
         no_running_loop("stream()", "async for chunk in app.astream(...)")
-        return _drive(self.astream(input, config, **kwargs))
+        return drive(self.astream(input, config, **kwargs))
 
     async def _invoke(
         self,
@@ -646,19 +646,3 @@ class CompiledGraph(RunnableMixin):
 
     def _repr_markdown_(self) -> str:
         return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"
-
-
-def _drive(chunks: AsyncIterator[Any]) -> Iterator[Any]:
-    """Iterate an async iterator from sync code, one chunk at a time, on an event loop of its own (closed, with
-    the iterator, when the caller stops early)."""
-    agen = cast("AsyncGenerator[Any, None]", chunks)
-    with asyncio.Runner() as runner:
-        try:
-            while True:
-                try:
-                    chunk = runner.run(agen.__anext__())
-                except StopAsyncIteration:
-                    return
-                yield chunk
-        finally:
-            runner.run(agen.aclose())

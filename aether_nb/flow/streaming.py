@@ -16,8 +16,8 @@ payloads are built only when a stream asks for their mode, so a turn nobody stre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
 from aether_nb.flow.state import ROOT
@@ -155,3 +155,19 @@ def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) ->
     for t in tasks:
         if t.pending is None and t.tid not in announced and t.key not in journal:
             engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
+
+
+def drive(chunks: AsyncIterator[Any]) -> Iterator[Any]:
+    """Iterate an async iterator from sync code, one chunk at a time, on an event loop of its own (closed, with
+    the iterator, when the caller stops early)."""
+    agen = cast("AsyncGenerator[Any, None]", chunks)
+    with asyncio.Runner() as runner:
+        try:
+            while True:
+                try:
+                    chunk = runner.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            runner.run(agen.aclose())
