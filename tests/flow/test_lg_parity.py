@@ -12,6 +12,7 @@ import asyncio
 import operator
 import threading
 import types
+from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -429,7 +430,15 @@ class Mixed(TypedDict, total=False):
     last: str
 
 
-def _program(lib: Any, nodes: list[dict[str, Any]], edges: list[tuple[int, int]], starts: list[int]) -> Any:
+def _program(
+    lib: Any,
+    nodes: list[dict[str, Any]],
+    edges: list[tuple[int, int]],
+    starts: list[int],
+    sends: Sequence[int] = (),
+    joins: Sequence[tuple[int, int, int]] = (),
+) -> Any:
+    """Nodes ``n<i>`` returning fixed updates; edges, START's edges, Sends from START and waiting edges."""
     b = lib.StateGraph(Mixed)
     for i, update in enumerate(nodes):
         b.add_node(f"n{i}", lambda s, update=update: dict(update))
@@ -437,7 +446,26 @@ def _program(lib: Any, nodes: list[dict[str, Any]], edges: list[tuple[int, int]]
         b.add_edge(lib.START, f"n{i}")
     for a, z in edges:
         b.add_edge(f"n{a}", f"n{z}")
+    if sends:
+        targets = sorted({f"n{i}" for i in sends})
+        b.add_conditional_edges(lib.START, lambda s: [lib.Send(f"n{i}", {"total": i}) for i in sends], targets)
+    for a, z, join in joins:
+        b.add_edge([f"n{a}", f"n{z}"], f"n{join}")
     return b
+
+
+def _chunks(chunks: list[Any]) -> list[Any]:
+    """``["updates", "values"]`` chunks with the updates between two values chunks as a sorted multiset (tasks
+    of one superstep finish in any order)."""
+    out: list[Any] = []
+    segment: list[Any] = []
+    for mode, payload in chunks:
+        if mode == "values":
+            out += [*sorted(segment, key=repr), payload]
+            segment = []
+        else:
+            segment.append(payload)
+    return out + sorted(segment, key=repr)
 
 
 def _play(lib: Any, saver: Any, program: Any, turns: list[tuple[dict[str, Any], Any]]) -> list[Any]:
@@ -445,6 +473,10 @@ def _play(lib: Any, saver: Any, program: Any, turns: list[tuple[dict[str, Any], 
     sees after each, stopping at the first error (its type)."""
     g = program.compile(checkpointer=saver)
     seen: list[Any] = []
+    try:
+        seen.append(_chunks(list(g.stream(turns[0][0], _thread("streamed"), stream_mode=["updates", "values"]))))
+    except Exception as exc:
+        seen.append(("stream error", isinstance(exc, lib.InvalidUpdateError)))
     for first, edit in turns:
         try:
             seen.append(dict(g.invoke(first, _thread())))
@@ -462,7 +494,7 @@ def _play(lib: Any, saver: Any, program: Any, turns: list[tuple[dict[str, Any], 
 
 def test_random_programs_of_reducer_and_plain_writes_end_in_langgraphs_state() -> None:
     """Generated graphs (a DAG of up to five nodes, each writing some of a list reducer, an int reducer and a plain
-    key), several turns with inputs and ``update_state(..., as_node=...)`` edits: every result, the history
+    key; Sends from START, waiting edges), the first turn streamed, several turns with inputs and ``update_state(..., as_node=...)`` edits: every result, the history
     (values and next of each checkpoint) and the errors (two plain writes in one superstep) are LangGraph's."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -484,18 +516,21 @@ def test_random_programs_of_reducer_and_plain_writes_end_in_langgraphs_state() -
         edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=6))
         edges = sorted({(a, z) for a, z in edges if a < z})
         starts = sorted(draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=3)))
+        sends = draw(st.lists(st.integers(0, n - 1), max_size=3))
+        triples = draw(st.lists(st.tuples(*[st.integers(0, n - 1)] * 3), max_size=2))
+        joins = sorted({(a, z, j) for a, z, j in triples if a < j and z < j and a != z})
         edit = st.none() | st.tuples(update, st.sampled_from([f"n{i}" for i in range(n)]))
         # (an empty input writing nothing makes LangGraph's invoke return None: not generated)
         first = update.filter(bool)
         turns = draw(st.lists(st.tuples(first, edit), min_size=1, max_size=3))
-        return nodes, edges, starts, turns
+        return nodes, edges, starts, turns, sends, joins
 
     @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(programs())
     def check(case: Any) -> None:
-        nodes, edges, starts, turns = case
-        theirs = _play(lg, lg.InMemorySaver(), _program(lg, nodes, edges, starts), turns)
-        mine = _play(ours, "memory", _program(ours, nodes, edges, starts), turns)
+        nodes, edges, starts, turns, sends, joins = case
+        theirs = _play(lg, lg.InMemorySaver(), _program(lg, nodes, edges, starts, sends, joins), turns)
+        mine = _play(ours, "memory", _program(ours, nodes, edges, starts, sends, joins), turns)
         assert mine == theirs
 
     check()
