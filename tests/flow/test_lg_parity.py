@@ -494,8 +494,9 @@ def _play(lib: Any, saver: Any, program: Any, turns: list[tuple[dict[str, Any], 
 
 def test_random_programs_of_reducer_and_plain_writes_end_in_langgraphs_state() -> None:
     """Generated graphs (a DAG of up to five nodes, each writing some of a list reducer, an int reducer and a plain
-    key; Sends from START, waiting edges), the first turn streamed, several turns with inputs and ``update_state(..., as_node=...)`` edits: every result, the history
-    (values and next of each checkpoint) and the errors (two plain writes in one superstep) are LangGraph's."""
+    key; Sends from START, waiting edges), the first turn streamed, several turns with inputs and
+    ``update_state(..., as_node=...)`` edits: every result, stream chunk, the history (values and next of each
+    checkpoint) and the errors (two plain writes in one superstep) are LangGraph's."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
