@@ -76,6 +76,9 @@ def snapshot(
         node = t["node"]
         if live:
             mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
+            recorded = {str(i) for i, _ in cp.interrupts.get(tid, [])}
+            if recorded and len(mine) > len(recorded):  # Sends of one node: each task its own interrupts
+                mine = tuple(p for p in mine if p.id in recorded)
         else:
             mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, []))
         sub_state: Any = None

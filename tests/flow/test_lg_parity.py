@@ -748,3 +748,36 @@ def test_node_caching_answers_a_known_input_from_the_cache_as_langgraph() -> Non
         results.append(seen)
     assert results[1] == results[0]
     assert results[1][1][0] == {"expensive": {"result": 10, "log": ["expensive"]}, "__metadata__": {"cached": True}}
+
+
+def test_sends_that_ask_each_show_their_own_interrupt_and_take_a_resume_map() -> None:
+    """Map-reduce with a question per item: ``get_state().interrupts`` lists each question once and each Send
+    task shows its own (aether_nb listed both under each task), and a ``{id: answer}`` map resumes them all."""
+
+    def run(lib: Any, g: Any) -> Any:
+        first = g.invoke({"log": []}, _thread())
+        state = g.get_state(_thread())
+        per_task = sorted([i.value for i in t.interrupts] for t in state.tasks)
+        answers = {i.id: f"yes {i.value}" for i in state.interrupts}
+        final = g.invoke(lib.Command(resume=answers), _thread())
+        return (
+            sorted(i.value for i in first["__interrupt__"]),
+            sorted(i.value for i in state.interrupts),
+            per_task,
+            final,
+        )
+
+    def build(lib: Any) -> Any:
+        def item(state: Ask) -> dict[str, Any]:
+            return {"log": [lib.interrupt(f"ok {state['x']}?")]}
+
+        b = lib.StateGraph(Ask)
+        b.add_node("item", item)
+        b.add_node("done", lambda s: {"log": ["done"]})
+        b.add_conditional_edges(lib.START, lambda s: [lib.Send("item", {"x": i}) for i in (1, 2)], ["item"])
+        b.add_edge("item", "done")
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs
+    assert mine[1] == ["ok 1?", "ok 2?"] and mine[2] == [["ok 1?"], ["ok 2?"]]
