@@ -43,7 +43,7 @@ from aether_nb.flow.checkpoint import (
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
+from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, update_of
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
 from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
@@ -207,13 +207,7 @@ class Engine:
         if self.sink is None:
             return
         self.emit_task_result(task, writes)
-        update: Any = None
-        if writes:
-            keys = [k for k, _ in writes]
-            if self.graph.spec.kind == "root":
-                update = writes[0][1] if len(writes) == 1 else [v for _, v in writes]
-            else:
-                update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
+        update = update_of(self.graph.spec, writes)
         self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
         for k, v in writes:
             if self.graph.spec.is_messages(k):

@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, I
 from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
-from aether_nb.flow.state import ROOT
+from aether_nb.flow.state import ROOT, StateSpec
 from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
 from aether_nb.flow.types import Interrupt
 
@@ -83,6 +83,17 @@ def result_of(writes: Sequence[tuple[str, Any]]) -> Any:
     if set(out) == {ROOT}:
         return out[ROOT]  # a single-value state: the value itself
     return out
+
+
+def update_of(spec: StateSpec, writes: Sequence[tuple[str, Any]]) -> Any:
+    """A task's writes as its ``updates`` chunk shows them: ``{key: value}`` (a list of one-key dicts when a
+    key repeats; the value itself for a single-value state; None for no write)."""
+    if not writes:
+        return None
+    if spec.kind == "root":
+        return writes[0][1] if len(writes) == 1 else [v for _, v in writes]
+    keys = [k for k, _ in writes]
+    return [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
 
 
 def interrupt_dict(interrupt: Interrupt) -> dict[str, Any]:

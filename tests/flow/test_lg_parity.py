@@ -781,3 +781,76 @@ def test_sends_that_ask_each_show_their_own_interrupt_and_take_a_resume_map() ->
     theirs, mine = _both(build, run)
     assert mine == theirs
     assert mine[1] == ["ok 1?", "ok 2?"] and mine[2] == [["ok 1?"], ["ok 2?"]]
+
+
+def _plain_chunk(chunk: Any) -> Any:
+    mode, payload = chunk
+    return mode, {k: [i.value for i in v] if k == "__interrupt__" else v for k, v in payload.items()}
+
+
+def test_a_pause_and_its_resume_stream_langgraphs_chunks_per_task() -> None:
+    """A superstep where one task asks and its sibling finishes (the sibling finishes first), then two tasks
+    asking at once: each asking task gets its own ``__interrupt__`` update and a values chunk with the state its
+    superstep started from, then the state with the finished sibling's write; the resuming stream re-emits the
+    sibling's update marked ``cached`` (it does not run again)."""
+
+    def run(lib: Any, g: Any) -> Any:
+        modes = ["updates", "values"]
+        first = [_plain_chunk(c) for c in g.stream({"log": []}, _thread(), stream_mode=modes)]
+        second = [_plain_chunk(c) for c in g.stream(lib.Command(resume="A"), _thread(), stream_mode=modes)]
+        return first, second
+
+    def sibling(lib: Any) -> Any:
+        finished = threading.Event()
+
+        def ask(state: Ask) -> dict[str, Any]:
+            finished.wait(30)
+            return {"log": [lib.interrupt("q")]}
+
+        def ok(state: Ask) -> dict[str, Any]:
+            finished.set()
+            return {"log": ["ok"]}
+
+        b = lib.StateGraph(Ask)
+        b.add_node("ok", ok)
+        b.add_node("ask", ask)
+        b.add_node("z", lambda s: {"log": ["z"]})
+        b.add_edge(lib.START, "ok")
+        b.add_edge(lib.START, "ask")
+        b.add_edge("ask", "z")
+        return b
+
+    theirs, mine = _both(sibling, run)
+    assert mine == theirs
+    assert mine[1][:2] == [
+        ("values", {"log": []}),
+        ("updates", {"ok": {"log": ["ok"]}, "__metadata__": {"cached": True}}),
+    ]
+
+    def two_ask(lib: Any) -> Any:
+        first_asked = threading.Event()
+
+        def a(state: Ask) -> dict[str, Any]:
+            first_asked.set()
+            return {"log": [lib.interrupt("qa")]}
+
+        def b_(state: Ask) -> dict[str, Any]:
+            first_asked.wait(30)
+            return {"log": [lib.interrupt("qb")]}
+
+        b = lib.StateGraph(Ask)
+        b.add_node("a", a)
+        b.add_node("b", b_)
+        b.add_edge(lib.START, "a")
+        b.add_edge(lib.START, "b")
+        return b
+
+    def first_only(lib: Any, g: Any) -> Any:
+        return [_plain_chunk(c) for c in g.stream({"log": []}, _thread(), stream_mode=["updates", "values"])]
+
+    theirs, mine = _both(two_ask, first_only)
+    assert sorted(mine[1:], key=repr) == sorted(theirs[1:], key=repr) and mine[0] == theirs[0]
+    assert [c for c in mine if c[0] == "updates"] == [
+        ("updates", {"__interrupt__": ["qa"]}),
+        ("updates", {"__interrupt__": ["qb"]}),
+    ]
