@@ -377,7 +377,7 @@ class CompiledGraph(RunnableMixin):
         if bad or not modes:
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[Chunk] = asyncio.Queue()
-        sink = Sink(modes, subgraphs, queue.put_nowait)
+        sink = Sink(modes, subgraphs, queue.put_nowait, output_keys)
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -144,10 +144,10 @@ class Engine:
         sinks = self.root.graph.sinks
         return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
 
-    def emit(self, mode: str, payload: Any) -> None:
+    def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
         sink = self.sink
         if sink is not None:
-            sink(mode, payload, self.stream_ns)
+            sink(mode, payload, self.stream_ns, written)
 
     def wants(self, mode: str) -> bool:
         """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
@@ -526,7 +526,8 @@ class Engine:
         replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and not replayed and any(o.writes for o in outcomes):
-            self.emit("values", self.graph.spec.visible(new_values))
+            written = {k for o in outcomes for k, _ in o.writes}
+            self.emit("values", self.graph.spec.visible(new_values), written)
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:

@@ -37,16 +37,28 @@ class Sink:
     """Where one ``astream`` call wants a turn's chunks: ``sink(mode, payload, namespace)`` queues a chunk if the
     stream asked for that mode (and, for a subgraph's chunk, for ``subgraphs=True``)."""
 
-    def __init__(self, modes: Iterable[str], subgraphs: bool, put: Callable[[Chunk], None]) -> None:
+    def __init__(
+        self,
+        modes: Iterable[str],
+        subgraphs: bool,
+        put: Callable[[Chunk], None],
+        output_keys: str | Sequence[str] | None = None,
+    ) -> None:
         self.modes = frozenset(modes)
         self.subgraphs = subgraphs
         self._put = put
+        # stream(..., output_keys=...): a superstep's values chunk only when it wrote one of them, as LangGraph's
+        self.output_keys = (
+            None if output_keys is None else {output_keys} if isinstance(output_keys, str) else set(output_keys)
+        )
         self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
 
-    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
+    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = (), written: Iterable[str] | None = None) -> None:
+        if written is not None and self.output_keys is not None and self.output_keys.isdisjoint(written):
+            return
         if self.wants(mode, ns):
             self._put((mode, payload, ns))
             self._demand.clear()

@@ -854,3 +854,27 @@ def test_a_pause_and_its_resume_stream_langgraphs_chunks_per_task() -> None:
         ("updates", {"__interrupt__": ["qa"]}),
         ("updates", {"__interrupt__": ["qb"]}),
     ]
+
+
+def test_values_chunks_with_output_keys_come_when_those_keys_are_written() -> None:
+    """``stream(..., stream_mode="values", output_keys=[...])``: as LangGraph, the input's chunk, then a chunk only
+    for the supersteps that wrote one of those keys."""
+
+    def run(lib: Any, g: Any) -> Any:
+        return [
+            list(g.stream({"x": 1, "log": []}, _thread(str(k)), stream_mode="values", output_keys=k))
+            for k in ("x", ["log"])
+        ]
+
+    def build(lib: Any) -> Any:
+        b = lib.StateGraph(Ask)
+        b.add_node("a", lambda s: {"log": ["a"]})
+        b.add_node("b", lambda s: {"x": 2})
+        b.add_node("c", lambda s: {"log": ["c"]})
+        b.add_edge(lib.START, "a")
+        b.add_edge("a", "b")
+        b.add_edge("b", "c")
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs == [[1, 2], [{"log": []}, {"log": ["a"]}, {"log": ["a", "c"]}]]
