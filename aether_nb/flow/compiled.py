@@ -365,7 +365,8 @@ class CompiledGraph(RunnableMixin):
         (with ``"__interrupt__"`` when paused at ``interrupt()``); ``"messages"`` — ``(message, metadata)`` for every
         message a node adds, plus token deltas of LLM calls streamed to a channel; ``"custom"`` — what nodes send
         with :func:`~aether_nb.flow.nodes.get_stream_writer`; ``"debug"`` — every aether_nb run event. With a list
-        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first. ``"tasks"`` —
+        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, payload)`` or
+        ``(namespace, mode, payload)``. ``"tasks"`` —
         each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
         (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
         """
@@ -383,8 +384,9 @@ class CompiledGraph(RunnableMixin):
             mode, payload, ns = item
             if mode == "values" and output_keys is not None:
                 payload = select_output(payload, output_keys)
-            out = payload if isinstance(stream_mode, str) else (mode, payload)
-            return (ns, out) if subgraphs else out
+            if isinstance(stream_mode, str):
+                return (ns, payload) if subgraphs else payload
+            return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
 
         task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:

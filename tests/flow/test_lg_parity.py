@@ -878,3 +878,33 @@ def test_values_chunks_with_output_keys_come_when_those_keys_are_written() -> No
 
     theirs, mine = _both(build, run)
     assert mine == theirs == [[1, 2], [{"log": []}, {"log": ["a"]}, {"log": ["a", "c"]}]]
+
+
+def test_subgraph_streams_with_several_modes_yield_langgraphs_flat_triples() -> None:
+    """``for ns, mode, chunk in graph.stream(..., stream_mode=[...], subgraphs=True)`` as LangGraph's docs write it
+    (aether_nb yielded ``(ns, (mode, chunk))``); one mode gives ``(ns, chunk)``."""
+
+    def run(lib: Any, g: Any) -> Any:
+        several = [
+            (len(ns), mode, chunk)
+            for ns, mode, chunk in g.stream(
+                {"log": []}, _thread("1"), stream_mode=["updates", "values"], subgraphs=True
+            )
+        ]
+        one = [(len(ns), chunk) for ns, chunk in g.stream({"log": []}, _thread("2"), subgraphs=True)]
+        return several, one
+
+    def build(lib: Any) -> Any:
+        inner = lib.StateGraph(Ask)
+        inner.add_node("i", lambda s: {"log": ["i"]})
+        inner.add_edge(lib.START, "i")
+        b = lib.StateGraph(Ask)
+        b.add_node("sub", inner.compile())
+        b.add_node("after", lambda s: {"log": ["after"]})
+        b.add_edge(lib.START, "sub")
+        b.add_edge("sub", "after")
+        return b
+
+    theirs, mine = _both(build, run)
+    assert mine == theirs
+    assert (1, "updates", {"i": {"log": ["i"]}}) in mine[0]
