@@ -46,6 +46,7 @@ from aether_nb.flow.messages import (
     user_message,
 )
 from aether_nb.flow.nodes import get_runtime, get_stream_writer, interrupt
+from aether_nb.flow.retry import RetryPolicy, default_retry_on
 from aether_nb.flow.toolnode import (
     InjectedConfig,
     InjectedState,
@@ -109,6 +110,7 @@ __all__ = [
     "Overwrite",
     "PregelTask",
     "RemoveMessage",
+    "RetryPolicy",
     "Runtime",
     "Send",
     "StateGraph",
@@ -120,6 +122,7 @@ __all__ = [
     "ToolRuntime",
     "add_messages",
     "assistant_message",
+    "default_retry_on",
     "get_runtime",
     "get_stream_writer",
     "interrupt",

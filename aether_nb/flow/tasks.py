@@ -30,6 +30,7 @@ from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
+from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
@@ -182,7 +183,7 @@ async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, 
 
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
     for p in policies:
-        if isinstance(exc, p.retry_on):
+        if p.matches(exc) if isinstance(p, LangGraphRetryPolicy) else isinstance(exc, p.retry_on):
             return p
     return None
 

@@ -908,3 +908,46 @@ def test_subgraph_streams_with_several_modes_yield_langgraphs_flat_triples() -> 
     theirs, mine = _both(build, run)
     assert mine == theirs
     assert (1, "updates", {"i": {"log": ["i"]}}) in mine[0]
+
+
+class Tries(TypedDict, total=False):
+    n: int
+
+
+@pytest.mark.parametrize(
+    ("error", "policy"),
+    [
+        (ConnectionError, {}),  # LangGraph's default retry_on retries connection errors...
+        (KeyError, {}),  # ...not programming errors
+        (KeyError, {"retry_on": KeyError}),
+        (ValueError, {"retry_on": (KeyError, ValueError)}),
+        (ValueError, {"retry_on": lambda e: "again" in str(e)}),
+        (ValueError, {"retry_on": lambda e: False}),
+        (ConnectionError, {"max_attempts": 5}),
+    ],
+)
+def test_langgraphs_retry_policy_arguments_retry_the_same_failures(
+    error: type[Exception], policy: dict[str, Any]
+) -> None:
+    """The retries how-to, with only the import changed: ``RetryPolicy(initial_interval=..., max_attempts=...,
+    retry_on=...)`` with LangGraph's arguments and default ``retry_on`` retries exactly what LangGraph's does."""
+    lg = _lg()
+
+    def run(lib: Any) -> Any:
+        calls: list[int] = []
+
+        def flaky(state: Tries) -> dict[str, Any]:
+            calls.append(1)
+            if len(calls) < 4:
+                raise error("try again")
+            return {"n": len(calls)}
+
+        b = lib.StateGraph(Tries)
+        b.add_node("flaky", flaky, retry_policy=lib.RetryPolicy(initial_interval=0.0, jitter=False, **policy))
+        b.add_edge(lib.START, "flaky")
+        try:
+            return b.compile().invoke({"n": 0}), len(calls)
+        except Exception as exc:
+            return type(exc).__name__, len(calls)
+
+    assert run(ours) == run(lg)
