@@ -45,7 +45,7 @@ from aether_nb.flow.messages import (
     tool_message,
     user_message,
 )
-from aether_nb.flow.nodes import get_runtime, get_stream_writer, interrupt
+from aether_nb.flow.nodes import get_config, get_runtime, get_store, get_stream_writer, interrupt
 from aether_nb.flow.retry import RetryPolicy, default_retry_on
 from aether_nb.flow.toolnode import (
     InjectedConfig,
@@ -123,7 +123,9 @@ __all__ = [
     "add_messages",
     "assistant_message",
     "default_retry_on",
+    "get_config",
     "get_runtime",
+    "get_store",
     "get_stream_writer",
     "interrupt",
     "system_message",

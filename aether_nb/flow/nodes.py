@@ -53,6 +53,7 @@ class NodeRun:
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
     build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
     threads: list[SyncCall] | None = None  # the task's sync calls in worker threads (see :class:`SyncCall`)
+    build_config: Callable[[], dict[str, Any]] | None = None  # the node's config, for get_config()
     _runtime: Runtime[Any] | None = None
 
     @property
@@ -159,6 +160,32 @@ def routing_runtime(factory: Callable[[], Runtime[Any]] | None) -> Iterator[None
         yield
     finally:
         _router_runtime.reset(token)
+
+
+def get_config() -> dict[str, Any]:
+    """The running node's config (the call's keys, flat and under ``configurable``, with ``thread_id`` and
+    ``checkpoint_ns``), as LangGraph's ``langgraph.config.get_config``.
+
+    Raises:
+        UsageError: called outside a node of a compiled StateGraph.
+    """
+    node_run = _node_run.get()
+    if node_run is None or node_run.build_config is None:
+        raise UsageError(
+            "get_config() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
+            code="no_node",
+        )
+    return node_run.build_config()
+
+
+def get_store() -> Any:
+    """The object given to ``compile(store=...)`` (the parent's for a subgraph without one), as LangGraph's
+    ``langgraph.config.get_store``; None when there is none.
+
+    Raises:
+        UsageError: called outside a node of a compiled StateGraph.
+    """
+    return get_runtime().store
 
 
 def get_runtime(context_schema: Any = None) -> Runtime[Any]:

@@ -268,6 +268,7 @@ class TaskRunner:
         while not hit:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
             node_run.threads = task.threads
+            node_run.build_config = functools.partial(engine.node_config, task.node, step)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 import aether_nb.flow as ours
+from aether_nb.errors import UsageError
 
 pytestmark = pytest.mark.anyio
 
@@ -951,3 +952,32 @@ def test_langgraphs_retry_policy_arguments_retry_the_same_failures(
             return type(exc).__name__, len(calls)
 
     assert run(ours) == run(lg)
+
+
+def test_get_config_and_get_store_inside_a_node_as_langgraph_config() -> None:
+    """``from langgraph.config import get_config, get_store`` becomes ``from aether_nb.flow import ...``: a node
+    reads the call's configurable keys and the compiled store; outside a node both fail."""
+    lg = _lg()
+    from langgraph.config import get_config as lg_get_config
+    from langgraph.config import get_store as lg_get_store
+    from langgraph.store.memory import InMemoryStore
+
+    results = []
+    for lib, get_config, get_store, saver in (
+        (lg, lg_get_config, lg_get_store, lg.InMemorySaver()),
+        (ours, ours.get_config, ours.get_store, "memory"),
+    ):
+        store = InMemoryStore()
+
+        def node(state: Tries, get_config: Any = get_config, get_store: Any = get_store, store: Any = store) -> Any:
+            configurable = get_config()["configurable"]
+            return {"n": len(configurable["user_id"]) + (get_store() is store) * 10}
+
+        b = lib.StateGraph(Tries)
+        b.add_node("node", node)
+        b.add_edge(lib.START, "node")
+        g = b.compile(checkpointer=saver, store=store)
+        results.append(g.invoke({"n": 0}, {"configurable": {"thread_id": "1", "user_id": "abc"}}))
+        with pytest.raises(RuntimeError if lib is lg else UsageError):
+            get_config()
+    assert results[0] == results[1] == {"n": 13}
