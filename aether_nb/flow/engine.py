@@ -46,7 +46,7 @@ from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, update_of
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
 from aether_nb.flow.turns import breakpoint_option, matches
-from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
+from aether_nb.flow.types import START, GraphRecursionError, Interrupt, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
@@ -166,6 +166,22 @@ class Engine:
     ) -> None:
         if self.wants("tasks"):
             self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
+
+    def stream_interrupt(self, asked: Interrupt) -> None:
+        """A top-level task asks: stream its ``__interrupt__`` update and the state its superstep started from
+        with it now, as LangGraph does as each task asks (a subgraph's questions come when the turn pauses)."""
+        sink = self.sink
+        if sink is None or self.parent is not None:
+            return
+        sink.asked.add(asked.id)
+        sink("updates", {"__interrupt__": (asked,)}, ())
+        if sink.wants("values"):
+            before = self.graph.spec.visible(self.latest_values())
+            sink(
+                "values",
+                {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
+                (),
+            )
 
     def stream_writer(self, node: str) -> Callable[[Any], None] | None:
         if self.sink is None:

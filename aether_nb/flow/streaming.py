@@ -52,6 +52,7 @@ class Sink:
             None if output_keys is None else {output_keys} if isinstance(output_keys, str) else set(output_keys)
         )
         self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
+        self.asked: set[str] = set()  # interrupts streamed as their task asked (not again when the turn pauses)
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)

@@ -403,7 +403,9 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
-            engine.emit_task_result(task, [], interrupts=[Interrupt(gi.value, key, "interrupt", node)])
+            asked = Interrupt(gi.value, key, "interrupt", node, prompt)
+            engine.emit_task_result(task, [], interrupts=[asked])
+            engine.stream_interrupt(asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 

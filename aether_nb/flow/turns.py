@@ -171,6 +171,8 @@ def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[
         groups.setdefault(str(i.id).split("/", 1)[0], []).append(i)
     before = graph.spec.visible(latest.values) if latest is not None else {}
     for group in groups.values():
+        if all(i.id in sink.asked for i in group):
+            continue  # (streamed when its task asked)
         asked = tuple(group)
         sink("updates", {"__interrupt__": asked}, ())
         sink(
