@@ -20,6 +20,7 @@ LangGraph's semantics; the README lists the differences.
 """
 
 from aether_nb.flow.builder import StateGraph
+from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
@@ -44,7 +45,8 @@ from aether_nb.flow.messages import (
     tool_message,
     user_message,
 )
-from aether_nb.flow.nodes import get_runtime, get_stream_writer, interrupt
+from aether_nb.flow.nodes import get_config, get_runtime, get_store, get_stream_writer, interrupt
+from aether_nb.flow.retry import RetryPolicy, default_retry_on
 from aether_nb.flow.toolnode import (
     InjectedConfig,
     InjectedState,
@@ -62,6 +64,7 @@ from aether_nb.flow.types import (
     GraphBuildError,
     GraphRecursionError,
     Interrupt,
+    InvalidConfig,
     InvalidUpdate,
     InvalidUpdateError,
     InvokeResult,
@@ -79,6 +82,7 @@ __all__ = [
     "START",
     "AgentState",
     "AmbiguousResume",
+    "CachePolicy",
     "Checkpoint",
     "Checkpointer",
     "Command",
@@ -87,12 +91,14 @@ __all__ = [
     "ExecutionInfo",
     "GraphBuildError",
     "GraphRecursionError",
+    "InMemoryCache",
     "InMemoryCheckpointer",
     "InMemorySaver",
     "InjectedConfig",
     "InjectedState",
     "InjectedToolCallId",
     "Interrupt",
+    "InvalidConfig",
     "InvalidContext",
     "InvalidUpdate",
     "InvalidUpdateError",
@@ -104,6 +110,7 @@ __all__ = [
     "Overwrite",
     "PregelTask",
     "RemoveMessage",
+    "RetryPolicy",
     "Runtime",
     "Send",
     "StateGraph",
@@ -115,7 +122,10 @@ __all__ = [
     "ToolRuntime",
     "add_messages",
     "assistant_message",
+    "default_retry_on",
+    "get_config",
     "get_runtime",
+    "get_store",
     "get_stream_writer",
     "interrupt",
     "system_message",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.routing import Branch, Topology
@@ -104,6 +105,7 @@ class StateGraph:
         timeout: float | None = None,
         error_handler: Callable[..., Any] | None = None,
         destinations: Sequence[str] | Mapping[str, str] | None = None,
+        cache_policy: CachePolicy | None = None,
         **unsupported: Any,
     ) -> StateGraph:
         """``add_node("plan", plan)`` or ``add_node(plan)`` (named after the function); a compiled graph is a
@@ -119,6 +121,8 @@ class StateGraph:
             error_handler: called as ``handler(state, error: NodeError)`` after the retries failed; its return
                 (an update or a ``Command``) replaces the node's, and it routes only by ``goto``.
             destinations: where the node's ``Command(goto=...)`` may lead (for drawing).
+            cache_policy: ``CachePolicy(key_func=..., ttl=...)``: with ``compile(cache=InMemoryCache())``, an
+                input the node already answered is answered from the cache (see :mod:`aether_nb.flow.cache`).
         """
         if unsupported:
             raise UsageError(
@@ -170,6 +174,12 @@ class StateGraph:
             metadata=metadata,
         )
         spec.subgraph = subgraph
+        if cache_policy is not None:
+            if not isinstance(cache_policy, CachePolicy):
+                raise UsageError(
+                    f"add_node({shown(name)}, cache_policy=...): expected CachePolicy(...), got {shown(cache_policy)}"
+                )
+            spec.cache_policy = cache_policy
         self.nodes[name] = spec
         return self
 
@@ -371,6 +381,7 @@ class StateGraph:
         session: Session | None = None,
         store: Any = None,
         debug: bool = False,
+        cache: InMemoryCache | None = None,
     ) -> CompiledGraph:
         """Check the graph and return the runnable :class:`~aether_nb.flow.compiled.CompiledGraph`.
 
@@ -382,8 +393,8 @@ class StateGraph:
             interrupt_before: pause before these nodes run (``"*"``: every node); continue with
                 ``ainvoke(None, config)``.
             interrupt_after: pause after these nodes ran (``"*"``: every node).
-            recursion_limit: the most supersteps one turn may take, START's included (override per call with
-                ``config={"recursion_limit": N}``).
+            recursion_limit: the supersteps of nodes one call may run (a call resuming the turn two more), as
+                LangGraph counts them (override per call with ``config={"recursion_limit": N}``).
             name: overrides the graph's name.
             services: objects injected by parameter name into the nodes of this compiled graph only.
             session: the aether_nb session to run in (default: the notebook's).
@@ -426,6 +437,7 @@ class StateGraph:
             services=svc,
             session=session,
             store=store,
+            cache=cache,
         )
 
     def _apply_defaults(self) -> None:

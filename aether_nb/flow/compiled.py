@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.cache import InMemoryCache
 from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
@@ -33,7 +34,7 @@ from aether_nb.flow.engine import INHERIT, Engine, current_engine
 from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.runnable import RunnableMixin
-from aether_nb.flow.streaming import Chunk, Sink
+from aether_nb.flow.streaming import Chunk, Sink, drive
 from aether_nb.flow.threads import (
     History,
     config_of,
@@ -53,6 +54,7 @@ from aether_nb.flow.types import (
     END,
     EmptyUpdate,
     Interrupt,
+    InvalidConfig,
     InvokeResult,
     StateSnapshot,
     StateUpdate,
@@ -87,7 +89,11 @@ class CompiledGraph(RunnableMixin):
         services: Mapping[str, Any],
         session: Session | None,
         store: Any = None,
+        cache: InMemoryCache | None = None,
     ) -> None:
+        if cache is not None and not isinstance(cache, InMemoryCache):
+            raise UsageError(f"compile(cache=...): expected aether_nb.flow.InMemoryCache(), got {shown(cache)}")
+        self.cache = cache
         self.name = name
         self.builder = builder
         self.spec = builder.spec
@@ -101,6 +107,7 @@ class CompiledGraph(RunnableMixin):
         self.context_schema = builder.context_schema
         # run id -> the context= of the call driving that turn now; only in this process, never stored
         self.contexts: dict[str, Any] = {}
+        self.limits: dict[str, int] = {}  # run id -> recursion limit of the call driving that turn now
         self._session = session
         self._memory: InMemoryCheckpointer | None = None
         self._checkpointer: Checkpointer | None = None
@@ -166,6 +173,7 @@ class CompiledGraph(RunnableMixin):
         finally:
             if self.engines.get(scope.run.id) is engine:
                 del self.engines[scope.run.id]
+            self.limits.pop(scope.run.id, None)
             self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 
@@ -205,7 +213,7 @@ class CompiledGraph(RunnableMixin):
         ns = str(cfg.pop("checkpoint_ns", "") or "")
         limit = cfg.get("recursion_limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
+            raise InvalidConfig(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
         return thread_id, cfg, checkpoint_id, ns
 
     def current_run(self, session: Session, thread_id: str) -> Run | None:
@@ -357,7 +365,8 @@ class CompiledGraph(RunnableMixin):
         (with ``"__interrupt__"`` when paused at ``interrupt()``); ``"messages"`` — ``(message, metadata)`` for every
         message a node adds, plus token deltas of LLM calls streamed to a channel; ``"custom"`` — what nodes send
         with :func:`~aether_nb.flow.nodes.get_stream_writer`; ``"debug"`` — every aether_nb run event. With a list
-        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, ...)`` first. ``"tasks"`` —
+        of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, payload)`` or
+        ``(namespace, mode, payload)``. ``"tasks"`` —
         each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
         (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
         """
@@ -369,18 +378,21 @@ class CompiledGraph(RunnableMixin):
         if bad or not modes:
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[Chunk] = asyncio.Queue()
-        sink = Sink(modes, subgraphs, queue.put_nowait)
+        sink = Sink(modes, subgraphs, queue.put_nowait, output_keys)
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item
             if mode == "values" and output_keys is not None:
                 payload = select_output(payload, output_keys)
-            out = payload if isinstance(stream_mode, str) else (mode, payload)
-            return (ns, out) if subgraphs else out
+            if isinstance(stream_mode, str):
+                return (ns, payload) if subgraphs else payload
+            return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
 
         task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
             while True:
+                if queue.empty():
+                    sink.ask()
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
@@ -396,13 +408,11 @@ class CompiledGraph(RunnableMixin):
                 task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
-        """:meth:`astream` for scripts (the chunks come once the turn returns); in a notebook use ``astream``."""
+        """:meth:`astream` for scripts; in a notebook use ``astream``. As LangGraph's, each chunk comes as the
+        graph makes it (the turn runs on a private event loop while the caller asks for the next chunk); an
+        error is raised after the chunks before it, and leaving the loop early stops the turn."""
         no_running_loop("stream()", "async for chunk in app.astream(...)")
-
-        async def collect() -> list[Any]:
-            return [c async for c in self.astream(input, config, **kwargs)]
-
-        return iter(asyncio.run(collect()))
+        return drive(self.astream(input, config, **kwargs))
 
     async def _invoke(
         self,
@@ -451,7 +461,31 @@ class CompiledGraph(RunnableMixin):
         cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
         run = self.current_run(self.session, thread_id)
         is_head = cp is not None and latest is not None and cp.id == latest.id
-        return snapshot(self, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs)
+        graph = self.graph_at(ns)
+        return snapshot(graph, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs, cker=cker)
+
+    def clear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Forget the cached results of every node, or of ``nodes`` (LangGraph's ``clear_cache``)."""
+        if self.cache is not None:
+            self.cache.clear(nodes)
+
+    async def aclear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """:meth:`clear_cache` (async, as LangGraph spells it)."""
+        self.clear_cache(nodes)
+
+    def graph_at(self, ns: str) -> CompiledGraph:
+        """The graph whose checkpoints namespace ``ns`` holds: this one for ``""``, else the subgraph node at
+        that path (``"outer|inner"``; a ``node:<step>`` label names the node)."""
+        graph: CompiledGraph = self
+        for part in ns.split("|") if ns else ():
+            spec = graph.nodes.get(part.split(":", 1)[0])
+            if spec is None or spec.subgraph is None:
+                raise UsageError(
+                    f"checkpoint_ns {shown(ns)} names no subgraph of graph {shown(self.name)} (at {shown(part)})",
+                    code="no_subgraph",
+                )
+            graph = spec.subgraph
+        return graph
 
     async def aget_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """:meth:`get_state` (async, as LangGraph spells it)."""
@@ -487,7 +521,9 @@ class CompiledGraph(RunnableMixin):
             raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
         before_id = self.parse_config(before)[2] if before is not None else None
         run = self.current_run(self.session, thread_id)
-        return History(history(self, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter))
+        graph, cker = self.graph_at(ns), self.checkpointer
+        found = history(graph, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter, cker=cker)
+        return History(found)
 
     def aget_state_history(
         self,
@@ -542,9 +578,10 @@ class CompiledGraph(RunnableMixin):
         if checkpoint_id is not None and base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
         fork = base is not None and latest is not None and base.id != latest.id
+        graph = self.graph_at(ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
         for step in steps:
             base = await update_superstep(
-                self, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+                graph, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
             )
         ends = any(u.as_node == END for step in steps for u in step)
         dropped = ends and any(i.kind == "interrupt" for _, i in pauses)

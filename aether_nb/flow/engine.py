@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +43,10 @@ from aether_nb.flow.checkpoint import (
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result
+from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, update_of
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
 from aether_nb.flow.turns import breakpoint_option, matches
-from aether_nb.flow.types import START, GraphRecursionError, InvalidUpdate, ParentCommand
+from aether_nb.flow.types import START, GraphRecursionError, Interrupt, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
@@ -101,6 +101,8 @@ class Engine:
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
+        self.step_asked = False
         timeout = self.config.get("node_timeout")
         self.default_timeout: float | None = float(timeout) if timeout else None
         cap = self.config.get("max_concurrency")
@@ -142,10 +144,10 @@ class Engine:
         sinks = self.root.graph.sinks
         return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
 
-    def emit(self, mode: str, payload: Any) -> None:
+    def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
         sink = self.sink
         if sink is not None:
-            sink(mode, payload, self.stream_ns)
+            sink(mode, payload, self.stream_ns, written)
 
     def wants(self, mode: str) -> bool:
         """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
@@ -164,6 +166,22 @@ class Engine:
     ) -> None:
         if self.wants("tasks"):
             self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
+
+    def stream_interrupt(self, asked: Interrupt) -> None:
+        """A top-level task asks: stream its ``__interrupt__`` update and the state its superstep started from
+        with it now, as LangGraph does as each task asks (a subgraph's questions come when the turn pauses)."""
+        sink = self.sink
+        if sink is None or self.parent is not None:
+            return
+        sink.asked.add(asked.id)
+        sink("updates", {"__interrupt__": (asked,)}, ())
+        if sink.wants("values"):
+            before = self.graph.spec.visible(self.latest_values())
+            sink(
+                "values",
+                {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
+                (),
+            )
 
     def stream_writer(self, node: str) -> Callable[[Any], None] | None:
         if self.sink is None:
@@ -199,28 +217,25 @@ class Engine:
             raise UsageError(f"thread {self.thread!r} lost its checkpoints while a node waited", code="no_checkpoint")
         return latest.values
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int) -> None:
-        """Stream a finished task's update (in the order tasks finish, as LangGraph does)."""
+    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
+        """Stream a finished task's update (in the order tasks finish, as LangGraph does; one answered from the
+        node cache carries ``"__metadata__": {"cached": True}``)."""
         if self.sink is None:
             return
         self.emit_task_result(task, writes)
-        update: Any = None
-        if writes:
-            keys = [k for k, _ in writes]
-            if self.graph.spec.kind == "root":
-                update = writes[0][1] if len(writes) == 1 else [v for _, v in writes]
-            else:
-                update = [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
-        self.emit("updates", {task.node: update})
+        update = update_of(self.graph.spec, writes)
+        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
         for k, v in writes:
             if self.graph.spec.is_messages(k):
                 for msg in v if isinstance(v, list) else [v]:
                     self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
 
-    async def journaled(self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any) -> tuple[Any, bool]:
-        """Run ``fn`` once as a journaled (undrawn) step; on resume its journaled value is returned instead.
-        Returns ``(value, replayed)``."""
-        key = self.scope.next_key(name)
+    async def journaled(
+        self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any, key: str | None = None
+    ) -> tuple[Any, bool]:
+        """Run ``fn`` once as a journaled (undrawn) step (at ``key``, else the next of ``name``); on resume its
+        journaled value is returned instead. Returns ``(value, replayed)``."""
+        key = key if key is not None else self.scope.next_key(name)
         replayed = key in self.scope.execution.journal
 
         async def execute(_: Scope) -> Any:
@@ -253,41 +268,76 @@ class Engine:
         else:
             self.head = self.checkpointer.get(self.thread, start["head"])
         if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
-            self.emit("values", self.graph.spec.output(values))
+            self.emit("values", self.graph.spec.visible(values))
         supersteps = 1 if start["started"] else 0
+        # LangGraph's recursion limit, per call: a call may take limit + 2 steps, its input and START taking two;
+        # once they are spent the turn fails even if nothing is left to run (LangGraph checks the step count
+        # first). A call resuming the turn (a breakpoint continued, an interrupt answered) starts a new count.
+        spent = 2 if start["started"] else 0
+        limit = self.limit
         path: list[list[str]] = []
         skip_before = False
         while tasks:
-            if supersteps >= self.limit:
-                shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
-                raise GraphRecursionError(
-                    f"Recursion limit of {self.limit} reached without hitting a stop condition: graph "
-                    f"{self.graph.name!r} on thread {self.thread_id!r} took {supersteps} supersteps (path: "
-                    f"{shown or '-'}, then {[t['node'] for t in tasks]}). Add a condition that routes to END, or "
-                    "raise the limit with config={'recursion_limit': N}",
-                    [*path, [t["node"] for t in tasks]],
-                    run_id=self.run.id,
-                )
+            sink = self.sink
+            if sink is not None:
+                await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
             before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending = await self._pause("before", before)
+                spent, limit = 0, self.call_limit()
                 skip_before = True
                 continue
             skip_before = False
             values, tasks, barriers, deferred, ran = await self._superstep(
                 tasks, values, barriers, deferred, step, pending
             )
+            if self.step_asked:
+                spent, limit = 0, self.call_limit()
             pending = {}
             supersteps += 1
+            spent += 1
             step += 1
             path.append(ran)
             after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
                 values, tasks, barriers, deferred, pending = await self._pause("after", after)
+                spent, limit = 0, self.call_limit()
                 skip_before = True
+            elif spent >= limit + 2:
+                self._out_of_steps(limit, supersteps, path, tasks)
         if self.parent is not None:
             return values
         return {"thread_id": self.thread_id, "supersteps": supersteps}
+
+    def call_limit(self) -> int:
+        """The recursion limit of the call driving the turn now (a resuming call brings its own)."""
+        return self.root.graph.limits.get(self.run.id, self.limit)
+
+    def resumed_here(self) -> None:
+        """A task of this graph runs again with answers given while no process waited for them: its superstep
+        (and those of the graphs it runs in) read the state again, as after a live wait — it may have been
+        edited meanwhile."""
+        self.interrupted = True
+        if self.parent is not None:
+            self.parent.resumed_here()
+
+    def note_asked(self) -> None:
+        """A task of a subgraph running in one of this graph's tasks was resumed with an answer: that task
+        (and so this graph's superstep) counts as resumed too, up to the root."""
+        self.asked_count += 1
+        if self.parent is not None:
+            self.parent.note_asked()
+
+    def _out_of_steps(self, limit: int, supersteps: int, path: list[list[str]], tasks: list[dict[str, Any]]) -> None:
+        shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
+        then = f", then {[t['node'] for t in tasks]}" if tasks else ""
+        raise GraphRecursionError(
+            f"Recursion limit of {limit} reached without hitting a stop condition: graph {self.graph.name!r} on "
+            f"thread {self.thread_id!r} took {supersteps} supersteps (path: {shown or '-'}{then}). Add a condition "
+            "that routes to END, or raise the limit with config={'recursion_limit': N}",
+            [*path, [t["node"] for t in tasks]] if tasks else path,
+            run_id=self.run.id,
+        )
 
     async def _prepare(self) -> dict[str, Any]:
         cp = self.checkpointer
@@ -454,14 +504,21 @@ class Engine:
         if sink is not None and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
+        self.step_asked = any(o.asked for o in outcomes)
+        if self.step_asked and self.parent is not None:
+            self.parent.note_asked()
         self.step_done = {}
         if self.graph.announced and self.parent is None:
             self.graph.announced.pop(self.run.id, None)
         order = merge_order(tasks)
         base = values
-        if self.interrupted:  # the state may have been edited (aupdate_state) while a task waited
+        # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
+        # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
+        # the reload the first run made here nor shift the keys of later ones
+        reload_key = f"{self.scope.prefix}reload_at_{step}"
+        if self.interrupted or self.scope.replays(reload_key):
             self.interrupted = False
-            info, _ = await self.journaled("reload", self._reload, {"step": step})
+            info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
             base = info["values"]
         for i in order:
             cmd = outcomes[i].parent_command
@@ -482,9 +539,11 @@ class Engine:
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
         ran = [t.node for t in tasks]
+        replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
-        if self.sink is not None and any(o.writes for o in outcomes):
-            self.emit("values", self.graph.spec.output(new_values))
+        if self.sink is not None and not replayed and any(o.writes for o in outcomes):
+            written = {k for o in outcomes for k, _ in o.writes}
+            self.emit("values", self.graph.spec.visible(new_values), written)
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
@@ -510,9 +569,13 @@ class Engine:
         if not failed:
             return [f.result() for f in futures]
         for t, f in zip(tasks, futures, strict=True):
-            if not f.done():
-                self.scope.cancelling.add(t.key)
-                f.cancel()
+            if f.done():
+                continue
+            if t.unstoppable():  # a sync node's thread cannot be stopped: keep what it does (as LangGraph)
+                t.stopping = True
+                continue
+            self.scope.cancelling.add(t.key)
+            f.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
         done = {
             t.tid: f.result()

@@ -16,6 +16,14 @@ from typing import Annotated, Any, TypedDict
 
 from aether_nb.errors import UsageError, shown
 
+
+class MessageError(UsageError, ValueError):
+    """A message that cannot be read, or a ``RemoveMessage`` of an id the state does not hold (a ``ValueError``,
+    as LangGraph's ``add_messages`` raises)."""
+
+    default_code = "bad_message"
+
+
 Message = dict[str, Any]
 """One chat message: ``role`` (system, user, assistant, tool), ``content``, and optionally ``tool_calls``,
 ``tool_call_id``, ``name``, ``id``, ``is_error``."""
@@ -69,7 +77,7 @@ def RemoveMessage(id: str) -> Message:
     """A message that, written to an ``add_messages`` key, removes the message with this ``id``
     (``REMOVE_ALL_MESSAGES``: every message)."""
     if not isinstance(id, str) or not id:
-        raise UsageError(f"RemoveMessage(id): id must be a message id, got {shown(id)}")
+        raise MessageError(f"RemoveMessage(id): id must be a message id, got {shown(id)}")
     return {"role": "remove", "id": id}
 
 
@@ -82,14 +90,14 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         role = _ROLE_ALIASES.get(value[0], value[0])
         if role not in ROLES:
-            raise UsageError(f"a (role, content) message needs a role among {ROLES}, got {shown(value[0])}")
+            raise MessageError(f"a (role, content) message needs a role among {ROLES}, got {shown(value[0])}")
         return {"role": role, "content": value[1]}
     if isinstance(value, Mapping):
         msg = dict(value)
     elif hasattr(value, "model_dump") and hasattr(value, "role"):
         msg = {k: v for k, v in value.model_dump().items() if v is not None}
     else:
-        raise UsageError(
+        raise MessageError(
             "a message must be a dict like {'role': 'user', 'content': '...'} or a string, "
             f"got {type(value).__name__}"
         )
@@ -98,7 +106,7 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
     if msg.get("role") == "remove" and msg.get("id"):
         return msg
     if msg.get("role") not in ROLES:
-        raise UsageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {shown(msg)}")
+        raise MessageError(f"a message needs a role among {ROLES}, got {msg.get('role')!r} in {shown(msg)}")
     return msg
 
 
@@ -144,7 +152,7 @@ def add_messages(left: Any, right: Any) -> list[Message]:
         mid = msg["id"]
         if msg.get("role") == "remove":
             if mid not in index:
-                raise UsageError(
+                raise MessageError(
                     f"RemoveMessage({shown(mid)}): no message with that id in the state", code="no_message"
                 )
             removed.add(mid)

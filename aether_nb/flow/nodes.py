@@ -20,6 +20,7 @@ import contextvars
 import functools
 import inspect
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
@@ -50,6 +52,8 @@ class NodeRun:
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
     build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
+    threads: list[SyncCall] | None = None  # the task's sync calls in worker threads (see :class:`SyncCall`)
+    build_config: Callable[[], dict[str, Any]] | None = None  # the node's config, for get_config()
     _runtime: Runtime[Any] | None = None
 
     @property
@@ -62,6 +66,37 @@ class NodeRun:
         if self._runtime is None:
             self._runtime = self.build_runtime() if self.build_runtime is not None else DEFAULT_RUNTIME
         return self._runtime
+
+
+class SyncCall:
+    """A sync node's call handed to a worker thread. Once the thread has begun it, the call cannot be stopped:
+    when a sibling task fails, the engine waits for it and keeps its result (as LangGraph's ``invoke`` does), so
+    the next call does not run it again; a call no thread has begun yet is dropped instead."""
+
+    __slots__ = ("_lock", "_state", "future")
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[Any] | None = None
+        self._lock = threading.Lock()
+        self._state = "pending"  # -> "running" (a thread began it) or "dropped" (it never will)
+
+    def begin(self) -> bool:
+        """In the worker thread: whether to run the call (False once it was dropped)."""
+        with self._lock:
+            if self._state == "dropped":
+                return False
+            self._state = "running"
+            return True
+
+    def unstoppable(self) -> bool:
+        """Whether the call is under way in its thread; a call not begun yet is dropped by this check."""
+        if self.future is not None and self.future.done():
+            return False
+        with self._lock:
+            if self._state == "pending":
+                self._state = "dropped"
+                return False
+            return self._state == "running"
 
 
 _node_run: contextvars.ContextVar[NodeRun | None] = contextvars.ContextVar("aether_nb_flow_node", default=None)
@@ -125,6 +160,32 @@ def routing_runtime(factory: Callable[[], Runtime[Any]] | None) -> Iterator[None
         yield
     finally:
         _router_runtime.reset(token)
+
+
+def get_config() -> dict[str, Any]:
+    """The running node's config (the call's keys, flat and under ``configurable``, with ``thread_id`` and
+    ``checkpoint_ns``), as LangGraph's ``langgraph.config.get_config``.
+
+    Raises:
+        UsageError: called outside a node of a compiled StateGraph.
+    """
+    node_run = _node_run.get()
+    if node_run is None or node_run.build_config is None:
+        raise UsageError(
+            "get_config() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
+            code="no_node",
+        )
+    return node_run.build_config()
+
+
+def get_store() -> Any:
+    """The object given to ``compile(store=...)`` (the parent's for a subgraph without one), as LangGraph's
+    ``langgraph.config.get_store``; None when there is none.
+
+    Raises:
+        UsageError: called outside a node of a compiled StateGraph.
+    """
+    return get_runtime().store
 
 
 def get_runtime(context_schema: Any = None) -> Runtime[Any]:
@@ -191,6 +252,7 @@ class NodeSpec:
         self.defer = bool(defer)
         self.metadata = dict(metadata or {})
         self.subgraph: Any = None  # the CompiledGraph when this node is a subgraph
+        self.cache_policy: CachePolicy | None = None  # add_node(..., cache_policy=...)
         target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.bindings: list[tuple[str, str]] = []  # (parameter, source): state | config | context | service name
@@ -294,7 +356,7 @@ class NodeSpec:
         try:
             if self.is_async:
                 return await self.fn(*args, **kwargs)
-            return await asyncio.to_thread(_run_detached, self.fn, args, kwargs)
+            return await _in_thread(node_run, self.fn, args, kwargs)
         finally:
             leave_scope(entered)
             _node_run.reset(token)
@@ -314,8 +376,23 @@ def _is_runtime_annotation(ann: Any) -> bool:
     return ann is Runtime or get_origin(ann) is Runtime
 
 
-def _run_detached(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``asyncio.to_thread`` that the task can tell apart once begun (see :class:`SyncCall`)."""
+    call = SyncCall()
+    ctx = contextvars.copy_context()
+    future = asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(ctx.run, _run_detached, call, fn, args, kwargs)
+    )
+    call.future = future
+    if node_run.threads is not None:
+        node_run.threads.append(call)  # one per attempt; the task's list lives one superstep
+    return await future
+
+
+def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     # In the worker thread: tool calls made by a sync node run directly, as in sync tools.
+    if not call.begin():
+        return None  # (the task was stopped before a thread took the call: nothing ran)
     with use_scope(None):
         return fn(*args, **kwargs)
 

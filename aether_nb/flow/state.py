@@ -430,9 +430,21 @@ class StateSpec:
             new[key] = current
         return new
 
+    def visible(self, values: Mapping[str, Any]) -> Any:
+        """The values a thread shows (``get_state``, ``stream_mode="values"``, checkpoints): every key, the
+        private keys of node input schemas and the input schema's included — as LangGraph shows every channel
+        there and filters by the output schema only what ``invoke`` returns; the value itself for a single-value
+        state."""
+        if self.kind == "root":
+            return values.get(ROOT)
+        if self.state_keys is None:
+            return dict(values)
+        first = {k: values[k] for k in self.state_keys if k in values}
+        return first | {k: v for k, v in values.items() if k not in first} if len(first) < len(values) else first
+
     def output(self, values: Mapping[str, Any]) -> Any:
-        """The values a caller sees: the state schema's keys (or the output schema's), not the private keys of
-        node input schemas; the value itself for a single-value state."""
+        """The values ``invoke`` returns: the output schema's keys (the state schema's by default), not the private
+        keys of node input schemas; the value itself for a single-value state."""
         if self.kind == "root":
             return values.get(ROOT)
         if self.output_keys is None:

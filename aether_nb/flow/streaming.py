@@ -15,11 +15,12 @@ payloads are built only when a stream asks for their mode, so a turn nobody stre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
-from aether_nb.flow.state import ROOT
+from aether_nb.flow.state import ROOT, StateSpec
 from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
 from aether_nb.flow.types import Interrupt
 
@@ -36,17 +37,45 @@ class Sink:
     """Where one ``astream`` call wants a turn's chunks: ``sink(mode, payload, namespace)`` queues a chunk if the
     stream asked for that mode (and, for a subgraph's chunk, for ``subgraphs=True``)."""
 
-    def __init__(self, modes: Iterable[str], subgraphs: bool, put: Callable[[Chunk], None]) -> None:
+    def __init__(
+        self,
+        modes: Iterable[str],
+        subgraphs: bool,
+        put: Callable[[Chunk], None],
+        output_keys: str | Sequence[str] | None = None,
+    ) -> None:
         self.modes = frozenset(modes)
         self.subgraphs = subgraphs
         self._put = put
+        # stream(..., output_keys=...): a superstep's values chunk only when it wrote one of them, as LangGraph's
+        self.output_keys = (
+            None if output_keys is None else {output_keys} if isinstance(output_keys, str) else set(output_keys)
+        )
+        self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
+        self.asked: set[str] = set()  # interrupts streamed as their task asked (not again when the turn pauses)
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
 
-    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = ()) -> None:
+    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = (), written: Iterable[str] | None = None) -> None:
+        if written is not None and self.output_keys is not None and self.output_keys.isdisjoint(written):
+            return
         if self.wants(mode, ns):
             self._put((mode, payload, ns))
+            self._demand.clear()
+
+    def ask(self) -> None:
+        """The reader took every chunk so far and waits for more."""
+        self._demand.set()
+
+    def release(self) -> None:
+        """The turn no longer streams to this reader (it returned, or was stopped because the reader left)."""
+        self._demand.set()
+
+    async def demanded(self) -> None:
+        """Return once the reader wants more, as LangGraph's stream, which runs a superstep only when asked for
+        the next chunk: a reader that stops early (``break``) leaves no superstep run past the chunks it took."""
+        await self._demand.wait()
 
 
 def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:
@@ -67,6 +96,17 @@ def result_of(writes: Sequence[tuple[str, Any]]) -> Any:
     if set(out) == {ROOT}:
         return out[ROOT]  # a single-value state: the value itself
     return out
+
+
+def update_of(spec: StateSpec, writes: Sequence[tuple[str, Any]]) -> Any:
+    """A task's writes as its ``updates`` chunk shows them: ``{key: value}`` (a list of one-key dicts when a
+    key repeats; the value itself for a single-value state; None for no write)."""
+    if not writes:
+        return None
+    if spec.kind == "root":
+        return writes[0][1] if len(writes) == 1 else [v for _, v in writes]
+    keys = [k for k, _ in writes]
+    return [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
 
 
 def interrupt_dict(interrupt: Interrupt) -> dict[str, Any]:
@@ -113,7 +153,7 @@ def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkp
     return {
         "config": config_of(thread_id, ns, cp),
         "parent_config": parent,
-        "values": graph.spec.output(cp.values),
+        "values": graph.spec.visible(cp.values),
         "metadata": metadata_of_checkpoint(cp),
         "next": [t["node"] for t in cp.tasks],
         "tasks": tasks,
@@ -139,3 +179,19 @@ def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) ->
     for t in tasks:
         if t.pending is None and t.tid not in announced and t.key not in journal:
             engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
+
+
+def drive(chunks: AsyncIterator[Any]) -> Iterator[Any]:
+    """Iterate an async iterator from sync code, one chunk at a time, on an event loop of its own (closed, with
+    the iterator, when the caller stops early)."""
+    agen = cast("AsyncGenerator[Any, None]", chunks)
+    with asyncio.Runner() as runner:
+        try:
+            while True:
+                try:
+                    chunk = runner.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            runner.run(agen.aclose())

@@ -22,13 +22,15 @@ import contextlib
 import copy
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
+from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
-from aether_nb.flow.nodes import NodeRun, NodeSpec, normalise_return
+from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
+from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
@@ -54,6 +56,13 @@ class Task:
     arg: Any = NO_ARG
     sources: tuple[str, ...] = ()
     pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
+    threads: list[SyncCall] = field(default_factory=list)  # its sync calls in worker threads
+    stopping: bool = False  # a sibling failed: finish the call under way, start nothing more
+
+    def unstoppable(self) -> bool:
+        """Whether a sync call of this task is under way in a worker thread (it cannot be stopped); its calls
+        no thread has begun yet are dropped by this check."""
+        return any([c.unstoppable() for c in self.threads])  # (a list: every call is checked, so dropped)
 
     @property
     def push(self) -> bool:
@@ -67,6 +76,7 @@ class Outcome:
     writes: list[tuple[str, Any]]
     route: Route
     parent_command: Any = None
+    asked: bool = False  # the task (or a subgraph in it) was resumed with an answer: a new call's budget starts
 
     def to_json(self) -> dict[str, Any]:
         """The journaled form (the task step's value, also what the run's DAG shows as the node's outputs):
@@ -79,6 +89,8 @@ class Outcome:
             data["send"] = [{s.node: s.arg} for s in route.sends]
         if self.parent_command is not None:
             data["parent_command"] = self.parent_command
+        if self.asked:
+            data["asked"] = 1
         return data
 
     @classmethod
@@ -90,6 +102,7 @@ class Outcome:
             writes_of(data.get("writes")),
             Route.from_json(route if route is not None else data),
             data.get("parent_command"),
+            bool(data.get("asked")),
         )
 
 
@@ -170,7 +183,7 @@ async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, 
 
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
     for p in policies:
-        if isinstance(exc, p.retry_on):
+        if p.matches(exc) if isinstance(p, LangGraphRetryPolicy) else isinstance(exc, p.retry_on):
             return p
     return None
 
@@ -230,6 +243,7 @@ class TaskRunner:
             services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
+        asked_before = engine.asked_count
         resume, unjournaled = prior_answers(child)
         for index, rec in unjournaled:
             await settle_answered(child, f"{engine.ns_path}{task.node}", index, rec, resume[index])
@@ -239,12 +253,22 @@ class TaskRunner:
         reloads = len(resume)
         if resume:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
+            engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
         started = engine.run.session.clock.now()
-        while True:
+        cache, caching = graph.cache, spec.cache_policy
+        ckey: Any = None
+        hit, raw = False, None
+        if cache is not None and caching is not None and not resume:
+            ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
+            hit, raw = cache.get(task.node, ckey)
+        node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+        while not hit:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            node_run.threads = task.threads
+            node_run.build_config = functools.partial(engine.node_config, task.node, step)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
@@ -254,6 +278,8 @@ class TaskRunner:
                 attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
+                if task.stopping:  # a sibling failed while this call ran: its question is asked on the next call
+                    raise asyncio.CancelledError from gi
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
@@ -272,6 +298,8 @@ class TaskRunner:
                     )
                 reload = journaled_since(child, mark)
                 attempts += 1
+                if task.stopping:  # a sibling failed while this call ran: no retry, no handler
+                    raise
                 policy = _policy_for(spec.retry, exc)
                 if policy is not None and attempts < policy.max_attempts:
                     with busy:
@@ -294,9 +322,12 @@ class TaskRunner:
                     )
                 handled = True
                 break
+        if ckey is not None and not hit and not handled and cache is not None and caching is not None:
+            cache.set(task.node, ckey, raw, caching.ttl)
         parent = _parent_command(raw)
+        asked = bool(resume) or engine.asked_count != asked_before
         if parent is not None:
-            return Outcome([], Route(), parent_command=Command(update=parent.update, goto=parent.goto))
+            return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
         result = normalise_return(raw, graph.spec, values, task.node)
         writes = graph.spec.coerce(result.writes)
 
@@ -307,8 +338,8 @@ class TaskRunner:
         route = await graph.topology.route(
             task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
         )
-        engine.on_task_done(task, writes, step)
-        return Outcome(writes, route)
+        engine.on_task_done(task, writes, step, cached=hit)
+        return Outcome(writes, route, asked=asked)
 
     async def _reload(self, child: Scope, n: int) -> dict[str, Any]:
         """The thread's state for a node's re-run after its n-th interrupt was answered (journaled: a resumed run
@@ -372,7 +403,9 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
-            engine.emit_task_result(task, [], interrupts=[Interrupt(gi.value, key, "interrupt", node)])
+            asked = Interrupt(gi.value, key, "interrupt", node, prompt)
+            engine.emit_task_result(task, [], interrupts=[asked])
+            engine.stream_interrupt(asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 

@@ -51,8 +51,10 @@ def snapshot(
     run: Run | None,
     is_head: bool,
     subgraphs: bool = False,
+    cker: Checkpointer | None = None,
 ) -> StateSnapshot:
-    """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints)."""
+    """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints). ``graph`` is the
+    graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace."""
     if cp is None:
         return StateSnapshot(
             values={},
@@ -63,7 +65,7 @@ def snapshot(
             parent_config=None,
             status="new",
         )
-    cker = graph.checkpointer
+    cker = cker if cker is not None else graph.checkpointer
     key = thread_key(thread_id, ns)
     live = run is not None and not run.done and is_head
     pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
@@ -74,6 +76,9 @@ def snapshot(
         node = t["node"]
         if live:
             mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
+            recorded = {str(i) for i, _ in cp.interrupts.get(tid, [])}
+            if recorded and len(mine) > len(recorded):  # Sends of one node: each task its own interrupts
+                mine = tuple(p for p in mine if p.id in recorded)
         else:
             mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, []))
         sub_state: Any = None
@@ -83,7 +88,9 @@ def snapshot(
                 sub_cp = cker.latest(thread_key(thread_id, sub_ns))
                 sub_graph = graph.nodes[node].subgraph
                 assert sub_graph is not None
-                sub_state = snapshot(sub_graph, thread_id, sub_ns, sub_cp, run=run, is_head=is_head, subgraphs=True)
+                sub_state = snapshot(
+                    sub_graph, thread_id, sub_ns, sub_cp, run=run, is_head=is_head, subgraphs=True, cker=cker
+                )
             else:
                 sub_state = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
         done = cp.pending.get(tid)
@@ -114,7 +121,7 @@ def snapshot(
         status = "interrupted" if pauses else "running"
     parent = cker.get(key, cp.parent) if cp.parent else None
     return StateSnapshot(
-        values=graph.spec.output(effective_values(graph, cp)),
+        values=graph.spec.visible(effective_values(graph, cp)),
         next=waiting,
         config=config_of(thread_id, ns, cp),
         metadata=metadata_of_checkpoint(cp),
@@ -207,11 +214,12 @@ def history(
     before: int | None,
     only: int | None = None,
     filter: Mapping[str, Any] | None = None,
+    cker: Checkpointer | None = None,
 ) -> list[StateSnapshot]:
     """A thread's checkpoints newest first (all branches), as LangGraph's checkpointer ``list``: only checkpoint
     ``only`` when the config names one, those older than ``before``, those whose metadata has every
     ``filter`` item, then the newest ``limit`` of them."""
-    cker = graph.checkpointer
+    cker = cker if cker is not None else graph.checkpointer
     items = cker.history(thread_key(thread_id, ns))
     head_id = items[0].id if items else None
     if only is not None:
@@ -226,7 +234,7 @@ def history(
             meta = metadata_of_checkpoint(c)
             if not all(meta.get(k) == v for k, v in filter.items()):
                 continue
-        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id))
+        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id, cker=cker))
     return out
 
 

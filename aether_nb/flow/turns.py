@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
-from aether_nb.flow.streaming import checkpoint_payload, head_task_starts
+from aether_nb.flow.state import writes_of
+from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, update_of
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
@@ -62,7 +63,7 @@ async def continue_turn(
     if sink is not None:
         graph.sinks[run.id] = sink
         latest = cp.latest(thread_id)
-        sink("values", graph.spec.output(latest.values) if latest is not None else {}, ())
+        sink("values", graph.spec.visible(latest.values) if latest is not None else {}, ())
         if latest is not None and (sink.wants("checkpoints") or sink.wants("tasks")):
             # as LangGraph: the checkpoint the turn goes on from, then the start of its tasks again
             sink("checkpoints", checkpoint_payload(graph, thread_id, "", latest), ())
@@ -70,6 +71,12 @@ async def continue_turn(
             for _, chunk in starts:
                 sink("tasks", chunk, ())
             graph.announced[run.id] = {tid for tid, _ in starts}
+        if latest is not None and sink.wants("updates"):
+            # as LangGraph: the updates of the tasks of that superstep that had finished, marked cached
+            for tid, done in latest.pending.items():
+                if isinstance(done, dict) and "writes" in done:
+                    update = update_of(graph.spec, writes_of(done["writes"]))
+                    sink("updates", {tid.split("#", 1)[0]: update, "__metadata__": {"cached": True}}, ())
     # Answers first: a run that left memory resumes when answered and then starts with its answers (its waiting
     # nodes run once); one whose process (or loop) is gone is started again from its journal after.
     answered = False
@@ -148,15 +155,33 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
                 raise cause.with_traceback(cause.__traceback__) from cause.__cause__
             raise
     if pauses and sink is not None:
-        dynamic = tuple(pause_interrupts(pauses))
-        sink("updates", {"__interrupt__": dynamic}, ())
-        latest = graph.checkpointer_for(run.session).latest(thread_id)
-        pending = latest is not None and any(isinstance(v, dict) for v in latest.pending.values())
-        if latest is not None and (dynamic or pending):
-            # as LangGraph: the state with the writes of the tasks that finished, and what the pause asks
-            values = graph.spec.output(effective_values(graph, latest))
-            sink("values", {**values, "__interrupt__": dynamic} if dynamic else values, ())
+        stream_pause(graph, run, thread_id, tuple(pause_interrupts(pauses)), sink)
     return turn_result(graph, run, thread_id, pauses)
+
+
+def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[Interrupt, ...], sink: Sink) -> None:
+    """The chunks of a turn that paused, as LangGraph's: per task paused at ``interrupt()``, its interrupts
+    (``updates``) and the state its superstep started from with them (``values``); then, if tasks of that
+    superstep finished, the state with their writes. A breakpoint: ``{"__interrupt__": ()}``."""
+    latest = graph.checkpointer_for(run.session).latest(thread_id)
+    if not dynamic:
+        sink("updates", {"__interrupt__": ()}, ())
+    groups: dict[str, list[Interrupt]] = {}
+    for i in dynamic:  # (an interrupt's id starts with the key of the top-level task it paused)
+        groups.setdefault(str(i.id).split("/", 1)[0], []).append(i)
+    before = graph.spec.visible(latest.values) if latest is not None else {}
+    for group in groups.values():
+        if all(i.id in sink.asked for i in group):
+            continue  # (streamed when its task asked)
+        asked = tuple(group)
+        sink("updates", {"__interrupt__": asked}, ())
+        sink(
+            "values",
+            {**before, "__interrupt__": asked} if isinstance(before, Mapping) else {"__interrupt__": asked},
+            (),
+        )
+    if latest is not None and any(isinstance(v, dict) for v in latest.pending.values()):
+        sink("values", graph.spec.visible(effective_values(graph, latest)), ())
 
 
 def turn_result(graph: CompiledGraph, run: Run | None, thread_id: str, pauses: list[tuple[str, Interrupt]]) -> Any:
@@ -299,6 +324,7 @@ async def invoke_turn(
         run.cancel()  # running again from an older checkpoint abandons the pause at the head
     if run is not None and not run.done and not travel:
         graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
+        graph.limits[run.id] = int(cfg.get("recursion_limit", graph.recursion_limit))  # and its recursion limit
         run = await continue_turn(graph, run, thread_id, input, command, sink)
     else:
         if has_resume:
@@ -370,5 +396,8 @@ async def invoke_turn(
         raise
     finally:
         graph.sinks.pop(run.id, None)
+        if sink is not None:
+            sink.release()  # (after run.cancel(): an engine waiting for the reader is stopped, not woken)
         if run.done:
             graph.contexts.pop(run.id, None)
+            graph.limits.pop(run.id, None)

@@ -271,6 +271,12 @@ InvalidUpdateError = InvalidUpdate
 """LangGraph's name for :class:`InvalidUpdate`."""
 
 
+class InvalidConfig(UsageError, ValueError):
+    """A config value the graph cannot use (``recursion_limit`` below 1, ...): a ``ValueError``, as LangGraph's."""
+
+    default_code = "invalid_config"
+
+
 class EmptyUpdate(InvalidUpdate, ValueError):
     """``bulk_update_state`` was given no superstep, or a superstep without updates (a ValueError, as in
     LangGraph)."""

@@ -203,8 +203,9 @@ def test_the_recursion_limit_raises_with_the_path_taken(session: Session) -> Non
     app = g.compile(recursion_limit=4)
     with pytest.raises(GraphRecursionError) as info:
         arun(app.ainvoke(HI, config={"thread_id": "t"}))
-    assert "path: a -> b -> a, then ['b']" in str(info.value)
-    assert info.value.path == [["a"], ["b"], ["a"], ["b"]]
+    # as LangGraph: the limit's supersteps run (so the state has them), then the turn fails
+    assert "path: a -> b -> a -> b, then ['a']" in str(info.value)
+    assert info.value.path == [["a"], ["b"], ["a"], ["b"], ["a"]]
     assert isinstance(info.value, RecursionError)
     ok = chain("a", "b", "c", recursion_limit=4)  # START's superstep counts, as in LangGraph
     assert arun(ok.ainvoke(HI, config={"thread_id": "t"})).status == "completed"

@@ -202,7 +202,7 @@ async def test_tasks_combine_with_other_modes_and_subgraphs(checkpointer: str) -
         )
     ]
     by_ns: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
-    for ns, (mode, payload) in chunks:
+    for ns, mode, payload in chunks:  # (LangGraph's flat triple)
         by_ns.setdefault(ns, []).append((mode, payload))
     root = by_ns.pop(())
     assert [p["name"] for m, p in root if m == "tasks" and "input" in p] == ["sub", "after"]

@@ -425,7 +425,8 @@ async def test_get_state_with_subgraphs_returns_subgraph_state(checkpointer: str
 
 async def test_nested_graph_interrupts_parallel(checkpointer: str) -> None:
     """test_pregel_async.py::test_nested_graph_interrupts_parallel — a subgraph's own interrupt_before pauses the
-    parent; the parallel sibling's write shows and it does not run again (its cached re-emission is not ported)."""
+    parent; the parallel sibling's write shows, it does not run again, and the resuming stream re-emits its update
+    marked cached."""
     import asyncio
 
     class InnerState(TypedDict):
@@ -485,7 +486,11 @@ async def test_nested_graph_interrupts_parallel(checkpointer: str) -> None:
         ((), {"__interrupt__": ()}),
     ]
     resumed = [c async for c in app.astream(None, config)]
-    assert resumed == [{"inner": {"my_key": "got here and there"}}, {"outer_2": {"my_key": " and back again"}}]
+    assert resumed == [
+        {"outer_1": {"my_key": " and parallel"}, "__metadata__": {"cached": True}},  # its kept result, not a run
+        {"inner": {"my_key": "got here and there"}},
+        {"outer_2": {"my_key": " and back again"}},
+    ]
 
     outer_done.clear()
     config = {"configurable": {"thread_id": "3"}}

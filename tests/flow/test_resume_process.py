@@ -283,3 +283,64 @@ def test_a_process_dying_mid_turn_leaves_every_written_checkpoint_readable(tmp_p
         ["00000001", ["__start__"]],
     ]
     assert Path(counter).read_text().splitlines() == ["a", "b", "c", "c", "d"]  # only the node that died re-ran
+
+
+LOOP_SCRIPT = """
+import asyncio, json, os, sys
+from typing import TypedDict
+import aether_nb as ag
+from aether_nb.flow import END, START, Command, StateGraph, interrupt
+
+DB, MODE = sys.argv[1], sys.argv[2]
+ag.configure(store=DB)
+
+class Round(TypedDict):
+    n: int
+
+def ask(state: Round):
+    interrupt(f"round {state['n']}: go on?")
+    return {"n": state["n"] + 1}
+
+g = StateGraph(Round, name="rounds")
+g.add_node("ask", ask)
+g.add_node("work", lambda s: {})
+g.add_edge(START, "ask")
+g.add_edge("ask", "work")
+g.add_conditional_edges("work", lambda s: "ask" if s["n"] < 10 else END)
+app = g.compile()
+cfg = {"configurable": {"thread_id": "t1"}, "recursion_limit": 4}
+
+async def main():
+    if MODE == "start":
+        res = await app.ainvoke({"n": 0}, cfg)
+        for _ in range(5):
+            res = await app.ainvoke(Command(resume="go"), cfg)
+        print("PAUSED", res.status, res["n"], flush=True)
+        os._exit(0)
+    answers = 0
+    res = await app.ainvoke(Command(resume="go"), cfg)
+    answers += 1
+    while "__interrupt__" in res:
+        res = await app.ainvoke(Command(resume="go"), cfg)
+        answers += 1
+    print("OUT", json.dumps([res.status, res["n"], answers]), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_turn_resumed_after_a_restart_counts_its_recursion_limit_per_call(tmp_path: Path) -> None:
+    """A loop asking at every round, its limit (4) far below the turn's supersteps: each resuming call gets its
+    own budget (as LangGraph), also when a new process replays the rounds answered before the restart."""
+    script = tmp_path / "rounds.py"
+    script.write_text(LOOP_SCRIPT)
+    db = str(tmp_path / "flow.duckdb")
+
+    def run(mode: str) -> str:
+        res = subprocess.run([sys.executable, str(script), db, mode], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    assert "PAUSED interrupted 5" in run("start")
+    out = run("resume")
+    assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", 10, 5]
