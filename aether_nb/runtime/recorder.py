@@ -168,6 +168,8 @@ class Recorder:
         finally:
             if queue in self.queues:
                 self.queues.remove(queue)
+                if not self.watched:  # its last follower: a parked run may leave memory now
+                    self._session.unwatched(self._owner)
 
     def close_nodes(self, status: str, message: str | None) -> None:
         """A finished run leaves no node running or waiting: nodes its last execution never reached (a wait of an

@@ -183,7 +183,7 @@ class Session:
                 excess -= 1
 
     def unwatched(self, run: Run) -> None:
-        """``run`` lost its last follower (a subscriber, a stream): if it is parked beyond
+        """``run`` lost its last follower (a subscriber, a ``run.events()`` stream): if it is parked beyond
         :attr:`max_live_waiting` and can leave memory now, it does."""
         if run in self._parked and len(self._parked) > self.max_live_waiting and run.evictable:
             self._evict(run)

@@ -226,3 +226,30 @@ def test_parking_examines_a_bounded_number_of_runs(monkeypatch: pytest.MonkeyPat
             await r
 
     arun(main(), timeout=60)
+
+
+def test_a_parked_run_whose_event_stream_ends_leaves_memory() -> None:
+    async def follow(run: Run, opened: asyncio.Event) -> None:
+        async for event in run.events():
+            if event.kind == "wait_opened":
+                opened.set()
+                break
+
+    async def main() -> None:
+        runs = [parked.start(x=i) for i in range(4)]
+        opened = [asyncio.Event() for _ in runs]
+        followers = [asyncio.ensure_future(follow(r, o)) for r, o in zip(runs, opened, strict=True)]
+        for r, o in zip(runs, opened, strict=True):
+            await r.wait_for("waiting", timeout=10)
+            await o.wait()
+        await asyncio.gather(*followers)
+        while sum(evicted(r) for r in runs) < 2:  # each stream ends when its generator is closed: wait on state
+            await asyncio.sleep(0)
+        await settled(runs)
+        assert sum(evicted(r) for r in runs) == 2  # the cap (2) keeps two in memory
+        for r in runs:
+            await r.answer("n")
+        assert [(await r)["a"] for r in runs] == [f"n-{i * 10}" for i in range(4)]
+        assert all(calls[f"side_effect_{i}"] == 1 for i in range(4))
+
+    arun(main())
