@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 SCRIPT = """
@@ -52,16 +53,7 @@ asyncio.run(main())
 
 
 def test_a_thread_paused_at_interrupt_resumes_in_a_new_process(tmp_path: Path) -> None:
-    script = tmp_path / "payflow.py"
-    script.write_text(SCRIPT)
-    db, counter = str(tmp_path / "flow.duckdb"), str(tmp_path / "count.txt")
-
-    def run(mode: str) -> str:
-        res = subprocess.run(
-            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
-        )
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+    run, counter = _processes(tmp_path / "payflow.py", SCRIPT, tmp_path / "flow.duckdb")
 
     assert "PAUSED interrupted r-42" in run("start")
     out = run("yes")
@@ -127,16 +119,7 @@ asyncio.run(main())
 
 
 def test_send_fan_out_to_a_subgraph_paused_in_two_tasks_resumes_in_a_new_process(tmp_path: Path) -> None:
-    script = tmp_path / "order.py"
-    script.write_text(SUBGRAPH_SCRIPT)
-    db, counter = str(tmp_path / "order.duckdb"), str(tmp_path / "count.txt")
-
-    def run(mode: str) -> str:
-        res = subprocess.run(
-            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
-        )
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+    run, counter = _processes(tmp_path / "order.py", SUBGRAPH_SCRIPT, tmp_path / "order.duckdb")
 
     assert 'PAUSED ["buy coffee for 6?", "buy tea for 3?"]' in run("start")
     out = run("resume")
@@ -189,16 +172,7 @@ asyncio.run(main())
 
 
 def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> None:
-    script = tmp_path / "mail.py"
-    script.write_text(BREAKPOINT_SCRIPT)
-    db, counter = str(tmp_path / "mail.duckdb"), str(tmp_path / "count.txt")
-
-    def run(mode: str) -> str:
-        res = subprocess.run(
-            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
-        )
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+    run, counter = _processes(tmp_path / "mail.py", BREAKPOINT_SCRIPT, tmp_path / "mail.duckdb")
 
     assert "PAUSED interrupted ['send']" in run("start")
     out = run("resume")
@@ -258,16 +232,7 @@ def test_a_process_dying_mid_turn_leaves_every_written_checkpoint_readable(tmp_p
     """A superstep's checkpoint is one KV row: the thread's stored record is not rewritten at each superstep, so a
     new process must find the checkpoints written after it (the head, their numbering, the last loop checkpoint)
     rather than take an older head or reuse a checkpoint id."""
-    script = tmp_path / "crashy.py"
-    script.write_text(CRASH_SCRIPT)
-    db, counter = str(tmp_path / "crash.duckdb"), str(tmp_path / "count.txt")
-
-    def run(mode: str) -> str:
-        res = subprocess.run(
-            [sys.executable, str(script), db, counter, mode], capture_output=True, text=True, timeout=120
-        )
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+    run, counter = _processes(tmp_path / "crashy.py", CRASH_SCRIPT, tmp_path / "crash.duckdb")
 
     run("start")
     out = run("go")
@@ -291,7 +256,7 @@ from typing import TypedDict
 import aether_nb as ag
 from aether_nb.flow import END, START, Command, StateGraph, interrupt
 
-DB, MODE = sys.argv[1], sys.argv[2]
+DB, MODE = sys.argv[1], sys.argv[3]
 ag.configure(store=DB)
 
 class Round(TypedDict):
@@ -332,15 +297,24 @@ asyncio.run(main())
 def test_a_turn_resumed_after_a_restart_counts_its_recursion_limit_per_call(tmp_path: Path) -> None:
     """A loop asking at every round, its limit (4) far below the turn's supersteps: each resuming call gets its
     own budget (as LangGraph), also when a new process replays the rounds answered before the restart."""
-    script = tmp_path / "rounds.py"
-    script.write_text(LOOP_SCRIPT)
-    db = str(tmp_path / "flow.duckdb")
-
-    def run(mode: str) -> str:
-        res = subprocess.run([sys.executable, str(script), db, mode], capture_output=True, text=True, timeout=120)
-        assert res.returncode == 0, res.stderr
-        return res.stdout
+    run, _ = _processes(tmp_path / "rounds.py", LOOP_SCRIPT, tmp_path / "flow.duckdb")
 
     assert "PAUSED interrupted 5" in run("start")
     out = run("resume")
     assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", 10, 5]
+
+
+def _processes(script: Path, source: str, db: Path) -> tuple[Callable[[str], str], str]:
+    """``run(mode)``: ``source`` run as ``script`` in a fresh interpreter with the DuckDB file ``db`` and a counter
+    file (returned) shared by every process; returns its stdout, failing with its stderr when it fails."""
+    script.write_text(source)
+    counter = str(script.parent / "count.txt")
+
+    def run(mode: str) -> str:
+        res = subprocess.run(
+            [sys.executable, str(script), str(db), counter, mode], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    return run, counter
