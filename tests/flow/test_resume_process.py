@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-SCRIPT = """
-import asyncio, json, os, sys
+PRELUDE = """
+import asyncio, json, operator, os, sys
+from typing import Annotated, TypedDict
 import aether_nb as ag
-from aether_nb.flow import START, AgentState, StateGraph, interrupt
+from aether_nb.flow import END, START, AgentState, Command, Send, StateGraph, interrupt
 
 DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
 ag.configure(store=DB)
@@ -19,7 +20,12 @@ ag.configure(store=DB)
 def log(line):
     with open(COUNTER, "a") as f:
         f.write(line + "\\n")
+"""
+"""What every script run by :func:`_processes` starts with: its arguments, the store, a counter file to log to."""
 
+SCRIPT = (
+    PRELUDE
+    + """
 @ag.tool(outputs=["receipt"])
 def charge(amount: int) -> dict:
     log("charged")
@@ -50,6 +56,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_thread_paused_at_interrupt_resumes_in_a_new_process(tmp_path: Path) -> None:
@@ -65,19 +72,9 @@ def test_a_thread_paused_at_interrupt_resumes_in_a_new_process(tmp_path: Path) -
     assert Path(counter).read_text().splitlines() == ["pay started", "charged", "pay started"]
 
 
-SUBGRAPH_SCRIPT = """
-import asyncio, json, operator, os, sys
-from typing import Annotated, TypedDict
-import aether_nb as ag
-from aether_nb.flow import START, Command, Send, StateGraph, interrupt
-
-DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
-ag.configure(store=DB)
-
-def log(line):
-    with open(COUNTER, "a") as f:
-        f.write(line + "\\n")
-
+SUBGRAPH_SCRIPT = (
+    PRELUDE
+    + """
 @ag.tool(outputs=["price"])
 def quote(item: str) -> dict:
     log(f"quote {item}")
@@ -116,6 +113,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_send_fan_out_to_a_subgraph_paused_in_two_tasks_resumes_in_a_new_process(tmp_path: Path) -> None:
@@ -128,19 +126,9 @@ def test_send_fan_out_to_a_subgraph_paused_in_two_tasks_resumes_in_a_new_process
     assert sorted(Path(counter).read_text().splitlines()) == ["quote coffee", "quote tea"]
 
 
-BREAKPOINT_SCRIPT = """
-import asyncio, json, operator, os, sys
-from typing import Annotated, TypedDict
-import aether_nb as ag
-from aether_nb.flow import START, StateGraph
-
-DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
-ag.configure(store=DB)
-
-def log(line):
-    with open(COUNTER, "a") as f:
-        f.write(line + "\\n")
-
+BREAKPOINT_SCRIPT = (
+    PRELUDE
+    + """
 class S(TypedDict, total=False):
     amount: int
     steps: Annotated[list, operator.add]
@@ -169,6 +157,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> None:
@@ -180,19 +169,9 @@ def test_a_breakpoint_edited_and_continued_in_a_new_process(tmp_path: Path) -> N
     assert Path(counter).read_text().splitlines() == ["draft", "send"]  # draft did not run again
 
 
-CRASH_SCRIPT = """
-import asyncio, json, operator, os, sys
-from typing import Annotated, TypedDict
-import aether_nb as ag
-from aether_nb.flow import START, StateGraph
-
-DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
-ag.configure(store=DB)
-
-def log(line):
-    with open(COUNTER, "a") as f:
-        f.write(line + "\\n")
-
+CRASH_SCRIPT = (
+    PRELUDE
+    + """
 class S(TypedDict, total=False):
     seen: Annotated[list, operator.add]
 
@@ -226,6 +205,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_process_dying_mid_turn_leaves_every_written_checkpoint_readable(tmp_path: Path) -> None:
@@ -250,15 +230,9 @@ def test_a_process_dying_mid_turn_leaves_every_written_checkpoint_readable(tmp_p
     assert Path(counter).read_text().splitlines() == ["a", "b", "c", "c", "d"]  # only the node that died re-ran
 
 
-LOOP_SCRIPT = """
-import asyncio, json, os, sys
-from typing import TypedDict
-import aether_nb as ag
-from aether_nb.flow import END, START, Command, StateGraph, interrupt
-
-DB, MODE = sys.argv[1], sys.argv[3]
-ag.configure(store=DB)
-
+LOOP_SCRIPT = (
+    PRELUDE
+    + """
 class Round(TypedDict):
     n: int
 
@@ -292,6 +266,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_turn_resumed_after_a_restart_counts_its_recursion_limit_per_call(tmp_path: Path) -> None:
