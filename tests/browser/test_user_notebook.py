@@ -220,6 +220,10 @@ def test_a_trip_planner_afternoon(lab_server: LabServer, open_page: OpenNotebook
     text = lab.page.locator(_ROOT).text_content() or ""
     assert "model not found" not in text
     saved = lab.page.locator(f"{_ROOT} .aether-run-saved")
+    # the saved views render one by one after the reopen: wait on the count, not on the first one only
+    lab.page.wait_for_function(
+        f"() => document.querySelectorAll('{_ROOT} .aether-run-saved').length >= 3", timeout=60_000
+    )
     assert saved.count() >= 3
     reopened = lab.output(3).text_content() or ""
     assert "Window table, please" in reopened and "no kernel is attached" in reopened
