@@ -30,6 +30,7 @@ from aether_nb.store.records import RejectedRecord
 from aether_nb.store.rows import Rows
 from aether_nb.store.schema import (
     EVENT_INSERT,
+    INGEST,
     JOURNAL_INSERT,
     KV_DELETE,
     KV_INSERT,
@@ -48,7 +49,7 @@ from aether_nb.store.values import py_text, vector_literal
 if TYPE_CHECKING:
     from aether_nb.store.log import FileState
 
-__all__ = ["DATA_ERRORS", "Applier", "apply_generation", "plan", "rollback"]
+__all__ = ["DATA_ERRORS", "Applier", "Columns", "apply_generation", "execute", "plan", "rollback"]
 
 _log = logging.getLogger("aether_nb")
 
@@ -64,8 +65,36 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
 )
 """Errors a row can cause. Anything else (I/O, out of memory, a closed connection) fails the whole apply."""
 
-Statement = tuple[str, list[Any]]
 Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The column lists a bulk statement reads as the relation :data:`~aether_nb.store.schema.INGEST`."""
+
+    lists: list[list[Any]]
+
+
+Statement = tuple[str, "list[Any] | Columns"]
+
+
+def execute(con: duckdb.DuckDBPyConnection, statement: Statement) -> None:
+    """Run one statement of an apply: a bulk one with its column lists registered on ``con`` as NumPy object
+    arrays for the statement's duration (see :func:`aether_nb.store.schema.bulk_insert_sql` for why)."""
+    sql, params = statement
+    if not isinstance(params, Columns):
+        con.execute(sql, params)
+        return
+    import numpy as np  # (already imported by the applier's thread, see Applier._run)
+
+    arrays = {f"c{i}": np.fromiter(col, dtype=object, count=len(col)) for i, col in enumerate(params.lists)}
+    # Always inside the apply's transaction: when the statement fails, the caller's ROLLBACK drops the
+    # registration too (an unregister in the aborted transaction would fail and hide the statement's error).
+    con.register(INGEST, arrays)
+    con.execute(sql)
+    con.unregister(INGEST)
+
+
 _TABLES = ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
 
 
@@ -90,7 +119,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
         # writes a new key (a checkpoint) every superstep.
         held = [op for op in rows.kv if not state.kv_absent(op[0], op[1], con)]
         if held:
-            out.append((KV_DELETE, [[op[0] for op in held], [op[1] for op in held]]))
+            out.append((KV_DELETE, Columns([[op[0] for op in held], [op[1] for op in held]])))
         sets = [op[:4] for op in rows.kv if not op[4]]
         if sets:
             out.append((KV_INSERT, _columns(sets)))
@@ -99,8 +128,8 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
     return out
 
 
-def _columns(rows: list[Row]) -> list[list[Any]]:
-    return [list(c) for c in zip(*rows, strict=True)]
+def _columns(rows: list[Row]) -> Columns:
+    return Columns([list(c) for c in zip(*rows, strict=True)])
 
 
 def _split(rows: list[Row], new: list[bool], insert: str, update: str) -> list[Statement]:
@@ -145,8 +174,8 @@ def _commit(con: duckdb.DuckDBPyConnection, statements: list[Statement]) -> None
     if not statements:
         return
     with transaction(con):
-        for sql, params in statements:
-            con.execute(sql, params)
+        for statement in statements:
+            execute(con, statement)
 
 
 # -- the background applier -----------------------------------------------------------------------------------------
@@ -181,6 +210,10 @@ class Applier:
             _log.warning("aether_nb: closing the applier's connection to %s failed: %s", self.location, exc)
 
     def _run(self) -> None:
+        # NumPy (for the bulk statements, see execute) is imported here, in the background when the file is
+        # opened, not by the first apply, which may happen in the middle of a run (~50-100 ms).
+        import numpy  # noqa: F401
+
         while not self.stopping:
             try:
                 self._round()
@@ -219,8 +252,8 @@ class Applier:
         error: duckdb.Error | None = None
         try:
             con.execute("BEGIN TRANSACTION")
-            for sql, params in statements:
-                con.execute(sql, params)
+            for statement in statements:
+                execute(con, statement)
         except duckdb.Error as exc:
             error = exc
             rollback(con)
@@ -295,8 +328,8 @@ class _Search:
         rows = _select(self.rows, lambda t, r: (t, id(r)) in chosen)
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for sql, params in plan(rows, self.state, self.con):
-                self.con.execute(sql, params)
+            for statement in plan(rows, self.state, self.con):
+                execute(self.con, statement)
         except DATA_ERRORS as exc:
             return str(exc)
         finally:
