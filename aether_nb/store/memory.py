@@ -66,6 +66,24 @@ def _without(batch: HistoryBatch, bad: set[tuple[str, int]]) -> HistoryBatch:
     )
 
 
+_Fields = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]
+"""The fields of a batch's journal entries, nodes and events that its JSON text does not hold (see
+:func:`_fields`)."""
+
+
+def _fields(batch: HistoryBatch) -> _Fields:
+    """What the store keeps of a written batch until it is read, besides its JSON text: flat tuples of strings
+    and numbers. Why not the batch itself: its records, their ``__dict__`` and the events' dicts are ~10 objects
+    per step the garbage collector walks at every full collection, for history that is mostly never read back
+    (a quarter of a 1,000-step chain's time went to collecting them)."""
+    journal = [(e.run_id, e.key, e.name, e.kind, e.fingerprint, e.durable, e.created_at) for e in batch.journal]
+    nodes = [
+        (n.run_id, n.node_id, n.name, n.kind, n.status, n.parent, tuple(n.parents), n.started_at, n.ended_at)
+        for n in batch.nodes
+    ]
+    return journal, nodes, [run_id for run_id, _ in batch.events]
+
+
 class MemoryStore:
     """A :class:`~aether_nb.store.protocol.Store` held in dictionaries; thread-safe; gone with the process."""
 
@@ -85,7 +103,7 @@ class MemoryStore:
         self._memory: list[MemoryRecord] = []
         self._artifacts: dict[str, tuple[ArtifactRecord, bytes]] = {}
         self._seq = 0
-        self._undecoded: list[tuple[HistoryBatch, str]] = []
+        self._undecoded: list[tuple[_Fields, str]] = []
 
     def _check(self) -> None:
         if self._closed:
@@ -272,7 +290,7 @@ class MemoryStore:
                     w, prompt=_plain(w.prompt), options=options, schema=schema, answer=answer, meta=meta
                 )
             if rest is not None:
-                self._undecoded.append((batch, rest))
+                self._undecoded.append((_fields(batch), rest))
             self._memory.extend(memory)
             for scope, key, text, exp, gone in kv:
                 if gone:
@@ -300,24 +318,29 @@ class MemoryStore:
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
         pending, self._undecoded = self._undecoded, []
-        for batch, text in pending:
+        for (journal_fields, node_fields, event_runs), text in pending:
             values = json.loads(text)
-            j, k = len(batch.journal), 4 * len(batch.nodes)
+            j, k = len(journal_fields), 4 * len(node_fields)
             journal, events = values[:j], values[j + k :]
             nodes = [values[i : i + 4] for i in range(j, j + k, 4)]
             # Records built field by field: dataclasses.replace costs several times more.
-            for e, value in zip(batch.journal, journal, strict=True):
-                self._journal.setdefault(e.run_id, []).append(
-                    JournalEntry(e.run_id, e.key, e.name, e.kind, e.fingerprint, value, e.durable, e.created_at)
+            for (run_id, key, name, kind, fp, durable, created_at), value in zip(journal_fields, journal, strict=True):
+                self._journal.setdefault(run_id, []).append(
+                    JournalEntry(run_id, key, name, kind, fp, value, durable, created_at)
                 )
-            for n, (_, inputs, outputs, error) in zip(batch.nodes, nodes, strict=True):
-                known = self._nodes.setdefault(n.run_id, {})
-                prev = known.get(n.node_id)
-                known[n.node_id] = NodeRecord(
-                    n.run_id, n.node_id, n.name, n.kind, n.status, n.parent, n.parents, inputs, outputs, error,
-                    n.started_at, n.ended_at, prev.seq if prev is not None else self._tick(),
+            for (run_id, node_id, name, kind, status, parent, parents, started, ended), (
+                _,
+                inputs,
+                outputs,
+                error,
+            ) in zip(node_fields, nodes, strict=True):
+                known = self._nodes.setdefault(run_id, {})
+                prev = known.get(node_id)
+                known[node_id] = NodeRecord(
+                    run_id, node_id, name, kind, status, parent, parents, inputs, outputs, error, started, ended,
+                    prev.seq if prev is not None else self._tick(),
                 )  # fmt: skip
-            for (run_id, _), data in zip(batch.events, events, strict=True):
+            for run_id, data in zip(event_runs, events, strict=True):
                 self._events.setdefault(run_id, []).append(data)
 
     # -- KV --------------------------------------------------------------------------------------------------------

@@ -443,3 +443,29 @@ def test_embeddings_reach_the_table_exactly(
             assert [struct.pack("<f", x) for x in stored] == [struct.pack("<f", x) for x in v]
     finally:
         store.close()
+
+
+def test_the_memory_store_keeps_no_objects_of_history_not_read_yet() -> None:
+    """A batch's records and event dicts are not kept alive by the memory store until read (only their text
+    and flat fields): a long run's unread history must not be what every full garbage collection walks."""
+    import gc
+    import weakref
+
+    from aether_nb.store.memory import MemoryStore
+
+    class Payload(dict[str, Any]):  # a dict that can be weakly referenced, standing for an event's data
+        pass
+
+    store = MemoryStore()
+    entry = JournalEntry("r1", "k1", "step", "tool", "fp", {"y": 1}, True, 1.0)
+    node = NodeRecord("r1", "n1", "step", "tool", "DONE", None, ("n0",), {"x": 1}, {"y": 1}, None, 1.0, 2.0)
+    data = Payload(kind="node_ran", outputs={"y": 1})
+    refs = [weakref.ref(entry), weakref.ref(node), weakref.ref(data)]
+    assert store.write_history(HistoryBatch(journal=[entry], nodes=[node], events=[("r1", data)])) == []
+    del entry, node, data
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+    # ... and everything reads back
+    assert [(e.key, e.value) for e in store.load_journal("r1")] == [("k1", {"y": 1})]
+    assert [(n.node_id, n.parents, n.outputs) for n in store.list_nodes("r1")] == [("n1", ("n0",), {"y": 1})]
+    assert store.load_events("r1") == [{"kind": "node_ran", "outputs": {"y": 1}}]
