@@ -87,12 +87,22 @@ def execute(con: duckdb.DuckDBPyConnection, statement: Statement) -> None:
         return
     import numpy as np  # (already imported by the applier's thread, see Applier._run)
 
-    arrays = {f"c{i}": np.fromiter(col, dtype=object, count=len(col)) for i, col in enumerate(params.lists)}
+    arrays = {f"c{i}": _array(np, col) for i, col in enumerate(params.lists)}
     # Always inside the apply's transaction: when the statement fails, the caller's ROLLBACK drops the
     # registration too (an unregister in the aborted transaction would fail and hide the statement's error).
     con.register(INGEST, arrays)
     con.execute(sql)
     con.unregister(INGEST)
+
+
+def _array(np: Any, column: list[Any]) -> Any:
+    """``column`` as a NumPy object array; a number column holding a NaN goes as text (``'nan'``), which the
+    statement casts back, since DuckDB's array scan reads a NaN as NULL (a NaN must come back as a NaN)."""
+    array = np.fromiter(column, dtype=object, count=len(column))
+    first = next((v for v in column if v is not None), None)
+    if type(first) in (float, int) and (array != array).any():  # (only a NaN is unequal to itself)
+        array = np.fromiter((repr(v) if type(v) is float else v for v in column), dtype=object, count=len(column))
+    return array
 
 
 _TABLES = ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
