@@ -112,7 +112,45 @@ def redact_text(text: str) -> str:
         return text
     if len(_forms) <= 16 and not any(form in text for form in _forms):
         return text  # a substring search per secret is much cheaper than the alternation regex
-    return literal.sub(MASK, text)
+    return _mask_literals(literal, text)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BARE_TOKEN = re.compile(r"[A-Za-z0-9_.+\-]*")
+
+
+def _mask_literals(literal: re.Pattern[str], text: str) -> str:
+    """``text`` with every known secret value masked, as valid JSON as it was.
+
+    Inside a JSON string a secret becomes ``[REDACTED]``; outside one (a numeric secret written as a number,
+    ``{"pin": 12345678}``) the whole bare token holding it becomes the string ``"[REDACTED]"``: a bare
+    ``[REDACTED]`` there made the text invalid JSON, and the whole batch of history it was part of unreadable.
+    """
+    found = list(literal.finditer(text))
+    if not found:
+        return text
+    strings = [(m.start(), m.end()) for m in _JSON_STRING.finditer(text)]
+    out: list[str] = []
+    pos = 0
+    k = 0
+    for m in found:
+        start, end = m.start(), m.end()
+        if start < pos:
+            continue  # inside a token masked already
+        while k < len(strings) and strings[k][1] <= start:
+            k += 1
+        if k < len(strings) and strings[k][0] < start and end < strings[k][1]:
+            out += [text[pos:start], MASK]
+        else:  # not inside a string: mask the bare token (a number, a word) it belongs to, as a JSON string
+            head = start
+            while head > pos and _BARE_TOKEN.fullmatch(text[head - 1]):
+                head -= 1
+            tail = _BARE_TOKEN.match(text, end)
+            end = tail.end() if tail is not None else end
+            out += [text[pos:head], f'"{MASK}"']
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def redact_many(texts: list[str]) -> list[str]:

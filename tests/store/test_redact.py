@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
@@ -155,3 +157,48 @@ def test_a_text_of_one_prefix_repeated_is_masked_whole(prefix: str) -> None:
     out = redact_text(text)
     assert prefix not in out and "plain words" in out
     assert json.loads(out)["note"] == "[REDACTED]"
+
+
+NUMERIC_SECRET = 918273645501928
+"""A credential that is all digits (a PIN-like password in a ``*_PASSWORD`` variable, a registered key)."""
+_NUMBERISH = st.sampled_from(
+    [NUMERIC_SECRET, -NUMERIC_SECRET, NUMERIC_SECRET * 10 + 7, float(NUMERIC_SECRET) + 0.5, f"pin {NUMERIC_SECRET}"]
+)
+_VALUES = st.recursive(
+    _NUMBERISH | st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_VALUES)
+def test_a_numeric_secret_is_masked_and_the_json_stays_json(value: Any) -> None:
+    """A secret written as a JSON number used to become a bare ``[REDACTED]``: invalid JSON, which made a whole
+    batch of history unreadable. Masked, the text parses, and the secret's digits are gone."""
+    register_secret(str(NUMERIC_SECRET))
+    out = redact_text(json.dumps(value))
+    json.loads(out)
+    assert str(NUMERIC_SECRET) not in out
+
+
+@pytest.mark.parametrize("kind", ["memory", "duckdb"])
+def test_history_holding_a_numeric_secret_stays_readable(kind: str, tmp_path: Path) -> None:
+    from aether_nb.store.memory import MemoryStore
+    from aether_nb.store.records import HistoryBatch, JournalEntry
+
+    register_secret(str(NUMERIC_SECRET))
+    store = MemoryStore() if kind == "memory" else DuckDBStore(tmp_path / "s.duckdb")
+    try:
+        good = JournalEntry("r1", "k0", "step", "tool", "fp", {"ok": 1}, True, 1.0)
+        holding = JournalEntry("r1", "k1", "step", "tool", "fp", {"pin": NUMERIC_SECRET}, True, 1.0)
+        assert (
+            store.write_history(HistoryBatch(journal=[good, holding], events=[("r1", {"pin": NUMERIC_SECRET})])) == []
+        )
+        for _ in range(2):  # the pending rows, then (DuckDB) the tables
+            assert [(e.key, e.value) for e in store.load_journal("r1")] == [("k0", {"ok": 1}), ("k1", {"pin": MASK})]
+            assert store.load_events("r1") == [{"pin": MASK}]
+            if isinstance(store, DuckDBStore):
+                store.sql("select 1")
+    finally:
+        store.close()
