@@ -32,7 +32,14 @@ from aether_nb.store import detectors
 
 MASK = "[REDACTED]"
 _KEY_NAMES = r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd)|authorization|proxy-authorization|access[_\-]token|refresh[_\-]token|x-api-key|bearer)"  # noqa: E501
-_KEYED_VALUE = re.compile(r'("' + _KEY_NAMES + r'"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+_STRING_VALUE = r'"(?:[^"\\]|\\.)*"'
+_SCALAR_VALUE = _STRING_VALUE + r"|-?[0-9][0-9.eE+\-]*|true|false"
+_KEYED_VALUE = re.compile(
+    r'("' + _KEY_NAMES + r'"\s*:\s*)(?:' + _SCALAR_VALUE + r"|\[\s*(?:(?:" + _SCALAR_VALUE + r"|null)\s*,?\s*)*\])",
+    re.IGNORECASE,
+)
+"""A value under a credential key: a string, a number, a boolean, or a list of those (a numeric password, a list
+of keys). A dict there is not masked whole: its own keys are looked at like any others."""
 _PATTERNS = [
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),

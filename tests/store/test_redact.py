@@ -202,3 +202,19 @@ def test_history_holding_a_numeric_secret_stays_readable(kind: str, tmp_path: Pa
                 store.sql("select 1")
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ({"password": 12345678, "n": 1}, {"password": MASK, "n": 1}),
+        ({"db_password": -1.5e3}, {"db_password": MASK}),
+        ({"api_key": ["k-1", "k-2"], "x": [1]}, {"api_key": MASK, "x": [1]}),
+        ({"secret": True, "ok": None}, {"secret": MASK, "ok": None}),
+        ({"password": None}, {"password": None}),  # nothing to hide
+    ],
+)
+def test_a_credential_key_masks_numbers_booleans_and_lists_too(value: Any, masked: Any) -> None:
+    """Only a string under ``password``/``api_key``... was masked: a numeric password or a list of keys reached
+    the store as they were."""
+    assert json.loads(redact_text(json.dumps(value))) == masked
