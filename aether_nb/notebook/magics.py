@@ -118,8 +118,17 @@ def mcp_listing() -> str:
         )
     lines: list[str] = []
     for name, conn in sorted(servers.items()):
+        failure = None if conn.connected else conn.failure
         state = "connected" if conn.connected else "not connected (starts on first use)"
+        if failure is not None:
+            why = failure.strip().splitlines()[0] if failure.strip() else "no reason given"
+            state = f"failed: {why[:300]}"
         lines.append(f"{name} · {conn.spec.transport} · {conn.spec.describe()} · {state}")
+        if failure is not None:
+            lines.append(
+                f"    retry: await ag.mcp.servers()[{name!r}].connect() (or ag.mcp.connect({name!r}, ...) again with "
+                "fixed settings)"
+            )
         if not conn.listed:
             lines.append(f"    tools not listed yet: await ag.mcp.servers()[{name!r}].connect()")
             continue
