@@ -162,10 +162,11 @@ class RunsTable(ipywidgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
     child saves it into the notebook under this widget's model id)."""
 
     def __init__(self, children: list[Any], lines: list[str], table: str) -> None:
+        drawn = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         saved = SavedView(
             snapshot=table,
-            note="Saved view of %aether runs: run %aether runs again (with the notebook's kernel) to resume or show "
-            "a run.",
+            note=f"Saved view of %aether runs: the runs as they were at {drawn}; no kernel is attached to it. Run "
+            "%aether runs again (with the notebook's kernel) to resume or show a run.",
         )
         super().__init__([*children, saved])
         saved.saves_view_of = str(self.model_id)

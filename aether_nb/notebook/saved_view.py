@@ -24,7 +24,8 @@ __all__ = ["SavedView"]
 class SavedView(anywidget.AnyWidget):
     """Invisible; saves ``snapshot`` (static HTML) into the notebook under the model id ``saves_view_of``.
 
-    ``note`` is the line above the snapshot in the reopened notebook (the front end adds when it was saved).
+    ``note`` is the line above the snapshot in the reopened notebook: what it is, as of when, and that no kernel is
+    attached to it.
     """
 
     _esm = pathlib.Path(__file__).parent / "static" / "run_widget.js"

@@ -12,7 +12,7 @@ export interface SavedViewModel {
   saves_view_of: string;
   /** Static HTML made by the kernel (escaped there). */
   snapshot: string;
-  /** The line above the snapshot in the reopened notebook. */
+  /** The line above the snapshot in the reopened notebook (what it is, as of when, that no kernel is attached). */
   note: string;
 }
 
@@ -20,12 +20,11 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 }
 
-/** The saved entry's HTML: a note (when it was saved, no kernel) above the kernel's snapshot. */
-export function savedViewHtml(snapshot: string, note: string, when: string): string {
+/** The saved entry's HTML: the kernel's note (what this is, as of when, no kernel) above its snapshot. */
+export function savedViewHtml(snapshot: string, note: string): string {
   // ipywidgets marks a model without a kernel "disconnected" (a broken-link icon): the note says it in words.
   const style = "<style>.jupyter-widgets-disconnected:has(> .aether-saved-view)::before { display: none; }</style>";
-  const line = `${note} (saved ${when}; no kernel is attached to it.)`;
-  const noteHtml = `<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(line)}</div>`;
+  const noteHtml = `<div class="aether-notice aether-saved-notice" style="border-left:3px solid #1976d2;padding:4px 8px;margin:4px 0">${escapeHtml(note)}</div>`;
   return `${style}<div class="aether-saved-view">${noteHtml}${snapshot}</div>`;
 }
 
@@ -39,7 +38,7 @@ export function renderSavedView({ model, el }: RenderProps<SavedViewModel>): () 
     try {
       const get = (key: string): string => String((model.get as (k: string) => unknown)(key) ?? "");
       const live = { modelName: get("_model_name"), viewName: get("_view_name"), module: get("_model_module"), version: get("_model_module_version") };
-      const html = savedViewHtml(model.get("snapshot") ?? "", model.get("note") ?? "", new Date().toLocaleString());
+      const html = savedViewHtml(model.get("snapshot") ?? "", model.get("note") ?? "");
       writeSnapshot(context.model, target, html, live);
     } catch (error) {
       console.error("aether_nb: could not save a static view into the notebook", error);
