@@ -82,10 +82,12 @@ class RunWidget(anywidget.AnyWidget):
         nodes = g.get("nodes", [])
         done = sum(1 for n in nodes if n.get("status") == "DONE")
         run_status = str(g.get("status", "?"))
-        lines = [
-            f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {status.words(run_status)}, "
-            f"{done}/{len(nodes)} nodes done"
-        ]
+        calls = len(g.get("calls") or [])
+        # what the run did, as the widget's header says it: no "0/0 nodes" for a run that only used services
+        did = [f"{done}/{len(nodes)} nodes done"] if nodes else []
+        if calls:
+            did.append(f"{calls} service call{'' if calls == 1 else 's'}")
+        lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([status.words(run_status), *did])]
         if status.tone(run_status) == "failed":
             cause = next((n for n in nodes if n.get("id") == g.get("failed_node")), None)
             reason = (cause or {}).get("error_message") or g.get("error")
