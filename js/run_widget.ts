@@ -27,6 +27,7 @@ import { groupGraph } from "./lib/groups";
 import { indexGraph } from "./lib/layout";
 import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
+import { type SavedViewModel, renderSavedView } from "./lib/saved_view";
 import { notebookContext, snapshotHtml, writeSnapshot } from "./lib/snapshot";
 import { TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
@@ -278,16 +279,19 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     }
     if (active) end = now; // a finished run stops the clock at its last node's end
     elapsed.textContent = Number.isFinite(start) && end >= start ? formatSeconds(end - start) : "";
-    const parts = [`${steps} step${steps === 1 ? "" : "s"}`];
+    const calls = graph.calls ?? [];
+    // Say what the run did: its steps (the DAG) and its body's service calls (the list below); never "0 steps" for
+    // a run that only used memory, KV or artifacts, and nothing at all for a run that has done nothing yet.
+    const parts = steps > 0 ? [`${steps} step${steps === 1 ? "" : "s"}`] : [];
     for (const tone of [...TONES].reverse()) {
       const n = tally.get(tone);
       if (n) parts.push(`${n} ${tone}`);
     }
+    if (calls.length > 0) parts.push(`${calls.length} service call${calls.length === 1 ? "" : "s"}`);
     counts.textContent = parts.join(" · ");
     counts.dataset.total = String(graph.nodes.length);
     // a finished agent that only used services (memory, KV, artifacts) has no DAG: no empty frame for one
     main.hidden = graph.nodes.length === 0 && !active;
-    const calls = graph.calls ?? [];
     bodyCalls.hidden = calls.length === 0;
     if (calls.length !== bodyCallsShown) {
       bodyCallsShown = calls.length;
@@ -452,4 +456,11 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
 }
 
-export default { render };
+/** One bundle, two widgets: a SavedView (saved_view.ts) has a `saves_view_of` trait, a RunWidget has not. */
+function renderAny(props: RenderProps<RunWidgetModel>): () => void {
+  const traits = props.model.get as (key: string) => unknown;
+  if (typeof traits("saves_view_of") === "string") return renderSavedView(props as unknown as RenderProps<SavedViewModel>);
+  return render(props);
+}
+
+export default { render: renderAny };

@@ -63,6 +63,7 @@ class MCPConnection:
         self.instructions: str | None = None
         self._back = BackChannel(spec.name)
         self._relisting: asyncio.Task[None] | None = None
+        self._failure: str | None = None
         self._restore_listing()
 
     # -- what users see ---------------------------------------------------------------------------------------------
@@ -74,6 +75,15 @@ class MCPConnection:
     def connected(self) -> bool:
         """Whether a live connection to the server exists now (it is made lazily; see the module docstring)."""
         return self._link is not None and self._link.usable
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last attempt to start or reach the server (and list its tools) failed; None once one succeeded.
+
+        ``%aether mcp`` shows it, so a server that could not start is listed as failed, not as "starts on first
+        use". Retry with ``await conn.connect()`` (or ``ag.mcp.connect(...)`` again, with fixed settings).
+        """
+        return self._failure
 
     @property
     def listed(self) -> bool:
@@ -305,9 +315,14 @@ class MCPConnection:
             elif link is not None:
                 link.abandon()  # made on a loop that has ended (a script's earlier asyncio.run)
             fresh = Link(self.spec, self._back, self._tools_changed)
-            await fresh.open()
-            self._link = fresh
-            await self._list(fresh)
+            try:
+                await fresh.open()
+                self._link = fresh
+                await self._list(fresh)
+            except Exception as exc:  # kept for %aether mcp, then raised as it was
+                self._failure = str(exc) if isinstance(exc, MCPError) else f"{type(exc).__name__}: {exc}"
+                raise
+            self._failure = None
             return fresh, True
 
     async def _call(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:

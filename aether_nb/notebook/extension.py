@@ -28,7 +28,7 @@ from IPython.display import HTML, display
 
 import aether_nb
 from aether_nb import config
-from aether_nb.errors import AetherError, RunCancelled, StorageError
+from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
@@ -239,16 +239,19 @@ def user_frames(exc: BaseException, tb: types.TracebackType | None) -> types.Tra
     if os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
         return tb
     seen = {id(exc)}
+    effect: BaseException = exc
     cause = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         kept = _kept(cause.__traceback__)
-        if kept is None and isinstance(cause, AetherError):
-            # aether_nb's own verdict on the user's code or data (an undeclared output, an MCP server's error): no
-            # frame of theirs is involved, the message says what happened, and the runtime's frames would bury it
+        if kept is None and (isinstance(cause, AetherError) or isinstance(effect, UsageError)):
+            # aether_nb's own verdict on the user's code or data (an undeclared output, an MCP server's error), or
+            # what made a UsageError (SQL that DuckDB refused): no frame of theirs is involved, the messages say
+            # what happened, and the runtime's or the store's frames would bury them
             cause.__traceback__ = None
         else:
             cause.__traceback__ = kept or cause.__traceback__
+        effect = cause
         cause = cause.__cause__ or cause.__context__
     return _kept(tb) or tb
 

@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 from aether_nb import config
 from aether_nb.errors import UsageError, shown
+from aether_nb.notebook.saved_view import SavedView
 from aether_nb.runtime.status import words
 
 if TYPE_CHECKING:
@@ -117,8 +118,17 @@ def mcp_listing() -> str:
         )
     lines: list[str] = []
     for name, conn in sorted(servers.items()):
+        failure = None if conn.connected else conn.failure
         state = "connected" if conn.connected else "not connected (starts on first use)"
+        if failure is not None:
+            why = failure.strip().splitlines()[0] if failure.strip() else "no reason given"
+            state = f"failed: {why[:300]}"
         lines.append(f"{name} · {conn.spec.transport} · {conn.spec.describe()} · {state}")
+        if failure is not None:
+            lines.append(
+                f"    retry: await ag.mcp.servers()[{name!r}].connect() (or ag.mcp.connect({name!r}, ...) again with "
+                "fixed settings)"
+            )
         if not conn.listed:
             lines.append(f"    tools not listed yet: await ag.mcp.servers()[{name!r}].connect()")
             continue
@@ -147,18 +157,43 @@ def resume(extension: Extension, run_id: str) -> None:
 
 
 class RunsTable(ipywidgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
-    """The ``%aether runs`` table; a text-only front end (a terminal, ``make demo``) gets the same rows as text."""
+    """The ``%aether runs`` table. A text-only front end (a terminal, ``make demo``) gets the rows as text, nbconvert
+    or GitHub as an HTML table, and a notebook reopened without its kernel the same table (a :class:`SavedView`
+    child saves it into the notebook under this widget's model id)."""
 
-    def __init__(self, children: list[Any], lines: list[str]) -> None:
-        super().__init__(children)
+    def __init__(self, children: list[Any], lines: list[str], table: str) -> None:
+        drawn = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        saved = SavedView(
+            snapshot=table,
+            note=f"Saved view of %aether runs: the runs as they were at {drawn}; no kernel is attached to it. Run "
+            "%aether runs again (with the notebook's kernel) to resume or show a run.",
+        )
+        super().__init__([*children, saved])
+        saved.saves_view_of = str(self.model_id)
         self._lines = lines
+        self._table = table
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle: Any = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         if isinstance(data, dict):
             data["text/plain"] = "\n".join(self._lines)
+            data["text/html"] = self._table
         return bundle
+
+
+RUNS_HEADER = ("run", "agent", "status", "started", "open questions")
+
+
+def runs_html(rows: list[list[str]]) -> str:
+    """The runs as a static HTML table (every cell escaped): what a saved notebook shows without its kernel."""
+    if not rows:
+        return "<div class='aether-runs-table'><i>no runs in this notebook's store yet</i></div>"
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in RUNS_HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table class='aether-runs-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def runs_table(extension: Extension) -> ipywidgets.VBox:
@@ -166,12 +201,14 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     loop = asyncio.get_event_loop()
     thread = threading.get_ident()
     out = ipywidgets.Output()
-    rows: list[Any] = [ipywidgets.HTML("<b>run · agent · status · started · open questions</b>")]
-    lines = ["run · agent · status · started · open questions"]
+    rows: list[Any] = [ipywidgets.HTML("<b>" + " · ".join(RUNS_HEADER) + "</b>")]
+    lines = [" · ".join(RUNS_HEADER)]
+    cells: list[list[str]] = []
     for run in config.runs():
         started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
         fields = [run.id, run.graph_name, words(run.status), started] + ([prompts] if prompts else [])
+        cells.append([*fields[:4], prompts])
         lines.append(" · ".join(fields))  # no dangling separator when nothing is asked
         text = html.escape(lines[-1])
         label = ipywidgets.HTML(text)
@@ -197,4 +234,4 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         rows.append(ipywidgets.HBox([button, label]))
     if len(rows) == 1:
         rows.append(ipywidgets.HTML("<i>no runs in this notebook's store yet</i>"))
-    return RunsTable([*rows, out], lines)
+    return RunsTable([*rows, out], lines, runs_html(cells))

@@ -82,10 +82,12 @@ class RunWidget(anywidget.AnyWidget):
         nodes = g.get("nodes", [])
         done = sum(1 for n in nodes if n.get("status") == "DONE")
         run_status = str(g.get("status", "?"))
-        lines = [
-            f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {status.words(run_status)}, "
-            f"{done}/{len(nodes)} nodes done"
-        ]
+        calls = len(g.get("calls") or [])
+        # what the run did, as the widget's header says it: no "0/0 nodes" for a run that only used services
+        did = [f"{done}/{len(nodes)} nodes done"] if nodes else []
+        if calls:
+            did.append(f"{calls} service call{'' if calls == 1 else 's'}")
+        lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([status.words(run_status), *did])]
         if status.tone(run_status) == "failed":
             cause = next((n for n in nodes if n.get("id") == g.get("failed_node")), None)
             reason = (cause or {}).get("error_message") or g.get("error")
@@ -136,6 +138,7 @@ class RunView:
         self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
+        self._changed: list[str] = []  # replayed steps whose tool has other code now (tool_changed warnings)
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)
@@ -171,20 +174,12 @@ class RunView:
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
             self._spawn(self._refresh_static())
             return
-        if isinstance(event, RunWarning) and event.code in HISTORY_NOTICES:
-            # The run says its history is not safe (README, "How runs work"): so does the widget, in words.
-            self._unwritten = event.code == "history_not_written"
-            secret = _SECRET_STEP.search(event.message) if event.code == "not_durable" else None
-            if secret is not None:
-                # by design, not a failure of the store (a read_env node, a tool returning a token)
-                self.set_notice(SECRET_STEP_NOTICE.format(step=secret.group(1)))
-            else:
-                error = event.message.split(": ", 1)[-1]
-                error = error if len(error) <= 300 else error[:300] + "…"
-                self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
+        if isinstance(event, RunWarning):
+            self._on_warning(event)
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
-            self.set_notice("Resumed from the store: completed steps were replayed, not executed again.")
+            self._changed = []
+            self.set_notice(RESUMED_NOTICE)
         if (
             isinstance(event, ChannelMessage)
             and isinstance(event.content, dict)
@@ -194,6 +189,26 @@ class RunView:
         if self._flush_handle is None:
             delay = max(0.0, self._last_flush + proto.MIN_SYNC_INTERVAL_S - self._loop.time())
             self._flush_handle = self._loop.call_later(delay, self.flush)
+
+    def _on_warning(self, event: RunWarning) -> None:
+        """What the run warns about, in words, decided by the warning's code and detail (never by its wording)."""
+        detail = event.detail if isinstance(event.detail, dict) else {}
+        if event.code == "tool_changed":
+            # A replayed step whose tool has other code now: the result shown is the old code's (every effect once).
+            self._changed.append(TOOL_CHANGED_NOTICE.format(tool=detail.get("tool"), step=detail.get("step")))
+            self.set_notice(" ".join([RESUMED_NOTICE, *self._changed]))
+            return
+        if event.code not in HISTORY_NOTICES:
+            return
+        # The run says its history is not safe (README, "How runs work"): so does the widget, in words.
+        self._unwritten = event.code == "history_not_written"
+        if event.code == "not_durable" and detail.get("reason") == "secret":
+            # by design, not a failure of the store (a read_env node, a tool returning a token)
+            self.set_notice(SECRET_STEP_NOTICE.format(step=detail.get("step") or event.node_id))
+            return
+        error = str(detail.get("fix" if event.code == "inputs_not_durable" else "error") or event.message)
+        error = error if len(error) <= 300 else error[:300] + "…"
+        self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
 
     def flush(self) -> None:
         """Push the run's current state to the browser in one message."""
@@ -421,12 +436,18 @@ HISTORY_NOTICES = {
 }
 """What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
 
-_SECRET_STEP = re.compile(r"the result of step '([^']{1,200})' contains a secret")
 SECRET_STEP_NOTICE = (
     "The result of step {step} holds a secret (an API key or credential), which is never stored, so it is not "
     "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
 )
 """A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
+
+RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
+TOOL_CHANGED_NOTICE = (
+    "Tool {tool} changed since step {step} ran: its recorded result was reused, not re-run (a new run uses the new "
+    "code)."
+)
+"""A replayed step whose tool was redefined since (``tool_changed``): the run keeps the result it recorded."""
 
 
 _PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parents[1])

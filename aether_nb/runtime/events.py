@@ -243,11 +243,18 @@ class LogRecord(Event):
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunWarning(Event):
-    """Something the user should know that did not stop the run (e.g. an output that cannot be journaled)."""
+    """Something the user should know that did not stop the run (e.g. an output that cannot be journaled).
+
+    ``code`` says what happened and ``detail`` its facts (JSON), so a reader (the widget) decides from them, never
+    from the wording of ``message``: ``not_durable`` with ``{"reason": "secret", "step": key}`` (a step's result
+    holds a secret), ``history_not_written``/``not_durable`` with ``{"error": ...}`` (the store failed),
+    ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now).
+    """
 
     node_id: str | None
     code: str
     message: str
+    detail: JSON = None
     kind: Literal["warning"] = field(init=False, default="warning")
 
 

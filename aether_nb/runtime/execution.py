@@ -38,6 +38,7 @@ from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor, Submission
+    from aether_nb.runtime.graph import RunGraph
     from aether_nb.runtime.session import Session
     from aether_nb.runtime.waits import Wait
 
@@ -103,6 +104,11 @@ class StepHost(Protocol):
 
     @property
     def session(self) -> Session: ...
+
+    @property
+    def graph(self) -> RunGraph:
+        """The run's DAG so far (a replayed step reads the meta it ran with)."""
+        ...
 
     @property
     def cancel_requested(self) -> bool:
@@ -268,6 +274,7 @@ class Scope:
         if entry is not None:
             value = decode(entry.value)
             if node:
+                meta, changed = self._replayed_meta(key, name, meta)
                 run.start_node(
                     node_id=key,
                     name=name,
@@ -279,6 +286,8 @@ class Scope:
                     meta=meta,
                 )
                 run.finish_node(key, "DONE", outputs=preview(value), replayed=True)
+                if changed is not None:
+                    run.emit(RunWarning, **changed)
                 self.advance(parents, key)
             return value
         writes: EffectWrites | None
@@ -345,6 +354,25 @@ class Scope:
             self.advance(parents, key)
         return value
 
+    def _replayed_meta(self, key: str, name: str, meta: Any) -> tuple[Any, dict[str, Any] | None]:
+        """A replayed step keeps the meta it ran with (the tool's code version that made its result). When the tool
+        has other code now, the recorded result is still reused (every effect once), and the run says so: the
+        second value is that RunWarning's fields (emitted once the node is drawn), else None."""
+        now = meta.get("tool_version") if isinstance(meta, dict) else None
+        if now is None:
+            return meta, None
+        graph = self.run.graph
+        before = graph.node(key).meta if key in graph else None
+        ran = before.get("tool_version") if isinstance(before, dict) else None
+        if ran is None or ran == now:
+            return meta, None
+        message = (
+            f"tool {name} changed since step {key} ran; its recorded result was reused, not re-run (start a new run "
+            "to use the new code)"
+        )
+        detail = {"tool": name, "step": key, "ran": ran, "now": now}
+        return before, {"node_id": key, "code": "tool_changed", "message": message, "detail": detail}
+
     def _warn_abandoned(self, child: Scope, how: str) -> None:
         """A sync body given up on may still run in its thread: say so now, and again when it ends."""
         run = self.run
@@ -395,6 +423,7 @@ class Scope:
         run = self.run
         store = run.session.store
         message = None
+        detail: Any = None
         if encoded is None:
             try:
                 encoded = encode(value)
@@ -408,6 +437,7 @@ class Scope:
                 f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
                 "to the store: the step is not journaled and runs again if the run is resumed."
             )
+            detail = {"reason": "secret", "step": key}
         entry = None
         if message is None:
             entry = JournalEntry(
@@ -430,12 +460,12 @@ class Scope:
         if entry is not None:
             self.execution.journaled += 1
         if message is not None:
-            self.not_journaled(key, message)
+            self.not_journaled(key, message, detail=detail)
 
-    def not_journaled(self, key: str, message: str) -> None:
+    def not_journaled(self, key: str, message: str, *, detail: Any = None) -> None:
         """A step that stays out of the journal: the run says so, and it never leaves memory (see evictable)."""
         self.execution.durable = False
-        self.run.emit(RunWarning, node_id=key, code="not_durable", message=message)
+        self.run.emit(RunWarning, node_id=key, code="not_durable", message=message, detail=detail)
 
     # -- waits ------------------------------------------------------------------------------------------------------
     async def wait(self, spec: WaitSpec, *, name: str, present: Presenter | None = None) -> Any:

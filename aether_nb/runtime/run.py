@@ -515,7 +515,8 @@ class Run:
         self.emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
         if not resumed and not self._durable_inputs():
             # said now, while the person can still act on it, not first after a restart when they answer
-            self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=_SECRET_INPUTS)
+            fix = {"fix": _SECRET_INPUTS_FIX}
+            self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=_SECRET_INPUTS, detail=fix)
         root = self._root = Scope(self._execution, None)
         token = enter_scope(root)
         try:

@@ -248,7 +248,13 @@ class Session:
                     continue
                 self._warned.add((run_id, node_id, code))
                 what = "is not written to the store yet (retried)" if failure.will_retry else "could not be stored"
-                run.emit(RunWarning, node_id=node_id, code=code, message=f"history {what}: {failure.error}")
+                run.emit(
+                    RunWarning,
+                    node_id=node_id,
+                    code=code,
+                    message=f"history {what}: {failure.error}",
+                    detail={"error": failure.error},
+                )
 
     def new_run_id(self) -> str:
         while True:

@@ -43,6 +43,13 @@ store's statements are small, and on a busy machine handing each to a worker thr
 (W4 pause and resume ~25 % faster, measured in bench/)."""
 
 
+QUERYABLE_TABLES = ("runs", "nodes", "events", "journal", "waits", "kv", "memory", "artifacts")
+"""The store's tables a person asks questions of (the others are its own bookkeeping)."""
+
+SQL_HINT = f"Tables you can query: {', '.join(QUERYABLE_TABLES)}; a table's columns: ag.store().sql('describe runs')."
+"""What a failed statement's message ends with: what there is to query."""
+
+
 def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None) -> QueryResult:
     """Run one statement of ``query`` on a new cursor of ``con``, in a transaction that is rolled back.
 
@@ -63,7 +70,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
         try:
             statements = cur.extract_statements(query)
         except duckdb.Error as exc:
-            raise UsageError(f"this SQL does not parse: {exc}", code="bad_sql") from exc
+            raise UsageError(f"this SQL does not parse: {exc}\n{SQL_HINT}", code="bad_sql") from exc
         if len(statements) != 1:
             raise UsageError(f"sql() runs one statement at a time, got {len(statements)}", code="bad_sql")
         kind = statements[0].type.name
@@ -79,7 +86,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
             columns = [d[0] for d in res.description or []]
             rows = [tuple(r) for r in res.fetchall()]
         except duckdb.Error as exc:
-            raise UsageError(f"the query failed: {exc}", code="bad_sql") from exc
+            raise UsageError(f"the query failed: {exc}\n{SQL_HINT}", code="bad_sql") from exc
         except (TypeError, ValueError, OverflowError) as exc:  # a parameter DuckDB cannot take
             raise UsageError(f"the query's parameters were refused: {exc}", code="bad_sql") from exc
         finally:

@@ -89,6 +89,9 @@ def test_magics_and_unload(kernel: Kernel, tmp_path: Path) -> None:
     kernel.ok("await demo(x=1)")
     res = kernel.ok("%aether runs")
     assert any(WIDGET in b for b in res.bundles)
+    # where widgets cannot run (nbconvert, GitHub): the same rows as a table
+    (table,) = [b["text/html"] for b in res.bundles if WIDGET in b]
+    assert table.startswith("<table class='aether-runs-table'>") and "<td style='padding:2px 8px'>demo</td>" in table
     res = kernel.ok("%aether store")
     assert str(tmp_path / "aether.duckdb") in res.results[0]
     res = kernel.run("%aether frobnicate")
@@ -331,3 +334,33 @@ def test_a_run_shown_in_its_cell_does_not_repeat_a_stale_status(kernel: Kernel) 
     plain = res.results
     assert any("is shown live in the widget above" in p for p in plain), plain
     assert not any("status='pending'" in p for p in plain), plain
+
+
+def test_a_resume_after_a_tool_was_redefined_reuses_its_result_and_says_so(kernel: Kernel, tmp_path: Path) -> None:
+    """The person edits the tool's cell while the run waits, restarts, and resumes: the step is not run again (every
+    effect once), and the widget says that its recorded result was reused (it said nothing)."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE)
+    kernel.ok("run = onboarding.start(x=21, run_id='onb-2')\nawait run.wait_for('waiting', timeout=20)")
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE.replace("x * 2", "x * 3"))  # the tool's cell, edited and run again
+    res = kernel.ok("%aether resume onb-2")
+    assert any(WIDGET in b for b in res.bundles)
+    res = kernel.ok(
+        "run = ag.get_run('onb-2')\n"
+        "await run.answer('Ada')\n"
+        "print(await run)\n"
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "print(ext.views['onb-2'].widget.notice)\n"
+        "print([(w.code, w.node_id) for w in run.history if w.kind == 'warning'])"
+    )
+    out, notice, warnings = res.stdout.strip().splitlines()
+    assert out == "{'name': 'Ada', 'y': 42}"  # the recorded result (the new code would say 63)
+    assert notice == (
+        "Resumed from the store: completed steps were replayed, not executed again. Tool charge changed since step "
+        "charge_1 ran: its recorded result was reused, not re-run (a new run uses the new code)."
+    )
+    assert warnings == "[('tool_changed', 'charge_1')]"
+    assert (tmp_path / "count.txt").read_text() == "charged\n"  # charged once
