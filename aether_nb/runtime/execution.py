@@ -107,7 +107,11 @@ class StepHost(Protocol):
 
     @property
     def graph(self) -> RunGraph:
-        """The run's DAG so far (a replayed step reads the meta it ran with)."""
+        """The run's DAG so far."""
+        ...
+
+    def ran_meta(self, node_id: str) -> Any:
+        """The meta step ``node_id`` ran with (its tool's code version), if recorded: a replayed step compares it."""
         ...
 
     @property
@@ -361,8 +365,7 @@ class Scope:
         now = meta.get("tool_version") if isinstance(meta, dict) else None
         if now is None:
             return meta, None
-        graph = self.run.graph
-        before = graph.node(key).meta if key in graph else None
+        before = self.run.ran_meta(key)
         ran = before.get("tool_version") if isinstance(before, dict) else None
         if ran is None or ran == now:
             return meta, None

@@ -68,6 +68,7 @@ class Recorder:
         self._thread: int | None = None
         self._holds = 0  # hold() depth: events are recorded and stored, but handed out only at release()
         self._held: list[Event] = []
+        self._ran_metas: dict[str, Any] = {}  # node id -> meta, of the tool steps of a run that left memory
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Events are made on ``loop``'s thread from now on (others hop onto it)."""
@@ -75,7 +76,13 @@ class Recorder:
         self._thread = threading.get_ident()
 
     def forget(self, status: str) -> None:
-        """Drop the history held in memory (the run left memory): it is read back from the store when needed."""
+        """Drop the history held in memory (the run left memory): it is read back from the store when needed.
+
+        The code versions its tool steps ran with are kept (a few strings): a resume in this process does not read
+        the history back, and a replayed step compares its tool's version with the one that made its result."""
+        for node in self._graph.nodes:
+            if isinstance(node.meta, dict) and "tool_version" in node.meta:
+                self._ran_metas[node.id] = node.meta
         self._log = []
         self._graph = RunGraph(self._run_id, self._graph_name)
         self._status = status
@@ -108,6 +115,13 @@ class Recorder:
         if self._pending:
             self._load()
         return self._log
+
+    def ran_meta(self, node_id: str, status: str) -> Any:
+        """The meta node ``node_id`` ran with (its tool's code version), if this run recorded one."""
+        graph = self.graph(status)
+        if node_id in graph:
+            return graph.node(node_id).meta
+        return self._ran_metas.get(node_id)
 
     def graph(self, status: str) -> RunGraph:
         """The DAG folded from the events (``status``: the run's, for a run whose history was just loaded)."""

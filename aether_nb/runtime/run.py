@@ -99,6 +99,10 @@ class Run:
         """The run's DAG: nodes (id, name, kind, status, inputs, outputs, error, timings) and edges."""
         return self._events.graph(self._record.status)
 
+    def ran_meta(self, node_id: str) -> Any:
+        """The meta step ``node_id`` ran with (see :meth:`StepHost.ran_meta`)."""
+        return self._events.ran_meta(node_id, self._record.status)
+
     # -- what users read -------------------------------------------------------------------------------------------
     @property
     def id(self) -> str:

@@ -91,3 +91,37 @@ def test_an_unchanged_tool_replays_without_a_warning() -> None:
     out, warnings = _resume()
     assert out == {"y": 3, "name": "Ada"} and namespace["calls"] == ["v1"]
     assert [w for w in warnings if w.code == "tool_changed"] == []
+
+
+def test_a_run_that_left_memory_says_it_too_when_resumed_in_the_same_process() -> None:
+    """A parked run evicted from memory does not read its history back when an answer resumes it: the version
+    its tool step ran with is kept when it leaves memory, so the resume still says the tool changed."""
+    store = MemoryStore()
+    namespace: dict[str, Any] = {"ag": ag, "calls": []}
+    exec(CELL % ("v1", "x"), namespace)
+    old = namespace["shifty"]
+
+    @ag.graph_fn(name="shifting_evicted", outputs=["y", "name"])
+    async def shifting(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+        y = await namespace["shifty"](x=x)
+        name = await context.channel().ask_text("Name?")
+        return {"y": y["y"], "name": name}
+
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def main() -> tuple[dict[str, Any], list[Any]]:
+        run = shifting.start(x=3, run_id="r-evicted")
+        await run.wait_for("waiting")
+        run.evict()
+        assert not run.live
+        exec(CELL % ("v2", "-x"), namespace)  # the tool's cell changed while the run was out of memory
+        await run.answer("Ada")
+        out = await run
+        return out, [e for e in run.history if e.kind == "warning"]
+
+    out, warnings = arun(main())
+    new = namespace["shifty"]
+    assert out == {"y": 3, "name": "Ada"} and namespace["calls"] == ["v1"]
+    (warning,) = [w for w in warnings if w.code == "tool_changed"]
+    assert warning.detail == {"tool": "shifty", "step": "shifty_1", "ran": old.version, "now": new.version}
