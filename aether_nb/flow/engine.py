@@ -468,6 +468,23 @@ class Engine:
         self._head_stale = False
         return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
 
+    def _legacy_reload(self, step: int) -> str | None:
+        """The key of this superstep's reload in a run paused by an older aether_nb, which numbered the reloads
+        after superstep waits and after breakpoints in one count (``reload_<n>``): replaying it there, and taking
+        its number, keeps the later breakpoints' reloads at the keys that run journaled them under. None for a
+        run journaled by this version (its reloads after superstep waits are ``reload_at_<step>``)."""
+        if not self.scope.execution.resumed:
+            return None
+        journal = self.scope.execution.journal
+        fp = fingerprint({"step": step})
+        n = 1
+        while (entry := journal.get(f"{self.scope.prefix}reload_{n}")) is not None:
+            if entry.name == "reload" and entry.fingerprint == fp:
+                self.scope.next_key("reload")  # (the older count went through here)
+                return entry.key
+            n += 1
+        return None
+
     async def _reload(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)
         if latest is None:
@@ -515,7 +532,7 @@ class Engine:
         # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
-        reload_key = f"{self.scope.prefix}reload_at_{step}"
+        reload_key = self._legacy_reload(step) or f"{self.scope.prefix}reload_at_{step}"
         if self.interrupted or self.scope.replays(reload_key):
             self.interrupted = False
             info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
