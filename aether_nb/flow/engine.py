@@ -53,6 +53,7 @@ from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.routing import Route
     from aether_nb.flow.state import Write
 
 INHERIT: Any = object()  # an engine's context: the parent engine's (a subgraph), else the call's (a turn)
@@ -116,6 +117,7 @@ class Engine:
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
+        self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
         self.runner = TaskRunner(self)
         self._written: int | None = None
         self._head_stale = False
@@ -509,7 +511,7 @@ class Engine:
                 Task(
                     node=d["node"],
                     tid=tid,
-                    key="" if done is not None else self.scope.next_key(d["node"]),
+                    key="" if done is not None and not done.get("unrouted") else self.scope.next_key(d["node"]),
                     arg=d.get("send", NO_ARG),
                     sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
                     pending=done,
@@ -517,6 +519,7 @@ class Engine:
             )
         self.step_done = {}
         self.step_tasks = tasks
+        self.unrouted = {}
         sink = self.sink
         if sink is not None and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
@@ -644,9 +647,19 @@ class Engine:
             self.head = replace(head, pending=pending)
             self.checkpointer.replace(self.thread, self.head)
 
+    def note_unrouted(self, task: Task, writes: list[Write], goto: Route, follow_edges: bool) -> None:
+        """The task's node returned but routing from its writes failed: keep its return, so the failure records
+        it and the next call routes again instead of running the node again."""
+        kept: dict[str, Any] = {"writes": journal_form(writes), "unrouted": 1}
+        if goto.names or goto.sends:
+            kept["goto"] = goto.to_json()
+        if not follow_edges:
+            kept["handled"] = 1
+        self.unrouted[task.tid] = kept
+
     def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
-        from, so the next turn re-runs only the failed tasks."""
+        from, so the next turn re-runs only the failed tasks (a task whose router failed: only its routers)."""
         if any(isinstance(e, ParentCommand) for e in errors.values()):
             return
         for t in tasks:
@@ -656,6 +669,7 @@ class Engine:
         if head is None:
             return
         pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
+        pending.update((tid, kept) for tid, kept in self.unrouted.items() if tid in errors)
         self.checkpointer.replace(
             self.thread,
             replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}),

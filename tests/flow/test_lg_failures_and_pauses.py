@@ -1,0 +1,158 @@
+"""Failures and pauses LangGraph users meet, side by side with LangGraph (skipped without it): a router that
+raises, a subgraph's own pause chunks, edits to a subgraph's state while a subgraph inside it waits, and the
+order of concurrent tasks' chunks. Where aether_nb differs on purpose, the README's "Differences from LangGraph"
+table says so and the test pins both libraries' behaviour."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+from tests.flow.conftest import lg_names, thread
+
+
+def both_with_calls(run: Any, build: Any = None) -> tuple[Any, Any]:
+    """``run(lib, graph, calls)`` on LangGraph's graph and on aether_nb's, each built by ``build(lib, calls)``
+    (default: the raising router's graph) with a dict of its own to count calls in."""
+    import aether_nb.flow as ours
+
+    build = build or _raising_router
+    lg = lg_names()
+    lg_calls: dict[str, int] = {}
+    our_calls: dict[str, int] = {}
+    theirs = run(lg, build(lg, lg_calls).compile(checkpointer=lg.InMemorySaver()), lg_calls)
+    return theirs, run(ours, build(ours, our_calls).compile(checkpointer="memory"), our_calls)
+
+
+class Routed(TypedDict):
+    log: Annotated[list[str], operator.add]
+    ok: bool
+
+
+def _raising_router(lib: Any, calls: dict[str, int]) -> Any:
+    """``a`` (counting its calls) routes with a router that raises until the state says ``ok``."""
+
+    def a(s: Routed) -> dict[str, Any]:
+        calls["a"] = calls.get("a", 0) + 1
+        return {"log": ["a"]}
+
+    def route(s: Routed) -> str:
+        calls["route"] = calls.get("route", 0) + 1
+        if not s["ok"]:
+            raise KeyError("no route")
+        return "b"
+
+    b = lib.StateGraph(Routed)
+    b.add_node("a", a)
+    b.add_node("b", lambda s: {"log": ["b"]})
+    b.add_edge(lib.START, "a")
+    b.add_conditional_edges("a", route, ["b", lib.END])
+    return b
+
+
+@pytest.mark.parametrize("as_node", [None, "a"])
+def test_a_router_that_raises_keeps_the_nodes_writes_and_an_update_lets_the_thread_go_on_as_in_langgraph(
+    as_node: str | None,
+) -> None:
+    """The router's own error reaches the caller; ``get_state`` shows the node's writes with nothing next and the
+    error on its task; ``update_state`` (as the last writer, which runs the node again, or ``as_node="a"``, which
+    routes from the edited state) lets the thread go on to the same state as LangGraph's."""
+
+    def run(lib: Any, g: Any, calls: dict[str, int]) -> Any:
+        with pytest.raises(KeyError, match="no route"):
+            g.invoke({"log": ["in"], "ok": False}, thread())
+        failed = g.get_state(thread())
+        seen: list[Any] = [(failed.values, failed.next, [(t.name, "no route" in str(t.error)) for t in failed.tasks])]
+        g.update_state(thread(), {"ok": True}, **({} if as_node is None else {"as_node": as_node}))
+        edited = g.get_state(thread())
+        seen += [(edited.values, edited.next), dict(g.invoke(None, thread())), dict(calls)]
+        return seen
+
+    theirs, mine = both_with_calls(run)
+    assert mine == theirs
+    assert mine[0] == ({"log": ["in", "a"], "ok": False}, (), [("a", True)])
+    assert mine[2] == {"log": ["in", "a", "b"] if as_node is None else ["in", "b"], "ok": True}
+
+
+def test_a_call_after_a_router_raised_routes_again_without_running_the_node_where_langgraph_drops_the_route() -> None:
+    """``invoke(None)`` right after the failure: LangGraph ends the turn with the node's writes and without the
+    route (its router is not called again). aether_nb calls the router again on the state with the node's
+    writes, not the node (whose effects happened once): it raises again while the state is unchanged, and once
+    its input is fixed outside the router (here: a flag the router reads), the turn goes on where it stopped
+    (README: differences)."""
+    flaky = {"fail": True}
+
+    def build(lib: Any, calls: dict[str, int]) -> Any:
+        b = lib.StateGraph(Routed)
+        b.add_node("a", lambda s: calls.update(a=calls.get("a", 0) + 1) or {"log": ["a"]})
+        b.add_node("b", lambda s: {"log": ["b"]})
+        b.add_edge(lib.START, "a")
+
+        def route(s: Routed) -> str:
+            calls["route"] = calls.get("route", 0) + 1
+            if flaky["fail"]:
+                raise ConnectionError("router down")
+            return "b"
+
+        b.add_conditional_edges("a", route, ["b", lib.END])
+        return b
+
+    def run(lib: Any, g: Any, calls: dict[str, int]) -> Any:
+        flaky["fail"] = True
+        seen: list[Any] = []
+        with pytest.raises(ConnectionError):
+            g.invoke({"log": ["in"], "ok": False}, thread())
+        for _ in range(2):
+            try:
+                seen.append(dict(g.invoke(None, thread())))
+            except ConnectionError as exc:
+                seen.append(repr(exc))
+            flaky["fail"] = False
+        seen += [g.get_state(thread()).next, dict(calls)]
+        return seen
+
+    theirs, mine = both_with_calls(run, build)
+    done = {"log": ["in", "a"], "ok": False}
+    assert theirs == [done, done, (), {"a": 1, "route": 1}]
+    assert mine == ["ConnectionError('router down')", {**done, "log": ["in", "a", "b"]}, (), {"a": 1, "route": 3}]
+
+
+def test_a_router_failure_after_a_restart_routes_again_with_the_kept_writes(checkpointer: str) -> None:
+    """The node's kept return survives the process (it is on the stored checkpoint): a new session routes again,
+    and the node's tool call, made once before the failure, is not made again."""
+    import aether_nb as ag
+    from aether_nb.flow import START, StateGraph
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import arun, make_session
+
+    charged: list[int] = []
+    flaky = {"fail": True}
+
+    @ag.tool(outputs=["receipt"])
+    def charge(n: int) -> dict[str, Any]:
+        charged.append(n)
+        return {"receipt": f"r{n}"}
+
+    async def pay(s: Routed) -> dict[str, Any]:
+        return {"log": [(await charge(len(s["log"])))["receipt"]]}
+
+    def route(s: Routed) -> str:
+        if flaky["fail"]:
+            raise ConnectionError("router down")
+        return "ship"
+
+    g = StateGraph(Routed, name="router_restart")
+    g.add_node("pay", pay).add_node("ship", lambda s: {"log": ["ship"]}).add_edge(START, "pay")
+    g.add_conditional_edges("pay", route, ["ship"])
+    app = g.compile(checkpointer=checkpointer)
+    cfg = thread("r")
+    with pytest.raises(ConnectionError):
+        arun(app.ainvoke({"log": ["in"], "ok": True}, cfg))
+    if checkpointer == "duckdb":
+        fresh, _ = make_session(ag.session().store.inner)
+        session_mod.set_default_session(fresh)
+    flaky["fail"] = False
+    res = arun(app.ainvoke(None, cfg))
+    assert (res.status, res["log"], charged) == ("completed", ["in", "r1", "ship"], [1])
