@@ -43,7 +43,7 @@ from aether_nb.flow.checkpoint import (
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import NodeSpec, input_writes
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, update_of
+from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, task_start, update_of
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
 from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import START, GraphRecursionError, Interrupt, InvalidUpdate, ParentCommand
@@ -118,6 +118,7 @@ class Engine:
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
+        self.replayed_start = False  # this run's start came from the journal (a resumed execution)
         self.runner = TaskRunner(self)
         self._written: int | None = None
         self._head_stale = False
@@ -169,21 +170,75 @@ class Engine:
         if self.wants("tasks"):
             self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
 
-    def stream_interrupt(self, asked: Interrupt) -> None:
-        """A top-level task asks: stream its ``__interrupt__`` update and the state its superstep started from
-        with it now, as LangGraph does as each task asks (a subgraph's questions come when the turn pauses)."""
+    def stream_interrupt(self, task: Task, asked: Interrupt) -> None:
+        """``task`` asks: stream its ``__interrupt__`` update, the state its superstep started from with it, and
+        its ``tasks`` result now, as LangGraph does as each task asks. A subgraph's question streams so under the
+        namespace of each subgraph it pauses, innermost first (each level's task that runs the subgraph); at the
+        root it comes when the turn pauses."""
         sink = self.sink
-        if sink is None or self.parent is not None:
+        if sink is None:
             return
-        sink.asked.add(asked.id)
-        sink("updates", {"__interrupt__": (asked,)}, ())
-        if sink.wants("values"):
+        if self.parent is None:
+            sink.asked.add(asked.id)
+        level: Engine | None = self
+        level_task: Task | None = task
+        while level is not None and level_task is not None:
+            level._stream_asked(sink, asked)
+            level.emit_task_result(level_task, [], interrupts=[asked])
+            if level.parent is None or level.parent.parent is None:
+                return
+            level_task = level.parent.task_at(level.scope.node_id)
+            level = level.parent
+
+    def task_at(self, key: str | None) -> Task | None:
+        """The task of the current superstep running as step ``key`` (a subgraph's engine runs in its step)."""
+        return next((t for t in self.step_tasks if t.key == key), None) if key else None
+
+    def _stream_asked(self, sink: Sink, asked: Interrupt) -> None:
+        ns = self.stream_ns
+        sink("updates", {"__interrupt__": (asked,)}, ns)
+        if sink.wants("values", ns):
             before = self.graph.spec.visible(self.latest_values())
             sink(
                 "values",
                 {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
-                (),
+                ns,
             )
+
+    def stream_resumed(self) -> None:
+        """A task of this subgraph goes on with its answers: stream, once per call, the state each subgraph level
+        goes on from and the start of its superstep's tasks, outermost first, as LangGraph's subgraphs do when
+        they start again from their checkpoints (the root's come from the resuming call)."""
+        sink = self.sink
+        if sink is None or self.parent is None:
+            return
+        chain: list[Engine] = []
+        engine: Engine | None = self
+        while engine is not None and engine.parent is not None:
+            chain.append(engine)
+            engine = engine.parent
+        for level in reversed(chain):
+            level.stream_going_on(sink)
+
+    def stream_going_on(self, sink: Sink, values: Mapping[str, Any] | None = None) -> bool:
+        """(A subgraph) stream, once per call, the state this graph goes on from, its checkpoint and its
+        superstep's tasks; whether it did."""
+        ns = self.stream_ns
+        if ns in sink.resumed:
+            return False
+        sink.resumed.add(ns)
+        if not any(sink.wants(mode, ns) for mode in ("values", "checkpoints", "tasks")):
+            return True
+        if values is None:
+            values = self.latest_values()
+        sink("values", self.graph.spec.visible(values), ns)
+        head = self.current_head() if sink.wants("checkpoints", ns) else None
+        if head is not None:
+            sink("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, head), ns)
+        for t in self.step_tasks:
+            if t.pending is None:
+                sink("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push), ns)
+        return True
 
     def stream_writer(self, node: str) -> Callable[[Any], None] | None:
         if self.sink is None:
@@ -220,17 +275,17 @@ class Engine:
         return latest.values
 
     def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
-        """Stream a finished task's update (in the order tasks finish, as LangGraph does; one answered from the
-        node cache carries ``"__metadata__": {"cached": True}``)."""
+        """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
+        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``)."""
         if self.sink is None:
             return
-        self.emit_task_result(task, writes)
-        update = update_of(self.graph.spec, writes)
-        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
         for k, v in writes:
             if self.graph.spec.is_messages(k):
                 for msg in v if isinstance(v, list) else [v]:
                     self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
+        update = update_of(self.graph.spec, writes)
+        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
+        self.emit_task_result(task, writes)
 
     async def journaled(
         self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any, key: str | None = None
@@ -265,6 +320,7 @@ class Engine:
         step: int = start["step"]
         pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
+        self.replayed_start = replayed
         if replayed:
             self._head_stale = True  # read when needed: a resumed run may not need it at all
         else:
@@ -521,7 +577,12 @@ class Engine:
         self.step_tasks = tasks
         self.unrouted = {}
         sink = self.sink
-        if sink is not None and sink.wants("tasks", self.stream_ns):
+        going_on = False
+        if sink is not None and self.replayed_start and self.parent is not None:
+            journal = self.scope.execution.journal
+            if any(t.pending is None and t.key not in journal for t in tasks):
+                going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
+        if sink is not None and not going_on and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_asked = any(o.asked for o in outcomes)

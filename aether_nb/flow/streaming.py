@@ -53,6 +53,7 @@ class Sink:
         )
         self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
         self.asked: set[str] = set()  # interrupts streamed as their task asked (not again when the turn pauses)
+        self.resumed: set[tuple[str, ...]] = set()  # subgraphs whose state this call streamed as they resumed
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)

@@ -257,6 +257,7 @@ class TaskRunner:
         if resume:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
             engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
+            engine.stream_resumed()
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
@@ -286,6 +287,7 @@ class TaskRunner:
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
+                engine.stream_resumed()
                 reloads += 1
                 values = await self._reload(child, reloads)
                 attempt_scope = rerun_scope(child, reload)
@@ -442,8 +444,7 @@ class TaskRunner:
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
             asked = Interrupt(gi.value, key, "interrupt", node, prompt)
-            engine.emit_task_result(task, [], interrupts=[asked])
-            engine.stream_interrupt(asked)
+            engine.stream_interrupt(task, asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 

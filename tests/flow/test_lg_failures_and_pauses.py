@@ -10,14 +10,13 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
-from tests.flow.conftest import lg_names, thread
+import aether_nb.flow as ours
+from tests.flow.conftest import both, lg_names, thread
 
 
 def both_with_calls(run: Any, build: Any = None) -> tuple[Any, Any]:
     """``run(lib, graph, calls)`` on LangGraph's graph and on aether_nb's, each built by ``build(lib, calls)``
     (default: the raising router's graph) with a dict of its own to count calls in."""
-    import aether_nb.flow as ours
-
     build = build or _raising_router
     lg = lg_names()
     lg_calls: dict[str, int] = {}
@@ -156,3 +155,137 @@ def test_a_router_failure_after_a_restart_routes_again_with_the_kept_writes(chec
     flaky["fail"] = False
     res = arun(app.ainvoke(None, cfg))
     assert (res.status, res["log"], charged) == ("completed", ["in", "r1", "ship"], [1])
+
+
+class Log(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+
+
+def _nested_ask(lib: Any) -> Any:
+    """A root graph whose node ``sub`` runs a subgraph whose node ``mid`` runs one that asks at ``interrupt()``."""
+
+    def ask(s: Log) -> dict[str, Any]:
+        return {"log": [f"ask {lib.interrupt('q?')}"]}
+
+    deep = lib.StateGraph(Log)
+    deep.add_node("deep", ask)
+    deep.add_edge(lib.START, "deep")
+    sub = lib.StateGraph(Log)
+    sub.add_node("pre", lambda s: {"log": ["pre"]})
+    sub.add_node("mid", deep.compile())
+    sub.add_edge(lib.START, "pre")
+    sub.add_edge("pre", "mid")
+    b = lib.StateGraph(Log)
+    b.add_node("sub", sub.compile())
+    b.add_node("post", lambda s: {"log": ["post"]})
+    b.add_edge(lib.START, "sub")
+    b.add_edge("sub", "post")
+    return b
+
+
+MODES = ["tasks", "updates", "values"]
+
+
+def _plain(chunk: Any) -> Any:
+    """A ``(namespace, mode, payload)`` chunk with the ids left out (the namespace's task ids, the interrupts'; a
+    ``tasks`` chunk as its name, whether it is a result, and its interrupts' values)."""
+    ns, mode, payload = chunk
+    if mode == "tasks":
+        payload = (payload["name"], "result" in payload, [i["value"] for i in payload.get("interrupts", ())])
+    elif isinstance(payload, dict) and "__interrupt__" in payload:
+        payload = {**payload, "__interrupt__": [i.value for i in payload["__interrupt__"]]}
+    return tuple(p.split(":", 1)[0] for p in ns), mode, payload
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_subgraphs_question_streams_under_each_subgraphs_namespace_and_its_state_when_it_resumes(sync: bool) -> None:
+    """``stream(..., subgraphs=True)``: the question of a subgraph's node streams under the namespace of each
+    subgraph it pauses (with the result of the task there that paused), innermost first, then at the root; the
+    resuming call streams the state each subgraph goes on from and its tasks, outermost first, before its nodes'
+    chunks — LangGraph's chunks, in its order (the sync
+    ``stream`` replays the resumed turn from the journal; ``astream`` on one loop answers the live wait)."""
+    import asyncio
+
+    def run(lib: Any, g: Any) -> Any:
+        chunks: list[Any] = []
+        for inp in ({"log": []}, lib.Command(resume="yes")):
+            if sync:
+                chunks += [_plain(c) for c in g.stream(inp, thread(), stream_mode=MODES, subgraphs=True)]
+            else:
+
+                async def take(inp: Any = inp) -> list[Any]:
+                    return [_plain(c) async for c in g.astream(inp, thread(), stream_mode=MODES, subgraphs=True)]
+
+                chunks += asyncio.run(asyncio.wait_for(take(), 30))
+            chunks.append("--")
+        return chunks
+
+    theirs, mine = both(_nested_ask, run)
+    assert mine == theirs
+    paused = mine[: mine.index("--")]
+    assert paused[-9:] == [
+        (("sub", "mid"), "updates", {"__interrupt__": ["q?"]}),
+        (("sub", "mid"), "values", {"log": ["pre"], "__interrupt__": ["q?"]}),
+        (("sub", "mid"), "tasks", ("deep", True, ["q?"])),
+        (("sub",), "updates", {"__interrupt__": ["q?"]}),
+        (("sub",), "values", {"log": ["pre"], "__interrupt__": ["q?"]}),
+        (("sub",), "tasks", ("mid", True, ["q?"])),
+        ((), "updates", {"__interrupt__": ["q?"]}),
+        ((), "values", {"log": [], "__interrupt__": ["q?"]}),
+        ((), "tasks", ("sub", True, ["q?"])),
+    ]
+    resumed = mine[mine.index("--") + 1 :]
+    assert resumed[:6] == [
+        ((), "values", {"log": []}),
+        ((), "tasks", ("sub", False, [])),
+        (("sub",), "values", {"log": ["pre"]}),
+        (("sub",), "tasks", ("mid", False, [])),
+        (("sub", "mid"), "values", {"log": ["pre"]}),
+        (("sub", "mid"), "tasks", ("deep", False, [])),
+    ]
+
+
+def test_a_tasks_chunks_come_in_langgraphs_order_messages_update_then_result() -> None:
+    """Per task, LangGraph streams the messages it wrote, its ``updates`` chunk, then its ``tasks`` result; a task
+    that asks: its ``__interrupt__`` update and values, then its result with the interrupt."""
+
+    def build(lib: Any) -> Any:
+        def bot(s: Any) -> dict[str, Any]:
+            if lib is not ours:
+                from langchain_core.messages import AIMessage
+
+                return {"messages": [AIMessage("hello")]}
+            return {"messages": [("assistant", "hello")]}
+
+        def ask(s: Any) -> dict[str, Any]:
+            return {"messages": [("user", lib.interrupt("more?"))]}
+
+        b = lib.StateGraph(lib.MessagesState)
+        b.add_node("bot", bot)
+        b.add_node("ask", ask)
+        b.add_edge(lib.START, "bot")
+        b.add_edge("bot", "ask")
+        return b
+
+    def plain(mode: str, p: Any) -> Any:
+        if mode == "messages":
+            return mode, p[1]["langgraph_node"]
+        if mode == "tasks":
+            return mode, p["name"], "result" in p, [i["value"] for i in p.get("interrupts", [])]
+        if mode == "values":
+            return mode, len(p["messages"]), [i.value for i in p.get("__interrupt__", ())]
+        return mode, sorted(p)
+
+    def run(lib: Any, g: Any) -> Any:
+        modes = ["messages", "tasks", "updates", "values"]
+        return [plain(m, p) for m, p in g.stream({"messages": [("user", "hi")]}, thread(), stream_mode=modes)]
+
+    theirs, mine = both(build, run)
+    assert mine == theirs
+    assert mine[1:5] == [
+        ("tasks", "bot", False, []),
+        ("messages", "bot"),
+        ("updates", ["bot"]),
+        ("tasks", "bot", True, []),
+    ]
+    assert mine[-3:] == [("updates", ["__interrupt__"]), ("values", 2, ["more?"]), ("tasks", "ask", True, ["more?"])]
