@@ -157,10 +157,11 @@ class Engine:
         sink = self.sink
         return sink is not None and sink.wants(mode, self.stream_ns)
 
-    def put_checkpoint(self, cp: Checkpoint) -> Checkpoint:
-        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``)."""
+    def put_checkpoint(self, cp: Checkpoint, *, stream: bool = True) -> Checkpoint:
+        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``, unless the
+        caller streams it later)."""
         cp = self.checkpointer.put(self.thread, cp)
-        if self.wants("checkpoints"):
+        if stream and self.wants("checkpoints"):
             self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
         return cp
 
@@ -325,8 +326,12 @@ class Engine:
             self._head_stale = True  # read when needed: a resumed run may not need it at all
         else:
             self.head = self.checkpointer.get(self.thread, start["head"])
-        if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
-            self.emit("values", self.graph.spec.visible(values))
+        if self.sink is not None and not replayed:
+            if start["wrote"] or not start["started"]:
+                self.emit("values", self.graph.spec.visible(values))
+            if start["started"] and self.head is not None and self.wants("checkpoints"):
+                # (START's checkpoint streams after the input's values, as LangGraph's)
+                self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, self.head))
         supersteps = 1 if start["started"] else 0
         # LangGraph's recursion limit, per call: a call may take limit + 2 steps, its input and START taking two;
         # once they are spent the turn fails even if nothing is left to run (LangGraph checks the step count
@@ -493,6 +498,7 @@ class Engine:
                 turn_start=turn_start,
                 metadata=self.metadata,
             ),
+            stream=False,  # (streamed by main, after the input's values)
         )
         return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
 
@@ -621,10 +627,10 @@ class Engine:
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
         ran = [t.node for t in tasks]
         replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
-        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and not replayed and any(o.writes for o in outcomes):
             written = {k for o in outcomes for k, _ in o.writes}
             self.emit("values", self.graph.spec.visible(new_values), written)
+        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:

@@ -183,15 +183,18 @@ def _nested_ask(lib: Any) -> Any:
     return b
 
 
-MODES = ["tasks", "updates", "values"]
+MODES = ["tasks", "updates", "values", "checkpoints"]
 
 
 def _plain(chunk: Any) -> Any:
     """A ``(namespace, mode, payload)`` chunk with the ids left out (the namespace's task ids, the interrupts'; a
-    ``tasks`` chunk as its name, whether it is a result, and its interrupts' values)."""
+    ``tasks`` chunk as its name, whether it is a result, and its interrupts' values; a ``checkpoints`` chunk as
+    its source, step, next and values)."""
     ns, mode, payload = chunk
     if mode == "tasks":
         payload = (payload["name"], "result" in payload, [i["value"] for i in payload.get("interrupts", ())])
+    elif mode == "checkpoints":
+        payload = (payload["metadata"]["source"], payload["metadata"]["step"], payload["next"], payload["values"])
     elif isinstance(payload, dict) and "__interrupt__" in payload:
         payload = {**payload, "__interrupt__": [i.value for i in payload["__interrupt__"]]}
     return tuple(p.split(":", 1)[0] for p in ns), mode, payload
@@ -201,8 +204,8 @@ def _plain(chunk: Any) -> Any:
 def test_a_subgraphs_question_streams_under_each_subgraphs_namespace_and_its_state_when_it_resumes(sync: bool) -> None:
     """``stream(..., subgraphs=True)``: the question of a subgraph's node streams under the namespace of each
     subgraph it pauses (with the result of the task there that paused), innermost first, then at the root; the
-    resuming call streams the state each subgraph goes on from and its tasks, outermost first, before its nodes'
-    chunks — LangGraph's chunks, in its order (the sync
+    resuming call streams the state each subgraph goes on from, its checkpoint and its tasks, outermost first,
+    before its nodes' chunks — LangGraph's chunks, in its order (the sync
     ``stream`` replays the resumed turn from the journal; ``astream`` on one loop answers the live wait)."""
     import asyncio
 
@@ -235,13 +238,27 @@ def test_a_subgraphs_question_streams_under_each_subgraphs_namespace_and_its_sta
         ((), "tasks", ("sub", True, ["q?"])),
     ]
     resumed = mine[mine.index("--") + 1 :]
-    assert resumed[:6] == [
+    assert resumed[:9] == [
         ((), "values", {"log": []}),
+        ((), "checkpoints", ("loop", 0, ["sub"], {"log": []})),
         ((), "tasks", ("sub", False, [])),
         (("sub",), "values", {"log": ["pre"]}),
+        (("sub",), "checkpoints", ("loop", 1, ["mid"], {"log": ["pre"]})),
         (("sub",), "tasks", ("mid", False, [])),
         (("sub", "mid"), "values", {"log": ["pre"]}),
+        (("sub", "mid"), "checkpoints", ("loop", 0, ["deep"], {"log": ["pre"]})),
         (("sub", "mid"), "tasks", ("deep", False, [])),
+    ]
+    # a superstep's values come before its checkpoint, as LangGraph's
+    assert resumed[-4:-1] == [
+        ((), "tasks", ("post", True, [])),
+        ((), "values", {"log": ["pre", "pre", "ask yes", "post"]}),
+        ((), "checkpoints", ("loop", 2, [], {"log": ["pre", "pre", "ask yes", "post"]})),
+    ]
+    assert mine[:3] == [
+        ((), "checkpoints", ("input", -1, ["__start__"], {"log": []})),
+        ((), "values", {"log": []}),
+        ((), "checkpoints", ("loop", 0, ["sub"], {"log": []})),
     ]
 
 
