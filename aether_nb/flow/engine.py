@@ -2,10 +2,10 @@
 
 One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Engine.main`:
 
-1. ``start`` (one journaled step): read the thread's checkpoint (its head, or the one a config names: time
-   travel), apply the turn's input as LangGraph does (an ``input`` checkpoint holding the input, then a ``loop``
-   checkpoint with the input merged and the first tasks), and choose the tasks: the pending ones of a paused,
-   stopped or failed turn, else those START routes to.
+1. ``start`` (one journaled step, :mod:`aether_nb.flow.turn_start`): read the thread's checkpoint (its head, or
+   the one a config names: time travel), apply the turn's input as LangGraph does (an ``input`` checkpoint holding
+   the input, then a ``loop`` checkpoint with the input merged and the first tasks), and choose the tasks: the
+   pending ones of a paused, stopped or failed turn, else those START routes to.
 2. Each superstep runs its tasks concurrently, each as one journaled step (:mod:`aether_nb.flow.tasks`) whose
    value holds the task's writes and routes. The writes merge in task order with the reducers
    (:mod:`aether_nb.flow.state`), the routes give the next tasks (:mod:`aether_nb.flow.routing`), and a ``loop``
@@ -19,7 +19,8 @@ A failing task cancels its running siblings; the results of the siblings that fi
 on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s).
 
 A compiled graph used as a node runs an Engine of its own inside that node's step (its tasks are nested steps, its
-checkpoints live under the node's namespace, its interrupts are waits of the same run).
+checkpoints live under the node's namespace, its interrupts are waits of the same run). What an engine streams to
+``astream`` is its :class:`~aether_nb.flow.emitter.Emitter` half.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -40,13 +41,14 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
-from aether_nb.flow.context import runtime_for
-from aether_nb.flow.nodes import NodeSpec, input_writes
+from aether_nb.flow.emitter import Emitter
+from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, task_start, update_of
+from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
+from aether_nb.flow.turn_start import checkpoint_info, prepare
 from aether_nb.flow.turns import breakpoint_option, matches
-from aether_nb.flow.types import START, GraphRecursionError, Interrupt, InvalidUpdate, ParentCommand
+from aether_nb.flow.types import GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
@@ -65,7 +67,7 @@ def current_engine() -> Engine | None:
     return _engine.get()
 
 
-class Engine:
+class Engine(Emitter):
     """Executes one run of a compiled graph on one thread (or a subgraph inside a node of a parent graph)."""
 
     def __init__(
@@ -142,110 +144,6 @@ class Engine:
             return self.graph.store
         return self.parent.store
 
-    @property
-    def sink(self) -> Sink | None:
-        sinks = self.root.graph.sinks
-        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
-
-    def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
-        sink = self.sink
-        if sink is not None:
-            sink(mode, payload, self.stream_ns, written)
-
-    def wants(self, mode: str) -> bool:
-        """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
-        sink = self.sink
-        return sink is not None and sink.wants(mode, self.stream_ns)
-
-    def put_checkpoint(self, cp: Checkpoint, *, stream: bool = True) -> Checkpoint:
-        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``, unless the
-        caller streams it later)."""
-        cp = self.checkpointer.put(self.thread, cp)
-        if stream and self.wants("checkpoints"):
-            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
-        return cp
-
-    def emit_task_result(
-        self, task: Task, writes: list[Write], *, error: BaseException | None = None, interrupts: Any = ()
-    ) -> None:
-        if self.wants("tasks"):
-            self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
-
-    def stream_interrupt(self, task: Task, asked: Interrupt) -> None:
-        """``task`` asks: stream its ``__interrupt__`` update, the state its superstep started from with it, and
-        its ``tasks`` result now, as LangGraph does as each task asks. A subgraph's question streams so under the
-        namespace of each subgraph it pauses, innermost first (each level's task that runs the subgraph); at the
-        root it comes when the turn pauses."""
-        sink = self.sink
-        if sink is None:
-            return
-        if self.parent is None:
-            sink.asked.add(asked.id)
-        level: Engine | None = self
-        level_task: Task | None = task
-        while level is not None and level_task is not None:
-            level._stream_asked(sink, asked)
-            level.emit_task_result(level_task, [], interrupts=[asked])
-            if level.parent is None or level.parent.parent is None:
-                return
-            level_task = level.parent.task_at(level.scope.node_id)
-            level = level.parent
-
-    def task_at(self, key: str | None) -> Task | None:
-        """The task of the current superstep running as step ``key`` (a subgraph's engine runs in its step)."""
-        return next((t for t in self.step_tasks if t.key == key), None) if key else None
-
-    def _stream_asked(self, sink: Sink, asked: Interrupt) -> None:
-        ns = self.stream_ns
-        sink("updates", {"__interrupt__": (asked,)}, ns)
-        if sink.wants("values", ns):
-            before = self.graph.spec.visible(self.latest_values())
-            sink(
-                "values",
-                {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
-                ns,
-            )
-
-    def stream_resumed(self) -> None:
-        """A task of this subgraph goes on with its answers: stream, once per call, the state each subgraph level
-        goes on from and the start of its superstep's tasks, outermost first, as LangGraph's subgraphs do when
-        they start again from their checkpoints (the root's come from the resuming call)."""
-        sink = self.sink
-        if sink is None or self.parent is None:
-            return
-        chain: list[Engine] = []
-        engine: Engine | None = self
-        while engine is not None and engine.parent is not None:
-            chain.append(engine)
-            engine = engine.parent
-        for level in reversed(chain):
-            level.stream_going_on(sink)
-
-    def stream_going_on(self, sink: Sink, values: Mapping[str, Any] | None = None) -> bool:
-        """(A subgraph) stream, once per call, the state this graph goes on from, its checkpoint and its
-        superstep's tasks; whether it did."""
-        ns = self.stream_ns
-        if ns in sink.resumed:
-            return False
-        sink.resumed.add(ns)
-        if not any(sink.wants(mode, ns) for mode in ("values", "checkpoints", "tasks")):
-            return True
-        if values is None:
-            values = self.latest_values()
-        sink("values", self.graph.spec.visible(values), ns)
-        head = self.current_head() if sink.wants("checkpoints", ns) else None
-        if head is not None:
-            sink("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, head), ns)
-        for t in self.step_tasks:
-            if t.pending is None:
-                sink("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push), ns)
-        return True
-
-    def stream_writer(self, node: str) -> Callable[[Any], None] | None:
-        if self.sink is None:
-            return None
-        return lambda value: self.emit("custom", value)
-
     def node_config(self, node: str, step: int) -> dict[str, Any]:
         """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
         (LangGraph), plus where it runs."""
@@ -275,19 +173,6 @@ class Engine:
             raise UsageError(f"thread {self.thread!r} lost its checkpoints while a node waited", code="no_checkpoint")
         return latest.values
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
-        """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
-        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``)."""
-        if self.sink is None:
-            return
-        for k, v in writes:
-            if self.graph.spec.is_messages(k):
-                for msg in v if isinstance(v, list) else [v]:
-                    self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
-        update = update_of(self.graph.spec, writes)
-        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
-        self.emit_task_result(task, writes)
-
     async def journaled(
         self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any, key: str | None = None
     ) -> tuple[Any, bool]:
@@ -313,7 +198,9 @@ class Engine:
         return out
 
     async def _main(self) -> Any:
-        start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
+        start, replayed = await self.journaled(
+            "start", functools.partial(prepare, self), {"thread": self.thread, "ns": self.ns}
+        )
         values: dict[str, Any] = start["values"]
         tasks: list[dict[str, Any]] = list(start["tasks"])
         barriers: dict[str, list[str]] = dict(start["barriers"])
@@ -402,120 +289,6 @@ class Engine:
             run_id=self.run.id,
         )
 
-    async def _prepare(self) -> dict[str, Any]:
-        cp = self.checkpointer
-        graph = self.graph
-        stateless_sub = self.parent is not None and not graph.stateful
-        latest = None if stateless_sub else cp.latest(self.thread)
-        base = latest
-        if self.checkpoint_id is not None:
-            base = cp.get(self.thread, self.checkpoint_id)
-            if base is None:
-                raise UsageError(
-                    f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id}", code="no_checkpoint"
-                )
-        now = self.run.session.clock.now()
-        if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
-            # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
-            base = self.put_checkpoint(
-                replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id, metadata=self.metadata)
-            )
-        msgs = (base.values if base is not None else {}).get("messages")
-        turn_start = len(msgs) if isinstance(msgs, list) else 0
-        if self.input is None:
-            if base is None:
-                raise UsageError(
-                    f"thread {self.thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
-                    code="no_input",
-                )
-            if [t["node"] for t in base.tasks] == [START]:
-                return await self._start(base, base.pending.get("__input__") or [], base, turn_start, carry=False)
-            return self._info(base, started=False, turn_start=turn_start)
-        writes = input_writes(graph.spec, self.input, "the input")
-        if base is None:
-            base_values = graph.spec.initial()
-            base_step, parent = -1, None
-        else:
-            base_values, base_step, parent = base.values, base.step + 1, base.id
-        head = self.put_checkpoint(
-            Checkpoint(
-                values=base_values,
-                tasks=({"node": START},),
-                step=base_step,
-                source="input",
-                run_id=self.run.id,
-                created_at=now,
-                parent=parent,
-                barriers=dict(base.barriers) if base is not None else {},
-                pending={"__input__": [[k, v] for k, v in writes]},
-                turn_start=turn_start,
-                metadata=self.metadata,
-            ),
-        )
-        # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
-        carry = base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
-        return await self._start(head, writes, base if carry else None, turn_start, carry=carry)
-
-    async def _start(
-        self,
-        head: Checkpoint,
-        writes: list[Any],
-        previous: Checkpoint | None,
-        turn_start: int,
-        *,
-        carry: bool,
-    ) -> dict[str, Any]:
-        """Run START: merge the input and route from it (or keep the pending tasks), as the step-0 checkpoint."""
-        graph = self.graph
-        pairs = [(k, v) for k, v in writes]
-        values = graph.spec.apply(head.values, [(START, pairs)])
-        config = self.node_config(START, head.step + 1)
-        if carry and previous is not None:
-            tasks = list(previous.tasks)
-            pending = dict(previous.pending)
-        else:
-
-            def local_state(schema: Any) -> Any:
-                return graph.spec.to_state(values, schema)
-
-            runtime = functools.partial(runtime_for, self, START, self.stream_writer(START), 1, head.created_at)
-            route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
-            tasks = graph.topology.start_tasks(route)
-            pending = {}
-        cp = self.put_checkpoint(
-            Checkpoint(
-                values=values,
-                tasks=tuple(tasks),
-                step=head.step + 1,
-                source="loop",
-                run_id=self.run.id,
-                created_at=self.run.session.clock.now(),
-                parent=head.id,
-                barriers=dict(previous.barriers) if previous is not None else dict(head.barriers),
-                deferred=previous.deferred if previous is not None else (),
-                writers=(START,),
-                pending=pending,
-                turn_start=turn_start,
-                metadata=self.metadata,
-            ),
-            stream=False,  # (streamed by main, after the input's values)
-        )
-        return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
-
-    def _info(self, cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
-        return {
-            "values": cp.values,
-            "tasks": list(cp.tasks),
-            "barriers": cp.barriers,
-            "deferred": list(cp.deferred),
-            "pending": {k: v for k, v in cp.pending.items() if k != "__input__"},
-            "step": cp.step + 1,
-            "head": cp.id,
-            "started": started,
-            "turn_start": turn_start,
-            "wrote": False,
-        }
-
     # -- pauses ---------------------------------------------------------------------------------------------------
     async def _pause(
         self, kind: str, nodes: list[str]
@@ -553,7 +326,7 @@ class Engine:
         latest = self.checkpointer.latest(self.thread)
         if latest is None:
             raise UsageError(f"thread {self.thread!r} has no checkpoint to continue from", code="no_checkpoint")
-        return self._info(latest, started=False, turn_start=self.turn_start)
+        return checkpoint_info(latest, started=False, turn_start=self.turn_start)
 
     # -- one superstep ----------------------------------------------------------------------------------------------
     async def _superstep(
