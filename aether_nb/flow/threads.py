@@ -64,9 +64,13 @@ def snapshot(
     is_head: bool,
     subgraphs: bool = False,
     cker: Checkpointer | None = None,
+    applied: bool = True,
 ) -> StateSnapshot:
     """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints). ``graph`` is the
-    graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace."""
+    graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace. With
+    ``applied`` (``get_state`` of the thread's head, as LangGraph's) the results of the tasks that finished while
+    a sibling paused or failed are in the values and out of ``next``; else (the history, a checkpoint named by
+    id) the values are the checkpoint's and ``next`` lists all its tasks, their results on the tasks."""
     if cp is None:
         return StateSnapshot(
             values={},
@@ -101,11 +105,21 @@ def snapshot(
                 sub_graph = graph.nodes[node].subgraph
                 assert sub_graph is not None
                 sub_state = snapshot(
-                    sub_graph, thread_id, sub_ns, sub_cp, run=run, is_head=is_head, subgraphs=True, cker=cker
+                    sub_graph,
+                    thread_id,
+                    sub_ns,
+                    sub_cp,
+                    run=run,
+                    is_head=is_head,
+                    subgraphs=True,
+                    cker=cker,
+                    applied=applied,
                 )
             else:
                 sub_state = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
         done = cp.pending.get(tid)
+        if node == START and isinstance(cp.pending.get(INPUT), list):  # an input checkpoint: START writes the input
+            done = {"writes": [[k, v] for k, v in cp.pending[INPUT]]}
         tasks.append(
             PregelTask(
                 id=tid,
@@ -118,7 +132,7 @@ def snapshot(
             )
         )
     interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
-    waiting = tuple(t.name for t in tasks if t.result is None)
+    waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
     if not is_head:
         status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
     elif run is None:
@@ -133,7 +147,7 @@ def snapshot(
         status = "interrupted" if pauses else "running"
     parent = cker.get(key, cp.parent) if cp.parent else None
     return StateSnapshot(
-        values=graph.spec.visible(effective_values(graph, cp)),
+        values=graph.spec.visible(effective_values(graph, cp) if applied else cp.values),
         next=waiting,
         config=config_of(thread_id, ns, cp),
         metadata=metadata_of_checkpoint(cp),
@@ -246,7 +260,7 @@ def history(
             meta = metadata_of_checkpoint(c)
             if not all(meta.get(k) == v for k, v in filter.items()):
                 continue
-        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id, cker=cker))
+        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id, cker=cker, applied=False))
     return out
 
 
@@ -435,7 +449,17 @@ def thread_state(graph: CompiledGraph, config: Mapping[str, Any], *, subgraphs: 
     cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
     run = graph.current_run(graph.session, thread_id)
     is_head = cp is not None and latest is not None and cp.id == latest.id
-    return snapshot(subgraph_at(graph, ns), thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs, cker=cker)
+    return snapshot(
+        subgraph_at(graph, ns),
+        thread_id,
+        ns,
+        cp,
+        run=run,
+        is_head=is_head,
+        subgraphs=subgraphs,
+        cker=cker,
+        applied=checkpoint_id is None,  # (LangGraph's get_state applies pending writes only to the head)
+    )
 
 
 def subgraph_at(graph: CompiledGraph, ns: str) -> CompiledGraph:

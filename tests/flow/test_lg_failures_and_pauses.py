@@ -306,3 +306,45 @@ def test_a_tasks_chunks_come_in_langgraphs_order_messages_update_then_result() -
         ("tasks", "bot", True, []),
     ]
     assert mine[-3:] == [("updates", ["__interrupt__"]), ("values", 2, ["more?"]), ("tasks", "ask", True, ["more?"])]
+
+
+def test_the_history_and_a_checkpoint_named_by_id_show_its_own_values_and_every_task_as_langgraph() -> None:
+    """A superstep where one node finished and its sibling failed: ``get_state`` of the thread's head shows the
+    finished node's writes and only the failed one next; the history, and ``get_state`` of that checkpoint by its
+    id, show the checkpoint's own values and both tasks next, the finished one with its result (LangGraph applies
+    pending writes to the head only)."""
+    import threading
+
+    def build(lib: Any) -> Any:
+        finished = threading.Event()
+
+        def ok(s: Log) -> dict[str, Any]:
+            finished.set()
+            return {"log": ["ok"]}
+
+        def bad(s: Log) -> dict[str, Any]:
+            finished.wait(30)
+            raise ValueError("bad")
+
+        b = lib.StateGraph(Log)
+        b.add_node("ok", ok)
+        b.add_node("bad", bad)
+        b.add_edge(lib.START, "ok")
+        b.add_edge(lib.START, "bad")
+        return b
+
+    def shown(snap: Any) -> Any:
+        tasks = sorted((t.name, t.result, bool(t.error)) for t in snap.tasks)
+        return snap.values, tuple(sorted(snap.next)), tasks
+
+    def run(lib: Any, g: Any) -> Any:
+        with pytest.raises(ValueError, match="bad"):
+            g.invoke({"log": []}, thread())
+        head = g.get_state(thread())
+        return [shown(head), shown(g.get_state(head.config)), [shown(s) for s in g.get_state_history(thread())]]
+
+    theirs, mine = both(build, run)
+    assert mine == theirs
+    tasks = [("bad", None, True), ("ok", {"log": ["ok"]}, False)]
+    assert mine[0] == ({"log": ["ok"]}, ("bad",), tasks)
+    assert mine[1] == ({"log": []}, ("bad", "ok"), tasks) == mine[2][0]
