@@ -24,9 +24,7 @@ from aether_nb.flow.checkpoint import (
     Checkpointer,
     InMemoryCheckpointer,
     StoreCheckpointer,
-    metadata_of,
     parse_checkpoint_id,
-    thread_key,
 )
 from aether_nb.flow.context import coerce_context
 from aether_nb.flow.draw import DrawableGraph, draw_mermaid
@@ -35,13 +33,7 @@ from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
 from aether_nb.flow.runnable import RunnableMixin
 from aether_nb.flow.streaming import Chunk, Sink, drive
-from aether_nb.flow.threads import (
-    History,
-    config_of,
-    history,
-    snapshot,
-    update_superstep,
-)
+from aether_nb.flow.threads import History, bulk_update, state_history, subgraph_at, thread_state
 from aether_nb.flow.turns import (
     call_breakpoints,
     check_call_options,
@@ -51,8 +43,6 @@ from aether_nb.flow.turns import (
     state_or_none,
 )
 from aether_nb.flow.types import (
-    END,
-    EmptyUpdate,
     Interrupt,
     InvalidConfig,
     InvokeResult,
@@ -454,15 +444,7 @@ class CompiledGraph(RunnableMixin):
 
     def get_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's head checkpoint (or the one ``config`` names), with what its turn is doing now."""
-        thread_id, _, checkpoint_id, ns = self.parse_config(config)
-        cker = self.checkpointer
-        key = thread_key(thread_id, ns)
-        latest = cker.latest(key)
-        cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
-        run = self.current_run(self.session, thread_id)
-        is_head = cp is not None and latest is not None and cp.id == latest.id
-        graph = self.graph_at(ns)
-        return snapshot(graph, thread_id, ns, cp, run=run, is_head=is_head, subgraphs=subgraphs, cker=cker)
+        return thread_state(self, config, subgraphs=subgraphs)
 
     def clear_cache(self, nodes: Sequence[str] | None = None) -> None:
         """Forget the cached results of every node, or of ``nodes`` (LangGraph's ``clear_cache``)."""
@@ -476,16 +458,7 @@ class CompiledGraph(RunnableMixin):
     def graph_at(self, ns: str) -> CompiledGraph:
         """The graph whose checkpoints namespace ``ns`` holds: this one for ``""``, else the subgraph node at
         that path (``"outer|inner"``; a ``node:<step>`` label names the node)."""
-        graph: CompiledGraph = self
-        for part in ns.split("|") if ns else ():
-            spec = graph.nodes.get(part.split(":", 1)[0])
-            if spec is None or spec.subgraph is None:
-                raise UsageError(
-                    f"checkpoint_ns {shown(ns)} names no subgraph of graph {shown(self.name)} (at {shown(part)})",
-                    code="no_subgraph",
-                )
-            graph = spec.subgraph
-        return graph
+        return subgraph_at(self, ns)
 
     async def aget_state(self, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """:meth:`get_state` (async, as LangGraph spells it)."""
@@ -512,18 +485,7 @@ class CompiledGraph(RunnableMixin):
         Returns:
             a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
         """
-        thread_id, _, only, ns = self.parse_config(config)
-        if filter is not None and not isinstance(filter, Mapping):
-            raise UsageError(f"filter must be a dict of metadata items, e.g. {{'source': 'loop'}}, got {shown(filter)}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise UsageError(f"limit must be an integer or None, got {shown(limit)}")
-        if before is not None and not isinstance(before, Mapping):
-            raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
-        before_id = self.parse_config(before)[2] if before is not None else None
-        run = self.current_run(self.session, thread_id)
-        graph, cker = self.graph_at(ns), self.checkpointer
-        found = history(graph, thread_id, ns, run, limit=limit, before=before_id, only=only, filter=filter, cker=cker)
-        return History(found)
+        return state_history(self, config, filter=filter, before=before, limit=limit)
 
     def aget_state_history(
         self,
@@ -556,40 +518,7 @@ class CompiledGraph(RunnableMixin):
             EmptyUpdate: no superstep, or a superstep without updates.
             InvalidUpdate: several updates in a superstep without ``as_node`` (or with END/``"__copy__"``).
         """
-        steps = [[StateUpdate(*u) if not isinstance(u, StateUpdate) else u for u in step] for step in supersteps]
-        if not steps:
-            raise EmptyUpdate("No supersteps provided: bulk_update_state(config, [[StateUpdate(values, as_node)]])")
-        if any(not step for step in steps):
-            raise EmptyUpdate("No updates provided in a superstep: each superstep lists at least one StateUpdate")
-        thread_id, flat, checkpoint_id, ns = self.parse_config(config)
-        session = self.session
-        cker = self.checkpointer_for(session)
-        run = self.current_run(session, thread_id)
-        pauses = self.interrupts_of(run) if run is not None and not run.done else []
-        if run is not None and run.live and not pauses:
-            raise UsageError(
-                f"thread {shown(thread_id)} is running (run {run.id}); update its state when it pauses or ends",
-                run_id=run.id,
-                code="thread_busy",
-            )
-        key = thread_key(thread_id, ns)
-        latest = cker.latest(key)
-        base = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
-        if checkpoint_id is not None and base is None:
-            raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
-        fork = base is not None and latest is not None and base.id != latest.id
-        graph = self.graph_at(ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
-        for step in steps:
-            base = await update_superstep(
-                graph, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
-            )
-        ends = any(u.as_node == END for step in steps for u in step)
-        dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
-        if run is not None and not run.done and not ns and (fork or dropped):
-            run.cancel()  # its pause is no longer the thread's head
-        if cker.get_thread(thread_id) is None:
-            cker.put_thread(thread_id, {"turn": 0})
-        return config_of(thread_id, ns, base)
+        return await bulk_update(self, config, supersteps)
 
     def bulk_update_state(
         self, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]

@@ -2,10 +2,10 @@
 
 One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Engine.main`:
 
-1. ``start`` (one journaled step): read the thread's checkpoint (its head, or the one a config names: time
-   travel), apply the turn's input as LangGraph does (an ``input`` checkpoint holding the input, then a ``loop``
-   checkpoint with the input merged and the first tasks), and choose the tasks: the pending ones of a paused,
-   stopped or failed turn, else those START routes to.
+1. ``start`` (one journaled step, :mod:`aether_nb.flow.turn_start`): read the thread's checkpoint (its head, or
+   the one a config names: time travel), apply the turn's input as LangGraph does (an ``input`` checkpoint holding
+   the input, then a ``loop`` checkpoint with the input merged and the first tasks), and choose the tasks: the
+   pending ones of a paused, stopped or failed turn, else those START routes to.
 2. Each superstep runs its tasks concurrently, each as one journaled step (:mod:`aether_nb.flow.tasks`) whose
    value holds the task's writes and routes. The writes merge in task order with the reducers
    (:mod:`aether_nb.flow.state`), the routes give the next tasks (:mod:`aether_nb.flow.routing`), and a ``loop``
@@ -19,7 +19,8 @@ A failing task cancels its running siblings; the results of the siblings that fi
 on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s).
 
 A compiled graph used as a node runs an Engine of its own inside that node's step (its tasks are nested steps, its
-checkpoints live under the node's namespace, its interrupts are waits of the same run).
+checkpoints live under the node's namespace, its interrupts are waits of the same run). What an engine streams to
+``astream`` is its :class:`~aether_nb.flow.emitter.Emitter` half.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -40,19 +41,21 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
-from aether_nb.flow.context import runtime_for
-from aether_nb.flow.nodes import NodeSpec, input_writes
+from aether_nb.flow.emitter import Emitter
+from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.state import journal_form
-from aether_nb.flow.streaming import Sink, announce_tasks, checkpoint_payload, task_result, update_of
+from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
+from aether_nb.flow.turn_start import checkpoint_info, prepare
 from aether_nb.flow.turns import breakpoint_option, matches
-from aether_nb.flow.types import START, GraphRecursionError, Interrupt, InvalidUpdate, ParentCommand
+from aether_nb.flow.types import GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.routing import Route
     from aether_nb.flow.state import Write
 
 INHERIT: Any = object()  # an engine's context: the parent engine's (a subgraph), else the call's (a turn)
@@ -64,7 +67,7 @@ def current_engine() -> Engine | None:
     return _engine.get()
 
 
-class Engine:
+class Engine(Emitter):
     """Executes one run of a compiled graph on one thread (or a subgraph inside a node of a parent graph)."""
 
     def __init__(
@@ -116,6 +119,8 @@ class Engine:
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
+        self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
+        self.replayed_start = False  # this run's start came from the journal (a resumed execution)
         self.runner = TaskRunner(self)
         self._written: int | None = None
         self._head_stale = False
@@ -138,55 +143,6 @@ class Engine:
         if self.graph.store is not None or self.parent is None:
             return self.graph.store
         return self.parent.store
-
-    @property
-    def sink(self) -> Sink | None:
-        sinks = self.root.graph.sinks
-        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
-
-    def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
-        sink = self.sink
-        if sink is not None:
-            sink(mode, payload, self.stream_ns, written)
-
-    def wants(self, mode: str) -> bool:
-        """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
-        sink = self.sink
-        return sink is not None and sink.wants(mode, self.stream_ns)
-
-    def put_checkpoint(self, cp: Checkpoint) -> Checkpoint:
-        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``)."""
-        cp = self.checkpointer.put(self.thread, cp)
-        if self.wants("checkpoints"):
-            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
-        return cp
-
-    def emit_task_result(
-        self, task: Task, writes: list[Write], *, error: BaseException | None = None, interrupts: Any = ()
-    ) -> None:
-        if self.wants("tasks"):
-            self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
-
-    def stream_interrupt(self, asked: Interrupt) -> None:
-        """A top-level task asks: stream its ``__interrupt__`` update and the state its superstep started from
-        with it now, as LangGraph does as each task asks (a subgraph's questions come when the turn pauses)."""
-        sink = self.sink
-        if sink is None or self.parent is not None:
-            return
-        sink.asked.add(asked.id)
-        sink("updates", {"__interrupt__": (asked,)}, ())
-        if sink.wants("values"):
-            before = self.graph.spec.visible(self.latest_values())
-            sink(
-                "values",
-                {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
-                (),
-            )
-
-    def stream_writer(self, node: str) -> Callable[[Any], None] | None:
-        if self.sink is None:
-            return None
-        return lambda value: self.emit("custom", value)
 
     def node_config(self, node: str, step: int) -> dict[str, Any]:
         """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
@@ -217,19 +173,6 @@ class Engine:
             raise UsageError(f"thread {self.thread!r} lost its checkpoints while a node waited", code="no_checkpoint")
         return latest.values
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
-        """Stream a finished task's update (in the order tasks finish, as LangGraph does; one answered from the
-        node cache carries ``"__metadata__": {"cached": True}``)."""
-        if self.sink is None:
-            return
-        self.emit_task_result(task, writes)
-        update = update_of(self.graph.spec, writes)
-        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
-        for k, v in writes:
-            if self.graph.spec.is_messages(k):
-                for msg in v if isinstance(v, list) else [v]:
-                    self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
-
     async def journaled(
         self, name: str, fn: Callable[[], Awaitable[Any]], fp_data: Any, key: str | None = None
     ) -> tuple[Any, bool]:
@@ -255,7 +198,9 @@ class Engine:
         return out
 
     async def _main(self) -> Any:
-        start, replayed = await self.journaled("start", self._prepare, {"thread": self.thread, "ns": self.ns})
+        start, replayed = await self.journaled(
+            "start", functools.partial(prepare, self), {"thread": self.thread, "ns": self.ns}
+        )
         values: dict[str, Any] = start["values"]
         tasks: list[dict[str, Any]] = list(start["tasks"])
         barriers: dict[str, list[str]] = dict(start["barriers"])
@@ -263,12 +208,17 @@ class Engine:
         step: int = start["step"]
         pending: dict[str, Any] = dict(start["pending"])
         self.turn_start = start["turn_start"]
+        self.replayed_start = replayed
         if replayed:
             self._head_stale = True  # read when needed: a resumed run may not need it at all
         else:
             self.head = self.checkpointer.get(self.thread, start["head"])
-        if self.sink is not None and not replayed and (start["wrote"] or not start["started"]):
-            self.emit("values", self.graph.spec.visible(values))
+        if self.sink is not None and not replayed:
+            if start["wrote"] or not start["started"]:
+                self.emit("values", self.graph.spec.visible(values))
+            if start["started"] and self.head is not None and self.wants("checkpoints"):
+                # (START's checkpoint streams after the input's values, as LangGraph's)
+                self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, self.head))
         supersteps = 1 if start["started"] else 0
         # LangGraph's recursion limit, per call: a call may take limit + 2 steps, its input and START taking two;
         # once they are spent the turn fails even if nothing is left to run (LangGraph checks the step count
@@ -339,119 +289,6 @@ class Engine:
             run_id=self.run.id,
         )
 
-    async def _prepare(self) -> dict[str, Any]:
-        cp = self.checkpointer
-        graph = self.graph
-        stateless_sub = self.parent is not None and not graph.stateful
-        latest = None if stateless_sub else cp.latest(self.thread)
-        base = latest
-        if self.checkpoint_id is not None:
-            base = cp.get(self.thread, self.checkpoint_id)
-            if base is None:
-                raise UsageError(
-                    f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id}", code="no_checkpoint"
-                )
-        now = self.run.session.clock.now()
-        if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
-            # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
-            base = self.put_checkpoint(
-                replace(base, source="fork", run_id=self.run.id, created_at=now, parent=base.id, metadata=self.metadata)
-            )
-        msgs = (base.values if base is not None else {}).get("messages")
-        turn_start = len(msgs) if isinstance(msgs, list) else 0
-        if self.input is None:
-            if base is None:
-                raise UsageError(
-                    f"thread {self.thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
-                    code="no_input",
-                )
-            if [t["node"] for t in base.tasks] == [START]:
-                return await self._start(base, base.pending.get("__input__") or [], base, turn_start, carry=False)
-            return self._info(base, started=False, turn_start=turn_start)
-        writes = input_writes(graph.spec, self.input, "the input")
-        if base is None:
-            base_values = graph.spec.initial()
-            base_step, parent = -1, None
-        else:
-            base_values, base_step, parent = base.values, base.step + 1, base.id
-        head = self.put_checkpoint(
-            Checkpoint(
-                values=base_values,
-                tasks=({"node": START},),
-                step=base_step,
-                source="input",
-                run_id=self.run.id,
-                created_at=now,
-                parent=parent,
-                barriers=dict(base.barriers) if base is not None else {},
-                pending={"__input__": [[k, v] for k, v in writes]},
-                turn_start=turn_start,
-                metadata=self.metadata,
-            ),
-        )
-        # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
-        carry = base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
-        return await self._start(head, writes, base if carry else None, turn_start, carry=carry)
-
-    async def _start(
-        self,
-        head: Checkpoint,
-        writes: list[Any],
-        previous: Checkpoint | None,
-        turn_start: int,
-        *,
-        carry: bool,
-    ) -> dict[str, Any]:
-        """Run START: merge the input and route from it (or keep the pending tasks), as the step-0 checkpoint."""
-        graph = self.graph
-        pairs = [(k, v) for k, v in writes]
-        values = graph.spec.apply(head.values, [(START, pairs)])
-        config = self.node_config(START, head.step + 1)
-        if carry and previous is not None:
-            tasks = list(previous.tasks)
-            pending = dict(previous.pending)
-        else:
-
-            def local_state(schema: Any) -> Any:
-                return graph.spec.to_state(values, schema)
-
-            runtime = functools.partial(runtime_for, self, START, self.stream_writer(START), 1, head.created_at)
-            route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
-            tasks = graph.topology.start_tasks(route)
-            pending = {}
-        cp = self.put_checkpoint(
-            Checkpoint(
-                values=values,
-                tasks=tuple(tasks),
-                step=head.step + 1,
-                source="loop",
-                run_id=self.run.id,
-                created_at=self.run.session.clock.now(),
-                parent=head.id,
-                barriers=dict(previous.barriers) if previous is not None else dict(head.barriers),
-                deferred=previous.deferred if previous is not None else (),
-                writers=(START,),
-                pending=pending,
-                turn_start=turn_start,
-                metadata=self.metadata,
-            ),
-        )
-        return {**self._info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
-
-    def _info(self, cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
-        return {
-            "values": cp.values,
-            "tasks": list(cp.tasks),
-            "barriers": cp.barriers,
-            "deferred": list(cp.deferred),
-            "pending": {k: v for k, v in cp.pending.items() if k != "__input__"},
-            "step": cp.step + 1,
-            "head": cp.id,
-            "started": started,
-            "turn_start": turn_start,
-            "wrote": False,
-        }
-
     # -- pauses ---------------------------------------------------------------------------------------------------
     async def _pause(
         self, kind: str, nodes: list[str]
@@ -468,11 +305,28 @@ class Engine:
         self._head_stale = False
         return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
 
+    def _legacy_reload(self, step: int) -> str | None:
+        """The key of this superstep's reload in a run paused by an older aether_nb, which numbered the reloads
+        after superstep waits and after breakpoints in one count (``reload_<n>``): replaying it there, and taking
+        its number, keeps the later breakpoints' reloads at the keys that run journaled them under. None for a
+        run journaled by this version (its reloads after superstep waits are ``reload_at_<step>``)."""
+        if not self.scope.execution.resumed:
+            return None
+        journal = self.scope.execution.journal
+        fp = fingerprint({"step": step})
+        n = 1
+        while (entry := journal.get(f"{self.scope.prefix}reload_{n}")) is not None:
+            if entry.name == "reload" and entry.fingerprint == fp:
+                self.scope.next_key("reload")  # (the older count went through here)
+                return entry.key
+            n += 1
+        return None
+
     async def _reload(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)
         if latest is None:
             raise UsageError(f"thread {self.thread!r} has no checkpoint to continue from", code="no_checkpoint")
-        return self._info(latest, started=False, turn_start=self.turn_start)
+        return checkpoint_info(latest, started=False, turn_start=self.turn_start)
 
     # -- one superstep ----------------------------------------------------------------------------------------------
     async def _superstep(
@@ -492,7 +346,7 @@ class Engine:
                 Task(
                     node=d["node"],
                     tid=tid,
-                    key="" if done is not None else self.scope.next_key(d["node"]),
+                    key="" if done is not None and not done.get("unrouted") else self.scope.next_key(d["node"]),
                     arg=d.get("send", NO_ARG),
                     sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
                     pending=done,
@@ -500,8 +354,14 @@ class Engine:
             )
         self.step_done = {}
         self.step_tasks = tasks
+        self.unrouted = {}
         sink = self.sink
-        if sink is not None and sink.wants("tasks", self.stream_ns):
+        going_on = False
+        if sink is not None and self.replayed_start and self.parent is not None:
+            journal = self.scope.execution.journal
+            if any(t.pending is None and t.key not in journal for t in tasks):
+                going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
+        if sink is not None and not going_on and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
         self.step_asked = any(o.asked for o in outcomes)
@@ -515,7 +375,7 @@ class Engine:
         # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
-        reload_key = f"{self.scope.prefix}reload_at_{step}"
+        reload_key = self._legacy_reload(step) or f"{self.scope.prefix}reload_at_{step}"
         if self.interrupted or self.scope.replays(reload_key):
             self.interrupted = False
             info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
@@ -540,10 +400,10 @@ class Engine:
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
         ran = [t.node for t in tasks]
         replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
-        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         if self.sink is not None and not replayed and any(o.writes for o in outcomes):
             written = {k for o in outcomes for k, _ in o.writes}
             self.emit("values", self.graph.spec.visible(new_values), written)
+        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
@@ -627,9 +487,19 @@ class Engine:
             self.head = replace(head, pending=pending)
             self.checkpointer.replace(self.thread, self.head)
 
+    def note_unrouted(self, task: Task, writes: list[Write], goto: Route, follow_edges: bool) -> None:
+        """The task's node returned but routing from its writes failed: keep its return, so the failure records
+        it and the next call routes again instead of running the node again."""
+        kept: dict[str, Any] = {"writes": journal_form(writes), "unrouted": 1}
+        if goto.names or goto.sends:
+            kept["goto"] = goto.to_json()
+        if not follow_edges:
+            kept["handled"] = 1
+        self.unrouted[task.tid] = kept
+
     def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
         """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
-        from, so the next turn re-runs only the failed tasks."""
+        from, so the next turn re-runs only the failed tasks (a task whose router failed: only its routers)."""
         if any(isinstance(e, ParentCommand) for e in errors.values()):
             return
         for t in tasks:
@@ -639,6 +509,7 @@ class Engine:
         if head is None:
             return
         pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
+        pending.update((tid, kept) for tid, kept in self.unrouted.items() if tid in errors)
         self.checkpointer.replace(
             self.thread,
             replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}),

@@ -93,6 +93,11 @@ class Route:
         return {"to": dict.fromkeys(self.names, 1), "send": [{s.node: s.arg} for s in self.sends]}
 
     @classmethod
+    def from_goto(cls, goto: Sequence[str | Send]) -> Route:
+        """A node's ``Command(goto=...)`` targets as a route (its names and its Sends), to keep as JSON."""
+        return cls([g for g in goto if isinstance(g, str)], [g for g in goto if isinstance(g, Send)])
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Route:
         sends = [Send(node, arg) for item in data.get("send") or [] for node, arg in item.items()]
         return cls(list(data.get("to") or {}), sends)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
 from aether_nb.flow.state import ROOT, StateSpec
 from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
-from aether_nb.flow.types import Interrupt
+from aether_nb.flow.types import START, Interrupt
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -53,6 +53,7 @@ class Sink:
         )
         self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
         self.asked: set[str] = set()  # interrupts streamed as their task asked (not again when the turn pauses)
+        self.resumed: set[tuple[str, ...]] = set()  # subgraphs whose state this call streamed as they resumed
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
@@ -145,7 +146,7 @@ def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkp
         if t.error:
             item["error"] = t.error
         else:
-            if t.result:
+            if t.result and t.name != START:  # (an input checkpoint's input is written after it, as LangGraph's)
                 item["result"] = t.result
             item["interrupts"] = tuple(interrupt_dict(i) for i in t.interrupts)
         item["state"] = t.state

@@ -197,8 +197,9 @@ class TaskRunner:
 
     async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
         """Run (or replay) ``task`` as one journaled step; returns its outcome."""
-        if task.pending is not None:
-            return Outcome.from_json(task.pending)
+        pending = task.pending
+        if pending is not None and not pending.get("unrouted"):
+            return Outcome.from_json(pending)
         engine = self.engine
         spec = engine.graph.nodes[task.node]
         inputs = task.arg if task.push else values
@@ -206,7 +207,9 @@ class TaskRunner:
         ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
 
         async def execute(child: Scope) -> dict[str, Any]:
-            if engine.semaphore is not None:
+            if pending is not None:  # the node returned, its router failed: route again, not the node again
+                outcome = await self._route_again(task, pending, values, step)
+            elif engine.semaphore is not None:
                 async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
                     outcome = await self._execute(child, task, spec, values, step)
             else:
@@ -254,6 +257,7 @@ class TaskRunner:
         if resume:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
             engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
+            engine.stream_resumed()
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         ns_label = f"{task.node}:{task.key}" if task.push else task.node
@@ -283,6 +287,7 @@ class TaskRunner:
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 resume.append(await self._interrupt(child, task, gi))
+                engine.stream_resumed()
                 reloads += 1
                 values = await self._reload(child, reloads)
                 attempt_scope = rerun_scope(child, reload)
@@ -331,15 +336,50 @@ class TaskRunner:
         result = normalise_return(raw, graph.spec, values, task.node)
         writes = graph.spec.coerce(result.writes)
 
+        route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
+        engine.on_task_done(task, writes, step, cached=hit)
+        return Outcome(writes, route, asked=asked)
+
+    async def _route(
+        self,
+        task: Task,
+        writes: list[tuple[str, Any]],
+        goto: list[Any],
+        follow_edges: bool,
+        values: dict[str, Any],
+        config: dict[str, Any],
+        runtime: Any,
+    ) -> Route:
+        """Where the task leads from the state with its writes. A router that fails leaves the node's return
+        with the engine, so the failure keeps it and the next call routes again without running the node
+        (its effects happen once; LangGraph keeps the writes and drops the route)."""
+        graph = self.engine.graph
+
         def local_state(schema: Any) -> Any:
             local = graph.spec.apply(values, [(task.node, writes)])
             return graph.spec.to_state(local, schema)
 
-        route = await graph.topology.route(
-            task.node, result.goto, local_state, config, follow_edges=not handled, runtime=node_run.runtime
-        )
-        engine.on_task_done(task, writes, step, cached=hit)
-        return Outcome(writes, route, asked=asked)
+        try:
+            return await graph.topology.route(
+                task.node, goto, local_state, config, follow_edges=follow_edges, runtime=runtime
+            )
+        except Exception:
+            self.engine.note_unrouted(task, writes, Route.from_goto(goto), follow_edges)
+            raise
+
+    async def _route_again(self, task: Task, pending: Mapping[str, Any], values: dict[str, Any], step: int) -> Outcome:
+        """The step of a task whose node returned but whose router failed on an earlier call: its routers run
+        again on the state with its kept writes."""
+        engine = self.engine
+        writes = writes_of(pending.get("writes"))
+        goto = Route.from_json(pending.get("goto") or {})
+        writer = engine.stream_writer(task.node)
+        runtime = functools.partial(runtime_for, engine, task.tid, writer, 1, engine.run.session.clock.now())
+        config = engine.node_config(task.node, step)
+        follow = not pending.get("handled")
+        route = await self._route(task, writes, [*goto.names, *goto.sends], follow, values, config, runtime)
+        engine.on_task_done(task, writes, step)
+        return Outcome(writes, route)
 
     async def _reload(self, child: Scope, n: int) -> dict[str, Any]:
         """The thread's state for a node's re-run after its n-th interrupt was answered (journaled: a resumed run
@@ -404,8 +444,7 @@ class TaskRunner:
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
             asked = Interrupt(gi.value, key, "interrupt", node, prompt)
-            engine.emit_task_result(task, [], interrupts=[asked])
-            engine.stream_interrupt(asked)
+            engine.stream_interrupt(task, asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 
 

@@ -9,6 +9,9 @@ semantics.
   only has an input); ``END`` clears the pending tasks; ``"__copy__"`` copies the checkpoint as a fork. On a
   past checkpoint the edit starts a branch (the thread's head moves to it); ``ainvoke(None, returned_config)``
   runs it.
+
+:class:`~aether_nb.flow.compiled.CompiledGraph`'s ``get_state``, ``get_state_history`` and ``(a)bulk_update_state``
+/ ``(a)update_state`` are the functions at the end of this module.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, task_id, thread_key
+from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, metadata_of, task_id, thread_key
 from aether_nb.flow.context import Runtime
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
-from aether_nb.flow.types import END, START, Interrupt, InvalidUpdate, PregelTask, StateSnapshot, StateUpdate
+from aether_nb.flow.types import (
+    END,
+    START,
+    EmptyUpdate,
+    Interrupt,
+    InvalidUpdate,
+    PregelTask,
+    StateSnapshot,
+    StateUpdate,
+)
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -52,9 +64,13 @@ def snapshot(
     is_head: bool,
     subgraphs: bool = False,
     cker: Checkpointer | None = None,
+    applied: bool = True,
 ) -> StateSnapshot:
     """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints). ``graph`` is the
-    graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace."""
+    graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace. With
+    ``applied`` (``get_state`` of the thread's head, as LangGraph's) the results of the tasks that finished while
+    a sibling paused or failed are in the values and out of ``next``; else (the history, a checkpoint named by
+    id) the values are the checkpoint's and ``next`` lists all its tasks, their results on the tasks."""
     if cp is None:
         return StateSnapshot(
             values={},
@@ -89,11 +105,21 @@ def snapshot(
                 sub_graph = graph.nodes[node].subgraph
                 assert sub_graph is not None
                 sub_state = snapshot(
-                    sub_graph, thread_id, sub_ns, sub_cp, run=run, is_head=is_head, subgraphs=True, cker=cker
+                    sub_graph,
+                    thread_id,
+                    sub_ns,
+                    sub_cp,
+                    run=run,
+                    is_head=is_head,
+                    subgraphs=True,
+                    cker=cker,
+                    applied=applied,
                 )
             else:
                 sub_state = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
         done = cp.pending.get(tid)
+        if node == START and isinstance(cp.pending.get(INPUT), list):  # an input checkpoint: START writes the input
+            done = {"writes": [[k, v] for k, v in cp.pending[INPUT]]}
         tasks.append(
             PregelTask(
                 id=tid,
@@ -106,7 +132,7 @@ def snapshot(
             )
         )
     interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
-    waiting = tuple(t.name for t in tasks if t.result is None)
+    waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
     if not is_head:
         status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
     elif run is None:
@@ -121,7 +147,7 @@ def snapshot(
         status = "interrupted" if pauses else "running"
     parent = cker.get(key, cp.parent) if cp.parent else None
     return StateSnapshot(
-        values=graph.spec.visible(effective_values(graph, cp)),
+        values=graph.spec.visible(effective_values(graph, cp) if applied else cp.values),
         next=waiting,
         config=config_of(thread_id, ns, cp),
         metadata=metadata_of_checkpoint(cp),
@@ -234,7 +260,7 @@ def history(
             meta = metadata_of_checkpoint(c)
             if not all(meta.get(k) == v for k, v in filter.items()):
                 continue
-        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id, cker=cker))
+        out.append(snapshot(graph, thread_id, ns, c, run=run, is_head=c.id == head_id, cker=cker, applied=False))
     return out
 
 
@@ -410,3 +436,116 @@ def merge_at_pause(
 def pause_interrupts(pauses: list[tuple[str, Interrupt]]) -> list[Interrupt]:
     """The pauses LangGraph reports as interrupts: those made by ``interrupt()``."""
     return [i for _, i in pauses if i.kind == "interrupt"]
+
+
+# -- what CompiledGraph's get_state, get_state_history and (bulk_)update_state do --------------------------------
+def thread_state(graph: CompiledGraph, config: Mapping[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+    """``graph.get_state(config)``: the thread's head checkpoint (or the one ``config`` names) in the namespace
+    ``config`` names, with what its turn is doing now."""
+    thread_id, _, checkpoint_id, ns = graph.parse_config(config)
+    cker = graph.checkpointer
+    key = thread_key(thread_id, ns)
+    latest = cker.latest(key)
+    cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
+    run = graph.current_run(graph.session, thread_id)
+    is_head = cp is not None and latest is not None and cp.id == latest.id
+    return snapshot(
+        subgraph_at(graph, ns),
+        thread_id,
+        ns,
+        cp,
+        run=run,
+        is_head=is_head,
+        subgraphs=subgraphs,
+        cker=cker,
+        applied=checkpoint_id is None,  # (LangGraph's get_state applies pending writes only to the head)
+    )
+
+
+def subgraph_at(graph: CompiledGraph, ns: str) -> CompiledGraph:
+    """The graph whose checkpoints namespace ``ns`` holds: ``graph`` for ``""``, else the subgraph node at that
+    path (``"outer|inner"``; a ``node:<step>`` label names the node)."""
+    found = graph
+    for part in ns.split("|") if ns else ():
+        spec = found.nodes.get(part.split(":", 1)[0])
+        if spec is None or spec.subgraph is None:
+            raise UsageError(
+                f"checkpoint_ns {shown(ns)} names no subgraph of graph {shown(graph.name)} (at {shown(part)})",
+                code="no_subgraph",
+            )
+        found = spec.subgraph
+    return found
+
+
+def state_history(
+    graph: CompiledGraph,
+    config: Mapping[str, Any],
+    *,
+    filter: Mapping[str, Any] | None,
+    before: Mapping[str, Any] | None,
+    limit: int | None,
+) -> History:
+    """``graph.get_state_history(...)``, its arguments checked."""
+    thread_id, _, only, ns = graph.parse_config(config)
+    if filter is not None and not isinstance(filter, Mapping):
+        raise UsageError(f"filter must be a dict of metadata items, e.g. {{'source': 'loop'}}, got {shown(filter)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise UsageError(f"limit must be an integer or None, got {shown(limit)}")
+    if before is not None and not isinstance(before, Mapping):
+        raise UsageError(f"before must be a config naming a checkpoint (a snapshot's .config), got {shown(before)}")
+    before_id = graph.parse_config(before)[2] if before is not None else None
+    run = graph.current_run(graph.session, thread_id)
+    found = history(
+        subgraph_at(graph, ns),
+        thread_id,
+        ns,
+        run,
+        limit=limit,
+        before=before_id,
+        only=only,
+        filter=filter,
+        cker=graph.checkpointer,
+    )
+    return History(found)
+
+
+async def bulk_update(
+    graph: CompiledGraph, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+) -> dict[str, Any]:
+    """``graph.abulk_update_state(...)`` (``aupdate_state`` is one superstep of one update): one checkpoint per
+    superstep, in the namespace ``config`` names; allowed while the thread's run is paused or done. Returns the
+    last checkpoint's config."""
+    steps = [[StateUpdate(*u) if not isinstance(u, StateUpdate) else u for u in step] for step in supersteps]
+    if not steps:
+        raise EmptyUpdate("No supersteps provided: bulk_update_state(config, [[StateUpdate(values, as_node)]])")
+    if any(not step for step in steps):
+        raise EmptyUpdate("No updates provided in a superstep: each superstep lists at least one StateUpdate")
+    thread_id, flat, checkpoint_id, ns = graph.parse_config(config)
+    session = graph.session
+    cker = graph.checkpointer_for(session)
+    run = graph.current_run(session, thread_id)
+    pauses = graph.interrupts_of(run) if run is not None and not run.done else []
+    if run is not None and run.live and not pauses:
+        raise UsageError(
+            f"thread {shown(thread_id)} is running (run {run.id}); update its state when it pauses or ends",
+            run_id=run.id,
+            code="thread_busy",
+        )
+    key = thread_key(thread_id, ns)
+    latest = cker.latest(key)
+    base = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
+    if checkpoint_id is not None and base is None:
+        raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
+    fork = base is not None and latest is not None and base.id != latest.id
+    target = subgraph_at(graph, ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
+    for step in steps:
+        base = await update_superstep(
+            target, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+        )
+    ends = any(u.as_node == END for step in steps for u in step)
+    dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
+    if run is not None and not run.done and not ns and (fork or dropped):
+        run.cancel()  # its pause is no longer the thread's head
+    if cker.get_thread(thread_id) is None:
+        cker.put_thread(thread_id, {"turn": 0})
+    return config_of(thread_id, ns, base)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.state import writes_of
-from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, update_of
+from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
@@ -170,7 +170,8 @@ def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[
     for i in dynamic:  # (an interrupt's id starts with the key of the top-level task it paused)
         groups.setdefault(str(i.id).split("/", 1)[0], []).append(i)
     before = graph.spec.visible(latest.values) if latest is not None else {}
-    for group in groups.values():
+    engine = graph.engines.get(run.id)
+    for key, group in groups.items():
         if all(i.id in sink.asked for i in group):
             continue  # (streamed when its task asked)
         asked = tuple(group)
@@ -180,6 +181,9 @@ def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[
             {**before, "__interrupt__": asked} if isinstance(before, Mapping) else {"__interrupt__": asked},
             (),
         )
+        task = engine.task_at(key) if engine is not None and sink.wants("tasks") else None
+        if task is not None:  # (the task that runs the subgraph that asked)
+            sink("tasks", task_result(task.tid, task.node, [], interrupts=asked), ())
     if latest is not None and any(isinstance(v, dict) for v in latest.pending.values()):
         sink("values", graph.spec.visible(effective_values(graph, latest)), ())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,4 +64,38 @@ def ai(content: Any, **extra: Any) -> dict[str, Any]:
     return msg("assistant", content, **extra)
 
 
-__all__ = ["AnyStr", "Session", "ai", "msg", "user"]
+def lg_names() -> Any:
+    """LangGraph's names, as a user imports them (``StateGraph``, ``Command``, ``InMemorySaver``, ...); skips the
+    test without LangGraph (``pip install -e ".[bench]"``)."""
+    pytest.importorskip("langgraph.graph")
+    import langgraph.checkpoint.memory as memory
+    import langgraph.config as config
+    import langgraph.errors as errors
+    import langgraph.graph as graph
+    import langgraph.types as lgtypes
+
+    ns = types.SimpleNamespace()
+    for mod in (graph, lgtypes, memory, errors, config):
+        for k in dir(mod):
+            if not k.startswith("_"):
+                setattr(ns, k, getattr(mod, k))
+    return ns
+
+
+def thread(t: str = "1") -> dict[str, Any]:
+    """A LangGraph config for thread ``t``."""
+    return {"configurable": {"thread_id": t}}
+
+
+def both(build: Any, run: Any) -> tuple[Any, Any]:
+    """``run(lib, graph)`` on LangGraph's graph and on aether_nb's, both built by ``build(lib)`` (the module
+    ``aether_nb.flow`` or :func:`lg_names`) and compiled with an in-memory checkpointer; returns both results."""
+    import aether_nb.flow as ours
+
+    lg = lg_names()
+    return run(lg, build(lg).compile(checkpointer=lg.InMemorySaver())), run(
+        ours, build(ours).compile(checkpointer="memory")
+    )
+
+
+__all__ = ["AnyStr", "Session", "ai", "both", "lg_names", "msg", "thread", "user"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import operator
 import threading
-import types
 from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 
@@ -19,29 +18,11 @@ import pytest
 
 import aether_nb.flow as ours
 from aether_nb.errors import UsageError
+from tests.flow.conftest import both as _both
+from tests.flow.conftest import lg_names as _lg
+from tests.flow.conftest import thread as _thread
 
 pytestmark = pytest.mark.anyio
-
-
-def _lg() -> Any:
-    """LangGraph's names, as a user imports them (skips the test without LangGraph)."""
-    pytest.importorskip("langgraph.graph")
-    import langgraph.checkpoint.memory as memory
-    import langgraph.config as config
-    import langgraph.errors as errors
-    import langgraph.graph as graph
-    import langgraph.types as lgtypes
-
-    ns = types.SimpleNamespace()
-    for mod in (graph, lgtypes, memory, errors, config):
-        for k in dir(mod):
-            if not k.startswith("_"):
-                setattr(ns, k, getattr(mod, k))
-    return ns
-
-
-def _thread(t: str = "1") -> dict[str, Any]:
-    return {"configurable": {"thread_id": t}}
 
 
 class Total(TypedDict):
@@ -125,14 +106,6 @@ def test_pending_writes_resume_matches_langgraph_invoke() -> None:
             g.invoke(None, _thread())
         results.append((state.values, state.next, dict(calls)))
     assert results[1] == results[0] == ({"value": 3}, ("two",), {"one": 1, "two": 2})
-
-
-def _both(build: Any, run: Any) -> tuple[Any, Any]:
-    """``run(lib, graph)`` on LangGraph's graph and on ours, both built by ``build(lib)``; returns both results."""
-    lg = _lg()
-    return run(lg, build(lg).compile(checkpointer=lg.InMemorySaver())), run(
-        ours, build(ours).compile(checkpointer="memory")
-    )
 
 
 class In(TypedDict):

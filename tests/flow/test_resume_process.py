@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import operator
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import aether_nb as ag
+from aether_nb.store.duckdb import DuckDBStore
+from aether_nb.store.records import HistoryBatch, RejectedRecord
+from tests.conftest import arun
 
 PRELUDE = """
 import asyncio, json, operator, os, sys
@@ -293,3 +302,91 @@ def _processes(script: Path, source: str, db: Path) -> tuple[Callable[[str], str
         return res.stdout
 
     return run, counter
+
+
+class _OlderJournalKeys(DuckDBStore):
+    """A DuckDB store that journals a graph's reloads as aether_nb did before they were keyed by superstep: the
+    reload after a superstep's waits and the one after a breakpoint in one count, ``reload_<n>`` (the only
+    difference in what that version wrote for these runs)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.count: dict[str, int] = {}
+
+    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+        journal = []
+        for e in batch.journal:
+            if e.name == "reload" and re.fullmatch(r"reload_(at_)?\d+", e.key):
+                self.count[e.run_id] = n = self.count.get(e.run_id, 0) + 1
+                e = dataclasses.replace(e, key=f"reload_{n}")
+            journal.append(e)
+        return super().write_history(dataclasses.replace(batch, journal=journal))
+
+
+def test_a_turn_paused_at_a_breakpoint_by_the_older_journal_keys_resumes_exactly_once(tmp_path: Path) -> None:
+    """Two nodes answered at ``interrupt()`` (each superstep then reads the state again), then a breakpoint:
+    journaled with the older keys, the run resumes under this version in a new session without a ReplayMismatch,
+    and neither the tool before the first question nor any asking node runs again; the send runs once."""
+    from aether_nb.flow import START, Command, StateGraph, interrupt
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import make_session
+
+    effects: list[str] = []
+
+    class S(TypedDict, total=False):
+        steps: Annotated[list[str], operator.add]
+
+    def build() -> Any:
+        @ag.tool(outputs=["receipt"])
+        def charge(n: int) -> dict[str, Any]:
+            effects.append("charge")
+            return {"receipt": f"r{n}"}
+
+        async def pay(s: S) -> dict[str, Any]:
+            effects.append("pay")
+            receipt = (await charge(1))["receipt"]
+            return {"steps": [f"pay {receipt} {interrupt('pay?')}"]}
+
+        def check(s: S) -> dict[str, Any]:
+            effects.append("check")
+            return {"steps": [f"check {interrupt('check?')}"]}
+
+        def send(s: S) -> dict[str, Any]:
+            effects.append("send")
+            return {"steps": ["send"]}
+
+        g = StateGraph(S, name="older")
+        g.add_node("pay", pay).add_node("check", check).add_node("send", send)
+        g.add_edge(START, "pay").add_edge("pay", "check").add_edge("check", "send")
+        return g.compile(interrupt_before=["send"])
+
+    db = str(tmp_path / "older.duckdb")
+    cfg = {"configurable": {"thread_id": "t"}}
+    older = _OlderJournalKeys(db)
+    first, _ = make_session(older)
+    previous = session_mod.set_default_session(first)
+    try:
+        app = build()
+
+        async def before_upgrade() -> Any:
+            assert (await app.ainvoke({"steps": []}, cfg)).status == "interrupted"
+            assert (await app.ainvoke(Command(resume="yes"), cfg)).status == "interrupted"
+            return await app.ainvoke(Command(resume="ok"), cfg)
+
+        paused = arun(before_upgrade())
+        assert paused.status == "interrupted" and list(paused.next) == ["send"]
+        keys = [e.key for e in older.load_journal(paused.run_id) if e.name == "reload" and "/" not in e.key]
+        assert keys == ["reload_1", "reload_2"]  # the store holds the older keys
+        first.store.close()
+
+        second, _ = make_session(DuckDBStore(db))
+        session_mod.set_default_session(second)
+        effects.clear()
+        app = build()
+        res = arun(app.ainvoke(None, cfg))
+        assert res.status == "completed"
+        assert res["steps"] == ["pay r1 yes", "check ok", "send"]
+        assert effects == ["send"]
+        second.store.close()
+    finally:
+        session_mod.set_default_session(previous)

@@ -1,0 +1,162 @@
+"""What a running graph streams: the chunks an engine hands to the ``astream`` call reading its turn.
+
+Mixed into :class:`~aether_nb.flow.engine.Engine`. Every chunk goes through the turn's
+:class:`~aether_nb.flow.streaming.Sink` (there is none when nobody streams the turn: then nothing is built), with
+the engine's namespace (a subgraph's chunks carry its path, for ``subgraphs=True``). The order follows
+LangGraph's: per finished task its messages, its update, then its ``tasks`` result; per task that asks, its
+``__interrupt__`` update, the state its superstep started from, then its result — under the namespace of every
+subgraph the question pauses, innermost first; a subgraph going on after a pause streams its state, checkpoint and
+tasks again, outermost first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.flow.streaming import Sink, checkpoint_payload, task_result, task_start, update_of
+
+if TYPE_CHECKING:
+    from aether_nb.flow.checkpoint import Checkpoint, Checkpointer
+    from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.engine import Engine
+    from aether_nb.flow.state import Write
+    from aether_nb.flow.tasks import Task
+    from aether_nb.flow.types import Interrupt
+    from aether_nb.runtime.execution import Scope, StepHost
+
+
+class Emitter:
+    """The streaming half of an :class:`~aether_nb.flow.engine.Engine`: what it reads of the engine is declared
+    here, the engine sets it."""
+
+    graph: CompiledGraph
+    run: StepHost
+    scope: Scope
+    root: Engine
+    parent: Engine | None
+    stream_ns: tuple[str, ...]
+    thread_id: str
+    ns: str
+    thread: str
+    checkpointer: Checkpointer
+    step_tasks: list[Task]
+    latest_values: Callable[[], dict[str, Any]]
+    current_head: Callable[[], Checkpoint | None]
+
+    @property
+    def sink(self) -> Sink | None:
+        sinks = self.root.graph.sinks
+        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
+
+    def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink(mode, payload, self.stream_ns, written)
+
+    def wants(self, mode: str) -> bool:
+        """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
+        sink = self.sink
+        return sink is not None and sink.wants(mode, self.stream_ns)
+
+    def put_checkpoint(self, cp: Checkpoint, *, stream: bool = True) -> Checkpoint:
+        """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``, unless the
+        caller streams it later)."""
+        cp = self.checkpointer.put(self.thread, cp)
+        if stream and self.wants("checkpoints"):
+            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
+        return cp
+
+    def emit_task_result(
+        self, task: Task, writes: list[Write], *, error: BaseException | None = None, interrupts: Any = ()
+    ) -> None:
+        if self.wants("tasks"):
+            self.emit("tasks", task_result(task.tid, task.node, writes, error=error, interrupts=interrupts))
+
+    def stream_interrupt(self, task: Task, asked: Interrupt) -> None:
+        """``task`` asks: stream its ``__interrupt__`` update, the state its superstep started from with it, and
+        its ``tasks`` result now, as LangGraph does as each task asks. A subgraph's question streams so under the
+        namespace of each subgraph it pauses, innermost first (each level's task that runs the subgraph); at the
+        root it comes when the turn pauses."""
+        sink = self.sink
+        if sink is None:
+            return
+        if self.parent is None:
+            sink.asked.add(asked.id)
+        level: Emitter | None = self
+        level_task: Task | None = task
+        while level is not None and level_task is not None:
+            level._stream_asked(sink, asked)
+            level.emit_task_result(level_task, [], interrupts=[asked])
+            if level.parent is None or level.parent.parent is None:
+                return
+            level_task = level.parent.task_at(level.scope.node_id)
+            level = level.parent
+
+    def task_at(self, key: str | None) -> Task | None:
+        """The task of the current superstep running as step ``key`` (a subgraph's engine runs in its step)."""
+        return next((t for t in self.step_tasks if t.key == key), None) if key else None
+
+    def _stream_asked(self, sink: Sink, asked: Interrupt) -> None:
+        ns = self.stream_ns
+        sink("updates", {"__interrupt__": (asked,)}, ns)
+        if sink.wants("values", ns):
+            before = self.graph.spec.visible(self.latest_values())
+            sink(
+                "values",
+                {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
+                ns,
+            )
+
+    def stream_resumed(self) -> None:
+        """A task of this subgraph goes on with its answers: stream, once per call, the state each subgraph level
+        goes on from and the start of its superstep's tasks, outermost first, as LangGraph's subgraphs do when
+        they start again from their checkpoints (the root's come from the resuming call)."""
+        sink = self.sink
+        if sink is None or self.parent is None:
+            return
+        chain: list[Emitter] = []
+        engine: Emitter | None = self
+        while engine is not None and engine.parent is not None:
+            chain.append(engine)
+            engine = engine.parent
+        for level in reversed(chain):
+            level.stream_going_on(sink)
+
+    def stream_going_on(self, sink: Sink, values: Mapping[str, Any] | None = None) -> bool:
+        """(A subgraph) stream, once per call, the state this graph goes on from, its checkpoint and its
+        superstep's tasks; whether it did."""
+        ns = self.stream_ns
+        if ns in sink.resumed:
+            return False
+        sink.resumed.add(ns)
+        if not any(sink.wants(mode, ns) for mode in ("values", "checkpoints", "tasks")):
+            return True
+        if values is None:
+            values = self.latest_values()
+        sink("values", self.graph.spec.visible(values), ns)
+        head = self.current_head() if sink.wants("checkpoints", ns) else None
+        if head is not None:
+            sink("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, head), ns)
+        for t in self.step_tasks:
+            if t.pending is None:
+                sink("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push), ns)
+        return True
+
+    def stream_writer(self, node: str) -> Callable[[Any], None] | None:
+        if self.sink is None:
+            return None
+        return lambda value: self.emit("custom", value)
+
+    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
+        """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
+        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``)."""
+        if self.sink is None:
+            return
+        for k, v in writes:
+            if self.graph.spec.is_messages(k):
+                for msg in v if isinstance(v, list) else [v]:
+                    self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
+        update = update_of(self.graph.spec, writes)
+        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
+        self.emit_task_result(task, writes)

@@ -1,0 +1,144 @@
+"""How a turn starts: the first journaled step of a state-graph run (see :mod:`aether_nb.flow.engine`).
+
+It reads the thread's checkpoint (its head, or the one a config names: time travel, which forks a branch), applies
+the turn's input as LangGraph does — an ``input`` checkpoint holding the input, then a ``loop`` checkpoint with the
+input merged and the tasks START routes to — or, for a paused, stopped or failed thread, goes on with its pending
+tasks (Agentflow's rule: new input is merged, the pending tasks still run). Its value is what the engine's loop
+goes on from, so a resumed run replays it instead of reading the thread again.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+from aether_nb.flow.checkpoint import Checkpoint
+from aether_nb.flow.context import runtime_for
+from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.types import START
+
+if TYPE_CHECKING:
+    from aether_nb.flow.engine import Engine
+
+
+async def prepare(engine: Engine) -> dict[str, Any]:
+    """The turn's start (the engine journals it as one step): read the thread's checkpoint — its head, or the one
+    the config names, which forks a branch — and apply the turn's input as LangGraph does (an ``input``
+    checkpoint holding it, then START's), or go on with the pending tasks of a paused, stopped or failed turn."""
+    cp = engine.checkpointer
+    graph = engine.graph
+    stateless_sub = engine.parent is not None and not graph.stateful
+    latest = None if stateless_sub else cp.latest(engine.thread)
+    base = latest
+    if engine.checkpoint_id is not None:
+        base = cp.get(engine.thread, engine.checkpoint_id)
+        if base is None:
+            raise UsageError(
+                f"thread {engine.thread_id!r} has no checkpoint {engine.checkpoint_id}", code="no_checkpoint"
+            )
+    now = engine.run.session.clock.now()
+    if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
+        # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
+        base = engine.put_checkpoint(
+            replace(base, source="fork", run_id=engine.run.id, created_at=now, parent=base.id, metadata=engine.metadata)
+        )
+    msgs = (base.values if base is not None else {}).get("messages")
+    turn_start = len(msgs) if isinstance(msgs, list) else 0
+    if engine.input is None:
+        if base is None:
+            raise UsageError(
+                f"thread {engine.thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                code="no_input",
+            )
+        if [t["node"] for t in base.tasks] == [START]:
+            return await run_start(engine, base, base.pending.get("__input__") or [], base, turn_start, carry=False)
+        return checkpoint_info(base, started=False, turn_start=turn_start)
+    writes = input_writes(graph.spec, engine.input, "the input")
+    if base is None:
+        base_values = graph.spec.initial()
+        base_step, parent = -1, None
+    else:
+        base_values, base_step, parent = base.values, base.step + 1, base.id
+    head = engine.put_checkpoint(
+        Checkpoint(
+            values=base_values,
+            tasks=({"node": START},),
+            step=base_step,
+            source="input",
+            run_id=engine.run.id,
+            created_at=now,
+            parent=parent,
+            barriers=dict(base.barriers) if base is not None else {},
+            pending={"__input__": [[k, v] for k, v in writes]},
+            turn_start=turn_start,
+            metadata=engine.metadata,
+        ),
+    )
+    # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
+    carry = base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
+    return await run_start(engine, head, writes, base if carry else None, turn_start, carry=carry)
+
+
+async def run_start(
+    engine: Engine,
+    head: Checkpoint,
+    writes: list[Any],
+    previous: Checkpoint | None,
+    turn_start: int,
+    *,
+    carry: bool,
+) -> dict[str, Any]:
+    """Run START: merge the input and route from it (or keep the pending tasks), as the step-0 checkpoint."""
+    graph = engine.graph
+    pairs = [(k, v) for k, v in writes]
+    values = graph.spec.apply(head.values, [(START, pairs)])
+    config = engine.node_config(START, head.step + 1)
+    if carry and previous is not None:
+        tasks = list(previous.tasks)
+        pending = dict(previous.pending)
+    else:
+
+        def local_state(schema: Any) -> Any:
+            return graph.spec.to_state(values, schema)
+
+        runtime = functools.partial(runtime_for, engine, START, engine.stream_writer(START), 1, head.created_at)
+        route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
+        tasks = graph.topology.start_tasks(route)
+        pending = {}
+    cp = engine.put_checkpoint(
+        Checkpoint(
+            values=values,
+            tasks=tuple(tasks),
+            step=head.step + 1,
+            source="loop",
+            run_id=engine.run.id,
+            created_at=engine.run.session.clock.now(),
+            parent=head.id,
+            barriers=dict(previous.barriers) if previous is not None else dict(head.barriers),
+            deferred=previous.deferred if previous is not None else (),
+            writers=(START,),
+            pending=pending,
+            turn_start=turn_start,
+            metadata=engine.metadata,
+        ),
+        stream=False,  # (streamed by main, after the input's values)
+    )
+    return {**checkpoint_info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
+
+
+def checkpoint_info(cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
+    """What the engine goes on from at checkpoint ``cp`` (journaled as the start's or a reload's value)."""
+    return {
+        "values": cp.values,
+        "tasks": list(cp.tasks),
+        "barriers": cp.barriers,
+        "deferred": list(cp.deferred),
+        "pending": {k: v for k, v in cp.pending.items() if k != "__input__"},
+        "step": cp.step + 1,
+        "head": cp.id,
+        "started": started,
+        "turn_start": turn_start,
+        "wrote": False,
+    }
