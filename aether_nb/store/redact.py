@@ -31,15 +31,26 @@ from aether_nb.errors import StorageError
 from aether_nb.store import detectors
 
 MASK = "[REDACTED]"
-_KEY_NAMES = r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd)|authorization|proxy-authorization|access[_\-]token|refresh[_\-]token|x-api-key|bearer)"  # noqa: E501
+_KEY_NAMES = (
+    r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd|passphrase|private[_\-]?key|credential)s?"
+    r"|[A-Za-z0-9_\-]*(?:access|refresh|auth|id|session|oauth|bearer|api|csrf|xsrf)[_\-]?tokens?"
+    r"|authorization|proxy-authorization|x-api-key|bearer)"
+)
+"""Keys whose value is a credential, with their plurals (``api_keys``, ``secrets``, ``credentials``). A bare
+``token`` is not one: run wait tokens and an LLM's ``prompt_tokens`` count are ordinary data."""
 _STRING_VALUE = r'"(?:[^"\\]|\\.)*"'
-_SCALAR_VALUE = _STRING_VALUE + r"|-?[0-9][0-9.eE+\-]*|true|false"
+_SCALAR_VALUE = _STRING_VALUE + r"|-?[0-9][0-9.eE+\-]*|-?Infinity|NaN|true|false"
 _KEYED_VALUE = re.compile(
     r'("' + _KEY_NAMES + r'"\s*:\s*)(?:' + _SCALAR_VALUE + r"|\[\s*(?:(?:" + _SCALAR_VALUE + r"|null)\s*,?\s*)*\])",
     re.IGNORECASE,
 )
 """A value under a credential key: a string, a number, a boolean, or a list of those (a numeric password, a list
-of keys). A dict there is not masked whole: its own keys are looked at like any others."""
+of keys) becomes one ``"[REDACTED]"``."""
+_KEYED_CONTAINER = re.compile(r'("' + _KEY_NAMES + r'"\s*:\s*)[\[{]', re.IGNORECASE)
+"""A dict or a list holding dicts under a credential key (``{"credentials": {"user": "bob", "token": "..."}}``):
+every value inside is masked and its keys kept, so the text stays JSON of the same shape."""
+_INNER_VALUE = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)|' + _SCALAR_VALUE)
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _PATTERNS = [
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
@@ -90,14 +101,20 @@ def _literal_pattern() -> re.Pattern[str] | None:
 
 _KEY_HINTS = (
     'key"',
+    'keys"',
     'secret"',
+    'secrets"',
     'password"',
+    'passwords"',
     'passwd"',
+    'passwds"',
+    'passphrase"',
+    'passphrases"',
+    'credential"',
+    'credentials"',
+    'token"',
+    'tokens"',
     'authorization"',
-    'access_token"',
-    'access-token"',
-    'refresh_token"',
-    'refresh-token"',
     'bearer"',
 )
 """Every quoted key :data:`_KEYED_VALUE` matches ends with one of these (lower case, with its closing quote): the
@@ -109,6 +126,7 @@ def redact_text(text: str) -> str:
     lower = text.lower()
     if any(hint in lower for hint in _KEY_HINTS):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
+        text = _mask_containers(text)
     if "bearer" in lower:
         text = _PATTERNS[0].sub(MASK, text)
     if "sk-" in text:
@@ -120,6 +138,44 @@ def redact_text(text: str) -> str:
     if len(_forms) <= 16 and not any(form in text for form in _forms):
         return text  # a substring search per secret is much cheaper than the alternation regex
     return _mask_literals(literal, text)
+
+
+def _mask_containers(text: str) -> str:
+    """``text`` with every value inside a dict or list under a credential key masked (see :data:`_KEYED_CONTAINER`).
+
+    A container left open (a log line cut short) is masked to the end of the text: better too much than a leak.
+    """
+    found = _KEYED_CONTAINER.search(text)
+    if found is None:
+        return text
+    out: list[str] = []
+    pos = 0
+    while found is not None:
+        start = found.end() - 1
+        end = _container_end(text, start)
+        out += [text[pos:start], _INNER_VALUE.sub(_masked_inner, text[start:end])]
+        pos = end
+        found = _KEYED_CONTAINER.search(text, pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _masked_inner(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(1) is not None else f'"{MASK}"'
+
+
+def _container_end(text: str, start: int) -> int:
+    """The index just past the bracket closing the one at ``start`` (strings skipped), or the text's end."""
+    depth = 0
+    for m in _BRACKETS.finditer(text, start):
+        token = m.group(0)
+        if token == "[" or token == "{":
+            depth += 1
+        elif token == "]" or token == "}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return len(text)
 
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

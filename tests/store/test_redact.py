@@ -218,3 +218,62 @@ def test_a_credential_key_masks_numbers_booleans_and_lists_too(value: Any, maske
     """Only a string under ``password``/``api_key``... was masked: a numeric password or a list of keys reached
     the store as they were."""
     assert json.loads(redact_text(json.dumps(value))) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [
+        ({"api_keys": ["k-1", "k-2"]}, {"api_keys": MASK}),
+        ({"secrets": "s3", "passwords": 1}, {"secrets": MASK, "passwords": MASK}),
+        (
+            {"auth_token": "t", "id_token": "t", "session_tokens": ["a"]},
+            {"auth_token": MASK, "id_token": MASK, "session_tokens": MASK},
+        ),
+        ({"private_key": "pk", "passphrase": "open sesame"}, {"private_key": MASK, "passphrase": MASK}),
+        (
+            {"credentials": {"user": "bob", "token": "abc", "n": 3, "ok": None}, "after": "seen"},
+            {"credentials": {"user": MASK, "token": MASK, "n": MASK, "ok": None}, "after": "seen"},
+        ),
+        (
+            {"secrets": [{"name": "gh", "value": "v1"}, {"name": "db", "nested": {"v": ["x", 2]}}], "k": 1},
+            {"secrets": [{"name": MASK, "value": MASK}, {"name": MASK, "nested": {"v": [MASK, MASK]}}], "k": 1},
+        ),
+        (
+            {"api_key": {"a}{": "]", 'q"': '"}'}, "tail": [1, "2"]},
+            {"api_key": {"a}{": MASK, 'q"': MASK}, "tail": [1, "2"]},
+        ),
+        # ordinary data keeps its values: wait tokens, token counts, keys of a dict
+        (
+            {"token": "wait-1", "usage": {"prompt_tokens": 12, "total_tokens": 20}, "keys": ["a"]},
+            {"token": "wait-1", "usage": {"prompt_tokens": 12, "total_tokens": 20}, "keys": ["a"]},
+        ),
+    ],
+)
+def test_plural_credential_keys_and_dicts_under_them_are_masked(value: Any, masked: Any) -> None:
+    """``api_keys``, ``secrets`` or a dict under ``credentials`` reached the store as they were: only singular key
+    names holding scalars were masked."""
+    assert json.loads(redact_text(json.dumps(value))) == masked
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    inner=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+        max_leaves=8,
+    ),
+    key=st.sampled_from(["credentials", "secrets", "api_keys", "client_secret"]),
+)
+def test_whatever_sits_under_a_credential_key_leaves_json_with_no_scalar_of_it(inner: Any, key: str) -> None:
+    """The text stays JSON, what sat beside the key is untouched, and no string or number from under it survives."""
+    out = json.loads(redact_text(json.dumps({"before": "b", key: inner, "after": [1, "a"]})))
+    assert out["before"] == "b" and out["after"] == [1, "a"]
+
+    def scalars(v: Any) -> list[Any]:
+        if isinstance(v, dict):
+            return [s for x in v.values() for s in scalars(x)]
+        if isinstance(v, list):
+            return [s for x in v for s in scalars(x)]
+        return [] if v is None else [v]
+
+    assert all(s == MASK for s in scalars(out[key]))
