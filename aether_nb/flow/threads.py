@@ -131,6 +131,10 @@ def snapshot(
                 result=dict(writes_of(done["writes"])) if isinstance(done, dict) and "writes" in done else None,
             )
         )
+    # LangGraph lists a checkpoint's tasks (next, tasks, interrupts) with its Sends first, as made, then the nodes
+    # in the order they were added to the graph (the merge of their writes still goes by name).
+    added = {name: i for i, name in enumerate(graph.nodes)}
+    tasks.sort(key=lambda t: (0, t.path[1]) if t.path[0] == PUSH else (1, added.get(t.name, -1)))
     interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
     waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
     if not is_head:

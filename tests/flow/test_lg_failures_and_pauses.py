@@ -348,3 +348,82 @@ def test_the_history_and_a_checkpoint_named_by_id_show_its_own_values_and_every_
     tasks = [("bad", None, True), ("ok", {"log": ["ok"]}, False)]
     assert mine[0] == ({"log": ["ok"]}, ("bad",), tasks)
     assert mine[1] == ({"log": []}, ("bad", "ok"), tasks) == mine[2][0]
+
+
+class Fanned(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def _fan_out(lib: Any) -> Any:
+    """``start`` fans out to nodes added in an order their names do not sort in, and to a Send; two nodes and the
+    Send's task pause."""
+
+    def start(s: Fanned) -> dict[str, Any]:
+        return {"log": ["start"]}
+
+    def make(name: str, asks: bool) -> Any:
+        def node(s: Any) -> dict[str, Any]:
+            said = lib.interrupt(f"{name}?") if asks else "-"
+            return {"log": [f"{name}:{said}"]}
+
+        return node
+
+    b = lib.StateGraph(Fanned)
+    b.add_node("start", start)
+    for name, asks in [("zeta", True), ("alpha", False), ("mid", True), ("worker", True)]:
+        b.add_node(name, make(name, asks))
+    b.add_edge(lib.START, "start")
+    b.add_conditional_edges("start", lambda s: [lib.Send("worker", s), "zeta", "alpha", "mid"])
+    return b
+
+
+def test_a_snapshot_lists_sends_first_then_nodes_in_the_order_they_were_added() -> None:
+    """``get_state().next``, ``.tasks`` and ``.interrupts`` came sorted by node name; LangGraph lists a
+    checkpoint's Sends first, then its nodes in the order the graph added them (while the writes still merge by
+    name)."""
+
+    def run(lib: Any, g: Any) -> Any:
+        out = g.invoke({"log": []}, thread())
+        state = g.get_state(thread())
+        seen = [
+            sorted(i.value for i in out["__interrupt__"]),
+            state.next,
+            [t.name for t in state.tasks],
+            [i.value for i in state.interrupts],
+        ]
+        final = g.invoke(lib.Command(resume={i.id: "ok" for i in state.interrupts}), thread())
+        return seen, final
+
+    theirs, mine = both(_fan_out, run)
+    assert theirs[0][1] == ("worker", "zeta", "mid")  # LangGraph's own order, pinned
+    assert mine == theirs
+
+
+def test_interrupt_before_lists_the_paused_nodes_in_the_order_they_were_added() -> None:
+    def build(lib: Any) -> Any:
+        b = lib.StateGraph(Fanned)
+        b.add_node("start", lambda s: {"log": ["start"]})
+        for name in ["zeta", "alpha", "mid"]:
+            b.add_node(name, (lambda n: lambda s: {"log": [n]})(name))
+            b.add_edge("start", name)
+        b.add_edge(lib.START, "start")
+        return b
+
+    def run(lib: Any, g: Any) -> Any:
+        g.invoke({"log": []}, thread())
+        state = g.get_state(thread())
+        return state.next, [t.name for t in state.tasks], dict(g.invoke(None, thread()))
+
+    both_compiled = both(lambda lib: _Before(build(lib)), run)
+    assert both_compiled[0][0] == ("zeta", "alpha", "mid")
+    assert both_compiled[1] == both_compiled[0]
+
+
+class _Before:
+    """A builder whose ``compile`` pauses before the fanned-out nodes (``both`` compiles with a checkpointer)."""
+
+    def __init__(self, builder: Any) -> None:
+        self.builder = builder
+
+    def compile(self, **kw: Any) -> Any:
+        return self.builder.compile(interrupt_before=["zeta", "alpha", "mid"], **kw)

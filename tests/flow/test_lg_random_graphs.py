@@ -77,7 +77,7 @@ def _play(lib: Any, g: Any) -> list[Any]:
             (
                 {k: v for k, v in dict(out).items() if k != "__interrupt__"},
                 asked,
-                (state.values, tuple(sorted(state.next)), sorted(i.value for i in state.interrupts)),
+                (state.values, tuple(state.next), [i.value for i in state.interrupts]),  # in LangGraph's order
             )
         )
         if not asked:
