@@ -46,13 +46,30 @@ class GraphNode:
     ended_at: float | None = None
     replayed: bool = False
     usage: JSON = None
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     meta: JSON = None
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    """Service calls this node's code made (memory, KV, artifacts...), in order: each a journaled step."""
     where: str | None = None
     """Where its body ran when not in the kernel: the address of the Dask worker (None: in the kernel)."""
+    # Lists made by the first record that needs one: most nodes have none, and three empty lists per node were
+    # three of the five objects per step a long run keeps, which every collection of the garbage collector walks.
+    _logs: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _warnings: list[str] | None = field(default=None, repr=False)
+    _calls: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def logs(self) -> list[dict[str, Any]]:
+        """Log records of the node's code (``level``, ``message``, ``ts``), in order (a copy)."""
+        return list(self._logs or ())
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about this node (a copy)."""
+        return list(self._warnings or ())
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """Service calls this node's code made (memory, KV, artifacts...), in order: each a journaled step (a
+        copy)."""
+        return list(self._calls or ())
 
     @property
     def duration(self) -> float | None:
@@ -162,12 +179,18 @@ class RunGraph:
             return node
         if isinstance(event, LogRecord) and event.node_id in self._nodes:
             node = self._nodes[event.node_id]
-            node.logs.append({"level": event.level, "message": event.message, "ts": event.ts})
+            entry = {"level": event.level, "message": event.message, "ts": event.ts}
+            if node._logs is None:
+                node._logs = [entry]
+            else:
+                node._logs.append(entry)
             return node
         if isinstance(event, RunWarning):
             if event.node_id in self._nodes:
                 node = self._nodes[event.node_id]
-                node.warnings.append(event.message)
+                if node._warnings is None:
+                    node._warnings = []
+                node._warnings.append(event.message)
                 return node
             self.warnings.append(event.message)
             return None
@@ -186,11 +209,14 @@ class RunGraph:
             if owner is None:
                 self._calls[event.key] = call
                 return None
-            for i, known in enumerate(owner.calls):
+            if owner._calls is None:
+                owner._calls = []
+            calls = owner._calls
+            for i, known in enumerate(calls):
                 if known["key"] == event.key:  # replayed after a resume: the same call, not a new one
-                    owner.calls[i] = call
+                    calls[i] = call
                     return owner
-            owner.calls.append(call)
+            calls.append(call)
             return owner
         if isinstance(event, RunStarted):
             self.name = event.graph
