@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from labdriver import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, OpenNotebook, open_notebook, start_lab
+from labdriver import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer, OpenNotebook, open_notebook, start_lab, trace
 from playwright.sync_api import BrowserContext, sync_playwright
 
 _HERE = Path(__file__).parent
@@ -73,10 +73,13 @@ def open_page(request: pytest.FixtureRequest, browser_context: BrowserContext) -
     yield _open
     for index, lab in enumerate(opened):
         try:
+            trace(f"teardown: screenshot of {lab.name}")
             lab.screenshot(f"{label}_{index}")
         finally:
+            trace("teardown: page closed, kernel shut down")
             lab.page.close()
             lab.server.shutdown_kernel(lab.name)
+            trace("teardown: done")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ stays inside its box. Every wait is on DOM or kernel state under a timeout.
 from __future__ import annotations
 
 import pytest
-from labdriver import ARTIFACTS, LabPage, LabServer, OpenNotebook
+from labdriver import LabPage, LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator
 
 pytestmark = pytest.mark.browser
@@ -148,9 +148,7 @@ _JS_OVERFLOWING = """(root) => [...root.querySelectorAll('.aether-node:not(.aeth
 
 
 def _shot(locator: Locator, label: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(ARTIFACTS / f"afternoon_{label}.png"))
+    shot(locator, f"afternoon_{label}")
 
 
 def _contrast(locator: Locator) -> float:

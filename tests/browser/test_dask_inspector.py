@@ -44,7 +44,7 @@ def test_the_inspector_names_the_worker_that_ran_a_remote_node(notebook: Callabl
     lab.run_all(timeout=240)
     lab.check_no_errors()
     widget = lab.widget(0)
-    lab.page.wait_for_function(f"({DONE})", arg=widget.element_handle(), timeout=60_000)
+    lab.wait_in_widget(0, DONE, timeout=60)
     widget.locator("[data-node-id='where_am_i_1'] .aether-node-box").click()
     where = widget.locator(".aether-inspector [data-section='where']")
     where.wait_for(timeout=15_000)

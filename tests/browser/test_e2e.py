@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from labdriver import UIS, LabServer, OpenNotebook
+from labdriver import UIS, LabServer, OpenNotebook, trace
 
 pytestmark = pytest.mark.browser
 
@@ -20,6 +20,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 _JS_ALL_DONE = """(root) => root.dataset.runStatus === 'succeeded'
   && [...root.querySelectorAll('.aether-node[data-node-id]')].length > 0
   && [...root.querySelectorAll('.aether-node[data-node-id]')].every((n) => n.dataset.status === 'DONE')"""
+
+
+_ROOTS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea .aether-run"
 
 
 def _status_is(status: str) -> str:
@@ -32,14 +35,20 @@ def test_quickstart_runs_unattended(ui: str, scripted_lab_server: LabServer, ope
     name = f"quickstart_{ui}.ipynb"  # one store per copy: a kernel holds its DuckDB file's lock
     shutil.copy(NOTEBOOKS / "quickstart.ipynb", scripted_lab_server.root_dir / name)
     lab = open_page(scripted_lab_server, name, ui=ui)
-    lab.run_all(timeout=180)
+    lab.run_all(timeout=80)
+    trace("all cells ran")
 
     lab.check_no_errors()
     page = lab.page
-    roots = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea .aether-run")
+    roots = page.locator(_ROOTS)
     assert roots.count() >= 4, "demo, fan_out and two onboarding runs each show a widget"
-    for i in range(roots.count()):
-        page.wait_for_function(f"({_JS_ALL_DONE})", arg=roots.nth(i).element_handle(), timeout=30_000)
+    for i in range(roots.count()):  # each root found again on every poll: a finished run's output renders again
+        page.wait_for_function(
+            f"(i) => {{ const r = document.querySelectorAll({_ROOTS!r})[i]; return !!r && ({_JS_ALL_DONE})(r); }}",
+            arg=i,
+            timeout=30_000,
+        )
+    trace("every widget done")
 
     # The fan-out DAG: five tool calls under the (automatically expanded) lone root.
     fan_out = lab.widget(4)

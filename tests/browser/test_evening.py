@@ -13,8 +13,7 @@ import json
 
 import nbformat
 import pytest
-from labdriver import ARTIFACTS, LabServer, OpenNotebook
-from playwright.sync_api import Error as PlaywrightError
+from labdriver import LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator, expect
 
 from tests.scenarios import evening as ev
@@ -28,19 +27,7 @@ RESETUP = len(ev.CELLS)  # SETUP again, after the restart
 
 
 def _shot(locator: Locator, label: str) -> None:
-    """A screenshot of one widget or output, for a person to look at. When a run ends its output is displayed
-    again (with the static view for saved notebooks), so the view may be replaced while the picture is taken; the
-    locator finds the new one."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for attempt in range(4):
-        try:
-            locator.wait_for(state="visible", timeout=15_000)
-            locator.scroll_into_view_if_needed()
-            locator.screenshot(path=str(ARTIFACTS / f"evening_{label}.png"))
-            return
-        except PlaywrightError:
-            if attempt == 3:
-                raise
+    shot(locator, f"evening_{label}")
 
 
 def _status(value: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from labdriver import ARTIFACTS, LabServer, OpenNotebook
+from labdriver import LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator
 
 pytestmark = pytest.mark.browser
@@ -126,9 +126,7 @@ _ROOT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def _shot(locator: Locator, label: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(ARTIFACTS / f"{label}.png"))
+    shot(locator, label)
 
 
 def _printed(text: str, head: str) -> object:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 
 import pytest
-from labdriver import ARTIFACTS, LabServer, OpenNotebook
+from labdriver import LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator
 
 pytestmark = pytest.mark.browser
@@ -132,10 +132,7 @@ _ROOT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def _shot(locator: Locator, label: str) -> None:
-    """A screenshot of one widget (the whole of it, however tall), for a person to look at."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(ARTIFACTS / f"{label}.png"))
+    shot(locator, label)
 
 
 def test_a_trip_planner_afternoon(lab_server: LabServer, open_page: OpenNotebook) -> None:

@@ -107,9 +107,7 @@ def test_commands_round_trip_while_a_cell_awaits(notebook: Callable[[list[str]],
 
     # Stop: the kernel cancels; the Stop button disappears with the run's status.
     widget.locator("[data-action='stop']").click()
-    lab.page.wait_for_function(
-        "(el) => el.dataset.runStatus === 'cancelled'", arg=widget.element_handle(), timeout=10_000
-    )
+    lab.wait_in_widget(0, "(el) => el.dataset.runStatus === 'cancelled'", timeout=10)
     assert widget.locator("[data-action='stop']").is_hidden()
 
     assert lab.prompts()[1] == "[*]:", "every reply above arrived while the cell was still awaiting"
