@@ -71,6 +71,31 @@ class GraphNode:
         copy)."""
         return list(self._calls or ())
 
+    def add_log(self, entry: dict[str, Any]) -> None:
+        """Fold a log record of the node's code in (see :meth:`RunGraph.apply`)."""
+        if self._logs is None:
+            self._logs = [entry]
+        else:
+            self._logs.append(entry)
+
+    def add_warning(self, message: str) -> None:
+        """Fold a warning about this node in."""
+        if self._warnings is None:
+            self._warnings = [message]
+        else:
+            self._warnings.append(message)
+
+    def add_call(self, call: dict[str, Any]) -> None:
+        """Fold a service call of the node's code in: one replayed after a resume replaces the same call (by key)."""
+        if self._calls is None:
+            self._calls = [call]
+            return
+        for i, known in enumerate(self._calls):
+            if known["key"] == call["key"]:
+                self._calls[i] = call
+                return
+        self._calls.append(call)
+
     @property
     def duration(self) -> float | None:
         """Seconds between start and end, once both are known."""
@@ -179,18 +204,12 @@ class RunGraph:
             return node
         if isinstance(event, LogRecord) and event.node_id in self._nodes:
             node = self._nodes[event.node_id]
-            entry = {"level": event.level, "message": event.message, "ts": event.ts}
-            if node._logs is None:
-                node._logs = [entry]
-            else:
-                node._logs.append(entry)
+            node.add_log({"level": event.level, "message": event.message, "ts": event.ts})
             return node
         if isinstance(event, RunWarning):
             if event.node_id in self._nodes:
                 node = self._nodes[event.node_id]
-                if node._warnings is None:
-                    node._warnings = []
-                node._warnings.append(event.message)
+                node.add_warning(event.message)
                 return node
             self.warnings.append(event.message)
             return None
@@ -209,14 +228,7 @@ class RunGraph:
             if owner is None:
                 self._calls[event.key] = call
                 return None
-            if owner._calls is None:
-                owner._calls = []
-            calls = owner._calls
-            for i, known in enumerate(calls):
-                if known["key"] == event.key:  # replayed after a resume: the same call, not a new one
-                    calls[i] = call
-                    return owner
-            calls.append(call)
+            owner.add_call(call)
             return owner
         if isinstance(event, RunStarted):
             self.name = event.graph

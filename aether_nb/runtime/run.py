@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode, preview
 from aether_nb.runtime.context import NodeContext
+from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
@@ -73,8 +74,7 @@ class Run:
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._announcing = False  # "waiting" recorded, its write not returned yet (persist_waiting)
         self._kept_only_here = False  # outputs this process holds that the store does not (not encodable)
-        self._dormant_waits: dict[str, WaitRecord] = {}  # the open waits of an evicted run, by token
-        self._changed: asyncio.Future[None] | None = None  # awaiters of a dormant (evicted) run wait on this
+        self._dormancy = Dormancy()  # what the run keeps while evicted: its open waits, its awaiters' future
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
 
     @classmethod
@@ -155,8 +155,7 @@ class Run:
     def waits(self) -> list[Wait]:
         """The run's open waits, oldest first."""
         if self._evicted:
-            dormant = [w for w in self._dormant_waits.values() if w.status == "open"]
-            return [Wait.from_record(w) for w in sorted(dormant, key=lambda w: w.created_at)]
+            return self._dormancy.open_waits()
         if self.live and self._execution is not None and not self._execution.resumed:
             # every open wait of a fresh execution is one its tasks are parked on: no store query
             lives = [live.record for live in self._session.live_waits_of(self.id)]
@@ -206,7 +205,7 @@ class Run:
                 if self.done:
                     return self._final()
                 if self._evicted:  # parked and dropped from memory: an answer resumes it
-                    await self._dormant()
+                    await self._dormancy.changed()
                 else:
                     self.resume()
                 continue
@@ -218,16 +217,6 @@ class Run:
                 if not (task.cancelled() and self.done):
                     raise  # the awaiting code was cancelled, or the loop is going away
             return self._final()
-
-    async def _dormant(self) -> None:
-        """Wait (without a task of the run) until it is resumed or finished."""
-        if self._changed is None or self._changed.done():
-            self._changed = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._changed)
-
-    def _wake(self) -> None:
-        if self._changed is not None and not self._changed.done():
-            self._changed.set_result(None)
 
     def _final(self) -> dict[str, Any]:
         if self.status == "succeeded":
@@ -289,10 +278,9 @@ class Run:
         store = self._session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
-        self._session.wake(self, self._dormant_waits)
-        self._dormant_waits = {}
+        self._session.wake(self, self._dormancy.take())
         self._update_record(status="cancelled")
-        self._wake()
+        self._dormancy.wake()
         return True
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -390,15 +378,15 @@ class Run:
         if self._evicted:
             # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
             # read back from the store (the replay redraws the DAG's completed nodes).
-            self._execution.known_waits = dict(self._dormant_waits)
-            self._session.wake(self, self._dormant_waits)
-            self._dormant_waits = {}
+            waits = self._dormancy.take()
+            self._execution.known_waits = dict(waits)
+            self._session.wake(self, waits)
             self._events.loaded()
         self._evicted = False
         self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
         self._task.add_done_callback(self._on_task_done)
         self._session.adopt(self)
-        self._wake()
+        self._dormancy.wake()
 
     def resume(self) -> None:
         """Execute an unfinished run that no task of this process executes (after a restart, or after it left
@@ -482,7 +470,7 @@ class Run:
             raise UsageError(f"run {self.id} cannot leave memory now (see Run.evictable)", run_id=self.id)
         for live in self._session.live_waits_of(self.id):
             if self._session.pop_live_wait(live.record.token) is not None:
-                self._dormant_waits[live.record.token] = live.record
+                self._dormancy.keep(live.record)
         self._evicted = True
         self._task = None
         self._execution = None
@@ -490,17 +478,16 @@ class Run:
         self._events.forget(self.status)  # loaded from the store if someone looks at it while dormant
         self._session.unpark(self)
         task.cancel()
-        return list(self._dormant_waits)
+        return list(self._dormancy.waits)
 
     def dormant_wait(self, token: str) -> WaitRecord | None:
         """The record of an open wait this evicted run keeps, by token."""
-        return self._dormant_waits.get(token)
+        return self._dormancy.get(token)
 
     def wait_answered(self, record: WaitRecord, *, parked: bool) -> None:
         """One of this run's waits was answered (``parked``: a task of this process waits on it and is woken by
         the session). A run that left memory is resumed on its loop so the answer is consumed."""
-        if record.token in self._dormant_waits:
-            self._dormant_waits[record.token] = record
+        self._dormancy.answered(record)
         if self._execution is not None:
             self._execution.remember_answer(record)
         if not parked and self._evicted and not self.done:
@@ -589,7 +576,7 @@ class Run:
         if self._session.store.durability == "sync":
             self._session.store.flush()
         self._session.unpark(self)
-        self._wake()
+        self._dormancy.wake()
         self._session.housekeeping()
 
     def _update_record(self, **changes: Any) -> None:

@@ -1,0 +1,58 @@
+"""Dormancy: what a run keeps while it waits outside memory (see :meth:`aether_nb.runtime.run.Run.evict`).
+
+A parked run may leave memory (``ag.configure(max_live_waiting=...)``): its task is cancelled and nothing of its
+execution stays. What must stay is small and lives here: the records of its open waits (an answer to one resumes
+the run from the journal, and ``run.waits`` still lists them without a store query), and the future that code
+awaiting the run waits on while no task of it exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aether_nb.runtime.waits import Wait
+from aether_nb.store.records import WaitRecord
+
+
+class Dormancy:
+    """The open waits an evicted run keeps, by token, and the future its awaiters wait on until it moves again."""
+
+    def __init__(self) -> None:
+        self.waits: dict[str, WaitRecord] = {}
+        self._changed: asyncio.Future[None] | None = None
+
+    def keep(self, record: WaitRecord) -> None:
+        """Keep an open wait of the run while it is out of memory."""
+        self.waits[record.token] = record
+
+    def get(self, token: str) -> WaitRecord | None:
+        return self.waits.get(token)
+
+    def answered(self, record: WaitRecord) -> None:
+        """A kept wait was answered: keep its answered record (the resumed execution reads the answer from it)."""
+        if record.token in self.waits:
+            self.waits[record.token] = record
+
+    def open_waits(self) -> list[Wait]:
+        """The kept waits still open, oldest first."""
+        still = [w for w in self.waits.values() if w.status == "open"]
+        return [Wait.from_record(w) for w in sorted(still, key=lambda w: w.created_at)]
+
+    def take(self) -> dict[str, WaitRecord]:
+        """The kept waits, handed over (the run resumes or is cancelled); none are kept after."""
+        waits, self.waits = self.waits, {}
+        return waits
+
+    async def changed(self) -> None:
+        """Wait until :meth:`wake`: the run was resumed or finished."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._changed)
+
+    def wake(self) -> None:
+        """Wake everyone in :meth:`changed`."""
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+
+
+__all__ = ["Dormancy"]
