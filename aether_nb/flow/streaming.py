@@ -135,7 +135,7 @@ def task_result(
 def checkpoint_payload(graph: CompiledGraph, thread_id: str, ns: str, cp: Checkpoint) -> dict[str, Any]:
     """The ``"checkpoints"`` chunk of checkpoint ``cp`` (its tasks with the results, errors and interrupts known
     so far)."""
-    snap = snapshot(graph, thread_id, ns, cp, run=None, is_head=False)
+    snap = snapshot(graph, thread_id, ns, cp, run=None, is_head=False, as_added=False)
     parent: dict[str, Any] | None = None
     if cp.parent is not None:
         parent = config_of(thread_id, ns, None)

@@ -65,12 +65,15 @@ def snapshot(
     subgraphs: bool = False,
     cker: Checkpointer | None = None,
     applied: bool = True,
+    as_added: bool = True,
 ) -> StateSnapshot:
     """The :class:`StateSnapshot` of one checkpoint (``cp`` None: a thread without checkpoints). ``graph`` is the
     graph at ``ns`` (a subgraph's own), ``cker`` the root graph's checkpointer, which holds every namespace. With
     ``applied`` (``get_state`` of the thread's head, as LangGraph's) the results of the tasks that finished while
     a sibling paused or failed are in the values and out of ``next``; else (the history, a checkpoint named by
-    id) the values are the checkpoint's and ``next`` lists all its tasks, their results on the tasks."""
+    id) the values are the checkpoint's and ``next`` lists all its tasks, their results on the tasks. ``as_added``:
+    tasks listed as LangGraph's ``get_state`` lists them (Sends, then nodes in the order the graph added them); else
+    as the superstep runs them (Sends, then nodes by name), as LangGraph's streamed checkpoints."""
     if cp is None:
         return StateSnapshot(
             values={},
@@ -114,6 +117,7 @@ def snapshot(
                     subgraphs=True,
                     cker=cker,
                     applied=applied,
+                    as_added=as_added,
                 )
             else:
                 sub_state = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
@@ -131,10 +135,11 @@ def snapshot(
                 result=dict(writes_of(done["writes"])) if isinstance(done, dict) and "writes" in done else None,
             )
         )
-    # LangGraph lists a checkpoint's tasks (next, tasks, interrupts) with its Sends first, as made, then the nodes
-    # in the order they were added to the graph (the merge of their writes still goes by name).
-    added = {name: i for i, name in enumerate(graph.nodes)}
-    tasks.sort(key=lambda t: (0, t.path[1]) if t.path[0] == PUSH else (1, added.get(t.name, -1)))
+    # LangGraph's get_state lists a checkpoint's tasks (next, tasks, interrupts) with its Sends first, as made, then
+    # the nodes in the order they were added to the graph (the merge of their writes still goes by name).
+    if as_added:
+        added = {name: i for i, name in enumerate(graph.nodes)}
+        tasks.sort(key=lambda t: (0, t.path[1]) if t.path[0] == PUSH else (1, added.get(t.name, -1)))
     interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
     waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
     if not is_head:

@@ -427,3 +427,29 @@ class _Before:
 
     def compile(self, **kw: Any) -> Any:
         return self.builder.compile(interrupt_before=["zeta", "alpha", "mid"], **kw)
+
+
+def test_streamed_checkpoints_list_tasks_by_name_while_the_history_lists_them_as_added() -> None:
+    """LangGraph's two orders: a checkpoint streamed as the superstep runs lists its nodes by name (the loop knows
+    which channels changed and sorts the triggered nodes); ``get_state_history`` lists them as the graph added them."""
+
+    def build(lib: Any) -> Any:
+        b = lib.StateGraph(Fanned)
+        b.add_node("start", lambda s: {"log": ["start"]})
+        for name in ["zeta", "alpha", "mid"]:
+            b.add_node(name, (lambda n: lambda s: {"log": [n]})(name))
+            b.add_edge("start", name)
+        b.add_edge(lib.START, "start")
+        return b
+
+    def run(lib: Any, g: Any) -> Any:
+        streamed = [
+            (c["next"], [t["name"] for t in c["tasks"]])
+            for c in g.stream({"log": []}, thread(), stream_mode="checkpoints")
+        ]
+        return streamed, [tuple(s.next) for s in g.get_state_history(thread())]
+
+    theirs, mine = both(build, run)
+    assert (["alpha", "mid", "zeta"], ["alpha", "mid", "zeta"]) in theirs[0]
+    assert ("zeta", "alpha", "mid") in theirs[1]
+    assert mine == theirs
