@@ -219,8 +219,12 @@ def test_a_big_run_is_grouped_labelled_and_followed(ui: str, lab_server: LabServ
     )
     # A group expands on click; its members tell themselves apart by their arguments.
     groups.first.locator(".aether-node-box").click()
+    # (waits for the labels too: a group's members are drawn first and labelled as the view lays them out)
     lab.wait_in_widget(
-        0, "(root) => root.querySelectorAll(\".aether-node[data-kind='tool']\").length >= 20", timeout=30
+        0,
+        """(root) => new Set([...root.querySelectorAll(".aether-node[data-kind='tool'] .aether-node-meta")]
+          .map((m) => (m.textContent || '').split(' · ')[0]).filter((t) => t.startsWith('i='))).size >= 20""",
+        timeout=30,
     )
     labels = widget.locator(".aether-node[data-kind='tool'] .aether-node-meta").all_text_contents()
     previews = {label.split(" · ")[0] for label in labels if label.startswith("i=")}
