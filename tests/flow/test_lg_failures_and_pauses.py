@@ -399,22 +399,24 @@ def test_a_snapshot_lists_sends_first_then_nodes_in_the_order_they_were_added() 
     assert mine == theirs
 
 
-def test_interrupt_before_lists_the_paused_nodes_in_the_order_they_were_added() -> None:
-    def build(lib: Any) -> Any:
-        b = lib.StateGraph(Fanned)
-        b.add_node("start", lambda s: {"log": ["start"]})
-        for name in ["zeta", "alpha", "mid"]:
-            b.add_node(name, (lambda n: lambda s: {"log": [n]})(name))
-            b.add_edge("start", name)
-        b.add_edge(lib.START, "start")
-        return b
+def _fanned_by_edges(lib: Any) -> Any:
+    """``start`` with an edge to each of three nodes added in an order their names do not sort in."""
+    b = lib.StateGraph(Fanned)
+    b.add_node("start", lambda s: {"log": ["start"]})
+    for name in ["zeta", "alpha", "mid"]:
+        b.add_node(name, (lambda n: lambda s: {"log": [n]})(name))
+        b.add_edge("start", name)
+    b.add_edge(lib.START, "start")
+    return b
 
+
+def test_interrupt_before_lists_the_paused_nodes_in_the_order_they_were_added() -> None:
     def run(lib: Any, g: Any) -> Any:
         g.invoke({"log": []}, thread())
         state = g.get_state(thread())
         return state.next, [t.name for t in state.tasks], dict(g.invoke(None, thread()))
 
-    both_compiled = both(lambda lib: _Before(build(lib)), run)
+    both_compiled = both(lambda lib: _Before(_fanned_by_edges(lib)), run)
     assert both_compiled[0][0] == ("zeta", "alpha", "mid")
     assert both_compiled[1] == both_compiled[0]
 
@@ -433,15 +435,6 @@ def test_streamed_checkpoints_list_tasks_by_name_while_the_history_lists_them_as
     """LangGraph's two orders: a checkpoint streamed as the superstep runs lists its nodes by name (the loop knows
     which channels changed and sorts the triggered nodes); ``get_state_history`` lists them as the graph added them."""
 
-    def build(lib: Any) -> Any:
-        b = lib.StateGraph(Fanned)
-        b.add_node("start", lambda s: {"log": ["start"]})
-        for name in ["zeta", "alpha", "mid"]:
-            b.add_node(name, (lambda n: lambda s: {"log": [n]})(name))
-            b.add_edge("start", name)
-        b.add_edge(lib.START, "start")
-        return b
-
     def run(lib: Any, g: Any) -> Any:
         streamed = [
             (c["next"], [t["name"] for t in c["tasks"]])
@@ -449,7 +442,7 @@ def test_streamed_checkpoints_list_tasks_by_name_while_the_history_lists_them_as
         ]
         return streamed, [tuple(s.next) for s in g.get_state_history(thread())]
 
-    theirs, mine = both(build, run)
+    theirs, mine = both(_fanned_by_edges, run)
     assert (["alpha", "mid", "zeta"], ["alpha", "mid", "zeta"]) in theirs[0]
     assert ("zeta", "alpha", "mid") in theirs[1]
     assert mine == theirs
