@@ -42,8 +42,7 @@ _STRING_VALUE = r'"(?:[^"\\]|\\.)*"'
 _SCALAR_VALUE = _STRING_VALUE + r"|-?[0-9][0-9.eE+\-]*+|-?Infinity|NaN|true|false"
 _LIST_ITEM = r"(?:" + _SCALAR_VALUE + r"|null)"
 _KEYED_VALUE = re.compile(
-    r'("' + _KEY_NAMES + r'"\s*:\s*)(?:' + _SCALAR_VALUE
-    + r"|\[\s*(?:" + _LIST_ITEM + r"(?:\s*,\s*" + _LIST_ITEM + r")*)?\s*\])",
+    rf'("{_KEY_NAMES}"\s*:\s*)(?:{_SCALAR_VALUE}|\[\s*(?:{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*)?\s*\])',
     re.IGNORECASE,
 )
 """A value under a credential key: a string, a number, a boolean, or a list of those (a numeric password, a list
