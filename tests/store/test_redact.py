@@ -85,6 +85,7 @@ PLANTED = {
     "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n"
     "PLANTEDKEYBODYPLANTEDKEYBODY\n-----END OPENSSH PRIVATE KEY-----",
     "url_password": "postgres://ada:PlantedUrlPassw0rd@db.internal:5432/app",
+    "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
 }
 """One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
 is what the file is scanned for)."""
@@ -332,6 +333,15 @@ def test_long_numbers_in_a_list_under_a_credential_key_are_masked_in_linear_time
     key = next(iter(value))
 
     assert _scalars(out[key]) and all(s == MASK for s in _scalars(out[key]))
+
+
+@pytest.mark.timeout(20)
+def test_a_long_token_of_many_sk_prefixes_is_redacted_in_linear_time() -> None:
+    """detect-secrets' OpenAI pattern retried the rest of the token from every "sk-" in it: 16 KB took 0.2 s,
+    160 KB 18 s, when the token held no key. A key after it is still masked."""
+    key = "sk-proj-" + "A1" * 10 + "T3BlbkFJ" + "B2" * 10
+    out = redact_text(json.dumps({"page": "T3BlbkFJ z" + "sk-ant-z" * 40_000 + " then " + key + " end"}))
+    assert key not in out and "B2" * 10 not in out and out.endswith(' end"}')
 
 
 @pytest.mark.timeout(20)
