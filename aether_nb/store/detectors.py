@@ -29,7 +29,6 @@ PLUGINS: dict[str, tuple[str, ...]] = {
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     "gitlab_token": ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941", "glcbt-", "glimt-", "glptt-"),
     "jwt": ("eyJ",),
-    "npm": ("_authToken",),
     "pypi_token": ("pypi-",),
     "sendgrid": ("SG.",),
     "slack": ("xox", "hooks.slack.com"),
@@ -45,6 +44,12 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("api_org_",), re.compile(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
     (("AIza",), re.compile(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
     (("sk-ant-",), re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
+    # npm tokens: "npm_" and 36 letters or digits anywhere, and a legacy (UUID) token after ":_authToken=".
+    # detect-secrets' pattern, //.+/:_authToken=\s*((npm_.+)|...).*, is line-based: in JSON text (one line) its
+    # "npm_.+" ran past the closing quote, so the match was skipped and an npm_ token inside a JSON value was
+    # stored as it was; its ".+" from every "//" of the text was also quadratic (URLs are everywhere).
+    (("npm_",), re.compile(r"npm_[A-Za-z0-9]{36}")),
+    (("_authToken",), re.compile(r"(?<=:_authToken=)\s*([A-Fa-f0-9-]{36}|npm_[A-Za-z0-9]{20,})")),
     # OpenAI keys ("sk-[project-]" 20 alnum "T3BlbkFJ" 20 alnum; "sk-" at a word boundary is masked anyway, see
     # redact.py). detect-secrets' own pattern, sk-[A-Za-z0-9-_]*[A-Za-z0-9]{20}T3BlbkFJ..., backtracks from the
     # end of the token for every "sk-" in it: quadratic (a 16 KB token of "sk-ant-z"s took 0.2 s, 160 KB 18 s).

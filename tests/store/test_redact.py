@@ -85,12 +85,15 @@ PLANTED = {
     "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n"
     "PLANTEDKEYBODYPLANTEDKEYBODY\n-----END OPENSSH PRIVATE KEY-----",
     "url_password": "postgres://ada:PlantedUrlPassw0rd@db.internal:5432/app",
+    "npm": "//registry.npmjs.org/:_authToken=npm_" + "PlantedNpmToken0123456789abcdefghijk",
+    "npm_legacy": "//registry.npmjs.org/:_authToken=" + "0123abcd-4567-89ef-0123-456789abcdef",
     "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
 }
 """One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
 is what the file is scanned for)."""
 
-NEEDLES = {k: (v.split("\n")[2] if k == "private_key" else v.split(":")[2].split("@")[0] if k == "url_password" else v)
+NEEDLES = {k: (v.split("\n")[2] if k == "private_key" else v.split(":")[2].split("@")[0] if k == "url_password"
+               else v.split("=")[1] if k.startswith("npm") else v)
            for k, v in PLANTED.items()}  # fmt: skip
 
 
@@ -342,6 +345,15 @@ def test_a_long_token_of_many_sk_prefixes_is_redacted_in_linear_time() -> None:
     key = "sk-proj-" + "A1" * 10 + "T3BlbkFJ" + "B2" * 10
     out = redact_text(json.dumps({"page": "T3BlbkFJ z" + "sk-ant-z" * 40_000 + " then " + key + " end"}))
     assert key not in out and "B2" * 10 not in out and out.endswith(' end"}')
+
+
+@pytest.mark.timeout(20)
+def test_many_urls_beside_an_npm_hint_are_redacted_in_linear_time() -> None:
+    """detect-secrets' npm pattern ran ".+" from every "//" of the text (one line, in JSON): 124 KB took 0.76 s,
+    a batch of history full of URLs far longer."""
+    token = "npm_" + "Q" * 36
+    out = redact_text(json.dumps({"log": "_authToken " + "see https://a.example/x " * 6_000, "npmrc": token}))
+    assert token not in out and out.count("https://a.example/x") == 6_000
 
 
 @pytest.mark.timeout(20)
