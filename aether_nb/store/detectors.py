@@ -44,6 +44,16 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("api_org_",), re.compile(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
     (("AIza",), re.compile(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
     (("sk-ant-",), re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
+    # AWS secret keys (40 characters) after an "aws...key"-like name, quoted, quoted in JSON text (\") or after
+    # "=" / ":" unquoted (a credentials file): detect-secrets' pattern wants a bare quote on each side, so the key of
+    # `aws_secret_access_key = "..."` inside a JSON value (where the quotes are \") reached the store.
+    (
+        ("aws", "AWS", "Aws"),
+        re.compile(
+            r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?(?:\\?['\"]|[=:]\s*)([0-9a-zA-Z/+]{40})(?![0-9a-zA-Z/+])",
+            re.IGNORECASE,
+        ),
+    ),
     # npm tokens: "npm_" and 36 letters or digits anywhere, and a legacy (UUID) token after ":_authToken=".
     # detect-secrets' pattern, //.+/:_authToken=\s*((npm_.+)|...).*, is line-based: in JSON text (one line) its
     # "npm_.+" ran past the closing quote, so the match was skipped and an npm_ token inside a JSON value was

@@ -87,13 +87,16 @@ PLANTED = {
     "url_password": "postgres://ada:PlantedUrlPassw0rd@db.internal:5432/app",
     "npm": "//registry.npmjs.org/:_authToken=npm_" + "PlantedNpmToken0123456789abcdefghijk",
     "npm_legacy": "//registry.npmjs.org/:_authToken=" + "0123abcd-4567-89ef-0123-456789abcdef",
+    "aws_secret_quoted": 'aws_secret_access_key = "' + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED123" + '"',
+    "aws_secret_file": "[default]\naws_secret_access_key = " + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED456\n",
     "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
 }
 """One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
 is what the file is scanned for)."""
 
 NEEDLES = {k: (v.split("\n")[2] if k == "private_key" else v.split(":")[2].split("@")[0] if k == "url_password"
-               else v.split("=")[1] if k.startswith("npm") else v)
+               else v.split("=")[1] if k.startswith("npm") else v.split("= ")[1].strip('"\n') if k.startswith("aws_s")
+               else v)
            for k, v in PLANTED.items()}  # fmt: skip
 
 
