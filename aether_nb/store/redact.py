@@ -115,7 +115,8 @@ _KEY_ENDS = ('key"', 'keys"', 'token"', 'tokens"')
 (:func:`_names_credential`)."""
 _CREDENTIAL_NAME = re.compile(_KEY_NAMES, re.IGNORECASE)
 _named: dict[str, bool] = {}
-"""Quoted names seen before :func:`_names_credential` and whether each is a credential key (bounded)."""
+"""Quoted names (up to 64 characters) seen before by :func:`_names_credential`, and whether each is a credential
+key; at most 4,096 are kept."""
 
 
 def _names_credential(lower: str) -> bool:
@@ -135,9 +136,11 @@ def _names_credential(lower: str) -> bool:
             name = lower[lower.rfind('"', 0, at) + 1 : stop]
             known = _named.get(name)
             if known is None:
-                if len(_named) >= 4096:
-                    _named.clear()
-                known = _named[name] = _CREDENTIAL_NAME.fullmatch(name) is not None
+                known = _CREDENTIAL_NAME.fullmatch(name) is not None
+                if len(name) <= 64:  # a long "name" is text that happens to end so: not worth keeping
+                    if len(_named) >= 4096:
+                        _named.clear()
+                    _named[name] = known
             if known:
                 return True
             at = lower.find(end, stop + 1)
