@@ -128,6 +128,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
+                    pauses = graph.interrupts_of(run)  # every wait of the superstep, now that all are written
                     break
                 if not run.live:
                     break

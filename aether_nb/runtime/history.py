@@ -434,6 +434,13 @@ class HistoryStore:
                 return hit
         return self.inner.get_wait(token)
 
+    def unwritten_waits(self, run_id: str) -> set[str]:
+        """Tokens of the run's wait records still in the pending batch, i.e. not in the store yet. ``Run.waits``
+        lists an open wait only once it is written: the widget makes its controls from that list, and a control
+        shown earlier could take an answer to a wait that a crash would lose."""
+        with self._lock:
+            return set(self._run_waits.get(run_id, ()))
+
     def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
         with self._lock:
             if run_id is None:

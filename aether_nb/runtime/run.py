@@ -153,14 +153,16 @@ class Run:
 
     @property
     def waits(self) -> list[Wait]:
-        """The run's open waits, oldest first."""
+        """The run's open waits, oldest first; a wait opened just now is listed once it is in the store."""
         if self._evicted:
             return self._dormancy.open_waits()
+        unwritten = self._session.store.unwritten_waits(self.id)
         if self.live and self._execution is not None and not self._execution.resumed:
             # every open wait of a fresh execution is one its tasks are parked on: no store query
-            lives = [live.record for live in self._session.live_waits_of(self.id)]
+            lives = [live.record for live in self._session.live_waits_of(self.id) if live.record.token not in unwritten]
             return [Wait.from_record(w) for w in sorted(lives, key=lambda w: w.created_at)]
-        return [Wait.from_record(w) for w in self._session.store.list_waits(self.id, status="open")]
+        stored = self._session.store.list_waits(self.id, status="open")
+        return [Wait.from_record(w) for w in stored if w.token not in unwritten]
 
     @property
     def live(self) -> bool:

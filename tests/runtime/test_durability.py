@@ -6,6 +6,7 @@ execution survives but what it wrote to the store). ``test_resume_process.py`` d
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -318,3 +319,41 @@ def test_an_answer_is_in_the_store_before_the_body_gets_it(durability: str, answ
     finally:
         session_mod.set_default_session(previous)
     assert SEEN_BY_BODY["waits"] == [("answered", "Ada")]
+
+
+@ag.graph_fn(outputs=["name"])
+async def asks_a_name(*, context: ag.NodeContext) -> dict[str, Any]:
+    return {"name": await context.channel().ask_text("Name?")}
+
+
+@pytest.mark.parametrize("durability", ["async", "sync"])
+def test_a_wait_is_listed_only_once_it_is_in_the_store(durability: str) -> None:
+    """``run.waits`` is what the widget turns into controls: it listed a wait from the moment the run registered it,
+    before its write returned, so for a moment the widget showed an approval (beside "running") that a crash would
+    have lost. Checked at every loop turn: whenever a wait is listed, the store itself holds it, open."""
+    s, _ = make_session(MemoryStore())
+    s.store.durability = durability
+    previous = session_mod.set_default_session(s)
+    try:
+
+        async def main() -> int:
+            run = asks_a_name.start()
+            turns = 0
+            while run.status != "waiting":
+                turns += 1
+                assert turns < 1000, "the run never waited"
+                listed = run.waits
+                if listed:
+                    stored = s.store.inner.list_waits(run.id, status="open")
+                    assert [w.token for w in stored] == [w.token for w in listed], "listed before it was stored"
+                await asyncio.sleep(0)
+            (wait,) = run.waits
+            assert s.store.inner.get_wait(wait.token) is not None
+            await run.answer("Ada")
+            assert await run == {"name": "Ada"}
+            return turns
+
+        turns = arun(main(), timeout=30)
+        assert turns >= 2  # the loop was watched while the wait was being written
+    finally:
+        session_mod.set_default_session(previous)
