@@ -225,7 +225,10 @@ class RunView:
         graph = proto.slim_graph(full, self._labels)  # details travel on demand (``inspect``): ~10x less per message
         graph_json = json.dumps(graph, default=str)
         # A finished run answers nothing: no control may stay (a restarted or failed run's old waits are closed).
-        waits = [] if self.run.done else [self._wait_dict(w) for w in self.run.waits]
+        # Controls show while the run says it waits, as the header does: a run waits exactly when one of its
+        # tasks is parked on a written wait, and between that write and the status change a control would
+        # stand beside "running".
+        waits = [self._wait_dict(w) for w in self.run.waits] if self.run.status == "waiting" else []
         with self.widget.hold_sync():
             if graph_json != self._graph_json:
                 self._graph_json = graph_json
