@@ -366,3 +366,71 @@ def test_plain_text_with_an_open_quote_under_a_credential_key_is_masked_in_linea
     text = 'ask: "credentials": [' + '\\"' * 60_000 + " pw hunter22"
     out = redact_text(text)
     assert out.startswith('ask: "credentials": [') and "hunter22" not in out
+
+
+_SECRET = "s3cr3tVALUEabc123XYZ"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"GET https://api.example.com/v1/items?access_token={_SECRET}&page=2",
+        f"https://api.example.com/v1/items?api_key={_SECRET}",
+        f"Authorization: Basic {_SECRET}",
+        f"X-Api-Key: {_SECRET}",
+        f"OPENAI_API_KEY={_SECRET}\nDEBUG=1",
+        f"export GITHUB_TOKEN={_SECRET}",
+        f"database:\n  host: db\n  password: {_SECRET}\n",
+        f"{{'api_key': '{_SECRET}', 'n': 1}}",
+        json.dumps({"api_key": _SECRET}),
+        f'client = Client(api_key="{_SECRET}")',
+        f"db_password = {_SECRET}",
+    ],
+)
+def test_a_credential_given_a_value_in_text_is_masked(text: str) -> None:
+    """Values under credential keys were masked only as JSON keys: an agent reading a URL, an .env file, a YAML
+    config, headers, a Python repr or JSON inside a string stored the secret as it was."""
+    stored = redact_text(json.dumps({"tool_output": text}))
+    out = json.loads(stored)["tool_output"]
+    assert _SECRET not in out and MASK in out
+    assert redact_text(stored) == stored, "redaction is idempotent"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The password: required field, at least 12 characters",
+        "token: abc",
+        "wait token=abc123",
+        "usage prompt_tokens: 12, completion_tokens: 40",
+        "cache_key=abc and sort_key=def",
+        "idempotency_key: 123e4567-e89b",
+        "api_key: null",
+        "Set the Authorization: header yourself",
+    ],
+)
+def test_text_that_only_names_a_credential_is_left_as_it_is(text: str) -> None:
+    """Prose and ordinary data stay: a step whose result redaction changes is not journaled (it would run again on
+    resume), so a sentence about passwords must not count as one."""
+    assert json.loads(redact_text(json.dumps({"v": text})))["v"] == text
+    assert not contains_secret(json.dumps({"v": text}))
+
+
+_WORDS = st.sampled_from(
+    ["api_key", "password", "token", "GITHUB_TOKEN", "x-api-key", "Authorization", "Basic", "=", ":", ": ", '"', "'",
+     "\\", "\\\"", " ", "\n", "&", ",", "{", "}", "[", "]", "12345678", "s3cr3t-v4lue", "null", "https://a/?", "key"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(_WORDS, min_size=1, max_size=12),
+    key=st.sampled_from(["note", "api_key", "credentials", "headers"]),
+)
+def test_redacted_json_stays_json_whatever_the_text_holds(pieces: list[str], key: str) -> None:
+    """Whatever text sits in a value (credential names, separators, quotes, escapes in any order), the redacted
+    JSON still parses, keeps its keys, and redacting it again changes nothing."""
+    value = {key: "".join(pieces), "n": [1, "".join(reversed(pieces))]}
+    stored = redact_text(json.dumps(value))
+    assert set(json.loads(stored)) == {key, "n"}
+    assert redact_text(stored) == stored
