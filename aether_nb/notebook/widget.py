@@ -139,6 +139,7 @@ class RunView:
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         self._changed: list[str] = []  # replayed steps whose tool has other code now (tool_changed warnings)
+        self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)
@@ -152,6 +153,7 @@ class RunView:
             self._spawn(self._refresh_static())
 
     def set_notice(self, text: str) -> None:
+        self._secret_step = None
         self.widget.notice = text
 
     async def _refresh_static(self) -> None:
@@ -166,6 +168,8 @@ class RunView:
     # -- state -------------------------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
+            if self._secret_step is not None and event.status == "succeeded":
+                self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
             self.flush()
             # The static view at once, without the drawing (a notebook executed headless may end before dot does);
             # the SVG replaces the step list when dot is done.
@@ -204,7 +208,9 @@ class RunView:
         self._unwritten = event.code == "history_not_written"
         if event.code == "not_durable" and detail.get("reason") == "secret":
             # by design, not a failure of the store (a read_env node, a tool returning a token)
-            self.set_notice(SECRET_STEP_NOTICE.format(step=detail.get("step") or event.node_id))
+            step = str(detail.get("step") or event.node_id)
+            self.set_notice(SECRET_STEP_NOTICE.format(step=step))
+            self._secret_step = step
             return
         error = str(detail.get("fix" if event.code == "inputs_not_durable" else "error") or event.message)
         error = error if len(error) <= 300 else error[:300] + "…"
@@ -444,6 +450,11 @@ SECRET_STEP_NOTICE = (
     "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
 )
 """A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
+SECRET_STEP_DONE_NOTICE = (
+    "The result of step {step} held a secret (an API key or credential), which is never stored: the run's history "
+    "keeps it redacted."
+)
+"""The same, once the run succeeded: nothing will resume it, so "runs again" would only worry the reader."""
 
 RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
 TOOL_CHANGED_NOTICE = (

@@ -153,6 +153,10 @@ def test_a_credentials_audit_leaves_no_secret_behind(lab_server: LabServer, open
     live = lab.widget(3)
     live.locator("[data-wait-kind='approval'] button[data-option='Rotate']").click(timeout=30_000)
     lab.wait_in_widget(3, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    # done: nothing will resume it, so the notice no longer warns that a step would run again
+    said = "[...root.querySelectorAll('.aether-notice')].some((n) => n.textContent.includes('keeps it redacted'))"
+    lab.wait_in_widget(3, f"(root) => {said}", timeout=15)
+    assert "runs again" not in live.locator(".aether-notice", has_text="keeps it redacted").first.inner_text()
     # the inspector of the tool that returned the deploy token shows it masked
     live.locator(".aether-node[data-node-id='rotate_1']").click(timeout=15_000)
     inspector = live.locator(".aether-inspector[data-node-id='rotate_1'][data-details='loaded']")

@@ -168,6 +168,8 @@ def test_a_step_whose_result_holds_a_secret_is_said_as_such(session: Session, mo
 
     notice = arun(main())
     assert notice.startswith(
-        "The result of step read_env_1 holds a secret (an API key or credential), which is never stored"
+        "The result of step read_env_1 held a secret (an API key or credential), which is never stored"
     ), notice
     assert "could not be stored" not in notice and "Zx9" not in notice
+    # the run succeeded: nothing will resume it, so the notice no longer says the step would run again
+    assert "runs again" not in notice and "redacted" in notice
