@@ -434,3 +434,45 @@ def test_redacted_json_stays_json_whatever_the_text_holds(pieces: list[str], key
     stored = redact_text(json.dumps(value))
     assert set(json.loads(stored)) == {key, "n"}
     assert redact_text(stored) == stored
+
+
+_GATE_PIECES = st.one_of(
+    _WORDS,
+    st.sampled_from(["Bearer abcdefghijklmn0123", "SK-", "sk-abcdefghijklmnop0123", "PASSWORD", "Secret", "KeY",
+                     "ghp_" + "a" * 36, "AKIA" + "B" * 16, "xoxb-12-34-abc", "zq8-Registered-Value-77",
+                     "ZQ8-REGISTERED-VALUE-77", "api_key=abcdefgh12345678", '"auth_token": "abcdefgh12345678"',
+                     "GITHUB_TOKEN=ghx12345678abcdefgh", '"run_id": "run-1", ', "node_ran"]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=10),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(_GATE_PIECES, max_size=10))
+def test_ascii_text_is_redacted_as_text_that_takes_every_search(pieces: list[str]) -> None:
+    """ASCII text is first searched once (RE2) for anything that could make redaction change it; other text takes
+    every search. The two ways give the same result: the same text behind a non-ASCII line takes the long way."""
+    register_secret("zq8-Registered-Value-77")
+    text = "".join(pieces)
+    assert text.isascii()
+    long_way = redact_text("é\n" + text)
+    assert long_way.startswith("é\n")
+    assert redact_text(text) == long_way[2:]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see api_key=abcdefgh12345678 here",  # a credential name (ends in key) given a value
+        '{"auth_token": "abcdefgh12345678"}',  # ... ends in token
+        '{"Passphrase": "abcdefgh12345678"}',  # a stem
+        "GITHUB_TOKEN=ghx12345678abcdefgh",  # an environment-style name
+        "call it with Bearer abcdefghijklmn0123",
+        "use sk-abcdefghijklmnop0123 now",
+        "token ghp_" + "a" * 36,
+        "a registered value zq8-Registered-Value-77 inside",
+    ],
+)
+def test_ascii_text_holding_one_kind_of_secret_is_masked(text: str) -> None:
+    """Each kind of trigger alone gets its text past the first search (RE2) and masked."""
+    register_secret("zq8-Registered-Value-77")
+    assert contains_secret(text), text
