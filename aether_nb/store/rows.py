@@ -47,6 +47,7 @@ from aether_nb.store.values import (
     dump_json,
     json_depth,
     pack_vector,
+    plain_json,
     py_text,
 )
 
@@ -159,11 +160,11 @@ class Rows:
         )
 
     def to_json(self) -> str:
-        """The rows as one JSON text (ASCII): what the history log stores for the batch."""
-        return json.dumps(
-            [self.runs, self.waits, self.journal, self.nodes, self.events, self.memory, self.kv],
-            allow_nan=True,
-        )
+        """The rows as one JSON text (ASCII): what the history log stores for the batch (by orjson when the rows
+        are plain JSON, ~2x cheaper with the check: the rows' JSON columns are strings escaped again here)."""
+        data = [self.runs, self.waits, self.journal, self.nodes, self.events, self.memory, self.kv]
+        text = plain_json(data)
+        return text if text is not None else json.dumps(data, allow_nan=True)
 
     @classmethod
     def from_json(cls, text: str) -> Rows:

@@ -32,6 +32,7 @@ __all__ = [
     "json_column",
     "json_depth",
     "pack_vector",
+    "plain_json",
     "py_text",
     "vector_literal",
 ]
@@ -140,6 +141,22 @@ def _plain(value: Any) -> bool:
     return t in _SCALARS
 
 
+def plain_json(value: Any) -> str | None:
+    """``value``'s JSON text written by orjson (compact), or None when ``value`` is not plain (see
+    :func:`_plain`) or its text would not be ASCII: then ``json.dumps`` is the encoder, as it always was.
+
+    Raises:
+        RecursionError: ``value`` nests deeper than Python's stack allows (as ``json.dumps`` would).
+    """
+    if not _plain(value):
+        return None
+    try:
+        raw = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate, too deep for orjson
+        return None
+    return raw.decode() if raw.isascii() else None
+
+
 def json_column(values: list[Any]) -> list[str] | None:
     """Each value's JSON text (not redacted), or None when one is not JSON or nests deeper than
     :data:`MAX_JSON_DEPTH` (only texts long enough and with enough brackets are scanned for their depth).
@@ -149,22 +166,16 @@ def json_column(values: list[Any]) -> list[str] | None:
     values only (:func:`_plain`, ~2 µs for an event) and when its output is ASCII, so what is stored reads back
     exactly as before; only the separators differ (``{"y":1}``)."""
     texts: list[str] = []
-    dumps, enc, join = orjson.dumps, _C_ENCODER, "".join
+    enc, join = _C_ENCODER, "".join
     try:
         for v in values:
             if v is None:  # (a node's error: mostly None)
                 texts.append("null")
                 continue
-            if _plain(v):
-                try:
-                    raw = dumps(v)
-                except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate, too deep for orjson
-                    pass
-                else:
-                    if raw.isascii():
-                        texts.append(raw.decode())
-                        continue
-            texts.append(join(enc(v, 0)) if enc is not None else dump_json(v))
+            text = plain_json(v)
+            if text is None:
+                text = join(enc(v, 0)) if enc is not None else dump_json(v)
+            texts.append(text)
     except (TypeError, ValueError, RecursionError, OverflowError):
         return None
     # A value nested n deep has at least 2n characters: only long texts can be too deep (usually none is).
