@@ -3,7 +3,7 @@
 Why a library: token formats change (GitHub's ``ghp_``, GitLab's ``glpat-``, Slack's ``xox?-``, AWS key ids, JWTs,
 Stripe, SendGrid, PyPI, npm, Azure...), and Yelp's ``detect-secrets`` keeps a reviewed pattern per provider. We use
 its *regex* detectors only (no entropy heuristics, which would flag every hash and id in a run's history), each
-behind a literal hint so ordinary text costs a few substring searches, not a regex pass per format. Added here:
+behind a literal hint so ordinary text costs one search for the hints (RE2), not a regex pass per format. Added here:
 Hugging Face tokens and whole private-key blocks (detect-secrets only finds a key's header line, and the point is to
 remove the key).
 

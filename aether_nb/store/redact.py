@@ -108,7 +108,7 @@ def _literal_pattern() -> re.Pattern[str] | None:
 _KEY_STEMS = ("secret", "passw", "passphrase", "credential", "authorization", "bearer")
 """Every name the credential rules match (lower case) holds one of these stems or ends in ``key``/``keys``/
 ``token``/``tokens``: the regexes only run when the text shows such a name, which keeps redaction of ordinary
-values at a few substring searches over it."""
+values at one search over it (see :func:`_gate`)."""
 _NAME_ENDS = ("key", "token")
 _GIVEN = re.compile(r"s?\\?[\"']?\s*[:=]")
 """What follows a name given a value (``"api_key": ``, ``api_key=``, ``'id_token': ``), after its ``key`` or
