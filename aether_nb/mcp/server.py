@@ -143,10 +143,14 @@ def load_module(ref: str) -> ModuleType:
     Whatever the module prints while importing goes to stderr: over stdio, stdout is the MCP wire.
     """
     path = Path(ref)
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name the file system refuses (too long): not a file, maybe a module name
+        is_file = False
     with contextlib.redirect_stdout(sys.stderr):
-        if ref.endswith(".py") or path.is_file():
-            if not path.is_file():
-                raise UsageError(f"no such file: {ref}")
+        if ref.endswith(".py") or is_file:
+            if not is_file:
+                raise UsageError(f"no such file: {shown(ref)}")
             spec = importlib.util.spec_from_file_location(path.stem, path)
             if spec is None or spec.loader is None:
                 raise UsageError(f"cannot import {ref} as a Python module")

@@ -133,9 +133,15 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
             continue
         if isinstance(item, (str, pathlib.Path)):
             path = pathlib.Path(item)
-            if not path.is_file():
-                raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {path} is not a file")
-            name, data = path.name, path.read_bytes()
+            try:  # (a name too long for the file system, or no permission, raises from is_file or read_bytes)
+                if not path.is_file():
+                    raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {shown(str(path))} is not a file")
+                name, data = path.name, path.read_bytes()
+            except OSError as exc:
+                raise InvalidAnswer(
+                    f"answer to files wait {shown(rec.node_id)}: cannot read {shown(str(path))} "
+                    f"({exc.strerror or type(exc).__name__}); give the path of a readable file, or (name, bytes) pairs"
+                ) from exc
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (bytes, bytearray)):
             name, data = str(item[0]), bytes(item[1])
         else:

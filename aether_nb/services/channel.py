@@ -194,9 +194,15 @@ class Channel:
     ) -> dict[str, Any]:
         if isinstance(data, (str, pathlib.Path)):
             path = pathlib.Path(data)
-            if not path.is_file():
-                raise UsageError(f"{path} is not a file; pass bytes or the path of an existing file")
-            blob, name = path.read_bytes(), name or path.name
+            try:  # (a str that is not a path at all, say base64 data, can be too long a name for the system)
+                if not path.is_file():
+                    raise UsageError(f"{shown(str(path))} is not a file; pass bytes or the path of an existing file")
+                blob, name = path.read_bytes(), name or path.name
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot read {shown(str(path))} ({exc.strerror or type(exc).__name__}); pass bytes, or the path "
+                    "of a readable file"
+                ) from exc
         elif isinstance(data, (bytes, bytearray)):
             blob = bytes(data)
         else:

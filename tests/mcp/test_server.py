@@ -399,3 +399,14 @@ def test_an_aether_nb_run_calls_a_served_agent_and_answers_its_questions_in_its_
         ("choice", "agents asks: Start pro for Ada?"),
     ]
     assert served.charges() == ["pro x2"]
+
+
+def test_serving_a_path_the_file_system_refuses_says_no_such_file() -> None:
+    """``aether-nb-mcp serve <ref>`` with a ``.py`` path too long for the system: a UsageError naming it (shortened),
+    not an OSError from ``Path.is_file``."""
+    from aether_nb.errors import UsageError
+    from aether_nb.mcp.server import load_module
+
+    with pytest.raises(UsageError, match="no such file") as caught:
+        load_module("x" * 5000 + ".py")
+    assert len(str(caught.value)) < 300

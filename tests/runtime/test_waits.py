@@ -296,3 +296,28 @@ def test_files_answer_becomes_artifacts(session: Session, tmp_path: Any) -> None
         assert await run == {"text": "a,b\n1,2\n"}
 
     arun(main())
+
+
+def test_a_files_answer_naming_a_path_the_system_refuses_is_an_invalid_answer(session: Session, tmp_path: Any) -> None:
+    """A name too long for the file system (or a folder, or no such file) is the user's mistake, said in
+    aether_nb's terms; the wait stays open for a good answer (found by the API fuzzer: an OSError escaped)."""
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n")
+
+    @ag.graph_fn(outputs=["n"])
+    async def upload(*, context: ag.NodeContext) -> dict[str, int]:
+        files = await context.channel().ask_files("Upload data")
+        return {"n": len(files)}
+
+    async def main() -> None:
+        run = upload.start()
+        await run.wait_for("waiting")
+        for bad in ["x" * 5000, str(tmp_path), str(tmp_path / "missing.csv")]:
+            with pytest.raises(ag.InvalidAnswer, match=r"readable file|is not a file") as caught:
+                await run.answer([bad])
+            assert len(str(caught.value)) < 400  # the path is shortened in the message
+            assert run.status == "waiting"
+        await run.answer([str(data)])
+        assert await run == {"n": 1}
+
+    arun(main())

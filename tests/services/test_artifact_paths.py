@@ -75,3 +75,19 @@ def test_saving_the_same_bytes_again_keeps_the_pin_and_the_labels(backend: str, 
     assert out["labels"] == {"topic": "Oslo", "stage": "final"}
     assert len(out["listed"]) == 1
     assert [(r.name, r.pinned, r.labels) for r in rec] == [("chart.png", True, {"topic": "Oslo", "stage": "final"})]
+
+
+def test_a_string_that_is_no_readable_file_path_is_a_usage_error(session: Session, tmp_path: Path) -> None:
+    """``send_image("iVBORw0...")`` (base64 data passed as a str, taken for a path far too long for the system)
+    and a folder are said in aether_nb's terms, not as an OSError from the file system."""
+
+    @ag.graph_fn(outputs=["ok"])
+    async def show(data: str, *, context: ag.NodeContext) -> dict[str, bool]:
+        await context.channel().send_image(data, alt="chart")
+        return {"ok": True}
+
+    for data in ["iVBORw0KGgo" * 600, str(tmp_path)]:
+        with pytest.raises(ag.RunFailed, match=r"readable file|is not a file") as caught:
+            arun(show(data=data))
+        assert isinstance(caught.value.__cause__, ag.UsageError)
+        assert len(str(caught.value)) < 400
