@@ -110,7 +110,8 @@ def _plain(value: Any) -> bool:
     """Whether ``value`` holds only exact JSON types (dicts with string keys, lists, tuples, strings, ints, bools,
     None) and finite floats: what orjson writes exactly as ``json.dumps`` would read back. Anything else (NaN,
     which orjson writes as null; a UUID or an enum, which it would accept where the store refuses them; a str
-    subclass; a non-string key) goes through ``json.dumps``' encoder."""
+    subclass; a non-string key) goes through ``json.dumps``' encoder. (The dict and list loops are written out
+    twice on purpose: one shared loop over the values after a separate key check cost ~45 % more per event.)"""
     t = type(value)
     if t is dict:
         for k, x in value.items():
