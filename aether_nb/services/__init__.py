@@ -116,9 +116,9 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
     import mimetypes
     import pathlib
 
-    from aether_nb.errors import InvalidAnswer
+    from aether_nb.errors import InvalidAnswer, UsageError
     from aether_nb.services.artifacts import check_name, put_bytes
-    from aether_nb.services.channel import FileRef
+    from aether_nb.services.channel import FileRef, read_file
 
     if not isinstance(payload, (list, tuple)):
         payload = [payload]
@@ -132,16 +132,10 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
             out.append(item)
             continue
         if isinstance(item, (str, pathlib.Path)):
-            path = pathlib.Path(item)
-            try:  # (a name too long for the file system, or no permission, raises from is_file or read_bytes)
-                if not path.is_file():
-                    raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {shown(str(path))} is not a file")
-                name, data = path.name, path.read_bytes()
-            except OSError as exc:
-                raise InvalidAnswer(
-                    f"answer to files wait {shown(rec.node_id)}: cannot read {shown(str(path))} "
-                    f"({exc.strerror or type(exc).__name__}); give the path of a readable file, or (name, bytes) pairs"
-                ) from exc
+            try:
+                name, data = read_file(item)
+            except UsageError as exc:
+                raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {exc}") from exc
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (bytes, bytearray)):
             name, data = str(item[0]), bytes(item[1])
         else:

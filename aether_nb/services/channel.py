@@ -193,16 +193,8 @@ class Channel:
         self, data: bytes | str | pathlib.Path, name: str | None, mime: str | None, kind: str
     ) -> dict[str, Any]:
         if isinstance(data, (str, pathlib.Path)):
-            path = pathlib.Path(data)
-            try:  # (a str that is not a path at all, say base64 data, can be too long a name for the system)
-                if not path.is_file():
-                    raise UsageError(f"{shown(str(path))} is not a file; pass bytes or the path of an existing file")
-                blob, name = path.read_bytes(), name or path.name
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot read {shown(str(path))} ({exc.strerror or type(exc).__name__}); pass bytes, or the path "
-                    "of a readable file"
-                ) from exc
+            file_name, blob = read_file(data)
+            name = name or file_name
         elif isinstance(data, (bytes, bytearray)):
             blob = bytes(data)
         else:
@@ -403,6 +395,25 @@ class Channel:
         )
         value = await self._ask("ask_files", spec)
         return [FileRef(name=f["name"], size=f["size"], mime=f["mime"], artifact_uri=f["artifact_uri"]) for f in value]
+
+
+def read_file(path: str | pathlib.Path) -> tuple[str, bytes]:
+    """The name and bytes of the file at ``path``, read for a message or a files answer.
+
+    Raises:
+        UsageError: ``path`` is no readable file: missing, a folder, no permission, or a name the file system
+            refuses (a str that is not a path at all, say base64 data, is often too long a name).
+    """
+    p = pathlib.Path(path)
+    try:
+        if not p.is_file():
+            raise UsageError(f"{shown(str(p))} is not a file; give the path of an existing file, or its bytes")
+        return p.name, p.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {shown(str(p))} ({exc.strerror or type(exc).__name__}); give the path of a readable file, "
+            "or its bytes"
+        ) from exc
 
 
 def files_text(files: Sequence[dict[str, Any]]) -> str:

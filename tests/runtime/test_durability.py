@@ -357,3 +357,52 @@ def test_a_wait_is_listed_only_once_it_is_in_the_store(durability: str) -> None:
         assert turns >= 2  # the loop was watched while the wait was being written
     finally:
         session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["stats"])
+def summarise(values: list[float]) -> dict[str, Any]:
+    bump("summarise")
+    return {"stats": {"mean": float("nan"), "max": float("inf"), "label": "café ☕", "n": len(values), "ok": True}}
+
+
+@ag.graph_fn(outputs=["stats", "note"])
+async def stats_agent(values: list[float], *, context: ag.NodeContext) -> dict[str, Any]:
+    s = await summarise(values)
+    note = await context.channel().ask_text("Note?")
+    return {"stats": s["stats"], "note": note}
+
+
+def test_a_step_result_holding_nan_and_non_ascii_is_replayed_as_it_was_after_a_restart(tmp_path: Any) -> None:
+    """A user's view of the store's two JSON encoders (orjson for plain values, json.dumps for the rest): a result
+    with NaN and infinity (which the runtime's codec tags before the store sees them) and non-ASCII text (which
+    orjson would write as UTF-8, so json.dumps writes it) is replayed exactly after a restart on a DuckDB file, and
+    the tool ran once. The store-level cases (a bare NaN, refused types) are in tests/store/test_values.py."""
+    from aether_nb.store.duckdb import DuckDBStore
+
+    path = str(tmp_path / "nb.duckdb")
+    store = DuckDBStore(path)
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def start() -> None:
+        run = stats_agent.start(values=[1.0, 2.5], run_id="stats-1")
+        await run.wait_for("waiting")
+
+    arun(start())
+    s.flush()
+    store.close()
+
+    store2 = DuckDBStore(path)
+    fresh_session(store2)
+
+    async def finish() -> dict[str, Any]:
+        run = ag.get_run("stats-1")
+        await run.answer("fine")
+        return await run
+
+    out = arun(finish())
+    stats = out["stats"]
+    assert stats["mean"] != stats["mean"] and stats["max"] == float("inf")  # NaN and inf as they were
+    assert stats["label"] == "café ☕" and stats["n"] == 2 and stats["ok"] is True and out["note"] == "fine"
+    assert calls == {"summarise": 1}
+    store2.close()
