@@ -67,6 +67,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.values import plain_json
 
 __all__ = ["DURABILITY_MODES", "Durability", "HistoryFailure", "HistoryStore"]
 
@@ -484,7 +485,7 @@ class HistoryStore:
         serialised now: a value that is not JSON fails here rather than in a later write, and the batch keeps
         a copy the caller cannot change."""
         try:
-            text = json.dumps(value)
+            text = plain_json(value) or json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise StorageError(f"KV values must be JSON, got {type(value).__name__}: {exc}", code="not_json") from exc
         with self._lock:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aether_nb.errors import StorageError
-from aether_nb.store.columns import event_columns, journal_columns, node_columns
+from aether_nb.store.columns import event_columns, journal_columns, kv_columns, node_columns
 from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
@@ -75,7 +75,7 @@ def _dumps(value: Any, what: str) -> str:
         text = str(value)
     else:
         try:
-            text = dump_json(value)
+            text = plain_json(value) or dump_json(value)
         except RecursionError:
             raise RecordError(
                 f"{what} is nested too deeply to store (at most {MAX_JSON_DEPTH} levels of lists and dicts)"
@@ -270,6 +270,7 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
         "journal": journal_columns(batch.journal, next_ord),
         "nodes": node_columns(batch.nodes, next_ord),
         "events": event_columns(batch.events, next_ord),
+        "kv": kv_columns(batch.kv),
     }
     for i, r in enumerate(batch.runs):
         enc.add(("runs", i), "run", r.run_id, r.run_id, _run_row, r)
@@ -283,7 +284,7 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
             enc.add(("nodes", i), "node", n.run_id, n.node_id, _node_row, n, n.node_id)
     for i, m in enumerate(batch.memory):
         enc.add(("memory", i), "memory", m.run_id, m.id, _memory_row, m, m.node_id)
-    for i, op in enumerate(batch.kv):
+    for i, op in enumerate(batch.kv if fast["kv"] is None else ()):
         key = op[1] if isinstance(op, tuple) and len(op) > 1 else None
         enc.add(("kv", i), "kv", None, key, _kv_row, op)
     if fast["events"] is None:

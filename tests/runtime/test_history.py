@@ -291,6 +291,26 @@ def test_kv_writes_are_batched_and_read_back_at_once(inner: CountingStore) -> No
     assert inner.kv_get("nb", "k3") == (3, None)
 
 
+_KV_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=_KV_JSON)
+def test_a_kv_value_reads_back_as_it_was_set_whichever_encoder_wrote_it(value: object) -> None:
+    """KV values are serialised when set (orjson for plain ASCII values, json.dumps for the rest: big ints,
+    non-ASCII text, lone surrogates): read back pending, after the write, and from the store itself."""
+    inner = MemoryStore()
+    store = HistoryStore(inner)
+    store.kv_set("nb", "k", value, None)
+    assert store.kv_get("nb", "k") == (value, None)
+    store.flush_history()
+    assert store.kv_get("nb", "k") == (value, None) == inner.kv_get("nb", "k")
+
+
 def test_a_body_that_never_yields_still_writes_its_history(
     inner: CountingStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

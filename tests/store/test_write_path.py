@@ -32,6 +32,7 @@ from aether_nb.store.protocol import Store
 from aether_nb.store.records import (
     HistoryBatch,
     JournalEntry,
+    JSONText,
     MemoryRecord,
     NodeRecord,
     RejectedRecord,
@@ -149,11 +150,14 @@ def plans(draw: st.DrawFn) -> Plan:
         )
         if poisoned:
             plan.bad.add(("memory", run_id, mem_id))
-    if draw(st.booleans()):
-        key = draw(ODD_TEXT)
-        poisoned = draw(st.booleans())
-        b.kv.append((f"scope-{run_id}", key, Opaque() if poisoned else draw(JSONISH), None, False))
-        if poisoned:
+    for i in range(draw(st.integers(0, 3))):
+        key = f"{i}-" + draw(ODD_TEXT)
+        poison = draw(st.none() | st.sampled_from(["not_json", "too_deep"]))
+        value: Any = draw(JSONISH) if poison is None else Opaque() if poison == "not_json" else deep(MAX_JSON_DEPTH + 5)
+        if poison != "not_json" and draw(st.booleans()):  # as the runtime's history gives it: already JSON text
+            value = JSONText(json.dumps(value))
+        b.kv.append((f"scope-{run_id}", key, value, None, False))
+        if poison is not None:
             plan.bad.add(("kv", None, key))
     return plan
 
@@ -193,7 +197,7 @@ def check_written(store: Store, plan: Plan) -> None:
         hit = store.kv_get(scope, key)
         assert (hit is None) == (("kv", None, key) in plan.bad)
         if hit is not None:
-            assert _json_equal(hit[0], value)
+            assert _json_equal(hit[0], json.loads(value) if isinstance(value, JSONText) else value)
             assert key in [k for k, _ in store.kv_keys(scope)]
 
 
