@@ -120,6 +120,7 @@ class RunGraph:
         self.status = "pending"
         self._nodes: dict[str, GraphNode] = {}
         self._calls: dict[str, dict[str, Any]] = {}  # service calls of the run's own body, by step key
+        self._ended_before: dict[str, float] = {}  # a replayed node's first end, until its replay ends
         self.warnings: list[str] = []  # warnings about the run as a whole (not about one node)
 
     @property
@@ -149,9 +150,26 @@ class RunGraph:
     def __len__(self) -> int:
         return len(self._nodes)
 
+    def _first_times(self, node_id: str, replayed: bool) -> tuple[float, float | None] | None:
+        """When a node id starts again, the times it keeps from before: a step replayed from the journal keeps
+        when it really ran (start and end), and a step that was under way when its run stopped (a wait, a nested
+        graph_fn around one) keeps its start, so a resumed run's DAG and elapsed time read as the live run's
+        would. A step run again for real (a failed one retried) gets the new times. None: nothing kept."""
+        before = self._nodes.get(node_id)
+        if before is None or before.started_at is None:
+            return None
+        if replayed and before.status == "DONE":
+            return before.started_at, before.ended_at
+        if before.status not in FINAL_NODE_STATUSES:
+            return before.started_at, None
+        return None
+
     def apply(self, event: Event) -> GraphNode | None:
         """Fold one event in; returns the node it touched, if any."""
         if isinstance(event, NodeStarted):
+            first = self._first_times(event.node_id, event.replayed)
+            if first is not None and first[1] is not None:
+                self._ended_before[event.node_id] = first[1]
             node = GraphNode(
                 id=event.node_id,
                 name=event.name,
@@ -160,13 +178,14 @@ class RunGraph:
                 parent=event.parent,
                 parents=tuple(event.parents),
                 inputs=event.inputs,
-                started_at=event.ts,
+                started_at=event.ts if first is None else first[0],
                 replayed=event.replayed,
                 meta=event.meta,
             )
             self._nodes[event.node_id] = node
             return node
         if isinstance(event, NodeRan):
+            first = self._first_times(event.node_id, event.replayed)
             node = GraphNode(
                 id=event.node_id,
                 name=event.name,
@@ -177,8 +196,8 @@ class RunGraph:
                 inputs=event.inputs,
                 outputs=event.outputs,
                 error=event.error,
-                started_at=event.started_at,
-                ended_at=event.ts,
+                started_at=event.started_at if first is None else first[0],
+                ended_at=event.ts if first is None or first[1] is None else first[1],
                 replayed=event.replayed,
                 usage=event.usage,
                 meta=event.meta,
@@ -195,7 +214,8 @@ class RunGraph:
             node.status = event.status
             node.outputs = event.outputs
             node.error = event.error
-            node.ended_at = event.ts
+            ended_before = self._ended_before.pop(event.node_id, None)
+            node.ended_at = ended_before if event.replayed and ended_before is not None else event.ts
             node.replayed = node.replayed or event.replayed
             if event.usage is not None:
                 node.usage = event.usage

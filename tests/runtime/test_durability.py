@@ -121,6 +121,33 @@ def test_resume_replays_completed_steps_and_asks_the_open_question() -> None:
     assert turns == ["before the question", "Name?", "Ada"]
 
 
+def test_a_resumed_run_keeps_when_its_steps_really_ran() -> None:
+    """Replayed steps keep the times they ran at, and the wait keeps when it was asked: the resumed run's DAG
+    (and the widget's elapsed time, first start to last end) reads as the live run's would, not as the replay's
+    few milliseconds; the store's node rows and a rebuild from the events agree."""
+    store = MemoryStore()
+    first_execution(store, "r1")
+    before = {n.node_id: (n.started_at, n.ended_at) for n in store.list_nodes("r1")}
+    assert before["make_point_1"][1] is not None and before["ask_text_1"][1] is None
+    fresh_session(store)
+    run = ag.get_run("r1")
+
+    async def main() -> None:
+        await run.answer("Ada")
+        await run
+
+    arun(main())
+    after = {n.id: (n.started_at, n.ended_at) for n in run.graph.nodes}
+    for key in ("make_point_1", "sub_1"):
+        assert run.graph.node(key).replayed and after[key] == before[key]
+    asked, answered = after["ask_text_1"]
+    assert asked == before["ask_text_1"][0] and answered is not None and answered > before["make_point_1"][1]
+    ag.session().flush()
+    assert {n.node_id: (n.started_at, n.ended_at) for n in store.list_nodes("r1")} == after
+    fresh_session(store)
+    assert {n.id: (n.started_at, n.ended_at) for n in ag.get_run("r1").graph.nodes} == after
+
+
 def test_answer_given_while_no_task_holds_the_wait_is_delivered_on_resume() -> None:
     store = MemoryStore()
     first_execution(store, "r2")
