@@ -28,7 +28,7 @@ import { indexGraph } from "./lib/layout";
 import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
 import { type SavedViewModel, renderSavedView } from "./lib/saved_view";
-import { notebookContext, snapshotHtml, writeSnapshot } from "./lib/snapshot";
+import { notebookContext, saveWith, snapshotHtml, writeSnapshot } from "./lib/snapshot";
 import { TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
 
@@ -188,7 +188,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
 
   // -- saved notebooks: a static entry under this model id (snapshot.ts) --------------------------------------------
   const context = notebookContext(model.widget_manager);
-  const onSave = (_: unknown, state: string): void => {
+  const onSave = (state: string): void => {
     if (state !== "started" || !context?.model) return;
     const viewId = model.get("view_id");
     if (!viewId) return;
@@ -213,7 +213,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       console.error("aether_nb widget: could not save its static view into the notebook", error);
     }
   };
-  context?.saveState?.connect(onSave);
+  const releaseSave = context ? saveWith(model, context, onSave) : () => undefined; // (see saveWith)
   rpc.request({ type: "view" }).catch(() => undefined); // the kernel counts live views (one widget per run per page)
 
   const showError = (where: string, error: unknown): void => {
@@ -442,7 +442,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     model.off("change:notice", onNotice);
     model.off("comm_live_update", onCommLive);
     model.off("comm:close", onCommLive);
-    context?.saveState?.disconnect(onSave);
+    releaseSave();
     if (!inert) rpc.request({ type: "unview" }).catch(() => undefined);
     follow.removeEventListener("click", onFollowClick);
     reason.removeEventListener("click", onReasonClick);

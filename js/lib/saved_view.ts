@@ -4,7 +4,7 @@
  * notebook reopened without its kernel shows the table as it was instead of "model not found" (snapshot.ts).
  */
 import type { RenderProps } from "@anywidget/types";
-import { notebookContext, writeSnapshot } from "./snapshot";
+import { notebookContext, saveWith, writeSnapshot } from "./snapshot";
 
 /** Synced traits of SavedView. */
 export interface SavedViewModel {
@@ -31,7 +31,7 @@ export function savedViewHtml(snapshot: string, note: string): string {
 export function renderSavedView({ model, el }: RenderProps<SavedViewModel>): () => void {
   el.hidden = true;
   const context = notebookContext(model.widget_manager);
-  const onSave = (_: unknown, state: string): void => {
+  const onSave = (state: string): void => {
     if (state !== "started" || !context?.model) return;
     const target = model.get("saves_view_of");
     if (!target) return;
@@ -44,8 +44,5 @@ export function renderSavedView({ model, el }: RenderProps<SavedViewModel>): () 
       console.error("aether_nb: could not save a static view into the notebook", error);
     }
   };
-  context?.saveState?.connect(onSave);
-  return () => {
-    context?.saveState?.disconnect(onSave);
-  };
+  return context ? saveWith(model, context, onSave) : () => undefined; // (kept a while after disposal: see saveWith)
 }

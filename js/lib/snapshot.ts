@@ -100,6 +100,45 @@ export default {
 };
 `;
 
+const SAVERS = new WeakMap<object, Array<(state: string) => void>>();
+const HANDLERS = new WeakMap<object, (sender: unknown, state: string) => void>();
+/** How long a disposed view's save handler still answers for its model (an output rendered again takes ms). */
+const RELEASE_MS = 3000;
+
+/**
+ * Call `save(state)` at each save of the notebook for `model` (a widget model): the newest of its views' handlers.
+ * Returns what the view calls when it is disposed.
+ *
+ * Why per model, not per view: JupyterLab renders an output again when the kernel updates it (a finished run's
+ * static view arrives once its drawing is made), disposing the old view before the new one renders. A save in
+ * between could find no view connected and write no entry, so the reopened notebook showed nothing there. A
+ * disposed view's handler now stays a few seconds (a newer view, when one comes, answers first); then it goes,
+ * and with the model's last one the connection (an output cleared: its entry is dropped at the next save).
+ */
+export function saveWith(model: object, context: ContextLike, save: (state: string) => void): () => void {
+  const savers = SAVERS.get(model) ?? [];
+  SAVERS.set(model, savers);
+  savers.push(save);
+  if (!HANDLERS.has(model)) {
+    const handler = (_sender: unknown, state: string): void => {
+      const savers = SAVERS.get(model) ?? [];
+      savers[savers.length - 1]?.(state);
+    };
+    HANDLERS.set(model, handler);
+    context.saveState?.connect(handler);
+  }
+  return () => {
+    window.setTimeout(() => {
+      const left = (SAVERS.get(model) ?? []).filter((s) => s !== save);
+      SAVERS.set(model, left);
+      if (left.length) return;
+      const handler = HANDLERS.get(model);
+      HANDLERS.delete(model);
+      if (handler) context.saveState?.disconnect(handler);
+    }, RELEASE_MS);
+  };
+}
+
 /** Writes (or refreshes) the saved entry for `modelId` into the notebook's widget state metadata. */
 export function writeSnapshot(model: NotebookModelLike, modelId: string, html: string, live: LiveModelNames): void {
   if (!model.getMetadata || !model.setMetadata) return;

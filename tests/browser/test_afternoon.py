@@ -258,6 +258,8 @@ def test_a_shop_agent_afternoon(lab_server: LabServer, open_page: OpenNotebook) 
     lab.restart_kernel()
     lab.run_cell(0)
     lab.run_cell(2, timeout=60)  # shop-1 is finished: shown as it is
+    # saved once its widget shows (as a person would): a view not drawn yet has written no saved entry (CI flake)
+    lab.wait_in_widget(2, "(root) => root.dataset.runStatus === 'succeeded'", timeout=30)
     _save(lab)
     lab_server.shutdown_kernel(name)
     lab.page.reload()

@@ -63,3 +63,43 @@ def test_service_only_header_and_the_runs_table_reopened(lab_server: LabServer, 
     cells = [c.strip() for c in table.locator("tbody tr td").all_text_contents()]
     assert cells[:3] == ["count-visit", "counter", "done"]
     lab.output(1).screenshot(path=str(ARTIFACTS / "reopened_views_runs_table.png"))
+
+
+_RERENDER_AND_SAVE = """(index) => {
+  // What JupyterLab does when the kernel updates a displayed output (a finished run's static view arriving):
+  // the output is set again, its widget view disposed and a new one rendered later. The save starts meanwhile.
+  const panel = window.jupyterapp.shell.currentWidget;
+  const outputs = panel.content.widgets[index].model.outputs;
+  for (let i = 0; i < outputs.length; i++) {
+    const out = outputs.get(i);
+    if (out.data["application/vnd.jupyter.widget-view+json"]) outputs.set(i, out.toJSON());
+  }
+  return window.jupyterapp.commands.execute("docmanager:save");
+}"""
+
+
+def test_a_save_while_the_output_renders_again_keeps_the_runs_saved_view(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    """A notebook saved while a run's output is being rendered again (the kernel updates it when the run's drawing
+    is ready, and autosave can come at any time) still holds the run's saved view: before, the old view had
+    stopped listening and the new one had not started, so the reopened notebook showed nothing there."""
+    import json
+
+    name = "save_while_rendering.ipynb"
+    lab = open_page(lab_server, name, CELLS[:1])
+    lab.run_cell(0, timeout=90)
+    lab.wait_in_widget(0, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    for _ in range(3):  # each time: saved in the gap between two renders of the output
+        lab.page.evaluate(_RERENDER_AND_SAVE, 0)
+        lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+        saved = json.loads((lab_server.root_dir / name).read_text())
+        shown = [
+            out["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+            for out in saved["cells"][0]["outputs"]
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+        ]
+        state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        assert shown and all(i in state for i in shown), "the run's output has no saved entry"
+        assert all("count-visit" in state[i]["state"]["snapshot"] for i in shown)
+        lab.wait_in_widget(0, "(root) => root.dataset.runStatus === 'succeeded'", timeout=30)
