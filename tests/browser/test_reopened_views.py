@@ -82,8 +82,9 @@ def test_a_save_while_the_output_renders_again_keeps_the_runs_saved_view(
     lab_server: LabServer, open_page: OpenNotebook
 ) -> None:
     """A notebook saved while a run's output is being rendered again (the kernel updates it when the run's drawing
-    is ready, and autosave can come at any time) still holds the run's saved view: before, the old view had
-    stopped listening and the new one had not started, so the reopened notebook showed nothing there."""
+    is ready, and autosave can come at any time) still holds the run's saved view, three times over. (In this
+    sequence the old view still answered the save before saveWith too: the test pins the behaviour, and the
+    case it guards, a view disposed before the save starts, is the one saveWith's docstring describes.)"""
     import json
 
     name = "save_while_rendering.ipynb"
