@@ -20,6 +20,8 @@ journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import os
@@ -315,14 +317,32 @@ def _mask_literals(literal: re.Pattern[str], text: str) -> str:
 
 
 def redact_many(texts: list[str]) -> list[str]:
-    """:func:`redact_text` of each text, in one regex pass over all of them when none holds a secret.
+    """:func:`redact_text` of each text, in one regex pass over all of them when none holds a secret; ``texts``
+    itself when none changes.
 
-    JSON text from ``json.dumps`` has no raw newline, so joining with one cannot make a match span two texts;
-    a match anywhere sends the batch through :func:`redact_text` one by one.
+    JSON text from ``json.dumps`` has no raw newline, so joining with one cannot make a match span two texts.
+    ASCII texts (nearly every batch): one search of the gate over all of them finds the texts that hold a word
+    that could start a secret, and only those take :func:`redact_text`'s other searches. Why: a pause's batch
+    always holds one (its ``wait_opened`` event has a ``"token"`` key), and the detectors over the whole batch
+    cost ~50 µs per KB, ~0.3 ms of a pause; over the event alone, ~10 µs. Other text: a match anywhere sends the
+    batch through :func:`redact_text` one by one.
     """
     if not texts:
         return texts
     joined = "\n".join(texts)
+    if joined.isascii():
+        _literal_pattern()  # (first: the gate holds the known secrets it finds)
+        starts = [m.start() for m in _gate().finditer(joined)]
+        if not starts:
+            return texts
+        ends = list(itertools.accumulate(len(t) + 1 for t in texts))  # where each text's newline ends
+        out: list[str] | None = None
+        for i in sorted({bisect.bisect_right(ends, at) for at in starts}):
+            redacted = redact_text(texts[i])
+            if redacted != texts[i]:
+                out = out if out is not None else list(texts)
+                out[i] = redacted
+        return texts if out is None else out
     if redact_text(joined) == joined:
         return texts
     return [redact_text(t) for t in texts]

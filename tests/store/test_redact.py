@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
 from aether_nb.store.duckdb import DuckDBStore
-from aether_nb.store.redact import MASK, contains_secret, redact_text, register_secret
+from aether_nb.store import redact as redact_mod
+from aether_nb.store.redact import MASK, contains_secret, redact_many, redact_text, register_secret
 from tests.conftest import arun, make_session
 
 ENV_KEY = "test-env-key-0123456789"
@@ -476,3 +477,30 @@ def test_ascii_text_holding_one_kind_of_secret_is_masked(text: str) -> None:
     """Each kind of trigger alone gets its text past the first search (RE2) and masked."""
     register_secret("zq8-Registered-Value-77")
     assert contains_secret(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.lists(_GATE_PIECES, max_size=6).map("".join), max_size=8))
+def test_a_batch_of_texts_is_redacted_as_each_text_alone(texts: list[str]) -> None:
+    """A batch's texts are redacted together (one search finds the texts that could hold a secret; only those
+    take the other searches): each comes out as redacting it alone gives, and the list itself comes back when
+    nothing changed (the caller keeps its rows)."""
+    register_secret("zq8-Registered-Value-77")
+    alone = [redact_text(t) for t in texts]
+    together = redact_many(texts)
+    assert together == alone
+    assert (together is texts) == (alone == texts)
+
+
+def test_a_wait_token_in_a_batch_leaves_the_rest_of_the_batch_to_the_first_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pause's batch always holds a ``"token"`` key (its wait_opened event): only that text takes the long way."""
+    event = '{"kind":"wait_opened","token":"AMJ6Q50unEIbcQdz3M1_jA","node_id":"ask_1"}'
+    others = ['{"kind":"node_ran","node_id":"inc_%d","outputs":{"y":%d}}' % (i, i) for i in range(50)]
+    seen: list[str] = []
+    original = redact_mod.redact_text
+    monkeypatch.setattr(redact_mod, "redact_text", lambda text: seen.append(text) or original(text))
+    texts = [*others, event]
+    assert redact_many(texts) is texts
+    assert seen == [event]
