@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
-from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store import redact as redact_mod
+from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.redact import MASK, contains_secret, redact_many, redact_text, register_secret
 from tests.conftest import arun, make_session
 
@@ -497,7 +497,7 @@ def test_a_wait_token_in_a_batch_leaves_the_rest_of_the_batch_to_the_first_searc
 ) -> None:
     """A pause's batch always holds a ``"token"`` key (its wait_opened event): only that text takes the long way."""
     event = '{"kind":"wait_opened","token":"AMJ6Q50unEIbcQdz3M1_jA","node_id":"ask_1"}'
-    others = ['{"kind":"node_ran","node_id":"inc_%d","outputs":{"y":%d}}' % (i, i) for i in range(50)]
+    others = [f'{{"kind":"node_ran","node_id":"inc_{i}","outputs":{{"y":{i}}}}}' for i in range(50)]
     seen: list[str] = []
     original = redact_mod.redact_text
     monkeypatch.setattr(redact_mod, "redact_text", lambda text: seen.append(text) or original(text))
