@@ -89,7 +89,7 @@ def test_an_evening_with_mcp_promotion_artifacts_sql_and_a_restart(tmp_path: Pat
 
     sql = text(by[ev.SQL])
     assert printed(by[ev.SQL], "LEAKS") == [], sql
-    assert "chart.png  True" in sql and '{"topic": "Oslo"}' in sql
+    assert "chart.png  True" in sql and '{"topic":"Oslo"}' in sql  # (JSON columns are compact: orjson wrote it)
     assert "rates.rate_1" in sql and "ask_text_1" in sql
 
     runs = text(by[ev.REATTACH])
