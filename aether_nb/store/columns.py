@@ -120,7 +120,8 @@ def event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple[
 def kv_columns(ops: list[Any]) -> list[tuple[Any, ...]] | None:
     """The KV operations of a batch as rows, when each is ``(scope, key, JSONText or deleted, expires_at or None,
     deleted)`` as the runtime's history makes them (a state graph's checkpoint per superstep: ~3 µs each record by
-    record, ~1 here with the batch's redaction search). The texts were written by ``json.dumps`` or orjson: only their depth is checked."""
+    record, ~1 here with the batch's redaction search). The texts were written by ``json.dumps`` or orjson: only
+    their depth is checked."""
     if not ops:
         return []
     if not all(type(op) is tuple and len(op) == 5 for op in ops):
