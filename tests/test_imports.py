@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _fresh(code: str) -> object:
@@ -66,3 +67,24 @@ def test_default_session_is_wired_when_only_a_submodule_is_imported() -> None:
         "print(json.dumps(sorted(k for k in ('channel', 'kv', 'memory') if k in default_session().service_factories)))"
     )
     assert _fresh(code) == ["channel", "kv", "memory"]
+
+
+def test_opening_a_store_file_leaves_numpy_to_the_first_apply(tmp_path: Path) -> None:
+    """NumPy (~100 ms of import holding the GIL) is not imported when the file opens, where it competed with the
+    first runs of a fresh kernel; the first apply imports it and the tables fill as before."""
+    code = (
+        "import asyncio, json, sys, aether_nb as ag\n"
+        f"ag.configure(store={str(tmp_path / 'n.duckdb')!r})\n"
+        "@ag.tool\n"
+        "def inc(x: int) -> int:\n"
+        "    return x + 1\n"
+        "@ag.graph_fn\n"
+        "async def flow(x: int = 0):\n"
+        "    return {'y': await inc(x)}\n"
+        "out = asyncio.run(flow(x=1))\n"
+        "ag.session().flush()\n"
+        "before = 'numpy' in sys.modules\n"
+        'nodes = ag.store().sql("SELECT count(*) AS n FROM nodes").rows[0][0]\n'
+        "print(json.dumps([out['y'], before, nodes, 'numpy' in sys.modules]))"
+    )
+    assert _fresh(code) == [{"result": 2}, False, 1, True]

@@ -85,7 +85,7 @@ def execute(con: duckdb.DuckDBPyConnection, statement: Statement) -> None:
     if not isinstance(params, Columns):
         con.execute(sql, params)
         return
-    import numpy as np  # (already imported by the applier's thread, see Applier._run)
+    import numpy as np  # (imported by the applier's first apply, see Applier._apply)
 
     arrays = {f"c{i}": _array(np, col) for i, col in enumerate(params.lists)}
     # Always inside the apply's transaction: when the statement fails, the caller's ROLLBACK drops the
@@ -220,10 +220,6 @@ class Applier:
             _log.warning("aether_nb: closing the applier's connection to %s failed: %s", self.location, exc)
 
     def _run(self) -> None:
-        # NumPy (for the bulk statements, see execute) is imported here, in the background when the file is
-        # opened, not by the first apply, which may happen in the middle of a run (~50-100 ms).
-        import numpy  # noqa: F401
-
         while not self.stopping:
             try:
                 self._round()
@@ -258,6 +254,10 @@ class Applier:
 
     def _apply(self, gen: Delta, statements: list[Statement]) -> None:
         """The statements without the lock (writes and reads go on); the commit with it."""
+        # NumPy (for the bulk statements, see execute) is imported here, by the first apply, without the lock:
+        # not when the file is opened, where its ~100 ms of import would hold the GIL against the first runs.
+        import numpy  # noqa: F401
+
         state, con = self.state, self.con
         error: duckdb.Error | None = None
         try:
