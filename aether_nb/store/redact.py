@@ -36,10 +36,11 @@ MASK = "[REDACTED]"
 _KEY_NAMES = (
     r"(?:[A-Za-z0-9_\-]*(?:api[_\-]?key|apikey|secret|password|passwd|passphrase|private[_\-]?key|credential)s?"
     r"|[A-Za-z0-9_\-]*(?:access|refresh|auth|id|session|oauth|bearer|api|csrf|xsrf)[_\-]?tokens?"
-    r"|authorization|proxy-authorization|x-api-key|bearer)"
+    r"|authorization|proxy-authorization|x-api-key|bearer|cookies?|set-cookie)"
 )
-"""Keys whose value is a credential, with their plurals (``api_keys``, ``secrets``, ``credentials``). A bare
-``token`` is not one: run wait tokens and an LLM's ``prompt_tokens`` count are ordinary data."""
+"""Keys whose value is a credential, with their plurals (``api_keys``, ``secrets``, ``credentials``), and HTTP
+cookies (``cookie``, ``cookies``, ``set-cookie``: a session cookie is a credential). A bare ``token`` is not one:
+run wait tokens and an LLM's ``prompt_tokens`` count are ordinary data."""
 _STRING_VALUE = r'"(?:[^"\\]|\\[\s\S])*+(?:"|\\?\Z)'
 """A JSON string; in plain text (a log line, a prompt) one left open runs to the text's end. Possessive, and an
 open one matched whole: with a closing quote required, a text of many escaped quotes after an opening one was
@@ -63,6 +64,10 @@ _PATTERNS = [
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
 ]
+_COOKIE_HEADER = re.compile(r"(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s=;,\"'\\]+=)[^\r\n\"'\\]+")
+"""A ``Cookie:`` or ``Set-Cookie:`` header giving cookies (``name=value``): the whole header value to its line's
+end (or its string's: no quote or backslash is crossed, so JSON text stays JSON) is masked, every cookie of it.
+``cookie: chocolate chip`` (no ``=``) is prose and stays."""
 _ENV_SECRET = re.compile(r"(?i)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$")
 _lock = threading.Lock()
 _registered: set[str] = set()
@@ -107,7 +112,7 @@ def _literal_pattern() -> re.Pattern[str] | None:
     return _cache[1]
 
 
-_KEY_STEMS = ("secret", "passw", "passphrase", "credential", "authorization", "bearer")
+_KEY_STEMS = ("secret", "passw", "passphrase", "credential", "authorization", "bearer", "cookie")
 """Every name the credential rules match (lower case) holds one of these stems or ends in ``key``/``keys``/
 ``token``/``tokens``: the regexes only run when the text shows such a name, which keeps redaction of ordinary
 values at one search over it (see :func:`_gate`)."""
@@ -179,19 +184,18 @@ _PUNCTUATED = re.compile(r"[0-9_\-./+=:@!#$%^*~]")
 
 
 def _mask_assigned(m: re.Match[str]) -> str:
-    """The match with its value masked, except: an unquoted value after a bare ``"name":`` (a JSON key: the key
-    rules above decide, and a bare number masked here would not be JSON), and an unquoted one-word value after
-    ``:`` with no digit or punctuation and under 20 letters (``password: required``): a sentence that names a
-    credential must not make a step's result count as a secret (it would not be journaled)."""
+    """The match with its value masked, except an unquoted one-word value after ``:`` with no digit or punctuation
+    and under 20 letters (``password: required``): a sentence that names a credential must not make a step's result
+    count as a secret (it would not be journaled). After a bare ``"name":`` (a JSON key) the key rules above have
+    masked every JSON value already, so what is left there is ``null`` (kept) or text that is not JSON
+    (``"password": hunter22`` in a log line or a text artifact), masked by the same rule."""
     if m.group("quoted") is not None:
         start, end = m.span("quoted")
     else:
         bare = m.group("bare")
-        if m.group("sep") == ":":
-            if m.group("q1") == '"':
-                return m.group(0)
-            if not m.group("scheme") and len(bare) < 20 and _PUNCTUATED.search(bare) is None:
-                return m.group(0)
+        prose = not m.group("scheme") and len(bare) < 20 and _PUNCTUATED.search(bare) is None
+        if m.group("sep") == ":" and prose:
+            return m.group(0)
         start, end = m.span("bare")
     whole, base = m.group(0), m.start()
     return whole[: start - base] + MASK + whole[end - base :]
@@ -227,6 +231,8 @@ def redact_text(text: str) -> str:
     if _names_credential(text, lower):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
         text = _mask_containers(text)
+        if "cookie" in lower:
+            text = _COOKIE_HEADER.sub(lambda m: m.group(1) + MASK, text)
         text = _ASSIGNED.sub(_mask_assigned, text)
     if "bearer" in lower:
         text = _PATTERNS[0].sub(MASK, text)

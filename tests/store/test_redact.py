@@ -292,7 +292,7 @@ def test_whatever_sits_under_a_credential_key_leaves_json_with_no_scalar_of_it(i
 _CREDENTIAL_RULE = (
     r"[a-z0-9_\-]*(api[_\-]?key|apikey|secret|password|passwd|passphrase|private[_\-]?key|credential)s?"
     r"|[a-z0-9_\-]*(access|refresh|auth|id|session|oauth|bearer|api|csrf|xsrf)[_\-]?tokens?"
-    r"|authorization|proxy-authorization|x-api-key|bearer"
+    r"|authorization|proxy-authorization|x-api-key|bearer|cookies?|set-cookie"
 )
 """The documented rule for credential keys (README, "Secrets"), restated here as the oracle."""
 _KEY_PARTS = st.sampled_from(
@@ -300,7 +300,8 @@ _KEY_PARTS = st.sampled_from(
 )
 _KEY_TAILS = st.sampled_from(
     ["key", "keys", "token", "tokens", "api_key", "API-KEY", "apikey", "_token", "Token", "secret", "Passwd",
-     "credentials", "authorization", "bearer", "x-api-key", "name", "kei", "passphrase", "private_key"]
+     "credentials", "authorization", "bearer", "x-api-key", "name", "kei", "passphrase", "private_key", "Cookie",
+     "cookies", "set-cookie", "cookie_jar"]
 )  # fmt: skip
 
 
@@ -386,6 +387,9 @@ _SECRET = "s3cr3tVALUEabc123XYZ"
         json.dumps({"api_key": _SECRET}),
         f'client = Client(api_key="{_SECRET}")',
         f"db_password = {_SECRET}",
+        f"Cookie: theme=dark; sid={_SECRET}",
+        f"HTTP/1.1 200 OK\r\nSet-Cookie: session={_SECRET}; Path=/; HttpOnly\r\n",
+        f'"password": {_SECRET}',
     ],
 )
 def test_a_credential_given_a_value_in_text_is_masked(text: str) -> None:
@@ -395,6 +399,27 @@ def test_a_credential_given_a_value_in_text_is_masked(text: str) -> None:
     out = json.loads(stored)["tool_output"]
     assert _SECRET not in out and MASK in out
     assert redact_text(stored) == stored, "redaction is idempotent"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (f'config: {{"user": "bob", "password": {_SECRET}}}', '"user": "bob"'),
+        (f"> GET /me HTTP/1.1\n> Cookie: lang=en; sid={_SECRET}\n> Accept: */*", "> Accept: */*"),
+        (f"< Set-Cookie: sid={_SECRET}; Path=/; Secure\n< Content-Type: text/html", "< Content-Type: text/html"),
+        (json.dumps({"headers": {"Cookie": f"sid={_SECRET}"}, "url": "https://a.example/"}), '"url": "https://a.'),
+        (json.dumps({"cookies": {"sid": _SECRET, "theme": "dark"}}), '"theme": '),
+    ],
+)
+def test_a_cookie_or_a_bare_password_in_raw_text_is_masked(text: str, kept: str) -> None:
+    """Text redacted as it is (a text artifact, a log line, a JSON document): a password after a quoted name that
+    is not JSON (``"password": hunter22``) and the cookies of a ``Cookie:``/``Set-Cookie:`` header or under a
+    ``cookie(s)`` key reached the store; the rest of the text stays as it was."""
+    out = redact_text(text)
+    assert _SECRET not in out and MASK in out and kept in out
+    assert redact_text(out) == out
+    if text.startswith("{"):
+        assert json.loads(out).keys() == json.loads(text).keys()
 
 
 @pytest.mark.parametrize(
@@ -408,6 +433,9 @@ def test_a_credential_given_a_value_in_text_is_masked(text: str) -> None:
         "idempotency_key: 123e4567-e89b",
         "api_key: null",
         "Set the Authorization: header yourself",
+        "The cookie: chocolate chip",
+        "Accept cookies: yes",
+        '{"password": null}',
     ],
 )
 def test_text_that_only_names_a_credential_is_left_as_it_is(text: str) -> None:
