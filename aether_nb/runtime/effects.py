@@ -19,11 +19,12 @@ journaled step unless marked :func:`pure`; :func:`effect` marks one explicitly (
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aether_nb.errors import UsageError, shown
@@ -188,25 +189,17 @@ class ServiceCall:
             self._scope.unawaited.pop(self._key, None)
 
     async def _run(self) -> Any:
-        scope = self._scope
-        store = scope.run.session.store
+        store = self._scope.run.session.store
         if not self._journaled:
             value = self._body(_view(store))
             return await value if inspect.isawaitable(value) else value
         replayed = self._replay()
         if replayed is not _MISSING:
             return replayed
-        writes = EffectWrites()
-        token = inside_step.set(writes)
-        try:
+        with self._executing() as writes:
             value = self._body(StoreView(store, writes))
             if inspect.isawaitable(value):
                 value = await value
-        except BaseException as exc:
-            self._emit(error=exc)
-            raise
-        finally:
-            inside_step.reset(token)
         self._commit(value, writes)
         if store.durability == "sync":
             await store.barrier()
@@ -219,28 +212,34 @@ class ServiceCall:
 
     def _run_now(self) -> Any:
         self._start()
-        scope = self._scope
-        store = scope.run.session.store
+        store = self._scope.run.session.store
         if not self._journaled:
             return self._body(_view(store))
         replayed = self._replay()
         if replayed is not _MISSING:
             return replayed
-        writes = EffectWrites()
-        token = inside_step.set(writes)
-        try:
+        with self._executing() as writes:
             value = self._body(StoreView(store, writes))
             if inspect.isawaitable(value):
                 raise UsageError(f"{self.name} returned an awaitable from a sync method: make the method async")
+        self._commit(value, writes)
+        if store.durability == "sync":
+            store.flush_history()
+        return value
+
+    @contextlib.contextmanager
+    def _executing(self) -> Iterator[EffectWrites]:
+        """The body's execution, shared by the awaited and the sync call: its store writes are captured (and a
+        call it makes joins this step), and an error it raises is recorded on the step before propagating."""
+        writes = EffectWrites()
+        token = inside_step.set(writes)
+        try:
+            yield writes
         except BaseException as exc:
             self._emit(error=exc)
             raise
         finally:
             inside_step.reset(token)
-        self._commit(value, writes)
-        if store.durability == "sync":
-            store.flush_history()
-        return value
 
     def _fp(self) -> str:
         return call_fingerprint(self._inputs, self.name)

@@ -179,6 +179,53 @@ def test_a_failed_service_call_writes_nothing(session: Session) -> None:
     assert arun(agent()) == {"half": "absent"}
 
 
+def test_a_failed_call_of_an_async_or_a_sync_method_is_listed_with_its_error(session: Session) -> None:
+    """Both ways a service method runs (awaited, or called right away when sync) record the failed call on the
+    graph with its error and leave the error to the caller; the failed async call's write is dropped."""
+
+    class Boom(Exception):
+        pass
+
+    class Flaky(ag.Service):
+        async def fail_later(self, n: int) -> None:
+            await self.ctx().kv().set(f"async-{n}", 1)
+            raise Boom(f"async {n}")
+
+        def fail_now(self, n: int) -> None:
+            raise Boom(f"sync {n}")
+
+    session.services["flaky"] = Flaky()
+
+    @ag.graph_fn
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        caught = []
+        for n in (1, 2):
+            try:
+                await context.flaky().fail_later(n)
+            except Boom as exc:
+                caught.append(str(exc))
+            try:
+                context.flaky().fail_now(n)
+            except Boom as exc:
+                caught.append(str(exc))
+        return {"caught": caught, "keys": sorted(await context.kv().keys())}
+
+    async def main() -> ag.Run:
+        run = agent.start()
+        await run
+        return run
+
+    run = arun(main())
+    assert run.outputs == {"caught": ["async 1", "sync 1", "async 2", "sync 2"], "keys": []}
+    failed = [(c["method"], c["error"]["message"]) for c in run.graph.calls if c.get("error")]
+    assert failed == [
+        ("fail_later", "async 1"),
+        ("fail_now", "sync 1"),
+        ("fail_later", "async 2"),
+        ("fail_now", "sync 2"),
+    ]
+
+
 def test_an_unawaited_service_call_is_reported(session: Session) -> None:
     @ag.graph_fn
     async def agent(*, context: ag.NodeContext) -> None:
