@@ -30,7 +30,7 @@ import os, pathlib
 import aether_nb as ag
 from aether_nb.testing import FakeOpenAI
 
-pathlib.Path("npmrc.txt").write_text("//registry.npmjs.org/:_authToken=npm_" + "Zx9Q" * 9 + "\\n")
+pathlib.Path("npmrc.txt").write_text("//npm.example.invalid/:_authToken=npm_" + "Zx9Q" * 9 + "\\n")
 pathlib.Path("aws_credentials.txt").write_text(
     "[default]\\naws_access_key_id = AKIA" + "QWERTYUIOP12" + "3456\\n"
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "NBKEY00001\\n"

@@ -86,8 +86,8 @@ PLANTED = {
     "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0\n"
     "PLANTEDKEYBODYPLANTEDKEYBODY\n-----END OPENSSH PRIVATE KEY-----",
     "url_password": "postgres://ada:PlantedUrlPassw0rd@db.internal:5432/app",
-    "npm": "//registry.npmjs.org/:_authToken=npm_" + "PlantedNpmToken0123456789abcdefghijk",
-    "npm_legacy": "//registry.npmjs.org/:_authToken=" + "0123abcd-4567-89ef-0123-456789abcdef",
+    "npm": "//npm.example.invalid/:_authToken=npm_" + "PlantedNpmToken0123456789abcdefghijk",
+    "npm_legacy": "//npm.example.invalid/:_authToken=" + "0123abcd-4567-89ef-0123-456789abcdef",
     "aws_secret_quoted": 'aws_secret_access_key = "' + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED123" + '"',
     "aws_secret_file": "[default]\naws_secret_access_key = " + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED456\n",
     "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
