@@ -20,6 +20,12 @@ from tests.conftest import arun, make_session
 ENV_KEY = "test-env-key-0123456789"
 BEARER = "Bearer abcdefghijklmnopqrstuvwxyz0123"
 SK = "sk-proj-AAAABBBBCCCCDDDDEEEE1234"
+COOKIE = "planted-session-cookie-0f3a9c"
+PASSWORD = "planted-pw-77x"
+HTTP_LOG = (
+    f'< HTTP/1.1 200 OK\n< Set-Cookie: sid={COOKIE}; Path=/; HttpOnly\n{{"user": "ada", "password": {PASSWORD}}}\n'
+)
+"""A text artifact and a log line as a tool's HTTP trace gives them: not JSON, so only the text rules apply."""
 
 
 def test_redaction_rules() -> None:
@@ -53,6 +59,8 @@ def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pyt
         await context.channel().send_text("control-marker-visible-4242")
         await context.kv().set("creds", {"api_key": ENV_KEY})
         await context.memory().record("note", {"text": f"token {SK}"})
+        await context.artifacts().save_text(HTTP_LOG, name="http.log")
+        context.logger().warning("response: %s", HTTP_LOG)
         typed = await context.channel().ask_text("Paste your key")
         return {"seen": h["headers"]["X-Api-Key"], "typed": typed}
 
@@ -67,7 +75,7 @@ def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pyt
     assert all(e.name != "leaky" for e in store.load_journal(run_id))  # not journaled: it would hold the key
     store.close()
     raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("nb.duckdb*") if p.is_file())
-    for secret in (ENV_KEY, SK, "abcdefghijklmnopqrstuvwxyz0123"):
+    for secret in (ENV_KEY, SK, "abcdefghijklmnopqrstuvwxyz0123", COOKIE, PASSWORD):
         assert secret.encode() not in raw, secret
     assert MASK.encode() in raw
     assert b"control-marker-visible-4242" in raw  # plain text does land in the file: the check above means something
