@@ -478,7 +478,8 @@ _GATE_PIECES = st.one_of(
     st.sampled_from(["Bearer abcdefghijklmn0123", "SK-", "sk-abcdefghijklmnop0123", "PASSWORD", "Secret", "KeY",
                      "ghp_" + "a" * 36, "AKIA" + "B" * 16, "xoxb-12-34-abc", "zq8-Registered-Value-77",
                      "ZQ8-REGISTERED-VALUE-77", "api_key=abcdefgh12345678", '"auth_token": "abcdefgh12345678"',
-                     "GITHUB_TOKEN=ghx12345678abcdefgh", '"run_id": "run-1", ', "node_ran"]),
+                     "GITHUB_TOKEN=ghx12345678abcdefgh", '"run_id": "run-1", ', "node_ran", "Cookie: sid=abc123",
+                     "set-COOKIE:", '"password": hunter22']),
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=10),
 )  # fmt: skip
 
@@ -507,6 +508,8 @@ def test_ascii_text_is_redacted_as_text_that_takes_every_search(pieces: list[str
         "use sk-abcdefghijklmnop0123 now",
         "token ghp_" + "a" * 36,
         "a registered value zq8-Registered-Value-77 inside",
+        "< Set-Cookie: sid=abcdefgh12345678; Path=/",
+        '{"password": hunter22}',
     ],
 )
 def test_ascii_text_holding_one_kind_of_secret_is_masked(text: str) -> None:
