@@ -417,6 +417,8 @@ def test_a_credential_given_a_value_in_text_is_masked(text: str) -> None:
         (f"< Set-Cookie: sid={_SECRET}; Path=/; Secure\n< Content-Type: text/html", "< Content-Type: text/html"),
         (json.dumps({"headers": {"Cookie": f"sid={_SECRET}"}, "url": "https://a.example/"}), '"url": "https://a.'),
         (json.dumps({"cookies": {"sid": _SECRET, "theme": "dark"}}), '"theme": '),
+        (f"Cookie: note=it's; sid={_SECRET}\nHost: a.example", "\nHost: a.example"),
+        (json.dumps({"header": f'Cookie: sid="{_SECRET}"; theme=dark', "n": "1"}), '"n": "1"'),
     ],
 )
 def test_a_cookie_or_a_bare_password_in_raw_text_is_masked(text: str, kept: str) -> None:
