@@ -64,12 +64,13 @@ _PATTERNS = [
     re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
 ]
-_COOKIE_HEADER = re.compile(r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s=;,"\\]+=)(?:[^\r\n"\\]|\\")+')
-"""A ``Cookie:`` or ``Set-Cookie:`` header giving cookies (``name=value``): the whole header value to its line's
-end is masked, every cookie of it. In JSON text the header ends with its string: the match crosses no quote (an
-escaped one, ``\\"``, is part of a quoted cookie value) and no other escape (``\\n`` ends the line), so the text
-stays JSON. ``cookie: chocolate chip`` (no ``=``) is prose and stays. Not covered: a cookie value in raw double
-quotes in text that is not JSON (``Cookie: sid="..."`` in a log line): its quoted part stays."""
+_COOKIE_HEADER = re.compile(r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+')
+"""A ``Cookie:`` or ``Set-Cookie:`` header giving cookies (``name=value``, the name an HTTP token: so a value
+masked already, ``[REDACTED]``, is not taken for one): the whole header value to its line's end is masked, every
+cookie of it. In JSON text the header ends with its string: the match crosses no quote (an escaped one, ``\\"``,
+is part of a quoted cookie value) and no other escape (``\\n`` ends the line), so the text stays JSON.
+``cookie: chocolate chip`` (no ``=``) is prose and stays. Not covered: a cookie value in raw double quotes in text
+that is not JSON (``Cookie: sid="..."`` in a log line): its quoted part stays."""
 _ENV_SECRET = re.compile(r"(?i)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$")
 _lock = threading.Lock()
 _registered: set[str] = set()

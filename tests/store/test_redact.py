@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import aether_nb as ag
@@ -457,7 +457,8 @@ def test_text_that_only_names_a_credential_is_left_as_it_is(text: str) -> None:
 
 _WORDS = st.sampled_from(
     ["api_key", "password", "token", "GITHUB_TOKEN", "x-api-key", "Authorization", "Basic", "=", ":", ": ", '"', "'",
-     "\\", "\\\"", " ", "\n", "&", ",", "{", "}", "[", "]", "12345678", "s3cr3t-v4lue", "null", "https://a/?", "key"]
+     "\\", "\\\"", " ", "\n", "&", ",", "{", "}", "[", "]", "12345678", "s3cr3t-v4lue", "null", "https://a/?", "key",
+     "Cookie:", "set-cookie: ", "sid=", ";", "cookies"]
 )  # fmt: skip
 
 
@@ -473,6 +474,17 @@ def test_redacted_json_stays_json_whatever_the_text_holds(pieces: list[str], key
     stored = redact_text(json.dumps(value))
     assert set(json.loads(stored)) == {key, "n"}
     assert redact_text(stored) == stored
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.one_of(_WORDS, st.just("[REDACTED]")), min_size=1, max_size=14))
+@example(pieces=["Cookie:", "=", "'", "sid="])
+def test_redacting_raw_text_again_changes_nothing(pieces: list[str]) -> None:
+    """Text that is not JSON (a text artifact, a log line) redacted once is left as it is by a second pass: a mask
+    is never read as a new value to mask (``Cookie:=...`` once became ``Cookie:[REDACTED]...``, which the cookie
+    rule then took for a header)."""
+    once = redact_text("".join(pieces))
+    assert redact_text(once) == once
 
 
 _GATE_PIECES = st.one_of(
