@@ -17,9 +17,32 @@ import inspect
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from aether_nb.errors import StorageError
+
+
+class _OnFirstUse:
+    """A regex compiled when first used (see :func:`compiled_on_first_use`); then its methods are the compiled
+    pattern's own, set on the instance, so later calls cost no extra lookup."""
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not set yet: the first use
+        compiled = re.compile(self.pattern, self.flags)
+        for attr in ("sub", "search", "match", "fullmatch", "finditer", "findall", "groups"):
+            setattr(self, attr, getattr(compiled, attr))
+        return getattr(compiled, name)
+
+
+def compiled_on_first_use(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)``, done when the pattern is first used. Why: compiling the redaction patterns
+    (this module's and :mod:`aether_nb.store.redact`'s) took ~8 ms, a tenth of ``import aether_nb`` (W6); a run's
+    first redaction pays it instead."""
+    return cast("re.Pattern[str]", _OnFirstUse(pattern, flags))
+
 
 # detect-secrets plugin module -> literal hints (a pattern runs only when its text holds one of them)
 PLUGINS: dict[str, tuple[str, ...]] = {
@@ -40,16 +63,16 @@ public IPs (not secrets), and formats with no distinctive prefix (Twilio, Telegr
 ordinary ids in run data; such keys are still redacted when they are in the environment or registered."""
 
 OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
-    (("hf_",), re.compile(r"hf_[A-Za-z0-9]{30,}")),  # Hugging Face user access tokens
-    (("api_org_",), re.compile(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
-    (("AIza",), re.compile(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
-    (("sk-ant-",), re.compile(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
+    (("hf_",), compiled_on_first_use(r"hf_[A-Za-z0-9]{30,}")),  # Hugging Face user access tokens
+    (("api_org_",), compiled_on_first_use(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
+    (("AIza",), compiled_on_first_use(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
+    (("sk-ant-",), compiled_on_first_use(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
     # AWS secret keys (40 characters) after an "aws...key"-like name, quoted, quoted in JSON text (\") or after
     # "=" / ":" unquoted (a credentials file): detect-secrets' pattern wants a bare quote on each side, so the key of
     # `aws_secret_access_key = "..."` inside a JSON value (where the quotes are \") reached the store.
     (
         ("aws", "AWS", "Aws"),
-        re.compile(
+        compiled_on_first_use(
             r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?(?:\\?['\"]|[=:]\s*)([0-9a-zA-Z/+]{40})(?![0-9a-zA-Z/+])",
             re.IGNORECASE,
         ),
@@ -58,20 +81,22 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     # detect-secrets' pattern, //.+/:_authToken=\s*((npm_.+)|...).*, is line-based: in JSON text (one line) its
     # "npm_.+" ran past the closing quote, so the match was skipped and an npm_ token inside a JSON value was
     # stored as it was; its ".+" from every "//" of the text was also quadratic (URLs are everywhere).
-    (("npm_",), re.compile(r"npm_[A-Za-z0-9]{36}")),
-    (("_authToken",), re.compile(r"(?<=:_authToken=)\s*([A-Fa-f0-9-]{36}|npm_[A-Za-z0-9]{20,})")),
+    (("npm_",), compiled_on_first_use(r"npm_[A-Za-z0-9]{36}")),
+    (("_authToken",), compiled_on_first_use(r"(?<=:_authToken=)\s*([A-Fa-f0-9-]{36}|npm_[A-Za-z0-9]{20,})")),
     # OpenAI keys ("sk-[project-]" 20 alnum "T3BlbkFJ" 20 alnum; "sk-" at a word boundary is masked anyway, see
     # redact.py). detect-secrets' own pattern, sk-[A-Za-z0-9-_]*[A-Za-z0-9]{20}T3BlbkFJ..., backtracks from the
     # end of the token for every "sk-" in it: quadratic (a 16 KB token of "sk-ant-z"s took 0.2 s, 160 KB 18 s).
     # This one starts only where a token starts (so each token is scanned once) and masks the whole token.
     (
         ("T3BlbkFJ",),
-        re.compile(r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*?sk-)[A-Za-z0-9_\-]*?[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"),
+        compiled_on_first_use(
+            r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*?sk-)[A-Za-z0-9_\-]*?[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"
+        ),
     ),
     # a private key block, whole: in JSON text its newlines are "\n" escapes; a cut-off block goes to the text's end
     (
         ("PRIVATE KEY", "PuTTY-User-Key"),
-        re.compile(
+        compiled_on_first_use(
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:(?!-----END)[^\"])*"
             r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?=\"|$))|PuTTY-User-Key-File-\d[^\"]*",
         ),
@@ -101,7 +126,7 @@ def _trie(words: list[str]) -> str:
 
 HINTS: tuple[str, ...] = tuple(sorted({h for hints in [*PLUGINS.values(), *(h for h, _ in OWN)] for h in hints}))
 """Every literal hint: a text that holds none of them (nearly all texts) is not searched any further."""
-_HINT = re.compile(_trie(list(HINTS)))
+_HINT = compiled_on_first_use(_trie(list(HINTS)))
 _hint_re2: Any = None
 """The same search with RE2 (compiled on first use: importing it costs ~7 ms, not paid by ``import aether_nb``),
 which scans for a set of literals in one linear pass; Python's ``re`` tries the alternation at every candidate
@@ -123,7 +148,7 @@ def has_hint(text: str) -> bool:
 
 
 _NOT_TOKEN = frozenset(" \t\"':@=,;")
-_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_+/=.\-]*")
+_TOKEN_TAIL = compiled_on_first_use(r"[A-Za-z0-9_+/=.\-]*")
 """The rest of a token after a match (letters, digits and ``_-+/=.``): always matches, possibly empty."""
 _lock = threading.Lock()
 _rules: list[tuple[tuple[str, ...], list[re.Pattern[str]]]] | None = None

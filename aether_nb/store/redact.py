@@ -31,6 +31,7 @@ from typing import Any
 
 from aether_nb.errors import StorageError
 from aether_nb.store import detectors
+from aether_nb.store.detectors import compiled_on_first_use
 
 MASK = "[REDACTED]"
 _KEY_NAMES = (
@@ -47,7 +48,7 @@ open one matched whole: with a closing quote required, a text of many escaped qu
 tried again from each of them (quadratic: 12,000 characters took 1.7 s)."""
 _SCALAR_VALUE = _STRING_VALUE + r"|-?[0-9][0-9.eE+\-]*+|-?Infinity|NaN|true|false"
 _LIST_ITEM = r"(?:" + _SCALAR_VALUE + r"|null)"
-_KEYED_VALUE = re.compile(
+_KEYED_VALUE = compiled_on_first_use(
     rf'("{_KEY_NAMES}"\s*:\s*)(?:{_SCALAR_VALUE}|\[\s*(?:{_LIST_ITEM}(?:\s*,\s*{_LIST_ITEM})*)?\s*\])',
     re.IGNORECASE,
 )
@@ -55,23 +56,25 @@ _KEYED_VALUE = re.compile(
 of keys) becomes one ``"[REDACTED]"``. Numbers are matched possessively and list items need their commas: a
 long number in a list under such a key (``{"api_keys": [111...1, {}]}``) made the pattern try every way to split its
 digits into numbers, exponential in its length (30 digits stalled the history writer for minutes)."""
-_KEYED_CONTAINER = re.compile(r'("' + _KEY_NAMES + r'"\s*:\s*)[\[{]', re.IGNORECASE)
+_KEYED_CONTAINER = compiled_on_first_use(r'("' + _KEY_NAMES + r'"\s*:\s*)[\[{]', re.IGNORECASE)
 """A dict or a list holding dicts under a credential key (``{"credentials": {"user": "bob", "token": "..."}}``):
 every value inside is masked and its keys kept, so the text stays JSON of the same shape."""
-_INNER_VALUE = re.compile(f"({_STRING_VALUE})(\\s*:)|{_SCALAR_VALUE}")
-_BRACKETS = re.compile(rf"{_STRING_VALUE}|[\[\]{{}}]")
+_INNER_VALUE = compiled_on_first_use(f"({_STRING_VALUE})(\\s*:)|{_SCALAR_VALUE}")
+_BRACKETS = compiled_on_first_use(rf"{_STRING_VALUE}|[\[\]{{}}]")
 _PATTERNS = [
-    re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    compiled_on_first_use(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    compiled_on_first_use(r"\bsk-[A-Za-z0-9_\-]{16,}"),
 ]
-_COOKIE_HEADER = re.compile(r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+')
+_COOKIE_HEADER = compiled_on_first_use(
+    r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+'
+)
 """A ``Cookie:`` or ``Set-Cookie:`` header giving cookies (``name=value``, the name an HTTP token: so a value
 masked already, ``[REDACTED]``, is not taken for one): the whole header value to its line's end is masked, every
 cookie of it. In JSON text the header ends with its string: the match crosses no quote (an escaped one, ``\\"``,
 is part of a quoted cookie value) and no other escape (``\\n`` ends the line), so the text stays JSON.
 ``cookie: chocolate chip`` (no ``=``) is prose and stays. Not covered: a cookie value in raw double quotes in text
 that is not JSON (``Cookie: sid="..."`` in a log line): its quoted part stays."""
-_ENV_SECRET = re.compile(r"(?i)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$")
+_ENV_SECRET = compiled_on_first_use(r"(?i)(KEY|APIKEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$")
 _lock = threading.Lock()
 _registered: set[str] = set()
 _cache: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
@@ -120,14 +123,14 @@ _KEY_STEMS = ("secret", "passw", "passphrase", "credential", "authorization", "b
 ``token``/``tokens``: the regexes only run when the text shows such a name, which keeps redaction of ordinary
 values at one search over it (see :func:`_gate`)."""
 _NAME_ENDS = ("key", "token")
-_GIVEN = re.compile(r"s?\\?[\"']?\s*[:=]")
+_GIVEN = compiled_on_first_use(r"s?\\?[\"']?\s*[:=]")
 """What follows a name given a value (``"api_key": ``, ``api_key=``, ``'id_token': ``), after its ``key`` or
 ``token``. Those two words are everywhere, as words and as parts of names (a wait's ``token``, an LLM's
 ``prompt_tokens``, an ``idempotency_key``): where one ends a name given a value, the whole name is checked
 (:func:`_names_credential`)."""
-_NAME_BEFORE = re.compile(r"[a-z0-9_\-]*\Z")
-_CREDENTIAL_NAME = re.compile(_KEY_NAMES, re.IGNORECASE)
-_ENV_NAME = re.compile(r"[A-Z0-9_]*_(?:KEY|TOKEN)")
+_NAME_BEFORE = compiled_on_first_use(r"[a-z0-9_\-]*\Z")
+_CREDENTIAL_NAME = compiled_on_first_use(_KEY_NAMES, re.IGNORECASE)
+_ENV_NAME = compiled_on_first_use(r"[A-Z0-9_]*_(?:KEY|TOKEN)")
 _named: dict[str, bool] = {}
 """Names (up to 64 characters) seen before by :func:`_names_credential`, and whether each is a credential name;
 at most 4,096 are kept."""
@@ -169,7 +172,7 @@ def _names_credential(text: str, lower: str) -> bool:
     return False
 
 
-_ASSIGNED = re.compile(
+_ASSIGNED = compiled_on_first_use(
     r"(?<![A-Za-z0-9_\-])"
     rf"(?:(?i:{_KEY_NAMES})|[A-Z0-9_]*_(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(?==))"
     r"(?P<q1>\\?[\"']?)[ \t]*(?P<sep>[:=])[ \t]*"
@@ -183,7 +186,7 @@ an ``.env`` line), ``password: ...`` (YAML, headers), ``'api_key': '...'`` (a Py
 ``_KEY``, ``_TOKEN``, ``_SECRET``, ``_PASSWORD``, ``_CREDENTIALS`` with ``=`` (``GITHUB_TOKEN=...``). A quoted
 value must close with its own quote, and no value holds a quote or a backslash: in JSON text a match never leaves
 the string it is in, so the text stays JSON. See :func:`_mask_assigned` for which values are masked."""
-_PUNCTUATED = re.compile(r"[0-9_\-./+=:@!#$%^*~]")
+_PUNCTUATED = compiled_on_first_use(r"[0-9_\-./+=:@!#$%^*~]")
 
 
 def _mask_assigned(m: re.Match[str]) -> str:
@@ -287,8 +290,8 @@ def _container_end(text: str, start: int) -> int:
     return len(text)
 
 
-_JSON_STRING = re.compile(_STRING_VALUE)
-_BARE_TOKEN = re.compile(r"[A-Za-z0-9_.+\-]*")
+_JSON_STRING = compiled_on_first_use(_STRING_VALUE)
+_BARE_TOKEN = compiled_on_first_use(r"[A-Za-z0-9_.+\-]*")
 
 
 def _mask_literals(literal: re.Pattern[str], text: str) -> str:

@@ -29,3 +29,20 @@ def test_a_hint_is_found_in_text_that_is_not_ascii_or_not_utf8_encodable() -> No
     assert detectors.has_hint("\ud800 xoxb-1")  # a lone surrogate: RE2 cannot take it, re does
     assert not detectors.has_hint("\ud800 café, nothing here")
     assert not detectors.has_hint('{"run_id": "run-1", "kind": "node_ran", "inputs": {"x": 1}}')
+
+
+@given(text=st.text(alphabet="aAbB z", max_size=12))
+def test_a_pattern_compiled_on_first_use_answers_as_the_compiled_one(text: str) -> None:
+    """Every method redaction uses gives what ``re.compile`` gives, on the first use and after it."""
+    import re
+
+    lazy = detectors.compiled_on_first_use(r"(a+)b", re.IGNORECASE)
+    real = re.compile(r"(a+)b", re.IGNORECASE)
+    assert lazy.pattern == real.pattern
+    for _ in range(2):
+        assert lazy.sub("x", text) == real.sub("x", text)
+        assert [m.span(1) for m in lazy.finditer(text)] == [m.span(1) for m in real.finditer(text)]
+        assert bool(lazy.search(text)) == bool(real.search(text))
+        assert bool(lazy.match(text)) == bool(real.match(text))
+        assert bool(lazy.fullmatch(text)) == bool(real.fullmatch(text))
+        assert lazy.groups == real.groups == 1
