@@ -149,6 +149,7 @@ def configure(
     from aether_nb.runtime.history import check_durability
     from aether_nb.runtime.scheduler import check_cap
     from aether_nb.services.llm import configure_llm
+    from aether_nb.store import redact
 
     current = session()
     if durability is not None:
@@ -173,6 +174,7 @@ def configure(
         if live:
             raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
         new_store = _open_store(store)
+        redact.prepare()  # (setup time: not the first run's, see prepare)
         old = current.store
         old.flush_history()
         if new_store is not old and new_store is not old.inner:

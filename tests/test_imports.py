@@ -108,3 +108,28 @@ def test_import_compiles_no_redaction_pattern_and_the_first_redaction_does() -> 
         "print(json.dumps([at_import, len(ours()) > 0, out]))"
     )
     assert _fresh(code) == [0, True, '{"password": "[REDACTED]", "note": "Cookie: [REDACTED]"}']
+
+
+def test_configuring_a_store_loads_redaction_so_a_run_does_not() -> None:
+    """detect-secrets' catalogue (~100 ms: it imports requests) and RE2 load when a store is configured (and at
+    ``%load_ext``), not in the middle of the first run whose history holds a URL (a detector's hint)."""
+    code = (
+        "import asyncio, json, sys, aether_nb as ag\n"
+        "heavy = lambda: sorted(m for m in ('detect_secrets', 'requests', 're2') if m in sys.modules)\n"
+        "at_import = heavy()\n"
+        "ag.configure(store=':memory:')\n"
+        "configured = heavy()\n"
+        "@ag.tool\n"
+        "def fetch(url: str) -> str:\n"
+        "    return 'page of ' + url\n"
+        "@ag.graph_fn\n"
+        "async def flow(url: str):\n"
+        "    return {'page': await fetch(url)}\n"
+        "loaded = set(sys.modules)\n"
+        "out = asyncio.run(flow(url='https://user:pw@example.com/a'))\n"
+        "ag.session().flush()\n"
+        "roots = ('detect_secrets', 'requests', 're2')\n"
+        "during = sorted(m for m in set(sys.modules) - loaded if m.split('.')[0] in roots)\n"
+        "print(json.dumps([at_import, configured, during, out['page']['result']]))"
+    )
+    assert _fresh(code) == [[], ["detect_secrets", "re2", "requests"], [], "page of https://user:pw@example.com/a"]

@@ -33,6 +33,7 @@ from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.taskgraph import TaskGraph
+from aether_nb.store import redact
 
 _IPYTHON_COUNTS_FIRST = int(IPython.__version__.split(".")[0]) >= 9
 """IPython 9 moves ``execution_count`` on when a cell starts; IPython 8 when it ends."""
@@ -68,6 +69,7 @@ class Extension:
                     "restart); `%aether store PATH` switches to a file of its own.",
                     file=sys.stderr,
                 )
+        redact.prepare()  # (what the first run would load mid-run otherwise; a no-op after ag.configure(store=...))
         where = session.store.location
         print(
             "aether_nb: runs are kept in memory only (they will not survive a restart)"

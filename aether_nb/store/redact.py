@@ -228,6 +228,25 @@ def _gate() -> Any:
     return _gate_cache[1]
 
 
+_prepared = False
+
+
+def prepare() -> None:
+    """Load now what redaction otherwise loads when a text first needs it: detect-secrets' catalogue (~100 ms, it
+    imports ``requests``), RE2 and the patterns. Called when a store is configured (``ag.configure(store=...)``,
+    ``%load_ext``): otherwise the first run that writes a URL or a token-like text (a detector's hint) held the
+    event loop that long, in the middle of the run."""
+    global _prepared
+    if _prepared:
+        return
+    detectors.rules()
+    detectors.has_hint("")
+    _gate()
+    for pattern in (_KEYED_VALUE, _KEYED_CONTAINER, _ASSIGNED, _CREDENTIAL_NAME, _COOKIE_HEADER, *_PATTERNS):
+        pattern.search("")
+    _prepared = True
+
+
 def redact_text(text: str) -> str:
     """``text`` (JSON or plain) with every secret replaced by ``[REDACTED]``."""
     literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
