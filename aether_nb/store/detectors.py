@@ -39,8 +39,8 @@ class _OnFirstUse:
 
 def compiled_on_first_use(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """``re.compile(pattern, flags)``, done when the pattern is first used. Why: compiling the redaction patterns
-    (this module's and :mod:`aether_nb.store.redact`'s) took ~8 ms, a tenth of ``import aether_nb`` (W6); a run's
-    first redaction pays it instead."""
+    (this module's and :mod:`aether_nb.store.redact`'s) took ~8 ms, a tenth of ``import aether_nb`` (W6); configuring
+    a store pays it instead (:func:`aether_nb.store.redact.prepare`), or else the first redaction that needs one."""
     return cast("re.Pattern[str]", _OnFirstUse(pattern, flags))
 
 
