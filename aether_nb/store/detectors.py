@@ -37,11 +37,22 @@ class _OnFirstUse:
         return getattr(compiled, name)
 
 
+_DEFERRED: list[_OnFirstUse] = []
+
+
 def compiled_on_first_use(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """``re.compile(pattern, flags)``, done when the pattern is first used. Why: compiling the redaction patterns
     (this module's and :mod:`aether_nb.store.redact`'s) took ~8 ms, a tenth of ``import aether_nb`` (W6); configuring
-    a store pays it instead (:func:`aether_nb.store.redact.prepare`), or else the first redaction that needs one."""
-    return cast("re.Pattern[str]", _OnFirstUse(pattern, flags))
+    a store pays it instead (:func:`compile_deferred`), or else the first redaction that needs one."""
+    lazy = _OnFirstUse(pattern, flags)
+    _DEFERRED.append(lazy)
+    return cast("re.Pattern[str]", lazy)
+
+
+def compile_deferred() -> None:
+    """Compile every pattern made by :func:`compiled_on_first_use` that is not compiled yet."""
+    for lazy in _DEFERRED:
+        lazy.search("")
 
 
 # detect-secrets plugin module -> literal hints (a pattern runs only when its text holds one of them)

@@ -242,8 +242,7 @@ def prepare() -> None:
     detectors.rules()
     detectors.has_hint("")
     _gate()
-    for pattern in (_KEYED_VALUE, _KEYED_CONTAINER, _ASSIGNED, _CREDENTIAL_NAME, _COOKIE_HEADER, *_PATTERNS):
-        pattern.search("")
+    detectors.compile_deferred()
     _prepared = True
 
 

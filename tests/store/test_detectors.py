@@ -46,3 +46,12 @@ def test_a_pattern_compiled_on_first_use_answers_as_the_compiled_one(text: str) 
         assert bool(lazy.match(text)) == bool(real.match(text))
         assert bool(lazy.fullmatch(text)) == bool(real.fullmatch(text))
         assert lazy.groups == real.groups == 1
+
+
+def test_compile_deferred_compiles_every_pattern_made_on_first_use() -> None:
+    """What ``redact.prepare`` (store configuration) relies on: after it, no redaction pattern compiles mid-run."""
+    import re
+
+    lazy = detectors.compiled_on_first_use(r"x(y+)", re.IGNORECASE)
+    detectors.compile_deferred()
+    assert "search" in vars(lazy) and lazy.groups == 1 and lazy.sub("-", "aXYy") == "a-"
