@@ -4,7 +4,7 @@ Every step of a run produces history (two events, a DAG node, a journal entry, s
 Writing each piece as it happens costs one store round trip each, and with DuckDB one commit (~1 ms) per step.
 :class:`HistoryStore` sits between the runtime and the real store: it keeps the history in memory as records
 (nothing is serialised on the hot path) and writes it with :meth:`~aether_nb.store.protocol.Store.write_history`,
-one durable write per batch (with DuckDB, one statement), serialising and redacting the whole batch at once.
+one durable write per batch (with DuckDB, one synced log append), serialising and redacting the batch at once.
 
 When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
 

@@ -1,7 +1,7 @@
 """Bringing the DuckDB store's typed tables up to date from its history log (see :mod:`aether_nb.store.log`).
 
 An apply writes one frozen generation of the log's rows (:class:`~aether_nb.store.delta.Delta`) to the tables and
-deletes the log rows it came from, in one transaction: inserts of new rows and updates of known ones per table
+records the highest log seq it holds, in one transaction: inserts of new rows and updates of known ones per table
 (:func:`plan`), since DuckDB's ``INSERT ... ON CONFLICT`` costs several times more and this process knows which
 keys the tables hold.
 
@@ -34,6 +34,7 @@ from aether_nb.store.schema import (
     JOURNAL_INSERT,
     KV_DELETE,
     KV_INSERT,
+    LOG_APPLIED,
     LOG_DELETE,
     MEMORY_INSERT,
     NODE_INSERT,
@@ -154,13 +155,15 @@ def _split(rows: list[Row], new: list[bool], insert: str, update: str) -> list[S
 def _statements(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection, upto: int | None) -> list[Statement]:
     out = plan(rows, state, con)
     if upto is not None:
-        out.append((LOG_DELETE, [upto]))
+        out.append((LOG_APPLIED, [upto]))  # with the rows: a segment a crash leaves behind is skipped at open
+    if state.legacy_seqs:
+        out.append((LOG_DELETE, [list(state.legacy_seqs)]))
     return out
 
 
 def apply_generation(con: duckdb.DuckDBPyConnection, state: FileState, gen: Delta) -> list[RejectedRecord]:
-    """Write ``gen`` to the tables and delete its log rows, in one transaction on ``con``, and tell ``state``
-    what the tables hold now. Returns the rows DuckDB refused (left out). The caller holds the file's lock.
+    """Write ``gen`` to the tables and record its highest log seq, in one transaction on ``con``, and tell
+    ``state`` what the tables hold now. Returns the rows DuckDB refused (left out). The caller holds the file's lock.
 
     Raises:
         duckdb.Error: the apply failed as a whole (I/O, ...): nothing changed.
@@ -243,7 +246,7 @@ class Applier:
                     if wait == 0.0:
                         break
                     state.changed.wait(timeout=wait)
-                gen = state.pending.freeze()
+                gen = state.freeze()
                 try:
                     statements = _statements(gen.rows(), state, self.con, max(gen.log_seqs, default=None))
                 except duckdb.Error as exc:
@@ -280,9 +283,8 @@ class Applier:
                 rollback(con)
                 self._failed(exc)
                 return
-            state.pending.applied()
+            state.committed()
             self._retry_at = 0.0
-            state.changed.notify_all()
 
     def _failed(self, exc: BaseException) -> None:
         """Under the lock: the frozen rows are pending again, and the next try waits a little."""

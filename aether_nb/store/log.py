@@ -1,17 +1,18 @@
-"""The DuckDB store's write path: one statement per durable batch, applied to the typed tables later.
+"""The DuckDB store's write path: one synced append per durable batch, applied to the typed tables later.
 
-Why: on this machine a DuckDB statement costs ~0.5-1 ms and a commit ~0.5 ms whatever it carries, so a pause
-(run, wait, node, events, chat turn: five tables) written table by table costs ~10-15 ms, where one insert of one
-row costs ~1 ms. So a batch of history is written as **one row of ``history_log``** (its rows as JSON text, see
-:meth:`~aether_nb.store.rows.Rows.to_json`) in one autocommit statement: once that returns, the batch is durable.
-The typed tables (runs, waits, journal, nodes, events, memory, kv) are brought up to date from the log later
-(:mod:`aether_nb.store.apply`), in one transaction that also deletes the log rows it applied:
+Why: on this machine a DuckDB statement with its commit costs ~0.75 ms in a tight loop and 1.1-1.25 ms in the
+running store whatever it carries, where appending to a file and syncing it costs ~0.2 ms. So a batch of history
+is written as **one frame of the history log**, a segment file beside the database (its rows as JSON text, see
+:meth:`~aether_nb.store.rows.Rows.to_json`; the format and its guarantees: :mod:`aether_nb.store.logfile`): once
+the append returns, the batch is durable. The typed tables (runs, waits, journal, nodes, events, memory, kv) are
+brought up to date from the log later (:mod:`aether_nb.store.apply`), in one transaction that also records the
+highest log seq applied, after which the segments it covers are deleted:
 
 * in the background (:class:`~aether_nb.store.apply.Applier`), once the log holds :data:`APPLY_ROWS` rows or
   :data:`APPLY_BATCHES` batches, or when the store has been idle for ``apply_after_s``;
 * at once, at ``sql()`` and the few other reads that need whole tables, at ``close()``, when the log holds more
   than :data:`PENDING_MAX` rows (the writer waits: memory stays bounded), and when the file is opened again after
-  a process died with rows in its log (:meth:`FileState.recover`).
+  a process died with frames in its log (:meth:`FileState.recover`).
 
 Until then the log's rows are kept in memory (:class:`~aether_nb.store.delta.Pending`), and every read merges
 them: only this process can write the file (DuckDB's lock), so what it wrote is all the file lacks.
@@ -29,7 +30,8 @@ import duckdb
 
 from aether_nb.store.apply import Applier, apply_generation
 from aether_nb.store.cache import RunCache
-from aether_nb.store.delta import Pending
+from aether_nb.store.delta import Delta, Pending
+from aether_nb.store.logfile import LogFile, Recovered
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RejectedRecord
 from aether_nb.store.rows import Rows
 from aether_nb.store.schema import LOG_SELECT
@@ -63,8 +65,13 @@ class FileState:
     and the key sets, read once per table, stay true while this process holds the file.
     """
 
-    def __init__(self, start: int, apply_after_s: float) -> None:
+    def __init__(self, start: int, apply_after_s: float, log: LogFile | None = None) -> None:
         self.lock = threading.RLock()
+        self.log = log
+        """The log's segment files (None when the file is open read-only: nothing is written)."""
+        self.legacy_seqs: list[int] = []
+        """Rows of the ``history_log`` table an earlier aether_nb left (deleted by the apply that applies them)."""
+        self._applying_segments: list[Any] = []
         self.changed = threading.Condition(self.lock)
         """Notified when rows are written or an apply ends (the applier and the writers that wait use it)."""
         self.users = 0
@@ -185,22 +192,39 @@ class FileState:
         return out
 
     # -- reopening after a crash ----------------------------------------------------------------------------------
-    def recover(self, con: duckdb.DuckDBPyConnection, *, location: str, writable: bool) -> None:
-        """Read the log a dead process left into :attr:`pending`, and apply it when the file is writable. A log
-        row that cannot be read stays in the log (and is reported), the others are applied."""
-        for seq, text in con.execute(LOG_SELECT).fetchall():
+    def recover(
+        self, con: duckdb.DuckDBPyConnection, found: Recovered, applied_upto: int, *, location: str, writable: bool
+    ) -> None:
+        """Read the log a dead process left (its segments, ``found``, and rows of the ``history_log`` table an
+        earlier aether_nb wrote) into :attr:`pending`, and apply it when the file is writable. Frames the tables
+        already hold (``seq <= applied_upto``) are skipped; a batch that cannot be read is reported and kept (its
+        table row stays, its segment is renamed ``.unreadable``), the others are applied."""
+        batches: list[tuple[int, str, Any]] = [(int(s), t, None) for s, t in con.execute(LOG_SELECT).fetchall()]
+        batches += [(r.seq, r.text, r.segment) for r in found.records if r.seq > applied_upto]
+        for problem in found.problems:
+            _log.error("aether_nb: %s", problem)
+        for seq, text, segment in sorted(batches, key=lambda b: b[0]):
             try:
                 rows = Rows.from_json(text)
             except (ValueError, TypeError) as exc:
                 _log.error(
                     "aether_nb: history batch %s in %s cannot be read and stays in its log: %s", seq, location, exc
                 )
+                if segment is not None and segment not in found.unreadable:
+                    found.unreadable.append(segment)
                 continue
-            self.pending.add(rows, int(seq))
-        if writable and self.pending:
+            self.pending.add(rows, seq)
+            if segment is None:
+                self.legacy_seqs.append(seq)
+        if self.log is not None:
+            self.log.hold(found.unreadable)  # kept, whatever is applied
+        if writable:
             try:
                 with self.lock:
                     self.late_rejects += self.apply_now(con)
+                    if self.log is not None:
+                        self.log.discard(self.log.rotate())  # frames all applied before (or none at all)
+                        self.log.set_aside(found)
             except duckdb.Error as exc:  # kept in the log and in memory: the next apply retries
                 _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", location, exc)
         self.cache.prefetch_unfinished(con)  # the runs a restarted notebook resumes: read now, in one statement
@@ -249,16 +273,31 @@ class FileState:
         self.wait_for_apply()
         if not self.pending.current:
             return []
-        gen = self.pending.freeze()
+        gen = self.freeze()
         try:
             rejected = apply_generation(con, self, gen)
         except BaseException:
             self.pending.thaw()
             self.changed.notify_all()
             raise
-        self.pending.applied()
-        self.changed.notify_all()
+        self.committed()
         return rejected
+
+    def freeze(self) -> Delta:
+        """Hand the pending rows to an apply (caller holds the lock): new writes go to a new generation, and to a
+        new log segment, so the segments closed now hold nothing the apply does not cover."""
+        gen = self.pending.freeze()
+        self._applying_segments = self.log.rotate() if self.log is not None else []
+        return gen
+
+    def committed(self) -> None:
+        """The frozen generation is in the tables (committed, with its highest log seq): its segments go."""
+        self.pending.applied()
+        self.legacy_seqs = []
+        if self.log is not None:
+            self.log.discard(self._applying_segments)
+        self._applying_segments = []
+        self.changed.notify_all()
 
     def start_applier(self, connect: Callable[[], duckdb.DuckDBPyConnection], location: str) -> None:
         if self.applier is None:
@@ -266,11 +305,15 @@ class FileState:
             atexit.register(self._at_exit)
 
     def stop_applier(self) -> None:
-        """End the background applier (after its apply in flight) and close its connection. Without the lock."""
+        """End the background applier (after its apply in flight) and close its connection, then the log's open
+        segment (deleting the segments when everything is applied). Without the lock."""
         applier, self.applier = self.applier, None
         if applier is not None:
             atexit.unregister(self._at_exit)
             applier.stop()
+        with self.lock:
+            if self.log is not None:
+                self.log.close(applied=not self.pending)
 
     def _at_exit(self) -> None:
         """A normal exit with the file still open (a store dropped without ``close()``): apply the log, so the file

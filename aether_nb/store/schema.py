@@ -27,9 +27,10 @@ __all__ = [
     "JOURNAL_SELECT",
     "KV_DELETE",
     "KV_INSERT",
+    "LOG_APPLIED",
     "LOG_DELETE",
-    "LOG_INSERT",
     "LOG_SELECT",
+    "LOG_STATE_SELECT",
     "MEMORY_INSERT",
     "MEMORY_SELECT",
     "MIGRATIONS",
@@ -86,6 +87,17 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
     # above later (aether_nb.store.log). A file with rows here must not be opened by an aether_nb that would
     # ignore them, hence a new version.
     (2, ("CREATE TABLE history_log (seq BIGINT NOT NULL, batch VARCHAR NOT NULL)",)),
+    # The history log moved to segment files beside the database (aether_nb.store.logfile): ``db_id`` marks the
+    # segments as this database's, ``applied_upto`` is the highest log seq the tables hold (written with every
+    # apply, so a segment a crash left behind is never applied twice). ``history_log`` stays, for files an
+    # earlier aether_nb left with rows in it (applied at open).
+    (
+        3,
+        (
+            "CREATE TABLE log_state (db_id VARCHAR NOT NULL, applied_upto BIGINT NOT NULL)",
+            "INSERT INTO log_state VALUES (CAST(uuid() AS VARCHAR), 0)",
+        ),
+    ),
 ]
 """``(version, statements)`` in order. Append a new entry to change the schema; never edit a released one."""
 
@@ -101,6 +113,7 @@ ORDER_COLUMNS = (
     ("memory", "seq"),
     ("artifacts", "ord"),
     ("history_log", "seq"),
+    ("log_state", "applied_upto"),
 )
 
 
@@ -245,9 +258,10 @@ KV_DELETE = f'DELETE FROM kv WHERE (scope, "key") IN (SELECT CAST(c0 AS VARCHAR)
 KV_INSERT = bulk_insert_sql(
     "kv", ("scope", '"key"', "value", "expires_at"), ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE")
 )
-LOG_INSERT = "INSERT INTO history_log VALUES (?, ?)"
-LOG_DELETE = "DELETE FROM history_log WHERE seq <= ?"
+LOG_DELETE = "DELETE FROM history_log WHERE list_contains(?, seq)"
 LOG_SELECT = "SELECT seq, batch FROM history_log ORDER BY seq"
+LOG_STATE_SELECT = "SELECT db_id, applied_upto FROM log_state"
+LOG_APPLIED = "UPDATE log_state SET applied_upto = greatest(applied_upto, ?)"
 ARTIFACT_UPSERT = (
     f"INSERT INTO artifacts VALUES ({', '.join('?' * 14)}) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(

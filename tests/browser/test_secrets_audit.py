@@ -116,7 +116,9 @@ REPORT = """\
 out = await run
 ag.session().flush()
 db = pathlib.Path(ag.store().location)
-raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*") if p.is_file())
+# the file, DuckDB's WAL, the history log's segments (the kernel holds the store: not all of it applied yet)
+files = [*db.parent.glob(db.name + "*"), *db.parent.glob(db.name + "*/*")]
+raw = b"".join(p.read_bytes() for p in files if p.is_file())
 secrets = {"npm": "npm_" + "Zx9Q" * 9, "aws": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "NBKEY00001",
            "deploy": "dtok-" + "Lq3Rv8" * 5}
 print("RESULT", out)

@@ -31,6 +31,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from tests.store.conftest import log_frames
 
 WRITER = Path(__file__).with_name("_writer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -141,9 +142,9 @@ def test_reopen_sees_everything(db: Path) -> None:
     store.artifact_put(small, b"abc")
     store.artifact_put(big, big_data)
     store.put_node(node("n2", status="succeeded"))
-    assert raw_count(db, "nodes") == 0 and raw_count(db, "history_log") > 0  # in the log, not yet in the tables
+    assert raw_count(db, "nodes") == 0 and log_frames(db) > 0  # in the log, not yet in the tables
     store.close()  # applies the log
-    assert raw_count(db, "history_log") == 0 and raw_count(db, "nodes") == 2
+    assert log_frames(db) == 0 and raw_count(db, "nodes") == 2
 
     again = DuckDBStore(db)
     try:
@@ -225,7 +226,7 @@ def test_a_write_is_one_log_row_and_reads_merge_it(db: Path) -> None:
             )
         )
         store.put_node(node("a", status="succeeded"))
-        assert raw_count(db, "history_log") == 3  # three writes, three rows: one statement each
+        assert log_frames(db) == 3  # three writes, three rows: one statement each
         assert [raw_count(db, t) for t in ("runs", "nodes", "journal", "events")] == [0, 0, 0, 0]
         got = store.get_run("r1")
         assert got is not None and got.status == "waiting"
@@ -233,7 +234,7 @@ def test_a_write_is_one_log_row_and_reads_merge_it(db: Path) -> None:
         assert [e.key for e in store.load_journal("r1")] == ["a"]
         assert store.load_events("r1") == [{"i": 0}, {"i": 1}]
         store.sql("select 1")  # a read of whole tables applies the log first
-        assert raw_count(db, "history_log") == 0
+        assert log_frames(db) == 0
         assert [raw_count(db, t) for t in ("runs", "nodes", "journal", "events")] == [1, 2, 1, 2]
         # after the apply, new writes merge with what the tables hold: an update keeps the node's place
         store.put_node(node("a", status="failed"))
@@ -255,7 +256,7 @@ def test_the_log_is_applied_when_the_store_is_idle(db: Path) -> None:
         while raw_count(db, "events") == 0:
             assert time.monotonic() < deadline, "the idle timer never applied the log"
             time.sleep(0.02)
-        assert raw_count(db, "history_log") == 0
+        assert log_frames(db) == 0
         assert store.load_events("r1") == [{"i": 0}]
     finally:
         store.close()
@@ -277,7 +278,7 @@ def test_a_long_log_is_applied_in_the_background_while_writes_go_on(db: Path, mo
         _eventually(lambda: raw_count(db, "events") >= 200, "the applier never applied the log")
         assert store.load_events("r1") == [{"i": i} for i in range(400)]  # tables + log: each row once, in order
         store.sql("select 1")
-        assert raw_count(db, "events") == 400 and raw_count(db, "history_log") == 0
+        assert raw_count(db, "events") == 400 and log_frames(db) == 0
     finally:
         store.close()
 
@@ -288,7 +289,7 @@ def test_many_batches_are_applied_in_the_background(db: Path, monkeypatch: pytes
     try:
         for i in range(5):
             store.append_events("r1", [{"i": i}])
-        _eventually(lambda: raw_count(db, "history_log") == 0, "five batches were not applied")
+        _eventually(lambda: log_frames(db) == 0, "five batches were not applied")
         assert raw_count(db, "events") == 5 and store.load_events("r1") == [{"i": i} for i in range(5)]
     finally:
         store.close()
@@ -314,7 +315,7 @@ def test_atexit_applies_the_log_of_an_unclosed_store(db: Path, child_factory: li
     child_factory.append(child)
     assert child.readline() == "written"
     assert child.proc.wait(timeout=30) == 0
-    assert raw_count(db, "history_log") == 0 and raw_count(db, "nodes") == 3
+    assert log_frames(db) == 0 and raw_count(db, "nodes") == 3
     with DuckDBStore(db) as store:
         assert [n.node_id for n in store.list_nodes("r")] == ["n0", "n1", "n2"]
         assert store.load_events("r") == [{"i": 0}, {"i": 1}, {"i": 2}]

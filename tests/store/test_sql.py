@@ -25,7 +25,19 @@ from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.query import ENGINE_CONFIG, run_read_only
 from aether_nb.store.records import ArtifactRecord, HistoryBatch, JournalEntry, MemoryRecord, NodeRecord, RunRecord
 
-TABLES = ("runs", "nodes", "events", "journal", "waits", "kv", "memory", "artifacts", "history_log", "schema_version")
+TABLES = (
+    "runs",
+    "nodes",
+    "events",
+    "journal",
+    "waits",
+    "kv",
+    "memory",
+    "artifacts",
+    "history_log",
+    "log_state",
+    "schema_version",
+)
 SETTINGS = (
     "threads",
     "enable_external_access",

@@ -1,0 +1,275 @@
+"""The DuckDB store's history log on disk: append-only segment files beside the database file.
+
+Why a file of our own: a durable write is the store's hot path (a pause, an answer, a step in ``sync``
+durability), and a DuckDB statement with its commit costs ~0.75 ms in a tight loop and 1.1-1.25 ms in the running
+store, where appending a few hundred bytes to a file and ``fdatasync`` costs ~0.2 ms on the same machine
+(``bench/README.md``). So a batch of history is one *frame* appended to ``<file>.history-log/<n>.seg`` and synced:
+when :meth:`LogFile.append` returns, the batch is durable. The typed tables are brought up to date from these
+frames later, in DuckDB transactions (:mod:`aether_nb.store.log`, :mod:`aether_nb.store.apply`), and a
+segment is deleted once everything in it is applied.
+
+What keeps this exactly-once:
+
+* **Frames are checked.** A frame is ``length, crc32, seq`` and the batch's JSON text. A frame cut short (the
+  process died while writing it, so its writer never returned) ends the segment; a frame whose checksum or text
+  is wrong is reported and skipped, and its segment is kept aside (``.unreadable``) rather than deleted.
+* **The database says what it holds.** Each apply records the highest ``seq`` it applied (``log_state`` table) in
+  the same transaction as the rows, so frames a crash left in a segment after their apply committed are skipped at
+  the next open, never applied twice.
+* **A log belongs to one database.** Every segment starts with the database's id (``log_state.db_id``): a
+  segment of another file (the database deleted and created again beside an old folder) is never applied to this
+  one; it is renamed ``.orphaned`` and reported.
+* **Segments rotate when an apply starts** (:meth:`LogFile.rotate`): every closed segment then holds only frames of
+  the generation being applied or of earlier, applied ones, so it can be deleted when that apply commits
+  (:meth:`LogFile.discard`).
+
+Only the process that holds the DuckDB file for writing writes here (DuckDB's lock keeps other processes out),
+and a store closed normally applies everything and leaves no segment: at rest, the database file is whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["FOLDER_SUFFIX", "LogFile", "LogRecord", "Recovered", "read_log"]
+
+_log = logging.getLogger("aether_nb")
+
+FOLDER_SUFFIX = ".history-log"
+"""The folder beside the database file: ``<file>.history-log/``."""
+
+_MAGIC = b"AETHERLOG1 "
+_HEAD = struct.Struct("<IIq")  # payload length, crc32 of seq + payload, seq
+_SUFFIX = ".seg"
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One batch read back from a segment: its ``seq``, its rows' JSON text and the segment it is in."""
+
+    seq: int
+    text: str
+    segment: Path
+
+
+@dataclass
+class Recovered:
+    """What :func:`read_log` found: the records (every segment, in ``seq`` order), the segments they came from,
+    and what could not be read (messages, already logged)."""
+
+    records: list[LogRecord] = field(default_factory=list)
+    segments: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+    orphaned: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def max_seq(self) -> int:
+        return max((r.seq for r in self.records), default=0)
+
+
+def folder_of(location: str) -> Path:
+    return Path(location + FOLDER_SUFFIX)
+
+
+def _segment_number(path: Path) -> int | None:
+    stem = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else ""
+    return int(stem) if stem.isdigit() else None
+
+
+def _segments(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = [(n, p) for p in folder.iterdir() if (n := _segment_number(p)) is not None]
+    return [p for _, p in sorted(found)]
+
+
+def read_log(location: str, db_id: str) -> Recovered:
+    """Every frame the segments of ``location``'s log hold (see the module docstring for what is skipped)."""
+    out = Recovered()
+    for path in _segments(folder_of(location)):
+        _read_segment(path, db_id, out)
+    out.records.sort(key=lambda r: r.seq)
+    return out
+
+
+def _read_segment(path: Path, db_id: str, out: Recovered) -> None:
+    data = path.read_bytes()
+    header = _MAGIC + db_id.encode() + b"\n"
+    if not data.startswith(header):
+        if len(data) < len(header) and header.startswith(data):
+            out.segments.append(path)  # created, nothing written yet (or its header cut short): no frame in it
+            return
+        out.orphaned.append(path)
+        out.problems.append(f"{path} is not a history log segment of this database; renamed .orphaned")
+        return
+    out.segments.append(path)
+    pos, bad = len(header), False
+    while pos < len(data):
+        if pos + _HEAD.size > len(data):
+            break  # cut short while it was written: its writer never returned
+        length, crc, seq = _HEAD.unpack_from(data, pos)
+        end = pos + _HEAD.size + length
+        if end > len(data):
+            break
+        payload = data[pos + _HEAD.size : end]
+        pos = end
+        if zlib.crc32(payload, zlib.crc32(struct.pack("<q", seq))) != crc:
+            bad = True
+            out.problems.append(f"a history batch in {path} (seq {seq}) fails its checksum and cannot be applied")
+            continue
+        try:
+            out.records.append(LogRecord(seq, payload.decode("utf-8"), path))
+        except UnicodeDecodeError as exc:
+            bad = True
+            out.problems.append(f"history batch {seq} in {path} cannot be read: {exc}")
+    if bad:
+        out.unreadable.append(path)
+
+
+class LogFile:
+    """The segment being appended to, and the closed ones not applied yet (for one database, by one process).
+
+    Args:
+        location: the database file; ``None`` for an in-memory database (nothing to keep: appends are no-ops).
+        db_id: the database's id, written at the head of every segment.
+        first_number: the number of the first segment to create (above every segment found at open).
+    """
+
+    def __init__(self, location: str | None, db_id: str, first_number: int = 1) -> None:
+        self.folder = None if location is None else folder_of(location)
+        self._header = _MAGIC + db_id.encode() + b"\n"
+        self._next_number = first_number
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._frames = 0  # frames in the open segment
+        self.closed: list[Path] = []
+        """Closed segments whose frames are not all known to be applied yet."""
+
+    @classmethod
+    def after(cls, location: str | None, db_id: str, recovered: Recovered) -> LogFile:
+        """A log continuing after the segments ``recovered`` found (they stay closed, awaiting their apply)."""
+        numbers = [
+            n
+            for p in (*recovered.segments, *recovered.unreadable, *recovered.orphaned)
+            if (n := _segment_number(p)) is not None
+        ]
+        log = cls(location, db_id, max(numbers, default=0) + 1)
+        log.closed = [p for p in recovered.segments if p not in recovered.unreadable]
+        return log
+
+    def append(self, seq: int, text: str) -> None:
+        """Write one frame and sync it: durable when this returns. Raises OSError (nothing was acknowledged)."""
+        if self.folder is None:
+            return
+        if self._fd is None:
+            self._open()
+        payload = text.encode("utf-8")
+        crc = zlib.crc32(payload, zlib.crc32(struct.pack("<q", seq)))
+        frame = _HEAD.pack(len(payload), crc, seq) + payload
+        fd = self._fd
+        assert fd is not None
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            written = os.write(fd, frame)
+            if written != len(frame):  # (disk full)
+                raise OSError(f"short write to {self._path}: {written} of {len(frame)} bytes")
+            _datasync(fd)
+        except OSError:
+            # Not acknowledged, so not to be applied after a crash either: cut the frame off (best effort; a cut
+            # frame ends its segment when read) and go on in a new segment, after a whole frame.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            self._close_open()
+            raise
+        self._frames += 1
+
+    def _open(self) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{self._next_number:012d}{_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, self._header)
+            os.fsync(fd)
+            _sync_dir(self.folder)  # the new file's name survives a power loss too
+        except BaseException:
+            os.close(fd)
+            raise
+        self._next_number += 1
+        self._fd, self._path, self._frames = fd, path, 0
+
+    def rotate(self) -> list[Path]:
+        """An apply starts: close the open segment (when it holds frames) and return every closed segment, all
+        of whose frames the apply about to start covers."""
+        if self._fd is not None and self._frames:
+            self._close_open()
+        return list(self.closed)
+
+    def _close_open(self) -> None:
+        assert self._fd is not None and self._path is not None
+        os.close(self._fd)
+        self.closed.append(self._path)
+        self._fd, self._path, self._frames = None, None, 0
+
+    def discard(self, segments: list[Path]) -> None:
+        """Their frames are applied (committed): delete them. A file that cannot be deleted is harmless (its
+        frames are skipped at the next open) and is tried again after the next apply."""
+        for path in segments:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                _log.warning("aether_nb: cannot delete the applied history log segment %s: %s", path, exc)
+                continue
+            if path in self.closed:
+                self.closed.remove(path)
+
+    def close(self, *, applied: bool) -> None:
+        """Close the open segment; when everything is applied, delete every segment and the empty folder."""
+        if self._fd is not None:
+            if applied or not self._frames:
+                os.close(self._fd)
+                if self._path is not None:
+                    self.closed.append(self._path)
+                self._fd, self._path, self._frames = None, None, 0
+            else:
+                self._close_open()
+        if applied and self.folder is not None:
+            self.discard(list(self.closed))
+            with contextlib.suppress(OSError):  # not empty (a segment kept aside) or gone: nothing to tidy
+                self.folder.rmdir()
+
+    def hold(self, segments: list[Path]) -> None:
+        """Never delete these segments (they hold a batch that cannot be read): see :meth:`set_aside`."""
+        self.closed = [p for p in self.closed if p not in segments]
+
+    def set_aside(self, recovered: Recovered) -> None:
+        """Rename the segments that cannot be applied (``.unreadable``, ``.orphaned``), keeping them for a person.
+        Called once the readable batches of those segments are applied."""
+        self.hold(recovered.unreadable)
+        for paths, suffix in ((recovered.unreadable, ".unreadable"), (recovered.orphaned, ".orphaned")):
+            for path in paths:
+                try:
+                    path.rename(path.with_name(path.name + suffix))
+                except OSError as exc:
+                    _log.warning("aether_nb: cannot rename the history log segment %s: %s", path, exc)
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)  # (macOS has no fdatasync)
+
+
+def _sync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # (a platform without directory handles)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
