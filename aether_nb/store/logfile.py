@@ -107,16 +107,22 @@ def _read_segment(path: Path, db_id: str, out: Recovered) -> None:
             out.segments.append(path)  # created, nothing written yet (or its header cut short): no frame in it
             return
         out.orphaned.append(path)
-        out.problems.append(f"{path} is not a history log segment of this database; renamed .orphaned")
+        out.problems.append(
+            f"{path} is not a history log segment of this database (its header names another one): it is never "
+            "applied here, and a writable open renames it .orphaned"
+        )
         return
     out.segments.append(path)
     pos, bad = len(header), False
     while pos < len(data):
-        if pos + _HEAD.size > len(data):
-            break  # cut short while it was written: its writer never returned
-        length, crc, seq = _HEAD.unpack_from(data, pos)
+        length, crc, seq = _HEAD.unpack_from(data, pos) if pos + _HEAD.size <= len(data) else (0, 0, 0)
         end = pos + _HEAD.size + length
-        if end > len(data):
+        if pos + _HEAD.size > len(data) or end > len(data):
+            # A frame cut short: the process died while writing it, so its writer never returned (a failed write
+            # cuts its frame off and moves to a new segment). Said, since a damaged length would look the same.
+            _log.warning(
+                "aether_nb: the last %d bytes of %s are a history batch cut short, ignored", len(data) - pos, path
+            )
             break
         payload = data[pos + _HEAD.size : end]
         pos = end

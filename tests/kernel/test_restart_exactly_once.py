@@ -104,3 +104,53 @@ def test_a_waiting_agent_survives_a_kernel_restart_and_does_everything_once(kern
         counts = kernel.ok(COUNTS)
         assert "NOTES 1" in counts.stdout and "ARTS 1" in counts.stdout and "SAID 1" in counts.stdout
         assert "plan saved" not in res.stdout  # the message was not said again after the restart
+
+
+DIES = r"""
+run = trip.start(city='Bergen', run_id='trip-2')
+await run.wait_for('waiting', timeout=60)
+import glob, os
+print('SEGMENTS', len(glob.glob(ag.store().location + '.history-log/*.seg')), flush=True)
+os._exit(1)  # the kernel dies (a crash, the OOM killer): no exit hook, no close, the history log not applied
+"""
+
+
+def test_a_kernel_that_dies_while_a_run_waits_resumes_it_from_the_history_log(kernel: Kernel, tmp_path: Path) -> None:
+    """The same agent, but the kernel process dies right after the run says it waits (the store's log not yet
+    applied to its tables, as after any crash within a second of a write): the next kernel finds the run waiting,
+    from the log's segments, and every effect happens once."""
+    effects = tmp_path / "effects.txt"
+    calls = [{"name": "lookup", "arguments": {"city": "Bergen"}}]
+    script = [{"tool_calls": calls}, "Rain in Bergen."]
+    with FakeOpenAI(script=script) as fake:
+        defs = DEFINITIONS.replace("BASE_URL", fake.base_url).replace("EFFECTS_FILE", str(effects))
+        kernel.ok(defs)
+        msg = kernel.kc.execute(DIES)
+        printed = ""
+        while "SEGMENTS" not in printed:  # the cell never ends: its kernel is gone
+            out = kernel.kc.get_iopub_msg(timeout=60)
+            if out["parent_header"].get("msg_id") == msg and out["msg_type"] == "stream":
+                printed += out["content"]["text"]
+        assert int(printed.split("SEGMENTS ", 1)[1].split()[0]) >= 1, "the run's wait was not in the log"
+        kernel.km.restart_kernel(now=True)
+        kernel.kc.wait_for_ready(timeout=60)
+
+        kernel.ok(defs)
+        res = kernel.ok(
+            "run = ag.get_run('trip-2')\n"
+            "print('STATUS', run.status, [w.prompt for w in run.waits])\n"
+            "await run.answer(True)\n"
+            "print('OUT', json.dumps(await run))\n"
+            "ag.store().sql('select 1')\n"
+            "import glob\n"
+            "print('LEFT', len(glob.glob(ag.store().location + '.history-log/*')))"
+        )
+        assert "STATUS waiting ['Pay for Bergen?']" in res.stdout
+        out = json.loads(res.stdout.split("OUT ", 1)[1].splitlines()[0])
+        assert out == {"reply": "Rain in Bergen.", "approved": True, "charged": "charged 100"}
+        assert effects.read_text().splitlines() == ["lookup Bergen", "charge 100"]  # nothing twice
+        assert len(fake.chat_requests) == 2  # the model was not called again
+        counts = kernel.ok(COUNTS)
+        assert "NOTES 1" in counts.stdout and "ARTS 1" in counts.stdout and "SAID 1" in counts.stdout
+        # the segments left by the dead kernel were applied at the open and deleted; sql() applied the rest
+        assert "LEFT 0" in res.stdout

@@ -87,7 +87,9 @@ def test_a_segment_a_crash_left_after_its_apply_committed_is_not_applied_twice(t
         assert again.sql("select count(*) from events").rows == [(1,)]
 
 
-def test_a_torn_last_frame_is_dropped_and_the_frames_before_it_kept(tmp_path: Path) -> None:
+def test_a_torn_last_frame_is_dropped_and_the_frames_before_it_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = tmp_path / "s.duckdb"
     with DuckDBStore(db, apply_after_s=3600) as store:
         for i in range(3):
@@ -96,8 +98,9 @@ def test_a_torn_last_frame_is_dropped_and_the_frames_before_it_kept(tmp_path: Pa
     [seg] = segments(copy)
     data = seg.read_bytes()
     seg.write_bytes(data[:-5])  # the process died in the middle of writing the third frame
-    with DuckDBStore(copy) as again:
+    with caplog.at_level(logging.WARNING, logger="aether_nb"), DuckDBStore(copy) as again:
         assert again.load_events("r1") == [{"i": 0}, {"i": 1}]
+    assert any("cut short" in r.getMessage() for r in caplog.records)  # said, not silently dropped
 
 
 def test_a_frame_that_fails_its_checksum_is_reported_and_the_others_applied(
