@@ -8,7 +8,6 @@ only with ``retry_failed``), and the same id with other inputs or another agent 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
@@ -18,8 +17,8 @@ from aether_nb.runtime.executors import check_executor
 from aether_nb.runtime.registry import Runnable
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
+from aether_nb.runtime.storable import inputs_are_durable
 from aether_nb.store.records import RunRecord
-from aether_nb.store.redact import contains_secret
 
 
 def start_run(
@@ -93,7 +92,7 @@ def start_run(
         updated_at=now,
         kind=target.kind,
         # inputs holding a secret are stored redacted, so such a run cannot be resumed in a new process
-        meta={**(meta or {}), "durable_inputs": not contains_secret(json.dumps(stored_inputs))},
+        meta={**(meta or {}), "durable_inputs": inputs_are_durable(stored_inputs)},
     )
     session.store.put_run(record)
     run = Run(session, record)

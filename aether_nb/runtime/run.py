@@ -10,14 +10,13 @@ re-executes the body and replays every completed step from the journal.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
-from aether_nb.runtime.codec import NotEncodable, decode, encode, preview
+from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
@@ -26,11 +25,11 @@ from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
+from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, not_resumable, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait
 from aether_nb.store import redact
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
-from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor
@@ -38,16 +37,6 @@ if TYPE_CHECKING:
 
 _log = redact.logger("aether_nb")
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
-
-
-_SECRET_INPUTS_FIX = (
-    "Let the agent read the secret itself instead of passing it as an input: os.environ in its body or in a "
-    "tool, aether_nb.tools.read_env in a @graphify graph."
-)
-_SECRET_INPUTS = (
-    "an input of this run holds a secret (an API key or credential), which is never stored, so this run cannot be "
-    f"resumed after a kernel restart: {_SECRET_INPUTS_FIX}"
-)
 
 
 class Run:
@@ -227,11 +216,8 @@ class Run:
             raise RunCancelled(f"run {self.id} ({self.graph_name}) was cancelled", run_id=self.id)
         node_id = self._execution.failed_node(self._error) if self._execution is not None else None
         where = f" at node {node_id}" if node_id else ""
-        err = RunFailed(
-            f"run {self.id} ({self.graph_name}) failed{where}: {self.error}",
-            run_id=self.id,
-            node_id=node_id,
-        )
+        message = f"run {self.id} ({self.graph_name}) failed{where}: {self.error}"
+        err = RunFailed(message, run_id=self.id, node_id=node_id)
         if self._error is not None:
             raise err from self._error
         raise err
@@ -305,15 +291,11 @@ class Run:
         return unsubscribe
 
     def promote(self, name: str | None = None, *, computed: str = "inputs") -> str:
-        """``@graphify`` source that reproduces this (succeeded) run as a static graph.
-
-        Tool calls become nodes, values that flowed between them become references, the run's inputs become the
-        graph's inputs; see :mod:`aether_nb.runtime.promote` for the rules. A value the body computed in Python
-        between calls cannot be recomputed by a static graph, so it is never frozen silently: it becomes an input
-        of the graph with this run's value as its default (``computed="inputs"``), or the promotion lists such
-        values and refuses (``computed="refuse"``). The result is checked by replaying the promoted graph against
-        this run's journal before it is returned. ``%aether promote RUN_ID`` puts it into a new cell.
-        """
+        """``@graphify`` source that reproduces this (succeeded) run as a static graph (rules:
+        :mod:`aether_nb.runtime.promote`): tool calls become nodes, values passed between them references. A value
+        the body computed between calls is never frozen silently: it becomes an input defaulting to this run's value
+        (``computed="inputs"``), or the promotion refuses (``computed="refuse"``). Checked by replaying the graph
+        against this run's journal; ``%aether promote RUN_ID`` puts it into a new cell."""
         from aether_nb.runtime.promote import promote_source
 
         return promote_source(self, name or f"{self.graph_name}_static", computed=computed)
@@ -413,17 +395,9 @@ class Run:
         self._check_resumable()
         self.start_execution(target, self.inputs, resumed=True)
 
-    def _durable_inputs(self) -> bool:
-        return bool((self._record.meta or {}).get("durable_inputs", True))
-
     def _check_resumable(self) -> None:
-        if self._inputs is None and not self._durable_inputs():
-            raise UsageError(
-                f"run {self.id} was started with a secret among its inputs, and secrets are never stored, so it "
-                f"cannot be resumed in a new process; start a new run. {_SECRET_INPUTS_FIX}",
-                run_id=self.id,
-                code="inputs_not_durable",
-            )
+        if self._inputs is None and not durable_inputs(self._record):
+            raise not_resumable(self.id)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:
@@ -442,7 +416,7 @@ class Run:
         could not be stored keeps them: those stay in memory)."""
         if self.status not in ("succeeded", "cancelled") or self._kept_only_here or self.live:
             return False
-        return bool((self._record.meta or {}).get("durable_inputs", True))
+        return durable_inputs(self._record)
 
     @property
     def evictable(self) -> bool:
@@ -454,7 +428,7 @@ class Run:
             return False
         if not self._session.parks(self.id):
             return False
-        if self._events.watched or self._inputs is None or not (self._record.meta or {}).get("durable_inputs", True):
+        if self._events.watched or self._inputs is None or not durable_inputs(self._record):
             return False
         root_busy = self._root is None or self._root.active == 0
         return not root_busy and all(s.active > 0 or s.kind == "wait" or s.parked > 0 for s in ex.scopes)
@@ -506,10 +480,10 @@ class Run:
         assert self._execution is not None and self._target is not None and self._inputs is not None
         self._update_record(status="running", error=None)
         self.emit(RunStarted, graph=self.graph_name, inputs=preview(self._inputs), resumed=resumed)
-        if not resumed and not self._durable_inputs():
+        if not resumed and not durable_inputs(self._record):
             # said now, while the person can still act on it, not first after a restart when they answer
-            fix = {"fix": _SECRET_INPUTS_FIX}
-            self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=_SECRET_INPUTS, detail=fix)
+            fix = {"fix": SECRET_INPUTS_FIX}
+            self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=SECRET_INPUTS, detail=fix)
         root = self._root = Scope(self._execution, None)
         token = enter_scope(root)
         try:
@@ -541,19 +515,10 @@ class Run:
     ) -> None:
         encoded: Any = None
         if outputs is not None:
-            try:
-                encoded = encode(outputs)
-                if contains_secret(json.dumps(encoded)):
-                    raise NotEncodable("the outputs contain a secret (an API key or credential)")
-            except NotEncodable as exc:
+            encoded, why = stored_outputs(outputs)
+            if why is not None:
                 self._kept_only_here = True
-                encoded = preview(outputs)
-                self.emit(
-                    RunWarning,
-                    node_id=None,
-                    code="not_durable",
-                    message=f"{exc}. The outputs are kept in this process; the store holds a preview only.",
-                )
+                self.emit(RunWarning, node_id=None, code="not_durable", message=why)
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         ex = self._execution
         self._session.close_waits(
@@ -561,11 +526,7 @@ class Run:
             known=None if ex is None else ex.known_waits,
             stored=ex is None or ex.resumed,
         )
-        failed_node = (
-            self._execution.failed_node(error)
-            if isinstance(error, BaseException) and self._execution is not None
-            else None
-        )
+        failed_node = ex.failed_node(error) if isinstance(error, BaseException) and ex is not None else None
         self._events.close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)
         self.emit(

@@ -1,0 +1,67 @@
+"""What of a run the store can keep: its inputs and its outputs, unless they hold a secret or cannot be encoded.
+
+Why apart from :class:`~aether_nb.runtime.run.Run`: the rule is decided when a run starts (:mod:`launch`), checked
+when it resumes and when it finishes (:mod:`run`), and its wording is what the person reads in the widget and in
+errors, so it lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aether_nb.errors import UsageError
+from aether_nb.runtime.codec import NotEncodable, encode, preview
+from aether_nb.store.records import RunRecord
+from aether_nb.store.redact import contains_secret
+
+__all__ = [
+    "SECRET_INPUTS",
+    "SECRET_INPUTS_FIX",
+    "durable_inputs",
+    "inputs_are_durable",
+    "not_resumable",
+    "stored_outputs",
+]
+
+SECRET_INPUTS_FIX = (
+    "Let the agent read the secret itself instead of passing it as an input: os.environ in its body or in a "
+    "tool, aether_nb.tools.read_env in a @graphify graph."
+)
+SECRET_INPUTS = (
+    "an input of this run holds a secret (an API key or credential), which is never stored, so this run cannot be "
+    f"resumed after a kernel restart: {SECRET_INPUTS_FIX}"
+)
+
+
+def inputs_are_durable(stored_inputs: Any) -> bool:
+    """Whether a run's (encoded) inputs can be stored as they are: inputs holding a secret are stored redacted,
+    so such a run cannot be resumed in a new process (recorded in the run's meta at start)."""
+    return not contains_secret(json.dumps(stored_inputs))
+
+
+def durable_inputs(record: RunRecord) -> bool:
+    """What the run's record says of its inputs (see :func:`inputs_are_durable`; records before it: True)."""
+    return bool((record.meta or {}).get("durable_inputs", True))
+
+
+def not_resumable(run_id: str) -> UsageError:
+    """The error of resuming, in a new process, a run whose inputs held a secret."""
+    return UsageError(
+        f"run {run_id} was started with a secret among its inputs, and secrets are never stored, so it "
+        f"cannot be resumed in a new process; start a new run. {SECRET_INPUTS_FIX}",
+        run_id=run_id,
+        code="inputs_not_durable",
+    )
+
+
+def stored_outputs(outputs: dict[str, Any]) -> tuple[Any, str | None]:
+    """The outputs as the run's record stores them, and why only a preview is stored (None when all of it is):
+    outputs that cannot be encoded, or hold a secret, stay in this process only."""
+    try:
+        encoded = encode(outputs)
+        if contains_secret(json.dumps(encoded)):
+            raise NotEncodable("the outputs contain a secret (an API key or credential)")
+    except NotEncodable as exc:
+        return preview(outputs), f"{exc}. The outputs are kept in this process; the store holds a preview only."
+    return encoded, None
