@@ -150,7 +150,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
         );
       });
       inertNotice.replaceChildren(
-        `This widget's kernel has stopped (restart or shutdown): this is the run's last known state, and its controls are off. ` +
+        `This widget's kernel has stopped (restarted, shut down or died): this is the run's last known state, and its controls are off. ` +
           "To pick the run up again, run the cells that define its agent and tools, then: ",
         h("code", {}, code),
         " ",

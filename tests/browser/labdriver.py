@@ -437,6 +437,12 @@ class LabPage:
         assert self.server.kernel_id(self.name) == before, "a restart keeps the kernel id"
         self._settled = False
 
+    def after_kernel_restart(self, *, timeout: float = 90.0) -> None:
+        """The kernel restarted on its own (it died and the server started it again): wait until it is idle. The
+        settle before the next command applies again, as for a fresh kernel (see :meth:`run_all`)."""
+        self.wait_for_kernel_idle(timeout=timeout)
+        self._settled = False
+
     def wait_in_widget(self, index: int, js_predicate: str, *, timeout: float = 30.0) -> None:
         """Wait until ``js_predicate(root)`` is true for the run widget root in cell ``index``'s output."""
         self.page.wait_for_function(
