@@ -160,7 +160,7 @@ class DuckDBStore:
                 parts = " UNION ALL ".join(f"SELECT max({col}) AS m FROM {table}" for table, col in ORDER_COLUMNS)
                 row = self._con.execute(f"SELECT coalesce(max(m), 0) FROM ({parts})").fetchone()
                 db_id, applied_upto = self._con.execute(LOG_STATE_SELECT).fetchone() or ("", 0)
-                in_memory = self.location == ":memory:" or self.location.startswith(":memory:")
+                in_memory = self.location.startswith(":memory:")  # (DuckDB's in-memory databases: no log to keep)
                 try:
                     found = Recovered() if in_memory else read_log(self.location, str(db_id))
                 except OSError as exc:

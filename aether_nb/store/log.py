@@ -24,6 +24,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -71,7 +72,7 @@ class FileState:
         """The log's segment files (None when the file is open read-only: nothing is written)."""
         self.legacy_seqs: list[int] = []
         """Rows of the ``history_log`` table an earlier aether_nb left (deleted by the apply that applies them)."""
-        self._applying_segments: list[Any] = []
+        self._applying_segments: list[Path] = []
         self.changed = threading.Condition(self.lock)
         """Notified when rows are written or an apply ends (the applier and the writers that wait use it)."""
         self.users = 0

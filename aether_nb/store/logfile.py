@@ -200,6 +200,7 @@ class LogFile:
         assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{self._next_number:012d}{_SUFFIX}"
+        self._next_number += 1  # (a failed attempt leaves its number behind: the next one never collides)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
             os.write(fd, self._header)
@@ -207,8 +208,9 @@ class LogFile:
             _sync_dir(self.folder)  # the new file's name survives a power loss too
         except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):  # (it holds no frame; left behind, it would read as empty)
+                path.unlink()
             raise
-        self._next_number += 1
         self._fd, self._path, self._frames = fd, path, 0
 
     def rotate(self) -> list[Path]:

@@ -166,6 +166,26 @@ def test_a_write_whose_sync_fails_is_not_kept_and_the_next_goes_on(
         assert again.load_events("r1") == [{"i": 0}, {"i": 2}]
 
 
+def test_a_segment_that_could_not_be_created_does_not_block_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "s.duckdb"
+    with DuckDBStore(db, apply_after_s=3600) as store:
+
+        def failing(folder: Path) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(logfile, "_sync_dir", failing)
+        with pytest.raises(StorageError):
+            store.append_events("r1", [{"i": 0}])
+        monkeypatch.undo()  # space freed
+        store.append_events("r1", [{"i": 1}])
+        assert store.load_events("r1") == [{"i": 1}]
+        copy = crash_copy(db, tmp_path / "crash")
+    with DuckDBStore(copy) as again:
+        assert again.load_events("r1") == [{"i": 1}]
+
+
 def test_a_read_only_open_reads_the_log_a_dead_process_left_without_touching_it(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     with DuckDBStore(db, apply_after_s=3600) as store:
