@@ -241,13 +241,7 @@ class LogFile:
     def close(self, *, applied: bool) -> None:
         """Close the open segment; when everything is applied, delete every segment and the empty folder."""
         if self._fd is not None:
-            if applied or not self._frames:
-                os.close(self._fd)
-                if self._path is not None:
-                    self.closed.append(self._path)
-                self._fd, self._path, self._frames = None, None, 0
-            else:
-                self._close_open()
+            self._close_open()
         if applied and self.folder is not None:
             self.discard(list(self.closed))
             with contextlib.suppress(OSError):  # not empty (a segment kept aside) or gone: nothing to tidy
