@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aether_nb.testing import FakeOpenAI
-from tests.kernel_client import Kernel
+from tests.kernel_client import CellResult, Kernel
 
 pytestmark = pytest.mark.kernel
 
@@ -70,6 +71,21 @@ print("SAID", st.sql("select count(*) from memory where kind = 'chat' and text l
 """
 
 
+def _restart_and_approve(kernel: Kernel, defs: str, run_id: str, *, then: str = "") -> tuple[CellResult, Any]:
+    """Restart the kernel (killing it), define everything again, find the run, approve its wait and await it: the
+    cell's result (it prints ``STATUS`` with the run's open prompts) and the run's outputs."""
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok(defs)
+    res = kernel.ok(
+        f"run = ag.get_run({run_id!r})\n"
+        "print('STATUS', run.status, [w.prompt for w in run.waits])\n"
+        "await run.answer(True)\n"
+        f"print('OUT', json.dumps(await run))\n{then}"
+    )
+    return res, json.loads(res.stdout.split("OUT ", 1)[1].splitlines()[0])
+
+
 def test_a_waiting_agent_survives_a_kernel_restart_and_does_everything_once(kernel: Kernel, tmp_path: Path) -> None:
     effects = tmp_path / "effects.txt"
     calls = [{"name": "lookup", "arguments": {"city": "Oslo"}}, {"name": "book", "arguments": {"city": "Oslo"}}]
@@ -84,18 +100,8 @@ def test_a_waiting_agent_survives_a_kernel_restart_and_does_everything_once(kern
         second = fake.chat_requests[1]["messages"]
         assert any("no flights today" in json.dumps(m) for m in second)  # the tool's error went back to the model
 
-        kernel.km.restart_kernel(now=True)
-        kernel.kc.wait_for_ready(timeout=60)
-
-        kernel.ok(defs)
-        res = kernel.ok(
-            "run = ag.get_run('trip-1')\n"
-            "print('STATUS', run.status, [w.prompt for w in run.waits])\n"
-            "await run.answer(True)\n"
-            "print('OUT', json.dumps(await run))"
-        )
+        res, out = _restart_and_approve(kernel, defs, "trip-1")
         assert "STATUS waiting ['Pay for Oslo?']" in res.stdout
-        out = json.loads(res.stdout.split("OUT ", 1)[1].splitlines()[0])
         reply = "Sunny in Oslo; booking failed, try tomorrow."
         assert out == {"reply": reply, "approved": True, "charged": "charged 100"}
         lines = effects.read_text().splitlines()
@@ -131,21 +137,12 @@ def test_a_kernel_that_dies_while_a_run_waits_resumes_it_from_the_history_log(ke
         assert process.wait(timeout=90) == 1, "the kernel did not die"
         segments = sorted(Path(location + ".history-log").glob("*.seg"))
         assert segments and any(p.stat().st_size > 100 for p in segments), "the run's wait was not in the log"
-        kernel.km.restart_kernel(now=True)
-        kernel.kc.wait_for_ready(timeout=60)
-
-        kernel.ok(defs)
-        res = kernel.ok(
-            "run = ag.get_run('trip-2')\n"
-            "print('STATUS', run.status, [w.prompt for w in run.waits])\n"
-            "await run.answer(True)\n"
-            "print('OUT', json.dumps(await run))\n"
-            "ag.store().sql('select 1')\n"
-            "import glob\n"
-            "print('LEFT', len(glob.glob(ag.store().location + '.history-log/*')))"
+        then = (
+            "ag.store().sql('select 1')\n"  # applies what is left
+            "import glob\nprint('LEFT', len(glob.glob(ag.store().location + '.history-log/*')))"
         )
+        res, out = _restart_and_approve(kernel, defs, "trip-2", then=then)
         assert "STATUS waiting ['Pay for Bergen?']" in res.stdout
-        out = json.loads(res.stdout.split("OUT ", 1)[1].splitlines()[0])
         assert out == {"reply": "Rain in Bergen.", "approved": True, "charged": "charged 100"}
         assert effects.read_text().splitlines() == ["lookup Bergen", "charge 100"]  # nothing twice
         assert len(fake.chat_requests) == 2  # the model was not called again
