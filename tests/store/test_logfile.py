@@ -43,6 +43,17 @@ def segments(db: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
+def crashed_after(tmp_path: Path, events: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """A store that wrote ``events`` to run ``r1``, one batch each, then "crashed": the copy and its one segment."""
+    db = tmp_path / "s.duckdb"
+    with DuckDBStore(db, apply_after_s=3600) as store:
+        for event in events:
+            store.append_events("r1", [event])
+        copy = crash_copy(db, tmp_path / "crash")
+    [seg] = segments(copy)
+    return copy, seg
+
+
 def test_a_write_is_a_frame_in_a_segment_and_a_closed_store_leaves_none(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     store = DuckDBStore(db, apply_after_s=3600)
@@ -90,12 +101,7 @@ def test_a_segment_a_crash_left_after_its_apply_committed_is_not_applied_twice(t
 def test_a_torn_last_frame_is_dropped_and_the_frames_before_it_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "s.duckdb"
-    with DuckDBStore(db, apply_after_s=3600) as store:
-        for i in range(3):
-            store.append_events("r1", [{"i": i}])
-        copy = crash_copy(db, tmp_path / "crash")
-    [seg] = segments(copy)
+    copy, seg = crashed_after(tmp_path, [{"i": i} for i in range(3)])
     data = seg.read_bytes()
     seg.write_bytes(data[:-5])  # the process died in the middle of writing the third frame
     with caplog.at_level(logging.WARNING, logger="aether_nb"), DuckDBStore(copy) as again:
@@ -106,12 +112,7 @@ def test_a_torn_last_frame_is_dropped_and_the_frames_before_it_kept(
 def test_a_frame_that_fails_its_checksum_is_reported_and_the_others_applied(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "s.duckdb"
-    with DuckDBStore(db, apply_after_s=3600) as store:
-        for i in range(3):
-            store.append_events("r1", [{"i": i, "pad": "x" * 40}])
-        copy = crash_copy(db, tmp_path / "crash")
-    [seg] = segments(copy)
+    copy, seg = crashed_after(tmp_path, [{"i": i, "pad": "x" * 40} for i in range(3)])
     data = bytearray(seg.read_bytes())
     second = data.index(b'i\\":1')
     data[second + 4] = ord("7")  # one byte of the second frame's text changed on disk
