@@ -27,7 +27,7 @@ fake = FakeOpenAI(rules=rules).start()
 ag.configure(llm={"base_url": fake.base_url, "model": "gpt-4o-mini"})
 
 def effect(line):
-    with open("effects.txt", "a") as f:
+    with open("kernel_dies_effects.txt", "a") as f:
         f.write(line + "\\n")
 
 @ag.tool(outputs=["left"])
@@ -63,7 +63,7 @@ run
 CRASH = "import os\nos._exit(1)  # the kernel dies"
 RESUME = 'run = ag.get_run("restock-1")\nrun'
 CHECK = """\
-print("EFFECTS", sorted(open("effects.txt").read().splitlines()))
+print("EFFECTS", sorted(open("kernel_dies_effects.txt").read().splitlines()))
 print("LLM", len(fake.chat_requests))
 print("NOTES", ag.store().sql("select count(*) from memory where kind = 'check'").rows[0][0])
 """
