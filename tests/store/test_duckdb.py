@@ -213,7 +213,7 @@ def test_read_only_reads_but_refuses_writes(db: Path) -> None:
 
 
 # -- (2) the history log ------------------------------------------------------------------------------------
-def test_a_write_is_one_log_row_and_reads_merge_it(db: Path) -> None:
+def test_a_write_is_one_log_frame_and_reads_merge_it(db: Path) -> None:
     store = DuckDBStore(db, apply_after_s=3600)
     try:
         store.put_run(RunRecord("r1", "g", "running", {}, "fp", 1.0, 1.0))
@@ -226,7 +226,7 @@ def test_a_write_is_one_log_row_and_reads_merge_it(db: Path) -> None:
             )
         )
         store.put_node(node("a", status="succeeded"))
-        assert log_frames(db) == 3  # three writes, three rows: one statement each
+        assert log_frames(db) == 3  # three writes, three frames of the log: one synced append each
         assert [raw_count(db, t) for t in ("runs", "nodes", "journal", "events")] == [0, 0, 0, 0]
         got = store.get_run("r1")
         assert got is not None and got.status == "waiting"
