@@ -28,7 +28,7 @@ class BlobFolder:
 
     def __init__(self, location: str) -> None:
         self.location = location
-        self.path = Path(location + ".artifacts")
+        self.path = Path(os.path.abspath(location + ".artifacts"))  # (an os.chdir later changes nothing)
 
     def write(self, data: bytes) -> str:
         """Store ``data`` as ``<file>.artifacts/<sha256>`` (atomically, fsynced) and return the file name."""

@@ -75,7 +75,9 @@ class Recovered:
 
 
 def folder_of(location: str) -> Path:
-    return Path(location + FOLDER_SUFFIX)
+    """The log folder of ``location``, absolute: a notebook that changes its working directory later
+    (``os.chdir``) still writes its log where the next open looks for it."""
+    return Path(os.path.abspath(location + FOLDER_SUFFIX))
 
 
 def _segment_number(path: Path) -> int | None:

@@ -577,3 +577,18 @@ def test_kv_writes_batched_and_applied_in_any_order_read_back_as_written(
         assert rows == []  # never two rows for one key
     finally:
         again.close()
+
+
+def test_a_big_artifact_reads_back_after_the_notebook_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    data = os.urandom(1024 * 1024 + 1)  # over the inline limit: its bytes live in <file>.artifacts/
+    record = ArtifactRecord("big", "b.bin", "file", "application/octet-stream", len(data), "sha", {}, 1.0)
+    with DuckDBStore("s.duckdb") as store:  # a relative path, as a user may write it
+        store.artifact_put(record, data)
+        monkeypatch.chdir(tmp_path / "elsewhere")  # os.chdir in a later cell
+        found = store.artifact_get("big")
+        assert found is not None and found[1] == data

@@ -187,6 +187,23 @@ def test_a_segment_that_could_not_be_created_does_not_block_the_next_write(
         assert again.load_events("r1") == [{"i": 1}]
 
 
+def test_the_log_stays_beside_the_file_when_the_notebook_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    with DuckDBStore("s.duckdb", apply_after_s=3600) as store:  # a relative path, as a user may write it
+        store.append_events("r1", [{"i": 0}])
+        store.sql("select 1")  # applied: the next write opens a new segment
+        monkeypatch.chdir(tmp_path / "elsewhere")  # os.chdir in a later cell
+        store.append_events("r1", [{"i": 1}])
+        copy = crash_copy(tmp_path / "work" / "s.duckdb", tmp_path / "crash")
+        assert not (tmp_path / "elsewhere" / "s.duckdb.history-log").exists()
+    with DuckDBStore(copy) as again:
+        assert again.load_events("r1") == [{"i": 0}, {"i": 1}]
+
+
 def test_a_read_only_open_reads_the_log_a_dead_process_left_without_touching_it(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     with DuckDBStore(db, apply_after_s=3600) as store:
