@@ -580,8 +580,11 @@ def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> N
 
 
 def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
-    if not fut.done():
-        fut.set_result(None) if exc is None else fut.set_exception(exc)
+    if not fut.done():  # (a barrier cancelled while it waited is settled already)
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
 
 
 def _exit_hook(ref: weakref.ReferenceType[HistoryStore]) -> Callable[[], None]:
