@@ -30,6 +30,7 @@ import aether_nb
 from aether_nb import config
 from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
 from aether_nb.notebook.channel import WidgetChannel
+from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.taskgraph import TaskGraph
@@ -50,6 +51,8 @@ class Extension:
         self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
         self._previous_channel: Any = None
         self._previous_custom_exc: tuple[Any, Any] | None = None
+        kernel = getattr(ip, "kernel", None)
+        self.parent_guard = CommParentGuard(kernel) if kernel is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -86,9 +89,13 @@ class Extension:
         from aether_nb.notebook.magics import AetherMagics
 
         self.ip.register_magics(AetherMagics(self.ip, extension=self))
+        if self.parent_guard is not None:  # widgets' comm messages must not leave a cell at [*] (see kernel_parent)
+            self.parent_guard.install()
 
     def unload(self) -> None:
         session = config.session()
+        if self.parent_guard is not None:
+            self.parent_guard.remove()
         if self.on_run in session.run_observers:
             session.run_observers.remove(self.on_run)
         if self._previous_channel is not None:
@@ -278,6 +285,11 @@ def load(ip: Any) -> None:
         return
     ext = _extensions[id(ip)] = Extension(ip)
     ext.load()
+
+
+def loaded(ip: Any) -> Extension | None:
+    """The extension loaded in ``ip`` (None before ``%load_ext aether_nb``): for diagnostics and tests."""
+    return _extensions.get(id(ip))
 
 
 def unload(ip: Any) -> None:
