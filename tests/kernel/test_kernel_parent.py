@@ -55,5 +55,10 @@ def test_a_comm_message_as_an_async_cell_ends_never_leaves_the_next_cell_busy(ke
     lost = [i for i in range(TRIALS) if not _trial(kernel, FIRST_CELL_S - 0.002 + (i % 40) * 0.0001)]
     assert lost == [], f"trials {lost} lost a cell's idle status: its cell would keep [*] in the front end"
     repaired = kernel.ok(f"print({guard}.repaired)").stdout.strip()
+    # %unload_ext gives the kernel its own methods back
+    unloaded = kernel.ok(
+        "%unload_ext aether_nb\nprint(sorted(set(vars(get_ipython().kernel)) & {'dispatch_shell', 'set_parent'}))"
+    )
+    assert unloaded.stdout.strip() == "[]"
     if repaired == "0":  # every idle arrived, but the race never happened: nothing was shown either way
         pytest.skip(f"the comm never arrived as the first cell ended in {TRIALS} trials on this machine")
