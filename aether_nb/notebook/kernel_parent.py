@@ -36,7 +36,8 @@ class CommParentGuard:
 
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
-        self._marks: dict[int, Any] = {}  # id -> the parent object a concurrent comm dispatch started under
+        # id -> (the parent object concurrent comm dispatches started under, how many of them have not restored)
+        self._marks: dict[int, tuple[Any, int]] = {}
         self._lock = threading.Lock()  # (subshells dispatch from their own threads)
         self._installed = False
         self.repaired = 0
@@ -92,16 +93,26 @@ class CommParentGuard:
         self._installed = False
 
     def _mark(self, parent: Any) -> None:
+        """One more concurrent dispatch started under ``parent`` (several comm messages can arrive during one cell,
+        and each restores)."""
         with self._lock:
-            if len(self._marks) >= _MAX_MARKS:  # a restore never came (a dispatch that raised): forget the oldest
+            known = self._marks.get(id(parent))
+            if known is not None and known[0] is parent:
+                self._marks[id(parent)] = (parent, known[1] + 1)
+                return
+            if len(self._marks) >= _MAX_MARKS:  # restores that never came (another kernel's way): forget the oldest
                 self._marks.pop(next(iter(self._marks)))
-            self._marks[id(parent)] = parent
+            self._marks[id(parent)] = (parent, 1)
 
     def _take(self, parent: Any) -> bool:
-        """Whether ``parent`` is a marked object (then the mark goes): the identity, not equality, tells the
+        """Whether ``parent`` is a marked object (then one mark of it goes): the identity, not equality, tells the
         kernel's restore from a new request, whose parent is a message deserialised just now."""
         with self._lock:
-            if self._marks.get(id(parent)) is not parent:
+            known = self._marks.get(id(parent))
+            if known is None or known[0] is not parent:
                 return False
-            del self._marks[id(parent)]
+            if known[1] > 1:
+                self._marks[id(parent)] = (parent, known[1] - 1)
+            else:
+                del self._marks[id(parent)]
             return True

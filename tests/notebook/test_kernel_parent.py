@@ -76,6 +76,27 @@ def test_without_the_guard_the_fake_shows_the_race() -> None:
     assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-1"
 
 
+def test_two_comms_dispatched_as_the_next_cell_starts_both_leave_it_its_parent() -> None:
+    """Widgets send several messages at once: each concurrent dispatch restores, and each restore is guarded."""
+    kernel = FakeKernel()
+    guard = CommParentGuard(kernel)
+    guard.install()
+
+    async def scenario() -> None:
+        stale = kernel.get_parent("shell")
+        first = asyncio.ensure_future(kernel.dispatch_shell(_msg("comm-1"), concurrent=True))
+        second = asyncio.ensure_future(kernel.dispatch_shell(_msg("comm-2"), concurrent=True))
+        kernel.set_parent(None, _msg("cell-2"))
+        await first
+        kernel.set_parent(None, stale, channel="shell")
+        await second
+        kernel.set_parent(None, stale, channel="shell")
+
+    asyncio.run(scenario())
+    assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-2"
+    assert guard.repaired == 2
+
+
 def test_a_comm_dispatched_while_the_same_cell_runs_changes_nothing() -> None:
     kernel = FakeKernel()
     guard = CommParentGuard(kernel)
