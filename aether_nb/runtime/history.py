@@ -1,9 +1,8 @@
 """Write-behind of run history: how a durable step costs microseconds instead of a database commit.
 
-Every step of a run produces history (two events, a DAG node, a journal entry, sometimes a run or wait record):
-one durable write each would cost ~0.2 ms per step with DuckDB (a synced log append). :class:`HistoryStore` keeps
-it in memory as records (nothing serialised on the hot path) and writes one batch at a time with
-:meth:`~aether_nb.store.protocol.Store.write_history`, serialised and redacted at once.
+Every step of a run produces history (an event or two, a DAG node, a journal entry, maybe a run or wait record);
+a durable write each would cost ~0.2 ms per step (a synced log append). :class:`HistoryStore` keeps it in memory
+as records (nothing serialised on the hot path) and writes batches, serialised and redacted at once (``write_history``).
 
 When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
 
