@@ -48,6 +48,14 @@ class FakeKernel:
         await asyncio.sleep(0)
 
 
+def _guarded() -> tuple[FakeKernel, CommParentGuard]:
+    """A fake kernel with the guard installed."""
+    kernel = FakeKernel()
+    guard = CommParentGuard(kernel)
+    assert guard.install()
+    return kernel, guard
+
+
 async def _comm_while_cells_change(kernel: FakeKernel, *, next_cell: bool) -> None:
     """ipykernel 7.4's concurrent branch, with cell 2 starting (``next_cell``) while the comm is dispatched."""
     stale = kernel.get_parent("shell")  # read before the dispatch
@@ -59,9 +67,7 @@ async def _comm_while_cells_change(kernel: FakeKernel, *, next_cell: bool) -> No
 
 
 def test_a_comm_dispatched_as_the_next_cell_starts_leaves_the_next_cell_its_parent() -> None:
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    assert guard.install()
+    kernel, guard = _guarded()
     asyncio.run(_comm_while_cells_change(kernel, next_cell=True))
     assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-2"  # its outputs and idle go to cell 2
     assert kernel.streams_parent["header"]["msg_id"] == "cell-2"  # and so does output from other threads
@@ -78,9 +84,7 @@ def test_without_the_guard_the_fake_shows_the_race() -> None:
 
 def test_two_comms_dispatched_as_the_next_cell_starts_both_leave_it_its_parent() -> None:
     """Widgets send several messages at once: each concurrent dispatch restores, and each restore is guarded."""
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    guard.install()
+    kernel, guard = _guarded()
 
     async def scenario() -> None:
         stale = kernel.get_parent("shell")
@@ -98,9 +102,7 @@ def test_two_comms_dispatched_as_the_next_cell_starts_both_leave_it_its_parent()
 
 
 def test_a_comm_dispatched_while_the_same_cell_runs_changes_nothing() -> None:
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    guard.install()
+    kernel, guard = _guarded()
     asyncio.run(_comm_while_cells_change(kernel, next_cell=False))
     assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-1"
     assert kernel.streams_parent["header"]["msg_id"] == "cell-1"  # the restore still points the streams back
@@ -110,9 +112,7 @@ def test_a_comm_dispatched_while_the_same_cell_runs_changes_nothing() -> None:
 def test_a_new_request_equal_to_a_marked_parent_is_not_taken_for_the_restore() -> None:
     """Only the very object read before the dispatch is the restore: a request deserialised afresh (equal by
     value, another object) is set as it is."""
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    guard.install()
+    kernel, guard = _guarded()
 
     async def scenario() -> None:
         stale = kernel.get_parent("shell")
@@ -127,25 +127,29 @@ def test_a_new_request_equal_to_a_marked_parent_is_not_taken_for_the_restore() -
 
 
 def test_marks_of_dispatches_that_never_restore_stay_bounded() -> None:
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    guard.install()
+    """500 dispatches whose restore never comes keep only the newest marks: a late restore of the oldest parent is
+    set as it is, one of the newest is still recognised."""
+    kernel, guard = _guarded()
+    parents = [_msg(f"cell-{i}") for i in range(500)]
 
     async def many() -> None:
-        for i in range(500):
-            kernel.parent = _msg(f"cell-{i}")  # a parent object per dispatch, none restored
+        for i, parent in enumerate(parents):
+            kernel.parent = parent  # a parent object per dispatch, none restored
             await kernel.dispatch_shell(_msg(f"comm-{i}"), concurrent=True)
 
     asyncio.run(many())
     kernel.set_parent(None, _msg("cell-x"))
-    assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-x"
+    kernel.set_parent(None, parents[0], channel="shell")  # its mark was forgotten: taken as a request
+    assert kernel.get_parent("shell") is parents[0]
     assert guard.repaired == 0
+    kernel.set_parent(None, _msg("cell-y"))
+    kernel.set_parent(None, parents[-1], channel="shell")  # still marked: redirected to the request served now
+    assert kernel.get_parent("shell")["header"]["msg_id"] == "cell-y"
+    assert guard.repaired == 1
 
 
 def test_remove_gives_the_kernel_its_own_methods_back() -> None:
-    kernel = FakeKernel()
-    guard = CommParentGuard(kernel)
-    guard.install()
+    kernel, guard = _guarded()
     assert "dispatch_shell" in vars(kernel) and "set_parent" in vars(kernel)
     guard.remove()
     assert "dispatch_shell" not in vars(kernel) and "set_parent" not in vars(kernel)
