@@ -236,6 +236,18 @@ def settle_record(checkpointer: Checkpointer, thread: str) -> None:
         checkpointer.put_thread(thread, {})
 
 
+def latest_id(checkpointer: Checkpointer, thread: str) -> int | None:
+    """The id of the thread's newest checkpoint. A superstep's checkpoint names its parent by id, and decoding
+    the whole head for it cost ~10 % of resuming a paused thread; a checkpointer that can tell the id without
+    decoding has ``latest_id`` (both of aether_nb's do; one written to the protocol alone is asked ``latest``)."""
+    fn = getattr(checkpointer, "latest_id", None)
+    if callable(fn):
+        found = fn(thread)
+        return None if found is None else int(found)
+    head = checkpointer.latest(thread)
+    return None if head is None else head.id
+
+
 def task_id(task: dict[str, Any], index: int) -> str:
     """A task's id within its checkpoint: the node for a node triggered by edges, ``node#i`` for a Send."""
     return f"{task['node']}#{index}" if "send" in task else str(task["node"])
@@ -299,6 +311,10 @@ class InMemoryCheckpointer:
     def latest(self, thread: str) -> Checkpoint | None:
         items = self._checkpoints.get(thread)
         return _thaw(items[-1]) if items else None
+
+    def latest_id(self, thread: str) -> int | None:
+        """The id of the thread's newest checkpoint (see :func:`latest_id`)."""
+        return len(self._checkpoints.get(thread, ())) or None
 
     def history(self, thread: str) -> list[Checkpoint]:
         return [_thaw(c) for c in reversed(self._checkpoints.get(thread, []))]
@@ -421,6 +437,17 @@ class StoreCheckpointer:
         if head is not None and head[0] == int(seq):
             return self._load(self._cp_key(thread, head[0]), head[1])
         return self.get(thread, int(seq))
+
+    def latest_id(self, thread: str) -> int | None:
+        """The id of :meth:`latest`, without decoding it when this process wrote it (see :func:`latest_id`)."""
+        seq = (self.get_thread(thread) or {}).get("seq")
+        if not seq:
+            return None
+        head = self._heads.get(thread)
+        if head is not None and head[0] == int(seq):
+            return head[0]
+        latest = self.latest(thread)
+        return None if latest is None else latest.id
 
     def history(self, thread: str) -> list[Checkpoint]:
         out = []

@@ -36,6 +36,7 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import (
     Checkpoint,
     Checkpointer,
+    latest_id,
     metadata_of,
     settle_record,
     task_id,
@@ -477,8 +478,10 @@ class Engine(Emitter):
             self.parent.pausing()
 
     def keep_pending(self) -> None:
+        if len(self.step_tasks) < 2:
+            return  # (before reading the head: a lone task has no siblings' results to keep)
         head = self.current_head()
-        if head is None or len(self.step_tasks) < 2:
+        if head is None:
             return
         pending = {
             tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
@@ -527,7 +530,7 @@ class Engine(Emitter):
         if step <= self._written_upto():
             self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
             return
-        parent = self.current_head()
+        parent = self.current_head_id()
         self.head = self.put_checkpoint(
             Checkpoint(
                 values=values,
@@ -536,7 +539,7 @@ class Engine(Emitter):
                 source="loop",
                 run_id=self.run.id,
                 created_at=self.run.session.clock.now(),
-                parent=parent.id if parent is not None else None,
+                parent=parent,
                 barriers=barriers,
                 deferred=tuple(deferred),
                 writers=tuple(writers),
@@ -544,6 +547,7 @@ class Engine(Emitter):
                 metadata=self.metadata,
             ),
         )
+        self._head_stale = False  # (the head is the checkpoint just written)
 
     def _written_upto(self) -> int:
         """For a resumed execution: the last superstep whose checkpoint this run already wrote (else -2)."""
@@ -554,6 +558,12 @@ class Engine(Emitter):
                 if last and last[0] == self.run.id:
                     self._written = int(last[1])
         return self._written
+
+    def current_head_id(self) -> int | None:
+        """The id of :meth:`current_head`, read without decoding the checkpoint when it is stale."""
+        if self._head_stale:
+            return latest_id(self.checkpointer, self.thread)
+        return None if self.head is None else self.head.id
 
     def current_head(self) -> Checkpoint | None:
         """The checkpoint the current superstep started from. After replaying supersteps whose checkpoints were

@@ -321,7 +321,10 @@ async def invoke_turn(
     command = as_command(input)
     has_resume = command is not None and command.resume is not None
     run = graph.current_run(session, thread_id)
-    latest = cp.latest(thread_id)
+    going_on = run is not None and not run.done
+    # the head is decoded only when needed: continuing a paused run does not (a resume of a thousand threads
+    # decoded a thousand heads for nothing)
+    latest = None if going_on and checkpoint_id is None else cp.latest(thread_id)
     # a config naming a past checkpoint runs a branch from it (time travel); with Command(resume=...) it means
     # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
     travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)

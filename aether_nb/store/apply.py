@@ -121,7 +121,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
     if rows.journal:
         out.append((JOURNAL_INSERT, _columns(rows.journal)))
     if rows.nodes:
-        new = [not state.known_node(n[0], n[1], con) for n in rows.nodes]
+        new = [not known for known in state.known_nodes([(n[0], n[1]) for n in rows.nodes], con)]
         out += _split(rows.nodes, new, NODE_INSERT, NODE_UPDATE)
     if rows.memory:
         out.append((MEMORY_INSERT, _columns([(*m[:-1], vector_literal(m[-1])) for m in rows.memory])))

@@ -130,17 +130,23 @@ class FileState:
             self._tokens = {r[0] for r in con.execute("SELECT token FROM waits").fetchall()}
         return token in self._tokens
 
-    def known_node(self, run_id: str, node_id: str, con: duckdb.DuckDBPyConnection) -> bool:
-        """Node ids are read per run, once, and forgotten when the run finishes (see :meth:`applied`)."""
-        ids = self._nodes.get(run_id)
-        if ids is None:
-            if self.known_run(run_id, con):
-                rows = con.execute("SELECT node_id FROM nodes WHERE run_id = ?", [run_id]).fetchall()
-                ids = {r[0] for r in rows}
-            else:
-                ids = set()  # a run the table does not hold has no nodes there either
-            self._nodes[run_id] = ids
-        return node_id in ids
+    def known_nodes(self, keys: list[tuple[str, str]], con: duckdb.DuckDBPyConnection) -> list[bool]:
+        """Whether the ``nodes`` table holds each ``(run id, node id)``. Node ids are read per run, once, and
+        forgotten when the run finishes (see :meth:`applied`); the runs not read yet are read in **one** statement
+        (a resume of many runs applies their nodes together: a statement per run cost ~0.7 ms each)."""
+        nodes = self._nodes
+        missing = {run_id for run_id, _ in keys if run_id not in nodes}
+        if missing:
+            stored = [r for r in missing if self.known_run(r, con)]
+            for run_id in missing:
+                nodes[run_id] = set()  # a run the table does not hold has no nodes there either
+            if stored:
+                rows = con.execute(
+                    "SELECT run_id, node_id FROM nodes WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [stored]
+                ).fetchall()
+                for run_id, node_id in rows:
+                    nodes[run_id].add(node_id)
+        return [node_id in nodes[run_id] for run_id, node_id in keys]
 
     def kv_absent(self, scope: str, key: str, con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the KV table certainly lacks this key (stored forms), without a query: its keys are read once

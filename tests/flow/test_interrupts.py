@@ -437,6 +437,11 @@ def test_threads_paused_beyond_the_cap_leave_memory_and_resume_exactly_once(chec
         assert [d.status for d in done] == ["completed"] * n
         assert [d.state["decision"] for d in done] == [f"yes:{i}" for i in reversed(range(n))]
         assert all(r.status == "succeeded" for r in runs)
+        for i in range(n):  # each checkpoint's parent is the one before it, resumed in memory or from the journal
+            history = list(app.get_state_history({"configurable": {"thread_id": f"t{i}"}}))
+            ids = [h.config["configurable"]["checkpoint_id"] for h in history]
+            parents = [(h.parent_config or {}).get("configurable", {}).get("checkpoint_id") for h in history]
+            assert parents == [*ids[1:], None], (i, ids, parents)
 
     arun(scenario(), timeout=60)
     assert sorted(charged) == list(range(n))  # the tool before the pause ran once per thread, evicted or not

@@ -17,6 +17,7 @@ from aether_nb.flow import (
     StoreCheckpointer,
     interrupt,
 )
+from aether_nb.flow.checkpoint import latest_id
 from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
 from tests.conftest import arun
@@ -103,6 +104,34 @@ def test_checkpointers_keep_every_checkpoint_per_thread(checkpointer: Checkpoint
     checkpointer.put_thread("t", {"run_id": "r3"})
     assert {"turn": 3, "run_id": "r3"}.items() <= (checkpointer.get_thread("t") or {}).items()
     assert checkpointer.threads() == ["other", "t"]
+
+
+class ProtocolOnly:
+    """A checkpointer written to the protocol alone (no ``latest_id``), as a user's own would be."""
+
+    def __init__(self, inner: Checkpointer) -> None:
+        self.inner = inner
+        self.key = inner.key
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "latest_id":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def test_the_head_id_is_the_latest_checkpoint_id(checkpointer: Checkpointer) -> None:
+    # (a superstep names its parent by this id; reading it must not need the whole head decoded)
+    plain = ProtocolOnly(checkpointer)
+    assert latest_id(checkpointer, "t") is None and latest_id(plain, "t") is None  # type: ignore[arg-type]
+    checkpointer.put("t", cp(0))
+    checkpointer.put("t", cp(1))
+    checkpointer.put("other", cp(5))
+    assert latest_id(checkpointer, "t") == latest_id(plain, "t") == checkpointer.latest("t").id == 2  # type: ignore[arg-type,union-attr]
+    checkpointer.replace("t", replace(checkpointer.get("t", 1), errors={"a": "x"}))  # type: ignore[arg-type]
+    assert latest_id(checkpointer, "t") == 2 and latest_id(checkpointer, "other") == 1
+    if isinstance(checkpointer, StoreCheckpointer):  # another process's checkpointer over the same store
+        again = StoreCheckpointer(checkpointer.store, "g")
+        assert latest_id(again, "t") == 2
 
 
 def test_mutating_a_returned_checkpoint_does_not_change_the_stored_one(checkpointer: Checkpointer) -> None:
