@@ -114,6 +114,7 @@ class Engine(Emitter):
             raise UsageError(f"config['max_concurrency'] must be a positive integer, got {cap!r}")
         self.semaphore = asyncio.Semaphore(cap) if cap else None
         self.interrupted = False
+        self.nested_waited = False  # a graph run by a task of this superstep waited (see TaskRunner.reread)
         self.turn_start = 0
         self.sources: dict[str, list[str]] = {}
         self.head: Checkpoint | None = None
@@ -271,6 +272,7 @@ class Engine(Emitter):
         self.interrupted = True
         if self.parent is not None:
             self.parent.resumed_here()
+            self.parent.nested_waited = True
 
     def note_asked(self) -> None:
         """A task of a subgraph running in one of this graph's tasks was resumed with an answer: that task
@@ -300,6 +302,7 @@ class Engine(Emitter):
         settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
+            self.parent.nested_waited = True
         await self.scope.wait(spec, name=f"interrupt_{kind}")
         info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
         self.head = self.checkpointer.get(self.thread, info["head"])
@@ -377,7 +380,12 @@ class Engine(Emitter):
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
         reload_key = self._legacy_reload(step) or f"{self.scope.prefix}reload_at_{step}"
-        if self.interrupted or self.scope.replays(reload_key):
+        reread = None if self.scope.replays(reload_key) else self.runner.reread(tasks)
+        self.nested_waited = False
+        if reread is not None:  # its only task just read it again, after its last wait (see TaskRunner.reread)
+            self.interrupted = False
+            base = reread
+        elif self.interrupted or self.scope.replays(reload_key):
             self.interrupted = False
             info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
             base = info["values"]
@@ -476,6 +484,7 @@ class Engine(Emitter):
         settle_record(self.checkpointer, self.thread)
         if self.parent is not None:
             self.parent.pausing()
+            self.parent.nested_waited = True
 
     def keep_pending(self) -> None:
         if len(self.step_tasks) < 2:

@@ -34,7 +34,7 @@ from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
-from aether_nb.runtime.codec import decode
+from aether_nb.runtime.codec import decode, encode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.waits import WaitSpec
@@ -194,6 +194,8 @@ class TaskRunner:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._services: dict[str, Any] | None = None  # the session's and the graph's, merged once per turn
+        # task key -> (how many times it read the state again this superstep, the last read as journaled)
+        self._rereads: dict[str, tuple[int, Any]] = {}
 
     async def run(self, task: Task, values: dict[str, Any], step: int) -> Outcome:
         """Run (or replay) ``task`` as one journaled step; returns its outcome."""
@@ -393,7 +395,37 @@ class TaskRunner:
             lambda _s: _ready(engine.latest_values()),
             node=False,
         )
+        if child.execution.durable:  # every step so far is journaled, this read too: a replay finds it
+            self._rereads[child.prefix[:-1]] = (n, encode(value))
+        else:
+            self._rereads.pop(child.prefix[:-1], None)
         return dict(value)
+
+    def reread(self, tasks: list[Task]) -> dict[str, Any] | None:
+        """The state a superstep merges its writes onto when its only task read the state again after its last
+        wait: that read, as journaled (a fresh copy). None when that is not known to be the state after every wait
+        of the superstep: several tasks, a subgraph node, a wait in a graph the node ran, a read not journaled.
+
+        Why: after an answer the superstep reads the state again (it may have been edited while the task waited);
+        when its only task just did, a second read is the same checkpoint. A replay finds the same entry: a task
+        that waited has its reads in the journal, and they are taken when its whole step comes from there.
+        """
+        counts, self._rereads = self._rereads, {}
+        engine = self.engine
+        if len(tasks) != 1 or engine.nested_waited:
+            return None
+        task = tasks[0]
+        if task.pending is not None or engine.graph.nodes[task.node].subgraph is not None:
+            return None
+        read = counts.get(task.key)
+        if read is not None:  # (a fresh copy: the node may have changed what it was given in place)
+            return dict(decode(read[1]))
+        # the task's step was replayed whole: its reads, if it waited, are in the journal
+        journal, n = engine.scope.execution.journal, 0
+        while journal.get(f"{task.key}/reload_{n + 1}") is not None:
+            n += 1
+        entry = journal.get(f"{task.key}/reload_{n}") if n else None
+        return None if entry is None else dict(decode(entry.value))
 
     async def _attempt(
         self,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+import pytest
+
 import aether_nb as ag
 from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.records import HistoryBatch, RejectedRecord
@@ -323,13 +325,20 @@ class _OlderJournalKeys(DuckDBStore):
         return super().write_history(dataclasses.replace(batch, journal=journal))
 
 
-def test_a_turn_paused_at_a_breakpoint_by_the_older_journal_keys_resumes_exactly_once(tmp_path: Path) -> None:
+def test_a_turn_paused_at_a_breakpoint_by_the_older_journal_keys_resumes_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two nodes answered at ``interrupt()`` (each superstep then reads the state again), then a breakpoint:
     journaled with the older keys, the run resumes under this version in a new session without a ReplayMismatch,
     and neither the tool before the first question nor any asking node runs again; the send runs once."""
     from aether_nb.flow import START, Command, StateGraph, interrupt
+    from aether_nb.flow.tasks import TaskRunner
     from aether_nb.runtime import session as session_mod
     from tests.conftest import make_session
+
+    # the older version read the state again after every answered superstep (a newer one takes the node's own
+    # read when it has one, see TaskRunner.reread): its journal holds those reads
+    monkeypatch.setattr(TaskRunner, "reread", lambda self, tasks: None)
 
     effects: list[str] = []
 
@@ -378,6 +387,7 @@ def test_a_turn_paused_at_a_breakpoint_by_the_older_journal_keys_resumes_exactly
         keys = [e.key for e in older.load_journal(paused.run_id) if e.name == "reload" and "/" not in e.key]
         assert keys == ["reload_1", "reload_2"]  # the store holds the older keys
         first.store.close()
+        monkeypatch.undo()
 
         second, _ = make_session(DuckDBStore(db))
         session_mod.set_default_session(second)
@@ -390,3 +400,126 @@ def test_a_turn_paused_at_a_breakpoint_by_the_older_journal_keys_resumes_exactly
         second.store.close()
     finally:
         session_mod.set_default_session(previous)
+
+
+@pytest.mark.parametrize("edit", [False, True])
+def test_a_superstep_after_an_answer_merges_onto_the_state_its_task_read_also_when_replayed(
+    tmp_path: Path, edit: bool
+) -> None:
+    """A node asks, the state is edited while it waits, the answer comes: the node runs again on the edited
+    state, and its superstep merges onto that same state (the node's own read after the wait, journaled, not a
+    second read). A new process resuming the next question replays that superstep from the journal and gets
+    the very same state: the edit is kept, nothing runs twice."""
+    from aether_nb.flow import START, Command, StateGraph, interrupt
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import make_session
+
+    effects: list[str] = []
+
+    class S(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+        note: str
+
+    def build() -> Any:
+        def ask_a(s: S) -> dict[str, Any]:
+            answer = interrupt("a?")
+            effects.append(f"a {answer}")
+            return {"log": [f"a {s.get('note')} {answer}"]}
+
+        def ask_b(s: S) -> dict[str, Any]:
+            answer = interrupt("b?")
+            effects.append(f"b {answer}")
+            return {"log": [f"b {s.get('note')} {answer}"]}
+
+        g = StateGraph(S, name="reread")
+        g.add_node("ask_a", ask_a).add_node("ask_b", ask_b)
+        g.add_edge(START, "ask_a").add_edge("ask_a", "ask_b")
+        return g.compile()
+
+    db = str(tmp_path / "reread.duckdb")
+    cfg = {"configurable": {"thread_id": "t"}}
+    first, _ = make_session(DuckDBStore(db))
+    previous = session_mod.set_default_session(first)
+    try:
+        app = build()
+
+        async def before_restart() -> Any:
+            assert (await app.ainvoke({"log": []}, cfg)).status == "interrupted"
+            if edit:
+                await app.aupdate_state(cfg, {"note": "edited"})
+            return await app.ainvoke(Command(resume="yes"), cfg)
+
+        paused = arun(before_restart())
+        note = "edited" if edit else None
+        assert paused.status == "interrupted" and paused["log"] == [f"a {note} yes"]
+        assert (paused.state or {}).get("note") == note
+        # one read of the state per answer: the node's own (the superstep does not read it a second time)
+        reads = [e.key for e in first.store.load_journal(paused.run_id) if e.name == "reload"]
+        assert reads == ["ask_a_1/reload_1"]
+        first.store.close()
+
+        second, _ = make_session(DuckDBStore(db))
+        session_mod.set_default_session(second)
+        app = build()
+        res = arun(app.ainvoke(Command(resume="ok"), cfg))
+        assert res.status == "completed"
+        assert res["log"] == [f"a {note} yes", f"b {note} ok"] and (res.state or {}).get("note") == note
+        assert effects == ["a yes", "b ok"]  # each node ran once with its answer
+        history = list(app.get_state_history(cfg))
+        assert [h.values.get("note") for h in history][:2] == [note, note]
+        second.store.close()
+    finally:
+        session_mod.set_default_session(previous)
+
+
+REREAD_SCRIPT = (
+    PRELUDE
+    + """
+class S(TypedDict, total=False):
+    log: Annotated[list, operator.add]
+    note: str
+
+def ask(state: S):
+    answer = interrupt("go on?")
+    log(f"ask {state.get('note')} {answer}")
+    return {"log": [f"ask {answer}"]}
+
+def work(state: S):
+    log(f"work {state.get('note')}")
+    if MODE == "start":
+        ag.session().flush()  # what the run did is in the file...
+        os._exit(0)  # ...and the kernel dies while this node runs
+    return {"log": ["work"]}
+
+g = StateGraph(S, name="reread")
+g.add_node("ask", ask).add_node("work", work)
+g.add_edge(START, "ask").add_edge("ask", "work")
+app = g.compile()
+cfg = {"configurable": {"thread_id": "t"}}
+
+async def main():
+    if MODE == "start":
+        assert (await app.ainvoke({"log": []}, cfg)).status == "interrupted"
+        await app.aupdate_state(cfg, {"note": "edited"})  # while the node waits
+        await app.ainvoke(Command(resume="yes"), cfg)
+        return
+    res = await app.ainvoke(None, cfg)
+    print("OUT", json.dumps([res.status, res["log"], res.state.get("note")]), flush=True)
+
+asyncio.run(main())
+"""
+)
+
+
+def test_a_run_killed_after_an_answered_superstep_replays_it_onto_the_edited_state(tmp_path: Path) -> None:
+    """The state is edited while a node waits; the answer comes, the node runs again on the edited state and its
+    superstep merges onto that state; the kernel dies in the next node. The new process replays the answered
+    superstep from the journal onto the same edited state (the node's journaled read after its wait), so the
+    node that died sees the edit again, and the node that asked does not run again."""
+    run, counter = _processes(tmp_path / "reread.py", REREAD_SCRIPT, tmp_path / "reread.duckdb")
+    run("start")
+    assert Path(counter).read_text().splitlines() == ["ask edited yes", "work edited"]
+    out = run("again")
+    status, log_, note = json.loads(out.split("OUT ", 1)[1].splitlines()[0])
+    assert (status, log_, note) == ("completed", ["ask yes", "work"], "edited")
+    assert Path(counter).read_text().splitlines() == ["ask edited yes", "work edited", "work edited"]
