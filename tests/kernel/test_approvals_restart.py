@@ -1,0 +1,105 @@
+"""A user's state-graph approvals in a real kernel, across a restart: eighty orders each pay, then wait for an
+approval at ``interrupt()``; one order's note is edited while it waits; half are approved, the kernel restarts
+(most of the waiting threads had left memory already: more than ``max_live_waiting`` wait), the rest are approved
+in the new kernel with one ``gather``. Every payment and every shipment happens once, the edit reaches the
+shipment, and each thread's checkpoints still chain parent to child.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.kernel_client import Kernel
+
+pytestmark = pytest.mark.kernel
+
+DEFINITIONS = r"""
+%load_ext aether_nb
+import asyncio, json, operator
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, Command, StateGraph, interrupt
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool(outputs=["receipt"])
+def charge(order: int) -> dict:
+    effect(f"charge {order}")
+    return {"receipt": f"r{order}"}
+
+class Order(TypedDict, total=False):
+    order: int
+    receipt: str
+    note: str
+    trail: Annotated[list, operator.add]
+
+async def pay(s: Order):
+    return {"receipt": (await charge(s["order"]))["receipt"], "trail": ["paid"]}
+
+def approve(s: Order):
+    decision = interrupt(f"ship order {s['order']} ({s['receipt']})?")
+    return {"trail": [f"{decision} {s.get('note', '-')}"]}
+
+def ship(s: Order):
+    effect(f"ship {s['order']} {s.get('note', '-')}")
+    return {"trail": ["shipped"]}
+
+g = StateGraph(Order, name="orders")
+g.add_node("pay", pay).add_node("approve", approve).add_node("ship", ship)
+g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
+app = g.compile()
+cfg = lambda i: {"configurable": {"thread_id": f"order-{i}"}}
+"""
+
+PARK_AND_APPROVE_HALF = r"""
+paused = await asyncio.gather(*(app.ainvoke({"order": i, "trail": []}, cfg(i)) for i in range(80)))
+print("PAUSED", sorted({p.status for p in paused}), len(paused))
+await app.aupdate_state(cfg(47), {"note": "gift wrap"})
+done = await asyncio.gather(*(app.ainvoke(Command(resume="yes"), cfg(i)) for i in range(40)))
+print("DONE", sorted({d.status for d in done}))
+"""
+
+APPROVE_REST = r"""
+snap = await app.aget_state(cfg(47))
+print("WAITING", list(snap.next), snap.values.get("note"))
+done = await asyncio.gather(*(app.ainvoke(Command(resume="yes"), cfg(i)) for i in range(40, 80)))
+print("DONE", sorted({d.status for d in done}))
+print("TRAIL47", json.dumps(done[7]["trail"]))
+chains = []
+for i in (0, 47, 79):
+    history = [h async for h in app.aget_state_history(cfg(i))]
+    ids = [h.config["configurable"]["checkpoint_id"] for h in history]
+    parents = [(h.parent_config or {}).get("configurable", {}).get("checkpoint_id") for h in history]
+    chains.append(parents == ids[1:] + [None])
+print("CHAINS", chains)
+"""
+
+
+def test_approvals_paused_in_bulk_survive_a_restart_and_ship_once(kernel: Kernel, tmp_path: Path) -> None:
+    effects = tmp_path / "effects.txt"
+    defs = DEFINITIONS.replace("EFFECTS_FILE", str(effects))
+    kernel.ok(defs)
+    first = kernel.ok(PARK_AND_APPROVE_HALF, timeout=120)
+    assert "PAUSED ['interrupted'] 80" in first.stdout and "DONE ['completed']" in first.stdout
+
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok(defs)
+    second = kernel.ok(APPROVE_REST, timeout=120)
+    assert "WAITING ['approve'] gift wrap" in second.stdout
+    assert "DONE ['completed']" in second.stdout
+    trail = json.loads(second.stdout.split("TRAIL47 ", 1)[1].splitlines()[0])
+    assert trail == ["paid", "yes gift wrap", "shipped"]
+    assert "CHAINS [True, True, True]" in second.stdout
+
+    lines = effects.read_text().splitlines()
+    charges = sorted(int(line.split()[1]) for line in lines if line.startswith("charge"))
+    ships = sorted(line for line in lines if line.startswith("ship"))
+    assert charges == list(range(80))  # each order paid once, before and across the restart
+    assert ships == sorted(f"ship {i} {'gift wrap' if i == 47 else '-'}" for i in range(80))  # shipped once
