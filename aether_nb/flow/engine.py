@@ -380,7 +380,9 @@ class Engine(Emitter):
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
         reload_key = self._legacy_reload(step) or f"{self.scope.prefix}reload_at_{step}"
-        reread = None if self.scope.replays(reload_key) else self.runner.reread(tasks)
+        reread = self.runner.reread(tasks)
+        if self.scope.replays(reload_key):
+            reread = None  # (a run that journaled this superstep's own read replays it)
         self.nested_waited = False
         if reread is not None:  # its only task just read it again, after its last wait (see TaskRunner.reread)
             self.interrupted = False

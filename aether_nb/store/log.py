@@ -137,15 +137,15 @@ class FileState:
         nodes = self._nodes
         missing = {run_id for run_id, _ in keys if run_id not in nodes}
         if missing:
+            found: dict[str, set[str]] = {r: set() for r in missing}  # a run the table lacks has no nodes there
             stored = [r for r in missing if self.known_run(r, con)]
-            for run_id in missing:
-                nodes[run_id] = set()  # a run the table does not hold has no nodes there either
             if stored:
                 rows = con.execute(
                     "SELECT run_id, node_id FROM nodes WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [stored]
                 ).fetchall()
                 for run_id, node_id in rows:
-                    nodes[run_id].add(node_id)
+                    found[run_id].add(node_id)
+            nodes.update(found)  # (only once read: a failed read leaves them unknown, to be read again)
         return [node_id in nodes[run_id] for run_id, node_id in keys]
 
     def kv_absent(self, scope: str, key: str, con: duckdb.DuckDBPyConnection) -> bool:

@@ -234,6 +234,18 @@ def test_nodes_of_many_stored_runs_are_updated_and_their_ids_read_in_one_stateme
         rec.statements.clear()
         assert state.known_nodes(keys, rec) == known  # type: ignore[arg-type]
         assert rec.statements == []  # read once per run
+
+        class Failing(Recording):
+            def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+                if "FROM nodes" in sql:
+                    raise duckdb.IOException("disk went away")
+                return super().execute(sql, params)
+
+        fresh = store_log.FileState(0, 1.0)
+        with pytest.raises(duckdb.IOException):
+            fresh.known_nodes(keys, Failing(con))  # type: ignore[arg-type]
+        # a read that failed is not taken for "no nodes" (the next apply would insert them twice)
+        assert fresh.known_nodes(keys, Recording(con)) == known  # type: ignore[arg-type]
     finally:
         con.close()
 
