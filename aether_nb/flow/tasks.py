@@ -34,7 +34,8 @@ from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
-from aether_nb.runtime.codec import decode, encode
+from aether_nb.runtime.codec import decode, encode, preview
+from aether_nb.runtime.events import WaitAnswered
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.waits import WaitSpec
@@ -174,11 +175,15 @@ def prior_answers(child: Scope) -> tuple[list[Any], list[tuple[int, WaitRecord]]
 async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, answer: Any) -> None:
     """Complete the step of an ``interrupt()`` answered while no execution waited on it (a kernel restart, or a
     resume from another event loop): its DAG node ends DONE with the answer, as it would have live, instead of
-    being left waiting and closed as cancelled when the run ends; the step is journaled like a live answer."""
+    being left waiting and closed as cancelled when the run ends; the step is journaled like a live answer, and
+    the run says it was answered (the widget shows the answer under its question, as for a live one)."""
     inputs = {"kind": rec.kind, "prompt": rec.prompt, "options": None, "index": index}
-    await child.run_step(
-        rec.node_id, "interrupt", "wait", inputs, lambda _s: _ready(answer), fp=f"flow-interrupt:{node}:{index}"
-    )
+
+    def answered(_s: Scope) -> Any:
+        child.run.emit(WaitAnswered, token=rec.token, node_id=rec.node_id, answer=preview(answer))
+        return _ready(answer)
+
+    await child.run_step(rec.node_id, "interrupt", "wait", inputs, answered, fp=f"flow-interrupt:{node}:{index}")
 
 
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:

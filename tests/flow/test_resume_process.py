@@ -523,3 +523,50 @@ def test_a_run_killed_after_an_answered_superstep_replays_it_onto_the_edited_sta
     status, log_, note = json.loads(out.split("OUT ", 1)[1].splitlines()[0])
     assert (status, log_, note) == ("completed", ["ask yes", "work"], "edited")
     assert Path(counter).read_text().splitlines() == ["ask edited yes", "work edited", "work edited"]
+
+
+def test_an_interrupt_answered_after_a_restart_says_it_was_answered(tmp_path: Path) -> None:
+    """A thread paused at ``interrupt()``, answered through its run in a new session (as the widget rebuilt after
+    a kernel restart does): the run's events say the wait was answered, with the answer, under the token of the
+    wait it opened (the widget shows the answer under its question from that event)."""
+    from aether_nb.flow import START, StateGraph, interrupt
+    from aether_nb.runtime import session as session_mod
+    from tests.conftest import make_session
+
+    class S(TypedDict, total=False):
+        trail: Annotated[list[str], operator.add]
+
+    def build() -> Any:
+        def approve(s: S) -> dict[str, Any]:
+            return {"trail": [interrupt("ship it?")]}
+
+        return StateGraph(S, name="asked").add_node("approve", approve).add_edge(START, "approve").compile()
+
+    db = str(tmp_path / "asked.duckdb")
+    cfg = {"configurable": {"thread_id": "t"}}
+    first, _ = make_session(DuckDBStore(db))
+    previous = session_mod.set_default_session(first)
+    try:
+        paused = arun(build().ainvoke({"trail": []}, cfg))
+        assert paused.status == "interrupted"
+        first.store.close()
+
+        second, _ = make_session(DuckDBStore(db))
+        session_mod.set_default_session(second)
+        build()
+        run = ag.get_run(paused.run_id)
+
+        async def answer() -> Any:
+            await run.answer("yes")
+            return await run
+
+        arun(answer())
+        assert run.status == "succeeded"
+        opened = [e.token for e in run.event_log if e.kind == "wait_opened"]
+        answered = [(e.token, e.answer) for e in run.event_log if e.kind == "wait_answered"]
+        assert len(opened) == 1 and answered == [(opened[0], "yes")]
+        stored = [e for e in second.store.load_events(run.id) if e.get("kind") == "wait_answered"]
+        assert [(e["token"], e["answer"]) for e in stored] == [(opened[0], "yes")]
+        second.store.close()
+    finally:
+        session_mod.set_default_session(previous)

@@ -1,0 +1,122 @@
+"""A person's order approval in JupyterLab, as a state graph: the order is paid and waits at ``interrupt()``; the
+person edits the order's note while it waits, the kernel restarts, and the person approves in the rebuilt
+widget. The order ships once, with the note. Screenshots land in test-artifacts/ (approval_*.png) and were
+looked at.
+
+What it guards (the eleventh session): after an answer, the superstep merges the node's writes onto the state the
+node read after its wait (journaled) instead of reading it once more; a run resumed in a new kernel must still see
+the edit made while it waited, and do nothing twice. Found by it: an ``interrupt()`` answered in the widget rebuilt
+after the restart never showed the answer under its question (the resumed run did not say it was answered).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from labdriver import LabServer, OpenNotebook, shot
+
+pytestmark = pytest.mark.browser
+
+SETUP = """\
+%load_ext aether_nb
+import operator
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, StateGraph, interrupt
+EFFECTS = "approval_effects.txt"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\\n")
+
+@ag.tool(outputs=["receipt"])
+def charge(order: int) -> dict:
+    effect(f"charge {order}")
+    return {"receipt": f"r{order}"}
+
+class Order(TypedDict, total=False):
+    order: int
+    receipt: str
+    note: str
+    trail: Annotated[list, operator.add]
+
+async def pay(s: Order):
+    return {"receipt": (await charge(s["order"]))["receipt"], "trail": ["paid"]}
+
+def approve(s: Order):
+    decision = interrupt(f"Ship order {s['order']} ({s['receipt']})? Note: {s.get('note', 'none')}")
+    return {"trail": [f"{decision} {s.get('note', '-')}"]}
+
+def ship(s: Order):
+    effect(f"ship {s['order']} {s.get('note', '-')}")
+    return {"trail": ["shipped"]}
+
+g = StateGraph(Order, name="orders")
+g.add_node("pay", pay).add_node("approve", approve).add_node("ship", ship)
+g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
+app = g.compile()
+cfg = {"configurable": {"thread_id": "order-7"}}
+"""
+
+PAY = """\
+res = await app.ainvoke({"order": 7, "trail": []}, cfg)
+print("PAUSED", res.status, res.run_id)
+"""
+
+EDIT = """\
+await app.aupdate_state(cfg, {"note": "gift wrap"})
+print("NOTE", (await app.aget_state(cfg)).values["note"])
+"""
+
+REATTACH = """\
+run = ag.get_run("orders-order-7-1")
+run
+"""
+
+REPORT = """\
+snap = await app.aget_state(cfg)
+print("TRAIL", snap.values["trail"])
+print("EFFECTS", open(EFFECTS).read().splitlines())
+"""
+
+
+def test_an_order_edited_while_it_waits_ships_once_with_the_edit(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    lab = open_page(lab_server, "approval_edit.ipynb", [SETUP, PAY, EDIT, REATTACH, REPORT])
+    lab.run_cell(0)
+    lab.run_cell(1, timeout=90)
+    assert "PAUSED interrupted orders-order-7-1" in lab.output_text(1)
+    waiting = lab.widget(1)
+    lab.wait_in_output(1, "[data-wait-kind='human']", timeout=30)
+    assert waiting.get_attribute("data-run-status") == "waiting"
+    question = waiting.locator(".aether-bubble[data-turn='question']", has_text="Ship order 7 (r7)? Note: none")
+    assert question.count() == 1
+    shot(waiting, "approval_01_waiting")
+
+    lab.run_cell(2, timeout=60)
+    assert "NOTE gift wrap" in lab.output_text(2)
+
+    lab.restart_kernel()
+    lab.wait_in_widget(1, "(root) => root.dataset.inert === 'true'", timeout=30)
+    shot(lab.widget(1), "approval_02_after_restart")
+
+    lab.run_cell(0)
+    lab.run_cell(3, timeout=60)
+    live = lab.widget(3)
+    control = lab.wait_in_output(3, "[data-wait-kind='human']", timeout=30)
+    control.locator("input").fill("yes")
+    control.locator("input").press("Enter")
+    lab.wait_in_widget(3, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    # the answer shows under its question, as for a run answered in the kernel that asked (it was not, before)
+    assert live.locator(".aether-bubble[data-turn='answer']", has_text="yes").count() == 1
+    shot(live, "approval_03_approved_after_restart")
+
+    lab.run_cell(4, timeout=60)
+    printed = lab.output_text(4)
+    trail = ast.literal_eval(next(x for x in printed.splitlines() if x.startswith("TRAIL "))[6:])
+    effects = ast.literal_eval(next(x for x in printed.splitlines() if x.startswith("EFFECTS "))[8:])
+    assert trail == ["paid", "yes gift wrap", "shipped"]
+    assert effects == ["charge 7", "ship 7 gift wrap"]  # paid once, shipped once, with the edit
+    lab.check_no_errors()
