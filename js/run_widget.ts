@@ -107,6 +107,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
 
   // -- kernel gone: inert -----------------------------------------------------------------------------------------
   let inert = false;
+  let lastActiveAt = 0; // when this widget last drew its run active (seconds), for the clock once inert
   let currentGraph: RunGraph | null = null;
   const activeNow = (): boolean => !inert && currentGraph !== null && isActiveRun(currentGraph.status);
   const disconnected = (): boolean => el.classList.contains("jupyter-widgets-disconnected") || el.closest(".jupyter-widgets-disconnected") !== null;
@@ -277,7 +278,14 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       const tone = statusTone(node.shown ?? node.status);
       tally.set(tone, (tally.get(tone) ?? 0) + 1);
     }
-    if (active) end = now; // a finished run stops the clock at its last node's end
+    // A finished run stops the clock at its last node's end; an active one whose kernel stopped, where this widget
+    // last saw it active (not at its last node's end: a run waiting for minutes read "2 ms" once inert).
+    if (active) {
+      end = now;
+      lastActiveAt = now;
+    } else if (inert && lastActiveAt > 0 && isActiveRun(graph.status)) {
+      end = Math.max(end, lastActiveAt);
+    }
     elapsed.textContent = Number.isFinite(start) && end >= start ? formatSeconds(end - start) : "";
     const calls = graph.calls ?? [];
     // Say what the run did: its steps (the DAG) and its body's service calls (the list below); never "0 steps" for

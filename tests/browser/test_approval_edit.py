@@ -81,10 +81,18 @@ print("EFFECTS", open(EFFECTS).read().splitlines())
 """
 
 
+def _seconds(text: str) -> float:
+    """A widget's elapsed time (``"114 ms"``, ``"2.7 s"``) in seconds."""
+    value, unit = text.split()[:2]
+    return float(value) / 1000 if unit == "ms" else float(value)
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_an_order_edited_while_it_waits_ships_once_with_the_edit(
-    lab_server: LabServer, open_page: OpenNotebook
+    lab_server: LabServer, open_page: OpenNotebook, ui: str
 ) -> None:
-    lab = open_page(lab_server, "approval_edit.ipynb", [SETUP, PAY, EDIT, REATTACH, REPORT])
+    setup = SETUP.replace("approval_effects.txt", f"approval_effects_{ui}.txt")
+    lab = open_page(lab_server, f"approval_edit_{ui}.ipynb", [setup, PAY, EDIT, REATTACH, REPORT], ui=ui)
     lab.run_cell(0)
     lab.run_cell(1, timeout=90)
     assert "PAUSED interrupted orders-order-7-1" in lab.output_text(1)
@@ -93,16 +101,19 @@ def test_an_order_edited_while_it_waits_ships_once_with_the_edit(
     assert waiting.get_attribute("data-run-status") == "waiting"
     question = waiting.locator(".aether-bubble[data-turn='question']", has_text="Ship order 7 (r7)? Note: none")
     assert question.count() == 1
-    shot(waiting, "approval_01_waiting")
+    shot(waiting, f"approval_{ui}_01_waiting")
 
     lab.run_cell(2, timeout=60)
     assert "NOTE gift wrap" in lab.output_text(2)
 
+    before = _seconds(waiting.locator(".aether-elapsed").inner_text())
     lab.restart_kernel()
     lab.wait_in_widget(1, "(root) => root.dataset.inert === 'true'", timeout=30)
-    shot(lab.widget(1), "approval_02_after_restart")
+    # its clock stops where it was when the kernel stopped (it read the pay node's 2 ms once inert, before)
+    assert _seconds(lab.widget(1).locator(".aether-elapsed").inner_text()) >= before > 0
+    shot(lab.widget(1), f"approval_{ui}_02_after_restart")
 
-    lab.run_cell(0)
+    lab.run_cell(0)  # (the definitions again, as after any restart)
     lab.run_cell(3, timeout=60)
     live = lab.widget(3)
     control = lab.wait_in_output(3, "[data-wait-kind='human']", timeout=30)
@@ -111,7 +122,7 @@ def test_an_order_edited_while_it_waits_ships_once_with_the_edit(
     lab.wait_in_widget(3, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
     # the answer shows under its question, as for a run answered in the kernel that asked (it was not, before)
     assert live.locator(".aether-bubble[data-turn='answer']", has_text="yes").count() == 1
-    shot(live, "approval_03_approved_after_restart")
+    shot(live, f"approval_{ui}_03_approved_after_restart")
 
     lab.run_cell(4, timeout=60)
     printed = lab.output_text(4)
