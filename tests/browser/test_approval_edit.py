@@ -16,57 +16,18 @@ import ast
 import pytest
 from labdriver import LabServer, OpenNotebook, shot
 
+from tests.scenarios.orders import DEFINITIONS
+
 pytestmark = pytest.mark.browser
 
-SETUP = """\
-%load_ext aether_nb
-import operator
-from typing import Annotated, TypedDict
-import aether_nb as ag
-from aether_nb.flow import START, StateGraph, interrupt
-EFFECTS = "approval_effects.txt"
-
-def effect(line):
-    with open(EFFECTS, "a") as f:
-        f.write(line + "\\n")
-
-@ag.tool(outputs=["receipt"])
-def charge(order: int) -> dict:
-    effect(f"charge {order}")
-    return {"receipt": f"r{order}"}
-
-class Order(TypedDict, total=False):
-    order: int
-    receipt: str
-    note: str
-    trail: Annotated[list, operator.add]
-
-async def pay(s: Order):
-    return {"receipt": (await charge(s["order"]))["receipt"], "trail": ["paid"]}
-
-def approve(s: Order):
-    decision = interrupt(f"Ship order {s['order']} ({s['receipt']})? Note: {s.get('note', 'none')}")
-    return {"trail": [f"{decision} {s.get('note', '-')}"]}
-
-def ship(s: Order):
-    effect(f"ship {s['order']} {s.get('note', '-')}")
-    return {"trail": ["shipped"]}
-
-g = StateGraph(Order, name="orders")
-g.add_node("pay", pay).add_node("approve", approve).add_node("ship", ship)
-g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
-app = g.compile()
-cfg = {"configurable": {"thread_id": "order-7"}}
-"""
-
 PAY = """\
-res = await app.ainvoke({"order": 7, "trail": []}, cfg)
+res = await app.ainvoke({"order": 7, "trail": []}, cfg(7))
 print("PAUSED", res.status, res.run_id)
 """
 
 EDIT = """\
-await app.aupdate_state(cfg, {"note": "gift wrap"})
-print("NOTE", (await app.aget_state(cfg)).values["note"])
+await app.aupdate_state(cfg(7), {"note": "gift wrap"})
+print("NOTE", (await app.aget_state(cfg(7))).values["note"])
 """
 
 REATTACH = """\
@@ -75,7 +36,7 @@ run
 """
 
 REPORT = """\
-snap = await app.aget_state(cfg)
+snap = await app.aget_state(cfg(7))
 print("TRAIL", snap.values["trail"])
 print("EFFECTS", open(EFFECTS).read().splitlines())
 """
@@ -91,7 +52,7 @@ def _seconds(text: str) -> float:
 def test_an_order_edited_while_it_waits_ships_once_with_the_edit(
     lab_server: LabServer, open_page: OpenNotebook, ui: str
 ) -> None:
-    setup = SETUP.replace("approval_effects.txt", f"approval_effects_{ui}.txt")
+    setup = DEFINITIONS.replace("EFFECTS_FILE", f"approval_effects_{ui}.txt")
     lab = open_page(lab_server, f"approval_edit_{ui}.ipynb", [setup, PAY, EDIT, REATTACH, REPORT], ui=ui)
     lab.run_cell(0)
     lab.run_cell(1, timeout=90)

@@ -13,49 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.kernel_client import Kernel
+from tests.scenarios.orders import DEFINITIONS
 
 pytestmark = pytest.mark.kernel
-
-DEFINITIONS = r"""
-%load_ext aether_nb
-import asyncio, json, operator
-from typing import Annotated, TypedDict
-import aether_nb as ag
-from aether_nb.flow import START, Command, StateGraph, interrupt
-EFFECTS = "EFFECTS_FILE"
-
-def effect(line):
-    with open(EFFECTS, "a") as f:
-        f.write(line + "\n")
-
-@ag.tool(outputs=["receipt"])
-def charge(order: int) -> dict:
-    effect(f"charge {order}")
-    return {"receipt": f"r{order}"}
-
-class Order(TypedDict, total=False):
-    order: int
-    receipt: str
-    note: str
-    trail: Annotated[list, operator.add]
-
-async def pay(s: Order):
-    return {"receipt": (await charge(s["order"]))["receipt"], "trail": ["paid"]}
-
-def approve(s: Order):
-    decision = interrupt(f"ship order {s['order']} ({s['receipt']})?")
-    return {"trail": [f"{decision} {s.get('note', '-')}"]}
-
-def ship(s: Order):
-    effect(f"ship {s['order']} {s.get('note', '-')}")
-    return {"trail": ["shipped"]}
-
-g = StateGraph(Order, name="orders")
-g.add_node("pay", pay).add_node("approve", approve).add_node("ship", ship)
-g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
-app = g.compile()
-cfg = lambda i: {"configurable": {"thread_id": f"order-{i}"}}
-"""
 
 PARK_AND_APPROVE_HALF = r"""
 paused = await asyncio.gather(*(app.ainvoke({"order": i, "trail": []}, cfg(i)) for i in range(80)))

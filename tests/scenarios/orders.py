@@ -1,0 +1,51 @@
+"""Orders approved by a person, as a state graph a user writes in a cell: each order pays (a tool with an effect),
+waits for an approval at ``interrupt()``, and ships (an effect). Every effect is a line in ``EFFECTS_FILE``, so
+"exactly once" is checked on the effects.
+
+Run by ``tests/kernel/test_approvals_restart.py`` (eighty orders across a restart, answered from code) and by
+``tests/browser/test_approval_edit.py`` (one order, answered in the widget after a restart). The tests replace
+``EFFECTS_FILE`` and choose how the questions are answered.
+"""
+
+from __future__ import annotations
+
+DEFINITIONS = r"""
+%load_ext aether_nb
+import asyncio, json, operator
+from typing import Annotated, TypedDict
+import aether_nb as ag
+from aether_nb.flow import START, Command, StateGraph, interrupt
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool(outputs=["receipt"])
+def charge(order: int) -> dict:
+    effect(f"charge {order}")
+    return {"receipt": f"r{order}"}
+
+class Order(TypedDict, total=False):
+    order: int
+    receipt: str
+    note: str
+    trail: Annotated[list, operator.add]
+
+async def pay(s: Order):
+    return {"receipt": (await charge(s["order"]))["receipt"], "trail": ["paid"]}
+
+def approve(s: Order):
+    decision = interrupt(f"Ship order {s['order']} ({s['receipt']})? Note: {s.get('note', 'none')}")
+    return {"trail": [f"{decision} {s.get('note', '-')}"]}
+
+def ship(s: Order):
+    effect(f"ship {s['order']} {s.get('note', '-')}")
+    return {"trail": ["shipped"]}
+
+g = StateGraph(Order, name="orders")
+g.add_node("pay", pay).add_node("approve", approve).add_node("ship", ship)
+g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
+app = g.compile()
+cfg = lambda i: {"configurable": {"thread_id": f"order-{i}"}}
+"""
