@@ -62,14 +62,14 @@ def _open_store(spec: Any) -> Store:
     )
 
 
-def notebook_store_path(
-    env: dict[str, str] | None = None, user_ns: dict[str, Any] | None = None, cwd: str | os.PathLike[str] = "."
-) -> Path:
-    """Where a notebook's store lives: ``<notebook>.aether.duckdb`` beside the notebook.
+def notebook_path(
+    env: Mapping[str, str] | None = None, user_ns: dict[str, Any] | None = None, cwd: str | os.PathLike[str] = "."
+) -> Path | None:
+    """The notebook this kernel runs for, or None (a console, a script).
 
-    The notebook is found from VS Code's ``__vsc_ipynb_file__`` (in the kernel's namespace), else from Jupyter's
+    Found from VS Code's ``__vsc_ipynb_file__`` (in the kernel's namespace), else from Jupyter's
     ``JPY_SESSION_NAME`` (the notebook's path; a relative one is taken from the kernel's working directory, which
-    Jupyter sets to the notebook's folder). Without either: ``./aether.duckdb``.
+    Jupyter sets to the notebook's folder).
     """
     environ: Mapping[str, str] = os.environ if env is None else env
     base = Path(cwd)
@@ -80,9 +80,24 @@ def notebook_store_path(
         nb = Path(raw)
         if nb.suffix != ".ipynb":
             continue
-        folder = nb.parent if nb.is_absolute() and nb.parent.is_dir() else base
-        return folder / (nb.stem + ".aether.duckdb")
-    return base / "aether.duckdb"
+        return nb if nb.is_absolute() and nb.parent.is_dir() else base / nb.name
+    return None
+
+
+def notebook_store_path(
+    env: Mapping[str, str] | None = None, user_ns: dict[str, Any] | None = None, cwd: str | os.PathLike[str] = "."
+) -> Path:
+    """Where a notebook's store lives: ``<notebook>.aether.duckdb`` beside the notebook (see :func:`notebook_path`);
+    without a notebook, ``./aether.duckdb``."""
+    nb = notebook_path(env, user_ns, cwd)
+    if nb is None:
+        return Path(cwd) / "aether.duckdb"
+    return nb.parent / (nb.stem + STORE_SUFFIX)
+
+
+STORE_SUFFIX = ".aether.duckdb"
+"""What a notebook's store file is named after the notebook's own name (``analysis.ipynb``:
+``analysis.aether.duckdb``)."""
 
 
 def build_default_session() -> Session:

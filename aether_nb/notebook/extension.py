@@ -29,6 +29,7 @@ from IPython.display import HTML, display
 import aether_nb
 from aether_nb import config
 from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
+from aether_nb.notebook import store_home
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.widget import RunView, RunWidget
@@ -51,6 +52,8 @@ class Extension:
         self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
         self._previous_channel: Any = None
         self._previous_custom_exc: tuple[Any, Any] | None = None
+        self._cells: set[str] = set()  # the notebook's cell ids its store remembers (see store_home)
+        self._cells_store: Any = None  # the store they were remembered in (the notebook's own)
         kernel = getattr(ip, "kernel", None)
         self.parent_guard = CommParentGuard(kernel) if kernel is not None else None
 
@@ -59,19 +62,9 @@ class Extension:
         session = config.session()
         # the notebook's own file, unless the user (configure / AETHER_NB_STORE) chose a store already
         chosen = session.config.get("store_configured") or os.environ.get("AETHER_NB_STORE")
+        said: list[str] = []
         if session.store.location == ":memory:" and not chosen:
-            path = config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
-            try:
-                config.configure(store=path)
-            except StorageError as exc:
-                if exc.code != "locked":
-                    raise
-                # Another kernel holds the file: keep working, in memory, and say so plainly.
-                print(
-                    f"aether_nb: {exc.message}\nThis kernel keeps its runs in memory for now (they will not survive a "
-                    "restart); `%aether store PATH` switches to a file of its own.",
-                    file=sys.stderr,
-                )
+            said = self._open_notebook_store()
         redact.prepare()  # (what the first run would load mid-run otherwise; a no-op after ag.configure(store=...))
         where = session.store.location
         print(
@@ -79,6 +72,15 @@ class Extension:
             if where == ":memory:"
             else f"aether_nb: runs are stored in {where}"
         )
+        for line in said:
+            print(line)
+        if where != ":memory:":
+            waiting = session.store.list_runs(status="waiting")
+            if waiting:
+                print(
+                    f"aether_nb: {len(waiting)} run{'s' if len(waiting) > 1 else ''} of this store wait"
+                    f"{'' if len(waiting) > 1 else 's'} for an answer: `%aether runs` lists them"
+                )
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
@@ -91,6 +93,50 @@ class Extension:
         self.ip.register_magics(AetherMagics(self.ip, extension=self))
         if self.parent_guard is not None:  # widgets' comm messages must not leave a cell at [*] (see kernel_parent)
             self.parent_guard.install()
+
+    def _open_notebook_store(self) -> list[str]:
+        """Open the notebook's own store (``<notebook>.aether.duckdb``), or the one it had before a rename (see
+        :mod:`aether_nb.notebook.store_home`); returns what to tell the person about it."""
+        path = config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
+        notebook = config.notebook_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
+        said: list[str] = []
+        cells = set(store_home.cell_ids(notebook)) if notebook is not None else set()
+        here = self._cell_id()
+        if here is not None:
+            cells.add(here)
+        if notebook is not None and not path.exists():
+            found = store_home.find_previous(path, cells)
+            if found.previous is not None and store_home.adopt(found.previous, path):
+                said.append(
+                    f"aether_nb: this notebook's store was {found.previous.name} (the notebook was renamed): it is "
+                    f"{path.name} now, with its runs, waiting runs, memory and artifacts"
+                )
+            else:  # (a store this notebook had that could not be taken over is pointed at with the others)
+                unclaimed = (found.previous, *found.unclaimed) if found.previous is not None else found.unclaimed
+                said += [line for line in (store_home.describe(store_home.Found(None, unclaimed)),) if line]
+        try:
+            config.configure(store=path)
+        except StorageError as exc:
+            if exc.code != "locked":
+                raise
+            # Another kernel holds the file: keep working, in memory, and say so plainly.
+            print(
+                f"aether_nb: {exc.message}\nThis kernel keeps its runs in memory for now (they will not survive a "
+                "restart); `%aether store PATH` switches to a file of its own.",
+                file=sys.stderr,
+            )
+            return said
+        if notebook is not None:
+            self._cells = store_home.remember_cells(config.session().store, cells)
+            self._cells_store = config.session().store
+        return said
+
+    def _remember_cell(self, cell: str | None) -> None:
+        """A run started in ``cell``: the notebook's store remembers the cell (see store_home)."""
+        store = config.session().store
+        if cell is None or cell in self._cells or store is not self._cells_store:
+            return
+        self._cells = store_home.remember_cells(store, [cell])
 
     def unload(self) -> None:
         session = config.session()
@@ -173,6 +219,7 @@ class Extension:
             view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
         if cell is not None:
             self._cell_runs[cell] = run.id
+        self._remember_cell(cell)
         self.show(view)
 
     def run_bundle(self, run: Run) -> dict[str, Any]:

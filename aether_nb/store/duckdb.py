@@ -462,6 +462,12 @@ class DuckDBStore:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def shared(self) -> bool:
+        """Whether another store of this process has the file open too (DuckDB's lock keeps other processes out,
+        not other stores of this one)."""
+        return self._state.users > 1
+
     def __enter__(self) -> DuckDBStore:
         return self
 

@@ -439,6 +439,26 @@ class LabPage:
         assert self.server.kernel_id(self.name) == before, "a restart keeps the kernel id"
         self._settled = False
 
+    def rename(self, new_name: str, *, timeout: float = 30.0) -> None:
+        """Rename the notebook as a person does in JupyterLab (File > Rename Notebook..., type the name, Enter) and
+        wait until the page and the server's session know it by the new name."""
+        self.page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:rename'); }")
+        box = self.page.locator(".jp-Dialog input")
+        box.fill(new_name, timeout=timeout * 1000)
+        box.press("Enter")
+        self.page.wait_for_function(
+            "(name) => { const w = window.jupyterapp.shell.currentWidget; return !!w && !!w.context && "
+            "w.context.path === name; }",
+            arg=new_name,
+            timeout=timeout * 1000,
+        )
+        deadline = time.monotonic() + timeout
+        while self.server.kernel_id(new_name) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server's session never took the name {new_name}")
+            time.sleep(0.1)
+        self.name = new_name
+
     def after_kernel_restart(self, *, timeout: float = 90.0) -> None:
         """The kernel restarted on its own (it died and the server started it again): wait until it is idle. The
         settle before the next command applies again, as for a fresh kernel (see :meth:`run_all`)."""
