@@ -100,11 +100,11 @@ class Extension:
         path = config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
         notebook = config.notebook_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
         said: list[str] = []
-        cells = set(store_home.cell_ids(notebook)) if notebook is not None else set()
         here = self._cell_id()
-        if here is not None:
-            cells.add(here)
+        cells = {here} if here is not None else set()
         if notebook is not None and not path.exists():
+            # (the notebook file is read only here: a notebook with big outputs takes a while to parse)
+            cells |= store_home.cell_ids(notebook)
             found = store_home.find_previous(path, cells)
             if found.previous is not None and store_home.adopt(found.previous, path):
                 said.append(
