@@ -62,6 +62,11 @@ def _open_store(spec: Any) -> Store:
     )
 
 
+STORE_SUFFIX = ".aether.duckdb"
+"""What a notebook's store file is named after the notebook's own name (``analysis.ipynb``:
+``analysis.aether.duckdb``)."""
+
+
 def notebook_path(
     env: Mapping[str, str] | None = None, user_ns: dict[str, Any] | None = None, cwd: str | os.PathLike[str] = "."
 ) -> Path | None:
@@ -93,11 +98,6 @@ def notebook_store_path(
     if nb is None:
         return Path(cwd) / "aether.duckdb"
     return nb.parent / (nb.stem + STORE_SUFFIX)
-
-
-STORE_SUFFIX = ".aether.duckdb"
-"""What a notebook's store file is named after the notebook's own name (``analysis.ipynb``:
-``analysis.aether.duckdb``)."""
 
 
 def build_default_session() -> Session:

@@ -440,9 +440,13 @@ class LabPage:
         self._settled = False
 
     def rename(self, new_name: str, *, timeout: float = 30.0) -> None:
-        """Rename the notebook as a person does in JupyterLab (File > Rename Notebook..., type the name, Enter) and
-        wait until the page and the server's session know it by the new name."""
-        self.page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:rename'); }")
+        """Rename the notebook as a person does (JupyterLab: File > Rename Notebook...; Notebook 7: a click on the
+        notebook's name at the top), type the new name, Enter; then wait until the page and the server's session
+        know it by the new name."""
+        if self.page.evaluate("() => window.jupyterapp.commands.hasCommand('docmanager:rename')"):
+            self.page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:rename'); }")
+        else:
+            self.page.locator("#jp-title").click()
         box = self.page.locator(".jp-Dialog input")
         box.fill(new_name, timeout=timeout * 1000)
         box.press("Enter")
