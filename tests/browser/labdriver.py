@@ -420,6 +420,15 @@ class LabPage:
         locator.wait_for(timeout=timeout * 1000, state=state)  # type: ignore[arg-type]
         return locator
 
+    def answer_in_widget(self, index: int, text: str, *, timeout: float = 60.0) -> Locator:
+        """Type ``text`` into the open question of the run widget in cell ``index``, press Enter, and wait until the
+        run succeeds; returns the widget."""
+        control = self.wait_in_output(index, "[data-wait-kind='human']", timeout=30)
+        control.locator("input").fill(text)
+        control.locator("input").press("Enter")
+        self.wait_in_widget(index, "(root) => root.dataset.runStatus === 'succeeded'", timeout=timeout)
+        return self.widget(index)
+
     def widget(self, index: int) -> Locator:
         """The aether run widget (``.aether-run``) in the output of cell ``index``."""
         return self.output(index).locator(".aether-run").first

@@ -7,29 +7,12 @@ In JupyterLab and Notebook 7. Screenshots land in test-artifacts/ (rename_*.png)
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 from labdriver import LabServer, OpenNotebook, shot
 
-from tests.scenarios.orders import DEFINITIONS
+from tests.scenarios.orders import DEFINITIONS, PAY_7, REATTACH_7, REPORT_7, printed
 
 pytestmark = pytest.mark.browser
-
-PAY = """\
-res = await app.ainvoke({"order": 7, "trail": []}, cfg(7))
-print("PAUSED", res.status, res.run_id)
-"""
-
-REATTACH = """\
-run = ag.get_run("orders-order-7-1")
-run
-"""
-
-REPORT = """\
-print("TRAIL", (await app.aget_state(cfg(7))).values["trail"])
-print("EFFECTS", open(EFFECTS).read().splitlines())
-"""
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
@@ -38,7 +21,7 @@ def test_a_renamed_notebook_finds_its_waiting_order_after_a_restart(
 ) -> None:
     old, new = f"Untitled_{ui}.ipynb", f"orders_{ui}.ipynb"
     setup = DEFINITIONS.replace("EFFECTS_FILE", f"rename_effects_{ui}.txt")
-    lab = open_page(lab_server, old, [setup, PAY, REATTACH, REPORT], ui=ui)
+    lab = open_page(lab_server, old, [setup, PAY_7, REATTACH_7, REPORT_7], ui=ui)
     lab.run_cell(0)
     assert "runs are stored in" in lab.output_text(0) and f"Untitled_{ui}.aether.duckdb" in lab.output_text(0)
     lab.run_cell(1, timeout=90)
@@ -62,19 +45,12 @@ def test_a_renamed_notebook_finds_its_waiting_order_after_a_restart(
     assert not (lab_server.root_dir / f"Untitled_{ui}.aether.duckdb").exists()
 
     lab.run_cell(2, timeout=60)
-    live = lab.widget(2)
-    control = lab.wait_in_output(2, "[data-wait-kind='human']", timeout=30)
-    question = live.locator(".aether-bubble[data-turn='question']", has_text="Ship order 7 (r7)?")
-    assert question.count() == 1
-    control.locator("input").fill("yes")
-    control.locator("input").press("Enter")
-    lab.wait_in_widget(2, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    live = lab.answer_in_widget(2, "yes")
+    assert live.locator(".aether-bubble[data-turn='question']", has_text="Ship order 7 (r7)?").count() == 1
     shot(live, f"rename_{ui}_03_approved")
 
     lab.run_cell(3, timeout=60)
-    printed = lab.output_text(3)
-    trail = ast.literal_eval(next(x for x in printed.splitlines() if x.startswith("TRAIL "))[6:])
-    effects = ast.literal_eval(next(x for x in printed.splitlines() if x.startswith("EFFECTS "))[8:])
-    assert trail == ["paid", "yes -", "shipped"]
-    assert effects == ["charge 7", "ship 7 -"]  # paid once, shipped once
+    report = lab.output_text(3)
+    assert printed(report, "TRAIL") == ["paid", "yes -", "shipped"]
+    assert printed(report, "EFFECTS") == ["charge 7", "ship 7 -"]  # paid once, shipped once
     lab.check_no_errors()

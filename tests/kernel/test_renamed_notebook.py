@@ -12,11 +12,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
 
 from tests.kernel_client import Kernel
+from tests.notebook_files import notebook_with_cells
 
 pytestmark = pytest.mark.kernel
 
@@ -46,15 +46,6 @@ async def order(item: str, *, context):
 """
 
 
-def _notebook(path: Path, ids: list[str]) -> None:
-    nb = nbformat.v4.new_notebook()
-    for i in ids:
-        cell = nbformat.v4.new_code_cell("")
-        cell["id"] = i
-        nb.cells.append(cell)
-    nbformat.write(nb, str(path))
-
-
 def _kernel(folder: Path, notebook: Path) -> Kernel:
     env = {k: v for k, v in os.environ.items() if k != "AETHER_NB_STORE"}
     env["JPY_SESSION_NAME"] = str(notebook)  # what jupyter_server sets: the notebook's path
@@ -75,7 +66,7 @@ def test_a_renamed_notebook_keeps_its_waiting_run(kernels: list[Kernel], tmp_pat
     effects = tmp_path / "effects.txt"
     defs = DEFINITIONS.replace("EFFECTS_FILE", str(effects))
     untitled = tmp_path / "Untitled.ipynb"
-    _notebook(untitled, ["load", "defs", "go"])
+    notebook_with_cells(untitled, ["load", "defs", "go"])
 
     first = _kernel(tmp_path, untitled)
     kernels.append(first)
@@ -110,7 +101,7 @@ def test_a_renamed_notebook_keeps_its_waiting_run(kernels: list[Kernel], tmp_pat
 
 def test_a_new_notebook_beside_a_deleted_one_is_told_where_its_store_is(kernels: list[Kernel], tmp_path: Path) -> None:
     old = tmp_path / "draft.ipynb"
-    _notebook(old, ["a1"])
+    notebook_with_cells(old, ["a1"])
     first = _kernel(tmp_path, old)
     kernels.append(first)
     first.ok("%load_ext aether_nb\nimport aether_nb as ag\nag.store().kv_set('notebook', 'x', 1, None)", cell_id="a1")
@@ -118,7 +109,7 @@ def test_a_new_notebook_beside_a_deleted_one_is_told_where_its_store_is(kernels:
     old.unlink()  # the person deleted the notebook; its store stays
 
     fresh = tmp_path / "report.ipynb"
-    _notebook(fresh, ["b1"])
+    notebook_with_cells(fresh, ["b1"])
     second = _kernel(tmp_path, fresh)
     kernels.append(second)
     loaded = second.ok("%load_ext aether_nb", cell_id="b1")

@@ -7,21 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from aether_nb.notebook import store_home
 from aether_nb.store.duckdb import DuckDBStore
-
-
-def _notebook(path: Path, ids: list[str]) -> Path:
-    nb = nbformat.v4.new_notebook()
-    for i in ids:
-        cell = nbformat.v4.new_code_cell("1")
-        cell["id"] = i
-        nb.cells.append(cell)
-    nbformat.write(nb, str(path))
-    return path
+from tests.notebook_files import notebook_with_cells
 
 
 def _store(path: Path, cells: list[str], *, with_run: bool = True) -> Path:
@@ -33,7 +23,7 @@ def _store(path: Path, cells: list[str], *, with_run: bool = True) -> Path:
 
 
 def test_cell_ids_of_a_notebook_file(tmp_path: Path) -> None:
-    assert store_home.cell_ids(_notebook(tmp_path / "a.ipynb", ["x", "y"])) == {"x", "y"}
+    assert store_home.cell_ids(notebook_with_cells(tmp_path / "a.ipynb", ["x", "y"])) == {"x", "y"}
     assert store_home.cell_ids(tmp_path / "missing.ipynb") == set()
     (tmp_path / "bad.ipynb").write_text("{not json")
     assert store_home.cell_ids(tmp_path / "bad.ipynb") == set()
@@ -57,7 +47,7 @@ def test_a_renamed_notebook_finds_its_store_and_takes_it_over(tmp_path: Path) ->
     old = _store(tmp_path / "Untitled.aether.duckdb", ["c1", "c2"])
     (tmp_path / "Untitled.aether.duckdb.artifacts").mkdir()
     (tmp_path / "Untitled.aether.duckdb.artifacts" / "blob").write_text("bytes")
-    _notebook(tmp_path / "agent.ipynb", ["c2", "c3"])  # Untitled.ipynb renamed, one cell added
+    notebook_with_cells(tmp_path / "agent.ipynb", ["c2", "c3"])  # Untitled.ipynb renamed, one cell added
     new = tmp_path / "agent.aether.duckdb"
     found = store_home.find_previous(new, store_home.cell_ids(tmp_path / "agent.ipynb"))
     assert found.previous == old and found.unclaimed == ()
@@ -71,7 +61,7 @@ def test_a_renamed_notebook_finds_its_store_and_takes_it_over(tmp_path: Path) ->
 def test_a_store_that_knew_none_of_the_cells_is_only_pointed_at(tmp_path: Path) -> None:
     gone = _store(tmp_path / "deleted.aether.duckdb", ["d1"])
     _store(tmp_path / "kept.aether.duckdb", ["c1"])
-    _notebook(tmp_path / "kept.ipynb", ["c1"])  # its notebook is there: not a candidate, though it knows c1
+    notebook_with_cells(tmp_path / "kept.ipynb", ["c1"])  # its notebook is there: not a candidate, though it knows c1
     found = store_home.find_previous(tmp_path / "fresh.aether.duckdb", {"c1", "f1"})
     assert found.previous is None and found.unclaimed == (gone,)
     line = store_home.describe(found)

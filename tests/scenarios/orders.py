@@ -9,6 +9,8 @@ Run by ``tests/kernel/test_approvals_restart.py`` (eighty orders across a restar
 
 from __future__ import annotations
 
+import ast
+
 DEFINITIONS = r"""
 %load_ext aether_nb
 import asyncio, json, operator
@@ -49,3 +51,27 @@ g.add_edge(START, "pay").add_edge("pay", "approve").add_edge("approve", "ship")
 app = g.compile()
 cfg = lambda i: {"configurable": {"thread_id": f"order-{i}"}}
 """
+
+PAY_7 = """\
+res = await app.ainvoke({"order": 7, "trail": []}, cfg(7))
+print("PAUSED", res.status, res.run_id)
+"""
+"""A cell: order 7 pays and pauses at its approval (prints ``PAUSED interrupted orders-order-7-1``)."""
+
+REATTACH_7 = """\
+run = ag.get_run("orders-order-7-1")
+run
+"""
+"""A cell: order 7's run, shown (after a restart its widget is rebuilt from the store, its question answerable)."""
+
+REPORT_7 = """\
+print("TRAIL", (await app.aget_state(cfg(7))).values["trail"])
+print("EFFECTS", open(EFFECTS).read().splitlines())
+"""
+"""A cell: order 7's trail and the effects file's lines (read back with :func:`printed`)."""
+
+
+def printed(text: str, label: str) -> object:
+    """The Python value a cell printed after ``label`` (``TRAIL [...]``)."""
+    line = next(x for x in text.splitlines() if x.startswith(label + " "))
+    return ast.literal_eval(line[len(label) + 1 :])
