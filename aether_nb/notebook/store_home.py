@@ -6,11 +6,11 @@ Jupyter tells a kernel the notebook's current name: after JupyterLab's "Rename" 
 runs waiting in ``Untitled.aether.duckdb`` would seem gone (the product's promise is that they survive a restart).
 
 So a store remembers the cells of its notebook: their ids (nbformat 4.5 gives each cell a stable id, which a rename
-keeps), from the notebook file and from the cells that loaded the extension or started a run. When a notebook's
-store does not exist yet, a store beside it whose notebook is gone and that knew one of this notebook's cells is
-this notebook's, renamed: it is closed cleanly and renamed to the new name (nothing is copied; a store another
-process holds is left alone). A store whose notebook is gone but that knew none of the cells (a deleted notebook,
-a notebook saved before any cell had an id) is only pointed at, with the command that opens it.
+keeps), from the notebook file when the store is made and from the cells that load the extension or start a run.
+When a notebook's store does not exist yet, a store beside it whose notebook is gone and that knew one of this
+notebook's cells is this notebook's, renamed: it is closed cleanly and renamed to the new name (nothing is copied;
+a store another process holds is left alone). A store whose notebook is gone but that knew none of the cells (a
+deleted notebook, a notebook saved before any cell had an id) is only pointed at, with the command that opens it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ CELLS_SCOPE = "aether_nb"
 CELLS_KEY = "notebook_cells"
 """Where a store keeps the ids of its notebook's cells (one KV value: a sorted list)."""
 MAX_CELLS = 1_000
-"""Cell ids a store keeps at most (the newest ones are kept: a notebook's cells are few)."""
+"""Cell ids a store keeps at most (beyond that, the first ones in sorted order are dropped; a notebook has far
+fewer cells)."""
 MAX_CANDIDATES = 8
 """Stores without a notebook examined at most per ``%load_ext`` (each is opened read-only, ~20 ms)."""
 
@@ -50,7 +51,7 @@ class Found:
     """What the folder holds for a notebook whose store does not exist yet."""
 
     previous: Path | None  # the store this notebook had under its old name
-    unclaimed: tuple[Path, ...]  # stores whose notebook is gone and that knew none of this notebook's cells
+    unclaimed: tuple[Path, ...]  # other stores whose notebook is gone (none, or more than one, knew its cells)
 
 
 def cell_ids(notebook: Path) -> set[str]:
