@@ -33,10 +33,18 @@ class Kernel:
         self.kc = kc
 
     def run(self, code: str, timeout: float = 60.0, cell_id: str | None = None) -> CellResult:
+        return self.collect(self.submit(code, cell_id), code, timeout)
+
+    def submit(self, code: str, cell_id: str | None = None) -> str:
+        """Send ``code`` for execution without waiting; :meth:`collect` gathers what it outputs."""
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
         msg = self.kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
         self.kc.shell_channel.send(msg)
-        msg_id = msg["header"]["msg_id"]
+        msg_id: str = msg["header"]["msg_id"]
+        return msg_id
+
+    def collect(self, msg_id: str, code: str, timeout: float = 60.0) -> CellResult:
+        """What the cell of ``msg_id`` printed, returned and raised, once the kernel is idle after it."""
         out = CellResult()
         while True:
             try:

@@ -17,6 +17,7 @@ from aether_nb.flow.threads import effective_values, merge_at_pause, pause_inter
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import ChannelMessage, Event
+from aether_nb.runtime.interrupted import tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.run import Run
 
@@ -397,10 +398,15 @@ async def invoke_turn(
         )
     try:
         return await until_pause(graph, run, thread_id, sink)
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
         # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
         # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
-        run.cancel()
+        if run.cancel():
+            tell_caller(
+                exc,
+                f"the turn of thread {thread_id!r} ({graph.name}) was stopped with the code that awaited it; "
+                "`ainvoke(None, config)` continues it from its last checkpoint",
+            )
         raise
     finally:
         graph.sinks.pop(run.id, None)

@@ -31,8 +31,10 @@ from aether_nb import config
 from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
 from aether_nb.notebook import store_home
 from aether_nb.notebook.channel import WidgetChannel
+from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.widget import RunView, RunWidget
+from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.taskgraph import TaskGraph
 from aether_nb.store import redact
@@ -56,6 +58,7 @@ class Extension:
         self._cells_store: Any = None  # the store they were remembered in (the notebook's own)
         kernel = getattr(ip, "kernel", None)
         self.parent_guard = CommParentGuard(kernel) if kernel is not None else None
+        self.wakeup: InterruptWakeup | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -85,7 +88,7 @@ class Extension:
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
         self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
-        self.ip.set_custom_exc((AetherError,), _run_error)
+        self.ip.set_custom_exc((AetherError, asyncio.CancelledError), _run_error)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
         self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
@@ -93,6 +96,9 @@ class Extension:
         self.ip.register_magics(AetherMagics(self.ip, extension=self))
         if self.parent_guard is not None:  # widgets' comm messages must not leave a cell at [*] (see kernel_parent)
             self.parent_guard.install()
+            # the interrupt button must stop a cell that awaits a run now, not when the loop next wakes (interrupts)
+            self.wakeup = InterruptWakeup(asyncio.get_event_loop())
+            self.wakeup.install()
 
     def _open_notebook_store(self) -> list[str]:
         """Open the notebook's own store (``<notebook>.aether.duckdb``), or the one it had before a rename (see
@@ -142,6 +148,9 @@ class Extension:
         session = config.session()
         if self.parent_guard is not None:
             self.parent_guard.remove()
+        if self.wakeup is not None:
+            self.wakeup.remove()
+            self.wakeup = None
         if self.on_run in session.run_observers:
             session.run_observers.remove(self.on_run)
         if self._previous_channel is not None:
@@ -256,11 +265,20 @@ def _pointer(run: Run, execution: int) -> HTML:
 
 def _run_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
     """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,
-    ``run.cancel()``); any other aether_nb error (a failed or timed-out run, a StateGraph's recursion limit, a
-    replay mismatch, a usage error whose message says what to do) as a traceback of the user's frames only."""
+    ``run.cancel()``); a kernel interrupt of the cell in one line saying what became of the run it awaited (see
+    :mod:`aether_nb.runtime.interrupted`); any other aether_nb error (a failed or timed-out run, a StateGraph's
+    recursion limit, a replay mismatch, a usage error whose message says what to do) as a traceback of the user's
+    frames only. Other cancellations keep asyncio's traceback."""
     if isinstance(value, RunCancelled):
         message = getattr(value, "message", None) or str(value)
         print(f"■ Stopped: {message}.")
+        return
+    if isinstance(value, asyncio.CancelledError):
+        said = told(value)
+        if said is None:
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        else:
+            print(f"■ Interrupted: {said}.")
         return
     shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
 

@@ -18,6 +18,7 @@ from typing import Any, overload
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.execution import Scope, StepCall, current_scope
 from aether_nb.runtime.executors import Executor
+from aether_nb.runtime.interrupted import tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -113,8 +114,9 @@ class GraphFn:
         run = self._start(inputs, run_id=None, session=None)
         try:
             return await run.result()
-        except asyncio.CancelledError:
-            run.cancel()  # the caller owned this run (e.g. the cell's stop button): stop it too
+        except asyncio.CancelledError as exc:
+            if run.cancel():  # the caller owned this run (a kernel interrupt, a cancelled task): stop it too
+                tell_caller(exc, f"run {run.id} ({self.name}) was stopped with the code that awaited it")
             raise
 
     def start(

@@ -22,6 +22,7 @@ from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
+from aether_nb.runtime.interrupted import tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
@@ -202,11 +203,17 @@ class Run:
                 continue
             try:
                 await asyncio.shield(task)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
                 if task.cancelled() and (self._evicted or self._task is not task):
                     continue  # evicted while parked (or already resumed): keep waiting for the outcome
                 if not (task.cancelled() and self.done):
-                    raise  # the awaiting code was cancelled, or the loop is going away
+                    if not task.done():  # the awaiting code was cancelled (not the loop going away)
+                        tell_caller(
+                            exc,
+                            f"stopped waiting for run {self.id} ({self.graph_name}), which goes on "
+                            "(`run.cancel()` stops it)",
+                        )
+                    raise
             return self._final()
 
     def _final(self) -> dict[str, Any]:

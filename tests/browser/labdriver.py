@@ -448,6 +448,11 @@ class LabPage:
         assert self.server.kernel_id(self.name) == before, "a restart keeps the kernel id"
         self._settled = False
 
+    def interrupt_kernel(self, *, timeout: float = 30.0) -> None:
+        """Click the notebook toolbar's interrupt button (the square), as a person stops a running cell."""
+        button = self.page.locator(f"{_NOTEBOOK} [data-command='notebook:interrupt-kernel']").first
+        button.click(timeout=timeout * 1000)
+
     def rename(self, new_name: str, *, timeout: float = 30.0) -> None:
         """Rename the notebook as a person does (JupyterLab: File > Rename Notebook...; Notebook 7: a click on the
         notebook's name at the top), type the new name, Enter; then wait until the page and the server's session

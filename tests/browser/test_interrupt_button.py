@@ -1,0 +1,84 @@
+"""A person stops an agent with the notebook's interrupt button while it waits for their approval, in JupyterLab and
+Notebook 7. Screenshots land in test-artifacts/ (interrupt_*.png) and were looked at.
+
+What it guards (the thirteenth session): on ipykernel 7.4 the interrupt button did nothing to a cell awaiting a run
+that waits for an answer (nothing woke the kernel's event loop for it; upstream ipykernel#881), so the cell stayed
+``[*]`` with its approval buttons live. Now the cell stops at once, says in one line that the run was stopped, the
+widget shows the run stopped with no control left, and the next order runs as usual: the stopped order paid once and
+never shipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+from labdriver import LabServer, OpenNotebook, shot
+
+from tests.scenarios.orders import printed
+
+pytestmark = pytest.mark.browser
+
+DEFINITIONS = r"""
+%load_ext aether_nb
+import aether_nb as ag
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool(outputs=["receipt"])
+async def charge(order: int):
+    effect(f"charge {order}")
+    return {"receipt": f"r{order}"}
+
+@ag.tool(outputs=["ok"])
+async def ship(order: int):
+    effect(f"ship {order}")
+    return {"ok": True}
+
+@ag.graph_fn(name="order", outputs=["shipped"])
+async def order(order: int, *, context):
+    receipt = (await charge(order))["receipt"]
+    ok, _ = await context.channel().ask_approval(f"Ship order {order} ({receipt})?", options=["Ship", "Hold"])
+    if ok:
+        await ship(order)
+    return {"shipped": ok}
+"""
+
+FIRST = 'out = await order(1)\nprint("SHIPPED", out)'
+SECOND = 'out = await order(2)\nprint("SHIPPED", out)'
+REPORT = 'print("EFFECTS", open(EFFECTS).read().splitlines())'
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_the_interrupt_button_stops_an_agent_waiting_for_approval(
+    lab_server: LabServer, open_page: OpenNotebook, ui: str
+) -> None:
+    setup = DEFINITIONS.replace("EFFECTS_FILE", f"interrupt_effects_{ui}.txt")
+    lab = open_page(lab_server, f"interrupt_{ui}.ipynb", [setup, FIRST, SECOND, REPORT], ui=ui)
+    lab.run_cell(0)
+    lab.run_cell(1, wait=False)
+    widget = lab.widget(1)
+    widget.locator("[data-wait-kind='approval'] button[data-option='Ship']").wait_for(timeout=60_000)
+    assert lab.prompts()[1] == "[*]:"
+    shot(widget, f"interrupt_{ui}_01_waiting")
+
+    lab.interrupt_kernel()
+    lab.wait_for_cell(1, timeout=20)  # at once: it never ended before
+    text = lab.output_text(1)
+    assert "■ Interrupted: run " in text and "(order) was stopped with the code that awaited it." in text
+    assert "SHIPPED" not in text
+    lab.check_no_errors(1)  # one line, no traceback
+    lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'cancelled'", timeout=30)
+    assert widget.locator("[data-wait-kind='approval'] button").count() == 0  # no control left to press
+    shot(lab.output(1), f"interrupt_{ui}_02_stopped")
+
+    lab.run_cell(2, wait=False)
+    lab.click_in_widget(2, "[data-wait-kind='approval'] button[data-option='Ship']", timeout=60)
+    lab.wait_for_cell(2, timeout=60)
+    assert "SHIPPED {'shipped': True}" in lab.output_text(2)
+    shot(lab.output(2), f"interrupt_{ui}_03_next_order")
+
+    lab.run_cell(3)
+    assert printed(lab.output_text(3), "EFFECTS") == ["charge 1", "charge 2", "ship 2"]
+    lab.check_no_errors()
