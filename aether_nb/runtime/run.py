@@ -185,7 +185,7 @@ class Run:
 
         A run that is unfinished but not executing in this process (rebuilt from the store after a restart) is
         resumed first. Awaiting does not own the run: cancelling the awaiting code leaves the run going
-        (``run.cancel()`` stops it).
+        (``run.cancel()`` stops it), and the ``CancelledError`` carries a note saying so (see ``interrupted``).
 
         Raises:
             RunFailed: the run failed; ``__cause__`` is the original exception when it happened in this process.
@@ -197,7 +197,11 @@ class Run:
                 if self.done:
                     return self._final()
                 if self._evicted:  # parked and dropped from memory: an answer resumes it
-                    await self._dormancy.changed()
+                    try:
+                        await self._dormancy.changed()
+                    except asyncio.CancelledError as exc:
+                        self._goes_on(exc)
+                        raise
                 else:
                     self.resume()
                 continue
@@ -208,13 +212,14 @@ class Run:
                     continue  # evicted while parked (or already resumed): keep waiting for the outcome
                 if not (task.cancelled() and self.done):
                     if not task.done():  # the awaiting code was cancelled (not the loop going away)
-                        tell_caller(
-                            exc,
-                            f"stopped waiting for run {self.id} ({self.graph_name}), which goes on "
-                            "(`run.cancel()` stops it)",
-                        )
+                        self._goes_on(exc)
                     raise
             return self._final()
+
+    def _goes_on(self, exc: asyncio.CancelledError) -> None:
+        tell_caller(
+            exc, f"stopped waiting for run {self.id} ({self.graph_name}), which goes on (`run.cancel()` stops it)"
+        )
 
     def _final(self) -> dict[str, Any]:
         if self.status == "succeeded":

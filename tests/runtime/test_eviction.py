@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
 from tests.conftest import arun, make_session
 
@@ -95,6 +97,42 @@ def test_awaiting_a_dormant_run_waits_for_its_answer() -> None:
         return out
 
     assert arun(main()) == {"a": "Ada-0"}
+
+
+def test_a_cancelled_await_of_a_dormant_run_leaves_it_waiting_and_says_so() -> None:
+    async def main() -> tuple[str | None, str, dict[str, Any]]:
+        runs = [parked.start(x=i) for i in range(3)]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        first = runs[0]
+        assert evicted(first)
+        seen: list[asyncio.CancelledError] = []
+
+        async def cell() -> None:  # a cell awaiting the run, stopped by the interrupt button
+            try:
+                await first
+            except asyncio.CancelledError as exc:
+                seen.append(exc)
+                raise
+
+        waiter = asyncio.ensure_future(cell())
+        await asyncio.sleep(0)  # (one turn: the await reaches the dormant run)
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+        status = first.status
+        await first.answer("Ada")
+        out = await first
+        for r in runs[1:]:
+            r.cancel()
+        return told(seen[0]), status, out
+
+    note, status, out = arun(main())
+    assert note is not None and note.startswith("stopped waiting for run ") and "which goes on" in note
+    assert status == "waiting"
+    assert out == {"a": "Ada-0"}
+    assert calls == {"side_effect_0": 1, "side_effect_1": 1, "side_effect_2": 1}
 
 
 def test_watched_busy_or_non_durable_runs_stay_in_memory() -> None:
