@@ -88,7 +88,7 @@ class Extension:
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
         self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
-        self.ip.set_custom_exc((AetherError, asyncio.CancelledError), _run_error)
+        self.ip.set_custom_exc((AetherError, asyncio.CancelledError), self.cell_error)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
         self.ip.display_formatter.mimebundle_formatter.for_type(TaskGraph, graph_bundle)
         from aether_nb.notebook.magics import AetherMagics
@@ -251,6 +251,36 @@ class Extension:
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data
 
+    def cell_error(self, shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,
+        ``run.cancel()``); a cell stopped by the kernel's interrupt in one line per run it showed that was stopped
+        with it (the first saying what the cancelled ``await`` noted, see :mod:`aether_nb.runtime.interrupted`:
+        ``gather`` of two agents stops both, and both are said); any other aether_nb error (a failed or timed-out
+        run, a StateGraph's recursion limit, a replay mismatch, a usage error whose message says what to do) as a
+        traceback of the user's frames only. A cancellation that stopped no run of the cell keeps asyncio's
+        traceback."""
+        if isinstance(value, RunCancelled):
+            message = getattr(value, "message", None) or str(value)
+            print(f"■ Stopped: {message}.")
+            return
+        if isinstance(value, asyncio.CancelledError):
+            said = told(value)
+            lines = [said] if said is not None else []
+            for run in self._shown_here():
+                if run.status == "cancelled" and not (said is not None and run.id in said):
+                    lines.append(f"run {run.id} ({run.graph_name}) was stopped")
+            if not lines:
+                shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            for line in lines:
+                print(f"■ Interrupted: {line}.")
+            return
+        shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
+
+    def _shown_here(self) -> list[Run]:
+        """The runs whose widget (or pointer) the cell being executed shows."""
+        here = self._execution()
+        return [self.views[r].run for r, shown in self._shown.items() if shown == here and r in self.views]
+
 
 def _pointer_text(run: Run, execution: int) -> str:
     return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
@@ -261,26 +291,6 @@ def _pointer(run: Run, execution: int) -> HTML:
     text = html.escape(_pointer_text(run, execution))
     run_id = html.escape(run.id)
     return HTML(f"<div class='aether-run-pointer' data-run-id='{run_id}'>{text}</div>")  # type: ignore[no-untyped-call]
-
-
-def _run_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
-    """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,
-    ``run.cancel()``); a kernel interrupt of the cell in one line saying what became of the run it awaited (see
-    :mod:`aether_nb.runtime.interrupted`); any other aether_nb error (a failed or timed-out run, a StateGraph's
-    recursion limit, a replay mismatch, a usage error whose message says what to do) as a traceback of the user's
-    frames only. Other cancellations keep asyncio's traceback."""
-    if isinstance(value, RunCancelled):
-        message = getattr(value, "message", None) or str(value)
-        print(f"■ Stopped: {message}.")
-        return
-    if isinstance(value, asyncio.CancelledError):
-        said = told(value)
-        if said is None:
-            shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
-        else:
-            print(f"■ Interrupted: {said}.")
-        return
-    shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
 
 
 _RUNTIME_DIRS = tuple(

@@ -112,23 +112,24 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def _wait_for(path: Path, end: str, timeout: float = 30.0) -> str:
-    """Until a line ending with ``end`` is in the log the kernel writes (its state, not a delay); returns it."""
+def _wait_for(path: Path, end: str, timeout: float = 30.0, count: int = 1) -> str:
+    """Until ``count`` lines ending with ``end`` are in the log the kernel writes (its state, not a delay); returns
+    the first."""
     deadline = time.monotonic() + timeout
     while True:
         found = [x for x in _lines(path) if x.endswith(end)]
-        if found:
+        if len(found) >= count:
             return found[0]
         if time.monotonic() > deadline:
             raise AssertionError(f"{end!r} never came; the log holds {_lines(path)}")
         time.sleep(0.02)
 
 
-def _interrupted(kernel: Kernel, code: str, log: Path, end: str) -> tuple[str, str]:
-    """Run ``code``, interrupt the kernel once a line ending with ``end`` is logged; returns that line and what the
-    cell printed. A cell the interrupt did not stop sends nothing more: the collect times out."""
+def _interrupted(kernel: Kernel, code: str, log: Path, end: str, count: int = 1) -> tuple[str, str]:
+    """Run ``code``, interrupt the kernel once a line ending with ``end`` is logged (``count`` of them); returns the
+    first and what the cell printed. A cell the interrupt did not stop sends nothing more: the collect times out."""
     msg_id = kernel.submit(code)
-    line = _wait_for(log, end)
+    line = _wait_for(log, end, count=count)
     kernel.km.interrupt_kernel()
     res = kernel.collect(msg_id, code, timeout=30)
     assert res.error is None, "\n".join(res.error["traceback"])
@@ -155,6 +156,25 @@ def test_an_agent_waiting_for_an_answer_is_stopped_with_its_cell(kernel: Kernel,
     cell = 'r2 = order.start("B2", run_id="b2")\nawait r2.wait_for("waiting")\nawait r2.answer(True)\nprint(await r2)'
     assert "{'shipped': True}" in kernel.ok(cell).stdout
     assert [x for x in _lines(log) if x.startswith(("paid", "shipped"))] == ["paid A1", "paid B2", "shipped B2"]
+
+
+def test_agents_gathered_or_under_a_timeout_are_stopped_and_each_is_said(kernel: Kernel, tmp_path: Path) -> None:
+    log = _setup(kernel, tmp_path)
+    code = 'outs = await asyncio.gather(order("G1"), order("G2"))'
+    msg_id = kernel.submit(code)
+    _wait_for(log, " idle", count=2)
+    kernel.km.interrupt_kernel()
+    res = kernel.collect(msg_id, code, timeout=30)
+    assert res.error is None, "\n".join(res.error["traceback"])
+    ids = [x.split()[0] for x in _lines(log) if x.endswith("run_started")]
+    said = [x for x in res.stdout.splitlines() if x.startswith("■ Interrupted: ")]
+    assert len(said) == 2 and all(any(i in x for i in ids) for x in said), res.stdout
+    statuses = kernel.ok(f"print([ag.get_run(i).status for i in {ids!r}])").stdout
+    assert statuses.strip() == "['cancelled', 'cancelled']"
+    # asyncio.wait_for cancels its own task: the note stays there, the run the cell showed is still said
+    _, printed = _interrupted(kernel, 'await asyncio.wait_for(order("W3"), 600)', log, " idle", count=3)
+    (run_id,) = [x.split()[0] for x in _lines(log) if x.endswith("run_started") and x.split()[0] not in ids]
+    assert printed.strip() == f"■ Interrupted: run {run_id} (order) was stopped."
 
 
 def test_a_tool_in_flight_is_stopped_and_its_node_says_so(kernel: Kernel, tmp_path: Path) -> None:
