@@ -13,37 +13,10 @@ from __future__ import annotations
 import pytest
 from labdriver import LabServer, OpenNotebook, shot
 
-from tests.scenarios.orders import printed
+from tests.scenarios.orders import AGENT_DEFINITIONS, printed
 
 pytestmark = pytest.mark.browser
 
-DEFINITIONS = r"""
-%load_ext aether_nb
-import aether_nb as ag
-EFFECTS = "EFFECTS_FILE"
-
-def effect(line):
-    with open(EFFECTS, "a") as f:
-        f.write(line + "\n")
-
-@ag.tool(outputs=["receipt"])
-async def charge(order: int):
-    effect(f"charge {order}")
-    return {"receipt": f"r{order}"}
-
-@ag.tool(outputs=["ok"])
-async def ship(order: int):
-    effect(f"ship {order}")
-    return {"ok": True}
-
-@ag.graph_fn(name="order", outputs=["shipped"])
-async def order(order: int, *, context):
-    receipt = (await charge(order))["receipt"]
-    ok, _ = await context.channel().ask_approval(f"Ship order {order} ({receipt})?", options=["Ship", "Hold"])
-    if ok:
-        await ship(order)
-    return {"shipped": ok}
-"""
 
 FIRST = 'out = await order(1)\nprint("SHIPPED", out)'
 SECOND = 'out = await order(2)\nprint("SHIPPED", out)'
@@ -54,7 +27,7 @@ REPORT = 'print("EFFECTS", open(EFFECTS).read().splitlines())'
 def test_the_interrupt_button_stops_an_agent_waiting_for_approval(
     lab_server: LabServer, open_page: OpenNotebook, ui: str
 ) -> None:
-    setup = DEFINITIONS.replace("EFFECTS_FILE", f"interrupt_effects_{ui}.txt")
+    setup = AGENT_DEFINITIONS.replace("EFFECTS_FILE", f"interrupt_effects_{ui}.txt")
     lab = open_page(lab_server, f"interrupt_{ui}.ipynb", [setup, FIRST, SECOND, REPORT], ui=ui)
     lab.run_cell(0)
     lab.run_cell(1, wait=False)

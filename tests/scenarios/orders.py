@@ -52,6 +52,37 @@ app = g.compile()
 cfg = lambda i: {"configurable": {"thread_id": f"order-{i}"}}
 """
 
+AGENT_DEFINITIONS = r"""
+%load_ext aether_nb
+import aether_nb as ag
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool(outputs=["receipt"])
+async def charge(order: int):
+    effect(f"charge {order}")
+    return {"receipt": f"r{order}"}
+
+@ag.tool(outputs=["ok"])
+async def ship(order: int):
+    effect(f"ship {order}")
+    return {"ok": True}
+
+@ag.graph_fn(name="order", outputs=["shipped"])
+async def order(order: int, *, context):
+    receipt = (await charge(order))["receipt"]
+    ok, _ = await context.channel().ask_approval(f"Ship order {order} ({receipt})?", options=["Ship", "Hold"])
+    if ok:
+        await ship(order)
+    return {"shipped": ok}
+"""
+"""The same orders as an agent (``@graph_fn``) that asks for approval in its widget (Ship / Hold): a cell awaits
+``await order(n)`` while the person answers, or stops it (tests/browser/test_interrupt_button.py,
+test_cleared_outputs.py)."""
+
 PAY_7 = """\
 res = await app.ainvoke({"order": 7, "trail": []}, cfg(7))
 print("PAUSED", res.status, res.run_id)
