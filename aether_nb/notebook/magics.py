@@ -46,6 +46,8 @@ class AetherMagics(Magics):
         argv = shlex.split(line)
         cmd, args = (argv[0], argv[1:]) if argv else ("help", [])
         if cmd == "runs":
+            if args:
+                raise UsageError("usage: %aether runs (it lists every run of the store, newest first)")
             return runs_table(self.extension)
         if cmd == "resume":
             if len(args) != 1:
@@ -57,9 +59,11 @@ class AetherMagics(Magics):
                 raise UsageError("usage: %aether store [PATH]")
             if args:
                 config.configure(store=args[0])
-            return f"aether_nb store: {config.store().location}"
+            print(f"aether_nb store: {config.store().location}")  # (said, not returned: no quoted repr as the value)
+            return None
         if cmd == "llm":
-            return llm_command(args)
+            print(llm_command(args))
+            return None
         if cmd == "mcp":
             if args:
                 raise UsageError("usage: %aether mcp")

@@ -93,9 +93,10 @@ def test_magics_and_unload(kernel: Kernel, tmp_path: Path) -> None:
     (table,) = [b["text/html"] for b in res.bundles if WIDGET in b]
     assert table.startswith("<table class='aether-runs-table'>") and "<td style='padding:2px 8px'>demo</td>" in table
     res = kernel.ok("%aether store")
-    assert str(tmp_path / "aether.duckdb") in res.results[0]
-    res = kernel.run("%aether frobnicate")
-    assert res.error is not None and res.error["ename"] == "UsageError"
+    assert res.stdout == f"aether_nb store: {tmp_path / 'aether.duckdb'}\n" and not res.results
+    for wrong in ("%aether frobnicate", "%aether runs --all", "%aether store a b"):
+        res = kernel.run(wrong)
+        assert res.error is not None and res.error["ename"] == "UsageError", wrong
     kernel.ok("%unload_ext aether_nb")
     res = kernel.ok("await demo(x=2)")
     assert "assistant: Answer: 4" in res.stdout  # back to the console channel
