@@ -151,16 +151,25 @@ def transcript(messages: Sequence[dict[str, Any]]) -> str:
             body = _answer_text(c)
             if c.get("queued"):
                 body += " (queued)"
+            if c.get("stopped"):
+                body += " … (stopped)"
         elif kind == "files":
             body = f"[files: {files_text(c.get('files') or [])}]"
         elif kind in ("image", "file"):
             body = f"[{kind}: {c.get('name')} ({format_size(c.get('size'))})]"
         elif kind == "progress":
-            body = f"[{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{' done' if c.get('done') else ''}]"
+            body = f"[{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{_progress_end(c, ' ')}]"
         else:
             continue
         lines.append(f"{m.get('role', 'assistant')}: {body}")
     return "\n".join(lines)
+
+
+def _progress_end(content: dict[str, Any], sep: str) -> str:
+    """How a progress bar ended: done, stopped (its block raised: the run failed or was stopped), or not yet."""
+    if content.get("done"):
+        return f"{sep}done"
+    return f"{sep}stopped" if content.get("stopped") else ""
 
 
 def _markdown(text: str) -> str:
@@ -176,7 +185,8 @@ def _message_html(m: dict[str, Any]) -> str:
     if kind == "markdown" or (kind == "text" and c.get("turn") == "question"):
         return _markdown(str(c.get("text", "")))
     if kind in ("text", "stream"):
-        return f"<div style='white-space:pre-wrap'>{html.escape(str(c.get('text', '')))}</div>"
+        stopped = " <i style='opacity:.6'>… (stopped)</i>" if c.get("stopped") else ""
+        return f"<div style='white-space:pre-wrap'>{html.escape(str(c.get('text', '')))}{stopped}</div>"
     if kind == "files":
         chips = "".join(
             f"<span style='border:1px solid #bbb;border-radius:10px;padding:0 8px;margin-right:4px'>"
@@ -193,9 +203,7 @@ def _message_html(m: dict[str, Any]) -> str:
     if kind == "file":
         return f"{html.escape(str(c.get('name')))} ({format_size(c.get('size'))})"
     if kind == "progress":
-        return html.escape(
-            f"{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{' · done' if c.get('done') else ''}"
-        )
+        return html.escape(f"{c.get('title')}: {c.get('current')}/{c.get('total') or '?'}{_progress_end(c, ' · ')}")
     return ""
 
 

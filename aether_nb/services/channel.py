@@ -234,7 +234,14 @@ class Channel:
         s = Stream(self, key, replayed)
         if not replayed:
             self._publish(key, "stream", {"text": ""}, final=False)
-        yield s
+        try:
+            yield s
+        except BaseException:
+            # the body failed or was stopped mid-stream (an interrupt, a dropped connection): the bubble ends where
+            # its text did, saying so, instead of keeping a live cursor beside a run that is over
+            if not replayed:
+                self._publish(key, "stream", {"text": s.text, "stopped": True}, update=True, final=True)
+            raise
         if replayed:
             return
 
@@ -257,7 +264,13 @@ class Channel:
         p = Progress(self, key, title, total, replayed)
         if not replayed:
             p._publish(final=False)
-        yield p
+        try:
+            yield p
+        except BaseException:  # stopped or failed inside the block: the bar stops where it was, saying so
+            if not replayed:
+                p.stopped = True
+                p._publish(final=True)
+            raise
         if replayed:
             return
 
@@ -515,15 +528,19 @@ class Progress:
     current: float = 0.0
     subtitle: str | None = None
     done: bool = False
+    stopped: bool = False
+    """The block it belongs to ended with an exception (the run failed or was stopped) before it was done."""
 
     def _publish(self, *, final: bool) -> None:
-        content = {
+        content: dict[str, Any] = {
             "title": self.title,
             "current": self.current,
             "total": self.total,
             "subtitle": self.subtitle,
             "done": self.done,
         }
+        if self.stopped:
+            content["stopped"] = True
         self.channel._publish(self.message_id, "progress", content, update=self.current > 0 or final, final=final)
 
     async def update(

@@ -153,6 +153,7 @@ export class ChatPanel {
     el.dataset.messageId = msg.id;
     el.dataset.type = msg.type;
     el.dataset.final = String(msg.final);
+    delete el.dataset.stopped; // (set again below for a stopped stream or progress bar)
     if (turn) el.dataset.turn = turn;
     if (queued) el.dataset.queued = "true";
     else delete el.dataset.queued;
@@ -174,6 +175,11 @@ export class ChatPanel {
         }
         el.textContent = msg.content.text ?? "";
         if (msg.type === "stream" && !msg.final) el.append(h("span", { class: "aether-cursor" }, "▍"));
+        if (msg.type === "stream" && msg.content.stopped) {
+          el.dataset.stopped = "true";
+          const gap = /\s$/.test(msg.content.text ?? "") ? "" : " ";
+          el.append(h("span", { class: "aether-muted aether-stopped-note" }, `${gap}… (stopped)`));
+        }
         if (queued) el.append(h("div", { class: "aether-muted aether-queued-note" }, "queued: the agent reads it at its next receive()"));
         break;
       case "files":
@@ -195,15 +201,18 @@ export class ChatPanel {
       case "progress": {
         const p = msg.content;
         const fraction = p.total ? Math.max(0, Math.min(1, p.current / p.total)) : null;
-        const bar = h("div", { class: `aether-progress-bar${fraction === null && !p.done ? " aether-indeterminate" : ""}` });
-        bar.style.width = `${((p.done ? 1 : fraction ?? 0.3) * 100).toFixed(1)}%`;
+        const moving = fraction === null && !p.done && !p.stopped;
+        const bar = h("div", { class: `aether-progress-bar${moving ? " aether-indeterminate" : ""}` });
+        bar.style.width = `${((p.done ? 1 : fraction ?? (p.stopped ? 0 : 0.3)) * 100).toFixed(1)}%`;
         const label = p.total ? `${p.current} / ${p.total}` : String(p.current);
+        const end = p.done ? " · done" : p.stopped ? " · stopped" : "";
         el.replaceChildren(
-          h("div", { class: "aether-progress-title" }, p.title, h("span", { class: "aether-muted" }, ` ${label}${p.done ? " · done" : ""}`)),
+          h("div", { class: "aether-progress-title" }, p.title, h("span", { class: "aether-muted" }, ` ${label}${end}`)),
           h("div", { class: "aether-progress", role: "progressbar", "aria-valuenow": String(p.current), "aria-valuemax": String(p.total ?? "") }, bar),
           p.subtitle ? h("div", { class: "aether-muted" }, p.subtitle) : "",
         );
         el.dataset.done = String(p.done);
+        if (p.stopped) el.dataset.stopped = "true";
         break;
       }
       default: {

@@ -120,6 +120,8 @@ export interface TextContent {
   queued?: boolean;
   /** What an interrupt() carries for whoever answers it. */
   payload?: unknown;
+  /** A stream whose body failed or was stopped before it ended: its text is what came. */
+  stopped?: boolean;
 }
 
 export interface FilesContent {
@@ -151,6 +153,8 @@ export interface ProgressContent {
   total: number | null;
   subtitle: string | null;
   done: boolean;
+  /** Its block ended with an exception (the run failed or was stopped) before it was done. */
+  stopped?: boolean;
 }
 
 interface MessageBase {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from labdriver import LabServer, OpenNotebook, shot
 
+from aether_nb.testing import FakeOpenAI
 from tests.scenarios.orders import AGENT_DEFINITIONS, printed
 
 pytestmark = pytest.mark.browser
@@ -55,3 +56,49 @@ def test_the_interrupt_button_stops_an_agent_waiting_for_approval(
     lab.run_cell(3)
     assert printed(lab.output_text(3), "EFFECTS") == ["charge 1", "charge 2", "ship 2"]
     lab.check_no_errors()
+
+
+WRITER = r"""
+%load_ext aether_nb
+import asyncio, aether_nb as ag
+ag.configure(llm={"base_url": "BASE_URL", "model": "fake", "api_key": "not-a-key"})
+
+@ag.graph_fn(name="writer", outputs=["text"])
+async def writer(topic: str, *, context):
+    ch = context.channel()
+    async with ch.progress("Drafting", total=None) as p:
+        await p.update(inc=1, subtitle="outline")
+        text, _ = await context.llm().chat(f"write about {topic}", stream_to=ch)
+    return {"text": text}
+"""
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_an_interrupted_stream_and_progress_bar_stop_in_the_widget(
+    lab_server: LabServer, open_page: OpenNotebook, ui: str
+) -> None:
+    """The model streams slowly; the person interrupts mid-sentence. The bubble keeps the text that came and says it
+    stopped (no cursor), the progress bar stops moving and says so: the widget agrees with the stopped run."""
+    words = " ".join(f"word{i}" for i in range(300))
+    with FakeOpenAI(rules=lambda body: words, chunk_delay_s=0.05) as fake:
+        setup = WRITER.replace("BASE_URL", fake.base_url)
+        lab = open_page(lab_server, f"interrupt_stream_{ui}.ipynb", [setup, 'await writer("tea")'], ui=ui)
+        lab.run_cell(0)
+        lab.run_cell(1, wait=False)
+        widget = lab.widget(1)
+        widget.locator(".aether-msg-stream .aether-cursor").wait_for(timeout=60_000)
+        lab.wait_in_widget(1, "(root) => (root.querySelector('.aether-msg-stream')?.textContent || '').length > 40")
+        shot(widget, f"interrupt_stream_{ui}_01_streaming")
+        lab.interrupt_kernel()
+        lab.wait_for_cell(1, timeout=20)
+    lab.check_no_errors(1)
+    assert "■ Interrupted: run " in lab.output_text(1)
+    lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'cancelled'", timeout=30)
+    bubble = widget.locator(".aether-msg-stream").first
+    lab.wait_in_widget(1, "(root) => root.querySelector('.aether-msg-stream')?.dataset.stopped === 'true'")
+    assert bubble.locator(".aether-cursor").count() == 0
+    assert bubble.inner_text().startswith("word0 word1") and bubble.inner_text().endswith("… (stopped)")
+    bar = widget.locator(".aether-msg-progress").first
+    assert bar.get_attribute("data-stopped") == "true"
+    assert bar.locator(".aether-indeterminate").count() == 0 and "stopped" in bar.inner_text()
+    shot(widget, f"interrupt_stream_{ui}_02_stopped")

@@ -147,6 +147,23 @@ def test_the_transcript_renders_markdown_embeds_images_and_shows_files() -> None
     ]
 
 
+def test_a_stopped_stream_and_progress_bar_say_they_stopped() -> None:
+    messages = [
+        _msg("1", "stream", {"text": "Dear Ada, your order", "stopped": True}),
+        _msg("2", "progress", {"title": "Indexing", "current": 4, "total": 10, "done": False, "stopped": True}),
+        _msg("3", "progress", {"title": "Saving", "current": 2, "total": 2, "done": True}),
+    ]
+    assert transcript(messages).splitlines() == [
+        "assistant: Dear Ada, your order … (stopped)",
+        "assistant: [Indexing: 4/10 stopped]",
+        "assistant: [Saving: 2/2 done]",
+    ]
+    graph = {"run_id": "r", "name": "mail", "status": "cancelled", "nodes": [], "edges": []}
+    page = static_html(graph, messages, None)
+    assert "Dear Ada, your order <i style='opacity:.6'>… (stopped)</i>" in page
+    assert "Indexing: 4/10 · stopped" in page and "Saving: 2/2 · done" in page
+
+
 def test_a_failed_run_says_why_in_words() -> None:
     graph = {
         "run_id": "r",
