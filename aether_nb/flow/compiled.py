@@ -41,6 +41,7 @@ from aether_nb.flow.turns import (
     no_running_loop,
     select_output,
     state_or_none,
+    stopped_turn,
 )
 from aether_nb.flow.types import (
     Interrupt,
@@ -50,6 +51,7 @@ from aether_nb.flow.types import (
     StateUpdate,
 )
 from aether_nb.runtime.codec import NotEncodable, encode
+from aether_nb.runtime.interrupted import tell_caller
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
@@ -378,6 +380,7 @@ class CompiledGraph(RunnableMixin):
                 return (ns, payload) if subgraphs else payload
             return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
 
+        thread_id = self.parse_config(config)[0]
         task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
             while True:
@@ -393,6 +396,11 @@ class CompiledGraph(RunnableMixin):
                     yield shape(queue.get_nowait())
                 task.result()
                 return
+        except asyncio.CancelledError as exc:  # the code reading the stream was cancelled (the interrupt button)
+            if not task.done():
+                task.cancel()
+                tell_caller(exc, stopped_turn(self.name, thread_id))
+            raise
         finally:
             if not task.done():
                 task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does

@@ -305,6 +305,14 @@ def answered_pause(session: Session, run: Run | None, by_call: set[str]) -> Wait
     return None if last is None or last.token in by_call else last
 
 
+def stopped_turn(graph: str, thread_id: str) -> str:
+    """What a caller whose ``ainvoke``/``astream`` was cancelled is told (see :mod:`aether_nb.runtime.interrupted`)."""
+    return (
+        f"the turn of thread {thread_id!r} ({graph}) was stopped with the code that awaited it; "
+        "`ainvoke(None, config)` continues it from its last checkpoint"
+    )
+
+
 async def invoke_turn(
     graph: CompiledGraph,
     input: Any,
@@ -402,11 +410,7 @@ async def invoke_turn(
         # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
         # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
         if run.cancel():
-            tell_caller(
-                exc,
-                f"the turn of thread {thread_id!r} ({graph.name}) was stopped with the code that awaited it; "
-                "`ainvoke(None, config)` continues it from its last checkpoint",
-            )
+            tell_caller(exc, stopped_turn(graph.name, thread_id))
         raise
     finally:
         graph.sinks.pop(run.id, None)

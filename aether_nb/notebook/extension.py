@@ -267,7 +267,8 @@ class Extension:
             said = told(value)
             lines = [said] if said is not None else []
             for run in self._shown_here():
-                if run.status == "cancelled" and not (said is not None and run.id in said):
+                stopped = run.status == "cancelled" or (run.cancel_requested and not run.done)
+                if stopped and not (said is not None and run.id in said):
                     lines.append(f"run {run.id} ({run.graph_name}) was stopped")
             if not lines:
                 shell.showtraceback((etype, value, tb), tb_offset=tb_offset)

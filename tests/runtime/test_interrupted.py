@@ -124,7 +124,16 @@ def test_a_graphify_call_and_a_state_graph_turn_are_stopped_with_their_caller(se
         app = g.compile()
         cfg = {"configurable": {"thread_id": "t1"}}
         turn = await _cancel_when(started, lambda: app.ainvoke({"n": 1}, cfg))
-        return told(graphified), told(turn), app.get_state(cfg).next[0]
+        pending = app.get_state(cfg).next[0]
+
+        async def read_stream() -> None:  # a cell reading the turn's chunks as they come
+            async for _ in app.astream({"n": 5}, {"configurable": {"thread_id": "t2"}}):
+                pass
+
+        started.clear()
+        streamed = await _cancel_when(started, read_stream)
+        assert told(streamed) == str(told(turn)).replace("'t1'", "'t2'")
+        return told(graphified), told(turn), pending
 
     graphified, turn, pending = arun(main())
     (gy,) = [r for r in ag.runs() if r.graph_name == "flat"]
