@@ -96,6 +96,8 @@ export const CSS = `
 .aether-run .aether-progress { height: 6px; background: var(--jp-layout-color3, #ddd); border-radius: 3px; overflow: hidden; margin: 4px 0; }
 .aether-run .aether-progress-bar { height: 100%; background: var(--jp-brand-color1, #1976d2); transition: width 0.2s; }
 .aether-run .aether-cursor { opacity: 0.6; }
+.aether-run[data-inert="true"] .aether-cursor, .aether-run[data-run-status="succeeded"] .aether-cursor,
+.aether-run[data-run-status="failed"] .aether-cursor, .aether-run[data-run-status="cancelled"] .aether-cursor { display: none; }
 .aether-run .aether-waits { display: flex; flex-direction: column; gap: 6px; }
 .aether-run .aether-wait { border: 1px solid var(--jp-warn-color2, #f5c16c); border-radius: 6px; padding: 6px 8px;
   background: var(--jp-layout-color1, #fff); }
