@@ -31,6 +31,7 @@ from aether_nb import config
 from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
 from aether_nb.notebook import store_home
 from aether_nb.notebook.channel import WidgetChannel
+from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd
 from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.widget import RunView, RunWidget
@@ -52,6 +53,7 @@ class Extension:
         self._cell_runs: dict[str, str] = {}
         self._shown: dict[str, int] = {}
         self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
+        self._crowds: dict[int, CellCrowd] = {}  # execution count -> the runs that cell started beyond MAX_DRAWN
         self._previous_channel: Any = None
         self._previous_custom_exc: tuple[Any, Any] | None = None
         self._cells: set[str] = set()  # the notebook's cell ids its store remembers (see store_home)
@@ -216,6 +218,12 @@ class Extension:
         Notices say what happened: "adopted" only when this very cell started the run before.
         """
         cell = self._cell_id()
+        if run.id not in self.views and self._drawn_here() >= MAX_DRAWN:
+            self._crowd_here().add(run)  # a batch: counted in one line, not drawn (see crowd)
+            if cell is not None:
+                self._cell_runs[cell] = run.id
+            self._remember_cell(cell)
+            return
         view = self.view_for(run)
         previous_id = self._cell_runs.get(cell) if cell else None
         if previous_id is not None and previous_id != run.id:
@@ -230,6 +238,20 @@ class Extension:
             self._cell_runs[cell] = run.id
         self._remember_cell(cell)
         self.show(view)
+
+    def _drawn_here(self) -> int:
+        """How many live run widgets the cell being executed shows."""
+        here = self._execution()
+        return sum(1 for shown in self._shown.values() if shown == here)
+
+    def _crowd_here(self) -> CellCrowd:
+        here = self._execution()
+        crowd = self._crowds.get(here)
+        if crowd is None:
+            crowd = self._crowds[here] = CellCrowd()
+            while len(self._crowds) > 64:  # (old cells' lines are never redrawn once their runs are done)
+                self._crowds.pop(next(iter(self._crowds)))
+        return crowd
 
     def run_bundle(self, run: Run) -> dict[str, Any]:
         """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
@@ -270,6 +292,12 @@ class Extension:
                 stopped = run.status == "cancelled" or (run.cancel_requested and not run.done)
                 if stopped and not (said is not None and run.id in said):
                     lines.append(f"run {run.id} ({run.graph_name}) was stopped")
+            crowd = self._crowds.get(self._execution())
+            more = crowd.stopped() if crowd is not None else 0
+            if more:
+                lines.append(
+                    f"{more} more run{'s' if more > 1 else ''} of this cell {'were' if more > 1 else 'was'} stopped"
+                )
             if not lines:
                 shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
             for line in lines:

@@ -208,7 +208,8 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     rows: list[Any] = [ipywidgets.HTML("<b>" + " · ".join(RUNS_HEADER) + "</b>")]
     lines = [" · ".join(RUNS_HEADER)]
     cells: list[list[str]] = []
-    for run in config.runs():
+    listed, older = listed_runs(config.runs())
+    for run in listed:
         started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
         fields = [run.id, run.graph_name, words(run.status), started] + ([prompts] if prompts else [])
@@ -238,4 +239,29 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         rows.append(ipywidgets.HBox([button, label]))
     if len(rows) == 1:
         rows.append(ipywidgets.HTML("<i>no runs in this notebook's store yet</i>"))
+    if older:
+        more = f"… and {older} older finished run{'s' if older > 1 else ''}: ag.runs() returns every run"
+        rows.append(ipywidgets.HTML(f"<i>{html.escape(more)}</i>"))
+        lines.append(more)
+        cells.append([more, "", "", "", ""])
     return RunsTable([*rows, out], lines, runs_html(cells))
+
+
+MAX_FINISHED_LISTED = 100
+"""Finished runs ``%aether runs`` lists (the newest); unfinished ones are always all listed."""
+
+
+def listed_runs(runs: list[Any]) -> tuple[list[Any], int]:
+    """The runs ``%aether runs`` shows (newest first: every unfinished one, the newest
+    :data:`MAX_FINISHED_LISTED` finished ones) and how many older finished ones it leaves out. A store of thousands
+    of runs made thousands of rows of widgets (a button and a label each): seconds to draw, megabytes saved."""
+    shown: list[Any] = []
+    finished = older = 0
+    for run in runs:
+        if run.done:
+            finished += 1
+            if finished > MAX_FINISHED_LISTED:
+                older += 1
+                continue
+        shown.append(run)
+    return shown, older

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from aether_nb.notebook.crowd import MAX_DRAWN
 from tests.kernel_client import Kernel
 
 pytestmark = pytest.mark.kernel
@@ -175,6 +176,16 @@ def test_agents_gathered_or_under_a_timeout_are_stopped_and_each_is_said(kernel:
     _, printed = _interrupted(kernel, 'await asyncio.wait_for(order("W3"), 600)', log, " idle", count=3)
     (run_id,) = [x.split()[0] for x in _lines(log) if x.endswith("run_started") and x.split()[0] not in ids]
     assert printed.strip() == f"■ Interrupted: run {run_id} (order) was stopped."
+
+
+def test_a_batch_of_agents_is_stopped_and_the_ones_not_drawn_are_counted(kernel: Kernel, tmp_path: Path) -> None:
+    log = _setup(kernel, tmp_path)
+    code = f"outs = await asyncio.gather(*(order(f'H{{i}}') for i in range({MAX_DRAWN + 3})))"
+    _, printed = _interrupted(kernel, code, log, " idle", count=MAX_DRAWN + 3)
+    said = [x for x in printed.splitlines() if x.startswith("■ Interrupted: ")]
+    assert len(said) == MAX_DRAWN + 1 and said[-1] == "■ Interrupted: 3 more runs of this cell were stopped.", printed
+    statuses = kernel.ok("print(sorted({r.status for r in ag.runs()}))").stdout
+    assert statuses.strip() == "['cancelled']"
 
 
 def test_a_tool_in_flight_is_stopped_and_its_node_says_so(kernel: Kernel, tmp_path: Path) -> None:

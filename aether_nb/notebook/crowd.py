@@ -1,0 +1,111 @@
+"""What a cell shows when it starts more runs than it can draw: the first :data:`MAX_DRAWN` get their live widget,
+the rest one line that counts them by status and names the ones waiting for you, kept current as they change.
+
+Why: every run a cell starts shows its widget under the cell. A cell that starts a batch (``await
+asyncio.gather(*(agent(doc) for doc in docs))`` over 500 documents) made 500 live widgets: ~12 ms of the kernel each
+to make, and a page the browser could hardly scroll. The line below the drawn widgets says what the others do and
+how to see one; it is plain HTML (a display updated in place), so the saved notebook keeps its last counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import Callable
+from typing import Any
+
+from IPython.display import HTML, display
+
+from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged
+from aether_nb.runtime.run import Run
+from aether_nb.runtime.status import words
+
+__all__ = ["MAX_DRAWN", "CellCrowd"]
+
+MAX_DRAWN = 12
+"""Live run widgets one cell execution draws; the runs it starts after them are counted in one line."""
+
+UPDATE_S = 0.25
+"""The line is redrawn at most this often (a batch of runs changes status hundreds of times a second)."""
+
+_NAMED = 5
+"""Waiting runs the line names (the others are counted)."""
+
+_ORDER = ("waiting for you", "running", "failed", "timed out", "stopped", "done")
+
+
+class CellCrowd:
+    """The runs one cell execution started beyond :data:`MAX_DRAWN`, as one line (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self._handle: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._redraw: asyncio.TimerHandle | None = None
+        self._unsubscribe: dict[str, Callable[[], None]] = {}
+
+    def add(self, run: Run) -> None:
+        """Count ``run`` in the line (shown under the cell the first time)."""
+        if run.id in self.runs:
+            return
+        self.runs[run.id] = run
+        if not run.done:
+            run_id = run.id
+
+            def on_event(event: Event) -> None:
+                self._on_event(run_id, event)
+
+            self._unsubscribe[run_id] = run.subscribe(on_event)
+        if self._handle is None:
+            self._handle = display(HTML(self.html()), display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            self._changed()
+
+    def stopped(self) -> int:
+        """How many of its runs were stopped (or are being stopped)."""
+        return sum(1 for r in self.runs.values() if r.status == "cancelled" or (r.cancel_requested and not r.done))
+
+    def text(self) -> str:
+        counts: dict[str, int] = {}
+        waiting: list[str] = []
+        for run in self.runs.values():
+            said = words(run.status)
+            counts[said] = counts.get(said, 0) + 1
+            if run.status == "waiting":
+                waiting.append(run.id)
+        ordered = sorted(counts.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER))
+        parts = " · ".join(f"{n} {said}" for said, n in ordered)
+        n = len(self.runs)
+        line = f"+{n} more run{'s' if n != 1 else ''} started by this cell, not drawn ({MAX_DRAWN} are): {parts}."
+        if waiting:
+            names = ", ".join(waiting[:_NAMED]) + (
+                f" and {len(waiting) - _NAMED} more" if len(waiting) > _NAMED else ""
+            )
+            line += f" Waiting for you: {names}; `ag.get_run(run_id)` shows one with its question."
+        return line + " `%aether runs` lists them all."
+
+    def html(self) -> str:
+        body = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text()))
+        return f"<div class='aether-crowd' style='opacity:.8;font-size:90%'>{body}</div>"
+
+    def _on_event(self, run_id: str, event: Event) -> None:
+        if isinstance(event, (RunStatusChanged, RunFinished, RunStarted)):
+            if isinstance(event, RunFinished):
+                self._unsubscribe.pop(run_id, lambda: None)()
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._redraw is not None or self._handle is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # (no loop here: draw now)
+            self._update()
+            return
+        self._redraw = loop.call_later(UPDATE_S, self._update)
+
+    def _update(self) -> None:
+        self._redraw = None
+        if self._handle is not None:
+            self._handle.update(HTML(self.html()))  # type: ignore[no-untyped-call]

@@ -1,0 +1,51 @@
+"""A person starts a batch of orders in one cell (JupyterLab and Notebook 7): the first widgets are drawn, the rest
+counted in one line that names the ones waiting for approval; the person shows one of those in a new cell and
+approves it there. Screenshots land in test-artifacts/ (batch_*.png) and were looked at.
+
+What it guards (the thirteenth session): every run a cell started drew its own live widget, so a batch of 500
+drew 500 (seconds of the kernel, a page that hardly scrolled).
+"""
+
+from __future__ import annotations
+
+import pytest
+from labdriver import LabServer, OpenNotebook, shot
+
+from aether_nb.notebook.crowd import MAX_DRAWN
+from tests.scenarios.orders import AGENT_DEFINITIONS, printed
+
+pytestmark = pytest.mark.browser
+
+N = MAX_DRAWN + 3
+BATCH = f"runs = [order.start(i) for i in range({N})]"
+SHOW_LAST = f"ag.get_run(runs[{N - 1}].id)"
+REPORT = f'print("EFFECTS", open(EFFECTS).read().splitlines().count("ship {N - 1}"), runs[{N - 1}].status)'
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_batch_draws_twelve_widgets_and_one_line_for_the_rest(
+    lab_server: LabServer, open_page: OpenNotebook, ui: str
+) -> None:
+    setup = AGENT_DEFINITIONS.replace("EFFECTS_FILE", f"batch_effects_{ui}.txt")
+    lab = open_page(lab_server, f"batch_{ui}.ipynb", [setup, BATCH, SHOW_LAST, REPORT], ui=ui)
+    lab.run_cell(0)
+    lab.run_cell(1)
+    line = lab.output(1).locator(".aether-crowd")
+    line.wait_for(timeout=30_000)
+    lab.page.wait_for_function(
+        "() => /3 waiting for you\\./.test(document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        ".aether-crowd')?.textContent || '')",
+        timeout=30_000,
+    )
+    assert lab.output(1).locator(".aether-run").count() == MAX_DRAWN
+    assert f"+3 more runs started by this cell, not drawn ({MAX_DRAWN} are)" in line.inner_text()
+    shot(lab.output(1).locator(".aether-crowd"), f"batch_{ui}_01_line")
+
+    lab.run_cell(2)
+    lab.click_in_widget(2, "[data-wait-kind='approval'] button[data-option='Ship']", timeout=60)
+    lab.wait_in_widget(2, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    shot(lab.output(2), f"batch_{ui}_02_one_approved")
+    lab.run_cell(3)
+    assert printed(lab.output_text(3).rsplit(" ", 1)[0], "EFFECTS") == 1
+    assert lab.output_text(3).strip().endswith("succeeded")
+    lab.check_no_errors()

@@ -1,0 +1,95 @@
+"""A cell that starts a batch of runs (aether_nb.notebook.crowd): the first MAX_DRAWN get their live widget, the rest
+one line counting them by status and naming the ones waiting for an answer, kept current; ``%aether runs`` lists
+every unfinished run and the newest finished ones. In a real kernel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+from aether_nb.notebook.crowd import MAX_DRAWN
+from aether_nb.notebook.magics import MAX_FINISHED_LISTED, listed_runs
+from tests.kernel_client import Kernel
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+BATCH = r"""
+%load_ext aether_nb
+import asyncio, importlib, aether_nb as ag
+importlib.import_module("aether_nb.notebook.crowd").UPDATE_S = 0.0  # (the line redraws on the next loop turn)
+EFFECTS = "EFFECTS_FILE"
+
+@ag.tool(outputs=["ok"])
+async def label(doc: int):
+    with open(EFFECTS, "a") as f:
+        f.write(f"label {doc}\n")
+    return {"ok": True}
+
+@ag.graph_fn(name="tagger", outputs=["ok"])
+async def tagger(doc: int, *, context):
+    await label(doc)
+    if doc % 10 == 9:  # some documents need a person
+        await context.channel().ask_text(f"tag for doc {doc}?")
+    return {"ok": True}
+"""
+
+START = """\
+runs = [tagger.start(i) for i in range(30)]
+await asyncio.gather(*(r.wait_for("waiting" if i % 10 == 9 else "succeeded") for i, r in enumerate(runs)))
+for _ in range(3):
+    await asyncio.sleep(0)  # (loop turns, not time: the line's redraw is scheduled on the next one)
+"""
+
+
+MANY = """\
+done = [await tagger(i * 10) for i in range(110)]
+waiting = tagger.start(9)
+await waiting.wait_for("waiting")
+"""
+
+
+def _html(bundles: list[dict[str, str]]) -> list[str]:
+    return [b["text/html"] for b in bundles if "aether-crowd" in b.get("text/html", "")]
+
+
+def test_a_batch_draws_the_first_widgets_and_counts_the_rest(kernel: Kernel, tmp_path: Path) -> None:
+    effects = tmp_path / "effects.txt"
+    kernel.ok(BATCH.replace("EFFECTS_FILE", str(effects)))
+    res = kernel.ok(START)
+    drawn = {b[WIDGET]["model_id"] for b in res.bundles if WIDGET in b}  # (a widget's updates repeat its id)
+    assert len(drawn) == MAX_DRAWN
+    lines = _html(res.bundles)
+    assert "+1 more run started by this cell" in lines[0]  # the line appears with the first run not drawn
+    last = lines[-1]
+    more = 30 - MAX_DRAWN
+    assert f"+{more} more runs started by this cell, not drawn ({MAX_DRAWN} are):" in last
+    ids = json.loads(kernel.ok("import json; print(json.dumps([r.id for r in runs]))").stdout)
+    crowd_waiting = [ids[i] for i in range(MAX_DRAWN, 30) if i % 10 == 9]
+    assert f": {len(crowd_waiting)} waiting for you · {more - len(crowd_waiting)} done." in last
+    assert "Waiting for you: " + ", ".join(crowd_waiting) in last
+    # answered from code, each once; the batch ends with every label written once
+    kernel.ok(
+        "for r in runs:\n    if r.status == 'waiting':\n        await r.answer('ok')\nawait asyncio.gather(*runs)"
+    )
+    assert sorted(effects.read_text().splitlines()) == sorted(f"label {i}" for i in range(30))
+
+
+def test_runs_lists_every_unfinished_run_and_the_newest_finished_ones(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.ok(BATCH.replace("EFFECTS_FILE", str(tmp_path / "effects.txt")))
+    kernel.ok(MANY)
+    res = kernel.ok("%aether runs")
+    (text,) = [b["text/plain"] for b in res.bundles if WIDGET in b]
+    rows = text.splitlines()[1:]
+    assert rows[-1] == "… and 10 older finished runs: ag.runs() returns every run"
+    assert len(rows) == 1 + MAX_FINISHED_LISTED + 1  # the waiting run, the newest finished, the line
+    assert any(r.startswith(kernel.ok("print(waiting.id)").stdout.strip()) and "tag for doc 9?" in r for r in rows)
+
+
+def test_listed_runs_keeps_unfinished_ones_wherever_they_are() -> None:
+    runs = [SimpleNamespace(id=str(i), done=i % 50 != 7) for i in range(300)]  # newest first
+    shown, older = listed_runs(runs)
+    unfinished = [r.id for r in runs if not r.done]
+    assert [r.id for r in shown if not r.done] == unfinished  # all six, the oldest included
+    assert sum(r.done for r in shown) == MAX_FINISHED_LISTED and older == 300 - 6 - MAX_FINISHED_LISTED
+    assert [r.id for r in shown] == sorted((r.id for r in shown), key=int)  # still newest first
