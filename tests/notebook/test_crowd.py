@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from aether_nb.notebook.crowd import MAX_DRAWN
 from aether_nb.notebook.magics import MAX_FINISHED_LISTED, listed_runs
 from tests.kernel_client import Kernel
@@ -53,6 +55,7 @@ def _html(bundles: list[dict[str, str]]) -> list[str]:
     return [b["text/html"] for b in bundles if "aether-crowd" in b.get("text/html", "")]
 
 
+@pytest.mark.kernel
 def test_a_batch_draws_the_first_widgets_and_counts_the_rest(kernel: Kernel, tmp_path: Path) -> None:
     effects = tmp_path / "effects.txt"
     kernel.ok(BATCH.replace("EFFECTS_FILE", str(effects)))
@@ -75,6 +78,7 @@ def test_a_batch_draws_the_first_widgets_and_counts_the_rest(kernel: Kernel, tmp
     assert sorted(effects.read_text().splitlines()) == sorted(f"label {i}" for i in range(30))
 
 
+@pytest.mark.kernel
 def test_runs_lists_every_unfinished_run_and_the_newest_finished_ones(kernel: Kernel, tmp_path: Path) -> None:
     kernel.ok(BATCH.replace("EFFECTS_FILE", str(tmp_path / "effects.txt")))
     kernel.ok(MANY)
