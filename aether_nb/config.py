@@ -127,6 +127,7 @@ def configure(
     mcp: Mapping[str, Any] | None = None,
     nested_sync: bool | None = None,
     executor: Any = None,
+    widgets_per_cell: int | None = None,
 ) -> None:
     """Change the notebook's store, channel adapter, clock, LLM profile(s), MCP servers or executor.
 
@@ -157,6 +158,8 @@ def configure(
             ``ag.DaskExecutor(...)``, or any object with ``name`` and ``submit``); ``"local"`` goes back to the
             kernel's thread pool. Runs already executing use it from their next tool call on. See README,
             "Scale out (Dask)".
+        widgets_per_cell: how many live run widgets one cell draws (default 12); the runs a cell starts beyond
+            them are counted in one line under them (README, "Big runs").
 
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
@@ -177,6 +180,10 @@ def configure(
         if not isinstance(nested_sync, bool):
             raise UsageError(f"nested_sync must be True or False, got {shown(nested_sync)}")
         current.config["nested_sync"] = nested_sync
+    if widgets_per_cell is not None:
+        if isinstance(widgets_per_cell, bool) or not isinstance(widgets_per_cell, int) or widgets_per_cell < 1:
+            raise UsageError(f"widgets_per_cell must be an int >= 1, got {shown(widgets_per_cell)}")
+        current.config["widgets_per_cell"] = widgets_per_cell
     if executor is not None:
         from aether_nb.runtime.executors import check_executor
 

@@ -24,7 +24,8 @@ from aether_nb.runtime.status import words
 __all__ = ["MAX_DRAWN", "CellCrowd"]
 
 MAX_DRAWN = 12
-"""Live run widgets one cell execution draws; the runs it starts after them are counted in one line."""
+"""Live run widgets one cell execution draws by default (``ag.configure(widgets_per_cell=...)``); the runs it starts
+after them are counted in one line."""
 
 UPDATE_S = 0.25
 """The line is redrawn at most this often (a batch of runs changes status hundreds of times a second)."""
@@ -38,7 +39,8 @@ _ORDER = ("waiting for you", "running", "failed", "timed out", "stopped", "done"
 class CellCrowd:
     """The runs one cell execution started beyond :data:`MAX_DRAWN`, as one line (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, drawn: int = MAX_DRAWN) -> None:
+        self.drawn = drawn  # (how many widgets the cell drew: the line says so)
         self.runs: dict[str, Run] = {}
         self._handle: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,7 +79,7 @@ class CellCrowd:
         ordered = sorted(counts.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER))
         parts = " · ".join(f"{n} {said}" for said, n in ordered)
         n = len(self.runs)
-        line = f"+{n} more run{'s' if n != 1 else ''} started by this cell, not drawn ({MAX_DRAWN} are): {parts}."
+        line = f"+{n} more run{'s' if n != 1 else ''} started by this cell, not drawn ({self.drawn} are): {parts}."
         if waiting:
             names = ", ".join(waiting[:_NAMED]) + (
                 f" and {len(waiting) - _NAMED} more" if len(waiting) > _NAMED else ""

@@ -218,7 +218,7 @@ class Extension:
         Notices say what happened: "adopted" only when this very cell started the run before.
         """
         cell = self._cell_id()
-        if run.id not in self.views and self._drawn_here() >= MAX_DRAWN:
+        if run.id not in self.views and self._drawn_here() >= self._max_drawn():
             self._crowd_here().add(run)  # a batch: counted in one line, not drawn (see crowd)
             if cell is not None:
                 self._cell_runs[cell] = run.id
@@ -239,6 +239,11 @@ class Extension:
         self._remember_cell(cell)
         self.show(view)
 
+    @staticmethod
+    def _max_drawn() -> int:
+        drawn = config.session().config.get("widgets_per_cell")
+        return drawn if isinstance(drawn, int) else MAX_DRAWN
+
     def _drawn_here(self) -> int:
         """How many live run widgets the cell being executed shows."""
         here = self._execution()
@@ -248,7 +253,7 @@ class Extension:
         here = self._execution()
         crowd = self._crowds.get(here)
         if crowd is None:
-            crowd = self._crowds[here] = CellCrowd()
+            crowd = self._crowds[here] = CellCrowd(self._max_drawn())
             while len(self._crowds) > 64:  # (old cells' lines are never redrawn once their runs are done)
                 self._crowds.pop(next(iter(self._crowds)))
         return crowd

@@ -97,3 +97,17 @@ def test_listed_runs_keeps_unfinished_ones_wherever_they_are() -> None:
     assert [r.id for r in shown if not r.done] == unfinished  # all six, the oldest included
     assert sum(r.done for r in shown) == MAX_FINISHED_LISTED and older == 300 - 6 - MAX_FINISHED_LISTED
     assert [r.id for r in shown] == sorted((r.id for r in shown), key=int)  # still newest first
+
+
+@pytest.mark.kernel
+def test_how_many_widgets_a_cell_draws_is_a_setting(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.ok(BATCH.replace("EFFECTS_FILE", str(tmp_path / "effects.txt")))
+    kernel.ok("ag.configure(widgets_per_cell=3)")
+    res = kernel.ok(
+        "runs = [tagger.start(i * 10) for i in range(5)]\nawait asyncio.gather(*runs)\nawait asyncio.sleep(0)"
+    )
+    assert len({b[WIDGET]["model_id"] for b in res.bundles if WIDGET in b}) == 3
+    assert "+2 more runs started by this cell, not drawn (3 are): 2 done." in _html(res.bundles)[-1]
+    bad = kernel.run("ag.configure(widgets_per_cell=0)")
+    assert bad.error is not None and bad.error["ename"] == "UsageError"
+    assert "widgets_per_cell must be an int >= 1, got 0" in bad.error["evalue"]
