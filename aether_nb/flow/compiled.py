@@ -41,7 +41,6 @@ from aether_nb.flow.turns import (
     no_running_loop,
     select_output,
     state_or_none,
-    stopped_turn,
 )
 from aether_nb.flow.types import (
     Interrupt,
@@ -51,7 +50,7 @@ from aether_nb.flow.types import (
     StateUpdate,
 )
 from aether_nb.runtime.codec import NotEncodable, encode
-from aether_nb.runtime.interrupted import tell_caller
+from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session

@@ -17,7 +17,7 @@ from aether_nb.flow.threads import effective_values, merge_at_pause, pause_inter
 from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import ChannelMessage, Event
-from aether_nb.runtime.interrupted import tell_caller
+from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.run import Run
 
@@ -303,14 +303,6 @@ def answered_pause(session: Session, run: Run | None, by_call: set[str]) -> Wait
     ]
     last = max(pauses, key=lambda w: w.created_at) if pauses else None
     return None if last is None or last.token in by_call else last
-
-
-def stopped_turn(graph: str, thread_id: str) -> str:
-    """What a caller whose ``ainvoke``/``astream`` was cancelled is told (see :mod:`aether_nb.runtime.interrupted`)."""
-    return (
-        f"the turn of thread {thread_id!r} ({graph}) was stopped with the code that awaited it; "
-        "`ainvoke(None, config)` continues it from its last checkpoint"
-    )
 
 
 async def invoke_turn(

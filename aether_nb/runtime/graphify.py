@@ -19,7 +19,7 @@ from typing import Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.executors import Executor
-from aether_nb.runtime.interrupted import tell_caller
+from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -380,7 +380,7 @@ class GraphifyFn:
             return await run.result()
         except asyncio.CancelledError as exc:
             if run.cancel():  # the caller owned this run (a kernel interrupt, a cancelled task): stop it too
-                tell_caller(exc, f"run {run.id} ({self.name}) was stopped with the code that awaited it")
+                tell_caller(exc, stopped_with_caller(run.id, self.name))
             raise
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ one line instead of asyncio's traceback; elsewhere it ends the traceback.
 
 from __future__ import annotations
 
-__all__ = ["NOTE_PREFIX", "tell_caller", "told"]
+__all__ = ["NOTE_PREFIX", "still_going", "stopped_turn", "stopped_with_caller", "tell_caller", "told"]
 
 NOTE_PREFIX = "aether_nb: "
 
@@ -28,3 +28,21 @@ def told(exc: BaseException) -> str | None:
         if isinstance(note, str) and note.startswith(NOTE_PREFIX):
             return note[len(NOTE_PREFIX) :]
     return None
+
+
+def stopped_with_caller(run_id: str, graph: str) -> str:
+    """The note of an ``await agent(...)`` / ``await graph(...)`` cancelled: the run it started was stopped too."""
+    return f"run {run_id} ({graph}) was stopped with the code that awaited it"
+
+
+def still_going(run_id: str, graph: str) -> str:
+    """The note of an ``await run`` cancelled: awaiting does not own the run."""
+    return f"stopped waiting for run {run_id} ({graph}), which goes on (`run.cancel()` stops it)"
+
+
+def stopped_turn(graph: str, thread_id: str) -> str:
+    """The note of an ``ainvoke``/``astream`` cancelled: the turn stopped, as in LangGraph."""
+    return (
+        f"the turn of thread {thread_id!r} ({graph}) was stopped with the code that awaited it; "
+        "`ainvoke(None, config)` continues it from its last checkpoint"
+    )

@@ -22,7 +22,7 @@ from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
-from aether_nb.runtime.interrupted import tell_caller
+from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
@@ -191,35 +191,32 @@ class Run:
             RunFailed: the run failed; ``__cause__`` is the original exception when it happened in this process.
             RunCancelled: the run was cancelled.
         """
+        try:
+            return await self._outcome()
+        except asyncio.CancelledError as exc:
+            if not (self.done or self._cancel_requested):
+                tell_caller(exc, still_going(self.id, self.graph_name))
+            raise
+
+    async def _outcome(self) -> dict[str, Any]:
         while True:
             task = self._task
             if task is None:
                 if self.done:
                     return self._final()
                 if self._evicted:  # parked and dropped from memory: an answer resumes it
-                    try:
-                        await self._dormancy.changed()
-                    except asyncio.CancelledError as exc:
-                        self._goes_on(exc)
-                        raise
+                    await self._dormancy.changed()
                 else:
                     self.resume()
                 continue
             try:
                 await asyncio.shield(task)
-            except asyncio.CancelledError as exc:
+            except asyncio.CancelledError:
                 if task.cancelled() and (self._evicted or self._task is not task):
                     continue  # evicted while parked (or already resumed): keep waiting for the outcome
                 if not (task.cancelled() and self.done):
-                    if not task.done():  # the awaiting code was cancelled (not the loop going away)
-                        self._goes_on(exc)
-                    raise
+                    raise  # the awaiting code was cancelled, or the loop is going away
             return self._final()
-
-    def _goes_on(self, exc: asyncio.CancelledError) -> None:
-        tell_caller(
-            exc, f"stopped waiting for run {self.id} ({self.graph_name}), which goes on (`run.cancel()` stops it)"
-        )
 
     def _final(self) -> dict[str, Any]:
         if self.status == "succeeded":
