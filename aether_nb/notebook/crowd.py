@@ -21,7 +21,7 @@ from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusCh
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.status import words
 
-__all__ = ["MAX_DRAWN", "CellCrowd"]
+__all__ = ["MAX_DRAWN", "CellCrowd", "stopped"]
 
 MAX_DRAWN = 12
 """Live run widgets one cell execution draws by default (``ag.configure(widgets_per_cell=...)``); the runs it starts
@@ -36,6 +36,11 @@ _NAMED = 5
 _ORDER = ("waiting for you", "running", "failed", "timed out", "stopped", "done")
 
 
+def stopped(run: Run) -> bool:
+    """Whether ``run`` was stopped, or is being stopped (cancelled, its task not unwound yet)."""
+    return run.status == "cancelled" or (run.cancel_requested and not run.done)
+
+
 class CellCrowd:
     """The runs one cell execution started beyond :data:`MAX_DRAWN`, as one line (see the module docstring)."""
 
@@ -43,7 +48,6 @@ class CellCrowd:
         self.drawn = drawn  # (how many widgets the cell drew: the line says so)
         self.runs: dict[str, Run] = {}
         self._handle: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._redraw: asyncio.TimerHandle | None = None
         self._unsubscribe: dict[str, Callable[[], None]] = {}
 
@@ -66,7 +70,7 @@ class CellCrowd:
 
     def stopped(self) -> int:
         """How many of its runs were stopped (or are being stopped)."""
-        return sum(1 for r in self.runs.values() if r.status == "cancelled" or (r.cancel_requested and not r.done))
+        return sum(1 for r in self.runs.values() if stopped(r))
 
     def text(self) -> str:
         counts: dict[str, int] = {}

@@ -31,7 +31,7 @@ from aether_nb import config
 from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
 from aether_nb.notebook import store_home
 from aether_nb.notebook.channel import WidgetChannel
-from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd
+from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd, stopped
 from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.widget import RunView, RunWidget
@@ -294,8 +294,7 @@ class Extension:
             said = told(value)
             lines = [said] if said is not None else []
             for run in self._shown_here():
-                stopped = run.status == "cancelled" or (run.cancel_requested and not run.done)
-                if stopped and not (said is not None and run.id in said):
+                if stopped(run) and not (said is not None and run.id in said):
                     lines.append(f"run {run.id} ({run.graph_name}) was stopped")
             crowd = self._crowds.get(self._execution())
             more = crowd.stopped() if crowd is not None else 0

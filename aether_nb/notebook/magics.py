@@ -47,7 +47,7 @@ class AetherMagics(Magics):
         cmd, args = (argv[0], argv[1:]) if argv else ("help", [])
         if cmd == "runs":
             if args:
-                raise UsageError("usage: %aether runs (it lists every run of the store, newest first)")
+                raise UsageError("usage: %aether runs (no arguments: the unfinished runs and the newest finished ones)")
             return runs_table(self.extension)
         if cmd == "resume":
             if len(args) != 1:

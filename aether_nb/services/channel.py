@@ -236,6 +236,8 @@ class Channel:
             self._publish(key, "stream", {"text": ""}, final=False)
         try:
             yield s
+        except GeneratorExit:  # (never exited: collected, its loop may be gone; nothing to say)
+            raise
         except BaseException:
             # the body failed or was stopped mid-stream (an interrupt, a dropped connection): the bubble ends where
             # its text did, saying so, instead of keeping a live cursor beside a run that is over
@@ -266,6 +268,8 @@ class Channel:
             p._publish(final=False)
         try:
             yield p
+        except GeneratorExit:  # (never exited: collected, its loop may be gone; nothing to say)
+            raise
         except BaseException:  # stopped or failed inside the block: the bar stops where it was, saying so
             if not replayed:
                 p.stopped = True
