@@ -3,9 +3,10 @@
 Lazy (nothing heavy is imported before the extension loads) and reversible (``%unload_ext aether_nb`` removes
 the hooks and restores the previous channel; the store stays open so runs keep their history).
 
-Re-running a cell (the documented rule): when a cell starts a run while the run it started last time is still
-executing, the previous run is **cancelled** and both widgets say so — unless it is the same run (same
-``run_id``, e.g. ``agent.start(..., run_id="x")``), which is **adopted**: the cell shows the existing run.
+Re-running a cell (the documented rule, :mod:`aether_nb.notebook.reruns`): when a cell runs again and starts runs,
+the runs its previous execution started that are still going are **cancelled** and both widgets say so — unless a
+new start is the same run (same ``run_id``, e.g. ``agent.start(..., run_id="x")``), which is **adopted**: the cell
+shows the existing run. The runs one execution starts never stop each other.
 
 One live widget per run per page: a run already shown live under another cell (its front end reported a view)
 shows a one-line pointer there instead of a second copy. Stopping a run a cell awaits prints one line, not a
@@ -34,6 +35,7 @@ from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd, stopped
 from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
+from aether_nb.notebook.reruns import CellRuns
 from aether_nb.notebook.widget import RunView, RunWidget
 from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
@@ -50,7 +52,7 @@ class Extension:
     def __init__(self, ip: Any) -> None:
         self.ip = ip
         self.views: dict[str, RunView] = {}
-        self._cell_runs: dict[str, str] = {}
+        self._reruns = CellRuns()
         self._shown: dict[str, int] = {}
         self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
         self._crowds: dict[int, CellCrowd] = {}  # execution count -> the runs that cell started beyond MAX_DRAWN
@@ -96,6 +98,7 @@ class Extension:
         from aether_nb.notebook.magics import AetherMagics
 
         self.ip.register_magics(AetherMagics(self.ip, extension=self))
+        self.ip.events.register("post_run_cell", self.after_cell)
         if self.parent_guard is not None:  # widgets' comm messages must not leave a cell at [*] (see kernel_parent)
             self.parent_guard.install()
             # the interrupt button must stop a cell that awaits a run now, not when the loop next wakes (interrupts)
@@ -155,6 +158,8 @@ class Extension:
             self.wakeup = None
         if self.on_run in session.run_observers:
             session.run_observers.remove(self.on_run)
+        if self.after_cell in self.ip.events.callbacks.get("post_run_cell", []):
+            self.ip.events.unregister("post_run_cell", self.after_cell)
         if self._previous_channel is not None:
             session.config["channel"] = self._previous_channel
         if self._previous_custom_exc is not None:
@@ -213,31 +218,53 @@ class Extension:
         view.display()
 
     def on_run(self, run: Run) -> None:
-        """A run started (or resumed) in this process: show it under the cell, applying the re-run rule.
+        """A run started (or resumed) in this process: show it under the cell, applying the re-run rule (see
+        :mod:`aether_nb.notebook.reruns`).
 
         Notices say what happened: "adopted" only when this very cell started the run before.
         """
         cell = self._cell_id()
+        started = self._reruns.started(cell, self._execution(), run.id) if cell is not None else None
+        replaced = self._stop_replaced(started.replaces, run.id) if started is not None else None
         if run.id not in self.views and self._drawn_here() >= self._max_drawn():
             self._crowd_here().add(run)  # a batch: counted in one line, not drawn (see crowd)
-            if cell is not None:
-                self._cell_runs[cell] = run.id
             self._remember_cell(cell)
             return
         view = self.view_for(run)
-        previous_id = self._cell_runs.get(cell) if cell else None
-        if previous_id is not None and previous_id != run.id:
-            previous = self.views.get(previous_id)
-            if previous is not None and previous.run.live:
-                previous.run.cancel()
-                previous.set_notice(f"Cancelled: the cell was run again and started run {run.id}.")
-                view.set_notice(f"This cell's previous run {previous_id} was still going and has been cancelled.")
-        elif previous_id == run.id:
+        if replaced is not None:
+            view.set_notice(f"This cell's previous run {replaced} was still going and has been cancelled.")
+        elif started is not None and started.adopted:
             view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
-        if cell is not None:
-            self._cell_runs[cell] = run.id
         self._remember_cell(cell)
         self.show(view)
+
+    def _stop_replaced(self, run_id: str | None, by: str | None) -> str | None:
+        """Cancel ``run_id`` (a run the cell's previous execution started) if it is still going; returns it then.
+        ``by``: the run that takes its place (None: the cell ran again and started fewer runs)."""
+        if run_id is None:
+            return None
+        previous = config.session().held_run(run_id)
+        if previous is None or previous.done:
+            return None
+        previous.cancel()
+        view = self.views.get(run_id)
+        if view is not None:
+            view.set_notice(
+                f"Cancelled: the cell was run again and started run {by}."
+                if by is not None
+                else "Cancelled: the cell was run again and started fewer runs."
+            )
+        return run_id
+
+    def after_cell(self, result: Any) -> None:
+        """A cell finished: the runs its previous execution left going that no new run took the place of stop
+        (the re-run rule, see :mod:`aether_nb.notebook.reruns`)."""
+        cell = self._cell_id()
+        count = getattr(result, "execution_count", None)
+        if cell is None or not isinstance(count, int):
+            return
+        for run_id in self._reruns.left_over(cell, count):
+            self._stop_replaced(run_id, None)
 
     @staticmethod
     def _max_drawn() -> int:

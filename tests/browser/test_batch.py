@@ -3,7 +3,9 @@ counted in one line that names the ones waiting for approval; the person shows o
 approves it there. Screenshots land in test-artifacts/ (batch_*.png) and were looked at.
 
 What it guards (the thirteenth session): every run a cell started drew its own live widget, so a batch of 500
-drew 500 (seconds of the kernel, a page that hardly scrolled).
+drew 500 (seconds of the kernel, a page that hardly scrolled). And (the fourteenth): each start of the batch
+cancelled the run started before it in the same cell, as if the cell had been run again; the drawn orders said
+"cancelled".
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def test_a_batch_draws_twelve_widgets_and_one_line_for_the_rest(
         timeout=30_000,
     )
     assert lab.output(1).locator(".aether-run").count() == MAX_DRAWN
+    # the drawn orders wait too: none was stopped by the next start of the same cell (the re-run rule, see reruns)
+    lab.page.wait_for_function(
+        f"() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        f'.aether-run[data-run-status="waiting"]\').length >= {MAX_DRAWN}',
+        timeout=30_000,
+    )
     assert f"+3 more runs started by this cell, not drawn ({MAX_DRAWN} are)" in line.inner_text()
     shot(lab.output(1).locator(".aether-crowd"), f"batch_{ui}_01_line")
 

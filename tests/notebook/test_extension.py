@@ -74,6 +74,67 @@ def test_rerunning_a_cell_cancels_its_previous_run_and_says_so(kernel: Kernel) -
     assert "has been cancelled" in res.stdout
 
 
+def test_the_runs_one_execution_starts_never_stop_each_other(kernel: Kernel) -> None:
+    """Two agents started one after the other in one cell, and a batch in a list: all go on (the second start
+    cancelled the first one, as if the cell had been run again)."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    res = kernel.ok(
+        "a = ask.start()\nawait a.wait_for('waiting', timeout=20)\nb = ask.start()\n"
+        "await b.wait_for('waiting', timeout=20)\n"
+        "batch = [ask.start() for _ in range(3)]\n"
+        "await asyncio.gather(*(r.wait_for('waiting', timeout=20) for r in batch))\n"
+        "print(a.status, b.status, *(r.status for r in batch))",
+        cell_id="cell-A",
+    )
+    assert res.stdout.split() == ["waiting"] * 5
+    res = kernel.ok("await a.answer('Ada')\nprint((await a)['name'], b.status)", cell_id="cell-Z")
+    assert res.stdout.split() == ["Ada", "waiting"]
+
+
+def test_rerunning_a_batch_cell_stops_the_batch_it_started_before(kernel: Kernel) -> None:
+    """A cell starts five runs that wait (two drawn, the rest counted in one line), then runs again with a smaller
+    batch: each new run stops the one it replaces, and the two no new run replaced stop when the cell ends. With
+    fixed run ids the same batch is adopted again and nothing stops; a re-run that starts no run stops nothing."""
+    kernel.ok("%load_ext aether_nb\nimport aether_nb as ag\nag.configure(widgets_per_cell=2)")
+    kernel.ok(AGENTS)
+    batch = (
+        "runs = [ask.start() for _ in range({n})]\n"
+        "await asyncio.gather(*(r.wait_for('waiting', timeout=20) for r in runs))"
+    )
+    kernel.ok(batch.format(n=5), cell_id="cell-B")
+    kernel.ok("first = runs", cell_id="cell-Z")
+    kernel.ok(batch.format(n=3), cell_id="cell-B")
+    res = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "print(*(r.status for r in first), '|', *(r.status for r in runs))\n"
+        "print(ext.views[first[0].id].widget.notice)\nprint(ext.views[runs[0].id].widget.notice)",
+        cell_id="cell-Z",
+    )
+    statuses, first_notice, new_notice = res.stdout.splitlines()
+    assert statuses.split() == ["cancelled"] * 5 + ["|"] + ["waiting"] * 3
+    assert first_notice == f"Cancelled: the cell was run again and started run {_run_id(kernel, 'runs[0]')}."
+    assert "was still going and has been cancelled" in new_notice
+    kernel.ok("print(kept := [r.id for r in runs])", cell_id="cell-Z")
+    kernel.ok("x = 1", cell_id="cell-B")  # the cell edited to start nothing: its runs go on
+    res = kernel.ok("print(*(r.status for r in runs))", cell_id="cell-Z")
+    assert res.stdout.split() == ["waiting"] * 3
+
+    fixed = (
+        "docs = [ask.start(run_id=f'doc-{i}') for i in range(3)]\n"
+        "await asyncio.gather(*(r.wait_for('waiting', timeout=20) for r in docs))"
+    )
+    kernel.ok(fixed, cell_id="cell-C")
+    kernel.ok("before = docs", cell_id="cell-Z")
+    kernel.ok(fixed, cell_id="cell-C")
+    res = kernel.ok("print(all(a is b for a, b in zip(before, docs)), *(r.status for r in docs))", cell_id="cell-Z")
+    assert res.stdout.split() == ["True"] + ["waiting"] * 3
+
+
+def _run_id(kernel: Kernel, expression: str) -> str:
+    return kernel.ok(f"print({expression}.id)", cell_id="cell-Z").stdout.strip()
+
+
 def test_same_run_id_is_adopted(kernel: Kernel) -> None:
     kernel.ok("%load_ext aether_nb")
     kernel.ok(AGENTS)
