@@ -115,7 +115,7 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
 ]
 
 
-def _trie(words: list[str]) -> str:
+def trie_pattern(words: list[str]) -> str:
     """A regex matching any of ``words``, as a trie (``gh(?:o_|p_)``...): Python's ``re`` tries the alternatives of
     an alternation one by one at each position, so sharing prefixes makes the scan about twice as fast."""
     root: dict[str, Any] = {}
@@ -137,19 +137,21 @@ def _trie(words: list[str]) -> str:
 
 HINTS: tuple[str, ...] = tuple(sorted({h for hints in [*PLUGINS.values(), *(h for h, _ in OWN)] for h in hints}))
 """Every literal hint: a text that holds none of them (nearly all texts) is not searched any further."""
-_HINT = compiled_on_first_use(_trie(list(HINTS)))
+_HINT = compiled_on_first_use(trie_pattern(list(HINTS)))
 _hint_re2: Any = None
 """The same search with RE2 (compiled on first use: importing it costs ~7 ms, not paid by ``import aether_nb``),
 which scans for a set of literals in one linear pass; Python's ``re`` tries the alternation at every candidate
 position (a JSON batch's keys start with the hints' first letters): ~2.7 against ~7.5 µs for a W1 step's 780
 characters, ~10 % of a graph_fn step. RE2 takes UTF-8, so a text that is not ASCII (rare here: JSON text is
-ASCII) goes through ``re``, which also takes a lone surrogate."""
+ASCII) goes through ``re``, which also takes a lone surrogate; so does a short one (as fast there, and RE2
+releases the GIL for each search: see ``redact.SHORT_TEXT``)."""
+SHORT_TEXT = 256
 
 
 def has_hint(text: str) -> bool:
     """Whether ``text`` holds any of :data:`HINTS`."""
     global _hint_re2
-    if not text.isascii():
+    if len(text) <= SHORT_TEXT or not text.isascii():
         return _HINT.search(text) is not None
     if _hint_re2 is None:
         import re2

@@ -27,7 +27,8 @@ import logging
 import os
 import re
 import threading
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 from aether_nb.errors import StorageError
 from aether_nb.store import detectors
@@ -207,25 +208,41 @@ def _mask_assigned(m: re.Match[str]) -> str:
     return whole[: start - base] + MASK + whole[end - base :]
 
 
-_gate_cache: tuple[tuple[str, ...] | None, Any] = (None, None)
+_gate_cache: tuple[tuple[str, ...] | None, Any, re.Pattern[str] | None] = (None, None, None)
+SHORT_TEXT = detectors.SHORT_TEXT
+"""Texts up to this length are searched with Python's ``re`` (see :func:`_gate_hit`), longer ones with RE2."""
 
 
-def _gate() -> Any:
-    """One RE2 search (case-insensitive) for everything that can make :func:`redact_text` change a text: the
-    credential-name stems, ``key``/``token``, ``sk-``, the token formats' hints and the known secrets (as they
-    appear in JSON strings); rebuilt when the known secrets change.
-
-    Why: nearly every text redacted (a batch of run history) holds none of them, and finding that out with a
-    lower-cased copy and a dozen substring searches cost ~4 µs per W1 step (~14 µs per state-graph superstep),
-    several times this one linear pass (RE2 is imported on first use, like in ``detectors``)."""
+def _gates() -> tuple[Any, re.Pattern[str]]:
+    """The gate (see :func:`_gate_hit`) as RE2 (case-insensitive) and as Python's ``re`` over lower-case text (a
+    trie of the same words); both rebuilt when the known secrets change."""
     global _gate_cache
     forms = _forms
     if _gate_cache[0] is not forms:
         import re2
 
         words = [*_KEY_STEMS, *_NAME_ENDS, "sk-", *detectors.HINTS, *forms]
-        _gate_cache = (forms, re2.compile("(?i)" + "|".join(map(re.escape, words))))
-    return _gate_cache[1]
+        lower = re.compile(detectors.trie_pattern(sorted({w.lower() for w in words})))
+        _gate_cache = (forms, re2.compile("(?i)" + "|".join(map(re.escape, words))), lower)
+    return _gate_cache[1], cast("re.Pattern[str]", _gate_cache[2])
+
+
+def _gate_hit(text: str) -> bool:
+    """Whether ASCII ``text`` holds a word that can make :func:`redact_text` change a text: the credential-name
+    stems, ``key``/``token``, ``sk-``, the token formats' hints and the known secrets (as they appear in JSON
+    strings).
+
+    Why: nearly every text redacted holds none of them, and finding that out with a lower-cased copy and a dozen
+    substring searches cost ~4 µs per W1 step (~14 µs per state-graph superstep), several times one linear pass.
+    Long texts (a batch of history) take RE2, linear in their length; short ones (a step's result checked by
+    :func:`contains_secret`, one event) take Python's ``re``: as fast below ~256 characters, and it keeps the GIL.
+    RE2 releases the GIL for every search, so while another thread runs Python (the store's background apply)
+    each search waited for it to hand the GIL back: ~14 µs per three-letter answer when a thousand state graphs
+    resumed, up to ~250 µs against a busy thread, where the search itself takes ~1 µs."""
+    full, short = _gates()
+    if len(text) <= SHORT_TEXT:
+        return short.search(text.lower()) is not None
+    return full.search(text) is not None
 
 
 _prepared = False
@@ -241,7 +258,7 @@ def prepare() -> None:
         return
     detectors.rules()
     detectors.has_hint("")
-    _gate()
+    _gates()
     detectors.compile_deferred()
     _prepared = True
 
@@ -249,8 +266,13 @@ def prepare() -> None:
 def redact_text(text: str) -> str:
     """``text`` (JSON or plain) with every secret replaced by ``[REDACTED]``."""
     literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
-    if text.isascii() and _gate().search(text) is None:
+    if text.isascii() and not _gate_hit(text):
         return text  # (RE2 takes UTF-8 only; other text, rare here, takes the searches below)
+    return _redact_gated(text, literal)
+
+
+def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
+    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`)."""
     lower = text.lower()
     if _names_credential(text, lower):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
@@ -361,14 +383,10 @@ def redact_many(texts: list[str]) -> list[str]:
         return texts
     joined = "\n".join(texts)
     if joined.isascii():
-        _literal_pattern()  # (first: the gate holds the known secrets it finds)
-        starts = [m.start() for m in _gate().finditer(joined)]
-        if not starts:
-            return texts
-        ends = list(itertools.accumulate(len(t) + 1 for t in texts))  # where each text's newline ends
+        literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
         out: list[str] | None = None
-        for i in sorted({bisect.bisect_right(ends, at) for at in starts}):
-            redacted = redact_text(texts[i])
+        for i in _gated(texts, joined):
+            redacted = _redact_gated(texts[i], literal)
             if redacted != texts[i]:
                 out = out if out is not None else list(texts)
                 out[i] = redacted
@@ -376,6 +394,26 @@ def redact_many(texts: list[str]) -> list[str]:
     if redact_text(joined) == joined:
         return texts
     return [redact_text(t) for t in texts]
+
+
+def _gated(texts: list[str], joined: str) -> Iterator[int]:
+    """The indexes of the ASCII ``texts`` (``joined``: them joined by newlines) the gate does not clear.
+
+    A long batch is searched with RE2 (as bytes: searched as they are, from a position without a copy), once, and
+    then once from the text after each text that holds a word: one search per such text, however many words it
+    holds (each search hands the GIL over, see :func:`_gate_hit`)."""
+    if len(joined) <= SHORT_TEXT:
+        if _gate_hit(joined):
+            yield from (i for i, t in enumerate(texts) if _gate_hit(t))
+        return
+    gate = _gates()[0]
+    data = joined.encode("ascii")
+    ends = list(itertools.accumulate(len(t) + 1 for t in texts))  # where each text's newline ends
+    found = gate.search(data)
+    while found is not None:
+        i = bisect.bisect_right(ends, found.start())
+        yield i
+        found = gate.search(data, ends[i]) if ends[i] < len(data) else None
 
 
 def contains_secret(text: str) -> bool:

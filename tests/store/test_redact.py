@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime import session as session_mod
-from aether_nb.store import redact as redact_mod
+from aether_nb.store import detectors as detectors_mod
 from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.redact import MASK, contains_secret, redact_many, redact_text, register_secret
 from tests.conftest import arun, make_session
@@ -545,15 +545,33 @@ def test_a_batch_of_texts_is_redacted_as_each_text_alone(texts: list[str]) -> No
     assert (together is texts) == (alone == texts)
 
 
+_FILLER = '{"kind":"node_ran","node_id":"inc_7","outputs":{"y":7},"status":"DONE","parents":["inc_6"]}' * 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(_GATE_PIECES, max_size=10), where=st.integers(0, 3))
+def test_a_short_text_is_redacted_as_in_a_long_batch(pieces: list[str], where: int) -> None:
+    """A short text is searched first with Python's ``re`` (RE2 hands the GIL over for each search), a long batch
+    with RE2: a text comes out the same either way, wherever it sits in the batch."""
+    register_secret("zq8-Registered-Value-77")
+    text = "".join(pieces)
+    assert len(_FILLER) > 256
+    batch = [_FILLER] * 3
+    batch.insert(where, text)
+    assert redact_many(batch)[where] == redact_text(text)
+
+
 def test_a_wait_token_in_a_batch_leaves_the_rest_of_the_batch_to_the_first_search(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A pause's batch always holds a ``"token"`` key (its wait_opened event): only that text takes the long way."""
+    """A pause's batch always holds a ``"token"`` key (its wait_opened event): only that text takes the long way
+    (the detectors' searches), in a short batch and in a long one, wherever the event is."""
     event = '{"kind":"wait_opened","token":"AMJ6Q50unEIbcQdz3M1_jA","node_id":"ask_1"}'
     others = [f'{{"kind":"node_ran","node_id":"inc_{i}","outputs":{{"y":{i}}}}}' for i in range(50)]
     seen: list[str] = []
-    original = redact_mod.redact_text
-    monkeypatch.setattr(redact_mod, "redact_text", lambda text: seen.append(text) or original(text))
-    texts = [*others, event]
-    assert redact_many(texts) is texts
-    assert seen == [event]
+    original = detectors_mod.redact
+    monkeypatch.setattr(detectors_mod, "redact", lambda text, mask: seen.append(text) or original(text, mask))
+    for texts in ([*others, event], [event, *others], [others[0], event], [event, *others, event]):
+        seen.clear()
+        assert redact_many(texts) is texts
+        assert seen == [t for t in texts if t == event]
