@@ -101,6 +101,11 @@ class RunWidget(anywidget.AnyWidget):
         return "\n".join(lines)
 
 
+def _cut_off(message: dict[str, Any]) -> dict[str, Any]:
+    """A streamed bubble or a progress bar whose block never ended, as one that stopped (see ``channel.stream``)."""
+    return {**message, "final": True, "content": {**message["content"], "stopped": True}}
+
+
 def _answer_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -284,7 +289,12 @@ class RunView:
         for event in events[self._folded :]:
             self._fold(event)
         self._folded = len(events)
-        return [*self._chat.values(), *self._inbox]
+        if self.run.live:
+            return [*self._chat.values(), *self._inbox]
+        # Not executing in this process (rebuilt from the store after the kernel died, or out of memory while it
+        # waits): a bubble still streaming or a bar still moving was cut off there, and nothing will continue it
+        # (a resumed step streams again, in a new bubble). It shows as stopped, not typing.
+        return [_cut_off(m) if not m["final"] else m for m in self._chat.values()] + self._inbox
 
     def _fold(self, event: Event) -> None:
         if isinstance(event, ChannelMessage):
