@@ -224,7 +224,7 @@ class Extension:
         Notices say what happened: "adopted" only when this very cell started the run before.
         """
         cell = self._cell_id()
-        started = self._reruns.started(cell, self._execution(), run.id) if cell is not None else None
+        started = self._reruns.started(cell, self._execution(), run.id, resumed=run.resumed) if cell else None
         replaced = self._stop_replaced(started.replaces, run.id) if started is not None else None
         if run.id not in self.views and self._drawn_here() >= self._max_drawn():
             self._crowd_here().add(run)  # a batch: counted in one line, not drawn (see crowd)

@@ -3,9 +3,12 @@
 A cell's execution may start several runs (``a = agent.start(1); b = agent.start(2)``, a batch in a list
 comprehension or a ``gather``): they all belong to that execution and none stops another. When the cell runs again
 and starts runs, each new run takes the place of the run the previous execution started at the same position (its
-first run replaces the first, and so on): that run is cancelled if it is still going, unless it is the very same
-run (same ``run_id``: it is adopted, and goes on). When the new execution ends, the runs of the previous one that
-no new run replaced (the batch got smaller) are cancelled too. An execution that starts no run cancels nothing.
+first run replaces the first, and so on): that run is cancelled if it is still going, unless it is the very same run
+(same ``run_id``: it is adopted, and goes on). A run a cell resumes rather than starts (it answers a run that waited
+through a restart, say) is not the cell's: it replaces nothing and is never stopped by a later execution of that
+cell (a cell that answers runs one after the other, its run id edited each time, stopped the run it had answered
+before). When the new execution ends, the runs of the previous one that no new run replaced (the batch got smaller)
+are cancelled too. An execution that starts no run (or only resumes some) cancels nothing.
 
 Why positions, not "everything at the first new run": a cell that starts runs with fixed ids (``run_id=f"doc-{i}"``)
 adopts each of them again; cancelling the whole previous batch at the first start would stop runs the cell is
@@ -39,6 +42,7 @@ class _Execution:
     started: list[str]  # the run ids it started, in order
     before: list[str]  # the run ids the cell's previous execution started
     replaced: set[str]  # those of ``before`` a run of this execution took the place of
+    resumed: set[str]  # runs it resumed (answered after a restart, say): neither stopped nor replacing
 
 
 class CellRuns:
@@ -47,22 +51,30 @@ class CellRuns:
     def __init__(self) -> None:
         self._cells: dict[str, _Execution] = {}
 
-    def started(self, cell: str, execution: int, run_id: str) -> Started:
-        """``run_id`` started (or was shown starting again) in ``cell``'s execution number ``execution``."""
+    def started(self, cell: str, execution: int, run_id: str, *, resumed: bool = False) -> Started:
+        """``run_id`` started (or was shown starting again) in ``cell``'s execution number ``execution``;
+        ``resumed``: the execution resumed a run that existed before (answered it after a restart, or
+        ``start(run_id=...)`` of a run that left memory), which it did not start: that run replaces nothing and no
+        later execution of the cell stops it."""
         last = self._cells.get(cell)
         if last is None or last.number != execution:
-            last = self._cells[cell] = _Execution(execution, [], last.started if last is not None else [], set())
+            # (an execution that only resumed runs started none: the runs before it stay the cell's previous ones)
+            before = (last.started or last.before) if last is not None else []
+            last = self._cells[cell] = _Execution(execution, [], before, set(), set())
             while len(self._cells) > MAX_CELLS:
                 self._cells.pop(next(iter(self._cells)))
         ids = last.started
-        if run_id in ids:  # the same run again within one execution: nothing changes
+        if run_id in ids or run_id in last.resumed:  # the same run again within one execution: nothing changes
             return Started(None, adopted=False)
+        if resumed:
+            last.resumed.add(run_id)
+            return Started(None, adopted=run_id in last.before)
         position = len(ids)
         ids.append(run_id)
         if run_id in last.before:
             return Started(None, adopted=True)
         replaces = last.before[position] if position < len(last.before) else None
-        if replaces is None or replaces in ids:
+        if replaces is None or replaces in ids or replaces in last.resumed:
             return Started(None, adopted=False)
         last.replaced.add(replaces)
         return Started(replaces, adopted=False)
@@ -72,7 +84,7 @@ class CellRuns:
         in the place of; empty when that execution started no run. Called when the execution ends (once: the
         previous execution is forgotten then)."""
         last = self._cells.get(cell)
-        if last is None or last.number != execution:
+        if last is None or last.number != execution or not last.started:
             return []
         before, last.before = last.before, []
-        return [r for r in before if r not in last.started and r not in last.replaced]
+        return [r for r in before if r not in last.started and r not in last.replaced and r not in last.resumed]

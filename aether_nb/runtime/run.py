@@ -160,6 +160,12 @@ class Run:
         return self._task is not None and not self._task.done() and not self._evicted
 
     @property
+    def resumed(self) -> bool:
+        """True when this process executes (or last executed) the run by replaying an earlier execution's journal:
+        after a restart, or after it left memory; False for an execution that started the run."""
+        return self._execution is not None and self._execution.resumed
+
+    @property
     def evicted(self) -> bool:
         """True while the run waits outside memory (see ``ag.configure(max_live_waiting=...)``)."""
         return self._evicted

@@ -131,6 +131,38 @@ def test_rerunning_a_batch_cell_stops_the_batch_it_started_before(kernel: Kernel
     assert res.stdout.split() == ["True"] + ["waiting"] * 3
 
 
+def test_a_cell_that_answers_runs_one_after_another_stops_none_of_them(kernel: Kernel) -> None:
+    """After a restart, a person answers the runs that wait from one cell, editing the run id each time: each
+    answer resumes its run (which then asks its second question). Answering the second stopped the first: the
+    re-run rule took the resumed run for one the cell had started."""
+    two = (
+        "%load_ext aether_nb\nimport asyncio, aether_nb as ag\n"
+        "@ag.graph_fn(name='two', outputs=['a', 'b'])\n"
+        "async def two(i: int, *, context):\n"
+        "    a = await context.channel().ask_text(f'first {i}?')\n"
+        "    b = await context.channel().ask_text(f'second {i}?')\n"
+        "    return {'a': a, 'b': b}\n"
+    )
+    kernel.ok(two)
+    kernel.ok(
+        "A, B = two.start(1, run_id='two-a'), two.start(2, run_id='two-b')\n"
+        "await asyncio.gather(A.wait_for('waiting'), B.wait_for('waiting'))",
+        cell_id="cell-S",
+    )
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok(two)
+    answer = "run = ag.get_run('{rid}')\nawait run.answer('yes')\nawait run.wait_for('waiting', timeout=20)"
+    kernel.ok(answer.format(rid="two-a"), cell_id="cell-answer")
+    kernel.ok(answer.format(rid="two-b"), cell_id="cell-answer")
+    res = kernel.ok(
+        "print(*(ag.get_run(r).status for r in ('two-a', 'two-b')))\n"
+        "print(*(w.prompt for r in ('two-a', 'two-b') for w in ag.get_run(r).waits))",
+        cell_id="cell-Z",
+    )
+    assert res.stdout.splitlines() == ["waiting waiting", "second 1? second 2?"]
+
+
 def _run_id(kernel: Kernel, expression: str) -> str:
     return kernel.ok(f"print({expression}.id)", cell_id="cell-Z").stdout.strip()
 
