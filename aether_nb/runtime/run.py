@@ -28,7 +28,7 @@ from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, not_resumable, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
-from aether_nb.runtime.waits import Wait
+from aether_nb.runtime.waits import Wait, only_wait
 from aether_nb.store import redact
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
 
@@ -244,17 +244,7 @@ class Run:
         open) and persisted. A run not executing in this process is resumed so it can consume the answer.
         """
         if token is None:
-            open_waits = self.waits
-            if not open_waits:
-                raise UsageError(f"run {self.id} has no open wait to answer (status {self.status})", run_id=self.id)
-            if len(open_waits) > 1:
-                listing = "; ".join(f"{w.node_id}: {w.prompt!r} token={w.token}" for w in open_waits)
-                raise UsageError(
-                    f"run {self.id} has {len(open_waits)} open waits; pass token=... to say which ({listing})",
-                    run_id=self.id,
-                    code="ambiguous_wait",
-                )
-            token = open_waits[0].token
+            token = only_wait(self.waits, self.id, self.status).token
         elif isinstance(token, str) and "\x00" not in token:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:

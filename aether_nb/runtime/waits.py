@@ -224,3 +224,21 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
         except jsonschema.ValidationError as exc:
             raise InvalidAnswer(f"{what}: {exc.message}") from exc
     return value
+
+
+def only_wait(open_waits: list[Wait], run_id: str, status: str) -> Wait:
+    """The wait ``run.answer(payload)`` answers when it is given no token: the run's only open wait.
+
+    Raises:
+        UsageError: the run has no open wait, or several (the message lists them with their tokens).
+    """
+    if not open_waits:
+        raise UsageError(f"run {run_id} has no open wait to answer (status {status})", run_id=run_id)
+    if len(open_waits) > 1:
+        listing = "; ".join(f"{w.node_id}: {w.prompt!r} token={w.token}" for w in open_waits)
+        raise UsageError(
+            f"run {run_id} has {len(open_waits)} open waits; pass token=... to say which ({listing})",
+            run_id=run_id,
+            code="ambiguous_wait",
+        )
+    return open_waits[0]

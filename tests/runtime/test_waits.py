@@ -71,11 +71,15 @@ def test_two_concurrent_asks_in_one_node(session: Session, channel: ScriptedChan
         await until(lambda: len(run.waits) == 2)
         first, second = sorted(run.waits, key=lambda w: w.prompt or "")
         assert first.token != second.token
-        with pytest.raises(ag.UsageError, match="2 open waits"):
+        with pytest.raises(ag.UsageError, match="2 open waits") as raised:
             await run.answer("x")
+        assert raised.value.code == "ambiguous_wait"
+        assert f"token={first.token}" in str(raised.value) and f"token={second.token}" in str(raised.value)
         await run.answer("two", token=second.token)
         await run.answer("one", token=first.token)
         assert await run == {"a": "one", "b": "two"}
+        with pytest.raises(ag.UsageError, match=f"run {run.id} has no open wait to answer \\(status succeeded\\)"):
+            await run.answer("three")
 
     arun(main())
 
