@@ -180,6 +180,17 @@ class Extension:
         cell = (parent.get("metadata") or {}).get("cellId")
         return cell if isinstance(cell, str) else None
 
+    def _request_id(self) -> str | None:
+        """The message id of the execute request whose code is running: it names one execution of one cell.
+
+        Why not the execution count: ipykernel keeps the parent message in a context variable, so a run started
+        later by a task that a cell created (an agent that starts another agent in its body) still names the
+        cell that created it, while the count names the cell executing at that moment: the start looked like a
+        re-run of the first cell, and cancelled the agent that made it."""
+        parent = getattr(self.ip, "parent_header", None) or {}
+        msg_id = (parent.get("header") or {}).get("msg_id")
+        return msg_id if isinstance(msg_id, str) and msg_id else None
+
     def _execution(self) -> int:
         """The number the front end shows beside the cell being executed (``[N]``).
 
@@ -224,7 +235,8 @@ class Extension:
         Notices say what happened: "adopted" only when this very cell started the run before.
         """
         cell = self._cell_id()
-        started = self._reruns.started(cell, self._execution(), run.id, resumed=run.resumed) if cell else None
+        request = self._request_id()
+        started = self._reruns.started(cell, request, run.id, resumed=run.resumed) if cell and request else None
         replaced = self._stop_replaced(started.replaces, run.id) if started is not None else None
         if run.id not in self.views and self._drawn_here() >= self._max_drawn():
             self._crowd_here().add(run)  # a batch: counted in one line, not drawn (see crowd)
@@ -259,11 +271,10 @@ class Extension:
     def after_cell(self, result: Any) -> None:
         """A cell finished: the runs its previous execution left going that no new run took the place of stop
         (the re-run rule, see :mod:`aether_nb.notebook.reruns`)."""
-        cell = self._cell_id()
-        count = getattr(result, "execution_count", None)
-        if cell is None or not isinstance(count, int):
+        cell, request = self._cell_id(), self._request_id()
+        if cell is None or request is None:
             return
-        for run_id in self._reruns.left_over(cell, count):
+        for run_id in self._reruns.left_over(cell, request):
             self._stop_replaced(run_id, None)
 
     @staticmethod

@@ -20,6 +20,7 @@ agents started in one cell left one.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 MAX_CELLS = 4096
@@ -38,7 +39,7 @@ class Started:
 
 @dataclass
 class _Execution:
-    number: int
+    number: Hashable  # which execution (the execute request's message id)
     started: list[str]  # the run ids it started, in order
     before: list[str]  # the run ids the cell's previous execution started
     replaced: set[str]  # those of ``before`` a run of this execution took the place of
@@ -51,8 +52,8 @@ class CellRuns:
     def __init__(self) -> None:
         self._cells: dict[str, _Execution] = {}
 
-    def started(self, cell: str, execution: int, run_id: str, *, resumed: bool = False) -> Started:
-        """``run_id`` started (or was shown starting again) in ``cell``'s execution number ``execution``;
+    def started(self, cell: str, execution: Hashable, run_id: str, *, resumed: bool = False) -> Started:
+        """``run_id`` started (or was shown starting again) in ``cell``'s execution ``execution``;
         ``resumed``: the execution resumed a run that existed before (answered it after a restart, or
         ``start(run_id=...)`` of a run that left memory), which it did not start: that run replaces nothing and no
         later execution of the cell stops it."""
@@ -79,7 +80,7 @@ class CellRuns:
         last.replaced.add(replaces)
         return Started(replaces, adopted=False)
 
-    def left_over(self, cell: str, execution: int) -> list[str]:
+    def left_over(self, cell: str, execution: Hashable) -> list[str]:
         """The runs of ``cell``'s previous execution that execution ``execution`` neither adopted nor started a run
         in the place of; empty when that execution started no run. Called when the execution ends (once: the
         previous execution is forgotten then)."""

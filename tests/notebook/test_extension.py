@@ -163,6 +163,37 @@ def test_a_cell_that_answers_runs_one_after_another_stops_none_of_them(kernel: K
     assert res.stdout.splitlines() == ["waiting waiting", "second 1? second 2?"]
 
 
+def test_an_agent_that_starts_another_in_its_body_is_not_stopped_by_it(kernel: Kernel) -> None:
+    """An agent started in one cell starts a helper agent from its body while the person runs another cell: the
+    helper's start named the first cell (ipykernel keeps the parent message in a context variable, which the
+    agent's task inherited) under the other cell's execution count, so it looked like a re-run of the first cell
+    and cancelled the agent that started it."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    kernel.ok(
+        "helpers = []\n"
+        "started = asyncio.Event()\n"
+        "go = asyncio.Event()\n"
+        "@ag.graph_fn(name='lead', outputs=['name'])\n"
+        "async def lead(*, context):\n"
+        "    await go.wait()\n"
+        "    helpers.append(ask.start())\n"
+        "    started.set()\n"
+        "    return {'name': await context.channel().ask_text('Lead name?')}\n"
+    )
+    kernel.ok("boss = lead.start()", cell_id="cell-A")
+    kernel.ok("go.set()\nawait asyncio.wait_for(started.wait(), 20)", cell_id="cell-B")
+    res = kernel.ok(
+        "await asyncio.gather(boss.wait_for('waiting', timeout=20), helpers[0].wait_for('waiting', timeout=20))\n"
+        "print(boss.status, helpers[0].status)",
+        cell_id="cell-Z",
+    )
+    assert res.stdout.split() == ["waiting", "waiting"]
+    kernel.ok("again = lead.start()", cell_id="cell-A")  # the first cell run again: its agent is replaced
+    res = kernel.ok("print(boss.status)", cell_id="cell-Z")
+    assert res.stdout.split() == ["cancelled"]
+
+
 def _run_id(kernel: Kernel, expression: str) -> str:
     return kernel.ok(f"print({expression}.id)", cell_id="cell-Z").stdout.strip()
 
