@@ -53,9 +53,10 @@ class Extension:
         self.ip = ip
         self.views: dict[str, RunView] = {}
         self._reruns = CellRuns()
-        self._shown: dict[str, int] = {}
-        self._first_cell: dict[str, int] = {}  # run id -> execution count of the cell showing its live widget
-        self._crowds: dict[int, CellCrowd] = {}  # execution count -> the runs that cell started beyond MAX_DRAWN
+        self._shown: dict[str, str] = {}  # run id -> the execution (see _here) whose output shows it last
+        # run id -> the execution whose output shows its live widget, and that cell's number ([N]) for pointers
+        self._first_cell: dict[str, tuple[str, int]] = {}
+        self._crowds: dict[str, CellCrowd] = {}  # execution -> the runs it shows beyond MAX_DRAWN
         self._previous_channel: Any = None
         self._previous_custom_exc: tuple[Any, Any] | None = None
         self._cells: set[str] = set()  # the notebook's cell ids its store remembers (see store_home)
@@ -191,6 +192,15 @@ class Extension:
         msg_id = (parent.get("header") or {}).get("msg_id")
         return msg_id if isinstance(msg_id, str) and msg_id else None
 
+    def _here(self) -> str:
+        """The execution whose output a display made now lands in: the execute request of the current context (a
+        task keeps the one of the cell that created it, and so does what it displays), else the execution count.
+
+        Why: a batch started by a task of one cell (``asyncio.create_task(batch())``) counted its widgets against
+        whichever cell was executing meanwhile, and an agent started there was put in a crowd line drawn in the
+        first cell's output: that cell showed nothing for it."""
+        return self._request_id() or f"count {self._execution()}"
+
     def _execution(self) -> int:
         """The number the front end shows beside the cell being executed (``[N]``).
 
@@ -217,15 +227,15 @@ class Extension:
         """Display the view in the current cell, once per cell execution; a run already live under another cell
         gets a one-line pointer instead of a second widget."""
         run_id = view.run.id
-        if self._shown.get(run_id) == self._execution():
+        if self._shown.get(run_id) == self._here():
             return
         first = self._first_cell.get(run_id)
-        if view.live_views > 0 and first is not None and first != self._execution():
-            display(_pointer(view.run, first))  # type: ignore[no-untyped-call]
-            self._shown[run_id] = self._execution()
+        if view.live_views > 0 and first is not None and first[0] != self._here():
+            display(_pointer(view.run, first[1]))  # type: ignore[no-untyped-call]
+            self._shown[run_id] = self._here()
             return
-        self._shown[run_id] = self._execution()
-        self._first_cell[run_id] = self._execution()
+        self._shown[run_id] = self._here()
+        self._first_cell[run_id] = (self._here(), self._execution())
         view.display()
 
     def on_run(self, run: Run) -> None:
@@ -284,11 +294,11 @@ class Extension:
 
     def _drawn_here(self) -> int:
         """How many live run widgets the cell being executed shows."""
-        here = self._execution()
+        here = self._here()
         return sum(1 for shown in self._shown.values() if shown == here)
 
     def _crowd_here(self) -> CellCrowd:
-        here = self._execution()
+        here = self._here()
         crowd = self._crowds.get(here)
         if crowd is None:
             crowd = self._crowds[here] = CellCrowd(self._max_drawn())
@@ -298,7 +308,7 @@ class Extension:
 
     def run_bundle(self, run: Run) -> dict[str, Any]:
         """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
-        if self._shown.get(run.id) == self._execution():
+        if self._shown.get(run.id) == self._here():
             # The widget right above is live; the repr's status would be a snapshot that soon contradicts it.
             return {"text/plain": f"↑ run {run.id} ({run.graph_name}) is shown live in the widget above"}
         notice = ""
@@ -306,12 +316,12 @@ class Extension:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
         view = self.view_for(run, notice)
         first = self._first_cell.get(run.id)
-        if view.live_views > 0 and first is not None and first != self._execution():
-            self._shown[run.id] = self._execution()
-            pointer = _pointer(run, first)
-            return {"text/html": pointer.data, "text/plain": _pointer_text(run, first)}
-        self._shown[run.id] = self._execution()
-        self._first_cell[run.id] = self._execution()
+        if view.live_views > 0 and first is not None and first[0] != self._here():
+            self._shown[run.id] = self._here()
+            pointer = _pointer(run, first[1])
+            return {"text/html": pointer.data, "text/plain": _pointer_text(run, first[1])}
+        self._shown[run.id] = self._here()
+        self._first_cell[run.id] = (self._here(), self._execution())
         bundle = view.widget._repr_mimebundle_()
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data
@@ -334,7 +344,7 @@ class Extension:
             for run in self._shown_here():
                 if stopped(run) and not (said is not None and run.id in said):
                     lines.append(f"run {run.id} ({run.graph_name}) was stopped")
-            crowd = self._crowds.get(self._execution())
+            crowd = self._crowds.get(self._here())
             more = crowd.stopped() if crowd is not None else 0
             if more:
                 lines.append(
@@ -349,7 +359,7 @@ class Extension:
 
     def _shown_here(self) -> list[Run]:
         """The runs whose widget (or pointer) the cell being executed shows."""
-        here = self._execution()
+        here = self._here()
         return [self.views[r].run for r, shown in self._shown.items() if shown == here and r in self.views]
 
 

@@ -111,3 +111,29 @@ def test_how_many_widgets_a_cell_draws_is_a_setting(kernel: Kernel, tmp_path: Pa
     bad = kernel.run("ag.configure(widgets_per_cell=0)")
     assert bad.error is not None and bad.error["ename"] == "UsageError"
     assert "widgets_per_cell must be an int >= 1, got 0" in bad.error["evalue"]
+
+
+@pytest.mark.kernel
+def test_a_batch_a_task_starts_counts_against_its_own_cell(kernel: Kernel, tmp_path: Path) -> None:
+    """A cell hands a batch to a task (``asyncio.create_task``) that starts its runs while the person runs the next
+    cell, which starts one agent: that cell draws it. The batch's widgets land in the first cell's output (the
+    task keeps that cell's request) but were counted against the cell executing meanwhile, so the person's agent
+    went into a crowd line drawn in the first cell and its own cell showed nothing."""
+    kernel.ok(BATCH.replace("EFFECTS_FILE", str(tmp_path / "effects.txt")))
+    kernel.ok(
+        "go = asyncio.Event()\n"
+        "background = []\n"
+        "async def slow_batch():\n"
+        "    await go.wait()\n"
+        f"    for i in range({MAX_DRAWN + 8}):\n"
+        "        background.append(tagger.start(i * 10 + 9))\n"
+        "        await asyncio.sleep(0)\n",
+    )
+    kernel.ok("task = asyncio.create_task(slow_batch())")
+    res = kernel.ok(
+        "go.set()\nawait task\nsolo = tagger.start(9)\nawait solo.wait_for('waiting')\n"
+        "await asyncio.gather(*(r.wait_for('waiting') for r in background))\nawait asyncio.sleep(0)"
+    )
+    solo = kernel.ok("print(solo.id)").stdout.strip()
+    drawn = [b for b in res.bundles if WIDGET in b]
+    assert any(solo in b.get("text/plain", "") for b in drawn), [b.get("text/plain") for b in res.bundles]
