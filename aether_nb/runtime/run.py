@@ -161,8 +161,7 @@ class Run:
 
     @property
     def resumed(self) -> bool:
-        """True when this process executes (or last executed) the run by replaying an earlier execution's journal:
-        after a restart, or after it left memory; False for an execution that started the run."""
+        """Whether this process replays an earlier execution of the run (after a restart, or after eviction)."""
         return self._execution is not None and self._execution.resumed
 
     @property
@@ -257,8 +256,7 @@ class Run:
         store = self._session.store
         if store.durability == "sync":
             await store.barrier()  # the answer is durable when this returns
-        # else it is written at the end of this loop iteration (waits and answers never wait for the interval),
-        # together with every other answer given in it: a thousand answers in a row cost one transaction
+        # else written at the end of this loop iteration with every other answer given in it (one write for many)
 
     def cancel(self) -> bool:
         """Stop the run. Returns False when it had already finished."""
@@ -526,11 +524,8 @@ class Run:
                 self.emit(RunWarning, node_id=None, code="not_durable", message=why)
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         ex = self._execution
-        self._session.close_waits(
-            self.id,
-            known=None if ex is None else ex.known_waits,
-            stored=ex is None or ex.resumed,
-        )
+        known = None if ex is None else ex.known_waits
+        self._session.close_waits(self.id, known=known, stored=ex is None or ex.resumed)
         failed_node = ex.failed_node(error) if isinstance(error, BaseException) and ex is not None else None
         self._events.close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)
