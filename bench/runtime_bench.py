@@ -753,12 +753,34 @@ async def _guard(coro: Awaitable[Any], driver: Driver | None = None) -> Any:
         raise RuntimeError(f"no progress within {OP_TIMEOUT_S:.0f} s (a hang?){state}") from None
 
 
-async def _timed(coro: Awaitable[Any], driver: Driver | None = None) -> float:
-    """Seconds to await ``coro``; garbage from earlier repetitions is collected first, outside the timing."""
+async def _timed(coro: Awaitable[Any], driver: Driver | None = None, full: list[int] | None = None) -> float:
+    """Seconds to await ``coro``; garbage from earlier repetitions is collected first, outside the timing.
+    ``full``: gets the number of the garbage collector's full collections while ``coro`` ran appended."""
     gc.collect()
+    counter = _FullCollections()
+    if full is not None:
+        gc.callbacks.append(counter)
     t0 = time.perf_counter()
-    await _guard(coro, driver)
-    return time.perf_counter() - t0
+    try:
+        await _guard(coro, driver)
+        return time.perf_counter() - t0
+    finally:
+        if full is not None:
+            gc.callbacks.remove(counter)
+            full.append(counter.count)
+
+
+class _FullCollections:
+    """Counts CPython's collections of its oldest generation (a ``gc.callbacks`` entry). With 1,000 runs parked
+    each takes ~100 ms, so how many a W5 resume triggers decides much of its time, independent of the machine's
+    load: the count shows a change in objects allocated per run that the timings' noise hides (bench/README)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            self.count += 1
 
 
 def _reps(settings: Settings, one_rep_s: float, k: int | None = None) -> int:
@@ -897,6 +919,7 @@ async def w5(settings: Settings, driver: Driver, heap: bool = True) -> dict[str,
     await _guard(driver.park([f"warm-{i}" for i in range(100)]), driver)
     await _guard(driver.resume_all([f"warm-{i}" for i in range(100)]), driver)
     parks, resumes, rss = [], [], []
+    full: list[int] = []
     rep = 0
     while True:
         keys = [f"r{rep}-{i}" for i in range(PARKED)]
@@ -904,11 +927,16 @@ async def w5(settings: Settings, driver: Driver, heap: bool = True) -> dict[str,
         before = _rss()
         parks.append(await _timed(driver.park(keys), driver) * 1e3)
         rss.append((_rss() - before) / PARKED)
-        resumes.append(await _timed(driver.resume_all(keys), driver) * 1e3)
+        resumes.append(await _timed(driver.resume_all(keys), driver, full) * 1e3)
         rep += 1
         if rep >= _reps(settings, (parks[0] + resumes[0]) / 1e3, k=min(settings.k, 3)):
             break
-    out = {"park_ms": _summary(parks, "ms"), "resume_ms": _summary(resumes, "ms"), "rss_per_run_kb": rss[0] / 1024}
+    out = {
+        "park_ms": _summary(parks, "ms"),
+        "resume_ms": _summary(resumes, "ms"),
+        "resume_full_gcs": _summary([float(n) for n in full], "full GCs"),
+        "rss_per_run_kb": rss[0] / 1024,
+    }
     if not heap:
         return {**out, "reps": rep}
     # live heap: a separate pass, since tracemalloc slows allocation down several times

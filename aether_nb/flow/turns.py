@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -115,9 +116,52 @@ async def answer_pauses(run: Run, pauses: list[tuple[str, Interrupt]], resume: A
         await run.answer(None, token=token)
 
 
+_TURN_ENDING = frozenset({"wait_opened", "run_finished", "node_finished", "node_ran", "run_status"})
+"""The kinds of event after which a turn's caller looks again whether the turn paused or ended."""
+
+
+class _Watch:
+    """What a turn's caller (:func:`until_pause`) waits on: an event that may end the turn or, for a stream, each
+    event in order. One future at a time, no queue: a thousand turns resumed together each kept an
+    ``asyncio.Queue`` (its event, deques and dicts, ~8 objects) alive for the whole turn, and the garbage
+    collector carried them all into its oldest generation (W5, bench/README)."""
+
+    __slots__ = ("_future", "_woken", "events")
+
+    def __init__(self, keep_events: bool) -> None:
+        self.events: deque[Event] | None = deque() if keep_events else None
+        self._woken = False
+        self._future: asyncio.Future[None] | None = None
+
+    def __call__(self, event: Event) -> None:
+        if self.events is not None:
+            self.events.append(event)
+        elif event.kind in _TURN_ENDING:
+            self._woken = True
+        else:
+            return
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def next(self) -> Event | None:
+        """The next event (a stream's), or None once an event that may end the turn came (no stream)."""
+        events = self.events
+        while not (events if events is not None else self._woken):
+            self._future = asyncio.get_running_loop().create_future()
+            try:
+                await self._future
+            finally:
+                self._future = None
+        if events is not None:
+            return events.popleft()
+        self._woken = False
+        return None
+
+
 async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink | None) -> Any:
-    queue: asyncio.Queue[Event] = asyncio.Queue()
-    unsubscribe = run.subscribe(queue.put_nowait)
+    watch = _Watch(keep_events=sink is not None)
+    unsubscribe = run.subscribe(watch)
     pauses: list[tuple[str, Interrupt]] = []
     try:
         check = True
@@ -133,18 +177,12 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
                     break
                 if not run.live:
                     break
-            event = await queue.get()
-            if sink is not None:
-                sink("debug", event, ())
-                if isinstance(event, ChannelMessage) and event.message_type == "stream":
-                    content = event.content if isinstance(event.content, dict) else {}
-                    if content.get("delta"):
-                        meta = {"node": event.node_id, "message_id": event.message_id}
-                        msg = {"role": "assistant", "content": content["delta"], "delta": True}
-                        sink("messages", (msg, meta), ())
-            check = event.kind in ("wait_opened", "run_finished", "node_finished", "node_ran", "run_status")
-        while sink is not None and not queue.empty():
-            sink("debug", queue.get_nowait(), ())
+            event = await watch.next()
+            if event is not None:
+                _stream_event(sink, event)
+            check = event is None or event.kind in _TURN_ENDING
+        while sink is not None and watch.events:
+            sink("debug", watch.events.popleft(), ())
     finally:
         unsubscribe()
     if run.done and run.status == "failed":
@@ -159,6 +197,19 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
     if pauses and sink is not None:
         stream_pause(graph, run, thread_id, tuple(pause_interrupts(pauses)), sink)
     return turn_result(graph, run, thread_id, pauses)
+
+
+def _stream_event(sink: Sink | None, event: Event) -> None:
+    """An event of the turn to a stream: ``debug``, and a model's streamed text also as ``messages``."""
+    if sink is None:
+        return
+    sink("debug", event, ())
+    if isinstance(event, ChannelMessage) and event.message_type == "stream":
+        content = event.content if isinstance(event.content, dict) else {}
+        if content.get("delta"):
+            meta = {"node": event.node_id, "message_id": event.message_id}
+            msg = {"role": "assistant", "content": content["delta"], "delta": True}
+            sink("messages", (msg, meta), ())
 
 
 def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[Interrupt, ...], sink: Sink) -> None:

@@ -64,10 +64,18 @@ def nodes_as_records(
     return out
 
 
-def events_as_json(pending: list[tuple[str, JSON | AsJSON]], rejected: list[RejectedRecord]) -> list[tuple[str, JSON]]:
-    """The pending events as JSON; an event that cannot become JSON is left out and reported."""
+def events_as_json(
+    pending: list[tuple[str, JSON | AsJSON] | AsJSON], rejected: list[RejectedRecord]
+) -> list[tuple[str, JSON]]:
+    """The pending events as JSON, each with its run id; an event that cannot become JSON is left out and
+    reported. A pending event is ``(run_id, event)`` or, when it names its run (``event.run_id``), the event."""
     out: list[tuple[str, JSON]] = []
-    for run_id, e in pending:
+    for item in pending:
+        if type(item) is tuple:
+            run_id, e = item
+        else:
+            e = item
+            run_id = item.run_id  # type: ignore[union-attr]
         if isinstance(e, dict):
             out.append((run_id, e))
             continue

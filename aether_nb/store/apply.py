@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -121,7 +122,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
     if rows.journal:
         out.append((JOURNAL_INSERT, _columns(rows.journal)))
     if rows.nodes:
-        new = [not known for known in state.known_nodes([(n[0], n[1]) for n in rows.nodes], con)]
+        new = [not known for known in state.known_nodes(rows.nodes, con)]
         out += _split(rows.nodes, new, NODE_INSERT, NODE_UPDATE)
     if rows.memory:
         out.append((MEMORY_INSERT, _columns([(*m[:-1], vector_literal(m[-1])) for m in rows.memory])))
@@ -140,7 +141,11 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
 
 
 def _columns(rows: list[Row]) -> Columns:
-    return Columns([list(c) for c in zip(*rows, strict=True)])
+    """The rows (all of one width) as column lists. Read column by column with ``itemgetter``: ``zip(*rows)``
+    holds an iterator per row at once, tens of thousands of objects per apply that count towards the garbage
+    collector's next collection in whichever thread allocates next (W5, bench/README)."""
+    width = len(rows[0])
+    return Columns([list(map(itemgetter(i), rows)) for i in range(width)])
 
 
 def _split(rows: list[Row], new: list[bool], insert: str, update: str) -> list[Statement]:

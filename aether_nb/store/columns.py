@@ -9,7 +9,7 @@ are not redacted here: the caller redacts the whole batch in one pass.
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from aether_nb.store.records import HistoryBatch, JournalEntry, JSONText, NodeRecord
@@ -81,7 +81,8 @@ def node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[t
         return []
     cols = [list(map(attrgetter(f), nodes)) for f in ("run_id", "node_id", "name", "kind", "status")]
     parent = list(map(attrgetter("parent"), nodes))
-    parents = [list(n.parents) for n in nodes]
+    # a tuple is written as the same JSON array as a list: only other sequences are copied (no list per node)
+    parents = [ps if type(ps) is tuple else list(ps) for ps in map(attrgetter("parents"), nodes)]
     started = list(map(attrgetter("started_at"), nodes))
     ended = list(map(attrgetter("ended_at"), nodes))
     if not (
@@ -126,7 +127,7 @@ def kv_columns(ops: list[Any]) -> list[tuple[Any, ...]] | None:
         return []
     if not all(type(op) is tuple and len(op) == 5 for op in ops):
         return None
-    scopes, keys, values, expires, deleted = (list(c) for c in zip(*ops, strict=True))
+    scopes, keys, values, expires, deleted = (list(map(itemgetter(i), ops)) for i in range(5))  # (see apply._columns)
     if not (_types_in(_STR, scopes, keys) and _types_in(_OPT_FLOAT, expires) and _types_in(_BOOL, deleted)):
         return None
     if not _types_in(_JSON_TEXT, [v for v, gone in zip(values, deleted, strict=True) if not gone]):

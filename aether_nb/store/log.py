@@ -23,7 +23,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +130,13 @@ class FileState:
             self._tokens = {r[0] for r in con.execute("SELECT token FROM waits").fetchall()}
         return token in self._tokens
 
-    def known_nodes(self, keys: list[tuple[str, str]], con: duckdb.DuckDBPyConnection) -> list[bool]:
-        """Whether the ``nodes`` table holds each ``(run id, node id)``. Node ids are read per run, once, and
-        forgotten when the run finishes (see :meth:`applied`); the runs not read yet are read in **one** statement
-        (a resume of many runs applies their nodes together: a statement per run cost ~0.7 ms each)."""
+    def known_nodes(self, keys: Sequence[Sequence[Any]], con: duckdb.DuckDBPyConnection) -> list[bool]:
+        """Whether the ``nodes`` table holds each ``(run id, node id)``: the first two fields of each of ``keys``
+        (node rows as they are, no pair made per row). Node ids are read per run, once, and forgotten when the
+        run finishes (see :meth:`applied`); the runs not read yet are read in **one** statement (a resume of many
+        runs applies their nodes together: a statement per run cost ~0.7 ms each)."""
         nodes = self._nodes
-        missing = {run_id for run_id, _ in keys if run_id not in nodes}
+        missing = {k[0] for k in keys if k[0] not in nodes}
         if missing:
             found: dict[str, set[str]] = {r: set() for r in missing}  # a run the table lacks has no nodes there
             stored = [r for r in missing if self.known_run(r, con)]
@@ -146,7 +147,7 @@ class FileState:
                 for run_id, node_id in rows:
                     found[run_id].add(node_id)
             nodes.update(found)  # (only once read: a failed read leaves them unknown, to be read again)
-        return [node_id in nodes[run_id] for run_id, node_id in keys]
+        return [k[1] in nodes[k[0]] for k in keys]
 
     def kv_absent(self, scope: str, key: str, con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the KV table certainly lacks this key (stored forms), without a query: its keys are read once

@@ -306,7 +306,11 @@ class MemoryStore:
         if not checked and not quick_types(batch):
             return None
         values = [e.value for e in batch.journal]
-        values += [v for n in batch.nodes for v in (list(n.parents), n.inputs, n.outputs, n.error)]
+        values += [
+            v
+            for n in batch.nodes
+            for v in (n.parents if type(n.parents) is tuple else list(n.parents), n.inputs, n.outputs, n.error)
+        ]
         values += [data for _, data in batch.events]
         texts = json_column(values)
         if texts is None:

@@ -182,13 +182,15 @@ class Rows:
 
 class _Encoder:
     """Builds :class:`Rows`: each record's fields are checked and its JSON values dumped one record at a time
-    (a failure sets only that record aside); :func:`encode_batch` then redacts every JSON text in one pass."""
+    (a failure sets only that record aside); :func:`encode_batch` then redacts every JSON text in one pass.
+
+    A row is built as a list and kept as a tuple at once: nothing of a record is kept beside its row until the
+    batch ends (objects alive that long count towards the garbage collector's next collection, see
+    ``aether_nb.runtime.history.MAX_PENDING``)."""
 
     def __init__(self, next_ord: Callable[[], int]) -> None:
         self.next_ord = next_ord
         self.rows = Rows()
-        self._texts: list[str] = []
-        self._slots: list[tuple[list[Any], int]] = []
 
     def add(
         self,
@@ -200,31 +202,22 @@ class _Encoder:
         record: Any,
         node_id: Any = None,
     ) -> None:
-        mark = len(self._texts)
         try:
             row = build(self, record)
         except RecordError as exc:
-            del self._texts[mark:], self._slots[mark:]
             self.rows.rejected.append(RejectedRecord(kind, _label(run_id), _label(key), str(exc), _label(node_id)))
             self.rows.bad.add(where)
             return
         target: list[Any] = getattr(self.rows, where[0])
-        target.append(row)  # a list until finish() freezes it
+        target.append(tuple(row))
 
     def json(self, row: list[Any], value: Any, what: str) -> None:
-        """Append ``value``'s JSON text to ``row`` (redacted in :meth:`finish`)."""
-        self._texts.append(_dumps(value, what))
-        self._slots.append((row, len(row)))
-        row.append(None)
+        """Append ``value``'s JSON text to ``row`` (redacted by :func:`encode_batch` with the whole batch)."""
+        row.append(_dumps(value, what))
 
     def finish(self) -> Rows:
         """The rows, JSON texts in place (not redacted yet: :func:`encode_batch` redacts the whole batch at once)."""
-        for (row, index), text in zip(self._slots, self._texts, strict=True):
-            row[index] = text
-        rows = self.rows
-        for name in ("runs", "waits", "journal", "nodes", "events", "memory", "kv"):
-            setattr(rows, name, [tuple(r) for r in getattr(rows, name)])
-        return rows
+        return self.rows
 
 
 _JSON_COLUMNS = {

@@ -16,6 +16,7 @@ import pytest
 import aether_nb as ag
 from aether_nb.errors import StorageError, UsageError
 from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.events import RunStatusChanged
 from aether_nb.runtime.history import HistoryFailure, HistoryStore
 from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
@@ -234,3 +235,35 @@ def test_an_event_that_cannot_become_json_is_dropped_alone(session: Session) -> 
     assert store.inner.load_events("r1") == [{"kind": "ok", "i": 0}, {"kind": "ok", "i": 1}]
     (failure,) = heard
     assert failure.records[0].kind == "event" and failure.records[0].key == "broken"
+
+
+def test_recorded_events_are_written_under_the_run_they_were_recorded_for(session: Session) -> None:
+    """The runtime's events name their run and are kept alone until the write; any other event is kept with the
+    run it was recorded for (a pair), and a failing one is reported under that run either way."""
+
+    class Foreign:  # names another run than the one it is recorded for
+        run_id = "elsewhere"
+
+        def to_json(self) -> dict[str, Any]:
+            return {"kind": "foreign"}
+
+    class Broken:
+        run_id = "r1"
+        kind = "broken"
+
+        def to_json(self) -> dict[str, Any]:
+            raise ValueError("cannot serialise")
+
+    heard: list[HistoryFailure] = []
+    store: HistoryStore = session.store
+    store.add_failure_listener(heard.append)
+    store.record("r1", RunStatusChanged(run_id="r1", seq=1, ts=0.0, status="running"), None)
+    store.record("r1", Foreign(), None)  # type: ignore[arg-type]
+    store.record("r1", Broken(), None)  # type: ignore[arg-type]
+    store.append_events("r2", [{"kind": "given"}])
+    store.flush_history()
+    assert [e["kind"] for e in store.inner.load_events("r1")] == ["run_status", "foreign"]
+    assert store.inner.load_events("r2") == [{"kind": "given"}]
+    assert store.inner.load_events("elsewhere") == []
+    (failure,) = heard
+    assert (failure.records[0].run_id, failure.records[0].key) == ("r1", "broken")
