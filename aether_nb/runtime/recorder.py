@@ -69,6 +69,7 @@ class Recorder:
         self._holds = 0  # hold() depth: events are recorded and stored, but handed out only at release()
         self._held: list[Event] = []
         self._ran_metas: dict[str, Any] = {}  # node id -> meta, of the tool steps of a run that left memory
+        self._done_ids: frozenset[str] = frozenset()  # the nodes done when the run left memory (see _done_before)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Events are made on ``loop``'s thread from now on (others hop onto it)."""
@@ -80,9 +81,14 @@ class Recorder:
 
         The code versions its tool steps ran with are kept (a few strings): a resume in this process does not read
         the history back, and a replayed step compares its tool's version with the one that made its result."""
+        done = []
         for node in self._graph.nodes:
             if isinstance(node.meta, dict) and "tool_version" in node.meta:
                 self._ran_metas[node.id] = node.meta
+            if node.status == "DONE":
+                done.append(node.id)
+        if done:
+            self._done_ids = self._done_ids.union(done)
         self._log = []
         self._graph = RunGraph(self._run_id, self._graph_name)
         self._status = status
@@ -260,12 +266,24 @@ class Recorder:
         self.seq += 1
         event = cls(run_id=self._run_id, seq=self.seq, **fields)
         self._log.append(event)
+        # A step replayed from the journal is told to the DAG and the subscribers, but written only when the
+        # history does not already show it done: a run resumed after every restart (or each time it left memory)
+        # would otherwise store its replayed steps again, its history growing by its step count per resume.
+        # A step whose journal entry survived a crash that its events did not is still written, on its replay.
+        written = not (cls is NodeRan and fields.get("replayed") and self._done_before(event.node_id))
         node = self._graph.apply(event)
-        self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
+        if written:
+            self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
         if self._holds:
             self._held.append(event)
         else:
             self._publish(event)
+
+    def _done_before(self, node_id: str) -> bool:
+        """Whether the history shows ``node_id`` done: the DAG (a run resumed after a restart loads the stored
+        history with its first event) or, for a run that left memory and came back, the nodes done when it left."""
+        graph = self._graph
+        return (node_id in graph and graph.node(node_id).status == "DONE") or node_id in self._done_ids
 
     def hold(self) -> None:
         """Hand out no event until :meth:`release`: they are still recorded, folded and stored in order.

@@ -433,3 +433,108 @@ def test_a_step_result_holding_nan_and_non_ascii_is_replayed_as_it_was_after_a_r
     assert stats["label"] == "café ☕" and stats["n"] == 2 and stats["ok"] is True and out["note"] == "fine"
     assert calls == {"summarise": 1}
     store2.close()
+
+
+@ag.graph_fn(outputs=["first", "second"])
+async def two_asks(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    bump("two_asks")
+    await make_point(x)
+    first = await context.channel().ask_text("First?")
+    await make_point(x + 1)
+    second = await context.channel().ask_text("Second?")
+    return {"first": first, "second": second}
+
+
+def _ran(store: Any, run_id: str) -> list[tuple[str, bool]]:
+    """The stored events that end a node: (node id, replayed)."""
+    events = store.load_events(run_id)
+    return [(e["node_id"], bool(e.get("replayed"))) for e in events if e["kind"] in ("node_ran", "node_finished")]
+
+
+def test_a_run_resumed_after_each_restart_stores_each_step_once(tmp_path: Any) -> None:
+    """Asked twice, restarted before each answer: every resume replays the steps done before (the DAG shows them
+    replayed, the tool ran once), and the stored history holds each step's end once: it does not grow by the
+    run's steps on every resume."""
+    from aether_nb.store.duckdb import DuckDBStore
+
+    path = str(tmp_path / "nb.duckdb")
+    store = DuckDBStore(path)
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def start() -> None:
+        await two_asks.start(x=1, run_id="twice").wait_for("waiting")
+
+    arun(start())
+    s.flush()
+    store.close()
+    for answer in ("a", "b"):
+        store = DuckDBStore(path)
+        fresh_session(store)
+
+        async def answer_it(text: str = answer) -> Any:
+            run = ag.get_run("twice")
+            await run.answer(text)
+            if text == "a":
+                await run.wait_for("waiting")
+                return None
+            return await run
+
+        out = arun(answer_it())
+        assert ag.get_run("twice").graph.node("make_point_1").replayed
+        ag.session().flush()
+        store.close()
+    assert out == {"first": "a", "second": "b"}
+    assert calls == {"two_asks": 3, "make_point": 2}
+    store = DuckDBStore(path, read_only=True)
+    ran = _ran(store, "twice")
+    assert sorted(ran) == [
+        ("ask_text_1", False),
+        ("ask_text_2", False),
+        ("make_point_1", False),
+        ("make_point_2", False),
+    ]
+    store.close()
+
+
+def test_a_step_whose_events_a_crash_lost_is_stored_when_it_is_replayed(tmp_path: Any) -> None:
+    """A step's journal entry reached the file but its node and events did not (they can travel in the next
+    history batch): the resume replays the step (the tool does not run again) and, the history not showing it
+    done, stores it then, so the DAG read from the file has it."""
+    import duckdb
+
+    from aether_nb.store.duckdb import DuckDBStore
+
+    path = str(tmp_path / "nb.duckdb")
+    store = DuckDBStore(path)
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def start() -> None:
+        await two_asks.start(x=1, run_id="lost").wait_for("waiting")
+
+    arun(start())
+    s.flush()
+    store.close()
+    con = duckdb.connect(path)  # what the crash lost
+    con.execute("DELETE FROM nodes WHERE node_id = 'make_point_1'")
+    con.execute("DELETE FROM events WHERE data::JSON->>'node_id' = 'make_point_1'")
+    con.close()
+    store = DuckDBStore(path)
+    assert "make_point_1" not in dict(_ran(store, "lost"))  # the crash lost its events
+    assert [e.key for e in store.load_journal("lost")][:1] == ["make_point_1"]  # its result is journaled
+    fresh_session(store)
+
+    async def answer_it() -> None:
+        run = ag.get_run("lost")
+        await run.answer("a")
+        await run.wait_for("waiting")
+
+    arun(answer_it())
+    ag.session().flush()
+    store.close()
+    assert calls == {"two_asks": 2, "make_point": 2}
+    store = DuckDBStore(path, read_only=True)
+    assert ("make_point_1", True) in _ran(store, "lost")
+    assert {n.node_id: n.status for n in store.list_nodes("lost")}["make_point_1"] == "DONE"
+    store.close()

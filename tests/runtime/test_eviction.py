@@ -291,3 +291,46 @@ def test_a_parked_run_whose_event_stream_ends_leaves_memory() -> None:
         assert all(calls[f"side_effect_{i}"] == 1 for i in range(4))
 
     arun(main())
+
+
+def test_a_run_that_left_memory_stores_its_replayed_steps_once() -> None:
+    """A run evicted and resumed, twice: its steps are replayed (told to the DAG, flagged) but the history, which
+    already shows them done, does not get their events again, so it does not grow by its steps per resume."""
+
+    @ag.graph_fn(outputs=["a"])
+    async def two_questions(x: int, *, context: ag.NodeContext) -> dict[str, str]:
+        y = (await side_effect(x))["y"]
+        first = await context.channel().ask_text("first?")
+        z = (await side_effect(x + 1))["y"]
+        second = await context.channel().ask_text("second?")
+        return {"a": f"{first}-{second}-{y}-{z}"}
+
+    async def main() -> Run:
+        runs = [two_questions.start(x=10 * i) for i in range(4)]
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        assert evicted(runs[0])
+        await runs[0].answer("one")
+        await runs[0].wait_for("waiting", timeout=10)
+        for r in runs[1:]:  # the others come back in, the first leaves again
+            await r.answer("one")
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        assert evicted(runs[0])
+        await runs[0].answer("two")
+        assert await runs[0] == {"a": "one-two-0-10"}
+        assert runs[0].graph.node("side_effect_1").replayed
+        return runs[0]
+
+    run = arun(main())
+    assert calls == {"side_effect_0": 1, "side_effect_1": 1, **{f"side_effect_{10 * i}": 1 for i in range(1, 4)}} | {
+        f"side_effect_{10 * i + 1}": 1 for i in range(1, 4)
+    }
+    ag.session().flush()
+    stored = ag.store().load_events(run.id)
+    ran = [(e["node_id"], e.get("replayed")) for e in stored if e["kind"] in ("node_ran", "node_finished")]
+    assert ran.count(("side_effect_1", False)) == 1 and ran.count(("side_effect_2", False)) == 1
+    assert not any(replayed for _, replayed in ran)
+    nodes = {n.node_id: n.status for n in ag.store().list_nodes(run.id)}
+    assert nodes == dict.fromkeys(("side_effect_1", "ask_text_1", "side_effect_2", "ask_text_2"), "DONE")
