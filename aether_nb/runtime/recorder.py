@@ -270,7 +270,7 @@ class Recorder:
         # history does not already show it done: a run resumed after every restart (or each time it left memory)
         # would otherwise store its replayed steps again, its history growing by its step count per resume.
         # A step whose journal entry survived a crash that its events did not is still written, on its replay.
-        written = not (cls is NodeRan and fields.get("replayed") and self._done_before(event.node_id))
+        written = not (cls is NodeRan and fields.get("replayed") and self._done_before(fields["node_id"]))
         node = self._graph.apply(event)
         if written:
             self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
