@@ -445,7 +445,7 @@ class Engine(Emitter):
             if t.unstoppable():  # a sync node's thread cannot be stopped: keep what it does (as LangGraph)
                 t.stopping = True
                 continue
-            self.scope.cancelling.add(t.key)
+            self.scope.cancel_on_purpose(t.key)
             f.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
         done = {

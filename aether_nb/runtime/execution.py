@@ -179,6 +179,9 @@ class Execution:
             self.known_waits[record.token] = record
 
 
+_NONE_CANCELLED: frozenset[str] = frozenset()
+
+
 class Scope:
     """The body of one node: numbers its calls, tracks its frontier, hands out its NodeContext."""
 
@@ -199,8 +202,10 @@ class Scope:
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
         self.unawaited: dict[str, str] = {}
-        self.cancelling: set[str] = set()  # nodes a scheduler cancels on purpose (stop_on_first_error)
-        self.abandoned: list[Submission] = []  # bodies given up on (timeout, cancel) that may still run
+        # nodes a scheduler cancels on purpose (stop_on_first_error), and bodies given up on (timeout, cancel) that
+        # may still run: rarely any, so none is made per node until one is added (see cancel_on_purpose, abandon)
+        self.cancelling: frozenset[str] | set[str] = _NONE_CANCELLED
+        self.abandoned: tuple[Submission, ...] | list[Submission] = ()
         self._context: Any = None
 
     @property
@@ -236,6 +241,18 @@ class Scope:
                 node_id=self.node_id,
                 code="not_awaited",
             )
+
+    def cancel_on_purpose(self, node_id: str) -> None:
+        """The node ``node_id`` of this scope is being cancelled by its scheduler (it ends CANCELLED, not failed)."""
+        if not isinstance(self.cancelling, set):
+            self.cancelling = set()
+        self.cancelling.add(node_id)
+
+    def abandon(self, body: Submission) -> None:
+        """``body`` (a sync step's thread) was given up on and may still run: said when the node ends."""
+        if not isinstance(self.abandoned, list):
+            self.abandoned = []
+        self.abandoned.append(body)
 
     def advance(self, parents: tuple[str, ...], key: str) -> None:
         """``key`` completed: it replaces its parents in the frontier (later calls depend on it)."""

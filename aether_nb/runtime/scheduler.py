@@ -290,7 +290,7 @@ async def run_taskgraph(
             settle(node_id)
         if first_error is not None and stop_on_first_error:
             for task, node_id in running.items():
-                scope.cancelling.add(node_id)
+                scope.cancel_on_purpose(node_id)
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             for node_id in running.values():

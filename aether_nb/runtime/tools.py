@@ -297,7 +297,7 @@ class Tool:
             return await submission.result()
         except asyncio.CancelledError:
             if not submission.done() and not submission.cancel():
-                child.abandoned.append(submission)
+                child.abandon(submission)
                 linger(submission)
             raise
         finally:
