@@ -186,3 +186,15 @@ def test_every_effect_happens_once_across_crashes(ops: list[Any], crashes: list[
     assert _store_effects(store) == _store_effects(reference_store)
     journal = store.load_journal("p")
     assert len({e.key for e in journal}) == len(journal)  # no step journaled twice
+    # the history ends each step once, as the uncrashed run's does: a step replayed after a crash is stored only
+    # when the crash lost its end, never a second time
+    assert _ended(store) == _ended(reference_store)
+
+
+def _ended(store: MemoryStore) -> dict[str, int]:
+    """How many stored events end each node of run "p" done."""
+    ends: dict[str, int] = {}
+    for e in store.load_events("p"):
+        if e["kind"] in ("node_ran", "node_finished") and e.get("status") == "DONE":
+            ends[e["node_id"]] = ends.get(e["node_id"], 0) + 1
+    return ends

@@ -69,7 +69,12 @@ async def main():
     notes = sorted(r[0] for r in st.sql("select text from memory where kind = 'note'").rows)
     keys = sorted(r[0] for r in st.sql("select key from kv").rows)
     arts = sorted(r[0] for r in st.sql("select name from artifacts").rows)
-    print("STORE", json.dumps({"notes": notes, "kv": keys, "artifacts": arts}), flush=True)
+    ends = {}  # stored events ending a node done, per node: each step's once, replayed or not
+    for (data,) in st.sql("select data from events where run_id = 'p'").rows:
+        e = json.loads(data)
+        if e["kind"] in ("node_ran", "node_finished") and e.get("status") == "DONE":
+            ends[e["node_id"]] = ends.get(e["node_id"], 0) + 1
+    print("STORE", json.dumps({"notes": notes, "kv": keys, "artifacts": arts, "ends": ends}), flush=True)
 
 asyncio.run(main())
 """
