@@ -76,15 +76,9 @@ _RETRY_MAX_S = 5.0
 Durability = Literal["async", "sync"]
 DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
 MAX_PENDING = 1_000
-"""Write the batch early when it holds this many records, whatever its age (bounds memory and flush time).
-
-Why this few: a batch's objects (events, records, the rows made to write them) are freed together once it is
-written. CPython counts allocations minus frees towards its next collection but stops counting frees at zero, so
-a batch freed at once gives back almost none of what it allocated, and big batches bring the oldest generation's
-full collections (~100 ms each with 1,000 runs parked) sooner. With 20,000, resuming 1,000 StateGraph threads
-ran two full collections; with 1,000 (and batches that keep nothing beside their rows), one, in ~20 % less time;
-a chain in the memory store ran ~10 % faster; on DuckDB the extra log appends cost what the collections saved
-(bench/README, "Batch size and the garbage collector")."""
+"""Write the batch early when it holds this many records, whatever its age (bounds memory and flush time). Few,
+because a batch's objects are freed at once after its write, which gives back little of the garbage collector's
+count: big batches bring full collections sooner (bench/README, "Batch size and the garbage collector")."""
 
 _log = redact.logger("aether_nb")
 
@@ -129,8 +123,7 @@ class HistoryStore:
         self._events: list[tuple[str, JSON | AsJSON] | AsJSON] = []  # (see record)
         self._memory: list[MemoryRecord] = []
         self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
-        # the batch's KV operation per key, as the store takes it: (scope, key, JSON text, expires_at, deleted)
-        self._kv: dict[tuple[str, str], tuple[str, str, JSONText, float | None, bool]] = {}
+        self._kv: dict[tuple[str, str], tuple[str, str, JSONText, float | None, bool]] = {}  # the ops as written
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
@@ -196,16 +189,13 @@ class HistoryStore:
 
     def record(self, run_id: str, event: AsJSON, node: AsRecord | None) -> None:
         """The runtime's path for one event and the node it changed: kept as objects until the batch is written
-        (``event.to_json()`` and ``node.to_record(run_id)`` then)."""
+        (``event.to_json()`` and ``node.to_record(run_id)`` then); an event naming its run is kept alone."""
         with self._lock:
-            # the event alone when it names its run (the runtime's do): no pair per event kept until the write
             self._events.append(event if getattr(event, "run_id", None) == run_id else (run_id, event))
             self._dirty.add(run_id)
-            n = 1
             if node is not None:
                 self._nodes[(run_id, node.id)] = node
-                n = 2
-            self._added(urgent=False, n=n)
+            self._added(urgent=False, n=1 if node is None else 2)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
