@@ -127,7 +127,7 @@ def kv_columns(ops: list[Any]) -> list[tuple[Any, ...]] | None:
         return []
     if not all(type(op) is tuple and len(op) == 5 for op in ops):
         return None
-    scopes, keys, values, expires, deleted = (list(map(itemgetter(i), ops)) for i in range(5))  # (see apply._columns)
+    scopes, keys, values, expires, deleted = (list(map(itemgetter(i), ops)) for i in range(5))  # (as apply.py)
     if not (_types_in(_STR, scopes, keys) and _types_in(_OPT_FLOAT, expires) and _types_in(_BOOL, deleted)):
         return None
     if not _types_in(_JSON_TEXT, [v for v, gone in zip(values, deleted, strict=True) if not gone]):

@@ -445,6 +445,25 @@ async def two_asks(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
     return {"first": first, "second": second}
 
 
+def _asked_first(tmp_path: Any, run_id: str) -> str:
+    """Start ``two_asks`` on a new DuckDB file until it asks its first question, then close the file (a kernel
+    that stops there); returns the file's path."""
+    from aether_nb.store.duckdb import DuckDBStore
+
+    path = str(tmp_path / "nb.duckdb")
+    store = DuckDBStore(path)
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def start() -> None:
+        await two_asks.start(x=1, run_id=run_id).wait_for("waiting")
+
+    arun(start())
+    s.flush()
+    store.close()
+    return path
+
+
 def _ran(store: Any, run_id: str) -> list[tuple[str, bool]]:
     """The stored events that end a node: (node id, replayed)."""
     events = store.load_events(run_id)
@@ -457,17 +476,7 @@ def test_a_run_resumed_after_each_restart_stores_each_step_once(tmp_path: Any) -
     run's steps on every resume."""
     from aether_nb.store.duckdb import DuckDBStore
 
-    path = str(tmp_path / "nb.duckdb")
-    store = DuckDBStore(path)
-    s, _ = make_session(store)
-    session_mod.set_default_session(s)
-
-    async def start() -> None:
-        await two_asks.start(x=1, run_id="twice").wait_for("waiting")
-
-    arun(start())
-    s.flush()
-    store.close()
+    path = _asked_first(tmp_path, "twice")
     for answer in ("a", "b"):
         store = DuckDBStore(path)
         fresh_session(store)
@@ -505,17 +514,7 @@ def test_a_step_whose_events_a_crash_lost_is_stored_when_it_is_replayed(tmp_path
 
     from aether_nb.store.duckdb import DuckDBStore
 
-    path = str(tmp_path / "nb.duckdb")
-    store = DuckDBStore(path)
-    s, _ = make_session(store)
-    session_mod.set_default_session(s)
-
-    async def start() -> None:
-        await two_asks.start(x=1, run_id="lost").wait_for("waiting")
-
-    arun(start())
-    s.flush()
-    store.close()
+    path = _asked_first(tmp_path, "lost")
     con = duckdb.connect(path)  # what the crash lost
     con.execute("DELETE FROM nodes WHERE node_id = 'make_point_1'")
     con.execute("DELETE FROM events WHERE data::JSON->>'node_id' = 'make_point_1'")
