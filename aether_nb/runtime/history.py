@@ -12,7 +12,8 @@ When history reaches the store (the *durability* setting, ``ag.configure(durabil
   always survives the process.
 * ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
   when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
-  a run resumed afterwards executes those steps again, like a step interrupted mid-way.
+  a run resumed afterwards executes those steps again, like a step interrupted mid-way. These writes are not synced
+  (``durable=False``): a power loss may also lose those since the last sync (a wait, answer, ``flush()``, log apply).
 * ``"sync"``: a step is in the store before the code that called it continues (its caller awaits the write);
   steps completing in the same loop iteration share one write.
 
@@ -52,7 +53,7 @@ from aether_nb.runtime.history_failures import (
     nodes_as_records,
 )
 from aether_nb.store import redact
-from aether_nb.store.protocol import Store
+from aether_nb.store.protocol import Store, takes_durable
 from aether_nb.store.records import (
     JSON,
     ArtifactRecord,
@@ -113,6 +114,9 @@ class HistoryStore:
         self.durability: Durability = check_durability(durability)
         self.interval_s = check_interval(interval_s)
         self._lock = threading.RLock()
+        self._defers = takes_durable(inner)  # the store can write a batch without syncing it
+        self._unsynced = False  # a batch was written with durable=False and nothing durable since
+        self._urgent = False  # the pending batch holds a record that must be durable (a wait, an answer)
         self._runs: dict[str, RunRecord] = {}
         self._waits: dict[str, WaitRecord] = {}
         self._run_waits: dict[str, dict[str, None]] = {}  # run id -> tokens of its pending waits, in order
@@ -208,7 +212,7 @@ class HistoryStore:
             finally:
                 self._holding -= 1
         if not self._holding and (self._count >= MAX_PENDING or self._loopless()):
-            self.flush_history()
+            self.flush_history(durable=self._loopless())  # (a script's write-through is durable)
 
     @staticmethod
     def _loopless() -> bool:
@@ -218,7 +222,7 @@ class HistoryStore:
             return True
         return False
 
-    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+    def write_history(self, batch: HistoryBatch, *, durable: bool = True) -> list[RejectedRecord]:  # (always durable)
         with self._lock:
             self.flush_history()
             rejected = list(self.inner.write_history(batch) or ())
@@ -295,23 +299,25 @@ class HistoryStore:
         """Return once everything recorded so far is in the store; concurrent callers share one write."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if not self._count:
+            if not self._count and not self._unsynced:
                 return
             fut: asyncio.Future[None] = loop.create_future()
             self._barriers.append(fut)
             self._schedule_soon(loop)
         await fut
 
-    def flush_history(self) -> None:
-        """Write the pending batch now. A record the store cannot hold is dropped and reported (the rest is
-        written); when the batch cannot be written at all it stays pending (retried by the next write), the
-        listeners are told and :class:`~aether_nb.errors.StorageError` is raised."""
+    def flush_history(self, *, durable: bool = True) -> None:
+        """Write the pending batch now, durably (``durable=False``, for ``"async"`` background writes: unless it
+        holds a wait or an answer, or someone awaits :meth:`barrier`). A record the store cannot hold is dropped and
+        reported (the rest is written); when the batch cannot be written at all it stays pending (retried by the
+        next write), the listeners are told and :class:`~aether_nb.errors.StorageError` is raised."""
         failure: HistoryFailure | None = None
         error: BaseException | None = None
         with self._lock:
             self._cancel_timer()
             barriers, self._barriers = self._barriers, []
-            if not self._count:
+            durable = durable or bool(barriers) or self._urgent or self.durability == "sync" or not self._defers
+            if not self._count and not (durable and self._unsynced):
                 _settle(barriers, None)
                 return
             converted: list[RejectedRecord] = []
@@ -325,7 +331,8 @@ class HistoryStore:
                 kv=list(self._kv.values()),
             )
             try:
-                rejected = converted + list(self.inner.write_history(batch) or ())  # None: a store of the old protocol
+                written = self.inner.write_history(batch) if durable else self.inner.write_history(batch, durable=False)
+                rejected = converted + list(written or ())  # None: a store of the old protocol
             except Exception as exc:
                 error = (
                     exc
@@ -344,6 +351,7 @@ class HistoryStore:
                 self._dirty = set()
                 self._kv = {}
                 self._count = 0
+                self._unsynced, self._urgent = not durable, False
                 self._failing_since = None
                 self._retry_s = self.interval_s
                 failure = dropped_failure(rejected) if rejected else None
@@ -355,6 +363,7 @@ class HistoryStore:
 
     def _added(self, *, urgent: bool, n: int = 1) -> None:
         self._count += n
+        self._urgent = self._urgent or urgent
         if self._reporting:
             return  # a failure listener recording history: written with the next batch, never from inside a write
         try:
@@ -394,7 +403,7 @@ class HistoryStore:
 
     def _write_in_background(self) -> None:
         try:
-            self.flush_history()
+            self.flush_history(durable=False)
         except Exception:  # no caller to raise to: the listeners were told, the batch stays pending, retried later
             with self._lock:
                 if self._count:
@@ -418,12 +427,12 @@ class HistoryStore:
         return self.inner.get_run(run_id)
 
     def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
-        self.flush_history()
+        self.flush_history(durable=False)
         return self.inner.list_runs(status=status, graph=graph)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
         if run_id in self._dirty:  # only this run's pending history matters to this read
-            self.flush_history()
+            self.flush_history(durable=False)
         return self.inner.load_journal(run_id)
 
     def get_wait(self, token: str) -> WaitRecord | None:
@@ -461,12 +470,12 @@ class HistoryStore:
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
         if run_id in self._dirty:  # only this run's pending history matters to this read
-            self.flush_history()
+            self.flush_history(durable=False)
         return self.inner.list_nodes(run_id)
 
     def load_events(self, run_id: str) -> list[JSON]:
         if run_id in self._dirty:  # only this run's pending history matters to this read
-            self.flush_history()
+            self.flush_history(durable=False)
         return self.inner.load_events(run_id)
 
     # -- everything else goes straight to the real store -----------------------------------------------------------
@@ -499,12 +508,12 @@ class HistoryStore:
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
         if self._kv:
-            self.flush_history()
+            self.flush_history(durable=False)
         return self.inner.kv_keys(scope, prefix)
 
     def kv_purge(self, now: float) -> int:
         if self._kv:
-            self.flush_history()
+            self.flush_history(durable=False)
         return self.inner.kv_purge(now)
 
     def memory_query(
@@ -521,7 +530,7 @@ class HistoryStore:
 
     def _flush_memory(self) -> None:
         if self._memory:
-            self.flush_history()
+            self.flush_history(durable=False)
 
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         self.inner.artifact_put(record, data)
@@ -537,7 +546,7 @@ class HistoryStore:
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
         """SQL over the store's tables (DuckDB store), after writing the pending history so queries see it."""
-        self.flush_history()
+        self.flush_history(durable=False)
         return self.inner.sql(query, params)  # type: ignore[attr-defined]
 
     def flush(self) -> None:
@@ -564,17 +573,12 @@ class HistoryStore:
 
 
 def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    here = None if HistoryStore._loopless() else asyncio.get_running_loop()
     for fut in futures:
         loop = fut.get_loop()
-        if loop.is_closed():
-            continue
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        if loop is here:
             _resolve(fut, exc)
-        else:
+        elif not loop.is_closed():
             loop.call_soon_threadsafe(_resolve, fut, exc)
 
 

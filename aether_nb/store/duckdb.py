@@ -217,14 +217,22 @@ class DuckDBStore:
                 raise self._io_error(what, exc) from exc
 
     # -- the write path --------------------------------------------------------------------------------------
-    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+    def write_history(self, batch: HistoryBatch, *, durable: bool = True) -> list[RejectedRecord]:
         """Write every record of ``batch`` the store can hold, as one durable statement (see the module
-        docstring); return the records refused, with why. Raises StorageError when nothing was written."""
+        docstring); return the records refused, with why. Raises StorageError when nothing was written.
+
+        ``durable=False``: the batch survives the process being killed when this returns, and a power loss once
+        the log is next synced (a durable write, even of an empty batch, :meth:`flush`, or the next apply)."""
         with self._state.lock:
             self._check()
             self._check_writable()
             rows = encode_batch(batch, self._state.next)
-            late = self._write_rows(rows, "write_history") if len(rows) else []
+            if len(rows):
+                late = self._write_rows(rows, "write_history", durable=durable)
+            else:
+                late = []
+                if durable:
+                    self._sync_log("write_history")
             return rows.rejected + late + self._state.take_late_rejects()
 
     def _write_direct(self, batch: HistoryBatch, what: str) -> None:
@@ -238,23 +246,22 @@ class DuckDBStore:
             late = self._write_rows(rows, what)
             self._state.late_rejects += late
 
-    def _write_rows(self, rows: Rows, what: str) -> list[RejectedRecord]:
-        """One log row, durable when this returns; the applier takes it from there. Under the lock."""
+    def _write_rows(self, rows: Rows, what: str, *, durable: bool = True) -> list[RejectedRecord]:
+        """One log row, durable when this returns (``durable``); the applier takes it from there. Under the lock."""
         state = self._state
         rejected: list[RejectedRecord] = []
-        if state.pending.size >= PENDING_MAX:  # the applier is behind: catch up first, memory stays bounded
-            rejected = self._apply_locked_reporting(what)
+        if state.pending.size >= PENDING_MAX:  # the applier is behind: memory stays bounded
+            # Its apply in flight ends fast once this thread waits (while the loop runs Python, the applier's
+            # statements wait for the GIL at every step); only what is still too much is applied here.
+            state.wait_for_apply()
+            if state.pending.size >= PENDING_MAX:
+                rejected = self._apply_locked_reporting(what)
         seq = state.next()
         assert state.log is not None  # (a read-only store refused the write before)
         try:
-            state.log.append(seq, rows.to_json())
+            state.log.append(seq, rows.to_json(), sync=durable)
         except OSError as exc:
-            raise StorageError(
-                f"{what} failed: cannot write the history log of the aether_nb store {self.location} "
-                f"({state.log.folder}): {exc}. Nothing of this write was kept; free disk space or check the "
-                "folder's permissions, then write again.",
-                code="io",
-            ) from exc
+            raise self._log_error(what, exc, "Nothing of this write was kept") from exc
         state.pending.add(rows, seq)
         state.wrote_kv(rows.kv)
         if rows.runs:
@@ -262,6 +269,24 @@ class DuckDBStore:
         state.last_write = time.monotonic()
         state.wrote()
         return rejected
+
+    def _log_error(self, what: str, exc: OSError, kept: str) -> StorageError:
+        folder = self._state.log.folder if self._state.log is not None else None
+        return StorageError(
+            f"{what} failed: cannot write the history log of the aether_nb store {self.location} ({folder}): "
+            f"{exc}. {kept}; free disk space or check the folder's permissions, then write again.",
+            code="io",
+        )
+
+    def _sync_log(self, what: str) -> None:
+        """Make the batches written with ``durable=False`` durable (under the lock)."""
+        if self._state.log is None:
+            return
+        try:
+            self._state.log.sync()
+        except OSError as exc:
+            kept = "The batches written before are kept but may not survive a power loss"
+            raise self._log_error(what, exc, kept) from exc
 
     def _apply_locked(self) -> None:
         """Apply the log now (a read needs the tables whole); its rejected rows are reported with the next write."""
@@ -434,9 +459,12 @@ class DuckDBStore:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Nothing to do: every write is durable when it returns (the log is applied to the tables on its own)."""
+        """Make every write durable: those of ``write_history(durable=False)`` are synced to disk (every other
+        write is durable when it returns; the log is applied to the tables on its own)."""
         with self._state.lock:
             self._check()
+            if not self._read_only:
+                self._sync_log("flush")
 
     def close(self) -> None:
         """Apply the history log to the tables (so the file is tidy for other readers) and close. If that fails,

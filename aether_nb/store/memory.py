@@ -243,11 +243,11 @@ class MemoryStore:
             self._decode_history()
             return copy.deepcopy(self._events.get(run_id, []))
 
-    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+    def write_history(self, batch: HistoryBatch, *, durable: bool = True) -> list[RejectedRecord]:
         """Every record of ``batch`` the store can hold, at once; returns the others (the DuckDB store refuses the
-        same ones). Run and wait records take the JSON round trip at once; the journal, nodes and events are
-        serialised and redacted now (so a bad value is found here) but decoded only when first read, since most
-        history is written and never read back."""
+        same ones); ``durable`` changes nothing in memory. Run and wait records take the JSON round trip at once;
+        the journal, nodes and events are serialised and redacted now (so a bad value is found here) but decoded
+        only when first read, since most history is written and never read back."""
         with self._lock:
             self._check()
             rejected: list[RejectedRecord] = []

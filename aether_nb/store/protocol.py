@@ -9,6 +9,7 @@ process).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -79,9 +80,14 @@ class Store(Protocol):
 
     def load_events(self, run_id: str) -> list[JSON]: ...
 
-    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
+    def write_history(self, batch: HistoryBatch, *, durable: bool = True) -> list[RejectedRecord]:
         """Write the records of ``batch`` (runs, waits, journal entries, nodes, events, memory events, KV writes)
         as one durable step, and return the records it could not hold, each with the reason.
+
+        ``durable=False`` (the runtime's ``"async"`` background batches): the write need only survive the
+        process, not a power loss, until the next durable write (an empty batch will do) or :meth:`flush`; a
+        store whose writes cost no sync ignores it. (A store may leave the parameter out: the runtime then
+        writes every batch durably.)
 
         One bad record never blocks the others: a record the store cannot hold (a value that is not JSON or is
         nested too deeply, a field of the wrong type) is left out and returned, and the rest is written. Raises
@@ -140,3 +146,12 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release the store. Further calls raise :class:`~aether_nb.errors.StorageError`."""
+
+
+def takes_durable(store: Store) -> bool:
+    """Whether ``store.write_history`` takes ``durable`` (a store written for the protocol before it did not:
+    the runtime then writes every batch durably)."""
+    try:
+        return "durable" in inspect.signature(store.write_history).parameters
+    except (TypeError, ValueError):  # (a callable without a signature)
+        return False

@@ -30,7 +30,8 @@ from tests.conftest import arun, make_session
 
 
 class CountingStore(MemoryStore):
-    """A MemoryStore that counts batches and can be told to fail them."""
+    """A MemoryStore that counts batches and can be told to fail them. Its ``write_history`` takes no
+    ``durable`` (a store written for the protocol before it had one): every batch reaches it without it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -227,6 +228,78 @@ def test_a_failed_write_keeps_the_batch_and_says_so(inner: CountingStore) -> Non
     s.flush()
     assert s.store.pending == 0
     assert [e.key for e in inner.load_journal(run_id)] == ["inc_1"]
+
+
+class SyncingStore(MemoryStore):
+    """A MemoryStore that takes ``durable`` and notes, per write, how many records and whether it was durable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[int, bool]] = []
+
+    def write_history(self, batch: HistoryBatch, *, durable: bool = True) -> list[RejectedRecord]:
+        self.writes.append((len(batch), durable))
+        return super().write_history(batch, durable=durable)
+
+
+@pytest.fixture
+def syncing() -> Iterator[SyncingStore]:
+    store = SyncingStore()
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+    try:
+        yield store
+    finally:
+        session_mod.set_default_session(previous)
+
+
+def test_async_background_batches_are_not_synced_and_waits_barriers_and_flush_are(syncing: SyncingStore) -> None:
+    """A power loss may lose an ``"async"`` background batch (a kill may not: the store has it); a wait, a barrier
+    after such a batch and ``flush()`` are durable (README, "Durability")."""
+
+    @ag.graph_fn(outputs=["y"])
+    async def one(x: int) -> dict[str, int]:
+        return {"y": (await inc(x))["y"]}
+
+    @ag.graph_fn(outputs=["a"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"a": await context.channel().ask_text("name?")}
+
+    async def main() -> None:
+        store = _session().store
+        await one.start(x=1)
+        while not syncing.writes:  # the interval's timer writes the batch
+            await asyncio.sleep(0.01)
+        assert [d for _, d in syncing.writes] == [False] and syncing.writes[0][0] > 0
+        await store.barrier()  # nothing pending, but the last batch is not synced yet: an empty durable write
+        assert syncing.writes[1:] == [(0, True)]
+        await store.barrier()  # nothing pending, nothing unsynced: no write at all
+        assert len(syncing.writes) == 2
+        run = asks.start()
+        await run.wait_for("waiting", timeout=10)  # the wait's write is durable (it survives a power loss)
+        assert syncing.writes[-1][1] is True and syncing.get_wait(run.waits[0].token) is not None
+        await run.answer("Ada")
+        assert await run == {"a": "Ada"}
+        while syncing.get_run(run.id).status != "succeeded":  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+        assert syncing.writes[-1][1] is False  # the run's end: a background batch again
+
+    arun(main(), timeout=20)
+    count = len(syncing.writes)
+    _session().flush()
+    assert syncing.writes[count:] == [(0, True)]
+
+
+def test_sync_durability_writes_every_batch_durably(syncing: SyncingStore) -> None:
+    ag.configure(durability="sync")
+
+    @ag.graph_fn(outputs=["y"])
+    async def two(x: int) -> dict[str, int]:
+        return {"y": (await inc((await inc(x))["y"]))["y"]}
+
+    assert arun(two(x=1)) == {"y": 3}
+    _session().flush()
+    assert syncing.writes and all(durable for _, durable in syncing.writes)
 
 
 def test_durability_is_validated() -> None:

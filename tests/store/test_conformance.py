@@ -223,6 +223,16 @@ def test_events_append_and_load(store: Store) -> None:
     assert store.load_events("none") == []
 
 
+def test_a_batch_written_without_sync_reads_back_at_once_and_a_sync_loses_nothing(store: Store) -> None:
+    """``durable=False`` (the runtime's async background batches) changes when the batch reaches the disk, never
+    what the store holds or returns."""
+    assert store.write_history(HistoryBatch(events=[("r1", {"i": 1})], runs=[run("r1")]), durable=False) == []
+    assert store.load_events("r1") == [{"i": 1}] and store.get_run("r1") is not None
+    assert store.write_history(HistoryBatch()) == []  # an empty durable write: the sync of what came before
+    store.flush()
+    assert store.load_events("r1") == [{"i": 1}]
+
+
 def test_write_history_is_what_the_single_writes_would_store(store: Store) -> None:
     store.put_node(node("a", status="RUNNING"))
     store.write_history(

@@ -364,6 +364,52 @@ def test_a_writer_far_ahead_of_the_applier_applies_first(db: Path, monkeypatch: 
         store.close()
 
 
+def test_a_writer_far_ahead_of_an_apply_in_flight_waits_for_it_and_leaves_the_rest_to_it(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the loop runs Python, the background apply waits for the GIL at every step; a writer that finds too
+    many rows pending waits for it (it then ends fast) rather than applying the newer rows itself too."""
+    from aether_nb.store import apply as store_apply
+    from aether_nb.store import duckdb as store_duckdb
+
+    monkeypatch.setattr(store_duckdb, "PENDING_MAX", 30)
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 20)
+    started, first, later = threading.Event(), threading.Event(), threading.Event()
+    real_execute = store_apply.execute
+
+    def gated(con: duckdb.DuckDBPyConnection, statement: store_apply.Statement) -> None:
+        # each background apply (one events statement each here) waits at its gate, its rows frozen
+        if threading.current_thread().name == "aether-duckdb-apply" and statement[0].startswith("INSERT INTO events"):
+            gate = later if started.is_set() else first
+            started.set()
+            assert gate.wait(timeout=30), "the test never opened the gate"
+        real_execute(con, statement)
+
+    monkeypatch.setattr(store_apply, "execute", gated)
+    store = DuckDBStore(db, apply_after_s=3600)
+    try:
+        for i in range(2):  # 20 rows: the applier freezes them and stops at the gate
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        assert started.wait(timeout=30), "the background applier never started"
+        store.append_events("r1", [{"i": 20 + j} for j in range(10)])  # 30 pending now
+        writer = threading.Thread(target=store.append_events, args=("r1", [{"i": 30 + j} for j in range(10)]))
+        writer.start()  # finds 30 pending: waits for the apply in flight
+        first.set()
+        writer.join(timeout=30)
+        assert not writer.is_alive()
+        # the applier's 20 rows are in the table; the 10 written meanwhile were left to it (its next apply is held
+        # at the gate), not applied by the writer
+        assert raw_count(db, "events") == 20
+        assert store.load_events("r1") == [{"i": i} for i in range(40)]
+        later.set()
+        store.sql("select 1")
+        assert raw_count(db, "events") == 40 and store.load_events("r1") == [{"i": i} for i in range(40)]
+    finally:
+        first.set()
+        later.set()
+        store.close()
+
+
 def test_atexit_applies_the_log_of_an_unclosed_store(db: Path, child_factory: list[Child]) -> None:
     child = Child(db, "unclosed")
     child_factory.append(child)

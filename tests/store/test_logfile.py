@@ -9,6 +9,7 @@ tests with real processes are ``tests/runtime/test_history_crash.py`` and ``test
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,7 @@ def test_a_read_only_open_reads_the_log_a_dead_process_left_without_touching_it(
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("write"), st.integers(1, 4)),
+        st.tuples(st.just("write_unsynced"), st.integers(1, 4)),
         st.tuples(st.just("apply"), st.none()),
         st.tuples(st.just("crash"), st.none()),
         st.tuples(st.just("failed_write"), st.none()),
@@ -241,10 +243,10 @@ def test_every_acknowledged_batch_is_read_back_once_whatever_the_crashes(
     n = 0
     try:
         for i, (op, arg) in enumerate(ops):
-            if op == "write":
+            if op in ("write", "write_unsynced"):  # (unsynced: what a killed process leaves has it all the same)
                 events = [{"n": n + k} for k in range(arg)]
                 n += arg
-                store.write_history(HistoryBatch(events=[("r", e) for e in events]))
+                store.write_history(HistoryBatch(events=[("r", e) for e in events]), durable=op == "write")
                 expected += events
             elif op == "failed_write":
                 original = logfile._datasync
@@ -270,6 +272,81 @@ def test_every_acknowledged_batch_is_read_back_once_whatever_the_crashes(
     with DuckDBStore(db) as final:
         assert final.load_events("r") == expected
         assert final.sql("select count(*) from events").rows == [(len(expected),)]
+
+
+class SyncedSizes:
+    """Stands in for the log's ``fdatasync``: syncs, and notes how long each segment was when synced, which is
+    all of it a power loss keeps (a segment's header is synced when it is created)."""
+
+    def __init__(self) -> None:
+        self.real = logfile._datasync
+        self.sizes: dict[str, int] = {}
+
+    def __call__(self, fd: int) -> None:
+        self.real(fd)
+        self.sizes[os.readlink(f"/proc/self/fd/{fd}")] = os.fstat(fd).st_size
+
+    def power_loss_copy(self, db: Path, to: Path) -> Path:
+        """``crash_copy``, with each segment cut to what was synced of it."""
+        copy = crash_copy(db, to)
+        for seg in segments(copy):
+            original = Path(str(db) + FOLDER_SUFFIX) / seg.name
+            data = seg.read_bytes()
+            seg.write_bytes(data[: self.sizes.get(str(original), data.index(b"\n") + 1)])
+        return copy
+
+
+POWER_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 4)),
+        st.tuples(st.just("write_unsynced"), st.integers(1, 4)),
+        st.tuples(st.just("sync"), st.none()),  # an empty durable write
+        st.tuples(st.just("flush"), st.none()),
+        st.tuples(st.just("apply"), st.none()),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the synced file's name from /proc")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=POWER_OPS)
+def test_a_power_loss_keeps_every_durable_batch_and_all_before_the_last_sync(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, Any]]
+) -> None:
+    """``write_history(durable=False)`` (the runtime's async background batches) is not synced; a durable write,
+    ``flush()`` or an apply syncs it and everything before: a power loss loses at most what came after."""
+    root = tmp_path_factory.mktemp("power")
+    db = root / "s.duckdb"
+    expected: list[dict[str, int]] = []
+    durable_upto = 0
+    synced = SyncedSizes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(logfile, "_datasync", synced)
+        with DuckDBStore(db, apply_after_s=3600) as store:
+            for op, arg in ops:
+                if op in ("write", "write_unsynced"):
+                    events = [{"n": len(expected) + k} for k in range(arg)]
+                    store.write_history(HistoryBatch(events=[("r", e) for e in events]), durable=op == "write")
+                    expected += events
+                elif op == "sync":
+                    assert store.write_history(HistoryBatch()) == []
+                elif op == "flush":
+                    store.flush()
+                else:
+                    store.sql("select 1")  # applies the log (a segment is synced as it closes)
+                if op != "write_unsynced":
+                    durable_upto = len(expected)
+                assert store.load_events("r") == expected
+                copy = synced.power_loss_copy(db, root / "lost")
+                try:
+                    with DuckDBStore(copy) as after:
+                        kept = after.load_events("r")
+                    # a prefix (no hole: a later batch kept, an earlier one lost), holding every durable batch
+                    assert kept == expected[: len(kept)] and len(kept) >= durable_upto, (kept, durable_upto)
+                finally:
+                    shutil.rmtree(root / "lost")
 
 
 def test_read_log_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
