@@ -285,14 +285,8 @@ class HistoryStore:
         runs |= {m.run_id for m in self._memory if m.run_id is not None}
         nodes = {(w.run_id, w.node_id) for w in self._waits.values()} | {(e.run_id, e.key) for e in self._journal}
         nodes |= set(self._nodes)
-        kinds = {
-            kind
-            for kind, present in (
-                ("run", self._runs), ("wait", self._waits), ("journal", self._journal), ("node", self._nodes),
-                ("event", self._events), ("memory", self._memory), ("kv", self._kv),
-            )
-            if present
-        }  # fmt: skip
+        held = (self._runs, self._waits, self._journal, self._nodes, self._events, self._memory, self._kv)
+        kinds = {k for k, h in zip(("run", "wait", "journal", "node", "event", "memory", "kv"), held, strict=True) if h}
         return HistoryFailure(str(exc), True, frozenset(runs), frozenset(nodes), frozenset(kinds), self._count)
 
     async def barrier(self) -> None:
