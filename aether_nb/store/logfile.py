@@ -4,9 +4,9 @@ Why a file of our own: a durable write is the store's hot path (a pause, an answ
 durability), and a DuckDB statement with its commit costs ~0.75 ms in a tight loop and 1.1-1.25 ms in the running
 store, where appending a few hundred bytes to a file and ``fdatasync`` costs ~0.2 ms on the same machine
 (``bench/README.md``). So a batch of history is one *frame* appended to ``<file>.history-log/<n>.seg`` and synced:
-when :meth:`LogFile.append` returns, the batch is durable. The typed tables are brought up to date from these
-frames later, in DuckDB transactions (:mod:`aether_nb.store.log`, :mod:`aether_nb.store.apply`), and a
-segment is deleted once everything in it is applied.
+when :meth:`LogFile.append` returns, the batch is durable (``sync=False``: from the next sync on, see there). The
+typed tables are brought up to date from these frames later, in DuckDB transactions (:mod:`aether_nb.store.log`,
+:mod:`aether_nb.store.apply`), and a segment is deleted once everything in it is applied.
 
 What keeps this exactly-once:
 
@@ -203,6 +203,8 @@ class LogFile:
             # frame ends its segment when read) and go on in a new segment, after a whole frame.
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
+            with contextlib.suppress(OSError):  # the frames before it that were appended without sync (best effort)
+                self.sync()
             self._close_open(sync=False)
             raise
         self._frames += 1

@@ -281,8 +281,12 @@ class SyncedSizes:
     def __init__(self) -> None:
         self.real = logfile._datasync
         self.sizes: dict[str, int] = {}
+        self.fail_next = False
 
     def __call__(self, fd: int) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError(5, "Input/output error")
         self.real(fd)
         self.sizes[os.readlink(f"/proc/self/fd/{fd}")] = os.fstat(fd).st_size
 
@@ -303,6 +307,7 @@ POWER_OPS = st.lists(
         st.tuples(st.just("sync"), st.none()),  # an empty durable write
         st.tuples(st.just("flush"), st.none()),
         st.tuples(st.just("apply"), st.none()),
+        st.tuples(st.just("failed_write"), st.none()),  # its sync fails: the frames before it are synced still
     ),
     min_size=1,
     max_size=20,
@@ -334,6 +339,10 @@ def test_a_power_loss_keeps_every_durable_batch_and_all_before_the_last_sync(
                     assert store.write_history(HistoryBatch()) == []
                 elif op == "flush":
                     store.flush()
+                elif op == "failed_write":
+                    synced.fail_next = True
+                    with pytest.raises(StorageError):
+                        store.append_events("r", [{"n": -1}])
                 else:
                     store.sql("select 1")  # applies the log (a segment is synced as it closes)
                 if op != "write_unsynced":
