@@ -317,9 +317,10 @@ class Engine(Emitter):
         if not self.scope.execution.resumed:
             return None
         journal = self.scope.execution.journal
-        fp = fingerprint({"step": step})
+        fp = None  # (computed only when such a key exists: every superstep of a resumed run comes here)
         n = 1
         while (entry := journal.get(f"{self.scope.prefix}reload_{n}")) is not None:
+            fp = fingerprint({"step": step}) if fp is None else fp
             if entry.name == "reload" and entry.fingerprint == fp:
                 self.scope.next_key("reload")  # (the older count went through here)
                 return entry.key
