@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -31,15 +32,23 @@ def make_session(store: Any = None, answers: Any = (), clock: Any = None) -> tup
     return s, channel
 
 
-@pytest.fixture
-def session() -> Iterator[Session]:
-    """A fresh default session for the test (restored afterwards)."""
-    s, _ = make_session()
+@contextlib.contextmanager
+def default_session(store: Any = None) -> Iterator[Session]:
+    """A fresh session over ``store`` (no scripted answers: asks stay open until answered) as the default one for
+    the block; the previous one is restored after it."""
+    s, _ = make_session(store)
     previous = session_mod.set_default_session(s)
     try:
         yield s
     finally:
         session_mod.set_default_session(previous)
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    """A fresh default session for the test (restored afterwards)."""
+    with default_session() as s:
+        yield s
 
 
 @pytest.fixture

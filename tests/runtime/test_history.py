@@ -26,7 +26,7 @@ from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.records import HistoryBatch, RejectedRecord, WaitRecord
 from aether_nb.store.redact import MASK, contains_secret
-from tests.conftest import arun, make_session
+from tests.conftest import arun, default_session
 
 
 class CountingStore(MemoryStore):
@@ -48,12 +48,8 @@ class CountingStore(MemoryStore):
 @pytest.fixture
 def inner() -> Iterator[CountingStore]:
     store = CountingStore()
-    s, _ = make_session(store)  # no scripted answers: asks stay open until run.answer
-    previous = session_mod.set_default_session(s)
-    try:
+    with default_session(store):
         yield store
-    finally:
-        session_mod.set_default_session(previous)
 
 
 @ag.tool(outputs=["y"])
@@ -245,12 +241,8 @@ class SyncingStore(MemoryStore):
 @pytest.fixture
 def syncing() -> Iterator[SyncingStore]:
     store = SyncingStore()
-    s, _ = make_session(store)
-    previous = session_mod.set_default_session(s)
-    try:
+    with default_session(store):
         yield store
-    finally:
-        session_mod.set_default_session(previous)
 
 
 def test_async_background_batches_are_not_synced_and_waits_barriers_and_flush_are(syncing: SyncingStore) -> None:

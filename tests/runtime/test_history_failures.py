@@ -21,7 +21,7 @@ from aether_nb.runtime.history import HistoryFailure, HistoryStore
 from aether_nb.runtime.session import Session
 from aether_nb.store.memory import MemoryStore
 from aether_nb.store.records import HistoryBatch, MemoryRecord, RejectedRecord
-from tests.conftest import arun, make_session
+from tests.conftest import arun, default_session
 
 
 class FlakyStore(MemoryStore):
@@ -42,12 +42,8 @@ class FlakyStore(MemoryStore):
 @pytest.fixture
 def flaky() -> Iterator[FlakyStore]:
     store = FlakyStore()
-    s, _ = make_session(store)
-    previous = session_mod.set_default_session(s)
-    try:
+    with default_session(store):
         yield store
-    finally:
-        session_mod.set_default_session(previous)
 
 
 def _session() -> Session:
