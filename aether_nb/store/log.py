@@ -8,8 +8,9 @@ the append returns, the batch is durable. The typed tables (runs, waits, journal
 brought up to date from the log later (:mod:`aether_nb.store.apply`), in one transaction that also records the
 highest log seq applied, after which the segments it covers are deleted:
 
-* in the background (:class:`~aether_nb.store.apply.Applier`), once the log holds :data:`APPLY_ROWS` rows or
-  :data:`APPLY_BATCHES` batches, or when the store has been idle for ``apply_after_s``;
+* in the background (:class:`~aether_nb.store.apply.Applier`), when the store has been idle for ``apply_after_s``,
+  or once the log holds :data:`APPLY_ROWS` rows or :data:`APPLY_BATCHES` batches and the writer pauses for
+  :data:`APPLY_PAUSE_S` (see there why not while it writes);
 * at once, at ``sql()`` and the few other reads that need whole tables, at ``close()``, when the log holds more
   than :data:`PENDING_MAX` rows (the writer waits: memory stays bounded), and when the file is opened again after
   a process died with frames in its log (:meth:`FileState.recover`).
@@ -38,14 +39,21 @@ from aether_nb.store.rows import Rows
 from aether_nb.store.schema import LOG_SELECT
 from aether_nb.store.values import py_text
 
-__all__ = ["APPLY_BATCHES", "APPLY_ROWS", "KV_KEYS_MAX", "PENDING_MAX", "FileState"]
+__all__ = ["APPLY_BATCHES", "APPLY_PAUSE_S", "APPLY_ROWS", "KV_KEYS_MAX", "PENDING_MAX", "FileState"]
 
 _log = logging.getLogger("aether_nb")
 
 APPLY_ROWS = 5_000
-"""The background applier starts once the log holds this many rows, idle or not."""
+"""The background applier starts once the log holds this many rows and the writer pauses (:data:`APPLY_PAUSE_S`)."""
 APPLY_BATCHES = 500
-"""... or this many batches (the log table stays small)."""
+"""... or this many batches."""
+APPLY_PAUSE_S = 0.05
+"""How long the writer must pause before the background applier takes a log of :data:`APPLY_ROWS` rows. Not at
+once: beside a thread that keeps running Python (a kernel executing a long chain of steps), the applier gets the
+GIL only in switch-interval slices (DuckDB's client takes it at every execution task), so its apply costs that
+thread more than applying inline would; a writer that never pauses applies at :data:`PENDING_MAX` itself (~9 %
+faster per W1 step, bench/README). A pause of the loop (a model call, a user's answer, the next cell) is when the
+applier runs unopposed."""
 PENDING_MAX = 20_000
 """A writer that finds this many rows waiting to be applied applies them itself first (memory stays bounded: a
 pending row takes ~1 KB)."""
@@ -262,9 +270,10 @@ class FileState:
         cur = self.pending.current
         if not cur or self.pending.applying is not None:
             return None
+        idle = self.apply_after_s
         if cur.size >= APPLY_ROWS or len(cur.log_seqs) >= APPLY_BATCHES:
-            return 0.0
-        return max(0.0, self.last_write + self.apply_after_s - now)
+            idle = min(idle, APPLY_PAUSE_S)
+        return max(0.0, self.last_write + idle - now)
 
     def wrote(self) -> None:
         """A write made rows pending (caller holds the lock): wake the applier."""

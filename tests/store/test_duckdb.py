@@ -31,6 +31,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.rows import Rows
 from tests.store.conftest import log_frames
 
 WRITER = Path(__file__).with_name("_writer.py")
@@ -323,11 +324,13 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> 
         time.sleep(0.01)
 
 
-def test_a_long_log_is_applied_in_the_background_while_writes_go_on(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_log_is_applied_in_the_background_once_the_writer_pauses(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(store_log, "APPLY_ROWS", 200)
     store = DuckDBStore(db, apply_after_s=3600)  # never idle long enough: only the size starts the applier
     try:
-        for i in range(40):  # 40 writes of 10 rows: the applier starts at 200, while writes go on
+        for i in range(40):  # 40 writes of 10 rows: the applier starts past 200, once the writes pause
             store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
         _eventually(lambda: raw_count(db, "events") >= 200, "the applier never applied the log")
         assert store.load_events("r1") == [{"i": i} for i in range(400)]  # tables + log: each row once, in order
@@ -335,6 +338,50 @@ def test_a_long_log_is_applied_in_the_background_while_writes_go_on(db: Path, mo
         assert raw_count(db, "events") == 400 and log_frames(db) == 0
     finally:
         store.close()
+
+
+def test_a_writer_that_never_pauses_applies_the_log_itself(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a thread that keeps running Python the background apply gets the GIL in slices and costs that thread
+    more than an inline apply: while the writer does not pause, a long log waits for it (at PENDING_MAX)."""
+    from aether_nb.store import duckdb as store_duckdb
+
+    monkeypatch.setattr(store_duckdb, "PENDING_MAX", 50)
+    monkeypatch.setattr(store_log, "APPLY_ROWS", 20)
+    monkeypatch.setattr(store_log, "APPLY_PAUSE_S", 3600.0)  # no pause between these writes is long enough
+    store = DuckDBStore(db, apply_after_s=3600)
+    try:
+        for i in range(5):
+            store.append_events("r1", [{"i": i * 10 + j} for j in range(10)])
+        assert raw_count(db, "events") == 0 and log_frames(db) == 5  # 50 rows pending, none applied meanwhile
+        store.append_events("r1", [{"i": 50 + j} for j in range(10)])
+        assert raw_count(db, "events") == 50  # the 6th write found 50 pending and applied them first
+        assert store.load_events("r1") == [{"i": i} for i in range(60)]
+    finally:
+        store.close()
+
+
+def test_when_the_applier_is_due() -> None:
+    """Idle for ``apply_after_s``: any log; a long log (rows or batches): after a short pause of the writer."""
+    state = store_log.FileState(0, 1.0)
+    assert state.apply_due(100.0) is None  # nothing pending
+    state.pending.add(_rows(store_log.APPLY_ROWS - 1), 1)
+    state.last_write = 100.0
+    assert state.apply_due(100.0) == pytest.approx(1.0)
+    assert state.apply_due(101.5) == 0.0
+    state.pending.add(_rows(1), 2)
+    assert state.apply_due(100.0) == pytest.approx(store_log.APPLY_PAUSE_S)
+    assert state.apply_due(100.0 + store_log.APPLY_PAUSE_S) == 0.0
+    state.apply_after_s = 0.01  # a store idle-applying sooner than the pause keeps its own delay
+    assert state.apply_due(100.0) == pytest.approx(0.01)
+    batches = store_log.FileState(0, 1.0)
+    for seq in range(store_log.APPLY_BATCHES):
+        batches.pending.add(_rows(1), seq)
+    batches.last_write = 100.0
+    assert batches.apply_due(100.0) == pytest.approx(store_log.APPLY_PAUSE_S)
+
+
+def _rows(n: int) -> Rows:
+    return Rows(events=[("r1", i, "{}") for i in range(n)])
 
 
 def test_many_batches_are_applied_in_the_background(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
