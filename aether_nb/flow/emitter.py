@@ -33,7 +33,6 @@ class Emitter:
     graph: CompiledGraph
     run: StepHost
     scope: Scope
-    root: Engine
     parent: Engine | None
     stream_ns: tuple[str, ...]
     thread_id: str
@@ -43,6 +42,10 @@ class Emitter:
     step_tasks: list[Task]
     latest_values: Callable[[], dict[str, Any]]
     current_head: Callable[[], Checkpoint | None]
+
+    @property
+    def root(self) -> Engine:
+        raise NotImplementedError  # the engine's (Engine.root)
 
     @property
     def sink(self) -> Sink | None:

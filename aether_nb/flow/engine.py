@@ -87,7 +87,6 @@ class Engine(Emitter):
         self.scope = scope
         self.run = scope.run
         self.parent = parent
-        self.root: Engine = parent.root if parent is not None else self
         self.thread_id: str = inputs["thread_id"]
         self.input = inputs.get("input")
         self.config: dict[str, Any] = dict(inputs.get("config") or {})
@@ -127,6 +126,12 @@ class Engine(Emitter):
         self._written: int | None = None
         self._head_stale = False
         self._configurable: dict[str, Any] | None = None
+
+    @property
+    def root(self) -> Engine:
+        """The engine of the turn (a subgraph's: its parent's root). Not an attribute: a root engine pointing at
+        itself would make a cycle that keeps the run's objects until a full garbage collection."""
+        return self.parent.root if self.parent is not None else self
 
     # -- helpers the tasks use ----------------------------------------------------------------------------------
     @property
@@ -196,6 +201,7 @@ class Engine(Emitter):
             out = await self._main()
         finally:
             _engine.reset(token)
+            del self.runner  # (it points back here: no cycle outlives the turn, see root)
         settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
         return out
 

@@ -100,7 +100,6 @@ class StepHost(Protocol):
     @property
     def record(self) -> RunRecord:
         """The run's stored record (its options live in ``meta``)."""
-        ...
 
     @property
     def session(self) -> Session: ...
@@ -108,21 +107,17 @@ class StepHost(Protocol):
     @property
     def graph(self) -> RunGraph:
         """The run's DAG so far."""
-        ...
 
     def ran_meta(self, node_id: str) -> Any:
         """The meta step ``node_id`` ran with (its tool's code version), if recorded: a replayed step compares it."""
-        ...
 
     @property
     def cancel_requested(self) -> bool:
         """Whether the run was cancelled on purpose (its steps end CANCELLED, its waits close)."""
-        ...
 
     @property
     def executor(self) -> Executor | None:
         """Where this run's sync tool bodies run (None: the session's default)."""
-        ...
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
         """Record an event of the run (folded into its DAG, stored, handed to subscribers)."""
@@ -227,6 +222,10 @@ class Scope:
     def replays(self, key: str) -> bool:
         """Whether the step at ``key`` will be replayed from the journal rather than executed."""
         return self.execution.journal.holds(key)
+
+    def release(self) -> None:
+        """The step ended: its cached context points back here, so it goes (asked again, a new one is made)."""
+        self._context = None
 
     def check_unawaited(self) -> None:
         """Fail loudly if the body returned while calls it made were never awaited."""
@@ -362,6 +361,7 @@ class Scope:
             if node:
                 self.active -= 1
                 execution.scopes.discard(child)
+                child.release()
         # A dict of a few named scalars (most results) is its own encoding and its own preview: one snapshot
         # serves both (neither is ever mutated: they are only serialised).
         flat = snapshot(value)

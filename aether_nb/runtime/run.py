@@ -61,6 +61,7 @@ class Run:
         self._cancel_requested = False
         self._executor: Executor | None = None
         self._execution: Execution | None = None
+        self._ended: tuple[bool, str | None] = (False, None)  # its last execution's: resumed, failed node
         self._evicted = False  # parked, then dropped from memory: an answer resumes it from the journal
         self._announcing = False  # "waiting" recorded, its write not returned yet (persist_waiting)
         self._kept_only_here = False  # outputs this process holds that the store does not (not encodable)
@@ -79,9 +80,8 @@ class Run:
 
     @property
     def event_log(self) -> list[Event]:
-        """The run's event list itself, growing as events come (a copy is :attr:`history`). Do not modify it; a
-        new list replaces it when the run's history is reloaded (after it left memory), so an observer that folds
-        it incrementally can tell by identity."""
+        """The run's event list itself, growing as events come (a copy is :attr:`history`); do not modify it. A new
+        list replaces it when the history is reloaded (after it left memory): a folding observer tells by identity."""
         return self._events.log
 
     @property
@@ -162,7 +162,7 @@ class Run:
     @property
     def resumed(self) -> bool:
         """Whether this process replays an earlier execution of the run (after a restart, or after eviction)."""
-        return self._execution is not None and self._execution.resumed
+        return self._execution.resumed if self._execution is not None else self._ended[0]
 
     @property
     def evicted(self) -> bool:
@@ -228,7 +228,7 @@ class Run:
             return dict(self.outputs or {})
         if self.status == "cancelled":
             raise RunCancelled(f"run {self.id} ({self.graph_name}) was cancelled", run_id=self.id)
-        node_id = self._execution.failed_node(self._error) if self._execution is not None else None
+        node_id = self._execution.failed_node(self._error) if self._execution is not None else self._ended[1]
         where = f" at node {node_id}" if node_id else ""
         message = f"run {self.id} ({self.graph_name}) failed{where}: {self.error}"
         err = RunFailed(message, run_id=self.id, node_id=node_id)
@@ -277,8 +277,7 @@ class Run:
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every new event, on the loop's thread; returns the unsubscribe function.
 
-        A callback that raises is unsubscribed and the run gets a warning saying so: an observer (a widget, a
-        logger) can never fail the run it watches.
+        A callback that raises is unsubscribed and the run gets a warning saying so: an observer can never fail it.
         """
         if not callable(callback):
             raise UsageError(f"subscribe() takes a callable, got {type(callback).__name__}")
@@ -312,8 +311,7 @@ class Run:
     async def wait_for(self, *statuses: str, timeout: float | None = 60.0) -> str:
         """Wait until the run's status is one of ``statuses`` (default: any finished status); returns it.
 
-        Useful in notebooks and tests: ``await run.wait_for("waiting")`` before answering. Wakes on the run's
-        events, never polls.
+        ``await run.wait_for("waiting")`` before answering, say. Wakes on the run's events, never polls.
 
         Raises:
             UsageError: an unknown status, or the run finished in another status than the ones awaited.
@@ -338,10 +336,7 @@ class Run:
         return self.status
 
     async def events(self) -> AsyncIterator[Event]:
-        """Every event of the run so far, then live ones until it finishes.
-
-        For a run not executing in this process, yields its stored history and stops.
-        """
+        """Every event of the run so far, then live ones until it finishes (a run not executing here: its history)."""
         async for event in self._events.stream(live=self.live):
             yield event
 
@@ -363,8 +358,7 @@ class Run:
         entries = store.load_journal(self.id) if resumed else []
         self._execution = Execution(self, Journal(self.id, entries, self._events.call_arguments), resumed=resumed)
         if self._evicted:
-            # Resuming from eviction: this process knows the run's waits and its event numbering, so neither is
-            # read back from the store (the replay redraws the DAG's completed nodes).
+            # Back from eviction: the run's waits and event numbering are known here, not read back from the store.
             waits = self._dormancy.take()
             self._execution.known_waits = dict(waits)
             self._session.wake(self, waits)
@@ -410,6 +404,11 @@ class Run:
             self._finish("cancelled", error="cancelled")
         self._session.unpark(self)
         if self.done:
+            # Its execution and root scope point back here: dropped, no cycle keeps a finished run for a full
+            # collection (it goes with its last reference; a step still running keeps its own scope, so the run).
+            ex, self._root = self._execution, None
+            if ex is not None:
+                self._ended, self._execution = (ex.resumed, ex.failed_node(self._error)), None
             self._session.retire(self)
 
     @property
@@ -506,6 +505,7 @@ class Run:
             return
         finally:
             leave_scope(token)
+            root.release()
         self._outputs = outputs
         self._finish("succeeded", outputs=outputs)
 

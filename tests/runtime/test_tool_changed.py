@@ -58,6 +58,7 @@ def _resume() -> tuple[dict[str, Any], list[Any]]:
         return await run
 
     out = arun(main())
+    _resume.run = run  # type: ignore[attr-defined]  # held, as the notebook's variable would
     return out, [e for e in run.history if e.kind == "warning"]
 
 
@@ -77,6 +78,7 @@ def test_a_redefined_tool_is_replayed_and_the_run_says_so() -> None:
     assert warning.detail == {"tool": "shifty", "step": "shifty_1", "ran": old.version, "now": new.version}
     assert "tool shifty changed since step shifty_1 ran; its recorded result was reused, not re-run" in warning.message
     run = ag.get_run("r1")
+    assert run is _resume.run  # type: ignore[attr-defined]  # the live object while someone holds it
     node = run.graph.node("shifty_1")
     assert node.replayed and node.meta == {"tool_version": old.version}  # the version that made the result
     assert warning.message in node.warnings
