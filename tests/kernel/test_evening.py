@@ -21,12 +21,14 @@ pytestmark = pytest.mark.kernel
 
 
 def printed(cell: Any, head: str) -> Any:
-    """The JSON a cell printed after ``head``."""
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            for line in out["text"].splitlines():
-                if line.startswith(head + " "):
-                    return json.loads(line[len(head) + 1 :])
+    """The JSON a cell printed after ``head``. The cell's stdout is read whole, as the notebook shows it: the kernel
+    may send one ``print`` in two stream messages (its flush timer fired between the print's writes)."""
+    stdout = "".join(
+        o["text"] for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
+    for line in stdout.splitlines():
+        if line.startswith(head + " "):
+            return json.loads(line[len(head) + 1 :])
     raise AssertionError(f"no {head} line in {cell.get('outputs')}")
 
 
