@@ -48,7 +48,7 @@ def _first_execution(store: MemoryStore, namespace: dict[str, Any]) -> Any:
     return shifty, shifting
 
 
-def _resume() -> tuple[dict[str, Any], list[Any]]:
+def _resume() -> tuple[dict[str, Any], list[Any], Any]:
     s, _ = make_session(_resume.store)  # type: ignore[attr-defined]
     session_mod.set_default_session(s)
     run = ag.get_run("r1")
@@ -58,8 +58,7 @@ def _resume() -> tuple[dict[str, Any], list[Any]]:
         return await run
 
     out = arun(main())
-    _resume.run = run  # type: ignore[attr-defined]  # held, as the notebook's variable would
-    return out, [e for e in run.history if e.kind == "warning"]
+    return out, [e for e in run.history if e.kind == "warning"], run  # the run held, as a notebook's variable
 
 
 def test_a_redefined_tool_is_replayed_and_the_run_says_so() -> None:
@@ -70,7 +69,7 @@ def test_a_redefined_tool_is_replayed_and_the_run_says_so() -> None:
     new = namespace["shifty"]
     assert old.version != new.version
     _resume.store = store  # type: ignore[attr-defined]
-    out, warnings = _resume()
+    out, warnings, held = _resume()
     assert out == {"y": 3, "name": "Ada"}  # the recorded result, not the new code's -3
     assert namespace["calls"] == ["v1"]  # exactly once: the new code did not run
     (warning,) = [w for w in warnings if w.code == "tool_changed"]
@@ -78,7 +77,7 @@ def test_a_redefined_tool_is_replayed_and_the_run_says_so() -> None:
     assert warning.detail == {"tool": "shifty", "step": "shifty_1", "ran": old.version, "now": new.version}
     assert "tool shifty changed since step shifty_1 ran; its recorded result was reused, not re-run" in warning.message
     run = ag.get_run("r1")
-    assert run is _resume.run  # type: ignore[attr-defined]  # the live object while someone holds it
+    assert run is held  # the live object while someone holds it
     node = run.graph.node("shifty_1")
     assert node.replayed and node.meta == {"tool_version": old.version}  # the version that made the result
     assert warning.message in node.warnings
@@ -90,7 +89,7 @@ def test_an_unchanged_tool_replays_without_a_warning() -> None:
     _first_execution(store, namespace)
     exec(CELL % ("v1", "x"), namespace)  # the same cell run again: same code, same version
     _resume.store = store  # type: ignore[attr-defined]
-    out, warnings = _resume()
+    out, warnings, _ = _resume()
     assert out == {"y": 3, "name": "Ada"} and namespace["calls"] == ["v1"]
     assert [w for w in warnings if w.code == "tool_changed"] == []
 
