@@ -150,6 +150,18 @@ class RunGraph:
     def __len__(self) -> int:
         return len(self._nodes)
 
+    def mark_resumed(self) -> None:
+        """What a resumption did to the steps done before it, for a DAG folded from the store: the resumed execution
+        replayed each of them (its result read from the journal), but a replayed step's end is stored only when the
+        history did not show it done (``Recorder``), so the stored events do not say so. A nested graph_fn done as a
+        whole is replayed as one step: its own steps are left as they ran, as the live DAG shows them."""
+        nodes = self._nodes
+        for node in nodes.values():
+            if node.status == "DONE" and not node.replayed:
+                parent = nodes.get(node.parent) if node.parent is not None else None
+                if parent is None or parent.status != "DONE":
+                    node.replayed = True
+
     def _first_times(self, node_id: str, replayed: bool) -> tuple[float, float | None] | None:
         """When a node id starts again, the times it keeps from before: a step replayed from the journal keeps
         when it really ran (start and end), and a step that was under way when its run stopped (a wait, a nested

@@ -21,6 +21,7 @@ from aether_nb.runtime.events import (
     NodeStarted,
     NodeStatusChanged,
     RunFinished,
+    RunStarted,
     RunWarning,
 )
 from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
@@ -106,6 +107,8 @@ class Recorder:
         for data in self._session.store.load_events(self._run_id):
             event = Event.from_json(data)
             self._log.append(event)
+            if type(event) is RunStarted and event.resumed:
+                self._graph.mark_resumed()
             self._graph.apply(event)
             self.seq = max(self.seq, event.seq)
         self._graph.status = self._status

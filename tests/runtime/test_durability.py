@@ -148,6 +148,57 @@ def test_a_resumed_run_keeps_when_its_steps_really_ran() -> None:
     assert {n.id: (n.started_at, n.ended_at) for n in ag.get_run("r1").graph.nodes} == after
 
 
+@ag.graph_fn(outputs=["r"])
+async def asks_inside(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    p = await make_point(x)
+    name = await context.channel().ask_text("Inner?")
+    return {"r": [p["p"].y, name]}
+
+
+@ag.graph_fn(outputs=["r"])
+async def nested_asker(*, context: ag.NodeContext) -> dict[str, Any]:
+    c = await sub(x=1)
+    r = await asks_inside(x=2)
+    return {"r": [c["child"], *r["r"]]}
+
+
+def _replayed(graph: Any) -> dict[str, bool]:
+    return {n.id: n.replayed for n in graph.nodes}
+
+
+@pytest.mark.parametrize("agent", ["durable_agent", "nested_asker"])
+def test_a_resumed_run_rebuilt_from_the_store_shows_the_steps_it_replayed(agent: str) -> None:
+    """The DAG of a resumed run read back from the store marks replayed what the live run marked replayed: every
+    step done before the resumption, but not the steps inside a nested graph_fn replayed as a whole (a replayed
+    step's end is stored only once, so the stored events alone do not say it; the widget of a run the cell no
+    longer holds showed "completed steps were replayed" beside no replayed step)."""
+    store = MemoryStore()
+    s, _ = make_session(store)
+    session_mod.set_default_session(s)
+
+    async def first() -> None:
+        run = (durable_agent.start(x=1, run_id="r") if agent == "durable_agent" else nested_asker.start(run_id="r"))
+        await run.wait_for("waiting")
+
+    arun(first())
+    fresh_session(store)
+
+    async def resume() -> Any:
+        run = ag.get_run("r")
+        await run.answer("Ada")
+        await run
+        return run
+
+    live = arun(resume())
+    ag.session().flush()
+    replayed = _replayed(live.graph)
+    expected = {"durable_agent": {"make_point_1", "sub_1"}, "nested_asker": {"sub_1", "asks_inside_1/make_point_1"}}
+    assert {k for k, v in replayed.items() if v} == expected[agent]
+    assert not replayed["sub_1/make_point_1"]  # inside a nested graph_fn replayed as one step
+    fresh_session(store)
+    assert _replayed(ag.get_run("r").graph) == replayed
+
+
 def test_answer_given_while_no_task_holds_the_wait_is_delivered_on_resume() -> None:
     store = MemoryStore()
     first_execution(store, "r2")
