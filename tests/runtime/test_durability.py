@@ -177,7 +177,7 @@ def test_a_resumed_run_rebuilt_from_the_store_shows_the_steps_it_replayed(agent:
     session_mod.set_default_session(s)
 
     async def first() -> None:
-        run = (durable_agent.start(x=1, run_id="r") if agent == "durable_agent" else nested_asker.start(run_id="r"))
+        run = durable_agent.start(x=1, run_id="r") if agent == "durable_agent" else nested_asker.start(run_id="r")
         await run.wait_for("waiting")
 
     arun(first())
