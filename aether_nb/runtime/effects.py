@@ -246,7 +246,9 @@ class ServiceCall:
 
     def _replay(self) -> Any:
         scope = self._scope
-        entry = scope.execution.journal.replay(self._key, self.name, self._fp(), self._inputs)
+        if not scope.execution.journal.active:
+            return _MISSING
+        entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs)
         if entry is None:
             return _MISSING
         stored = decode(entry.value)

@@ -25,12 +25,12 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
+from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, WaitTimeout
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
 from aether_nb.runtime.journal import Journal
-from aether_nb.runtime.pause import await_answer
+from aether_nb.runtime.pause import await_answer, wait_key
 from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
@@ -154,6 +154,7 @@ class Execution:
         self.durable = True  # False once a step could not be journaled: such a run is never evicted
         self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
         self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
+        self.bound_waits: set[str] = set()  # the wait steps (node ids) this execution has numbered (see wait_key)
         self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
@@ -182,7 +183,7 @@ class Scope:
 
     __slots__ = (
         "_context", "_counters", "abandoned", "active", "cancelling", "execution", "frontier", "kind", "node_id",
-        "parked", "prefix", "unawaited", "usage", "where",
+        "parked", "prefix", "task", "unawaited", "usage", "where",
     )  # fmt: skip
 
     def __init__(self, execution: Execution, node_id: str | None, kind: str = "root") -> None:
@@ -202,6 +203,9 @@ class Scope:
         self.cancelling: frozenset[str] | set[str] = _NONE_CANCELLED
         self.abandoned: tuple[Submission, ...] | list[Submission] = ()
         self._context: Any = None
+        # The task running this scope's own code, when the run replays a journal (see bind): calls from any other
+        # task are concurrent branches, whose numbering may differ from the last execution's.
+        self.task: asyncio.Task[Any] | None = None
 
     @property
     def run(self) -> StepHost:
@@ -218,6 +222,34 @@ class Scope:
         n = self._counters.get(name, 0) + 1
         self._counters[name] = n
         return f"{self.prefix}{name}_{n}"
+
+    def bind(self, key: str, name: str, fp: str, inputs: Any) -> tuple[JournalEntry | None, str]:
+        """The journal entry the call numbered ``key`` replays (None: it executes) and the key it keeps.
+
+        A replayed step returns at once where it first waited, so concurrent branches of a scope (``gather``,
+        tasks) number their later calls in another order than last time: a call takes the entry of the same
+        name and arguments wherever it is, and keeps that entry's key (its node id stays the one the stored history
+        shows). A call of such a branch whose key holds another call's entry gets a new key instead of a
+        :class:`~aether_nb.errors.ReplayMismatch`, which is raised only for the scope's own code, numbered in
+        program order (a body that no longer does what it did)."""
+        journal = self.execution.journal
+        try:
+            entry = journal.replay(key, name, fp, inputs)
+        except ReplayMismatch:
+            if self.task is asyncio.current_task():
+                raise
+            entry = None
+        if entry is not None:
+            return entry, entry.key
+        return None, (self.fresh_key(name) if journal.holds(key) else key)
+
+    def fresh_key(self, name: str, taken: Callable[[str], bool] | None = None) -> str:
+        """The next key for ``name`` that no journal entry (nor ``taken``) holds."""
+        journal = self.execution.journal
+        while True:
+            key = self.next_key(name)
+            if not journal.holds(key) and (taken is None or not taken(key)):
+                return key
 
     def replays(self, key: str) -> bool:
         """Whether the step at ``key`` will be replayed from the journal rather than executed."""
@@ -290,7 +322,9 @@ class Scope:
         run = execution.host
         fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents
-        entry = execution.journal.replay(key, name, fp, inputs)
+        entry = None
+        if execution.journal.active:
+            entry, key = self.bind(key, name, fp, inputs)
         if entry is not None:
             value = decode(entry.value)
             if node:
@@ -322,6 +356,8 @@ class Scope:
                 meta=meta,
             )
             child = Scope(execution, key, kind)
+            if execution.resumed or execution.journal.active:
+                child.task = asyncio.current_task()
             writes = None
             # A node's body is code: the service calls it makes are steps of its own (set only when some outer
             # step collects writes: most nodes run where none does, and skip the context variable's set/reset).
@@ -494,13 +530,14 @@ class Scope:
         Replayed from the journal once answered; after a restart, the persisted wait of this step (and an answer
         stored while no process held it) is picked up again instead of asking twice.
         """
-        key = self.next_key(name)
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": spec.effective_options()}
+        fp = call_fingerprint(inputs, name)
+        key, earlier = wait_key(self, self.next_key(name), name, fp, inputs)
 
         async def execute(child: Scope) -> Any:
-            return await self.await_answer(key, spec, present)
+            return await await_answer(self, key, spec, present, current_scope() or self, earlier)
 
-        return await self.run_step(key, name, "wait", inputs, execute)
+        return await self.run_step(key, name, "wait", inputs, execute, fp=fp)
 
     async def await_answer(self, key: str, spec: WaitSpec, present: Presenter | None) -> Any:
         """Persist the wait of step ``key`` (or find it again after a restart), show it, return its answer."""
@@ -525,71 +562,10 @@ def _has_text(value: Any) -> bool:
     return False
 
 
-class StepCall:
-    """What a tool or nested graph_fn call returns inside a run: an awaitable that runs (or replays) the step.
-
-    The step key is taken when the call is made, in program order, so numbering does not depend on how
-    concurrent calls are scheduled. A call that is never awaited is reported when its scope ends.
-    """
-
-    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_scope", "_started")
-
-    def __init__(
-        self,
-        scope: Scope,
-        name: str,
-        kind: str,
-        inputs: Any,
-        execute: Callable[[Scope], Awaitable[Any]],
-        meta: Any = None,
-    ) -> None:
-        self._scope = scope
-        self._meta = meta
-        self._name = name
-        self._kind = kind
-        self._inputs = inputs
-        self._execute = execute
-        self._key = scope.next_key(name)
-        self._started = False
-        scope.unawaited[self._key] = name
-
-    @property
-    def key(self) -> str:
-        """The node id this call gets in the run's DAG."""
-        return self._key
-
-    def __await__(self) -> Any:
-        if self._started:
-            raise UsageError(f"{self._name}(...) [{self._key}] was already awaited; call the tool again to re-run it")
-        self._started = True
-        self._scope.unawaited.pop(self._key, None)
-        step = self._scope.run_step(self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta)
-        return step.__await__()
-
-    def _not_awaited(self, *_: Any, **__: Any) -> Any:
-        raise UsageError(
-            f"{self._name}(...) returns an awaitable inside a run: write `await {self._name}(...)` to get its outputs",
-            run_id=self._scope.run.id,
-            node_id=self._key,
-            code="not_awaited",
-        )
-
-    __getitem__ = _not_awaited
-    get = _not_awaited
-    keys = _not_awaited
-    items = _not_awaited
-    __iter__ = _not_awaited
-
-    def __repr__(self) -> str:
-        state = "awaited" if self._started else "not awaited yet"
-        return f"<{self._kind} call {self._name}(...) as {self._key}: {state}>"
-
-
 __all__ = [
     "Execution",
     "Presenter",
     "Scope",
-    "StepCall",
     "StepHost",
     "current_scope",
     "detach_scope",

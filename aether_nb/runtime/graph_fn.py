@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.execution import Scope, StepCall, current_scope
+from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import start_run

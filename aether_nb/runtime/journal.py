@@ -34,6 +34,7 @@ class Journal:
         self._entries = {e.key: e for e in entries if e.durable}
         self._consumed: set[str] = set()
         self._stored_call = stored_call
+        self.active = bool(self._entries)  # whether any call may replay (a fresh run's journal is empty)
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -55,21 +56,34 @@ class Journal:
         for entry in entries:
             if entry.durable:
                 self._entries.setdefault(entry.key, entry)
+        self.active = bool(self._entries)
 
     def reopen(self, prefix: str) -> None:
         """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start)."""
         self._consumed = {k for k in self._consumed if not k.startswith(prefix)}
 
     def replay(self, key: str, name: str, fp: str, inputs: Any = None) -> JournalEntry | None:
-        """The entry for a step about to run, or None when the step is new.
+        """The entry for a step about to run (consumed now: no other call replays it), or None when the step is new.
 
         The entry at the same key normally matches. Calls made from concurrent tasks of one scope may have been
-        numbered in another order last time, so an unconsumed entry of the same scope, name and arguments is
-        accepted too. Anything else at this key is a :class:`ReplayMismatch`.
+        numbered in another order last time (a replayed step returns at once, where it waited the first time, so
+        concurrent branches interleave differently), so an unconsumed entry of the same scope, name and arguments
+        is accepted too: the step then keeps that entry's key (see ``Scope.bind``). Anything else at this key is a
+        :class:`ReplayMismatch`.
         """
+        entry = self.find(key, name, fp)
+        if entry is not None:
+            self._consumed.add(entry.key)
+            return entry
+        entry = self._entries.get(key)
+        if entry is not None and key not in self._consumed:
+            raise self.mismatch(entry, name, inputs)
+        return None
+
+    def find(self, key: str, name: str, fp: str) -> JournalEntry | None:
+        """The unconsumed entry :meth:`replay` would return, without consuming it."""
         entry = self._entries.get(key)
         if entry is not None and key not in self._consumed and entry.name == name and entry.fingerprint == fp:
-            self._consumed.add(key)
             return entry
         if self._entries:
             prefix = key.rpartition("/")[0]
@@ -80,10 +94,7 @@ class Journal:
                     and other.fingerprint == fp
                     and other.key.rpartition("/")[0] == prefix
                 ):
-                    self._consumed.add(other.key)
                     return other
-        if entry is not None and key not in self._consumed:
-            raise self.mismatch(entry, name, inputs)
         return None
 
     def mismatch(self, entry: JournalEntry, name: str, inputs: Any) -> ReplayMismatch:

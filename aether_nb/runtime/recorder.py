@@ -74,6 +74,8 @@ class Recorder:
         self._held: list[Event] = []
         self._ran_metas: dict[str, Any] = {}  # node id -> meta, of the tool steps of a run that left memory
         self._done_ids: frozenset[str] = frozenset()  # the nodes done when the run left memory (see _done_before)
+        self._open_ids: frozenset[str] = frozenset()  # the nodes not ended when it left (see close_nodes)
+        self._stored_upto = 0  # back from leaving memory: the events up to this seq are in the store only
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Events are made on ``loop``'s thread from now on (others hop onto it)."""
@@ -85,33 +87,60 @@ class Recorder:
 
         The code versions its tool steps ran with are kept (a few strings): a resume in this process does not read
         the history back, and a replayed step compares its tool's version with the one that made its result."""
-        done = []
+        done, still = [], []
         for node in self._graph.nodes:
             if isinstance(node.meta, dict) and "tool_version" in node.meta:
                 self._ran_metas[node.id] = node.meta
             if node.status == "DONE":
                 done.append(node.id)
+            elif node.status not in FINAL_NODE_STATUSES:
+                still.append(node.id)
         if done:
             self._done_ids = self._done_ids.union(done)
+        # (left memory again before anyone looked: nodes open before the last time and not reached since stay open)
+        self._open_ids = frozenset([*still, *(n for n in self._open_ids if n not in self._graph)])
         self._log = []
         self._graph = RunGraph(self._run_id, self._graph_name)
         self._status = status
         self._pending = True
 
     def loaded(self) -> None:
-        """What is in memory is the whole history (a run resumed after leaving memory keeps its numbering)."""
+        """The run resumes after leaving memory, keeping its numbering: the history it made before is read from the
+        store only when someone looks at it (:meth:`_complete`), never by the resume itself."""
         self._pending = False
+        self._stored_upto = self.seq
 
     def _load(self) -> None:
         self._pending = False
-        for data in self._session.store.load_events(self._run_id):
+        self._fold(self._session.store.load_events(self._run_id))
+        self._graph.status = self._status
+
+    def _fold(self, stored: list[Any]) -> None:
+        """Append stored events to the log and the DAG. A resumption's replayed steps are marked as the live DAG
+        marked them (their replays are not stored again: see ``RunGraph.mark_resumed``)."""
+        for data in stored:
             event = Event.from_json(data)
             self._log.append(event)
             if type(event) is RunStarted and event.resumed:
                 self._graph.mark_resumed()
             self._graph.apply(event)
             self.seq = max(self.seq, event.seq)
-        self._graph.status = self._status
+
+    def _complete(self) -> None:
+        """Put the history a run made before it left memory back in front of what it did since it came back: the
+        DAG and the events then read as a run that never left (its replayed steps keep the times they first ran
+        at). A new list replaces the log (see ``Run.event_log``)."""
+        upto, self._stored_upto = self._stored_upto, 0
+        since, status = self._log, self._graph.status
+        self._log = []
+        self._graph = RunGraph(self._run_id, self._graph_name)
+        seq = self.seq
+        self._fold([d for d in self._session.store.load_events(self._run_id) if d["seq"] <= upto])
+        for event in since:
+            self._log.append(event)
+            self._graph.apply(event)
+        self.seq = seq
+        self._graph.status = status
 
     @property
     def history(self) -> list[Event]:
@@ -119,6 +148,8 @@ class Recorder:
         subscribes gets them once, when they are released)."""
         if self._pending:
             self._load()
+        elif self._stored_upto:
+            self._complete()
         return self._log[: len(self._log) - len(self._held)] if self._held else list(self._log)
 
     @property
@@ -126,11 +157,14 @@ class Recorder:
         """The event list itself (see ``Run.event_log``)."""
         if self._pending:
             self._load()
+        elif self._stored_upto:
+            self._complete()
         return self._log
 
     def ran_meta(self, node_id: str, status: str) -> Any:
-        """The meta node ``node_id`` ran with (its tool's code version), if this run recorded one."""
-        graph = self.graph(status)
+        """The meta node ``node_id`` ran with (its tool's code version), if this run recorded one (what is in memory
+        and the metas kept when it left memory: a replay never reads the history back)."""
+        graph = self.graph(status) if self._pending else self._graph
         if node_id in graph:
             return graph.node(node_id).meta
         return self._ran_metas.get(node_id)
@@ -140,6 +174,8 @@ class Recorder:
         if self._pending:
             self._status = status
             self._load()
+        elif self._stored_upto:
+            self._complete()
         return self._graph
 
     def call_arguments(self, key: str) -> Any:
@@ -204,6 +240,8 @@ class Recorder:
         shows a live wait beside a finished run."""
         if self._pending:
             self._load()
+        elif self._stored_upto and any(n not in self._graph for n in self._open_ids):
+            self._complete()  # a node it had not ended when it left memory, and has not reached since
         self.flush_starts()
         reason = f"the run ended {status} before this node finished" + (f" ({message})" if message else "")
         for node in self._graph.nodes:

@@ -19,13 +19,14 @@ from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.dormancy import Dormancy
-from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning
+from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
+from aether_nb.runtime.session import on_loop_thread
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, not_resumable, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait, only_wait
@@ -266,11 +267,15 @@ class Run:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             return True
+        # Not executing: its history ends as a cancelled execution's would (no wait shown open beside a stopped run)
         store = self._session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
+            self.emit(WaitClosed, token=w.token, node_id=w.node_id, reason="cancelled")
         self._session.wake(self, self._dormancy.take())
+        self._events.close_nodes("cancelled", None)
         self._update_record(status="cancelled")
+        self.emit(RunFinished, status="cancelled")
         self._dormancy.wake()
         return True
 
@@ -293,11 +298,8 @@ class Run:
         return unsubscribe
 
     def promote(self, name: str | None = None, *, computed: str = "inputs") -> str:
-        """``@graphify`` source that reproduces this (succeeded) run as a static graph (rules:
-        :mod:`aether_nb.runtime.promote`): tool calls become nodes, values passed between them references. A value
-        the body computed between calls is never frozen silently: it becomes an input defaulting to this run's value
-        (``computed="inputs"``), or the promotion refuses (``computed="refuse"``). Checked by replaying the graph
-        against this run's journal; ``%aether promote RUN_ID`` puts it into a new cell."""
+        """``@graphify`` source reproducing this succeeded run as a static graph, checked against its journal (rules,
+        and ``computed``: :mod:`aether_nb.runtime.promote`); ``%aether promote RUN_ID`` puts it into a new cell."""
         from aether_nb.runtime.promote import promote_source
 
         return promote_source(self, name or f"{self.graph_name}_static", computed=computed)
@@ -425,24 +427,25 @@ class Run:
         """Whether the run can leave memory while it waits: it is parked on waits only (every step executing
         now is a wait or waits on its children; the body itself is not between steps), everything it did is
         journaled, and nobody follows its events (a widget, ``run.events()``, ``subscribe``)."""
-        ex = self._execution
-        if not (self.live and self.status == "waiting" and ex is not None and ex.durable):
-            return False
-        if not self._session.parks(self.id):
+        ex, root = self._execution, self._root
+        if not (self.live and self.status == "waiting" and ex is not None and ex.durable and root is not None):
             return False
         if self._events.watched or self._inputs is None or not durable_inputs(self._record):
             return False
-        root_busy = self._root is None or self._root.active == 0
-        return not root_busy and all(s.active > 0 or s.kind == "wait" or s.parked > 0 for s in ex.scopes)
+        # Every step executing is parked or waits on its children; an answered wait is not parked (from the answer,
+        # which takes it off the live table a loop turn before its task reads it, to its journal entry): leaving
+        # memory then would drop the answer, and the resumed run ask again.
+        if root.active == 0 or not all(s.active > 0 or s.parked > 0 for s in ex.scopes):
+            return False
+        parked = root.parked + sum(s.parked for s in ex.scopes)
+        return parked > 0 and self._session.parks(self.id) == parked
 
     def evict(self) -> list[str]:
         """Leave memory while waiting: keep the record and the open waits, detach and cancel the parked task.
         Returns the tokens of the waits it keeps (an answer to one resumes it from the journal).
 
-        Everything happens now, so the run is dormant at once; the old task only unwinds in the background, and
-        nothing it does on the way out reaches the run any more: its waits are already off the live table, and
-        its interruption leaves the stored waits open.
-        """
+        The run is dormant at once; the old task unwinds in the background, and nothing it does on the way out
+        reaches the run (its waits are off the live table; its interruption leaves the stored waits open)."""
         task = self._task
         if task is None or not self.evictable:
             raise UsageError(f"run {self.id} cannot leave memory now (see Run.evictable)", run_id=self.id)
@@ -472,11 +475,7 @@ class Run:
             self._on_loop(self.resume)
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None or threading.get_ident() == thread:
-            fn()
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(fn)
+        on_loop_thread(self._loop, self._thread, fn)
 
     async def _main(self, resumed: bool) -> None:
         assert self._execution is not None and self._target is not None and self._inputs is not None
@@ -487,6 +486,7 @@ class Run:
             fix = {"fix": SECRET_INPUTS_FIX}
             self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=SECRET_INPUTS, detail=fix)
         root = self._root = Scope(self._execution, None)
+        root.task = asyncio.current_task()
         token = enter_scope(root)
         try:
             outputs = await self._target.run_root(root, dict(self._inputs))

@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.execution import Scope, StepCall, current_scope
+from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.tools import Execute, Tool, build_hook, normalise_outputs, signature_text
 

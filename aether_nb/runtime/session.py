@@ -157,9 +157,10 @@ class Session:
                 store.put_wait(replace(live.record, status="closed"))
                 live.loop.call_soon_threadsafe(live.future.cancel)
 
-    def parks(self, run_id: str) -> bool:
-        """Whether a task of run ``run_id`` is parked on a wait in this process."""
-        return bool(self._live_by_run.get(run_id))
+    def parks(self, run_id: str) -> int:
+        """How many waits tasks of run ``run_id`` are parked on in this process (an answered one no longer counts,
+        even before its task has taken the answer)."""
+        return len(self._live_by_run.get(run_id, ()))
 
     # -- waiting runs that leave memory --------------------------------------------------------------------------------
     def park(self, run: Run) -> None:

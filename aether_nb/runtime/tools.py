@@ -21,7 +21,8 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.execution import Scope, StepCall, current_scope, detach_scope
+from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.taskgraph import tool_version

@@ -229,8 +229,8 @@ class Channel:
     async def stream(self) -> AsyncIterator[Stream]:
         """Stream tokens into one chat bubble: ``async with ch.stream() as s: await s.delta("tok")``."""
         scope = self._scope
-        key = scope.next_key("stream")
-        replayed = scope.execution.journal.replay(key, "stream", fingerprint(None)) is not None
+        entry, key = scope.bind(scope.next_key("stream"), "stream", fingerprint(None), None)
+        replayed = entry is not None
         s = Stream(self, key, replayed)
         if not replayed:
             self._publish(key, "stream", {"text": ""}, final=False)
@@ -261,8 +261,8 @@ class Channel:
         if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
             raise UsageError(f"total must be a positive number or None, got {shown(total)}")
         scope = self._scope
-        key = scope.next_key("progress")
-        replayed = scope.execution.journal.replay(key, "progress", fingerprint(title)) is not None
+        entry, key = scope.bind(scope.next_key("progress"), "progress", fingerprint(title), title)
+        replayed = entry is not None
         p = Progress(self, key, title, total, replayed)
         if not replayed:
             p._publish(final=False)

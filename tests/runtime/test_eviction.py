@@ -77,6 +77,59 @@ def test_the_oldest_waiting_runs_leave_memory_and_answers_resume_them() -> None:
     arun(main())
 
 
+@ag.graph_fn(outputs=["y"])
+async def child_of(x: int) -> dict[str, int]:
+    return {"y": (await side_effect(x))["y"]}
+
+
+@ag.graph_fn(outputs=["a"])
+async def parked_with_child(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    y = (await child_of(x=x))["y"]
+    first = await context.channel().ask_text(f"first for {x}?")
+    second = await context.channel().ask_text(f"second for {x}?")
+    return {"a": [first, second, y]}
+
+
+def _view(run: Run) -> dict[str, Any]:
+    return {n.id: (n.status, n.replayed, n.started_at, n.ended_at) for n in run.graph.nodes}
+
+
+def test_a_run_back_from_leaving_memory_shows_its_whole_history() -> None:
+    """A cell holds a run that left memory twice while it waited and was resumed by each answer: its DAG and events
+    read as a run that never left (the nested graph_fn's own step, which the resume did not replay, is there; the
+    replayed steps keep the times they first ran at), exactly as the run rebuilt from the store reads."""
+
+    async def main() -> Run:
+        runs = [parked_with_child.start(x=i) for i in range(3)]  # the first leaves memory (max_live_waiting=2)
+        for r in runs:
+            await r.wait_for("waiting", timeout=10)
+        await settled(runs)
+        run = runs[0]
+        for answer in ("a", "b"):
+            assert evicted(run)
+            await run.answer(answer)
+            if answer == "a":
+                await run.wait_for("waiting", timeout=10)
+                for r in runs[1:]:  # park two more runs: the first leaves memory again
+                    await r.answer("x")
+                more = [parked_with_child.start(x=i) for i in (3, 4)]
+                for r in more:
+                    await r.wait_for("waiting", timeout=10)
+                await settled([run])
+        assert await run == {"a": ["a", "b", 0]}
+        return run
+
+    run = arun(main())
+    ag.session().flush()
+    view = _view(run)
+    assert {k for k, v in view.items() if v[1]} == {"child_of_1", "ask_text_1"}
+    assert "child_of_1/side_effect_1" in view and not view["child_of_1/side_effect_1"][1]
+    assert view == _view(Run.from_store(ag.session(), ag.store().get_run(run.id)))
+    seqs = [e.seq for e in run.history]
+    assert seqs == sorted(seqs) and seqs[0] == 1 and run.history[-1].kind == "run_finished"
+    assert calls == {f"side_effect_{i}": 1 for i in range(5)}
+
+
 def test_awaiting_a_dormant_run_waits_for_its_answer() -> None:
     async def main() -> dict[str, Any]:
         runs = [parked.start(x=i) for i in range(3)]

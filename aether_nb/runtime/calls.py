@@ -1,0 +1,74 @@
+"""What a tool or nested graph_fn call returns inside a run: an awaitable step whose key is taken at call time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.execution import Scope
+
+
+class StepCall:
+    """What a tool or nested graph_fn call returns inside a run: an awaitable that runs (or replays) the step.
+
+    The step key is taken when the call is made, in program order, so numbering does not depend on how
+    concurrent calls are scheduled. A call that is never awaited is reported when its scope ends.
+    """
+
+    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_scope", "_started")
+
+    def __init__(
+        self,
+        scope: Scope,
+        name: str,
+        kind: str,
+        inputs: Any,
+        execute: Callable[[Scope], Awaitable[Any]],
+        meta: Any = None,
+    ) -> None:
+        self._scope = scope
+        self._meta = meta
+        self._name = name
+        self._kind = kind
+        self._inputs = inputs
+        self._execute = execute
+        self._key = scope.next_key(name)
+        self._started = False
+        scope.unawaited[self._key] = name
+
+    @property
+    def key(self) -> str:
+        """The node id this call gets in the run's DAG."""
+        return self._key
+
+    def __await__(self) -> Any:
+        if self._started:
+            raise UsageError(f"{self._name}(...) [{self._key}] was already awaited; call the tool again to re-run it")
+        self._started = True
+        self._scope.unawaited.pop(self._key, None)
+        step = self._scope.run_step(self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta)
+        return step.__await__()
+
+    def _not_awaited(self, *_: Any, **__: Any) -> Any:
+        raise UsageError(
+            f"{self._name}(...) returns an awaitable inside a run: write `await {self._name}(...)` to get its outputs",
+            run_id=self._scope.run.id,
+            node_id=self._key,
+            code="not_awaited",
+        )
+
+    __getitem__ = _not_awaited
+    get = _not_awaited
+    keys = _not_awaited
+    items = _not_awaited
+    __iter__ = _not_awaited
+
+    def __repr__(self) -> str:
+        state = "awaited" if self._started else "not awaited yet"
+        return f"<{self._kind} call {self._name}(...) as {self._key}: {state}>"
+
+
+__all__ = ["StepCall"]
