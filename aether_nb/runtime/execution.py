@@ -25,12 +25,13 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, WaitTimeout
+from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
+from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
 from aether_nb.runtime.journal import Journal
-from aether_nb.runtime.pause import await_answer, wait_key
+from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
@@ -155,6 +156,7 @@ class Execution:
         self.scopes: set[Scope] = set()  # the scopes of steps executing now (see Run.evictable)
         self.known_waits: dict[str, WaitRecord] | None = None  # the run's waits by token, when this process knows them
         self.bound_waits: set[str] = set()  # the wait steps (node ids) this execution has numbered (see wait_key)
+        self.started: set[str] = set()  # resumed: the node steps its branches started (see binding.bind_started)
         self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
@@ -224,32 +226,9 @@ class Scope:
         return f"{self.prefix}{name}_{n}"
 
     def bind(self, key: str, name: str, fp: str, inputs: Any) -> tuple[JournalEntry | None, str]:
-        """The journal entry the call numbered ``key`` replays (None: it executes) and the key it keeps.
-
-        A replayed step returns at once where it first waited, so concurrent branches of a scope (``gather``,
-        tasks) number their later calls in another order than last time: a call takes the entry of the same
-        name and arguments wherever it is, and keeps that entry's key (its node id stays the one the stored history
-        shows). A call of such a branch whose key holds another call's entry gets a new key instead of a
-        :class:`~aether_nb.errors.ReplayMismatch`, which is raised only for the scope's own code, numbered in
-        program order (a body that no longer does what it did)."""
-        journal = self.execution.journal
-        try:
-            entry = journal.replay(key, name, fp, inputs)
-        except ReplayMismatch:
-            if self.task is asyncio.current_task():
-                raise
-            entry = None
-        if entry is not None:
-            return entry, entry.key
-        return None, (self.fresh_key(name) if journal.holds(key) else key)
-
-    def fresh_key(self, name: str, taken: Callable[[str], bool] | None = None) -> str:
-        """The next key for ``name`` that no journal entry (nor ``taken``) holds."""
-        journal = self.execution.journal
-        while True:
-            key = self.next_key(name)
-            if not journal.holds(key) and (taken is None or not taken(key)):
-                return key
+        """The journal entry the call numbered ``key`` replays (None: it executes) and the key it keeps (see
+        :func:`~aether_nb.runtime.binding.bind_call`)."""
+        return bind_call(self, key, name, fp, inputs)
 
     def replays(self, key: str) -> bool:
         """Whether the step at ``key`` will be replayed from the journal rather than executed."""
@@ -346,13 +325,16 @@ class Scope:
             return value
         writes: EffectWrites | None
         if node:
+            shown_inputs = preview(inputs)
+            if execution.resumed and kind != "wait":  # (a wait found its earlier one in wait_key)
+                key = bind_started(self, key, name, shown_inputs)
             run.start_node(
                 node_id=key,
                 name=name,
                 node_kind=kind,
                 parent=self.node_id,
                 parents=parents,
-                inputs=preview(inputs),
+                inputs=shown_inputs,
                 meta=meta,
             )
             child = Scope(execution, key, kind)

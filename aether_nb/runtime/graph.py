@@ -176,6 +176,14 @@ class RunGraph:
             return before.started_at, None
         return None
 
+    def _parents(self, node_id: str, parents: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """A step replayed from the journal keeps the edges it ran with: a resumed body replays concurrent branches
+        in another order (at once), and the stored history, which does not hold the replay, shows the first ones."""
+        before = self._nodes.get(node_id)
+        if before is not None and before.status == "DONE":
+            return before.parents
+        return tuple(parents)
+
     def apply(self, event: Event) -> GraphNode | None:
         """Fold one event in; returns the node it touched, if any."""
         if isinstance(event, NodeStarted):
@@ -188,7 +196,7 @@ class RunGraph:
                 kind=event.node_kind,
                 status="RUNNING",
                 parent=event.parent,
-                parents=tuple(event.parents),
+                parents=self._parents(event.node_id, event.parents) if event.replayed else tuple(event.parents),
                 inputs=event.inputs,
                 started_at=event.ts if first is None else first[0],
                 replayed=event.replayed,
@@ -204,7 +212,7 @@ class RunGraph:
                 kind=event.node_kind,
                 status=event.status,
                 parent=event.parent,
-                parents=tuple(event.parents),
+                parents=self._parents(event.node_id, event.parents) if event.replayed else tuple(event.parents),
                 inputs=event.inputs,
                 outputs=event.outputs,
                 error=event.error,

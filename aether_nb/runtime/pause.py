@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import WaitTimeout, shown
+from aether_nb.runtime.binding import earlier_waits
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
 from aether_nb.runtime.waits import Wait, WaitSpec
@@ -22,74 +23,13 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Presenter, Scope
 
 
-def _earlier_waits(scope: Scope) -> list[WaitRecord]:
-    """The run's waits from earlier executions (and this one), oldest first; none for a fresh execution."""
-    execution = scope.execution
-    known = execution.known_waits
-    if known is not None:
-        return sorted(known.values(), key=lambda w: w.created_at)
-    if execution.resumed:
-        run = scope.run
-        return sorted(run.session.store.list_waits(run.id, status=None), key=lambda w: w.created_at)
-    return []  # a fresh execution cannot have persisted a wait before
-
-
 def _previous_wait(scope: Scope, key: str, earlier: list[WaitRecord] | None = None) -> WaitRecord | None:
     """The still-usable wait this step opened in an earlier execution (open, or answered meanwhile); ``earlier``:
     the run's waits as just read (by :func:`wait_key`, in the same loop turn), else read now."""
-    previous = [w for w in (_earlier_waits(scope) if earlier is None else earlier) if w.node_id == key]
+    previous = [w for w in (earlier_waits(scope) if earlier is None else earlier) if w.node_id == key]
     if previous and previous[-1].status in ("open", "answered"):
         return previous[-1]
     return None
-
-
-def wait_key(scope: Scope, key: str, name: str, fp: str, inputs: dict[str, Any]) -> tuple[str, list[WaitRecord] | None]:
-    """The key of a wait step numbered ``key``: the key of the earlier wait (a journaled answer, or a stored wait,
-    open or answered meanwhile) that asked the same thing in this scope, so a resumed run gives each question its
-    own answer and never asks one twice.
-
-    Waits of concurrent branches (``asyncio.gather`` of questions, branches that ask after steps of their own) are
-    numbered in the order they happen to ask, which a replay changes (a replayed step returns at once where it
-    first waited). So a question is matched by kind, prompt and options first; by its key alone only in the
-    scope's own code, numbered in program order (a prompt edited before the resume finds its wait again). A
-    question that matches nothing gets a key that no earlier step or wait holds. Also returns the run's waits it
-    read (None: it read none), which the step's :func:`await_answer` uses instead of reading them again.
-    """
-    execution = scope.execution
-    journal = execution.journal
-    if not (journal.active or execution.resumed or execution.known_waits):
-        return key, None  # a fresh execution: nothing was asked before
-    bound = execution.bound_waits
-    entry = journal.find(key, name, fp) if journal.active else None
-    if entry is not None:  # answered and journaled: the step replays it
-        bound.add(entry.key)
-        return entry.key, None
-    chosen: str | None = None
-    stored = _earlier_waits(scope)
-    if stored:
-        stem = key.rpartition("_")[0]  # the scope and the name: "research_1/ask_text"
-        usable = [
-            w
-            for w in stored
-            if w.node_id not in bound and w.status in ("open", "answered") and w.node_id.rpartition("_")[0] == stem
-        ]
-        same = [w for w in usable if _asks(w, inputs)]
-        if any(w.node_id == key for w in same):
-            chosen = key
-        elif same:
-            chosen = same[0].node_id
-        elif any(w.node_id == key for w in usable) and scope.task is asyncio.current_task():
-            chosen = key
-    if chosen is None:
-        taken = bound | {w.node_id for w in stored}
-        chosen = key if not (journal.holds(key) or key in taken) else scope.fresh_key(name, taken.__contains__)
-    bound.add(chosen)
-    return chosen, stored
-
-
-def _asks(wait: WaitRecord, inputs: dict[str, Any]) -> bool:
-    """Whether the stored ``wait`` asks what a wait step with ``inputs`` asks (kind, prompt and options)."""
-    return bool(wait.kind == inputs["kind"] and wait.prompt == inputs["prompt"] and wait.options == inputs["options"])
 
 
 async def await_answer(

@@ -1,10 +1,9 @@
 """Run: the handle a user holds on one execution of an agent.
 
 A run is a task on the loop that created it (the kernel's loop in a notebook). The step engine
-(:mod:`aether_nb.runtime.execution`) executes its body and emits its events; the run folds them into
-:attr:`Run.graph`, persists them through the session's store, hands them to subscribers, and keeps its status. A run
-survives the process: one rebuilt with ``ag.get_run(run_id)`` after a restart can be answered and awaited, which
-re-executes the body and replays every completed step from the journal.
+(:mod:`aether_nb.runtime.execution`) executes its body and emits its events, which the run's recorder folds into
+:attr:`Run.graph`, stores and hands out. A run survives the process: one rebuilt with ``ag.get_run(run_id)`` after a
+restart can be answered and awaited, which re-executes the body and replays every completed step from the journal.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
-from aether_nb.runtime.session import on_loop_thread
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, not_resumable, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait, only_wait
@@ -189,9 +187,8 @@ class Run:
     async def result(self) -> dict[str, Any]:
         """Wait for the run to end and return its outputs.
 
-        A run that is unfinished but not executing in this process (rebuilt from the store after a restart) is
-        resumed first. Awaiting does not own the run: cancelling the awaiting code leaves the run going
-        (``run.cancel()`` stops it), and the ``CancelledError`` carries a note saying so (see ``interrupted``).
+        An unfinished run no task of this process executes is resumed first. Awaiting does not own the run:
+        cancelling the awaiting code leaves it going (``run.cancel()`` stops it), and the ``CancelledError`` says so.
 
         Raises:
             RunFailed: the run failed; ``__cause__`` is the original exception when it happened in this process.
@@ -260,14 +257,14 @@ class Run:
         # else written at the end of this loop iteration with every other answer given in it (one write for many)
 
     def cancel(self) -> bool:
-        """Stop the run. Returns False when it had already finished."""
+        """Stop the run. Returns False when it had already finished. A run no task executes ends its history as a
+        cancelled execution's would (no wait shown open beside a stopped run)."""
         if self.done:
             return False
         self._cancel_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             return True
-        # Not executing: its history ends as a cancelled execution's would (no wait shown open beside a stopped run)
         store = self._session.store
         for w in store.list_waits(self.id, status="open"):
             store.put_wait(replace(w, status="cancelled"))
@@ -424,9 +421,8 @@ class Run:
 
     @property
     def evictable(self) -> bool:
-        """Whether the run can leave memory while it waits: it is parked on waits only (every step executing
-        now is a wait or waits on its children; the body itself is not between steps), everything it did is
-        journaled, and nobody follows its events (a widget, ``run.events()``, ``subscribe``)."""
+        """Whether the run can leave memory while it waits: parked on waits only (the body not between steps),
+        everything it did journaled, nobody following its events (a widget, ``run.events()``, ``subscribe``)."""
         ex, root = self._execution, self._root
         if not (self.live and self.status == "waiting" and ex is not None and ex.durable and root is not None):
             return False
@@ -466,8 +462,8 @@ class Run:
         return self._dormancy.get(token)
 
     def wait_answered(self, record: WaitRecord, *, parked: bool) -> None:
-        """One of this run's waits was answered (``parked``: a task of this process waits on it and is woken by
-        the session). A run that left memory is resumed on its loop so the answer is consumed."""
+        """One of its waits was answered (``parked``: a task here waits on it, woken by the session); a run that
+        left memory is resumed on its loop to take the answer."""
         self._dormancy.answered(record)
         if self._execution is not None:
             self._execution.remember_answer(record)
@@ -475,7 +471,11 @@ class Run:
             self._on_loop(self.resume)
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
-        on_loop_thread(self._loop, self._thread, fn)
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or threading.get_ident() == thread:
+            fn()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(fn)
 
     async def _main(self, resumed: bool) -> None:
         assert self._execution is not None and self._target is not None and self._inputs is not None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
@@ -449,14 +448,6 @@ def _random_run_id() -> str:
 def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
-
-
-def on_loop_thread(loop: asyncio.AbstractEventLoop | None, thread: int | None, fn: Callable[[], None]) -> None:
-    """Call ``fn`` now when this is ``loop``'s thread (or no loop is known), else hand it to ``loop``."""
-    if loop is None or thread is None or threading.get_ident() == thread:
-        fn()
-    elif not loop.is_closed():
-        loop.call_soon_threadsafe(fn)
 
 
 _default: Session | None = None

@@ -91,7 +91,7 @@ async def parked_with_child(x: int, *, context: ag.NodeContext) -> dict[str, Any
 
 
 def _view(run: Run) -> dict[str, Any]:
-    return {n.id: (n.status, n.replayed, n.started_at, n.ended_at) for n in run.graph.nodes}
+    return {n.id: (n.status, n.replayed, n.started_at, n.ended_at, n.parents) for n in run.graph.nodes}
 
 
 def test_a_run_back_from_leaving_memory_shows_its_whole_history() -> None:
