@@ -27,14 +27,21 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
 
 
-def bind_call(scope: Scope, key: str, name: str, fp: str, inputs: Any) -> tuple[JournalEntry | None, str]:
+def _own(scope: Scope, ordered: bool | None) -> bool:
+    """Whether the call was numbered by the scope's own code, in program order (``ordered``: the caller knows)."""
+    return ordered if ordered is not None else scope.task is not None and scope.task is asyncio.current_task()
+
+
+def bind_call(
+    scope: Scope, key: str, name: str, fp: str, inputs: Any, ordered: bool | None = None
+) -> tuple[JournalEntry | None, str]:
     """The journal entry the call numbered ``key`` replays (None: it executes) and the key it keeps: the entry's, when
-    the entry of the same name and arguments in this scope holds another number."""
+    the entry of the same name and arguments in this scope holds another number. ``ordered``: see :func:`_own`."""
     journal = scope.execution.journal
     try:
         entry = journal.replay(key, name, fp, inputs)
     except ReplayMismatch:
-        if scope.task is asyncio.current_task():
+        if _own(scope, ordered):
             raise
         entry = None  # a branch's call, numbered in another order: the entry at its number is another call's
     if entry is not None:
@@ -51,13 +58,13 @@ def fresh_key(scope: Scope, name: str, taken: Callable[[str], bool] | None = Non
             return key
 
 
-def bind_started(scope: Scope, key: str, name: str, shown: Any) -> str:
+def bind_started(scope: Scope, key: str, name: str, shown: Any, ordered: bool | None = None) -> str:
     """The key of a node step that executes in a resumed run, called from a concurrent branch (the scope's own code
     keeps its number): the key of the node of the same name and inputs that an earlier execution started and did
     not finish (a nested graph_fn or a tool waiting inside), so what it did inside is found under its key again;
     a new key when the node at ``key`` is another call's unfinished one. ``shown``: the call's inputs preview."""
     started = scope.execution.started
-    if scope.task is asyncio.current_task() and key not in started:
+    if _own(scope, ordered) and key not in started:
         started.add(key)
         return key
     graph = scope.run.graph
@@ -131,7 +138,7 @@ def wait_key(scope: Scope, key: str, name: str, fp: str, inputs: dict[str, Any])
             chosen = key
         elif same:
             chosen = same[0].node_id
-        elif any(w.node_id == key for w in usable) and scope.task is asyncio.current_task():
+        elif any(w.node_id == key for w in usable) and _own(scope, None):
             chosen = key
     if chosen is None:
         taken = bound | {w.node_id for w in stored}

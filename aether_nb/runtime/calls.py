@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ class StepCall:
     concurrent calls are scheduled. A call that is never awaited is reported when its scope ends.
     """
 
-    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_scope", "_started")
+    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_ordered", "_scope", "_started")
 
     def __init__(
         self,
@@ -36,6 +37,10 @@ class StepCall:
         self._inputs = inputs
         self._execute = execute
         self._key = scope.next_key(name)
+        # Numbered by the scope's own code (even if awaited in a gather's task): a resumed run holds it to its journal
+        # entry strictly (see binding.bind_call). Known only where a journal may be replayed (scope.task set).
+        task = scope.task
+        self._ordered = task is not None and task is asyncio.current_task()
         self._started = False
         scope.unawaited[self._key] = name
 
@@ -49,7 +54,9 @@ class StepCall:
             raise UsageError(f"{self._name}(...) [{self._key}] was already awaited; call the tool again to re-run it")
         self._started = True
         self._scope.unawaited.pop(self._key, None)
-        step = self._scope.run_step(self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta)
+        step = self._scope.run_step(
+            self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta, ordered=self._ordered
+        )
         return step.__await__()
 
     def _not_awaited(self, *_: Any, **__: Any) -> Any:

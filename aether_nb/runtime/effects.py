@@ -19,6 +19,7 @@ journaled step unless marked :func:`pure`; :func:`effect` marks one explicitly (
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -135,6 +136,7 @@ class ServiceCall:
         "_journaled",
         "_key",
         "_method",
+        "_ordered",
         "_present",
         "_rebuild",
         "_scope",
@@ -166,6 +168,8 @@ class ServiceCall:
         self._rebuild = rebuild
         self._started = False
         self._key = scope.next_key(self.name) if self._journaled else ""
+        task = scope.task  # numbered by the scope's own code, in program order (see binding.bind_call)
+        self._ordered = task is not None and task is asyncio.current_task()
         if self._journaled:
             scope.unawaited[self._key] = self.name
 
@@ -248,7 +252,7 @@ class ServiceCall:
         scope = self._scope
         if not scope.execution.journal.active:
             return _MISSING
-        entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs)
+        entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs, self._ordered)
         if entry is None:
             return _MISSING
         stored = decode(entry.value)

@@ -225,10 +225,12 @@ class Scope:
         self._counters[name] = n
         return f"{self.prefix}{name}_{n}"
 
-    def bind(self, key: str, name: str, fp: str, inputs: Any) -> tuple[JournalEntry | None, str]:
+    def bind(
+        self, key: str, name: str, fp: str, inputs: Any, ordered: bool | None = None
+    ) -> tuple[JournalEntry | None, str]:
         """The journal entry the call numbered ``key`` replays (None: it executes) and the key it keeps (see
         :func:`~aether_nb.runtime.binding.bind_call`)."""
-        return bind_call(self, key, name, fp, inputs)
+        return bind_call(self, key, name, fp, inputs, ordered)
 
     def replays(self, key: str) -> bool:
         """Whether the step at ``key`` will be replayed from the journal rather than executed."""
@@ -282,6 +284,7 @@ class Scope:
         fp: str | None = None,
         parents: tuple[str, ...] | None = None,
         meta: Any = None,
+        ordered: bool | None = None,
     ) -> Any:
         """Execute one step, or replay it from the journal when it already completed.
 
@@ -296,6 +299,8 @@ class Scope:
             fp: the fingerprint to match on replay; defaults to one of ``inputs``.
             parents: explicit DAG edges into the node (a static graph's dependencies); default: the frontier.
             meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
+            ordered: whether ``key`` was taken by the scope's own code, in program order (default: whether this
+                task runs the scope's code); see :mod:`~aether_nb.runtime.binding`.
         """
         execution = self.execution
         run = execution.host
@@ -303,7 +308,7 @@ class Scope:
         parents = tuple(self.frontier) if parents is None else parents
         entry = None
         if execution.journal.active:
-            entry, key = self.bind(key, name, fp, inputs)
+            entry, key = bind_call(self, key, name, fp, inputs, ordered)
         if entry is not None:
             value = decode(entry.value)
             if node:
@@ -327,7 +332,7 @@ class Scope:
         if node:
             shown_inputs = preview(inputs)
             if execution.resumed and kind != "wait":  # (a wait found its earlier one in wait_key)
-                key = bind_started(self, key, name, shown_inputs)
+                key = bind_started(self, key, name, shown_inputs, ordered)
             run.start_node(
                 node_id=key,
                 name=name,

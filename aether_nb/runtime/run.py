@@ -486,7 +486,7 @@ class Run:
             fix = {"fix": SECRET_INPUTS_FIX}
             self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=SECRET_INPUTS, detail=fix)
         root = self._root = Scope(self._execution, None)
-        root.task = asyncio.current_task()
+        root.task = asyncio.current_task() if resumed else None  # a replay tells its own code's calls (binding)
         token = enter_scope(root)
         try:
             outputs = await self._target.run_root(root, dict(self._inputs))

@@ -333,6 +333,45 @@ def test_a_run_left_waiting_and_cancelled_after_a_restart_ends_its_history() -> 
     assert store.list_waits("x", status="open") == []
 
 
+TAG = {"first": "a"}
+
+
+@ag.graph_fn(outputs=["out"])
+async def gathered(*, context: ag.NodeContext) -> dict[str, Any]:
+    a, b = await asyncio.gather(act(TAG["first"], 0), act("b", 0))
+    return {"out": [a["v"], b["v"], await context.channel().ask_text("ok?")]}
+
+
+def test_a_changed_call_under_gather_still_fails_with_replay_mismatch() -> None:
+    """Calls the scope's own code makes are numbered in program order, also when ``gather`` awaits them in tasks of
+    its own: a call that changed before the resume is a ``ReplayMismatch`` (the body read something outside the
+    journal), never a new step executed beside the one the journal holds."""
+    store = MemoryStore()
+    _session(store, evict=False)
+
+    async def start() -> None:
+        await _parked(gathered.start(run_id="g"), 1)
+
+    asyncio.run(start())
+    assert sorted(EFFECTS) == ["a", "b"]
+    TAG["first"] = "z"  # (a global another cell changed)
+    try:
+        _session(store, evict=False)
+
+        async def resume() -> Run:
+            run = ag.get_run("g")
+            await run.answer("yes")
+            with contextlib.suppress(ag.RunFailed):
+                await run
+            return run
+
+        run = asyncio.run(resume())
+    finally:
+        TAG["first"] = "a"
+    assert run.status == "failed" and "ReplayMismatch" in (run.error or "")
+    assert sorted(EFFECTS) == ["a", "b"]  # nothing ran again
+
+
 OP = st.one_of(
     st.tuples(st.just("tool"), st.integers(min_value=0, max_value=3)),
     st.tuples(st.sampled_from(["ask", "say", "mem", "sub", "dual"]), st.just(0)),
