@@ -68,8 +68,8 @@ class Journal:
         The entry at the same key normally matches. Calls made from concurrent tasks of one scope may have been
         numbered in another order last time (a replayed step returns at once, where it waited the first time, so
         concurrent branches interleave differently), so an unconsumed entry of the same scope, name and arguments
-        is accepted too: the step then keeps that entry's key (see ``Scope.bind``). Anything else at this key is a
-        :class:`ReplayMismatch`.
+        is accepted too: the step then keeps that entry's key (see ``binding.bind_call``). Anything else at this key
+        is a :class:`ReplayMismatch`.
         """
         entry = self.find(key, name, fp)
         if entry is not None:

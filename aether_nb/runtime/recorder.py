@@ -103,12 +103,14 @@ class Recorder:
         self._graph = RunGraph(self._run_id, self._graph_name)
         self._status = status
         self._pending = True
+        self._stored_upto = 0  # (all of it is in the store now)
 
     def loaded(self) -> None:
         """The run resumes after leaving memory, keeping its numbering: the history it made before is read from the
-        store only when someone looks at it (:meth:`_complete`), never by the resume itself."""
+        store only when someone looks at it (:meth:`_complete`), never by the resume itself (read already if someone
+        looked while it was out of memory)."""
+        self._stored_upto = self.seq if self._pending else 0
         self._pending = False
-        self._stored_upto = self.seq
 
     def _load(self) -> None:
         self._pending = False

@@ -30,14 +30,14 @@ EFFECTS: list[str] = []
 
 
 @ag.tool(outputs=["v"])
-async def act(tag: str, naps: int) -> dict[str, str]:
+async def branch_act(tag: str, naps: int) -> dict[str, str]:
     for _ in range(naps):  # yields to the loop: how the branches interleave the first time
         await asyncio.sleep(0)
     EFFECTS.append(tag)
     return {"v": tag.upper()}
 
 
-class Confirm(ag.DualStageTool, outputs=["answer"]):
+class BranchConfirm(ag.DualStageTool, outputs=["answer"]):
     """A tool node that asks (its question waits inside the node)."""
 
     async def setup(self, tag: str) -> Any:
@@ -48,9 +48,9 @@ class Confirm(ag.DualStageTool, outputs=["answer"]):
 
 
 @ag.graph_fn(outputs=["out"])
-async def asker(tag: str, *, context: ag.NodeContext) -> dict[str, Any]:
+async def branch_asker(tag: str, *, context: ag.NodeContext) -> dict[str, Any]:
     """A nested agent: a tool, then a question."""
-    done = (await act(f"{tag}.in", 1))["v"]
+    done = (await branch_act(f"{tag}.in", 1))["v"]
     return {"out": f"{done} {await context.channel().ask_text(f'{tag}?')}"}
 
 
@@ -59,7 +59,7 @@ async def branch(ops: list[list[Any]], name: str, context: ag.NodeContext) -> li
     for i, (kind, arg) in enumerate(ops):
         tag = f"{name}{i}"
         if kind == "tool":
-            out.append((await act(tag, arg))["v"])
+            out.append((await branch_act(tag, arg))["v"])
         elif kind == "ask":
             out.append(await context.channel().ask_text(f"{tag}?"))
         elif kind == "say":
@@ -69,9 +69,9 @@ async def branch(ops: list[list[Any]], name: str, context: ag.NodeContext) -> li
             await context.memory().record("note", {"text": f"note {tag}"})
             out.append("noted")
         elif kind == "sub":
-            out.append((await asker(tag=tag))["out"])
+            out.append((await branch_asker(tag=tag))["out"])
         elif kind == "dual":
-            out.append((await Confirm(tag=tag))["answer"])
+            out.append((await BranchConfirm(tag=tag))["answer"])
     return out
 
 
@@ -82,7 +82,7 @@ async def together(branches: list[list[list[Any]]], *, context: ag.NodeContext) 
 
 
 @ag.graph_fn(outputs=["out"])
-async def two_questions(*, context: ag.NodeContext) -> dict[str, Any]:
+async def asked_together(*, context: ag.NodeContext) -> dict[str, Any]:
     ch = context.channel()
     first, second = await asyncio.gather(ch.ask_text("First?"), ch.ask_text("Second?"))
     return {"out": [first, second]}
@@ -237,7 +237,7 @@ def test_questions_asked_together_each_get_their_own_answer(mode: str, first: st
     s = _session(store, evict=mode == "evict")
 
     async def start() -> Run:
-        run = two_questions.start(run_id="q")
+        run = asked_together.start(run_id="q")
         await _parked(run, 2)
         return run
 
@@ -286,7 +286,7 @@ def test_branches_that_ask_after_their_own_steps_get_their_own_answers(mode: str
     live = ag.get_run("c") if mode == "restart" else _last_run[0]
     rebuilt = Run.from_store(_session(store, evict=False), store.get_run("c"))
     assert _dag(live) == _dag(rebuilt)
-    assert _dag(live)["act_1"][2] == () and _dag(live)["act_2"][2] == ()  # the two first steps ran side by side
+    assert _dag(live)["branch_act_1"][2] == () and _dag(live)["branch_act_2"][2] == ()  # ran side by side
 
 
 def _dag(run: Run) -> dict[str, Any]:
@@ -317,7 +317,7 @@ def test_a_run_left_waiting_and_cancelled_after_a_restart_ends_its_history() -> 
     _session(store, evict=False)
 
     async def start() -> None:
-        await _parked(two_questions.start(run_id="x"), 2)
+        await _parked(asked_together.start(run_id="x"), 2)
 
     asyncio.run(start())
     s = _session(store, evict=False)
@@ -338,7 +338,7 @@ TAG = {"first": "a"}
 
 @ag.graph_fn(outputs=["out"])
 async def gathered(*, context: ag.NodeContext) -> dict[str, Any]:
-    a, b = await asyncio.gather(act(TAG["first"], 0), act("b", 0))
+    a, b = await asyncio.gather(branch_act(TAG["first"], 0), branch_act("b", 0))
     return {"out": [a["v"], b["v"], await context.channel().ask_text("ok?")]}
 
 

@@ -107,6 +107,8 @@ def test_a_run_back_from_leaving_memory_shows_its_whole_history() -> None:
         run = runs[0]
         for answer in ("a", "b"):
             assert evicted(run)
+            dormant = _view(run)  # looked at while out of memory: read from the store, each node once
+            assert "child_of_1/side_effect_1" in dormant and len(run.history) == len({e.seq for e in run.history})
             await run.answer(answer)
             if answer == "a":
                 await run.wait_for("waiting", timeout=10)
