@@ -19,11 +19,23 @@ class Dormancy:
 
     def __init__(self) -> None:
         self.waits: dict[str, WaitRecord] = {}
+        self.complete = True  # False: the run's waits are the store's to say (see remember)
         self._changed: asyncio.Future[None] | None = None
 
     def keep(self, record: WaitRecord) -> None:
-        """Keep an open wait of the run while it is out of memory."""
+        """Keep a wait of the run while it is out of memory: an open one, or one answered whose step the run had
+        not reached again when it left (the resumed execution takes the answer from it)."""
         self.waits[record.token] = record
+
+    def remember(self, known: dict[str, WaitRecord] | None, *, resumed: bool) -> None:
+        """The run leaves memory: keep what its execution ``known`` of its waits (from an earlier eviction), since
+        a wait answered, or open, that this execution had not reached again is no live wait to keep. An execution
+        that read its earlier waits from the store (``resumed`` after a restart) leaves that to the store: the next
+        execution, and a look at the run's waits, read it again."""
+        if known is not None:
+            self.waits.update(known)
+        elif resumed:
+            self.complete = False
 
     def get(self, token: str) -> WaitRecord | None:
         return self.waits.get(token)
@@ -41,6 +53,7 @@ class Dormancy:
     def take(self) -> dict[str, WaitRecord]:
         """The kept waits, handed over (the run resumes or is cancelled); none are kept after."""
         waits, self.waits = self.waits, {}
+        self.complete = True
         return waits
 
     async def changed(self) -> None:

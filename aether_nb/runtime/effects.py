@@ -250,6 +250,8 @@ class ServiceCall:
 
     def _replay(self) -> Any:
         scope = self._scope
+        if scope.execution.detached:  # the run left memory: the resumed execution makes this call (see run_step)
+            raise asyncio.CancelledError(f"run {scope.run.id} left memory")
         if not scope.execution.journal.active:
             return _MISSING
         entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs, self._ordered)

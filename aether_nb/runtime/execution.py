@@ -158,6 +158,8 @@ class Execution:
         self.bound_waits: set[str] = set()  # the wait steps (node ids) this execution has numbered (see wait_key)
         self.started: set[str] = set()  # resumed: the node steps its branches started (see binding.bind_started)
         self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
+        self.detached = False  # the run left memory (Run.evict): no step of this execution may start any more
+        self.pending = 0  # steps launched that have not started (a static graph's node tasks): work to come
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
     def note_failure(self, exc: BaseException, node_id: str) -> None:
@@ -170,6 +172,11 @@ class Execution:
             return None
         hit = self._failed_at.get(id(exc))
         return hit[1] if hit is not None and hit[0] is exc else None
+
+    def note_wait(self, record: WaitRecord) -> None:
+        """A wait of this execution was stored (opened, expired, cancelled): what it knows of the run's waits."""
+        if self.known_waits is not None:
+            self.known_waits[record.token] = record
 
     def remember_answer(self, record: WaitRecord) -> None:
         """An answer given while this (resumed) execution has not reached its wait yet: it finds it there."""
@@ -303,6 +310,10 @@ class Scope:
                 task runs the scope's code); see :mod:`~aether_nb.runtime.binding`.
         """
         execution = self.execution
+        if execution.detached:
+            # The run left memory while a task of this execution could still run (a node task its scheduler created
+            # a loop turn before the cancel reaches it): its steps are the resumed execution's to do, exactly once.
+            raise asyncio.CancelledError(f"run {execution.host.id} left memory")
         run = execution.host
         fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents

@@ -8,9 +8,10 @@ finds the wait of the same step again (and an answer stored while no process hel
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import WaitTimeout, shown
 from aether_nb.runtime.binding import earlier_waits
@@ -21,6 +22,20 @@ from aether_nb.store.records import WaitRecord
 
 if TYPE_CHECKING:
     from aether_nb.runtime.execution import Presenter, Scope
+
+
+class Slots(Protocol):
+    """Concurrency slots the code waiting here holds (a static graph's node under a cap: see the scheduler)."""
+
+    def release(self) -> None:
+        """Give them back while nobody runs: the wait may last hours."""
+
+    async def retake(self) -> None:
+        """Hold them again: the answer came and the node goes on."""
+
+
+waiting_slots: contextvars.ContextVar[Slots | None] = contextvars.ContextVar("aether_waiting_slots", default=None)
+"""Set by the scheduler around a capped node's step: its waits give the slots back while they wait."""
 
 
 def _previous_wait(scope: Scope, key: str, earlier: list[WaitRecord] | None = None) -> WaitRecord | None:
@@ -76,10 +91,12 @@ async def await_answer(
             meta=preview(spec.meta),
         )
         store.put_wait(rec)
+        scope.execution.note_wait(rec)
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
     session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
     sleeper: asyncio.Task[None] | None = None
+    slots = waiting_slots.get()
     interrupted = False
     leaf.parked += 1
     try:
@@ -104,13 +121,17 @@ async def await_answer(
         presenter = present if present is not None else session.present_wait(scope.context)
         if presenter is not None:
             await presenter(Wait.from_record(rec))
+        if slots is not None:
+            slots.release()
         if rec.deadline is None:
             value = await fut
         else:
             sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
             await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
             if not fut.done():
-                store.put_wait(replace(rec, status="expired"))
+                rec = replace(rec, status="expired")
+                store.put_wait(rec)
+                scope.execution.note_wait(rec)
                 run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
                 raise WaitTimeout(
                     f"nobody answered {shown(rec.prompt or rec.kind)} within {spec.timeout_s} s "
@@ -124,7 +145,9 @@ async def await_answer(
         interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
         current = None if interrupted else store.get_wait(rec.token)
         if current is not None and current.status == "open":
-            store.put_wait(replace(current, status="cancelled"))
+            current = replace(current, status="cancelled")
+            store.put_wait(current)
+            scope.execution.note_wait(current)
             run.emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
         raise
     finally:
@@ -135,4 +158,6 @@ async def await_answer(
         if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed
             run.refresh_status()
     run.emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
+    if slots is not None:
+        await slots.retake()  # (an interruption here leaves the answer stored: the resumed run takes it)
     return value

@@ -143,7 +143,7 @@ class Run:
     @property
     def waits(self) -> list[Wait]:
         """The run's open waits, oldest first; a wait opened just now is listed once it is in the store."""
-        if self._evicted:
+        if self._evicted and self._dormancy.complete:
             return self._dormancy.open_waits()
         unwritten = self._session.store.unwritten_waits(self.id)
         if self.live and self._execution is not None and not self._execution.resumed:
@@ -358,8 +358,9 @@ class Run:
         self._execution = Execution(self, Journal(self.id, entries, self._events.call_arguments), resumed=resumed)
         if self._evicted:
             # Back from eviction: the run's waits and event numbering are known here, not read back from the store.
+            complete = self._dormancy.complete
             waits = self._dormancy.take()
-            self._execution.known_waits = dict(waits)
+            self._execution.known_waits = dict(waits) if complete else None
             self._session.wake(self, waits)
             self._events.loaded()
         self._evicted = False
@@ -428,10 +429,9 @@ class Run:
             return False
         if self._events.watched or self._inputs is None or not durable_inputs(self._record):
             return False
-        # Every step executing is parked or waits on its children; an answered wait is not parked (from the answer,
-        # which takes it off the live table a loop turn before its task reads it, to its journal entry): leaving
-        # memory then would drop the answer, and the resumed run ask again.
-        if root.active == 0 or not all(s.active > 0 or s.parked > 0 for s in ex.scopes):
+        # Every step executing is parked or waits on its children, none is about to start, and no parked wait has its
+        # answer (off the live table a loop turn before its task reads it): else the resumed run would ask again.
+        if root.active == 0 or ex.pending or not all(s.active > 0 or s.parked > 0 for s in ex.scopes):
             return False
         parked = root.parked + sum(s.parked for s in ex.scopes)
         return parked > 0 and self._session.parks(self.id) == parked
@@ -442,16 +442,16 @@ class Run:
 
         The run is dormant at once; the old task unwinds in the background, and nothing it does on the way out
         reaches the run (its waits are off the live table; its interruption leaves the stored waits open)."""
-        task = self._task
-        if task is None or not self.evictable:
+        task, ex = self._task, self._execution
+        if task is None or ex is None or not self.evictable:
             raise UsageError(f"run {self.id} cannot leave memory now (see Run.evictable)", run_id=self.id)
+        self._dormancy.remember(ex.known_waits, resumed=ex.resumed)
         for live in self._session.live_waits_of(self.id):
             if self._session.pop_live_wait(live.record.token) is not None:
                 self._dormancy.keep(live.record)
         self._evicted = True
-        self._task = None
-        self._execution = None
-        self._root = None
+        ex.detached = True  # a task of it that runs before the cancel reaches it starts no step (Scope.run_step)
+        self._task = self._execution = self._root = None
         self._events.forget(self.status)  # loaded from the store if someone looks at it while dormant
         self._session.unpark(self)
         task.cancel()

@@ -5,6 +5,7 @@ touches its own dependents — no whole-graph rescans. Every node executes as a 
 is the step key), so a resumed run replays finished nodes and re-executes only what did not finish.
 
 * ``max_concurrency`` caps a run; a session-wide cap (``session.config["global_max_concurrency"]``) caps all runs.
+  A node waiting for an answer holds neither while it waits.
 * ``_condition`` is evaluated when a node becomes ready; false -> SKIPPED, and its dependents are SKIPPED too.
 * A failed node skips its dependents; ``stop_on_first_error`` also cancels the running siblings.
 * :class:`RetryPolicy`: bounded attempts with exponential backoff and jitter, only for ``retry_on`` errors.
@@ -14,6 +15,7 @@ is the step key), so a resumed run replays finished nodes and re-executes only w
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import random
 from collections import deque
@@ -23,6 +25,7 @@ from typing import Any
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering
+from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
@@ -129,11 +132,15 @@ def _global_limit(scope: Scope) -> asyncio.Semaphore | None:
 
 class _Slots:
     """The caps a node holds while its body runs: released when the body really ends, which for a sync body
-    given up on (timeout, cancel) is when its thread returns, not when the node stops waiting for it."""
+    given up on (timeout, cancel) is when its thread returns, not when the node stops waiting for it; and given
+    back while the node waits for an answer (a person may take hours: the other nodes go on meanwhile, as in
+    AetherGraph's scheduler, which counts running tasks only), taken again once the answer is in."""
 
     def __init__(self, *limits: asyncio.Semaphore | None) -> None:
         self._limits = [lim for lim in limits if lim is not None]
         self._loop = asyncio.get_running_loop()
+        self._held = False
+        self._retaking: asyncio.Lock | None = None
 
     async def acquire(self) -> None:
         taken: list[asyncio.Semaphore] = []
@@ -145,13 +152,25 @@ class _Slots:
             for lim in taken:
                 lim.release()
             raise
+        self._held = True
 
-    def release_after(self, bodies: lingering) -> None:
-        def release() -> None:
+    def release(self) -> None:
+        """Give the slots back (idempotent: concurrent waits of one node release them once)."""
+        if self._held:
+            self._held = False
             for lim in self._limits:
                 lim.release()
 
-        bodies.when_all_done(release, self._loop)
+    async def retake(self) -> None:
+        """Hold the slots again (an answer came); concurrent answers of one node take them once."""
+        if self._retaking is None:
+            self._retaking = asyncio.Lock()
+        async with self._retaking:
+            if not self._held:
+                await self.acquire()
+
+    def release_after(self, bodies: lingering) -> None:
+        bodies.when_all_done(self.release, self._loop)
 
 
 async def run_taskgraph(
@@ -199,7 +218,16 @@ async def run_taskgraph(
             if waiting_on[m] == 0 and status[m] == "PENDING":
                 ready.append(m)
 
-    async def execute_node(node_id: str) -> dict[str, Any]:
+    execution = scope.execution
+
+    def unqueue(queued: list[bool], _task: object = None) -> None:
+        if queued[0]:
+            queued[0] = False
+            execution.pending -= 1
+
+    async def execute_node(node_id: str, queued: list[bool] | None = None) -> dict[str, Any]:
+        """``queued``: the node runs in a task of its own, counted in ``execution.pending`` until its step starts
+        (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``)."""
         spec = graph.nodes[node_id]
         tool = graph.resolve_tool(spec)
         kwargs = resolve(spec.inputs, results)
@@ -211,10 +239,15 @@ async def run_taskgraph(
                 execute = _with_timeout(execute, spec.timeout_s, node_id)
             if retry is None and run_limit is None and session_limit is None:
                 # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
+                if queued is not None:
+                    unqueue(queued)
                 return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
             slots = _Slots(run_limit, session_limit)
             await slots.acquire()
+            if queued is not None:
+                unqueue(queued)
             bodies = lingering()
+            held = waiting_slots.set(slots)
             try:
                 with bodies:
                     return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
@@ -222,7 +255,11 @@ async def run_taskgraph(
                 if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on):
                     raise
             finally:
+                waiting_slots.reset(held)
                 slots.release_after(bodies)
+            if queued is not None:  # waiting to try again is work to come, as a node not started yet
+                queued[0] = True
+                execution.pending += 1
             await bodies.all_done()  # a retry never overlaps the attempt it replaces (a thread still running it)
             assert retry is not None
             clock = run.session.clock
@@ -245,7 +282,10 @@ async def run_taskgraph(
                     continue
             status[node_id] = "RUNNING"
             if running or ready:
-                task = asyncio.ensure_future(execute_node(node_id))
+                queued = [True]
+                execution.pending += 1
+                task = asyncio.ensure_future(execute_node(node_id, queued))
+                task.add_done_callback(functools.partial(unqueue, queued))  # (also when cancelled before it started)
                 running[task] = node_id
                 continue
             # The only node that can run now (a chain's next link): awaited here, not in a task of its own, which
