@@ -23,13 +23,14 @@ import contextvars
 import json
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
 from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
+from aether_nb.runtime.failures import FAILED, failure_record, rebuild
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
@@ -319,6 +320,9 @@ class Scope:
         parents = tuple(self.frontier) if parents is None else parents
         entry = None
         if execution.journal.active:
+            failed = execution.journal.take_failure(key, name, fp)
+            if failed is not None:  # it failed in an earlier execution: the same error again (see failures.py)
+                self._replay_failure(failed, kind, inputs, parents, meta, node)
             entry, key = bind_call(self, key, name, fp, inputs, ordered)
         if entry is not None:
             value = decode(entry.value)
@@ -387,6 +391,8 @@ class Scope:
                 execution.note_failure(exc, key)
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
+            if not execution.detached:
+                self._journal_failure(key, name, fp, exc)
             raise
         finally:
             if in_step is not None:
@@ -408,6 +414,29 @@ class Scope:
             run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
+
+    def _journal_failure(self, key: str, name: str, fp: str, exc: BaseException) -> None:
+        """Journal the error a step failed with, so a resumed body gets it again (see failures.py)."""
+        failure = failure_record(exc)
+        if failure is not None:
+            try:
+                self.journal(key, name, FAILED, fp, failure, None, encoded=failure)
+            except Exception as error:  # the step's own error is the one to raise: this one goes with it
+                exc.add_note(f"(the failure of step {key!r} could not be journaled: {type(error).__name__}: {error})")
+
+    def _replay_failure(
+        self, entry: JournalEntry, kind: str, inputs: Any, parents: tuple[str, ...], meta: Any, node: bool
+    ) -> NoReturn:
+        """Raise again the error a step failed with in an earlier execution, its node drawn failed as it was."""
+        exc = rebuild(decode(entry.value))
+        if node:
+            run = self.execution.host
+            run.start_node(node_id=entry.key, name=entry.name, node_kind=kind, parent=self.node_id, parents=parents,
+                           inputs=preview(inputs), replayed=True, meta=meta)  # fmt: skip
+            run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True)
+            self.advance(parents, entry.key)
+        self.execution.note_failure(exc, entry.key)
+        raise exc
 
     def _replayed_meta(self, key: str, name: str, meta: Any) -> tuple[Any, dict[str, Any] | None]:
         """A replayed step keeps the meta it ran with (the tool's code version that made its result). When the tool

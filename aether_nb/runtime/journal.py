@@ -14,6 +14,7 @@ from typing import Any
 
 from aether_nb.errors import ReplayMismatch, shown
 from aether_nb.runtime.codec import preview
+from aether_nb.runtime.failures import FAILED
 from aether_nb.store.records import JSON, JournalEntry
 
 StoredCall = Callable[[str], JSON]
@@ -29,12 +30,25 @@ class Journal:
         stored_call: how to find the arguments of a stored step when explaining a mismatch.
     """
 
-    def __init__(self, run_id: str, entries: Iterable[JournalEntry], stored_call: StoredCall | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        entries: Iterable[JournalEntry],
+        stored_call: StoredCall | None = None,
+        *,
+        failures: bool = True,
+    ) -> None:
         self.run_id = run_id
-        self._entries = {e.key: e for e in entries if e.durable}
+        self._entries: dict[str, JournalEntry] = {}
+        self._failures: dict[str, JournalEntry] = {}  # failed steps, each raised again once (see failures.py)
+        for e in entries:
+            if e.durable and e.kind != FAILED:
+                self._entries[e.key] = e
+            elif e.durable and failures:  # (not when a failed run is retried: its failed steps run again)
+                self._failures[e.key] = e
         self._consumed: set[str] = set()
         self._stored_call = stored_call
-        self.active = bool(self._entries)  # whether any call may replay (a fresh run's journal is empty)
+        self.active = bool(self._entries or self._failures)  # whether any call may replay (a fresh run: none)
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -52,11 +66,33 @@ class Journal:
 
     def add(self, entries: Iterable[JournalEntry]) -> None:
         """Learn entries journaled since this journal was loaded (a node run again within its step finds what its
-        earlier attempt did); an entry already known stays."""
+        earlier attempt did); an entry already known stays. A failure is not learned: the attempt that follows it
+        (a retry) executes its calls again."""
         for entry in entries:
-            if entry.durable:
+            if entry.durable and entry.kind != FAILED:
                 self._entries.setdefault(entry.key, entry)
-        self.active = bool(self._entries)
+        self.active = bool(self._entries or self._failures)
+
+    def take_failure(self, key: str, name: str, fp: str) -> JournalEntry | None:
+        """The failure an earlier execution journaled for this call, taken (the call's next attempt executes):
+        at ``key``, or, for a call a concurrent branch numbered in another order, of the same name and arguments
+        in the same scope. None when the call did not fail before, or its retry succeeded."""
+        entry = self._failures.get(key)
+        if entry is None or entry.name != name or entry.fingerprint != fp:
+            prefix = key.rpartition("/")[0]
+            entry = next(
+                (
+                    e
+                    for e in self._failures.values()
+                    if e.name == name and e.fingerprint == fp and e.key.rpartition("/")[0] == prefix
+                ),
+                None,
+            )
+        if entry is None:
+            return None
+        del self._failures[entry.key]
+        # a later attempt at the same key succeeded (a retry): the call replays that, not the failure before it
+        return None if entry.key in self._entries else entry
 
     def reopen(self, prefix: str) -> None:
         """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start)."""

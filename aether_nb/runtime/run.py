@@ -354,8 +354,9 @@ class Run:
         if executor is not None:
             self._executor = executor
         store = self._session.store
-        entries = store.load_journal(self.id) if resumed else []
-        self._execution = Execution(self, Journal(self.id, entries, self._events.call_arguments), resumed=resumed)
+        entries = store.load_journal(self.id) if resumed else []  # (a failed run retried runs its failed steps again)
+        journal = Journal(self.id, entries, self._events.call_arguments, failures=self.status != "failed")
+        self._execution = Execution(self, journal, resumed=resumed)
         if self._evicted:
             # Back from eviction: the run's waits and event numbering are known here, not read back from the store.
             complete = self._dormancy.complete

@@ -150,3 +150,63 @@ def test_a_kernel_that_dies_while_a_run_waits_resumes_it_from_the_history_log(ke
         assert "NOTES 1" in counts.stdout and "ARTS 1" in counts.stdout and "SAID 1" in counts.stdout
         # the segments left by the dead kernel were applied at the open and deleted; sql() applied the rest
         assert "LEFT 0" in res.stdout
+
+
+SUPPORT = r"""
+%load_ext aether_nb
+import json, os, aether_nb as ag
+ag.configure(llm={"base_url": "BASE_URL", "model": "fake", "api_key": "x"})
+EFFECTS = "EFFECTS_FILE"
+
+def effect(line):
+    with open(EFFECTS, "a") as f:
+        f.write(line + "\n")
+
+@ag.tool
+def stock(item: str) -> dict:
+    "Items in stock (the warehouse API times out the first time it is called)."
+    first = not os.path.exists(EFFECTS) or "stock" not in open(EFFECTS).read()
+    effect(f"stock {item}")
+    if first:
+        raise TimeoutError("warehouse API timed out")
+    return {"result": 3}
+
+@ag.tool
+async def refund(order: str, *, context) -> dict:
+    "Refund an order once a person approves."
+    approved, _ = await context.channel().ask_approval(f"Refund {order}?")
+    effect(f"refund {order} {approved}")
+    return {"result": approved}
+
+@ag.graph_fn(outputs=["reply"])
+async def support(q: str, *, context):
+    result = await context.llm().run_tools([{"role": "user", "content": q}], tools=[stock, refund])
+    return {"reply": result.text}
+"""
+
+
+def test_an_agent_waiting_inside_its_tool_loop_after_a_tool_failed_is_not_sent_elsewhere(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """The model saw a tool's error, then asked for a tool that waits for an approval; the kernel restarts. The
+    failed tool is not called again (it would succeed now: the model's next request would differ from the
+    journaled one, and the run failed with ReplayMismatch on the old code)."""
+    effects = tmp_path / "effects.txt"
+    script = [
+        {"tool_calls": [{"name": "stock", "arguments": {"item": "lamp"}}]},
+        {"tool_calls": [{"name": "refund", "arguments": {"order": "A"}}]},
+        "Order A refunded.",
+    ]
+    with FakeOpenAI(script=script) as fake:
+        defs = SUPPORT.replace("BASE_URL", fake.base_url).replace("EFFECTS_FILE", str(effects))
+        kernel.ok(defs)
+        kernel.ok("run = support.start(q='refund A', run_id='support-1')\nawait run.wait_for('waiting', timeout=60)")
+        assert effects.read_text().splitlines() == ["stock lamp"]
+        assert len(fake.chat_requests) == 2
+        assert "warehouse API timed out" in json.dumps(fake.chat_requests[1]["messages"])
+
+        res, out = _restart_and_approve(kernel, defs, "support-1")
+        assert "STATUS waiting ['Refund A?']" in res.stdout
+        assert out == {"reply": "Order A refunded."}
+        assert effects.read_text().splitlines() == ["stock lamp", "refund A True"]  # the failed call once
+        assert len(fake.chat_requests) == 3  # each model turn once

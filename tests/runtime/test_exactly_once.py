@@ -60,6 +60,23 @@ def act_sync(tag: str) -> dict[str, str]:
     return {"v": tag[::-1]}
 
 
+class Flaky(Exception):
+    """What the flaky tool raises the first time (an API that times out once)."""
+
+
+FLAKY: dict[str, int] = {}  # executions of the flaky tool per tag, in the current "world"
+
+
+@ag.tool(outputs=["v"])
+async def flaky(tag: str) -> dict[str, str]:
+    await CRASH.point()
+    FLAKY[tag] = FLAKY.get(tag, 0) + 1
+    EFFECTS.append(f"flaky {tag}")
+    if FLAKY[tag] == 1:
+        raise Flaky(f"{tag} timed out")
+    return {"v": tag}
+
+
 class Ledger(ag.Service):
     async def post(self, tag: str) -> str:
         await CRASH.point()
@@ -75,6 +92,11 @@ async def interpret(ops: list[Any], prefix: str, context: ag.NodeContext) -> lis
         tag = f"{prefix}{i}"
         if kind == "tool":
             out.append((await act(tag))["v"])
+        elif kind == "flaky":  # a failure the body handles: a resumed run takes the same path (it does not retry)
+            try:
+                out.append((await flaky(tag))["v"])
+            except Flaky as exc:
+                out.append(f"caught {exc}")
         elif kind == "sync_tool":
             out.append((await act_sync(tag))["v"])
         elif kind == "svc":
@@ -112,7 +134,9 @@ async def program(ops: list[Any], *, context: ag.NodeContext) -> dict[str, Any]:
     return {"out": await interpret(ops, "", context)}
 
 
-LEAF = st.sampled_from(["tool", "sync_tool", "svc", "mem", "search", "kv", "art", "ask", "say"]).map(lambda k: [k, 0])
+LEAF = st.sampled_from(["tool", "sync_tool", "flaky", "svc", "mem", "search", "kv", "art", "ask", "say"]).map(
+    lambda k: [k, 0]
+)
 OPS = st.lists(
     st.one_of(LEAF, st.lists(LEAF, min_size=1, max_size=3).map(lambda sub: ["nested", sub])), min_size=1, max_size=10
 )
@@ -163,14 +187,16 @@ def _store_effects(store: MemoryStore) -> dict[str, Any]:
 @given(ops=OPS, crashes=st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=3))
 def test_every_effect_happens_once_across_crashes(ops: list[Any], crashes: list[int]) -> None:
     EFFECTS.clear()
+    FLAKY.clear()
     reference_store = MemoryStore()
     reference = _execute(reference_store, ops, crash_at=None)
     assert reference is not None
     expected_effects = sorted(EFFECTS)
 
     kinds = [kind for k, arg in ops for kind in ([k] if k != "nested" else [a[0] for a in arg])]
-    points = sum(1 for kind in kinds if kind in ("tool", "svc"))
+    points = sum(1 for kind in kinds if kind in ("tool", "svc", "flaky"))
     EFFECTS.clear()
+    FLAKY.clear()
     store = MemoryStore()
     outputs = None
     for n, at in enumerate(crashes):
