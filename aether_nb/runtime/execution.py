@@ -388,6 +388,7 @@ class Scope:
                 timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
                 run.finish_node(key, status, error=error_info(exc), where=child.where)
+                self.advance(parents, key)  # a body that handles the error goes on from it (its next steps' parent)
                 execution.note_failure(exc, key)
                 if timed_out:
                     self._warn_abandoned(child, "timed out")

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
+from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, resolve, tool_version
 from aether_nb.store.redact import contains_secret, redact_text
@@ -215,7 +216,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         raise UsageError(f"computed must be one of {list(COMPUTED_MODES)}, got {shown(computed)}")
     if run.status != "succeeded":
         raise UsageError(f"only a succeeded run can be promoted; run {run.id} is {run.status}", run_id=run.id)
-    journal = {e.key: decode(e.value) for e in run.session.store.load_journal(run.id)}
+    journal = {e.key: decode(e.value) for e in run.session.store.load_journal(run.id) if e.kind != FAILED}
     inputs = run.inputs
     graph = run.graph
     step_values = {
