@@ -250,8 +250,9 @@ class ServiceCall:
 
     def _replay(self) -> Any:
         scope = self._scope
-        if scope.execution.detached:  # the run left memory: the resumed execution makes this call (see run_step)
-            raise asyncio.CancelledError(f"run {scope.run.id} left memory")
+        stopped = scope.run.cancel_requested
+        if stopped or scope.execution.detached:  # no call starts once the run is stopped or out of memory (run_step)
+            raise asyncio.CancelledError(f"run {scope.run.id} {'was stopped' if stopped else 'left memory'}")
         if not scope.execution.journal.active:
             return _MISSING
         entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs, self._ordered)

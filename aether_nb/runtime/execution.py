@@ -30,7 +30,7 @@ from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
-from aether_nb.runtime.failures import FAILED, failure_record, rebuild
+from aether_nb.runtime.failures import journal_failure, rebuild
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
@@ -185,6 +185,12 @@ class Execution:
             self.known_waits[record.token] = record
 
 
+def _stopped(execution: Execution) -> bool:
+    """Whether no step of ``execution`` may start: its run was stopped, or left memory (a resumed run does the step,
+    once), though a task of it may still run (one a scheduler launched a loop turn before the cancel reached it)."""
+    return execution.detached or execution.host.cancel_requested
+
+
 _NONE_CANCELLED: frozenset[str] = frozenset()
 
 
@@ -310,12 +316,9 @@ class Scope:
             ordered: whether ``key`` was taken by the scope's own code, in program order (default: whether this
                 task runs the scope's code); see :mod:`~aether_nb.runtime.binding`.
         """
-        execution = self.execution
-        if execution.detached:
-            # The run left memory while a task of this execution could still run (a node task its scheduler created
-            # a loop turn before the cancel reaches it): its steps are the resumed execution's to do, exactly once.
-            raise asyncio.CancelledError(f"run {execution.host.id} left memory")
-        run = execution.host
+        execution, run = self.execution, self.execution.host
+        if _stopped(execution):  # (a node task launched a loop turn before the cancel reached it: see _stopped)
+            raise asyncio.CancelledError(f"run {run.id} {'was stopped' if run.cancel_requested else 'left memory'}")
         fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents
         entry = None
@@ -393,7 +396,7 @@ class Scope:
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
             if not execution.detached:
-                self._journal_failure(key, name, fp, exc)
+                journal_failure(self, key, name, fp, exc)
             raise
         finally:
             if in_step is not None:
@@ -410,20 +413,16 @@ class Scope:
         self.journal(key, name, kind, fp, value, writes, encoded=flat)
         store = run.session.store
         if store.durability == "sync":
-            await store.barrier()
+            try:
+                await store.barrier()
+            except asyncio.CancelledError:  # Stop after its effect: the node did run (it is journaled)
+                if node and run.cancel_requested and not execution.detached:
+                    run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
+                raise
         if node:
             run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
-
-    def _journal_failure(self, key: str, name: str, fp: str, exc: BaseException) -> None:
-        """Journal the error a step failed with, so a resumed body gets it again (see failures.py)."""
-        failure = failure_record(exc)
-        if failure is not None:
-            try:
-                self.journal(key, name, FAILED, fp, failure, None, encoded=failure)
-            except Exception as error:  # the step's own error is the one to raise: this one goes with it
-                exc.add_note(f"(the failure of step {key!r} could not be journaled: {type(error).__name__}: {error})")
 
     def _replay_failure(
         self, entry: JournalEntry, kind: str, inputs: Any, parents: tuple[str, ...], meta: Any, node: bool
@@ -431,10 +430,9 @@ class Scope:
         """Raise again the error a step failed with in an earlier execution, its node drawn failed as it was."""
         exc = rebuild(decode(entry.value))
         if node:
-            run = self.execution.host
-            run.start_node(node_id=entry.key, name=entry.name, node_kind=kind, parent=self.node_id, parents=parents,
-                           inputs=preview(inputs), replayed=True, meta=meta)  # fmt: skip
-            run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True)
+            self.run.start_node(node_id=entry.key, name=entry.name, node_kind=kind, parent=self.node_id,
+                                parents=parents, inputs=preview(inputs), replayed=True, meta=meta)  # fmt: skip
+            self.run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True)
             self.advance(parents, entry.key)
         self.execution.note_failure(exc, entry.key)
         raise exc
@@ -450,10 +448,8 @@ class Scope:
         ran = before.get("tool_version") if isinstance(before, dict) else None
         if ran is None or ran == now:
             return meta, None
-        message = (
-            f"tool {name} changed since step {key} ran; its recorded result was reused, not re-run (start a new run "
-            "to use the new code)"
-        )
+        message = f"tool {name} changed since step {key} ran; its recorded result was reused, not re-run (start a new "
+        message += "run to use the new code)"
         detail = {"tool": name, "step": key, "ran": ran, "now": now}
         return before, {"node_id": key, "code": "tool_changed", "message": message, "detail": detail}
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, ReplayMismatch, RunCancelled, StorageError
 from aether_nb.store.redact import contains_secret
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.execution import Scope
 
 FAILED = "failed"
 """The journal entry kind of a failed step (its value: :func:`failure_record`)."""
@@ -52,6 +55,16 @@ def failure_record(exc: BaseException) -> dict[str, Any] | None:
     if isinstance(exc, AetherError):  # its keyword attributes (a program may test exc.code)
         record["aether"] = {"run_id": exc.run_id, "node_id": exc.node_id, "code": exc.code}
     return record
+
+
+def journal_failure(scope: Scope, key: str, name: str, fp: str, exc: BaseException) -> None:
+    """Journal the error step ``key`` of ``scope`` failed with, so a resumed body gets it again."""
+    failure = failure_record(exc)
+    if failure is not None:
+        try:
+            scope.journal(key, name, FAILED, fp, failure, None, encoded=failure)
+        except Exception as error:  # the step's own error is the one to raise: this one goes with it
+            exc.add_note(f"(the failure of step {key!r} could not be journaled: {type(error).__name__}: {error})")
 
 
 def rebuild(record: dict[str, Any]) -> Exception:
@@ -95,4 +108,4 @@ def _find_class(path: str) -> type[Exception] | None:
     return None
 
 
-__all__ = ["FAILED", "failure_record", "rebuild"]
+__all__ = ["FAILED", "failure_record", "journal_failure", "rebuild"]

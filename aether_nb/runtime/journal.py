@@ -77,6 +77,8 @@ class Journal:
         """The failure an earlier execution journaled for this call, taken (the call's next attempt executes):
         at ``key``, or, for a call a concurrent branch numbered in another order, of the same name and arguments
         in the same scope. None when the call did not fail before, or its retry succeeded."""
+        if not self._failures:  # (most runs: nothing failed)
+            return None
         entry = self._failures.get(key)
         if entry is None or entry.name != name or entry.fingerprint != fp:
             prefix = key.rpartition("/")[0]

@@ -257,8 +257,7 @@ class Run:
         # else written at the end of this loop iteration with every other answer given in it (one write for many)
 
     def cancel(self) -> bool:
-        """Stop the run. Returns False when it had already finished. A run no task executes ends its history as a
-        cancelled execution's would (no wait shown open beside a stopped run)."""
+        """Stop the run (False: it had finished). A run no task executes ends its history as a stopped one would."""
         if self.done:
             return False
         self._cancel_requested = True
@@ -405,8 +404,7 @@ class Run:
             self._finish("cancelled", error="cancelled")
         self._session.unpark(self)
         if self.done:
-            # Its execution and root scope point back here: dropped, no cycle keeps a finished run for a full
-            # collection (it goes with its last reference; a step still running keeps its own scope, so the run).
+            # Its execution and root scope point back here: dropped, so no cycle keeps a finished run alive.
             ex, self._root = self._execution, None
             if ex is not None:
                 self._ended, self._execution = (ex.resumed, ex.failed_node(self._error)), None
@@ -438,11 +436,8 @@ class Run:
         return parked > 0 and self._session.parks(self.id) == parked
 
     def evict(self) -> list[str]:
-        """Leave memory while waiting: keep the record and the open waits, detach and cancel the parked task.
-        Returns the tokens of the waits it keeps (an answer to one resumes it from the journal).
-
-        The run is dormant at once; the old task unwinds in the background, and nothing it does on the way out
-        reaches the run (its waits are off the live table; its interruption leaves the stored waits open)."""
+        """Leave memory while waiting: keep the record and the waits, detach and cancel the parked task (it unwinds
+        in the background; nothing it does on the way out reaches the run). Returns the tokens of the waits kept."""
         task, ex = self._task, self._execution
         if task is None or ex is None or not self.evictable:
             raise UsageError(f"run {self.id} cannot leave memory now (see Run.evictable)", run_id=self.id)
@@ -463,8 +458,7 @@ class Run:
         return self._dormancy.get(token)
 
     def wait_answered(self, record: WaitRecord, *, parked: bool) -> None:
-        """One of its waits was answered (``parked``: a task here waits on it, woken by the session); a run that
-        left memory is resumed on its loop to take the answer."""
+        """One of its waits was answered (``parked``: a task here waits on it); a dormant run resumes to take it."""
         self._dormancy.answered(record)
         if self._execution is not None:
             self._execution.remember_answer(record)
@@ -486,7 +480,8 @@ class Run:
             # said now, while the person can still act on it, not first after a restart when they answer
             fix = {"fix": SECRET_INPUTS_FIX}
             self.emit(RunWarning, node_id=None, code="inputs_not_durable", message=SECRET_INPUTS, detail=fix)
-        root = self._root = Scope(self._execution, None)
+        execution = self._execution  # (a run that leaves memory detaches it: its ending is the resumed one's)
+        root = self._root = Scope(execution, None)
         root.task = asyncio.current_task() if resumed else None  # a replay tells its own code's calls (binding)
         token = enter_scope(root)
         try:
@@ -498,6 +493,8 @@ class Run:
                 return
             raise  # the loop is going away: leave the run resumable
         except BaseException as exc:
+            if execution.detached and isinstance(exc, Exception):
+                return
             user_traceback(exc)
             self._error = exc
             self._finish("failed", error=exc)
@@ -507,6 +504,8 @@ class Run:
         finally:
             leave_scope(token)
             root.release()
+        if execution.detached:
+            return
         self._outputs = outputs
         self._finish("succeeded", outputs=outputs)
 

@@ -176,11 +176,12 @@ def test_a_credentials_audit_leaves_no_secret_behind(lab_server: LabServer, open
     assert result["rotated"] == ["npm", "aws"] and "AWS secret key" in result["summary"]
     effects = ast.literal_eval(line("EFFECTS"))
     # The LLM loop's result holds the secrets its tools read, so it is not journaled (the widget said so): after the
-    # restart it ran again. Inside it, the steps that returned a secret ran again too, and so did the one that failed
-    # (failed steps are not journaled); the status page came from the journal. Everything after the loop ran once.
-    for again in ("read npmrc.txt", "read aws_credentials.txt", "page"):
+    # restart it ran again. Inside it, the steps that returned a secret ran again too; the one that failed came back
+    # from the journal with its error (the model was told the same), as did the status page. Everything after the
+    # loop ran once.
+    for again in ("read npmrc.txt", "read aws_credentials.txt"):
         assert effects.count(again) == 2, (again, effects)
-    for once in ("fetch registry", "rotate npm", "rotate aws"):
+    for once in ("page", "fetch registry", "rotate npm", "rotate aws"):
         assert effects.count(once) == 1, (once, effects)
     assert ast.literal_eval(line("IN_FILE")) == [], "no secret reached the DuckDB file"
     assert line("MASKED") == "True", "the secrets were there to mask: the check above means something"

@@ -1,0 +1,101 @@
+"""Stop pressed at the worst moment: nothing runs after it, and what ran shows as run.
+
+Found while testing static graphs under eviction (the nineteenth session): a node task the scheduler launched a loop
+turn before the cancel reached it still ran its tool, and was then shown stopped; a step stopped while its result
+was being made durable (``durability="sync"``) had done its effect but was shown stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.errors import RunCancelled
+from aether_nb.runtime import session as session_mod
+from aether_nb.runtime.run import Run
+from aether_nb.store.memory import MemoryStore
+from tests.conftest import arun, make_session
+
+RAN: list[int] = []
+RUNS: list[Run] = []
+
+
+@pytest.fixture(autouse=True)
+def _session() -> Iterator[None]:
+    RAN.clear()
+    RUNS.clear()
+    s, _ = make_session(MemoryStore())
+    s.store.durability = "sync"
+    previous = session_mod.set_default_session(s)
+    yield
+    session_mod.set_default_session(previous)
+
+
+@ag.tool(outputs=["v"])
+async def sr_first(i: int) -> dict[str, int]:
+    await asyncio.sleep(0)
+    return {"v": i}
+
+
+@ag.tool(outputs=["v"])
+async def sr_next(i: int) -> dict[str, int]:
+    RAN.append(i)
+    return {"v": i}
+
+
+@ag.graphify(name="sr_fan", inputs=["x"], outputs=["out"])
+def sr_fan(x: Any) -> dict[str, Any]:
+    first = sr_first(i=x)
+    nexts = [sr_next(i=first.v), sr_next(i=10, _after=[first]), sr_next(i=20, _after=[first])]
+    return {"out": [n.v for n in nexts]}
+
+
+def test_no_node_runs_after_stop_even_one_launched_just_before() -> None:
+    async def main() -> Run:
+        run = sr_fan.start(x=1)
+
+        def stop_when_first_ends(event: Any) -> None:  # Stop as the first node ends and the next ones are launched
+            if event.kind in ("node_finished", "node_ran") and getattr(event, "node_id", None) == "sr_first_1":
+                asyncio.get_running_loop().call_soon(run.cancel)
+
+        run.subscribe(stop_when_first_ends)
+        with pytest.raises(RunCancelled):
+            await run
+        return run
+
+    run = arun(main())
+    assert run.status == "cancelled"
+    assert RAN == []  # on the old code all three ran, and were shown stopped
+    assert [n.status for n in run.graph.nodes if n.name == "sr_next"] in ([], ["CANCELLED"] * 3)
+
+
+@ag.tool(outputs=["v"])
+async def sr_pay(amount: int) -> dict[str, int]:
+    RAN.append(amount)
+    asyncio.get_running_loop().call_soon(RUNS[0].cancel)  # Stop, while the payment's result is being written
+    return {"v": amount}
+
+
+@ag.graph_fn(outputs=["v"])
+async def sr_agent(*, context: ag.NodeContext) -> dict[str, int]:
+    paid = (await sr_pay(5))["v"]
+    await context.channel().send_text("paid")
+    return {"v": paid}
+
+
+def test_a_step_stopped_after_its_effect_shows_done() -> None:
+    async def main() -> Run:
+        run = sr_agent.start()
+        RUNS.append(run)
+        with pytest.raises(RunCancelled):
+            await run
+        return run
+
+    run = arun(main())
+    assert RAN == [5]
+    assert run.status == "cancelled"
+    assert run.graph.node("sr_pay_1").status == "DONE"  # it did pay (on the old code: shown stopped)
