@@ -117,9 +117,11 @@ def journaled_since(child: Scope, mark: int | None) -> bool:
     return mark is None or journal_mark(child) != mark
 
 
-def rerun_scope(child: Scope, reload: bool = True) -> Scope:
+def rerun_scope(child: Scope, reload: bool = True, *, failures: bool = False) -> Scope:
     """A new scope for running a node's body again inside its step: call numbering starts over, and the child
-    steps this node already completed become replayable, so nothing they did happens twice.
+    steps this node already completed become replayable, so nothing they did happens twice; with ``failures`` (run
+    again after an answer) its failed calls raise their errors again, so the node takes the path it took; a retry
+    executes them again.
 
     (The runtime keeps the journal it loaded at the start of an execution; steps completed since are only in
     the store, so with ``reload`` they are read back from there. Without it — the execution journaled nothing
@@ -130,8 +132,9 @@ def rerun_scope(child: Scope, reload: bool = True) -> Scope:
     run = execution.host
     prefix = child.prefix
     if reload:
-        execution.journal.add(e for e in run.session.store.load_journal(run.id) if e.key.startswith(prefix))
-    execution.journal.reopen(prefix)
+        entries = run.session.store.load_journal(run.id)
+        execution.journal.add((e for e in entries if e.key.startswith(prefix)), failures=failures)
+    execution.journal.reopen(prefix, failures=failures)
     return Scope(execution, child.node_id, child.kind)
 
 
@@ -297,7 +300,7 @@ class TaskRunner:
                 engine.stream_resumed()
                 reloads += 1
                 values = await self._reload(child, reloads)
-                attempt_scope = rerun_scope(child, reload)
+                attempt_scope = rerun_scope(child, reload, failures=True)  # (its calls meet what they met)
             except ParentCommand as pc:  # a subgraph's node sent a Command to this graph: the task's return
                 raw = pc.command
                 break

@@ -47,6 +47,7 @@ class Journal:
             elif e.durable and failures:  # (not when a failed run is retried: its failed steps run again)
                 self._failures[e.key] = e
         self._consumed: set[str] = set()
+        self._taken: set[str] = set()  # failures raised again in this execution (a retry executes after one)
         self._stored_call = stored_call
         self.active = bool(self._entries or self._failures)  # whether any call may replay (a fresh run: none)
 
@@ -64,41 +65,52 @@ class Journal:
         """The entry at ``key``, replayed or not."""
         return self._entries.get(key)
 
-    def add(self, entries: Iterable[JournalEntry]) -> None:
+    def add(self, entries: Iterable[JournalEntry], *, failures: bool = False) -> None:
         """Learn entries journaled since this journal was loaded (a node run again within its step finds what its
-        earlier attempt did); an entry already known stays. A failure is not learned: the attempt that follows it
-        (a retry) executes its calls again."""
+        earlier attempt did); an entry already known stays. Failures only with ``failures``: a node run again after
+        an answer meets the errors it met (its calls replay), a retry executes its calls again."""
         for entry in entries:
-            if entry.durable and entry.kind != FAILED:
+            if not entry.durable:
+                continue
+            if entry.kind != FAILED:
                 self._entries.setdefault(entry.key, entry)
+            elif failures:
+                self._failures.setdefault(entry.key, entry)
         self.active = bool(self._entries or self._failures)
 
     def take_failure(self, key: str, name: str, fp: str) -> JournalEntry | None:
-        """The failure an earlier execution journaled for this call, taken (the call's next attempt executes):
-        at ``key``, or, for a call a concurrent branch numbered in another order, of the same name and arguments
-        in the same scope. None when the call did not fail before, or its retry succeeded."""
+        """The failure an earlier execution (or attempt) journaled for this call, taken (the call's next attempt
+        executes): at ``key``, or, for a call a concurrent branch numbered in another order, of the same name and
+        arguments in the same scope. None when the call did not fail before, or its retry succeeded."""
         if not self._failures:  # (most runs: nothing failed)
             return None
+        taken = self._taken
         entry = self._failures.get(key)
-        if entry is None or entry.name != name or entry.fingerprint != fp:
+        if entry is None or key in taken or entry.name != name or entry.fingerprint != fp:
             prefix = key.rpartition("/")[0]
             entry = next(
                 (
                     e
                     for e in self._failures.values()
-                    if e.name == name and e.fingerprint == fp and e.key.rpartition("/")[0] == prefix
+                    if e.key not in taken
+                    and e.name == name
+                    and e.fingerprint == fp
+                    and e.key.rpartition("/")[0] == prefix
                 ),
                 None,
             )
         if entry is None:
             return None
-        del self._failures[entry.key]
+        taken.add(entry.key)
         # a later attempt at the same key succeeded (a retry): the call replays that, not the failure before it
         return None if entry.key in self._entries else entry
 
-    def reopen(self, prefix: str) -> None:
-        """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start)."""
+    def reopen(self, prefix: str, *, failures: bool = False) -> None:
+        """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start); with
+        ``failures``, its failures too (run again after an answer, not retried)."""
         self._consumed = {k for k in self._consumed if not k.startswith(prefix)}
+        if failures:
+            self._taken = {k for k in self._taken if not k.startswith(prefix)}
 
     def replay(self, key: str, name: str, fp: str, inputs: Any = None) -> JournalEntry | None:
         """The entry for a step about to run (consumed now: no other call replays it), or None when the step is new.

@@ -9,12 +9,14 @@ is a new session over the same store, the old loop gone (as in ``test_durability
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
 import aether_nb as ag
+from aether_nb.flow import END, START, StateGraph, interrupt
 from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.failures import rebuild
 from aether_nb.runtime.run import Run
@@ -229,3 +231,65 @@ def test_a_node_whose_retry_succeeded_replays_its_result_not_its_first_failure()
     assert CALLS == {"fetch": 2}
     node = ag.get_run("retrying").graph.node("fs_fetch_1")
     assert node.status == "DONE" and node.replayed
+
+
+# -- a state-graph node that caught a tool's failure, then asked ------------------------------------------------------
+class _Flow(TypedDict):
+    out: Annotated[list[str], operator.add]
+
+
+@ag.tool(outputs=["v"])
+async def fs_quote() -> dict[str, str]:
+    if _count("quote") == 1:
+        raise TimeoutError("pricing service slow")
+    return {"v": "12 EUR"}
+
+
+async def _quote_node(state: _Flow) -> dict[str, Any]:
+    try:
+        price = (await fs_quote())["v"]
+    except TimeoutError:
+        price = "unknown"
+    answer = interrupt(f"Price {price}: go on?")
+    return {"out": [f"{price}:{answer}"]}
+
+
+def _quote_app() -> Any:
+    g = StateGraph(_Flow, name="fs_quote_flow")
+    g.add_node("quote", _quote_node)
+    g.add_edge(START, "quote")
+    g.add_edge("quote", END)
+    return g.compile()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_state_graph_node_run_again_after_an_answer_meets_the_failure_it_handled(restart: bool) -> None:
+    """As in LangGraph the node runs again from its start once answered; its completed calls replay, and so does
+    its failed one: the answer given to "Price unknown" is not turned into "12 EUR:yes" by a second call."""
+    store = MemoryStore()
+    _process(store)
+    app = _quote_app()
+    config = {"thread_id": "q"}
+
+    async def ask() -> str:
+        res = await app.ainvoke({"out": []}, config=config)
+        assert [i.value for i in res.interrupts] == ["Price unknown: go on?"]
+        return str(res.run_id)
+
+    async def answer(run_id: str) -> None:
+        run = ag.get_run(run_id)
+        await run.answer("yes")
+        await run
+
+    async def both() -> None:  # one process, one loop
+        await answer(await ask())
+
+    if restart:
+        run_id = arun(ask())
+        _process(store)
+        app = _quote_app()
+        arun(answer(run_id))
+    else:
+        arun(both())
+    assert app.get_state(config).values["out"] == ["unknown:yes"]
+    assert CALLS == {"quote": 1}
