@@ -21,7 +21,7 @@ from tests.kernel_client import CellResult, Kernel
 
 pytestmark = pytest.mark.kernel
 
-DEFINITIONS = r"""
+PRELUDE = r"""
 %load_ext aether_nb
 import json, aether_nb as ag
 ag.configure(llm={"base_url": "BASE_URL", "model": "fake", "api_key": "x"})
@@ -30,6 +30,12 @@ EFFECTS = "EFFECTS_FILE"
 def effect(line):
     with open(EFFECTS, "a") as f:
         f.write(line + "\n")
+"""
+"""The first lines of every notebook here: the extension, the fake model, and the effects file tools append to."""
+
+DEFINITIONS = (
+    PRELUDE
+    + r"""
 
 @ag.tool
 def lookup(city: str) -> dict:
@@ -62,6 +68,7 @@ async def trip(city: str, *, context):
     charged = await context.ledger().charge(100) if approved else "not charged"
     return {"reply": result.text, "approved": approved, "charged": charged}
 """
+)
 
 COUNTS = r"""
 st = ag.store()
@@ -152,15 +159,10 @@ def test_a_kernel_that_dies_while_a_run_waits_resumes_it_from_the_history_log(ke
         assert "LEFT 0" in res.stdout
 
 
-SUPPORT = r"""
-%load_ext aether_nb
-import json, os, aether_nb as ag
-ag.configure(llm={"base_url": "BASE_URL", "model": "fake", "api_key": "x"})
-EFFECTS = "EFFECTS_FILE"
-
-def effect(line):
-    with open(EFFECTS, "a") as f:
-        f.write(line + "\n")
+SUPPORT = (
+    PRELUDE
+    + r"""
+import os
 
 @ag.tool
 def stock(item: str) -> dict:
@@ -183,6 +185,7 @@ async def support(q: str, *, context):
     result = await context.llm().run_tools([{"role": "user", "content": q}], tools=[stock, refund])
     return {"reply": result.text}
 """
+)
 
 
 def test_an_agent_waiting_inside_its_tool_loop_after_a_tool_failed_is_not_sent_elsewhere(
