@@ -84,6 +84,9 @@ class Journal:
         arguments in the same scope. None when the call did not fail before, or its retry succeeded."""
         if not self._failures:  # (most runs: nothing failed)
             return None
+        own = self._entries.get(key)
+        if own is not None and key not in self._consumed and own.name == name and own.fingerprint == fp:
+            return None  # the call at this key completed: it replays that (an equal call elsewhere failed)
         taken = self._taken
         entry = self._failures.get(key)
         if entry is None or key in taken or entry.name != name or entry.fingerprint != fp:

@@ -133,6 +133,8 @@ async def await_answer(
                 store.put_wait(rec)
                 scope.execution.note_wait(rec)
                 run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
+                if slots is not None:  # the node goes on (it may catch the timeout): under its cap again
+                    await slots.retake()
                 raise WaitTimeout(
                     f"nobody answered {shown(rec.prompt or rec.kind)} within {spec.timeout_s} s "
                     f"(wait {key} of run {run.id}). Catch WaitTimeout in the agent to carry on without "

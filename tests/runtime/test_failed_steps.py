@@ -293,3 +293,43 @@ def test_a_state_graph_node_run_again_after_an_answer_meets_the_failure_it_handl
         arun(both())
     assert app.get_state(config).values["out"] == ["unknown:yes"]
     assert CALLS == {"quote": 1}
+
+
+# -- the same call twice: it succeeded, then failed ------------------------------------------------------------------
+@ag.tool(outputs=["v"])
+async def fs_ping(host: str) -> dict[str, str]:
+    if _count("ping") == 2:
+        raise ConnectionError(f"{host} unreachable")
+    return {"v": "pong"}
+
+
+@ag.graph_fn(outputs=["seen"])
+async def fs_pinger(*, context: ag.NodeContext) -> dict[str, Any]:
+    seen = []
+    for _ in range(2):  # two equal calls: each replays what it did, not the other's
+        try:
+            seen.append((await fs_ping("db"))["v"])
+        except ConnectionError as exc:
+            seen.append(str(exc))
+    seen.append(await context.channel().ask_text("Go on?"))
+    return {"seen": seen}
+
+
+def test_equal_calls_replay_their_own_outcome() -> None:
+    store = MemoryStore()
+    _process(store)
+
+    async def first() -> None:
+        run = fs_pinger.start(run_id="pinger")
+        await run.wait_for("waiting", timeout=10)
+
+    arun(first())
+    _process(store)
+
+    async def second() -> dict[str, Any]:
+        run = ag.get_run("pinger")
+        await run.answer("yes")
+        return await run
+
+    assert arun(second()) == {"seen": ["pong", "db unreachable", "yes"]}
+    assert CALLS == {"ping": 2}
