@@ -28,7 +28,7 @@ from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
 from aether_nb.services import install_builtin_services
 from aether_nb.store.memory import MemoryStore
-from aether_nb.testing import ScriptedChannel
+from aether_nb.testing import ManualClock, ScriptedChannel
 from tests.runtime.test_concurrent_resume import _left_memory, _parked
 
 RAN: list[str] = []
@@ -276,3 +276,56 @@ def test_generated_graphs_answered_one_at_a_time_do_everything_once(
     RAN.clear()
     BUSY.update(now=0, most=0)
     _check(nodes, _play(nodes, picks, mode=mode, cap=cap), cap)
+
+
+RELEASE: dict[str, asyncio.Event] = {}
+
+
+@ag.tool(outputs=["v"])
+async def gw_busy(tag: str) -> dict[str, str]:
+    BUSY["now"] += 1
+    BUSY["most"] = max(BUSY["most"], BUSY["now"])
+    try:
+        if tag in RELEASE:
+            await RELEASE[tag].wait()
+        RAN.append(tag)
+        return {"v": tag}
+    finally:
+        BUSY["now"] -= 1
+
+
+@ag.tool(outputs=["v"])
+async def gw_patient(*, context: ag.NodeContext) -> dict[str, str]:
+    """A node that asks, and goes on without an answer once its question times out."""
+    try:
+        return {"v": await context.channel().ask_text("Anyone?", timeout_s=5)}
+    except ag.WaitTimeout:
+        return {"v": (await gw_busy("after timeout"))["v"]}
+
+
+@ag.graphify(name="gw_patient_graph", inputs=["x"], outputs=["a", "b"])
+def gw_patient_graph(x: Any) -> dict[str, Any]:
+    return {"a": gw_patient().v, "b": gw_busy(tag="sibling").v}
+
+
+def test_a_node_whose_question_timed_out_goes_on_under_its_cap() -> None:
+    clock = ManualClock()
+
+    async def main() -> None:
+        RELEASE["sibling"] = asyncio.Event()
+        run = gw_patient_graph.start(x=0, max_concurrency=1)
+        while not (run.waits and BUSY["now"] == 1 and clock.sleepers):  # asked; the sibling holds the slot
+            await asyncio.sleep(0)
+        clock.advance(10)  # the question times out while the sibling still runs
+        while run.waits:
+            await asyncio.sleep(0)
+        for _ in range(20):  # (loop turns in which the timed-out node would run if it went on without its slot)
+            await asyncio.sleep(0)
+        assert RAN == []
+        RELEASE["sibling"].set()
+        assert await run == {"a": "after timeout", "b": "sibling"}
+
+    s = _session(MemoryStore(), evict=False)
+    s.clock = clock
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert BUSY["most"] == 1 and RAN == ["sibling", "after timeout"]
