@@ -250,9 +250,9 @@ class ServiceCall:
 
     def _replay(self) -> Any:
         scope = self._scope
-        stopped = scope.run.cancel_requested
-        if stopped or scope.execution.detached:  # no call starts once the run is stopped or out of memory (run_step)
-            raise asyncio.CancelledError(f"run {scope.run.id} {'was stopped' if stopped else 'left memory'}")
+        if scope.execution.stopped:  # (see Execution.stopped)
+            why = "was stopped" if scope.run.cancel_requested else "left memory"
+            raise asyncio.CancelledError(f"run {scope.run.id} {why}")
         if not scope.execution.journal.active:
             return _MISSING
         entry, self._key = scope.bind(self._key, self.name, self._fp(), self._inputs, self._ordered)

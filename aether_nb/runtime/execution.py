@@ -174,6 +174,12 @@ class Execution:
         hit = self._failed_at.get(id(exc))
         return hit[1] if hit is not None and hit[0] is exc else None
 
+    @property
+    def stopped(self) -> bool:
+        """Whether no step or service call of it may start: its run was stopped, or left memory (a resumed run does
+        the step, once), though a task of it may run (one launched a loop turn before the cancel reached it)."""
+        return self.detached or self.host.cancel_requested
+
     def note_wait(self, record: WaitRecord) -> None:
         """A wait of this execution was stored (opened, expired, cancelled): what it knows of the run's waits."""
         if self.known_waits is not None:
@@ -183,12 +189,6 @@ class Execution:
         """An answer given while this (resumed) execution has not reached its wait yet: it finds it there."""
         if self.known_waits is not None and record.token in self.known_waits:
             self.known_waits[record.token] = record
-
-
-def _stopped(execution: Execution) -> bool:
-    """Whether no step of ``execution`` may start: its run was stopped, or left memory (a resumed run does the step,
-    once), though a task of it may still run (one a scheduler launched a loop turn before the cancel reached it)."""
-    return execution.detached or execution.host.cancel_requested
 
 
 _NONE_CANCELLED: frozenset[str] = frozenset()
@@ -317,7 +317,7 @@ class Scope:
                 task runs the scope's code); see :mod:`~aether_nb.runtime.binding`.
         """
         execution, run = self.execution, self.execution.host
-        if _stopped(execution):  # (a node task launched a loop turn before the cancel reached it: see _stopped)
+        if execution.stopped:
             raise asyncio.CancelledError(f"run {run.id} {'was stopped' if run.cancel_requested else 'left memory'}")
         fp = call_fingerprint(inputs, name) if fp is None else fp
         parents = tuple(self.frontier) if parents is None else parents

@@ -493,7 +493,8 @@ class Run:
                 return
             raise  # the loop is going away: leave the run resumable
         except BaseException as exc:
-            if execution.detached and isinstance(exc, Exception):
+            if execution.detached and isinstance(exc, Exception):  # (the resumed execution says how the run ends)
+                _log.debug("run %s: its detached execution ended with %s: %s", self.id, type(exc).__name__, exc)
                 return
             user_traceback(exc)
             self._error = exc
