@@ -73,7 +73,7 @@ def _groups_of(
 
 
 def group_graph(graph: dict[str, Any], shown: dict[str, str] | None = None) -> dict[str, Any]:
-    """The graph with sibling groups collapsed into one node each (``name ×N``, the worst member's status).
+    """The graph with sibling groups collapsed into one node each (``name ×N``, shown as ``status.group_status``).
 
     The children of a grouped node are dropped (the group stands for them); edges are redirected to the group
     and deduplicated. Works on the ``RunGraph.to_dict()`` / slim shape.
@@ -95,7 +95,7 @@ def group_graph(graph: dict[str, Any], shown: dict[str, str] | None = None) -> d
     for parent, ids in by_parent.items():
         for members in _groups_of(ids, names, preds, succs):
             gid = f"group:{members[0]}"
-            worst = status.worst(shown.get(m, by_id[m].get("status", "")) for m in members) or "PENDING"
+            worst = status.group_status(shown.get(m, by_id[m].get("status", "")) for m in members) or "PENDING"
             for m in members:
                 member_of[m] = gid
             group_nodes.append(

@@ -22,7 +22,7 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
     """DOT source for a run graph (``RunGraph.to_dict()``), with sub-graphs drawn as clusters.
 
     Statuses are drawn in the words and colours of :mod:`aether_nb.runtime.status`, as the widget draws them: a
-    node's ``shown`` status when the graph carries one (groups show their worst member), else its own.
+    node's ``shown`` status when the graph carries one (the rules in that module), else its own.
     """
     import graphviz
 

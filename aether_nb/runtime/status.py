@@ -6,11 +6,16 @@ mirrors this module: keep both in step (a unit test compares them).
 
 Three rules decide what a node *shows* (:func:`shown_statuses`):
 
-* a node that contains others (a nested agent, a group of calls) shows its worst descendant, so a recovered tool
-  failure inside ``run_tools`` is red and a superstep parked on ``interrupt()`` is "waiting for you", not "running";
+* a node that contains others (a nested agent, ``run_tools``, a superstep) shows where it is while it is live and how
+  it ended once it has ended: a live container shows the most urgent live state among itself and its descendants
+  (a superstep parked on ``interrupt()`` is "waiting for you", not "running"), a finished one shows its own status.
+  A failure the container handled (a flaky tool whose error went to the model) stays red on the failed call itself
+  and in the container's tally, and never tints the container: "failed" beside a run that waits or is done would
+  contradict the run;
 * in a finished run nothing is still running or waiting: an unfinished node shows "stopped", so "failed" never
   appears beside a live wait;
-* severity, best to worst: done, skipped, stopped, pending, running, waiting, failed.
+* a group of sibling calls (``search ×12``) is live while any member is (its most urgent live state), else it shows
+  its worst member (severity, best to worst: done, skipped, stopped, pending, running, waiting, failed).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ TONE_COLORS: dict[str, tuple[str, str]] = {
 """Tone -> (stroke, fill) for drawings that cannot use the widget's CSS (the static SVG)."""
 
 FINAL_NODE = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", "CANCELLED"})
+LIVE_TONES = frozenset({"pending", "running", "waiting"})
 FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -98,6 +104,17 @@ def worst(statuses: Iterable[str]) -> str | None:
     return best
 
 
+def is_live(status: str) -> bool:
+    """Whether a node or run status is still going (pending, running or waiting)."""
+    return tone(status) in LIVE_TONES
+
+
+def group_status(statuses: Iterable[str]) -> str | None:
+    """What a group of sibling calls shows: its most urgent live member's status while any is live, else its worst."""
+    members = list(statuses)
+    return worst(s for s in members if is_live(s)) or worst(members)
+
+
 def shown_statuses(nodes: Sequence[Mapping[str, Any]], run_status: str) -> dict[str, str]:
     """The status each node shows (see the module docstring): ``{node_id: status}``, runtime status names.
 
@@ -122,27 +139,25 @@ def shown_statuses(nodes: Sequence[Mapping[str, Any]], run_status: str) -> dict[
     shown: dict[str, str] = {}
 
     def visit(nid: str) -> str:
-        hit = shown.get(nid)
-        if hit is not None:
-            return hit
         status = own[nid]
+        if status in FINAL_NODE or nid not in children:
+            return status
+        # A live container: the most urgent live state in its subtree (iterative: deep nesting must not recurse).
         stack = [nid]
         seen = {nid}
-        # Iterative over the subtree (a deep nesting must not hit the recursion limit).
         while stack:
             current = stack.pop()
             for child in children.get(current, ()):
                 if child in seen or child not in own:
                     continue
                 seen.add(child)
-                if severity(own[child]) > severity(status):
+                if is_live(own[child]) and severity(own[child]) > severity(status):
                     status = own[child]
                 stack.append(child)
-        shown[nid] = status
         return status
 
     for nid in order:
-        visit(nid)
+        shown[nid] = visit(nid)
     return shown
 
 

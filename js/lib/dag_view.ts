@@ -59,7 +59,7 @@ const EDGE_REACH = 10;
 /** How far a group box's stroke reaches past the box (3 px when selected, centred on the edge). */
 const BOX_REACH = 2;
 
-/** The status a node shows: the kernel's `shown` (worst descendant, nothing live in a finished run). */
+/** The status a node shows: the kernel's `shown` (see status.py: live containers, nothing live in a finished run). */
 export function shownStatus(node: GraphNode): string {
   return node.shown ?? node.status;
 }

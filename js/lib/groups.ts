@@ -4,12 +4,12 @@
  * "name ×N" once there are `GROUP_MIN` of them. The same rule draws the static view (`static_view.py`).
  *
  * A group is a synthetic parent: its members become its children, edges between a member and an outside sibling
- * are redirected to the group (deduplicated), so the DAG's collapsible sub-graphs (toggle, worst-status summary,
+ * are redirected to the group (deduplicated), so the DAG's collapsible sub-graphs (toggle, status summary,
  * expanded box) serve groups as they serve nested agents. Its id, `group:<first member>`, stays the same while a
  * gather grows, so an expanded group stays expanded.
  */
 import type { GraphNode, RunGraph } from "./protocol";
-import { worstOf } from "./status";
+import { groupStatusOf } from "./status";
 
 export const GROUP_MIN = 5;
 
@@ -79,7 +79,7 @@ export function groupGraph(graph: RunGraph): RunGraph {
   for (const [parent, ids] of byParent) {
     for (const members of groupsOf(ids, name, preds, succs)) {
       const gid = groupId(members[0]);
-      const shown = worstOf(members.map((m) => byId.get(m)!.shown ?? byId.get(m)!.status)) ?? "PENDING";
+      const shown = groupStatusOf(members.map((m) => byId.get(m)!.shown ?? byId.get(m)!.status)) ?? "PENDING";
       let start: number | null = null;
       let end: number | null = null;
       let open = false;

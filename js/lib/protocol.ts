@@ -67,7 +67,7 @@ export interface GraphNode {
   started_at: number | null;
   ended_at: number | null;
   replayed?: boolean;
-  /** The status the node shows (status.py): its worst descendant's, and never live in a finished run. */
+  /** The status the node shows (status.py): a live container's most urgent live descendant's; never live in a finished run. */
   shown?: string;
   /** A short preview of the call's arguments (`x=3, city='Oslo'`): tells sibling calls apart. */
   label?: string;

@@ -2,8 +2,9 @@
  * One status vocabulary: the words a person reads, and the colour family (tone) of every run and node status.
  * Mirrors `aether_nb/runtime/status.py` (a unit test compares the two tables): keep both in step.
  *
- * A node's `shown` status (sent by the kernel) already folds in the two rules that keep the widget truthful: a
- * node containing others shows its worst descendant, and nothing in a finished run still runs or waits.
+ * A node's `shown` status (sent by the kernel) already folds in the rules that keep the widget truthful: a live
+ * node containing others shows its most urgent live descendant, an ended one its own status (a failure it handled
+ * stays on the failed call), and nothing in a finished run still runs or waits.
  */
 
 export const NODE_WORDS: Record<string, string> = {
@@ -29,7 +30,7 @@ export const RUN_WORDS: Record<string, string> = {
   cancelled: "stopped",
 };
 
-/** Colour families, best to worst: a group shows the worst tone among its members. */
+/** Colour families, best to worst: an ended group of calls shows the worst tone among its members. */
 export const TONES = ["done", "skipped", "stopped", "pending", "running", "waiting", "failed"] as const;
 
 export type StatusTone = (typeof TONES)[number] | "unknown";
@@ -75,6 +76,18 @@ export function worstOf(statuses: Iterable<string>): string | null {
   let worst: string | null = null;
   for (const s of statuses) if (worst === null || severity(s) > severity(worst)) worst = s;
   return worst;
+}
+
+/** Whether a node status is still going (pending, running or waiting). */
+export function isLive(status: string): boolean {
+  const tone = statusTone(status);
+  return tone === "pending" || tone === "running" || tone === "waiting";
+}
+
+/** What a group of sibling calls shows: its most urgent live member while any is live, else its worst (status.py). */
+export function groupStatusOf(statuses: Iterable<string>): string | null {
+  const members = [...statuses];
+  return worstOf(members.filter(isLive)) ?? worstOf(members);
 }
 
 export function isActiveRun(status: string): boolean {

@@ -60,6 +60,9 @@ def test_a_failed_tool_the_model_saw_is_not_called_again_after_a_restart(
         lab.wait_in_widget(1, "(root) => root.querySelectorAll('.aether-wait').length === 1", timeout=30)
         asking = lab.widget(1)
         assert asking.locator(".aether-node[data-status='FAILED']").count() >= 1  # the timed-out stock call
+        # the loop that handled it waits with its refund: not "failed" beside "waiting for you"
+        loop = ".aether-node[data-node-id='run_tools_1']"
+        assert asking.locator(f"{loop}[data-shown='WAITING_HUMAN']").count() == 1
         shot(asking, "flaky_01_approval_after_a_failed_tool")
         assert effects.read_text().splitlines() == ["stock lamp"]
 
@@ -77,6 +80,7 @@ def test_a_failed_tool_the_model_saw_is_not_called_again_after_a_restart(
         assert done.locator(".aether-wait").count() == 0
         assert done.locator(".aether-node[data-status^='WAITING']").count() == 0
         assert done.locator(".aether-node[data-status='FAILED']").count() >= 1  # shown as it was, not re-run
+        assert done.locator(f"{loop}[data-shown='DONE']").count() == 1  # the loop recovered: done beside "done"
         shot(done, "flaky_03_done")
 
         lab.run_cell(3, timeout=60)

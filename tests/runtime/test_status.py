@@ -1,4 +1,5 @@
-"""One status vocabulary: Python and the widget agree, groups show their worst member, finished runs show no life."""
+"""One status vocabulary: Python and the widget agree, containers show where they are or how they ended, finished runs
+show no life."""
 
 from __future__ import annotations
 
@@ -48,21 +49,39 @@ def _graph(spec: list[tuple[str, int]]) -> list[dict[str, object]]:
     return [{"id": f"n{i}", "status": s, "parent": f"n{p}" if 0 <= p < i else None} for i, (s, p) in enumerate(spec)]
 
 
+def _own(node: dict[str, object], run: str) -> str:
+    """A node's own status as the run's end leaves it (an unfinished node of a finished run is stopped)."""
+    s = str(node["status"])
+    return s if run not in status.FINISHED_RUN or s in status.FINAL_NODE else "CANCELLED"
+
+
 @given(nodes_st, st.sampled_from(RUN_STATUSES))
-def test_a_container_shows_its_worst_descendant_and_nothing_better(spec: list[tuple[str, int]], run: str) -> None:
+def test_an_ended_node_shows_how_it_ended_and_a_live_one_its_most_urgent_live_descendant(
+    spec: list[tuple[str, int]], run: str
+) -> None:
     nodes = _graph(spec)
     shown = status.shown_statuses(nodes, run)
-    parent = {n["id"]: n["parent"] for n in nodes}
+    kids: dict[object, list[dict[str, object]]] = {}
     for n in nodes:
-        # every ancestor shows at least as bad a status as this node shows
-        p = parent[n["id"]]
-        while p is not None:
-            assert status.severity(shown[p]) >= status.severity(shown[n["id"]])
-            p = parent[p]
-        # and a node shows exactly its own (finished-adjusted) status when nothing inside is worse
-        assert status.severity(shown[n["id"]]) >= status.severity(
-            n["status"] if run not in status.FINISHED_RUN or n["status"] in status.FINAL_NODE else "CANCELLED"
-        )
+        kids.setdefault(n["parent"], []).append(n)
+
+    def subtree(nid: object) -> list[dict[str, object]]:
+        out, stack = [], list(kids.get(nid, []))
+        while stack:
+            n = stack.pop()
+            out.append(n)
+            stack.extend(kids.get(n["id"], []))
+        return out
+
+    for n in nodes:
+        own = _own(n, run)
+        if own in status.FINAL_NODE:
+            assert shown[n["id"]] == own  # an ended container never takes a colour from inside it
+            continue
+        live = [_own(d, run) for d in subtree(n["id"]) if status.is_live(_own(d, run))]
+        expected = max([own, *live], key=status.severity)
+        assert status.severity(shown[n["id"]]) == status.severity(expected)
+        assert status.tone(shown[n["id"]]) != "failed"  # a live node never shows a failure it may still handle
 
 
 @given(nodes_st, st.sampled_from(sorted(status.FINISHED_RUN)))
@@ -71,15 +90,35 @@ def test_a_finished_run_shows_nothing_running_or_waiting(spec: list[tuple[str, i
     assert all(status.tone(s) not in ("running", "waiting", "pending") for s in shown.values())
 
 
-def test_a_recovered_failure_colours_its_container_and_a_parked_interrupt_waits() -> None:
+def test_a_recovered_failure_stays_on_its_call_and_a_parked_interrupt_waits() -> None:
     nodes = [
         {"id": "run_tools_1", "status": "DONE", "parent": None},
         {"id": "book_1", "status": "FAILED", "parent": "run_tools_1"},
         {"id": "superstep_2", "status": "RUNNING", "parent": None},
         {"id": "interrupt_1", "status": "WAITING_HUMAN", "parent": "superstep_2"},
+        {"id": "run_tools_3", "status": "RUNNING", "parent": None},
+        {"id": "stock_1", "status": "FAILED", "parent": "run_tools_3"},
+        {"id": "refund_1", "status": "RUNNING", "parent": "run_tools_3"},
+        {"id": "approve_1", "status": "WAITING_HUMAN", "parent": "refund_1"},
     ]
     shown = status.shown_statuses(nodes, "waiting")
-    assert shown["run_tools_1"] == "FAILED"
+    assert shown["run_tools_1"] == "DONE"  # it handled the failure and finished: done, not "failed" beside the run
+    assert shown["book_1"] == "FAILED"  # the call itself shows what happened to it
     assert shown["superstep_2"] == "WAITING_HUMAN"
-    assert status.failure(nodes) == nodes[1]
+    assert shown["run_tools_3"] == shown["refund_1"] == "WAITING_HUMAN"  # waiting, though a call inside failed
+    assert status.failure(nodes[:4]) == nodes[1]
     assert status.failure([{"id": "a", "status": "DONE", "parent": None}]) is None
+    # a failure that ends its container shows on the container too
+    ended = [{"id": "agent", "status": "FAILED", "parent": None}, {"id": "t", "status": "FAILED", "parent": "agent"}]
+    assert status.shown_statuses(ended, "failed") == {"agent": "FAILED", "t": "FAILED"}
+
+
+@given(st.lists(st.sampled_from(NODE_STATUSES), min_size=1, max_size=12))
+def test_a_group_of_calls_is_live_while_a_member_is_then_shows_its_worst(members: list[str]) -> None:
+    shown = status.group_status(members)
+    assert shown is not None
+    if any(status.is_live(m) for m in members):
+        assert status.is_live(shown)
+        assert status.severity(shown) == max(status.severity(m) for m in members if status.is_live(m))
+    else:
+        assert status.severity(shown) == max(status.severity(m) for m in members)
