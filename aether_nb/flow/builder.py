@@ -21,7 +21,13 @@ from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.routing import Branch, Topology
 from aether_nb.flow.state import StateSpec, schema_kind
-from aether_nb.flow.types import END, START, GraphBuildError
+from aether_nb.flow.types import (
+    DEFAULT_RECURSION_LIMIT,
+    END,
+    START,
+    GraphBuildError,
+    GraphDefinitionError,
+)
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.scheduler import RetryPolicy
 
@@ -146,13 +152,13 @@ class StateGraph:
         if isinstance(name, enum.Enum):
             name = str(name.value)
         if not name or any(c in name for c in "/|:") or name in (START, END):
-            raise UsageError(
+            raise GraphDefinitionError(
                 f"node name {shown(name)} is not allowed: use a non-empty name without '/', '|' or ':' (they separate "
                 "namespaces), not START/END",
                 code="bad_node_name",
             )
         if name in self.nodes:
-            raise UsageError(f"Node `{name}` already present: node names are unique", code="duplicate_node")
+            raise GraphDefinitionError(f"Node `{name}` already present: node names are unique", code="duplicate_node")
         if retry_policy is not None and retry is not None:
             raise UsageError("add_node(): pass retry_policy= or retry=, not both")
         subgraph = action if _is_compiled(action) else None
@@ -223,7 +229,7 @@ class StateGraph:
         if isinstance(start, str):
             source: str = _norm(start)
             if source == END or end == START:
-                raise UsageError(
+                raise GraphDefinitionError(
                     f"add_edge({shown(source)}, {shown(end)}): nothing leaves END and nothing enters START"
                 )
             if (source, end) not in self.edges:
@@ -233,7 +239,9 @@ class StateGraph:
         if not sources or not all(isinstance(s, str) for s in sources):
             raise UsageError(f"add_edge([sources], end): sources must be node names, got {shown(start)}")
         if END in sources or end == START:
-            raise UsageError(f"add_edge({list(sources)}, {shown(end)}): nothing leaves END and nothing enters START")
+            raise GraphDefinitionError(
+                f"add_edge({list(sources)}, {shown(end)}): nothing leaves END and nothing enters START"
+            )
         if len(sources) == 1:
             return self.add_edge(sources[0], end)
         if (sources, end) not in self.waiting_edges:
@@ -375,7 +383,7 @@ class StateGraph:
         *,
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
-        recursion_limit: int = 25,
+        recursion_limit: int = DEFAULT_RECURSION_LIMIT,
         name: str | None = None,
         services: Mapping[str, Any] | None = None,
         session: Session | None = None,
@@ -394,7 +402,8 @@ class StateGraph:
                 ``ainvoke(None, config)``.
             interrupt_after: pause after these nodes ran (``"*"``: every node).
             recursion_limit: the supersteps of nodes one call may run (a call resuming the turn two more), as
-                LangGraph counts them (override per call with ``config={"recursion_limit": N}``).
+                LangGraph counts them (override per call with ``config={"recursion_limit": N}``); the default is
+                LangGraph 1.x's (10,007: a runaway loop is stopped, a long agent loop is not).
             name: overrides the graph's name.
             services: objects injected by parameter name into the nodes of this compiled graph only.
             session: the aether_nb session to run in (default: the notebook's).

@@ -204,6 +204,15 @@ class Topology:
         results = list(result) if isinstance(result, (list, tuple)) else [result]
         targets: list[str | Send] = []
         for r in results:
+            if r is None or (r == START and branch.path_map is None):
+                # LangGraph refuses these too ("Branch did not return a valid destination"): a router whose branch
+                # forgot its `return` must not end the graph silently
+                raise InvalidUpdate(
+                    f"router {shown(branch.router_name)} of the conditional edge from {shown(branch.source)} "
+                    f"returned {shown(result)}, which is not a valid destination: return a node name, END, a Send or "
+                    "a list of them (an empty list goes nowhere); did one of its branches forget its `return`?",
+                    code="unknown_route",
+                )
             if isinstance(r, Send):
                 targets.append(r)
             elif branch.path_map is not None:
@@ -217,8 +226,6 @@ class Topology:
                 targets.append(branch.path_map[r])
             elif isinstance(r, str) and (r == END or r in self.nodes):
                 targets.append(r)
-            elif r is None:
-                continue
             else:
                 raise InvalidUpdate(
                     f"router {shown(branch.router_name)} of the conditional edge from {shown(branch.source)} "

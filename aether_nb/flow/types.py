@@ -261,6 +261,18 @@ class GraphBuildError(UsageError, ValueError):
         return (type(self), (self.problems,))
 
 
+DEFAULT_RECURSION_LIMIT = 10_007
+"""Supersteps one call may run unless ``compile(recursion_limit=)`` or ``config["recursion_limit"]`` says otherwise:
+LangGraph 1.x's default (it was 25 before), so an agent loop ported from it is not cut short."""
+
+
+class GraphDefinitionError(UsageError, ValueError):
+    """A builder call LangGraph refuses with ``ValueError`` (a duplicate or reserved node name, an edge out of END or
+    into START): a ``ValueError`` here too, so a LangGraph user's ``except ValueError`` still catches it."""
+
+    default_code = "graph_definition"
+
+
 class InvalidUpdate(UsageError):
     """A node's return could not be merged into the state (a conflicting write, two Overwrites, a bad return)."""
 

@@ -957,3 +957,74 @@ def test_get_config_and_get_store_inside_a_node_as_langgraph_config() -> None:
         with pytest.raises(RuntimeError if lib is lg else UsageError):
             get_config()
     assert results[0] == results[1] == {"n": 13}
+
+
+class Looping(TypedDict):
+    n: int
+    log: Annotated[list, operator.add]
+
+
+def test_an_agent_loop_of_forty_rounds_runs_under_the_default_limit_as_in_langgraph() -> None:
+    """LangGraph 1.x's default recursion limit (10,007) lets a long agent loop run; LangGraph 0.x's 25 cut it
+    short. Forty rounds run on both, and an explicit limit still stops both at the same round."""
+    lg = _lg()
+
+    def run(lib: Any, limit: int | None) -> tuple[Any, str | None]:
+        b = lib.StateGraph(Looping)
+        b.add_node("step", lambda s: {"n": s["n"] + 1, "log": [s["n"]]})
+        b.add_edge(lib.START, "step")
+        b.add_conditional_edges("step", lambda s: "step" if s["n"] < 40 else lib.END)
+        g = b.compile(checkpointer=lib.InMemorySaver() if lib is lg else "memory")
+        cfg: dict[str, Any] = {**_thread(), **({"recursion_limit": limit} if limit else {})}
+        try:
+            return g.invoke({"n": 0, "log": []}, cfg)["n"], None
+        except Exception as exc:
+            return g.get_state(_thread()).values["n"], type(exc).__name__
+
+    assert run(ours, None) == run(lg, None) == (40, None)
+    assert run(ours, 12) == run(lg, 12) == (12, "GraphRecursionError")
+
+
+def test_a_router_that_returns_nothing_raises_as_in_langgraph() -> None:
+    """A router one of whose branches forgot its ``return`` (None, also in a list) is an error in LangGraph ("Branch
+    did not return a valid destination"), not the end of the graph; an empty list still goes nowhere."""
+    lg = _lg()
+
+    for answer in (None, [None], ["y", None], "__start__"):
+        outcomes = []
+        for lib in (lg, ours):
+            b = lib.StateGraph(Looping)
+            b.add_node("x", lambda s: {"log": ["x"]})
+            b.add_node("y", lambda s: {"log": ["y"]})
+            b.add_edge(lib.START, "x")
+            b.add_conditional_edges("x", lambda s, a=answer: a)
+            g = b.compile(checkpointer=lib.InMemorySaver() if lib is lg else "memory")
+            with pytest.raises(Exception) as caught:
+                g.invoke({"n": 0, "log": []}, _thread())
+            outcomes.append(caught.value)
+        assert isinstance(outcomes[1], ours.InvalidUpdate), answer
+        assert "forget its `return`" in str(outcomes[1])
+    for lib in (lg, ours):
+        b = lib.StateGraph(Looping)
+        b.add_node("x", lambda s: {"log": ["x"]})
+        b.add_edge(lib.START, "x")
+        b.add_conditional_edges("x", lambda s: [])
+        g = b.compile(checkpointer=lib.InMemorySaver() if lib is lg else "memory")
+        assert g.invoke({"n": 0, "log": []}, _thread())["log"] == ["x"]
+
+
+def test_builder_mistakes_are_value_errors_as_in_langgraph() -> None:
+    """``except ValueError`` around graph building keeps working: a duplicate node, a reserved character in a
+    name, an edge out of END (aether_nb's are also ``UsageError``s, with what to do)."""
+    lg = _lg()
+    mistakes = {
+        "duplicate": lambda lib, b: (b.add_node("x", lambda s: {}), b.add_node("x", lambda s: {})),
+        "reserved": lambda lib, b: b.add_node("a:b", lambda s: {}),
+        "from END": lambda lib, b: (b.add_node("x", lambda s: {}), b.add_edge(lib.END, "x")),
+    }
+    for what, mistake in mistakes.items():
+        for lib in (lg, ours):
+            with pytest.raises(ValueError) as caught:
+                mistake(lib, lib.StateGraph(Looping))
+            if lib is ours:
+                assert isinstance(caught.value, UsageError), what
