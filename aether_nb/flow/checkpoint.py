@@ -98,6 +98,11 @@ def parse_checkpoint_id(value: Any) -> int:
     )
 
 
+GOTO_KEY = "__goto__"
+"""``Checkpoint.pending`` key of the tasks a ``Command(goto=...)`` added at an ``interrupt()`` pause: the paused
+superstep runs them beside the resumed node when it goes on (as LangGraph does)."""
+
+
 @dataclass(slots=True)
 class Checkpoint:
     """The state of a thread between supersteps.
@@ -114,7 +119,8 @@ class Checkpoint:
         deferred: nodes added with ``defer=True`` that were triggered and wait for everything else to finish.
         writers: the nodes whose writes made it (how ``aupdate_state`` picks ``as_node``).
         pending: results of tasks that completed while a sibling failed or paused (``{task id: result}``, reused
-            when the thread continues) and, on an ``input`` checkpoint, the input itself (``"__input__"``).
+            when the thread continues), on an ``input`` checkpoint the input itself (``"__input__"``), and the tasks
+            a ``Command(goto=...)`` added while the turn paused at an ``interrupt()`` (:data:`GOTO_KEY`).
         errors: ``{task id: repr(exception)}`` of tasks that failed from here.
         interrupts: ``{task id: [[interrupt id, value], ...]}``: the ``interrupt()`` calls its tasks made from here.
         turn_start: how many messages the state held before this turn's input (for ``InvokeResult.messages``).

@@ -118,6 +118,7 @@ class CompiledGraph(RunnableMixin):
         self.sinks: dict[str, Sink] = {}  # run id -> where astream wants that turn's chunks
         self.announced: dict[str, set[str]] = {}  # run id -> tasks whose start a resuming call streamed already
         self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
+        self.goto_runs: set[str] = set()  # runs given a Command(goto=...) at an interrupt() (Engine)
         self._local_inputs: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
         self._closed = False
@@ -165,6 +166,7 @@ class CompiledGraph(RunnableMixin):
             if self.engines.get(scope.run.id) is engine:
                 del self.engines[scope.run.id]
             self.limits.pop(scope.run.id, None)
+            self.goto_runs.discard(scope.run.id)
             self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
         return result
 

@@ -47,7 +47,8 @@ from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
-from aether_nb.flow.turn_start import checkpoint_info, prepare
+from aether_nb.flow.threads import pause_gotos
+from aether_nb.flow.turn_start import checkpoint_info, legacy_reload, prepare
 from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import GraphRecursionError, InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
@@ -315,24 +316,6 @@ class Engine(Emitter):
         self._head_stale = False
         return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
 
-    def _legacy_reload(self, step: int) -> str | None:
-        """The key of this superstep's reload in a run paused by an older aether_nb, which numbered the reloads
-        after superstep waits and after breakpoints in one count (``reload_<n>``): replaying it there, and taking
-        its number, keeps the later breakpoints' reloads at the keys that run journaled them under. None for a
-        run journaled by this version (its reloads after superstep waits are ``reload_at_<step>``)."""
-        if not self.scope.execution.resumed:
-            return None
-        journal = self.scope.execution.journal
-        fp = None  # (computed only when such a key exists: every superstep of a resumed run comes here)
-        n = 1
-        while (entry := journal.get(f"{self.scope.prefix}reload_{n}")) is not None:
-            fp = fingerprint({"step": step}) if fp is None else fp
-            if entry.name == "reload" and entry.fingerprint == fp:
-                self.scope.next_key("reload")  # (the older count went through here)
-                return entry.key
-            n += 1
-        return None
-
     async def _reload(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)
         if latest is None:
@@ -375,6 +358,7 @@ class Engine(Emitter):
         if sink is not None and not going_on and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
+        tasks, outcomes = await self._goto_at_pause(tasks, outcomes, step)
         self.step_asked = any(o.asked for o in outcomes)
         if self.step_asked and self.parent is not None:
             self.parent.note_asked()
@@ -386,7 +370,7 @@ class Engine(Emitter):
         # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
-        reload_key = self._legacy_reload(step) or f"{self.scope.prefix}reload_at_{step}"
+        reload_key = legacy_reload(self.scope, step) or f"{self.scope.prefix}reload_at_{step}"
         reread = self.runner.reread(tasks)
         if self.scope.replays(reload_key):
             reread = None  # (a run that journaled this superstep's own read replays it)
@@ -423,6 +407,28 @@ class Engine(Emitter):
             self.emit("values", self.graph.spec.visible(new_values), written)
         self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         return new_values, next_tasks, new_barriers, new_deferred, ran
+
+    async def _goto_at_pause(self, tasks: list[Task], outcomes: list[Outcome], step: int) -> tuple[list[Task], Any]:
+        """Tasks a ``Command(goto=...)`` added while this superstep waited on an ``interrupt()`` run in it too, on
+        the state the pause left (as LangGraph runs them beside the resumed node). Journaled; read only after a
+        pause its caller marked (``graph.goto_runs``)."""
+        key = f"{self.scope.prefix}goto_at_{step}"
+        marked = self.interrupted and self.run.id in self.graph.goto_runs
+        if self.parent is not None or not (marked or self.scope.replays(key)):
+            return tasks, outcomes
+
+        async def read() -> dict[str, Any]:
+            return pause_gotos(self.checkpointer.latest(self.thread))
+
+        info, _ = await self.journaled("goto", read, {"step": step}, key=key)
+        named = {t.node for t in tasks if not t.push}
+        extra = [d for d in info["tasks"] if "send" in d or d["node"] not in named]
+        more = [Task(d["node"], task_id(d, len(tasks) + j), self.scope.next_key(d["node"]), d.get("send", NO_ARG))
+                for j, d in enumerate(extra)]  # fmt: skip
+        if more:
+            self.step_tasks = tasks = tasks + more
+            outcomes = outcomes + await self._run_all(more, info["values"], step)
+        return tasks, outcomes
 
     async def _run_all(self, tasks: list[Task], values: dict[str, Any], step: int) -> list[Outcome]:
         """Run the tasks concurrently; the first failure cancels the others (their finished siblings' results

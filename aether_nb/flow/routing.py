@@ -294,6 +294,8 @@ def add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], nodes: Mapping
     names = {t["node"] for t in tasks if "send" not in t}
     for g in goto:
         node = g.node if isinstance(g, Send) else g
+        if node == END and not isinstance(g, Send):
+            continue  # (a goto to END adds nothing, as a route to END)
         if node not in nodes:
             raise InvalidUpdate(
                 f"Command(goto={shown(node)}): no such node; nodes: {sorted(nodes)}", code="unknown_goto"

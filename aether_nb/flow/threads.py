@@ -21,7 +21,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.flow.checkpoint import Checkpoint, Checkpointer, checkpoint_id_str, metadata_of, task_id, thread_key
+from aether_nb.flow.checkpoint import (
+    GOTO_KEY,
+    Checkpoint,
+    Checkpointer,
+    checkpoint_id_str,
+    metadata_of,
+    task_id,
+    thread_key,
+)
 from aether_nb.flow.context import Runtime
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
@@ -99,7 +107,8 @@ def snapshot(
             if recorded and len(mine) > len(recorded):  # Sends of one node: each task its own interrupts
                 mine = tuple(p for p in mine if p.id in recorded)
         else:
-            mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, []))
+            # (its latest: as in LangGraph, a task's interrupt that was answered gives way to its next one)
+            mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, [])[-1:])
         sub_state: Any = None
         if node in graph.nodes and graph.nodes[node].subgraph is not None:
             sub_ns = f"{ns}|{node}" if ns else node
@@ -140,7 +149,8 @@ def snapshot(
     if as_added:
         added = {name: i for i, name in enumerate(graph.nodes)}
         tasks.sort(key=lambda t: (0, t.path[1]) if t.path[0] == PUSH else (1, added.get(t.name, -1)))
-    interrupts = tuple(p for t in tasks for p in t.interrupts) if live else ()
+    # a past checkpoint keeps the interrupts its tasks made (answered since), as LangGraph's history shows them
+    interrupts = tuple(p for t in tasks for p in t.interrupts) if live or not is_head else ()
     waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
     if not is_head:
         status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
@@ -425,12 +435,17 @@ def merge_at_pause(
     writes = input_writes(graph.spec, values, "the input")
     new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
     tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
+    added = [t for t in tasks if t not in head.tasks]
+    pending = head.pending
+    if added:  # a live turn paused at an interrupt() runs them in the superstep it resumes (Engine.goto_at_pause)
+        pending = {**pending, GOTO_KEY: [*pending.get(GOTO_KEY, ()), *added]}
     return cker.put(
         key,
         replace(
             head,
             values=new_values,
             tasks=tuple(tasks),
+            pending=pending,
             source="update",
             run_id=run_id,
             created_at=now,
@@ -440,6 +455,14 @@ def merge_at_pause(
             errors={},
         ),
     )
+
+
+def pause_gotos(head: Checkpoint | None) -> dict[str, Any]:
+    """What a superstep paused at an ``interrupt()`` runs besides its tasks when it goes on (the ``goto`` of a
+    ``Command`` given at the pause, :func:`merge_at_pause`), and the state they start from."""
+    if head is None:
+        return {"tasks": [], "values": {}}
+    return {"tasks": list(head.pending.get(GOTO_KEY, ())), "values": head.values}
 
 
 def pause_interrupts(pauses: list[tuple[str, Interrupt]]) -> list[Interrupt]:

@@ -18,9 +18,11 @@ from aether_nb.flow.checkpoint import Checkpoint
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.types import START
+from aether_nb.runtime.codec import fingerprint
 
 if TYPE_CHECKING:
     from aether_nb.flow.engine import Engine
+    from aether_nb.runtime.execution import Scope
 
 
 async def prepare(engine: Engine) -> dict[str, Any]:
@@ -142,3 +144,22 @@ def checkpoint_info(cp: Checkpoint, *, started: bool, turn_start: int) -> dict[s
         "turn_start": turn_start,
         "wrote": False,
     }
+
+
+def legacy_reload(scope: Scope, step: int) -> str | None:
+    """The key of this superstep's reload in a run paused by an older aether_nb, which numbered the reloads
+    after superstep waits and after breakpoints in one count (``reload_<n>``): replaying it there, and taking
+    its number, keeps the later breakpoints' reloads at the keys that run journaled them under. None for a
+    run journaled by this version (its reloads after superstep waits are ``reload_at_<step>``)."""
+    if not scope.execution.resumed:
+        return None
+    journal = scope.execution.journal
+    fp = None  # (computed only when such a key exists: every superstep of a resumed run comes here)
+    n = 1
+    while (entry := journal.get(f"{scope.prefix}reload_{n}")) is not None:
+        fp = fingerprint({"step": step}) if fp is None else fp
+        if entry.name == "reload" and entry.fingerprint == fp:
+            scope.next_key("reload")  # (the older count went through here)
+            return entry.key
+        n += 1
+    return None

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
+from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
@@ -62,6 +63,9 @@ async def continue_turn(
         head = cp.latest(thread_id)
         if head is not None:
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
+    head = cp.latest(thread_id)
+    if dynamic and head is not None and GOTO_KEY in head.pending:
+        graph.goto_runs.add(run.id)  # its paused superstep runs them when it goes on (Engine._goto_at_pause)
     if sink is not None:
         graph.sinks[run.id] = sink
         latest = cp.latest(thread_id)
@@ -416,7 +420,8 @@ async def invoke_turn(
                 raise UsageError(f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input")
             base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
             assert base is not None
-            merge_at_pause(
+            # (the new head: a goto on a finished thread runs its target in this call, as in LangGraph)
+            latest = merge_at_pause(
                 graph, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
             )
             start_input, checkpoint_id = None, None

@@ -1028,3 +1028,90 @@ def test_builder_mistakes_are_value_errors_as_in_langgraph() -> None:
                 mistake(lib, lib.StateGraph(Looping))
             if lib is ours:
                 assert isinstance(caught.value, UsageError), what
+
+
+class Log(TypedDict):
+    log: Annotated[list, operator.add]
+
+
+def _asking(lib: Any, ran: list[str]) -> Any:
+    """ask (an interrupt) -> fin; ``other`` and ``extra`` are reachable only by a Command's goto."""
+
+    def node(name: str) -> Any:
+        def fn(s: Log) -> dict[str, Any]:
+            ran.append(name)
+            return {"log": [name]}
+
+        return fn
+
+    b = lib.StateGraph(Log)
+    b.add_node("ask", lambda s: {"log": [lib.interrupt("approve?")]})
+    for name in ("other", "extra", "fin"):
+        b.add_node(name, node(name))
+    b.add_edge(lib.START, "ask")
+    b.add_edge("ask", "fin")
+    return b.compile(checkpointer="memory" if lib is ours else lib.InMemorySaver())
+
+
+def test_a_goto_given_at_an_interrupt_runs_beside_the_resumed_node_as_in_langgraph() -> None:
+    """``Command(resume=..., goto=...)``, or a goto first and the resume after, runs the goto's target in the
+    superstep the answer resumes, once; a goto to END adds nothing; a goto on a finished thread runs its target
+    in that call."""
+    lg = _lg()
+    scripts = {
+        "resume+goto": lambda lib: [lib.Command(resume="R", goto="other")],
+        "goto then resume": lambda lib: [lib.Command(goto="other"), lib.Command(resume="R")],
+        "two gotos then resume": lambda lib: [
+            lib.Command(goto="other"),
+            lib.Command(goto=["extra", lib.Send("other", {"log": []})]),
+            lib.Command(resume="R"),
+        ],
+        "resume+update+goto": lambda lib: [lib.Command(resume="R", update={"log": ["u"]}, goto="extra")],
+        "resume+goto END": lambda lib: [lib.Command(resume="R", goto=lib.END)],
+    }
+    for what, script in scripts.items():
+        seen = []
+        for lib in (lg, ours):
+            ran: list[str] = []
+            g = _asking(lib, ran)
+            g.invoke({"log": []}, _thread())
+            for command in script(lib):
+                out = g.invoke(command, _thread())
+            seen.append((out["log"], sorted(ran), tuple(g.get_state(_thread()).next)))
+        assert seen[1] == seen[0], what
+    for lib in (lg, ours):
+        ran = []
+        b = lib.StateGraph(Log)
+        b.add_node("x", lambda s: {"log": ["x"]})
+        b.add_node("y", lambda s: {"log": ["y"]})
+        b.add_edge(lib.START, "x")
+        g = b.compile(checkpointer=lib.InMemorySaver() if lib is lg else "memory")
+        g.invoke({"log": []}, _thread())
+        assert g.invoke(lib.Command(goto="y", update={"log": ["u"]}), _thread())["log"] == ["x", "u", "y"]
+        assert g.get_state(_thread()).next == ()
+
+
+def test_the_history_keeps_the_interrupts_that_were_answered_as_in_langgraph() -> None:
+    """``get_state_history``: a past checkpoint lists the ``interrupt()`` calls its tasks made, answered since (an
+    audit sees which question was asked where); the head lists none once the turn went on."""
+    lg = _lg()
+
+    def history(lib: Any, shape: str) -> list[tuple[tuple[str, ...], list[Any]]]:
+        b = lib.StateGraph(Log)
+        if shape == "twice":
+            b.add_node("ask", lambda s: {"log": [lib.interrupt("first?"), lib.interrupt("second?")]})
+            b.add_edge(lib.START, "ask")
+        else:
+            b.add_node("a", lambda s: {"log": [lib.interrupt("a?")]})
+            b.add_node("b", lambda s: {"log": [lib.interrupt("b?")]})
+            b.add_edge(lib.START, "a")
+            b.add_edge(lib.START, "b")
+        g = b.compile(checkpointer="memory" if lib is ours else lib.InMemorySaver())
+        out = g.invoke({"log": []}, _thread())
+        while out.get("__interrupt__"):
+            pending = sorted(out["__interrupt__"], key=lambda i: str(i.value))
+            out = g.invoke(lib.Command(resume={pending[0].id: f"ans {pending[0].value}"}), _thread())
+        return [(s.next, sorted(str(i.value) for i in s.interrupts)) for s in g.get_state_history(_thread())]
+
+    for shape in ("twice", "parallel"):
+        assert history(ours, shape) == history(lg, shape), shape

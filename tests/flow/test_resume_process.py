@@ -570,3 +570,52 @@ def test_an_interrupt_answered_after_a_restart_says_it_was_answered(tmp_path: Pa
         second.store.close()
     finally:
         session_mod.set_default_session(previous)
+
+
+GOTO_SCRIPT = (
+    PRELUDE
+    + """
+class S(TypedDict):
+    log: Annotated[list, operator.add]
+
+def node(name):
+    def fn(s: S):
+        log(name)
+        return {"log": [name]}
+    return fn
+
+g = StateGraph(S, name="gotoflow")
+g.add_node("ask", lambda s: {"log": [interrupt("approve?")]})
+g.add_node("other", node("other"))
+g.add_node("fin", node("fin"))
+g.add_edge(START, "ask")
+g.add_edge("ask", "fin")
+app = g.compile()
+cfg = {"thread_id": "t1"}
+
+async def main():
+    if MODE == "start":
+        res = await app.ainvoke({"log": []}, config=cfg)
+        print("PAUSED", res.status, flush=True)
+    elif MODE == "goto":
+        res = await app.ainvoke(Command(goto="other"), config=cfg)
+        print("STILL", res.status, list((await app.aget_state(cfg)).next), flush=True)
+    else:
+        res = await app.ainvoke(Command(resume=MODE), config=cfg)
+        print("OUT", json.dumps([res.status, res["log"]]), flush=True)
+    os._exit(0)
+
+asyncio.run(main())
+"""
+)
+
+
+def test_a_goto_given_at_an_interrupt_runs_once_when_another_process_answers(tmp_path: Path) -> None:
+    """``Command(goto="other")`` at an interrupt() pause, the process exits, a new one resumes the pause: ``other``
+    runs in the superstep the answer resumes (as LangGraph), once; replaying the turn again runs nothing twice."""
+    run, counter = _processes(tmp_path / "gotoflow.py", GOTO_SCRIPT, tmp_path / "flow.duckdb")
+    assert "PAUSED interrupted" in run("start")
+    assert "STILL interrupted ['ask', 'other']" in run("goto")
+    out = run("R")
+    assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", ["R", "other", "fin"]]
+    assert Path(counter).read_text().splitlines() == ["other", "fin"]
