@@ -19,9 +19,10 @@ import hashlib
 import json
 import math
 import pathlib
+from collections.abc import Iterable
 from typing import Any
 
-from aether_nb.errors import shown
+from aether_nb.errors import StorageError, UsageError, shown
 
 _TAG = "__aether__"
 
@@ -120,10 +121,41 @@ def decode(value: Any) -> Any:
     if tag == "path":
         return pathlib.Path(value["v"])
     if tag == "pickle":
-        import pickle
-
-        return pickle.loads(base64.b64decode(value["b64"]))
+        return _unpickle(value)
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
+
+
+def _unpickle(value: dict[str, Any]) -> Any:
+    import pickle
+
+    try:
+        return pickle.loads(base64.b64decode(value["b64"]))
+    except (AttributeError, ImportError) as exc:
+        # a class from a notebook cell pickles by name: the cell has not run again in this process
+        kind = shown(value.get("type") or "object", 80)
+        raise UsageError(
+            f"a stored value is a {kind} whose class this process does not define ({exc}): run the cell that "
+            "defines it (or import its module), then try again; nothing stored was changed",
+            code="missing_class",
+        ) from exc
+    except Exception as exc:
+        raise StorageError(f"a stored pickled value cannot be read back ({exc!r})", code="bad_pickle") from exc
+
+
+def check_decodable(values: Iterable[Any]) -> None:
+    """Raise what :func:`decode` would raise for the first pickled value among ``values`` (encoded) that cannot be
+    loaded here: a run resumed before the cell defining a class of its journal ran again is refused up front
+    (its waits and answers kept) instead of failing halfway through its replay. Plain values cost a walk."""
+    stack = list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            if v.get(_TAG) == "pickle":
+                _unpickle(v)
+            else:
+                stack.extend(v.values())
 
 
 PREVIEW_STR = 2000

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
-from aether_nb.runtime.codec import decode, preview
+from aether_nb.runtime.codec import check_decodable, decode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
@@ -29,7 +29,7 @@ from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait, only_wait
 from aether_nb.store import redact
-from aether_nb.store.records import FINISHED_RUN_STATUSES, RunRecord, WaitRecord
+from aether_nb.store.records import FINISHED_RUN_STATUSES, JournalEntry, RunRecord, WaitRecord
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor
@@ -246,11 +246,12 @@ class Run:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
-        if self._task is None and not self.done:
-            self._check_resumable()  # before the answer is stored: it would be consumed by no one
+        resuming = self._task is None and not self.done
+        # checked before the answer is stored: it would be consumed by no one (the journal, read once, is kept)
+        entries = self._check_resumable() if resuming else None
         self._session.answer(token, payload)
-        if self._task is None and not self.done:
-            self.resume()
+        if resuming:
+            self.resume(entries)
         store = self._session.store
         if store.durability == "sync":
             await store.barrier()  # the answer is durable when this returns
@@ -340,9 +341,17 @@ class Run:
 
     # -- execution -----------------------------------------------------------------------------------------------------
     def start_execution(
-        self, target: Runnable, inputs: dict[str, Any], *, resumed: bool, executor: Executor | None = None
+        self,
+        target: Runnable,
+        inputs: dict[str, Any],
+        *,
+        resumed: bool,
+        executor: Executor | None = None,
+        journal: list[JournalEntry] | None = None,
     ) -> None:
-        """Execute ``target`` as this run's body (``resumed``: replaying the journal of earlier executions)."""
+        """Execute ``target`` as this run's body (``resumed``: replaying the journal of earlier executions, read
+        from the store unless ``journal`` is it already; UsageError if it holds a class not defined here)."""
+        entries = journal if journal is not None else self._check_resumable(inputs=False) if resumed else []
         loop = asyncio.get_running_loop()
         self._target = target
         self._inputs = inputs
@@ -352,10 +361,8 @@ class Run:
         self._cancel_requested = False
         if executor is not None:
             self._executor = executor
-        store = self._session.store
-        entries = store.load_journal(self.id) if resumed else []  # (a failed run retried runs its failed steps again)
-        journal = Journal(self.id, entries, self._events.call_arguments, failures=self.status != "failed")
-        self._execution = Execution(self, journal, resumed=resumed)
+        replay = Journal(self.id, entries, self._events.call_arguments, failures=self.status != "failed")  # (retry)
+        self._execution = Execution(self, replay, resumed=resumed)
         if self._evicted:
             # Back from eviction: the run's waits and event numbering are known here, not read back from the store.
             complete = self._dormancy.complete
@@ -369,7 +376,7 @@ class Run:
         self._session.adopt(self)
         self._dormancy.wake()
 
-    def resume(self) -> None:
+    def resume(self, journal: list[JournalEntry] | None = None) -> None:
         """Execute an unfinished run that no task of this process executes (after a restart, or after it left
         memory): the body runs again and replays its journal. ``await run`` and ``run.answer`` do this for you."""
         if self.live or self.done:
@@ -389,12 +396,19 @@ class Run:
                 f"resuming run {self.id} needs a running event loop: `await run` in a notebook or async code",
                 run_id=self.id,
             ) from None
-        self._check_resumable()
-        self.start_execution(target, self.inputs, resumed=True)
+        journal = journal if journal is not None else self._check_resumable()
+        self.start_execution(target, self.inputs, resumed=True, journal=journal)
 
-    def _check_resumable(self) -> None:
-        if self._inputs is None and not durable_inputs(self._record):
-            raise not_resumable(self.id)
+    def _check_resumable(self, *, inputs: bool = True) -> list[JournalEntry]:
+        """The journal a resume replays, once it is known the run can resume here: its inputs are stored and every
+        value it holds can be read back (a class from a cell that has not run again raises UsageError)."""
+        if inputs and self._inputs is None:
+            if not durable_inputs(self._record):
+                raise not_resumable(self.id)
+            self._inputs = decode(self._record.inputs)  # (a class not defined here raises UsageError)
+        entries = self._session.store.load_journal(self.id)
+        check_decodable(e.value for e in entries)
+        return entries
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:

@@ -68,3 +68,65 @@ def test_resume_in_a_fresh_process_does_not_repeat_side_effects(tmp_path: Path) 
     assert result == {"name": "Ada", "y": 42}
     assert counter.read_text().splitlines() == ["charged 21"]  # the tool did not run again
     assert "assistant: charged" not in out2  # nor was the message said twice
+
+
+CLASS_AGENT = """
+import asyncio, json, os, sys
+import aether_nb as ag
+from aether_nb.errors import UsageError
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+if MODE != "forgot":   # the cell defining the class (a notebook cell's class pickles by name)
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+@ag.tool(outputs=["p"])
+def locate(x: int) -> dict:
+    with open(COUNTER, "a") as f:
+        f.write(f"located {x}\\n")
+    return {"p": Point(x)}
+
+@ag.graph_fn(outputs=["x", "ok"])
+async def courier(*, context):
+    p = (await locate(7))["p"]
+    ok, _ = await context.channel().ask_approval("Ship it?")
+    return {"x": p.x, "ok": ok}
+
+async def main():
+    if MODE == "start":
+        run = courier.start(run_id="c1")
+        await run.wait_for("waiting", timeout=30)
+        print("WAITING", flush=True)
+        os._exit(0)
+    run = ag.get_run("c1")
+    if MODE == "forgot":
+        try:
+            await run.answer(True)
+        except UsageError as exc:
+            print("REFUSED", exc.code, "Point" in str(exc), flush=True)
+        print("STATUS", run.status, [w.prompt for w in run.waits], flush=True)
+        os._exit(0)
+    await run.answer(True)
+    print("OUT", json.dumps(await run), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_resumed_before_its_class_is_defined_again_is_refused_and_kept(tmp_path: Path) -> None:
+    """A tool returned an object of a class defined in the notebook; after a restart the person answers before
+    running that cell. The answer is refused with what to do (no bare pickle error, the run not failed), and its
+    question stays open; once the class is defined the answer is taken and the tool does not run again."""
+    script = tmp_path / "courier.py"
+    script.write_text(CLASS_AGENT)
+    db, counter = tmp_path / "nb.aether.duckdb", tmp_path / "count.txt"
+    assert "WAITING" in run_script(script, str(db), str(counter), "start")
+    out = run_script(script, str(db), str(counter), "forgot")
+    assert "REFUSED missing_class True" in out
+    assert "STATUS waiting ['Ship it?']" in out
+    result = json.loads(run_script(script, str(db), str(counter), "fixed").split("OUT ", 1)[1])
+    assert result == {"x": 7, "ok": True}
+    assert counter.read_text().splitlines() == ["located 7"]
