@@ -30,6 +30,7 @@ from aether_nb.errors import AetherError
 from aether_nb.notebook import _protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
 from aether_nb.runtime import status
+from aether_nb.runtime.checks import utf8_safe
 from aether_nb.runtime.events import (
     ChannelMessage,
     Event,
@@ -234,7 +235,7 @@ class RunView:
         full["status"] = self.run.status
         full["error"] = self.run.error if self.run.status == "failed" else None
         graph = proto.slim_graph(full, self._labels)  # details travel on demand (``inspect``): ~10x less per message
-        graph_json = json.dumps(graph, default=str)
+        graph, graph_json = _utf8_json(graph)
         # A finished run answers nothing: no control may stay (a restarted or failed run's old waits are closed).
         # Controls show while the run says it waits, as the header does: a run waits exactly when one of its
         # tasks is parked on a written wait, and between that write and the status change a control would
@@ -247,7 +248,7 @@ class RunView:
                 clean = redact_text(graph_json)
                 self.widget.graph = graph if clean == graph_json else json.loads(clean)
             self.widget.messages = redacted_messages(self._messages())
-            self.widget.waits = redact_value(waits)
+            self.widget.waits = utf8_safe(redact_value(waits))
 
     @staticmethod
     def _wait_dict(w: Any) -> dict[str, Any]:
@@ -381,11 +382,11 @@ class RunView:
         try:
             extra = await self._command(msg)
         except AetherError as exc:
-            self.widget.send(proto.reply(request_id, ok=False, error=exc.message))
+            self.widget.send(utf8_safe(proto.reply(request_id, ok=False, error=exc.message)))
         except Exception as exc:  # reported to the widget, which shows it under the control that sent it
-            self.widget.send(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}"))
+            self.widget.send(utf8_safe(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}")))
         else:
-            self.widget.send(proto.reply(request_id, ok=True, **extra))
+            self.widget.send(utf8_safe(proto.reply(request_id, ok=True, **extra)))
         if msg["type"] not in ("inspect", "view", "unview", "ping"):  # the others change the run: show it at once
             self.flush()
 
@@ -492,9 +493,9 @@ def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Inline image data is left out of the scan (it is the image itself, and base64 is not text anyone typed)."""
     images = [m["content"].pop("data_url", None) if isinstance(m.get("content"), dict) else None for m in messages]
     try:
-        text = json.dumps(messages, default=str)
+        safe, text = _utf8_json(messages)
         clean = redact_text(text)
-        out: list[dict[str, Any]] = messages if clean == text else json.loads(clean)
+        out: list[dict[str, Any]] = safe if clean == text else json.loads(clean)
     finally:
         for m, image in zip(messages, images, strict=True):
             if image is not None:
@@ -504,3 +505,15 @@ def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if image is not None:
                 m["content"]["data_url"] = image
     return out
+
+
+def _utf8_json(value: Any) -> tuple[Any, str]:
+    """``value`` and its JSON text, with any lone surrogate written as its escape: the comm sends UTF-8, and one
+    odd string (a file name decoded with surrogateescape, half an emoji) would make every update of the view fail."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        value = utf8_safe(value)
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    return value, text

@@ -33,6 +33,19 @@ def lone_surrogate(text: str) -> int | None:
     return None
 
 
+def utf8_safe(value: Any) -> Any:
+    """``value`` (strings, lists, dicts) with each lone surrogate written as its escape (``\\udce9``): for what goes
+    out as UTF-8 (an LLM request, a terminal) and came from bytes decoded with ``surrogateescape`` (a file name) or
+    half an emoji. Values without one come back as they are."""
+    if isinstance(value, str):
+        return value if lone_surrogate(value) is None else value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [utf8_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: utf8_safe(v) for k, v in value.items()}
+    return value
+
+
 def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = False) -> str:
     """``value`` as a name/key/id the store can keep, or a :class:`UsageError` saying what is wrong and where."""
     if not isinstance(value, str):

@@ -12,6 +12,7 @@ import sys
 from typing import IO, Any
 
 from aether_nb.errors import InvalidAnswer
+from aether_nb.runtime.checks import utf8_safe
 from aether_nb.runtime.waits import Wait
 from aether_nb.services.channel import Message, Respond
 
@@ -41,13 +42,13 @@ class ConsoleChannel:
             line = f"[{c.get('title')}: done]"
         else:
             return
-        print(f"{message.role}: {line}", file=self.out, flush=True)
+        print(utf8_safe(f"{message.role}: {line}"), file=self.out, flush=True)
 
     async def present(self, wait: Wait, respond: Respond) -> None:
         options = f" {wait.options}" if wait.options else ""
         message = isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
         prompt = wait.prompt or ("(write a message to the agent)" if message else wait.kind)
-        print(f"? {prompt}{options}", file=self.out, flush=True)
+        print(utf8_safe(f"? {prompt}{options}"), file=self.out, flush=True)
         if not _is_tty(self.inp):
             print(
                 f"  (waiting: answer with `await run.answer(...)` — run {wait.run_id}, wait {wait.node_id})",

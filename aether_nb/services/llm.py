@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import LLMError, LLMOutputError, UsageError, shown
+from aether_nb.runtime.checks import utf8_safe
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.services.channel import Channel
@@ -147,7 +148,9 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
             "messages must be a list of {'role': ..., 'content': ...} dicts (or one string for a user message), "
             f"got {type(messages).__name__}"
         )
-    return [dict(m) for m in messages]
+    # (a lone surrogate, e.g. a file name a tool decoded with surrogateescape, is sent as its escape: the API
+    # takes UTF-8 only, and one odd string must not fail the whole conversation)
+    return [utf8_safe(dict(m)) for m in messages]
 
 
 class LLM:

@@ -78,3 +78,23 @@ def test_receive_reads_a_line_in_a_terminal_and_says_what_it_waits_for() -> None
         session_mod.set_default_session(previous)
     assert "? (write a message to the agent)" in out.getvalue()
     assert "user: water the plants" in out.getvalue()
+
+
+@ag.graph_fn(outputs=["done"])
+async def odd_text(*, context: ag.NodeContext) -> dict[str, Any]:
+    await context.channel().send_text("smile " + b"\xf0\x9f".decode("utf-8", "surrogateescape"))
+    return {"done": True}
+
+
+def test_a_lone_surrogate_is_printed_as_its_escape_not_a_failed_run() -> None:
+    """A terminal takes UTF-8: half an emoji (bytes decoded with surrogateescape) in a message is printed as its
+    escape, and the run goes on."""
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    previous = with_console(ConsoleChannel(out=out))
+    try:
+        assert arun(odd_text()) == {"done": True}
+    finally:
+        session_mod.set_default_session(previous)
+    out.flush()
+    assert raw.getvalue().decode("utf-8") == "assistant: smile \\udcf0\\udc9f\n"

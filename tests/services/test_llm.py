@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -488,3 +489,37 @@ def test_response_cache_hit_from_a_new_process(tmp_path: Any, fake: FakeOpenAI) 
         outs.append(json.loads(res.stdout.split("OUT ", 1)[1]))
     assert outs == [{"text": "42", "cached": 0}, {"text": "42", "cached": 1}]
     assert len(fake.chat_requests) == 1  # the second process never called the model
+
+
+LATIN1_NAME = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # what os.listdir gives for a Latin-1 file name
+
+
+@ag.tool(outputs=["names"])
+def list_odd_files(folder: str) -> dict[str, Any]:
+    """List the files of a folder.
+
+    Args:
+        folder: which folder
+    """
+    return {"names": [LATIN1_NAME, "ok.txt"]}
+
+
+@ag.graph_fn(outputs=["text"])
+async def odd_files_agent(*, context: ag.NodeContext) -> dict[str, Any]:
+    half_emoji = json.loads('"\\ud83d"')
+    res = await context.llm().run_tools(
+        [{"role": "user", "content": f"list the files {half_emoji}"}], tools=[list_odd_files]
+    )
+    return {"text": res.text}
+
+
+def test_a_lone_surrogate_in_a_tool_result_or_message_reaches_the_model_escaped(
+    session: Session, channel: ScriptedChannel, fake: FakeOpenAI
+) -> None:
+    """A tool returning a file name decoded with surrogateescape (and half an emoji in the user's text): the API
+    takes UTF-8 only, so each lone surrogate goes as its escape instead of failing the conversation."""
+    use(session, fake)
+    fake.add({"tool_calls": [{"name": "list_odd_files", "arguments": {"folder": "."}}]}, "Two files.")
+    assert arun(odd_files_agent()) == {"text": "Two files."}
+    sent = json.dumps(fake.chat_requests[1]["messages"], ensure_ascii=False)
+    assert "caf\\\\udce9.txt" in sent and "files \\\\ud83d" in sent
