@@ -20,7 +20,7 @@ from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
-from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
@@ -126,20 +126,34 @@ class GraphFn:
         run_id: str | None = None,
         session: Session | None = None,
         executor: Executor | None = None,
+        resume_mode: str | None = None,
         **kwargs: Any,
     ) -> Run:
         """Start a run as a task on the running loop and return its :class:`Run` at once.
 
         With ``run_id``, idempotent: an unfinished run with that id is resumed (replaying its completed steps), a
-        finished one is returned as it is, and a run of that id with other inputs (or another agent) is a
-        :class:`UsageError`. ``executor`` runs the run's sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
+        finished one is returned as it is (a failed one runs again with ``resume_mode="failed_nodes"``: its
+        completed steps replay, its failed ones execute again), and a run of that id with other inputs (or another
+        agent) is a :class:`UsageError`. ``executor`` runs the run's sync tool bodies elsewhere (e.g. an
+        ``ag.DaskExecutor``).
         """
-        return self._start(self._bind(args, dict(kwargs)), run_id=run_id, session=session, executor=executor)
+        retry_failed = check_resume_mode(resume_mode)
+        inputs = self._bind(args, dict(kwargs))
+        return self._start(inputs, run_id=run_id, session=session, executor=executor, retry_failed=retry_failed)
 
     def _start(
-        self, inputs: dict[str, Any], *, run_id: str | None, session: Session | None, executor: Executor | None = None
+        self,
+        inputs: dict[str, Any],
+        *,
+        run_id: str | None,
+        session: Session | None,
+        executor: Executor | None = None,
+        retry_failed: bool = False,
     ) -> Run:
-        return start_run(self, inputs, run_id=run_id, session=session, hint=f"{self.name}.sync(...)", executor=executor)
+        hint = f"{self.name}.sync(...)"
+        return start_run(
+            self, inputs, run_id=run_id, session=session, hint=hint, executor=executor, retry_failed=retry_failed
+        )
 
     def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``.

@@ -20,7 +20,7 @@ from typing import Any
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
-from aether_nb.runtime.launch import start_run
+from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
@@ -350,8 +350,7 @@ class GraphifyFn:
         really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
         """
         check_cap(max_concurrency)
-        if resume_mode not in (None, "failed_nodes"):
-            raise UsageError(f"resume_mode must be None or 'failed_nodes', got {shown(resume_mode)}")
+        retry_failed = check_resume_mode(resume_mode)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
         graph = self.build()  # fail early, before a run exists (and once: the run uses this build)
@@ -367,7 +366,7 @@ class GraphifyFn:
             session=session,
             hint=f"asyncio.run({self.name}(...))",
             meta={"options": options},
-            retry_failed=resume_mode == "failed_nodes",
+            retry_failed=retry_failed,
             executor=executor,
         )
         if run.live:

@@ -21,6 +21,17 @@ from aether_nb.runtime.storable import inputs_are_durable
 from aether_nb.store.records import RunRecord
 
 
+def check_resume_mode(resume_mode: Any) -> bool:
+    """Whether ``resume_mode`` asks to run a failed run's failed steps again (``"failed_nodes"``); None: no."""
+    if resume_mode not in (None, "failed_nodes"):
+        raise UsageError(
+            f"resume_mode must be None or 'failed_nodes' (run a failed run's failed steps again), got "
+            f"{shown(resume_mode)}",
+            code="bad_resume_mode",
+        )
+    return bool(resume_mode == "failed_nodes")
+
+
 def start_run(
     target: Runnable,
     inputs: dict[str, Any],

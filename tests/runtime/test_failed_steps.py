@@ -333,3 +333,45 @@ def test_equal_calls_replay_their_own_outcome() -> None:
 
     assert arun(second()) == {"seen": ["pong", "db unreachable", "yes"]}
     assert CALLS == {"ping": 2}
+
+
+# -- a graph_fn run that failed, retried with resume_mode="failed_nodes" ---------------------------------------------
+@ag.tool(outputs=["id"])
+async def fs_book(city: str) -> dict[str, str]:
+    _count("book")
+    return {"id": f"b-{city}"}
+
+
+@ag.tool(outputs=["ok"])
+async def fs_notify(booking: str) -> dict[str, bool]:
+    if _count("notify") == 1:
+        raise ConnectionError("mail server down")
+    return {"ok": True}
+
+
+@ag.graph_fn(outputs=["booking", "sent"])
+async def fs_trip(city: str) -> dict[str, Any]:
+    booking = (await fs_book(city))["id"]
+    sent = (await fs_notify(booking))["ok"]
+    return {"booking": booking, "sent": sent}
+
+
+def test_a_failed_graph_fn_run_is_retried_with_resume_mode_failed_nodes() -> None:
+    """What the README and the abandoned-body warning tell a graph_fn user to do: ``start(run_id=..., resume_mode=
+    "failed_nodes")`` runs the failed run again, its completed steps replayed (the booking is not made twice) and
+    its failed step executed again; without it the failed run is returned as it is; a bad mode says what it takes."""
+    store = MemoryStore()
+    _process(store)
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        with pytest.raises(ag.RunFailed):
+            await fs_trip.start(city="Oslo", run_id="trip")
+        assert fs_trip.start(city="Oslo", run_id="trip").status == "failed"  # returned as it is
+        with pytest.raises(ag.UsageError, match="resume_mode must be None or 'failed_nodes'"):
+            fs_trip.start(city="Oslo", run_id="trip", resume_mode="everything")
+        run = fs_trip.start(city="Oslo", run_id="trip", resume_mode="failed_nodes")
+        out = await run
+        return run.status, out
+
+    assert arun(main()) == ("succeeded", {"booking": "b-Oslo", "sent": True})
+    assert CALLS == {"book": 1, "notify": 2}
