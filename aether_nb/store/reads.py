@@ -56,6 +56,9 @@ __all__ = [
 Row = tuple[Any, ...]
 _MISS = object()
 
+SQL_LIMIT_MAX = 2**62
+"""The largest LIMIT a query passes to DuckDB (a BIGINT); a caller's larger limit means every row."""
+
 
 def _snapshot(con: duckdb.DuckDBPyConnection, state: FileState, run: str) -> Snapshot | None:
     """The cached rows of ``run`` (read now, with the runs it brings along, when it is announced or unfinished),
@@ -249,7 +252,7 @@ def memory_query(
         if len(pending) >= limit:
             return [memory_from_row(m[1:11]) for m in pending[:limit]]
         sql += " LIMIT ?"
-        params.append(limit - len(pending))
+        params.append(min(limit - len(pending), SQL_LIMIT_MAX))
     rows = [memory_from_row(m[1:11]) for m in pending] + [
         memory_from_row(r) for r in con.execute(sql, params).fetchall()
     ]
@@ -270,7 +273,7 @@ def memory_search(
         sql += " AND list_contains(?::VARCHAR[], kind)"
         params.append([db_text(k) for k in kinds])
     sql += " ORDER BY score DESC NULLS LAST, seq ASC LIMIT ?"
-    params.append(int(limit))
+    params.append(min(int(limit), SQL_LIMIT_MAX))  # (a limit beyond BIGINT means all of them)
     rows = con.execute(sql, params).fetchall()
     return [(memory_from_row(r[:10]), float(r[-1] or 0.0)) for r in rows]
 

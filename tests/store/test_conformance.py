@@ -392,6 +392,8 @@ def test_memory_newest_first_kinds_limit_scope(store: Store) -> None:
     m2 = store.memory_query("nb", kinds=["chat"])[0]
     assert m2 == mem("m2", kind="chat", role="user", created_at=2.0, run_id="r1", node_id="n1")
     assert store.memory_query("nb", limit=1)[0].tags == ("a", "b")
+    # a limit no table reaches means every event, in both stores (DuckDB's LIMIT is a BIGINT)
+    assert [m.id for m in store.memory_query("nb", limit=10**20)] == ["m3", "m2", "m1"]
 
 
 # -- artifacts -----------------------------------------------------------------------------------------------
@@ -548,6 +550,8 @@ def test_memory_search_by_cosine(store: Store) -> None:
     store.memory_append(rec(5, [1.0, 0.0, 0.0], scope="run:x"))
     hits = store.memory_search("notebook", [1.0, 0.0, 0.0], limit=5)
     assert [m.id for m, _ in hits] == ["m1", "m2", "m3"]
+    # a limit no table reaches means every hit, in both stores (DuckDB's LIMIT is a BIGINT)
+    assert [m.id for m, _ in store.memory_search("notebook", [1.0, 0.0, 0.0], limit=10**20)] == ["m1", "m2", "m3"]
     assert hits[0][1] == pytest.approx(1.0) and hits[2][1] == pytest.approx(0.0, abs=1e-6)
     assert [m.id for m, _ in store.memory_search("notebook", [0.0, 1.0, 0.0], kinds=["chat"])] == ["m3"]
     assert all(m.embedding is None for m in store.memory_query("notebook"))
