@@ -146,6 +146,11 @@ class GraphBuilder:
             node_id = f"{name}_{len(self.nodes) + 1}"
         if node_id in self.nodes:
             self.errors.append(f"{node_id}: two nodes have this id (set _id= to tell them apart)")
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
+        ):
+            self.errors.append(f"{node_id}: _timeout_s must be a positive number of seconds, got {timeout_s!r}")
+            timeout_s = None
         inputs = self._bind(tool, name, node_id, args, kwargs)
         deps = [r.node for r in refs_in(inputs) if r.node != INPUTS]
         for a in after if isinstance(after, (list, tuple)) else ([] if after is None else [after]):

@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.registry import lookup, lookup_version
@@ -59,16 +59,43 @@ class Ref:
     def to_json(self) -> dict[str, list[str]]:
         return {"$ref": [self.node, self.key]}
 
+    def _as_value(self, how: str, instead: str) -> NoReturn:
+        what = f"graph input {self.key!r}" if self.node == INPUTS else f"{self.node}.{self.key}"
+        raise UsageError(
+            f"{what} was {how} while the graph was built (in a @graphify body); it has no value until the graph "
+            f"runs. {instead}, or use a graph_fn, where values are real",
+            code="handle_as_value",
+        )
+
     def __format__(self, spec: str) -> str:
         # f"Forecast: {f.forecast}" in a @graphify body would otherwise put "Ref(node=...)" into a prompt or a
         # message, silently: the value exists only when the graph runs
-        what = f"graph input {self.key!r}" if self.node == INPUTS else f"{self.node}.{self.key}"
-        raise UsageError(
-            f"{what} was formatted into text while the graph was built (an f-string or format() in a @graphify "
-            "body); it has no value until the graph runs. Build the text in a tool that takes it as an argument "
-            "(a @ag.tool returning {'text': f'...'}), or use a graph_fn, where values are real",
-            code="handle_as_value",
+        self._as_value(
+            "formatted into text (an f-string or format())",
+            "Build the text in a tool that takes it as an argument (a @ag.tool returning {'text': f'...'})",
         )
+
+    def __bool__(self) -> bool:
+        # `if x:` in a @graphify body was silently always true (a handle is an object): the branch was traced once
+        self._as_value(
+            "used as a condition (if, while, and, or, not)",
+            "Decide when the graph runs: give the node that depends on it "
+            "_condition={'op': 'truthy', 'value': <it>} (or 'eq', 'ne', 'in', 'not', 'and', 'or')",
+        )
+
+    def _compared(self, other: Any) -> bool:
+        self._as_value(
+            "compared (<, <=, >, >=)",
+            "Compare in a tool that takes it as an argument (a @ag.tool returning {'ok': x > 100}) and give the "
+            "node that depends on it _condition={'op': 'truthy', 'value': <that tool's ok>}",
+        )
+
+    def _computed(self, other: Any) -> Any:
+        self._as_value("used in arithmetic", "Compute in a tool that takes it as an argument")
+
+    __lt__ = __le__ = __gt__ = __ge__ = _compared
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _computed
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = _computed
 
 
 def is_ref_json(value: Any) -> bool:
@@ -254,19 +281,31 @@ class TaskGraph:
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | str) -> TaskGraph:
-        if isinstance(data, str):
-            data = json.loads(data)
-        assert isinstance(data, dict)
-        nodes = [NodeSpec.from_json(n) for n in data["nodes"]]
-        return cls(
-            name=data["name"],
-            required=list(data["inputs"]["required"]),
-            optional=dict(data["inputs"]["optional"]),
-            outputs=dict(data["outputs"]),
-            nodes={n.id: n for n in nodes},
-            state=dict(data.get("state") or {}),
-            promoted_from=data.get("promoted_from"),
-        )
+        """The graph ``dumps()`` / ``to_json()`` wrote; anything else (a damaged or hand-edited file) is a
+        :class:`UsageError` saying what is wrong. Its tools are looked up when it runs (a cell may define them later).
+        """
+        try:
+            if isinstance(data, str):
+                data = json.loads(data)
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            nodes = [NodeSpec.from_json(n) for n in data["nodes"]]
+            return cls(
+                name=data["name"],
+                required=list(data["inputs"]["required"]),
+                optional=dict(data["inputs"]["optional"]),
+                outputs=dict(data["outputs"]),
+                nodes={n.id: n for n in nodes},
+                state=dict(data.get("state") or {}),
+                promoted_from=data.get("promoted_from"),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise UsageError(
+                f"TaskGraph.from_json: this is not a graph written by TaskGraph.dumps() ({type(exc).__name__}: "
+                f"{shown(what, 200)}); load the file it wrote, unedited",
+                code="bad_graph_json",
+            ) from exc
 
     # -- tools ---------------------------------------------------------------------------------------------------------
     def resolve_tool(self, spec: NodeSpec) -> Any:

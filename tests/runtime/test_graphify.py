@@ -71,14 +71,49 @@ def test_a_handle_used_as_a_value_is_a_clear_error() -> None:
     @ag.graphify
     def branchy(x: Any) -> Any:
         d = double(x=x)
-        if d.y:  # a Ref is fine; the handle itself is not a value
-            pass
         if d:
             return {"r": 1}
         return {}
 
     with pytest.raises(ag.UsageError, match="used as a value"):
         branchy.build()
+
+
+def test_an_output_or_input_decided_on_while_tracing_is_a_clear_error() -> None:
+    """``if x:`` on a graph input (or a node's output) was silently always true: the body is traced once, before
+    any value exists, so ``p(x=0)`` took the branch meant for a truthy x. Conditions, comparisons and arithmetic
+    on them now say to decide at run time (``_condition=``, or a tool)."""
+
+    @ag.graphify(inputs=["x"], outputs=["r"])
+    def truthy(x: Any) -> Any:
+        if x:
+            return {"r": double(x=x).y}
+        return {"r": 0}
+
+    @ag.graphify(inputs=["x"], outputs=["r"])
+    def compares(x: Any) -> Any:
+        d = double(x=x)
+        return {"r": d.y} if d.y > 100 else {"r": 0}
+
+    @ag.graphify(inputs=["x"], outputs=["r"])
+    def adds(x: Any) -> Any:
+        return {"r": double(x=x + 1).y}
+
+    for graph, how in ((truthy, "used as a condition"), (compares, "compared"), (adds, "used in arithmetic")):
+        with pytest.raises(ag.UsageError, match=how) as caught:
+            graph.build()
+        assert caught.value.code == "handle_as_value"
+    with pytest.raises(ag.UsageError, match="_condition"):
+        truthy.build()
+
+
+def test_a_node_timeout_that_is_not_a_number_is_a_build_error() -> None:
+    @ag.graphify(inputs=["x"], outputs=["r"])
+    def slow(x: Any) -> Any:
+        return {"r": double(x=x, _timeout_s="slow").y}
+
+    with pytest.raises(ag.UsageError, match="_timeout_s must be a positive number of seconds, got 'slow'"):
+        slow.build()
 
 
 def test_control_kwargs_and_conditions(session: Session) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime.session import Session
@@ -46,3 +51,38 @@ def test_a_reference_passed_as_an_argument_still_builds_and_runs(session: Sessio
 
     assert list(plain_trip.build().nodes) == ["forecast_for_1"]
     assert arun(plain_trip(city="Oslo")) == {"forecast": "Oslo: 12 C"}
+
+
+@ag.graphify(name="dumped_pipe", inputs=["city"], outputs=["forecast"])
+def _dumped_pipe(city):  # type: ignore[no-untyped-def]
+    return {"forecast": forecast_for(city=city).forecast}
+
+
+_DUMPED = _dumped_pipe.build().dumps()
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        _json_values.map(json.dumps),
+        st.builds(lambda cut: cut, st.integers(min_value=0, max_value=400)),
+    )
+)
+def test_a_damaged_graph_file_is_a_usage_error(data: Any) -> None:
+    """``TaskGraph.from_json`` of a damaged, truncated or hand-edited file: the graph, or a UsageError saying it is
+    not what ``dumps()`` wrote — never a bare JSONDecodeError, KeyError or AssertionError."""
+    from aether_nb.runtime.taskgraph import TaskGraph
+
+    if isinstance(data, int):  # a truncated file
+        data = _DUMPED[:data]
+    try:
+        TaskGraph.from_json(data)
+    except ag.UsageError as exc:
+        assert exc.code == "bad_graph_json"
