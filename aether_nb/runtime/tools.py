@@ -166,7 +166,14 @@ class Tool:
         this process's thread pool."""
         self.outputs = check_outputs_decl(outputs, f"@tool {self.name}")
         self.is_async = inspect.iscoroutinefunction(fn)
-        self.signature = inspect.signature(fn)
+        try:
+            self.signature = inspect.signature(fn)
+        except (TypeError, ValueError) as exc:  # a builtin or C function without one
+            raise UsageError(
+                f"@tool {self.name}: {shown(fn)} has no Python signature to call it by ({exc}); wrap it in a function "
+                "that names its arguments, e.g. `def to_int(text: str) -> dict: return {'value': int(text)}`",
+                code="no_signature",
+            ) from exc
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         if self.executor is not None and self.executor is not LOCAL and (self.is_async or self.context_param):
             what = "an async tool" if self.is_async else f"a tool that takes {self.context_param!r}"

@@ -551,6 +551,9 @@ class Progress:
         self, *, current: float | None = None, inc: float | None = None, subtitle: str | None = None
     ) -> None:
         """Set the position (``current``) or advance it (``inc``)."""
+        for name, value in (("current", current), ("inc", inc)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise UsageError(f"progress.update({name}=...) takes a number, got {shown(value)}")
         if current is not None:
             self.current = float(current)
         if inc is not None:

@@ -195,3 +195,21 @@ def test_single_values(v: Any) -> None:
     with pytest.raises(ag.UsageError):
         normalise_outputs(v, ["a", "b"], "t")
     assert normalise_outputs(None, None, "t") == {}
+
+
+def test_a_builtin_without_a_signature_is_refused_with_what_to_do() -> None:
+    with pytest.raises(ag.UsageError, match="has no Python signature") as caught:
+        ag.tool(outputs=["y"])(int)
+    assert caught.value.code == "no_signature"
+
+
+@ag.graph_fn(outputs=["done"])
+async def counts_wrongly(*, context: ag.NodeContext) -> dict[str, Any]:
+    async with context.channel().progress("Indexing", total=3) as p:
+        await p.update(inc="one")
+    return {"done": True}
+
+
+def test_a_progress_update_that_is_not_a_number_says_so(session: Session) -> None:
+    with pytest.raises(ag.RunFailed, match=r"progress.update\(inc=...\) takes a number, got 'one'"):
+        arun(counts_wrongly())
