@@ -412,9 +412,10 @@ class Engine(Emitter):
         """Tasks a ``Command(goto=...)`` added while this superstep waited on an ``interrupt()`` run in it too, on
         the state the pause left (as LangGraph runs them beside the resumed node). Journaled; read only after a
         pause its caller marked (``graph.goto_runs``)."""
+        if self.parent is not None or not (self.interrupted or self.scope.execution.resumed):
+            return tasks, outcomes  # (a live superstep that did not pause: nothing to read, no key to make)
         key = f"{self.scope.prefix}goto_at_{step}"
-        marked = self.interrupted and self.run.id in self.graph.goto_runs
-        if self.parent is not None or not (marked or self.scope.replays(key)):
+        if not (self.interrupted and self.run.id in self.graph.goto_runs) and not self.scope.replays(key):
             return tasks, outcomes
 
         async def read() -> dict[str, Any]:
