@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
-from aether_nb.runtime.codec import check_decodable, decode, preview
+from aether_nb.errors import RunCancelled, RunFailed, UsageError
+from aether_nb.runtime import storable
+from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.dormancy import Dormancy
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
@@ -247,11 +248,10 @@ class Run:
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
         resuming = self._task is None and not self.done
-        # checked before the answer is stored: it would be consumed by no one (the journal, read once, is kept)
-        entries = self._check_resumable() if resuming else None
+        checked = self._check_resumable() if resuming else None  # before the answer is stored (see there)
         self._session.answer(token, payload)
-        if resuming:
-            self.resume(entries)
+        if checked is not None:
+            self.resume(checked[1])
         store = self._session.store
         if store.durability == "sync":
             await store.barrier()  # the answer is durable when this returns
@@ -351,7 +351,8 @@ class Run:
     ) -> None:
         """Execute ``target`` as this run's body (``resumed``: replaying the journal of earlier executions, read
         from the store unless ``journal`` is it already; UsageError if it holds a class not defined here)."""
-        entries = journal if journal is not None else self._check_resumable(inputs=False) if resumed else []
+        if journal is None:
+            journal = storable.readable_journal(self._session.store, self.id) if resumed else []
         loop = asyncio.get_running_loop()
         self._target = target
         self._inputs = inputs
@@ -361,7 +362,7 @@ class Run:
         self._cancel_requested = False
         if executor is not None:
             self._executor = executor
-        replay = Journal(self.id, entries, self._events.call_arguments, failures=self.status != "failed")  # (retry)
+        replay = Journal(self.id, journal, self._events.call_arguments, failures=self.status != "failed")  # (retry)
         self._execution = Execution(self, replay, resumed=resumed)
         if self._evicted:
             # Back from eviction: the run's waits and event numbering are known here, not read back from the store.
@@ -381,34 +382,29 @@ class Run:
         memory): the body runs again and replays its journal. ``await run`` and ``run.answer`` do this for you."""
         if self.live or self.done:
             return
+        target, entries = self._check_resumable() if journal is None else (self._resume_target(), journal)
+        self.start_execution(target, self.inputs, resumed=True, journal=entries)
+
+    def _resume_target(self) -> Runnable:
         target = self._target or lookup(self._record.kind, self.graph_name)
         if target is None:
-            raise UsageError(
-                f"run {self.id} needs {self._record.kind} {shown(self.graph_name)} to resume, and it is not defined in "
-                "this process: run the cell that defines it, then resume (answers given so far are kept)",
-                run_id=self.id,
-                code="target_missing",
-            )
+            raise storable.target_missing(self.id, self._record.kind, self.graph_name)
+        return target
+
+    def _check_resumable(self) -> tuple[Runnable, list[JournalEntry]]:
+        """What a resume executes and the journal it replays, once it is known the run can resume here (checked
+        before an answer is stored, which would otherwise be consumed later by no one the person expects): its
+        agent is defined, a loop runs, its inputs are stored and every value it holds can be read back."""
+        target = self._resume_target()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            raise UsageError(
-                f"resuming run {self.id} needs a running event loop: `await run` in a notebook or async code",
-                run_id=self.id,
-            ) from None
-        journal = journal if journal is not None else self._check_resumable()
-        self.start_execution(target, self.inputs, resumed=True, journal=journal)
-
-    def _check_resumable(self, *, inputs: bool = True) -> list[JournalEntry]:
-        """The journal a resume replays, once it is known the run can resume here: its inputs are stored and every
-        value it holds can be read back (a class from a cell that has not run again raises UsageError)."""
-        if inputs and self._inputs is None:
+            raise storable.no_loop(self.id) from None
+        if self._inputs is None:
             if not durable_inputs(self._record):
                 raise not_resumable(self.id)
             self._inputs = decode(self._record.inputs)  # (a class not defined here raises UsageError)
-        entries = self._session.store.load_journal(self.id)
-        check_decodable(e.value for e in entries)
-        return entries
+        return target, storable.readable_journal(self._session.store, self.id)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aether_nb.errors import UsageError
-from aether_nb.runtime.codec import NotEncodable, encode, preview
-from aether_nb.store.records import RunRecord
+from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.codec import NotEncodable, check_decodable, encode, preview
+from aether_nb.store.protocol import Store
+from aether_nb.store.records import JournalEntry, RunRecord
 from aether_nb.store.redact import contains_secret
 
 __all__ = [
@@ -53,6 +54,28 @@ def not_resumable(run_id: str) -> UsageError:
         run_id=run_id,
         code="inputs_not_durable",
     )
+
+
+def target_missing(run_id: str, kind: str, name: str) -> UsageError:
+    """The error of resuming (or answering) a run whose agent this process does not define (yet)."""
+    return UsageError(
+        f"run {run_id} needs {kind} {shown(name)} to resume, and it is not defined in this process: run the cell "
+        "that defines it, then resume or answer (nothing was stored or changed)",
+        run_id=run_id,
+        code="target_missing",
+    )
+
+
+def no_loop(run_id: str) -> UsageError:
+    return UsageError(f"resuming run {run_id} needs a running event loop: `await run` in a notebook or async code")
+
+
+def readable_journal(store: Store, run_id: str) -> list[JournalEntry]:
+    """The run's journal, once every value in it can be read back here (a class from a notebook cell that has not
+    run again raises :class:`UsageError` ``missing_class``: checked before a resume changes anything)."""
+    entries = store.load_journal(run_id)
+    check_decodable(e.value for e in entries)
+    return entries
 
 
 def stored_outputs(outputs: dict[str, Any]) -> tuple[Any, str | None]:

@@ -130,3 +130,60 @@ def test_a_run_resumed_before_its_class_is_defined_again_is_refused_and_kept(tmp
     result = json.loads(run_script(script, str(db), str(counter), "fixed").split("OUT ", 1)[1])
     assert result == {"x": 7, "ok": True}
     assert counter.read_text().splitlines() == ["located 7"]
+
+
+REFUND_AGENT = """
+import asyncio, json, os, sys
+import aether_nb as ag
+from aether_nb.errors import UsageError
+
+DB, COUNTER, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB)
+
+if MODE != "forgot":   # the cell defining the tool and the agent
+    @ag.tool(outputs=["rid"])
+    def refund(amount: int) -> dict:
+        with open(COUNTER, "a") as f:
+            f.write(f"refund {amount}\\n")
+        return {"rid": f"RF-{amount}"}
+
+    @ag.graph_fn(outputs=["rid"])
+    async def pay(amount: int, *, context):
+        ok, _ = await context.channel().ask_approval(f"Refund {amount}?")
+        return {"rid": (await refund(amount))["rid"] if ok else None}
+
+async def main():
+    if MODE == "start":
+        run = pay.start(amount=14, run_id="p2")
+        await run.wait_for("waiting", timeout=30)
+        print("WAITING", flush=True)
+        os._exit(0)
+    run = ag.get_run("p2")
+    if MODE == "forgot":
+        try:
+            await run.answer(True)
+        except UsageError as exc:
+            print("REFUSED", exc.code, flush=True)
+        print("STILL", run.status, [w.prompt for w in run.waits], flush=True)
+        os._exit(0)
+    await run.answer(MODE == "yes")
+    print("OUT", json.dumps(await run), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_an_answer_given_before_the_agent_is_defined_again_is_refused_not_kept(tmp_path: Path) -> None:
+    """After a restart the person answers before running the cell that defines the agent: the answer raised and
+    yet was stored, so once the cell ran the run went on with it (the refund was paid) and the person's real
+    decision was refused. Now nothing is stored: the question stays open for the answer they give then."""
+    script = tmp_path / "refund.py"
+    script.write_text(REFUND_AGENT)
+    db, counter = tmp_path / "nb.aether.duckdb", tmp_path / "count.txt"
+    assert "WAITING" in run_script(script, str(db), str(counter), "start")
+    out = run_script(script, str(db), str(counter), "forgot")
+    assert "REFUSED target_missing" in out
+    assert "STILL waiting ['Refund 14?']" in out
+    result = json.loads(run_script(script, str(db), str(counter), "no").split("OUT ", 1)[1])
+    assert result == {"rid": None}
+    assert not counter.exists()  # the refused answer was never acted on
