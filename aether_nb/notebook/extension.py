@@ -355,7 +355,15 @@ class Extension:
             for line in lines:
                 print(f"■ Interrupted: {line}.")
             return
-        shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
+        # A cell's error output is saved with the notebook: the failing tool's message (and its chained cause)
+        # may hold a secret the store and the widget redact; so does this traceback.
+        printer = shell.InteractiveTB
+        render = printer.structured_traceback
+        printer.structured_traceback = lambda *a, **k: [redact.redact_text(line) for line in render(*a, **k)]
+        try:
+            shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
+        finally:
+            del printer.structured_traceback  # (the instance attribute: the class's method again)
 
     def _shown_here(self) -> list[Run]:
         """The runs whose widget (or pointer) the cell being executed shows."""

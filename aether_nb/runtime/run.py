@@ -229,7 +229,7 @@ class Run:
             raise RunCancelled(f"run {self.id} ({self.graph_name}) was cancelled", run_id=self.id)
         node_id = self._execution.failed_node(self._error) if self._execution is not None else self._ended[1]
         where = f" at node {node_id}" if node_id else ""
-        message = f"run {self.id} ({self.graph_name}) failed{where}: {self.error}"
+        message = f"run {self.id} ({self.graph_name}) failed{where}: {redact.redact_text(self.error or '')}"
         err = RunFailed(message, run_id=self.id, node_id=node_id)
         if self._error is not None:
             raise err from self._error

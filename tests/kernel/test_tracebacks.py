@@ -28,3 +28,27 @@ def test_a_verdict_on_the_agents_return_value_shows_without_the_runtimes_frames(
     assert "returned undeclared output(s) ['listed']" in shown
     assert "aether_nb/runtime" not in shown and "aether_nb/notebook" not in shown, shown
     assert "await keeper()" in shown, "the cell's own line stays"
+
+
+def test_a_failed_runs_error_output_holds_no_secret(kernel: Kernel) -> None:
+    """A tool's error repeats the API key the session knows (a 401 message): the widget and the store redact it,
+    and so must the cell's error output, which is saved with the notebook — its last line (RunFailed's message,
+    ``evalue``) and the chained cause's lines alike."""
+    key = "sk-proj-PLANTEDsecret1234567890abcdefXYZ"
+    kernel.ok(
+        "%load_ext aether_nb\nimport aether_nb as ag\n"
+        f"ag.configure(llm={{'base_url': 'http://127.0.0.1:9/v1', 'model': 'm', 'api_key': {key!r}}})\n"
+        "@ag.tool(outputs=['status'])\n"
+        "def call_api(endpoint: str) -> dict:\n"
+        f"    raise PermissionError(f'401 from {{endpoint}}: key {key} was rejected')\n"
+        "@ag.graph_fn(name='leaky', outputs=['status'])\n"
+        "async def leaky(*, context):\n"
+        "    return await call_api('https://api.example.test/v1')\n"
+    )
+    res = kernel.run("await leaky()")
+    assert res.error is not None
+    shown = ANSI.sub("", "\n".join(res.error["traceback"]))
+    assert res.error["ename"] == "RunFailed"
+    assert "key [REDACTED] was rejected" in res.error["evalue"] and "key [REDACTED] was rejected" in shown
+    assert key not in shown and key not in res.error["evalue"]
+    assert "PermissionError" in shown, "the cause is still shown"
