@@ -89,6 +89,19 @@ class Extension:
                     f"aether_nb: {len(waiting)} run{'s' if len(waiting) > 1 else ''} of this store wait"
                     f"{'' if len(waiting) > 1 else 's'} for an answer: `%aether runs` lists them"
                 )
+            # runs the last kernel was executing when it stopped: nothing executes them now, nothing is lost either
+            cut = [
+                r.run_id
+                for s in ("running", "pending")
+                for r in session.store.list_runs(status=s)
+                if not getattr(session.held_run(r.run_id), "live", False)  # (not one this process executes)
+            ]
+            if cut:
+                ids = ", ".join(cut[:3]) + (f" and {len(cut) - 3} more" if len(cut) > 3 else "")
+                print(
+                    f"aether_nb: {len(cut)} run{'s were' if len(cut) > 1 else ' was'} cut off while running ({ids}): "
+                    f"`%aether resume {cut[0]}` goes on from its last completed step; `%aether runs` lists them"
+                )
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)

@@ -212,7 +212,10 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     for run in listed:
         started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         prompts = ", ".join(w.prompt or w.kind for w in run.waits)
-        fields = [run.id, run.graph_name, words(run.status), started] + ([prompts] if prompts else [])
+        status = words(run.status)
+        if run.status in ("running", "pending") and not run.live:
+            status = "cut off (the kernel stopped while it ran): Resume goes on from its last completed step"
+        fields = [run.id, run.graph_name, status, started] + ([prompts] if prompts else [])
         cells.append([*fields[:4], prompts])
         lines.append(" · ".join(fields))  # no dangling separator when nothing is asked
         text = html.escape(lines[-1])
