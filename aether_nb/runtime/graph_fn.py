@@ -99,7 +99,7 @@ class GraphFn:
         raw = await self.fn(**kwargs)
         return normalise_outputs(raw, self.outputs, f"graph_fn {self.name}")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         """Run the agent: inside a run, as a sub-graph node; elsewhere, as a new run (await the result)."""
         scope = current_scope()
         inputs = self._bind(args, dict(kwargs))

@@ -378,7 +378,7 @@ class GraphifyFn:
             self._built[run.id] = graph  # taken by run_root when the task starts, in this loop iteration's wake
         return run
 
-    async def __call__(self, **inputs: Any) -> dict[str, Any]:
+    async def __call__(self, /, **inputs: Any) -> dict[str, Any]:
         run = self.start(**inputs)
         try:
             return await run.result()

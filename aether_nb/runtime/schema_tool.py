@@ -237,7 +237,7 @@ class SchemaTool(Tool):
         raw = await self._call(dict(arguments))
         return normalise_outputs(raw, None, f"tool {self.name}")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         hook = build_hook.get()
         if hook is not None:
             return hook(self, args, kwargs)

@@ -254,7 +254,7 @@ class Tool:
     def _inputs_view(self, bound: inspect.BoundArguments) -> dict[str, Any]:
         return {k: v for k, v in bound.arguments.items() if k != self.context_param}
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         hook = build_hook.get()
         if hook is not None:
             return hook(self, args, kwargs)

@@ -220,3 +220,18 @@ def _fits(value: Any, kind: str) -> bool:
     if kind == "string":
         return isinstance(value, str)
     return isinstance(value, bool)
+
+
+def test_a_property_or_an_argument_named_self_reaches_the_tool() -> None:
+    """A server's schema may name a property ``self`` (and a model may send one): it is an argument like any
+    other, never Python's "got multiple values for argument 'self'" crashing the run."""
+    calls: list[dict[str, Any]] = []
+
+    async def call(arguments: dict[str, Any]) -> dict[str, Any]:
+        calls.append(arguments)
+        return {"ok": True}
+
+    ctl = SchemaTool("srv.ctl", {"type": "object", "properties": {"self": {"type": "integer"}}}, call, source="mcp:s")
+    assert arun(ctl(self=3)) == {"ok": True}
+    assert arun(make_add(calls)(a=1, b=2, self=4)) == {"result": 3}
+    assert calls == [{"self": 3}, {"a": 1, "b": 2, "self": 4}]
