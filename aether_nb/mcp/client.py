@@ -38,6 +38,8 @@ KV_SCOPE = "aether_nb.mcp"
 """The store's key-value scope holding tool listings (``tools:<server>:<fingerprint>``)."""
 
 _MAX_PAGES = 100
+SESSION_GONE = "mcp_session_gone"
+"""MCPError code: an HTTP server no longer knows the session (it restarted); the request did not run."""
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -331,13 +333,18 @@ class MCPConnection:
         relisting = self._relisting
         if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
             await asyncio.wait({relisting})  # a changed tool list is listed again before the next call
-        link, _ = await self._live_link()
-        call = InFlight(tool_name, current_context())
-        self._back.calls.append(call)
-        try:
-            result = await self._request(link, f"the call of {tool_name}", self._drive(link, call, arguments))
-        finally:
-            self._back.calls.remove(call)
+        for attempt in (1, 2):
+            link, _ = await self._live_link()
+            call = InFlight(tool_name, current_context())
+            self._back.calls.append(call)
+            try:
+                result = await self._request(link, f"the call of {tool_name}", self._drive(link, call, arguments))
+                break
+            except MCPError as exc:
+                if exc.code != SESSION_GONE or attempt == 2:
+                    raise  # (a session lost while idle: the call never ran, so it is sent once more, on a new one)
+            finally:
+                self._back.calls.remove(call)
         relisting = self._relisting
         if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
             # the server said during the call that its tools changed (e.g. the call added one): the caller's next
@@ -439,7 +446,7 @@ class MCPConnection:
         answers them fails them with ``mcp_timeout`` instead of hanging the cell or the run.
         """
         from mcp import MCPError as SDKError
-        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+        from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 
         where = f"MCP server {self.name!r} ({self.spec.describe()})"
         try:
@@ -468,6 +475,15 @@ class MCPConnection:
                 raise MCPError(
                     f"{where} did not answer {what} within call_timeout_s={self.spec.call_timeout_s:g} s",
                     code="mcp_timeout",
+                ) from exc
+            if exc.code == INVALID_REQUEST and self.spec.url is not None and "session" in str(exc).lower():
+                # an HTTP server that restarted (or expired the session) rejects the request before running it:
+                # the spec says to start a new session, which the next request does (``_call`` retries once)
+                link.mark_ended("the server no longer knows this session")
+                raise MCPError(
+                    f"{where} no longer knows this connection's session (it restarted, or expired it): {exc}. The "
+                    "request did not run; the next one connects again.",
+                    code=SESSION_GONE,
                 ) from exc
             raise MCPError(f"{where} refused {what}: {exc} (JSON-RPC error {exc.code})", code="mcp_protocol") from exc
         except (OSError, EOFError) as exc:

@@ -58,9 +58,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(calls: str | os.PathLike[str] | None = None, *, timeout_s: float = 30.0) -> Iterator[str]:
-    """Run the server over streamable HTTP on 127.0.0.1 in a subprocess; yields its URL (``.../mcp``)."""
-    port = free_port()
+def http_server(
+    calls: str | os.PathLike[str] | None = None, *, timeout_s: float = 30.0, port: int | None = None
+) -> Iterator[str]:
+    """Run the server over streamable HTTP on 127.0.0.1 in a subprocess; yields its URL (``.../mcp``). ``port``:
+    listen there (a server restarted at the URL its clients know), else on a free one."""
+    port = free_port() if port is None else port
     proc = subprocess.Popen(command(calls, http_port=port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + timeout_s

@@ -503,3 +503,31 @@ def test_a_call_leaves_no_task_pending_behind(session: Session, calc_command: li
             await ag.mcp.close_all()
 
     assert arun(main()) == []
+
+
+def test_an_http_server_restarted_while_idle_gets_a_new_session_from_the_next_call(
+    session: Session, calls: Path
+) -> None:
+    """A redeployed HTTP server no longer knows the client's session and rejects its next request ("Session not
+    found") before running it: every later call, and connect() and refresh(), failed so for good. As the spec
+    says, the client starts a new session: the call is sent once more on it and runs once."""
+    import contextlib
+    from urllib.parse import urlparse
+
+    async def main() -> None:
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(mcp_server.http_server(calls))
+            web = await ag.mcp.connect("web", url=url)
+            assert await web.tools["add"](a=1, b=2) == {"result": 3}
+        port = urlparse(url).port
+        with mcp_server.http_server(calls, port=port):
+            assert await web.tools["add"](a=2, b=2) == {"result": 4}
+            assert await web.tools["add"](a=3, b=3) == {"result": 6}
+            await web.close()
+
+    arun(main(), timeout=90)
+    assert [args for name, args in tool_calls(calls) if name == "add"] == [
+        {"a": 1, "b": 2},
+        {"a": 2, "b": 2},
+        {"a": 3, "b": 3},
+    ]
