@@ -70,6 +70,16 @@ class NodeContext:
     # -- built-in services --------------------------------------------------------------------------------------------
     def _builtin(self, name: str, *args: Any, **kwargs: Any) -> Any:
         factory = self.session.service_factories.get(name)
+        if factory is None and name == "mcp":  # (installed by ag.configure(mcp=...) or ag.mcp.connect, not by import)
+            raise UsageError(
+                f"no MCP server is configured in this session (this node asks for {shown(args[0] if args else '?')}):"
+                " configure it with ag.configure(mcp={...}) or await ag.mcp.connect(...) — after a restart, run that "
+                "cell again first; a run that failed here goes on with agent.start(..., run_id=..., "
+                "resume_mode='failed_nodes'), its completed calls replayed",
+                run_id=self.run_id,
+                node_id=self.node_id,
+                code="no_mcp_server",
+            )
         if factory is None:
             raise UsageError(
                 f"no {shown(name)} service is configured in this session; "

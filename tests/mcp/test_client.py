@@ -531,3 +531,19 @@ def test_an_http_server_restarted_while_idle_gets_a_new_session_from_the_next_ca
         {"a": 2, "b": 2},
         {"a": 3, "b": 3},
     ]
+
+
+def test_a_node_asking_for_a_server_no_cell_configured_says_which_and_how_to_go_on(session: Session) -> None:
+    """After a restart, before the cell with ag.configure(mcp=...) ran again: the node's error named no server and
+    said that importing aether_nb installs it (it does not)."""
+
+    @ag.graph_fn(outputs=["r"])
+    async def adds(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"r": await context.mcp("calc").tools["add"](a=1, b=2)}
+
+    session.service_factories.pop("mcp", None)
+    with pytest.raises(ag.RunFailed) as caught:
+        arun(adds())
+    message = str(caught.value)
+    assert "no MCP server is configured in this session (this node asks for 'calc')" in message
+    assert "resume_mode='failed_nodes'" in message and "import aether_nb" not in message
