@@ -75,7 +75,8 @@ class Link:
             await asyncio.wait_for(asyncio.shield(ready), self.spec.timeout_s)
         except TimeoutError:
             tail = self.stderr_tail()
-            await self.close()
+            # nothing to close gracefully (no session was made): stop it now, not after close()'s 10 s grace
+            await self.close(timeout_s=0)
             raise MCPError(
                 f"MCP server {shown(self.spec.name)} ({self.spec.describe()}) did not answer the protocol handshake "
                 f"within {self.spec.timeout_s:g} s.{tail} Check that the command starts an MCP server speaking "

@@ -547,3 +547,16 @@ def test_a_node_asking_for_a_server_no_cell_configured_says_which_and_how_to_go_
     message = str(caught.value)
     assert "no MCP server is configured in this session (this node asks for 'calc')" in message
     assert "resume_mode='failed_nodes'" in message and "import aether_nb" not in message
+
+
+def test_a_program_that_never_answers_the_handshake_fails_within_its_timeout(session: Session) -> None:
+    """``timeout_s`` bounds start and handshake: the connection gave up after it and then waited close()'s 10 s
+    grace for a session that was never made (a run's first call to such a server blocked ~42 s by default)."""
+    hung = [sys.executable, "-c", "import time; time.sleep(600)"]
+
+    async def main() -> None:
+        with pytest.raises(MCPError, match=r"did not answer the protocol handshake within 1 s") as err:
+            await asyncio.wait_for(ag.mcp.connect("hung", command=hung, timeout_s=1), timeout=9)
+        assert err.value.code == "mcp_connection"
+
+    arun(main(), timeout=60)
