@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import json
 import os
 import pathlib
@@ -24,6 +25,7 @@ from typing import Any
 
 import anywidget
 import traitlets
+from IPython import get_ipython
 from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
@@ -170,6 +172,29 @@ class RunView:
         self.widget.static_html = html
         if self._handle is not None:
             self._handle.update(self.widget)  # type: ignore[no-untyped-call]
+            self._also_under_the_cell_executing_now()
+
+    def _also_under_the_cell_executing_now(self) -> None:
+        """Send the final state and display once more under the request the kernel serves now, when the run ended
+        in another cell than the one that showed it (answered later). ipykernel 7 sends what the run's task does
+        under the showing cell's header: JupyterLab routes updates by display and comm id and takes them, but a
+        notebook executed headless (nbclient, ``nbconvert --execute``, papermill) only keeps the messages of the
+        cell it executes, and saved "starting" with no static view. In an empty context, both the display
+        publisher and the comms fall back to the kernel's latest request."""
+        ip = get_ipython()
+        handle = self._handle
+        if ip is None or handle is None:
+            return
+        shown_by = _request_of(getattr(ip, "parent_header", None))
+
+        def resend() -> None:
+            now = _request_of(getattr(ip, "parent_header", None))
+            if now is None or now == shown_by:
+                return  # the same request: it has everything already
+            self.widget.send_state()
+            handle.update(self.widget)  # type: ignore[no-untyped-call]
+
+        contextvars.Context().run(resend)
 
     # -- state -------------------------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -182,6 +207,7 @@ class RunView:
             self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
             if self._handle is not None:  # the final text at once; the SVG follows when dot is done
                 self._handle.update(self.widget)  # type: ignore[no-untyped-call]
+                self._also_under_the_cell_executing_now()
             self._spawn(self._refresh_static())
             return
         if isinstance(event, RunWarning):
@@ -517,3 +543,10 @@ def _utf8_json(value: Any) -> tuple[Any, str]:
         value = utf8_safe(value)
         text = json.dumps(value, default=str, ensure_ascii=False)
     return value, text
+
+
+def _request_of(parent: Any) -> str | None:
+    """The message id of a kernel request's parent message (None when there is none)."""
+    header = parent.get("header") if isinstance(parent, dict) else None
+    msg_id = header.get("msg_id") if isinstance(header, dict) else None
+    return msg_id if isinstance(msg_id, str) and msg_id else None

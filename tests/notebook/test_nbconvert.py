@@ -46,3 +46,40 @@ def test_nbconvert_html_embeds_the_runs_images_and_renders_their_markdown(tmp_pa
     assert 'src="data:image/png;base64,' in html
     assert "[image:" not in html
     assert "report · done" in html
+
+
+ANSWERED_LATER = [
+    "%load_ext aether_nb\nimport aether_nb as ag\n"
+    "@ag.graph_fn(name='greeter', outputs=['answer'])\n"
+    "async def greeter(*, context):\n"
+    "    name = await context.channel().ask_text('Your name?')\n"
+    "    await context.channel().send_text(f'hi {name}')\n"
+    "    return {'answer': name}\n",
+    "run = greeter.start()\nawait run.wait_for('waiting')",
+    "await run.answer('Ada')\nawait run",
+]
+
+
+@pytest.mark.parametrize("widget_state", [False, True])
+def test_a_run_answered_in_a_later_cell_is_saved_as_it_ended(tmp_path: Path, widget_state: bool) -> None:
+    """Executed headless, a run shown by one cell and answered in another: its updates went out under the showing
+    cell's header, which a headless client drops, so the saved notebook showed "starting" with no static view
+    and a widget state still asking. The end is sent again under the cell executing then."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ANSWERED_LATER]
+    client = NotebookClient(
+        nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}, timeout=120,
+        store_widget_state=widget_state,
+    )  # fmt: skip
+    client.execute()
+    shown = nb.cells[1].outputs[0]
+    assert "done" in shown["data"]["text/plain"] and "hi Ada" in shown["data"]["text/plain"]
+    assert "greeter · done" in shown["data"]["text/html"] and "hi Ada" in shown["data"]["text/html"]
+    if widget_state:
+        model = shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"][model]["state"]
+        assert state["graph"]["status"] == "succeeded" and state["waits"] == []
+    else:
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        assert "greeter · done" in html and "hi Ada" in html
