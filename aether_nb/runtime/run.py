@@ -26,7 +26,7 @@ from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
-from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, not_resumable, stored_outputs
+from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait, only_wait
 from aether_nb.store import redact
@@ -396,14 +396,9 @@ class Run:
         before an answer is stored, which would otherwise be consumed later by no one the person expects): its
         agent is defined, a loop runs, its inputs are stored and every value it holds can be read back."""
         target = self._resume_target()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            raise storable.no_loop(self.id) from None
+        storable.check_loop(self.id)
         if self._inputs is None:
-            if not durable_inputs(self._record):
-                raise not_resumable(self.id)
-            self._inputs = decode(self._record.inputs)  # (a class not defined here raises UsageError)
+            self._inputs = storable.inputs_to_resume(self._record)
         return target, storable.readable_journal(self._session.store, self.id)
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:

@@ -7,11 +7,12 @@ errors, so it lives in one place.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.codec import NotEncodable, check_decodable, encode, preview
+from aether_nb.runtime.codec import NotEncodable, check_decodable, decode, encode, preview
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import JournalEntry, RunRecord
 from aether_nb.store.redact import contains_secret
@@ -66,8 +67,24 @@ def target_missing(run_id: str, kind: str, name: str) -> UsageError:
     )
 
 
-def no_loop(run_id: str) -> UsageError:
-    return UsageError(f"resuming run {run_id} needs a running event loop: `await run` in a notebook or async code")
+def check_loop(run_id: str) -> None:
+    """A resume executes on the running loop: refused (UsageError) outside one."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            f"resuming run {run_id} needs a running event loop: `await run` in a notebook or async code",
+            run_id=run_id,
+        ) from None
+
+
+def inputs_to_resume(record: RunRecord) -> dict[str, Any]:
+    """The stored inputs of a run to resume in this process (refused when they held a secret, or hold an object of
+    a class this process does not define yet)."""
+    if not durable_inputs(record):
+        raise not_resumable(record.run_id)
+    inputs: dict[str, Any] = decode(record.inputs)
+    return inputs
 
 
 def readable_journal(store: Store, run_id: str) -> list[JournalEntry]:
