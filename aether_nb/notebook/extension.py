@@ -36,7 +36,7 @@ from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd, stopped
 from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.reruns import CellRuns
-from aether_nb.notebook.widget import RunView, RunWidget
+from aether_nb.notebook.widget import RunView, RunWidget, request_of
 from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.taskgraph import TaskGraph
@@ -201,9 +201,7 @@ class Extension:
         later by a task that a cell created (an agent that starts another agent in its body) still names the
         cell that created it, while the count names the cell executing at that moment: the start looked like a
         re-run of the first cell, and cancelled the agent that made it."""
-        parent = getattr(self.ip, "parent_header", None) or {}
-        msg_id = (parent.get("header") or {}).get("msg_id")
-        return msg_id if isinstance(msg_id, str) and msg_id else None
+        return request_of(getattr(self.ip, "parent_header", None))
 
     def _here(self) -> str:
         """The execution whose output a display made now lands in: the execute request of the current context (a

@@ -185,10 +185,10 @@ class RunView:
         handle = self._handle
         if ip is None or handle is None:
             return
-        shown_by = _request_of(getattr(ip, "parent_header", None))
+        shown_by = request_of(getattr(ip, "parent_header", None))
 
         def resend() -> None:
-            now = _request_of(getattr(ip, "parent_header", None))
+            now = request_of(getattr(ip, "parent_header", None))
             if now is None or now == shown_by:
                 return  # the same request: it has everything already
             self.widget.send_state()
@@ -545,7 +545,7 @@ def _utf8_json(value: Any) -> tuple[Any, str]:
     return value, text
 
 
-def _request_of(parent: Any) -> str | None:
+def request_of(parent: Any) -> str | None:
     """The message id of a kernel request's parent message (None when there is none)."""
     header = parent.get("header") if isinstance(parent, dict) else None
     msg_id = header.get("msg_id") if isinstance(header, dict) else None
