@@ -65,7 +65,7 @@ async def continue_turn(
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
     head = cp.latest(thread_id)
     if dynamic and head is not None and GOTO_KEY in head.pending:
-        graph.goto_runs.add(run.id)  # its paused superstep runs them when it goes on (Engine._goto_at_pause)
+        graph.goto_runs.add(run.id)  # its paused superstep runs them when it goes on (see the engine)
     if sink is not None:
         graph.sinks[run.id] = sink
         latest = cp.latest(thread_id)
