@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import difflib
 import functools
 import inspect
 import logging
@@ -66,6 +67,32 @@ def _remote() -> Any:
 
     cloudpickle.register_pickle_by_value(remote)
     return remote
+
+
+def _cluster_option_names() -> set[str]:
+    """What a ``LocalCluster`` takes: its own arguments and those it passes on to each worker (a ``Nanny`` with
+    processes, a ``Worker`` without, and the ``Server`` under both)."""
+    from distributed import LocalCluster, Nanny, Worker
+    from distributed.core import Server
+
+    names: set[str] = set()
+    for cls in (LocalCluster, Nanny, Worker, Server):
+        params = inspect.signature(cls.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names - {"self"}
+
+
+def _check_cluster_options(options: dict[str, Any]) -> None:
+    """A misspelt option would reach each worker process and fail there as "Nanny failed to start", its
+    ``TypeError`` only in distributed's log: say which name is unknown, and the nearest known ones, here."""
+    if not options:
+        return
+    known = _cluster_option_names()
+    for name in options:
+        if name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else " (see distributed.LocalCluster's arguments)"
+            raise UsageError(f"DaskExecutor: {shown(name)} is not an option of a LocalCluster or its workers{hint}")
 
 
 def _check_count(value: Any, name: str) -> None:
@@ -122,6 +149,7 @@ class DaskExecutor:
                 "DaskExecutor: n_workers, threads_per_worker and cluster options describe a local cluster; "
                 "with address= or client= the cluster already exists"
             )
+        _check_cluster_options(cluster_options)
         self._n_workers = n_workers
         self._threads_per_worker = threads_per_worker
         self._address = address

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from aether_nb.mcp.backchannel import BackChannel, InFlight, handle
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
+from aether_nb.runtime.absent_server import server_tool_name
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ KV_SCOPE = "aether_nb.mcp"
 _MAX_PAGES = 100
 SESSION_GONE = "mcp_session_gone"
 """MCPError code: an HTTP server no longer knows the session (it restarted); the request did not run."""
-_TOOL_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class MCPConnection:
@@ -269,7 +268,7 @@ class MCPConnection:
 
         info = info or {}
         return SchemaTool(
-            f"{self.name}.{_TOOL_NAME.sub('_', tool_name)}",
+            server_tool_name(self.name, tool_name),
             info.get("input_schema") or {"type": "object"},
             call,
             description=str(info.get("description") or ""),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -29,6 +30,20 @@ PROTOCOL_MODE = "legacy"
 speaks, 2026-era ones included. On a 2026-07-28 connection a server may not send requests of its own during a
 call, so the many servers written with ``ctx.elicit(...)``, ``ctx.session.create_message(...)`` or ``ctx.log``
 would fail or go quiet; on a handshake-era connection they reach the run (see :mod:`aether_nb.mcp.backchannel`)."""
+
+
+class _ForgottenSession(logging.Filter):
+    """Drops the SDK's "Session termination failed: 404" warning: closing a session an HTTP server no longer knows
+    (it restarted) is what replacing a lost session does, and the run already reported the loss
+    (``mcp_session_gone``); printed on the notebook's stderr it only looked like a new failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Session termination failed: 404"
+
+
+_SDK_HTTP_LOG = logging.getLogger("mcp.client.streamable_http")
+if not any(isinstance(f, _ForgottenSession) for f in _SDK_HTTP_LOG.filters):
+    _SDK_HTTP_LOG.addFilter(_ForgottenSession())
 
 
 class Link:

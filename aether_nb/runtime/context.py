@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.absent_server import AbsentServer
 from aether_nb.runtime.effects import ServiceProxy
 from aether_nb.runtime.execution import Scope, StepHost, current_scope
 from aether_nb.runtime.waits import WaitSpec
@@ -70,16 +71,6 @@ class NodeContext:
     # -- built-in services --------------------------------------------------------------------------------------------
     def _builtin(self, name: str, *args: Any, **kwargs: Any) -> Any:
         factory = self.session.service_factories.get(name)
-        if factory is None and name == "mcp":  # (installed by ag.configure(mcp=...) or ag.mcp.connect, not by import)
-            raise UsageError(
-                f"no MCP server is configured in this session (this node asks for {shown(args[0] if args else '?')}):"
-                " configure it with ag.configure(mcp={...}) or await ag.mcp.connect(...) — after a restart, run that "
-                "cell again first; a run that failed here goes on with agent.start(..., run_id=..., "
-                "resume_mode='failed_nodes'), its completed calls replayed",
-                run_id=self.run_id,
-                node_id=self.node_id,
-                code="no_mcp_server",
-            )
         if factory is None:
             raise UsageError(
                 f"no {shown(name)} service is configured in this session; "
@@ -116,8 +107,22 @@ class NodeContext:
 
     def mcp(self, name: str) -> Any:
         """The session's connection to MCP server ``name`` (``ag.configure(mcp=...)``), connected on first use;
-        ``context.mcp(name).tools[...]`` are journaled tools."""
-        return self._builtin("mcp", name)
+        ``context.mcp(name).tools[...]`` are journaled tools. For a server the session does not know (a run
+        resumed before the cell that configures it), calls that replay from the journal still work; one that
+        must execute fails with ``no_mcp_server`` (see :mod:`~aether_nb.runtime.absent_server`)."""
+        if not isinstance(name, str) or not name:
+            raise UsageError(
+                f"context.mcp(name): name must be a server's name, got {shown(name)}", code="bad_mcp_server"
+            )
+        factory = self.session.service_factories.get("mcp")  # (installed by ag.configure(mcp=...) or ag.mcp.connect)
+        if factory is None:
+            return AbsentServer(name, self._scope)
+        try:
+            return factory(self, name)
+        except UsageError as exc:
+            if exc.code != "no_mcp_server":
+                raise
+            return AbsentServer(name, self._scope, exc)
 
     # -- custom services -------------------------------------------------------------------------------------------
     def svc(self, name: str) -> Any:

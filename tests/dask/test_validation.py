@@ -29,11 +29,22 @@ from tests.conftest import arun
         ({"address": ""}, "scheduler address"),
         ({"client": object()}, "distributed.Client"),
         ({"address": "tcp://127.0.0.1:1", "n_workers": 2}, "already exists"),
+        ({"memory_limt": "1GB"}, "did you mean memory_limit"),  # would fail in each worker as "Nanny failed"
+        ({"dashbord_address": ":0"}, "did you mean dashboard_address"),
+        ({"zzz_no_such": 1}, "not an option of a LocalCluster"),
     ],
 )
 def test_arguments_are_checked(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ag.UsageError, match=match):
         DaskExecutor(**kwargs)
+
+
+def test_real_cluster_and_worker_options_are_accepted() -> None:
+    # LocalCluster's own, a Nanny's (memory_limit, env), a Worker's (lifetime) and a Server's (connection_limit)
+    DaskExecutor(
+        n_workers=1, dashboard_address=":0", processes=True, memory_limit="1GB", env={}, lifetime="1h",
+        connection_limit=64,
+    )  # fmt: skip
 
 
 def test_it_is_an_executor_and_the_public_name_is_lazy() -> None:
