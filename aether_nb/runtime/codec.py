@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import pathlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,8 +55,8 @@ def _too_deep() -> NotEncodable:
 def _encode(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {_TAG: "float", "v": repr(value)}
+    if isinstance(value, float):  # (float.__repr__: a NumPy float's repr is "np.float64(nan)")
+        return value if math.isfinite(value) else {_TAG: "float", "v": float.__repr__(value)}
     if depth >= MAX_DEPTH:
         raise _too_deep()
     d = depth + 1
@@ -72,11 +73,14 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return {_TAG: "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, _dt.datetime):
-        return {_TAG: "datetime", "v": value.isoformat()}
+        return _encode_datetime(value)
     if isinstance(value, _dt.date):
         return {_TAG: "date", "v": value.isoformat()}
     if isinstance(value, pathlib.PurePath):
-        return {_TAG: "path", "v": str(value)}
+        kind = type(value).__name__
+        if type(value) is _PATH or kind not in _PATHS:
+            return {_TAG: "path", "v": str(value)}
+        return {_TAG: "path", "v": str(value), "cls": kind}
     import pickle  # only for values JSON and the tags above cannot represent; not paid by ``import aether_nb``
 
     try:
@@ -103,7 +107,7 @@ def decode(value: Any) -> Any:
     if tag is None:
         return {k: decode(v) for k, v in value.items()}
     if tag == "float":
-        return float(value["v"])
+        return _float(value["v"])
     if tag == "dict":
         return {decode(k): decode(v) for k, v in value["items"]}
     if tag == "tuple":
@@ -115,14 +119,63 @@ def decode(value: Any) -> Any:
     if tag == "bytes":
         return base64.b64decode(value["b64"])
     if tag == "datetime":
-        return _dt.datetime.fromisoformat(value["v"])
+        return _decode_datetime(value)
     if tag == "date":
         return _dt.date.fromisoformat(value["v"])
     if tag == "path":
-        return pathlib.Path(value["v"])
+        return _decode_path(value)
     if tag == "pickle":
         return _unpickle(value)
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
+
+
+_PATH = type(pathlib.Path())
+_PATHS = ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")
+_NUMPY_FLOAT = re.compile(r"np\.float\d*\((.*)\)")
+
+
+def _float(text: str) -> float:
+    """A non-finite float's text; ``np.float64(nan)`` is how NumPy floats were written before (their repr)."""
+    old = _NUMPY_FLOAT.fullmatch(text)
+    return float(old.group(1) if old else text)
+
+
+def _encode_datetime(value: _dt.datetime) -> dict[str, Any]:
+    """ISO text, plus what it loses: the IANA zone of a ``ZoneInfo`` (ISO keeps only today's offset, so a replayed
+    value moved across a DST change, and ``tzinfo.key``, differed from the live one) and ``fold``."""
+    out: dict[str, Any] = {_TAG: "datetime", "v": value.isoformat()}
+    key = getattr(value.tzinfo, "key", None)
+    if isinstance(key, str) and type(value.tzinfo).__module__ == "zoneinfo":
+        out["zone"] = key
+    if value.fold:
+        out["fold"] = 1
+    return out
+
+
+def _decode_datetime(value: dict[str, Any]) -> _dt.datetime:
+    out = _dt.datetime.fromisoformat(value["v"])
+    zone = value.get("zone")
+    if isinstance(zone, str):
+        import zoneinfo
+
+        try:
+            out = out.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass  # a zone this machine does not know: the stored offset (the same instant) is kept
+    if value.get("fold"):
+        out = out.replace(fold=1)
+    return out
+
+
+def _decode_path(value: dict[str, Any]) -> pathlib.PurePath:
+    kind = value.get("cls")
+    if kind == "WindowsPath" and _PATH is not pathlib.WindowsPath:
+        kind = "PureWindowsPath"  # (a concrete Windows path cannot be made on another system)
+    elif kind == "PosixPath" and _PATH is not pathlib.PosixPath:
+        kind = "PurePosixPath"
+    cls = getattr(pathlib, kind) if kind in _PATHS else pathlib.Path
+    path: pathlib.PurePath = cls(value["v"])
+    return path
 
 
 def _unpickle(value: dict[str, Any]) -> Any:
@@ -175,7 +228,7 @@ def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+        return value if math.isfinite(value) else float.__repr__(value)
     if isinstance(value, str):
         return value if len(value) <= max_str else value[:max_str] + f"… (+{len(value) - max_str} chars)"
     if _depth >= 6:

@@ -64,8 +64,15 @@ _INNER_VALUE = compiled_on_first_use(f"({_STRING_VALUE})(\\s*:)|{_SCALAR_VALUE}"
 _BRACKETS = compiled_on_first_use(rf"{_STRING_VALUE}|[\[\]{{}}]")
 _PATTERNS = [
     compiled_on_first_use(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    compiled_on_first_use(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    compiled_on_first_use(
+        r"(?:\b|(?<=\\[nrtfb])|(?<=%[0-9A-Fa-f]{2})|(?<=_))sk-[A-Za-z0-9_\-]{16,}"
+        r"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|sk-[A-Za-z0-9]{40,}(?![A-Za-z0-9])"
+    ),
 ]
+"""``sk-`` keys: at a word boundary, after a JSON escape (a key on a new line of a config dump is ``\\nsk-...`` in
+the stored JSON, where ``\\b`` does not hold), a URL-encoded character (``key%3Dsk-...``) or ``_``; and anywhere
+for the project, service-account and admin forms and for the 48 letters and digits of a legacy key (a word ending
+in ``sk-`` followed by an identifier, ``task-runner-...``, stays as it is)."""
 _COOKIE_HEADER = compiled_on_first_use(
     r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+'
 )

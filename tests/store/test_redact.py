@@ -38,6 +38,23 @@ def test_redaction_rules() -> None:
     assert not contains_secret('{"token": "wait-token", "text": "hello"}')
 
 
+@pytest.mark.parametrize("before", ["\n", "\t", "key%3D", "_", "x", "1", "Ω", "config: "])
+@pytest.mark.parametrize(
+    "key", ["sk-proj-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0PpOoNnMm", "sk-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0PpOoNnMmLlKkJj9H"]
+)
+def test_an_openai_key_glued_to_what_precedes_it_is_masked(before: str, key: str) -> None:
+    """A config dump's key on its own line is ``\\nsk-...`` in the stored JSON: ``\\bsk-`` missed it (stored whole
+    in nodes, events, KV and memory), as after ``%3D``, ``_`` or a letter."""
+    for text in (before + key + " tail", json.dumps({"out": "loaded:" + before + key})):
+        out = redact_text(text)
+        assert key not in out and key[8:30] not in out and MASK in out
+
+
+@pytest.mark.parametrize("word", ["task-runner-for-the-nightly-jobs", "disk-usage-monitoring-agent-v2", "ask-01234567"])
+def test_words_ending_in_sk_dash_are_not_taken_for_keys(word: str) -> None:
+    assert redact_text(f"use {word} here") == f"use {word} here"
+
+
 def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
     db = tmp_path / "nb.duckdb"
