@@ -156,12 +156,12 @@ def _decode_datetime(value: dict[str, Any]) -> _dt.datetime:
     out = _dt.datetime.fromisoformat(value["v"])
     zone = value.get("zone")
     if isinstance(zone, str):
+        import contextlib
         import zoneinfo
 
-        try:
+        # a zone this machine does not know: the stored offset (the same instant) is kept
+        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
             out = out.replace(tzinfo=zoneinfo.ZoneInfo(zone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass  # a zone this machine does not know: the stored offset (the same instant) is kept
     if value.get("fold"):
         out = out.replace(fold=1)
     return out
@@ -230,6 +230,9 @@ def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_
     if isinstance(value, float):
         return value if math.isfinite(value) else float.__repr__(value)
     if isinstance(value, str):
+        if len(value) <= max_str:
+            return value
+        value = _redacted(value)  # before the cut: a token cut in two is no longer recognised as one
         return value if len(value) <= max_str else value[:max_str] + f"… (+{len(value) - max_str} chars)"
     if _depth >= 6:
         return f"<{type(value).__name__}>"
@@ -255,7 +258,18 @@ def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_
         text = repr(value)
     except Exception as exc:  # a broken __repr__ must not break the run's display
         text = f"<{type(value).__name__} (repr failed: {exc})>"
+    if len(text) <= max_str:
+        return text
+    text = _redacted(text)
     return text if len(text) <= max_str else text[:max_str] + "…"
+
+
+def _redacted(text: str) -> str:
+    """``text`` with the secrets it holds masked (see :mod:`aether_nb.store.redact`): the store masks the previews
+    it is given, but the first characters of a token cut short match no rule."""
+    from aether_nb.store.redact import redact_text
+
+    return redact_text(text)
 
 
 def _flat(value: dict[Any, Any], max_str: int | None) -> bool:

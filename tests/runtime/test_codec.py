@@ -106,3 +106,22 @@ def test_numpy_non_finite_floats_round_trip_and_old_texts_still_read() -> None:
             assert codec.preview(value) in ("nan", "inf", "-inf")
     old = {"__aether__": "float", "v": "np.float64(nan)"}  # written by earlier versions
     assert math.isnan(codec.decode(old)) and codec.decode({"__aether__": "float", "v": "np.float64(-inf)"}) < 0
+
+
+def test_a_preview_cut_short_never_keeps_the_start_of_a_token() -> None:
+    """The store masks previews, but the first 20 characters of a 40-character token cut by the preview matched
+    no rule: an artifact label's repr in a ``service_call`` event kept ``ghp_A1b2C3d4E5f6G7h8…``."""
+    from aether_nb.store.redact import prepare, redact_text
+
+    prepare()  # (the detectors a configured store loads)
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+    class Label:
+        def __repr__(self) -> str:
+            return "Label(" + "x" * 180 + " " + token + ")"
+
+    for k in range(150, 200, 3):
+        text = "y" * k + " " + token
+        shown = codec.preview(text, max_str=200)
+        assert token[:12] not in redact_text(json.dumps(shown)), k  # what the store keeps of the preview
+    assert token[:12] not in redact_text(codec.preview(Label(), max_str=200))
