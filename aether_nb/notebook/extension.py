@@ -55,7 +55,8 @@ class Extension:
         self._reruns = CellRuns()
         self._shown: dict[str, str] = {}  # run id -> the execution (see _here) whose output shows it last
         # run id -> the execution whose output shows its live widget, and that cell's number ([N]) for pointers
-        self._first_cell: dict[str, tuple[str, int]] = {}
+        # run id -> where its widget was drawn: (execution, its number [N], the cell's id)
+        self._first_cell: dict[str, tuple[str, int, str | None]] = {}
         self._crowds: dict[str, CellCrowd] = {}  # execution -> the runs it shows beyond MAX_DRAWN
         self._previous_channel: Any = None
         self._previous_custom_exc: tuple[Any, Any] | None = None
@@ -241,13 +242,23 @@ class Extension:
         if self._shown.get(run_id) == self._here():
             return
         first = self._first_cell.get(run_id)
-        if view.live_views > 0 and first is not None and first[0] != self._here():
+        if view.live_views > 0 and self._elsewhere(first):
+            assert first is not None
             display(_pointer(view.run, first[1]))  # type: ignore[no-untyped-call]
             self._shown[run_id] = self._here()
             return
         self._shown[run_id] = self._here()
-        self._first_cell[run_id] = (self._here(), self._execution())
+        self._first_cell[run_id] = (self._here(), self._execution(), self._cell_id())
         view.display()
+
+    def _elsewhere(self, first: tuple[str, int, str | None] | None) -> bool:
+        """Whether a run's widget was drawn by another cell, which still shows it. Not by an earlier execution of
+        the cell running now: the front end cleared that output when the cell ran again (its view may not have
+        said it closed yet), and a pointer to it pointed at nothing, leaving a waiting run no widget to answer in."""
+        if first is None or first[0] == self._here():
+            return False
+        cell = self._cell_id()
+        return cell is None or first[2] != cell
 
     def on_run(self, run: Run) -> None:
         """A run started (or resumed) in this process: show it under the cell, applying the re-run rule (see
@@ -327,12 +338,13 @@ class Extension:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
         view = self.view_for(run, notice)
         first = self._first_cell.get(run.id)
-        if view.live_views > 0 and first is not None and first[0] != self._here():
+        if view.live_views > 0 and self._elsewhere(first):
+            assert first is not None
             self._shown[run.id] = self._here()
             pointer = _pointer(run, first[1])
             return {"text/html": pointer.data, "text/plain": _pointer_text(run, first[1])}
         self._shown[run.id] = self._here()
-        self._first_cell[run.id] = (self._here(), self._execution())
+        self._first_cell[run.id] = (self._here(), self._execution(), self._cell_id())
         bundle = view.widget._repr_mimebundle_()
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data

@@ -46,3 +46,29 @@ def test_a_run_shown_again_after_clearing_outputs_can_be_answered(
     assert printed(lab.output_text(3).rsplit(" ", 1)[0], "EFFECTS") == ["charge 1", "ship 1"]
     assert lab.output_text(3).strip().endswith("succeeded")
     lab.check_no_errors()
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_running_the_start_cell_again_draws_the_waiting_run_again(
+    lab_server: LabServer, open_page: OpenNotebook, ui: str
+) -> None:
+    """``run = order.start(1, run_id=...)`` run a second time while the run waits: the front end clears the cell's
+    output (its widget with it), and the cell showed only "↑ run ... is shown live in the widget under cell [N]",
+    N being its own cleared execution: no widget left to approve in."""
+    setup = AGENT_DEFINITIONS.replace("EFFECTS_FILE", f"rerun_start_effects_{ui}.txt")
+    start = f'run = order.start(1, run_id="rerun-start-{ui}")\nrun'
+    lab = open_page(lab_server, f"rerun_start_{ui}.ipynb", [setup, start, REPORT], ui=ui)
+    lab.run_cell(0)
+    lab.run_cell(1)
+    ship = "[data-wait-kind='approval'] button[data-option='Ship']"
+    lab.widget(1).locator(ship).wait_for(timeout=60_000)
+    lab.run_cell(1)
+    button = lab.widget(1).locator(ship)
+    button.wait_for(timeout=30_000)
+    assert "shown live in the widget under cell" not in lab.output_text(1)
+    shot(lab.output(1), f"rerun_start_{ui}_01_drawn_again")
+    button.click()
+    lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
+    lab.run_cell(2)
+    assert printed(lab.output_text(2).rsplit(" ", 1)[0], "EFFECTS") == ["charge 1", "ship 1"]
+    lab.check_no_errors()
