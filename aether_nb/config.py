@@ -110,6 +110,11 @@ def build_default_session() -> Session:
 _session.set_default_session_factory(build_default_session)
 
 
+STORE_OPENED = "store_opened"
+"""The session config's list of callables run after ``configure(store=...)`` opened another store (the notebook
+extension reports there which runs of the new store wait for an answer or were cut off)."""
+
+
 def session() -> Session:
     """The notebook's session (built on first use)."""
     return _session.default_session()
@@ -204,6 +209,8 @@ def configure(
         current.store = new_store
         current.config["store_configured"] = True
         current.forget_runs()
+        for report in list(current.config.get(STORE_OPENED) or []):
+            report()
     if channel is not None:
         if not (hasattr(channel, "deliver") and hasattr(channel, "present")):
             raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")

@@ -75,34 +75,8 @@ class Extension:
         if session.store.location == ":memory:" and not chosen:
             said = self._open_notebook_store()
         redact.prepare()  # (what the first run would load mid-run otherwise; a no-op after ag.configure(store=...))
-        where = session.store.location
-        print(
-            "aether_nb: runs are kept in memory only (they will not survive a restart)"
-            if where == ":memory:"
-            else f"aether_nb: runs are stored in {where}"
-        )
-        for line in said:
-            print(line)
-        if where != ":memory:":
-            waiting = session.store.list_runs(status="waiting")
-            if waiting:
-                print(
-                    f"aether_nb: {len(waiting)} run{'s' if len(waiting) > 1 else ''} of this store wait"
-                    f"{'' if len(waiting) > 1 else 's'} for an answer: `%aether runs` lists them"
-                )
-            # runs the last kernel was executing when it stopped: nothing executes them now, nothing is lost either
-            cut = [
-                r.run_id
-                for s in ("running", "pending")
-                for r in session.store.list_runs(status=s)
-                if not getattr(session.held_run(r.run_id), "live", False)  # (not one this process executes)
-            ]
-            if cut:
-                ids = ", ".join(cut[:3]) + (f" and {len(cut) - 3} more" if len(cut) > 3 else "")
-                print(
-                    f"aether_nb: {len(cut)} run{'s were' if len(cut) > 1 else ' was'} cut off while running ({ids}): "
-                    f"`%aether resume {cut[0]}` goes on from its last completed step; `%aether runs` lists them"
-                )
+        self.report_store(said)
+        session.config.setdefault(config.STORE_OPENED, []).append(self.report_switch)
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
@@ -119,6 +93,45 @@ class Extension:
             # the interrupt button must stop a cell that awaits a run now, not when the loop next wakes (interrupts)
             self.wakeup = InterruptWakeup(asyncio.get_event_loop())
             self.wakeup.install()
+
+    def report_switch(self) -> None:
+        """A cell chose another store (``ag.configure(store=...)``): what :meth:`report_store` says, for it."""
+        self.report_store(now=True)
+
+    def report_store(self, said: list[str] | None = None, *, now: bool = False) -> None:
+        """Say where runs are stored and which of them wait for an answer or were cut off: when the extension
+        loads, and again when a cell picks another store (``ag.configure(store=...)`` right after ``%load_ext``
+        reported on the notebook's own file, where none of the runs were)."""
+        session = config.session()
+        where = session.store.location
+        print(
+            "aether_nb: runs are kept in memory only (they will not survive a restart)"
+            if where == ":memory:"
+            else f"aether_nb: runs are {'now ' if now else ''}stored in {where}"
+        )
+        for line in said or []:
+            print(line)
+        if where == ":memory:":
+            return
+        waiting = session.store.list_runs(status="waiting")
+        if waiting:
+            print(
+                f"aether_nb: {len(waiting)} run{'s' if len(waiting) > 1 else ''} of this store wait"
+                f"{'' if len(waiting) > 1 else 's'} for an answer: `%aether runs` lists them"
+            )
+        # runs the last kernel was executing when it stopped: nothing executes them now, nothing is lost either
+        cut = [
+            r.run_id
+            for s in ("running", "pending")
+            for r in session.store.list_runs(status=s)
+            if not getattr(session.held_run(r.run_id), "live", False)  # (not one this process executes)
+        ]
+        if cut:
+            ids = ", ".join(cut[:3]) + (f" and {len(cut) - 3} more" if len(cut) > 3 else "")
+            print(
+                f"aether_nb: {len(cut)} run{'s were' if len(cut) > 1 else ' was'} cut off while running ({ids}): "
+                f"`%aether resume {cut[0]}` goes on from its last completed step; `%aether runs` lists them"
+            )
 
     def _open_notebook_store(self) -> list[str]:
         """Open the notebook's own store (``<notebook>.aether.duckdb``), or the one it had before a rename (see
@@ -173,6 +186,9 @@ class Extension:
             self.wakeup = None
         if self.on_run in session.run_observers:
             session.run_observers.remove(self.on_run)
+        reports = session.config.get(config.STORE_OPENED) or []
+        if self.report_switch in reports:
+            reports.remove(self.report_switch)
         if self.after_cell in self.ip.events.callbacks.get("post_run_cell", []):
             self.ip.events.unregister("post_run_cell", self.after_cell)
         if self._previous_channel is not None:
