@@ -150,6 +150,14 @@ def resume(extension: Extension, run_id: str) -> None:
     run = config.get_run(run_id)
     view = extension.view_for(run)
     if not run.live and not run.done:
+        run.check_resumable()  # (its agent defined, its values readable: said now, not at the answer)
+        if run.status == "waiting" and run.waits:
+            # Its questions are in the store: answered here, the answer resumes it. Resuming now would execute
+            # the run up to its question again for nothing, and a StateGraph node that asked runs again from
+            # its start on resume (as in LangGraph): once more than a restart needs.
+            view.set_notice("Reattached from the store: answer below to resume it (completed steps are replayed).")
+            extension.show(view)
+            return
         view.set_notice("Resumed from the store: completed steps are replayed, not executed again.")
         run.resume()  # on_run shows the widget in this cell
         return

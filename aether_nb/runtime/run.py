@@ -248,7 +248,7 @@ class Run:
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
         resuming = self._task is None and not self.done
-        checked = self._check_resumable() if resuming else None  # before the answer is stored (see there)
+        checked = self.check_resumable() if resuming else None  # before the answer is stored (see there)
         self._session.answer(token, payload)
         if checked is not None:
             self.resume(checked[1])
@@ -382,7 +382,7 @@ class Run:
         memory): the body runs again and replays its journal. ``await run`` and ``run.answer`` do this for you."""
         if self.live or self.done:
             return
-        target, entries = self._check_resumable() if journal is None else (self._resume_target(), journal)
+        target, entries = self.check_resumable() if journal is None else (self._resume_target(), journal)
         self.start_execution(target, self.inputs, resumed=True, journal=entries)
 
     def _resume_target(self) -> Runnable:
@@ -391,10 +391,10 @@ class Run:
             raise storable.target_missing(self.id, self._record.kind, self.graph_name)
         return target
 
-    def _check_resumable(self) -> tuple[Runnable, list[JournalEntry]]:
+    def check_resumable(self) -> tuple[Runnable, list[JournalEntry]]:
         """What a resume executes and the journal it replays, once it is known the run can resume here (checked
-        before an answer is stored, which would otherwise be consumed later by no one the person expects): its
-        agent is defined, a loop runs, its inputs are stored and every value it holds can be read back."""
+        by ``%aether resume``, and before an answer is stored, which would otherwise be consumed later by no one
+        the person expects): its agent is defined, a loop runs, its inputs are stored, every value can be read."""
         target = self._resume_target()
         storable.check_loop(self.id)
         if self._inputs is None:

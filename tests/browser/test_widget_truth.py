@@ -69,11 +69,13 @@ def test_restart_turns_the_old_widget_inert_and_resume_finishes(
     lab.run_cell(2, timeout=60)
     live = lab.widget(2)
     text = lab.wait_in_output(2, "[data-wait-kind='text'] input[type='text']", timeout=30)
-    assert "Resumed from the store" in live.locator(".aether-notice:not(.aether-inert-notice)").inner_text()
+    notice = live.locator(".aether-notice:not(.aether-inert-notice)")
+    assert "Reattached from the store: answer below to resume it" in notice.inner_text()  # nothing executed yet
     assert live.get_attribute("data-inert") != "true"
     text.fill("Grace")
     text.press("Enter")
     lab.wait_in_widget(2, _status_is("succeeded"), timeout=60)
+    assert "Resumed from the store: completed steps were replayed" in notice.inner_text()  # the answer resumed it
     assert live.locator("[data-wait-kind]").count() == 0
     assert live.locator(".aether-bubble[data-turn='answer']", has_text="Grace").count() == 1
     lab.run_cell(3)

@@ -63,3 +63,29 @@ def test_approvals_paused_in_bulk_survive_a_restart_and_ship_once(kernel: Kernel
     ships = sorted(line for line in lines if line.startswith("ship"))
     assert charges == list(range(80))  # each order paid once, before and across the restart
     assert ships == sorted(f"ship {i} {'gift wrap' if i == 47 else '-'}" for i in range(80))  # shipped once
+
+
+def test_aether_resume_of_a_waiting_thread_runs_its_asking_node_only_when_answered(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """After a restart, ``%aether resume RUN`` of a state graph paused at ``interrupt()`` executed the run at once:
+    the asking node ran up to its question again, then again when answered (three runs of its body where LangGraph
+    and a kernel without the restart make two). It now shows the question, and the answer resumes the run."""
+    effects = tmp_path / "effects.txt"
+    defs = DEFINITIONS.replace("EFFECTS_FILE", str(effects)).replace(
+        "def approve(s: Order):\n", "def approve(s: Order):\n    effect(f\"asked {s['order']}\")\n"
+    )
+    kernel.ok(defs)
+    kernel.ok('paused = await app.ainvoke({"order": 5, "trail": []}, cfg(5))\nprint(paused.status)')
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok(defs)
+    waiting = kernel.ok("print(*[r.id for r in ag.runs(status='waiting')])").stdout.split()
+    assert len(waiting) == 1, waiting
+    shown = kernel.ok(f"%aether resume {waiting[0]}")
+    assert "waiting for you" in json.dumps(shown.bundles)  # its widget, with the question
+    assert effects.read_text().splitlines().count("asked 5") == 1  # not run up to its question again
+    done = kernel.ok(f"run = ag.get_run({waiting[0]!r})\nawait run.answer('yes')\nawait run\nprint(run.status)")
+    assert "succeeded" in done.stdout, done.stdout
+    lines = effects.read_text().splitlines()
+    assert lines.count("asked 5") == 2 and lines.count("charge 5") == 1 and lines.count("ship 5 -") == 1, lines
