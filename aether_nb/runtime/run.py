@@ -249,7 +249,17 @@ class Run:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
         resuming = self._task is None and not self.done
         checked = self.check_resumable() if resuming else None  # before the answer is stored (see there)
-        self._session.answer(token, payload)
+        try:
+            self._session.answer(token, payload)
+        except UsageError as exc:
+            if checked is None or exc.code != "secret_answer":
+                raise
+            # A secret is never stored, so it cannot wait in the store for the run: the run executes up to its
+            # question again (a reattached widget executes nothing before an answer), then gets it in memory.
+            self.resume(checked[1])
+            checked = None
+            await self._events.until(lambda: self.done or token in self._session.live_tokens(self.id), None)
+            self._session.answer(token, payload)
         if checked is not None:
             self.resume(checked[1])
         store = self._session.store

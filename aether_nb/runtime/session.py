@@ -133,6 +133,10 @@ class Session:
                 del self._live_by_run[live.run.id]
         return live
 
+    def live_tokens(self, run_id: str) -> set[str]:
+        """The tokens of the waits the tasks of run ``run_id`` are parked on now."""
+        return set(self._live_by_run.get(run_id, ()))
+
     def live_waits_of(self, run_id: str) -> list[LiveWait]:
         """The waits the tasks of run ``run_id`` are parked on now."""
         return [self._live_waits[t] for t in self._live_by_run.get(run_id, ())]
@@ -414,8 +418,8 @@ class Session:
             if live is None:
                 raise UsageError(
                     "this answer contains a secret (an API key or credential), which aether_nb never stores, and "
-                    f"run {rec.run_id} is not executing to receive it directly: resume it first (`await run`), "
-                    "then answer",
+                    f"run {rec.run_id} is not executing to receive it directly: answer it with `await run.answer(...)`"
+                    " (which executes the run up to its question first), or start it with `run.resume()` first",
                     run_id=rec.run_id,
                     node_id=rec.node_id,
                     code="secret_answer",

@@ -66,3 +66,50 @@ def test_a_secret_input_is_announced_at_start_and_an_answer_after_a_restart_is_r
     assert "ANSWERED" not in second
     assert line(second, "REFUSED").startswith("inputs_not_durable run w1 was started with a secret")
     assert json.loads(line(second, "WAITS")) == ["open"], "the refused answer was not stored as if consumed"
+
+
+SECRET_ANSWER = """
+import asyncio, json, os, sys
+import aether_nb as ag
+
+DB, MODE, COUNT = sys.argv[1], sys.argv[2], sys.argv[3]
+ag.configure(store=DB, durability="sync")
+
+@ag.tool(outputs=["n"])
+def prepare() -> dict:
+    with open(COUNT, "a") as f:
+        f.write("prepared\\n")
+    return {"n": 1}
+
+@ag.graph_fn(outputs=["length"])
+async def connect(*, context):
+    await prepare()
+    key = await context.channel().ask_text("Paste the service's API key")
+    return {"length": len(key)}
+
+async def main():
+    if MODE == "start":
+        run = connect.start(run_id="c1")
+        await run.wait_for("waiting", timeout=30)
+        os._exit(0)
+    run = ag.get_run("c1")
+    await run.answer("sk-proj-" + "Z9y" * 14)   # nothing executes the run yet (a reattached widget)
+    print("OUT", json.dumps(await asyncio.wait_for(run.result(), 30)), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_a_secret_answered_after_a_restart_reaches_the_run_without_being_stored(tmp_path: Path) -> None:
+    """A widget reattached after a restart executes nothing before its answer, and a secret is never stored, so
+    it cannot wait in the store: the answer refused it ("resume it first (`await run`)", which waits forever
+    for that same answer). Now the run executes up to its question (its steps replayed) and gets it in memory."""
+    script, count = tmp_path / "agent.py", tmp_path / "count.txt"
+    script.write_text(SECRET_ANSWER)
+    db = str(tmp_path / "nb.aether.duckdb")
+    run_script(script, db, "start", str(count))
+    out = run_script(script, db, "answer", str(count))
+    assert json.loads(line(out, "OUT")) == {"length": len("sk-proj-") + 42}
+    assert count.read_text() == "prepared\n"  # replayed, not run again
+    stored = [f for f in tmp_path.iterdir() if f.name.startswith("nb.aether") and f.is_file()]
+    assert stored and not [f.name for f in stored if b"Z9yZ9y" in f.read_bytes()]  # the file, its log
