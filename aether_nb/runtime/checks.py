@@ -67,6 +67,21 @@ def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = F
     return value
 
 
+def check_no_secret(value: str, what: str) -> str:
+    """``value`` (a name or key the store keeps as it is: a KV key, a memory kind or tag, an artifact name), or a
+    :class:`UsageError` when it holds a secret. Values are redacted where they are stored, but a key cannot be:
+    masked, two keys would become one, and a lookup would find neither. The message never repeats the value."""
+    from aether_nb.store.redact import contains_secret
+
+    if contains_secret(value):
+        raise UsageError(
+            f"{what} holds a secret (an API key or credential), and {what}s are stored as they are: use one "
+            "without it (a hash of the secret, hashlib.sha256(key.encode()).hexdigest()[:16], tells values apart)",
+            code="secret_in_name",
+        )
+    return value
+
+
 def check_run_id(value: Any) -> str:
     """A run id users may give: a short string without ``/``, NUL or lone surrogates."""
     text = check_text(value, "run_id", max_len=MAX_ID)

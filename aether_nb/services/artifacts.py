@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.checks import check_depth, check_text, lone_surrogate
+from aether_nb.runtime.checks import check_depth, check_no_secret, check_text, lone_surrogate
 from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.protocol import Store
@@ -104,7 +104,7 @@ def check_name(name: Any) -> str:
             "spaces; no '/' or '..')",
             code="bad_artifact_name",
         )
-    return name
+    return check_no_secret(name, "an artifact name")
 
 
 def parse_uri(uri: Any) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.checks import check_depth, check_text
+from aether_nb.runtime.checks import check_depth, check_no_secret, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.effects import ServiceCall
 
@@ -31,7 +31,7 @@ def scope_key(scope: str, run_id: str | None) -> str:
 
 
 def _check_key(key: Any) -> str:
-    return check_text(key, "a KV key")
+    return check_no_secret(check_text(key, "a KV key"), "a KV key")
 
 
 def check_ttl(ttl_s: Any) -> float | None:

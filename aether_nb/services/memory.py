@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.checks import check_depth, check_text
+from aether_nb.runtime.checks import check_depth, check_no_secret, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.records import MemoryRecord
@@ -147,10 +147,10 @@ class Memory:
         role: str | None = None,
     ) -> Awaitable[MemoryEvent]:
         """Remember an event of ``kind`` with ``data``; ``text`` (default: derived from data) is what search sees."""
-        check_text(kind, "a memory kind")
+        check_no_secret(check_text(kind, "a memory kind"), "a memory kind")
         if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
             raise UsageError(f"tags must be a list of strings, got {shown(tags)}")
-        tag_list = tuple(check_text(t, "a memory tag") for t in tags or ())
+        tag_list = tuple(check_no_secret(check_text(t, "a memory tag"), "a memory tag") for t in tags or ())
         if role is not None:
             check_text(role, "a memory role")
         if text is not None and not isinstance(text, str):

@@ -63,6 +63,37 @@ def test_artifact_names_that_would_escape_are_rejected(session: Session) -> None
     arun(agent())
 
 
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def test_a_name_or_key_holding_a_secret_is_refused_without_repeating_it(session: Session) -> None:
+    """Values are redacted where they are stored; keys and names cannot be (two would become one): a KV key
+    ``quota:<token>``, a memory kind or tag, an artifact name were stored whole. Refused now, saying what to do,
+    and the message does not repeat the secret (it lands in the cell's output)."""
+    refused: list[str] = []
+
+    @ag.graph_fn
+    async def agent(*, context: ag.NodeContext) -> None:
+        calls = [
+            lambda: context.kv().set(f"quota:{GITHUB_TOKEN}", 1),
+            lambda: context.kv().get(f"quota:{GITHUB_TOKEN}"),
+            lambda: context.memory().record(f"login {GITHUB_TOKEN}", {"ok": True}),
+            lambda: context.memory().record("login", {"ok": True}, tags=[GITHUB_TOKEN]),
+            lambda: context.artifacts().save_text("x", name=f"{GITHUB_TOKEN}.txt"),
+        ]
+        for call in calls:
+            with pytest.raises(ag.UsageError) as caught:
+                await call()
+            assert caught.value.code == "secret_in_name"
+            refused.append(str(caught.value))
+        await context.kv().set("quota:api_key", 1)  # credential-like words alone are fine
+        await context.memory().record("password_reset", {"ok": True})
+
+    arun(agent())
+    assert len(refused) == 5 and not any(GITHUB_TOKEN[4:20] in m for m in refused)
+    assert all("hashlib.sha256" in m for m in refused)
+
+
 class Counter(ag.Service):
     def __init__(self) -> None:
         super().__init__()
