@@ -126,6 +126,8 @@ def decode(value: Any) -> Any:
         return _decode_path(value)
     if tag == "pickle":
         return _unpickle(value)
+    if tag == "redacted":  # an object that held a secret (see aether_nb.store.redact), as a masked string is
+        return "[REDACTED]"
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
 
 

@@ -20,6 +20,8 @@ journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import itertools
 import json
@@ -272,10 +274,46 @@ def prepare() -> None:
 
 def redact_text(text: str) -> str:
     """``text`` (JSON or plain) with every secret replaced by ``[REDACTED]``."""
+    if '"b64"' in text:
+        text = _redact_blobs(text)
+    return _redact_plain(text)
+
+
+def _redact_plain(text: str) -> str:
     literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
     if text.isascii() and not _gate_hit(text):
         return text  # (RE2 takes UTF-8 only; other text, rare here, takes the searches below)
     return _redact_gated(text, literal)
+
+
+_BLOB = compiled_on_first_use(
+    r'\{"__aether__": ?"(bytes|pickle)", ?(?:"type": ?"((?:[^"\\]|\\.)*)", ?)?"b64": ?"([A-Za-z0-9+/=]*)"\}'
+)
+"""A value the codec keeps as base64 (``bytes``, and objects JSON cannot hold, pickled): no rule sees through it."""
+
+
+def _redact_blobs(text: str) -> str:
+    """``text`` with the secrets inside its base64 values masked: ``kv.set("token", os.environ["X_TOKEN"].encode())``
+    or a pickled object holding a key reached the store whole. The bytes are read as Latin-1 (one character per
+    byte, so whatever is not a secret comes back byte for byte) and take the text rules. Bytes may change length
+    (``[REDACTED]`` in place of the secret); a pickle cannot (its lengths are inside it): the whole object is
+    stored as ``{"__aether__": "redacted"}`` and read back as ``"[REDACTED]"``, as a string under a credential
+    key is."""
+
+    def one(found: re.Match[str]) -> str:
+        try:
+            raw = base64.b64decode(found.group(3), validate=True)
+        except (binascii.Error, ValueError):
+            return found.group(0)
+        inner = raw.decode("latin-1")
+        masked = _redact_plain(inner)
+        if masked == inner:
+            return found.group(0)
+        if found.group(1) == "bytes":
+            return '{"__aether__": "bytes", "b64": "' + base64.b64encode(masked.encode("latin-1")).decode() + '"}'
+        return '{"__aether__": "redacted", "type": "' + (found.group(2) or "") + '"}'
+
+    return _BLOB.sub(one, text)
 
 
 def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
@@ -389,6 +427,10 @@ def redact_many(texts: list[str]) -> list[str]:
     if not texts:
         return texts
     joined = "\n".join(texts)
+    if '"b64"' in joined:  # (rare: bytes or a pickled object; see _redact_blobs)
+        blobs = [_redact_blobs(t) if '"b64"' in t else t for t in texts]
+        if blobs != texts:
+            return redact_many(blobs)
     if joined.isascii():
         literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
         out: list[str] | None = None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,55 @@ def test_nothing_secret_reaches_the_duckdb_file(tmp_path: Path, monkeypatch: pyt
         assert secret.encode() not in raw, secret
     assert MASK.encode() in raw
     assert b"control-marker-visible-4242" in raw  # plain text does land in the file: the check above means something
+
+
+@dataclasses.dataclass
+class Login:
+    """A user's object holding a key: stored pickled (base64), where no text rule looked."""
+
+    user: str
+    key: str
+
+
+@pytest.mark.parametrize("durability", ["async", "sync"])
+def test_secrets_inside_bytes_and_pickled_values_do_not_reach_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
+) -> None:
+    monkeypatch.setenv("PAY_API_TOKEN", "zq9PAYtok3nValue77")
+    register_secret("zq9PAYtok3nValue77")
+    github = "ghp_" + "Zq7Kx2" * 6
+    db = tmp_path / "nb.duckdb"
+    store = DuckDBStore(db)
+    s, _ = make_session(store)
+    s.store.durability = durability
+    previous = session_mod.set_default_session(s)
+
+    @ag.graph_fn
+    async def keeper(*, context: ag.NodeContext) -> None:
+        kv = context.kv()
+        await kv.set("raw", b"\xff\x00 token " + github.encode() + b" \x01")
+        await kv.set("env", os.environ["PAY_API_TOKEN"].encode())
+        await kv.set("login", Login("ada", github))
+        await kv.set("plain", b"no secret \xff here")
+
+    @ag.graph_fn(outputs=["raw", "login", "plain"])
+    async def reader(*, context: ag.NodeContext) -> dict[str, Any]:
+        kv = context.kv()
+        return {"raw": await kv.get("raw"), "login": await kv.get("login"), "plain": await kv.get("plain")}
+
+    try:
+        arun(keeper())
+        s.store.flush()
+        out = arun(reader())
+    finally:
+        session_mod.set_default_session(previous)
+    # what was kept: the bytes around the secret exactly, the object as a masked string, other bytes untouched
+    assert out == {"raw": b"\xff\x00 token [REDACTED] \x01", "login": MASK, "plain": b"no secret \xff here"}
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("nb.duckdb*") if p.is_file())
+    for secret in (github, "zq9PAYtok3nValue77"):
+        for form in (secret.encode(), base64.b64encode(secret.encode())[:16]):
+            assert form not in raw, secret
 
 
 PLANTED = {
