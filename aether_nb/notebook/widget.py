@@ -199,7 +199,7 @@ class RunView:
     # -- state -------------------------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
-            if self._secret_step is not None and event.status == "succeeded":
+            if self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
                 self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
             self.flush()
             # The static view at once, without the drawing (a notebook executed headless may end before dot does);
@@ -484,14 +484,16 @@ HISTORY_NOTICES = {
 
 SECRET_STEP_NOTICE = (
     "The result of step {step} holds a secret (an API key or credential), which is never stored, so it is not "
-    "journaled: if this run is resumed after a restart, that step runs again. Nothing else is affected."
+    "journaled: if this run is resumed after a restart, that step runs again, and so may the steps that used its "
+    "result (a model call given it, say); every other completed step is replayed."
 )
 """A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
 SECRET_STEP_DONE_NOTICE = (
     "The result of step {step} held a secret (an API key or credential), which is never stored: the run's history "
     "keeps it redacted."
 )
-"""The same, once the run succeeded: nothing will resume it, so "runs again" would only worry the reader."""
+"""The same, once the run succeeded or was stopped: nothing will resume it, so "runs again" would only worry the
+reader."""
 
 RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
 TOOL_CHANGED_NOTICE = (

@@ -173,3 +173,40 @@ def test_a_step_whose_result_holds_a_secret_is_said_as_such(session: Session, mo
     assert "could not be stored" not in notice and "Zx9" not in notice
     # the run succeeded: nothing will resume it, so the notice no longer says the step would run again
     assert "runs again" not in notice and "redacted" in notice
+
+
+def test_a_stopped_run_no_longer_says_its_secret_step_would_run_again(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped with the toolbar's button, the run can never be resumed, yet its notice still said "if this run is
+    resumed after a restart, that step runs again" (a succeeded run already got the settled wording)."""
+    monkeypatch.setenv("SHOP_API_KEY", "sk-proj-" + "Zx9" * 12)
+
+    @ag.tool(outputs=["key"])
+    def fetch_key() -> dict[str, str]:
+        import os
+
+        return {"key": os.environ["SHOP_API_KEY"]}
+
+    @ag.graph_fn(name="keyed_then_asks", outputs=["ok"])
+    async def keyed(*, context: ag.NodeContext) -> dict[str, bool]:
+        await fetch_key()
+        ok, _ = await context.channel().ask_approval("Go on?", options=["Yes", "No"])
+        return {"ok": ok}
+
+    async def main() -> tuple[str, str]:
+        run = keyed.start()
+        view = RunView(run)
+        await run.wait_for("waiting", timeout=10)
+        view.flush()
+        waiting = view.widget.notice
+        run.cancel()
+        await run.wait_for("cancelled", timeout=10)
+        view.flush()
+        stopped = view.widget.notice
+        view.close()
+        return waiting, stopped
+
+    waiting, stopped = arun(main())
+    assert "that step runs again, and so may the steps that used its result" in waiting, waiting
+    assert "runs again" not in stopped and "held a secret" in stopped and "Zx9" not in stopped, stopped
