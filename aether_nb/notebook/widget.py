@@ -148,6 +148,12 @@ class RunView:
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         self._changed: list[str] = []  # replayed steps whose tool has other code now (tool_changed warnings)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
+        if not notice and run.live:
+            # A second view of an executing run (the table's Resume after outputs were cleared): what the run
+            # warned about before it, as the first view said it (a secret step that would run again, say).
+            for event in run.event_log:
+                if isinstance(event, RunWarning):
+                    self._on_warning(event)
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)

@@ -174,6 +174,11 @@ export class ChatPanel {
           break;
         }
         el.textContent = msg.content.text ?? "";
+        if (turn === "answer" && !(msg.content.text ?? "").trim()) {
+          // An empty answer (Enter in an empty box is accepted): said in words, not as a blank pill.
+          el.textContent = "";
+          el.append(h("em", { class: "aether-empty-answer" }, "(empty answer)"));
+        }
         if (msg.type === "stream" && !msg.final) el.append(h("span", { class: "aether-cursor" }, "▍"));
         if (msg.type === "stream" && msg.content.stopped) {
           el.dataset.stopped = "true";

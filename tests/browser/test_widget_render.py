@@ -273,3 +273,60 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
     error = widget.locator(".aether-render-error")
     error.wait_for(timeout=10_000)
     assert "drawing graph failed" in error.inner_text()
+
+
+_JS_OVERFLOWING = """(root) => [...root.querySelectorAll('.aether-node:not(.aether-group)')].filter((g) => {
+  const meta = g.querySelector('.aether-node-meta'), box = g.querySelector('.aether-node-box');
+  if (!meta || !box || !meta.textContent) return false;
+  const b = meta.getBBox();
+  return b.x + b.width > Number(box.getAttribute('width')) - 2;
+}).map((g) => g.dataset.nodeId + ': ' + g.querySelector('.aether-node-meta').textContent)"""
+
+WIDE = {
+    "run_id": "run-wide",
+    "name": "wide_labels",
+    "status": "succeeded",
+    "nodes": [
+        _node(f"{name}_{i}", "DONE", kind="wait", inputs={"prompt": label}, started_at=100.0, ended_at=100.0 + seconds)
+        for i, (name, label, seconds) in enumerate(
+            [
+                ("ask", "Charge 250 EUR for Rome Budget Inn?", 0.211),
+                ("ask", "Payment failed (BANK DECLINED 402). Retry?", 0.218),
+                ("pay", "amount=250.0, currency='EUR', card='VISA-4242'", 12.5),
+                ("caps", "WWWWWWWWWWWWMMMMMMMMMMMMM", 1.0),
+                ("digits", "1234567890123456789012345678901234", 45.5),
+                ("cjk", "東京の天気を教えてください。明日は雨ですか", 3.2),
+                ("short", "x=1", 0.004),
+            ],
+            start=1,
+        )
+    ],
+    "calls": [],
+    "edges": [],
+}
+
+
+EMPTY_ANSWER = [
+    _msg("q1", "text", {"text": "Any notes for the driver?", "turn": "question"}),
+    _msg("a1", "text", {"text": "", "turn": "answer"}, role="user"),
+]
+
+
+def test_a_long_preview_of_wide_characters_never_runs_past_its_box(notebook: Callable[[list[str]], LabPage]) -> None:
+    """Previews were cut at 27 characters: "Charge 250 EUR fo… · 211 ms" (capitals and digits are wider than lower
+    case) ran past the box's right edge in JupyterLab. Cut by estimated width now; the duration stays shown."""
+    setup = (
+        "from aether_nb.notebook import _protocol as proto\nfrom aether_nb.notebook.widget import RunWidget\n"
+        f"RunWidget(graph=proto.slim_graph({WIDE!r}), messages={EMPTY_ANSWER!r}, waits=[])"
+    )
+    lab = notebook([setup])
+    lab.run_all()
+    lab.wait_in_output(0, ".aether-run[data-run-status='succeeded']")
+    widget = lab.widget(0)
+    widget.locator(".aether-node[data-node-id='short_7']").wait_for(timeout=10_000)
+    assert widget.evaluate(_JS_OVERFLOWING) == []
+    metas = widget.evaluate("(root) => [...root.querySelectorAll('.aether-node-meta')].map((e) => e.textContent)")
+    assert any(m.startswith("Charge 250 E") and m.endswith("· 211 ms") for m in metas), metas
+    assert any(m == "x=1 · 4 ms" for m in metas), metas  # short ones are left whole
+    # an empty answer (Enter in an empty box) was a blank blue pill
+    assert widget.locator(".aether-bubble[data-turn='answer']").inner_text() == "(empty answer)"

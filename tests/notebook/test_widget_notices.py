@@ -179,7 +179,8 @@ def test_a_stopped_run_no_longer_says_its_secret_step_would_run_again(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopped with the toolbar's button, the run can never be resumed, yet its notice still said "if this run is
-    resumed after a restart, that step runs again" (a succeeded run already got the settled wording)."""
+    resumed after a restart, that step runs again" (a succeeded run already got the settled wording). A second
+    view of the waiting run said nothing of the step at all."""
     monkeypatch.setenv("SHOP_API_KEY", "sk-proj-" + "Zx9" * 12)
 
     @ag.tool(outputs=["key"])
@@ -200,6 +201,9 @@ def test_a_stopped_run_no_longer_says_its_secret_step_would_run_again(
         await run.wait_for("waiting", timeout=10)
         view.flush()
         waiting = view.widget.notice
+        second = RunView(run)  # shown again (outputs cleared, the table's Resume): it said nothing of the step
+        assert second.widget.notice == waiting
+        second.close()
         run.cancel()
         await run.wait_for("cancelled", timeout=10)
         view.flush()
