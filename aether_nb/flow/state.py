@@ -313,13 +313,14 @@ class StateSpec:
                 code="state_incomplete",
             ) from exc
 
-    def object_writes(self, obj: Any, before: Mapping[str, Any] | None) -> list[Write] | None:
+    def object_writes(self, obj: Any) -> list[Write] | None:
         """The writes of a returned object of a class with annotations (a state object, a pydantic model, a
         dataclass), or None if ``obj`` is not one.
 
-        As in LangGraph: a field is written when its value is not None, or its default is not None, or (pydantic)
-        it was set explicitly. Returning the state itself writes only what changed, and a reducer key whose list
-        still starts with the old one writes the added items only (so it is not appended twice).
+        As LangGraph's ``get_update_as_tuples``: every field is written, and through its key's reducer, except a
+        None whose default is None and that (pydantic) was not set explicitly. So a fresh ``State(a=9)`` appends
+        its list fields' defaults (nothing, for ``[]``) rather than resetting them, and returning the state itself
+        (or a copy) appends a reducer list to itself, as in LangGraph: return a dict of the changed keys instead.
         """
         cls = type(obj)
         if self.kind == "root":
@@ -342,19 +343,6 @@ class StateSpec:
                 continue
             if value is None and defaults.get(k, _MISSING) is None and not (keep is not None and k in keep):
                 continue
-            if before is not None and k in before:
-                old = before[k]
-                if k in self.reducers:
-                    if isinstance(value, list) and isinstance(old, list) and value[: len(old)] == old:
-                        if len(value) > len(old):
-                            writes.append((k, value[len(old) :]))
-                        continue
-                    if old == value:
-                        continue
-                    writes.append((k, Overwrite(value)))
-                    continue
-                if old == value:
-                    continue
             writes.append((k, value))
         return writes
 

@@ -343,7 +343,7 @@ class TaskRunner:
         asked = bool(resume) or engine.asked_count != asked_before
         if parent is not None:
             return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
-        result = normalise_return(raw, graph.spec, values, task.node)
+        result = normalise_return(raw, graph.spec, task.node)
         writes = graph.spec.coerce(result.writes)
 
         route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
