@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from pydantic import BaseModel, Field
@@ -56,3 +56,43 @@ def test_a_node_returning_a_state_object_writes_each_field_through_its_reducer(r
         results.append((chunks, dict(app.get_state(_thread()).values)))
     assert results[1] == results[0]
     assert results[0][1]["log"][:2] == ["in", "n1"]
+
+
+class Trail(TypedDict):
+    a: int
+    log: Annotated[list[str], operator.add]
+
+
+def _trail(lib: Any, saver: Any, **compile_kw: Any) -> Any:
+    g = lib.StateGraph(Trail)
+    g.add_node("x", lambda s: {"a": s["a"] + 1, "log": ["x"]})
+    g.add_node("y", lambda s: {"log": ["y"]})
+    g.add_node("z", lambda s: {"log": ["z"]})
+    g.add_edge(lib.START, "x")
+    g.add_edge("x", "y")
+    return g.compile(checkpointer=saver, **compile_kw)
+
+
+@pytest.mark.parametrize("as_node", ["x", None])
+def test_update_state_with_a_command_routes_its_goto_beside_the_nodes_edges(as_node: str | None) -> None:
+    """``update_state(config, Command(update=..., goto="z"), as_node)`` is ``as_node`` returning that Command: its
+    edges and the goto are both next (a pause before ``y`` goes on with ``y`` and ``z``)."""
+    results = []
+    for lib, saver in _libs():
+        app = _trail(lib, saver, interrupt_before=["y"])
+        app.invoke({"a": 1, "log": []}, _thread())
+        app.update_state(_thread(), lib.Command(update={"a": 3}, goto="z"), as_node=as_node)
+        next_ = app.get_state(_thread()).next
+        results.append((next_, app.invoke(None, _thread())))
+    assert results[1] == results[0] == (("y", "z"), {"a": 3, "log": ["x", "y", "z"]})
+
+
+def test_update_state_with_a_goto_on_a_finished_thread_runs_the_target() -> None:
+    """On a thread whose turn ended, the goto is the only task next; ``invoke(None)`` runs it."""
+    results = []
+    for lib, saver in _libs():
+        app = _trail(lib, saver)
+        app.invoke({"a": 1, "log": []}, _thread())
+        app.update_state(_thread(), lib.Command(goto="z"), as_node="y")
+        results.append((app.get_state(_thread()).next, app.invoke(None, _thread())))
+    assert results[1] == results[0] == (("z",), {"a": 2, "log": ["x", "y", "z"]})
