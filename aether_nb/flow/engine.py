@@ -152,14 +152,15 @@ class Engine(Emitter):
             return self.graph.store
         return self.parent.store
 
-    def node_config(self, node: str, step: int) -> dict[str, Any]:
+    def node_config(self, node: str, step: int, task: Task | None = None) -> dict[str, Any]:
         """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
-        (LangGraph), plus where it runs."""
+        (LangGraph), plus where it runs (also in ``metadata``, with the call's metadata)."""
         if self._configurable is None:
             configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
             configurable.pop("recursion_limit", None)
+            configurable.pop("metadata", None)  # (it is the config's own key, as in LangGraph)
             self._configurable = configurable
-        metadata = {"langgraph_node": node, "langgraph_step": step, "thread_id": self.thread_id}
+        metadata = self.task_metadata(node, step, task)
         return {
             **self.config,
             "thread_id": self.thread_id,

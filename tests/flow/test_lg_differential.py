@@ -96,3 +96,97 @@ def test_update_state_with_a_goto_on_a_finished_thread_runs_the_target() -> None
         app.update_state(_thread(), lib.Command(goto="z"), as_node="y")
         results.append((app.get_state(_thread()).next, app.invoke(None, _thread())))
     assert results[1] == results[0] == (("z",), {"a": 2, "log": ["x", "y", "z"]})
+
+
+def _ai(lib: Any, content: str, mid: str) -> Any:
+    """An assistant message with an id, in each library's form."""
+    if lib is ours:
+        return {"role": "assistant", "content": content, "id": mid}
+    from langchain_core.messages import AIMessage
+
+    return AIMessage(content, id=mid)
+
+
+def _content(msg: Any) -> Any:
+    return msg["content"] if isinstance(msg, dict) else msg.content
+
+
+def _task_ns(ns: str) -> str:
+    """A checkpoint namespace without LangGraph's task ids (``"sub:<id>|cn:<id>"`` is ``"sub|cn"``)."""
+    return "|".join(part.split(":")[0] for part in ns.split("|"))
+
+
+def test_a_node_returning_the_whole_message_list_streams_only_its_new_messages() -> None:
+    """``stream_mode="messages"`` skips the messages a node received (LangGraph's StreamMessagesHandler marks its
+    input's ids as seen), so ``s["messages"] + [new]`` streams ``new`` alone."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(lib.MessagesState)
+        g.add_node("a", lambda s, lib=lib: {"messages": [_ai(lib, "first", "m1")]})
+        g.add_node("b", lambda s, lib=lib: {"messages": s["messages"] + [_ai(lib, "second", "m2")]})
+        g.add_edge(lib.START, "a")
+        g.add_edge("a", "b")
+        app = g.compile(checkpointer=saver)
+        chunks = app.stream({"messages": [("user", "hi")]}, _thread(), stream_mode="messages")
+        results.append([(_content(m), meta["langgraph_node"]) for m, meta in chunks])
+    assert results[1] == results[0] == [("first", "a"), ("second", "b")]
+
+
+@pytest.mark.parametrize("subgraphs", [False, True])
+def test_a_subgraph_node_streams_each_message_once_under_the_graph_that_made_it(subgraphs: bool) -> None:
+    """A subgraph node's output holds its input's messages: they are not streamed again; the child's message is
+    streamed by the child (``subgraphs=True``) or, without its namespace, once by the subgraph node."""
+    results = []
+    for lib, saver in _libs():
+        c = lib.StateGraph(lib.MessagesState)
+        c.add_node("cn", lambda s, lib=lib: {"messages": [_ai(lib, "child msg", "c1")]})
+        c.add_edge(lib.START, "cn")
+        p = lib.StateGraph(lib.MessagesState)
+        p.add_node("pn", lambda s, lib=lib: {"messages": [_ai(lib, "parent msg", "p1")]})
+        p.add_node("sub", c.compile())
+        p.add_edge(lib.START, "pn")
+        p.add_edge("pn", "sub")
+        app = p.compile(checkpointer=saver)
+        out = []
+        for chunk in app.stream({"messages": [("user", "hi")]}, _thread(), stream_mode="messages", subgraphs=subgraphs):
+            ns, (msg, meta) = chunk if subgraphs else ((), chunk)
+            out.append((tuple(_task_ns(n) for n in ns), _content(msg), meta["langgraph_node"]))
+        results.append(out)
+    assert results[1] == results[0]
+    assert len(results[0]) == 2
+
+
+def test_messages_chunks_and_node_configs_carry_langgraphs_metadata() -> None:
+    """The metadata of a ``messages`` chunk, and a node's ``config["metadata"]`` (here through ``get_config()``),
+    hold the call's ``config["metadata"]``, the thread and LangGraph's ``langgraph_*`` keys (namespaces without
+    task ids)."""
+    results = []
+    for lib, saver in _libs():
+        seen: list[Any] = []
+
+        def agent(s: Any, lib: Any = lib, seen: list[Any] = seen) -> Any:
+            metadata = lib.get_config()["metadata"]
+            seen.append((dict(metadata), metadata["user_id"]))
+            return {"messages": [_ai(lib, "hello", "a1")]}
+
+        g = lib.StateGraph(lib.MessagesState)
+        g.add_node("agent", agent)
+        g.add_edge(lib.START, "agent")
+        app = g.compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "1"}, "metadata": {"user_id": "u7"}}
+        chunks = list(app.stream({"messages": [("user", "hi")]}, config, stream_mode="messages"))
+        metas = [m for _, m in chunks] + [seen[0][0]]
+        for m in metas:
+            m.pop("ls_integration", None)  # (LangChain's tracing tag)
+            m["langgraph_checkpoint_ns"] = _task_ns(m["langgraph_checkpoint_ns"])
+        results.append((metas, seen[0][1]))
+    assert results[1] == results[0]
+    assert results[0][0][0] == {
+        "user_id": "u7",
+        "thread_id": "1",
+        "langgraph_step": 1,
+        "langgraph_node": "agent",
+        "langgraph_triggers": ("branch:to:agent",),
+        "langgraph_path": ("__pregel_pull", "agent"),
+        "langgraph_checkpoint_ns": "agent",
+    }
