@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args, get_origin
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
-from aether_nb.flow.messages import with_ids
+from aether_nb.flow.messages import assistant_message, with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
@@ -507,7 +507,8 @@ def _update_writes(raw: Any, spec: StateSpec, node: str) -> list[Write]:
                 code="bad_return",
             )
         items = list(raw) if isinstance(raw, list) else [raw]
-        return [("messages", items)]
+        # Agentflow's node returning text answers as the assistant (written under "messages", a string is a user's)
+        return [("messages", [assistant_message(m) if isinstance(m, str) else m for m in items])]
     raise InvalidUpdate(
         f"node {shown(node)} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
         f"messages, a {spec.name} object, or None",

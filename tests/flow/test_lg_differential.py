@@ -190,3 +190,26 @@ def test_messages_chunks_and_node_configs_carry_langgraphs_metadata() -> None:
         "langgraph_path": ("__pregel_pull", "agent"),
         "langgraph_checkpoint_ns": "agent",
     }
+
+
+def _roles(msgs: Any) -> list[tuple[str, Any]]:
+    """``(role, content)`` of messages, LangChain's types spelled as OpenAI's roles."""
+    roles = {"human": "user", "ai": "assistant"}
+    return [(m["role"], m["content"]) if isinstance(m, dict) else (roles[m.type], m.content) for m in msgs]
+
+
+@pytest.mark.parametrize("written", ["text", ["a", "b"]], ids=["string", "list-of-strings"])
+def test_strings_written_to_messages_are_user_messages(written: Any) -> None:
+    """``add_messages`` makes a string a user (human) message, as LangChain's ``convert_to_messages``: in a node's
+    ``{"messages": ...}`` and in a direct call."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(lib.MessagesState)
+        g.add_node("agent", lambda s: {"messages": written})
+        g.add_edge(lib.START, "agent")
+        app = g.compile(checkpointer=saver)
+        state = app.invoke({"messages": [("user", "q")]}, _thread())
+        direct = lib.add_messages([], written)
+        results.append((_roles(state["messages"]), _roles(direct)))
+    assert results[1] == results[0]
+    assert {role for role, _ in results[0][0]} == {"user"}
