@@ -105,6 +105,7 @@ class Engine(Emitter):
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        self.remaining = self.limit  # steps the call may still run, as of the current superstep (RemainingSteps)
         self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
         self.step_asked = False
         timeout = self.config.get("node_timeout")
@@ -174,7 +175,7 @@ class Engine(Emitter):
     def state_for(self, spec: NodeSpec, values: Mapping[str, Any]) -> Any:
         if spec.subgraph is not None:
             return dict(values)  # a subgraph takes the keys it knows from the raw values
-        return self.graph.spec.to_state(values, spec.input_schema)
+        return self.graph.spec.to_state(self.graph.spec.with_managed(values, self.remaining), spec.input_schema)
 
     def latest_values(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)
@@ -248,6 +249,7 @@ class Engine(Emitter):
                 skip_before = True
                 continue
             skip_before = False
+            self.remaining = limit + 1 - spent  # (LangGraph's stop - step)
             values, tasks, barriers, deferred, ran = await self._superstep(
                 tasks, values, barriers, deferred, step, pending
             )

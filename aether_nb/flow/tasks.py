@@ -368,7 +368,7 @@ class TaskRunner:
 
         def local_state(schema: Any) -> Any:
             local = graph.spec.apply(values, [(task.node, writes)])
-            return graph.spec.to_state(local, schema)
+            return graph.spec.to_state(graph.spec.with_managed(local, self.engine.remaining), schema)
 
         try:
             return await graph.topology.route(

@@ -31,6 +31,7 @@ from aether_nb.flow.checkpoint import (
     thread_key,
 )
 from aether_nb.flow.context import Runtime
+from aether_nb.flow.managed import UPDATE_STATE_REMAINING
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
@@ -333,7 +334,7 @@ async def update_state(
         config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
 
         def local_state(schema: Any) -> Any:
-            return spec.to_state(new_values, schema)
+            return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
 
         route = await graph.topology.route(
             source, goto_of(values), local_state, config, runtime=lambda: Runtime(store=graph.store)
@@ -380,7 +381,7 @@ async def update_superstep(
     config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
 
     def local_state(schema: Any) -> Any:
-        return spec.to_state(new_values, schema)
+        return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
 
     routes = []
     for (n, _), u in zip(writes, updates, strict=True):

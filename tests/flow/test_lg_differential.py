@@ -213,3 +213,53 @@ def test_strings_written_to_messages_are_user_messages(written: Any) -> None:
         results.append((_roles(state["messages"]), _roles(direct)))
     assert results[1] == results[0]
     assert {role for role, _ in results[0][0]} == {"user"}
+
+
+class Budget(TypedDict):
+    n: int
+    remaining_steps: ours.RemainingSteps
+    is_last_step: ours.IsLastStep
+
+
+def test_remaining_steps_and_is_last_step_count_down_as_langgraphs() -> None:
+    """``RemainingSteps``/``IsLastStep`` keys (LangGraph's ``langgraph.managed``) are filled in per task as
+    LangGraph computes them (``recursion_limit`` - step; a resuming call has two more), seen by nodes and routers,
+    and never stored. A loop that stops at ``remaining_steps <= 1`` ends cleanly at the limit."""
+    from langgraph.managed import IsLastStep, RemainingSteps
+
+    # (the functional form: under `from __future__ import annotations` LangGraph cannot resolve a local class)
+    lg_budget = TypedDict(  # type: ignore[misc]  # noqa: UP013
+        "LgBudget", {"n": int, "remaining_steps": RemainingSteps, "is_last_step": IsLastStep}
+    )
+
+    results = []
+    for (lib, saver), schema in zip(_libs(), (lg_budget, Budget), strict=True):
+        seen: list[tuple[str, int, bool]] = []
+
+        def a(s: Any, seen: list[tuple[str, int, bool]] = seen) -> Any:
+            seen.append(("a", s["remaining_steps"], s["is_last_step"]))
+            return {"n": s["n"] + 1, "remaining_steps": 100}  # (ignored: managed keys are not written)
+
+        def route(s: Any, lib: Any = lib, seen: list[tuple[str, int, bool]] = seen) -> Any:
+            seen.append(("route", s["remaining_steps"], s["is_last_step"]))
+            return lib.END if s["remaining_steps"] <= 1 or s["n"] == 3 else "a"
+
+        g = lib.StateGraph(schema)
+        g.add_node("a", a)
+        g.add_edge(lib.START, "a")
+        g.add_conditional_edges("a", route)
+        app = g.compile(checkpointer=saver)
+        config = {**_thread(), "recursion_limit": 4}
+        first = app.invoke({"n": 0}, config)
+        app2 = g.compile(checkpointer=saver, interrupt_before=["a"])
+        app2.invoke({"n": 0}, _thread("2"))
+        resumed = app2.invoke(None, {**_thread("2"), "recursion_limit": 4})
+        results.append((dict(first), dict(resumed), dict(app.get_state(config).values), seen))
+    assert results[1] == results[0]
+    # limit 4: the first turn's node has 3 steps left, then 2, then 1 (its last); a call resuming at a breakpoint, 5
+    assert [r for r in results[0][3] if r[0] == "a"] == [
+        ("a", 3, False),
+        ("a", 2, False),
+        ("a", 1, True),
+        ("a", 5, False),
+    ]
