@@ -244,7 +244,7 @@ class Engine(Emitter):
                 await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
             before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
-                values, tasks, barriers, deferred, pending = await self._pause("before", before)
+                values, tasks, barriers, deferred, pending, step = await self._pause("before", before)
                 spent, limit = 0, self.call_limit()
                 skip_before = True
                 continue
@@ -262,7 +262,7 @@ class Engine(Emitter):
             path.append(ran)
             after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
-                values, tasks, barriers, deferred, pending = await self._pause("after", after)
+                values, tasks, barriers, deferred, pending, step = await self._pause("after", after)
                 spent, limit = 0, self.call_limit()
                 skip_before = True
             elif spent >= limit + 2:
@@ -305,7 +305,9 @@ class Engine(Emitter):
     # -- pauses ---------------------------------------------------------------------------------------------------
     async def _pause(
         self, kind: str, nodes: list[str]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], dict[str, Any]]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], dict[str, Any], int]:
+        """Wait at a breakpoint, then go on from the thread's head: it may be an ``update_state`` checkpoint,
+        whose step the next superstep's follows (as LangGraph numbers them)."""
         where = [f"{self.ns_path}{n}" for n in nodes]
         prompt = f"Paused {kind} {', '.join(where)}: continue?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
@@ -317,7 +319,8 @@ class Engine(Emitter):
         info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
         self.head = self.checkpointer.get(self.thread, info["head"])
         self._head_stale = False
-        return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
+        tasks, barriers, deferred = list(info["tasks"]), dict(info["barriers"]), list(info["deferred"])
+        return info["values"], tasks, barriers, deferred, info["pending"], int(info["step"])
 
     async def _reload(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)

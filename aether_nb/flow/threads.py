@@ -307,7 +307,15 @@ async def update_state(
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
         return cker.put(
             key,
-            replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id, metadata=dict(metadata or {})),
+            replace(
+                base,
+                source="fork",
+                parent=base.id,
+                step=base.step + 1,
+                created_at=now,
+                run_id=run_id,
+                metadata=dict(metadata or {}),
+            ),
         )
     if as_node is None:
         writers = sorted(set(base.writers)) if base is not None else []

@@ -263,3 +263,30 @@ def test_remaining_steps_and_is_last_step_count_down_as_langgraphs() -> None:
         ("a", 1, True),
         ("a", 5, False),
     ]
+
+
+def test_checkpoint_steps_after_update_state_go_on_from_the_update() -> None:
+    """An ``update_state`` checkpoint is step + 1, also a ``"__copy__"`` fork; the supersteps run after it at a
+    breakpoint go on from its step, as LangGraph numbers them (``filter={"step": n}`` finds one)."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(Trail)
+        for n in "xyz":
+            g.add_node(n, lambda s, n=n: {"log": [n]})
+        g.add_edge(lib.START, "x")
+        g.add_edge("x", "y")
+        g.add_edge("y", "z")
+        app = g.compile(checkpointer=saver, interrupt_before=["y"])
+        app.invoke({"a": 0, "log": []}, _thread())
+        app.update_state(_thread(), {"a": 10}, as_node="x")
+        app.invoke(None, _thread())
+        app.invoke({"a": 0, "log": []}, _thread("2"))
+        app.update_state(_thread("2"), None, as_node="__copy__")
+        results.append(
+            [
+                [(h.metadata["source"], h.metadata["step"]) for h in app.get_state_history(_thread(t))]
+                for t in ("1", "2")
+            ]
+        )
+    assert results[1] == results[0]
+    assert [step for _, step in results[0][0]] == [4, 3, 2, 1, 0, -1]
