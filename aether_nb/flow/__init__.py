@@ -31,6 +31,7 @@ from aether_nb.flow.checkpoint import (
 )
 from aether_nb.flow.compiled import CompiledGraph
 from aether_nb.flow.context import ExecutionInfo, InvalidContext, Runtime, ToolRuntime
+from aether_nb.flow.managed import IsLastStep, RemainingSteps
 from aether_nb.flow.messages import (
     REMOVE_ALL_MESSAGES,
     AgentState,
@@ -103,12 +104,14 @@ __all__ = [
     "InvalidUpdate",
     "InvalidUpdateError",
     "InvokeResult",
+    "IsLastStep",
     "MemorySaver",
     "Message",
     "MessagesState",
     "NodeError",
     "Overwrite",
     "PregelTask",
+    "RemainingSteps",
     "RemoveMessage",
     "RetryPolicy",
     "Runtime",

@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.flow.streaming import Sink, checkpoint_payload, task_result, task_start, update_of
+from aether_nb.flow.streaming import (
+    Sink,
+    checkpoint_payload,
+    task_path,
+    task_result,
+    task_start,
+    task_triggers,
+    update_of,
+)
+from aether_nb.flow.types import Overwrite
 
 if TYPE_CHECKING:
     from aether_nb.flow.checkpoint import Checkpoint, Checkpointer
@@ -36,6 +45,7 @@ class Emitter:
     parent: Engine | None
     stream_ns: tuple[str, ...]
     thread_id: str
+    config: dict[str, Any]
     ns: str
     thread: str
     checkpointer: Checkpointer
@@ -151,15 +161,56 @@ class Emitter:
             return None
         return lambda value: self.emit("custom", value)
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
-        """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
-        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``)."""
-        if self.sink is None:
+    def task_metadata(self, node: str, step: int, task: Task | None = None) -> dict[str, Any]:
+        """A node's ``config["metadata"]``, also the metadata of its ``messages`` chunks, as LangGraph's: the
+        call's ``config["metadata"]``, the thread, and where the task runs (``langgraph_*`` keys and, in a
+        subgraph, ``checkpoint_ns``), so callbacks and stream readers can tell tasks apart. Namespaces are
+        aether_nb's (node names, without task ids)."""
+        extra = self.config.get("metadata")
+        meta: dict[str, Any] = dict(extra) if isinstance(extra, Mapping) else {}
+        meta.update(thread_id=self.thread_id, langgraph_step=step, langgraph_node=node)
+        if task is not None:
+            meta["langgraph_triggers"] = task_triggers(node, task.push)
+            meta["langgraph_path"] = task_path(task.tid, node, task.push)
+        meta["langgraph_checkpoint_ns"] = f"{self.ns}|{node}" if self.ns else node
+        if self.ns:
+            meta["checkpoint_ns"] = self.ns
+        return meta
+
+    def on_task_start(self, task: Task, input: Any) -> None:
+        """Note the messages a task receives (its state, or its Send's argument): when it returns them they are
+        not streamed again, as in LangGraph (a node returning the whole list streams only its new messages; a
+        subgraph node, only those its subgraph added and did not stream itself)."""
+        sink = self.sink
+        if sink is None or not isinstance(input, Mapping) or not sink.wants("messages", self.stream_ns):
             return
-        for k, v in writes:
+        for k, v in input.items():
             if self.graph.spec.is_messages(k):
                 for msg in v if isinstance(v, list) else [v]:
-                    self.emit("messages", (msg, {"langgraph_node": task.node, "langgraph_step": step}))
+                    if isinstance(msg, Mapping) and isinstance(msg.get("id"), str):
+                        sink.seen_messages.add(msg["id"])
+
+    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
+        """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
+        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``). A
+        message streamed already, or given to the task (:meth:`on_task_start`), is not streamed."""
+        sink = self.sink
+        if sink is None:
+            return
+        if sink.wants("messages", self.stream_ns):
+            meta: dict[str, Any] | None = None
+            for k, v in writes:
+                if not self.graph.spec.is_messages(k):
+                    continue
+                v = v.value if isinstance(v, Overwrite) else v
+                for msg in v if isinstance(v, list) else [v]:
+                    mid = msg.get("id") if isinstance(msg, Mapping) else None
+                    if isinstance(mid, str):
+                        if mid in sink.seen_messages:
+                            continue
+                        sink.seen_messages.add(mid)
+                    meta = meta if meta is not None else self.task_metadata(task.node, step, task)
+                    self.emit("messages", (msg, dict(meta)))
         update = update_of(self.graph.spec, writes)
         self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
         self.emit_task_result(task, writes)

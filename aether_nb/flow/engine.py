@@ -105,6 +105,7 @@ class Engine(Emitter):
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
         self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        self.remaining = self.limit  # steps the call may still run, as of the current superstep (RemainingSteps)
         self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
         self.step_asked = False
         timeout = self.config.get("node_timeout")
@@ -152,14 +153,15 @@ class Engine(Emitter):
             return self.graph.store
         return self.parent.store
 
-    def node_config(self, node: str, step: int) -> dict[str, Any]:
+    def node_config(self, node: str, step: int, task: Task | None = None) -> dict[str, Any]:
         """The config a node receives: the caller's keys, flat (Agentflow) and under ``configurable``
-        (LangGraph), plus where it runs."""
+        (LangGraph), plus where it runs (also in ``metadata``, with the call's metadata)."""
         if self._configurable is None:
             configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
             configurable.pop("recursion_limit", None)
+            configurable.pop("metadata", None)  # (it is the config's own key, as in LangGraph)
             self._configurable = configurable
-        metadata = {"langgraph_node": node, "langgraph_step": step, "thread_id": self.thread_id}
+        metadata = self.task_metadata(node, step, task)
         return {
             **self.config,
             "thread_id": self.thread_id,
@@ -173,7 +175,7 @@ class Engine(Emitter):
     def state_for(self, spec: NodeSpec, values: Mapping[str, Any]) -> Any:
         if spec.subgraph is not None:
             return dict(values)  # a subgraph takes the keys it knows from the raw values
-        return self.graph.spec.to_state(values, spec.input_schema)
+        return self.graph.spec.to_state(self.graph.spec.with_managed(values, self.remaining), spec.input_schema)
 
     def latest_values(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)
@@ -242,11 +244,12 @@ class Engine(Emitter):
                 await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
             before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
             if before and not skip_before:
-                values, tasks, barriers, deferred, pending = await self._pause("before", before)
+                values, tasks, barriers, deferred, pending, step = await self._pause("before", before)
                 spent, limit = 0, self.call_limit()
                 skip_before = True
                 continue
             skip_before = False
+            self.remaining = limit + 1 - spent  # (LangGraph's stop - step)
             values, tasks, barriers, deferred, ran = await self._superstep(
                 tasks, values, barriers, deferred, step, pending
             )
@@ -259,7 +262,7 @@ class Engine(Emitter):
             path.append(ran)
             after = [n for n in ran if matches(self.interrupt_after, n)]
             if after and tasks:
-                values, tasks, barriers, deferred, pending = await self._pause("after", after)
+                values, tasks, barriers, deferred, pending, step = await self._pause("after", after)
                 spent, limit = 0, self.call_limit()
                 skip_before = True
             elif spent >= limit + 2:
@@ -302,7 +305,9 @@ class Engine(Emitter):
     # -- pauses ---------------------------------------------------------------------------------------------------
     async def _pause(
         self, kind: str, nodes: list[str]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], dict[str, Any]]:
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], dict[str, Any], int]:
+        """Wait at a breakpoint, then go on from the thread's head: it may be an ``update_state`` checkpoint,
+        whose step the next superstep's follows (as LangGraph numbers them)."""
         where = [f"{self.ns_path}{n}" for n in nodes]
         prompt = f"Paused {kind} {', '.join(where)}: continue?"
         spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": kind, "node": where[0], "nodes": where})
@@ -314,7 +319,8 @@ class Engine(Emitter):
         info, _ = await self.journaled("reload", self._reload, {"pause": kind, "nodes": nodes})
         self.head = self.checkpointer.get(self.thread, info["head"])
         self._head_stale = False
-        return info["values"], list(info["tasks"]), dict(info["barriers"]), list(info["deferred"]), info["pending"]
+        tasks, barriers, deferred = list(info["tasks"]), dict(info["barriers"]), list(info["deferred"])
+        return info["values"], tasks, barriers, deferred, info["pending"], int(info["step"])
 
     async def _reload(self) -> dict[str, Any]:
         latest = self.checkpointer.latest(self.thread)

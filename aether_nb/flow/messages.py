@@ -81,10 +81,10 @@ def RemoveMessage(id: str) -> Message:
     return {"role": "remove", "id": id}
 
 
-def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
-    """A message dict from a dict, a string (``default_role``), a ``(role, content)`` pair (``"human"``/``"ai"``
-    accepted as LangChain spells them) or an object with ``role``/``content`` (an OpenAI SDK message: its
-    ``model_dump``)."""
+def coerce_message(value: Any, *, default_role: str = "user") -> Message:
+    """A message dict from a dict, a string (``default_role``: a user's, as LangChain's ``convert_to_messages``
+    makes a string a human message), a ``(role, content)`` pair (``"human"``/``"ai"`` accepted as LangChain spells
+    them) or an object with ``role``/``content`` (an OpenAI SDK message: its ``model_dump``)."""
     if isinstance(value, str):
         return {"role": default_role, "content": value}
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
@@ -110,7 +110,7 @@ def coerce_message(value: Any, *, default_role: str = "assistant") -> Message:
     return msg
 
 
-def with_ids(messages: Iterable[Any], *, default_role: str = "assistant") -> list[Message]:
+def with_ids(messages: Iterable[Any], *, default_role: str = "user") -> list[Message]:
     """Coerce messages and give each one without an ``id`` a fresh one (call inside a journaled step)."""
     out = []
     for m in messages:
@@ -122,7 +122,8 @@ def with_ids(messages: Iterable[Any], *, default_role: str = "assistant") -> lis
 
 
 def coerce_messages(value: Any) -> list[Message]:
-    """One message or a list of them, as message dicts with ids (strings are assistant messages)."""
+    """One message or a list of them, as message dicts with ids (strings are user messages, as in LangGraph's
+    ``add_messages``)."""
     items = list(value) if isinstance(value, (list, tuple)) and not _is_pair(value) else [value]
     return with_ids(items)
 

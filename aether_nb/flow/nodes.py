@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args, get_origin
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
-from aether_nb.flow.messages import with_ids
+from aether_nb.flow.messages import assistant_message, with_ids
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
@@ -435,32 +435,32 @@ class NodeResult:
     goto: list[str | Send]
 
 
-def normalise_return(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: str) -> NodeResult:
+def normalise_return(raw: Any, spec: StateSpec, node: str) -> NodeResult:
     """A node's return as :class:`NodeResult`.
 
     Accepts None, a dict of state keys, a :class:`Command`, a list mixing Commands and updates, a state object
-    (its changed fields), and Agentflow's message returns (a message, a string, or a list of them, appended to
-    ``messages``).
+    (its fields, as LangGraph writes them), and Agentflow's message returns (a message, a string, or a list of
+    them, appended to ``messages``).
 
     Raises:
         InvalidUpdate: a return the graph cannot use.
     """
     if isinstance(raw, Command):
-        return NodeResult(_command_writes(raw, spec, before, node), _goto_of(raw, node))
+        return NodeResult(_command_writes(raw, spec, node), _goto_of(raw, node))
     if isinstance(raw, list) and any(isinstance(x, Command) for x in raw):
         writes: list[Write] = []
         goto: list[str | Send] = []
         for item in raw:
             if isinstance(item, Command):
-                writes.extend(_command_writes(item, spec, before, node))
+                writes.extend(_command_writes(item, spec, node))
                 goto.extend(_goto_of(item, node))
             else:
-                writes.extend(_update_writes(item, spec, before, node))
+                writes.extend(_update_writes(item, spec, node))
         return NodeResult(writes, goto)
-    return NodeResult(_update_writes(raw, spec, before, node), [])
+    return NodeResult(_update_writes(raw, spec, node), [])
 
 
-def _command_writes(cmd: Command[Any], spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
+def _command_writes(cmd: Command[Any], spec: StateSpec, node: str) -> list[Write]:
     if cmd.resume is not None:
         raise InvalidUpdate(
             f"node {shown(node)} returned Command(resume=...): resume is an input of ainvoke, not a return"
@@ -468,7 +468,7 @@ def _command_writes(cmd: Command[Any], spec: StateSpec, before: Mapping[str, Any
     update = cmd.update
     if spec.kind != "root" and isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
         return spec.known([(str(k), v) for k, v in update], f"node {node!r}")
-    return _update_writes(update, spec, before, node)
+    return _update_writes(update, spec, node)
 
 
 def _is_pair(t: Any) -> bool:
@@ -489,14 +489,14 @@ def _goto_of(cmd: Command[Any], node: str) -> list[str | Send]:
     return targets
 
 
-def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: str) -> list[Write]:
+def _update_writes(raw: Any, spec: StateSpec, node: str) -> list[Write]:
     if raw is None:
         return []
     if spec.kind == "root":
         return [(ROOT, raw)]
     if isinstance(raw, Mapping) and "role" not in raw:
         return spec.known([(str(k), v) for k, v in raw.items()], f"node {node!r}")
-    as_object = spec.object_writes(raw, before)
+    as_object = spec.object_writes(raw)
     if as_object is not None:
         return spec.known(as_object, f"node {node!r}")
     if isinstance(raw, (list, tuple, str, Mapping)) or hasattr(raw, "role"):
@@ -507,7 +507,8 @@ def _update_writes(raw: Any, spec: StateSpec, before: Mapping[str, Any], node: s
                 code="bad_return",
             )
         items = list(raw) if isinstance(raw, list) else [raw]
-        return [("messages", items)]
+        # Agentflow's node returning text answers as the assistant (written under "messages", a string is a user's)
+        return [("messages", [assistant_message(m) if isinstance(m, str) else m for m in items])]
     raise InvalidUpdate(
         f"node {shown(node)} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
         f"messages, a {spec.name} object, or None",
@@ -521,10 +522,10 @@ def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
     if value is None:
         return []
     if isinstance(value, Command):
-        return normalise_return(Command(update=value.update), spec, {}, where).writes
+        return normalise_return(Command(update=value.update), spec, where).writes
     if spec.kind == "root":
         return [(ROOT, value)]
-    as_object = spec.object_writes(value, None)
+    as_object = spec.object_writes(value)
     if as_object is not None:
         writes = spec.known(as_object, where, spec.input_keys)
     elif isinstance(value, Mapping):

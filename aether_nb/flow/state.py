@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NotRequired, Required, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.managed import managed_kind, managed_of, managed_values
 from aether_nb.flow.messages import add_messages, coerce_messages
 from aether_nb.flow.types import GraphBuildError, InvalidUpdate, Overwrite
 
@@ -149,11 +150,17 @@ def _strip(hint: Any) -> Any:
             return hint
 
 
+def _unrequired(hint: Any) -> Any:
+    """``Required[T]``, ``NotRequired[T]`` -> ``T`` (an ``Annotated`` inside is kept)."""
+    while get_origin(hint) in (Required, NotRequired):
+        hint = get_args(hint)[0]
+    return hint
+
+
 def _reducer_of(hint: Any, name: str) -> Reducer | None:
     if hint is None:
         return None
-    while get_origin(hint) in (Required, NotRequired):
-        hint = get_args(hint)[0]
+    hint = _unrequired(hint)
     if get_origin(hint) is not typing.Annotated:
         return None
     meta = get_args(hint)[1:]
@@ -213,6 +220,7 @@ class StateSpec:
         self.empties: dict[str, Any] = {}
         self.fields: set[str] | None
         self.hints: dict[str, Any] = {}
+        self.managed: dict[str, str] = {}  # keys the engine fills in per task (RemainingSteps, IsLastStep)
         self._warned: set[str] = set()
         frames = list(frames)
         if self.kind == "dict":
@@ -233,6 +241,8 @@ class StateSpec:
         for extra in (input_schema, output_schema):
             if extra is not None:
                 self.add_schema(extra, frames)
+        if self.fields is not None:
+            self.fields -= set(self.managed)
         self.state_keys = None if self.fields is None else schema_keys(schema)
         self.input_keys = self._keys_of(input_schema) or self.state_keys
         self.output_keys = self._keys_of(output_schema) or self.state_keys
@@ -244,6 +254,7 @@ class StateSpec:
             return
         self.fields |= set(schema_keys(schema) or [])
         self._add_channels(schema, list(frames))
+        self.fields -= set(self.managed)
 
     def _keys_of(self, schema: Any) -> list[str] | None:
         return None if schema is None else schema_keys(schema)
@@ -252,6 +263,10 @@ class StateSpec:
         if _is_pydantic(schema):
             for name, info in schema.model_fields.items():
                 if name in self.reducers:
+                    continue
+                kind = next((k for k in map(managed_kind, info.metadata) if k is not None), None)
+                if kind is not None:
+                    self.managed[name] = kind
                     continue
                 meta = [m for m in info.metadata if callable(m)]
                 if meta:
@@ -266,6 +281,10 @@ class StateSpec:
             if name in self.reducers:
                 continue
             self.hints.setdefault(name, hint)
+            kind = managed_of(_unrequired(hint))
+            if kind is not None:
+                self.managed[name] = kind
+                continue
             reducer = _reducer_of(hint, name)
             if reducer is not None:
                 self.reducers[name] = reducer
@@ -281,6 +300,11 @@ class StateSpec:
         """Whether ``key`` holds chat messages (its reducer is ``add_messages``): its writes are coerced to
         message dicts with ids."""
         return self.reducers.get(key) is add_messages
+
+    def with_managed(self, values: Mapping[str, Any], remaining: int) -> Mapping[str, Any]:
+        """``values`` with the managed keys' values for a task with ``remaining`` steps left (see
+        :mod:`aether_nb.flow.managed`): what nodes and routers read, never stored."""
+        return {**values, **managed_values(self.managed, remaining)} if self.managed else values
 
     def initial(self) -> dict[str, Any]:
         """The values of a new thread: every reducer key that starts empty."""
@@ -313,13 +337,14 @@ class StateSpec:
                 code="state_incomplete",
             ) from exc
 
-    def object_writes(self, obj: Any, before: Mapping[str, Any] | None) -> list[Write] | None:
+    def object_writes(self, obj: Any) -> list[Write] | None:
         """The writes of a returned object of a class with annotations (a state object, a pydantic model, a
         dataclass), or None if ``obj`` is not one.
 
-        As in LangGraph: a field is written when its value is not None, or its default is not None, or (pydantic)
-        it was set explicitly. Returning the state itself writes only what changed, and a reducer key whose list
-        still starts with the old one writes the added items only (so it is not appended twice).
+        As LangGraph's ``get_update_as_tuples``: every field is written, and through its key's reducer, except a
+        None whose default is None and that (pydantic) was not set explicitly. So a fresh ``State(a=9)`` appends
+        its list fields' defaults (nothing, for ``[]``) rather than resetting them, and returning the state itself
+        (or a copy) appends a reducer list to itself, as in LangGraph: return a dict of the changed keys instead.
         """
         cls = type(obj)
         if self.kind == "root":
@@ -342,19 +367,6 @@ class StateSpec:
                 continue
             if value is None and defaults.get(k, _MISSING) is None and not (keep is not None and k in keep):
                 continue
-            if before is not None and k in before:
-                old = before[k]
-                if k in self.reducers:
-                    if isinstance(value, list) and isinstance(old, list) and value[: len(old)] == old:
-                        if len(value) > len(old):
-                            writes.append((k, value[len(old) :]))
-                        continue
-                    if old == value:
-                        continue
-                    writes.append((k, Overwrite(value)))
-                    continue
-                if old == value:
-                    continue
             writes.append((k, value))
         return writes
 
@@ -366,6 +378,8 @@ class StateSpec:
         allowed = self.fields if keys is None else set(keys)
         out = []
         for k, v in writes:
+            if k in self.managed:
+                continue  # (filled in per task, never written: LangGraph ignores such writes too)
             if k in allowed:
                 out.append((k, v))
             elif k not in self._warned:

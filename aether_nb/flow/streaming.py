@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 Chunk = tuple[str, Any, tuple[str, ...]]
 PUSH_TRIGGER = "__pregel_push"
+PULL_PATH = "__pregel_pull"
 
 
 class Sink:
@@ -54,6 +55,9 @@ class Sink:
         self._demand = asyncio.Event()  # the reader took every chunk and waits for the next
         self.asked: set[str] = set()  # interrupts streamed as their task asked (not again when the turn pauses)
         self.resumed: set[tuple[str, ...]] = set()  # subgraphs whose state this call streamed as they resumed
+        # ids of the messages this call streamed or a streamed task received: not streamed (again) when a task
+        # returns them, as LangGraph's StreamMessagesHandler
+        self.seen_messages: set[str] = set()
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
@@ -81,7 +85,21 @@ class Sink:
 
 def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:
     """The ``"tasks"`` chunk of a task that starts."""
-    return {"id": tid, "name": node, "input": input, "triggers": (PUSH_TRIGGER,) if push else (f"branch:to:{node}",)}
+    return {"id": tid, "name": node, "input": input, "triggers": task_triggers(node, push)}
+
+
+def task_triggers(node: str, push: bool) -> tuple[str, ...]:
+    """LangGraph's ``triggers`` of a task (in its ``tasks`` chunks and its ``langgraph_triggers`` metadata)."""
+    return (PUSH_TRIGGER,) if push else (f"branch:to:{node}",)
+
+
+def task_path(tid: str, node: str, push: bool) -> tuple[Any, ...]:
+    """LangGraph's ``langgraph_path`` of a task: ``("__pregel_pull", node)``, or ``("__pregel_push", i, False)``
+    for the i-th Send of its superstep (whose id is ``node#i``)."""
+    if not push:
+        return (PULL_PATH, node)
+    index = tid.rpartition("#")[2]
+    return (PUSH_TRIGGER, int(index) if index.isdigit() else index, False)
 
 
 def result_of(writes: Sequence[tuple[str, Any]]) -> Any:

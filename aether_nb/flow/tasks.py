@@ -250,7 +250,7 @@ class TaskRunner:
         graph = engine.graph
         # the config is built for the code that can read it: the node, its routers, its error handler
         wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
-        config = engine.node_config(task.node, step) if wants_config else {}
+        config = engine.node_config(task.node, step, task) if wants_config else {}
         services = self._services
         if services is None:
             services = self._services = {**engine.run.session.services, **graph.services}
@@ -275,6 +275,7 @@ class TaskRunner:
         cache, caching = graph.cache, spec.cache_policy
         ckey: Any = None
         hit, raw = False, None
+        engine.on_task_start(task, task.arg if task.push else values)
         if cache is not None and caching is not None and not resume:
             ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
@@ -282,7 +283,7 @@ class TaskRunner:
         while not hit:
             node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
             node_run.threads = task.threads
-            node_run.build_config = functools.partial(engine.node_config, task.node, step)
+            node_run.build_config = functools.partial(engine.node_config, task.node, step, task)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
             state = task.arg if task.push else engine.state_for(spec, values)
             mark = journal_mark(child)
@@ -343,7 +344,7 @@ class TaskRunner:
         asked = bool(resume) or engine.asked_count != asked_before
         if parent is not None:
             return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
-        result = normalise_return(raw, graph.spec, values, task.node)
+        result = normalise_return(raw, graph.spec, task.node)
         writes = graph.spec.coerce(result.writes)
 
         route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
@@ -367,7 +368,7 @@ class TaskRunner:
 
         def local_state(schema: Any) -> Any:
             local = graph.spec.apply(values, [(task.node, writes)])
-            return graph.spec.to_state(local, schema)
+            return graph.spec.to_state(graph.spec.with_managed(local, self.engine.remaining), schema)
 
         try:
             return await graph.topology.route(
@@ -385,7 +386,7 @@ class TaskRunner:
         goto = Route.from_json(pending.get("goto") or {})
         writer = engine.stream_writer(task.node)
         runtime = functools.partial(runtime_for, engine, task.tid, writer, 1, engine.run.session.clock.now())
-        config = engine.node_config(task.node, step)
+        config = engine.node_config(task.node, step, task)
         follow = not pending.get("handled")
         route = await self._route(task, writes, [*goto.names, *goto.sends], follow, values, config, runtime)
         engine.on_task_done(task, writes, step)

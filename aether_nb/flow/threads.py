@@ -5,10 +5,10 @@ semantics.
   errors and interrupts, and what the thread's run is doing now.
 * ``update_state(config, values, as_node=None)`` writes a new checkpoint as if ``as_node`` had returned
   ``values``: the reducers apply, and the next tasks are routed again from ``as_node`` (its edges and routers
-  see the edited state). Without ``as_node``, the node that wrote the checkpoint is used (START on a thread that
-  only has an input); ``END`` clears the pending tasks; ``"__copy__"`` copies the checkpoint as a fork. On a
-  past checkpoint the edit starts a branch (the thread's head moves to it); ``ainvoke(None, returned_config)``
-  runs it.
+  see the edited state; a ``Command``'s ``goto`` adds its targets). Without ``as_node``, the node that wrote the
+  checkpoint is used (START on a thread that only has an input); ``END`` clears the pending tasks; ``"__copy__"``
+  copies the checkpoint as a fork. On a past checkpoint the edit starts a branch (the thread's head moves to it);
+  ``ainvoke(None, returned_config)`` runs it.
 
 :class:`~aether_nb.flow.compiled.CompiledGraph`'s ``get_state``, ``get_state_history`` and ``(a)bulk_update_state``
 / ``(a)update_state`` are the functions at the end of this module.
@@ -31,16 +31,19 @@ from aether_nb.flow.checkpoint import (
     thread_key,
 )
 from aether_nb.flow.context import Runtime
+from aether_nb.flow.managed import UPDATE_STATE_REMAINING
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.routing import add_goto
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.types import (
     END,
     START,
+    Command,
     EmptyUpdate,
     Interrupt,
     InvalidUpdate,
     PregelTask,
+    Send,
     StateSnapshot,
     StateUpdate,
 )
@@ -304,7 +307,15 @@ async def update_state(
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
         return cker.put(
             key,
-            replace(base, source="fork", parent=base.id, created_at=now, run_id=run_id, metadata=dict(metadata or {})),
+            replace(
+                base,
+                source="fork",
+                parent=base.id,
+                step=base.step + 1,
+                created_at=now,
+                run_id=run_id,
+                metadata=dict(metadata or {}),
+            ),
         )
     if as_node is None:
         writers = sorted(set(base.writers)) if base is not None else []
@@ -331,9 +342,11 @@ async def update_state(
         config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
 
         def local_state(schema: Any) -> Any:
-            return spec.to_state(new_values, schema)
+            return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
 
-        route = await graph.topology.route(source, [], local_state, config, runtime=lambda: Runtime(store=graph.store))
+        route = await graph.topology.route(
+            source, goto_of(values), local_state, config, runtime=lambda: Runtime(store=graph.store)
+        )
         tasks, barriers, deferred = graph.topology.next_tasks([(source, route)], barriers, deferred)
     return cker.put(
         key,
@@ -376,12 +389,12 @@ async def update_superstep(
     config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
 
     def local_state(schema: Any) -> Any:
-        return spec.to_state(new_values, schema)
+        return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
 
     routes = []
-    for n, _ in writes:
+    for (n, _), u in zip(writes, updates, strict=True):
         source = START if n == INPUT else n
-        routes.append((source, await graph.topology.route(source, [], local_state, config)))
+        routes.append((source, await graph.topology.route(source, goto_of(u.values), local_state, config)))
     tasks, barriers, deferred = graph.topology.next_tasks(
         routes, dict(base.barriers) if base is not None else {}, list(base.deferred) if base is not None else []
     )
@@ -389,6 +402,12 @@ async def update_superstep(
         thread_key(thread_id, ns),
         updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
     )
+
+
+def goto_of(values: Any) -> list[str | Send]:
+    """The ``goto`` of a ``Command`` given to ``update_state``: as in LangGraph, its targets are routed besides
+    ``as_node``'s edges (the update is that node's return)."""
+    return values.goto_list() if isinstance(values, Command) else []
 
 
 def updated(

@@ -102,8 +102,8 @@ async def run_start(
         pending = dict(previous.pending)
     else:
 
-        def local_state(schema: Any) -> Any:
-            return graph.spec.to_state(values, schema)
+        def local_state(schema: Any) -> Any:  # (START's routers run with the call's whole budget, as LangGraph's)
+            return graph.spec.to_state(graph.spec.with_managed(values, engine.call_limit()), schema)
 
         runtime = functools.partial(runtime_for, engine, START, engine.stream_writer(START), 1, head.created_at)
         route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
