@@ -218,27 +218,32 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     cells: list[list[str]] = []
     listed, older = listed_runs(config.runs())
     for run in listed:
-        started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        prompts = ", ".join(w.prompt or w.kind for w in run.waits)
-        status = words(run.status)
-        if run.status in ("running", "pending") and not run.live:
-            status = "cut off (the kernel stopped while it ran): Resume goes on from its last completed step"
-        fields = [run.id, run.graph_name, status, started] + ([prompts] if prompts else [])
+        fields, prompts = _row(run)
         cells.append([*fields[:4], prompts])
         lines.append(" · ".join(fields))  # no dangling separator when nothing is asked
-        text = html.escape(lines[-1])
-        label = ipywidgets.HTML(text)
+        label = ipywidgets.HTML(html.escape(lines[-1]))
         # Finished runs can only be shown; a run that finishes after the table was drawn says so when clicked.
         button = ipywidgets.Button(description="Show" if run.done else "Resume", layout=ipywidgets.Layout(width="80px"))
 
-        def act(run_id: str = run.id, button: Any = button) -> None:
+        def act(run_id: str = run.id, button: Any = button, label: Any = label) -> None:
             with out:
                 try:
                     resume(extension, run_id)
                 except UsageError as exc:
                     print(exc.message)
-            if config.get_run(run_id).done:
+            shown = config.get_run(run_id)
+            if shown.done:
                 button.description = "Show"
+                return
+
+            # Its row follows it from now on: it said "waiting for you" beside the widget that said "done".
+            def follow(_: Any) -> None:
+                label.value = html.escape(" · ".join(_row(shown)[0]))
+                if shown.done:
+                    button.description = "Show"
+                    stop()
+
+            stop = shown.subscribe(follow)
 
         def clicked(_: Any, act: Any = act) -> None:
             if threading.get_ident() == thread:
@@ -256,6 +261,17 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         lines.append(more)
         cells.append([more, "", "", "", ""])
     return RunsTable([*rows, out], lines, runs_html(cells))
+
+
+def _row(run: Any) -> tuple[list[str], str]:
+    """A run's row of ``%aether runs`` (the fields shown) and its open questions (as plain text: a question's
+    markdown is shown as the words it marks up)."""
+    started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    prompts = ", ".join(" ".join((w.prompt or w.kind).replace("**", "").replace("`", "").split()) for w in run.waits)
+    status = words(run.status)
+    if run.status in ("running", "pending") and not run.live:
+        status = "cut off (the kernel stopped while it ran): Resume goes on from its last completed step"
+    return [run.id, run.graph_name, status, started] + ([prompts] if prompts else []), prompts
 
 
 MAX_FINISHED_LISTED = 100

@@ -489,3 +489,33 @@ def test_a_resume_after_a_tool_was_redefined_reuses_its_result_and_says_so(kerne
     )
     assert warnings == "[('tool_changed', 'charge_1')]"
     assert (tmp_path / "count.txt").read_text() == "charged\n"  # charged once
+
+
+def test_a_runs_table_row_follows_the_run_its_resume_button_reattached(kernel: Kernel, tmp_path: Path) -> None:
+    """Resume clicked in `%aether runs`, the run answered in its widget: the row still said "waiting for you"
+    right above a widget that said done. It follows the run now; its question reads as words, not markdown."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE.replace('"Your name?"', '"Your **name**?"'))
+    kernel.ok("run = onboarding.start(x=21, run_id='onb-row')\nawait run.wait_for('waiting', timeout=20)")
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE.replace('"Your name?"', '"Your **name**?"'))
+    res = kernel.ok(
+        "from aether_nb.notebook.magics import runs_table\n"
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "table = runs_table(ext)\n"
+        "row = next(r for r in table.children if hasattr(r, 'children') and r.children"
+        " and 'onb-row' in getattr(r.children[-1], 'value', ''))\n"
+        "button, label = row.children\n"
+        "print('BEFORE', label.value)\n"
+        "button.click()\n"
+        "run = ag.get_run('onb-row')\n"
+        "await run.answer('Ada')\n"
+        "await run\n"
+        "print('AFTER', label.value, '|', button.description)"
+    )
+    before = next(x for x in res.stdout.splitlines() if x.startswith("BEFORE"))
+    after = next(x for x in res.stdout.splitlines() if x.startswith("AFTER"))
+    assert "waiting for you" in before and "Your name?" in before and "**" not in before, before
+    assert "waiting" not in after and "Your name?" not in after and after.endswith("| Show"), after
