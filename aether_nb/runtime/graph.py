@@ -166,11 +166,12 @@ class RunGraph:
         """When a node id starts again, the times it keeps from before: a step replayed from the journal keeps
         when it really ran (start and end), and a step that was under way when its run stopped (a wait, a nested
         graph_fn around one) keeps its start, so a resumed run's DAG and elapsed time read as the live run's
-        would. A step run again for real (a failed one retried) gets the new times. None: nothing kept."""
+        would. A step run again for real (a failed one retried) gets the new times; one whose failure is raised
+        again from the journal keeps its own (it showed 0 ms). None: nothing kept."""
         before = self._nodes.get(node_id)
         if before is None or before.started_at is None:
             return None
-        if replayed and before.status == "DONE":
+        if replayed and before.status in ("DONE", "FAILED", "FAILED_TIMEOUT"):  # (a failure raised again, too)
             return before.started_at, before.ended_at
         if before.status not in FINAL_NODE_STATUSES:
             return before.started_at, None

@@ -162,6 +162,27 @@ def test_a_handled_failure_sends_the_run_resumed_after_a_restart_down_the_same_p
     _check_checkout(arun(_answer_the_question(ag.get_run("checkout"))))
 
 
+def test_a_failure_raised_again_from_the_journal_keeps_the_times_it_ran_with() -> None:
+    """The widget drew the replayed failed charge as "0 ms" (replayed DONE steps kept their times)."""
+    store = MemoryStore()
+    _process(store)
+
+    async def first() -> tuple[float | None, float | None]:
+        run = fs_checkout.start(amount=12, run_id="checkout")
+        await run.wait_for("waiting", timeout=10)
+        node = run.graph.node("fs_charge_1")
+        return node.started_at, node.ended_at
+
+    started, ended = arun(first())
+    assert started is not None and ended is not None
+    _process(store)
+    run = ag.get_run("checkout")
+    _check_checkout(arun(_answer_the_question(run)))
+    node = run.graph.node("fs_charge_1")
+    assert node.status == "FAILED" and node.replayed
+    assert (node.started_at, node.ended_at) == (started, ended)
+
+
 def test_a_handled_failure_sends_the_run_back_from_leaving_memory_down_the_same_path() -> None:
     _process(MemoryStore())
     ag.session().max_live_waiting = 0  # a parked run leaves memory as soon as it can
