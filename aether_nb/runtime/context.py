@@ -125,7 +125,7 @@ class NodeContext:
             return AbsentServer(name, self._scope, exc)
 
     # -- custom services -------------------------------------------------------------------------------------------
-    def svc(self, name: str) -> Any:
+    def svc(self, name: str) -> ServiceProxy:
         """The custom service registered under ``name``, as this node sees it: each call of one of its public
         methods is a journaled step named ``<name>.<method>`` (done once, replayed on resume); methods marked
         ``@ag.pure`` run directly. ``.wrapped`` is the service object itself."""
@@ -144,12 +144,12 @@ class NodeContext:
             proxy = self._proxies[name] = ServiceProxy(name, services[name], self._scope)
         return proxy
 
-    def __getattr__(self, name: str) -> Callable[[], Any]:
+    def __getattr__(self, name: str) -> ServiceProxy:
         if name.startswith("_"):
             raise AttributeError(name)
         services = self._scope.run.session.services
         if name in services:
-            return lambda: self.svc(name)
+            return self.svc(name)  # (callable too: context.<name>() and context.<name>.method() alike)
         raise AttributeError(
             f"NodeContext has no attribute or service {shown(name)}; registered services: {sorted(services) or 'none'}"
         )

@@ -338,6 +338,11 @@ class ServiceProxy:
         """The service object itself (no journaling)."""
         return self._target
 
+    def __call__(self) -> ServiceProxy:
+        """``context.counter()`` is ``context.counter`` (both spellings reach the service: aether_nb's documented
+        call, and AetherGraph's attribute, ``context.counter.incr(2)``)."""
+        return self
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
         if name.startswith("_") or not callable(attr) or inspect.isclass(attr):

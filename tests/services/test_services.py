@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import aether_nb as ag
+from aether_nb.runtime.events import ServiceCalled
 from aether_nb.runtime.session import Session
 from aether_nb.testing import ManualClock
 from tests.conftest import arun
@@ -123,6 +124,27 @@ def test_custom_service_with_a_critical_section(session: Session) -> None:
     arun(main())
     assert counter.value == 1000
     assert len(counter.callers) == 10
+
+
+def test_a_service_is_reached_as_aethergraph_writes_it_too(session: Session) -> None:
+    """AetherGraph's documented ``context.counter.incr(2)`` failed with "'function' object has no attribute
+    'incr'" (only ``context.counter()`` worked); both spellings are the same journaled step now."""
+    counter = Counter()
+    ag.register_context_service("counter", counter)
+
+    @ag.graph_fn
+    async def worker(*, context: ag.NodeContext) -> None:
+        await context.counter.incr()
+        await context.counter().incr()
+        assert context.counter is context.counter() is context.svc("counter")
+
+    async def main() -> list[str]:
+        run = worker.start()
+        await run
+        return [f"{e.service}.{e.method}" for e in run.history if isinstance(e, ServiceCalled)]
+
+    assert arun(main()) == ["counter.incr", "counter.incr"]  # both journaled steps
+    assert counter.value == 2
 
 
 def test_kv_expired_keys_are_purged_after_runs(session: Session) -> None:
