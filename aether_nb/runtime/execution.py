@@ -388,7 +388,10 @@ class Scope:
             raise
         except BaseException as exc:
             if node:
-                timed_out = (isinstance(exc, WaitTimeout) and kind == "wait") or isinstance(exc, StepTimeout)
+                # its own wait's deadline (an ask_*, a DualStageTool's): not one of a step inside it
+                timed_out = (isinstance(exc, WaitTimeout) and (kind == "wait" or exc.node_id == key)) or isinstance(
+                    exc, StepTimeout
+                )
                 status = "FAILED_TIMEOUT" if timed_out else "FAILED"
                 run.finish_node(key, status, error=error_info(exc), where=child.where)
                 self.advance(parents, key)  # a body that handles the error goes on from it (its next steps' parent)

@@ -325,3 +325,38 @@ def test_a_files_answer_naming_a_path_the_system_refuses_is_an_invalid_answer(se
         assert await run == {"n": 1}
 
     arun(main())
+
+
+def test_a_dual_stage_tool_past_its_deadline_is_failed_timeout_and_its_caller_is_not(session: Session) -> None:
+    """The README says waits end ``FAILED_TIMEOUT`` at their deadline, DualStageTool included; its node ended
+    ``FAILED`` (only wait-kind nodes counted). A graph_fn around it fails (its own status is not a timeout)."""
+    clock = ManualClock()
+    session.clock = clock
+
+    @ag.tool(outputs=["decision"])
+    class TimedApprove(ag.DualStageTool):
+        async def setup(self, amount: float, *, context: ag.NodeContext) -> ag.WaitSpec:
+            return ag.WaitSpec(kind="approval", prompt=f"Pay {amount}?", timeout_s=5)
+
+        async def on_resume(self, payload: Any, *, context: ag.NodeContext) -> dict[str, Any]:
+            return {"decision": payload["choice"]}
+
+    @ag.graph_fn(name="pays_after_approval", outputs=["d"])
+    async def pays(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"d": (await TimedApprove(amount=1))["decision"]}
+
+    @ag.graph_fn(name="pays_outer", outputs=["d"])
+    async def outer(*, context: ag.NodeContext) -> dict[str, Any]:
+        return await pays()
+
+    async def main() -> dict[str, str]:
+        run = outer.start()
+        await until(lambda: clock.sleepers == 1)
+        clock.advance(6)
+        with pytest.raises(ag.RunFailed):
+            await run
+        return {n.id: n.status for n in run.graph.nodes}
+
+    statuses = arun(main())
+    assert statuses["pays_after_approval_1/TimedApprove_1"] == "FAILED_TIMEOUT", statuses
+    assert statuses["pays_after_approval_1"] == "FAILED", statuses
