@@ -82,6 +82,25 @@ def check_no_secret(value: str, what: str) -> str:
     return value
 
 
+def check_declared_inputs(declared: Any, actual: list[str], where: str) -> None:
+    """AetherGraph's ``inputs=[...]`` on a decorator (which it requires): here the inputs come from the signature,
+    so a declaration is accepted when it names exactly the parameters, and refused, saying which, otherwise."""
+    if declared is None:
+        return
+    if (
+        isinstance(declared, str)
+        or not isinstance(declared, (list, tuple))
+        or not all(isinstance(x, str) for x in declared)
+    ):
+        raise UsageError(f"{where}: inputs= takes a list of parameter names, got {shown(declared)}", code="bad_inputs")
+    if sorted(declared) != sorted(actual):
+        raise UsageError(
+            f"{where}: inputs={list(declared)} does not match the function's parameters {actual}; inputs come from "
+            "the signature here, so inputs= may be left out",
+            code="bad_inputs",
+        )
+
+
 def check_run_id(value: Any) -> str:
     """A run id users may give: a short string without ``/``, NUL or lone surrogates."""
     text = check_text(value, "run_id", max_len=MAX_ID)

@@ -17,6 +17,7 @@ from typing import Any, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
@@ -67,6 +68,8 @@ class GraphFn:
             for p in self.signature.parameters.values()
             if p.name != self.context_param and p.kind is not p.VAR_KEYWORD
         ]
+        self.version: str | None = None  # (AetherGraph's decorator keywords, kept as given)
+        self.tags: list[str] = []
         functools.update_wrapper(self, fn)
         register(self)
 
@@ -214,6 +217,9 @@ def graph_fn(
     name: str | None = None,
     outputs: Sequence[str] | None = None,
     description: str | None = None,
+    inputs: Sequence[str] | None = None,
+    version: str | None = None,
+    tags: Sequence[str] | None = None,
 ) -> Callable[[Callable[..., Any]], GraphFn]: ...
 
 
@@ -224,16 +230,28 @@ def graph_fn(
     name: str | None = None,
     outputs: Sequence[str] | None = None,
     description: str | None = None,
+    inputs: Sequence[str] | None = None,
+    version: str | None = None,
+    tags: Sequence[str] | None = None,
 ) -> GraphFn | Callable[[Callable[..., Any]], GraphFn]:
     """Make an ``async def`` an agent: ``@graph_fn`` or ``@graph_fn(name="demo", outputs=["answer"])``.
 
     Inputs come from the signature; a parameter named ``context``/``ctx`` (or annotated ``NodeContext``)
-    receives the run's :class:`~aether_nb.runtime.context.NodeContext`.
+    receives the run's :class:`~aether_nb.runtime.context.NodeContext`. AetherGraph's ``inputs=`` (checked
+    against the signature), ``version=`` and ``tags=`` are accepted, so its decorators work unchanged; the last
+    two are kept on the agent (``.version``, ``.tags``).
     """
     if isinstance(fn, str):
         raise UsageError(f"pass the name by keyword: @graph_fn(name={shown(fn)})")
+    if version is not None and not isinstance(version, str):
+        raise UsageError(f"@graph_fn version= takes a string, got {shown(version)}")
+    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
+        raise UsageError(f"@graph_fn tags= takes a list of strings, got {shown(tags)}")
 
     def wrap(f: Callable[..., Any]) -> GraphFn:
-        return GraphFn(f, name=name, outputs=outputs, description=description)
+        made = GraphFn(f, name=name, outputs=outputs, description=description)
+        check_declared_inputs(inputs, made.inputs, f"@graph_fn {made.name}")
+        made.version, made.tags = version, list(tags or [])
+        return made
 
     return wrap if fn is None else wrap(fn)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger
 from aether_nb.runtime.registry import register, register_version
@@ -345,6 +346,7 @@ def tool(
     outputs: Sequence[str] | None = None,
     name: str | None = None,
     executor: Executor | str | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> Callable[[Any], Any]: ...
 
 
@@ -355,8 +357,12 @@ def tool(
     outputs: Sequence[str] | None = None,
     name: str | None = None,
     executor: Executor | str | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> Tool | Callable[[Any], Any]:
     """Make a function a tool: ``@tool``, or ``@tool(outputs=["y"], name="double")``.
+
+    ``inputs`` (AetherGraph's decorators name them) is optional: checked against the signature, which is where
+    a tool's inputs come from.
 
     ``outputs`` names the keys of the returned dict (checked on every call); without it a dict is returned as
     is and any other value becomes ``{"result": value}``. ``executor="local"`` keeps a sync body in this
@@ -370,6 +376,9 @@ def tool(
 
     def wrap(f: Any) -> Any:
         if isinstance(f, type) and issubclass(f, DualStageTool):
+            if inputs is not None:
+                setup = [p for p in inspect.signature(f.setup).parameters if p not in ("self", "context", "ctx")]
+                check_declared_inputs(inputs, setup, f"@tool {f.__name__}")
             if outputs is not None:
                 f.tool_outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
             if name is not None:
@@ -378,7 +387,9 @@ def tool(
             return f
         if isinstance(f, Tool):
             raise UsageError(f"{f.name} is already a tool; apply @tool once")
-        return Tool(f, name=name, outputs=outputs, executor=executor)
+        made = Tool(f, name=name, outputs=outputs, executor=executor)
+        check_declared_inputs(inputs, made.inputs, f"@tool {made.name}")
+        return made
 
     return wrap if fn is None else wrap(fn)
 

@@ -216,3 +216,36 @@ def test_user_code_may_catch_a_tool_error_and_go_on(session: Session) -> None:
         return {"ok": False}
 
     assert arun(agent()) == {"ok": True}
+
+
+def test_aethergraphs_decorator_keywords_are_accepted_and_checked(session: Session) -> None:
+    """AetherGraph requires ``@graph_fn(name=, inputs=, outputs=)`` (and offers ``version=``, ``tags=``; ``@tool``
+    takes ``inputs=`` too): they were a raw TypeError here. Accepted now; ``inputs`` must name the parameters."""
+
+    @ag.graph_fn(name="ag_style", inputs=["x", "y"], outputs=["s"], version="0.2.0", tags=["demo"])
+    async def ag_style(x: int, y: int, *, context: ag.NodeContext) -> dict[str, int]:
+        return {"s": (await ag_add(x, y))["s"]}
+
+    @ag.tool(inputs=["a", "b"], outputs=["s"])
+    async def ag_add(a: int, b: int) -> dict[str, int]:
+        return {"s": a + b}
+
+    assert arun(ag_style(x=1, y=2)) == {"s": 3}
+    assert ag_style.version == "0.2.0" and ag_style.tags == ["demo"]
+    for bad, match in [
+        ({"inputs": ["x"]}, r"does not match the function's parameters \['x', 'y'\]"),
+        ({"inputs": "x"}, "takes a list of parameter names"),
+        ({"version": 2}, "version= takes a string"),
+        ({"tags": "demo"}, "tags= takes a list of strings"),
+    ]:
+        with pytest.raises(ag.UsageError, match=match):
+
+            @ag.graph_fn(name="ag_bad", **bad)  # type: ignore[arg-type]
+            async def ag_bad(x: int, y: int) -> dict[str, int]:
+                return {}
+
+    with pytest.raises(ag.UsageError, match="does not match"):
+
+        @ag.tool(inputs=["q"])
+        def ag_tool(a: int) -> dict[str, int]:
+            return {}
