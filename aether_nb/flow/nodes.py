@@ -516,6 +516,23 @@ def _update_writes(raw: Any, spec: StateSpec, node: str) -> list[Write]:
     )
 
 
+def _agentflow_state(spec: StateSpec, value: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """Agentflow's ``{"state": {field: value}}`` input (edits of the state's fields, e.g. a reviewer's decision
+    given when resuming a breakpoint) as the fields themselves, when the state has no ``state`` key of its own:
+    it was dropped as an unknown key and the paused node ran without the edit. Agentflow's ``current_node``
+    (moving the cursor) has no counterpart here: refused, saying what to use."""
+    edits = value.get("state")
+    if not isinstance(edits, Mapping) or spec.fields is None or "state" in spec.fields:
+        return value
+    if "current_node" in edits:
+        raise UsageError(
+            f"{where}: Agentflow's state.current_node (moving the cursor) is not supported; route with "
+            "update_state(config, values, as_node=...) or Command(goto=...)",
+            code="unsupported_input",
+        )
+    return {**{k: v for k, v in value.items() if k != "state"}, **edits}
+
+
 def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
     """A turn's input (or an ``aupdate_state`` value) as writes; messages to an ``add_messages`` key get ids and
     default to the user's role."""
@@ -529,6 +546,7 @@ def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
     if as_object is not None:
         writes = spec.known(as_object, where, spec.input_keys)
     elif isinstance(value, Mapping):
+        value = _agentflow_state(spec, value, where)
         writes = spec.known([(str(k), v) for k, v in value.items()], where, spec.input_keys)
     else:
         raise InvalidUpdate(

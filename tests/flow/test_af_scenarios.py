@@ -168,16 +168,18 @@ async def test_command_goto_and_its_update(session: Session) -> None:
 
 
 # -- scenarios 4, 5 ------------------------------------------------------------------------------------------------
-async def test_interrupt_before_pause_and_resume_with_state(checkpointer: str) -> None:
+@pytest.mark.parametrize("edit", [{"decision": "approved"}, {"state": {"decision": "approved"}}])
+async def test_interrupt_before_pause_and_resume_with_state(checkpointer: str, edit: dict[str, Any]) -> None:
     """Scenario 4 (Agentflow's Part A): the pause returns normally with the node pending; the next call's state
-    edits apply and the node runs exactly once."""
+    edits apply and the node runs exactly once. Agentflow writes the edits as ``{"state": {...}}``: that input
+    was dropped as an unknown key (a warning) and the reviewer's decision was lost."""
     app = review_graph(checkpointer=checkpointer, interrupt_before=["human_review"])
     small = await app.ainvoke(ask("50"), {"thread_id": "t-small"})
     assert small.status == "completed" and small["trail"] == ["classify", "auto_approve"]
     big = await app.ainvoke(ask("500"), {"thread_id": "t-big"})
     assert big.status == "interrupted" and big.next == ("human_review",)
     assert [i.kind for i in big.interrupts] == ["before"] and big["trail"] == ["classify"]
-    resumed = await app.ainvoke({"decision": "approved"}, {"thread_id": "t-big"})
+    resumed = await app.ainvoke(edit, {"thread_id": "t-big"})
     assert resumed.status == "completed"
     assert resumed["trail"] == ["classify", "human_review(decision='approved')"]
     assert contents(resumed.messages) == ["500", "review says approved for 500.0"]  # this turn's, as Agentflow
@@ -185,6 +187,12 @@ async def test_interrupt_before_pause_and_resume_with_state(checkpointer: str) -
     assert nxt["trail"] == ["classify", "human_review(decision='approved')", "classify", "auto_approve"]
     assert nxt["decision"] == "approved"  # custom fields carry over to the next turn
     assert contents(nxt.messages) == ["20", "auto-approved 20.0"]
+
+
+async def test_agentflows_current_node_edit_is_refused_saying_what_to_use(session: Session) -> None:
+    app = chain("a")
+    with pytest.raises(UsageError, match=r"current_node .* update_state\(config, values, as_node=\.\.\.\)"):
+        await app.ainvoke({**HI, "state": {"current_node": "a"}}, {"thread_id": "t-cursor"})
 
 
 async def test_interrupt_after_continues_at_the_chosen_successor(checkpointer: str) -> None:
