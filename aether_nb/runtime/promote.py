@@ -134,11 +134,46 @@ def source_constants(target: Any) -> list[Any]:
     return found
 
 
+def names_read(target: Any) -> set[str] | None:
+    """The names an agent's source reads (``ast.Name`` loads), or None when its source is unknown."""
+    fn = getattr(target, "fn", None)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn))) if fn is not None else None
+    except (OSError, TypeError, SyntaxError):
+        return None
+    if tree is None:
+        return None
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def control_flow(target: Any) -> list[str]:
+    """The branches and loops of an agent's source (``line 4: if d["y"] > 10``), or [] when it has none or its
+    source is unknown. A promoted graph is the path one run took through them: with other inputs the agent may call
+    other tools, or the same ones another number of times, and the graph would not."""
+    fn = getattr(target, "fn", None)
+    try:
+        source = textwrap.dedent(inspect.getsource(fn)) if fn is not None else ""
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return []
+    first = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.IfExp, ast.Match)):
+            head = ast.get_source_segment(source, node) or ""
+            head = head.splitlines()[0].strip() if head else type(node).__name__.lower()
+            found.append(f"line {first + node.lineno - 1}: {head[:80]}")
+    return found
+
+
 class _Tracer:
     """Traces argument values back to their origin (see the module docstring)."""
 
-    def __init__(self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any]) -> None:
+    def __init__(
+        self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any], read: set[str] | None = None
+    ) -> None:
         self.inputs = inputs
+        self.read = read  # the names the agents' code reads (None: its source is unknown)
         self.constants = constants
         self.step_values = step_values  # wait/LLM step id -> what it produced
         self.produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
@@ -149,6 +184,7 @@ class _Tracer:
         """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
         found = self._whole(value, parents)
         if found is not _NOT_FOUND and not (_is_secret(found)):
+            self._note_ambiguous(value, found, name)
             return found
         if _is_secret(value):
             # a key is never written into the source, even when it is a constant of the agent's code
@@ -169,6 +205,33 @@ class _Tracer:
         self.computed[name] = value
         return Ref(INPUTS, name)
 
+    def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
+        """Origins are found by value: when another origin holds the same value (a run input equal to a constant
+        of the code, or to an earlier tool output), the source says which one it took, so it can be edited."""
+        if _trivial(value):
+            return
+        others: list[str] = []
+        for k, v in self.inputs.items():
+            if v == value and chosen != Ref(INPUTS, k) and (self.read is None or k in self.read):
+                others.append(f"input {k}")
+        for node_id, key, v in self.produced:
+            if v == value and chosen != Ref(node_id, key):
+                others.append(f"{node_id}.{key}")
+        if isinstance(chosen, Ref) and any(type(c) is type(value) and c == value for c in self.constants):
+            others.append(f"the constant {_short(value, 60)} of the agent's code")
+        if others:
+            taken = (
+                f"{chosen.key}"
+                if isinstance(chosen, Ref) and chosen.node == INPUTS
+                else (f"{chosen.node}.{chosen.key}" if isinstance(chosen, Ref) else f"the constant {chosen!r}")
+            )
+            self.notes.append(
+                redact_text(
+                    f"{name}: its value {_short(value, 60)} is also {', '.join(dict.fromkeys(others))}; the graph "
+                    f"takes {taken} — if the agent used another, edit that argument"
+                )
+            )
+
     def _whole(self, value: Any, parents: set[str]) -> Any:
         if _trivial(value):
             return value
@@ -177,7 +240,9 @@ class _Tracer:
             if node_id in parents and v == value:
                 return Ref(node_id, key)
         for k, v in self.inputs.items():
-            if v == value:
+            # (an input the agent's code never reads cannot be where an argument came from: ``inc(len(items))``
+            # equal to an unused input ``n`` is a value computed in Python)
+            if v == value and (self.read is None or k in self.read):
                 return Ref(INPUTS, k)
         for node_id, key, v in candidates:
             if v == value:
@@ -227,7 +292,10 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     agents = [lookup(run.record.kind, run.graph_name)]
     agents += [lookup("graph_fn", n.name) for n in graph.nodes if n.kind == "graph_fn"]
     constants = [c for agent in dict.fromkeys(a for a in agents if a is not None) for c in source_constants(agent)]
-    tracer = _Tracer(inputs, constants, step_values)
+    known = [a for a in dict.fromkeys(agents) if a is not None]
+    reads = [names_read(a) for a in known]
+    read = None if not reads or any(r is None for r in reads) else set().union(*(r for r in reads if r is not None))
+    tracer = _Tracer(inputs, constants, step_values, read)
     calls: list[_Call] = []
     redefined: list[str] = []
     for node in graph.nodes:
@@ -265,7 +333,16 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             code="computed_values",
         )
     used = [k for k in inputs if any(r.node == INPUTS and r.key == k for r in _all_refs(calls, outs))]
-    notes = list(dict.fromkeys(tracer.notes))
+    flow = [f for agent in dict.fromkeys(a for a in agents if a is not None) for f in control_flow(agent)]
+    notes = []
+    if flow:
+        notes.append(
+            f"This graph is the path run {run.id} took: the agent's code branches or loops ({'; '.join(flow[:4])}"
+            f"{'; ...' if len(flow) > 4 else ''}), and a static graph calls the same tools whatever its inputs. With "
+            "other inputs the agent may call other tools, or the same ones another number of times: check before "
+            "reusing it, or move the decision into a tool"
+        )
+    notes += list(dict.fromkeys(tracer.notes))
     notes += [
         f"{name} was redefined after run {run.id}: the graph calls its current code, which may not give the run's "
         "results (the promotion was checked against the run's journal, without running anything)"

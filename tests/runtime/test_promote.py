@@ -265,3 +265,49 @@ TOOL_CELL = """
 def scale(x: int) -> dict:
     return {{"y": x * {factor}}}
 """
+
+
+@ag.graph_fn(name="doubling_loop", outputs=["answer"])
+async def doubling_loop(x: int) -> dict[str, int]:
+    d = await double(x)
+    while d["y"] < 50:
+        d = await double(d["y"])
+    return {"answer": d["y"]}
+
+
+@ag.graph_fn(name="plus_step", outputs=["answer"])
+async def plus_step(x: int, step: int) -> dict[str, int]:
+    s = await add(x, 1)  # the constant 1, equal to the run's input step
+    return {"answer": (await add(s["total"], step))["total"]}
+
+
+@ag.graph_fn(name="counted", outputs=["answer"])
+async def counted(items: list[int], n: int) -> dict[str, int]:
+    return {"answer": (await double(len(items)))["y"]}  # n is never read; len(items) happened to equal it
+
+
+def _promoted(agent: Any, name: str, **inputs: Any) -> str:
+    async def main() -> str:
+        run = agent.start(**inputs)
+        await run
+        return str(run.promote(name))
+
+    return arun(main())
+
+
+def test_a_promoted_graph_says_it_is_the_path_one_run_took_through_branches_and_loops(session: Session) -> None:
+    """A loop (or an `if` on a value) promoted without a word: with another input the graph ran the run's five
+    doublings where the agent ran one. The source says so, naming the lines; a straight agent gets no such note."""
+    source = _promoted(doubling_loop, "doubling_static", x=3)
+    assert "This graph is the path run" in source and 'while d["y"] < 50' in source
+    assert "line " in source.split("while")[0].rsplit("(", 1)[-1]
+    assert "This graph is the path" not in _promoted(demo, "demo_static", x=2)
+
+
+def test_an_origin_found_by_equal_value_is_named_with_the_others_it_could_be(session: Session) -> None:
+    """Arguments are traced by value: a constant 1 equal to the input ``step`` became ``step`` without a word; an
+    argument equal to an input the agent never reads (``len(items) == n``) became that input."""
+    source = _promoted(plus_step, "plus_static", x=5, step=1)
+    assert "add_1_b: its value 1 is also the constant 1 of the agent's code; the graph takes step" in source
+    source = _promoted(counted, "counted_static", items=[4, 5, 6], n=3)
+    assert "double(x=n)" not in source and "double_1_x" in source  # a computed input, with the run's value
