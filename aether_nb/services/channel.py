@@ -509,6 +509,19 @@ class Stream:
     def text(self) -> str:
         return "".join(self.parts)
 
+    async def start(self) -> None:
+        """AetherGraph's ``s.start()``: the bubble is open already (``async with ch.stream()`` opened it)."""
+
+    async def end(self, full_text: str | None = None) -> None:
+        """AetherGraph's ``s.end(full_text=...)``: the bubble's final text, when given (the block's end closes it)."""
+        if full_text is None or full_text == self.text:
+            return
+        if not isinstance(full_text, str):
+            raise UsageError(f"end takes the full text as a string, got {type(full_text).__name__}")
+        self.parts[:] = [full_text]
+        if not self.replayed:
+            self.channel._publish(self.message_id, "stream", {"text": self.text}, update=True, final=False)
+
     async def delta(self, token: str) -> None:
         """Append ``token`` to the bubble."""
         if not isinstance(token, str):

@@ -7,7 +7,7 @@ delete again, and a ``get`` returns what it returned the first time.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
@@ -107,3 +107,21 @@ class KV:
             return [k for k, exp in store.kv_keys(scope, prefix) if exp is None or exp > now]
 
         return self._call("keys", {"prefix": prefix}, body)
+
+    # -- AetherGraph's names (its users' code runs unchanged) --------------------------------------------------------
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        """The values of ``keys`` (None for a missing one), in order: one ``get`` step each."""
+        if isinstance(keys, str) or not isinstance(keys, Sequence):
+            raise UsageError(f"kv.mget takes a list of keys, got {shown(keys)}")
+        return [await self.get(k) for k in keys]
+
+    async def mset(self, values: Mapping[str, Any], *, ttl_s: float | None = None) -> None:
+        """Store every item of ``values``: one ``set`` step each."""
+        if not isinstance(values, Mapping):
+            raise UsageError(f"kv.mset takes a dict of keys to values, got {shown(values)}")
+        for k, v in values.items():
+            await self.set(k, v, ttl_s=ttl_s)
+
+    def scan_keys(self, prefix: str = "") -> Awaitable[list[str]]:
+        """AetherGraph's name for :meth:`keys`."""
+        return self.keys(prefix)

@@ -203,6 +203,34 @@ class Memory:
         inputs = {"kinds": kind_list, "limit": limit}
         return self._call("recent", inputs, body, to_journal=_events, rebuild=_from_events)
 
+    # -- AetherGraph's names (its users' code runs unchanged) --------------------------------------------------------
+    def append_event(
+        self,
+        *,
+        kind: str,
+        data: Any = None,
+        tags: Sequence[str] | None = None,
+        text: str | None = None,
+        **more: Any,
+    ) -> Awaitable[MemoryEvent]:
+        """AetherGraph's write, as :meth:`record`. Its other fields (``severity``, ``stage``, ``signal``...) have
+        no column here: refused by name rather than dropped."""
+        if more:
+            raise UsageError(
+                f"memory.append_event: {sorted(more)} are AetherGraph event fields aether_nb does not keep; put them "
+                "in data (e.g. data={'severity': 2, ...}) or leave them out",
+                code="bad_arguments",
+            )
+        return self.record(kind, data, tags=tags, text=text)
+
+    def recent_events(
+        self, *, kinds: Sequence[str] | None = None, limit: int = 10, tags: Sequence[str] | None = None
+    ) -> Awaitable[list[MemoryEvent]]:
+        """AetherGraph's name for :meth:`recent` (newest first); filtering by ``tags`` is not supported here."""
+        if tags:
+            raise UsageError("memory.recent_events(tags=...) is not supported; filter the events' tags yourself")
+        return self.recent(kinds=kinds, limit=limit)
+
     def recent_chat(self, *, limit: int = 20) -> Awaitable[list[MemoryEvent]]:
         """The newest chat turns (what the agent said and what it was told), newest first."""
         _check_limit(limit)

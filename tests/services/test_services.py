@@ -208,3 +208,34 @@ def test_distill_summary_is_extractive(session: Session) -> None:
     out = arun(agent())
     assert out["events"] == 3 and out["stored"] is True
     assert "pump" in out["summary"] and "Lunch" not in out["summary"] and "Weather" not in out["summary"]
+
+
+def test_aethergraphs_service_names_work(session: Session) -> None:
+    """AetherGraph code (its inventory's names): ``kv.mget``/``mset``/``scan_keys``, ``memory.append_event``/
+    ``recent_events``, a stream's ``start()``/``end(full_text=...)`` raised AttributeError here."""
+
+    @ag.graph_fn(name="ag_services", outputs=["kv", "keys", "kinds", "streamed"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        kv, memory, ch = context.kv(), context.memory(), context.channel()
+        await kv.mset({"a": 1, "b": 2})
+        await memory.append_event(kind="tool_result", data={"ok": True}, tags=["t"])
+        with pytest.raises(ag.UsageError, match=r"\['severity'\] are AetherGraph event fields"):
+            await memory.append_event(kind="x", data={}, severity=3)
+        async with ch.stream() as s:
+            await s.start()
+            await s.delta("Hel")
+            await s.end(full_text="Hello, world")
+        events = await memory.recent_events(kinds=["tool_result"], limit=5)
+        return {
+            "kv": await kv.mget(["a", "b", "missing"]),
+            "keys": await kv.scan_keys(""),
+            "kinds": [e.kind for e in events],
+            "streamed": s.text,
+        }
+
+    assert arun(agent()) == {
+        "kv": [1, 2, None],
+        "keys": ["a", "b"],
+        "kinds": ["tool_result"],
+        "streamed": "Hello, world",
+    }
