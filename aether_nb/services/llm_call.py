@@ -14,6 +14,7 @@ This module turns the client's answers into the ``{"text", "tool_calls", "usage"
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aether_nb.errors import LLMError
@@ -32,9 +33,13 @@ BACKOFF_S = 0.25
 MAX_BACKOFF_S = 4.0
 
 
+QUOTE_CHARS = 160
+"""How much of a body that is not a chat completion an error message quotes (whitespace collapsed, redacted)."""
+
+
 def endpoint(profile: LLMProfile) -> str:
-    """The endpoint as messages name it (``base_url`` never holds the key)."""
-    return profile.base_url or "the OpenAI API"
+    """The endpoint as messages name it (redacted: a ``base_url`` may carry a password or a key in its query)."""
+    return redact_text(profile.base_url) if profile.base_url else "the OpenAI API"
 
 
 async def call_model(client: Any, profile: LLMProfile, request: dict[str, Any], channel: Any) -> dict[str, Any]:
@@ -45,7 +50,7 @@ async def call_model(client: Any, profile: LLMProfile, request: dict[str, Any], 
 
     Raises:
         LLMError: the call failed; ``code`` says how (``llm_timeout``, ``llm_http_<status>``, ``llm_connection``,
-            ``llm_stream_incomplete``).
+            ``llm_stream_incomplete``, ``llm_bad_response``).
     """
     attempt = 0
     while True:
@@ -65,15 +70,7 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
     where = endpoint(profile)
     try:
         if channel is None:
-            resp = await client.chat.completions.create(**request)
-            choice = resp.choices[0]
-            message = choice.message
-            text = message.content or ""
-            calls = [
-                {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
-                for c in message.tool_calls or []
-            ]
-            usage, finish = resp.usage, choice.finish_reason
+            text, calls, usage, finish = await _whole(client, profile, request)
         else:
             text, calls, usage, finish = await _stream(client, profile, request, channel)
     except openai.APITimeoutError as exc:
@@ -95,10 +92,10 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
             f"{redact_text(str(exc))}. Check base_url and the network.",
             code="llm_connection",
         ) from exc
-    value = {"text": text, "tool_calls": calls, "usage": node_usage(profile, model, usage), "finish_reason": finish}
+    counted = node_usage(profile, model, usage)
     if finish == "length":
-        value["usage"]["truncated"] = True
-    return value
+        counted["truncated"] = True
+    return {"text": text, "tool_calls": calls, "usage": counted, "finish_reason": finish}
 
 
 def node_usage(profile: LLMProfile, model: str, usage: Any) -> dict[str, Any]:
@@ -117,18 +114,76 @@ def node_usage(profile: LLMProfile, model: str, usage: Any) -> dict[str, Any]:
     }
 
 
-async def _stream(
-    client: Any, profile: LLMProfile, request: dict[str, Any], channel: Any
-) -> tuple[str, list[dict[str, Any]], Any, str | None]:
-    """Read a streamed reply into ``channel``; ``(text, tool calls, usage, finish_reason)``.
+Reply = tuple[str, list[dict[str, Any]], Any, "str | None"]
+"""``(text, tool calls, usage, finish_reason)``."""
+
+
+async def _whole(client: Any, profile: LLMProfile, request: dict[str, Any]) -> Reply:
+    """Ask for a whole (not streamed) reply.
+
+    The raw response is kept: a 200 that is not a chat completion (a proxy's HTML page, cut JSON, ``choices: []``,
+    an ``{"error": ...}`` body) is reported with a piece of what came instead of the client's parsing exception.
 
     Raises:
-        LLMError: ``llm_stream_incomplete``: the stream ended, or broke, before a chunk said the model finished.
+        LLMError: ``llm_bad_response``, and the status errors :func:`call_model` maps.
+    """
+    raw = await client.chat.completions.with_raw_response.create(**request)
+    model = request["model"]
+    try:
+        resp = raw.parse()
+    except ValueError as exc:  # cut or invalid JSON
+        raise bad_response(profile, model, raw.text, "the body is not valid JSON") from exc
+    choices = getattr(resp, "choices", None)
+    if not choices or not isinstance(choices, list):
+        what = "it has no choices" if hasattr(resp, "choices") else "the body is not a JSON object"
+        raise bad_response(profile, model, raw.text, what)
+    choice = choices[0]
+    try:
+        message = choice.message
+        text = message.content or ""
+        if not isinstance(text, str):
+            raise TypeError(f"the content is a {type(text).__name__}")
+        calls = [
+            {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
+            for c in message.tool_calls or []
+        ]
+    except (AttributeError, TypeError) as exc:  # the fields are not shaped like a chat completion's
+        raise bad_response(profile, model, raw.text, f"its first choice is not a chat message ({exc})") from exc
+    return text, calls, resp.usage, choice.finish_reason
+
+
+def bad_response(profile: LLMProfile, model: str, body: str, why: str) -> LLMError:
+    """The error for a 200 answer that is not a chat completion. It is not retried: an endpoint (or a proxy before
+    it) that answers so once will answer so again; the fix is usually the address."""
+    quote = " ".join(body.split())
+    quote = redact_text(quote if len(quote) <= QUOTE_CHARS else quote[:QUOTE_CHARS] + "…") or "an empty body"
+    return LLMError(
+        f"the LLM endpoint {endpoint(profile)} answered the request for model {model} with something that is not a "
+        f"chat completion ({why}): {quote!r}. Check base_url (an OpenAI-compatible server's usually ends in /v1) and "
+        "any proxy between you and the endpoint.",
+        code="llm_bad_response",
+    )
+
+
+async def _stream(client: Any, profile: LLMProfile, request: dict[str, Any], channel: Any) -> Reply:
+    """Read a streamed reply into ``channel``.
+
+    Raises:
+        LLMError: ``llm_stream_incomplete``: the stream ended, or broke, before a chunk said the model finished;
+            ``llm_bad_response``: the answer is not an event stream (an HTML page, a JSON body) or has a chunk that
+            is not JSON.
     """
     import httpx
     import openai
 
-    stream = await client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+    raw = await client.chat.completions.with_raw_response.create(
+        **request, stream=True, stream_options={"include_usage": True}
+    )
+    kind = raw.headers.get("content-type", "")
+    if kind.startswith(("application/json", "text/html", "text/plain")):
+        body = (await raw.http_response.aread()).decode("utf-8", "replace")
+        raise bad_response(profile, request["model"], body, f"a {kind.split(';')[0]} body, not an event stream")
+    stream = raw.parse()
     parts: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     usage = None
@@ -138,7 +193,7 @@ async def _stream(
             async for chunk in stream:
                 if getattr(chunk, "usage", None) is not None:
                     usage = chunk.usage
-                for choice in chunk.choices:
+                for choice in chunk.choices or ():
                     finish = choice.finish_reason or finish
                     delta = choice.delta
                     if delta.content:
@@ -150,6 +205,8 @@ async def _stream(
                         if tc.function is not None:
                             call["name"] += tc.function.name or ""
                             call["arguments"] += tc.function.arguments or ""
+        except json.JSONDecodeError as exc:
+            raise bad_response(profile, request["model"], exc.doc, "a chunk of the stream is not valid JSON") from exc
         except (httpx.TransportError, openai.APIError) as exc:
             # the connection broke, or the endpoint sent an error event, after the reply had started
             why = redact_text(str(exc)) or type(exc).__name__

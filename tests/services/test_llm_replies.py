@@ -199,3 +199,56 @@ def test_a_reply_cut_at_the_token_limit_is_flagged_and_warned_about(session: Ses
     assert run_usage(run).truncated_calls == 1
     (warning,) = run.graph.node("llm_1").warnings
     assert "token limit" in warning and "max_tokens" in warning
+
+
+# -- a 200 that is not a chat completion ----------------------------------------------------------------------------
+KEY = "sk-replytest-0123456789abcdefghijklmnop"
+
+
+def body(data: bytes, kind: str) -> Reply:
+    def reply(h: http.server.BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", kind)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    return reply
+
+
+BAD_BODIES = {
+    "cut JSON": (b'{"id": "x", "choices": [ {"index": 0, "message": {"role": "assis', "application/json"),
+    "an HTML page": (
+        b"<html><body>502 Bad Gateway</body></html>" + b"<p>filler</p>" * 40 + b"<p>tail</p>",
+        "text/html",
+    ),
+    "no choices": (
+        b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}',
+        "application/json",
+    ),
+    "an error body": (json.dumps({"error": {"message": f"overloaded, key {KEY}"}}).encode(), "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_that_is_not_a_chat_completion_is_an_llm_error_naming_the_endpoint(
+    session: Session, loopback: Callable[..., Loopback], case: str, stream: bool
+) -> None:
+    data, kind = BAD_BODIES[case]
+    server = loopback(body(data, kind))
+    use(session, server.base_url, api_key=KEY)
+
+    @ag.graph_fn(outputs=["text"])
+    async def ask(*, context: ag.NodeContext) -> dict[str, Any]:
+        text, _ = await context.llm().chat("hi", stream_to=context.channel() if stream else None)
+        return {"text": text}
+
+    _, cause = failed(ask.start)
+    assert isinstance(cause, LLMError) and cause.code == "llm_bad_response", cause
+    message = cause.message
+    assert server.base_url in message and "Check base_url" in message and "proxy" in message
+    assert KEY not in message
+    assert data.decode()[:20] in message  # a piece of what came instead
+    assert "<p>tail</p>" not in message and len(message) < 600  # only a short piece
+    assert server.hits == 1  # the endpoint's own answer: not asked again
