@@ -316,9 +316,10 @@ class LLM:
     ) -> RunToolsResult:
         """The tool-calling loop: call the model, run the tools it asks for, repeat until it answers in text.
 
-        Tool schemas come from the ``@tool`` signatures and docstrings. The calls of one model turn run
-        concurrently, each as a DAG node. A failing tool or malformed arguments go back to the model as the tool's
-        result, so it can correct itself. Inside a run the whole loop is one ``run_tools`` node.
+        Tool schemas come from the ``@tool`` (or ``@graph_fn``, run as a nested agent) signatures and docstrings.
+        The calls of one model turn run concurrently, each as a DAG node. A failing tool or malformed arguments go
+        back to the model as the tool's result, so it can correct itself. Inside a run the whole loop is one
+        ``run_tools`` node.
 
         Raises:
             LLMError: the model still asked for tools after ``max_steps`` turns (code ``llm_max_steps``).
