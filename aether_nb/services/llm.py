@@ -12,9 +12,9 @@ what its failures mean, in ``llm_call``.
 
 ``openai`` costs ~0.5 s to import, so it is imported on the first call, not with ``aether_nb``.
 
-An opt-in response cache (``cache=True`` per call or per profile) keys each request by its canonical JSON and keeps
-the reply in the store's KV (scope ``llm-cache``): re-running a cell is then free and deterministic, across kernel
-restarts too.
+An opt-in response cache (``cache=True`` per call or per profile) keys each request by its endpoint (``base_url``)
+and canonical JSON, and keeps the reply in the store's KV (scope ``llm-cache``): re-running a cell is then free and
+deterministic, across kernel restarts too.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from aether_nb.services.llm_config import (
     LLMProfile,
     client_key,
     configure_llm,
+    endpoint_url,
     new_client,
     resolve_profile,
 )
@@ -144,7 +145,7 @@ def run_usage(run: Run) -> Usage:
 
 # -- the service ----------------------------------------------------------------------------------------------------
 def request_key(request: Mapping[str, Any]) -> str:
-    """The cache key of a chat request: sha256 of its canonical JSON."""
+    """sha256 of a request's canonical JSON: the journal fingerprint of a call (with the endpoint, its cache key)."""
     blob = json.dumps(request, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -253,6 +254,8 @@ class LLM:
         if fmt is not None:
             request["response_format"] = fmt.request
         key = request_key(request)
+        # the same request to another endpoint (a local server, another proxy) is another reply
+        cached_as = request_key({"endpoint": endpoint_url(self.profile), "request": request})
         use_cache = self.profile.cache if cache is None else bool(cache)
 
         async def execute(child: Scope | None) -> dict[str, Any]:
@@ -260,7 +263,7 @@ class LLM:
             if isinstance(stream_to, Channel) and child is not None:
                 # the bubble belongs to this call's node: its tokens show on the DAG node too
                 channel = Channel(child.context, stream_to.adapter, stream_to.key)
-            value = self._cache_get(key) if use_cache else None
+            value = self._cache_get(cached_as) if use_cache else None
             if value is not None:
                 if channel is not None:
                     async with channel.stream() as s:
@@ -270,7 +273,7 @@ class LLM:
                 if fmt is not None:
                     fmt.parse(value["text"])  # an invalid reply fails the node and is neither journaled nor cached
                 if use_cache:
-                    self._cache_put(key, value)
+                    self._cache_put(cached_as, value)
             if child is not None:
                 child.usage = value["usage"]
                 if value["usage"].get("truncated"):

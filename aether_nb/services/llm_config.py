@@ -160,6 +160,16 @@ def resolve_profile(session: Session | None, name: str | None = None) -> LLMProf
 
 
 # -- clients -------------------------------------------------------------------------------------------------------
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def endpoint_url(profile: LLMProfile) -> str:
+    """The URL a profile's requests go to, as the ``openai`` client picks it (``base_url``, else
+    ``OPENAI_BASE_URL``, else OpenAI's): part of the response cache's key, since two endpoints serving a model of
+    the same name (OpenAI and a local server, staging and production) answer differently."""
+    return (profile.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+
+
 def client_key(profile: LLMProfile) -> tuple[Any, ...]:
     """What makes two clients interchangeable (a cache key; held in memory only)."""
     return (profile.base_url, profile.api_key, float(profile.timeout_s), profile.max_retries)
