@@ -80,8 +80,10 @@ __all__ = [
 class Usage:
     """Tokens and cost of one call, or summed over several (``a + b``).
 
-    ``cost_usd`` is None for an unpriced model, or when the endpoint reported no usage. ``truncated_calls`` counts
-    replies that stopped at the token limit (``finish_reason == "length"``): they are cut short.
+    A call's cost is unknown when its model is not in the price table or the endpoint reported no usage; such calls
+    are counted in ``unpriced_calls``. A sum's ``cost_usd`` is the known cost of the others (so one local model does
+    not hide what the rest cost), with ``cost_partial`` True; it is None only when no call's cost is known.
+    ``truncated_calls`` counts replies that stopped at the token limit (``finish_reason == "length"``).
     """
 
     prompt_tokens: int = 0
@@ -91,17 +93,27 @@ class Usage:
     calls: int = 0
     cached_calls: int = 0
     truncated_calls: int = 0
+    unpriced_calls: int = 0
+
+    @property
+    def cost_partial(self) -> bool:
+        """Whether some calls' cost is unknown: ``cost_usd``, when not None, then counts only the others."""
+        return self.unpriced_calls > 0
 
     def __add__(self, other: Usage) -> Usage:
-        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        calls = self.calls + other.calls
+        unpriced = self.unpriced_calls + other.unpriced_calls
+        known = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        cost = None if not known or (calls and unpriced >= calls) else sum(known)
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.total_tokens + other.total_tokens,
             cost,
-            self.calls + other.calls,
+            calls,
             self.cached_calls + other.cached_calls,
             self.truncated_calls + other.truncated_calls,
+            unpriced,
         )
 
     @classmethod
@@ -117,6 +129,7 @@ class Usage:
             1,
             1 if data.get("cached") else 0,
             1 if data.get("truncated") else 0,
+            1 if data.get("cost_usd") is None else 0,
         )
 
 
@@ -131,7 +144,11 @@ class RunToolsResult:
 
 
 def run_usage(run: Run) -> Usage:
-    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran)."""
+    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran).
+
+    Calls of unknown cost do not hide the others': ``cost_usd`` is what the priced calls cost, ``cost_partial``
+    says some were left out and ``unpriced_calls`` how many.
+    """
     total = Usage()
     for node in run.graph.nodes:
         if node.kind != "llm" or node.status != "DONE":
