@@ -282,7 +282,7 @@ class LLM:
                 channel = Channel(child.context, stream_to.adapter, stream_to.key)
             value = self._cache_get(cached_as) if use_cache else None
             if value is not None:
-                if channel is not None:
+                if channel is not None and value["text"]:
                     async with channel.stream() as s:
                         await s.delta(value["text"])
             else:

@@ -14,6 +14,7 @@ This module turns the client's answers into the ``{"text", "tool_calls", "usage"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -188,7 +189,9 @@ async def _stream(client: Any, profile: LLMProfile, request: dict[str, Any], cha
     calls: dict[int, dict[str, Any]] = {}
     usage = None
     finish: str | None = None
-    async with channel.stream() as s:
+    # the bubble opens with the first piece of text: a turn that only calls tools leaves no empty bubble behind
+    async with contextlib.AsyncExitStack() as opened:
+        bubble: Any = None
         try:
             async for chunk in stream:
                 if getattr(chunk, "usage", None) is not None:
@@ -198,7 +201,9 @@ async def _stream(client: Any, profile: LLMProfile, request: dict[str, Any], cha
                     delta = choice.delta
                     if delta.content:
                         parts.append(delta.content)
-                        await s.delta(delta.content)
+                        if bubble is None:
+                            bubble = await opened.enter_async_context(channel.stream())
+                        await bubble.delta(delta.content)
                     for tc in delta.tool_calls or []:
                         call = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
                         call["id"] = tc.id or call["id"]

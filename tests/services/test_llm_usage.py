@@ -50,3 +50,30 @@ def test_usage_sums_keep_the_known_cost_and_stay_unknown_when_nothing_is_priced(
     assert (priced + unpriced).cost_usd == 0.25 and (priced + unpriced).cost_partial
     assert (Usage() + unpriced).cost_usd is None and (Usage() + unpriced + unpriced).unpriced_calls == 2
     assert (Usage() + priced).cost_usd == 0.25 and not (Usage() + priced).cost_partial
+
+
+@ag.tool(outputs=["x"])
+def echo_number(x: int) -> dict[str, Any]:
+    """Echo a number."""
+    return {"x": x}
+
+
+@ag.graph_fn(outputs=["text"])
+async def streamed_tool_loop(*, context: ag.NodeContext) -> dict[str, Any]:
+    result = await context.llm().run_tools("go", tools=[echo_number], stream_to=context.channel())
+    return {"text": result.text}
+
+
+def test_a_streamed_tool_loop_shows_a_bubble_only_for_turns_with_text(session: Session, channel: Any) -> None:
+    def rule(body: dict[str, Any]) -> Any:
+        if body["messages"][-1]["role"] == "user":
+            return {"tool_calls": [{"name": "echo_number", "arguments": {"x": 1}}]}
+        return "done"
+
+    with FakeOpenAI(rules=rule) as fake:
+        configure_llm(session, {"base_url": fake.base_url, "model": "gpt-4o-mini"})
+        assert arun(streamed_tool_loop()) == {"text": "done"}
+        assert len(fake.chat_requests) == 2
+    bubbles = [m for m in channel.messages if m.type == "stream"]
+    assert {m.message_id for m in bubbles} == {bubbles[-1].message_id}  # one bubble: the tool-only turn had none
+    assert [m.text for m in bubbles if m.final] == ["done"]
