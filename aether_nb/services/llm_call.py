@@ -76,27 +76,51 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
             text, calls, usage, finish = await _stream(client, profile, request, channel)
     except openai.APITimeoutError as exc:
         raise LLMError(
-            f"the LLM call to {model} at {where} timed out after {profile.timeout_s} s "
-            f"({profile.max_retries} retries): raise timeout_s in the LLM profile, or try again later",
+            f"the LLM call to {model} at {where} got no answer within timeout_s={profile.timeout_s} s "
+            f"({tries(profile)}): raise timeout_s in the LLM profile (it bounds each wait for the endpoint, not the "
+            "whole reply), or try again later",
             code="llm_timeout",
         ) from exc
     except openai.APIStatusError as exc:
         detail = redact_text(str(getattr(exc, "message", exc)))
-        retried = f" after {profile.max_retries} retries" if exc.status_code == 429 or exc.status_code >= 500 else ""
+        status = exc.status_code
+        retried = f" ({tries(profile)})" if status in (408, 409, 429) or status >= 500 else ""
         raise LLMError(
-            f"the LLM endpoint {where} answered HTTP {exc.status_code}{retried} for model {model}: {detail}",
-            code=f"llm_http_{exc.status_code}",
+            f"the LLM endpoint {where} answered HTTP {status}{retried} for model {model}: {detail}. {_advice(status)}",
+            code=f"llm_http_{status}",
         ) from exc
     except openai.APIConnectionError as exc:
         raise LLMError(
-            f"could not reach the LLM endpoint {where} ({profile.max_retries} retries): "
-            f"{redact_text(str(exc))}. Check base_url and the network.",
+            f"could not reach the LLM endpoint {where} ({tries(profile)}): "
+            f"{redact_text(str(exc))}. Check base_url and the network, or raise max_retries in the LLM profile.",
             code="llm_connection",
         ) from exc
     counted = node_usage(profile, model, usage)
     if finish == "length":
         counted["truncated"] = True
     return {"text": text, "tool_calls": calls, "usage": counted, "finish_reason": finish}
+
+
+def tries(profile: LLMProfile) -> str:
+    """How often a call was sent, for messages: ``"sent once, max_retries=0"``, ``"after 1 retry"``, ..."""
+    n = profile.max_retries
+    return "sent once, max_retries=0" if n == 0 else f"after {n} {'retry' if n == 1 else 'retries'}"
+
+
+def _advice(status: int) -> str:
+    """What to do about an HTTP error, by status."""
+    if status == 429:
+        return (
+            "The endpoint is rate-limiting this key, or its quota is used up: wait and try again, raise max_retries "
+            "in the LLM profile (retries back off), or check the rate limits and quota (billing) of the account."
+        )
+    if status >= 500:
+        return "The endpoint is failing on its side: try again later, or raise max_retries in the LLM profile."
+    if status in (401, 403):
+        return "Check the API key (OPENAI_API_KEY, or api_key in the LLM profile) and that it may use this model."
+    if status == 404:
+        return "Check the model name and base_url (an OpenAI-compatible server's usually ends in /v1)."
+    return "The endpoint refused the request: check the arguments given to the call (model, max_tokens, tools...)."
 
 
 def node_usage(profile: LLMProfile, model: str, usage: Any) -> dict[str, Any]:
@@ -212,6 +236,9 @@ async def _stream(client: Any, profile: LLMProfile, request: dict[str, Any], cha
                             call["arguments"] += tc.function.arguments or ""
         except json.JSONDecodeError as exc:
             raise bad_response(profile, request["model"], exc.doc, "a chunk of the stream is not valid JSON") from exc
+        except (httpx.TimeoutException, openai.APITimeoutError) as exc:
+            why = f"no chunk came for timeout_s={profile.timeout_s} s, the longest wait between two chunks"
+            raise _incomplete(profile, request["model"], len(parts), why) from exc
         except (httpx.TransportError, openai.APIError) as exc:
             # the connection broke, or the endpoint sent an error event, after the reply had started
             why = redact_text(str(exc)) or type(exc).__name__
@@ -224,8 +251,8 @@ async def _stream(client: Any, profile: LLMProfile, request: dict[str, Any], cha
 def _incomplete(profile: LLMProfile, model: str, pieces: int, why: str) -> LLMError:
     return LLMError(
         f"the streamed reply of {model} from {endpoint(profile)} was cut after {pieces} piece(s) of text ({why}): "
-        f"an incomplete reply is neither kept nor cached. It was requested up to max_retries={profile.max_retries} "
-        "more time(s); try again later, raise max_retries in the LLM profile, or check a proxy between you and the "
-        "endpoint that may close long responses.",
+        f"an incomplete reply is neither kept nor cached ({tries(profile)}). Try again later, raise max_retries "
+        "(or timeout_s, if chunks came slowly) in the LLM profile, or check a proxy between you and the endpoint "
+        "that may close long responses.",
         code=INCOMPLETE,
     )

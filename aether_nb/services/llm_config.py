@@ -50,7 +50,9 @@ class LLMProfile:
         model: the chat model (``OPENAI_MODEL`` or ``gpt-4o-mini`` by default).
         base_url: an OpenAI-compatible endpoint (``OPENAI_BASE_URL``, else OpenAI's).
         api_key: the key (``OPENAI_API_KEY``); never stored, never shown in the repr. Not needed for a local endpoint.
-        timeout_s: per-request timeout; a call that times out fails its node with that reason.
+        timeout_s: the longest wait for the endpoint at each step: to connect, for the answer to begin, and, when a
+            reply is streamed, between two chunks (a long reply that keeps streaming is not cut). It does not bound
+            a whole call: each retry waits again. A call that times out fails its node with that reason.
         max_retries: retries on 429 / 5xx / connection errors, with the client's bounded exponential backoff.
         prices: ``{model: {"input": usd, "output": usd}}`` per 1M tokens, over :data:`DEFAULT_PRICES`.
         cache: cache replies in the notebook's store, keyed by the request (per-call ``cache=`` overrides it).

@@ -252,3 +252,59 @@ def test_a_reply_that_is_not_a_chat_completion_is_an_llm_error_naming_the_endpoi
     assert data.decode()[:20] in message  # a piece of what came instead
     assert "<p>tail</p>" not in message and len(message) < 600  # only a short piece
     assert server.hits == 1  # the endpoint's own answer: not asked again
+
+
+# -- timeouts and HTTP errors: what the message says to do ----------------------------------------------------------
+def status(code: int) -> Reply:
+    data = json.dumps({"error": {"message": f"scripted {code}", "type": "x", "code": "x"}}).encode()
+
+    def reply(h: http.server.BaseHTTPRequestHandler) -> None:
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.send_header("retry-after-ms", "10")  # keeps the client's backoff short
+        h.end_headers()
+        h.wfile.write(data)
+
+    return reply
+
+
+@pytest.mark.parametrize(("code", "advice"), [(429, "quota"), (503, "try again later")])
+def test_a_retried_http_error_says_how_often_it_was_tried_and_what_to_do(
+    session: Session, loopback: Callable[..., Loopback], code: int, advice: str
+) -> None:
+    server = loopback(status(code))
+    use(session, server.base_url)
+
+    @ag.graph_fn(outputs=["text"])
+    async def ask(*, context: ag.NodeContext) -> dict[str, Any]:
+        text, _ = await context.llm().chat("hi")
+        return {"text": text}
+
+    _, cause = failed(ask.start)
+    assert isinstance(cause, LLMError) and cause.code == f"llm_http_{code}"
+    assert server.hits == 2
+    assert "(after 1 retry)" in cause.message and "retries)" not in cause.message
+    assert "raise max_retries" in cause.message and advice in cause.message
+
+
+def test_timeout_s_bounds_the_wait_between_chunks_and_the_message_says_so(
+    session: Session, loopback: Callable[..., Loopback]
+) -> None:
+    release = threading.Event()
+
+    def stalls(h: http.server.BaseHTTPRequestHandler) -> None:
+        _sse_head(h)
+        h.wfile.write(_chunk({"content": "Once "}))
+        h.wfile.flush()
+        release.wait(10)  # the endpoint goes quiet mid-reply (until the test ends)
+
+    server = loopback(stalls)
+    use(session, server.base_url, timeout_s=0.3, max_retries=0)
+    try:
+        run, cause = failed(streamed_ask.start)
+    finally:
+        release.set()
+    assert isinstance(cause, LLMError) and cause.code == "llm_stream_incomplete"
+    assert "no chunk came for timeout_s=0.3 s" in cause.message and "sent once" in cause.message
+    assert run.graph.node("llm_1").status == "FAILED"
