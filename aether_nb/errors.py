@@ -137,7 +137,9 @@ class StepTimeout(RunError):
 class LLMError(RunError):
     """An LLM call failed during a run: timed out, the endpoint refused it (after retries), or could not be reached.
 
-    ``code`` says which: ``llm_timeout``, ``llm_http_<status>``, ``llm_connection``, ``llm_max_steps``.
+    ``code`` says which: ``llm_timeout``, ``llm_http_<status>``, ``llm_connection``, ``llm_max_steps``,
+    ``llm_stream_incomplete`` (a streamed reply was cut before the model finished), ``llm_bad_response`` (the
+    endpoint answered 200 with something that is not a chat completion).
     """
 
     default_code = "llm_error"

@@ -248,7 +248,8 @@ class RunWarning(Event):
     ``code`` says what happened and ``detail`` its facts (JSON), so a reader (the widget) decides from them, never
     from the wording of ``message``: ``not_durable`` with ``{"reason": "secret", "step": key}`` (a step's result
     holds a secret), ``history_not_written``/``not_durable`` with ``{"error": ...}`` (the store failed),
-    ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now).
+    ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now),
+    ``llm_truncated`` (an LLM reply stopped at the token limit).
     """
 
     node_id: str | None

@@ -1,20 +1,20 @@
 """``context.llm()``: chat, structured output, a tool-calling loop and embeddings over any OpenAI-compatible endpoint.
 
 Every model call is a journaled step and a DAG node of kind ``llm`` whose journaled value is
-``{"text", "usage", "tool_calls"}``: a resumed run replays it and never pays for it twice. Token usage and cost
-(from a price table per 1M tokens) go on the node; :func:`run_usage` sums them for a run.
+``{"text", "usage", "tool_calls", "finish_reason"}``: a resumed run replays it and never pays for it twice. Token
+usage and cost (from a price table per 1M tokens) go on the node; :func:`run_usage` sums them for a run.
 
 Configuration is a named :class:`LLMProfile` (see ``llm_config``): from ``ag.configure(llm=...)``,
 ``%aether llm ...`` or ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_MODEL``. An endpoint with no key (a local
 server) is fine. The key is registered as a secret, so it never reaches the store, and is never in a repr.
-Tool schemas and structured-output validation live in ``llm_schema``.
+Tool schemas and structured-output validation live in ``llm_schema``; the HTTP request itself, its retries and
+what its failures mean, in ``llm_call``.
 
-``openai`` costs ~0.5 s to import, so it is imported on the first call, not with ``aether_nb``. Retries (429 and
-5xx, bounded exponential backoff honouring ``retry-after``) are the client's own ``max_retries``.
+``openai`` costs ~0.5 s to import, so it is imported on the first call, not with ``aether_nb``.
 
-An opt-in response cache (``cache=True`` per call or per profile) keys each request by its canonical JSON and keeps
-the reply in the store's KV (scope ``llm-cache``): re-running a cell is then free and deterministic, across kernel
-restarts too.
+An opt-in response cache (``cache=True`` per call or per profile) keys each request by its endpoint (``base_url``)
+and canonical JSON, and keeps the reply in the store's KV (scope ``llm-cache``): re-running a cell is then free and
+deterministic, across kernel restarts too.
 """
 
 from __future__ import annotations
@@ -32,14 +32,17 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import LLMError, LLMOutputError, UsageError, shown
 from aether_nb.runtime.checks import utf8_safe
 from aether_nb.runtime.effects import ServiceCall
+from aether_nb.runtime.events import RunWarning
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.services.channel import Channel
+from aether_nb.services.llm_call import TRUNCATED, call_model
 from aether_nb.services.llm_config import (
     CACHE_SCOPE,
     DEFAULT_PRICES,
     LLMProfile,
     client_key,
     configure_llm,
+    endpoint_url,
     new_client,
     resolve_profile,
 )
@@ -49,7 +52,7 @@ from aether_nb.services.llm_schema import (
     output_format,
     tool_spec,
 )
-from aether_nb.store.redact import contains_secret, redact_text
+from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -75,7 +78,13 @@ __all__ = [
 # -- results -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Usage:
-    """Tokens and cost of one call, or summed over several (``a + b``). ``cost_usd`` is None for unpriced models."""
+    """Tokens and cost of one call, or summed over several (``a + b``).
+
+    A call's cost is unknown when its model is not in the price table or the endpoint reported no usage; such calls
+    are counted in ``unpriced_calls``. A sum's ``cost_usd`` is the known cost of the others (so one local model does
+    not hide what the rest cost), with ``cost_partial`` True; it is None only when no call's cost is known.
+    ``truncated_calls`` counts replies that stopped at the token limit (``finish_reason == "length"``).
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -83,16 +92,28 @@ class Usage:
     cost_usd: float | None = 0.0
     calls: int = 0
     cached_calls: int = 0
+    truncated_calls: int = 0
+    unpriced_calls: int = 0
+
+    @property
+    def cost_partial(self) -> bool:
+        """Whether some calls' cost is unknown: ``cost_usd``, when not None, then counts only the others."""
+        return self.unpriced_calls > 0
 
     def __add__(self, other: Usage) -> Usage:
-        cost = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+        calls = self.calls + other.calls
+        unpriced = self.unpriced_calls + other.unpriced_calls
+        known = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        cost = None if not known or (calls and unpriced >= calls) else sum(known)
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             self.total_tokens + other.total_tokens,
             cost,
-            self.calls + other.calls,
+            calls,
             self.cached_calls + other.cached_calls,
+            self.truncated_calls + other.truncated_calls,
+            unpriced,
         )
 
     @classmethod
@@ -107,6 +128,8 @@ class Usage:
             data.get("cost_usd"),
             1,
             1 if data.get("cached") else 0,
+            1 if data.get("truncated") else 0,
+            1 if data.get("cost_usd") is None else 0,
         )
 
 
@@ -121,7 +144,11 @@ class RunToolsResult:
 
 
 def run_usage(run: Run) -> Usage:
-    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran)."""
+    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran).
+
+    Calls of unknown cost do not hide the others': ``cost_usd`` is what the priced calls cost, ``cost_partial``
+    says some were left out and ``unpriced_calls`` how many.
+    """
     total = Usage()
     for node in run.graph.nodes:
         if node.kind != "llm" or node.status != "DONE":
@@ -135,7 +162,7 @@ def run_usage(run: Run) -> Usage:
 
 # -- the service ----------------------------------------------------------------------------------------------------
 def request_key(request: Mapping[str, Any]) -> str:
-    """The cache key of a chat request: sha256 of its canonical JSON."""
+    """sha256 of a request's canonical JSON: the journal fingerprint of a call (with the endpoint, its cache key)."""
     blob = json.dumps(request, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -244,6 +271,8 @@ class LLM:
         if fmt is not None:
             request["response_format"] = fmt.request
         key = request_key(request)
+        # the same request to another endpoint (a local server, another proxy) is another reply
+        cached_as = request_key({"endpoint": endpoint_url(self.profile), "request": request})
         use_cache = self.profile.cache if cache is None else bool(cache)
 
         async def execute(child: Scope | None) -> dict[str, Any]:
@@ -251,19 +280,22 @@ class LLM:
             if isinstance(stream_to, Channel) and child is not None:
                 # the bubble belongs to this call's node: its tokens show on the DAG node too
                 channel = Channel(child.context, stream_to.adapter, stream_to.key)
-            value = self._cache_get(key) if use_cache else None
+            value = self._cache_get(cached_as) if use_cache else None
             if value is not None:
-                if channel is not None:
+                if channel is not None and value["text"]:
                     async with channel.stream() as s:
                         await s.delta(value["text"])
             else:
-                value = await self._request(request, channel)
+                value = await call_model(self.client, self.profile, request, channel)
                 if fmt is not None:
                     fmt.parse(value["text"])  # an invalid reply fails the node and is neither journaled nor cached
                 if use_cache:
-                    self._cache_put(key, value)
+                    self._cache_put(cached_as, value)
             if child is not None:
                 child.usage = value["usage"]
+                if value["usage"].get("truncated"):
+                    message = TRUNCATED.format(model=request["model"])
+                    child.run.emit(RunWarning, node_id=child.node_id, code="llm_truncated", message=message)
             return value
 
         if scope is None:
@@ -273,83 +305,6 @@ class LLM:
             inputs["tools"] = [t["function"]["name"] for t in tools]
         result: dict[str, Any] = await scope.run_step(scope.next_key("llm"), "llm", "llm", inputs, execute, fp=key[:16])
         return result
-
-    async def _request(self, request: dict[str, Any], channel: Any) -> dict[str, Any]:
-        import openai
-
-        model = request["model"]
-        where = self.profile.base_url or "the OpenAI API"
-        try:
-            if channel is None:
-                resp = await self.client.chat.completions.create(**request)
-                message = resp.choices[0].message
-                text = message.content or ""
-                calls = [
-                    {"id": c.id, "name": c.function.name, "arguments": c.function.arguments or ""}
-                    for c in message.tool_calls or []
-                ]
-                usage = resp.usage
-            else:
-                text, calls, usage = await self._stream(request, channel)
-        except openai.APITimeoutError as exc:
-            raise LLMError(
-                f"the LLM call to {model} at {where} timed out after {self.profile.timeout_s} s "
-                f"({self.profile.max_retries} retries): raise timeout_s in the LLM profile, or try again later",
-                code="llm_timeout",
-            ) from exc
-        except openai.APIStatusError as exc:
-            detail = redact_text(str(getattr(exc, "message", exc)))
-            retried = (
-                f" after {self.profile.max_retries} retries" if exc.status_code == 429 or exc.status_code >= 500 else ""
-            )
-            raise LLMError(
-                f"the LLM endpoint {where} answered HTTP {exc.status_code}{retried} for model {model}: {detail}",
-                code=f"llm_http_{exc.status_code}",
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise LLMError(
-                f"could not reach the LLM endpoint {where} ({self.profile.max_retries} retries): "
-                f"{redact_text(str(exc))}. Check base_url and the network.",
-                code="llm_connection",
-            ) from exc
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
-        return {
-            "text": text,
-            "tool_calls": calls,
-            "usage": {
-                "model": model,
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": int(getattr(usage, "total_tokens", 0) or prompt + completion),
-                "cost_usd": self.profile.cost(model, prompt, completion),
-                "cached": False,
-            },
-        }
-
-    async def _stream(self, request: dict[str, Any], channel: Any) -> tuple[str, list[dict[str, Any]], Any]:
-        stream = await self.client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}
-        )
-        parts: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
-        usage = None
-        async with channel.stream() as s:
-            async for chunk in stream:
-                if getattr(chunk, "usage", None) is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        parts.append(delta.content)
-                        await s.delta(delta.content)
-                    for tc in delta.tool_calls or []:
-                        call = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
-                        call["id"] = tc.id or call["id"]
-                        if tc.function is not None:
-                            call["name"] += tc.function.name or ""
-                            call["arguments"] += tc.function.arguments or ""
-        return "".join(parts), [calls[i] for i in sorted(calls)], usage
 
     # -- cache -------------------------------------------------------------------------------------------------------
     def _cache_get(self, key: str) -> dict[str, Any] | None:
@@ -381,9 +336,10 @@ class LLM:
     ) -> RunToolsResult:
         """The tool-calling loop: call the model, run the tools it asks for, repeat until it answers in text.
 
-        Tool schemas come from the ``@tool`` signatures and docstrings. The calls of one model turn run
-        concurrently, each as a DAG node. A failing tool or malformed arguments go back to the model as the tool's
-        result, so it can correct itself. Inside a run the whole loop is one ``run_tools`` node.
+        Tool schemas come from the ``@tool`` (or ``@graph_fn``, run as a nested agent) signatures and docstrings.
+        The calls of one model turn run concurrently, each as a DAG node. A failing tool or malformed arguments go
+        back to the model as the tool's result, so it can correct itself. Inside a run the whole loop is one
+        ``run_tools`` node.
 
         Raises:
             LLMError: the model still asked for tools after ``max_steps`` turns (code ``llm_max_steps``).

@@ -50,7 +50,9 @@ class LLMProfile:
         model: the chat model (``OPENAI_MODEL`` or ``gpt-4o-mini`` by default).
         base_url: an OpenAI-compatible endpoint (``OPENAI_BASE_URL``, else OpenAI's).
         api_key: the key (``OPENAI_API_KEY``); never stored, never shown in the repr. Not needed for a local endpoint.
-        timeout_s: per-request timeout; a call that times out fails its node with that reason.
+        timeout_s: the longest wait for the endpoint at each step: to connect, for the answer to begin, and, when a
+            reply is streamed, between two chunks (a long reply that keeps streaming is not cut). It does not bound
+            a whole call: each retry waits again. A call that times out fails its node with that reason.
         max_retries: retries on 429 / 5xx / connection errors, with the client's bounded exponential backoff.
         prices: ``{model: {"input": usd, "output": usd}}`` per 1M tokens, over :data:`DEFAULT_PRICES`.
         cache: cache replies in the notebook's store, keyed by the request (per-call ``cache=`` overrides it).
@@ -160,6 +162,16 @@ def resolve_profile(session: Session | None, name: str | None = None) -> LLMProf
 
 
 # -- clients -------------------------------------------------------------------------------------------------------
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def endpoint_url(profile: LLMProfile) -> str:
+    """The URL a profile's requests go to, as the ``openai`` client picks it (``base_url``, else
+    ``OPENAI_BASE_URL``, else OpenAI's): part of the response cache's key, since two endpoints serving a model of
+    the same name (OpenAI and a local server, staging and production) answer differently."""
+    return (profile.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+
+
 def client_key(profile: LLMProfile) -> tuple[Any, ...]:
     """What makes two clients interchangeable (a cache key; held in memory only)."""
     return (profile.base_url, profile.api_key, float(profile.timeout_s), profile.max_retries)

@@ -6,7 +6,9 @@ A ``@tool``'s parameters come from its type hints (anything pydantic can describ
 and each parameter's description from a Google-style ``Args:`` section. The context parameter is left out: the
 runtime supplies it, not the model. A tool that carries its own JSON schema (a
 :class:`~aether_nb.runtime.schema_tool.SchemaTool`, e.g. an MCP server's tool) is described by that schema, under
-the name the model may use (``SchemaTool.llm_name``).
+the name the model may use (``SchemaTool.llm_name``). A ``@graph_fn`` is a tool too: its schema comes from its
+signature and docstring the same way, and a call runs it as a nested sub-graph node (its outputs go back to the
+model), just as calling it from a run's body does.
 
 pydantic (a dependency of ``openai``) is imported lazily, like ``openai`` itself.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import LLMOutputError, UsageError, shown
+from aether_nb.runtime.graph_fn import GraphFn
 from aether_nb.runtime.schema_tool import SchemaTool
 from aether_nb.runtime.tools import Tool
 
@@ -80,9 +83,13 @@ def _strip_titles(schema: Any) -> Any:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """A tool as the model sees it (``schema``) and how its arguments are checked (``validate``)."""
+    """A tool as the model sees it (``schema``) and how its arguments are checked (``validate``).
 
-    tool: Tool
+    ``tool`` is what a call runs, with the checked arguments: a ``@tool`` or a ``@graph_fn``. Inside a run either
+    returns an awaitable step (a node of the run's DAG); outside one, a value or a coroutine.
+    """
+
+    tool: Tool | GraphFn
     schema: dict[str, Any]
     validate: Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -94,9 +101,16 @@ class ToolSpec:
 
 
 def tool_spec(obj: Any) -> ToolSpec:
-    """Describe a ``@tool`` (or a plain function, wrapped as one, or a schema tool) for the model."""
+    """Describe a ``@tool`` (or a plain function, wrapped as one, a schema tool, or a ``@graph_fn``) for the model.
+
+    Raises:
+        UsageError: the signature cannot be described in a JSON schema (``**kwargs``, types pydantic cannot
+            describe); said when ``run_tools`` is called, before the model is.
+    """
     if isinstance(obj, SchemaTool):
         return _schema_tool_spec(obj)
+    if isinstance(obj, GraphFn):
+        return _graph_fn_spec(obj)
     t = obj if isinstance(obj, Tool) else Tool(obj)
     params, validate = parameters_schema(f"tool {t.name}", t.fn, t.signature, skip=t.context_param)
     description, _ = parse_docstring(inspect.getdoc(t.fn))
@@ -150,6 +164,18 @@ def parameters_schema(
         return {name: getattr(checked, name) for name in checked.model_fields_set}
 
     return params, validate
+
+
+def _graph_fn_spec(g: GraphFn) -> ToolSpec:
+    """A ``@graph_fn`` as the model sees it. It is not wrapped in a :class:`Tool`: a Tool would call the GraphFn
+    object as a plain (sync) function and hand the model the coroutine it returns, never its outputs."""
+    params, validate = parameters_schema(f"graph_fn {g.name}", g.fn, g.signature, skip=g.context_param)
+    description, _ = parse_docstring(g.description)
+    schema = {
+        "type": "function",
+        "function": {"name": g.name, "description": description or g.name, "parameters": params},
+    }
+    return ToolSpec(g, schema, validate)
 
 
 def _schema_tool_spec(t: SchemaTool) -> ToolSpec:

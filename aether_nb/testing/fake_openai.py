@@ -9,7 +9,8 @@ script (consumed in order) or from a rule (a function of the request), so tests 
 
 Script items (and rule results): a string (the assistant's text); ``{"text": ...}``; ``{"json": value}`` (the text
 is ``value`` as JSON); ``{"tool_calls": [{"name", "arguments", "id"?}]}``; ``{"status": 429}`` (an error response;
-``"message"`` optional); any of them with ``"delay": seconds`` (the reply is sent late, to test timeouts).
+``"message"`` optional); any of them with ``"delay": seconds`` (the reply is sent late, to test timeouts) or
+``"finish_reason": "length"`` (a reply cut at the token limit; by default ``stop``, or ``tool_calls``).
 
 ``TCP_NODELAY`` is set on every accepted socket: without it each request costs ~40 ms of Nagle delay.
 """
@@ -281,7 +282,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         completion = _tokens((text or "") + "".join(c["function"]["arguments"] for c in calls))
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         model = body.get("model") or fake.model
-        finish = "tool_calls" if calls else "stop"
+        finish = str(reply.get("finish_reason") or ("tool_calls" if calls else "stop"))
         created = int(time.time())
         cid = f"chatcmpl-fake-{len(fake.requests)}"
         if not body.get("stream"):

@@ -317,7 +317,7 @@ def test_retries_are_bounded_and_the_node_says_why(session: Session, fake: FakeO
     run = arun(main())
     assert len(fake.requests) == 2
     err = run.graph.node("llm_1").error
-    assert err["type"].endswith("LLMError") and "answered HTTP 503 after 1 retries" in err["message"]
+    assert err["type"].endswith("LLMError") and "answered HTTP 503 (after 1 retry)" in err["message"]
 
 
 def test_a_timeout_fails_the_node_with_the_reason(session: Session, fake: FakeOpenAI) -> None:
@@ -332,7 +332,7 @@ def test_a_timeout_fails_the_node_with_the_reason(session: Session, fake: FakeOp
 
     run = arun(main())
     node = run.graph.node("llm_1")
-    assert node.status == "FAILED" and "timed out after 0.2 s" in node.error["message"]
+    assert node.status == "FAILED" and "no answer within timeout_s=0.2 s" in node.error["message"]
 
 
 def test_no_key_and_no_endpoint_is_a_usage_error_saying_what_to_set(session: Session) -> None:
