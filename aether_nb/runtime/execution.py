@@ -416,7 +416,7 @@ class Scope:
             try:
                 await store.barrier()
             except asyncio.CancelledError:  # Stop after its effect: the node did run (it is journaled)
-                if node and run.cancel_requested and not execution.detached:
+                if node and (run.cancel_requested or key in self.cancelling) and not execution.detached:
                     run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
                 raise
         if node:

@@ -15,6 +15,7 @@ is the step key), so a resumed run replays finished nodes and re-executes only w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import random
@@ -24,7 +25,7 @@ from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.execution import Scope, error_info
-from aether_nb.runtime.executors import lingering
+from aether_nb.runtime.executors import lingering, submitted
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
@@ -225,12 +226,29 @@ async def run_taskgraph(
             queued[0] = False
             execution.pending -= 1
 
+    bodies_of: dict[str, submitted] = {}  # the sync bodies of each node running in a task of its own
+
+    def stopping() -> bool:
+        """Whether the graph has decided to stop: from then on no node starts (nor tries again)."""
+        return first_error is not None and stop_on_first_error
+
+    def not_started(node_id: str) -> asyncio.CancelledError:
+        return asyncio.CancelledError(f"node {node_id} did not start: graph {graph.name} is stopping")
+
     async def execute_node(node_id: str, queued: list[bool] | None = None) -> dict[str, Any]:
         """``queued``: the node runs in a task of its own, counted in ``execution.pending`` until its step starts
-        (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``)."""
+        (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``).
+
+        A failure is known to the graph here, before the node's slot is given back: the node that would take the
+        slot next (in the same loop turn, before the scheduler sees the failed task) must find the graph stopping.
+        """
+        nonlocal first_error
         spec = graph.nodes[node_id]
         tool = graph.resolve_tool(spec)
         kwargs = resolve(spec.inputs, results)
+        started = submitted() if queued is not None else None  # (a node awaited inline has no sibling to stop for)
+        if started is not None:
+            bodies_of[node_id] = started
         attempt = 0
         while True:
             attempt += 1
@@ -241,18 +259,29 @@ async def run_taskgraph(
                 # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
                 if queued is not None:
                     unqueue(queued)
-                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                if stopping():
+                    raise not_started(node_id)
+                try:
+                    with started or contextlib.nullcontext():
+                        return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                except Exception as exc:
+                    first_error = first_error or exc
+                    raise
             slots = _Slots(run_limit, session_limit)
             await slots.acquire()
             if queued is not None:
                 unqueue(queued)
+            if stopping():  # a sibling failed while this node waited for its slot (or its next attempt)
+                slots.release()
+                raise not_started(node_id)
             bodies = lingering()
             held = waiting_slots.set(slots)
             try:
-                with bodies:
+                with bodies, started or contextlib.nullcontext():
                     return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
             except Exception as exc:
-                if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on):
+                if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on) or stopping():
+                    first_error = first_error or exc
                     raise
             finally:
                 waiting_slots.reset(held)
@@ -330,11 +359,20 @@ async def run_taskgraph(
             settle(node_id)
         if first_error is not None and stop_on_first_error:
             for task, node_id in running.items():
+                started = bodies_of.get(node_id)
+                if started is not None and started.unstoppable():
+                    continue  # a sync body under way in a thread: it finishes, and its result is kept (journaled)
                 scope.cancel_on_purpose(node_id)
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            for node_id in running.values():
-                status[node_id] = "CANCELLED"
+            for task, node_id in running.items():
+                if task.cancelled():
+                    status[node_id] = "CANCELLED"
+                elif task.exception() is not None:
+                    status[node_id] = "FAILED"
+                else:
+                    status[node_id] = "DONE"
+                    results[node_id] = task.result()
             running.clear()
             for node_id in [n for n, st in status.items() if st == "PENDING"]:
                 close(node_id, "CANCELLED")
