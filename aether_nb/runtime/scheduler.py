@@ -195,6 +195,29 @@ async def run_taskgraph(
     run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
     session_limit = _global_limit(scope)
 
+    stepped: set[str] = set()  # the nodes whose step began: the step draws them
+
+    def draw(node_id: str, final: str, error: BaseException | None = None) -> None:
+        """Draw a node that ends without a step of its own (never started), so ``run.graph`` shows every node."""
+        spec = graph.nodes[node_id]
+        run.start_node(node_id=node_id, name=spec.tool, node_kind="tool", parent=scope.node_id,
+                       parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
+        run.finish_node(node_id, final, error=None if error is None else error_info(error))
+
+    def ended(task: asyncio.Task[dict[str, Any]], node_id: str) -> None:
+        """Record how a node's task ended; one that never began its step (cancelled while it waited for a slot, or
+        failing before it: a tool that is not defined) is drawn here, as it would vanish from ``run.graph``."""
+        error = None
+        if task.cancelled():
+            status[node_id] = "CANCELLED"
+        elif (error := task.exception()) is not None:
+            status[node_id] = "FAILED"
+        else:
+            status[node_id] = "DONE"
+            results[node_id] = task.result()
+        if node_id not in stepped:
+            draw(node_id, status[node_id], error)
+
     def close(node_id: str, final: str, error: BaseException | None = None) -> None:
         """Record a node that will not run (skipped or cancelled) and everything downstream of it."""
         stack = [(node_id, final, error)]
@@ -204,10 +227,7 @@ async def run_taskgraph(
                 continue
             status[nid] = st
             results[nid] = None
-            spec = graph.nodes[nid]
-            run.start_node(node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
-                           parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
-            run.finish_node(nid, st, error=None if err is None else error_info(err))
+            draw(nid, st, err)
             stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
@@ -261,6 +281,7 @@ async def run_taskgraph(
                     unqueue(queued)
                 if stopping():
                     raise not_started(node_id)
+                stepped.add(node_id)
                 try:
                     with started or contextlib.nullcontext():
                         return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
@@ -275,6 +296,7 @@ async def run_taskgraph(
                 slots.release()
                 raise not_started(node_id)
             bodies = lingering()
+            stepped.add(node_id)
             held = waiting_slots.set(slots)
             try:
                 with bodies, started or contextlib.nullcontext():
@@ -330,6 +352,8 @@ async def run_taskgraph(
             except Exception as exc:
                 status[node_id] = "FAILED"
                 first_error = first_error or exc
+                if node_id not in stepped:
+                    draw(node_id, "FAILED", exc)
             settle(node_id)
             if first_error is not None and stop_on_first_error:
                 break
@@ -348,14 +372,9 @@ async def run_taskgraph(
             raise
         for task in done:
             node_id = running.pop(task)
-            if task.cancelled():
-                status[node_id] = "CANCELLED"
-            elif task.exception() is not None:
-                status[node_id] = "FAILED"
+            ended(task, node_id)
+            if status[node_id] == "FAILED":
                 first_error = first_error or task.exception()
-            else:
-                status[node_id] = "DONE"
-                results[node_id] = task.result()
             settle(node_id)
         if first_error is not None and stop_on_first_error:
             for task, node_id in running.items():
@@ -366,13 +385,7 @@ async def run_taskgraph(
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             for task, node_id in running.items():
-                if task.cancelled():
-                    status[node_id] = "CANCELLED"
-                elif task.exception() is not None:
-                    status[node_id] = "FAILED"
-                else:
-                    status[node_id] = "DONE"
-                    results[node_id] = task.result()
+                ended(task, node_id)
             running.clear()
             for node_id in [n for n, st in status.items() if st == "PENDING"]:
                 close(node_id, "CANCELLED")

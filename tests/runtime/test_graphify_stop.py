@@ -99,3 +99,32 @@ def test_a_sync_body_under_way_when_a_sibling_fails_is_kept_and_not_run_again(se
 
     assert arun(main()) == {"a": 3, "b": 3}
     assert RAN == ["book"]  # booked once: the resume replays it (the old code booked twice)
+
+
+@ag.tool(outputs=["v"])
+async def gs_work(tag: str, fail: bool = False) -> dict[str, str]:
+    await asyncio.sleep(0)
+    if fail:
+        raise RuntimeError(tag)
+    return {"v": tag}
+
+
+@ag.graphify(name="gs_fan", inputs=["x"], outputs=["n"])
+def gs_fan(x: Any) -> dict[str, Any]:
+    for i in range(6):
+        gs_work(tag=f"t{i}", fail=(i == 0))
+    return {"n": 6}
+
+
+def test_nodes_cancelled_while_waiting_for_a_slot_are_drawn(session: Session) -> None:
+    async def main() -> ag.Run:
+        run = gs_fan.start(x=1, max_concurrency=1)
+        with pytest.raises(ag.RunFailed):
+            await run
+        return run
+
+    run = arun(main())
+    statuses = {n.id: n.status for n in run.graph.nodes}
+    assert sorted(statuses) == sorted(gs_fan.build().nodes)  # the old graph had only gs_work_1
+    assert statuses.pop("gs_work_1") == "FAILED"
+    assert set(statuses.values()) == {"CANCELLED"}
