@@ -39,6 +39,18 @@ _CONDITION_OPS = set(_CONDITION_KEYS)
 _CONTROL_KWARGS = frozenset({"_id", "_after", "_condition", "_timeout_s"})
 
 
+_UNSET: Any = object()
+"""The default of a run option not passed: a resume compares only the options a caller gave (see launch)."""
+
+
+def _asked(**given: Any) -> dict[str, Any]:
+    """The run options passed explicitly, in their stored form (a RetryPolicy as its JSON)."""
+    asked = {k: v for k, v in given.items() if v is not _UNSET}
+    if isinstance(asked.get("retry"), RetryPolicy):
+        asked["retry"] = asked["retry"].to_json()
+    return asked
+
+
 class NodeHandle:
     """What a tool call returns while a graph is being built: ``h.key`` / ``h["key"]`` refer to its outputs."""
 
@@ -401,9 +413,9 @@ class GraphifyFn:
         *,
         run_id: str | None = None,
         session: Session | None = None,
-        max_concurrency: int | None = None,
-        retry: RetryPolicy | None = None,
-        stop_on_first_error: bool = True,
+        max_concurrency: int | None = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+        stop_on_first_error: bool = _UNSET,
         resume_mode: str | None = None,
         executor: Executor | None = None,
         **inputs: Any,
@@ -414,16 +426,13 @@ class GraphifyFn:
         overlap freely; set one for CPU-bound or rate-limited tools). A sync body holds its slot until its thread
         really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
         """
-        check_cap(max_concurrency)
+        asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error, retry=retry)
+        check_cap(asked.get("max_concurrency"))
         retry_failed = check_resume_mode(resume_mode)
-        if retry is not None and not isinstance(retry, RetryPolicy):
+        if retry not in (None, _UNSET) and not isinstance(retry, RetryPolicy):
             raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
         graph = self.build()  # fail early, before a run exists (and once: the run uses this build)
-        options = {
-            "max_concurrency": max_concurrency,
-            "retry": None if retry is None else retry.to_json(),
-            "stop_on_first_error": stop_on_first_error,
-        }
+        options = {"max_concurrency": None, "retry": None, "stop_on_first_error": True, **asked}
         run = start_run(
             self,
             self._inputs(inputs),
@@ -433,6 +442,7 @@ class GraphifyFn:
             meta={"options": options},
             retry_failed=retry_failed,
             executor=executor,
+            asked=asked,
         )
         if run.live:
             self._built[run.id] = graph  # taken by run_root when the task starts, in this loop iteration's wake
@@ -514,8 +524,8 @@ async def run(
     graph: TaskGraph,
     inputs: dict[str, Any] | None = None,
     *,
-    max_concurrency: int | None = None,
-    stop_on_first_error: bool = True,
+    max_concurrency: int | None = _UNSET,
+    stop_on_first_error: bool = _UNSET,
     run_id: str | None = None,
     session: Session | None = None,
     executor: Executor | None = None,
@@ -531,8 +541,9 @@ async def run(
     missing = [k for k in graph.required if k not in inputs]
     if missing:
         raise UsageError(f"graph {shown(graph.name)} needs inputs {missing}", code="bad_inputs")
-    check_cap(max_concurrency)
-    options = {"max_concurrency": max_concurrency, "stop_on_first_error": stop_on_first_error}
+    asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error)
+    check_cap(asked.get("max_concurrency"))
+    options = {"max_concurrency": None, "stop_on_first_error": True, **asked}
     r = start_run(
         _GraphTarget(graph),
         {**graph.optional, **inputs},
@@ -541,5 +552,6 @@ async def run(
         executor=executor,
         hint="asyncio.run(ag.run(graph, inputs))",
         meta={"options": options},
+        asked=asked,
     )
     return await r.result()
