@@ -270,6 +270,11 @@ async def run_taskgraph(
         if started is not None:
             bodies_of[node_id] = started
         attempt = 0
+        if retry is not None:
+            # attempts made before a restart count (journaled with their failure): max_attempts is the total
+            attempt = execution.journal.failed_attempts(node_id)
+            if 0 < attempt < retry.max_attempts:
+                execution.journal.skip_failure(node_id)  # the next attempt executes (the last one's error replays)
         while True:
             attempt += 1
             inputs_view, execute = tool.prepare((), kwargs if retry is None else dict(kwargs))
@@ -284,7 +289,7 @@ async def run_taskgraph(
                 stepped.add(node_id)
                 try:
                     with started or contextlib.nullcontext():
-                        return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                        return await _step(scope, node_id, spec.tool, inputs_view, execute, graph, None)
                 except Exception as exc:
                     first_error = first_error or exc
                     raise
@@ -300,7 +305,9 @@ async def run_taskgraph(
             held = waiting_slots.set(slots)
             try:
                 with bodies, started or contextlib.nullcontext():
-                    return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                    return await _step(
+                        scope, node_id, spec.tool, inputs_view, execute, graph, None if retry is None else attempt
+                    )
             except Exception as exc:
                 if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on) or stopping():
                     first_error = first_error or exc
@@ -412,10 +419,15 @@ def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
 
 
 async def _step(
-    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, deps: tuple[str, ...], graph: TaskGraph
+    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, graph: TaskGraph, attempt: int | None
 ) -> dict[str, Any]:
-    parents = tuple(d for d in deps if d in graph.nodes)
-    meta = {"tool_version": graph.nodes[node_id].tool_version}
-    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta)
+    """Run node ``node_id`` as a step under its own id (``exact``: each attempt, each execution), its attempt
+    number (under a retry policy) kept with a failure so a restart counts on from it."""
+    spec = graph.nodes[node_id]
+    parents = tuple(d for d in spec.deps if d in graph.nodes)
+    meta: dict[str, Any] = {"tool_version": spec.tool_version}
+    if attempt is not None:
+        meta["attempt"] = attempt
+    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta, exact=True)
     assert isinstance(value, dict)
     return value
