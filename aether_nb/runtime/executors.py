@@ -99,7 +99,16 @@ class _FutureSubmission:
 
     async def result(self) -> Any:
         # shield: a cancelled awaiter must not mark the concurrent future cancelled behind the caller's back
-        return await asyncio.shield(asyncio.wrap_future(self._future))
+        inner = asyncio.wrap_future(self._future)
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            # The body runs on, abandoned, and the run reports its end (abandoned_body_ended). Left pending, the
+            # loop's copy of its outcome would take its error later, and when the loop stops before anything reads
+            # it (a script's asyncio.run ending), asyncio prints "Future exception was never retrieved": a
+            # cancelled copy takes no outcome (the body itself is not stopped: a running thread cannot be).
+            inner.cancel()
+            raise
 
     def cancel(self) -> bool:
         return self._future.cancel() or self._future.done()

@@ -3,12 +3,18 @@ from an abandoned body, and a resume message that named the wrong way to resume.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import re
+import threading
 from typing import Any
+
+import pytest
 
 import aether_nb as ag
 import aether_nb.tools
 from aether_nb.runtime.session import Session
+from aether_nb.runtime.tools import LOCAL
 
 
 def test_the_example_at_the_top_of_aether_nb_tools_builds(session: Session) -> None:
@@ -20,3 +26,36 @@ def test_the_example_at_the_top_of_aether_nb_tools_builds(session: Session) -> N
     exec(compile(source, "aether_nb/tools.py docstring", "exec"), namespace)  # (our own docstring)
     graph = namespace["onboard"].build()  # the old example formatted an input into a prompt: a build error
     assert list(graph.nodes) == ["ask_text_1", "ask_approval_1", "welcome_1", "send_text_1"]
+
+
+def test_an_abandoned_body_that_fails_as_the_loop_stops_makes_no_asyncio_noise() -> None:
+    """A sync body given up on (a sibling failed, a timeout, a Stop) that raises just as a script's ``asyncio.run``
+    ends printed "Future exception was never retrieved": the loop stopped before the callback that reads the error
+    of the loop's copy of the outcome ran. Reproduced step by step: the awaiting task is cancelled, the body fails,
+    the loop runs one more turn (the copy takes the error) and stops."""
+    release, ended = threading.Event(), threading.Event()
+
+    def body() -> None:
+        assert release.wait(10), "the test never released the body"
+        raise RuntimeError("late failure")
+
+    submission = LOCAL.submit(body, (), {}, label="late")
+    reported: list[str] = []
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, ctx: reported.append(str(ctx.get("message"))))
+    try:
+        task = loop.create_task(submission.result())
+        loop.call_soon(task.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        submission.add_done_callback(ended.set)  # (after the loop's own callback: ended means it was called)
+        release.set()
+        assert ended.wait(10)  # the body failed; its outcome is on its way to the loop
+        loop.call_soon(loop.stop)
+        loop.run_forever()  # one turn: the outcome arrives, nothing reads it afterwards
+    finally:
+        loop.close()
+    assert submission.outcome()[0] is False  # the body's own outcome is kept (the run reports it)
+    del task, submission  # (the body's future holds the loop's copy until it goes)
+    gc.collect()  # an unread error reports itself when its future is collected
+    assert not [m for m in reported if "never retrieved" in m], reported
