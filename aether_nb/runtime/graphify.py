@@ -25,6 +25,7 @@ from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
+from aether_nb.runtime.storable import STARTED_FROM_GRAPH
 from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
@@ -551,7 +552,7 @@ async def run(
         session=session,
         executor=executor,
         hint="asyncio.run(ag.run(graph, inputs))",
-        meta={"options": options},
+        meta={"options": options, "started_from": STARTED_FROM_GRAPH},
         asked=asked,
     )
     return await r.result()

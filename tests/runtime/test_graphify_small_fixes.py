@@ -14,7 +14,10 @@ import pytest
 import aether_nb as ag
 import aether_nb.tools
 from aether_nb.runtime.session import Session
+from aether_nb.runtime.storable import target_missing
 from aether_nb.runtime.tools import LOCAL
+from aether_nb.store.records import RunRecord
+from tests.conftest import arun
 
 
 def test_the_example_at_the_top_of_aether_nb_tools_builds(session: Session) -> None:
@@ -59,3 +62,37 @@ def test_an_abandoned_body_that_fails_as_the_loop_stops_makes_no_asyncio_noise()
     del task, submission  # (the body's future holds the loop's copy until it goes)
     gc.collect()  # an unread error reports itself when its future is collected
     assert not [m for m in reported if "never retrieved" in m], reported
+
+
+def test_resuming_a_run_started_from_a_loaded_graph_says_to_call_ag_run_again() -> None:
+    record = RunRecord(
+        run_id="r6run",
+        graph="from_json_graph",
+        status="waiting",
+        inputs={"x": 5},
+        inputs_fingerprint="",
+        created_at=0.0,
+        updated_at=0.0,
+        kind="graphify",
+        meta={"started_from": "taskgraph"},
+    )
+    message = str(target_missing(record))
+    assert "await ag.run(graph, <the same inputs>, run_id='r6run')" in message
+    assert "TaskGraph.from_json" in message
+
+
+def test_a_run_started_with_ag_run_records_where_it_came_from(session: Session) -> None:
+    @ag.graphify(name="sf_plain", inputs=["x"], outputs=["v"])
+    def sf_plain(x):  # type: ignore[no-untyped-def]
+        return {"v": sf_double(x=x).y}
+
+    graph = ag.TaskGraph.from_json(sf_plain.build().dumps())
+    assert arun(ag.run(graph, {"x": 2}, run_id="sf")) == {"v": 4}
+    record = session.store.get_run("sf")
+    assert record is not None and target_missing(record).code == "target_missing"
+    assert "ag.run(graph" in str(target_missing(record))
+
+
+@ag.tool(outputs=["y"])
+def sf_double(x: int) -> dict[str, int]:
+    return {"y": 2 * x}
