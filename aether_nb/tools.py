@@ -5,12 +5,17 @@ AetherGraph's built-in toolset (``from aethergraph.tools import ask_text``).
 
     from aether_nb.tools import ask_text, ask_approval, send_text
 
+    @ag.tool(outputs=["text"])
+    def welcome(company: str, name: str) -> dict:
+        return {"text": f"Welcome to {company}, {name}!"}  # text from values: built in a tool, when they exist
+
     @ag.graphify(name="onboard", inputs=["company"], outputs=["greeting"])
     def onboard(company):
-        name = ask_text(prompt=f"Your name at {company}?")          # a node that waits: WAITING in the DAG
+        name = ask_text(prompt="Your name?")                  # a node that waits: WAITING in the DAG
         ok = ask_approval(prompt="Send the welcome mail?")
-        sent = send_text(text=name.text, _condition={"op": "eq", "left": ok.approved, "right": True})
-        return {"greeting": name.text}
+        greeting = welcome(company=company, name=name.text)
+        send_text(text=greeting.text, _condition={"op": "eq", "left": ok.approved, "right": True})
+        return {"greeting": greeting.text}
 
 Each tool asks through the run's channel (``context.channel()``), so the question shows in the run widget and the
 chat transcript, the answer is validated and persisted, and a graph that waits survives a kernel restart. Outputs

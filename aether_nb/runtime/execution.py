@@ -299,6 +299,7 @@ class Scope:
         parents: tuple[str, ...] | None = None,
         meta: Any = None,
         ordered: bool | None = None,
+        exact: bool = False,
     ) -> Any:
         """Execute one step, or replay it from the journal when it already completed.
 
@@ -315,6 +316,8 @@ class Scope:
             meta: JSON kept on the node (a tool's code version, so promotion finds the same tool again).
             ordered: whether ``key`` was taken by the scope's own code, in program order (default: whether this
                 task runs the scope's code); see :mod:`~aether_nb.runtime.binding`.
+            exact: ``key`` is the step's identity (a static graph's node id): every attempt runs under it and only
+                its own entry replays (matching by name and arguments gave a retried node a new id, or another's).
         """
         execution, run = self.execution, self.execution.host
         if execution.stopped:
@@ -323,10 +326,13 @@ class Scope:
         parents = tuple(self.frontier) if parents is None else parents
         entry = None
         if execution.journal.active:
-            failed = execution.journal.take_failure(key, name, fp)
+            failed = execution.journal.take_failure(key, name, fp, exact=exact)
             if failed is not None:  # it failed in an earlier execution: the same error again (see failures.py)
                 self._replay_failure(failed, kind, inputs, parents, meta, node)
-            entry, key = bind_call(self, key, name, fp, inputs, ordered)
+            if exact:
+                entry = execution.journal.replay_exact(key, name, fp, inputs)
+            else:
+                entry, key = bind_call(self, key, name, fp, inputs, ordered)
         if entry is not None:
             value = decode(entry.value)
             if node:
@@ -349,7 +355,7 @@ class Scope:
         writes: EffectWrites | None
         if node:
             shown_inputs = preview(inputs)
-            if execution.resumed and kind != "wait":  # (a wait found its earlier one in wait_key)
+            if execution.resumed and kind != "wait" and not exact:  # (a wait found its earlier one in wait_key)
                 key = bind_started(self, key, name, shown_inputs, ordered)
             run.start_node(
                 node_id=key,
@@ -399,7 +405,7 @@ class Scope:
                 if timed_out:
                     self._warn_abandoned(child, "timed out")
             if not execution.detached:
-                journal_failure(self, key, name, fp, exc)
+                journal_failure(self, key, name, fp, exc, meta.get("attempt") if isinstance(meta, dict) else None)
             raise
         finally:
             if in_step is not None:
@@ -419,7 +425,7 @@ class Scope:
             try:
                 await store.barrier()
             except asyncio.CancelledError:  # Stop after its effect: the node did run (it is journaled)
-                if node and run.cancel_requested and not execution.detached:
+                if node and (run.cancel_requested or key in self.cancelling) and not execution.detached:
                     run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
                 raise
         if node:

@@ -30,7 +30,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from aether_nb.errors import UsageError, shown
 
-__all__ = ["Executor", "Submission", "ThreadExecutor", "check_executor", "linger", "lingering"]
+__all__ = [
+    "Executor",
+    "Submission",
+    "ThreadExecutor",
+    "check_executor",
+    "linger",
+    "lingering",
+    "submitted",
+    "track",
+    "untrack",
+]
 
 
 @runtime_checkable
@@ -89,7 +99,16 @@ class _FutureSubmission:
 
     async def result(self) -> Any:
         # shield: a cancelled awaiter must not mark the concurrent future cancelled behind the caller's back
-        return await asyncio.shield(asyncio.wrap_future(self._future))
+        inner = asyncio.wrap_future(self._future)
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            # The body runs on, abandoned, and the run reports its end (abandoned_body_ended). Left pending, the
+            # loop's copy of its outcome would take its error later, and when the loop stops before anything reads
+            # it (a script's asyncio.run ending), asyncio prints "Future exception was never retrieved": a
+            # cancelled copy takes no outcome (the body itself is not stopped: a running thread cannot be).
+            inner.cancel()
+            raise
 
     def cancel(self) -> bool:
         return self._future.cancel() or self._future.done()
@@ -205,3 +224,58 @@ class lingering:
         fut: asyncio.Future[None] = loop.create_future()
         self.when_all_done(lambda: None if fut.done() else fut.set_result(None), loop)
         await asyncio.shield(fut)
+
+
+_submitted: contextvars.ContextVar[list[Submission] | None] = contextvars.ContextVar(
+    "aether_nb_submitted", default=None
+)
+
+
+def track(submission: Submission) -> None:
+    """A sync body was handed to an executor: whoever watches the node's bodies (see :class:`submitted`) sees it
+    until :func:`untrack` says its outcome reached the node."""
+    holders = _submitted.get()
+    if holders is not None:
+        holders.append(submission)
+
+
+def untrack(submission: Submission) -> None:
+    """The node has the body's outcome (or gave up on it): stopping the node no longer waits for it."""
+    holders = _submitted.get()
+    if holders is not None and submission in holders:
+        holders.remove(submission)
+
+
+def _under_way(body: Submission) -> bool:
+    """Whether ``body`` began (running, or ended with an outcome not yet delivered); one not begun is cancelled."""
+    if body.done():
+        ok, value = body.outcome()
+        return ok or not isinstance(value, asyncio.CancelledError)
+    return not body.cancel()
+
+
+class submitted:
+    """Collects the sync bodies a node hands to executors: ``with submitted() as bodies: ...``.
+
+    A scheduler stopping a graph (a sibling failed) asks :meth:`unstoppable` before cancelling the node: a body
+    already running in a thread cannot be stopped and its side effects happen anyway, so the node is left to finish
+    and its result is journaled, rather than shown cancelled and run a second time by a resume.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: list[Submission] = []
+        self._token: contextvars.Token[list[Submission] | None] | None = None
+
+    def __enter__(self) -> submitted:
+        self._token = _submitted.set(self.bodies)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _submitted.reset(self._token)
+
+    def unstoppable(self) -> bool:
+        """Whether a body began and cannot be stopped (or ended, its outcome not yet delivered to the node); a body
+        not begun yet is cancelled by this check (so it never begins), as is one its executor can interrupt (a Dask
+        task)."""
+        return any([_under_way(b) for b in self.bodies])  # (a list: every body is asked)

@@ -57,10 +57,13 @@ def failure_record(exc: BaseException) -> dict[str, Any] | None:
     return record
 
 
-def journal_failure(scope: Scope, key: str, name: str, fp: str, exc: BaseException) -> None:
-    """Journal the error step ``key`` of ``scope`` failed with, so a resumed body gets it again."""
+def journal_failure(scope: Scope, key: str, name: str, fp: str, exc: BaseException, attempt: int | None = None) -> None:
+    """Journal the error step ``key`` of ``scope`` failed with, so a resumed body gets it again; ``attempt``: which
+    attempt of a retried step it was (a retry policy counts attempts across restarts)."""
     failure = failure_record(exc)
     if failure is not None:
+        if attempt is not None:
+            failure["attempt"] = attempt
         try:
             scope.journal(key, name, FAILED, fp, failure, None, encoded=failure)
         except Exception as error:  # the step's own error is the one to raise: this one goes with it

@@ -25,7 +25,13 @@ from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
-from aether_nb.runtime.tools import check_outputs_decl, find_context_param, normalise_outputs, signature_text
+from aether_nb.runtime.tools import (
+    build_hook,
+    check_outputs_decl,
+    find_context_param,
+    normalise_outputs,
+    signature_text,
+)
 
 RESERVED = ("run_id", "session", "executor")
 
@@ -104,6 +110,14 @@ class GraphFn:
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         """Run the agent: inside a run, as a sub-graph node; elsewhere, as a new run (await the result)."""
+        if build_hook.get() is not None:
+            raise UsageError(
+                f"agent {shown(self.name)} (a @graph_fn) was called while a @graphify graph was being built: its steps "
+                "are only known when it runs, so it cannot be a node itself (the call would put a coroutine in the "
+                f"graph). Wrap it in an async tool that awaits it (`@ag.tool async def step(x): return await "
+                f"{self.name}(x=x)`: it runs as a sub-graph of that node), or write the outer agent as a @graph_fn",
+                code="nested_graph",
+            )
         scope = current_scope()
         inputs = self._bind(args, dict(kwargs))
         if scope is None:

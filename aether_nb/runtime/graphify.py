@@ -14,8 +14,8 @@ import functools
 import inspect
 import keyword
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.executors import Executor
@@ -25,11 +25,31 @@ from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
+from aether_nb.runtime.storable import STARTED_FROM_GRAPH
 from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
-_CONDITION_OPS = {"eq", "ne", "in", "not_in", "truthy", "falsy", "not", "and", "or"}
+_CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # op -> (keys it needs, keys it may have besides "op")
+    **dict.fromkeys(("eq", "ne", "in", "not_in"), (frozenset({"left", "right"}), frozenset({"left", "right"}))),
+    **dict.fromkeys(("truthy", "falsy"), (frozenset({"value"}), frozenset({"value"}))),
+    "not": (frozenset(), frozenset({"value", "args"})),
+    **dict.fromkeys(("and", "or"), (frozenset({"args"}), frozenset({"args"}))),
+}
+_CONDITION_OPS = set(_CONDITION_KEYS)
 _CONTROL_KWARGS = frozenset({"_id", "_after", "_condition", "_timeout_s"})
+
+
+_UNSET: Any = object()
+"""The default of a run option not passed: a resume compares only the options a caller gave (see launch)."""
+
+
+def _asked(**given: Any) -> dict[str, Any]:
+    """The run options passed explicitly, in their stored form (a RetryPolicy as its JSON)."""
+    asked = {k: v for k, v in given.items() if v is not _UNSET}
+    if isinstance(asked.get("retry"), RetryPolicy):
+        asked["retry"] = asked["retry"].to_json()
+    return asked
 
 
 class NodeHandle:
@@ -55,7 +75,7 @@ class NodeHandle:
     def __getitem__(self, key: str) -> Ref:
         return self._ref(key)
 
-    def _as_value(self, *_: Any) -> Any:
+    def _as_value(self, *_: Any) -> NoReturn:
         raise UsageError(
             f"the result of {self.node_id} was used as a value while building the graph; while building, tool calls "
             f"return handles: pass `{self.node_id}.<output>` to other tools instead of computing with it"
@@ -65,7 +85,18 @@ class NodeHandle:
         )
 
     __bool__ = __iter__ = __len__ = __index__ = __int__ = __float__ = __format__ = __contains__ = _as_value
-    __add__ = __radd__ = __sub__ = __mul__ = __lt__ = __gt__ = __le__ = __ge__ = _as_value
+    __add__ = __radd__ = __sub__ = __mul__ = __lt__ = __gt__ = __le__ = __ge__ = __str__ = _as_value
+
+    def __eq__(self, other: object) -> bool:
+        # `if h == 0` was silently False (an object); a handle only equals itself (kept in sets and dicts)
+        if isinstance(other, NodeHandle):
+            return self is other
+        self._as_value()
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return f"<node {self.node_id} outputs={self._outputs}>"
@@ -161,7 +192,7 @@ class GraphBuilder:
             deps.append(dep)
         cond_json = None
         if condition is not None:
-            cond_json = encode_refs(condition)
+            cond_json = self.encode(condition, f"{node_id}: _condition")
             self._check_condition(node_id, cond_json)
             deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
         self.nodes[node_id] = NodeSpec(
@@ -185,14 +216,39 @@ class GraphBuilder:
             except TypeError as exc:
                 self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
                 return encode_refs(kwargs)
-        for arg in arguments.values():
-            for value in arg if isinstance(arg, (list, tuple)) else [arg]:
-                if isinstance(value, NodeHandle):
-                    self.errors.append(
-                        f"{node_id}: a whole handle ({value.node_id}) was passed; pass one output, "
-                        f"e.g. {value.node_id}.{(value._outputs or ['result'])[0]}"
-                    )
-        return encode_refs(dict(arguments))
+        return {k: self.encode(v, f"{node_id}: input {k!r}") for k, v in arguments.items()}
+
+    def encode(self, value: Any, where: str, *, output: bool = False) -> Any:
+        """``value`` in its JSON form, references included at any depth (lists, tuples, dict values).
+
+        What would otherwise reach a tool or the outputs as a Python object is settled here: a whole handle
+        nested in a graph output stands for its first output, as one at the top of the returned dict does; in a
+        tool's input (or a condition) it is a build error, as at the top. A coroutine is an async function (an
+        agent, a graph) called in the body: its value does not exist while building, so it is an error too.
+        """
+        if isinstance(value, Ref):
+            return value.to_json()
+        if isinstance(value, NodeHandle):
+            first = (value._outputs or ["result"])[0]
+            if output:
+                return value._ref(first).to_json()
+            self.errors.append(
+                f"{where}: a whole handle ({value.node_id}) was passed; pass one output, e.g. {value.node_id}.{first}"
+            )
+            return None
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited on purpose: no "coroutine was never awaited" warning on top of the error
+            self.errors.append(
+                f"{where}: a coroutine ({value.__qualname__}) was passed: an async function or agent was called "
+                "while the graph was built, so it has no value; make it a node (an async @ag.tool), or call it in "
+                "a tool"
+            )
+            return None
+        if isinstance(value, dict):
+            return {k: self.encode(v, where, output=output) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.encode(v, where, output=output) for v in value]
+        return value
 
     def _check_condition(self, node_id: str, cond: Any) -> None:
         if isinstance(cond, bool) or (isinstance(cond, dict) and "$ref" in cond):
@@ -203,8 +259,23 @@ class GraphBuilder:
                 f"{sorted(_CONDITION_OPS)}, ...}}, got {cond!r}"
             )
             return
-        for sub in cond.get("args", []):
-            self._check_condition(node_id, sub)
+        op = cond["op"]
+        needs, may = _CONDITION_KEYS[op]
+        keys = set(cond) - {"op"}
+        if not needs <= keys or not keys <= may or (op == "not" and len(keys) != 1):
+            # a misspelled key ({"op": "eq", "lhs": x}) compared None with None, silently: it is an error
+            shape = {"not": "'value' (or 'args': [one condition])"}.get(op, " and ".join(f"'{k}'" for k in sorted(may)))
+            self.errors.append(f"{node_id}: _condition op {op!r} takes {shape}, got keys {sorted(keys)}")
+            return
+        subs = cond.get("args", [])
+        if not isinstance(subs, list) or (op == "not" and "args" in cond and len(subs) != 1):
+            self.errors.append(f"{node_id}: _condition op {op!r}: 'args' must be a list of conditions, got {subs!r}")
+            return
+        if op == "not" and "value" in cond:
+            subs = [cond["value"]]
+        for sub in subs:
+            if op in ("and", "or") or (isinstance(sub, dict) and "op" in sub):
+                self._check_condition(node_id, sub)
 
     def finish(self, outputs_decl: list[str] | None, returned: Any) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
@@ -212,12 +283,14 @@ class GraphBuilder:
             returned = {k: returned._ref(k) for k in (returned._outputs or ["result"])}
         if isinstance(returned, dict):
             for k, v in returned.items():
-                outputs[k] = encode_refs(v._ref((v._outputs or ["result"])[0]) if isinstance(v, NodeHandle) else v)
+                outputs[k] = self.encode(v, f"output {k!r}", output=True)
         elif returned is not None:
             if not outputs_decl or len(outputs_decl) != 1:
                 self.errors.append("the body returned one value: declare exactly one output, or return a dict")
+                if inspect.iscoroutine(returned):
+                    returned.close()
             else:
-                outputs[outputs_decl[0]] = encode_refs(returned)
+                outputs[outputs_decl[0]] = self.encode(returned, f"output {outputs_decl[0]!r}", output=True)
         if outputs_decl is not None:
             missing = [k for k in outputs_decl if k not in outputs]
             if missing:
@@ -341,9 +414,9 @@ class GraphifyFn:
         *,
         run_id: str | None = None,
         session: Session | None = None,
-        max_concurrency: int | None = None,
-        retry: RetryPolicy | None = None,
-        stop_on_first_error: bool = True,
+        max_concurrency: int | None = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+        stop_on_first_error: bool = _UNSET,
         resume_mode: str | None = None,
         executor: Executor | None = None,
         **inputs: Any,
@@ -354,16 +427,13 @@ class GraphifyFn:
         overlap freely; set one for CPU-bound or rate-limited tools). A sync body holds its slot until its thread
         really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
         """
-        check_cap(max_concurrency)
+        asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error, retry=retry)
+        check_cap(asked.get("max_concurrency"))
         retry_failed = check_resume_mode(resume_mode)
-        if retry is not None and not isinstance(retry, RetryPolicy):
+        if retry not in (None, _UNSET) and not isinstance(retry, RetryPolicy):
             raise UsageError(f"retry must be an ag.RetryPolicy, got {type(retry).__name__}")
         graph = self.build()  # fail early, before a run exists (and once: the run uses this build)
-        options = {
-            "max_concurrency": max_concurrency,
-            "retry": None if retry is None else retry.to_json(),
-            "stop_on_first_error": stop_on_first_error,
-        }
+        options = {"max_concurrency": None, "retry": None, "stop_on_first_error": True, **asked}
         run = start_run(
             self,
             self._inputs(inputs),
@@ -373,12 +443,24 @@ class GraphifyFn:
             meta={"options": options},
             retry_failed=retry_failed,
             executor=executor,
+            asked=asked,
         )
         if run.live:
             self._built[run.id] = graph  # taken by run_root when the task starts, in this loop iteration's wake
         return run
 
-    async def __call__(self, /, **inputs: Any) -> dict[str, Any]:
+    def __call__(self, /, **inputs: Any) -> Coroutine[Any, Any, dict[str, Any]]:
+        """Run the graph with ``inputs`` (await it); while another graph is being built, a :class:`UsageError`."""
+        if build_hook.get() is not None:
+            raise UsageError(
+                f"graph {shown(self.name)} was called while another @graphify graph was being built: graphs do not "
+                "nest as nodes (the call would put a coroutine in the graph). To reuse its steps, move them into a "
+                "plain function that calls the tools: called in a @graphify body, it adds its nodes to that graph",
+                code="nested_graph",
+            )
+        return self._run(inputs)
+
+    async def _run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         run = self.start(**inputs)
         try:
             return await run.result()
@@ -443,8 +525,8 @@ async def run(
     graph: TaskGraph,
     inputs: dict[str, Any] | None = None,
     *,
-    max_concurrency: int | None = None,
-    stop_on_first_error: bool = True,
+    max_concurrency: int | None = _UNSET,
+    stop_on_first_error: bool = _UNSET,
     run_id: str | None = None,
     session: Session | None = None,
     executor: Executor | None = None,
@@ -460,8 +542,9 @@ async def run(
     missing = [k for k in graph.required if k not in inputs]
     if missing:
         raise UsageError(f"graph {shown(graph.name)} needs inputs {missing}", code="bad_inputs")
-    check_cap(max_concurrency)
-    options = {"max_concurrency": max_concurrency, "stop_on_first_error": stop_on_first_error}
+    asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error)
+    check_cap(asked.get("max_concurrency"))
+    options = {"max_concurrency": None, "stop_on_first_error": True, **asked}
     r = start_run(
         _GraphTarget(graph),
         {**graph.optional, **inputs},
@@ -469,6 +552,7 @@ async def run(
         session=session,
         executor=executor,
         hint="asyncio.run(ag.run(graph, inputs))",
-        meta={"options": options},
+        meta={"options": options, "started_from": STARTED_FROM_GRAPH},
+        asked=asked,
     )
     return await r.result()

@@ -78,10 +78,11 @@ class Journal:
                 self._failures.setdefault(entry.key, entry)
         self.active = bool(self._entries or self._failures)
 
-    def take_failure(self, key: str, name: str, fp: str) -> JournalEntry | None:
+    def take_failure(self, key: str, name: str, fp: str, *, exact: bool = False) -> JournalEntry | None:
         """The failure an earlier execution (or attempt) journaled for this call, taken (the call's next attempt
         executes): at ``key``, or, for a call a concurrent branch numbered in another order, of the same name and
-        arguments in the same scope. None when the call did not fail before, or its retry succeeded."""
+        arguments in the same scope (not with ``exact``: a static graph's node, whose key is its id). None when the
+        call did not fail before, or its retry succeeded."""
         if not self._failures:  # (most runs: nothing failed)
             return None
         own = self._entries.get(key)
@@ -89,6 +90,8 @@ class Journal:
             return None  # the call at this key completed: it replays that (an equal call elsewhere failed)
         taken = self._taken
         entry = self._failures.get(key)
+        if exact and (entry is None or key in taken or entry.name != name or entry.fingerprint != fp):
+            return None
         if entry is None or key in taken or entry.name != name or entry.fingerprint != fp:
             prefix = key.rpartition("/")[0]
             entry = next(
@@ -108,12 +111,36 @@ class Journal:
         # a later attempt at the same key succeeded (a retry): the call replays that, not the failure before it
         return None if entry.key in self._entries else entry
 
+    def failed_attempts(self, key: str) -> int:
+        """How many attempts of the step at ``key`` failed in earlier executions (0: none failed; a failure journaled
+        without its attempt number counts as one), so a retry policy counts attempts across restarts."""
+        entry = self._failures.get(key)
+        if entry is None or key in self._entries:
+            return 0
+        attempt = entry.value.get("attempt") if isinstance(entry.value, dict) else None
+        return attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 0 else 1
+
+    def skip_failure(self, key: str) -> None:
+        """The step at ``key`` executes again (a retry's next attempt after a restart): its failure is not raised."""
+        self._taken.add(key)
+
     def reopen(self, prefix: str, *, failures: bool = False) -> None:
         """Let the entries under ``prefix`` be replayed again (a node's body runs again from its start); with
         ``failures``, its failures too (run again after an answer, not retried)."""
         self._consumed = {k for k in self._consumed if not k.startswith(prefix)}
         if failures:
             self._taken = {k for k in self._taken if not k.startswith(prefix)}
+
+    def replay_exact(self, key: str, name: str, fp: str, inputs: Any = None) -> JournalEntry | None:
+        """:meth:`replay` for a step whose key is its identity (a static graph's node id): only the entry at ``key``,
+        never another call's of the same name and arguments, which would give the node another node's id."""
+        entry = self._entries.get(key)
+        if entry is None or key in self._consumed:
+            return None
+        if entry.name != name or entry.fingerprint != fp:
+            raise self.mismatch(entry, name, inputs)
+        self._consumed.add(key)
+        return entry
 
     def replay(self, key: str, name: str, fp: str, inputs: Any = None) -> JournalEntry | None:
         """The entry for a step about to run (consumed now: no other call replays it), or None when the step is new.

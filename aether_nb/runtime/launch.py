@@ -42,8 +42,13 @@ def start_run(
     meta: dict[str, Any] | None = None,
     retry_failed: bool = False,
     executor: Any = None,
+    asked: dict[str, Any] | None = None,
 ) -> Run:
-    """Start (or resume, or return) the run of ``target`` with ``inputs``; see the module docstring."""
+    """Start (or resume, or return) the run of ``target`` with ``inputs``; see the module docstring.
+
+    ``asked``: the run options (``meta["options"]``) the caller passed explicitly. A run keeps the options it
+    started with, so a resume asking for others is refused rather than silently run with the stored ones.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -79,7 +84,10 @@ def start_run(
                     code="inputs_mismatch",
                 )
             run = session.get_run(run_id)
-            if not run.live and (not run.done or (retry_failed and run.status == "failed")):
+            executes = not run.done or (retry_failed and run.status == "failed")
+            if executes and asked:
+                _check_options(record, asked)
+            if not run.live and executes:
                 run.start_execution(target, inputs, resumed=True, executor=chosen)
             return run
     else:
@@ -109,3 +117,21 @@ def start_run(
     run = Run(session, record)
     run.start_execution(target, inputs, resumed=False, executor=chosen)
     return run
+
+
+def _check_options(record: RunRecord, asked: dict[str, Any]) -> None:
+    """Refuse options that differ from those the run started with: its resume would ignore them."""
+    stored = dict((record.meta or {}).get("options") or {})
+    changed = [k for k, v in asked.items() if stored.get(k) != v]
+    if not changed:
+        return
+    given = ", ".join(f"{k}={shown(asked[k])}" for k in changed)
+    kept = ", ".join(f"{k}={shown(stored.get(k))}" for k in changed)
+    raise UsageError(
+        f"run {shown(record.run_id)} started with {kept}: a run keeps its options when it is resumed (a resume after "
+        f"a restart must run as the run started), so {given} would be ignored. Resume it without them (start(..., "
+        f"run_id={record.run_id!r}) or the same call without {', '.join(changed)}), or start a new run (another "
+        "run_id) with the new options",
+        run_id=record.run_id,
+        code="options_changed",
+    )

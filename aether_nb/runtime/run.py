@@ -398,7 +398,7 @@ class Run:
     def _resume_target(self) -> Runnable:
         target = self._target or lookup(self._record.kind, self.graph_name)
         if target is None:
-            raise storable.target_missing(self.id, self._record.kind, self.graph_name)
+            raise storable.target_missing(self._record)
         return target
 
     def check_resumable(self) -> tuple[Runnable, list[JournalEntry]]:

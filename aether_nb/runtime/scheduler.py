@@ -15,6 +15,7 @@ is the step key), so a resumed run replays finished nodes and re-executes only w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import random
@@ -24,7 +25,7 @@ from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.execution import Scope, error_info
-from aether_nb.runtime.executors import lingering
+from aether_nb.runtime.executors import lingering, submitted
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
@@ -194,6 +195,29 @@ async def run_taskgraph(
     run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
     session_limit = _global_limit(scope)
 
+    stepped: set[str] = set()  # the nodes whose step began: the step draws them
+
+    def draw(node_id: str, final: str, error: BaseException | None = None) -> None:
+        """Draw a node that ends without a step of its own (never started), so ``run.graph`` shows every node."""
+        spec = graph.nodes[node_id]
+        run.start_node(node_id=node_id, name=spec.tool, node_kind="tool", parent=scope.node_id,
+                       parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
+        run.finish_node(node_id, final, error=None if error is None else error_info(error))
+
+    def ended(task: asyncio.Task[dict[str, Any]], node_id: str) -> None:
+        """Record how a node's task ended; one that never began its step (cancelled while it waited for a slot, or
+        failing before it: a tool that is not defined) is drawn here, as it would vanish from ``run.graph``."""
+        error = None
+        if task.cancelled():
+            status[node_id] = "CANCELLED"
+        elif (error := task.exception()) is not None:
+            status[node_id] = "FAILED"
+        else:
+            status[node_id] = "DONE"
+            results[node_id] = task.result()
+        if node_id not in stepped:
+            draw(node_id, status[node_id], error)
+
     def close(node_id: str, final: str, error: BaseException | None = None) -> None:
         """Record a node that will not run (skipped or cancelled) and everything downstream of it."""
         stack = [(node_id, final, error)]
@@ -203,10 +227,7 @@ async def run_taskgraph(
                 continue
             status[nid] = st
             results[nid] = None
-            spec = graph.nodes[nid]
-            run.start_node(node_id=nid, name=spec.tool, node_kind="tool", parent=scope.node_id,
-                           parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
-            run.finish_node(nid, st, error=None if err is None else error_info(err))
+            draw(nid, st, err)
             stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
@@ -225,13 +246,35 @@ async def run_taskgraph(
             queued[0] = False
             execution.pending -= 1
 
+    bodies_of: dict[str, submitted] = {}  # the sync bodies of each node running in a task of its own
+
+    def stopping() -> bool:
+        """Whether the graph has decided to stop: from then on no node starts (nor tries again)."""
+        return first_error is not None and stop_on_first_error
+
+    def not_started(node_id: str) -> asyncio.CancelledError:
+        return asyncio.CancelledError(f"node {node_id} did not start: graph {graph.name} is stopping")
+
     async def execute_node(node_id: str, queued: list[bool] | None = None) -> dict[str, Any]:
         """``queued``: the node runs in a task of its own, counted in ``execution.pending`` until its step starts
-        (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``)."""
+        (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``).
+
+        A failure is known to the graph here, before the node's slot is given back: the node that would take the
+        slot next (in the same loop turn, before the scheduler sees the failed task) must find the graph stopping.
+        """
+        nonlocal first_error
         spec = graph.nodes[node_id]
         tool = graph.resolve_tool(spec)
         kwargs = resolve(spec.inputs, results)
+        started = submitted() if queued is not None else None  # (a node awaited inline has no sibling to stop for)
+        if started is not None:
+            bodies_of[node_id] = started
         attempt = 0
+        if retry is not None:
+            # attempts made before a restart count (journaled with their failure): max_attempts is the total
+            attempt = execution.journal.failed_attempts(node_id)
+            if 0 < attempt < retry.max_attempts:
+                execution.journal.skip_failure(node_id)  # the next attempt executes (the last one's error replays)
         while True:
             attempt += 1
             inputs_view, execute = tool.prepare((), kwargs if retry is None else dict(kwargs))
@@ -241,18 +284,33 @@ async def run_taskgraph(
                 # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
                 if queued is not None:
                     unqueue(queued)
-                return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                if stopping():
+                    raise not_started(node_id)
+                stepped.add(node_id)
+                try:
+                    with started or contextlib.nullcontext():
+                        return await _step(scope, node_id, spec.tool, inputs_view, execute, graph, None)
+                except Exception as exc:
+                    first_error = first_error or exc
+                    raise
             slots = _Slots(run_limit, session_limit)
             await slots.acquire()
             if queued is not None:
                 unqueue(queued)
+            if stopping():  # a sibling failed while this node waited for its slot (or its next attempt)
+                slots.release()
+                raise not_started(node_id)
             bodies = lingering()
+            stepped.add(node_id)
             held = waiting_slots.set(slots)
             try:
-                with bodies:
-                    return await _step(scope, node_id, spec.tool, inputs_view, execute, spec.deps, graph)
+                with bodies, started or contextlib.nullcontext():
+                    return await _step(
+                        scope, node_id, spec.tool, inputs_view, execute, graph, None if retry is None else attempt
+                    )
             except Exception as exc:
-                if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on):
+                if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on) or stopping():
+                    first_error = first_error or exc
                     raise
             finally:
                 waiting_slots.reset(held)
@@ -301,6 +359,8 @@ async def run_taskgraph(
             except Exception as exc:
                 status[node_id] = "FAILED"
                 first_error = first_error or exc
+                if node_id not in stepped:
+                    draw(node_id, "FAILED", exc)
             settle(node_id)
             if first_error is not None and stop_on_first_error:
                 break
@@ -319,22 +379,20 @@ async def run_taskgraph(
             raise
         for task in done:
             node_id = running.pop(task)
-            if task.cancelled():
-                status[node_id] = "CANCELLED"
-            elif task.exception() is not None:
-                status[node_id] = "FAILED"
+            ended(task, node_id)
+            if status[node_id] == "FAILED":
                 first_error = first_error or task.exception()
-            else:
-                status[node_id] = "DONE"
-                results[node_id] = task.result()
             settle(node_id)
         if first_error is not None and stop_on_first_error:
             for task, node_id in running.items():
+                started = bodies_of.get(node_id)
+                if started is not None and started.unstoppable():
+                    continue  # a sync body under way in a thread: it finishes, and its result is kept (journaled)
                 scope.cancel_on_purpose(node_id)
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            for node_id in running.values():
-                status[node_id] = "CANCELLED"
+            for task, node_id in running.items():
+                ended(task, node_id)
             running.clear()
             for node_id in [n for n, st in status.items() if st == "PENDING"]:
                 close(node_id, "CANCELLED")
@@ -361,10 +419,15 @@ def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
 
 
 async def _step(
-    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, deps: tuple[str, ...], graph: TaskGraph
+    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, graph: TaskGraph, attempt: int | None
 ) -> dict[str, Any]:
-    parents = tuple(d for d in deps if d in graph.nodes)
-    meta = {"tool_version": graph.nodes[node_id].tool_version}
-    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta)
+    """Run node ``node_id`` as a step under its own id (``exact``: each attempt, each execution), its attempt
+    number (under a retry policy) kept with a failure so a restart counts on from it."""
+    spec = graph.nodes[node_id]
+    parents = tuple(d for d in spec.deps if d in graph.nodes)
+    meta: dict[str, Any] = {"tool_version": spec.tool_version}
+    if attempt is not None:
+        meta["attempt"] = attempt
+    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta, exact=True)
     assert isinstance(value, dict)
     return value

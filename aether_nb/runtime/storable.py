@@ -20,10 +20,12 @@ from aether_nb.store.redact import contains_secret
 __all__ = [
     "SECRET_INPUTS",
     "SECRET_INPUTS_FIX",
+    "STARTED_FROM_GRAPH",
     "durable_inputs",
     "inputs_are_durable",
     "not_resumable",
     "stored_outputs",
+    "target_missing",
 ]
 
 SECRET_INPUTS_FIX = (
@@ -57,11 +59,25 @@ def not_resumable(run_id: str) -> UsageError:
     )
 
 
-def target_missing(run_id: str, kind: str, name: str) -> UsageError:
+STARTED_FROM_GRAPH = "taskgraph"
+"""``meta["started_from"]`` of a run ``ag.run(graph, ...)`` started from a built TaskGraph: no agent of its name is
+registered for it (the graph may come from ``TaskGraph.from_json``), so resuming it is said differently."""
+
+
+def target_missing(record: RunRecord) -> UsageError:
     """The error of resuming (or answering) a run whose agent this process does not define (yet)."""
+    run_id, name = record.run_id, record.graph
+    if (record.meta or {}).get("started_from") == STARTED_FROM_GRAPH:
+        how = (
+            f"it was started with ag.run(graph, ...) from a built TaskGraph: load or build that graph again (e.g. "
+            f"TaskGraph.from_json(...)) and resume with `await ag.run(graph, <the same inputs>, run_id={run_id!r})`"
+            f" (define its tools first), or run the cell that defines the @graphify {shown(name)}; then answer"
+        )
+    else:
+        how = "run the cell that defines it, then resume or answer"
     return UsageError(
-        f"run {run_id} needs {kind} {shown(name)} to resume, and it is not defined in this process: run the cell "
-        "that defines it, then resume or answer (nothing was stored or changed)",
+        f"run {run_id} needs {record.kind} {shown(name)} to resume, and it is not defined in this process: {how} "
+        "(nothing was stored or changed)",
         run_id=run_id,
         code="target_missing",
     )

@@ -83,6 +83,37 @@ class Ref:
             "_condition={'op': 'truthy', 'value': <it>} (or 'eq', 'ne', 'in', 'not', 'and', 'or')",
         )
 
+    def __str__(self) -> str:
+        # str(ref) and "%s" % ref put "Ref(node=...)" into text as f-strings did (repr stays, for messages)
+        self._as_value(
+            "turned into text (str() or %-formatting)",
+            "Build the text in a tool that takes it as an argument (a @ag.tool returning {'text': f'...'})",
+        )
+
+    def __eq__(self, other: object) -> bool:
+        # Two references compare (the runtime and promotion hold them in sets and dicts); `x == 0` or `x in [1, 2]`
+        # in a body was silently False (the branch was traced once), so a comparison with a value is an error.
+        if isinstance(other, Ref):
+            return self.node == other.node and self.key == other.key
+        self._as_value(
+            "compared with a value (==, !=, in)",
+            "Decide when the graph runs: give the node that depends on it _condition={'op': 'eq', 'left': <it>, "
+            "'right': <value>} (or 'ne', 'in', 'not_in')",
+        )
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((self.node, self.key))
+
+    def __contains__(self, item: object) -> bool:
+        self._as_value(
+            "searched with `in`",
+            "Decide when the graph runs: give the node that depends on it _condition={'op': 'in', 'left': <value>, "
+            "'right': <it>}",
+        )
+
     def _compared(self, other: Any) -> bool:
         self._as_value(
             "compared (<, <=, >, >=)",

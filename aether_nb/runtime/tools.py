@@ -24,7 +24,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
-from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger
+from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger, track, untrack
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.taskgraph import tool_version
 from aether_nb.runtime.waits import WaitSpec, spec_to_json
@@ -302,6 +302,7 @@ class Tool:
             submission = executor.submit(_run_detached, (self.fn, bound), {}, label=self.name)
         else:
             submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
+        track(submission)
         try:
             return await submission.result()
         except asyncio.CancelledError:
@@ -310,6 +311,7 @@ class Tool:
                 linger(submission)
             raise
         finally:
+            untrack(submission)
             # Known once the body ran (a Dask worker's address); the node's NodeFinished carries it to the DAG.
             child.where = submission.where if executor is not LOCAL else None
 
