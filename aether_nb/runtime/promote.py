@@ -212,13 +212,16 @@ class _Tracer:
             return
         others: list[str] = []
         for k, v in self.inputs.items():
-            if v == value and chosen != Ref(INPUTS, k) and (self.read is None or k in self.read):
+            if v == value and chosen != Ref(INPUTS, k):
                 others.append(f"input {k}")
         for node_id, key, v in self.produced:
             if v == value and chosen != Ref(node_id, key):
                 others.append(f"{node_id}.{key}")
         if isinstance(chosen, Ref) and any(type(c) is type(value) and c == value for c in self.constants):
             others.append(f"the constant {_short(value, 60)} of the agent's code")
+        if isinstance(chosen, Ref) and chosen.node == INPUTS and self.read is not None and chosen.key not in self.read:
+            # (the agent is found by name: a notebook that redefined it may show other code, so this only warns)
+            others.append(f"a value computed in Python (the agent's code does not read input {chosen.key})")
         if others:
             taken = (
                 f"{chosen.key}"
@@ -240,9 +243,7 @@ class _Tracer:
             if node_id in parents and v == value:
                 return Ref(node_id, key)
         for k, v in self.inputs.items():
-            # (an input the agent's code never reads cannot be where an argument came from: ``inc(len(items))``
-            # equal to an unused input ``n`` is a value computed in Python)
-            if v == value and (self.read is None or k in self.read):
+            if v == value:
                 return Ref(INPUTS, k)
         for node_id, key, v in candidates:
             if v == value:
