@@ -33,7 +33,8 @@ from aether_nb.runtime.tools import (
     signature_text,
 )
 
-RESERVED = ("run_id", "session", "executor")
+RESERVED = ("run_id", "session", "executor", "resume_mode")
+"""start()'s own keywords: an agent's parameter of one of these names could never be passed."""
 
 
 class GraphFn:

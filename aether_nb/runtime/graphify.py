@@ -325,6 +325,10 @@ class GraphBuilder:
             self.errors.append(f"cycle among nodes {sorted(n for n, k in indeg.items() if k > 0)}")
 
 
+START_OPTIONS = ("run_id", "session", "max_concurrency", "retry", "stop_on_first_error", "resume_mode", "executor")
+"""The keywords of :meth:`GraphifyFn.start`, which no input may be named after."""
+
+
 class GraphifyFn:
     """A graph defined with :func:`graphify`: ``build()`` it, or ``await`` it with inputs."""
 
@@ -365,6 +369,13 @@ class GraphifyFn:
         for k in [*self.required, *self.optional]:
             if not isinstance(k, str) or not k.isidentifier() or keyword.iskeyword(k):
                 raise UsageError(f"@graphify {self.name}: input name {shown(k)} must be a Python identifier")
+            if k in START_OPTIONS:
+                # start(session=...) takes the keyword itself: such an input could never be passed
+                raise UsageError(
+                    f"@graphify {self.name}: input name {shown(k)} is reserved by start() (its options: "
+                    f"{', '.join(START_OPTIONS)}); rename it",
+                    code="reserved_input",
+                )
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
         if promoted_from is not None and not isinstance(promoted_from, dict):
             raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {shown(promoted_from)}")

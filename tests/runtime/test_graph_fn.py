@@ -249,3 +249,17 @@ def test_aethergraphs_decorator_keywords_are_accepted_and_checked(session: Sessi
         @ag.tool(inputs=["q"])
         def ag_tool(a: int) -> dict[str, int]:
             return {}
+
+
+def test_inputs_named_after_start_options_are_refused_when_defined() -> None:
+    """``@graphify`` accepted an input named ``session``, ``retry`` or ``run_id``; calling the graph then failed
+    with "takes inputs ['session']; missing ['session']" or "retry must be an ag.RetryPolicy". ``@graph_fn``
+    refused its reserved names but not ``resume_mode``, start()'s newest keyword."""
+    for name in ("session", "retry", "run_id", "max_concurrency", "resume_mode"):
+        with pytest.raises(ag.UsageError, match=f"input name '{name}' is reserved by start"):
+            ag.graphify(name="reserved_graph", inputs=[name], outputs=["y"])(lambda **kw: {"y": None})
+    with pytest.raises(ag.UsageError, match="parameter name 'resume_mode' is reserved by start"):
+
+        @ag.graph_fn(name="reserved_agent")
+        async def reserved_agent(resume_mode: str) -> dict[str, str]:
+            return {}
