@@ -32,6 +32,7 @@ from aether_nb.flow.messages import tool_message
 from aether_nb.flow.nodes import get_runtime
 from aether_nb.flow.types import END, Command
 from aether_nb.runtime.execution import current_scope
+from aether_nb.runtime.graph_fn import GraphFn
 from aether_nb.runtime.tools import Tool
 
 
@@ -120,8 +121,9 @@ class ToolNode:
         for t in tools:
             if not (callable(t) or hasattr(t, "tool_name")):
                 raise UsageError(f"ToolNode takes tools (functions or @ag.tool), got {shown(t)}")
-            tool = t if isinstance(t, Tool) or hasattr(t, "tool_name") else Tool(t)
-            name = tool.name if isinstance(tool, Tool) else tool.tool_name
+            # (a @graph_fn is not wrapped: a Tool would call it as a sync function and return its coroutine)
+            tool = t if isinstance(t, (Tool, GraphFn)) or hasattr(t, "tool_name") else Tool(t)
+            name = tool.name if isinstance(tool, (Tool, GraphFn)) else tool.tool_name
             name = getattr(tool, "llm_name", None) or name  # the name the model calls it by (an MCP tool: "add")
             self.tools[name] = tool
             self.injected[name] = injected_params(tool) if isinstance(tool, Tool) else {}
@@ -137,7 +139,7 @@ class ToolNode:
 
         out = []
         for name, t in self.tools.items():
-            if not isinstance(t, Tool):
+            if not isinstance(t, (Tool, GraphFn)):
                 continue
             schema = tool_spec(t).schema
             hidden = self.injected.get(name, {})
@@ -196,6 +198,8 @@ class ToolNode:
         if tool is None:
             return error(f"Tool {name!r} not found. Available tools: {sorted(self.tools)}")
         raw_args = fn.get("arguments", call.get("args"))
+        if isinstance(tool, GraphFn):
+            return _agent_call(tool, raw_args, call_id, name)
         try:
             args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
             if not isinstance(args, dict):
@@ -223,6 +227,32 @@ class ToolNode:
             return tool_message(_content(out), call_id, name=name)
 
         return run()
+
+
+def _agent_call(agent: GraphFn, raw_args: Any, call_id: str, name: str) -> Awaitable[Any]:
+    """A ``@graph_fn`` the model asked for: a nested agent, a sub-graph node of the tool node (as when a node's code
+    calls it), its outputs the tool's result; bad arguments or its failure go back to the model."""
+    try:
+        args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
+        if not isinstance(args, dict):
+            raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
+        step = agent(**args)  # (its step key is taken now, in call order)
+    except Exception as exc:
+        text = f"Invalid arguments for {name}: {exc}"
+
+        async def refused() -> dict[str, Any]:
+            return tool_message(text, call_id, name=name, is_error=True)
+
+        return refused()
+
+    async def run() -> Any:
+        try:
+            out = await step
+        except Exception as exc:
+            return tool_message(f"Error: {type(exc).__name__}: {exc}", call_id, name=name, is_error=True)
+        return tool_message(_content(out), call_id, name=name)
+
+    return run()
 
 
 def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> Any:

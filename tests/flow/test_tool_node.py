@@ -82,3 +82,41 @@ def test_tool_node_schemas_describe_the_tools_for_the_model() -> None:
     (schema,) = ToolNode([lookup]).schemas()
     assert schema["function"]["name"] == "lookup"
     assert schema["function"]["parameters"]["required"] == ["city"]
+
+
+def test_a_graph_fn_in_a_tool_node_runs_as_a_nested_agent(session: Session) -> None:
+    """A ``@graph_fn`` given to ``ToolNode`` was wrapped as a sync tool: the model got
+    '{"y": "<coroutine object ...>"}' and that was journaled. It runs as a nested agent now, a sub-graph of the
+    tool node, its outputs the tool's result; its schema is offered to the model like a tool's."""
+
+    @ag.tool(outputs=["y"])
+    async def tn_double(x: int) -> dict[str, int]:
+        return {"y": x * 2}
+
+    @ag.graph_fn(name="tn_triple_agent", outputs=["y"])
+    async def tn_triple(x: int) -> dict[str, int]:
+        """Triple a number (by doubling it and adding it)."""
+        return {"y": (await tn_double(x))["y"] + x}
+
+    def ask(state: AgentState) -> dict[str, Any]:
+        calls = [tool_call("tn_triple_agent", {"x": 2}), tool_call("tn_triple_agent", {"z": 1})]
+        return {"messages": [assistant_message(None, tool_calls=calls)]}
+
+    node = ToolNode([tn_triple])
+    (schema,) = node.schemas()
+    assert schema["function"]["name"] == "tn_triple_agent" and "x" in schema["function"]["parameters"]["properties"]
+    g = StateGraph(AgentState, name="tn_agents")
+    g.add_node("ask", ask).add_node("tools", node)
+    g.add_edge(START, "ask").add_edge("ask", "tools").add_edge("tools", END)
+
+    async def main() -> tuple[list[Any], list[str]]:
+        result = await g.compile().ainvoke({"messages": [("user", "hi")]})
+        (run,) = [r for r in ag.runs() if r.graph_name == "tn_agents"]
+        return [m.get("content") for m in result["messages"][2:]], [n.id for n in run.graph.nodes]
+
+    contents, nodes = arun(main())
+    assert contents[0] == '{"y": 6}'
+    assert (
+        contents[1].startswith("Invalid arguments for tn_triple_agent") and "missing a required argument" in contents[1]
+    )
+    assert any(n.endswith("tn_triple_agent_1/tn_double_1") for n in nodes), nodes  # its own step, nested
