@@ -183,6 +183,14 @@ class NodeContext:
             raise UsageError(f"context.wait() takes an ag.WaitSpec, got {type(spec).__name__}")
         return await self._scope.wait(spec, name=name)
 
+    async def sleep(self, seconds: float, *, name: str = "sleep") -> None:
+        """A durable sleep: a ``time`` wait whose deadline is its answer. The run waits (it may leave memory, the
+        kernel may restart), and a resume after the deadline goes on at once; ``run.answer(None)`` wakes it early.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+            raise UsageError(f"context.sleep(seconds) takes a positive number of seconds, got {shown(seconds)}")
+        await self._scope.wait(WaitSpec(kind="time", timeout_s=float(seconds)), name=name)
+
 
 def current_context() -> NodeContext | None:
     """The NodeContext of the node running now (None outside a run); services use it to know their caller."""

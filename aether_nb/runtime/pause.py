@@ -128,6 +128,11 @@ async def await_answer(
         else:
             sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
             await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            if not fut.done() and rec.kind == "time":
+                # a timer (a durable sleep): its deadline is its answer, stored like one (a resume does not sleep
+                # again), given None; answered earlier (``run.answer``), it wakes early with that answer
+                session.answer(rec.token, None)
+                await asyncio.wait({fut})
             if not fut.done():
                 rec = replace(rec, status="expired")
                 store.put_wait(rec)

@@ -360,3 +360,41 @@ def test_a_dual_stage_tool_past_its_deadline_is_failed_timeout_and_its_caller_is
     statuses = arun(main())
     assert statuses["pays_after_approval_1/TimedApprove_1"] == "FAILED_TIMEOUT", statuses
     assert statuses["pays_after_approval_1"] == "FAILED", statuses
+
+
+def test_a_durable_sleep_wakes_at_its_deadline_with_its_wake_up_stored(session: Session) -> None:
+    """``WaitSpec(kind="time")`` put the node in WAITING_TIME, then its deadline failed the run ("nobody answered
+    'time'"): there was no way to sleep durably. ``context.sleep(s)`` is a time wait whose deadline is its answer,
+    stored like one (a resume after it does not sleep again)."""
+    clock = ManualClock()
+    session.clock = clock
+    calls: list[str] = []
+
+    @ag.tool(outputs=["n"])
+    def ds_check(label: str) -> dict[str, int]:
+        calls.append(label)
+        return {"n": len(calls)}
+
+    @ag.graph_fn(name="sleeps_between_checks", outputs=["n"])
+    async def sleeper(*, context: ag.NodeContext) -> dict[str, int]:
+        await ds_check("before")
+        await context.sleep(3600)
+        return await ds_check("after")
+
+    @ag.graph_fn(name="sleeps_badly")
+    async def bad(*, context: ag.NodeContext) -> None:
+        await context.sleep(-1)
+
+    async def main() -> tuple[str, list[str]]:
+        run = sleeper.start(run_id="sleepy")
+        await until(lambda: clock.sleepers == 1)
+        assert run.status == "waiting" and run.graph.node("sleep_1").status == "WAITING_TIME"
+        clock.advance(3601)
+        assert await run == {"n": 2}
+        stored = [w.status for w in session.store.list_waits("sleepy", status=None)]
+        return run.graph.node("sleep_1").status, stored
+
+    assert arun(main()) == ("DONE", ["answered"])
+    assert calls == ["before", "after"]
+    with pytest.raises(ag.RunFailed, match="positive number of seconds"):
+        arun(bad())
