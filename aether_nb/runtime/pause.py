@@ -119,7 +119,7 @@ async def await_answer(
             run.announce_waiting()
         run.refresh_status()
         presenter = present if present is not None else session.present_wait(scope.context)
-        if presenter is not None:
+        if presenter is not None and rec.kind != "time":  # (a sleep asks nobody; the widget shows it from run.waits)
             await presenter(Wait.from_record(rec))
         if slots is not None:
             slots.release()

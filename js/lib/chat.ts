@@ -339,7 +339,7 @@ export class ChatPanel {
     if (wait.meta?.flow && wait.meta.value !== undefined && wait.meta.value !== null && wait.meta.value !== wait.prompt) {
       el.append(h("pre", { class: "aether-payload aether-wait-payload", "data-section": "payload" }, preview(wait.meta.value)));
     }
-    if (wait.deadline != null) {
+    if (wait.deadline != null && wait.kind !== "time") {
       el.append(h("div", { class: "aether-muted aether-deadline" }, `answer by ${formatTime(wait.deadline)}`));
     }
     const row = h("div", { class: "aether-wait-row" });
@@ -365,7 +365,14 @@ export class ChatPanel {
     const answer = (payload: unknown) => send(async () => ({ type: "answer", token: wait.token, payload }));
 
     const options = wait.options ?? [];
-    if (wait.kind === "choice" || wait.kind === "approval" || (options.length && wait.kind !== "files" && wait.kind !== "text")) {
+    if (wait.kind === "time") {
+      // context.sleep(): nothing to answer; it goes on by itself at its deadline, or now if woken
+      const until = wait.deadline != null ? `Sleeping until ${formatTime(wait.deadline)}` : "Sleeping";
+      const button = h("button", { class: "aether-button", "data-action": "wake" }, "Wake now");
+      button.addEventListener("click", () => answer(null));
+      inputs.push(button);
+      row.append(h("span", { class: "aether-muted aether-sleeping" }, until), button);
+    } else if (wait.kind === "choice" || wait.kind === "approval" || (options.length && wait.kind !== "files" && wait.kind !== "text")) {
       options.forEach((option, i) => {
         const primary = wait.kind === "approval" && i === 0;
         const button = h("button", { class: `aether-button${primary ? " aether-primary" : ""}`, "data-option": option }, option);

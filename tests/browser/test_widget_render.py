@@ -306,6 +306,17 @@ WIDE = {
 }
 
 
+SLEEPING = [
+    {
+        "token": "t-sleep",
+        "kind": "time",
+        "prompt": "",
+        "options": None,
+        "node_id": "sleep_1",
+        "deadline": 1.9e9,
+        "meta": {},
+    }
+]
 EMPTY_ANSWER = [
     _msg("q1", "text", {"text": "Any notes for the driver?", "turn": "question"}),
     _msg("a1", "text", {"text": "", "turn": "answer"}, role="user"),
@@ -317,7 +328,7 @@ def test_a_long_preview_of_wide_characters_never_runs_past_its_box(notebook: Cal
     case) ran past the box's right edge in JupyterLab. Cut by estimated width now; the duration stays shown."""
     setup = (
         "from aether_nb.notebook import _protocol as proto\nfrom aether_nb.notebook.widget import RunWidget\n"
-        f"RunWidget(graph=proto.slim_graph({WIDE!r}), messages={EMPTY_ANSWER!r}, waits=[])"
+        f"RunWidget(graph=proto.slim_graph({WIDE!r}), messages={EMPTY_ANSWER!r}, waits={SLEEPING!r})"
     )
     lab = notebook([setup])
     lab.run_all()
@@ -330,3 +341,7 @@ def test_a_long_preview_of_wide_characters_never_runs_past_its_box(notebook: Cal
     assert any(m == "x=1 · 4 ms" for m in metas), metas  # short ones are left whole
     # an empty answer (Enter in an empty box) was a blank blue pill
     assert widget.locator(".aether-bubble[data-turn='answer']").inner_text() == "(empty answer)"
+    # context.sleep(): no text box to answer, the time it wakes and a button to wake it now
+    sleeping = widget.locator("[data-wait-kind='time']")
+    assert "Sleeping until" in sleeping.inner_text() and sleeping.locator("[data-action='wake']").count() == 1
+    assert sleeping.locator("input").count() == 0
