@@ -11,8 +11,6 @@ run retried with ``resume_mode="failed_nodes"`` finishes, every call made once. 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from aether_nb.runtime.session import Session
 from aether_nb.testing import mcp_server
 from tests.conftest import arun
 from tests.mcp.conftest import starts, tool_calls
+from tests.mcp.test_resume_questions import run_script
 
 AGENT = """
 import asyncio, json, os, sys
@@ -66,12 +65,6 @@ asyncio.run(main())
 """
 
 
-def _run(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=150, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
-
-
 def _last(out: str, tag: str) -> Any:
     lines = [line for line in out.splitlines() if line.startswith(tag + " ")]
     assert lines, out
@@ -82,10 +75,10 @@ def _last(out: str, tag: str) -> Any:
 def test_journaled_mcp_calls_replay_before_the_server_is_configured_again(tmp_path: Path, more: bool) -> None:
     script, db, calls = tmp_path / "agent.py", str(tmp_path / "nb.duckdb"), tmp_path / "calls.jsonl"
     script.write_text(AGENT)
-    assert "WAITING" in _run(script, db, str(calls), "start", "more" if more else "once")
+    assert "WAITING" in run_script(script, db, str(calls), "start", "more" if more else "once")
     assert tool_calls(calls) == [("add", {"a": 1, "b": 2})]
 
-    out = _run(script, db, str(calls), "answer")  # the configuring cell has not run again
+    out = run_script(script, db, str(calls), "answer")  # the configuring cell has not run again
     if not more:
         assert _last(out, "OUT") == {"total": 3}  # the add replayed: no server needed
         assert starts(calls) == 1 and len(tool_calls(calls)) == 1
@@ -95,7 +88,7 @@ def test_journaled_mcp_calls_replay_before_the_server_is_configured_again(tmp_pa
     assert "resume_mode='failed_nodes'" in failed["message"]
     assert starts(calls) == 1 and len(tool_calls(calls)) == 1
 
-    out = _run(script, db, str(calls), "retry")  # configured, and retried
+    out = run_script(script, db, str(calls), "retry")  # configured, and retried
     assert _last(out, "OUT") == {"total": 13}
     assert tool_calls(calls) == [("add", {"a": 1, "b": 2}), ("add", {"a": 3, "b": 10})]  # each add once
 
