@@ -24,7 +24,7 @@ class MessageError(UsageError, ValueError):
     default_code = "bad_message"
 
 
-Message = dict[str, Any]
+MessageDict = dict[str, Any]
 """One chat message: ``role`` (system, user, assistant, tool), ``content``, and optionally ``tool_calls``,
 ``tool_call_id``, ``name``, ``id``, ``is_error``."""
 
@@ -36,21 +36,21 @@ are the new conversation)."""
 _OPENAI_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "refusal")
 
 
-def user_message(content: str, **extra: Any) -> Message:
+def user_message(content: str, **extra: Any) -> MessageDict:
     """``{"role": "user", "content": content}``."""
     return {"role": "user", "content": content, **extra}
 
 
-def system_message(content: str, **extra: Any) -> Message:
+def system_message(content: str, **extra: Any) -> MessageDict:
     """``{"role": "system", "content": content}``."""
     return {"role": "system", "content": content, **extra}
 
 
 def assistant_message(
     content: str | None = None, tool_calls: list[dict[str, Any]] | None = None, **extra: Any
-) -> Message:
+) -> MessageDict:
     """An assistant message, optionally with OpenAI-style ``tool_calls`` (see :func:`tool_call`)."""
-    msg: Message = {"role": "assistant", "content": content, **extra}
+    msg: MessageDict = {"role": "assistant", "content": content, **extra}
     if tool_calls:
         msg["tool_calls"] = list(tool_calls)
     return msg
@@ -63,9 +63,9 @@ def tool_call(name: str, arguments: Mapping[str, Any] | str | None = None, id: s
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
 
 
-def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is_error: bool = False) -> Message:
+def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is_error: bool = False) -> MessageDict:
     """The result of one tool call, answering the assistant's call ``tool_call_id``."""
-    msg: Message = {"role": "tool", "content": content, "tool_call_id": tool_call_id}
+    msg: MessageDict = {"role": "tool", "content": content, "tool_call_id": tool_call_id}
     if name is not None:
         msg["name"] = name
     if is_error:
@@ -73,7 +73,7 @@ def tool_message(content: str, tool_call_id: str, *, name: str | None = None, is
     return msg
 
 
-def RemoveMessage(id: str) -> Message:
+def RemoveMessage(id: str) -> MessageDict:
     """A message that, written to an ``add_messages`` key, removes the message with this ``id``
     (``REMOVE_ALL_MESSAGES``: every message)."""
     if not isinstance(id, str) or not id:
@@ -81,7 +81,7 @@ def RemoveMessage(id: str) -> Message:
     return {"role": "remove", "id": id}
 
 
-def coerce_message(value: Any, *, default_role: str = "user") -> Message:
+def coerce_message(value: Any, *, default_role: str = "user") -> MessageDict:
     """A message dict from a dict, a string (``default_role``: a user's, as LangChain's ``convert_to_messages``
     makes a string a human message), a ``(role, content)`` pair (``"human"``/``"ai"`` accepted as LangChain spells
     them) or an object with ``role``/``content`` (an OpenAI SDK message: its ``model_dump``)."""
@@ -110,7 +110,7 @@ def coerce_message(value: Any, *, default_role: str = "user") -> Message:
     return msg
 
 
-def with_ids(messages: Iterable[Any], *, default_role: str = "user") -> list[Message]:
+def with_ids(messages: Iterable[Any], *, default_role: str = "user") -> list[MessageDict]:
     """Coerce messages and give each one without an ``id`` a fresh one (call inside a journaled step)."""
     out = []
     for m in messages:
@@ -121,7 +121,7 @@ def with_ids(messages: Iterable[Any], *, default_role: str = "user") -> list[Mes
     return out
 
 
-def coerce_messages(value: Any) -> list[Message]:
+def coerce_messages(value: Any) -> list[MessageDict]:
     """One message or a list of them, as message dicts with ids (strings are user messages, as in LangGraph's
     ``add_messages``)."""
     items = list(value) if isinstance(value, (list, tuple)) and not _is_pair(value) else [value]
@@ -132,14 +132,14 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], str)
 
 
-def _ensure_ids(value: Any) -> list[Message]:
+def _ensure_ids(value: Any) -> list[MessageDict]:
     # The state's messages already are dicts with ids: only what is not gets coerced (and copied).
     if isinstance(value, list) and all(isinstance(m, dict) and m.get("id") and "role" in m for m in value):
         return list(value)
     return coerce_messages(value)
 
 
-def add_messages(left: Any, right: Any) -> list[Message]:
+def add_messages(left: Any, right: Any) -> list[MessageDict]:
     """The reducer of chat messages: append; a message whose ``id`` is already present replaces it; a
     :func:`RemoveMessage` deletes one (or, with ``REMOVE_ALL_MESSAGES``, all before it)."""
     merged = _ensure_ids(left) if left else []
@@ -166,9 +166,46 @@ def add_messages(left: Any, right: Any) -> list[Message]:
     return [m for m in merged if m["id"] not in removed]
 
 
-def to_openai(messages: Iterable[Message]) -> list[dict[str, Any]]:
+def to_openai(messages: Iterable[MessageDict]) -> list[dict[str, Any]]:
     """The messages with only the keys the OpenAI chat API accepts (drops ``id``, ``is_error``...)."""
     return [{k: m[k] for k in _OPENAI_KEYS if k in m} for m in messages]
+
+
+class _MessageKind(type):
+    """``isinstance(m, Message)`` holds for every message dict (the state holds plain dicts)."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, dict)
+
+
+class Message(dict[str, Any], metaclass=_MessageKind):
+    """A chat message: an OpenAI-style dict (see :data:`MessageDict`), also as a type (``list[Message]``).
+
+    Agentflow's constructors make one, so its examples run unchanged: ``Message.text_message("hi")``,
+    ``Message.text_message("done", role="assistant")``, ``Message.tool_message(content, tool_call_id=...)``.
+    Its ``message_id`` is the message's ``id`` here, and ``content`` is the text (not a list of blocks).
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        return handler.generate_schema(dict[str, Any])  # (a state schema's messages are dicts)
+
+    @staticmethod
+    def text_message(content: str, role: str = "user", message_id: str | None = None) -> MessageDict:
+        """A text message of ``role`` (Agentflow's ``Message.text_message``)."""
+        msg = coerce_message((role, content))
+        if message_id is not None:
+            msg["id"] = str(message_id)
+        return msg
+
+    @staticmethod
+    def tool_message(content: Any, tool_call_id: str = "", message_id: str | None = None) -> MessageDict:
+        """A tool result answering the call ``tool_call_id`` (Agentflow's ``Message.tool_message``)."""
+        text = content if isinstance(content, str) else json.dumps(content, default=str)
+        msg: MessageDict = {"role": "tool", "content": text, "tool_call_id": str(tool_call_id)}
+        if message_id is not None:
+            msg["id"] = str(message_id)
+        return msg
 
 
 class AgentState(TypedDict, total=False):

@@ -365,3 +365,24 @@ async def test_generate_graph_and_aclose(session: Session) -> None:
     async with app as ctx:
         assert ctx is app
     assert await app.aclose() == {"status": "already_closed"}
+
+
+async def test_agentflows_message_constructors_make_message_dicts(session: Session) -> None:
+    """Agentflow's examples build messages with ``Message.text_message(...)``: ``Message`` was ``dict[str, Any]``
+    here, so they failed with "type object 'dict' has no attribute 'text_message'"."""
+    from aether_nb.flow import Message
+
+    def answer(state: AgentState) -> list[dict[str, Any]]:
+        return [Message.text_message(f"review says ok for {state['messages'][-1]['content']}", role="assistant")]
+
+    g = StateGraph(AgentState, name="af_messages")
+    g.add_node("answer", answer)
+    g.add_edge(START, "answer").add_edge("answer", END)
+    out = await g.compile().ainvoke({"messages": [Message.text_message("500", message_id="m-1")]})
+    assert [(m["role"], m["content"]) for m in out.messages] == [
+        ("user", "500"),
+        ("assistant", "review says ok for 500"),
+    ]
+    assert out.messages[0]["id"] == "m-1" and all(isinstance(m, Message) for m in out.messages)
+    tool = Message.tool_message({"rows": 3}, tool_call_id="call-1")
+    assert tool == {"role": "tool", "content": '{"rows": 3}', "tool_call_id": "call-1"}
