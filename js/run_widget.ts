@@ -139,6 +139,15 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
         }
       }
     }
+    if (value && !movedOn) {
+      // the cells' one-line pointers to this widget said "shown live": not any more
+      for (const pointer of document.querySelectorAll<HTMLElement>(".aether-run-pointer[data-run-id]")) {
+        if (pointer.dataset.runId === runId) {
+          pointer.textContent = `↑ run ${runId}: its widget shows the last state it knew; the kernel has stopped`;
+          pointer.dataset.inert = "true";
+        }
+      }
+    }
     if (value && movedOn) {
       inertNotice.replaceChildren(movedOnText(movedOn));
     } else if (value) {

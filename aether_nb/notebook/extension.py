@@ -348,7 +348,8 @@ class Extension:
         """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
         if self._shown.get(run.id) == self._here():
             # The widget right above is live; the repr's status would be a snapshot that soon contradicts it.
-            return {"text/plain": f"↑ run {run.id} ({run.graph_name}) is shown live in the widget above"}
+            text = f"↑ run {run.id} ({run.graph_name}) is shown live in the widget above"
+            return {"text/html": _pointer_html(run, text), "text/plain": text}
         notice = ""
         if not run.live and not run.done and run.id not in self.views:
             notice = "Reattached from the store: answer below (or `await run`) to resume it."
@@ -416,9 +417,13 @@ def _pointer_text(run: Run, execution: int) -> str:
 
 def _pointer(run: Run, execution: int) -> HTML:
     """The one line a second cell shows for a run whose live widget is already on the page."""
-    text = html.escape(_pointer_text(run, execution))
-    run_id = html.escape(run.id)
-    return HTML(f"<div class='aether-run-pointer' data-run-id='{run_id}'>{text}</div>")  # type: ignore[no-untyped-call]
+    return HTML(_pointer_html(run, _pointer_text(run, execution)))  # type: ignore[no-untyped-call]
+
+
+def _pointer_html(run: Run, text: str) -> str:
+    """A pointer line as HTML: the run's widget, once its kernel stops, says so in it too (it said "shown live"
+    beside an inert widget)."""
+    return f"<div class='aether-run-pointer' data-run-id='{html.escape(run.id)}'>{html.escape(text)}</div>"
 
 
 _RUNTIME_DIRS = tuple(

@@ -395,3 +395,23 @@ def test_an_uploaded_file_shows_as_a_chip(ui: str, lab_server: LabServer, open_p
     assert chip.inner_text() == "sales.csv · 13 B"
     assert "{" not in widget.locator(".aether-bubble.aether-user").inner_text(), "no Python repr of the files"
     assert widget.locator(".aether-bubble[data-turn='question'] strong", has_text="sales").count() == 1
+
+
+def test_the_pointer_line_under_a_widget_says_when_its_kernel_stopped(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    """``run = agent.start(); run`` shows the widget and, as the cell's value, "↑ run ... is shown live in the widget
+    above". After a restart the widget turned inert and said so; the line under it still said "shown live"."""
+    name = "truth_pointer"
+    cells = [ASK.format(name=name), f'run = signup.start(x=2, run_id="{name}")\nrun']
+    lab = open_page(lab_server, f"{name}.ipynb", cells, ui="lab")
+    lab.run_cell(0)
+    lab.run_cell(1, timeout=60)
+    pointer = lab.wait_in_output(1, ".aether-run-pointer")
+    assert "is shown live in the widget above" in pointer.inner_text()
+    lab.restart_kernel()
+    lab.wait_in_widget(1, "(root) => root.dataset.inert === 'true'", timeout=30)
+    lab.page.wait_for_function(
+        "() => document.querySelector('.aether-run-pointer')?.dataset.inert === 'true'", timeout=10_000
+    )
+    assert "the kernel has stopped" in pointer.inner_text() and "shown live" not in pointer.inner_text()
