@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunCancelled, RunFailed, UsageError
+from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
 from aether_nb.runtime import storable
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
@@ -254,18 +254,38 @@ class Run:
         except UsageError as exc:
             if checked is None or exc.code != "secret_answer":
                 raise
-            # A secret is never stored, so it cannot wait in the store for the run: the run executes up to its
-            # question again (a reattached widget executes nothing before an answer), then gets it in memory.
-            self.resume(checked[1])
+            await self._answer_when_asked(token, payload, checked[1])
             checked = None
-            await self._events.until(lambda: self.done or token in self._session.live_tokens(self.id), None)
-            self._session.answer(token, payload)
         if checked is not None:
             self.resume(checked[1])
         store = self._session.store
         if store.durability == "sync":
             await store.barrier()  # the answer is durable when this returns
         # else written at the end of this loop iteration with every other answer given in it (one write for many)
+
+    async def _answer_when_asked(self, token: str, payload: Any, journal: list[JournalEntry]) -> None:
+        """A secret is never stored, so it cannot wait in the store for the run: the run executes up to its question
+        again (a reattached widget executes nothing before an answer), then gets the answer in memory."""
+        self.resume(journal)
+
+        def asked() -> bool:
+            return self.done or token in self._session.live_tokens(self.id)
+
+        await self._events.until(lambda: asked() or self.status != "waiting", None)  # (it runs again)
+        await self._events.until(lambda: asked() or self.status == "waiting", None)  # (it asks, or parks)
+        if self.done or not asked():
+            now = (
+                f"ended {self.status}: {redact.redact_text(self.error or '')}"
+                if self.done
+                else "waits for: " + (", ".join(shown(w.prompt or w.kind) for w in self.waits))
+            )
+            raise UsageError(
+                f"run {self.id}, resumed to receive this answer, did not ask its question again (its code changed?); "
+                f"it {now}",
+                run_id=self.id,
+                code="question_gone",
+            )
+        self._session.answer(token, payload)
 
     def cancel(self) -> bool:
         """Stop the run (False: it had finished). A run no task executes ends its history as a stopped one would."""

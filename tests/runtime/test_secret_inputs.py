@@ -84,6 +84,9 @@ def prepare() -> dict:
 @ag.graph_fn(outputs=["length"])
 async def connect(*, context):
     await prepare()
+    if MODE == "changed":  # the cell was edited before the restart's answer: it asks something else now
+        ok, _ = await context.channel().ask_approval("Use the key from the vault?")
+        return {"length": 0}
     key = await context.channel().ask_text("Paste the service's API key")
     return {"length": len(key)}
 
@@ -93,7 +96,11 @@ async def main():
         await run.wait_for("waiting", timeout=30)
         os._exit(0)
     run = ag.get_run("c1")
-    await run.answer("sk-proj-" + "Z9y" * 14)   # nothing executes the run yet (a reattached widget)
+    try:
+        await asyncio.wait_for(run.answer("sk-proj-" + "Z9y" * 14), 30)   # nothing executes the run yet
+    except ag.UsageError as exc:
+        print("REFUSED", exc.code, str(exc), flush=True)
+        return
     print("OUT", json.dumps(await asyncio.wait_for(run.result(), 30)), flush=True)
 
 asyncio.run(main())
@@ -113,3 +120,17 @@ def test_a_secret_answered_after_a_restart_reaches_the_run_without_being_stored(
     assert count.read_text() == "prepared\n"  # replayed, not run again
     stored = [f for f in tmp_path.iterdir() if f.name.startswith("nb.aether") and f.is_file()]
     assert stored and not [f.name for f in stored if b"Z9yZ9y" in f.read_bytes()]  # the file, its log
+
+
+def test_a_secret_answer_to_a_question_the_resumed_code_no_longer_asks_is_refused_not_awaited(
+    tmp_path: Path,
+) -> None:
+    """The resumed code no longer asks that question: the answer's call waited for it forever."""
+    script, count = tmp_path / "agent.py", tmp_path / "count.txt"
+    script.write_text(SECRET_ANSWER)
+    db = str(tmp_path / "nb.aether.duckdb")
+    run_script(script, db, "start", str(count))
+    out = run_script(script, db, "changed", str(count))
+    refused = line(out, "REFUSED")  # (the edited cell asks another way: the replay no longer matches, the run fails)
+    assert refused.startswith("question_gone ") and "did not ask its question again" in refused, refused
+    assert "Z9yZ9y" not in out
