@@ -60,7 +60,7 @@ UPDATES = 100
 
 SETUP = """\
 import asyncio, pathlib, time
-from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook import protocol as proto
 from aether_nb.notebook.widget import RunWidget
 BUNDLE = None
 if BUNDLE:  # --bundle: another build of the front end (anywidget reads _esm when the subclass is made)

@@ -64,6 +64,21 @@ def test_no_module_reads_another_modules_underscore_members() -> None:
     assert offenders == []
 
 
+def test_no_module_imports_another_modules_underscore_names() -> None:
+    """``from aether_nb.x import _y`` is the same read as ``x._y`` (a private module such as ``aether_nb._lazy`` is
+    the package's own helper, not another module's member, and may be imported)."""
+    modules = _modules()
+    offenders = []
+    for name, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("aether_nb"):
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and f"{node.module}.{alias.name}" not in modules:
+                        offenders.append(f"{name}:{node.lineno} {node.module}.{alias.name}")
+    assert offenders == []
+
+
 def _imports(tree: ast.Module, package: str) -> set[str]:
     """Modules of ``package`` imported at run time (skipping ``if TYPE_CHECKING:`` blocks)."""
     found: set[str] = set()

@@ -282,7 +282,7 @@ def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: 
         cause = status.failure(graph.get("nodes", []))
         reason = str(graph.get("error") or "")
         if cause is not None:
-            from aether_nb.notebook._protocol import error_line
+            from aether_nb.notebook.protocol import error_line
 
             why = error_line(cause.get("error")) or cause.get("error_message") or reason
             reason = f"{cause.get('name')} ({cause.get('id')}): {why}"

@@ -29,7 +29,7 @@ from IPython import get_ipython
 from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
-from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook import protocol as proto
 from aether_nb.notebook.static_view import static_html, static_svg, transcript
 from aether_nb.runtime import status
 from aether_nb.runtime.checks import utf8_safe

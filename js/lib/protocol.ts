@@ -1,5 +1,5 @@
 /**
- * Messages between the kernel and the aether_nb widgets; mirrors `aether_nb/notebook/_protocol.py`.
+ * Messages between the kernel and the aether_nb widgets; mirrors `aether_nb/notebook/protocol.py`.
  *
  * State lives in synced traits (kernel -> browser only); commands from the browser go as custom messages
  * (`model.send`), because trait sync from browser to kernel can stall on ipykernel 7.4 (see FACTS.md). Every

@@ -121,10 +121,22 @@ class LabServer:
 
     def shutdown_kernel(self, name: str) -> None:
         """Shut the notebook's kernel down (end its session), so finished tests leave no kernels running."""
+        kernels = []
         for session in self.api("/api/sessions"):
             if session.get("path") == name:
+                kernels.append((session.get("kernel") or {}).get("id"))
                 with contextlib.suppress(urllib.error.URLError, TimeoutError):
                     self.api(f"/api/sessions/{session['id']}", method="DELETE", timeout=15)
+        # The DELETE may time out on a loaded machine with the kernel still shutting down: a page reloaded then
+        # would attach to the dying kernel (its widget restore never finishing). Wait until the server has let it go.
+        deadline = time.monotonic() + 60
+        while kernels and time.monotonic() < deadline:
+            with contextlib.suppress(urllib.error.URLError, TimeoutError):
+                running = {k.get("id") for k in self.api("/api/kernels")}
+                sessions = {s.get("path") for s in self.api("/api/sessions")}
+                if name not in sessions and not running.intersection(kernels):
+                    return
+            time.sleep(0.2)
 
     def write_notebook(self, name: str, cells: list[str]) -> Path:
         """Write a notebook of code cells into the server root, with the venv's Python kernel."""
@@ -417,7 +429,11 @@ class LabPage:
     def wait_in_output(self, index: int, selector: str, *, timeout: float = 30.0, state: str = "visible") -> Locator:
         """Wait for ``selector`` inside cell ``index``'s output and return its locator."""
         locator = self.output(index).locator(selector).first
-        locator.wait_for(timeout=timeout * 1000, state=state)  # type: ignore[arg-type]
+        try:
+            locator.wait_for(timeout=timeout * 1000, state=state)  # type: ignore[arg-type]
+        except PlaywrightTimeout:
+            shown = (self.output(index).text_content(timeout=5_000) or "")[-2000:]
+            raise AssertionError(f"no {selector} in output {index} after {timeout:g} s; it shows: {shown!r}") from None
         return locator
 
     def answer_in_widget(self, index: int, text: str, *, timeout: float = 60.0) -> Locator:

@@ -126,7 +126,7 @@ MESSAGES = [
 # by a handler in the shape RunView uses (the callback may run on a comm subshell thread: hand off to the loop).
 SETUP = f"""\
 import asyncio
-from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook import protocol as proto
 from aether_nb.notebook.widget import RunWidget
 
 FULL = {GRAPH!r}
@@ -235,7 +235,7 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
     """Trait changes redraw in place: a new node appears, a status flips, a streaming bubble grows."""
     lab = notebook(
         [
-            "from aether_nb.notebook import _protocol as proto\n"
+            "from aether_nb.notebook import protocol as proto\n"
             "from aether_nb.notebook.widget import RunWidget\n"
             f"w = RunWidget(graph=proto.slim_graph({GRAPH!r}), messages={MESSAGES!r})\n"
             "w",
@@ -327,7 +327,7 @@ def test_a_long_preview_of_wide_characters_never_runs_past_its_box(notebook: Cal
     """Previews were cut at 27 characters: "Charge 250 EUR fo… · 211 ms" (capitals and digits are wider than lower
     case) ran past the box's right edge in JupyterLab. Cut by estimated width now; the duration stays shown."""
     setup = (
-        "from aether_nb.notebook import _protocol as proto\nfrom aether_nb.notebook.widget import RunWidget\n"
+        "from aether_nb.notebook import protocol as proto\nfrom aether_nb.notebook.widget import RunWidget\n"
         f"RunWidget(graph=proto.slim_graph({WIDE!r}), messages={EMPTY_ANSWER!r}, waits={SLEEPING!r})"
     )
     lab = notebook([setup])

@@ -8,6 +8,8 @@ awaiter's one-line pointer, and Stop's one-line notice. Every wait is on DOM or 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from labdriver import UIS, LabServer, OpenNotebook
 
@@ -111,10 +113,11 @@ def test_a_saved_notebook_reopened_without_kernel_shows_the_run(
     lab.wait_in_widget(0, _status_is("succeeded"), timeout=30)
     lab.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    saved_state = json.loads((lab_server.root_dir / name).read_text())["metadata"].get("widgets", {})
+    assert "aether-run-saved" in json.dumps(saved_state), "the save wrote the run's view into the notebook"
     lab_server.shutdown_kernel(name)
     lab.page.reload()
-    saved = lab.output(0).locator(".aether-run-saved")
-    saved.wait_for(timeout=60_000)
+    saved = lab.wait_in_output(0, ".aether-run-saved", timeout=60)
     text = lab.output(0).text_content() or ""
     assert "model not found" not in text
     assert "no kernel is attached" in text

@@ -4,7 +4,7 @@ store; bodies in the kernel's own threads say nothing."""
 from __future__ import annotations
 
 import aether_nb as ag
-from aether_nb.notebook import _protocol as proto
+from aether_nb.notebook import protocol as proto
 from aether_nb.runtime.events import Event, NodeFinished
 from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.session import Session
