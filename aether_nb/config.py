@@ -145,8 +145,10 @@ def configure(
         clock: a time source (tests use ``aether_nb.testing.ManualClock``).
         llm: an :class:`~aether_nb.services.llm.LLMProfile` or a dict of its settings (``model``, ``base_url``,
             ``api_key``, ``cache``, ``name``...), or a list of them; ``name`` defaults to ``"default"``.
-        max_concurrency: a cap on graph nodes executing at once across all runs of the session (each run's own
-            ``max_concurrency`` applies too).
+        max_concurrency: a cap on bodies executing at once across all runs of the session: ``@graphify`` nodes
+            (each run's own ``max_concurrency`` applies too), ``@graph_fn`` tool calls (an LLM's ``run_tools``
+            and MCP tools included) and state graph tasks. A call waiting for a slot shows pending; a body nested
+            in one that holds a slot runs in it; a body waiting for an answer gives its slot back meanwhile.
         durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
             within 0.2 s and at exit, waits and answers at once; ``"sync"``: each step is written before the code
             that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".

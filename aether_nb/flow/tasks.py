@@ -38,6 +38,8 @@ from aether_nb.runtime.codec import decode, encode, preview
 from aether_nb.runtime.events import WaitAnswered
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
+from aether_nb.runtime.slots import in_session_slot
+from aether_nb.runtime.tools import show_queued
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
@@ -221,9 +223,9 @@ class TaskRunner:
                 outcome = await self._route_again(task, pending, values, step)
             elif engine.semaphore is not None:
                 async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
-                    outcome = await self._execute(child, task, spec, values, step)
+                    outcome = await self._capped(child, task, spec, values, step)
             else:
-                outcome = await self._execute(child, task, spec, values, step)
+                outcome = await self._capped(child, task, spec, values, step)
             ran.append(outcome)
             return outcome.to_json()
 
@@ -244,6 +246,14 @@ class TaskRunner:
         outcome = ran[0] if ran else Outcome.from_json(value)
         engine.note_done(task, outcome)
         return outcome
+
+    async def _capped(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
+        """The task's body under the session's cap, ``ag.configure(max_concurrency=N)``, when there is one."""
+        config = self.engine.run.session.config
+        if "global_max_concurrency" not in config:
+            return await self._execute(child, task, spec, values, step)
+        queued = functools.partial(show_queued, child)
+        return await in_session_slot(config, lambda: self._execute(child, task, spec, values, step), queued)
 
     async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
         engine = self.engine

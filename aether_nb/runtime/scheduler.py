@@ -27,6 +27,8 @@ from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
 from aether_nb.runtime.pause import waiting_slots
+from aether_nb.runtime.slots import Slots
+from aether_nb.runtime.slots import session_limit as session_limit_of
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
@@ -117,63 +119,6 @@ def evaluate(cond: Any) -> bool:
     raise UsageError(f"unknown condition op {shown(op)}")
 
 
-def _global_limit(scope: Scope) -> asyncio.Semaphore | None:
-    """The session-wide cap's semaphore on this loop (one per loop: a semaphore belongs to the loop it ran on)."""
-    config = scope.run.session.config
-    cap = config.get("global_max_concurrency")
-    if cap is None:
-        return None
-    loop = asyncio.get_running_loop()
-    held = config.get("global_slots")
-    if not (isinstance(held, tuple) and held[0] is loop and held[1] == cap):
-        held = config["global_slots"] = (loop, cap, asyncio.Semaphore(int(cap)))
-    sem: asyncio.Semaphore = held[2]
-    return sem
-
-
-class _Slots:
-    """The caps a node holds while its body runs: released when the body really ends, which for a sync body
-    given up on (timeout, cancel) is when its thread returns, not when the node stops waiting for it; and given
-    back while the node waits for an answer (a person may take hours: the other nodes go on meanwhile, as in
-    AetherGraph's scheduler, which counts running tasks only), taken again once the answer is in."""
-
-    def __init__(self, *limits: asyncio.Semaphore | None) -> None:
-        self._limits = [lim for lim in limits if lim is not None]
-        self._loop = asyncio.get_running_loop()
-        self._held = False
-        self._retaking: asyncio.Lock | None = None
-
-    async def acquire(self) -> None:
-        taken: list[asyncio.Semaphore] = []
-        try:
-            for lim in self._limits:
-                await lim.acquire()
-                taken.append(lim)
-        except BaseException:
-            for lim in taken:
-                lim.release()
-            raise
-        self._held = True
-
-    def release(self) -> None:
-        """Give the slots back (idempotent: concurrent waits of one node release them once)."""
-        if self._held:
-            self._held = False
-            for lim in self._limits:
-                lim.release()
-
-    async def retake(self) -> None:
-        """Hold the slots again (an answer came); concurrent answers of one node take them once."""
-        if self._retaking is None:
-            self._retaking = asyncio.Lock()
-        async with self._retaking:
-            if not self._held:
-                await self.acquire()
-
-    def release_after(self, bodies: lingering) -> None:
-        bodies.when_all_done(self.release, self._loop)
-
-
 async def run_taskgraph(
     scope: Scope,
     graph: TaskGraph,
@@ -193,7 +138,7 @@ async def run_taskgraph(
     running: dict[asyncio.Task[dict[str, Any]], str] = {}
     first_error: BaseException | None = None
     run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
-    session_limit = _global_limit(scope)
+    session_limit = session_limit_of(scope.run.session.config)
 
     stepped: set[str] = set()  # the nodes whose step began: the step draws them
 
@@ -252,6 +197,17 @@ async def run_taskgraph(
         """Whether the graph has decided to stop: from then on no node starts (nor tries again)."""
         return first_error is not None and stop_on_first_error
 
+    def stopped_by_user() -> bool:
+        """The run was cancelled (Stop, ``run.cancel()``, a re-run cell), not evicted nor cut off by its loop going
+        away: those runs go on later, and their nodes must not be drawn as ended."""
+        return run.cancel_requested and not execution.detached
+
+    def close_pending_on_cancel() -> None:
+        """A cancelled run still shows every node of its graph: those that never started end CANCELLED."""
+        if stopped_by_user():
+            for node_id in [n for n, st in status.items() if st == "PENDING"]:
+                close(node_id, "CANCELLED")
+
     def not_started(node_id: str) -> asyncio.CancelledError:
         return asyncio.CancelledError(f"node {node_id} did not start: graph {graph.name} is stopping")
 
@@ -293,7 +249,7 @@ async def run_taskgraph(
                 except Exception as exc:
                     first_error = first_error or exc
                     raise
-            slots = _Slots(run_limit, session_limit)
+            slots = Slots(run_limit, session_limit)
             await slots.acquire()
             if queued is not None:
                 unqueue(queued)
@@ -318,10 +274,15 @@ async def run_taskgraph(
             if queued is not None:  # waiting to try again is work to come, as a node not started yet
                 queued[0] = True
                 execution.pending += 1
-            await bodies.all_done()  # a retry never overlaps the attempt it replaces (a thread still running it)
-            assert retry is not None
-            clock = run.session.clock
-            await clock.sleep_until(clock.now() + retry.delay(attempt))
+            try:
+                await bodies.all_done()  # a retry never overlaps the attempt it replaces (a thread still running it)
+                assert retry is not None
+                clock = run.session.clock
+                await clock.sleep_until(clock.now() + retry.delay(attempt))
+            except asyncio.CancelledError:
+                if stopped_by_user():  # between two attempts the node is unfinished: stopped, not failed
+                    run.finish_node(node_id, "CANCELLED")
+                raise
 
     while ready or running:
         while ready:
@@ -354,7 +315,11 @@ async def run_taskgraph(
             except asyncio.CancelledError:
                 me = asyncio.current_task()
                 if me is None or me.cancelling():
-                    raise  # the run itself is cancelled (or evicted): its node went with it, as in a task
+                    # the run itself is cancelled (or evicted): its node went with it, as in a task
+                    if node_id not in stepped and stopped_by_user():
+                        draw(node_id, "CANCELLED")
+                    close_pending_on_cancel()
+                    raise
                 status[node_id] = "CANCELLED"  # the node's own code raised CancelledError
             except Exception as exc:
                 status[node_id] = "FAILED"
@@ -376,6 +341,10 @@ async def run_taskgraph(
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            if stopped_by_user():
+                for task, node_id in running.items():
+                    ended(task, node_id)  # (draws those cancelled while they waited for a slot)
+            close_pending_on_cancel()
             raise
         for task in done:
             node_id = running.pop(task)

@@ -28,7 +28,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.registry import register, register_version
-from aether_nb.runtime.tools import Execute, Tool, build_hook, normalise_outputs, signature_text
+from aether_nb.runtime.tools import Execute, Tool, build_hook, capped, normalise_outputs, signature_text
 
 Call = Callable[[dict[str, Any]], Awaitable[Any]]
 """What a schema tool runs: ``await call(arguments)`` with the validated arguments; returns its outputs dict."""
@@ -245,6 +245,8 @@ class SchemaTool(Tool):
         if scope is None:
             return self.invoke(self.arguments(args, kwargs))
         inputs, execute = self.prepare(args, kwargs)
+        if "global_max_concurrency" in scope.run.session.config:
+            execute = capped(execute)
         return StepCall(scope, self.name, "tool", inputs, execute, meta=self.node_meta())
 
     def node_meta(self) -> dict[str, Any]:

@@ -23,9 +23,11 @@ from typing import Any, TypeVar, overload
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
+from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger, track, untrack
 from aether_nb.runtime.registry import register, register_version
+from aether_nb.runtime.slots import in_session_slot
 from aether_nb.runtime.taskgraph import tool_version
 from aether_nb.runtime.waits import WaitSpec, spec_to_json
 
@@ -263,6 +265,8 @@ class Tool:
         if scope is None:
             return self._call_direct(self._bind(args, kwargs))
         inputs, execute = self.prepare(args, kwargs)
+        if "global_max_concurrency" in scope.run.session.config:
+            execute = capped(execute)
         return StepCall(scope, self.name, "tool", inputs, execute, meta={"tool_version": self.version})
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
@@ -324,6 +328,24 @@ class Tool:
 
             return run_async()
         return normalise_outputs(self.fn(*bound.args, **bound.kwargs), self.outputs, where)
+
+
+def capped(execute: Execute) -> Execute:
+    """``execute`` under the session's cap (``ag.configure(max_concurrency=N)``): a tool call of a ``@graph_fn``
+    (or of an LLM's ``run_tools``) holds a slot while its body runs. A static graph's scheduler and a state graph's
+    task hold one for the nodes they run, so their calls of :meth:`Tool.prepare` are not wrapped."""
+
+    async def in_slot(child: Scope) -> dict[str, Any]:
+        return await in_session_slot(
+            child.run.session.config, lambda: execute(child), functools.partial(show_queued, child)
+        )
+
+    return in_slot
+
+
+def show_queued(child: Scope, waiting: bool) -> None:
+    """A step waiting for a slot of the session's cap shows pending, and running once it has one."""
+    child.run.emit(NodeStatusChanged, node_id=child.node_id, status="PENDING" if waiting else "RUNNING")
 
 
 LOCAL = ThreadExecutor()

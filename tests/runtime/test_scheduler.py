@@ -433,5 +433,73 @@ def test_cancelling_a_run_while_its_chain_waits_cancels_that_node_and_runs_nothi
     assert arun(main(), timeout=30) == "cancelled"
     assert ran == []
     statuses = {n.id: n.status for n in ag.runs()[0].graph.nodes}
-    assert statuses["hangs_1"] == "CANCELLED"
-    assert statuses.get("after_1", "CANCELLED") == "CANCELLED"
+    assert statuses == {"hangs_1": "CANCELLED", "after_1": "CANCELLED"}  # (the node never started is drawn too)
+
+
+def test_a_cancelled_fan_out_shows_and_stores_every_node_also_those_waiting_for_a_slot(session: Session) -> None:
+    """README: every node of the graph is in run.graph, those that never started included. A cancel used to drop
+    the nodes waiting for a slot or a dependency from the DAG, the widget and the store."""
+    started: list[int] = []
+    two_running = asyncio.Event()
+
+    @ag.tool(outputs=["v"])
+    async def slow(i: int) -> dict[str, int]:
+        started.append(i)
+        if len(started) == 2:
+            two_running.set()
+        await asyncio.Event().wait()
+        return {"v": i}
+
+    @ag.tool(outputs=["v"])
+    async def total(vs: list[int]) -> dict[str, int]:
+        return {"v": sum(vs)}
+
+    @ag.graphify(outputs=["v"])
+    def fan() -> Any:
+        return {"v": total(vs=[slow(i=i).v for i in range(6)]).v}
+
+    async def main() -> ag.Run:
+        run = fan.start(max_concurrency=2)
+        await two_running.wait()
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        return run
+
+    run = arun(main(), timeout=30)
+    assert len(started) == 2
+    expected = {f"slow_{i}": "CANCELLED" for i in range(1, 7)} | {"total_1": "CANCELLED"}
+    assert {n.id: n.status for n in run.graph.nodes} == expected
+    session.flush()
+    assert {n.node_id: n.status for n in session.store.list_nodes(run.id)} == expected
+
+
+def test_a_run_cancelled_while_a_node_waits_to_retry_shows_that_node_stopped(session: Session) -> None:
+    """README: unfinished nodes of a finished run show "stopped". A node between two attempts is unfinished: it
+    showed FAILED (its last attempt) inside a cancelled run."""
+    attempts: list[int] = []
+    first_failed = asyncio.Event()
+
+    @ag.tool(outputs=["v"])
+    async def flaky(x: int) -> dict[str, int]:
+        attempts.append(x)
+        first_failed.set()
+        raise ConnectionError("the service is down")
+
+    @ag.graphify(outputs=["v"])
+    def one(x: Any) -> Any:
+        return {"v": flaky(x=x).v}
+
+    async def main() -> ag.Run:
+        run = one.start(x=1, retry=ag.RetryPolicy(max_attempts=3, backoff_s=60, jitter=0.0))
+        await first_failed.wait()
+        for _ in range(20):  # the failed attempt is recorded, the backoff begins
+            await asyncio.sleep(0)
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        return run
+
+    run = arun(main(), timeout=30)
+    assert attempts == [1] and run.status == "cancelled"
+    assert [(n.id, n.status) for n in run.graph.nodes] == [("flaky_1", "CANCELLED")]

@@ -1,0 +1,210 @@
+"""The session's cap, ``ag.configure(max_concurrency=N)``, holds for every kind of agent, not only ``@graphify``.
+
+It used to cap graphify nodes only: a ``@graph_fn`` gathering five sync tool calls, an LLM's ``run_tools`` with
+five calls and a state graph's six ``Send`` tasks all ran at once under a cap of 2. Bodies here block on a gate the
+test opens, and the checks read the run's events (which step started), so they are forced, not timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import threading
+from collections.abc import Iterator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+import aether_nb as ag
+from aether_nb.flow import END, START, Send, StateGraph
+from aether_nb.runtime.session import Session
+from aether_nb.services.llm import configure_llm
+from aether_nb.testing import FakeOpenAI
+from tests.conftest import arun
+from tests.runtime.test_sync_limits import Gate, turns, until
+
+
+def statuses(run: ag.Run, prefix: str) -> list[str]:
+    """The statuses of the run's nodes whose id starts with ``prefix``, sorted."""
+    return sorted(n.status for n in run.graph.nodes if n.id.startswith(prefix))
+
+
+async def hold_then_release(run: ag.Run, gate: Gate, prefix: str, cap: int, total: int) -> None:
+    """With ``cap`` bodies blocked in their threads, the other steps of ``prefix`` wait for a slot (shown
+    pending, not running); then the gate opens and every one of the ``total`` runs."""
+    await until(lambda: gate.running == cap and len(statuses(run, prefix)) == total, runs=(run,), gate=gate)
+    await turns()
+    assert gate.running == cap and len(gate.started) == cap, gate.started
+    assert statuses(run, prefix) == ["PENDING"] * (total - cap) + ["RUNNING"] * cap
+    gate.release.set()
+    await until(lambda: len(gate.finished) == total, runs=(run,), gate=gate)
+
+
+def test_a_graph_fn_gathering_sync_tools_runs_at_most_the_session_cap(session: Session) -> None:
+    ag.configure(max_concurrency=2)
+    gate = Gate()
+
+    @ag.tool(outputs=["v"])
+    def work(i: int) -> dict[str, int]:
+        gate.body(f"work {i}", block=True)
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["total"])
+    async def gather_five() -> dict[str, int]:
+        done = await asyncio.gather(*(work(i) for i in range(5)))
+        return {"total": sum(d["v"] for d in done)}
+
+    async def main() -> dict[str, Any]:
+        run = gather_five.start()
+        await hold_then_release(run, gate, "work_", cap=2, total=5)
+        return await run
+
+    assert arun(main()) == {"total": 10}
+    assert gate.peak == 2 and sorted(gate.finished) == [f"work {i}" for i in range(5)]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as f:
+        yield f
+
+
+def test_the_tool_calls_of_run_tools_respect_the_session_cap(session: Session, fake: FakeOpenAI) -> None:
+    configure_llm(session, {"base_url": fake.base_url, "model": "gpt-4o-mini", "max_retries": 0})
+    fake.add({"tool_calls": [{"name": "lookup", "arguments": {"i": i}} for i in range(5)]}, "all five looked up")
+    ag.configure(max_concurrency=2)
+    gate = Gate()
+
+    @ag.tool(outputs=["v"])
+    def lookup(i: int) -> dict[str, int]:
+        gate.body(f"lookup {i}", block=True)
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["text"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        result = await context.llm().run_tools([{"role": "user", "content": "look up five"}], tools=[lookup])
+        return {"text": result.text}
+
+    async def main() -> dict[str, Any]:
+        run = agent.start()
+        await hold_then_release(run, gate, "run_tools_1/lookup_", cap=2, total=5)
+        return await run
+
+    assert arun(main()) == {"text": "all five looked up"}
+    assert gate.peak == 2
+
+
+class Fan(TypedDict):
+    items: list[int]
+    out: Annotated[list[int], operator.add]
+
+
+def test_a_state_graphs_send_tasks_respect_the_session_cap(session: Session) -> None:
+    ag.configure(max_concurrency=2)
+    gate = Gate()
+
+    def work(arg: dict[str, int]) -> dict[str, list[int]]:
+        gate.body(f"work {arg['i']}", block=True)
+        return {"out": [arg["i"]]}
+
+    g = StateGraph(Fan)
+    g.add_node("work", work)
+    g.add_conditional_edges(START, lambda s: [Send("work", {"i": i}) for i in s["items"]])
+    g.add_edge("work", END)
+    app = g.compile(checkpointer="memory")
+
+    async def main() -> Any:
+        call = asyncio.ensure_future(
+            app.ainvoke({"items": list(range(6)), "out": []}, {"configurable": {"thread_id": "t"}})
+        )
+        await until(lambda: gate.running == 2, gate=gate)  # (the run exists once a body runs)
+        (run,) = list(session.known_runs())
+        await hold_then_release(run, gate, "work", cap=2, total=6)
+        return await call
+
+    result = arun(main())
+    assert sorted(result["out"]) == list(range(6)) and gate.peak == 2
+
+
+def test_nested_bodies_run_inside_their_parents_slot_so_a_cap_of_one_never_deadlocks(session: Session) -> None:
+    """A tool awaiting another tool, a tool running an agent, a graphify node running an agent, a state graph
+    node that is a subgraph: with a cap of 1 each inner body runs in its parent's slot (a second slot would wait
+    for the first forever)."""
+    ag.configure(max_concurrency=1)
+
+    @ag.tool(outputs=["v"])
+    def inc(x: int) -> dict[str, int]:
+        return {"v": x + 1}
+
+    @ag.tool(outputs=["v"])
+    async def twice(x: int) -> dict[str, int]:
+        return await inc((await inc(x))["v"])
+
+    @ag.graph_fn(outputs=["v"])
+    async def inner(x: int) -> dict[str, int]:
+        return await twice(x)
+
+    @ag.tool(outputs=["v"])
+    async def via_agent(x: int) -> dict[str, int]:
+        return {"v": (await inner(x=x))["v"]}
+
+    @ag.graph_fn(outputs=["a", "b"])
+    async def outer(x: int) -> dict[str, int]:
+        a, b = await asyncio.gather(twice(x), via_agent(x))
+        return {"a": a["v"], "b": b["v"]}
+
+    @ag.graphify(outputs=["v"])
+    def static(x: Any) -> Any:
+        return {"v": via_agent(x=x).v}
+
+    class S(TypedDict):
+        log: Annotated[list[str], operator.add]
+
+    sub = StateGraph(S)
+    sub.add_node("inner", lambda s: {"log": ["inner"]})
+    sub.add_edge(START, "inner")
+    parent = StateGraph(S)
+    parent.add_node("sub", sub.compile())
+    parent.add_node("side", lambda s: {"log": ["side"]})
+    parent.add_edge(START, "sub")
+    parent.add_edge(START, "side")
+    app = parent.compile(checkpointer="memory")
+
+    async def main() -> tuple[Any, ...]:
+        return (
+            await outer(x=1),
+            await static(x=1),
+            await app.ainvoke({"log": []}, {"configurable": {"thread_id": "n"}}),
+        )
+
+    out, static_out, state = arun(main(), timeout=30)
+    assert out == {"a": 3, "b": 3} and static_out == {"v": 3}
+    assert sorted(state["log"]) == ["inner", "side"]
+
+
+def test_a_tool_waiting_for_an_answer_gives_its_slot_back(session: Session) -> None:
+    """Under a cap of 1 a tool that asks a person does not hold the slot while the question is open."""
+    ag.configure(max_concurrency=1)
+    ran = threading.Event()
+
+    @ag.tool(outputs=["name"])
+    async def ask_name(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("Your name?")}
+
+    @ag.tool(outputs=["v"])
+    def busy() -> dict[str, int]:
+        ran.set()
+        return {"v": 1}
+
+    @ag.graph_fn(outputs=["name", "v"])
+    async def both() -> dict[str, Any]:
+        asked, worked = await asyncio.gather(ask_name(), busy())
+        return {"name": asked["name"], "v": worked["v"]}
+
+    async def main() -> dict[str, Any]:
+        run = both.start()
+        await until(lambda: run.status == "waiting" and ran.is_set(), runs=(run,))
+        await run.answer("Ada")
+        return await run
+
+    assert arun(main()) == {"name": "Ada", "v": 1}
