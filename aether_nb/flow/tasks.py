@@ -448,11 +448,24 @@ class TaskRunner:
     ) -> Any:
         timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
         call = spec.call(state, copy.copy(config) if spec.takes_config else config, scope, services, node_run)
+        # Only the timeout the engine enforces is a StepTimeout: a TimeoutError the node raised itself (a socket's,
+        # its own wait_for's) reaches the caller as it is, as LangGraph's does, and the default retry_on skips it.
+        own: list[BaseException] = []
+
+        async def noting_own_timeouts() -> Any:
+            try:
+                return await call
+            except TimeoutError as exc:
+                own.append(exc)
+                raise
+
         try:
             if timeout is None:
                 return await call
-            return await asyncio.wait_for(call, timeout)
+            return await asyncio.wait_for(noting_own_timeouts(), timeout)
         except TimeoutError as exc:
+            if timeout is None or any(exc is mine for mine in own):
+                raise
             raise StepTimeout(
                 f"node {shown(spec.name)} ran past its timeout of {timeout} s (superstep {step}); give it more time "
                 "with add_node(..., timeout=...) or config={'node_timeout': ...}, or make it faster",

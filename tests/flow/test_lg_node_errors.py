@@ -1,0 +1,72 @@
+"""A node's own errors as a LangGraph caller meets them, side by side with LangGraph (skipped without it): a
+``TimeoutError`` the node raised, an error beside a sibling's ``interrupt()``, two writes to a key without a
+reducer. Each case runs the same code on both libraries (only the import differs) and compares what the caller
+sees and how often each node ran."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypedDict
+
+import pytest
+
+import aether_nb.flow as ours
+from aether_nb.errors import StepTimeout
+from aether_nb.runtime.session import Session
+from tests.flow.conftest import lg_names, thread
+
+
+def _libs() -> list[tuple[Any, Any]]:
+    """``(names, checkpointer)`` for LangGraph, then for aether_nb."""
+    lg = lg_names()
+    return [(lg, lg.InMemorySaver()), (ours, "memory")]
+
+
+class X(TypedDict):
+    x: int
+
+
+def _raising(error: Exception, calls: list[int]) -> Any:
+    def node(s: X) -> dict[str, Any]:
+        calls.append(1)
+        raise error
+
+    return node
+
+
+@pytest.mark.parametrize("retry", [False, True], ids=["no-policy", "default-retry-policy"])
+def test_a_timeout_error_the_node_raises_itself_reaches_the_caller_unretried(session: Session, retry: bool) -> None:
+    """A node whose own call timed out (a socket, its own ``wait_for``) raises ``TimeoutError``; with no timeout
+    configured that is the caller's ``TimeoutError``, not a ``StepTimeout``, and the default ``retry_on`` (an
+    ``OSError``) does not run the node again."""
+    seen = []
+    for lib, saver in _libs():
+        calls: list[int] = []
+        node = _raising(TimeoutError("upstream API timed out"), calls)
+        policy = {"retry_policy": lib.RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False)} if retry else {}
+        app = lib.StateGraph(X).add_node("f", node, **policy).add_edge(lib.START, "f").compile(checkpointer=saver)
+        with pytest.raises(TimeoutError) as info:
+            app.invoke({"x": 0}, thread())
+        seen.append((type(info.value).__name__, str(info.value), len(calls)))
+    assert seen[1] == seen[0] == ("TimeoutError", "upstream API timed out", 1)
+
+
+@pytest.mark.anyio
+async def test_with_a_timeout_only_the_engines_deadline_is_a_step_timeout(session: Session) -> None:
+    """With ``timeout=`` set, a ``TimeoutError`` the node raised before its deadline stays itself; running past the
+    deadline is the engine's ``StepTimeout``."""
+
+    async def own(s: X) -> dict[str, Any]:
+        await asyncio.wait_for(asyncio.sleep(30), 0.01)  # the node's own deadline
+        return {"x": 1}
+
+    async def slow(s: X) -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return {"x": 1}
+
+    for node, expected in ((own, TimeoutError), (slow, StepTimeout)):
+        app = ours.StateGraph(X).add_node("f", node, timeout=5 if node is own else 0.05)
+        app = app.add_edge(ours.START, "f").compile(checkpointer="memory")
+        with pytest.raises(expected) as info:
+            await app.ainvoke({"x": 0}, thread())
+        assert type(info.value) is expected
