@@ -120,6 +120,7 @@ class Engine(Emitter):
         self.sources: dict[str, list[str]] = {}
         self.head: Checkpoint | None = None
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
+        self.failing = False  # (root only) a task failed: the turn fails, whatever its siblings asked meanwhile
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed

@@ -217,13 +217,21 @@ class TaskRunner:
         ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
 
         async def execute(child: Scope) -> dict[str, Any]:
-            if pending is not None:  # the node returned, its router failed: route again, not the node again
-                outcome = await self._route_again(task, pending, values, step)
-            elif engine.semaphore is not None:
-                async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+            try:
+                if pending is not None:  # the node returned, its router failed: route again, not the node again
+                    outcome = await self._route_again(task, pending, values, step)
+                elif engine.semaphore is not None:
+                    async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+                        outcome = await self._execute(child, task, spec, values, step)
+                else:
                     outcome = await self._execute(child, task, spec, values, step)
-            else:
-                outcome = await self._execute(child, task, spec, values, step)
+            except Exception:
+                # a task of the turn's own graph failed (its retries and handler spent): the turn fails, so the
+                # caller reports no pause a sibling made meanwhile (as LangGraph raises the error). Set before
+                # anything awaits. (Not for a subgraph's task: the node running it may catch the error.)
+                if engine.parent is None:
+                    engine.failing = True
+                raise
             ran.append(outcome)
             return outcome.to_json()
 

@@ -173,7 +173,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
             if check:
                 pauses = graph.interrupts_of(run)
                 engine = graph.engines.get(run.id)
-                if pauses and (engine is None or engine.busy == 0):
+                if pauses and (engine is None or (engine.busy == 0 and not engine.failing)):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)

@@ -6,7 +6,8 @@ sees and how often each node ran."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypedDict
+import operator
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
@@ -70,3 +71,41 @@ async def test_with_a_timeout_only_the_engines_deadline_is_a_step_timeout(sessio
         with pytest.raises(expected) as info:
             await app.ainvoke({"x": 0}, thread())
         assert type(info.value) is expected
+
+
+class Log(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def _ask_beside_boom(lib: Any) -> Any:
+    """``ask`` calls ``interrupt()`` while its sibling ``boom``, in the same superstep, raises."""
+
+    def boom(s: Log) -> dict[str, Any]:
+        raise ValueError("boom")
+
+    g = lib.StateGraph(Log)
+    g.add_node("ask", lambda s: {"log": ["ask=" + lib.interrupt("approve?")]})
+    g.add_node("boom", boom)
+    g.add_edge(lib.START, "ask")
+    g.add_edge(lib.START, "boom")
+    return g
+
+
+def test_an_error_beside_an_interrupt_reaches_the_caller(session: Session) -> None:
+    """A sibling's error wins over an ``interrupt()`` of the same superstep: ``invoke`` raises it (not a pause
+    reported as ``interrupted``), ``stream`` yields the question and then raises it, and ``get_state`` shows both
+    tasks next, the question on ``ask`` and the error on ``boom``."""
+    seen = []
+    for lib, saver in _libs():
+        app = _ask_beside_boom(lib).compile(checkpointer=saver)
+        with pytest.raises(ValueError, match="boom"):
+            app.invoke({"log": []}, thread("invoke"))
+        snap = app.get_state(thread("invoke"))
+        tasks = [(t.name, t.error is not None, [i.value for i in t.interrupts]) for t in snap.tasks]
+        chunks: list[Any] = []
+        with pytest.raises(ValueError, match="boom"):
+            for chunk in app.stream({"log": []}, thread("stream")):
+                chunks.append({k: [i.value for i in v] if k == "__interrupt__" else v for k, v in chunk.items()})
+        seen.append((dict(snap.values), snap.next, tasks, chunks))
+    assert seen[1] == seen[0]
+    assert seen[0][3] == [{"__interrupt__": ["approve?"]}]
