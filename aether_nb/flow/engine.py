@@ -402,7 +402,10 @@ class Engine(Emitter):
         try:
             new_values = self.graph.spec.apply(base, [(tasks[i].node, outcomes[i].writes) for i in order])
         except InvalidUpdate as exc:
-            self._record_failure(tasks, {}, {t.tid: exc for t in tasks})
+            # the nodes returned: their results are kept, the next call merges them again (as LangGraph's)
+            self._record_failure(
+                tasks, dict(zip([t.tid for t in tasks], outcomes, strict=True)), {t.tid: exc for t in tasks}
+            )
             raise
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)

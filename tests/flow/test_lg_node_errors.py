@@ -109,3 +109,40 @@ def test_an_error_beside_an_interrupt_reaches_the_caller(session: Session) -> No
         seen.append((dict(snap.values), snap.next, tasks, chunks))
     assert seen[1] == seen[0]
     assert seen[0][3] == [{"__interrupt__": ["approve?"]}]
+
+
+class XY(TypedDict):
+    x: int
+    y: int
+
+
+def _two_writers(lib: Any, calls: list[str]) -> Any:
+    """``a`` and ``b`` run in one superstep and both write ``x``, a key without a reducer."""
+
+    def a(s: XY) -> dict[str, Any]:
+        calls.append("a")
+        return {"x": 1}
+
+    def b(s: XY) -> dict[str, Any]:
+        calls.append("b")
+        return {"x": 2, "y": 5}
+
+    g = lib.StateGraph(XY).add_node("a", a).add_node("b", b)
+    return g.add_edge(lib.START, "a").add_edge(lib.START, "b")
+
+
+def test_two_writes_to_one_key_fail_again_without_running_the_nodes_again(session: Session) -> None:
+    """Two writes to a key without a reducer are an error once both nodes returned; the next call merges the same
+    results again and fails the same way, as LangGraph's: the nodes (and their effects) ran once. ``get_state``
+    raises the same error."""
+    seen = []
+    for lib, saver in _libs():
+        calls: list[str] = []
+        app = _two_writers(lib, calls).compile(checkpointer=saver)
+        raised = []
+        for method, arg in (("invoke", {"x": 0}), ("get_state", None), ("invoke", None)):
+            with pytest.raises(lib.InvalidUpdateError) as info:
+                getattr(app, method)(*([arg] if method == "invoke" else []), thread())
+            raised.append("can receive only one value per" in str(info.value).lower())
+        seen.append((raised, sorted(calls)))
+    assert seen[1] == seen[0] == ([True, True, True], ["a", "b"])
