@@ -227,7 +227,8 @@ class Engine(Emitter):
             self.head = self.checkpointer.get(self.thread, start["head"])
         if self.sink is not None and not replayed:
             if start["wrote"] or not start["started"]:
-                self.emit("values", self.graph.spec.visible(values))
+                wrote = start["wrote"]  # (the input's keys; a bool in journals of older aether_nb)
+                self.emit("values", self.graph.spec.visible(values), wrote if isinstance(wrote, list) else None)
             if start["started"] and self.head is not None and self.wants("checkpoints"):
                 # (START's checkpoint streams after the input's values, as LangGraph's)
                 self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, self.head))

@@ -89,7 +89,7 @@ async def test_output_keys_pick_what_is_returned(checkpointer: str) -> None:
     assert await app.ainvoke({"log": []}, output_keys="a") == "1"
     assert await app.ainvoke({"log": []}, output_keys=["a", "log"]) == {"a": "1", "log": ["one", "two"]}
     chunks = [c async for c in app.astream({"log": []}, stream_mode="values", output_keys=["b"])]
-    assert chunks[-1] == {"b": "2"} and chunks[0] == {}
+    assert chunks == [{"b": "2"}]  # (as LangGraph's: only a superstep that wrote "b" streams its values)
 
 
 @pytest.mark.anyio

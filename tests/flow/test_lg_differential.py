@@ -290,3 +290,63 @@ def test_checkpoint_steps_after_update_state_go_on_from_the_update() -> None:
         )
     assert results[1] == results[0]
     assert [step for _, step in results[0][0]] == [4, 3, 2, 1, 0, -1]
+
+
+class Scratch(TypedDict):
+    a: str
+    b: str
+
+
+class SubIn(TypedDict):
+    q: str
+
+
+class SubOut(TypedDict):
+    a: str
+
+
+class SubAll(TypedDict):
+    q: str
+    a: str
+    scratch: str
+
+
+class Parent(TypedDict):
+    q: str
+    a: str
+
+
+@pytest.mark.parametrize("output_keys", [["a"], "a"])
+def test_streamed_updates_and_values_show_only_the_output_keys(output_keys: Any) -> None:
+    """``stream(..., output_keys=...)``: a node's update shows only its writes to those keys (None without any),
+    one key its value; a superstep that wrote none of them streams no values chunk, as LangGraph's."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(Scratch)
+        g.add_node("n1", lambda s: {"b": "secret-scratch"})
+        g.add_node("n2", lambda s: {"a": "a2"})
+        g.add_edge(lib.START, "n1")
+        g.add_edge("n1", "n2")
+        app = g.compile(checkpointer=saver)
+        modes = ["updates", "values"]
+        results.append(list(app.stream({"a": "x"}, _thread(), stream_mode=modes, output_keys=output_keys)))
+    assert results[1] == results[0]
+    assert ("updates", {"n1": None}) in results[0]
+
+
+def test_a_subgraphs_chunks_show_only_its_output_schemas_keys() -> None:
+    """Under a subgraph's namespace, ``updates`` and ``values`` chunks show only its output schema's keys (its
+    scratch keys stay private), as LangGraph's, which runs a subgraph for its output channels."""
+    results = []
+    for lib, saver in _libs():
+        inner = lib.StateGraph(SubAll, input_schema=SubIn, output_schema=SubOut)
+        inner.add_node("s1", lambda s: {"scratch": s["q"] + "!"})
+        inner.add_node("s2", lambda s: {"a": s["scratch"] + "?"})
+        inner.add_edge(lib.START, "s1")
+        inner.add_edge("s1", "s2")
+        outer = lib.StateGraph(Parent).add_node("sub", inner.compile()).add_edge(lib.START, "sub")
+        app = outer.compile(checkpointer=saver)
+        chunks = app.stream({"q": "hi"}, _thread(), subgraphs=True, stream_mode=["updates", "values"])
+        results.append([(tuple(p.split(":")[0] for p in ns), mode, c) for ns, mode, c in chunks if ns])
+    assert results[1] == results[0]
+    assert all("scratch" not in (c.get("s1") or {}) and "scratch" not in c for _, _, c in results[0])
