@@ -431,7 +431,9 @@ async def invoke_turn(
                     f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
                     code="no_input",
                 )
-            return turn_result(graph, None, thread_id, [])  # nothing pending: the thread's state as it is
+            if sink is not None:  # nothing pending: the thread's state as it is (a stream's one values chunk)
+                sink("values", graph.spec.visible(latest.values), ())
+            return turn_result(graph, None, thread_id, [])
         rec = cp.get_thread(thread_id) or {}
         turn = int(rec.get("turn", 0)) + 1
         run_id = f"{graph.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")

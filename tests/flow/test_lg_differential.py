@@ -350,3 +350,18 @@ def test_a_subgraphs_chunks_show_only_its_output_schemas_keys() -> None:
         results.append([(tuple(p.split(":")[0] for p in ns), mode, c) for ns, mode, c in chunks if ns])
     assert results[1] == results[0]
     assert all("scratch" not in (c.get("s1") or {}) and "scratch" not in c for _, _, c in results[0])
+
+
+@pytest.mark.parametrize("mode", ["values", "updates", ["values", "updates"]], ids=str)
+def test_streaming_none_on_a_finished_thread_yields_its_state_once(mode: Any) -> None:
+    """``stream(None, config)`` on a thread with nothing left to run runs nothing; as LangGraph's, a ``values``
+    stream yields the thread's state once (an ``updates`` stream nothing)."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(Trail).add_node("x", lambda s: {"a": s["a"] + 1, "log": ["x"]})
+        app = g.add_edge(lib.START, "x").compile(checkpointer=saver)
+        app.invoke({"a": 0, "log": []}, _thread())
+        results.append(
+            (list(app.stream(None, _thread(), stream_mode=mode)), len(list(app.get_state_history(_thread()))))
+        )
+    assert results[1] == results[0]
