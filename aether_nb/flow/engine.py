@@ -239,7 +239,8 @@ class Engine(Emitter):
         spent = 2 if start["started"] else 0
         limit = self.limit
         path: list[list[str]] = []
-        skip_before = False
+        # a branch from a past checkpoint without input goes past a breakpoint it paused at already (as LangGraph)
+        skip_before = self.checkpoint_id is not None and self.input is None and not start["started"]
         while tasks:
             sink = self.sink
             if sink is not None:

@@ -365,3 +365,32 @@ def test_streaming_none_on_a_finished_thread_yields_its_state_once(mode: Any) ->
             (list(app.stream(None, _thread(), stream_mode=mode)), len(list(app.get_state_history(_thread()))))
         )
     assert results[1] == results[0]
+
+
+def _abc(lib: Any, saver: Any, **compile_kw: Any) -> Any:
+    g = lib.StateGraph(Trail)
+    for n in "abc":
+        g.add_node(n, _logs(n))
+    return g.add_edge(lib.START, "a").add_edge("a", "b").add_edge("b", "c").compile(checkpointer=saver, **compile_kw)
+
+
+def _logs(name: str) -> Callable[[Trail], dict[str, Any]]:
+    return lambda s: {"log": [name]}
+
+
+def test_a_branch_from_a_breakpoints_checkpoint_goes_past_it() -> None:
+    """``invoke(None, <the config of the checkpoint paused before b>)`` after the thread went on runs a branch
+    from there that goes past the breakpoint (the thread paused there already), as LangGraph's; a branch from an
+    earlier checkpoint still pauses before ``b``."""
+    results = []
+    for lib, saver in _libs():
+        app = _abc(lib, saver, interrupt_before=["b"])
+        app.invoke({"a": 0, "log": []}, _thread())
+        paused = app.get_state(_thread())
+        app.invoke(None, _thread())
+        branch = app.invoke(None, paused.config)
+        first = [h for h in app.get_state_history(_thread()) if tuple(h.next) == ("a",)][-1]
+        earlier = app.invoke(None, first.config)
+        results.append((paused.next, branch, earlier, app.get_state(_thread()).next))
+    assert results[1] == results[0]
+    assert results[0][1]["log"] == ["a", "b", "c"]
