@@ -317,9 +317,22 @@ def call_breakpoints(
 
 
 def check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
+    """Check LangGraph's call options aether_nb accepts without using them. ``durability`` (and the deprecated
+    ``checkpoint_during``, ``False`` being ``durability="exit"``) is accepted so LangGraph code runs, but every
+    superstep is checkpointed with its journal entries whatever it says: ``"exit"`` warns that it is not honored."""
+    if "checkpoint_during" in kwargs and durability is None:
+        durability = "async" if kwargs["checkpoint_during"] else "exit"
     if durability is not None and durability not in DURABILITY:
         raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
-    unknown = sorted(set(kwargs) - {"debug", "print_mode"})
+    if durability == "exit":
+        warnings.warn(
+            "durability='exit' (or checkpoint_during=False) is not honored: aether_nb checkpoints every superstep "
+            "with its journal, which is what lets a turn resume after a failure or a restart; "
+            "get_state_history lists them all. Leave the option out to silence this warning",
+            UserWarning,
+            stacklevel=3,
+        )
+    unknown = sorted(set(kwargs) - {"debug", "print_mode", "checkpoint_during"})
     if unknown:
         raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
 
