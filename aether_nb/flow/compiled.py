@@ -375,8 +375,11 @@ class CompiledGraph(RunnableMixin):
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item
-            if mode == "values" and output_keys is not None:
+            if mode == "values" and output_keys is not None and not ns:
                 payload = select_output(payload, output_keys)
+            elif mode == "updates" and isinstance(output_keys, str) and not ns:  # one key: its value, as LangGraph's
+                payload = {n: u if n.startswith("__") or not isinstance(u, dict) else u.get(output_keys)
+                           for n, u in payload.items()}  # fmt: skip
             if isinstance(stream_mode, str):
                 return (ns, payload) if subgraphs else payload
             return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)

@@ -62,10 +62,17 @@ class Emitter:
         sinks = self.root.graph.sinks
         return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
 
+    @property
+    def stream_keys(self) -> frozenset[str] | None:
+        """The keys a subgraph's ``values`` and ``updates`` chunks show: its output schema's (the state schema's
+        by default, without private keys), as LangGraph's, which invokes a subgraph for its output channels."""
+        keys = self.graph.spec.output_keys
+        return None if keys is None or self.graph.spec.kind == "root" else frozenset(keys)
+
     def emit(self, mode: str, payload: Any, written: Iterable[str] | None = None) -> None:
         sink = self.sink
         if sink is not None:
-            sink(mode, payload, self.stream_ns, written)
+            sink(mode, payload, self.stream_ns, written, self.stream_keys)
 
     def wants(self, mode: str) -> bool:
         """Whether a stream takes this engine's chunks of ``mode`` (payloads are built only then)."""
@@ -119,6 +126,7 @@ class Emitter:
                 "values",
                 {**before, "__interrupt__": (asked,)} if isinstance(before, Mapping) else {"__interrupt__": (asked,)},
                 ns,
+                keys=self.stream_keys,
             )
 
     def stream_resumed(self) -> None:
@@ -147,7 +155,7 @@ class Emitter:
             return True
         if values is None:
             values = self.latest_values()
-        sink("values", self.graph.spec.visible(values), ns)
+        sink("values", self.graph.spec.visible(values), ns, keys=self.stream_keys)
         head = self.current_head() if sink.wants("checkpoints", ns) else None
         if head is not None:
             sink("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, head), ns)

@@ -120,6 +120,7 @@ class Engine(Emitter):
         self.sources: dict[str, list[str]] = {}
         self.head: Checkpoint | None = None
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
+        self.failing = False  # (root only) a task failed: the turn fails, whatever its siblings asked meanwhile
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
@@ -226,7 +227,8 @@ class Engine(Emitter):
             self.head = self.checkpointer.get(self.thread, start["head"])
         if self.sink is not None and not replayed:
             if start["wrote"] or not start["started"]:
-                self.emit("values", self.graph.spec.visible(values))
+                wrote = start["wrote"]  # (the input's keys; a bool in journals of older aether_nb)
+                self.emit("values", self.graph.spec.visible(values), wrote if isinstance(wrote, list) else None)
             if start["started"] and self.head is not None and self.wants("checkpoints"):
                 # (START's checkpoint streams after the input's values, as LangGraph's)
                 self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, self.head))
@@ -237,7 +239,8 @@ class Engine(Emitter):
         spent = 2 if start["started"] else 0
         limit = self.limit
         path: list[list[str]] = []
-        skip_before = False
+        # a branch from a past checkpoint without input goes past a breakpoint it paused at already (as LangGraph)
+        skip_before = self.checkpoint_id is not None and self.input is None and not start["started"]
         while tasks:
             sink = self.sink
             if sink is not None:
@@ -401,7 +404,10 @@ class Engine(Emitter):
         try:
             new_values = self.graph.spec.apply(base, [(tasks[i].node, outcomes[i].writes) for i in order])
         except InvalidUpdate as exc:
-            self._record_failure(tasks, {}, {t.tid: exc for t in tasks})
+            # the nodes returned: their results are kept, the next call merges them again (as LangGraph's)
+            self._record_failure(
+                tasks, dict(zip([t.tid for t in tasks], outcomes, strict=True)), {t.tid: exc for t in tasks}
+            )
             raise
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)

@@ -16,7 +16,8 @@ payloads are built only when a stream asks for their mode, so a turn nobody stre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, cast
 
 from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
@@ -62,12 +63,28 @@ class Sink:
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)
 
-    def __call__(self, mode: str, payload: Any, ns: tuple[str, ...] = (), written: Iterable[str] | None = None) -> None:
-        if written is not None and self.output_keys is not None and self.output_keys.isdisjoint(written):
+    def __call__(
+        self,
+        mode: str,
+        payload: Any,
+        ns: tuple[str, ...] = (),
+        written: Iterable[str] | None = None,
+        keys: AbstractSet[str] | None = None,
+    ) -> None:
+        """Queue a chunk. As LangGraph's, ``values`` and ``updates`` chunks show only the graph's stream keys: at
+        the root the call's ``output_keys`` (every key without them), in a subgraph's namespace ``keys`` (its
+        output schema's, as the parent invokes it); a superstep that ``written`` none of them streams no values."""
+        if not self.wants(mode, ns):
             return
-        if self.wants(mode, ns):
-            self._put((mode, payload, ns))
-            self._demand.clear()
+        keys = keys if ns else self.output_keys
+        if keys is not None and mode == "values":
+            if written is not None and keys.isdisjoint(written):
+                return
+            payload = _only(payload, keys)
+        elif keys is not None and mode == "updates" and isinstance(payload, Mapping):
+            payload = {n: u if n in _MARKERS else _update_only(u, keys) for n, u in payload.items()}
+        self._put((mode, payload, ns))
+        self._demand.clear()
 
     def ask(self) -> None:
         """The reader took every chunk so far and waits for more."""
@@ -81,6 +98,31 @@ class Sink:
         """Return once the reader wants more, as LangGraph's stream, which runs a superstep only when asked for
         the next chunk: a reader that stops early (``break``) leaves no superstep run past the chunks it took."""
         await self._demand.wait()
+
+
+_MARKERS = ("__interrupt__", "__metadata__")
+
+
+def _only(values: Any, keys: AbstractSet[str]) -> Any:
+    """A values chunk with only ``keys`` (and a pause's ``__interrupt__``)."""
+    if not isinstance(values, Mapping):
+        return values
+    return {k: v for k, v in values.items() if k in keys or k == "__interrupt__"}
+
+
+def _update_only(update: Any, keys: AbstractSet[str]) -> Any:
+    """A task's update with only its writes to ``keys`` (None without any), as LangGraph's ``updates`` chunk."""
+    if isinstance(update, Mapping):
+        pairs = list(update.items())
+    elif isinstance(update, list) and all(isinstance(u, Mapping) and len(u) == 1 for u in update):
+        pairs = [next(iter(u.items())) for u in update]  # (a key written several times: one dict per write)
+    else:
+        return update  # (a single-value state's value)
+    pairs = [(k, v) for k, v in pairs if k in keys]
+    if not pairs:
+        return None
+    names = [k for k, _ in pairs]
+    return [{k: v} for k, v in pairs] if len(set(names)) < len(names) else dict(pairs)
 
 
 def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:

@@ -219,13 +219,21 @@ class TaskRunner:
         ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
 
         async def execute(child: Scope) -> dict[str, Any]:
-            if pending is not None:  # the node returned, its router failed: route again, not the node again
-                outcome = await self._route_again(task, pending, values, step)
-            elif engine.semaphore is not None:
-                async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+            try:
+                if pending is not None:  # the node returned, its router failed: route again, not the node again
+                    outcome = await self._route_again(task, pending, values, step)
+                elif engine.semaphore is not None:
+                    async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
+                        outcome = await self._capped(child, task, spec, values, step)
+                else:
                     outcome = await self._capped(child, task, spec, values, step)
-            else:
-                outcome = await self._capped(child, task, spec, values, step)
+            except Exception:
+                # a task of the turn's own graph failed (its retries and handler spent): the turn fails, so the
+                # caller reports no pause a sibling made meanwhile (as LangGraph raises the error). Set before
+                # anything awaits. (Not for a subgraph's task: the node running it may catch the error.)
+                if engine.parent is None:
+                    engine.failing = True
+                raise
             ran.append(outcome)
             return outcome.to_json()
 
@@ -458,11 +466,24 @@ class TaskRunner:
     ) -> Any:
         timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
         call = spec.call(state, copy.copy(config) if spec.takes_config else config, scope, services, node_run)
+        # Only the timeout the engine enforces is a StepTimeout: a TimeoutError the node raised itself (a socket's,
+        # its own wait_for's) reaches the caller as it is, as LangGraph's does, and the default retry_on skips it.
+        own: list[BaseException] = []
+
+        async def noting_own_timeouts() -> Any:
+            try:
+                return await call
+            except TimeoutError as exc:
+                own.append(exc)
+                raise
+
         try:
             if timeout is None:
                 return await call
-            return await asyncio.wait_for(call, timeout)
+            return await asyncio.wait_for(noting_own_timeouts(), timeout)
         except TimeoutError as exc:
+            if timeout is None or any(exc is mine for mine in own):
+                raise
             raise StepTimeout(
                 f"node {shown(spec.name)} ran past its timeout of {timeout} s (superstep {step}); give it more time "
                 "with add_node(..., timeout=...) or config={'node_timeout': ...}, or make it faster",

@@ -127,7 +127,7 @@ async def run_start(
         ),
         stream=False,  # (streamed by main, after the input's values)
     )
-    return {**checkpoint_info(cp, started=True, turn_start=turn_start), "wrote": bool(pairs)}
+    return {**checkpoint_info(cp, started=True, turn_start=turn_start), "wrote": sorted({k for k, _ in pairs})}
 
 
 def checkpoint_info(cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:

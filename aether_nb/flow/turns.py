@@ -173,7 +173,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
             if check:
                 pauses = graph.interrupts_of(run)
                 engine = graph.engines.get(run.id)
-                if pauses and (engine is None or engine.busy == 0):
+                if pauses and (engine is None or (engine.busy == 0 and not engine.failing)):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
@@ -317,9 +317,22 @@ def call_breakpoints(
 
 
 def check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> None:
+    """Check LangGraph's call options aether_nb accepts without using them. ``durability`` (and the deprecated
+    ``checkpoint_during``, ``False`` being ``durability="exit"``) is accepted so LangGraph code runs, but every
+    superstep is checkpointed with its journal entries whatever it says: ``"exit"`` warns that it is not honored."""
+    if "checkpoint_during" in kwargs and durability is None:
+        durability = "async" if kwargs["checkpoint_during"] else "exit"
     if durability is not None and durability not in DURABILITY:
         raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
-    unknown = sorted(set(kwargs) - {"debug", "print_mode"})
+    if durability == "exit":
+        warnings.warn(
+            "durability='exit' (or checkpoint_during=False) is not honored: aether_nb checkpoints every superstep "
+            "with its journal, which is what lets a turn resume after a failure or a restart; "
+            "get_state_history lists them all. Leave the option out to silence this warning",
+            UserWarning,
+            stacklevel=3,
+        )
+    unknown = sorted(set(kwargs) - {"debug", "print_mode", "checkpoint_during"})
     if unknown:
         raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
 
@@ -431,7 +444,9 @@ async def invoke_turn(
                     f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
                     code="no_input",
                 )
-            return turn_result(graph, None, thread_id, [])  # nothing pending: the thread's state as it is
+            if sink is not None:  # nothing pending: the thread's state as it is (a stream's one values chunk)
+                sink("values", graph.spec.visible(latest.values), ())
+            return turn_result(graph, None, thread_id, [])
         rec = cp.get_thread(thread_id) or {}
         turn = int(rec.get("turn", 0)) + 1
         run_id = f"{graph.name}-{thread_id}-{turn}" + (f"-{cp.key}" if cp.key else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import operator
 import uuid
+import warnings
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -89,7 +90,7 @@ async def test_output_keys_pick_what_is_returned(checkpointer: str) -> None:
     assert await app.ainvoke({"log": []}, output_keys="a") == "1"
     assert await app.ainvoke({"log": []}, output_keys=["a", "log"]) == {"a": "1", "log": ["one", "two"]}
     chunks = [c async for c in app.astream({"log": []}, stream_mode="values", output_keys=["b"])]
-    assert chunks[-1] == {"b": "2"} and chunks[0] == {}
+    assert chunks == [{"b": "2"}]  # (as LangGraph's: only a superstep that wrote "b" streams its values)
 
 
 @pytest.mark.anyio
@@ -132,3 +133,20 @@ def test_a_uuid_thread_id_is_the_same_thread_as_its_string(checkpointer: str) ->
     tid = uuid.uuid4()
     app.invoke({"log": []}, {"configurable": {"thread_id": tid}})
     assert app.get_state({"configurable": {"thread_id": str(tid)}}).values["log"] == ["one", "two"]
+
+
+@pytest.mark.anyio
+async def test_durability_exit_and_checkpoint_during_are_accepted_and_say_what_they_do(checkpointer: str) -> None:
+    """LangGraph's ``durability="exit"`` and its deprecated ``checkpoint_during=False`` run the turn, with a
+    warning that every superstep is checkpointed still (never silently ignored); ``checkpoint_during=True`` and
+    the other durabilities run without one."""
+    app = _chain().compile(checkpointer=checkpointer)
+    for option in ({"durability": "exit"}, {"checkpoint_during": False}):
+        with pytest.warns(UserWarning, match="not honored"):
+            assert (await app.ainvoke({"log": []}, **option))["b"] == "2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for option in ({"checkpoint_during": True}, {"durability": "sync"}, {"durability": "async"}):
+            assert (await app.ainvoke({"log": []}, **option))["b"] == "2"
+    with pytest.raises(UsageError, match="durability"):
+        await app.ainvoke({"log": []}, durability="never")

@@ -290,3 +290,107 @@ def test_checkpoint_steps_after_update_state_go_on_from_the_update() -> None:
         )
     assert results[1] == results[0]
     assert [step for _, step in results[0][0]] == [4, 3, 2, 1, 0, -1]
+
+
+class Scratch(TypedDict):
+    a: str
+    b: str
+
+
+class SubIn(TypedDict):
+    q: str
+
+
+class SubOut(TypedDict):
+    a: str
+
+
+class SubAll(TypedDict):
+    q: str
+    a: str
+    scratch: str
+
+
+class Parent(TypedDict):
+    q: str
+    a: str
+
+
+@pytest.mark.parametrize("output_keys", [["a"], "a"])
+def test_streamed_updates_and_values_show_only_the_output_keys(output_keys: Any) -> None:
+    """``stream(..., output_keys=...)``: a node's update shows only its writes to those keys (None without any),
+    one key its value; a superstep that wrote none of them streams no values chunk, as LangGraph's."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(Scratch)
+        g.add_node("n1", lambda s: {"b": "secret-scratch"})
+        g.add_node("n2", lambda s: {"a": "a2"})
+        g.add_edge(lib.START, "n1")
+        g.add_edge("n1", "n2")
+        app = g.compile(checkpointer=saver)
+        modes = ["updates", "values"]
+        results.append(list(app.stream({"a": "x"}, _thread(), stream_mode=modes, output_keys=output_keys)))
+    assert results[1] == results[0]
+    assert ("updates", {"n1": None}) in results[0]
+
+
+def test_a_subgraphs_chunks_show_only_its_output_schemas_keys() -> None:
+    """Under a subgraph's namespace, ``updates`` and ``values`` chunks show only its output schema's keys (its
+    scratch keys stay private), as LangGraph's, which runs a subgraph for its output channels."""
+    results = []
+    for lib, saver in _libs():
+        inner = lib.StateGraph(SubAll, input_schema=SubIn, output_schema=SubOut)
+        inner.add_node("s1", lambda s: {"scratch": s["q"] + "!"})
+        inner.add_node("s2", lambda s: {"a": s["scratch"] + "?"})
+        inner.add_edge(lib.START, "s1")
+        inner.add_edge("s1", "s2")
+        outer = lib.StateGraph(Parent).add_node("sub", inner.compile()).add_edge(lib.START, "sub")
+        app = outer.compile(checkpointer=saver)
+        chunks = app.stream({"q": "hi"}, _thread(), subgraphs=True, stream_mode=["updates", "values"])
+        results.append([(tuple(p.split(":")[0] for p in ns), mode, c) for ns, mode, c in chunks if ns])
+    assert results[1] == results[0]
+    assert all("scratch" not in (c.get("s1") or {}) and "scratch" not in c for _, _, c in results[0])
+
+
+@pytest.mark.parametrize("mode", ["values", "updates", ["values", "updates"]], ids=str)
+def test_streaming_none_on_a_finished_thread_yields_its_state_once(mode: Any) -> None:
+    """``stream(None, config)`` on a thread with nothing left to run runs nothing; as LangGraph's, a ``values``
+    stream yields the thread's state once (an ``updates`` stream nothing)."""
+    results = []
+    for lib, saver in _libs():
+        g = lib.StateGraph(Trail).add_node("x", lambda s: {"a": s["a"] + 1, "log": ["x"]})
+        app = g.add_edge(lib.START, "x").compile(checkpointer=saver)
+        app.invoke({"a": 0, "log": []}, _thread())
+        results.append(
+            (list(app.stream(None, _thread(), stream_mode=mode)), len(list(app.get_state_history(_thread()))))
+        )
+    assert results[1] == results[0]
+
+
+def _abc(lib: Any, saver: Any, **compile_kw: Any) -> Any:
+    g = lib.StateGraph(Trail)
+    for n in "abc":
+        g.add_node(n, _logs(n))
+    return g.add_edge(lib.START, "a").add_edge("a", "b").add_edge("b", "c").compile(checkpointer=saver, **compile_kw)
+
+
+def _logs(name: str) -> Callable[[Trail], dict[str, Any]]:
+    return lambda s: {"log": [name]}
+
+
+def test_a_branch_from_a_breakpoints_checkpoint_goes_past_it() -> None:
+    """``invoke(None, <the config of the checkpoint paused before b>)`` after the thread went on runs a branch
+    from there that goes past the breakpoint (the thread paused there already), as LangGraph's; a branch from an
+    earlier checkpoint still pauses before ``b``."""
+    results = []
+    for lib, saver in _libs():
+        app = _abc(lib, saver, interrupt_before=["b"])
+        app.invoke({"a": 0, "log": []}, _thread())
+        paused = app.get_state(_thread())
+        app.invoke(None, _thread())
+        branch = app.invoke(None, paused.config)
+        first = [h for h in app.get_state_history(_thread()) if tuple(h.next) == ("a",)][-1]
+        earlier = app.invoke(None, first.config)
+        results.append((paused.next, branch, earlier, app.get_state(_thread()).next))
+    assert results[1] == results[0]
+    assert results[0][1]["log"] == ["a", "b", "c"]
