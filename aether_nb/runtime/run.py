@@ -242,7 +242,7 @@ class Run:
         open) and persisted. A run not executing in this process is resumed so it can consume the answer.
         """
         if token is None:
-            token = only_wait(self.waits, self.id, self.status).token
+            token = only_wait(self.waits, self.id, self.status, self._session.store).token
         elif isinstance(token, str) and "\x00" not in token:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
