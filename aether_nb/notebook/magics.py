@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from aether_nb import config
 from aether_nb.errors import UsageError, shown
 from aether_nb.notebook.saved_view import SavedView
-from aether_nb.runtime.status import words
+from aether_nb.runtime.status import CUT_OFF, cut_off, words
 
 if TYPE_CHECKING:
     from aether_nb.notebook.extension import Extension
@@ -269,8 +269,8 @@ def _row(run: Any) -> tuple[list[str], str]:
     started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
     prompts = ", ".join(" ".join((w.prompt or w.kind).replace("**", "").replace("`", "").split()) for w in run.waits)
     status = words(run.status)
-    if run.status in ("running", "pending") and not run.live:
-        status = "cut off (the kernel stopped while it ran): Resume goes on from its last completed step"
+    if cut_off(run.status, run.live):
+        status = f"{CUT_OFF}: Resume goes on from its last completed step"
     return [run.id, run.graph_name, status, started] + ([prompts] if prompts else []), prompts
 
 

@@ -83,6 +83,30 @@ class GraphFn:
     def __repr__(self) -> str:
         return f"<graph_fn {self.name}({', '.join(self.inputs)}) -> {self.outputs or 'dict'}>"
 
+    def _refuse_start_keywords(self, kwargs: dict[str, Any], how: str) -> None:
+        """start()'s own keywords given to ``agent(...)`` or ``agent.sync(...)`` (``how``): say where they go.
+
+        Without this, a call of an agent taking ``**kwargs`` swallowed ``run_id=`` as an input (a run id the caller
+        never got), and any other said "unexpected keyword argument" as if the agent were misdeclared.
+        """
+        given = [k for k in RESERVED if k in kwargs]
+        if not given:
+            return
+        keywords = ", ".join(f"{k}=" for k in given)
+        example = ", ".join(f"{k}={shown(kwargs[k], 40) if isinstance(kwargs[k], str) else '...'}" for k in given)
+        where = {
+            "call": "",
+            "nested": " (called inside a run, it is a step of that run, not a run of its own)",
+            "sync": " (.sync() takes the agent's inputs only; in a script, do this in `async def main()` run by "
+            "`asyncio.run(main())`)",
+        }[how]
+        raise UsageError(
+            f"{keywords} {'is a keyword' if len(given) == 1 else 'are keywords'} of {self.name}.start(), not "
+            f"{'an input' if len(given) == 1 else 'inputs'} of agent {shown(self.name)}: start the run with "
+            f"`run = {self.name}.start(..., {example})`, then `await run` for its outputs{where}",
+            code="start_keyword",
+        )
+
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.context_param is not None:
             # AetherGraph passes context= to nested calls explicitly; here it is always injected.
@@ -93,7 +117,7 @@ class GraphFn:
         except TypeError as exc:
             raise UsageError(
                 f"{signature_text(self.name, inspect.Signature(params))}: {exc}", code="bad_arguments"
-            ) from exc
+            ) from None  # the message says it all; the chained TypeError would only show inspect's frames
         inputs: dict[str, Any] = {}
         for k, v in bound.arguments.items():
             if self.signature.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
@@ -120,6 +144,7 @@ class GraphFn:
                 code="nested_graph",
             )
         scope = current_scope()
+        self._refuse_start_keywords(kwargs, "call" if scope is None else "nested")
         inputs = self._bind(args, dict(kwargs))
         if scope is None:
             return self._run_to_end(inputs)
@@ -179,6 +204,7 @@ class GraphFn:
         Inside a running event loop it refuses, unless ``ag.configure(nested_sync=True)`` opted in to
         nest-asyncio (see :func:`_run_nested` for what that costs).
         """
+        self._refuse_start_keywords(kwargs, "sync")
         inputs = self._bind(args, dict(kwargs))
         try:
             loop = asyncio.get_running_loop()

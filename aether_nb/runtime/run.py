@@ -26,6 +26,7 @@ from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
+from aether_nb.runtime.status import not_becoming
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
 from aether_nb.runtime.waits import Wait, only_wait
@@ -242,7 +243,7 @@ class Run:
         open) and persisted. A run not executing in this process is resumed so it can consume the answer.
         """
         if token is None:
-            token = only_wait(self.waits, self.id, self.status).token
+            token = only_wait(self.waits, self.id, self.status, self._session.store).token
         elif isinstance(token, str) and "\x00" not in token:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
@@ -343,7 +344,8 @@ class Run:
         ``await run.wait_for("waiting")`` before answering, say. Wakes on the run's events, never polls.
 
         Raises:
-            UsageError: an unknown status, or the run finished in another status than the ones awaited.
+            UsageError: an unknown status, the run finished in another status than the ones awaited, or nothing
+                executes it (cut off by a restart: the message says how to resume it).
             TimeoutError: the status was not reached within ``timeout`` seconds.
         """
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
@@ -354,11 +356,7 @@ class Run:
             if self.status in wanted:
                 return True
             if self.done or not (self.live or self._evicted):
-                raise UsageError(
-                    f"run {self.id} is {self.status} and not executing, so it will not become "
-                    f"{' or '.join(sorted(wanted))}",
-                    run_id=self.id,
-                )
+                raise UsageError(not_becoming(self.id, self.status, wanted), run_id=self.id, code="not_executing")
             return False
 
         await self._events.until(reached, timeout)

@@ -25,7 +25,7 @@ from aether_nb.runtime.checks import check_run_id
 from aether_nb.runtime.clock import Clock, SystemClock
 from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.history import HistoryFailure, HistoryStore
-from aether_nb.runtime.waits import Wait, normalise_answer
+from aether_nb.runtime.waits import Wait, closed_wait, normalise_answer
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
@@ -392,7 +392,7 @@ class Session:
             )
         if rec.status != "open":
             raise UsageError(
-                f"wait {shown(rec.node_id)} of run {rec.run_id} is {rec.status}, it cannot be answered again",
+                f"run {rec.run_id} cannot take this answer: {closed_wait(rec)}",
                 run_id=rec.run_id,
                 node_id=rec.node_id,
                 code="wait_closed",

@@ -48,6 +48,11 @@ RUN_WORDS: dict[str, str] = {
 }
 """Run status -> the words shown for it."""
 
+CUT_OFF = "cut off (the kernel stopped while it ran)"
+"""What a run is said to be whose stored status is ``running`` or ``pending`` while nothing executes it (the process
+that executed it stopped): ``%aether runs`` and ``run.wait_for`` say it in these words. Its stored status stays as it
+was, since resuming it goes on from its last completed step."""
+
 TONES = ("done", "skipped", "stopped", "pending", "running", "waiting", "failed")
 """Colour families, best to worst: a group shows the worst tone among its members."""
 
@@ -93,6 +98,36 @@ def severity(status: str) -> int:
 def words(status: str) -> str:
     """What to show for a node or run status (unknown statuses are lower-cased, never shown raw)."""
     return NODE_WORDS.get(status) or RUN_WORDS.get(status) or (status or "").lower().replace("_", " ")
+
+
+def cut_off(status: str, live: bool) -> bool:
+    """Whether a run of ``status``, (not) ``live`` in this process, was cut off (see :data:`CUT_OFF`)."""
+    return status in ("running", "pending") and not live
+
+
+def not_becoming(run_id: str, status: str, wanted: Iterable[str]) -> str:
+    """Why a run nothing executes will not reach one of the ``wanted`` statuses (``run.wait_for``'s error), and how
+    to go on. It said "run r is running and not executing" of a run cut off by a restart: two states at once, and
+    nothing to do."""
+    becoming = "finish" if set(wanted) == FINISHED_RUN else "become " + " or ".join(sorted(wanted))
+    if status in FINISHED_RUN:
+        return f"run {run_id} has ended ({status}), so it will not {becoming}: `await run` gives its outcome"
+    if status == "waiting":
+        return (
+            f"run {run_id} waits for an answer and nothing executes it now, so it will not {becoming} until it "
+            "is answered: `await run.answer(...)` resumes it (`run.waits` lists its questions)"
+        )
+    cut = f"run {run_id} was {CUT_OFF}: its status still says {status} but nothing executes it now, so it will not"
+    if set(wanted) <= FINISHED_RUN:
+        return (
+            f"{cut} {becoming}. `await run` resumes it from its last completed step and returns its outputs "
+            f"(`%aether resume {run_id}` resumes it and shows it)"
+        )
+    return (
+        f"{cut} {becoming}. `run.resume()` (or `%aether resume {run_id}`) goes on from its last completed "
+        f"step, then `await run.wait_for({', '.join(repr(w) for w in sorted(wanted))})`; `await run` resumes it and "
+        "returns its outputs"
+    )
 
 
 def worst(statuses: Iterable[str]) -> str | None:

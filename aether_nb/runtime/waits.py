@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import InvalidAnswer, UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_text, depth_problem
-from aether_nb.store.records import JSON, WaitRecord
+from aether_nb.store.records import FINISHED_RUN_STATUSES, JSON, WaitRecord
+
+if TYPE_CHECKING:
+    from aether_nb.store.protocol import Store
 
 WAIT_STATUS_BY_KIND: dict[str, str] = {
     "text": "WAITING_HUMAN",
@@ -226,14 +229,19 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
     return value
 
 
-def only_wait(open_waits: list[Wait], run_id: str, status: str) -> Wait:
+def only_wait(open_waits: list[Wait], run_id: str, status: str, store: Store) -> Wait:
     """The wait ``run.answer(payload)`` answers when it is given no token: the run's only open wait.
 
     Raises:
-        UsageError: the run has no open wait, or several (the message lists them with their tokens).
+        UsageError: the run has no open wait (the message says what became of its last one, and what to do), or
+            several (the message lists them with their tokens).
     """
     if not open_waits:
-        raise UsageError(f"run {run_id} has no open wait to answer (status {status})", run_id=run_id)
+        raise UsageError(
+            f"run {run_id} has no open wait to answer: {_nothing_open(run_id, status, store)}",
+            run_id=run_id,
+            code="no_open_wait",
+        )
     if len(open_waits) > 1:
         listing = "; ".join(f"{w.node_id}: {w.prompt!r} token={w.token}" for w in open_waits)
         raise UsageError(
@@ -242,3 +250,31 @@ def only_wait(open_waits: list[Wait], run_id: str, status: str) -> Wait:
             code="ambiguous_wait",
         )
     return open_waits[0]
+
+
+def _nothing_open(run_id: str, status: str, store: Store) -> str:
+    """Why a run has no wait to answer. Its status alone misleads: a second answer racing the first sees the run
+    still ``waiting`` (it has not taken the answer yet), so the status is only said once the run has ended."""
+    if status in FINISHED_RUN_STATUSES:
+        return f"it has ended ({status}); `await run` gives its outcome"
+    closed = [w for w in store.list_waits(run_id, status=None) if w.status != "open"]
+    if closed:
+        return closed_wait(max(closed, key=lambda w: w.created_at))
+    return "it has not asked anything yet; `await run.wait_for('waiting')` waits until it asks, then answer"
+
+
+def closed_wait(rec: WaitRecord) -> str:
+    """What became of a wait that is no longer open, and what to do instead of answering it (for the error an
+    answer to it gets; a concurrent answer usually lost the race to another one)."""
+    asked = f"its question {shown(rec.prompt)} ({rec.node_id})" if rec.prompt else f"its {rec.kind} wait {rec.node_id}"
+    secret = isinstance(rec.meta, dict) and rec.meta.get("secret_answer")
+    if rec.status == "answered" or secret:
+        return (
+            f"{asked} was already answered, and the run goes on with that answer: `await run` for its outputs, "
+            "`run.waits` for what it asks next"
+        )
+    if rec.status == "expired":
+        return f"{asked} passed its deadline (the run got a WaitTimeout): `await run` for its outcome"
+    if rec.status == "cancelled":
+        return f"{asked} was cancelled when the run was stopped; start a new run to ask it again"
+    return f"{asked} was closed when the run ended: `await run` for its outcome"

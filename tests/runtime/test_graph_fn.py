@@ -263,3 +263,46 @@ def test_inputs_named_after_start_options_are_refused_when_defined() -> None:
         @ag.graph_fn(name="reserved_agent")
         async def reserved_agent(resume_mode: str) -> dict[str, str]:
             return {}
+
+
+def test_start_keywords_given_to_a_call_say_they_belong_to_start(session: Session) -> None:
+    """``await agent(x, run_id="id")`` said "two(tag: str): got an unexpected keyword argument 'run_id'" with a
+    chained TypeError showing inspect's frames; an agent taking ``**kwargs`` took ``run_id`` as an input instead."""
+
+    @ag.graph_fn
+    async def two(tag: str) -> None:
+        return None
+
+    @ag.graph_fn
+    async def loose(**kw: object) -> None:
+        return None
+
+    @ag.graph_fn
+    async def outer() -> None:
+        await two("y", resume_mode="failed_nodes")
+
+    for call in (
+        lambda: two("x", run_id="my-id"),
+        lambda: loose(run_id="my-id"),
+        lambda: two.sync("x", run_id="my-id"),
+    ):
+        with pytest.raises(ag.UsageError) as err:
+            call()
+        assert err.value.code == "start_keyword"
+        assert "run_id= is a keyword of " in err.value.message and ".start(..., run_id='my-id')`" in err.value.message
+        assert "then `await run` for its outputs" in err.value.message
+        assert _chains_nothing(err.value)
+    assert ag.runs() == []
+    with pytest.raises(ag.RunFailed) as failed:
+        arun(outer())
+    assert isinstance(failed.value.__cause__, ag.UsageError)
+    assert "resume_mode= is a keyword of two.start()" in failed.value.__cause__.message
+    assert "(called inside a run, it is a step of that run, not a run of its own)" in failed.value.__cause__.message
+    with pytest.raises(ag.UsageError, match="unexpected keyword argument 'rn_id'") as err:
+        two("x", rn_id="my-id")
+    assert _chains_nothing(err.value)  # the message says it all: no chained TypeError showing inspect's frames
+
+
+def _chains_nothing(exc: BaseException) -> bool:
+    """Whether a traceback of ``exc`` shows no other exception (neither ``from`` one nor one it was raised in)."""
+    return exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)

@@ -9,8 +9,9 @@ import pytest
 
 import aether_nb as ag
 from aether_nb.runtime.session import Session
+from aether_nb.store.memory import MemoryStore
 from aether_nb.testing import ManualClock, ScriptedChannel
-from tests.conftest import arun
+from tests.conftest import arun, default_session
 
 
 async def until(predicate: Any, timeout: float = 5.0) -> None:
@@ -78,7 +79,9 @@ def test_two_concurrent_asks_in_one_node(session: Session, channel: ScriptedChan
         await run.answer("two", token=second.token)
         await run.answer("one", token=first.token)
         assert await run == {"a": "one", "b": "two"}
-        with pytest.raises(ag.UsageError, match=f"run {run.id} has no open wait to answer \\(status succeeded\\)"):
+        with pytest.raises(
+            ag.UsageError, match=f"run {run.id} has no open wait to answer: it has ended \\(succeeded\\)"
+        ):
             await run.answer("three")
 
     arun(main())
@@ -108,7 +111,7 @@ def test_deadline_fails_the_wait_with_wait_timeout(session: Session, channel: Sc
         clock.advance(2)
         assert await run == {"name": "anonymous"}
         assert run.graph.node("ask_text_1").status == "FAILED_TIMEOUT"
-        with pytest.raises(ag.UsageError, match="expired"):
+        with pytest.raises(ag.UsageError, match=r"cannot take this answer: .* passed its deadline"):
             session.answer(wait.token, "late")
 
     arun(main())
@@ -203,7 +206,7 @@ def test_cancel_closes_open_waits(session: Session) -> None:
         with pytest.raises(ag.RunCancelled):
             await run
         assert run.waits == []
-        with pytest.raises(ag.UsageError, match="cannot be answered"):
+        with pytest.raises(ag.UsageError, match=r"cannot take this answer: .* was cancelled when the run was stopped"):
             session.answer(token, "late")
 
     arun(main())
@@ -398,3 +401,42 @@ def test_a_durable_sleep_wakes_at_its_deadline_with_its_wake_up_stored(session: 
     assert calls == ["before", "after"]
     with pytest.raises(ag.RunFailed, match="positive number of seconds"):
         arun(bad())
+
+
+@ag.graph_fn(outputs=["ok"])
+async def ask_go(*, context: ag.NodeContext) -> dict[str, Any]:
+    ok, _ = await context.channel().ask_approval("go?")
+    return {"ok": ok}
+
+
+def test_an_answer_that_lost_the_race_says_the_question_was_answered_and_what_to_do() -> None:
+    """Two answers racing after a restart: the loser said "run dorm has no open wait to answer (status waiting)"
+    ("waiting" beside "no open wait", and nothing to do): the first answer had been taken, the run not yet."""
+    store = MemoryStore()
+    with default_session(store):
+
+        async def ask() -> None:
+            await ask_go.start(run_id="dorm").wait_for("waiting")
+
+        arun(ask())
+    with default_session(store):  # the kernel restarted: only the store is left
+
+        async def race() -> None:
+            run = ag.get_run("dorm")
+            token = run.waits[0].token
+            first, second = await asyncio.gather(run.answer(True), run.answer(False), return_exceptions=True)
+            assert first is None and isinstance(second, ag.UsageError), (first, second)
+            assert second.code == "no_open_wait"
+            assert second.message == (
+                "run dorm has no open wait to answer: its question 'go?' (ask_approval_1) was already answered, and "
+                "the run goes on with that answer: `await run` for its outputs, `run.waits` for what it asks next"
+            )
+            with pytest.raises(ag.UsageError) as late:  # the same, by the wait's token
+                await run.answer(False, token=token)
+            assert late.value.code == "wait_closed"
+            assert "run dorm cannot take this answer: its question 'go?' (ask_approval_1) was already answered" in (
+                late.value.message
+            )
+            assert await run == {"ok": True}
+
+        arun(race())
