@@ -28,6 +28,7 @@ from aether_nb.flow.types import (
     GraphBuildError,
     GraphDefinitionError,
 )
+from aether_nb.runtime.checks import check_text
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.scheduler import RetryPolicy
 
@@ -157,6 +158,7 @@ class StateGraph:
                 "namespaces), not START/END",
                 code="bad_node_name",
             )
+        check_text(name, f"node name {shown(name)}", empty=True)  # kept as run history's node ids
         if name in self.nodes:
             raise GraphDefinitionError(f"Node `{name}` already present: node names are unique", code="duplicate_node")
         if retry_policy is not None and retry is not None:
@@ -235,6 +237,8 @@ class StateGraph:
             if (source, end) not in self.edges:
                 self.edges.append((source, end))
             return self
+        if not isinstance(start, Iterable):
+            raise UsageError(f"add_edge(start, end): start must be a node name or a list of them, got {shown(start)}")
         sources = tuple(_norm(s) for s in start)
         if not sources or not all(isinstance(s, str) for s in sources):
             raise UsageError(f"add_edge([sources], end): sources must be node names, got {shown(start)}")
@@ -265,8 +269,17 @@ class StateGraph:
             mapping = None
         elif isinstance(path_map, Mapping):
             mapping = {k: _norm(v) for k, v in path_map.items()}
-        else:
+        elif isinstance(path_map, Iterable) and not isinstance(path_map, str):
             mapping = {n: _norm(n) for n in path_map}
+        else:
+            raise UsageError(
+                f"add_conditional_edges({shown(source)}, path, path_map): path_map must be a dict of path results to "
+                f"node names or a list of node names, got {shown(path_map)}"
+            )
+        if mapping is not None and not all(isinstance(v, str) for v in mapping.values()):
+            raise UsageError(
+                f"add_conditional_edges({shown(source)}): path_map's nodes must be names, got {shown(path_map)}"
+            )
         name = getattr(path, "__name__", type(path).__name__)
         schema = self._inferred_input(path)
         if schema is not None:
@@ -417,8 +430,10 @@ class StateGraph:
         """
         from aether_nb.flow.compiled import CompiledGraph
 
-        before: Sequence[str] | str = "*" if interrupt_before == "*" else list(interrupt_before or ())
-        after: Sequence[str] | str = "*" if interrupt_after == "*" else list(interrupt_after or ())
+        before, after = (
+            _interrupt_nodes("interrupt_before", interrupt_before),
+            _interrupt_nodes("interrupt_after", interrupt_after),
+        )
         svc = dict(services or {})
         known_services = set(svc)
         try:
@@ -460,6 +475,18 @@ class StateGraph:
                 spec.timeout_s = float(defaults["timeout"])
             if "error_handler" in defaults and spec.error_handler is None:
                 spec.error_handler = NodeSpec(f"{spec.name}:on_error", defaults["error_handler"])
+
+
+def _interrupt_nodes(what: str, value: Any) -> Sequence[str] | str:
+    """``compile(interrupt_before=...)``'s value: ``"*"``, or a list of node names (checked against the nodes later)."""
+    if value == "*":
+        return "*"
+    if value is not None and (isinstance(value, str) or not isinstance(value, Iterable)):
+        raise UsageError(f'compile(): {what}= takes a list of node names or "*", got {shown(value)}')
+    names = [_norm(n) for n in value or ()]
+    if not all(isinstance(n, str) for n in names):
+        raise UsageError(f'compile(): {what}= takes a list of node names or "*", got {shown(value)}')
+    return names
 
 
 def _norm(name: Any) -> Any:

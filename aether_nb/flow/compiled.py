@@ -60,6 +60,18 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
 
 STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
+
+
+def default_stream_mode(mode: str | Sequence[str] | None) -> str | Sequence[str]:
+    """``stream_mode=None`` as LangGraph reads it: ``"updates"`` (``ainvoke`` returns chunks), ``"values"`` in a node;
+    anything that is no list of modes is refused (a UsageError, not ``list()``'s TypeError)."""
+    if mode is not None:
+        if not isinstance(mode, (str, Sequence)):
+            raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(mode)}")
+        return mode
+    return "values" if current_engine() is not None and current_node_run() is not None else "updates"
+
+
 _FLOW_WAITS = ("interrupt", "before", "after")
 
 
@@ -237,7 +249,7 @@ class CompiledGraph(RunnableMixin):
         config: Mapping[str, Any] | None = None,
         *,
         context: Any = None,
-        stream_mode: str | Sequence[str] = "values",
+        stream_mode: str | Sequence[str] | None = "values",
         output_keys: str | Sequence[str] | None = None,
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
@@ -271,6 +283,7 @@ class CompiledGraph(RunnableMixin):
             InvalidContext: ``context`` does not fit ``context_schema``.
         """
         check_call_options(durability, kwargs)
+        stream_mode = default_stream_mode(stream_mode)
         if stream_mode != "values":
             chunks = self.astream(
                 input,
@@ -342,7 +355,7 @@ class CompiledGraph(RunnableMixin):
         input: Any = None,
         config: Mapping[str, Any] | None = None,
         *,
-        stream_mode: str | Sequence[str] = "updates",
+        stream_mode: str | Sequence[str] | None = "updates",
         subgraphs: bool = False,
         context: Any = None,
         output_keys: str | Sequence[str] | None = None,
@@ -366,9 +379,9 @@ class CompiledGraph(RunnableMixin):
         check_call_options(durability, kwargs)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
-        modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
-        bad = [m for m in modes if m not in STREAM_MODES]
-        if bad or not modes:
+        stream_mode = default_stream_mode(stream_mode)
+        modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ())
+        if not modes or any(m not in STREAM_MODES for m in modes):
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[Chunk] = asyncio.Queue()
         sink = Sink(modes, subgraphs, queue.put_nowait, output_keys)

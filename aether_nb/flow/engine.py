@@ -104,7 +104,7 @@ class Engine(Emitter):
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
-        self.limit = int(self.config.get("recursion_limit", graph.recursion_limit))
+        self.limit = int(self.config.get("recursion_limit") or graph.recursion_limit)  # (None: the default)
         self.remaining = self.limit  # steps the call may still run, as of the current superstep (RemainingSteps)
         self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
         self.step_asked = False

@@ -328,8 +328,10 @@ async def update_state(
                 f"Ambiguous update, specify as_node: the last superstep ran {writers}; pass as_node=<one of them>",
                 code="ambiguous_update",
             )
-    if as_node not in graph.nodes and as_node not in (START, END, INPUT):
-        raise InvalidUpdate(f"as_node={shown(as_node)} is not a node of the graph; nodes: {sorted(graph.nodes)}")
+    if not isinstance(as_node, str) or (as_node not in graph.nodes and as_node not in (START, END, INPUT)):
+        raise InvalidUpdate(
+            f"as_node={shown(as_node)} is not the name of a node of the graph; nodes: {sorted(graph.nodes)}"
+        )
     writes = input_writes(graph.spec, values, "update_state")
     before = base.values if base is not None else spec.initial()
     new_values = spec.apply(before, [(as_node, writes)])

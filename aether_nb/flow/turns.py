@@ -401,7 +401,7 @@ async def invoke_turn(
         run.cancel()  # running again from an older checkpoint abandons the pause at the head
     if run is not None and not run.done and not travel:
         graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
-        graph.limits[run.id] = int(cfg.get("recursion_limit", graph.recursion_limit))  # and its recursion limit
+        graph.limits[run.id] = int(cfg.get("recursion_limit") or graph.recursion_limit)  # and its recursion limit
         run = await continue_turn(graph, run, thread_id, input, command, sink)
     else:
         if has_resume:

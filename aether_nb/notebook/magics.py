@@ -43,7 +43,14 @@ class AetherMagics(Magics):
 
     @line_magic
     def aether(self, line: str) -> Any:
-        argv = shlex.split(line)
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+            raise UsageError(
+                f"%aether {line.strip()}: the line does not split into arguments ({str(exc).lower()}): close each "
+                f"quote you open, and end the line without a lone backslash\n{HELP}",
+                code="bad_magic_line",
+            ) from None
         cmd, args = (argv[0], argv[1:]) if argv else ("help", [])
         if cmd == "runs":
             if args:

@@ -26,7 +26,16 @@ from aether_nb.runtime.run import Run
 from aether_nb.runtime.scheduler import RetryPolicy, check_cap, run_taskgraph
 from aether_nb.runtime.session import Session
 from aether_nb.runtime.storable import STARTED_FROM_GRAPH
-from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in
+from aether_nb.runtime.taskgraph import (
+    INPUTS,
+    REQUIRED,
+    NodeSpec,
+    Ref,
+    TaskGraph,
+    dependency_problems,
+    encode_refs,
+    refs_in,
+)
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
 
 _CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -47,6 +56,8 @@ _UNSET: Any = object()
 def _asked(**given: Any) -> dict[str, Any]:
     """The run options passed explicitly, in their stored form (a RetryPolicy as its JSON)."""
     asked = {k: v for k, v in given.items() if v is not _UNSET}
+    if not isinstance(asked.get("stop_on_first_error", True), bool):
+        raise UsageError(f"stop_on_first_error must be True or False, got {shown(asked['stop_on_first_error'])}")
     if isinstance(asked.get("retry"), RetryPolicy):
         asked["retry"] = asked["retry"].to_json()
     return asked
@@ -302,27 +313,7 @@ class GraphBuilder:
         return outputs
 
     def _check_graph(self) -> None:
-        for spec in self.nodes.values():
-            for d in spec.deps:
-                if d not in self.nodes:
-                    self.errors.append(f"{spec.id}: depends on unknown node {d!r}")
-        indeg = {n: sum(1 for d in s.deps if d in self.nodes) for n, s in self.nodes.items()}
-        ready = [n for n, k in indeg.items() if k == 0]
-        dependents: dict[str, list[str]] = {n: [] for n in self.nodes}
-        for s in self.nodes.values():
-            for d in s.deps:
-                if d in dependents:
-                    dependents[d].append(s.id)
-        seen = 0
-        while ready:
-            n = ready.pop()
-            seen += 1
-            for m in dependents[n]:
-                indeg[m] -= 1
-                if indeg[m] == 0:
-                    ready.append(m)
-        if seen != len(self.nodes):
-            self.errors.append(f"cycle among nodes {sorted(n for n, k in indeg.items() if k > 0)}")
+        self.errors.extend(dependency_problems(self.nodes))
 
 
 START_OPTIONS = ("run_id", "session", "max_concurrency", "retry", "stop_on_first_error", "resume_mode", "executor")
@@ -549,10 +540,18 @@ async def run(
     if inputs is not None and not isinstance(inputs, dict):
         raise UsageError(f"ag.run(graph, inputs): inputs must be a dict of input names, got {type(inputs).__name__}")
     inputs = dict(inputs or {})
+    problems = graph.problems()  # (a graph edited by hand since it was built or loaded)
+    if problems:
+        raise UsageError(f"graph {shown(graph.name)} cannot run:\n  " + "\n  ".join(problems), code="build_errors")
     graph.check_inputs(inputs)
     missing = [k for k in graph.required if k not in inputs]
-    if missing:
-        raise UsageError(f"graph {shown(graph.name)} needs inputs {missing}", code="bad_inputs")
+    unknown = [k for k in inputs if k not in graph.required and k not in graph.optional]
+    if missing or unknown:
+        raise UsageError(
+            f"graph {shown(graph.name)} takes inputs {graph.required + list(graph.optional)}; "
+            f"missing {missing}, unknown {unknown}",
+            code="bad_inputs",
+        )
     asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error)
     check_cap(asked.get("max_concurrency"))
     options = {"max_concurrency": None, "stop_on_first_error": True, **asked}

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.events import (
     Event,
     NodeFinished,
@@ -201,6 +202,10 @@ class Recorder:
     async def until(self, reached: Callable[[], bool], timeout: float | None) -> None:
         """Return once ``reached()`` is true, checking after each event (never polling); ``reached`` may raise
         to give up. Raises TimeoutError after ``timeout`` seconds."""
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
+        ):
+            raise UsageError(f"timeout= takes a number of seconds (0 or more) or None, got {shown(timeout)}")
         queue: asyncio.Queue[Event] = StatusWatch()
         self.queues.append(queue)
 

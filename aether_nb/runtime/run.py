@@ -348,6 +348,8 @@ class Run:
                 executes it (cut off by a restart: the message says how to resume it).
             TimeoutError: the status was not reached within ``timeout`` seconds.
         """
+        if not all(isinstance(s, str) for s in statuses):
+            raise UsageError(f"wait_for takes statuses as separate strings, wait_for('waiting'); got {shown(statuses)}")
         wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
         if not wanted <= set(RUN_STATUSES):
             raise UsageError(f"statuses must be among {list(RUN_STATUSES)}, got {sorted(map(str, wanted))}")

@@ -230,6 +230,57 @@ class NodeSpec:
         )
 
 
+def dependency_problems(nodes: dict[str, NodeSpec]) -> list[str]:
+    """What no run could order: a dependency on a node the graph does not have, and cycles (a node depending on
+    itself is one). ``build()`` and :meth:`TaskGraph.from_json` both refuse a graph with any."""
+    problems = [f"{s.id}: depends on unknown node {d!r}" for s in nodes.values() for d in s.deps if d not in nodes]
+    indeg = {n: sum(1 for d in s.deps if d in nodes) for n, s in nodes.items()}
+    dependents: dict[str, list[str]] = {n: [] for n in nodes}
+    for s in nodes.values():
+        for d in s.deps:
+            if d in dependents:
+                dependents[d].append(s.id)
+    ready = [n for n, k in indeg.items() if k == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for m in dependents[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    if seen != len(nodes):
+        problems.append(f"cycle among nodes {sorted(n for n, k in indeg.items() if k > 0)}")
+    return problems
+
+
+def _spec_problems(graph: TaskGraph, key: str, spec: NodeSpec) -> list[str]:
+    """What is wrong with one node of a loaded graph (its fields' types, references, timeout)."""
+    if not isinstance(spec.id, str) or not spec.id or spec.id != key:
+        return [f"node id {shown(spec.id)}: node ids are non-empty strings, each used once"]
+    where = spec.id
+    problems = []
+    if not isinstance(spec.tool, str) or not spec.tool:
+        problems.append(f"{where}: tool must be a tool's name, got {shown(spec.tool)}")
+    if not all(isinstance(d, str) for d in spec.deps):
+        problems.append(f"{where}: deps must be node ids, got {shown(list(spec.deps))}")
+    if spec.outputs is not None and not all(isinstance(o, str) for o in spec.outputs):
+        problems.append(f"{where}: outputs must be names, got {shown(list(spec.outputs))}")
+    t = spec.timeout_s
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
+        problems.append(f"{where}: timeout_s must be a positive number of seconds or None, got {shown(t)}")
+    for what, value in (("input", spec.inputs), ("_condition", spec.condition)):
+        for ref in refs_in(value):
+            if ref.node == INPUTS:
+                if ref.key not in graph.required and ref.key not in graph.optional:
+                    problems.append(f"{where}: {what} refers to graph input {ref.key!r}, which the graph does not take")
+            elif ref.node not in spec.deps:
+                problems.append(
+                    f"{where}: {what} refers to node {ref.node!r}, which is not among its deps {list(spec.deps)}"
+                )
+    return problems
+
+
 @dataclass
 class TaskGraph:
     """A built graph: ``spec`` fields plus the last known ``state`` of each node (status, outputs, error)."""
@@ -296,6 +347,17 @@ class TaskGraph:
                     out[d].append(spec.id)
         return out
 
+    def problems(self) -> list[str]:
+        """Every reason this graph cannot run as written (empty for a graph ``build()`` made): checked when a graph
+        is loaded or run, since a hand-edited one would otherwise "succeed" with None where values were missing."""
+        problems = [p for key, spec in self.nodes.items() for p in _spec_problems(self, key, spec)]
+        problems += dependency_problems(self.nodes)
+        for name, value in self.outputs.items():
+            for ref in refs_in(value):
+                if ref.node != INPUTS and ref.node not in self.nodes:
+                    problems.append(f"output {name!r} refers to unknown node {ref.node!r}")
+        return problems
+
     # -- JSON ---------------------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {
@@ -321,7 +383,7 @@ class TaskGraph:
             if not isinstance(data, dict):
                 raise TypeError(f"expected a JSON object, got {type(data).__name__}")
             nodes = [NodeSpec.from_json(n) for n in data["nodes"]]
-            return cls(
+            graph = cls(
                 name=data["name"],
                 required=list(data["inputs"]["required"]),
                 optional=dict(data["inputs"]["optional"]),
@@ -330,6 +392,11 @@ class TaskGraph:
                 state=dict(data.get("state") or {}),
                 promoted_from=data.get("promoted_from"),
             )
+            ids = [n.id for n in nodes]
+            problems = [
+                f"node id {i!r} is used by {ids.count(i)} nodes" for i in dict.fromkeys(ids) if ids.count(i) > 1
+            ]
+            problems += graph.problems()
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise UsageError(
@@ -337,6 +404,14 @@ class TaskGraph:
                 f"{shown(what, 200)}); load the file it wrote, unedited",
                 code="bad_graph_json",
             ) from exc
+        if problems:
+            raise UsageError(
+                f"TaskGraph.from_json: graph {shown(graph.name)} has {len(problems)} problem(s):\n  "
+                + "\n  ".join(problems)
+                + "\nload the file TaskGraph.dumps() wrote, unedited, or build the graph again",
+                code="bad_graph_json",
+            )
+        return graph
 
     # -- tools ---------------------------------------------------------------------------------------------------------
     def resolve_tool(self, spec: NodeSpec) -> Any:

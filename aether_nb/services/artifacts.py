@@ -375,7 +375,18 @@ class Artifacts:
         return self._load("load_text", uri, lambda b: b.decode("utf-8", "replace"))
 
     def load_json(self, uri: str | Artifact) -> Awaitable[Any]:
-        return self._load("load_json", uri, json.loads)
+        art_id = parse_uri(uri)
+
+        def parsed(data: bytes) -> Any:
+            try:
+                return json.loads(data)
+            except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8 text
+                raise UsageError(
+                    f"artifact {art_id} is not JSON ({exc}); read it with load_text() or load_bytes()",
+                    code="artifact_not_json",
+                ) from None
+
+        return self._load("load_json", uri, parsed)
 
     async def to_local_path(self, uri: str | Artifact, *, directory: str | pathlib.Path | None = None) -> pathlib.Path:
         """A file on disk holding the artifact's bytes, for code that wants a path (``pandas.read_csv``, an image
@@ -398,12 +409,20 @@ class Artifacts:
             else pathlib.Path(tempfile.gettempdir()) / "aether_nb-artifacts"
         )
         path = base / rec.id / rec.name
-        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(data)
-        partial.replace(path)  # atomic: a reader never sees half a file
+        try:
+            if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == rec.sha256:
+                return path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.partial")
+            partial.write_bytes(data)
+            partial.replace(path)  # atomic: a reader never sees half a file
+        except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+            raise UsageError(
+                f"to_local_path cannot write the artifact under directory={shown(str(base))} "
+                f"({exc.strerror or type(exc).__name__}: {shown(exc.filename)}); pass a folder you can write to, "
+                "or leave directory= out for the system's temp folder",
+                code="bad_directory",
+            ) from None
         return path
 
     def get(self, uri: str | Artifact) -> Awaitable[Artifact]:

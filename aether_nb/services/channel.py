@@ -258,8 +258,10 @@ class Channel:
     async def progress(self, title: str, *, total: float | None = None) -> AsyncIterator[Progress]:
         """A progress bar: ``async with ch.progress("Indexing", total=100) as p: await p.update(inc=1)``."""
         _check_prompt(title)
-        if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
-            raise UsageError(f"total must be a positive number or None, got {shown(total)}")
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, (int, float)) or not 0 < total < math.inf
+        ):
+            raise UsageError(f"total must be a positive, finite number or None, got {shown(total)}")
         scope = self._scope
         entry, key = scope.bind(scope.next_key("progress"), "progress", fingerprint(title), title)
         replayed = entry is not None
@@ -565,8 +567,14 @@ class Progress:
     ) -> None:
         """Set the position (``current``) or advance it (``inc``)."""
         for name, value in (("current", current), ("inc", inc)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise UsageError(f"progress.update({name}=...) takes a number, got {shown(value)}")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf
+            ):
+                raise UsageError(
+                    f"progress.update({name}=...) takes a number, got {shown(value)}: use a finite one, 0 or more"
+                )
+        if subtitle is not None and not isinstance(subtitle, str):
+            raise UsageError(f"progress.update(subtitle=...) takes a string, got {shown(subtitle)}")
         if current is not None:
             self.current = float(current)
         if inc is not None:

@@ -180,6 +180,20 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return [utf8_safe(dict(m)) for m in messages]
 
 
+def check_call_settings(where: str, model: Any, stream_to: Any, cache: Any) -> None:
+    """The per-call settings of ``chat`` / ``run_tools``, checked before the call becomes a step."""
+    if model is not None and (not isinstance(model, str) or not model.strip()):
+        raise UsageError(
+            f"{where}(): model= takes a model name (a string), or None for the profile's; got {shown(model)}"
+        )
+    if stream_to is not None and not callable(getattr(stream_to, "stream", None)):
+        raise UsageError(
+            f"{where}(): stream_to= takes a channel (stream_to=context.channel()), or None; got {shown(stream_to)}"
+        )
+    if cache is not None and not isinstance(cache, bool):
+        raise UsageError(f"{where}(): cache= takes True, False or None (the profile's setting); got {shown(cache)}")
+
+
 class LLM:
     """``context.llm(profile=None)``: the LLM client of one node. See the module docstring.
 
@@ -245,6 +259,7 @@ class LLM:
             cache: use the response cache for this call (default: the profile's ``cache``).
             **kw: passed to ``chat.completions.create`` (``temperature``, ``max_tokens``, ``seed``...).
         """
+        check_call_settings("chat", model, stream_to, cache)
         fmt = output_format(response_format) if response_format is not None else None
         value = await self._complete(self._scope(), messages, model, stream_to, fmt, cache, None, kw)
         usage = Usage.from_node(value["usage"])
@@ -346,6 +361,11 @@ class LLM:
         """
         if not isinstance(max_steps, int) or max_steps < 1:
             raise UsageError(f"max_steps must be a positive int, got {shown(max_steps)}")
+        check_call_settings("run_tools", model, stream_to, cache)
+        if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
+            raise UsageError(
+                f"run_tools: tools= takes a list of @ag.tool functions (or graph_fns, schema tools), got {shown(tools)}"
+            )
         specs = [tool_spec(t) for t in tools]
         names = [s.name for s in specs]
         if len(set(names)) != len(names):

@@ -8,12 +8,14 @@ Profiles live in ``session.config["llm_profiles"]`` (name -> :class:`LLMProfile`
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.checks import check_text
 from aether_nb.store.redact import register_secret
 
 if TYPE_CHECKING:
@@ -73,12 +75,37 @@ class LLMProfile:
     name: str = "default"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
-            raise UsageError(f"LLMProfile.model must be a model name, got {shown(self.model)}")
-        if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
-            raise UsageError(f"LLMProfile.timeout_s must be a positive number of seconds, got {shown(self.timeout_s)}")
-        if not isinstance(self.max_retries, int) or not 0 <= self.max_retries <= 10:
+        # every setting is checked here, where it is given: a profile is used by runs long after it is made, and
+        # a bad value found then fails a run with an error that no longer says which setting to fix
+        check_text(self.name, "LLMProfile.name")
+        for what in ("model", "embed_model"):
+            value = getattr(self, what)
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"LLMProfile.{what} must be a model name (a string), got {shown(value)}")
+        if self.base_url is not None and not (
+            isinstance(self.base_url, str) and self.base_url.lower().startswith(("http://", "https://"))
+        ):
+            raise UsageError(
+                "LLMProfile.base_url must be an endpoint URL (a string such as 'http://localhost:8000/v1'), or None "
+                f"for OPENAI_BASE_URL or OpenAI's; got {shown(self.base_url)}"
+            )
+        if self.api_key is not None and not isinstance(self.api_key, str):
+            raise UsageError(f"LLMProfile.api_key must be a string or None, got {type(self.api_key).__name__}")
+        if not _is_number(self.timeout_s) or not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise UsageError(
+                f"LLMProfile.timeout_s must be a positive, finite number of seconds, got {shown(self.timeout_s)}"
+            )
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or not 0 <= self.max_retries <= 10
+        ):
             raise UsageError(f"LLMProfile.max_retries must be an int from 0 to 10, got {shown(self.max_retries)}")
+        for what in ("cache", "embed_memory"):
+            if not isinstance(getattr(self, what), bool):
+                raise UsageError(f"LLMProfile.{what} must be True or False, got {shown(getattr(self, what))}")
+        # a copy: a later change to the caller's dict must not bypass these checks
+        object.__setattr__(self, "prices", check_prices(self.prices))
         if self.api_key:
             register_secret(self.api_key)
 
@@ -95,6 +122,37 @@ class LLMProfile:
         if p is None:
             return None
         return (prompt_tokens * p.get("input", 0.0) + completion_tokens * p.get("output", 0.0)) / 1_000_000
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_prices(prices: Any) -> dict[str, dict[str, float]]:
+    """``prices`` as a plain ``{model: {"input": usd, "output": usd}}`` dict, or a :class:`UsageError` that says
+    which entry is wrong: prices are USD per 1M tokens, finite numbers of zero or more."""
+    example = "{'my-model': {'input': 0.15, 'output': 0.60}} (USD per 1M tokens)"
+    if not isinstance(prices, Mapping):
+        raise UsageError(f"LLMProfile.prices must be a dict like {example}, got {shown(prices)}")
+    table: dict[str, dict[str, float]] = {}
+    for model, entry in prices.items():
+        if not isinstance(model, str) or not model:
+            raise UsageError(f"LLMProfile.prices: each key must be a model name, got {shown(model)}; e.g. {example}")
+        if not isinstance(entry, Mapping):
+            raise UsageError(f"LLMProfile.prices[{model!r}] must be a dict like {example}, got {shown(entry)}")
+        unknown = sorted(map(str, set(entry) - {"input", "output"}))
+        if unknown:
+            raise UsageError(
+                f"LLMProfile.prices[{model!r}] has unknown key(s) {unknown}; the keys are 'input' and 'output'"
+            )
+        for kind, usd in entry.items():
+            if not _is_number(usd) or not math.isfinite(usd) or usd < 0:
+                raise UsageError(
+                    f"LLMProfile.prices[{model!r}][{kind!r}] must be a finite number of USD per 1M tokens, zero or "
+                    f"more (a float, not a string), got {shown(usd)}"
+                )
+        table[model] = {kind: float(usd) for kind, usd in entry.items()}
+    return table
 
 
 def as_profile(value: Any, name: str | None = None) -> LLMProfile:
@@ -115,11 +173,14 @@ def as_profile(value: Any, name: str | None = None) -> LLMProfile:
 
 def profile_from_env(env: Mapping[str, str] | None = None) -> LLMProfile:
     environ = os.environ if env is None else env
-    return LLMProfile(
-        model=environ.get("OPENAI_MODEL") or DEFAULT_MODEL,
-        base_url=environ.get("OPENAI_BASE_URL") or None,
-        api_key=environ.get("OPENAI_API_KEY") or None,
-    )
+    try:
+        return LLMProfile(
+            model=environ.get("OPENAI_MODEL") or DEFAULT_MODEL,
+            base_url=environ.get("OPENAI_BASE_URL") or None,
+            api_key=environ.get("OPENAI_API_KEY") or None,
+        )
+    except UsageError as exc:
+        raise UsageError(f"the environment's OPENAI_* variables: {exc}", code="bad_llm_env") from None
 
 
 def configure_llm(session: Session, value: Any) -> list[LLMProfile]:

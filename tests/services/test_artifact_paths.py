@@ -42,6 +42,41 @@ def test_to_local_path_of_an_unknown_artifact_names_it(session: Session) -> None
     assert isinstance(info.value.__cause__, ag.UsageError) and "nope" in str(info.value.__cause__)
 
 
+def test_to_local_path_into_a_file_instead_of_a_folder_is_a_usage_error(session: Session, tmp_path: Path) -> None:
+    a_file = tmp_path / "f.csv"
+    a_file.write_text("a,b\n")
+
+    @ag.graph_fn(name="into_file", outputs=["said"])
+    async def into_file(*, context: ag.NodeContext) -> Any:
+        arts = context.artifacts()
+        a = await arts.save_text("hello", name="h.txt")
+        try:
+            await arts.to_local_path(a.uri, directory=a_file)
+        except ag.UsageError as exc:
+            return {"said": str(exc)}
+        return {"said": None}
+
+    said = arun(into_file())["said"]
+    assert said is not None and "directory=" in said and "f.csv" in said
+    assert a_file.read_text() == "a,b\n"
+
+
+@pytest.mark.parametrize("data", [b"hello", b"\xff\xfe", b"{'a': 1}", b""])
+def test_load_json_of_an_artifact_that_is_not_json_is_a_usage_error(session: Session, data: bytes) -> None:
+    @ag.graph_fn(name="not_json", outputs=["said"])
+    async def not_json(*, context: ag.NodeContext) -> Any:
+        arts = context.artifacts()
+        a = await arts.save_bytes(data, name="h.bin")
+        try:
+            await arts.load_json(a)
+        except ag.UsageError as exc:
+            return {"said": str(exc)}
+        return {"said": None}
+
+    said = arun(not_json())["said"]
+    assert said is not None and "is not JSON" in said and "load_text()" in said
+
+
 @pytest.mark.parametrize("backend", ["memory", "duckdb"])
 def test_saving_the_same_bytes_again_keeps_the_pin_and_the_labels(backend: str, tmp_path: Path) -> None:
     """A person saves a chart with labels and pins it, then sends the same chart to the chat under the same name:
