@@ -108,10 +108,10 @@ def _short(value: Any) -> str:
         return repr(value if len(value) <= MAX_LABEL else value[: MAX_LABEL - 1] + "…")
     if isinstance(value, (int, float, bool)) or value is None:
         return repr(value)
-    if isinstance(value, list):
-        return f"[{len(value)}]"
+    if isinstance(value, list):  # (its length in words: "[0]" read as a list holding 0)
+        return "[]" if not value else f"[{len(value)} item{'s' if len(value) > 1 else ''}]"
     if isinstance(value, dict):
-        return "{…}"
+        return "{…}" if value else "{}"
     return "…"
 
 

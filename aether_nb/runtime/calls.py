@@ -16,10 +16,11 @@ class StepCall:
     """What a tool or nested graph_fn call returns inside a run: an awaitable that runs (or replays) the step.
 
     The step key is taken when the call is made, in program order, so numbering does not depend on how
-    concurrent calls are scheduled. A call that is never awaited is reported when its scope ends.
+    concurrent calls are scheduled. A call that is never awaited is reported when its scope ends. It is also a
+    coroutine (``send``/``throw``/``close``): ``asyncio.create_task`` and ``TaskGroup.create_task`` take it.
     """
 
-    __slots__ = ("_execute", "_inputs", "_key", "_kind", "_meta", "_name", "_ordered", "_scope", "_started")
+    __slots__ = ("_execute", "_inputs", "_iter", "_key", "_kind", "_meta", "_name", "_ordered", "_scope", "_started")
 
     def __init__(
         self,
@@ -42,6 +43,7 @@ class StepCall:
         task = scope.task
         self._ordered = task is not None and task is asyncio.current_task()
         self._started = False
+        self._iter: Any = None  # driven as a coroutine (a task made of it): the step's iterator
         scope.unawaited[self._key] = name
 
     @property
@@ -58,6 +60,25 @@ class StepCall:
             self._key, self._name, self._kind, self._inputs, self._execute, meta=self._meta, ordered=self._ordered
         )
         return step.__await__()
+
+    # A coroutine's methods, so that ``asyncio.create_task(tool(...))`` and ``TaskGroup.create_task`` take a call as
+    # they take a coroutine (they refuse other awaitables: "a coroutine was expected"), as ``gather`` always did.
+    def send(self, value: Any) -> Any:
+        if self._iter is None:
+            self._iter = self.__await__()
+        return self._iter.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._iter is None:  # cancelled before it began: it never runs (and is not reported as not awaited)
+            self._started = True
+            self._scope.unawaited.pop(self._key, None)
+            exc = typ if isinstance(typ, BaseException) else (typ() if val is None else val)
+            raise exc
+        return self._iter.throw(typ, val, tb) if val is not None or tb is not None else self._iter.throw(typ)
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()
 
     def _not_awaited(self, *_: Any, **__: Any) -> Any:
         raise UsageError(

@@ -161,6 +161,9 @@ class Execution:
         self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
         self.detached = False  # the run left memory (Run.evict): no step of this execution may start any more
         self.pending = 0  # steps launched that have not started (a static graph's node tasks): work to come
+        # waits a cancelled task left open (an eviction or the loop going away keep them, a sibling's failure that
+        # cancelled the task does not): closed if the run ends here (see Session.close_waits)
+        self.left_open: list[str] = []
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 
     def note_failure(self, exc: BaseException, node_id: str) -> None:
@@ -465,6 +468,7 @@ class Scope:
     def _warn_abandoned(self, child: Scope, how: str) -> None:
         """A sync body given up on may still run in its thread: say so now, and again when it ends."""
         run = self.run
+        stays = "stopped" if how == "cancelled" else "timed out"
         for body in child.abandoned:
             if body.done():
                 continue
@@ -475,14 +479,15 @@ class Scope:
                 code="abandoned_body",
                 message=f"node {key} {how} while its sync body was running; it keeps its concurrency slot until "
                 "it has really ended (Python cannot stop a thread: a body in this process runs until it returns; "
-                "on a Dask worker it is interrupted). Its result will be discarded: the node stays failed, and it "
-                "is not run again on resume unless you ask for it (resume_mode='failed_nodes').",
+                f"on a Dask worker it is interrupted). Its result will be discarded: the node stays {stays}, and "
+                "it is not run again on resume unless you ask for it (resume_mode='failed_nodes'); its side "
+                "effects may happen meanwhile.",
             )
 
             def ended(body: Submission = body, key: str | None = key) -> None:
                 ok, value = body.outcome()
                 what = "returned" if ok else f"ended with {type(value).__name__}"
-                where = f" on {body.where}" if body.where else ""
+                where = "" if body.where in (None, "thread") else f" on {body.where}"  # (a Dask worker's address)
                 run.emit(
                     RunWarning,
                     node_id=key,

@@ -228,6 +228,8 @@ class RunGraph:
             return node
         if isinstance(event, NodeStatusChanged):
             node = self._nodes[event.node_id]
+            if node.status == "PENDING" and event.status == "RUNNING":
+                node.started_at = event.ts  # it waited for a slot of a cap: its time counts from when it got one
             node.status = event.status
             return node
         if isinstance(event, NodeFinished):

@@ -150,6 +150,8 @@ async def await_answer(
             value = fut.result()
     except asyncio.CancelledError:
         interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
+        if interrupted:  # (or a sibling failed and the task was cancelled: closed if the run then ends)
+            scope.execution.left_open.append(rec.token)
         current = None if interrupted else store.get_wait(rec.token)
         if current is not None and current.status == "open":
             current = replace(current, status="cancelled")

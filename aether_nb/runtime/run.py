@@ -561,7 +561,9 @@ class Run:
         message = None if error is None else (error if isinstance(error, str) else f"{type(error).__name__}: {error}")
         ex = self._execution
         known = None if ex is None else ex.known_waits
-        self._session.close_waits(self.id, known=known, stored=ex is None or ex.resumed)
+        self._session.close_waits(
+            self.id, known=known, stored=ex is None or ex.resumed, left_open=() if ex is None else ex.left_open
+        )
         failed_node = ex.failed_node(error) if isinstance(error, BaseException) and ex is not None else None
         self._events.close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)

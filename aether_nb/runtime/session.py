@@ -141,11 +141,18 @@ class Session:
         """The waits the tasks of run ``run_id`` are parked on now."""
         return [self._live_waits[t] for t in self._live_by_run.get(run_id, ())]
 
-    def close_waits(self, run_id: str, *, known: dict[str, WaitRecord] | None, stored: bool) -> None:
+    def close_waits(
+        self, run_id: str, *, known: dict[str, WaitRecord] | None, stored: bool, left_open: Iterable[str] = ()
+    ) -> None:
         """Run ``run_id`` finished and answers nothing more: close its open waits (``known``: the ones this process
-        knows; ``stored``: look for waits of earlier executions in the store) and wake any task still parked."""
+        knows; ``stored``: look for waits of earlier executions in the store; ``left_open``: tokens of waits whose
+        task was cancelled, e.g. by a failing sibling) and wake any task still parked."""
         store = self.store
         parked = set(self._live_by_run.get(run_id, ()))
+        for token in left_open:
+            rec = store.get_wait(token)
+            if rec is not None and rec.status == "open" and token not in parked:
+                store.put_wait(replace(rec, status="closed"))
         if known is not None:  # resumed after an eviction: its waits are known
             for rec in known.values():
                 if rec.status == "open" and rec.token not in parked:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,34 @@ def test_start_keywords_given_to_a_call_say_they_belong_to_start(session: Sessio
 def _chains_nothing(exc: BaseException) -> bool:
     """Whether a traceback of ``exc`` shows no other exception (neither ``from`` one nor one it was raised in)."""
     return exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__)
+
+
+def test_tool_calls_go_into_a_task_group_and_create_task_like_coroutines(session: Session) -> None:
+    """``asyncio.TaskGroup`` (Python 3.11's structured concurrency) and ``asyncio.create_task`` refused a tool call:
+    "a coroutine was expected, got <tool call ...>" (``gather`` took it). A call is a coroutine now; a task
+    cancelled before it began never runs and is not reported as not awaited."""
+    ran: list[int] = []
+
+    @ag.tool(outputs=["v"])
+    async def square(x: int) -> dict[str, int]:
+        ran.append(x)
+        return {"v": x * x}
+
+    @ag.graph_fn(outputs=["total", "first"])
+    async def squares() -> dict[str, int]:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(square(x)) for x in (1, 2, 3)]
+        first = await asyncio.create_task(square(4))
+        never = asyncio.create_task(square(5))
+        never.cancel()
+        await asyncio.gather(never, return_exceptions=True)
+        return {"total": sum(t.result()["v"] for t in tasks), "first": first["v"]}
+
+    async def main() -> tuple[dict[str, Any], ag.Run]:
+        run = squares.start()
+        return await run, run
+
+    out, run = arun(main())
+    assert out == {"total": 14, "first": 16} and sorted(ran) == [1, 2, 3, 4]
+    assert [n.id for n in run.graph.nodes] == ["square_1", "square_2", "square_3", "square_4"]
+    assert not [e for e in run.history if e.kind == "warning"]

@@ -54,13 +54,18 @@ def test_a_graph_fn_gathering_sync_tools_runs_at_most_the_session_cap(session: S
         done = await asyncio.gather(*(work(i) for i in range(5)))
         return {"total": sum(d["v"] for d in done)}
 
-    async def main() -> dict[str, Any]:
+    async def main() -> tuple[dict[str, Any], ag.Run]:
         run = gather_five.start()
         await hold_then_release(run, gate, "work_", cap=2, total=5)
-        return await run
+        return await run, run
 
-    assert arun(main()) == {"total": 10}
+    out, run = arun(main())
+    assert out == {"total": 10}
     assert gate.peak == 2 and sorted(gate.finished) == [f"work {i}" for i in range(5)]
+    # a call's time counts from when it got its slot, not from when it queued (it read 3x a body's time)
+    nodes = sorted(run.graph.nodes, key=lambda n: n.started_at or 0)
+    first_end = min(n.ended_at or 0 for n in nodes[:2])
+    assert all((n.started_at or 0) >= first_end for n in nodes[2:]), [(n.id, n.started_at) for n in nodes]
 
 
 @pytest.fixture

@@ -440,3 +440,39 @@ def test_an_answer_that_lost_the_race_says_the_question_was_answered_and_what_to
             assert await run == {"ok": True}
 
         arun(race())
+
+
+def test_a_question_cancelled_by_a_failing_sibling_is_closed_when_the_run_fails(session: Session) -> None:
+    """One task asks, its sibling fails and cancels the asking task (as a TaskGroup does), and the run fails. The
+    question stayed open in the store, so ``%aether runs`` listed an open question on a failed run that nothing
+    could answer (a state graph whose node asked beside a failing sibling showed it too)."""
+    asked = asyncio.Event()
+
+    @ag.tool(outputs=["ok"])
+    async def check_stock() -> dict[str, bool]:
+        await asked.wait()
+        raise ConnectionError("inventory db unreachable")
+
+    @ag.graph_fn(outputs=["ship"])
+    async def order(*, context: ag.NodeContext) -> dict[str, Any]:
+        ship = asyncio.ensure_future(context.channel().ask_approval("Ship the order?"))
+        try:
+            await check_stock()
+        except ConnectionError:
+            ship.cancel()  # (what a TaskGroup does to the other tasks when one fails: it waits for them to end)
+            await asyncio.wait([ship])
+            raise
+        return {"ship": await ship}
+
+    async def main() -> ag.Run:
+        run = order.start()
+        await run.wait_for("waiting")
+        asked.set()
+        with pytest.raises(ag.RunFailed):
+            await run
+        return run
+
+    run = arun(main())
+    assert run.status == "failed" and run.waits == []
+    session.flush()
+    assert session.store.list_waits(run.id, status="open") == []
