@@ -430,6 +430,26 @@ def test_a_long_token_of_many_sk_prefixes_is_redacted_in_linear_time() -> None:
 
 
 @pytest.mark.timeout(20)
+def test_a_long_run_of_jwt_prefixes_is_redacted_in_linear_time() -> None:
+    """detect-secrets' JWT pattern read the rest of the run again from every "eyJ" in it when no "." followed:
+    120 kB took 9.6 s (a tool returning it froze the kernel's loop), 240 kB 30 s; a token after it is still found."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl"
+    out = redact_text(json.dumps({"page": "eyJ" * 100_000 + " then " + jwt + " end", "b": "eyJa. " * 20_000}))
+    assert jwt not in out and "eyJzdWIiOiJhZGEifQ" not in out and out.count("eyJ") == 100_000 + 20_000
+    assert json.loads(out)["page"].endswith(" then [REDACTED] end")
+
+
+@pytest.mark.timeout(20)
+def test_private_key_headers_before_a_foreign_end_line_are_redacted_in_linear_time() -> None:
+    """A private key's body was read again from every BEGIN line before an END line that did not close it
+    (81 kB took 9 s, quadratic). Such a body is masked now too: a key is a key whatever line ends it."""
+    body = "MIIEpAIBAAKCAQEA0PLANTEDBODY"
+    text = json.dumps({"a": "-----BEGIN RSA PRIVATE KEY-----\n" * 6_000 + body + "\n-----END CERTIFICATE-----"})
+    out = redact_text(text)
+    assert body not in out and json.loads(out)["a"].startswith("[REDACTED]")
+
+
+@pytest.mark.timeout(20)
 def test_many_urls_beside_an_npm_hint_are_redacted_in_linear_time() -> None:
     """detect-secrets' npm pattern ran ".+" from every "//" of the text (one line, in JSON): 124 KB took 0.76 s,
     a batch of history full of URLs far longer."""
