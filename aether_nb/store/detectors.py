@@ -4,7 +4,7 @@ Why a library: token formats change (GitHub's ``ghp_``, GitLab's ``glpat-``, Sla
 Stripe, SendGrid, PyPI, npm, Azure...), and Yelp's ``detect-secrets`` keeps a reviewed pattern per provider. We use
 its *regex* detectors only (no entropy heuristics, which would flag every hash and id in a run's history), each
 behind a literal hint so ordinary text costs one search for the hints (RE2), not a regex pass per format. Added here:
-Hugging Face, Google and Anthropic keys, and whole private-key blocks
+Hugging Face, Google, Anthropic, GitHub fine-grained and other current formats, and whole private-key blocks
 (detect-secrets only finds a key's header line, and the point is to remove the key). Its JWT, basic-auth, Slack,
 OpenAI and npm patterns are replaced by linear ones (see :data:`PLUGINS`).
 
@@ -92,9 +92,10 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
             r"://[^:/?#\[\]@!$&'()*+,;=\s]{1,1024}:([^:/?#\[\]@!$&'()*+,;=\s]{1,1024})@",
         ),
     ),
-    # Slack tokens (detect-secrets' pattern with bounded parts; xoxe- refresh tokens added) and webhooks: the rest
-    # of a token is its tail
+    # Slack tokens (detect-secrets' pattern with bounded parts; xoxe- refresh tokens added), app-level tokens and
+    # webhooks: the rest of a token is its tail
     (("xox",), compiled_on_first_use(r"xox[abeoprs]-(?:[0-9]{1,64}-){1,16}[a-z0-9]", re.IGNORECASE)),
+    (("xapp-",), compiled_on_first_use(r"xapp-[0-9]-[A-Z0-9]{1,64}-[0-9]{1,64}-[a-z0-9]", re.IGNORECASE)),
     (
         ("hooks.slack.com",),
         compiled_on_first_use(
@@ -102,10 +103,22 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
+    (("github_pat_",), compiled_on_first_use(r"github_pat_[A-Za-z0-9_]{30,}")),  # GitHub fine-grained tokens
     (("hf_",), compiled_on_first_use(r"hf_[A-Za-z0-9]{30,}")),  # Hugging Face user access tokens
     (("api_org_",), compiled_on_first_use(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
     (("AIza",), compiled_on_first_use(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
+    (("GOCSPX-",), compiled_on_first_use(r"GOCSPX-[A-Za-z0-9_\-]{20,}")),  # Google OAuth client secrets
+    (("ya29.",), compiled_on_first_use(r"ya29\.[A-Za-z0-9_\-]{20,}")),  # Google OAuth access tokens
     (("sk-ant-",), compiled_on_first_use(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
+    (("gsk_",), compiled_on_first_use(r"gsk_[A-Za-z0-9]{40,}")),  # Groq keys
+    (("xai-",), compiled_on_first_use(r"xai-[A-Za-z0-9]{60,}")),  # xAI keys
+    (("pplx-",), compiled_on_first_use(r"pplx-[A-Za-z0-9]{40,}")),  # Perplexity keys
+    (("lsv2_",), compiled_on_first_use(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}")),  # LangSmith keys
+    (("tvly-",), compiled_on_first_use(r"tvly-(?:dev-|prod-)?[A-Za-z0-9]{30,}")),  # Tavily keys
+    (("k_test_",), compiled_on_first_use(r"[rs]k_test_[0-9a-zA-Z]{24,}")),  # Stripe test-mode keys
+    (("whsec_",), compiled_on_first_use(r"whsec_[A-Za-z0-9+/=]{24,}")),  # Stripe webhook signing secrets
+    (("shpat_", "shpca_", "shppa_", "shpss_"), compiled_on_first_use(r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}")),
+    (("dop_v1_", "doo_v1_", "dor_v1_"), compiled_on_first_use(r"do[opr]_v1_[a-f0-9]{64}")),  # DigitalOcean
     # AWS secret keys (40 characters) after an "aws...key"-like name, quoted, quoted in JSON text (\") or after
     # "=" / ":" unquoted (a credentials file): detect-secrets' pattern wants a bare quote on each side, so the key of
     # `aws_secret_access_key = "..."` inside a JSON value (where the quotes are \") reached the store.

@@ -168,6 +168,23 @@ PLANTED = {
     "aws_secret_quoted": 'aws_secret_access_key = "' + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED123" + '"',
     "aws_secret_file": "[default]\naws_secret_access_key = " + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED456\n",
     "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
+    "github_fine_grained": "github_pat_11PLANTED0a1B2c3D4e5F6_" + "Z9y8X7w6V5u4T3s2R1q0" * 2 + "Pq1Rs2Tu3Vw4Xy5Za6b",
+    "github_server": "ghs_" + "PlantedGithubServerToken0123456789ab",
+    "anthropic": "key_sk-ant-api03-" + "PlantedAnthropicKey0123456789-abcdefXYZ",
+    "google": "AIza" + "SyPlantedGoogleApiKey0123456789abcd",
+    "google_oauth_secret": "GOCSPX-" + "PlantedGoogleOauthSecret1234",
+    "google_oauth_token": "ya29." + "a0AfB_byPlantedAccessToken0123456789",
+    "slack_app": "xapp-1-A0PLANTED12-1234567890123-" + "a1b2c3d4e5f6a7b8c9d0" * 3,
+    "slack_webhook": "https://hooks.slack.com/services/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",
+    "stripe_test": "sk_test_" + "PlantedStripeTestKey1234567890",
+    "stripe_webhook": "whsec_" + "PlantedStripeWebhookSecret0123456789",
+    "groq": "gsk_" + "PlantedGroqKey" + "0123456789" * 4,
+    "xai": "xai-" + "PlantedXaiKey" + "0123456789" * 7,
+    "perplexity": "pplx-" + "PlantedPerplexityKey" + "0123456789" * 3,
+    "langsmith": "lsv2_pt_" + "0123456789abcdef" * 2 + "_" + "0123456789",
+    "tavily": "tvly-dev-" + "PlantedTavilyKey0123456789abcdef",
+    "shopify": "shpat_" + "0123456789abcdef" * 2,
+    "digitalocean": "dop_v1_" + "0123456789abcdef" * 4,
 }
 """One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
 is what the file is scanned for)."""
