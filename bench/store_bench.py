@@ -8,7 +8,8 @@ complete together), KV set and hot get (p50), memory record, semantic memory sea
 Baselines: raw ``executemany`` and a raw bulk insert of column lists into an identical table.
 Targets (issue 3): journal append >= 50k steps/s sustained; hot KV get p50 < 50 us; search over 20k < 50 ms;
 (issue 13) ``sql()`` adds at most 0.5 ms to the plain statement (its own cursor, and a transaction it rolls back:
-what makes it read-only whatever the statement).
+what makes it read-only whatever the statement). Redaction of hostile text (a tool's output made of one secret
+format's prefix repeated, and the like) grows at most 16x when the text grows 8x: linear is 8x, quadratic 64x.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aether_nb.services.memory import Memory, local_embed
 from aether_nb.store.duckdb import DuckDBStore
 from aether_nb.store.query import ENGINE_CONFIG
 from aether_nb.store.records import HistoryBatch, JournalEntry, MemoryRecord, RunRecord
+from aether_nb.store.redact import prepare, redact_text
 
 
 def entry(i: int) -> JournalEntry:
@@ -147,12 +149,39 @@ class _Clock:
         await asyncio.sleep(max(0.0, when - time.time()))
 
 
+HOSTILE: dict[str, Any] = {
+    "jwt prefixes": lambda n: "eyJ" * n,
+    "private key headers, foreign end": lambda n: "-----BEGIN RSA PRIVATE KEY-----\\n" * (n // 10) + "-----END X",
+    "sk- prefixes in one token": lambda n: "T3BlbkFJ z" + "sk-ant-z" * (n // 2),
+    "AWS key ids": lambda n: "AKIA" * n,
+    "escaped quotes after a credential key": lambda n: 'ask: "credentials": [' + '\\"' * n,
+    "URLs beside a password": lambda n: "password " + "https://a:b.example/x " * (n // 8),
+    "Slack digits": lambda n: "xoxb-" + "1-" * n,
+}
+"""Texts that made a redaction pattern backtrack (quadratic or worse) before it was rewritten, by how many repeats."""
+
+
+def redaction_bench(n: int = 10_000) -> dict[str, float]:
+    """The worst growth of redaction's time over :data:`HOSTILE` when the text grows 8x, and the worst time."""
+    prepare()
+
+    def best(text: str) -> float:
+        return min(timed(lambda: redact_text(text)) for _ in range(3))
+
+    growth, worst = 0.0, 0.0
+    for make in HOSTILE.values():
+        small, large = best(make(n)), best(make(8 * n))
+        growth, worst = max(growth, large / max(small, 1e-6)), max(worst, large)
+    return {"redact_hostile_growth_x8": growth, "redact_hostile_worst_ms": worst * 1e3}
+
+
 TARGETS = {
     "journal_append_group_commit_per_s": (">=", 50_000),
     "kv_get_hot_p50_us": ("<", 50),
     "memory_semantic_search_20k_ms": ("<", 50),
     "sql_point_overhead_ms": ("<=", 0.5),
     "sql_aggregate_overhead_ms": ("<=", 0.5),
+    "redact_hostile_growth_x8": ("<=", 16),
 }
 
 
@@ -162,6 +191,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         res = bench(Path(tmp))
+    res.update(redaction_bench())
     print(f"{'metric':45} {'value':>14}  target")
     for k, v in res.items():
         target = TARGETS.get(k)

@@ -281,6 +281,7 @@ def store_rows(data: dict[str, Any]) -> list[Row]:
         "memory_semantic_search_20k_ms": ("store: semantic search over 20k", "ms"),
         "sql_point_overhead_ms": ("store: sql() point query, added to the plain statement", "ms"),
         "sql_aggregate_overhead_ms": ("store: sql() aggregate, added to the plain statement", "ms"),
+        "redact_hostile_growth_x8": ("store: redaction of hostile text, time growth for 8x the text", "x"),
     }
     for key, (op, bound) in TARGETS.items():
         label, unit = labels.get(key, (key, ""))

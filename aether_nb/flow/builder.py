@@ -28,7 +28,7 @@ from aether_nb.flow.types import (
     GraphBuildError,
     GraphDefinitionError,
 )
-from aether_nb.runtime.checks import check_text
+from aether_nb.runtime.checks import check_no_secret, check_text
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.scheduler import RetryPolicy
 
@@ -158,6 +158,7 @@ class StateGraph:
                 "namespaces), not START/END",
                 code="bad_node_name",
             )
+        check_no_secret(name, "a node name", "a name for what the node does")  # (stored with every step)
         check_text(name, f"node name {shown(name)}", empty=True)  # kept as run history's node ids
         if name in self.nodes:
             raise GraphDefinitionError(f"Node `{name}` already present: node names are unique", code="duplicate_node")

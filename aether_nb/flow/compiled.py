@@ -49,6 +49,7 @@ from aether_nb.flow.types import (
     StateSnapshot,
     StateUpdate,
 )
+from aether_nb.runtime.checks import RUN_ID_INSTEAD, check_no_secret
 from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.registry import register
@@ -205,6 +206,7 @@ class CompiledGraph(RunnableMixin):
         configurable = cfg.pop("configurable", None) or {}
         cfg = {**configurable, **cfg}
         thread_id = cfg.pop("thread_id", None)
+        given = thread_id is not None
         if thread_id is None:
             thread_id = f"t-{secrets.token_hex(4)}"
         elif (isinstance(thread_id, int) and not isinstance(thread_id, bool)) or isinstance(thread_id, uuid.UUID):
@@ -213,6 +215,8 @@ class CompiledGraph(RunnableMixin):
             raise UsageError(
                 f"config['thread_id'] must be a non-empty string without '/' or '|', got {shown(thread_id)}"
             )
+        if given:
+            check_no_secret(thread_id, "config['thread_id']", RUN_ID_INSTEAD)  # (its runs' ids hold it)
         raw_id = cfg.pop("checkpoint_id", None)
         checkpoint_id = parse_checkpoint_id(raw_id) if raw_id is not None else None
         ns = str(cfg.pop("checkpoint_ns", "") or "")

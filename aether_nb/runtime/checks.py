@@ -67,16 +67,20 @@ def check_text(value: Any, what: str, *, max_len: int = MAX_KEY, empty: bool = F
     return value
 
 
-def check_no_secret(value: str, what: str) -> str:
-    """``value`` (a name or key the store keeps as it is: a KV key, a memory kind or tag, an artifact name), or a
-    :class:`UsageError` when it holds a secret. Values are redacted where they are stored, but a key cannot be:
-    masked, two keys would become one, and a lookup would find neither. The message never repeats the value."""
+HASHED = "a hash of the secret, hashlib.sha256(key.encode()).hexdigest()[:16], tells values apart"
+
+
+def check_no_secret(value: str, what: str, instead: str = f"one without it ({HASHED})") -> str:
+    """``value`` (an id or name the store keeps as it is: a KV key, a memory kind or tag, an artifact name, a run id,
+    a thread id, a node name), or a :class:`UsageError` when it holds a secret. Values are redacted where they are
+    stored, but an id or a name cannot be: masked, two would become one, and a lookup would find neither. The
+    message never repeats the value; ``instead`` says what to use."""
     from aether_nb.store.redact import contains_secret
 
     if contains_secret(value):
         raise UsageError(
-            f"{what} holds a secret (an API key or credential), and {what}s are stored as they are: use one "
-            "without it (a hash of the secret, hashlib.sha256(key.encode()).hexdigest()[:16], tells values apart)",
+            f"{what} holds a secret (an API key or credential), and ids and names are stored as they are: use "
+            f"{instead}",
             code="secret_in_name",
         )
     return value
@@ -102,11 +106,16 @@ def check_declared_inputs(declared: Any, actual: list[str], where: str) -> None:
 
 
 def check_run_id(value: Any) -> str:
-    """A run id users may give: a short string without ``/``, NUL or lone surrogates."""
+    """A run id users may give: a short string without ``/``, NUL, lone surrogates or a secret (stored as it is in
+    every table of the run's history)."""
     text = check_text(value, "run_id", max_len=MAX_ID)
     if "/" in text:
         raise UsageError(f"run_id must not contain '/', got {shown(text)}", code="bad_run_id")
-    return text
+    return check_no_secret(text, "run_id", RUN_ID_INSTEAD)
+
+
+RUN_ID_INSTEAD = f"an id without it ({HASHED}), and let the agent read the key itself (os.environ)"
+"""What to use instead of an id that holds a secret (a run id, a thread id)."""
 
 
 def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:

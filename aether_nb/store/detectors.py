@@ -4,8 +4,9 @@ Why a library: token formats change (GitHub's ``ghp_``, GitLab's ``glpat-``, Sla
 Stripe, SendGrid, PyPI, npm, Azure...), and Yelp's ``detect-secrets`` keeps a reviewed pattern per provider. We use
 its *regex* detectors only (no entropy heuristics, which would flag every hash and id in a run's history), each
 behind a literal hint so ordinary text costs one search for the hints (RE2), not a regex pass per format. Added here:
-Hugging Face tokens and whole private-key blocks (detect-secrets only finds a key's header line, and the point is to
-remove the key).
+Hugging Face, Google, Anthropic, GitHub fine-grained and other current formats, and whole private-key blocks
+(detect-secrets only finds a key's header line, and the point is to remove the key). Its JWT, basic-auth, Slack,
+OpenAI and npm patterns are replaced by linear ones (see :data:`PLUGINS`).
 
 The catalogue is loaded on first use (detect-secrets imports ``requests``), never by ``import aether_nb``.
 """
@@ -32,7 +33,7 @@ class _OnFirstUse:
 
     def __getattr__(self, name: str) -> Any:  # only for what is not set yet: the first use
         compiled = re.compile(self.pattern, self.flags)
-        for attr in ("sub", "search", "match", "fullmatch", "finditer", "findall", "groups"):
+        for attr in ("sub", "search", "match", "fullmatch", "finditer", "findall", "groups", "groupindex"):
             setattr(self, attr, getattr(compiled, attr))
         return getattr(compiled, name)
 
@@ -59,32 +60,73 @@ def compile_deferred() -> None:
 PLUGINS: dict[str, tuple[str, ...]] = {
     "aws": ("AKIA", "ASIA", "ABIA", "ACCA", "A3T", "aws", "AWS", "Aws"),
     "azure_storage_key": ("AccountKey=",),
-    "basic_auth": ("://",),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     "gitlab_token": ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941", "glcbt-", "glimt-", "glptt-"),
-    "jwt": ("eyJ",),
     "pypi_token": ("pypi-",),
     "sendgrid": ("SG.",),
-    "slack": ("xox", "hooks.slack.com"),
     "square_oauth": ("sq0csp-",),
     "stripe": ("k_live_",),
 }
 """Left out on purpose: entropy and keyword heuristics (aether_nb redacts values under credential-named keys itself),
 public IPs (not secrets), and formats with no distinctive prefix (Twilio, Telegram, Discord, Mailchimp), which match
-ordinary ids in run data; such keys are still redacted when they are in the environment or registered."""
+ordinary ids in run data; such keys are still redacted when they are in the environment or registered. The JWT,
+basic-auth and Slack detectors are replaced by the linear ones of :data:`OWN`.
 
+Every pattern, these and :data:`OWN`'s, takes time linear in the text by its shape (a test checks it on each):
+each repeat is bounded (at most 1,024) except one that nothing after it can make fail, so an attempt from any
+position reads a bounded stretch of text or ends in a match, and the search goes on after the match. The other
+shape: a pattern that starts only where a run of some characters starts (a lookbehind) and whose unbounded repeats
+read only those characters, one per lookaround and one outside them: an attempt reads only its own run."""
+
+_B64URL = r"[A-Za-z0-9_=\-]"
 OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    # JWTs ("eyJ" is '{"' in base64). detect-secrets' pattern, eyJ[...]+\.[...]+..., read the rest of a token again
+    # from every "eyJ" in it when no "." followed: quadratic (120 kB of "eyJ" took 9.6 s, with the event loop held).
+    # This one takes the whole run from the first "eyJ" (possessive), so the search goes on after it; only a run
+    # followed by "." and a payload is a token (the group `found`, see spans()); the rest of it is the token's tail.
+    (("eyJ",), compiled_on_first_use(rf"eyJ{_B64URL}++(?:\.{_B64URL}(?P<found>))?")),
+    # passwords in URLs (detect-secrets' basic_auth, with bounded parts): ://user:password@
+    (
+        ("://",),
+        compiled_on_first_use(
+            r"://[^:/?#\[\]@!$&'()*+,;=\s]{1,1024}:([^:/?#\[\]@!$&'()*+,;=\s]{1,1024})@",
+        ),
+    ),
+    # Slack tokens (detect-secrets' pattern with bounded parts; xoxe- refresh tokens added), app-level tokens and
+    # webhooks: the rest of a token is its tail
+    (("xox",), compiled_on_first_use(r"xox[abeoprs]-(?:[0-9]{1,64}-){1,16}[a-z0-9]", re.IGNORECASE)),
+    (("xapp-",), compiled_on_first_use(r"xapp-[0-9]-[A-Z0-9]{1,64}-[0-9]{1,64}-[a-z0-9]", re.IGNORECASE)),
+    (
+        ("hooks.slack.com",),
+        compiled_on_first_use(
+            r"https://hooks\.slack\.com/services/T[a-zA-Z0-9_]{1,64}/B[a-zA-Z0-9_]{1,64}/[a-zA-Z0-9_]+",
+            re.IGNORECASE,
+        ),
+    ),
+    (("github_pat_",), compiled_on_first_use(r"github_pat_[A-Za-z0-9_]{30,}")),  # GitHub fine-grained tokens
     (("hf_",), compiled_on_first_use(r"hf_[A-Za-z0-9]{30,}")),  # Hugging Face user access tokens
     (("api_org_",), compiled_on_first_use(r"api_org_[A-Za-z0-9]{30,}")),  # Hugging Face organisation tokens
     (("AIza",), compiled_on_first_use(r"AIza[0-9A-Za-z_\-]{35}")),  # Google API keys
+    (("GOCSPX-",), compiled_on_first_use(r"GOCSPX-[A-Za-z0-9_\-]{20,}")),  # Google OAuth client secrets
+    (("ya29.",), compiled_on_first_use(r"ya29\.[A-Za-z0-9_\-]{20,}")),  # Google OAuth access tokens
     (("sk-ant-",), compiled_on_first_use(r"sk-ant-[A-Za-z0-9_\-]{20,}")),  # Anthropic keys
+    (("gsk_",), compiled_on_first_use(r"gsk_[A-Za-z0-9]{40,}")),  # Groq keys
+    (("xai-",), compiled_on_first_use(r"xai-[A-Za-z0-9]{60,}")),  # xAI keys
+    (("pplx-",), compiled_on_first_use(r"pplx-[A-Za-z0-9]{40,}")),  # Perplexity keys
+    (("lsv2_",), compiled_on_first_use(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}")),  # LangSmith keys
+    (("tvly-",), compiled_on_first_use(r"tvly-(?:dev-|prod-)?[A-Za-z0-9]{30,}")),  # Tavily keys
+    (("k_test_",), compiled_on_first_use(r"[rs]k_test_[0-9a-zA-Z]{24,}")),  # Stripe test-mode keys
+    (("whsec_",), compiled_on_first_use(r"whsec_[A-Za-z0-9+/=]{24,}")),  # Stripe webhook signing secrets
+    (("shpat_", "shpca_", "shppa_", "shpss_"), compiled_on_first_use(r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}")),
+    (("dop_v1_", "doo_v1_", "dor_v1_"), compiled_on_first_use(r"do[opr]_v1_[a-f0-9]{64}")),  # DigitalOcean
     # AWS secret keys (40 characters) after an "aws...key"-like name, quoted, quoted in JSON text (\") or after
     # "=" / ":" unquoted (a credentials file): detect-secrets' pattern wants a bare quote on each side, so the key of
     # `aws_secret_access_key = "..."` inside a JSON value (where the quotes are \") reached the store.
     (
         ("aws", "AWS", "Aws"),
         compiled_on_first_use(
-            r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?(?:\\?['\"]|[=:]\s*)([0-9a-zA-Z/+]{40})(?![0-9a-zA-Z/+])",
+            r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?(?:\\?['\"]|[=:]\s{0,16})([0-9a-zA-Z/+]{40})"
+            r"(?![0-9a-zA-Z/+])",
             re.IGNORECASE,
         ),
     ),
@@ -93,23 +135,28 @@ OWN: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     # "npm_.+" ran past the closing quote, so the match was skipped and an npm_ token inside a JSON value was
     # stored as it was; its ".+" from every "//" of the text was also quadratic (URLs are everywhere).
     (("npm_",), compiled_on_first_use(r"npm_[A-Za-z0-9]{36}")),
-    (("_authToken",), compiled_on_first_use(r"(?<=:_authToken=)\s*([A-Fa-f0-9-]{36}|npm_[A-Za-z0-9]{20,})")),
+    (("_authToken",), compiled_on_first_use(r"(?<=:_authToken=)\s{0,16}([A-Fa-f0-9-]{36}|npm_[A-Za-z0-9]{20,})")),
     # OpenAI keys ("sk-[project-]" 20 alnum "T3BlbkFJ" 20 alnum; "sk-" at a word boundary is masked anyway, see
     # redact.py). detect-secrets' own pattern, sk-[A-Za-z0-9-_]*[A-Za-z0-9]{20}T3BlbkFJ..., backtracks from the
     # end of the token for every "sk-" in it: quadratic (a 16 KB token of "sk-ant-z"s took 0.2 s, 160 KB 18 s).
-    # This one starts only where a token starts (so each token is scanned once) and masks the whole token.
+    # This one starts only where a token starts and reads only inside it, so each token is read by one attempt
+    # (the other shape that keeps a pattern linear, see PLUGINS), and masks the whole token.
     (
         ("T3BlbkFJ",),
         compiled_on_first_use(
             r"(?<![A-Za-z0-9_\-])(?=[A-Za-z0-9_\-]*?sk-)[A-Za-z0-9_\-]*?[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"
         ),
     ),
-    # a private key block, whole: in JSON text its newlines are "\n" escapes; a cut-off block goes to the text's end
+    # a private key block, whole: in JSON text its newlines are "\n" escapes; the block ends at its END line (or
+    # any other END line: a key is masked whatever closes it), at its string's end (a quote that is not escaped)
+    # or at the text's end (a block cut off). The body is read once (possessive): an END line that did not match
+    # used to send the search back over the body from every BEGIN before it (81 kB took 9 s).
     (
         ("PRIVATE KEY", "PuTTY-User-Key"),
         compiled_on_first_use(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:(?!-----END)[^\"])*"
-            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|(?=\"|$))|PuTTY-User-Key-File-\d[^\"]*",
+            r"-----BEGIN (?:[A-Z0-9]{1,32} ){0,8}PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:(?!-----END)(?:[^\"\\]|\\[^\"]))*+(?:-----END[A-Z0-9 ]{0,128}-----)?"
+            r"|PuTTY-User-Key-File-\d[^\"]*",
         ),
     ),
 ]
@@ -165,6 +212,10 @@ _TOKEN_TAIL = compiled_on_first_use(r"[A-Za-z0-9_+/=.\-]*")
 """The rest of a token after a match (letters, digits and ``_-+/=.``): always matches, possibly empty."""
 _lock = threading.Lock()
 _rules: list[tuple[tuple[str, ...], list[re.Pattern[str]]]] | None = None
+_hint_pairs: tuple[tuple[str, int], ...] = ()
+"""(hint, index in :func:`rules`) of every hint."""
+_hint_set: Any = None
+"""RE2's set matcher of the rules' hints, one alternation per rule (see :func:`_rules_in`)."""
 
 
 def rules() -> list[tuple[tuple[str, ...], list[re.Pattern[str]]]]:
@@ -176,8 +227,28 @@ def rules() -> list[tuple[tuple[str, ...], list[re.Pattern[str]]]]:
             for module, hints in PLUGINS.items():
                 loaded.append((hints, _detector_patterns(module)))
             loaded.extend((hints, [pattern]) for hints, pattern in OWN)
+            global _hint_pairs, _hint_set
+            import re2
+
+            _hint_pairs = tuple((hint, i) for i, (hints, _) in enumerate(loaded) for hint in hints)
+            _hint_set = re2.Set.SearchSet()
+            for hints, _ in loaded:
+                _hint_set.Add("|".join(re2.escape(h) for h in hints))
+            _hint_set.Compile()
             _rules = loaded
         return _rules
+
+
+def _rules_in(text: str) -> list[list[re.Pattern[str]]]:
+    """The patterns of the formats whose hints ``text`` holds.
+
+    A long ASCII text is searched for them all in one pass of RE2's set matcher (every rule whose hints occur,
+    overlapping ones included): a substring search per hint cost ~3.5 µs each over 11 kB of text, ~330 µs for the
+    ~90 hints, against ~18 µs. A short one (see :data:`SHORT_TEXT`) takes the substring searches."""
+    loaded = rules()
+    if len(text) <= SHORT_TEXT or not text.isascii():
+        return [loaded[i][1] for i in sorted({i for hint, i in _hint_pairs if hint in text})]
+    return [loaded[i][1] for i in sorted(_hint_set.Match(text.encode("ascii")) or ())]
 
 
 def _detector_patterns(module: str) -> list[re.Pattern[str]]:
@@ -200,18 +271,21 @@ def _detector_patterns(module: str) -> list[re.Pattern[str]]:
 def spans(text: str) -> Iterator[tuple[int, int]]:
     """Where known secrets are in ``text``: ``(start, end)`` of each.
 
-    A match is widened to the end of its token (detect-secrets' JWT pattern stops before the signature). When a
-    match holds its context too (``://user:password@``, ``aws_key = "..."``), the pattern's group is the secret.
+    A match is widened to the end of its token (the JWT pattern stops after the first character of the payload, the
+    Slack ones after the first of the secret part). When a match holds its context too (``://user:password@``,
+    ``aws_key = "..."``), the pattern's group is the secret. A pattern with a group ``found`` also reads text that is
+    not a secret, to stay linear: only its matches where that group took part are secrets.
     A match that would cross a JSON string boundary (an unescaped ``"``) is skipped: the text stays valid JSON.
     """
     if not has_hint(text):
         return
-    for hints, patterns in rules():
-        if not any(h in text for h in hints):
-            continue
+    for patterns in _rules_in(text):
         for pattern in patterns:
             covered = -1  # the end of the last span yielded: a match inside it is masked already
+            marked = "found" in pattern.groupindex
             for m in pattern.finditer(text):
+                if marked and m.group("found") is None:
+                    continue  # text read past so that the search goes on after it (see OWN's JWT pattern)
                 start, end = m.start(), m.end()
                 if pattern.groups and m.group(1) and any(c in _NOT_TOKEN for c in text[start:end]):
                     start, end = m.start(1), m.end(1)

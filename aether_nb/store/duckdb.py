@@ -71,6 +71,7 @@ INLINE_BLOB_MAX = 1 << 20
 """Artifacts up to this many bytes are stored in the table; bigger ones in ``<file>.artifacts/``."""
 
 _LOCK_RETRY_S = 0.5
+_DUCKDB_MAGIC = b"DUCK"
 _LOCK_RETRY_STEP_S = 0.05
 
 _MISS: Any = object()
@@ -121,6 +122,7 @@ class DuckDBStore:
 
     # -- opening ---------------------------------------------------------------------------------------------
     def _connect(self) -> duckdb.DuckDBPyConnection:
+        self._refuse_foreign_file()
         deadline = time.monotonic() + _LOCK_RETRY_S
         while True:
             try:
@@ -145,7 +147,21 @@ class DuckDBStore:
             except duckdb.Error as exc:
                 raise self._open_error(exc) from exc
 
-    def _open_error(self, exc: BaseException) -> StorageError:
+    def _refuse_foreign_file(self) -> None:
+        """Refuse an existing file that is not a DuckDB database before DuckDB opens it: given ``data.csv``, DuckDB
+        opened it as something else, runs seemed stored and nothing was kept (a ``.txt`` was refused, a CSV not).
+        A DuckDB file holds ``DUCK`` at bytes 8-12 of its header."""
+        try:
+            with open(self.location, "rb") as f:
+                head = f.read(12)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return  # (a new file, or what DuckDB reports itself)
+        except OSError as exc:
+            raise self._open_error(exc) from exc
+        if head[8:12] != _DUCKDB_MAGIC:
+            raise self._open_error(f'the file "{self.location}" exists, but it is not a valid DuckDB database file')
+
+    def _open_error(self, exc: object) -> StorageError:
         what = "read-only " if self._read_only else ""
         return StorageError(
             f"cannot open the aether_nb store {self.location} {what}with DuckDB: {exc}. Check that the path "

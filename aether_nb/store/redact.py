@@ -5,8 +5,8 @@ It works on JSON text (one regex pass, cheap enough for every event) and removes
 * values under keys that name credentials (``api_key``, ``authorization``, ``password``, ``secret``, ...);
 * ``Bearer ...`` credentials and OpenAI-style ``sk-...`` keys anywhere in a string;
 * the token formats of :mod:`aether_nb.store.detectors` (GitHub, GitLab, AWS key ids, Slack, JWTs, Stripe, SendGrid,
-  PyPI, npm, Azure, Hugging Face, Google API keys, private key blocks, passwords in URLs...), from the maintained
-  detect-secrets catalogue;
+  PyPI, npm, Azure, Hugging Face, Google, Anthropic and other LLM providers' keys, private key blocks, passwords in
+  URLs...), from the maintained detect-secrets catalogue and our own patterns;
 * the literal values of credential-like environment variables (``*_KEY``, ``*_TOKEN``, ``*_SECRET``,
   ``*_PASSWORD``, ``*_CREDENTIALS``) and of secrets registered with :func:`register_secret` (the LLM service
   registers its key).

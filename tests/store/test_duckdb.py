@@ -739,3 +739,28 @@ def test_a_big_artifact_reads_back_after_the_notebook_changes_directory(
         monkeypatch.chdir(tmp_path / "elsewhere")  # os.chdir in a later cell
         found = store.artifact_get("big")
         assert found is not None and found[1] == data
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("data.csv", b"a,b\n1,2\n"),
+        ("data.json", b'{"a": 1}'),
+        ("notes.txt", b"hello"),
+        ("empty.duckdb", b""),
+        ("short.duckdb", b"DUCK"),
+    ],
+)
+def test_an_existing_file_that_is_not_a_duckdb_database_is_refused_untouched(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    """``ag.configure(store="data.csv")`` on an existing CSV was accepted: runs seemed stored and nothing was kept.
+    Every existing file without DuckDB's header is refused before DuckDB opens it, and left as it was."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    for read_only in (False, True):
+        with pytest.raises(StorageError) as caught:
+            DuckDBStore(path, read_only=read_only)
+        assert caught.value.code == "open_failed" and "not a valid DuckDB database file" in str(caught.value)
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

@@ -168,6 +168,23 @@ PLANTED = {
     "aws_secret_quoted": 'aws_secret_access_key = "' + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED123" + '"',
     "aws_secret_file": "[default]\naws_secret_access_key = " + "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED456\n",
     "openai": "key_sk-proj-" + "PlantedOpenAiKey1234" + "T3BlbkFJ" + "PlantedOpenAiTail567",
+    "github_fine_grained": "github_pat_11PLANTED0a1B2c3D4e5F6_" + "Z9y8X7w6V5u4T3s2R1q0" * 2 + "Pq1Rs2Tu3Vw4Xy5Za6b",
+    "github_server": "ghs_" + "PlantedGithubServerToken0123456789ab",
+    "anthropic": "key_sk-ant-api03-" + "PlantedAnthropicKey0123456789-abcdefXYZ",
+    "google": "AIza" + "SyPlantedGoogleApiKey0123456789abcd",
+    "google_oauth_secret": "GOCSPX-" + "PlantedGoogleOauthSecret1234",
+    "google_oauth_token": "ya29." + "a0AfB_byPlantedAccessToken0123456789",
+    "slack_app": "xapp-1-A0PLANTED12-1234567890123-" + "a1b2c3d4e5f6a7b8c9d0" * 3,
+    "slack_webhook": "https://hooks.slack.com/services/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",
+    "stripe_test": "sk_test_" + "PlantedStripeTestKey1234567890",
+    "stripe_webhook": "whsec_" + "PlantedStripeWebhookSecret0123456789",
+    "groq": "gsk_" + "PlantedGroqKey" + "0123456789" * 4,
+    "xai": "xai-" + "PlantedXaiKey" + "0123456789" * 7,
+    "perplexity": "pplx-" + "PlantedPerplexityKey" + "0123456789" * 3,
+    "langsmith": "lsv2_pt_" + "0123456789abcdef" * 2 + "_" + "0123456789",
+    "tavily": "tvly-dev-" + "PlantedTavilyKey0123456789abcdef",
+    "shopify": "shpat_" + "0123456789abcdef" * 2,
+    "digitalocean": "dop_v1_" + "0123456789abcdef" * 4,
 }
 """One planted secret per format the README lists; each must be found nowhere in the store (the distinctive part
 is what the file is scanned for)."""
@@ -427,6 +444,26 @@ def test_a_long_token_of_many_sk_prefixes_is_redacted_in_linear_time() -> None:
     key = "sk-proj-" + "A1" * 10 + "T3BlbkFJ" + "B2" * 10
     out = redact_text(json.dumps({"page": "T3BlbkFJ z" + "sk-ant-z" * 40_000 + " then " + key + " end"}))
     assert key not in out and "B2" * 10 not in out and out.endswith(' end"}')
+
+
+@pytest.mark.timeout(20)
+def test_a_long_run_of_jwt_prefixes_is_redacted_in_linear_time() -> None:
+    """detect-secrets' JWT pattern read the rest of the run again from every "eyJ" in it when no "." followed:
+    120 kB took 9.6 s (a tool returning it froze the kernel's loop), 240 kB 30 s; a token after it is still found."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJl"
+    out = redact_text(json.dumps({"page": "eyJ" * 100_000 + " then " + jwt + " end", "b": "eyJa. " * 20_000}))
+    assert jwt not in out and "eyJzdWIiOiJhZGEifQ" not in out and out.count("eyJ") == 100_000 + 20_000
+    assert json.loads(out)["page"].endswith(" then [REDACTED] end")
+
+
+@pytest.mark.timeout(20)
+def test_private_key_headers_before_a_foreign_end_line_are_redacted_in_linear_time() -> None:
+    """A private key's body was read again from every BEGIN line before an END line that did not close it
+    (81 kB took 9 s, quadratic). Such a body is masked now too: a key is a key whatever line ends it."""
+    body = "MIIEpAIBAAKCAQEA0PLANTEDBODY"
+    text = json.dumps({"a": "-----BEGIN RSA PRIVATE KEY-----\n" * 6_000 + body + "\n-----END CERTIFICATE-----"})
+    out = redact_text(text)
+    assert body not in out and json.loads(out)["a"].startswith("[REDACTED]")
 
 
 @pytest.mark.timeout(20)
