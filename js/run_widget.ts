@@ -159,9 +159,14 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
           () => (copy.textContent = "Select and copy the line"),
         );
       });
+      // A run that had ended has nothing to pick up: the line says how to see it live, not how to resume it.
+      const ended = currentGraph !== null && !isActiveRun(currentGraph.status);
       inertNotice.replaceChildren(
-        `This widget's kernel has stopped (restarted, shut down or died): this is the run's last known state, and its controls are off. ` +
-          "To pick the run up again, run the cells that define its agent and tools, then: ",
+        ended
+          ? `This widget's kernel has stopped (restarted, shut down or died); the run had ended ` +
+              `(${statusWords(currentGraph?.status ?? "")}) and this is how it ended. To see it live again: `
+          : `This widget's kernel has stopped (restarted, shut down or died): this is the run's last known state, and its controls are off. ` +
+              "To pick the run up again, run the cells that define its agent and tools, then: ",
         h("code", {}, code),
         " ",
         copy,

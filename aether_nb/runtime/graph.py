@@ -234,6 +234,8 @@ class RunGraph:
             return node
         if isinstance(event, NodeFinished):
             node = self._nodes[event.node_id]
+            if node.status == "PENDING" and not event.replayed:
+                node.started_at = event.ts  # it ended while it waited for a slot: it never ran (no time of its own)
             node.status = event.status
             node.outputs = event.outputs
             node.error = event.error

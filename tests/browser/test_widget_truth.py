@@ -417,3 +417,18 @@ def test_the_pointer_line_under_a_widget_says_when_its_kernel_stopped(
     # (this cell's own pointer: other notebooks of the session, still open in hidden tabs, have theirs)
     lab.page.wait_for_function("(el) => el.dataset.inert === 'true'", arg=pointer.element_handle(), timeout=10_000)
     assert "the kernel has stopped" in pointer.inner_text() and "shown live" not in pointer.inner_text()
+
+
+def test_the_widget_of_a_finished_run_says_so_when_its_kernel_stops(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    """After a restart, the widget of a run that had finished said "To pick the run up again, ... %aether resume":
+    doing that answered that the run had finished and there was nothing to resume."""
+    lab = open_page(lab_server, "truth_ended_inert.ipynb", [QUICK], ui="lab")
+    lab.run_cell(0, timeout=60)
+    lab.wait_in_widget(0, _status_is("succeeded"), timeout=30)
+    lab.restart_kernel()
+    lab.wait_in_widget(0, "(root) => root.dataset.inert === 'true'", timeout=30)
+    notice = lab.widget(0).locator(".aether-inert-notice").inner_text()
+    assert "the run had ended (done)" in notice and "To see it live again" in notice, notice
+    assert "pick the run up again" not in notice

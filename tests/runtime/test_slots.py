@@ -213,3 +213,33 @@ def test_a_tool_waiting_for_an_answer_gives_its_slot_back(session: Session) -> N
         return await run
 
     assert arun(main()) == {"name": "Ada", "v": 1}
+
+
+def test_calls_stopped_while_they_waited_for_a_slot_show_no_time_of_their_own(session: Session) -> None:
+    """Stopped while queued, a call never ran: it showed the time it had queued as its own (1.6 s)."""
+    ag.configure(max_concurrency=2)
+    gate = Gate()
+
+    @ag.tool(outputs=["v"])
+    def work(i: int) -> dict[str, int]:
+        gate.body(f"work {i}", block=True)
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["total"])
+    async def gather_five() -> dict[str, int]:
+        done = await asyncio.gather(*(work(i) for i in range(5)))
+        return {"total": sum(d["v"] for d in done)}
+
+    async def main() -> ag.Run:
+        run = gather_five.start()
+        await until(lambda: gate.running == 2 and statuses(run, "work_").count("PENDING") == 3, runs=(run,), gate=gate)
+        await turns()
+        run.cancel()
+        with pytest.raises(ag.RunCancelled):
+            await run
+        gate.release.set()
+        return run
+
+    run = arun(main())
+    never_ran = [n for n in run.graph.nodes if n.status == "CANCELLED" and n.id not in ("work_1", "work_2")]
+    assert len(never_ran) == 3 and all(n.ended_at == n.started_at for n in never_ran), never_ran
