@@ -8,20 +8,35 @@ test opens, and the checks read the run's events (which step started), so they a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.flow import END, START, Send, StateGraph
+from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.session import Session
 from aether_nb.services.llm import configure_llm
 from aether_nb.testing import FakeOpenAI
-from tests.conftest import arun
+from tests.conftest import arun, make_session
 from tests.runtime.test_sync_limits import Gate, turns, until
+
+
+@contextlib.contextmanager
+def default_session_of(s: Session) -> Iterator[None]:
+    """``s`` as the default session (a state graph's runs go there) for the block."""
+    previous = session_mod.set_default_session(s)
+    try:
+        yield
+    finally:
+        session_mod.set_default_session(previous)
 
 
 def statuses(run: ag.Run, prefix: str) -> list[str]:
@@ -243,3 +258,66 @@ def test_calls_stopped_while_they_waited_for_a_slot_show_no_time_of_their_own(se
     run = arun(main())
     never_ran = [n for n in run.graph.nodes if n.status == "CANCELLED" and n.id not in ("work_1", "work_2")]
     assert len(never_ran) == 3 and all(n.ended_at == n.started_at for n in never_ran), never_ran
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cap=st.integers(min_value=1, max_value=3),
+    calls=st.integers(min_value=1, max_value=6),
+    nodes=st.integers(min_value=0, max_value=4),
+    sends=st.integers(min_value=0, max_value=4),
+)
+def test_bodies_of_every_kind_of_agent_never_exceed_the_session_cap_together(
+    cap: int, calls: int, nodes: int, sends: int
+) -> None:
+    """A graph_fn gathering sync calls, a static fan-out and a state graph's Sends, all at once: the bodies running
+    at any moment (counted inside them, in their threads) never exceed the session's cap, and every one runs."""
+    s, _ = make_session()
+    s.config["global_max_concurrency"] = cap
+    lock = threading.Lock()
+    now = {"running": 0, "peak": 0, "done": 0}
+
+    def body() -> None:
+        with lock:
+            now["running"] += 1
+            now["peak"] = max(now["peak"], now["running"])
+        time.sleep(0.005)  # (long enough for others to start beside it, were the cap not held)
+        with lock:
+            now["running"] -= 1
+            now["done"] += 1
+
+    @ag.tool(outputs=["v"])
+    def work(i: int) -> dict[str, int]:
+        body()
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["n"])
+    async def gathering() -> dict[str, int]:
+        return {"n": len(await asyncio.gather(*(work(i) for i in range(calls))))}
+
+    @ag.graphify(outputs=["vs"])
+    def fan() -> Any:
+        return {"vs": [work(i=100 + i).v for i in range(nodes)]}
+
+    def send_work(arg: dict[str, int]) -> dict[str, list[int]]:
+        body()
+        return {"out": [arg["i"]]}
+
+    g = StateGraph(Fan)
+    g.add_node("work", send_work)
+    g.add_conditional_edges(START, lambda st_: [Send("work", {"i": i}) for i in st_["items"]])
+    g.add_edge("work", END)
+    app = g.compile(checkpointer="memory")
+
+    async def main() -> None:
+        jobs: list[Any] = [gathering.start(session=s)]
+        if nodes:
+            jobs.append(fan.start(session=s))
+        with default_session_of(s):
+            if sends:
+                jobs.append(app.ainvoke({"items": list(range(sends)), "out": []}, {"configurable": {"thread_id": "t"}}))
+            await asyncio.gather(*jobs)
+
+    arun(main(), timeout=60)
+    assert 1 <= now["peak"] <= cap
+    assert now["done"] == calls + nodes + sends
