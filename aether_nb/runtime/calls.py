@@ -65,6 +65,11 @@ class StepCall:
     # they take a coroutine (they refuse other awaitables: "a coroutine was expected"), as ``gather`` always did.
     def send(self, value: Any) -> Any:
         if self._iter is None:
+            if not self._started and self._key not in self._scope.unawaited:
+                # its scope ended without awaiting it ("never awaited, so it never ran"): a task made of it that
+                # starts later must not run it after the fact (the run may have ended)
+                self._started = True
+                raise asyncio.CancelledError(f"{self._name}(...) [{self._key}] was never awaited by its body")
             self._iter = self.__await__()
         return self._iter.send(value)
 
@@ -79,6 +84,9 @@ class StepCall:
     def close(self) -> None:
         if self._iter is not None:
             self._iter.close()
+        elif not self._started:  # closed before it began (a coroutine's close): it never runs
+            self._started = True
+            self._scope.unawaited.pop(self._key, None)
 
     def _not_awaited(self, *_: Any, **__: Any) -> Any:
         raise UsageError(

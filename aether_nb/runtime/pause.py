@@ -33,6 +33,10 @@ class Slots(Protocol):
     async def retake(self) -> None:
         """Hold them again: the answer came and the node goes on."""
 
+    @property
+    def held(self) -> bool:
+        """Whether they are held now (not given back while waiting, nor released at the body's end)."""
+
 
 waiting_slots: contextvars.ContextVar[Slots | None] = contextvars.ContextVar("aether_waiting_slots", default=None)
 """Set by the scheduler around a capped node's step: its waits give the slots back while they wait."""

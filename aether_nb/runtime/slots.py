@@ -6,7 +6,9 @@ Two caps count bodies: a static graph's ``max_concurrency`` (per run, held by th
 who caps the session to spare a rate-limited API expects it to hold whatever kind of agent calls the tool.
 
 A body nested in one that holds the session's slot (a tool an async tool awaits, the tools of an agent a node
-runs) runs inside that slot: taking a second one would deadlock a cap of 1. A body waiting for an answer gives its
+runs, a run a tool starts and awaits) runs inside that slot: taking a second one would deadlock a cap of 1. Once
+that slot is not held any more (the parent ended, or waits for an answer), a nested body takes its own: a run a
+tool started and left running counts against the cap like any other. A body waiting for an answer gives its
 slots back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`); a sync body given up on (a timeout, a
 cancel) keeps them until its thread really returns (:class:`~aether_nb.runtime.executors.lingering`).
 """
@@ -62,6 +64,10 @@ class Slots:
             raise
         self._held = True
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
     def release(self) -> None:
         """Give the slots back (idempotent: concurrent waits of one node release them once)."""
         if self._held:
@@ -87,10 +93,11 @@ async def in_session_slot(
     queued: Callable[[bool], None] | None = None,
 ) -> T:
     """Await ``body()`` holding a slot of the session's cap (none when the session has no cap, or when the caller
-    already holds one: a nested body runs inside its parent's slot). ``queued(True)`` is called when the body must
+    holds one now: a nested body runs inside its parent's slot). ``queued(True)`` is called when the body must
     wait for a slot and ``queued(False)`` once it has one (the DAG shows such a step pending, not running)."""
     limit = session_limit(config)
-    if limit is None or waiting_slots.get() is not None:
+    parent = waiting_slots.get()
+    if limit is None or (parent is not None and parent.held):
         return await body()
     slots = Slots(limit)
     if queued is not None and limit.locked():

@@ -436,6 +436,8 @@ class _DualStageMeta(type):
                 code="waitable_outside_run",
             )
         inputs, execute = cls.prepare(args, kwargs)
+        if "global_max_concurrency" in scope.run.session.config:
+            execute = capped(execute)  # (its wait gives the slot back while it waits)
         return StepCall(scope, name, "tool", inputs, execute, meta={"tool_version": cls.version})  # type: ignore[attr-defined]
 
     def prepare(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:

@@ -338,3 +338,30 @@ def test_tool_calls_go_into_a_task_group_and_create_task_like_coroutines(session
     assert out == {"total": 14, "first": 16} and sorted(ran) == [1, 2, 3, 4]
     assert [n.id for n in run.graph.nodes] == ["square_1", "square_2", "square_3", "square_4"]
     assert not [e for e in run.history if e.kind == "warning"]
+
+
+def test_a_task_of_a_tool_call_the_body_never_awaited_never_runs(session: Session) -> None:
+    """``asyncio.create_task(charge(9))`` and return: the run fails saying the call never ran, and the task, which
+    starts after that, must not run it (its side effect came after the run had ended)."""
+    ran: list[int] = []
+
+    @ag.tool(outputs=["v"])
+    def charge(x: int) -> dict[str, int]:
+        ran.append(x)
+        return {"v": x}
+
+    @ag.graph_fn(outputs=["r"])
+    async def agent() -> dict[str, str]:
+        asyncio.create_task(charge(9))  # noqa: RUF006 (the mistake under test: a task nobody keeps or awaits)
+        return {"r": "left"}
+
+    async def main() -> ag.Run:
+        run = agent.start()
+        with pytest.raises(ag.RunFailed, match="never awaited, so it never ran"):
+            await run
+        for _ in range(50):  # the task's turns come after the run's end
+            await asyncio.sleep(0)
+        return run
+
+    run = arun(main())
+    assert ran == [] and run.graph.nodes == []

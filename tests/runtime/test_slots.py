@@ -321,3 +321,59 @@ def test_bodies_of_every_kind_of_agent_never_exceed_the_session_cap_together(
     arun(main(), timeout=60)
     assert 1 <= now["peak"] <= cap
     assert now["done"] == calls + nodes + sends
+
+
+def test_a_dual_stage_tool_and_a_run_left_running_by_a_tool_count_against_the_session_cap(session: Session) -> None:
+    """Under a cap of 1: a DualStageTool's setup ran beside another call (it was never capped), and a run a tool
+    started and left running kept its launcher's slot marker for good, so its calls were never counted."""
+    ag.configure(max_concurrency=1)
+    now = {"running": 0, "peak": 0}
+
+    async def body() -> None:
+        now["running"] += 1
+        now["peak"] = max(now["peak"], now["running"])
+        for _ in range(5):  # (loop turns: a body beside it, were the cap not held, would start meanwhile)
+            await asyncio.sleep(0)
+        now["running"] -= 1
+
+    class Approve(ag.DualStageTool, outputs=["ok"]):
+        async def setup(self, amount: int) -> ag.WaitSpec:
+            await body()
+            return ag.WaitSpec(kind="approval", prompt=f"Pay {amount}?")
+
+        async def on_resume(self, payload: Any, **_: Any) -> dict[str, Any]:
+            return {"ok": payload["approved"]}
+
+    @ag.tool(outputs=["v"])
+    async def leaf(i: int) -> dict[str, int]:
+        await body()
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["v"])
+    async def other(i: int) -> dict[str, int]:
+        done = await asyncio.gather(leaf(i), leaf(i + 1))
+        return {"v": done[0]["v"]}
+
+    started: list[ag.Run] = []
+
+    @ag.tool(outputs=["v"])
+    async def launcher() -> dict[str, int]:
+        started.append(other.start(i=10))  # left running: the tool returns at once
+        return {"v": 0}
+
+    @ag.graph_fn(outputs=["ok"])
+    async def agent() -> dict[str, Any]:
+        await launcher()
+        approved, _, _ = await asyncio.gather(Approve(amount=5), leaf(1), leaf(2))
+        return {"ok": approved["ok"]}
+
+    async def main() -> dict[str, Any]:
+        run = agent.start()
+        await run.wait_for("waiting")
+        await run.answer(True)
+        out = await run
+        await started[0]
+        return out
+
+    assert arun(main()) == {"ok": True}
+    assert now["peak"] == 1
