@@ -161,8 +161,9 @@ class Execution:
         self.journaled = 0  # steps this execution has journaled (a state graph: whether a node's re-run reads them)
         self.detached = False  # the run left memory (Run.evict): no step of this execution may start any more
         self.pending = 0  # steps launched that have not started (a static graph's node tasks): work to come
-        # waits a cancelled task left open (an eviction or the loop going away keep them, a sibling's failure that
-        # cancelled the task does not): closed if the run ends here (see Session.close_waits)
+        # waits whose task was cancelled without the run being stopped: an eviction or the loop going away keep
+        # them open; so must a cancel by a task group whose other task failed, until the run shows it goes on
+        # (it asks again, or ends): then they are closed (see pause.await_answer, Session.close_waits)
         self.left_open: list[str] = []
         self._failed_at: dict[int, tuple[BaseException, str]] = {}
 

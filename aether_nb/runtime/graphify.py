@@ -63,6 +63,18 @@ def _asked(**given: Any) -> dict[str, Any]:
     return asked
 
 
+def check_graph_inputs(name: str, required: list[str], optional: dict[str, Any], given: dict[str, Any]) -> None:
+    """A graph's inputs as given, or a :class:`UsageError` naming the missing and the unknown ones (calling the graph
+    and ``ag.run`` say the same)."""
+    missing = [k for k in required if k not in given]
+    unknown = [k for k in given if k not in required and k not in optional]
+    if missing or unknown:
+        raise UsageError(
+            f"graph {shown(name)} takes inputs {required + list(optional)}; missing {missing}, unknown {unknown}",
+            code="bad_inputs",
+        )
+
+
 class NodeHandle:
     """What a tool call returns while a graph is being built: ``h.key`` / ``h["key"]`` refer to its outputs."""
 
@@ -397,14 +409,7 @@ class GraphifyFn:
     def _inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.promoted_from:
             TaskGraph(self.name, [], {}, {}, {}, promoted_from=self.promoted_from).check_inputs(kwargs)
-        missing = [k for k in self.required if k not in kwargs]
-        unknown = [k for k in kwargs if k not in self.required and k not in self.optional]
-        if missing or unknown:
-            raise UsageError(
-                f"graph {shown(self.name)} takes inputs {self.required + list(self.optional)}; "
-                f"missing {missing}, unknown {unknown}",
-                code="bad_inputs",
-            )
+        check_graph_inputs(self.name, self.required, self.optional, kwargs)
         return {**self.optional, **kwargs}
 
     async def run_root(self, scope: Any, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -544,14 +549,7 @@ async def run(
     if problems:
         raise UsageError(f"graph {shown(graph.name)} cannot run:\n  " + "\n  ".join(problems), code="build_errors")
     graph.check_inputs(inputs)
-    missing = [k for k in graph.required if k not in inputs]
-    unknown = [k for k in inputs if k not in graph.required and k not in graph.optional]
-    if missing or unknown:
-        raise UsageError(
-            f"graph {shown(graph.name)} takes inputs {graph.required + list(graph.optional)}; "
-            f"missing {missing}, unknown {unknown}",
-            code="bad_inputs",
-        )
+    check_graph_inputs(graph.name, graph.required, graph.optional, inputs)
     asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error)
     check_cap(asked.get("max_concurrency"))
     options = {"max_concurrency": None, "stop_on_first_error": True, **asked}

@@ -51,6 +51,25 @@ def _previous_wait(scope: Scope, key: str, earlier: list[WaitRecord] | None = No
     return None
 
 
+def _close_left_open(scope: Scope, key: str) -> None:
+    """The run asks something new, so it goes on: the questions whose asking task was cancelled without the run
+    being stopped (a task group whose other task failed) will never be answered, and are closed now. Kept open until
+    here, since such a cancel may also be an eviction or the loop going away (the run resumes them then); they stayed
+    open while the run went on, and after a restart were offered again, their answer going nowhere."""
+    execution = scope.execution
+    if not execution.left_open or execution.detached:
+        return
+    store = scope.run.session.store
+    for token in execution.left_open:
+        current = store.get_wait(token)
+        if current is not None and current.status == "open" and current.node_id != key:
+            current = replace(current, status="cancelled")
+            store.put_wait(current)
+            execution.note_wait(current)
+            scope.run.emit(WaitClosed, token=token, node_id=current.node_id, reason="cancelled")
+    execution.left_open.clear()
+
+
 async def await_answer(
     scope: Scope,
     key: str,
@@ -81,6 +100,7 @@ async def await_answer(
         run.emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
         return value
     if rec is None:
+        _close_left_open(scope, key)
         now = session.clock.now()
         rec = WaitRecord(
             token=secrets.token_urlsafe(16),
@@ -154,7 +174,7 @@ async def await_answer(
             value = fut.result()
     except asyncio.CancelledError:
         interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
-        if interrupted:  # (or a sibling failed and the task was cancelled: closed if the run then ends)
+        if interrupted:  # (or a task group whose other task failed cancelled it: closed once the run goes on)
             scope.execution.left_open.append(rec.token)
         current = None if interrupted else store.get_wait(rec.token)
         if current is not None and current.status == "open":

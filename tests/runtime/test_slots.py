@@ -55,9 +55,8 @@ async def hold_then_release(run: ag.Run, gate: Gate, prefix: str, cap: int, tota
     await until(lambda: len(gate.finished) == total, runs=(run,), gate=gate)
 
 
-def test_a_graph_fn_gathering_sync_tools_runs_at_most_the_session_cap(session: Session) -> None:
-    ag.configure(max_concurrency=2)
-    gate = Gate()
+def gathering_blocked_calls(gate: Gate, n: int = 5) -> Any:
+    """A graph_fn gathering ``n`` sync calls ``work_1``... whose bodies block on ``gate`` until it opens."""
 
     @ag.tool(outputs=["v"])
     def work(i: int) -> dict[str, int]:
@@ -66,8 +65,16 @@ def test_a_graph_fn_gathering_sync_tools_runs_at_most_the_session_cap(session: S
 
     @ag.graph_fn(outputs=["total"])
     async def gather_five() -> dict[str, int]:
-        done = await asyncio.gather(*(work(i) for i in range(5)))
+        done = await asyncio.gather(*(work(i) for i in range(n)))
         return {"total": sum(d["v"] for d in done)}
+
+    return gather_five
+
+
+def test_a_graph_fn_gathering_sync_tools_runs_at_most_the_session_cap(session: Session) -> None:
+    ag.configure(max_concurrency=2)
+    gate = Gate()
+    gather_five = gathering_blocked_calls(gate)
 
     async def main() -> tuple[dict[str, Any], ag.Run]:
         run = gather_five.start()
@@ -234,16 +241,7 @@ def test_calls_stopped_while_they_waited_for_a_slot_show_no_time_of_their_own(se
     """Stopped while queued, a call never ran: it showed the time it had queued as its own (1.6 s)."""
     ag.configure(max_concurrency=2)
     gate = Gate()
-
-    @ag.tool(outputs=["v"])
-    def work(i: int) -> dict[str, int]:
-        gate.body(f"work {i}", block=True)
-        return {"v": i}
-
-    @ag.graph_fn(outputs=["total"])
-    async def gather_five() -> dict[str, int]:
-        done = await asyncio.gather(*(work(i) for i in range(5)))
-        return {"total": sum(d["v"] for d in done)}
+    gather_five = gathering_blocked_calls(gate)
 
     async def main() -> ag.Run:
         run = gather_five.start()

@@ -476,3 +476,36 @@ def test_a_question_cancelled_by_a_failing_sibling_is_closed_when_the_run_fails(
     assert run.status == "failed" and run.waits == []
     session.flush()
     assert session.store.list_waits(run.id, status="open") == []
+
+
+def test_a_question_cancelled_by_a_failing_sibling_is_closed_at_once_while_the_run_goes_on(session: Session) -> None:
+    """The agent catches the sibling's failure and asks something else. The first question stayed open until the
+    run ended: evicted or restarted meanwhile, the run offered it again and its answer went nowhere."""
+
+    @ag.tool(outputs=["ok"])
+    async def check_stock() -> dict[str, bool]:
+        raise ConnectionError("inventory db unreachable")
+
+    @ag.graph_fn(outputs=["note"])
+    async def order(*, context: ag.NodeContext) -> dict[str, Any]:
+        channel = context.channel()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(channel.ask_text("Ship the order?"))
+                tg.create_task(check_stock())
+        except* ConnectionError:
+            pass
+        return {"note": await channel.ask_text("The stock is unknown: a note for the customer?")}
+
+    async def main() -> tuple[list[str], list[str], dict[str, Any]]:
+        run = order.start()
+        second = "The stock is unknown: a note for the customer?"
+        await until(lambda: second in [w.prompt for w in run.waits])
+        prompts = [w.prompt for w in run.waits]
+        stored = [w.prompt or "" for w in session.store.list_waits(run.id, status="open")]
+        await run.answer("sorry")
+        return prompts, stored, await run
+
+    prompts, stored, out = arun(main())
+    assert prompts == stored == ["The stock is unknown: a note for the customer?"], (prompts, stored)
+    assert out == {"note": "sorry"}
