@@ -245,8 +245,7 @@ class SchemaTool(Tool):
         if scope is None:
             return self.invoke(self.arguments(args, kwargs))
         inputs, execute = self.prepare(args, kwargs)
-        if "global_max_concurrency" in scope.run.session.config:
-            execute = capped(execute)
+        execute = capped(scope, execute)
         return StepCall(scope, self.name, "tool", inputs, execute, meta=self.node_meta())
 
     def node_meta(self) -> dict[str, Any]:

@@ -265,8 +265,7 @@ class Tool:
         if scope is None:
             return self._call_direct(self._bind(args, kwargs))
         inputs, execute = self.prepare(args, kwargs)
-        if "global_max_concurrency" in scope.run.session.config:
-            execute = capped(execute)
+        execute = capped(scope, execute)
         return StepCall(scope, self.name, "tool", inputs, execute, meta={"tool_version": self.version})
 
     def prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
@@ -330,10 +329,13 @@ class Tool:
         return normalise_outputs(self.fn(*bound.args, **bound.kwargs), self.outputs, where)
 
 
-def capped(execute: Execute) -> Execute:
-    """``execute`` under the session's cap (``ag.configure(max_concurrency=N)``): a tool call of a ``@graph_fn``
-    (or of an LLM's ``run_tools``) holds a slot while its body runs. A static graph's scheduler and a state graph's
-    task hold one for the nodes they run, so their calls of :meth:`Tool.prepare` are not wrapped."""
+def capped(scope: Scope, execute: Execute) -> Execute:
+    """``execute`` under the session's cap (``ag.configure(max_concurrency=N)``), or as it is when the session of
+    ``scope``'s run has none: a tool call of a ``@graph_fn`` (or of an LLM's ``run_tools``) holds a slot while its
+    body runs. A static graph's scheduler and a state graph's task hold one for the nodes they run, so their calls
+    of :meth:`Tool.prepare` are not wrapped."""
+    if "global_max_concurrency" not in scope.run.session.config:  # (the common case: nothing added per call)
+        return execute
 
     async def in_slot(child: Scope) -> dict[str, Any]:
         return await in_session_slot(
@@ -436,8 +438,7 @@ class _DualStageMeta(type):
                 code="waitable_outside_run",
             )
         inputs, execute = cls.prepare(args, kwargs)
-        if "global_max_concurrency" in scope.run.session.config:
-            execute = capped(execute)  # (its wait gives the slot back while it waits)
+        execute = capped(scope, execute)  # (its wait gives the slot back while it waits)
         return StepCall(scope, name, "tool", inputs, execute, meta={"tool_version": cls.version})  # type: ignore[attr-defined]
 
     def prepare(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Execute]:
