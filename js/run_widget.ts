@@ -117,9 +117,14 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     `This widget's kernel has stopped; the run went on in a newer widget of this notebook and is ${statusWords(status)} there. ` +
     "What this one shows is the run as it was when its kernel stopped.";
   // Live widgets announce their run's status on the page; an inert widget of the same run listens (see setInert).
+  // Another view of this same widget model (JupyterLab may draw an output twice, or keep a detached copy) is not
+  // "a newer widget": it stops with the same kernel. Only another model of the run, shown on the page, counts.
+  const ownModel = (): string => String(model.get("view_id") ?? "");
+  const isNewerPeer = (other: HTMLElement): boolean =>
+    other !== root && other.isConnected && (other.dataset.viewId ?? "") !== ownModel();
   const onPeerStatus = (event: Event): void => {
     const detail = (event as CustomEvent<{ runId: string; status: string; source: HTMLElement }>).detail;
-    if (!detail || detail.source === root || detail.runId !== currentGraph?.run_id) return;
+    if (!detail || !isNewerPeer(detail.source) || detail.runId !== currentGraph?.run_id) return;
     movedOn = detail.status;
     if (inert) inertNotice.replaceChildren(movedOnText(movedOn));
   };
@@ -134,7 +139,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     if (value) {
       // A newer widget of this run may already be on the page (reopened, or re-attached before this one noticed).
       for (const other of document.querySelectorAll<HTMLElement>(".aether-run[data-run-id]")) {
-        if (other !== root && other.dataset.runId === runId && other.dataset.inert !== "true" && other.dataset.runStatus) {
+        if (isNewerPeer(other) && other.dataset.runId === runId && other.dataset.inert !== "true" && other.dataset.runStatus) {
           movedOn = other.dataset.runStatus;
         }
       }
@@ -267,6 +272,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     const active = activeNow();
     root.dataset.runStatus = graph.status;
     root.dataset.runId = graph.run_id;
+    root.dataset.viewId = ownModel();
     if (!inert && announced !== `${graph.run_id}|${graph.status}`) {
       announced = `${graph.run_id}|${graph.status}`;
       document.dispatchEvent(new CustomEvent(PEER_EVENT, { detail: { runId: graph.run_id, status: graph.status, source: root } }));

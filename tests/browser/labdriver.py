@@ -542,7 +542,10 @@ def open_notebook(
     page.on("console", lambda msg: lab.console.append(f"{msg.type}: {msg.text}"))
     page.on("pageerror", lambda exc: lab.console.append(f"pageerror: {exc}"))
     prefix = "lab/tree" if ui == "lab" else "notebooks"
-    page.goto(f"{server.base_url}/{prefix}/{name}?token={server.token}")
+    # JupyterLab restores the server's saved layout (every notebook earlier tests opened, hidden tabs showing their
+    # runs) unless told to reset it: each test's page starts with its own notebook only.
+    reset = "reset&" if ui == "lab" else ""
+    page.goto(f"{server.base_url}/{prefix}/{name}?{reset}token={server.token}")
     trace("loaded; waiting for an idle kernel")
     lab.wait_for_kernel_idle()
     trace("kernel idle")

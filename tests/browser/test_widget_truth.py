@@ -435,3 +435,52 @@ def test_the_widget_of_a_finished_run_says_so_when_its_kernel_stops(
     notice = lab.widget(0).locator(".aether-inert-notice").inner_text()
     assert "the run had ended (done)" in notice and "To see it live again" in notice, notice
     assert "pick the run up again" not in notice
+
+
+def test_a_second_view_of_the_same_widget_is_not_a_newer_widget(lab_server: LabServer, open_page: OpenNotebook) -> None:
+    """A person who opened the cell's output in its own panel (JupyterLab's "Create New View for Cell Output") and
+    restarted the kernel: one of the two views said "the run went on in a newer widget of this notebook" (it took the
+    other view of the same widget, not yet told of the restart, for a newer one) instead of how the run had ended."""
+    cell = QUICK.replace("quick.start(x=21)", 'quick.start(x=21, run_id="truth-two-views")')
+    assert cell != QUICK
+    lab = open_page(lab_server, "truth_two_views.ipynb", [cell], ui="lab")
+    lab.run_cell(0, timeout=60)
+    lab.wait_in_widget(0, _status_is("succeeded"), timeout=30)
+    views = lab.page.locator(".aether-run[data-run-id='truth-two-views']")
+    lab.page.evaluate(
+        """async () => {
+          const app = window.jupyterapp;
+          const notebook = app.shell.currentWidget;
+          notebook.content.activeCellIndex = 0;
+          await app.commands.execute('notebook:create-output-view');
+          app.shell.activateById(notebook.id);
+        }"""
+    )
+    lab.page.wait_for_function(
+        "() => [...document.querySelectorAll(\".aether-run[data-run-id='truth-two-views']\")]"
+        ".filter((el) => el.dataset.runStatus === 'succeeded').length === 2",
+        timeout=30_000,
+    )
+    try:
+        lab.restart_kernel()
+        lab.page.wait_for_function(
+            "() => [...document.querySelectorAll(\".aether-run[data-run-id='truth-two-views']\")]"
+            ".filter((el) => el.dataset.inert === 'true').length === 2",
+            timeout=30_000,
+        )
+        for i in range(2):
+            notice = views.nth(i).locator(".aether-inert-notice").inner_text()
+            assert "the run had ended (done)" in notice, notice
+            assert "newer widget" not in notice, notice
+    finally:
+        # JupyterLab saves its layout on the server: a split left open would greet the next tests' pages
+        lab.page.evaluate(
+            """() => {
+              for (const w of [...window.jupyterapp.shell.widgets('main')]) {
+                if (w.node.classList.contains('jp-LinkedOutputView') || w.node.querySelector('.jp-LinkedOutputView')) {
+                  w.close();
+                }
+              }
+            }"""
+        )
+        lab.page.wait_for_function("() => !document.querySelector('.jp-LinkedOutputView')", timeout=30_000)
