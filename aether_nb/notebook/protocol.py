@@ -175,7 +175,8 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
 
     Each node carries the status it shows (:func:`aether_nb.runtime.status.shown_statuses`); a failed run also
     carries ``failed_node`` (the node that explains it, selected by the widget) next to its ``error``.
-    ``labels`` caches argument previews by node id (a node's inputs never change once it started).
+    ``labels`` caches argument previews by node id (a node's inputs never change once it started; a static
+    graph's planned node has none before it starts, so it is not cached until then).
     """
     nodes = graph.get("nodes", [])
     shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
@@ -185,7 +186,9 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
         nid = n["id"]
         label = cache.get(nid)
         if label is None:
-            label = cache[nid] = arg_preview(redact_value(n.get("inputs")), n.get("kind"))
+            label = arg_preview(redact_value(n.get("inputs")), n.get("kind"))
+            if n.get("started_at") is not None or n.get("status") != "PENDING":
+                cache[nid] = label
         slim_nodes.append(slim_node(n, shown.get(nid), label))
     out = {**graph, "nodes": slim_nodes}
     if status.tone(str(graph.get("status") or "")) == "failed":

@@ -102,6 +102,26 @@ class RunFinished(Event):
 
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
+class GraphPlanned(Event):
+    """A static graph (``@graphify``) is about to run: its nodes, with their edges, before any of them starts.
+
+    The DAG shows them ``PENDING`` with no time of their own until each starts (or ends without starting:
+    skipped, cancelled), so a person sees the whole plan from the first moment, not only the nodes begun.
+    ``node_ids[i]`` runs tool ``names[i]``; ``edges`` holds index pairs into ``node_ids``, flat
+    (``[from, to, from, to, ...]``: flat lists of strings and numbers cost a tenth of nested ones to store);
+    ``parent`` is the enclosing node (None at the top level). Nodes the DAG already has (a resumed run's) are left
+    as they are.
+    """
+
+    parent: str | None
+    node_ids: JSON
+    names: JSON
+    edges: JSON
+    kind: Literal["graph_planned"] = field(init=False, default="graph_planned")
+
+
+@_register
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NodeStarted(Event):
     """A node (tool call, nested graph_fn, LLM call, wait) was created and started.
 

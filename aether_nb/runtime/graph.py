@@ -12,6 +12,7 @@ from typing import Any
 from aether_nb.errors import shown
 from aether_nb.runtime.events import (
     Event,
+    GraphPlanned,
     LogRecord,
     NodeFinished,
     NodeRan,
@@ -234,7 +235,7 @@ class RunGraph:
             return node
         if isinstance(event, NodeFinished):
             node = self._nodes[event.node_id]
-            if node.status == "PENDING" and not event.replayed:
+            if node.status == "PENDING" and not event.replayed and node.started_at is not None:
                 node.started_at = event.ts  # it ended while it waited for a slot: it never ran (no time of its own)
             node.status = event.status
             node.outputs = event.outputs
@@ -275,6 +276,18 @@ class RunGraph:
                 return None
             owner.add_call(call)
             return owner
+        if isinstance(event, GraphPlanned):
+            # A planned node has no start: a node that ends without starting (skipped) shows no time of its own.
+            ids, names, edges = event.node_ids or [], event.names or [], event.edges or []
+            parents: dict[str, list[str]] = {}
+            for i in range(0, len(edges) - 1, 2):
+                parents.setdefault(ids[edges[i + 1]], []).append(ids[edges[i]])
+            nodes, parent = self._nodes, event.parent
+            for node_id, name in zip(ids, names, strict=True):
+                if node_id not in nodes:
+                    before = tuple(parents.get(node_id, ()))
+                    nodes[node_id] = GraphNode(node_id, name, "tool", "PENDING", parent, before)
+            return None
         if isinstance(event, RunStarted):
             self.name = event.graph
             self.status = "running"

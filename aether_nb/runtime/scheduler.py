@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
+from aether_nb.runtime.events import GraphPlanned
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
+from aether_nb.runtime.graph import FINAL_NODE_STATUSES
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.slots import Slots
 from aether_nb.runtime.slots import session_limit as session_limit_of
@@ -142,12 +144,27 @@ async def run_taskgraph(
 
     stepped: set[str] = set()  # the nodes whose step began: the step draws them
 
+    def parents_of(node_id: str) -> tuple[str, ...]:
+        return tuple(d for d in graph.nodes[node_id].deps if d in graph.nodes)
+
+    # The whole plan is on the DAG before any node starts (each PENDING until its step begins).
+    # (all of it: a resumed run's DAG keeps the nodes it has, and the new ones get their edges to those)
+    known = run.graph
+    if any(n not in known for n in graph.nodes):
+        planned = list(graph.nodes)
+        index = {n: i for i, n in enumerate(planned)}
+        edges = [i for n in planned for d in parents_of(n) for i in (index[d], index[n])]
+        names = [graph.nodes[n].tool for n in planned]
+        run.emit(GraphPlanned, parent=scope.node_id, node_ids=planned, names=names, edges=edges)
+
     def draw(node_id: str, final: str, error: BaseException | None = None) -> None:
-        """Draw a node that ends without a step of its own (never started), so ``run.graph`` shows every node."""
-        spec = graph.nodes[node_id]
-        run.start_node(node_id=node_id, name=spec.tool, node_kind="tool", parent=scope.node_id,
-                       parents=tuple(d for d in spec.deps if d in graph.nodes), inputs=None)  # fmt: skip
-        run.finish_node(node_id, final, error=None if error is None else error_info(error))
+        """End a node without a step of its own (it never started): its planned node, drawn anew if the DAG lost
+        it (a resumed run's), with no time of its own."""
+        info = None if error is None else error_info(error)
+        if node_id not in run.graph or run.graph.node(node_id).status in FINAL_NODE_STATUSES:
+            run.start_node(node_id=node_id, name=graph.nodes[node_id].tool, node_kind="tool", parent=scope.node_id,
+                           parents=parents_of(node_id), inputs=None)  # fmt: skip
+        run.finish_node(node_id, final, error=info)
 
     def ended(task: asyncio.Task[dict[str, Any]], node_id: str) -> None:
         """Record how a node's task ended; one that never began its step (cancelled while it waited for a slot, or
@@ -254,7 +271,7 @@ async def run_taskgraph(
             if queued is not None:
                 unqueue(queued)
             if stopping():  # a sibling failed while this node waited for its slot (or its next attempt)
-                slots.release()
+                slots.end()
                 raise not_started(node_id)
             bodies = lingering()
             stepped.add(node_id)

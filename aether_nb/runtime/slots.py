@@ -9,8 +9,9 @@ A body nested in one that holds the session's slot (a tool an async tool awaits,
 runs, a run a tool starts and awaits) runs inside that slot: taking a second one would deadlock a cap of 1. Once
 that slot is not held any more (the parent ended, or waits for an answer), a nested body takes its own: a run a
 tool started and left running counts against the cap like any other. A body waiting for an answer gives its
-slots back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`); a sync body given up on (a timeout, a
-cancel) keeps them until its thread really returns (:class:`~aether_nb.runtime.executors.lingering`).
+slots back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`), once nothing else runs in them (a
+nested call asking while its sibling in the same slot works keeps it: :class:`Slots`); a sync body given up on (a
+timeout, a cancel) keeps them until its thread really returns (:class:`~aether_nb.runtime.executors.lingering`).
 """
 
 from __future__ import annotations
@@ -42,17 +43,33 @@ def session_limit(config: MutableMapping[str, Any]) -> asyncio.Semaphore | None:
 
 class Slots:
     """The caps a body holds while it runs: released when the body really ends, which for a sync body given up on
-    (timeout, cancel) is when its thread returns, not when the node stops waiting for it; and given back while the
-    body waits for an answer (a person may take hours: the other nodes go on meanwhile, as in AetherGraph's
-    scheduler, which counts running tasks only), taken again once the answer is in."""
+    (timeout, cancel) is when its thread returns, not when the node stops waiting for it; and given back while
+    nothing in them runs (a person may take hours: the other nodes go on meanwhile, as in AetherGraph's
+    scheduler, which counts running tasks only), taken again once an answer is in.
+
+    What runs in them: the body that took them (the owner) and the bodies nested in it (:meth:`share`). An owner
+    with nested bodies under way is taken to be awaiting them, so the slots go back when every nested body waits
+    for an answer, and stay while one of them still runs (one nested call asking beside another that works gave
+    the whole slot back: another run's body started beside the working one, cap + 1).
+    """
 
     def __init__(self, *limits: asyncio.Semaphore | None) -> None:
         self._limits = [lim for lim in limits if lim is not None]
         self._loop = asyncio.get_running_loop()
         self._held = False
         self._retaking: asyncio.Lock | None = None
+        self._owner_runs = False
+        self._owner_waits = False
+        self._ended = False
+        self._awake = 0  # nested bodies running in the slots
+        self._asleep = 0  # nested bodies waiting for an answer
 
     async def acquire(self) -> None:
+        """The owner's body starts: it holds the slots (waiting for them while the caps are full)."""
+        await self._acquire_limits()
+        self._owner_runs = True
+
+    async def _acquire_limits(self) -> None:
         taken: list[asyncio.Semaphore] = []
         try:
             for lim in self._limits:
@@ -68,23 +85,99 @@ class Slots:
     def held(self) -> bool:
         return self._held
 
-    def release(self) -> None:
-        """Give the slots back (idempotent: concurrent waits of one node release them once)."""
-        if self._held:
+    def _settle(self) -> None:
+        """Give the slots back when nothing in them runs."""
+        if self._held and not self._owner_runs and self._awake == 0:
             self._held = False
             for lim in self._limits:
                 lim.release()
 
-    async def retake(self) -> None:
-        """Hold the slots again (an answer came); concurrent answers of one node take them once."""
+    async def _take(self) -> None:
+        """Hold the slots (once, however many answers come at the same time)."""
         if self._retaking is None:
             self._retaking = asyncio.Lock()
         async with self._retaking:
             if not self._held:
-                await self.acquire()
+                await self._acquire_limits()
+
+    # -- the owner ---------------------------------------------------------------------------------------------------
+    def release(self) -> None:
+        """The owner waits for an answer (idempotent: concurrent waits of one node give them back once)."""
+        self._owner_waits = True
+        self._owner_runs = False
+        self._settle()
+
+    async def retake(self) -> None:
+        """The owner's answer came: it runs again, holding the slots."""
+        self._owner_waits = False
+        await self._take()
+        self._owner_runs = not self._ended
+
+    def end(self) -> None:
+        """The owner's body ended (or never started): the slots go back once no nested body runs in them."""
+        self._ended = True
+        self._owner_runs = False
+        self._settle()
 
     def release_after(self, bodies: lingering) -> None:
-        bodies.when_all_done(self.release, self._loop)
+        bodies.when_all_done(self.end, self._loop)
+
+    # -- nested bodies ------------------------------------------------------------------------------------------------
+    def share(self) -> Shared:
+        """A nested body starts in these slots (held now): it counts as running in them until it ends."""
+        self._awake += 1
+        self._owner_runs = False  # (awaiting it, as far as the slots can tell)
+        return Shared(self)
+
+    def nested_ended(self, waiting: bool) -> None:
+        """A nested body ended (``waiting``: while one of its waits was open, i.e. it was cancelled there)."""
+        if waiting:
+            self._asleep -= 1
+        else:
+            self._awake -= 1
+        if self._awake == 0 and self._asleep == 0 and not self._owner_waits and not self._ended:
+            self._owner_runs = True  # its nested calls are done: the owner's code goes on
+        self._settle()
+
+    def nested_waits(self) -> None:
+        self._awake -= 1
+        self._asleep += 1
+        self._settle()
+
+    async def nested_answered(self) -> None:
+        await self._take()
+        self._asleep -= 1
+        self._awake += 1
+
+
+class Shared:
+    """A nested body's hold on its parent's slots, as the waits it makes see them (:data:`waiting_slots`): like the
+    owner's, concurrent waits of one body give its share back once, and the first answer takes it again."""
+
+    def __init__(self, owner: Slots) -> None:
+        self.owner = owner
+        self._waiting = False
+
+    @property
+    def held(self) -> bool:
+        return self.owner.held
+
+    def share(self) -> Shared:
+        return self.owner.share()
+
+    def release(self) -> None:
+        if not self._waiting:
+            self._waiting = True
+            self.owner.nested_waits()
+
+    async def retake(self) -> None:
+        if self._waiting:
+            await self.owner.nested_answered()
+            self._waiting = False
+
+    def ended(self) -> None:
+        self.owner.nested_ended(self._waiting)
+        self._waiting = False
 
 
 async def in_session_slot(
@@ -97,8 +190,16 @@ async def in_session_slot(
     wait for a slot and ``queued(False)`` once it has one (the DAG shows such a step pending, not running)."""
     limit = session_limit(config)
     parent = waiting_slots.get()
-    if limit is None or (parent is not None and parent.held):
+    if limit is None:
         return await body()
+    if isinstance(parent, (Slots, Shared)) and parent.held:
+        shared = parent.share()
+        inside = waiting_slots.set(shared)
+        try:
+            return await body()
+        finally:
+            waiting_slots.reset(inside)
+            shared.ended()
     slots = Slots(limit)
     if queued is not None and limit.locked():
         queued(True)

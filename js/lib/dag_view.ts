@@ -440,7 +440,7 @@ export class DagView {
       summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${parts.join(" · ")}`;
     }
     const duration = nodeDuration(node, now);
-    const meta = collapsed ? summary : metaLine(node.label || node.kind, duration);
+    const meta = collapsed ? summary : metaLine(node.label || unlabelled(node), duration);
     const tone = statusTone(status);
     const selected = this.selected === node.id;
     const top = box.y + MARGIN;
@@ -598,7 +598,14 @@ function edgeKey(route: Route): string {
   return `${route.from}\u0001${route.to}`;
 }
 
-export function nodeDuration(node: GraphNode, now: number): string {
+export /** The second line of a box without an argument preview: a static graph's node that has not started (or never
+ * did: skipped, cancelled) says so instead of its kind. */
+function unlabelled(node: GraphNode): string {
+  if (node.started_at != null || node.kind === "group") return node.kind;
+  return node.status === "PENDING" ? "not started yet" : "did not run";
+}
+
+function nodeDuration(node: GraphNode, now: number): string {
   if (node.started_at == null) return "";
   const end = node.ended_at ?? (statusTone(shownStatus(node)) === "running" ? now : null);
   if (end == null) return "";

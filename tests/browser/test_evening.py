@@ -124,6 +124,9 @@ def test_an_evening_answered_in_the_widgets(lab_server: LabServer, open_page: Op
     trip = lab.widget(AT[ev.TRIP])
     trip.locator("[data-wait-kind='approval']").wait_for(timeout=60_000)
     assert trip.locator(".aether-node[data-node-id='forecast_1'][data-shown='DONE']").count() == 1
+    # the static graph's whole plan shows: the booking, still to come, is on the DAG before it starts
+    assert trip.locator(".aether-node[data-node-id='book_1'][data-shown='PENDING']").count() == 1
+    assert trip.locator(".aether-node[data-node-id='book_1'] .aether-node-meta").text_content() == "not started yet"
     _shot(trip, "09_graph_waits")
     lab.restart_kernel()
     lab.wait_in_widget(AT[ev.TRIP], "(root) => root.dataset.inert === 'true'", timeout=30)
@@ -134,9 +137,14 @@ def test_an_evening_answered_in_the_widgets(lab_server: LabServer, open_page: Op
     assert "waiting for you" in lab.output_text(AT[ev.REATTACH])
     lab.run_cell(AT[ev.RESUME], timeout=60)
     live = lab.widget(AT[ev.RESUME])
+    live.locator("[data-wait-kind='approval']").wait_for(timeout=60_000)
+    assert live.locator(".aether-node[data-node-id='book_1'][data-shown='PENDING']").count() == 1
     live.locator("[data-wait-kind='approval'] button.aether-primary").click(timeout=30_000)
     lab.wait_in_widget(AT[ev.RESUME], _status("succeeded"), timeout=60)
     assert live.locator(".aether-node[data-node-id='book_1'][data-shown='DONE']").count() == 1
+    assert "city='Bergen'" in (
+        live.locator(".aether-node[data-node-id='book_1'] .aether-node-meta").text_content() or ""
+    )
     _shot(live, "11_approved_after_restart")
     lab.run_cell(AT[ev.TRIP_RESULT], timeout=60)
     printed = lab.output_text(AT[ev.TRIP_RESULT])

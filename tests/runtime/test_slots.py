@@ -375,3 +375,185 @@ def test_a_dual_stage_tool_and_a_run_left_running_by_a_tool_count_against_the_se
 
     assert arun(main()) == {"ok": True}
     assert now["peak"] == 1
+
+
+def test_a_nested_call_that_asks_keeps_the_slot_while_a_sibling_in_it_still_runs(session: Session) -> None:
+    """Under a cap of 1, a tool gathering two nested calls (they run in its slot): one asks a person, the other
+    goes on working. The asking one gave the whole slot back, so another run's tool started beside the one still
+    working: two bodies at once under a cap of 1. The slot now goes back once nothing in it runs."""
+    ag.configure(max_concurrency=1)
+    busy = {"now": 0, "peak": 0, "ran": []}
+    side_gate = asyncio.Event()
+
+    def enter(label: str) -> None:
+        busy["now"] += 1
+        busy["peak"] = max(busy["peak"], busy["now"])
+        busy["ran"].append(label)
+
+    @ag.tool(outputs=["name"])
+    async def nc_ask(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("Your name?")}
+
+    @ag.tool(outputs=["v"])
+    async def nc_side() -> dict[str, int]:
+        enter("side")
+        try:
+            await side_gate.wait()
+            return {"v": 1}
+        finally:
+            busy["now"] -= 1
+
+    @ag.tool(outputs=["name", "v"])
+    async def nc_parent() -> dict[str, Any]:
+        asked, worked = await asyncio.gather(nc_ask(), nc_side())
+        enter("parent goes on")
+        busy["now"] -= 1
+        return {"name": asked["name"], "v": worked["v"]}
+
+    @ag.tool(outputs=["v"])
+    async def nc_other_tool() -> dict[str, int]:
+        enter("other")
+        await asyncio.sleep(0)
+        busy["now"] -= 1
+        return {"v": 2}
+
+    @ag.graph_fn(outputs=["name", "v"])
+    async def nc_outer() -> dict[str, Any]:
+        return await nc_parent()
+
+    @ag.graph_fn(outputs=["v"])
+    async def nc_other() -> dict[str, Any]:
+        return await nc_other_tool()
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        outer = nc_outer.start()
+        await until(lambda: outer.status == "waiting" and busy["ran"] == ["side"], runs=(outer,))
+        other = nc_other.start()
+        await turns()
+        assert busy["ran"] == ["side"], "another run's tool started while the side call still ran in the slot"
+        assert statuses(other, "nc_other_tool") == ["PENDING"]
+        side_gate.set()  # the side call ends: only the question is left in the slot, which goes back
+        other_out = await other
+        await outer.answer("Ada")
+        return await outer, other_out
+
+    out, other_out = arun(main(), timeout=30)
+    assert out == {"name": "Ada", "v": 1} and other_out == {"v": 2}
+    assert busy["ran"] == ["side", "other", "parent goes on"] and busy["peak"] == 1
+
+
+def test_a_nested_call_asking_twice_gives_the_slot_back_each_time(session: Session) -> None:
+    """Under a cap of 1, a nested call asks, is answered and asks again: during each question another run's tool
+    runs (the slot is not kept by a parent that only awaits a person)."""
+    ag.configure(max_concurrency=1)
+    ran: list[str] = []
+
+    @ag.tool(outputs=["a", "b"])
+    async def na_two_questions(*, context: ag.NodeContext) -> dict[str, str]:
+        first = await context.channel().ask_text("First?")
+        ran.append("between")
+        second = await context.channel().ask_text("Second?")
+        return {"a": first, "b": second}
+
+    @ag.tool(outputs=["v"])
+    async def na_quick() -> dict[str, int]:
+        ran.append("quick")
+        return {"v": 1}
+
+    @ag.tool(outputs=["a", "b", "v"])
+    async def na_parent() -> dict[str, Any]:
+        asked, quick = await asyncio.gather(na_two_questions(), na_quick())
+        return {**asked, "v": quick["v"]}
+
+    @ag.graph_fn(outputs=["a", "b", "v"])
+    async def na_outer() -> dict[str, Any]:
+        return await na_parent()
+
+    @ag.tool(outputs=["v"])
+    async def na_other_tool(tag: str) -> dict[str, str]:
+        ran.append(tag)
+        return {"v": tag}
+
+    @ag.graph_fn(outputs=["v"])
+    async def na_other(tag: str) -> dict[str, Any]:
+        return await na_other_tool(tag)
+
+    async def main() -> dict[str, Any]:
+        outer = na_outer.start()
+        await until(lambda: len(outer.waits) == 1 and "quick" in ran, runs=(outer,))
+        assert await na_other.start(tag="during the first") == {"v": "during the first"}
+        await outer.answer("one")
+        await until(lambda: len(outer.waits) == 1 and outer.waits[0].prompt == "Second?", runs=(outer,))
+        assert await na_other.start(tag="during the second") == {"v": "during the second"}
+        await outer.answer("two")
+        return await outer
+
+    assert arun(main(), timeout=30) == {"a": "one", "b": "two", "v": 1}
+    assert ran == ["quick", "during the first", "between", "during the second"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cap=st.integers(min_value=1, max_value=2),
+    trees=st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["work", "ask"]), st.integers(min_value=0, max_value=40)), min_size=1, max_size=4
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    answer_after=st.integers(min_value=0, max_value=6),
+)
+def test_runs_whose_nested_calls_ask_and_work_never_hold_more_slots_than_the_cap(
+    cap: int, trees: list[list[tuple[str, int]]], answer_after: int
+) -> None:
+    """Runs whose tool gathers nested calls (they run in its slot), some working for a few loop turns, some asking a
+    person (answered a few turns after they ask) and working after the answer. At any moment the runs with a
+    nested call working are at most the cap (a nested question gave the shared slot back while a sibling
+    worked), nothing deadlocks, and every call runs once."""
+    s, _ = make_session()
+    s.config["global_max_concurrency"] = cap
+    working: dict[int, int] = {}
+    peak = {"owners": 0}
+    ran: list[tuple[int, int]] = []
+
+    async def work(tag: int, turns_: int) -> None:
+        working[tag] = working.get(tag, 0) + 1
+        peak["owners"] = max(peak["owners"], sum(1 for n in working.values() if n))
+        for _ in range(turns_):
+            await asyncio.sleep(0)
+        working[tag] -= 1
+
+    @ag.tool(outputs=["v"])
+    async def pr_child(tag: int, i: int, kind: str, turns_: int, *, context: ag.NodeContext) -> dict[str, int]:
+        if kind == "ask":
+            await context.channel().ask_text(f"{tag}.{i}?")
+        await work(tag, turns_)
+        ran.append((tag, i))
+        return {"v": i}
+
+    @ag.tool(outputs=["n"])
+    async def pr_parent(tag: int, children: list[list[Any]]) -> dict[str, int]:
+        done = await asyncio.gather(*(pr_child(tag, i, k, t) for i, (k, t) in enumerate(children)))
+        return {"n": len(done)}
+
+    @ag.graph_fn(outputs=["n"])
+    async def pr_run(tag: int, children: list[list[Any]]) -> dict[str, Any]:
+        return await pr_parent(tag, children)
+
+    async def main() -> list[Any]:
+        runs = [pr_run.start(tag=t, children=[list(c) for c in tree], session=s) for t, tree in enumerate(trees)]
+        seen: dict[str, int] = {}
+        while not all(r.done for r in runs):
+            await asyncio.sleep(0)
+            for r in runs:
+                for w in list(r.waits) if r.status == "waiting" else []:
+                    seen[w.token] = seen.get(w.token, 0) + 1
+                    if seen[w.token] > answer_after:
+                        await r.answer("ok", token=w.token)
+        return [await r for r in runs]
+
+    outs = arun(main(), timeout=60)
+    assert outs == [{"n": len(tree)} for tree in trees]
+    assert sorted(ran) == sorted((t, i) for t, tree in enumerate(trees) for i in range(len(tree)))
+    assert peak["owners"] <= cap, (peak, cap)

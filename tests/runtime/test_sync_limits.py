@@ -136,7 +136,8 @@ def test_a_cancelled_run_keeps_the_session_cap_until_its_threads_end() -> None:
         second = single.start(label="second", block=False, session=s)
         await turns()
         # the first body still runs in its thread and holds the only slot: the second node has not started
-        assert len(second.graph) == 0 and gate.started == ["first"]
+        assert [(n.status, n.started_at) for n in second.graph.nodes] == [("PENDING", None)]
+        assert gate.started == ["first"]
         gate.release.set()
         return await second
 
