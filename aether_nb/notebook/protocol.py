@@ -176,7 +176,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
     Each node carries the status it shows (:func:`aether_nb.runtime.status.shown_statuses`); a failed run also
     carries ``failed_node`` (the node that explains it, selected by the widget) next to its ``error``.
     ``labels`` caches argument previews by node id (a node's inputs never change once it started; a static
-    graph's planned node has none before it starts, so it is not cached until then).
+    graph's node has none before it starts, nor when it ended without starting, so it is not cached until then).
     """
     nodes = graph.get("nodes", [])
     shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
@@ -187,7 +187,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
         label = cache.get(nid)
         if label is None:
             label = arg_preview(redact_value(n.get("inputs")), n.get("kind"))
-            if n.get("started_at") is not None or n.get("status") != "PENDING":
+            if n.get("started_at") is not None:
                 cache[nid] = label
         slim_nodes.append(slim_node(n, shown.get(nid), label))
     out = {**graph, "nodes": slim_nodes}

@@ -110,7 +110,8 @@ class GraphPlanned(Event):
     ``node_ids[i]`` runs tool ``names[i]``; ``edges`` holds index pairs into ``node_ids``, flat
     (``[from, to, from, to, ...]``: flat lists of strings and numbers cost a tenth of nested ones to store);
     ``parent`` is the enclosing node (None at the top level). Nodes the DAG already has (a resumed run's) are left
-    as they are.
+    as they are, but for those that had not run (skipped, cancelled): the resumed run decides again, so they are
+    pending again.
     """
 
     parent: str | None

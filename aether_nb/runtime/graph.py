@@ -284,7 +284,9 @@ class RunGraph:
                 parents.setdefault(ids[edges[i + 1]], []).append(ids[edges[i]])
             nodes, parent = self._nodes, event.parent
             for node_id, name in zip(ids, names, strict=True):
-                if node_id not in nodes:
+                known = nodes.get(node_id)
+                # a node a resumed run planned again that had not run (skipped, cancelled) is pending again
+                if known is None or known.status in ("SKIPPED", "CANCELLED"):
                     before = tuple(parents.get(node_id, ()))
                     nodes[node_id] = GraphNode(node_id, name, "tool", "PENDING", parent, before)
             return None

@@ -27,13 +27,13 @@ from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.events import GraphPlanned
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
-from aether_nb.runtime.graph import FINAL_NODE_STATUSES
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.slots import Slots
 from aether_nb.runtime.slots import session_limit as session_limit_of
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
+_NOT_RUN = frozenset({"CANCELLED", "SKIPPED"})  # (a resumed run decides again whether they run: pending again)
 
 
 @dataclass(frozen=True)
@@ -147,24 +147,24 @@ async def run_taskgraph(
     def parents_of(node_id: str) -> tuple[str, ...]:
         return tuple(d for d in graph.nodes[node_id].deps if d in graph.nodes)
 
-    # The whole plan is on the DAG before any node starts (each PENDING until its step begins).
-    # (all of it: a resumed run's DAG keeps the nodes it has, and the new ones get their edges to those)
+    def plan(node_ids: list[str]) -> None:
+        index = {n: i for i, n in enumerate(node_ids)}
+        edges = [i for n in node_ids for d in parents_of(n) if d in index for i in (index[d], index[n])]
+        names = [graph.nodes[n].tool for n in node_ids]
+        run.emit(GraphPlanned, parent=scope.node_id, node_ids=node_ids, names=names, edges=edges)
+
+    # The whole plan is on the DAG before any node starts (each PENDING until its step begins). All of it: a
+    # resumed run's DAG keeps the nodes that ran, shows again as pending those that did not run (skipped or
+    # cancelled before), and the new ones get their edges to the others.
     known = run.graph
-    if any(n not in known for n in graph.nodes):
-        planned = list(graph.nodes)
-        index = {n: i for i, n in enumerate(planned)}
-        edges = [i for n in planned for d in parents_of(n) for i in (index[d], index[n])]
-        names = [graph.nodes[n].tool for n in planned]
-        run.emit(GraphPlanned, parent=scope.node_id, node_ids=planned, names=names, edges=edges)
+    if any(n not in known or known.node(n).status in _NOT_RUN for n in graph.nodes):
+        plan(list(graph.nodes))
 
     def draw(node_id: str, final: str, error: BaseException | None = None) -> None:
-        """End a node without a step of its own (it never started): its planned node, drawn anew if the DAG lost
-        it (a resumed run's), with no time of its own."""
-        info = None if error is None else error_info(error)
-        if node_id not in run.graph or run.graph.node(node_id).status in FINAL_NODE_STATUSES:
-            run.start_node(node_id=node_id, name=graph.nodes[node_id].tool, node_kind="tool", parent=scope.node_id,
-                           parents=parents_of(node_id), inputs=None)  # fmt: skip
-        run.finish_node(node_id, final, error=info)
+        """End a node without a step of its own (it never started): its planned node, with no time of its own."""
+        if node_id not in run.graph:
+            plan([node_id])
+        run.finish_node(node_id, final, error=None if error is None else error_info(error))
 
     def ended(task: asyncio.Task[dict[str, Any]], node_id: str) -> None:
         """Record how a node's task ended; one that never began its step (cancelled while it waited for a slot, or

@@ -41,16 +41,31 @@ def session_limit(config: MutableMapping[str, Any]) -> asyncio.Semaphore | None:
     return sem
 
 
+class _Body:
+    """One body running in a set of slots: the owner that took them, or a body nested in it (or in a nested one)."""
+
+    __slots__ = ("children", "ended", "parent", "runs", "waits")
+
+    def __init__(self, parent: _Body | None) -> None:
+        self.parent = parent
+        self.children = 0  # nested bodies under way (it is taken to be awaiting them)
+        self.waits = 0  # its questions open now
+        self.runs = False
+        self.ended = False
+
+
 class Slots:
     """The caps a body holds while it runs: released when the body really ends, which for a sync body given up on
     (timeout, cancel) is when its thread returns, not when the node stops waiting for it; and given back while
     nothing in them runs (a person may take hours: the other nodes go on meanwhile, as in AetherGraph's
     scheduler, which counts running tasks only), taken again once an answer is in.
 
-    What runs in them: the body that took them (the owner) and the bodies nested in it (:meth:`share`). An owner
-    with nested bodies under way is taken to be awaiting them, so the slots go back when every nested body waits
-    for an answer, and stay while one of them still runs (one nested call asking beside another that works gave
-    the whole slot back: another run's body started beside the working one, cap + 1).
+    What runs in them: the body that took them (the owner) and the bodies nested in it, at any depth
+    (:meth:`share`), each a :class:`_Body`. A body with nested bodies under way is taken to be awaiting them, and
+    one with questions open to be waiting for them: the slots go back when no body runs, and stay while one does
+    (one nested call asking beside another that works gave the whole slot back: another run's body started
+    beside the working one, cap + 1). What this cannot see: a body's own code running beside its nested calls
+    (``gather(nested_tool(), plain_coroutine())``) is taken to be awaiting them.
     """
 
     def __init__(self, *limits: asyncio.Semaphore | None) -> None:
@@ -58,16 +73,17 @@ class Slots:
         self._loop = asyncio.get_running_loop()
         self._held = False
         self._retaking: asyncio.Lock | None = None
-        self._owner_runs = False
-        self._owner_waits = False
-        self._ended = False
-        self._awake = 0  # nested bodies running in the slots
-        self._asleep = 0  # nested bodies waiting for an answer
+        self._root = _Body(None)
+        self._running = 0  # bodies whose ``runs`` is set
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     async def acquire(self) -> None:
         """The owner's body starts: it holds the slots (waiting for them while the caps are full)."""
         await self._acquire_limits()
-        self._owner_runs = True
+        self._set_runs(self._root, True)
 
     async def _acquire_limits(self) -> None:
         taken: list[asyncio.Semaphore] = []
@@ -81,103 +97,101 @@ class Slots:
             raise
         self._held = True
 
-    @property
-    def held(self) -> bool:
-        return self._held
+    def _set_runs(self, body: _Body, value: bool) -> None:
+        if body.runs != value:
+            body.runs = value
+            self._running += 1 if value else -1
 
     def _settle(self) -> None:
-        """Give the slots back when nothing in them runs."""
-        if self._held and not self._owner_runs and self._awake == 0:
+        """Give the slots back when no body in them runs."""
+        if self._held and self._running == 0:
             self._held = False
             for lim in self._limits:
                 lim.release()
 
-    async def _take(self) -> None:
-        """Hold the slots (once, however many answers come at the same time)."""
+    # -- what a body does -------------------------------------------------------------------------------------------
+    def body_waits(self, body: _Body) -> None:
+        body.waits += 1
+        self._set_runs(body, False)
+        self._settle()
+
+    async def body_answered(self, body: _Body) -> None:
+        """One of ``body``'s questions was answered (or timed out): with none left open and no nested body under
+        way it runs again, holding the slots (taken once, however many answers come at the same time)."""
+        body.waits = max(0, body.waits - 1)
+        if body.waits or body.children or body.ended:
+            return
         if self._retaking is None:
             self._retaking = asyncio.Lock()
         async with self._retaking:
             if not self._held:
                 await self._acquire_limits()
+        if not body.waits and not body.children and not body.ended:
+            self._set_runs(body, True)
+        self._settle()  # (an answer that came for a body that ended meanwhile holds nothing)
 
-    # -- the owner ---------------------------------------------------------------------------------------------------
-    def release(self) -> None:
-        """The owner waits for an answer (idempotent: concurrent waits of one node give them back once)."""
-        self._owner_waits = True
-        self._owner_runs = False
+    def body_ended(self, body: _Body) -> None:
+        if body.ended:
+            return
+        body.ended = True
+        self._set_runs(body, False)
+        parent = body.parent
+        if parent is not None:
+            parent.children -= 1
+            # Its nested calls are done: its code goes on (in the slots, if they are held: a nested body cancelled
+            # while it waited for an answer ends where nothing holds them, and its parent's code goes on beside).
+            if not parent.children and not parent.waits and not parent.ended and self._held:
+                self._set_runs(parent, True)
         self._settle()
 
+    def share(self, parent: _Body | None = None) -> Shared:
+        """A body nested in ``parent`` (default: the owner) starts in these slots (held now)."""
+        into = self._root if parent is None else parent
+        body = _Body(into)
+        into.children += 1
+        self._set_runs(into, False)  # (awaiting it, as far as the slots can tell)
+        self._set_runs(body, True)
+        return Shared(self, body)
+
+    # -- the owner (what a wait calls, see :class:`~aether_nb.runtime.pause.Slots`) ---------------------------------
+    def release(self) -> None:
+        """The owner waits for an answer."""
+        self.body_waits(self._root)
+
     async def retake(self) -> None:
-        """The owner's answer came: it runs again, holding the slots."""
-        self._owner_waits = False
-        await self._take()
-        self._owner_runs = not self._ended
+        """The owner's answer came."""
+        await self.body_answered(self._root)
 
     def end(self) -> None:
         """The owner's body ended (or never started): the slots go back once no nested body runs in them."""
-        self._ended = True
-        self._owner_runs = False
-        self._settle()
+        self.body_ended(self._root)
 
     def release_after(self, bodies: lingering) -> None:
         bodies.when_all_done(self.end, self._loop)
 
-    # -- nested bodies ------------------------------------------------------------------------------------------------
-    def share(self) -> Shared:
-        """A nested body starts in these slots (held now): it counts as running in them until it ends."""
-        self._awake += 1
-        self._owner_runs = False  # (awaiting it, as far as the slots can tell)
-        return Shared(self)
-
-    def nested_ended(self, waiting: bool) -> None:
-        """A nested body ended (``waiting``: while one of its waits was open, i.e. it was cancelled there)."""
-        if waiting:
-            self._asleep -= 1
-        else:
-            self._awake -= 1
-        if self._awake == 0 and self._asleep == 0 and not self._owner_waits and not self._ended:
-            self._owner_runs = True  # its nested calls are done: the owner's code goes on
-        self._settle()
-
-    def nested_waits(self) -> None:
-        self._awake -= 1
-        self._asleep += 1
-        self._settle()
-
-    async def nested_answered(self) -> None:
-        await self._take()
-        self._asleep -= 1
-        self._awake += 1
-
 
 class Shared:
-    """A nested body's hold on its parent's slots, as the waits it makes see them (:data:`waiting_slots`): like the
-    owner's, concurrent waits of one body give its share back once, and the first answer takes it again."""
+    """A nested body's hold on the slots it runs in, as the waits it makes see them (:data:`waiting_slots`)."""
 
-    def __init__(self, owner: Slots) -> None:
-        self.owner = owner
-        self._waiting = False
+    def __init__(self, slots: Slots, body: _Body) -> None:
+        self.slots = slots
+        self.body = body
 
     @property
     def held(self) -> bool:
-        return self.owner.held
+        return self.slots.held
 
     def share(self) -> Shared:
-        return self.owner.share()
+        return self.slots.share(self.body)
 
     def release(self) -> None:
-        if not self._waiting:
-            self._waiting = True
-            self.owner.nested_waits()
+        self.slots.body_waits(self.body)
 
     async def retake(self) -> None:
-        if self._waiting:
-            await self.owner.nested_answered()
-            self._waiting = False
+        await self.slots.body_answered(self.body)
 
     def ended(self) -> None:
-        self.owner.nested_ended(self._waiting)
-        self._waiting = False
+        self.slots.body_ended(self.body)
 
 
 async def in_session_slot(
@@ -190,9 +204,8 @@ async def in_session_slot(
     wait for a slot and ``queued(False)`` once it has one (the DAG shows such a step pending, not running)."""
     limit = session_limit(config)
     parent = waiting_slots.get()
-    if limit is None:
-        return await body()
     if isinstance(parent, (Slots, Shared)) and parent.held:
+        # in the slots its caller holds (the session's, or a static graph node's under its run's cap)
         shared = parent.share()
         inside = waiting_slots.set(shared)
         try:
@@ -200,6 +213,14 @@ async def in_session_slot(
         finally:
             waiting_slots.reset(inside)
             shared.ended()
+    if limit is None:
+        if parent is None:
+            return await body()
+        outside = waiting_slots.set(None)  # (its caller's slots are not held: its waits have none to give back)
+        try:
+            return await body()
+        finally:
+            waiting_slots.reset(outside)
     slots = Slots(limit)
     if queued is not None and limit.locked():
         queued(True)

@@ -26,6 +26,7 @@ from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger, track, untrack
+from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.slots import in_session_slot
 from aether_nb.runtime.taskgraph import tool_version
@@ -331,11 +332,12 @@ class Tool:
 
 def capped(scope: Scope, execute: Execute) -> Execute:
     """``execute`` under the session's cap (``ag.configure(max_concurrency=N)``), or as it is when the session of
-    ``scope``'s run has none: a tool call of a ``@graph_fn`` (or of an LLM's ``run_tools``) holds a slot while its
-    body runs. A static graph's scheduler and a state graph's task hold one for the nodes they run, so their calls
-    of :meth:`Tool.prepare` are not wrapped."""
-    if "global_max_concurrency" not in scope.run.session.config:  # (the common case: nothing added per call)
-        return execute
+    ``scope``'s run has none and no caller holds slots: a tool call of a ``@graph_fn`` (or of an LLM's
+    ``run_tools``) holds a slot while its body runs, or runs in its caller's (a static graph node's under its run's
+    ``max_concurrency``). A static graph's scheduler and a state graph's task hold one for the nodes they run,
+    so their calls of :meth:`Tool.prepare` are not wrapped."""
+    if "global_max_concurrency" not in scope.run.session.config and waiting_slots.get() is None:
+        return execute  # (the common case: nothing added per call)
 
     async def in_slot(child: Scope) -> dict[str, Any]:
         return await in_session_slot(

@@ -8,6 +8,7 @@ planned node, drawn before it starts, has no inputs yet, and its empty preview s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aether_nb as ag
@@ -59,3 +60,39 @@ def test_a_planned_node_shows_its_arguments_once_it_runs(session: Session) -> No
     assert before["wp_add_1"]["label"] == ""
     assert after["wp_add_1"]["status"] == "DONE"
     assert "a=2" in after["wp_add_1"]["label"] and "b=40" in after["wp_add_1"]["label"], after["wp_add_1"]
+
+
+SKIP = {"first": True}
+
+
+@ag.tool(outputs=["y"])
+async def wp_maybe_fail(x: int) -> dict[str, int]:
+    if SKIP["first"]:
+        raise ValueError("down for now")
+    return {"y": x + 1}
+
+
+@ag.graphify(name="wp_resumed", inputs=["x"], outputs=["total"])
+def wp_resumed(x: Any) -> dict[str, Any]:
+    return {"total": wp_add(a=wp_maybe_fail(x=x).y, b=40).total}
+
+
+def test_a_node_that_ran_only_on_resume_shows_its_arguments_in_the_open_widget(session: Session) -> None:
+    """The node skipped by the first execution (no inputs) had its empty preview cached: after the resume ran it,
+    the widget still open on the run showed no arguments, where a new widget showed them."""
+
+    async def main() -> dict[str, Any]:
+        SKIP["first"] = True
+        run = wp_resumed.start(x=1, run_id="wp-resumed")
+        view = RunView(run)
+        with contextlib.suppress(ag.RunFailed):
+            await run
+        assert _nodes(view)["wp_add_1"]["status"] == "SKIPPED"
+        SKIP["first"] = False
+        await wp_resumed.start(x=1, run_id="wp-resumed", resume_mode="failed_nodes")
+        nodes = _nodes(view)
+        view.close()
+        return nodes["wp_add_1"]
+
+    node = arun(main())
+    assert node["status"] == "DONE" and "a=2" in node["label"] and "b=40" in node["label"], node

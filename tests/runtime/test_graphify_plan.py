@@ -162,3 +162,47 @@ def test_the_plan_of_a_waiting_graph_is_in_the_store_after_a_restart(tmp_path: P
             assert _shape(reopened.graph) == live, "the DAG read back from the store is the one shown live"
     finally:
         store.close()
+
+
+FLAKY = {"fail": True}
+
+
+@ag.tool(outputs=["y"])
+async def gp_flaky(x: int) -> dict[str, int]:
+    if FLAKY["fail"]:
+        raise ValueError("the quote service is down")
+    await GATE["open"].wait()
+    return {"y": x}
+
+
+@ag.graphify(name="gp_retry", inputs=["x"], outputs=["y"])
+def gp_retry(x: Any) -> dict[str, Any]:
+    return {"y": gp_inc(x=gp_flaky(x=x).y).y}
+
+
+def test_a_resumed_graph_shows_the_nodes_that_had_not_run_pending_again_and_never_as_0_ms(session: Any) -> None:
+    """A failed graph resumed with ``resume_mode="failed_nodes"``: while its failed node runs again, the node after
+    it said SKIPPED (the last execution's state); when the resumed run failed again, that node, which never
+    started, got a start time and "0 ms"."""
+
+    async def main() -> tuple[Any, Any, Any]:
+        GATE["open"] = asyncio.Event()
+        FLAKY["fail"] = True
+        with pytest.raises(ag.RunFailed):
+            await gp_retry.start(x=1, run_id="gp-retry")
+        again = gp_retry.start(x=1, run_id="gp-retry", resume_mode="failed_nodes")
+        with pytest.raises(ag.RunFailed):
+            await again  # fails the same way: the node after it is skipped once more
+        skipped = again.graph.node("gp_inc_1")
+        once_more = (skipped.status, skipped.started_at, skipped.duration)
+        FLAKY["fail"] = False
+        last = gp_retry.start(x=1, run_id="gp-retry", resume_mode="failed_nodes")
+        await _until(last, lambda g: g.node("gp_flaky_1").status == "RUNNING")
+        during = _shape(last.graph)
+        GATE["open"].set()
+        return once_more, during, (await last, _shape(last.graph))
+
+    once_more, during, (out, after) = arun(main())
+    assert once_more == ("SKIPPED", None, None)
+    assert during == {"gp_flaky_1": ("RUNNING", ()), "gp_inc_1": ("PENDING", ("gp_flaky_1",))}
+    assert out == {"y": 2} and after == {"gp_flaky_1": ("DONE", ()), "gp_inc_1": ("DONE", ("gp_flaky_1",))}

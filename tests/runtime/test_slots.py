@@ -557,3 +557,131 @@ def test_runs_whose_nested_calls_ask_and_work_never_hold_more_slots_than_the_cap
     assert outs == [{"n": len(tree)} for tree in trees]
     assert sorted(ran) == sorted((t, i) for t, tree in enumerate(trees) for i in range(len(tree)))
     assert peak["owners"] <= cap, (peak, cap)
+
+
+def test_a_question_two_nested_calls_deep_gives_the_slot_back(session: Session) -> None:
+    """Under a cap of 1: an agent's tool awaits a tool that awaits one that asks. The middle call, only awaiting
+    the one that asks, still counted as running: another run's tool waited until the person answered."""
+    ag.configure(max_concurrency=1)
+
+    @ag.tool(outputs=["name"])
+    async def deep_ask(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("Your name?")}
+
+    @ag.tool(outputs=["name"])
+    async def deep_mid() -> dict[str, str]:
+        return await deep_ask()
+
+    @ag.tool(outputs=["name"])
+    async def deep_top() -> dict[str, str]:
+        return await deep_mid()
+
+    @ag.graph_fn(outputs=["name"])
+    async def deep_agent() -> dict[str, Any]:
+        return await deep_top()
+
+    @ag.tool(outputs=["v"])
+    async def deep_other_tool() -> dict[str, int]:
+        return {"v": 1}
+
+    @ag.graph_fn(outputs=["v"])
+    async def deep_other() -> dict[str, Any]:
+        return await deep_other_tool()
+
+    async def main() -> tuple[Any, Any]:
+        agent = deep_agent.start()
+        await agent.wait_for("waiting", timeout=10)
+        other = await deep_other.start()  # (the old code: it waited for the answer below, and the test timed out)
+        await agent.answer("Ada")
+        return await agent, other
+
+    assert arun(main(), timeout=20) == ({"name": "Ada"}, {"v": 1})
+
+
+@pytest.mark.parametrize("first", ["own", "nested"])
+def test_once_only_a_nested_question_is_open_the_slot_goes_back_whichever_was_answered_first(
+    session: Session, first: str
+) -> None:
+    """Under a cap of 1: a tool gathers its own question and a nested tool's. With its own answered first, it
+    held the slot while the nested question stayed open, and another run's tool waited for that answer."""
+    ag.configure(max_concurrency=1)
+
+    @ag.tool(outputs=["name"])
+    async def order_nested(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("nested?")}
+
+    @ag.tool(outputs=["a", "b"])
+    async def order_top(*, context: ag.NodeContext) -> dict[str, str]:
+        own, nested = await asyncio.gather(context.channel().ask_text("own?"), order_nested())
+        return {"a": own, "b": nested["name"]}
+
+    @ag.graph_fn(outputs=["a", "b"])
+    async def order_agent() -> dict[str, Any]:
+        return await order_top()
+
+    @ag.tool(outputs=["v"])
+    async def order_other_tool() -> dict[str, int]:
+        return {"v": 1}
+
+    @ag.graph_fn(outputs=["v"])
+    async def order_other() -> dict[str, Any]:
+        return await order_other_tool()
+
+    async def main() -> tuple[Any, Any]:
+        agent = order_agent.start()
+        await until(lambda: len(agent.waits) == 2, runs=(agent,))
+        prompt = f"{first}?"
+        await agent.answer("x", token=next(w.token for w in agent.waits if w.prompt == prompt))
+        await until(lambda: len(agent.waits) == 1 and agent.status == "waiting", runs=(agent,))
+        other = await order_other.start()
+        await agent.answer("y", token=agent.waits[0].token)
+        return await agent, other
+
+    out, other = arun(main(), timeout=20)
+    assert other == {"v": 1} and sorted(out.values()) == ["x", "y"]
+
+
+def test_a_static_graph_node_shares_its_run_cap_slot_with_the_calls_nested_in_it(session: Session) -> None:
+    """``max_concurrency=1`` on a static graph, no session cap: node 1's tool gathers a nested question and a
+    nested call that keeps working. The question gave the node's slot back and node 2 started beside the working
+    call (two bodies under a run cap of 1); now node 2 starts once only the question is left."""
+    log: list[str] = []
+    side_gate = asyncio.Event()
+
+    @ag.tool(outputs=["name"])
+    async def rc_ask(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("name?")}
+
+    @ag.tool(outputs=["v"])
+    async def rc_side() -> dict[str, int]:
+        log.append("side starts")
+        await side_gate.wait()
+        log.append("side ends")
+        return {"v": 1}
+
+    @ag.tool(outputs=["v"])
+    async def rc_first(x: int) -> dict[str, int]:
+        _, worked = await asyncio.gather(rc_ask(), rc_side())
+        return {"v": worked["v"]}
+
+    @ag.tool(outputs=["v"])
+    async def rc_second(x: int) -> dict[str, int]:
+        log.append("second")
+        return {"v": 2}
+
+    @ag.graphify(name="rc_graph", inputs=["x"], outputs=["a", "b"])
+    def rc_graph(x: Any) -> dict[str, Any]:
+        return {"a": rc_first(x=x).v, "b": rc_second(x=x).v}
+
+    async def main() -> dict[str, Any]:
+        run = rc_graph.start(x=1, max_concurrency=1)
+        await until(lambda: run.status == "waiting" and log == ["side starts"], runs=(run,))
+        await turns()
+        assert log == ["side starts"], "node 2 started beside the working nested call"
+        side_gate.set()
+        await until(lambda: "second" in log, runs=(run,))
+        await run.answer("Ada")
+        return await run
+
+    assert arun(main(), timeout=20) == {"a": 1, "b": 2}
+    assert log == ["side starts", "side ends", "second"]
