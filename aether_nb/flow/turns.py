@@ -22,6 +22,7 @@ from aether_nb.runtime.events import ChannelMessage, Event
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.slots import while_elsewhere
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -468,7 +469,7 @@ async def invoke_turn(
             graph, inputs, run_id=run_id, session=session, hint="app.invoke(...)", meta={"thread_id": thread_id}
         )
     try:
-        return await until_pause(graph, run, thread_id, sink)
+        return await while_elsewhere(until_pause(graph, run, thread_id, sink))  # (a tool awaiting it: see slots)
     except asyncio.CancelledError as exc:
         # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
         # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on

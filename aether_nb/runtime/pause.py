@@ -33,6 +33,9 @@ class Slots(Protocol):
     async def retake(self) -> None:
         """Hold them again: the answer came and the node goes on."""
 
+    def forget(self) -> None:
+        """The wait given back ended without an answer (cancelled): its code, if it goes on, is not waiting."""
+
     @property
     def held(self) -> bool:
         """Whether they are held now (not given back while waiting, nor released at the body's end)."""
@@ -60,14 +63,18 @@ def _close_left_open(scope: Scope, key: str) -> None:
     if not execution.left_open or execution.detached:
         return
     store = scope.run.session.store
+    kept: list[str] = []
     for token in execution.left_open:
         current = store.get_wait(token)
-        if current is not None and current.status == "open" and current.node_id != key:
+        if current is not None and current.status == "open" and current.node_id == key:
+            kept.append(token)  # the step asking now may take it up again (a retried attempt): closed at the end
+            continue
+        if current is not None and current.status == "open":
             current = replace(current, status="cancelled")
             store.put_wait(current)
             execution.note_wait(current)
             scope.run.emit(WaitClosed, token=token, node_id=current.node_id, reason="cancelled")
-    execution.left_open.clear()
+    execution.left_open[:] = kept
 
 
 async def await_answer(
@@ -121,6 +128,7 @@ async def await_answer(
     session.add_live_wait(fut, run, rec)  # registered first: an answer may come at any time now
     sleeper: asyncio.Task[None] | None = None
     slots = waiting_slots.get()
+    gave_back = False  # (the wait gave them back, and no answer took them again yet)
     interrupted = False
     leaf.parked += 1
     try:
@@ -147,6 +155,7 @@ async def await_answer(
             await presenter(Wait.from_record(rec))
         if slots is not None:
             slots.release()
+            gave_back = True
         if rec.deadline is None:
             value = await fut
         else:
@@ -163,6 +172,7 @@ async def await_answer(
                 scope.execution.note_wait(rec)
                 run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
                 if slots is not None:  # the node goes on (it may catch the timeout): under its cap again
+                    gave_back = False
                     await slots.retake()
                 raise WaitTimeout(
                     f"nobody answered {shown(rec.prompt or rec.kind)} within {spec.timeout_s} s "
@@ -173,6 +183,9 @@ async def await_answer(
                 )
             value = fut.result()
     except asyncio.CancelledError:
+        if gave_back:
+            assert slots is not None
+            slots.forget()
         interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
         if interrupted:  # (or a task group whose other task failed cancelled it: closed once the run goes on)
             scope.execution.left_open.append(rec.token)

@@ -26,6 +26,7 @@ from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
+from aether_nb.runtime.slots import outside_slots, while_elsewhere
 from aether_nb.runtime.status import not_becoming
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
@@ -197,7 +198,7 @@ class Run:
             RunCancelled: the run was cancelled.
         """
         try:
-            return await self._outcome()
+            return await while_elsewhere(self._outcome())
         except asyncio.CancelledError as exc:
             if not (self.done or self._cancel_requested):
                 tell_caller(exc, still_going(self.id, self.graph_name))
@@ -361,7 +362,7 @@ class Run:
                 raise UsageError(not_becoming(self.id, self.status, wanted), run_id=self.id, code="not_executing")
             return False
 
-        await self._events.until(reached, timeout)
+        await while_elsewhere(self._events.until(reached, timeout))
         return self.status
 
     async def events(self) -> AsyncIterator[Event]:
@@ -402,7 +403,7 @@ class Run:
             self._session.wake(self, waits)
             self._events.loaded()
         self._evicted = False
-        self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}")
+        self._task = loop.create_task(self._main(resumed), name=f"aether_nb run {self.id}", context=outside_slots())
         self._task.add_done_callback(self._on_task_done)
         self._session.adopt(self)
         self._dormancy.wake()

@@ -28,7 +28,7 @@ from aether_nb.runtime.events import GraphPlanned
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
 from aether_nb.runtime.pause import waiting_slots
-from aether_nb.runtime.slots import Slots
+from aether_nb.runtime.slots import Slots, in_session_slot
 from aether_nb.runtime.slots import session_limit as session_limit_of
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
@@ -140,7 +140,12 @@ async def run_taskgraph(
     running: dict[asyncio.Task[dict[str, Any]], str] = {}
     first_error: BaseException | None = None
     run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
-    session_limit = session_limit_of(scope.run.session.config)
+    config = scope.run.session.config
+    # A graph run by a body that holds slots (an async tool awaiting a @graphify agent: its sub-graph) runs its nodes
+    # in those slots, as nested calls: taking the session's again deadlocked a cap of 1.
+    caller = waiting_slots.get()
+    inside = caller is not None and caller.held
+    session_limit = None if inside else session_limit_of(config)
 
     stepped: set[str] = set()  # the nodes whose step began: the step draws them
 
@@ -262,6 +267,11 @@ async def run_taskgraph(
                 stepped.add(node_id)
                 try:
                     with started or contextlib.nullcontext():
+                        if inside:
+                            step = functools.partial(
+                                _step, scope, node_id, spec.tool, inputs_view, execute, graph, None
+                            )
+                            return await in_session_slot(config, step)
                         return await _step(scope, node_id, spec.tool, inputs_view, execute, graph, None)
                 except Exception as exc:
                     first_error = first_error or exc

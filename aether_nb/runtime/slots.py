@@ -17,6 +17,7 @@ timeout, a cancel) keeps them until its thread really returns (:class:`~aether_n
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
 
@@ -130,6 +131,15 @@ class Slots:
             self._set_runs(body, True)
         self._settle()  # (an answer that came for a body that ended meanwhile holds nothing)
 
+    def body_forgets(self, body: _Body) -> None:
+        """One of ``body``'s questions ended without an answer (its wait was cancelled, e.g. by ``wait_for``): it is
+        not waiting for it any more. Its code may go on (it caught the cancel): in the slots if they are held, else
+        outside them until its next question is answered or its next nested call takes a slot (no wait is possible
+        in a cancelled task's cleanup). A count left behind kept the body from ever taking the slots again."""
+        body.waits = max(0, body.waits - 1)
+        if not body.waits and not body.children and not body.ended and self._held:
+            self._set_runs(body, True)
+
     def body_ended(self, body: _Body) -> None:
         if body.ended:
             return
@@ -162,6 +172,10 @@ class Slots:
         """The owner's answer came."""
         await self.body_answered(self._root)
 
+    def forget(self) -> None:
+        """A wait of the owner was cancelled (see :meth:`body_forgets`)."""
+        self.body_forgets(self._root)
+
     def end(self) -> None:
         """The owner's body ended (or never started): the slots go back once no nested body runs in them."""
         self.body_ended(self._root)
@@ -189,6 +203,9 @@ class Shared:
 
     async def retake(self) -> None:
         await self.slots.body_answered(self.body)
+
+    def forget(self) -> None:
+        self.slots.body_forgets(self.body)
 
     def ended(self) -> None:
         self.slots.body_ended(self.body)
@@ -236,3 +253,32 @@ async def in_session_slot(
     finally:
         waiting_slots.reset(held)
         slots.release_after(bodies)
+
+
+def outside_slots() -> contextvars.Context:
+    """A copy of the current context holding no slots: a run's own task starts in it. A run a tool starts is not a
+    body nested in the tool (it shared the tool's slot, and a tool starting three and working on ran four bodies
+    under a cap of 1): its calls take slots of their own, and a tool awaiting it gives its own back meanwhile
+    (:func:`while_elsewhere`), so a cap of 1 does not deadlock."""
+    context = contextvars.copy_context()
+    context.run(waiting_slots.set, None)
+    return context
+
+
+async def while_elsewhere(work: Awaitable[T]) -> T:
+    """Await ``work`` that runs in slots of its own (another run) without holding the caller's: for the slots, the
+    caller waits, as for an answer, and holds them again when it goes on."""
+    slots = waiting_slots.get()
+    if slots is None or not slots.held:
+        return await work
+    slots.release()
+    try:
+        out = await work
+    except asyncio.CancelledError:
+        slots.forget()
+        raise
+    except BaseException:
+        await slots.retake()
+        raise
+    await slots.retake()
+    return out

@@ -29,6 +29,7 @@ from aether_nb.runtime.session import Session
 from aether_nb.services import install_builtin_services
 from aether_nb.store.memory import MemoryStore
 from aether_nb.testing import ManualClock, ScriptedChannel
+from tests.conftest import make_session
 from tests.runtime.test_concurrent_resume import _left_memory, _parked
 
 RAN: list[str] = []
@@ -329,3 +330,38 @@ def test_a_node_whose_question_timed_out_goes_on_under_its_cap() -> None:
     s.clock = clock
     asyncio.run(asyncio.wait_for(main(), 20))
     assert BUSY["most"] == 1 and RAN == ["sibling", "after timeout"]
+
+
+def test_questions_of_attempts_cut_off_by_the_node_timeout_are_closed_when_the_run_ends() -> None:
+    """A node with ``_timeout_s`` and a retry policy awaits a tool that asks; its first two attempts time out while
+    their questions are open, the third succeeds. The run ended succeeded with the first attempt's question still
+    open (offered in ``run.waits``, listed by ``%aether runs``): closing the questions a cancel left open dropped it
+    from the list without closing it, when the second attempt asked under the same step."""
+    attempts: list[int] = []
+
+    @ag.tool(outputs=["v"])
+    async def gq_asks(n: int, *, context: ag.NodeContext) -> dict[str, Any]:
+        return {"v": await context.channel().ask_text(f"q{n}?")}
+
+    @ag.tool(outputs=["v"])
+    async def gq_node(x: int) -> dict[str, Any]:
+        attempts.append(x)
+        if len(attempts) < 3:
+            return await gq_asks(len(attempts))
+        return {"v": "done"}
+
+    @ag.graphify(name="gq_graph", inputs=["x"], outputs=["v"])
+    def gq_graph(x: Any) -> dict[str, Any]:
+        return {"v": gq_node(x=x, _timeout_s=0.1).v}
+
+    s, _ = make_session()
+
+    async def main() -> tuple[Any, Any]:
+        run = gq_graph.start(x=1, retry=ag.RetryPolicy(max_attempts=3, backoff_s=0.01), session=s)
+        out = await run
+        return out, run
+
+    out, run = asyncio.run(asyncio.wait_for(main(), 20))
+    assert out == {"v": "done"} and len(attempts) == 3
+    assert run.waits == []
+    assert [w.status for w in s.store.list_waits(run.id, status=None)] == ["closed", "closed"]

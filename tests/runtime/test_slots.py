@@ -685,3 +685,149 @@ def test_a_static_graph_node_shares_its_run_cap_slot_with_the_calls_nested_in_it
 
     assert arun(main(), timeout=20) == {"a": 1, "b": 2}
     assert log == ["side starts", "side ends", "second"]
+
+
+def test_a_question_given_up_by_wait_for_leaves_the_body_under_the_cap(session: Session) -> None:
+    """Under a cap of 1: a tool gives up on a question (``asyncio.wait_for``), asks another, is answered and works.
+    The given-up question was still counted as open, so the answer never took the slot again and another run's
+    tool worked beside it."""
+    ag.configure(max_concurrency=1)
+    log: list[str] = []
+    done = asyncio.Event()
+
+    @ag.tool(outputs=["v"])
+    async def gu_asks(*, context: ag.NodeContext) -> dict[str, str]:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(context.channel().ask_text("first?"), 0.05)
+        answer = await context.channel().ask_text("second?")
+        log.append("works")
+        await done.wait()
+        log.append("done")
+        return {"v": answer}
+
+    @ag.graph_fn(outputs=["v"])
+    async def gu_agent() -> dict[str, Any]:
+        return await gu_asks()
+
+    @ag.tool(outputs=["v"])
+    async def gu_other_tool() -> dict[str, int]:
+        log.append("other")
+        return {"v": 2}
+
+    @ag.graph_fn(outputs=["v"])
+    async def gu_other() -> dict[str, Any]:
+        return await gu_other_tool()
+
+    async def main() -> tuple[Any, Any]:
+        agent = gu_agent.start()
+        while [w.prompt for w in agent.waits] != ["second?"]:  # (the first gives up on a timer: no event to wake on)
+            await asyncio.sleep(0)
+        await agent.answer("x")
+        await until(lambda: log == ["works"], runs=(agent,))
+        other = gu_other.start()
+        await turns()
+        assert log == ["works"], "another run's tool started beside the answered tool"
+        done.set()
+        return await agent, await other
+
+    assert arun(main(), timeout=20) == ({"v": "x"}, {"v": 2})
+    assert log == ["works", "done", "other"]
+
+
+def test_a_tool_awaiting_a_static_graph_under_a_cap_of_one_finishes(session: Session) -> None:
+    """Under a cap of 1, a tool awaiting a ``@graphify`` agent (its sub-graph) hung for good: each node of the
+    graph took a slot of the session's cap again, which the tool held."""
+    ag.configure(max_concurrency=1)
+
+    @ag.tool(outputs=["v"])
+    async def sg_inc(x: int) -> dict[str, int]:
+        return {"v": x + 1}
+
+    @ag.graphify(name="sg_inner", inputs=["x"], outputs=["v", "w"])
+    def sg_inner(x: Any) -> dict[str, Any]:
+        return {"v": sg_inc(x=x).v, "w": sg_inc(x=x).v}
+
+    @ag.tool(outputs=["v"])
+    async def sg_tool(x: int) -> dict[str, int]:
+        out = await sg_inner(x=x)
+        return {"v": out["v"] + out["w"]}
+
+    @ag.graph_fn(outputs=["v"])
+    async def sg_outer(x: int) -> dict[str, Any]:
+        return await sg_tool(x)
+
+    assert arun(sg_outer(x=1), timeout=20) == {"v": 4}
+
+
+def test_runs_a_tool_starts_take_slots_of_their_own_and_awaiting_them_gives_the_tools_back(session: Session) -> None:
+    """Under a cap of 1: a tool that starts three runs and works on let them share its slot (four bodies working at
+    once); a tool awaiting a run it started, or a state graph's ``ainvoke``, holds no slot while it waits for it
+    (else its runs' calls, taking slots of their own now, would wait for it for ever)."""
+    ag.configure(max_concurrency=1)
+    now = {"working": 0, "peak": 0}
+    launcher_gate = asyncio.Event()
+    started: list[ag.Run] = []
+
+    def enter() -> None:
+        now["working"] += 1
+        now["peak"] = max(now["peak"], now["working"])
+
+    @ag.tool(outputs=["v"])
+    async def lr_leaf(i: int) -> dict[str, int]:
+        enter()
+        await turns(20)
+        now["working"] -= 1
+        return {"v": i}
+
+    @ag.graph_fn(outputs=["v"])
+    async def lr_child(i: int) -> dict[str, Any]:
+        return await lr_leaf(i)
+
+    @ag.tool(outputs=["v"])
+    async def lr_launcher() -> dict[str, int]:
+        started.extend(lr_child.start(i=i) for i in range(3))
+        enter()
+        await launcher_gate.wait()
+        now["working"] -= 1
+        return {"v": 0}
+
+    @ag.graph_fn(outputs=["v"])
+    async def lr_parent() -> dict[str, Any]:
+        return await lr_launcher()
+
+    class Count(TypedDict):
+        n: int
+
+    async def bump(state: Count) -> dict[str, int]:
+        return {"n": (await lr_leaf(state["n"]))["v"] + 1}
+
+    flow = StateGraph(Count)
+    flow.add_node("bump", bump)
+    flow.add_edge(START, "bump")
+    flow.add_edge("bump", END)
+    app = flow.compile()
+
+    @ag.tool(outputs=["total"])
+    async def lr_awaits() -> dict[str, int]:
+        one = await lr_child.start(i=7)
+        two = await app.ainvoke({"n": 1})
+        return {"total": one["v"] + two["n"]}
+
+    @ag.graph_fn(outputs=["total"])
+    async def lr_awaiting() -> dict[str, Any]:
+        return await lr_awaits()
+
+    async def main() -> tuple[list[Any], Any]:
+        parent = lr_parent.start()
+        await until(lambda: len(started) == 3 and now["working"] == 1, runs=(parent,))
+        await turns()
+        assert [r.status for r in started] == ["running"] * 3 and now["working"] == 1, "they worked beside it"
+        launcher_gate.set()
+        await parent
+        children = [await r for r in started]
+        with default_session_of(ag.session()):
+            return children, await lr_awaiting()
+
+    children, awaited = arun(main(), timeout=30)
+    assert children == [{"v": 0}, {"v": 1}, {"v": 2}] and awaited == {"total": 9}
+    assert now["peak"] == 1
