@@ -6,11 +6,12 @@ Two caps count bodies: a static graph's ``max_concurrency`` (per run, held by th
 who caps the session to spare a rate-limited API expects it to hold whatever kind of agent calls the tool.
 
 A body nested in one that holds the session's slot (a tool an async tool awaits, the tools of an agent a node
-runs, a run a tool starts and awaits) runs inside that slot: taking a second one would deadlock a cap of 1. Once
-that slot is not held any more (the parent ended, or waits for an answer), a nested body takes its own: a run a
-tool started and left running counts against the cap like any other. A body waiting for an answer gives its
-slots back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`), once nothing else runs in them (a
-nested call asking while its sibling in the same slot works keeps it: :class:`Slots`); a sync body given up on (a
+runs, the nodes of a static graph a tool awaits) runs inside that slot: taking a second one would deadlock a cap
+of 1. Once that slot is not held any more (the parent ended, or waits for an answer), a nested body takes its own.
+A run a tool starts is not nested in it: its task starts holding no slot (:func:`outside_slots`), and a tool
+awaiting it gives its own back meanwhile (:func:`while_elsewhere`). A body waiting for an answer gives its slots
+back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`), once nothing else runs in them (a nested
+call asking while its sibling in the same slot works keeps it: :class:`Slots`); a sync body given up on (a
 timeout, a cancel) keeps them until its thread really returns (:class:`~aether_nb.runtime.executors.lingering`).
 """
 
