@@ -155,6 +155,21 @@ class Slots:
                 self._set_runs(parent, True)
         self._settle()
 
+    async def join(self, parent: _Body | None = None) -> Shared:
+        """:meth:`share`, taking the slots first when nothing holds them now (every body in them waits, or the one
+        that started it ended): the nested body counts against the same caps as its parent."""
+        if not self._held:
+            if self._retaking is None:
+                self._retaking = asyncio.Lock()
+            async with self._retaking:
+                if not self._held:
+                    await self._acquire_limits()
+        return self.share(parent)
+
+    def locked(self) -> bool:
+        """Whether taking the slots now would wait (they are not held, and a cap is full)."""
+        return not self._held and any(lim.locked() for lim in self._limits)
+
     def share(self, parent: _Body | None = None) -> Shared:
         """A body nested in ``parent`` (default: the owner) starts in these slots (held now)."""
         into = self._root if parent is None else parent
@@ -199,6 +214,12 @@ class Shared:
     def share(self) -> Shared:
         return self.slots.share(self.body)
 
+    async def join(self) -> Shared:
+        return await self.slots.join(self.body)
+
+    def locked(self) -> bool:
+        return self.slots.locked()
+
     def release(self) -> None:
         self.slots.body_waits(self.body)
 
@@ -222,9 +243,17 @@ async def in_session_slot(
     wait for a slot and ``queued(False)`` once it has one (the DAG shows such a step pending, not running)."""
     limit = session_limit(config)
     parent = waiting_slots.get()
-    if isinstance(parent, (Slots, Shared)) and parent.held:
-        # in the slots its caller holds (the session's, or a static graph node's under its run's cap)
-        shared = parent.share()
+    if isinstance(parent, (Slots, Shared)):
+        # In the slots of its caller (the session's, or a static graph node's under its run's cap), taken again
+        # first if nothing holds them now (its caller waits for an answer, say): the same caps count it.
+        if parent.held:
+            shared = parent.share()
+        elif queued is not None and parent.locked():
+            queued(True)
+            shared = await parent.join()
+            queued(False)
+        else:
+            shared = await parent.join()
         inside = waiting_slots.set(shared)
         try:
             return await body()
@@ -232,13 +261,7 @@ async def in_session_slot(
             waiting_slots.reset(inside)
             shared.ended()
     if limit is None:
-        if parent is None:
-            return await body()
-        outside = waiting_slots.set(None)  # (its caller's slots are not held: its waits have none to give back)
-        try:
-            return await body()
-        finally:
-            waiting_slots.reset(outside)
+        return await body()
     slots = Slots(limit)
     if queued is not None and limit.locked():
         queued(True)

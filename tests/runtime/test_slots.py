@@ -831,3 +831,54 @@ def test_runs_a_tool_starts_take_slots_of_their_own_and_awaiting_them_gives_the_
     children, awaited = arun(main(), timeout=30)
     assert children == [{"v": 0}, {"v": 1}, {"v": 2}] and awaited == {"total": 9}
     assert now["peak"] == 1
+
+
+def test_a_call_nested_in_a_node_that_gave_its_slot_back_waits_for_the_runs_cap(session: Session) -> None:
+    """``max_concurrency=1`` on a static graph: node a's tool gathers a question and a call that starts only once the
+    question is open (the node's slot given back, node b holding it now). That call ran at once, beside node b: two
+    bodies under a run cap of 1. It now takes the node's slots again first, and waits for node b."""
+    log: list[str] = []
+    b_gate, late_go = asyncio.Event(), asyncio.Event()
+
+    @ag.tool(outputs=["v"])
+    async def nr_asks(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"v": await context.channel().ask_text("q?")}
+
+    @ag.tool(outputs=["v"])
+    async def nr_late() -> dict[str, int]:
+        log.append("late")
+        return {"v": 2}
+
+    @ag.tool(outputs=["v"])
+    async def nr_a(x: int) -> dict[str, int]:
+        async def later() -> dict[str, int]:
+            await late_go.wait()
+            return await nr_late()
+
+        await asyncio.gather(nr_asks(), later())
+        return {"v": 1}
+
+    @ag.tool(outputs=["v"])
+    async def nr_b(x: int) -> dict[str, int]:
+        log.append("b starts")
+        await b_gate.wait()
+        log.append("b ends")
+        return {"v": 1}
+
+    @ag.graphify(name="nr_graph", inputs=["x"], outputs=["a", "b"])
+    def nr_graph(x: Any) -> dict[str, Any]:
+        return {"a": nr_a(x=x).v, "b": nr_b(x=x).v}
+
+    async def main() -> dict[str, Any]:
+        run = nr_graph.start(x=1, max_concurrency=1)
+        await until(lambda: run.status == "waiting" and log == ["b starts"], runs=(run,))
+        late_go.set()
+        await turns()
+        assert log == ["b starts"], "the nested call ran beside node b"
+        b_gate.set()
+        await until(lambda: "late" in log, runs=(run,))
+        await run.answer("x")
+        return await run
+
+    assert arun(main(), timeout=20) == {"a": 1, "b": 1}
+    assert log == ["b starts", "b ends", "late"]
