@@ -28,6 +28,8 @@ from aether_nb.store.records import JSON, NodeRecord
 
 FINAL_NODE_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", "CANCELLED"})
 WAITING_STATUSES = frozenset({"WAITING_HUMAN", "WAITING_EXTERNAL", "WAITING_TIME", "WAITING_EVENT"})
+NOT_RUN_STATUSES = frozenset({"SKIPPED", "CANCELLED"})
+"""Final statuses of a static graph's node that produced nothing: a resumed run decides again (pending again)."""
 
 
 @dataclass(slots=True)
@@ -286,7 +288,7 @@ class RunGraph:
             for node_id, name in zip(ids, names, strict=True):
                 known = nodes.get(node_id)
                 # a node a resumed run planned again that had not run (skipped, cancelled) is pending again
-                if known is None or known.status in ("SKIPPED", "CANCELLED"):
+                if known is None or known.status in NOT_RUN_STATUSES:
                     before = tuple(parents.get(node_id, ()))
                     nodes[node_id] = GraphNode(node_id, name, "tool", "PENDING", parent, before)
             return None

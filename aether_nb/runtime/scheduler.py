@@ -27,13 +27,13 @@ from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.events import GraphPlanned
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
+from aether_nb.runtime.graph import NOT_RUN_STATUSES
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.slots import Slots, in_session_slot
 from aether_nb.runtime.slots import session_limit as session_limit_of
 from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
-_NOT_RUN = frozenset({"CANCELLED", "SKIPPED"})  # (a resumed run decides again whether they run: pending again)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ async def run_taskgraph(
     # resumed run's DAG keeps the nodes that ran, shows again as pending those that did not run (skipped or
     # cancelled before), and the new ones get their edges to the others.
     known = run.graph
-    if any(n not in known or known.node(n).status in _NOT_RUN for n in graph.nodes):
+    if any(n not in known or known.node(n).status in NOT_RUN_STATUSES for n in graph.nodes):
         plan(list(graph.nodes))
 
     def draw(node_id: str, final: str, error: BaseException | None = None) -> None:

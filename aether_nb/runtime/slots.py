@@ -104,6 +104,19 @@ class Slots:
             body.runs = value
             self._running += 1 if value else -1
 
+    @staticmethod
+    def _free(body: _Body) -> bool:
+        """Whether ``body``'s own code goes on: no question open, no nested body under way, not ended."""
+        return not body.waits and not body.children and not body.ended
+
+    async def _take(self) -> None:
+        """Hold the slots (taken once, however many bodies ask for them at the same time)."""
+        if self._retaking is None:
+            self._retaking = asyncio.Lock()
+        async with self._retaking:
+            if not self._held:
+                await self._acquire_limits()
+
     def _settle(self) -> None:
         """Give the slots back when no body in them runs."""
         if self._held and self._running == 0:
@@ -121,14 +134,10 @@ class Slots:
         """One of ``body``'s questions was answered (or timed out): with none left open and no nested body under
         way it runs again, holding the slots (taken once, however many answers come at the same time)."""
         body.waits = max(0, body.waits - 1)
-        if body.waits or body.children or body.ended:
+        if not self._free(body):
             return
-        if self._retaking is None:
-            self._retaking = asyncio.Lock()
-        async with self._retaking:
-            if not self._held:
-                await self._acquire_limits()
-        if not body.waits and not body.children and not body.ended:
+        await self._take()
+        if self._free(body):
             self._set_runs(body, True)
         self._settle()  # (an answer that came for a body that ended meanwhile holds nothing)
 
@@ -138,7 +147,7 @@ class Slots:
         outside them until its next question is answered or its next nested call takes a slot (no wait is possible
         in a cancelled task's cleanup). A count left behind kept the body from ever taking the slots again."""
         body.waits = max(0, body.waits - 1)
-        if not body.waits and not body.children and not body.ended and self._held:
+        if self._free(body) and self._held:
             self._set_runs(body, True)
 
     def body_ended(self, body: _Body) -> None:
@@ -151,7 +160,7 @@ class Slots:
             parent.children -= 1
             # Its nested calls are done: its code goes on (in the slots, if they are held: a nested body cancelled
             # while it waited for an answer ends where nothing holds them, and its parent's code goes on beside).
-            if not parent.children and not parent.waits and not parent.ended and self._held:
+            if self._free(parent) and self._held:
                 self._set_runs(parent, True)
         self._settle()
 
@@ -159,11 +168,7 @@ class Slots:
         """:meth:`share`, taking the slots first when nothing holds them now (every body in them waits, or the one
         that started it ended): the nested body counts against the same caps as its parent."""
         if not self._held:
-            if self._retaking is None:
-                self._retaking = asyncio.Lock()
-            async with self._retaking:
-                if not self._held:
-                    await self._acquire_limits()
+            await self._take()
         return self.share(parent)
 
     def locked(self) -> bool:
