@@ -166,7 +166,10 @@ def json_column(values: list[Any]) -> list[str] | None:
     encode with ``json.dumps``' C encoder, ~10 % of a W1 step; orjson writes them in ~0.5 µs. It is used for plain
     values only (:func:`_plain`, ~2 µs for an event) and when its output is ASCII, so what is stored reads back
     exactly as before; only the separators differ (``{"y":1}``)."""
-    texts: list[str] = []
+    texts = _plain_column(values)
+    if texts is not None:
+        return texts  # (orjson refuses to nest deeper than MAX_JSON_DEPTH: no depth to check)
+    texts = []
     enc, join = _C_ENCODER, "".join
     try:
         for v in values:
@@ -186,6 +189,21 @@ def json_column(values: list[Any]) -> list[str] | None:
             if long and json_depth(t) > MAX_JSON_DEPTH:
                 return None
     return texts
+
+
+def _plain_column(values: list[Any]) -> list[str] | None:
+    """Each value's JSON text by orjson, when every value is plain and every text ASCII (nearly every column of
+    run history); else None. One walk of the column and C-level loops: per value, :func:`plain_json`'s call
+    cost as much as its value's check."""
+    try:
+        if not _plain(values):
+            return None
+        raw = list(map(orjson.dumps, values))
+    except (orjson.JSONEncodeError, RecursionError):  # (an int beyond 64 bits, a lone surrogate, too deep)
+        return None
+    if not all(map(bytes.isascii, raw)):
+        return None
+    return list(map(bytes.decode, raw))
 
 
 def pack_vector(values: Sequence[Any]) -> str:

@@ -533,6 +533,7 @@ export class DagView {
         created++;
       }
       setAttr(part, "class", `aether-part ${cls}`);
+      setAttr(part, "data-kind", node.kind); // (a group's border is drawn thicker: the same in every band)
       setAttr(part, "transform", transform);
       setAttr(part, "data-depth", String(box.depth));
       const rect = part.firstChild as SVGRectElement;

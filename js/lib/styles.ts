@@ -66,7 +66,7 @@ export const CSS = `
 .aether-run .aether-tone-skipped > .aether-node-box, .aether-run .aether-tone-pending > .aether-node-box { stroke: #9e9e9e; stroke-dasharray: 4 3; }
 .aether-run .aether-tone-stopped > .aether-node-box { stroke: #757575; fill: rgba(117, 117, 117, 0.12); stroke-dasharray: 2 2; }
 .aether-run .aether-tone-stopped > .aether-node-name { fill: var(--jp-ui-font-color2, #777); }
-.aether-run .aether-node[data-kind="group"] > .aether-node-box { stroke-width: 2.5; }
+.aether-run .aether-node[data-kind="group"] > .aether-node-box, .aether-run .aether-part[data-kind="group"] > .aether-node-box { stroke-width: 2.5; }
 .aether-run .aether-tone-skipped > .aether-node-name { fill: var(--jp-ui-font-color2, #888); }
 .aether-run .aether-group > .aether-node-box { fill-opacity: 0.35; }
 .aether-run .aether-selected > .aether-node-box { stroke-width: 3; }

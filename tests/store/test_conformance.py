@@ -580,3 +580,44 @@ def test_memory_search_ignores_vectors_of_another_dimension(store: Store) -> Non
     store.memory_append(MemoryRecord(id="short", embedding=(1.0, 0.0), **base))
     store.memory_append(MemoryRecord(id="long", embedding=(1.0, 0.0, 0.0), **base))
     assert [m.id for m, _ in store.memory_search("notebook", [1.0, 0.0, 0.0])] == ["long"]
+
+
+# -- property: a batch's history reads back as each value, redacted on its own, would ---------------------------
+_SECRET_KEY = "sk-" + "Q" * 26
+_history_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6)
+    | st.sampled_from([_SECRET_KEY, f"use {_SECRET_KEY}", "a key word", "tokens", "café", "\ud800"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["x", "token", "api_key", "note", "é"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_history_runs = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(_history_values, _history_values), min_size=1, max_size=5))
+def test_a_batch_of_history_reads_back_as_its_values_redacted_one_by_one(
+    store: Store, steps: list[tuple[Any, Any]]
+) -> None:
+    """A batch's journal values, node payloads and events are checked, written and redacted together (one text per
+    batch in memory, one pass per column in DuckDB): what reads back is what each value alone would give (its
+    JSON, its secrets masked) — whatever the batch's other values hold (a secret, a non-ASCII string)."""
+    from aether_nb.store.redact import redact_text
+
+    def alone(value: Any) -> Any:
+        return json.loads(redact_text(json.dumps(value)))
+
+    run_id = f"h{next(_history_runs)}"
+    journal = [entry(run_id, f"k{i}", out) for i, (_, out) in enumerate(steps)]
+    nodes = [node(f"n{i}", run_id, inputs=inp, outputs=out) for i, (inp, out) in enumerate(steps)]
+    events = [(run_id, {"kind": "node_ran", "inputs": inp, "outputs": out}) for inp, out in steps]
+    assert store.write_history(HistoryBatch(journal=journal, nodes=nodes, events=events)) == []
+    assert [e.value for e in store.load_journal(run_id)] == [alone(out) for _, out in steps]
+    assert [(n.inputs, n.outputs) for n in store.list_nodes(run_id)] == [(alone(i), alone(o)) for i, o in steps]
+    assert store.load_events(run_id) == [alone({"kind": "node_ran", "inputs": i, "outputs": o}) for i, o in steps]

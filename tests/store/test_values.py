@@ -83,3 +83,17 @@ def test_non_finite_floats_are_kept_wherever_they_are(value: Any) -> None:
     assert texts is not None
     assert _same(json.loads(texts[0]), json.loads(json.dumps(value)))
     assert "null" not in texts[0]
+
+
+_NOT_PLAIN = st.sampled_from([uuid.UUID(int=7), Colour.RED, {1, 2}, b"x", float("nan")])
+
+
+@given(column=st.lists(st.one_of(_VALUES, _NOT_PLAIN, st.just({"deep": [[[[[[1]]]]]]})), max_size=6))
+def test_a_column_holds_each_values_own_text_or_is_refused_as_one_value_would_be(column: list[Any]) -> None:
+    """The column is checked and written in one pass (one walk, C loops): it must say what value by value says."""
+    alone = [values.json_column([v]) for v in column]
+    together = values.json_column(column)
+    if any(t is None for t in alone):
+        assert together is None
+    else:
+        assert together == [t[0] for t in alone if t is not None]
