@@ -45,14 +45,17 @@ function isRunGraph(value: unknown): value is RunGraph {
 /**
  * What a view of a run leaves for the next view of the same run: JupyterLab renders an output again when the kernel
  * updates its display (a run's display is updated when it finishes, to carry its static view for saved notebooks),
- * and a person reading a node's inspector at that moment must not see it close, nor expanded groups collapse.
- * Only a view that left the page hands its state on (an inert widget of the run, still shown, keeps its own).
+ * and a person reading a node's inspector at that moment must not see it close, nor expanded groups collapse, nor
+ * the DAG they scrolled jump back to its top (the new view draws the whole DAG again: a second, for thousands of
+ * nodes). Only a view that left the page hands its state on (an inert widget of the run, still shown, keeps its own).
  */
 interface ViewState {
   root: HTMLElement;
   selected: string | null;
   expanded: string[];
   autoSelected: string;
+  /** Where the person scrolled the DAG (top, left); null while it followed the run. */
+  scroll: [number, number] | null;
 }
 const VIEW_STATES = new Map<string, ViewState>();
 
@@ -104,6 +107,38 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   };
   const onFollowClick = (): void => dag.follower.resume();
   follow.addEventListener("click", onFollowClick);
+  let disposed = false;
+  let scrollPending: [number, number] | null = null; // where scrollBack will scroll, once this view is laid out
+  let scrollSeen: [number, number] | null = null; // the scroll last read while on the page
+  /** Where the person left the DAG scrolled (null: following the run). A view no longer on the page (JupyterLab
+   * drew the output again) reads 0 for its scroll: it keeps what it last read. */
+  const scrolled = (): [number, number] | null => {
+    if (dag.follower.follow) return null;
+    if (scrollPending) return scrollPending;
+    if (root.isConnected) scrollSeen = [dag.el.scrollTop, dag.el.scrollLeft];
+    return scrollSeen;
+  };
+  // (after the follower's own listener: it has decided whether this scroll was the person's)
+  const onDagScroll = (): void => {
+    const mine = currentGraph ? VIEW_STATES.get(currentGraph.run_id) : undefined;
+    if (mine && mine.root === root) mine.scroll = scrolled();
+  };
+  dag.el.addEventListener("scroll", onDagScroll, { passive: true });
+  /** Scroll the DAG where the former view was, once this view is on the page and laid out (JupyterLab attaches a
+   * re-rendered output after its first draw); given up after ~2 s of frames (a view never shown). */
+  const scrollBack = (to: [number, number], tries: number): void => {
+    scrollPending = null;
+    if (disposed || dag.follower.follow) return; // (the person asked to follow the run meanwhile)
+    if (!root.isConnected || dag.el.clientHeight === 0) {
+      if (tries < 120) {
+        scrollPending = to;
+        requestAnimationFrame(() => scrollBack(to, tries + 1));
+      }
+      return;
+    }
+    dag.el.scrollTo({ top: to[0], left: to[1] });
+    scrollSeen = [dag.el.scrollTop, dag.el.scrollLeft];
+  };
 
   // -- kernel gone: inert -----------------------------------------------------------------------------------------
   let inert = false;
@@ -257,6 +292,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       return;
     }
     currentGraph = graph;
+    let scrollTo: [number, number] | null = null;
     if (!restored) {
       restored = true;
       const left = VIEW_STATES.get(graph.run_id);
@@ -264,6 +300,8 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
         dag.selected = left.selected;
         for (const id of left.expanded) dag.expanded.add(id);
         autoSelected = left.autoSelected;
+        scrollTo = left.scroll;
+        if (scrollTo) dag.follower.stop(); // (before the update: following would scroll elsewhere)
       }
     }
     if (!inert && disconnected()) setInert(true);
@@ -330,8 +368,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     const index = indexGraph(shown);
     drawReason(graph, index);
     dag.update(shown, index, now, frameStart + FRAME_BUDGET_MS); // the DOM work continues in later frames
+    if (scrollTo) scrollBack(scrollTo, 0);
     inspector.show(dag.selected !== null ? (index.byId.get(dag.selected) ?? null) : null);
-    VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected });
+    VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected, scroll: scrolled() });
   };
 
   /** A failed run says why under the header, and selects (and reveals) the node that failed, once. */
@@ -460,6 +499,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   flush();
 
   return () => {
+    disposed = true;
     if (frame) cancelAnimationFrame(frame);
     window.clearInterval(ticker);
     window.clearInterval(heartbeat);
@@ -473,6 +513,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     releaseSave();
     if (!inert) rpc.request({ type: "unview" }).catch(() => undefined);
     follow.removeEventListener("click", onFollowClick);
+    dag.el.removeEventListener("scroll", onDagScroll);
     reason.removeEventListener("click", onReasonClick);
     stop.removeEventListener("click", onStop);
     root.removeEventListener("keydown", onKeydown);

@@ -213,6 +213,11 @@ def _mask_assigned(m: re.Match[str]) -> str:
         if m.group("sep") == ":" and prose:
             return m.group(0)
         start, end = m.span("bare")
+        if m.group("q1") == '"':
+            # The name ended a JSON key ("user password": 1234): the value is a JSON number, masked as a string
+            # so the text stays JSON (an unquoted mask made the record unreadable, and the batch with it).
+            whole, base = m.group(0), m.start()
+            return whole[: start - base] + f'"{MASK}"' + whole[end - base :]
     whole, base = m.group(0), m.start()
     return whole[: start - base] + MASK + whole[end - base :]
 

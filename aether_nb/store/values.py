@@ -110,8 +110,11 @@ def _plain(value: Any) -> bool:
     """Whether ``value`` holds only exact JSON types (dicts with string keys, lists, tuples, strings, ints, bools,
     None) and finite floats: what orjson writes exactly as ``json.dumps`` would read back. Anything else (NaN,
     which orjson writes as null; a UUID or an enum, which it would accept where the store refuses them; a str
-    subclass; a non-string key) goes through ``json.dumps``' encoder. (The dict and list loops are written out
-    twice on purpose: one shared loop over the values after a separate key check cost ~45 % more per event.)"""
+    subclass; a non-string key; a tuple holding a list, dict or tuple) goes through ``json.dumps``' encoder. Why
+    tuples hold scalars only: orjson refuses lists and dicts nested deeper than the store keeps (so its texts need
+    no depth check, see :func:`json_column`), but writes tuples nested any depth (and crashed the process on
+    thousands). (The dict and list loops are written out twice on purpose: one shared loop over the values after
+    a separate key check cost ~45 % more per event.)"""
     t = type(value)
     if t is dict:
         for k, x in value.items():
@@ -126,7 +129,7 @@ def _plain(value: Any) -> bool:
             elif not _plain(x):
                 return False
         return True
-    if t is list or t is tuple:
+    if t is list:
         for x in value:
             tx = type(x)
             if tx is str or tx is int or x is None or tx is bool:
@@ -135,6 +138,14 @@ def _plain(value: Any) -> bool:
                 if x - x != 0.0:
                     return False
             elif not _plain(x):
+                return False
+        return True
+    if t is tuple:  # of scalars only: orjson limits how deep lists and dicts nest, not tuples
+        for x in value:
+            tx = type(x)
+            if tx is str or tx is int or x is None or tx is bool:
+                continue
+            if tx is not float or x - x != 0.0:
                 return False
         return True
     if t is float:

@@ -43,6 +43,11 @@ export class Follower {
     if (this.follow) this.scroll();
   }
 
+  /** Stop following, as a person's scroll does (a new view of the run where the person had scrolled). */
+  stop(): void {
+    this.onUserScroll();
+  }
+
   resume(): void {
     this.follow = true;
     this.onChange(true);

@@ -87,12 +87,16 @@ def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
     last = widget.locator(f".aether-node[data-node-id='inc_{STEPS}'] .aether-node-meta")
     assert last.text_content() == "not started yet"
     shot(widget, "big_plan_02_opened")
+    # The person scrolls down the chain and approves: the run's end draws the widget again (its display carries
+    # the static view for the saved notebook), and the DAG must stay where they were reading.
+    widget.evaluate("(root) => { root.querySelector('.aether-dag').scrollTop = 5000; }")
     widget.locator("[data-wait-kind='approval'] button.aether-primary").click(timeout=30_000)
     lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'succeeded'", timeout=180)
     lab.wait_in_widget(1, _calls_shown("DONE"), timeout=60)
     lab.wait_in_widget(1, "(root) => !root.querySelector('.aether-dag[data-pending]')", timeout=60)
     lab.wait_in_widget(1, _EDGE_IN, timeout=30)
     assert _edges_from(widget, "ask_approval_1") == ["group:inc_1"]  # the plan's edge is the run's
+    assert widget.evaluate("(root) => root.querySelector('.aether-dag').scrollTop") == 5000
     shot(widget, "big_plan_03_done")
     # scrolled to its end, the chain ends where the plan said
     widget.evaluate("(root) => { const d = root.querySelector('.aether-dag'); d.scrollTop = d.scrollHeight; }")

@@ -621,3 +621,26 @@ def test_a_batch_of_history_reads_back_as_its_values_redacted_one_by_one(
     assert [e.value for e in store.load_journal(run_id)] == [alone(out) for _, out in steps]
     assert [(n.inputs, n.outputs) for n in store.list_nodes(run_id)] == [(alone(i), alone(o)) for i, o in steps]
     assert store.load_events(run_id) == [alone({"kind": "node_ran", "inputs": i, "outputs": o}) for i, o in steps]
+
+
+def test_a_tuple_nested_deeper_than_the_store_keeps_is_refused_and_the_rest_written(store: Store) -> None:
+    deep: Any = 0
+    for _ in range(300):
+        deep = (deep,)
+    rejected = store.write_history(
+        HistoryBatch(journal=[entry("r1", "ok", {"y": 1}), entry("r1", "deep", deep)], events=[("r1", {"n": 1})])
+    )
+    assert [(r.kind, r.key) for r in rejected] == [("journal", "deep")]
+    assert "nested too deeply" in rejected[0].error
+    assert [e.key for e in store.load_journal("r1")] == ["ok"] and store.load_events("r1") == [{"n": 1}]
+
+
+def test_a_number_under_a_key_naming_a_credential_is_masked_and_every_batch_reads_back(store: Store) -> None:
+    """``{"user password": 1234}``: its number was masked unquoted, JSON no reader takes; the memory store then lost
+    the batch and every batch written after it, the DuckDB store's reads of the run failed."""
+    odd = {"user password": 1234, "old api_key": 7.5}
+    assert store.write_history(HistoryBatch(journal=[entry("r1", "k1", odd)], events=[("r1", odd)])) == []
+    assert store.write_history(HistoryBatch(journal=[entry("r2", "k1", {"y": 1})])) == []
+    masked = {"user password": "[REDACTED]", "old api_key": "[REDACTED]"}
+    assert [e.value for e in store.load_journal("r1")] == [masked] and store.load_events("r1") == [masked]
+    assert [e.value for e in store.load_journal("r2")] == [{"y": 1}]

@@ -583,6 +583,27 @@ def test_redacted_json_stays_json_whatever_the_text_holds(pieces: list[str], key
 
 
 @settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(_WORDS, min_size=1, max_size=6),
+    value=st.one_of(
+        st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none(), st.text(max_size=8)
+    ),
+)
+@example(pieces=["user ", "password"], value=1234)
+@example(pieces=["\\", "password"], value=5)
+def test_redacted_json_stays_json_whatever_its_keys_hold(pieces: list[str], value: Any) -> None:
+    """A key that holds a credential word without being a credential name (``{"user password": 1234}``): its number
+    was masked bare (``"user password": [REDACTED]``), text no JSON reader takes, and the record and the batch
+    with it could not be read back. Whatever a key holds, the redacted JSON parses with the same shape (a key may
+    be masked itself: ``Cookie:api_key``), and redacting it again changes nothing."""
+    data = {"".join(pieces): value, "n": [1, {"".join(reversed(pieces)): value}]}
+    stored = redact_text(json.dumps(data))
+    back = json.loads(stored)
+    assert len(back) == 2 and back["n"][0] == 1 and len(back["n"][1]) == 1
+    assert redact_text(stored) == stored
+
+
+@settings(max_examples=300, deadline=None)
 @given(pieces=st.lists(st.one_of(_WORDS, st.just("[REDACTED]")), min_size=1, max_size=14))
 @example(pieces=["Cookie:", "=", "'", "sid="])
 def test_redacting_raw_text_again_changes_nothing(pieces: list[str]) -> None:

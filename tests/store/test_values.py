@@ -97,3 +97,26 @@ def test_a_column_holds_each_values_own_text_or_is_refused_as_one_value_would_be
         assert together is None
     else:
         assert together == [t[0] for t in alone if t is not None]
+
+
+def _nested(depth: int, wrap: Any, inner: Any = 0) -> Any:
+    value: Any = inner
+    for _ in range(depth):
+        value = wrap(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        _nested(300, lambda v: (v,)),  # orjson limits how deep lists and dicts nest, not tuples
+        _nested(100, lambda v: [v], _nested(200, lambda v: (v,))),
+        _nested(250, lambda v: (v,)),  # deep, but within the limit
+        [_nested(100, lambda v: (v,))] * 2,
+    ],
+    ids=["300 tuples", "lists around 200 tuples", "250 tuples", "two of 100 tuples"],
+)
+def test_a_value_nested_deeper_than_the_store_keeps_is_refused_whatever_it_is_made_of(deep: Any) -> None:
+    too_deep = values.json_depth(json.dumps(deep)) > values.MAX_JSON_DEPTH
+    assert (values.json_column([deep]) is None) == too_deep
+    assert (values.json_column([{"ok": 1}, deep]) is None) == too_deep
