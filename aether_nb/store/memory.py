@@ -331,8 +331,14 @@ class MemoryStore:
     def _decode_history(self) -> None:
         """Decode the journal, nodes and events of batches written since the last read (under the lock)."""
         pending, self._undecoded = self._undecoded, []
+        unreadable: list[str] = []
         for (journal_fields, node_fields, event_runs), text in pending:
-            values = json.loads(text)
+            try:
+                values = json.loads(text)
+            except ValueError as exc:  # (never expected: each batch on its own, so one cannot take the others)
+                n = len(journal_fields) + len(node_fields) + len(event_runs)
+                unreadable.append(f"a batch of {n} record{'' if n == 1 else 's'} ({exc})")
+                continue
             j, k = len(journal_fields), 4 * len(node_fields)
             journal, events = values[:j], values[j + k :]
             nodes = [values[i : i + 4] for i in range(j, j + k, 4)]
@@ -355,6 +361,12 @@ class MemoryStore:
                 )  # fmt: skip
             for run_id, data in zip(event_runs, events, strict=True):
                 self._events.setdefault(run_id, []).append(data)
+        if unreadable:
+            raise StorageError(
+                f"history written to the in-memory store could not be read back: {'; '.join(unreadable)}. The rest "
+                "of the history reads as written; please report this with the values the run wrote.",
+                code="unreadable",
+            )
 
     # -- KV --------------------------------------------------------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:

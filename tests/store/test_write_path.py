@@ -481,3 +481,27 @@ def test_the_memory_store_keeps_no_objects_of_history_not_read_yet() -> None:
     assert [(e.key, e.value) for e in store.load_journal("r1")] == [("k1", {"y": 1})]
     assert [(n.node_id, n.parents, n.outputs) for n in store.list_nodes("r1")] == [("n1", ("n0",), {"y": 1})]
     assert store.load_events("r1") == [{"kind": "node_ran", "outputs": {"y": 1}}]
+
+
+def test_a_batch_the_memory_store_cannot_read_back_takes_no_other_batch_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If a batch's text were ever not JSON (a redaction rule once masked a number bare), only that batch is lost:
+    the reads say so once, and every batch written before and after it reads back (all of them were lost)."""
+    from aether_nb.store import memory as memory_mod
+    from aether_nb.store.records import HistoryBatch, JournalEntry
+
+    def entry(run_id: str, value: Any) -> JournalEntry:
+        return JournalEntry(run_id, "k", "step", "tool", "f", value, True, 1.0)
+
+    store = memory_mod.MemoryStore()
+    real = memory_mod.plain_json
+    monkeypatch.setattr(memory_mod, "plain_json", lambda v: "[{broken" if v == [{"bad": 1}] else real(v))
+    for run_id, value in [("r1", {"y": 1}), ("r2", {"bad": 1}), ("r3", {"y": 3})]:
+        assert store.write_history(HistoryBatch(journal=[entry(run_id, value)])) == []
+    with pytest.raises(StorageError) as info:
+        store.load_journal("r1")
+    assert info.value.code == "unreadable" and "a batch of 1 record (" in str(info.value)
+    assert [e.value for e in store.load_journal("r1")] == [{"y": 1}]
+    assert [e.value for e in store.load_journal("r3")] == [{"y": 3}]
+    assert store.load_journal("r2") == []
