@@ -111,10 +111,10 @@ def _plain(value: Any) -> bool:
     None) and finite floats: what orjson writes exactly as ``json.dumps`` would read back. Anything else (NaN,
     which orjson writes as null; a UUID or an enum, which it would accept where the store refuses them; a str
     subclass; a non-string key; a tuple holding a list, dict or tuple) goes through ``json.dumps``' encoder. Why
-    tuples hold scalars only: orjson refuses lists and dicts nested deeper than the store keeps (so its texts need
-    no depth check, see :func:`json_column`), but writes tuples nested any depth (and crashed the process on
-    thousands). (The dict and list loops are written out twice on purpose: one shared loop over the values after
-    a separate key check cost ~45 % more per event.)"""
+    tuples hold scalars only: orjson refuses lists and dicts nested deeper than the store keeps (so a text it
+    writes of a whole batch needs no depth check: the in-memory store's), but writes tuples nested any depth (and
+    crashed the process on thousands). (The dict and list loops are written out twice on purpose: one shared loop
+    over the values after a separate key check cost ~45 % more per event.)"""
     t = type(value)
     if t is dict:
         for k, x in value.items():
@@ -177,10 +177,7 @@ def json_column(values: list[Any]) -> list[str] | None:
     encode with ``json.dumps``' C encoder, ~10 % of a W1 step; orjson writes them in ~0.5 µs. It is used for plain
     values only (:func:`_plain`, ~2 µs for an event) and when its output is ASCII, so what is stored reads back
     exactly as before; only the separators differ (``{"y":1}``)."""
-    texts = _plain_column(values)
-    if texts is not None:
-        return texts  # (orjson refuses to nest deeper than MAX_JSON_DEPTH: no depth to check)
-    texts = []
+    texts: list[str] = []
     enc, join = _C_ENCODER, "".join
     try:
         for v in values:
@@ -200,21 +197,6 @@ def json_column(values: list[Any]) -> list[str] | None:
             if long and json_depth(t) > MAX_JSON_DEPTH:
                 return None
     return texts
-
-
-def _plain_column(values: list[Any]) -> list[str] | None:
-    """Each value's JSON text by orjson, when every value is plain and every text ASCII (nearly every column of
-    run history); else None. One walk of the column and C-level loops: per value, :func:`plain_json`'s call
-    cost as much as its value's check."""
-    try:
-        if not _plain(values):
-            return None
-        raw = list(map(orjson.dumps, values))
-    except (orjson.JSONEncodeError, RecursionError):  # (an int beyond 64 bits, a lone surrogate, too deep)
-        return None
-    if not all(map(bytes.isascii, raw)):
-        return None
-    return list(map(bytes.decode, raw))
 
 
 def pack_vector(values: Sequence[Any]) -> str:
