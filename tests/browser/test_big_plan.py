@@ -7,7 +7,7 @@ state; the screenshots (big_plan_*.png) were looked at."""
 from __future__ import annotations
 
 import pytest
-from labdriver import LabServer, OpenNotebook, shot
+from labdriver import UIS, LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator
 
 pytestmark = pytest.mark.browser
@@ -54,10 +54,11 @@ def _edges_from(widget: Locator, node_id: str) -> list[str | None]:
     return [edges.nth(i).get_attribute("data-to") for i in range(edges.count())]
 
 
+@pytest.mark.parametrize("ui", UIS)
 def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
-    lab_server: LabServer, open_page: OpenNotebook
+    ui: str, lab_server: LabServer, open_page: OpenNotebook
 ) -> None:
-    lab = open_page(lab_server, "big_plan.ipynb", CELLS)
+    lab = open_page(lab_server, f"big_plan_{ui}.ipynb", CELLS, ui=ui)
     lab.run_cell(0, timeout=90)
     lab.run_cell(1, timeout=90)
     widget = lab.widget(1)
@@ -66,7 +67,7 @@ def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
     group = widget.locator(".aether-node[data-kind='group']")
     lab.wait_in_widget(1, "(root) => root.querySelector(\".aether-node[data-kind='group']\") !== null", timeout=60)
     lab.wait_in_widget(1, "(root) => !root.querySelector('.aether-dag[data-pending]')", timeout=60)
-    shot(widget, "big_plan_01_waiting")
+    shot(widget, f"big_plan_{ui}_01_waiting")
     # the approval gates the chain: one edge from it to the group, not one per call
     lab.wait_in_widget(1, _EDGE_IN, timeout=30)
     assert _edges_from(widget, "ask_approval_1") == ["group:inc_1"]
@@ -86,7 +87,7 @@ def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
     assert len(widths) > 10 and set(widths) == {"2.5px"}, widths
     last = widget.locator(f".aether-node[data-node-id='inc_{STEPS}'] .aether-node-meta")
     assert last.text_content() == "not started yet"
-    shot(widget, "big_plan_02_opened")
+    shot(widget, f"big_plan_{ui}_02_opened")
     # The person scrolls down the chain and approves: the run's end draws the widget again (its display carries
     # the static view for the saved notebook), and the DAG must stay where they were reading.
     widget.evaluate("(root) => { root.querySelector('.aether-dag').scrollTop = 5000; }")
@@ -97,12 +98,12 @@ def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
     lab.wait_in_widget(1, _EDGE_IN, timeout=30)
     assert _edges_from(widget, "ask_approval_1") == ["group:inc_1"]  # the plan's edge is the run's
     assert widget.evaluate("(root) => root.querySelector('.aether-dag').scrollTop") == 5000
-    shot(widget, "big_plan_03_done")
+    shot(widget, f"big_plan_{ui}_03_done")
     # scrolled to its end, the chain ends where the plan said
     widget.evaluate("(root) => { const d = root.querySelector('.aether-dag'); d.scrollTop = d.scrollHeight; }")
     end = widget.locator(f".aether-node[data-node-id='inc_{STEPS}']")
     end.wait_for(timeout=30_000)
     assert f"x={STEPS - 1}" in (end.locator(".aether-node-meta").text_content() or "")
-    shot(widget, "big_plan_04_end")
+    shot(widget, f"big_plan_{ui}_04_end")
     lab.run_cell(2, timeout=60)
     assert f"'y': {STEPS}" in lab.output_text(2) and "'ok': True" in lab.output_text(2)
