@@ -314,7 +314,7 @@ class MemoryStore:
         ]
         values += [data for _, data in batch.events]
         # Nearly every batch: all its values plain JSON and no word the gate stops at, so the array is one orjson
-        # call and one search (~3 µs a W1 step less than a text per value, joined).
+        # call and one search (~16 k instructions a W1 step less than a text per value, joined; bench/README.md).
         try:
             whole = plain_json(values)
         except RecursionError:  # (too deep: json_column refuses it below)

@@ -205,6 +205,7 @@ def _mask_assigned(m: re.Match[str]) -> str:
     count as a secret (it would not be journaled). After a bare ``"name":`` (a JSON key) the key rules above have
     masked every JSON value already, so what is left there is ``null`` (kept) or text that is not JSON
     (``"password": hunter22`` in a log line or a text artifact), masked by the same rule."""
+    mask = MASK
     if m.group("quoted") is not None:
         start, end = m.span("quoted")
     else:
@@ -216,10 +217,9 @@ def _mask_assigned(m: re.Match[str]) -> str:
         if m.group("q1") == '"':
             # The name ended a JSON key ("user password": 1234): the value is a JSON number, masked as a string
             # so the text stays JSON (an unquoted mask made the record unreadable, and the batch with it).
-            whole, base = m.group(0), m.start()
-            return whole[: start - base] + f'"{MASK}"' + whole[end - base :]
+            mask = f'"{MASK}"'
     whole, base = m.group(0), m.start()
-    return whole[: start - base] + MASK + whole[end - base :]
+    return whole[: start - base] + mask + whole[end - base :]
 
 
 _gate_cache: tuple[tuple[str, ...] | None, Any, re.Pattern[str] | None] = (None, None, None)

@@ -1,8 +1,9 @@
 """A static graph of 2,000 steps whose first step asks for approval, in a real JupyterLab: the whole plan is on its
 DAG at once (one ``graph_planned`` event), which no other test draws this big (W7 grows 1,000 nodes in 100
 updates). What a person sees is asserted: the approval while the chain is one group of 2,000 planned calls, which
-opens to every call "not started yet"; after the approval, every call done and the same edges. Every wait is on DOM
-state; the screenshots (big_plan_*.png) were looked at."""
+opens to every call "not started yet" with its border alike in every band; after the approval, every call done, the
+same edges, and the DAG still where the person scrolled it (the run's end draws the output again). Every wait is on
+DOM state; the screenshots (big_plan_*.png) were looked at."""
 
 from __future__ import annotations
 
