@@ -9,7 +9,8 @@ id, a per-run sequence number (strictly increasing) and a wall-clock timestamp; 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from aether_nb.store.records import JSON
@@ -58,6 +59,56 @@ def _readers(cls: type[Event]) -> tuple[tuple[str, ...], Any, bool]:
         names = tuple(f.name for f in fields(cls))
         hit = _READERS[cls] = (names, operator.attrgetter(*names), "parents" in names)
     return hit
+
+
+_MAKERS: dict[type[Event], Callable[[str, int, dict[str, Any]], Any]] = {}
+
+
+def make_event(cls: type[Event], run_id: str, seq: int, values: dict[str, Any]) -> Event:
+    """``cls(run_id=run_id, seq=seq, **values)``, made without the dataclass's keyword ``__init__``.
+
+    Why: a frozen dataclass sets each field with ``object.__setattr__`` by name; a step's ``NodeRan`` has 18,
+    and making it was ~4 % of a W1 step's instructions. This sets the slots through their descriptors (one C call
+    each), in a function written once per event class. Same checks as ``__init__``: an unknown or missing field
+    is a TypeError.
+    """
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = _maker(cls)
+    try:
+        return make(run_id, seq, values)  # type: ignore[no-any-return]
+    except KeyError:
+        cls(run_id=run_id, seq=seq, **values)  # raises the dataclass's own TypeError (a missing field)
+        raise  # pragma: no cover - __init__ took what the maker did not
+
+
+def _maker(cls: type[Event]) -> Callable[[str, int, dict[str, Any]], Any]:
+    """The body of :func:`make_event` for ``cls``: one line per field, in declaration order."""
+    known = frozenset(f.name for f in fields(cls) if f.init) - {"run_id", "seq"}
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_known": known, "_unknown": _unknown_field}
+    lines = ["def make(run_id, seq, values):", "    if not values.keys() <= _known: _unknown(_cls, values, _known)"]
+    lines.append("    event = _new(_cls)")
+    for i, f in enumerate(fields(cls)):
+        scope[f"_set{i}"] = getattr(cls, f.name).__set__  # the slot's member descriptor
+        if f.name in ("run_id", "seq"):
+            value = f.name
+        elif not f.init:
+            scope[f"_default{i}"] = f.default
+            value = f"_default{i}"
+        elif f.default is not MISSING:
+            scope[f"_default{i}"] = f.default
+            value = f"values.get({f.name!r}, _default{i})"
+        else:
+            value = f"values[{f.name!r}]"
+        lines.append(f"    _set{i}(event, {value})")
+    lines.append("    return event")
+    exec("\n".join(lines), scope)  # our own field names, as dataclasses writes its __init__
+    return scope["make"]  # type: ignore[no-any-return]
+
+
+def _unknown_field(cls: type[Event], values: dict[str, Any], known: frozenset[str]) -> None:
+    extra = sorted(set(values) - known)
+    raise TypeError(f"{cls.__name__} has no field {', '.join(extra)}")
 
 
 def _register(cls: type[Event]) -> type[Event]:

@@ -24,6 +24,7 @@ from aether_nb.runtime.events import (
     RunFinished,
     RunStarted,
     RunWarning,
+    make_event,
 )
 from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
 from aether_nb.store import redact
@@ -316,7 +317,7 @@ class Recorder:
         if self._pending:
             self._load()  # sequence numbers continue from the stored history
         self.seq += 1
-        event = cls(run_id=self._run_id, seq=self.seq, **fields)
+        event = make_event(cls, self._run_id, self.seq, fields)
         self._log.append(event)
         # A step replayed from the journal is told to the DAG and the subscribers, but written only when the
         # history does not already show it done: a run resumed after every restart (or each time it left memory)
