@@ -195,7 +195,8 @@ async def run_taskgraph(
             status[nid] = st
             results[nid] = None
             draw(nid, st, err)
-            stack.extend((m, "SKIPPED" if st == "SKIPPED" else st, None) for m in dependents[nid])
+            # downstream of a cancelled node: cancelled too; of a skipped or failed one: skipped (never ran)
+            stack.extend((m, "CANCELLED" if st == "CANCELLED" else "SKIPPED", None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
         for m in dependents[node_id]:
@@ -319,8 +320,17 @@ async def run_taskgraph(
                 try:
                     go = evaluate(resolve(spec.condition, results))
                 except Exception as exc:
-                    first_error = first_error or exc
-                    close(node_id, "FAILED", exc)
+                    bad = UsageError(
+                        f"node {node_id}: its _condition could not be evaluated ({type(exc).__name__}: {exc}); "
+                        "'in' and 'not_in' need a list, a string or a dict on the right, and each side the value "
+                        "it compares",
+                        run_id=run.id,
+                        node_id=node_id,
+                        code="bad_condition",
+                    )
+                    execution.note_failure(bad, node_id)  # (the run "failed at node ...", as a tool's error)
+                    first_error = first_error or bad
+                    close(node_id, "FAILED", bad)
                     continue
                 if not go:
                     close(node_id, "SKIPPED")

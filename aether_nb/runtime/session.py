@@ -404,6 +404,17 @@ class Session:
                 node_id=rec.node_id,
                 code="wait_closed",
             )
+        if rec.deadline is not None and rec.kind != "time" and self.clock.now() >= rec.deadline:
+            # (a sleep's deadline is its answer.) A run that was not executing when its deadline passed (the kernel
+            # restarted, it left memory) still shows the wait open: it closes it as expired when it goes on.
+            raise UsageError(
+                f"run {rec.run_id} cannot take this answer: its question {shown(rec.prompt or rec.kind)} "
+                f"({rec.node_id}) passed its deadline {self.clock.now() - rec.deadline:.0f} s ago, so the run gets a "
+                "WaitTimeout: `await run` for its outcome, or start a new run to ask again",
+                run_id=rec.run_id,
+                node_id=rec.node_id,
+                code="wait_expired",
+            )
         hook = self.answer_hooks.get(rec.kind)
         if hook is not None:
             payload = hook(rec, payload)

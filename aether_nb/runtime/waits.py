@@ -89,11 +89,27 @@ class WaitSpec:
         return WAIT_STATUS_BY_KIND.get(self.kind, "WAITING_EXTERNAL")
 
     def effective_options(self) -> list[str] | None:
+        """The options offered: the given ones, else for a choice or an approval the ``choice`` enum of its
+        schema (a schema saying ``{"choice": {"enum": ["yes", "no"]}}`` offers yes and no), else for an approval
+        Approve / Reject."""
         if self.options is not None:
             return list(self.options)
+        enum = _choice_enum(self.schema) if self.kind in ("choice", "approval") else None
+        if enum is not None:
+            return enum
         if self.kind == "approval":
             return list(DEFAULT_APPROVAL_OPTIONS)
         return None
+
+
+def _choice_enum(schema: Any) -> list[str] | None:
+    """The strings a JSON Schema allows for the property ``choice`` (its ``enum``), when it lists only strings."""
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    choice = props.get("choice") if isinstance(props, dict) else None
+    enum = choice.get("enum") if isinstance(choice, dict) else None
+    if isinstance(enum, list) and enum and all(type(e) is str for e in enum):
+        return list(enum)
+    return None
 
 
 def spec_to_json(spec: WaitSpec) -> dict[str, Any]:
@@ -190,20 +206,24 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
         value = payload
     elif rec.kind in ("choice", "approval"):
         opts = list(options or DEFAULT_APPROVAL_OPTIONS)
+        extra: dict[str, Any] = {}  # what a dict answer says besides its pick (a reason): the schema checks it
         if isinstance(payload, dict):
+            extra = {k: v for k, v in payload.items() if k not in ("choice", "index", "approved")}
             if "choice" in payload:
                 payload = payload["choice"]
             elif "index" in payload:
                 payload = payload["index"]
             elif rec.kind == "approval" and "approved" in payload:
                 payload = payload["approved"]
+            elif extra:
+                raise InvalidAnswer(f"{what}: say which option: {{'choice': one of {opts}, ...}}")
         if rec.kind == "approval" and isinstance(payload, bool):
             index = 0 if payload else (1 if len(opts) > 1 else 0)
             if not payload and len(opts) < 2:
                 raise InvalidAnswer(f"{what}: there is no rejecting option among {opts}")
         else:
             index = _match_option(payload, opts, what=what)
-        value = {"choice": opts[index], "index": index}
+        value = {**extra, "choice": opts[index], "index": index}
         if rec.kind == "approval":
             value = {"approved": index == 0, **value}
     elif rec.kind == "files":

@@ -193,3 +193,36 @@ def test_build_binds_node_inputs_exactly_as_the_signature_does(kwargs: dict[str,
             g.build()
         return
     assert g.build().nodes["_mixed_1"].inputs == expected
+
+
+@ag.tool(outputs=["y"])
+def bump(x: int) -> dict[str, int]:
+    return {"y": x + 1}
+
+
+@pytest.mark.parametrize("stop_on_first_error", [False, True])
+def test_a_condition_that_cannot_be_evaluated_fails_its_node_and_skips_its_dependents(
+    session: Session, stop_on_first_error: bool
+) -> None:
+    """``{"op": "in", "right": 5}`` passes the build's check and raises when evaluated: its node failed, and its
+    dependents were drawn FAILED with no error though they never ran (a failed tool's dependents are SKIPPED), and
+    the run's error was a bare TypeError. Now the dependents are skipped, and the error is a UsageError naming the
+    node and what the condition needs."""
+
+    @ag.graphify(name="bad_condition_graph", inputs=["x"], outputs=["b"])
+    def graph(x: Any) -> dict[str, Any]:
+        a = bump(x=x, _id="a", _condition={"op": "in", "left": x, "right": 5})
+        b = bump(x=a.y, _id="b")
+        return {"b": bump(x=b.y, _id="c").y}
+
+    async def main() -> ag.Run:
+        run = graph.start(x=1, stop_on_first_error=stop_on_first_error)
+        with pytest.raises(ag.RunFailed, match=r"failed at node a: UsageError: node a: its _condition could not be"):
+            await run
+        return run
+
+    run = arun(main())
+    statuses = {n.id: n.status for n in run.graph.nodes}
+    assert statuses == {"a": "FAILED", "b": "SKIPPED", "c": "SKIPPED"}, statuses
+    error = run.graph.node("a").error
+    assert error is not None and error["type"] == "aether_nb.errors.UsageError"

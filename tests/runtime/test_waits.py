@@ -509,3 +509,79 @@ def test_a_question_cancelled_by_a_failing_sibling_is_closed_at_once_while_the_r
     prompts, stored, out = arun(main())
     assert prompts == stored == ["The stock is unknown: a note for the customer?"], (prompts, stored)
     assert out == {"note": "sorry"}
+
+
+def test_an_answer_after_the_deadline_is_refused_when_the_run_comes_back_after_a_restart() -> None:
+    """A wait whose deadline passed while no process held its run (the kernel restarted) still reads open in the
+    store; an answer to it was taken and the run succeeded, where awaiting it gave a WaitTimeout: the outcome
+    depended on which came first. Now the answer is refused (``wait_expired``, saying what to do) and the run
+    times out as it would have live."""
+    store = MemoryStore()
+    clock = ManualClock()
+
+    @ag.graph_fn(name="asks_in_time", outputs=["name"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("Name?", timeout_s=60)}
+
+    with default_session(store) as first:
+        first.clock = clock
+
+        async def start() -> None:
+            run = asks.start(run_id="late-answer")
+            await run.wait_for("waiting")
+
+        arun(start())  # the loop ends with the run waiting: it is resumable, as after a kernel restart
+    clock.advance(61)
+    with default_session(store) as second:
+        second.clock = clock
+
+        async def come_back() -> None:
+            run = ag.get_run("late-answer")
+            assert len(run.waits) == 1  # (the store still reads it open: nothing held the run at its deadline)
+            with pytest.raises(ag.UsageError, match=r"passed its deadline .*`await run` for its outcome") as caught:
+                await run.answer("Ada")
+            assert caught.value.code == "wait_expired"
+            with pytest.raises(ag.RunFailed, match="WaitTimeout"):
+                await run
+            assert run.graph.node("ask_text_1").status == "FAILED_TIMEOUT"
+
+        arun(come_back())
+
+
+def test_an_approval_keeps_what_its_answer_says_besides_the_choice_and_its_schema_checks_it(session: Session) -> None:
+    """API.md's DualStageTool asks an approval with a schema: fields the schema asks for beside ``choice`` (a
+    reason) were dropped before the schema was checked, so a schema requiring one refused every answer, and an
+    optional one never reached ``on_resume``; a schema's own ``choice`` enum was ignored for the default
+    Approve / Reject. Now the answer keeps its other fields, the schema checks them, and its enum is the options."""
+    schema = {
+        "type": "object",
+        "properties": {"choice": {"enum": ["yes", "no"]}, "reason": {"type": "string"}},
+        "required": ["choice", "reason"],
+    }
+
+    class Approve(ag.DualStageTool, outputs=["decision", "reason"]):
+        async def setup(self, amount: float, *, context: ag.NodeContext) -> ag.WaitSpec:
+            return ag.WaitSpec(kind="approval", prompt=f"Pay {amount}?", schema=schema, timeout_s=3600)
+
+        async def on_resume(self, payload: Any, *, context: ag.NodeContext) -> dict[str, Any]:
+            return {"decision": payload["choice"], "reason": payload["reason"]}
+
+    @ag.graph_fn(name="pays_with_reason", outputs=["d"])
+    async def pay(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"d": await Approve(amount=3)}
+
+    async def main() -> None:
+        run = pay.start()
+        await run.wait_for("waiting")
+        (wait,) = run.waits
+        assert wait.options == ["yes", "no"]
+        with pytest.raises(ag.InvalidAnswer, match="'reason' is a required property"):
+            await run.answer("yes")
+        with pytest.raises(ag.InvalidAnswer, match="is not of type 'string'"):
+            await run.answer({"choice": "no", "reason": 3})
+        with pytest.raises(ag.InvalidAnswer, match="say which option"):
+            await run.answer({"reason": "no pick"})
+        await run.answer({"choice": "yes", "reason": "within budget"})
+        assert await run == {"d": {"decision": "yes", "reason": "within budget"}}
+
+    arun(main())
