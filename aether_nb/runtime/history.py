@@ -135,6 +135,7 @@ class HistoryStore:
         self._soon: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self._barriers: list[asyncio.Future[None]] = []
         self._holding = 0  # depth of atomic() blocks: no write may split what they add
+        self._now_due = False  # a "sync"-durability step recorded inside an atomic block: written when it ends
         self._listeners: list[FailureListener] = []
         self._dropped: list[HistoryFailure] = []  # dropped since the last take_dropped(): Session.flush raises them
         self._failing_since: float | None = None  # the pending batch failed to write (and is retried)
@@ -153,7 +154,7 @@ class HistoryStore:
     def put_run(self, record: RunRecord) -> None:
         with self._lock:
             self._runs[record.run_id] = record
-            self._added(urgent=self.durability == "sync")
+            self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def put_wait(self, record: WaitRecord) -> None:
         with self._lock:
@@ -165,19 +166,19 @@ class HistoryStore:
         with self._lock:
             self._journal.append(entry)
             self._dirty.add(entry.run_id)
-            self._added(urgent=self.durability == "sync")
+            self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:
             self._journal.extend(entries)
             self._dirty.update(e.run_id for e in entries)
-            self._added(urgent=self.durability == "sync", n=len(entries))
+            self._added(urgent=self.durability == "sync", n=len(entries), now=self.durability == "sync")
 
     def memory_append(self, record: MemoryRecord) -> None:
         """Memory events (chat turns above all) travel with the run history: same batch, same durability."""
         with self._lock:
             self._memory.append(record)
-            self._added(urgent=self.durability == "sync")
+            self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
@@ -211,7 +212,10 @@ class HistoryStore:
                 yield
             finally:
                 self._holding -= 1
-        if not self._holding and (self._count >= MAX_PENDING or self._loopless()):
+        if not self._holding and self._now_due and self._count:
+            self._now_due = False
+            self._write_in_background()  # ("sync" durability: the block's step is durable before anything else runs)
+        elif not self._holding and (self._count >= MAX_PENDING or self._loopless()):
             self.flush_history(durable=self._loopless())  # (a script's write-through is durable)
 
     @staticmethod
@@ -355,7 +359,10 @@ class HistoryStore:
         if error is not None:
             raise error
 
-    def _added(self, *, urgent: bool, n: int = 1) -> None:
+    def _added(self, *, urgent: bool, n: int = 1, now: bool = False) -> None:
+        """``now``: write before this returns (a step's record in ``"sync"`` durability), not at the end of the loop
+        turn: a task queued before that, or a sibling branch that blocks the loop (a sync call), would otherwise hold
+        a completed step's record in memory, and a process killed meanwhile did the step again on resume."""
         self._count += n
         self._urgent = self._urgent or urgent
         if self._reporting:
@@ -366,6 +373,13 @@ class HistoryStore:
             if not self._holding:  # (an atomic block writes when it ends)
                 self.flush_history()
             return
+        if now and not self._backing_off():
+            if self._holding:
+                self._now_due = True  # written when the atomic block ends (its records together)
+            else:
+                self._write_in_background()  # (a failure is retried and told as in the background)
+            if self._count == 0:
+                return
         if self._count >= MAX_PENDING and not self._holding and not self._backing_off():
             # A body that never yields to the loop (a long chain of steps that do not wait) would keep the timer
             # from firing: write now, which bounds the batch and the time history stays in memory.

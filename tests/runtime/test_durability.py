@@ -588,3 +588,42 @@ def test_a_step_whose_events_a_crash_lost_is_stored_when_it_is_replayed(tmp_path
     assert ("make_point_1", True) in _ran(store, "lost")
     assert {n.node_id: n.status for n in store.list_nodes("lost")}["make_point_1"] == "DONE"
     store.close()
+
+
+@pytest.mark.parametrize("in_atomic_block", [False, True])
+def test_sync_durability_writes_a_completed_step_before_any_other_task_runs(in_atomic_block: bool) -> None:
+    """README: in ``"sync"`` durability an effect happens once for every completed step. A step's record was written
+    at the end of the loop turn, after every task queued before it: a sibling branch of ``asyncio.gather`` that then
+    blocked the loop (a sync call) held the completed step's record in memory, and a process killed meanwhile did
+    the step again on resume (a scratch tester's SIGKILL). Now it is in the store before its branch yields: a
+    sibling starting in the same loop turn reads it there (the store itself, not the runtime's pending batch). A
+    step whose journal entry goes with the writes it made (a memory record: one atomic block) too, when the block
+    ends."""
+    store = MemoryStore()
+    s, _ = make_session(store)
+    s.store.durability = "sync"
+    seen: list[list[str]] = []
+
+    @ag.tool(outputs=["v"])
+    async def first_effect(x: int, *, context: ag.NodeContext) -> dict[str, int]:
+        if in_atomic_block:
+            await context.memory().record("note", {"x": x})
+        return {"v": x}
+
+    @ag.tool(outputs=["keys"])
+    async def sibling(*, context: ag.NodeContext) -> dict[str, list[str]]:
+        keys = [e.key for e in store.load_journal(context.run_id)]  # what a process killed now would keep
+        seen.append(keys)
+        return {"keys": keys}
+
+    @ag.graph_fn(name="sync_gather", outputs=["r"])
+    async def prog() -> dict[str, Any]:
+        return {"r": await asyncio.gather(first_effect(1), sibling())}
+
+    previous = session_mod.set_default_session(s)
+    try:
+        arun(prog())
+    finally:
+        session_mod.set_default_session(previous)
+    # (with the memory record, the sibling starts while the tool awaits its record's step: that step is in the store)
+    assert seen and ("first_effect_1/memory.record_1" if in_atomic_block else "first_effect_1") in seen[0], seen

@@ -24,11 +24,24 @@ RAN: list[int] = []
 RUNS: list[Run] = []
 
 
+class HiccupStore(MemoryStore):
+    """A store whose next write fails once when told to (a disk hiccup): the batch stays pending and is retried."""
+
+    fail_next = False
+
+    def write_history(self, batch: Any, *, durable: bool = True) -> Any:
+        if HiccupStore.fail_next:
+            HiccupStore.fail_next = False
+            raise ag.StorageError("disk hiccup", code="io")
+        return super().write_history(batch, durable=durable)
+
+
 @pytest.fixture(autouse=True)
 def _session() -> Iterator[None]:
     RAN.clear()
     RUNS.clear()
-    s, _ = make_session(MemoryStore())
+    HiccupStore.fail_next = False
+    s, _ = make_session(HiccupStore())
     s.store.durability = "sync"
     previous = session_mod.set_default_session(s)
     yield
@@ -76,7 +89,10 @@ def test_no_node_runs_after_stop_even_one_launched_just_before() -> None:
 @ag.tool(outputs=["v"])
 async def sr_pay(amount: int) -> dict[str, int]:
     RAN.append(amount)
-    asyncio.get_running_loop().call_soon(RUNS[0].cancel)  # Stop, while the payment's result is being written
+    # Stop, while the payment's result is being written: in "sync" durability a step's record is written before
+    # its step returns, so the write fails once and the step waits for its retry (store.barrier) when Stop comes
+    HiccupStore.fail_next = True
+    asyncio.get_running_loop().call_soon(RUNS[0].cancel)
     return {"v": amount}
 
 
