@@ -19,6 +19,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
+from aether_nb.flow.retry import AnyRetryPolicy
 from aether_nb.flow.routing import Branch, Topology
 from aether_nb.flow.state import StateSpec, schema_kind
 from aether_nb.flow.types import (
@@ -30,7 +31,6 @@ from aether_nb.flow.types import (
 )
 from aether_nb.runtime.checks import check_no_secret, check_text
 from aether_nb.runtime.codec import fingerprint
-from aether_nb.runtime.scheduler import RetryPolicy
 
 if TYPE_CHECKING:
     from aether_nb.flow.checkpoint import Checkpointer
@@ -107,8 +107,8 @@ class StateGraph:
         defer: bool = False,
         metadata: Mapping[str, Any] | None = None,
         input_schema: Any = None,
-        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
-        retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        retry_policy: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None = None,
+        retry: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None = None,
         timeout: float | None = None,
         error_handler: Callable[..., Any] | None = None,
         destinations: Sequence[str] | Mapping[str, str] | None = None,
@@ -123,7 +123,8 @@ class StateGraph:
             metadata: kept on the node (``get_graph().nodes[name].metadata``).
             input_schema: the type the node receives the state as (default: the first parameter's annotation
                 when it is a state class, else the graph's state schema); its keys join the state.
-            retry_policy: ``ag.RetryPolicy(...)`` (or several: the first whose ``retry_on`` matches applies).
+            retry_policy: ``RetryPolicy(...)`` (LangGraph's) or ``ag.RetryPolicy(...)`` (or several: the first
+                whose ``retry_on`` matches applies).
             timeout: seconds one attempt may take (default: ``config["node_timeout"]``, else none).
             error_handler: called as ``handler(state, error: NodeError)`` after the retries failed; its return
                 (an update or a ``Command``) replaces the node's, and it routes only by ``goto``.
@@ -322,7 +323,7 @@ class StateGraph:
     def set_node_defaults(
         self,
         *,
-        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        retry_policy: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None = None,
         error_handler: Callable[..., Any] | None = None,
         timeout: float | None = None,
     ) -> StateGraph:
@@ -530,6 +531,7 @@ class _SubgraphNode:
             {"thread_id": parent.thread_id, "input": sub_input, "config": parent.config},
             parent=parent,
             node=node_run.ns_label if node_run is not None and node_run.ns_label else self.__name__,
+            parent_task=node_run.tid if node_run is not None else "",
         )
         out = await engine.main()
         mine = parent.graph.spec.fields

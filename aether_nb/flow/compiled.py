@@ -336,6 +336,7 @@ class CompiledGraph(RunnableMixin):
             parent=parent,
             node=node_run.ns_label or node_run.node,
             context=context,
+            parent_task=node_run.tid,
         )
         if node_run.busy is not None:
             with node_run.busy.released():

@@ -81,8 +81,10 @@ class Engine(Emitter):
         parent: Engine | None = None,
         node: str = "",
         context: Any = INHERIT,
+        parent_task: str = "",
     ) -> None:
         self.node = node
+        self.parent_task = parent_task  # the parent's task running this subgraph: its interrupts are that task's
         self._context = context
         self.graph = graph
         self.scope = scope
@@ -502,7 +504,7 @@ class Engine(Emitter):
             self.head = replace(head, interrupts=recorded)
             self.checkpointer.replace(self.thread, self.head)
         if self.parent is not None:
-            self.parent.record_interrupt(self.node, interrupt_id, value)
+            self.parent.record_interrupt(self.parent_task or self.node, interrupt_id, value)
 
     def pausing(self) -> None:
         """A task of this graph (or of a subgraph inside one of its tasks) is about to wait: keep the results of

@@ -31,6 +31,8 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import assistant_message, with_ids
+from aether_nb.flow.retry import AnyRetryPolicy
+from aether_nb.flow.retry import RetryPolicy as LangGraphStylePolicy
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
@@ -51,6 +53,7 @@ class NodeRun:
     writer: Callable[[Any], None] | None = None
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
+    tid: str = ""  # the task's id in its checkpoint: a subgraph run here records its interrupts under it
     build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
     threads: list[SyncCall] | None = None  # the task's sync calls in worker threads (see :class:`SyncCall`)
     build_config: Callable[[], dict[str, Any]] | None = None  # the node's config, for get_config()
@@ -228,7 +231,7 @@ class NodeSpec:
         fn: Callable[..., Any],
         *,
         destinations: Iterable[str] | Mapping[str, str] | None = None,
-        retry: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        retry: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None = None,
         timeout_s: float | None = None,
         error_handler: Callable[..., Any] | None = None,
         input_schema: Any = None,
@@ -397,14 +400,24 @@ def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwarg
         return fn(*args, **kwargs)
 
 
-def _policies(name: str, retry: RetryPolicy | Sequence[RetryPolicy] | None) -> tuple[RetryPolicy, ...]:
+def _policies(name: str, retry: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None) -> tuple[RetryPolicy, ...]:
+    """The node's policies as the engine runs them (a LangGraph-style one: its :class:`LangGraphRetryPolicy`);
+    a LangGraph-style policy is a NamedTuple, so it is one policy, not a sequence of them."""
     if retry is None:
         return ()
-    items = [retry] if isinstance(retry, RetryPolicy) else list(retry)
+    items: list[Any] = [retry] if isinstance(retry, (RetryPolicy, LangGraphStylePolicy)) else list(retry)
+    out: list[RetryPolicy] = []
     for p in items:
-        if not isinstance(p, RetryPolicy):
-            raise UsageError(f"add_node({shown(name)}, retry_policy=...): expected ag.RetryPolicy(...), got {shown(p)}")
-    return tuple(items)
+        if isinstance(p, LangGraphStylePolicy):
+            out.append(p.runtime())
+        elif isinstance(p, RetryPolicy):
+            out.append(p)
+        else:
+            raise UsageError(
+                f"add_node({shown(name)}, retry_policy=...): expected RetryPolicy(...) (from aether_nb.flow) or "
+                f"ag.RetryPolicy(...), got {shown(p)}"
+            )
+    return tuple(out)
 
 
 def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tuple[str, ...] | None:

@@ -1,11 +1,13 @@
-"""LangGraph's ``RetryPolicy`` signature, for code moving over with only its imports changed.
+"""LangGraph's ``RetryPolicy``, for code moving over with only its imports changed.
 
-``from aether_nb.flow import RetryPolicy`` takes LangGraph's arguments — ``initial_interval``, ``backoff_factor``,
-``max_interval``, ``max_attempts``, ``jitter`` (a bool), ``retry_on`` (an exception class, a sequence of them, or
-a predicate) — with LangGraph's defaults, including its default ``retry_on``, which retries connection errors and
-HTTP 5xx responses but not programming errors (``ValueError``, ``TypeError``, ``KeyError``, ...). It returns an
-``ag.RetryPolicy`` (so ``add_node(..., retry_policy=...)`` and everything else that takes one accept it) whose
-waits and matching follow LangGraph's.
+``from aether_nb.flow import RetryPolicy`` is, as LangGraph's, a ``NamedTuple`` of ``initial_interval``,
+``backoff_factor``, ``max_interval``, ``max_attempts``, ``jitter`` (a bool) and ``retry_on`` (an exception class, a
+sequence of them, or a predicate), with LangGraph's defaults, including its default ``retry_on``, which retries
+connection errors and HTTP 5xx responses but not programming errors (``ValueError``, ``TypeError``, ``KeyError``,
+...). Its fields read as LangGraph's do (``policy.retry_on`` is the predicate or classes given), so code that derives
+one policy from another (``RetryPolicy(max_attempts=5, retry_on=base.retry_on)``, ``base._replace(...)``) keeps what
+is retried. ``add_node(..., retry_policy=...)`` (and ``set_node_defaults``) take it, or aether_nb's own
+``ag.RetryPolicy``, and run it as a :class:`LangGraphRetryPolicy`, whose waits and matching follow LangGraph's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.scheduler import RetryPolicy as BaseRetryPolicy
@@ -48,7 +50,8 @@ def default_retry_on(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class LangGraphRetryPolicy(BaseRetryPolicy):
-    """An ``ag.RetryPolicy`` that waits and matches as LangGraph's (made by :func:`RetryPolicy`)."""
+    """An ``ag.RetryPolicy`` that waits and matches as LangGraph's: what the engine runs for a
+    :class:`RetryPolicy` (made by :meth:`RetryPolicy.runtime`; its ``retry_on``/``jitter`` are the base class's)."""
 
     initial_interval: float = 0.5
     backoff_factor: float = 2.0
@@ -66,48 +69,73 @@ class LangGraphRetryPolicy(BaseRetryPolicy):
         return isinstance(exc, self.retry_on)
 
 
-def RetryPolicy(
-    initial_interval: float = 0.5,
-    backoff_factor: float = 2.0,
-    max_interval: float = 128.0,
-    max_attempts: int = 3,
-    jitter: bool = True,
-    retry_on: type[BaseException] | Sequence[type[BaseException]] | Callable[[BaseException], bool] = default_retry_on,
-) -> LangGraphRetryPolicy:
-    """LangGraph's ``RetryPolicy(...)`` (same arguments, order and defaults) as an ``ag.RetryPolicy``."""
-    for name, value in (
-        ("initial_interval", initial_interval),
-        ("backoff_factor", backoff_factor),
-        ("max_interval", max_interval),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise UsageError(f"RetryPolicy({name}=...) must be a number >= 0, got {shown(value)}")
-    classes: tuple[type[BaseException], ...] = (Exception,)
-    predicate: Callable[[BaseException], bool] | None = None
-    given: Any = retry_on
-    if isinstance(given, type) and issubclass(given, BaseException):
-        classes = (given,)
-    elif isinstance(given, (list, tuple)):
-        classes = tuple(given)
-    elif callable(given):
-        predicate = given
-    else:
-        raise UsageError(
-            "RetryPolicy(retry_on=...) takes an exception class, a sequence of them or a predicate, got "
-            f"{shown(retry_on)}"
+RetryOn = type[BaseException] | Sequence[type[BaseException]] | Callable[[BaseException], bool]
+
+
+class _RetryPolicyFields(NamedTuple):
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    max_attempts: int = 3
+    jitter: bool = True
+    retry_on: RetryOn = default_retry_on
+
+
+class RetryPolicy(_RetryPolicyFields):
+    """LangGraph's ``RetryPolicy`` (same fields, order, defaults and NamedTuple behaviour: ``_replace``,
+    ``_asdict``, equality). Unlike LangGraph's, bad values are refused here, when it is made, with a
+    :class:`~aether_nb.errors.UsageError` (a ``_replace`` with bad values: when a node takes it)."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        initial_interval: float = 0.5,
+        backoff_factor: float = 2.0,
+        max_interval: float = 128.0,
+        max_attempts: int = 3,
+        jitter: bool = True,
+        retry_on: RetryOn = default_retry_on,
+    ) -> RetryPolicy:
+        self = super().__new__(cls, initial_interval, backoff_factor, max_interval, max_attempts, jitter, retry_on)
+        self.runtime()  # (checks the values)
+        return self
+
+    def runtime(self) -> LangGraphRetryPolicy:
+        """The ``ag.RetryPolicy`` the engine runs for this policy (LangGraph's waits and ``retry_on`` matching)."""
+        for name in ("initial_interval", "backoff_factor", "max_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise UsageError(f"RetryPolicy({name}=...) must be a number >= 0, got {shown(value)}")
+        classes: tuple[type[BaseException], ...] = (Exception,)
+        predicate: Callable[[BaseException], bool] | None = None
+        given: Any = self.retry_on
+        if isinstance(given, type) and issubclass(given, BaseException):
+            classes = (given,)
+        elif isinstance(given, (list, tuple)):
+            classes = tuple(given)
+        elif callable(given):
+            predicate = given
+        else:
+            raise UsageError(
+                "RetryPolicy(retry_on=...) takes an exception class, a sequence of them or a predicate, got "
+                f"{shown(given)}"
+            )
+        return LangGraphRetryPolicy(
+            max_attempts=self.max_attempts,
+            backoff_s=float(self.initial_interval),
+            max_backoff_s=float(min(self.max_interval, 1e9)),
+            jitter=0.0,  # (the base class's relative jitter; LangGraph's is add_jitter)
+            retry_on=classes,
+            initial_interval=float(self.initial_interval),
+            backoff_factor=float(self.backoff_factor),
+            max_interval=float(self.max_interval),
+            add_jitter=bool(self.jitter),
+            predicate=predicate,
         )
-    kwargs: dict[str, Any] = {"max_attempts": max_attempts, "backoff_s": float(initial_interval)}
-    return LangGraphRetryPolicy(
-        **kwargs,
-        max_backoff_s=float(min(max_interval, 1e9)),
-        jitter=0.0,
-        retry_on=classes,
-        initial_interval=float(initial_interval),
-        backoff_factor=float(backoff_factor),
-        max_interval=float(max_interval),
-        add_jitter=bool(jitter),
-        predicate=predicate,
-    )
 
 
-__all__ = ["LangGraphRetryPolicy", "RetryPolicy", "default_retry_on"]
+AnyRetryPolicy = BaseRetryPolicy | RetryPolicy
+"""What ``add_node(..., retry_policy=...)`` takes: aether_nb's ``ag.RetryPolicy`` or LangGraph's."""
+
+__all__ = ["AnyRetryPolicy", "LangGraphRetryPolicy", "RetryOn", "RetryPolicy", "default_retry_on"]

@@ -282,10 +282,12 @@ class Topology:
             return [*sends, *({"node": n} for n in ready)], new_barriers, waiting
         return [{"node": n} for n in waiting], new_barriers, []
 
-    def start_tasks(self, route: Route) -> list[dict[str, Any]]:
-        """The first tasks of a turn, from START's route."""
+    def start_tasks(self, route: Route) -> tuple[list[dict[str, Any]], list[str]]:
+        """The first tasks of a turn, from START's route, and the deferred nodes it triggered that wait for them
+        (as LangGraph: a ``defer=True`` node reached from START runs once nothing else is pending, so it sees
+        what its siblings wrote)."""
         tasks, _, deferred = self.next_tasks([(START, route)], {}, [])
-        return tasks + [{"node": n} for n in deferred]
+        return tasks, deferred
 
 
 def add_goto(tasks: list[dict[str, Any]], goto: list[str | Send], nodes: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -297,9 +297,9 @@ class TaskRunner:
         if cache is not None and caching is not None and not resume:
             ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
-        node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+        node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label, tid=task.tid)
         while not hit:
-            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label)
+            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label, tid=task.tid)
             node_run.threads = task.threads
             node_run.build_config = functools.partial(engine.node_config, task.node, step, task)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
@@ -343,7 +343,7 @@ class TaskRunner:
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child, reload)
-                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label)
+                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label, tid=task.tid)
                 node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
                 with busy:
                     raw = await spec.error_handler.call(

@@ -101,14 +101,13 @@ def snapshot(
     pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
     prefix = f"{ns.replace('|', '/')}/" if ns else ""
     tasks = []
+    tids = [task_id(t, i) for i, t in enumerate(cp.tasks)]
+    claimed = {str(r[0]) for tid in tids for r in cp.interrupts.get(tid, [])}
     for i, t in enumerate(cp.tasks):
-        tid = task_id(t, i)
+        tid = tids[i]
         node = t["node"]
         if live:
-            mine = tuple(p for p in pauses if p.kind == "interrupt" and _belongs(p.node, prefix + node))
-            recorded = {str(i) for i, _ in cp.interrupts.get(tid, [])}
-            if recorded and len(mine) > len(recorded):  # Sends of one node: each task its own interrupts
-                mine = tuple(p for p in mine if p.id in recorded)
+            mine = _pending_of(pauses, prefix + node, {str(r[0]) for r in cp.interrupts.get(tid, [])}, claimed)
         else:
             # (its latest: as in LangGraph, a task's interrupt that was answered gives way to its next one)
             mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, [])[-1:])
@@ -205,6 +204,18 @@ def _complete(graph: CompiledGraph, cp: Checkpoint) -> bool:
     except Exception:  # a dataclass/pydantic state missing required fields: the snapshot keeps only the values
         return False
     return True
+
+
+def _pending_of(
+    pauses: Sequence[Interrupt], node_path: str, recorded: set[str], claimed: set[str]
+) -> tuple[Interrupt, ...]:
+    """A task's open interrupts, as LangGraph's: the ones it recorded (Sends of one node each show their own; one
+    that finished shows none), else those of its node no sibling recorded (a checkpoint written before tasks
+    recorded their subgraphs' interrupts)."""
+    ours = [p for p in pauses if p.kind == "interrupt" and _belongs(p.node, node_path)]
+    if recorded:
+        return tuple(p for p in ours if p.id in recorded)
+    return tuple(p for p in ours if p.id not in claimed)
 
 
 def _belongs(interrupt_node: str, node_path: str) -> bool:

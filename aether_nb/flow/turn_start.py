@@ -100,6 +100,7 @@ async def run_start(
     if carry and previous is not None:
         tasks = list(previous.tasks)
         pending = dict(previous.pending)
+        deferred: tuple[str, ...] = previous.deferred
     else:
 
         def local_state(schema: Any) -> Any:  # (START's routers run with the call's whole budget, as LangGraph's)
@@ -107,8 +108,8 @@ async def run_start(
 
         runtime = functools.partial(runtime_for, engine, START, engine.stream_writer(START), 1, head.created_at)
         route = await graph.topology.route(START, [], local_state, config, runtime=runtime)
-        tasks = graph.topology.start_tasks(route)
-        pending = {}
+        tasks, waiting = graph.topology.start_tasks(route)
+        pending, deferred = {}, tuple(waiting)
     cp = engine.put_checkpoint(
         Checkpoint(
             values=values,
@@ -119,7 +120,7 @@ async def run_start(
             created_at=engine.run.session.clock.now(),
             parent=head.id,
             barriers=dict(previous.barriers) if previous is not None else dict(head.barriers),
-            deferred=previous.deferred if previous is not None else (),
+            deferred=deferred,
             writers=(START,),
             pending=pending,
             turn_start=turn_start,
