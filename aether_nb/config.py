@@ -38,8 +38,14 @@ _RESERVED_SERVICE_NAMES = frozenset(
         "run",
         "session",
         "graph",
+        "run_id",
+        "node_id",
+        "scope",
+        "sleep",
     }
 )
+"""Every public name of ``NodeContext`` (``tests/test_config.py`` keeps the two in step): a service registered
+under one of them would be hidden by the built-in, and ``context.<name>()`` would fail with a bare TypeError."""
 
 
 def _open_store(spec: Any) -> Store:

@@ -172,7 +172,8 @@ def put_bytes(
 
 def redact_blob(data: bytes, mime: str) -> bytes:
     """``data`` with its secrets redacted when it is UTF-8 text (``text/*``, JSON, XML, YAML); other bytes as is."""
-    textual = mime.startswith("text/") or mime.endswith(("json", "xml", "yaml", "javascript"))
+    kind = mime.split(";", 1)[0].strip().lower()  # ("TEXT/Plain; charset=utf-8" is text/plain: case-insensitive)
+    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "yaml", "javascript"))
     if not textual:
         return data
     try:

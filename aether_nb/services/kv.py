@@ -6,7 +6,6 @@ delete again, and a ``get`` returns what it returned the first time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +33,20 @@ def _check_key(key: Any) -> str:
     return check_no_secret(check_text(key, "a KV key"), "a KV key")
 
 
+MAX_TTL_S = 1e12
+
+
 def check_ttl(ttl_s: Any) -> float | None:
     """A TTL in seconds: None (no expiry) or a finite positive number."""
     if ttl_s is None:
         return None
-    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not math.isfinite(ttl_s) or ttl_s <= 0:
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not ttl_s > 0:
         raise UsageError(f"ttl_s must be a positive, finite number of seconds or None, got {shown(ttl_s)}")
+    if not ttl_s <= MAX_TTL_S:  # (NaN, infinity, and an int too big for a float: Python raised OverflowError)
+        raise UsageError(
+            f"ttl_s must be a finite number of seconds up to {MAX_TTL_S:.0e} (about 30,000 years), got "
+            f"{shown(ttl_s)}; give ttl_s=None for a value that never expires"
+        )
     return float(ttl_s)
 
 

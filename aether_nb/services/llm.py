@@ -177,7 +177,23 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
         )
     # (a lone surrogate, e.g. a file name a tool decoded with surrogateescape, is sent as its escape: the API
     # takes UTF-8 only, and one odd string must not fail the whole conversation)
-    return [utf8_safe(dict(m)) for m in messages]
+    out = [utf8_safe(dict(m)) for m in messages]
+    try:  # what the client sends is JSON: a NaN or an object failed deep inside it, with its own error
+        json.dumps(out, allow_nan=False, default=_client_model)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UsageError(
+            f"messages must hold JSON values only (strings, numbers, lists, dicts): {exc}; turn the value into "
+            "text (str(...), json.dumps(...)) before putting it in a message"
+        ) from None
+    return out
+
+
+def _client_model(value: Any) -> Any:
+    """A value the client serialises itself (its own pydantic models: a reply's message, its tool calls), as JSON."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def check_call_settings(where: str, model: Any, stream_to: Any, cache: Any) -> None:

@@ -152,7 +152,7 @@ class Memory:
             raise UsageError(f"tags must be a list of strings, got {shown(tags)}")
         tag_list = tuple(check_no_secret(check_text(t, "a memory tag"), "a memory tag") for t in tags or ())
         if role is not None:
-            check_text(role, "a memory role")
+            check_no_secret(check_text(role, "a memory role"), "a memory role")  # (stored as is, as the kind)
         if text is not None and not isinstance(text, str):
             raise UsageError(f"text must be a string, got {type(text).__name__}")
         check_depth(data, "memory.record data")
