@@ -205,6 +205,15 @@ class _Tracer:
         self.computed[name] = value
         return Ref(INPUTS, name)
 
+    def chosen(self, value: Any, name: str) -> Any:
+        """An argument an LLM chose for a tool call (``run_tools``): the literal it was, as any LLM reply taken
+        during the run (an equal output or input elsewhere is a coincidence a static graph must not turn into a
+        dependency); a secret becomes a computed input, never source text."""
+        if _is_secret(value):
+            self.computed[name] = value
+            return Ref(INPUTS, name)
+        return value
+
     def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
         """Origins are found by value: when another origin holds the same value (a run input equal to a constant
         of the code, or to an earlier tool output), the source says which one it took, so it can be edited."""
@@ -297,6 +306,10 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     reads = [names_read(a) for a in known]
     read = None if not reads or any(r is None for r in reads) else set().union(*(r for r in reads if r is not None))
     tracer = _Tracer(inputs, constants, step_values, read)
+    # tool-calling loops (``llm.run_tools``): a step whose own children include LLM calls; the tool calls in it are
+    # the model's (a graph_fn node that calls an LLM and then tools computes their arguments in Python: not these)
+    with_llm = {n.parent for n in graph.nodes if n.kind == "llm" and n.parent is not None}
+    llm_nodes = {n.id: f"{n.id} ({n.name})" for n in graph.nodes if n.kind == "step" and n.id in with_llm}
     calls: list[_Call] = []
     redefined: list[str] = []
     for node in graph.nodes:
@@ -313,9 +326,16 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         var = _var(node.id)
         args: dict[str, Any] = {}
         truncated = False
+        chooser = llm_nodes.get(node.parent) if node.parent is not None else None
         for name, value in (node.inputs or {}).items():
             truncated = truncated or _truncated(value)
-            args[name] = tracer.origin(value, parents, f"{var}_{name}")
+            if chooser is not None:  # a call the model made (run_tools): its reply, not a value of the code
+                args[name] = tracer.chosen(value, f"{var}_{name}")
+            else:
+                args[name] = tracer.origin(value, parents, f"{var}_{name}")
+        if chooser is not None:
+            tracer.notes.append(f"{node.id}: its arguments were chosen by the LLM ({chooser}) during the run: kept as "
+                                "literals")  # fmt: skip
         version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
         current = _current_tool(node.name, version)
         now = None if current is None else (getattr(current, "version", None) or tool_version(current))

@@ -311,3 +311,35 @@ def test_an_origin_found_by_equal_value_is_named_with_the_others_it_could_be(ses
     assert "add_1_b: its value 1 is also the constant 1 of the agent's code; the graph takes step" in source
     source = _promoted(counted, "counted_static", items=[4, 5, 6], n=3)
     assert "a value computed in Python (the agent's code does not read input n)" in source
+
+
+@ag.graph_fn(name="llm_picks", outputs=["a"])
+async def llm_picks(x: int, *, context: ag.NodeContext) -> dict[str, Any]:
+    d = await double(x)
+    await context.llm().run_tools([{"role": "user", "content": "double 10"}], tools=[double])
+    return {"a": d["y"]}
+
+
+def test_arguments_an_llm_chose_are_literals_of_the_promoted_graph(session: Session) -> None:
+    """README: an LLM reply taken during the run stays the literal it was, noted in the source. The arguments of a
+    tool call the model made in ``run_tools`` were taken for values computed in Python (a computed input, and
+    calling the graph with other inputs raised ``stale_computed_inputs``), or, when equal to an earlier output
+    (the model chose 10, ``double_1`` made 10), for a reference to it: a dependency the run never had."""
+    from aether_nb.testing import FakeOpenAI
+
+    async def main() -> tuple[str, Any]:
+        script = [{"tool_calls": [{"name": "double", "arguments": {"x": 10}}]}, "done"]
+        with FakeOpenAI(script=script) as fake:
+            ag.configure(llm={"base_url": fake.base_url, "model": "fake", "api_key": "sk-test"})
+            run = llm_picks.start(x=5)
+            assert await run == {"a": 10}
+        source = run.promote("llm_picks_static")
+        namespace: dict[str, Any] = {"ag": ag, "double": double}
+        exec(source, namespace)
+        return source, await namespace["llm_picks_static"](x=6)  # other inputs: no stale computed input
+
+    source, out = arun(main())
+    assert "run_tools_1/double_1: its arguments were chosen by the LLM" in source, source
+    assert "double(x=10, _id='run_tools_1__double_1')" in source, source
+    assert "computed" not in source, source
+    assert out == {"a": 12}
