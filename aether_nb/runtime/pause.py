@@ -174,10 +174,17 @@ async def await_answer(
                 if slots is not None:  # the node goes on (it may catch the timeout): under its cap again
                     gave_back = False
                     await slots.retake()
+                message = isinstance(rec.meta, dict) and rec.meta.get("message")  # (channel.receive())
+                what = (
+                    f"nobody answered {shown(rec.prompt)}"
+                    if rec.prompt
+                    else "no message came to context.channel().receive()"
+                    if message
+                    else f"nobody answered its {rec.kind} wait"
+                )
                 raise WaitTimeout(
-                    f"nobody answered {shown(rec.prompt or rec.kind)} within {spec.timeout_s} s "
-                    f"(wait {key} of run {run.id}). Catch WaitTimeout in the agent to carry on without "
-                    "an answer, or give a longer timeout_s.",
+                    f"{what} within {spec.timeout_s} s (wait {key} of run {run.id}). Catch WaitTimeout in the agent "
+                    f"to carry on without {'one' if message else 'an answer'}, or give a longer timeout_s.",
                     run_id=run.id,
                     node_id=key,
                 )

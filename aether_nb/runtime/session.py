@@ -385,7 +385,12 @@ class Session:
             UsageError: unknown token, or the wait is no longer open.
             InvalidAnswer: the payload does not fit; nothing changed and the wait stays open.
         """
-        if not isinstance(token, str) or not token or "\x00" in token or len(token) > 200:
+        if not isinstance(token, str):
+            raise UsageError(
+                f"a wait's token is a string (wait.token of one of run.waits), got {type(token).__name__}",
+                code="bad_token",
+            )
+        if not token or "\x00" in token or len(token) > 200:
             raise UsageError(
                 "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
                 code="bad_token",

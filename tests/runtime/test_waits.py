@@ -164,6 +164,9 @@ def test_wrong_token_is_rejected(session: Session) -> None:
         with pytest.raises(ag.UsageError) as info:
             await run.answer("Ada", token="forged-token")
         assert info.value.code == "bad_token"
+        with pytest.raises(ag.UsageError, match=r"a wait's token is a string .*got int") as info:
+            await run.answer("Ada", token=123)  # (it said "no wait has this token")
+        assert info.value.code == "bad_token"
         assert len(run.waits) == 1
         run.cancel()
         with pytest.raises(ag.RunCancelled):

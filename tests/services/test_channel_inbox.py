@@ -100,14 +100,19 @@ def test_a_secret_is_never_queued_in_the_store(session: Session, channel: Script
 
 
 def test_receive_times_out_with_wait_timeout(session: Session) -> None:
+    said: list[str] = []
+
     @ag.graph_fn(outputs=["got"])
     async def impatient(*, context: ag.NodeContext) -> dict[str, Any]:
         try:
             return {"got": await context.channel().receive(timeout_s=0.05)}
-        except ag.WaitTimeout:
+        except ag.WaitTimeout as exc:
+            said.append(str(exc))
             return {"got": None}
 
     assert arun(impatient()) == {"got": None}
+    # (it said "nobody answered 'human'": the kind of the wait, not a question anybody was asked)
+    assert said[0].startswith("no message came to context.channel().receive() within 0.05 s"), said
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
