@@ -367,7 +367,7 @@ class Channel:
 
     async def ask_choices(self, prompt: str, options: Sequence[str], *, timeout_s: float | None = None) -> ChoiceResult:
         """Ask to pick one of ``options``."""
-        if isinstance(options, str) or not isinstance(options, Sequence):
+        if isinstance(options, (str, bytes, bytearray)) or not isinstance(options, Sequence):
             raise UsageError(f"options must be a list of strings, got {shown(options)}")
         spec = WaitSpec(
             kind="choice",
@@ -382,7 +382,7 @@ class Channel:
         self, prompt: str, options: Sequence[str] = ("Approve", "Reject"), *, timeout_s: float | None = None
     ) -> ApprovalResult:
         """Ask for approval; the first option approves. Unpacks as ``approved, choice``."""
-        if isinstance(options, str) or not isinstance(options, Sequence) or len(options) < 2:
+        if isinstance(options, (str, bytes, bytearray)) or not isinstance(options, Sequence) or len(options) < 2:
             raise UsageError(f"options must be at least two strings (approve first), got {shown(options)}")
         spec = WaitSpec(
             kind="approval",

@@ -118,7 +118,7 @@ class KV:
     # -- AetherGraph's names (its users' code runs unchanged) --------------------------------------------------------
     async def mget(self, keys: Sequence[str]) -> list[Any]:
         """The values of ``keys`` (None for a missing one), in order: one ``get`` step each."""
-        if isinstance(keys, str) or not isinstance(keys, Sequence):
+        if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Sequence):
             raise UsageError(f"kv.mget takes a list of keys, got {shown(keys)}")
         return [await self.get(k) for k in keys]
 

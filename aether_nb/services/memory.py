@@ -114,7 +114,7 @@ def _from_events(value: list[dict[str, Any]]) -> list[MemoryEvent]:
 def _kinds(kinds: Sequence[str] | None) -> list[str] | None:
     if kinds is None:
         return None
-    if isinstance(kinds, str) or not isinstance(kinds, Sequence):
+    if isinstance(kinds, (str, bytes, bytearray)) or not isinstance(kinds, Sequence):
         raise UsageError(f"kinds must be a list of kind names, got {shown(kinds)}")
     return [check_text(k, "a memory kind") for k in kinds] or None
 
@@ -148,7 +148,7 @@ class Memory:
     ) -> Awaitable[MemoryEvent]:
         """Remember an event of ``kind`` with ``data``; ``text`` (default: derived from data) is what search sees."""
         check_no_secret(check_text(kind, "a memory kind"), "a memory kind")
-        if tags is not None and (isinstance(tags, str) or not isinstance(tags, Sequence)):
+        if tags is not None and (isinstance(tags, (str, bytes, bytearray)) or not isinstance(tags, Sequence)):
             raise UsageError(f"tags must be a list of strings, got {shown(tags)}")
         tag_list = tuple(check_no_secret(check_text(t, "a memory tag"), "a memory tag") for t in tags or ())
         if role is not None:

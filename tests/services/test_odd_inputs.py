@@ -74,3 +74,25 @@ def test_a_memory_role_holding_a_secret_is_refused(session: Session) -> None:
 
     with pytest.raises(ag.RunFailed, match="a memory role holds a secret"):
         arun(agent())
+
+
+def test_bytes_where_a_list_of_names_is_expected_say_so(session: Session) -> None:
+    """``tags=b"ab"`` was iterated as numbers: "a memory tag must be a string, got int"."""
+    said: list[str] = []
+
+    @ag.graph_fn(name="bytes_for_lists")
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        mem = context.memory()
+        for call in (
+            lambda: mem.record("note", {"x": 1}, tags=b"ab"),  # type: ignore[arg-type]
+            lambda: mem.recent(kinds=b"k"),  # type: ignore[arg-type]
+            lambda: context.kv().mget(b"ab"),  # type: ignore[arg-type]
+            lambda: context.channel().ask_choices("Pick?", b"ab"),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(ag.UsageError) as info:
+                await call()
+            said.append(str(info.value))
+        return {}
+
+    arun(agent())
+    assert len(said) == 4 and all("b'" in s and "got int" not in s for s in said), said
