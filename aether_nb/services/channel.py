@@ -479,6 +479,8 @@ async def post_message(run: Run, text: str) -> str:
         raise UsageError("write something first: a message must be a non-empty string")
     if run.done:
         raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
+    if run.cancel_requested:  # (stopped, not ended yet: a message queued now would never be read)
+        raise UsageError(f"run {run.id} is being stopped: it reads no more messages", run_id=run.id, code="run_done")
     store = run.session.store
     if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
         for wait in run.waits:

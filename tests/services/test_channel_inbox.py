@@ -77,6 +77,15 @@ def test_messages_are_validated_and_a_finished_run_takes_none(session: Session) 
         await run
         with pytest.raises(ag.UsageError, match="reads no more messages"):
             await post_message(run, "too late")
+        stopping = listener.start(n=2)
+        await stopping.wait_for("waiting", timeout=5)
+        stopping.cancel()  # (its task has not ended yet: a message queued now was "queued", never to be read)
+        with pytest.raises(ag.UsageError, match="is being stopped: it reads no more messages") as info:
+            await post_message(stopping, "too late")
+        assert info.value.code == "run_done"
+        assert queued_messages(session.store, stopping.id) == []
+        with pytest.raises(ag.RunCancelled):
+            await stopping
 
     arun(main())
 
