@@ -20,12 +20,13 @@ deterministic, across kernel restarts too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import inspect
 import json
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -188,6 +189,35 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _close_with(loop: asyncio.AbstractEventLoop, clients: dict[Any, Any]) -> None:
+    """Close ``clients`` on ``loop`` when it shuts down (``asyncio.run`` ends).
+
+    Why: an ``AsyncOpenAI`` client left open is closed by its ``__del__``, which schedules the close on whatever loop
+    runs when the garbage collector gets to it: in a script that calls ``asyncio.run`` twice (and in a test suite)
+    that is another loop, whose close of the first loop's sockets fails ("Event loop is closed"). ``asyncio.run``
+    closes every async generator of its loop before closing it, so a parked one closes the clients in time, on
+    their own loop. (The kernel's loop never shuts down: its clients live as long as the kernel.)"""
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            for key, client in list(clients.items()):
+                if key != _CLOSER:
+                    with contextlib.suppress(Exception):  # (a client that cannot close is dropped all the same)
+                        await client.close()
+            clients.clear()
+
+    gen = closer()
+    with contextlib.suppress(StopIteration):  # (it runs to its yield at once; the loop knows it from its first step)
+        gen.asend(None).send(None)
+    clients[_CLOSER] = gen  # (the loop keeps its generators weakly)
+
+
+_CLOSER = ("aether_nb", "closer")
+"""The key under which a loop's client table keeps its closer (see :func:`_close_with`)."""
+
+
 def _client_model(value: Any) -> Any:
     """A value the client serialises itself (its own pydantic models: a reply's message, its tool calls), as JSON."""
     dump = getattr(value, "model_dump", None)
@@ -241,7 +271,10 @@ class LLM:
         clients: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = owner.setdefault(
             "_llm_clients", weakref.WeakKeyDictionary()
         )
-        per_loop = clients.setdefault(loop, {})
+        per_loop = clients.get(loop)
+        if per_loop is None:
+            per_loop = clients[loop] = {}
+            _close_with(loop, per_loop)
         key = client_key(self.profile)
         if key not in per_loop:
             per_loop[key] = new_client(self.profile)

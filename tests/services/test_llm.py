@@ -523,3 +523,23 @@ def test_a_lone_surrogate_in_a_tool_result_or_message_reaches_the_model_escaped(
     assert arun(odd_files_agent()) == {"text": "Two files."}
     sent = json.dumps(fake.chat_requests[1]["messages"], ensure_ascii=False)
     assert "caf\\\\udce9.txt" in sent and "files \\\\ud83d" in sent
+
+
+def test_a_loops_clients_are_closed_on_that_loop_when_it_shuts_down(session: Session) -> None:
+    """A client left open was closed by the openai client's ``__del__`` on whatever loop ran when the garbage
+    collector reached it: in a test suite (or a script calling ``asyncio.run`` twice) another loop, whose close of
+    the first loop's sockets failed ("Event loop is closed", seen as a later, unrelated test failing)."""
+    clients: list[Any] = []
+
+    @ag.graph_fn(outputs=["t"])
+    async def says(*, context: ag.NodeContext) -> dict[str, Any]:
+        text, _ = await context.llm().chat("hi")
+        clients.append(context.llm().client)
+        return {"t": text}
+
+    with FakeOpenAI(script=["a", "b"]) as fake:
+        configure_llm(session, {"base_url": fake.base_url, "model": "gpt-4o-mini"})
+        assert arun(says()) == {"t": "a"}
+        assert clients[0].is_closed()  # closed by the loop's shutdown, on it
+        assert arun(says()) == {"t": "b"}  # the next loop makes its own
+    assert clients[1] is not clients[0] and clients[1].is_closed()
