@@ -220,6 +220,11 @@ class Run:
             except asyncio.CancelledError:
                 if task.cancelled() and (self._evicted or self._task is not task):
                     continue  # evicted while parked (or already resumed): keep waiting for the outcome
+                me = asyncio.current_task()
+                if task.cancelled() and self._cancel_requested and not self.done and not (me and me.cancelling()):
+                    # stopped before its first step: _on_task_done records that, but it runs a loop turn later
+                    # (this caller, woken by the same cancel, was told a bare CancelledError)
+                    self._finish("cancelled", error="cancelled")
                 if not (task.cancelled() and self.done):
                     raise  # the awaiting code was cancelled, or the loop is going away
             return self._final()
@@ -542,6 +547,12 @@ class Run:
             leave_scope(token)
             root.release()
         if execution.detached:
+            return
+        if self._cancel_requested:
+            # Stopped, and the body returned all the same: Python's TaskGroup turns the cancel into its children's
+            # ExceptionGroup when one failed, which an `except*` then swallowed (the steps after it were refused).
+            # run.cancel() said it would stop: the run ends cancelled, not "succeeded" with a partial result.
+            self._finish("cancelled", error="cancelled")
             return
         self._outputs = outputs
         self._finish("succeeded", outputs=outputs)

@@ -115,3 +115,85 @@ def test_a_step_stopped_after_its_effect_shows_done() -> None:
     assert RAN == [5]
     assert run.status == "cancelled"
     assert run.graph.node("sr_pay_1").status == "DONE"  # it did pay (on the old code: shown stopped)
+
+
+@ag.tool(outputs=["v"])
+async def sr_boom() -> dict[str, int]:
+    await asyncio.sleep(0)
+    raise ValueError("boom")
+
+
+@ag.tool(outputs=["v"])
+async def sr_act(tag: str) -> dict[str, str]:
+    RAN.append(len(tag))
+    return {"v": tag}
+
+
+@ag.graph_fn(outputs=["out"])
+async def sr_groups(*, context: ag.NodeContext) -> dict[str, Any]:
+    out = []
+    unwound = asyncio.Event()
+
+    async def slow_to_unwind() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            RUNS[0].cancel()  # Stop comes while the group unwinds (its failing child made it cancel this one)
+            unwound.set()
+            await asyncio.sleep(0)
+            raise
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(slow_to_unwind())
+            tg.create_task(sr_boom())
+    except* ValueError:
+        out.append("caught")
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(sr_act("second"))
+    except* ValueError:
+        pass
+    out.append("after")
+    return {"out": out}
+
+
+def test_a_run_stopped_while_a_task_group_swallowed_the_cancel_ends_cancelled() -> None:
+    """Python's TaskGroup turns a cancel into its children's ExceptionGroup when one of them failed, and the body's
+    ``except*`` swallowed it; the steps after it were refused, the body returned, and the run ended "succeeded"
+    with a partial result though ``run.cancel()`` had said it would stop it (a scratch tester's hypothesis run)."""
+
+    async def main() -> Run:
+        run = sr_groups.start()
+        RUNS.append(run)
+        with pytest.raises(RunCancelled):
+            await run
+        return run
+
+    run = arun(main())
+    assert run.status == "cancelled"
+    assert RAN == []  # the step after the stop never ran
+
+
+def test_a_run_stopped_before_its_first_step_is_cancelled_for_every_caller() -> None:
+    """``run.cancel()`` right after ``start()``: another task awaiting ``run.result()`` got a bare CancelledError
+    (the run's task ended cancelled a loop turn before the run recorded it), not RunCancelled."""
+
+    async def main() -> list[str]:
+        caught = []
+        for how in ("wait_for", "task"):
+            run = sr_agent.start()
+            RUNS[:] = [run]
+            run.cancel()
+            try:
+                if how == "wait_for":
+                    await asyncio.wait_for(run.result(), 5)
+                else:
+                    await asyncio.create_task(run.result())
+            except RunCancelled:
+                caught.append(how)
+            assert run.status == "cancelled"
+        return caught
+
+    assert arun(main()) == ["wait_for", "task"]
+    assert RAN == []
