@@ -68,6 +68,19 @@ def _open_store(spec: Any) -> Store:
     )
 
 
+def _same_file(spec: Any, current: Any) -> bool:
+    """Whether ``spec`` names the DuckDB file ``current`` (the session's store) has open already."""
+    if not isinstance(spec, (str, os.PathLike)) or str(spec).strip() in ("", ":memory:"):
+        return False
+    location = getattr(current, "location", None)
+    if not isinstance(location, str) or location == ":memory:":
+        return False
+    try:
+        return os.path.realpath(os.fspath(spec)) == os.path.realpath(location)
+    except (TypeError, ValueError, OSError):  # (an odd path: _open_store says what is wrong with it)
+        return False
+
+
 STORE_SUFFIX = ".aether.duckdb"
 """What a notebook's store file is named after the notebook's own name (``analysis.ipynb``:
 ``analysis.aether.duckdb``)."""
@@ -204,10 +217,15 @@ def configure(
     if max_concurrency is not None:
         check_cap(max_concurrency)
         current.config["global_max_concurrency"] = max_concurrency
+    if store is not None and _same_file(store, current.store):
+        store = None  # (a setup cell run again, Run All: the file is open already; its runs, waiting ones too, stay)
     if store is not None:
         live = [r.id for r in current.known_runs() if r.live]
         if live:
-            raise UsageError(f"runs {live} are executing on the current store; await or cancel them first")
+            raise UsageError(
+                f"runs {live} are live on the current store (running, or waiting in this kernel): await, answer or "
+                "cancel them before switching to another store"
+            )
         new_store = _open_store(store)
         redact.prepare()  # (setup time: not the first run's, see prepare)
         old = current.store

@@ -30,3 +30,42 @@ def test_configure_store_by_path_and_memory(tmp_path: Path, session: Session) ->
     assert ag.store().location == ":memory:"
     with pytest.raises(ag.UsageError, match="file path"):
         ag.configure(store=42)
+
+
+def test_configuring_the_store_already_open_keeps_it_and_its_waiting_runs(tmp_path: Path) -> None:
+    """A setup cell run again (Run All) while a run waits: ``%aether store PATH`` / ``ag.configure(store=PATH)``
+    with the file already open was refused ("runs are executing"), and once nothing was live it closed and reopened
+    the file, so ``ag.get_run(id)`` was another object than the run the notebook held."""
+    import asyncio
+
+    from tests.conftest import arun, default_session
+
+    path = tmp_path / "same.duckdb"
+
+    @ag.graph_fn(name="asks_a_name", outputs=["name"])
+    async def asks(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"name": await context.channel().ask_text("Name?")}
+
+    with default_session():
+        ag.configure(store=str(path))
+        opened = ag.store()
+
+        async def main() -> None:
+            run = asks.start()
+            await run.wait_for("waiting")
+            ag.configure(store=str(path))  # the same file: nothing to do
+            ag.configure(store=str(tmp_path / "." / "same.duckdb"))  # (spelled another way)
+            assert ag.store() is opened and ag.get_run(run.id) is run
+            await run.answer("Ada")
+            assert await run == {"name": "Ada"}
+            with pytest.raises(ag.UsageError, match="answer or cancel them before switching"):
+                other = asks.start()
+                await other.wait_for("waiting")
+                try:
+                    ag.configure(store=str(tmp_path / "other.duckdb"))
+                finally:
+                    other.cancel()
+                    await asyncio.gather(other.result(), return_exceptions=True)
+
+        arun(main())
+        ag.store().close()
