@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from IPython.display import HTML, display
+from IPython.display import display
 
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged
 from aether_nb.runtime.run import Run
@@ -64,7 +64,7 @@ class CellCrowd:
 
             self._unsubscribe[run_id] = run.subscribe(on_event)
         if self._handle is None:
-            self._handle = display(HTML(self.html()), display_id=True)  # type: ignore[no-untyped-call]
+            self._handle = display(self.bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
         else:
             self._changed()
 
@@ -91,6 +91,11 @@ class CellCrowd:
             line += f" Waiting for you: {names}; `ag.get_run(run_id)` shows one with its question."
         return line + " `%aether runs` lists them all."
 
+    def bundle(self) -> dict[str, str]:
+        """The line as HTML and as text (a notebook read without HTML showed ``<IPython.core.display.HTML
+        object>``: ``make demo``'s runner, a terminal, a diff of the saved notebook)."""
+        return {"text/plain": self.text(), "text/html": self.html()}
+
     def html(self) -> str:
         body = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(self.text()))
         return f"<div class='aether-crowd' style='opacity:.8;font-size:90%'>{body}</div>"
@@ -114,4 +119,4 @@ class CellCrowd:
     def _update(self) -> None:
         self._redraw = None
         if self._handle is not None:
-            self._handle.update(HTML(self.html()))  # type: ignore[no-untyped-call]
+            self._handle.update(self.bundle(), raw=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import IPython
-from IPython.display import HTML, display
+from IPython.display import display
 
 import aether_nb
 from aether_nb import config
@@ -260,7 +260,9 @@ class Extension:
         first = self._first_cell.get(run_id)
         if view.live_views > 0 and self._elsewhere(first):
             assert first is not None
-            display(_pointer(view.run, first[1]))  # type: ignore[no-untyped-call]
+            run, cell = view.run, first[1]
+            text = _pointer_text(run, cell)
+            display({"text/plain": text, "text/html": _pointer_html(run, text)}, raw=True)  # type: ignore[no-untyped-call]
             self._shown[run_id] = self._here()
             return
         self._shown[run_id] = self._here()
@@ -358,8 +360,8 @@ class Extension:
         if view.live_views > 0 and self._elsewhere(first):
             assert first is not None
             self._shown[run.id] = self._here()
-            pointer = _pointer(run, first[1])
-            return {"text/html": pointer.data, "text/plain": _pointer_text(run, first[1])}
+            text = _pointer_text(run, first[1])
+            return {"text/html": _pointer_html(run, text), "text/plain": text}
         self._shown[run.id] = self._here()
         self._first_cell[run.id] = (self._here(), self._execution(), self._cell_id())
         bundle = view.widget._repr_mimebundle_()
@@ -412,12 +414,8 @@ class Extension:
 
 
 def _pointer_text(run: Run, execution: int) -> str:
-    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
-
-
-def _pointer(run: Run, execution: int) -> HTML:
     """The one line a second cell shows for a run whose live widget is already on the page."""
-    return HTML(_pointer_html(run, _pointer_text(run, execution)))  # type: ignore[no-untyped-call]
+    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
 
 
 def _pointer_html(run: Run, text: str) -> str:

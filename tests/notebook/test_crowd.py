@@ -67,6 +67,9 @@ def test_a_batch_draws_the_first_widgets_and_counts_the_rest(kernel: Kernel, tmp
     last = lines[-1]
     more = 30 - MAX_DRAWN
     assert f"+{more} more runs started by this cell, not drawn ({MAX_DRAWN} are):" in last
+    # the same line as text, for a reader without HTML (it was "<IPython.core.display.HTML object>")
+    texts = [b["text/plain"] for b in res.bundles if "aether-crowd" in b.get("text/html", "")]
+    assert texts and texts[-1].startswith(f"+{more} more runs started by this cell"), texts[-1:]
     ids = json.loads(kernel.ok("import json; print(json.dumps([r.id for r in runs]))").stdout)
     crowd_waiting = [ids[i] for i in range(MAX_DRAWN, 30) if i % 10 == 9]
     assert f": {len(crowd_waiting)} waiting for you · {more - len(crowd_waiting)} done." in last
