@@ -18,6 +18,7 @@ class CellResult:
     stdout: str = ""
     results: list[str] = field(default_factory=list)
     bundles: list[dict[str, Any]] = field(default_factory=list)
+    comms: list[dict[str, Any]] = field(default_factory=list)  # comm messages sent while the cell ran (widget state)
     error: dict[str, Any] | None = None
 
     @property
@@ -61,6 +62,8 @@ class Kernel:
                 out.bundles.append(content["data"])
             elif kind == "update_display_data":
                 out.bundles.append(content["data"])
+            elif kind == "comm_msg":
+                out.comms.append(content)
             elif kind == "error":
                 out.error = content
             elif kind == "status" and content["execution_state"] == "idle":

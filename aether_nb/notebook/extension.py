@@ -319,8 +319,11 @@ class Extension:
         return run_id
 
     def after_cell(self, result: Any) -> None:
-        """A cell finished: the runs its previous execution left going that no new run took the place of stop
-        (the re-run rule, see :mod:`aether_nb.notebook.reruns`)."""
+        """A cell finished: the widgets' held-back updates go out while it is still the cell being executed, and
+        the runs its previous execution left going that no new run took the place of stop (the re-run rule, see
+        :mod:`aether_nb.notebook.reruns`)."""
+        for view in list(self.views.values()):
+            view.flush_pending()
         cell, request = self._cell_id(), self._request_id()
         if cell is None or request is None:
             return

@@ -254,6 +254,12 @@ class RunView:
         error = error if len(error) <= 300 else error[:300] + "…"
         self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
 
+    def flush_pending(self) -> None:
+        """Push an update held back by the throttle now (a cell ends): a notebook executed headless (nbclient,
+        papermill) keeps only the messages sent while a cell runs, and saved a run that waited as "pending"."""
+        if self._flush_handle is not None:
+            self.flush()
+
     def flush(self) -> None:
         """Push the run's current state to the browser in one message."""
         if self._flush_handle is not None:

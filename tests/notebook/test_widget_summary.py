@@ -51,3 +51,30 @@ def test_a_service_only_run_says_its_calls_not_zero_nodes(session: Session) -> N
 def test_a_run_with_steps_and_calls_says_both(session: Session) -> None:
     first = _summary(mixed, x=2).splitlines()[0]
     assert first.endswith("): done, 1/1 nodes done, 1 service call"), first
+
+
+@ag.graph_fn(name="asks_after_a_step", outputs=["ok"])
+async def asks_after_a_step(*, context: ag.NodeContext) -> dict[str, Any]:
+    await double(1)
+    ok, _ = await context.channel().ask_approval("Go?")
+    return {"ok": ok}
+
+
+def test_a_held_back_update_goes_out_when_the_cell_ends(session: Session) -> None:
+    """Updates are throttled (one message per ~0.1 s): a cell that ended sooner left the run's last state unsent
+    until after it, and a notebook executed headless (nbclient, papermill), which keeps only what a cell sent while
+    it ran, saved a waiting run as "pending" with no step and no question. The extension flushes the held-back
+    update when the cell ends (``after_cell``)."""
+
+    async def main() -> tuple[str, int]:
+        run = asks_after_a_step.start()
+        view = RunView(run)
+        await run.wait_for("waiting")  # (well within the throttle's interval, mostly: tests/kernel checks the cell)
+        view.flush_pending()  # what after_cell does
+        after = view.widget.graph.get("status")
+        waits = len(view.widget.waits)
+        run.cancel()
+        view.close()
+        return str(after), waits
+
+    assert arun(main()) == ("waiting", 1)
