@@ -19,6 +19,8 @@ class CellResult:
     results: list[str] = field(default_factory=list)
     bundles: list[dict[str, Any]] = field(default_factory=list)
     comms: list[dict[str, Any]] = field(default_factory=list)  # comm messages sent while the cell ran (widget state)
+    displayed: list[str] = field(default_factory=list)  # display ids of the outputs it showed (display_id=True)
+    updated: list[str] = field(default_factory=list)  # display ids it updated (in any cell)
     error: dict[str, Any] | None = None
 
     @property
@@ -60,8 +62,11 @@ class Kernel:
             elif kind in ("execute_result", "display_data"):
                 out.results.append(content["data"].get("text/plain", ""))
                 out.bundles.append(content["data"])
+                if content.get("transient", {}).get("display_id"):
+                    out.displayed.append(content["transient"]["display_id"])
             elif kind == "update_display_data":
                 out.bundles.append(content["data"])
+                out.updated.append(content.get("transient", {}).get("display_id", ""))
             elif kind == "comm_msg":
                 out.comms.append(content)
             elif kind == "error":

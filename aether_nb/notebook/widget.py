@@ -135,7 +135,9 @@ class RunView:
         self._last_flush = 0.0
         self._graph_json = ""  # the last graph sent: an unchanged graph is not sent again
         self._labels: dict[str, str] = {}
-        self._handle: DisplayHandle | None = None
+        # every display of the run, not only the last: each is updated when the run ends (a notebook executed
+        # headless kept an earlier cell's display, a run shown again by `%aether resume`, at "waiting" for good)
+        self._handles: list[DisplayHandle] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.live_views = 0  # front-end views attached now (``view``/``unview`` messages)
         self._chat: dict[str, dict[str, Any]] = {}
@@ -162,7 +164,8 @@ class RunView:
     # -- display -----------------------------------------------------------------------------------------------------
     def display(self) -> None:
         """Show the widget in the current cell's output (with a static fallback for saved notebooks)."""
-        self._handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
+        self._handles.append(display(self.widget, display_id=True))  # type: ignore[no-untyped-call]
+        del self._handles[:-8]  # (a run shown in a few cells; bounded all the same)
         if self.run.done:
             self._spawn(self._refresh_static())
 
@@ -176,9 +179,13 @@ class RunView:
         html = static_html(graph, self.widget.messages, svg)
         self.widget.static_fallback = html
         self.widget.static_html = html
-        if self._handle is not None:
-            self._handle.update(self.widget)  # type: ignore[no-untyped-call]
-            self._also_under_the_cell_executing_now()
+        if self._handles:
+            self._update_displays()
+
+    def _update_displays(self) -> None:
+        for handle in self._handles:
+            handle.update(self.widget)  # type: ignore[no-untyped-call]
+        self._also_under_the_cell_executing_now()
 
     def _also_under_the_cell_executing_now(self) -> None:
         """Send the final state and display once more under the request the kernel serves now, when the run ended
@@ -188,8 +195,8 @@ class RunView:
         cell it executes, and saved "starting" with no static view. In an empty context, both the display
         publisher and the comms fall back to the kernel's latest request."""
         ip = get_ipython()
-        handle = self._handle
-        if ip is None or handle is None:
+        handles = list(self._handles)
+        if ip is None or not handles:
             return
         shown_by = request_of(getattr(ip, "parent_header", None))
 
@@ -198,7 +205,8 @@ class RunView:
             if now is None or now == shown_by:
                 return  # the same request: it has everything already
             self.widget.send_state()
-            handle.update(self.widget)  # type: ignore[no-untyped-call]
+            for handle in handles:
+                handle.update(self.widget)  # type: ignore[no-untyped-call]
 
         contextvars.Context().run(resend)
 
@@ -211,9 +219,8 @@ class RunView:
             # The static view at once, without the drawing (a notebook executed headless may end before dot does);
             # the SVG replaces the step list when dot is done.
             self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
-            if self._handle is not None:  # the final text at once; the SVG follows when dot is done
-                self._handle.update(self.widget)  # type: ignore[no-untyped-call]
-                self._also_under_the_cell_executing_now()
+            if self._handles:  # the final text at once; the SVG follows when dot is done
+                self._update_displays()
             self._spawn(self._refresh_static())
             return
         if isinstance(event, RunWarning):

@@ -46,3 +46,16 @@ def test_a_run_waiting_when_its_cell_ends_has_said_so_within_the_cell(kernel: Ke
     last = [c["data"]["state"] for c in res.comms if "waits" in ((c.get("data") or {}).get("state") or {})]
     assert last and len(last[-1]["waits"]) == 1, last[-1:]
     kernel.ok("run.cancel()")
+
+
+def test_every_display_of_a_run_says_how_it_ended(kernel: Kernel) -> None:
+    """A run shown in one cell and again in another (``%aether resume``, or ``run`` as a cell's value, with no
+    browser attached): only the newest display was updated when it ended, and a notebook executed headless kept the
+    first one at "waiting for you" beside the answer's "done"."""
+    kernel.ok(AGENT)
+    first = kernel.ok("run = ask.start(x=21, run_id='shown-twice')\nawait run.wait_for('waiting')")
+    second = kernel.ok("%aether resume shown-twice")
+    shown = set(first.displayed) | set(second.displayed)
+    assert len(shown) == 2, (first.displayed, second.displayed)  # (no browser: no pointer line, a second widget)
+    end = kernel.ok("await run.answer(True)\nawait run")
+    assert shown <= set(end.updated), (shown, end.updated)
