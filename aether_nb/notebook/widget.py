@@ -88,6 +88,12 @@ class RunWidget(anywidget.AnyWidget):
         calls = len(g.get("calls") or [])
         # what the run did, as the widget's header says it: no "0/0 nodes" for a run that only used services
         did = [f"{done}/{len(nodes)} nodes done"] if nodes else []
+        # failed steps (not their containers), counted as the widget's header counts them: a run that recovered from
+        # a failing tool is "done, 6/8 nodes done, 2 failed", not a silent 6/8
+        parents = {n.get("parent") for n in nodes if n.get("parent") is not None}
+        failed = sum(1 for n in nodes if n.get("id") not in parents and status.tone(str(n.get("status"))) == "failed")
+        if failed:
+            did.append(f"{failed} failed")
         if calls:
             did.append(f"{calls} service call{'' if calls == 1 else 's'}")
         lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([status.words(run_status), *did])]

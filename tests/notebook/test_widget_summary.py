@@ -78,3 +78,23 @@ def test_a_held_back_update_goes_out_when_the_cell_ends(session: Session) -> Non
         return str(after), waits
 
     assert arun(main()) == ("waiting", 1)
+
+
+@ag.tool(outputs=["y"])
+def refuses(x: int) -> dict[str, int]:
+    raise ValueError("no")
+
+
+@ag.graph_fn(name="recovers", outputs=["y"])
+async def recovers(x: int) -> dict[str, Any]:
+    try:
+        await refuses(x)
+    except ValueError as exc:  # (the agent recovers: it goes on without that step)
+        assert str(exc) == "no"
+    return {"y": (await double(x))["y"]}
+
+
+def test_a_run_that_recovered_from_a_failing_step_says_it_failed_once(session: Session) -> None:
+    """It said "done, 1/2 nodes done": the text a saved notebook keeps never said a step failed."""
+    first = _summary(recovers, x=2).splitlines()[0]
+    assert first.endswith("): done, 1/2 nodes done, 1 failed"), first
