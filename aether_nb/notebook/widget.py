@@ -156,6 +156,7 @@ class RunView:
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         self._changed: list[str] = []  # replayed steps whose tool has other code now (tool_changed warnings)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
+        self._secret_inputs = False  # the notice says an input holds a secret (while it says so)
         if not notice and run.live:
             # A second view of an executing run (the table's Resume after outputs were cleared): what the run
             # warned about before it, as the first view said it (a secret step that would run again, say).
@@ -177,6 +178,7 @@ class RunView:
 
     def set_notice(self, text: str) -> None:
         self._secret_step = None
+        self._secret_inputs = False
         self.widget.notice = text
 
     async def _refresh_static(self) -> None:
@@ -221,6 +223,8 @@ class RunView:
         if isinstance(event, RunFinished):
             if self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
                 self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
+            elif self._secret_inputs and event.status in ("succeeded", "cancelled"):
+                self.set_notice(SECRET_INPUTS_DONE_NOTICE)
             self.flush()
             # The static view at once, without the drawing (a notebook executed headless may end before dot does);
             # the SVG replaces the step list when dot is done.
@@ -266,6 +270,7 @@ class RunView:
         error = str(detail.get("fix" if event.code == "inputs_not_durable" else "error") or event.message)
         error = error if len(error) <= 300 else error[:300] + "…"
         self.set_notice(redact_text(HISTORY_NOTICES[event.code].format(error=error)))
+        self._secret_inputs = event.code == "inputs_not_durable"
 
     def flush_pending(self) -> None:
         """Push an update held back by the throttle now (a cell ends): a notebook executed headless (nbclient,
@@ -519,6 +524,12 @@ SECRET_STEP_DONE_NOTICE = (
 )
 """The same, once the run succeeded or was stopped: nothing will resume it, so "runs again" would only worry the
 reader."""
+
+SECRET_INPUTS_DONE_NOTICE = (
+    "An input of this run held a secret (an API key or credential), which is never stored: the run's record keeps "
+    "it redacted."
+)
+"""The inputs notice once the run succeeded or was stopped ("cannot be resumed" would only worry the reader)."""
 
 RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
 TOOL_CHANGED_NOTICE = (

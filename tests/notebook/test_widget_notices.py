@@ -142,6 +142,26 @@ def test_a_run_with_a_secret_input_says_in_the_widget_that_a_restart_would_end_i
     assert "aether_nb.tools.read_env" in notice and "Q7w" not in notice
 
 
+def test_a_finished_run_no_longer_says_its_secret_input_stops_a_resume(session: Session) -> None:
+    """It kept "this run cannot be resumed after a kernel restart" once it had succeeded: nothing resumes it."""
+
+    async def main() -> str:
+        run = keyed.start(city="Oslo", api_key="sk-proj-" + "Q7w" * 14)
+        view = RunView(run)
+        await run.wait_for("waiting", timeout=10)
+        (wait,) = run.waits
+        await run.answer(wait.options[0] if wait.options else "yes")
+        await run
+        view.flush()
+        notice = view.widget.notice
+        view.close()
+        return notice
+
+    notice = arun(main())
+    assert notice.startswith("An input of this run held a secret"), notice
+    assert "cannot be resumed" not in notice and "Q7w" not in notice
+
+
 def test_a_step_whose_result_holds_a_secret_is_said_as_such(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     """A graph that reads its key with read_env: the widget said "Part of this run's history could not be stored
     (the step is not journaled and runs again if the run is resumed.)", as if the store had failed."""
