@@ -140,8 +140,10 @@ class Run:
 
     @property
     def error(self) -> str | None:
-        """The failure message of a failed run."""
-        return self._record.error
+        """The failure message of a failed run, its secrets masked as the store keeps it (printed in a notebook, it
+        is saved with the notebook)."""
+        error = self._record.error
+        return None if error is None else redact.redact_text(error)
 
     @property
     def waits(self) -> list[Wait]:

@@ -106,3 +106,27 @@ def test_wait_for_still_takes_statuses_and_timeouts(session: Session) -> None:
         return await run.wait_for("succeeded", "failed", timeout=5)
 
     assert arun(main()) == "succeeded"
+
+
+def test_a_failed_runs_error_masks_the_secrets_its_message_held(session: Session) -> None:
+    """``print(run.error)`` showed a key the failing tool put in its message, where ``str(RunFailed)``, the widget
+    and the store masked it (a scratch tester's notebook: the key ended up in the saved .ipynb)."""
+    key = "sk-" + "Zx9" * 15
+
+    @ag.tool(outputs=["y"])
+    def charges(x: int) -> dict[str, int]:
+        raise ValueError(f"the gateway refused key {key}")
+
+    @ag.graph_fn(name="charges_once", outputs=["y"])
+    async def agent(x: int) -> dict[str, int]:
+        return await charges(x)
+
+    async def main() -> ag.Run:
+        run = agent.start(x=1)
+        with pytest.raises(ag.RunFailed):
+            await run
+        return run
+
+    run = arun(main())
+    assert run.error is not None and "the gateway refused key" in run.error
+    assert key not in run.error and "[REDACTED]" in run.error
