@@ -53,6 +53,7 @@ from aether_nb.services.llm_schema import (
     output_format,
     tool_spec,
 )
+from aether_nb.store import redact
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
@@ -189,6 +190,9 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
+_log = redact.logger("aether_nb")
+
+
 def _close_with(loop: asyncio.AbstractEventLoop, clients: dict[Any, Any]) -> None:
     """Close ``clients`` on ``loop`` when it shuts down (``asyncio.run`` ends).
 
@@ -204,8 +208,10 @@ def _close_with(loop: asyncio.AbstractEventLoop, clients: dict[Any, Any]) -> Non
         finally:
             for key, client in list(clients.items()):
                 if key != _CLOSER:
-                    with contextlib.suppress(Exception):  # (a client that cannot close is dropped all the same)
+                    try:
                         await client.close()
+                    except Exception as exc:  # (dropped all the same: the loop is going away) said, not raised
+                        _log.warning("aether_nb: an LLM client did not close with its event loop: %s", exc)
             clients.clear()
 
     gen = closer()
