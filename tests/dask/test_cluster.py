@@ -409,10 +409,11 @@ def test_cancelling_a_run_cancels_its_futures_and_stops_its_bodies_on_the_worker
 
     run, began, stopped, again = kernel.run(main(), timeout=90)
     # Every body that began was stopped on its worker. The queued one never begins, unless its worker freed by an
-    # interruption starts it before its own cancellation arrives; then it is stopped too.
-    assert began == stopped and sum(began.values()) >= 2
+    # interruption starts it before its own cancellation arrives; then it is stopped too, and the interruption may
+    # land inside its first Event.set() (its "started" never set, its finally's "stopped" set: a CI run saw it).
+    assert all(stopped[t] for t, began_it in began.items() if began_it) and sum(stopped.values()) >= 2, (began, stopped)
     ended_msgs = [w.message for w in run.history if w.kind == "warning" and w.code == "abandoned_body_ended"]
-    assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == sum(began.values())
+    assert len(ended_msgs) == 3 and sum(" on tcp://" in m for m in ended_msgs) == sum(stopped.values())
     assert not any(kernel.run(run_on_workers(cluster, tools["aether_nb_imported"])).values())  # stop_body by value
     assert [n.status for n in run.graph.nodes] == ["CANCELLED"] * 3
     assert all(s.future is not None and s.future.cancelled() for _, s in counting.submitted)
