@@ -44,8 +44,9 @@ _RESERVED_SERVICE_NAMES = frozenset(
         "sleep",
     }
 )
-"""Every public name of ``NodeContext`` (``tests/test_config.py`` keeps the two in step): a service registered
-under one of them would be hidden by the built-in, and ``context.<name>()`` would fail with a bare TypeError."""
+"""Every public name of ``NodeContext`` (``tests/services/test_odd_inputs.py`` keeps the two in step): a service
+registered under one of them would be hidden by the built-in, and ``context.<name>()`` would fail with a bare
+TypeError."""
 
 
 def _open_store(spec: Any) -> Store:
