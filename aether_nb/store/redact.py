@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import contextlib
 import itertools
 import json
 import logging
@@ -89,7 +90,8 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 _cache: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
 _forms: tuple[str, ...] = ()
-"""The secrets of ``_cache`` as they appear inside JSON strings (the form the pattern matches)."""
+"""The secrets of ``_cache`` in every form they take in stored text (see :func:`_secret_forms`): what the pattern
+matches."""
 
 
 def register_secret(value: str) -> None:
@@ -100,6 +102,18 @@ def register_secret(value: str) -> None:
 
 
 _env_seen: tuple[int, dict[str, str]] = (-1, {})
+
+
+def _secret_forms(value: str) -> set[str]:
+    """Every form ``value`` takes in what the store keeps: as it is (plain text: a memory note, a text artifact, an
+    error message, a prompt), inside a JSON string written with and without ASCII escapes, and read as Latin-1
+    from its UTF-8 bytes (bytes and pickles, see :func:`_redact_blobs`). A secret holding a non-ASCII character, a
+    quote or a backslash (``pässwort``) differs in each: only its JSON-escaped form was searched, and such a
+    password was stored in clear in every plain-text column."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    with contextlib.suppress(UnicodeEncodeError):  # (a lone surrogate has no UTF-8 bytes: no such form)
+        forms.add(value.encode("utf-8").decode("latin-1"))
+    return forms
 
 
 def _literal_pattern() -> re.Pattern[str] | None:
@@ -122,7 +136,7 @@ def _literal_pattern() -> re.Pattern[str] | None:
     frozen = frozenset(values)
     if frozen != _cache[0]:
         global _forms
-        _forms = tuple(json.dumps(v)[1:-1] for v in frozen)
+        _forms = tuple(sorted({form for v in frozen for form in _secret_forms(v)}))
         escaped = sorted((re.escape(f) for f in _forms), key=len, reverse=True)
         _cache = (frozen, re.compile("|".join(escaped)) if escaped else None)
     return _cache[1]

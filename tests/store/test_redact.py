@@ -702,3 +702,45 @@ def test_a_wait_token_in_a_batch_leaves_the_rest_of_the_batch_to_the_first_searc
         seen.clear()
         assert redact_many(texts) is texts
         assert seen == [t for t in texts if t == event]
+
+
+@pytest.mark.parametrize("password", ["pässwort-2024", 'hunt"er2xyz', "hunt\\er2xyz", "пароль-секрет"])
+def test_an_environment_secret_with_a_quote_a_backslash_or_an_accent_reaches_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """Plain-text columns (a memory note, a chat turn, a text artifact, a run's error) hold a secret as it is, JSON
+    text escapes it, bytes hold its UTF-8: only the JSON-escaped form was searched, so such a password was stored
+    in clear everywhere but in JSON values."""
+    monkeypatch.setenv("DB_PASSWORD", password)
+    db = tmp_path / "nb.duckdb"
+    store = DuckDBStore(db)
+    s, _ = make_session(store)
+    previous = session_mod.set_default_session(s)
+
+    @ag.tool(outputs=["y"])
+    def login() -> dict[str, Any]:
+        raise ValueError(f"login failed for password {password}")
+
+    @ag.graph_fn(outputs=["out"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        await context.artifacts().save_text(f"connect with {password}", name="notes.txt")
+        await context.memory().record("note", {"text": f"connect with {password}"})
+        await context.channel().send_text(f"connecting with {password}")
+        await context.kv().set("raw", f"{password} in bytes".encode())
+        await context.kv().set("text", f"connect with {password}")
+        await login()
+        return {"out": 1}
+
+    try:
+        with pytest.raises(ag.errors.RunFailed) as failed:
+            arun(agent())
+        assert password not in str(failed.value)
+    finally:
+        session_mod.set_default_session(previous)
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    forms = {password, json.dumps(password)[1:-1], json.dumps(password, ensure_ascii=False)[1:-1]}
+    for form in forms:
+        for encoded in {form.encode(), form.encode("utf-16-le")}:
+            assert encoded not in raw, form
+    assert MASK.encode() in raw
