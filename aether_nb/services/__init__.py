@@ -113,11 +113,10 @@ def install_builtin_services(session: Session, *, channel: ChannelAdapter | None
 
 def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
     """Turn paths / ``(name, bytes)`` pairs given as a files answer into stored artifacts (FileRef dicts)."""
-    import mimetypes
     import pathlib
 
     from aether_nb.errors import InvalidAnswer, UsageError
-    from aether_nb.services.artifacts import check_name, put_bytes
+    from aether_nb.services.artifacts import check_name, guess_mime, put_bytes
     from aether_nb.services.channel import FileRef, read_file
 
     if not isinstance(payload, (list, tuple)):
@@ -142,7 +141,7 @@ def _files_answer(session: Session, rec: WaitRecord, payload: Any) -> Any:
             raise InvalidAnswer(
                 f"answer to files wait {shown(rec.node_id)}: give file paths or (name, bytes) pairs, got {shown(item)}"
             )
-        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        mime = guess_mime(name)
         if accept and not any(name.lower().endswith(a) or _mime_match(mime, a) for a in accept):
             raise InvalidAnswer(f"answer to files wait {shown(rec.node_id)}: {name} is not one of {accept}")
         art = put_bytes(

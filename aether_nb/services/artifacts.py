@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import fnmatch
 import functools
 import hashlib
@@ -139,7 +140,7 @@ def put_bytes(
     Text artifacts (``text/*``, JSON) pass the same redaction as everything else that reaches disk: a key in a
     saved text is stored as ``[REDACTED]``.
     """
-    mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    mime = mime or guess_mime(name)
     data = redact_blob(bytes(data), mime)
     digest = hashlib.sha256(bytes(data)).hexdigest()
     art_id = hashlib.sha256(f"{digest}:{name}:{run_id}".encode()).hexdigest()[:24]
@@ -170,18 +171,71 @@ def put_bytes(
     return Artifact.from_record(rec, store)
 
 
+_TEXT_SUFFIXES = {
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".env": "text/plain",
+    ".ini": "text/plain",
+    ".cfg": "text/plain",
+    ".conf": "text/plain",
+    ".log": "text/plain",
+    ".properties": "text/plain",
+    ".md": "text/markdown",
+}
+"""Text files ``mimetypes`` does not know here (it took ``config.yaml``, ``.env`` and ``run.log`` for
+``application/octet-stream``): as binary they were stored without redaction, keys and passwords in clear."""
+
+
+def guess_mime(name: str) -> str:
+    """The MIME type of a file called ``name``: ``mimetypes``' guess, the text files it misses
+    (:data:`_TEXT_SUFFIXES`, ``.env`` alone too), else ``application/octet-stream``."""
+    lower = name.lower()
+    suffix = lower[lower.rfind(".") :] if "." in lower else ""
+    return _TEXT_SUFFIXES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
 def redact_blob(data: bytes, mime: str) -> bytes:
-    """``data`` with its secrets redacted when it is UTF-8 text (``text/*``, JSON, XML, YAML); other bytes as is."""
-    kind = mime.split(";", 1)[0].strip().lower()  # ("TEXT/Plain; charset=utf-8" is text/plain: case-insensitive)
-    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "yaml", "javascript"))
+    """``data`` with its secrets redacted when it is text (``text/*``, JSON, XML, YAML, TOML); other bytes as is.
+
+    Text is read in its ``charset`` parameter's encoding, by its byte-order mark (UTF-16 and UTF-32), else as
+    UTF-8; text that is none of these (a log with one Latin-1 ``é``) is read as Latin-1, one character per byte,
+    so every byte that is not part of a secret comes back as it was. Such text was stored as it was: unredacted.
+    """
+    kind, _, params = mime.partition(";")
+    kind = kind.strip().lower()  # ("TEXT/Plain; charset=utf-8" is text/plain: case-insensitive)
+    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "yaml", "toml", "javascript"))
     if not textual:
         return data
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data
-    clean = redact_text(text)
-    return data if clean == text else clean.encode("utf-8")
+    for encoding in _encodings(data, params):
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        clean = redact_text(text)
+        if clean == text:
+            return data
+        try:
+            return clean.encode(encoding)
+        except UnicodeEncodeError:  # (a charset that cannot write the mask: read the bytes as Latin-1 instead)
+            continue
+    return data  # pragma: no cover - Latin-1 reads and writes any bytes
+
+
+def _encodings(data: bytes, params: str) -> list[str]:
+    """The encodings to read a text artifact in, most likely first; Latin-1 (any bytes) last."""
+    found = re.search(r"charset\s*=\s*\"?([A-Za-z0-9._:-]+)", params, re.IGNORECASE)
+    out = [found.group(1)] if found else []
+    for bom, codec in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):  # (the mark is kept as U+FEFF and written back: the bytes stay as they were)
+        if data.startswith(bom):
+            out.append(codec)
+            break
+    return [*out, "utf-8", "latin-1"]
 
 
 def check_labels(labels: Any) -> dict[str, Any] | None:
@@ -308,12 +362,27 @@ class Artifacts:
     def save_json(
         self, value: Any, *, name: str = "data.json", labels: dict[str, Any] | None = None
     ) -> Awaitable[Artifact]:
-        """Store ``value`` as a JSON artifact."""
+        """Store ``value`` as a JSON artifact: UTF-8, or ASCII with ``\\u`` escapes when a string holds a lone
+        surrogate (a file name read with ``surrogateescape``). Such a string was written as bytes that are not
+        UTF-8, which no JSON reader takes and redaction could not read (a key beside it was stored in clear).
+        NaN and the infinities are refused: other JSON readers refuse them too."""
         check_depth(value, "save_json value")
         try:
-            blob = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
-        except (TypeError, ValueError, RecursionError) as exc:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except ValueError as exc:
+            if "Out of range float" not in str(exc):
+                raise UsageError(f"save_json: value is not JSON-serialisable ({exc})") from exc
+            raise UsageError(
+                "save_json: the value holds NaN or an infinity, which JSON cannot hold; replace them (with None, "
+                "or a string), or save the value with kv().set",
+                code="not_json",
+            ) from exc
+        except (TypeError, RecursionError) as exc:
             raise UsageError(f"save_json: value is not JSON-serialisable ({exc})") from exc
+        try:
+            blob = text.encode("utf-8")
+        except UnicodeEncodeError:
+            blob = json.dumps(value).encode("ascii")
         return self._save("save_json", blob, name=name, mime="application/json", kind="json", labels=labels)
 
     def save_file(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import mimetypes
 import pathlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,6 +29,7 @@ from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.services.artifacts import guess_mime
 from aether_nb.store.protocol import Store
 from aether_nb.store.redact import contains_secret
 
@@ -200,7 +200,7 @@ class Channel:
         else:
             raise UsageError(f"expected bytes or a file path, got {type(data).__name__}")
         name = name or ("image.png" if kind == "image" else "file.bin")
-        mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        mime = mime or guess_mime(name)
         art = await self._ctx.artifacts().save_bytes(blob, name=name, mime=mime, kind=kind)
         return {"artifact_uri": art.uri, "mime": art.mime, "name": name, "size": art.size}
 
