@@ -6,7 +6,7 @@ The limits (README, "Limits"):
 
 * ids, keys and names are strings without NUL characters or lone surrogates (text the store keeps as UTF-8);
 * run ids are at most :data:`MAX_ID` characters and contain no ``/``; KV keys at most :data:`MAX_KEY`;
-* values nest at most :data:`MAX_DEPTH` levels (lists, dicts, tuples...): deeper data belongs in an artifact.
+* values nest at most :data:`MAX_DEPTH` levels as stored (see :func:`nesting`): deeper data belongs in an artifact.
 """
 
 from __future__ import annotations
@@ -121,24 +121,48 @@ RUN_ID_INSTEAD = f"an id without it ({HASHED}), and let the agent read the key i
 def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
     """Where ``value`` nests deeper than ``limit`` levels (a path like ``["a"][0]...``), or None when it does not.
 
+    Levels are counted as the store writes them (see :func:`nesting`): a tuple or a set is two, a dict with a key
+    that is not a string three. Counted one each, 150 nested tuples passed this check and the store then dropped
+    the record they were in (300 levels of JSON, past its limit): the value was lost, not refused.
+
     Iterative, so it works on values far deeper than Python's recursion limit.
     """
     stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     seen: set[int] = set()
     while stack:
         item, depth, path = stack.pop()
-        if isinstance(item, (dict, list, tuple, set, frozenset)):
-            if depth >= limit:
+        levels = nesting(item)
+        if levels:
+            if depth + levels > limit:
                 shown = path if len(path) <= 80 else path[:40] + "…" + path[-36:]
                 return f"{shown or 'the value'} (more than {limit} levels)"
             if id(item) in seen:
                 continue  # a value that contains itself is reported by the encoder, not here
             seen.add(id(item))
+            inner = depth + levels
             if isinstance(item, dict):
-                stack.extend((v, depth + 1, f"{path}[{k!r}]") for k, v in item.items())
+                stack.extend((v, inner, f"{path}[{k!r}]") for k, v in item.items())
+                if levels > 1:  # (keys that are not strings are written as values: a tuple key nests too)
+                    stack.extend((k, inner, f"{path} key {k!r}") for k in item if nesting(k))
             else:
-                stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
+                stack.extend((v, inner, f"{path}[{i}]") for i, v in enumerate(item))
     return None
+
+
+_TAG = "__aether__"
+
+
+def nesting(item: Any) -> int:
+    """How many levels of JSON the store's encoding of container ``item`` adds (0: not a container): a list or a
+    dict of string keys is one; a tuple or a set is written as ``{"__aether__": ..., "items": [...]}`` (two); a
+    dict with another key (or the tag's own name) as ``{"__aether__": "dict", "items": [[k, v], ...]}`` (three)."""
+    if isinstance(item, list):
+        return 1
+    if isinstance(item, dict):
+        return 1 if all(type(k) is str for k in item) and _TAG not in item else 3
+    if isinstance(item, (tuple, set, frozenset)):
+        return 2
+    return 0
 
 
 def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> Any:
@@ -146,7 +170,8 @@ def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> Any:
     problem = depth_problem(value, limit)
     if problem is not None:
         raise UsageError(
-            f"{what} nests too deep at {problem}; the store keeps values up to {limit} levels deep. "
+            f"{what} nests too deep at {problem}; the store keeps values up to {limit} levels deep (a tuple or "
+            "a set counts two, a dict with keys that are not strings three). "
             "Flatten it, or save it as an artifact (context.artifacts().save_bytes/save_json) and pass its uri",
             code="too_deep",
         )
