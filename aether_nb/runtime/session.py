@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.run import Run
 
+_log = logging.getLogger(__name__)
 ServiceFactory = Callable[..., Any]
 Presenter = Callable[[Wait], Awaitable[None]]
 
@@ -274,11 +276,20 @@ class Session:
                 return run_id
 
     def housekeeping(self, *, every_s: float = 60.0) -> None:
-        """Background clean-up after runs: expired KV keys are purged (at most once per ``every_s``)."""
+        """Background clean-up after runs: expired KV keys are purged (at most once per ``every_s``).
+
+        A store that cannot be written does not fail the run that finished: the purge writes the pending history
+        first, and a failing write is told to the runs (a warning each), stays pending and is retried; it was
+        raised here too, from the end of a run that had succeeded (``await run`` raised StorageError with
+        ``run.status == "succeeded"``). It is logged, and the purge tried again after the next run."""
         now = self.clock.now()
         if now - self._last_housekeeping >= every_s:
             self._last_housekeeping = now
-            self.store.kv_purge(now)
+            try:
+                self.store.kv_purge(now)
+            except StorageError as exc:
+                self._last_housekeeping = float("-inf")
+                _log.warning("purging expired KV keys failed, tried again after the next run: %s", exc)
 
     def present_wait(self, context: NodeContext) -> Presenter | None:
         """How a wait without its own presenter (e.g. a DualStageTool's) is shown: the channel's default."""

@@ -263,3 +263,27 @@ def test_recorded_events_are_written_under_the_run_they_were_recorded_for(sessio
     assert store.inner.load_events("elsewhere") == []
     (failure,) = heard
     assert (failure.records[0].run_id, failure.records[0].key) == ("r1", "broken")
+
+
+def test_a_run_that_succeeded_returns_its_outputs_while_the_store_fails(flaky: FlakyStore) -> None:
+    """The end of a run purges expired KV keys, which writes the pending history first: with the disk full, a
+    run that had set a KV value and succeeded raised StorageError to ``await run`` (a scratch tester's finding)."""
+
+    @ag.graph_fn(outputs=["o"])
+    async def sets_a_key(*, context: ag.NodeContext) -> dict[str, int]:
+        await context.kv().set("z", 1)
+        return {"o": 1}
+
+    async def main() -> tuple[ag.Run, dict[str, Any]]:
+        flaky.broken = StorageError("No space left on device", code="io")
+        run = sets_a_key.start()
+        return run, await run
+
+    run, out = arun(main(), timeout=10)
+    assert out == {"o": 1} and run.status == "succeeded"
+    s = _session()
+    with pytest.raises(StorageError, match="No space left"):
+        s.flush()  # (the failure is still told where it belongs)
+    flaky.broken = None
+    s.flush()
+    assert [k for k, _ in flaky.kv_keys("notebook")] == ["z"]  # written, not lost
