@@ -224,6 +224,7 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     lines = [" · ".join(RUNS_HEADER)]
     cells: list[list[str]] = []
     listed, older = listed_runs(config.runs())
+    acted: set[str] = set()  # the runs shown in ``out``: once each, however often their button is clicked
     for run in listed:
         fields, prompts = _row(run)
         cells.append([*fields[:4], prompts])
@@ -233,11 +234,15 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         button = ipywidgets.Button(description="Show" if run.done else "Resume", layout=ipywidgets.Layout(width="80px"))
 
         def act(run_id: str = run.id, button: Any = button, label: Any = label) -> None:
+            if run_id in acted:
+                return  # its widget is in this table's output already (a double click drew two live widgets)
             with out:
                 try:
                     resume(extension, run_id)
                 except UsageError as exc:
-                    print(exc.message)
+                    print(exc.message)  # (not shown: a click once the cause is fixed tries again)
+                    return
+            acted.add(run_id)
             shown = config.get_run(run_id)
             if shown.done:
                 button.description = "Show"

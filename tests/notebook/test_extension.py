@@ -519,3 +519,28 @@ def test_a_runs_table_row_follows_the_run_its_resume_button_reattached(kernel: K
     after = next(x for x in res.stdout.splitlines() if x.startswith("AFTER"))
     assert "waiting for you" in before and "Your name?" in before and "**" not in before, before
     assert "waiting" not in after and "Your name?" not in after and after.endswith("| Show"), after
+
+
+def test_a_double_click_on_resume_draws_one_live_widget(kernel: Kernel, tmp_path: Path) -> None:
+    """Each click of a Resume button is its own comm message, so the second of a double click looked like another
+    cell asking to show the run, and the page had not said yet that it drew the first widget: two live widgets of
+    one run, each with its buttons, stacked in the table (a scratch tester in JupyterLab and Notebook 7)."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE)
+    kernel.ok("run = onboarding.start(x=21, run_id='onb-dbl')\nawait run.wait_for('waiting', timeout=20)")
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(RESUMABLE)
+    kernel.ok(
+        "from aether_nb.notebook.magics import runs_table\n"
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "table = runs_table(ext)\n"
+        "out = next(c for c in table.children if type(c).__name__ == 'Output')\n"
+        "row = next(r for r in table.children if hasattr(r, 'children') and r.children"
+        " and 'onb-dbl' in getattr(r.children[-1], 'value', ''))\n"
+        "row.children[0].click()"
+    )
+    second = kernel.ok("row.children[0].click()")  # the second click, from another message (as the front end sends)
+    assert second.error is None
+    assert second.displayed == [] and not any("widget-view" in str(b) for b in second.bundles), second.bundles
