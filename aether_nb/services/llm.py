@@ -22,9 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import difflib
+import functools
 import hashlib
 import inspect
 import json
+import reprlib
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
@@ -190,6 +193,48 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
+def check_create_arguments(kw: dict[str, Any]) -> None:
+    """The extra arguments of a chat call (``temperature=``, ``seed=``...) checked before any request: a name
+    ``chat.completions.create`` does not take, or a value that is not JSON, raised the client's own TypeError or
+    ValueError (``Out of range float values are not JSON compliant``), naming no argument."""
+    known = _create_parameters()
+    for name, value in kw.items():
+        if known and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"chat(): unknown argument {name!r}: {hint}the client's chat.completions.create does not take it; "
+                "pass what only your endpoint knows in extra_body={...}",
+                code="bad_arguments",
+            )
+        if name == "timeout":
+            continue  # (a number, or the client's own ``httpx.Timeout``: how long to wait, not what is asked)
+        try:
+            json.dumps(value, allow_nan=False, default=_client_model)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise UsageError(
+                f"chat(): {name}= must be a JSON value (a finite number, a string, a list or dict of them): {exc}",
+                code="bad_arguments",
+            ) from None
+
+
+_TRANSPORT = frozenset({"timeout", "extra_headers", "extra_query"})
+"""Arguments of a chat call about how it is sent, not what is asked: not shown among its node's inputs."""
+
+
+@functools.cache
+def _create_parameters() -> frozenset[str]:
+    """The keyword arguments the installed ``openai`` client's ``chat.completions.create`` takes (empty: unknown,
+    then nothing is refused by name)."""
+    try:
+        from openai.resources.chat.completions import AsyncCompletions
+
+        params = inspect.signature(AsyncCompletions.create).parameters.values()
+    except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover - another client layout
+        return frozenset()
+    return frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
 _log = redact.logger("aether_nb")
 
 
@@ -335,6 +380,7 @@ class LLM:
         for reserved in ("stream", "stream_options", "messages"):
             if reserved in kw:
                 raise UsageError(f"chat(): {reserved}= is managed by aether_nb; use stream_to=context.channel()")
+        check_create_arguments(kw)
         request: dict[str, Any] = {"model": model or self.profile.model, "messages": _messages(messages), **kw}
         if tools:
             request["tools"] = tools
@@ -370,7 +416,9 @@ class LLM:
 
         if scope is None:
             return await execute(None)
-        inputs: dict[str, Any] = {"model": request["model"], "messages": request["messages"]}
+        # (the other arguments too: a resume whose temperature changed was a ReplayMismatch that named none)
+        asked = {k: v for k, v in kw.items() if k not in _TRANSPORT}
+        inputs: dict[str, Any] = {**asked, "model": request["model"], "messages": request["messages"]}
         if tools:
             inputs["tools"] = [t["function"]["name"] for t in tools]
         result: dict[str, Any] = await scope.run_step(scope.next_key("llm"), "llm", "llm", inputs, execute, fp=key[:16])
@@ -507,10 +555,25 @@ async def _run_calls(by_name: dict[str, ToolSpec], calls: list[dict[str, Any]]) 
             out = await item if inspect.isawaitable(item) else item
         except Exception as exc:
             return f"Error: the tool raised {type(exc).__name__}: {exc}"
-        return json.dumps(out, default=repr, ensure_ascii=False)
+        return tool_result_text(out)
 
     results = await asyncio.gather(*(settle(p) for p in pending))
     return [{"role": "tool", "tool_call_id": c["id"], "content": r} for c, r in zip(calls, results, strict=True)]
+
+
+def tool_result_text(out: Any) -> str:
+    """A tool's result as the text of its ``tool`` message: JSON, or (a value that contains itself, or nests deeper
+    than the encoder goes) a bounded ``repr`` saying so. It was encoded outside the guard of the tool's errors: the
+    tool had done its work, and the whole ``run_tools`` step failed with ``Circular reference detected``."""
+    try:
+        return json.dumps(out, default=repr, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        return f"(the result is not JSON: {why}) " + _SHORT.repr(out)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 8, 2000, 200, 50, 50
 
 
 def _start_call(by_name: dict[str, ToolSpec], call: dict[str, Any]) -> Any:
@@ -520,8 +583,9 @@ def _start_call(by_name: dict[str, ToolSpec], call: dict[str, Any]) -> Any:
         return f"Error: there is no tool named {call['name']!r}; the tools are {sorted(by_name)}"
     try:
         args = json.loads(call["arguments"] or "{}")
-    except json.JSONDecodeError as exc:
-        return f"Error: the arguments are not valid JSON ({exc}); send a JSON object"
+    except (ValueError, RecursionError) as exc:  # (a 4,300-digit int, deep nesting: not JSONDecodeErrors)
+        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        return f"Error: the arguments are not valid JSON ({why}); send a JSON object"
     if not isinstance(args, dict):
         return f"Error: the arguments must be a JSON object, got {type(args).__name__}"
     try:

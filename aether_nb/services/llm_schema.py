@@ -26,7 +26,7 @@ from typing import Any
 from aether_nb.errors import LLMOutputError, UsageError, shown
 from aether_nb.runtime.graph_fn import GraphFn
 from aether_nb.runtime.schema_tool import SchemaTool
-from aether_nb.runtime.tools import Tool
+from aether_nb.runtime.tools import DualStageTool, Tool, find_context_param
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$")
 _SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
@@ -89,7 +89,7 @@ class ToolSpec:
     returns an awaitable step (a node of the run's DAG); outside one, a value or a coroutine.
     """
 
-    tool: Tool | GraphFn
+    tool: Tool | GraphFn | type[DualStageTool]
     schema: dict[str, Any]
     validate: Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -111,6 +111,8 @@ def tool_spec(obj: Any) -> ToolSpec:
         return _schema_tool_spec(obj)
     if isinstance(obj, GraphFn):
         return _graph_fn_spec(obj)
+    if isinstance(obj, type) and issubclass(obj, DualStageTool):
+        return _dual_stage_spec(obj)
     t = obj if isinstance(obj, Tool) else Tool(obj)
     params, validate = parameters_schema(f"tool {t.name}", t.fn, t.signature, skip=t.context_param)
     description, _ = parse_docstring(inspect.getdoc(t.fn))
@@ -164,6 +166,19 @@ def parameters_schema(
         return {name: getattr(checked, name) for name in checked.model_fields_set}
 
     return params, validate
+
+
+def _dual_stage_spec(cls: type[DualStageTool]) -> ToolSpec:
+    """A ``DualStageTool`` as the model sees it: the parameters of its ``setup`` (the context left out), its class
+    docstring. A call waits for a person's answer as a node of the run, as ``await Approve(...)`` in a body does.
+    Its schema was taken from the metaclass' ``__call__(*args, **kwargs)``: "*args/**kwargs cannot be described"."""
+    name = cls.tool_name
+    setup = cls.setup
+    skip = find_context_param(setup, name)
+    params, validate = parameters_schema(f"tool {name}", setup, inspect.signature(setup), skip=skip)
+    description, _ = parse_docstring(inspect.getdoc(cls))
+    schema = {"type": "function", "function": {"name": name, "description": description or name, "parameters": params}}
+    return ToolSpec(cls, schema, validate)
 
 
 def _graph_fn_spec(g: GraphFn) -> ToolSpec:
@@ -263,8 +278,9 @@ def output_format(spec: Any) -> OutputFormat:
 def _load_json(name: str, text: str, validator: Any) -> Any:
     try:
         value = json.loads(_unfence(text))
-    except json.JSONDecodeError as exc:
-        raise _invalid(name, text, [f"not JSON: {exc}"]) from None
+    except (ValueError, RecursionError) as exc:  # (also an int of over 4,300 digits, or arrays nested too deep)
+        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise _invalid(name, text, [f"not JSON: {why}"]) from None
     if validator is not None:
         problems = [
             f"{'.'.join(str(x) for x in e.absolute_path) or '(root)'}: {e.message}"
