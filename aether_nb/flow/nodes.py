@@ -1,15 +1,15 @@
 """Nodes of a state graph: how a node function is called (dependency injection), what its return becomes (writes
 plus ``goto`` targets), :func:`interrupt`, and :func:`get_stream_writer`.
 
-A node function receives its inputs by parameter name: the first parameter (or one named ``state``) gets the
-state; ``config`` the run's config dict (a copy per node, with LangGraph's ``configurable`` inside);
-``context``/``ctx`` (or a parameter annotated ``NodeContext``) the node's
-:class:`~aether_nb.runtime.context.NodeContext`; ``writer`` a stream writer (``stream_mode="custom"``);
-``error`` (or a parameter annotated ``NodeError``, in an error handler) the failure; ``runtime`` (or a parameter
-annotated ``Runtime``) LangGraph's :class:`~aether_nb.flow.context.Runtime` with the call's ``context=``;
-``store`` the object given to ``compile(store=...)``; any other name a service given to
-``compile(services={...})`` or registered with ``ag.register_context_service``. Sync functions run in a worker
-thread, like sync tools.
+A node function is called as LangGraph calls it: the state goes positionally as the first argument (so a
+``*args`` wrapper or a positional-only ``state`` gets it), and by name ``config`` the run's config dict (a copy per
+node, with LangGraph's ``configurable`` inside); ``writer`` a stream writer (``stream_mode="custom"``); ``error``
+(or a parameter annotated ``NodeError``, in an error handler) the failure; ``runtime`` (or a parameter annotated
+``Runtime``) LangGraph's :class:`~aether_nb.flow.context.Runtime` with the call's ``context=``; ``store`` the object
+given to ``compile(store=...)``. aether_nb adds ``context``/``ctx`` (not first, without a default) or a parameter
+annotated ``NodeContext`` for the node's :class:`~aether_nb.runtime.context.NodeContext`, and any other name for a
+service given to ``compile(services={...})`` or registered with ``ag.register_context_service``
+(:mod:`aether_nb.flow.params` has the whole rule). Sync functions run in a worker thread, like sync tools.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import assistant_message, with_ids
+from aether_nb.flow.params import bind_parameters
 from aether_nb.flow.retry import AnyRetryPolicy
 from aether_nb.flow.retry import RetryPolicy as LangGraphStylePolicy
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
 from aether_nb.runtime.scheduler import RetryPolicy
-
-_CONTEXT_NAMES = ("context", "ctx")
 
 
 @dataclass(slots=True)
@@ -270,40 +269,9 @@ class NodeSpec:
         self.destinations: tuple[str, ...] | None = declared
         self.edge_labels: dict[str, str] = dict(destinations) if isinstance(destinations, Mapping) else {}
         if sig is not None:
-            self._resolve(sig)
+            self.bindings, self.optional = bind_parameters(name, sig)
         else:
             self.bindings.append(("", "state"))
-
-    def _resolve(self, sig: inspect.Signature) -> None:
-        params = list(sig.parameters.values())
-        state_taken = any(p.name == "state" for p in params)
-        reserved = ("config", "writer", "error", "runtime", "store", *_CONTEXT_NAMES)
-        for i, p in enumerate(params):
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            ann = p.annotation
-            ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-            ann_name = ann_name if isinstance(ann_name, str) else ""
-            if p.name == "state" or (i == 0 and not state_taken and p.name not in reserved):
-                source = "state"
-            elif p.name == "config":
-                source = "config"
-            elif p.name in _CONTEXT_NAMES or ann_name.endswith("NodeContext"):
-                source = "context"
-            elif p.name == "writer" or ann_name.endswith("StreamWriter"):
-                source = "writer"
-            elif p.name == "error" or ann_name.endswith("NodeError"):
-                source = "error"
-            elif p.name == "runtime" or _is_runtime_annotation(ann):
-                source = "runtime"
-            elif p.name == "store":
-                source = "store"
-            else:
-                source = f"service:{p.name}"
-            if source.startswith("service:") and p.default is not p.empty:
-                self.optional.append((p.name, source))
-            else:
-                self.bindings.append((p.name, source))
 
     def missing_services(self, known: Iterable[str]) -> list[str]:
         names = set(known)
@@ -335,6 +303,8 @@ class NodeSpec:
                 value = error
             elif source == "runtime":
                 value = node_run.runtime()
+            elif source == "previous":
+                value = None  # (LangGraph's functional API's; a StateGraph node gets None there too)
             elif source == "store":
                 store = node_run.runtime().store
                 value = store if store is not None else services.get("store")
@@ -370,13 +340,6 @@ class NodeSpec:
         return any(source == "config" for _, source in self.bindings) or any(
             source == "config" for _, source in self.optional
         )
-
-
-def _is_runtime_annotation(ann: Any) -> bool:
-    """``Runtime``, ``Runtime[Ctx]``, or their text (``from __future__ import annotations``)."""
-    if isinstance(ann, str):
-        return re.fullmatch(r"(\w+\.)*Runtime(\[.*\])?", ann.strip()) is not None
-    return ann is Runtime or get_origin(ann) is Runtime
 
 
 async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -90,8 +90,8 @@ def snapshot(
             values={},
             next=(),
             config={"configurable": {"thread_id": thread_id, **({"checkpoint_ns": ns} if ns else {})}},
-            metadata={},
-            created_at=0.0,
+            metadata=None,  # (no checkpoint: None, as LangGraph's)
+            created_at=None,
             parent_config=None,
             status="new",
         )

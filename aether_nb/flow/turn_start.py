@@ -3,7 +3,8 @@
 It reads the thread's checkpoint (its head, or the one a config names: time travel, which forks a branch), applies
 the turn's input as LangGraph does — an ``input`` checkpoint holding the input, then a ``loop`` checkpoint with the
 input merged and the tasks START routes to — or, for a paused, stopped or failed thread, goes on with its pending
-tasks (Agentflow's rule: new input is merged, the pending tasks still run). Its value is what the engine's loop
+tasks (Agentflow's rule: new input is merged, the pending tasks still run; at a past checkpoint, as LangGraph, new
+input starts again from START). Its value is what the engine's loop
 goes on from, so a resumed run replays it instead of reading the thread again.
 """
 
@@ -41,7 +42,9 @@ async def prepare(engine: Engine) -> dict[str, Any]:
                 f"thread {engine.thread_id!r} has no checkpoint {engine.checkpoint_id}", code="no_checkpoint"
             )
     now = engine.run.session.clock.now()
-    if base is not None and latest is not None and base.id != latest.id and base.source not in ("update", "fork"):
+    # a config naming a checkpoint the thread has moved past: time travel, not the thread's own pending turn
+    travel = base is not None and latest is not None and base.id != latest.id
+    if travel and base is not None and base.source not in ("update", "fork"):
         # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
         base = engine.put_checkpoint(
             replace(base, source="fork", run_id=engine.run.id, created_at=now, parent=base.id, metadata=engine.metadata)
@@ -78,8 +81,11 @@ async def prepare(engine: Engine) -> dict[str, Any]:
             metadata=engine.metadata,
         ),
     )
-    # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule)
-    carry = base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
+    # a paused, stopped or failed thread given new input goes on with its pending tasks (Agentflow's rule); new
+    # input at a past checkpoint starts again from START on top of it, as LangGraph (input that is neither None
+    # nor a Command is a new run there): the pending tasks of a checkpoint the thread moved past are no turn of
+    # its own to go on with
+    carry = not travel and base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
     return await run_start(engine, head, writes, base if carry else None, turn_start, carry=carry)
 
 

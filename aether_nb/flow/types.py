@@ -208,8 +208,10 @@ class StateSnapshot:
         next: nodes that run next (empty when the thread is complete).
         config: ``{"configurable": {"thread_id", "checkpoint_ns", "checkpoint_id"}}``: pass it to ``ainvoke(None,
             config)`` to run again from this checkpoint (a fork), or to ``aupdate_state`` to fork with edits.
-        metadata: ``{"source", "step", "parents"}``; source is ``input``, ``loop``, ``update`` or ``fork``.
-        created_at: when it was written (seconds since the epoch, from the session's clock).
+        metadata: ``{"source", "step", "parents"}``; source is ``input``, ``loop``, ``update`` or ``fork``
+            (None for a thread with no checkpoint yet, as LangGraph's).
+        created_at: when it was written (seconds since the epoch, from the session's clock; None for a thread
+            with no checkpoint yet, as LangGraph's).
         parent_config: the config of the checkpoint this one follows (None for the first).
         tasks: the pending tasks, with their errors, interrupts and (subgraphs) states.
         interrupts: the pending interrupts (the latest checkpoint of a paused thread).
@@ -222,8 +224,8 @@ class StateSnapshot:
     values: dict[str, Any]
     next: tuple[str, ...]
     config: dict[str, Any]
-    metadata: dict[str, Any]
-    created_at: float
+    metadata: dict[str, Any] | None
+    created_at: float | None
     parent_config: dict[str, Any] | None
     tasks: tuple[PregelTask, ...] = ()
     interrupts: tuple[Interrupt, ...] = ()
@@ -239,12 +241,12 @@ class StateSnapshot:
     @property
     def step(self) -> int:
         """The superstep it was written after (-1: before a turn's input)."""
-        return int(self.metadata.get("step", -1))
+        return int((self.metadata or {}).get("step", -1))
 
     @property
     def source(self) -> str:
         """``input``, ``loop``, ``update`` or ``fork``."""
-        return str(self.metadata.get("source", ""))
+        return str((self.metadata or {}).get("source", ""))
 
 
 class GraphBuildError(UsageError, ValueError):
@@ -271,6 +273,14 @@ class GraphDefinitionError(UsageError, ValueError):
     into START): a ``ValueError`` here too, so a LangGraph user's ``except ValueError`` still catches it."""
 
     default_code = "graph_definition"
+
+
+class NodeSignatureError(UsageError, TypeError):
+    """A node function that cannot be called as a node (it takes no parameter at all, or a required
+    positional-only one after the state): LangGraph fails with a ``TypeError`` at the first call, so it is one here
+    too, raised when the node is added."""
+
+    default_code = "node_signature"
 
 
 class InvalidUpdate(UsageError):

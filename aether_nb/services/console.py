@@ -3,6 +3,11 @@
 It prints messages. It reads an answer from stdin only when stdin is an interactive terminal; otherwise (a
 kernel, CI, a pipe) it prints how to answer (``await run.answer(...)``) and leaves the wait open, so nothing ever
 blocks on a stdin that cannot answer.
+
+A StateGraph's pause (``interrupt()``, ``interrupt_before``/``after``) is not presented at all: as in LangGraph,
+``invoke`` returns it to its caller (``res["__interrupt__"]``), who answers with ``Command(resume=...)``. Reading
+stdin for it would race the script's own ``input()`` for the user's line (and keep ``invoke`` from returning until
+one is typed), and a printed question would mix into a stdout the script may use for data.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class ConsoleChannel:
         print(utf8_safe(f"{message.role}: {line}"), file=self.out, flush=True)
 
     async def present(self, wait: Wait, respond: Respond) -> None:
+        if is_state_graph_pause(wait):
+            return  # its caller answers it (see the module's docstring)
         options = f" {wait.options}" if wait.options else ""
         message = isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
         prompt = wait.prompt or ("(write a message to the agent)" if message else wait.kind)
@@ -75,6 +82,12 @@ class ConsoleChannel:
                 return
             except InvalidAnswer as exc:
                 print(f"  {exc.message}; try again", file=self.out, flush=True)
+
+
+def is_state_graph_pause(wait: Wait) -> bool:
+    """Whether ``wait`` is a StateGraph's pause (an ``interrupt()`` or a breakpoint), which ``ainvoke`` returns to
+    its caller instead of a channel asking for it."""
+    return isinstance(wait.meta, dict) and "flow" in wait.meta
 
 
 def _is_tty(stream: IO[str]) -> bool:
