@@ -154,7 +154,7 @@ class RunView:
         self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
-        self._changed: list[str] = []  # replayed steps whose tool has other code now (tool_changed warnings)
+        self._changed: list[str] = []  # what a resume did besides replaying (tool_changed, ran_again warnings)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
         self._secret_inputs = False  # the notice says an input holds a secret (while it says so)
         if not notice and run.live:
@@ -252,9 +252,11 @@ class RunView:
     def _on_warning(self, event: RunWarning) -> None:
         """What the run warns about, in words, decided by the warning's code and detail (never by its wording)."""
         detail = event.detail if isinstance(event.detail, dict) else {}
-        if event.code == "tool_changed":
+        if event.code in ("tool_changed", "ran_again"):
             # A replayed step whose tool has other code now: the result shown is the old code's (every effect once).
-            self._changed.append(TOOL_CHANGED_NOTICE.format(tool=detail.get("tool"), step=detail.get("step")))
+            # A step cut off while it ran, run again from its start: what it did before the stop may be twice.
+            notice = TOOL_CHANGED_NOTICE if event.code == "tool_changed" else RAN_AGAIN_NOTICE
+            self._changed.append(notice.format(tool=detail.get("tool"), step=detail.get("step") or event.node_id))
             self.set_notice(" ".join([RESUMED_NOTICE, *self._changed]))
             return
         if event.code not in HISTORY_NOTICES:
@@ -537,6 +539,12 @@ TOOL_CHANGED_NOTICE = (
     "code)."
 )
 """A replayed step whose tool was redefined since (``tool_changed``): the run keeps the result it recorded."""
+RAN_AGAIN_NOTICE = (
+    "Step {step} was still running when the kernel stopped, so it ran again from its start: anything it did before "
+    "the stop may have happened twice."
+)
+"""A step cut off while its own code ran (``ran_again``): not replayed, run again (the resume notice alone said
+"completed steps were replayed, not executed again", true, and hid it)."""
 
 
 _PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parents[1])

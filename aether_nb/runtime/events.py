@@ -321,7 +321,8 @@ class RunWarning(Event):
     from the wording of ``message``: ``not_durable`` with ``{"reason": "secret", "step": key}`` (a step's result
     holds a secret), ``history_not_written``/``not_durable`` with ``{"error": ...}`` (the store failed),
     ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now),
-    ``llm_truncated`` (an LLM reply stopped at the token limit).
+    ``ran_again`` with ``{"step", "name"}`` (a step cut off while its code ran, by a kernel that stopped, was run
+    again from the start on resume), ``llm_truncated`` (an LLM reply stopped at the token limit).
     """
 
     node_id: str | None

@@ -113,6 +113,14 @@ class StepHost(Protocol):
     def ran_meta(self, node_id: str) -> Any:
         """The meta step ``node_id`` ran with (its tool's code version), if recorded: a replayed step compares it."""
 
+    def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
+        """The edges into step ``node_id`` when it ended in an earlier execution (None: unknown): a replayed step
+        moves its scope's frontier along them, not along the order the replay happened to complete in."""
+
+    def runs_again(self, node_id: str) -> bool:
+        """Whether node ``node_id``, starting in a resumed execution, was cut off while its own code ran before and
+        now runs again from the top (its DAG node then gets the new times, and the run says so)."""
+
     @property
     def cancel_requested(self) -> bool:
         """Whether the run was cancelled on purpose (its steps end CANCELLED, its waits close)."""
@@ -327,11 +335,14 @@ class Scope:
         if execution.stopped:
             raise asyncio.CancelledError(f"run {run.id} {'was stopped' if run.cancel_requested else 'left memory'}")
         fp = call_fingerprint(inputs, name) if fp is None else fp
+        from_frontier = parents is None
         parents = tuple(self.frontier) if parents is None else parents
         entry = None
         if execution.journal.active:
             failed = execution.journal.take_failure(key, name, fp, exact=exact)
             if failed is not None:  # it failed in an earlier execution: the same error again (see failures.py)
+                if node and from_frontier:
+                    parents = self._ran_parents(failed.key, parents)
                 self._replay_failure(failed, kind, inputs, parents, meta, node)
             if exact:
                 entry = execution.journal.replay_exact(key, name, fp, inputs)
@@ -340,6 +351,8 @@ class Scope:
         if entry is not None:
             value = decode(entry.value)
             if node:
+                if from_frontier:
+                    parents = self._ran_parents(key, parents)
                 meta, changed = self._replayed_meta(key, name, meta)
                 run.start_node(
                     node_id=key,
@@ -359,8 +372,11 @@ class Scope:
         writes: EffectWrites | None
         if node:
             shown_inputs = preview(inputs)
-            if execution.resumed and kind != "wait" and not exact:  # (a wait found its earlier one in wait_key)
-                key = bind_started(self, key, name, shown_inputs, ordered)
+            again = False
+            if execution.resumed and kind != "wait":  # (a wait found its earlier one in wait_key)
+                if not exact:
+                    key = bind_started(self, key, name, shown_inputs, ordered)
+                again = run.runs_again(key)
             run.start_node(
                 node_id=key,
                 name=name,
@@ -370,6 +386,8 @@ class Scope:
                 inputs=shown_inputs,
                 meta=meta,
             )
+            if again:
+                self._warn_runs_again(key, name)
             child = Scope(execution, key, kind)
             if execution.resumed or execution.journal.active:
                 child.task = asyncio.current_task()
@@ -436,6 +454,26 @@ class Scope:
             run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
+
+    def _ran_parents(self, key: str, parents: tuple[str, ...]) -> tuple[str, ...]:
+        """The edges a replayed step had when it ran (``parents``, the frontier now, if unknown). A replay returns
+        at once, so branches of a gather replay one after the other, each seeing the one before completed: its
+        frontier would give the second the first as its parent and drop the first from the frontier, and the step
+        after the gather (the wait the run resumes at) would depend on the last one only."""
+        ran = self.run.ran_parents(key)
+        return parents if ran is None else ran
+
+    def _warn_runs_again(self, key: str, name: str) -> None:
+        """A step cut off while its code ran (its process stopped) executes again: its node's time is this
+        execution's, and the run says that it ran twice (what it did before the stop may have happened twice)."""
+        self.run.emit(
+            RunWarning,
+            node_id=key,
+            code="ran_again",
+            message=f"step {key} was still running when the kernel stopped, so it was run again from the start when "
+            "the run resumed; anything it did before the stop may have happened twice.",
+            detail={"step": key, "name": name},
+        )
 
     def _replay_failure(
         self, entry: JournalEntry, kind: str, inputs: Any, parents: tuple[str, ...], meta: Any, node: bool

@@ -167,18 +167,43 @@ class RunGraph:
 
     def _first_times(self, node_id: str, replayed: bool) -> tuple[float, float | None] | None:
         """When a node id starts again, the times it keeps from before: a step replayed from the journal keeps
-        when it really ran (start and end), and a step that was under way when its run stopped (a wait, a nested
-        graph_fn around one) keeps its start, so a resumed run's DAG and elapsed time read as the live run's
-        would. A step run again for real (a failed one retried) gets the new times; one whose failure is raised
-        again from the journal keeps its own (it showed 0 ms). None: nothing kept."""
+        when it really ran (start and end), and a step that was under way when its run stopped and goes on from
+        where it was (a wait, a nested graph_fn or tool around steps of its own) keeps its start, so a resumed
+        run's DAG and elapsed time read as the live run's would. A step run again for real gets the new times: a
+        failed one retried, one cut off while its own code ran (:meth:`runs_again`: its first start was in a
+        process that died, and a duration from it counted the time nothing ran), one that never had a slot; one
+        whose failure is raised again from the journal keeps its own (it showed 0 ms). None: nothing kept."""
         before = self._nodes.get(node_id)
         if before is None or before.started_at is None:
             return None
         if replayed and before.status in ("DONE", "FAILED", "FAILED_TIMEOUT"):  # (a failure raised again, too)
             return before.started_at, before.ended_at
-        if before.status not in FINAL_NODE_STATUSES:
+        if before.status in WAITING_STATUSES or (before.status == "RUNNING" and self._holds_steps(node_id)):
             return before.started_at, None
         return None
+
+    def _holds_steps(self, node_id: str) -> bool:
+        """Whether a node of this DAG was made inside ``node_id`` (a step of a nested graph_fn or of a tool)."""
+        return any(n.parent == node_id for n in self._nodes.values())
+
+    def runs_again(self, node_id: str) -> bool:
+        """Whether ``node_id``, about to start in a resumed execution, runs its code again from the top: an earlier
+        execution started it and was running its own code when it stopped (not waiting, no step inside it that
+        the journal could give back), so whatever it did before the stop may happen twice. Only resumes ask (a
+        key is never started twice in one execution), and each such node once: the scan is over the DAG."""
+        before = self._nodes.get(node_id)
+        return before is not None and before.status == "RUNNING" and not self._holds_steps(node_id)
+
+    def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
+        """The edges into ``node_id`` when it ended (done or failed) in an earlier execution, else None.
+
+        Why: a resumed body replays its journaled steps at once, so concurrent branches (``asyncio.gather``) see
+        each other's replays complete before they start, which never happened live; the step engine moves its
+        frontier along these recorded edges instead, so the steps after the replay get the edges they had live."""
+        before = self._nodes.get(node_id)
+        if before is None or before.status not in ("DONE", "FAILED", "FAILED_TIMEOUT"):
+            return None
+        return before.parents
 
     def _parents(self, node_id: str, parents: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         """A step replayed from the journal keeps the edges it ran with: a resumed body replays concurrent branches
@@ -229,8 +254,10 @@ class RunGraph:
             return node
         if isinstance(event, NodeFinished):
             node = self._nodes[event.node_id]
-            if node.status == "PENDING" and not event.replayed and node.started_at is not None:
-                node.started_at = event.ts  # it ended while it waited for a slot: it never ran (no time of its own)
+            if node.status == "PENDING" and not event.replayed:
+                # it ended while it waited for a slot: it never ran, so it has no start (as a static graph's node
+                # that never started: no duration at all, where a start at its end showed "0 ms")
+                node.started_at = None
             node.status = event.status
             node.outputs = event.outputs
             node.error = event.error

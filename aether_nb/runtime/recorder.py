@@ -75,7 +75,9 @@ class Recorder:
         self._holds = 0  # hold() depth: events are recorded and stored, but handed out only at release()
         self._held: list[Event] = []
         self._ran_metas: dict[str, Any] = {}  # node id -> meta, of the tool steps of a run that left memory
-        self._done_ids: frozenset[str] = frozenset()  # the nodes done when the run left memory (see _done_before)
+        # node id -> its edges, of the nodes done (failed) when the run left memory: see _done_before, ran_parents
+        self._done_parents: dict[str, tuple[str, ...]] | None = None
+        self._failed_parents: dict[str, tuple[str, ...]] | None = None
         self._open_ids: frozenset[str] = frozenset()  # the nodes not ended when it left (see close_nodes)
         self._stored_upto = 0  # back from leaving memory: the events up to this seq are in the store only
 
@@ -87,18 +89,25 @@ class Recorder:
     def forget(self, status: str) -> None:
         """Drop the history held in memory (the run left memory): it is read back from the store when needed.
 
-        The code versions its tool steps ran with are kept (a few strings): a resume in this process does not read
-        the history back, and a replayed step compares its tool's version with the one that made its result."""
-        done, still = [], []
+        The code versions its tool steps ran with are kept (a few strings), and the edges of its ended steps (the
+        tuples the DAG holds): a resume in this process does not read the history back, and a replayed step
+        compares its tool's version with the one that made its result, and moves its scope on along its edges."""
+        done: dict[str, tuple[str, ...]] = {}
+        failed: dict[str, tuple[str, ...]] = {}
+        still = []
         for node in self._graph.nodes:
             if isinstance(node.meta, dict) and "tool_version" in node.meta:
                 self._ran_metas[node.id] = node.meta
             if node.status == "DONE":
-                done.append(node.id)
+                done[node.id] = node.parents
+            elif node.status in ("FAILED", "FAILED_TIMEOUT"):
+                failed[node.id] = node.parents
             elif node.status not in FINAL_NODE_STATUSES:
                 still.append(node.id)
         if done:
-            self._done_ids = self._done_ids.union(done)
+            self._done_parents = done if self._done_parents is None else {**self._done_parents, **done}
+        if failed:
+            self._failed_parents = failed if self._failed_parents is None else {**self._failed_parents, **failed}
         # (left memory again before anyone looked: nodes open before the last time and not reached since stay open)
         self._open_ids = frozenset([*still, *(n for n in self._open_ids if n not in self._graph)])
         self._log = []
@@ -172,6 +181,25 @@ class Recorder:
         if node_id in graph:
             return graph.node(node_id).meta
         return self._ran_metas.get(node_id)
+
+    def ran_parents(self, node_id: str, status: str) -> tuple[str, ...] | None:
+        """The edges step ``node_id`` had when it ended in an earlier execution (see ``RunGraph.ran_parents``): from
+        the DAG, or those kept when the run left memory (a replay never reads the history back)."""
+        graph = self.graph(status) if self._pending else self._graph
+        if node_id in graph:
+            return graph.ran_parents(node_id)
+        for kept in (self._done_parents, self._failed_parents):
+            if kept is not None and node_id in kept:
+                return kept[node_id]
+        return None
+
+    def runs_again(self, node_id: str, status: str) -> bool:
+        """Whether node ``node_id``, starting in a resumed execution, runs its code again from the top (see
+        ``RunGraph.runs_again``). A run back from leaving memory has none: it left parked on its waits only
+        (``Run.evictable``), so no step of it was cut off, and its history is not read back to say so."""
+        if self._stored_upto:
+            return False
+        return self.graph(status).runs_again(node_id)
 
     def graph(self, status: str) -> RunGraph:
         """The DAG folded from the events (``status``: the run's, for a run whose history was just loaded)."""
@@ -336,7 +364,9 @@ class Recorder:
         """Whether the history shows ``node_id`` done: the DAG (a run resumed after a restart loads the stored
         history with its first event) or, for a run that left memory and came back, the nodes done when it left."""
         graph = self._graph
-        return (node_id in graph and graph.node(node_id).status == "DONE") or node_id in self._done_ids
+        if node_id in graph and graph.node(node_id).status == "DONE":
+            return True
+        return self._done_parents is not None and node_id in self._done_parents
 
     def hold(self) -> None:
         """Hand out no event until :meth:`release`: they are still recorded, folded and stored in order.

@@ -95,6 +95,14 @@ class Run:
         """The meta step ``node_id`` ran with (see :meth:`StepHost.ran_meta`)."""
         return self._events.ran_meta(node_id, self._record.status)
 
+    def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
+        """The edges step ``node_id`` ended with before (see :meth:`StepHost.ran_parents`)."""
+        return self._events.ran_parents(node_id, self._record.status)
+
+    def runs_again(self, node_id: str) -> bool:
+        """Whether node ``node_id`` runs its code again, cut off before (see :meth:`StepHost.runs_again`)."""
+        return self._events.runs_again(node_id, self._record.status)
+
     # -- what users read -------------------------------------------------------------------------------------------
     @property
     def id(self) -> str:

@@ -234,3 +234,33 @@ def test_a_stopped_run_no_longer_says_its_secret_step_would_run_again(
     waiting, stopped = arun(main())
     assert "that step runs again, and so may the steps that used its result" in waiting, waiting
     assert "runs again" not in stopped and "held a secret" in stopped and "Zx9" not in stopped, stopped
+
+
+def test_a_step_that_ran_again_after_a_restart_is_said_beside_the_resume(session: Session) -> None:
+    """A step cut off by a stopped kernel runs again from its start on resume (``ran_again``): the widget said only
+    "completed steps were replayed, not executed again" (true) and hid that one step ran twice."""
+    from aether_nb.runtime.events import RunWarning
+
+    async def main() -> str:
+        run = asks.start()
+        view = RunView(run)
+        await run.wait_for("waiting", timeout=10)
+        run.emit(
+            RunWarning,
+            node_id="inc_1",
+            code="ran_again",
+            message="step inc_1 was still running when the kernel stopped",
+            detail={"step": "inc_1", "name": "inc"},
+        )
+        view.flush()
+        notice = view.widget.notice
+        view.close()
+        run.cancel()
+        return notice
+
+    notice = arun(main())
+    assert notice == (
+        "Resumed from the store: completed steps were replayed, not executed again. Step inc_1 was still running "
+        "when the kernel stopped, so it ran again from its start: anything it did before the stop may have happened "
+        "twice."
+    ), notice
