@@ -35,6 +35,7 @@ from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
+from aether_nb.store.redact import redact_text
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
 
@@ -82,11 +83,15 @@ def detach_scope() -> None:
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
-    """What the DAG node and the store keep of an exception: type, message and traceback text."""
+    """What the DAG node and the store keep of an exception: type, message and traceback text, redacted.
+
+    Redacted here, not only where they are stored: a chained cause's message is in the traceback (an endpoint
+    answering 401 with "Incorrect API key provided: <key>"), and the node's error, its events and what a run's
+    observers got held the key in memory, while the store showed ``[REDACTED]``."""
     return {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, trimmed(exc.__traceback__))),
+        "message": redact_text(str(exc)),
+        "traceback": redact_text("".join(traceback.format_exception(type(exc), exc, trimmed(exc.__traceback__)))),
     }
 
 

@@ -88,13 +88,13 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
         raise LLMError(
             f"the LLM endpoint {where} answered HTTP {status}{retried} for model {model}: {detail}. {_advice(status)}",
             code=f"llm_http_{status}",
-        ) from exc
+        ) from _unless_secret(exc)
     except openai.APIConnectionError as exc:
         raise LLMError(
             f"could not reach the LLM endpoint {where} ({tries(profile)}): "
             f"{redact_text(str(exc))}. Check base_url and the network, or raise max_retries in the LLM profile.",
             code="llm_connection",
-        ) from exc
+        ) from _unless_secret(exc)
     counted = node_usage(profile, model, usage)
     if finish == "length":
         counted["truncated"] = True
@@ -175,6 +175,14 @@ async def _whole(client: Any, profile: LLMProfile, request: dict[str, Any]) -> R
     except (AttributeError, TypeError) as exc:  # the fields are not shaped like a chat completion's
         raise bad_response(profile, model, raw.text, f"its first choice is not a chat message ({exc})") from exc
     return text, calls, resp.usage, choice.finish_reason
+
+
+def _unless_secret(exc: BaseException) -> BaseException | None:
+    """The client's exception as the cause of ours, unless its message holds a secret (an endpoint answering 401
+    with "Incorrect API key provided: <key>"): a traceback prints a cause's message as it is, and a script's
+    stderr, a log or a saved cell output then held the key our message redacts. Ours says what it said."""
+    text = str(exc)
+    return exc if redact_text(text) == text else None
 
 
 def bad_response(profile: LLMProfile, model: str, body: str, why: str) -> LLMError:

@@ -164,3 +164,29 @@ def test_a_dual_stage_tool_is_a_tool_the_model_can_call_and_a_person_answers(fak
     assert schema["function"]["description"] == "Ask a person to approve a payment."
     assert list(schema["function"]["parameters"]["properties"]) == ["amount"]
     assert out == {"text": 'the model got: {"decision": "Approve"}'}
+
+
+def test_a_key_an_endpoint_echoes_is_in_no_traceback_node_or_event(session: Session) -> None:
+    """LLMError's message was redacted, but it was raised from openai's error, whose message held the key: the
+    printed traceback (a script's stderr, a saved cell), the node's error and its events showed it."""
+    import traceback
+
+    key = "localkey-Zq7Wm3Xv9Rt2Yp8Kd4Lf"
+
+    @ag.graph_fn(outputs=["t"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"t": (await context.llm().chat("hi"))[0]}
+
+    async def main() -> tuple[ag.Run, str, list[str]]:
+        run = agent.start()
+        with pytest.raises(ag.RunFailed) as info:
+            await run
+        return run, "".join(traceback.format_exception(info.value)), [repr(e) async for e in run.events()]
+
+    rule = {"status": 401, "message": f"Incorrect API key provided: {key}"}
+    with FakeOpenAI(rules=lambda body: rule) as fake:
+        configure_llm(session, {"base_url": fake.base_url, "model": "gpt-4o-mini", "api_key": key, "max_retries": 0})
+        run, shown, events = arun(main())
+    assert "HTTP 401" in shown and key not in shown
+    assert key not in str(run.graph.node("llm_1").error)
+    assert not [e for e in events if key in e]
