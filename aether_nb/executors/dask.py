@@ -35,7 +35,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aether_nb.errors import RunError, UsageError, shown
-from aether_nb.executors.frames import restore_files
+from aether_nb.executors.frames import rebuild_exit, restore_files
+from aether_nb.runtime.executors import body_exit
 
 __all__ = ["DaskExecutor", "DaskSubmission"]
 
@@ -542,9 +543,20 @@ class DaskSubmission:
                     code="dask_unloadable",
                 ),
             )
+        elif kind == remote.EXITED:
+            self._settle(False, self._exited(data, where))
         else:  # interrupted: it was cancelled on purpose
             if not self._outcome.done():
                 self._outcome.cancel()
+
+    def _exited(self, data: bytes, where: str) -> BaseException:
+        """The node's error for a body that raised ``SystemExit`` / ``KeyboardInterrupt`` on its worker: a
+        :class:`RunError` (``body_exit``, as in the kernel's threads) caused by the body's exception with its
+        remote traceback (raised as itself here, it would stop the kernel's event loop)."""
+        exc = rebuild_exit(data, [self.fn, _remote().BodyRegistry.run])
+        error = body_exit(exc, self.label, f"Dask worker {where}")
+        error.__cause__ = exc
+        return error
 
     async def _stop(self) -> None:
         """Cancel the Dask future, stop the body wherever it runs, then settle the outcome (the slot is freed)."""

@@ -5,13 +5,15 @@ cloudpickle sends functions defined in notebook cells by value and, on the way, 
 traceback (rebuilt by tblib), whose frames then name no file and show no source. :func:`restore_files` gives each
 such frame the file of the kernel-side function it ran, matched by name and line range, so the traceback shows the
 cell's lines (IPython keeps each cell's source under its file name), and the executor's own frame on the worker is
-recognised as aether_nb's (and trimmed from what the user sees).
+recognised as aether_nb's (and trimmed from what the user sees). :func:`rebuild_exit` does the same for a body's
+``SystemExit`` / ``KeyboardInterrupt``, which the worker sends back as data rather than raise.
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
+import pickle
 import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -47,6 +49,25 @@ def restore_files(exc: BaseException, functions: Iterable[Callable[..., Any]], d
         earlier["tb_next"] = later
     kept[-1]["tb_next"] = None
     exc.__traceback__ = Traceback.from_dict(kept[0]).as_traceback()
+
+
+def rebuild_exit(data: bytes, functions: Iterable[Callable[..., Any]]) -> BaseException:
+    """The ``SystemExit`` / ``KeyboardInterrupt`` a body raised on a worker, from ``remote.exit_payload``: made
+    again (``code`` set by its ``__init__``), with its notes and its traceback pointing at the kernel's code."""
+    exc: BaseException
+    try:
+        kind, args, notes, frames = pickle.loads(data)
+        exc = kind(*args)
+        for note in notes:
+            exc.add_note(note)
+        if frames is not None:
+            from tblib import Traceback
+
+            exc.__traceback__ = Traceback.from_dict(frames).as_traceback()
+            restore_files(exc, functions)
+    except Exception as load_exc:  # (a SystemExit subclass the kernel cannot unpickle or make)
+        exc = SystemExit(f"<not rebuilt here: {type(load_exc).__name__}: {load_exc}>")
+    return exc
 
 
 def _walk(tb: types.TracebackType | None) -> Iterator[types.TracebackType]:

@@ -35,14 +35,14 @@ from typing import Any
 import cloudpickle
 from distributed.diagnostics.plugin import WorkerPlugin
 
-PLUGIN_NAME = "aether_nb-1"
+PLUGIN_NAME = "aether_nb-2"
 """The worker plugin's name, with the version of this protocol: kernels of one version share one registry per
 worker; another version registers its own beside it."""
 
 WHERE_NOTE = "aether_nb: raised on Dask worker "
 """Prefix of the note added to an exception a body raised: the kernel reads the worker's address from it."""
 
-OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED = "ok", "unpicklable", "unloadable", "interrupted"
+OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED, EXITED = "ok", "unpicklable", "unloadable", "interrupted", "exited"
 """The kinds of reply a body gives."""
 
 _STOPPED_KEPT = 10_000  # tokens of stopped calls a worker remembers (a call stopped before it started never starts)
@@ -145,6 +145,11 @@ class BodyRegistry(WorkerPlugin):
         except Interrupted:
             self.leave(token)  # again: the interruption may have fired inside the first leave()
             return INTERRUPTED, where, None
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # Dask lets these through to end the worker process (every body on it would fail as KilledWorker):
+            # the kernel gets the exception as a reply instead, its traceback as data.
+            exc.add_note(WHERE_NOTE + where)
+            return EXITED, where, exit_payload(exc)
         except BaseException as exc:
             exc.add_note(WHERE_NOTE + where)
             raise
@@ -185,6 +190,26 @@ class BodyRegistry(WorkerPlugin):
                 entry.interrupted = True
                 _set_async_exc(entry.ident, Interrupted)
             return entry.ended
+
+
+def exit_payload(exc: BaseException) -> bytes:
+    """A body's ``SystemExit`` / ``KeyboardInterrupt`` as ``(type, args, notes, traceback)``, the traceback as
+    tblib's dict (as Dask sends one). Not the exception itself: Dask's workers pickle exceptions with tblib's
+    reducer, which rebuilds them without ``__init__`` (a ``SystemExit``'s ``code`` came back None). When its
+    type or arguments do not pickle, a plain one of its kind with their text."""
+    try:
+        from tblib import Traceback
+
+        frames: Any = Traceback(exc.__traceback__).as_dict() if exc.__traceback__ is not None else None
+    except Exception:
+        frames = None
+    notes = [n for n in getattr(exc, "__notes__", None) or () if isinstance(n, str)]
+    try:
+        return bytes(cloudpickle.dumps((type(exc), exc.args, notes, frames), protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        plain = SystemExit if isinstance(exc, SystemExit) else KeyboardInterrupt
+        args = tuple(repr(a) for a in exc.args)
+        return bytes(cloudpickle.dumps((plain, args, notes, frames), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _set_async_exc(ident: int, exc_type: type[BaseException] | None) -> None:

@@ -1,6 +1,6 @@
 """MCPConnection: the tools of one MCP server as ``ag.Tool``s, over one connection per server per session.
 
-``calc.tools["add"]`` is a :class:`~aether_nb.runtime.schema_tool.SchemaTool` named ``calc.add``, with the
+``calc.tools["add"]`` is an :class:`~aether_nb.mcp.tool.MCPTool` (a ``SchemaTool``) named ``calc.add``, with the
 server's input schema and description. Inside a run a call is a journaled node, so a resumed run replays it and
 never calls the server again; outside a run it runs now.
 
@@ -28,8 +28,7 @@ from aether_nb.mcp.backchannel import BackChannel, InFlight, handle
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
-from aether_nb.runtime.absent_server import server_tool_name
-from aether_nb.runtime.schema_tool import SchemaTool, openai_name
+from aether_nb.mcp.tool import MCPTool, UnknownTool, identifier
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -57,9 +56,9 @@ class MCPConnection:
         self._link: Link | None = None
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._listing: list[dict[str, Any]] | None = None
-        self._tools: dict[str, SchemaTool] = {}
+        self._tools: dict[str, MCPTool] = {}
         self._tools_dict = ToolsDict(self)
-        self._unlisted: dict[str, SchemaTool] = {}
+        self._unlisted: dict[str, MCPTool] = {}
         self.server_info: dict[str, Any] | None = None
         self.instructions: str | None = None
         self._back = BackChannel(spec.name)
@@ -96,12 +95,16 @@ class MCPConnection:
         """``name -> ag.Tool`` for every tool of the server (names as the server gives them)."""
         return self._tools_dict
 
-    def __getattr__(self, name: str) -> SchemaTool:
+    def __getattr__(self, name: str) -> MCPTool:
         """``calc.add`` is ``calc.tools["add"]`` (what promoted ``@graphify`` source calls), for tools whose names
-        are identifiers and do not clash with the connection's own attributes."""
+        are identifiers and do not clash with the connection's own attributes (others: ``calc.tools["my-tool"]``,
+        as promoted source then writes it)."""
         if name.startswith("_") or self.__dict__.get("_listing") is None or name not in self.__dict__["_tools"]:
-            raise AttributeError(f"MCP connection {shown(self.spec.name)} has no attribute or tool {shown(name)}")
-        tool: SchemaTool = self.__dict__["_tools"][name]
+            raise AttributeError(
+                f"MCP connection {shown(self.spec.name)} has no attribute or tool {shown(name)}; "
+                f"a tool whose name is not an identifier is {self.spec.name}.tools[name]"
+            )
+        tool: MCPTool = self.__dict__["_tools"][name]
         return tool
 
     def __repr__(self) -> str:
@@ -260,24 +263,32 @@ class MCPConnection:
         dict.clear(self._tools_dict)
         dict.update(self._tools_dict, self._tools)
 
-    def _make_tool(self, tool_name: str, info: Mapping[str, Any] | None) -> SchemaTool:
-        """The SchemaTool for one of the server's tools (``info`` None: not listed yet, any arguments)."""
+    def _make_tool(self, tool_name: str, info: Mapping[str, Any] | None) -> MCPTool:
+        """The tool for one of the server's tools (``info`` None: not listed yet, any arguments)."""
 
         async def call(arguments: dict[str, Any]) -> dict[str, Any]:
             return await self._call(tool_name, arguments)
 
-        info = info or {}
-        return SchemaTool(
-            server_tool_name(self.name, tool_name),
-            info.get("input_schema") or {"type": "object"},
+        return MCPTool(
+            self.name,
+            tool_name,
+            info,
             call,
-            description=str(info.get("description") or ""),
-            source=f"mcp:{self.name}",
-            output_schema=info.get("output_schema"),
-            llm_name=openai_name(self.spec.tool_prefix + tool_name),
+            tool_prefix=self.spec.tool_prefix,
+            as_attribute=self._attribute_free(tool_name),
         )
 
-    def _tool(self, tool_name: str) -> SchemaTool:
+    def _attribute_free(self, tool_name: str) -> bool:
+        """Whether ``conn.<tool_name>`` reaches the tool: an identifier that is not private and none of this
+        object's own attributes (a tool named ``close`` is ``conn.tools["close"]``; ``conn.close`` closes)."""
+        return (
+            identifier(tool_name)
+            and not tool_name.startswith("_")
+            and not hasattr(type(self), tool_name)
+            and tool_name not in self.__dict__
+        )
+
+    def _tool(self, tool_name: str) -> MCPTool:
         if self._listing is None:
             tool = self._unlisted.get(tool_name)
             if tool is None:
@@ -285,7 +296,7 @@ class MCPConnection:
             return tool
         tool = self._tools.get(tool_name)
         if tool is None:
-            raise KeyError(
+            raise UnknownTool(
                 f"MCP server {shown(self.name)} has no tool {shown(tool_name)}; its tools: {sorted(self._tools)} "
                 f"(`await {self.name}.refresh()` lists them again)"
             )
@@ -514,7 +525,7 @@ def _transport_failure(exc: BaseException) -> bool:
     return isinstance(exc, closed)
 
 
-class ToolsDict(dict[str, SchemaTool]):
+class ToolsDict(dict[str, MCPTool]):
     """``connection.tools``: a dict of the server's tools by the server's names, kept up to date by each listing.
 
     Before the tools are known (a server this store never listed), ``tools["add"]`` still gives a tool that takes
@@ -536,7 +547,7 @@ class ToolsDict(dict[str, SchemaTool]):
                 code="mcp_not_listed",
             )
 
-    def __missing__(self, name: str) -> SchemaTool:
+    def __missing__(self, name: str) -> MCPTool:
         return self._conn._tool(name)
 
     def get(self, name: str, default: Any = None) -> Any:

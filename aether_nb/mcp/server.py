@@ -19,6 +19,7 @@ answer gets an ``isError`` result saying so, and the run is cancelled.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib
 import importlib.util
@@ -150,7 +151,9 @@ def load_module(ref: str) -> ModuleType:
     with contextlib.redirect_stdout(sys.stderr):
         if ref.endswith(".py") or is_file:
             if not is_file:
-                raise UsageError(f"no such file: {shown(ref)}")
+                raise UsageError(
+                    f"no such file: {shown(ref)}; give the path of a .py file or a module name", code="no_module"
+                )
             spec = importlib.util.spec_from_file_location(path.stem, path)
             if spec is None or spec.loader is None:
                 raise UsageError(f"cannot import {ref} as a Python module")
@@ -160,7 +163,16 @@ def load_module(ref: str) -> ModuleType:
             return module
         if "" not in sys.path and str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
-        return importlib.import_module(ref)
+        try:
+            return importlib.import_module(ref)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (ref == exc.name or ref.startswith(exc.name + ".")):
+                raise  # the module was found, and an import inside it failed: its traceback shows where
+            raise UsageError(
+                f"no module named {shown(ref)} importable from {Path.cwd()}: give a module name importable there "
+                "(check its spelling, or run from the folder that holds it) or the path of a .py file",
+                code="no_module",
+            ) from None
 
 
 @dataclass
@@ -192,7 +204,30 @@ class AgentServer:
         self.session = session
         self.channel = channel
         self.name = name
+        self.calls: set[Run] = set()
+        """The runs of the calls in progress (each call drives its run until it answers)."""
+        self._stopping: set[Run] = set()
         self.lowlevel = self._build()
+
+    def _stop(self, run: Run) -> None:
+        if not run.done:
+            run.cancel()
+            self._stopping.add(run)
+
+    async def end_session(self, timeout_s: float = 5.0) -> None:
+        """The connection ended: cancel the runs of the calls still in progress (as :meth:`_call_tool` does for
+        a call that ends unanswered), and wait until they, and the ones cancelled before, are recorded as
+        cancelled in the store, so the process can exit (the client stops it soon after closing its stdin)."""
+        for run in list(self.calls):
+            self._stop(run)
+        stopping = [r for r in self._stopping if not r.done]
+        self._stopping.clear()
+        if stopping:
+            waits = [r.wait_for(*FINISHED_RUN_STATUSES, timeout=timeout_s) for r in stopping]
+            for run, outcome in zip(stopping, await asyncio.gather(*waits, return_exceptions=True), strict=True):
+                if isinstance(outcome, BaseException):
+                    log.warning("run %s did not stop after its call ended: %r", run.id, outcome)
+        self.session.flush()
 
     def _build(self) -> Any:
         from mcp.server import Server
@@ -238,13 +273,18 @@ class AgentServer:
                 run = start_run(served.target, inputs, run_id=None, session=self.session, hint="an MCP call")
         except UsageError as exc:
             return error_result(exc.message)
+        self.calls.add(run)
         try:
             return await self._drive(ctx, served, run, notes)
-        except asyncio.CancelledError:
-            if not run.done:  # the client gave up on the call: the run goes with it
-                run.cancel()
+        except BaseException:
+            # The call ends without an answer: the client gave up on it (cancelled it), or the connection ended
+            # under it (the client closed it, or its process died, mid-question). Nobody can answer the run now:
+            # a 2025-era question goes out on this connection only, and no requestState names the run. The run
+            # goes with the call, rather than wait forever while the client's retry starts another one.
+            self._stop(run)
             raise
         finally:
+            self.calls.discard(run)
             self.session.flush()
 
     # -- one call ---------------------------------------------------------------------------------------------------
@@ -284,7 +324,7 @@ class AgentServer:
         message, schema, wrapped = form
         note = ""
         for _ in range(_MAX_TRIES):
-            result = await ctx.session.elicit_form(note + message, schema, related_request_id=ctx.request_id)
+            result = await ctx.session.elicit_form(wire_text(note + message), schema, related_request_id=ctx.request_id)
             answered, payload = payload_of(wait, result.action, result.content, wrapped)
             if not answered:
                 return f"the question {message!r} of {served.name} was not answered ({result.action})"
@@ -369,7 +409,7 @@ class AgentServer:
             text = outputs["result"]
         else:
             text = json.dumps(outputs, ensure_ascii=False)
-        blocks: list[Any] = [types.TextContent(type="text", text=t) for t in [*said, text] if t]
+        blocks: list[Any] = [types.TextContent(type="text", text=wire_text(t)) for t in [*said, text] if t]
         return types.CallToolResult(content=blocks, structured_content=outputs, is_error=False, _meta=meta)
 
 
@@ -403,7 +443,7 @@ def _input_required(run: Run, waits: list[Wait], forms: dict[str, Any], notes: d
         note = notes.get(wait.token)
         text = f"{note}\n{message}" if note else message
         requests[wait.token] = types.ElicitRequest(
-            params=types.ElicitRequestFormParams(message=text, requested_schema=schema)
+            params=types.ElicitRequestFormParams(message=wire_text(text), requested_schema=schema)
         )
     state = json.dumps({"run": run.id, "waits": [w.token for w in waits]})
     return types.InputRequiredResult(input_requests=requests, request_state=state)
@@ -413,16 +453,81 @@ def error_result(text: str, *, run_id: str | None = None, said: list[str] | None
     """A ``CallToolResult`` with ``isError``: the text is what the client (and its model) reads."""
     import mcp_types as types
 
-    blocks: list[Any] = [types.TextContent(type="text", text=t) for t in [*(said or []), text] if t]
+    blocks: list[Any] = [types.TextContent(type="text", text=wire_text(t)) for t in [*(said or []), text] if t]
     meta = {RUN_ID_META: run_id} if run_id else None
     return types.CallToolResult(content=blocks, is_error=True, _meta=meta)
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON data (dates, tuples, sets, pydantic models, dataclasses...; anything else as text)."""
+    """``value`` as JSON data (dates, tuples, sets, pydantic models, dataclasses...; bytes as URL-safe base64;
+    anything else as text).
+
+    It runs after the run succeeded, so it must not fail: the effect happened, and a client given an error would
+    call again. Bytes that are not UTF-8 (a digest, an image) failed the whole answer with a decode error; they are
+    base64 now, all bytes alike (a client decodes them one way). An output that still cannot be converted (a
+    cycle, a ``__str__`` that raises) is sent as its short repr, and the others as they are.
+    """
+    if isinstance(value, dict):
+        return {wire_text(str(k)): _jsonable(v) for k, v in value.items()}
+    return _jsonable(value)
+
+
+def _jsonable(value: Any) -> Any:
     from pydantic_core import to_jsonable_python
 
-    return to_jsonable_python(value, fallback=str)
+    try:
+        return _wire(to_jsonable_python(_texts_sendable(value, ()), fallback=_as_text, bytes_mode="base64"))
+    except Exception as exc:  # a value pydantic cannot walk (see jsonable); the run's own outputs keep it
+        log.warning("an output of type %s is sent as its repr: %s: %s", type(value).__name__, type(exc).__name__, exc)
+        return wire_text(shown(value, 2000))
+
+
+def _texts_sendable(value: Any, path: tuple[int, ...]) -> Any:
+    """``value`` with the texts of its dicts, lists and tuples (keys too) made sendable (pydantic refuses a lone
+    surrogate in a key); a container met again on its own path (a cycle) is left for pydantic to report."""
+    if isinstance(value, str):
+        return wire_text(value)
+    if not isinstance(value, (dict, list, tuple)) or id(value) in path:
+        return value
+    inner = (*path, id(value))
+    if isinstance(value, dict):
+        return {_texts_sendable(k, inner): _texts_sendable(v, inner) for k, v in value.items()}
+    items = [_texts_sendable(v, inner) for v in value]
+    return items if isinstance(value, list) else tuple(items)
+
+
+def _wire(data: Any) -> Any:
+    """JSON data with every text made sendable (see :func:`wire_text`)."""
+    if isinstance(data, str):
+        return wire_text(data)
+    if isinstance(data, list):
+        return [_wire(v) for v in data]
+    if isinstance(data, dict):
+        return {wire_text(str(k)): _wire(v) for k, v in data.items()}
+    return data
+
+
+def wire_text(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (half of a UTF-16 pair, e.g. from a bad decode) becomes
+    U+FFFD. The SDK's writer cannot encode one, and a server whose answer it cannot write never answers: the call
+    hung until the client's timeout, the run done."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _as_text(value: Any) -> Any:
+    """What pydantic cannot convert: a memoryview's bytes as base64 (as bytes are), anything else as its text."""
+    if isinstance(value, memoryview):
+        return base64.urlsafe_b64encode(value.tobytes()).decode("ascii")
+    try:
+        return str(value)
+    except Exception:
+        return shown(value)
 
 
 async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None = None) -> None:
@@ -445,4 +550,4 @@ async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None 
         async with stdio_server() as (read, write):
             await server.lowlevel.run(read, write, server.lowlevel.create_initialization_options())
     finally:
-        session.flush()
+        await server.end_session()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -172,6 +173,16 @@ def _str_map(value: Any, what: str, where: str) -> dict[str, str]:
 
 
 def _seconds(value: Any, what: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise UsageError(f"{where}: {what} must be a positive number of seconds, got {shown(value)}")
-    return float(value)
+    """``value`` as a number of seconds: finite and positive. NaN compares false with everything, so a bare
+    ``value <= 0`` let it through, and every call then timed out at once; infinity is refused too (``None`` is
+    the way to say "no limit" where there may be none)."""
+    seconds = math.nan
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = math.inf
+    if not math.isfinite(seconds) or seconds <= 0:
+        none = " (None: no limit)" if what == "call_timeout_s" else ""
+        raise UsageError(f"{where}: {what} must be a positive, finite number of seconds{none}, got {shown(value)}")
+    return seconds

@@ -28,12 +28,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from aether_nb.errors import UsageError, shown
+from aether_nb.errors import RunError, UsageError, shown
 
 __all__ = [
+    "BODY_EXIT",
     "Executor",
     "Submission",
     "ThreadExecutor",
+    "body_exit",
     "check_executor",
     "linger",
     "lingering",
@@ -83,11 +85,51 @@ def check_executor(value: Any, where: str) -> Executor | None:
     """``value`` as an executor (None stays None), or a :class:`UsageError` saying what is accepted."""
     if value is None or isinstance(value, Executor):
         return value
+    got = f"the string {shown(value)}" if isinstance(value, str) else type(value).__name__
+    named = (
+        " (executors are not named: for a Dask cluster create one, ex = ag.DaskExecutor(n_workers=2), and pass "
+        "executor=ex)"
+        if isinstance(value, str) and value != "local"
+        else ""
+    )
     raise UsageError(
         f"{where}: executor must be an executor object (ag.DaskExecutor(...), or one with name and "
-        f"submit(fn, args, kwargs, label=...)), got {type(value).__name__}",
+        f'submit(fn, args, kwargs, label=...)), or "local" (this process\'s threads) in @ag.tool(executor=...) and '
+        f"ag.configure(executor=...); got {got}{named}",
         code="bad_executor",
     )
+
+
+BODY_EXIT = "body_exit"
+"""RunError code: a sync body raised ``SystemExit`` or ``KeyboardInterrupt`` (see :func:`body_exit`)."""
+
+
+def body_exit(exc: BaseException, label: str, where: str = "") -> RunError:
+    """The error a sync body's ``SystemExit`` / ``KeyboardInterrupt`` fails its node with (``exc`` is chained as
+    its ``__cause__`` by the caller).
+
+    Both must not travel as themselves: asyncio lets them through every task to stop the event loop (the kernel's,
+    running every run), and Dask lets them end the worker process (failing every body on it as ``KilledWorker``).
+    ``sys.exit()`` in a tool is usually a command-line helper reused as a library (argparse rejecting arguments),
+    so the message says how to fail a tool instead.
+    """
+    shown_exc = f"{type(exc).__name__}({', '.join(shown(a, 60) for a in exc.args)})"
+    on = f" on {where}" if where else ""
+    return RunError(
+        f"tool {label}: its body raised {shown_exc}{on} (sys.exit(), argparse rejecting its arguments, or an explicit "
+        "raise). A tool body must not end the process: the step fails instead. To fail a tool, raise an ordinary "
+        "exception (ValueError, RuntimeError...); to call code that exits, catch SystemExit around it.",
+        code=BODY_EXIT,
+    )
+
+
+def _guarded(fn: Callable[..., Any], label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a body in a pool thread; its ``SystemExit`` / ``KeyboardInterrupt`` becomes an ordinary error of the
+    node (see :func:`body_exit`), its traceback kept as the ``__cause__``."""
+    try:
+        return fn(*args, **kwargs)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise body_exit(exc, label) from exc
 
 
 class _FutureSubmission:
@@ -154,7 +196,7 @@ class ThreadExecutor:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str
     ) -> Submission:
         ctx = contextvars.copy_context()
-        future = self._get_pool().submit(ctx.run, fn, *args, **kwargs)
+        future = self._get_pool().submit(ctx.run, _guarded, fn, label, args, kwargs)
         return _FutureSubmission(future, "thread")
 
     def shutdown(self, wait: bool = False) -> None:

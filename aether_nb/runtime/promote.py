@@ -534,10 +534,18 @@ def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
         args = ", ".join(f"{k}={_expr(v, var_of)}" for k, v in c.args.items())
         control = "" if c.node_id == f"{c.tool}_{counters[c.tool]}" else f", _id={c.var!r}"
         flag = "  # an argument was truncated in the run's record: check it" if c.truncated else ""
-        lines.append(f"    {c.var} = {c.tool}({args}{control}){flag}")
+        lines.append(f"    {c.var} = {_callee(c)}({args}{control}){flag}")
     body = ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in promotion.outputs.items())
     lines.append(f"    return {{{body}}}")
     return "\n".join(lines) + "\n"
+
+
+def _callee(call: _Call) -> str:
+    """How the source calls a node's tool: by its name (a tool of the notebook, ``double``; an MCP tool through its
+    connection, ``calc.add``), or by the expression the tool gives when its name is no Python (an MCP tool named
+    ``my-tool.v2``, ``class`` or ``close``, a method of the connection: ``odd.tools['my-tool.v2']``)."""
+    expression = getattr(_current_tool(call.tool, call.version), "source_name", None)
+    return expression if isinstance(expression, str) and expression else call.tool
 
 
 def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
