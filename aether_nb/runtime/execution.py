@@ -35,9 +35,8 @@ from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
-from aether_nb.store.redact import redact_text
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
-from aether_nb.store.redact import contains_secret
+from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor, Submission
@@ -369,7 +368,10 @@ class Scope:
                     replayed=True,
                     meta=meta,
                 )
-                run.finish_node(key, "DONE", outputs=preview(value), replayed=True)
+                # ``ts``: when it really ended (its entry was written then). The history may lack its end: in "sync"
+                # durability the entry is written before its caller goes on, its end event with the next batch,
+                # which a process killed meanwhile loses (see RunGraph._first_times for the DAG's times).
+                run.finish_node(key, "DONE", outputs=preview(value), replayed=True, ts=entry.created_at)
                 if changed is not None:
                     run.emit(RunWarning, **changed)
                 self.advance(parents, key)
@@ -488,7 +490,7 @@ class Scope:
         if node:
             self.run.start_node(node_id=entry.key, name=entry.name, node_kind=kind, parent=self.node_id,
                                 parents=parents, inputs=preview(inputs), replayed=True, meta=meta)  # fmt: skip
-            self.run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True)
+            self.run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True, ts=entry.created_at)
             self.advance(parents, entry.key)
         self.execution.note_failure(exc, entry.key)
         raise exc
