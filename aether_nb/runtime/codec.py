@@ -3,9 +3,14 @@
 The rule for values that are not plain JSON (documented in the README, section "Durability"):
 
 1. Common non-JSON types are tagged and restored exactly: tuple, set, frozenset, bytes, datetime, date, Path,
-   non-string dict keys, NaN/inf floats.
+   non-string dict keys, NaN/inf floats, and the dicts of :mod:`collections` (``Counter``, ``OrderedDict``,
+   ``defaultdict``, whose factory is pickled) and NumPy's ``float64``, whose contents stay JSON (readable in
+   ``sql()``, and searched by redaction like any dict).
 2. Anything else is pickled (tagged with its type), which restores it in a new process as long as its class can
-   be imported or is defined again (a class from a notebook cell pickles by name: re-run the cell first).
+   be imported or is defined again (a class from a notebook cell pickles by name: re-run the cell first). That
+   includes every *subclass* of a JSON type (an ``IntEnum`` or ``str`` enum member, a ``dict`` or ``list``
+   subclass): the JSON form is decided by the exact type, so such a value never comes back as its base type (a
+   ``Counter`` replayed as a dict after a restart took another path than the live run).
 3. A value that cannot be pickled either (a socket, a lambda, an open file) is *not* silently dropped:
    :func:`encode` raises :class:`NotEncodable`; the runtime then keeps the step out of the durable journal,
    adds a warning to the run and node, and executes that step again if the run is resumed.
@@ -14,6 +19,7 @@ The rule for values that are not plain JSON (documented in the README, section "
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as _dt
 import hashlib
 import json
@@ -53,48 +59,72 @@ def _too_deep() -> NotEncodable:
 
 
 def _encode(value: Any, depth: int) -> Any:
-    if value is None or isinstance(value, (bool, int, str)):
+    # Exact types decide the JSON form (a subclass takes _encode_other): an IntEnum member is no int to restore.
+    t = type(value)
+    if t is str or t is int or value is None or t is bool:
         return value
-    if isinstance(value, float):  # (float.__repr__: a NumPy float's repr is "np.float64(nan)")
+    if t is float:
         return value if math.isfinite(value) else {_TAG: "float", "v": float.__repr__(value)}
     if depth >= MAX_DEPTH:
         raise _too_deep()
     d = depth + 1
-    if isinstance(value, list):
+    if t is list:
         return [_encode(v, d) for v in value]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) for k in value) and _TAG not in value:
+    if t is dict:
+        if _TAG not in value and all(type(k) is str for k in value):
             return {k: _encode(v, d) for k, v in value.items()}
         return {_TAG: "dict", "items": [[_encode(k, d), _encode(v, d)] for k, v in value.items()]}
-    if isinstance(value, tuple) and type(value) is tuple:
+    if t is tuple:
         return {_TAG: "tuple", "items": [_encode(v, d) for v in value]}
-    if isinstance(value, (set, frozenset)) and type(value) in (set, frozenset):
-        return {_TAG: type(value).__name__, "items": [_encode(v, d) for v in value]}
-    if isinstance(value, (bytes, bytearray)):
-        return {_TAG: "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, _dt.datetime):
+    if t is set or t is frozenset:
+        return {_TAG: t.__name__, "items": [_encode(v, d) for v in value]}
+    if t is bytes:
+        return {_TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
+    return _encode_other(value, t, d)
+
+
+def _encode_other(value: Any, t: type, d: int) -> Any:
+    """The tags beyond plain JSON's types (see the module docstring), else a pickle."""
+    if t is _dt.datetime:
         return _encode_datetime(value)
-    if isinstance(value, _dt.date):
+    if t is _dt.date:
         return {_TAG: "date", "v": value.isoformat()}
-    if isinstance(value, pathlib.PurePath):
-        kind = type(value).__name__
-        if type(value) is _PATH or kind not in _PATHS:
+    if t in _PATH_TYPES:
+        if t is _PATH:
             return {_TAG: "path", "v": str(value)}
-        return {_TAG: "path", "v": str(value), "cls": kind}
+        return {_TAG: "path", "v": str(value), "cls": t.__name__}
+    kind = _DICT_KINDS.get(t)
+    if kind is not None:
+        out = _encode_dict_kind(value, kind, d)
+        if out is not None:
+            return out
+    elif t.__name__ == "float64" and t.__module__ == "numpy" and isinstance(value, float):
+        return {_TAG: "float", "v": float.__repr__(value), "cls": "numpy.float64"}
     import pickle  # only for values JSON and the tags above cannot represent; not paid by ``import aether_nb``
 
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # pickle raises many types (PicklingError, TypeError, AttributeError)
         raise NotEncodable(
-            f"a value of type {type(value).__module__}.{type(value).__qualname__} cannot be stored "
-            f"(not JSON, not picklable: {exc})"
+            f"a value of type {t.__module__}.{t.__qualname__} cannot be stored (not JSON, not picklable: {exc})"
         ) from exc
-    return {
-        _TAG: "pickle",
-        "type": f"{type(value).__module__}.{type(value).__qualname__}",
-        "b64": base64.b64encode(data).decode("ascii"),
-    }
+    return {_TAG: "pickle", "type": f"{t.__module__}.{t.__qualname__}", "b64": base64.b64encode(data).decode("ascii")}
+
+
+def _encode_dict_kind(value: Any, kind: str, d: int) -> dict[str, Any] | None:
+    """A ``Counter``, ``OrderedDict`` or ``defaultdict`` as a tagged dict: string keys as a JSON object (``map``, so
+    redaction reads ``{"password": ...}`` in it as in any dict), others as pairs. None when its instance holds
+    attributes of its own (pickled whole then: they would be lost)."""
+    if getattr(value, "__dict__", None):
+        return None
+    out: dict[str, Any] = {_TAG: "dict", "cls": kind}
+    if kind == "defaultdict":
+        out["factory"] = _encode(value.default_factory, d)
+    if _TAG not in value and all(type(k) is str for k in value):
+        out["map"] = {k: _encode(v, d) for k, v in value.items()}
+    else:
+        out["items"] = [[_encode(k, d), _encode(v, d)] for k, v in value.items()]
+    return out
 
 
 def decode(value: Any) -> Any:
@@ -107,8 +137,10 @@ def decode(value: Any) -> Any:
     if tag is None:
         return {k: decode(v) for k, v in value.items()}
     if tag == "float":
-        return _float(value["v"])
+        return _float(value["v"]) if "cls" not in value else _numpy_float(value["v"])
     if tag == "dict":
+        if "cls" in value:
+            return _decode_dict_kind(value)
         return {decode(k): decode(v) for k, v in value["items"]}
     if tag == "tuple":
         return tuple(decode(v) for v in value["items"])
@@ -126,13 +158,22 @@ def decode(value: Any) -> Any:
         return _decode_path(value)
     if tag == "pickle":
         return _unpickle(value)
-    if tag == "redacted":  # an object that held a secret (see aether_nb.store.redact), as a masked string is
-        return "[REDACTED]"
+    if tag == "redacted" or tag == _MASK:
+        # An object that held a secret (see aether_nb.store.redact), as a masked string is; or a tagged value under
+        # a credential key, whose fields (the tag too) redaction masked: unreadable, it reads as what it was made.
+        return _MASK
     raise ValueError(f"unknown encoded value tag {shown(tag)}")
 
 
+_MASK = "[REDACTED]"
 _PATH = type(pathlib.Path())
 _PATHS = ("PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath")
+_PATH_TYPES = frozenset(getattr(pathlib, name) for name in _PATHS)
+_DICT_KINDS: dict[type, str] = {
+    collections.Counter: "Counter",
+    collections.OrderedDict: "OrderedDict",
+    collections.defaultdict: "defaultdict",
+}
 _NUMPY_FLOAT = re.compile(r"np\.float\d*\((.*)\)")
 
 
@@ -140,6 +181,32 @@ def _float(text: str) -> float:
     """A non-finite float's text; ``np.float64(nan)`` is how NumPy floats were written before (their repr)."""
     old = _NUMPY_FLOAT.fullmatch(text)
     return float(old.group(1) if old else text)
+
+
+def _numpy_float(text: str) -> Any:
+    import numpy  # (a dependency of aether_nb; imported only when such a value is read)
+
+    return numpy.float64(_float(text))
+
+
+def _decode_dict_kind(value: dict[str, Any]) -> dict[Any, Any]:
+    kind = value["cls"]
+    out: dict[Any, Any]
+    if kind == "Counter":
+        out = collections.Counter()
+    elif kind == "OrderedDict":
+        out = collections.OrderedDict()
+    elif kind == "defaultdict":
+        out = collections.defaultdict(decode(value.get("factory")))
+    else:
+        raise ValueError(f"unknown encoded dict kind {shown(kind)}")
+    if "map" in value:
+        for k, v in value["map"].items():
+            out[k] = decode(v)
+    else:
+        for k, v in value["items"]:
+            out[decode(k)] = decode(v)
+    return out
 
 
 def _encode_datetime(value: _dt.datetime) -> dict[str, Any]:
@@ -334,6 +401,10 @@ def call_fingerprint(inputs: Any, name: str) -> str:
 
 def fingerprint(value: Any) -> str:
     """A short stable hash of a value's content, used to match a resumed step against its journal entry.
+
+    A subclass of a JSON type hashes as its base type's content (``Level.HIGH`` as ``2``, a ``Counter`` as its
+    dict), unlike :func:`encode`, which keeps its type: journals written before :func:`encode` told them apart
+    (when a replayed body got the base type back) must still match, and equal content is the same call.
 
     Raises:
         NotEncodable: the value nests deeper than :data:`MAX_DEPTH` levels.

@@ -11,8 +11,11 @@ typed tables are brought up to date from these frames later, in DuckDB transacti
 What keeps this exactly-once:
 
 * **Frames are checked.** A frame is ``length, crc32, seq`` and the batch's JSON text. A frame cut short (the
-  process died while writing it, so its writer never returned) ends the segment; a frame whose checksum or text
-  is wrong is reported and skipped, and its segment is kept aside (``.unreadable``) rather than deleted.
+  process died while writing it, so its writer never returned) ends the segment, and is the last thing in it; a
+  frame whose checksum or text is wrong is reported and skipped, and its segment is kept aside (``.unreadable``)
+  rather than deleted. A damaged *length* is told apart from a frame cut short by the whole frames after it
+  (reading goes on at the next frame whose checksum holds, and the batch itself is applied when its checksum holds
+  up to there): a flipped bit there had the acknowledged batches after it taken for a torn write and dropped.
 * **The database says what it holds.** Each apply records the highest ``seq`` it applied (``log_state`` table) in
   the same transaction as the rows, so frames a crash left in a segment after their apply committed are skipped at
   the next open, never applied twice.
@@ -109,36 +112,114 @@ def _read_segment(path: Path, db_id: str, out: Recovered) -> None:
             out.segments.append(path)  # created, nothing written yet (or its header cut short): no frame in it
             return
         out.orphaned.append(path)
-        out.problems.append(
-            f"{path} is not a history log segment of this database (its header names another one): it is never "
-            "applied here, and a writable open renames it .orphaned"
-        )
+        out.problems.append(_orphaned(path, data, db_id))
         return
     out.segments.append(path)
-    pos, bad = len(header), False
-    while pos < len(data):
-        length, crc, seq = _HEAD.unpack_from(data, pos) if pos + _HEAD.size <= len(data) else (0, 0, 0)
-        end = pos + _HEAD.size + length
-        if pos + _HEAD.size > len(data) or end > len(data):
-            # A frame cut short: the process died while writing it, so its writer never returned (a failed write
-            # cuts its frame off and moves to a new segment). Said, since a damaged length would look the same.
-            _log.warning(
-                "aether_nb: the last %d bytes of %s are a history batch cut short, ignored", len(data) - pos, path
-            )
-            break
-        payload = data[pos + _HEAD.size : end]
-        pos = end
-        if zlib.crc32(payload, zlib.crc32(struct.pack("<q", seq))) != crc:
+    pos, prev, size, bad = len(header), 0, len(data), False
+    while pos < size:
+        end = _frame_end(data, pos)
+        if end is None:
+            end, readable, problem = _after_bad_frame(data, pos, prev, path)
+            if problem is None:
+                # A frame cut short: the process died while writing it, so its writer never returned (a failed
+                # write cuts its frame off and moves to a new segment); no whole frame follows it.
+                _log.warning(
+                    "aether_nb: the last %d bytes of %s are a history batch cut short, ignored", size - pos, path
+                )
+                break
             bad = True
-            out.problems.append(f"a history batch in {path} (seq {seq}) fails its checksum and cannot be applied")
-            continue
+            out.problems.append(problem)
+            if not readable:
+                pos = end
+                continue
+        seq = _HEAD.unpack_from(data, pos)[2]
         try:
-            out.records.append(LogRecord(seq, payload.decode("utf-8"), path))
+            out.records.append(LogRecord(seq, data[pos + _HEAD.size : end].decode("utf-8"), path))
         except UnicodeDecodeError as exc:
             bad = True
             out.problems.append(f"history batch {seq} in {path} cannot be read: {exc}")
+        prev, pos = seq, end
     if bad:
         out.unreadable.append(path)
+
+
+def _orphaned(path: Path, data: bytes, db_id: str) -> str:
+    """What to say of a segment whose header names another database.
+
+    Why it names the likely cause: besides a database deleted and created again beside an old folder, a copy of a
+    store a process held, made of the file and its folder without DuckDB's ``<file>.wal``, opens as a new, empty
+    database (the tables' changes since DuckDB's last checkpoint are in that WAL), and its log is then "another
+    database's"; said this way only, it read as if the copy held someone else's log."""
+    line = data[len(_MAGIC) : data.find(b"\n")] if data.startswith(_MAGIC) and b"\n" in data else b""
+    theirs = f" ({line.decode('utf-8', 'replace')!r}; this file is {db_id!r})" if line else ""
+    return (
+        f"{path} is not a history log segment of this database (its header names another one{theirs}): it is "
+        "never applied here, and a writable open renames it .orphaned. Either the database file was deleted and "
+        "created again beside this log, or it is a copy made without its .wal (DuckDB's write-ahead log, which "
+        "holds what the tables gained since DuckDB's last checkpoint: copy <file>, <file>.wal and "
+        "<file>.history-log together, or close the store first)"
+    )
+
+
+def _frame_end(data: bytes, pos: int, after_seq: int | None = None) -> int | None:
+    """Where the frame at ``pos`` ends, when a whole frame whose checksum holds starts there (and, with
+    ``after_seq``, its seq is above it: seqs grow along a segment); else None."""
+    if pos + _HEAD.size > len(data):
+        return None
+    length, crc, seq = _HEAD.unpack_from(data, pos)
+    end = pos + _HEAD.size + length
+    if end > len(data) or (after_seq is not None and seq <= after_seq):
+        return None
+    return end if zlib.crc32(data[pos + _HEAD.size : end], zlib.crc32(struct.pack("<q", seq))) == crc else None
+
+
+def _next_frame(data: bytes, start: int, after_seq: int) -> int:
+    """Where the first whole frame at or after ``start`` begins (its checksum holds, its seq is above
+    ``after_seq``), or the end of ``data``.
+
+    Why this finds one fast: the text of a frame is JSON (control characters escaped, UTF-8), which holds no zero
+    byte, while a frame's header ends with the high byte of its seq, zero below 2**56: only the positions 15 bytes
+    before a zero byte are tried, a few per frame, each at the cost of its checksum."""
+    zero = data.find(b"\0", start + _HEAD.size - 1)
+    while zero != -1:
+        if _frame_end(data, zero - _HEAD.size + 1, after_seq) is not None:
+            return zero - _HEAD.size + 1
+        zero = data.find(b"\0", zero + 1)
+    return len(data)
+
+
+def _after_bad_frame(data: bytes, pos: int, prev: int, path: Path) -> tuple[int, bool, str | None]:
+    """What the bytes at ``pos`` are, which are no whole frame whose checksum holds, and where reading goes on:
+    ``(end, readable, problem)``, the problem None for a frame cut short (no whole frame follows it: a torn last
+    write, which was never acknowledged); ``readable``: only the frame's length field is damaged, its batch reads
+    whole up to the next frame (its checksum holds) and ends at ``end``.
+
+    Why not take every frame that runs past the end for one cut short: a single flipped bit in the length of a
+    frame early in a segment made it claim the rest of the file, and the acknowledged batches after it were dropped
+    as "cut short" (their segment deleted once the rest was applied). A torn write is the last thing in its segment;
+    damage is not, and is told apart by the whole frames after it."""
+    size = len(data)
+    if pos + _HEAD.size > size:
+        return size, False, None
+    length, crc, seq = _HEAD.unpack_from(data, pos)
+    end = pos + _HEAD.size + length
+    following = _next_frame(data, pos + 1, prev)
+    if zlib.crc32(data[pos + _HEAD.size : following], zlib.crc32(struct.pack("<q", seq))) == crc:
+        problem = (
+            f"the length of history batch {seq} in {path} is damaged: the batch was read up to the next frame (its "
+            "checksum holds) and applied; the segment is kept aside for a person to look at"
+        )
+        return following, True, problem
+    if following == size and end > size:
+        return size, False, None
+    if following == end:  # its length leads to the next frame: its text (or its seq or checksum) was damaged
+        return end, False, f"a history batch in {path} (seq {seq}) fails its checksum and cannot be applied"
+    problem = (
+        f"{following - pos} bytes of {path} from offset {pos} are no history batch that can be read (a frame whose "
+        f"length or checksum is damaged, after seq {prev}): the batches in them cannot be applied"
+        + (", the ones after them are" if following < size else "")
+    )
+    return following, False, problem
 
 
 class LogFile:
