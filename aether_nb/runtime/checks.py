@@ -158,8 +158,10 @@ def nesting(item: Any) -> int:
     dict with another key (or the tag's own name) as ``{"__aether__": "dict", "items": [[k, v], ...]}`` (three)."""
     if isinstance(item, list):
         return 1
-    if isinstance(item, dict):
-        return 1 if all(type(k) is str for k in item) and _TAG not in item else 3
+    if isinstance(item, dict):  # (a Counter, an OrderedDict: tagged around their map, one level more)
+        if all(type(k) is str for k in item) and _TAG not in item:
+            return 1 if type(item) is dict else 2
+        return 3
     if isinstance(item, (tuple, set, frozenset)):
         return 2
     return 0

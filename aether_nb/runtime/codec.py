@@ -70,17 +70,31 @@ def _encode(value: Any, depth: int) -> Any:
     d = depth + 1
     if t is list:
         return [_encode(v, d) for v in value]
+    # A tagged container nests deeper in JSON than in Python (see checks.nesting): its items are counted where
+    # they are written, so what is encoded fits the store's depth (150 nested tuples were 300 levels of JSON, and
+    # the store dropped the record holding them).
     if t is dict:
         if _TAG not in value and all(type(k) is str for k in value):
             return {k: _encode(v, d) for k, v in value.items()}
-        return {_TAG: "dict", "items": [[_encode(k, d), _encode(v, d)] for k, v in value.items()]}
+        inner = _below(d, 2)
+        return {_TAG: "dict", "items": [[_encode(k, inner), _encode(v, inner)] for k, v in value.items()]}
     if t is tuple:
-        return {_TAG: "tuple", "items": [_encode(v, d) for v in value]}
+        inner = _below(d, 1)
+        return {_TAG: "tuple", "items": [_encode(v, inner) for v in value]}
     if t is set or t is frozenset:
-        return {_TAG: t.__name__, "items": [_encode(v, d) for v in value]}
+        inner = _below(d, 1)
+        return {_TAG: t.__name__, "items": [_encode(v, inner) for v in value]}
     if t is bytes:
         return {_TAG: "bytes", "b64": base64.b64encode(value).decode("ascii")}
     return _encode_other(value, t, d)
+
+
+def _below(d: int, levels: int) -> int:
+    """The depth of the items of a container at depth ``d`` written ``levels`` levels deeper than its own (a tag's
+    ``items`` list, a pair); :func:`_too_deep` when those levels do not fit."""
+    if d + levels > MAX_DEPTH:
+        raise _too_deep()
+    return d + levels
 
 
 def _encode_other(value: Any, t: type, d: int) -> Any:
@@ -121,9 +135,10 @@ def _encode_dict_kind(value: Any, kind: str, d: int) -> dict[str, Any] | None:
     if kind == "defaultdict":
         out["factory"] = _encode(value.default_factory, d)
     if _TAG not in value and all(type(k) is str for k in value):
-        out["map"] = {k: _encode(v, d) for k, v in value.items()}
+        out["map"] = {k: _encode(v, _below(d, 1)) for k, v in value.items()}
     else:
-        out["items"] = [[_encode(k, d), _encode(v, d)] for k, v in value.items()]
+        inner = _below(d, 2)
+        out["items"] = [[_encode(k, inner), _encode(v, inner)] for k, v in value.items()]
     return out
 
 

@@ -78,3 +78,26 @@ def test_kv_refuses_at_the_call_a_value_of_tuples_it_could_not_store(session: Se
 
     assert arun(agent()) == {"back": True}
     session.store.flush_history()  # (was: a StorageError for the dropped record; now nothing was dropped)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(sorted(WRAPPERS)), min_size=1, max_size=320))
+def test_what_the_codec_encodes_fits_the_stores_depth(kinds: list[str]) -> None:
+    """A tool's result is journaled through the codec, not the call's check: 150 nested tuples were encoded (150
+    Python levels) as 300 levels of JSON, and the store dropped the journal entry (the step ran again on resume)."""
+    from aether_nb.runtime.codec import NotEncodable
+
+    value = _nest(kinds)
+    try:
+        encoded = encode(value)
+    except NotEncodable:
+        return
+    assert json_depth(json.dumps(encoded)) <= MAX_DEPTH
+
+
+def test_a_tool_result_of_deep_tuples_is_not_encodable_rather_than_dropped_by_the_store() -> None:
+    from aether_nb.runtime.codec import NotEncodable
+
+    encode(_nest(["tuple"] * 99))
+    with pytest.raises(NotEncodable, match="nests deeper"):
+        encode(_nest(["tuple"] * 150))
