@@ -37,6 +37,7 @@ from aether_nb.flow.retry import RetryPolicy as LangGraphStylePolicy
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
+from aether_nb.runtime.executors import body_exit
 from aether_nb.runtime.scheduler import RetryPolicy
 
 
@@ -360,7 +361,12 @@ def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwarg
     if not call.begin():
         return None  # (the task was stopped before a thread took the call: nothing ran)
     with use_scope(None):
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            # asyncio lets both through every task, to stop the loop (the kernel's, which every run lives on): the
+            # node fails instead, as a tool's body does
+            raise body_exit(exc, shown(getattr(fn, "__name__", "node")), what="node") from exc
 
 
 def _policies(name: str, retry: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None) -> tuple[RetryPolicy, ...]:

@@ -104,7 +104,7 @@ BODY_EXIT = "body_exit"
 """RunError code: a sync body raised ``SystemExit`` or ``KeyboardInterrupt`` (see :func:`body_exit`)."""
 
 
-def body_exit(exc: BaseException, label: str, where: str = "") -> RunError:
+def body_exit(exc: BaseException, label: str, where: str = "", *, what: str = "tool") -> RunError:
     """The error a sync body's ``SystemExit`` / ``KeyboardInterrupt`` fails its node with (``exc`` is chained as
     its ``__cause__`` by the caller).
 
@@ -116,9 +116,9 @@ def body_exit(exc: BaseException, label: str, where: str = "") -> RunError:
     shown_exc = f"{type(exc).__name__}({', '.join(shown(a, 60) for a in exc.args)})"
     on = f" on {where}" if where else ""
     return RunError(
-        f"tool {label}: its body raised {shown_exc}{on} (sys.exit(), argparse rejecting its arguments, or an explicit "
-        "raise). A tool body must not end the process: the step fails instead. To fail a tool, raise an ordinary "
-        "exception (ValueError, RuntimeError...); to call code that exits, catch SystemExit around it.",
+        f"{what} {label}: its body raised {shown_exc}{on} (sys.exit(), argparse rejecting its arguments, or an "
+        f"explicit raise). A {what} body must not end the process: the step fails instead. To fail a {what}, raise an "
+        "ordinary exception (ValueError, RuntimeError...); to call code that exits, catch SystemExit around it.",
         code=BODY_EXIT,
     )
 

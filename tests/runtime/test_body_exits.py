@@ -108,3 +108,34 @@ def test_sys_exit_keeps_its_code_and_a_graph_node_fails_alone(session: Session) 
     assert isinstance(cause, ag.RunError) and isinstance(cause.__cause__, SystemExit)
     assert cause.__cause__.code == 2 and "SystemExit(2)" in str(cause)
     assert {n.id: n.status for n in run.graph.nodes} == {"fine_1": "DONE", "cli_1": "FAILED"}
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt])
+def test_a_state_graph_sync_node_that_exits_fails_and_the_loop_goes_on(raised: type[BaseException]) -> None:
+    """A sync StateGraph node runs in a worker thread too: its SystemExit stopped the event loop."""
+    from typing import TypedDict
+
+    from aether_nb.flow import END, START, StateGraph
+
+    class S(TypedDict):
+        x: int
+
+    def exits(state: S) -> dict[str, Any]:
+        raise raised(2)
+
+    builder = StateGraph(S)
+    builder.add_node("exits", exits)
+    builder.add_edge(START, "exits")
+    builder.add_edge("exits", END)
+    app = builder.compile(checkpointer="memory")
+
+    async def main() -> BaseException:
+        try:
+            await app.ainvoke({"x": 1}, {"configurable": {"thread_id": f"exit-{raised.__name__}"}})
+        except BaseException as exc:  # (what it raises is the point of the test)
+            return exc
+        pytest.fail("the graph succeeded")
+
+    error = loop_survives(main())
+    assert isinstance(error, ag.RunError) and error.code == "body_exit", repr(error)
+    assert "node 'exits': its body raised" in str(error) and isinstance(error.__cause__, raised)
