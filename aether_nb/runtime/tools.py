@@ -25,7 +25,15 @@ from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
-from aether_nb.runtime.executors import Executor, ThreadExecutor, check_executor, linger, track, untrack
+from aether_nb.runtime.executors import (
+    Executor,
+    ThreadExecutor,
+    body_exit,
+    check_executor,
+    linger,
+    track,
+    untrack,
+)
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.slots import in_session_slot
@@ -331,6 +339,8 @@ class Tool:
         track(submission)
         try:
             return await submission.result()
+        except (SystemExit, KeyboardInterrupt) as exc:  # (an executor of the user's that hands them back as such)
+            raise body_exit(exc, self.name) from exc
         except asyncio.CancelledError:
             if not submission.done() and not submission.cancel():
                 child.abandon(submission)

@@ -139,3 +139,59 @@ def test_a_state_graph_sync_node_that_exits_fails_and_the_loop_goes_on(raised: t
     error = loop_survives(main())
     assert isinstance(error, ag.RunError) and error.code == "body_exit", repr(error)
     assert "node 'exits': its body raised" in str(error) and isinstance(error.__cause__, raised)
+
+
+class InlineSubmission:
+    """A Submission that ran its body at once, and hands back whatever it raised as it is (a user's executor)."""
+
+    where: str | None = "inline"
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
+        except BaseException as exc:  # (handed back as it is: the point of this executor)
+            self._outcome = (False, exc)
+
+    async def result(self) -> Any:
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return True
+
+    def add_done_callback(self, callback: Any) -> None:
+        callback()
+
+    def outcome(self) -> tuple[bool, Any]:
+        return self._outcome
+
+
+class InlineExecutor:
+    name = "inline"
+
+    def submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str) -> InlineSubmission:
+        return InlineSubmission(fn, args, kwargs)
+
+
+def test_a_users_executor_that_hands_back_a_system_exit_fails_the_step(session: Session) -> None:
+    @ag.tool(outputs=["v"], executor=InlineExecutor())
+    def exits_inline(x: int) -> dict[str, Any]:
+        raise SystemExit(3)
+
+    @ag.graph_fn(outputs=["v"])
+    async def uses_inline(x: int) -> dict[str, Any]:
+        return {"v": (await exits_inline(x))["v"]}
+
+    async def main() -> BaseException:
+        with pytest.raises(ag.RunFailed) as caught:
+            await uses_inline.start(x=1)
+        return caught.value
+
+    error = loop_survives(main())
+    cause = error.__cause__
+    assert isinstance(cause, ag.RunError) and cause.code == "body_exit" and isinstance(cause.__cause__, SystemExit)
