@@ -1,5 +1,6 @@
 """What a cell shows when it starts more runs than it can draw: the first :data:`MAX_DRAWN` get their live widget,
-the rest one line that counts them by status and names the ones waiting for you, kept current as they change.
+the rest one line that counts them by status, kept current as they change; a run of the line that starts waiting
+for you gets its widget then (only a widget can take an answer while the cell awaits the batch).
 
 Why: every run a cell starts shows its widget under the cell. A cell that starts a batch (``await
 asyncio.gather(*(agent(doc) for doc in docs))`` over 500 documents) made 500 live widgets: ~12 ms of the kernel each
@@ -44,16 +45,20 @@ def stopped(run: Run) -> bool:
 class CellCrowd:
     """The runs one cell execution started beyond :data:`MAX_DRAWN`, as one line (see the module docstring)."""
 
-    def __init__(self, drawn: int = MAX_DRAWN) -> None:
+    def __init__(self, drawn: int = MAX_DRAWN, draw: Callable[[Run], None] | None = None) -> None:
         self.drawn = drawn  # (how many widgets the cell drew: the line says so)
+        self.draw = draw  # shows a run's widget under the cell: a run of the line that starts waiting for you
         self.runs: dict[str, Run] = {}
         self._handle: Any = None
         self._redraw: asyncio.TimerHandle | None = None
         self._unsubscribe: dict[str, Callable[[], None]] = {}
 
     def add(self, run: Run) -> None:
-        """Count ``run`` in the line (shown under the cell the first time)."""
+        """Count ``run`` in the line (shown under the cell the first time), or draw it if it waits for you."""
         if run.id in self.runs:
+            return
+        if run.status == "waiting" and self.draw is not None:
+            self._draw_waiting(run)
             return
         self.runs[run.id] = run
         if not run.done:
@@ -104,7 +109,21 @@ class CellCrowd:
         if isinstance(event, (RunStatusChanged, RunFinished, RunStarted)):
             if isinstance(event, RunFinished):
                 self._unsubscribe.pop(run_id, lambda: None)()
+            run = self.runs.get(run_id)
+            if run is not None and run.status == "waiting" and self.draw is not None:
+                del self.runs[run_id]
+                self._unsubscribe.pop(run_id, lambda: None)()
+                self._draw_waiting(run)
             self._changed()
+
+    def _draw_waiting(self, run: Run) -> None:
+        """A run of the batch waits for you: its widget is drawn under the cell, since only a widget can take the
+        answer while the cell awaits the batch (another cell waits for it to end). Counted in the line, it named
+        the run and said ``ag.get_run(run_id)``, which the person could not run: the cell queued behind the batch,
+        and the interrupt that freed it stopped the run."""
+        assert self.draw is not None
+        self.drawn += 1
+        self.draw(run)
 
     def _changed(self) -> None:
         if self._redraw is not None or self._handle is None:

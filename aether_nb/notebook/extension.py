@@ -300,6 +300,13 @@ class Extension:
         self._remember_cell(cell)
         self.show(view)
 
+    def _draw_waiting(self, run: Run) -> None:
+        """Draw a run a cell's crowd line counted, now that it waits for an answer (see :mod:`.crowd`)."""
+        view = self.view_for(run)
+        view.set_notice("Drawn because it waits for you: this cell's other runs past its first widgets are counted in "
+                        "one line.")  # fmt: skip
+        self.show(view)
+
     def _stop_replaced(self, run_id: str | None, by: str | None) -> str | None:
         """Cancel ``run_id`` (a run the cell's previous execution started) if it is still going; returns it then.
         ``by``: the run that takes its place (None: the cell ran again and started fewer runs)."""
@@ -344,7 +351,7 @@ class Extension:
         here = self._here()
         crowd = self._crowds.get(here)
         if crowd is None:
-            crowd = self._crowds[here] = CellCrowd(self._max_drawn())
+            crowd = self._crowds[here] = CellCrowd(self._max_drawn(), self._draw_waiting)
             while len(self._crowds) > 64:  # (old cells' lines are never redrawn once their runs are done)
                 self._crowds.pop(next(iter(self._crowds)))
         return crowd
