@@ -437,7 +437,11 @@ export class DagView {
         tally.set(t, (tally.get(t) ?? 0) + 1);
       }
       const parts = [...TONES].reverse().filter((t) => tally.get(t)).map((t) => `${tally.get(t)} ${t === "waiting" ? "waiting" : t}`);
-      summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${parts.join(" · ")}`;
+      // The counts must fit the box: "▸ 20 calls · 12 running · 8 done" ran past its edge. Without the noun first,
+      // then cut with "…" as a preview is (the tooltip and the expanded group give every count).
+      const counts = parts.join(" · ");
+      summary = `▸ ${count} ${isGroup ? "calls" : count === 1 ? "step" : "steps"} · ${counts}`;
+      if (metaLine(summary, "") !== summary) summary = metaLine(`▸ ${count}: ${counts}`, "");
     }
     const duration = nodeDuration(node, now);
     const meta = collapsed ? summary : metaLine(node.label || unlabelled(node), duration);

@@ -300,7 +300,10 @@ WIDE = {
             ],
             start=1,
         )
-    ],
+    ]
+    # a gather of 20 calls, drawn as one collapsed group: "▸ 20 calls · 12 stopped · 8 done" ran past its box (its
+    # running calls show stopped: the run ended)
+    + [_node(f"work_{i}", "RUNNING" if i <= 12 else "DONE", started_at=100.0) for i in range(1, 21)],
     "calls": [],
     "edges": [],
 }
@@ -339,6 +342,7 @@ def test_a_long_preview_of_wide_characters_never_runs_past_its_box(notebook: Cal
     metas = widget.evaluate("(root) => [...root.querySelectorAll('.aether-node-meta')].map((e) => e.textContent)")
     assert any(m.startswith("Charge 250 E") and m.endswith("· 211 ms") for m in metas), metas
     assert any(m == "x=1 · 4 ms" for m in metas), metas  # short ones are left whole
+    assert "▸ 20: 12 stopped · 8 done" in metas, metas[6:]  # a group's counts fit (its noun dropped first)
     # an empty answer (Enter in an empty box) was a blank blue pill
     assert widget.locator(".aether-bubble[data-turn='answer']").inner_text() == "(empty answer)"
     # context.sleep(): no text box to answer, the time it wakes and a button to wake it now
