@@ -13,9 +13,17 @@ The run's tool calls become nodes. Each argument is traced back to where its val
    ``computed="refuse"`` the promotion lists such values and raises instead. Lists and dicts are traced element by
    element, so ``add(items=[a["y"], b["y"]])`` keeps its two references.
 
-Before the source is returned it is *checked*: the promoted graph is replayed against the run's journal (each node's
-result is looked up by tool and arguments, nothing is executed) and its outputs must equal the run's. A promotion
-that would not reproduce the run raises :class:`~aether_nb.errors.UsageError` saying which node differs.
+Before the source is returned it is *checked*: the source text is executed in a namespace like the notebook's and
+the graph it defines is replayed against the run's journal (each node's result is looked up by tool and arguments,
+no tool runs; see :mod:`~aether_nb.runtime.promote_check`) and its outputs must equal the run's. A promotion that
+would not reproduce the run raises :class:`~aether_nb.errors.UsageError` saying which node differs. The source's
+names are chosen so that none hides another (:mod:`~aether_nb.runtime.promote_names`): tools are called by the
+name their object is bound to, and an input named like a tool makes the body read its inputs from a dict.
+
+The agent's context calls are not tool calls (:mod:`~aether_nb.runtime.promote_effects`): an approval it asked is
+carried over as an ``ask_approval`` node gating every call made after it; the others (messages, KV and memory
+writes, questions, ``context.step`` code) are listed at the top of the source and named by a
+:class:`~aether_nb.runtime.promote_effects.PromotionWarning`; a failed call the agent caught is noted.
 
 Limits: arguments are recovered from the recorded inputs, which are previews (strings over 2,000 characters and lists
 over 50 items are cut short); such arguments make the check fail and are named.
@@ -29,14 +37,18 @@ import keyword
 import os
 import re
 import textwrap
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
+from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
+from aether_nb.runtime.promote_check import check, trace_source
+from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
+from aether_nb.runtime.promote_render import render
 from aether_nb.runtime.registry import lookup, lookup_version
-from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, resolve, tool_version
+from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, is_ref_json, tool_version
 from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
@@ -46,14 +58,19 @@ COMPUTED_MODES = ("inputs", "refuse")
 
 
 @dataclass
-class _Call:
-    node_id: str
-    var: str
+class PromotedCall:
+    """One node of the promoted graph: a tool call of the run (or an approval it asked, carried over)."""
+
+    node_id: str  # the run's node id
+    var: str  # the promoted graph's node id
     tool: str
     version: str | None
     args: dict[str, Any]  # values, Refs, or lists/dicts holding Refs
     outputs: dict[str, Any]
     truncated: bool
+    target: Any = None  # the tool object the promoted node calls (see _current_tool)
+    condition: Any = None  # the approvals gating it, as a _condition holding Refs (None: ungated)
+    asked: dict[str, Any] | None = None  # a carried-over approval: the arguments the run asked it with
 
 
 @dataclass
@@ -62,10 +79,11 @@ class Promotion:
 
     required: list[str]
     computed: dict[str, Any]  # input name -> the run's value (becomes the input's default)
-    calls: list[_Call]
+    calls: list[PromotedCall]
     outputs: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     secrets: dict[str, str | None] = field(default_factory=dict)  # computed input -> environment variable or None
+    left_out: list[str] = field(default_factory=list)  # context calls the promoted graph does not make
 
 
 def _defined_at(tool: Any) -> tuple[str, str]:
@@ -188,8 +206,7 @@ class _Tracer:
             return found
         if _is_secret(value):
             # a key is never written into the source, even when it is a constant of the agent's code
-            self.computed[name] = value
-            return Ref(INPUTS, name)
+            return self._computed_input(name, value)
         if isinstance(value, list) and value:
             items = [self._whole(v, parents) for v in value]
             if all(i is not _NOT_FOUND for i in items) and any(_has_ref(i) for i in items):
@@ -202,17 +219,24 @@ class _Tracer:
             if produced == value:
                 self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
                 return value
-        self.computed[name] = value
-        return Ref(INPUTS, name)
+        return self._computed_input(name, value)
 
     def chosen(self, value: Any, name: str) -> Any:
         """An argument an LLM chose for a tool call (``run_tools``): the literal it was, as any LLM reply taken
         during the run (an equal output or input elsewhere is a coincidence a static graph must not turn into a
         dependency); a secret becomes a computed input, never source text."""
         if _is_secret(value):
-            self.computed[name] = value
-            return Ref(INPUTS, name)
+            return self._computed_input(name, value)
         return value
+
+    def _computed_input(self, name: str, value: Any) -> Ref:
+        """A new input of the promoted graph holding ``value``, named ``name`` unless a run input has that name."""
+        chosen, n = name, 1
+        while chosen in self.inputs or chosen in self.computed:
+            n += 1
+            chosen = f"{name}_{n}"
+        self.computed[chosen] = value
+        return Ref(INPUTS, chosen)
 
     def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
         """Origins are found by value: when another origin holds the same value (a run input equal to a constant
@@ -310,9 +334,15 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     # the model's (a graph_fn node that calls an LLM and then tools computes their arguments in Python: not these)
     with_llm = {n.parent for n in graph.nodes if n.kind == "llm" and n.parent is not None}
     llm_nodes = {n.id: f"{n.id} ({n.name})" for n in graph.nodes if n.kind == "step" and n.id in with_llm}
-    calls: list[_Call] = []
+    tool_ids = {n.id for n in graph.nodes if n.kind == "tool"}
+    asked = {a.node_id: a for a in approvals(graph.nodes, journal, tool_ids)}
+    gated = gates(graph.nodes, list(asked.values()))
+    calls: list[PromotedCall] = []
     redefined: list[str] = []
     for node in graph.nodes:
+        if node.id in asked:
+            calls.append(_approval(asked[node.id], tracer, gated.get(node.id, [])))
+            continue
         if node.kind != "tool" or node.status != "DONE":
             continue
         outputs = journal.get(node.id)
@@ -341,7 +371,8 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         now = None if current is None else (getattr(current, "version", None) or tool_version(current))
         if version and now is not None and now != version and node.name not in redefined:
             redefined.append(node.name)
-        calls.append(_Call(node.id, var, node.name, version, args, outputs, truncated))
+        condition = _gate(gated.get(node.id, []))
+        calls.append(PromotedCall(node.id, var, node.name, version, args, outputs, truncated, current, condition))
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
     outs = {k: tracer.origin(v, set(), f"output_{k}") for k, v in (run.outputs or {}).items()}
     if tracer.computed and computed == "refuse":
@@ -364,31 +395,48 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             "reusing it, or move the decision into a tool"
         )
     notes += list(dict.fromkeys(tracer.notes))
+    notes += failed_calls(graph.nodes, tool_ids)
+    notes += [
+        f"{a.node_id}: the approval the agent asked is a node, and the calls the run made after it run only when it "
+        f"is answered as in the run (approved={a.outputs.get('approved')!r}); otherwise they are skipped"
+        for a in asked.values()
+    ]
     notes += [
         f"{name} was redefined after run {run.id}: the graph calls its current code, which may not give the run's "
         "results (the promotion was checked against the run's journal, without running anything)"
         for name in redefined
     ]
     secrets = {k: _env_name(v) for k, v in tracer.computed.items() if _is_secret(v)}
-    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets)
+    entries = run.session.store.load_journal(run.id)
+    dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked) | set(llm_nodes))
+    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped)
 
 
-def _all_refs(calls: list[_Call], outputs: dict[str, Any]) -> list[Ref]:
+def _gate(asked: list[Approval]) -> Any:
+    """The ``_condition`` of a call the run made after ``asked`` were answered: each answered as in the run."""
+    each = [{"op": "eq", "left": Ref(a.node_id, "approved"), "right": a.outputs.get("approved")} for a in asked]
+    return None if not each else each[0] if len(each) == 1 else {"op": "and", "args": each}
+
+
+def _approval(asked: Approval, tracer: _Tracer, before: list[Approval]) -> PromotedCall:
+    """The ``ask_approval`` node an approval of the agent's code becomes (its prompt traced as any argument)."""
+    from aether_nb.tools import ask_approval  # (the ready-made channel tools are built on the runtime)
+
+    var = _var(asked.node_id)
+    given: dict[str, Any] = {"prompt": asked.prompt}
+    if asked.options is not None:
+        given["options"] = asked.options
+    args = {k: tracer.origin(v, asked.parents, f"{var}_{k}") for k, v in given.items()}
+    version = getattr(ask_approval, "version", None)
+    return PromotedCall(
+        asked.node_id, var, "ask_approval", version, args, asked.outputs, False, ask_approval, _gate(before), given
+    )
+
+
+def _all_refs(calls: list[PromotedCall], outputs: dict[str, Any]) -> list[Ref]:
     return [r for c in calls for v in c.args.values() for r in _refs(v)] + [
         r for v in outputs.values() for r in _refs(v)
     ]
-
-
-def _expr(value: Any, var_of: dict[str, str]) -> str:
-    if isinstance(value, Ref):
-        if value.node == INPUTS:
-            return var_of.get(f"{INPUTS}:{value.key}", value.key)  # an input the source reads another way
-        return f"{var_of[value.node]}.{value.key}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_expr(v, var_of) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in value.items()) + "}"
-    return repr(value)
 
 
 def _to_json(value: Any, var_of: dict[str, str]) -> Any:
@@ -408,13 +456,17 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
     for c in promotion.calls:
         # the current definition (the promoted source calls the tool by name, so it runs the current code: a
         # redefinition since the run is noted in the source), else the one the run called
-        tool = _current_tool(c.tool, c.version)
+        tool = c.target if c.target is not None else _current_tool(c.tool, c.version)
         if tool is None:
             raise UsageError(f"tool {shown(c.tool)} is not defined in this process: run the cell that defines it")
         refs = {k: _to_json(v, var_of) for k, v in c.args.items()}
-        deps = tuple(dict.fromkeys(var_of[r.node] for v in c.args.values() for r in _refs(v) if r.node != INPUTS))
+        used = [*c.args.values(), c.condition]
+        deps = tuple(dict.fromkeys(var_of[r.node] for v in used for r in _refs(v) if r.node != INPUTS))
         outputs = tool.outputs if hasattr(tool, "outputs") else tool.tool_outputs
-        nodes[c.var] = NodeSpec(c.var, c.tool, tool_version(tool), refs, deps, outputs=tuple(outputs or ()) or None)
+        condition = None if c.condition is None else _to_json(c.condition, var_of)
+        nodes[c.var] = NodeSpec(
+            c.var, c.tool, tool_version(tool), refs, deps, condition, outputs=tuple(outputs or ()) or None
+        )
     outs = {k: _to_json(v, var_of) for k, v in promotion.outputs.items()}
     graph = TaskGraph(name, list(promotion.required), dict(promotion.computed), outs, nodes)
     graph.promoted_from = _origin(run, promotion)
@@ -433,48 +485,6 @@ def _origin(run: Run, promotion: Promotion) -> dict[str, Any] | None:
     }
 
 
-def check(run: Run, graph: TaskGraph) -> None:
-    """Replay ``graph`` on the run's inputs against the run's journal and compare the outputs (nothing executes).
-
-    Each node's arguments are resolved from the run's inputs and the results of the nodes before it; its result is
-    the journal entry of a call to the same tool with the same arguments. A node with no such entry, or outputs
-    that differ from the run's, means the promotion would not reproduce the run.
-    """
-    entries: dict[tuple[str, str], list[Any]] = {}
-    for e in run.session.store.load_journal(run.id):
-        if e.kind == "tool":
-            entries.setdefault((e.name, e.fingerprint), []).append(decode(e.value))
-    results: dict[str, dict[str, Any] | None] = {INPUTS: {**graph.optional, **run.inputs}}
-    for node_id in graph.topological_order():
-        spec = graph.nodes[node_id]
-        tool = graph.resolve_tool(spec)
-        kwargs = resolve(spec.inputs, results)
-        try:
-            view, _ = tool.prepare((), dict(kwargs))
-            key = (spec.tool, fingerprint(view))
-        except (UsageError, NotEncodable) as exc:
-            raise UsageError(f"promotion check: node {node_id} cannot be called with {shown(kwargs)}: {exc}") from exc
-        found = entries.get(key)
-        if not found:
-            raise UsageError(
-                f"promotion check failed: node {node_id} would call {spec.tool}({_short(kwargs)}), a call run "
-                f"{run.id} never made, so the promoted graph would not reproduce the run (an argument may have been "
-                "cut short in the run's record, or be a value that is not JSON)",
-                run_id=run.id,
-                node_id=node_id,
-                code="promotion_check",
-            )
-        results[node_id] = found.pop(0)
-    outputs = resolve(graph.outputs, results)
-    if outputs != (run.outputs or {}):
-        raise UsageError(
-            f"promotion check failed: the promoted graph gives {_short(outputs)} where run {run.id} gave "
-            f"{_short(run.outputs)}",
-            run_id=run.id,
-            code="promotion_check",
-        )
-
-
 def _short(value: Any, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -487,76 +497,66 @@ def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
     the agent read from an environment variable becomes a ``read_env`` node reading it when the graph runs (never
     an input: a run's inputs are stored, redacted, and a run with a secret input cannot resume after a restart);
     any other becomes a required input.
+
+    The check runs on the text: the source is executed in a namespace like the notebook's and the graph it defines
+    is replayed against the run's journal (see :mod:`~aether_nb.runtime.promote_exec`). Context calls of the agent's
+    code that the graph does not make are listed in the source and named by a :class:`PromotionWarning`.
     """
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise UsageError(f"the promoted graph's name must be an identifier, got {shown(name)}")
     promotion = analyse(run, computed=computed)
-    check(run, build(run, name, promotion))
-    var_of = {c.node_id: c.var for c in promotion.calls}
-    env_reads: dict[str, str] = {}  # environment variable -> the read_env node's variable
-    for key, env in promotion.secrets.items():
-        if env is not None:
-            node = env_reads.setdefault(env, f"read_env_{len(env_reads) + 1}")
-            var_of[f"{INPUTS}:{key}"] = f"{node}.value"
-    shown_computed = {k: v for k, v in promotion.computed.items() if f"{INPUTS}:{k}" not in var_of}
-    lines = [f"# Promoted from run {run.id} of {run.graph_name}."]
-    lines += [f"# {n}" for n in promotion.notes]
-    lines += [
-        f"# {node} reads the key the run read from ${env} when the graph runs (its value is not written here)"
-        for env, node in env_reads.items()
+    built = build(run, name, promotion)
+    rendered = render(run.id, run.graph_name, name, promotion, _origin(run, promotion))
+    traced = trace_source(rendered.source, name, rendered.tools)
+    ids = rendered.ids
+    extra = [n for n, spec in traced.nodes.items() if n not in ids.values() and spec.tool != "read_env"]
+    differ = [
+        n
+        for n, spec in built.nodes.items()
+        if ids.get(n) not in traced.nodes
+        or (traced.nodes[ids[n]].tool, traced.nodes[ids[n]].condition) != (spec.tool, _renamed(spec.condition, ids))
     ]
-    if shown_computed:
-        lines.append(
-            "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
-            "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
-            "you call the graph with other inputs, or compute them in a tool."
+    if extra or differ:
+        raise UsageError(
+            f"promotion check failed: the promoted source of {name} defines other nodes than the promotion found "
+            f"({', '.join(extra + differ)}). This is a bug of run.promote(): please report it with the agent's code",
+            run_id=run.id,
+            code="promotion_check",
         )
-        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
-    params = list(promotion.required) + list(shown_computed)
-    if shown_computed:
-        decl = ", ".join(
-            [f"{k!r}: ag.REQUIRED" for k in promotion.required]
-            + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+    answers = _answers(promotion, ids)
+    for node_id, spec in traced.nodes.items():
+        env = spec.inputs.get("name") if spec.tool == "read_env" and isinstance(spec.inputs, dict) else None
+        if isinstance(env, str):
+            answers[node_id] = (None, {"value": os.environ.get(env)})  # (read when the graph runs: never journaled)
+    check(run, traced, answers, promotion.computed)
+    if promotion.left_out:
+        keys = [line.split(":", 1)[0] for line in promotion.left_out]
+        warnings.warn(
+            PromotionWarning(
+                f"the graph promoted from run {run.id} leaves out {len(keys)} context call(s) of the agent's code "
+                f"({', '.join(keys)}): it does not make them. They are listed at the top of the source"
+            ),
+            stacklevel=3,
         )
-        inputs_decl = "{" + decl + "}"
-    else:
-        inputs_decl = repr(list(promotion.required))
-    origin = _origin(run, promotion)
-    guard = "" if origin is None else f", promoted_from={origin!r}"
-    if env_reads:
-        lines.append("from aether_nb.tools import read_env")
-    lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
-    lines.append(f"def {name}({', '.join(params)}):")
-    lines += [f"    {node} = read_env(name={env!r})" for env, node in env_reads.items()]
-    counters: dict[str, int] = {}
-    for c in promotion.calls:
-        counters[c.tool] = counters.get(c.tool, 0) + 1
-        args = ", ".join(f"{k}={_expr(v, var_of)}" for k, v in c.args.items())
-        control = "" if c.node_id == f"{c.tool}_{counters[c.tool]}" else f", _id={c.var!r}"
-        flag = "  # an argument was truncated in the run's record: check it" if c.truncated else ""
-        lines.append(f"    {c.var} = {_callee(c)}({args}{control}){flag}")
-    body = ", ".join(f"{k!r}: {_expr(v, var_of)}" for k, v in promotion.outputs.items())
-    lines.append(f"    return {{{body}}}")
-    return "\n".join(lines) + "\n"
+    return rendered.source
 
 
-def _callee(call: _Call) -> str:
-    """How the source calls a node's tool: by its name (a tool of the notebook, ``double``; an MCP tool through its
-    connection, ``calc.add``), or by the expression the tool gives when its name is no Python (an MCP tool named
-    ``my-tool.v2``, ``class`` or ``close``, a method of the connection: ``odd.tools['my-tool.v2']``)."""
-    expression = getattr(_current_tool(call.tool, call.version), "source_name", None)
-    return expression if isinstance(expression, str) and expression else call.tool
+def _answers(promotion: Promotion, ids: dict[str, str]) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]:
+    """What the check takes as the results of the approvals carried over (by their ids in the graph checked): the
+    run asked them, so the journal holds no tool call for them."""
+    return {ids.get(c.var, c.var): (c.asked, c.outputs) for c in promotion.calls if c.asked is not None}
 
 
-def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
-    """The default written for a computed input: never a secret's value (the source lands in the notebook)."""
-    return "ag.REQUIRED" if name in secrets else repr(value)
-
-
-def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
-    if name in secrets:
-        return "a secret: pass it when you call the graph (its value is not written here)"
-    return repr(value)
+def _renamed(value: Any, ids: dict[str, str]) -> Any:
+    """A JSON value whose references name nodes by the ids the promoted source gives them."""
+    if is_ref_json(value):
+        node, key = value["$ref"]
+        return Ref(ids.get(node, node), key).to_json()
+    if isinstance(value, list):
+        return [_renamed(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _renamed(v, ids) for k, v in value.items()}
+    return value
 
 
 def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs") -> TaskGraph:
@@ -564,6 +564,7 @@ def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs")
     graph_name = name or f"{run.graph_name}_static"
     if not isinstance(graph_name, str) or not graph_name.isidentifier():
         raise UsageError(f"the promoted graph's name must be an identifier, got {shown(graph_name)}")
-    graph = build(run, graph_name, analyse(run, computed=computed))
-    check(run, graph)
+    promotion = analyse(run, computed=computed)
+    graph = build(run, graph_name, promotion)
+    check(run, graph, _answers(promotion, {}))
     return graph

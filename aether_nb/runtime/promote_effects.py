@@ -1,0 +1,176 @@
+"""What promotion does with the agent's own context calls: the steps of a run that are not tool calls.
+
+A promoted graph is made of the run's tool calls. The agent's code also talked to its ``NodeContext``: it asked for
+approval, sent messages, wrote to the KV store or to memory, ran ``context.step`` code, and caught a tool's error to
+call it again. Dropping these silently made a graph that pays without asking, so:
+
+* an **approval** the agent asked (``context.channel().ask_approval``) is carried over as an ``ask_approval`` node
+  of :mod:`aether_nb.tools`, and every tool call the run made after the answer (its descendants in the run's DAG)
+  is gated on it: ``_condition={'op': 'eq', 'left': ask_approval_1.approved, 'right': True}`` (the run's answer),
+  so a refusal skips them;
+* every other context call is **listed** at the top of the promoted source with its step key (``kv.set_1: kv.set
+  ('last_receipt', ...)``) and :class:`PromotionWarning` names them when ``run.promote()`` returns: the promoted graph
+  does not make them;
+* a tool call that **failed** and was caught by the agent is noted (the graph leaves it out and has no retry).
+
+Context calls made inside a tool's body are part of that tool (the promoted node calls the tool, which makes them
+again) and are neither carried over nor listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.runtime.failures import FAILED
+from aether_nb.store.redact import redact_text
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.graph import GraphNode
+    from aether_nb.runtime.run import Run
+    from aether_nb.store.records import JournalEntry
+
+APPROVAL_OPTIONS = ["Approve", "Reject"]
+"""The options of ``aether_nb.tools.ask_approval`` by default (a carried-over approval writes others only)."""
+
+_FAILED_STATUSES = ("FAILED", "FAILED_TIMEOUT")
+
+
+class PromotionWarning(UserWarning):
+    """``run.promote()`` left some of the agent's context calls out of the promoted graph (listed in the source)."""
+
+
+@dataclass
+class Approval:
+    """An approval the run asked outside any tool: carried over as an ``ask_approval`` node."""
+
+    node_id: str
+    prompt: Any
+    options: list[Any] | None  # None: the default options
+    outputs: dict[str, Any]  # what the run's answer gives as the tool's outputs (approved, choice)
+    parents: set[str]
+
+
+def in_tool(node_id: str, tools: set[str]) -> bool:
+    """Whether the step ``node_id`` (a DAG node id or a journal key, ``pay_1/kv.set_1``) ran inside a tool call's
+    body: its key starts with the key of a tool node."""
+    parts = node_id.split("/")
+    return any("/".join(parts[:i]) in tools for i in range(1, len(parts)))
+
+
+def approvals(nodes: Iterable[GraphNode], journal: dict[str, Any], tools: set[str]) -> list[Approval]:
+    """The approvals asked by the agent's own code (not inside a tool) that were answered."""
+    found = []
+    for n in nodes:
+        inputs = n.inputs if isinstance(n.inputs, dict) else {}
+        if n.kind != "wait" or n.status != "DONE" or inputs.get("kind") != "approval" or in_tool(n.id, tools):
+            continue
+        answer = journal.get(n.id, n.outputs)
+        if not isinstance(answer, dict) or "approved" not in answer:
+            continue
+        options = inputs.get("options")
+        found.append(
+            Approval(
+                n.id,
+                inputs.get("prompt"),
+                None if options in (None, APPROVAL_OPTIONS) else list(options),
+                {"approved": answer.get("approved"), "choice": answer.get("choice")},
+                set(n.parents),
+            )
+        )
+    return found
+
+
+def gates(nodes: list[GraphNode], asked: list[Approval]) -> dict[str, list[Approval]]:
+    """For each node, the approvals it came after in the run: those it descends from in the DAG, directly or
+    through the node that contains it (a call inside a nested agent called after the answer)."""
+    children: dict[str, set[str]] = {}
+    for n in nodes:
+        for p in n.parents:
+            children.setdefault(p, set()).add(n.id)
+    parent_of = {n.id: n.parent for n in nodes}
+    after: dict[str, set[str]] = {}
+    for a in asked:
+        seen: set[str] = set()
+        todo = [a.node_id]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        after[a.node_id] = seen
+    out: dict[str, list[Approval]] = {}
+    for n in nodes:
+        chain: list[str] = []
+        at: str | None = n.id
+        while at is not None:
+            chain.append(at)
+            at = parent_of.get(at)
+        out[n.id] = [a for a in asked if any(c in after[a.node_id] for c in chain)]
+    return out
+
+
+def failed_calls(nodes: Iterable[GraphNode], tools: set[str]) -> list[str]:
+    """Notes for the tool calls that failed in the run while the agent went on (it caught the error)."""
+    notes = []
+    for n in nodes:
+        if n.kind != "tool" or n.status not in _FAILED_STATUSES or in_tool(n.id, tools):
+            continue
+        error = n.error if isinstance(n.error, dict) else {}
+        why = f"{error.get('type', 'an error')}: {error.get('message', '')}".strip(": ")
+        notes.append(
+            redact_text(
+                f"{n.id}: {n.name}({_short(n.inputs)}) failed during the run ({why[:120]}) and the agent went on (it "
+                "caught the error): the graph leaves that call out. If the agent called it again to retry, the "
+                "graph has no retry: run it with retry=ag.RetryPolicy(max_attempts=...)"
+            )
+        )
+    return notes
+
+
+def left_out(
+    run: Run, entries: list[JournalEntry], nodes: list[GraphNode], tools: set[str], skip: set[str]
+) -> list[str]:
+    """One line per context call of the agent's code the promoted graph does not make (``skip``: steps carried over
+    or accounted for otherwise, such as the LLM loops of ``run_tools``)."""
+    calls = {c["key"]: c for c in run.graph.calls}
+    for n in nodes:
+        calls.update((c["key"], c) for c in n.calls)
+    said = {
+        e.get("message_id"): e.get("content")
+        for e in run.session.store.load_events(run.id)
+        if isinstance(e, dict) and e.get("kind") == "channel_message"
+    }
+    waits = {n.id: n for n in nodes if n.kind == "wait"}
+    lines = []
+    for e in entries:
+        if e.key in skip or e.kind in ("tool", "graph_fn", "llm", FAILED) or e.name == "chat_turn":
+            continue
+        if in_tool(e.key, tools):
+            continue
+        if e.kind == "service":
+            call = calls.get(e.key, {})
+            what = f"{e.name}({_short(call.get('inputs'), 80)})"
+        elif e.kind == "send":
+            content = said.get(e.key)
+            text = content.get("text") if isinstance(content, dict) else None
+            what = f"channel {e.name}({_short(text, 80) if text is not None else '...'}): not sent"
+        elif e.kind == "wait":
+            node = waits.get(e.key)
+            inputs = node.inputs if node is not None and isinstance(node.inputs, dict) else {}
+            what = (
+                f"{e.name} ({inputs.get('kind', 'wait')}: {_short(inputs.get('prompt'), 60)}), answered "
+                f"{_short(e.value, 60)} during the run: not asked"
+            )
+        elif e.kind == "step":
+            what = f"context.step({e.name!r}): its code does not run"
+        else:
+            what = f"{e.name} ({e.kind})"
+        lines.append(redact_text(f"{e.key}: {what}"))
+    return lines
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,162 @@
+"""Writing a promotion as ``@graphify`` source (the analysis is :mod:`~aether_nb.runtime.promote`'s).
+
+The source is meant to be pasted into the notebook that ran the agent, so every name in it is chosen with
+:mod:`~aether_nb.runtime.promote_names` (tools by the names their objects are bound to, variables that hide no input,
+tool or import), and everything the graph does differently from the run is said in comments at its top: values
+kept or made inputs, approvals carried over, context calls left out, tools renamed or redefined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.promote_names import Names, bound_name, root_name
+from aether_nb.runtime.taskgraph import INPUTS, Ref
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.promote import PromotedCall, Promotion
+
+READY_MADE = "aether_nb.tools"
+"""The module of the ready-made channel tools: promoted source imports the ones it calls (``ask_approval``)."""
+
+
+@dataclass
+class Rendered:
+    """Promoted source, and what the promotion check needs to execute it as the notebook would."""
+
+    source: str
+    tools: dict[str, Any] = field(default_factory=dict)  # the name or expression the source calls -> the tool
+    env_reads: dict[str, str] = field(default_factory=dict)  # environment variable -> the read_env node's variable
+    ids: dict[str, str] = field(default_factory=dict)  # the analysis' node id -> the id the source's graph gives it
+
+
+def callee(call: PromotedCall) -> str:
+    """How the source calls a node's tool: by the name its object is bound to in the notebook (``double``; for
+    ``@ag.tool(name="inc") def increment`` that is ``increment``, not the registered ``inc``), or by the
+    expression an MCP tool gives (``calc.add``; ``odd.tools['my-tool.v2']`` for a name that is no Python)."""
+    expression = getattr(call.target, "source_name", None)
+    if isinstance(expression, str) and expression:
+        return expression
+    return bound_name(call.target, call.tool) if call.target is not None else call.tool
+
+
+def expr(value: Any, var_of: dict[str, str]) -> str:
+    """``value`` as source: a reference as the variable (or input expression) it is read from, else its repr."""
+    if isinstance(value, Ref):
+        if value.node == INPUTS:
+            return var_of.get(f"{INPUTS}:{value.key}", value.key)  # an input the source reads another way
+        return f"{var_of[value.node]}.{value.key}"
+    if isinstance(value, list):
+        return "[" + ", ".join(expr(v, var_of) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {expr(v, var_of)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
+    """The default written for a computed input: never a secret's value (the source lands in the notebook)."""
+    return "ag.REQUIRED" if name in secrets else repr(value)
+
+
+def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
+    if name in secrets:
+        return "a secret: pass it when you call the graph (its value is not written here)"
+    return repr(value)
+
+
+def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dict[str, Any] | None) -> Rendered:
+    """The ``@graphify`` source of ``promotion`` as graph ``name`` (``origin``: its ``promoted_from``)."""
+    written = {c.node_id: callee(c) for c in promotion.calls}
+    ready_made = [c for c in promotion.calls if getattr(getattr(c.target, "fn", None), "__module__", "") == READY_MADE]
+    imported = sorted({written[c.node_id] for c in ready_made})
+    env_names = [env for env in dict.fromkeys(promotion.secrets.values()) if env is not None]
+    if env_names and "read_env" not in imported:
+        imported = sorted([*imported, "read_env"])
+    roots = {root_name(w) for w in written.values()} | set(imported) | {"ag"}
+    if name in roots:
+        raise UsageError(
+            f"the promoted graph cannot be named {shown(name)}: its source calls {shown(name)} (defining the graph "
+            "would replace it in the notebook); choose another name",
+            code="bad_promoted_name",
+        )
+    var_of: dict[str, str] = {}
+    # (a secret read from an environment variable is a read_env node, not an input)
+    shown_computed = {k: v for k, v in promotion.computed.items() if promotion.secrets.get(k) is None}
+    params = list(promotion.required) + list(shown_computed)
+    hiding = [p for p in params if p in roots]
+    names = Names(roots if hiding else roots | set(params))
+    holder = names.fresh("inputs") if hiding else ""
+    if hiding:
+        var_of.update({f"{INPUTS}:{k}": f"{holder}[{k!r}]" for k in params})
+    env_reads: dict[str, str] = {}  # environment variable -> the read_env node's variable
+    for variable in env_names:
+        env_reads[variable] = names.fresh(f"read_env_{len(env_reads) + 1}")
+    for key, env in promotion.secrets.items():
+        if env is not None:
+            var_of[f"{INPUTS}:{key}"] = f"{env_reads[env]}.value"
+    var_of.update({c.node_id: names.fresh(c.var) for c in promotion.calls})
+
+    lines = [f"# Promoted from run {run_id} of {agent}."]
+    lines += [f"# {n}" for n in promotion.notes]
+    if promotion.left_out:
+        lines.append(
+            "# NOT IN THIS GRAPH: the agent's code made these context calls, which the promoted graph does not make "
+            "(add them as nodes, e.g. with aether_nb.tools' send_text, or make them in a tool):"
+        )
+        lines += [f"#   {line}" for line in promotion.left_out]
+    lines += [
+        f"# {written[c.node_id]} is the tool registered as {c.tool!r}: the source calls it by the name it is bound "
+        "to where it was defined; bind that name to the tool if you call this elsewhere"
+        for c in {c.tool: c for c in promotion.calls}.values()
+        if written[c.node_id] != c.tool and written[c.node_id].isidentifier()
+    ]
+    if hiding:
+        lines.append(
+            f"# The input(s) {', '.join(hiding)} are named like a tool or name the body calls, so the body reads its "
+            f"inputs from {holder}[...] (the graph's inputs keep the agent's names)"
+        )
+    lines += [
+        f"# {node} reads the key the run read from ${env} when the graph runs (its value is not written here)"
+        for env, node in env_reads.items()
+    ]
+    if shown_computed:
+        lines.append(
+            "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
+            "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
+            "you call the graph with other inputs, or compute them in a tool."
+        )
+        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+    if shown_computed:
+        decl = ", ".join(
+            [f"{k!r}: ag.REQUIRED" for k in promotion.required]
+            + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+        )
+        inputs_decl = "{" + decl + "}"
+    else:
+        inputs_decl = repr(list(promotion.required))
+    guard = "" if origin is None else f", promoted_from={origin!r}"
+    if imported:
+        lines.append(f"from {READY_MADE} import {', '.join(imported)}")
+    lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
+    lines.append(f"def {name}({f'**{holder}' if hiding else ', '.join(params)}):")
+    lines += [f"    {node} = read_env(name={env!r})" for env, node in env_reads.items()]
+    counters: dict[str, int] = {"read_env": len(env_reads)}
+    ids: dict[str, str] = {}
+    for c in promotion.calls:
+        counters[c.tool] = counters.get(c.tool, 0) + 1
+        args = [f"{k}={expr(v, var_of)}" for k, v in c.args.items()]
+        # the run's own id when @graphify gives it (an MCP tool's node odd.add_1 keeps its dot), else the analysis'
+        auto = f"{c.tool}_{counters[c.tool]}"
+        ids[c.var] = auto if c.node_id == auto else c.var
+        if ids[c.var] != auto:
+            args.append(f"_id={c.var!r}")
+        if c.condition is not None:
+            args.append(f"_condition={expr(c.condition, var_of)}")
+        flag = "  # an argument was truncated in the run's record: check it" if c.truncated else ""
+        lines.append(f"    {var_of[c.node_id]} = {written[c.node_id]}({', '.join(args)}){flag}")
+    body = ", ".join(f"{k!r}: {expr(v, var_of)}" for k, v in promotion.outputs.items())
+    lines.append(f"    return {{{body}}}")
+    tools = {written[c.node_id]: c.target for c in promotion.calls if c.target is not None}
+    return Rendered("\n".join(lines) + "\n", tools, env_reads, ids)
