@@ -339,12 +339,13 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     gated = gates(graph.nodes, list(asked.values()))
     calls: list[PromotedCall] = []
     redefined: list[str] = []
+    by_id = {n.id: n for n in graph.nodes}
     for node in graph.nodes:
         if node.id in asked:
             calls.append(_approval(asked[node.id], tracer, gated.get(node.id, [])))
             continue
-        if node.kind != "tool" or node.status != "DONE":
-            continue
+        if node.kind != "tool" or node.status != "DONE" or _inside_tool(node.parent, by_id):
+            continue  # (a call a tool's body made is the tool's own: the promoted node makes it again)
         outputs = journal.get(node.id)
         if not isinstance(outputs, dict):
             raise UsageError(
@@ -410,6 +411,19 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     entries = run.session.store.load_journal(run.id)
     dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked) | set(llm_nodes))
     return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped)
+
+
+def _inside_tool(parent: str | None, by_id: dict[str, Any]) -> bool:
+    """Whether a node whose parent is ``parent`` was made inside a tool's body (at any depth). Such a call was
+    promoted as a node of its own beside the tool that made it: the promoted graph then made it twice."""
+    while parent is not None:
+        node = by_id.get(parent)
+        if node is None:
+            return False
+        if node.kind == "tool":
+            return True
+        parent = node.parent
+    return False
 
 
 def _gate(asked: list[Approval]) -> Any:

@@ -343,3 +343,41 @@ def test_arguments_an_llm_chose_are_literals_of_the_promoted_graph(session: Sess
     assert "double(x=10, _id='run_tools_1__double_1')" in source, source
     assert "computed" not in source, source
     assert out == {"a": 12}
+
+
+CALLED: list[str] = []
+
+
+@ag.tool(outputs=["y"])
+async def inner_step(x: int) -> dict[str, int]:
+    CALLED.append("inner")
+    return {"y": x + 1}
+
+
+@ag.tool(outputs=["z"])
+async def outer_step(x: int) -> dict[str, int]:
+    y = (await inner_step(x))["y"]
+    CALLED.append("outer")
+    return {"z": y * 2}
+
+
+@ag.graph_fn(outputs=["z"])
+async def calls_a_tool_that_calls_a_tool(x: int) -> dict[str, int]:
+    return {"z": (await outer_step(x))["z"]}
+
+
+def test_a_call_a_tool_made_in_its_body_is_not_a_node_of_the_promoted_graph(session: Session) -> None:
+    """It was promoted beside the tool that made it: running the promoted graph made the inner call twice."""
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        run = calls_a_tool_that_calls_a_tool.start(x=1)
+        await run
+        source = run.promote("nested_static")
+        CALLED.clear()
+        graph = execute(source, inner_step=inner_step, outer_step=outer_step)["nested_static"]
+        return source, await graph(x=1)
+
+    source, out = arun(main())
+    assert out == {"z": 4}
+    assert CALLED == ["inner", "outer"], CALLED
+    assert "inner_step(" not in source
