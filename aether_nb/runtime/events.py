@@ -220,7 +220,8 @@ class NodeRan(Event):
 @_register
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NodeStatusChanged(Event):
-    """A node changed status without finishing (RUNNING <-> WAITING_*)."""
+    """A node changed status without finishing (RUNNING <-> WAITING_*; a static graph's node whose attempt failed
+    and will be retried: FAILED -> PENDING until its next attempt starts)."""
 
     node_id: str
     status: str
@@ -322,7 +323,8 @@ class RunWarning(Event):
     holds a secret), ``history_not_written``/``not_durable`` with ``{"error": ...}`` (the store failed),
     ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now),
     ``ran_again`` with ``{"step", "name"}`` (a step cut off while its code ran, by a kernel that stopped, was run
-    again from the start on resume), ``llm_truncated`` (an LLM reply stopped at the token limit).
+    again from the start on resume), ``retrying`` with ``{"attempt", "max_attempts", "delay_s"}`` (a static
+    graph's node waits for its next attempt), ``llm_truncated`` (an LLM reply stopped at the token limit).
     """
 
     node_id: str | None

@@ -30,6 +30,8 @@ FINAL_NODE_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", 
 WAITING_STATUSES = frozenset({"WAITING_HUMAN", "WAITING_EXTERNAL", "WAITING_TIME", "WAITING_EVENT"})
 NOT_RUN_STATUSES = frozenset({"SKIPPED", "CANCELLED"})
 """Final statuses of a static graph's node that produced nothing: a resumed run decides again (pending again)."""
+_RAN_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "RUNNING", *WAITING_STATUSES})
+"""Statuses of a node whose edges are the ones it ran with (a replayed step keeps them): it ended, or it started."""
 
 
 @dataclass(slots=True)
@@ -165,19 +167,30 @@ class RunGraph:
                 if parent is None or parent.status != "DONE":
                     node.replayed = True
 
-    def _first_times(self, node_id: str, replayed: bool) -> tuple[float, float | None] | None:
+    def _first_times(self, node_id: str, replayed: bool) -> tuple[float | None, float | None] | None:
         """When a node id starts again, the times it keeps from before: a step replayed from the journal keeps
         when it really ran (start and end), and a step that was under way when its run stopped and goes on from
         where it was (a wait, a nested graph_fn or tool around steps of its own) keeps its start, so a resumed
         run's DAG and elapsed time read as the live run's would. A step run again for real gets the new times: a
         failed one retried, one cut off while its own code ran (:meth:`runs_again`: its first start was in a
         process that died, and a duration from it counted the time nothing ran), one that never had a slot; one
-        whose failure is raised again from the journal keeps its own (it showed 0 ms). None: nothing kept."""
+        whose failure is raised again from the journal keeps its own (it showed 0 ms). None: nothing kept.
+
+        A replayed step never takes the replay's moment as its start: it ran in an earlier execution. When the
+        history lacks its end (its journal entry was written, its end event died with the process: a step's end
+        is written with the next batch), the end is the replay event's ``ts``, the time of its journal entry
+        (see ``Scope.run_step``); when the history never saw it start either (a step that ended in the loop turn
+        it started in), it has no start, as a node that never started: no duration at all, where the replay's
+        start showed it running for 0 ms at the resume."""
         before = self._nodes.get(node_id)
+        if replayed:
+            if before is None or before.status == "PENDING":  # (planned, or queued for a slot: it never ran)
+                return None, None
+            if before.status in ("DONE", "FAILED", "FAILED_TIMEOUT"):  # (a failure raised again, too)
+                return before.started_at, before.ended_at
+            return before.started_at, None
         if before is None or before.started_at is None:
             return None
-        if replayed and before.status in ("DONE", "FAILED", "FAILED_TIMEOUT"):  # (a failure raised again, too)
-            return before.started_at, before.ended_at
         if before.status in WAITING_STATUSES or (before.status == "RUNNING" and self._holds_steps(node_id)):
             return before.started_at, None
         return None
@@ -195,21 +208,24 @@ class RunGraph:
         return before is not None and before.status == "RUNNING" and not self._holds_steps(node_id)
 
     def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
-        """The edges into ``node_id`` when it ended (done or failed) in an earlier execution, else None.
+        """The edges into ``node_id`` when it ran in an earlier execution (it ended done or failed, or its start
+        is all the history kept of it), else None. Only replayed steps ask: one the history shows started did run
+        with the edges it started with (its journal entry says it completed; its end event was lost).
 
         Why: a resumed body replays its journaled steps at once, so concurrent branches (``asyncio.gather``) see
         each other's replays complete before they start, which never happened live; the step engine moves its
         frontier along these recorded edges instead, so the steps after the replay get the edges they had live."""
         before = self._nodes.get(node_id)
-        if before is None or before.status not in ("DONE", "FAILED", "FAILED_TIMEOUT"):
+        if before is None or before.status not in _RAN_STATUSES:
             return None
         return before.parents
 
     def _parents(self, node_id: str, parents: tuple[str, ...] | list[str]) -> tuple[str, ...]:
         """A step replayed from the journal keeps the edges it ran with: a resumed body replays concurrent branches
-        in another order (at once), and the stored history, which does not hold the replay, shows the first ones."""
+        in another order (at once), and the stored history, which does not hold the replay, shows the first ones
+        (or only its start, when its end event was lost: the edges it started with)."""
         before = self._nodes.get(node_id)
-        if before is not None and before.status == "DONE":
+        if before is not None and before.status in _RAN_STATUSES:
             return before.parents
         return tuple(parents)
 
@@ -254,9 +270,10 @@ class RunGraph:
             return node
         if isinstance(event, NodeFinished):
             node = self._nodes[event.node_id]
-            if node.status == "PENDING" and not event.replayed:
+            if node.status == "PENDING" and not event.replayed and node.ended_at is None:
                 # it ended while it waited for a slot: it never ran, so it has no start (as a static graph's node
-                # that never started: no duration at all, where a start at its end showed "0 ms")
+                # that never started: no duration at all, where a start at its end showed "0 ms"). One pending
+                # between two attempts (ended_at: its failed attempt's end) did run: it keeps its start.
                 node.started_at = None
             node.status = event.status
             node.outputs = event.outputs

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
-from aether_nb.runtime.events import GraphPlanned
+from aether_nb.runtime.events import GraphPlanned, NodeStatusChanged, RunWarning
 from aether_nb.runtime.execution import Scope, error_info
 from aether_nb.runtime.executors import lingering, submitted
 from aether_nb.runtime.graph import NOT_RUN_STATUSES
@@ -234,6 +234,23 @@ async def run_taskgraph(
     def not_started(node_id: str) -> asyncio.CancelledError:
         return asyncio.CancelledError(f"node {node_id} did not start: graph {graph.name} is stopping")
 
+    def retrying(node_id: str, attempt: int, attempts: int, error: BaseException, delay: float) -> None:
+        """A failed attempt will be tried again: the node is pending again until its next attempt starts, so the
+        DAG never shows FAILED beside a run that goes on (and may succeed: the retry worked). Its error stays on
+        it, and a note says when the next attempt comes (both go when it starts: a new node replaces it); none
+        without a backoff, where the next attempt starts at once and the note would only be history to store."""
+        run.emit(NodeStatusChanged, node_id=node_id, status="PENDING")
+        if delay <= 0:
+            return
+        run.emit(
+            RunWarning,
+            node_id=node_id,
+            code="retrying",
+            message=f"attempt {attempt} of {attempts} failed ({type(error).__name__}); the next attempt starts in "
+            f"{delay:.3g} s",
+            detail={"attempt": attempt, "max_attempts": attempts, "delay_s": delay},
+        )
+
     async def execute_node(node_id: str, queued: list[bool] | None = None) -> dict[str, Any]:
         """``queued``: the node runs in a task of its own, counted in ``execution.pending`` until its step starts
         (a run with work about to start is not parked: it must not leave memory, see ``Run.evictable``).
@@ -249,6 +266,7 @@ async def run_taskgraph(
         if started is not None:
             bodies_of[node_id] = started
         attempt = 0
+        between_attempts = False  # an attempt of this execution failed and the next one is to come
         if retry is not None:
             # attempts made before a restart count (journaled with their failure): max_attempts is the total
             attempt = execution.journal.failed_attempts(node_id)
@@ -283,6 +301,8 @@ async def run_taskgraph(
                 unqueue(queued)
             if stopping():  # a sibling failed while this node waited for its slot (or its next attempt)
                 slots.end()
+                if between_attempts:  # its next attempt will not start: stopped, not left pending
+                    run.finish_node(node_id, "CANCELLED")
                 raise not_started(node_id)
             bodies = lingering()
             stepped.add(node_id)
@@ -296,6 +316,9 @@ async def run_taskgraph(
                 if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on) or stopping():
                     first_error = first_error or exc
                     raise
+                delay = retry.delay(attempt)
+                retrying(node_id, attempt, retry.max_attempts, exc, delay)
+                between_attempts = True
             finally:
                 waiting_slots.reset(held)
                 slots.release_after(bodies)
@@ -303,12 +326,16 @@ async def run_taskgraph(
                 queued[0] = True
                 execution.pending += 1
             try:
+                store = run.session.store
+                if store.durability == "sync":  # (the failed attempt was written at once: its node pending, too)
+                    await store.barrier()
                 await bodies.all_done()  # a retry never overlaps the attempt it replaces (a thread still running it)
-                assert retry is not None
                 clock = run.session.clock
-                await clock.sleep_until(clock.now() + retry.delay(attempt))
+                await clock.sleep_until(clock.now() + delay)
             except asyncio.CancelledError:
-                if stopped_by_user():  # between two attempts the node is unfinished: stopped, not failed
+                # between two attempts the node is unfinished: stopped (by the user, or by a failed sibling under
+                # stop_on_first_error), not failed; a run leaving memory leaves it pending, to go on later
+                if stopped_by_user() or node_id in scope.cancelling:
                     run.finish_node(node_id, "CANCELLED")
                 raise
 
