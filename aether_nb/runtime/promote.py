@@ -269,24 +269,43 @@ class _Tracer:
             )
 
     def _whole(self, value: Any, parents: set[str]) -> Any:
+        """The origin of ``value`` as a whole: the first equal one in the order of the module docstring, of the
+        same type first (``2.0`` is a float a tool returned, not the input ``count=2`` it equals: taking the input
+        made the promoted graph return ``count`` where the agent returned the tool's result)."""
         if _trivial(value):
             return value
         candidates = list(reversed(self.produced))
-        for node_id, key, v in candidates:
-            if node_id in parents and v == value:
-                return Ref(node_id, key)
-        for k, v in self.inputs.items():
-            if v == value:
-                return Ref(INPUTS, k)
-        for node_id, key, v in candidates:
-            if v == value:
-                return Ref(node_id, key)
-        if any(type(c) is type(value) and c == value for c in self.constants):
+        for same in (_same, _equal):
+            for node_id, key, v in candidates:
+                if node_id in parents and same(v, value):
+                    return Ref(node_id, key)
+            for k, v in self.inputs.items():
+                if same(v, value):
+                    return Ref(INPUTS, k)
+            for node_id, key, v in candidates:
+                if same(v, value):
+                    return Ref(node_id, key)
+        if any(_same(c, value) for c in self.constants):
             return value
         return _NOT_FOUND
 
 
 _NOT_FOUND = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same type (containers compared the same way, item by item)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return bool(a == b)
 
 
 def _has_ref(value: Any) -> bool:
@@ -375,7 +394,10 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         condition = _gate(gated.get(node.id, []))
         calls.append(PromotedCall(node.id, var, node.name, version, args, outputs, truncated, current, condition))
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
-    outs = {k: tracer.origin(v, set(), f"output_{k}") for k, v in (run.outputs or {}).items()}
+    # an output equal to a tool's result is that result before it is an input passed through (the agent returned
+    # what a tool computed: an input of the same value is the coincidence of one run)
+    made = {node_id for node_id, _, _ in tracer.produced}
+    outs = {k: tracer.origin(v, made, f"output_{k}") for k, v in (run.outputs or {}).items()}
     if tracer.computed and computed == "refuse":
         listing = "; ".join(f"{name} = {value!r}" for name, value in tracer.computed.items())
         raise UsageError(

@@ -381,3 +381,32 @@ def test_a_call_a_tool_made_in_its_body_is_not_a_node_of_the_promoted_graph(sess
     assert out == {"z": 4}
     assert CALLED == ["inner", "outer"], CALLED
     assert "inner_step(" not in source
+
+
+@ag.tool(outputs=["ratio"])
+def ratio(total: float, count: int) -> dict[str, float]:
+    return {"ratio": total / count if count else 0.0}
+
+
+@ag.graph_fn(outputs=["ratio"])
+async def average(total: float, count: int) -> dict[str, float]:
+    return {"ratio": (await ratio(total, count))["ratio"]}
+
+
+@pytest.mark.parametrize(("total", "count"), [(4.0, 2), (0.0, 0)])
+def test_an_output_equal_to_an_input_by_coincidence_is_the_tools_result(
+    session: Session, total: float, count: int
+) -> None:
+    """The run's ratio 2.0 equals its input count=2 (0.0 == 0 too): the promoted graph returned ``count``, so with
+    other inputs it returned 5 where the agent returned 10.0 (a scratch tester's notebook)."""
+
+    async def main() -> tuple[str, dict[str, Any], dict[str, Any]]:
+        run = average.start(total=total, count=count)
+        await run
+        source = run.promote("average_static")
+        graph = execute(source, ratio=ratio)["average_static"]
+        return source, await average(total=50.0, count=5), await graph(total=50.0, count=5)
+
+    source, agent_out, graph_out = arun(main())
+    assert graph_out == agent_out == {"ratio": 10.0}, source
+    assert "return {'ratio': ratio_1.ratio}" in source
