@@ -154,6 +154,7 @@ class RunView:
         self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
+        self._failed_at: str | None = None  # the node the run failed at, when it ended failed (a resume says so)
         self._changed: list[str] = []  # what a resume did besides replaying (tool_changed, ran_again warnings)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
         self._secret_inputs = False  # the notice says an input holds a secret (while it says so)
@@ -221,6 +222,7 @@ class RunView:
     # -- state -------------------------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
+            self._failed_at = (event.failed_node or "") if event.status == "failed" else None
             if self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
                 self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
             elif self._secret_inputs and event.status in ("succeeded", "cancelled"):
@@ -238,7 +240,9 @@ class RunView:
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
             self._changed = []
-            self.set_notice(RESUMED_NOTICE)
+            failed, self._failed_at = self._failed_at, None
+            where = f" at {failed}" if failed else ""
+            self.set_notice(RESUMED_NOTICE if failed is None else RESUMED_AFTER_FAILURE_NOTICE.format(where=where))
         if (
             isinstance(event, ChannelMessage)
             and isinstance(event.content, dict)
@@ -534,6 +538,12 @@ SECRET_INPUTS_DONE_NOTICE = (
 """The inputs notice once the run succeeded or was stopped ("cannot be resumed" would only worry the reader)."""
 
 RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
+RESUMED_AFTER_FAILURE_NOTICE = (
+    "This run failed{where} and was resumed since: completed steps were replayed, not executed again, and the "
+    "failed ones ran again. (An error shown with it above is from before the resume.)"
+)
+"""A resume of a run that failed (``resume_mode="failed_nodes"``, often from another cell): the cell that awaited
+the run shows its error beside the widget, which goes on to "done"; the notice says which is which."""
 TOOL_CHANGED_NOTICE = (
     "Tool {tool} changed since step {step} ran: its recorded result was reused, not re-run (a new run uses the new "
     "code)."

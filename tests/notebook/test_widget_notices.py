@@ -264,3 +264,47 @@ def test_a_step_that_ran_again_after_a_restart_is_said_beside_the_resume(session
         "when the kernel stopped, so it ran again from its start: anything it did before the stop may have happened "
         "twice."
     ), notice
+
+
+BROKEN = {"on": True}
+
+
+@ag.tool(outputs=["y"])
+def flaky_average(x: int) -> dict[str, int]:
+    if BROKEN["on"]:
+        raise ZeroDivisionError("no rows")
+    return {"y": x}
+
+
+@ag.graph_fn(name="averages", outputs=["y"])
+async def averages(x: int) -> dict[str, object]:
+    return {"y": (await flaky_average(x))["y"]}
+
+
+def test_a_failed_run_resumed_in_another_cell_says_it_failed_before(session: Session) -> None:
+    """Its widget, in the cell whose await raised RunFailed, went on to "done · Resumed from the store" right above
+    that cell's traceback (a scratch tester's notebook): the notice now says the error is from before the resume."""
+
+    async def main() -> tuple[str, str]:
+        run = averages.start(x=3, run_id="avg-1")
+        view = RunView(run)
+        with pytest.raises(ag.RunFailed):
+            await run
+        BROKEN["on"] = False
+        again = averages.start(x=3, run_id="avg-1", resume_mode="failed_nodes")
+        assert again is run
+        await again
+        view.flush()
+        notice, status = view.widget.notice, run.status
+        view.close()
+        return notice, status
+
+    try:
+        notice, status = arun(main())
+    finally:
+        BROKEN["on"] = True
+    assert status == "succeeded"
+    assert notice == (
+        "This run failed at flaky_average_1 and was resumed since: completed steps were replayed, not executed "
+        "again, and the failed ones ran again. (An error shown with it above is from before the resume.)"
+    ), notice
