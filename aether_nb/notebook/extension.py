@@ -39,6 +39,7 @@ from aether_nb.notebook.reruns import CellRuns
 from aether_nb.notebook.widget import RunView, RunWidget, request_of
 from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.status import words
 from aether_nb.runtime.taskgraph import TaskGraph
 from aether_nb.store import redact
 
@@ -80,6 +81,7 @@ class Extension:
         self._previous_channel = session.config.get("channel")
         session.config["channel"] = WidgetChannel()
         session.run_observers.append(self.on_run)
+        session.returned_observers.append(self.on_returned)
         self._previous_custom_exc = (self.ip.custom_exceptions, getattr(self.ip, "CustomTB", None))
         self.ip.set_custom_exc((AetherError, asyncio.CancelledError), self.cell_error)
         self.ip.display_formatter.mimebundle_formatter.for_type(Run, self.run_bundle)
@@ -186,6 +188,8 @@ class Extension:
             self.wakeup = None
         if self.on_run in session.run_observers:
             session.run_observers.remove(self.on_run)
+        if self.on_returned in session.returned_observers:
+            session.returned_observers.remove(self.on_returned)
         reports = session.config.get(config.STORE_OPENED) or []
         if self.report_switch in reports:
             reports.remove(self.report_switch)
@@ -298,6 +302,23 @@ class Extension:
         elif started is not None and started.adopted:
             view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
         self._remember_cell(cell)
+        self.show(view)
+
+    def on_returned(self, run: Run) -> None:
+        """``start(run_id=...)`` returned a run as it is: a finished one (its stored outputs; a notebook run again
+        after a restart showed nothing at all for it, its old widget cleared by Run All) or one executing already.
+        Shown as a started run is (a pointer when its live widget is in another cell), saying it ran nothing."""
+        cell, request = self._cell_id(), self._request_id()
+        if cell and request:  # (it holds its place among the runs the cell starts: see reruns)
+            started = self._reruns.started(cell, request, run.id)
+            self._stop_replaced(started.replaces, run.id)
+            self._remember_cell(cell)
+        view = self.view_for(run)
+        if run.done:
+            view.set_notice(
+                f"Run {run.id} had finished already ({words(run.status)}): start() with its run_id returned it as it "
+                "is, and nothing ran again."
+            )
         self.show(view)
 
     def _draw_waiting(self, run: Run) -> None:

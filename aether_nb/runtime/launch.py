@@ -89,6 +89,8 @@ def start_run(
                 _check_options(record, asked)
             if not run.live and executes:
                 run.start_execution(target, inputs, resumed=True, executor=chosen)
+            else:
+                session.returned(run)
             return run
     else:
         run_id = session.new_run_id()

@@ -91,6 +91,9 @@ class Session:
         self.wait_presenter: Callable[[NodeContext], Presenter | None] | None = None
         self.answer_hooks: dict[str, Callable[[WaitRecord, Any], Any]] = {}
         self.run_observers: list[Callable[[Run], None]] = []
+        self.returned_observers: list[Callable[[Run], None]] = []
+        """Told of a run that ``start(run_id=...)`` returned as it is, executing nothing: finished, or already
+        executing here (the notebook shows it where the call was made, as it shows a run that starts)."""
         self.event_observers: list[Callable[[Run, Event], None]] = []
         self._runs: dict[str, Run] = {}  # runs this process executes, and finished ones the store cannot rebuild
         self._finished: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()  # see retire()
@@ -360,6 +363,11 @@ class Session:
         self._finished.pop(run.id, None)
         self._runs[run.id] = run
         for observer in list(self.run_observers):
+            observer(run)
+
+    def returned(self, run: Run) -> None:
+        """``start(run_id=...)`` returned ``run`` without executing anything (see :attr:`returned_observers`)."""
+        for observer in list(self.returned_observers):
             observer(run)
 
     def forget_runs(self) -> None:

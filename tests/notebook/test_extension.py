@@ -544,3 +544,50 @@ def test_a_double_click_on_resume_draws_one_live_widget(kernel: Kernel, tmp_path
     second = kernel.ok("row.children[0].click()")  # the second click, from another message (as the front end sends)
     assert second.error is None
     assert second.displayed == [] and not any("widget-view" in str(b) for b in second.bundles), second.bundles
+
+
+def test_a_finished_run_started_again_by_its_run_id_is_shown_and_says_it_ran_nothing(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """A notebook run again after a restart (Run All): ``r = demo.start(x=21, run_id="fixed-1"); await r`` returns
+    the stored run and showed nothing at all, its old widget cleared (a scratch tester's afternoon)."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    cell = "r = demo.start(x=21, run_id='fixed-1')\nprint(await r)"
+    kernel.ok(cell, cell_id="cell-F")
+    kernel.ok("ag.session().flush()")  # (as a kernel shut down gracefully does: the run's end is in the store)
+    kernel.km.restart_kernel(now=True)
+    kernel.kc.wait_for_ready(timeout=60)
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    res = kernel.ok(cell, cell_id="cell-F")
+    assert "{'answer': 42}" in res.stdout
+    assert any(WIDGET in b for b in res.bundles), res.bundles
+    notice = kernel.ok(
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "print(ext.views['fixed-1'].widget.notice)"
+    ).stdout.strip()
+    assert notice == (
+        "Run fixed-1 had finished already (done): start() with its run_id returned it as it is, and nothing ran again."
+    )
+
+
+def test_a_cell_run_again_while_its_run_goes_on_adopts_it(kernel: Kernel) -> None:
+    """Running ``run = ask.start(run_id="live-1")`` again while that run waits returns the same run: the cell shows
+    it again and the re-run rule keeps it (the same run is adopted, never cancelled as a run left over)."""
+    kernel.ok("%load_ext aether_nb")
+    kernel.ok(AGENTS)
+    cell = (
+        "run = ask.start(run_id='live-1')\nother = ask.start()\n"
+        "await asyncio.gather(run.wait_for('waiting', timeout=20), other.wait_for('waiting', timeout=20))"
+    )
+    kernel.ok(cell, cell_id="cell-L")
+    kernel.ok("first_other = other")
+    res = kernel.ok(cell, cell_id="cell-L")
+    assert any(WIDGET in b for b in res.bundles), res.bundles
+    # the fixed-id run keeps its place: the new unnamed run replaces the old unnamed one, not live-1
+    res = kernel.ok(
+        "await asyncio.sleep(0)\nprint(run.status, first_other.status)\n"
+        "await run.answer('Ada')\nprint((await run)['name'])"
+    )
+    assert res.stdout.split() == ["waiting", "cancelled", "Ada"], res.stdout
