@@ -146,3 +146,31 @@ def test_a_batch_a_task_starts_counts_against_its_own_cell(kernel: Kernel, tmp_p
     solo = kernel.ok("print(solo.id)").stdout.strip()
     drawn = [b for b in res.bundles if WIDGET in b]
     assert any(solo in b.get("text/plain", "") for b in drawn), [b.get("text/plain") for b in res.bundles]
+
+
+@pytest.mark.kernel
+def test_runs_past_the_drawn_ones_that_wait_are_drawn_a_few_at_a_time(kernel: Kernel, tmp_path: Path) -> None:
+    """A batch whose runs all ask: the line's waiting runs get their widget (only a widget can take an answer while
+    the cell awaits the batch), as many at once as the cell's first widgets; one answered makes room for the next."""
+    kernel.ok(BATCH.replace("EFFECTS_FILE", str(tmp_path / "effects.txt")))
+    kernel.ok("ag.configure(widgets_per_cell=2)")
+    res = kernel.ok(
+        "runs = [tagger.start(i * 10 + 9) for i in range(8)]\n"
+        "await asyncio.gather(*(r.wait_for('waiting') for r in runs))\n"
+        "for _ in range(3):\n    await asyncio.sleep(0)"
+    )
+    drawn = {b[WIDGET]["model_id"] for b in res.bundles if WIDGET in b}
+    assert len(drawn) == 4  # the first 2, and 2 of the line's waiting runs
+    last = _html(res.bundles)[-1]
+    assert "+4 more runs started by this cell, not drawn (4 are): 4 waiting for you." in last, last
+    assert "each is drawn above as you answer the ones drawn" in last
+    ids = kernel.ok("print(' '.join(r.id for r in runs))").stdout.split()
+    res = kernel.ok(
+        f"await ag.get_run('{ids[2]}').answer('ok')\nfor _ in range(5):\n    await asyncio.sleep(0)\n"
+        "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+        "print(sorted(ext.views))"
+    )
+    assert ids[4] in res.stdout and ids[5] not in res.stdout, res.stdout  # the next waiting run, drawn now
+    # under the batch's cell, not the cell that answered (the line is updated in place there, too)
+    assert not [b for b in res.bundles if WIDGET in b and ids[4] in b.get("text/plain", "")], res.bundles
+    assert "+3 more runs started by this cell, not drawn (5 are): 3 waiting for you." in _html(res.bundles)[-1]
