@@ -48,6 +48,7 @@ from aether_nb.flow.messages import (
 )
 from aether_nb.flow.nodes import get_config, get_runtime, get_store, get_stream_writer, interrupt
 from aether_nb.flow.retry import RetryPolicy, default_retry_on
+from aether_nb.flow.tool_errors import ToolInvocationError
 from aether_nb.flow.toolnode import (
     InjectedConfig,
     InjectedState,
@@ -61,6 +62,7 @@ from aether_nb.flow.types import (
     START,
     AmbiguousResume,
     Command,
+    EmptyInputError,
     EmptyUpdate,
     GraphBuildError,
     GraphRecursionError,
@@ -75,6 +77,7 @@ from aether_nb.flow.types import (
     Send,
     StateSnapshot,
     StateUpdate,
+    UnknownRoute,
 )
 
 __all__ = [
@@ -88,6 +91,7 @@ __all__ = [
     "Checkpointer",
     "Command",
     "CompiledGraph",
+    "EmptyInputError",
     "EmptyUpdate",
     "ExecutionInfo",
     "GraphBuildError",
@@ -120,9 +124,11 @@ __all__ = [
     "StateSnapshot",
     "StateUpdate",
     "StoreCheckpointer",
+    "ToolInvocationError",
     "ToolNode",
     "ToolResult",
     "ToolRuntime",
+    "UnknownRoute",
     "add_messages",
     "assistant_message",
     "default_retry_on",

@@ -20,7 +20,7 @@ from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.retry import AnyRetryPolicy
-from aether_nb.flow.routing import Branch, Topology
+from aether_nb.flow.routing import Branch, Topology, literal_destinations
 from aether_nb.flow.state import StateSpec, schema_kind
 from aether_nb.flow.types import (
     DEFAULT_RECURSION_LIMIT,
@@ -268,7 +268,7 @@ class StateGraph:
             raise UsageError(f"add_conditional_edges({shown(source)}, path): path must be a function")
         mapping: dict[Hashable, str] | None
         if path_map is None:
-            mapping = None
+            mapping = literal_destinations(path)  # (`-> Literal["b", "c"]`: those, as LangGraph)
         elif isinstance(path_map, Mapping):
             mapping = {k: _norm(v) for k, v in path_map.items()}
         elif isinstance(path_map, Iterable) and not isinstance(path_map, str):

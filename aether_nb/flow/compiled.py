@@ -389,7 +389,7 @@ class CompiledGraph(RunnableMixin):
         if not modes or any(m not in STREAM_MODES for m in modes):
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[Chunk] = asyncio.Queue()
-        sink = Sink(modes, subgraphs, queue.put_nowait, output_keys)
+        sink = Sink(modes, subgraphs, queue.put_nowait, output_keys, config)
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item

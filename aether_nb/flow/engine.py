@@ -362,10 +362,10 @@ class Engine(Emitter):
         self.unrouted = {}
         sink = self.sink
         going_on = False
-        if sink is not None and self.replayed_start and self.parent is not None:
-            journal = self.scope.execution.journal
-            if any(t.pending is None and t.key not in journal for t in tasks):
-                going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
+        journal = self.scope.execution.journal
+        runs_now = any(t.pending is None and t.key not in journal for t in tasks)  # (not all replayed)
+        if sink is not None and self.replayed_start and self.parent is not None and runs_now:
+            going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
         if sink is not None and not going_on and sink.wants("tasks", self.stream_ns):
             announce_tasks(self, tasks, values)
         outcomes = await self._run_all(tasks, values, step)
@@ -374,7 +374,7 @@ class Engine(Emitter):
         if self.step_asked and self.parent is not None:
             self.parent.note_asked()
         self.step_done = {}
-        if self.graph.announced and self.parent is None:
+        if runs_now and self.graph.announced and self.parent is None:  # (the superstep the resuming call announced)
             self.graph.announced.pop(self.run.id, None)
         order = merge_order(tasks)
         base = values

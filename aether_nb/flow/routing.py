@@ -21,10 +21,30 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import shown
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.nodes import routing_runtime
-from aether_nb.flow.types import END, START, InvalidUpdate, Send
+from aether_nb.flow.types import END, START, InvalidUpdate, Send, UnknownRoute
 
 if TYPE_CHECKING:
     from aether_nb.flow.nodes import NodeSpec
+
+
+def literal_destinations(router: Callable[..., Any]) -> dict[Hashable, str] | None:
+    """The path map a router's ``-> Literal["b", "c"]`` return annotation stands for, as LangGraph reads it when
+    no path map is given: the graph is drawn with those edges only, and a result outside them fails the call.
+
+    Only a function's (or method's) annotation counts, and only a plain ``Literal`` of names (LangGraph reads
+    neither a callable object's nor an ``Optional``/``Union`` of Literals); anything else routes by name."""
+    if not (inspect.isfunction(router) or inspect.ismethod(router)):
+        return None
+    try:
+        returns = typing.get_type_hints(router).get("return")
+    except Exception:  # names the annotation cannot resolve: route by name, as LangGraph then does
+        return None
+    if typing.get_origin(returns) is not typing.Literal:
+        return None
+    names = typing.get_args(returns)
+    if not names or not all(isinstance(n, str) for n in names):
+        return None
+    return {n: n for n in names}
 
 
 @dataclass(frozen=True)
@@ -217,10 +237,10 @@ class Topology:
                 targets.append(r)
             elif branch.path_map is not None:
                 if r not in branch.path_map:
-                    raise InvalidUpdate(
+                    raise UnknownRoute(
                         f"router {shown(branch.router_name)} of the conditional edge from "
-                        f"{shown(branch.source)} returned "
-                        f"{shown(r)}, which is not a key of its path_map {sorted(map(str, branch.path_map))}",
+                        f"{shown(branch.source)} returned {shown(r)}, which is not a key of its path_map "
+                        f"{sorted(map(str, branch.path_map))} (given, or its -> Literal[...] annotation)",
                         code="unknown_route",
                     )
                 targets.append(branch.path_map[r])

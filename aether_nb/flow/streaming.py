@@ -3,7 +3,8 @@
 The payloads have LangGraph's shapes (its ``map_debug_tasks``/``map_debug_task_results``/``map_debug_checkpoint``):
 
 * a task starting: ``{"id", "name", "input", "triggers"}`` (``triggers`` is ``("branch:to:<node>",)`` for a node
-  an edge started, ``("__pregel_push",)`` for a ``Send``);
+  an edge started, ``("__pregel_push",)`` for a ``Send``), plus ``"metadata"`` when the call's config has
+  metadata or tags (:func:`task_start_metadata`);
 * a task finished: ``{"id", "name", "error", "result", "interrupts"}`` (``result`` maps each written key to its
   value, ``{"$writes": [...]}`` when a task wrote a key several times; ``interrupts`` lists ``{"value", "id"}``);
 * a checkpoint written: ``{"config", "parent_config", "values", "metadata", "next", "tasks"}``, each task
@@ -33,6 +34,20 @@ if TYPE_CHECKING:
 Chunk = tuple[str, Any, tuple[str, ...]]
 PUSH_TRIGGER = "__pregel_push"
 PULL_PATH = "__pregel_pull"
+# LangGraph's EXCLUDED_METADATA_KEYS: its own keys, left out of a task-start chunk's metadata
+NOT_TASK_METADATA = frozenset(
+    {
+        "thread_id",
+        "checkpoint_id",
+        "checkpoint_ns",
+        "checkpoint_map",
+        "langgraph_step",
+        "langgraph_node",
+        "langgraph_triggers",
+        "langgraph_path",
+        "langgraph_checkpoint_ns",
+    }
+)
 
 
 class Sink:
@@ -45,8 +60,10 @@ class Sink:
         subgraphs: bool,
         put: Callable[[Chunk], None],
         output_keys: str | Sequence[str] | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.modes = frozenset(modes)
+        self.task_metadata = task_start_metadata(config) if "tasks" in self.modes else None
         self.subgraphs = subgraphs
         self._put = put
         # stream(..., output_keys=...): a superstep's values chunk only when it wrote one of them, as LangGraph's
@@ -83,6 +100,8 @@ class Sink:
             payload = _only(payload, keys)
         elif keys is not None and mode == "updates" and isinstance(payload, Mapping):
             payload = {n: u if n in _MARKERS else _update_only(u, keys) for n, u in payload.items()}
+        elif mode == "tasks" and self.task_metadata and isinstance(payload, Mapping) and "input" in payload:
+            payload = {**payload, "metadata": dict(self.task_metadata)}
         self._put((mode, payload, ns))
         self._demand.clear()
 
@@ -128,6 +147,25 @@ def _update_only(update: Any, keys: AbstractSet[str]) -> Any:
 def task_start(tid: str, node: str, input: Any, push: bool) -> dict[str, Any]:
     """The ``"tasks"`` chunk of a task that starts."""
     return {"id": tid, "name": node, "input": input, "triggers": task_triggers(node, push)}
+
+
+def task_start_metadata(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """LangGraph's ``metadata`` of a task-start chunk: the call's ``config["metadata"]`` without LangGraph's own
+    keys (``thread_id``, ``langgraph_*``, ...: the chunk says them already) plus the config's ``tags`` (but
+    LangGraph's internal ``seq:step:*`` ones); None when that leaves nothing, as LangGraph then has no key."""
+    if not config:
+        return None
+    extra = config.get("metadata")
+    meta = {k: v for k, v in extra.items() if k not in NOT_TASK_METADATA} if isinstance(extra, Mapping) else {}
+    tags = config.get("tags")
+    kept = (
+        [t for t in tags if not (isinstance(t, str) and t.startswith("seq:step"))]
+        if isinstance(tags, (list, tuple))
+        else []
+    )
+    if kept:
+        meta["tags"] = kept
+    return meta or None
 
 
 def task_triggers(node: str, push: bool) -> tuple[str, ...]:
@@ -234,11 +272,15 @@ def head_task_starts(cp: Checkpoint) -> list[tuple[str, dict[str, Any]]]:
 
 def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) -> None:
     """Stream the start of the tasks that run now (not those a resumed run replays from its journal, nor
-    those the resuming call announced already)."""
-    announced = engine.graph.announced.pop(engine.run.id, set()) if engine.parent is None else set()
+    those the resuming call announced already: the first superstep that runs anything is the one it announced,
+    so a superstep replayed whole before it leaves that note alone)."""
     journal = engine.scope.execution.journal
-    for t in tasks:
-        if t.pending is None and t.tid not in announced and t.key not in journal:
+    fresh = [t for t in tasks if t.pending is None and t.key not in journal]
+    if not fresh:
+        return
+    announced = engine.graph.announced.pop(engine.run.id, set()) if engine.parent is None else set()
+    for t in fresh:
+        if t.tid not in announced:
             engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
 
 

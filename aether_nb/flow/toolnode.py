@@ -30,6 +30,13 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.context import ToolRuntime
 from aether_nb.flow.messages import tool_message
 from aether_nb.flow.nodes import get_runtime
+from aether_nb.flow.tool_errors import (
+    ToolErrorHandling,
+    default_handle_tool_errors,
+    error_content,
+    handled_types,
+    invalid_call,
+)
 from aether_nb.flow.types import END, Command
 from aether_nb.runtime.execution import current_scope
 from aether_nb.runtime.graph_fn import GraphFn
@@ -107,15 +114,29 @@ class ToolNode:
     tool messages (in call order).
 
     Each call is a step of the run (a DAG node, journaled: replayed on resume, and after an ``interrupt()`` in a
-    sibling tool). A failing tool, malformed arguments or an unknown tool name become a tool message with
-    ``is_error: True``, and the graph goes on.
+    sibling tool). As in LangGraph, an unknown tool name and (by default) malformed arguments become a tool message
+    with ``is_error: True`` and the graph goes on, while an exception the tool raises fails the node (after its
+    sibling calls finished): ``handle_tool_errors`` changes that (see :mod:`aether_nb.flow.tool_errors`).
 
     Args:
         tools: ``@ag.tool`` functions (plain functions are wrapped as tools), or DualStageTool classes.
         messages_key: the state key holding the conversation.
+        handle_tool_errors: which failures go back to the model as error tool messages: ``True`` (all), a
+            message, an exception class or tuple of them, a function ``fn(e) -> str``, or ``False`` (none);
+            LangGraph's default hands back only invalid calls (:class:`ToolInvocationError`).
+        name: the node's name when it is added without one (``add_node(ToolNode(...))``).
     """
 
-    def __init__(self, tools: Iterable[Any], *, messages_key: str = "messages") -> None:
+    def __init__(
+        self,
+        tools: Iterable[Any],
+        *,
+        messages_key: str = "messages",
+        handle_tool_errors: ToolErrorHandling = default_handle_tool_errors,
+        name: str = "tools",
+    ) -> None:
+        self.handle_tool_errors = handle_tool_errors
+        self._handled = handled_types(handle_tool_errors)  # (checked now: a bad value fails where it is written)
         self.tools: dict[str, Any] = {}
         self.injected: dict[str, dict[str, str]] = {}
         for t in tools:
@@ -128,7 +149,7 @@ class ToolNode:
             self.tools[name] = tool
             self.injected[name] = injected_params(tool) if isinstance(tool, Tool) else {}
         self.messages_key = messages_key
-        self.__name__ = "tools"
+        self.__name__ = name
 
     def __repr__(self) -> str:
         return f"ToolNode({sorted(self.tools)})"
@@ -194,12 +215,15 @@ class ToolNode:
         async def error(text: str) -> dict[str, Any]:
             return tool_message(text, call_id, name=name, is_error=True)
 
+        async def failed(exc: Exception) -> dict[str, Any]:
+            return self._failure_message(exc, call_id, name)
+
         tool = self.tools.get(name)
         if tool is None:
             return error(f"Tool {name!r} not found. Available tools: {sorted(self.tools)}")
         raw_args = fn.get("arguments", call.get("args"))
         if isinstance(tool, GraphFn):
-            return _agent_call(tool, raw_args, call_id, name)
+            return self._agent_call(tool, raw_args, call_id, name)
         try:
             args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
             if not isinstance(args, dict):
@@ -208,7 +232,7 @@ class ToolNode:
             full = {**args, **{p: _injected(what, state, config, call_id) for p, what in hidden.items()}}
             _, execute = tool.prepare((), full)
         except Exception as exc:
-            return error(f"Invalid arguments for {name}: {exc}")
+            return failed(invalid_call(name, raw_args, str(exc)))
         node_name = tool.name if isinstance(tool, Tool) else name  # the node's name (an MCP tool: "calc.add")
         key = scope.next_key(node_name)
         version = getattr(tool, "version", "")
@@ -217,7 +241,7 @@ class ToolNode:
             try:
                 out = await scope.run_step(key, node_name, "tool", args, execute, meta={"tool_version": version})
             except Exception as exc:
-                return tool_message(f"Error: {type(exc).__name__}: {exc}", call_id, name=name, is_error=True)
+                return self._failure_message(exc, call_id, name)
             value = out["result"] if isinstance(out, dict) and set(out) == {"result"} else out
             if isinstance(value, Command):
                 return value
@@ -228,31 +252,37 @@ class ToolNode:
 
         return run()
 
+    def _failure_message(self, exc: Exception, call_id: str, name: str) -> dict[str, Any]:
+        """The error tool message for a failed call, or ``exc`` raised again when ``handle_tool_errors`` leaves
+        it to fail the node (its handler may raise too)."""
+        if not isinstance(exc, self._handled):
+            raise exc
+        return tool_message(error_content(self.handle_tool_errors, exc), call_id, name=name, is_error=True)
 
-def _agent_call(agent: GraphFn, raw_args: Any, call_id: str, name: str) -> Awaitable[Any]:
-    """A ``@graph_fn`` the model asked for: a nested agent, a sub-graph node of the tool node (as when a node's code
-    calls it), its outputs the tool's result; bad arguments or its failure go back to the model."""
-    try:
-        args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
-        if not isinstance(args, dict):
-            raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
-        step = agent(**args)  # (its step key is taken now, in call order)
-    except Exception as exc:
-        text = f"Invalid arguments for {name}: {exc}"
-
-        async def refused() -> dict[str, Any]:
-            return tool_message(text, call_id, name=name, is_error=True)
-
-        return refused()
-
-    async def run() -> Any:
+    def _agent_call(self, agent: GraphFn, raw_args: Any, call_id: str, name: str) -> Awaitable[Any]:
+        """A ``@graph_fn`` the model asked for: a nested agent, a sub-graph node of the tool node (as when a node's
+        code calls it), its outputs the tool's result; bad arguments or its failure are handled as a tool's."""
         try:
-            out = await step
+            args = json.loads(raw_args) if isinstance(raw_args, str) else dict(raw_args or {})
+            if not isinstance(args, dict):
+                raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
+            step = agent(**args)  # (its step key is taken now, in call order)
         except Exception as exc:
-            return tool_message(f"Error: {type(exc).__name__}: {exc}", call_id, name=name, is_error=True)
-        return tool_message(_content(out), call_id, name=name)
+            invalid = invalid_call(name, raw_args, str(exc))
 
-    return run()
+            async def refused() -> dict[str, Any]:
+                return self._failure_message(invalid, call_id, name)
+
+            return refused()
+
+        async def run() -> Any:
+            try:
+                out = await step
+            except Exception as exc:
+                return self._failure_message(exc, call_id, name)
+            return tool_message(_content(out), call_id, name=name)
+
+        return run()
 
 
 def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> Any:

@@ -18,7 +18,7 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.nodes import input_writes
-from aether_nb.flow.types import START
+from aether_nb.flow.types import START, EmptyInputError
 from aether_nb.runtime.codec import fingerprint
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     turn_start = len(msgs) if isinstance(msgs, list) else 0
     if engine.input is None:
         if base is None:
-            raise UsageError(
+            raise EmptyInputError(
                 f"thread {engine.thread_id!r} is new: give it an input, e.g. ainvoke({{...}}, config)",
                 code="no_input",
             )

@@ -16,7 +16,7 @@ from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
-from aether_nb.flow.types import AmbiguousResume, Command, Interrupt, InvokeResult
+from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import ChannelMessage, Event
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
@@ -441,7 +441,7 @@ async def invoke_turn(
             start_input, checkpoint_id = None, None
         if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
             if latest is None:
-                raise UsageError(
+                raise EmptyInputError(
                     f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
                     code="no_input",
                 )

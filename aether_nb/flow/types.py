@@ -293,6 +293,24 @@ InvalidUpdateError = InvalidUpdate
 """LangGraph's name for :class:`InvalidUpdate`."""
 
 
+class EmptyInputError(UsageError):
+    """A call with no input (``invoke(None, config)``) on a thread that has nothing to go on from: LangGraph's
+    ``EmptyInputError``, so its users' handlers catch it; a :class:`UsageError` here, as the caller must give an
+    input."""
+
+    default_code = "no_input"
+
+
+class UnknownRoute(InvalidUpdate, KeyError):
+    """A router with a path map (given, or its ``-> Literal[...]`` annotation) returned a key outside it: a
+    ``KeyError`` too, as LangGraph's (which looks the result up in the map), so its callers' handlers still work."""
+
+    default_code = "unknown_route"
+
+    def __str__(self) -> str:
+        return self.message  # (KeyError's own __str__ would quote the message)
+
+
 class InvalidConfig(UsageError, ValueError):
     """A config value the graph cannot use (``recursion_limit`` below 1, ...): a ``ValueError``, as LangGraph's."""
 

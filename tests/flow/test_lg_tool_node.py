@@ -51,10 +51,10 @@ def model_then_done(calls: list[dict[str, Any]]) -> Any:
     return model
 
 
-def agent(tools: list[Any], calls: list[dict[str, Any]], schema: Any = MessagesState) -> Any:
+def agent(tools: list[Any], calls: list[dict[str, Any]], schema: Any = MessagesState, **node_kw: Any) -> Any:
     g = StateGraph(schema)
     g.add_node("model", model_then_done(calls))
-    g.add_node("tools", ToolNode(tools))
+    g.add_node("tools", ToolNode(tools, **node_kw))
     g.add_edge(START, "model")
     g.add_conditional_edges("model", tools_condition)
     g.add_edge("tools", "model")
@@ -66,8 +66,9 @@ def tool_results(res: Any) -> list[dict[str, Any]]:
 
 
 async def test_tool_node_runs_calls_in_order_with_errors_as_messages(session: Session) -> None:
-    """test_tool_node.py::test_tool_node, ``_error_handling_default_exception``, ``_incorrect_tool_name``; Agentflow
-    scenario 10: failing, unknown and malformed calls become error tool messages; the run goes on."""
+    """test_tool_node.py::test_tool_node, ``_incorrect_tool_name``; Agentflow scenario 10: with
+    ``handle_tool_errors=True``, failing, unknown and malformed calls become error tool messages; the run goes on
+    (LangGraph's default raises a tool's own exception: tests/flow/test_parity_round2.py)."""
 
     def tool1(some_val: int, some_other_val: str) -> str:
         """Tool 1 docstring."""
@@ -86,7 +87,7 @@ async def test_tool_node_runs_calls_in_order_with_errors_as_messages(session: Se
         tool_call("tool3", {"some_val": 1}, id="c4"),
         tool_call("tool2", "{not json", id="c5"),
     ]
-    res = await agent([tool1, tool2], calls).ainvoke({"messages": [("user", "hi")]})
+    res = await agent([tool1, tool2], calls, handle_tool_errors=True).ainvoke({"messages": [("user", "hi")]})
     results = tool_results(res)
     assert [m["tool_call_id"] for m in results] == ["c1", "c2", "c3", "c4", "c5"]
     assert [m["content"] for m in results[:2]] == ["1 - foo", "tool2: 2 - bar"]

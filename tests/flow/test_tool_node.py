@@ -54,7 +54,7 @@ def test_tool_node_runs_all_calls_and_reports_errors_as_tool_messages(session: S
 
     g = StateGraph(AgentState, name="tools")
     g.add_node("model", model)
-    g.add_node("tools", ToolNode([add, slow_upper, explode]))
+    g.add_node("tools", ToolNode([add, slow_upper, explode], handle_tool_errors=True))  # (the default raises)
     g.add_edge(START, "model")
     g.add_conditional_edges("model", lambda s: "tools" if s["messages"][-1].get("tool_calls") else END)
     g.add_edge("tools", "model")
