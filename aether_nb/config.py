@@ -197,26 +197,38 @@ def configure(
     from aether_nb.store import redact
 
     current = session()
+    # Every plain setting is checked before any is applied: a bad one after good ones (``max_concurrency=-5`` last)
+    # raised the UsageError with the ones before it applied already, a configuration nobody asked for.
+    checked: dict[str, Any] = {}
     if durability is not None:
-        current.store.durability = check_durability(durability)
-    if max_live_waiting is not None:
-        if isinstance(max_live_waiting, bool) or not isinstance(max_live_waiting, int) or max_live_waiting < 0:
-            raise UsageError(f"max_live_waiting must be an int >= 0, got {shown(max_live_waiting)}")
-        current.max_live_waiting = max_live_waiting
-    if nested_sync is not None:
-        if not isinstance(nested_sync, bool):
-            raise UsageError(f"nested_sync must be True or False, got {shown(nested_sync)}")
-        current.config["nested_sync"] = nested_sync
-    if widgets_per_cell is not None:
-        if isinstance(widgets_per_cell, bool) or not isinstance(widgets_per_cell, int) or widgets_per_cell < 1:
-            raise UsageError(f"widgets_per_cell must be an int >= 1, got {shown(widgets_per_cell)}")
-        current.config["widgets_per_cell"] = widgets_per_cell
+        checked["durability"] = check_durability(durability)
+    if max_live_waiting is not None and not _is_int_at_least(max_live_waiting, 0):
+        raise UsageError(f"max_live_waiting must be an int >= 0, got {shown(max_live_waiting)}")
+    if nested_sync is not None and not isinstance(nested_sync, bool):
+        raise UsageError(f"nested_sync must be True or False, got {shown(nested_sync)}")
+    if widgets_per_cell is not None and not _is_int_at_least(widgets_per_cell, 1):
+        raise UsageError(f"widgets_per_cell must be an int >= 1, got {shown(widgets_per_cell)}")
     if executor is not None:
         from aether_nb.runtime.executors import check_executor
 
-        current.executor = None if executor == "local" else check_executor(executor, "ag.configure(executor=...)")
+        checked["executor"] = None if executor == "local" else check_executor(executor, "ag.configure(executor=...)")
     if max_concurrency is not None:
         check_cap(max_concurrency)
+    if channel is not None and not (hasattr(channel, "deliver") and hasattr(channel, "present")):
+        raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")
+    if clock is not None and not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
+        raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
+    if durability is not None:
+        current.store.durability = checked["durability"]
+    if max_live_waiting is not None:
+        current.max_live_waiting = max_live_waiting
+    if nested_sync is not None:
+        current.config["nested_sync"] = nested_sync
+    if widgets_per_cell is not None:
+        current.config["widgets_per_cell"] = widgets_per_cell
+    if executor is not None:
+        current.executor = checked["executor"]
+    if max_concurrency is not None:
         current.config["global_max_concurrency"] = max_concurrency
     if store is not None and _same_file(store, current.store):
         store = None  # (a setup cell run again, Run All: the file is open already; its runs, waiting ones too, stay)
@@ -239,12 +251,8 @@ def configure(
         for report in list(current.config.get(STORE_OPENED) or []):
             report()
     if channel is not None:
-        if not (hasattr(channel, "deliver") and hasattr(channel, "present")):
-            raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")
         current.config["channel"] = channel
     if clock is not None:
-        if not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
-            raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
         current.clock = clock
     if llm is not None:
         configure_llm(current, llm)
@@ -252,6 +260,10 @@ def configure(
         from aether_nb.mcp import registry
 
         registry.configure(current, mcp)
+
+
+def _is_int_at_least(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def store() -> Store:

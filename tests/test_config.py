@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,15 @@ def test_configuring_the_store_already_open_keeps_it_and_its_waiting_runs(tmp_pa
 
         arun(main())
         ag.store().close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"max_concurrency": -5}, {"widgets_per_cell": 0}, {"executor": "dask"}, {"clock": object()}, {"channel": 3}],
+)
+def test_a_configure_call_with_one_bad_setting_changes_nothing(session: Session, bad: dict[str, Any]) -> None:
+    """The settings before the bad one were applied, then the UsageError raised (a scratch tester's finding)."""
+    before = (session.store.durability, session.config.get("widgets_per_cell"), session.max_live_waiting)
+    with pytest.raises(ag.UsageError):
+        ag.configure(**{"durability": "sync", "widgets_per_cell": 3, "max_live_waiting": 5, **bad})
+    assert (session.store.durability, session.config.get("widgets_per_cell"), session.max_live_waiting) == before
