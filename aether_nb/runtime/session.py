@@ -102,6 +102,7 @@ class Session:
         self._live_by_run: dict[str, set[str]] = {}  # run id -> tokens its tasks are parked on
         self._parked: dict[Run, None] = {}  # live runs that wait, oldest first (see park)
         self._dormant: dict[str, Run] = {}  # token -> the evicted run that waits on it
+        self._deadlines: dict[str, asyncio.Task[None]] = {}  # run id -> wakes the evicted run at its first deadline
         self.max_live_waiting = MAX_LIVE_WAITING
 
     @property
@@ -206,8 +207,32 @@ class Session:
 
     def _evict(self, run: Run) -> None:
         self._parked.pop(run, None)
-        for token in run.evict():
+        tokens = run.evict()
+        for token in tokens:
             self._dormant[token] = run
+        self._wake_at_deadline(run, tokens)
+
+    def _wake_at_deadline(self, run: Run, tokens: list[str]) -> None:
+        """A run that left memory goes on at the earliest deadline of its waits (a ``context.sleep``, a question's
+        or a ``receive()``'s ``timeout_s``), as a live one does: nothing woke it, and ``await run`` hung past the
+        deadline (any sleeping run beyond ``max_live_waiting``). One timer task per such run; an answer that
+        resumes it first cancels it (:meth:`wake`)."""
+        deadlines = [
+            rec.deadline
+            for token in tokens
+            if (rec := run.dormant_wait(token)) is not None and rec.deadline is not None and rec.status == "open"
+        ]
+        if not deadlines:
+            return
+        when = min(deadlines)
+
+        async def at_deadline() -> None:
+            await self.clock.sleep_until(when)
+            self._deadlines.pop(run.id, None)
+            if run.evicted and not run.done:
+                run.resume()
+
+        self._deadlines[run.id] = asyncio.get_running_loop().create_task(at_deadline())
 
     def unpark(self, run: Run) -> None:
         """``run`` no longer waits in memory (it runs again, finished, or left memory)."""
@@ -220,6 +245,9 @@ class Session:
         for token in tokens:
             if self._dormant.get(token) is run:
                 del self._dormant[token]
+        timer = self._deadlines.pop(run.id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
 
     # -- runs ------------------------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -379,6 +407,9 @@ class Session:
         self._finished.clear()
         self._parked.clear()
         self._dormant.clear()
+        for timer in self._deadlines.values():
+            timer.cancel()
+        self._deadlines.clear()
 
     # -- answers ---------------------------------------------------------------------------------------------------
     def find_wait(self, token: str) -> WaitRecord | None:

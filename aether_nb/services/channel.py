@@ -342,6 +342,8 @@ class Channel:
             current = session.store.get_wait(wait.token)
             if current is None or current.status != "open":
                 return  # a message written while the wait was being stored answered it already
+            if current.deadline is not None and session.clock.now() >= current.deadline:
+                return  # it timed out while the run was not executing: a WaitTimeout, the message stays queued
             queued = queued_messages(session.store, run.id)
             if queued:
                 key, message = queued[0]
@@ -483,8 +485,12 @@ async def post_message(run: Run, text: str) -> str:
         raise UsageError(f"run {run.id} is being stopped: it reads no more messages", run_id=run.id, code="run_done")
     store = run.session.store
     if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
+        now = run.session.clock.now()
         for wait in run.waits:
-            if _is_message_wait(wait):
+            # A receive() whose deadline passed while the run was not executing (a restart, it left memory) is a
+            # WaitTimeout for the agent, not a listener: the message queues for the agent's next receive(), as it
+            # would in a live run. It was refused ("passed its deadline ... start a new run") and lost.
+            if _is_message_wait(wait) and (wait.deadline is None or now < wait.deadline):
                 await run.answer(text, token=wait.token)
                 return "delivered"
     if contains_secret(text):

@@ -14,6 +14,7 @@ import aether_nb as ag
 from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
+from aether_nb.testing.clock import ManualClock
 from tests.conftest import arun, make_session
 
 calls: dict[str, int] = {}
@@ -389,3 +390,75 @@ def test_a_run_that_left_memory_stores_its_replayed_steps_once() -> None:
     assert not any(replayed for _, replayed in ran)
     nodes = {n.node_id: n.status for n in ag.store().list_nodes(run.id)}
     assert nodes == dict.fromkeys(("side_effect_1", "ask_text_1", "side_effect_2", "ask_text_2"), "DONE")
+
+
+@ag.graph_fn(outputs=["r"])
+async def napper(i: int, *, context: ag.NodeContext) -> dict[str, str]:
+    await context.sleep(30)
+    return {"r": f"woke {i}"}
+
+
+@ag.graph_fn(outputs=["r"])
+async def impatient(*, context: ag.NodeContext) -> dict[str, str]:
+    try:
+        return {"r": await context.channel().ask_text("quick?", timeout_s=30)}
+    except ag.WaitTimeout:
+        return {"r": "timed out"}
+
+
+def test_a_run_that_left_memory_goes_on_at_its_deadline() -> None:
+    """A sleeping run (or a question with a timeout) beyond max_live_waiting left memory and nothing woke it at its
+    deadline: it stayed waiting and ``await run`` hung (a scratch tester's finding; the 65th sleeping run by
+    default)."""
+    clock = ManualClock()
+    session_mod.default_session().clock = clock
+
+    async def main() -> tuple[list[dict[str, str]], list[bool]]:
+        runs = [napper.start(i=0), napper.start(i=1), impatient.start(), napper.start(i=3)]
+        while sum(r.status == "waiting" for r in runs) < len(runs) or sum(r.evicted for r in runs) < 2:
+            await asyncio.sleep(0)  # (all parked: two of them leave memory)
+        left = [r.evicted for r in runs]
+        clock.advance(60)
+        return [await r for r in runs], left
+
+    outs, left = arun(main(), timeout=10)
+    assert sum(left) == 2, left
+    assert outs == [{"r": "woke 0"}, {"r": "woke 1"}, {"r": "timed out"}, {"r": "woke 3"}]
+
+
+@ag.graph_fn(outputs=["msgs"])
+async def listens_twice(*, context: ag.NodeContext) -> dict[str, list[str]]:
+    got = []
+    try:
+        got.append(await context.channel().receive(timeout_s=30))
+    except ag.WaitTimeout:
+        got.append("(timed out)")
+    got.append(await context.channel().receive())
+    return {"msgs": got}
+
+
+def test_a_message_posted_after_a_dormant_receive_timed_out_reaches_the_next_receive() -> None:
+    """The message went to the expired receive() and was refused ("passed its deadline ... start a new run"),
+    lost; in a live run it reaches the next receive()."""
+    from aether_nb.services.channel import post_message
+
+    clock = ManualClock()
+    session_mod.default_session().clock = clock
+
+    async def main() -> tuple[str, dict[str, Any]]:
+        run = listens_twice.start()
+        await run.wait_for("waiting")
+        fillers = [parked.start(x=10), parked.start(x=11)]
+        await asyncio.gather(*(r.wait_for("waiting") for r in fillers))
+        while not run.evicted:  # (the oldest of three parked runs, beyond the cap of 2: it leaves memory)
+            await asyncio.sleep(0)
+        clock.advance(60)  # its receive() timed out while it was not executing
+        outcome = await post_message(run, "hello")
+        out = await run
+        for r in fillers:
+            r.cancel()
+        return outcome, out
+
+    outcome, out = arun(main(), timeout=10)
+    assert outcome == "queued"
+    assert out == {"msgs": ["(timed out)", "hello"]}
