@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.flow.model_stream import TaskStreams, name_streamed
 from aether_nb.flow.streaming import (
     Sink,
     checkpoint_payload,
@@ -185,18 +186,43 @@ class Emitter:
             meta["checkpoint_ns"] = self.ns
         return meta
 
-    def on_task_start(self, task: Task, input: Any) -> None:
+    def on_task_start(self, task: Task, input: Any, step_id: str | None = None, step: int = 0) -> None:
         """Note the messages a task receives (its state, or its Send's argument): when it returns them they are
         not streamed again, as in LangGraph (a node returning the whole list streams only its new messages; a
-        subgraph node, only those its subgraph added and did not stream itself)."""
+        subgraph node, only those its subgraph added and did not stream itself). And note where the task's step
+        (``step_id``) is, so the deltas of a model it streams go out as its chunks (see model_stream)."""
         sink = self.sink
-        if sink is None or not isinstance(input, Mapping) or not sink.wants("messages", self.stream_ns):
+        if sink is None or not sink.wants("messages"):
+            return
+        shown = sink.wants("messages", self.stream_ns)
+        if step_id:  # (a subgraph's task not shown still claims its streams: they are not its parent task's)
+            meta = self.task_metadata(task.node, step, task) if shown else {}
+            sink.model_streams[step_id] = TaskStreams(meta, self.stream_ns, shown)
+        if not shown or not isinstance(input, Mapping):
             return
         for k, v in input.items():
             if self.graph.spec.is_messages(k):
                 for msg in v if isinstance(v, list) else [v]:
                     if isinstance(msg, Mapping) and isinstance(msg.get("id"), str):
                         sink.seen_messages.add(msg["id"])
+
+    def name_streamed(self, step_id: str | None, writes: list[Write]) -> list[Write]:
+        """A task's writes (as its node returned them) once it returned: an assistant message without an id whose
+        text is that of a model stream the task finished gets that stream's id, so the message its deltas made is
+        not streamed again in full (LangGraph's rule for a message streamed as chunks). Only when a call
+        streams ``messages`` (nobody else sees the deltas); the writes are then journaled with that id."""
+        sink = self.sink
+        streams = sink.model_streams.pop(step_id, None) if sink is not None and step_id else None
+        if sink is None or streams is None or not streams.finished:
+            return writes
+        out: list[Write] = []
+        for k, v in writes:
+            if self.graph.spec.is_messages(k) and isinstance(v, list):
+                v = [name_streamed(m, streams.finished, sink.seen_messages) for m in v]
+            elif self.graph.spec.is_messages(k) and not isinstance(v, Overwrite):
+                v = name_streamed(v, streams.finished, sink.seen_messages)
+            out.append((k, v))
+        return out
 
     def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
         """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,

@@ -29,6 +29,7 @@ from aether_nb.flow.types import START, Interrupt
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
     from aether_nb.flow.engine import Engine
+    from aether_nb.flow.model_stream import TaskStreams
     from aether_nb.flow.tasks import Task
 
 Chunk = tuple[str, Any, tuple[str, ...]]
@@ -76,6 +77,8 @@ class Sink:
         # ids of the messages this call streamed or a streamed task received: not streamed (again) when a task
         # returns them, as LangGraph's StreamMessagesHandler
         self.seen_messages: set[str] = set()
+        # the step of each running task -> where its model streams go (aether_nb.flow.model_stream)
+        self.model_streams: dict[str, TaskStreams] = {}
 
     def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
         return mode in self.modes and (self.subgraphs or not ns)

@@ -293,7 +293,7 @@ class TaskRunner:
         cache, caching = graph.cache, spec.cache_policy
         ckey: Any = None
         hit, raw = False, None
-        engine.on_task_start(task, task.arg if task.push else values)
+        engine.on_task_start(task, task.arg if task.push else values, child.node_id, step)
         if cache is not None and caching is not None and not resume:
             ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
@@ -363,7 +363,7 @@ class TaskRunner:
         if parent is not None:
             return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
         result = normalise_return(raw, graph.spec, task.node)
-        writes = graph.spec.coerce(result.writes)
+        writes = graph.spec.coerce(engine.name_streamed(child.node_id, result.writes))
 
         route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
         engine.on_task_done(task, writes, step, cached=hit)

@@ -6,6 +6,7 @@ finished or paused), and turning the thread's head checkpoint into what ``ainvok
 from __future__ import annotations
 
 import asyncio
+import functools
 import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -13,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.checkpoint import GOTO_KEY
+from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
-from aether_nb.runtime.events import ChannelMessage, Event
+from aether_nb.runtime.events import Event
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.launch import start_run
 from aether_nb.runtime.run import Run
@@ -167,6 +169,12 @@ class _Watch:
 async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink | None) -> Any:
     watch = _Watch(keep_events=sink is not None)
     unsubscribe = run.subscribe(watch)
+    if sink is not None and sink.wants("messages"):
+        # at once, not as the watch hands events out: a task's deltas stream before its update, and the stream
+        # it finished is known when it returns (the message with its text is not streamed again)
+        unsubscribe_deltas = run.subscribe(functools.partial(stream_model_event, sink))
+    else:
+        unsubscribe_deltas = None
     pauses: list[tuple[str, Interrupt]] = []
     try:
         check = True
@@ -190,6 +198,8 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
             sink("debug", watch.events.popleft(), ())
     finally:
         unsubscribe()
+        if unsubscribe_deltas is not None:
+            unsubscribe_deltas()
     if run.done and run.status == "failed":
         try:
             await run.result()
@@ -205,16 +215,11 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
 
 
 def _stream_event(sink: Sink | None, event: Event) -> None:
-    """An event of the turn to a stream: ``debug``, and a model's streamed text also as ``messages``."""
+    """An event of the turn to a stream's ``debug`` mode (a model's streamed text goes to ``messages`` as it is
+    emitted: :func:`~aether_nb.flow.model_stream.stream_model_event`)."""
     if sink is None:
         return
     sink("debug", event, ())
-    if isinstance(event, ChannelMessage) and event.message_type == "stream":
-        content = event.content if isinstance(event.content, dict) else {}
-        if content.get("delta"):
-            meta = {"node": event.node_id, "message_id": event.message_id}
-            msg = {"role": "assistant", "content": content["delta"], "delta": True}
-            sink("messages", (msg, meta), ())
 
 
 def stream_pause(graph: CompiledGraph, run: Run, thread_id: str, dynamic: tuple[Interrupt, ...], sink: Sink) -> None:
