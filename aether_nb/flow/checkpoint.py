@@ -33,9 +33,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.store.protocol import Store
 
-# keys of a config that are not the caller's metadata (LangGraph's EXCLUDED_METADATA_KEYS, and the top-level keys
-# of a RunnableConfig, which aether_nb's flat configs mix with the configurable ones)
-_NOT_METADATA = frozenset(
+LANGGRAPH_METADATA_KEYS = frozenset(
     {
         "thread_id",
         "checkpoint_id",
@@ -46,17 +44,23 @@ _NOT_METADATA = frozenset(
         "langgraph_triggers",
         "langgraph_path",
         "langgraph_checkpoint_ns",
-        "recursion_limit",
-        "max_concurrency",
-        "node_timeout",
-        "tags",
-        "run_name",
-        "run_id",
-        "callbacks",
-        "metadata",
-        "configurable",
     }
 )
+"""LangGraph's ``EXCLUDED_METADATA_KEYS``: its own keys, never the caller's metadata (a checkpoint's, a task-start
+chunk's)."""
+# keys of a config that are not the caller's metadata (LangGraph's own, and the top-level keys of a RunnableConfig,
+# which aether_nb's flat configs mix with the configurable ones)
+_NOT_METADATA = LANGGRAPH_METADATA_KEYS | {
+    "recursion_limit",
+    "max_concurrency",
+    "node_timeout",
+    "tags",
+    "run_name",
+    "run_id",
+    "callbacks",
+    "metadata",
+    "configurable",
+}
 
 
 def metadata_of(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, I
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, cast
 
-from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
+from aether_nb.flow.checkpoint import LANGGRAPH_METADATA_KEYS, Checkpoint, checkpoint_id_str, task_id
 from aether_nb.flow.state import ROOT, StateSpec
 from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
 from aether_nb.flow.types import START, Interrupt
@@ -35,20 +35,6 @@ if TYPE_CHECKING:
 Chunk = tuple[str, Any, tuple[str, ...]]
 PUSH_TRIGGER = "__pregel_push"
 PULL_PATH = "__pregel_pull"
-# LangGraph's EXCLUDED_METADATA_KEYS: its own keys, left out of a task-start chunk's metadata
-NOT_TASK_METADATA = frozenset(
-    {
-        "thread_id",
-        "checkpoint_id",
-        "checkpoint_ns",
-        "checkpoint_map",
-        "langgraph_step",
-        "langgraph_node",
-        "langgraph_triggers",
-        "langgraph_path",
-        "langgraph_checkpoint_ns",
-    }
-)
 
 
 class Sink:
@@ -159,7 +145,7 @@ def task_start_metadata(config: Mapping[str, Any] | None) -> dict[str, Any] | No
     if not config:
         return None
     extra = config.get("metadata")
-    meta = {k: v for k, v in extra.items() if k not in NOT_TASK_METADATA} if isinstance(extra, Mapping) else {}
+    meta = {k: v for k, v in extra.items() if k not in LANGGRAPH_METADATA_KEYS} if isinstance(extra, Mapping) else {}
     tags = config.get("tags")
     kept = (
         [t for t in tags if not (isinstance(t, str) and t.startswith("seq:step"))]
