@@ -448,17 +448,21 @@ class Scope:
         # serves both (neither is ever mutated: they are only serialised).
         flat = snapshot(value)
         shown = preview(value) if flat is None else flat
-        self.journal(key, name, kind, fp, value, writes, encoded=flat)
         store = run.session.store
         if store.durability == "sync":
-            try:
-                await store.barrier()
-            except asyncio.CancelledError:  # Stop after its effect: the node did run (it is journaled)
-                if node and (run.cancel_requested or key in self.cancelling) and not execution.detached:
+            # The step's end goes in the write of its journal entry: written after it, a step that ended as the
+            # last one before a kill had its entry in the store and no end (a nested agent's step, no node at all),
+            # and a run cancelled from another process then kept a graph without a step whose effect happened.
+            with store.atomic():
+                self.journal(key, name, kind, fp, value, writes, encoded=flat)
+                if node:
                     run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
-                raise
+            await store.barrier()  # (a Stop now leaves the node done: it ran, and it is journaled)
+        else:
+            self.journal(key, name, kind, fp, value, writes, encoded=flat)
+            if node:
+                run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
         if node:
-            run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             self.advance(parents, key)
         return value
 

@@ -627,3 +627,35 @@ def test_sync_durability_writes_a_completed_step_before_any_other_task_runs(in_a
         session_mod.set_default_session(previous)
     # (with the memory record, the sibling starts while the tool awaits its record's step: that step is in the store)
     assert seen and ("first_effect_1/memory.record_1" if in_atomic_block else "first_effect_1") in seen[0], seen
+
+
+def test_sync_durability_writes_a_steps_end_with_its_journal_entry() -> None:
+    """In ``"sync"`` durability a step's journal entry was written as it completed but its DAG node's end with the
+    next batch: a process killed after a nested agent's step kept the entry and no node for it (nor for the nested
+    agent), and a run cancelled from another process then kept that graph for good (a scratch tester's finding)."""
+    store = MemoryStore()
+    s, _ = make_session(store)
+    s.store.durability = "sync"
+    seen: list[dict[str, str]] = []
+
+    async def effect(x: str) -> str:
+        return x
+
+    @ag.graph_fn(outputs=["r"])
+    async def kid(*, context: ag.NodeContext) -> dict[str, str]:
+        await context.step("k", effect, "kid-effect")
+        # what a process killed now would keep: the store itself, not the runtime's pending batch
+        seen.append({n.node_id: n.status for n in store.list_nodes(context.run_id)})
+        return {"r": "ok"}
+
+    @ag.graph_fn(name="sync_nested", outputs=["r"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, str]:
+        await context.step("a", effect, "top-effect")
+        return {"r": (await kid())["r"]}
+
+    previous = session_mod.set_default_session(s)
+    try:
+        arun(agent())
+    finally:
+        session_mod.set_default_session(previous)
+    assert seen == [{"a_1": "DONE", "kid_1": "RUNNING", "kid_1/k_1": "DONE"}], seen
