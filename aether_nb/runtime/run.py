@@ -9,6 +9,7 @@ restart can be answered and awaited, which re-executes the body and replays ever
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -330,6 +331,13 @@ class Run:
         """
         if not callable(callback):
             raise UsageError(f"subscribe() takes a callable, got {type(callback).__name__}")
+        if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(type(callback).__call__):
+            # (it was accepted, and each call made a coroutine nobody ran: the callback never ran, and said nothing)
+            raise UsageError(
+                "subscribe() takes a plain function, called with each event on the loop's thread; for an async one, "
+                "iterate the events in a task: `async for event in run.events(): ...`",
+                run_id=self.id,
+            )
         callbacks = self._events.callbacks
         callbacks.append(callback)
 

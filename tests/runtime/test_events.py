@@ -193,3 +193,26 @@ def test_make_event_builds_what_the_dataclass_builds(data: st.DataObject) -> Non
         cls(run_id="run-1", seq=7, **values)
     with pytest.raises(TypeError):
         make_event(cls, "run-1", 7, dict(values))
+
+
+def test_an_async_subscriber_is_refused_with_what_to_do_instead(session: Any) -> None:
+    """It was accepted, and each event made a coroutine nobody awaited: the callback never ran, and nothing said so."""
+
+    @ag.graph_fn
+    async def quick() -> dict[str, int]:
+        return {"a": 1}
+
+    class AsyncCallable:
+        async def __call__(self, event: Event) -> None: ...
+
+    async def on_event(event: Event) -> None: ...
+
+    async def main() -> None:
+        run = quick.start()
+        for callback in (on_event, AsyncCallable()):
+            with pytest.raises(ag.UsageError, match=r"async for event in run\.events"):
+                run.subscribe(callback)
+        run.subscribe(lambda event: None)  # a plain function still is one
+        await run
+
+    arun(main())
