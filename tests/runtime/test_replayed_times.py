@@ -126,9 +126,7 @@ def test_a_step_whose_end_event_died_with_its_process_keeps_when_it_ran(tmp_path
 
 
 @pytest.mark.parametrize("kind", ["static", "dynamic"])
-def test_a_step_that_ended_in_the_loop_turn_it_started_keeps_its_times_after_a_crash(
-    tmp_path: Path, kind: str
-) -> None:
+def test_a_step_that_ended_in_the_loop_turn_it_started_keeps_its_times_after_a_crash(tmp_path: Path, kind: str) -> None:
     resumed, effect, read = crash_and_resume(tmp_path, kind, "quick")
     assert resumed["out"] == {"y": 1}
     status, replayed, started_at, ended_at, parents = resumed["nodes"]["quick_1"]
