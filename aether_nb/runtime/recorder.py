@@ -405,7 +405,9 @@ class Recorder:
         for callback in list(self.callbacks):
             try:
                 callback(event)
-            except Exception as error:  # an observer must never fail the run it watches: isolate and report it
+            except (Exception, SystemExit) as error:  # an observer must never fail the run it watches: isolate it
+                # (SystemExit too: raised here it went through the run's task and stopped the event loop, the
+                # kernel's; a KeyboardInterrupt is the kernel's interrupt, which may land anywhere: it goes on)
                 failed.append((callback, error))
         for callback, problem in failed:
             if callback in self.callbacks:

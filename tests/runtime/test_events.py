@@ -216,3 +216,28 @@ def test_an_async_subscriber_is_refused_with_what_to_do_instead(session: Any) ->
         await run
 
     arun(main())
+
+
+@pytest.mark.parametrize("raised", [RuntimeError("observer bug"), SystemExit(3)])
+def test_a_subscriber_that_raises_is_unsubscribed_and_the_run_goes_on(session: Any, raised: BaseException) -> None:
+    """A subscriber's SystemExit went through the run's task and stopped the event loop (the kernel's)."""
+
+    @ag.graph_fn
+    async def two_steps(*, context: ag.NodeContext) -> dict[str, int]:
+        await context.step("a", asyncio.sleep, 0)
+        return {"a": 1}
+
+    def observer(event: Event) -> None:
+        raise raised
+
+    async def main() -> tuple[dict[str, Any], list[str]]:
+        run = two_steps.start()
+        run.subscribe(observer)
+        out = await run
+        return out, [e.code for e in run.history if e.kind == "warning"]
+
+    try:
+        out, codes = asyncio.run(asyncio.wait_for(main(), 20))
+    except SystemExit:
+        pytest.fail("a subscriber's SystemExit stopped the event loop")
+    assert out == {"a": 1} and codes == ["subscriber_failed"]
