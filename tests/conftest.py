@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import subprocess
+import sys
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+import aether_nb as ag
 from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.session import Session
 from aether_nb.services import install_builtin_services
@@ -22,6 +27,32 @@ T = TypeVar("T")
 def arun(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
     """Run a coroutine to the end on a fresh loop, under a timeout (tests never hang)."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def run_script(script: Path, *args: str, timeout: float = 120) -> str:
+    """Run ``script`` in a fresh interpreter (a process of a crash-and-resume test) and return what it printed; a
+    script that failed fails the test with its stderr."""
+    res = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
+
+
+def after(out: str, tag: str) -> Any:
+    """The JSON a script printed on its line ``TAG {...}``."""
+    return json.loads(out.split(f"{tag} ", 1)[1].splitlines()[0])
+
+
+def finished_run(agent: Any, **inputs: Any) -> ag.Run:
+    """A run of ``agent`` with ``inputs``, awaited to its end on a fresh loop."""
+
+    async def main() -> ag.Run:
+        run: ag.Run = agent.start(**inputs)
+        await run
+        return run
+
+    return arun(main())
 
 
 def make_session(store: Any = None, answers: Any = (), clock: Any = None) -> tuple[Session, ScriptedChannel]:

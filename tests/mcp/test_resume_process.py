@@ -8,13 +8,12 @@ records every start and call in a file: after both processes it was started once
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from aether_nb.testing import mcp_server
+from tests.conftest import run_script
 from tests.mcp.conftest import starts, tool_calls
 
 AGENT = """
@@ -52,12 +51,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
 
 
 @pytest.mark.parametrize("style", ["configure", "connect"])

@@ -13,10 +13,9 @@ The model call made before the restart replays from the journal.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.conftest import run_script
 from tests.mcp.conftest import starts
 from tests.mcp.test_foreign_servers import SERVERS, events
 
@@ -67,24 +66,18 @@ asyncio.run(main())
 """
 
 
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=150, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
-
-
 def test_a_question_from_an_mcp_tool_survives_a_restart_and_the_booking_happens_once(tmp_path: Path) -> None:
     script = tmp_path / "agent.py"
     script.write_text(AGENT)
     db, calls = tmp_path / "nb.aether.duckdb", tmp_path / "calls.jsonl"
     server = str(SERVERS / "kitchen.py")
 
-    out1 = run_script(script, str(db), str(calls), server, "start")
+    out1 = run_script(script, str(db), str(calls), server, "start", timeout=150)
     prompts = json.loads(out1.split("WAITING ", 1)[1].splitlines()[0])
     assert prompts == ["kitchen asks: How many seats on AB1?\nHow many seats"]
     assert [e["tool"] for e in events(calls, "call")] == ["book"] and events(calls, "elicit") == []
 
-    out2 = run_script(script, str(db), str(calls), server, "resume")
+    out2 = run_script(script, str(db), str(calls), server, "resume", timeout=150)
     result = json.loads(out2.split("OUT ", 1)[1].splitlines()[0])
     assert result["out"] == {"text": "Booked."}
     assert result["book"] == "DONE"

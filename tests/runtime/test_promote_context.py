@@ -17,7 +17,7 @@ import aether_nb as ag
 from aether_nb.runtime.promote_effects import PromotionWarning
 from aether_nb.runtime.session import Session
 from aether_nb.testing import ScriptedChannel
-from tests.conftest import arun
+from tests.conftest import arun, finished_run
 
 PAID: list[int] = []
 
@@ -40,18 +40,9 @@ async def payer(amount: int, *, context: ag.NodeContext) -> dict[str, str]:
     return {"receipt": r["receipt"]}
 
 
-def finished(agent: Any, **inputs: Any) -> ag.Run:
-    async def main() -> ag.Run:
-        run: ag.Run = agent.start(**inputs)
-        await run
-        return run
-
-    return arun(main())
-
-
 def test_an_approval_is_carried_over_and_gates_the_calls_after_it(session: Session, channel: ScriptedChannel) -> None:
     channel.add_answers(True)
-    run = finished(payer, amount=100)
+    run = finished_run(payer, amount=100)
     assert run.outputs == {"receipt": "paid 100"}
     with pytest.warns(
         PromotionWarning, match=r"leaves out 3 context call\(s\).*kv\.set_1, memory\.record_1, send_text_1"
@@ -81,7 +72,7 @@ def test_an_approval_is_carried_over_and_gates_the_calls_after_it(session: Sessi
 
 def test_the_promoted_taskgraph_is_gated_too(session: Session, channel: ScriptedChannel) -> None:
     channel.add_answers(True)
-    run = finished(payer, amount=5)
+    run = finished_run(payer, amount=5)
     graph = run.to_taskgraph("payer_graph")
     assert graph.nodes["pay_1"].deps == ("ask_approval_1",)
     assert graph.nodes["pay_1"].condition == {
@@ -112,7 +103,7 @@ def test_a_failed_call_the_agent_retried_is_noted(session: Session) -> None:
             r = await flaky(x)
         return {"y": r["y"]}
 
-    run = finished(retrying, x=2)
+    run = finished_run(retrying, x=2)
     assert run.outputs == {"y": 6}
     source = run.promote("retrying_static")
     assert "# flaky_1: flaky({'x': 2}) failed during the run (" in source and "busy" in source
@@ -127,7 +118,7 @@ def test_an_agent_without_context_calls_promotes_without_a_warning(session: Sess
     async def plain(amount: int) -> dict[str, str]:
         return {"receipt": (await pay(amount))["receipt"]}
 
-    run = finished(plain, amount=1)
+    run = finished_run(plain, amount=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         source = run.promote("plain_static")

@@ -14,7 +14,7 @@ import pytest
 import aether_nb as ag
 from aether_nb.runtime.promote import promote_source
 from aether_nb.runtime.session import Session
-from tests.conftest import arun
+from tests.conftest import arun, finished_run
 
 CALLS: list[tuple[str, Any]] = []
 
@@ -38,17 +38,6 @@ def increment(x: int) -> dict[str, int]:
     return {"y": x + 1}
 
 
-def finished(agent: Any, **inputs: Any) -> ag.Run:
-    """A succeeded run of ``agent``."""
-
-    async def main() -> ag.Run:
-        run: ag.Run = agent.start(**inputs)
-        await run
-        return run
-
-    return arun(main())
-
-
 def promote_and_run(run: ag.Run, name: str, namespace: dict[str, Any], **inputs: Any) -> tuple[str, Any]:
     """The run's promoted source, executed in ``namespace`` (what the user's holds), and its graph run on
     ``inputs``; the tools' calls are recorded in CALLS from then on."""
@@ -66,7 +55,7 @@ def test_an_input_named_like_a_tool_the_body_calls_does_not_hide_it(session: Ses
         b = await globals()["add"](a["y"], 1)
         return {"out": b["total"]}
 
-    run = finished(shadow, add=3)
+    run = finished_run(shadow, add=3)
     assert run.outputs == {"out": 7}
     source, out = promote_and_run(run, "shadow_static", {"double": double, "add": add}, add=4)
     assert out == {"out": 9}  # the graph's input keeps the agent's name `add`; the tool add is still called
@@ -82,7 +71,7 @@ def test_an_input_named_like_a_node_keeps_its_value(session: Session) -> None:
         b = await add(a["y"], double_1)
         return {"out": b["total"]}
 
-    run = finished(idclash, double_1=3)
+    run = finished_run(idclash, double_1=3)
     assert run.outputs == {"out": 9}
     source, out = promote_and_run(run, "idclash_static", {"double": double, "add": add}, double_1=5)
     assert out == {"out": 15}
@@ -99,7 +88,7 @@ def test_a_computed_input_never_takes_the_name_of_an_agent_input(session: Sessio
         b = await add(a["y"], double_1_x)
         return {"out": b["total"]}
 
-    run = finished(near, x=1, double_1_x=100)
+    run = finished_run(near, x=1, double_1_x=100)
     assert run.outputs == {"out": 104}
     source, out = promote_and_run(run, "near_static", {"double": double, "add": add}, double_1_x=100)
     assert out == {"out": 104}
@@ -112,7 +101,7 @@ def test_a_tool_registered_under_another_name_is_called_by_the_name_it_is_bound_
         a = await increment(x)
         return {"out": a["y"]}
 
-    run = finished(agent, x=1)
+    run = finished_run(agent, x=1)
     assert run.outputs == {"out": 2}
     # the user's namespace: `increment` is bound, `inc` (the registered name) is not
     source, out = promote_and_run(run, "agent_static", {"increment": increment}, x=10)
@@ -127,7 +116,7 @@ def test_a_graph_named_like_a_tool_it_calls_is_refused(session: Session) -> None
     async def twice(x: int) -> dict[str, int]:
         return {"out": (await double(x))["y"]}
 
-    run = finished(twice, x=1)
+    run = finished_run(twice, x=1)
     with pytest.raises(ag.UsageError, match="cannot be named 'double'"):
         run.promote("double")  # defining it would replace the tool `double` in the notebook
 
@@ -140,7 +129,7 @@ def test_the_check_runs_on_the_source_text(session: Session, monkeypatch: pytest
         a = await double(x)
         return {"out": (await add(a["y"], 1))["total"]}
 
-    run = finished(plain, x=1)
+    run = finished_run(plain, x=1)
     import aether_nb.runtime.promote_render as render_module
 
     written = render_module.render

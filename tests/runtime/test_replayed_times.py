@@ -16,8 +16,6 @@ tests below see every step's real times; the rule for an end the history lacks i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pytest
 
 from aether_nb.runtime.events import GraphPlanned, NodeFinished, NodeRan, NodeStarted
 from aether_nb.runtime.graph import RunGraph
+from tests.conftest import after, run_script
 
 AGENT = """
 import asyncio, json, os, sys, time
@@ -87,16 +86,6 @@ async def main():
 
 asyncio.run(asyncio.wait_for(main(), 60))
 """
-
-
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-def after(out: str, tag: str) -> Any:
-    return json.loads(out.split(f"{tag} ", 1)[1].splitlines()[0])
 
 
 def crash_and_resume(tmp_path: Path, kind: str, die_after: str) -> tuple[dict[str, Any], dict[str, float], Any]:

@@ -9,14 +9,11 @@ resume goes on from where it was, and the replayed steps inside show when they r
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 from aether_nb.runtime.events import NodeFinished, NodeStarted, NodeStatusChanged, RunWarning
 from aether_nb.runtime.graph import RunGraph
+from tests.conftest import after, run_script
 
 AGENT = """
 import asyncio, json, os, sys, threading, time
@@ -67,16 +64,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-def after(out: str, tag: str) -> Any:
-    return json.loads(out.split(f"{tag} ", 1)[1].splitlines()[0])
 
 
 def test_a_sync_step_cut_off_by_a_restart_shows_its_new_run_and_says_it_ran_again(tmp_path: Path) -> None:

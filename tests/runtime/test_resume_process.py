@@ -8,9 +8,9 @@ to a file each time it really executes: after both processes the file has one li
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_script
 
 AGENT = """
 import asyncio, json, os, sys
@@ -45,12 +45,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
 
 
 def test_resume_in_a_fresh_process_does_not_repeat_side_effects(tmp_path: Path) -> None:

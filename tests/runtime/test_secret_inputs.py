@@ -7,9 +7,9 @@ Two processes on one DuckDB file, as a kernel and the kernel after a restart (th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_script
 
 AGENT = """
 import asyncio, json, os, sys
@@ -40,12 +40,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def run_script(script: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
 
 
 def line(out: str, head: str) -> str:
