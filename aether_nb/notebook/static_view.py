@@ -184,7 +184,10 @@ def _message_html(m: dict[str, Any]) -> str:
     kind = m.get("type")
     if kind == "markdown" or (kind == "text" and c.get("turn") == "question"):
         return _markdown(str(c.get("text", "")))
-    if kind in ("text", "stream"):
+    if kind == "stream":  # a model's reply: markdown, as the live widget renders it
+        stopped = " <p><i style='opacity:.6'>… (stopped)</i></p>" if c.get("stopped") else ""
+        return _markdown(str(c.get("text", ""))) + stopped
+    if kind == "text":
         stopped = " <i style='opacity:.6'>… (stopped)</i>" if c.get("stopped") else ""
         return f"<div style='white-space:pre-wrap'>{html.escape(str(c.get('text', '')))}{stopped}</div>"
     if kind == "files":

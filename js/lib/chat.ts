@@ -32,6 +32,16 @@ interface WaitControl {
   under: string | null;
 }
 
+/** Where a stream's cursor and stopped note go: inside its last paragraph (or list item, heading), so they sit at
+ * the end of the text rather than on a line of their own; the bubble itself when the text is empty or ends in a
+ * block such as a code fence. */
+function streamTail(el: HTMLElement): HTMLElement {
+  let last = el.lastElementChild;
+  while (last && (last.tagName === "UL" || last.tagName === "OL")) last = last.lastElementChild;
+  if (last && /^(P|LI|H[1-6])$/.test(last.tagName)) return last as HTMLElement;
+  return el;
+}
+
 function isMessageWait(wait: OpenWait): boolean {
   return Boolean(wait.meta?.message);
 }
@@ -173,17 +183,25 @@ export class ChatPanel {
           }
           break;
         }
+        if (msg.type === "stream") {
+          // A stream is a model's reply, which is markdown: rendered as it grows (marked + DOMPurify), the cursor
+          // and the stopped note at the end of its last block.
+          el.classList.add("aether-msg-markdown");
+          renderMarkdown(el, msg.content.text ?? "");
+          const tail = streamTail(el);
+          if (!msg.final) tail.append(h("span", { class: "aether-cursor" }, "▍"));
+          if (msg.content.stopped) {
+            el.dataset.stopped = "true";
+            const gap = /\s$/.test(msg.content.text ?? "") ? "" : " ";
+            tail.append(h("span", { class: "aether-muted aether-stopped-note" }, `${gap}… (stopped)`));
+          }
+          break;
+        }
         el.textContent = msg.content.text ?? "";
         if (turn === "answer" && !(msg.content.text ?? "").trim()) {
           // An empty answer (Enter in an empty box is accepted): said in words, not as a blank pill.
           el.textContent = "";
           el.append(h("em", { class: "aether-empty-answer" }, "(empty answer)"));
-        }
-        if (msg.type === "stream" && !msg.final) el.append(h("span", { class: "aether-cursor" }, "▍"));
-        if (msg.type === "stream" && msg.content.stopped) {
-          el.dataset.stopped = "true";
-          const gap = /\s$/.test(msg.content.text ?? "") ? "" : " ";
-          el.append(h("span", { class: "aether-muted aether-stopped-note" }, `${gap}… (stopped)`));
         }
         if (queued) el.append(h("div", { class: "aether-muted aether-queued-note" }, "queued: the agent reads it at its next receive()"));
         break;

@@ -247,7 +247,7 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
             "g['edges'].append(['skipped_8', 'late_9'])\n"
             "w.graph = g\n"
             "m = copy.deepcopy(w.messages)\n"
-            "m[-1]['content']['text'] = 'Partial answer, now complete.'\n"
+            "m[-1]['content']['text'] = 'Partial answer, **now** complete.'\n"
             "m[-1]['final'] = True\n"
             "w.messages = m\n"
             "w.notice = ''",
@@ -264,8 +264,13 @@ def test_run_widget_updates_live_and_streams_in_place(notebook: Callable[[list[s
     assert widget.locator(".aether-node[data-node-id='skipped_8']").get_attribute("data-status") == "RUNNING"
     assert widget.locator("[data-action='stop']").is_visible()
     lab.page.wait_for_function(
-        "(el) => el.isConnected && el.textContent === 'Partial answer, now complete.'", arg=handle, timeout=10_000
+        "(el) => el.isConnected && el.textContent.trim() === 'Partial answer, now complete.'",
+        arg=handle,
+        timeout=10_000,
     )  # the same element, updated in place
+    # A stream is a model's reply: its markdown is rendered (it showed the asterisks), the cursor gone once final.
+    assert bubble.locator("strong").inner_text() == "now"
+    assert bubble.locator(".aether-cursor").count() == 0
     assert widget.locator(".aether-notice:not(.aether-inert-notice)").is_hidden()
 
     # A drawing failure is shown inside the widget, not swallowed.

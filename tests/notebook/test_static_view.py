@@ -160,8 +160,19 @@ def test_a_stopped_stream_and_progress_bar_say_they_stopped() -> None:
     ]
     graph = {"run_id": "r", "name": "mail", "status": "cancelled", "nodes": [], "edges": []}
     page = static_html(graph, messages, None)
-    assert "Dear Ada, your order <i style='opacity:.6'>… (stopped)</i>" in page
+    assert "<p>Dear Ada, your order</p>\n <p><i style='opacity:.6'>… (stopped)</i></p>" in page
     assert "Indexing: 4/10 · stopped" in page and "Saving: 2/2 · done" in page
+
+
+def test_a_streamed_reply_is_markdown_in_the_saved_view() -> None:
+    """A model streams markdown; the saved view renders it as the live widget does (it showed the asterisks),
+    with any HTML in it escaped."""
+    messages = [_msg("1", "stream", {"text": "A **solid** week <script>x()</script>"})]
+    page = static_html(
+        {"run_id": "r", "name": "report", "status": "succeeded", "nodes": [], "edges": []}, messages, None
+    )
+    assert "A <strong>solid</strong> week &lt;script&gt;" in page
+    assert "**solid**" not in page
 
 
 def test_a_failed_run_says_why_in_words() -> None:
