@@ -133,6 +133,22 @@ class RunGraph:
         """Service calls made by the run's own body (memory, KV, artifacts...), in order."""
         return list(self._calls.values())
 
+    def called(self, node_id: str | None, key: str) -> bool:
+        """Whether the service call ``key`` of node ``node_id`` (None: the run's own body) is folded in, done."""
+        if node_id is None:
+            call = self._calls.get(key)
+        else:
+            node = self._nodes.get(node_id)
+            call = next((c for c in node.calls if c["key"] == key), None) if node is not None else None
+        return call is not None and call["error"] is None
+
+    def done_calls(self) -> set[tuple[str | None, str]]:
+        """``(node id or None, key)`` of every service call folded in that did not fail (see ``Recorder.forget``)."""
+        done: set[tuple[str | None, str]] = {(None, k) for k, call in self._calls.items() if call["error"] is None}
+        for node in self._nodes.values():
+            done.update((node.id, call["key"]) for call in node.calls if call["error"] is None)
+        return done
+
     @property
     def nodes(self) -> list[GraphNode]:
         return list(self._nodes.values())

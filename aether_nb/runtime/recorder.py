@@ -24,6 +24,7 @@ from aether_nb.runtime.events import (
     RunFinished,
     RunStarted,
     RunWarning,
+    ServiceCalled,
     make_event,
 )
 from aether_nb.runtime.graph import FINAL_NODE_STATUSES, RunGraph
@@ -79,6 +80,7 @@ class Recorder:
         self._done_parents: dict[str, tuple[str, ...]] | None = None
         self._failed_parents: dict[str, tuple[str, ...]] | None = None
         self._open_ids: frozenset[str] = frozenset()  # the nodes not ended when it left (see close_nodes)
+        self._done_calls: set[tuple[str | None, str]] = set()  # the service calls done when it left memory
         self._stored_upto = 0  # back from leaving memory: the events up to this seq are in the store only
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -104,6 +106,7 @@ class Recorder:
                 failed[node.id] = node.parents
             elif node.status not in FINAL_NODE_STATUSES:
                 still.append(node.id)
+        self._done_calls |= self._graph.done_calls()
         if done:
             self._done_parents = done if self._done_parents is None else {**self._done_parents, **done}
         if failed:
@@ -351,7 +354,12 @@ class Recorder:
         # history does not already show it done: a run resumed after every restart (or each time it left memory)
         # would otherwise store its replayed steps again, its history growing by its step count per resume.
         # A step whose journal entry survived a crash that its events did not is still written, on its replay.
-        written = not (cls is NodeRan and fields.get("replayed") and self._done_before(fields["node_id"]))
+        # A replayed service call likewise (it is not a node: the DAG lists it on the node that made it).
+        written = True
+        if cls is NodeRan:
+            written = not (fields.get("replayed") and self._done_before(fields["node_id"]))
+        elif cls is ServiceCalled and fields.get("replayed"):
+            written = not self._called_before(fields["node_id"], fields["key"])
         node = self._graph.apply(event)
         if written:
             self._session.store.record(self._run_id, event, node if isinstance(event, _NODE_EVENTS) else None)
@@ -367,6 +375,10 @@ class Recorder:
         if node_id in graph and graph.node(node_id).status == "DONE":
             return True
         return self._done_parents is not None and node_id in self._done_parents
+
+    def _called_before(self, node_id: str | None, key: str) -> bool:
+        """Whether the history shows the service call ``key`` of ``node_id`` done (as :meth:`_done_before`)."""
+        return self._graph.called(node_id, key) or (node_id, key) in self._done_calls
 
     def hold(self) -> None:
         """Hand out no event until :meth:`release`: they are still recorded, folded and stored in order.
