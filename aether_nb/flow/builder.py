@@ -21,13 +21,14 @@ from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.retry import AnyRetryPolicy
 from aether_nb.flow.routing import Branch, Topology, literal_destinations
-from aether_nb.flow.state import StateSpec, schema_kind
+from aether_nb.flow.state import ROOT, StateSpec, schema_kind
 from aether_nb.flow.types import (
     DEFAULT_RECURSION_LIMIT,
     END,
     START,
     GraphBuildError,
     GraphDefinitionError,
+    InvalidUpdate,
 )
 from aether_nb.runtime.checks import check_no_secret, check_text
 from aether_nb.runtime.codec import fingerprint
@@ -512,7 +513,7 @@ class _SubgraphNode:
     def __repr__(self) -> str:
         return f"<subgraph {self.graph.name!r} as node {self.__name__!r}>"
 
-    async def __call__(self, state: Any, config: dict[str, Any]) -> dict[str, Any]:
+    async def __call__(self, state: Any, config: dict[str, Any]) -> Any:
         from aether_nb.flow.engine import Engine, current_engine
         from aether_nb.flow.nodes import current_node_run
         from aether_nb.runtime.execution import current_scope
@@ -523,8 +524,21 @@ class _SubgraphNode:
         if parent is None or scope is None:
             raise UsageError("a subgraph node runs inside a compiled StateGraph", code="no_node")
         values = dict(state) if isinstance(state, Mapping) else dict(vars(state))
-        fields = self.graph.spec.fields
-        sub_input = {k: v for k, v in values.items() if fields is None or k in fields}
+        sub_spec, parent_spec = self.graph.spec, parent.graph.spec
+        sub_input: Any
+        if sub_spec.kind == "root":
+            # a single-value subgraph takes the parent's value (a single-value parent's), else its state
+            sub_input = values.get(ROOT) if parent_spec.kind == "root" else values
+        elif parent_spec.kind == "root":
+            raise InvalidUpdate(
+                f"subgraph node {shown(self.__name__)}: graph {shown(parent.graph.name)} has a single-value state, "
+                f"which has no keys to give graph {shown(self.graph.name)} (state {sub_spec.name}); give both the "
+                "same kind of state",
+                code="bad_subgraph_state",
+            )
+        else:
+            fields = sub_spec.fields
+            sub_input = {k: v for k, v in values.items() if fields is None or k in fields}
         engine = Engine(
             self.graph,
             scope,
@@ -533,6 +547,14 @@ class _SubgraphNode:
             node=node_run.ns_label if node_run is not None and node_run.ns_label else self.__name__,
             parent_task=node_run.tid if node_run is not None else "",
         )
-        out = await engine.main()
-        mine = parent.graph.spec.fields
-        return {k: v for k, v in self.graph.spec.output(out).items() if mine is None or k in mine}
+        out = sub_spec.output(await engine.main())
+        if parent_spec.kind == "root":
+            return out  # the subgraph's value is the node's update, merged by the parent's reducer (as LangGraph)
+        if not isinstance(out, Mapping):
+            raise InvalidUpdate(
+                f"subgraph node {shown(self.__name__)}: graph {shown(self.graph.name)} returned a "
+                f"{type(out).__name__}, not a dict of the keys of graph {shown(parent.graph.name)}",
+                code="bad_subgraph_state",
+            )
+        mine = parent_spec.fields
+        return {k: v for k, v in out.items() if mine is None or k in mine}

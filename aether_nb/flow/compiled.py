@@ -27,13 +27,14 @@ from aether_nb.flow.checkpoint import (
     parse_checkpoint_id,
 )
 from aether_nb.flow.context import coerce_context
-from aether_nb.flow.draw import DrawableGraph, draw_mermaid
+from aether_nb.flow.describe import DescribeMixin
+from aether_nb.flow.edits import bulk_update
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
-from aether_nb.flow.jsonschema import json_schema
 from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.output_v2 import check_version, graph_output, stream_part
 from aether_nb.flow.runnable import RunnableMixin
 from aether_nb.flow.streaming import Chunk, Sink, drive
-from aether_nb.flow.threads import History, bulk_update, state_history, subgraph_at, thread_state
+from aether_nb.flow.threads import History, state_history, subgraph_at, thread_state
 from aether_nb.flow.turns import (
     call_breakpoints,
     check_call_options,
@@ -76,7 +77,7 @@ def default_stream_mode(mode: str | Sequence[str] | None) -> str | Sequence[str]
 _FLOW_WAITS = ("interrupt", "before", "after")
 
 
-class CompiledGraph(RunnableMixin):
+class CompiledGraph(RunnableMixin, DescribeMixin):
     """A runnable state graph. Made by :meth:`StateGraph.compile`; holds its own checkpointer and services."""
 
     kind = "state_graph"
@@ -243,7 +244,9 @@ class CompiledGraph(RunnableMixin):
             meta = w.meta if isinstance(w.meta, dict) else {}
             kind = meta.get("flow")
             if kind in _FLOW_WAITS:
-                out.append((w.token, Interrupt(meta.get("value"), w.node_id, kind, str(meta.get("node")), w.prompt)))
+                node = str(meta.get("node"))
+                schema = meta.get("response_schema")
+                out.append((w.token, Interrupt(meta.get("value"), w.node_id, kind, node, w.prompt, schema)))
         return out
 
     # -- invoking -----------------------------------------------------------------------------------------------
@@ -258,6 +261,7 @@ class CompiledGraph(RunnableMixin):
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
+        version: str = "v1",
         **kwargs: Any,
     ) -> Any:
         """Run one turn on ``config["thread_id"]`` until the graph finishes or pauses.
@@ -272,7 +276,8 @@ class CompiledGraph(RunnableMixin):
         read as ``runtime.context``. It is never stored: a turn this call resumes runs with this call's context.
         As in LangGraph, ``output_keys`` picks what is returned (one key: its value), ``interrupt_before``/
         ``interrupt_after`` replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
-        than ``"values"`` returns the list of chunks :meth:`astream` would yield.
+        than ``"values"`` returns the list of chunks :meth:`astream` would yield. ``version="v2"`` returns
+        LangGraph's :class:`GraphOutput` (``value``, ``interrupts``) instead (chunks: v2's typed parts).
 
         Returns:
             an :class:`InvokeResult`: the state's values (a dict subclass with ``status``, ``state``,
@@ -287,6 +292,7 @@ class CompiledGraph(RunnableMixin):
             InvalidContext: ``context`` does not fit ``context_schema``.
         """
         check_call_options(durability, kwargs)
+        check_version(version)
         stream_mode = default_stream_mode(stream_mode)
         if stream_mode != "values":
             chunks = self.astream(
@@ -297,6 +303,7 @@ class CompiledGraph(RunnableMixin):
                 output_keys=output_keys,
                 interrupt_before=interrupt_before,
                 interrupt_after=interrupt_after,
+                version=version,
             )
             return [c async for c in chunks]
         ctx = coerce_context(self.context_schema, context)
@@ -306,7 +313,10 @@ class CompiledGraph(RunnableMixin):
             res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
         else:
             res = await self._invoke(input, config, None, ctx, breakpoints)
-        return select_output(res, output_keys)
+        res = select_output(res, output_keys)
+        if version == "v2":
+            return graph_output(self, res, lambda: select_output(self.get_state(config or {}).values, output_keys))
+        return res
 
     def invoke(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
@@ -367,6 +377,7 @@ class CompiledGraph(RunnableMixin):
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         durability: str | None = None,
+        version: str = "v1",
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Like :meth:`ainvoke`, yielding as the graph runs (LangGraph's modes and shapes).
@@ -379,9 +390,11 @@ class CompiledGraph(RunnableMixin):
         of modes, items are ``(mode, payload)``; with ``subgraphs=True``, ``(namespace, payload)`` or
         ``(namespace, mode, payload)``. ``"tasks"`` —
         each task's start and result (error, interrupts); ``"checkpoints"`` — each checkpoint as it is written
-        (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`).
+        (LangGraph's payloads, see :mod:`aether_nb.flow.streaming`). ``version="v2"``: every item is LangGraph's
+        typed part ``{"type": mode, "ns": namespace, "data": payload}`` (:mod:`aether_nb.flow.output_v2`).
         """
         check_call_options(durability, kwargs)
+        check_version(version)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
         stream_mode = default_stream_mode(stream_mode)
@@ -398,6 +411,8 @@ class CompiledGraph(RunnableMixin):
             elif mode == "updates" and isinstance(output_keys, str) and not ns:  # one key: its value, as LangGraph's
                 payload = {n: u if n.startswith("__") or not isinstance(u, dict) else u.get(output_keys)
                            for n, u in payload.items()}  # fmt: skip
+            if version == "v2":
+                return stream_part(self, mode, payload, ns)
             if isinstance(stream_mode, str):
                 return (ns, payload) if subgraphs else payload
             return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
@@ -576,34 +591,3 @@ class CompiledGraph(RunnableMixin):
 
     async def __aexit__(self, *_: Any) -> None:
         await self.aclose()
-
-    # -- schemas --------------------------------------------------------------------------------------------------
-    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON Schema of an input (``input_schema``, else the state), as LangGraph's."""
-        return json_schema(self.builder.spec.input_schema or self.builder.state_schema, f"{self.name}_input")
-
-    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON Schema of what ``ainvoke`` returns (``output_schema``, else the state), as LangGraph's."""
-        return json_schema(self.builder.spec.output_schema or self.builder.state_schema, f"{self.name}_output")
-
-    def get_context_jsonschema(self) -> dict[str, Any] | None:
-        """The JSON Schema of ``context=`` (``context_schema``), or None without one."""
-        if self.context_schema is None:
-            return None
-        return json_schema(self.context_schema, f"{self.name}_context")
-
-    # -- display ------------------------------------------------------------------------------------------------
-    def draw_mermaid(self) -> str:
-        """The graph as Mermaid flowchart text (dotted arrows: conditional edges and Command destinations)."""
-        return draw_mermaid(self)
-
-    def get_graph(self, *, xray: bool | int = False) -> DrawableGraph:
-        """The graph's nodes and edges (``.nodes``, ``.edges``, ``.draw_mermaid()``), as LangGraph's ``get_graph``."""
-        return DrawableGraph(self, xray=xray)
-
-    def generate_graph(self) -> dict[str, Any]:
-        """Agentflow's description: ``{"info": {...}, "nodes": [...], "edges": [...]}``."""
-        return self.get_graph().to_dict()
-
-    def _repr_markdown_(self) -> str:
-        return f"**{self.name}** (state graph)\n\n```mermaid\n{self.draw_mermaid()}\n```"

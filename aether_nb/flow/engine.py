@@ -42,12 +42,12 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
+from aether_nb.flow.edits import pause_gotos
 from aether_nb.flow.emitter import Emitter
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
-from aether_nb.flow.threads import pause_gotos
 from aether_nb.flow.turn_start import checkpoint_info, legacy_reload, prepare
 from aether_nb.flow.turns import breakpoint_option, matches
 from aether_nb.flow.types import GraphRecursionError, InvalidUpdate, ParentCommand
@@ -241,8 +241,8 @@ class Engine(Emitter):
         spent = 2 if start["started"] else 0
         limit = self.limit
         path: list[list[str]] = []
-        # a branch from a past checkpoint without input goes past a breakpoint it paused at already (as LangGraph)
-        skip_before = self.checkpoint_id is not None and self.input is None and not start["started"]
+        # a call going on with pending tasks (ainvoke(None), a Command, a fork) passes a breakpoint before them, as
+        skip_before = self.input is None and not start["started"]  # LangGraph marks it seen on every resuming call
         while tasks:
             sink = self.sink
             if sink is not None:

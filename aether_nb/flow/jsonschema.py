@@ -113,3 +113,29 @@ def _admits_none(hint: Any) -> bool:
     if get_origin(hint) in (typing.Union, types.UnionType):
         return any(_admits_none(a) for a in get_args(hint))
     return False
+
+
+def schema_model(schema: Any, name: str, *, optional: bool = False) -> type[Any]:
+    """A pydantic model of ``schema`` (LangGraph's ``get_input_schema``/``get_output_schema``): a root model over
+    it (None or ``dict``: any dict); with ``optional``, a model whose fields are the schema's keys, each optional
+    with default None, as LangGraph's output model."""
+    try:
+        from pydantic import RootModel, create_model
+    except ImportError as exc:  # pragma: no cover - pydantic comes with openai
+        raise UsageError("schema models need pydantic (pip install pydantic)", code="missing_dependency") from exc
+    if schema is None or schema is dict:
+        return type(name, (RootModel[dict[str, Any]],), {"__module__": __name__})
+    from aether_nb.flow.state import ROOT, schema_keys
+
+    keys = schema_keys(schema)
+    if optional and keys is not None and keys != [ROOT]:
+        try:
+            hints = typing.get_type_hints(schema)
+        except Exception:  # (names only the defining code knows: the fields are Any)
+            hints = {}
+        fields: dict[str, Any] = {k: (hints.get(k, Any) | None, None) for k in keys}
+        return create_model(name, **fields)  # type: ignore[no-any-return]
+    try:
+        return type(name, (RootModel[schema],), {"__module__": __name__})
+    except Exception as exc:
+        raise UsageError(f"cannot make a pydantic model of {shown(schema)}: {exc}", code="bad_schema") from exc

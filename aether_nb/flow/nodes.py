@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.asks import response_adapter
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import assistant_message, with_ids
@@ -110,7 +111,7 @@ def current_node_run() -> NodeRun | None:
     return _node_run.get()
 
 
-def interrupt(value: Any = None, *, message: str | None = None) -> Any:
+def interrupt(value: Any = None, *, message: str | None = None, response_schema: Any = None) -> Any:
     """Pause the graph inside a node until ``ainvoke(Command(resume=answer), config)`` answers; return the answer.
 
     The first call raises a control-flow exception that pauses the task: ``ainvoke`` returns with
@@ -124,6 +125,10 @@ def interrupt(value: Any = None, *, message: str | None = None) -> Any:
     Args:
         value: anything JSON-friendly for whoever answers (shown in the notebook, listed in ``res.interrupts``).
         message: the prompt (default: ``value`` when it is a string).
+        response_schema: what the answer must be, as in LangGraph: a pydantic model, TypedDict or dataclass
+            (an answer that does not fit is refused with ``InvalidAnswer`` and the question stays pending; this
+            call returns the answer validated into the type), or a JSON Schema dict (shown, not enforced). The
+            JSON Schema is on the :class:`~aether_nb.flow.types.Interrupt` (``response_schema``).
     """
     node_run = _node_run.get()
     if node_run is None:
@@ -131,11 +136,15 @@ def interrupt(value: Any = None, *, message: str | None = None) -> Any:
             "interrupt() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
             code="no_node",
         )
+    adapter = response_adapter(response_schema)
     index = node_run.counter
     node_run.counter += 1
     if index < len(node_run.resume):
-        return node_run.resume[index]
-    raise GraphInterrupt(index, value, message)
+        answer = node_run.resume[index]
+        return answer if adapter is None else adapter.validate_python(answer)
+    if adapter is not None:
+        raise GraphInterrupt(index, value, message, adapter.json_schema(), checks=True)
+    raise GraphInterrupt(index, value, message, response_schema)
 
 
 def get_stream_writer() -> Callable[[Any], None]:
@@ -420,16 +429,16 @@ class NodeResult:
 def normalise_return(raw: Any, spec: StateSpec, node: str) -> NodeResult:
     """A node's return as :class:`NodeResult`.
 
-    Accepts None, a dict of state keys, a :class:`Command`, a list mixing Commands and updates, a state object
-    (its fields, as LangGraph writes them), and Agentflow's message returns (a message, a string, or a list of
-    them, appended to ``messages``).
+    Accepts None, a dict of state keys, a :class:`Command`, a list (or tuple) mixing Commands and updates, a state
+    object (its fields, as LangGraph writes them), and Agentflow's message returns (a message, a string, or a list
+    of them, appended to ``messages``).
 
     Raises:
         InvalidUpdate: a return the graph cannot use.
     """
     if isinstance(raw, Command):
         return NodeResult(_command_writes(raw, spec, node), _goto_of(raw, node))
-    if isinstance(raw, list) and any(isinstance(x, Command) for x in raw):
+    if isinstance(raw, (list, tuple)) and any(isinstance(x, Command) for x in raw):  # (a tuple too, as LangGraph)
         writes: list[Write] = []
         goto: list[str | Send] = []
         for item in raw:

@@ -1,5 +1,5 @@
 """The Runnable conveniences LangGraph's compiled graphs inherit from LangChain and that LangGraph code uses every
-day: ``with_config``, ``batch``/``abatch``, ``get_subgraphs``, ``get_name``, ``aget_graph``.
+day: ``with_config``, ``batch``/``abatch``, ``(a)batch_as_completed``, ``get_subgraphs``, ``get_name``, ``aget_graph``.
 
 They are thin: ``abatch`` is one ``ainvoke`` per input, run concurrently; ``with_config`` returns a view of the
 same compiled graph (same checkpoints, same runs) whose calls merge a default config into theirs.
@@ -76,6 +76,53 @@ class RunnableMixin:
 
         no_running_loop("batch()", "await app.abatch(...)")
         return asyncio.run(self.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs))
+
+    async def abatch_as_completed(
+        self,
+        inputs: Sequence[Any],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """:meth:`abatch` yielding ``(index, result)`` as each call finishes (LangChain's ``abatch_as_completed``);
+        leaving the loop early stops the calls still running."""
+        graph: Any = self
+
+        async def one(i: int, inp: Any, cfg: Any) -> tuple[int, Any]:
+            try:
+                return i, await graph.ainvoke(inp, cfg, **kwargs)
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                return i, exc
+
+        calls = [
+            asyncio.ensure_future(one(i, inp, c))
+            for i, (inp, c) in enumerate(zip(inputs, _configs(inputs, config), strict=True))
+        ]
+        try:
+            for finished in asyncio.as_completed(calls):
+                yield await finished
+        finally:
+            for c in calls:
+                c.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+
+    def batch_as_completed(
+        self,
+        inputs: Sequence[Any],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[tuple[int, Any]]:
+        """:meth:`abatch_as_completed` for scripts: ``(index, result)`` pairs as the calls finish."""
+        from aether_nb.flow.streaming import drive
+        from aether_nb.flow.turns import no_running_loop
+
+        no_running_loop("batch_as_completed()", "async for i, out in app.abatch_as_completed(...)")
+        return drive(self.abatch_as_completed(inputs, config, return_exceptions=return_exceptions, **kwargs))
 
     def with_config(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> ConfiguredGraph:
         """This graph with a default config (``with_config(recursion_limit=5)``, ``with_config({"configurable":
@@ -159,6 +206,12 @@ class ConfiguredGraph:
 
     def batch(self, inputs: Sequence[Any], config: Any = None, **kw: Any) -> list[Any]:
         return self.graph.batch(inputs, [self._merged(c) for c in _configs(inputs, config)], **kw)
+
+    def abatch_as_completed(self, inputs: Sequence[Any], config: Any = None, **kw: Any) -> AsyncIterator[Any]:
+        return self.graph.abatch_as_completed(inputs, [self._merged(c) for c in _configs(inputs, config)], **kw)
+
+    def batch_as_completed(self, inputs: Sequence[Any], config: Any = None, **kw: Any) -> Iterator[Any]:
+        return self.graph.batch_as_completed(inputs, [self._merged(c) for c in _configs(inputs, config)], **kw)
 
     def get_state(self, config: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         return self.graph.get_state(self._merged(config), **kw)

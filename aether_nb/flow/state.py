@@ -213,7 +213,9 @@ class StateSpec:
         frames: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self.schema = schema
-        self.kind = schema_kind(schema)
+        # StateGraph(dict) is, as in LangGraph, one value (the whole dict) that each write replaces; no schema at
+        # all (Agentflow's StateGraph()) is a free-form dict of keys with a messages list
+        self.kind = "root" if schema is dict else schema_kind(schema)
         self.input_schema = input_schema
         self.output_schema = output_schema
         self.reducers: dict[str, Reducer] = {}

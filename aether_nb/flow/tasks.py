@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
+from aether_nb.flow.asks import await_answer, interrupt_wait, prior_answers, ready, settle_answered
 from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
@@ -34,17 +35,14 @@ from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
-from aether_nb.runtime.codec import decode, encode, preview
-from aether_nb.runtime.events import WaitAnswered
+from aether_nb.runtime.codec import decode, encode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.slots import in_session_slot
 from aether_nb.runtime.tools import show_queued
-from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.flow.engine import Engine
-    from aether_nb.store.records import WaitRecord
 
 NO_ARG: Any = object()
 
@@ -140,57 +138,6 @@ def rerun_scope(child: Scope, reload: bool = True, *, failures: bool = False) ->
     return Scope(execution, child.node_id, child.kind)
 
 
-async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
-    """Park on a wait opened at ``key`` (the runtime's ``Scope.await_answer``)."""
-    return await scope.await_answer(key, spec, None)
-
-
-def prior_answers(child: Scope) -> tuple[list[Any], list[tuple[int, WaitRecord]]]:
-    """In an execution resumed from the store: the answers this task's ``interrupt()`` calls already have, in
-    order (journaled, or given while no process ran it), so the node runs once with all of them instead of once
-    per answer; and the waits among them answered but not journaled (their step is completed by
-    :func:`settle_answered`)."""
-    execution = child.execution
-    if not execution.resumed:
-        return [], []
-    out: list[Any] = []
-    unjournaled: list[tuple[int, WaitRecord]] = []
-    waits: dict[str, WaitRecord] | None = None
-    while True:
-        key = f"{child.prefix}interrupt_{len(out) + 1}"
-        entry = execution.journal.get(key)
-        if entry is not None:
-            out.append(decode(entry.value))
-            continue
-        if waits is None:
-            known = execution.known_waits
-            records = (
-                known.values()
-                if known is not None
-                else execution.host.session.store.list_waits(execution.host.id, status=None)
-            )
-            waits = {w.node_id: w for w in records}
-        rec = waits.get(key)
-        if rec is None or rec.status != "answered":
-            return out, unjournaled
-        unjournaled.append((len(out), rec))
-        out.append(decode(rec.answer))
-
-
-async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, answer: Any) -> None:
-    """Complete the step of an ``interrupt()`` answered while no execution waited on it (a kernel restart, or a
-    resume from another event loop): its DAG node ends DONE with the answer, as it would have live, instead of
-    being left waiting and closed as cancelled when the run ends; the step is journaled like a live answer, and
-    the run says it was answered (the widget shows the answer under its question, as for a live one)."""
-    inputs = {"kind": rec.kind, "prompt": rec.prompt, "options": None, "index": index}
-
-    def answered(_s: Scope) -> Any:
-        child.run.emit(WaitAnswered, token=rec.token, node_id=rec.node_id, answer=preview(answer))
-        return _ready(answer)
-
-    await child.run_step(rec.node_id, "interrupt", "wait", inputs, answered, fp=f"flow-interrupt:{node}:{index}")
-
-
 def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
     for p in policies:
         if p.matches(exc) if isinstance(p, LangGraphRetryPolicy) else isinstance(exc, p.retry_on):
@@ -211,7 +158,9 @@ class TaskRunner:
         """Run (or replay) ``task`` as one journaled step; returns its outcome."""
         pending = task.pending
         if pending is not None and not pending.get("unrouted"):
-            return Outcome.from_json(pending)
+            done = Outcome.from_json(pending)
+            self.engine.note_done(task, done)  # (finished in an earlier turn: a sibling's pause keeps it too)
+            return done
         engine = self.engine
         spec = engine.graph.nodes[task.node]
         inputs = task.arg if task.push else values
@@ -419,7 +368,7 @@ class TaskRunner:
             "reload",
             "flow",
             {"reload": n},
-            lambda _s: _ready(engine.latest_values()),
+            lambda _s: ready(engine.latest_values()),
             node=False,
         )
         if child.execution.durable:  # every step so far is journaled, this read too: a replay finds it
@@ -504,8 +453,7 @@ class TaskRunner:
         engine = self.engine
         key = f"{child.prefix}interrupt_{gi.index + 1}"
         node = f"{engine.ns_path}{task.node}"
-        prompt = interrupt_prompt(node, gi.value, gi.message)
-        spec = WaitSpec(kind="human", prompt=prompt, meta={"flow": "interrupt", "node": node, "value": gi.value})
+        spec = interrupt_wait(node, gi)
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None, "index": gi.index}
 
         async def execute(_: Scope) -> Any:
@@ -515,41 +463,18 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
-            asked = Interrupt(gi.value, key, "interrupt", node, prompt)
+            asked = Interrupt(gi.value, key, "interrupt", node, spec.prompt, gi.response_schema)
             engine.stream_interrupt(task, asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
-
-
-_PROMPT_KEYS = ("question", "prompt", "message", "text", "query", "title")
-
-
-def interrupt_prompt(node: str, value: Any, message: str | None) -> str:
-    """What the chat asks for an ``interrupt(value)``: its message, a string value, or a dict value's question
-    (``interrupt({"question": ..., "draft": ...})``, LangGraph's usual shape); else it says which node waits. The
-    value itself is shown under the question."""
-    if message is not None:
-        return message
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in _PROMPT_KEYS:
-            text = value.get(key)
-            if isinstance(text, str) and text.strip():
-                return text
-    return f"{node} paused at interrupt() and waits for your answer"
 
 
 def _parent_command(raw: Any) -> Command[Any] | None:
     """The ``Command(graph=Command.PARENT)`` a node returned (alone, or in a list such as a ToolNode's)."""
     if isinstance(raw, Command):
         return raw if raw.graph == Command.PARENT else None
-    if isinstance(raw, list):
+    if isinstance(raw, (list, tuple)):
         return next((c for c in raw if isinstance(c, Command) and c.graph == Command.PARENT), None)
     return None
-
-
-async def _ready(value: Any) -> Any:
-    return value
 
 
 class _Busy:

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
+from aether_nb.flow.asks import answer_form
 from aether_nb.flow.checkpoint import GOTO_KEY
+from aether_nb.flow.edits import merge_at_pause
 from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
-from aether_nb.flow.threads import effective_values, merge_at_pause, pause_interrupts
+from aether_nb.flow.threads import effective_values, pause_interrupts
 from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import Event
@@ -108,11 +110,12 @@ async def answer_pauses(run: Run, pauses: list[tuple[str, Interrupt]], resume: A
     dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
     static = [(t, i) for t, i in pauses if i.kind != "interrupt"]
     by_id = {i.id: token for token, i in dynamic}
+    asked = {i.id: i for _, i in dynamic}
     if isinstance(resume, Mapping) and resume and set(resume) <= set(by_id):
         for iid, value in resume.items():
-            await run.answer(value, token=by_id[iid])
+            await run.answer(answer_form(asked[iid], value), token=by_id[iid])
     elif len(dynamic) == 1:
-        await run.answer(resume, token=dynamic[0][0])
+        await run.answer(answer_form(dynamic[0][1], resume), token=dynamic[0][0])
     elif len(dynamic) > 1:
         raise AmbiguousResume(
             f"When there are multiple pending interrupts, you must specify the interrupt id when resuming: run "
@@ -260,8 +263,13 @@ def turn_result(graph: CompiledGraph, run: Run | None, thread_id: str, pauses: l
         status = "interrupted"
     latest = graph.checkpointer.latest(thread_id)
     values = effective_values(graph, latest) if latest is not None else {}
-    if graph.spec.kind == "root":
-        return graph.spec.output(values)  # a single-value state: the value itgraph, as LangGraph returns it
+    if graph.spec.kind == "root":  # a single-value state: the value itself, as LangGraph returns it
+        value = graph.spec.output(values)
+        asked = pause_interrupts(pauses)
+        if not asked:
+            return value
+        # paused at interrupt(): LangGraph's invoke adds the interrupts to a dict value, else returns only them
+        return {**value, "__interrupt__": asked} if isinstance(value, Mapping) else {"__interrupt__": asked}
     msgs = values.get("messages")
     turn_msgs = list(msgs[latest.turn_start :]) if isinstance(msgs, list) and latest is not None else []
     return InvokeResult(
@@ -284,6 +292,11 @@ def state_or_none(graph: CompiledGraph, values: dict[str, Any]) -> Any:
         return graph.spec.to_state(values)
     except Exception:
         return None
+
+
+def asked_without_answer(graph: CompiledGraph, run: Run) -> bool:
+    """Whether the thread's turn waits at an ``interrupt()`` (not at a breakpoint, which ``None`` continues)."""
+    return any(i.kind == "interrupt" for _, i in graph.interrupts_of(run))
 
 
 def as_command(input: Any) -> Command[Any] | None:
@@ -405,6 +418,14 @@ async def invoke_turn(
     travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
     if run is not None and not run.done and travel:
         run.cancel()  # running again from an older checkpoint abandons the pause at the head
+    elif run is not None and not run.done and input is None and asked_without_answer(graph, run):
+        # ainvoke(None, config) at an interrupt() pause: as LangGraph, the paused nodes run again without an
+        # answer (a node that no longer asks completes; one that asks pauses again). The paused turn is stopped
+        # (its finished tasks' results stay on the checkpoint) and a new turn goes on from the thread's head
+        run.cancel()
+        if run.live:
+            await run.wait_for("cancelled", "succeeded", "failed", timeout=None)
+        latest = cp.latest(thread_id)
     if run is not None and not run.done and not travel:
         graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
         graph.limits[run.id] = int(cfg.get("recursion_limit") or graph.recursion_limit)  # and its recursion limit

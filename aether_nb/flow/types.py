@@ -17,6 +17,7 @@ so ``except ValueError`` / ``except RecursionError`` written for LangGraph still
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
@@ -115,6 +116,8 @@ class Interrupt:
         kind: ``"interrupt"`` (a node called ``interrupt()``), ``"before"`` or ``"after"`` (compile options).
         node: the graph node concerned (``"inner/child"`` inside a subgraph).
         message: the prompt shown in the notebook.
+        response_schema: the JSON Schema of the answer ``interrupt(value, response_schema=...)`` expects (a
+            type's, checked against answers; or the dict given), as LangGraph's; None without one.
     """
 
     value: Any = None
@@ -122,6 +125,7 @@ class Interrupt:
     kind: str = field(default="interrupt", compare=False)
     node: str = field(default="", compare=False)
     message: str | None = field(default=None, compare=False)
+    response_schema: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class InvokeResult(dict[str, Any]):
@@ -174,6 +178,39 @@ class InvokeResult(dict[str, Any]):
 
     def __repr__(self) -> str:
         return f"InvokeResult({dict.__repr__(self)}, status={self.status!r})"
+
+
+@dataclass(frozen=True)
+class GraphOutput:
+    """What ``ainvoke(..., version="v2")`` returns, as LangGraph's: ``value`` (the output; a pydantic or
+    dataclass output schema's instance) and ``interrupts`` (the pending ``interrupt()`` questions)."""
+
+    value: Any
+    interrupts: tuple[Interrupt, ...] = ()
+
+    def __getitem__(self, key: str) -> Any:
+        """LangGraph's deprecated dict access (``out["__interrupt__"]``, ``out["key"]``)."""
+        warnings.warn(
+            "Accessing GraphOutput via `result[key]` is deprecated (as in LangGraph): use `result.value` or "
+            "`result.interrupts`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if key == "__interrupt__":
+            return self.interrupts
+        if isinstance(self.value, dict):
+            return self.value[key]
+        try:
+            return getattr(self.value, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        if key == "__interrupt__":
+            return bool(self.interrupts)
+        if isinstance(self.value, dict):
+            return key in self.value
+        return isinstance(key, str) and hasattr(self.value, key)
 
 
 @dataclass(frozen=True)
@@ -368,11 +405,15 @@ class GraphInterrupt(BaseException):
     """Raised by :func:`~aether_nb.flow.nodes.interrupt` to pause the task that called it (control flow, not an
     error: a BaseException, so ``except Exception`` in a node does not swallow it)."""
 
-    def __init__(self, index: int, value: Any, message: str | None) -> None:
+    def __init__(
+        self, index: int, value: Any, message: str | None, response_schema: Any = None, checks: bool = False
+    ) -> None:
         super().__init__(f"interrupt #{index}: {value!r}")
         self.index = index
         self.value = value
         self.message = message
+        self.response_schema = response_schema  # a JSON Schema (a type's, or the dict given), shown with the question
+        self.checks = checks  # whether answers must fit it (it came from a type, as LangGraph validates)
 
 
 class ParentCommand(BaseException):

@@ -1,0 +1,309 @@
+"""Edits of a thread's checkpoints, with LangGraph's semantics: ``update_state``, ``bulk_update_state``, and the
+input or ``Command(update=..., goto=...)`` given at a pause.
+
+* ``update_state(config, values, as_node=None)`` writes a new checkpoint as if ``as_node`` had returned
+  ``values``: the reducers apply, and the next tasks are routed again from ``as_node`` (its edges and routers
+  see the edited state; a ``Command``'s ``goto`` adds its targets). Without ``as_node``, the node that wrote the
+  checkpoint is used (START on a thread that only has an input); ``END`` clears the pending tasks; ``"__copy__"``
+  copies the checkpoint as a fork; ``"__input__"`` writes an ``input`` checkpoint holding ``values`` as a turn's
+  input (START merges it when the thread goes on), as LangGraph's, so ``bulk_update_state`` can copy a thread's
+  history. On a past checkpoint the edit starts a branch (the thread's head moves to it); ``ainvoke(None,
+  returned_config)`` runs it.
+
+Reading a thread (snapshots, history) is :mod:`aether_nb.flow.threads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from aether_nb.errors import UsageError, shown
+from aether_nb.flow.checkpoint import GOTO_KEY, Checkpoint, Checkpointer, metadata_of, thread_key
+from aether_nb.flow.context import Runtime
+from aether_nb.flow.managed import UPDATE_STATE_REMAINING
+from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.routing import add_goto
+from aether_nb.flow.threads import COPY, INPUT, config_of, subgraph_at
+from aether_nb.flow.types import END, START, Command, EmptyUpdate, InvalidUpdate, Send, StateUpdate
+
+if TYPE_CHECKING:
+    from aether_nb.flow.compiled import CompiledGraph
+
+
+async def update_state(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    thread_id: str,
+    ns: str,
+    base: Checkpoint | None,
+    values: Any,
+    as_node: str | None,
+    *,
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """The checkpoint an ``update_state`` writes (see the module docstring)."""
+    key = thread_key(thread_id, ns)
+    spec = graph.spec
+    if as_node == COPY:
+        if base is None:
+            raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
+        return cker.put(
+            key,
+            replace(
+                base,
+                source="fork",
+                parent=base.id,
+                step=base.step + 1,
+                created_at=now,
+                run_id=run_id,
+                metadata=dict(metadata or {}),
+            ),
+        )
+    if as_node == INPUT:
+        return cker.put(key, as_input(graph, base, values, run_id, now, metadata))
+    if as_node is None:
+        writers = sorted(set(base.writers)) if base is not None else []
+        if base is None or not writers or writers == [START]:
+            as_node = START
+        elif len(writers) == 1:
+            as_node = writers[0]
+        else:
+            raise InvalidUpdate(
+                f"Ambiguous update, specify as_node: the last superstep ran {writers}; pass as_node=<one of them>",
+                code="ambiguous_update",
+            )
+    if not isinstance(as_node, str) or (as_node not in graph.nodes and as_node not in (START, END)):
+        raise InvalidUpdate(
+            f"as_node={shown(as_node)} is not the name of a node of the graph; nodes: {sorted(graph.nodes)}"
+        )
+    writes = input_writes(graph.spec, values, "update_state")
+    before = base.values if base is not None else spec.initial()
+    new_values = spec.apply(before, [(as_node, writes)])
+    barriers = dict(base.barriers) if base is not None else {}
+    deferred = list(base.deferred) if base is not None else []
+    if as_node == END:
+        tasks: list[dict[str, Any]] = []
+    else:
+        config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+
+        def local_state(schema: Any) -> Any:
+            return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
+
+        route = await graph.topology.route(
+            as_node, goto_of(values), local_state, config, runtime=lambda: Runtime(store=graph.store)
+        )
+        tasks, barriers, deferred = graph.topology.next_tasks([(as_node, route)], barriers, deferred)
+    return cker.put(
+        key,
+        updated(base, new_values, tasks, barriers, deferred, (as_node,), run_id, now, metadata),
+    )
+
+
+async def update_superstep(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    thread_id: str,
+    ns: str,
+    base: Checkpoint | None,
+    updates: Sequence[StateUpdate],
+    *,
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """One superstep of ``bulk_update_state``: one update is :func:`update_state`; several are written together,
+    each as its node (named: ``as_node`` is required, END and ``__copy__`` are not allowed), as one checkpoint
+    routed again from all of them."""
+    if len(updates) == 1:
+        values, as_node = updates[0].values, updates[0].as_node
+        return await update_state(
+            graph, cker, thread_id, ns, base, values, as_node, run_id=run_id, now=now, metadata=metadata
+        )
+    nodes = [u.as_node for u in updates]
+    if INPUT in nodes:
+        raise InvalidUpdate(
+            "Cannot apply multiple updates when updating as input: give the update as_node='__input__' a "
+            "superstep of its own",
+            code="ambiguous_update",
+        )
+    bad = [n for n in nodes if n is None or n in (END, COPY) or (n not in graph.nodes and n != START)]
+    if bad:
+        raise InvalidUpdate(
+            f"bulk_update_state: with several updates in one superstep each names its node (as_node=one of "
+            f"{sorted(graph.nodes)}; not END or '__copy__'), got {bad}",
+            code="ambiguous_update",
+        )
+    spec = graph.spec
+    writes = [(str(n), input_writes(spec, u.values, "bulk_update_state")) for n, u in zip(nodes, updates, strict=True)]
+    before = base.values if base is not None else spec.initial()
+    new_values = spec.apply(before, writes)
+    config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
+
+    def local_state(schema: Any) -> Any:
+        return spec.to_state(spec.with_managed(new_values, UPDATE_STATE_REMAINING), schema)
+
+    routes = []
+    for (n, _), u in zip(writes, updates, strict=True):
+        routes.append((n, await graph.topology.route(n, goto_of(u.values), local_state, config)))
+    tasks, barriers, deferred = graph.topology.next_tasks(
+        routes, dict(base.barriers) if base is not None else {}, list(base.deferred) if base is not None else []
+    )
+    return cker.put(
+        thread_key(thread_id, ns),
+        updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
+    )
+
+
+def as_input(
+    graph: CompiledGraph,
+    base: Checkpoint | None,
+    values: Any,
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None,
+) -> Checkpoint:
+    """The checkpoint of ``update_state(config, values, as_node="__input__")``: an ``input`` checkpoint, as a turn's
+    input writes it (:func:`~aether_nb.flow.turn_start.prepare`) and as LangGraph's: the values as they were,
+    START next with ``values`` pending as its input, which ``ainvoke(None, config)`` merges and routes."""
+    writes = input_writes(graph.spec, values, "update_state")
+    msgs = (base.values if base is not None else {}).get("messages")
+    return Checkpoint(
+        values=base.values if base is not None else graph.spec.initial(),
+        tasks=({"node": START},),
+        step=base.step + 1 if base is not None else -1,
+        source="input",
+        run_id=run_id,
+        created_at=now,
+        parent=base.id if base is not None else None,
+        barriers=dict(base.barriers) if base is not None else {},
+        pending={INPUT: [[k, v] for k, v in writes]},
+        turn_start=len(msgs) if isinstance(msgs, list) else 0,
+        metadata=dict(metadata or {}),
+    )
+
+
+def goto_of(values: Any) -> list[str | Send]:
+    """The ``goto`` of a ``Command`` given to ``update_state``: as in LangGraph, its targets are routed besides
+    ``as_node``'s edges (the update is that node's return)."""
+    return values.goto_list() if isinstance(values, Command) else []
+
+
+def updated(
+    base: Checkpoint | None,
+    values: dict[str, Any],
+    tasks: Any,
+    barriers: Any,
+    deferred: Any,
+    writers: tuple[str, ...],
+    run_id: str | None,
+    now: float,
+    metadata: Mapping[str, Any] | None,
+) -> Checkpoint:
+    """The checkpoint an ``update_state`` (or one superstep of ``bulk_update_state``) writes after ``base``."""
+    return Checkpoint(
+        values=values,
+        tasks=tuple(tasks),
+        step=base.step + 1 if base is not None else 0,
+        source="update",
+        run_id=run_id,
+        created_at=now,
+        parent=base.id if base is not None else None,
+        barriers=barriers,
+        deferred=tuple(deferred),
+        writers=writers,
+        turn_start=base.turn_start if base is not None else 0,
+        metadata=dict(metadata or {}),
+    )
+
+
+def merge_at_pause(
+    graph: CompiledGraph,
+    cker: Checkpointer,
+    key: str,
+    head: Checkpoint,
+    values: Any,
+    goto: list[Any],
+    *,
+    run_id: str | None,
+    now: float,
+) -> Checkpoint:
+    """An input given at a pause (or ``Command(update=..., goto=...)``): merged into the head checkpoint without
+    routing again; ``goto`` adds tasks."""
+    writes = input_writes(graph.spec, values, "the input")
+    new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
+    tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
+    added = [t for t in tasks if t not in head.tasks]
+    pending = head.pending
+    if added:  # a live turn paused at an interrupt() runs them in the superstep it resumes (Engine.goto_at_pause)
+        pending = {**pending, GOTO_KEY: [*pending.get(GOTO_KEY, ()), *added]}
+    return cker.put(
+        key,
+        replace(
+            head,
+            values=new_values,
+            tasks=tuple(tasks),
+            pending=pending,
+            source="update",
+            run_id=run_id,
+            created_at=now,
+            parent=head.id,
+            step=head.step + 1,
+            writers=(INPUT,) if writes else head.writers,
+            errors={},
+        ),
+    )
+
+
+def pause_gotos(head: Checkpoint | None) -> dict[str, Any]:
+    """What a superstep paused at an ``interrupt()`` runs besides its tasks when it goes on (the ``goto`` of a
+    ``Command`` given at the pause, :func:`merge_at_pause`), and the state they start from."""
+    if head is None:
+        return {"tasks": [], "values": {}}
+    return {"tasks": list(head.pending.get(GOTO_KEY, ())), "values": head.values}
+
+
+async def bulk_update(
+    graph: CompiledGraph, config: Mapping[str, Any], supersteps: Sequence[Sequence[StateUpdate | tuple[Any, ...]]]
+) -> dict[str, Any]:
+    """``graph.abulk_update_state(...)`` (``aupdate_state`` is one superstep of one update): one checkpoint per
+    superstep, in the namespace ``config`` names; allowed while the thread's run is paused or done. Returns the
+    last checkpoint's config."""
+    steps = [[StateUpdate(*u) if not isinstance(u, StateUpdate) else u for u in step] for step in supersteps]
+    if not steps:
+        raise EmptyUpdate("No supersteps provided: bulk_update_state(config, [[StateUpdate(values, as_node)]])")
+    if any(not step for step in steps):
+        raise EmptyUpdate("No updates provided in a superstep: each superstep lists at least one StateUpdate")
+    thread_id, flat, checkpoint_id, ns = graph.parse_config(config)
+    session = graph.session
+    cker = graph.checkpointer_for(session)
+    run = graph.current_run(session, thread_id)
+    pauses = graph.interrupts_of(run) if run is not None and not run.done else []
+    if run is not None and run.live and not pauses:
+        raise UsageError(
+            f"thread {shown(thread_id)} is running (run {run.id}); update its state when it pauses or ends",
+            run_id=run.id,
+            code="thread_busy",
+        )
+    key = thread_key(thread_id, ns)
+    latest = cker.latest(key)
+    base = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
+    if checkpoint_id is not None and base is None:
+        raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
+    fork = base is not None and latest is not None and base.id != latest.id
+    target = subgraph_at(graph, ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
+    for step in steps:
+        base = await update_superstep(
+            target, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+        )
+    ends = any(u.as_node == END for step in steps for u in step)
+    dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
+    new_input = any(u.as_node == INPUT for step in steps for u in step)  # (the head waits for START: a new turn)
+    if run is not None and not run.done and not ns and (fork or dropped or new_input):
+        run.cancel()  # its pause is no longer the thread's head
+    if cker.get_thread(thread_id) is None:
+        cker.put_thread(thread_id, {"turn": 0})
+    return config_of(thread_id, ns, base)
