@@ -6,11 +6,13 @@ The limits (README, "Limits"):
 
 * ids, keys and names are strings without NUL characters or lone surrogates (text the store keeps as UTF-8);
 * run ids are at most :data:`MAX_ID` characters and contain no ``/``; KV keys at most :data:`MAX_KEY`;
-* values nest at most :data:`MAX_DEPTH` levels as stored (see :func:`nesting`): deeper data belongs in an artifact.
+* values nest at most :data:`MAX_DEPTH` levels as stored (see :func:`nesting`): deeper data belongs in an artifact;
+  and a value that contains itself (a list appended to itself) is refused, as no encoding can write it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
@@ -118,35 +120,73 @@ RUN_ID_INSTEAD = f"an id without it ({HASHED}), and let the agent read the key i
 """What to use instead of an id that holds a secret (a run id, a thread id)."""
 
 
-def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
-    """Where ``value`` nests deeper than ``limit`` levels (a path like ``["a"][0]...``), or None when it does not.
+@dataclass(frozen=True)
+class NestingProblem:
+    """Why a value cannot be stored as it nests: too deep at ``where``, or (``cycle``) holding at ``where`` a
+    container it is inside, which no encoding can write (it would nest forever)."""
+
+    where: str
+    cycle: bool
+    limit: int
+
+    def __str__(self) -> str:
+        where = self.where if len(self.where) <= 80 else self.where[:40] + "…" + self.where[-36:]
+        if self.cycle:
+            return f"{where or 'the value'}, which holds a value it is inside (a reference cycle)"
+        return f"{where or 'the value'} (more than {self.limit} levels)"
+
+
+def nesting_problem(value: Any, limit: int = MAX_DEPTH) -> NestingProblem | None:
+    """Where ``value`` nests deeper than ``limit`` levels, or contains itself; None when it does neither.
 
     Levels are counted as the store writes them (see :func:`nesting`): a tuple or a set is two, a dict with a key
     that is not a string three. Counted one each, 150 nested tuples passed this check and the store then dropped
     the record they were in (300 levels of JSON, past its limit): the value was lost, not refused.
 
+    Why cycles are looked for here: a container met again was once skipped ("the encoder reports it"), but the
+    store's encoder reports a cycle only when the record is written, in a batch, where it dropped the record (a
+    wait whose schema held itself was shown, and gone after a restart). A container met again *below itself* is a
+    cycle; one met again elsewhere (a value shared by two keys) is walked again only when met deeper than before,
+    so a shared value cannot hide its depth under the first, shallower place it was seen.
+
     Iterative, so it works on values far deeper than Python's recursion limit.
     """
-    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
-    seen: set[int] = set()
+    stack: list[tuple[Any, int, str] | int] = [(value, 0, "")]  # (an int: leaving the container of that id)
+    inside: set[int] = set()  # the containers the walk is in now
+    walked: dict[int, int] = {}  # the deepest level each container was walked from, finding nothing
     while stack:
-        item, depth, path = stack.pop()
+        entry = stack.pop()
+        if isinstance(entry, int):
+            inside.discard(entry)
+            continue
+        item, depth, path = entry
         levels = nesting(item)
-        if levels:
-            if depth + levels > limit:
-                shown = path if len(path) <= 80 else path[:40] + "…" + path[-36:]
-                return f"{shown or 'the value'} (more than {limit} levels)"
-            if id(item) in seen:
-                continue  # a value that contains itself is reported by the encoder, not here
-            seen.add(id(item))
-            inner = depth + levels
-            if isinstance(item, dict):
-                stack.extend((v, inner, f"{path}[{k!r}]") for k, v in item.items())
-                if levels > 1:  # (keys that are not strings are written as values: a tuple key nests too)
-                    stack.extend((k, inner, f"{path} key {k!r}") for k in item if nesting(k))
-            else:
-                stack.extend((v, inner, f"{path}[{i}]") for i, v in enumerate(item))
+        if not levels:
+            continue
+        key = id(item)
+        if key in inside:
+            return NestingProblem(path, True, limit)
+        if depth + levels > limit:
+            return NestingProblem(path, False, limit)
+        if walked.get(key, -1) >= depth:
+            continue
+        walked[key] = depth
+        inside.add(key)
+        stack.append(key)
+        inner = depth + levels
+        if isinstance(item, dict):
+            stack.extend((v, inner, f"{path}[{k!r}]") for k, v in item.items())
+            if levels > 1:  # (keys that are not strings are written as values: a tuple key nests too)
+                stack.extend((k, inner, f"{path} key {k!r}") for k in item if nesting(k))
+        else:
+            stack.extend((v, inner, f"{path}[{i}]") for i, v in enumerate(item))
     return None
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """:func:`nesting_problem` as text (a path like ``["a"][0]...`` and what is wrong there), or None."""
+    problem = nesting_problem(value, limit)
+    return None if problem is None else str(problem)
 
 
 _TAG = "__aether__"
@@ -168,13 +208,21 @@ def nesting(item: Any) -> int:
 
 
 def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> Any:
-    """``value`` unchanged, or a :class:`UsageError` naming where it nests too deep."""
-    problem = depth_problem(value, limit)
-    if problem is not None:
+    """``value`` unchanged, or a :class:`UsageError` naming where it nests too deep (code ``too_deep``) or holds
+    itself (code ``self_reference``)."""
+    problem = nesting_problem(value, limit)
+    if problem is None:
+        return value
+    if problem.cycle:
         raise UsageError(
-            f"{what} nests too deep at {problem}; the store keeps values up to {limit} levels deep (a tuple or "
-            "a set counts two, a dict with keys that are not strings three). "
-            "Flatten it, or save it as an artifact (context.artifacts().save_bytes/save_json) and pass its uri",
-            code="too_deep",
+            f"{what} contains itself at {problem}: it cannot be written as JSON or stored (it would nest forever). "
+            "Pass a value without the cycle: build the inner list or dict anew instead of putting the outer one "
+            "inside it",
+            code="self_reference",
         )
-    return value
+    raise UsageError(
+        f"{what} nests too deep at {problem}; the store keeps values up to {limit} levels deep (a tuple or "
+        "a set counts two, a dict with keys that are not strings three). "
+        "Flatten it, or save it as an artifact (context.artifacts().save_bytes/save_json) and pass its uri",
+        code="too_deep",
+    )

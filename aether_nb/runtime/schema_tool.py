@@ -27,6 +27,7 @@ from typing import Any
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.execution import Scope, current_scope
+from aether_nb.runtime.json_schema import error_lines, schema_problem, validation_errors, validator
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.tools import Execute, Tool, build_hook, capped, normalise_outputs, signature_text
 
@@ -104,16 +105,24 @@ def schema_signature(schema: Mapping[str, Any]) -> inspect.Signature:
     return inspect.Signature(params)
 
 
+def _json_copy(schema: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A JSON copy of a schema, or a :class:`UsageError` saying why it is not JSON (a set, an object, a dict that
+    contains itself or nests past what the encoder goes): the schema is sent to models and hashed as JSON."""
+    try:
+        copy: dict[str, Any] = json.loads(json.dumps(dict(schema)))
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = "it nests too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise UsageError(f"{what} must be JSON ({why})", code="bad_schema") from None
+    return copy
+
+
 def _object_schema(schema: Any, where: str) -> dict[str, Any]:
     """A JSON copy of an input schema, checked to describe an object (a missing ``type`` means object)."""
     if schema is None:
         schema = {}
     if not isinstance(schema, Mapping):
         raise UsageError(f"{where}: the input schema must be a JSON object schema (a dict), got {shown(schema)}")
-    try:
-        copy: dict[str, Any] = json.loads(json.dumps(dict(schema)))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{where}: the input schema must be JSON ({exc})") from exc
+    copy: dict[str, Any] = _json_copy(schema, f"{where}: the input schema")
     kind = copy.setdefault("type", "object")
     if kind != "object":
         raise UsageError(f"{where}: tool arguments are an object; the input schema has type {shown(kind)}")
@@ -155,7 +164,15 @@ class SchemaTool(Tool):
             raise UsageError(f"schema tool {name}: call must be an async function, got {type(call).__name__}")
         self.name = name
         self.schema = _object_schema(schema, f"schema tool {name}")
-        self.output_schema = None if output_schema is None else json.loads(json.dumps(dict(output_schema)))
+        if output_schema is not None and not isinstance(output_schema, Mapping):
+            raise UsageError(
+                f"schema tool {name}: output_schema must be a JSON Schema of the outputs (a dict) or None, got "
+                f"{shown(output_schema)}",
+                code="bad_schema",
+            )
+        self.output_schema = (
+            None if output_schema is None else _json_copy(output_schema, f"schema tool {name}: output_schema")
+        )
         self.description = description or ""
         self.source = source or ""
         self.llm_name = llm_name or openai_name(name)
@@ -207,10 +224,10 @@ class SchemaTool(Tool):
         validator = self._schema_validator()
         if validator is None:
             return
-        problems = [
-            f"{'.'.join(str(x) for x in e.absolute_path) or '(arguments)'}: {e.message}"
-            for e in sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
-        ]
+        try:
+            problems = error_lines(validation_errors(validator, arguments), "(arguments)")
+        except UsageError:
+            return  # (a schema that cannot check these arguments: not checked here, as a broken one is not)
         if problems:
             raise UsageError(
                 f"{self.name}: the arguments do not match the tool's schema: " + "; ".join(problems),
@@ -218,23 +235,25 @@ class SchemaTool(Tool):
             )
 
     def _schema_validator(self) -> Any:
+        """The validator of the input schema, or None when jsonschema cannot check values against it (invalid, or
+        a ``$ref`` that does not resolve). Why such a schema is not refused: it is the server's to get right, and
+        the server checks the arguments itself (an MCP server whose schema lost its ``$defs`` still answers), so a
+        broken one is not validated here rather than making the tool uncallable."""
         if self._validator is None:
-            import jsonschema
-
-            cls = jsonschema.validators.validator_for(self.schema, default=jsonschema.Draft202012Validator)
-            try:
-                cls.check_schema(self.schema)
-            except jsonschema.SchemaError:
-                # The schema is the server's to get right; a broken one is not validated here (the server does).
-                self._validator = False
-            else:
-                self._validator = cls(self.schema)
+            self._validator = False if schema_problem(self.schema) is not None else validator(self.schema)
         return self._validator or None
 
     # -- calls ----------------------------------------------------------------------------------------------------
     async def invoke(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Run the tool now with already-validated arguments and return its outputs dict."""
-        raw = await self._call(dict(arguments))
+        pending = self._call(dict(arguments))
+        if not inspect.isawaitable(pending):
+            raise UsageError(
+                f"schema tool {self.name}: call must be an async function (async def call(arguments) -> dict); "
+                f"it returned {shown(pending)}, which cannot be awaited",
+                code="bad_tool",
+            )
+        raw = await pending
         return normalise_outputs(raw, None, f"tool {self.name}")
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:

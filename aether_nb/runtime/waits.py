@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import InvalidAnswer, UsageError, shown
-from aether_nb.runtime.checks import check_depth, check_text, depth_problem
+from aether_nb.runtime.checks import check_depth, check_text, nesting_problem
+from aether_nb.runtime.json_schema import BAD_SCHEMA, checked_validator, validation_errors
 from aether_nb.store.records import FINISHED_RUN_STATUSES, JSON, WaitRecord
 
 if TYPE_CHECKING:
@@ -150,17 +151,13 @@ class Wait:
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
-    import jsonschema
-
+    """A wait's schema, checked when the wait is asked: the wait is stored with it, and every answer is checked
+    against it. A schema that contains itself could not be stored (the wait was shown, then dropped with its
+    history batch: gone after a restart), and a ``$ref`` that points nowhere failed each answer with jsonschema's
+    own error (the run waited on a question no answer could pass)."""
     if not isinstance(schema, dict):
-        raise UsageError(f"WaitSpec.schema must be a JSON Schema (a dict), got {shown(schema)}")
-    check_depth(schema, "WaitSpec.schema", limit=50)
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise UsageError(f"WaitSpec.schema is not a valid JSON Schema: {exc.message}") from exc
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise UsageError(f"WaitSpec.schema is not a valid JSON Schema: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"WaitSpec.schema must be a JSON Schema (a dict), got {shown(schema)}", code=BAD_SCHEMA)
+    checked_validator(schema, "WaitSpec.schema", limit=50)
 
 
 def _match_option(value: Any, options: list[str], *, what: str) -> int:
@@ -193,9 +190,10 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
         InvalidAnswer: the payload does not fit; the message lists what would.
     """
     what = f"answer to {rec.kind} wait {rec.node_id!r}"
-    too_deep = depth_problem(payload, limit=100)
-    if too_deep is not None:
-        raise InvalidAnswer(f"{what}: the answer nests too deep at {too_deep}; answer with plainer data")
+    problem = nesting_problem(payload, limit=100)
+    if problem is not None:
+        says = "contains itself at" if problem.cycle else "nests too deep at"
+        raise InvalidAnswer(f"{what}: the answer {says} {problem}; answer with plainer data")
     options = rec.options
     value: Any
     if rec.kind == "text":
@@ -240,13 +238,25 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
             raise InvalidAnswer(f"{what}: {shown(payload)} is not one of {options}")
         value = payload
     if rec.schema is not None:
-        import jsonschema
-
-        try:
-            jsonschema.validate(value, rec.schema)
-        except jsonschema.ValidationError as exc:
-            raise InvalidAnswer(f"{what}: {exc.message}") from exc
+        _check_answer(value, rec.schema, what)
     return value
+
+
+def _check_answer(value: Any, schema: Any, what: str) -> None:
+    """``value`` against a wait's schema, or :class:`InvalidAnswer` with the most relevant problem (as
+    ``jsonschema.validate`` picks it). A schema that cannot check it (one stored before schemas' refs were checked
+    when asked) is said as such, not as jsonschema's own error."""
+    import jsonschema
+
+    try:
+        errors = validation_errors(checked_validator(schema, "the wait's schema"), value)
+    except UsageError as exc:
+        raise InvalidAnswer(
+            f"{what}: {exc.message}. Answers cannot be checked against it: cancel the run (run.cancel()) and ask "
+            "with a fixed schema"
+        ) from None
+    if errors:
+        raise InvalidAnswer(f"{what}: {jsonschema.exceptions.best_match(errors).message}")
 
 
 def only_wait(open_waits: list[Wait], run_id: str, status: str, store: Store) -> Wait:

@@ -8,7 +8,7 @@ Configuration is a named :class:`LLMProfile` (see ``llm_config``): from ``ag.con
 ``%aether llm ...`` or ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_MODEL``. An endpoint with no key (a local
 server) is fine. The key is registered as a secret, so it never reaches the store, and is never in a repr.
 Tool schemas and structured-output validation live in ``llm_schema``; the HTTP request itself, its retries and
-what its failures mean, in ``llm_call``.
+what its failures mean, in ``llm_call``; usage and cost in ``llm_usage``.
 
 ``openai`` costs ~0.5 s to import, so it is imported on the first call, not with ``aether_nb``.
 
@@ -30,11 +30,10 @@ import json
 import reprlib
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import LLMError, LLMOutputError, UsageError, shown
-from aether_nb.runtime.checks import utf8_safe
+from aether_nb.runtime.checks import check_depth, utf8_safe
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.runtime.events import RunWarning
 from aether_nb.runtime.execution import Scope, current_scope
@@ -56,12 +55,12 @@ from aether_nb.services.llm_schema import (
     output_format,
     tool_spec,
 )
+from aether_nb.services.llm_usage import RunToolsResult, Usage, run_usage
 from aether_nb.store import redact
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
-    from aether_nb.runtime.run import Run
     from aether_nb.runtime.session import Session
 
 __all__ = [
@@ -80,91 +79,6 @@ __all__ = [
 ]
 
 
-# -- results -----------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Usage:
-    """Tokens and cost of one call, or summed over several (``a + b``).
-
-    A call's cost is unknown when its model is not in the price table or the endpoint reported no usage; such calls
-    are counted in ``unpriced_calls``. A sum's ``cost_usd`` is the known cost of the others (so one local model does
-    not hide what the rest cost), with ``cost_partial`` True; it is None only when no call's cost is known.
-    ``truncated_calls`` counts replies that stopped at the token limit (``finish_reason == "length"``).
-    """
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    cost_usd: float | None = 0.0
-    calls: int = 0
-    cached_calls: int = 0
-    truncated_calls: int = 0
-    unpriced_calls: int = 0
-
-    @property
-    def cost_partial(self) -> bool:
-        """Whether some calls' cost is unknown: ``cost_usd``, when not None, then counts only the others."""
-        return self.unpriced_calls > 0
-
-    def __add__(self, other: Usage) -> Usage:
-        calls = self.calls + other.calls
-        unpriced = self.unpriced_calls + other.unpriced_calls
-        known = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
-        cost = None if not known or (calls and unpriced >= calls) else sum(known)
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.total_tokens + other.total_tokens,
-            cost,
-            calls,
-            self.cached_calls + other.cached_calls,
-            self.truncated_calls + other.truncated_calls,
-            unpriced,
-        )
-
-    @classmethod
-    def from_node(cls, data: Any) -> Usage:
-        """From the usage dict an ``llm`` node carries."""
-        if not isinstance(data, Mapping):
-            return cls()
-        return cls(
-            int(data.get("prompt_tokens") or 0),
-            int(data.get("completion_tokens") or 0),
-            int(data.get("total_tokens") or 0),
-            data.get("cost_usd"),
-            1,
-            1 if data.get("cached") else 0,
-            1 if data.get("truncated") else 0,
-            1 if data.get("cost_usd") is None else 0,
-        )
-
-
-@dataclass(frozen=True)
-class RunToolsResult:
-    """What :meth:`LLM.run_tools` returns: the final text, the whole conversation, model turns, summed usage."""
-
-    text: str
-    messages: list[dict[str, Any]]
-    steps: int
-    usage: Usage
-
-
-def run_usage(run: Run) -> Usage:
-    """Total tokens and cost of a run's LLM calls (replayed calls count with what they cost when they ran).
-
-    Calls of unknown cost do not hide the others': ``cost_usd`` is what the priced calls cost, ``cost_partial``
-    says some were left out and ``unpriced_calls`` how many.
-    """
-    total = Usage()
-    for node in run.graph.nodes:
-        if node.kind != "llm" or node.status != "DONE":
-            continue
-        data = node.usage
-        if data is None and isinstance(node.outputs, Mapping):
-            data = node.outputs.get("usage")
-        total += Usage.from_node(data)
-    return total
-
-
 # -- the service ----------------------------------------------------------------------------------------------------
 def request_key(request: Mapping[str, Any]) -> str:
     """sha256 of a request's canonical JSON: the journal fingerprint of a call (with the endpoint, its cache key)."""
@@ -173,15 +87,18 @@ def request_key(request: Mapping[str, Any]) -> str:
 
 
 def _messages(messages: Any) -> list[dict[str, Any]]:
+    """The messages of a request, checked, with each lone surrogate (a file name a tool decoded with
+    ``surrogateescape``) as its escape: the API takes UTF-8 only, and one odd string must not fail the whole
+    conversation (one string, the user's message, included: it failed with UnicodeEncodeError)."""
     if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
+        return [{"role": "user", "content": utf8_safe(messages)}]
     if not isinstance(messages, Sequence) or not all(isinstance(m, Mapping) and "role" in m for m in messages):
         raise UsageError(
             "messages must be a list of {'role': ..., 'content': ...} dicts (or one string for a user message), "
             f"got {type(messages).__name__}"
         )
-    # (a lone surrogate, e.g. a file name a tool decoded with surrogateescape, is sent as its escape: the API
-    # takes UTF-8 only, and one odd string must not fail the whole conversation)
+    # (before the walks below, which recurse: a message that holds itself was a RecursionError)
+    check_depth(list(messages), "messages")
     out = [utf8_safe(dict(m)) for m in messages]
     try:  # what the client sends is JSON: a NaN or an object failed deep inside it, with its own error
         json.dumps(out, allow_nan=False, default=_client_model)
@@ -209,6 +126,7 @@ def check_create_arguments(kw: dict[str, Any]) -> None:
             )
         if name == "timeout":
             continue  # (a number, or the client's own ``httpx.Timeout``: how long to wait, not what is asked)
+        check_depth(value, f"chat(): {name}=")  # (it is among the node's inputs, and walked by utf8_safe)
         try:
             json.dumps(value, allow_nan=False, default=_client_model)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -381,9 +299,15 @@ class LLM:
             if reserved in kw:
                 raise UsageError(f"chat(): {reserved}= is managed by aether_nb; use stream_to=context.channel()")
         check_create_arguments(kw)
-        request: dict[str, Any] = {"model": model or self.profile.model, "messages": _messages(messages), **kw}
+        # (every string as UTF-8 can send it: a lone surrogate in user=..., the model's name or a tool's
+        # description goes as its escape, as in the messages)
+        asked: dict[str, Any] = utf8_safe({k: v for k, v in kw.items() if k != "timeout"})
+        request: dict[str, Any] = {"model": utf8_safe(model or self.profile.model), "messages": _messages(messages)}
+        request.update(asked)
+        if "timeout" in kw:
+            request["timeout"] = kw["timeout"]
         if tools:
-            request["tools"] = tools
+            request["tools"] = utf8_safe(tools)
         if fmt is not None:
             request["response_format"] = fmt.request
         key = request_key(request)
@@ -417,8 +341,8 @@ class LLM:
         if scope is None:
             return await execute(None)
         # (the other arguments too: a resume whose temperature changed was a ReplayMismatch that named none)
-        asked = {k: v for k, v in kw.items() if k not in _TRANSPORT}
-        inputs: dict[str, Any] = {**asked, "model": request["model"], "messages": request["messages"]}
+        shown_kw = {k: v for k, v in asked.items() if k not in _TRANSPORT}
+        inputs: dict[str, Any] = {**shown_kw, "model": request["model"], "messages": request["messages"]}
         if tools:
             inputs["tools"] = [t["function"]["name"] for t in tools]
         result: dict[str, Any] = await scope.run_step(scope.next_key("llm"), "llm", "llm", inputs, execute, fp=key[:16])
@@ -529,7 +453,8 @@ class LLM:
             raise UsageError(f"model must be a model name, got {type(model).__name__}")
         if not items:
             return []
-        name = model or self.profile.embed_model
+        items = [utf8_safe(t) for t in items]  # (a lone surrogate goes as its escape, as in chat's messages)
+        name = utf8_safe(model or self.profile.embed_model)
 
         async def body(_: Any) -> list[list[float]]:
             resp = await self.client.embeddings.create(model=name, input=items)
@@ -603,6 +528,12 @@ def install_llm(session: Session) -> None:
     """Put the ``llm`` factory on ``session``: ``context.llm(profile=None)``."""
 
     def factory(ctx: NodeContext, profile: str | None = None) -> LLM:
+        if profile is not None and not isinstance(profile, str):  # (a list was a TypeError: unhashable type)
+            raise UsageError(
+                f"context.llm(profile): profile takes a profile's name (a string), or None for the default one; "
+                f"got {shown(profile)}",
+                code="no_llm_profile",
+            )
         return LLM(resolve_profile(ctx.session, profile), context=ctx)
 
     session.service_factories["llm"] = factory

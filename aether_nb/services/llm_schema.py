@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import LLMOutputError, UsageError, shown
+from aether_nb.runtime.checks import check_depth
 from aether_nb.runtime.graph_fn import GraphFn
+from aether_nb.runtime.json_schema import checked_validator, error_lines, validation_errors
 from aether_nb.runtime.schema_tool import SchemaTool
 from aether_nb.runtime.tools import DualStageTool, Tool, find_context_param
 
@@ -257,6 +259,7 @@ def output_format(spec: Any) -> OutputFormat:
         raise UsageError(
             f"response_format must be a pydantic model class or a JSON schema dict, got {type(spec).__name__}"
         )
+    check_depth(spec, "response_format")  # (one that holds itself failed later, as the request was encoded)
     if spec.get("type") == "json_object":
         return OutputFormat(dict(spec), lambda text: _load_json("json_object", text, None), "json_object")
     if spec.get("type") == "json_schema" and isinstance(spec.get("json_schema"), dict):
@@ -265,13 +268,7 @@ def output_format(spec: Any) -> OutputFormat:
     else:
         schema, name = spec, re.sub(r"\W", "_", str(spec.get("title") or "output"))
         request = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
-    import jsonschema
-
-    try:
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise UsageError(f"response_format is not a valid JSON schema: {exc.message}") from None
+    validator = checked_validator(schema, "response_format")
     return OutputFormat(request, lambda text: _load_json(name, text, validator), name)
 
 
@@ -282,10 +279,7 @@ def _load_json(name: str, text: str, validator: Any) -> Any:
         why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
         raise _invalid(name, text, [f"not JSON: {why}"]) from None
     if validator is not None:
-        problems = [
-            f"{'.'.join(str(x) for x in e.absolute_path) or '(root)'}: {e.message}"
-            for e in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-        ]
+        problems = error_lines(validation_errors(validator, value))
         if problems:
             raise _invalid(name, text, problems)
     return value

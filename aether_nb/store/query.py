@@ -61,6 +61,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
         raise UsageError("sql() takes a non-empty SQL string, e.g. ag.store().sql('select * from runs')")
     if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, Sequence)):
         raise UsageError(f"sql() params must be a list of values for the ? placeholders, got {type(params).__name__}")
+    values = _checked_params(params)
     try:
         query.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -82,7 +83,7 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
             )
         cur.execute("BEGIN TRANSACTION")
         try:
-            res = cur.execute(statements[0], list(params or []))  # the parsed statement: not parsed twice
+            res = cur.execute(statements[0], values)  # the parsed statement: not parsed twice
             columns = [d[0] for d in res.description or []]
             rows = [tuple(r) for r in res.fetchall()]
         except duckdb.Error as exc:
@@ -94,6 +95,47 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
         return QueryResult(columns, rows)
     finally:
         cur.close()
+
+
+MAX_PARAM_DEPTH = 20
+"""How deep a parameter of :func:`run_read_only` may nest (a list of ids for ``in ?`` is one level)."""
+
+
+def _checked_params(params: Sequence[Any] | None) -> list[Any]:
+    """``params`` as the list to bind, each one checked to nest at most :data:`MAX_PARAM_DEPTH` levels and not to
+    contain itself. Why: DuckDB converts a parameter recursively in C++, and a list that holds itself (or one
+    nested 10,000 deep) crashed the process with a segmentation fault (in a notebook, the kernel died)."""
+    values = list(params or [])
+    for i, value in enumerate(values, 1):
+        problem = _param_problem(value, 0, set())
+        if problem is not None:
+            raise UsageError(
+                f"sql() parameter {i} {problem}: a parameter is a value (a number, a string...) or a list or dict "
+                f"of them, nested at most {MAX_PARAM_DEPTH} levels",
+                code="bad_sql",
+            )
+    return values
+
+
+def _param_problem(value: Any, depth: int, inside: set[int]) -> str | None:
+    """What keeps DuckDB from binding ``value`` safely (it holds a container it is inside, or nests too deep), or
+    None. Recursive, but never deeper than :data:`MAX_PARAM_DEPTH` calls."""
+    if not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return None
+    if id(value) in inside:
+        return "contains itself (a list or dict that holds one it is inside)"
+    if depth >= MAX_PARAM_DEPTH:
+        return f"nests deeper than {MAX_PARAM_DEPTH} levels"
+    inside.add(id(value))
+    try:
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        for item in items:
+            problem = _param_problem(item, depth + 1, inside)
+            if problem is not None:
+                return problem
+        return None
+    finally:
+        inside.discard(id(value))
 
 
 @dataclass(frozen=True)
