@@ -47,6 +47,7 @@ from aether_nb.services.llm_config import (
     configure_llm,
     endpoint_url,
     new_client,
+    openai_imported,
     resolve_profile,
 )
 from aether_nb.services.llm_schema import (
@@ -295,6 +296,7 @@ class LLM:
         kw: dict[str, Any],
     ) -> dict[str, Any]:
         """One model call as a journaled ``llm`` node; returns ``{"text", "usage", "tool_calls"}``."""
+        await openai_imported()  # (off the loop: see there)
         for reserved in ("stream", "stream_options", "messages"):
             if reserved in kw:
                 raise UsageError(f"chat(): {reserved}= is managed by aether_nb; use stream_to=context.channel()")
@@ -457,6 +459,7 @@ class LLM:
         name = utf8_safe(model or self.profile.embed_model)
 
         async def body(_: Any) -> list[list[float]]:
+            await openai_imported()
             resp = await self.client.embeddings.create(model=name, input=items)
             return [list(d.embedding) for d in sorted(resp.data, key=lambda d: d.index)]
 

@@ -7,9 +7,12 @@ Profiles live in ``session.config["llm_profiles"]`` (name -> :class:`LLMProfile`
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import importlib
 import math
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -236,6 +239,25 @@ def endpoint_url(profile: LLMProfile) -> str:
 def client_key(profile: LLMProfile) -> tuple[Any, ...]:
     """What makes two clients interchangeable (a cache key; held in memory only)."""
     return (profile.base_url, profile.api_key, float(profile.timeout_s), profile.max_retries)
+
+
+_OPENAI_READY = threading.Event()
+
+
+def _import_openai() -> None:
+    importlib.import_module("openai.resources.chat.completions")  # (what check_create_arguments reads, and openai)
+    _OPENAI_READY.set()
+
+
+async def openai_imported() -> None:
+    """Import ``openai`` in a worker thread, once, before a model call first needs it.
+
+    Why: its import takes ~1 s (more on a busy machine), and made on the loop it froze the kernel for that long: the
+    widget, other runs, and the history's write-behind, so a step that ended just before the first LLM call of a
+    process was not written within its 0.2 s and ran again after a kill in that second. In a thread the loop goes
+    on (the import releases the GIL every few milliseconds)."""
+    if not _OPENAI_READY.is_set():
+        await asyncio.to_thread(_import_openai)
 
 
 def new_client(profile: LLMProfile, *, sync: bool = False) -> Any:
