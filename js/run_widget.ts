@@ -180,7 +180,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       }
     }
     if (value && !movedOn) {
-      // the cells' one-line pointers to this widget said "shown live": not any more
+      // the cells' one-line pointers to this widget: say the kernel stopped
       for (const pointer of document.querySelectorAll<HTMLElement>(".aether-run-pointer[data-run-id]")) {
         if (pointer.dataset.runId === runId) {
           pointer.textContent = `↑ run ${runId}: its widget shows the last state it knew; the kernel has stopped`;
@@ -201,6 +201,15 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       });
       // A run that had ended has nothing to pick up: the line says how to see it live, not how to resume it.
       const ended = currentGraph !== null && !isActiveRun(currentGraph.status);
+      const stuck = model.get("not_resumable") ?? "";
+      if (stuck && !ended) {
+        // (a secret among its inputs: `%aether resume` would refuse it)
+        inertNotice.replaceChildren(`This widget's kernel has stopped (restarted, shut down or died): this is the run's last known state. ${stuck}`);
+        inertNotice.hidden = false;
+        dirty.graph = true;
+        schedule();
+        return;
+      }
       inertNotice.replaceChildren(
         ended
           ? `This widget's kernel has stopped (restarted, shut down or died); the run had ended ` +
@@ -252,8 +261,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       const words = g ? statusWords(g.status) : "unknown";
       const when = new Date().toLocaleString();
       // A finished run has nothing to pick up: the line says how to see it live, not how to resume it.
+      const stuck = model.get("not_resumable") ?? "";
       const next = g && isActiveRun(g.status)
-        ? `To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
+        ? stuck || `To pick it up again, run the cells that define its agent, then: %aether resume ${g.run_id}`
         : `%aether resume ${g?.run_id} shows it live again.`;
       const note = !g
         ? `Saved view (${when}); no kernel is attached to it.`

@@ -381,7 +381,7 @@ class Extension:
         """How a ``Run`` displays in the notebook: its live widget (text only if already shown in this cell)."""
         if self._shown.get(run.id) == self._here():
             # The widget right above is live; the repr's status would be a snapshot that soon contradicts it.
-            text = f"↑ run {run.id} ({run.graph_name}) is shown live in the widget above"
+            text = f"↑ run {run.id} ({run.graph_name}): see its widget above"
             return {"text/html": _pointer_html(run, text), "text/plain": text}
         notice = ""
         if not run.live and not run.done and run.id not in self.views:
@@ -446,12 +446,13 @@ class Extension:
 
 def _pointer_text(run: Run, execution: int) -> str:
     """The one line a second cell shows for a run whose live widget is already on the page."""
-    return f"↑ run {run.id} ({run.graph_name}) is shown live in the widget under cell [{execution}]"
+    return f"↑ run {run.id} ({run.graph_name}): see its widget under cell [{execution}]"
 
 
 def _pointer_html(run: Run, text: str) -> str:
     """A pointer line as HTML: the run's widget, once its kernel stops, says so in it too (it said "shown live"
-    beside an inert widget)."""
+    beside an inert widget). Its words hold in a saved notebook too, where no script rewrites them (they said
+    "shown live" above a saved view)."""
     return f"<div class='aether-run-pointer' data-run-id='{html.escape(run.id)}'>{html.escape(text)}</div>"
 
 

@@ -43,6 +43,7 @@ from aether_nb.runtime.events import (
     WaitOpened,
 )
 from aether_nb.runtime.run import Run
+from aether_nb.runtime.storable import durable_inputs, not_resumable
 from aether_nb.services.artifacts import parse_uri
 from aether_nb.services.channel import INBOX_SCOPE, post_message, queued_messages
 from aether_nb.store.redact import redact_text, redact_value
@@ -64,6 +65,9 @@ class RunWidget(anywidget.AnyWidget):
     notice = traitlets.Unicode("").tag(sync=True)
     static_html = traitlets.Unicode("").tag(sync=True)
     view_id = traitlets.Unicode("").tag(sync=True)
+    # Why a run cannot be picked up in a new process (a secret among its inputs), said where the notes after a
+    # restart or in a saved notebook would say `%aether resume` (which refuses it); "" when it can.
+    not_resumable = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -134,6 +138,8 @@ class RunView:
     def __init__(self, run: Run, *, notice: str = "") -> None:
         self.run = run
         self.widget = RunWidget(notice=notice)
+        if not durable_inputs(run.record):
+            self.widget.not_resumable = not_resumable(run.id).message
         self._loop = asyncio.get_event_loop()
         self._thread = threading.get_ident()
         self._images: dict[str, str] = {}

@@ -194,6 +194,8 @@ export interface RunWidgetModel {
   notice: string;
   /** The run's static view (set once it finished), saved into the notebook for a reopen without this kernel. */
   static_html: string;
+  /** Why the run cannot be resumed in a new process (a secret among its inputs); "" when it can. */
+  not_resumable: string;
   /** The widget's model id, to save that static view under it. */
   view_id: string;
 }

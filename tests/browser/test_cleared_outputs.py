@@ -38,7 +38,7 @@ def test_a_run_shown_again_after_clearing_outputs_can_be_answered(
     live = lab.widget(2)
     button = live.locator("[data-wait-kind='approval'] button[data-option='Ship']")
     button.wait_for(timeout=30_000)
-    assert "shown live in the widget under cell" not in lab.output_text(2)
+    assert "see its widget under cell" not in lab.output_text(2)
     shot(lab.output(2), f"cleared_{ui}_01_shown_again")
     button.click()
     lab.wait_in_widget(2, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)
@@ -53,7 +53,7 @@ def test_running_the_start_cell_again_draws_the_waiting_run_again(
     lab_server: LabServer, open_page: OpenNotebook, ui: str
 ) -> None:
     """``run = order.start(1, run_id=...)`` run a second time while the run waits: the front end clears the cell's
-    output (its widget with it), and the cell showed only "↑ run ... is shown live in the widget under cell [N]",
+    output (its widget with it), and the cell showed only "↑ run ...: see its widget under cell [N]",
     N being its own cleared execution: no widget left to approve in."""
     setup = AGENT_DEFINITIONS.replace("EFFECTS_FILE", f"rerun_start_effects_{ui}.txt")
     start = f'run = order.start(1, run_id="rerun-start-{ui}")\nrun'
@@ -65,7 +65,7 @@ def test_running_the_start_cell_again_draws_the_waiting_run_again(
     lab.run_cell(1)
     button = lab.widget(1).locator(ship)
     button.wait_for(timeout=30_000)
-    assert "shown live in the widget under cell" not in lab.output_text(1)
+    assert "see its widget under cell" not in lab.output_text(1)
     shot(lab.output(1), f"rerun_start_{ui}_01_drawn_again")
     button.click()
     lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'succeeded'", timeout=60)

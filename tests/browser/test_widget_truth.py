@@ -358,7 +358,7 @@ def test_a_second_cell_points_to_the_live_widget_and_stop_prints_one_line(
     lab.wait_in_output(0, "[data-wait-kind='text']")
     lab.run_cell(1)
     pointer = lab.wait_in_output(1, ".aether-run-pointer")
-    assert "is shown live in the widget under cell [1]" in pointer.inner_text()
+    assert ": see its widget under cell [1]" in pointer.inner_text()
     assert lab.output(1).locator(".aether-run").count() == 0, "no second copy of the widget"
     lab.run_cell(2, wait=False)
     lab.click_in_widget(0, "[data-action='stop']")
@@ -403,7 +403,7 @@ def test_an_uploaded_file_shows_as_a_chip(ui: str, lab_server: LabServer, open_p
 def test_the_pointer_line_under_a_widget_says_when_its_kernel_stopped(
     lab_server: LabServer, open_page: OpenNotebook
 ) -> None:
-    """``run = agent.start(); run`` shows the widget and, as the cell's value, "↑ run ... is shown live in the widget
+    """``run = agent.start(); run`` shows the widget and, as the cell's value, "↑ run ...: see its widget
     above". After a restart the widget turned inert and said so; the line under it still said "shown live"."""
     name = "truth_pointer"
     cells = [ASK.format(name=name), f'run = signup.start(x=2, run_id="{name}")\nrun']
@@ -411,7 +411,7 @@ def test_the_pointer_line_under_a_widget_says_when_its_kernel_stopped(
     lab.run_cell(0)
     lab.run_cell(1, timeout=60)
     pointer = lab.wait_in_output(1, ".aether-run-pointer")
-    assert "is shown live in the widget above" in pointer.inner_text()
+    assert ": see its widget above" in pointer.inner_text()
     lab.restart_kernel()
     lab.wait_in_widget(1, "(root) => root.dataset.inert === 'true'", timeout=30)
     # (this cell's own pointer: other notebooks of the session, still open in hidden tabs, have theirs)
@@ -484,3 +484,43 @@ def test_a_second_view_of_the_same_widget_is_not_a_newer_widget(lab_server: LabS
             }"""
         )
         lab.page.wait_for_function("() => !document.querySelector('.jp-LinkedOutputView')", timeout=30_000)
+
+
+SECRET_INPUT = """\
+%load_ext aether_nb
+import aether_nb as ag
+
+@ag.graph_fn(outputs=["city"])
+async def forecast(city: str, api_key: str, *, context: ag.NodeContext):
+    return {"city": await context.channel().ask_text(f"Weather in {city}?")}
+
+run = forecast.start(city="Oslo", api_key="sk-proj-" + "Q7w" * 14, run_id="truth_secret_input")
+run
+"""
+
+
+def test_a_run_with_a_secret_input_is_not_offered_a_resume_it_would_refuse(
+    lab_server: LabServer, open_page: OpenNotebook
+) -> None:
+    """After a restart its widget said "To pick the run up again ... %aether resume RUN_ID", and the saved
+    notebook said the same: the line raises (a secret among its inputs is never stored, so nothing can start it
+    again). They now say so. The pointer line under it keeps words true in the saved file (it said "shown live"
+    above a saved view)."""
+    name = "truth_secret_input.ipynb"
+    lab = open_page(lab_server, name, [SECRET_INPUT])
+    lab.run_cell(0, timeout=60)
+    lab.wait_in_widget(0, _status_is("waiting"), timeout=30)
+    lab.restart_kernel()
+    lab.wait_in_widget(0, "(root) => root.dataset.inert === 'true'", timeout=30)
+    notice = lab.widget(0).locator(".aether-inert-notice").inner_text()
+    assert "cannot be resumed in a new process; start a new run" in notice and "%aether resume" not in notice
+    lab.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    lab_server.shutdown_kernel(name)
+    lab.page.reload()
+    lab.wait_in_output(0, ".aether-run-saved", timeout=60)
+    text = lab.output(0).text_content() or ""
+    assert "cannot be resumed in a new process" in text and "%aether resume" not in text, text[-1500:]
+    assert "see its widget above" in text and "shown live" not in text
+    saved = (lab_server.root_dir / name).read_text()
+    assert "Q7w" * 3 not in saved.replace('"sk-proj-" + "Q7w" * 14', ""), "the key is only in the cell's source"

@@ -457,7 +457,7 @@ def test_a_run_shown_in_its_cell_does_not_repeat_a_stale_status(kernel: Kernel) 
     kernel.ok(AGENTS)
     res = kernel.ok("run = ask.start()\nrun")
     plain = res.results
-    assert any("is shown live in the widget above" in p for p in plain), plain
+    assert any(": see its widget above" in p for p in plain), plain
     assert not any("status='pending'" in p for p in plain), plain
 
 

@@ -142,6 +142,26 @@ def test_a_run_with_a_secret_input_says_in_the_widget_that_a_restart_would_end_i
     assert "aether_nb.tools.read_env" in notice and "Q7w" not in notice
 
 
+def test_the_widget_knows_a_run_with_a_secret_input_cannot_be_resumed_elsewhere(session: Session) -> None:
+    """Its notes after a restart and in a saved notebook said "%aether resume RUN_ID", which refuses such a run:
+    the widget carries why it cannot (``not_resumable``) for the front end to say instead; other runs carry ""."""
+
+    async def main() -> tuple[str, str]:
+        secret = keyed.start(city="Oslo", api_key="sk-proj-" + "Q7w" * 14)
+        plain = keyed.start(city="Oslo", api_key=None)  # (a value under a credential-like name is one)
+        views = [RunView(secret), RunView(plain)]
+        await secret.wait_for("waiting", timeout=10)
+        said = [v.widget.not_resumable for v in views]
+        for view, run in zip(views, (secret, plain), strict=True):
+            view.close()
+            run.cancel()
+        return said[0], said[1]
+
+    secret_said, plain_said = arun(main())
+    assert "cannot be resumed in a new process; start a new run" in secret_said and "Q7w" not in secret_said
+    assert plain_said == ""
+
+
 def test_a_finished_run_no_longer_says_its_secret_input_stops_a_resume(session: Session) -> None:
     """It kept "this run cannot be resumed after a kernel restart" once it had succeeded: nothing resumes it."""
 
