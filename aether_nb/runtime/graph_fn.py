@@ -26,6 +26,7 @@ from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session
 from aether_nb.runtime.tools import (
+    Tool,
     build_hook,
     check_outputs_decl,
     find_context_param,
@@ -50,11 +51,7 @@ class GraphFn:
         outputs: Sequence[str] | None = None,
         description: str | None = None,
     ) -> None:
-        if not inspect.iscoroutinefunction(fn):
-            raise UsageError(
-                f"@graph_fn needs an `async def` function; {getattr(fn, '__name__', fn)!r} is not one "
-                "(tools may be sync, agents await their steps)"
-            )
+        refuse_non_agent(fn)
         self.fn = fn
         self.name = name or fn.__name__
         if not isinstance(self.name, str) or not self.name.isidentifier() or keyword.iskeyword(self.name):
@@ -75,6 +72,9 @@ class GraphFn:
             for p in self.signature.parameters.values()
             if p.name != self.context_param and p.kind is not p.VAR_KEYWORD
         ]
+        self.positional = {p.name: p.default for p in self.signature.parameters.values() if p.kind is p.POSITIONAL_ONLY}
+        """The positional-only parameters (``def f(a, b, /)``) and their defaults, in order: a run's inputs are
+        stored by name, so :meth:`run_root` passes these by position (by keyword, Python refuses them)."""
         self.version: str | None = None  # (AetherGraph's decorator keywords, kept as given)
         self.tags: list[str] = []
         functools.update_wrapper(self, fn)
@@ -121,6 +121,13 @@ class GraphFn:
         inputs: dict[str, Any] = {}
         for k, v in bound.arguments.items():
             if self.signature.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
+                clash = [name for name in v if name in self.positional]
+                if clash:  # (Python allows it; a run's inputs are one dict by name, so one would replace the other)
+                    raise UsageError(
+                        f"{self.name}(...): keyword {clash[0]}= has the name of a positional-only parameter of the "
+                        "agent, and a run's inputs are stored by name: rename the parameter or the keyword",
+                        code="bad_arguments",
+                    )
                 inputs.update(v)
             else:
                 inputs[k] = v
@@ -130,7 +137,11 @@ class GraphFn:
         kwargs = dict(inputs)
         if self.context_param is not None:
             kwargs[self.context_param] = scope.context
-        raw = await self.fn(**kwargs)
+        if self.positional:  # by position, in order; one the call left out takes its default
+            args = [kwargs.pop(name, default) for name, default in self.positional.items()]
+            raw = await self.fn(*args, **kwargs)
+        else:
+            raw = await self.fn(**kwargs)
         return normalise_outputs(raw, self.outputs, f"graph_fn {self.name}")
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
@@ -220,6 +231,39 @@ class GraphFn:
             "IPython terminal or a synchronous callback, ag.configure(nested_sync=True) allows it (README: event "
             "loops and nest-asyncio)",
             code="use_await",
+        )
+
+
+def refuse_non_agent(fn: Any) -> None:
+    """Refuse at decoration what ``@graph_fn`` cannot run as an agent, saying what to do instead.
+
+    Each of these used to be refused as "not an `async def`", which an agent decorated twice or an async generator
+    is, in the user's eyes; the message now names what the object is.
+
+    Raises:
+        UsageError: ``fn`` is an agent already, a ``@tool``, an async generator or any other non-``async def``.
+    """
+    name = getattr(fn, "__name__", None)
+    what = repr(name) if isinstance(name, str) else shown(fn)
+    if isinstance(fn, GraphFn):
+        raise UsageError(f"{fn.name} is already an agent (a @graph_fn): apply @graph_fn once", code="already_agent")
+    if isinstance(fn, Tool):
+        raise UsageError(
+            f"{fn.name} is a @tool, not an `async def` function: put @graph_fn on the function itself instead of "
+            f"@tool, or keep the tool and call it from an agent (`await {fn.name}(...)` in a @graph_fn)",
+            code="not_async",
+        )
+    if inspect.isasyncgenfunction(fn):
+        raise UsageError(
+            f"@graph_fn {what} is an async generator (it yields): an agent returns its outputs once; collect the "
+            "values and return them (a dict of outputs, or a list), or say them as they come with "
+            "context.channel().send_text(...)",
+            code="not_async",
+        )
+    if not inspect.iscoroutinefunction(fn):
+        raise UsageError(
+            f"@graph_fn needs an `async def` function; {what} is not one (tools may be sync, agents await their steps)",
+            code="not_async",
         )
 
 

@@ -23,13 +23,14 @@ from aether_nb.store.records import RunRecord
 
 def check_resume_mode(resume_mode: Any) -> bool:
     """Whether ``resume_mode`` asks to run a failed run's failed steps again (``"failed_nodes"``); None: no."""
-    if resume_mode not in (None, "failed_nodes"):
+    # (by type first: `in` compares with ==, which a NumPy array answers with an array that has no truth value)
+    if resume_mode is not None and (not isinstance(resume_mode, str) or resume_mode != "failed_nodes"):
         raise UsageError(
             f"resume_mode must be None or 'failed_nodes' (run a failed run's failed steps again), got "
             f"{shown(resume_mode)}",
             code="bad_resume_mode",
         )
-    return bool(resume_mode == "failed_nodes")
+    return resume_mode is not None
 
 
 def start_run(

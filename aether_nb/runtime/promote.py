@@ -526,20 +526,31 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def promote_source(run: Run, name: str, *, computed: str = "inputs") -> str:
+def promoted_name(run: Run, name: Any) -> str:
+    """``name``, or ``<agent>_static`` for None only (``0`` and ``""`` took that default silently; an array broke)."""
+    chosen = f"{run.graph_name}_static" if name is None else name
+    if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
+        raise UsageError(
+            f"the promoted graph's name must be an identifier string (None: {run.graph_name}_static), got "
+            f"{shown(chosen, 80)}",
+            code="bad_name",
+        )
+    return chosen
+
+
+def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> str:
     """``@graphify`` source reproducing ``run`` (see the module docstring for the rules); checked before returned.
 
     A secret the run passed is never written into the source (it is printed in the notebook and saved with it): one
     the agent read from an environment variable becomes a ``read_env`` node reading it when the graph runs (never
     an input: a run's inputs are stored, redacted, and a run with a secret input cannot resume after a restart);
-    any other becomes a required input.
+    any other becomes a required input. ``name`` None: ``<agent>_static``.
 
     The check runs on the text: the source is executed in a namespace like the notebook's and the graph it defines
     is replayed against the run's journal (see :mod:`~aether_nb.runtime.promote_exec`). Context calls of the agent's
     code that the graph does not make are listed in the source and named by a :class:`PromotionWarning`.
     """
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise UsageError(f"the promoted graph's name must be an identifier, got {shown(name)}")
+    name = promoted_name(run, name)
     promotion = analyse(run, computed=computed)
     built = build(run, name, promotion)
     rendered = render(run.id, run.graph_name, name, promotion, _origin(run, promotion))
@@ -597,9 +608,7 @@ def _renamed(value: Any, ids: dict[str, str]) -> Any:
 
 def to_taskgraph(run: Run, name: str | None = None, *, computed: str = "inputs") -> TaskGraph:
     """The promoted graph as a checked :class:`TaskGraph` directly (tools are looked up by name)."""
-    graph_name = name or f"{run.graph_name}_static"
-    if not isinstance(graph_name, str) or not graph_name.isidentifier():
-        raise UsageError(f"the promoted graph's name must be an identifier, got {shown(graph_name)}")
+    graph_name = promoted_name(run, name)
     promotion = analyse(run, computed=computed)
     graph = build(run, graph_name, promotion)
     check(run, graph, _answers(promotion, {}))

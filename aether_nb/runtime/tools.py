@@ -150,6 +150,46 @@ def find_context_param(fn: Callable[..., Any], where: str) -> str | None:
     return found[0] if found else None
 
 
+def refuse_unrunnable(fn: Any) -> None:
+    """Refuse at decoration what a tool call could not run, saying what to do instead.
+
+    Each of these was accepted and then misbehaved at every call: an agent or a generator gave its un-run
+    coroutine or generator as the result (``{'result': <coroutine ...>}``), a method missed its ``self`` and the
+    error blamed the caller's arguments.
+
+    Raises:
+        UsageError: ``fn`` is not callable, is a graph (``@graph_fn``, ``@graphify``, a state graph), a generator
+            function (sync or async), or a method defined in a class body.
+    """
+    if not callable(fn):
+        raise UsageError(f"@tool decorates a function, got {type(fn).__name__}")
+    name = getattr(fn, "__name__", None) or shown(fn, 80)
+    if hasattr(fn, "run_root"):  # a Runnable: it runs as a run of its own, or nested in one
+        raise UsageError(
+            f"{name} is an agent ({getattr(fn, 'kind', 'a graph')}), not a function: called inside a run it is "
+            f"already a step of that run (a nested agent, a sub-graph node), `await {name}(...)`. Drop @tool",
+            code="tool_of_agent",
+        )
+    if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+        raise UsageError(
+            f"@tool {name} is a generator function (it yields): a tool returns its outputs once, so its result would "
+            "be the un-run generator. Return a list of what it yields instead (`return [...]`)",
+            code="tool_generator",
+        )
+    parts = getattr(fn, "__qualname__", "").split(".")
+    try:
+        first = next(iter(inspect.signature(fn).parameters), None)
+    except (TypeError, ValueError):
+        first = None  # (no Python signature: Tool says so)
+    if len(parts) > 1 and parts[-2] != "<locals>" and first in ("self", "cls"):
+        raise UsageError(
+            f"@tool {'.'.join(parts[-2:])} is a method: a call would have no {first} to pass. Decorate a plain "
+            "function or a static method (@staticmethod above @ag.tool), or bind it to its object: "
+            f"`{parts[-1]} = ag.tool(obj.{parts[-1]})`",
+            code="tool_method",
+        )
+
+
 class Tool:
     """A function registered as a tool. Created by :func:`tool`; call it like the function."""
 
@@ -163,14 +203,19 @@ class Tool:
         outputs: Sequence[str] | None = None,
         executor: Executor | str | None = None,
     ):
-        if not callable(fn):
-            raise UsageError(f"@tool decorates a function, got {type(fn).__name__}")
+        refuse_unrunnable(fn)
         self.fn = fn
         chosen = name or getattr(fn, "__name__", None)
+        if chosen is None:
+            raise UsageError(
+                f"@tool: {shown(fn, 80)} has no __name__ to name the tool by: give it one, "
+                '`ag.tool(name="my_tool")(fn)` (a functools.partial, a callable object)',
+                code="tool_name",
+            )
         if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
-            raise UsageError(f"tool name must be an identifier, got {shown(chosen)}")
+            raise UsageError(f"tool name must be an identifier, got {shown(chosen)}", code="tool_name")
         self.name: str = chosen
-        if executor == "local":
+        if isinstance(executor, str) and executor == "local":  # (by type first: an array's == is an array)
             self.executor: Executor | None = LOCAL
         else:
             self.executor = check_executor(executor, f"@tool {self.name}")
@@ -429,7 +474,7 @@ def tool(
     process even when the run hands sync bodies to a cluster. Also accepts a :class:`DualStageTool` subclass (to
     set its outputs or name).
     """
-    if executor is not None and executor != "local":
+    if executor is not None and not (isinstance(executor, str) and executor == "local"):
         check_executor(executor, "@tool")
     if isinstance(fn, (list, tuple)):
         raise UsageError("pass outputs by keyword: @tool(outputs=[...])")

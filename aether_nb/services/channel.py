@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import pathlib
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,14 +26,11 @@ from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
-from aether_nb.runtime.run import Run
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.services.artifacts import guess_mime
-from aether_nb.store.protocol import Store
-from aether_nb.store.redact import contains_secret
-
-INBOX_SCOPE = "inbox:"
-"""KV scope prefix of a run's inbox (``inbox:<run_id>``): messages written while the agent was not receiving."""
+from aether_nb.services.inbox import INBOX_SCOPE as INBOX_SCOPE  # (the inbox's names, re-exported where callers
+from aether_nb.services.inbox import post_message as post_message  # found them before the inbox had a module)
+from aether_nb.services.inbox import queued_messages as queued_messages
 
 Respond = Callable[[Any], object]
 
@@ -103,6 +99,19 @@ def _check_prompt(prompt: Any) -> str:
     if not isinstance(prompt, str) or not prompt.strip():
         raise UsageError(f"a prompt must be a non-empty string, got {shown(prompt)}")
     return prompt
+
+
+def _check_option(value: Any, option: str, *, empty: bool = False) -> str | None:
+    """An optional string argument (``name=``, ``mime=``, ``alt=``...): None, or a string (a non-empty one unless
+    ``empty``). Checked at the call, by type before any truth test: an object that is no string (a date, a NumPy
+    array) either broke the call with a bare error or was published, and its chat message dropped from the store."""
+    if value is None or (isinstance(value, str) and (empty or value)):
+        return value
+    raise UsageError(
+        f"{option}= takes a {'' if empty else 'non-empty '}string, got {shown(value, 80)}: pass str(...) of it, or "
+        "leave it out",
+        code="bad_argument",
+    )
 
 
 def _check_timeout(timeout_s: Any) -> float | None:
@@ -192,6 +201,7 @@ class Channel:
     async def _store_blob(
         self, data: bytes | str | pathlib.Path, name: str | None, mime: str | None, kind: str
     ) -> dict[str, Any]:
+        name, mime = _check_option(name, "name"), _check_option(mime, "mime")
         if isinstance(data, (str, pathlib.Path)):
             file_name, blob = read_file(data)
             name = name or file_name
@@ -213,10 +223,10 @@ class Channel:
         name: str | None = None,
     ) -> None:
         """Show an image (PNG/JPEG/SVG bytes or a path); it is stored as an artifact first."""
-        content = await self._store_blob(
-            image, name, mime or ("image/png" if isinstance(image, bytes) else None), "image"
-        )
-        content["alt"] = alt
+        alt_text = _check_option(alt, "alt", empty=True)
+        mime = _check_option(mime, "mime") or ("image/png" if isinstance(image, bytes) else None)
+        content = await self._store_blob(image, name, mime, "image")
+        content["alt"] = "image" if alt_text is None else alt_text
         await self._say("send_image", "image", content)
 
     async def send_file(
@@ -408,11 +418,13 @@ class Channel:
             not isinstance(accept, (list, tuple)) or not all(isinstance(a, str) and a for a in accept)
         ):
             raise UsageError(f"accept must be a list like ['.csv', 'image/*'], got {shown(accept)}")
+        if not isinstance(multiple, bool):
+            raise UsageError(f"multiple must be True or False, got {shown(multiple, 80)}")
         spec = WaitSpec(
             kind="files",
             prompt=_check_prompt(prompt),
             timeout_s=_check_timeout(timeout_s),
-            meta={"accept": list(accept or []), "multiple": bool(multiple)},
+            meta={"accept": list(accept or []), "multiple": multiple},
         )
         value = await self._ask("ask_files", spec)
         return [FileRef(name=f["name"], size=f["size"], mime=f["mime"], artifact_uri=f["artifact_uri"]) for f in value]
@@ -453,59 +465,6 @@ def format_size(size: Any) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def queued_messages(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """Messages waiting in a run's inbox, oldest first: ``[(key, {"text", "ts"}), ...]``."""
-    scope = INBOX_SCOPE + run_id
-    out = []
-    for key, _ in store.kv_keys(scope):
-        hit = store.kv_get(scope, key)
-        if hit is not None and isinstance(hit[0], dict) and isinstance(hit[0].get("text"), str):
-            out.append((key, hit[0]))
-    return out
-
-
-def _is_message_wait(wait: Wait) -> bool:
-    return wait.kind == "human" and isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
-
-
-async def post_message(run: Run, text: str) -> str:
-    """Write ``text`` to a run, as the widget's message box does; returns ``"delivered"`` or ``"queued"``.
-
-    Delivered: the agent was waiting in ``receive()`` (here or, for a run not executing, it is resumed to read it).
-    Queued: the message waits in the run's inbox for the agent's next ``receive()``.
-
-    Raises:
-        UsageError: an empty message, or the run is finished.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise UsageError("write something first: a message must be a non-empty string")
-    if run.done:
-        raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
-    if run.cancel_requested:  # (stopped, not ended yet: a message queued now would never be read)
-        raise UsageError(f"run {run.id} is being stopped: it reads no more messages", run_id=run.id, code="run_done")
-    store = run.session.store
-    if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
-        now = run.session.clock.now()
-        for wait in run.waits:
-            # A receive() whose deadline passed while the run was not executing (a restart, it left memory) is a
-            # WaitTimeout for the agent, not a listener: the message queues for the agent's next receive(), as it
-            # would in a live run. It was refused ("passed its deadline ... start a new run") and lost.
-            if _is_message_wait(wait) and (wait.deadline is None or now < wait.deadline):
-                await run.answer(text, token=wait.token)
-                return "delivered"
-    if contains_secret(text):
-        raise UsageError(
-            "this message contains a secret (an API key or credential), which aether_nb never stores, and the agent "
-            "is not in receive() to take it directly: send it when the agent listens, or pass secrets through "
-            "configuration",
-            run_id=run.id,
-            code="secret_message",
-        )
-    store.kv_set(INBOX_SCOPE + run.id, f"{time.time_ns():020d}", {"text": text, "ts": time.time()}, None)
-    await store.barrier()  # queued means stored: it survives a restart from here on
-    return "queued"
-
-
 @dataclass
 class Stream:
     """A streaming bubble; ``text`` is everything sent so far."""
@@ -524,10 +483,10 @@ class Stream:
 
     async def end(self, full_text: str | None = None) -> None:
         """AetherGraph's ``s.end(full_text=...)``: the bubble's final text, when given (the block's end closes it)."""
+        if full_text is not None and not isinstance(full_text, str):  # (before comparing: a NumPy array's == is one)
+            raise UsageError(f"end takes the full text as a string, got {type(full_text).__name__}")
         if full_text is None or full_text == self.text:
             return
-        if not isinstance(full_text, str):
-            raise UsageError(f"end takes the full text as a string, got {type(full_text).__name__}")
         self.parts[:] = [full_text]
         if not self.replayed:
             self.channel._publish(self.message_id, "stream", {"text": self.text}, update=True, final=False)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aether_nb.runtime.waits import Wait
 from aether_nb.services.channel import Message, Respond
+from aether_nb.testing.checks import check_items
 
 
 class ScriptedChannel:
@@ -24,7 +25,7 @@ class ScriptedChannel:
     """
 
     def __init__(self, answers: Iterable[Any] = ()) -> None:
-        self._answers: list[Any] = list(answers)
+        self._answers: list[Any] = check_items(answers, "ScriptedChannel(answers)", "ScriptedChannel(['Ada', 'yes'])")
         self.messages: list[Message] = []
         self.prompts: list[Wait] = []
         self.unanswered: list[Wait] = []

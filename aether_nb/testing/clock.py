@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from aether_nb.testing.checks import check_number, check_time
+
 
 class ManualClock:
     """A :class:`~aether_nb.runtime.clock.Clock` advanced by :meth:`advance`."""
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
+        self._now = check_number(start, "ManualClock(start=...) (seconds since the epoch)")
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> float:
@@ -22,6 +24,7 @@ class ManualClock:
         return len(self._sleepers)
 
     async def sleep_until(self, when: float) -> None:
+        when = check_time(when, "sleep_until(when)")
         if when <= self._now:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -30,7 +33,7 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose time has come."""
-        self._now += seconds
+        self._now += check_number(seconds, "advance(seconds)", low=0)
         keep = []
         for when, fut in self._sleepers:
             if fut.done():

@@ -27,6 +27,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aether_nb.errors import UsageError, shown
+from aether_nb.testing.checks import check_int, check_items, check_number
+
 Rule = Callable[[dict[str, Any]], Any]
 
 
@@ -71,11 +74,15 @@ class FakeOpenAI:
         embed_dim: int = 64,
         chunk_delay_s: float = 0.0,
     ) -> None:
-        self._script: list[Any] = list(script)
+        self._script: list[Any] = check_items(script, "FakeOpenAI(script=...)", "script=['Hello!']")
+        if rules is not None and not callable(rules):
+            raise UsageError(f"FakeOpenAI(rules=...) takes a function of the request body, got {shown(rules, 80)}")
         self.rules = rules
+        if not isinstance(model, str) or not model:
+            raise UsageError(f"FakeOpenAI(model=...) takes a non-empty string, got {shown(model, 80)}")
         self.model = model
-        self.embed_dim = embed_dim
-        self.chunk_delay_s = chunk_delay_s
+        self.embed_dim = check_int(embed_dim, "FakeOpenAI(embed_dim=...)", low=1)
+        self.chunk_delay_s = check_number(chunk_delay_s, "FakeOpenAI(chunk_delay_s=...)", low=0)
         self.requests: list[dict[str, Any]] = []
         self._fail: list[int] = []
         self._lock = threading.Lock()
@@ -121,6 +128,9 @@ class FakeOpenAI:
 
     def fail_next(self, n: int = 1, status: int = 429) -> None:
         """Answer the next ``n`` requests (any route) with HTTP ``status``."""
+        check_int(n, "fail_next(n)", low=0)
+        if check_int(status, "fail_next(status)", low=400) > 599:
+            raise UsageError(f"fail_next(status) must be an HTTP error status (400-599), got {status}")
         with self._lock:
             self._fail.extend([status] * n)
 
