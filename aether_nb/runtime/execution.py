@@ -215,7 +215,7 @@ class Scope:
 
     __slots__ = (
         "_context", "_counters", "abandoned", "active", "cancelling", "execution", "frontier", "kind", "node_id",
-        "parked", "prefix", "task", "unawaited", "usage", "where",
+        "parked", "prefix", "step", "task", "unawaited", "usage", "where",
     )  # fmt: skip
 
     def __init__(self, execution: Execution, node_id: str | None, kind: str = "root") -> None:
@@ -227,6 +227,9 @@ class Scope:
         self.prefix = "" if node_id is None else node_id + "/"
         self.usage: Any = None  # token counts and cost an LLM node reports
         self.where: str | None = None  # where the body ran, when not in the kernel (a worker's address)
+        # (parent scope, name, kind, fingerprint) of the step this scope is the body of: a sync body that ends after
+        # the loop stopped journals it from its thread (late.py)
+        self.step: tuple[Scope, str, str, str] | None = None
         self._counters: dict[str, int] = {}
         self.frontier: dict[str, None] = {}
         self.unawaited: dict[str, str] = {}
@@ -396,6 +399,7 @@ class Scope:
             if again:
                 self._warn_runs_again(key, name)
             child = Scope(execution, key, kind)
+            child.step = (self, name, kind, fp)
             if execution.resumed or execution.journal.active:
                 child.task = asyncio.current_task()
             writes = None

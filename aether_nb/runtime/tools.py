@@ -34,6 +34,7 @@ from aether_nb.runtime.executors import (
     track,
     untrack,
 )
+from aether_nb.runtime.late import journal_if_loop_gone
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.registry import register, register_version
 from aether_nb.runtime.slots import in_session_slot
@@ -379,6 +380,12 @@ class Tool:
         executor = self.executor_for(child)
         if executor is LOCAL:
             submission = executor.submit(_run_detached, (self.fn, bound), {}, label=self.name)
+            loop, outputs, where = asyncio.get_running_loop(), self.outputs, f"tool {self.name}"
+            submission.add_done_callback(
+                lambda: journal_if_loop_gone(
+                    child, submission, loop, lambda raw: normalise_outputs(raw, outputs, where), self.name
+                )
+            )
         else:
             submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
         track(submission)

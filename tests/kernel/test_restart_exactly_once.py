@@ -11,6 +11,7 @@ effects (lines in a file) are there once, the memory note and the artifact once,
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,46 @@ def test_an_agent_waiting_inside_its_tool_loop_after_a_tool_failed_is_not_sent_e
         assert out == {"reply": "Order A refunded."}
         assert effects.read_text().splitlines() == ["stock lamp", "refund A True"]  # the failed call once
         assert len(fake.chat_requests) == 3  # each model turn once
+
+
+SLOW_BOOKING = r"""
+%load_ext aether_nb
+import os, threading, aether_nb as ag
+EFFECTS = "EFFECTS_FILE"
+STARTED = "EFFECTS_FILE.started"
+
+@ag.tool(outputs=["ref"])
+def book(city: str) -> dict:
+    open(STARTED, "w").close()
+    threading.Event().wait(1.5)  # a slow booking service (ending within the old kernel's few seconds)
+    with open(EFFECTS, "a") as f:
+        f.write(f"book {city} in {os.getpid()}\n")
+    return {"ref": "R-" + city}
+
+@ag.graph_fn(outputs=["ref"])
+async def travel(city: str, *, context):
+    return {"ref": (await book(city))["ref"]}
+"""
+
+
+def test_a_sync_tool_running_when_jupyterlab_restarts_the_kernel_is_not_run_again(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    """JupyterLab's Restart asks the kernel to shut down: its loop stops, but Python waits for the running tool's
+    thread before the process ends, so the booking happened after the stop, unjournaled, and the resumed run
+    booked again (found by a tester, in JupyterLab and Notebook 7). The body's thread journals it now."""
+    effects = tmp_path / "effects.txt"
+    defs = SLOW_BOOKING.replace("EFFECTS_FILE", str(effects))
+    kernel.ok(defs)
+    kernel.ok('t = travel.start("Oslo", run_id="slow-1")')
+    deadline = time.monotonic() + 30
+    while not Path(f"{effects}.started").exists():  # the body is under way in its thread
+        assert time.monotonic() < deadline, "the tool never started"
+        time.sleep(0.05)
+    kernel.km.restart_kernel(now=False)  # graceful, as JupyterLab's Restart (the old kernel gets a few seconds)
+    kernel.kc.wait_for_ready(60)
+    kernel.ok(defs)
+    res = kernel.ok('r = await ag.get_run("slow-1")\nprint("OUT", r)')
+    assert "OUT {'ref': 'R-Oslo'}" in res.stdout, res.stdout
+    booked = effects.read_text().splitlines()
+    assert len(booked) == 1, booked  # it booked in the old kernel only
