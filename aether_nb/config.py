@@ -55,7 +55,7 @@ def _open_store(spec: Any) -> Store:
 
     if isinstance(spec, Store):
         return spec
-    if spec is None or spec == ":memory:":
+    if spec is None or (isinstance(spec, str) and spec == ":memory:"):  # (by type first: an array's == is an array)
         return MemoryStore()
     if isinstance(spec, (str, os.PathLike)) and str(spec).strip():
         from aether_nb.runtime.checks import check_text
@@ -191,7 +191,7 @@ def configure(
     Raises:
         UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
     """
-    from aether_nb.runtime.history import check_durability
+    from aether_nb.runtime.history import DURABILITY_MODES, check_durability
     from aether_nb.runtime.scheduler import check_cap
     from aether_nb.services.llm import configure_llm
     from aether_nb.store import redact
@@ -201,6 +201,8 @@ def configure(
     # raised the UsageError with the ones before it applied already, a configuration nobody asked for.
     checked: dict[str, Any] = {}
     if durability is not None:
+        if not isinstance(durability, str):  # (before check_durability's `in`: a NumPy array's == is an array)
+            raise UsageError(f"durability must be one of {list(DURABILITY_MODES)}, got {shown(durability, 80)}")
         checked["durability"] = check_durability(durability)
     if max_live_waiting is not None and not _is_int_at_least(max_live_waiting, 0):
         raise UsageError(f"max_live_waiting must be an int >= 0, got {shown(max_live_waiting)}")
@@ -211,7 +213,8 @@ def configure(
     if executor is not None:
         from aether_nb.runtime.executors import check_executor
 
-        checked["executor"] = None if executor == "local" else check_executor(executor, "ag.configure(executor=...)")
+        local = isinstance(executor, str) and executor == "local"
+        checked["executor"] = None if local else check_executor(executor, "ag.configure(executor=...)")
     if max_concurrency is not None:
         check_cap(max_concurrency)
     if channel is not None and not (hasattr(channel, "deliver") and hasattr(channel, "present")):
@@ -240,14 +243,14 @@ def configure(
                 "cancel them before switching to another store"
             )
         new_store = _open_store(store)
-        redact.prepare()  # (setup time: not the first run's, see prepare)
-        old = current.store
-        old.flush_history()
-        if new_store is not old and new_store is not old.inner:
-            old.close()
-        current.store = new_store
+        try:
+            redact.prepare()  # (setup time: not the first run's, see prepare)
+            current.use_store(new_store)  # (history the old store cannot write is reported, never blocks the switch)
+        except BaseException:
+            if new_store is not store and current.store.inner is not new_store:
+                new_store.close()  # opened here: a failed switch must not keep its file locked in this process
+            raise
         current.config["store_configured"] = True
-        current.forget_runs()
         for report in list(current.config.get(STORE_OPENED) or []):
             report()
     if channel is not None:

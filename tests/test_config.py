@@ -82,3 +82,23 @@ def test_a_configure_call_with_one_bad_setting_changes_nothing(session: Session,
     with pytest.raises(ag.UsageError):
         ag.configure(**{"durability": "sync", "widgets_per_cell": 3, "max_live_waiting": 5, **bad})
     assert (session.store.durability, session.config.get("widgets_per_cell"), session.max_live_waiting) == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("durability", r"durability must be one of \['async', 'sync'\]"),
+        ("executor", "executor must be an executor object"),
+        ("store", "store must be a file path, ':memory:' or a Store object"),
+    ],
+)
+def test_a_numpy_array_for_a_named_setting_is_refused_with_the_values_it_takes(
+    session: Session, setting: str, expected: str
+) -> None:
+    """An array failed on its own truth value ("ambiguous") when compared with the names a setting takes."""
+    import numpy as np
+
+    for value in (np.array(["sync", "async"]), np.array(["sync"]), np.array([":memory:"]), np.array(["local"])):
+        with pytest.raises(ag.UsageError, match=expected):
+            ag.configure(**{setting: value})
+    assert session.store.durability == "async"

@@ -7,7 +7,10 @@ the first time, so the body takes the same path even if the data changed meanwhi
 
 The write a call makes and its journal entry reach the store together (:meth:`EffectWrites.apply` inside the store's
 ``atomic()`` block): after a crash, either both are there (the call is replayed) or neither is (it runs again). A
-call that fails writes nothing.
+call that fails writes nothing. In ``"sync"`` durability a call returns once its write is in the store; when that
+write fails, the call raises the store's ``StorageError`` ("nothing of this write was kept ... then write again")
+and its journal entry and writes are taken out of the pending history (a ``HistoryStore.claimed`` block), never
+written later: a body that does what the error says and calls again records its note once, not twice.
 
 Service calls are not DAG nodes of their own (50 memory calls would bury the agent's real steps): each one is a
 ``service_call`` event listed on the node that made it (``node.calls``; the run's own body: ``run.graph.calls``),
@@ -28,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aether_nb.errors import UsageError, shown
+from aether_nb.errors import StorageError, UsageError, shown
 from aether_nb.runtime.codec import call_fingerprint, decode, preview
 from aether_nb.runtime.events import ServiceCalled
 
@@ -204,9 +207,17 @@ class ServiceCall:
             value = self._body(StoreView(store, writes))
             if inspect.isawaitable(value):
                 value = await value
-        self._commit(value, writes)
-        if store.durability == "sync":
-            await store.barrier()
+        if store.durability != "sync":
+            self._commit(value, writes)
+            return value
+        with store.claimed() as claim:
+            self._journal(value, writes)
+        try:
+            await store.barrier(claim)  # in the store, or taken back: nothing of this call is written later
+        except StorageError as exc:
+            self._emit(error=exc)
+            raise
+        self._emit(value=value)
         return value
 
     def run_now(self) -> Any:
@@ -226,9 +237,17 @@ class ServiceCall:
             value = self._body(StoreView(store, writes))
             if inspect.isawaitable(value):
                 raise UsageError(f"{self.name} returned an awaitable from a sync method: make the method async")
-        self._commit(value, writes)
-        if store.durability == "sync":
-            store.flush_history()
+        if store.durability != "sync":
+            self._commit(value, writes)
+            return value
+        with store.claimed() as claim:
+            self._journal(value, writes)
+        try:
+            store.flush_claim(claim)  # (as in _run)
+        except StorageError as exc:
+            self._emit(error=exc)
+            raise
+        self._emit(value=value)
         return value
 
     @contextlib.contextmanager
@@ -264,9 +283,12 @@ class ServiceCall:
         return value
 
     def _commit(self, value: Any, writes: EffectWrites) -> None:
+        self._journal(value, writes)
+        self._emit(value=value)
+
+    def _journal(self, value: Any, writes: EffectWrites) -> None:
         journaled = self._to_journal(value) if self._to_journal is not None else value
         self._scope.journal(self._key, self.name, "service", self._fp(), journaled, writes)
-        self._emit(value=value)
 
     def _emit(self, *, value: Any = None, error: BaseException | None = None, replayed: bool = False) -> None:
         scope = self._scope

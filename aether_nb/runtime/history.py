@@ -28,7 +28,10 @@ When history cannot be written, whoever runs is told (:meth:`HistoryStore.add_fa
 * a batch that cannot be written at all (disk full, I/O error, closed store) stays pending, is retried (with a
   growing delay, in the background), and listeners get a :class:`HistoryFailure` with ``will_retry=True`` naming
   every run and node with history pending. :meth:`HistoryStore.flush_history` raises
-  :class:`~aether_nb.errors.StorageError` then; nothing already written is touched.
+  :class:`~aether_nb.errors.StorageError` then; nothing already written is touched;
+* except the records of a call that is told its write failed (:meth:`HistoryStore.claimed`, a :class:`Claim`: a
+  "sync"-durability service call, an answer): they are taken out of the batch when it fails, never written later,
+  so that a call that raised "nothing of this write was kept" really kept nothing.
 """
 
 from __future__ import annotations
@@ -47,10 +50,13 @@ from aether_nb.errors import AetherError, StorageError, UsageError, shown
 from aether_nb.runtime.history_failures import (
     AsJSON,
     AsRecord,
+    Claim,
+    FailureListener,
+    FailureReports,
     HistoryFailure,
+    PendingHistory,
     dropped_failure,
-    events_as_json,
-    nodes_as_records,
+    settle_futures,
 )
 from aether_nb.store import redact
 from aether_nb.store.protocol import Store, takes_durable
@@ -68,10 +74,9 @@ from aether_nb.store.records import (
 )
 from aether_nb.store.values import plain_json
 
-__all__ = ["DURABILITY_MODES", "Durability", "HistoryFailure", "HistoryStore"]
+__all__ = ["DURABILITY_MODES", "Claim", "Durability", "HistoryFailure", "HistoryStore"]
 
 
-FailureListener = Callable[[HistoryFailure], None]
 _RETRY_MAX_S = 5.0
 
 Durability = Literal["async", "sync"]
@@ -117,18 +122,7 @@ class HistoryStore:
         self._defers = takes_durable(inner)  # the store can write a batch without syncing it
         self._unsynced = False  # a batch was written with durable=False and nothing durable since
         self._urgent = False  # the pending batch holds a record that must be durable (a wait, an answer)
-        self._runs: dict[str, RunRecord] = {}
-        self._waits: dict[str, WaitRecord] = {}
-        self._run_waits: dict[str, dict[str, None]] = {}  # run id -> tokens of its pending waits, in order
-        self._journal: list[JournalEntry] = []
-        # Nodes and events as the runtime made them (a live GraphNode, an immutable Event): turned into records
-        # and JSON when the batch is written, off the step's path.
-        self._nodes: dict[tuple[str, str], NodeRecord | AsRecord] = {}
-        self._events: list[tuple[str, JSON | AsJSON] | AsJSON] = []  # (see record)
-        self._memory: list[MemoryRecord] = []
-        self._dirty: set[str] = set()  # runs with pending journal entries, nodes or events
-        self._kv: dict[tuple[str, str], tuple[str, str, JSONText, float | None, bool]] = {}  # the ops as written
-        self._count = 0
+        self._p = PendingHistory()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         # loops with a write scheduled at the end of their current iteration (weak: a closed loop just goes away)
@@ -136,11 +130,10 @@ class HistoryStore:
         self._barriers: list[asyncio.Future[None]] = []
         self._holding = 0  # depth of atomic() blocks: no write may split what they add
         self._now_due = False  # a "sync"-durability step recorded inside an atomic block: written when it ends
-        self._listeners: list[FailureListener] = []
-        self._dropped: list[HistoryFailure] = []  # dropped since the last take_dropped(): Session.flush raises them
+        self._claims: list[Claim] = []  # claims whose records are pending: written by the next write, or taken back
+        self._reports = FailureReports(self._lock)
         self._failing_since: float | None = None  # the pending batch failed to write (and is retried)
         self._retry_s = self.interval_s
-        self._reporting = False
         # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
         self._exit_hook = _exit_hook(weakref.ref(self))
         atexit.register(self._exit_hook)
@@ -149,74 +142,106 @@ class HistoryStore:
     @property
     def pending(self) -> int:
         """How many records wait to be written."""
-        return self._count
+        return self._p.count
 
     def put_run(self, record: RunRecord) -> None:
         with self._lock:
-            self._runs[record.run_id] = record
+            self._p.keep("run", record.run_id, record)
             self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def put_wait(self, record: WaitRecord) -> None:
         with self._lock:
-            self._waits[record.token] = record
-            self._run_waits.setdefault(record.run_id, {})[record.token] = None
+            self._p.keep("wait", record.token, record)
             self._added(urgent=True)
 
     def append_journal(self, entry: JournalEntry) -> None:
         with self._lock:
-            self._journal.append(entry)
-            self._dirty.add(entry.run_id)
+            self._p.add_journal((entry,))
             self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def append_journal_many(self, entries: Sequence[JournalEntry]) -> None:
         with self._lock:
-            self._journal.extend(entries)
-            self._dirty.update(e.run_id for e in entries)
+            self._p.add_journal(entries)
             self._added(urgent=self.durability == "sync", n=len(entries), now=self.durability == "sync")
 
     def memory_append(self, record: MemoryRecord) -> None:
         """Memory events (chat turns above all) travel with the run history: same batch, same durability."""
         with self._lock:
-            self._memory.append(record)
+            self._p.add_memory(record)
             self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
     def put_node(self, record: NodeRecord) -> None:
         with self._lock:
-            self._nodes[(record.run_id, record.node_id)] = record
-            self._dirty.add(record.run_id)
+            self._p.nodes[(record.run_id, record.node_id)] = record
+            self._p.dirty.add(record.run_id)
             self._added(urgent=False)
 
     def append_events(self, run_id: str, events: Sequence[JSON]) -> None:
         with self._lock:
-            self._events.extend((run_id, e) for e in events)
-            self._dirty.add(run_id)
+            self._p.events.extend((run_id, e) for e in events)
+            self._p.dirty.add(run_id)
             self._added(urgent=False, n=len(events))
 
     def record(self, run_id: str, event: AsJSON, node: AsRecord | None) -> None:
         """The runtime's path for one event and the node it changed: kept as objects until the batch is written
         (``event.to_json()`` and ``node.to_record(run_id)`` then); an event naming its run is kept alone."""
         with self._lock:
-            self._events.append(event if getattr(event, "run_id", None) == run_id else (run_id, event))
-            self._dirty.add(run_id)
+            self._p.events.append(event if getattr(event, "run_id", None) == run_id else (run_id, event))
+            self._p.dirty.add(run_id)
             if node is not None:
-                self._nodes[(run_id, node.id)] = node
+                self._p.nodes[(run_id, node.id)] = node
             self._added(urgent=False, n=1 if node is None else 2)
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         """Records added inside the block reach the store in the same batch: a step's journal entry and the
-        writes it made (a memory record, a KV value) are written together or not at all."""
+        writes it made (a memory record, a KV value) are written together or not at all (a block that raises
+        takes back the runs, waits, journal entries, memory records and KV writes it added)."""
+        with self._block(False):
+            yield
+
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[Claim]:
+        """:meth:`atomic`, and the records added inside the block are a :class:`Claim`: written by the next write
+        of the batch, or taken back out of it if that write fails (never written later). Settle it with
+        :meth:`barrier` (``await store.barrier(claim)``) or :meth:`flush_claim`, which raise the write's error.
+        A block inside a claimed one adds to the outer claim."""
+        with self._block(True) as claim:
+            yield claim
+
+    @contextlib.contextmanager
+    def _block(self, register: bool) -> Iterator[Claim]:
+        claim = Claim()
         with self._lock:
+            outer, self._p.capture = self._p.capture, claim
             self._holding += 1
             try:
-                yield
+                yield claim
+            except BaseException as exc:
+                self._p.take_back([claim])  # a block that raises leaves nothing of itself pending
+                claim.settle(exc)
+                raise
             finally:
+                self._p.capture = outer
                 self._holding -= 1
-        if not self._holding and self._now_due and self._count:
-            self._now_due = False
+            if outer is not None:
+                outer.ops.extend(claim.ops)  # (a block inside another: what the outer one takes back, too)
+            if register and claim.ops:
+                self._claims.append(claim)
+            else:
+                claim.settle(None)  # (nothing to write, or nothing to take back once the block ended)
+            if self._holding:
+                return
+            due = self._now_due and self._p.count
+            self._now_due = self._now_due and not due
+        if due:
             self._write_in_background()  # ("sync" durability: the block's step is durable before anything else runs)
-        elif not self._holding and (self._count >= MAX_PENDING or self._loopless()):
-            self.flush_history(durable=self._loopless())  # (a script's write-through is durable)
+        elif self._p.count >= MAX_PENDING or self._loopless():
+            try:
+                self.flush_history(durable=self._loopless())  # (a script's write-through is durable)
+            except Exception:
+                if claim.error is None:
+                    raise  # (a claim taken back carries the error to whoever settles it: flush_claim, barrier)
 
     @staticmethod
     def _loopless() -> bool:
@@ -239,15 +264,7 @@ class HistoryStore:
         """Call ``listener(failure)`` whenever history cannot be written (see :class:`HistoryFailure`); returns
         a function that removes it. A listener runs on the thread that tried the write (normally the loop's), must
         be quick, and may record history itself (say, a warning event): that is written with the next batch."""
-        if not callable(listener):
-            raise UsageError(f"a failure listener must be callable, got {type(listener).__name__}")
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
+        return self._reports.add(listener)
 
     @property
     def failing(self) -> bool:
@@ -257,52 +274,60 @@ class HistoryStore:
 
     def take_dropped(self) -> list[HistoryFailure]:
         """The failures that dropped records since the last call (Session.flush raises them), and forget them."""
-        with self._lock:
-            out, self._dropped = self._dropped, []
-        return out
+        return self._reports.take_dropped()
 
     def _report(self, failure: HistoryFailure) -> None:
-        """Tell the listeners (outside the lock: they may record history, which must not write meanwhile)."""
-        if not failure.will_retry:
-            with self._lock:
-                self._dropped.append(failure)
-        _log.warning(
-            "aether_nb: %d history record(s) of run(s) %s %s: %s",
-            failure.count,
-            ", ".join(sorted(failure.run_ids)[:5]) or "-",
-            "could not be written yet (will retry)" if failure.will_retry else "could not be written and were dropped",
-            failure.error,
-        )
-        self._reporting = True
-        try:
-            for listener in list(self._listeners):
-                try:
-                    listener(failure)
-                except Exception:  # one listener's bug must not stop the others, nor the write path
-                    _log.exception("aether_nb: a history failure listener raised")
-        finally:
-            self._reporting = False
+        self._reports.report(failure)
 
-    def _pending_failure(self, exc: BaseException) -> HistoryFailure:
-        """What a failed write leaves pending, for the listeners (computed only on failure)."""
-        runs: set[str] = set(self._runs) | self._dirty | {w.run_id for w in self._waits.values()}
-        runs |= {m.run_id for m in self._memory if m.run_id is not None}
-        nodes = {(w.run_id, w.node_id) for w in self._waits.values()} | {(e.run_id, e.key) for e in self._journal}
-        nodes |= set(self._nodes)
-        held = (self._runs, self._waits, self._journal, self._nodes, self._events, self._memory, self._kv)
-        kinds = {k for k, h in zip(("run", "wait", "journal", "node", "event", "memory", "kv"), held, strict=True) if h}
-        return HistoryFailure(str(exc), True, frozenset(runs), frozenset(nodes), frozenset(kinds), self._count)
+    async def barrier(self, claim: Claim | None = None) -> None:
+        """Return once everything recorded so far is in the store; concurrent callers share one write.
 
-    async def barrier(self) -> None:
-        """Return once everything recorded so far is in the store; concurrent callers share one write."""
+        With ``claim`` (see :meth:`claimed`): once the claim's records are in the store, whatever else is pending;
+        raises the write's :class:`~aether_nb.errors.StorageError` if they could not be written, and then they
+        were taken back: nothing of them is written later."""
         loop = asyncio.get_running_loop()
+        if claim is not None:
+            if not claim.settled:
+                fut: asyncio.Future[None] = loop.create_future()
+                claim.when_settled(lambda error: settle_futures([fut], error))
+                with self._lock:
+                    self._schedule_soon(loop)
+                await fut
+            if claim.error is not None:
+                raise claim.error
+            return
         with self._lock:
-            if not self._count and not self._unsynced:
+            if not self._p.count and not self._unsynced:
                 return
-            fut: asyncio.Future[None] = loop.create_future()
+            fut = loop.create_future()
             self._barriers.append(fut)
             self._schedule_soon(loop)
         await fut
+
+    def flush_claim(self, claim: Claim) -> None:
+        """:meth:`barrier` for code that cannot await (a sync service method): write the claim now unless it is
+        written, and raise the write's error if it could not be (its records taken back)."""
+        if not claim.settled:
+            with contextlib.suppress(Exception):  # (the claim carries the error, if it is this write's)
+                self.flush_history()
+        if claim.error is not None:
+            raise claim.error
+
+    def drop_pending(self, error: BaseException) -> HistoryFailure | None:
+        """Give up the pending history that ``error`` kept from being written: the session is leaving this store
+        (``ag.configure(store=...)``) and nothing would retry it. Told to the listeners and logged as dropped (what
+        a restart would have lost anyway); the failure is returned (None: nothing was pending)."""
+        with self._lock:
+            self._cancel_timer()
+            claims, self._claims = self._claims, []
+            self._p.take_back(claims)
+            failure = self._p.failure(error, will_retry=False) if self._p.count else None
+            self._p.clear()
+        for claim in claims:
+            claim.settle(error)
+        if failure is not None:
+            self._report(failure)
+        return failure
 
     def flush_history(self, *, durable: bool = True) -> None:
         """Write the pending batch now, durably (``durable=False``, for ``"async"`` background writes: unless it
@@ -314,20 +339,16 @@ class HistoryStore:
         with self._lock:
             self._cancel_timer()
             barriers, self._barriers = self._barriers, []
-            durable = durable or bool(barriers) or self._urgent or self.durability == "sync" or not self._defers
-            if not self._count and not (durable and self._unsynced):
-                _settle(barriers, None)
+            claims, self._claims = self._claims, []  # (a claim is durable when its caller is told it is written)
+            durable = durable or bool(barriers or claims) or self._urgent or self.durability == "sync"
+            durable = durable or not self._defers
+            if not self._p.count and not (durable and self._unsynced):
+                settle_futures(barriers, None)
+                for claim in claims:
+                    claim.settle(None)
                 return
             converted: list[RejectedRecord] = []
-            batch = HistoryBatch(
-                runs=list(self._runs.values()),
-                waits=list(self._waits.values()),
-                journal=self._journal,
-                nodes=nodes_as_records(self._nodes, converted),
-                events=events_as_json(self._events, converted),
-                memory=self._memory,
-                kv=list(self._kv.values()),
-            )
+            batch = self._p.batch(converted)
             try:
                 written = self.inner.write_history(batch) if durable else self.inner.write_history(batch, durable=False)
                 rejected = converted + list(written or ())  # None: a store of the old protocol
@@ -341,19 +362,18 @@ class HistoryStore:
                     error.__cause__ = exc
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
-                failure = self._pending_failure(error)
-                _settle(barriers, error)
+                self._p.take_back(claims)  # told it failed, their callers may do it again: never written later
+                failure = self._p.failure(error) if self._p.count else None
+                settle_futures(barriers, error)
             else:
-                self._runs, self._waits, self._nodes, self._run_waits = {}, {}, {}, {}
-                self._journal, self._events, self._memory = [], [], []
-                self._dirty = set()
-                self._kv = {}
-                self._count = 0
+                self._p.clear()
                 self._unsynced, self._urgent = not durable, False
                 self._failing_since = None
                 self._retry_s = self.interval_s
                 failure = dropped_failure(rejected) if rejected else None
-                _settle(barriers, None)
+                settle_futures(barriers, None)
+        for claim in claims:
+            claim.settle(error)
         if failure is not None:
             self._report(failure)
         if error is not None:
@@ -363,9 +383,9 @@ class HistoryStore:
         """``now``: write before this returns (a step's record in ``"sync"`` durability), not at the end of the loop
         turn: a task queued before that, or a sibling branch that blocks the loop (a sync call), would otherwise hold
         a completed step's record in memory, and a process killed meanwhile did the step again on resume."""
-        self._count += n
+        self._p.count += n
         self._urgent = self._urgent or urgent
-        if self._reporting:
+        if self._reports.reporting:
             return  # a failure listener recording history: written with the next batch, never from inside a write
         try:
             loop = asyncio.get_running_loop()
@@ -378,9 +398,9 @@ class HistoryStore:
                 self._now_due = True  # written when the atomic block ends (its records together)
             else:
                 self._write_in_background()  # (a failure is retried and told as in the background)
-            if self._count == 0:
+            if self._p.count == 0:
                 return
-        if self._count >= MAX_PENDING and not self._holding and not self._backing_off():
+        if self._p.count >= MAX_PENDING and not self._holding and not self._backing_off():
             # A body that never yields to the loop (a long chain of steps that do not wait) would keep the timer
             # from firing: write now, which bounds the batch and the time history stays in memory.
             self._write_in_background()
@@ -414,7 +434,7 @@ class HistoryStore:
             self.flush_history(durable=False)
         except Exception:  # no caller to raise to: the listeners were told, the batch stays pending, retried later
             with self._lock:
-                if self._count:
+                if self._p.count:
                     self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
                     self._cancel_timer()
                     loop = asyncio.get_running_loop()
@@ -429,7 +449,7 @@ class HistoryStore:
     # -- reads: never behind what was recorded ---------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
-            hit = self._runs.get(run_id)
+            hit = self._p.runs.get(run_id)
             if hit is not None:
                 return hit
         return self.inner.get_run(run_id)
@@ -439,13 +459,13 @@ class HistoryStore:
         return self.inner.list_runs(status=status, graph=graph)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
-        if run_id in self._dirty:  # only this run's pending history matters to this read
+        if run_id in self._p.dirty:  # only this run's pending history matters to this read
             self.flush_history(durable=False)
         return self.inner.load_journal(run_id)
 
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._lock:
-            hit = self._waits.get(token)
+            hit = self._p.waits.get(token)
             if hit is not None:
                 return hit
         return self.inner.get_wait(token)
@@ -455,15 +475,11 @@ class HistoryStore:
         lists an open wait only once it is written: the widget makes its controls from that list, and a control
         shown earlier could take an answer to a wait that a crash would lose."""
         with self._lock:
-            return set(self._run_waits.get(run_id, ()))
+            return set(self._p.run_waits.get(run_id, ()))
 
     def list_waits(self, run_id: str | None = None, *, status: str | None = "open") -> list[WaitRecord]:
         with self._lock:
-            if run_id is None:
-                pending = dict(self._waits)
-            else:  # by the run's own tokens: a thousand runs resumed together each read their waits (no scan)
-                found = (self._waits[t] for t in self._run_waits.get(run_id, ()))
-                pending = {w.token: w for w in found if w.run_id == run_id}
+            pending = self._p.waits_of(run_id)
             if not pending:
                 return self.inner.list_waits(run_id, status=status)
             merged = {w.token: w for w in self.inner.list_waits(run_id, status=None)}
@@ -477,23 +493,20 @@ class HistoryStore:
         self.inner.expect_reads(run_ids)
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        if run_id in self._dirty:  # only this run's pending history matters to this read
+        if run_id in self._p.dirty:  # only this run's pending history matters to this read
             self.flush_history(durable=False)
         return self.inner.list_nodes(run_id)
 
     def load_events(self, run_id: str) -> list[JSON]:
-        if run_id in self._dirty:  # only this run's pending history matters to this read
+        if run_id in self._p.dirty:  # only this run's pending history matters to this read
             self.flush_history(durable=False)
         return self.inner.load_events(run_id)
 
     # -- everything else goes straight to the real store -----------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
         with self._lock:
-            hit = self._kv.get((scope, key))
-        if hit is None:
-            return self.inner.kv_get(scope, key)
-        _, _, text, expires_at, gone = hit
-        return None if gone else (json.loads(text), expires_at)
+            hit = self._p.kv.get((scope, key))
+        return self.inner.kv_get(scope, key) if hit is None else None if hit[4] else (json.loads(hit[2]), hit[3])
 
     def kv_set(self, scope: str, key: str, value: JSON, expires_at: float | None) -> None:
         """Batched with the history (checkpoints of a state graph are KV writes, one per superstep). The value is
@@ -504,23 +517,23 @@ class HistoryStore:
         except (TypeError, ValueError) as exc:
             raise StorageError(f"KV values must be JSON, got {type(value).__name__}: {exc}", code="not_json") from exc
         with self._lock:
-            self._kv[(scope, key)] = (scope, key, JSONText(text), expires_at, False)
+            self._p.keep("kv", (scope, key), (scope, key, JSONText(text), expires_at, False))
             self._added(urgent=self.durability == "sync")
 
     def kv_delete(self, scope: str, key: str) -> bool:
         existed = self.kv_get(scope, key) is not None
         with self._lock:
-            self._kv[(scope, key)] = (scope, key, JSONText("null"), None, True)
+            self._p.keep("kv", (scope, key), (scope, key, JSONText("null"), None, True))
             self._added(urgent=self.durability == "sync")
         return existed
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
-        if self._kv:
+        if self._p.kv:
             self.flush_history(durable=False)
         return self.inner.kv_keys(scope, prefix)
 
     def kv_purge(self, now: float) -> int:
-        if self._kv:
+        if self._p.kv:
             self.flush_history(durable=False)
         return self.inner.kv_purge(now)
 
@@ -537,7 +550,7 @@ class HistoryStore:
         return self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
 
     def _flush_memory(self) -> None:
-        if self._memory:
+        if self._p.memory:
             self.flush_history(durable=False)
 
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
@@ -577,25 +590,7 @@ class HistoryStore:
         return getattr(self.inner, name)
 
     def __repr__(self) -> str:
-        return f"HistoryStore({self.inner!r}, durability={self.durability!r}, pending={self._count})"
-
-
-def _settle(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:
-    here = None if HistoryStore._loopless() else asyncio.get_running_loop()
-    for fut in futures:
-        loop = fut.get_loop()
-        if loop is here:
-            _resolve(fut, exc)
-        elif not loop.is_closed():
-            loop.call_soon_threadsafe(_resolve, fut, exc)
-
-
-def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
-    if not fut.done():  # (a barrier cancelled while it waited is settled already)
-        if exc is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(exc)
+        return f"HistoryStore({self.inner!r}, durability={self.durability!r}, pending={self._p.count})"
 
 
 def _exit_hook(ref: weakref.ReferenceType[HistoryStore]) -> Callable[[], None]:

@@ -36,6 +36,7 @@ from aether_nb.store import redact
 from aether_nb.store.records import FINISHED_RUN_STATUSES, JournalEntry, RunRecord, WaitRecord
 
 if TYPE_CHECKING:
+    from aether_nb.runtime.answering import Given
     from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.session import Session
 
@@ -257,7 +258,13 @@ class Run:
         """Answer one of this run's waits (the only one when ``token`` is omitted).
 
         The answer is validated (a bad one raises :class:`~aether_nb.errors.InvalidAnswer` and the wait stays
-        open) and persisted. A run not executing in this process is resumed so it can consume the answer.
+        open) and stored; the run consumes it once it is in the store. In ``"sync"`` durability this returns once
+        it is. An answer the store cannot write is taken back (nothing of it is written later) and its wait stays
+        open, to be answered again once the store can be written: ``"sync"`` raises
+        :class:`~aether_nb.errors.StorageError` (``code="answer_not_written"``), ``"async"`` (which returned
+        before the write) says so with an ``answer_not_written`` warning on the run. A run not executing in this
+        process is resumed so it can consume the answer: its task first runs in the next loop iteration, after the
+        answer's write (in ``"sync"`` mode, once this has returned), and finds the answer only if that succeeded.
         """
         if token is None:
             token = only_wait(self.waits, self.id, self.status, self._session.store).token
@@ -265,23 +272,31 @@ class Run:
             rec = self._session.find_wait(token)
             if rec is not None and rec.run_id != self.id:
                 raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
+        from aether_nb.errors import StorageError
+        from aether_nb.runtime.answering import not_written
+
         resuming = self._task is None and not self.done
         checked = self.check_resumable() if resuming else None  # before the answer is stored (see there)
         try:
-            self._session.answer(token, payload)
+            given = self._session.give(token, payload)
         except UsageError as exc:
             if checked is None or exc.code != "secret_answer":
                 raise
-            await self._answer_when_asked(token, payload, checked[1])
+            given = await self._answer_when_asked(token, payload, checked[1])
             checked = None
+        store = self._session.store
+        # Written at the end of this loop iteration with every other answer given in it (one write for many): a
+        # thousand runs answered in a row, a thousand resumed, share it. The run gets the answer after that write
+        # (answering.py): "sync" mode awaits it here.
+        if store.durability == "sync":
+            try:
+                await store.barrier(given.written)
+            except StorageError as exc:
+                raise not_written(given.record, exc) from exc
         if checked is not None:
             self.resume(checked[1])
-        store = self._session.store
-        if store.durability == "sync":
-            await store.barrier()  # the answer is durable when this returns
-        # else written at the end of this loop iteration with every other answer given in it (one write for many)
 
-    async def _answer_when_asked(self, token: str, payload: Any, journal: list[JournalEntry]) -> None:
+    async def _answer_when_asked(self, token: str, payload: Any, journal: list[JournalEntry]) -> Given:
         """A secret is never stored, so it cannot wait in the store for the run: the run executes up to its question
         again (a reattached widget executes nothing before an answer), then gets the answer in memory."""
         self.resume(journal)
@@ -303,7 +318,7 @@ class Run:
                 run_id=self.id,
                 code="question_gone",
             )
-        self._session.answer(token, payload)
+        return self._session.give(token, payload)
 
     def cancel(self) -> bool:
         """Stop the run (False: it had finished). A run no task executes ends its history as a stopped one would."""
@@ -354,7 +369,7 @@ class Run:
         and ``computed``: :mod:`aether_nb.runtime.promote`); ``%aether promote RUN_ID`` puts it into a new cell."""
         from aether_nb.runtime.promote import promote_source
 
-        return promote_source(self, name or f"{self.graph_name}_static", computed=computed)
+        return promote_source(self, name, computed=computed)  # (None: its default name; others checked there)
 
     def to_taskgraph(self, name: str | None = None, *, computed: str = "inputs") -> Any:
         """The promoted graph as a checked :class:`~aether_nb.runtime.taskgraph.TaskGraph` (see :meth:`promote`)."""

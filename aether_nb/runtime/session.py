@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -24,14 +23,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from aether_nb.errors import StorageError, UsageError, shown
 from aether_nb.runtime.checks import check_run_id
 from aether_nb.runtime.clock import Clock, SystemClock
-from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.history import HistoryFailure, HistoryStore
-from aether_nb.runtime.waits import Wait, closed_wait, normalise_answer
+from aether_nb.runtime.waits import Wait
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import RunRecord, WaitRecord
-from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
+    from aether_nb.runtime.answering import Given
     from aether_nb.runtime.context import NodeContext
     from aether_nb.runtime.events import Event
     from aether_nb.runtime.execution import StepHost
@@ -119,6 +117,37 @@ class Session:
             self._store = HistoryStore(store, durability=current.durability, interval_s=current.interval_s)
         self._store.add_failure_listener(self._history_not_written)
 
+    def use_store(self, store: Store) -> None:
+        """Leave the current store for ``store`` (``ag.configure(store=...)``; the caller checked that no run is
+        live): the current store's pending history is written, the store closed, and its runs forgotten.
+
+        A pending history the current store cannot write (its disk is full, its files broken) is dropped, not
+        kept: it is reported (an error logged, a ``not_durable`` warning on its runs, the failure listeners) and
+        the switch goes on. Why: the person switches away *because* that store cannot be written; refusing with
+        the old store's ``StorageError`` left them on it, with a retry loop that could not succeed, and nothing
+        would ever write that history once the session moved on anyway. A close that fails is logged too."""
+        old = self._store
+        try:
+            old.flush_history()
+        except StorageError as exc:
+            lost = old.drop_pending(exc)
+            if lost is not None:
+                _log.error(
+                    "aether_nb: leaving the store %s, which cannot be written (%s): %d history record(s) of run(s) %s "
+                    "were not written and are lost (those runs, if resumed, run those steps again)",
+                    old.location,
+                    exc,
+                    lost.count,
+                    ", ".join(sorted(lost.run_ids)[:5]) or "-",
+                )
+        if store is not old and store is not old.inner:
+            try:
+                old.close()
+            except Exception as exc:  # (its writes were given up above: the file stays as the disk last held it)
+                _log.error("aether_nb: closing the store %s failed: %s", old.location, exc)
+        self.store = store
+        self.forget_runs()
+
     # -- live waits --------------------------------------------------------------------------------------------------
     def add_live_wait(self, fut: asyncio.Future[Any], run: StepHost, record: WaitRecord) -> None:
         """A task of ``run`` is parked on ``fut`` for this wait (indexed by token and by run)."""
@@ -138,6 +167,10 @@ class Session:
             if not tokens:
                 del self._live_by_run[live.run.id]
         return live
+
+    def live_wait(self, token: str) -> LiveWait | None:
+        """The live wait a task of this process is parked on for ``token``, if any."""
+        return self._live_waits.get(token)
 
     def live_tokens(self, run_id: str) -> set[str]:
         """The tokens of the waits the tasks of run ``run_id`` are parked on now."""
@@ -425,106 +458,33 @@ class Session:
         return self.store.get_wait(token)
 
     def answer(self, token: str, payload: Any) -> WaitRecord:
-        """Validate and deliver an answer to the wait with ``token``.
+        """Validate and deliver an answer to the wait with ``token``; returns the answered record.
 
-        The answer is persisted first; a task awaiting the wait in this process is then woken (thread-safely, so
-        widget callbacks on other threads may call this). With no live task, the answer waits in the store until
-        the run resumes.
+        The answer is stored first, and the run gets it only once it is in the store (a task awaiting the wait in
+        this process is woken then, thread-safely: widget callbacks on other threads may call this). With no live
+        task, the answer waits in the store until the run resumes. An answer the store cannot write is taken
+        back, the wait stays open and the run says so (see :mod:`aether_nb.runtime.answering`).
 
         Raises:
             UsageError: unknown token, or the wait is no longer open.
             InvalidAnswer: the payload does not fit; nothing changed and the wait stays open.
+            StorageError: the answer was written at once (no loop runs in this thread) and that failed: nothing
+                of it was kept, the wait stays open.
         """
-        if not isinstance(token, str):
-            raise UsageError(
-                f"a wait's token is a string (wait.token of one of run.waits), got {type(token).__name__}",
-                code="bad_token",
-            )
-        if not token or "\x00" in token or len(token) > 200:
-            raise UsageError(
-                "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
-                code="bad_token",
-            )
-        live = self._live_waits.get(token)
-        rec = self.find_wait(token)
-        if rec is None:
-            raise UsageError(
-                "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones",
-                code="bad_token",
-            )
-        if rec.status != "open":
-            raise UsageError(
-                f"run {rec.run_id} cannot take this answer: {closed_wait(rec)}",
-                run_id=rec.run_id,
-                node_id=rec.node_id,
-                code="wait_closed",
-            )
-        if rec.deadline is not None and rec.kind != "time" and self.clock.now() >= rec.deadline:
-            # (a sleep's deadline is its answer.) A run that was not executing when its deadline passed (the kernel
-            # restarted, it left memory) still shows the wait open: it closes it as expired when it goes on.
-            raise UsageError(
-                f"run {rec.run_id} cannot take this answer: its question {shown(rec.prompt or rec.kind)} "
-                f"({rec.node_id}) passed its deadline {self.clock.now() - rec.deadline:.0f} s ago, so the run gets a "
-                "WaitTimeout: `await run` for its outcome, or start a new run to ask again",
-                run_id=rec.run_id,
-                node_id=rec.node_id,
-                code="wait_expired",
-            )
-        hook = self.answer_hooks.get(rec.kind)
-        if hook is not None:
-            payload = hook(rec, payload)
-        value = normalise_answer(rec, payload)
-        try:
-            encoded = encode(value)
-            text = json.dumps(encoded)
-        except (NotEncodable, RecursionError, ValueError, TypeError) as exc:
-            from aether_nb.errors import InvalidAnswer
+        return self.give(token, payload).record
 
-            raise InvalidAnswer(
-                f"answer to {rec.kind} wait {shown(rec.node_id)}: this value cannot be stored ({exc}); answer with "
-                "JSON-friendly data (strings, numbers, lists, dicts)",
-                run_id=rec.run_id,
-                node_id=rec.node_id,
-            ) from None
-        if contains_secret(text):
-            # A secret is never stored: a live wait gets it in memory only; a dormant run cannot keep it.
-            if live is None:
-                raise UsageError(
-                    "this answer contains a secret (an API key or credential), which aether_nb never stores, and "
-                    f"run {rec.run_id} is not executing to receive it directly: answer it with `await run.answer(...)`"
-                    " (which executes the run up to its question first), or start it with `run.resume()` first",
-                    run_id=rec.run_id,
-                    node_id=rec.node_id,
-                    code="secret_answer",
-                )
-            answered = replace(rec, status="closed", meta={**(rec.meta or {}), "secret_answer": True})
-        else:
-            answered = replace(rec, status="answered", answer=encoded)
-        self.store.put_wait(answered)
-        owner = self.held_run(rec.run_id)
-        if owner is not None:
-            owner.wait_answered(answered, parked=live is not None)
-        if live is not None:
-            self.pop_live_wait(token)
-            try:
-                here = asyncio.get_running_loop() is live.loop
-            except RuntimeError:  # a widget's answer, on a kernel thread without a loop
-                here = False
-            # after the answer's write, which put_wait scheduled on the same loop (FIFO): durable, then consumed
-            (live.loop.call_soon if here else live.loop.call_soon_threadsafe)(_resolve, live.future, value)
-            live.run.refresh_status_threadsafe()
-        return answered
+    def give(self, token: str, payload: Any) -> Given:
+        """:meth:`answer`, returning also the claim that settles once the answer is written (or taken back):
+        ``await session.store.barrier(given.written)`` raises the write's error."""
+        from aether_nb.runtime.answering import give  # (answering builds on this module)
+
+        return give(self, token, payload)
 
 
 def _random_run_id() -> str:
     import secrets
 
     return f"run-{secrets.token_hex(4)}"
-
-
-def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
-    if not fut.done():
-        fut.set_result(value)
 
 
 _default: Session | None = None

@@ -245,7 +245,7 @@ def test_a_sync_tool_running_when_jupyterlab_restarts_the_kernel_is_not_run_agai
     effects = tmp_path / "effects.txt"
     defs = SLOW_BOOKING.replace("EFFECTS_FILE", str(effects))
     kernel.ok(defs)
-    kernel.ok('t = travel.start("Oslo", run_id="slow-1")')
+    kernel.ok('t = travel.start("Oslo", run_id="slow-1")\nag.session().flush()')  # (the run is in the store)
     deadline = time.monotonic() + 30
     while not Path(f"{effects}.started").exists():  # the body is under way in its thread
         assert time.monotonic() < deadline, "the tool never started"

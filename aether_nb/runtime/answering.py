@@ -1,0 +1,205 @@
+"""Answers: a run consumes an answer only once the answer is in the store (:func:`give`, ``Session.answer``).
+
+README ("When history reaches the store"): in both durability modes an answer is durable before the run consumes
+it. So an answer is stored as a :class:`~aether_nb.runtime.history.Claim` (written at the end of the loop
+iteration it was given in, with every other answer of that iteration) and handed to the run only once that write
+succeeded: the task parked on the wait is woken, a run that left memory resumes, a run told of it remembers it.
+
+When the write fails (a full disk), the answer is taken back out of the pending history (never written later),
+nothing is handed to the run, and the wait stays open, in memory as in the store: the task stays parked on it,
+the run says ``waiting`` again and lists it in ``run.waits`` (what the widget makes its controls from), and the
+run gets an ``answer_not_written`` warning saying to answer again once the store can be written. Why not keep the
+answer pending and retry it: the run would go on with an answer a killed process loses (after a restart the
+question was asked again and the step after it ran twice), and ``await run.answer(...)`` in ``"sync"`` mode,
+which raises then, would have said "nothing kept" about an answer consumed anyway.
+
+One exception: the answer the runtime gives a durable sleep (``context.sleep``) at its deadline is handed over
+even when it cannot be written: the store then still holds the wait open with its deadline passed, and a run
+resumed after a restart goes on at once there too, so nothing runs twice because of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from aether_nb.errors import InvalidAnswer, StorageError, UsageError, shown
+from aether_nb.runtime.codec import NotEncodable, encode
+from aether_nb.runtime.history import Claim
+from aether_nb.runtime.waits import closed_wait, normalise_answer
+from aether_nb.store.records import WaitRecord
+from aether_nb.store.redact import contains_secret
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.session import LiveWait, Session
+
+__all__ = ["Given", "give", "not_written"]
+
+_log = logging.getLogger(__name__)
+
+_NO_SUCH_WAIT = "no wait has this token; a token belongs to one wait of one run — use run.waits to see the open ones"
+
+
+class Given(NamedTuple):
+    """An answer given: its record (``answered``, or ``closed`` for a secret kept in memory only) and the claim
+    that settles once it is in the store, or taken back (``await session.store.barrier(given.written)``)."""
+
+    record: WaitRecord
+    written: Claim
+
+
+def not_written(record: WaitRecord, error: BaseException) -> StorageError:
+    """The error said when the answer to ``record``'s wait could not be written (its wait stays open)."""
+    what = shown(record.prompt or record.kind)
+    why = str(error).rstrip(".")
+    return StorageError(
+        f"run {record.run_id}: the answer to {what} ({record.node_id}) could not be written to the store: {why}. "
+        "Nothing of it was kept and the run did not get it: the question is still open. Free disk space (or fix "
+        "what the error names), then answer it again.",
+        run_id=record.run_id,
+        node_id=record.node_id,
+        code="answer_not_written",
+    )
+
+
+def give(session: Session, token: str, payload: Any) -> Given:
+    """Validate an answer to the wait with ``token``, store it, and hand it to the run once it is written.
+
+    Thread-safe (a widget's answer arrives on a kernel thread): without a loop in this thread the answer is written
+    here and now. With one, it is written at the end of this loop iteration.
+
+    Raises:
+        UsageError: unknown token, or the wait is no longer open.
+        InvalidAnswer: the payload does not fit; nothing changed and the wait stays open.
+        StorageError: the answer was written here and now and that failed (nothing kept, the wait stays open).
+    """
+    if not isinstance(token, str):
+        raise UsageError(
+            f"a wait's token is a string (wait.token of one of run.waits), got {type(token).__name__}",
+            code="bad_token",
+        )
+    if not token or "\x00" in token or len(token) > 200:
+        raise UsageError(_NO_SUCH_WAIT, code="bad_token")
+    live = session.live_wait(token)
+    rec = session.find_wait(token)
+    if rec is None:
+        raise UsageError(_NO_SUCH_WAIT, code="bad_token")
+    if rec.status != "open":
+        raise UsageError(
+            f"run {rec.run_id} cannot take this answer: {closed_wait(rec)}",
+            run_id=rec.run_id,
+            node_id=rec.node_id,
+            code="wait_closed",
+        )
+    if rec.deadline is not None and rec.kind != "time" and session.clock.now() >= rec.deadline:
+        # (a sleep's deadline is its answer.) A run that was not executing when its deadline passed (the kernel
+        # restarted, it left memory) still shows the wait open: it closes it as expired when it goes on.
+        raise UsageError(
+            f"run {rec.run_id} cannot take this answer: its question {shown(rec.prompt or rec.kind)} "
+            f"({rec.node_id}) passed its deadline {session.clock.now() - rec.deadline:.0f} s ago, so the run gets a "
+            "WaitTimeout: `await run` for its outcome, or start a new run to ask again",
+            run_id=rec.run_id,
+            node_id=rec.node_id,
+            code="wait_expired",
+        )
+    hook = session.answer_hooks.get(rec.kind)
+    if hook is not None:
+        payload = hook(rec, payload)
+    value = normalise_answer(rec, payload)
+    try:
+        encoded = encode(value)
+        text = json.dumps(encoded)
+    except (NotEncodable, RecursionError, ValueError, TypeError) as exc:
+        raise InvalidAnswer(
+            f"answer to {rec.kind} wait {shown(rec.node_id)}: this value cannot be stored ({exc}); answer with "
+            "JSON-friendly data (strings, numbers, lists, dicts)",
+            run_id=rec.run_id,
+            node_id=rec.node_id,
+        ) from None
+    if contains_secret(text):
+        # A secret is never stored: a live wait gets it in memory only; a dormant run cannot keep it.
+        if live is None:
+            raise UsageError(
+                "this answer contains a secret (an API key or credential), which aether_nb never stores, and "
+                f"run {rec.run_id} is not executing to receive it directly: answer it with `await run.answer(...)`"
+                " (which executes the run up to its question first), or start it with `run.resume()` first",
+                run_id=rec.run_id,
+                node_id=rec.node_id,
+                code="secret_answer",
+            )
+        answered = replace(rec, status="closed", meta={**(rec.meta or {}), "secret_answer": True})
+    else:
+        answered = replace(rec, status="answered", answer=encoded)
+    with session.store.claimed() as claim:
+        session.store.put_wait(answered)
+    if live is not None:
+        # Taken now: a second answer meanwhile finds the answered record and is refused; the run no longer counts
+        # as waiting on it. Put back if the write fails.
+        session.pop_live_wait(token)
+        live.run.refresh_status_threadsafe()
+    claim.when_settled(lambda error: _written(session, answered, live, value, error))
+    if claim.error is not None:  # written here and now (no loop in this thread), and that failed
+        raise not_written(answered, claim.error) from claim.error
+    return Given(answered, claim)
+
+
+def _written(
+    session: Session, answered: WaitRecord, live: LiveWait | None, value: Any, error: BaseException | None
+) -> None:
+    """The answer's write ended (``error``: it failed and was taken back). Runs right after that write, on its
+    thread (normally the loop's, at the end of the iteration the answer was given in): a run resumed by the answer
+    (``run.answer`` of a run that left memory) runs its first step after this, and finds the answer given or not."""
+    sleep_over = answered.kind == "time" and answered.deadline is not None and session.clock.now() >= answered.deadline
+    if error is not None and not sleep_over:
+        _not_written(session, answered, live, error)
+    else:
+        _deliver(session, answered, live, value, error)
+
+
+def _deliver(
+    session: Session, answered: WaitRecord, live: LiveWait | None, value: Any, error: BaseException | None
+) -> None:
+    """Hand the written answer to the run: wake the task parked on the wait, tell the run (a run that left memory
+    resumes to take it)."""
+    if error is not None:
+        _log.debug("run %s: the sleep %s ended, its end not written: %s", answered.run_id, answered.node_id, error)
+    if live is None:  # a resumed execution may have reached the wait (and parked on it) while it was written
+        live = session.live_wait(answered.token)
+        if live is not None and live.run.id == answered.run_id:
+            session.pop_live_wait(answered.token, live.future)
+            live.run.refresh_status_threadsafe()
+        else:
+            live = None
+    owner = session.held_run(answered.run_id)
+    if owner is not None:
+        owner.wait_answered(answered, parked=live is not None)
+    if live is not None:
+        try:
+            here = asyncio.get_running_loop() is live.loop
+        except RuntimeError:  # a widget's answer, on a kernel thread without a loop
+            here = False
+        (live.loop.call_soon if here else live.loop.call_soon_threadsafe)(_resolve, live.future, value)
+
+
+def _not_written(session: Session, answered: WaitRecord, live: LiveWait | None, error: BaseException) -> None:
+    """The answer was taken back: the wait is open again where the run and the widget look (the task parked on it,
+    ``run.waits``, the run's status), and the run says what happened and what to do."""
+    from aether_nb.runtime.events import RunWarning
+
+    if live is not None and not live.future.done() and session.live_wait(answered.token) is None:
+        session.add_live_wait(live.future, live.run, live.record)
+        live.run.refresh_status_threadsafe()
+    told = not_written(answered, error)
+    _log.error("aether_nb: %s", told.message)
+    owner = session.held_run(answered.run_id)
+    if owner is not None:
+        detail = {"error": str(error), "token": answered.token}
+        owner.emit(RunWarning, node_id=answered.node_id, code="answer_not_written", message=told.message, detail=detail)
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
