@@ -19,7 +19,8 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
 from aether_nb.flow.nodes import NodeSpec
-from aether_nb.flow.retry import AnyRetryPolicy
+from aether_nb.flow.options import graph_name, interrupt_names, plain_name, services_of, timeout_seconds
+from aether_nb.flow.retry import AnyRetryPolicy, node_policies
 from aether_nb.flow.routing import Branch, Topology, literal_destinations
 from aether_nb.flow.state import ROOT, StateSpec, schema_kind
 from aether_nb.flow.types import (
@@ -84,7 +85,7 @@ class StateGraph:
         self.state_schema = state_schema
         check_context_schema(context_schema)
         self.context_schema = context_schema
-        self.name = name
+        self.name = graph_name("StateGraph()", name)
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: list[tuple[str, str]] = []
         self.waiting_edges: list[tuple[tuple[str, ...], str]] = []
@@ -228,11 +229,11 @@ class StateGraph:
 
         ``add_edge(["a", "b"], "join")`` is a waiting edge: ``join`` runs once both ``a`` and ``b`` finished.
         """
-        end = _norm(end)
+        end = plain_name(end)
         if not isinstance(end, str):
             raise UsageError(f"add_edge takes node names, got {shown(end)}")
         if isinstance(start, str):
-            source: str = _norm(start)
+            source: str = plain_name(start)
             if source == END or end == START:
                 raise GraphDefinitionError(
                     f"add_edge({shown(source)}, {shown(end)}): nothing leaves END and nothing enters START"
@@ -242,7 +243,7 @@ class StateGraph:
             return self
         if not isinstance(start, Iterable):
             raise UsageError(f"add_edge(start, end): start must be a node name or a list of them, got {shown(start)}")
-        sources = tuple(_norm(s) for s in start)
+        sources = tuple(plain_name(s) for s in start)
         if not sources or not all(isinstance(s, str) for s in sources):
             raise UsageError(f"add_edge([sources], end): sources must be node names, got {shown(start)}")
         if END in sources or end == START:
@@ -264,16 +265,20 @@ class StateGraph:
         """After ``source``, call ``path(state)`` (or ``path(state, config)``; may be async) once; its result — a
         key of ``path_map``, a node name / END, a :class:`~aether_nb.flow.types.Send`, or a list of them — says
         what runs next."""
-        source = _norm(source)
+        source = plain_name(source)
+        if not isinstance(source, str):
+            raise UsageError(
+                f"add_conditional_edges(source, path): source must be a node name (or START), got {shown(source)}"
+            )
         if not callable(path):
             raise UsageError(f"add_conditional_edges({shown(source)}, path): path must be a function")
         mapping: dict[Hashable, str] | None
         if path_map is None:
             mapping = literal_destinations(path)  # (`-> Literal["b", "c"]`: those, as LangGraph)
         elif isinstance(path_map, Mapping):
-            mapping = {k: _norm(v) for k, v in path_map.items()}
+            mapping = {k: plain_name(v) for k, v in path_map.items()}
         elif isinstance(path_map, Iterable) and not isinstance(path_map, str):
-            mapping = {n: _norm(n) for n in path_map}
+            mapping = {n: plain_name(n) for n in path_map}
         else:
             raise UsageError(
                 f"add_conditional_edges({shown(source)}, path, path_map): path_map must be a dict of path results to "
@@ -328,10 +333,14 @@ class StateGraph:
         error_handler: Callable[..., Any] | None = None,
         timeout: float | None = None,
     ) -> StateGraph:
-        """Policies for every node that does not set its own (applied at ``compile()``)."""
-        for key, value in (("retry", retry_policy), ("error_handler", error_handler), ("timeout", timeout)):
-            if value is not None:
-                self._defaults[key] = value
+        """Policies for every node that does not set its own (applied at ``compile()``; checked here)."""
+        if retry_policy is not None:
+            self._defaults["retry"] = node_policies("set_node_defaults(retry_policy=...)", retry_policy)
+        if error_handler is not None:
+            NodeSpec("set_node_defaults:on_error", error_handler)  # (checks it is a function, now)
+            self._defaults["error_handler"] = error_handler
+        if timeout is not None:
+            self._defaults["timeout"] = timeout_seconds(timeout, "set_node_defaults(timeout=...)")
         return self
 
     # -- validation ---------------------------------------------------------------------------------------------
@@ -433,11 +442,9 @@ class StateGraph:
         """
         from aether_nb.flow.compiled import CompiledGraph
 
-        before, after = (
-            _interrupt_nodes("interrupt_before", interrupt_before),
-            _interrupt_nodes("interrupt_after", interrupt_after),
-        )
-        svc = dict(services or {})
+        before = interrupt_names("compile()", "interrupt_before", interrupt_before) or []
+        after = interrupt_names("compile()", "interrupt_after", interrupt_after) or []
+        svc = services_of(services)
         known_services = set(svc)
         try:
             from aether_nb.runtime.session import default_session
@@ -451,12 +458,9 @@ class StateGraph:
             problems.append(f"recursion_limit must be a positive integer, got {recursion_limit!r}")
         if problems:
             raise GraphBuildError(problems)
-        graph_name = name or self.name or self.default_name()
-        if "/" in graph_name or "|" in graph_name or not graph_name:
-            raise GraphBuildError([f"name {shown(graph_name)}: use a non-empty name without '/' or '|'"])
         return CompiledGraph(
             self,
-            name=graph_name,
+            name=graph_name("compile()", name) or self.name or self.default_name(),
             checkpointer=checkpointer,
             interrupt_before=before,
             interrupt_after=after,
@@ -473,28 +477,11 @@ class StateGraph:
             return
         for spec in self.nodes.values():
             if "retry" in defaults and not spec.retry:
-                spec.retry = NodeSpec(spec.name, spec.fn, retry=defaults["retry"]).retry
+                spec.retry = defaults["retry"]
             if "timeout" in defaults and spec.timeout_s is None:
-                spec.timeout_s = float(defaults["timeout"])
+                spec.timeout_s = defaults["timeout"]
             if "error_handler" in defaults and spec.error_handler is None:
                 spec.error_handler = NodeSpec(f"{spec.name}:on_error", defaults["error_handler"])
-
-
-def _interrupt_nodes(what: str, value: Any) -> Sequence[str] | str:
-    """``compile(interrupt_before=...)``'s value: ``"*"``, or a list of node names (checked against the nodes later)."""
-    if value == "*":
-        return "*"
-    if value is not None and (isinstance(value, str) or not isinstance(value, Iterable)):
-        raise UsageError(f'compile(): {what}= takes a list of node names or "*", got {shown(value)}')
-    names = [_norm(n) for n in value or ()]
-    if not all(isinstance(n, str) for n in names):
-        raise UsageError(f'compile(): {what}= takes a list of node names or "*", got {shown(value)}')
-    return names
-
-
-def _norm(name: Any) -> Any:
-    """A node name given as a str Enum member is its value (LangGraph accepts those)."""
-    return str(name.value) if isinstance(name, enum.Enum) and isinstance(name, str) else name
 
 
 def _is_compiled(obj: Any) -> bool:

@@ -31,6 +31,7 @@ from aether_nb.flow.describe import DescribeMixin
 from aether_nb.flow.edits import bulk_update
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
 from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.options import check_output_keys, check_run_config
 from aether_nb.flow.output_v2 import check_version, graph_output, stream_part
 from aether_nb.flow.runnable import RunnableMixin
 from aether_nb.flow.streaming import Chunk, Sink, drive
@@ -45,7 +46,6 @@ from aether_nb.flow.turns import (
 )
 from aether_nb.flow.types import (
     Interrupt,
-    InvalidConfig,
     InvokeResult,
     StateSnapshot,
     StateUpdate,
@@ -205,6 +205,10 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             raise UsageError(f"config must be a dict like {{'thread_id': 't1'}}, got {type(config).__name__}")
         cfg = dict(config or {})
         configurable = cfg.pop("configurable", None) or {}
+        if not isinstance(configurable, Mapping):
+            raise UsageError(
+                f"config['configurable'] must be a dict like {{'thread_id': 't1'}}, got {shown(configurable)}"
+            )
         cfg = {**configurable, **cfg}
         thread_id = cfg.pop("thread_id", None)
         given = thread_id is not None
@@ -221,9 +225,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         raw_id = cfg.pop("checkpoint_id", None)
         checkpoint_id = parse_checkpoint_id(raw_id) if raw_id is not None else None
         ns = str(cfg.pop("checkpoint_ns", "") or "")
-        limit = cfg.get("recursion_limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InvalidConfig(f"config['recursion_limit'] must be a positive integer, got {shown(limit)}")
+        check_run_config(cfg)  # (at the call, before anything runs)
         return thread_id, cfg, checkpoint_id, ns
 
     def current_run(self, session: Session, thread_id: str) -> Run | None:
@@ -293,6 +295,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         """
         check_call_options(durability, kwargs)
         check_version(version)
+        check_output_keys(output_keys)
         stream_mode = default_stream_mode(stream_mode)
         if stream_mode != "values":
             chunks = self.astream(
@@ -307,7 +310,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             )
             return [c async for c in chunks]
         ctx = coerce_context(self.context_schema, context)
-        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
+        breakpoints = call_breakpoints("ainvoke()", self.nodes, interrupt_before, interrupt_after)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:
             res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
@@ -395,8 +398,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         """
         check_call_options(durability, kwargs)
         check_version(version)
+        check_output_keys(output_keys)
         ctx = coerce_context(self.context_schema, context)
-        breakpoints = call_breakpoints(self.nodes, interrupt_before, interrupt_after)
+        breakpoints = call_breakpoints("astream()", self.nodes, interrupt_before, interrupt_after)
         stream_mode = default_stream_mode(stream_mode)
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ())
         if not modes or any(m not in STREAM_MODES for m in modes):

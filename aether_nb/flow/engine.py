@@ -45,6 +45,7 @@ from aether_nb.flow.checkpoint import (
 from aether_nb.flow.edits import pause_gotos
 from aether_nb.flow.emitter import Emitter
 from aether_nb.flow.nodes import NodeSpec
+from aether_nb.flow.options import check_run_config, node_timeout
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
@@ -110,11 +111,9 @@ class Engine(Emitter):
         self.remaining = self.limit  # steps the call may still run, as of the current superstep (RemainingSteps)
         self.asked_count = 0  # answers this engine's tasks (or their subgraphs) were resumed with
         self.step_asked = False
-        timeout = self.config.get("node_timeout")
-        self.default_timeout: float | None = float(timeout) if timeout else None
+        check_run_config(self.config)  # (the call checked it; a run's stored config is checked again on resume)
+        self.default_timeout = node_timeout(self.config)
         cap = self.config.get("max_concurrency")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise UsageError(f"config['max_concurrency'] must be a positive integer, got {cap!r}")
         self.semaphore = asyncio.Semaphore(cap) if cap else None
         self.interrupted = False
         self.nested_waited = False  # a graph run by a task of this superstep waited (see TaskRunner.reread)

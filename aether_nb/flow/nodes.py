@@ -32,14 +32,13 @@ from aether_nb.flow.asks import response_adapter
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.messages import assistant_message, with_ids
+from aether_nb.flow.options import node_destinations, node_metadata, timeout_seconds
 from aether_nb.flow.params import bind_parameters
-from aether_nb.flow.retry import AnyRetryPolicy
-from aether_nb.flow.retry import RetryPolicy as LangGraphStylePolicy
+from aether_nb.flow.retry import AnyRetryPolicy, node_policies
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
 from aether_nb.runtime.executors import body_exit
-from aether_nb.runtime.scheduler import RetryPolicy
 
 
 @dataclass(slots=True)
@@ -253,16 +252,12 @@ class NodeSpec:
             )
         self.name = name
         self.fn = fn
-        self.retry = _policies(name, retry)
-        if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))):
-            raise UsageError(f"add_node({shown(name)}, timeout=...): a number of seconds, got {shown(timeout_s)}")
-        if timeout_s is not None and timeout_s <= 0:
-            raise UsageError(f"add_node({shown(name)}, timeout=...): must be > 0, got {shown(timeout_s)}")
-        self.timeout_s = None if timeout_s is None else float(timeout_s)
+        self.retry = node_policies(f"add_node({shown(name)}, retry_policy=...)", retry)
+        self.timeout_s = timeout_seconds(timeout_s, f"add_node({shown(name)}, timeout=...)")
         self.error_handler = None if error_handler is None else NodeSpec(f"{name}:on_error", error_handler)
         self.input_schema = input_schema
         self.defer = bool(defer)
-        self.metadata = dict(metadata or {})
+        self.metadata = node_metadata(name, metadata)
         self.subgraph: Any = None  # the CompiledGraph when this node is a subgraph
         self.cache_policy: CachePolicy | None = None  # add_node(..., cache_policy=...)
         target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)  # noqa: B004
@@ -273,11 +268,11 @@ class NodeSpec:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
             sig = None
-        declared = _destinations_from_annotation(fn, sig)
-        if destinations is not None:
-            declared = tuple(destinations.keys() if isinstance(destinations, Mapping) else destinations)
-        self.destinations: tuple[str, ...] | None = declared
-        self.edge_labels: dict[str, str] = dict(destinations) if isinstance(destinations, Mapping) else {}
+        given, labels = node_destinations(name, destinations)
+        self.destinations: tuple[str, ...] | None = (
+            given if given is not None else _destinations_from_annotation(fn, sig)
+        )
+        self.edge_labels: dict[str, str] = labels
         if sig is not None:
             self.bindings, self.optional = bind_parameters(name, sig)
         else:
@@ -376,26 +371,6 @@ def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwarg
             # asyncio lets both through every task, to stop the loop (the kernel's, which every run lives on): the
             # node fails instead, as a tool's body does
             raise body_exit(exc, shown(getattr(fn, "__name__", "node")), what="node") from exc
-
-
-def _policies(name: str, retry: AnyRetryPolicy | Sequence[AnyRetryPolicy] | None) -> tuple[RetryPolicy, ...]:
-    """The node's policies as the engine runs them (a LangGraph-style one: its :class:`LangGraphRetryPolicy`);
-    a LangGraph-style policy is a NamedTuple, so it is one policy, not a sequence of them."""
-    if retry is None:
-        return ()
-    items: list[Any] = [retry] if isinstance(retry, (RetryPolicy, LangGraphStylePolicy)) else list(retry)
-    out: list[RetryPolicy] = []
-    for p in items:
-        if isinstance(p, LangGraphStylePolicy):
-            out.append(p.runtime())
-        elif isinstance(p, RetryPolicy):
-            out.append(p)
-        else:
-            raise UsageError(
-                f"add_node({shown(name)}, retry_policy=...): expected RetryPolicy(...) (from aether_nb.flow) or "
-                f"ag.RetryPolicy(...), got {shown(p)}"
-            )
-    return tuple(out)
 
 
 def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tuple[str, ...] | None:

@@ -138,4 +138,32 @@ class RetryPolicy(_RetryPolicyFields):
 AnyRetryPolicy = BaseRetryPolicy | RetryPolicy
 """What ``add_node(..., retry_policy=...)`` takes: aether_nb's ``ag.RetryPolicy`` or LangGraph's."""
 
-__all__ = ["AnyRetryPolicy", "LangGraphRetryPolicy", "RetryOn", "RetryPolicy", "default_retry_on"]
+
+def node_policies(where: str, retry: Any) -> tuple[BaseRetryPolicy, ...]:
+    """A node's ``retry_policy=`` as the engine runs it: one policy or a list of them (the first whose ``retry_on``
+    matches applies), each LangGraph-style one as its :class:`LangGraphRetryPolicy`. A LangGraph-style policy is a
+    NamedTuple, so it is one policy, not a sequence of them.
+
+    Raises:
+        UsageError: naming ``where``, for anything else (a number of attempts, a dict of fields...).
+    """
+    if retry is None:
+        return ()
+    single = isinstance(retry, (BaseRetryPolicy, RetryPolicy))
+    if not single and not isinstance(retry, (list, tuple)):
+        retry = [retry]  # (refused below, with the value named)
+    out: list[BaseRetryPolicy] = []
+    for p in [retry] if single else retry:
+        if isinstance(p, RetryPolicy):
+            out.append(p.runtime())
+        elif isinstance(p, BaseRetryPolicy):
+            out.append(p)
+        else:
+            raise UsageError(
+                f"{where}: expected RetryPolicy(...) (from aether_nb.flow), ag.RetryPolicy(...) or a list of them, "
+                f"got {shown(p)}"
+            )
+    return tuple(out)
+
+
+__all__ = ["AnyRetryPolicy", "LangGraphRetryPolicy", "RetryOn", "RetryPolicy", "default_retry_on", "node_policies"]

@@ -139,17 +139,24 @@ class ToolNode:
         self._handled = handled_types(handle_tool_errors)  # (checked now: a bad value fails where it is written)
         self.tools: dict[str, Any] = {}
         self.injected: dict[str, dict[str, str]] = {}
+        if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            # (as LangGraph's, which takes a sequence: a lone function is the usual slip)
+            raise UsageError(
+                f"ToolNode takes a list of tools (functions or @ag.tool), got {shown(tools)}; pass a list, even of "
+                "one tool: ToolNode([search])",
+                code="bad_tools",
+            )
         for t in tools:
             if not (callable(t) or hasattr(t, "tool_name")):
                 raise UsageError(f"ToolNode takes tools (functions or @ag.tool), got {shown(t)}")
             # (a @graph_fn is not wrapped: a Tool would call it as a sync function and return its coroutine)
             tool = t if isinstance(t, (Tool, GraphFn)) or hasattr(t, "tool_name") else Tool(t)
-            name = tool.name if isinstance(tool, (Tool, GraphFn)) else tool.tool_name
-            name = getattr(tool, "llm_name", None) or name  # the name the model calls it by (an MCP tool: "add")
-            self.tools[name] = tool
-            self.injected[name] = injected_params(tool) if isinstance(tool, Tool) else {}
+            tool_name = tool.name if isinstance(tool, (Tool, GraphFn)) else tool.tool_name
+            tool_name = getattr(tool, "llm_name", None) or tool_name  # the name the model calls it by (MCP: "add")
+            self.tools[tool_name] = tool
+            self.injected[tool_name] = injected_params(tool) if isinstance(tool, Tool) else {}
         self.messages_key = messages_key
-        self.__name__ = name
+        self.__name__ = name  # (add_node(ToolNode([...])) adds the node "tools", as in LangGraph)
 
     def __repr__(self) -> str:
         return f"ToolNode({sorted(self.tools)})"

@@ -17,6 +17,7 @@ from aether_nb.flow.asks import answer_form
 from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.edits import merge_at_pause
 from aether_nb.flow.model_stream import stream_model_event
+from aether_nb.flow.options import interrupt_names
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
@@ -320,14 +321,15 @@ def matches(option: tuple[str, ...] | str, node: str) -> bool:
 
 
 def call_breakpoints(
-    nodes: Mapping[str, Any], before: Sequence[str] | str | None, after: Sequence[str] | str | None
+    where: str, nodes: Mapping[str, Any], before: Sequence[str] | str | None, after: Sequence[str] | str | None
 ) -> dict[str, Any]:
-    """A call's ``interrupt_before``/``interrupt_after`` (checked against the nodes), kept in the run's inputs."""
+    """A call's ``interrupt_before``/``interrupt_after`` (checked as ``compile()`` checks them, a single name
+    standing for a list of it, then against the nodes), kept in the run's inputs."""
     out: dict[str, Any] = {}
     for key, value in (("interrupt_before", before), ("interrupt_after", after)):
-        if value is None:
+        names = interrupt_names(where, key, value, one_name=True)
+        if names is None:
             continue
-        names = value if value == "*" else list(value) if not isinstance(value, str) else [value]
         unknown = [n for n in names if n != "*" and n not in nodes] if names != "*" else []
         if unknown:
             raise UsageError(f"{key}: {unknown} are not nodes of the graph; nodes: {sorted(nodes)}")

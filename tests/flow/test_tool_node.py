@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 import aether_nb as ag
 from aether_nb.flow import END, START, AgentState, StateGraph, ToolNode, assistant_message, tool_call
 from aether_nb.runtime.session import Session
@@ -120,3 +122,23 @@ def test_a_graph_fn_in_a_tool_node_runs_as_a_nested_agent(session: Session) -> N
         contents[1].startswith("Invalid arguments for tn_triple_agent") and "missing a required argument" in contents[1]
     )
     assert any(n.endswith("tn_triple_agent_1/tn_double_1") for n in nodes), nodes  # its own step, nested
+
+
+def _lookup(query: str) -> str:
+    """Look something up."""
+    return query
+
+
+def test_a_tool_node_given_one_function_instead_of_a_list_says_to_pass_a_list() -> None:
+    # LangGraph's ToolNode takes a sequence of tools (an empty one too); a lone function, a dict or a string is
+    # refused with what to write instead, not a bare "'function' object is not iterable"
+    for tools in (_lookup, ag.tool(_lookup), {"lookup": _lookup}, "lookup", None, 5):
+        with pytest.raises(ag.UsageError, match=r"a list of tools .*ToolNode\(\[search\]\)"):
+            ToolNode(tools)
+    for tools in ([_lookup], (_lookup,), [], iter([_lookup])):
+        ToolNode(tools)
+
+
+def test_a_tool_node_added_without_a_name_is_the_node_tools_as_in_langgraph() -> None:
+    g = StateGraph(AgentState).add_node(ToolNode([_lookup])).add_node(ToolNode([_lookup], name="look"))
+    assert sorted(g.nodes) == ["look", "tools"]
