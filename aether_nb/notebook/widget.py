@@ -521,6 +521,8 @@ HISTORY_NOTICES = {
     "after a restart, those steps run again.",
     "inputs_not_durable": "An input of this run holds a secret, which is never stored, so this run cannot be "
     "resumed after a kernel restart. {error}",
+    "answer_not_written": "An answer could not be written to the notebook's store ({error}), so the run did not get "
+    "it: its question is open again. Free disk space (or fix what the error names), then answer it again.",
 }
 """What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
 

@@ -176,6 +176,19 @@ def _match_option(value: Any, options: list[str], *, what: str) -> int:
     raise InvalidAnswer(f"{what}: {shown(value)} is not one of {options}")
 
 
+def _file_problem(f: dict[str, Any]) -> str | None:
+    """What is wrong with one uploaded file's record (None: nothing), as an answer to a ``files`` wait."""
+    size = f["size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return f"has size {shown(size)}, not a whole number of bytes"
+    for key in ("name", "mime"):
+        if not isinstance(f[key], str) or not f[key].strip():
+            return f"has {key} {shown(f[key])}, not a non-empty string"
+    if not isinstance(f["artifact_uri"], str) or not f["artifact_uri"].startswith("artifact://"):
+        return f"has artifact_uri {shown(f['artifact_uri'])}, not an artifact:// URI"
+    return None
+
+
 def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
     """Validate an answer for a wait and return the canonical value the waiting code receives.
 
@@ -232,6 +245,13 @@ def normalise_answer(rec: WaitRecord, payload: Any) -> Any:
                 f"{what}: expected a list of uploaded files ({{name, size, mime, artifact_uri}}); "
                 "pass file paths to run.answer() and the channel stores them as artifacts"
             )
+        for f in payload:  # (a FileRef with size=-5 or NaN reached the agent as it was)
+            bad = _file_problem(f)
+            if bad is not None:
+                raise InvalidAnswer(
+                    f"{what}: file {shown(f.get('name'))} {bad}; pass file paths to run.answer() and the channel "
+                    "stores them as artifacts"
+                )
         value = payload
     else:
         if options is not None and payload not in options:

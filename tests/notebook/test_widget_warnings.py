@@ -66,6 +66,16 @@ def test_a_warning_without_detail_shows_its_message(session: Session) -> None:
     assert notice.startswith("Part of this run's history could not be stored (disk: full)"), notice
 
 
+def test_an_answer_the_store_refused_is_said_in_the_widget(session: Session) -> None:
+    """The run warns ``answer_not_written`` when an answer's write fails and its question opens again: the widget
+    only showed it as a node warning, and the person saw the question back with no word of why."""
+    notice = _notice_after(
+        {"node_id": "ask_text_1", "code": "answer_not_written", "message": "(m)", "detail": {"error": "disk full"}}
+    )
+    assert notice.startswith("An answer could not be written to the notebook's store (disk full)"), notice
+    assert "answer it again" in notice
+
+
 CELL = 'def shifty(x: int) -> dict:\n    return {"y": %s}\nshifty = ag.tool(outputs=["y"])(shifty)\n'
 
 

@@ -333,6 +333,40 @@ def test_a_files_answer_naming_a_path_the_system_refuses_is_an_invalid_answer(se
     arun(main())
 
 
+def test_a_files_answer_given_as_records_is_checked_field_by_field(session: Session, tmp_path: Any) -> None:
+    """A files answer given as records (what the widget sends after an upload) reached the agent as it was with
+    ``size=-5``, NaN or ``"big"``, a blank name or a URI that is no artifact's (found by the API fuzzer)."""
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n")
+
+    @ag.graph_fn(outputs=["n"])
+    async def upload(*, context: ag.NodeContext) -> dict[str, int]:
+        return {"n": len(await context.channel().ask_files("Upload data"))}
+
+    good = {"name": "a.csv", "size": 4, "mime": "text/csv", "artifact_uri": "artifact://abc"}
+    bad = [
+        {**good, "size": -5},
+        {**good, "size": float("nan")},
+        {**good, "size": "big"},
+        {**good, "size": True},
+        {**good, "name": " "},
+        {**good, "mime": None},
+        {**good, "artifact_uri": "/etc/passwd"},
+    ]
+
+    async def main() -> None:
+        run = upload.start()
+        await run.wait_for("waiting")
+        for record in bad:
+            with pytest.raises(ag.InvalidAnswer, match="file"):
+                await run.answer([record])
+            assert run.status == "waiting"
+        await run.answer([good])
+        assert await run == {"n": 1}
+
+    arun(main())
+
+
 def test_a_dual_stage_tool_past_its_deadline_is_failed_timeout_and_its_caller_is_not(session: Session) -> None:
     """The README says waits end ``FAILED_TIMEOUT`` at their deadline, DualStageTool included; its node ended
     ``FAILED`` (only wait-kind nodes counted). A graph_fn around it fails (its own status is not a timeout)."""
