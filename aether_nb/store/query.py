@@ -75,6 +75,13 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
         if len(statements) != 1:
             raise UsageError(f"sql() runs one statement at a time, got {len(statements)}", code="bad_sql")
         kind = statements[0].type.name
+        if kind == "MULTI":  # (DuckDB's PIVOT without an IN list: it runs a query for the column names first)
+            raise UsageError(
+                "sql() runs one read-only statement, and DuckDB runs this one as several (a PIVOT without an IN "
+                "list looks its columns up first): name them, e.g. PIVOT runs ON status IN ('succeeded', 'failed') "
+                "USING count(*)",
+                code="bad_sql",
+            )
         if kind not in READ_ONLY_STATEMENTS:
             raise UsageError(
                 f"sql() is read-only ({kind} refused): the run journal and waits live in these tables, so change "

@@ -270,9 +270,18 @@ def test_ordinary_queries_work(store: DuckDBStore) -> None:
     assert store.sql("explain select * from runs").columns  # EXPLAIN of a read runs
     assert store.sql("pragma table_info('runs')").rows  # so does a PRAGMA that reads
     assert store.sql("describe journal").rows
+    pivot = store.sql("pivot runs on status in ('succeeded', 'failed') using count(*) group by graph")
+    assert pivot.columns == ["graph", "succeeded", "failed"] and pivot.rows == [("demo", 1, 0)]
     # the history written since the last apply is visible at once
     store.append_events("r1", [{"kind": "late"}])
     assert store.sql("select count(*) from events").rows == [(3,)]
+
+
+def test_a_pivot_without_its_columns_says_to_name_them(store: DuckDBStore) -> None:
+    """It read "sql() is read-only (MULTI refused)" for a query that only reads (found by a tester)."""
+    with pytest.raises(UsageError, match=r"PIVOT runs ON status IN \('succeeded', 'failed'\)") as caught:
+        store.sql("PIVOT runs ON status USING count(*)")
+    assert caught.value.code == "bad_sql" and "read-only (MULTI" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
