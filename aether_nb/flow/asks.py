@@ -105,6 +105,8 @@ def interrupt_wait(node: str, gi: GraphInterrupt) -> WaitSpec:
     meta: dict[str, Any] = {"flow": "interrupt", "node": node, "value": gi.value}
     if gi.response_schema is not None:
         meta["response_schema"] = gi.response_schema
+    if gi.reason is not None:
+        meta["reason"] = gi.reason
     schema = gi.response_schema if gi.checks else None
     return WaitSpec(kind="human", prompt=interrupt_prompt(node, gi.value, gi.message), schema=schema, meta=meta)
 

@@ -272,6 +272,7 @@ class StateGraph:
             )
         if not callable(path):
             raise UsageError(f"add_conditional_edges({shown(source)}, path): path must be a function")
+        _check_router_takes_state(source, path)
         mapping: dict[Hashable, str] | None
         if path_map is None:
             mapping = literal_destinations(path)  # (`-> Literal["b", "c"]`: those, as LangGraph)
@@ -545,3 +546,23 @@ class _SubgraphNode:
             )
         mine = parent_spec.fields
         return {k: v for k, v in out.items() if mine is None or k in mine}
+
+
+def _check_router_takes_state(source: str, router: Callable[..., Any]) -> None:
+    """A router is called with the state (and maybe the config): one that cannot take it failed each turn after
+    ``source`` with a bare TypeError (found by the options sweep: ``lambda: 1``)."""
+    try:
+        sig = inspect.signature(router)
+    except (TypeError, ValueError):  # (a builtin without a signature: called as it is)
+        return
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    if any(p.kind in kinds for p in sig.parameters.values()):
+        return
+    raise UsageError(
+        f"add_conditional_edges({shown(source)}, path): the router {shown(getattr(router, '__name__', router))} "
+        "must take the state as its first parameter (and may take the config), e.g. def route(state): ..."
+    )

@@ -128,6 +128,11 @@ class Checkpoint:
         errors: ``{task id: repr(exception)}`` of tasks that failed from here.
         interrupts: ``{task id: [[interrupt id, value], ...]}``: the ``interrupt()`` calls its tasks made from here.
         turn_start: how many messages the state held before this turn's input (for ``InvokeResult.messages``).
+        ran: ``{task id: [[run id, step key], ...]}``: where tasks of the superstep from here ran in turns that
+            failed or were stopped before they finished (newest first). When the thread goes on with them, the
+            calls they completed there replay instead of running twice (:mod:`aether_nb.flow.ledger`). Kept by a
+            turn going on from the head (new input merged, ``ainvoke(None)``, a ``Command``); a fork, an
+            ``update_state`` that routes again and a task that finishes drop it.
         metadata: what the caller's config adds to the snapshot's metadata, as LangGraph does: the entries of
             ``config["metadata"]`` and the configurable keys with a str, number or bool value (what
             ``get_state_history(config, filter={...})`` matches besides ``source`` and ``step``).
@@ -149,6 +154,7 @@ class Checkpoint:
     interrupts: dict[str, list[list[Any]]] = field(default_factory=dict)
     turn_start: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    ran: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @property
     def next(self) -> tuple[str, ...]:
@@ -185,6 +191,8 @@ class Checkpoint:
             data["turn_start"] = self.turn_start
         if self.metadata:
             data["metadata"] = self.metadata
+        if self.ran:
+            data["ran"] = self.ran
         return data
 
     @classmethod
@@ -206,6 +214,7 @@ class Checkpoint:
             interrupts=decode(data.get("interrupts") or {}),
             turn_start=data.get("turn_start", 0),
             metadata=dict(data.get("metadata") or {}),
+            ran={k: [list(s) for s in v] for k, v in (data.get("ran") or {}).items()},
         )
 
 

@@ -133,6 +133,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         self.announced: dict[str, set[str]] = {}  # run id -> tasks whose start a resuming call streamed already
         self.resumed_by_call: set[str] = set()  # pause tokens answered by ainvoke(Command(resume=...)) here
         self.goto_runs: set[str] = set()  # runs given a Command(goto=...) at an interrupt() (Engine)
+        self.abandoned_runs: set[str] = set()  # paused turns a call stopped on purpose: no call ledger (flow.ledger)
         self._local_inputs: dict[str, dict[str, Any]] = {}
         self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
         self._closed = False
@@ -247,8 +248,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             kind = meta.get("flow")
             if kind in _FLOW_WAITS:
                 node = str(meta.get("node"))
-                schema = meta.get("response_schema")
-                out.append((w.token, Interrupt(meta.get("value"), w.node_id, kind, node, w.prompt, schema)))
+                schema, reason = meta.get("response_schema"), meta.get("reason")
+                out.append((w.token, Interrupt(meta.get("value"), w.node_id, kind, node, w.prompt, schema, reason)))
         return out
 
     # -- invoking -----------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ async def update_state(
                 created_at=now,
                 run_id=run_id,
                 metadata=dict(metadata or {}),
+                ran={},  # (a copy is a branch: its tasks run afresh, see flow.ledger)
             ),
         )
     if as_node == INPUT:

@@ -16,7 +16,8 @@ One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Eng
    ``Command(update=..., goto=...)`` given during the pause apply.
 
 A failing task cancels its running siblings; the results of the siblings that finished and the error are recorded
-on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s).
+on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s); the calls they
+completed replay then, after a stop too (:mod:`aether_nb.flow.ledger`).
 
 A compiled graph used as a node runs an Engine of its own inside that node's step (its tasks are nested steps, its
 checkpoints live under the node's namespace, its interrupts are waits of the same run). What an engine streams to
@@ -44,6 +45,7 @@ from aether_nb.flow.checkpoint import (
 )
 from aether_nb.flow.edits import pause_gotos
 from aether_nb.flow.emitter import Emitter
+from aether_nb.flow.ledger import RAN_KEY, record_failure, record_stop, sources_of
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import check_run_config, node_timeout
 from aether_nb.flow.state import journal_form
@@ -207,6 +209,8 @@ class Engine(Emitter):
         finally:
             _engine.reset(token)
             del self.runner  # (it points back here: no cycle outlives the turn, see root)
+            if self.parent is None:
+                self.graph.abandoned_runs.discard(self.run.id)
         settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
         return out
 
@@ -343,6 +347,7 @@ class Engine(Emitter):
         pending: dict[str, Any],
     ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], list[str]]:
         tasks: list[Task] = []
+        ledger = pending.get(RAN_KEY) or {}  # where a failed or stopped turn ran them (see flow.ledger)
         for i, d in enumerate(descs):
             tid = task_id(d, i)
             done = pending.get(tid)
@@ -354,6 +359,7 @@ class Engine(Emitter):
                     arg=d.get("send", NO_ARG),
                     sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
                     pending=done,
+                    ran=sources_of(ledger, tid),
                 )
             )
         self.step_done = {}
@@ -406,8 +412,8 @@ class Engine(Emitter):
             new_values = self.graph.spec.apply(base, [(tasks[i].node, outcomes[i].writes) for i in order])
         except InvalidUpdate as exc:
             # the nodes returned: their results are kept, the next call merges them again (as LangGraph's)
-            self._record_failure(
-                tasks, dict(zip([t.tid for t in tasks], outcomes, strict=True)), {t.tid: exc for t in tasks}
+            record_failure(
+                self, tasks, dict(zip([t.tid for t in tasks], outcomes, strict=True)), {t.tid: exc for t in tasks}
             )
             raise
         finished = [(tasks[i].node, outcomes[i].route) for i in order]
@@ -450,10 +456,13 @@ class Engine(Emitter):
         if len(tasks) == 1:
             try:
                 return [await self.runner.run(tasks[0], values, step)]
-            except (asyncio.CancelledError, ParentCommand):
+            except asyncio.CancelledError:
+                record_stop(self, tasks)
+                raise
+            except ParentCommand:
                 raise
             except BaseException as exc:
-                self._record_failure(tasks, {}, {tasks[0].tid: exc})
+                record_failure(self, tasks, {}, {tasks[0].tid: exc})
                 raise
         futures = [asyncio.ensure_future(self.runner.run(t, values, step)) for t in tasks]
         try:
@@ -462,6 +471,7 @@ class Engine(Emitter):
             for f in futures:
                 f.cancel()
             await asyncio.gather(*futures, return_exceptions=True)
+            record_stop(self, tasks)
             raise
         failed = [(t, f.exception()) for t, f in zip(tasks, futures, strict=True) if f.done() and f.exception()]
         if not failed:
@@ -481,7 +491,7 @@ class Engine(Emitter):
             if f.done() and not f.cancelled() and f.exception() is None
         }
         errors = {t.tid: e for t, e in failed if e is not None}
-        self._record_failure(tasks, done, errors)
+        record_failure(self, tasks, done, errors)
         first = failed[0][1]
         assert first is not None
         raise first
@@ -537,24 +547,6 @@ class Engine(Emitter):
         if not follow_edges:
             kept["handled"] = 1
         self.unrouted[task.tid] = kept
-
-    def _record_failure(self, tasks: list[Task], done: dict[str, Outcome], errors: Mapping[str, BaseException]) -> None:
-        """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started
-        from, so the next turn re-runs only the failed tasks (a task whose router failed: only its routers)."""
-        if any(isinstance(e, ParentCommand) for e in errors.values()):
-            return
-        for t in tasks:
-            if t.tid in errors and not isinstance(errors[t.tid], asyncio.CancelledError):
-                self.emit_task_result(t, [], error=errors[t.tid])
-        head = self.current_head()
-        if head is None:
-            return
-        pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
-        pending.update((tid, kept) for tid, kept in self.unrouted.items() if tid in errors)
-        self.checkpointer.replace(
-            self.thread,
-            replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}),
-        )
 
     def _save_loop(
         self,

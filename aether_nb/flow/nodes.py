@@ -110,7 +110,9 @@ def current_node_run() -> NodeRun | None:
     return _node_run.get()
 
 
-def interrupt(value: Any = None, *, message: str | None = None, response_schema: Any = None) -> Any:
+def interrupt(
+    value: Any = None, *, message: str | None = None, reason: str | None = None, response_schema: Any = None
+) -> Any:
     """Pause the graph inside a node until ``ainvoke(Command(resume=answer), config)`` answers; return the answer.
 
     The first call raises a control-flow exception that pauses the task: ``ainvoke`` returns with
@@ -124,6 +126,8 @@ def interrupt(value: Any = None, *, message: str | None = None, response_schema:
     Args:
         value: anything JSON-friendly for whoever answers (shown in the notebook, listed in ``res.interrupts``).
         message: the prompt (default: ``value`` when it is a string).
+        reason: why the node asks (Agentflow's ``interrupt(..., reason=...)``, e.g. ``"approval"``): kept with the
+            question and on the :class:`~aether_nb.flow.types.Interrupt` (``reason``), as ``message`` is.
         response_schema: what the answer must be, as in LangGraph: a pydantic model, TypedDict or dataclass
             (an answer that does not fit is refused with ``InvalidAnswer`` and the question stays pending; this
             call returns the answer validated into the type), or a JSON Schema dict (shown, not enforced). The
@@ -135,6 +139,8 @@ def interrupt(value: Any = None, *, message: str | None = None, response_schema:
             "interrupt() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
             code="no_node",
         )
+    if reason is not None and not isinstance(reason, str):
+        raise UsageError(f"interrupt(reason=...) takes a string, e.g. reason='approval'; got {shown(reason)}")
     adapter = response_adapter(response_schema)
     index = node_run.counter
     node_run.counter += 1
@@ -142,8 +148,8 @@ def interrupt(value: Any = None, *, message: str | None = None, response_schema:
         answer = node_run.resume[index]
         return answer if adapter is None else adapter.validate_python(answer)
     if adapter is not None:
-        raise GraphInterrupt(index, value, message, adapter.json_schema(), checks=True)
-    raise GraphInterrupt(index, value, message, response_schema)
+        raise GraphInterrupt(index, value, message, adapter.json_schema(), checks=True, reason=reason)
+    raise GraphInterrupt(index, value, message, response_schema, reason=reason)
 
 
 def get_stream_writer() -> Callable[[Any], None]:

@@ -10,6 +10,8 @@ Inside the step:
 * ``interrupt()`` pauses the task: a durable wait opens as a child of the task's DAG node; once answered, the
   node runs again from its start with the answer (LangGraph's semantics). Its completed child steps (tool and LLM
   calls) replay from the journal, so nothing it did before the pause happens twice.
+* A task run again after its turn failed or was stopped first gets the calls it completed then
+  (:mod:`aether_nb.flow.ledger`): they replay, as after a kill.
 * A failure is retried by the node's :class:`~aether_nb.runtime.scheduler.RetryPolicy` (interrupts never are),
   each attempt bounded by the node's timeout; after the last attempt, the node's error handler (if any) runs with
   a :class:`~aether_nb.flow.types.NodeError`, and its return replaces the node's.
@@ -30,6 +32,7 @@ from aether_nb.flow.asks import await_answer, interrupt_wait, prior_answers, rea
 from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
+from aether_nb.flow.ledger import Sources, carry_calls
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
 from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
@@ -57,6 +60,7 @@ class Task:
     arg: Any = NO_ARG
     sources: tuple[str, ...] = ()
     pending: dict[str, Any] | None = None  # the journaled value of a task that already completed (reused)
+    ran: Sources = ()  # where it ran in turns that failed or were stopped: its completed calls replay (ledger)
     threads: list[SyncCall] = field(default_factory=list)  # its sync calls in worker threads
     stopping: bool = False  # a sibling failed: finish the call under way, start nothing more
 
@@ -168,6 +172,8 @@ class TaskRunner:
         ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
 
         async def execute(child: Scope) -> dict[str, Any]:
+            if task.ran and pending is None:  # run again after a failure or a stop: what it completed is done
+                carry_calls(child, task.ran)
             try:
                 if pending is not None:  # the node returned, its router failed: route again, not the node again
                     outcome = await self._route_again(task, pending, values, step)
@@ -463,7 +469,7 @@ class TaskRunner:
         fp = f"flow-interrupt:{node}:{gi.index}"
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
-            asked = Interrupt(gi.value, key, "interrupt", node, spec.prompt, gi.response_schema)
+            asked = Interrupt(gi.value, key, "interrupt", node, spec.prompt, gi.response_schema, gi.reason)
             engine.stream_interrupt(task, asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
 

@@ -184,8 +184,14 @@ class ToolNode:
         last = _last_ai_message(messages or [])
         if last is None:
             raise UsageError(
-                f"ToolNode ran but the last assistant message in state[{shown(self.messages_key)}] has no tool_calls; "
-                "route to the tool node only when the model asked for tools (tools_condition does that)",
+                f"ToolNode ran but state[{shown(self.messages_key)}] holds no assistant message; route to the tool "
+                "node only when the model asked for tools (tools_condition does that)",
+                code="no_tool_calls",
+            )
+        if not last.get("tool_calls"):
+            raise UsageError(
+                f"ToolNode ran but the latest assistant message in state[{shown(self.messages_key)}] has no "
+                "tool_calls; route to the tool node only when the model asked for tools (tools_condition does that)",
                 code="no_tool_calls",
             )
         scope = current_scope()
@@ -325,11 +331,12 @@ def tools_condition(state: Any, messages_key: str = "messages") -> str:
 
 
 def _last_ai_message(messages: list[Any]) -> Mapping[str, Any] | None:
+    """The latest assistant message, whatever follows it (LangGraph's ToolNode takes it so): after a failed or
+    stopped tool turn the user's next message comes after the assistant message whose calls are still to be
+    answered, and the ToolNode that runs again answers them."""
     for m in reversed(messages):
         if isinstance(m, Mapping) and m.get("role") == "assistant":
-            return m if m.get("tool_calls") else None
-        if isinstance(m, Mapping) and m.get("role") != "tool":
-            return None
+            return m
     return None
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint
 from aether_nb.flow.context import runtime_for
+from aether_nb.flow.ledger import RAN_KEY
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.types import START, EmptyInputError
 from aether_nb.runtime.codec import fingerprint
@@ -44,6 +45,8 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     now = engine.run.session.clock.now()
     # a config naming a checkpoint the thread has moved past: time travel, not the thread's own pending turn
     travel = base is not None and latest is not None and base.id != latest.id
+    if travel and base is not None:
+        base = replace(base, ran={})  # a branch runs its tasks afresh: no call of the old one replays (flow.ledger)
     if travel and base is not None and base.source not in ("update", "fork"):
         # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
         base = engine.put_checkpoint(
@@ -131,6 +134,7 @@ async def run_start(
             pending=pending,
             turn_start=turn_start,
             metadata=engine.metadata,
+            ran=dict(previous.ran) if carry and previous is not None else {},
         ),
         stream=False,  # (streamed by main, after the input's values)
     )
@@ -138,13 +142,18 @@ async def run_start(
 
 
 def checkpoint_info(cp: Checkpoint, *, started: bool, turn_start: int) -> dict[str, Any]:
-    """What the engine goes on from at checkpoint ``cp`` (journaled as the start's or a reload's value)."""
+    """What the engine goes on from at checkpoint ``cp`` (journaled as the start's or a reload's value): its
+    pending results hold, under :data:`~aether_nb.flow.ledger.RAN_KEY`, where a failed or stopped turn ran its
+    tasks."""
+    pending = {k: v for k, v in cp.pending.items() if k != "__input__"}
+    if cp.ran:
+        pending[RAN_KEY] = cp.ran
     return {
         "values": cp.values,
         "tasks": list(cp.tasks),
         "barriers": cp.barriers,
         "deferred": list(cp.deferred),
-        "pending": {k: v for k, v in cp.pending.items() if k != "__input__"},
+        "pending": pending,
         "step": cp.step + 1,
         "head": cp.id,
         "started": started,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import warnings
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
@@ -51,6 +53,7 @@ async def continue_turn(
             code="thread_busy",
         )
     dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
+    answers = resume_answers(run, pauses, command.resume) if command is not None and command.resume is not None else []
     cp = graph.checkpointer_for(run.session)
     now = run.session.clock.now()
     if command is None and input is not None and (not isinstance(input, Mapping) or input):
@@ -93,7 +96,8 @@ async def continue_turn(
     # nodes run once); one whose process (or loop) is gone is started again from its journal after.
     answered = False
     if command is not None and command.resume is not None:
-        await answer_pauses(run, pauses, command.resume)
+        for token, answer in answers:  # (checked above, before the input or update was merged)
+            await run.answer(answer, token=token)
         graph.resumed_by_call.update(token for token, _ in pauses)
         answered = True
     elif not dynamic:
@@ -107,24 +111,57 @@ async def continue_turn(
     return run
 
 
-async def answer_pauses(run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> None:
+_INTERRUPT_ID = re.compile(r"(?:[^/]+/)+interrupt_\d+")
+"""The shape of an ``interrupt()``'s id (its wait's step key: ``n_1/interrupt_1``, ``tools_1/ask_1/interrupt_2``)."""
+
+
+def resume_answers(run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> list[tuple[str, Any]]:
+    """``(wait token, answer)`` for each pause ``Command(resume=resume)`` answers, checked before anything is
+    answered or merged: a value for the one pending ``interrupt()``, or ``{interrupt id: value, ...}`` naming
+    pending ones; breakpoints pass. A map naming an interrupt that is not pending (answered already: a cell run
+    again, a stale ``res["__interrupt__"]``) is refused, not handed whole to the question that is."""
     dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
-    static = [(t, i) for t, i in pauses if i.kind != "interrupt"]
     by_id = {i.id: token for token, i in dynamic}
     asked = {i.id: i for _, i in dynamic}
-    if isinstance(resume, Mapping) and resume and set(resume) <= set(by_id):
-        for iid, value in resume.items():
-            await run.answer(answer_form(asked[iid], value), token=by_id[iid])
+    out: list[tuple[str, Any]] = []
+    if _names_interrupts(run, resume, by_id):
+        stale = sorted(str(k) for k in resume if k not in by_id)
+        if stale:
+            raise UsageError(
+                f"Command(resume={{...}}) names interrupt(s) {stale}, which are not pending (answered already, or "
+                f"of another turn): run {run.id} waits on {sorted(by_id)}; take the ids from the latest "
+                "res['__interrupt__'] (Command(resume={interrupt_id: value, ...})), or give the value alone when one "
+                "interrupt is pending",
+                run_id=run.id,
+                code="resume_not_pending",
+            )
+        out += [(by_id[iid], answer_form(asked[iid], value)) for iid, value in resume.items()]
     elif len(dynamic) == 1:
-        await run.answer(answer_form(dynamic[0][1], resume), token=dynamic[0][0])
+        out.append((dynamic[0][0], answer_form(dynamic[0][1], resume)))
     elif len(dynamic) > 1:
         raise AmbiguousResume(
             f"When there are multiple pending interrupts, you must specify the interrupt id when resuming: run "
             f"{run.id} waits on {sorted(by_id)}; resume with Command(resume={{interrupt_id: value, ...}})",
             run_id=run.id,
         )
-    for token, _ in static:
-        await run.answer(None, token=token)
+    out += [(token, None) for token, i in pauses if i.kind != "interrupt"]
+    return out
+
+
+def _names_interrupts(run: Run, resume: Any, pending: Mapping[str, str]) -> bool:
+    """Whether a resume value is the ``{interrupt id: value}`` form: a non-empty map whose keys are all pending
+    ids, or one of whose keys is the id of an ``interrupt()`` of the run (or has an interrupt id's shape). Any
+    other dict is an answer of its own (``Command(resume={"approved": True})``)."""
+    if not pending or not isinstance(resume, Mapping) or not resume:
+        return False
+    if set(resume) <= set(pending):
+        return True
+    keys = [k for k in resume if isinstance(k, str)]
+    if any(_INTERRUPT_ID.fullmatch(k) for k in keys):
+        return True
+    waits = run.session.store.list_waits(run.id, status=None)
+    known = {w.node_id for w in waits if isinstance(w.meta, dict) and w.meta.get("flow") == "interrupt"}
+    return any(k in known for k in keys)
 
 
 _TURN_ENDING = frozenset({"wait_opened", "run_finished", "node_finished", "node_ran", "run_status"})
@@ -300,6 +337,14 @@ def asked_without_answer(graph: CompiledGraph, run: Run) -> bool:
     return any(i.kind == "interrupt" for _, i in graph.interrupts_of(run))
 
 
+def abandon(graph: CompiledGraph, run: Run) -> None:
+    """Stop a paused turn a call gives up on purpose: unlike a stop, it leaves no call ledger (the nodes it was
+    running run again with their calls, as LangGraph re-runs them; see :mod:`aether_nb.flow.ledger`)."""
+    if run.live:
+        graph.abandoned_runs.add(run.id)  # (the engine forgets it when the run's body returns)
+    run.cancel()
+
+
 def as_command(input: Any) -> Command[Any] | None:
     if isinstance(input, Command):
         return input
@@ -419,12 +464,13 @@ async def invoke_turn(
     # "answer the pause" (a snapshot's config at hand), so the thread's paused run is resumed
     travel = checkpoint_id is not None and not has_resume and (latest is None or checkpoint_id != latest.id)
     if run is not None and not run.done and travel:
-        run.cancel()  # running again from an older checkpoint abandons the pause at the head
+        abandon(graph, run)  # running again from an older checkpoint abandons the pause at the head
     elif run is not None and not run.done and input is None and asked_without_answer(graph, run):
         # ainvoke(None, config) at an interrupt() pause: as LangGraph, the paused nodes run again without an
-        # answer (a node that no longer asks completes; one that asks pauses again). The paused turn is stopped
-        # (its finished tasks' results stay on the checkpoint) and a new turn goes on from the thread's head
-        run.cancel()
+        # answer (a node that no longer asks completes; one that asks pauses again), their calls too. The paused
+        # turn is stopped (its finished tasks' results stay on the checkpoint) and a new turn goes on from the
+        # thread's head
+        abandon(graph, run)
         if run.live:
             await run.wait_for("cancelled", "succeeded", "failed", timeout=None)
         latest = cp.latest(thread_id)
@@ -462,6 +508,8 @@ async def invoke_turn(
                 raise UsageError(f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input")
             base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
             assert base is not None
+            if base.id != latest.id:  # a branch from a past checkpoint: its tasks run afresh (see flow.ledger)
+                base = replace(base, ran={})
             # (the new head: a goto on a finished thread runs its target in this call, as in LangGraph)
             latest = merge_at_pause(
                 graph, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()

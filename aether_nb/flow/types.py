@@ -118,6 +118,7 @@ class Interrupt:
         message: the prompt shown in the notebook.
         response_schema: the JSON Schema of the answer ``interrupt(value, response_schema=...)`` expects (a
             type's, checked against answers; or the dict given), as LangGraph's; None without one.
+        reason: why the node asks, as ``interrupt(value, reason=...)`` said (Agentflow's); None without one.
     """
 
     value: Any = None
@@ -126,6 +127,7 @@ class Interrupt:
     node: str = field(default="", compare=False)
     message: str | None = field(default=None, compare=False)
     response_schema: dict[str, Any] | None = field(default=None, compare=False)
+    reason: str | None = field(default=None, compare=False)
 
 
 class InvokeResult(dict[str, Any]):
@@ -406,12 +408,19 @@ class GraphInterrupt(BaseException):
     error: a BaseException, so ``except Exception`` in a node does not swallow it)."""
 
     def __init__(
-        self, index: int, value: Any, message: str | None, response_schema: Any = None, checks: bool = False
+        self,
+        index: int,
+        value: Any,
+        message: str | None,
+        response_schema: Any = None,
+        checks: bool = False,
+        reason: str | None = None,
     ) -> None:
         super().__init__(f"interrupt #{index}: {value!r}")
         self.index = index
         self.value = value
         self.message = message
+        self.reason = reason
         self.response_schema = response_schema  # a JSON Schema (a type's, or the dict given), shown with the question
         self.checks = checks  # whether answers must fit it (it came from a type, as LangGraph validates)
 
