@@ -40,7 +40,7 @@ ag.configure(llm={"base_url": fake.base_url, "model": "gpt-4o-mini"})
 """
 
 TOOLS = '''\
-EFFECTS = "effects.txt"
+EFFECTS = "weekly_report_effects.txt"  # (the lab server root is shared by the tier's notebooks)
 def effect(line):
     with open(EFFECTS, "a") as f:
         f.write(line + "\\n")
