@@ -18,7 +18,9 @@ AetherGraph's built-in toolset (``from aethergraph.tools import ask_text``).
         return {"greeting": greeting.text}
 
 Each tool asks through the run's channel (``context.channel()``), so the question shows in the run widget and the
-chat transcript, the answer is validated and persisted, and a graph that waits survives a kernel restart. Outputs
+chat transcript, the answer is validated and persisted, and a graph that waits survives a kernel restart. As in
+AetherGraph, where they are dual-stage tools, an ask tool's node is itself the wait: ``WAITING_HUMAN`` while it
+waits (and its concurrency slot given back), not a running node with a waiting child. Outputs
 are named as in AetherGraph: ``ask_text`` -> ``text``; ``ask_choices`` -> ``choice``, ``index``; ``ask_approval``
 -> ``approved``, ``choice``; ``ask_files`` -> ``files`` (dicts: name, size, mime, artifact_uri); the ``send_*``
 tools -> ``ok``.
@@ -31,9 +33,13 @@ import pathlib
 from collections.abc import Sequence
 from typing import Any
 
-from aether_nb.errors import UsageError
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.context import NodeContext
+from aether_nb.runtime.events import ChannelMessage
+from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.tools import tool
+from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.services.channel import Message, files_text
 
 __all__ = [
     "ask_approval",
@@ -57,12 +63,79 @@ def _context(context: NodeContext | None, name: str) -> NodeContext:
     return context
 
 
+async def _ask(context: NodeContext | None, name: str, spec: WaitSpec) -> Any:
+    """Ask ``spec`` with the tool's own node as the wait, the way a DualStageTool's node waits, and return the
+    validated answer.
+
+    ``context.channel().ask_*`` opens its wait as a step of its caller: a node of its own, under the tool's. The
+    tool's node then read RUNNING for as long as it waited (only its child read WAITING_HUMAN), where AetherGraph's
+    built-in ask tools put the node itself in WAITING_HUMAN. So the wait is opened here on the node's own key (its
+    status, its slot given back while it waits, found again after a restart), with the channel's adapter showing
+    it, and the question and the answer are said in the chat as the channel's asks say them.
+    """
+    ctx = _context(context, name)
+    scope, node_id, session = ctx.scope, ctx.node_id, ctx.session
+    if node_id is None:  # (the function itself, called with the run's context: no node of its own to wait)
+        raise UsageError(f"{name} is a tool: call it (`await {name}(...)`), not its function", code="bad_arguments")
+    adapter = ctx.channel().adapter
+
+    async def present(wait: Wait) -> None:
+        await adapter.present(wait, lambda payload: session.answer(wait.token, payload))
+
+    async def await_answer(_: Scope) -> Any:
+        return await scope.await_answer(node_id, spec, present)
+
+    await _chat_turn(ctx, "assistant", spec.prompt or "", "question")
+    inputs = {"kind": spec.kind, "prompt": spec.prompt}
+    value = await scope.run_step(scope.next_key("answer"), "answer", "wait", inputs, await_answer, node=False)
+    if spec.kind == "files" and isinstance(value, list):
+        files = [{k: f.get(k) for k in ("name", "size", "mime", "artifact_uri")} for f in value if isinstance(f, dict)]
+        await _chat_turn(ctx, "user", files_text(files), "answer", files=files)
+    else:
+        await _chat_turn(ctx, "user", str(value.get("choice", value) if isinstance(value, dict) else value), "answer")
+    return value
+
+
+async def _chat_turn(
+    ctx: NodeContext, role: str, text: str, turn: str, files: list[dict[str, Any]] | None = None
+) -> None:
+    """A question or an answer as a chat bubble (a wait shows under its question) and a memory turn, as the
+    channel's asks say them: a journaled step, so never said twice."""
+    scope = ctx.scope
+    key = scope.next_key("chat_turn")
+    adapter = ctx.channel().adapter
+    mtype = "text" if files is None else "files"
+    content: dict[str, Any] = {"text": text, "turn": turn} if files is None else {"text": text, "turn": turn,
+                                                                                   "files": files}  # fmt: skip
+
+    async def execute(_: Scope) -> None:
+        ctx.run.emit(ChannelMessage, node_id=ctx.node_id, message_id=key, message_type=mtype, role=role,
+                     content=content)  # fmt: skip
+        adapter.deliver(Message(ctx.run_id, ctx.node_id, key, mtype, role, content))
+        if "memory" in ctx.session.service_factories:
+            await ctx.memory().record("chat", {"role": role, "text": text, "type": turn}, text=text, role=role)
+
+    await scope.run_step(key, "chat_turn", "send", [role, text], execute, node=False)
+
+
+def _prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise UsageError(f"a prompt must be a non-empty string, got {shown(prompt)}")
+    return prompt
+
+
+def _options(options: Any, least: int) -> list[str]:
+    if isinstance(options, (str, bytes, bytearray)) or not isinstance(options, Sequence) or len(options) < least:
+        raise UsageError(f"options must be a list of at least {least} strings, got {shown(options)}")
+    return list(options)
+
+
 @tool(outputs=["text"], name="ask_text")
 async def ask_text(
     prompt: str, *, timeout_s: float | None = None, context: NodeContext | None = None
 ) -> dict[str, Any]:
     """Ask for a line of text; the node waits until it is answered."""
-    return {"text": await _context(context, "ask_text").channel().ask_text(prompt, timeout_s=timeout_s)}
+    return {"text": await _ask(context, "ask_text", WaitSpec("text", _prompt(prompt), timeout_s=timeout_s))}
 
 
 @tool(outputs=["choice", "index"], name="ask_choices")
@@ -70,8 +143,9 @@ async def ask_choices(
     prompt: str, options: Sequence[str], *, timeout_s: float | None = None, context: NodeContext | None = None
 ) -> dict[str, Any]:
     """Ask to pick one of ``options``."""
-    result = await _context(context, "ask_choices").channel().ask_choices(prompt, list(options), timeout_s=timeout_s)
-    return {"choice": result.choice, "index": result.index}
+    spec = WaitSpec("choice", _prompt(prompt), _options(options, 1), timeout_s=timeout_s)
+    value = await _ask(context, "ask_choices", spec)
+    return {"choice": value["choice"], "index": value["index"]}
 
 
 @tool(outputs=["approved", "choice"], name="ask_approval")
@@ -83,9 +157,9 @@ async def ask_approval(
     context: NodeContext | None = None,
 ) -> dict[str, Any]:
     """Ask for approval; ``approved`` is True when the first option was picked."""
-    channel = _context(context, "ask_approval").channel()
-    result = await channel.ask_approval(prompt, list(options), timeout_s=timeout_s)
-    return {"approved": result.approved, "choice": result.choice}
+    spec = WaitSpec("approval", _prompt(prompt), _options(options, 2), timeout_s=timeout_s)
+    value = await _ask(context, "ask_approval", spec)
+    return {"approved": value["approved"], "choice": value["choice"]}
 
 
 @tool(outputs=["files"], name="ask_files")
@@ -99,11 +173,15 @@ async def ask_files(
 ) -> dict[str, Any]:
     """Ask for file uploads; each is stored as an artifact (``context.artifacts().to_local_path(uri)`` gives a
     path)."""
-    channel = _context(context, "ask_files").channel()
-    refs = await channel.ask_files(
-        prompt, accept=list(accept) if accept is not None else None, multiple=multiple, timeout_s=timeout_s
-    )
-    return {"files": [{"name": f.name, "size": f.size, "mime": f.mime, "artifact_uri": f.artifact_uri} for f in refs]}
+    if accept is not None and (
+        not isinstance(accept, (list, tuple)) or not all(isinstance(a, str) and a for a in accept)
+    ):
+        raise UsageError(f"accept must be a list like ['.csv', 'image/*'], got {shown(accept)}")
+    if not isinstance(multiple, bool):
+        raise UsageError(f"multiple must be True or False, got {shown(multiple, 80)}")
+    meta = {"accept": list(accept or []), "multiple": multiple}
+    value = await _ask(context, "ask_files", WaitSpec("files", _prompt(prompt), timeout_s=timeout_s, meta=meta))
+    return {"files": [{k: f[k] for k in ("name", "size", "mime", "artifact_uri")} for f in value]}
 
 
 @tool(outputs=["ok"], name="send_text")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -97,3 +98,70 @@ def test_read_env_gives_a_key_to_a_graph_without_storing_it(session: Session, mo
     monkeypatch.delenv("SHOP_API_KEY")
     with pytest.raises(ag.RunFailed, match="environment variable SHOP_API_KEY is not set"):
         arun(shop_graph())
+
+
+def test_an_ask_tools_own_node_waits_and_gives_its_slot_back(session: Session, channel: ScriptedChannel) -> None:
+    """As AetherGraph's built-in ask tools (dual-stage): the ask node itself is WAITING_HUMAN, not RUNNING above a
+    waiting child; under a cap of 1 the other node runs meanwhile; the chat says the question and the answer."""
+
+    @ag.tool(outputs=["v"])
+    async def work() -> dict[str, int]:
+        return {"v": 1}
+
+    @ag.graphify(name="cap_ask", outputs=["t", "v"])
+    def cap_ask() -> Any:
+        n = ask_text(prompt="Name?")
+        w = work()
+        return {"t": n.text, "v": w.v}
+
+    async def main() -> None:
+        run = cap_ask.start(max_concurrency=1)
+        await run.wait_for("waiting")
+        while run.graph.node("work_1").status != "DONE":  # (under arun's timeout: it hangs with the slot held)
+            await asyncio.sleep(0.01)
+        statuses = {n.id: n.status for n in run.graph.nodes}
+        assert statuses == {"ask_text_1": "WAITING_HUMAN", "work_1": "DONE"}
+        assert run.status == "waiting"
+        (wait,) = run.waits
+        assert wait.node_id == "ask_text_1" and wait.kind == "text" and wait.prompt == "Name?"
+        await run.answer("Ada")
+        assert await run == {"t": "Ada", "v": 1}
+        assert run.graph.node("ask_text_1").status == "DONE"
+        said = [(e.role, e.content.get("turn"), e.content["text"]) for e in run.history if e.kind == "channel_message"]
+        assert said == [("assistant", "question", "Name?"), ("user", "answer", "Ada")]
+
+    arun(main())
+
+
+def test_an_ask_tool_in_a_graph_fn_waits_on_its_node_across_a_restart() -> None:
+    from aether_nb.runtime import session as session_mod
+    from aether_nb.store.memory import MemoryStore
+    from tests.conftest import make_session
+
+    store = MemoryStore()
+
+    @ag.graph_fn(name="asks_approval", outputs=["approved", "choice"])
+    async def asks_approval() -> dict[str, Any]:
+        return await ask_approval("Ship it?", ["Ship", "Hold"])
+
+    previous = session_mod.set_default_session(make_session(store)[0])
+    try:
+
+        async def first() -> None:
+            run = asks_approval.start(run_id="r-ask")
+            await run.wait_for("waiting")
+            assert run.graph.node("ask_approval_1").status == "WAITING_HUMAN"
+
+        arun(first())  # (the loop ends while it waits: a kernel gone)
+        s, _ = make_session(store)
+        session_mod.set_default_session(s)
+        run = ag.get_run("r-ask")
+
+        async def resume() -> dict[str, Any]:
+            await run.answer("Hold")
+            return await run
+
+        assert arun(resume()) == {"approved": False, "choice": "Hold"}
+        assert [w.node_id for w in s.store.list_waits("r-ask", status=None)] == ["ask_approval_1"]  # asked once
+    finally:
+        session_mod.set_default_session(previous)

@@ -13,6 +13,10 @@ answer pending and retry it: the run would go on with an answer a killed process
 question was asked again and the step after it ran twice), and ``await run.answer(...)`` in ``"sync"`` mode,
 which raises then, would have said "nothing kept" about an answer consumed anyway.
 
+The answer's write also carries the run's change from ``waiting`` to ``running`` when the answered wait was the last
+one keeping it waiting (:func:`_going_on`): written in a later batch, a process killed in between left a stored run
+that read ``waiting`` with no open wait (listed as waiting, refusing every answer).
+
 One exception: the answer the runtime gives a durable sleep (``context.sleep``) at its deadline is handed over
 even when it cannot be written: the store then still holds the wait open with its deadline passed, and a run
 resumed after a restart goes on at once there too, so nothing runs twice because of it.
@@ -29,14 +33,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from aether_nb.errors import InvalidAnswer, StorageError, UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, encode
 from aether_nb.runtime.history import Claim
-from aether_nb.runtime.waits import closed_wait, normalise_answer
-from aether_nb.store.records import WaitRecord
-from aether_nb.store.redact import contains_secret
+from aether_nb.runtime.waits import closed_wait, normalise_answer, only_wait
+from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
+from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
+    from aether_nb.runtime.run import Run
     from aether_nb.runtime.session import LiveWait, Session
 
-__all__ = ["Given", "give", "not_written"]
+__all__ = ["Given", "answer_run", "give", "not_written"]
 
 _log = logging.getLogger(__name__)
 
@@ -133,21 +138,105 @@ def give(session: Session, token: str, payload: Any) -> Given:
         answered = replace(rec, status="closed", meta={**(rec.meta or {}), "secret_answer": True})
     else:
         answered = replace(rec, status="answered", answer=encoded)
+    going = _going_on(session, rec, live)
     with session.store.claimed() as claim:
         session.store.put_wait(answered)
+        if going is not None:
+            session.store.put_run(going)  # (taken back with the answer if its write fails)
     if live is not None:
         # Taken now: a second answer meanwhile finds the answered record and is refused; the run no longer counts
         # as waiting on it. Put back if the write fails.
         session.pop_live_wait(token)
         live.run.refresh_status_threadsafe()
-    claim.when_settled(lambda error: _written(session, answered, live, value, error))
+    claim.when_settled(lambda error: _written(session, answered, live, value, error, going))
     if claim.error is not None:  # written here and now (no loop in this thread), and that failed
         raise not_written(answered, claim.error) from claim.error
     return Given(answered, claim)
 
 
+def _going_on(session: Session, rec: WaitRecord, live: LiveWait | None) -> RunRecord | None:
+    """The run's record once the answer to ``rec`` is taken, if that changes its status: ``running``, when ``rec``
+    was the last wait keeping it ``waiting`` (``live``: a task here is parked on it). Read before the answer is
+    stored; a run executing here counts the waits its tasks are parked on, any other run its open waits."""
+    owner = session.held_run(rec.run_id)
+    record = owner.record if owner is not None else session.store.get_run(rec.run_id)
+    if record is None or record.status != "waiting":
+        return None
+    if owner is not None and owner.live:
+        if session.parks(rec.run_id) > (1 if live is not None else 0):
+            return None  # another of its tasks still waits
+    else:
+        still = owner.waits if owner is not None else session.store.list_waits(rec.run_id, status="open")
+        if any(w.token != rec.token for w in still):
+            return None
+    return replace(record, status="running", updated_at=session.clock.now())
+
+
+async def answer_run(run: Run, payload: Any, token: str | None) -> None:
+    """``run.answer(payload, token=...)`` (see there): validated and stored; a run no task executes here is
+    resumed to take it, after its write (a run that left memory is resumed by the answer's delivery instead)."""
+    session = run.session
+    if token is None:
+        token = only_wait(run.waits, run.id, run.status, session.store).token
+    elif isinstance(token, str) and "\x00" not in token:
+        rec = session.find_wait(token)
+        if rec is not None and rec.run_id != run.id:
+            raise UsageError(f"that token belongs to run {rec.run_id}, not {run.id}", code="bad_token")
+    idle = run.task is None and not run.done  # (never executed here since it was loaded, or it left memory)
+    checked = run.check_resumable() if idle else None  # before the answer is stored (see there)
+    try:
+        given = session.give(token, payload)
+    except UsageError as exc:
+        if checked is None or exc.code != "secret_answer":
+            raise
+        given = await _answer_when_asked(run, token, payload, checked[1])
+        checked = None
+    store = session.store
+    # Written at the end of this loop iteration with every other answer given in it (one write for many): a
+    # thousand runs answered in a row, a thousand resumed, share it. The run gets the answer after that write
+    # (see _written): "sync" mode awaits it here.
+    if store.durability == "sync":
+        try:
+            await store.barrier(given.written)
+        except StorageError as exc:
+            raise not_written(given.record, exc) from exc
+    if checked is not None:
+        run.resume(checked[1])
+
+
+async def _answer_when_asked(run: Run, token: str, payload: Any, journal: list[JournalEntry]) -> Given:
+    """A secret is never stored, so it cannot wait in the store for the run: the run executes up to its question
+    again (a reattached widget executes nothing before an answer), then gets the answer in memory."""
+    session = run.session
+    run.resume(journal)
+
+    def asked() -> bool:
+        return run.done or token in session.live_tokens(run.id)
+
+    await run.until(lambda: asked() or run.status != "waiting", None)  # (it runs again)
+    await run.until(lambda: asked() or run.status == "waiting", None)  # (it asks, or parks)
+    if run.done or not asked():
+        now = (
+            f"ended {run.status}: {redact_text(run.error or '')}"
+            if run.done
+            else "waits for: " + (", ".join(shown(w.prompt or w.kind) for w in run.waits))
+        )
+        raise UsageError(
+            f"run {run.id}, resumed to receive this answer, did not ask its question again (its code changed?); "
+            f"it {now}",
+            run_id=run.id,
+            code="question_gone",
+        )
+    return session.give(token, payload)
+
+
 def _written(
-    session: Session, answered: WaitRecord, live: LiveWait | None, value: Any, error: BaseException | None
+    session: Session,
+    answered: WaitRecord,
+    live: LiveWait | None,
+    value: Any,
+    error: BaseException | None,
+    going: RunRecord | None,
 ) -> None:
     """The answer's write ended (``error``: it failed and was taken back). Runs right after that write, on its
     thread (normally the loop's, at the end of the iteration the answer was given in): a run resumed by the answer
@@ -156,11 +245,16 @@ def _written(
     if error is not None and not sleep_over:
         _not_written(session, answered, live, error)
     else:
-        _deliver(session, answered, live, value, error)
+        _deliver(session, answered, live, value, error, going)
 
 
 def _deliver(
-    session: Session, answered: WaitRecord, live: LiveWait | None, value: Any, error: BaseException | None
+    session: Session,
+    answered: WaitRecord,
+    live: LiveWait | None,
+    value: Any,
+    error: BaseException | None,
+    going: RunRecord | None,
 ) -> None:
     """Hand the written answer to the run: wake the task parked on the wait, tell the run (a run that left memory
     resumes to take it)."""
@@ -175,7 +269,7 @@ def _deliver(
             live = None
     owner = session.held_run(answered.run_id)
     if owner is not None:
-        owner.wait_answered(answered, parked=live is not None)
+        owner.wait_answered(answered, parked=live is not None, going_on=None if error is not None else going)
     if live is not None:
         try:
             here = asyncio.get_running_loop() is live.loop

@@ -11,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.absent_server import AbsentServer
-from aether_nb.runtime.effects import ServiceProxy
-from aether_nb.runtime.execution import Scope, StepHost, current_scope
+from aether_nb.runtime.effects import ServiceProxy, pure
+from aether_nb.runtime.execution import Scope, StepHost, current_scope, detach_scope
+from aether_nb.runtime.slots import in_worker_thread
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
 
+T = TypeVar("T")
 BUILTIN_SERVICES = ("channel", "memory", "kv", "artifacts", "logger", "llm", "mcp")
 
 
@@ -199,15 +203,58 @@ def current_context() -> NodeContext | None:
 
 
 class Service:
-    """Optional base class for custom context services.
+    """Optional base class for custom context services (AetherGraph's ``Service``).
 
-    ``self.ctx()`` is the NodeContext of the node calling the service; ``async with self.critical():`` serialises
-    a critical section across concurrent nodes.
+    ``self.ctx()`` is the NodeContext of the node calling the service; ``async with self.critical():`` (or
+    ``self.critical()`` as a decorator) serialises a critical section across concurrent nodes, and so does
+    ``async with self._lock:``, AetherGraph's spelling; ``await self.run_blocking(fn, ...)`` runs blocking work in
+    a worker thread.
     """
 
     def __init__(self) -> None:
-        self._lock: asyncio.Lock | None = None
+        """Nothing to set up: the lock is made on first use, so a subclass whose ``__init__`` does not call
+        ``super().__init__()`` has one too."""
 
+    @property
+    def _lock(self) -> asyncio.Lock:
+        """The service's lock for the running event loop, made on first use.
+
+        AetherGraph's base ``__init__`` sets ``self._lock`` and its examples write ``async with self._lock:``.
+        One lock per loop, because an ``asyncio.Lock`` serves a single loop, and a service registered once is
+        called from the kernel's loop and from the loop of a run started with ``agent.sync()`` in a thread;
+        within one loop, every concurrent node shares it. A lock assigned to ``self._lock`` is used instead.
+        """
+        state = self.__dict__
+        given = state.get("_aether_lock")
+        if given is not None:
+            return given  # type: ignore[no-any-return]
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] | None = state.get("_aether_locks")
+        if locks is None:
+            locks = state["_aether_locks"] = weakref.WeakKeyDictionary()
+        if loop is None:  # (outside any loop: a lock for the loop that will use it, not kept)
+            return asyncio.Lock()
+        with _LOCKS_GUARD:  # (two threads' loops may make their first lock at once)
+            lock = locks.get(loop)
+            if lock is None:
+                lock = locks[loop] = asyncio.Lock()
+        return lock
+
+    @_lock.setter
+    def _lock(self, lock: asyncio.Lock | None) -> None:
+        self.__dict__["_aether_lock"] = lock
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The service's state without its per-loop locks (a service pickled before its lock was used, as a
+        step's value is, pickles after too)."""
+        state = dict(self.__dict__)
+        state.pop("_aether_locks", None)
+        return state
+
+    @pure
     def ctx(self) -> NodeContext:
         """The NodeContext of the node calling the service now."""
         ctx = current_context()
@@ -215,11 +262,32 @@ class Service:
             raise UsageError("Service.ctx() is only available while a node of a run is calling the service")
         return ctx
 
+    @pure
     @contextlib.asynccontextmanager
     async def critical(self) -> AsyncIterator[None]:
-        """Serialise a critical section across the concurrent nodes calling this service."""
-        if getattr(self, "_lock", None) is None:
-            self._lock = asyncio.Lock()
-        assert self._lock is not None
+        """Serialise a critical section across the concurrent nodes calling this service: ``async with
+        self.critical():``, or AetherGraph's ``self.incr = self.critical()(self.incr)`` (each call runs under the
+        lock)."""
         async with self._lock:
             yield
+
+    async def run_blocking(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread, awaited: blocking work (a file, a C library, a sync client)
+        without stalling the event loop and every node on it (AetherGraph's ``run_blocking``).
+
+        ``fn`` runs as a sync tool's body does: tools it calls run directly (they are part of this call, not
+        steps of their own), and a run it executes with ``agent.sync()`` keeps to its own loop.
+        """
+        if not callable(fn):
+            raise UsageError(f"run_blocking(fn, ...) takes a function to call, got {shown(fn, 80)}")
+        return await asyncio.to_thread(_detached, fn, args, kwargs)
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def _detached(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    # In the worker thread (a copy of the caller's context), as tools._run_detached.
+    detach_scope()
+    with in_worker_thread():
+        return fn(*args, **kwargs)

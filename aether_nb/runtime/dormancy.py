@@ -9,9 +9,14 @@ awaiting the run waits on while no task of it exists.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from aether_nb.runtime.waits import Wait
 from aether_nb.store.records import WaitRecord
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.execution import Execution, Scope
+    from aether_nb.runtime.session import Session
 
 
 class Dormancy:
@@ -68,4 +73,21 @@ class Dormancy:
             self._changed.set_result(None)
 
 
-__all__ = ["Dormancy"]
+def only_parked(session: Session, run_id: str, execution: Execution, root: Scope) -> bool:
+    """Whether an execution of run ``run_id`` (its body's scope ``root``) only waits, so it can leave memory: every
+    step executing is parked or waits on its children, none is about to start, and no parked wait has its answer
+    (off the live table a loop turn before its task reads it: the resumed run would ask again) or passed its
+    deadline. Such a wait (a sleep that is over, a question timing out) is about to let the run go on: out of memory,
+    it would be resumed at once, and its park would push another such run out (300 runs of ``context.sleep`` beyond
+    the cap evicted and resumed each other forever)."""
+    scopes = execution.scopes
+    if root.active == 0 or execution.pending or not all(s.active > 0 or s.parked > 0 for s in scopes):
+        return False
+    parked = root.parked + sum(s.parked for s in scopes)
+    if not (parked > 0 and session.parks(run_id) == parked):
+        return False
+    now = session.clock.now()
+    return all(live.record.deadline is None or live.record.deadline > now for live in session.live_waits_of(run_id))
+
+
+__all__ = ["Dormancy", "only_parked"]

@@ -25,14 +25,15 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from aether_nb.errors import StepTimeout, UsageError, WaitTimeout
+from aether_nb.errors import StepTimeout, StorageError, UsageError, WaitTimeout
 from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
-from aether_nb.runtime.failures import journal_failure, rebuild
+from aether_nb.runtime.failures import journal_failure, rebuild, step_not_written
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
+from aether_nb.runtime.step_cancels import cancel_ends_step, warn_abandoned
 from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
@@ -339,8 +340,17 @@ class Scope:
                 its own entry replays (matching by name and arguments gave a retried node a new id, or another's).
         """
         execution, run = self.execution, self.execution.host
-        if execution.stopped:
-            raise asyncio.CancelledError(f"run {run.id} {'was stopped' if run.cancel_requested else 'left memory'}")
+        ended = run.record.status in ("succeeded", "failed", "cancelled")
+        if execution.stopped or ended:
+            # A finished run starts nothing (README): a task its code left running (see leftovers.py) gets here.
+            why = (
+                "was stopped"
+                if run.cancel_requested
+                else "left memory"
+                if execution.detached
+                else f"has finished ({run.record.status}): a task its code left running starts no step in it"
+            )
+            raise asyncio.CancelledError(f"run {run.id} {why}")
         fp = call_fingerprint(inputs, name) if fp is None else fp
         from_frontier = parents is None
         parents = tuple(self.frontier) if parents is None else parents
@@ -420,10 +430,11 @@ class Scope:
             if child is not self:
                 child.check_unawaited()
         except asyncio.CancelledError:
-            # Only a cancelled run cancels its nodes; a loop going away (kernel shutdown) leaves them resumable.
-            if node and (run.cancel_requested or key in self.cancelling):
+            # A stopped run, or its code giving up on the step (wait_for, a TaskGroup) and going on, ends it now; a
+            # loop going away (kernel shutdown) or an eviction leave it resumable (see step_cancels).
+            if node and cancel_ends_step(execution, on_purpose=key in self.cancelling):
                 run.finish_node(key, "CANCELLED", where=child.where)
-                self._warn_abandoned(child, "cancelled")
+                warn_abandoned(run, child, "cancelled")
             raise
         except BaseException as exc:
             if node:
@@ -436,7 +447,7 @@ class Scope:
                 self.advance(parents, key)  # a body that handles the error goes on from it (its next steps' parent)
                 execution.note_failure(exc, key)
                 if timed_out:
-                    self._warn_abandoned(child, "timed out")
+                    warn_abandoned(run, child, "timed out")
             if not execution.detached:
                 journal_failure(self, key, name, fp, exc, meta.get("attempt") if isinstance(meta, dict) else None)
             raise
@@ -457,11 +468,18 @@ class Scope:
             # The step's end goes in the write of its journal entry: written after it, a step that ended as the
             # last one before a kill had its entry in the store and no end (a nested agent's step, no node at all),
             # and a run cancelled from another process then kept a graph without a step whose effect happened.
+            # Unlike a service call's write (a claim, taken back when it fails: the write is its effect), a step's
+            # effect happened in its body: a record that cannot be written now stays pending and is retried, so a
+            # resume in this process replays the step, and the body is told the step ran (calling it again would do
+            # it twice).
             with store.atomic():
                 self.journal(key, name, kind, fp, value, writes, encoded=flat)
                 if node:
                     run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
-            await store.barrier()  # (a Stop now leaves the node done: it ran, and it is journaled)
+            try:
+                await store.barrier()  # (a Stop now leaves the node done: it ran, and it is journaled)
+            except StorageError as exc:
+                raise step_not_written(run.id, key, name, exc) from exc
         else:
             self.journal(key, name, kind, fp, value, writes, encoded=flat)
             if node:
@@ -518,38 +536,6 @@ class Scope:
         message += "run to use the new code)"
         detail = {"tool": name, "step": key, "ran": ran, "now": now}
         return before, {"node_id": key, "code": "tool_changed", "message": message, "detail": detail}
-
-    def _warn_abandoned(self, child: Scope, how: str) -> None:
-        """A sync body given up on may still run in its thread: say so now, and again when it ends."""
-        run = self.run
-        stays = "stopped" if how == "cancelled" else "timed out"
-        for body in child.abandoned:
-            if body.done():
-                continue
-            key = child.node_id
-            run.emit(
-                RunWarning,
-                node_id=key,
-                code="abandoned_body",
-                message=f"node {key} {how} while its sync body was running; it keeps its concurrency slot until "
-                "it has really ended (Python cannot stop a thread: a body in this process runs until it returns; "
-                f"on a Dask worker it is interrupted). Its result will be discarded: the node stays {stays}, and "
-                "it is not run again on resume unless you ask for it (resume_mode='failed_nodes'); its side "
-                "effects may happen meanwhile.",
-            )
-
-            def ended(body: Submission = body, key: str | None = key) -> None:
-                ok, value = body.outcome()
-                what = "returned" if ok else f"ended with {type(value).__name__}"
-                where = "" if body.where in (None, "thread") else f" on {body.where}"  # (a Dask worker's address)
-                run.emit(
-                    RunWarning,
-                    node_id=key,
-                    code="abandoned_body_ended",
-                    message=f"the abandoned body of node {key} {what}{where}; its result was discarded.",
-                )
-
-            body.add_done_callback(ended)
 
     def journal(
         self,

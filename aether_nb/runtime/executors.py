@@ -37,6 +37,7 @@ __all__ = [
     "ThreadExecutor",
     "body_exit",
     "check_executor",
+    "detach_bodies",
     "linger",
     "lingering",
     "submitted",
@@ -238,8 +239,15 @@ class lingering:
         assert self._token is not None
         _lingering.reset(self._token)
 
-    def when_all_done(self, release: Callable[[], None], loop: asyncio.AbstractEventLoop) -> None:
-        """Call ``release()`` on ``loop`` once every collected body has ended (now, when none is running)."""
+    def when_all_done(
+        self,
+        release: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+        if_closed: Callable[[], None] | None = None,
+    ) -> None:
+        """Call ``release()`` on ``loop`` once every collected body has ended (now, when none is running); when
+        ``loop`` has closed by then, ``if_closed()`` in the last body's thread (what must not die with the loop: a
+        unit of the session's cap, which every loop counts)."""
         running = [b for b in self.bodies if not b.done()]
         if not running:
             release()
@@ -251,8 +259,13 @@ class lingering:
             with lock:
                 remaining[0] -= 1
                 last = remaining[0] == 0
-            if last and not loop.is_closed():
+            if not last:
+                return
+            try:
                 loop.call_soon_threadsafe(release)
+            except RuntimeError:  # (the loop is closed)
+                if if_closed is not None:
+                    if_closed()
 
         for body in running:
             body.add_done_callback(one_done)
@@ -271,6 +284,14 @@ class lingering:
 _submitted: contextvars.ContextVar[list[Submission] | None] = contextvars.ContextVar(
     "aether_nb_submitted", default=None
 )
+
+
+def detach_bodies() -> None:
+    """In a sync body's worker thread (a copy of its caller's context): the bodies a run it executes there hands to
+    executors are not collected with the caller's (its node's slot, its stop check, on the caller's loop): that run
+    collects its own."""
+    _lingering.set(None)
+    _submitted.set(None)
 
 
 def track(submission: Submission) -> None:

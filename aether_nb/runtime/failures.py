@@ -112,3 +112,17 @@ def _find_class(path: str) -> type[Exception] | None:
 
 
 __all__ = ["FAILED", "failure_record", "journal_failure", "rebuild"]
+
+
+def step_not_written(run_id: str, key: str, name: str, error: StorageError) -> StorageError:
+    """What a ``"sync"``-durability body is told when a step it completed could not be written yet: the step ran
+    (its effect happened), and its record is kept and retried, so calling it again would do it twice."""
+    return StorageError(
+        f"step {key} ({name}) of run {run_id} ran, but its record could not be written to the store yet "
+        f"({error.message}). It is kept in memory and written as soon as the store can be written, so a resume in "
+        "this process does not run it again; do not call it again. Free disk space (or fix what the error names). "
+        "If the kernel stops before then, a resume runs the step again.",
+        run_id=run_id,
+        node_id=key,
+        code="step_not_written",
+    )

@@ -77,6 +77,8 @@ class GraphFn:
         stored by name, so :meth:`run_root` passes these by position (by keyword, Python refuses them)."""
         self.version: str | None = None  # (AetherGraph's decorator keywords, kept as given)
         self.tags: list[str] = []
+        self.entrypoint = False
+        self.flow_id: str | None = None
         functools.update_wrapper(self, fn)
         register(self)
 
@@ -305,6 +307,8 @@ def graph_fn(
     inputs: Sequence[str] | None = None,
     version: str | None = None,
     tags: Sequence[str] | None = None,
+    entrypoint: bool = False,
+    flow_id: str | None = None,
 ) -> Callable[[Callable[..., Any]], GraphFn]: ...
 
 
@@ -318,13 +322,17 @@ def graph_fn(
     inputs: Sequence[str] | None = None,
     version: str | None = None,
     tags: Sequence[str] | None = None,
+    entrypoint: bool = False,
+    flow_id: str | None = None,
 ) -> GraphFn | Callable[[Callable[..., Any]], GraphFn]:
     """Make an ``async def`` an agent: ``@graph_fn`` or ``@graph_fn(name="demo", outputs=["answer"])``.
 
     Inputs come from the signature; a parameter named ``context``/``ctx`` (or annotated ``NodeContext``)
     receives the run's :class:`~aether_nb.runtime.context.NodeContext`. AetherGraph's ``inputs=`` (checked
-    against the signature), ``version=`` and ``tags=`` are accepted, so its decorators work unchanged; the last
-    two are kept on the agent (``.version``, ``.tags``).
+    against the signature), ``version=``, ``tags=``, ``entrypoint=`` and ``flow_id=`` are accepted, so its
+    decorators work unchanged; all but the first are kept on the agent (``.version``, ``.tags``, ``.entrypoint``,
+    ``.flow_id``) and change nothing about how it runs: in AetherGraph they are registry metadata, and
+    ``entrypoint`` ("the main graph of a flow") is documented as unused.
     """
     if isinstance(fn, str):
         raise UsageError(f"pass the name by keyword: @graph_fn(name={shown(fn)})")
@@ -332,11 +340,16 @@ def graph_fn(
         raise UsageError(f"@graph_fn version= takes a string, got {shown(version)}")
     if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
         raise UsageError(f"@graph_fn tags= takes a list of strings, got {shown(tags)}")
+    if not isinstance(entrypoint, bool):
+        raise UsageError(f"@graph_fn entrypoint= takes True or False, got {shown(entrypoint)}")
+    if flow_id is not None and (not isinstance(flow_id, str) or not flow_id):
+        raise UsageError(f"@graph_fn flow_id= takes a non-empty string, got {shown(flow_id)}")
 
     def wrap(f: Callable[..., Any]) -> GraphFn:
         made = GraphFn(f, name=name, outputs=outputs, description=description)
         check_declared_inputs(inputs, made.inputs, f"@graph_fn {made.name}")
         made.version, made.tags = version, list(tags or [])
+        made.entrypoint, made.flow_id = entrypoint, flow_id
         return made
 
     return wrap if fn is None else wrap(fn)

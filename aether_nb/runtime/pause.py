@@ -13,15 +13,17 @@ import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aether_nb.errors import WaitTimeout, shown
+from aether_nb.errors import UsageError, WaitTimeout, shown
 from aether_nb.runtime.binding import earlier_waits
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
+from aether_nb.runtime.step_cancels import cancel_ends_step
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.store.records import WaitRecord
 
 if TYPE_CHECKING:
     from aether_nb.runtime.execution import Presenter, Scope
+    from aether_nb.runtime.session import Session
 
 
 class Slots(Protocol):
@@ -55,10 +57,9 @@ def _previous_wait(scope: Scope, key: str, earlier: list[WaitRecord] | None = No
 
 
 def _close_left_open(scope: Scope, key: str) -> None:
-    """The run asks something new, so it goes on: the questions whose asking task was cancelled without the run
-    being stopped (a task group whose other task failed) will never be answered, and are closed now. Kept open until
-    here, since such a cancel may also be an eviction or the loop going away (the run resumes them then); they stayed
-    open while the run went on, and after a restart were offered again, their answer going nowhere."""
+    """The run asks something new, so it goes on: the questions whose asking task was cancelled as if the loop went
+    away (kept open, for a resume: see :mod:`~aether_nb.runtime.step_cancels`) will never be answered, and are closed
+    now; left open while the run went on, they were offered again after a restart, their answer going nowhere."""
     execution = scope.execution
     if not execution.left_open or execution.detached:
         return
@@ -75,6 +76,37 @@ def _close_left_open(scope: Scope, key: str) -> None:
             execution.note_wait(current)
             scope.run.emit(WaitClosed, token=token, node_id=current.node_id, reason="cancelled")
     execution.left_open[:] = kept
+
+
+_TAKEN_BACK_CHECK_S = 0.05
+"""How often a wait whose deadline passed while an answer was being written looks whether that answer was taken back
+(its write failed): only then, and only until it is written, which is normally the end of the loop turn."""
+
+
+async def _answered_by_then(session: Session, rec: WaitRecord, fut: asyncio.Future[Any]) -> bool:
+    """The deadline of wait ``rec`` passed before ``fut`` (its answer) was done: True when an answer wins (``fut``
+    holds it, or is cancelled), False when the wait expires.
+
+    The one that came first wins. An answer given before the deadline fired (``run.answer``, a message to
+    ``receive()``) was accepted, and ``fut`` gets it once it is written (at the end of the loop turn): the task waits
+    for it. Expiring the wait then threw an accepted answer away (the message told "delivered" never reached the
+    agent), and a sleep's own wake-up answer was refused ("already answered") and failed the run. A timer (a durable
+    sleep) with no answer on its way is answered now, its deadline being its answer (stored like one: a resume does
+    not sleep again). An answer taken back (its write failed) leaves the wait open and parked here again: it expires
+    then (a sleep's is never taken back once its deadline passed, see :mod:`~aether_nb.runtime.answering`).
+    """
+    while not fut.done():
+        live = session.live_wait(rec.token)
+        if live is not None and live.future is fut:  # nothing on its way: the deadline's turn
+            if rec.kind != "time":
+                return False
+            try:
+                session.answer(rec.token, None)
+            except UsageError as exc:  # (answered from another thread this instant: that answer came first)
+                if exc.code != "wait_closed":
+                    raise
+        await asyncio.wait({fut}, timeout=_TAKEN_BACK_CHECK_S)
+    return True
 
 
 async def await_answer(
@@ -161,12 +193,7 @@ async def await_answer(
         else:
             sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
             await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-            if not fut.done() and rec.kind == "time":
-                # a timer (a durable sleep): its deadline is its answer, stored like one (a resume does not sleep
-                # again), given None; answered earlier (``run.answer``), it wakes early with that answer
-                session.answer(rec.token, None)
-                await asyncio.wait({fut})
-            if not fut.done():
+            if not fut.done() and not await _answered_by_then(session, rec, fut):
                 rec = replace(rec, status="expired")
                 store.put_wait(rec)
                 scope.execution.note_wait(rec)
@@ -193,8 +220,11 @@ async def await_answer(
         if gave_back:
             assert slots is not None
             slots.forget()
-        interrupted = not run.cancel_requested  # an eviction, or the loop going away: the wait stays open
-        if interrupted:  # (or a task group whose other task failed cancelled it: closed once the run goes on)
+        # Closed when the run was stopped, or its code gave up on the question (wait_for, a task group whose other
+        # task failed) and goes on; an eviction or the loop going away leave it open, to be resumed (see
+        # step_cancels; should the run go on after all, it is closed once it asks again or ends)
+        interrupted = not cancel_ends_step(scope.execution, on_purpose=key in scope.cancelling)
+        if interrupted:
             scope.execution.left_open.append(rec.token)
         current = None if interrupted else store.get_wait(rec.token)
         if current is not None and current.status == "open":

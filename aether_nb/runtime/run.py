@@ -15,33 +15,32 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.errors import RunCancelled, RunFailed, UsageError, shown
-from aether_nb.runtime import storable
+from aether_nb.errors import UsageError
+from aether_nb.runtime import awaiting, storable
+from aether_nb.runtime.answering import answer_run
+from aether_nb.runtime.awaiting import RUN_STATUSES
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
-from aether_nb.runtime.dormancy import Dormancy
+from aether_nb.runtime.dormancy import Dormancy, only_parked
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
 from aether_nb.runtime.graph import RunGraph
-from aether_nb.runtime.interrupted import still_going, tell_caller
 from aether_nb.runtime.journal import Journal
+from aether_nb.runtime.leftovers import Leftovers
 from aether_nb.runtime.recorder import Recorder
 from aether_nb.runtime.registry import Runnable, lookup
-from aether_nb.runtime.slots import outside_slots, while_elsewhere
-from aether_nb.runtime.status import not_becoming
+from aether_nb.runtime.slots import outside_slots
 from aether_nb.runtime.storable import SECRET_INPUTS, SECRET_INPUTS_FIX, durable_inputs, stored_outputs
 from aether_nb.runtime.tracebacks import user_traceback
-from aether_nb.runtime.waits import Wait, only_wait
+from aether_nb.runtime.waits import Wait
 from aether_nb.store import redact
 from aether_nb.store.records import FINISHED_RUN_STATUSES, JournalEntry, RunRecord, WaitRecord
 
 if TYPE_CHECKING:
-    from aether_nb.runtime.answering import Given
     from aether_nb.runtime.executors import Executor
     from aether_nb.runtime.session import Session
 
 _log = redact.logger("aether_nb")
-RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled")
 
 
 class Run:
@@ -71,6 +70,7 @@ class Run:
         self._kept_only_here = False  # outputs this process holds that the store does not (not encodable)
         self._dormancy = Dormancy()  # what the run keeps while evicted: its open waits, its awaiters' future
         self._root: Scope | None = None  # the body's scope while it executes (see evictable)
+        self._leftovers = Leftovers()  # tasks its code started that start steps: ended with the body (leftovers.py)
 
     @classmethod
     def from_store(cls, session: Session, record: RunRecord) -> Run:
@@ -188,6 +188,21 @@ class Run:
         return self._cancel_requested
 
     @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task of its latest execution in this process (None: none since it was loaded, or it left memory)."""
+        return self._task
+
+    @property
+    def failed_node(self) -> str | None:
+        """The node a failed run's error was raised at, when known."""
+        return self._execution.failed_node(self._error) if self._execution is not None else self._ended[1]
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception a run that failed in this process failed with (the store keeps only its text)."""
+        return self._error
+
+    @property
     def executor(self) -> Executor | None:
         """Where this run's sync tool bodies run (None: the session's default)."""
         return self._executor if self._executor is not None else self._session.executor
@@ -208,51 +223,9 @@ class Run:
         Raises:
             RunFailed: the run failed; ``__cause__`` is the original exception when it happened in this process.
             RunCancelled: the run was cancelled.
+            UsageError: the run's own code awaits it (``code="awaits_itself"``): it would wait for its own end.
         """
-        try:
-            return await while_elsewhere(self._outcome())
-        except asyncio.CancelledError as exc:
-            if not (self.done or self._cancel_requested):
-                tell_caller(exc, still_going(self.id, self.graph_name))
-            raise
-
-    async def _outcome(self) -> dict[str, Any]:
-        while True:
-            task = self._task
-            if task is None:
-                if self.done:
-                    return self._final()
-                if self._evicted:  # parked and dropped from memory: an answer resumes it
-                    await self._dormancy.changed()
-                else:
-                    self.resume()
-                continue
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.cancelled() and (self._evicted or self._task is not task):
-                    continue  # evicted while parked (or already resumed): keep waiting for the outcome
-                me = asyncio.current_task()
-                if task.cancelled() and self._cancel_requested and not self.done and not (me and me.cancelling()):
-                    # stopped before its first step: _on_task_done records that, but it runs a loop turn later
-                    # (this caller, woken by the same cancel, was told a bare CancelledError)
-                    self._finish("cancelled", error="cancelled")
-                if not (task.cancelled() and self.done):
-                    raise  # the awaiting code was cancelled, or the loop is going away
-            return self._final()
-
-    def _final(self) -> dict[str, Any]:
-        if self.status == "succeeded":
-            return dict(self.outputs or {})
-        if self.status == "cancelled":
-            raise RunCancelled(f"run {self.id} ({self.graph_name}) was cancelled", run_id=self.id)
-        node_id = self._execution.failed_node(self._error) if self._execution is not None else self._ended[1]
-        where = f" at node {node_id}" if node_id else ""
-        message = f"run {self.id} ({self.graph_name}) failed{where}: {redact.redact_text(self.error or '')}"
-        err = RunFailed(message, run_id=self.id, node_id=node_id)
-        if self._error is not None:
-            raise err from self._error
-        raise err
+        return await awaiting.result(self)
 
     async def answer(self, payload: Any = None, *, token: str | None = None) -> None:
         """Answer one of this run's waits (the only one when ``token`` is omitted).
@@ -266,59 +239,22 @@ class Run:
         process is resumed so it can consume the answer: its task first runs in the next loop iteration, after the
         answer's write (in ``"sync"`` mode, once this has returned), and finds the answer only if that succeeded.
         """
-        if token is None:
-            token = only_wait(self.waits, self.id, self.status, self._session.store).token
-        elif isinstance(token, str) and "\x00" not in token:
-            rec = self._session.find_wait(token)
-            if rec is not None and rec.run_id != self.id:
-                raise UsageError(f"that token belongs to run {rec.run_id}, not {self.id}", code="bad_token")
-        from aether_nb.errors import StorageError
-        from aether_nb.runtime.answering import not_written
+        await answer_run(self, payload, token)
 
-        resuming = self._task is None and not self.done
-        checked = self.check_resumable() if resuming else None  # before the answer is stored (see there)
-        try:
-            given = self._session.give(token, payload)
-        except UsageError as exc:
-            if checked is None or exc.code != "secret_answer":
-                raise
-            given = await self._answer_when_asked(token, payload, checked[1])
-            checked = None
-        store = self._session.store
-        # Written at the end of this loop iteration with every other answer given in it (one write for many): a
-        # thousand runs answered in a row, a thousand resumed, share it. The run gets the answer after that write
-        # (answering.py): "sync" mode awaits it here.
-        if store.durability == "sync":
-            try:
-                await store.barrier(given.written)
-            except StorageError as exc:
-                raise not_written(given.record, exc) from exc
-        if checked is not None:
-            self.resume(checked[1])
+    async def until(self, reached: Callable[[], bool], timeout: float | None) -> None:
+        """Return once ``reached()`` is true, checked after each event of the run (``reached`` may raise to give
+        up). Raises TimeoutError after ``timeout`` seconds."""
+        await self._events.until(reached, timeout)
 
-    async def _answer_when_asked(self, token: str, payload: Any, journal: list[JournalEntry]) -> Given:
-        """A secret is never stored, so it cannot wait in the store for the run: the run executes up to its question
-        again (a reattached widget executes nothing before an answer), then gets the answer in memory."""
-        self.resume(journal)
+    async def moved(self) -> None:
+        """Return once a run that left memory resumed or finished."""
+        await self._dormancy.changed()
 
-        def asked() -> bool:
-            return self.done or token in self._session.live_tokens(self.id)
-
-        await self._events.until(lambda: asked() or self.status != "waiting", None)  # (it runs again)
-        await self._events.until(lambda: asked() or self.status == "waiting", None)  # (it asks, or parks)
-        if self.done or not asked():
-            now = (
-                f"ended {self.status}: {redact.redact_text(self.error or '')}"
-                if self.done
-                else "waits for: " + (", ".join(shown(w.prompt or w.kind) for w in self.waits))
-            )
-            raise UsageError(
-                f"run {self.id}, resumed to receive this answer, did not ask its question again (its code changed?); "
-                f"it {now}",
-                run_id=self.id,
-                code="question_gone",
-            )
-        return self._session.give(token, payload)
+    def end_stopped(self) -> None:
+        """Record that a run whose task Stop cancelled before its body started ended cancelled (its task's done
+        callback does, a loop turn after the code awaiting it was woken)."""
+        if self._task is not None and self._task.cancelled() and self._cancel_requested and not self.done:
+            self._finish("cancelled", error="cancelled")
 
     def cancel(self) -> bool:
         """Stop the run (False: it had finished). A run no task executes ends its history as a stopped one would."""
@@ -387,21 +323,7 @@ class Run:
                 executes it (cut off by a restart: the message says how to resume it).
             TimeoutError: the status was not reached within ``timeout`` seconds.
         """
-        if not all(isinstance(s, str) for s in statuses):
-            raise UsageError(f"wait_for takes statuses as separate strings, wait_for('waiting'); got {shown(statuses)}")
-        wanted = set(statuses) or set(FINISHED_RUN_STATUSES)
-        if not wanted <= set(RUN_STATUSES):
-            raise UsageError(f"statuses must be among {list(RUN_STATUSES)}, got {sorted(map(str, wanted))}")
-
-        def reached() -> bool:
-            if self.status in wanted:
-                return True
-            if self.done or not (self.live or self._evicted):
-                raise UsageError(not_becoming(self.id, self.status, wanted), run_id=self.id, code="not_executing")
-            return False
-
-        await while_elsewhere(self._events.until(reached, timeout))
-        return self.status
+        return await awaiting.wait_for(self, statuses, timeout)
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event of the run so far, then live ones until it finishes (a run not executing here: its history)."""
@@ -429,6 +351,7 @@ class Run:
         self._thread = threading.get_ident()
         self._events.bind(loop)
         self._cancel_requested = False
+        self._leftovers = Leftovers()
         if executor is not None:
             self._executor = executor
         replay = Journal(self.id, journal, self._events.call_arguments, failures=self.status != "failed")  # (retry)
@@ -473,9 +396,7 @@ class Run:
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task is not self._task:
             return  # the task of an evicted execution, ending after the run moved on (see evict)
-        # A run cancelled before its task ever started never reaches _main's handler.
-        if task.cancelled() and self._cancel_requested and not self.done:
-            self._finish("cancelled", error="cancelled")
+        self.end_stopped()  # (a run cancelled before its task ever started never reaches _main's handler)
         self._session.unpark(self)
         if self.done:
             # Its execution and root scope point back here: dropped, so no cycle keeps a finished run alive.
@@ -502,12 +423,7 @@ class Run:
             return False
         if self._events.watched or self._inputs is None or not durable_inputs(self._record):
             return False
-        # Every step executing is parked or waits on its children, none is about to start, and no parked wait has its
-        # answer (off the live table a loop turn before its task reads it): else the resumed run would ask again.
-        if root.active == 0 or ex.pending or not all(s.active > 0 or s.parked > 0 for s in ex.scopes):
-            return False
-        parked = root.parked + sum(s.parked for s in ex.scopes)
-        return parked > 0 and self._session.parks(self.id) == parked
+        return only_parked(self._session, self.id, ex, root)
 
     def evict(self) -> list[str]:
         """Leave memory while waiting: keep the record and the waits, detach and cancel the parked task (it unwinds
@@ -525,14 +441,19 @@ class Run:
         self._events.forget(self.status)  # loaded from the store if someone looks at it while dormant
         self._session.unpark(self)
         task.cancel()
+        self._leftovers.cancel()  # (tasks its code started and left parked: the resumed execution does their work)
         return list(self._dormancy.waits)
 
     def dormant_wait(self, token: str) -> WaitRecord | None:
         """The record of an open wait this evicted run keeps, by token."""
         return self._dormancy.get(token)
 
-    def wait_answered(self, record: WaitRecord, *, parked: bool) -> None:
-        """One of its waits was answered (``parked``: a task here waits on it); a dormant run resumes to take it."""
+    def wait_answered(self, record: WaitRecord, *, parked: bool, going_on: RunRecord | None = None) -> None:
+        """One of its waits was answered (``parked``: a task here waits on it); a dormant run resumes to take it.
+        ``going_on``: the record written with the answer (it no longer waits): a run no task executes reads it too
+        (one executing, or resumed by the answer, says so itself as it goes on)."""
+        if going_on is not None and not (self.live or self._evicted) and self._record.status == "waiting":
+            self._record = going_on
         self._dormancy.answered(record)
         if self._execution is not None:
             self._execution.remember_answer(record)
@@ -558,37 +479,42 @@ class Run:
         root = self._root = Scope(execution, None)
         root.task = asyncio.current_task() if resumed else None  # a replay tells its own code's calls (binding)
         token = enter_scope(root)
+        outputs: dict[str, Any] | None = None
+        failed: BaseException | None = None
         try:
             outputs = await self._target.run_root(root, dict(self._inputs))
             root.check_unawaited()
         except asyncio.CancelledError:
-            if self._cancel_requested:
-                self._finish("cancelled", error="cancelled")
-                return
-            raise  # the loop is going away: leave the run resumable
+            if not self._cancel_requested:
+                raise  # the loop is going away: leave the run resumable
         except BaseException as exc:
             if execution.detached and isinstance(exc, Exception):  # (the resumed execution says how the run ends)
                 _log.debug("run %s: its detached execution ended with %s: %s", self.id, type(exc).__name__, exc)
                 return
             user_traceback(exc)
-            self._error = exc
-            self._finish("failed", error=exc)
-            if not isinstance(exc, Exception):
+            self._error = failed = exc
+            if not isinstance(exc, Exception):  # (KeyboardInterrupt, SystemExit: the run ends now, they go on)
+                self._finish("failed", error=exc)
                 raise
-            return
         finally:
             leave_scope(token)
             root.release()
         if execution.detached:
             return
+        # Tasks its code started and left running (a gather's other branches after one failed, a fire-and-forget
+        # call) end before the run says how it ended: nothing of it runs after that (see leftovers.py). A Stop while
+        # they unwind ends it cancelled (_on_task_done).
+        await self._leftovers.end()
         if self._cancel_requested:
             # Stopped, and the body returned all the same: Python's TaskGroup turns the cancel into its children's
             # ExceptionGroup when one failed, which an `except*` then swallowed (the steps after it were refused).
             # run.cancel() said it would stop: the run ends cancelled, not "succeeded" with a partial result.
             self._finish("cancelled", error="cancelled")
-            return
-        self._outputs = outputs
-        self._finish("succeeded", outputs=outputs)
+        elif failed is not None:
+            self._finish("failed", error=failed)
+        else:
+            self._outputs = outputs
+            self._finish("succeeded", outputs=outputs)
 
     def _finish(
         self,
@@ -612,6 +538,7 @@ class Run:
         failed_node = ex.failed_node(error) if isinstance(error, BaseException) and ex is not None else None
         self._events.close_nodes(status, message)
         self._update_record(status=status, outputs=encoded, error=message)
+        self._leftovers.cancel()  # (one that ignored its cancel: it is refused every step from now on)
         self.emit(
             RunFinished,
             status=status,
@@ -670,6 +597,7 @@ class Run:
         self._on_loop(self.refresh_status)
 
     def start_node(self, **fields: Any) -> None:
+        self._leftovers.note(self._task)  # (a task other than the run's own: ended with the body, see leftovers.py)
         self._events.start_node(**fields)
 
     def finish_node(self, node_id: str, status: str, **fields: Any) -> None:

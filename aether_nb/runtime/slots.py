@@ -13,34 +13,64 @@ awaiting it gives its own back meanwhile (:func:`while_elsewhere`). A body waiti
 back while it waits (:data:`~aether_nb.runtime.pause.waiting_slots`), once nothing else runs in them (a nested
 call asking while its sibling in the same slot works keeps it: :class:`Slots`); a sync body given up on (a
 timeout, a cancel) keeps them until its thread really returns (:class:`~aether_nb.runtime.executors.lingering`).
+The session's cap is one count across event loops (:mod:`~aether_nb.runtime.session_cap`): ``agent.sync()`` in a
+helper thread, or in a sync tool's worker thread (:func:`in_worker_thread`), runs on a loop of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+import threading
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any, Protocol, TypeVar
 
-from aether_nb.runtime.executors import lingering
+from aether_nb.runtime.executors import detach_bodies, lingering
 from aether_nb.runtime.pause import waiting_slots
+from aether_nb.runtime.session_cap import Permit, SessionCap
 
 T = TypeVar("T")
 
+_caps = threading.Lock()
 
-def session_limit(config: MutableMapping[str, Any]) -> asyncio.Semaphore | None:
-    """The session-wide cap's semaphore on this loop (one per loop: a semaphore belongs to the loop it ran on), or
-    None when the session has no cap. ``config`` is the session's config dict."""
+
+def session_limit(config: MutableMapping[str, Any]) -> SessionCap | None:
+    """The session-wide cap, one count for every loop and thread of the session (see
+    :mod:`~aether_nb.runtime.session_cap`), or None when the session has no cap. ``config`` is the session's config
+    dict. A semaphore per loop was replaced by each loop in turn, bodies still holding the one before."""
     cap = config.get("global_max_concurrency")
     if cap is None:
         return None
-    loop = asyncio.get_running_loop()
-    held = config.get("global_slots")
-    if not (isinstance(held, tuple) and held[0] is loop and held[1] == cap):
-        held = (loop, cap, asyncio.Semaphore(int(cap)))
-        config["global_slots"] = held
-    sem: asyncio.Semaphore = held[2]
-    return sem
+    with _caps:
+        held = config.get("global_slots")
+        if not (isinstance(held, SessionCap) and held.cap == cap):
+            held = SessionCap(int(cap))
+            config["global_slots"] = held
+    return held
+
+
+class _Held(Protocol):
+    def give_back(self) -> None: ...
+
+
+class _Semaphore:
+    """A held unit of a static graph's per-run cap (a semaphore of the run's loop)."""
+
+    __slots__ = ("sem",)
+
+    def __init__(self, sem: asyncio.Semaphore) -> None:
+        self.sem = sem
+
+    def give_back(self) -> None:
+        self.sem.release()
+
+
+async def _take(limit: asyncio.Semaphore | SessionCap) -> _Held:
+    if isinstance(limit, SessionCap):
+        return await limit.take()
+    await limit.acquire()
+    return _Semaphore(limit)
 
 
 class _Body:
@@ -70,10 +100,11 @@ class Slots:
     (``gather(nested_tool(), plain_coroutine())``) is taken to be awaiting them.
     """
 
-    def __init__(self, *limits: asyncio.Semaphore | None) -> None:
+    def __init__(self, *limits: asyncio.Semaphore | SessionCap | None) -> None:
         self._limits = [lim for lim in limits if lim is not None]
         self._loop = asyncio.get_running_loop()
         self._held = False
+        self._units: list[_Held] = []  # what holding them holds now, given back by _settle
         self._retaking: asyncio.Lock | None = None
         self._root = _Body(None)
         self._running = 0  # bodies whose ``runs`` is set
@@ -88,15 +119,15 @@ class Slots:
         self._set_runs(self._root, True)
 
     async def _acquire_limits(self) -> None:
-        taken: list[asyncio.Semaphore] = []
+        taken: list[_Held] = []
         try:
             for lim in self._limits:
-                await lim.acquire()
-                taken.append(lim)
+                taken.append(await _take(lim))
         except BaseException:
-            for lim in taken:
-                lim.release()
+            for unit in taken:
+                unit.give_back()
             raise
+        self._units = taken
         self._held = True
 
     def _set_runs(self, body: _Body, value: bool) -> None:
@@ -121,8 +152,9 @@ class Slots:
         """Give the slots back when no body in them runs."""
         if self._held and self._running == 0:
             self._held = False
-            for lim in self._limits:
-                lim.release()
+            units, self._units = self._units, []
+            for unit in units:
+                unit.give_back()
 
     # -- what a body does -------------------------------------------------------------------------------------------
     def body_waits(self, body: _Body) -> None:
@@ -202,7 +234,21 @@ class Slots:
         self.body_ended(self._root)
 
     def release_after(self, bodies: lingering) -> None:
-        bodies.when_all_done(self.end, self._loop)
+        bodies.when_all_done(self.end, self._loop, self._end_elsewhere)
+
+    def _end_elsewhere(self) -> None:
+        """The last body given up on ended after this loop closed (``agent.sync()``'s loop, in a thread): the units
+        of the session's cap go back from the body's thread (it counts every loop's); the rest died with the loop."""
+        if self._held:
+            self._held = False
+            units, self._units = self._units, []
+            for unit in units:
+                if isinstance(unit, Permit):
+                    unit.give_back()
+
+    def session_caps(self) -> list[SessionCap]:
+        """The session caps among these slots' limits."""
+        return [lim for lim in self._limits if isinstance(lim, SessionCap)]
 
 
 class Shared:
@@ -236,6 +282,9 @@ class Shared:
 
     def ended(self) -> None:
         self.slots.body_ended(self.body)
+
+    def session_caps(self) -> list[SessionCap]:
+        return self.slots.session_caps()
 
 
 async def in_session_slot(
@@ -282,6 +331,28 @@ async def in_session_slot(
     finally:
         waiting_slots.reset(held)
         slots.release_after(bodies)
+
+
+@contextlib.contextmanager
+def in_worker_thread() -> Iterator[None]:
+    """Around a sync body in its worker thread (its context a copy of the caller's): what belongs to the caller's
+    loop stays there, and a unit of the session's cap the body holds is lent to the runs it executes in this thread.
+
+    The slots the body runs in (:data:`waiting_slots`), the bodies they collect (see :func:`detach_bodies`) are the
+    caller loop's: a run the body executes (``agent.sync()``, a loop of its own in this thread) found them and took
+    the caller's semaphore on its loop (``RuntimeError: ... bound to a different event loop``). That run's calls take
+    slots of their own, the body's first: it is blocked while they run (:meth:`SessionCap.lend`)."""
+    slots = waiting_slots.get()
+    waiting_slots.set(None)
+    detach_bodies()
+    lends = []
+    if isinstance(slots, (Slots, Shared)) and slots.held:
+        lends = [(cap, cap.lend()) for cap in slots.session_caps()]
+    try:
+        yield
+    finally:
+        for cap, lend in lends:
+            cap.end_lend(lend)
 
 
 def outside_slots() -> contextvars.Context:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, overload
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
+from aether_nb.runtime.context_param import find_context_param as find_context_param  # (re-exported)
 from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import (
@@ -35,9 +36,12 @@ from aether_nb.runtime.executors import (
     untrack,
 )
 from aether_nb.runtime.late import journal_if_loop_gone
+from aether_nb.runtime.outputs import check_outputs_decl as check_outputs_decl  # (re-exported)
+from aether_nb.runtime.outputs import normalise_outputs as normalise_outputs  # (re-exported)
+from aether_nb.runtime.outputs import signature_text as signature_text  # (re-exported)
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.registry import register, register_version
-from aether_nb.runtime.slots import in_session_slot
+from aether_nb.runtime.slots import in_session_slot, in_worker_thread
 from aether_nb.runtime.taskgraph import tool_version
 from aether_nb.runtime.waits import WaitSpec, spec_to_json
 
@@ -52,103 +56,22 @@ build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | N
 """Set while a ``@graphify`` body is traced: tool calls are handed to it instead of running."""
 
 
-def check_outputs_decl(outputs: Sequence[str] | None, where: str) -> list[str] | None:
-    """Validate a declared outputs list at decoration time."""
-    if outputs is None:
-        return None
-    if isinstance(outputs, str):
-        raise UsageError(f"{where}: outputs must be a list of names, e.g. outputs=[{shown(outputs)}], not a string")
-    if not isinstance(outputs, (list, tuple)):
-        raise UsageError(f"{where}: outputs must be a list of names, got {shown(outputs)}")
-    names = list(outputs)
-    for n in names:
-        if not isinstance(n, str) or not n.isidentifier() or keyword.iskeyword(n):
-            raise UsageError(f"{where}: output name {shown(n)} must be a Python identifier")
-    if len(set(names)) != len(names):
-        raise UsageError(f"{where}: outputs has duplicates: {names}")
-    return names
-
-
-def normalise_outputs(value: Any, outputs: list[str] | None, where: str) -> dict[str, Any]:
-    """Turn what a tool or graph_fn returned into its outputs dict.
-
-    ``None`` -> ``{}``; a dict is checked against the declared outputs (passed through when none are declared);
-    a tuple maps onto the declared outputs in order; any other value becomes ``{outputs[0]: value}`` (or
-    ``{"result": value}`` when none are declared).
+def check_version(version: Any, where: str) -> None:
+    """A declared ``version=`` (AetherGraph's decorator keyword) is a short non-empty string, e.g. ``"0.2.0"``.
 
     Raises:
-        UsageError: declared outputs are missing, undeclared keys are returned, or a tuple/value does not fit.
+        UsageError: it is something else.
     """
-    if type(value) is dict and outputs is not None and len(value) == len(outputs) and all(k in value for k in outputs):
-        return dict(value)  # the common case: exactly the declared outputs
-    if value is None:
-        result: dict[str, Any] = {}
-    elif isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise UsageError(f"{where} returned a dict with non-string keys; output names must be strings")
-        result = dict(value)
-    elif isinstance(value, tuple) and outputs is not None:
-        if len(value) != len(outputs):
-            raise UsageError(
-                f"{where} returned a tuple of {len(value)} values but declares {len(outputs)} outputs {outputs}",
-                code="outputs_mismatch",
-            )
-        result = dict(zip(outputs, value, strict=True))
-    elif outputs is None:
-        result = {"result": value}
-    elif len(outputs) == 1:
-        result = {outputs[0]: value}
-    else:
-        raise UsageError(
-            f"{where} returned a single {type(value).__name__} but declares outputs {outputs}: "
-            "return a dict with those keys (or a tuple in that order)",
-            code="outputs_mismatch",
-        )
-    if outputs is not None:
-        missing = [k for k in outputs if k not in result]
-        extra = [k for k in result if k not in outputs]
-        if missing:
-            raise UsageError(
-                f"{where} did not return declared output(s) {missing}; it returned keys {sorted(result)}",
-                code="missing_outputs",
-            )
-        if extra:
-            raise UsageError(
-                f"{where} returned undeclared output(s) {extra}; declare them in outputs=[...] or drop them",
-                code="undeclared_outputs",
-            )
-    return result
+    if version is not None and (not isinstance(version, str) or not version.strip() or len(version) > 100):
+        raise UsageError(f'{where}: version= takes a short string such as "0.2.0", got {shown(version)}')
 
 
-def signature_text(name: str, sig: inspect.Signature) -> str:
-    """``name(a: int, b=1)`` as the user wrote it (string annotations unquoted), for error messages."""
-    parts = []
-    for p in sig.parameters.values():
-        text = (
-            p.name
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            else ("*" if p.kind is p.VAR_POSITIONAL else "**") + p.name
-        )
-        if p.annotation is not p.empty:
-            ann = p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)
-            text += f": {ann}"
-        if p.default is not p.empty:
-            text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
-        parts.append(text)
-    return f"{name}({', '.join(parts)})"
-
-
-def find_context_param(fn: Callable[..., Any], where: str) -> str | None:
-    """The parameter that receives the NodeContext: named ``context``/``ctx`` or annotated ``NodeContext``."""
-    found = []
-    for p in inspect.signature(fn).parameters.values():
-        ann = p.annotation
-        ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-        if p.name in ("context", "ctx") or (isinstance(ann_name, str) and ann_name.split(".")[-1] == "NodeContext"):
-            found.append(p.name)
-    if len(found) > 1:
-        raise UsageError(f"{where} has more than one context parameter ({found}); keep one")
-    return found[0] if found else None
+def code_version(fingerprint: str, declared: str | None) -> str:
+    """A tool's code version: the hash of its code, led by the version its decorator declares. The hash stays in
+    it so that a cell re-run with edited code is still noticed (a replayed step says the tool changed, a built
+    graph refuses to run the old code) when the declared version was not bumped, as AetherGraph's default
+    ``"0.1.0"`` never is."""
+    return fingerprint if declared is None else f"{declared}+{fingerprint}"
 
 
 def refuse_unrunnable(fn: Any) -> None:
@@ -203,6 +126,7 @@ class Tool:
         name: str | None = None,
         outputs: Sequence[str] | None = None,
         executor: Executor | str | None = None,
+        version: str | None = None,
     ):
         refuse_unrunnable(fn)
         self.fn = fn
@@ -254,7 +178,9 @@ class Tool:
             else None
         )
         functools.update_wrapper(self, fn)
-        self.version = tool_version(self)
+        self.declared_version = version
+        """The ``version=`` given to ``@tool`` (AetherGraph's), or None."""
+        self.version = code_version(tool_version(self), version)
         register(self)  # graphify graphs refer to tools by name (and code version)
         register_version("tool", self.name, self.version, self)
 
@@ -441,9 +367,11 @@ LOCAL = ThreadExecutor()
 
 
 def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments) -> Any:
-    # In the worker thread (a copy of the caller's context): tool calls made by a sync body run directly.
+    # In the worker thread (a copy of the caller's context): tool calls made by a sync body run directly, and a run
+    # it executes here (agent.sync()) takes no state of the caller's loop (see slots.in_worker_thread).
     detach_scope()
-    return fn(*bound.args, **bound.kwargs)
+    with in_worker_thread():
+        return fn(*bound.args, **bound.kwargs)
 
 
 @overload
@@ -459,6 +387,7 @@ def tool(
     name: str | None = None,
     executor: Executor | str | None = None,
     inputs: Sequence[str] | None = None,
+    version: str | None = None,
 ) -> Callable[[Any], Any]: ...
 
 
@@ -470,11 +399,13 @@ def tool(
     name: str | None = None,
     executor: Executor | str | None = None,
     inputs: Sequence[str] | None = None,
+    version: str | None = None,
 ) -> Tool | Callable[[Any], Any]:
     """Make a function a tool: ``@tool``, or ``@tool(outputs=["y"], name="double")``.
 
     ``inputs`` (AetherGraph's decorators name them) is optional: checked against the signature, which is where
-    a tool's inputs come from.
+    a tool's inputs come from. ``version`` (AetherGraph's too) is kept as ``.declared_version`` and leads the
+    tool's code version (``"0.2.0+<code hash>"``): a resumed run whose tool changed says which versions ran.
 
     ``outputs`` names the keys of the returned dict (checked on every call); without it a dict is returned as
     is and any other value becomes ``{"result": value}``. ``executor="local"`` keeps a sync body in this
@@ -485,6 +416,7 @@ def tool(
         check_executor(executor, "@tool")
     if isinstance(fn, (list, tuple)):
         raise UsageError("pass outputs by keyword: @tool(outputs=[...])")
+    check_version(version, "@tool")
 
     def wrap(f: Any) -> Any:
         if isinstance(f, type) and issubclass(f, DualStageTool):
@@ -496,10 +428,13 @@ def tool(
             if name is not None:
                 f.tool_name = name
                 register(f, kind="tool", name=name)
+            if version is not None:
+                f.declared_version, f.version = version, code_version(tool_version(f), version)
+                register_version("tool", f.tool_name, f.version, f)
             return f
         if isinstance(f, Tool):
             raise UsageError(f"{f.name} is already a tool; apply @tool once")
-        made = Tool(f, name=name, outputs=outputs, executor=executor)
+        made = Tool(f, name=name, outputs=outputs, executor=executor, version=version)
         check_declared_inputs(inputs, made.inputs, f"@tool {made.name}")
         return made
 
@@ -583,6 +518,7 @@ class DualStageTool(metaclass=_DualStageMeta):
     tool_outputs: list[str] | None = None
     tool_name: str = ""
     version: str = ""
+    declared_version: str | None = None
 
     def __init_subclass__(cls, outputs: Sequence[str] | None = None, name: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)

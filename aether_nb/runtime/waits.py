@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Never
 
 from aether_nb.errors import InvalidAnswer, UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_text, nesting_problem
@@ -40,9 +40,10 @@ WAIT_STATUS_BY_KIND: dict[str, str] = {
 DEFAULT_APPROVAL_OPTIONS = ("Approve", "Reject")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class WaitSpec:
-    """What a wait asks for. Returned by ``DualStageTool.setup`` or built by the channel's ``ask_*``.
+    """What a wait asks for. Returned by ``DualStageTool.setup`` (or a dict of these keys) or built by the
+    channel's ``ask_*``.
 
     Args:
         kind: ``text``, ``choice``, ``approval``, ``files``, ``human``, ``external``, ``time`` or ``event``.
@@ -51,14 +52,51 @@ class WaitSpec:
         schema: a JSON Schema the (normalised) answer must satisfy.
         timeout_s: seconds until the deadline; None waits indefinitely.
         meta: anything extra the channel should see (e.g. ``{"accept": [".csv"]}`` for files).
+        resume_schema: AetherGraph's name for ``schema`` (its ``WaitSpec`` field), so its setups port unchanged.
+
+    Raises:
+        UsageError: a value does not fit, or a key is none of these (a setup's dict is spread into it: Python's
+            own "unexpected keyword argument" named neither the keys that exist nor the run's node).
     """
 
-    kind: str = "external"
-    prompt: str | None = None
-    options: tuple[str, ...] | list[str] | None = None
-    schema: dict[str, Any] | None = None
-    timeout_s: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    kind: str
+    prompt: str | None
+    options: tuple[str, ...] | list[str] | None
+    schema: dict[str, Any] | None
+    timeout_s: float | None
+    meta: dict[str, Any]
+
+    def __init__(
+        self,
+        kind: str = "external",
+        prompt: str | None = None,
+        options: tuple[str, ...] | list[str] | None = None,
+        schema: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+        meta: dict[str, Any] | None = None,
+        *,
+        resume_schema: dict[str, Any] | None = None,
+        **unknown: Never,
+    ) -> None:
+        if unknown:
+            raise UsageError(_unknown_keys(sorted(unknown)), code="bad_wait_spec")
+        if resume_schema is not None:
+            if schema is not None:
+                raise UsageError(
+                    "WaitSpec: give schema= or resume_schema= (AetherGraph's name for it), not both",
+                    code="bad_wait_spec",
+                )
+            schema = resume_schema
+        for name, value in (
+            ("kind", kind),
+            ("prompt", prompt),
+            ("options", options),
+            ("schema", schema),
+            ("timeout_s", timeout_s),
+            ("meta", {} if meta is None else meta),
+        ):
+            object.__setattr__(self, name, value)  # (frozen: set once, here)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         check_text(self.kind, "WaitSpec.kind", max_len=64)
@@ -101,6 +139,19 @@ class WaitSpec:
         if self.kind == "approval":
             return list(DEFAULT_APPROVAL_OPTIONS)
         return None
+
+
+_AETHERGRAPH_KEYS = {
+    "deadline": "timeout_s= (seconds from now)",
+    "channel": "the run's channel (context.channel(key) in the tool's body)",
+}
+"""Keys of AetherGraph's WaitSpec that have no field of the same name here, and what to write instead."""
+
+
+def _unknown_keys(names: list[str]) -> str:
+    accepted = "kind, prompt, options, schema (or resume_schema), timeout_s, meta"
+    hints = "; ".join(f"for {n}= use {_AETHERGRAPH_KEYS[n]}" for n in names if n in _AETHERGRAPH_KEYS)
+    return f"WaitSpec got unknown key(s) {names}: the keys are {accepted}" + (f" ({hints})" if hints else "")
 
 
 def _choice_enum(schema: Any) -> list[str] | None:

@@ -516,6 +516,10 @@ class Progress:
     done: bool = False
     stopped: bool = False
     """The block it belongs to ended with an exception (the run failed or was stopped) before it was done."""
+    failed: bool = False
+    """:meth:`end` said the work did not succeed: the bar shows stopped, not done, also once its block ends."""
+    said_final: dict[str, Any] | None = field(default=None, repr=False)
+    """What the bar last said as final (after :meth:`end`): the block's end does not say it twice."""
 
     def _publish(self, *, final: bool) -> None:
         content: dict[str, Any] = {
@@ -523,10 +527,13 @@ class Progress:
             "current": self.current,
             "total": self.total,
             "subtitle": self.subtitle,
-            "done": self.done,
+            "done": self.done and not self.failed,
         }
-        if self.stopped:
+        if self.stopped or self.failed:
             content["stopped"] = True
+        if final and content == self.said_final:
+            return
+        self.said_final = content if final else None
         self.channel._publish(self.message_id, "progress", content, update=self.current > 0 or final, final=final)
 
     async def update(
@@ -550,3 +557,17 @@ class Progress:
             self.subtitle = subtitle
         if not self.replayed:
             self._publish(final=False)
+
+    async def end(self, *, subtitle: str | None = None, success: bool = True) -> None:
+        """End the bar before its block does (AetherGraph's ``p.end(subtitle="Done.", success=True)``): done, or
+        with ``success=False`` stopped where it is; ``subtitle`` replaces the line under it. Leaving the ``async
+        with`` block ends it anyway (done), so this is only needed to say more, or to say it failed."""
+        if subtitle is not None and not isinstance(subtitle, str):
+            raise UsageError(f"progress.end(subtitle=...) takes a string, got {shown(subtitle)}")
+        if not isinstance(success, bool):
+            raise UsageError(f"progress.end(success=...) takes True or False, got {shown(success)}")
+        if subtitle is not None:
+            self.subtitle = subtitle
+        self.done, self.failed = True, not success
+        if not self.replayed:
+            self._publish(final=True)

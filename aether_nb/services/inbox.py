@@ -35,6 +35,13 @@ def _is_message_wait(wait: Wait) -> bool:
     return wait.kind == "human" and isinstance(wait.meta, dict) and bool(wait.meta.get("message"))
 
 
+def _refuse_if_finished(run: Run) -> None:
+    if run.done:
+        raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
+    if run.cancel_requested:  # (stopped, not ended yet: a message queued now would never be read)
+        raise UsageError(f"run {run.id} is being stopped: it reads no more messages", run_id=run.id, code="run_done")
+
+
 async def post_message(run: Run, text: str) -> str:
     """Write ``text`` to a run, as the widget's message box does; returns ``"delivered"`` or ``"queued"``.
 
@@ -46,10 +53,7 @@ async def post_message(run: Run, text: str) -> str:
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("write something first: a message must be a non-empty string")
-    if run.done:
-        raise UsageError(f"run {run.id} is {run.status}: it reads no more messages", run_id=run.id, code="run_done")
-    if run.cancel_requested:  # (stopped, not ended yet: a message queued now would never be read)
-        raise UsageError(f"run {run.id} is being stopped: it reads no more messages", run_id=run.id, code="run_done")
+    _refuse_if_finished(run)
     store = run.session.store
     if not queued_messages(store, run.id):  # with older messages waiting, this one queues behind them (order)
         now = run.session.clock.now()
@@ -58,7 +62,16 @@ async def post_message(run: Run, text: str) -> str:
             # WaitTimeout for the agent, not a listener: the message queues for the agent's next receive(), as it
             # would in a live run. It was refused ("passed its deadline ... start a new run") and lost.
             if _is_message_wait(wait) and (wait.deadline is None or now < wait.deadline):
-                await run.answer(text, token=wait.token)
+                try:
+                    await run.answer(text, token=wait.token)
+                except UsageError as exc:
+                    # Its deadline passed since ``now`` (or it expired, or took another message, this instant): the
+                    # agent gets its WaitTimeout (or that message), and this one queues for its next receive(), as
+                    # a moment later. It was refused ("passed its deadline 0 s ago"), and lost.
+                    if exc.code not in ("wait_expired", "wait_closed"):
+                        raise
+                    _refuse_if_finished(run)  # (closed because the run ended: nothing will read it)
+                    break
                 return "delivered"
     if contains_secret(text):
         raise UsageError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,3 +51,42 @@ def test_a_step_that_is_no_finite_count_is_refused(step: Any, which: str) -> Non
 def test_valid_progress_still_works(session: Session) -> None:
     assert arun(bar(total=10, current=2, inc=0.5))["said"] is None
     assert arun(bar(total=None, current=None, inc=3))["said"] is None
+
+
+@ag.graph_fn(outputs=["ok"])
+async def ended(success: bool, *, context: ag.NodeContext) -> dict[str, Any]:
+    async with context.channel().progress("Indexing", total=2) as p:
+        await p.update(inc=1)
+        await p.end(subtitle="Stopped early." if not success else "All done.", success=success)
+    return {"ok": True}
+
+
+@pytest.mark.parametrize("success", [True, False])
+def test_end_says_done_or_stopped_once_with_its_subtitle(session: Session, success: bool) -> None:
+    """AetherGraph's ``p.end(subtitle=..., success=...)``: it raised AttributeError."""
+
+    async def main() -> list[Any]:
+        run = ended.start(success=success)
+        await run
+        return [e for e in run.history if e.kind == "channel_message" and e.message_type == "progress"]
+
+    bars = arun(main())
+    finals = [e.content for e in bars if e.final]
+    assert len(finals) == 1  # (leaving the block does not say it again)
+    (final,) = finals
+    assert final["subtitle"] == ("All done." if success else "Stopped early.")
+    assert final["done"] is success and final.get("stopped", False) is (not success)
+    assert final["current"] == 1
+
+
+def test_end_refuses_odd_values(session: Session) -> None:
+    @ag.graph_fn(outputs=["said"])
+    async def odd(*, context: ag.NodeContext) -> dict[str, Any]:
+        async with context.channel().progress("x") as p:
+            try:
+                await p.end(success="no")  # type: ignore[arg-type]
+            except ag.UsageError as exc:
+                return {"said": str(exc)}
+        return {"said": None}
+
+    assert "progress.end(success=...) takes True or False" in arun(odd())["said"]
