@@ -36,6 +36,7 @@ from typing import Any
 
 from aether_nb.errors import RunError, UsageError, shown
 from aether_nb.executors.frames import rebuild_exit, restore_files
+from aether_nb.executors.payload import pack, remote_module
 from aether_nb.runtime.executors import body_exit
 
 __all__ = ["DaskExecutor", "DaskSubmission"]
@@ -57,17 +58,6 @@ def _require_distributed() -> None:
         raise UsageError(
             f"ag.DaskExecutor needs Dask's distributed package: {INSTALL_HINT}", code="missing_extra"
         ) from exc
-
-
-@functools.cache
-def _remote() -> Any:
-    """The worker-side module, registered to travel by value (workers need not have aether_nb installed)."""
-    import cloudpickle
-
-    from aether_nb.executors import remote
-
-    cloudpickle.register_pickle_by_value(remote)
-    return remote
 
 
 def _cluster_option_names() -> set[str]:
@@ -163,7 +153,7 @@ class DaskExecutor:
         self._owns_client = False
         self._ready = False  # connected, and the worker plugin registered
         self._closed = False
-        self._live: set[DaskSubmission] = set()
+        self._live: dict[str, DaskSubmission] = {}  # by Dask key: the bodies not ended yet
 
     # -- connecting ----------------------------------------------------------------------------------------------------
     @property
@@ -225,7 +215,7 @@ class DaskExecutor:
         new_client: Any = distributed.Client  # untyped constructors (see the Client alias above)
         new_cluster: Any = distributed.LocalCluster
 
-        remote = _remote()
+        remote = remote_module()
         target = self._address
         try:
             # Each object is kept before it is awaited, so that a failed or cancelled start closes what it made.
@@ -279,7 +269,7 @@ class DaskExecutor:
         self._closed = True
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)  # its own awaiters saw any failure
-        live, self._live = list(self._live), set()
+        live, self._live = list(self._live.values()), {}
         for submission in live:
             submission.fail(
                 RunError(f"tool {submission.label}: its DaskExecutor was closed while it ran", code="dask_closed")
@@ -329,82 +319,22 @@ class DaskExecutor:
             raise UsageError("DaskExecutor.submit needs a running event loop (it runs inside a run)") from None
         self._check_loop(loop)
         token = uuid.uuid4().hex
-        payload = _pack(fn, args, kwargs, label, token)
+        payload = pack(fn, args, kwargs, label, token)
         submission = DaskSubmission(self, fn, payload, label, token, loop)
-        self._live.add(submission)
+        self._live[submission.key] = submission
         return submission
 
-    def forget(self, submission: DaskSubmission) -> None:
-        """A submission has ended: the executor stops tracking it."""
-        self._live.discard(submission)
-
-
-def _pack(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str, token: str) -> bytes:
-    """The payload of one body: the Dask task is ``pickle.loads(payload)`` (see :mod:`aether_nb.executors.remote`)."""
-    import cloudpickle
-
-    remote = _remote()
-    try:
-        inner = cloudpickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise _not_picklable(fn, args, kwargs, label, exc) from exc
-    return pickle.dumps(remote.BodyCall(_runner(), inner, label, token), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-@functools.cache
-def _runner() -> bytes:
-    """``remote.run_body`` pickled by value, once per kernel (each payload carries these bytes)."""
-    import cloudpickle
-
-    return bytes(cloudpickle.dumps(_remote().run_body, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _not_picklable(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], label: str, exc: Exception
-) -> UsageError:
-    """Name what could not be pickled: the function itself, or one input (by parameter name)."""
-    import cloudpickle
-
-    remote = _remote()
-    fix = (
-        "Pass plain data (numbers, strings, lists, dicts, dataclasses), or keep the tool in the kernel with "
-        '@ag.tool(..., executor="local").'
-    )
-    try:
-        cloudpickle.dumps(fn)
-    except Exception as fn_exc:
-        return UsageError(
-            f"tool {label}: its function cannot be pickled to send it to the Dask workers "
-            f"({type(fn_exc).__name__}: {fn_exc}); it probably refers to a lock, a connection or an open file "
-            'defined outside it. Create such objects inside the body, or use @ag.tool(..., executor="local").',
-            code="not_picklable",
-        )
-    try:
-        named = dict(inspect.signature(fn).bind(*args, **kwargs).arguments)
-    except (TypeError, ValueError):
-        named = {**{f"argument {i}": a for i, a in enumerate(args)}, **kwargs}
-    for name, value in named.items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception as value_exc:
-            return UsageError(
-                f"tool {label}: input {shown(name)} ({remote.describe(value)}) cannot be pickled to send it to "
-                f"the Dask "
-                f"workers ({type(value_exc).__name__}: {value_exc}). {fix}",
-                code="not_picklable",
-            )
-    return UsageError(
-        f"tool {label}: its inputs cannot be pickled to send them to the Dask workers ({type(exc).__name__}: {exc}). "
-        f"{fix}",
-        code="not_picklable",
-    )
+    def forget(self, key: str) -> None:
+        """The submission of Dask key ``key`` has ended: the executor stops tracking it."""
+        self._live.pop(key, None)
 
 
 class DaskSubmission:
     """One body on the cluster (a :class:`~aether_nb.runtime.executors.Submission`).
 
     ``key`` is its Dask key (``<tool>-<token>``, as the dashboard shows it), ``future`` its ``distributed.Future``
-    once submitted, and ``where`` the address of the worker that ran it, once known.
+    from its submission until its reply reached the kernel (then it is released, see :meth:`_let_go`), and
+    ``where`` the address of the worker that ran it, once known.
     """
 
     def __init__(
@@ -426,7 +356,10 @@ class DaskSubmission:
         self._payload = payload
         self._loop = loop
         self._outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._outcome.add_done_callback(lambda _: executor.forget(self))
+        # By key, not by self: a callback that held the submission would make a cycle through its own outcome,
+        # keeping it (and whatever it still holds) alive until the garbage collector runs.
+        key = self.key
+        self._outcome.add_done_callback(lambda _: executor.forget(key))
         self._cancel_requested = False
         self._stopper: asyncio.Task[None] | None = None
         self._driver = loop.create_task(self._drive(), name=f"aether_nb dask {self.key}")
@@ -490,6 +423,7 @@ class DaskSubmission:
             reply = await self.future
         except FutureCancelledError as exc:
             if not self._cancel_requested:  # Dask cancelled it: the client closed, the scheduler went away
+                self._let_go()
                 self._settle(
                     False, RunError(f"tool {self.label}: Dask cancelled its task ({exc.reason})", code="dask_cancelled")
                 )
@@ -499,15 +433,28 @@ class DaskSubmission:
                 self._outcome.cancel()
             raise
         except Exception as exc:
+            self._let_go()
             self.where = _where_from(exc) or self.where
             # The cell's file and lines in the remote frames; Dask's own frame re-raising it here left out.
-            restore_files(exc, [self.fn, _remote().BodyRegistry.run], drop=(_distributed_dir(),))
+            restore_files(exc, [self.fn, remote_module().BodyRegistry.run], drop=(_distributed_dir(),))
             self._settle(False, exc)
             return
+        self._let_go()
         self._receive(reply)
 
+    def _let_go(self) -> None:
+        """Release the Dask future: its reply is in the kernel now, where the journal keeps it.
+
+        While a client holds a key, the scheduler keeps its result on the worker, and recomputes it elsewhere if
+        that worker dies: a body that finished long ago would run a second time (its side effects too). Released
+        here, at once, rather than whenever this object is collected, the scheduler forgets the task.
+        """
+        future, self.future = self.future, None
+        if future is not None:
+            future.release()
+
     def _receive(self, reply: tuple[str, str, Any]) -> None:
-        remote = _remote()
+        remote = remote_module()
         kind, where, data = reply
         self.where = where
         if kind == remote.OK:
@@ -553,14 +500,14 @@ class DaskSubmission:
         """The node's error for a body that raised ``SystemExit`` / ``KeyboardInterrupt`` on its worker: a
         :class:`RunError` (``body_exit``, as in the kernel's threads) caused by the body's exception with its
         remote traceback (raised as itself here, it would stop the kernel's event loop)."""
-        exc = rebuild_exit(data, [self.fn, _remote().BodyRegistry.run])
+        exc = rebuild_exit(data, [self.fn, remote_module().BodyRegistry.run])
         error = body_exit(exc, self.label, f"Dask worker {where}")
         error.__cause__ = exc
         return error
 
     async def _stop(self) -> None:
         """Cancel the Dask future, stop the body wherever it runs, then settle the outcome (the slot is freed)."""
-        remote = _remote()
+        remote = remote_module()
         client = self._executor.client
         try:
             if client is not None and self.future is not None:
@@ -594,7 +541,7 @@ def _where_from(exc: BaseException) -> str | None:
     address = getattr(last, "address", None)
     if isinstance(address, str):
         return address
-    prefix = _remote().WHERE_NOTE
+    prefix = remote_module().WHERE_NOTE
     for note in getattr(exc, "__notes__", None) or ():
         if isinstance(note, str) and note.startswith(prefix):
             return note[len(prefix) :]

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
             return 0
-        asyncio.run(serve_stdio(args.module, store=args.store, name=args.name))
+        stopped_by = asyncio.run(serve_stdio(args.module, store=args.store, name=args.name))
+        if stopped_by is not None:
+            return 128 + stopped_by  # (the shell's code for a process a signal ended)
     except AetherError as exc:
         print(f"aether_nb.mcp: {exc.message}", file=sys.stderr)
         return 2

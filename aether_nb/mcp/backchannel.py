@@ -177,6 +177,36 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
         future.set_result(result)
 
 
+async def handle_while_open(item: Request, call: InFlight, server: str, request: asyncio.Future[Any]) -> None:
+    """Handle what the server asked during the call, in the call's (the node's) task, for as long as the call is
+    open.
+
+    A question waits for a person, maybe for hours. When the call ends meanwhile (the server died, or gave up on
+    its question and answered), the answer can go nowhere: the question is closed at once (its wait step ends
+    cancelled, so the widget and ``run.waits`` drop it), and the call's own end, its error for a server that went
+    away, fails the node, instead of a run left waiting for an answer no server can take.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    handling, cut = True, False
+
+    def call_ended(_: object) -> None:
+        nonlocal cut
+        if handling:
+            cut = True
+            task.cancel()
+
+    request.add_done_callback(call_ended)
+    try:
+        await handle(item, call, server)
+    except asyncio.CancelledError:
+        if not cut or task.uncancel() > 0:  # (cancelled from elsewhere too: the run stops)
+            raise
+    finally:
+        handling = False
+        request.remove_done_callback(call_ended)
+
+
 def refusal(why: str) -> Any:
     """The error a server's request gets when aether_nb cannot serve it."""
     from mcp_types import INVALID_REQUEST, ErrorData

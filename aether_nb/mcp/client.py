@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, MCPError, UsageError, shown
-from aether_nb.mcp.backchannel import BackChannel, InFlight, handle
+from aether_nb.mcp.backchannel import BackChannel, InFlight, handle, handle_while_open
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.link import Link, describe_exception
 from aether_nb.mcp.spec import ServerSpec
@@ -269,6 +269,10 @@ class MCPConnection:
         async def call(arguments: dict[str, Any]) -> dict[str, Any]:
             return await self._call(tool_name, arguments)
 
+        async def listed() -> MCPTool | None:
+            await self.connect()
+            return self._tools.get(tool_name)
+
         return MCPTool(
             self.name,
             tool_name,
@@ -276,6 +280,7 @@ class MCPConnection:
             call,
             tool_prefix=self.spec.tool_prefix,
             as_attribute=self._attribute_free(tool_name),
+            lister=listed if info is None else None,
         )
 
     def _attribute_free(self, tool_name: str) -> bool:
@@ -403,7 +408,7 @@ class MCPConnection:
                 getter = None  # handled below, never again in the clean-up
                 if item.kind == "progress":
                     spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
-                await handle(item, call, self.name)
+                await handle_while_open(item, call, self.name, request)
         finally:
             call.ended = True
             if getter is not None and not getter.done():

@@ -530,11 +530,13 @@ def _as_text(value: Any) -> Any:
         return shown(value)
 
 
-async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None = None) -> None:
-    """Serve ``module`` over stdio until the client closes the connection (see the module docstring)."""
+async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None = None) -> int | None:
+    """Serve ``module`` over stdio until the client closes the connection, or SIGTERM / SIGINT stops it (see the
+    module docstring and :mod:`~aether_nb.mcp.stopping`); returns the signal that stopped it, if one did."""
     from mcp.server.stdio import stdio_server
 
     from aether_nb import config
+    from aether_nb.mcp.stopping import SignalStop
 
     mod = load_module(module) if isinstance(module, str) else module
     served, problems = collect(mod)
@@ -546,8 +548,18 @@ async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None 
     config.configure(store=store, channel=channel)
     session = config.session()
     server = AgentServer(served, session, channel, name=name or mod.__name__)
+    serving = asyncio.current_task()
+    assert serving is not None  # (a coroutine run by asyncio)
+    stop = SignalStop(server.end_session, serving)
+    stop.install()
     try:
         async with stdio_server() as (read, write):
             await server.lowlevel.run(read, write, server.lowlevel.create_initialization_options())
+    except asyncio.CancelledError:
+        if stop.received is None:
+            raise
+        serving.uncancel()  # stopped by the signal, on purpose
     finally:
+        stop.remove()
         await server.end_session()
+    return stop.received

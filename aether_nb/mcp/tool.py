@@ -5,18 +5,29 @@ there. Its node name (``calc.add``) replaces the characters a node name cannot h
 into the server's name; promoted ``@graphify`` source needs that name to call the tool again
 (``odd.tools["my-tool.v2"](...)``), so the tool keeps it and says how source text reaches it
 (:attr:`MCPTool.source_name`).
+
+A tool taken before the server's tools are known (``tools["add"]`` on a store that never listed the server) has no
+schema yet, so its version is not the listed tool's. Called inside a run it lists the tools before its node starts
+(:class:`ListedFirst`), so the node records the version of the tool actually called, the one a resumed run (which
+knows the listing from the store) compares it with.
 """
 
 from __future__ import annotations
 
 import keyword
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any
 
 from aether_nb.errors import UsageError
 from aether_nb.runtime.absent_server import server_tool_name
+from aether_nb.runtime.calls import StepCall
+from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.schema_tool import SchemaTool, openai_name
+from aether_nb.runtime.tools import build_hook, capped
+
+Lister = Callable[[], Awaitable["MCPTool | None"]]
+"""Lists a server's tools (starting it when they are not known) and returns the listed tool of one name, or None."""
 
 UNKNOWN_TOOL = "mcp_unknown_tool"
 """UsageError code: ``tools[name]`` of a listed server that has no tool of that name."""
@@ -54,6 +65,8 @@ class MCPTool(SchemaTool):
         tool_prefix: put in front of the name models see.
         as_attribute: whether ``<server>.<server_tool>`` reaches it (an identifier that is none of the
             connection's own attributes: ``close``, ``tools``, ``spec``... are the connection's).
+        lister: for a tool made before the listing (``info`` None): lists the tools and returns the listed one
+            (see :class:`ListedFirst`).
     """
 
     def __init__(
@@ -65,8 +78,10 @@ class MCPTool(SchemaTool):
         *,
         tool_prefix: str = "",
         as_attribute: bool = False,
+        lister: Lister | None = None,
     ) -> None:
         self.server = server
+        self._lister = lister
         self.server_tool = server_tool
         self.as_attribute = as_attribute
         info = info or {}
@@ -80,6 +95,12 @@ class MCPTool(SchemaTool):
             llm_name=openai_name(tool_prefix + server_tool),
         )
 
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        scope = current_scope()
+        if self._lister is None or scope is None or build_hook.get() is not None:
+            return super().__call__(*args, **kwargs)
+        return ListedFirst(scope, self, args, kwargs, self._lister)
+
     @property
     def source_name(self) -> str:
         """How promoted ``@graphify`` source calls this tool: ``calc.add``, or ``calc.tools["my-tool.v2"]`` for a
@@ -89,3 +110,45 @@ class MCPTool(SchemaTool):
         if self.as_attribute and identifier(self.server_tool):
             return f"{conn}.{self.server_tool}"
         return f"{conn}.tools[{self.server_tool!r}]"
+
+
+class ListedFirst(StepCall):
+    """The call, inside a run, of a tool made before its server's tools were known.
+
+    A call that executes starts the server anyway; it lists the tools first, before its node starts, and the node
+    records the listed tool's meta (its version: a hash of the server's schema). Otherwise it would record the
+    version of a tool without a schema, and the run resumed in a new process, whose store knows the listing, would
+    call the same tool a changed one (``tool_changed``). A call that replays from the journal lists nothing (it
+    must not start the server). When the listing fails, the node fails with that error, as the call would have.
+    """
+
+    __slots__ = ("_failure", "_lister", "_node_meta", "_step_scope")
+
+    def __init__(self, scope: Scope, tool: MCPTool, args: tuple[Any, ...], kwargs: dict[str, Any], lister: Lister):
+        inputs, execute = tool.prepare(args, kwargs)
+        self._failure: BaseException | None = None
+        self._lister = lister
+        self._step_scope = scope
+        self._node_meta: dict[str, Any] = tool.node_meta()
+
+        async def run(child: Scope) -> dict[str, Any]:
+            failure, self._failure = self._failure, None  # (a retry connects again)
+            if failure is not None:
+                raise failure
+            return await execute(child)
+
+        super().__init__(scope, tool.name, "tool", inputs, capped(scope, run), meta=self._node_meta)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if not self._step_scope.replays(self.key):
+            yield from self._list().__await__()
+        return (yield from super().__await__())
+
+    async def _list(self) -> None:
+        try:
+            listed = await self._lister()
+        except Exception as exc:  # raised by the node (its error, on its DAG node), not here
+            self._failure = exc
+            return
+        if listed is not None:  # (a server without the tool refuses the call, which says so)
+            self._node_meta.update(listed.node_meta())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from tests.conftest import arun
 MODULE = '''
 """Served in the tests: a tool with a side effect and bytes in its outputs, an agent that asks."""
 import hashlib
+import os
 import os
 import aether_nb as ag
 
@@ -235,3 +237,28 @@ def test_a_module_that_cannot_be_found_is_a_message_and_exit_code_2(tmp_path: Pa
     )
     assert inside.returncode == 1 and "No module named 'no_such_dependency_here'" in inside.stderr
     assert 'fails_inside.py", line 1' in inside.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_server_stopped_by_sigterm_or_sigint_mid_question_stores_its_run_cancelled_and_exits(
+    served: Served, signum: int
+) -> None:
+    """A process manager stops the server (SIGTERM; Ctrl-C is SIGINT) while its client, still connected, has a
+    question open: the run is stored cancelled, as when the connection ends, and the process exits although the
+    client's end of its stdin stays open."""
+    script = served.folder / "client.py"
+    script.write_text(CLIENT.format(effects=str(served.effects), pids=str(served.pids), folder=str(served.folder)))
+    client = subprocess.Popen(
+        [sys.executable, str(script), "--", *served.argv()], stdout=subprocess.PIPE, text=True, cwd=served.folder
+    )
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "asked"
+        (server_pid,) = (int(p) for p in served.pids.read_text().split())
+        os.kill(server_pid, signum)
+        served.wait_servers_ended(timeout=20)  # (the client is still alive, its stdin pipe open)
+        assert client.poll() is None
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait(30)
+    assert served.statuses() == {"book": "cancelled"}
