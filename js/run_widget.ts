@@ -29,7 +29,7 @@ import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
 import { type SavedViewModel, renderSavedView } from "./lib/saved_view";
 import { notebookContext, saveWith, snapshotHtml, writeSnapshot } from "./lib/snapshot";
-import { TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
+import { CUT_OFF, TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
 
 /** How long the kernel has to answer a ping before the widget calls itself inert. */
@@ -144,7 +144,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   let inert = false;
   let lastActiveAt = 0; // when this widget last drew its run active (seconds), for the clock once inert
   let currentGraph: RunGraph | null = null;
-  const activeNow = (): boolean => !inert && currentGraph !== null && isActiveRun(currentGraph.status);
+  // A run cut off by a dead kernel says "running" in the store, but nothing executes it: not active here.
+  const activeNow = (): boolean => !inert && currentGraph !== null && isActiveRun(currentGraph.status) && !currentGraph.cut_off;
+  /** The run's status in words, as `%aether runs` says it. */
+  const runWords = (g: RunGraph): string => (g.cut_off ? CUT_OFF : statusWords(g.status));
   const disconnected = (): boolean => el.classList.contains("jupyter-widgets-disconnected") || el.closest(".jupyter-widgets-disconnected") !== null;
   // The run went on in a newer widget on this page (a re-attach after a restart): its status there, else "".
   let movedOn = "";
@@ -258,7 +261,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     if (!viewId) return;
     try {
       const g = currentGraph;
-      const words = g ? statusWords(g.status) : "unknown";
+      const words = g ? runWords(g) : "unknown";
       const when = new Date().toLocaleString();
       // A finished run has nothing to pick up: the line says how to see it live, not how to resume it.
       const stuck = model.get("not_resumable") ?? "";
@@ -326,9 +329,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       document.dispatchEvent(new CustomEvent(PEER_EVENT, { detail: { runId: graph.run_id, status: graph.status, source: root } }));
     }
     title.textContent = graph.name;
-    badge.textContent = statusWords(graph.status) + (inert && isActiveRun(graph.status) ? " (when the kernel stopped)" : "");
+    badge.textContent = runWords(graph) + (inert && isActiveRun(graph.status) && !graph.cut_off ? " (when the kernel stopped)" : "");
     badge.dataset.status = graph.status;
-    badge.className = `aether-badge aether-tone-${statusTone(graph.status)}`;
+    badge.className = `aether-badge aether-tone-${graph.cut_off ? "stopped" : statusTone(graph.status)}`;
+    root.dataset.cutOff = String(Boolean(graph.cut_off));
     stop.hidden = !active;
     follow.hidden = !active || dag.follower.follow;
     chat.setActive(active);
@@ -383,8 +387,18 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected, scroll: scrolled() });
   };
 
-  /** A failed run says why under the header, and selects (and reveals) the node that failed, once. */
+  /** A failed run says why under the header, and selects (and reveals) the node its error was raised at, once;
+   * one whose body raised says so (never a step whose failure the body or a loop handled). A run cut off by a
+   * dead kernel says that nothing executes it, and how to resume it. */
   const drawReason = (graph: RunGraph, index: ReturnType<typeof indexGraph>): void => {
+    if (graph.cut_off && !inert) {
+      reason.hidden = false;
+      reason.dataset.nodeId = "";
+      reason.dataset.cutOff = "true";
+      reason.replaceChildren(h("strong", {}, "Cut off: "), graph.cut_off);
+      return;
+    }
+    delete reason.dataset.cutOff;
     if (statusTone(graph.status) !== "failed") {
       reason.hidden = true;
       reason.replaceChildren();
@@ -398,7 +412,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     const where = cause
       ? h("a", { href: "#", class: "aether-reason-node", "data-action": "select-failed" }, `${cause.name}${cause.label ? `(${cause.label})` : ""}`)
       : "";
-    reason.replaceChildren(h("strong", {}, `${verb}${cause ? " at " : ""}`), where, `: ${why}`);
+    // failed_node null (not absent): the run's own code raised, between or after its steps
+    const inBody = graph.failed_node === null ? ` in the body of ${graph.name} (not in a step)` : "";
+    reason.replaceChildren(h("strong", {}, `${verb}${cause ? " at " : inBody}`), where, `: ${why}`);
     if (cause && autoSelected !== cause.id && dag.selected === null) {
       autoSelected = cause.id;
       reveal(cause, index);

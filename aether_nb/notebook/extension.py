@@ -35,6 +35,7 @@ from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd, stopped
 from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
+from aether_nb.notebook.notices import REATTACHED_NOTICE
 from aether_nb.notebook.reruns import CellRuns
 from aether_nb.notebook.widget import RunView, RunWidget, request_of
 from aether_nb.runtime.interrupted import told
@@ -247,17 +248,19 @@ class Extension:
         current = int(getattr(self.ip, "execution_count", 0) or 0)
         return current - 1 if _IPYTHON_COUNTS_FIRST else current
 
-    def view_for(self, run: Run, notice: str = "") -> RunView:
+    def view_for(self, run: Run) -> RunView:
         view = self.views.get(run.id)
         if view is None:
-            view = self.views[run.id] = RunView(run, notice=notice)
-        elif notice:
-            view.set_notice(notice)
+            view = self.views[run.id] = RunView(run)
         return view
 
-    def show(self, view: RunView) -> None:
+    def show(self, view: RunView, notice: str = "", *, until_end: bool = False) -> None:
         """Display the view in the current cell, once per cell execution; a run already live under another cell
-        gets a one-line pointer instead of a second widget."""
+        gets a one-line pointer instead of a second widget.
+
+        ``notice`` (see :meth:`RunView.set_notice`) is said by the widget drawn here, never through a pointer: the
+        widget in the other cell keeps what it says (it said "this is its live widget" of itself, for good).
+        """
         run_id = view.run.id
         if self._shown.get(run_id) == self._here():
             return
@@ -271,6 +274,8 @@ class Extension:
             return
         self._shown[run_id] = self._here()
         self._first_cell[run_id] = (self._here(), self._execution(), self._cell_id())
+        if notice:
+            view.set_notice(notice, until_end=until_end)
         view.display()
 
     def _elsewhere(self, first: tuple[str, int, str | None] | None) -> bool:
@@ -297,12 +302,13 @@ class Extension:
             self._remember_cell(cell)
             return
         view = self.view_for(run)
+        notice = ""
         if replaced is not None:
-            view.set_notice(f"This cell's previous run {replaced} was still going and has been cancelled.")
+            notice = f"This cell's previous run {replaced} was still going and has been cancelled."
         elif started is not None and started.adopted:
-            view.set_notice(f"Adopted run {run.id}: this cell started it before; it goes on from where it was.")
+            notice = f"Adopted run {run.id}: this cell started it before; it goes on from where it was."
         self._remember_cell(cell)
-        self.show(view)
+        self.show(view, notice)
 
     def on_returned(self, run: Run) -> None:
         """``start(run_id=...)`` returned a run as it is: a finished one (its stored outputs; a notebook run again
@@ -314,19 +320,19 @@ class Extension:
             self._stop_replaced(started.replaces, run.id)
             self._remember_cell(cell)
         view = self.view_for(run)
+        notice = ""
         if run.done:
-            view.set_notice(
+            notice = (
                 f"Run {run.id} had finished already ({words(run.status)}): start() with its run_id returned it as it "
                 "is, and nothing ran again."
             )
-        self.show(view)
+        self.show(view, notice)
 
     def _draw_waiting(self, run: Run) -> None:
         """Draw a run a cell's crowd line counted, now that it waits for an answer (see :mod:`.crowd`)."""
         view = self.view_for(run)
-        view.set_notice("Drawn because it waits for you: this cell's other runs past its first widgets are counted in "
-                        "one line.")  # fmt: skip
-        self.show(view)
+        self.show(view, "Drawn because it waits for you: this cell's other runs past its first widgets are counted "
+                        "in one line.")  # fmt: skip
 
     def _stop_replaced(self, run_id: str | None, by: str | None) -> str | None:
         """Cancel ``run_id`` (a run the cell's previous execution started) if it is still going; returns it then.
@@ -383,10 +389,11 @@ class Extension:
             # The widget right above is live; the repr's status would be a snapshot that soon contradicts it.
             text = f"↑ run {run.id} ({run.graph_name}): see its widget above"
             return {"text/html": _pointer_html(run, text), "text/plain": text}
-        notice = ""
-        if not run.live and not run.done and run.id not in self.views:
-            notice = "Reattached from the store: answer below (or `await run`) to resume it."
-        view = self.view_for(run, notice)
+        reattached = not run.live and not run.done and run.id not in self.views
+        view = self.view_for(run)
+        if reattached and run.status == "waiting":
+            # (a run cut off while it ran has nothing to answer: its widget says so, and how to resume it)
+            view.set_notice(REATTACHED_NOTICE, until_end=True)
         first = self._first_cell.get(run.id)
         if view.live_views > 0 and self._elsewhere(first):
             assert first is not None
@@ -395,9 +402,7 @@ class Extension:
             return {"text/html": _pointer_html(run, text), "text/plain": text}
         self._shown[run.id] = self._here()
         self._first_cell[run.id] = (self._here(), self._execution(), self._cell_id())
-        bundle = view.widget._repr_mimebundle_()
-        data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
-        return data
+        return view.mimebundle()
 
     def cell_error(self, shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
         """How a cell that awaited a run shows its end: a stopped run in one line (the widget's Stop button,

@@ -152,7 +152,9 @@ def mcp_listing() -> str:
 def resume(extension: Extension, run_id: str) -> None:
     """Show the run's widget here, and resume it when it is unfinished and not executing.
 
-    The notice says what happened: resumed from the store, already executing, or already finished.
+    The notice says what happened: resumed from the store, already executing, or already finished. It is said by a
+    widget drawn here; when the run's live widget is in another cell, this cell gets a pointer to it, and that widget
+    keeps its own notice. A notice that says what to do while the run is unfinished goes when it ends.
     """
     run = config.get_run(run_id)
     view = extension.view_for(run)
@@ -162,17 +164,17 @@ def resume(extension: Extension, run_id: str) -> None:
             # Its questions are in the store: answered here, the answer resumes it. Resuming now would execute
             # the run up to its question again for nothing, and a StateGraph node that asked runs again from
             # its start on resume (as in LangGraph): once more than a restart needs.
-            view.set_notice("Reattached from the store: answer below to resume it (completed steps are replayed).")
-            extension.show(view)
+            notice = "Reattached from the store: answer below to resume it (completed steps are replayed)."
+            extension.show(view, notice, until_end=True)
             return
         view.set_notice("Resumed from the store: completed steps are replayed, not executed again.")
         run.resume()  # on_run shows the widget in this cell
         return
     if run.done:
-        view.set_notice(f"Run {run.id} already finished ({words(run.status)}): there is nothing to resume.")
+        extension.show(view, f"Run {run.id} already finished ({words(run.status)}): there is nothing to resume.")
     else:
-        view.set_notice(f"Run {run.id} is already executing in this kernel: this is its live widget.")
-    extension.show(view)
+        notice = f"Run {run.id} is already executing in this kernel: this is its live widget."
+        extension.show(view, notice, until_end=True)
 
 
 class RunsTable(ipywidgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types

@@ -173,13 +173,16 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
 def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> dict[str, Any]:
     """The ``graph`` trait's value for a full graph (``RunGraph.to_dict()`` shape): slim nodes, same edges.
 
-    Each node carries the status it shows (:func:`aether_nb.runtime.status.shown_statuses`); a failed run also
-    carries ``failed_node`` (the node that explains it, selected by the widget) next to its ``error``.
+    Each node carries the status it shows (:func:`aether_nb.runtime.status.shown_statuses`; a graph with
+    ``cut_off``, a run nothing executes, shows no live node). A failed run carries ``failed_node`` next to its
+    ``error``: the node its error was raised at, as the run recorded it (``RunFinished.failed_node``, put in the graph
+    by its view), None when its body raised it; a failure a loop or the body handled is never named for it. Only a
+    graph that does not say (drawn without its run) gets the deepest failed step.
     ``labels`` caches argument previews by node id (a node's inputs never change once it started; a static
     graph's node has none before it starts, nor when it ended without starting, so it is not cached until then).
     """
     nodes = graph.get("nodes", [])
-    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
+    shown = status.shown_statuses(nodes, str(graph.get("status") or ""), executing=not graph.get("cut_off"))
     cache = labels if labels is not None else {}
     slim_nodes = []
     for n in nodes:
@@ -191,7 +194,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
                 cache[nid] = label
         slim_nodes.append(slim_node(n, shown.get(nid), label))
     out = {**graph, "nodes": slim_nodes}
-    if status.tone(str(graph.get("status") or "")) == "failed":
+    if status.tone(str(graph.get("status") or "")) == "failed" and "failed_node" not in graph:
         cause = status.failure(nodes)
         out["failed_node"] = None if cause is None else cause["id"]
     return out

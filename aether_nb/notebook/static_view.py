@@ -21,7 +21,16 @@ from aether_nb.runtime import status
 from aether_nb.runtime.dot import render_svg
 from aether_nb.services.channel import files_text, format_size
 
-__all__ = ["group_graph", "render_svg", "static_html", "summary_table", "transcript"]
+__all__ = [
+    "failure_reason",
+    "group_graph",
+    "render_svg",
+    "run_words",
+    "shown_of",
+    "static_html",
+    "summary_table",
+    "transcript",
+]
 
 GROUP_MIN = 5
 """Sibling calls of one tool that become one group node (the widget uses the same number)."""
@@ -37,6 +46,15 @@ MAX_STATIC_IMAGE = 512 * 1024
 
 
 # -- grouping ------------------------------------------------------------------------------------------------------
+def shown_of(graph: dict[str, Any]) -> dict[str, str]:
+    """The status each node shows: what a slim graph carries (``shown``, decided with what only the run knows, such
+    as that nothing executes it), else :func:`aether_nb.runtime.status.shown_statuses`."""
+    nodes = graph.get("nodes", [])
+    if nodes and all("shown" in n for n in nodes):
+        return {str(n["id"]): str(n["shown"]) for n in nodes}
+    return status.shown_statuses(nodes, str(graph.get("status") or ""), executing=not graph.get("cut_off"))
+
+
 def _groups_of(
     ids: list[str], names: dict[str, str], preds: dict[str, list[str]], succs: dict[str, list[str]]
 ) -> list[list[str]]:
@@ -79,7 +97,7 @@ def group_graph(graph: dict[str, Any], shown: dict[str, str] | None = None) -> d
     and deduplicated. Works on the ``RunGraph.to_dict()`` / slim shape.
     """
     nodes: list[dict[str, Any]] = list(graph.get("nodes", []))
-    shown = shown or status.shown_statuses(nodes, str(graph.get("status") or ""))
+    shown = shown or shown_of(graph)
     by_parent: dict[Any, list[str]] = {}
     names = {str(n["id"]): str(n.get("name") or n["id"]) for n in nodes}
     for n in nodes:
@@ -236,7 +254,7 @@ def transcript_html(messages: Sequence[dict[str, Any]]) -> str:
 def summary_table(graph: dict[str, Any]) -> str:
     """Counts of nodes per tool and shown status: what a big run's static view shows instead of a drawing."""
     nodes = graph.get("nodes", [])
-    shown = status.shown_statuses(nodes, str(graph.get("status") or ""))
+    shown = shown_of(graph)
     rows: dict[str, dict[str, int]] = {}
     for n in nodes:
         rows.setdefault(str(n.get("name")), {}).setdefault(status.words(shown.get(str(n["id"]), "")), 0)
@@ -272,25 +290,53 @@ async def static_svg(graph: dict[str, Any]) -> str | None:
     return prefix_svg_ids(svg, f"aether-{graph.get('run_id', 'run')}")
 
 
+def run_words(graph: dict[str, Any]) -> str:
+    """The run's status in words, as ``%aether runs`` says it: a run nothing executes is "cut off", not "running"."""
+    return status.CUT_OFF if graph.get("cut_off") else status.words(str(graph.get("status") or ""))
+
+
+def failure_reason(graph: dict[str, Any]) -> tuple[str, str]:
+    """Where a failed run failed and why, as its views say it after "Failed": ``("at average (average_1)",
+    "ZeroDivisionError: division by zero")``, or ``("in the body of report (not in a step)", <the run's error>)``.
+
+    The place is the run's own (``failed_node``, see :func:`aether_nb.notebook.protocol.slim_graph`): a tool whose
+    error the body or a ``run_tools`` loop handled is not the run's failure, even when it is the last one to fail.
+    """
+    from aether_nb.notebook.protocol import error_line
+
+    nodes = graph.get("nodes", [])
+    error = error_line(graph.get("error"))
+    if "failed_node" not in graph:  # a graph drawn without its run: its deepest failed step
+        cause = status.failure(nodes)
+    elif graph["failed_node"] is None:
+        return f"in the body of {graph.get('name', 'the run')} (not in a step)", error
+    else:
+        cause = next((n for n in nodes if n.get("id") == graph["failed_node"]), None)
+    if cause is None:
+        return "", error
+    why = error_line(cause.get("error")) or str(cause.get("error_message") or "") or error
+    return f"at {cause.get('name')} ({cause.get('id')})", why
+
+
 def static_html(graph: dict[str, Any], messages: Sequence[dict[str, Any]], svg: str | None, *, notice: str = "") -> str:
-    """The fallback HTML: title and status in words, the failure reason, the SVG (or a summary), the transcript."""
+    """The fallback HTML: title and status in words, the failure reason (or how to resume a run nothing executes),
+    the SVG (or a summary), the transcript."""
     run_status = str(graph.get("status") or "")
-    title = html.escape(f"{graph.get('name', 'run')} · {status.words(run_status)} · {graph.get('run_id', '')}")
+    title = html.escape(f"{graph.get('name', 'run')} · {run_words(graph)} · {graph.get('run_id', '')}")
     parts = [f"<div class='aether-static-title'><b>{title}</b></div>"]
     if notice:
         parts.append(
             f"<div style='border-left:3px solid #1976d2;padding:2px 8px;margin:4px 0'>{html.escape(notice)}</div>"
         )
     if status.tone(run_status) == "failed":
-        cause = status.failure(graph.get("nodes", []))
-        reason = str(graph.get("error") or "")
-        if cause is not None:
-            from aether_nb.notebook.protocol import error_line
-
-            why = error_line(cause.get("error")) or cause.get("error_message") or reason
-            reason = f"{cause.get('name')} ({cause.get('id')}): {why}"
-        if reason:
-            parts.append(f"<div style='color:#c62828'>Failed: {html.escape(reason)}</div>")
+        where, why = failure_reason(graph)
+        line = "Failed" + (f" {where}" if where else "") + (f": {why}" if why else "")
+        parts.append(f"<div style='color:#c62828'>{html.escape(line)}</div>")
+    hint = str(graph.get("cut_off") or "")
+    if hint:
+        parts.append(
+            f"<div style='border-left:3px solid #757575;padding:2px 8px;margin:4px 0'>{html.escape(hint)}</div>"
+        )
     if svg is not None:
         parts.append(f"<div class='aether-static-dag' style='overflow:auto'>{svg}</div>")
     elif graph.get("nodes"):

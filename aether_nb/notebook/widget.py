@@ -17,9 +17,7 @@ import asyncio
 import base64
 import contextvars
 import json
-import os
 import pathlib
-import re
 import threading
 from typing import Any
 
@@ -30,7 +28,18 @@ from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
 from aether_nb.notebook import protocol as proto
-from aether_nb.notebook.static_view import static_html, static_svg, transcript
+from aether_nb.notebook.notices import (
+    HISTORY_NOTICES,
+    RAN_AGAIN_NOTICE,
+    RESUMED_AFTER_FAILURE_NOTICE,
+    RESUMED_NOTICE,
+    SECRET_INPUTS_DONE_NOTICE,
+    SECRET_STEP_DONE_NOTICE,
+    SECRET_STEP_NOTICE,
+    TOOL_CHANGED_NOTICE,
+)
+from aether_nb.notebook.static_view import failure_reason, run_words, static_html, static_svg, transcript
+from aether_nb.notebook.synced import redacted_messages, runtime_only, utf8_json
 from aether_nb.runtime import status
 from aether_nb.runtime.checks import utf8_safe
 from aether_nb.runtime.events import (
@@ -100,13 +109,12 @@ class RunWidget(anywidget.AnyWidget):
             did.append(f"{failed} failed")
         if calls:
             did.append(f"{calls} service call{'' if calls == 1 else 's'}")
-        lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([status.words(run_status), *did])]
+        lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([run_words(g), *did])]
         if status.tone(run_status) == "failed":
-            cause = next((n for n in nodes if n.get("id") == g.get("failed_node")), None)
-            reason = (cause or {}).get("error_message") or g.get("error")
-            if reason:
-                where = f" at {cause['name']} ({cause['id']})" if cause else ""
-                lines.append(f"failed{where}: {reason}")
+            where, why = failure_reason(g)
+            lines.append("failed" + (f" {where}" if where else "") + (f": {why}" if why else ""))
+        if g.get("cut_off"):
+            lines.append(str(g["cut_off"]))
         chat = transcript(self.messages)
         if chat:
             lines.append(chat)
@@ -135,9 +143,10 @@ class RunView:
     chat is folded incrementally (each event once), so a run of thousands of steps costs no more per flush.
     """
 
-    def __init__(self, run: Run, *, notice: str = "") -> None:
+    def __init__(self, run: Run, *, notice: str = "", notice_until_end: bool = False) -> None:
         self.run = run
         self.widget = RunWidget(notice=notice)
+        self._until_end = notice_until_end  # the notice says what to do while the run is unfinished (see set_notice)
         if not durable_inputs(run.record):
             self.widget.not_resumable = not_resumable(run.id).message
         self._loop = asyncio.get_event_loop()
@@ -150,6 +159,7 @@ class RunView:
         # every display of the run, not only the last: each is updated when the run ends (a notebook executed
         # headless kept an earlier cell's display, a run shown again by `%aether resume`, at "waiting" for good)
         self._handles: list[DisplayHandle] = []
+        self._saved_as = ""  # the run's state (see _state) the displays' fallback was made for
         self._tasks: set[asyncio.Task[Any]] = set()
         self.live_views = 0  # front-end views attached now (``view``/``unview`` messages)
         self._chat: dict[str, dict[str, Any]] = {}
@@ -160,7 +170,8 @@ class RunView:
         self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
-        self._failed_at: str | None = None  # the node the run failed at, when it ended failed (a resume says so)
+        # the node the run failed at ("" its body), when it ended failed (a resume says so)
+        self._failed_at: str | None = (self._failed_node() or "") if run.status == "failed" else None
         self._changed: list[str] = []  # what a resume did besides replaying (tool_changed, ran_again warnings)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
         self._secret_inputs = False  # the notice says an input holds a secret (while it says so)
@@ -178,20 +189,65 @@ class RunView:
     # -- display -----------------------------------------------------------------------------------------------------
     def display(self) -> None:
         """Show the widget in the current cell's output (with a static fallback for saved notebooks)."""
+        if self._saved_as != self._state():
+            self._refresh_fallback(update=self._unwatched())
         self._handles.append(display(self.widget, display_id=True))  # type: ignore[no-untyped-call]
         del self._handles[:-8]  # (a run shown in a few cells; bounded all the same)
         if self.run.done:
             self._spawn(self._refresh_static())
 
-    def set_notice(self, text: str) -> None:
+    def mimebundle(self) -> dict[str, Any]:
+        """The widget's display data, its fallback made for the run as it is now (a run's repr, ``r``)."""
+        if self._saved_as != self._state():
+            self._refresh_fallback(update=False)
+        bundle = self.widget._repr_mimebundle_()
+        data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
+        return data
+
+    def set_notice(self, text: str, *, until_end: bool = False) -> None:
+        """Show ``text`` above the DAG (replacing what it said). ``until_end``: the text says what to do with the
+        run while it is unfinished (answer below to resume it, it is executing here), so it goes when the run ends:
+        "stopped" beside "answer below to resume it" would contradict the run. Other notices stay true once it
+        ended (what a resume replayed, a secret kept out of the store)."""
         self._secret_step = None
         self._secret_inputs = False
-        self.widget.notice = text
+        self._until_end = until_end
+        self.widget.notice = "" if until_end and self.run.done else text
+
+    def _state(self) -> str:
+        """What a saved copy of the run must show it as: its status, or cut off (the graph trait holds both)."""
+        graph = self.widget.graph
+        return f"{graph.get('status')}|{bool(graph.get('cut_off'))}"
+
+    def _unwatched(self) -> bool:
+        """Whether the run is displayed, but no page draws its widget (a notebook executed headless): its displays
+        then follow it before it ends. A page renders an updated display again (JupyterLab does), so a live widget
+        is updated once, at the run's end: a chat loop re-drawn at each of its questions would lose what one typed."""
+        return bool(self._handles) and self.live_views == 0
+
+    def _refresh_fallback(self, *, update: bool = True) -> None:
+        """Make the displays' fallback (``text/plain`` and ``text/html``: what a notebook saved without widget state
+        keeps) for the run as it is now, and send it to the displays (``update``). Done when its state changes,
+        never per event (a static view per event would cost more than the widget): a notebook executed headless
+        kept the fallback made at display time, and saved a run that waited at its question as "starting"."""
+        self._saved_as = self._state()
+        self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
+        if update and self._handles:
+            self._update_displays()
+
+    def _failed_node(self) -> str | None:
+        """The node a failed run's error was raised at, as the run recorded it (None: its body raised it). Not the
+        last failed step: a tool whose error the body (or a ``run_tools`` loop) handled did not fail the run."""
+        for event in reversed(self.run.event_log):
+            if isinstance(event, RunFinished):
+                return event.failed_node
+        return self.run.failed_node
 
     async def _refresh_static(self) -> None:
-        graph = self.widget.graph
+        graph, state = self.widget.graph, self._state()
         svg = await static_svg(graph)
         html = static_html(graph, self.widget.messages, svg)
+        self._saved_as = state
         self.widget.static_fallback = html
         self.widget.static_html = html
         if self._handles:
@@ -229,16 +285,15 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self._failed_at = (event.failed_node or "") if event.status == "failed" else None
-            if self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
+            if self._until_end:  # it said what to do with the run: nothing is left to do
+                self.set_notice("")
+            elif self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
                 self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
             elif self._secret_inputs and event.status in ("succeeded", "cancelled"):
                 self.set_notice(SECRET_INPUTS_DONE_NOTICE)
+            # The static view at once (flush makes it for the new state), without the drawing (a notebook executed
+            # headless may end before dot does); the SVG replaces the step list when dot is done.
             self.flush()
-            # The static view at once, without the drawing (a notebook executed headless may end before dot does);
-            # the SVG replaces the step list when dot is done.
-            self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
-            if self._handles:  # the final text at once; the SVG follows when dot is done
-                self._update_displays()
             self._spawn(self._refresh_static())
             return
         if isinstance(event, RunWarning):
@@ -286,9 +341,12 @@ class RunView:
 
     def flush_pending(self) -> None:
         """Push an update held back by the throttle now (a cell ends): a notebook executed headless (nbclient,
-        papermill) keeps only the messages sent while a cell runs, and saved a run that waited as "pending"."""
+        papermill) keeps only the messages sent while a cell runs, and saved a run that waited as "pending". Its
+        displays' fallback too, if the run's state changed since it was made (one still running, say)."""
         if self._flush_handle is not None:
             self.flush()
+        if self._unwatched() and self._saved_as != self._state():
+            self._refresh_fallback()
 
     def flush(self) -> None:
         """Push the run's current state to the browser in one message."""
@@ -302,8 +360,13 @@ class RunView:
         full = self.run.graph.to_dict()
         full["status"] = self.run.status
         full["error"] = self.run.error if self.run.status == "failed" else None
+        if self.run.status == "failed":
+            full["failed_node"] = self._failed_node()
+        if status.cut_off(self.run.status, self.run.live):
+            # Its status says running, but nothing executes it: no Stop, clock or message box (status.CUT_OFF).
+            full["cut_off"] = status.cut_off_hint(self.run.id)
         graph = proto.slim_graph(full, self._labels)  # details travel on demand (``inspect``): ~10x less per message
-        graph, graph_json = _utf8_json(graph)
+        graph, graph_json = utf8_json(graph)
         # A finished run answers nothing: no control may stay (a restarted or failed run's old waits are closed).
         # Controls show while the run says it waits, as the header does: a run waits exactly when one of its
         # tasks is parked on a written wait, and between that write and the status change a control would
@@ -317,6 +380,11 @@ class RunView:
                 self.widget.graph = graph if clean == graph_json else json.loads(clean)
             self.widget.messages = redacted_messages(self._messages())
             self.widget.waits = utf8_safe(redact_value(waits))
+        # A saved copy shows where the run rests (waiting at its question, cut off, ended): the displays' fallback
+        # follows each such change at once; one still running is brought up to date when the cell ends.
+        rests = self.run.status not in ("pending", "running") or "cut_off" in graph
+        if rests and self._saved_as != self._state() and (self.run.done or self._unwatched()):
+            self._refresh_fallback()
 
     @staticmethod
     def _wait_dict(w: Any) -> dict[str, Any]:
@@ -481,7 +549,7 @@ class RunView:
         if kind == "inspect":
             node = self.run.graph.node(str(msg.get("node_id")))
             details = {key: getattr(node, key) for key in proto.DETAIL_FIELDS}
-            if isinstance(details.get("error"), dict) and _runtime_only(details["error"]):
+            if isinstance(details.get("error"), dict) and runtime_only(details["error"]):
                 details["error"] = {**details["error"], "traceback": ""}
             return {"node": redact_value(details)}
         if kind == "upload":
@@ -512,101 +580,6 @@ class RunView:
 
 
 __all__ = ["INBOX_SCOPE", "RunView", "RunWidget"]
-
-
-HISTORY_NOTICES = {
-    "history_not_written": "The notebook's store cannot be written right now ({error}). This run goes on and its "
-    "history is kept in memory and retried; until it is written, a restart would lose what it did since.",
-    "not_durable": "Part of this run's history could not be stored ({error}). The run goes on; if it is resumed "
-    "after a restart, those steps run again.",
-    "inputs_not_durable": "An input of this run holds a secret, which is never stored, so this run cannot be "
-    "resumed after a kernel restart. {error}",
-    "answer_not_written": "An answer could not be written to the notebook's store ({error}), so the run did not get "
-    "it: its question is open again. Free disk space (or fix what the error names), then answer it again.",
-}
-"""What the widget says when the run warns that its history is not safe (``RunWarning`` codes)."""
-
-SECRET_STEP_NOTICE = (
-    "The result of step {step} holds a secret (an API key or credential), which is never stored, so it is not "
-    "journaled: if this run is resumed after a restart, that step runs again, and so may the steps that used its "
-    "result (a model call given it, say); every other completed step is replayed."
-)
-"""A step whose result holds a secret (``read_env``, a tool returning a token): said as what it is."""
-SECRET_STEP_DONE_NOTICE = (
-    "The result of step {step} held a secret (an API key or credential), which is never stored: the run's history "
-    "keeps it redacted."
-)
-"""The same, once the run succeeded or was stopped: nothing will resume it, so "runs again" would only worry the
-reader."""
-
-SECRET_INPUTS_DONE_NOTICE = (
-    "An input of this run held a secret (an API key or credential), which is never stored: the run's record keeps "
-    "it redacted."
-)
-"""The inputs notice once the run succeeded or was stopped ("cannot be resumed" would only worry the reader)."""
-
-RESUMED_NOTICE = "Resumed from the store: completed steps were replayed, not executed again."
-RESUMED_AFTER_FAILURE_NOTICE = (
-    "This run failed{where} and was resumed since: completed steps were replayed, not executed again, and the "
-    "failed ones ran again. (An error shown with it above is from before the resume.)"
-)
-"""A resume of a run that failed (``resume_mode="failed_nodes"``, often from another cell): the cell that awaited
-the run shows its error beside the widget, which goes on to "done"; the notice says which is which."""
-TOOL_CHANGED_NOTICE = (
-    "Tool {tool} changed since step {step} ran: its recorded result was reused, not re-run (a new run uses the new "
-    "code)."
-)
-"""A replayed step whose tool was redefined since (``tool_changed``): the run keeps the result it recorded."""
-RAN_AGAIN_NOTICE = (
-    "Step {step} was still running when the kernel stopped, so it ran again from its start: anything it did before "
-    "the stop may have happened twice."
-)
-"""A step cut off while its own code ran (``ran_again``): not replayed, run again (the resume notice alone said
-"completed steps were replayed, not executed again", true, and hid it)."""
-
-
-_PACKAGE_DIR = str(pathlib.Path(__file__).resolve().parents[1])
-_FRAME_FILE = re.compile(r'^\s*File "([^"]+)"', re.MULTILINE)
-
-
-def _runtime_only(error: dict[str, Any]) -> bool:
-    """Whether a node's error is aether_nb's own verdict (an MCP server's error, a refused value) whose traceback
-    holds only aether_nb's and asyncio's frames: the inspector shows the message alone, as the cell does."""
-    if not str(error.get("type", "")).startswith("aether_nb.") or os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
-        return False
-    files = _FRAME_FILE.findall(str(error.get("traceback") or ""))
-    return bool(files) and all(f.startswith(_PACKAGE_DIR) or f"{os.sep}asyncio{os.sep}" in f for f in files)
-
-
-def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat messages as the widget may keep them (synced state is saved with the notebook): secrets redacted.
-    Inline image data is left out of the scan (it is the image itself, and base64 is not text anyone typed)."""
-    images = [m["content"].pop("data_url", None) if isinstance(m.get("content"), dict) else None for m in messages]
-    try:
-        safe, text = _utf8_json(messages)
-        clean = redact_text(text)
-        out: list[dict[str, Any]] = safe if clean == text else json.loads(clean)
-    finally:
-        for m, image in zip(messages, images, strict=True):
-            if image is not None:
-                m["content"]["data_url"] = image
-    if out is not messages:
-        for m, image in zip(out, images, strict=True):
-            if image is not None:
-                m["content"]["data_url"] = image
-    return out
-
-
-def _utf8_json(value: Any) -> tuple[Any, str]:
-    """``value`` and its JSON text, with any lone surrogate written as its escape: the comm sends UTF-8, and one
-    odd string (a file name decoded with surrogateescape, half an emoji) would make every update of the view fail."""
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        value = utf8_safe(value)
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    return value, text
 
 
 def request_of(parent: Any) -> str | None:

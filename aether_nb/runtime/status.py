@@ -105,6 +105,16 @@ def cut_off(status: str, live: bool) -> bool:
     return status in ("running", "pending") and not live
 
 
+def cut_off_hint(run_id: str) -> str:
+    """What a view of a cut-off run says under its status (see :data:`CUT_OFF`): nothing executes it, so there is
+    nothing to stop or answer, and how to go on (a widget showing it "running" with a Stop button and a ticking
+    clock contradicted ``%aether runs``)."""
+    return (
+        "Nothing executes this run now: the kernel that ran it stopped. `await run` resumes it from its last "
+        f"completed step (`%aether resume {run_id}` resumes it and shows it)."
+    )
+
+
 def not_becoming(run_id: str, status: str, wanted: Iterable[str]) -> str:
     """Why a run nothing executes will not reach one of the ``wanted`` statuses (``run.wait_for``'s error), and how
     to go on. It said "run r is running and not executing" of a run cut off by a restart: two states at once, and
@@ -150,14 +160,16 @@ def group_status(statuses: Iterable[str]) -> str | None:
     return worst(s for s in members if is_live(s)) or worst(members)
 
 
-def shown_statuses(nodes: Sequence[Mapping[str, Any]], run_status: str) -> dict[str, str]:
+def shown_statuses(nodes: Sequence[Mapping[str, Any]], run_status: str, *, executing: bool = True) -> dict[str, str]:
     """The status each node shows (see the module docstring): ``{node_id: status}``, runtime status names.
 
     Args:
         nodes: dicts with ``id``, ``status`` and ``parent`` (the ``RunGraph.to_dict()`` shape).
         run_status: the run's status (a finished run shows no live node).
+        executing: False for a run that was cut off (:func:`cut_off`): nothing executes it, so, as in a finished
+            run, its unfinished nodes show "stopped" until it is resumed.
     """
-    finished = run_status in FINISHED_RUN
+    finished = run_status in FINISHED_RUN or not executing
     own: dict[str, str] = {}
     children: dict[str, list[str]] = {}
     order: list[str] = []

@@ -106,9 +106,13 @@ export interface RunGraph {
   status: RunStatus | string;
   nodes: GraphNode[];
   edges: [string, string][];
-  /** A failed run's message, and the node that explains it (selected by the widget). */
+  /** A failed run's message, and the node its error was raised at, as the run recorded it (selected by the
+   * widget); null: the agent's body raised it (a failure a loop or the body handled is never named). */
   error?: string | null;
   failed_node?: string | null;
+  /** Set (to what to do) when the run's status says running but nothing executes it: the kernel that ran it
+   * stopped (status.py CUT_OFF). No Stop, clock or message box then: it is resumed with `await run`. */
+  cut_off?: string | null;
   /** Service calls made by the run's own body (not inside a node), in order. */
   calls?: ServiceCall[] | null;
 }

@@ -93,3 +93,6 @@ export function groupStatusOf(statuses: Iterable<string>): string | null {
 export function isActiveRun(status: string): boolean {
   return status === "running" || status === "waiting" || status === "pending";
 }
+
+/** What a run is said to be whose status says running while nothing executes it (status.py `CUT_OFF`). */
+export const CUT_OFF = "cut off (the kernel stopped while it ran)";

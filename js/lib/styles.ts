@@ -25,6 +25,8 @@ export const CSS = `
 .aether-run .aether-reason { color: var(--jp-ui-font-color1, #222); background: rgba(244, 67, 54, 0.12);
   border-left: 3px solid var(--jp-error-color1, #c62828); padding: 4px 8px; word-break: break-word; }
 .aether-run .aether-reason a { color: inherit; font-weight: 600; }
+/* A run cut off by a dead kernel is not an error: grey, as "stopped" is. */
+.aether-run .aether-reason[data-cut-off="true"] { background: rgba(117, 117, 117, 0.14); border-left-color: #757575; }
 .aether-run[data-inert="true"] .aether-main, .aether-run[data-inert="true"] .aether-chat { opacity: 0.75; }
 .aether-run .aether-inert-notice { background: rgba(255, 152, 0, 0.14); border-left-color: var(--jp-warn-color1, #f59e0b); }
 .aether-run .aether-inert-notice code { background: var(--jp-layout-color2, #eee); padding: 0 4px; border-radius: 3px; }

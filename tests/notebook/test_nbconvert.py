@@ -83,3 +83,30 @@ def test_a_run_answered_in_a_later_cell_is_saved_as_it_ended(tmp_path: Path, wid
     else:
         html, _ = HTMLExporter().from_notebook_node(nb)
         assert "greeter · done" in html and "hi Ada" in html
+
+
+def test_a_notebook_saved_with_widget_state_exports_its_static_views_with_the_readme_flags() -> None:
+    """A notebook saved from JupyterLab holds each run widget's saved-view entry in its widget state, so nbconvert's
+    HTML drew the run through a CDN script (nothing offline). The README's flags give the static views."""
+    from traitlets.config import Config
+
+    view = {"version_major": 2, "version_minor": 0, "model_id": "m1"}
+    static = "<div class='aether-run-static' data-run-id='r1'>report · done · r1</div>"
+    cell = nbformat.v4.new_code_cell("run", outputs=[nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": view, "text/html": static,
+                              "text/plain": "run report (r1): done"})])  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "state": {"m1": {"model_name": "AnyModel", "model_module": "anywidget", "state": {}}},
+        }
+    }
+    as_saved, _ = HTMLExporter().from_notebook_node(nb)
+    assert "aether-run-static" not in as_saved and "embed-amd.js" in as_saved  # (what the README warns about)
+    config = Config()
+    config.ClearMetadataPreprocessor.enabled = True
+    config.ClearMetadataPreprocessor.clear_cell_metadata = False
+    page, _ = HTMLExporter(config=config).from_notebook_node(nb)
+    assert "aether-run-static" in page and "embed-amd.js" not in page

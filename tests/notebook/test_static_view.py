@@ -191,4 +191,4 @@ def test_a_failed_run_says_why_in_words() -> None:
     }
     page = static_html(graph, [], None)
     assert "report · failed · r" in page
-    assert "Failed: average (average_1): ZeroDivisionError: division by zero" in page
+    assert "Failed at average (average_1): ZeroDivisionError: division by zero" in page
