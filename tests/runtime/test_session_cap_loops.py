@@ -145,3 +145,29 @@ def test_a_body_given_up_on_that_ends_after_its_loop_closed_gives_its_slot_back(
 
     assert arun(main()) == {"r": 7}
     assert not cap.locked()
+
+
+def test_a_state_graph_sync_node_running_a_sub_agent_under_the_cap(capped: Session) -> None:
+    """The same for a StateGraph's sync node, whose thread copies the caller's context too (a guard: a fixer
+    suspected it of the sync tool's "bound to a different event loop"; its task's slot is not in that context)."""
+    from typing import TypedDict
+
+    from aether_nb.flow import END, START, StateGraph
+
+    class S(TypedDict):
+        x: int
+
+    def node(state: S) -> dict[str, int]:
+        return {"x": one_call.sync(x=state["x"] + 1)["r"]}
+
+    g = StateGraph(S)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    g.add_edge("node", END)
+    app = g.compile()
+
+    async def main() -> Any:
+        return await asyncio.wait_for(app.ainvoke({"x": 1}, config={"thread_id": "cap-sg"}), 20)
+
+    assert dict(arun(main())) == {"x": 2}
+    assert (bodies.ran, bodies.peak) == (1, 1)
