@@ -160,9 +160,34 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const ownModel = (): string => String(model.get("view_id") ?? "");
   const isNewerPeer = (other: HTMLElement): boolean =>
     other !== root && other.isConnected && (other.dataset.viewId ?? "") !== ownModel();
+  // The status a newer live widget of this run shows on the page now ("" when there is none).
+  const peerStatus = (): string => {
+    const runId = currentGraph?.run_id ?? "";
+    let found = "";
+    for (const other of document.querySelectorAll<HTMLElement>(".aether-run[data-run-id]")) {
+      if (isNewerPeer(other) && other.dataset.runId === runId && other.dataset.inert !== "true" && other.dataset.runStatus) {
+        found = other.dataset.runStatus;
+      }
+    }
+    return found;
+  };
   const onPeerStatus = (event: Event): void => {
     const detail = (event as CustomEvent<{ runId: string; status: string; source: HTMLElement }>).detail;
-    if (!detail || !isNewerPeer(detail.source) || detail.runId !== currentGraph?.run_id) return;
+    if (!detail || detail.runId !== currentGraph?.run_id) return;
+    if (!isNewerPeer(detail.source)) {
+      // A view JupyterLab draws again (a display updated when the run ended) announces before it is attached:
+      // read the page again once it is, or this widget (and its saved view) kept the status before ("waiting").
+      if (detail.source !== root && !detail.source.isConnected) {
+        window.setTimeout(() => {
+          const status = peerStatus();
+          if (status && status !== movedOn) {
+            movedOn = status;
+            if (inert) inertNotice.replaceChildren(movedOnText(movedOn));
+          }
+        }, 500);
+      }
+      return;
+    }
     movedOn = detail.status;
     if (inert) inertNotice.replaceChildren(movedOnText(movedOn));
   };
@@ -176,11 +201,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     const runId = currentGraph?.run_id ?? "";
     if (value) {
       // A newer widget of this run may already be on the page (reopened, or re-attached before this one noticed).
-      for (const other of document.querySelectorAll<HTMLElement>(".aether-run[data-run-id]")) {
-        if (isNewerPeer(other) && other.dataset.runId === runId && other.dataset.inert !== "true" && other.dataset.runStatus) {
-          movedOn = other.dataset.runStatus;
-        }
-      }
+      movedOn = peerStatus() || movedOn;
     }
     if (value && !movedOn) {
       // the cells' one-line pointers to this widget: say the kernel stopped
@@ -261,6 +282,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     if (!viewId) return;
     try {
       const g = currentGraph;
+      if (inert) movedOn = peerStatus() || movedOn; // (what the page shows now: an announcement may have been missed)
       const words = g ? runWords(g) : "unknown";
       const when = new Date().toLocaleString();
       // A finished run has nothing to pick up: the line says how to see it live, not how to resume it.
