@@ -260,6 +260,12 @@ def output_format(spec: Any) -> OutputFormat:
             f"response_format must be a pydantic model class or a JSON schema dict, got {type(spec).__name__}"
         )
     check_depth(spec, "response_format")  # (one that holds itself failed later, as the request was encoded)
+    try:
+        json.dumps(spec, allow_nan=False)  # (a set or a NaN in it failed the node, as the request was encoded)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"response_format must be JSON (dicts, lists, strings, numbers): {exc}", code="bad_schema"
+        ) from None
     if spec.get("type") == "json_object":
         return OutputFormat(dict(spec), lambda text: _load_json("json_object", text, None), "json_object")
     if spec.get("type") == "json_schema" and isinstance(spec.get("json_schema"), dict):

@@ -91,6 +91,21 @@ def test_a_response_format_that_holds_itself_is_a_usage_error(fake: FakeOpenAI) 
     assert isinstance(cause, ag.UsageError) and cause.code == "self_reference", repr(cause)  # (was: ValueError)
 
 
+@pytest.mark.parametrize("odd", [{"enum": {"a", "b"}}, {"maximum": float("nan")}])
+def test_a_response_format_that_is_not_json_is_a_usage_error(fake: FakeOpenAI, odd: dict[str, Any]) -> None:
+    """A set or a NaN in it failed the node with a bare TypeError as the request was encoded (found by a tester)."""
+    schema = {"type": "object", "properties": {"a": odd}}
+
+    @ag.graph_fn(outputs=["v"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"v": (await context.llm().chat("hi", response_format=schema))[0]}
+
+    cause = _failure(agent)
+    assert isinstance(cause, ag.UsageError) and cause.code == "bad_schema", repr(cause)
+    assert "response_format must be JSON" in cause.message
+    assert fake.chat_requests == []
+
+
 def test_a_response_format_whose_ref_points_nowhere_is_refused_at_the_call(fake: FakeOpenAI) -> None:
     schema = {"type": "object", "properties": {"a": {"$ref": "#/$defs/Amount"}}}
 
