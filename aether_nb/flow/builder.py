@@ -279,7 +279,13 @@ class StateGraph:
         elif isinstance(path_map, Mapping):
             mapping = {k: plain_name(v) for k, v in path_map.items()}
         elif isinstance(path_map, Iterable) and not isinstance(path_map, str):
-            mapping = {n: plain_name(n) for n in path_map}
+            names = list(path_map)
+            if not all(isinstance(plain_name(n), str) for n in names):
+                raise UsageError(
+                    f"add_conditional_edges({shown(source)}, path, path_map): a list path_map names nodes, got "
+                    f"{shown(path_map)}"
+                )
+            mapping = {n: plain_name(n) for n in names}
         else:
             raise UsageError(
                 f"add_conditional_edges({shown(source)}, path, path_map): path_map must be a dict of path results to "

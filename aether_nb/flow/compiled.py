@@ -118,9 +118,10 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         self._checkpointer: Checkpointer | None = None
         self._store_checkpointers: dict[int, StoreCheckpointer] = {}
         self.stateful = checkpointer is True  # as a subgraph: keeps its state across the parent's turns
-        if checkpointer is None or checkpointer is True or checkpointer is False or checkpointer in ("duckdb", "store"):
+        named = checkpointer if isinstance(checkpointer, str) else None  # (compared only as a str: a numpy array)
+        if checkpointer is None or checkpointer is True or checkpointer is False or named in ("duckdb", "store"):
             pass
-        elif checkpointer == "memory":
+        elif named == "memory":
             self._memory = InMemoryCheckpointer()
         elif isinstance(checkpointer, Checkpointer):
             self._checkpointer = checkpointer

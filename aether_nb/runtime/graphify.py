@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.checks import nesting_problem
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import check_resume_mode, start_run
@@ -213,7 +214,11 @@ class GraphBuilder:
                 continue
             deps.append(dep)
         cond_json = None
-        if condition is not None:
+        problem = nesting_problem(condition) if condition is not None else None
+        if problem is not None:  # (one that held itself was a RecursionError out of the build)
+            says = "contains itself at" if problem.cycle else "nests too deep at"
+            self.errors.append(f"{node_id}: _condition {says} {problem}")
+        elif condition is not None:
             cond_json = self.encode(condition, f"{node_id}: _condition")
             self._check_condition(node_id, cond_json)
             deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)

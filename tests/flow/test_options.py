@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aether_nb as ag
-from aether_nb.errors import AetherError
+from aether_nb.errors import AetherError, UsageError
 from aether_nb.flow import END, START, RetryPolicy, StateGraph
 from aether_nb.flow.compiled import CompiledGraph
 from aether_nb.flow.types import InvalidConfig
@@ -279,3 +279,16 @@ def test_any_odd_value_of_any_option_fails_as_an_aether_nb_error(fresh: Session,
             pass
         except Exception as exc:  # the test's point: name the option and the value that escaped as a bare error
             pytest.fail(f"{where} with {value!r}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
+
+
+def test_a_path_map_list_of_what_is_no_name_and_a_checkpointer_array_are_refused() -> None:
+    """A list path_map holding itself was "unhashable type: 'list'", and ``compile(checkpointer=<numpy array>)``
+    numpy's "truth value is ambiguous" (found by a tester re-running the API fuzzer)."""
+    import numpy as np
+
+    loop: list[Any] = ["inc"]
+    loop.append(loop)
+    with pytest.raises(UsageError, match="a list path_map names nodes"):
+        graph().add_conditional_edges("inc", lambda s: "inc", loop)
+    with pytest.raises(UsageError, match="checkpointer must be"):
+        graph().compile(checkpointer=np.array([1, 2]))

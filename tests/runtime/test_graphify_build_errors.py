@@ -86,3 +86,20 @@ def test_a_damaged_graph_file_is_a_usage_error(data: Any) -> None:
         TaskGraph.from_json(data)
     except ag.UsageError as exc:
         assert exc.code == "bad_graph_json"
+
+
+@ag.tool(outputs=["y"])
+def be_twice(x: int) -> dict[str, int]:
+    return {"y": 2 * x}
+
+
+def test_a_condition_that_contains_itself_is_a_build_error(session: Session) -> None:
+    """It was a RecursionError out of the build (found by a tester re-running the API fuzzer)."""
+    loop: list[Any] = [True]
+    loop.append(loop)
+
+    def body(x: int) -> dict[str, Any]:
+        return {"a": be_twice(x=x, _condition=loop).y}
+
+    with pytest.raises(ag.UsageError, match=r"_condition contains itself at"):
+        ag.graphify(name="be_self_condition", inputs=["x"], outputs=["a"])(body).build()
