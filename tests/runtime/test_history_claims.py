@@ -17,7 +17,6 @@ import asyncio
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,31 +28,11 @@ from aether_nb.errors import StorageError
 from aether_nb.runtime import session as session_mod
 from aether_nb.runtime.history import HistoryStore
 from aether_nb.runtime.session import Session
-from aether_nb.store.memory import MemoryStore
-from aether_nb.store.records import HistoryBatch, JournalEntry, MemoryRecord, RejectedRecord, RunRecord, WaitRecord
+from aether_nb.store.records import JournalEntry, MemoryRecord, RunRecord, WaitRecord
 from tests.conftest import arun, default_session, run_script
+from tests.runtime.test_history_failures import FlakyStore, flaky  # noqa: F401  (the fixture)
 
 DISK_FULL = "No space left on device. Nothing of this write was kept; free disk space, then write again."
-
-
-class FlakyStore(MemoryStore):
-    """A MemoryStore whose history writes fail while ``broken`` is set (a full disk, say)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.broken: Exception | None = None
-
-    def write_history(self, batch: HistoryBatch) -> list[RejectedRecord]:
-        if self.broken is not None:
-            raise self.broken
-        return super().write_history(batch)
-
-
-@pytest.fixture
-def flaky() -> Iterator[FlakyStore]:
-    store = FlakyStore()
-    with default_session(store):
-        yield store
 
 
 def _session() -> Session:
@@ -107,7 +86,7 @@ def test_a_block_that_raises_leaves_nothing_of_itself_pending(session: Session) 
     assert store.inner.memory_query("notebook") == []
 
 
-def test_a_sync_service_call_whose_write_failed_is_never_written_later(flaky: FlakyStore) -> None:
+def test_a_sync_service_call_whose_write_failed_is_never_written_later(flaky: FlakyStore) -> None:  # noqa: F811
     """The body does what the error says (frees space, writes again): one note, not two."""
     _session().store.durability = "sync"
     calls: list[int] = []
@@ -153,7 +132,8 @@ def test_a_sync_service_call_whose_write_failed_is_never_written_later(flaky: Fl
 
 @pytest.mark.parametrize("durability", ["sync", "async"])
 def test_an_answer_the_store_cannot_write_is_not_consumed_and_its_question_stays_open(
-    flaky: FlakyStore, durability: str
+    flaky: FlakyStore,  # noqa: F811
+    durability: str,
 ) -> None:
     _session().store.durability = durability  # type: ignore[assignment]
     shipped: list[str] = []
