@@ -285,7 +285,12 @@ class DaskExecutor:
         if client is not None and self._owns_client:
             await client.close()
         if cluster is not None:
-            await cluster.close()
+            try:
+                await cluster.close()
+            except KeyError as exc:
+                # distributed's worker-status watcher can trip over a worker it already dropped (one that died, a
+                # SIGKILL) while the cluster closes; the cluster is closed all the same: said, not raised
+                _log.warning("aether_nb: closing the Dask cluster met a worker it had already lost (%r)", exc)
 
     async def __aenter__(self) -> DaskExecutor:
         return await self.start()
