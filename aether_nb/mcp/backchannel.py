@@ -59,6 +59,7 @@ class InFlight:
     context: NodeContext | None
     queue: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
     ended: bool = False  # answered (or failed): nothing more is handed to it
+    request: asyncio.Future[Any] | None = None  # the SDK's call, once sent: its end is the server's answer
 
 
 class BackChannel:
@@ -177,34 +178,49 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
         future.set_result(result)
 
 
-async def handle_while_open(item: Request, call: InFlight, server: str, request: asyncio.Future[Any]) -> None:
-    """Handle what the server asked during the call, in the call's (the node's) task, for as long as the call is
-    open.
+async def handle_while_open(item: Request, call: InFlight, back: BackChannel) -> None:
+    """Handle what the server asked during the call, in the call's (the node's) task, for as long as a call that
+    may have asked it is open.
 
-    A question waits for a person, maybe for hours. When the call ends meanwhile (the server died, or gave up on
-    its question and answered), the answer can go nowhere: the question is closed at once (its wait step ends
-    cancelled, so the widget and ``run.waits`` drop it), and the call's own end, its error for a server that went
-    away, fails the node, instead of a run left waiting for an answer no server can take.
+    A question waits for a person, maybe for hours. When every call in flight on the connection has ended meanwhile
+    (the server died, or gave up on its question and answered), the answer can go nowhere: the question is closed at
+    once (its wait step ends cancelled, so the widget and ``run.waits`` drop it), and the call's own end, its error
+    for a server that went away, fails the node, instead of a run left waiting for an answer no server can take.
+    While another call is still open the question stays: it was handed to the oldest call in flight, but it may be
+    the other call's (a 2025-era request does not say), and cutting it would fail that call.
     """
     task = asyncio.current_task()
-    assert task is not None
+    assert task is not None and call.request is not None
     handling, cut = True, False
+    watched: list[asyncio.Future[Any]] = []
 
-    def call_ended(_: object) -> None:
+    def a_call_ended(_: object = None) -> None:
         nonlocal cut
-        if handling:
-            cut = True
-            task.cancel()
+        if not handling or cut:
+            return
+        still_open = [
+            c.request for c in back.calls if c.context is not None and c.request is not None and not c.request.done()
+        ]
+        if still_open:
+            for other in still_open:
+                if other not in watched:
+                    watched.append(other)
+                    other.add_done_callback(a_call_ended)
+            return
+        cut = True
+        task.cancel()
 
-    request.add_done_callback(call_ended)
+    watched.append(call.request)
+    call.request.add_done_callback(a_call_ended)
     try:
-        await handle(item, call, server)
+        await handle(item, call, back.server)
     except asyncio.CancelledError:
         if not cut or task.uncancel() > 0:  # (cancelled from elsewhere too: the run stops)
             raise
     finally:
         handling = False
-        request.remove_done_callback(call_ended)
+        for future in watched:
+            future.remove_done_callback(a_call_ended)
 
 
 def refusal(why: str) -> Any:

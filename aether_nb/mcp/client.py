@@ -374,7 +374,7 @@ class MCPConnection:
         takes to answer its questions.
         """
         loop = asyncio.get_running_loop()
-        request = asyncio.ensure_future(
+        request = call.request = asyncio.ensure_future(
             link.client.call_tool(call.tool, arguments, progress_callback=self._back.progress_for(call))
         )
         limit, spent = self.spec.call_timeout_s, 0.0
@@ -408,7 +408,7 @@ class MCPConnection:
                 getter = None  # handled below, never again in the clean-up
                 if item.kind == "progress":
                     spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
-                await handle_while_open(item, call, self.name, request)
+                await handle_while_open(item, call, self._back)
         finally:
             call.ended = True
             if getter is not None and not getter.done():
