@@ -36,9 +36,12 @@ import duckdb
 
 from aether_nb.errors import StorageError
 from aether_nb.store import reads
+from aether_nb.store.apply import rollback
+from aether_nb.store.artifact_log import pinned_frame, put_frame, report_unclaimed
 from aether_nb.store.blobs import BlobFolder
 from aether_nb.store.log import PENDING_MAX, FileState
 from aether_nb.store.logfile import LogFile, Recovered, read_log
+from aether_nb.store.overlay import LOGGED_TABLES, lay_over
 from aether_nb.store.query import ENGINE_CONFIG, QueryResult, run_read_only
 from aether_nb.store.records import (
     JSON,
@@ -188,6 +191,7 @@ class DuckDBStore:
                 state = FileState(start, self._apply_after_s, log)
                 # A process that died left its log unapplied (its writes are durable there): apply it now.
                 state.recover(self._con, found, int(applied_upto), location=self.location, writable=log is not None)
+                report_unclaimed(self._con, self._blobs.path, self.location)
                 if not self._read_only:
                     location = self.location
                     state.start_applier(lambda: duckdb.connect(location, config=dict(ENGINE_CONFIG)), location)
@@ -388,7 +392,19 @@ class DuckDBStore:
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
         with self._reading("memory_search", tables=("memory",)) as con:
-            return reads.memory_search(con, scope, vector, kinds, limit)
+            if not (self._read_only and self._state.pending.touches("memory")):
+                return reads.memory_search(con, scope, vector, kinds, limit)
+            # Read-only, with memory rows in the log of a process that died: searched with them laid over the table.
+            cur = con.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    lay_over(cur, self._state, con, ("memory",))
+                    return reads.memory_search(cur, scope, vector, kinds, limit)
+                finally:
+                    rollback(cur)
+            finally:
+                cur.close()
 
     def artifact_get(self, artifact_id: str) -> tuple[ArtifactRecord, bytes] | None:
         with self._reading("artifact_get") as con:
@@ -445,12 +461,25 @@ class DuckDBStore:
     def sql(self, query: str, params: Sequence[Any] | None = None) -> QueryResult:
         """Run one read-only SQL statement over the store's tables (runs, nodes, events, journal, waits, kv,
         memory, artifacts) and return the rows. Nothing a statement does can change the store or touch the file
-        system (see :mod:`aether_nb.store.query`); a statement that tries raises :class:`UsageError`."""
-        with self._reading("sql", tables=("runs", "waits", "journal", "nodes", "events", "memory", "kv")) as con:
-            return run_read_only(con, query, params)
+        system (see :mod:`aether_nb.store.query`); a statement that tries raises :class:`UsageError`.
+
+        The rows are the store's whole history: a writable store applies its history log first; a read-only one
+        (which cannot) on the file of a process that died reads the tables with that log's rows laid over them
+        (:mod:`aether_nb.store.overlay`), as its typed reads do."""
+        with self._reading("sql", tables=LOGGED_TABLES) as con:
+            state = self._state
+
+            def whole(cur: duckdb.DuckDBPyConnection) -> None:
+                lay_over(cur, state, con)
+
+            # (a writable store applied its log above)
+            return run_read_only(con, query, params, prepare=whole if self._read_only and state.pending else None)
 
     # -- artifacts -------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
+        """Store the artifact: in the store when this returns. Its row is first one synced frame of the history
+        log, then written to the table, so a ``.wal`` cut short loses it no more than history (see
+        :mod:`aether_nb.store.artifact_log`)."""
         data = bytes(data)
         with self._state.lock:
             self._check()
@@ -461,17 +490,31 @@ class DuckDBStore:
             if len(data) > INLINE_BLOB_MAX:
                 blob_file = self._blobs.write(data)  # before the row: a row never points at a missing file
                 inline = None
+            row = [*head, self._state.next(), inline, blob_file]
+            self._log_artifact(row[11], put_frame(row), "artifact_put")
             try:
-                self._con.execute(ARTIFACT_UPSERT, [*head, self._state.next(), inline, blob_file])
+                self._con.execute(ARTIFACT_UPSERT, row)
             except duckdb.Error as exc:
                 raise self._io_error("artifact_put", exc) from exc
 
     def artifact_set_pinned(self, artifact_id: str, pinned: bool) -> bool:
         with self._reading("artifact_set_pinned") as con:
             self._check_writable()
-            row = con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [bool(pinned), db_text(artifact_id)])
+            key = db_text(artifact_id)
+            if con.execute("SELECT count(*) FROM artifacts WHERE id = ?", [key]).fetchone() in (None, (0,)):
+                return False
+            self._log_artifact(self._state.next(), pinned_frame(key, bool(pinned)), "artifact_set_pinned")
+            row = con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [bool(pinned), key])
             hit = row.fetchone()
             return bool(hit and hit[0])
+
+    def _log_artifact(self, seq: int, text: str, what: str) -> None:
+        """An artifact write as one synced frame of the history log, before its statement (under the lock)."""
+        assert self._state.log is not None  # (a read-only store refused the write before)
+        try:
+            self._state.log.append(seq, text)
+        except OSError as exc:
+            raise self._log_error(what, exc, "Nothing of this write was kept") from exc
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def flush(self) -> None:

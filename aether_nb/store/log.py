@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from aether_nb.store.apply import Applier, apply_generation
+from aether_nb.store.artifact_log import ArtifactOp, artifact_op, redo, report_missing
 from aether_nb.store.cache import RunCache
 from aether_nb.store.delta import Delta, Pending
 from aether_nb.store.logfile import LogFile, Recovered
@@ -214,13 +215,24 @@ class FileState:
         """Read the log a dead process left (its segments, ``found``, and rows of the ``history_log`` table an
         earlier aether_nb wrote) into :attr:`pending`, and apply it when the file is writable. Frames the tables
         already hold (``seq <= applied_upto``) are skipped; a batch that cannot be read is reported and kept (its
-        table row stays, its segment is renamed ``.unreadable``), the others are applied."""
+        table row stays, its segment is renamed ``.unreadable``), the others are applied.
+
+        The artifact writes among those frames are written again (:mod:`aether_nb.store.artifact_log`: what a
+        ``.wal`` cut short lost comes back), or, read-only, the artifacts the table lacks are named."""
         batches: list[tuple[int, str, Any]] = [(int(s), t, None) for s, t in con.execute(LOG_SELECT).fetchall()]
         batches += [(r.seq, r.text, r.segment) for r in found.records if r.seq > applied_upto]
         for problem in found.problems:
             _log.error("aether_nb: %s", problem)
+        artifacts: list[ArtifactOp] = []
+        artifact_segments: list[Path] = []
         for seq, text, segment in sorted(batches, key=lambda b: b[0]):
             try:
+                op = artifact_op(text)
+                if op is not None:
+                    artifacts.append(op)
+                    if segment is not None and segment not in artifact_segments:
+                        artifact_segments.append(segment)
+                    continue
                 rows = Rows.from_json(text)
             except (ValueError, TypeError) as exc:
                 _log.error(
@@ -237,12 +249,20 @@ class FileState:
         if writable:
             try:
                 with self.lock:
+                    try:
+                        redo(con, artifacts, location)
+                    except duckdb.Error:
+                        if self.log is not None:
+                            self.log.hold(artifact_segments)  # never deleted here: written again at the next open
+                        raise
                     self.late_rejects += self.apply_now(con)
                     if self.log is not None:
                         self.log.discard(self.log.rotate())  # frames all applied before (or none at all)
                         self.log.set_aside(found)
             except duckdb.Error as exc:  # kept in the log and in memory: the next apply retries
                 _log.warning("aether_nb: applying the history log of %s failed (will retry): %s", location, exc)
+        else:
+            report_missing(con, artifacts, location)
         self.cache.prefetch_unfinished(con)  # the runs a restarted notebook resumes: read now, in one statement
         self._read_kv(con)
 

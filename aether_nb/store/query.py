@@ -21,7 +21,7 @@ The statement type is checked first only to give a clear message for an obvious 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +50,17 @@ SQL_HINT = f"Tables you can query: {', '.join(QUERYABLE_TABLES)}; a table's colu
 """What a failed statement's message ends with: what there is to query."""
 
 
-def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None) -> QueryResult:
+def run_read_only(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any] | None,
+    *,
+    prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> QueryResult:
     """Run one statement of ``query`` on a new cursor of ``con``, in a transaction that is rolled back.
+
+    ``prepare(cursor)`` runs first in that transaction (a read-only store lays its history log's rows over the
+    tables there, see :mod:`aether_nb.store.overlay`); its duckdb.Error propagates as it is.
 
     Raises:
         UsageError: the SQL does not parse, holds more than one statement, is a kind of statement that writes,
@@ -89,6 +98,12 @@ def run_read_only(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[A
                 code="read_only_sql",
             )
         cur.execute("BEGIN TRANSACTION")
+        try:
+            if prepare is not None:
+                prepare(cur)
+        except BaseException:
+            rollback(cur)
+            raise
         try:
             res = cur.execute(statements[0], values)  # the parsed statement: not parsed twice
             columns = [d[0] for d in res.description or []]
