@@ -304,10 +304,16 @@ class StateGraph:
 
     def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable[..., Any]]]) -> StateGraph:
         """Add the nodes and an edge from each to the next (``(name, fn)`` pairs or functions)."""
-        if not nodes:
+        given: Any = nodes  # (typed as the sequence it should be; checked as what it is)
+        if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+            raise UsageError(
+                f"add_sequence() takes a list of nodes (functions, or (name, function) pairs), got {shown(nodes)}"
+            )
+        items = list(nodes)  # (a NumPy array of functions too: its truth was a bare ValueError)
+        if not items:
             raise UsageError("add_sequence() needs at least one node")
         names: list[str] = []
-        for item in nodes:
+        for item in items:
             if isinstance(item, tuple):
                 self.add_node(item[0], item[1])
                 names.append(item[0])

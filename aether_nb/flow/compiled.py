@@ -226,7 +226,13 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             check_no_secret(thread_id, "config['thread_id']", RUN_ID_INSTEAD)  # (its runs' ids hold it)
         raw_id = cfg.pop("checkpoint_id", None)
         checkpoint_id = parse_checkpoint_id(raw_id) if raw_id is not None else None
-        ns = str(cfg.pop("checkpoint_ns", "") or "")
+        raw_ns = cfg.pop("checkpoint_ns", None)
+        if raw_ns is not None and not isinstance(raw_ns, str):  # (an array's truth was a bare ValueError)
+            raise UsageError(
+                "config['checkpoint_ns'] must be a string (a subgraph's namespace, as a snapshot's config gives it; "
+                f"'' or none for the graph itself), got {shown(raw_ns)}"
+            )
+        ns = raw_ns or ""
         check_run_config(cfg)  # (at the call, before anything runs)
         return thread_id, cfg, checkpoint_id, ns
 

@@ -259,6 +259,18 @@ def merge_at_pause(
     )
 
 
+def check_as_node(graph: CompiledGraph, as_node: Any) -> None:
+    """``as_node`` is a node's name or None, checked before anything compares it with a name: a NumPy array of
+    names (``as_node=np.array(["a", "b"])``) made ``as_node == "__copy__"`` an array, whose truth is a bare
+    ValueError (``The truth value of an array ... is ambiguous``)."""
+    if as_node is not None and not isinstance(as_node, str):
+        raise InvalidUpdate(
+            f"as_node= takes one node's name (a string) or None, got {shown(as_node)}: pass one of "
+            f"{sorted(graph.nodes)} (or START, END, '__copy__', '__input__'), e.g. as_node=str(name)",
+            code="bad_as_node",
+        )
+
+
 def pause_gotos(head: Checkpoint | None) -> dict[str, Any]:
     """What a superstep paused at an ``interrupt()`` runs besides its tasks when it goes on (the ``goto`` of a
     ``Command`` given at the pause, :func:`merge_at_pause`), and the state they start from."""
@@ -296,6 +308,9 @@ async def bulk_update(
         raise UsageError(f"thread {shown(thread_id)} has no checkpoint {checkpoint_id}", code="no_checkpoint")
     fork = base is not None and latest is not None and base.id != latest.id
     target = subgraph_at(graph, ns)  # a subgraph's state is written as its own nodes (its snapshot's config)
+    for step in steps:
+        for u in step:
+            check_as_node(target, u.as_node)
     for step in steps:
         base = await update_superstep(
             target, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)

@@ -262,7 +262,9 @@ class NodeSpec:
         self.timeout_s = timeout_seconds(timeout_s, f"add_node({shown(name)}, timeout=...)")
         self.error_handler = None if error_handler is None else NodeSpec(f"{name}:on_error", error_handler)
         self.input_schema = input_schema
-        self.defer = bool(defer)
+        if not isinstance(defer, bool):  # (an array's truth was a bare ValueError; a string was always True)
+            raise UsageError(f"add_node({shown(name)}, defer=...) takes True or False, got {shown(defer)}")
+        self.defer = defer
         self.metadata = node_metadata(name, metadata)
         self.subgraph: Any = None  # the CompiledGraph when this node is a subgraph
         self.cache_policy: CachePolicy | None = None  # add_node(..., cache_policy=...)

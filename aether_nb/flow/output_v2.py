@@ -22,7 +22,7 @@ VERSIONS = ("v1", "v2")
 
 def check_version(version: Any) -> str:
     """``version=`` of ``invoke``/``stream``: ``"v1"`` or ``"v2"``."""
-    if version not in VERSIONS:
+    if not isinstance(version, str) or version not in VERSIONS:  # (an array's ``in`` was a bare ValueError)
         raise UsageError(f"version must be one of {VERSIONS}, got {shown(version)}")
     return str(version)
 

@@ -388,7 +388,8 @@ def check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> Non
     superstep is checkpointed with its journal entries whatever it says: ``"exit"`` warns that it is not honored."""
     if "checkpoint_during" in kwargs and durability is None:
         durability = "async" if kwargs["checkpoint_during"] else "exit"
-    if durability is not None and durability not in DURABILITY:
+    # (by type first: ``in`` compares a NumPy array elementwise, whose truth is a bare ValueError)
+    if durability is not None and (not isinstance(durability, str) or durability not in DURABILITY):
         raise UsageError(f"durability must be one of {DURABILITY}, got {shown(durability)}")
     if durability == "exit":
         warnings.warn(

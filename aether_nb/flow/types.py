@@ -80,13 +80,14 @@ class Command(Generic[N]):
                 ("resume", self.resume, None),
                 ("graph", self.graph, None),
             )
-            if value != default
+            # (by identity and type: a NumPy array's != is an array, whose truth is a bare ValueError)
+            if (value is not None if default is None else not (isinstance(value, tuple) and not value))
         ]
         return f"Command({', '.join(parts)})"
 
     def goto_list(self) -> list[str | Send]:
         """``goto`` as a list (empty when absent)."""
-        if self.goto is None or self.goto == ():
+        if self.goto is None or (isinstance(self.goto, tuple) and not self.goto):  # (an array's == is an array)
             return []
         if isinstance(self.goto, (str, Send)):
             return [self.goto]

@@ -25,6 +25,9 @@ carried over as an ``ask_approval`` node gating every call made after it; the ot
 writes, questions, ``context.step`` code) are listed at the top of the source and named by a
 :class:`~aether_nb.runtime.promote_effects.PromotionWarning`; a failed call the agent caught is noted.
 
+Tracing a value to its origin is :mod:`~aether_nb.runtime.promote_trace` (values compared as one truth value, so a
+NumPy array a run passed is found, not a bare ValueError).
+
 Limits: arguments are recovered from the recorded inputs, which are previews (strings over 2,000 characters and lists
 over 50 items are cut short); such arguments make the check fail and are named.
 """
@@ -47,9 +50,9 @@ from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.promote_check import check, trace_source
 from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
 from aether_nb.runtime.promote_render import render
+from aether_nb.runtime.promote_trace import Tracer, is_secret
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, is_ref_json, tool_version
-from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.run import Run
@@ -101,10 +104,6 @@ def _current_tool(name: str, version: str | None) -> Any:
     return ran
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, str) and contains_secret(value)
-
-
 def _env_name(value: str) -> str | None:
     """The environment variable holding exactly ``value`` (how the agent most likely got it), or None."""
     return next((k for k, v in sorted(os.environ.items()) if v == value), None)
@@ -113,10 +112,6 @@ def _env_name(value: str) -> str | None:
 def _var(node_id: str) -> str:
     name = re.sub(r"\W", "_", node_id.replace("/", "__"))
     return name if name.isidentifier() and not keyword.iskeyword(name) else f"n_{name}"
-
-
-def _trivial(value: Any) -> bool:
-    return value is None or isinstance(value, bool) or value in ("", [], {})
 
 
 def _truncated(value: Any) -> bool:
@@ -184,140 +179,6 @@ def control_flow(target: Any) -> list[str]:
     return found
 
 
-class _Tracer:
-    """Traces argument values back to their origin (see the module docstring)."""
-
-    def __init__(
-        self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any], read: set[str] | None = None
-    ) -> None:
-        self.inputs = inputs
-        self.read = read  # the names the agents' code reads (None: its source is unknown)
-        self.constants = constants
-        self.step_values = step_values  # wait/LLM step id -> what it produced
-        self.produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
-        self.computed: dict[str, Any] = {}
-        self.notes: list[str] = []
-
-    def origin(self, value: Any, parents: set[str], name: str) -> Any:
-        """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
-        found = self._whole(value, parents)
-        if found is not _NOT_FOUND and not (_is_secret(found)):
-            self._note_ambiguous(value, found, name)
-            return found
-        if _is_secret(value):
-            # a key is never written into the source, even when it is a constant of the agent's code
-            return self._computed_input(name, value)
-        if isinstance(value, list) and value:
-            items = [self._whole(v, parents) for v in value]
-            if all(i is not _NOT_FOUND for i in items) and any(_has_ref(i) for i in items):
-                return items
-        if isinstance(value, dict) and value:
-            items_d = {k: self._whole(v, parents) for k, v in value.items()}
-            if all(i is not _NOT_FOUND for i in items_d.values()) and any(_has_ref(i) for i in items_d.values()):
-                return items_d
-        for step, produced in self.step_values.items():
-            if produced == value:
-                self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
-                return value
-        return self._computed_input(name, value)
-
-    def chosen(self, value: Any, name: str) -> Any:
-        """An argument an LLM chose for a tool call (``run_tools``): the literal it was, as any LLM reply taken
-        during the run (an equal output or input elsewhere is a coincidence a static graph must not turn into a
-        dependency); a secret becomes a computed input, never source text."""
-        if _is_secret(value):
-            return self._computed_input(name, value)
-        return value
-
-    def _computed_input(self, name: str, value: Any) -> Ref:
-        """A new input of the promoted graph holding ``value``, named ``name`` unless a run input has that name."""
-        chosen, n = name, 1
-        while chosen in self.inputs or chosen in self.computed:
-            n += 1
-            chosen = f"{name}_{n}"
-        self.computed[chosen] = value
-        return Ref(INPUTS, chosen)
-
-    def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
-        """Origins are found by value: when another origin holds the same value (a run input equal to a constant
-        of the code, or to an earlier tool output), the source says which one it took, so it can be edited."""
-        if _trivial(value):
-            return
-        others: list[str] = []
-        for k, v in self.inputs.items():
-            if v == value and chosen != Ref(INPUTS, k):
-                others.append(f"input {k}")
-        for node_id, key, v in self.produced:
-            if v == value and chosen != Ref(node_id, key):
-                others.append(f"{node_id}.{key}")
-        if isinstance(chosen, Ref) and any(type(c) is type(value) and c == value for c in self.constants):
-            others.append(f"the constant {_short(value, 60)} of the agent's code")
-        if isinstance(chosen, Ref) and chosen.node == INPUTS and self.read is not None and chosen.key not in self.read:
-            # (the agent is found by name: a notebook that redefined it may show other code, so this only warns)
-            others.append(f"a value computed in Python (the agent's code does not read input {chosen.key})")
-        if others:
-            taken = (
-                f"{chosen.key}"
-                if isinstance(chosen, Ref) and chosen.node == INPUTS
-                else (f"{chosen.node}.{chosen.key}" if isinstance(chosen, Ref) else f"the constant {chosen!r}")
-            )
-            self.notes.append(
-                redact_text(
-                    f"{name}: its value {_short(value, 60)} is also {', '.join(dict.fromkeys(others))}; the graph "
-                    f"takes {taken} — if the agent used another, edit that argument"
-                )
-            )
-
-    def _whole(self, value: Any, parents: set[str]) -> Any:
-        """The origin of ``value`` as a whole: the first equal one in the order of the module docstring, of the
-        same type first (``2.0`` is a float a tool returned, not the input ``count=2`` it equals: taking the input
-        made the promoted graph return ``count`` where the agent returned the tool's result)."""
-        if _trivial(value):
-            return value
-        candidates = list(reversed(self.produced))
-        for same in (_same, _equal):
-            for node_id, key, v in candidates:
-                if node_id in parents and same(v, value):
-                    return Ref(node_id, key)
-            for k, v in self.inputs.items():
-                if same(v, value):
-                    return Ref(INPUTS, k)
-            for node_id, key, v in candidates:
-                if same(v, value):
-                    return Ref(node_id, key)
-        if any(_same(c, value) for c in self.constants):
-            return value
-        return _NOT_FOUND
-
-
-_NOT_FOUND = object()
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal, and of the same type (containers compared the same way, item by item)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return bool(a == b)
-
-
-def _has_ref(value: Any) -> bool:
-    if isinstance(value, Ref):
-        return True
-    if isinstance(value, list):
-        return any(_has_ref(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_ref(v) for v in value.values())
-    return False
-
-
 def _refs(value: Any) -> list[Ref]:
     if isinstance(value, Ref):
         return [value]
@@ -348,7 +209,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     known = [a for a in dict.fromkeys(agents) if a is not None]
     reads = [names_read(a) for a in known]
     read = None if not reads or any(r is None for r in reads) else set().union(*(r for r in reads if r is not None))
-    tracer = _Tracer(inputs, constants, step_values, read)
+    tracer = Tracer(inputs, constants, step_values, read)
     # tool-calling loops (``llm.run_tools``): a step whose own children include LLM calls; the tool calls in it are
     # the model's (a graph_fn node that calls an LLM and then tools computes their arguments in Python: not these)
     with_llm = {n.parent for n in graph.nodes if n.kind == "llm" and n.parent is not None}
@@ -429,7 +290,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         "results (the promotion was checked against the run's journal, without running anything)"
         for name in redefined
     ]
-    secrets = {k: _env_name(v) for k, v in tracer.computed.items() if _is_secret(v)}
+    secrets = {k: _env_name(v) for k, v in tracer.computed.items() if is_secret(v)}
     entries = run.session.store.load_journal(run.id)
     dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked) | set(llm_nodes))
     return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped)
@@ -454,7 +315,7 @@ def _gate(asked: list[Approval]) -> Any:
     return None if not each else each[0] if len(each) == 1 else {"op": "and", "args": each}
 
 
-def _approval(asked: Approval, tracer: _Tracer, before: list[Approval]) -> PromotedCall:
+def _approval(asked: Approval, tracer: Tracer, before: list[Approval]) -> PromotedCall:
     """The ``ask_approval`` node an approval of the agent's code becomes (its prompt traced as any argument)."""
     from aether_nb.tools import ask_approval  # (the ready-made channel tools are built on the runtime)
 
@@ -516,14 +377,9 @@ def _origin(run: Run, promotion: Promotion) -> dict[str, Any] | None:
         return None
     return {
         "run": run.id,
-        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required and not _is_secret(v)},
+        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required and not is_secret(v)},
         "computed": computed,
     }
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def promoted_name(run: Run, name: Any) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
+from aether_nb.runtime.promote_trace import values_equal
 from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in, resolve
 from aether_nb.runtime.tools import build_hook
 
@@ -181,7 +182,7 @@ def check(
         kwargs = resolve(spec.inputs, results)
         if answers is not None and node_id in answers:
             expected, outputs = answers[node_id]
-            if expected is not None and kwargs != expected:
+            if expected is not None and not values_equal(kwargs, expected):
                 raise UsageError(
                     f"promotion check failed: node {node_id} would call {spec.tool}({_short(kwargs)}) where run "
                     f"{run.id} asked {_short(expected)}",
@@ -202,14 +203,16 @@ def check(
             raise UsageError(
                 f"promotion check failed: node {node_id} would call {spec.tool}({_short(kwargs)}), a call run "
                 f"{run.id} never made, so the promoted graph would not reproduce the run (an argument may have been "
-                "cut short in the run's record, or be a value that is not JSON)",
+                "cut short in the run's record, or be a value that is not JSON: a NumPy array or another object the "
+                "run's code computed is recorded only by its repr; compute it in a tool, so the graph takes it from "
+                "that tool's output)",
                 run_id=run.id,
                 node_id=node_id,
                 code="promotion_check",
             )
         results[node_id] = found.pop(0)
     outputs = resolve(graph.outputs, results)
-    if outputs != (run.outputs or {}):
+    if not values_equal(outputs, run.outputs or {}):  # (a NumPy array's == is no truth value)
         raise UsageError(
             f"promotion check failed: the promoted graph gives {_short(outputs)} where run {run.id} gave "
             f"{_short(run.outputs)}",

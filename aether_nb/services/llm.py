@@ -27,7 +27,6 @@ import functools
 import hashlib
 import inspect
 import json
-import reprlib
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ from aether_nb.runtime.checks import check_depth, utf8_safe
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.runtime.events import RunWarning
 from aether_nb.runtime.execution import Scope, current_scope
+from aether_nb.runtime.session import default_session
 from aether_nb.services.channel import Channel
 from aether_nb.services.llm_call import TRUNCATED, call_model
 from aether_nb.services.llm_config import (
@@ -51,11 +51,11 @@ from aether_nb.services.llm_config import (
     resolve_profile,
 )
 from aether_nb.services.llm_schema import (
-    ToolSpec,
-    describe_validation_error,
     output_format,
     tool_spec,
 )
+from aether_nb.services.llm_tool_calls import run_calls
+from aether_nb.services.llm_tool_calls import tool_result_text as tool_result_text  # (re-exported)
 from aether_nb.services.llm_usage import RunToolsResult, Usage, run_usage
 from aether_nb.store import redact
 from aether_nb.store.redact import contains_secret
@@ -250,6 +250,11 @@ class LLM:
             per_loop[key] = new_client(self.profile)
         return per_loop[key]
 
+    def _session_or_default(self) -> Session:
+        """The session whose executor and cap a sync tool that ``run_tools`` calls outside a run uses: this client's,
+        else the process's default one (the session ``ag.configure(max_concurrency=..., executor=...)`` sets up)."""
+        return self._session if self._session is not None else default_session()
+
     def _scope(self) -> Scope | None:
         scope = current_scope()
         if scope is None and self._ctx is not None:
@@ -423,7 +428,7 @@ class LLM:
                 msgs.append(reply)
                 if not calls:
                     return {"text": value["text"], "messages": msgs, "steps": step, "usage": dataclasses.asdict(total)}
-                msgs.extend(await _run_calls(by_name, calls))
+                msgs.extend(await run_calls(by_name, calls, self._session_or_default))
             raise LLMError(
                 f"run_tools stopped after max_steps={max_steps} model turns: the model still asked for tools "
                 f"({', '.join(c['name'] for c in calls)}). Raise max_steps, or tell the model when to stop.",
@@ -468,62 +473,6 @@ class LLM:
             return await body(None)
         result: list[list[float]] = await ServiceCall(scope, "llm", "embed", {"texts": items, "model": name}, body)
         return result
-
-
-async def _run_calls(by_name: dict[str, ToolSpec], calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run one turn's tool calls concurrently; every outcome (errors too) becomes a ``tool`` message."""
-    pending: list[Any] = []
-    for call in calls:  # steps are created in the model's order, so node ids do not depend on scheduling
-        pending.append(_start_call(by_name, call))
-
-    async def settle(item: Any) -> str:
-        if isinstance(item, str):
-            return item
-        try:
-            out = await item if inspect.isawaitable(item) else item
-        except Exception as exc:
-            return f"Error: the tool raised {type(exc).__name__}: {exc}"
-        return tool_result_text(out)
-
-    results = await asyncio.gather(*(settle(p) for p in pending))
-    return [{"role": "tool", "tool_call_id": c["id"], "content": r} for c, r in zip(calls, results, strict=True)]
-
-
-def tool_result_text(out: Any) -> str:
-    """A tool's result as the text of its ``tool`` message: JSON, or (a value that contains itself, or nests deeper
-    than the encoder goes) a bounded ``repr`` saying so. It was encoded outside the guard of the tool's errors: the
-    tool had done its work, and the whole ``run_tools`` step failed with ``Circular reference detected``."""
-    try:
-        return json.dumps(out, default=repr, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError) as exc:
-        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
-        return f"(the result is not JSON: {why}) " + _SHORT.repr(out)
-
-
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 8, 2000, 200, 50, 50
-
-
-def _start_call(by_name: dict[str, ToolSpec], call: dict[str, Any]) -> Any:
-    """The tool's step (an awaitable inside a run), or the error text to send back to the model."""
-    spec = by_name.get(call["name"])
-    if spec is None:
-        return f"Error: there is no tool named {call['name']!r}; the tools are {sorted(by_name)}"
-    try:
-        args = json.loads(call["arguments"] or "{}")
-    except (ValueError, RecursionError) as exc:  # (a 4,300-digit int, deep nesting: not JSONDecodeErrors)
-        why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
-        return f"Error: the arguments are not valid JSON ({why}); send a JSON object"
-    if not isinstance(args, dict):
-        return f"Error: the arguments must be a JSON object, got {type(args).__name__}"
-    try:
-        checked = spec.validate(args)
-    except Exception as exc:
-        return f"Error: invalid arguments for {spec.name}: " + "; ".join(describe_validation_error(exc))
-    try:
-        return spec.tool(**checked)
-    except UsageError as exc:
-        return f"Error: {exc.message}"
 
 
 # -- wiring -----------------------------------------------------------------------------------------------------

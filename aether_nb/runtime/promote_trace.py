@@ -1,0 +1,219 @@
+"""How ``run.promote()`` traces an argument's value back to where it came from (see
+:mod:`~aether_nb.runtime.promote` for the rules): by value, among the run's tool outputs, its inputs, the constants
+of the agent's code and the values its questions and LLM calls produced.
+
+Values are compared as one truth value whatever they are (:func:`values_equal`): a NumPy array a tool returned or
+was passed compared elementwise, and the promotion failed with a bare ValueError. A value that is not JSON is
+recorded among a node's inputs by its preview only (a NumPy array's repr), so it is also found by its preview; the
+promotion's check replays the graph with the real values and says when that was a coincidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aether_nb.runtime.codec import preview
+from aether_nb.runtime.taskgraph import INPUTS, Ref
+from aether_nb.store.redact import contains_secret, redact_text
+
+__all__ = ["NOT_FOUND", "Tracer", "has_ref", "is_secret", "short", "trivial", "values_equal"]
+
+
+def is_secret(value: Any) -> bool:
+    """Whether ``value`` is a string holding a secret (never written into the promoted source)."""
+    return isinstance(value, str) and contains_secret(value)
+
+
+def trivial(value: Any) -> bool:
+    """None, a bool, or an empty string, list or dict: a value any origin could have (written as a literal). By
+    type and length: ``value in ("", [], {})`` compared a NumPy array elementwise (a bare ValueError)."""
+    return value is None or isinstance(value, bool) or (isinstance(value, (str, list, dict)) and len(value) == 0)
+
+
+def short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Tracer:
+    """Traces argument values back to their origin (see the module docstring)."""
+
+    def __init__(
+        self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any], read: set[str] | None = None
+    ) -> None:
+        self.inputs = inputs
+        self.read = read  # the names the agents' code reads (None: its source is unknown)
+        self.constants = constants
+        self.step_values = step_values  # wait/LLM step id -> what it produced
+        self.produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
+        self.computed: dict[str, Any] = {}
+        self.notes: list[str] = []
+
+    def origin(self, value: Any, parents: set[str], name: str) -> Any:
+        """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
+        found = self._whole(value, parents)
+        if found is not NOT_FOUND and not (is_secret(found)):
+            self._note_ambiguous(value, found, name)
+            return found
+        if is_secret(value):
+            # a key is never written into the source, even when it is a constant of the agent's code
+            return self._computed_input(name, value)
+        if isinstance(value, list) and value:
+            items = [self._whole(v, parents) for v in value]
+            if all(i is not NOT_FOUND for i in items) and any(has_ref(i) for i in items):
+                return items
+        if isinstance(value, dict) and value:
+            items_d = {k: self._whole(v, parents) for k, v in value.items()}
+            if all(i is not NOT_FOUND for i in items_d.values()) and any(has_ref(i) for i in items_d.values()):
+                return items_d
+        for step, produced in self.step_values.items():
+            if values_equal(produced, value):
+                self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
+                return value
+        return self._computed_input(name, value)
+
+    def chosen(self, value: Any, name: str) -> Any:
+        """An argument an LLM chose for a tool call (``run_tools``): the literal it was, as any LLM reply taken
+        during the run (an equal output or input elsewhere is a coincidence a static graph must not turn into a
+        dependency); a secret becomes a computed input, never source text."""
+        if is_secret(value):
+            return self._computed_input(name, value)
+        return value
+
+    def _computed_input(self, name: str, value: Any) -> Ref:
+        """A new input of the promoted graph holding ``value``, named ``name`` unless a run input has that name."""
+        chosen, n = name, 1
+        while chosen in self.inputs or chosen in self.computed:
+            n += 1
+            chosen = f"{name}_{n}"
+        self.computed[chosen] = value
+        return Ref(INPUTS, chosen)
+
+    def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
+        """Origins are found by value: when another origin holds the same value (a run input equal to a constant
+        of the code, or to an earlier tool output), the source says which one it took, so it can be edited."""
+        if trivial(value):
+            return
+        others: list[str] = []
+        for k, v in self.inputs.items():
+            if values_equal(v, value) and chosen != Ref(INPUTS, k):
+                others.append(f"input {k}")
+        for node_id, key, v in self.produced:
+            if values_equal(v, value) and chosen != Ref(node_id, key):
+                others.append(f"{node_id}.{key}")
+        if isinstance(chosen, Ref) and any(_same(c, value) for c in self.constants):
+            others.append(f"the constant {short(value, 60)} of the agent's code")
+        if isinstance(chosen, Ref) and chosen.node == INPUTS and self.read is not None and chosen.key not in self.read:
+            # (the agent is found by name: a notebook that redefined it may show other code, so this only warns)
+            others.append(f"a value computed in Python (the agent's code does not read input {chosen.key})")
+        if others:
+            taken = (
+                f"{chosen.key}"
+                if isinstance(chosen, Ref) and chosen.node == INPUTS
+                else (f"{chosen.node}.{chosen.key}" if isinstance(chosen, Ref) else f"the constant {chosen!r}")
+            )
+            self.notes.append(
+                redact_text(
+                    f"{name}: its value {short(value, 60)} is also {', '.join(dict.fromkeys(others))}; the graph "
+                    f"takes {taken} — if the agent used another, edit that argument"
+                )
+            )
+
+    def _whole(self, value: Any, parents: set[str]) -> Any:
+        """The origin of ``value`` as a whole: the first equal one in the order of the module docstring, of the
+        same type first (``2.0`` is a float a tool returned, not the input ``count=2`` it equals: taking the input
+        made the promoted graph return ``count`` where the agent returned the tool's result)."""
+        if trivial(value):
+            return value
+        candidates = list(reversed(self.produced))
+        for same in (_same, _equal):
+            for node_id, key, v in candidates:
+                if node_id in parents and same(v, value):
+                    return Ref(node_id, key)
+            for k, v in self.inputs.items():
+                if same(v, value):
+                    return Ref(INPUTS, k)
+            for node_id, key, v in candidates:
+                if same(v, value):
+                    return Ref(node_id, key)
+        if any(_same(c, value) for c in self.constants):
+            return value
+        # a value that is not JSON (a NumPy array, a set) is recorded as an argument by its preview only: the value
+        # whose preview it is, the check then confirms with the real values (a coincidence fails it, said)
+        for node_id, key, v in candidates:
+            if node_id in parents and _previewed(v, value):
+                return Ref(node_id, key)
+        for k, v in self.inputs.items():
+            if _previewed(v, value):
+                return Ref(INPUTS, k)
+        for node_id, key, v in candidates:
+            if _previewed(v, value):
+                return Ref(node_id, key)
+        return NOT_FOUND
+
+
+NOT_FOUND = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and of the same type (containers compared the same way, item by item)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return values_equal(a, b)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return values_equal(a, b)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """``a == b`` as one truth value, for any two values a run kept: a NumPy array's ``==`` is an array of
+    booleans, whose truth is a bare ValueError (``The truth value of an array ... is ambiguous``), and
+    ``run.promote()`` of a run that passed one failed with it. Containers are compared item by item the same way;
+    values compared elementwise (NumPy arrays, pandas frames) are equal when of one type and shape with every
+    element equal; a comparison that raises is not equal."""
+    if a is b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return (
+            isinstance(a, tuple) == isinstance(b, tuple)
+            and len(a) == len(b)
+            and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
+        )
+    try:
+        answer = a == b
+        if isinstance(answer, bool):
+            return answer
+        if getattr(answer, "shape", ()) == ():  # one truth value (a NumPy scalar's np.bool_)
+            return bool(answer)
+        equals = getattr(a, "equals", None)  # (pandas: NaN in the same places counts as equal)
+        if callable(equals):
+            return bool(equals(b))
+        same_shape = type(a) is type(b) and getattr(a, "shape", None) == getattr(b, "shape", None)
+        return same_shape and bool(answer.all())
+    except Exception:  # (a comparison that raises, or an answer with no single truth value)
+        return False
+
+
+def _previewed(value: Any, recorded: Any) -> bool:
+    """Whether ``recorded`` (an argument as the run's node recorded it) is the preview of ``value``, a value that is
+    not JSON (its preview is not itself: a NumPy array's is its repr, a set's a list)."""
+    shown = preview(value)
+    return not _same(shown, value) and _same(shown, recorded)
+
+
+def has_ref(value: Any) -> bool:
+    """Whether ``value`` is a Ref or a list or dict holding one."""
+    if isinstance(value, Ref):
+        return True
+    if isinstance(value, list):
+        return any(has_ref(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_ref(v) for v in value.values())
+    return False
