@@ -21,23 +21,22 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import traceback
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aether_nb.errors import StepTimeout, StorageError, UsageError, WaitTimeout
 from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
 from aether_nb.runtime.events import Event, RunWarning
-from aether_nb.runtime.failures import journal_failure, rebuild, step_not_written
+from aether_nb.runtime.failures import error_info, journal_failure, step_not_written
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
+from aether_nb.runtime.replays import ran_parents, replay_failure, replayed_meta, warn_runs_again
 from aether_nb.runtime.step_cancels import cancel_ends_step, warn_abandoned
-from aether_nb.runtime.tracebacks import trimmed
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
-from aether_nb.store.redact import contains_secret, redact_text
+from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Executor, Submission
@@ -80,19 +79,6 @@ def use_scope(scope: Scope | None) -> Iterator[None]:
 def detach_scope() -> None:
     """Leave every scope in this context: a sync tool body in its worker thread calls tools directly."""
     _current_scope.set(None)
-
-
-def error_info(exc: BaseException) -> dict[str, Any]:
-    """What the DAG node and the store keep of an exception: type, message and traceback text, redacted.
-
-    Redacted here, not only where they are stored: a chained cause's message is in the traceback (an endpoint
-    answering 401 with "Incorrect API key provided: <key>"), and the node's error, its events and what a run's
-    observers got held the key in memory, while the store showed ``[REDACTED]``."""
-    return {
-        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": redact_text(str(exc)),
-        "traceback": redact_text("".join(traceback.format_exception(type(exc), exc, trimmed(exc.__traceback__)))),
-    }
 
 
 class StepHost(Protocol):
@@ -359,8 +345,8 @@ class Scope:
             failed = execution.journal.take_failure(key, name, fp, exact=exact)
             if failed is not None:  # it failed in an earlier execution: the same error again (see failures.py)
                 if node and from_frontier:
-                    parents = self._ran_parents(failed.key, parents)
-                self._replay_failure(failed, kind, inputs, parents, meta, node)
+                    parents = ran_parents(self, failed.key, parents)
+                replay_failure(self, failed, kind, inputs, parents, meta, node)
             if exact:
                 entry = execution.journal.replay_exact(key, name, fp, inputs)
             else:
@@ -369,8 +355,8 @@ class Scope:
             value = decode(entry.value)
             if node:
                 if from_frontier:
-                    parents = self._ran_parents(key, parents)
-                meta, changed = self._replayed_meta(key, name, meta)
+                    parents = ran_parents(self, key, parents)
+                meta, changed = replayed_meta(self.run, key, name, meta)
                 run.start_node(
                     node_id=key,
                     name=name,
@@ -407,7 +393,7 @@ class Scope:
                 meta=meta,
             )
             if again:
-                self._warn_runs_again(key, name)
+                warn_runs_again(self.run, key, name)
             child = Scope(execution, key, kind)
             child.step = (self, name, kind, fp)
             if execution.resumed or execution.journal.active:
@@ -487,55 +473,6 @@ class Scope:
         if node:
             self.advance(parents, key)
         return value
-
-    def _ran_parents(self, key: str, parents: tuple[str, ...]) -> tuple[str, ...]:
-        """The edges a replayed step had when it ran (``parents``, the frontier now, if unknown). A replay returns
-        at once, so branches of a gather replay one after the other, each seeing the one before completed: its
-        frontier would give the second the first as its parent and drop the first from the frontier, and the step
-        after the gather (the wait the run resumes at) would depend on the last one only."""
-        ran = self.run.ran_parents(key)
-        return parents if ran is None else ran
-
-    def _warn_runs_again(self, key: str, name: str) -> None:
-        """A step cut off while its code ran (its process stopped) executes again: its node's time is this
-        execution's, and the run says that it ran twice (what it did before the stop may have happened twice)."""
-        self.run.emit(
-            RunWarning,
-            node_id=key,
-            code="ran_again",
-            message=f"step {key} was still running when the kernel stopped, so it was run again from the start when "
-            "the run resumed; anything it did before the stop may have happened twice.",
-            detail={"step": key, "name": name},
-        )
-
-    def _replay_failure(
-        self, entry: JournalEntry, kind: str, inputs: Any, parents: tuple[str, ...], meta: Any, node: bool
-    ) -> NoReturn:
-        """Raise again the error a step failed with in an earlier execution, its node drawn failed as it was."""
-        exc = rebuild(decode(entry.value))
-        if node:
-            self.run.start_node(node_id=entry.key, name=entry.name, node_kind=kind, parent=self.node_id,
-                                parents=parents, inputs=preview(inputs), replayed=True, meta=meta)  # fmt: skip
-            self.run.finish_node(entry.key, "FAILED", error=error_info(exc), replayed=True, ts=entry.created_at)
-            self.advance(parents, entry.key)
-        self.execution.note_failure(exc, entry.key)
-        raise exc
-
-    def _replayed_meta(self, key: str, name: str, meta: Any) -> tuple[Any, dict[str, Any] | None]:
-        """A replayed step keeps the meta it ran with (the tool's code version that made its result). When the tool
-        has other code now, the recorded result is still reused (every effect once), and the run says so: the
-        second value is that RunWarning's fields (emitted once the node is drawn), else None."""
-        now = meta.get("tool_version") if isinstance(meta, dict) else None
-        if now is None:
-            return meta, None
-        before = self.run.ran_meta(key)
-        ran = before.get("tool_version") if isinstance(before, dict) else None
-        if ran is None or ran == now:
-            return meta, None
-        message = f"tool {name} changed since step {key} ran; its recorded result was reused, not re-run (start a new "
-        message += "run to use the new code)"
-        detail = {"tool": name, "step": key, "ran": ran, "now": now}
-        return before, {"node_id": key, "code": "tool_changed", "message": message, "detail": detail}
 
     def journal(
         self,

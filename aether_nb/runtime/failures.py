@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, ReplayMismatch, RunCancelled, StorageError
-from aether_nb.store.redact import contains_secret
+from aether_nb.runtime.tracebacks import trimmed
+from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
@@ -126,3 +128,16 @@ def step_not_written(run_id: str, key: str, name: str, error: StorageError) -> S
         node_id=key,
         code="step_not_written",
     )
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What the DAG node and the store keep of an exception: type, message and traceback text, redacted.
+
+    Redacted here, not only where they are stored: a chained cause's message is in the traceback (an endpoint
+    answering 401 with "Incorrect API key provided: <key>"), and the node's error, its events and what a run's
+    observers got held the key in memory, while the store showed ``[REDACTED]``."""
+    return {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": redact_text(str(exc)),
+        "traceback": redact_text("".join(traceback.format_exception(type(exc), exc, trimmed(exc.__traceback__)))),
+    }

@@ -23,7 +23,8 @@ from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.dormancy import Dormancy, only_parked
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
-from aether_nb.runtime.execution import Execution, Scope, enter_scope, error_info, leave_scope
+from aether_nb.runtime.execution import Execution, Scope, enter_scope, leave_scope
+from aether_nb.runtime.failures import error_info
 from aether_nb.runtime.graph import RunGraph
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.leftovers import Leftovers

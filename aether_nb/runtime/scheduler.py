@@ -25,8 +25,9 @@ from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.events import GraphPlanned, NodeStatusChanged, RunWarning
-from aether_nb.runtime.execution import Scope, error_info
+from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.executors import lingering, submitted
+from aether_nb.runtime.failures import error_info
 from aether_nb.runtime.graph import NOT_RUN_STATUSES
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.slots import Slots, in_session_slot
