@@ -21,7 +21,7 @@ The statement type is checked first only to give a clear message for an obvious 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,13 +162,17 @@ def _param_problem(value: Any, depth: int, inside: set[int]) -> str | None:
 
 @dataclass(frozen=True)
 class QueryResult:
-    """Columns and rows of a query."""
+    """Columns and rows of a query. Iterating gives the rows as tuples (as a DB-API cursor does): ``for run_id,
+    status in ag.store().sql("select run_id, status from runs"): ...``."""
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
