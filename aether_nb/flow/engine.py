@@ -17,7 +17,9 @@ One turn (``ainvoke`` on a thread) is one aether_nb Run whose body is :meth:`Eng
 
 A failing task cancels its running siblings; the results of the siblings that finished and the error are recorded
 on the checkpoint the superstep started from, so the next turn re-runs only the failed task(s); the calls they
-completed replay then, after a stop too (:mod:`aether_nb.flow.ledger`).
+completed replay then. A stop keeps the finished siblings' results the same way (:mod:`aether_nb.flow.ledger`).
+What the engine keeps while tasks pause, and which answered tasks a resuming call still waits for, is
+:mod:`aether_nb.flow.pauses`.
 
 A compiled graph used as a node runs an Engine of its own inside that node's step (its tasks are nested steps, its
 checkpoints live under the node's namespace, its interrupts are waits of the same run). What an engine streams to
@@ -29,8 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
@@ -48,6 +49,7 @@ from aether_nb.flow.emitter import Emitter
 from aether_nb.flow.ledger import RAN_KEY, record_failure, record_stop, sources_of
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import check_run_config, node_timeout
+from aether_nb.flow.pauses import Pauses
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
@@ -72,7 +74,7 @@ def current_engine() -> Engine | None:
     return _engine.get()
 
 
-class Engine(Emitter):
+class Engine(Emitter, Pauses):
     """Executes one run of a compiled graph on one thread (or a subgraph inside a node of a parent graph)."""
 
     def __init__(
@@ -124,6 +126,8 @@ class Engine(Emitter):
         self.head: Checkpoint | None = None
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
         self.failing = False  # (root only) a task failed: the turn fails, whatever its siblings asked meanwhile
+        self.answered: dict[str, str | None] = {}  # (root only) answered interrupts awaiting their task (see pauses)
+        self.outcome_callbacks: list[Callable[[], None]] = []
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
@@ -283,22 +287,6 @@ class Engine(Emitter):
         """The recursion limit of the call driving the turn now (a resuming call brings its own)."""
         return self.root.graph.limits.get(self.run.id, self.limit)
 
-    def resumed_here(self) -> None:
-        """A task of this graph runs again with answers given while no process waited for them: its superstep
-        (and those of the graphs it runs in) read the state again, as after a live wait — it may have been
-        edited meanwhile."""
-        self.interrupted = True
-        if self.parent is not None:
-            self.parent.resumed_here()
-            self.parent.nested_waited = True
-
-    def note_asked(self) -> None:
-        """A task of a subgraph running in one of this graph's tasks was resumed with an answer: that task
-        (and so this graph's superstep) counts as resumed too, up to the root."""
-        self.asked_count += 1
-        if self.parent is not None:
-            self.parent.note_asked()
-
     def _out_of_steps(self, limit: int, supersteps: int, path: list[list[str]], tasks: list[dict[str, Any]]) -> None:
         shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
         then = f", then {[t['node'] for t in tasks]}" if tasks else ""
@@ -379,6 +367,8 @@ class Engine(Emitter):
         if self.step_asked and self.parent is not None:
             self.parent.note_asked()
         self.step_done = {}
+        if self.parent is None:
+            self.answered.clear()  # (every task of the superstep has its outcome now: see flow.pauses)
         if runs_now and self.graph.announced and self.parent is None:  # (the superstep the resuming call announced)
             self.graph.announced.pop(self.run.id, None)
         order = merge_order(tasks)
@@ -457,7 +447,7 @@ class Engine(Emitter):
             try:
                 return [await self.runner.run(tasks[0], values, step)]
             except asyncio.CancelledError:
-                record_stop(self, tasks)
+                record_stop(self, tasks, {})
                 raise
             except ParentCommand:
                 raise
@@ -468,10 +458,12 @@ class Engine(Emitter):
         try:
             await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
         except asyncio.CancelledError:
+            # the finished tasks' results are kept first: a second stop (astop after a cancelled call, a second
+            # interrupt) cancels this handler's wait for the others to unwind
+            record_stop(self, tasks, _finished(tasks, futures))
             for f in futures:
                 f.cancel()
             await asyncio.gather(*futures, return_exceptions=True)
-            record_stop(self, tasks)
             raise
         failed = [(t, f.exception()) for t, f in zip(tasks, futures, strict=True) if f.done() and f.exception()]
         if not failed:
@@ -485,58 +477,11 @@ class Engine(Emitter):
             self.scope.cancel_on_purpose(t.key)
             f.cancel()
         await asyncio.gather(*futures, return_exceptions=True)
-        done = {
-            t.tid: f.result()
-            for t, f in zip(tasks, futures, strict=True)
-            if f.done() and not f.cancelled() and f.exception() is None
-        }
         errors = {t.tid: e for t, e in failed if e is not None}
-        record_failure(self, tasks, done, errors)
+        record_failure(self, tasks, _finished(tasks, futures), errors)
         first = failed[0][1]
         assert first is not None
         raise first
-
-    def note_done(self, task: Task, outcome: Outcome) -> None:
-        """A task finished; while a sibling waits on an interrupt, its result is kept on the checkpoint (the
-        thread's state and tasks show it, as LangGraph's pending writes)."""
-        self.step_done[task.tid] = outcome
-        if self.interrupted:
-            self.keep_pending()
-
-    def record_interrupt(self, tid: str, interrupt_id: str, value: Any) -> None:
-        """Keep an ``interrupt()`` of a task on the checkpoint its superstep started from (the thread's history
-        shows where each interrupt fired); a subgraph's also on its parent's."""
-        head = self.current_head()
-        if head is not None:
-            recorded = {k: list(v) for k, v in head.interrupts.items()}
-            recorded.setdefault(tid, []).append([interrupt_id, value])
-            self.head = replace(head, interrupts=recorded)
-            self.checkpointer.replace(self.thread, self.head)
-        if self.parent is not None:
-            self.parent.record_interrupt(self.parent_task or self.node, interrupt_id, value)
-
-    def pausing(self) -> None:
-        """A task of this graph (or of a subgraph inside one of its tasks) is about to wait: keep the results of
-        the superstep's finished tasks on the checkpoints, up to the root graph."""
-        self.interrupted = True
-        self.keep_pending()
-        settle_record(self.checkpointer, self.thread)
-        if self.parent is not None:
-            self.parent.pausing()
-            self.parent.nested_waited = True
-
-    def keep_pending(self) -> None:
-        if len(self.step_tasks) < 2:
-            return  # (before reading the head: a lone task has no siblings' results to keep)
-        head = self.current_head()
-        if head is None:
-            return
-        pending = {
-            tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
-        }
-        if pending != head.pending:
-            self.head = replace(head, pending=pending)
-            self.checkpointer.replace(self.thread, self.head)
 
     def note_unrouted(self, task: Task, writes: list[Write], goto: Route, follow_edges: bool) -> None:
         """The task's node returned but routing from its writes failed: keep its return, so the failure records
@@ -602,3 +547,12 @@ class Engine(Emitter):
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
+
+
+def _finished(tasks: list[Task], futures: Sequence[asyncio.Future[Outcome]]) -> dict[str, Outcome]:
+    """The outcomes of the superstep's tasks that finished (not cancelled, not failed), by task id."""
+    return {
+        t.tid: f.result()
+        for t, f in zip(tasks, futures, strict=True)
+        if f.done() and not f.cancelled() and f.exception() is None
+    }

@@ -120,17 +120,21 @@ def record_failure(
     )
 
 
-def record_stop(engine: Engine, tasks: list[Task]) -> None:
+def record_stop(engine: Engine, tasks: list[Task], done: Mapping[str, Outcome]) -> None:
     """A stop (``astop``, a cancelled call, the kernel's interrupt) cancelled the superstep's tasks: the checkpoint
-    it started from records where they ran, so the turn that goes on with them replays their completed calls. Not
-    for a run that only left memory (it goes on itself, from its own journal) nor one a call gave up on purpose
-    (``graph.abandoned_runs``)."""
+    it started from keeps the results of the tasks that had finished (``done``: LangGraph's pending writes, so the
+    turn that goes on runs only the others, and a finished node's code does not run twice) and records where the
+    others ran, so that turn replays their completed calls. Not for a run that only left memory (it goes on
+    itself, from its own journal) nor one a call gave up on purpose (``graph.abandoned_runs``)."""
     run = engine.run
     if not run.cancel_requested or run.id in engine.root.graph.abandoned_runs:
         return
     head = engine.current_head()
     if head is None:
         return
-    ran = ledger_of(run.id, tasks, skip=head.pending)
-    if ran:
-        engine.checkpointer.replace(engine.thread, replace(head, ran={**head.ran, **ran}))
+    pending = {**head.pending}
+    pending.update((tid, {"writes": journal_form(o.writes), "route": o.route.to_json()}) for tid, o in done.items())
+    ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
+    ran.update(ledger_of(run.id, tasks, skip=pending))
+    if pending != head.pending or ran != head.ran:
+        engine.checkpointer.replace(engine.thread, replace(head, pending=pending, ran=ran))

@@ -9,8 +9,7 @@ import asyncio
 import functools
 import re
 import warnings
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from aether_nb.flow.options import interrupt_names
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
+from aether_nb.flow.turn_watch import TURN_ENDING, TurnWatch, settled
 from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import Event
@@ -33,6 +33,7 @@ from aether_nb.runtime.slots import while_elsewhere
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+    from aether_nb.flow.engine import Engine
     from aether_nb.flow.streaming import Sink
     from aether_nb.runtime.session import Session
     from aether_nb.store.records import WaitRecord
@@ -96,8 +97,10 @@ async def continue_turn(
     # nodes run once); one whose process (or loop) is gone is started again from its journal after.
     answered = False
     if command is not None and command.resume is not None:
+        asked = {token: i.id for token, i in dynamic}
+        engine = graph.engines.get(run.id) if run.live else None
         for token, answer in answers:  # (checked above, before the input or update was merged)
-            await run.answer(answer, token=token)
+            await _answer(run, engine, asked.get(token), token, answer)
         graph.resumed_by_call.update(token for token, _ in pauses)
         answered = True
     elif not dynamic:
@@ -109,6 +112,20 @@ async def continue_turn(
         if sink is not None:
             graph.sinks[run.id] = sink
     return run
+
+
+async def _answer(run: Run, engine: Engine | None, interrupt_id: str | None, token: str, answer: Any) -> None:
+    """Answer one pause. An ``interrupt()`` of a task parked in this process: the call returns only once that
+    task has an outcome (see :mod:`aether_nb.flow.pauses`), registered first: it may finish while this awaits."""
+    if engine is None or interrupt_id is None:
+        await run.answer(answer, token=token)
+        return
+    engine.expect_outcome(interrupt_id)
+    try:
+        await run.answer(answer, token=token)
+    except BaseException:
+        engine.drop_expected(interrupt_id)
+        raise
 
 
 _INTERRUPT_ID = re.compile(r"(?:[^/]+/)+interrupt_\d+")
@@ -164,51 +181,8 @@ def _names_interrupts(run: Run, resume: Any, pending: Mapping[str, str]) -> bool
     return any(k in known for k in keys)
 
 
-_TURN_ENDING = frozenset({"wait_opened", "run_finished", "node_finished", "node_ran", "run_status"})
-"""The kinds of event after which a turn's caller looks again whether the turn paused or ended."""
-
-
-class _Watch:
-    """What a turn's caller (:func:`until_pause`) waits on: an event that may end the turn or, for a stream, each
-    event in order. One future at a time, no queue: a thousand turns resumed together each kept an
-    ``asyncio.Queue`` (its event, deques and dicts, ~8 objects) alive for the whole turn, and the garbage
-    collector carried them all into its oldest generation (W5, bench/README)."""
-
-    __slots__ = ("_future", "_woken", "events")
-
-    def __init__(self, keep_events: bool) -> None:
-        self.events: deque[Event] | None = deque() if keep_events else None
-        self._woken = False
-        self._future: asyncio.Future[None] | None = None
-
-    def __call__(self, event: Event) -> None:
-        if self.events is not None:
-            self.events.append(event)
-        elif event.kind in _TURN_ENDING:
-            self._woken = True
-        else:
-            return
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
-
-    async def next(self) -> Event | None:
-        """The next event (a stream's), or None once an event that may end the turn came (no stream)."""
-        events = self.events
-        while not (events if events is not None else self._woken):
-            self._future = asyncio.get_running_loop().create_future()
-            try:
-                await self._future
-            finally:
-                self._future = None
-        if events is not None:
-            return events.popleft()
-        self._woken = False
-        return None
-
-
 async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink | None) -> Any:
-    watch = _Watch(keep_events=sink is not None)
+    watch = TurnWatch(keep_events=sink is not None)
     unsubscribe = run.subscribe(watch)
     if sink is not None and sink.wants("messages"):
         # at once, not as the watch hands events out: a task's deltas stream before its update, and the stream
@@ -217,13 +191,19 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
     else:
         unsubscribe_deltas = None
     pauses: list[tuple[str, Interrupt]] = []
+    watched: Engine | None = None  # the engine whose answered tasks' outcomes poke the watch
+    unwatch: Callable[[], None] | None = None
     try:
         check = True
         while not run.done:
             if check:
                 pauses = graph.interrupts_of(run)
                 engine = graph.engines.get(run.id)
-                if pauses and (engine is None or (engine.busy == 0 and not engine.failing)):
+                if engine is not watched:  # (a run that left memory and resumed has a new one)
+                    if unwatch is not None:
+                        unwatch()
+                    watched, unwatch = engine, engine.on_outcome(watch.poke) if engine is not None else None
+                if pauses and (engine is None or settled(engine, pauses)):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
@@ -234,13 +214,15 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
             event = await watch.next()
             if event is not None:
                 _stream_event(sink, event)
-            check = event is None or event.kind in _TURN_ENDING
+            check = event is None or event.kind in TURN_ENDING
         while sink is not None and watch.events:
             sink("debug", watch.events.popleft(), ())
     finally:
         unsubscribe()
         if unsubscribe_deltas is not None:
             unsubscribe_deltas()
+        if unwatch is not None:
+            unwatch()
     if run.done and run.status == "failed":
         try:
             await run.result()
