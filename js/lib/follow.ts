@@ -15,7 +15,10 @@ export class Follower {
   /** Reports each change of `follow` (the header shows the button while it is off). */
   onChange: (follow: boolean) => void = () => {};
   private target: Box | null = null;
-  private autoScrolling = false;
+  /** Where this follower's last scroll put the DAG, until its scroll event comes. A flag ("a scroll of mine is
+   * coming") was not enough: a browser sends one scroll event per frame, so a person's scroll in the same frame as
+   * the follower's (a busy page) was taken for the follower's and lost (following went on, the place forgotten). */
+  private expected: [number, number] | null = null;
 
   constructor(private readonly el: HTMLElement) {
     el.addEventListener("wheel", this.onUserScroll, { passive: true });
@@ -30,10 +33,9 @@ export class Follower {
 
   /** A scroll the follower did not make itself (scrollbar drag, keys) stops following too. */
   private readonly onScroll = (): void => {
-    if (this.autoScrolling) {
-      this.autoScrolling = false;
-      return;
-    }
+    const mine = this.expected;
+    this.expected = null;
+    if (mine && Math.abs(this.el.scrollTop - mine[0]) < 1 && Math.abs(this.el.scrollLeft - mine[1]) < 1) return;
     this.onUserScroll();
   };
 
@@ -69,8 +71,8 @@ export class Follower {
     const y = Math.max(0, top - el.clientHeight / 3);
     const x = Math.max(0, left - el.clientWidth / 3);
     if (Math.abs(el.scrollTop - y) < 1 && Math.abs(el.scrollLeft - x) < 1) return;
-    this.autoScrolling = true;
     el.scrollTo({ top: y, left: x });
+    this.expected = [el.scrollTop, el.scrollLeft]; // (where it landed: the browser clamps to the scroll range)
   }
 
   dispose(): void {

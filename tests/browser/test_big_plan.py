@@ -92,6 +92,18 @@ def test_a_two_thousand_step_plan_is_drawn_at_once_and_runs_after_its_approval(
     # The person scrolls down the chain and approves: the run's end draws the widget again (its display carries
     # the static view for the saved notebook), and the DAG must stay where they were reading.
     widget.evaluate("(root) => { root.querySelector('.aether-dag').scrollTop = 5000; }")
+    lab.wait_in_widget(1, "(root) => !root.querySelector(\"[data-action='follow']\").hidden", timeout=30)
+    # "Follow the run" scrolls back to the question, and the person scrolls away in the same frame (a busy page):
+    # one scroll event comes for both, and the person's scroll must win (it was taken for the follower's, so the
+    # widget kept following and the end's redraw lost their place: a flaky CI run showed scrollTop 0).
+    widget.evaluate(
+        """(root) => {
+          root.querySelector("[data-action='follow']").click();
+          root.querySelector('.aether-dag').scrollTop = 5000;
+        }"""
+    )
+    lab.wait_in_widget(1, "(root) => !root.querySelector(\"[data-action='follow']\").hidden", timeout=30)
+    assert widget.evaluate("(root) => root.querySelector('.aether-dag').scrollTop") == 5000
     widget.locator("[data-wait-kind='approval'] button.aether-primary").click(timeout=30_000)
     lab.wait_in_widget(1, "(root) => root.dataset.runStatus === 'succeeded'", timeout=180)
     lab.wait_in_widget(1, _calls_shown("DONE"), timeout=60)
