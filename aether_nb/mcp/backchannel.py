@@ -8,6 +8,11 @@ node's, then does the work, so what it does lands on the node: a question is a w
 chat asks it and the answer is journaled), a sampling request is a journaled ``llm`` call of ``context.llm()``,
 a log line goes to ``context.logger()``.
 
+A question or model call remembers the calls that were in flight when it came (its possible *owners*). The call
+handling it may end first (it got its own answer, or its run stopped): the request then moves to the oldest owner
+still open, which handles it under its own node (see :func:`handle_while_open`); it is refused only when no owner
+is left. A request the server withdraws (``notifications/cancelled``) closes at once.
+
 Outside a run there is nobody to ask and no journal: questions and sampling requests are refused (the server
 sees an error and usually fails the call) and log lines go to the ``aether_nb.mcp.<server>`` Python logger.
 """
@@ -16,18 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, shown
+from aether_nb.mcp.questions import ask, sample
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
-
-ASK_TRIES = 3
-"""How many times a field whose answer does not fit (``"three"`` for a number) is asked before declining."""
 
 _LOG_LEVELS = {
     "debug": logging.DEBUG,
@@ -39,19 +41,26 @@ _LOG_LEVELS = {
     "alert": logging.CRITICAL,
     "emergency": logging.CRITICAL,
 }
-_YES_NO = ("Yes", "No")
+RUN_STOPPED = "the run that was asking it stopped before it was answered"
+CALL_ENDED = "the call it was asked during has ended"
 
 
-@dataclass
+@dataclass(eq=False)
 class Request:
-    """One thing the server sent during a call, to be handled by the call's task (``future``: its answer)."""
+    """One thing the server sent during a call, to be handled by a call's task (``future``: its answer).
+
+    ``owners`` are the calls of a run in flight when it came (one of them asked it); ``answered`` the fields of a
+    question answered so far, which stay answered when it moves to another owner.
+    """
 
     kind: str  # "elicit", "sample", "log" or "progress"
     params: Any
     future: asyncio.Future[Any] | None = None
+    owners: list[InFlight] = field(default_factory=list)
+    answered: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)
 class InFlight:
     """A tool call in progress on a connection: what its task must handle besides the server's answer."""
 
@@ -60,6 +69,7 @@ class InFlight:
     queue: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
     ended: bool = False  # answered (or failed): nothing more is handed to it
     request: asyncio.Future[Any] | None = None  # the SDK's call, once sent: its end is the server's answer
+    busy: str = ""  # what its task handles now ("elicit", "sample"): a model call goes to an owner that is idle
 
 
 class BackChannel:
@@ -69,6 +79,8 @@ class BackChannel:
         self.server = server
         self.calls: list[InFlight] = []
         self.log = logging.getLogger(f"aether_nb.mcp.{server}")
+        self._open: set[asyncio.Future[Any]] = set()  # questions and model calls handed out, not answered yet
+        self._changed: asyncio.Future[None] | None = None
 
     # -- SDK callbacks (run in the SDK's reader task) ---------------------------------------------------------------
     async def elicit(self, context: Any, params: Any) -> Any:
@@ -88,7 +100,7 @@ class BackChannel:
                 message=f"aether_nb does not open URLs for an MCP server (URL elicitation of {params.url!r}); "
                 "only form questions are asked in the run's chat",
             )
-        return await self._hand(call, "elicit", params)
+        return await self._hand("elicit", params)
 
     async def sample(self, context: Any, params: Any) -> Any:
         from mcp_types import INVALID_REQUEST, ErrorData
@@ -100,7 +112,7 @@ class BackChannel:
                 message="aether_nb serves an MCP server's sampling requests only inside a run (with the run's "
                 "context.llm()): call the tool from a @graph_fn",
             )
-        return await self._hand(call, "sample", params)
+        return await self._hand("sample", params)
 
     async def logged(self, params: Any) -> None:
         call = self._target()
@@ -118,15 +130,30 @@ class BackChannel:
 
         return on_progress
 
-    def pass_on(self, request: Request, ended: InFlight) -> None:
-        """A question or model call handed to a call that got its answer first: it was another call's, so it goes
-        to the oldest call still in flight (or is refused when none is left)."""
-        assert request.future is not None
-        others = [c for c in self.calls if c is not ended and not c.ended and c.context is not None]
+    # -- what the calls' tasks ask ----------------------------------------------------------------------------------
+    @property
+    def waiting_on_client(self) -> bool:
+        """Whether a question or model call of the server is open or queued: no call's ``call_timeout_s`` runs
+        meanwhile (the server waits for aether_nb, and any call in flight may be the one that asked)."""
+        return bool(self._open)
+
+    def changed(self) -> asyncio.Future[None]:
+        """A future done when :attr:`waiting_on_client` next changes (a call's timer stops or runs again)."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
+
+    def pass_on(self, request: Request, ended: InFlight, why: str) -> None:
+        """A question or model call whose handling call ended (``why``) before it was answered: it may be another
+        call's, so it goes to the oldest of its owners still open, or is refused when none is left."""
+        future = request.future
+        if future is None or future.done():
+            return
+        others = [c for c in request.owners if c is not ended and not c.ended]
         if others:
-            others[0].queue.put_nowait(request)
+            _pick(others, request.kind).queue.put_nowait(request)
         else:
-            request.future.set_result(refusal("the call it belongs to has ended"))
+            future.set_result(refusal(self.server, request.kind, why))
 
     def _target(self) -> InFlight | None:
         running = [c for c in self.calls if not c.ended]
@@ -135,14 +162,45 @@ class BackChannel:
             return in_run[0]
         return running[0] if running else None
 
-    async def _hand(self, call: InFlight, kind: str, params: Any) -> Any:
+    async def _hand(self, kind: str, params: Any) -> Any:
+        owners = [c for c in self.calls if not c.ended and c.context is not None]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        call.queue.put_nowait(Request(kind, params, future))
+        request = Request(kind, params, future, owners)
+        self._open.add(future)
+        if len(self._open) == 1:
+            self._notify()
+        future.add_done_callback(self._closed)
+        _pick(owners, kind).queue.put_nowait(request)
+        # Cancelled (the server withdrew its request with notifications/cancelled, so the SDK cancels this
+        # callback; or the connection ended): the future is cancelled with it, and the task handling the request
+        # closes its question at once (see handle_while_open).
         return await future
+
+    def _closed(self, future: asyncio.Future[Any]) -> None:
+        self._open.discard(future)
+        if not self._open:
+            self._notify()
+
+    def _notify(self) -> None:
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+
+
+def _pick(owners: list[InFlight], kind: str) -> InFlight:
+    """The owner that handles a request: the oldest; for a model call the oldest idle one (else the oldest not
+    asking a person something), so it does not wait behind a question or model call it has nothing to do with."""
+    if kind == "sample":
+        for free in ([c for c in owners if not c.busy], [c for c in owners if c.busy != "elicit"]):
+            if free:
+                return free[0]
+    return owners[0]
 
 
 async def handle(request: Request, call: InFlight, server: str) -> None:
-    """Do what ``request`` asks, in the call's (the node's) task; settle its future with the SDK result."""
+    """Do what ``request`` asks, in the call's (the node's) task; settle its future with the SDK result.
+
+    Cancelled, it leaves the future alone: the caller moves the request on or refuses it (:func:`handle_while_open`).
+    """
     from mcp_types import INTERNAL_ERROR, ErrorData
 
     ctx = call.context
@@ -161,226 +219,87 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     assert future is not None
     try:
         if request.kind == "elicit":
-            result: Any = await ask(ctx, server, request.params)
+            result: Any = await ask(ctx, server, request.params, request.answered)
         else:
             result = await sample(ctx, server, request.params)
     except MCPError as exc:
         result = ErrorData(code=INTERNAL_ERROR, message=str(exc))
-    except BaseException as exc:
-        # The run is stopping or pausing (or the question failed): the server's request ends with the call.
+    except Exception as exc:
         if not future.done():
-            if isinstance(exc, Exception):
-                future.set_exception(exc)  # the server is told why (its request fails with this message)
-            else:
-                future.set_result(refusal("the run stopped before the question was answered"))
+            future.set_exception(exc)  # the server is told why (its request fails with this message)
         raise
     if not future.done():
         future.set_result(result)
 
 
 async def handle_while_open(item: Request, call: InFlight, back: BackChannel) -> None:
-    """Handle what the server asked during the call, in the call's (the node's) task, for as long as a call that
-    may have asked it is open.
+    """Handle what the server asked during the call, in the call's (the node's) task, while the call is open.
 
-    A question waits for a person, maybe for hours. When every call in flight on the connection has ended meanwhile
-    (the server died, or gave up on its question and answered), the answer can go nowhere: the question is closed at
-    once (its wait step ends cancelled, so the widget and ``run.waits`` drop it), and the call's own end, its error
-    for a server that went away, fails the node, instead of a run left waiting for an answer no server can take.
-    While another call is still open the question stays: it was handed to the oldest call in flight, but it may be
-    the other call's (a 2025-era request does not say), and cutting it would fail that call.
+    A question waits for a person, maybe for hours, and a 2025-era request does not say which call asked it. So:
+
+    * the call's own answer comes first: the call must end now (its node done and journaled, so a restart never
+      repeats it), and the question was not its own (the tool answered without it). Its wait here closes (the wait
+      step ends cancelled, so the widget and ``run.waits`` drop it) and it moves to the oldest other call in flight
+      when it came, which asks it under its own node (fields already answered stay answered). A model call being
+      made is not cut so: it is paid for and takes seconds, not a person's hours; the call ends when it is done;
+    * the call's run stops (or pauses): the question may be another run's call's, which goes on, so it moves the
+      same way; refused only when no call is left that could have asked it;
+    * the server withdraws it (``notifications/cancelled``): it closes at once, and the next question is shown.
     """
+    future = item.future
+    if future is None:
+        await handle(item, call, back.server)
+        return
+    if future.done():
+        return  # withdrawn while it waited in the queue
     task = asyncio.current_task()
     assert task is not None and call.request is not None
-    handling, cut = True, False
-    watched: list[asyncio.Future[Any]] = []
+    request = call.request
+    handling, cut = True, ""
 
-    def a_call_ended(_: object = None) -> None:
+    def stop(reason: str) -> None:
         nonlocal cut
-        if not handling or cut:
-            return
-        still_open = [
-            c.request for c in back.calls if c.context is not None and c.request is not None and not c.request.done()
-        ]
-        if still_open:
-            for other in still_open:
-                if other not in watched:
-                    watched.append(other)
-                    other.add_done_callback(a_call_ended)
-            return
-        cut = True
-        task.cancel()
+        if handling and not cut:
+            cut = reason
+            task.cancel()
 
-    watched.append(call.request)
-    call.request.add_done_callback(a_call_ended)
+    def answered(_: asyncio.Future[Any]) -> None:
+        if item.kind == "elicit":
+            stop("answered")
+
+    def withdrawn(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            stop("withdrawn")
+
+    request.add_done_callback(answered)
+    future.add_done_callback(withdrawn)
+    call.busy = item.kind
     try:
         await handle(item, call, back.server)
     except asyncio.CancelledError:
-        if not cut or task.uncancel() > 0:  # (cancelled from elsewhere too: the run stops)
-            raise
+        if cut and task.uncancel() == 0:
+            if cut == "answered":
+                back.pass_on(item, call, CALL_ENDED)
+            return
+        back.pass_on(item, call, RUN_STOPPED)
+        raise
     finally:
-        handling = False
-        for future in watched:
-            future.remove_done_callback(a_call_ended)
+        handling, call.busy = False, ""
+        request.remove_done_callback(answered)
+        future.remove_done_callback(withdrawn)
 
 
-def refusal(why: str) -> Any:
-    """The error a server's request gets when aether_nb cannot serve it."""
+def refusal(server: str, kind: str, why: str) -> Any:
+    """The error a server's request gets when aether_nb cannot serve it (what the server's tool then reports)."""
     from mcp_types import INVALID_REQUEST, ErrorData
 
-    return ErrorData(code=INVALID_REQUEST, message=why)
+    what = "question (elicitation)" if kind == "elicit" else "model call (sampling request)"
+    return ErrorData(
+        code=INVALID_REQUEST, message=f"aether_nb did not answer this {what} of MCP server {shown(server)}: {why}"
+    )
 
 
 def log_text(params: Any) -> str:
     data = params.data
     text = data if isinstance(data, str) else repr(data)
     return f"[{params.logger}] {text}" if params.logger else text
-
-
-# -- questions ------------------------------------------------------------------------------------------------------
-async def ask(ctx: NodeContext, server: str, params: Any) -> Any:
-    """An elicitation as the node's questions in the run's chat: one question per field of the requested form.
-
-    A field with an ``enum`` (or ``oneOf`` consts) is a choice, a boolean a Yes/No choice, anything else a text
-    answer (numbers are parsed; an optional field answered with an empty text is left out). Each question is a
-    wait of the node, journaled like any ``ask_*``.
-    """
-    from mcp_types import ElicitResult
-
-    schema = params.requested_schema if isinstance(params.requested_schema, dict) else {}
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = set(schema.get("required") or [])
-    channel = ctx.channel()
-    message = f"{server} asks: {params.message}"
-    if not props:
-        answer = await channel.ask_choices(message, ["Continue", "Decline"])
-        return ElicitResult(action="accept" if answer.index == 0 else "decline", content={})
-    content: dict[str, Any] = {}
-    for name, prop in props.items():
-        prop = prop if isinstance(prop, dict) else {}
-        label = str(prop.get("description") or prop.get("title") or name)
-        prompt = message if len(props) == 1 else f"{message}\n{label}"
-        value = await ask_field(channel, prompt, prop, optional=name not in required)
-        if value is _DECLINED:
-            return ElicitResult(action="decline")
-        if value is not _LEFT_OUT:
-            content[name] = value
-    return ElicitResult(action="accept", content=content)
-
-
-_DECLINED = object()
-_LEFT_OUT = object()
-
-
-def _options(prop: dict[str, Any]) -> tuple[list[str], list[Any]] | None:
-    """``(labels, values)`` of a field with a fixed set of answers (``enum`` or ``oneOf``/``anyOf`` consts)."""
-    if isinstance(prop.get("enum"), list) and prop["enum"]:
-        values = list(prop["enum"])
-        names = prop.get("enumNames")
-        labels = [str(n) for n in names] if isinstance(names, list) and len(names) == len(values) else None
-        return labels or [str(v) for v in values], values
-    for key in ("oneOf", "anyOf"):
-        items = prop.get(key)
-        if isinstance(items, list) and items and all(isinstance(i, dict) and "const" in i for i in items):
-            return [str(i.get("title") or i["const"]) for i in items], [i["const"] for i in items]
-    items = prop.get("items")
-    if prop.get("type") == "array" and isinstance(items, dict):
-        return _options(items)
-    return None
-
-
-async def ask_field(channel: Any, prompt: str, prop: dict[str, Any], *, optional: bool) -> Any:
-    """One field's answer, converted to its JSON type (``_LEFT_OUT`` for an optional field left empty)."""
-    options = _options(prop)
-    kind = prop.get("type")
-    if options is not None:
-        labels, values = options
-        if optional:
-            labels, values = [*labels, "(leave out)"], [*values, _LEFT_OUT]
-        index = (await channel.ask_choices(prompt, labels)).index
-        value = values[index]
-        return [value] if kind == "array" and value is not _LEFT_OUT else value
-    if kind == "boolean":
-        labels = [*_YES_NO, "(leave out)"] if optional else list(_YES_NO)
-        index = (await channel.ask_choices(prompt, labels)).index
-        return _LEFT_OUT if index == 2 else index == 0
-    default = prop.get("default")
-    hint = f" (empty: {default!r})" if default is not None else (" (empty: leave out)" if optional else "")
-    question = prompt + hint
-    for _ in range(ASK_TRIES):
-        text = (await channel.ask_text(question)).strip()
-        if not text and (optional or default is not None):
-            return _LEFT_OUT
-        value, problem = _parse(text, kind)
-        if problem is None:
-            problem = _violation(value, prop)
-        if problem is None:
-            return value
-        question = f"{prompt}{hint}\n{shown(text)} does not fit: {problem}"
-    return _DECLINED
-
-
-def _parse(text: str, kind: Any) -> tuple[Any, str | None]:
-    if kind == "integer":
-        try:
-            return int(text), None
-        except ValueError:
-            return None, "answer with a whole number"
-    if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            return None, "answer with a number"
-        return (number, None) if math.isfinite(number) else (None, "answer with a finite number")
-    if not text:
-        return None, "an answer is required"
-    return text, None
-
-
-def _violation(value: Any, prop: dict[str, Any]) -> str | None:
-    """What is wrong with ``value`` for the field's schema (``minimum``, ``maxLength``, ``format``...), or None."""
-    import jsonschema
-
-    checks = {k: v for k, v in prop.items() if k not in ("title", "description", "default")}
-    try:
-        cls = jsonschema.validators.validator_for(checks, default=jsonschema.Draft202012Validator)
-        error = next(iter(cls(checks, format_checker=cls.FORMAT_CHECKER).iter_errors(value)), None)
-    except jsonschema.exceptions.SchemaError:
-        return None  # a schema the server got wrong: the server checks the answer itself
-    return None if error is None else error.message
-
-
-# -- sampling -------------------------------------------------------------------------------------------------------
-async def sample(ctx: NodeContext, server: str, params: Any) -> Any:
-    """A ``sampling/createMessage`` as one journaled ``context.llm().chat(...)`` call of the node (text only)."""
-    from mcp_types import CreateMessageResult, TextContent
-
-    messages: list[dict[str, str]] = []
-    if params.system_prompt:
-        messages.append({"role": "system", "content": params.system_prompt})
-    for m in params.messages:
-        blocks = m.content if isinstance(m.content, list) else [m.content]
-        texts = [b.text for b in blocks if isinstance(b, TextContent)]
-        if len(texts) != len(blocks):
-            raise MCPError(
-                f"MCP server {shown(server)} asked for a model call with non-text content; aether_nb's sampling "
-                "passes text messages only",
-                code="mcp_sampling",
-            )
-        messages.append({"role": m.role, "content": "\n".join(texts)})
-    if params.tools:
-        raise MCPError(
-            f"MCP server {shown(server)} asked for a model call with tools; aether_nb's sampling does not offer "
-            "tools to the model",
-            code="mcp_sampling",
-        )
-    kw: dict[str, Any] = {"max_tokens": params.max_tokens}
-    if params.temperature is not None:
-        kw["temperature"] = params.temperature
-    if params.stop_sequences:
-        kw["stop"] = list(params.stop_sequences)
-    llm = ctx.llm()
-    text, _usage = await llm.chat(messages, **kw)
-    model = str(getattr(getattr(llm, "profile", None), "model", None) or "aether_nb")
-    return CreateMessageResult(
-        role="assistant", content=TextContent(type="text", text=str(text)), model=model, stop_reason="endTurn"
-    )

@@ -24,11 +24,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import AetherError, MCPError, UsageError, shown
-from aether_nb.mcp.backchannel import BackChannel, InFlight, handle, handle_while_open
+from aether_nb.mcp.backchannel import BackChannel, InFlight
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
-from aether_nb.mcp.link import Link, describe_exception
+from aether_nb.mcp.drive import drive
+from aether_nb.mcp.link import Link, describe_exception, transport_failure
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.mcp.tool import MCPTool, UnknownTool, identifier
+from aether_nb.runtime.dormancy import external_call
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -348,12 +350,17 @@ class MCPConnection:
         relisting = self._relisting
         if relisting is not None and not relisting.done() and relisting.get_loop() is asyncio.get_running_loop():
             await asyncio.wait({relisting})  # a changed tool list is listed again before the next call
+        ctx = current_context()
         for attempt in (1, 2):
             link, _ = await self._live_link()
-            call = InFlight(tool_name, current_context())
+            call = InFlight(tool_name, ctx)
             self._back.calls.append(call)
             try:
-                result = await self._request(link, f"the call of {tool_name}", self._drive(link, call, arguments))
+                # while the server runs it the run stays in memory: an eviction would cancel it, and the resumed
+                # run would have to call the tool again
+                with external_call(None if ctx is None else ctx.scope):
+                    sent = drive(self.spec, link, self._back, call, arguments)
+                    result = await self._request(link, f"the call of {tool_name}", sent)
                 break
             except MCPError as exc:
                 if exc.code != SESSION_GONE or attempt == 2:
@@ -366,76 +373,6 @@ class MCPConnection:
             # line may use the new tool, so the call ends when they are listed again
             await asyncio.wait({relisting})
         return outputs_of(result, f"{self.name}.{tool_name}")
-
-    async def _drive(self, link: Link, call: InFlight, arguments: dict[str, Any]) -> Any:
-        """Send the call and, until its answer comes, do what the server asks meanwhile in this (the node's) task.
-
-        ``call_timeout_s`` counts the time the server takes since its last progress report, never the time a person
-        takes to answer its questions.
-        """
-        loop = asyncio.get_running_loop()
-        request = call.request = asyncio.ensure_future(
-            link.client.call_tool(call.tool, arguments, progress_callback=self._back.progress_for(call))
-        )
-        limit, spent = self.spec.call_timeout_s, 0.0
-        getter: asyncio.Future[Any] | None = None
-        try:
-            while True:
-                getter = asyncio.ensure_future(call.queue.get())
-                started = loop.time()
-                timeout = None if limit is None else max(0.0, limit - spent)
-                done, _ = await asyncio.wait({request, getter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                spent += loop.time() - started
-                if request in done:
-                    await asyncio.sleep(0)  # let notifications read before the answer reach the queue
-                    call.ended = True
-                    settled, getter = getter, None  # its item is handled here, never twice
-                    if not settled.done():
-                        # nothing came: end the pending get (a cancelled Queue.get leaves any item in the queue,
-                        # where _settle reads it), else its task is destroyed pending ("Task was destroyed but it
-                        # is pending!" printed in the user's cell)
-                        settled.cancel()
-                    await self._settle(call, settled)
-                    return request.result()
-                if not done:
-                    raise MCPError(
-                        f"MCP server {self.name!r} ({self.spec.describe()}) did not answer the call of {call.tool} "
-                        f"within call_timeout_s={limit:g} s (nor reported progress); the call was cancelled "
-                        "(whether it took effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
-                        code="mcp_timeout",
-                    )
-                item = getter.result()
-                getter = None  # handled below, never again in the clean-up
-                if item.kind == "progress":
-                    spent = 0.0  # the server is working: the count starts again (as the MCP spec suggests)
-                await handle_while_open(item, call, self._back)
-        finally:
-            call.ended = True
-            if getter is not None and not getter.done():
-                getter.cancel()
-            if not request.done():
-                request.cancel()
-                await asyncio.wait({request})  # the SDK tells the server the request is cancelled
-            elif not request.cancelled():
-                request.exception()  # read here; raised above when it was the answer
-            for item in self._leftovers(call, getter):
-                if item.future is not None and not item.future.done():  # passed on or refused, never left hanging
-                    self._back.pass_on(item, call)
-
-    async def _settle(self, call: InFlight, getter: asyncio.Future[Any] | None) -> None:
-        """The call was answered: put the log lines and progress the server sent before its answer on the node."""
-        for item in self._leftovers(call, getter):
-            if item.future is None:
-                await handle(item, call, self.name)
-            elif not item.future.done():
-                self._back.pass_on(item, call)  # it was another call's (see BackChannel.pass_on)
-
-    @staticmethod
-    def _leftovers(call: InFlight, getter: asyncio.Future[Any] | None) -> list[Any]:
-        items = [getter.result()] if getter is not None and getter.done() and not getter.cancelled() else []
-        while not call.queue.empty():
-            items.append(call.queue.get_nowait())
-        return items
 
     def _tools_changed(self) -> None:
         """``notifications/tools/list_changed``: list the tools again, on the loop the connection lives on."""
@@ -509,7 +446,7 @@ class MCPConnection:
                 code="mcp_connection",
             ) from exc
         except Exception as exc:
-            if _transport_failure(exc):
+            if transport_failure(exc):
                 link.mark_ended(describe_exception(exc))
                 raise MCPError(
                     f"{where} could not be reached for {what}: {describe_exception(exc)}. The next call tries again.",
@@ -517,17 +454,6 @@ class MCPConnection:
                 ) from exc
             # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
             raise MCPError(f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol") from exc
-
-
-def _transport_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` means the connection itself failed (anyio stream errors, HTTP transport errors)."""
-    import anyio
-    import httpx2
-
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_transport_failure(e) for e in exc.exceptions)
-    closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
-    return isinstance(exc, closed)
 
 
 class ToolsDict(dict[str, MCPTool]):

@@ -41,9 +41,35 @@ class _ForgottenSession(logging.Filter):
         return record.getMessage() != "Session termination failed: 404"
 
 
+class _LostServer(logging.Filter):
+    """Drops the SDK's "Error in post_writer" traceback (some 80 lines on the notebook's stderr) when what failed
+    is the connection to an HTTP server that went away (e.g. the answer to its open question could not be posted).
+    Its writer's end closes the read stream, so the link sees the end (:class:`_Watched`), the calls in flight fail
+    with ``mcp_connection`` and the next call connects again: the traceback told nothing more. Any other error of
+    the writer is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() != "Error in post_writer" or not record.exc_info:
+            return True
+        exc = record.exc_info[1]
+        return exc is None or not transport_failure(exc)
+
+
 _SDK_HTTP_LOG = logging.getLogger("mcp.client.streamable_http")
-if not any(isinstance(f, _ForgottenSession) for f in _SDK_HTTP_LOG.filters):
-    _SDK_HTTP_LOG.addFilter(_ForgottenSession())
+for _kind in (_ForgottenSession, _LostServer):
+    if not any(isinstance(f, _kind) for f in _SDK_HTTP_LOG.filters):
+        _SDK_HTTP_LOG.addFilter(_kind())
+
+
+def transport_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection itself failed (anyio stream errors, HTTP transport errors)."""
+    import anyio
+    import httpx2
+
+    if isinstance(exc, BaseExceptionGroup):
+        return all(transport_failure(e) for e in exc.exceptions)
+    closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
+    return isinstance(exc, closed)
 
 
 class Link:

@@ -9,6 +9,9 @@ awaiting the run waits on while no task of it exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aether_nb.runtime.waits import Wait
@@ -73,14 +76,43 @@ class Dormancy:
             self._changed.set_result(None)
 
 
+_EXTERNAL: weakref.WeakKeyDictionary[Execution, int] = weakref.WeakKeyDictionary()
+"""Executions with external calls in flight, and how many (see :func:`external_call`)."""
+
+
+@contextlib.contextmanager
+def external_call(scope: Scope | None) -> Iterator[None]:
+    """Mark a request to another process as in flight for a step of ``scope`` (its ``NodeContext.scope``; None
+    outside a run: nothing to mark), e.g. an MCP tool call, which the server runs now and may ask the run's
+    questions during. Meanwhile the run does not leave memory, though its task may be parked on such a question:
+    an eviction would cancel the request, and the resumed run would have to send it again, a second effect on the
+    other side (a run that left memory must read as one that never left)."""
+    if scope is None:
+        yield
+        return
+    execution = scope.execution
+    _EXTERNAL[execution] = _EXTERNAL.get(execution, 0) + 1
+    try:
+        yield
+    finally:
+        left = _EXTERNAL.get(execution, 1) - 1
+        if left > 0:
+            _EXTERNAL[execution] = left
+        else:
+            _EXTERNAL.pop(execution, None)
+
+
 def only_parked(session: Session, run_id: str, execution: Execution, root: Scope) -> bool:
     """Whether an execution of run ``run_id`` (its body's scope ``root``) only waits, so it can leave memory: every
     step executing is parked or waits on its children, none is about to start, and no parked wait has its answer
     (off the live table a loop turn before its task reads it: the resumed run would ask again) or passed its
-    deadline. Such a wait (a sleep that is over, a question timing out) is about to let the run go on: out of memory,
-    it would be resumed at once, and its park would push another such run out (300 runs of ``context.sleep`` beyond
+    deadline, and no external call is in flight (see :func:`external_call`). A wait that has its answer or passed
+    its deadline (a sleep that is over, a question timing out) is about to let the run go on: out of memory, it
+    would be resumed at once, and its park would push another such run out (300 runs of ``context.sleep`` beyond
     the cap evicted and resumed each other forever)."""
     scopes = execution.scopes
+    if execution in _EXTERNAL:
+        return False
     if root.active == 0 or execution.pending or not all(s.active > 0 or s.parked > 0 for s in scopes):
         return False
     parked = root.parked + sum(s.parked for s in scopes)
@@ -90,4 +122,4 @@ def only_parked(session: Session, run_id: str, execution: Execution, root: Scope
     return all(live.record.deadline is None or live.record.deadline > now for live in session.live_waits_of(run_id))
 
 
-__all__ = ["Dormancy", "only_parked"]
+__all__ = ["Dormancy", "external_call", "only_parked"]
