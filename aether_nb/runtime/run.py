@@ -54,6 +54,7 @@ class Run:
     def __init__(self, session: Session, record: RunRecord, *, stored: bool = False) -> None:
         self._session = session
         self._record = record
+        self._home = storable.StoreHome(session.store)  # (a held object must not resume in another store)
         self._events = Recorder(session, self, record.run_id, record.graph, record.status, stored=stored)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -240,6 +241,7 @@ class Run:
         process is resumed so it can consume the answer: its task first runs in the next loop iteration, after the
         answer's write (in ``"sync"`` mode, once this has returned), and finds the answer only if that succeeded.
         """
+        self._home.check(self.id, self._session.store)
         await answer_run(self, payload, token)
 
     async def until(self, reached: Callable[[], bool], timeout: float | None) -> None:
@@ -261,6 +263,7 @@ class Run:
         """Stop the run (False: it had finished). A run no task executes ends its history as a stopped one would."""
         if self.done:
             return False
+        self._home.check(self.id, self._session.store)
         self._cancel_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -342,7 +345,9 @@ class Run:
         journal: list[JournalEntry] | None = None,
     ) -> None:
         """Execute ``target`` as this run's body (``resumed``: replaying the journal of earlier executions, read
-        from the store unless ``journal`` is it already; UsageError if it holds a class not defined here)."""
+        from the store unless ``journal`` is it already; UsageError if it holds a class not defined here, or if the
+        session has switched to another store since this object was made)."""
+        self._home.check(self.id, self._session.store)
         if journal is None:
             journal = storable.readable_journal(self._session.store, self.id) if resumed else []
         loop = asyncio.get_running_loop()
@@ -388,6 +393,7 @@ class Run:
         """What a resume executes and the journal it replays, once it is known the run can resume here (checked
         by ``%aether resume``, and before an answer is stored, which would otherwise be consumed later by no one
         the person expects): its agent is defined, a loop runs, its inputs are stored, every value can be read."""
+        self._home.check(self.id, self._session.store)
         target = self._resume_target()
         storable.check_loop(self.id)
         if self._inputs is None:

@@ -121,3 +121,30 @@ def stored_outputs(outputs: dict[str, Any]) -> tuple[Any, str | None]:
     except NotEncodable as exc:
         return preview(outputs), f"{exc}. The outputs are kept in this process; the store holds a preview only."
     return encoded, None
+
+
+class StoreHome:
+    """The store a :class:`~aether_nb.runtime.run.Run` object was made or read from. A session that switched stores
+    (``%aether store``, ``ag.configure(store=...)``) forgets its run objects, but the user may still hold one: resumed
+    there, it replayed the *new* store's journal (none), so every step it had completed ran again, and the run was
+    written into the new store as a second copy."""
+
+    __slots__ = ("inner", "location")
+
+    def __init__(self, store: Any) -> None:
+        self.inner = getattr(store, "inner", store)
+        self.location: str = store.location
+
+    def check(self, run_id: str, store: Any) -> None:
+        """Raise UsageError (``code="other_store"``) when ``store`` (the session's now) is not this one: the same
+        object, or the same file opened again (switching back makes the run usable again)."""
+        inner = getattr(store, "inner", store)
+        if inner is self.inner or (not self.location.startswith(":memory:") and store.location == self.location):
+            return
+        raise UsageError(
+            f"run {run_id} belongs to the store {self.location}, and this session now uses {store.location} "
+            "(`%aether store` or ag.configure(store=...) switched it): nothing was run or written. Switch back to "
+            f"that store to resume, answer or cancel it (then ag.get_run({run_id!r})).",
+            run_id=run_id,
+            code="other_store",
+        )
