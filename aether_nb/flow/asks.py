@@ -1,5 +1,5 @@
-"""The waits of ``interrupt()`` inside a task (:mod:`aether_nb.flow.tasks`): the question a pause asks, the answers
-a resumed execution already has, and LangGraph's ``response_schema``.
+"""The waits of ``interrupt()`` inside a task (:mod:`aether_nb.flow.tasks`): the question a pause asks and LangGraph's
+``response_schema`` (the answers a resumed execution already has: :mod:`aether_nb.flow.interrupt_keys`).
 
 A ``response_schema`` that is a type (a pydantic model, a TypedDict, a dataclass) becomes the wait's JSON Schema,
 so an answer that does not fit is refused where every answer is checked (``run.answer``, the widget,
@@ -15,64 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.types import GraphInterrupt, Interrupt
-from aether_nb.runtime.codec import decode, preview
-from aether_nb.runtime.events import WaitAnswered
 from aether_nb.runtime.waits import WaitSpec
 
 if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
-    from aether_nb.store.records import WaitRecord
 
 
 async def await_answer(scope: Scope, key: str, spec: WaitSpec) -> Any:
     """Park on a wait opened at ``key`` (the runtime's ``Scope.await_answer``)."""
     return await scope.await_answer(key, spec, None)
-
-
-def prior_answers(child: Scope) -> tuple[list[Any], list[tuple[int, WaitRecord]]]:
-    """In an execution resumed from the store: the answers this task's ``interrupt()`` calls already have, in
-    order (journaled, or given while no process ran it), so the node runs once with all of them instead of once
-    per answer; and the waits among them answered but not journaled (their step is completed by
-    :func:`settle_answered`)."""
-    execution = child.execution
-    if not execution.resumed:
-        return [], []
-    out: list[Any] = []
-    unjournaled: list[tuple[int, WaitRecord]] = []
-    waits: dict[str, WaitRecord] | None = None
-    while True:
-        key = f"{child.prefix}interrupt_{len(out) + 1}"
-        entry = execution.journal.get(key)
-        if entry is not None:
-            out.append(decode(entry.value))
-            continue
-        if waits is None:
-            known = execution.known_waits
-            records = (
-                known.values()
-                if known is not None
-                else execution.host.session.store.list_waits(execution.host.id, status=None)
-            )
-            waits = {w.node_id: w for w in records}
-        rec = waits.get(key)
-        if rec is None or rec.status != "answered":
-            return out, unjournaled
-        unjournaled.append((len(out), rec))
-        out.append(decode(rec.answer))
-
-
-async def settle_answered(child: Scope, node: str, index: int, rec: WaitRecord, answer: Any) -> None:
-    """Complete the step of an ``interrupt()`` answered while no execution waited on it (a kernel restart, or a
-    resume from another event loop): its DAG node ends DONE with the answer, as it would have live, instead of
-    being left waiting and closed as cancelled when the run ends; the step is journaled like a live answer, and
-    the run says it was answered (the widget shows the answer under its question, as for a live one)."""
-    inputs = {"kind": rec.kind, "prompt": rec.prompt, "options": None, "index": index}
-
-    def answered(_s: Scope) -> Any:
-        child.run.emit(WaitAnswered, token=rec.token, node_id=rec.node_id, answer=preview(answer))
-        return ready(answer)
-
-    await child.run_step(rec.node_id, "interrupt", "wait", inputs, answered, fp=f"flow-interrupt:{node}:{index}")
 
 
 async def ready(value: Any) -> Any:

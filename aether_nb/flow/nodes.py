@@ -31,12 +31,13 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.asks import response_adapter
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
+from aether_nb.flow.interrupt_keys import AskedInterrupt, asking_prefix
 from aether_nb.flow.messages import assistant_message, with_ids
 from aether_nb.flow.options import node_destinations, node_metadata, timeout_seconds
 from aether_nb.flow.params import bind_parameters
 from aether_nb.flow.retry import AnyRetryPolicy, node_policies
 from aether_nb.flow.state import ROOT, StateSpec, Write
-from aether_nb.flow.types import Command, GraphInterrupt, InvalidUpdate, NodeError, Send
+from aether_nb.flow.types import Command, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
 from aether_nb.runtime.executors import body_exit
 
@@ -48,8 +49,8 @@ class NodeRun:
     scope: Scope
     loop: asyncio.AbstractEventLoop
     node: str
-    resume: list[Any] = field(default_factory=list)
-    counter: int = 0
+    answers: dict[str, Any] = field(default_factory=dict)  # by interrupt key (see flow.interrupt_keys)
+    asked: dict[str, int] = field(default_factory=dict)  # interrupt() calls this attempt, by their keys' prefix
     writer: Callable[[Any], None] | None = None
     busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
     ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
@@ -118,8 +119,10 @@ def interrupt(
     The first call raises a control-flow exception that pauses the task: ``ainvoke`` returns with
     ``res.interrupts`` (``res["__interrupt__"]``). When the answer comes, the node runs again from its start and
     this call returns the answer; the steps it completed before the pause (tool calls, LLM calls) replay from the
-    journal instead of running twice. Several ``interrupt()`` calls in one node are answered in order. The pause
-    is a durable wait of the run, so it survives a kernel restart.
+    journal instead of running twice. Several ``interrupt()`` calls in one node are answered in order, each answer
+    going to the call that asked it also when the call is inside a tool (or a ``@graph_fn``, or one of a ToolNode's
+    concurrent calls) whose step replays: see :mod:`aether_nb.flow.interrupt_keys`. The pause is a durable wait of
+    the run, so it survives a kernel restart.
 
     Works in ``def`` and ``async def`` nodes alike (no ``await``), and in tools a ToolNode runs.
 
@@ -142,14 +145,16 @@ def interrupt(
     if reason is not None and not isinstance(reason, str):
         raise UsageError(f"interrupt(reason=...) takes a string, e.g. reason='approval'; got {shown(reason)}")
     adapter = response_adapter(response_schema)
-    index = node_run.counter
-    node_run.counter += 1
-    if index < len(node_run.resume):
-        answer = node_run.resume[index]
+    prefix = asking_prefix(node_run.scope.prefix)  # (the step whose body asks: its calls replay as one)
+    n = node_run.asked.get(prefix, 0) + 1
+    node_run.asked[prefix] = n
+    key = f"{prefix}interrupt_{n}"
+    if key in node_run.answers:
+        answer = node_run.answers[key]
         return answer if adapter is None else adapter.validate_python(answer)
     if adapter is not None:
-        raise GraphInterrupt(index, value, message, adapter.json_schema(), checks=True, reason=reason)
-    raise GraphInterrupt(index, value, message, response_schema, reason=reason)
+        raise AskedInterrupt(key, n - 1, value, message, adapter.json_schema(), checks=True, reason=reason)
+    raise AskedInterrupt(key, n - 1, value, message, response_schema, reason=reason)
 
 
 def get_stream_writer() -> Callable[[Any], None]:

@@ -5,7 +5,8 @@ As in LangGraph, every edge out of a node is followed (a ``goto`` adds targets, 
 a router sees the state with the node's own writes applied (not its siblings'), and the next superstep's tasks
 are the Sends first (in the order they were made) and then the triggered nodes, by name. A waiting edge
 ``add_edge(["a", "b"], "join")`` runs ``join`` once both ``a`` and ``b`` finished since it last ran, even in
-different supersteps. A node added with ``defer=True`` waits until nothing else is left to run.
+different supersteps; a node whose ``error_handler`` recovered does not count (as LangGraph, the handler leads only
+where its ``Command(goto=...)`` says). A node added with ``defer=True`` waits until nothing else is left to run.
 """
 
 from __future__ import annotations
@@ -102,15 +103,20 @@ def _is_runtime_param(p: inspect.Parameter) -> bool:
 
 @dataclass(slots=True)
 class Route:
-    """Where one finished task leads: node names, Sends, and the waiting edges it contributes to."""
+    """Where one finished task leads: node names, Sends, and whether it counts for the waiting edges it is a
+    source of (``joins``: not when its error handler recovered, whose result follows none of the node's edges)."""
 
     names: list[str] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
+    joins: bool = True
 
     def to_json(self) -> dict[str, Any]:
         # node names as keys, not values: the journal's secret check reads string values only, so a route costs
         # nothing to check (and JSON objects keep their order)
-        return {"to": dict.fromkeys(self.names, 1), "send": [{s.node: s.arg} for s in self.sends]}
+        data: dict[str, Any] = {"to": dict.fromkeys(self.names, 1), "send": [{s.node: s.arg} for s in self.sends]}
+        if not self.joins:
+            data["handled"] = 1
+        return data
 
     @classmethod
     def from_goto(cls, goto: Sequence[str | Send]) -> Route:
@@ -120,7 +126,7 @@ class Route:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Route:
         sends = [Send(node, arg) for item in data.get("send") or [] for node, arg in item.items()]
-        return cls(list(data.get("to") or {}), sends)
+        return cls(list(data.get("to") or {}), sends, not data.get("handled"))
 
 
 def barrier_key(sources: Sequence[str], target: str) -> str:
@@ -167,14 +173,15 @@ class Topology:
         follow_edges: bool = True,
         runtime: Callable[[], Runtime[Any]] | None = None,
     ) -> Route:
-        """Where ``node`` leads: its edges (unless ``follow_edges`` is False: an error handler's result), its
-        routers' answers (``state(schema)`` builds the router's input lazily) and its ``goto``. ``runtime`` makes
-        the Runtime routers get (a ``runtime`` parameter, or ``get_runtime()`` inside them).
+        """Where ``node`` leads: its edges (unless ``follow_edges`` is False: an error handler's result, which
+        then counts for no waiting edge either), its routers' answers (``state(schema)`` builds the router's input
+        lazily) and its ``goto``. ``runtime`` makes the Runtime routers get (a ``runtime`` parameter, or
+        ``get_runtime()`` inside them).
 
         Raises:
             InvalidUpdate: a router answered something that is not a node, END, a Send or a path_map key.
         """
-        route = Route()
+        route = Route(joins=follow_edges)
         if follow_edges:
             for e in self._out.get(node, ()):
                 self._add(route, e, node, "edge")
@@ -284,7 +291,7 @@ class Topology:
             for s in route.sends:
                 sends.append({"node": s.node, "send": s.arg})
             pulls.update(n for n in route.names if n != END)
-            for srcs, target in self._joins.get(node, ()):
+            for srcs, target in self._joins.get(node, ()) if route.joins else ():
                 key = barrier_key(srcs, target)
                 seen = new_barriers.setdefault(key, [])
                 if node not in seen:

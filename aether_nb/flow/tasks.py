@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
-from aether_nb.flow.asks import await_answer, interrupt_wait, prior_answers, ready, settle_answered
+from aether_nb.flow.asks import await_answer, interrupt_wait, ready
 from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
+from aether_nb.flow.interrupt_keys import answered_before, interrupt_fp, interrupt_key, settle
 from aether_nb.flow.ledger import Sources, carry_calls
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
 from aether_nb.flow.retry import LangGraphRetryPolicy
@@ -85,13 +86,15 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         """The journaled form (the task step's value, also what the run's DAG shows as the node's outputs):
-        ``{"writes": ..., "to": {node: 1, ...}}``, plus ``"send"`` and ``"parent_command"`` only when there are
-        any. Flat on purpose: every level is paid at each superstep (encoding, the secret check, the preview) and
-        kept in the run's history."""
+        ``{"writes": ..., "to": {node: 1, ...}}``, plus ``"send"``, ``"handled"`` and ``"parent_command"`` only when
+        there are any. Flat on purpose: every level is paid at each superstep (encoding, the secret check, the
+        preview) and kept in the run's history."""
         route = self.route
         data: dict[str, Any] = {"writes": journal_form(self.writes), "to": dict.fromkeys(route.names, 1)}
         if route.sends:
             data["send"] = [{s.node: s.arg} for s in route.sends]
+        if not route.joins:  # (an error handler's result: it counts for no waiting edge, see Route)
+            data["handled"] = 1
         if self.parent_command is not None:
             data["parent_command"] = self.parent_command
         if self.asked:
@@ -230,14 +233,15 @@ class TaskRunner:
         loop = asyncio.get_running_loop()
         writer = engine.stream_writer(task.node)
         asked_before = engine.asked_count
-        resume, unjournaled = prior_answers(child)
-        for index, rec in unjournaled:
-            await settle_answered(child, f"{engine.ns_path}{task.node}", index, rec, resume[index])
-        attempt_scope = child
+        node_path = f"{engine.ns_path}{task.node}"
+        answers, unjournaled = answered_before(child, node_path)
+        for rec in unjournaled:
+            await settle(child, node_path, rec, answers[rec.node_id])
+        attempt_scope: Scope = child
         attempts = 0
         handled = False
-        reloads = len(resume)
-        if resume:  # resumed in a new process with answers already given: run once, with them and the edits
+        reloads = len(answers)
+        if answers:  # resumed in a new process with answers already given: run once, with them and the edits
             values = await self._reload(child, reloads)
             engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
             engine.stream_resumed()
@@ -249,12 +253,12 @@ class TaskRunner:
         ckey: Any = None
         hit, raw = False, None
         engine.on_task_start(task, task.arg if task.push else values, child.node_id, step)
-        if cache is not None and caching is not None and not resume:
+        if cache is not None and caching is not None and not answers:
             ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
-        node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label, tid=task.tid)
+        node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
         while not hit:
-            node_run = NodeRun(attempt_scope, loop, task.node, resume, 0, writer, busy, ns_label, tid=task.tid)
+            node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
             node_run.threads = task.threads
             node_run.build_config = functools.partial(engine.node_config, task.node, step, task)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
@@ -270,7 +274,8 @@ class TaskRunner:
                     raise asyncio.CancelledError from gi
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
-                resume.append(await self._interrupt(child, task, gi))
+                key = interrupt_key(gi, child.prefix)
+                answers[key] = await self._interrupt(child, task, gi, key)
                 engine.stream_resumed()
                 reloads += 1
                 values = await self._reload(child, reloads)
@@ -298,7 +303,7 @@ class TaskRunner:
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child, reload)
-                node_run = NodeRun(handler_scope, loop, task.node, [], 0, writer, busy, ns_label, tid=task.tid)
+                node_run = NodeRun(handler_scope, loop, task.node, {}, {}, writer, busy, ns_label, tid=task.tid)
                 node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
                 with busy:
                     raw = await spec.error_handler.call(
@@ -314,7 +319,7 @@ class TaskRunner:
         if ckey is not None and not hit and not handled and cache is not None and caching is not None:
             cache.set(task.node, ckey, raw, caching.ttl)
         parent = _parent_command(raw)
-        asked = bool(resume) or engine.asked_count != asked_before
+        asked = bool(answers) or engine.asked_count != asked_before
         if parent is not None:
             return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
         result = normalise_return(raw, graph.spec, task.node)
@@ -447,7 +452,7 @@ class TaskRunner:
                 code="node_timeout",
             ) from exc
         except TypeError as exc:
-            if node_run.resume and "can't be used in 'await' expression" in str(exc):
+            if node_run.answers and "can't be used in 'await' expression" in str(exc):
                 raise UsageError(
                     f"node {shown(spec.name)}: interrupt() returns the answer itself; write `answer = "
                     "interrupt(value)` without await",
@@ -455,9 +460,9 @@ class TaskRunner:
                 ) from exc
             raise
 
-    async def _interrupt(self, child: Scope, task: Task, gi: GraphInterrupt) -> Any:
+    async def _interrupt(self, child: Scope, task: Task, gi: GraphInterrupt, key: str) -> Any:
+        """Ask the question of ``gi`` as the wait at ``key`` (its interrupt's) and return its answer."""
         engine = self.engine
-        key = f"{child.prefix}interrupt_{gi.index + 1}"
         node = f"{engine.ns_path}{task.node}"
         spec = interrupt_wait(node, gi)
         inputs = {"kind": spec.kind, "prompt": spec.prompt, "options": None, "index": gi.index}
@@ -465,8 +470,7 @@ class TaskRunner:
         async def execute(_: Scope) -> Any:
             return await await_answer(child, key, spec)
 
-        # the index in the fingerprint: a rerun's journal lookup must never take another interrupt's answer
-        fp = f"flow-interrupt:{node}:{gi.index}"
+        fp = interrupt_fp(node, key, child.prefix)
         if key not in child.execution.journal:
             engine.record_interrupt(task.tid, key, gi.value)
             asked = Interrupt(gi.value, key, "interrupt", node, spec.prompt, gi.response_schema, gi.reason)

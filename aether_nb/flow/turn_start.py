@@ -47,8 +47,9 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     travel = base is not None and latest is not None and base.id != latest.id
     if travel and base is not None:
         base = replace(base, ran={})  # a branch runs its tasks afresh: no call of the old one replays (flow.ledger)
-    if travel and base is not None and base.source not in ("update", "fork"):
-        # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own
+    if travel and base is not None and base.source not in ("update", "fork") and engine.input is None:
+        # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own (new
+        # input needs none: its input checkpoint is the branch's first, its parent the old one, as LangGraph's)
         base = engine.put_checkpoint(
             replace(base, source="fork", run_id=engine.run.id, created_at=now, parent=base.id, metadata=engine.metadata)
         )

@@ -76,9 +76,24 @@ def use_scope(scope: Scope | None) -> Iterator[None]:
         _current_scope.reset(token)
 
 
+_detached_from: contextvars.ContextVar[str | None] = contextvars.ContextVar("aether_nb_detached_from", default=None)
+
+
 def detach_scope() -> None:
-    """Leave every scope in this context: a sync tool body in its worker thread calls tools directly."""
+    """Leave every scope in this context: a sync tool body in its worker thread calls tools directly. The step it
+    runs for stays known (:func:`step_here`)."""
+    scope = _current_scope.get()
+    if scope is not None:
+        _detached_from.set(scope.node_id)
     _current_scope.set(None)
+
+
+def step_here() -> str | None:
+    """The key of the step whose body runs here: the current scope's, or, in the worker thread of a sync body
+    (which runs outside any scope), the step it runs for; None outside a run. A state graph's ``interrupt()`` is
+    known by it (an answer must reach the call that asked it, in whichever step's body that call was made)."""
+    scope = _current_scope.get()
+    return scope.node_id if scope is not None else _detached_from.get()
 
 
 class StepHost(Protocol):
@@ -587,5 +602,6 @@ __all__ = [
     "enter_scope",
     "error_info",
     "leave_scope",
+    "step_here",
     "use_scope",
 ]
