@@ -47,6 +47,9 @@ RAN_KEY = "__ran__"
 """Key of a checkpoint's ``ran`` in the pending results a turn's start (or a reload) journals: the engine hands
 it to the superstep that runs those tasks (a task id is a node's name, never this)."""
 
+STOPPED_ERROR = repr(asyncio.CancelledError())
+"""A checkpoint's error for a task a stop cancelled (LangGraph's, as its ``get_state`` shows it): not a failure."""
+
 Sources = tuple[tuple[str, str], ...]
 """Where a task ran before, newest first: ``((run id, step key), ...)``."""
 
@@ -136,5 +139,14 @@ def record_stop(engine: Engine, tasks: list[Task], done: Mapping[str, Outcome]) 
     pending.update((tid, {"writes": journal_form(o.writes), "route": o.route.to_json()}) for tid, o in done.items())
     ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
     ran.update(ledger_of(run.id, tasks, skip=pending))
-    if pending != head.pending or ran != head.ran:
-        engine.checkpointer.replace(engine.thread, replace(head, pending=pending, ran=ran))
+    # the stopped tasks' error is the cancel, as LangGraph records it (get_state's tasks show it); not a task
+    # parked at a question (an interrupt id starts with its task's step key), which had ended there
+    asking = [w.record.node_id for w in run.session.live_waits_of(run.id)]
+    stopped = {
+        t.tid: STOPPED_ERROR
+        for t in tasks
+        if t.tid not in pending and not (t.key and any(i.startswith(t.key + "/") for i in asking))
+    }
+    errors = {tid: e for tid, e in head.errors.items() if tid not in pending and tid not in stopped} | stopped
+    if pending != head.pending or ran != head.ran or errors != head.errors:
+        engine.checkpointer.replace(engine.thread, replace(head, pending=pending, ran=ran, errors=errors))

@@ -150,12 +150,27 @@ class Pauses:
         head = self.current_head()
         if head is None:
             return
-        pending = {
-            tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
-        }
+        pending = self._done_forms()
         if pending != head.pending:
             self.head = replace(head, pending=pending)
             self.checkpointer.replace(self.thread, self.head)
+
+    def _done_forms(self) -> dict[str, Any]:
+        """The superstep's finished tasks' results as a checkpoint's ``pending`` holds them."""
+        return {
+            tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in self.step_done.items()
+        }
+
+    def as_running(self, cp: Checkpoint) -> Checkpoint:
+        """``cp`` with the results of the tasks of the superstep running from it that finished, as LangGraph's
+        ``get_state`` shows them while their siblings still run (each task's writes are saved as it finishes
+        there). Kept in memory, not written at each task's end: only a pause, a failure or a stop writes them
+        (:meth:`keep_pending`, :mod:`aether_nb.flow.ledger`). ``cp`` itself when it is not where this superstep
+        started or nothing new finished."""
+        if not self.step_done or self.head is None or self.head.id != cp.id:
+            return cp
+        finished = {tid: kept for tid, kept in self._done_forms().items() if tid not in cp.pending}
+        return replace(cp, pending={**cp.pending, **finished}) if finished else cp
 
     def resumed_here(self) -> None:
         """A task of this graph runs again with answers given while no process waited for them: its superstep

@@ -20,6 +20,7 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
+from aether_nb.flow.ledger import STOPPED_ERROR
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.types import (
     START,
@@ -79,6 +80,9 @@ def snapshot(
     key = thread_key(thread_id, ns)
     live = run is not None and not run.done and is_head
     pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
+    engine = graph.engines.get(run.id) if live and run is not None and not ns else None
+    if engine is not None:  # (the tasks of its running superstep that finished, as LangGraph's pending writes)
+        cp = engine.as_running(cp)
     prefix = f"{ns.replace('|', '/')}/" if ns else ""
     tasks = []
     tids = [task_id(t, i) for i, t in enumerate(cp.tasks)]
@@ -131,13 +135,15 @@ def snapshot(
     if as_added:
         added = {name: i for i, name in enumerate(graph.nodes)}
         tasks.sort(key=lambda t: (0, t.path[1]) if t.path[0] == PUSH else (1, added.get(t.name, -1)))
-    # a past checkpoint keeps the interrupts its tasks made (answered since), as LangGraph's history shows them
-    interrupts = tuple(p for t in tasks for p in t.interrupts) if live or not is_head else ()
+    # the interrupts of its tasks, as LangGraph's: those open now, or (a past checkpoint) those its tasks made,
+    # answered since; at the head of a turn that failed or was stopped, the questions its pending tasks left open
+    interrupts = tuple(p for t in tasks for p in t.interrupts)
     waiting = tuple(t.name for t in tasks if t.result is None or not applied or t.name == START)
+    failed = any(e != STOPPED_ERROR for e in cp.errors.values())  # (a stopped task's error is the cancel)
     if not is_head:
-        status = "failed" if cp.errors else "completed" if not cp.tasks else "in_progress"
+        status = "failed" if failed else "completed" if not cp.tasks else "in_progress"
     elif run is None:
-        status = "failed" if cp.errors else "completed" if not cp.tasks else "stopped"
+        status = "failed" if failed else "completed" if not cp.tasks else "stopped"
     elif run.status == "succeeded":
         status = "completed" if not cp.tasks else "interrupted"
     elif run.status == "failed":

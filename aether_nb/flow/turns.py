@@ -22,7 +22,7 @@ from aether_nb.flow.options import interrupt_names
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
-from aether_nb.flow.turn_watch import TURN_ENDING, TurnWatch, settled
+from aether_nb.flow.turn_watch import TURN_ENDING, TurnWatch, settle_stop, settled, unwound
 from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import Event
@@ -46,6 +46,13 @@ async def continue_turn(
 ) -> Run:
     """Answer the pauses of the thread's run with this input (see :meth:`ainvoke`)."""
     pauses = graph.interrupts_of(run)
+    if run.live and not pauses and run.cancel_requested:
+        raise UsageError(
+            f"thread {shown(thread_id)} is being stopped (run {run.id}), but a node of it has not ended yet (it "
+            "ignores its cancellation); call again once it has (`await app.astop(config)` waits for it)",
+            run_id=run.id,
+            code="thread_busy",
+        )
     if run.live and not pauses:
         raise UsageError(
             f"thread {shown(thread_id)} is running (run {run.id}); wait for that call to return, or stop it with "
@@ -439,6 +446,8 @@ async def invoke_turn(
     command = as_command(input)
     has_resume = command is not None and command.resume is not None
     run = graph.current_run(session, thread_id)
+    if run is not None and run.live and not run.done:
+        await settle_stop(graph, run)  # a turn a cancelled call (or a stream left early) is stopping ends first
     going_on = run is not None and not run.done
     # the head is decoded only when needed: continuing a paused run does not (a resume of a thousand threads
     # decoded a thousand heads for nothing)
@@ -470,6 +479,11 @@ async def invoke_turn(
                     why = (
                         f"; its last turn failed ({shown(run.error, 200)}). `await app.ainvoke(None, config)` runs "
                         "the failed node again, and an interrupt() in it asks again"
+                    )
+                elif run is not None and run.status == "cancelled" and latest is not None and latest.tasks:
+                    why = (
+                        "; its last turn was stopped. `await app.ainvoke(None, config)` runs its pending nodes again, "
+                        "and an interrupt() in them asks again"
                     )
                 raise UsageError(
                     f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt{why}",
@@ -531,9 +545,11 @@ async def invoke_turn(
         return await while_elsewhere(until_pause(graph, run, thread_id, sink))  # (a tool awaiting it: see slots)
     except asyncio.CancelledError as exc:
         # as in LangGraph, cancelling the call (or leaving astream early) stops the turn: its running nodes
-        # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on
+        # are cancelled, the pending ones stay in the checkpoint, and ainvoke(None, config) goes on; the call
+        # raises once the turn has unwound (its finished tasks' writes kept), so that next call goes on at once
         if run.cancel():
             tell_caller(exc, stopped_turn(graph.name, thread_id))
+        await unwound(run, exc)
         raise
     finally:
         graph.sinks.pop(run.id, None)
