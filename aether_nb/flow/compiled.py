@@ -452,7 +452,10 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             raise
         finally:
             if not task.done():
-                task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
+                if not task.cancelling():
+                    task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
+                # and, as a cancelled ainvoke, returns once the turn has unwound (the call caps its own wait)
+                await asyncio.wait({task})
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
         """:meth:`astream` for scripts; in a notebook use ``astream``. As LangGraph's, each chunk comes as the

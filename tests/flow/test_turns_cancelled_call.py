@@ -118,11 +118,6 @@ async def _cancel_then_go_on(lib: Any, how: str) -> dict[str, Any]:
 async def test_the_next_call_goes_on_at_once_after_a_cancelled_call_as_in_langgraph(how: str) -> None:
     theirs = await _cancel_then_go_on(lg_names(), how)
     mine = await _cancel_then_go_on(ours, how)
-    if how == "aclose":
-        # (astream's aclose() returns before its turn has unwound: its generator cancels the call's task without
-        # awaiting it. The state shows the finished task's write meanwhile, not yet slow's cancel as its error)
-        assert theirs.pop("errors") == [("fast", None), ("slow", "CancelledError()")]
-        assert mine.pop("errors") == [("fast", None), ("slow", None)]
     assert mine == theirs
     assert mine["after"] == ({"a": ["fast"]}, ("slow",))
     assert mine["result"] == ["fast", "slow"] and mine["calls"] == ["fast", "slow", "slow"]
