@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aether_nb.errors import RunError, UsageError, shown
-from aether_nb.executors.frames import rebuild_exit, restore_files
+from aether_nb.executors.frames import rebuild_exit, rebuild_raised, restore_files
 from aether_nb.executors.payload import pack, remote_module
 from aether_nb.runtime.executors import body_exit
 
@@ -426,6 +426,11 @@ class DaskSubmission:
             self.future = client.submit(pickle.loads, self._payload, key=self.key, pure=False)
             self._payload = b""
             reply = await self.future
+            if reply[0] == remote_module().RAISED:
+                # The body's exception, sent back as a reply so that Dask does not log it: raised here, where
+                # Dask's client raised it, so that the handlers below treat it as before.
+                self.where = reply[1]
+                raise rebuild_raised(reply[2])
         except FutureCancelledError as exc:
             if not self._cancel_requested:  # Dask cancelled it: the client closed, the scheduler went away
                 self._let_go()

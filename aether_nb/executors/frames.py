@@ -6,7 +6,8 @@ traceback (rebuilt by tblib), whose frames then name no file and show no source.
 such frame the file of the kernel-side function it ran, matched by name and line range, so the traceback shows the
 cell's lines (IPython keeps each cell's source under its file name), and the executor's own frame on the worker is
 recognised as aether_nb's (and trimmed from what the user sees). :func:`rebuild_exit` does the same for a body's
-``SystemExit`` / ``KeyboardInterrupt``, which the worker sends back as data rather than raise.
+``SystemExit`` / ``KeyboardInterrupt``, which the worker sends back as data rather than raise, and
+:func:`rebuild_raised` rebuilds any other exception of a body, also sent back as data (so Dask never logs it).
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def rebuild_exit(data: bytes, functions: Iterable[Callable[..., Any]]) -> BaseEx
     except Exception as load_exc:  # (a SystemExit subclass the kernel cannot unpickle or make)
         exc = SystemExit(f"<not rebuilt here: {type(load_exc).__name__}: {load_exc}>")
     return exc
+
+
+def rebuild_raised(data: tuple[bytes, bytes | None]) -> BaseException:
+    """The exception a body raised on a worker, from ``remote.raised_payload``, with its remote traceback: made
+    by ``distributed.core.clean_exception``, as Dask's client makes a failed task's error (one that does not
+    unpickle here becomes an ``Exception`` of its bytes), so it is the same error as when Dask raised it."""
+    from distributed.core import clean_exception
+
+    exception, frames = data
+    _, exc, traceback = clean_exception(exception, frames)
+    if exc is None:  # (clean_exception only returns None for None)
+        exc = Exception("a Dask worker sent back no exception")
+    return exc.with_traceback(traceback)
 
 
 def _walk(tb: types.TracebackType | None) -> Iterator[types.TracebackType]:

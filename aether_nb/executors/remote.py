@@ -13,6 +13,13 @@ module installed on the worker; ``pickle.loads`` is in every Python. The plugin 
 instead of the bare value, so the kernel learns which worker ran the body, and gets a clear error (naming the
 output) when a result cannot be pickled instead of a failure inside Dask's transport.
 
+A body's exception is a reply too (``"raised"``), never raised through Dask: Dask's worker logs every task error as
+``Compute Failed ... Exception: <its repr>``, and a body's error message can hold what the body was given (an API
+key in a ``401`` message). That log reaches the worker's and the scheduler's logs, and on a local cluster the
+kernel's stderr, so the saved notebook. The reply carries exactly what Dask's own error message would (the
+exception and its traceback pickled by ``distributed.core.error_message``), and the kernel raises it as Dask's
+client would, so the error is the same there.
+
 Stopping a body: Python cannot kill a thread, but it can raise an exception in one at its next bytecode
 (``PyThreadState_SetAsyncExc``). The registry raises :class:`Interrupted` only while the body of that very call
 runs, and the body's exit clears any such exception still pending under the same lock, so the interruption can
@@ -33,6 +40,7 @@ from collections import OrderedDict
 from typing import Any
 
 import cloudpickle
+from distributed import Reschedule
 from distributed.diagnostics.plugin import WorkerPlugin
 
 PLUGIN_NAME = "aether_nb-2"
@@ -42,7 +50,14 @@ worker; another version registers its own beside it."""
 WHERE_NOTE = "aether_nb: raised on Dask worker "
 """Prefix of the note added to an exception a body raised: the kernel reads the worker's address from it."""
 
-OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED, EXITED = "ok", "unpicklable", "unloadable", "interrupted", "exited"
+OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED, EXITED, RAISED = (
+    "ok",
+    "unpicklable",
+    "unloadable",
+    "interrupted",
+    "exited",
+    "raised",
+)
 """The kinds of reply a body gives."""
 
 _STOPPED_KEPT = 10_000  # tokens of stopped calls a worker remembers (a call stopped before it started never starts)
@@ -129,8 +144,8 @@ class BodyRegistry(WorkerPlugin):
 
     def run(self, inner: bytes, token: str, where: str) -> tuple[str, str, Any]:
         """Run one body in this thread: ``(kind, where, data)``; ``data`` is the pickled result for ``"ok"``, a
-        message for ``"unpicklable"``/``"unloadable"``. An exception the body raises propagates (Dask sends it to
-        the kernel with its traceback), with a note naming the worker."""
+        message for ``"unpicklable"``/``"unloadable"``, the pickled exception and traceback (:func:`raised_payload`)
+        for ``"raised"``, with a note naming the worker. Only Dask's own ``Reschedule`` propagates, for Dask."""
         try:
             fn, args, kwargs = pickle.loads(inner)
         except Exception as exc:
@@ -151,8 +166,11 @@ class BodyRegistry(WorkerPlugin):
             exc.add_note(WHERE_NOTE + where)
             return EXITED, where, exit_payload(exc)
         except BaseException as exc:
+            if isinstance(exc, Reschedule):  # a request to Dask, which it does not log
+                raise
             exc.add_note(WHERE_NOTE + where)
-            raise
+            # A reply, not raised: Dask would log its repr (see the module docstring).
+            return RAISED, where, raised_payload(exc)
         try:
             data = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -190,6 +208,27 @@ class BodyRegistry(WorkerPlugin):
                 entry.interrupted = True
                 _set_async_exc(entry.ident, Interrupted)
             return entry.ended
+
+
+def raised_payload(exc: BaseException) -> tuple[bytes, bytes | None]:
+    """A body's exception as ``(exception, traceback)``, each pickled as Dask's worker pickles a task's error
+    (``distributed.core.error_message``: a message over ``distributed.admin.max-error-length`` cut, an exception
+    that does not pickle sent as ``Exception(repr)``, tblib for the traceback, None when too long), so that the
+    kernel rebuilds the very error Dask's client raised. Call it inside the ``except`` block: the traceback is
+    ``sys.exc_info()``'s. When even that fails (a ``__str__`` that raises), an ``Exception`` naming the type."""
+    from distributed.core import error_message
+
+    try:
+        message = error_message(exc)
+        exception = bytes(message["exception"].data)
+        frames = message["traceback"]
+        return exception, (bytes(frames.data) if frames is not None else None)
+    except Exception as failure:
+        plain = Exception(f"{type(exc).__qualname__} (its error could not be sent back: {type(failure).__name__})")
+        for note in getattr(exc, "__notes__", None) or ():
+            if isinstance(note, str) and note.startswith(WHERE_NOTE):
+                plain.add_note(note)
+        return bytes(pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)), None
 
 
 def exit_payload(exc: BaseException) -> bytes:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
+import traceback
 from typing import Any
 
 import cloudpickle
+import distributed
 import pytest
 
 import aether_nb as ag
 from aether_nb.executors import remote
 from aether_nb.executors.dask import DaskExecutor
+from aether_nb.executors.frames import rebuild_raised
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.session import Session
 from tests.conftest import arun
@@ -182,11 +185,41 @@ def test_run_body_notes_the_worker_on_errors_and_reports_code_the_worker_cannot_
     def boom() -> None:
         raise ValueError("bad input")
 
-    with pytest.raises(ValueError, match="bad input") as info:
-        call(boom)
-    assert info.value.__notes__ == [remote.WHERE_NOTE + "dask"]
+    # Sent back as a reply (Dask would log a raised one's repr), rebuilt in the kernel as Dask's client would.
+    kind, where, data = call(boom)
+    assert (kind, where) == ("raised", "dask")
+    error = rebuild_raised(data)
+    assert type(error) is ValueError and str(error) == "bad input"
+    assert error.__notes__ == [remote.WHERE_NOTE + "dask"]
+    assert [frame.name for frame in traceback.extract_tb(error.__traceback__)] == ["run", "boom"]
     unloadable = remote.BodyRegistry().run(b"not a pickle", "tok", "dask")
     assert unloadable[0] == "unloadable" and "UnpicklingError" in unloadable[2]
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_body_error_dask_could_not_pickle_comes_back_as_dask_sent_it_and_reschedule_still_reaches_dask() -> None:
+    def holds_a_lock() -> None:
+        raise ValueError("bad", threading.Lock())
+
+    def unprintable() -> None:
+        raise Unprintable()
+
+    def reschedule() -> None:
+        raise distributed.Reschedule()
+
+    kind, _, data = call(holds_a_lock)
+    error = rebuild_raised(data)
+    assert kind == "raised" and type(error) is Exception and str(error).startswith("ValueError('bad', <unlocked")
+    kind, _, data = call(unprintable)
+    error = rebuild_raised(data)  # even error_message failing gives a reply, with the worker named
+    assert kind == "raised" and str(error) == "Unprintable (its error could not be sent back: RuntimeError)"
+    assert error.__notes__ == [remote.WHERE_NOTE + "dask"]
+    with pytest.raises(distributed.Reschedule):
+        call(reschedule)
 
 
 SPINNING, SPUN = threading.Event(), threading.Event()
