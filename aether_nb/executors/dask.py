@@ -428,9 +428,11 @@ class DaskSubmission:
             reply = await self.future
             if reply[0] == remote_module().RAISED:
                 # The body's exception, sent back as a reply so that Dask does not log it: raised here, where
-                # Dask's client raised it, so that the handlers below treat it as before.
+                # Dask's client raised it, so that the handlers below treat it as before; one that is no
+                # Exception (a BaseException subclass of the user's) is wrapped for them, and unwrapped there.
                 self.where = reply[1]
-                raise rebuild_raised(reply[2])
+                raised = rebuild_raised(reply[2])
+                raise raised if isinstance(raised, Exception) else _BodyRaised(raised)
         except FutureCancelledError as exc:
             if not self._cancel_requested:  # Dask cancelled it: the client closed, the scheduler went away
                 self._let_go()
@@ -442,12 +444,14 @@ class DaskSubmission:
             if not self._outcome.done():
                 self._outcome.cancel()
             raise
-        except Exception as exc:
+        except Exception as caught:
+            # (a body's BaseException: the node fails with it, as in the kernel's threads; it hung before)
+            error: BaseException = caught.raised if isinstance(caught, _BodyRaised) else caught
             self._let_go()
-            self.where = _where_from(exc) or self.where
+            self.where = _where_from(error) or self.where
             # The cell's file and lines in the remote frames; Dask's own frame re-raising it here left out.
-            restore_files(exc, [self.fn, remote_module().BodyRegistry.run], drop=(_distributed_dir(),))
-            self._settle(False, exc)
+            restore_files(error, [self.fn, remote_module().BodyRegistry.run], drop=(_distributed_dir(),))
+            self._settle(False, error)
             return
         self._let_go()
         self._receive(reply)
@@ -543,6 +547,14 @@ def _distributed_dir() -> str:
     import distributed
 
     return os.path.dirname(distributed.__file__) + os.sep
+
+
+class _BodyRaised(Exception):
+    """Carries a body's exception that is no ``Exception`` to :meth:`_Submission._drive`'s handler."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(repr(raised))
+        self.raised = raised
 
 
 def _where_from(exc: BaseException) -> str | None:

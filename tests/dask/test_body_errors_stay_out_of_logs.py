@@ -156,3 +156,38 @@ def test_an_unpicklable_result_and_the_dask_key_hold_no_body_data_in_any_dask_lo
     assert "returned output 'g' (generator:" in str(cause)
     (_, submission) = counting.submitted[0]
     assert THIRD not in submission.key and submission.key.startswith("leaky_result-")
+
+
+BASE = '''
+import aether_nb as ag
+
+
+class Abort(BaseException):
+    """The user's own BaseException (no Exception): it failed nothing and the node waited forever."""
+
+
+@ag.tool(outputs=["y"])
+def give_up(x: int):
+    raise Abort(f"gave up at {x}")
+'''
+
+
+def test_a_body_raising_a_base_exception_fails_its_node_as_in_the_kernels_threads(
+    kernel: KernelLoop, cluster: DaskExecutor, session: Session, tmp_path: Path
+) -> None:
+    tools = cell(BASE, tmp_path)
+    give_up, abort = tools["give_up"], tools["Abort"]
+
+    @ag.graph_fn(name="dask_base_exception", outputs=["y"])
+    async def agent(x: int) -> dict[str, Any]:
+        return {"y": (await give_up(x))["y"]}
+
+    async def main() -> tuple[ag.Run, BaseException]:
+        run = agent.start(x=7, executor=cluster)
+        with pytest.raises(BaseException) as raised:  # (as from the kernel's threads: the exception itself)
+            await run
+        return run, raised.value
+
+    run, error = kernel.run(main(), timeout=90)
+    assert type(error) is abort and "gave up at 7" in str(error)
+    assert run.status == "failed" and run.graph.node("give_up_1").status == "FAILED"
