@@ -2,9 +2,11 @@
 
 The run's tool calls become nodes. Each argument is traced back to where its value came from:
 
-1. an output of an earlier call (the call's DAG parents are tried first, then any earlier call) -> a reference;
+1. an output of an earlier call (the calls the run made just before it are tried first, then any earlier call) -> a
+   reference;
 2. one of the run's inputs -> a reference to the graph's input;
-3. a constant written in the agent's source code (or a trivial value: None, True, "", [], {}) -> a literal;
+3. a constant written in the agent's source code -> a literal (a trivial value, None, True, "", [] or {}, is traced
+   the same way, by exact type and with the run's order first: a tool's ``urgent=True`` passed on is a reference);
 4. the answer to a question, or an LLM reply, taken during the run -> a literal, noted in the source (the promoted
    graph asks nothing);
 5. anything else was **computed in Python between calls** (``double(a["y"] + 1)``). A static graph cannot
@@ -12,6 +14,11 @@ The run's tool calls become nodes. Each argument is traced back to where its val
    the argument (``double_2_x``), with the run's value as its default and a comment saying so. With
    ``computed="refuse"`` the promotion lists such values and raises instead. Lists and dicts are traced element by
    element, so ``add(items=[a["y"], b["y"]])`` keeps its two references.
+
+A parameter of a tool left at its default (no call of the agent's code passes it, see
+:mod:`~aether_nb.runtime.promote_code`) stays out of the call. A call whose result held a secret (never journaled:
+``aether_nb.tools.read_env``, a login tool) is a node that runs again when the graph runs. Calls that pass no data
+keep the run's order with ``_after=`` (:mod:`~aether_nb.runtime.promote_order`).
 
 Before the source is returned it is *checked*: the source text is executed in a namespace like the notebook's and
 the graph it defines is replayed against the run's journal (each node's result is looked up by tool and arguments,
@@ -23,7 +30,8 @@ name their object is bound to, and an input named like a tool makes the body rea
 The agent's context calls are not tool calls (:mod:`~aether_nb.runtime.promote_effects`): an approval it asked is
 carried over as an ``ask_approval`` node gating every call made after it; the others (messages, KV and memory
 writes, questions, ``context.step`` code) are listed at the top of the source and named by a
-:class:`~aether_nb.runtime.promote_effects.PromotionWarning`; a failed call the agent caught is noted.
+:class:`~aether_nb.runtime.promote_effects.PromotionWarning`; a failed call the agent caught, or one it gave up on, is
+noted.
 
 Tracing a value to its origin is :mod:`~aether_nb.runtime.promote_trace` (values compared as one truth value, so a
 NumPy array a run passed is found, not a bare ValueError).
@@ -34,12 +42,9 @@ over 50 items are cut short); such arguments make the check fail and are named.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import keyword
 import os
 import re
-import textwrap
 import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,13 +53,18 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.promote_check import check, trace_source
+from aether_nb.runtime.promote_code import control_flow, names_read, passed_params, source_constants, tool_defaults
 from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
+from aether_nb.runtime.promote_names import bound_name
+from aether_nb.runtime.promote_order import after_edges, predecessors
 from aether_nb.runtime.promote_render import render
-from aether_nb.runtime.promote_trace import Tracer, is_secret
+from aether_nb.runtime.promote_trace import Tracer, holds_secret, is_secret, same_value, trivial
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, is_ref_json, tool_version
+from aether_nb.store.redact import MASK
 
 if TYPE_CHECKING:
+    from aether_nb.runtime.graph import GraphNode
     from aether_nb.runtime.run import Run
 
 COMPUTED_MODES = ("inputs", "refuse")
@@ -73,7 +83,8 @@ class PromotedCall:
     truncated: bool
     target: Any = None  # the tool object the promoted node calls (see _current_tool)
     condition: Any = None  # the approvals gating it, as a _condition holding Refs (None: ungated)
-    asked: dict[str, Any] | None = None  # a carried-over approval: the arguments the run asked it with
+    asked: dict[str, Any] | None = None  # a node with no journaled result: the arguments the run called it with
+    after: list[str] = field(default_factory=list)  # the nodes it runs after with no data from them (``_after``)
 
 
 @dataclass
@@ -126,59 +137,6 @@ def _truncated(value: Any) -> bool:
     return False
 
 
-def source_constants(target: Any) -> list[Any]:
-    """The constants written in an agent's source code (strings, numbers...), or [] when its source is unknown."""
-    fn = getattr(target, "fn", None)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn))) if fn is not None else None
-    except (OSError, TypeError, SyntaxError):
-        return []
-    if tree is None:
-        return []
-    found: list[Any] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (bytes, type(Ellipsis))):
-            found.append(node.value)
-        elif isinstance(node, (ast.List, ast.Tuple, ast.Dict, ast.UnaryOp)):
-            try:
-                found.append(ast.literal_eval(node))
-            except ValueError:
-                continue
-    return found
-
-
-def names_read(target: Any) -> set[str] | None:
-    """The names an agent's source reads (``ast.Name`` loads), or None when its source is unknown."""
-    fn = getattr(target, "fn", None)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn))) if fn is not None else None
-    except (OSError, TypeError, SyntaxError):
-        return None
-    if tree is None:
-        return None
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def control_flow(target: Any) -> list[str]:
-    """The branches and loops of an agent's source (``line 4: if d["y"] > 10``), or [] when it has none or its
-    source is unknown. A promoted graph is the path one run took through them: with other inputs the agent may call
-    other tools, or the same ones another number of times, and the graph would not."""
-    fn = getattr(target, "fn", None)
-    try:
-        source = textwrap.dedent(inspect.getsource(fn)) if fn is not None else ""
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError):
-        return []
-    first = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.If, ast.While, ast.For, ast.AsyncFor, ast.IfExp, ast.Match)):
-            head = ast.get_source_segment(source, node) or ""
-            head = head.splitlines()[0].strip() if head else type(node).__name__.lower()
-            found.append(f"line {first + node.lineno - 1}: {head[:80]}")
-    return found
-
-
 def _refs(value: Any) -> list[Ref]:
     if isinstance(value, Ref):
         return [value]
@@ -220,41 +178,61 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     calls: list[PromotedCall] = []
     redefined: list[str] = []
     by_id = {n.id: n for n in graph.nodes}
+    promoted = {n.id for n in graph.nodes if n.id in asked or _promoted_call(n, by_id)}
+    before = predecessors(graph.nodes, promoted)  # (the run's order: see promote_order)
     for node in graph.nodes:
         if node.id in asked:
-            calls.append(_approval(asked[node.id], tracer, gated.get(node.id, [])))
+            calls.append(_approval(asked[node.id], tracer, gated.get(node.id, []), before[node.id]))
             continue
-        if node.kind != "tool" or node.status != "DONE" or _inside_tool(node.parent, by_id):
+        if node.id not in promoted:
             continue  # (a call a tool's body made is the tool's own: the promoted node makes it again)
-        outputs = journal.get(node.id)
+        version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
+        current = _current_tool(node.name, version)
+        outputs, rerun = journal.get(node.id), False
         if not isinstance(outputs, dict):
-            raise UsageError(
-                f"node {node.id} has no journaled outputs (not durable), so the run cannot be promoted exactly",
-                run_id=run.id,
-                node_id=node.id,
-            )
-        parents = set(node.parents)
+            outputs, rerun = _unjournaled(run, node), True
+        # the calls the run made just before this one: a value equal to one of their outputs came from it first
+        parents = set(node.parents) | before[node.id]
         var = _var(node.id)
         args: dict[str, Any] = {}
         truncated = False
         chooser = llm_nodes.get(node.parent) if node.parent is not None else None
+        defaults = tool_defaults(current) if chooser is None else {}
+        passed = passed_params(known, current, _call_names(node.name, current)) if defaults else None
         for name, value in (node.inputs or {}).items():
             truncated = truncated or _truncated(value)
             if chooser is not None:  # a call the model made (run_tools): its reply, not a value of the code
                 args[name] = tracer.chosen(value, f"{var}_{name}")
+            elif name in defaults and same_value(value, defaults[name]):
+                # the run records a call's inputs with its defaults bound: a parameter no call of the agent's code
+                # passes was left at its default (not computed); one that may be passed is traced, and is the
+                # default when nothing else holds its value (a trivial one, None or False, when it is not known
+                # whether the code passes it: many outputs hold None, and the default is the likelier origin)
+                if name in (passed or ()) or (passed is None and not trivial(value)):
+                    found = tracer.origin(value, parents, f"{var}_{name}", fallback=_DEFAULT)
+                    if found is not _DEFAULT:
+                        args[name] = found
             else:
                 args[name] = tracer.origin(value, parents, f"{var}_{name}")
         if chooser is not None:
             tracer.notes.append(f"{node.id}: its arguments were chosen by the LLM ({chooser}) during the run: kept as "
                                 "literals")  # fmt: skip
-        version = (node.meta or {}).get("tool_version") if isinstance(node.meta, dict) else None
-        current = _current_tool(node.name, version)
         now = None if current is None else (getattr(current, "version", None) or tool_version(current))
         if version and now is not None and now != version and node.name not in redefined:
             redefined.append(node.name)
         condition = _gate(gated.get(node.id, []))
-        calls.append(PromotedCall(node.id, var, node.name, version, args, outputs, truncated, current, condition))
+        # a call whose result was not journaled (it held a secret) is checked against what the run called it with
+        given = {k: node.inputs[k] for k in args} if rerun and isinstance(node.inputs, dict) else None
+        call = PromotedCall(node.id, var, node.name, version, args, outputs, truncated, current, condition, given)
+        calls.append(call)
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
+    deps = {
+        c.node_id: [r.node for v in [*c.args.values(), c.condition] for r in _refs(v) if r.node != INPUTS]
+        for c in calls
+    }
+    after = after_edges([c.node_id for c in calls], deps, before)
+    for c in calls:
+        c.after = after[c.node_id]
     # an output equal to a tool's result is that result before it is an input passed through (the agent returned
     # what a tool computed: an input of the same value is the coincidence of one run)
     made = {node_id for node_id, _, _ in tracer.produced}
@@ -273,10 +251,10 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     notes = []
     if flow:
         notes.append(
-            f"This graph is the path run {run.id} took: the agent's code branches or loops ({'; '.join(flow[:4])}"
-            f"{'; ...' if len(flow) > 4 else ''}), and a static graph calls the same tools whatever its inputs. With "
-            "other inputs the agent may call other tools, or the same ones another number of times: check before "
-            "reusing it, or move the decision into a tool"
+            f"This graph is the path run {run.id} took: the agent's code branches, loops or catches errors "
+            f"({'; '.join(flow[:4])}{'; ...' if len(flow) > 4 else ''}), and a static graph calls the same tools "
+            "whatever its inputs. With other inputs the agent may call other tools, or the same ones another number "
+            "of times: check before reusing it, or move the decision into a tool"
         )
     notes += list(dict.fromkeys(tracer.notes))
     notes += failed_calls(graph.nodes, tool_ids)
@@ -294,6 +272,63 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     entries = run.session.store.load_journal(run.id)
     dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked) | set(llm_nodes))
     return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped)
+
+
+_DEFAULT = object()
+"""What the tracing of a parameter holding its default gives when nothing else holds its value: the call leaves it
+out (the tool's default), rather than a computed input."""
+
+
+def _promoted_call(node: GraphNode, by_id: dict[str, GraphNode]) -> bool:
+    """Whether ``node`` becomes a node of the promoted graph: a tool call the agent's code made that succeeded."""
+    return node.kind == "tool" and node.status == "DONE" and not _inside_tool(node.parent, by_id)
+
+
+def _call_names(registered: str, tool: Any) -> set[str]:
+    """The names the agent's code may call a tool by: registered, its function's, the one it is bound to."""
+    fn = getattr(tool, "fn", None)
+    own = getattr(fn, "__name__", None)
+    names = {registered, bound_name(tool, registered)} if tool is not None else {registered}
+    return names | ({own} if isinstance(own, str) else set())
+
+
+def _unjournaled(run: Run, node: GraphNode) -> dict[str, Any]:
+    """The outputs of a tool call whose result was not journaled, for a node that calls the tool again when the
+    promoted graph runs. A result holding a secret is never journaled nor stored (a resume runs the call again):
+    the run still in memory holds it (a ``read_env`` read after a restart is read again); otherwise the promotion
+    cannot be checked against the run, and says what to change."""
+    held = node.outputs if isinstance(node.outputs, dict) else None
+    if held is not None and holds_secret(held) and not _masked(held):
+        return held
+    if node.name == "read_env" and isinstance(node.inputs, dict) and isinstance(node.inputs.get("name"), str):
+        return {"value": os.environ.get(node.inputs["name"])}  # (aether_nb.tools.read_env: read again)
+    if held is not None and _masked(held):
+        raise UsageError(
+            f"node {node.id} ({node.name}) returned a secret, which is never journaled nor stored, and run {run.id} "
+            "was loaded from the store, so its value is gone: promote the run in the kernel that ran it (before a "
+            "restart), or have the agent read its key with aether_nb.tools.read_env(name=...), which the promoted "
+            "graph reads again when it runs",
+            run_id=run.id,
+            node_id=node.id,
+            code="not_promotable",
+        )
+    raise UsageError(
+        f"node {node.id} ({node.name}) has no journaled result, so the promotion of run {run.id} cannot be checked "
+        "against it (a result that is neither JSON-friendly nor picklable is not journaled): make "
+        f"{node.name} return JSON-friendly or picklable values, run the agent again and promote that run",
+        run_id=run.id,
+        node_id=node.id,
+        code="not_promotable",
+    )
+
+
+def _masked(value: Any) -> bool:
+    """Whether ``value`` holds a redacted string (a secret replaced by the store)."""
+    if isinstance(value, list):
+        return any(_masked(v) for v in value)
+    if isinstance(value, dict):
+        return any(_masked(v) for v in value.values())
+    return isinstance(value, str) and MASK in value
 
 
 def _inside_tool(parent: str | None, by_id: dict[str, Any]) -> bool:
@@ -315,7 +350,7 @@ def _gate(asked: list[Approval]) -> Any:
     return None if not each else each[0] if len(each) == 1 else {"op": "and", "args": each}
 
 
-def _approval(asked: Approval, tracer: Tracer, before: list[Approval]) -> PromotedCall:
+def _approval(asked: Approval, tracer: Tracer, before: list[Approval], came_after: set[str]) -> PromotedCall:
     """The ``ask_approval`` node an approval of the agent's code becomes (its prompt traced as any argument)."""
     from aether_nb.tools import ask_approval  # (the ready-made channel tools are built on the runtime)
 
@@ -323,7 +358,7 @@ def _approval(asked: Approval, tracer: Tracer, before: list[Approval]) -> Promot
     given: dict[str, Any] = {"prompt": asked.prompt}
     if asked.options is not None:
         given["options"] = asked.options
-    args = {k: tracer.origin(v, asked.parents, f"{var}_{k}") for k, v in given.items()}
+    args = {k: tracer.origin(v, asked.parents | came_after, f"{var}_{k}") for k, v in given.items()}
     version = getattr(ask_approval, "version", None)
     return PromotedCall(
         asked.node_id, var, "ask_approval", version, args, asked.outputs, False, ask_approval, _gate(before), given
@@ -358,7 +393,11 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
             raise UsageError(f"tool {shown(c.tool)} is not defined in this process: run the cell that defines it")
         refs = {k: _to_json(v, var_of) for k, v in c.args.items()}
         used = [*c.args.values(), c.condition]
-        deps = tuple(dict.fromkeys(var_of[r.node] for v in used for r in _refs(v) if r.node != INPUTS))
+        deps = tuple(
+            dict.fromkeys(
+                [*(var_of[r.node] for v in used for r in _refs(v) if r.node != INPUTS), *(var_of[a] for a in c.after)]
+            )
+        )
         outputs = tool.outputs if hasattr(tool, "outputs") else tool.tool_outputs
         condition = None if c.condition is None else _to_json(c.condition, var_of)
         nodes[c.var] = NodeSpec(
@@ -412,12 +451,14 @@ def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> s
     rendered = render(run.id, run.graph_name, name, promotion, _origin(run, promotion))
     traced = trace_source(rendered.source, name, rendered.tools)
     ids = rendered.ids
-    extra = [n for n, spec in traced.nodes.items() if n not in ids.values() and spec.tool != "read_env"]
+    reads = {n for n, spec in traced.nodes.items() if n not in ids.values() and spec.tool == "read_env"}
+    extra = [n for n in traced.nodes if n not in ids.values() and n not in reads]
     differ = [
         n
         for n, spec in built.nodes.items()
         if ids.get(n) not in traced.nodes
         or (traced.nodes[ids[n]].tool, traced.nodes[ids[n]].condition) != (spec.tool, _renamed(spec.condition, ids))
+        or set(traced.nodes[ids[n]].deps) - reads != {ids.get(d, d) for d in spec.deps}  # (the order: _after too)
     ]
     if extra or differ:
         raise UsageError(
@@ -429,8 +470,8 @@ def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> s
     answers = _answers(promotion, ids)
     for node_id, spec in traced.nodes.items():
         env = spec.inputs.get("name") if spec.tool == "read_env" and isinstance(spec.inputs, dict) else None
-        if isinstance(env, str):
-            answers[node_id] = (None, {"value": os.environ.get(env)})  # (read when the graph runs: never journaled)
+        if isinstance(env, str) and node_id not in answers:  # (read when the graph runs: never journaled)
+            answers[node_id] = (None, {"value": os.environ.get(env)})
     check(run, traced, answers, promotion.computed)
     if promotion.left_out:
         keys = [line.split(":", 1)[0] for line in promotion.left_out]
@@ -445,8 +486,9 @@ def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> s
 
 
 def _answers(promotion: Promotion, ids: dict[str, str]) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """What the check takes as the results of the approvals carried over (by their ids in the graph checked): the
-    run asked them, so the journal holds no tool call for them."""
+    """What the check takes as the results of the nodes whose result the journal does not hold (by their ids in the
+    graph checked): the approvals carried over (the run asked them: no tool call) and the calls whose result held a
+    secret (never journaled; the run's values, still in memory)."""
     return {ids.get(c.var, c.var): (c.asked, c.outputs) for c in promotion.calls if c.asked is not None}
 
 

@@ -11,7 +11,9 @@ call it again. Dropping these silently made a graph that pays without asking, so
 * every other context call is **listed** at the top of the promoted source with its step key (``kv.set_1: kv.set
   ('last_receipt', ...)``) and :class:`PromotionWarning` names them when ``run.promote()`` returns: the promoted graph
   does not make them;
-* a tool call that **failed** and was caught by the agent is noted (the graph leaves it out and has no retry).
+* a tool call that **failed** and was caught by the agent is noted (the graph leaves it out and has no retry), and
+  so is one the agent **gave up on** (``asyncio.wait_for``'s timeout, a cancelled task: it ends ``CANCELLED``) and
+  went on without, often to a fallback (the graph leaves it out and makes the fallback whatever its inputs).
 
 Context calls made inside a tool's body are part of that tool (the promoted node calls the tool, which makes them
 again) and are neither carried over nor listed.
@@ -35,6 +37,9 @@ APPROVAL_OPTIONS = ["Approve", "Reject"]
 """The options of ``aether_nb.tools.ask_approval`` by default (a carried-over approval writes others only)."""
 
 _FAILED_STATUSES = ("FAILED", "FAILED_TIMEOUT")
+_GIVEN_UP = "CANCELLED"
+"""A tool call of a run that succeeded ends cancelled when the agent's code gave up on it (``asyncio.wait_for``'s
+timeout, a cancelled task, a failed sibling in a task group) and went on without it."""
 
 
 class PromotionWarning(UserWarning):
@@ -112,10 +117,24 @@ def gates(nodes: list[GraphNode], asked: list[Approval]) -> dict[str, list[Appro
 
 
 def failed_calls(nodes: Iterable[GraphNode], tools: set[str]) -> list[str]:
-    """Notes for the tool calls that failed in the run while the agent went on (it caught the error)."""
+    """Notes for the tool calls that failed in the run, or that the agent gave up on, while it went on (it caught
+    the error, or the timeout: the run succeeded)."""
     notes = []
     for n in nodes:
-        if n.kind != "tool" or n.status not in _FAILED_STATUSES or in_tool(n.id, tools):
+        if n.kind != "tool" or in_tool(n.id, tools):
+            continue
+        if n.status == _GIVEN_UP:
+            notes.append(
+                redact_text(
+                    f"{n.id}: {n.name}({_short(n.inputs)}) was given up on during the run (cancelled: the agent's "
+                    "code stopped waiting for it, e.g. asyncio.wait_for's timeout) and the agent went on without it: "
+                    "the graph leaves that call out, and makes what the agent did instead whatever its inputs. To "
+                    "keep the call with a time limit, give its node _timeout_s=... and decide on the fallback in a "
+                    "tool"
+                )
+            )
+            continue
+        if n.status not in _FAILED_STATUSES:
             continue
         error = n.error if isinstance(n.error, dict) else {}
         why = f"{error.get('type', 'an error')}: {error.get('message', '')}".strip(": ")

@@ -141,8 +141,13 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
         lines.append(f"from {READY_MADE} import {', '.join(imported)}")
     lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
     lines.append(f"def {name}({f'**{holder}' if hiding else ', '.join(params)}):")
-    lines += [f"    {node} = read_env(name={env!r})" for env, node in env_reads.items()]
-    counters: dict[str, int] = {"read_env": len(env_reads)}
+    # the keys read for secrets the agent computed from them; when the run's own read_env calls are nodes too, these
+    # take ids after theirs (read_env_1 is the run's first call: two nodes with one id failed to build)
+    read = sum(c.tool == "read_env" for c in promotion.calls)
+    for i, (env, node) in enumerate(env_reads.items(), 1):
+        own_id = f", _id='read_env_{read + i}'" if read else ""
+        lines.append(f"    {node} = read_env(name={env!r}{own_id})")
+    counters: dict[str, int] = {"read_env": 0 if read else len(env_reads)}
     ids: dict[str, str] = {}
     for c in promotion.calls:
         counters[c.tool] = counters.get(c.tool, 0) + 1
@@ -152,6 +157,8 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
         ids[c.var] = auto if c.node_id == auto else c.var
         if ids[c.var] != auto:
             args.append(f"_id={c.var!r}")
+        if c.after:  # (the order of calls that pass no data: see promote_order)
+            args.append(f"_after=[{', '.join(var_of[a] for a in c.after)}]")
         if c.condition is not None:
             args.append(f"_condition={expr(c.condition, var_of)}")
         flag = "  # an argument was truncated in the run's record: check it" if c.truncated else ""

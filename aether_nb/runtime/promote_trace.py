@@ -16,7 +16,17 @@ from aether_nb.runtime.codec import preview
 from aether_nb.runtime.taskgraph import INPUTS, Ref
 from aether_nb.store.redact import contains_secret, redact_text
 
-__all__ = ["NOT_FOUND", "Tracer", "has_ref", "is_secret", "short", "trivial", "values_equal"]
+__all__ = [
+    "NOT_FOUND",
+    "Tracer",
+    "has_ref",
+    "holds_secret",
+    "is_secret",
+    "same_value",
+    "short",
+    "trivial",
+    "values_equal",
+]
 
 
 def is_secret(value: Any) -> bool:
@@ -24,9 +34,19 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, str) and contains_secret(value)
 
 
+def holds_secret(value: Any) -> bool:
+    """Whether ``value`` is, or a list or dict holding, a string with a secret."""
+    if isinstance(value, list):
+        return any(holds_secret(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds_secret(v) for v in value.values())
+    return is_secret(value)
+
+
 def trivial(value: Any) -> bool:
-    """None, a bool, or an empty string, list or dict: a value any origin could have (written as a literal). By
-    type and length: ``value in ("", [], {})`` compared a NumPy array elementwise (a bare ValueError)."""
+    """None, a bool, or an empty string, list or dict: a value many origins could have at once, so it is traced
+    with the run's data flow first and by exact type only (see ``Tracer._trivial``). By type and length:
+    ``value in ("", [], {})`` compared a NumPy array elementwise (a bare ValueError)."""
     return value is None or isinstance(value, bool) or (isinstance(value, (str, list, dict)) and len(value) == 0)
 
 
@@ -49,8 +69,10 @@ class Tracer:
         self.computed: dict[str, Any] = {}
         self.notes: list[str] = []
 
-    def origin(self, value: Any, parents: set[str], name: str) -> Any:
-        """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element."""
+    def origin(self, value: Any, parents: set[str], name: str, fallback: Any = None) -> Any:
+        """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element.
+        ``fallback`` (when not None) is returned instead of making a computed input: a tool's parameter holding its
+        default value is that default, not a value the agent computed."""
         found = self._whole(value, parents)
         if found is not NOT_FOUND and not (is_secret(found)):
             self._note_ambiguous(value, found, name)
@@ -70,6 +92,8 @@ class Tracer:
             if values_equal(produced, value):
                 self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
                 return value
+        if fallback is not None:
+            return fallback
         return self._computed_input(name, value)
 
     def chosen(self, value: Any, name: str) -> Any:
@@ -92,14 +116,14 @@ class Tracer:
     def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
         """Origins are found by value: when another origin holds the same value (a run input equal to a constant
         of the code, or to an earlier tool output), the source says which one it took, so it can be edited."""
-        if trivial(value):
-            return
+        small = trivial(value)
+        equal = _same if small else values_equal  # (a trivial value only by type: True is no 1, None no "")
         others: list[str] = []
         for k, v in self.inputs.items():
-            if values_equal(v, value) and chosen != Ref(INPUTS, k):
+            if equal(v, value) and chosen != Ref(INPUTS, k) and not (small and not self._reads(k)):
                 others.append(f"input {k}")
         for node_id, key, v in self.produced:
-            if values_equal(v, value) and chosen != Ref(node_id, key):
+            if equal(v, value) and chosen != Ref(node_id, key):
                 others.append(f"{node_id}.{key}")
         if isinstance(chosen, Ref) and any(_same(c, value) for c in self.constants):
             others.append(f"the constant {short(value, 60)} of the agent's code")
@@ -124,7 +148,7 @@ class Tracer:
         same type first (``2.0`` is a float a tool returned, not the input ``count=2`` it equals: taking the input
         made the promoted graph return ``count`` where the agent returned the tool's result)."""
         if trivial(value):
-            return value
+            return self._trivial(value, parents)
         candidates = list(reversed(self.produced))
         for same in (_same, _equal):
             for node_id, key, v in candidates:
@@ -151,19 +175,47 @@ class Tracer:
                 return Ref(node_id, key)
         return NOT_FOUND
 
+    def _trivial(self, value: Any, parents: set[str]) -> Any:
+        """The origin of a trivial value (None, a bool, an empty string, list or dict). Many origins hold one at
+        once, so it is matched by exact type only (``True`` is no ``1``) and with the run's data flow first: an
+        output of a call the run made just before, then an input the agent's code reads, then any earlier output,
+        then a constant of the code; else it was computed (``d["y"] > 10``). It used to be a literal whatever its
+        origin, so a tool's ``urgent=True`` passed on was frozen and other inputs took the run's route silently.
+        When several origins hold it, the source names the others (see ``_note_ambiguous``)."""
+        candidates = list(reversed(self.produced))
+        for node_id, key, v in candidates:
+            if node_id in parents and _same(v, value):
+                return Ref(node_id, key)
+        for k, v in self.inputs.items():
+            if self._reads(k) and _same(v, value):
+                return Ref(INPUTS, k)
+        for node_id, key, v in candidates:
+            if _same(v, value):
+                return Ref(node_id, key)
+        if any(_same(c, value) for c in self.constants):
+            return value
+        return NOT_FOUND
+
+    def _reads(self, name: str) -> bool:
+        """Whether the agent's code may read input ``name`` (True when its source is unknown)."""
+        return self.read is None or name in self.read
+
 
 NOT_FOUND = object()
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Equal, and of the same type (containers compared the same way, item by item)."""
     if type(a) is not type(b):
         return False
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     return values_equal(a, b)
+
+
+_same = same_value
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -71,11 +71,11 @@ def test_promote_a_fan_out_agent(session: Session) -> None:
     assert out == again == via_graph == {"total": 36, "first": 4}
     # values that flowed between calls became references; the literal 7 (a constant of the code) stayed a literal
     assert "double_2 = double(x=double_1.y)" in source
-    assert "double_4 = double(x=7)" in source
+    assert "double_4 = double(x=7, _after=[double_1])" in source  # (gathered after double_1 in the run)
     g = execute(source)["fan_static"].build()
     assert set(g.node("double_2").deps) == {"double_1"}
     # 8 + 14 was computed in Python between calls: not frozen, but an input with the run's value as its default
-    assert "add_1 = add(a=add_1_a, b=double_4.y)" in source
+    assert "add_1 = add(a=add_1_a, b=double_4.y, _after=[double_2, double_3])" in source
     assert "'add_1_a': 22" in source and "add_1_a = 22" in source
 
 
@@ -128,7 +128,7 @@ def test_values_built_from_outputs_keep_their_references(session: Session) -> No
         return source, await execute(source, count=count)["two"](x=9)
 
     source, out = arun(main())
-    assert "double_2 = double(x=x)" in source  # x + 0 == x: indistinguishable from passing x, and as good
+    assert "double_2 = double(x=x, _after=[double_1])" in source  # x + 0 == x: as good as passing x
     assert "count_1 = count(items=[double_2.y, double_2.y, 5])" in source
     assert out == {"n": 3}
 
@@ -151,7 +151,7 @@ def test_the_promotion_is_checked_against_the_run(session: Session) -> None:
                 return [e for e in real.load_journal(run_id) if e.key != "double_1"]
 
         session.store = Forgetful()  # type: ignore[assignment]
-        with pytest.raises(ag.UsageError, match="no journaled outputs"):
+        with pytest.raises(ag.UsageError, match="has no journaled result"):
             run.promote("demo_static")
 
     arun(main())
@@ -196,7 +196,7 @@ def test_answers_are_kept_as_literals_and_noted(session: Session, channel: Scrip
     assert out == {"y": 10, "said": "5!"}
     assert "# ask_text_1 (ask_text) produced '5' during the run: kept as a literal" in source
     assert "shout_1 = shout(text='5')" in source
-    assert "double_1 = double(x=double_1_x)" in source and "'double_1_x': 5" in source
+    assert "double_1 = double(x=double_1_x, _after=[shout_1])" in source and "'double_1_x': 5" in source
 
 
 @ag.tool(outputs=["forecast"])
@@ -340,7 +340,7 @@ def test_arguments_an_llm_chose_are_literals_of_the_promoted_graph(session: Sess
 
     source, out = arun(main())
     assert "run_tools_1/double_1: its arguments were chosen by the LLM" in source, source
-    assert "double(x=10, _id='run_tools_1__double_1')" in source, source
+    assert "double(x=10, _id='run_tools_1__double_1', _after=[double_1])" in source, source
     assert "computed" not in source, source
     assert out == {"a": 12}
 
