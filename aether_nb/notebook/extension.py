@@ -16,20 +16,20 @@ shows a one-line pointer there instead of a second copy. Stopping a run a cell a
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import dataclasses
 import html
+import logging
 import os
+import shlex
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import IPython
 from IPython.display import display
 
-import aether_nb
 from aether_nb import config
-from aether_nb.errors import AetherError, RunCancelled, StorageError, UsageError
+from aether_nb.errors import AetherError, RunCancelled, StorageError
 from aether_nb.notebook import store_home
 from aether_nb.notebook.channel import WidgetChannel
 from aether_nb.notebook.crowd import MAX_DRAWN, CellCrowd, stopped
@@ -37,12 +37,17 @@ from aether_nb.notebook.interrupts import InterruptWakeup
 from aether_nb.notebook.kernel_parent import CommParentGuard
 from aether_nb.notebook.notices import REATTACHED_NOTICE
 from aether_nb.notebook.reruns import CellRuns
+from aether_nb.notebook.tracebacks import groups_as_notes, user_frames
 from aether_nb.notebook.widget import RunView, RunWidget, request_of
 from aether_nb.runtime.interrupted import told
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.status import words
 from aether_nb.runtime.taskgraph import TaskGraph
 from aether_nb.store import redact
+
+__all__ = ["Extension", "graph_bundle", "load", "loaded", "unload", "user_frames"]
+
+_log = logging.getLogger("aether_nb")
 
 _IPYTHON_COUNTS_FIRST = int(IPython.__version__.split(".")[0]) >= 9
 """IPython 9 moves ``execution_count`` on when a cell starts; IPython 8 when it ends."""
@@ -138,9 +143,26 @@ class Extension:
 
     def _open_notebook_store(self) -> list[str]:
         """Open the notebook's own store (``<notebook>.aether.duckdb``), or the one it had before a rename (see
-        :mod:`aether_nb.notebook.store_home`); returns what to tell the person about it."""
+        :mod:`aether_nb.notebook.store_home`); returns what to tell the person about it.
+
+        The extension loads whatever happens to that file: when it cannot be opened (another kernel holds it, it
+        is damaged or unreadable) or opening it would leave runs behind (runs started before ``%load_ext`` live in
+        memory), runs stay in memory and the person is told why and what to do. A ``%load_ext`` that raised left
+        nothing to answer a waiting run in, and it looked like a store the person had chosen to switch from."""
         path = config.notebook_store_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
         notebook = config.notebook_path(user_ns=self.ip.user_ns, cwd=os.getcwd())
+        live = [r.id for r in config.session().known_runs() if r.live]
+        if live:
+            runs = ", ".join(live[:3]) + (f" and {len(live) - 3} more" if len(live) > 3 else "")
+            print(
+                f"aether_nb: {'runs' if len(live) > 1 else 'run'} {runs} {'are' if len(live) > 1 else 'is'} live in "
+                f"this kernel's memory (running, or waiting for an answer): opening this notebook's store "
+                f"{path.name} now would leave {'them' if len(live) > 1 else 'it'} behind, so this kernel keeps its "
+                "runs in memory for now (they will not survive a restart). Once they end (await, answer or cancel "
+                f"them), `%aether store {_store_arg(path)}` keeps runs in the notebook's store.",
+                file=sys.stderr,
+            )
+            return []
         said: list[str] = []
         here = self._cell_id()
         cells = {here} if here is not None else set()
@@ -155,16 +177,24 @@ class Extension:
                 )
             else:  # (a store this notebook had that could not be taken over is pointed at with the others)
                 unclaimed = (found.previous, *found.unclaimed) if found.previous is not None else found.unclaimed
-                said += [line for line in (store_home.describe(store_home.Found(None, unclaimed)),) if line]
+                line = store_home.describe(dataclasses.replace(found, previous=None, unclaimed=unclaimed))
+                said += [line] if line else []
         try:
             config.configure(store=path)
         except StorageError as exc:
-            if exc.code != "locked":
-                raise
-            # Another kernel holds the file: keep working, in memory, and say so plainly.
+            # Keep working, in memory, and say so plainly: what failed, and what opens the file once it is fixed.
+            if exc.code == "locked":  # another kernel holds the file
+                then = "`%aether store PATH` switches to a file of its own."
+            elif exc.code == "open_failed":  # not a DuckDB file (damaged, or another program's), unreadable
+                then = (
+                    "The file was left as it is: move it aside (or delete it, if nothing in it matters), then "
+                    f"`%aether store {_store_arg(path)}` starts a new store there; `%aether store PATH` opens another."
+                )
+            else:
+                then = f"Once that is fixed, `%aether store {_store_arg(path)}` opens it."
             print(
-                f"aether_nb: {exc.message}\nThis kernel keeps its runs in memory for now (they will not survive a "
-                "restart); `%aether store PATH` switches to a file of its own.",
+                f"aether_nb: this notebook's store could not be opened: {exc.message}\nThis kernel keeps its runs "
+                f"in memory for now (they will not survive a restart). {then}",
                 file=sys.stderr,
             )
             return said
@@ -439,7 +469,8 @@ class Extension:
         render = printer.structured_traceback
         printer.structured_traceback = lambda *a, **k: [redact.redact_text(line) for line in render(*a, **k)]
         try:
-            shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
+            with groups_as_notes(value):  # (IPython cannot draw an ExceptionGroup in a chain: see tracebacks)
+                shell.showtraceback((etype, value, user_frames(value, tb)), tb_offset=tb_offset)
         finally:
             del printer.structured_traceback  # (the instance attribute: the class's method again)
 
@@ -447,6 +478,15 @@ class Extension:
         """The runs whose widget (or pointer) the cell being executed shows."""
         here = self._here()
         return [self.views[r].run for r, shown in self._shown.items() if shown == here and r in self.views]
+
+
+def _store_arg(path: Path) -> str:
+    """``path`` as ``%aether store`` takes it: relative to the kernel's folder when it is in it, quoted if need be."""
+    try:
+        shown = str(path.relative_to(os.getcwd()))
+    except ValueError:
+        shown = str(path)
+    return shlex.quote(shown)
 
 
 def _pointer_text(run: Run, execution: int) -> str:
@@ -459,53 +499,6 @@ def _pointer_html(run: Run, text: str) -> str:
     beside an inert widget). Its words hold in a saved notebook too, where no script rewrites them (they said
     "shown live" above a saved view)."""
     return f"<div class='aether-run-pointer' data-run-id='{html.escape(run.id)}'>{html.escape(text)}</div>"
-
-
-_RUNTIME_DIRS = tuple(
-    str(Path(module.__file__).resolve().parent) + os.sep
-    for module in (aether_nb, asyncio, concurrent.futures)
-    if module.__file__ is not None
-)
-"""Frames from these folders say nothing to the reader of a failed run: the runtime that awaited the run, the event
-loop, and the worker thread a sync tool ran in."""
-
-
-def _kept(tb: types.TracebackType | None) -> types.TracebackType | None:
-    frames = []
-    while tb is not None:
-        if not tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIRS):
-            frames.append(tb)
-        tb = tb.tb_next
-    out: types.TracebackType | None = None
-    for t in reversed(frames):
-        out = types.TracebackType(out, t.tb_frame, t.tb_lasti, t.tb_lineno)
-    return out
-
-
-def user_frames(exc: BaseException, tb: types.TracebackType | None) -> types.TracebackType | None:
-    """``tb`` (the traceback of ``exc`` as it reached the cell) and its causes' without the runtime's frames, so a
-    failed run's traceback starts at the cell and goes straight to the user's line that raised.
-
-    ``AETHER_NB_FULL_TRACEBACKS=1`` keeps every frame (when debugging aether_nb itself), as for stored errors.
-    """
-    if os.environ.get("AETHER_NB_FULL_TRACEBACKS"):
-        return tb
-    seen = {id(exc)}
-    effect: BaseException = exc
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        kept = _kept(cause.__traceback__)
-        if kept is None and (isinstance(cause, AetherError) or isinstance(effect, UsageError)):
-            # aether_nb's own verdict on the user's code or data (an undeclared output, an MCP server's error), or
-            # what made a UsageError (SQL that DuckDB refused): no frame of theirs is involved, the messages say
-            # what happened, and the runtime's or the store's frames would bury them
-            cause.__traceback__ = None
-        else:
-            cause.__traceback__ = kept or cause.__traceback__
-        effect = cause
-        cause = cause.__cause__ or cause.__context__
-    return _kept(tb) or tb
 
 
 def graph_bundle(graph: TaskGraph) -> dict[str, Any]:
@@ -523,11 +516,28 @@ _extensions: dict[int, Extension] = {}
 
 
 def load(ip: Any) -> None:
-    """Entry point of ``%load_ext aether_nb`` (idempotent)."""
+    """Entry point of ``%load_ext aether_nb`` (idempotent).
+
+    The extension counts as loaded only once everything is in place: one whose load raised was kept, so every later
+    ``%load_ext`` did nothing (``%aether`` not found, runs shown as their repr) until ``%unload_ext``. What it had
+    installed before it failed is removed, and the next ``%load_ext`` tries again."""
     if id(ip) in _extensions:
         return
-    ext = _extensions[id(ip)] = Extension(ip)
-    ext.load()
+    ext = Extension(ip)
+    try:
+        ext.load()
+    except BaseException:
+        try:
+            ext.unload()
+        except Exception:  # (the error that stopped the load is the one to show)
+            _log.warning("aether_nb: removing what a failed %%load_ext installed failed too", exc_info=True)
+        print(
+            "aether_nb: `%load_ext aether_nb` failed (the error below says why) and installed nothing: once that is "
+            "fixed, run `%load_ext aether_nb` again.",
+            file=sys.stderr,
+        )
+        raise
+    _extensions[id(ip)] = ext
 
 
 def loaded(ip: Any) -> Extension | None:

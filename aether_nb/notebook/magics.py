@@ -3,6 +3,10 @@
 ``%aether runs`` (a table with a Resume action per unfinished run) · ``%aether resume RUN_ID`` ·
 ``%aether store [PATH]`` · ``%aether llm --model M --base-url U [--profile P] [--cache/--no-cache]`` ·
 ``%aether mcp`` · ``%aether help``.
+
+What they print is saved with the notebook, so it passes the store's redaction (README, "Secrets"): a question
+built from a key, a base URL with a password or ``?api_key=``, an MCP server's URL or failure. The live widgets may
+show your own input; these lines are output, and saved.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from aether_nb import config
 from aether_nb.errors import UsageError, shown
 from aether_nb.notebook.saved_view import SavedView
 from aether_nb.runtime.status import CUT_OFF, cut_off, words
+from aether_nb.store.redact import redact_text
 
 if TYPE_CHECKING:
     from aether_nb.notebook.extension import Extension
@@ -66,7 +71,8 @@ class AetherMagics(Magics):
                 raise UsageError("usage: %aether store [PATH]")
             if args:
                 config.configure(store=args[0])
-            print(f"aether_nb store: {config.store().location}")  # (said, not returned: no quoted repr as the value)
+            # (said, not returned: no quoted repr as the value)
+            print(f"aether_nb store: {redact_text(config.store().location)}")
             return None
         if cmd == "llm":
             print(llm_command(args))
@@ -114,7 +120,8 @@ def llm_command(args: list[str]) -> str:
     (profile,) = configure_llm(session, dataclasses.replace(current, **changes))
     where = profile.base_url or "OPENAI_BASE_URL / the OpenAI API"
     cache = "on" if profile.cache else "off"
-    return f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {cache}"
+    # (a base URL may carry a password or ``?api_key=``: printed output is saved with the notebook)
+    return redact_text(f"aether_nb LLM profile {profile.name!r}: model {profile.model} at {where}, cache {cache}")
 
 
 def mcp_listing() -> str:
@@ -146,7 +153,8 @@ def mcp_listing() -> str:
         for tool in conn.tools.values():
             first = tool.description.strip().splitlines()[0] if tool.description.strip() else ""
             lines.append(f"    {tool.call_text()}" + (f" · {first}" if first else ""))
-    return "\n".join(lines)
+    # (a server's URL may carry a password or a key, its failure may repeat one, and so may a tool's description)
+    return redact_text("\n".join(lines))
 
 
 def resume(extension: Extension, run_id: str) -> None:
@@ -279,13 +287,18 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
 
 def _row(run: Any) -> tuple[list[str], str]:
     """A run's row of ``%aether runs`` (the fields shown) and its open questions (as plain text: a question's
-    markdown is shown as the words it marks up)."""
+    markdown is shown as the words it marks up).
+
+    A live run's questions are the ones its agent asked, as it asked them: a question built from a key holds the key
+    (the store and the widget hold ``[REDACTED]``). Each is redacted as it was asked, before its lines are joined
+    (a ``KEY=value`` line is recognised on its own line)."""
     started = dt.datetime.fromtimestamp(run.record.created_at).strftime("%Y-%m-%d %H:%M:%S")
-    prompts = ", ".join(" ".join((w.prompt or w.kind).replace("**", "").replace("`", "").split()) for w in run.waits)
+    asked = [redact_text(w.prompt or w.kind) for w in run.waits]
+    prompts = ", ".join(" ".join(text.replace("**", "").replace("`", "").split()) for text in asked)
     status = words(run.status)
     if cut_off(run.status, run.live):
         status = f"{CUT_OFF}: Resume goes on from its last completed step"
-    return [run.id, run.graph_name, status, started] + ([prompts] if prompts else []), prompts
+    return [run.id, redact_text(run.graph_name), status, started] + ([prompts] if prompts else []), prompts
 
 
 MAX_FINISHED_LISTED = 100

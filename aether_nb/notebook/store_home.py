@@ -11,6 +11,10 @@ When a notebook's store does not exist yet, a store beside it whose notebook is 
 notebook's cells is this notebook's, renamed: it is closed cleanly and renamed to the new name (nothing is copied;
 a store another process holds is left alone). A store whose notebook is gone but that knew none of the cells (a
 deleted notebook, a notebook saved before any cell had an id) is only pointed at, with the command that opens it.
+Nor is a store another notebook of the folder could own as well: a copy of a notebook (File > Save As, Duplicate,
+``cp``) has its cells' ids, so after the original was renamed the copy, opened first, took the original's store
+and its waiting runs. When another notebook here without a store of its own has cells the store knows, neither
+takes it over: the one loading is told which store it could be and how to open it (``%aether store PATH``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +57,8 @@ class Found:
 
     previous: Path | None  # the store this notebook had under its old name
     unclaimed: tuple[Path, ...]  # other stores whose notebook is gone (none, or more than one, knew its cells)
+    contested: Path | None = None  # the one store that knew its cells, when another notebook here could own it too
+    claimants: tuple[Path, ...] = ()  # those other notebooks (without a store of their own, knowing its cells)
 
 
 def cell_ids(notebook: Path) -> set[str]:
@@ -73,8 +80,7 @@ def _stores_without_notebook(store: Path) -> list[Path]:
     for other in sorted(store.parent.glob("*" + STORE_SUFFIX)):
         if other == store or not other.is_file():
             continue
-        notebook = other.with_name(other.name[: -len(STORE_SUFFIX)] + ".ipynb")
-        if not notebook.exists():
+        if not _notebook_of(other).exists():
             out.append(other)
     return out
 
@@ -97,19 +103,47 @@ def _known_cells(path: Path) -> set[str] | None:
     return {c for c in value if isinstance(c, str)} if isinstance(value, list) else set()
 
 
+def _notebook_of(store: Path) -> Path:
+    """The notebook a store is named after (``a.aether.duckdb``: ``a.ipynb``)."""
+    return store.with_name(store.name[: -len(STORE_SUFFIX)] + ".ipynb")
+
+
+def _claimants(store: Path, known: set[str]) -> tuple[Path, ...]:
+    """The other notebooks in ``store``'s folder that could own a store knowing the cells ``known``: they have
+    none of their own yet (one that has would never take a store over) and share a cell id with it (a copy, or the
+    original the copy was made from)."""
+    this = _notebook_of(store)
+    out = []
+    for notebook in sorted(store.parent.glob("*.ipynb")):
+        own = notebook.with_name(notebook.stem + STORE_SUFFIX)
+        if notebook == this or own.exists() or not notebook.is_file():
+            continue
+        if cell_ids(notebook) & known:
+            out.append(notebook)
+    return tuple(out)
+
+
 def find_previous(store: Path, cells: set[str]) -> Found:
     """For a notebook whose store ``store`` does not exist yet and whose cells have ``cells`` as ids: the store it
-    had under another name (exactly one store whose notebook is gone remembers one of these cells), and the
-    other stores whose notebook is gone."""
+    had under another name (exactly one store whose notebook is gone remembers one of these cells, and no other
+    notebook here could own it), and the other stores whose notebook is gone."""
     candidates = _stores_without_notebook(store)[:MAX_CANDIDATES]
-    mine: list[Path] = []
+    mine: list[tuple[Path, set[str]]] = []
     others: list[Path] = []
     for path in candidates:
         known = _known_cells(path) if cells else None
-        (mine if known and known & cells else others).append(path)
+        if known and known & cells:
+            mine.append((path, known))
+        else:
+            others.append(path)
     if len(mine) == 1:
-        return Found(mine[0], tuple(others))
-    return Found(None, tuple(mine + others))
+        previous, known = mine[0]
+        # (read only here, where a store would be taken over: the other notebooks' files are parsed)
+        claimants = _claimants(store, known)
+        if claimants:
+            return Found(None, tuple(others), contested=previous, claimants=claimants)
+        return Found(previous, tuple(others))
+    return Found(None, tuple(path for path, _ in mine) + tuple(others))
 
 
 def adopt(previous: Path, store: Path) -> bool:
@@ -163,13 +197,26 @@ def remember_cells(store: Store, cells: Iterable[str]) -> set[str]:
 
 
 def describe(found: Found) -> str:
-    """What ``%load_ext`` says of stores whose notebook is gone (empty when there are none)."""
-    if not found.unclaimed:
-        return ""
-    names = ", ".join(p.name for p in found.unclaimed[:3])
-    first = found.unclaimed[0].name
-    more = f" (and {len(found.unclaimed) - 3} more)" if len(found.unclaimed) > 3 else ""
-    return (
-        f"aether_nb: {names}{more} beside this notebook belong{'s' if len(found.unclaimed) == 1 else ''} to no "
-        f"notebook here (renamed or deleted?). If this notebook's runs are there: `%aether store {first}` opens it."
-    )
+    """What ``%load_ext`` says of stores whose notebook is gone (empty when there are none): one line for a store
+    another notebook here could own too (:attr:`Found.contested`), one for the others. The command each line gives
+    is quoted as ``%aether`` splits its line (a name with a space)."""
+    lines = []
+    if found.contested is not None:
+        name = found.contested.name
+        others = ", ".join(p.name for p in found.claimants[:3])
+        more = f" (and {len(found.claimants) - 3} more)" if len(found.claimants) > 3 else ""
+        lines.append(
+            f"aether_nb: {name} belongs to no notebook here, and it knows cells of this notebook and of {others}{more} "
+            "(a copy, or the original it was copied from, renamed): it is not taken over, since it cannot be told "
+            f"whose it is. If this notebook's runs are there: `%aether store {shlex.quote(name)}` opens it; otherwise "
+            "the notebook it belongs to takes it over when it next runs `%load_ext aether_nb`."
+        )
+    if found.unclaimed:
+        names = ", ".join(p.name for p in found.unclaimed[:3])
+        first = shlex.quote(found.unclaimed[0].name)
+        more = f" (and {len(found.unclaimed) - 3} more)" if len(found.unclaimed) > 3 else ""
+        lines.append(
+            f"aether_nb: {names}{more} beside this notebook belong{'s' if len(found.unclaimed) == 1 else ''} to no "
+            f"notebook here (renamed or deleted?). If this notebook's runs are there: `%aether store {first}` opens it."
+        )
+    return "\n".join(lines)

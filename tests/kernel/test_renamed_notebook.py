@@ -117,3 +117,34 @@ def test_a_new_notebook_beside_a_deleted_one_is_told_where_its_store_is(kernels:
     assert "draft.aether.duckdb beside this notebook belongs to no notebook here" in loaded.stdout
     assert "`%aether store draft.aether.duckdb` opens it" in loaded.stdout
     assert (tmp_path / "draft.aether.duckdb").exists()  # not taken: it knew none of this notebook's cells
+
+
+def test_a_copy_of_a_renamed_notebook_does_not_take_its_store(kernels: list[Kernel], tmp_path: Path) -> None:
+    """``nb.ipynb`` copied to ``nb-Copy1.ipynb`` (same cell ids), then renamed to ``orders.ipynb``; the copy opened
+    first took over ``nb.aether.duckdb`` and the original's waiting run. It is told instead, and the renamed
+    original takes its store over when it loads."""
+    original = notebook_with_cells(tmp_path / "nb.ipynb", ["load", "go"])
+    first = _kernel(tmp_path, original)
+    kernels.append(first)
+    first.ok("%load_ext aether_nb\nimport aether_nb as ag\nag.store().kv_set('notebook', 'x', 1, None)", cell_id="load")
+    first.km.shutdown_kernel(now=False)
+    copy = tmp_path / "nb-Copy1.ipynb"
+    copy.write_bytes(original.read_bytes())  # File > Duplicate
+    renamed = tmp_path / "orders.ipynb"
+    original.rename(renamed)
+
+    second = _kernel(tmp_path, copy)
+    kernels.append(second)
+    loaded = second.ok("%load_ext aether_nb", cell_id="load")
+    assert f"runs are stored in {tmp_path / 'nb-Copy1.aether.duckdb'}" in loaded.stdout
+    assert "nb.aether.duckdb belongs to no notebook here" in loaded.stdout and "orders.ipynb" in loaded.stdout
+    assert "`%aether store nb.aether.duckdb` opens it" in loaded.stdout
+    assert (tmp_path / "nb.aether.duckdb").exists()
+    second.km.shutdown_kernel(now=False)
+
+    third = _kernel(tmp_path, renamed)
+    kernels.append(third)
+    code = "%load_ext aether_nb\nimport aether_nb as ag\nprint(ag.store().kv_get('notebook', 'x'))"
+    loaded = third.ok(code, cell_id="load")
+    assert "this notebook's store was nb.aether.duckdb (the notebook was renamed)" in loaded.stdout
+    assert "(1, None)" in loaded.stdout

@@ -52,3 +52,44 @@ def test_a_failed_runs_error_output_holds_no_secret(kernel: Kernel) -> None:
     assert "key [REDACTED] was rejected" in res.error["evalue"] and "key [REDACTED] was rejected" in shown
     assert key not in shown and key not in res.error["evalue"]
     assert "PermissionError" in shown, "the cause is still shown"
+
+
+def test_an_error_caused_by_an_exception_group_is_an_error_output_of_the_users_frames(kernel: Kernel) -> None:
+    """An MCP server that exits at once: the SDK's task groups wrap "Connection closed" in nested ExceptionGroups,
+    the cause of aether_nb's MCPError. IPython cannot draw a group in a chain: it printed Python's traceback of
+    everything (the SDK's and aether_nb's frames) as a stderr stream, with no error output."""
+    kernel.ok("%load_ext aether_nb\nimport aether_nb as ag")
+    res = kernel.run("calc = await ag.mcp.connect('calc', command=['python', '-c', 'import sys; sys.exit(3)'])")
+    assert res.error is not None, res.stdout
+    assert res.error["ename"] == "MCPError"
+    assert "Exception Group Traceback" not in res.stdout and "aether_nb/" not in res.stdout
+    shown = ANSI.sub("", "\n".join(res.error["traceback"]))
+    assert "could not connect to MCP server 'calc'" in shown
+    assert "aether_nb/mcp" not in shown and "aether_nb/notebook" not in shown, shown
+    assert "Connection closed" in shown
+
+
+def test_a_group_a_users_tool_raised_shows_each_of_its_errors_with_the_users_lines(kernel: Kernel) -> None:
+    """A tool whose TaskGroup failed twice: the failed run's cause is an ExceptionGroup. Both errors and the lines of
+    the person's code that raised them are shown; the runtime's and asyncio's frames are not."""
+    kernel.ok("%load_ext aether_nb\nimport aether_nb as ag\nimport asyncio")
+    kernel.ok(
+        "async def fetch(n):\n"
+        "    raise ValueError(f'page {n} is gone')\n"
+        "@ag.tool(outputs=['pages'])\n"
+        "async def fetch_all() -> dict:\n"
+        "    async with asyncio.TaskGroup() as tg:\n"
+        "        tg.create_task(fetch(1))\n"
+        "        tg.create_task(fetch(2))\n"
+        "    return {'pages': []}\n"
+        "@ag.graph_fn(name='pages', outputs=['pages'])\n"
+        "async def pages(*, context):\n"
+        "    return await fetch_all()\n"
+    )
+    res = kernel.run("await pages()")
+    assert res.error is not None, res.stdout
+    assert "Exception Group Traceback" not in res.stdout
+    shown = ANSI.sub("", "\n".join(res.error["traceback"]))
+    assert "ValueError: page 1 is gone" in shown and "ValueError: page 2 is gone" in shown, shown
+    assert "raise ValueError(f'page {n} is gone')" in shown, shown
+    assert "asyncio/" not in shown and "aether_nb/runtime" not in shown, shown

@@ -124,3 +124,31 @@ def test_an_unreadable_candidate_is_pointed_at_not_opened_for_writing(tmp_path: 
     found = store_home.find_previous(tmp_path / "agent.aether.duckdb", {"c1"})
     assert found.previous is None and found.unclaimed == (junk,)
     assert junk.read_bytes() == b"not a duckdb file"
+
+
+def test_a_store_that_two_notebooks_here_could_own_is_not_taken_over(tmp_path: Path) -> None:
+    """``nb.ipynb`` copied to ``nb-Copy1.ipynb`` (same cell ids), then renamed to ``orders.ipynb``: the copy, opened
+    first, took over ``nb.aether.duckdb`` with the original's waiting run. Either notebook could own it, so neither
+    takes it: the one loading is told which store it could be and how to open it."""
+    old = _store(tmp_path / "nb.aether.duckdb", ["c1", "c2"])
+    notebook_with_cells(tmp_path / "orders.ipynb", ["c1", "c2"])  # the original, renamed
+    notebook_with_cells(tmp_path / "nb-Copy1.ipynb", ["c1", "c2"])  # its copy
+    copy_store = tmp_path / "nb-Copy1.aether.duckdb"
+    found = store_home.find_previous(copy_store, store_home.cell_ids(tmp_path / "nb-Copy1.ipynb"))
+    assert found.previous is None
+    assert found.contested == old and found.claimants == (tmp_path / "orders.ipynb",)
+    line = store_home.describe(found)
+    assert "nb.aether.duckdb" in line and "orders.ipynb" in line and "not taken over" in line
+    assert "`%aether store nb.aether.duckdb`" in line
+    # the copy now has a store of its own: the renamed original is then the only notebook that could own it
+    _store(copy_store, ["c1", "c2"], with_run=False)
+    found = store_home.find_previous(tmp_path / "orders.aether.duckdb", {"c1", "c2"})
+    assert found.previous == old and found.contested is None
+
+
+def test_a_notebook_that_shares_no_cell_with_the_store_is_no_claimant(tmp_path: Path) -> None:
+    old = _store(tmp_path / "Untitled.aether.duckdb", ["c1"])
+    notebook_with_cells(tmp_path / "agent.ipynb", ["c1", "c2"])  # Untitled.ipynb renamed
+    notebook_with_cells(tmp_path / "other.ipynb", ["o1"])  # an unrelated notebook without a store
+    found = store_home.find_previous(tmp_path / "agent.aether.duckdb", {"c1", "c2"})
+    assert found.previous == old and found.claimants == ()
