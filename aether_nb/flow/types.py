@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from aether_nb.errors import RunError, UsageError, shown
+from aether_nb.runtime.step_cancels import StepPause
 
 START = "__start__"
 """The virtual node before the entry point: ``add_edge(START, "first")``."""
@@ -404,9 +405,10 @@ class NodeError:
     error: BaseException
 
 
-class GraphInterrupt(BaseException):
+class GraphInterrupt(StepPause):
     """Raised by :func:`~aether_nb.flow.nodes.interrupt` to pause the task that called it (control flow, not an
-    error: a BaseException, so ``except Exception`` in a node does not swallow it)."""
+    error: a BaseException, so ``except Exception`` in a node does not swallow it; a StepPause, so the steps it
+    passes, a ToolNode's tool that asked, are paused rather than failed)."""
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from aether_nb.runtime.failures import error_info, journal_failure, step_not_wri
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.replays import ran_parents, replay_failure, replayed_meta, warn_runs_again
-from aether_nb.runtime.step_cancels import cancel_ends_step, warn_abandoned
+from aether_nb.runtime.step_cancels import StepPause, cancel_ends_step, warn_abandoned
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
@@ -438,7 +438,7 @@ class Scope:
                 warn_abandoned(run, child, "cancelled")
             raise
         except BaseException as exc:
-            if node:
+            if node and not isinstance(exc, StepPause):  # (a pause leaves the step as it is: see StepPause)
                 # its own wait's deadline (an ask_*, a DualStageTool's): not one of a step inside it
                 timed_out = (isinstance(exc, WaitTimeout) and (kind == "wait" or exc.node_id == key)) or isinstance(
                     exc, StepTimeout

@@ -13,6 +13,10 @@ A step's task is cancelled for one of four reasons, and only two of them end it:
 
 How the last is told from the others: a loop going away cancels *every* task on it, at once, before any of them
 runs again; a run's own code giving up on a step leaves at least the task that awaits (or gave up on) it going.
+
+A step can also end neither done nor failed nor cancelled: a :class:`StepPause` raised through it (a state graph's
+``interrupt()`` in a tool a ToolNode runs) pauses it; it stays as it is, and runs again from its start when its
+answer comes, as the node around it does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Execution, Scope, StepHost
     from aether_nb.runtime.executors import Submission
 
-__all__ = ["cancel_ends_step", "loop_going_away", "warn_abandoned"]
+__all__ = ["StepPause", "cancel_ends_step", "loop_going_away", "warn_abandoned"]
+
+
+class StepPause(BaseException):
+    """Raised through the steps a pause passes (a BaseException, so ``except Exception`` in user code lets it by):
+    the steps it leaves are not failed (their node stays as it is, nothing is journaled), they run again from
+    their start once the pause is answered. A state graph's ``interrupt()`` is one: a ToolNode's tool that asked
+    showed FAILED, "1 failed" beside "waiting for you", while nothing had failed."""
 
 
 def loop_going_away() -> bool:
