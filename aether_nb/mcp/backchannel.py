@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, shown
 from aether_nb.mcp.questions import ask, sample
+from aether_nb.runtime.step_cancels import MOVED
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -257,15 +258,17 @@ async def handle_while_open(item: Request, call: InFlight, back: BackChannel) ->
     request = call.request
     handling, cut = True, ""
 
-    def stop(reason: str) -> None:
+    def stop(reason: str, message: str | None = None) -> None:
         nonlocal cut
         if handling and not cut:
             cut = reason
-            task.cancel()
+            task.cancel(message)
 
     def answered(_: asyncio.Future[Any]) -> None:
         if item.kind == "elicit":
-            stop("answered")
+            # moved when another call may own it (its wait here ends skipped, the chat shows it once), else closed
+            elsewhere = any(c is not call and not c.ended for c in item.owners)
+            stop("answered", MOVED if elsewhere else None)
 
     def withdrawn(done: asyncio.Future[Any]) -> None:
         if done.cancelled():

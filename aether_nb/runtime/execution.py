@@ -33,7 +33,7 @@ from aether_nb.runtime.failures import error_info, journal_failure, step_not_wri
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.replays import ran_parents, replay_failure, replayed_meta, warn_runs_again
-from aether_nb.runtime.step_cancels import StepPause, cancel_ends_step, warn_abandoned
+from aether_nb.runtime.step_cancels import StepPause, cancel_ends_step, moved, warn_abandoned
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret
@@ -430,11 +430,11 @@ class Scope:
             value = await execute(child)
             if child is not self:
                 child.check_unawaited()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             # A stopped run, or its code giving up on the step (wait_for, a TaskGroup) and going on, ends it now; a
             # loop going away (kernel shutdown) or an eviction leave it resumable (see step_cancels).
             if node and cancel_ends_step(execution, on_purpose=key in self.cancelling):
-                run.finish_node(key, "CANCELLED", where=child.where)
+                run.finish_node(key, "SKIPPED" if moved(exc) else "CANCELLED", where=child.where)
                 warn_abandoned(run, child, "cancelled")
             raise
         except BaseException as exc:

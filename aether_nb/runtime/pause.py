@@ -17,7 +17,7 @@ from aether_nb.errors import UsageError, WaitTimeout, shown
 from aether_nb.runtime.binding import earlier_waits
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
-from aether_nb.runtime.step_cancels import cancel_ends_step
+from aether_nb.runtime.step_cancels import cancel_ends_step, moved
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.store.records import WaitRecord
 
@@ -216,7 +216,7 @@ async def await_answer(
                     node_id=key,
                 )
             value = fut.result()
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
         if gave_back:
             assert slots is not None
             slots.forget()
@@ -231,7 +231,7 @@ async def await_answer(
             current = replace(current, status="cancelled")
             store.put_wait(current)
             scope.execution.note_wait(current)
-            run.emit(WaitClosed, token=rec.token, node_id=key, reason="cancelled")
+            run.emit(WaitClosed, token=rec.token, node_id=key, reason="moved" if moved(exc) else "cancelled")
         raise
     finally:
         leaf.parked -= 1

@@ -31,7 +31,17 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Execution, Scope, StepHost
     from aether_nb.runtime.executors import Submission
 
-__all__ = ["StepPause", "cancel_ends_step", "loop_going_away", "warn_abandoned"]
+__all__ = ["MOVED", "StepPause", "cancel_ends_step", "loop_going_away", "moved", "warn_abandoned"]
+
+MOVED = "aether_nb: the question moved to another step"
+"""The message of a cancel that moves a question elsewhere (``task.cancel(MOVED)``): an MCP server's question held
+by a call that got its own answer first, asked again under the call that may own it (see aether_nb.mcp). Its wait
+closes ``"moved"`` and its step ends ``SKIPPED``: nobody stopped anything, and the chat shows the question once."""
+
+
+def moved(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cancel of a question moved elsewhere (see :data:`MOVED`)."""
+    return isinstance(exc, asyncio.CancelledError) and exc.args[:1] == (MOVED,)
 
 
 class StepPause(BaseException):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aether_nb as ag
+from aether_nb.runtime.events import WaitClosed
 from aether_nb.runtime.session import Session
 from aether_nb.testing import mcp_server
 from tests.conftest import arun
@@ -41,8 +42,15 @@ def test_a_question_outlives_the_call_that_was_handed_it_when_that_call_is_answe
     CALLS[:] = [calls]
     ag.configure(mcp={"kitchen": {"command": [sys.executable, str(SERVERS / "kitchen.py"), "--calls", str(calls)]}})
 
+    closed: list[tuple[str, str]] = []
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, WaitClosed):
+            closed.append((event.node_id, event.reason))
+
     async def main() -> tuple[str, dict[str, Any], str]:
         run = crunch_and_book.start()
+        run.subscribe(on_event)
         await run.wait_for("waiting", timeout=30)  # book's first question, handed to crunch's call
         crunch = run.graph.node("kitchen.crunch_1")
         for _ in range(3000):  # crunch's answer comes while the question waits (or the run ends: the defect)
@@ -56,8 +64,14 @@ def test_a_question_outlives_the_call_that_was_handed_it_when_that_call_is_answe
             await run.answer("Yes")
         out: dict[str, Any] = await run
         await ag.mcp.close_all()
+        statuses.update({n.id: n.status for n in run.graph.nodes})
         return status_when_crunched, out, crunch.status
 
+    statuses: dict[str, str] = {}
     status, out, crunch_status = arun(main(), timeout=90)
     assert crunch_status == "DONE" and status == "waiting"
     assert out == {"crunched": "crunched 4", "booked": "booked 2 seat(s) on GH4 by the window"}
+    # The question moved from crunch's call to book's: its wait under crunch was skipped, not stopped (a succeeded
+    # run said "1 stopped" and the chat showed the question twice), and closed as moved.
+    assert statuses["kitchen.crunch_1/ask_text_1"] == "SKIPPED" and "CANCELLED" not in statuses.values()
+    assert closed == [("kitchen.crunch_1/ask_text_1", "moved")]
