@@ -70,8 +70,12 @@ def _open_store(spec: Any) -> Store:
 
 
 def _same_file(spec: Any, current: Any) -> bool:
-    """Whether ``spec`` names the DuckDB file ``current`` (the session's store) has open already."""
+    """Whether ``spec`` names the DuckDB file ``current`` (the session's store) has open already (and not closed:
+    ``ag.store().close()`` then ``ag.configure(store=<the same file>)``, what the closed store's error says to do,
+    opens it again)."""
     if not isinstance(spec, (str, os.PathLike)) or str(spec).strip() in ("", ":memory:"):
+        return False
+    if getattr(getattr(current, "inner", current), "closed", False) is True:
         return False
     location = getattr(current, "location", None)
     if not isinstance(location, str) or location == ":memory:":

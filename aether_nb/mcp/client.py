@@ -27,7 +27,7 @@ from aether_nb.errors import AetherError, MCPError, UsageError, shown
 from aether_nb.mcp.backchannel import BackChannel, InFlight
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.drive import drive
-from aether_nb.mcp.link import Link, describe_exception, transport_failure
+from aether_nb.mcp.link import Link, describe_exception, plain_cause, transport_failure
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.mcp.tool import MCPTool, UnknownTool, identifier
 from aether_nb.runtime.dormancy import external_call
@@ -444,16 +444,18 @@ class MCPConnection:
                 f"{where} could not be reached for {what}: {describe_exception(exc)}.{link.stderr_tail()} "
                 "The next call tries again.",
                 code="mcp_connection",
-            ) from exc
+            ) from plain_cause(exc)
         except Exception as exc:
             if transport_failure(exc):
                 link.mark_ended(describe_exception(exc))
                 raise MCPError(
                     f"{where} could not be reached for {what}: {describe_exception(exc)}. The next call tries again.",
                     code="mcp_connection",
-                ) from exc
+                ) from plain_cause(exc)
             # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
-            raise MCPError(f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol") from exc
+            raise MCPError(
+                f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol"
+            ) from plain_cause(exc)
 
 
 class ToolsDict(dict[str, MCPTool]):

@@ -128,13 +128,18 @@ class Link:
             await self.close()
             raise
         except Exception as exc:
-            tail = self.stderr_tail()
-            await self.close()
-            raise MCPError(
-                f"could not connect to MCP server {shown(self.spec.name)} ({self.spec.describe()}): "
-                f"{describe_exception(exc)}.{tail}",
-                code="mcp_connection",
-            ) from exc
+            failed = exc
+        else:
+            return
+        tail = self.stderr_tail()
+        await self.close()
+        # (raised outside the except block: an exception group as its __context__, suppressed or not, left the cell
+        # without a reply, see plain_cause)
+        raise MCPError(
+            f"could not connect to MCP server {shown(self.spec.name)} ({self.spec.describe()}): "
+            f"{describe_exception(failed)}.{tail}",
+            code="mcp_connection",
+        ) from plain_cause(failed)
 
     async def _own(self, ready: asyncio.Future[Any]) -> None:
         from mcp import Client
@@ -316,6 +321,16 @@ class _Watched:
 
     async def __aexit__(self, *exc: Any) -> Any:
         return await self._inner.__aexit__(*exc)
+
+
+def plain_cause(exc: BaseException) -> BaseException:
+    """What an MCPError is raised ``from``: ``exc``, or for an exception group (anyio task groups wrap what failed)
+    the first error in it. Why: IPython cannot draw a group in an error's chain (its cause or its context), and
+    ipykernel 7.4 then sends no reply to the cell at all (it ran "forever") when the extension is not loaded; the
+    message says all it held."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -79,6 +79,8 @@ class Extension:
         # the notebook's own file, unless the user (configure / AETHER_NB_STORE) chose a store already
         chosen = session.config.get("store_configured") or os.environ.get("AETHER_NB_STORE")
         said: list[str] = []
+        if getattr(session.store.inner, "closed", False) is True and session.store.location != ":memory:":
+            config.configure(store=session.store.location)  # (closed by the user: a reload opens it again)
         if session.store.location == ":memory:" and not chosen:
             said = self._open_notebook_store()
         redact.prepare()  # (what the first run would load mid-run otherwise; a no-op after ag.configure(store=...))
@@ -238,7 +240,8 @@ class Extension:
         for view in self.views.values():
             view.close()
         self.views.clear()
-        session.store.flush()
+        if not getattr(session.store.inner, "closed", False):  # (closed by the user: nothing to flush, and
+            session.store.flush()  # raising here left the extension half unloaded, %aether gone and "loaded")
 
     # -- runs ----------------------------------------------------------------------------------------------------------
     def _cell_id(self) -> str | None:

@@ -309,12 +309,14 @@ class Run:
         and ``computed``: :mod:`aether_nb.runtime.promote`); ``%aether promote RUN_ID`` puts it into a new cell."""
         from aether_nb.runtime.promote import promote_source
 
+        self._home.check(self.id, self._session.store)  # (its journal is in the store it came from)
         return promote_source(self, name, computed=computed)  # (None: its default name; others checked there)
 
     def to_taskgraph(self, name: str | None = None, *, computed: str = "inputs") -> Any:
         """The promoted graph as a checked :class:`~aether_nb.runtime.taskgraph.TaskGraph` (see :meth:`promote`)."""
         from aether_nb.runtime.promote import to_taskgraph
 
+        self._home.check(self.id, self._session.store)
         return to_taskgraph(self, name, computed=computed)
 
     async def wait_for(self, *statuses: str, timeout: float | None = 60.0) -> str:

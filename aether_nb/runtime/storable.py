@@ -144,7 +144,7 @@ class StoreHome:
         raise UsageError(
             f"run {run_id} belongs to the store {self.location}, and this session now uses {store.location} "
             "(`%aether store` or ag.configure(store=...) switched it): nothing was run or written. Switch back to "
-            f"that store to resume, answer or cancel it (then ag.get_run({run_id!r})).",
+            f"that store to resume, answer, cancel or promote it (then ag.get_run({run_id!r})).",
             run_id=run_id,
             code="other_store",
         )

@@ -89,3 +89,24 @@ def test_a_load_that_failed_leaves_nothing_and_the_next_one_loads(kernel: Kernel
     assert "runs are stored in" in res.stdout
     assert "aether_nb store:" in kernel.ok("%aether store").stdout
     assert "run `%load_ext aether_nb` again" in failed  # the failed load said what to do
+
+
+def test_reload_ext_after_the_store_was_closed_reloads(notebook_kernel: Kernel) -> None:
+    """A store the user closed (``ag.store().close()``): ``%reload_ext`` raised "this store is closed" half way
+    through unloading (``%aether`` gone, the extension still listed as loaded, ``%load_ext`` saying so)."""
+    assert notebook_kernel.run("%load_ext aether_nb").error is None
+    assert notebook_kernel.run("import aether_nb as ag\nag.store().close()").error is None
+    res = notebook_kernel.run("%reload_ext aether_nb")
+    assert res.error is None, res.error
+    runs = notebook_kernel.run("%aether runs")
+    assert runs.error is None, runs.error
+
+
+def test_a_failed_mcp_connect_without_the_extension_gets_its_error_reply(notebook_kernel: Kernel) -> None:
+    """The SDK's failure is an exception group: as an MCPError's context it left ipykernel 7.4 without a reply to the
+    cell (``'ZMQInteractiveShell' object has no attribute '_last_traceback'``): the cell ran "forever"."""
+    res = notebook_kernel.run(
+        "import aether_nb as ag\n"
+        "await ag.mcp.connect('calc', command=['python', '-c', 'import sys; sys.exit(3)'], timeout_s=20)"
+    )
+    assert res.error is not None and "MCPError" in str(res.error) and "could not connect" in str(res.error)

@@ -76,3 +76,47 @@ def test_a_held_run_of_another_store_is_refused_and_resumes_once_back_on_its_sto
     assert refused == ["other_store"] * 3
     assert out == {"y": 42, "name": "Ada"}
     assert EFFECTS == [21]  # the tool ran once, in the first process
+
+
+def test_a_held_run_of_another_store_is_not_promoted_from_the_new_stores_journal(tmp_path: Path) -> None:
+    """``run.promote()`` reads the run's journal: in the new store it blamed the agent's tool ("has no journaled
+    result") or found another run of that id there."""
+
+    @ag.graph_fn(name="store_home_double", outputs=["y"])
+    async def doubler(x: int) -> dict[str, Any]:
+        return {"y": (await double(x))["y"]}
+
+    s1, _ = make_session(DuckDBStore(str(tmp_path / "a.duckdb")))
+    previous = session_mod.set_default_session(s1)
+    try:
+
+        async def main() -> str:
+            run = doubler.start(x=1, run_id="fin")
+            await run
+            ag.configure(store=str(tmp_path / "b.duckdb"))
+            with pytest.raises(UsageError) as err:
+                run.promote("doubler_static")
+            assert err.value.code == "other_store"
+            ag.configure(store=str(tmp_path / "a.duckdb"))
+            return run.promote("doubler_static")
+
+        source = arun(main(), timeout=60)
+    finally:
+        session_mod.set_default_session(previous)
+    assert "def doubler_static" in source
+
+
+def test_a_closed_store_opens_again_when_configured_with_its_own_file(tmp_path: Path) -> None:
+    """The closed store's error says "open a new one (ag.configure(store=...))": the same file did nothing."""
+    path = str(tmp_path / "a.duckdb")
+    s1, _ = make_session(DuckDBStore(path))
+    previous = session_mod.set_default_session(s1)
+    try:
+        ag.store().close()
+        with pytest.raises(ag.StorageError):
+            ag.store().list_runs()
+        ag.configure(store=path)
+        assert ag.store().list_runs() == []
+    finally:
+        ag.store().close()
+        session_mod.set_default_session(previous)
