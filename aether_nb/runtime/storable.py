@@ -132,13 +132,13 @@ class StoreHome:
     __slots__ = ("inner", "location")
 
     def __init__(self, store: Any) -> None:
-        self.inner = getattr(store, "inner", store)
+        self.inner = _innermost(store)
         self.location: str = store.location
 
     def check(self, run_id: str, store: Any) -> None:
         """Raise UsageError (``code="other_store"``) when ``store`` (the session's now) is not this one: the same
         object, or the same file opened again (switching back makes the run usable again)."""
-        inner = getattr(store, "inner", store)
+        inner = _innermost(store)
         if inner is self.inner or (not self.location.startswith(":memory:") and store.location == self.location):
             return
         raise UsageError(
@@ -148,3 +148,11 @@ class StoreHome:
             run_id=run_id,
             code="other_store",
         )
+
+
+def _innermost(store: Any) -> Any:
+    """The store under its wrappers (the session's history write-behind, and any that says what it wraps)."""
+    seen = 0
+    while getattr(store, "inner", None) is not None and seen < 8:
+        store, seen = store.inner, seen + 1
+    return store

@@ -144,6 +144,8 @@ def test_the_promotion_is_checked_against_the_run(session: Session) -> None:
         real = store.inner
 
         class Forgetful:  # the same store, minus the journal (as if its entries had been lost)
+            inner = real  # (a wrapper of the run's own store: the run is not of another store)
+
             def __getattr__(self, name: str) -> Any:
                 return getattr(real, name)
 
