@@ -21,16 +21,18 @@
 import type { RenderProps } from "@anywidget/types";
 import { ChatPanel } from "./lib/chat";
 import { DagView, FRAME_BUDGET_MS } from "./lib/dag_view";
-import { formatSeconds, h } from "./lib/dom";
+import { formatSeconds, h, whenConnected } from "./lib/dom";
 import { Inspector, serviceCalls } from "./lib/inspector";
 import { groupGraph } from "./lib/groups";
 import { indexGraph } from "./lib/layout";
 import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
 import { type SavedViewModel, renderSavedView } from "./lib/saved_view";
+import { Presence } from "./lib/presence";
 import { notebookContext, saveWith, snapshotHtml, writeSnapshot } from "./lib/snapshot";
 import { CUT_OFF, TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
+import { type Drafts, VIEW_STATES } from "./lib/view_state";
 
 /** How long the kernel has to answer a ping before the widget calls itself inert. */
 const PING_TIMEOUT_MS = 5_000;
@@ -41,23 +43,6 @@ const PEER_EVENT = "aether-run-status";
 function isRunGraph(value: unknown): value is RunGraph {
   return typeof value === "object" && value !== null && Array.isArray((value as RunGraph).nodes);
 }
-
-/**
- * What a view of a run leaves for the next view of the same run: JupyterLab renders an output again when the kernel
- * updates its display (a run's display is updated when it finishes, to carry its static view for saved notebooks),
- * and a person reading a node's inspector at that moment must not see it close, nor expanded groups collapse, nor
- * the DAG they scrolled jump back to its top (the new view draws the whole DAG again: a second, for thousands of
- * nodes). Only a view that left the page hands its state on (an inert widget of the run, still shown, keeps its own).
- */
-interface ViewState {
-  root: HTMLElement;
-  selected: string | null;
-  expanded: string[];
-  autoSelected: string;
-  /** Where the person scrolled the DAG (top, left); null while it followed the run. */
-  scroll: [number, number] | null;
-}
-const VIEW_STATES = new Map<string, ViewState>();
 
 function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   const rpc = new Rpc(model);
@@ -304,7 +289,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     }
   };
   const releaseSave = context ? saveWith(model, context, onSave) : () => undefined; // (see saveWith)
-  rpc.request({ type: "view" }).catch(() => undefined); // the kernel counts live views (one widget per run per page)
+  // The kernel counts the views drawn on each page (one live widget per run per page); a view the page dropped
+  // without disposing it (JupyterLab drew the output again) ends itself.
+  const presence = new Presence(rpc, el, String(model.get("view_id") ?? ""), () => dispose());
 
   const showError = (where: string, error: unknown): void => {
     const stack = error instanceof Error && error.stack ? `\n${error.stack}` : "";
@@ -316,6 +303,19 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   let frameStart = 0;
   let autoSelected = ""; // the failed node the widget selected by itself (once per failure)
   let restored = false; // the state a former view of this run left (VIEW_STATES), taken once
+  let takenDrafts: Drafts | null = null; // what the former view's boxes held, put back once the waits are drawn
+  let focusedBox: string | null = null; // the chat box with the focus (a box removed with its view keeps it)
+  const drafts = (): Drafts => ({ texts: chat.drafts().texts, focused: focusedBox });
+  const onFocusChange = (event: FocusEvent): void => {
+    if (event.type === "focusin") focusedBox = chat.drafts().focused;
+    // (Chrome says focusout before it takes a focused box off the page: look once the page has changed.)
+    else
+      queueMicrotask(() => {
+        if (root.isConnected && !root.contains(document.activeElement)) focusedBox = null;
+      });
+  };
+  root.addEventListener("focusin", onFocusChange);
+  root.addEventListener("focusout", onFocusChange);
   const drawGraph = (): void => {
     const graph = model.get("graph");
     if (!isRunGraph(graph)) {
@@ -337,6 +337,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
         autoSelected = left.autoSelected;
         scrollTo = left.scroll;
         if (scrollTo) dag.follower.stop(); // (before the update: following would scroll elsewhere)
+        takenDrafts = left.drafts();
       }
     }
     if (!inert && disconnected()) setInert(true);
@@ -406,7 +407,7 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     dag.update(shown, index, now, frameStart + FRAME_BUDGET_MS); // the DOM work continues in later frames
     if (scrollTo) scrollBack(scrollTo, 0);
     inspector.show(dag.selected !== null ? (index.byId.get(dag.selected) ?? null) : null);
-    VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected, scroll: scrolled() });
+    VIEW_STATES.set(graph.run_id, { root, selected: dag.selected, expanded: [...dag.expanded], autoSelected, scroll: scrolled(), drafts });
   };
 
   /** A failed run says why under the header, and selects (and reveals) the node its error was raised at, once;
@@ -463,6 +464,10 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
 
   function flush(): void {
     frame = 0;
+    if (presence.orphaned()) {
+      dispose(); // (JupyterLab drew the output again in a new view: this one is off the page for good)
+      return;
+    }
     const t0 = performance.now();
     frameStart = t0;
     const parts: [keyof typeof dirty, () => void][] = [
@@ -486,6 +491,12 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
       } catch (error) {
         showError(`drawing ${name}`, error);
       }
+    }
+    if (takenDrafts && !dirty.waits) {
+      const taken = takenDrafts;
+      takenDrafts = null;
+      chat.restoreDrafts(taken);
+      if (taken.focused !== null) whenConnected(root, () => chat.refocus(taken.focused ?? ""));
     }
     root.dataset.flushMs = (performance.now() - t0).toFixed(1); // read by bench/widget_bench.py
   }
@@ -543,10 +554,8 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     if (activeNow()) onGraph();
   }, 1000);
 
-  // First draw synchronously, so the widget shows its state as soon as it is attached.
-  flush();
-
-  return () => {
+  const dispose = (): void => {
+    if (disposed) return;
     disposed = true;
     if (frame) cancelAnimationFrame(frame);
     window.clearInterval(ticker);
@@ -559,7 +568,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     model.off("comm_live_update", onCommLive);
     model.off("comm:close", onCommLive);
     releaseSave();
-    if (!inert) rpc.request({ type: "unview" }).catch(() => undefined);
+    presence.end(!inert);
+    root.removeEventListener("focusin", onFocusChange);
+    root.removeEventListener("focusout", onFocusChange);
     follow.removeEventListener("click", onFollowClick);
     dag.el.removeEventListener("scroll", onDagScroll);
     reason.removeEventListener("click", onReasonClick);
@@ -571,6 +582,9 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
     chat.dispose();
     root.remove();
   };
+  // First draw synchronously, so the widget shows its state as soon as it is attached.
+  flush();
+  return dispose;
 }
 
 /** One bundle, two widgets: a SavedView (saved_view.ts) has a `saves_view_of` trait, a RunWidget has not. */

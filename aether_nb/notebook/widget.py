@@ -8,7 +8,9 @@ downloads, inspecting one node's details) into runtime calls on the kernel's loo
 What the widget shows is what the run is (:mod:`aether_nb.runtime.status`): a finished run offers no control, its
 unfinished nodes show "stopped", a failed run names the node and the error. The chat holds each question once,
 with its answer; waits that no ``ask_*`` announced (a ``DualStageTool``, a StateGraph ``interrupt()``) get their
-question and answer bubbles here, from the run's ``wait_opened``/``wait_answered`` events.
+question and answer bubbles from the run's ``wait_opened``/``wait_answered`` events (:mod:`.chat_fold`).
+A second cell shows a pointer instead of a second widget only when a view is drawn on its own page
+(:attr:`RunView.live_views`, :mod:`.page_views`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from IPython.display import DisplayHandle, display
 
 from aether_nb.errors import AetherError
 from aether_nb.notebook import protocol as proto
+from aether_nb.notebook.chat_fold import ChatFold
 from aether_nb.notebook.notices import (
     HISTORY_NOTICES,
     RAN_AGAIN_NOTICE,
@@ -38,6 +41,7 @@ from aether_nb.notebook.notices import (
     SECRET_STEP_NOTICE,
     TOOL_CHANGED_NOTICE,
 )
+from aether_nb.notebook.page_views import PageViews, current_cell, current_page
 from aether_nb.notebook.static_view import failure_reason, run_words, static_html, static_svg, transcript
 from aether_nb.notebook.synced import redacted_messages, runtime_only, utf8_json
 from aether_nb.runtime import status
@@ -48,8 +52,6 @@ from aether_nb.runtime.events import (
     RunFinished,
     RunStarted,
     RunWarning,
-    WaitAnswered,
-    WaitOpened,
 )
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.storable import durable_inputs, not_resumable
@@ -122,19 +124,6 @@ class RunWidget(anywidget.AnyWidget):
         return "\n".join(lines)
 
 
-def _cut_off(message: dict[str, Any]) -> dict[str, Any]:
-    """A streamed bubble or a progress bar whose block never ended, as one that stopped (see ``channel.stream``)."""
-    return {**message, "final": True, "content": {**message["content"], "stopped": True}}
-
-
-def _answer_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "choice" in value:
-        return str(value["choice"])
-    return json.dumps(value, default=str)
-
-
 class RunView:
     """Keeps a :class:`RunWidget` in step with a run and executes the widget's commands.
 
@@ -151,7 +140,6 @@ class RunView:
             self.widget.not_resumable = not_resumable(run.id).message
         self._loop = asyncio.get_event_loop()
         self._thread = threading.get_ident()
-        self._images: dict[str, str] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._graph_json = ""  # the last graph sent: an unchanged graph is not sent again
@@ -161,13 +149,9 @@ class RunView:
         self._handles: list[DisplayHandle] = []
         self._saved_as = ""  # the run's state (see _state) the displays' fallback was made for
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.live_views = 0  # front-end views attached now (``view``/``unview`` messages)
-        self._chat: dict[str, dict[str, Any]] = {}
-        self._folded = 0  # events folded into _chat so far
-        self._fold_events: list[Event] | None = None
-        self._questions: list[str] = []  # ask_* question bubbles not yet matched to their wait
-        self._announced: set[str] = set()  # wait tokens whose question the chat shows from the wait itself
-        self._asked: set[str] = set()  # wait tokens of ask_* questions (their bubbles come from the channel)
+        self.pages = PageViews()  # the front-end views drawn now, by page (``view``/``unview`` messages)
+        self._shown_in: dict[str, set[str]] = {}  # page -> the cells whose execution displayed the widget there
+        self._chat = ChatFold(run)  # the run's events, folded into the chat's messages
         self._inbox: list[dict[str, Any]] = []
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         # the node the run failed at ("" its body), when it ended failed (a resume says so)
@@ -186,11 +170,33 @@ class RunView:
         self.widget.on_msg(self._on_msg)
         self.flush()
 
+    @property
+    def live_views(self) -> int:
+        """How many views of the widget the page being served now draws (the page of the executing cell): the
+        pointer rule, "one live widget per run per page" (see :mod:`aether_nb.notebook.page_views`). Every page's
+        views when no request is served (a run started by a background task).
+
+        0 when the only cell of that page that displayed the widget is the one executing now: the page clears a
+        cell's output as it sends the cell again, so the view there says it went only after the cell has started
+        (another tab's cell showed the run since, and this page was pointed at that cell)."""
+        page = current_page()
+        drawn = self.pages.count(page)
+        cells = self._shown_in.get(page or "")
+        here = current_cell()
+        return 0 if drawn and cells and here is not None and cells <= {here} else drawn
+
+    def _displayed_here(self) -> None:
+        """Note the cell (of its page) whose execution displays the widget now (see :attr:`live_views`)."""
+        page, cell = current_page(), current_cell()
+        if page is not None and cell is not None:
+            self._shown_in.setdefault(page, set()).add(cell)
+
     # -- display -----------------------------------------------------------------------------------------------------
     def display(self) -> None:
         """Show the widget in the current cell's output (with a static fallback for saved notebooks)."""
         if self._saved_as != self._state():
             self._refresh_fallback(update=self._unwatched())
+        self._displayed_here()
         self._handles.append(display(self.widget, display_id=True))  # type: ignore[no-untyped-call]
         del self._handles[:-8]  # (a run shown in a few cells; bounded all the same)
         if self.run.done:
@@ -200,6 +206,7 @@ class RunView:
         """The widget's display data, its fallback made for the run as it is now (a run's repr, ``r``)."""
         if self._saved_as != self._state():
             self._refresh_fallback(update=False)
+        self._displayed_here()
         bundle = self.widget._repr_mimebundle_()
         data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         return data
@@ -215,15 +222,23 @@ class RunView:
         self.widget.notice = "" if until_end and self.run.done else text
 
     def _state(self) -> str:
-        """What a saved copy of the run must show it as: its status, or cut off (the graph trait holds both)."""
+        """What a saved copy of the run must show it as: its status, or cut off (the graph trait holds both), and
+        the questions it waits at (the ``waits`` trait): a chat loop answered and waiting at its next question is
+        "waiting" again, but its saved copy showed the first question, unanswered."""
         graph = self.widget.graph
-        return f"{graph.get('status')}|{bool(graph.get('cut_off'))}"
+        questions = ",".join(sorted(str(w.get("token")) for w in self.widget.waits))
+        return f"{graph.get('status')}|{bool(graph.get('cut_off'))}|{questions}"
+
+    def _rests(self) -> bool:
+        """Whether the run rests where a saved copy should show it (waiting at its questions, cut off, ended), as
+        the sent ``graph`` trait says: not between two steps."""
+        graph = self.widget.graph
+        return graph.get("status") not in (None, "pending", "running") or bool(graph.get("cut_off"))
 
     def _unwatched(self) -> bool:
         """Whether the run is displayed, but no page draws its widget (a notebook executed headless): its displays
-        then follow it before it ends. A page renders an updated display again (JupyterLab does), so a live widget
-        is updated once, at the run's end: a chat loop re-drawn at each of its questions would lose what one typed."""
-        return bool(self._handles) and self.live_views == 0
+        then follow it between its rests too (one still running when its cell ends)."""
+        return bool(self._handles) and self.pages.count() == 0
 
     def _refresh_fallback(self, *, update: bool = True) -> None:
         """Make the displays' fallback (``text/plain`` and ``text/html``: what a notebook saved without widget state
@@ -378,12 +393,15 @@ class RunView:
                 # synced state is saved with the notebook: it passes the store's redaction (README, "Secrets")
                 clean = redact_text(graph_json)
                 self.widget.graph = graph if clean == graph_json else json.loads(clean)
-            self.widget.messages = redacted_messages(self._messages())
+            self.widget.messages = redacted_messages(self._chat.messages(self._inbox))
             self.widget.waits = utf8_safe(redact_value(waits))
-        # A saved copy shows where the run rests (waiting at its question, cut off, ended): the displays' fallback
-        # follows each such change at once; one still running is brought up to date when the cell ends.
-        rests = self.run.status not in ("pending", "running") or "cut_off" in graph
-        if rests and self._saved_as != self._state() and (self.run.done or self._unwatched()):
+        # A saved copy shows where the run rests (waiting at its questions, cut off, ended): the displays' fallback
+        # follows each such change at once, whether a page draws the widget or not (JupyterLab saves the fallback
+        # its page received: a live widget's saved copy said "starting" beside a run that waited). Once per rest,
+        # not per step; the page draws the updated output again and its new view takes over what the old one
+        # showed, typed text included (js/lib/view_state.ts). One still running is brought up to date when the
+        # cell ends, if no page draws it.
+        if self._rests() and self._saved_as != self._state():
             self._refresh_fallback()
 
     @staticmethod
@@ -414,88 +432,6 @@ class RunView:
             for key, msg in queued_messages(self.run.session.store, self.run.id)
         ]
 
-    def _messages(self) -> list[dict[str, Any]]:
-        events = self.run.event_log
-        if events is not self._fold_events or len(events) < self._folded:  # a new history (resumed, evicted)
-            self._fold_events = events
-            self._folded = 0
-            self._chat = {}
-            self._questions = []
-            self._announced = set()
-            self._asked = set()
-        for event in events[self._folded :]:
-            self._fold(event)
-        self._folded = len(events)
-        if self.run.live:
-            return [*self._chat.values(), *self._inbox]
-        # Not executing in this process (rebuilt from the store after the kernel died, or out of memory while it
-        # waits): a bubble still streaming or a bar still moving was cut off there, and nothing will continue it
-        # (a resumed step streams again, in a new bubble). It shows as stopped, not typing.
-        return [_cut_off(m) if not m["final"] else m for m in self._chat.values()] + self._inbox
-
-    def _fold(self, event: Event) -> None:
-        if isinstance(event, ChannelMessage):
-            content = dict(event.content) if isinstance(event.content, dict) else {}
-            if event.message_type == "image":
-                content["data_url"] = self._image_url(content)
-            if event.message_type == "text" and content.get("turn") == "question" and event.role == "assistant":
-                self._questions.append(str(content.get("text", "")))
-            self._chat[event.message_id] = {
-                "id": event.message_id,
-                "type": event.message_type,
-                "role": event.role,
-                "content": content,
-                "final": event.final,
-                "node_id": event.node_id,
-            }
-        elif isinstance(event, WaitOpened):
-            if event.prompt is None or event.token in self._asked:
-                return  # receive() (the message box is its control), or an ask_* wait opened again on resume
-            if event.token not in self._announced and event.prompt in self._questions:
-                self._questions.remove(event.prompt)  # an ask_*: its question bubble is already in the chat
-                self._asked.add(event.token)
-                return
-            self._announced.add(event.token)
-            question: dict[str, Any] = {"text": event.prompt, "turn": "question"}
-            payload = self._wait_payload(event.token)
-            if payload is not None:
-                question["payload"] = payload
-            self._chat[f"wait:{event.token}"] = {
-                "id": f"wait:{event.token}",
-                "type": "text",
-                "role": "assistant",
-                "content": question,
-                "final": True,
-                "node_id": event.node_id,
-            }
-        elif isinstance(event, WaitAnswered) and event.token in self._announced:
-            self._chat[f"answer:{event.token}"] = {
-                "id": f"answer:{event.token}",
-                "type": "text",
-                "role": "user",
-                "content": {"text": _answer_text(event.answer), "turn": "answer"},
-                "final": True,
-                "node_id": event.node_id,
-            }
-
-    def _wait_payload(self, token: str) -> Any:
-        """The payload a wait carries for whoever answers it (a StateGraph ``interrupt(value)``), if any."""
-        rec = self.run.session.store.get_wait(token)
-        meta = rec.meta if rec is not None and isinstance(rec.meta, dict) else {}
-        value = meta.get("value")
-        return None if value is None or value == (rec.prompt if rec else None) else value
-
-    def _image_url(self, content: dict[str, Any]) -> str | None:
-        uri = content.get("artifact_uri")
-        if not isinstance(uri, str) or (content.get("size") or 0) > proto.MAX_INLINE_IMAGE:
-            return None
-        if uri not in self._images:
-            hit = self.run.session.store.artifact_get(parse_uri(uri))
-            if hit is None:
-                return None
-            self._images[uri] = f"data:{hit[0].mime};base64,{base64.b64encode(hit[1]).decode()}"
-        return self._images[uri]
-
     # -- commands ------------------------------------------------------------------------------------------------
     def _on_msg(self, _widget: Any, content: Any, buffers: Any) -> None:
         # May run on a comm subshell thread (JupyterLab 4.6): only hand off to the loop from here. A ping is
@@ -503,14 +439,23 @@ class RunView:
         if isinstance(content, dict) and content.get("type") == "ping" and isinstance(content.get("id"), str):
             self.widget.send(proto.reply(content["id"], ok=True))
             return
+        # The page that sent it (``view``/``unview``), read while the kernel still serves its message.
+        page = current_page() or ""
         if threading.get_ident() == self._thread:
-            self._handle_command(content)
+            self._handle_command(content, page)
         else:
-            self._loop.call_soon_threadsafe(self._handle_command, content)
+            self._loop.call_soon_threadsafe(self._handle_command, content, page)
 
-    def _handle_command(self, msg: Any) -> None:
+    def _handle_command(self, msg: Any, page: str = "") -> None:
         if not isinstance(msg, dict) or msg.get("type") not in proto.COMMANDS or not isinstance(msg.get("id"), str):
             return  # not one of ours (ipywidgets may route other custom messages here)
+        if msg["type"] in ("view", "unview"):
+            # (a view without a key, from an older bundle: keyed by its request, so it is forgotten once stale)
+            key = str(msg.get("key") or msg["id"])
+            if msg["type"] == "view":
+                self.pages.report(page, key)
+            else:
+                self.pages.gone(page, key)
         self._spawn(self._execute(msg))
 
     async def _execute(self, msg: dict[str, Any]) -> None:
@@ -530,12 +475,8 @@ class RunView:
         kind = msg["type"]
         if kind == "ping":
             return {}
-        if kind == "view":
-            self.live_views += 1
-            return {}
-        if kind == "unview":
-            self.live_views = max(0, self.live_views - 1)
-            return {}
+        if kind in ("view", "unview"):
+            return {}  # (counted as it came in: see _handle_command)
         if kind == "stop":
             self.run.cancel()
             return {}

@@ -15,6 +15,7 @@
 import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes } from "./dom";
 import type { ChatMessage, DownloadReply, FileContent, OpenWait, UploadFile } from "./protocol";
 import { type Rpc, errorText } from "./rpc";
+import type { Drafts } from "./view_state";
 
 interface Bubble {
   el: HTMLElement;
@@ -435,6 +436,45 @@ export class ChatPanel {
     }
     if (this.inert) for (const input of inputs) input.disabled = true;
     return control;
+  }
+
+  /** The text boxes that hold what the person types, by draft key (a wait's token; "" the message box). */
+  private textBoxes(): Map<string, HTMLInputElement> {
+    const boxes = new Map<string, HTMLInputElement>([["", this.boxInput]]);
+    for (const input of this.el.querySelectorAll<HTMLInputElement>(".aether-wait input.aether-text-input")) {
+      const token = input.closest<HTMLElement>(".aether-wait")?.dataset.waitToken;
+      if (token) boxes.set(token, input);
+    }
+    return boxes;
+  }
+
+  /** What the person typed and has not sent, and which box has the focus (see view_state.ts). */
+  drafts(): Drafts {
+    const texts: Record<string, string> = {};
+    let focused: string | null = null;
+    for (const [key, input] of this.textBoxes()) {
+      if (input.value) texts[key] = input.value;
+      if (input === document.activeElement) focused = key;
+    }
+    return { texts, focused };
+  }
+
+  /** Puts back what a former view of the run held in its boxes (into those that are empty here). */
+  restoreDrafts(drafts: Drafts): void {
+    for (const [key, input] of this.textBoxes()) {
+      const text = drafts.texts[key];
+      if (text && !input.value) input.value = text;
+    }
+  }
+
+  /** Gives the focus back to the box that had it in the former view (caret at the end of its text), unless the
+   * person has put the focus somewhere else since. */
+  refocus(key: string): void {
+    const box = this.textBoxes().get(key);
+    const active = document.activeElement;
+    if (!box || box.disabled || !box.isConnected || (active && active !== document.body)) return;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
   }
 
   dispose(): void {

@@ -101,3 +101,10 @@ export function fileToBase64(file: File): Promise<string> {
     reader.readAsDataURL(file);
   });
 }
+
+/** Calls `fn` once `el` is in the page, checking each frame for up to `frames` frames (a widget's view is placed in
+ * the page after it rendered). */
+export function whenConnected(el: Element, fn: () => void, frames = 120): void {
+  if (el.isConnected) fn();
+  else if (frames > 0) requestAnimationFrame(() => whenConnected(el, fn, frames - 1));
+}

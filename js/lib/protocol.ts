@@ -219,8 +219,8 @@ export type Command =
   | { type: "download"; id: string; artifact_uri: string }
   | { type: "inspect"; id: string; node_id: string }
   | { type: "message"; id: string; text: string }
-  | { type: "view"; id: string }
-  | { type: "unview"; id: string }
+  | { type: "view"; id: string; key: string }
+  | { type: "unview"; id: string; key: string }
   | { type: "ping"; id: string };
 
 /** Distributes `Omit` over the union, so a command can be written without its `id`. */

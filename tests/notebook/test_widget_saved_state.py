@@ -19,7 +19,10 @@ from tests.kernel_client import Kernel
 
 pytestmark = pytest.mark.kernel
 
-EXT = "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+EXT = (
+    "ext = next(iter(__import__('aether_nb.notebook.extension', fromlist=['x'])._extensions.values()))\n"
+    "from aether_nb.notebook.page_views import current_page\n"
+)
 
 AGENTS = """
 import asyncio, os
@@ -92,12 +95,12 @@ def test_resume_of_a_run_live_in_another_cell_leaves_that_widget_alone(kernel: K
     kernel.ok("%load_ext aether_nb")
     kernel.ok(AGENTS)
     kernel.ok("run = asker.start(run_id='r-notice')\nawait run.wait_for('waiting', timeout=20)", cell_id="cell-A")
-    kernel.ok(EXT + "view = ext.views['r-notice']\nview.live_views = 1", cell_id="cell-B")  # (its page shows it)
+    kernel.ok(EXT + "view = ext.views['r-notice']\nview.pages.report(current_page(), 'v1')", cell_id="cell-B")  # drawn
     res = kernel.ok("%aether resume r-notice", cell_id="cell-C")
     assert "see its widget" in "".join(res.results) or "↑ run r-notice" in "".join(res.results), res.results
     assert kernel.ok("print(repr(view.widget.notice))", cell_id="cell-D").stdout.strip() == "''"
     # Shown here (its widget's output was cleared: no page shows it), the notice is said, until the run ends.
-    kernel.ok("view.live_views = 0", cell_id="cell-E")
+    kernel.ok("view.pages.gone(current_page(), 'v1')", cell_id="cell-E")
     kernel.ok("%aether resume r-notice", cell_id="cell-F")
     said = kernel.ok("print(view.widget.notice)", cell_id="cell-G").stdout.strip()
     assert said == "Run r-notice is already executing in this kernel: this is its live widget."
@@ -123,11 +126,13 @@ def test_a_waiting_run_s_displays_follow_it_to_its_question(kernel: Kernel) -> N
     # one update for the status change, not one per event
     assert len(res.updated) <= 2, res.updated
 
-    # A page that draws the widget renders an updated display again: a live widget is not updated before its end.
+    # A page that draws the widget saves the display data it received: the display follows the run to its
+    # question all the same (test_widget_pages), and to its end.
     res = kernel.ok(
-        EXT + "run = asker.start(run_id='w-2')\next.views['w-2'].live_views = 1\n"
+        EXT + "run = asker.start(run_id='w-2')\next.views['w-2'].pages.report(current_page(), 'v1')\n"
         "print(await run.wait_for('waiting', timeout=20))"
     )
-    assert res.displayed and res.updated == [], res.updated
+    assert res.displayed and res.updated, res.updated
+    assert "Your name?" in res.bundles[-1]["text/plain"]
     res = kernel.ok("await run.answer('Ada'); await run")
     assert res.updated, "its end updates every display"
