@@ -9,6 +9,8 @@ stays inside its box. Every wait is on DOM or kernel state under a timeout.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from labdriver import LabPage, LabServer, OpenNotebook, shot
 from playwright.sync_api import Locator
@@ -120,6 +122,9 @@ print("FAN", len(r["out"]))
 
 # WCAG contrast of an element's text on what is behind it: translucent backgrounds blended over the widget's own.
 _JS_CONTRAST = """(el) => {
+  // A widget redrawn between Playwright finding the element and this script running leaves it detached, and a
+  // detached element has no computed style: say so, and the caller asks again for the element drawn now.
+  if (!el.isConnected) return null;
   const rgba = (s) => {
     const m = s.match(/[\\d.]+/g).map(Number);
     return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1];
@@ -152,8 +157,13 @@ def _shot(locator: Locator, label: str) -> None:
 
 
 def _contrast(locator: Locator) -> float:
-    value: float = locator.evaluate(_JS_CONTRAST)
-    return value
+    """The text's contrast on its background, asked again while the widget redraws the element under us."""
+    deadline = time.monotonic() + 15
+    while True:
+        value: float | None = locator.evaluate(_JS_CONTRAST)
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, "the element was redrawn for 15 s: the widget keeps re-rendering"
 
 
 def _dark(lab: LabPage, on: bool) -> None:
