@@ -550,7 +550,7 @@ def _distributed_dir() -> str:
 
 
 class _BodyRaised(Exception):
-    """Carries a body's exception that is no ``Exception`` to :meth:`_Submission._drive`'s handler."""
+    """Carries a body's exception that is no ``Exception`` to :meth:`DaskSubmission._drive`'s handler."""
 
     def __init__(self, raised: BaseException) -> None:
         super().__init__(repr(raised))

@@ -123,6 +123,10 @@ class ServiceCall:
     or replays its journaled result. Made while another step executes (a chat message recording its turn in
     memory), it is part of that step: executed directly, its writes joining that step's.
 
+    It is also a coroutine (``send``/``throw``/``close``), as a tool call is: ``asyncio.create_task`` and
+    ``TaskGroup.create_task`` refused it ("a coroutine was expected"), which failed the run. Driven by a task, it
+    keeps the key it took when it was called, so a resumed run replays it from the journal as an awaited one.
+
     Args:
         scope: the scope of the node making the call.
         service, method: the step's name is ``<service>.<method>`` (e.g. ``memory.record``).
@@ -136,6 +140,7 @@ class ServiceCall:
     __slots__ = (
         "_body",
         "_inputs",
+        "_iter",
         "_journaled",
         "_key",
         "_method",
@@ -170,6 +175,7 @@ class ServiceCall:
         self._to_journal = to_journal
         self._rebuild = rebuild
         self._started = False
+        self._iter: Any = None  # driven as a coroutine (a task made of it): the call's iterator
         self._key = scope.next_key(self.name) if self._journaled else ""
         task = scope.task  # numbered by the scope's own code, in program order (see binding.bind_call)
         self._ordered = task is not None and task is asyncio.current_task()
@@ -183,6 +189,34 @@ class ServiceCall:
     def __await__(self) -> Any:
         self._start()
         return self._presented().__await__()
+
+    # A coroutine's methods (see the class docstring), as ``calls.StepCall`` has them.
+    def send(self, value: Any) -> Any:
+        if self._iter is None:
+            if self._journaled and not self._started and self._key not in self._scope.unawaited:
+                # its scope ended without awaiting it (the run failed: "never awaited, so it never ran"): a task
+                # made of it that starts later must not do it after the fact
+                self._started = True
+                raise asyncio.CancelledError(f"{self.name}(...) [{self._key}] was never awaited by its body")
+            self._iter = self.__await__()
+        return self._iter.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._iter is None:  # cancelled before it began: it never runs (and is not reported as not awaited)
+            self._forget()
+            raise typ if isinstance(typ, BaseException) else (typ() if val is None else val)
+        return self._iter.throw(typ, val, tb) if val is not None or tb is not None else self._iter.throw(typ)
+
+    def close(self) -> None:
+        if self._iter is not None:
+            self._iter.close()
+        elif not self._started:  # closed before it began (a coroutine's close): it never runs
+            self._forget()
+
+    def _forget(self) -> None:
+        self._started = True
+        if self._journaled:
+            self._scope.unawaited.pop(self._key, None)
 
     async def _presented(self) -> Any:
         value = await self._run()
@@ -324,12 +358,9 @@ def effect(fn: F | None = None, /, *, name: str | None = None) -> Any:
     explicit. The method's result must be JSON-friendly or picklable to be journaled."""
 
     def mark(f: F) -> F:
-        if not callable(f):
-            raise UsageError(f"@ag.effect decorates a method, got {type(f).__name__}")
         if name is not None and (not isinstance(name, str) or not name.isidentifier()):
             raise UsageError(f"@ag.effect(name=...) must be an identifier, got {shown(name)}")
-        setattr(f, _MARK, {"journal": True, "name": name})
-        return f
+        return _marked(f, "@ag.effect", {"journal": True, "name": name})
 
     return mark if fn is None else mark(fn)
 
@@ -337,10 +368,30 @@ def effect(fn: F | None = None, /, *, name: str | None = None) -> Any:
 def pure(fn: F) -> F:
     """Mark a service method as pure (no effect, same result for the same arguments): it runs again on resume
     instead of being journaled. For cheap reads and helpers that return live objects (a client, a lock)."""
-    if not callable(fn):
-        raise UsageError(f"@ag.pure decorates a method, got {type(fn).__name__}")
-    setattr(fn, _MARK, {"journal": False, "name": None})
-    return fn
+    return _marked(fn, "@ag.pure", {"journal": False, "name": None})
+
+
+def _marked(f: F, decorator: str, mark: dict[str, Any]) -> F:
+    """``f`` carrying ``mark``: a function or method of a service class. A class, or a callable that takes no
+    attribute (a builtin), failed with Python's "cannot set '__aether_effect__' attribute of immutable type".
+
+    Raises:
+        UsageError: ``f`` is not a function (or method) that can carry the mark.
+    """
+    if not callable(f) or isinstance(f, type):
+        what = f"the class {f.__name__}" if isinstance(f, type) else type(f).__name__
+        raise UsageError(
+            f"{decorator} decorates a method of a service class (`{decorator}` above `def ...` in the class body), "
+            f"got {what}"
+        )
+    try:
+        setattr(f, _MARK, mark)
+    except (AttributeError, TypeError) as exc:
+        raise UsageError(
+            f"{decorator} cannot mark {shown(f, 80)} (a {type(f).__name__}: it takes no attributes). Decorate a "
+            f"method defined with `def` in the service class, or wrap this callable in one that calls it"
+        ) from exc
+    return f
 
 
 class ServiceProxy:

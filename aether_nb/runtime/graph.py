@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aether_nb.errors import shown
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.events import (
     Event,
     GraphPlanned,
@@ -30,6 +30,19 @@ FINAL_NODE_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "SKIPPED", 
 WAITING_STATUSES = frozenset({"WAITING_HUMAN", "WAITING_EXTERNAL", "WAITING_TIME", "WAITING_EVENT"})
 NOT_RUN_STATUSES = frozenset({"SKIPPED", "CANCELLED"})
 """Final statuses of a static graph's node that produced nothing: a resumed run decides again (pending again)."""
+_LISTED = 20  # node ids an UnknownNode error names
+
+
+class UnknownNode(UsageError, KeyError):
+    """``run.graph.node("typo")``: the run has no node of that id. A ``UsageError`` like every other misuse, and a
+    ``KeyError`` too, as it always was: ``except KeyError`` keeps working."""
+
+    default_code = "unknown_node"
+
+    def __str__(self) -> str:
+        return self.message  # (KeyError's own __str__ shows the repr: quotes and escaped newlines)
+
+
 _RAN_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "RUNNING", *WAITING_STATUSES})
 """Statuses of a node whose edges are the ones it ran with (a replayed step keeps them): it ended, or it started."""
 
@@ -159,11 +172,26 @@ class RunGraph:
         return [(p, n.id) for n in self._nodes.values() for p in n.parents]
 
     def node(self, node_id: str) -> GraphNode:
-        """The node with this id; ``KeyError`` lists the ids that exist."""
+        """The node with this id.
+
+        Raises:
+            UnknownNode: there is none (a ``UsageError`` and a ``KeyError``); the message lists the ids that exist.
+        """
         try:
             return self._nodes[node_id]
-        except KeyError:
-            raise KeyError(f"no node {shown(node_id)} in run {self.run_id}; nodes: {list(self._nodes)}") from None
+        except (KeyError, TypeError):  # (TypeError: an unhashable id)
+            pass
+        ids = list(self._nodes)
+        if not ids:
+            known = "it has no nodes yet (a node is a step: a tool call, an agent, an LLM call, a wait)"
+        else:
+            more = f" and {len(ids) - _LISTED} more" if len(ids) > _LISTED else ""
+            known = f"its nodes: {', '.join(ids[:_LISTED])}{more}"
+        raise UnknownNode(
+            f"no node {shown(node_id)} in run {self.run_id}; {known}. `[n.id for n in run.graph.nodes]` lists them, "
+            "`node_id in run.graph` tells whether one is there",
+            run_id=self.run_id,
+        )
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes

@@ -24,6 +24,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.context_param import find_context_param as find_context_param  # (re-exported)
+from aether_nb.runtime.direct_calls import direct_coroutine, refuse_unrun, run_body
 from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
 from aether_nb.runtime.executors import (
@@ -48,6 +49,9 @@ from aether_nb.runtime.waits import WaitSpec, spec_to_json
 F = TypeVar("F", bound=Callable[..., Any])
 Execute = Callable[[Scope], Awaitable[dict[str, Any]]]
 CONTROL_KWARGS = ("_id", "_after", "_condition")
+RESERVED_PARAMS = (*CONTROL_KWARGS, "_timeout_s")
+"""Keywords of a tool call that steer a ``@graphify`` node (its id, order, condition, timeout): no tool parameter may
+take one of these names (see :func:`refuse_reserved_params`)."""
 _REQUIRED = object()
 
 build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | None] = ContextVar(
@@ -114,6 +118,25 @@ def refuse_unrunnable(fn: Any) -> None:
         )
 
 
+def refuse_reserved_params(signature: inspect.Signature, where: str) -> None:
+    """Refuse a parameter named as a ``@graphify`` control keyword (``_id``, ``_after``, ``_condition``,
+    ``_timeout_s``): such a tool was accepted, then every call giving it by keyword failed ("_id= only applies
+    while building a @graphify graph"), and a graph's build took it as the node's own id.
+
+    Raises:
+        UsageError: a parameter has one of those names (code ``reserved_param``).
+    """
+    taken = [p for p in signature.parameters if p in RESERVED_PARAMS]
+    if taken:
+        names = ", ".join(RESERVED_PARAMS)
+        raise UsageError(
+            f"{where}: parameter {', '.join(map(repr, taken))} has a name tool calls keep for @graphify building "
+            f"({names}: a node's id, order, condition and timeout). Rename it, e.g. {taken[0].lstrip('_')!r} or "
+            f"'{taken[0].lstrip('_')}_'",
+            code="reserved_param",
+        )
+
+
 class Tool:
     """A function registered as a tool. Created by :func:`tool`; call it like the function."""
 
@@ -156,6 +179,7 @@ class Tool:
                 "that names its arguments, e.g. `def to_int(text: str) -> dict: return {'value': int(text)}`",
                 code="no_signature",
             ) from exc
+        refuse_reserved_params(self.signature, f"@tool {self.name}")
         self.context_param = find_context_param(fn, f"@tool {self.name}")
         if self.executor is not None and self.executor is not LOCAL and (self.is_async or self.context_param):
             what = "an async tool" if self.is_async else f"a tool that takes {self.context_param!r}"
@@ -248,7 +272,9 @@ class Tool:
             return hook(self, args, kwargs)
         scope = current_scope()
         if scope is None:
-            return self._call_direct(self._bind(args, kwargs))
+            bound = self._bind(args, kwargs)
+            self._refuse_no_context(bound)
+            return self._call_direct(bound)
         inputs, execute = self.prepare(args, kwargs)
         execute = capped(scope, execute)
         return StepCall(scope, self.name, "tool", inputs, execute, meta={"tool_version": self.version})
@@ -305,7 +331,7 @@ class Tool:
         runs, the body keeps its concurrency slot until it really ends (see executors.linger)."""
         executor = self.executor_for(child)
         if executor is LOCAL:
-            submission = executor.submit(_run_detached, (self.fn, bound), {}, label=self.name)
+            submission = executor.submit(_run_detached, (self.fn, bound, self.name), {}, label=self.name)
             loop, outputs, where = asyncio.get_running_loop(), self.outputs, f"tool {self.name}"
             submission.add_done_callback(
                 lambda: journal_if_loop_gone(
@@ -316,7 +342,10 @@ class Tool:
             submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
         track(submission)
         try:
-            return await submission.result()
+            raw = await submission.result()
+            if executor is not LOCAL:  # (on LOCAL, run_body refused it in the thread, with the calls it made)
+                refuse_unrun(raw, self.name)
+            return raw
         except (SystemExit, KeyboardInterrupt) as exc:  # (an executor of the user's that hands them back as such)
             raise body_exit(exc, self.name) from exc
         except asyncio.CancelledError:
@@ -329,6 +358,26 @@ class Tool:
             # Known once the body ran (a Dask worker's address); the node's NodeFinished carries it to the DAG.
             child.where = submission.where if executor is not LOCAL else None
 
+    def _refuse_no_context(self, bound: inspect.BoundArguments) -> None:
+        """A direct call (outside any run) of a tool whose context parameter has no default, given no context: only
+        a run has a NodeContext, and the body got None (its first ``context.kv()`` an AttributeError).
+
+        Raises:
+            UsageError: the call gives no context and the tool has no default for it (code ``needs_context``).
+        """
+        ctx = self.context_param
+        if ctx is None or bound.arguments.get(ctx) is not None:
+            return
+        if self.signature.parameters[ctx].default is not inspect.Parameter.empty:
+            return  # (`context: NodeContext | None = None`: the body is written to run without one)
+        raise UsageError(
+            f"tool {self.name} takes a {ctx!r} (a NodeContext), which only a run gives, but it was called outside "
+            f"any run (directly, or from a sync tool's body). Call it in a run: `await {self.name}(...)` inside a "
+            f"@graph_fn, e.g. `@ag.graph_fn async def once(*, context): return await {self.name}(...)` then "
+            f"`await once()`; or give {ctx} a default (`{ctx}=None`) if the body can do without one",
+            code="needs_context",
+        )
+
     def _call_direct(self, bound: inspect.BoundArguments) -> Any:
         where = f"tool {self.name}"
         if self.is_async:
@@ -336,8 +385,8 @@ class Tool:
             async def run_async() -> dict[str, Any]:
                 return normalise_outputs(await self.fn(*bound.args, **bound.kwargs), self.outputs, where)
 
-            return run_async()
-        return normalise_outputs(self.fn(*bound.args, **bound.kwargs), self.outputs, where)
+            return direct_coroutine(run_async(), self.name, "an async tool")
+        return normalise_outputs(run_body(self.fn, bound.args, bound.kwargs, self.name), self.outputs, where)
 
 
 def capped(scope: Scope, execute: Execute) -> Execute:
@@ -366,12 +415,13 @@ LOCAL = ThreadExecutor()
 """This process's thread pool: where sync tool bodies run unless a run names another executor."""
 
 
-def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments) -> Any:
+def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments, name: str) -> Any:
     # In the worker thread (a copy of the caller's context): tool calls made by a sync body run directly, and a run
-    # it executes here (agent.sync()) takes no state of the caller's loop (see slots.in_worker_thread).
+    # it executes here (agent.sync()) takes no state of the caller's loop (see slots.in_worker_thread). A call of an
+    # async tool or agent it leaves un-run fails the step (see direct_calls).
     detach_scope()
     with in_worker_thread():
-        return fn(*bound.args, **bound.kwargs)
+        return run_body(fn, bound.args, bound.kwargs, name)
 
 
 @overload
@@ -526,6 +576,8 @@ class DualStageTool(metaclass=_DualStageMeta):
         cls.tool_outputs = (
             check_outputs_decl(outputs, f"DualStageTool {cls.tool_name}") if outputs else cls.tool_outputs
         )
+        if "setup" in cls.__dict__:
+            refuse_reserved_params(inspect.signature(cls.setup), f"DualStageTool {cls.tool_name}.setup")
         cls.version = tool_version(cls)
         register(cls, kind="tool", name=cls.tool_name)
         register_version("tool", cls.tool_name, cls.version, cls)

@@ -13,10 +13,13 @@ The catalogue is loaded on first use (detect-secrets imports ``requests``), neve
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import logging
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -224,8 +227,9 @@ def rules() -> list[tuple[tuple[str, ...], list[re.Pattern[str]]]]:
     with _lock:
         if _rules is None:
             loaded: list[tuple[tuple[str, ...], list[re.Pattern[str]]]] = []
-            for module, hints in PLUGINS.items():
-                loaded.append((hints, _detector_patterns(module)))
+            with _warnings_left_alone():
+                for module, hints in PLUGINS.items():
+                    loaded.append((hints, _detector_patterns(module)))
             loaded.extend((hints, [pattern]) for hints, pattern in OWN)
             global _hint_pairs, _hint_set
             import re2
@@ -249,6 +253,25 @@ def _rules_in(text: str) -> list[list[re.Pattern[str]]]:
     if len(text) <= SHORT_TEXT or not text.isascii():
         return [loaded[i][1] for i in sorted({i for hint, i in _hint_pairs if hint in text})]
     return [loaded[i][1] for i in sorted(_hint_set.Match(text.encode("ascii")) or ())]
+
+
+@contextlib.contextmanager
+def _warnings_left_alone() -> Iterator[None]:
+    """Import detect-secrets without its taking the process's warnings.
+
+    Importing ``detect_secrets.core.log`` calls ``logging.captureWarnings(True)``: every ``warnings.warn`` then goes
+    to the ``py.warnings`` logger, which has no handler in a kernel, so after ``%load_ext aether_nb`` (which opens the
+    store and loads these patterns) no warning showed any more: aether_nb's own (a value that cannot be stored, an
+    unused resume value, a promotion note), the user's and their libraries'. Warnings captured by the user before
+    (``captureWarnings(True)`` already) stay captured."""
+    before = warnings.showwarning
+    try:
+        yield
+    finally:
+        if warnings.showwarning is not before:
+            logging.captureWarnings(False)  # (puts back the function it replaced: ``before``)
+            if warnings.showwarning is not before:  # someone else's hook in between: ours is the one to restore
+                warnings.showwarning = before
 
 
 def _detector_patterns(module: str) -> list[re.Pattern[str]]:

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.waits import Wait
 from aether_nb.services.channel import Message, Respond
-from aether_nb.testing.checks import check_items
+from aether_nb.testing.checks import check_items, check_number
 
 
 class ScriptedChannel:
@@ -68,7 +69,19 @@ class ScriptedChannel:
             self._changed.set()
 
     async def wait_for(self, predicate: Callable[[ScriptedChannel], bool], timeout: float = 10.0) -> None:
-        """Wait (on state, under a timeout) until ``predicate(self)`` holds — e.g. a prompt was shown."""
+        """Wait (on state, under a timeout) until ``predicate(self)`` holds — e.g. a prompt was shown.
+
+        Raises:
+            UsageError: ``predicate`` is not callable, or ``timeout`` is not a positive number of seconds.
+        """
+        if not callable(predicate):
+            raise UsageError(
+                f"wait_for(predicate) takes a function of the channel, e.g. `lambda ch: ch.prompts`; got "
+                f"{shown(predicate, 80)}",
+                code="bad_argument",
+            )
+        if check_number(timeout, "wait_for(timeout=...) (seconds)") <= 0:
+            raise UsageError(f"wait_for(timeout=...) must be more than 0 seconds, got {shown(timeout)}")
 
         async def poll() -> None:
             while not predicate(self):

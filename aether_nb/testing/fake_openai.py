@@ -29,6 +29,7 @@ from typing import Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.testing.checks import check_int, check_items, check_number
+from aether_nb.testing.fake_replies import check_script, reply_fault
 
 Rule = Callable[[dict[str, Any]], Any]
 
@@ -74,7 +75,9 @@ class FakeOpenAI:
         embed_dim: int = 64,
         chunk_delay_s: float = 0.0,
     ) -> None:
-        self._script: list[Any] = check_items(script, "FakeOpenAI(script=...)", "script=['Hello!']")
+        self._script: list[Any] = check_script(
+            check_items(script, "FakeOpenAI(script=...)", "script=['Hello!']"), "FakeOpenAI(script=...)"
+        )
         if rules is not None and not callable(rules):
             raise UsageError(f"FakeOpenAI(rules=...) takes a function of the request body, got {shown(rules, 80)}")
         self.rules = rules
@@ -122,7 +125,12 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def add(self, *items: Any) -> None:
-        """Append replies to the script."""
+        """Append replies to the script.
+
+        Raises:
+            UsageError: a reply the fake could not send (see the module docstring for what a reply may be).
+        """
+        check_script(list(items), "FakeOpenAI.add(...)")
         with self._lock:
             self._script.extend(items)
 
@@ -154,7 +162,11 @@ class FakeOpenAI:
             if self._script:
                 return self._script.pop(0)
         if self.rules is not None:
-            return self.rules(body)
+            reply = self.rules(body)
+            fault = reply_fault(reply)
+            if fault is not None:
+                return {"status": 500, "message": f"FakeOpenAI: the rules returned a reply it cannot send: {fault}"}
+            return reply
         return {"status": 400, "message": "FakeOpenAI: the script is exhausted and no rules were given"}
 
 
@@ -230,6 +242,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send_error(404, f"FakeOpenAI: no route GET {self.path}")
 
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except (ConnectionError, TimeoutError):
+            raise  # (the client went away: _Server.handle_error keeps quiet)
+        except Exception as exc:  # a reply it could not build (a rule raised): an error response, not a dead handler
+            self._send_error(500, f"FakeOpenAI could not answer {self.path}: {type(exc).__name__}: {exc}")
+
+    def _post(self) -> None:
         fake = self.server.fake
         body = self._body()
         status = fake._record(self.path, body, self._headers())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 from typing import Any
 
 from hypothesis import given
@@ -151,3 +153,34 @@ def test_every_detector_pattern_takes_linear_time_by_its_shape() -> None:
     included, so an update of the catalogue that brings such a pattern fails here."""
     shapes = {p.pattern: linear_by_shape(p) for _, patterns in detectors.rules() for p in patterns}
     assert {k: v for k, v in shapes.items() if v} == {}
+
+
+_WARNS_AFTER_LOAD = """
+import logging, warnings
+{before}
+from aether_nb.store import detectors
+detectors.rules()  # what opening a store does: detect-secrets' patterns loaded
+warnings.warn("shown after the patterns loaded")
+print("captured:", logging.getLogger("py.warnings").handlers != [] or warnings.showwarning.__module__ == "logging")
+"""
+
+
+def test_loading_the_patterns_leaves_warnings_shown() -> None:
+    """Importing detect-secrets calls ``logging.captureWarnings(True)``: after ``%load_ext aether_nb`` every warning
+    (aether_nb's own: a value that cannot be stored, an unused resume value) went to a logger without a handler."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WARNS_AFTER_LOAD.format(before="")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "UserWarning: shown after the patterns loaded" in done.stderr
+    assert "captured: False" in done.stdout
+
+
+def test_warnings_the_user_captured_stay_captured() -> None:
+    before = "logging.basicConfig(); logging.captureWarnings(True)"
+    done = subprocess.run(
+        [sys.executable, "-c", _WARNS_AFTER_LOAD.format(before=before)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WARNING:py.warnings:" in done.stderr and "shown after the patterns loaded" in done.stderr
+    assert "captured: True" in done.stdout
