@@ -136,7 +136,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         self.goto_runs: set[str] = set()  # runs given a Command(goto=...) at an interrupt() (Engine)
         self.abandoned_runs: set[str] = set()  # paused turns a call stopped on purpose: no call ledger (flow.ledger)
         self._local_inputs: dict[str, dict[str, Any]] = {}
-        self.engines: dict[str, Engine] = {}  # run id -> the engine executing that turn in this process
+        self.engines: dict[str, Engine] = {}  # run id (a subgraph's: "<run id>|<ns>") -> its engine in this process
         self._closed = False
         register(self)  # a run rebuilt after a restart finds this graph again by (kind, name)
 

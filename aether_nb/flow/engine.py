@@ -46,7 +46,8 @@ from aether_nb.flow.checkpoint import (
 )
 from aether_nb.flow.edits import pause_gotos
 from aether_nb.flow.emitter import Emitter
-from aether_nb.flow.ledger import RAN_KEY, record_failure, record_stop, sources_of
+from aether_nb.flow.ledger import RAN_KEY, asking_keys, parked, record_failure, record_stop, sources_of
+from aether_nb.flow.left_open import ANSWERS_KEY
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import check_run_config, node_timeout
 from aether_nb.flow.pauses import Pauses
@@ -126,12 +127,15 @@ class Engine(Emitter, Pauses):
         self.head: Checkpoint | None = None
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
         self.failing = False  # (root only) a task failed: the turn fails, whatever its siblings asked meanwhile
+        self.cancelling_siblings = False  # a task of this graph failed: its running siblings are being cancelled
         self.answered: dict[str, str | None] = {}  # (root only) answered interrupts awaiting their task (see pauses)
         self.outcome_callbacks: list[Callable[[], None]] = []
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
         self.replayed_start = False  # this run's start came from the journal (a resumed execution)
+        # (root only) answers to questions a failed or stopped turn left open, for the tasks it re-runs (left_open)
+        self.carried_answers: list[list[Any]] = list(inputs.get(ANSWERS_KEY) or ()) if parent is None else []
         self.runner = TaskRunner(self)
         self._written: int | None = None
         self._head_stale = False
@@ -208,6 +212,10 @@ class Engine(Emitter, Pauses):
     # -- the loop -----------------------------------------------------------------------------------------------
     async def main(self) -> Any:
         token = _engine.set(self)
+        # a subgraph's engine is found by get_state while it runs (its finished tasks' results: Pauses.as_running)
+        key = running_key(self.run.id, self.ns) if self.parent is not None else None
+        if key is not None:
+            self.graph.engines[key] = self
         try:
             out = await self._main()
         finally:
@@ -215,6 +223,8 @@ class Engine(Emitter, Pauses):
             del self.runner  # (it points back here: no cycle outlives the turn, see root)
             if self.parent is None:
                 self.graph.abandoned_runs.discard(self.run.id)
+            elif key is not None and self.graph.engines.get(key) is self:
+                del self.graph.engines[key]
         settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
         return out
 
@@ -249,7 +259,8 @@ class Engine(Emitter, Pauses):
         limit = self.limit
         path: list[list[str]] = []
         # a call going on with pending tasks (ainvoke(None), a Command, a fork) passes a breakpoint before them, as
-        skip_before = self.input is None and not start["started"]  # LangGraph marks it seen on every resuming call
+        skip_before = (self.input is None or bool(start.get("going_on"))) and not start["started"]  # LangGraph marks
+        # it seen on every resuming call (a subgraph going on where a failed or stopped turn left it too: turn_start)
         while tasks:
             sink = self.sink
             if sink is not None:
@@ -468,6 +479,9 @@ class Engine(Emitter, Pauses):
         failed = [(t, f.exception()) for t, f in zip(tasks, futures, strict=True) if f.done() and f.exception()]
         if not failed:
             return [f.result() for f in futures]
+        self.cancelling_siblings = True  # (their subgraphs keep what finished: ledger.record_stop)
+        asking = asking_keys(self.run)
+        cancelled: list[str] = []  # (not those parked at a question: they had stopped there, as LangGraph shows)
         for t, f in zip(tasks, futures, strict=True):
             if f.done():
                 continue
@@ -476,9 +490,11 @@ class Engine(Emitter, Pauses):
                 continue
             self.scope.cancel_on_purpose(t.key)
             f.cancel()
+            if not parked(t, asking):
+                cancelled.append(t.tid)
         await asyncio.gather(*futures, return_exceptions=True)
         errors = {t.tid: e for t, e in failed if e is not None}
-        record_failure(self, tasks, _finished(tasks, futures), errors)
+        record_failure(self, tasks, _finished(tasks, futures), errors, cancelled)
         first = failed[0][1]
         assert first is not None
         raise first
@@ -547,6 +563,12 @@ class Engine(Emitter, Pauses):
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
+
+
+def running_key(run_id: str, ns: str) -> str:
+    """The key of an engine in its graph's ``engines`` while it runs: the run's id (the turn's own graph), else
+    ``<run id>|<namespace>`` (a subgraph's, which a graph used on its own too never mistakes for a run id)."""
+    return f"{run_id}|{ns}" if ns else run_id
 
 
 def _finished(tasks: list[Task], futures: Sequence[asyncio.Future[Outcome]]) -> dict[str, Outcome]:

@@ -41,7 +41,7 @@ from aether_nb.store.records import JournalEntry
 if TYPE_CHECKING:
     from aether_nb.flow.engine import Engine
     from aether_nb.flow.tasks import Outcome, Task
-    from aether_nb.runtime.execution import Scope
+    from aether_nb.runtime.execution import Scope, StepHost
 
 RAN_KEY = "__ran__"
 """Key of a checkpoint's ``ran`` in the pending results a turn's start (or a reload) journals: the engine hands
@@ -99,12 +99,27 @@ def carry_calls(child: Scope, sources: Sequence[tuple[str, str]]) -> int:
     return len(carried)
 
 
+def asking_keys(run: StepHost) -> list[str]:
+    """The ids (step keys) of the questions the run's tasks are parked at now."""
+    return [w.record.node_id for w in run.session.live_waits_of(run.id)]
+
+
+def parked(task: Task, asking: Sequence[str]) -> bool:
+    """Whether ``task`` is parked at one of these questions (an interrupt id starts with its task's step key)."""
+    return bool(task.key) and any(i.startswith(task.key + "/") for i in asking)
+
+
 def record_failure(
-    engine: Engine, tasks: list[Task], done: Mapping[str, Outcome], errors: Mapping[str, BaseException]
+    engine: Engine,
+    tasks: list[Task],
+    done: Mapping[str, Outcome],
+    errors: Mapping[str, BaseException],
+    cancelled: Iterable[str] = (),
 ) -> None:
     """Keep the results of the tasks that finished and the errors on the checkpoint the superstep started from,
     so the next turn re-runs only the failed tasks (a task whose router failed: only its routers), and where the
-    re-run ones ran (their completed calls replay then)."""
+    re-run ones ran (their completed calls replay then). The siblings the failure cancelled while they ran
+    (``cancelled``) get the cancel as their error, as LangGraph's ``get_state`` shows them."""
     if any(isinstance(e, ParentCommand) for e in errors.values()):
         return
     for t in tasks:
@@ -117,10 +132,22 @@ def record_failure(
     pending.update((tid, kept) for tid, kept in engine.unrouted.items() if tid in errors)
     ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
     ran.update(ledger_of(engine.run.id, tasks, skip=pending))
-    engine.checkpointer.replace(
-        engine.thread,
-        replace(head, pending=pending, errors={tid: repr(e) for tid, e in errors.items()}, ran=ran),
-    )
+    recorded = {tid: STOPPED_ERROR for tid in cancelled if tid not in pending} | {
+        tid: repr(e) for tid, e in errors.items()
+    }
+    engine.checkpointer.replace(engine.thread, replace(head, pending=pending, errors=recorded, ran=ran))
+
+
+def _sibling_failed(engine: Engine) -> bool:
+    """Whether this subgraph's engine was cancelled because a task beside the task running it (or beside one of
+    the tasks it runs in, further up) failed: its turn fails, and the results of its tasks that finished are kept
+    as after a stop (LangGraph saves each task's writes as it finishes), so the re-run subgraph goes on from them."""
+    parent = engine.parent
+    while parent is not None:
+        if parent.cancelling_siblings:
+            return True
+        parent = parent.parent
+    return False
 
 
 def record_stop(engine: Engine, tasks: list[Task], done: Mapping[str, Outcome]) -> None:
@@ -130,7 +157,7 @@ def record_stop(engine: Engine, tasks: list[Task], done: Mapping[str, Outcome]) 
     others ran, so that turn replays their completed calls. Not for a run that only left memory (it goes on
     itself, from its own journal) nor one a call gave up on purpose (``graph.abandoned_runs``)."""
     run = engine.run
-    if not run.cancel_requested or run.id in engine.root.graph.abandoned_runs:
+    if run.id in engine.root.graph.abandoned_runs or not (run.cancel_requested or _sibling_failed(engine)):
         return
     head = engine.current_head()
     if head is None:
@@ -140,12 +167,14 @@ def record_stop(engine: Engine, tasks: list[Task], done: Mapping[str, Outcome]) 
     ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
     ran.update(ledger_of(run.id, tasks, skip=pending))
     # the stopped tasks' error is the cancel, as LangGraph records it (get_state's tasks show it); not a task
-    # parked at a question (an interrupt id starts with its task's step key), which had ended there
-    asking = [w.record.node_id for w in run.session.live_waits_of(run.id)]
+    # parked at a question, which had ended there, nor one running a subgraph (its own tasks have the cancel), nor
+    # any when a failure beside the subgraph cancelled it (the task running it has the cancel), as in LangGraph
+    asking = asking_keys(run) if run.cancel_requested else []
+    nodes = engine.graph.nodes
     stopped = {
         t.tid: STOPPED_ERROR
         for t in tasks
-        if t.tid not in pending and not (t.key and any(i.startswith(t.key + "/") for i in asking))
+        if run.cancel_requested and t.tid not in pending and not parked(t, asking) and nodes[t.node].subgraph is None
     }
     errors = {tid: e for tid, e in head.errors.items() if tid not in pending and tid not in stopped} | stopped
     if pending != head.pending or ran != head.ran or errors != head.errors:

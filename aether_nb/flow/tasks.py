@@ -34,6 +34,7 @@ from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.interrupt_keys import answered_before, interrupt_fp, interrupt_key, settle
 from aether_nb.flow.ledger import Sources, carry_calls
+from aether_nb.flow.left_open import answer_carried, carried_answers
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
 from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
@@ -245,9 +246,16 @@ class TaskRunner:
             values = await self._reload(child, reloads)
             engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
             engine.stream_resumed()
+        carried = engine.root.carried_answers
+        if carried and task.ran:  # a question its failed or stopped turn left open, answered by this turn's call
+            for key, answer in carried_answers(carried, task.ran, node_path, child.prefix).items():
+                if key not in answers:
+                    answers[key] = await answer_carried(child, node_path, key, answer)
         busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
-        ns_label = f"{task.node}:{task.key}" if task.push else task.node
+        # (a Send run again after its turn failed or was stopped keeps the one of its first run: its subgraph goes
+        # on from its checkpoints there, see turn_start.left_unfinished)
+        ns_label = f"{task.node}:{task.ran[-1][1] if task.ran else task.key}" if task.push else task.node
         started = engine.run.session.clock.now()
         cache, caching = graph.cache, spec.cache_policy
         ckey: Any = None

@@ -80,7 +80,8 @@ def snapshot(
     key = thread_key(thread_id, ns)
     live = run is not None and not run.done and is_head
     pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
-    engine = graph.engines.get(run.id) if live and run is not None and not ns else None
+    # (the engine running it now: a subgraph's is keyed "<run id>|<ns>", see engine.running_key)
+    engine = graph.engines.get(f"{run.id}|{ns}" if ns else run.id) if live and run is not None else None
     if engine is not None:  # (the tasks of its running superstep that finished, as LangGraph's pending writes)
         cp = engine.as_running(cp)
     prefix = f"{ns.replace('|', '/')}/" if ns else ""
@@ -90,8 +91,11 @@ def snapshot(
     for i, t in enumerate(cp.tasks):
         tid = tids[i]
         node = t["node"]
+        finished = isinstance(cp.pending.get(tid), dict) and "writes" in cp.pending[tid]
         if live:
             mine = _pending_of(pauses, prefix + node, {str(r[0]) for r in cp.interrupts.get(tid, [])}, claimed)
+        elif applied and finished:
+            mine = ()  # (answered, then finished beside a failure or a stop: get_state shows none, as LangGraph's)
         else:
             # (its latest: as in LangGraph, a task's interrupt that was answered gives way to its next one)
             mine = tuple(Interrupt(v, i, "interrupt", prefix + node) for i, v in cp.interrupts.get(tid, [])[-1:])

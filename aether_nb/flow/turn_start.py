@@ -35,6 +35,11 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     graph = engine.graph
     stateless_sub = engine.parent is not None and not graph.stateful
     latest = None if stateless_sub else cp.latest(engine.thread)
+    left = left_unfinished(engine) if engine.parent is not None else None
+    if left is not None:  # its parent's task runs again after a failure or a stop: go on where it was
+        msgs = left.values.get("messages")
+        return {**checkpoint_info(left, started=False, turn_start=len(msgs) if isinstance(msgs, list) else 0),
+                "going_on": True}  # fmt: skip
     base = latest
     if engine.checkpoint_id is not None:
         base = cp.get(engine.thread, engine.checkpoint_id)
@@ -91,6 +96,25 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     # its own to go on with
     carry = not travel and base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
     return await run_start(engine, head, writes, base if carry else None, turn_start, carry=carry)
+
+
+def left_unfinished(engine: Engine) -> Checkpoint | None:
+    """A subgraph whose parent's task runs again after its turn failed or was stopped: the subgraph's checkpoint
+    where that turn left it, with its pending tasks (the results of those that finished kept, the others' ledger),
+    as LangGraph's subgraph goes on from its checkpoint of the same task: its finished nodes do not run again. None
+    when the task runs afresh (the subgraph starts from its input): the subgraph's checkpoint is not one the task's
+    earlier runs wrote, or nothing of it is pending."""
+    parent = engine.parent
+    assert parent is not None
+    task = next((t for t in parent.step_tasks if t.tid == engine.parent_task), None)
+    if task is None or not task.ran or parent.graph.nodes[task.node].subgraph is not engine.graph:
+        return None  # (a graph invoked inside a node starts from its input: the node may invoke it several times)
+    head = engine.checkpointer.latest(engine.thread)
+    if head is None or not head.tasks or head.run_id not in {run for run, _ in task.ran}:
+        return None
+    if [t["node"] for t in head.tasks] == [START]:
+        return None  # (its input checkpoint: START's routing was not done, it starts from its input again)
+    return head
 
 
 async def run_start(

@@ -17,6 +17,7 @@ from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.asks import answer_form
 from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.edits import merge_at_pause
+from aether_nb.flow.left_open import ANSWERS_KEY, checked_answers, left_open
 from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.options import interrupt_names
 from aether_nb.flow.state import writes_of
@@ -471,19 +472,27 @@ async def invoke_turn(
         graph.limits[run.id] = int(cfg.get("recursion_limit") or graph.recursion_limit)  # and its recursion limit
         run = await continue_turn(graph, run, thread_id, input, command, sink)
     else:
-        if has_resume:
+        carried: list[list[Any]] = []
+        if has_resume and run is not None and run.status in ("failed", "cancelled") and latest is not None:
+            assert command is not None  # questions the turn left open: a new turn answers them (as LangGraph)
+            opens = left_open(session, latest)
+            if opens:
+                given = resume_answers(run, [(o.interrupt.id, o.interrupt) for o in opens], command.resume)
+                carried = checked_answers(session, opens, given)
+                checkpoint_id = None  # (a snapshot's config at hand means the thread's head, as for a live pause)
+        if has_resume and not carried:
             answered = answered_pause(session, run, graph.resumed_by_call)
             if run is None or answered is None:
                 why = ""
                 if run is not None and run.status == "failed":
                     why = (
-                        f"; its last turn failed ({shown(run.error, 200)}). `await app.ainvoke(None, config)` runs "
-                        "the failed node again, and an interrupt() in it asks again"
+                        f"; its last turn failed ({shown(run.error, 200)}) with no question open. "
+                        "`await app.ainvoke(None, config)` runs the failed node again"
                     )
                 elif run is not None and run.status == "cancelled" and latest is not None and latest.tasks:
                     why = (
-                        "; its last turn was stopped. `await app.ainvoke(None, config)` runs its pending nodes again, "
-                        "and an interrupt() in them asks again"
+                        "; its last turn was stopped with no question open. `await app.ainvoke(None, config)` runs "
+                        "its pending nodes again"
                     )
                 raise UsageError(
                     f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt{why}",
@@ -507,10 +516,19 @@ async def invoke_turn(
             assert base is not None
             if base.id != latest.id:  # a branch from a past checkpoint: its tasks run afresh (see flow.ledger)
                 base = replace(base, ran={})
-            # (the new head: a goto on a finished thread runs its target in this call, as in LangGraph)
-            latest = merge_at_pause(
-                graph, cp, thread_id, base, command.update, command.goto_list(), run_id=None, now=session.clock.now()
-            )
+            # (the new head: a goto on a finished thread runs its target in this call, as in LangGraph; a resume
+            # alone writes none, as LangGraph's)
+            if not carried or command.update is not None or command.goto_list():
+                latest = merge_at_pause(
+                    graph,
+                    cp,
+                    thread_id,
+                    base,
+                    command.update,
+                    command.goto_list(),
+                    run_id=None,
+                    now=session.clock.now(),
+                )
             start_input, checkpoint_id = None, None
         if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
             if latest is None:
@@ -533,6 +551,7 @@ async def invoke_turn(
                 "config": cfg,
                 "checkpoint_id": checkpoint_id,
                 **(breakpoints or {}),
+                **({ANSWERS_KEY: carried} if carried else {}),
             },
         )
         if sink is not None:

@@ -11,7 +11,6 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 import aether_nb.flow as ours
-from aether_nb.errors import UsageError
 from tests.flow.conftest import lg_names, thread
 
 pytestmark = pytest.mark.anyio
@@ -100,24 +99,35 @@ async def test_get_state_lists_the_open_questions_of_a_failed_or_stopped_turn_as
     assert "q?" in mine[2]
 
 
-async def test_resuming_a_stopped_turn_s_question_says_what_to_do() -> None:
-    """Not as LangGraph (which answers the question in a new turn): the turn is over, its question asks again on
-    ``ainvoke(None, config)``; the error says so."""
-    await _stopped_beside_a_question(ours)  # (a thread "t" of a graph of its own: another app below)
-    running = asyncio.Event()
+async def test_resuming_a_stopped_turn_s_question_answers_it_as_in_langgraph() -> None:
+    """The question stays open: ``Command(resume=...)`` answers it in a new turn, where the stopped node runs again
+    (tests/flow/test_lg_resume_left_open.py compares more of it with LangGraph)."""
 
-    async def second(s: S) -> dict[str, Any]:
-        running.set()
-        await asyncio.sleep(60)
-        return {"a": []}
+    async def go(lib: Any) -> Any:
+        running = asyncio.Event()
+        runs: list[str] = []
 
-    app = _app(ours, second)
-    cfg = thread("t")
-    call = asyncio.ensure_future(app.ainvoke({"a": []}, cfg))
-    await asyncio.wait_for(running.wait(), 10)
-    call.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await call
-    with pytest.raises(UsageError, match="its last turn was stopped") as caught:
-        await app.ainvoke(ours.Command(resume="yes"), cfg)
-    assert caught.value.code == "no_interrupt"
+        async def second(s: S) -> dict[str, Any]:
+            runs.append("second")
+            running.set()
+            if len(runs) == 1:
+                await asyncio.sleep(60)
+            return {"a": ["second"]}
+
+        app = _app(lib, second)
+        cfg = thread("t")
+        call = asyncio.ensure_future(app.ainvoke({"a": []}, cfg))
+        await asyncio.wait_for(running.wait(), 10)
+        for _ in range(2000):  # (until the question shows: then stop the turn)
+            if app.get_state(cfg).interrupts:
+                break
+            await asyncio.sleep(0.005)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        out = await app.ainvoke(lib.Command(resume="yes"), cfg)
+        return dict(out), runs, _seen(app.get_state(cfg))
+
+    mine = await go(ours)
+    assert mine == await go(lg_names())
+    assert mine[0] == {"a": ["ask yes", "second"]}
