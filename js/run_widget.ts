@@ -29,6 +29,7 @@ import type { GraphNode, RunGraph, RunWidgetModel } from "./lib/protocol";
 import { Rpc, errorText } from "./lib/rpc";
 import { type SavedViewModel, renderSavedView } from "./lib/saved_view";
 import { Presence } from "./lib/presence";
+import { type PromotedSourceModel, renderPromoted } from "./lib/promoted";
 import { notebookContext, saveWith, snapshotHtml, writeSnapshot } from "./lib/snapshot";
 import { CUT_OFF, TONES, isActiveRun, statusTone, statusWords } from "./lib/status";
 import { CSS } from "./lib/styles";
@@ -587,10 +588,12 @@ function render({ model, el }: RenderProps<RunWidgetModel>): () => void {
   return dispose;
 }
 
-/** One bundle, two widgets: a SavedView (saved_view.ts) has a `saves_view_of` trait, a RunWidget has not. */
+/** One bundle, three widgets: a SavedView (saved_view.ts) has a `saves_view_of` trait, a PromotedSource
+ * (promoted.ts) a `promoted_source` trait, a RunWidget neither. */
 function renderAny(props: RenderProps<RunWidgetModel>): () => void {
   const traits = props.model.get as (key: string) => unknown;
   if (typeof traits("saves_view_of") === "string") return renderSavedView(props as unknown as RenderProps<SavedViewModel>);
+  if (typeof traits("promoted_source") === "string") return renderPromoted(props as unknown as RenderProps<PromotedSourceModel>);
   return render(props);
 }
 

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.display import display
 
 from aether_nb import config
 from aether_nb.errors import UsageError, shown
+from aether_nb.notebook.promoted import PromotedSource
 from aether_nb.notebook.saved_view import SavedView
 from aether_nb.runtime.status import CUT_OFF, cut_off, words
 from aether_nb.store.redact import redact_text
@@ -35,6 +37,7 @@ HELP = """%aether runs              runs of this notebook, newest first, with a 
 %aether store [PATH]      show the notebook's store, or switch to another file (':memory:' for none)
 %aether promote RUN_ID [NAME]
                           put @graphify source reproducing a finished run into a new cell
+                          below (once: not again while the cell below holds it)
 %aether llm [--model M] [--base-url U] [--profile P] [--cache | --no-cache]
                           configure context.llm() (the key comes from OPENAI_API_KEY or ag.configure)
 %aether mcp               MCP servers of this session (configured or connected) and their tools"""
@@ -87,8 +90,8 @@ class AetherMagics(Magics):
                 raise UsageError("usage: %aether promote RUN_ID [NAME]")
             run = config.get_run(args[0])
             source = run.promote(args[1] if len(args) == 2 else None)
-            assert self.shell is not None
-            self.shell.set_next_input(source, replace=False)
+            # (not set_next_input: JupyterLab inserts a new cell for it at every run of the cell, copies piling up)
+            display(PromotedSource(promoted_source=source, run_id=run.id))  # type: ignore[no-untyped-call]
             return None
         if cmd == "help":
             print(HELP)

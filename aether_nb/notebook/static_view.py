@@ -24,6 +24,8 @@ from aether_nb.services.channel import files_text, format_size
 __all__ = [
     "failure_reason",
     "group_graph",
+    "header_counts",
+    "moment_note",
     "render_svg",
     "run_words",
     "shown_of",
@@ -43,6 +45,12 @@ MAX_STATIC_SVG = 250_000
 
 MAX_STATIC_IMAGE = 512 * 1024
 """Images up to this size are embedded in the static transcript; bigger ones are named."""
+
+QUEUED_NOTE = "queued: the agent reads it at its next receive()"
+"""What a message written to a running run says while its agent has not read it (``js/lib/chat.ts`` says the same)."""
+
+UNREAD_NOTE = "not read: the run ended"
+"""What such a message says once the run ended without reading it: nothing will read it now."""
 
 
 # -- grouping ------------------------------------------------------------------------------------------------------
@@ -168,7 +176,9 @@ def transcript(messages: Sequence[dict[str, Any]]) -> str:
         if kind in ("text", "markdown", "stream"):
             body = _answer_text(c)
             if c.get("queued"):
-                body += " (queued)"
+                body += f" ({QUEUED_NOTE})"
+            elif c.get("unread"):
+                body += f" ({UNREAD_NOTE})"
             if c.get("stopped"):
                 body += " … (stopped)"
         elif kind == "files":
@@ -207,6 +217,9 @@ def _message_html(m: dict[str, Any]) -> str:
         return _markdown(str(c.get("text", ""))) + stopped
     if kind == "text":
         stopped = " <i style='opacity:.6'>… (stopped)</i>" if c.get("stopped") else ""
+        note = QUEUED_NOTE if c.get("queued") else UNREAD_NOTE if c.get("unread") else ""
+        if note:  # a message written to the agent that it has not read (yet, or ever: the run ended)
+            stopped += f"<div class='aether-static-inbox' style='font-size:11px;opacity:.7'>{html.escape(note)}</div>"
         return f"<div style='white-space:pre-wrap'>{html.escape(str(c.get('text', '')))}{stopped}</div>"
     if kind == "files":
         chips = "".join(
@@ -290,9 +303,53 @@ async def static_svg(graph: dict[str, Any]) -> str | None:
     return prefix_svg_ids(svg, f"aether-{graph.get('run_id', 'run')}")
 
 
+def header_counts(graph: dict[str, Any]) -> list[str]:
+    """What the run did, in the words and counts of the widget's header (``js/run_widget.ts``): its steps (nodes
+    containing others are counted through what they contain), then how many of them show each status tone, worst
+    first, then its body's service calls: ``["8 steps", "1 failed", "1 waiting", "6 done", "2 service calls"]``.
+    The text summary said "7/9 nodes done, 1 failed" beside a header that said "8 steps · 1 failed · 1 waiting ·
+    6 done": two counts of one run (README, "One vocabulary")."""
+    nodes = graph.get("nodes", [])
+    shown = shown_of(graph)
+    parents = {n.get("parent") for n in nodes if n.get("parent") is not None}
+    tally: dict[str, int] = {}
+    steps = 0
+    for n in nodes:
+        if n.get("id") in parents:
+            continue
+        steps += 1
+        tone = status.tone(shown.get(str(n.get("id")), str(n.get("status") or "")))
+        tally[tone] = tally.get(tone, 0) + 1
+    parts = [f"{steps} step{'' if steps == 1 else 's'}"] if steps else []
+    parts.extend(f"{tally[t]} {t}" for t in reversed(status.TONES) if tally.get(t))
+    calls = len(graph.get("calls") or [])
+    if calls:
+        parts.append(f"{calls} service call{'' if calls == 1 else 's'}")
+    return parts
+
+
 def run_words(graph: dict[str, Any]) -> str:
     """The run's status in words, as ``%aether runs`` says it: a run nothing executes is "cut off", not "running"."""
     return status.CUT_OFF if graph.get("cut_off") else status.words(str(graph.get("status") or ""))
+
+
+def moment_note(graph: dict[str, Any]) -> str:
+    """What the saved copy of an unfinished run (waiting, cut off, still running) says above it: that it shows the
+    run at the moment its output was last written, and where to see what became of it ("" for a finished run).
+
+    A kernel cannot update the displays of the kernel before it: JupyterLab disposes a restarted kernel's requests
+    and forgets their display ids (``KernelConnection._clearKernelState``), so ``update_display_data`` from the
+    resuming kernel reaches no earlier cell, and a reopened notebook has no request at all. A notebook read without
+    widget state (GitHub, nbconvert) showed the run "waiting for you" in the cell that started it, with its
+    question, and "done" in the later cell that resumed it, with nothing saying why."""
+    if str(graph.get("status") or "") in status.FINISHED_RUN:
+        return ""
+    run_id = graph.get("run_id", "")
+    return (
+        f"This is run {run_id} as it was when this output was last written ({run_words(graph)}). If it went on "
+        f"after that (in a later cell, e.g. after a kernel restart and `%aether resume {run_id}`), that cell shows "
+        f"what became of it; `%aether resume {run_id}` shows it live."
+    )
 
 
 def failure_reason(graph: dict[str, Any]) -> tuple[str, str]:

@@ -42,7 +42,15 @@ from aether_nb.notebook.notices import (
     TOOL_CHANGED_NOTICE,
 )
 from aether_nb.notebook.page_views import PageViews, current_cell, current_page
-from aether_nb.notebook.static_view import failure_reason, run_words, static_html, static_svg, transcript
+from aether_nb.notebook.static_view import (
+    failure_reason,
+    header_counts,
+    moment_note,
+    run_words,
+    static_html,
+    static_svg,
+    transcript,
+)
 from aether_nb.notebook.synced import redacted_messages, runtime_only, utf8_json
 from aether_nb.runtime import status
 from aether_nb.runtime.checks import utf8_safe
@@ -89,7 +97,8 @@ class RunWidget(anywidget.AnyWidget):
         bundle: Any = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget returns (data, metadata)
         if isinstance(data, dict):
-            data["text/plain"] = self.text_summary()
+            note = moment_note(self.graph or {}) if self.static_fallback else ""
+            data["text/plain"] = self.text_summary() + (f"\n{note}" if note else "")
             if self.static_fallback:
                 data["text/html"] = self.static_fallback
         return bundle
@@ -97,22 +106,12 @@ class RunWidget(anywidget.AnyWidget):
     def text_summary(self) -> str:
         """What a text-only front end (a terminal, ``make demo``) shows: status in words, nodes and the chat."""
         g = self.graph or {}
-        nodes = g.get("nodes", [])
-        done = sum(1 for n in nodes if n.get("status") == "DONE")
-        run_status = str(g.get("status", "?"))
-        calls = len(g.get("calls") or [])
-        # what the run did, as the widget's header says it: no "0/0 nodes" for a run that only used services
-        did = [f"{done}/{len(nodes)} nodes done"] if nodes else []
-        # failed steps (not their containers), counted as the widget's header counts them: a run that recovered from
-        # a failing tool is "done, 6/8 nodes done, 2 failed", not a silent 6/8
-        parents = {n.get("parent") for n in nodes if n.get("parent") is not None}
-        failed = sum(1 for n in nodes if n.get("id") not in parents and status.tone(str(n.get("status"))) == "failed")
-        if failed:
-            did.append(f"{failed} failed")
-        if calls:
-            did.append(f"{calls} service call{'' if calls == 1 else 's'}")
-        lines = [f"run {g.get('name', '?')} ({g.get('run_id', '?')}): " + ", ".join([run_words(g), *did])]
-        if status.tone(run_status) == "failed":
+        # what the run did, as the widget's header counts it and in its words (no "0/0 nodes" for a run that only
+        # used services, and no second way of counting the same run)
+        did = " · ".join(header_counts(g))
+        head = f"run {g.get('name', '?')} ({g.get('run_id', '?')}): {run_words(g)}"
+        lines = [f"{head}, {did}" if did else head]
+        if status.tone(str(g.get("status", "?"))) == "failed":
             where, why = failure_reason(g)
             lines.append("failed" + (f" {where}" if where else "") + (f": {why}" if why else ""))
         if g.get("cut_off"):
@@ -246,7 +245,9 @@ class RunView:
         never per event (a static view per event would cost more than the widget): a notebook executed headless
         kept the fallback made at display time, and saved a run that waited at its question as "starting"."""
         self._saved_as = self._state()
-        self.widget.static_fallback = static_html(self.widget.graph, self.widget.messages, None)
+        graph = self.widget.graph
+        # (an unfinished run's copy says it is that moment's: the run may go on in a later cell, after a restart)
+        self.widget.static_fallback = static_html(graph, self.widget.messages, None, notice=moment_note(graph))
         if update and self._handles:
             self._update_displays()
 
@@ -300,6 +301,7 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self._failed_at = (event.failed_node or "") if event.status == "failed" else None
+            self._refresh_inbox()  # what is still queued will never be read now
             if self._until_end:  # it said what to do with the run: nothing is left to do
                 self.set_notice("")
             elif self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
@@ -417,15 +419,16 @@ class RunView:
         }
 
     def _refresh_inbox(self) -> None:
-        if self.run.done:
-            self._inbox = []
-            return
+        """The messages written to the run that its agent has not read: "queued" while the run goes on (its next
+        ``receive()`` takes them), "not read" once it ended (nothing will: the widget said "queued: the agent reads
+        it at its next receive()" beside a finished run, in the page and in the saved notebook)."""
+        ended = self.run.done
         self._inbox = [
             {
                 "id": f"inbox:{key}",
                 "type": "text",
                 "role": "user",
-                "content": {"text": msg["text"], "turn": "message", "queued": True},
+                "content": {"text": msg["text"], "turn": "message", "queued": not ended, "unread": ended},
                 "final": True,
                 "node_id": None,
             }

@@ -10,7 +10,7 @@
  * A control's command goes out with `Rpc.request`; an error reply is shown under the control, which stays
  * enabled so the user can try again; an ok reply disables the control until the `waits` trait drops its token.
  * The message box sends `message` commands: the agent reads them with `context.channel().receive()`; one sent
- * while it is not receiving shows as "queued" until it does.
+ * while it is not receiving shows as "queued" until it does, and as "not read" if the run ends first.
  */
 import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes } from "./dom";
 import type { ChatMessage, DownloadReply, FileContent, OpenWait, UploadFile } from "./protocol";
@@ -160,7 +160,8 @@ export class ChatPanel {
   private fillBubble(el: HTMLElement, msg: ChatMessage): void {
     const turn = "turn" in msg.content ? msg.content.turn : undefined;
     const queued = "queued" in msg.content && msg.content.queued;
-    el.className = `aether-bubble aether-${msg.role === "user" ? "user" : "assistant"} aether-msg-${msg.type}${turn ? ` aether-turn-${turn}` : ""}${queued ? " aether-queued" : ""}`;
+    const unread = "unread" in msg.content && msg.content.unread;
+    el.className = `aether-bubble aether-${msg.role === "user" ? "user" : "assistant"} aether-msg-${msg.type}${turn ? ` aether-turn-${turn}` : ""}${queued || unread ? " aether-queued" : ""}`;
     el.dataset.messageId = msg.id;
     el.dataset.type = msg.type;
     el.dataset.final = String(msg.final);
@@ -168,6 +169,8 @@ export class ChatPanel {
     if (turn) el.dataset.turn = turn;
     if (queued) el.dataset.queued = "true";
     else delete el.dataset.queued;
+    if (unread) el.dataset.unread = "true";
+    else delete el.dataset.unread;
     if (msg.node_id) el.dataset.nodeId = msg.node_id;
     switch (msg.type) {
       case "markdown":
@@ -204,7 +207,9 @@ export class ChatPanel {
           el.textContent = "";
           el.append(h("em", { class: "aether-empty-answer" }, "(empty answer)"));
         }
+        // (the same words as the saved static view, static_view.py QUEUED_NOTE / UNREAD_NOTE)
         if (queued) el.append(h("div", { class: "aether-muted aether-queued-note" }, "queued: the agent reads it at its next receive()"));
+        else if (unread) el.append(h("div", { class: "aether-muted aether-queued-note" }, "not read: the run ended"));
         break;
       case "files":
         el.replaceChildren(...(msg.content.files ?? []).map((f) => this.chip(f)));

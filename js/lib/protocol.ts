@@ -122,6 +122,8 @@ export interface TextContent {
   /** "question" / "answer" / "message" for chat turns; a queued message is not read by the agent yet. */
   turn?: string;
   queued?: boolean;
+  /** A message written to the agent that it never read: the run ended first (nothing will read it now). */
+  unread?: boolean;
   /** What an interrupt() carries for whoever answers it. */
   payload?: unknown;
   /** A stream whose body failed or was stopped before it ended: its text is what came. */

@@ -75,6 +75,6 @@ def test_a_notebook_saved_while_a_run_waits_keeps_its_question(lab_server: LabSe
     lab.page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
     saved = nbformat.read(lab_server.root_dir / "pages_saved.ipynb", 4)
     data = next(o for o in saved.cells[1].outputs if o.output_type == "display_data").data
-    assert data["text/plain"].splitlines()[0] == "run asker (pages-2): waiting for you, 0/1 nodes done"
+    assert data["text/plain"].splitlines()[0] == "run asker (pages-2): waiting for you, 1 step · 1 waiting"
     assert "? Your name?" in data["text/plain"]
     assert "asker · waiting for you · pages-2" in data["text/html"] and "Your name?" in data["text/html"]

@@ -142,7 +142,7 @@ def test_a_run_cut_off_by_a_dead_kernel_is_not_shown_running(tmp_path: Path) -> 
     assert "`await run` resumes it" in graph["cut_off"] and "%aether resume cut-1" in graph["cut_off"]
     assert {n["id"]: n["shown"] for n in graph["nodes"]} == {"quick_1": "DONE", "slow_step_1": "CANCELLED"}
     assert waits == 0
-    assert summary.splitlines()[0] == f"run cut_off_agent (cut-1): {status.CUT_OFF}, 1/2 nodes done"
+    assert summary.splitlines()[0] == f"run cut_off_agent (cut-1): {status.CUT_OFF}, 2 steps · 1 stopped · 1 done"
     assert summary.splitlines()[1] == status.cut_off_hint("cut-1")
     assert f"cut_off_agent · {status.CUT_OFF} · cut-1" in static and "running" not in static
     assert after["status"] == "succeeded" and "cut_off" not in after

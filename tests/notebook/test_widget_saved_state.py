@@ -82,7 +82,7 @@ def test_a_run_cut_off_by_a_restart_is_shown_without_a_notice_to_answer_it(kerne
     _restart(kernel)
     res = kernel.ok("run = ag.get_run('cut-2')\nrun")
     text = next(b["text/plain"] for b in res.bundles if "text/plain" in b)
-    assert text.splitlines()[0] == f"run slowpoke (cut-2): {status.CUT_OFF}, 1/2 nodes done"
+    assert text.splitlines()[0] == f"run slowpoke (cut-2): {status.CUT_OFF}, 2 steps · 1 stopped · 1 done"
     shown = kernel.ok(
         EXT + "w = ext.views['cut-2'].widget\nprint(repr(w.notice), bool(w.graph.get('cut_off')), w.graph['status'])"
     ).stdout.strip()
@@ -120,7 +120,7 @@ def test_a_waiting_run_s_displays_follow_it_to_its_question(kernel: Kernel) -> N
     assert res.displayed, "the run's widget is displayed under the cell"
     assert res.displayed[0] in res.updated, "its display is updated once it waits"
     last = res.bundles[-1]
-    assert last["text/plain"].splitlines()[0] == "run asker (w-1): waiting for you, 1/2 nodes done"
+    assert last["text/plain"].splitlines()[0] == "run asker (w-1): waiting for you, 2 steps · 1 waiting · 1 done"
     assert "Your name?" in last["text/plain"]
     assert "asker · waiting for you · w-1" in last["text/html"] and "Your name?" in last["text/html"]
     # one update for the status change, not one per event

@@ -3,6 +3,7 @@ it (it said ``0/0 nodes done`` for an agent that only used KV)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import aether_nb as ag
@@ -50,7 +51,7 @@ def test_a_service_only_run_says_its_calls_not_zero_nodes(session: Session) -> N
 
 def test_a_run_with_steps_and_calls_says_both(session: Session) -> None:
     first = _summary(mixed, x=2).splitlines()[0]
-    assert first.endswith("): done, 1/1 nodes done, 1 service call"), first
+    assert first.endswith("): done, 1 step · 1 done · 1 service call"), first
 
 
 @ag.graph_fn(name="asks_after_a_step", outputs=["ok"])
@@ -97,4 +98,41 @@ async def recovers(x: int) -> dict[str, Any]:
 def test_a_run_that_recovered_from_a_failing_step_says_it_failed_once(session: Session) -> None:
     """It said "done, 1/2 nodes done": the text a saved notebook keeps never said a step failed."""
     first = _summary(recovers, x=2).splitlines()[0]
-    assert first.endswith("): done, 1/2 nodes done, 1 failed"), first
+    assert first.endswith("): done, 2 steps · 1 failed · 1 done"), first
+
+
+@ag.graph_fn(name="inner", outputs=["y"])
+async def inner(x: int) -> dict[str, Any]:
+    return {"y": (await double(x))["y"]}
+
+
+@ag.graph_fn(name="support", outputs=["ok"])
+async def support(*, context: ag.NodeContext) -> dict[str, Any]:
+    await inner(x=1)  # a nested agent: a node that contains another
+    with contextlib.suppress(ValueError):  # (a failed step the agent handled)
+        await refuses(1)
+    ok, _ = await context.channel().ask_approval("Refund?")
+    return {"ok": ok}
+
+
+def test_the_text_summary_counts_as_the_widget_header_does(session: Session) -> None:
+    """The saved text said "waiting for you, 2/4 nodes done, 1 failed" where the widget's header said "3 steps ·
+    1 failed · 1 waiting · 1 done": it counted the nested agent as a node of its own, and no waiting step. It uses
+    the header's counts and words now (README, "One vocabulary"), waiting and finished."""
+
+    async def main() -> tuple[str, str]:
+        run = support.start(run_id="sum-1")
+        view = RunView(run)
+        await run.wait_for("waiting")
+        view.flush()
+        waiting = view.widget.text_summary().splitlines()[0]
+        await run.answer({"choice": "Approve", "index": 0})
+        await run
+        view.flush()
+        done = view.widget.text_summary().splitlines()[0]
+        view.close()
+        return waiting, done
+
+    waiting, done = arun(main())
+    assert waiting == "run support (sum-1): waiting for you, 3 steps · 1 failed · 1 waiting · 1 done", waiting
+    assert done == "run support (sum-1): done, 3 steps · 1 failed · 2 done", done
