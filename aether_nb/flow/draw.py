@@ -8,8 +8,11 @@ inside their node.
 
 from __future__ import annotations
 
+import re
 import shutil
+import string
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,41 +75,113 @@ def edges_of(graph: CompiledGraph) -> list[DrawnEdge]:
 
 
 def draw_mermaid(graph: CompiledGraph, *, xray: bool | int = False) -> str:
-    """Mermaid flowchart text of ``graph``."""
-    lines = ["flowchart TD", f"  {START}([START])", f"  {END}([END])"]
-    lines.extend(_node_lines(graph, "", xray))
-    lines.extend(_edge_lines(graph, ""))
+    """Mermaid flowchart text of ``graph``: one statement a line, each ended by ``;`` (as LangGraph's)."""
+    ids = _MermaidIds()
+    lines = ["flowchart TD;", *_start_end_lines(ids, "", "  ")]
+    lines.extend(_node_lines(graph, ids, "", xray, "  "))
+    lines.extend(_edge_lines(graph, ids, "", "  "))
     return "\n".join(lines)
 
 
-def _node_lines(graph: CompiledGraph, prefix: str, xray: bool | int) -> list[str]:
+# Mermaid's flowchart lexer reads these words as keywords wherever a token starts with them and no letter, digit
+# or "_" follows (``end``, ``end-x`` and ``end\20x`` are not node ids, ``endx`` and ``end_`` are); "call",
+# "click" and "href" only when a space follows. Measured with Mermaid 11 (tests/browser/test_mermaid_render.py).
+_KEYWORD_ID = re.compile(
+    r"(?:style|default|linkStyle|interpolate|classDef|class|flowchart-elk|swimlane-beta|graph|flowchart|subgraph"
+    r"|end|_self|_blank|_parent|_top)(?![A-Za-z0-9_])|(?:call|click|href)$"
+)
+_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
+# Quoted labels end at '"'; '#' starts Mermaid's entity codes, '%%{' a directive and '`' a markdown string;
+# '<', '>' and '&' would be read as HTML. Each is written as an entity code, shown as the character itself.
+_LABEL_ESCAPES = {'"': "#quot;", "#": "#35;", "%": "#37;", "`": "#96;", "<": "#60;", ">": "#62;", "&": "#38;"}
+
+
+def mermaid_id(name: str) -> str:
+    """The Mermaid node id LangGraph gives ``name`` (``_to_safe_id``: letters, digits, "_" and "-" kept, any other
+    character as a backslash and its hex code point, so "Chart Generator" is ``Chart\\20Generator``), made safe
+    where LangGraph's is not: a "-" before another "-" (``--`` starts an arrow) and a first letter that makes a
+    Mermaid keyword (``end``, ``graph``, ``style``, ...) are written as code points too."""
+    out = "".join(ch if ch in _ID_CHARS else f"\\{ord(ch):x}" for ch in name)
+    out = re.sub("-(?=-)", r"\\2d", out)
+    if _KEYWORD_ID.match(out):
+        out = f"\\{ord(out[0]):x}{out[1:]}"
+    return out
+
+
+def mermaid_label(text: str) -> str:
+    """``text`` for inside a quoted Mermaid label (``["..."]``), shown as written: the characters Mermaid would read
+    as syntax, control characters and whitespace other than a space become entity codes, and the space after
+    "direction" too (Mermaid's lexer takes any line holding ``direction`` and whitespace for a direction
+    statement, dropping the rest of it)."""
+    out = []
+    for ch in text:
+        if ch in _LABEL_ESCAPES:
+            out.append(_LABEL_ESCAPES[ch])
+        elif ch != " " and unicodedata.category(ch)[0] in "CZ":
+            out.append(f"#{ord(ch)};")
+        else:
+            out.append(ch)
+    return "".join(out).replace("direction ", "direction#32;")
+
+
+class _MermaidIds:
+    """One id per name in a drawing: :func:`mermaid_id`, with ``_2``, ``_3``, ... when two names share it (its
+    code points are not prefix-free: " a" and "\\u020a" both give ``\\20a``)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, name: str) -> str:
+        found = self._ids.get(name)
+        if found is None:
+            base = found = mermaid_id(name)
+            n = 1
+            while found in self._taken:
+                n += 1
+                found = f"{base}_{n}"
+            self._ids[name] = found
+            self._taken.add(found)
+        return found
+
+
+def _start_end_lines(ids: _MermaidIds, prefix: str, indent: str) -> list[str]:
+    return [f'{indent}{ids(prefix + START)}(["START"]);', f'{indent}{ids(prefix + END)}(["END"]);']
+
+
+def _node_lines(graph: CompiledGraph, ids: _MermaidIds, prefix: str, xray: bool | int, indent: str) -> list[str]:
     lines = []
     for n, spec in graph.nodes.items():
         marks = " ⏸before" if _paused(graph.interrupt_before, n) else ""
         marks += " ⏸after" if _paused(graph.interrupt_after, n) else ""
         marks += " (defer)" if spec.defer else ""
+        label = mermaid_label(n + marks)
         if xray and spec.subgraph is not None:
             depth = xray - 1 if isinstance(xray, int) and not isinstance(xray, bool) else xray
-            lines.append(f"  subgraph {prefix}{n}[{n}{marks}]")
-            lines.extend(_node_lines(spec.subgraph, f"{prefix}{n}_", depth))
-            lines.extend(_edge_lines(spec.subgraph, f"{prefix}{n}_"))
-            lines.append("  end")
+            inner = f"{prefix}{n}:"
+            lines.append(f'{indent}subgraph {ids(prefix + n)} ["{label}"]')
+            lines.extend(_start_end_lines(ids, inner, indent + "  "))
+            lines.extend(_node_lines(spec.subgraph, ids, inner, depth, indent + "  "))
+            lines.extend(_edge_lines(spec.subgraph, ids, inner, indent + "  "))
+            lines.append(f"{indent}end")
         else:
-            lines.append(f"  {prefix}{n}[{n}{marks}]")
+            lines.append(f'{indent}{ids(prefix + n)}["{label}"];')
     return lines
 
 
-def _edge_lines(graph: CompiledGraph, prefix: str) -> list[str]:
-    def nid(n: str) -> str:
-        return n if n in (START, END) and not prefix else f"{prefix}{n}"
-
+def _edge_lines(graph: CompiledGraph, ids: _MermaidIds, prefix: str, indent: str) -> list[str]:
+    """``a --> b`` for an edge, ``a -.-> b`` for an unlabelled conditional one and ``a -. "label" .-> b`` for a
+    labelled one (Mermaid has no ``-. .->``)."""
     lines = []
     for e in edges_of(graph):
-        if e.conditional:
-            label = f" {e.data} " if e.data is not None else " "
-            lines.append(f"  {nid(e.source)} -.{label}.-> {nid(e.target)}")
+        source, target = ids(prefix + e.source), ids(prefix + e.target)
+        if not e.conditional:
+            arrow = "-->"
+        elif e.data:
+            arrow = f'-. "{mermaid_label(e.data)}" .->'
         else:
-            lines.append(f"  {nid(e.source)} --> {nid(e.target)}")
+            arrow = "-.->"
+        lines.append(f"{indent}{source} {arrow} {target};")
     return lines
 
 
