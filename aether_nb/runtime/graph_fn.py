@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import bound_arguments
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.execution import Scope, current_scope
@@ -113,15 +114,15 @@ class GraphFn:
         if self.context_param is not None:
             # AetherGraph passes context= to nested calls explicitly; here it is always injected.
             kwargs.pop(self.context_param, None)
-        params = [p for p in self.signature.parameters.values() if p.name != self.context_param]
+        sig = inspect.Signature([p for p in self.signature.parameters.values() if p.name != self.context_param])
         try:
-            bound = inspect.Signature(params).bind(*args, **kwargs)
+            arguments = bound_arguments(sig, args, kwargs)  # (naming every problem, as inspect's bind did not)
         except TypeError as exc:
             raise UsageError(
-                f"{signature_text(self.name, inspect.Signature(params))}: {exc}", code="bad_arguments"
-            ) from None  # the message says it all; the chained TypeError would only show inspect's frames
+                f"{signature_text(self.name, sig)}: {exc}", code="bad_arguments"
+            ) from None  # the message says it all; the chained TypeError would only show our frames
         inputs: dict[str, Any] = {}
-        for k, v in bound.arguments.items():
+        for k, v in arguments.items():
             if self.signature.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
                 clash = [name for name in v if name in self.positional]
                 if clash:  # (Python allows it; a run's inputs are one dict by name, so one would replace the other)

@@ -13,11 +13,11 @@ import asyncio
 import functools
 import inspect
 import keyword
-import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import bound_arguments, node_signature
 from aether_nb.runtime.checks import nesting_problem
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
@@ -37,7 +37,7 @@ from aether_nb.runtime.taskgraph import (
     encode_refs,
     refs_in,
 )
-from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, find_context_param
+from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, signature_text
 
 _CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # op -> (keys it needs, keys it may have besides "op")
@@ -126,7 +126,6 @@ class NodeHandle:
         return f"<node {self.node_id} outputs={self._outputs}>"
 
 
-_BUILD_SIGNATURES: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
 _KEYWORD_PLANS: dict[int, tuple[inspect.Signature, tuple[tuple[str, ...], frozenset[str]] | None]] = {}
 """By ``id`` of the signature (hashing a Signature hashes all its parameters), which the entry keeps alive."""
 
@@ -154,20 +153,6 @@ def _keyword_bind(sig: inspect.Signature, kwargs: dict[str, Any]) -> dict[str, A
     if not required <= kwargs.keys() or not kwargs.keys() <= set(names):
         return None
     return {n: kwargs[n] for n in names if n in kwargs}  # in the signature's order, as BoundArguments keeps them
-
-
-def _build_signature(tool: Any, name: str) -> inspect.Signature:
-    """The inputs a node of ``tool`` takes while building (no ``self``, no context), made once per tool: building
-    a 1,000-node graph used to make a thousand Signature objects."""
-    sig = _BUILD_SIGNATURES.get(tool)
-    if sig is None:
-        if isinstance(tool, Tool):
-            full, ctx = tool.signature, tool.context_param
-        else:
-            full, ctx = inspect.signature(tool.setup), find_context_param(tool.setup, name)
-        sig = inspect.Signature([p for p in full.parameters.values() if p.name not in ("self", ctx)])
-        _BUILD_SIGNATURES[tool] = sig
-    return sig
 
 
 class GraphBuilder:
@@ -238,13 +223,13 @@ class GraphBuilder:
         self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], list[str]]:
         """The node's inputs in their JSON form, and the nodes they refer to (in order, repeats kept)."""
-        sig = _build_signature(tool, name)
+        sig = node_signature(tool)
         arguments = None if args else _keyword_bind(sig, kwargs)
         if arguments is None:
             try:
-                arguments = sig.bind(*args, **kwargs).arguments
-            except TypeError as exc:
-                self.errors.append(f"{node_id}: {exc} (unbound or unknown input of {name})")
+                arguments = bound_arguments(sig, args, kwargs)
+            except TypeError as exc:  # (it names every problem: inspect's named a missing input, not a misspelt one)
+                self.errors.append(f"{node_id}: unbound or unknown input of {signature_text(name, sig)}: {exc}")
                 given = encode_refs(kwargs)
                 return given, [r.node for r in refs_in(given) if r.node != INPUTS]
         # A reference or a scalar (most inputs) is its own JSON form; anything else is encoded and searched. (A
@@ -324,11 +309,21 @@ class GraphBuilder:
                 self._check_condition(node_id, sub)
 
     def finish(self, outputs_decl: list[str] | None, returned: Any) -> dict[str, Any]:
+        """The graph's outputs from what the body returned, checked against ``outputs=`` when it was given: a
+        returned key it does not name, or a name no key has, is a build error (an undeclared key used to become an
+        output silently, as a tool's would not)."""
         outputs: dict[str, Any] = {}
         if isinstance(returned, NodeHandle):
-            returned = {k: returned._ref(k) for k in (returned._outputs or ["result"])}
+            keys = returned._outputs or ["result"]
+            if outputs_decl is not None and len(outputs_decl) == 1 and len(keys) == 1:
+                returned = {outputs_decl[0]: returned._ref(keys[0])}  # as a tool's one value is its one output
+            else:
+                returned = {k: returned._ref(k) for k in keys}
         if isinstance(returned, dict):
             for k, v in returned.items():
+                if not isinstance(k, str):
+                    self.errors.append(f"the body returned output name {shown(k)}: output names are strings")
+                    continue
                 outputs[k] = self.encode(v, f"output {k!r}", output=True)
         elif returned is not None:
             if not outputs_decl or len(outputs_decl) != 1:
@@ -338,14 +333,28 @@ class GraphBuilder:
             else:
                 outputs[outputs_decl[0]] = self.encode(returned, f"output {outputs_decl[0]!r}", output=True)
         if outputs_decl is not None:
-            missing = [k for k in outputs_decl if k not in outputs]
-            if missing:
-                self.errors.append(f"declared outputs {missing} are not returned by the body")
+            self._check_declared(outputs_decl, outputs, returned)
         for ref in refs_in(list(outputs.values())):
             if ref.node != INPUTS and ref.node not in self.nodes:
                 self.errors.append(f"output refers to unknown node {ref.node}")
         self._check_graph()
         return outputs
+
+    def _check_declared(self, declared: list[str], outputs: dict[str, Any], returned: Any) -> None:
+        """Build errors for returned outputs ``outputs=`` does not name, and for names no returned output has."""
+        undeclared = [k for k in outputs if k not in declared]
+        missing = [k for k in declared if k not in outputs]
+        got = "nothing" if returned is None else f"the keys {list(outputs)}"
+        if undeclared:
+            self.errors.append(
+                f"the body returned undeclared output(s) {undeclared} (outputs={declared}): declare them in "
+                "@graphify(outputs=[...]) or do not return them"
+            )
+        if missing:
+            self.errors.append(
+                f"declared outputs {missing} are not returned by the body (it returned {got}): return a dict with "
+                "those keys, or drop them from @graphify(outputs=[...])"
+            )
 
     def _check_graph(self) -> None:
         self.errors.extend(dependency_problems(self.nodes))

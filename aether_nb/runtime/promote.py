@@ -42,6 +42,7 @@ over 50 items are cut short); such arguments make the check fail and are named.
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import os
 import re
@@ -50,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import node_signature
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.promote_check import check, trace_source
@@ -199,6 +201,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         chooser = llm_nodes.get(node.parent) if node.parent is not None else None
         defaults = tool_defaults(current) if chooser is None else {}
         passed = passed_params(known, current, _call_names(node.name, current)) if defaults else None
+        spread = _spread_params(current)
         for name, value in (node.inputs or {}).items():
             truncated = truncated or _truncated(value)
             if chooser is not None:  # a call the model made (run_tools): its reply, not a value of the code
@@ -212,6 +215,11 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
                     found = tracer.origin(value, parents, f"{var}_{name}", fallback=_DEFAULT)
                     if found is not _DEFAULT:
                         args[name] = found
+            elif spread.get(name) is inspect.Parameter.VAR_POSITIONAL and isinstance(value, (list, tuple)):
+                # each value of a *args by itself: the source spreads a list (a reference cannot be spread)
+                args[name] = [tracer.origin(v, parents, f"{var}_{name}_{i}") for i, v in enumerate(value, 1)]
+            elif spread.get(name) is inspect.Parameter.VAR_KEYWORD and isinstance(value, dict):
+                args[name] = {k: tracer.origin(v, parents, f"{var}_{name}_{k}") for k, v in value.items()}
             else:
                 args[name] = tracer.origin(value, parents, f"{var}_{name}")
         if chooser is not None:
@@ -329,6 +337,18 @@ def _masked(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_masked(v) for v in value.values())
     return isinstance(value, str) and MASK in value
+
+
+def _spread_params(tool: Any) -> dict[str, Any]:
+    """The ``*args`` and ``**kwargs`` parameters of ``tool`` by name, with their kinds ({} when unknown)."""
+    try:
+        sig = node_signature(tool) if tool is not None else None
+    except (AttributeError, TypeError, ValueError):
+        sig = None
+    if sig is None:
+        return {}
+    spread = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {p.name: p.kind for p in sig.parameters.values() if p.kind in spread}
 
 
 def _inside_tool(parent: str | None, by_id: dict[str, Any]) -> bool:

@@ -6,12 +6,12 @@ hiding the tool it calls, a variable overwriting an input) passed the check and 
 source is executed here (:func:`trace_source`) in a namespace built like the notebook's (each tool bound to the name
 the source calls it by, an MCP connection for each server it reaches, ``ag`` standing for ``aether_nb``) and its
 body is called once with placeholders, as ``@graphify`` does, while a recording hook turns each tool call into a
-node; that graph is the one replayed.
+node, its arguments bound as ``@graphify`` binds them; that graph is the one replayed.
 
 The recorder is not ``graphify``'s builder: graphify imports the run module, whose ``Run.promote`` imports
 promotion, so using it would close an import cycle; and the check's ``ag.graphify`` must not register a graph under
-the user's name as a side effect. The source promotion writes passes every argument by keyword, and the recorder
-accepts nothing else, so what it records is what ``@graphify`` builds from the same text.
+the user's name as a side effect. The recorder binds a call's arguments with :func:`~aether_nb.runtime.arguments.
+bound_arguments`, as ``@graphify`` does, so what it records is what ``@graphify`` builds from the same text.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import bound_arguments, node_signature
 from aether_nb.runtime.codec import NotEncodable, decode, fingerprint
 from aether_nb.runtime.promote_trace import values_equal
 from aether_nb.runtime.taskgraph import INPUTS, REQUIRED, NodeSpec, Ref, TaskGraph, encode_refs, refs_in, resolve
@@ -80,10 +81,12 @@ class _Recorder:
 
     def __call__(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Handle:
         name = str(getattr(tool, "name", None) or getattr(tool, "tool_name", ""))
-        if args:
-            raise UsageError(f"{name} is called with positional arguments")
         given = dict(kwargs)
         node_id, after, condition = given.pop("_id", None), given.pop("_after", None), given.pop("_condition", None)
+        try:  # (bound as @graphify binds: positional-only arguments, *args and **kwargs as Python does)
+            given = bound_arguments(node_signature(tool), args, given)
+        except TypeError as exc:
+            raise UsageError(f"{name}(...): {exc}") from None
         if node_id is None:
             self.counters[name] = self.counters.get(name, 0) + 1
             node_id = f"{name}_{self.counters[name]}"

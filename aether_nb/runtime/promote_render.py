@@ -8,15 +8,21 @@ kept or made inputs, approvals carried over, context calls left out, tools renam
 
 from __future__ import annotations
 
+import inspect
+import keyword
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import node_signature
 from aether_nb.runtime.promote_names import Names, bound_name, root_name
 from aether_nb.runtime.taskgraph import INPUTS, Ref
 
 if TYPE_CHECKING:
     from aether_nb.runtime.promote import PromotedCall, Promotion
+
+_P = inspect.Parameter
 
 READY_MADE = "aether_nb.tools"
 """The module of the ready-made channel tools: promoted source imports the ones it calls (``ask_approval``)."""
@@ -53,6 +59,54 @@ def expr(value: Any, var_of: dict[str, str]) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {expr(v, var_of)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def call_arguments(target: Any, args: dict[str, Any], show: Callable[[Any], str]) -> list[str]:
+    """A promoted call's arguments (by parameter name, as the run recorded them) as Python source that binds them
+    to the same parameters: positional-only ones and those before a ``*args`` by position, ``*args`` spread,
+    ``**kwargs`` as keywords (or ``**{...}``). Written all by keyword, ``rest=[2]`` and ``kw={...}`` landed in the
+    tool's ``**kw`` and ``a=`` for ``def f(a, /)`` did not build. ``show``: a value as source."""
+    try:
+        sig = node_signature(target) if target is not None else None
+    except (AttributeError, TypeError, ValueError):  # (no signature to read: written by keyword, as it was)
+        sig = None
+    if sig is None:
+        return [f"{k}={show(v)}" for k, v in args.items()]
+    params = sig.parameters
+    positional = [p for p in params.values() if p.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)]
+    star = next((p for p in params.values() if p.kind is _P.VAR_POSITIONAL and p.name in args), None)
+    upto = len(positional) if star is not None else 0
+    for i, p in enumerate(positional):
+        if p.kind is _P.POSITIONAL_ONLY and p.name in args:
+            upto = max(upto, i + 1)
+    parts = []
+    for p in positional[:upto]:  # (a gap is a parameter left at its default: written, so the next one binds right)
+        parts.append(show(args[p.name]) if p.name in args else repr(None if p.default is p.empty else p.default))
+    if star is not None:
+        spread = args[star.name]
+        parts += [show(v) for v in spread] if isinstance(spread, (list, tuple)) else [f"*{show(spread)}"]
+    named = [p for p in positional[upto:] if p.name in args]
+    named += [p for p in params.values() if p.kind is _P.KEYWORD_ONLY and p.name in args]
+    parts += [f"{p.name}={show(args[p.name])}" for p in named]
+    rest = {k: v for k, v in args.items() if k not in params}  # (a schema tool's recorded arguments are flat)
+    for p in params.values():
+        if p.kind is _P.VAR_KEYWORD and p.name in args:
+            held = args[p.name]
+            if not isinstance(held, dict):
+                parts.append(f"**{show(held)}")
+            else:
+                rest.update(held)
+    plain = {k: v for k, v in rest.items() if _keyword_name(k) and k not in params}
+    parts += [f"{k}={show(v)}" for k, v in plain.items()]
+    others = {k: v for k, v in rest.items() if k not in plain}
+    if others:
+        parts.append("**" + show(others))
+    return parts
+
+
+def _keyword_name(key: Any) -> bool:
+    """Whether ``key`` can be written as a keyword of a call in a graph body (not one of graphify's ``_id``...)."""
+    return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key) and not key.startswith("_")
 
 
 def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
@@ -151,7 +205,7 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
     ids: dict[str, str] = {}
     for c in promotion.calls:
         counters[c.tool] = counters.get(c.tool, 0) + 1
-        args = [f"{k}={expr(v, var_of)}" for k, v in c.args.items()]
+        args = call_arguments(c.target, c.args, lambda v: expr(v, var_of))
         # the run's own id when @graphify gives it (an MCP tool's node odd.add_1 keeps its dot), else the analysis'
         auto = f"{c.tool}_{counters[c.tool]}"
         ids[c.var] = auto if c.node_id == auto else c.var

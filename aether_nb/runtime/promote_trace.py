@@ -10,6 +10,7 @@ promotion's check replays the graph with the real values and says when that was 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aether_nb.runtime.codec import preview
@@ -105,7 +106,10 @@ class Tracer:
         return value
 
     def _computed_input(self, name: str, value: Any) -> Ref:
-        """A new input of the promoted graph holding ``value``, named ``name`` unless a run input has that name."""
+        """A new input of the promoted graph holding ``value``, named ``name`` unless a run input has that name.
+        ``name`` as a Python name: it is a parameter of the source's body (a schema tool's argument ``my-key``,
+        or a ``**kwargs`` key, made ``sp_echo_1_my-key``, which did not parse)."""
+        name = re.sub(r"\W", "_", name)
         chosen, n = name, 1
         while chosen in self.inputs or chosen in self.computed:
             n += 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import node_tool
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.store.records import JSON
 
@@ -436,7 +437,7 @@ class TaskGraph:
                 node_id=spec.id,
                 code="tool_redefined" if latest is not None else "tool_missing",
             )
-        return exact
+        return node_tool(exact)  # (positional-only, *args and **kwargs inputs go back as the call passed them)
 
     # -- display --------------------------------------------------------------------------------------------------
     def to_graph_dict(self) -> dict[str, Any]:
