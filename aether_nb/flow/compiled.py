@@ -30,7 +30,8 @@ from aether_nb.flow.context import coerce_context
 from aether_nb.flow.describe import DescribeMixin
 from aether_nb.flow.edits import bulk_update
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
-from aether_nb.flow.nodes import NodeRun, current_node_run
+from aether_nb.flow.nested_calls import check_root_namespace, invoke_inside_node, runs_on_own_thread
+from aether_nb.flow.nodes import current_node_run
 from aether_nb.flow.options import check_output_keys, check_run_config
 from aether_nb.flow.output_v2 import check_version, graph_output, stream_part
 from aether_nb.flow.runnable import RunnableMixin
@@ -42,11 +43,9 @@ from aether_nb.flow.turns import (
     invoke_turn,
     no_running_loop,
     select_output,
-    state_or_none,
 )
 from aether_nb.flow.types import (
     Interrupt,
-    InvokeResult,
     StateSnapshot,
     StateUpdate,
 )
@@ -320,8 +319,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("ainvoke()", self.nodes, interrupt_before, interrupt_after)
         parent, node_run = current_engine(), current_node_run()
-        if parent is not None and node_run is not None:
-            res = await self._inline(input, config, parent, node_run, ctx if context is not None else INHERIT)
+        if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
+            ctx = ctx if context is not None else INHERIT
+            res = await invoke_inside_node(self, input, config, parent, node_run, ctx)
         else:
             res = await self._invoke(input, config, None, ctx, breakpoints)
         res = select_output(res, output_keys)
@@ -333,48 +333,17 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
-            context = kwargs.get("context")
-            ctx = coerce_context(self.context_schema, context) if context is not None else INHERIT
-            coro = self._inline(input, config, parent, node_run, ctx)
+            coro: Any
+            if runs_on_own_thread(self, config, parent):  # a turn on its own thread (see flow.nested_calls)
+                coro = self.ainvoke(input, config, **kwargs)
+            else:
+                context = kwargs.get("context")
+                ctx = coerce_context(self.context_schema, context) if context is not None else INHERIT
+                coro = invoke_inside_node(self, input, config, parent, node_run, ctx)
             future = asyncio.run_coroutine_threadsafe(coro, node_run.loop)
             return future.result()
         no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
-
-    async def _inline(
-        self, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun, context: Any
-    ) -> Any:
-        """This graph invoked from inside a node of a running graph: it runs as that node's subgraph (its tasks
-        are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called in a node."""
-        cfg = self.parse_config(config)[1] if config else {}
-        keys = self.spec.input_keys
-        if isinstance(input, Mapping) and keys is not None:
-            input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
-        engine = Engine(
-            self,
-            node_run.scope,
-            {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
-            parent=parent,
-            node=node_run.ns_label or node_run.node,
-            context=context,
-            parent_task=node_run.tid,
-        )
-        if node_run.busy is not None:
-            with node_run.busy.released():
-                values = await engine.main()
-        else:
-            values = await engine.main()
-        if self.spec.kind == "root":
-            return self.spec.output(values)
-        return InvokeResult(
-            self.spec.output(values),
-            status="completed",
-            state=state_or_none(self, values),
-            messages=[],
-            interrupts=[],
-            thread_id=parent.thread_id,
-            run_id=parent.run.id,
-        )
 
     async def astream(
         self,
@@ -472,6 +441,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         context: Any,
         breakpoints: Mapping[str, Any] | None = None,
     ) -> Any:
+        if current_engine() is None:  # (a node's own config, passed on inside a node, names its namespace)
+            check_root_namespace(self, config)
         return await invoke_turn(self, input, config, sink, context, breakpoints)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
