@@ -24,8 +24,9 @@ from aether_nb.flow.checkpoint import GOTO_KEY, Checkpoint, Checkpointer, metada
 from aether_nb.flow.context import Runtime
 from aether_nb.flow.managed import UPDATE_STATE_REMAINING
 from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.options import check_thread_id
 from aether_nb.flow.routing import add_goto
-from aether_nb.flow.threads import COPY, INPUT, config_of, subgraph_at
+from aether_nb.flow.threads import COPY, INPUT, config_of, effective_values, subgraph_at
 from aether_nb.flow.types import END, START, Command, EmptyUpdate, InvalidUpdate, Send, StateUpdate
 
 if TYPE_CHECKING:
@@ -51,18 +52,26 @@ async def update_state(
     if as_node == COPY:
         if base is None:
             raise UsageError(f"thread {shown(thread_id)} has no checkpoint to copy", code="no_checkpoint")
-        return cker.put(
+        copied = cker.put(
             key,
             replace(
                 base,
                 source="fork",
-                parent=base.id,
+                parent=base.parent,  # (a sibling of the one copied, as LangGraph's: the same values, the same parent)
                 step=base.step + 1,
                 created_at=now,
                 run_id=run_id,
                 metadata=dict(metadata or {}),
                 ran={},  # (a copy is a branch: its tasks run afresh, see flow.ledger)
             ),
+        )
+        if not isinstance(values, list) or not values:
+            return copied
+        # copy and update in one go (LangGraph's ``update_state(config, [StateUpdate(values, as_node)],
+        # as_node="__copy__")``): the updates are one superstep on top of the copy
+        updates = [copy_update(item) for item in values]
+        return await update_superstep(
+            graph, cker, thread_id, ns, copied, updates, run_id=run_id, now=now, metadata=metadata
         )
     if as_node == INPUT:
         return cker.put(key, as_input(graph, base, values, run_id, now, metadata))
@@ -82,7 +91,14 @@ async def update_state(
             f"as_node={shown(as_node)} is not the name of a node of the graph; nodes: {sorted(graph.nodes)}"
         )
     writes = input_writes(graph.spec, values, "update_state")
-    before = base.values if base is not None else spec.initial()
+    if base is None:
+        before = spec.initial()
+    elif as_node == END:
+        # clearing the pending tasks keeps what the finished ones wrote while a sibling paused or failed (as
+        # LangGraph's: "interrupt and next tasks are cleared, finished tasks are kept")
+        before = effective_values(graph, base)
+    else:
+        before = base.values
     new_values = spec.apply(before, [(as_node, writes)])
     barriers = dict(base.barriers) if base is not None else {}
     deferred = list(base.deferred) if base is not None else []
@@ -156,6 +172,20 @@ async def update_superstep(
     return cker.put(
         thread_key(thread_id, ns),
         updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
+    )
+
+
+def copy_update(item: Any) -> StateUpdate:
+    """One of the updates given with ``as_node="__copy__"``: a :class:`StateUpdate` or a ``(values, as_node)``
+    sequence, as LangGraph takes them."""
+    if isinstance(item, StateUpdate):
+        return item
+    if isinstance(item, Sequence) and not isinstance(item, (str, bytes)) and 1 <= len(item) <= 3:
+        return StateUpdate(*item)
+    raise InvalidUpdate(
+        f"Invalid update item: {shown(item)} when copying checkpoint: as_node='__copy__' takes a list of "
+        "StateUpdate(values, as_node) to apply on top of the copy",
+        code="bad_update",
     )
 
 
@@ -293,6 +323,7 @@ async def bulk_update(
     thread_id, flat, checkpoint_id, ns = graph.parse_config(config)
     session = graph.session
     cker = graph.checkpointer_for(session)
+    check_thread_id(thread_id, graph.name, cker.key)  # (a thread it makes is one ainvoke can run)
     run = graph.current_run(session, thread_id)
     pauses = graph.interrupts_of(run) if run is not None and not run.done else []
     if run is not None and run.live and not pauses:

@@ -51,6 +51,7 @@ from aether_nb.flow.left_open import ANSWERS_KEY
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import check_run_config, node_timeout
 from aether_nb.flow.pauses import Pauses
+from aether_nb.flow.resuming import resuming_metadata
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
@@ -108,7 +109,7 @@ class Engine(Emitter, Pauses):
             parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         )
         self.thread = thread_key(self.thread_id, self.ns)
-        self.metadata = metadata_of(self.config)  # what this call's config adds to the checkpoints' metadata
+        self._metadata = metadata_of(self.config)  # what the starting call's config adds to the checkpoints
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
         self.interrupt_before = breakpoint_option(inputs.get("interrupt_before"), graph.interrupt_before)
         self.interrupt_after = breakpoint_option(inputs.get("interrupt_after"), graph.interrupt_after)
@@ -157,6 +158,25 @@ class Engine(Emitter, Pauses):
         if self.parent is not None:
             return self.parent.context
         return self.graph.contexts.get(self.run.id)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the call driving the turn now adds to the checkpoints' metadata: a resuming call's (its
+        configurable keys and ``config["metadata"]``, as LangGraph's checkpoints record them), else the starting
+        call's. A subgraph running with the turn's config records the same; one invoked with a config of its own
+        keeps that."""
+        root = self.root
+        resumed = resuming_metadata(root.graph, self.run.id)
+        if resumed is not None and (self.parent is None or self.config == root.config):
+            return resumed
+        return self._metadata
+
+    def stream_resumed(self) -> None:
+        """A task goes on with its answers, in the call that resumed the turn: it (and its routers) see that
+        call's whole budget, as LangGraph's tasks re-run at a resume (``remaining_steps`` is the resuming call's
+        ``recursion_limit + 1``); the next superstep counts on from there (see :meth:`_main`)."""
+        self.remaining = self.call_limit() + 1
+        super().stream_resumed()
 
     @property
     def store(self) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.types import InvalidConfig
-from aether_nb.runtime.checks import check_text
+from aether_nb.runtime.checks import MAX_ID, check_text
 
 _SECONDS = "a positive finite number of seconds (or None: no timeout)"
 
@@ -60,6 +60,25 @@ def check_run_config(config: Mapping[str, Any]) -> None:
     _positive_int(config, "recursion_limit")
     _positive_int(config, "max_concurrency")
     node_timeout(config)
+
+
+TURN_DIGITS = 6
+"""Room a thread's run ids keep for the turn number (``<graph>-<thread_id>-<turn>``): up to 999,999 turns."""
+
+
+def check_thread_id(thread_id: str, graph: str, key: str = "") -> None:
+    """A thread id its turns' run ids (``<graph>-<thread_id>-<turn>[-<key>]``) can hold, checked as the user typed it:
+    the run id's own check named ``run_id``, which the user never passed, and counted positions and lengths with
+    the graph's name in front."""
+    room = MAX_ID - len(graph) - 2 - TURN_DIGITS - (len(key) + 1 if key else 0)
+    if len(thread_id) > room:
+        raise UsageError(
+            f"config['thread_id'] is {len(thread_id)} characters long; the limit for graph {shown(graph)} is "
+            f"{max(room, 0)} (its turns' run ids, '<graph>-<thread_id>-<turn>', are at most {MAX_ID} characters): use "
+            "a shorter thread_id, e.g. hashlib.sha256(thread_id.encode()).hexdigest()[:16]",
+            code="bad_thread_id",
+        )
+    check_text(thread_id, "config['thread_id']", max_len=MAX_ID, empty=True)  # (parse_config refused '')
 
 
 def node_timeout(config: Mapping[str, Any]) -> float | None:

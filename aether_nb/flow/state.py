@@ -479,6 +479,26 @@ def _copy_values(values: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(values)
 
 
+def check_copyable(value: Any, what: str) -> None:
+    """Refuse, before anything starts, a value that cannot go into the state: every node gets its own deep copy
+    of the state (:meth:`StateSpec.to_state`), so a lock, a generator or an open file there would fail the first
+    node that reads it, blamed on that node, with a retry that cannot work."""
+    if isinstance(value, _IMMUTABLE):
+        return
+    if isinstance(value, Mapping) and all(isinstance(v, _IMMUTABLE) for v in value.values()):
+        return
+    try:
+        copy.deepcopy(value)
+    except Exception as exc:
+        raise UsageError(
+            f"{what} cannot be stored or copied ({type(exc).__name__}: {exc}): each node gets its own copy of the "
+            "state, and the thread's checkpoints keep it. Keep such objects (locks, generators, open files, "
+            "clients) out of the state: pass them with context=..., or build them inside the node; put "
+            "JSON-friendly or picklable values in the state",
+            code="input_not_copyable",
+        ) from None
+
+
 def is_overwrite(value: Any) -> bool:
     return isinstance(value, Overwrite) or (isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value)
 

@@ -19,8 +19,9 @@ from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.edits import merge_at_pause
 from aether_nb.flow.left_open import ANSWERS_KEY, checked_answers, left_open
 from aether_nb.flow.model_stream import stream_model_event
-from aether_nb.flow.options import interrupt_names
-from aether_nb.flow.state import writes_of
+from aether_nb.flow.options import check_thread_id, interrupt_names
+from aether_nb.flow.resuming import forget_call, note_resuming_call
+from aether_nb.flow.state import check_copyable, writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
 from aether_nb.flow.turn_watch import TURN_ENDING, TurnWatch, settle_stop, settled, unwound
@@ -444,7 +445,9 @@ async def invoke_turn(
     thread_id, cfg, checkpoint_id, _ = graph.parse_config(config)
     session = graph.session
     cp = graph.checkpointer_for(session)
+    check_thread_id(thread_id, graph.name, cp.key)
     command = as_command(input)
+    check_copyable(input if command is None else command.update, "the input")  # (before the thread is touched)
     has_resume = command is not None and command.resume is not None
     run = graph.current_run(session, thread_id)
     if run is not None and run.live and not run.done:
@@ -470,6 +473,7 @@ async def invoke_turn(
     if run is not None and not run.done and not travel:
         graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
         graph.limits[run.id] = int(cfg.get("recursion_limit") or graph.recursion_limit)  # and its recursion limit
+        note_resuming_call(graph, run.id, cfg)  # and its checkpoints' metadata (as LangGraph's)
         run = await continue_turn(graph, run, thread_id, input, command, sink)
     else:
         carried: list[list[Any]] = []
@@ -577,3 +581,4 @@ async def invoke_turn(
         if run.done:
             graph.contexts.pop(run.id, None)
             graph.limits.pop(run.id, None)
+            forget_call(graph, run.id)

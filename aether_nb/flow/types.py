@@ -240,9 +240,26 @@ class PregelTask:
     result: Any = None
 
 
-@dataclass(frozen=True)
-class StateSnapshot:
-    """One checkpoint of a thread, as ``aget_state`` / ``aget_state_history`` return it (LangGraph's fields first).
+class _SnapshotFields(NamedTuple):
+    """LangGraph's ``StateSnapshot`` fields, in its order: a tuple, so ``values, next_, *_ = snap``, ``snap[0]``
+    and ``snap._asdict()`` read as LangGraph's."""
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    config: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_at: float | None
+    parent_config: dict[str, Any] | None
+    tasks: tuple[PregelTask, ...] = ()
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+class StateSnapshot(_SnapshotFields):
+    """One checkpoint of a thread, as ``aget_state`` / ``aget_state_history`` return it.
+
+    A NamedTuple of LangGraph's eight fields (unpacking, indexing, ``_asdict()`` and equality see those only);
+    aether_nb's extras (``state``, ``status``, ``run_id``, ``checkpoint_id``, ``step``, ``source``) are
+    attributes outside the tuple, so code written against LangGraph's tuple reads the same here.
 
     Attributes:
         values: the state as a dict; ``state`` is the same as an instance of the schema.
@@ -256,23 +273,45 @@ class StateSnapshot:
         parent_config: the config of the checkpoint this one follows (None for the first).
         tasks: the pending tasks, with their errors, interrupts and (subgraphs) states.
         interrupts: the pending interrupts (the latest checkpoint of a paused thread).
+        state: the values as an instance of the state schema (None when they do not make a complete one).
         status: ``"running"``, ``"interrupted"``, ``"completed"``, ``"failed"``, ``"stopped"`` for the latest
             checkpoint (what the thread's run is doing now); ``"in_progress"``/``"completed"``/``"failed"`` for
             older ones.
         run_id: the aether_nb run that wrote it.
     """
 
-    values: dict[str, Any]
-    next: tuple[str, ...]
-    config: dict[str, Any]
-    metadata: dict[str, Any] | None
-    created_at: float | None
-    parent_config: dict[str, Any] | None
-    tasks: tuple[PregelTask, ...] = ()
-    interrupts: tuple[Interrupt, ...] = ()
-    state: Any = field(default=None, compare=False)
-    status: str = field(default="", compare=False)
-    run_id: str | None = field(default=None, compare=False)
+    # Class-level defaults for the extras: ``_make`` (used by ``_replace`` and pickling's fallbacks) builds the
+    # tuple without ``__new__``, and such an instance still answers them.
+    state: Any = None
+    status: str = ""
+    run_id: str | None = None
+
+    def __new__(
+        cls,
+        values: dict[str, Any],
+        next: tuple[str, ...],  # (LangGraph's field name)
+        config: dict[str, Any],
+        metadata: dict[str, Any] | None,
+        created_at: float | None,
+        parent_config: dict[str, Any] | None,
+        tasks: tuple[PregelTask, ...] = (),
+        interrupts: tuple[Interrupt, ...] = (),
+        *,
+        state: Any = None,
+        status: str = "",
+        run_id: str | None = None,
+    ) -> StateSnapshot:
+        self = super().__new__(cls, values, next, config, metadata, created_at, parent_config, tasks, interrupts)
+        vars(self).update(state=state, status=status, run_id=run_id)
+        return self
+
+    def _replace(self, /, **changes: Any) -> StateSnapshot:
+        """LangGraph's ``_replace``, keeping the extras (``state``, ``status``, ``run_id``) unless changed."""
+        extras = {k: changes.pop(k, getattr(self, k)) for k in ("state", "status", "run_id")}
+        unknown = sorted(set(changes) - set(self._fields))
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {unknown!r}")  # (NamedTuple's own error)
+        return StateSnapshot(**{**self._asdict(), **changes}, **extras)
 
     @property
     def checkpoint_id(self) -> str:
