@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, shown
-from aether_nb.mcp.questions import ask, sample
+from aether_nb.mcp.questions import Form, ask, sample
 from aether_nb.runtime.step_cancels import MOVED
 
 if TYPE_CHECKING:
@@ -50,15 +50,16 @@ CALL_ENDED = "the call it was asked during has ended"
 class Request:
     """One thing the server sent during a call, to be handled by a call's task (``future``: its answer).
 
-    ``owners`` are the calls of a run in flight when it came (one of them asked it); ``answered`` the fields of a
-    question answered so far, which stay answered when it moves to another owner.
+    ``owners`` are the calls of a run in flight when it came (one of them asked it); ``form`` how far a question
+    has got (the fields answered stay answered when it moves to another owner, the one open is asked there as
+    still open).
     """
 
     kind: str  # "elicit", "sample", "log" or "progress"
     params: Any
     future: asyncio.Future[Any] | None = None
     owners: list[InFlight] = field(default_factory=list)
-    answered: dict[str, Any] = field(default_factory=dict)
+    form: Form = field(default_factory=Form)
 
 
 @dataclass(eq=False)
@@ -220,7 +221,7 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     assert future is not None
     try:
         if request.kind == "elicit":
-            result: Any = await ask(ctx, server, request.params, request.answered)
+            result: Any = await ask(ctx, server, request.params, request.form)
         else:
             result = await sample(ctx, server, request.params)
     except MCPError as exc:

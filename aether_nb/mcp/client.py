@@ -27,7 +27,7 @@ from aether_nb.errors import AetherError, MCPError, UsageError, shown
 from aether_nb.mcp.backchannel import BackChannel, InFlight
 from aether_nb.mcp.content import as_json, outputs_of, prompt_of
 from aether_nb.mcp.drive import drive
-from aether_nb.mcp.link import Link, describe_exception, plain_cause, transport_failure
+from aether_nb.mcp.link import Link, describe_exception, detached, plain_cause, refused, transport_failure
 from aether_nb.mcp.spec import ServerSpec
 from aether_nb.mcp.tool import MCPTool, UnknownTool, identifier
 from aether_nb.runtime.dormancy import external_call
@@ -39,6 +39,7 @@ KV_SCOPE = "aether_nb.mcp"
 """The store's key-value scope holding tool listings (``tools:<server>:<fingerprint>``)."""
 
 _MAX_PAGES = 100
+_END_S = 5.0  # how long a failed HTTP request waits for its connection's end, to learn whether it was refused
 SESSION_GONE = "mcp_session_gone"
 """MCPError code: an HTTP server no longer knows the session (it restarted); the request did not run."""
 
@@ -101,6 +102,14 @@ class MCPConnection:
         """``calc.add`` is ``calc.tools["add"]`` (what promoted ``@graphify`` source calls), for tools whose names
         are identifiers and do not clash with the connection's own attributes (others: ``calc.tools["my-tool"]``,
         as promoted source then writes it)."""
+        if not name.startswith("_") and "_listing" in self.__dict__ and self.__dict__["_listing"] is None:
+            server = self.spec.name
+            raise AttributeError(
+                f"MCP connection {shown(server)} has no attribute {shown(name)}, and its tools are not known yet "
+                f"(this store has never listed them): {server}.tools[{name!r}] calls a tool by name without a "
+                f"listing; `await {server}.connect()` lists them (inside a run: `await context.mcp({server!r})"
+                f".connect()`), then {server}.{name} works too"
+            )
         if name.startswith("_") or self.__dict__.get("_listing") is None or name not in self.__dict__["_tools"]:
             raise AttributeError(
                 f"MCP connection {shown(self.spec.name)} has no attribute or tool {shown(name)}; "
@@ -322,6 +331,8 @@ class MCPConnection:
         made (and listed) just now."""
         loop = asyncio.get_running_loop()
         link = self._link
+        if link is not None and link.loop is loop:
+            await link.checked()  # a request went unanswered on it: whether it still works is being checked
         if link is not None and link.usable and link.loop is loop:
             return link, False
         async with self._lock():
@@ -363,8 +374,8 @@ class MCPConnection:
                     result = await self._request(link, f"the call of {tool_name}", sent)
                 break
             except MCPError as exc:
-                if exc.code != SESSION_GONE or attempt == 2:
-                    raise  # (a session lost while idle: the call never ran, so it is sent once more, on a new one)
+                if not (exc.code == SESSION_GONE or link.unsent) or attempt == 2:
+                    raise  # (a session lost, a server gone while idle: the call never ran, so it is sent once more)
             finally:
                 self._back.calls.remove(call)
         relisting = self._relisting
@@ -396,66 +407,101 @@ class MCPConnection:
 
         ``timeout_s`` bounds requests that have no timeout of their own (listings, reads): a server that never
         answers them fails them with ``mcp_timeout`` instead of hanging the cell or the run.
+
+        The error is raised outside the ``except`` block, from :func:`detached` of the SDK's: no exception group
+        (anyio task groups wrap what failed in one) is left anywhere in its chain, as its cause or as its context,
+        where it kept ipykernel from replying to the cell (see :func:`~aether_nb.mcp.link.plain_cause`).
         """
+        from mcp import MCPError as SDKError
+        from mcp_types import CONNECTION_CLOSED
+
+        cause: BaseException | None
+        alone = False  # (the only request in flight on the connection when it failed)
+        link.pending += 1
+        try:
+            if timeout_s is None:
+                return await request
+            return await asyncio.wait_for(request, timeout_s)
+        except AetherError:
+            raise  # already says what went wrong (a timeout, a question that could not be asked)
+        except TimeoutError as exc:
+            if timeout_s is None:  # (the transport's own, e.g. a write that could not be made in time)
+                failure, cause = self._failure_of(link, what, exc), exc
+            else:
+                failure, cause = self._unanswered(link, what, timeout_s), None
+        except Exception as exc:
+            failure, cause = self._failure_of(link, what, exc), exc
+            alone = link.pending == 1
+        finally:
+            link.pending -= 1
+        if self.spec.url is not None and isinstance(cause, SDKError) and cause.code == CONNECTION_CLOSED and alone:
+            # an HTTP server that is gone (stopped while idle) refuses the request's connection: the call never
+            # reached it (its effect is not "unknown"), and ``_call`` sends it once more, on a new connection
+            ended = await link.wait_ended(_END_S)
+            if ended is not None and refused(ended):
+                link.unsent = True
+                failure = MCPError(
+                    f"MCP server {self.name!r} ({self.spec.describe()}) could not be reached for {what}: "
+                    f"{describe_exception(ended)}; it did not get the request. The next one connects again.",
+                    code="mcp_connection",
+                )
+                cause = plain_cause(ended)
+        raise failure from (None if cause is None else detached(cause))
+
+    def _unanswered(self, link: Link, what: str, timeout_s: float) -> MCPError:
+        link.suspect()  # its answer may be lost in stray output: the next request waits for the check
+        stray = f". It sent something that is no MCP message: {link.last_garbage}" if link.garbage else ""
+        return MCPError(
+            f"MCP server {self.name!r} ({self.spec.describe()}) did not answer {what} within {timeout_s:g} s; check "
+            f"the server (its stderr: {link.stderr_tail().strip() or 'nothing'}), or raise the timeout{stray}",
+            code="mcp_timeout",
+        )
+
+    def _failure_of(self, link: Link, what: str, exc: Exception) -> MCPError:
+        """The :class:`MCPError` for a request that failed with ``exc`` (see :meth:`_request`)."""
         from mcp import MCPError as SDKError
         from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 
         where = f"MCP server {self.name!r} ({self.spec.describe()})"
-        try:
-            if timeout_s is None:
-                return await request
-            try:
-                return await asyncio.wait_for(request, timeout_s)
-            except TimeoutError:
-                raise MCPError(
-                    f"{where} did not answer {what} within {timeout_s:g} s; check the server (its stderr: "
-                    f"{link.stderr_tail().strip() or 'nothing'}), or raise the timeout",
-                    code="mcp_timeout",
-                ) from None
-        except AetherError:
-            raise  # already says what went wrong (a timeout, a question that could not be asked)
-        except SDKError as exc:
+        if isinstance(exc, SDKError):
             if exc.code == CONNECTION_CLOSED:
                 link.mark_ended("connection closed")
                 again = "starts the server again" if self.spec.command is not None else "connects again"
-                raise MCPError(
+                if link.closed_here:
+                    return MCPError(
+                        f"the connection to {where} was closed during {what} (close() or ag.mcp.close_all()). "
+                        f"Whether the call took effect is unknown; the next call {again}.",
+                        code="mcp_connection",
+                    )
+                return MCPError(
                     f"{where} went away during {what}: the connection closed (the server stopped or crashed)."
                     f"{link.stderr_tail()} Whether the call took effect is unknown; the next call {again}.",
                     code="mcp_connection",
-                ) from exc
+                )
             if exc.code == REQUEST_TIMEOUT:
-                raise MCPError(
+                return MCPError(
                     f"{where} did not answer {what} within call_timeout_s={self.spec.call_timeout_s:g} s",
                     code="mcp_timeout",
-                ) from exc
+                )
             if exc.code == INVALID_REQUEST and self.spec.url is not None and "session" in str(exc).lower():
                 # an HTTP server that restarted (or expired the session) rejects the request before running it:
                 # the spec says to start a new session, which the next request does (``_call`` retries once)
                 link.mark_ended("the server no longer knows this session")
-                raise MCPError(
+                return MCPError(
                     f"{where} no longer knows this connection's session (it restarted, or expired it): {exc}. The "
                     "request did not run; the next one connects again.",
                     code=SESSION_GONE,
-                ) from exc
-            raise MCPError(f"{where} refused {what}: {exc} (JSON-RPC error {exc.code})", code="mcp_protocol") from exc
-        except (OSError, EOFError) as exc:
+                )
+            return MCPError(f"{where} refused {what}: {exc} (JSON-RPC error {exc.code})", code="mcp_protocol")
+        if transport_failure(exc):  # (a pipe, socket or stream error, alone or in an anyio task group's group)
             link.mark_ended(describe_exception(exc))
-            raise MCPError(
-                f"{where} could not be reached for {what}: {describe_exception(exc)}.{link.stderr_tail()} "
-                "The next call tries again.",
+            return MCPError(
+                f"{where} could not be reached for {what}: {describe_exception(exc)}.{link.stderr_tail()} The next "
+                "call tries again.",
                 code="mcp_connection",
-            ) from plain_cause(exc)
-        except Exception as exc:
-            if transport_failure(exc):
-                link.mark_ended(describe_exception(exc))
-                raise MCPError(
-                    f"{where} could not be reached for {what}: {describe_exception(exc)}. The next call tries again.",
-                    code="mcp_connection",
-                ) from plain_cause(exc)
-            # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
-            raise MCPError(
-                f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol"
-            ) from plain_cause(exc)
+            )
+        # e.g. structured content that does not match the tool's own output schema (the SDK checks it)
+        return MCPError(f"{where} answered {what} wrongly: {describe_exception(exc)}", code="mcp_protocol")
 
 
 class ToolsDict(dict[str, MCPTool]):

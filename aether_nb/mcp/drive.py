@@ -33,7 +33,7 @@ async def drive(spec: ServerSpec, link: Link, back: BackChannel, call: InFlight,
         call.ended = True  # a request that comes now is another call's: none is handed to this one
 
     request.add_done_callback(answered)
-    limit, spent = spec.call_timeout_s, 0.0
+    limit, spent, garbage = spec.call_timeout_s, 0.0, link.garbage
     getter: asyncio.Future[Request] | None = None
     try:
         while True:
@@ -61,10 +61,17 @@ async def drive(spec: ServerSpec, link: Link, back: BackChannel, call: InFlight,
                 return request.result()
             if not done:
                 assert limit is not None
+                link.suspect()  # its answer may be lost in stray output: the next call waits for the check
+                stray = (
+                    f" Meanwhile it sent something that is no MCP message ({link.last_garbage}): its answer may "
+                    "have been lost in it (an MCP server over stdio may write only protocol messages to stdout)."
+                    if link.garbage > garbage
+                    else ""
+                )
                 raise MCPError(
                     f"MCP server {spec.name!r} ({spec.describe()}) did not answer the call of {call.tool} within "
                     f"call_timeout_s={limit:g} s (nor reported progress); the call was cancelled (whether it took "
-                    "effect is unknown). Raise call_timeout_s for slow tools (None: no limit).",
+                    f"effect is unknown).{stray} Raise call_timeout_s for slow tools (None: no limit).",
                     code="mcp_timeout",
                 )
             if getter not in done:

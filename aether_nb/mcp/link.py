@@ -7,6 +7,9 @@ another cell, so a :class:`Link` enters the ``Client`` in a dedicated *owner* ta
 
 The link also watches its read stream: when the server goes away (its process died, the HTTP endpoint closed)
 the link knows before the next request, so an idle server that died is started again instead of failing a call.
+A stdio server whose stdout carries something that is no MCP message (a stray ``print``, a log line) may lose an
+answer in it: after a request went unanswered past its timeout the link pings the server (:meth:`Link.suspect`),
+and one that answers no ping is known broken, so the next call starts it again instead of failing in turn.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from aether_nb.mcp.backchannel import BackChannel
 from aether_nb.mcp.spec import ServerSpec
 
 _STDERR_TAIL = 2000  # characters of the server's stderr quoted in an error
+_PINGS = 3  # pings lost in stray output before the output counts as broken
+CHECK_S = 10.0
+"""At most how long (and never longer than ``timeout_s``) the pings after an unanswered request may go unanswered
+before the connection counts as broken (see :meth:`Link.suspect`)."""
 PROTOCOL_MODE = "legacy"
 """How the SDK client negotiates: the ``initialize`` handshake (protocol up to 2025-11-25), which every server
 speaks, 2026-era ones included. On a 2026-07-28 connection a server may not send requests of its own during a
@@ -35,10 +42,15 @@ would fail or go quiet; on a handshake-era connection they reach the run (see :m
 class _ForgottenSession(logging.Filter):
     """Drops the SDK's "Session termination failed: 404" warning: closing a session an HTTP server no longer knows
     (it restarted) is what replacing a lost session does, and the run already reported the loss
-    (``mcp_session_gone``); printed on the notebook's stderr it only looked like a new failure."""
+    (``mcp_session_gone``); printed on the notebook's stderr it only looked like a new failure. So is its
+    "Session termination failed: All connection attempts failed" for a server that is gone: the call that found it
+    gone says so."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Session termination failed: 404"
+        return record.getMessage() not in (
+            "Session termination failed: 404",
+            "Session termination failed: All connection attempts failed",
+        )
 
 
 class _LostServer(logging.Filter):
@@ -55,21 +67,52 @@ class _LostServer(logging.Filter):
         return exc is None or not transport_failure(exc)
 
 
-_SDK_HTTP_LOG = logging.getLogger("mcp.client.streamable_http")
-for _kind in (_ForgottenSession, _LostServer):
-    if not any(isinstance(f, _kind) for f in _SDK_HTTP_LOG.filters):
-        _SDK_HTTP_LOG.addFilter(_kind())
+class _NotMCP(logging.Filter):
+    """Drops the SDK's tracebacks for output of the server that is no MCP message ("Failed to parse JSONRPC message
+    from server", some 10 lines per stray line of a stdio server's stdout; "Error parsing JSON response" or "... SSE
+    message" of an HTTP one): the link warns in one line on the server's logger instead (:meth:`Link.on_garbage`),
+    and an HTTP call so answered fails with the parse error in its message."""
+
+    _DROPPED = (
+        "Failed to parse JSONRPC message from server",
+        "Error parsing JSON response",
+        "Error parsing SSE message",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self._DROPPED
+
+
+for _name, _kinds in (
+    ("mcp.client.streamable_http", (_ForgottenSession, _LostServer, _NotMCP)),
+    ("mcp.client.stdio", (_NotMCP,)),
+):
+    _sdk_log = logging.getLogger(_name)
+    for _kind in _kinds:
+        if not any(isinstance(f, _kind) for f in _sdk_log.filters):
+            _sdk_log.addFilter(_kind())
+
+
+def refused(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (what ended an HTTP connection, see :meth:`Link.wait_ended`) is only connections the server
+    refused (``httpx2.ConnectError``, alone or in a group): nothing sent then reached it."""
+    import httpx2
+
+    if isinstance(exc, BaseExceptionGroup):
+        return all(refused(e) for e in exc.exceptions)
+    return isinstance(exc, httpx2.ConnectError)
 
 
 def transport_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` means the connection itself failed (anyio stream errors, HTTP transport errors)."""
+    """Whether ``exc`` means the connection itself failed (anyio stream errors, HTTP transport errors, a pipe or
+    socket error, alone or in an exception group)."""
     import anyio
     import httpx2
 
     if isinstance(exc, BaseExceptionGroup):
         return all(transport_failure(e) for e in exc.exceptions)
     closed = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError)
-    return isinstance(exc, closed)
+    return isinstance(exc, (*closed, OSError, EOFError))
 
 
 class Link:
@@ -84,6 +127,13 @@ class Link:
         self.loop = asyncio.get_running_loop()
         self.client: Any = None
         self.ended: str | None = None  # why the connection is no longer usable (None while it is)
+        self.end_error: BaseException | None = None  # what ended the connection's task, when something failed
+        self.pending = 0  # requests in flight on it (see MCPConnection._request)
+        self.unsent = False  # it ended refusing a request, which never reached the server
+        self.garbage = 0  # how many of the server's messages were no MCP message (stray output on its stdout)
+        self.last_garbage = ""  # the last of them, shortened, for messages
+        self._garbage_seen = asyncio.Event()
+        self._checking: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # the server's stderr, quoted when it fails; closed in close() (it outlives any one block of code)
@@ -92,6 +142,11 @@ class Link:
             if spec.command is not None
             else None
         )
+
+    @property
+    def closed_here(self) -> bool:
+        """Whether this process closed it (``close()``, ``close_all()``, a replaced connection)."""
+        return self._closing.is_set()
 
     @property
     def usable(self) -> bool:
@@ -118,10 +173,17 @@ class Link:
             tail = self.stderr_tail()
             # nothing to close gracefully (no session was made): stop it now, not after close()'s 10 s grace
             await self.close(timeout_s=0)
+            stray = (
+                f" It sent something that is no MCP message on its stdout ({self.last_garbage}): an MCP server over "
+                "stdio may write only protocol messages there (its logs go to stderr), and text without its newline "
+                "spoils the answer after it."
+                if self.garbage
+                else ""
+            )
             raise MCPError(
                 f"MCP server {shown(self.spec.name)} ({self.spec.describe()}) did not answer the protocol handshake "
-                f"within {self.spec.timeout_s:g} s.{tail} Check that the command starts an MCP server speaking "
-                "over stdio (or that the URL is its streamable HTTP endpoint), or raise timeout_s.",
+                f"within {self.spec.timeout_s:g} s.{stray}{tail} Check that the command starts an MCP server "
+                "speaking over stdio (or that the URL is its streamable HTTP endpoint), or raise timeout_s.",
                 code="mcp_connection",
             ) from None
         except asyncio.CancelledError:
@@ -172,6 +234,7 @@ class Link:
             raise
         except BaseException as exc:  # handed to the caller (open) or kept as the reason it ended
             self.ended = self.ended or describe_exception(exc)
+            self.end_error = exc
             if not ready.done():
                 ready.set_exception(exc)
             if not isinstance(exc, Exception):
@@ -189,11 +252,17 @@ class Link:
             from mcp import StdioServerParameters, stdio_client
 
             params = StdioServerParameters(
-                command=program(spec.command[0]), args=list(spec.command[1:]), env=dict(spec.env) or None, cwd=spec.cwd
+                command=program(spec.command[0]),
+                args=list(spec.command[1:]),
+                env=dict(spec.env) or None,
+                cwd=spec.cwd,
+                # bytes that are no UTF-8 on its stdout spoil that one line (an unreadable message, see on_garbage);
+                # with the SDK's "strict" they stopped its reader for good: every later answer was lost unseen
+                encoding_error_handler="replace",
             )
             inner: Any = stdio_client(params, errlog=self._errlog)  # type: ignore[arg-type]
             async with inner as (read, write):
-                yield _Transport(_Watched(read, self._on_end), write)
+                yield _Transport(_Watched(read, self._on_end, self.on_garbage), write)
         else:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
@@ -202,7 +271,7 @@ class Link:
             async with httpx2.AsyncClient(headers=dict(spec.headers), timeout=timeout) as http:
                 assert spec.url is not None
                 async with streamable_http_client(spec.url, http_client=http) as (read, write):
-                    yield _Transport(_Watched(read, self._on_end), write)
+                    yield _Transport(_Watched(read, self._on_end, self.on_garbage), write)
 
     async def _on_message(self, message: Any) -> None:
         """Server notifications besides log lines: a changed tool list is listed again (by the connection)."""
@@ -214,9 +283,90 @@ class Link:
     def _on_end(self) -> None:
         self.ended = self.ended or "the server closed the connection"
 
+    async def wait_ended(self, timeout_s: float) -> BaseException | None:
+        """Wait (at most ``timeout_s``) for the connection's task to end after its transport failed, and return
+        what ended it (:attr:`end_error`), e.g. the HTTP transport's ``ConnectError`` for a server that is gone."""
+        task = self._task
+        if task is not None and not task.done() and asyncio.current_task() is not task:
+            await asyncio.wait({task}, timeout=timeout_s)
+        return self.end_error
+
     def mark_ended(self, reason: str) -> None:
         """A request failed in a way that means the connection is gone: the next call makes a new one."""
         self.ended = self.ended or reason
+
+    def on_garbage(self, error: Exception) -> None:
+        """The server sent something that is no MCP message (a stray line on a stdio server's stdout): the SDK
+        drops it, and an answer glued to it is lost. Said in one line on the server's logger (the SDK's traceback
+        is filtered out), and kept for the messages of requests that then go unanswered."""
+        self.garbage += 1
+        self.last_garbage = garbage_text(error)
+        self._garbage_seen.set()
+        self.back.log.warning(
+            "MCP server %r (%s) sent something that is no MCP message; it was dropped (an MCP server over stdio "
+            "may write only protocol messages to stdout, its logs go to stderr): %s",
+            self.spec.name,
+            self.spec.describe(),
+            self.last_garbage,
+        )
+
+    def suspect(self) -> None:
+        """A request went unanswered past its timeout: ping the stdio server, in the background, until it answers.
+
+        Its answer may have been lost in stray output (a line without its newline swallows the next message),
+        or its output may be broken for good. A ping lost the same way is sent again; a server that answers no
+        ping within :data:`CHECK_S` (or ``timeout_s``) is broken: the link ends, and the next call (which waits
+        for this check, see :meth:`checked`) starts the server again instead of failing in turn. An HTTP server's
+        answers are separate responses, so one lost answer says nothing about the next: it is not checked.
+        """
+        if self.spec.command is None or not self.usable:
+            return
+        if self._checking is None or self._checking.done():
+            self._checking = self.loop.create_task(self._check(), name=f"aether_nb mcp check {self.spec.name}")
+
+    async def checked(self) -> None:
+        """Return once a check started by :meth:`suspect` is over (at once when none runs)."""
+        task = self._checking
+        if task is not None and not task.done() and asyncio.current_task() is not task:
+            await asyncio.wait({task})
+
+    async def _check(self) -> None:
+        from mcp import MCPError as SDKError
+        from mcp_types import CONNECTION_CLOSED
+
+        loop, garbage, limit = self.loop, self.garbage, min(self.spec.timeout_s, CHECK_S)
+        deadline = loop.time() + limit
+        for _ in range(_PINGS):
+            if not self.usable or loop.time() >= deadline:
+                break
+            self._garbage_seen.clear()
+            ping = loop.create_task(self.client.session.send_ping())
+            seen = loop.create_task(self._garbage_seen.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {ping, seen}, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in (ping, seen):
+                    task.cancel()
+                await asyncio.wait({ping, seen})
+            if ping in done and not ping.cancelled():
+                failed = ping.exception()
+                if isinstance(failed, SDKError) and failed.code == CONNECTION_CLOSED:
+                    self.mark_ended("connection closed")
+                return  # answered (an error is an answer too): the connection works
+            # else stray output came first: the ping's answer may be lost in it, so ping again
+        if not self.usable:
+            return
+        why = "its output is broken" if self.garbage > garbage else "it is stuck"
+        self.mark_ended(f"it answered no ping within {limit:g} s after a request went unanswered ({why})")
+        self.back.log.warning(
+            "MCP server %r (%s) answered no ping after a request went unanswered (%s%s): the next call starts it again",
+            self.spec.name,
+            self.spec.describe(),
+            why,
+            f"; the last thing it sent that is no MCP message: {self.last_garbage}" if self.garbage else "",
+        )
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Leave the SDK client (the server process is asked to exit, then terminated, then killed)."""
@@ -281,11 +431,18 @@ class _Transport:
 
 
 class _Watched:
-    """A read stream that calls ``on_end`` when it ends (EOF, or closed under the reader)."""
+    """A read stream that calls ``on_end`` when it ends (EOF, or closed under the reader), and ``on_garbage`` for
+    what the transport could not read as a message (it hands the reader the parse error instead)."""
 
-    def __init__(self, inner: Any, on_end: Any) -> None:
+    def __init__(self, inner: Any, on_end: Any, on_garbage: Callable[[Exception], None]) -> None:
         self._inner = inner
         self._on_end = on_end
+        self._on_garbage = on_garbage
+
+    def _seen(self, item: Any) -> Any:
+        if isinstance(item, Exception):
+            self._on_garbage(item)
+        return item
 
     @property
     def last_context(self) -> Any:
@@ -295,7 +452,7 @@ class _Watched:
         import anyio
 
         try:
-            return await self._inner.receive()
+            return self._seen(await self._inner.receive())
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._on_end()
             raise
@@ -307,7 +464,7 @@ class _Watched:
         import anyio
 
         try:
-            return await self._inner.__anext__()
+            return self._seen(await self._inner.__anext__())
         except (StopAsyncIteration, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._on_end()
             raise
@@ -331,6 +488,43 @@ def plain_cause(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def detached(exc: BaseException) -> BaseException:
+    """:func:`plain_cause` of ``exc``, with no exception group anywhere in its own chain either: each cause or
+    context that is a group is replaced by its first error. What a request's :class:`MCPError` is raised ``from``
+    (outside the ``except`` block, so nothing else hangs on as its context): a group anywhere in a cell's error
+    chain left ipykernel without a reply, see :func:`plain_cause`."""
+    top = plain_cause(exc)
+    seen: set[int] = set()
+    todo = [top]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node.__cause__, BaseExceptionGroup):
+            suppressed = node.__suppress_context__  # (setting __cause__ sets it)
+            node.__cause__, node.__suppress_context__ = plain_cause(node.__cause__), suppressed
+        if isinstance(node.__context__, BaseExceptionGroup):
+            node.__context__ = plain_cause(node.__context__)
+        todo.extend(e for e in (node.__cause__, node.__context__) if e is not None)
+    return top
+
+
+def garbage_text(error: Exception) -> str:
+    """What the server sent that was no MCP message, from the transport's parse error: ``'the text...'`` (shortened)
+    when the error holds it, else the error's own first line."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        try:
+            found = [e.get("input") for e in errors() if isinstance(e, dict)]
+        except Exception:  # (only a nicer message is lost)
+            found = []
+        if found and isinstance(found[0], (str, bytes)):
+            text = found[0].decode(errors="replace") if isinstance(found[0], bytes) else found[0]
+            return repr(text if len(text) <= 120 else text[:117] + "...")
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def describe_exception(exc: BaseException) -> str:

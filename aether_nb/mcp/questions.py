@@ -6,13 +6,17 @@ that task, so the questions are waits of its node and the model call is a journa
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, shown
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
+    from aether_nb.runtime.waits import Wait
+    from aether_nb.services.channel import Message, Respond
 
 ASK_TRIES = 3
 """How many times a field whose answer does not fit (``"three"`` for a number) is asked before declining."""
@@ -21,27 +25,40 @@ _YES_NO = ("Yes", "No")
 
 
 # -- questions ------------------------------------------------------------------------------------------------------
-async def ask(ctx: NodeContext, server: str, params: Any, answered: dict[str, Any] | None = None) -> Any:
+@dataclass(eq=False)
+class Form:
+    """How far a server's question (one elicitation) has got, kept while it moves between calls in flight (see
+    :func:`aether_nb.mcp.backchannel.handle_while_open`): the fields answered, and the field whose question is
+    open (``asking``; ``""`` for a form without fields), which the call it moves to asks again."""
+
+    answered: dict[str, Any] = field(default_factory=dict)
+    asking: str | None = None
+
+
+async def ask(ctx: NodeContext, server: str, params: Any, form: Form | None = None) -> Any:
     """An elicitation as the node's questions in the run's chat: one question per field of the requested form.
 
     A field with an ``enum`` (or ``oneOf`` consts) is a choice, a boolean a Yes/No choice, anything else a text
     answer (numbers are parsed; an optional field answered with an empty text is left out). Each question is a
     wait of the node, journaled like any ``ask_*``.
 
-    ``answered`` holds the fields answered so far, and is filled as they are: a form moved to another call in
-    flight before it was finished (see :func:`aether_nb.mcp.backchannel.handle_while_open`) asks there only the
-    fields left, never one the person already answered.
+    ``form`` is filled as the fields are answered: a form moved to another call in flight before it was finished
+    asks there only the fields left, never one the person already answered; the question that was open when it
+    moved is asked there as the same question, still open (:func:`still_open`), not as a new one.
     """
     from mcp_types import ElicitResult
 
-    answered = {} if answered is None else answered
+    form = Form() if form is None else form
+    answered = form.answered
     schema = params.requested_schema if isinstance(params.requested_schema, dict) else {}
     props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     required = set(schema.get("required") or [])
     channel = ctx.channel()
     message = f"{server} asks: {params.message}"
     if not props:
-        answer = await channel.ask_choices(message, ["Continue", "Decline"])
+        moved, form.asking = form.asking == "", ""
+        answer = await (still_open(ctx, channel) if moved else channel).ask_choices(message, ["Continue", "Decline"])
+        form.asking = None
         return ElicitResult(action="accept" if answer.index == 0 else "decline", content={})
     for name, prop in props.items():
         if name in answered:
@@ -49,11 +66,56 @@ async def ask(ctx: NodeContext, server: str, params: Any, answered: dict[str, An
         prop = prop if isinstance(prop, dict) else {}
         label = str(prop.get("description") or prop.get("title") or name)
         prompt = message if len(props) == 1 else f"{message}\n{label}"
-        value = await ask_field(channel, prompt, prop, optional=name not in required)
+        moved, form.asking = form.asking == name, name
+        asking = still_open(ctx, channel) if moved else channel
+        value = await ask_field(asking, prompt, prop, optional=name not in required)
+        form.asking = None
         if value is _DECLINED:
             return ElicitResult(action="decline")
         answered[name] = value
     return ElicitResult(action="accept", content={k: v for k, v in answered.items() if v is not _LEFT_OUT})
+
+
+STILL_OPEN = "(the same question as above, still open)"
+"""Put before the prompt of a question asked again under the call it moved to, where the chat adapter shows it."""
+
+
+def still_open(ctx: NodeContext, channel: Any) -> Any:
+    """The node's ``channel`` for a question that moved here from another call while it was open (seen already).
+
+    The run's events are unchanged (the widget's chat folds the moved question into one bubble by itself); the
+    session's chat *adapter* — the console that prints questions in a script or terminal — is not told the
+    question again as a chat message, and is shown it marked :data:`STILL_OPEN` (with the new wait to answer), so
+    a console no longer printed it twice as if it were a second question. A channel of another kind (a custom
+    ``channel`` service) is used as it is.
+    """
+    from aether_nb.services.channel import Channel
+
+    if not isinstance(channel, Channel):
+        return channel
+    return Channel(ctx, _StillOpen(channel.adapter), channel.key)
+
+
+class _StillOpen:
+    """A chat adapter that leaves out the repeated question's chat message and marks its presentation (see
+    :func:`still_open`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._shown = False  # the moved question presented: what follows (an answer that did not fit) is new
+
+    def deliver(self, message: Message) -> None:
+        if not self._shown and isinstance(message.content, dict) and message.content.get("turn") == "question":
+            return  # the question's bubble, said already under the call it moved from
+        self._inner.deliver(message)
+
+    async def present(self, wait: Wait, respond: Respond) -> None:
+        if self._shown:
+            await self._inner.present(wait, respond)
+            return
+        self._shown = True
+        prompt = f"{STILL_OPEN} {wait.prompt}" if wait.prompt else STILL_OPEN
+        await self._inner.present(dataclasses.replace(wait, prompt=prompt), respond)
 
 
 _DECLINED = object()
