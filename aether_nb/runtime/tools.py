@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.arguments import bound_arguments, node_signature
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.context_param import find_context_param as find_context_param  # (re-exported)
@@ -217,10 +218,17 @@ class Tool:
         fast = self._fast_bind(args, kwargs)
         if fast is not None:
             return inspect.BoundArguments(self.signature, fast)
-        try:
+        ctx, sig = self.context_param, node_signature(self)
+        if ctx is None or ctx not in kwargs:  # (the context is injected: it is no argument of the call)
+            try:
+                arguments = bound_arguments(sig, args, kwargs)  # as Python binds, naming every problem
+            except TypeError as exc:
+                raise UsageError(f"{signature_text(self.name, sig)}: {exc}", code="bad_arguments") from None
+            if ctx is not None:
+                arguments[ctx] = None  # (None: the step injects the run's context)
+            return inspect.BoundArguments(self.signature, arguments)
+        try:  # an explicit context= (AetherGraph passes one)
             bound = self.signature.bind_partial(*args, **kwargs)
-            if self.context_param is not None and self.context_param not in bound.arguments:
-                bound.arguments[self.context_param] = None
             bound = self.signature.bind(*bound.args, **bound.kwargs)
         except TypeError as exc:
             raise UsageError(f"{signature_text(self.name, self.signature)}: {exc}", code="bad_arguments") from exc
@@ -519,11 +527,12 @@ class _DualStageMeta(type):
         setup_sig = inspect.signature(tool_cls.setup)
         ctx_param = find_context_param(tool_cls.setup, name)
         params = [p for p in setup_sig.parameters.values() if p.name not in ("self", ctx_param)]
+        sig = inspect.Signature(params)
         try:
-            bound = inspect.Signature(params).bind(*args, **kwargs)
+            inputs = bound_arguments(sig, args, kwargs)  # as Python binds, naming every problem
         except TypeError as exc:
-            raise UsageError(f"{signature_text(name, inspect.Signature(params))}: {exc}", code="bad_arguments") from exc
-        inputs = dict(bound.arguments)
+            raise UsageError(f"{signature_text(name, sig)}: {exc}", code="bad_arguments") from None
+        bound = inspect.BoundArguments(sig, inputs)
 
         async def execute(child: Scope) -> dict[str, Any]:
             instance: DualStageTool = type.__call__(cls)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aether_nb as ag
@@ -242,9 +242,6 @@ def _names_the_problem(message: str, refused: TypeError, kwargs: dict[str, Any],
 @given(st.lists(calls, min_size=1, max_size=4), st.integers(-5, 5))
 def test_graphify_binds_tool_calls_as_python_does(made: list[Any], x: int) -> None:
     verdicts = [_binds(i, a, k) for i, a, k in made]
-    # (a node's tool binds its inputs again in tools.py, with inspect's bug: see the xfail test below; drop this
-    # assume() when tools.py binds with arguments.bound_arguments)
-    assume(not any(_inspect_errs(_oracle(i, a, k), a, k) for i, a, k in made))
 
     @ag.graphify(name="fb_graph", inputs=["x"], outputs=[f"o{n}" for n in range(len(made))])
     def graph(x: Any) -> Any:
@@ -275,12 +272,6 @@ def test_graphify_binds_tool_calls_as_python_does(made: list[Any], x: int) -> No
         assert outputs == {f"o{n}": _json(_direct(i, a, k, x)) for n, (i, a, k) in enumerate(made)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs aether_nb/runtime/tools.py to bind with arguments.bound_arguments (Tool._bind, DualStageTool"
-    ".prepare):"
-    " inspect names only a call's first problem and refuses f(1, b=3) for def f(a, b=2, /, **kw); remove when done",
-)
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(calls, min_size=1, max_size=4), st.integers(-5, 5))
 def test_graph_fn_binds_tool_calls_as_python_does(made: list[Any], x: int) -> None:
@@ -308,7 +299,6 @@ def test_graph_fn_binds_tool_calls_as_python_does(made: list[Any], x: int) -> No
             _names_the_problem(got.message, refused, kwargs, i)
 
 
-@pytest.mark.xfail(strict=True, reason="needs tools.py to bind with arguments.bound_arguments; remove when done")
 def test_tools_take_a_keyword_named_like_a_positional_only_parameter_into_their_kwargs(session: Session) -> None:
     """Python calls ``fb_podkw(1, b=3)`` with ``kw={'b': 3}``; inspect before Python 3.12.4 refuses it (gh-87106)."""
     podkw = _TOOLS[_BODIES.index(fb_podkw)]
