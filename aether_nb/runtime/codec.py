@@ -54,6 +54,20 @@ def encode(value: Any) -> Any:
     return _encode(value, 0)
 
 
+def pickled(value: Any) -> bool:
+    """Whether encoded ``value`` (JSON as :func:`encode` made it) holds a pickle, which :func:`decode` would load."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if v.get(_TAG) == "pickle":
+                return True
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
 def _too_deep() -> NotEncodable:
     return NotEncodable(f"a value nests deeper than {MAX_DEPTH} levels, which the store does not keep")
 

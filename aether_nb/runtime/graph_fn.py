@@ -19,6 +19,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
+from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
@@ -160,8 +161,8 @@ class GraphFn:
         scope = current_scope()
         self._refuse_start_keywords(kwargs, "call" if scope is None else "nested")
         inputs = self._bind(args, dict(kwargs))
-        if scope is None:
-            return self._run_to_end(inputs)
+        if scope is None:  # (noted: a sync tool's body that drops this coroutine fails its step, see direct_calls)
+            return direct_coroutine(self._run_to_end(inputs), self.name, "an agent")
 
         async def execute(child: Scope) -> dict[str, Any]:
             return await self.run_root(child, inputs)
@@ -179,6 +180,7 @@ class GraphFn:
 
     def start(
         self,
+        /,
         *args: Any,
         run_id: str | None = None,
         session: Session | None = None,
@@ -212,7 +214,7 @@ class GraphFn:
             self, inputs, run_id=run_id, session=session, hint=hint, executor=executor, retry_failed=retry_failed
         )
 
-    def sync(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def sync(self, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``.
 
         Inside a running event loop it refuses, unless ``ag.configure(nested_sync=True)`` opted in to

@@ -18,7 +18,9 @@ from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments, node_signature
+from aether_nb.runtime.build_checks import GraphTools, condition_problems, refuse_non_body, signature_inputs
 from aether_nb.runtime.checks import nesting_problem
+from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.executors import Executor
 from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import check_resume_mode, start_run
@@ -39,14 +41,6 @@ from aether_nb.runtime.taskgraph import (
 )
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, signature_text
 
-_CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    # op -> (keys it needs, keys it may have besides "op")
-    **dict.fromkeys(("eq", "ne", "in", "not_in"), (frozenset({"left", "right"}), frozenset({"left", "right"}))),
-    **dict.fromkeys(("truthy", "falsy"), (frozenset({"value"}), frozenset({"value"}))),
-    "not": (frozenset(), frozenset({"value", "args"})),
-    **dict.fromkeys(("and", "or"), (frozenset({"args"}), frozenset({"args"}))),
-}
-_CONDITION_OPS = set(_CONDITION_KEYS)
 _CONTROL_KWARGS = frozenset({"_id", "_after", "_condition", "_timeout_s"})
 
 
@@ -163,6 +157,7 @@ class GraphBuilder:
         self.nodes: dict[str, NodeSpec] = {}
         self.counters: dict[str, int] = {}
         self.errors: list[str] = []
+        self.tools = GraphTools()  # one tool per name (see build_checks)
 
     def pending_errors(self) -> str:
         return "".join(f"\n  also: {e}" for e in self.errors)
@@ -186,6 +181,9 @@ class GraphBuilder:
             node_id = f"{name}_{len(self.nodes) + 1}"
         if node_id in self.nodes:
             self.errors.append(f"{node_id}: two nodes have this id (set _id= to tell them apart)")
+        clash = self.tools.problem(tool, name, node_id)
+        if clash is not None:
+            self.errors.append(clash)
         if timeout_s is not None and (
             isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
         ):
@@ -205,7 +203,7 @@ class GraphBuilder:
             self.errors.append(f"{node_id}: _condition {says} {problem}")
         elif condition is not None:
             cond_json = self.encode(condition, f"{node_id}: _condition")
-            self._check_condition(node_id, cond_json)
+            self.errors.extend(condition_problems(node_id, cond_json))
             deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
         self.nodes[node_id] = NodeSpec(
             id=node_id,
@@ -281,33 +279,6 @@ class GraphBuilder:
             return [self.encode(v, where, output=output) for v in value]
         return value
 
-    def _check_condition(self, node_id: str, cond: Any) -> None:
-        if isinstance(cond, bool) or (isinstance(cond, dict) and "$ref" in cond):
-            return
-        if not isinstance(cond, dict) or cond.get("op") not in _CONDITION_OPS:
-            self.errors.append(
-                f"{node_id}: _condition must be a bool, a reference, or {{'op': one of "
-                f"{sorted(_CONDITION_OPS)}, ...}}, got {cond!r}"
-            )
-            return
-        op = cond["op"]
-        needs, may = _CONDITION_KEYS[op]
-        keys = set(cond) - {"op"}
-        if not needs <= keys or not keys <= may or (op == "not" and len(keys) != 1):
-            # a misspelled key ({"op": "eq", "lhs": x}) compared None with None, silently: it is an error
-            shape = {"not": "'value' (or 'args': [one condition])"}.get(op, " and ".join(f"'{k}'" for k in sorted(may)))
-            self.errors.append(f"{node_id}: _condition op {op!r} takes {shape}, got keys {sorted(keys)}")
-            return
-        subs = cond.get("args", [])
-        if not isinstance(subs, list) or (op == "not" and "args" in cond and len(subs) != 1):
-            self.errors.append(f"{node_id}: _condition op {op!r}: 'args' must be a list of conditions, got {subs!r}")
-            return
-        if op == "not" and "value" in cond:
-            subs = [cond["value"]]
-        for sub in subs:
-            if op in ("and", "or") or (isinstance(sub, dict) and "op" in sub):
-                self._check_condition(node_id, sub)
-
     def finish(self, outputs_decl: list[str] | None, returned: Any) -> dict[str, Any]:
         """The graph's outputs from what the body returned, checked against ``outputs=`` when it was given: a
         returned key it does not name, or a name no key has, is a build error (an undeclared key used to become an
@@ -378,20 +349,14 @@ class GraphifyFn:
         outputs: Sequence[str] | None,
         promoted_from: dict[str, Any] | None = None,
     ) -> None:
-        if inspect.iscoroutinefunction(fn):
-            raise UsageError(
-                "@graphify decorates a plain `def` (it is traced once, not awaited); use @graph_fn for async agents"
-            )
-        if not callable(fn):
-            raise UsageError(f"@graphify decorates a function, got {type(fn).__name__}")
+        refuse_non_body(fn)
         self.fn = fn
         chosen = name or getattr(fn, "__name__", "")
         if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
             raise UsageError(f"graph name must be an identifier, got {shown(chosen)}")
         self.name: str = chosen
-        sig_names = [p for p in inspect.signature(fn).parameters]
         if inputs is None:
-            self.required, self.optional = sig_names, {}
+            self.required, self.optional = signature_inputs(fn, self.name)
         elif isinstance(inputs, dict):
             self.required = [k for k, v in inputs.items() if v is REQUIRED]
             self.optional = {k: v for k, v in inputs.items() if v is not REQUIRED}
@@ -436,6 +401,7 @@ class GraphifyFn:
             )
         graph = TaskGraph(self.name, list(self.required), dict(self.optional), outputs, builder.nodes)
         graph.promoted_from = self.promoted_from
+        graph.tools = builder.tools.tools
         return graph
 
     def _inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -450,6 +416,7 @@ class GraphifyFn:
 
     def start(
         self,
+        /,
         *,
         run_id: str | None = None,
         session: Session | None = None,
@@ -497,7 +464,7 @@ class GraphifyFn:
                 "plain function that calls the tools: called in a @graphify body, it adds its nodes to that graph",
                 code="nested_graph",
             )
-        return self._run(inputs)
+        return direct_coroutine(self._run(inputs), self.name, "a graph")  # (a sync tool's body may drop it)
 
     async def _run(self, inputs: dict[str, Any]) -> dict[str, Any]:
         run = self.start(**inputs)
@@ -524,8 +491,9 @@ def graphify(
     """Make a plain function a static graph: ``@graphify(name="pipeline", inputs=["x"], outputs=["answer"])``.
 
     ``inputs`` as a list are required; as a dict, optional with defaults (``ag.REQUIRED`` marks a required one;
-    default: the function's parameters). ``promoted_from`` is written by ``run.promote()``: it names the inputs
-    whose defaults were computed for the run's inputs (see ``TaskGraph.check_inputs``).
+    default: the function's parameters, those with a default optional). ``promoted_from`` is written by
+    ``run.promote()``: it names the inputs whose defaults were computed for the run's inputs (see
+    ``TaskGraph.check_inputs``).
     """
 
     def wrap(f: Callable[..., Any]) -> GraphifyFn:

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import node_tool
+from aether_nb.runtime.codec import NotEncodable, decode, encode, pickled
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.store.records import JSON
 
@@ -185,7 +186,7 @@ def tool_version(tool: Any) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
-def _origin(tool: Any) -> tuple[str, str]:
+def origin(tool: Any) -> tuple[str, str]:
     """Where a tool was defined (module and qualified name) — the same for a function redefined in a cell."""
     fn = getattr(tool, "fn", tool)
     return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""))
@@ -295,6 +296,10 @@ class TaskGraph:
     promoted_from: dict[str, Any] | None = None
     """For a graph promoted from a run: ``{"run": id, "inputs": {...}, "computed": [names]}`` — the optional inputs
     named in ``computed`` hold values the run computed in Python for those run inputs (see :meth:`check_inputs`)."""
+    tools: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The tools ``build()`` found the nodes calling, by name: the ones :meth:`resolve_tool` runs. Not saved (a graph
+    loaded from JSON finds its tools by name and code version): two tools of one name and code (a factory's) would
+    otherwise both be found as the one defined last."""
 
     kind = "graphify"
 
@@ -361,26 +366,64 @@ class TaskGraph:
 
     # -- JSON ---------------------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """The graph as JSON: its constants (node inputs, defaults, outputs, node states) in the form the runtime's
+        codec stores values in (a numpy value or a tuple tagged, other objects pickled), which :meth:`from_json`
+        restores. A constant that form cannot hold (a lambda, an open file) is a :class:`UsageError` naming it.
+        """
+        where = "the graph's inputs' defaults"
+        try:
+            optional = encode(dict(self.optional))
+            nodes = []
+            for n in self.nodes.values():
+                where = f"node {n.id}'s inputs or _condition"
+                nodes.append(encode(n.to_json()))
+            where = "the graph's outputs"
+            outputs = encode(dict(self.outputs))
+            where = "the nodes' last outputs (state)"
+            state = encode(self.state)
+            where = "promoted_from"
+            promoted_from = encode(self.promoted_from)
+        except NotEncodable as exc:
+            raise UsageError(
+                f"graph {shown(self.name)} cannot be saved as JSON: {where} hold(s) a value it cannot keep ({exc}). "
+                "Pass that value as a graph input instead of building it into the graph, or make it a plain value "
+                "(numbers, strings, lists, dicts)",
+                code="graph_not_saveable",
+            ) from None
         return {
             "name": self.name,
-            "inputs": {"required": list(self.required), "optional": dict(self.optional)},
-            "outputs": dict(self.outputs),
-            "nodes": [n.to_json() for n in self.nodes.values()],
-            "state": self.state,
-            "promoted_from": self.promoted_from,
+            "inputs": {"required": list(self.required), "optional": optional},
+            "outputs": outputs,
+            "nodes": nodes,
+            "state": state,
+            "promoted_from": promoted_from,
         }
 
     def dumps(self) -> str:
+        """:meth:`to_json` as a string. A constant JSON holds only as a pickle (a numpy array, an object) makes
+        the file one :meth:`from_json` loads only with ``allow_pickle=True``: unpickling runs code the file names."""
         return json.dumps(self.to_json())
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | str) -> TaskGraph:
+    def from_json(cls, data: dict[str, Any] | str, *, allow_pickle: bool = False) -> TaskGraph:
         """The graph ``dumps()`` / ``to_json()`` wrote; anything else (a damaged or hand-edited file) is a
         :class:`UsageError` saying what is wrong. Its tools are looked up when it runs (a cell may define them later).
+
+        ``allow_pickle``: a graph whose constants were pickled (numpy arrays, objects) is refused unless this is
+        true, as ``numpy.load`` refuses pickles: a graph file is shared, and unpickling a hand-made one runs its code.
         """
         try:
             if isinstance(data, str):
                 data = json.loads(data)
+            if isinstance(data, dict):
+                if not allow_pickle and pickled(data):
+                    raise UsageError(
+                        "this graph file holds pickled constants (a numpy array or an object built into the graph): "
+                        "loading them runs code the file names. If you trust the file, load it with "
+                        "TaskGraph.from_json(..., allow_pickle=True); else pass such values as graph inputs",
+                        code="graph_pickled",
+                    )
+                data = decode(data)  # (constants as to_json() encoded them)
             if not isinstance(data, dict):
                 raise TypeError(f"expected a JSON object, got {type(data).__name__}")
             nodes = [NodeSpec.from_json(n) for n in data["nodes"]]
@@ -416,7 +459,8 @@ class TaskGraph:
 
     # -- tools ---------------------------------------------------------------------------------------------------------
     def resolve_tool(self, spec: NodeSpec) -> Any:
-        """The tool a node was built with, refusing one whose code was redefined since the graph was built.
+        """The tool a node was built with (the one ``build()`` called, when this graph holds it), refusing one whose
+        code was redefined since the graph was built.
 
         Tools are found by name and code version, so two modules may each have a tool of the same name; but when
         the definition a graph was built with has been replaced by a newer one of the same function (a notebook
@@ -424,10 +468,18 @@ class TaskGraph:
         the tool.
         """
         latest = lookup("tool", spec.tool)
-        exact = lookup_version("tool", spec.tool, spec.tool_version)
-        if exact is None and latest is not None and tool_version(latest) == spec.tool_version:
-            exact = latest
-        if latest is None or exact is None or (latest is not exact and _origin(latest) == _origin(exact)):
+        held = self.tools.get(spec.tool)
+        if held is not None and getattr(held, "version", None) == spec.tool_version:
+            exact = held  # the tool the build called (another of its name and code may have been defined since)
+        else:
+            exact = lookup_version("tool", spec.tool, spec.tool_version)
+            if exact is None and latest is not None and tool_version(latest) == spec.tool_version:
+                exact = latest
+        if (
+            latest is None
+            or exact is None
+            or (latest is not exact and origin(latest) == origin(exact) and latest.version != exact.version)
+        ):
             raise UsageError(
                 f"tool {shown(spec.tool)} was redefined after graph {shown(self.name)} was built (node {spec.id}); "
                 "build the graph again to use the new code"
