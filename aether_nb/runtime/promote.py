@@ -7,13 +7,14 @@ The run's tool calls become nodes. Each argument is traced back to where its val
 2. one of the run's inputs -> a reference to the graph's input;
 3. a constant written in the agent's source code -> a literal (a trivial value, None, True, "", [] or {}, is traced
    the same way, by exact type and with the run's order first: a tool's ``urgent=True`` passed on is a reference);
-4. the answer to a question, or an LLM reply, taken during the run -> a literal, noted in the source (the promoted
-   graph asks nothing);
+4. the answer to a question, or an LLM reply (its text), taken during the run -> a literal, noted in the source
+   (the promoted graph asks nothing, calls no model: the LLM call is listed, see below);
 5. anything else was **computed in Python between calls** (``double(a["y"] + 1)``). A static graph cannot
    recompute it, so it is never frozen silently: it becomes an input of the promoted graph, named after the call and
    the argument (``double_2_x``), with the run's value as its default and a comment saying so. With
    ``computed="refuse"`` the promotion lists such values and raises instead. Lists and dicts are traced element by
-   element, so ``add(items=[a["y"], b["y"]])`` keeps its two references.
+   element, so ``add(items=[a["y"], b["y"]])`` keeps its two references. A value a nested agent returned or a context
+   call read is such an input too, its comment naming that step (:mod:`~aether_nb.runtime.promote_steps`).
 
 A parameter of a tool left at its default (no call of the agent's code passes it, see
 :mod:`~aether_nb.runtime.promote_code`) stays out of the call. A call whose result held a secret (never journaled:
@@ -29,9 +30,11 @@ name their object is bound to, and an input named like a tool makes the body rea
 
 The agent's context calls are not tool calls (:mod:`~aether_nb.runtime.promote_effects`): an approval it asked is
 carried over as an ``ask_approval`` node gating every call made after it; the others (messages, KV and memory
-writes, questions, ``context.step`` code) are listed at the top of the source and named by a
+writes, questions, ``context.step`` code, LLM calls) are listed at the top of the source and named by a
 :class:`~aether_nb.runtime.promote_effects.PromotionWarning`; a failed call the agent caught, or one it gave up on, is
-noted.
+noted. A nested agent is no node (``@graphify`` calls tools): its tool calls are nodes, and the agent call is listed
+beside its LLM and context calls; a state graph run in the agent's body is no step of the run, so the line running it
+is listed.
 
 Tracing a value to its origin is :mod:`~aether_nb.runtime.promote_trace` (values compared as one truth value, so a
 NumPy array a run passed is found, not a bare ValueError).
@@ -55,15 +58,23 @@ from aether_nb.runtime.arguments import node_signature
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.promote_check import check, trace_source
-from aether_nb.runtime.promote_code import control_flow, names_read, passed_params, source_constants, tool_defaults
+from aether_nb.runtime.promote_code import (
+    control_flow,
+    names_read,
+    passed_params,
+    runnable_calls,
+    source_constants,
+    tool_defaults,
+)
 from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
 from aether_nb.runtime.promote_names import bound_name
 from aether_nb.runtime.promote_order import after_edges, predecessors
 from aether_nb.runtime.promote_render import render
+from aether_nb.runtime.promote_steps import steps
 from aether_nb.runtime.promote_trace import Tracer, holds_secret, is_secret, same_value, trivial
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, is_ref_json, tool_version
-from aether_nb.store.redact import MASK
+from aether_nb.store.redact import MASK, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.graph import GraphNode
@@ -100,6 +111,8 @@ class Promotion:
     notes: list[str] = field(default_factory=list)
     secrets: dict[str, str | None] = field(default_factory=dict)  # computed input -> environment variable or None
     left_out: list[str] = field(default_factory=list)  # context calls the promoted graph does not make
+    sources: dict[str, str] = field(default_factory=dict)  # computed input -> the step whose returned value it is
+    agents: list[str] = field(default_factory=list)  # the nested agent calls listed in ``left_out``
 
 
 def _defined_at(tool: Any) -> tuple[str, str]:
@@ -155,25 +168,21 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         raise UsageError(f"computed must be one of {list(COMPUTED_MODES)}, got {shown(computed)}")
     if run.status != "succeeded":
         raise UsageError(f"only a succeeded run can be promoted; run {run.id} is {run.status}", run_id=run.id)
-    journal = {e.key: decode(e.value) for e in run.session.store.load_journal(run.id) if e.kind != FAILED}
+    entries = run.session.store.load_journal(run.id)
+    journal = {e.key: decode(e.value) for e in entries if e.kind != FAILED}
     inputs = run.inputs
     graph = run.graph
-    step_values = {
-        f"{n.id} ({n.name})": journal.get(n.id, n.outputs)
-        for n in graph.nodes
-        if n.kind in ("wait", "llm", "step") and n.status == "DONE"
-    }
+    produced = steps(graph.nodes, entries, journal)  # (answers, LLM replies, nested agents: see promote_steps)
     agents = [lookup(run.record.kind, run.graph_name)]
     agents += [lookup("graph_fn", n.name) for n in graph.nodes if n.kind == "graph_fn"]
     constants = [c for agent in dict.fromkeys(a for a in agents if a is not None) for c in source_constants(agent)]
     known = [a for a in dict.fromkeys(agents) if a is not None]
     reads = [names_read(a) for a in known]
     read = None if not reads or any(r is None for r in reads) else set().union(*(r for r in reads if r is not None))
-    tracer = Tracer(inputs, constants, step_values, read)
+    tracer = Tracer(inputs, constants, produced.literals, read, produced.returned)
     # tool-calling loops (``llm.run_tools``): a step whose own children include LLM calls; the tool calls in it are
     # the model's (a graph_fn node that calls an LLM and then tools computes their arguments in Python: not these)
-    with_llm = {n.parent for n in graph.nodes if n.kind == "llm" and n.parent is not None}
-    llm_nodes = {n.id: f"{n.id} ({n.name})" for n in graph.nodes if n.kind == "step" and n.id in with_llm}
+    llm_nodes = {n.id: f"{n.id} ({n.name})" for n in graph.nodes if n.id in produced.loops}
     tool_ids = {n.id for n in graph.nodes if n.kind == "tool"}
     asked = {a.node_id: a for a in approvals(graph.nodes, journal, tool_ids)}
     gated = gates(graph.nodes, list(asked.values()))
@@ -277,9 +286,22 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         for name in redefined
     ]
     secrets = {k: _env_name(v) for k, v in tracer.computed.items() if is_secret(v)}
-    entries = run.session.store.load_journal(run.id)
-    dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked) | set(llm_nodes))
-    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped)
+    # a nested agent is listed when what it did is (its LLM calls, context calls) or a value it returned is an input
+    named = {k for k in produced.agents for label in tracer.sources.values() if label.startswith(f"{k}, ")}
+    dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked), produced, named)
+    sources = {k: v for k, v in tracer.sources.items() if k not in secrets}
+    agents = [k for k in (line.split(":", 1)[0] for line in dropped) if k in produced.agents]
+    # a state graph run in the agent's body is a turn of its own, no step of this run: said, as the run cannot show it
+    dropped += [
+        redact_text(
+            f"{line.split(':', 1)[0]} of {getattr(a, 'name', '?')}:{line.split(':', 1)[1]} runs a state graph (or "
+            "another runnable) in the agent's code: its turn is no step of this run, so the graph does not run it "
+            "(nor its LLM and tool calls), and a value it produced may be an input of the graph below"
+        )
+        for a in known
+        for line in runnable_calls(a)
+    ]
+    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped, sources, agents)
 
 
 _DEFAULT = object()
@@ -495,10 +517,20 @@ def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> s
     check(run, traced, answers, promotion.computed)
     if promotion.left_out:
         keys = [line.split(":", 1)[0] for line in promotion.left_out]
+        code = [k for k in keys if k.startswith("line ")]
+        context = [k for k in keys if k not in promotion.agents and k not in code]
+        parts = [f"{len(context)} context call(s) of the agent's code ({', '.join(context)})"] if context else []
+        if code:
+            parts.append(f"the state graph call(s) at {', '.join(code)}")
+        if promotion.agents:
+            parts.append(
+                f"the nested agent call(s) {', '.join(promotion.agents)} (a static graph calls tools, not agents: "
+                "their tool calls are nodes, their own code and their other calls are not)"
+            )
         warnings.warn(
             PromotionWarning(
-                f"the graph promoted from run {run.id} leaves out {len(keys)} context call(s) of the agent's code "
-                f"({', '.join(keys)}): it does not make them. They are listed at the top of the source"
+                f"the graph promoted from run {run.id} leaves out {' and '.join(parts)}: it does not make them. They "
+                "are listed at the top of the source"
             ),
             stacklevel=3,
         )

@@ -15,7 +15,11 @@ import inspect
 import textwrap
 from typing import Any
 
-__all__ = ["control_flow", "names_read", "passed_params", "source_constants", "tool_defaults"]
+__all__ = ["control_flow", "names_read", "passed_params", "runnable_calls", "source_constants", "tool_defaults"]
+
+_RUNNABLE = frozenset({"ainvoke", "invoke", "astream", "stream", "abatch", "batch", "astream_events"})
+"""Methods that run a state graph (``aether_nb.flow``, LangGraph) or another runnable: called in an agent's body, what
+they do (their LLM and tool calls) is a turn of its own, no step of the agent's run."""
 
 _BRANCHES: tuple[type[ast.AST], ...] = (
     ast.If,
@@ -143,3 +147,21 @@ def _called(func: ast.expr) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     return None
+
+
+def runnable_calls(target: Any) -> list[str]:
+    """The calls of an agent's source that run a state graph or another runnable (``line 12: app.ainvoke(...)``),
+    or [] when it has none or its source is unknown. Such a call is a turn of its own, recorded in no step of the
+    run: promotion cannot see its LLM or tool calls, so a value it produced looked computed in Python and the call
+    went unmentioned."""
+    parsed = _tree(target)
+    if parsed is None:
+        return []
+    tree, source, fn = parsed
+    first = getattr(getattr(fn, "__code__", None), "co_firstlineno", 1)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _RUNNABLE:
+            text = (ast.get_source_segment(source, node) or node.func.attr).splitlines()[0].strip()
+            found.append((first + node.lineno - 1, text[:80]))
+    return [f"line {line}: {text}" for line, text in sorted(found)]

@@ -10,7 +10,8 @@ call it again. Dropping these silently made a graph that pays without asking, so
   so a refusal skips them;
 * every other context call is **listed** at the top of the promoted source with its step key (``kv.set_1: kv.set
   ('last_receipt', ...)``) and :class:`PromotionWarning` names them when ``run.promote()`` returns: the promoted graph
-  does not make them;
+  does not make them. LLM calls are among them (a ``run_tools`` loop once), and so are nested agent calls that made
+  such calls or returned a value the graph takes as an input (:mod:`~aether_nb.runtime.promote_steps`);
 * a tool call that **failed** and was caught by the agent is noted (the graph leaves it out and has no retry), and
   so is one the agent **gave up on** (``asyncio.wait_for``'s timeout, a cancelled task: it ends ``CANCELLED``) and
   went on without, often to a fallback (the graph leaves it out and makes the fallback whatever its inputs).
@@ -25,7 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
+from aether_nb.runtime.promote_steps import Steps, agent_line, in_loop, llm_line, loop_line
 from aether_nb.store.redact import redact_text
 
 if TYPE_CHECKING:
@@ -149,10 +152,20 @@ def failed_calls(nodes: Iterable[GraphNode], tools: set[str]) -> list[str]:
 
 
 def left_out(
-    run: Run, entries: list[JournalEntry], nodes: list[GraphNode], tools: set[str], skip: set[str]
+    run: Run,
+    entries: list[JournalEntry],
+    nodes: list[GraphNode],
+    tools: set[str],
+    skip: set[str],
+    produced: Steps | None = None,
+    named: Iterable[str] = (),
 ) -> list[str]:
-    """One line per context call of the agent's code the promoted graph does not make (``skip``: steps carried over
-    or accounted for otherwise, such as the LLM loops of ``run_tools``)."""
+    """One line per context call of the agent's code the promoted graph does not make (``skip``: steps carried
+    over, such as the approvals), its LLM calls and ``run_tools`` loops among them (they were skipped: a nested
+    agent's reply was frozen into the graph with no word), and one per nested agent call that did such calls or
+    returned a value the graph takes as an input (``named``), listed before its own calls (see
+    :mod:`~aether_nb.runtime.promote_steps`)."""
+    produced = produced if produced is not None else Steps()
     calls = {c["key"]: c for c in run.graph.calls}
     for n in nodes:
         calls.update((c["key"], c) for c in n.calls)
@@ -162,13 +175,18 @@ def left_out(
         if isinstance(e, dict) and e.get("kind") == "channel_message"
     }
     waits = {n.id: n for n in nodes if n.kind == "wait"}
-    lines = []
+    by_id = {n.id: n for n in nodes}
+    lines: list[tuple[str, str]] = []
     for e in entries:
-        if e.key in skip or e.kind in ("tool", "graph_fn", "llm", FAILED) or e.name == "chat_turn":
+        if e.key in skip or e.kind in ("tool", "graph_fn", FAILED) or e.name == "chat_turn":
             continue
-        if in_tool(e.key, tools):
+        if in_tool(e.key, tools) or (e.kind == "llm" and in_loop(e.key, produced.loops)):
             continue
-        if e.kind == "service":
+        if e.kind == "llm":
+            what = llm_line(by_id.get(e.key), decode(e.value))
+        elif e.key in produced.loops:
+            what = loop_line(by_id.get(e.key), decode(e.value))
+        elif e.kind == "service":
             call = calls.get(e.key, {})
             what = f"{e.name}({_short(call.get('inputs'), 80)})"
         elif e.kind == "send":
@@ -186,8 +204,24 @@ def left_out(
             what = f"context.step({e.name!r}): its code does not run"
         else:
             what = f"{e.name} ({e.kind})"
-        lines.append(redact_text(f"{e.key}: {what}"))
-    return lines
+        lines.append((e.key, redact_text(f"{e.key}: {what}")))
+    return _with_agents(lines, produced, tools, set(named))
+
+
+def _with_agents(lines: list[tuple[str, str]], produced: Steps, tools: set[str], named: set[str]) -> list[str]:
+    """``lines`` with a line for each nested agent call (outside tools) that made some of them or returned a value
+    the graph takes as an input, before its first call listed (or at the end)."""
+    out = [line for _, line in lines]
+    agents = [
+        (key, node)
+        for key, node in produced.agents.items()
+        if not in_tool(key, tools) and (key in named or any(k.startswith(f"{key}/") for k, _ in lines))
+    ]
+    for key, node in reversed(agents):
+        at = next((i for i, (k, _) in enumerate(lines) if k.startswith(f"{key}/")), len(lines))
+        out.insert(at, redact_text(f"{key}: {agent_line(node)}"))
+        lines.insert(at, (key, ""))
+    return out
 
 
 def _short(value: Any, limit: int = 60) -> str:

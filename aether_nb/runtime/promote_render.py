@@ -156,8 +156,9 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
     lines += [f"# {n}" for n in promotion.notes]
     if promotion.left_out:
         lines.append(
-            "# NOT IN THIS GRAPH: the agent's code made these context calls, which the promoted graph does not make "
-            "(add them as nodes, e.g. with aether_nb.tools' send_text, or make them in a tool):"
+            "# NOT IN THIS GRAPH: the agent's code made these context calls (LLM calls among them) and nested agent "
+            "calls, which the promoted graph does not make (add them as nodes, e.g. with aether_nb.tools' send_text, "
+            "or make them in a tool):"
         )
         lines += [f"#   {line}" for line in promotion.left_out]
     lines += [
@@ -175,13 +176,27 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
         f"# {node} reads the key the run read from ${env} when the graph runs (its value is not written here)"
         for env, node in env_reads.items()
     ]
-    if shown_computed:
+    # a value a step returned (a nested agent, a context call: listed above) is that step's value in the run, not
+    # one the agent computed between its calls: said so, naming the step
+    returned = {k: v for k, v in shown_computed.items() if k in promotion.sources}
+    python = {k: v for k, v in shown_computed.items() if k not in promotion.sources}
+    if returned:
+        lines.append(
+            "# Returned during the run by calls the promoted graph does not make (a nested agent's code, a context "
+            "call: listed above), so a static graph cannot recompute them: they are inputs with the run's values "
+            "as defaults. Pass them when you call the graph with other inputs, or make them in a tool."
+        )
+        lines += [
+            f"#   {k} = {_shown_default(k, v, promotion.secrets)}  (returned by {promotion.sources[k]})"
+            for k, v in returned.items()
+        ]
+    if python:
         lines.append(
             "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
             "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
             "you call the graph with other inputs, or compute them in a tool."
         )
-        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
+        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in python.items()]
     if shown_computed:
         decl = ", ".join(
             [f"{k!r}: ag.REQUIRED" for k in promotion.required]

@@ -60,14 +60,23 @@ class Tracer:
     """Traces argument values back to their origin (see the module docstring)."""
 
     def __init__(
-        self, inputs: dict[str, Any], constants: list[Any], step_values: dict[str, Any], read: set[str] | None = None
+        self,
+        inputs: dict[str, Any],
+        constants: list[Any],
+        step_values: list[tuple[str, Any]],
+        read: set[str] | None = None,
+        returned: list[tuple[str, Any]] | None = None,
     ) -> None:
         self.inputs = inputs
         self.read = read  # the names the agents' code reads (None: its source is unknown)
         self.constants = constants
-        self.step_values = step_values  # wait/LLM step id -> what it produced
+        self.step_values = step_values  # (answer, LLM reply or step, what it produced): kept as literals
+        # (step, what it returned): a nested agent's result, a context call's; a computed input equal to one is
+        # named for it (it is the run's value of that step, not a value computed between the agent's calls)
+        self.returned = returned or []
         self.produced: list[tuple[str, str, Any]] = []  # (node_id, key, value), in completion order
         self.computed: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}  # computed input -> the step that returned its value
         self.notes: list[str] = []
 
     def origin(self, value: Any, parents: set[str], name: str, fallback: Any = None) -> Any:
@@ -89,7 +98,7 @@ class Tracer:
             items_d = {k: self._whole(v, parents) for k, v in value.items()}
             if all(i is not NOT_FOUND for i in items_d.values()) and any(has_ref(i) for i in items_d.values()):
                 return items_d
-        for step, produced in self.step_values.items():
+        for step, produced in self.step_values:
             if values_equal(produced, value):
                 self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
                 return value
@@ -115,6 +124,9 @@ class Tracer:
             n += 1
             chosen = f"{name}_{n}"
         self.computed[chosen] = value
+        step = next((label for label, v in self.returned if not trivial(value) and values_equal(v, value)), None)
+        if step is not None:
+            self.sources[chosen] = step
         return Ref(INPUTS, chosen)
 
     def _note_ambiguous(self, value: Any, chosen: Any, name: str) -> None:
@@ -131,6 +143,8 @@ class Tracer:
                 others.append(f"{node_id}.{key}")
         if isinstance(chosen, Ref) and any(_same(c, value) for c in self.constants):
             others.append(f"the constant {short(value, 60)} of the agent's code")
+        if not small:  # (an LLM reply equal to a constant or an output was taken for it, with no word)
+            others += [f"what {step} produced" for step, v in self.step_values if values_equal(v, value)]
         if isinstance(chosen, Ref) and chosen.node == INPUTS and self.read is not None and chosen.key not in self.read:
             # (the agent is found by name: a notebook that redefined it may show other code, so this only warns)
             others.append(f"a value computed in Python (the agent's code does not read input {chosen.key})")
