@@ -100,20 +100,23 @@ def _what(coro: Coroutine[Any, Any, Any]) -> str:
     return f"{getattr(coro, '__qualname__', 'a coroutine')}(...) (a coroutine)"
 
 
-def _coroutines(value: Any, where: str, seen: list[int]) -> list[tuple[Coroutine[Any, Any, Any], str]]:
+_DEPTH_LIMIT = 32  # containers looked into below a returned value (a value that holds itself is not followed round)
+
+
+def _coroutines(value: Any, where: str, seen: list[int], depth: int = 0) -> list[tuple[Coroutine[Any, Any, Any], str]]:
     """The coroutines in ``value``: itself, a dict's values, a list's or tuple's items (nested), each with where."""
     seen[0] += 1
-    if seen[0] > _SCAN_LIMIT:
+    if seen[0] > _SCAN_LIMIT or depth > _DEPTH_LIMIT:
         return []
     if isinstance(value, types.CoroutineType):
         return [(value, where)]
     found: list[tuple[Coroutine[Any, Any, Any], str]] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            found += _coroutines(v, f" as output {k!r}" if not where else f"{where}[{k!r}]", seen)
+            found += _coroutines(v, f" as output {k!r}" if not where else f"{where}[{k!r}]", seen, depth + 1)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            found += _coroutines(v, f"{where}[{i}]" if where else f" as item {i}", seen)
+            found += _coroutines(v, f"{where}[{i}]" if where else f" as item {i}", seen, depth + 1)
     return found
 
 

@@ -113,3 +113,15 @@ def test_what_a_sync_body_may_do_still_works(session: Session) -> None:
     charged.clear()
     assert arun(agent()) == {"y": 2, "ok": True}
     assert charged == [5]
+
+
+def test_a_returned_value_that_holds_itself_is_searched_without_recursing_round_it() -> None:
+    """The search for un-run coroutines followed a list that holds itself until RecursionError (a served run with a
+    cyclic output failed instead of getting its answer)."""
+    from aether_nb.runtime.direct_calls import refuse_unrun
+
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    nested: dict[str, Any] = {"a": cyclic}
+    nested["self"] = nested
+    refuse_unrun(nested, "t")  # (nothing un-run in it: no error)
