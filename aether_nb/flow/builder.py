@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
+from aether_nb.flow.error_handlers import handler_node_names
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import graph_name, interrupt_names, plain_name, services_of, timeout_seconds
+from aether_nb.flow.printing import mark_debug
 from aether_nb.flow.retry import AnyRetryPolicy, node_policies
 from aether_nb.flow.routing import Branch, Topology, literal_destinations
 from aether_nb.flow.state import ROOT, StateSpec, schema_kind
@@ -91,6 +93,8 @@ class StateGraph:
         self.waiting_edges: list[tuple[tuple[str, ...], str]] = []
         self.branches: list[Branch] = []
         self._defaults: dict[str, Any] = {}
+        # nodes whose error handler is set_node_defaults' (LangGraph names it __default_error_handler__)
+        self.default_handled: set[str] = set()
 
     def __repr__(self) -> str:
         return f"StateGraph({self.spec.name}, nodes={list(self.nodes)})"
@@ -391,11 +395,13 @@ class StateGraph:
                         f"At {b.source!r} node, {key!r} branch found unknown target {target!r}; nodes: "
                         f"{sorted(known)} or END"
                     )
+        # (LangGraph's error handler nodes are names too: they never pause, see aether_nb.flow.error_handlers)
+        handlers = handler_node_names(self.nodes, self.default_handled)
         for option, names in (("interrupt_before", interrupt_before), ("interrupt_after", interrupt_after)):
             if names == "*":
                 continue
             for n in names:
-                if n not in known:
+                if n not in known and n not in handlers:
                     problems.append(f"{option}: interrupt node {n!r} not found; nodes: {sorted(known)}")
         for node in self.nodes.values():
             for dest in node.destinations or ():
@@ -448,7 +454,8 @@ class StateGraph:
             store: any object, handed to nodes as ``runtime.store`` (and a ``store`` parameter), as LangGraph's
                 ``compile(store=InMemoryStore())``; a subgraph without one gets its parent's. aether_nb keeps
                 nothing in it itself.
-            debug: accepted for LangGraph compatibility (``astream(stream_mode="debug")`` shows every event).
+            debug: as LangGraph's, every call prints its ``updates`` and ``values`` chunks as it runs
+                (:mod:`aether_nb.flow.printing`; ``astream(stream_mode="debug")`` yields every run event).
 
         Raises:
             GraphBuildError: listing every problem found.
@@ -471,7 +478,7 @@ class StateGraph:
             problems.append(f"recursion_limit must be a positive integer, got {recursion_limit!r}")
         if problems:
             raise GraphBuildError(problems)
-        return CompiledGraph(
+        graph = CompiledGraph(
             self,
             name=graph_name("compile()", name) or self.name or self.default_name(),
             checkpointer=checkpointer,
@@ -483,6 +490,9 @@ class StateGraph:
             store=store,
             cache=cache,
         )
+        if debug:
+            mark_debug(graph)  # (every call prints its updates and values, as LangGraph's compile(debug=True))
+        return graph
 
     def _apply_defaults(self) -> None:
         defaults = self._defaults
@@ -495,6 +505,7 @@ class StateGraph:
                 spec.timeout_s = defaults["timeout"]
             if "error_handler" in defaults and spec.error_handler is None:
                 spec.error_handler = NodeSpec(f"{spec.name}:on_error", defaults["error_handler"])
+                self.default_handled.add(spec.name)
 
 
 def _is_compiled(obj: Any) -> bool:

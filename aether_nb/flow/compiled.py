@@ -12,6 +12,7 @@ replay from the journal.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 import uuid
 import warnings
@@ -30,12 +31,19 @@ from aether_nb.flow.context import coerce_context
 from aether_nb.flow.describe import DescribeMixin
 from aether_nb.flow.edits import bulk_update
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
-from aether_nb.flow.nested_calls import check_root_namespace, invoke_inside_node, runs_on_own_thread
+from aether_nb.flow.in_run import turn_of_the_run
+from aether_nb.flow.nested_calls import (
+    check_root_namespace,
+    invoke_inside_node,
+    runs_on_own_thread,
+    stream_inside_node,
+)
 from aether_nb.flow.nodes import current_node_run
 from aether_nb.flow.options import check_output_keys, check_run_config
 from aether_nb.flow.output_v2 import check_version, graph_output, stream_part
+from aether_nb.flow.printing import passes, print_modes, print_sink
 from aether_nb.flow.runnable import RunnableMixin
-from aether_nb.flow.streaming import Chunk, Sink, drive
+from aether_nb.flow.streaming import Chunk, Sink, drive, drive_on
 from aether_nb.flow.threads import History, state_history, subgraph_at, thread_state
 from aether_nb.flow.turns import (
     call_breakpoints,
@@ -303,6 +311,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         check_call_options(durability, kwargs)
         check_version(version)
         check_output_keys(output_keys)
+        printed = print_modes(self, kwargs, STREAM_MODES)
         stream_mode = default_stream_mode(stream_mode)
         if stream_mode != "values":
             chunks = self.astream(
@@ -314,16 +323,22 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
                 interrupt_before=interrupt_before,
                 interrupt_after=interrupt_after,
                 version=version,
+                print_mode=printed,
             )
             return [c async for c in chunks]
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("ainvoke()", self.nodes, interrupt_before, interrupt_after)
+        printer = print_sink(printed, output_keys, config)  # (None: nothing printed)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
             ctx = ctx if context is not None else INHERIT
             res = await invoke_inside_node(self, input, config, parent, node_run, ctx)
+        elif parent is None:  # (a turn run by an agent's body is a step of its run: see flow.in_run)
+            res = await turn_of_the_run(
+                self.name, input, config, lambda: self._invoke(input, config, printer, ctx, breakpoints)
+            )
         else:
-            res = await self._invoke(input, config, None, ctx, breakpoints)
+            res = await self._invoke(input, config, printer, ctx, breakpoints)
         res = select_output(res, output_keys)
         if version == "v2":
             return graph_output(self, res, lambda: select_output(self.get_state(config or {}).values, output_keys))
@@ -376,6 +391,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         check_call_options(durability, kwargs)
         check_version(version)
         check_output_keys(output_keys)
+        printed = print_modes(self, kwargs, STREAM_MODES)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("astream()", self.nodes, interrupt_before, interrupt_after)
         stream_mode = default_stream_mode(stream_mode)
@@ -383,7 +399,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         if not modes or any(m not in STREAM_MODES for m in modes):
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         queue: asyncio.Queue[Chunk] = asyncio.Queue()
-        sink = Sink(modes, subgraphs, queue.put_nowait, output_keys, config)
+        sink = Sink([*modes, *printed], subgraphs, queue.put_nowait, output_keys, config)
 
         def shape(item: Chunk) -> Any:
             mode, payload, ns = item
@@ -398,6 +414,15 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
                 return (ns, payload) if subgraphs else payload
             return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
 
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
+            inner = stream_inside_node(  # (a graph streamed inside a node: a subgraph of its task)
+                self, input, config, parent, node_run, ctx if context is not None else INHERIT, modes, subgraphs,
+                output_keys,
+            )  # fmt: skip
+            async for item in inner:
+                yield shape(item)
+            return
         thread_id = self.parse_config(config)[0]
         task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
         try:
@@ -407,11 +432,13 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    yield shape(getter.result())
+                    if passes(item := getter.result(), printed, modes, subgraphs):
+                        yield shape(item)
                     continue
                 getter.cancel()
                 while not queue.empty():
-                    yield shape(queue.get_nowait())
+                    if passes(item := queue.get_nowait(), printed, modes, subgraphs):
+                        yield shape(item)
                 task.result()
                 return
         except asyncio.CancelledError as exc:  # the code reading the stream was cancelled (the interrupt button)
@@ -430,6 +457,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         """:meth:`astream` for scripts; in a notebook use ``astream``. As LangGraph's, each chunk comes as the
         graph makes it (the turn runs on a private event loop while the caller asks for the next chunk); an
         error is raised after the chunks before it, and leaving the loop early stops the turn."""
+        parent, node_run = current_engine(), current_node_run()
+        if parent is not None and node_run is not None:  # a sync node in its worker thread: stream on the turn's loop
+            return drive_on(node_run.loop, contextvars.copy_context(), self.astream(input, config, **kwargs))
         no_running_loop("stream()", "async for chunk in app.astream(...)")
         return drive(self.astream(input, config, **kwargs))
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.flow.error_handlers import handler_node
 from aether_nb.flow.model_stream import TaskStreams, name_streamed
 from aether_nb.flow.streaming import (
+    FanOut,
     Sink,
     checkpoint_payload,
     task_path,
@@ -53,6 +55,9 @@ class Emitter:
     step_tasks: list[Task]
     latest_values: Callable[[], dict[str, Any]]
     current_head: Callable[[], Checkpoint | None]
+    # a graph streamed inside a node (inner.stream(...) in its code): where its caller reads the chunks
+    # (set by aether_nb.flow.nested_calls; the chunks of this engine and of those below it go there too)
+    local_sink: Sink | None = None
 
     @property
     def root(self) -> Engine:
@@ -61,7 +66,14 @@ class Emitter:
     @property
     def sink(self) -> Sink | None:
         sinks = self.root.graph.sinks
-        return sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
+        root_sink = sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
+        locals: list[tuple[Sink, int]] = []
+        level: Emitter | None = self
+        while level is not None:
+            if level.local_sink is not None:
+                locals.append((level.local_sink, len(level.stream_ns)))
+            level = level.parent
+        return FanOut(root_sink, locals) if locals else root_sink
 
     @property
     def stream_keys(self) -> frozenset[str] | None:
@@ -224,10 +236,31 @@ class Emitter:
             out.append((k, v))
         return out
 
-    def on_task_done(self, task: Task, writes: list[Write], step: int, *, cached: bool = False) -> None:
+    def handler_task(self, task: Task) -> tuple[str, str]:
+        """``(id, name)`` of the error handler of ``task`` as a ``tasks`` chunk shows it: LangGraph's node name
+        (:mod:`aether_nb.flow.error_handlers`), an id of its own."""
+        name = handler_node(task.node, task.node in self.graph.builder.default_handled)
+        return f"{task.tid}:{name}", name
+
+    def on_handler_start(self, task: Task, error: BaseException) -> None:
+        """``task`` failed (its retries spent) and its error handler runs now: stream the failed attempt's
+        ``tasks`` result with the node's error, as LangGraph does before its handler runs."""
+        self.emit_task_result(task, [], error=error)
+
+    def on_handler_failed(self, task: Task, error: BaseException) -> None:
+        """The error handler of ``task`` raised ``error``: its ``tasks`` result, as LangGraph's handler task."""
+        if self.wants("tasks"):
+            tid, name = self.handler_task(task)
+            self.emit("tasks", task_result(tid, name, [], error=error))
+
+    def on_task_done(
+        self, task: Task, writes: list[Write], step: int, *, cached: bool = False, handled: bool = False
+    ) -> None:
         """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
         as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``). A
-        message streamed already, or given to the task (:meth:`on_task_start`), is not streamed."""
+        message streamed already, or given to the task (:meth:`on_task_start`), is not streamed. A task whose
+        error handler returned (``handled``) streams its result as the handler's task (LangGraph's name), its
+        update under the node's name (README: differences)."""
         sink = self.sink
         if sink is None:
             return
@@ -247,4 +280,9 @@ class Emitter:
                     self.emit("messages", (msg, dict(meta)))
         update = update_of(self.graph.spec, writes)
         self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
+        if handled:
+            if self.wants("tasks"):
+                tid, name = self.handler_task(task)
+                self.emit("tasks", task_result(tid, name, writes))
+            return
         self.emit_task_result(task, writes)

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.flow.error_handlers import is_handler_failure, recorded_error
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.types import ParentCommand
 from aether_nb.runtime.failures import FAILED
@@ -123,8 +124,9 @@ def record_failure(
     if any(isinstance(e, ParentCommand) for e in errors.values()):
         return
     for t in tasks:
-        if t.tid in errors and not isinstance(errors[t.tid], asyncio.CancelledError):
-            engine.emit_task_result(t, [], error=errors[t.tid])
+        error = errors.get(t.tid)  # (an error handler's failure streamed its tasks chunks as it failed)
+        if error is not None and not isinstance(error, asyncio.CancelledError) and not is_handler_failure(error):
+            engine.emit_task_result(t, [], error=error)
     head = engine.current_head()
     if head is None:
         return
@@ -133,7 +135,7 @@ def record_failure(
     ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
     ran.update(ledger_of(engine.run.id, tasks, skip=pending))
     recorded = {tid: STOPPED_ERROR for tid in cancelled if tid not in pending} | {
-        tid: repr(e) for tid, e in errors.items()
+        tid: repr(recorded_error(e)) for tid, e in errors.items()
     }
     engine.checkpointer.replace(engine.thread, replace(head, pending=pending, errors=recorded, ran=ran))
 

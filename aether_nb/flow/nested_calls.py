@@ -19,11 +19,13 @@ with "thread has no checkpoint").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.engine import Engine
+from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.turns import state_or_none
 from aether_nb.flow.types import InvokeResult
 
@@ -87,24 +89,8 @@ async def invoke_inside_node(
     """``graph`` invoked from inside a node of a running graph, on the parent's thread: it runs as that task's
     subgraph (its tasks are steps of the node, its interrupts pause the parent), as LangGraph runs a graph called
     in a node."""
-    cfg = graph.parse_config(config)[1] if config else {}
-    keys = graph.spec.input_keys
-    if isinstance(input, Mapping) and keys is not None:
-        input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
-    engine = Engine(
-        graph,
-        node_run.scope,
-        {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
-        parent=parent,
-        node=call_namespace(node_run),
-        context=context,
-        parent_task=node_run.tid,
-    )
-    if node_run.busy is not None:
-        with node_run.busy.released():
-            values = await engine.main()
-    else:
-        values = await engine.main()
+    engine = _nested_engine(graph, input, config, parent, node_run, context)
+    values = await _run(engine, node_run)
     if graph.spec.kind == "root":
         return graph.spec.output(values)
     return InvokeResult(
@@ -116,3 +102,65 @@ async def invoke_inside_node(
         thread_id=parent.thread_id,
         run_id=parent.run.id,
     )
+
+
+def _nested_engine(
+    graph: CompiledGraph, input: Any, config: Mapping[str, Any] | None, parent: Engine, node_run: NodeRun, context: Any
+) -> Engine:
+    cfg = graph.parse_config(config)[1] if config else {}
+    keys = graph.spec.input_keys
+    if isinstance(input, Mapping) and keys is not None:
+        input = {k: v for k, v in input.items() if k in keys}  # a parent's state: this graph takes its own keys
+    return Engine(
+        graph,
+        node_run.scope,
+        {"thread_id": parent.thread_id, "input": input, "config": {**parent.config, **cfg}},
+        parent=parent,
+        node=call_namespace(node_run),
+        context=context,
+        parent_task=node_run.tid,
+    )
+
+
+async def _run(engine: Engine, node_run: NodeRun) -> Any:
+    if node_run.busy is not None:
+        with node_run.busy.released():
+            return await engine.main()
+    return await engine.main()
+
+
+async def stream_inside_node(
+    graph: CompiledGraph,
+    input: Any,
+    config: Mapping[str, Any] | None,
+    parent: Engine,
+    node_run: NodeRun,
+    context: Any,
+    modes: Sequence[str],
+    subgraphs: bool,
+    output_keys: str | Sequence[str] | None,
+) -> AsyncIterator[Chunk]:
+    """``graph`` streamed from inside a node (``inner.stream(...)``/``astream``): it runs as
+    :func:`invoke_inside_node` runs it, a subgraph of the calling task, and its chunks go both to this caller
+    (as a top-level stream of it would give them) and, under the task's namespace, to a stream of the turn with
+    ``subgraphs=True`` (LangGraph's ``(('node',), chunk)``)."""
+    queue: asyncio.Queue[Chunk] = asyncio.Queue()
+    engine = _nested_engine(graph, input, config, parent, node_run, context)
+    engine.local_sink = Sink(modes, subgraphs, queue.put_nowait, output_keys, config)
+    task = asyncio.ensure_future(_run(engine, node_run))
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                yield getter.result()
+                continue
+            getter.cancel()
+            while not queue.empty():
+                yield queue.get_nowait()
+            task.result()
+            return
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})

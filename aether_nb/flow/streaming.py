@@ -17,6 +17,8 @@ payloads are built only when a stream asks for their mode, so a turn nobody stre
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, cast
@@ -106,6 +108,58 @@ class Sink:
         """Return once the reader wants more, as LangGraph's stream, which runs a superstep only when asked for
         the next chunk: a reader that stops early (``break``) leaves no superstep run past the chunks it took."""
         await self._demand.wait()
+
+
+class FanOut(Sink):
+    """The sink of an engine whose chunks also go to the code streaming a graph inside a node
+    (``inner.stream(...)`` in a node's code, :mod:`aether_nb.flow.nested_calls`): each chunk goes to the turn's
+    own sink (``root``, None when nobody streams the turn) under its full namespace, and to each such caller's sink
+    (``locals``: ``(sink, depth)``, depth being the namespace length of the graph it streams) under the
+    namespace below that graph, so the caller sees the graph's chunks as a top-level stream of it would. What the
+    sinks remember (messages seen, questions streamed) is the root's, else the innermost caller's."""
+
+    def __init__(self, root: Sink | None, locals: Sequence[tuple[Sink, int]]) -> None:
+        main = root if root is not None else locals[0][0]
+        self.modes = frozenset().union(*(s.modes for s, _ in locals), root.modes if root is not None else ())
+        self.task_metadata = main.task_metadata
+        self.subgraphs = main.subgraphs
+        self.output_keys = main.output_keys
+        self.asked, self.resumed = main.asked, main.resumed
+        self.seen_messages, self.model_streams = main.seen_messages, main.model_streams
+        self.root = root
+        self.locals = list(locals)
+
+    def wants(self, mode: str, ns: tuple[str, ...] = ()) -> bool:
+        if self.root is not None and self.root.wants(mode, ns):
+            return True
+        return any(len(ns) >= depth and s.wants(mode, ns[depth:]) for s, depth in self.locals)
+
+    def __call__(
+        self,
+        mode: str,
+        payload: Any,
+        ns: tuple[str, ...] = (),
+        written: Iterable[str] | None = None,
+        keys: AbstractSet[str] | None = None,
+    ) -> None:
+        if self.root is not None:
+            self.root(mode, payload, ns, written, keys)
+        for s, depth in self.locals:
+            if len(ns) >= depth:
+                s(mode, payload, ns[depth:], written, keys)
+
+    def ask(self) -> None:
+        if self.root is not None:
+            self.root.ask()
+
+    def release(self) -> None:
+        if self.root is not None:
+            self.root.release()
+
+    async def demanded(self) -> None:
+        """The turn's reader paces the supersteps (a caller streaming inside a node reads from a queue)."""
+        if self.root is not None:
+            await self.root.demanded()
 
 
 _MARKERS = ("__interrupt__", "__metadata__")
@@ -271,6 +325,46 @@ def announce_tasks(engine: Engine, tasks: list[Task], values: dict[str, Any]) ->
     for t in fresh:
         if t.tid not in announced:
             engine.emit("tasks", task_start(t.tid, t.node, t.arg if t.push else values, t.push))
+
+
+def drive_on(
+    loop: asyncio.AbstractEventLoop, context: contextvars.Context, chunks: AsyncIterator[Any]
+) -> Iterator[Any]:
+    """Iterate an async iterator from a sync node's worker thread, one chunk at a time, on the event loop running
+    the node's turn (``loop``, as a sync node's ``invoke`` runs there) and in the node's ``context`` (so the
+    iterator sees the node it runs in); stopping early closes the iterator."""
+    agen = cast("AsyncGenerator[Any, None]", chunks)
+    try:
+        while True:
+            try:
+                chunk = _run_on(loop, context, agen.__anext__)
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        _run_on(loop, context, agen.aclose)
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, context: contextvars.Context, make: Callable[[], Any]) -> Any:
+    """Run the coroutine ``make()`` as a task of ``loop`` in ``context`` and wait for its result (from another
+    thread)."""
+    result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def start() -> None:
+        task = loop.create_task(make(), context=context)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            if t.cancelled():
+                result.cancel()
+            elif t.exception() is not None:
+                result.set_exception(cast(BaseException, t.exception()))
+            else:
+                result.set_result(t.result())
+
+        task.add_done_callback(done)
+
+    loop.call_soon_threadsafe(start)
+    return result.result()
 
 
 def drive(chunks: AsyncIterator[Any]) -> Iterator[Any]:

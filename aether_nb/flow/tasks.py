@@ -32,6 +32,7 @@ from aether_nb.flow.asks import await_answer, interrupt_wait, ready
 from aether_nb.flow.cache import cache_key
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
+from aether_nb.flow.error_handlers import handler_failed
 from aether_nb.flow.interrupt_keys import answered_before, interrupt_fp, interrupt_key, settle
 from aether_nb.flow.ledger import Sources, carry_calls
 from aether_nb.flow.left_open import answer_carried, carried_answers
@@ -313,15 +314,21 @@ class TaskRunner:
                 handler_scope = rerun_scope(child, reload)
                 node_run = NodeRun(handler_scope, loop, task.node, {}, {}, writer, busy, ns_label, tid=task.tid)
                 node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
-                with busy:
-                    raw = await spec.error_handler.call(
-                        engine.state_for(spec, values),
-                        config,
-                        handler_scope,
-                        services,
-                        node_run,
-                        error=NodeError(task.node, exc),
-                    )
+                engine.on_handler_start(task, exc)
+                try:
+                    with busy:
+                        raw = await spec.error_handler.call(
+                            engine.state_for(spec, values),
+                            config,
+                            handler_scope,
+                            services,
+                            node_run,
+                            error=NodeError(task.node, exc),
+                        )
+                except Exception as handler_exc:  # the call fails with it; the task's recorded error is the node's
+                    engine.on_handler_failed(task, handler_exc)
+                    handler_failed(handler_exc, exc)
+                    raise
                 handled = True
                 break
         if ckey is not None and not hit and not handled and cache is not None and caching is not None:
@@ -334,7 +341,7 @@ class TaskRunner:
         writes = graph.spec.coerce(engine.name_streamed(child.node_id, result.writes))
 
         route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
-        engine.on_task_done(task, writes, step, cached=hit)
+        engine.on_task_done(task, writes, step, cached=hit, handled=handled)
         return Outcome(writes, route, asked=asked)
 
     async def _route(

@@ -139,6 +139,7 @@ class ToolNode:
         self._handled = handled_types(handle_tool_errors)  # (checked now: a bad value fails where it is written)
         self.tools: dict[str, Any] = {}
         self.injected: dict[str, dict[str, str]] = {}
+        given: dict[str, Any] = {}  # name -> the object passed for it
         if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
             # (as LangGraph's, which takes a sequence: a lone function is the usual slip)
             raise UsageError(
@@ -153,6 +154,14 @@ class ToolNode:
             tool = t if isinstance(t, (Tool, GraphFn)) or hasattr(t, "tool_name") else Tool(t)
             tool_name = tool.name if isinstance(tool, (Tool, GraphFn)) else tool.tool_name
             tool_name = getattr(tool, "llm_name", None) or tool_name  # the name the model calls it by (MCP: "add")
+            if given.setdefault(tool_name, t) is not t:  # (the same tool listed twice is one tool)
+                # (LangGraph's keeps the last one silently: the model's calls then all reach one of the two)
+                raise UsageError(
+                    f"ToolNode: two tools are named {shown(tool_name)} ({shown(given[tool_name])} and {shown(t)}); "
+                    "the model calls a tool by its name, so each needs its own: give one a distinct "
+                    f'name=, e.g. @ag.tool(name="{tool_name}_2") (a factory making tools: pass the name in)',
+                    code="duplicate_tool_name",
+                )
             self.tools[tool_name] = tool
             self.injected[tool_name] = injected_params(tool) if isinstance(tool, Tool) else {}
         self.messages_key = messages_key

@@ -17,6 +17,7 @@ from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.asks import answer_form
 from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.edits import merge_at_pause
+from aether_nb.flow.error_handlers import any_handler_names
 from aether_nb.flow.left_open import ANSWERS_KEY, checked_answers, left_open
 from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.options import check_thread_id, interrupt_names
@@ -366,7 +367,8 @@ def call_breakpoints(
         names = interrupt_names(where, key, value, one_name=True)
         if names is None:
             continue
-        unknown = [n for n in names if n != "*" and n not in nodes] if names != "*" else []
+        handlers = any_handler_names(nodes)  # (LangGraph's error handler nodes: they never pause)
+        unknown = [n for n in names if n != "*" and n not in nodes and n not in handlers] if names != "*" else []
         if unknown:
             raise UsageError(f"{key}: {unknown} are not nodes of the graph; nodes: {sorted(nodes)}")
         out[key] = names

@@ -291,7 +291,9 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked), produced, named)
     sources = {k: v for k, v in tracer.sources.items() if k not in secrets}
     agents = [k for k in (line.split(":", 1)[0] for line in dropped) if k in produced.agents]
-    # a state graph run in the agent's body is a turn of its own, no step of this run: said, as the run cannot show it
+    # a state graph run in the agent's body with astream (or another runnable) is a turn of its own, no step of this
+    # run: said, as the run cannot show it (an ``ainvoke`` is a step, ``flow.<graph>.ainvoke``: listed above)
+    turns_are_steps = any(line.startswith("flow.") for line in dropped)
     dropped += [
         redact_text(
             f"{line.split(':', 1)[0]} of {getattr(a, 'name', '?')}:{line.split(':', 1)[1]} runs a state graph (or "
@@ -300,6 +302,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         )
         for a in known
         for line in runnable_calls(a)
+        if not (turns_are_steps and ".ainvoke(" in line)
     ]
     return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped, sources, agents)
 
