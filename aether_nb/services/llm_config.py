@@ -2,7 +2,8 @@
 
 Profiles live in ``session.config["llm_profiles"]`` (name -> :class:`LLMProfile`). The default one comes from
 ``ag.configure(llm=...)`` or ``%aether llm ...``, else from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` /
-``OPENAI_MODEL``. A profile's key is registered as a secret when the profile is made, so it never reaches the store.
+``OPENAI_MODEL``. A profile's key is registered as a secret when it is given (before the profile's checks, whose
+errors may quote it), so it never reaches the store nor an error's message.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class LLMProfile:
     name: str = "default"
 
     def __post_init__(self) -> None:
+        # the key first: an error about another setting may quote it (a key pasted as the base_url), and an
+        # error's message is redacted of the secrets known when it is made
+        if isinstance(self.api_key, str) and self.api_key:
+            register_secret(self.api_key)
         # every setting is checked here, where it is given: a profile is used by runs long after it is made, and
         # a bad value found then fails a run with an error that no longer says which setting to fix
         check_text(self.name, "LLMProfile.name")
@@ -109,8 +114,6 @@ class LLMProfile:
                 raise UsageError(f"LLMProfile.{what} must be True or False, got {shown(getattr(self, what))}")
         # a copy: a later change to the caller's dict must not bypass these checks
         object.__setattr__(self, "prices", check_prices(self.prices))
-        if self.api_key:
-            register_secret(self.api_key)
 
     def price(self, model: str) -> Mapping[str, float] | None:
         """The price entry for ``model``: exact name, else the longest known prefix (``gpt-4o-2024-08-06``)."""
@@ -163,6 +166,8 @@ def as_profile(value: Any, name: str | None = None) -> LLMProfile:
     if isinstance(value, LLMProfile):
         return value if name is None else dataclasses.replace(value, name=name)
     if isinstance(value, Mapping):
+        if isinstance(value.get("api_key"), str):
+            register_secret(value["api_key"])  # (before any check: see LLMProfile.__post_init__)
         known = {f.name for f in dataclasses.fields(LLMProfile)}
         unknown = sorted(set(value) - known)
         if unknown:

@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from aether_nb.errors import StorageError
@@ -298,6 +298,22 @@ def redact_text(text: str) -> str:
     return _redact_plain(text)
 
 
+def redact_message(text: str) -> str:
+    """:func:`redact_text` for an error's message: a value shown as ``...`` or ``…`` after a credential's name
+    stays (``ag.configure(llm={'api_key': ...})``, telling how to call, holds no secret and must read as written)."""
+    if '"b64"' in text:
+        text = _redact_blobs(text)
+    literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
+    if text.isascii() and not _gate_hit(text):
+        return text
+    return _redact_gated(text, literal, _mask_assigned_unless_elided)
+
+
+def _mask_assigned_unless_elided(m: re.Match[str]) -> str:
+    value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
+    return m.group(0) if value in ("...", "\u2026") else _mask_assigned(m)
+
+
 def _redact_plain(text: str) -> str:
     literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
     if text.isascii() and not _gate_hit(text):
@@ -335,15 +351,18 @@ def _redact_blobs(text: str) -> str:
     return _BLOB.sub(one, text)
 
 
-def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
-    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`)."""
+def _redact_gated(
+    text: str, literal: re.Pattern[str] | None, assigned: Callable[[re.Match[str]], str] = _mask_assigned
+) -> str:
+    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`; ``assigned``:
+    what a credential name given a value becomes)."""
     lower = text.lower()
     if _names_credential(text, lower):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
         text = _mask_containers(text)
         if "cookie" in lower:
             text = _COOKIE_HEADER.sub(lambda m: m.group(1) + MASK, text)
-        text = _ASSIGNED.sub(_mask_assigned, text)
+        text = _ASSIGNED.sub(assigned, text)
     if "bearer" in lower:
         text = _PATTERNS[0].sub(MASK, text)
     if "sk-" in text:
