@@ -109,6 +109,55 @@ async def _answered_by_then(session: Session, rec: WaitRecord, fut: asyncio.Futu
     return True
 
 
+async def _answer_came(
+    session: Session, rec: WaitRecord, fut: asyncio.Future[Any], cancel: asyncio.CancelledError
+) -> bool:
+    """Whether the wait ``rec`` takes its answer although its task was just cancelled (``cancel``): only when that
+    cancel moves its question elsewhere (:data:`~aether_nb.runtime.step_cancels.MOVED`) and nothing else cancelled
+    the task, and only when the answer had come: ``fut`` holds it, or it was given and is being written (it reaches
+    ``fut`` at the end of the loop turn it was given in). The cancel is then withdrawn (``Task.uncancel``).
+
+    Why: the question moves when the call holding it got its own reply, and an answer given in that same loop turn
+    (a scripted channel's, a person's in the widget) was accepted, then cut with the wait; it was never given to the
+    wait the question moved to, which then waited until its deadline. An answer given once the wait has closed
+    ``moved`` is refused (``wait_closed``) to whoever gave it, so no answer accepted is dropped. An answer taken back
+    (its write failed) leaves the wait open again: the question moves.
+    """
+    task = asyncio.current_task()
+    if not moved(cancel) or task is None or task.cancelling() != 1 or fut.cancelled():
+        return False
+    while not fut.done():
+        if session.live_wait(rec.token) is not None:
+            return False  # nothing given (or taken back); or another execution of the run parks on it now
+        await asyncio.wait({fut}, timeout=_TAKEN_BACK_CHECK_S)
+    if fut.cancelled():  # (the run ended meanwhile: Session.close_waits)
+        return False
+    task.uncancel()
+    return True
+
+
+def _closed_by_cancel(scope: Scope, key: str, rec: WaitRecord, exc: asyncio.CancelledError) -> bool:
+    """Close the wait ``rec`` of step ``key`` whose task was cancelled; True when the cancel interrupts the run
+    (the wait stays open, to be resumed).
+
+    Closed when the run was stopped, its code gave up on the question (wait_for, a task group whose other task
+    failed) and goes on, or its question moved elsewhere (``moved``); an eviction or the loop going away leave it
+    open, to be resumed (see step_cancels; should the run go on after all, it is closed once it asks again or ends).
+    """
+    run = scope.run
+    store = run.session.store
+    interrupted = not cancel_ends_step(scope.execution, on_purpose=key in scope.cancelling)
+    if interrupted:
+        scope.execution.left_open.append(rec.token)
+    current = None if interrupted else store.get_wait(rec.token)
+    if current is not None and current.status == "open":
+        current = replace(current, status="cancelled")
+        store.put_wait(current)
+        scope.execution.note_wait(current)
+        run.emit(WaitClosed, token=rec.token, node_id=key, reason="moved" if moved(exc) else "cancelled")
+    return interrupted
+
+
 async def await_answer(
     scope: Scope,
     key: str,
@@ -189,7 +238,10 @@ async def await_answer(
             slots.release()
             gave_back = True
         if rec.deadline is None:
-            value = await fut
+            # (not ``await fut``: cancelling this task would cancel ``fut`` too, and an answer on its way to it
+            # then, which the wait takes when the cancel only moves its question, would be dropped: _answer_came)
+            await asyncio.wait({fut})
+            value = fut.result()
         else:
             sleeper = asyncio.ensure_future(session.clock.sleep_until(rec.deadline))
             await asyncio.wait({fut, sleeper}, return_when=asyncio.FIRST_COMPLETED)
@@ -216,26 +268,25 @@ async def await_answer(
                     node_id=key,
                 )
             value = fut.result()
-    except asyncio.CancelledError as exc:
-        if gave_back:
-            assert slots is not None
-            slots.forget()
-        # Closed when the run was stopped, or its code gave up on the question (wait_for, a task group whose other
-        # task failed) and goes on; an eviction or the loop going away leave it open, to be resumed (see
-        # step_cancels; should the run go on after all, it is closed once it asks again or ends)
-        interrupted = not cancel_ends_step(scope.execution, on_purpose=key in scope.cancelling)
-        if interrupted:
-            scope.execution.left_open.append(rec.token)
-        current = None if interrupted else store.get_wait(rec.token)
-        if current is not None and current.status == "open":
-            current = replace(current, status="cancelled")
-            store.put_wait(current)
-            scope.execution.note_wait(current)
-            run.emit(WaitClosed, token=rec.token, node_id=key, reason="moved" if moved(exc) else "cancelled")
-        raise
+    except asyncio.CancelledError as cancel:
+        exc: asyncio.CancelledError = cancel
+        try:
+            taken = await _answer_came(session, rec, fut, exc)
+        except asyncio.CancelledError as again:  # (stopped while its answer was being written)
+            exc, taken = again, False
+        if not taken:
+            if gave_back:
+                assert slots is not None
+                slots.forget()
+            interrupted = _closed_by_cancel(scope, key, rec, exc)
+            if exc is cancel:
+                raise
+            raise exc from cancel
+        value = fut.result()  # it had come when the question was to move: this wait takes it (step_cancels.MOVED)
     finally:
         leaf.parked -= 1
         session.pop_live_wait(rec.token, fut)
+        fut.cancel()  # (no task parks on it now: an answer taken back later must not register it again)
         if sleeper is not None:
             sleeper.cancel()
         if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed

@@ -36,7 +36,11 @@ __all__ = ["MOVED", "StepPause", "cancel_ends_step", "loop_going_away", "moved",
 MOVED = "aether_nb: the question moved to another step"
 """The message of a cancel that moves a question elsewhere (``task.cancel(MOVED)``): an MCP server's question held
 by a call that got its own answer first, asked again under the call that may own it (see aether_nb.mcp). Its wait
-closes ``"moved"`` and its step ends ``SKIPPED``: nobody stopped anything, and the chat shows the question once."""
+closes ``"moved"`` and its step ends ``SKIPPED``: nobody stopped anything, and the chat shows the question once.
+
+A wait whose answer had already come when the cancel landed (given in the same loop turn, being written) takes it
+instead, and the cancel is withdrawn (``Task.uncancel``): the asking code gets the answer as if it came a moment
+earlier, and an answer once accepted is never dropped with the wait (see :mod:`aether_nb.runtime.pause`)."""
 
 
 def moved(exc: BaseException) -> bool:
