@@ -151,9 +151,10 @@ def _called(func: ast.expr) -> str | None:
 
 def runnable_calls(target: Any) -> list[str]:
     """The calls of an agent's source that run a state graph or another runnable (``line 12: app.ainvoke(...)``),
-    or [] when it has none or its source is unknown. Such a call is a turn of its own, recorded in no step of the
-    run: promotion cannot see its LLM or tool calls, so a value it produced looked computed in Python and the call
-    went unmentioned."""
+    or [] when it has none or its source is unknown. Such a call is a turn of its own: promotion cannot see its LLM
+    or tool calls, so a value it produced looked computed in Python and the call went unmentioned. (An ``ainvoke``
+    is also a journaled step of the run, ``flow.<graph>.ainvoke``, which promotion lists itself: see
+    :mod:`aether_nb.flow.in_run`; ``astream`` and other runnables are in no step.)"""
     parsed = _tree(target)
     if parsed is None:
         return []
