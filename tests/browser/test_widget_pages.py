@@ -64,7 +64,13 @@ def test_a_notebook_saved_while_a_run_waits_keeps_its_question(lab_server: LabSe
     box = lab.wait_in_output(1, ".aether-message-box input")
     box.fill("a note I am writing")  # (focused) while the run goes on to its question
     lab.wait_in_output(1, ".aether-wait input", timeout=60)
-    lab.page.wait_for_timeout(1000)
+    # (the run's display is updated as it comes to rest, and Lab draws the view again: wait for the view drawn now
+    # to have taken the box's text and focus over, rather than for a fixed time)
+    lab.page.wait_for_function(
+        "() => { const box = document.querySelector('.aether-run .aether-message-box input');"
+        " return box !== null && box.value !== '' && document.activeElement === box; }",
+        timeout=15_000,
+    )
     kept = lab.page.evaluate(
         "() => { const box = document.querySelector('.aether-run .aether-message-box input');"
         " return [document.querySelectorAll('.aether-run').length, box.value, document.activeElement === box]; }"
