@@ -12,14 +12,17 @@ replay from the journal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import functools
 import secrets
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.agent_turns import go_on
 from aether_nb.flow.cache import InMemoryCache
 from aether_nb.flow.checkpoint import (
     Checkpointer,
@@ -31,7 +34,7 @@ from aether_nb.flow.context import coerce_context
 from aether_nb.flow.describe import DescribeMixin
 from aether_nb.flow.edits import bulk_update
 from aether_nb.flow.engine import INHERIT, Engine, current_engine
-from aether_nb.flow.in_run import turn_of_the_run
+from aether_nb.flow.in_run import Keep, stream_of_the_run, turn_of_the_run
 from aether_nb.flow.nested_calls import (
     check_root_namespace,
     invoke_inside_node,
@@ -40,10 +43,11 @@ from aether_nb.flow.nested_calls import (
 )
 from aether_nb.flow.nodes import current_node_run
 from aether_nb.flow.options import check_output_keys, check_run_config
-from aether_nb.flow.output_v2 import check_version, graph_output, stream_part
+from aether_nb.flow.output_v2 import check_version, graph_output
 from aether_nb.flow.printing import passes, print_modes, print_sink
 from aether_nb.flow.runnable import RunnableMixin
-from aether_nb.flow.streaming import Chunk, Sink, drive, drive_on
+from aether_nb.flow.stream_call import Feed, chunk_shaper, stream_turn
+from aether_nb.flow.streaming import Sink, drive, drive_on
 from aether_nb.flow.threads import History, state_history, subgraph_at, thread_state
 from aether_nb.flow.turns import (
     call_breakpoints,
@@ -59,7 +63,6 @@ from aether_nb.flow.types import (
 )
 from aether_nb.runtime.checks import RUN_ID_INSTEAD, check_no_secret
 from aether_nb.runtime.codec import NotEncodable, encode
-from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
@@ -335,7 +338,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             res = await invoke_inside_node(self, input, config, parent, node_run, ctx)
         elif parent is None:  # (a turn run by an agent's body is a step of its run: see flow.in_run)
             res = await turn_of_the_run(
-                self.name, input, config, lambda: self._invoke(input, config, printer, ctx, breakpoints)
+                self, input, config, lambda cfg, again: self._invoke(input, cfg, printer, ctx, breakpoints, again)
             )
         else:
             res = await self._invoke(input, config, printer, ctx, breakpoints)
@@ -398,22 +401,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ())
         if not modes or any(m not in STREAM_MODES for m in modes):
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
-        queue: asyncio.Queue[Chunk] = asyncio.Queue()
-        sink = Sink([*modes, *printed], subgraphs, queue.put_nowait, output_keys, config)
-
-        def shape(item: Chunk) -> Any:
-            mode, payload, ns = item
-            if mode == "values" and output_keys is not None and not ns:
-                payload = select_output(payload, output_keys)
-            elif mode == "updates" and isinstance(output_keys, str) and not ns:  # one key: its value, as LangGraph's
-                payload = {n: u if n.startswith("__") or not isinstance(u, dict) else u.get(output_keys)
-                           for n, u in payload.items()}  # fmt: skip
-            if version == "v2":
-                return stream_part(self, mode, payload, ns)
-            if isinstance(stream_mode, str):
-                return (ns, payload) if subgraphs else payload
-            return (ns, mode, payload) if subgraphs else (mode, payload)  # (LangGraph's flat triple)
-
+        feed = Feed()
+        sink = Sink([*modes, *printed], subgraphs, feed.put, output_keys, config)
+        shape = chunk_shaper(self, stream_mode, output_keys, subgraphs, version)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
             inner = stream_inside_node(  # (a graph streamed inside a node: a subgraph of its task)
@@ -423,35 +413,23 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             async for item in inner:
                 yield shape(item)
             return
-        thread_id = self.parse_config(config)[0]
-        task = asyncio.ensure_future(self._invoke(input, config, sink, ctx, breakpoints))
-        try:
-            while True:
-                if queue.empty():
-                    sink.ask()
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    if passes(item := getter.result(), printed, modes, subgraphs):
-                        yield shape(item)
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    if passes(item := queue.get_nowait(), printed, modes, subgraphs):
-                        yield shape(item)
-                task.result()
-                return
-        except asyncio.CancelledError as exc:  # the code reading the stream was cancelled (the interrupt button)
-            if not task.done():
-                task.cancel()
-                tell_caller(exc, stopped_turn(self.name, thread_id))
-            raise
-        finally:
-            if not task.done():
-                if not task.cancelling():
-                    task.cancel()  # leaving the stream early stops the turn, as cancelling ainvoke does
-                # and, as a cancelled ainvoke, returns once the turn has unwound (the call caps its own wait)
-                await asyncio.wait({task})
+
+        def chunks(cfg: Mapping[str, Any] | None, again: Run | None, keep: Keep | None) -> AsyncGenerator[Any, None]:
+            if keep is not None:  # (sees each chunk the reader would get, shaped, as the turn makes it)
+                feed.keep = lambda item: item[0] not in modes or keep(shape(item))
+            turn = self._invoke(input, cfg, sink, ctx, breakpoints, again)
+            wanted = functools.partial(passes, printed=printed, modes=modes, subgraphs=subgraphs)
+            return stream_turn(self.name, self.parse_config(cfg)[0], turn, feed, sink, wanted, shape)
+
+        if parent is None:  # (a turn streamed by an agent's body is a step of its run: see flow.in_run)
+            options = {"stream_mode": stream_mode, "subgraphs": subgraphs, "output_keys": output_keys}
+            options["version"] = version
+            stream = stream_of_the_run(self, input, config, options, chunks)
+        else:
+            stream = chunks(config, None, None)
+        async with contextlib.aclosing(stream):  # (leaving this stream early closes it at once: the turn stops)
+            async for chunk in stream:
+                yield chunk
 
     def stream(self, input: Any = None, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
         """:meth:`astream` for scripts; in a notebook use ``astream``. As LangGraph's, each chunk comes as the
@@ -470,7 +448,10 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         sink: Sink | None,
         context: Any,
         breakpoints: Mapping[str, Any] | None = None,
+        again: Run | None = None,
     ) -> Any:
+        if again is not None:  # (an agent's call executed again goes on with the turn it drove: flow.agent_turns)
+            return await go_on(self, again, config or {}, sink, context, breakpoints)
         if current_engine() is None:  # (a node's own config, passed on inside a node, names its namespace)
             check_root_namespace(self, config)
         return await invoke_turn(self, input, config, sink, context, breakpoints)

@@ -23,11 +23,13 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.checkpoint import GOTO_KEY, Checkpoint, Checkpointer, metadata_of, thread_key
 from aether_nb.flow.context import Runtime
 from aether_nb.flow.managed import UPDATE_STATE_REMAINING
-from aether_nb.flow.nodes import input_writes
+from aether_nb.flow.nodes import input_writes, update_writes
 from aether_nb.flow.options import check_thread_id
+from aether_nb.flow.pause_edits import edit_waiting_subgraphs
 from aether_nb.flow.routing import add_goto
+from aether_nb.flow.state import Write
 from aether_nb.flow.threads import COPY, INPUT, config_of, effective_values, subgraph_at
-from aether_nb.flow.types import END, START, Command, EmptyUpdate, InvalidUpdate, Send, StateUpdate
+from aether_nb.flow.types import END, START, Command, EmptyUpdate, Interrupt, InvalidUpdate, Send, StateUpdate
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
@@ -45,8 +47,10 @@ async def update_state(
     run_id: str | None,
     now: float,
     metadata: Mapping[str, Any] | None = None,
+    applied: list[Write] | None = None,
 ) -> Checkpoint:
-    """The checkpoint an ``update_state`` writes (see the module docstring)."""
+    """The checkpoint an ``update_state`` writes (see the module docstring); the writes it applied as a node are
+    added to ``applied``."""
     key = thread_key(thread_id, ns)
     spec = graph.spec
     if as_node == COPY:
@@ -55,14 +59,13 @@ async def update_state(
         copied = cker.put(
             key,
             replace(
-                base,
+                branch_of(base),  # (a copy is a branch: its tasks run afresh, with no result, error or question)
                 source="fork",
                 parent=base.parent,  # (a sibling of the one copied, as LangGraph's: the same values, the same parent)
                 step=base.step + 1,
                 created_at=now,
                 run_id=run_id,
                 metadata=dict(metadata or {}),
-                ran={},  # (a copy is a branch: its tasks run afresh, see flow.ledger)
             ),
         )
         if not isinstance(values, list) or not values:
@@ -71,7 +74,7 @@ async def update_state(
         # as_node="__copy__")``): the updates are one superstep on top of the copy
         updates = [copy_update(item) for item in values]
         return await update_superstep(
-            graph, cker, thread_id, ns, copied, updates, run_id=run_id, now=now, metadata=metadata
+            graph, cker, thread_id, ns, copied, updates, run_id=run_id, now=now, metadata=metadata, applied=applied
         )
     if as_node == INPUT:
         return cker.put(key, as_input(graph, base, values, run_id, now, metadata))
@@ -90,7 +93,9 @@ async def update_state(
         raise InvalidUpdate(
             f"as_node={shown(as_node)} is not the name of a node of the graph; nodes: {sorted(graph.nodes)}"
         )
-    writes = input_writes(graph.spec, values, "update_state")
+    writes = update_writes(graph.spec, values, "update_state")
+    if applied is not None and as_node != END:
+        applied.extend(writes)
     if base is None:
         before = spec.initial()
     elif as_node == END:
@@ -131,6 +136,7 @@ async def update_superstep(
     run_id: str | None,
     now: float,
     metadata: Mapping[str, Any] | None = None,
+    applied: list[Write] | None = None,
 ) -> Checkpoint:
     """One superstep of ``bulk_update_state``: one update is :func:`update_state`; several are written together,
     each as its node (named: ``as_node`` is required, END and ``__copy__`` are not allowed), as one checkpoint
@@ -138,7 +144,17 @@ async def update_superstep(
     if len(updates) == 1:
         values, as_node = updates[0].values, updates[0].as_node
         return await update_state(
-            graph, cker, thread_id, ns, base, values, as_node, run_id=run_id, now=now, metadata=metadata
+            graph,
+            cker,
+            thread_id,
+            ns,
+            base,
+            values,
+            as_node,
+            run_id=run_id,
+            now=now,
+            metadata=metadata,
+            applied=applied,
         )
     nodes = [u.as_node for u in updates]
     if INPUT in nodes:
@@ -155,7 +171,9 @@ async def update_superstep(
             code="ambiguous_update",
         )
     spec = graph.spec
-    writes = [(str(n), input_writes(spec, u.values, "bulk_update_state")) for n, u in zip(nodes, updates, strict=True)]
+    writes = [(str(n), update_writes(spec, u.values, "bulk_update_state")) for n, u in zip(nodes, updates, strict=True)]
+    if applied is not None:
+        applied.extend(w for _, ws in writes for w in ws)
     before = base.values if base is not None else spec.initial()
     new_values = spec.apply(before, writes)
     config = {"thread_id": thread_id, "configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}
@@ -173,6 +191,16 @@ async def update_superstep(
         thread_key(thread_id, ns),
         updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
     )
+
+
+def branch_of(cp: Checkpoint) -> Checkpoint:
+    """``cp`` as the start of a branch (a past checkpoint run again, ``"__copy__"``, a ``Command`` at a past
+    checkpoint): its tasks run afresh, as LangGraph's replay from a ``checkpoint_id`` the thread moved past, so none
+    of what its superstep did in the thread's own history is kept: no finished task's result (they would not run
+    again), no call of the ledger (``ran``, they would replay), no error, no question. An ``input`` checkpoint keeps
+    its input, which START merges."""
+    kept = {INPUT: cp.pending[INPUT]} if INPUT in cp.pending else {}
+    return replace(cp, pending=kept, ran={}, errors={}, interrupts={})
 
 
 def copy_update(item: Any) -> StateUpdate:
@@ -261,10 +289,19 @@ def merge_at_pause(
     *,
     run_id: str | None,
     now: float,
+    as_input: bool = False,
 ) -> Checkpoint:
-    """An input given at a pause (or ``Command(update=..., goto=...)``): merged into the head checkpoint without
-    routing again; ``goto`` adds tasks."""
-    writes = input_writes(graph.spec, values, "the input")
+    """``Command(update=..., goto=...)`` (or, ``as_input``, an input given at a pause): merged into the head
+    checkpoint without routing again; ``goto`` adds tasks. A ``Command``'s update writes any key of the state, as
+    LangGraph's; an input only the input schema's keys. ``head`` a checkpoint the thread moved past (a ``Command``
+    given with a past checkpoint's config): the edit starts a branch, whose tasks run afresh (:func:`branch_of`)."""
+    latest = cker.latest(key)
+    if latest is not None and latest.id != head.id:
+        head = branch_of(head)
+    if as_input:
+        writes = input_writes(graph.spec, values, "the input")
+    else:
+        writes = update_writes(graph.spec, values, "Command(update=...)")
     new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
     tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
     added = [t for t in tasks if t not in head.tasks]
@@ -287,6 +324,21 @@ def merge_at_pause(
             errors={},
         ),
     )
+
+
+def rerouted(before: Checkpoint | None, after: Checkpoint | None, pauses: Sequence[tuple[str, Interrupt]]) -> bool:
+    """Whether an edit at the head (``before`` -> ``after``) routed the thread to other tasks than those of the
+    superstep that waits at an ``interrupt()`` (``pauses``). Same tasks: the waiting run goes on with the edit
+    (see README "Differences"); other tasks: LangGraph runs the head's tasks, so the paused superstep is dropped."""
+    if before is None or after is None or before.id == after.id:
+        return False
+    if not any(i.kind == "interrupt" for _, i in pauses):
+        return False
+
+    def shape(cp: Checkpoint) -> list[tuple[str, bool]]:
+        return sorted((str(t["node"]), "send" in t) for t in cp.tasks)
+
+    return shape(before) != shape(after)
 
 
 def check_as_node(graph: CompiledGraph, as_node: Any) -> None:
@@ -342,15 +394,35 @@ async def bulk_update(
     for step in steps:
         for u in step:
             check_as_node(target, u.as_node)
+    applied: list[Write] = []
     for step in steps:
         base = await update_superstep(
-            target, cker, thread_id, ns, base, step, run_id=None, now=session.clock.now(), metadata=metadata_of(flat)
+            target,
+            cker,
+            thread_id,
+            ns,
+            base,
+            step,
+            run_id=None,
+            now=session.clock.now(),
+            metadata=metadata_of(flat),
+            applied=applied,
         )
     ends = any(u.as_node == END for step in steps for u in step)
     dropped = ends and any(i.kind == "interrupt" for _, i in pauses)
     new_input = any(u.as_node == INPUT for step in steps for u in step)  # (the head waits for START: a new turn)
     if run is not None and not run.done and not ns and (fork or dropped or new_input):
         run.cancel()  # its pause is no longer the thread's head
+    elif run is not None and not run.done and not ns and rerouted(latest, base, pauses):
+        # the edit routed the thread to other tasks than the superstep that waits: as in LangGraph, that superstep
+        # (its question, its finished tasks' writes) is dropped, and the head's tasks run on the next call. The
+        # waiting run ends (no call ledger: the head's tasks are new ones, see flow.ledger)
+        from aether_nb.flow.turns import abandon  # (turns imports this module)
+
+        abandon(graph, run)
+    elif applied and not fork and not dropped and not new_input:
+        # a subgraph waiting below gets the edit too: it resumes on the edited state (flow.pause_edits)
+        edit_waiting_subgraphs(graph, cker, thread_id, ns, applied, [i for _, i in pauses], now=session.clock.now())
     if cker.get_thread(thread_id) is None:
         cker.put_thread(thread_id, {"turn": 0})
     return config_of(thread_id, ns, base)

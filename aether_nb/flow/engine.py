@@ -133,6 +133,7 @@ class Engine(Emitter, Pauses):
         self.outcome_callbacks: list[Callable[[], None]] = []
         self.step_done: dict[str, Outcome] = {}  # tasks of the current superstep that finished
         self.step_tasks: list[Task] = []
+        self.nested: list[Engine] = []  # the graphs this graph's tasks run now (subgraphs, graphs a node invokes)
         self.unrouted: dict[str, dict[str, Any]] = {}  # tasks of the superstep whose node returned, router failed
         self.replayed_start = False  # this run's start came from the journal (a resumed execution)
         # (root only) answers to questions a failed or stopped turn left open, for the tasks it re-runs (left_open)
@@ -232,10 +233,10 @@ class Engine(Emitter, Pauses):
     # -- the loop -----------------------------------------------------------------------------------------------
     async def main(self) -> Any:
         token = _engine.set(self)
-        # a subgraph's engine is found by get_state while it runs (its finished tasks' results: Pauses.as_running)
-        key = running_key(self.run.id, self.ns) if self.parent is not None else None
-        if key is not None:
+        key = running_key(self.run.id, self.ns)
+        if self.parent is not None:  # (found while it runs by get_state, Pauses.as_running, and by flow.at_rest)
             self.graph.engines[key] = self
+            self.parent.nested.append(self)
         try:
             out = await self._main()
         finally:
@@ -243,8 +244,10 @@ class Engine(Emitter, Pauses):
             del self.runner  # (it points back here: no cycle outlives the turn, see root)
             if self.parent is None:
                 self.graph.abandoned_runs.discard(self.run.id)
-            elif key is not None and self.graph.engines.get(key) is self:
-                del self.graph.engines[key]
+            else:
+                self.parent.nested.remove(self)
+                if self.graph.engines.get(key) is self:
+                    del self.graph.engines[key]
         settle_record(self.checkpointer, self.thread)  # (after a failure or a stop, a reader counts on instead)
         return out
 

@@ -111,6 +111,14 @@ def current_node_run() -> NodeRun | None:
     return _node_run.get()
 
 
+class OutsideGraph(UsageError, RuntimeError):
+    """``interrupt()`` called outside a node of a running graph. Also a ``RuntimeError``, as LangGraph raises there
+    (``RuntimeError: Called get_config outside of a runnable context``), so code written for LangGraph that catches
+    ``RuntimeError`` catches it."""
+
+    default_code = "no_node"
+
+
 def interrupt(
     value: Any = None, *, message: str | None = None, reason: str | None = None, response_schema: Any = None
 ) -> Any:
@@ -138,9 +146,9 @@ def interrupt(
     """
     node_run = _node_run.get()
     if node_run is None:
-        raise UsageError(
-            "interrupt() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
-            code="no_node",
+        raise OutsideGraph(
+            "interrupt() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs): "
+            "call it from the node's code while the graph runs (ainvoke/astream)"
         )
     if reason is not None and not isinstance(reason, str):
         raise UsageError(f"interrupt(reason=...) takes a string, e.g. reason='approval'; got {shown(reason)}")
@@ -513,8 +521,19 @@ def _agentflow_state(spec: StateSpec, value: Mapping[str, Any], where: str) -> M
 
 
 def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
-    """A turn's input (or an ``aupdate_state`` value) as writes; messages to an ``add_messages`` key get ids and
-    default to the user's role."""
+    """A turn's input as writes: only the input schema's keys, as LangGraph maps an input to its input channels;
+    messages to an ``add_messages`` key get ids and default to the user's role."""
+    return _writes_of(spec, value, where, spec.input_keys)
+
+
+def update_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
+    """An edit (``aupdate_state``'s values, ``Command(update=...)`` given to a call) as writes: any key of the state
+    — its private keys and those outside ``input_schema`` too — as LangGraph's edits write any channel of the graph
+    (an edit is a node's write, not an input); messages as in :func:`input_writes`."""
+    return _writes_of(spec, value, where, None)
+
+
+def _writes_of(spec: StateSpec, value: Any, where: str, keys: Iterable[str] | None) -> list[Write]:
     if value is None:
         return []
     if isinstance(value, Command):
@@ -523,10 +542,10 @@ def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
         return [(ROOT, value)]
     as_object = spec.object_writes(value)
     if as_object is not None:
-        writes = spec.known(as_object, where, spec.input_keys)
+        writes = spec.known(as_object, where, keys)
     elif isinstance(value, Mapping):
         value = _agentflow_state(spec, value, where)
-        writes = spec.known([(str(k), v) for k, v in value.items()], where, spec.input_keys)
+        writes = spec.known([(str(k), v) for k, v in value.items()], where, keys)
     else:
         raise InvalidUpdate(
             f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {spec.name} object or None, got "

@@ -386,11 +386,18 @@ class StateSpec:
                 out.append((k, v))
             elif k not in self._warned:
                 self._warned.add(k)
-                warnings.warn(
-                    f"{where} wrote {k!r}, which {self.name} does not declare (keys: {sorted(self.fields)}); the "
-                    "write is ignored. Add the field to the state schema to keep it.",
-                    stacklevel=2,
-                )
+                if k in self.fields:  # (a key of the state that the input schema leaves out)
+                    said = (
+                        f"{where} wrote {k!r}, which the input schema does not declare (input keys: "
+                        f"{sorted(allowed)}); an input writes only those, so the write is ignored. Write it with "
+                        "update_state(config, {...}) or Command(update={...}), or add it to the input schema."
+                    )
+                else:
+                    said = (
+                        f"{where} wrote {k!r}, which {self.name} does not declare (keys: {sorted(self.fields)}); "
+                        "the write is ignored. Add the field to the state schema to keep it."
+                    )
+                warnings.warn(said, stacklevel=2)
         return out
 
     def coerce(self, writes: list[Write]) -> list[Write]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import ReplayMismatch, StepTimeout, UsageError, shown
 from aether_nb.flow.asks import await_answer, interrupt_wait, ready
 from aether_nb.flow.cache import cache_key
+from aether_nb.flow.cap_slot import CapSlot
 from aether_nb.flow.checkpoint import task_id
 from aether_nb.flow.context import runtime_for
 from aether_nb.flow.error_handlers import handler_failed
@@ -183,8 +184,9 @@ class TaskRunner:
                 if pending is not None:  # the node returned, its router failed: route again, not the node again
                     outcome = await self._route_again(task, pending, values, step)
                 elif engine.semaphore is not None:
-                    async with engine.semaphore:  # config["max_concurrency"]: tasks of a superstep running at once
-                        outcome = await self._capped(child, task, spec, values, step)
+                    # config["max_concurrency"]: tasks of a superstep running at once (not one waiting at a question)
+                    async with CapSlot(engine.semaphore) as slot:
+                        outcome = await self._capped(child, task, spec, values, step, slot)
                 else:
                     outcome = await self._capped(child, task, spec, values, step)
             except Exception:
@@ -215,15 +217,19 @@ class TaskRunner:
         engine.note_done(task, outcome)
         return outcome
 
-    async def _capped(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
+    async def _capped(
+        self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int, slot: CapSlot | None = None
+    ) -> Outcome:
         """The task's body under the session's cap, ``ag.configure(max_concurrency=N)``, when there is one."""
         config = self.engine.run.session.config
         if "global_max_concurrency" not in config:
-            return await self._execute(child, task, spec, values, step)
+            return await self._execute(child, task, spec, values, step, slot)
         queued = functools.partial(show_queued, child)
-        return await in_session_slot(config, lambda: self._execute(child, task, spec, values, step), queued)
+        return await in_session_slot(config, lambda: self._execute(child, task, spec, values, step, slot), queued)
 
-    async def _execute(self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int) -> Outcome:
+    async def _execute(
+        self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int, slot: CapSlot | None = None
+    ) -> Outcome:
         engine = self.engine
         graph = engine.graph
         # the config is built for the code that can read it: the node, its routers, its error handler
@@ -284,7 +290,11 @@ class TaskRunner:
                 reload = journaled_since(child, mark)  # before anything below journals
                 engine.pausing()
                 key = interrupt_key(gi, child.prefix)
+                if slot is not None:  # (as LangGraph's task ends at its interrupt: a sibling may run meanwhile)
+                    slot.let_go()
                 answers[key] = await self._interrupt(child, task, gi, key)
+                if slot is not None:
+                    await slot.take_again()
                 engine.stream_resumed()
                 reloads += 1
                 values = await self._reload(child, reloads)

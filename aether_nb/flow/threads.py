@@ -79,7 +79,10 @@ def snapshot(
     cker = cker if cker is not None else graph.checkpointer
     key = thread_key(thread_id, ns)
     live = run is not None and not run.done and is_head
-    pauses = [i for _, i in graph.interrupts_of(run)] if live and run is not None else []
+    # (a run given up on purpose while it ends, e.g. by an edit that routed the thread to other tasks, answers no
+    # question; one being stopped shows its questions, as once it has, see flow.ledger)
+    asks = live and run is not None and run.id not in graph.abandoned_runs
+    pauses = [i for _, i in graph.interrupts_of(run)] if asks and run is not None else []
     # (the engine running it now: a subgraph's is keyed "<run id>|<ns>", see engine.running_key)
     engine = graph.engines.get(f"{run.id}|{ns}" if ns else run.id) if live and run is not None else None
     if engine is not None:  # (the tasks of its running superstep that finished, as LangGraph's pending writes)

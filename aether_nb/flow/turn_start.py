@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint
 from aether_nb.flow.context import runtime_for
+from aether_nb.flow.edits import branch_of
 from aether_nb.flow.ledger import RAN_KEY
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.types import START, EmptyInputError
@@ -51,7 +52,7 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     # a config naming a checkpoint the thread has moved past: time travel, not the thread's own pending turn
     travel = base is not None and latest is not None and base.id != latest.id
     if travel and base is not None:
-        base = replace(base, ran={})  # a branch runs its tasks afresh: no call of the old one replays (flow.ledger)
+        base = branch_of(base)  # a branch runs its tasks afresh: no result, call (flow.ledger) or question is kept
     if travel and base is not None and base.source not in ("update", "fork") and engine.input is None:
         # running again from an older checkpoint: a fork, so the new checkpoints make a branch of their own (new
         # input needs none: its input checkpoint is the branch's first, its parent the old one, as LangGraph's)

@@ -1,32 +1,34 @@
 """Driving a turn's run from the caller's side: answering its pauses with the caller's input, waiting until it
-ends or pauses (a pause counts once no task is busy, as LangGraph returns once every task of the superstep
-finished or paused), and turning the thread's head checkpoint into what ``ainvoke`` returns.
+ends or pauses (a pause counts once no task is busy and every step of the run is parked or waits on steps inside
+it, :mod:`aether_nb.flow.at_rest`, as LangGraph returns once every task of the superstep, a subgraph's with its
+whole run, finished or paused), and turning the thread's head checkpoint into what ``ainvoke`` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
-from aether_nb.flow.asks import answer_form
+from aether_nb.flow.at_rest import steps_at_rest
 from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.edits import merge_at_pause
 from aether_nb.flow.error_handlers import any_handler_names
 from aether_nb.flow.left_open import ANSWERS_KEY, checked_answers, left_open
 from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.options import check_thread_id, interrupt_names
+from aether_nb.flow.past_resume import answer_past_question
+from aether_nb.flow.resume_values import resume_answers
 from aether_nb.flow.resuming import forget_call, note_resuming_call
 from aether_nb.flow.state import check_copyable, writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
 from aether_nb.flow.turn_watch import TURN_ENDING, TurnWatch, settle_stop, settled, unwound
-from aether_nb.flow.types import AmbiguousResume, Command, EmptyInputError, Interrupt, InvokeResult
+from aether_nb.flow.types import Command, EmptyInputError, Interrupt, InvokeResult
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.events import Event
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
@@ -78,7 +80,7 @@ async def continue_turn(
             )
         head = cp.latest(thread_id)
         if head is not None:
-            merge_at_pause(graph, cp, thread_id, head, input, [], run_id=run.id, now=now)
+            merge_at_pause(graph, cp, thread_id, head, input, [], run_id=run.id, now=now, as_input=True)
     if command is not None and (command.update is not None or command.goto_list()):
         head = cp.latest(thread_id)
         if head is not None:
@@ -138,59 +140,6 @@ async def _answer(run: Run, engine: Engine | None, interrupt_id: str | None, tok
         raise
 
 
-_INTERRUPT_ID = re.compile(r"(?:[^/]+/)+interrupt_\d+")
-"""The shape of an ``interrupt()``'s id (its wait's step key: ``n_1/interrupt_1``, ``tools_1/ask_1/interrupt_2``)."""
-
-
-def resume_answers(run: Run, pauses: list[tuple[str, Interrupt]], resume: Any) -> list[tuple[str, Any]]:
-    """``(wait token, answer)`` for each pause ``Command(resume=resume)`` answers, checked before anything is
-    answered or merged: a value for the one pending ``interrupt()``, or ``{interrupt id: value, ...}`` naming
-    pending ones; breakpoints pass. A map naming an interrupt that is not pending (answered already: a cell run
-    again, a stale ``res["__interrupt__"]``) is refused, not handed whole to the question that is."""
-    dynamic = [(t, i) for t, i in pauses if i.kind == "interrupt"]
-    by_id = {i.id: token for token, i in dynamic}
-    asked = {i.id: i for _, i in dynamic}
-    out: list[tuple[str, Any]] = []
-    if _names_interrupts(run, resume, by_id):
-        stale = sorted(str(k) for k in resume if k not in by_id)
-        if stale:
-            raise UsageError(
-                f"Command(resume={{...}}) names interrupt(s) {stale}, which are not pending (answered already, or "
-                f"of another turn): run {run.id} waits on {sorted(by_id)}; take the ids from the latest "
-                "res['__interrupt__'] (Command(resume={interrupt_id: value, ...})), or give the value alone when one "
-                "interrupt is pending",
-                run_id=run.id,
-                code="resume_not_pending",
-            )
-        out += [(by_id[iid], answer_form(asked[iid], value)) for iid, value in resume.items()]
-    elif len(dynamic) == 1:
-        out.append((dynamic[0][0], answer_form(dynamic[0][1], resume)))
-    elif len(dynamic) > 1:
-        raise AmbiguousResume(
-            f"When there are multiple pending interrupts, you must specify the interrupt id when resuming: run "
-            f"{run.id} waits on {sorted(by_id)}; resume with Command(resume={{interrupt_id: value, ...}})",
-            run_id=run.id,
-        )
-    out += [(token, None) for token, i in pauses if i.kind != "interrupt"]
-    return out
-
-
-def _names_interrupts(run: Run, resume: Any, pending: Mapping[str, str]) -> bool:
-    """Whether a resume value is the ``{interrupt id: value}`` form: a non-empty map whose keys are all pending
-    ids, or one of whose keys is the id of an ``interrupt()`` of the run (or has an interrupt id's shape). Any
-    other dict is an answer of its own (``Command(resume={"approved": True})``)."""
-    if not pending or not isinstance(resume, Mapping) or not resume:
-        return False
-    if set(resume) <= set(pending):
-        return True
-    keys = [k for k in resume if isinstance(k, str)]
-    if any(_INTERRUPT_ID.fullmatch(k) for k in keys):
-        return True
-    waits = run.session.store.list_waits(run.id, status=None)
-    known = {w.node_id for w in waits if isinstance(w.meta, dict) and w.meta.get("flow") == "interrupt"}
-    return any(k in known for k in keys)
-
-
 async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink | None) -> Any:
     watch = TurnWatch(keep_events=sink is not None)
     unsubscribe = run.subscribe(watch)
@@ -213,7 +162,7 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
                     if unwatch is not None:
                         unwatch()
                     watched, unwatch = engine, engine.on_outcome(watch.poke) if engine is not None else None
-                if pauses and (engine is None or settled(engine, pauses)):
+                if pauses and (engine is None or (settled(engine, pauses) and steps_at_rest(engine))):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
@@ -486,6 +435,13 @@ async def invoke_turn(
                 given = resume_answers(run, [(o.interrupt.id, o.interrupt) for o in opens], command.resume)
                 carried = checked_answers(session, opens, given)
                 checkpoint_id = None  # (a snapshot's config at hand means the thread's head, as for a live pause)
+        branched = False
+        past = checkpoint_id if latest is not None and checkpoint_id != latest.id else None
+        if has_resume and not carried and run is not None and past is not None:
+            assert command is not None  # a past checkpoint's question: a branch from it answers it (as LangGraph)
+            branch = answer_past_question(graph, run, thread_id, past, command)
+            if branch is not None:
+                (carried, latest), checkpoint_id, branched = branch, None, True
         if has_resume and not carried:
             answered = answered_pause(session, run, graph.resumed_by_call)
             if run is None or answered is None:
@@ -524,7 +480,7 @@ async def invoke_turn(
                 base = replace(base, ran={})
             # (the new head: a goto on a finished thread runs its target in this call, as in LangGraph; a resume
             # alone writes none, as LangGraph's)
-            if not carried or command.update is not None or command.goto_list():
+            if not branched and (not carried or command.update is not None or command.goto_list()):
                 latest = merge_at_pause(
                     graph,
                     cp,
