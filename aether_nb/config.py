@@ -174,8 +174,9 @@ def configure(
             and MCP tools included) and state graph tasks. A call waiting for a slot shows pending; a body nested
             in one that holds a slot runs in it; a body waiting for an answer gives its slot back meanwhile.
         durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
-            within 0.2 s and at exit, waits and answers at once; ``"sync"``: each step is written before the code
-            that called it continues (one transaction per step, ~1 ms with DuckDB). See README, "Durability".
+            within 0.2 s of the event loop being free and at exit, waits and answers at once; ``"sync"``: each
+            step is written before the code that called it continues (one transaction per step, ~1 ms with
+            DuckDB); switching to it writes what is pending first. See README, "Durability".
         max_live_waiting: how many waiting runs stay in memory (default 64); beyond that the oldest ones that
             nobody watches leave memory and resume from the journal when answered. See README, "Durability".
         mcp: MCP servers by name, each ``{"command": [...]}`` (stdio) or ``{"url": ...}`` (streamable HTTP) plus
@@ -227,6 +228,8 @@ def configure(
         raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
     if durability is not None:
         current.store.durability = checked["durability"]
+        if checked["durability"] == "sync":
+            current.store.flush()  # ("sync" promises every completed step durable: those "async" left pending too)
     if max_live_waiting is not None:
         current.max_live_waiting = max_live_waiting
     if nested_sync is not None:

@@ -22,26 +22,27 @@ import contextlib
 import contextvars
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import StepTimeout, StorageError, UsageError, WaitTimeout
 from aether_nb.runtime.binding import bind_call, bind_started, wait_key
 from aether_nb.runtime.codec import NotEncodable, call_fingerprint, decode, encode, preview, snapshot
 from aether_nb.runtime.effects import EffectWrites, inside_step
-from aether_nb.runtime.events import Event, RunWarning
+from aether_nb.runtime.events import RunWarning
 from aether_nb.runtime.failures import error_info, journal_failure, step_not_written
+from aether_nb.runtime.given_up import given_up, journal_given_up, note_given_up, replay_given_up
 from aether_nb.runtime.journal import Journal
+from aether_nb.runtime.kept_answers import despite_moving
 from aether_nb.runtime.pause import await_answer
 from aether_nb.runtime.replays import ran_parents, replay_failure, replayed_meta, warn_runs_again
 from aether_nb.runtime.step_cancels import StepPause, cancel_ends_step, moved, warn_abandoned
+from aether_nb.runtime.step_host import StepHost
 from aether_nb.runtime.waits import WaitSpec
-from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
+from aether_nb.store.records import JournalEntry, WaitRecord
 from aether_nb.store.redact import contains_secret
 
 if TYPE_CHECKING:
-    from aether_nb.runtime.executors import Executor, Submission
-    from aether_nb.runtime.graph import RunGraph
-    from aether_nb.runtime.session import Session
+    from aether_nb.runtime.executors import Submission
     from aether_nb.runtime.waits import Wait
 
 Presenter = Callable[["Wait"], Awaitable[None]]
@@ -94,70 +95,6 @@ def step_here() -> str | None:
     known by it (an answer must reach the call that asked it, in whichever step's body that call was made)."""
     scope = _current_scope.get()
     return scope.node_id if scope is not None else _detached_from.get()
-
-
-class StepHost(Protocol):
-    """What the step engine needs from the run it executes (the :class:`~aether_nb.runtime.run.Run`)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def graph_name(self) -> str: ...
-
-    @property
-    def record(self) -> RunRecord:
-        """The run's stored record (its options live in ``meta``)."""
-
-    @property
-    def session(self) -> Session: ...
-
-    @property
-    def graph(self) -> RunGraph:
-        """The run's DAG so far."""
-
-    def ran_meta(self, node_id: str) -> Any:
-        """The meta step ``node_id`` ran with (its tool's code version), if recorded: a replayed step compares it."""
-
-    def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
-        """The edges into step ``node_id`` when it ended in an earlier execution (None: unknown): a replayed step
-        moves its scope's frontier along them, not along the order the replay happened to complete in."""
-
-    def runs_again(self, node_id: str) -> bool:
-        """Whether node ``node_id``, starting in a resumed execution, was cut off while its own code ran before and
-        now runs again from the top (its DAG node then gets the new times, and the run says so)."""
-
-    @property
-    def cancel_requested(self) -> bool:
-        """Whether the run was cancelled on purpose (its steps end CANCELLED, its waits close)."""
-
-    @property
-    def executor(self) -> Executor | None:
-        """Where this run's sync tool bodies run (None: the session's default)."""
-
-    def emit(self, cls: type[Event], **fields: Any) -> None:
-        """Record an event of the run (folded into its DAG, stored, handed to subscribers)."""
-
-    def start_node(self, **fields: Any) -> None:
-        """A node starts (the fields of a ``NodeStarted``); its event may be merged with its end (``NodeRan``)."""
-
-    def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
-        """A node ends (the fields of a ``NodeFinished``)."""
-
-    def context_for(self, scope: Scope) -> Any:
-        """The NodeContext a scope hands to its code."""
-
-    def persist_waiting(self) -> None:
-        """Record that the run waits (written with the wait, before the prompt shows; said at announce_waiting)."""
-
-    def announce_waiting(self) -> None:
-        """The wait's write returned: observers may now learn what persist_waiting recorded."""
-
-    def refresh_status(self) -> None:
-        """Recompute running/waiting from the waits its tasks are parked on."""
-
-    def refresh_status_threadsafe(self) -> None:
-        """:meth:`refresh_status` from any thread."""
 
 
 class Execution:
@@ -352,6 +289,7 @@ class Scope:
                 else f"has finished ({run.record.status}): a task its code left running starts no step in it"
             )
             raise asyncio.CancelledError(f"run {run.id} {why}")
+        journal_given_up(self)  # the run goes on: the calls its code gave up on are journaled (see given_up.py)
         fp = call_fingerprint(inputs, name) if fp is None else fp
         from_frontier = parents is None
         parents = tuple(self.frontier) if parents is None else parents
@@ -361,6 +299,8 @@ class Scope:
             if failed is not None:  # it failed in an earlier execution: the same error again (see failures.py)
                 if node and from_frontier:
                     parents = ran_parents(self, failed.key, parents)
+                if given_up(failed):  # the body gave up on it: it does again, nothing runs (see given_up.py)
+                    await replay_given_up(self, failed, kind, inputs, parents, meta, node)
                 replay_failure(self, failed, kind, inputs, parents, meta, node)
             if exact:
                 entry = execution.journal.replay_exact(key, name, fp, inputs)
@@ -436,6 +376,7 @@ class Scope:
             if node and cancel_ends_step(execution, on_purpose=key in self.cancelling):
                 run.finish_node(key, "SKIPPED" if moved(exc) else "CANCELLED", where=child.where)
                 warn_abandoned(run, child, "cancelled")
+                note_given_up(self, child, key, name, kind, fp, exc)  # (when its code gave up on it)
             raise
         except BaseException as exc:
             if node and not isinstance(exc, StepPause):  # (a pause leaves the step as it is: see StepPause)
@@ -478,7 +419,9 @@ class Scope:
                 if node:
                     run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
             try:
-                await store.barrier()  # (a Stop now leaves the node done: it ran, and it is journaled)
+                # (a Stop now leaves the node done: it ran, and it is journaled; a wait's answer is kept through a
+                # cancel that only moves its question: see kept_answers)
+                await (despite_moving(store.barrier) if kind == "wait" else store.barrier())
             except StorageError as exc:
                 raise step_not_written(run.id, key, name, exc) from exc
         else:

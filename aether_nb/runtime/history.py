@@ -4,18 +4,9 @@ Every step of a run produces history (an event or two, a DAG node, a journal ent
 a durable write each would cost ~0.2 ms per step (a synced log append). :class:`HistoryStore` keeps it in memory
 as records (nothing serialised on the hot path) and writes batches, serialised and redacted at once (``write_history``).
 
-When history reaches the store (the *durability* setting, ``ag.configure(durability=...)``):
-
-* A wait, and the answer to one, are written at the end of the loop iteration that made them (all of that
-  iteration's in one write: 1,000 runs parking, or 1,000 answers given in a row). The runtime awaits the
-  wait's write (:meth:`HistoryStore.barrier`) before it shows the prompt or says the run waits: a run that waits
-  always survives the process.
-* ``"async"`` (the default): steps, run records, nodes and events are written within ``interval_s`` (0.2 s), and
-  when the process exits normally (kernel restart or shutdown). A process killed hard loses at most that window;
-  a run resumed afterwards executes those steps again, like a step interrupted mid-way. These writes are not synced
-  (``durable=False``): a power loss may also lose those since the last sync (a wait, answer, ``flush()``, log apply).
-* ``"sync"``: a step is in the store before the code that called it continues (its caller awaits the write);
-  steps completing in the same loop iteration share one write.
+When history reaches the store is the *durability* setting (``ag.configure(durability=...)``): a wait and its
+answer at the end of their loop iteration, steps within 0.2 s (``"async"``) or before their caller continues
+(``"sync"``); :mod:`aether_nb.runtime.durability` says what each mode promises.
 
 Any read through this store sees everything recorded before it: reads of history tables write the pending batch
 first (or answer from it), and other calls (``sql``, KV, memory, artifacts) go to the real store unchanged.
@@ -44,9 +35,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from aether_nb.errors import AetherError, StorageError, UsageError, shown
+from aether_nb.errors import AetherError, StorageError
+from aether_nb.runtime.durability import DURABILITY_MODES as DURABILITY_MODES  # (re-exported)
+from aether_nb.runtime.durability import Durability, check_interval, exit_hook
+from aether_nb.runtime.durability import check_durability as check_durability  # (re-exported)
 from aether_nb.runtime.history_failures import (
     AsJSON,
     AsRecord,
@@ -58,7 +52,6 @@ from aether_nb.runtime.history_failures import (
     dropped_failure,
     settle_futures,
 )
-from aether_nb.store import redact
 from aether_nb.store.protocol import Store, takes_durable
 from aether_nb.store.records import (
     JSON,
@@ -79,29 +72,10 @@ __all__ = ["DURABILITY_MODES", "Claim", "Durability", "HistoryFailure", "History
 
 _RETRY_MAX_S = 5.0
 
-Durability = Literal["async", "sync"]
-DURABILITY_MODES: tuple[str, ...] = ("async", "sync")
 MAX_PENDING = 1_000
 """Write the batch early when it holds this many records, whatever its age (bounds memory and flush time). Few,
 because a batch's objects are freed at once after its write, which gives back little of the garbage collector's
 count: big batches bring full collections sooner (bench/README, "Batch size and the garbage collector")."""
-
-_log = redact.logger("aether_nb")
-
-
-def check_durability(value: object) -> Durability:
-    if value not in DURABILITY_MODES:
-        raise UsageError(
-            f"durability must be one of {list(DURABILITY_MODES)}, got {shown(value)}: 'async' writes steps within "
-            "0.2 s (waits at once), 'sync' before each step's caller continues"
-        )
-    return value  # type: ignore[return-value]
-
-
-def check_interval(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
-        raise UsageError(f"interval_s must be a number of seconds in (0, 60], got {shown(value)}")
-    return float(value)
 
 
 class HistoryStore:
@@ -135,7 +109,7 @@ class HistoryStore:
         self._failing_since: float | None = None  # the pending batch failed to write (and is retried)
         self._retry_s = self.interval_s
         # Registered after ``inner`` registered its own exit hook, so it runs first (atexit is last-in-first-out).
-        self._exit_hook = _exit_hook(weakref.ref(self))
+        self._exit_hook = exit_hook(weakref.ref(self))
         atexit.register(self._exit_hook)
 
     # -- what the runtime adds ----------------------------------------------------------------------------------
@@ -591,17 +565,3 @@ class HistoryStore:
 
     def __repr__(self) -> str:
         return f"HistoryStore({self.inner!r}, durability={self.durability!r}, pending={self._p.count})"
-
-
-def _exit_hook(ref: weakref.ReferenceType[HistoryStore]) -> Callable[[], None]:
-    def flush_at_exit() -> None:
-        """A normal exit (kernel restart or shutdown, end of a script) writes what is still pending."""
-        store = ref()
-        if store is None or not store.pending:
-            return
-        try:
-            store.flush_history()
-        except Exception as exc:  # nobody left to raise to at exit: say what was lost
-            _log.error("aether_nb: %d history records could not be written at exit: %s", store.pending, exc)
-
-    return flush_at_exit

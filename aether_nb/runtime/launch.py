@@ -2,7 +2,9 @@
 
 Shared by graph_fn, graphify graphs and state graphs, so they agree on idempotent run ids: an unfinished run with
 the id is resumed (its completed steps replayed), a finished one is returned as it is (a failed one re-executed
-only with ``retry_failed``), and the same id with other inputs or another agent is a :class:`UsageError`.
+only with ``retry_failed``), and the same id with other inputs or another agent is a :class:`UsageError`. Made by a
+run's own code, a start is a journaled step of that run whose value is the id (:mod:`~aether_nb.runtime.child_runs`),
+so a resumed body gets the run it started, never a second one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_run_id
+from aether_nb.runtime.child_runs import start_in_run
 from aether_nb.runtime.codec import NotEncodable, encode, fingerprint
 from aether_nb.runtime.executors import check_executor
 from aether_nb.runtime.registry import Runnable
@@ -68,6 +71,10 @@ def start_run(
         raise UsageError(f"the inputs of {target.name} cannot be stored: {exc}", code="inputs_not_storable") from exc
     if run_id is not None:
         check_run_id(run_id)
+    child = start_in_run(target, inputs, run_id, session)
+    if child is not None:  # made by a run's code: the run this step started (or starts now, under the id journaled)
+        run_id, meta = child.run_id, {**(meta or {}), **child.meta}
+    if run_id is not None:
         record = session.store.get_run(run_id)
         if record is not None:
             if record.kind != target.kind or record.graph != target.name:
@@ -90,7 +97,7 @@ def start_run(
                 _check_options(record, asked)
             if not run.live and executes:
                 run.start_execution(target, inputs, resumed=True, executor=chosen)
-            else:
+            elif child is None or not child.replayed:  # (a replayed body's start: nothing for the notebook to show)
                 session.returned(run)
             return run
     else:

@@ -17,6 +17,7 @@ from aether_nb.errors import UsageError, WaitTimeout, shown
 from aether_nb.runtime.binding import earlier_waits
 from aether_nb.runtime.codec import decode, preview
 from aether_nb.runtime.events import NodeStatusChanged, WaitAnswered, WaitClosed, WaitOpened
+from aether_nb.runtime.kept_answers import despite_moving
 from aether_nb.runtime.step_cancels import cancel_ends_step, moved
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.store.records import WaitRecord
@@ -250,9 +251,10 @@ async def await_answer(
                 store.put_wait(rec)
                 scope.execution.note_wait(rec)
                 run.emit(WaitClosed, token=rec.token, node_id=key, reason="timeout")
-                if slots is not None:  # the node goes on (it may catch the timeout): under its cap again
+                if gave_back:  # the node goes on (it may catch the timeout): under its cap again
+                    assert slots is not None
+                    await slots.retake()  # (cancelled, it did nothing: the wait gives them up below)
                     gave_back = False
-                    await slots.retake()
                 message = isinstance(rec.meta, dict) and rec.meta.get("message")  # (channel.receive())
                 what = (
                     f"nobody answered {shown(rec.prompt)}"
@@ -292,6 +294,20 @@ async def await_answer(
         if not interrupted:  # an interrupted run keeps its stored "waiting" status, to be resumed
             run.refresh_status()
     run.emit(WaitAnswered, token=rec.token, node_id=key, answer=preview(value))
-    if slots is not None:
-        await slots.retake()  # (an interruption here leaves the answer stored: the resumed run takes it)
+    if gave_back:  # (not when the answer came before they were given back)
+        assert slots is not None
+        await _hold_again(slots)
     return value
+
+
+async def _hold_again(slots: Slots) -> None:
+    """Hold ``slots`` again once the answer came (waiting while other bodies hold the cap). A cancel that moves the
+    question lands here after the answer was taken: it is withdrawn (:mod:`~aether_nb.runtime.kept_answers`), the
+    step ends with its answer; it cut the step, whose answer went nowhere and whose question was asked again. Any
+    other cancel gives the wait's slots up (``forget``: left counted, the body never held them again); an
+    interruption leaves the answer stored, and the resumed run takes it."""
+    try:
+        await despite_moving(slots.retake)
+    except asyncio.CancelledError:
+        slots.forget()
+        raise

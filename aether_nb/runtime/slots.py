@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any, Protocol, TypeVar
 
 from aether_nb.runtime.executors import detach_bodies, lingering
+from aether_nb.runtime.pause import Slots as WaitingSlots
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.session_cap import Permit, SessionCap
 
@@ -164,11 +165,23 @@ class Slots:
 
     async def body_answered(self, body: _Body) -> None:
         """One of ``body``'s questions was answered (or timed out): with none left open and no nested body under
-        way it runs again, holding the slots (taken once, however many answers come at the same time)."""
-        body.waits = max(0, body.waits - 1)
+        way it runs again, holding the slots (taken once, however many answers come at the same time).
+
+        All or nothing: cancelled while it waits for them, the body is left waiting as before the call, and its
+        caller either calls this again (a cancel withdrawn: :mod:`~aether_nb.runtime.kept_answers`) or gives the
+        question up (:meth:`body_forgets`). Counted answered at once, a call made again counted the answer twice
+        (a body with two questions open then took the slots with one still open)."""
+        counted = body.waits > 0
+        if counted:
+            body.waits -= 1
         if not self._free(body):
             return
-        await self._take()
+        try:
+            await self._take()
+        except asyncio.CancelledError:
+            if counted:
+                body.waits += 1
+            raise
         if self._free(body):
             self._set_runs(body, True)
         self._settle()  # (an answer that came for a body that ended meanwhile holds nothing)
@@ -378,7 +391,17 @@ async def while_elsewhere(work: Awaitable[T]) -> T:
         slots.forget()
         raise
     except BaseException:
-        await slots.retake()
+        await _hold_again(slots)
         raise
-    await slots.retake()
+    await _hold_again(slots)
     return out
+
+
+async def _hold_again(slots: WaitingSlots) -> None:
+    """``slots.retake()``; cancelled meanwhile, the caller is not waiting any more (``forget``): its code may go on
+    (it caught the cancel), and a wait left counted kept its body from ever holding the slots again."""
+    try:
+        await slots.retake()
+    except asyncio.CancelledError:
+        slots.forget()
+        raise

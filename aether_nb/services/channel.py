@@ -14,6 +14,7 @@ out of the inbox and answering the wait with it are written in one transaction, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import pathlib
@@ -26,6 +27,7 @@ from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
+from aether_nb.runtime.kept_answers import withdrawn_if_moving
 from aether_nb.runtime.waits import Wait, WaitSpec
 from aether_nb.services.artifacts import guess_mime
 from aether_nb.services.inbox import INBOX_SCOPE as INBOX_SCOPE  # (the inbox's names, re-exported where callers
@@ -328,11 +330,21 @@ class Channel:
             files = [
                 {k: f.get(k) for k in ("name", "size", "mime", "artifact_uri")} for f in value if isinstance(f, dict)
             ]
-            await self._chat_turn("user", files_text(files), "answer", files=files)
+            await self._answer_turn(files_text(files), files)
             return value
         answer = value.get("choice", value) if isinstance(value, dict) else value
-        await self._chat_turn("user", str(answer), "answer")
+        await self._answer_turn(str(answer), None)
         return value
+
+    async def _answer_turn(self, text: str, files: list[dict[str, Any]] | None) -> None:
+        """The answer's chat turn. The answer is taken: a cancel that only moves the question elsewhere (an MCP
+        call's reply came) is withdrawn here, as at the wait's own end (:mod:`aether_nb.runtime.kept_answers`), so
+        the asking code gets the answer instead of the question being asked again under another call."""
+        try:
+            await self._chat_turn("user", text, "answer", files=files)
+        except asyncio.CancelledError as cancel:
+            if not withdrawn_if_moving(cancel):
+                raise
 
     async def receive(self, *, timeout_s: float | None = None) -> str:
         """The next message the user writes to this run (the widget's message box, or :func:`post_message`).

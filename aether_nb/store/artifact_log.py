@@ -126,7 +126,16 @@ def redo(con: duckdb.DuckDBPyConnection, ops: Sequence[ArtifactOp], location: st
                 con.execute(ARTIFACT_UPSERT, list(op.row))
             else:
                 con.execute("UPDATE artifacts SET pinned = ? WHERE id = ?", [op.pinned, op.artifact_id])
-    if lost:
+    last = ops[-1]
+    if lost == [last.artifact_id] and last.row is not None:
+        # the log's last write is the one the table lacks: the process stopped between its two writes (a kill
+        # while artifact_put ran: it never returned), which is no damage; the step storing it runs again anyway
+        _log.info(
+            "aether_nb: %s: the artifact being stored when its process stopped (%s) was written again from the "
+            "store's history log.",
+            location, _names(lost),
+        )  # fmt: skip
+    elif lost:
         _log.warning(
             "aether_nb: %s lacked the rows of %d artifact(s) stored before its process stopped: %s. DuckDB's "
             "write-ahead log (%s.wal) was cut short or damaged (a copy made while a kernel held the store?); "
