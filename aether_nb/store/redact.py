@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
 from aether_nb.errors import StorageError
@@ -213,12 +213,19 @@ the string it is in, so the text stays JSON. See :func:`_mask_assigned` for whic
 _PUNCTUATED = compiled_on_first_use(r"[0-9_\-./+=:@!#$%^*~]")
 
 
+_ELIDED = ("...", "\u2026")
+"""Values that stand for one left out (``api_key=...``): never a secret."""
+
+
 def _mask_assigned(m: re.Match[str]) -> str:
     """The match with its value masked, except an unquoted one-word value after ``:`` with no digit or punctuation
     and under 20 letters (``password: required``): a sentence that names a credential must not make a step's result
     count as a secret (it would not be journaled). After a bare ``"name":`` (a JSON key) the key rules above have
     masked every JSON value already, so what is left there is ``null`` (kept) or text that is not JSON
     (``"password": hunter22`` in a log line or a text artifact), masked by the same rule."""
+    value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
+    if value in _ELIDED:
+        return m.group(0)  # ("api_key=..." tells how to call, in a hint, a docstring, a prompt: no secret)
     mask = MASK
     if m.group("quoted") is not None:
         start, end = m.span("quoted")
@@ -299,19 +306,10 @@ def redact_text(text: str) -> str:
 
 
 def redact_message(text: str) -> str:
-    """:func:`redact_text` for an error's message: a value shown as ``...`` or ``…`` after a credential's name
-    stays (``ag.configure(llm={'api_key': ...})``, telling how to call, holds no secret and must read as written)."""
-    if '"b64"' in text:
-        text = _redact_blobs(text)
-    literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
-    if text.isascii() and not _gate_hit(text):
-        return text
-    return _redact_gated(text, literal, _mask_assigned_unless_elided)
-
-
-def _mask_assigned_unless_elided(m: re.Match[str]) -> str:
-    value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
-    return m.group(0) if value in ("...", "\u2026") else _mask_assigned(m)
+    """:func:`redact_text` for an error's message (the same rules: a value shown as ``...`` or ``…`` after a
+    credential's name stays in both, so ``ag.configure(llm={'api_key': ...})`` reads as written wherever the message
+    goes: a run's error, the store, the widget)."""
+    return redact_text(text)
 
 
 def _redact_plain(text: str) -> str:
@@ -351,18 +349,15 @@ def _redact_blobs(text: str) -> str:
     return _BLOB.sub(one, text)
 
 
-def _redact_gated(
-    text: str, literal: re.Pattern[str] | None, assigned: Callable[[re.Match[str]], str] = _mask_assigned
-) -> str:
-    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`; ``assigned``:
-    what a credential name given a value becomes)."""
+def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
+    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`)."""
     lower = text.lower()
     if _names_credential(text, lower):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
         text = _mask_containers(text)
         if "cookie" in lower:
             text = _COOKIE_HEADER.sub(lambda m: m.group(1) + MASK, text)
-        text = _ASSIGNED.sub(assigned, text)
+        text = _ASSIGNED.sub(_mask_assigned, text)
     if "bearer" in lower:
         text = _PATTERNS[0].sub(MASK, text)
     if "sk-" in text:
