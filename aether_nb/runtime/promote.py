@@ -4,11 +4,14 @@ The run's tool calls become nodes. Each argument is traced back to where its val
 
 1. an output of an earlier call (the calls the run made just before it are tried first, then any earlier call) -> a
    reference;
-2. one of the run's inputs -> a reference to the graph's input;
+2. one of the run's inputs -> a reference to the graph's input; an element of one (``skus[0]``, ``cfg["region"]``)
+   -> an ``input_item`` node taking it when the graph runs (:mod:`~aether_nb.runtime.promote_items`: a loop over an
+   input makes the graph the run's shape, said and enforced);
 3. a constant written in the agent's source code -> a literal (a trivial value, None, True, "", [] or {}, is traced
    the same way, by exact type and with the run's order first: a tool's ``urgent=True`` passed on is a reference);
-4. the answer to a question, or an LLM reply (its text), taken during the run -> a literal, noted in the source
-   (the promoted graph asks nothing, calls no model: the LLM call is listed, see below);
+4. the answer to an approval -> a reference to the ``ask_approval`` node it is carried over as (see below); the
+   answer to another question, or an LLM reply (its text), taken during the run -> a literal, noted in the source
+   (the promoted graph does not ask it, calls no model: the LLM call is listed, see below);
 5. anything else was **computed in Python between calls** (``double(a["y"] + 1)``). A static graph cannot
    recompute it, so it is never frozen silently: it becomes an input of the promoted graph, named after the call and
    the argument (``double_2_x``), with the run's value as its default and a comment saying so. With
@@ -36,6 +39,11 @@ noted. A nested agent is no node (``@graphify`` calls tools): its tool calls are
 beside its LLM and context calls; a state graph run in the agent's body is no step of the run, so the line running it
 is listed.
 
+The graph takes every input of the agent, so it is called as the agent is (:mod:`~aether_nb.runtime.
+promote_inputs`). What it holds as the run's where the run's nodes or answers decided it (computed values, literal
+answers, the outputs of an approval's other branch) is named by the same warning (:mod:`~aether_nb.runtime.
+promote_frozen`).
+
 Tracing a value to its origin is :mod:`~aether_nb.runtime.promote_trace` (values compared as one truth value, so a
 NumPy array a run passed is found, not a bare ValueError).
 
@@ -60,6 +68,8 @@ from aether_nb.runtime.failures import FAILED
 from aether_nb.runtime.promote_check import check, trace_source
 from aether_nb.runtime.promote_code import (
     control_flow,
+    element_names,
+    iterated_names,
     names_read,
     passed_params,
     runnable_calls,
@@ -67,14 +77,18 @@ from aether_nb.runtime.promote_code import (
     tool_defaults,
 )
 from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
+from aether_nb.runtime.promote_frozen import frozen, path_outputs, warning
+from aether_nb.runtime.promote_inputs import declared, input_notes, remembered
+from aether_nb.runtime.promote_items import TOOL_NAME, Picks, input_item
 from aether_nb.runtime.promote_names import bound_name
 from aether_nb.runtime.promote_order import after_edges, predecessors
 from aether_nb.runtime.promote_render import render
+from aether_nb.runtime.promote_secrets import env_name, unjournaled
 from aether_nb.runtime.promote_steps import steps
-from aether_nb.runtime.promote_trace import Tracer, holds_secret, is_secret, same_value, trivial
+from aether_nb.runtime.promote_trace import Tracer, is_secret, same_value, trivial
 from aether_nb.runtime.registry import lookup, lookup_version
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, Ref, TaskGraph, is_ref_json, tool_version
-from aether_nb.store.redact import MASK, redact_text
+from aether_nb.store.redact import redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.graph import GraphNode
@@ -104,7 +118,7 @@ class PromotedCall:
 class Promotion:
     """What a run promotes to: graph inputs (required and computed ones with defaults), calls, outputs, notes."""
 
-    required: list[str]
+    required: list[str]  # the agent's inputs, in its order (those in ``defaults`` are optional)
     computed: dict[str, Any]  # input name -> the run's value (becomes the input's default)
     calls: list[PromotedCall]
     outputs: dict[str, Any]
@@ -113,6 +127,10 @@ class Promotion:
     left_out: list[str] = field(default_factory=list)  # context calls the promoted graph does not make
     sources: dict[str, str] = field(default_factory=dict)  # computed input -> the step whose returned value it is
     agents: list[str] = field(default_factory=list)  # the nested agent calls listed in ``left_out``
+    defaults: dict[str, Any] = field(default_factory=dict)  # run inputs with the agent's default (optional ones)
+    remembered: dict[str, Any] = field(default_factory=dict)  # the run's values of the inputs its code reads
+    frozen: list[str] = field(default_factory=list)  # values the graph holds where the run's nodes decided them
+    shape: dict[str, int] = field(default_factory=dict)  # list inputs looped over -> the run's number of elements
 
 
 def _defined_at(tool: Any) -> tuple[str, str]:
@@ -128,11 +146,6 @@ def _current_tool(name: str, version: str | None) -> Any:
     if ran is None or (latest is not None and _defined_at(latest) == _defined_at(ran)):
         return latest
     return ran
-
-
-def _env_name(value: str) -> str | None:
-    """The environment variable holding exactly ``value`` (how the agent most likely got it), or None."""
-    return next((k for k, v in sorted(os.environ.items()) if v == value), None)
 
 
 def _var(node_id: str) -> str:
@@ -179,7 +192,11 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     known = [a for a in dict.fromkeys(agents) if a is not None]
     reads = [names_read(a) for a in known]
     read = None if not reads or any(r is None for r in reads) else set().union(*(r for r in reads if r is not None))
-    tracer = Tracer(inputs, constants, produced.literals, read, produced.returned)
+    root = agents[0]
+    taken = {n.id for n in graph.nodes} | {_var(n.id) for n in graph.nodes}
+    indexed = element_names(root) if root is not None else None  # (the inputs whose elements the code takes)
+    picks = Picks(inputs, lambda k: (read is None or k in read) and (indexed is None or k in indexed), taken)
+    tracer = Tracer(inputs, constants, produced.literals, read, produced.returned, picks.ref)
     # tool-calling loops (``llm.run_tools``): a step whose own children include LLM calls; the tool calls in it are
     # the model's (a graph_fn node that calls an LLM and then tools computes their arguments in Python: not these)
     llm_nodes = {n.id: f"{n.id} ({n.name})" for n in graph.nodes if n.id in produced.loops}
@@ -194,6 +211,8 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     for node in graph.nodes:
         if node.id in asked:
             calls.append(_approval(asked[node.id], tracer, gated.get(node.id, []), before[node.id]))
+            # its answer is the node's output: a value the run took from it (``approved`` returned) reads the node
+            tracer.produced.extend((node.id, k, v) for k, v in asked[node.id].outputs.items())
             continue
         if node.id not in promoted:
             continue  # (a call a tool's body made is the tool's own: the promoted node makes it again)
@@ -201,7 +220,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         current = _current_tool(node.name, version)
         outputs, rerun = journal.get(node.id), False
         if not isinstance(outputs, dict):
-            outputs, rerun = _unjournaled(run, node), True
+            outputs, rerun = unjournaled(run, node), True
         # the calls the run made just before this one: a value equal to one of their outputs came from it first
         parents = set(node.parents) | before[node.id]
         var = _var(node.id)
@@ -211,6 +230,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         defaults = tool_defaults(current) if chooser is None else {}
         passed = passed_params(known, current, _call_names(node.name, current)) if defaults else None
         spread = _spread_params(current)
+        tracer.among((node.inputs or {}).values())
         for name, value in (node.inputs or {}).items():
             truncated = truncated or _truncated(value)
             if chooser is not None:  # a call the model made (run_tools): its reply, not a value of the code
@@ -243,17 +263,19 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         call = PromotedCall(node.id, var, node.name, version, args, outputs, truncated, current, condition, given)
         calls.append(call)
         tracer.produced.extend((node.id, k, v) for k, v in outputs.items())
+    # an output equal to a tool's result is that result before it is an input passed through (the agent returned
+    # what a tool computed: an input of the same value is the coincidence of one run)
+    made = {node_id for node_id, _, _ in tracer.produced}
+    tracer.among((run.outputs or {}).values())
+    outs = {k: tracer.origin(v, made, f"output_{k}") for k, v in (run.outputs or {}).items()}
+    calls = _with_picks(picks, calls, outs, iterated_names(root) if root is not None else None)
     deps = {
         c.node_id: [r.node for v in [*c.args.values(), c.condition] for r in _refs(v) if r.node != INPUTS]
         for c in calls
     }
     after = after_edges([c.node_id for c in calls], deps, before)
     for c in calls:
-        c.after = after[c.node_id]
-    # an output equal to a tool's result is that result before it is an input passed through (the agent returned
-    # what a tool computed: an input of the same value is the coincidence of one run)
-    made = {node_id for node_id, _, _ in tracer.produced}
-    outs = {k: tracer.origin(v, made, f"output_{k}") for k, v in (run.outputs or {}).items()}
+        c.after = after.get(c.node_id, [])
     if tracer.computed and computed == "refuse":
         listing = "; ".join(f"{name} = {value!r}" for name, value in tracer.computed.items())
         raise UsageError(
@@ -263,7 +285,8 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
             run_id=run.id,
             code="computed_values",
         )
-    used = [k for k in inputs if any(r.node == INPUTS and r.key == k for r in _all_refs(calls, outs))]
+    used = {r.key for r in _all_refs(calls, outs) if r.node == INPUTS}
+    graph_inputs = declared(inputs, root, used)
     flow = [f for agent in dict.fromkeys(a for a in agents if a is not None) for f in control_flow(agent)]
     notes = []
     if flow:
@@ -280,12 +303,26 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         f"is answered as in the run (approved={a.outputs.get('approved')!r}); otherwise they are skipped"
         for a in asked.values()
     ]
+    branches = bool(flow) or read is None
+    shape = {p.input: p.length for p in picks.made.values() if p.length is not None}
+    notes += input_notes(run.id, graph_inputs.names, used, shape)
+    notes += list(picks.notes.values())
+    gated_calls = {c.node_id for c in calls if c.condition is not None}
+    held = path_outputs(outs, list(asked.values()), branches, gated_calls)
+    if held:
+        answered = ", ".join(f"{a.node_id} was answered {a.outputs.get('choice')!r}" for a in asked.values())
+        notes.append(
+            f"{', '.join(held)}: the run returned {'this output' if len(held) == 1 else 'these outputs'} after "
+            f"{answered}, and the graph gives {'it' if len(held) == 1 else 'them'} as in the run (or None, from a "
+            "node skipped after another answer): the agent's code branches, so after another answer it may return "
+            "other values (see the warning)"
+        )
     notes += [
         f"{name} was redefined after run {run.id}: the graph calls its current code, which may not give the run's "
         "results (the promotion was checked against the run's journal, without running anything)"
         for name in redefined
     ]
-    secrets = {k: _env_name(v) for k, v in tracer.computed.items() if is_secret(v)}
+    secrets = {k: env_name(v) for k, v in tracer.computed.items() if is_secret(v)}
     # a nested agent is listed when what it did is (its LLM calls, context calls) or a value it returned is an input
     named = {k for k in produced.agents for label in tracer.sources.values() if label.startswith(f"{k}, ")}
     dropped = left_out(run, entries, graph.nodes, tool_ids, set(asked), produced, named)
@@ -304,7 +341,46 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         for line in runnable_calls(a)
         if not (turns_are_steps and ".ainvoke(" in line)
     ]
-    return Promotion(used, dict(tracer.computed), calls, outs, notes, secrets, dropped, sources, agents)
+    return Promotion(
+        graph_inputs.names,
+        dict(tracer.computed),
+        calls,
+        outs,
+        notes,
+        secrets,
+        dropped,
+        sources,
+        agents,
+        graph_inputs.defaults,
+        remembered(inputs, graph_inputs, read),
+        frozen(tracer, outs, list(asked.values()), branches, set(secrets), gated_calls),
+        shape,
+    )
+
+
+def _with_picks(
+    picks: Picks, calls: list[PromotedCall], outputs: dict[str, Any], iterated: set[str] | None
+) -> list[PromotedCall]:
+    """``calls`` after the ``input_item`` nodes they (or ``outputs``) read, each taking an element of a run input
+    (see :mod:`~aether_nb.runtime.promote_items`), with the lengths the graph's shape requires."""
+    picks.keep({r.node for r in _all_refs(calls, outputs)})
+    picks.shape(iterated)
+    version = getattr(input_item, "version", None)
+    made = [
+        PromotedCall(
+            p.node_id,
+            p.node_id,
+            TOOL_NAME,
+            version,
+            picks.arguments(p),
+            {"value": p.value},
+            False,
+            input_item,
+            asked=picks.given(p),
+        )
+        for p in picks.made.values()
+    ]
+    return made + calls
 
 
 _DEFAULT = object()
@@ -323,45 +399,6 @@ def _call_names(registered: str, tool: Any) -> set[str]:
     own = getattr(fn, "__name__", None)
     names = {registered, bound_name(tool, registered)} if tool is not None else {registered}
     return names | ({own} if isinstance(own, str) else set())
-
-
-def _unjournaled(run: Run, node: GraphNode) -> dict[str, Any]:
-    """The outputs of a tool call whose result was not journaled, for a node that calls the tool again when the
-    promoted graph runs. A result holding a secret is never journaled nor stored (a resume runs the call again):
-    the run still in memory holds it (a ``read_env`` read after a restart is read again); otherwise the promotion
-    cannot be checked against the run, and says what to change."""
-    held = node.outputs if isinstance(node.outputs, dict) else None
-    if held is not None and holds_secret(held) and not _masked(held):
-        return held
-    if node.name == "read_env" and isinstance(node.inputs, dict) and isinstance(node.inputs.get("name"), str):
-        return {"value": os.environ.get(node.inputs["name"])}  # (aether_nb.tools.read_env: read again)
-    if held is not None and _masked(held):
-        raise UsageError(
-            f"node {node.id} ({node.name}) returned a secret, which is never journaled nor stored, and run {run.id} "
-            "was loaded from the store, so its value is gone: promote the run in the kernel that ran it (before a "
-            "restart), or have the agent read its key with aether_nb.tools.read_env(name=...), which the promoted "
-            "graph reads again when it runs",
-            run_id=run.id,
-            node_id=node.id,
-            code="not_promotable",
-        )
-    raise UsageError(
-        f"node {node.id} ({node.name}) has no journaled result, so the promotion of run {run.id} cannot be checked "
-        "against it (a result that is neither JSON-friendly nor picklable is not journaled): make "
-        f"{node.name} return JSON-friendly or picklable values, run the agent again and promote that run",
-        run_id=run.id,
-        node_id=node.id,
-        code="not_promotable",
-    )
-
-
-def _masked(value: Any) -> bool:
-    """Whether ``value`` holds a redacted string (a secret replaced by the store)."""
-    if isinstance(value, list):
-        return any(_masked(v) for v in value)
-    if isinstance(value, dict):
-        return any(_masked(v) for v in value.values())
-    return isinstance(value, str) and MASK in value
 
 
 def _spread_params(tool: Any) -> dict[str, Any]:
@@ -403,6 +440,7 @@ def _approval(asked: Approval, tracer: Tracer, before: list[Approval], came_afte
     given: dict[str, Any] = {"prompt": asked.prompt}
     if asked.options is not None:
         given["options"] = asked.options
+    tracer.among(given.values())
     args = {k: tracer.origin(v, asked.parents | came_after, f"{var}_{k}") for k, v in given.items()}
     version = getattr(ask_approval, "version", None)
     return PromotedCall(
@@ -449,7 +487,8 @@ def build(run: Run, name: str, promotion: Promotion) -> TaskGraph:
             c.var, c.tool, tool_version(tool), refs, deps, condition, outputs=tuple(outputs or ()) or None
         )
     outs = {k: _to_json(v, var_of) for k, v in promotion.outputs.items()}
-    graph = TaskGraph(name, list(promotion.required), dict(promotion.computed), outs, nodes)
+    required = [k for k in promotion.required if k not in promotion.defaults]
+    graph = TaskGraph(name, required, {**promotion.defaults, **promotion.computed}, outs, nodes)
     graph.promoted_from = _origin(run, promotion)
     return graph
 
@@ -461,7 +500,7 @@ def _origin(run: Run, promotion: Promotion) -> dict[str, Any] | None:
         return None
     return {
         "run": run.id,
-        "inputs": {k: v for k, v in run.inputs.items() if k in promotion.required and not is_secret(v)},
+        "inputs": promotion.remembered,
         "computed": computed,
     }
 
@@ -518,25 +557,9 @@ def promote_source(run: Run, name: str | None, *, computed: str = "inputs") -> s
         if isinstance(env, str) and node_id not in answers:  # (read when the graph runs: never journaled)
             answers[node_id] = (None, {"value": os.environ.get(env)})
     check(run, traced, answers, promotion.computed)
-    if promotion.left_out:
-        keys = [line.split(":", 1)[0] for line in promotion.left_out]
-        code = [k for k in keys if k.startswith("line ")]
-        context = [k for k in keys if k not in promotion.agents and k not in code]
-        parts = [f"{len(context)} context call(s) of the agent's code ({', '.join(context)})"] if context else []
-        if code:
-            parts.append(f"the state graph call(s) at {', '.join(code)}")
-        if promotion.agents:
-            parts.append(
-                f"the nested agent call(s) {', '.join(promotion.agents)} (a static graph calls tools, not agents: "
-                "their tool calls are nodes, their own code and their other calls are not)"
-            )
-        warnings.warn(
-            PromotionWarning(
-                f"the graph promoted from run {run.id} leaves out {' and '.join(parts)}: it does not make them. They "
-                "are listed at the top of the source"
-            ),
-            stacklevel=3,
-        )
+    said = warning(run.id, promotion)
+    if said is not None:
+        warnings.warn(PromotionWarning(said), stacklevel=3)
     return rendered.source
 
 

@@ -15,7 +15,16 @@ import inspect
 import textwrap
 from typing import Any
 
-__all__ = ["control_flow", "names_read", "passed_params", "runnable_calls", "source_constants", "tool_defaults"]
+__all__ = [
+    "control_flow",
+    "element_names",
+    "iterated_names",
+    "names_read",
+    "passed_params",
+    "runnable_calls",
+    "source_constants",
+    "tool_defaults",
+]
 
 _RUNNABLE = frozenset({"ainvoke", "invoke", "astream", "stream", "abatch", "batch", "astream_events"})
 """Methods that run a state graph (``aether_nb.flow``, LangGraph) or another runnable: called in an agent's body, what
@@ -70,6 +79,42 @@ def names_read(target: Any) -> set[str] | None:
     if parsed is None:
         return None
     return {n.id for n in ast.walk(parsed[0]) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def iterated_names(target: Any) -> set[str] | None:
+    """The names an agent's loops and comprehensions iterate over (``for s in skus``, ``(f(s) for s in skus)``,
+    ``for i, s in enumerate(skus)``: any name read in what is iterated), or None when its source is unknown. An
+    input iterated over decides how many calls the run made: the promoted graph has that run's shape."""
+    parsed = _tree(target)
+    if parsed is None:
+        return None
+    found: set[str] = set()
+    for node in ast.walk(parsed[0]):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            found |= {n.id for n in ast.walk(node.iter) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return found
+
+
+def element_names(target: Any) -> set[str] | None:
+    """The names whose elements an agent's code takes: those it iterates over (:func:`iterated_names`), indexes
+    (``skus[0]``, ``cfg["region"]``) or unpacks (``first, *rest = skus``); None when its source is unknown. Only
+    there is a value equal to an element of an input that element: elsewhere it is the coincidence of one run (a
+    count computed in Python equal to an item of a list of numbers)."""
+    parsed = _tree(target)
+    looped = iterated_names(target)
+    if parsed is None or looped is None:
+        return None
+    found = set(looped)
+    for node in ast.walk(parsed[0]):
+        if isinstance(node, ast.Subscript):
+            found |= {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        elif (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and any(isinstance(t, (ast.Tuple, ast.List)) for t in node.targets)
+        ):
+            found.add(node.value.id)
+    return found
 
 
 def control_flow(target: Any) -> list[str]:

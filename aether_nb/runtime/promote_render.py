@@ -27,6 +27,9 @@ _P = inspect.Parameter
 READY_MADE = "aether_nb.tools"
 """The module of the ready-made channel tools: promoted source imports the ones it calls (``ask_approval``)."""
 
+IMPORTED = (READY_MADE, "aether_nb.runtime.promote_items")
+"""The modules whose tools promoted source imports: the channel tools, and ``input_item`` (an element of an input)."""
+
 
 @dataclass
 class Rendered:
@@ -114,6 +117,11 @@ def _default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
     return "ag.REQUIRED" if name in secrets else repr(value)
 
 
+def _input_default(name: str, defaults: dict[str, Any]) -> str:
+    """The default written for an input of the agent: its default (a literal), or ``ag.REQUIRED``."""
+    return repr(defaults[name]) if name in defaults else "ag.REQUIRED"
+
+
 def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str:
     if name in secrets:
         return "a secret: pass it when you call the graph (its value is not written here)"
@@ -123,11 +131,15 @@ def _shown_default(name: str, value: Any, secrets: dict[str, str | None]) -> str
 def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dict[str, Any] | None) -> Rendered:
     """The ``@graphify`` source of ``promotion`` as graph ``name`` (``origin``: its ``promoted_from``)."""
     written = {c.node_id: callee(c) for c in promotion.calls}
-    ready_made = [c for c in promotion.calls if getattr(getattr(c.target, "fn", None), "__module__", "") == READY_MADE]
-    imported = sorted({written[c.node_id] for c in ready_made})
+    modules: dict[str, set[str]] = {}  # the ready-made tools the source imports, by module
+    for c in promotion.calls:
+        module = getattr(getattr(c.target, "fn", None), "__module__", "")
+        if module in IMPORTED:
+            modules.setdefault(module, set()).add(written[c.node_id])
     env_names = [env for env in dict.fromkeys(promotion.secrets.values()) if env is not None]
-    if env_names and "read_env" not in imported:
-        imported = sorted([*imported, "read_env"])
+    if env_names:
+        modules.setdefault(READY_MADE, set()).add("read_env")
+    imported = sorted(n for names in modules.values() for n in names)
     roots = {root_name(w) for w in written.values()} | set(imported) | {"ag"}
     if name in roots:
         raise UsageError(
@@ -196,18 +208,29 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
             "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
             "you call the graph with other inputs, or compute them in a tool."
         )
-        lines += [f"#   {k} = {_shown_default(k, v, promotion.secrets)}" for k, v in python.items()]
-    if shown_computed:
+        outputs = {v.key: k for k, v in promotion.outputs.items() if isinstance(v, Ref) and v.node == INPUTS}
+        lines += [
+            f"#   {k} = {_shown_default(k, v, promotion.secrets)}"
+            + (
+                f"  (the output {outputs[k]}: the graph returns the run's value whatever its nodes give)"
+                if k in outputs
+                else ""
+            )
+            for k, v in python.items()
+        ]
+    if shown_computed or promotion.defaults:
         decl = ", ".join(
-            [f"{k!r}: ag.REQUIRED" for k in promotion.required]
+            [
+                f"{k!r}: {repr(promotion.defaults[k]) if k in promotion.defaults else 'ag.REQUIRED'}"
+                for k in promotion.required
+            ]
             + [f"{k!r}: {_default(k, v, promotion.secrets)}" for k, v in shown_computed.items()]
         )
         inputs_decl = "{" + decl + "}"
     else:
         inputs_decl = repr(list(promotion.required))
     guard = "" if origin is None else f", promoted_from={origin!r}"
-    if imported:
-        lines.append(f"from {READY_MADE} import {', '.join(imported)}")
+    lines += [f"from {m} import {', '.join(sorted(modules[m]))}" for m in IMPORTED if modules.get(m)]
     lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
     lines.append(f"def {name}({f'**{holder}' if hiding else ', '.join(params)}):")
     # the keys read for secrets the agent computed from them; when the run's own read_env calls are nodes too, these

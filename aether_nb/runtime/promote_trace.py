@@ -1,6 +1,8 @@
 """How ``run.promote()`` traces an argument's value back to where it came from (see
-:mod:`~aether_nb.runtime.promote` for the rules): by value, among the run's tool outputs, its inputs, the constants
-of the agent's code and the values its questions and LLM calls produced.
+:mod:`~aether_nb.runtime.promote` for the rules): by value, among the run's tool outputs (an approval's answer
+among them), its inputs and their elements, the constants of the agent's code and the values its questions and LLM
+calls produced. A value held more than once in one container (a call's arguments, a list) by several outputs takes
+them in the run's order, one each (see ``Tracer.among``).
 
 Values are compared as one truth value whatever they are (:func:`values_equal`): a NumPy array a tool returned or
 was passed compared elementwise, and the promotion failed with a bare ValueError. A value that is not JSON is
@@ -11,6 +13,7 @@ promotion's check replays the graph with the real values and says when that was 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aether_nb.runtime.codec import preview
@@ -66,6 +69,7 @@ class Tracer:
         step_values: list[tuple[str, Any]],
         read: set[str] | None = None,
         returned: list[tuple[str, Any]] | None = None,
+        element: Callable[[Any], Ref | None] | None = None,
     ) -> None:
         self.inputs = inputs
         self.read = read  # the names the agents' code reads (None: its source is unknown)
@@ -78,6 +82,13 @@ class Tracer:
         self.computed: dict[str, Any] = {}
         self.sources: dict[str, str] = {}  # computed input -> the step that returned its value
         self.notes: list[str] = []
+        # an element of a run input (``skus[0]``): a reference to a node taking it (see promote_items), or None
+        self.element = element
+        # (name, value, step): a value a step the graph does not make produced, kept as the literal it was
+        self.frozen: list[tuple[str, Any, str]] = []
+        # the values held more than once in the container being traced, each with the outputs holding it that are
+        # still free, in the run's order (see ``among``)
+        self._shared: list[tuple[Any, list[Ref]]] = []
 
     def origin(self, value: Any, parents: set[str], name: str, fallback: Any = None) -> Any:
         """A Ref, a literal, or a Ref to a new computed input named ``name``; structures element by element.
@@ -90,21 +101,55 @@ class Tracer:
         if is_secret(value):
             # a key is never written into the source, even when it is a constant of the agent's code
             return self._computed_input(name, value)
-        if isinstance(value, list) and value:
-            items = [self._whole(v, parents) for v in value]
-            if all(i is not NOT_FOUND for i in items) and any(has_ref(i) for i in items):
-                return items
-        if isinstance(value, dict) and value:
-            items_d = {k: self._whole(v, parents) for k, v in value.items()}
-            if all(i is not NOT_FOUND for i in items_d.values()) and any(has_ref(i) for i in items_d.values()):
-                return items_d
+        if isinstance(value, (list, dict)) and value:
+            outer = self._shared
+            self.among(value if isinstance(value, list) else value.values())
+            try:
+                if isinstance(value, list):
+                    items = [self._whole(v, parents) for v in value]
+                    if all(i is not NOT_FOUND for i in items) and any(has_ref(i) for i in items):
+                        return items
+                else:
+                    items_d = {k: self._whole(v, parents) for k, v in value.items()}
+                    if all(i is not NOT_FOUND for i in items_d.values()) and any(has_ref(i) for i in items_d.values()):
+                        return items_d
+            finally:
+                self._shared = outer
         for step, produced in self.step_values:
             if values_equal(produced, value):
                 self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
+                self.frozen.append((name, value, step))
                 return value
         if fallback is not None:
             return fallback
         return self._computed_input(name, value)
+
+    def among(self, values: Iterable[Any]) -> None:
+        """Trace the values of one container next (a call's arguments, the run's outputs, a list): a value held
+        there more than once, and by several outputs, is taken from those outputs in the run's order, one each.
+        Each was traced alone, to the latest output holding it, so ``[p["price"] for p in prices]`` with two equal
+        prices read the second call twice: with other inputs the graph gave the second price in both places."""
+        groups: list[list[Any]] = []
+        for v in values:
+            if trivial(v) or is_secret(v):
+                continue
+            group = next((g for g in groups if _same(g[0], v)), None)
+            if group is None:
+                groups.append([v, 1])
+            else:
+                group[1] += 1
+        self._shared = []
+        for v, n in groups:
+            holders = [Ref(node_id, key) for node_id, key, held in self.produced if _same(held, v)]
+            if n > 1 and len(holders) > 1:
+                self._shared.append((v, holders))
+                named = ", ".join(f"{r.node}.{r.key}" for r in holders)
+                self.notes.append(
+                    redact_text(
+                        f"{short(v, 60)} is passed {n} times and is the output of {named}: each place takes one of "
+                        "them, in the run's order — if the agent used others, edit them"
+                    )
+                )
 
     def chosen(self, value: Any, name: str) -> Any:
         """An argument an LLM chose for a tool call (``run_tools``): the literal it was, as any LLM reply taken
@@ -167,6 +212,9 @@ class Tracer:
         made the promoted graph return ``count`` where the agent returned the tool's result)."""
         if trivial(value):
             return self._trivial(value, parents)
+        shared = next((refs for held, refs in self._shared if refs and _same(held, value)), None)
+        if shared is not None:  # (held more than once in this container: see ``among``)
+            return shared.pop(0)
         candidates = list(reversed(self.produced))
         for same in (_same, _equal):
             for node_id, key, v in candidates:
@@ -178,6 +226,11 @@ class Tracer:
             for node_id, key, v in candidates:
                 if same(v, value):
                     return Ref(node_id, key)
+        # an element of an input (a loop over ``skus`` passes each one): taken from the input when the graph runs,
+        # before a constant of the code (as a whole input is)
+        element = self.element(value) if self.element is not None else None
+        if element is not None:
+            return element
         if any(_same(c, value) for c in self.constants):
             return value
         # a value that is not JSON (a NumPy array, a set) is recorded as an argument by its preview only: the value
