@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import html
+import inspect
 import shlex
 import threading
+import warnings
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets
@@ -89,7 +92,9 @@ class AetherMagics(Magics):
             if len(args) not in (1, 2):
                 raise UsageError("usage: %aether promote RUN_ID [NAME]")
             run = config.get_run(args[0])
-            source = run.promote(args[1] if len(args) == 2 else None)
+            with warnings.catch_warnings(record=True) as said:
+                source = run.promote(args[1] if len(args) == 2 else None)
+            warn_from_cell(said)
             # (not set_next_input: JupyterLab inserts a new cell for it at every run of the cell, copies piling up)
             display(PromotedSource(promoted_source=source, run_id=run.id))  # type: ignore[no-untyped-call]
             return None
@@ -97,6 +102,25 @@ class AetherMagics(Magics):
             print(HELP)
             return None
         raise UsageError(f"unknown %aether command {shown(cmd)}\n{HELP}")
+
+
+def warn_from_cell(said: list[warnings.WarningMessage]) -> None:
+    """Say the warnings a magic's call caught (a :class:`PromotionWarning`) again, from the user's cell: they
+    named this module's line (``magics.py:92``, ``source = run.promote(...)``), where nothing is for the person
+    to change. The cell is the innermost frame of the notebook's namespace (``__main__``); with none, the warning
+    names ``%aether`` and shows no line."""
+    here = inspect.currentframe()
+    frame: FrameType | None = here.f_back if here is not None else None
+    while frame is not None and frame.f_globals.get("__name__") != "__main__":
+        frame = frame.f_back
+    for w in said:
+        if frame is None:
+            warnings.warn_explicit(w.message, w.category, "%aether", 0)
+            continue
+        registry = frame.f_globals.setdefault("__warningregistry__", {})
+        warnings.warn_explicit(
+            w.message, w.category, frame.f_code.co_filename, frame.f_lineno, "__main__", registry, frame.f_globals
+        )
 
 
 def llm_command(args: list[str]) -> str:
@@ -248,7 +272,11 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
 
         def act(run_id: str = run.id, button: Any = button, label: Any = label) -> None:
             if run_id in acted:
-                return  # its widget is in this table's output already (a double click drew two live widgets)
+                # its widget is in this table's output already (a double click drew two live widgets); the button
+                # says so (a click sent before it was disabled did nothing and said nothing)
+                with out:
+                    print(f"Run {run_id} is shown below already: its widget there follows it.")
+                return
             with out:
                 try:
                     resume(extension, run_id)
@@ -257,15 +285,20 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
                     return
             acted.add(run_id)
             shown = config.get_run(run_id)
+            # What the click did, on the button, which has nothing left to do: a "Resume" beside a row that said
+            # "running" and a live widget below was clicked again, and did nothing.
+            button.description = "Resumed" if shown.live else "Shown"
+            button.disabled = True
+            button.tooltip = f"Run {run_id}'s widget is shown below this table"
             if shown.done:
-                button.description = "Show"
                 return
 
             # Its row follows it from now on: it said "waiting for you" beside the widget that said "done".
             def follow(_: Any) -> None:
                 label.value = html.escape(" · ".join(_row(shown)[0]))
+                if shown.live and button.description == "Shown":
+                    button.description = "Resumed"  # (answered in its widget: the answer resumed it)
                 if shown.done:
-                    button.description = "Show"
                     stop()
 
             stop = shown.subscribe(follow)

@@ -22,6 +22,14 @@ MAX_INLINE_IMAGE = 2 << 20
 MIN_SYNC_INTERVAL_S = 0.1
 """At most ~10 state messages per second reach the browser, however fast nodes run."""
 
+SAVED_COPY_INTERVAL_S = 10.0
+"""A running run's saved copy (its display's ``text/plain`` and ``text/html``) follows its steps within this many
+seconds (longer for a large DAG, up to ``MAX_SAVED_COPY_INTERVAL_S``): each update draws its widget again (the
+view hands its typed text, focus and selection over, but a click landing during a redraw is lost), and JupyterLab
+saves on its own every two minutes, so a copy ten seconds behind is as good as one per step."""
+
+MAX_SAVED_COPY_INTERVAL_S = 60.0
+
 
 class AnswerCommand(TypedDict):
     type: Literal["answer"]
@@ -115,14 +123,21 @@ def _short(value: Any) -> str:
     return "…"
 
 
-def arg_preview(inputs: Any, kind: str | None = None) -> str:
+ASK_TOOLS = frozenset({"ask_text", "ask_choices", "ask_approval", "ask_files"})
+"""The question tools of :mod:`aether_nb.tools` (a ``@graphify`` graph's waits): their nodes show the question."""
+
+
+def arg_preview(inputs: Any, kind: str | None = None, name: str | None = None) -> str:
     """A short preview of a call's arguments (``x=3, city='Oslo'``) that tells sibling calls of one tool apart.
 
-    A wait shows its question (``receive()`` shows "message"), an LLM call its model.
+    A wait shows its question (``receive()`` shows "message"), and so does a question tool's node (``name`` in
+    :data:`ASK_TOOLS`): a ``@graphify`` graph's ``ask_approval`` showed ``prompt='Place order **o1…``, markdown
+    and all, where an agent's showed "Place order o1 for 65 EUR?". An LLM call shows its model.
     """
     if not isinstance(inputs, dict) or not inputs:
         return ""
-    if kind == "wait" or {"kind", "prompt"} <= set(inputs):
+    asks = name in ASK_TOOLS and isinstance(inputs.get("prompt"), str)
+    if kind == "wait" or asks or {"kind", "prompt"} <= set(inputs):
         prompt = inputs.get("prompt")
         text = " ".join(str(prompt).replace("**", "").replace("`", "").split()) if prompt else ""
         text = text or ("message" if inputs.get("kind") == "human" else "")
@@ -158,7 +173,9 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
     slim["replayed"] = bool(slim["replayed"])
     slim["shown"] = shown or slim["status"]
     # previews are cut short, which could cut a secret below what redaction recognises: redact first
-    slim["label"] = arg_preview(redact_value(node.get("inputs")), node.get("kind")) if label is None else label
+    if label is None:
+        label = arg_preview(redact_value(node.get("inputs")), node.get("kind"), node.get("name"))
+    slim["label"] = label
     slim["has_error"] = bool(node.get("error"))
     if slim["has_error"]:
         slim["error_message"] = error_line(redact_value(node.get("error")))
@@ -189,7 +206,7 @@ def slim_graph(graph: dict[str, Any], labels: dict[str, str] | None = None) -> d
         nid = n["id"]
         label = cache.get(nid)
         if label is None:
-            label = arg_preview(redact_value(n.get("inputs")), n.get("kind"))
+            label = arg_preview(redact_value(n.get("inputs")), n.get("kind"), n.get("name"))
             if n.get("started_at") is not None:
                 cache[nid] = label
         slim_nodes.append(slim_node(n, shown.get(nid), label))

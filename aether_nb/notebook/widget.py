@@ -147,6 +147,9 @@ class RunView:
         # headless kept an earlier cell's display, a run shown again by `%aether resume`, at "waiting" for good)
         self._handles: list[DisplayHandle] = []
         self._saved_as = ""  # the run's state (see _state) the displays' fallback was made for
+        self._saved_graph = ""  # the graph (as sent) it was made from: a running run's changes between rests
+        self._copy_handle: asyncio.TimerHandle | None = None  # the next refresh of a running run's saved copy
+        self._last_copy = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pages = PageViews()  # the front-end views drawn now, by page (``view``/``unview`` messages)
         self._shown_in: dict[str, set[str]] = {}  # page -> the cells whose execution displayed the widget there
@@ -193,8 +196,9 @@ class RunView:
     # -- display -----------------------------------------------------------------------------------------------------
     def display(self) -> None:
         """Show the widget in the current cell's output (with a static fallback for saved notebooks)."""
-        if self._saved_as != self._state():
+        if self._stale():
             self._refresh_fallback(update=self._unwatched())
+        self._last_copy = self._loop.time()  # (a page draws it now: not drawn again at once for the next step)
         self._displayed_here()
         self._handles.append(display(self.widget, display_id=True))  # type: ignore[no-untyped-call]
         del self._handles[:-8]  # (a run shown in a few cells; bounded all the same)
@@ -203,7 +207,7 @@ class RunView:
 
     def mimebundle(self) -> dict[str, Any]:
         """The widget's display data, its fallback made for the run as it is now (a run's repr, ``r``)."""
-        if self._saved_as != self._state():
+        if self._stale():
             self._refresh_fallback(update=False)
         self._displayed_here()
         bundle = self.widget._repr_mimebundle_()
@@ -234,22 +238,46 @@ class RunView:
         graph = self.widget.graph
         return graph.get("status") not in (None, "pending", "running") or bool(graph.get("cut_off"))
 
+    def _stale(self) -> bool:
+        """Whether the displays' fallback shows the run other than the sent traits do: another state, or (between
+        its rests) other steps."""
+        return self._saved_as != self._state() or self._saved_graph != self._graph_json
+
+    def _follow_steps(self) -> None:
+        """Bring a running run's saved copy up to date within :func:`copy_interval` of a change (a notebook saved
+        while a step ran kept its copy from display time: "starting", no DAG, whether a page drew the widget or
+        not). Not per step: JupyterLab draws an updated output again, a whole DAG each time."""
+        if self._copy_handle is not None or not self._handles:
+            return
+        nodes = len(self.widget.graph.get("nodes") or ())
+        delay = max(0.0, self._last_copy + copy_interval(nodes) - self._loop.time())
+        self._copy_handle = self._loop.call_later(delay, self._copy_steps)
+
+    def _copy_steps(self) -> None:
+        self._copy_handle = None
+        if not self._rests() and self._stale():  # (a rest or the end made it already: see flush)
+            self._refresh_fallback(resend=False)
+
     def _unwatched(self) -> bool:
         """Whether the run is displayed, but no page draws its widget (a notebook executed headless): its displays
         then follow it between its rests too (one still running when its cell ends)."""
         return bool(self._handles) and self.pages.count() == 0
 
-    def _refresh_fallback(self, *, update: bool = True) -> None:
+    def _refresh_fallback(self, *, update: bool = True, resend: bool = True) -> None:
         """Make the displays' fallback (``text/plain`` and ``text/html``: what a notebook saved without widget state
-        keeps) for the run as it is now, and send it to the displays (``update``). Done when its state changes,
-        never per event (a static view per event would cost more than the widget): a notebook executed headless
-        kept the fallback made at display time, and saved a run that waited at its question as "starting"."""
-        self._saved_as = self._state()
+        keeps) for the run as it is now, and send it to the displays (``update``). Done when its state changes, and
+        between its rests at most once per :func:`copy_interval`, never per event (a static view per event would
+        cost more than the widget): a notebook executed headless kept the fallback made at display time, and saved
+        a run that waited at its question as "starting". ``resend``: also under the request served now (see
+        :meth:`_also_under_the_cell_executing_now`; a copy made between rests is not worth the widget's whole
+        state again: the cell's end brings a headless notebook's up to date)."""
+        self._saved_as, self._saved_graph = self._state(), self._graph_json
+        self._last_copy = self._loop.time()
         graph = self.widget.graph
         # (an unfinished run's copy says it is that moment's: the run may go on in a later cell, after a restart)
         self.widget.static_fallback = static_html(graph, self.widget.messages, None, notice=moment_note(graph))
         if update and self._handles:
-            self._update_displays()
+            self._update_displays(resend=resend)
 
     def _failed_node(self) -> str | None:
         """The node a failed run's error was raised at, as the run recorded it (None: its body raised it). Not the
@@ -260,19 +288,20 @@ class RunView:
         return self.run.failed_node
 
     async def _refresh_static(self) -> None:
-        graph, state = self.widget.graph, self._state()
+        graph, state, sent = self.widget.graph, self._state(), self._graph_json
         svg = await static_svg(graph)
         html = static_html(graph, self.widget.messages, svg)
-        self._saved_as = state
+        self._saved_as, self._saved_graph = state, sent
         self.widget.static_fallback = html
         self.widget.static_html = html
         if self._handles:
             self._update_displays()
 
-    def _update_displays(self) -> None:
+    def _update_displays(self, *, resend: bool = True) -> None:
         for handle in self._handles:
             handle.update(self.widget)  # type: ignore[no-untyped-call]
-        self._also_under_the_cell_executing_now()
+        if resend:
+            self._also_under_the_cell_executing_now()
 
     def _also_under_the_cell_executing_now(self) -> None:
         """Send the final state and display once more under the request the kernel serves now, when the run ended
@@ -362,7 +391,7 @@ class RunView:
         displays' fallback too, if the run's state changed since it was made (one still running, say)."""
         if self._flush_handle is not None:
             self.flush()
-        if self._unwatched() and self._saved_as != self._state():
+        if self._unwatched() and self._stale():
             self._refresh_fallback()
 
     def flush(self) -> None:
@@ -401,10 +430,13 @@ class RunView:
         # follows each such change at once, whether a page draws the widget or not (JupyterLab saves the fallback
         # its page received: a live widget's saved copy said "starting" beside a run that waited). Once per rest,
         # not per step; the page draws the updated output again and its new view takes over what the old one
-        # showed, typed text included (js/lib/view_state.ts). One still running is brought up to date when the
-        # cell ends, if no page draws it.
-        if self._rests() and self._saved_as != self._state():
-            self._refresh_fallback()
+        # showed, typed text included (js/lib/view_state.ts). One still running is brought up to date a few
+        # seconds after it changed (_follow_steps), and when the cell ends if no page draws it.
+        if self._rests():
+            if self._saved_as != self._state():
+                self._refresh_fallback()
+        elif self._stale():
+            self._follow_steps()
 
     @staticmethod
     def _wait_dict(w: Any) -> dict[str, Any]:
@@ -518,12 +550,21 @@ class RunView:
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._copy_handle is not None:
+            self._copy_handle.cancel()
         for task in self._tasks:
             task.cancel()
         self.widget.close()
 
 
 __all__ = ["INBOX_SCOPE", "RunView", "RunWidget"]
+
+
+def copy_interval(nodes: int) -> float:
+    """Seconds at least between two refreshes of a running run's saved copy (:meth:`RunView._follow_steps`):
+    :data:`~aether_nb.notebook.protocol.SAVED_COPY_INTERVAL_S`, longer for a large DAG, which JupyterLab takes
+    longer to draw again (about a second for thousands of nodes): a few percent of the page's time either way."""
+    return min(proto.MAX_SAVED_COPY_INTERVAL_S, proto.SAVED_COPY_INTERVAL_S * max(1.0, nodes / 300))
 
 
 def request_of(parent: Any) -> str | None:
