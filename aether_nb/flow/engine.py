@@ -275,9 +275,8 @@ class Engine(Emitter, Pauses):
                 # (START's checkpoint streams after the input's values, as LangGraph's)
                 self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, self.head))
         supersteps = 1 if start["started"] else 0
-        # LangGraph's recursion limit, per call: a call may take limit + 2 steps, its input and START taking two;
-        # once they are spent the turn fails even if nothing is left to run (LangGraph checks the step count
-        # first). A call resuming the turn (a breakpoint continued, an interrupt answered) starts a new count.
+        # LangGraph's recursion limit, per call: limit + 2 steps (input and START take two), checked before what is
+        # left to run; a call resuming the turn (a breakpoint continued, an interrupt answered) starts a new count
         spent = 2 if start["started"] else 0
         limit = self.limit
         path: list[list[str]] = []
@@ -596,8 +595,5 @@ def running_key(run_id: str, ns: str) -> str:
 
 def _finished(tasks: list[Task], futures: Sequence[asyncio.Future[Outcome]]) -> dict[str, Outcome]:
     """The outcomes of the superstep's tasks that finished (not cancelled, not failed), by task id."""
-    return {
-        t.tid: f.result()
-        for t, f in zip(tasks, futures, strict=True)
-        if f.done() and not f.cancelled() and f.exception() is None
-    }
+    pairs = zip(tasks, futures, strict=True)
+    return {t.tid: f.result() for t, f in pairs if f.done() and not f.cancelled() and f.exception() is None}
