@@ -59,3 +59,22 @@ REATTACHED_NOTICE = "Reattached from the store: answer below (or `await run`) to
 """A waiting run shown again in a new process (``r = ag.get_run(id); r``): its questions are in the store. Said while
 it is unfinished only (a run stopped instead has nothing left to answer); a run cut off while it ran has nothing to
 answer at all, and its widget says how to resume it instead (:func:`aether_nb.runtime.status.cut_off_hint`)."""
+
+REFUSED_ANSWERS = {
+    "answered": "this question was already answered (from another view of this run, or in code), and the run went "
+    "on with that answer",
+    "expired": "this question passed its deadline, and the run got a WaitTimeout",
+    "cancelled": "this question was cancelled when the run was stopped",
+    "closed": "this question was closed when the run ended",
+}
+"""Why the kernel did not take an answer sent from a widget, by the status of its wait. The widget that sent it says
+"your answer 'x' was not used: <this>" under the question, and keeps saying it when it is drawn again: two tabs on one
+notebook (or a cell's widget and a ``%aether resume`` one) answering at the same moment, the one that came second had
+its answer disappear in silence when the run went on."""
+
+
+def refused_answer(status: str | None, secret: bool = False) -> str:
+    """The words for an answer refused because its wait was no longer open (``status``: the wait's, if known)."""
+    if secret:
+        return REFUSED_ANSWERS["answered"]
+    return REFUSED_ANSWERS.get(status or "", "this question was already answered or closed")

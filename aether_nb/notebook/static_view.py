@@ -13,6 +13,7 @@ drawing, so a saved notebook does not grow by megabytes per run.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -175,6 +176,8 @@ def transcript(messages: Sequence[dict[str, Any]]) -> str:
         kind = m.get("type")
         if kind in ("text", "markdown", "stream"):
             body = _answer_text(c)
+            if c.get("turn") == "question" and c.get("payload") is not None:
+                body += "\n" + payload_text(c["payload"])
             if c.get("queued"):
                 body += f" ({QUEUED_NOTE})"
             elif c.get("unread"):
@@ -200,6 +203,26 @@ def _progress_end(content: dict[str, Any], sep: str) -> str:
     return f"{sep}stopped" if content.get("stopped") else ""
 
 
+PAYLOAD_CHARS = 4000
+"""How much of a question's payload the saved view spells out; the rest is counted, not shown."""
+
+
+def payload_text(value: Any) -> str:
+    """A question's payload (a StateGraph ``interrupt(value)``) as the live widget shows it under the question: a
+    string as it is, anything else as indented JSON. Without it the saved view of a wait said "Ship it?" and not what
+    was to be shipped."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):  # a circular value: what str() makes of it
+            text = str(value)
+    if len(text) > PAYLOAD_CHARS:
+        text = f"{text[:PAYLOAD_CHARS]}… ({len(text) - PAYLOAD_CHARS} more characters)"
+    return text
+
+
 def _markdown(text: str) -> str:
     import mistune
 
@@ -210,6 +233,10 @@ def _markdown(text: str) -> str:
 def _message_html(m: dict[str, Any]) -> str:
     c = m.get("content", {}) or {}
     kind = m.get("type")
+    if kind == "text" and c.get("turn") == "question" and c.get("payload") is not None:
+        pre = "margin:4px 0 0;padding:4px 6px;background:#e4e4e4;border-radius:4px;white-space:pre-wrap;font-size:12px"
+        payload = html.escape(payload_text(c["payload"]))
+        return f"{_markdown(str(c.get('text', '')))}<pre class='aether-static-payload' style='{pre}'>{payload}</pre>"
     if kind == "markdown" or (kind == "text" and c.get("turn") == "question"):
         return _markdown(str(c.get("text", "")))
     if kind == "stream":  # a model's reply: markdown, as the live widget renders it

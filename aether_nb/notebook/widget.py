@@ -40,6 +40,7 @@ from aether_nb.notebook.notices import (
     SECRET_STEP_DONE_NOTICE,
     SECRET_STEP_NOTICE,
     TOOL_CHANGED_NOTICE,
+    refused_answer,
 )
 from aether_nb.notebook.page_views import PageViews, current_cell, current_page
 from aether_nb.notebook.static_view import (
@@ -497,14 +498,24 @@ class RunView:
         request_id = msg["id"]
         try:
             extra = await self._command(msg)
-        except AetherError as exc:
-            self.widget.send(utf8_safe(proto.reply(request_id, ok=False, error=exc.message)))
+        except AetherError as exc:  # (the code lets the widget tell an answer that came too late from a failure)
+            error = self._refusal(msg, exc)
+            self.widget.send(utf8_safe(proto.reply(request_id, ok=False, error=error, code=exc.code)))
         except Exception as exc:  # reported to the widget, which shows it under the control that sent it
             self.widget.send(utf8_safe(proto.reply(request_id, ok=False, error=f"{type(exc).__name__}: {exc}")))
         else:
             self.widget.send(utf8_safe(proto.reply(request_id, ok=True, **extra)))
         if msg["type"] not in ("inspect", "view", "unview", "ping"):  # the others change the run: show it at once
             self.flush()
+
+    def _refusal(self, msg: dict[str, Any], exc: AetherError) -> str:
+        """What the widget shows for a refused command: an answer whose question was closed meanwhile (answered from
+        another view) in the words of :func:`~aether_nb.notebook.notices.refused_answer`, else the error's message."""
+        if exc.code != "wait_closed" or msg["type"] not in ("answer", "upload"):
+            return exc.message
+        rec = self.run.session.find_wait(str(msg.get("token")))
+        secret = rec is not None and isinstance(rec.meta, dict) and bool(rec.meta.get("secret_answer"))
+        return refused_answer(rec.status if rec is not None else None, secret)
 
     async def _command(self, msg: dict[str, Any]) -> dict[str, Any]:
         kind = msg["type"]

@@ -82,7 +82,7 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
             code="llm_timeout",
         ) from exc
     except openai.APIStatusError as exc:
-        detail = redact_text(str(getattr(exc, "message", exc)))
+        detail = clause(redact_text(str(getattr(exc, "message", exc))))
         status = exc.status_code
         retried = f" ({tries(profile)})" if status in (408, 409, 429) or status >= 500 else ""
         raise LLMError(
@@ -92,13 +92,22 @@ async def _call_once(client: Any, profile: LLMProfile, request: dict[str, Any], 
     except openai.APIConnectionError as exc:
         raise LLMError(
             f"could not reach the LLM endpoint {where} ({tries(profile)}): "
-            f"{redact_text(str(exc))}. Check base_url and the network, or raise max_retries in the LLM profile.",
+            f"{clause(redact_text(str(exc)))}. Check base_url and the network, or raise max_retries in the LLM "
+            "profile.",
             code="llm_connection",
         ) from _unless_secret(exc)
     counted = node_usage(profile, model, usage)
     if finish == "length":
         counted["truncated"] = True
     return {"text": text, "tool_calls": calls, "usage": counted, "finish_reason": finish}
+
+
+def clause(text: str) -> str:
+    """The client's message as a clause our sentence goes on from: its own closing period dropped, so that
+    ``"Connection error."`` followed by ours reads "Connection error. Check ..." and not "Connection error.. Check".
+    An ellipsis is kept."""
+    text = text.rstrip()
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
 
 
 def tries(profile: LLMProfile) -> str:

@@ -9,12 +9,15 @@
  *
  * A control's command goes out with `Rpc.request`; an error reply is shown under the control, which stays
  * enabled so the user can try again; an ok reply disables the control until the `waits` trait drops its token.
+ * An answer refused because its question was answered meanwhile (from another tab or view) leaves a line under the
+ * question saying so (refused.ts): the control goes away with the question, and the answer must not vanish unsaid.
  * The message box sends `message` commands: the agent reads them with `context.channel().receive()`; one sent
  * while it is not receiving shows as "queued" until it does, and as "not read" if the run ends first.
  */
 import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes } from "./dom";
 import type { ChatMessage, DownloadReply, FileContent, OpenWait, UploadFile } from "./protocol";
-import { type Rpc, errorText } from "./rpc";
+import { REFUSED, type RefusedNote, answerWords, noteElement, refuse } from "./refused";
+import { RequestError, type Rpc, errorText } from "./rpc";
 import type { Drafts } from "./view_state";
 
 interface Bubble {
@@ -57,6 +60,9 @@ export class ChatPanel {
   private readonly boxError: HTMLElement;
   private readonly bubbles = new Map<string, Bubble>();
   private readonly waits = new Map<string, WaitControl>();
+  /** The refused-answer lines drawn here, by wait token; and every wait token this panel had a control for. */
+  private readonly notes = new Map<string, HTMLElement>();
+  private readonly tokens = new Set<string>();
   private order: string[] = [];
   private inert = false;
   private active = false;
@@ -289,6 +295,7 @@ export class ChatPanel {
         continue;
       }
       seen.add(wait.token);
+      this.tokens.add(wait.token);
       const key = JSON.stringify(wait);
       const existing = this.waits.get(wait.token);
       if (existing && existing.key === key) continue;
@@ -334,6 +341,12 @@ export class ChatPanel {
         control.el.classList.toggle("aether-under-question", question !== null);
       }
     }
+    const notesUnder = new Map<string, RefusedNote[]>();
+    for (const note of REFUSED.values()) {
+      if (note.question !== null && this.bubbles.has(note.question)) {
+        notesUnder.set(note.question, [...(notesUnder.get(note.question) ?? []), note]);
+      }
+    }
     const desired: HTMLElement[] = [];
     for (const id of this.order) {
       const bubble = this.bubbles.get(id);
@@ -341,6 +354,7 @@ export class ChatPanel {
       desired.push(bubble.el);
       const control = under.get(id);
       if (control) desired.push(control.el);
+      for (const note of notesUnder.get(id) ?? []) desired.push(this.noteEl(note));
     }
     let cursor = this.list.firstElementChild;
     for (const el of desired) {
@@ -350,6 +364,24 @@ export class ChatPanel {
     for (const control of this.waits.values()) {
       if (control.under === null && control.el.parentElement !== this.waitList) this.waitList.append(control.el);
     }
+    for (const note of REFUSED.values()) {
+      // (a question with no bubble: its control was in the list below, and so is the note, in the panel it was in)
+      if ((note.question === null || !this.bubbles.has(note.question)) && this.tokens.has(note.token)) {
+        const el = this.noteEl(note);
+        if (el.parentElement !== this.waitList) this.waitList.append(el);
+      }
+    }
+  }
+
+  private noteEl(note: RefusedNote): HTMLElement {
+    let el = this.notes.get(note.token);
+    if (!el || el.textContent !== note.text) {
+      const made = noteElement(note);
+      el?.replaceWith(made);
+      el = made;
+      this.notes.set(note.token, el);
+    }
+    return el;
   }
 
   private createWait(wait: OpenWait, key: string): WaitControl {
@@ -369,7 +401,8 @@ export class ChatPanel {
     const row = h("div", { class: "aether-wait-row" });
     el.append(row, error);
     const inputs: (HTMLInputElement | HTMLButtonElement)[] = [];
-    const send = (build: () => Promise<Parameters<Rpc["request"]>[0]>): void => {
+    // `given`: the answer as a refusal quotes it (see refused.ts)
+    const send = (build: () => Promise<Parameters<Rpc["request"]>[0]>, given: string): void => {
       if (control.answered || this.inert) return;
       error.textContent = "";
       for (const input of inputs) input.disabled = true;
@@ -381,12 +414,20 @@ export class ChatPanel {
           el.dataset.state = "answered";
         })
         .catch((e: unknown) => {
+          if (e instanceof RequestError && e.code === "wait_closed") {
+            // Answered meanwhile elsewhere (or closed): nothing to try again; say so where it stays.
+            control.answered = true;
+            el.dataset.state = "refused";
+            refuse(wait, control.under, given, e.message);
+            this.arrange();
+            return;
+          }
           error.textContent = errorText(e);
           el.dataset.state = "error";
           if (!this.inert) for (const input of inputs) input.disabled = false;
         });
     };
-    const answer = (payload: unknown) => send(async () => ({ type: "answer", token: wait.token, payload }));
+    const answer = (payload: unknown) => send(async () => ({ type: "answer", token: wait.token, payload }), answerWords(payload));
 
     const options = wait.options ?? [];
     if (wait.kind === "time") {
@@ -420,7 +461,7 @@ export class ChatPanel {
             chosen.map(async (f) => ({ name: f.name, mime: f.type || "application/octet-stream", data_b64: await fileToBase64(f) })),
           );
           return { type: "upload", token: wait.token, files };
-        });
+        }, answerWords(chosen.map((f) => f.name)));
       });
       inputs.push(file, button);
       row.append(file, button);
@@ -487,5 +528,6 @@ export class ChatPanel {
     this.boxSend.removeEventListener("click", this.onBoxSend);
     this.bubbles.clear();
     this.waits.clear();
+    this.notes.clear();
   }
 }

@@ -231,7 +231,7 @@ export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C,
 /** The one reply each command gets, kernel -> browser. Extra fields depend on the command (download: name...). */
 export type Reply =
   | { type: "reply"; id: string; ok: true; [extra: string]: unknown }
-  | { type: "reply"; id: string; ok: false; error: string };
+  | { type: "reply"; id: string; ok: false; error: string; code?: string };
 
 export interface DownloadReply {
   type: "reply";

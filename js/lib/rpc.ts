@@ -7,7 +7,16 @@
 import type { AnyModel } from "@anywidget/types";
 import { type CommandBody, type Reply, type RunWidgetModel, isReply } from "./protocol";
 
-export class RequestError extends Error {}
+/** An error reply (or no reply): `code` is the kernel's error code (`wait_closed`: the question was answered or
+ * closed meanwhile), "" when the kernel sent none. */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    readonly code = "",
+  ) {
+    super(message);
+  }
+}
 
 interface Pending {
   resolve: (reply: Reply & { ok: true }) => void;
@@ -26,7 +35,7 @@ export class Rpc {
     this.pending.delete(msg.id);
     window.clearTimeout(entry.timer);
     if (msg.ok) entry.resolve(msg);
-    else entry.reject(new RequestError(msg.error || "the kernel refused the request"));
+    else entry.reject(new RequestError(msg.error || "the kernel refused the request", msg.code ?? ""));
   };
 
   constructor(

@@ -45,6 +45,8 @@ export const CSS = `
   padding: 4px 8px; white-space: pre-wrap; font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .aether-run .aether-control-error { color: var(--jp-error-color1, #c62828); font-size: 12px; }
 .aether-run .aether-control-error:empty { display: none; }
+.aether-run .aether-refused { align-self: flex-start; max-width: 75%; margin: 2px 0; padding: 2px 8px; font-size: 12px;
+  border-left: 3px solid var(--jp-warn-color1, #f57c00); color: var(--jp-ui-font-color1, #222); }
 .aether-run .aether-main { display: flex; gap: 8px; align-items: flex-start; }
 .aether-run .aether-main[hidden] { display: none; }
 .aether-run .aether-dag { flex: 1; min-width: 0; max-height: 520px; overflow: auto; border: 1px solid var(--jp-border-color3, #eee);
