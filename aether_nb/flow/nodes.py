@@ -316,6 +316,8 @@ class NodeSpec:
         thread."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
+        if self.subgraph is not None:
+            state = _subgraph_input(self.subgraph, state)
         for pname, source in self.bindings if not self.optional else [*self.bindings, *self.optional]:
             if source == "state":
                 value: Any = state
@@ -366,6 +368,21 @@ class NodeSpec:
         return any(source == "config" for _, source in self.bindings) or any(
             source == "config" for _, source in self.optional
         )
+
+
+def _subgraph_input(subgraph: Any, state: Any) -> Any:
+    """The part of the parent's state a subgraph node hands its subgraph: the keys of the subgraph's input schema.
+
+    The subgraph reads only those (LangGraph maps the parent's state onto the subgraph's input channels); handing
+    it the parent's whole state made the subgraph's input warn, on every run, about keys the user never wrote."""
+    spec = getattr(subgraph, "spec", None)
+    keys = getattr(spec, "input_keys", None)
+    if not isinstance(state, Mapping) or keys is None or getattr(spec, "kind", "") not in _KEYED_KINDS:
+        return state
+    return {k: v for k, v in state.items() if k in keys}
+
+
+_KEYED_KINDS = ("typeddict", "dataclass", "pydantic")
 
 
 async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NotRequired, Required, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.flow.channels import Channel, channel_of, is_channel, topic_add
 from aether_nb.flow.managed import managed_kind, managed_of, managed_values
 from aether_nb.flow.messages import add_messages, coerce_messages
 from aether_nb.flow.types import GraphBuildError, InvalidUpdate, Overwrite
@@ -157,14 +158,18 @@ def _unrequired(hint: Any) -> Any:
     return hint
 
 
-def _reducer_of(hint: Any, name: str) -> Reducer | None:
-    if hint is None:
-        return None
+def _last_meta(hint: Any) -> Any:
+    """The last ``Annotated`` metadata of ``hint`` (where LangGraph reads a reducer or a channel), or missing."""
     hint = _unrequired(hint)
-    if get_origin(hint) is not typing.Annotated:
-        return None
+    if hint is None or get_origin(hint) is not typing.Annotated:
+        return _MISSING
     meta = get_args(hint)[1:]
-    return _check_reducer(meta[-1], name) if meta and callable(meta[-1]) else None
+    return meta[-1] if meta else _MISSING
+
+
+def _reducer_of(hint: Any, name: str) -> Reducer | None:
+    meta = _last_meta(hint)
+    return _check_reducer(meta, name) if meta is not _MISSING and callable(meta) else None
 
 
 def _check_reducer(fn: Any, name: str) -> Reducer:
@@ -223,6 +228,11 @@ class StateSpec:
         self.fields: set[str] | None
         self.hints: dict[str, Any] = {}
         self.managed: dict[str, str] = {}  # keys the engine fills in per task (RemainingSteps, IsLastStep)
+        # LangGraph channel annotations (aether_nb.flow.channels): keys several writes of a superstep may set (the
+        # last wins), keys cleared after a superstep that does not write them, topics (key -> accumulate)
+        self.last_wins: set[str] = set()
+        self.transient: set[str] = set()
+        self.topics: dict[str, bool] = {}
         self._warned: set[str] = set()
         frames = list(frames)
         if self.kind == "dict":
@@ -231,7 +241,8 @@ class StateSpec:
             self.empties["messages"] = []
         elif self.kind == "root":
             self.fields = {ROOT}
-            reducer = _reducer_of(schema, ROOT)
+            meta = _last_meta(schema)
+            reducer = None if self._took_channel(ROOT, meta, schema) else _reducer_of(schema, ROOT)
             if reducer is not None:
                 self.reducers[ROOT] = reducer
                 empty = _empty_of(schema)
@@ -270,6 +281,8 @@ class StateSpec:
                 if kind is not None:
                     self.managed[name] = kind
                     continue
+                if info.metadata and self._took_channel(name, info.metadata[-1], info.annotation):
+                    continue
                 meta = [m for m in info.metadata if callable(m)]
                 if meta:
                     self.reducers[name] = _check_reducer(meta[-1], name)
@@ -287,12 +300,34 @@ class StateSpec:
             if kind is not None:
                 self.managed[name] = kind
                 continue
+            if self._took_channel(name, _last_meta(hint), hint):
+                continue
             reducer = _reducer_of(hint, name)
             if reducer is not None:
                 self.reducers[name] = reducer
                 empty = _empty_of(hint)
                 if empty is not _MISSING:
                     self.empties[name] = empty
+
+    def _took_channel(self, name: str, meta: Any, hint: Any) -> bool:
+        """Record ``name``'s LangGraph channel annotation ``meta``, if it is one (a channel class is callable: it
+        must not be taken for a reducer); a GraphBuildError for a channel aether_nb does not build."""
+        if meta is _MISSING or not is_channel(meta):
+            return False
+        ch: Channel = channel_of(meta, name)
+        if ch.reducer is not None:
+            self.reducers[name] = _check_reducer(ch.reducer, name)
+            empty = _empty_of(hint)
+            if empty is not _MISSING:
+                self.empties[name] = empty
+        elif ch.topic:
+            self.reducers[name] = topic_add
+            self.topics[name] = ch.accumulate
+        if ch.last_wins:
+            self.last_wins.add(name)
+        if ch.transient:
+            self.transient.add(name)
+        return True
 
     @property
     def name(self) -> str:
@@ -427,7 +462,7 @@ class StateSpec:
         for key, items in by_key.items():
             reducer = self.reducers.get(key)
             if reducer is None:
-                if len(items) > 1:
+                if len(items) > 1 and key not in self.last_wins:
                     writers = [t for t, _ in items]
                     raise InvalidUpdate(
                         f"At key {shown(key)}: can receive only one value per superstep, got {len(items)} (from "
@@ -435,7 +470,7 @@ class StateSpec:
                         "a reducer: declare it as Annotated[list[T], operator.add] (or another reducer)",
                         code="conflicting_writes",
                     )
-                new[key] = unwrap_overwrite(items[0][1])
+                new[key] = unwrap_overwrite(items[-1][1])
                 continue
             overwrites = [v for _, v in items if is_overwrite(v)]
             if len(overwrites) > 1:
@@ -448,9 +483,14 @@ class StateSpec:
                 new[key] = unwrap_overwrite(overwrites[0])
                 continue
             current = new.get(key, _MISSING)
+            if key in self.topics:  # (a topic that does not accumulate holds this superstep's writes only)
+                current = current if self.topics[key] and current is not _MISSING else []
             for _, v in items:
                 current = v if current is _MISSING else reducer(current, v)
             new[key] = current
+        if self.transient and any(task not in _INPUTS for task, _ in tasks):
+            for key in self.transient - by_key.keys():  # (cleared by a superstep that does not write it)
+                new.pop(key, None)
         return new
 
     def visible(self, values: Mapping[str, Any]) -> Any:
@@ -474,6 +514,10 @@ class StateSpec:
             return dict(values)
         return {k: values[k] for k in self.output_keys if k in values}
 
+
+_INPUTS = ("__start__", "__input__")
+"""The task names under which an input is applied: an input is no superstep, so it clears no transient key (as in
+LangGraph, whose input write bumps no channel)."""
 
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 

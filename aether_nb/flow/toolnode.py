@@ -5,8 +5,10 @@ A tool may declare parameters the model never sees, filled by the ToolNode: ``st
 ``config`` (the node's config), ``tool_call_id`` (the id of the call being answered) and ``runtime`` (a
 :class:`~aether_nb.flow.context.ToolRuntime`: the call's ``context=``, the store, the stream writer, and the three
 others); LangGraph's
-``Annotated[..., InjectedState]`` / ``InjectedToolCallId`` / ``InjectedConfig`` markers work too. They are left
-out of the JSON schema (:meth:`ToolNode.schemas`) and out of the step's recorded inputs.
+``Annotated[..., InjectedState]`` / ``InjectedToolCallId`` / ``InjectedConfig`` / ``InjectedStore`` markers work
+too, aether_nb's or LangGraph's and LangChain's own (recognised by class name and module, so a LangGraph user's
+tools run unchanged without aether_nb importing LangGraph). They are left out of the JSON schema
+(:meth:`ToolNode.schemas`) and out of the step's recorded inputs.
 
 A tool's return becomes the tool message's content, except:
 
@@ -19,6 +21,7 @@ A tool's return becomes the tool message's content, except:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 import typing
@@ -61,6 +64,38 @@ class InjectedConfig:
 
 _INJECT_BY_NAME = {"state": "state", "config": "config", "tool_call_id": "tool_call_id", "runtime": "runtime"}
 _INJECT_BY_MARK = {InjectedState: "state", InjectedToolCallId: "tool_call_id", InjectedConfig: "config"}
+_FOREIGN_MARKS = {"InjectedState": "state", "InjectedToolCallId": "tool_call_id", "InjectedStore": "store"}
+_FOREIGN_MODULES = ("langgraph.", "langchain_core.", "langchain.")
+
+
+def _foreign(cls: Any, names: Iterable[str]) -> bool:
+    """Whether ``cls`` is LangGraph's or LangChain's class of one of ``names`` (by name and module: importing
+    them here would make LangGraph a dependency)."""
+    return (
+        isinstance(cls, type)
+        and cls.__name__ in names
+        and str(getattr(cls, "__module__", "")).startswith(_FOREIGN_MODULES)
+    )
+
+
+def _mark_of(meta: Any) -> str | None:
+    """What an ``Annotated`` marker injects (``state``, ``state:<field>``, ``tool_call_id``, ``config``,
+    ``store``), or None when it is no injection marker."""
+    mark = meta if isinstance(meta, type) else type(meta)
+    if mark in _INJECT_BY_MARK:
+        what = _INJECT_BY_MARK[mark]
+    elif _foreign(mark, _FOREIGN_MARKS):
+        what = _FOREIGN_MARKS[mark.__name__]
+    else:
+        return None
+    field = None if isinstance(meta, type) else getattr(meta, "field", None)
+    return f"state:{field}" if what == "state" and isinstance(field, str) and field else what
+
+
+def _is_tool_runtime(hint: Any) -> bool:
+    """``ToolRuntime`` (aether_nb's or LangGraph's), possibly parametrised."""
+    cls = typing.get_origin(hint) or hint
+    return cls is ToolRuntime or _foreign(cls, ("ToolRuntime",))
 
 
 @dataclass(frozen=True)
@@ -89,15 +124,11 @@ def injected_params(tool: Tool) -> dict[str, str]:
         hint = hints.get(name)
         if typing.get_origin(hint) is Annotated:
             for meta in typing.get_args(hint)[1:]:
-                mark = meta if isinstance(meta, type) else type(meta)
-                if mark in _INJECT_BY_MARK:
-                    out[name] = _INJECT_BY_MARK[mark]
-                    if isinstance(meta, InjectedState) and meta.field:
-                        out[name] = f"state:{meta.field}"
+                what = _mark_of(meta)
+                if what is not None:
+                    out[name] = what
         raw = tool.signature.parameters[name].annotation
-        if name not in out and (
-            hint is ToolRuntime or typing.get_origin(hint) is ToolRuntime or _names_tool_runtime(raw)
-        ):
+        if name not in out and (_is_tool_runtime(hint) or _names_tool_runtime(raw)):
             out[name] = "runtime"
         if name not in out and name in _INJECT_BY_NAME:
             out[name] = _INJECT_BY_NAME[name]
@@ -172,20 +203,26 @@ class ToolNode:
 
     def schemas(self) -> list[dict[str, Any]]:
         """OpenAI ``tools=[...]`` definitions of the (function) tools, without the injected parameters."""
-        from aether_nb.services.llm_schema import tool_spec  # services sit above the runtime; only needed here
+        # (services sit above the runtime; only needed here)
+        from aether_nb.services.llm_schema import parameters_schema, parse_docstring, tool_spec
 
         out = []
         for name, t in self.tools.items():
             if not isinstance(t, (Tool, GraphFn)):
                 continue
-            schema = tool_spec(t).schema
             hidden = self.injected.get(name, {})
-            if hidden:
-                params = schema["function"]["parameters"]
-                params["properties"] = {k: v for k, v in params.get("properties", {}).items() if k not in hidden}
-                if "required" in params:
-                    params["required"] = [r for r in params["required"] if r not in hidden]
-            out.append(schema)
+            if not hidden or not isinstance(t, Tool):
+                out.append(tool_spec(t).schema)
+                continue
+            # the injected parameters are left out before the schema is built: their types (a ToolRuntime, the
+            # state) may have no JSON schema at all
+            kept = [p for n, p in t.signature.parameters.items() if n not in hidden]
+            params, _ = parameters_schema(
+                f"tool {t.name}", t.fn, t.signature.replace(parameters=kept), skip=t.context_param
+            )
+            description, _ = parse_docstring(inspect.getdoc(t.fn))
+            fn = {"name": t.name, "description": description or t.name, "parameters": params}
+            out.append({"type": "function", "function": fn})
         return out
 
     async def __call__(self, state: Any, config: dict[str, Any]) -> Any:
@@ -314,6 +351,8 @@ def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> An
         return config
     if what == "tool_call_id":
         return call_id
+    if what == "store":
+        return get_runtime().store
     if what == "runtime":
         rt = get_runtime()
         return ToolRuntime(
