@@ -369,8 +369,18 @@ def _injected(what: str, state: Any, config: dict[str, Any], call_id: str) -> An
 
 
 def tools_condition(state: Any, messages_key: str = "messages") -> str:
-    """A router: ``"tools"`` when the last message asks for tool calls, else END (LangGraph's helper)."""
-    messages = state.get(messages_key) if isinstance(state, Mapping) else getattr(state, messages_key, None)
+    """A router: ``"tools"`` when the last message asks for tool calls, else END (LangGraph's helper; as there, the
+    state may also be the list of messages itself)."""
+    if not isinstance(messages_key, str):
+        raise UsageError(
+            f"tools_condition: messages_key must be the name of the state key holding the messages (a str), got "
+            f"{type(messages_key).__name__}",
+            code="bad_messages_key",
+        )
+    if isinstance(state, list):
+        messages = state
+    else:
+        messages = state.get(messages_key) if isinstance(state, Mapping) else getattr(state, messages_key, None)
     if not messages:
         raise UsageError(f"tools_condition: no messages in state[{shown(messages_key)}]", code="no_messages")
     last = messages[-1]
