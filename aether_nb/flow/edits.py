@@ -293,10 +293,18 @@ def merge_at_pause(
 ) -> Checkpoint:
     """``Command(update=..., goto=...)`` (or, ``as_input``, an input given at a pause): merged into the head
     checkpoint without routing again; ``goto`` adds tasks. A ``Command``'s update writes any key of the state, as
-    LangGraph's; an input only the input schema's keys. ``head`` a checkpoint the thread moved past (a ``Command``
-    given with a past checkpoint's config): the edit starts a branch, whose tasks run afresh (:func:`branch_of`)."""
+    LangGraph's; an input only the input schema's keys.
+
+    At the thread's head the ``Command`` writes no checkpoint of its own: as LangGraph's (its writes are pending
+    writes of the checkpoint the thread goes on from, which its snapshots show applied), the head itself is
+    rewritten with them, keeping its ``source``, ``step`` and parent, so the supersteps that follow are numbered
+    as without the ``Command`` and ``get_state_history(filter={"step": n})`` finds the same checkpoints as
+    LangGraph's. ``head`` a checkpoint the thread moved past (a ``Command`` given with a past checkpoint's config):
+    the edit starts a branch with a ``fork`` checkpoint (LangGraph's), whose tasks run afresh (:func:`branch_of`).
+    An input given at a breakpoint (Agentflow's rule, see README "Differences") is an ``update`` checkpoint."""
     latest = cker.latest(key)
-    if latest is not None and latest.id != head.id:
+    branch = latest is not None and latest.id != head.id
+    if branch:
         head = branch_of(head)
     if as_input:
         writes = input_writes(graph.spec, values, "the input")
@@ -308,6 +316,13 @@ def merge_at_pause(
     pending = head.pending
     if added:  # a live turn paused at an interrupt() runs them in the superstep it resumes (Engine.goto_at_pause)
         pending = {**pending, GOTO_KEY: [*pending.get(GOTO_KEY, ()), *added]}
+    if not branch and not as_input:
+        merged = replace(head, values=new_values, tasks=tuple(tasks), pending=pending)
+        cker.replace(key, merged)
+        engine = graph.engines.get(run_id) if run_id is not None else None
+        if engine is not None and engine.thread == key and engine.head is not None and engine.head.id == merged.id:
+            engine.head = merged  # (the paused run's later writes to its head, a question's record, keep the edit)
+        return merged
     return cker.put(
         key,
         replace(
@@ -315,7 +330,7 @@ def merge_at_pause(
             values=new_values,
             tasks=tuple(tasks),
             pending=pending,
-            source="update",
+            source="fork" if branch else "update",
             run_id=run_id,
             created_at=now,
             parent=head.id,

@@ -253,11 +253,10 @@ class Emitter:
             tid, name = self.handler_task(task)
             self.emit("tasks", task_result(tid, name, [], error=error))
 
-    def on_task_done(
-        self, task: Task, writes: list[Write], step: int, *, cached: bool = False, handled: bool = False
-    ) -> None:
+    def on_task_done(self, task: Task, writes: list[Write], step: int, *, handled: bool = False) -> None:
         """Stream a finished task's messages, update and result (in the order tasks finish, and in this order,
-        as LangGraph does; one answered from the node cache carries ``"__metadata__": {"cached": True}``). A
+        as LangGraph does; a task answered from the node cache streams its update only: see
+        :func:`~aether_nb.flow.streaming.cached_update`). A
         message streamed already, or given to the task (:meth:`on_task_start`), is not streamed. A task whose
         error handler returned (``handled``) streams its result as the handler's task (LangGraph's name), its
         update under the node's name (README: differences)."""
@@ -279,7 +278,7 @@ class Emitter:
                     meta = meta if meta is not None else self.task_metadata(task.node, step, task)
                     self.emit("messages", (msg, dict(meta)))
         update = update_of(self.graph.spec, writes)
-        self.emit("updates", {task.node: update, "__metadata__": {"cached": True}} if cached else {task.node: update})
+        self.emit("updates", {task.node: update})
         if handled:
             if self.wants("tasks"):
                 tid, name = self.handler_task(task)

@@ -251,6 +251,13 @@ def update_of(spec: StateSpec, writes: Sequence[tuple[str, Any]]) -> Any:
     return [{k: v} for k, v in writes] if len(set(keys)) < len(keys) else dict(writes)
 
 
+def cached_update(spec: StateSpec, node: str, writes: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The ``updates`` chunk of a task answered from the node cache: its update marked ``cached``. It is all such
+    a task streams, as LangGraph's (its loop streams a cache hit's writes with ``cached=True`` and, for them, no
+    ``tasks`` result nor messages: the node did not run)."""
+    return {node: update_of(spec, writes), "__metadata__": {"cached": True}}
+
+
 def interrupt_dict(interrupt: Interrupt) -> dict[str, Any]:
     return {"value": interrupt.value, "id": interrupt.id}
 

@@ -41,6 +41,7 @@ from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
 from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
+from aether_nb.flow.streaming import cached_update
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
 from aether_nb.runtime.codec import decode, encode
 from aether_nb.runtime.execution import Scope
@@ -351,7 +352,10 @@ class TaskRunner:
         writes = graph.spec.coerce(engine.name_streamed(child.node_id, result.writes))
 
         route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
-        engine.on_task_done(task, writes, step, cached=hit, handled=handled)
+        if hit:  # (as LangGraph's: a cache hit streams its update, marked cached, and no task result nor message)
+            engine.emit("updates", cached_update(graph.spec, task.node, writes))
+        else:
+            engine.on_task_done(task, writes, step, handled=handled)
         return Outcome(writes, route, asked=asked)
 
     async def _route(
