@@ -34,6 +34,12 @@ def _text(alphabet: str, low: int, high: int) -> st.SearchStrategy[str]:
     return st.text(alphabet=alphabet, min_size=low, max_size=high)
 
 
+def _not_a_word(s: str) -> bool:
+    """Whether a password holds a digit. Hypothesis also draws string constants of the code under test: a password
+    such as ``LLMOutputE`` is part of the error's own class name, which the shown text rightly holds."""
+    return any(c.isdigit() for c in s)
+
+
 # (how the secret is written, the part of it that must never be shown, whether it is an environment value)
 SECRETS: st.SearchStrategy[tuple[str, str, bool]] = st.one_of(
     _text(ALNUM + "_-", 40, 80).map(lambda s: ("sk-proj-" + s, s, False)),
@@ -41,8 +47,8 @@ SECRETS: st.SearchStrategy[tuple[str, str, bool]] = st.one_of(
     _text(ALNUM, 36, 36).map(lambda s: ("ghp_" + s, s, False)),
     _text(string.ascii_uppercase + string.digits, 16, 16).map(lambda s: ("AKIA" + s, s, False)),
     _text(ALNUM, 30, 40).map(lambda s: ("hf_" + s, s, False)),
-    _text(ALNUM, 10, 24).map(lambda s: (f"https://ada:{s}@db.example.org:5432/x", s, False)),
-    _text(ALNUM + "-_", 16, 40).map(lambda s: (s, s, True)),
+    _text(ALNUM, 10, 24).filter(_not_a_word).map(lambda s: (f"https://ada:{s}@db.example.org:5432/x", s, False)),
+    _text(ALNUM + "-_", 16, 40).filter(_not_a_word).map(lambda s: (s, s, True)),
 )
 WRAPS: dict[str, Callable[[str], Any]] = {
     "as it is": lambda s: s,

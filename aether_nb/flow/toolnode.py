@@ -377,6 +377,7 @@ def tools_condition(state: Any, messages_key: str = "messages") -> str:
             f"{type(messages_key).__name__}",
             code="bad_messages_key",
         )
+    messages: Any
     if isinstance(state, list):
         messages = state
     else:

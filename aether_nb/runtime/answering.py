@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -70,11 +71,16 @@ def not_written(record: WaitRecord, error: BaseException) -> StorageError:
     )
 
 
-def give(session: Session, token: str, payload: Any) -> Given:
+def give(session: Session, token: str, payload: Any, *, along: Callable[[], object] | None = None) -> Given:
     """Validate an answer to the wait with ``token``, store it, and hand it to the run once it is written.
 
     Thread-safe (a widget's answer arrives on a kernel thread): without a loop in this thread the answer is written
     here and now. With one, it is written at the end of this loop iteration.
+
+    ``along``: store writes that must land with the answer or not at all (``receive()`` deleting the message it
+    answers with from the run's inbox), made inside the answer's claim: one batch, one transaction, taken back
+    with the answer if its write fails. Made after the answer, in a write of their own, a process killed between
+    the two writes left the answer stored and the message queued: read twice after a restart.
 
     Raises:
         UsageError: unknown token, or the wait is no longer open.
@@ -143,6 +149,8 @@ def give(session: Session, token: str, payload: Any) -> Given:
         session.store.put_wait(answered)
         if going is not None:
             session.store.put_run(going)  # (taken back with the answer if its write fails)
+        if along is not None:
+            along()
     if live is not None:
         # Taken now: a second answer meanwhile finds the answered record and is refused; the run no longer counts
         # as waiting on it. Put back if the write fails.

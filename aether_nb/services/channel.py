@@ -9,7 +9,8 @@ The user can also write first: :meth:`Channel.receive` returns the next message 
 (or given to :func:`post_message`). A message is a durable answer like any other: one sent while the agent is in
 ``receive()`` answers that wait; one sent at any other time waits in the run's *inbox* (the store's KV, scope
 ``inbox:<run_id>``) until the agent next calls ``receive()``, in this process or after a restart. Taking a message
-out of the inbox and answering the wait with it are written in one transaction, so a message is read once.
+out of the inbox and answering the wait with it are written in one transaction (one claim of the answer, see
+:func:`aether_nb.runtime.answering.give`), so a message is read once, even by a process killed right after.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime.answering import give
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
@@ -369,9 +371,15 @@ class Channel:
             queued = queued_messages(session.store, run.id)
             if queued:
                 key, message = queued[0]
-                # The answer and the inbox removal land in the same write batch: read once, even across a crash.
-                session.answer(wait.token, message["text"])
-                session.store.kv_delete(INBOX_SCOPE + run.id, key)
+                # Taken out of the inbox in the answer's own write (one transaction, taken back with it if that
+                # fails): removed in a later write, a process killed in between left the answer stored and the
+                # message queued, and the resumed run read it twice (its last message never).
+                give(
+                    session,
+                    wait.token,
+                    message["text"],
+                    along=lambda: session.store.kv_delete(INBOX_SCOPE + run.id, key),
+                )
                 return
             # Nothing written yet: the adapter may ask for it (the console reads a line; a script answers; the
             # notebook's message box needs nothing more).
