@@ -281,7 +281,7 @@ def _detector_patterns(module: str) -> list[re.Pattern[str]]:
     for _, cls in inspect.getmembers(mod, inspect.isclass):
         if issubclass(cls, base) and cls is not base and cls.__module__ == mod.__name__:
             denylist: Any = getattr(cls, "denylist", ())
-            found.extend(p for p in denylist if isinstance(p, re.Pattern))
+            found.extend(_ascii_words(p) for p in denylist if isinstance(p, re.Pattern))
     if not found:
         raise StorageError(
             f"detect-secrets has no regex detector in plugins.{module} any more, so secrets of that format could "
@@ -289,6 +289,15 @@ def _detector_patterns(module: str) -> list[re.Pattern[str]]:
             code="redaction_unavailable",
         )
     return found
+
+
+def _ascii_words(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` with ``\\w``, ``\\b``, ``\\d`` and ``\\s`` meaning ASCII only. Why: detect-secrets compiles its
+    patterns for Unicode, where a letter of any script is a word character: GitLab's ``glpat-...(?!\\w)`` did not
+    match a token followed by Chinese or Cyrillic text with no space (``令牌glpat-...谢谢``), which LLMs write."""
+    if pattern.flags & re.ASCII:
+        return pattern
+    return re.compile(pattern.pattern, (pattern.flags & ~re.UNICODE) | re.ASCII)
 
 
 def spans(text: str) -> Iterator[tuple[int, int]]:

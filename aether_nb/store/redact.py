@@ -20,8 +20,6 @@ journaled (it runs again on resume) rather than replayed with ``[REDACTED]`` in 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import contextlib
 import itertools
@@ -36,6 +34,7 @@ from typing import Any, cast
 from aether_nb.errors import StorageError
 from aether_nb.store import detectors
 from aether_nb.store.detectors import compiled_on_first_use
+from aether_nb.store.redact_encoded import redact_escaped_strings, redact_with_blobs
 
 MASK = "[REDACTED]"
 _KEY_NAMES = (
@@ -66,18 +65,23 @@ every value inside is masked and its keys kept, so the text stays JSON of the sa
 _INNER_VALUE = compiled_on_first_use(f"({_STRING_VALUE})(\\s*:)|{_SCALAR_VALUE}")
 _BRACKETS = compiled_on_first_use(rf"{_STRING_VALUE}|[\[\]{{}}]")
 _PATTERNS = [
-    compiled_on_first_use(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    compiled_on_first_use(r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrt]))(?i:bearer)(?:\s|\\++[nrt])+[A-Za-z0-9._~+/=\-]{8,}"),
     compiled_on_first_use(
-        r"(?:\b|(?<=\\[nrtfb])|(?<=%[0-9A-Fa-f]{2})|(?<=_))sk-[A-Za-z0-9_\-]{16,}"
+        r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtfb])|(?<=%[0-9A-Fa-f]{2})|(?<=_))sk-[A-Za-z0-9_\-]{16,}"
         r"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{16,}|sk-[A-Za-z0-9]{40,}(?![A-Za-z0-9])"
     ),
 ]
-"""``sk-`` keys: at a word boundary, after a JSON escape (a key on a new line of a config dump is ``\\nsk-...`` in
-the stored JSON, where ``\\b`` does not hold), a URL-encoded character (``key%3Dsk-...``) or ``_``; and anywhere
-for the project, service-account and admin forms and for the 48 letters and digits of a legacy key (a word ending
-in ``sk-`` followed by an identifier, ``task-runner-...``, stays as it is)."""
+"""``Bearer`` credentials, and ``sk-`` keys: at a word start, after a JSON escape (a key on a new line of a config
+dump is ``\\nsk-...`` in the stored JSON, where ``\\b`` does not hold), a URL-encoded character (``key%3Dsk-...``)
+or ``_``; and anywhere for the project, service-account and admin forms and for the 48 letters and digits of a legacy
+key (a word ending in ``sk-`` followed by an identifier, ``task-runner-...``, stays as it is). A word starts after any
+character but an ASCII letter, digit or ``_``: ``\\b`` also holds no boundary after a letter of any script
+(``请求头是Bearer ...``, ``cléBearer ...``), and such text, as LLMs write it, kept its credential. A ``Bearer``
+credential may also follow an escaped tab or newline and be separated by one, escaped again or not
+(``Bearer\\tabc...`` in JSON text, the repr of a string inside a JSON string): the whole run of backslashes goes
+with the match, so JSON text stays JSON."""
 _COOKIE_HEADER = compiled_on_first_use(
-    r'(?i)(\b(?:set-)?cookie[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+'
+    r'((?<![A-Za-z0-9_])(?i:(?:set-)?cookie)[ \t]*:[ \t]*)(?=[^\s()<>@,;:\\"/\[\]?={}]+=)(?:[^\r\n"\\]|\\")+'
 )
 """A ``Cookie:`` or ``Set-Cookie:`` header giving cookies (``name=value``, the name an HTTP token: so a value
 masked already, ``[REDACTED]``, is not taken for one): the whole header value to its line's end is masked, every
@@ -107,9 +111,9 @@ _env_seen: tuple[int, dict[str, str]] = (-1, {})
 def _secret_forms(value: str) -> set[str]:
     """Every form ``value`` takes in what the store keeps: as it is (plain text: a memory note, a text artifact, an
     error message, a prompt), inside a JSON string written with and without ASCII escapes, and read as Latin-1
-    from its UTF-8 bytes (bytes and pickles, see :func:`_redact_blobs`). A secret holding a non-ASCII character, a
-    quote or a backslash (``pässwort``) differs in each: only its JSON-escaped form was searched, and such a
-    password was stored in clear in every plain-text column."""
+    from its UTF-8 bytes (bytes and pickles, see :func:`aether_nb.store.redact_encoded.redact_blobs`). A secret
+    holding a non-ASCII character, a quote or a backslash (``pässwort``) differs in each: only its JSON-escaped form
+    was searched, and such a password was stored in clear in every plain-text column."""
     forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     with contextlib.suppress(UnicodeEncodeError):  # (a lone surrogate has no UTF-8 bytes: no such form)
         forms.add(value.encode("utf-8").decode("latin-1"))
@@ -152,7 +156,9 @@ _GIVEN = compiled_on_first_use(r"s?\\?[\"']?\s*[:=]")
 ``token``. Those two words are everywhere, as words and as parts of names (a wait's ``token``, an LLM's
 ``prompt_tokens``, an ``idempotency_key``): where one ends a name given a value, the whole name is checked
 (:func:`_names_credential`)."""
-_NAME_BEFORE = compiled_on_first_use(r"[a-z0-9_\-]*\Z")
+_NAME_BEFORE = compiled_on_first_use(r"[A-Za-z0-9_\-]*\Z")
+"""A name's letters before its ``key``/``token``, read in the text as written: in its lower case a sign that lowers
+to an ASCII letter (the Kelvin sign, ``\\u212a``) joined the name (``\\u212aDEPLOY_TOKEN=...`` was no credential)."""
 _CREDENTIAL_NAME = compiled_on_first_use(_KEY_NAMES, re.IGNORECASE)
 _ENV_NAME = compiled_on_first_use(r"[A-Z0-9_]*_(?:KEY|TOKEN)")
 _named: dict[str, bool] = {}
@@ -169,8 +175,8 @@ def _names_credential(text: str, lower: str) -> bool:
     Why not just run the regexes: a pause's history names a wait's ``"token"``, and the keyed regexes cost
     ~0.2 µs per character of the batch (0.7 ms of a 2 KB pause, most of a pause's time in memory).
     """
-    if any(stem in lower for stem in _KEY_STEMS):
-        return True
+    if any(stem in lower for stem in _KEY_STEMS) or len(lower) != len(text):
+        return True  # (a character whose lower case is longer, "İ": the positions below would not be the text's)
     for word in _NAME_ENDS:  # (str.find: several times faster than a regex over the batch)
         at = lower.find(word)
         while at != -1:
@@ -180,7 +186,7 @@ def _names_credential(text: str, lower: str) -> bool:
                 at = lower.find(word, after)
                 continue
             stop = after + (1 if lower.startswith("s", after) else 0)
-            head = _NAME_BEFORE.search(lower, max(0, at - 64), at)
+            head = _NAME_BEFORE.search(text, max(0, at - 64), at)
             begin = head.start() if head is not None else at
             name = text[begin:stop]  # (as written: an environment-style name must be upper case)
             known = _named.get(name)
@@ -301,7 +307,7 @@ def prepare() -> None:
 def redact_text(text: str) -> str:
     """``text`` (JSON or plain) with every secret replaced by ``[REDACTED]``."""
     if '"b64"' in text:
-        text = _redact_blobs(text)
+        return redact_with_blobs(text, _redact_plain, _gate_any)
     return _redact_plain(text)
 
 
@@ -319,38 +325,16 @@ def _redact_plain(text: str) -> str:
     return _redact_gated(text, literal)
 
 
-_BLOB = compiled_on_first_use(
-    r'\{"__aether__": ?"(bytes|pickle)", ?(?:"type": ?"((?:[^"\\]|\\.)*)", ?)?"b64": ?"([A-Za-z0-9+/=]*)"\}'
-)
-"""A value the codec keeps as base64 (``bytes``, and objects JSON cannot hold, pickled): no rule sees through it."""
-
-
-def _redact_blobs(text: str) -> str:
-    """``text`` with the secrets inside its base64 values masked: ``kv.set("token", os.environ["X_TOKEN"].encode())``
-    or a pickled object holding a key reached the store whole. The bytes are read as Latin-1 (one character per
-    byte, so whatever is not a secret comes back byte for byte) and take the text rules. Bytes may change length
-    (``[REDACTED]`` in place of the secret); a pickle cannot (its lengths are inside it): the whole object is
-    stored as ``{"__aether__": "redacted"}`` and read back as ``"[REDACTED]"``, as a string under a credential
-    key is."""
-
-    def one(found: re.Match[str]) -> str:
-        try:
-            raw = base64.b64decode(found.group(3), validate=True)
-        except (binascii.Error, ValueError):
-            return found.group(0)
-        inner = raw.decode("latin-1")
-        masked = _redact_plain(inner)
-        if masked == inner:
-            return found.group(0)
-        if found.group(1) == "bytes":
-            return '{"__aether__": "bytes", "b64": "' + base64.b64encode(masked.encode("latin-1")).decode() + '"}'
-        return '{"__aether__": "redacted", "type": "' + (found.group(2) or "") + '"}'
-
-    return _BLOB.sub(one, text)
+def _gate_any(text: str) -> bool:
+    """:func:`_gate_hit` for any text (Latin-1 read from bytes too): Python's ``re`` over its lower case."""
+    return _gates()[1].search(text.lower()) is not None
 
 
 def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
-    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`)."""
+    """:func:`redact_text` of a text the gate did not clear (``literal``: :func:`_literal_pattern`). Last, the JSON
+    strings of it that hold an escape take these rules again as the strings they stand for (see
+    :func:`aether_nb.store.redact_encoded.redact_escaped_strings`): ``\\u201cBearer ...`` is masked as ``“Bearer ...``
+    is."""
     lower = text.lower()
     if _names_credential(text, lower):
         text = _KEYED_VALUE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
@@ -363,11 +347,9 @@ def _redact_gated(text: str, literal: re.Pattern[str] | None) -> str:
     if "sk-" in text:
         text = _PATTERNS[1].sub(MASK, text)
     text = detectors.redact(text, MASK)
-    if literal is None:
-        return text
-    if len(_forms) <= 16 and not any(form in text for form in _forms):
-        return text  # a substring search per secret is much cheaper than the alternation regex
-    return _mask_literals(literal, text)
+    if literal is not None and (len(_forms) > 16 or any(form in text for form in _forms)):
+        text = _mask_literals(literal, text)  # (a substring search per secret is much cheaper than the regex)
+    return redact_escaped_strings(text, _redact_plain, _gate_hit)
 
 
 def _mask_containers(text: str) -> str:
@@ -460,10 +442,9 @@ def redact_many(texts: list[str]) -> list[str]:
     if not texts:
         return texts
     joined = "\n".join(texts)
-    if '"b64"' in joined:  # (rare: bytes or a pickled object; see _redact_blobs)
-        blobs = [_redact_blobs(t) if '"b64"' in t else t for t in texts]
-        if blobs != texts:
-            return redact_many(blobs)
+    if '"b64"' in joined:  # (rare: bytes or a pickled object, whose base64 the text rules must not read)
+        each = [redact_text(t) for t in texts]
+        return texts if each == texts else each
     if joined.isascii():
         literal = _literal_pattern()  # (first: the gate holds the known secrets it finds)
         out: list[str] | None = None
