@@ -45,6 +45,7 @@ from aether_nb.flow.nodes import current_node_run
 from aether_nb.flow.options import check_output_keys, check_run_config
 from aether_nb.flow.output_v2 import check_version, graph_output
 from aether_nb.flow.printing import passes, print_modes, print_sink
+from aether_nb.flow.resuming import drop_expected_outcomes
 from aether_nb.flow.runnable import RunnableMixin
 from aether_nb.flow.stream_call import Feed, chunk_shaper, stream_turn
 from aether_nb.flow.streaming import Sink, drive, drive_on
@@ -194,6 +195,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             self.limits.pop(scope.run.id, None)
             self.goto_runs.discard(scope.run.id)
             self.contexts.pop(scope.run.id, None)  # the turn's body ended (done, failed or stopped)
+            drop_expected_outcomes(self, scope.run.id)  # (no task of it will have an outcome here now)
         return result
 
     def storable_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:

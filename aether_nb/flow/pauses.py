@@ -8,6 +8,11 @@ it finished (its writes are on the checkpoint), asked again (its new question is
 error is raised), as LangGraph runs the answered node inside that call. Between the answer and that outcome the
 task is neither busy running node code nor parked on a wait, so the caller (:func:`~aether_nb.flow.turns.until_pause`)
 waits on this state — :meth:`Pauses.awaits_outcome` — and is woken by :meth:`Pauses.on_outcome` when it changes.
+
+A call answering a run no engine of its event loop runs (the loop of an earlier sync ``invoke()``, each an
+``asyncio.run``, or an earlier process) starts the run again; what it answered is noted before the new engine
+exists (:func:`~aether_nb.flow.resuming.expected_outcomes`), and read here beside :attr:`Pauses.answered`, so the
+call waits for those tasks too, also one that finished before the call first looked.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.flow.checkpoint import settle_record
+from aether_nb.flow.resuming import drop_expected_outcomes, expected_outcomes
 from aether_nb.flow.state import journal_form
 
 if TYPE_CHECKING:
     from aether_nb.flow.checkpoint import Checkpoint, Checkpointer
+    from aether_nb.flow.compiled import CompiledGraph
     from aether_nb.flow.engine import Engine
     from aether_nb.flow.tasks import Outcome, Task
+    from aether_nb.runtime.execution import StepHost
 
 
 class Pauses:
@@ -30,6 +38,8 @@ class Pauses:
     declared here, the engine sets it."""
 
     parent: Engine | None
+    graph: CompiledGraph
+    run: StepHost
     node: str
     parent_task: str
     thread: str
@@ -63,6 +73,13 @@ class Pauses:
         root.answered.pop(interrupt_id, None)
         root.tell_outcome()
 
+    def _restarted(self) -> dict[str, str | None]:
+        """The interrupts a call answered before it started this run again (see the module docstring), whose
+        task has no outcome yet: kept apart from :attr:`answered`, which each superstep's end clears (a run
+        started again replays its earlier supersteps first)."""
+        root = self.root
+        return expected_outcomes(root.graph, root.run.id) or {}
+
     def awaits_outcome(self, open_ids: set[str]) -> bool:
         """Whether a task whose question a call answered has no outcome yet: it has neither finished, failed, nor
         asked a question that is open now (``open_ids``: the ids of the run's open interrupts). A task that asked
@@ -71,7 +88,12 @@ class Pauses:
         for interrupt_id, asked in list(answered.items()):
             if asked is not None and asked in open_ids:
                 del answered[interrupt_id]
-        return bool(answered)
+        restarted = self._restarted()
+        done = [i for i, asked in restarted.items() if asked is not None and asked in open_ids]
+        if done:
+            root = self.root
+            drop_expected_outcomes(root.graph, root.run.id, done)
+        return bool(answered) or bool(self._restarted())
 
     def on_outcome(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` each time an answered task finishes; returns the function that stops it. (A task
@@ -93,7 +115,7 @@ class Pauses:
         """The answered interrupts asked inside the task running as step ``task_key`` (an interrupt's id is a
         step key under its task's, possibly under a tool's step in it)."""
         inside = task_key + "/"
-        return [i for i in self.root.answered if i.startswith(inside)] if task_key else []
+        return [i for i in (*self.root.answered, *self._restarted()) if i.startswith(inside)] if task_key else []
 
     def _finished(self, task_key: str) -> None:
         """The task running as step ``task_key`` (of any graph of the turn) finished: the answered interrupts
@@ -102,7 +124,8 @@ class Pauses:
         if settled:
             root = self.root
             for i in settled:
-                del root.answered[i]
+                root.answered.pop(i, None)
+            drop_expected_outcomes(root.graph, root.run.id, settled)
             root.tell_outcome()
 
     # -- the superstep's results and questions on the checkpoints --------------------------------------------------
@@ -120,8 +143,9 @@ class Pauses:
         same task has its outcome: it asked again."""
         task = next((t for t in self.step_tasks if t.tid == tid), None)
         if task is not None:
+            restarted = self._restarted()
             for answered in self._answered_in(task.key):  # (their outcome once this one is open: awaits_outcome)
-                self.root.answered[answered] = interrupt_id
+                (restarted if answered in restarted else self.root.answered)[answered] = interrupt_id
         self._keep_interrupt(tid, interrupt_id, value)
 
     def _keep_interrupt(self, tid: str, interrupt_id: str, value: Any) -> None:

@@ -23,7 +23,7 @@ from aether_nb.flow.model_stream import stream_model_event
 from aether_nb.flow.options import check_thread_id, interrupt_names
 from aether_nb.flow.past_resume import answer_past_question
 from aether_nb.flow.resume_values import resume_answers
-from aether_nb.flow.resuming import forget_call, note_resuming_call
+from aether_nb.flow.resuming import drop_expected_outcomes, expect_after_start, forget_call, note_resuming_call
 from aether_nb.flow.state import check_copyable, writes_of
 from aether_nb.flow.streaming import checkpoint_payload, head_task_starts, task_result, update_of
 from aether_nb.flow.threads import effective_values, pause_interrupts
@@ -111,8 +111,9 @@ async def continue_turn(
     if command is not None and command.resume is not None:
         asked = {token: i.id for token, i in dynamic}
         engine = graph.engines.get(run.id) if run.live else None
+        restarts = not run.live  # (an answer may resume a run that left memory: the others go to it too)
         for token, answer in answers:  # (checked above, before the input or update was merged)
-            await _answer(run, engine, asked.get(token), token, answer)
+            await _answer(graph, run, engine, restarts, asked.get(token), token, answer)
         graph.resumed_by_call.update(token for token, _ in pauses)
         answered = True
     elif not dynamic:
@@ -126,17 +127,33 @@ async def continue_turn(
     return run
 
 
-async def _answer(run: Run, engine: Engine | None, interrupt_id: str | None, token: str, answer: Any) -> None:
-    """Answer one pause. An ``interrupt()`` of a task parked in this process: the call returns only once that
-    task has an outcome (see :mod:`aether_nb.flow.pauses`), registered first: it may finish while this awaits."""
-    if engine is None or interrupt_id is None:
+async def _answer(
+    graph: CompiledGraph,
+    run: Run,
+    engine: Engine | None,
+    restarts: bool,
+    interrupt_id: str | None,
+    token: str,
+    answer: Any,
+) -> None:
+    """Answer one pause. An ``interrupt()``: the call returns only once the task that asked has an outcome (see
+    :mod:`aether_nb.flow.pauses`), registered first: it may finish while this awaits. Its task parked in this
+    loop: told to its engine; a run no engine here runs (``restarts``: its loop or process is gone, or it left
+    memory), which the answers start again: noted for the engine that run gets."""
+    if interrupt_id is None or (engine is None and not restarts):
         await run.answer(answer, token=token)
         return
-    engine.expect_outcome(interrupt_id)
+    if engine is not None:
+        engine.expect_outcome(interrupt_id)
+    else:
+        expect_after_start(graph, run.id, interrupt_id)
     try:
         await run.answer(answer, token=token)
     except BaseException:
-        engine.drop_expected(interrupt_id)
+        if engine is not None:
+            engine.drop_expected(interrupt_id)
+        else:
+            drop_expected_outcomes(graph, run.id, [interrupt_id])
         raise
 
 
@@ -162,7 +179,9 @@ async def until_pause(graph: CompiledGraph, run: Run, thread_id: str, sink: Sink
                     if unwatch is not None:
                         unwatch()
                     watched, unwatch = engine, engine.on_outcome(watch.poke) if engine is not None else None
-                if pauses and (engine is None or (settled(engine, pauses) and steps_at_rest(engine))):
+                # (a live run with no engine yet was just started again by this call: its tasks are to come)
+                at_rest = engine is None and not run.live
+                if pauses and (at_rest or (engine is not None and settled(engine, pauses) and steps_at_rest(engine))):
                     await run.session.store.barrier()  # a pause is returned once it survives the process
                     if run.live:  # and once the run says it waits (run.status agrees with the result)
                         await run.wait_for("waiting", "succeeded", "failed", "cancelled", timeout=None)
