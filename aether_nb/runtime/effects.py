@@ -10,7 +10,9 @@ The write a call makes and its journal entry reach the store together (:meth:`Ef
 call that fails writes nothing. In ``"sync"`` durability a call returns once its write is in the store; when that
 write fails, the call raises the store's ``StorageError`` ("nothing of this write was kept ... then write again")
 and its journal entry and writes are taken out of the pending history (a ``HistoryStore.claimed`` block), never
-written later: a body that does what the error says and calls again records its note once, not twice.
+written later: a body that does what the error says and calls again records its note once, not twice. In
+``"async"`` durability a call returns before its write; only a call whose addition must write the batch at once
+(:data:`~aether_nb.runtime.history.MAX_PENDING` records pending) and cannot raises, and it is taken back the same way.
 
 Service calls are not DAG nodes of their own (50 memory calls would bury the agent's real steps): each one is a
 ``service_call`` event listed on the node that made it (``node.calls``; the run's own body: ``run.graph.calls``),
@@ -317,7 +319,16 @@ class ServiceCall:
         return value
 
     def _commit(self, value: Any, writes: EffectWrites) -> None:
-        self._journal(value, writes)
+        """``"async"`` durability: the call's writes go with the next batch, unless this addition must write the
+        batch now (it is full) and that fails: then the call raises the store's error and its writes are taken
+        back (``refusable``), never written later, so that a body that writes again as told writes once."""
+        store = self._scope.run.session.store
+        try:
+            with store.atomic(refusable=True):
+                self._journal(value, writes)
+        except StorageError as exc:
+            self._emit(error=exc)
+            raise
         self._emit(value=value)
 
     def _journal(self, value: Any, writes: EffectWrites) -> None:

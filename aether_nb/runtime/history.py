@@ -8,8 +8,9 @@ When history reaches the store is the *durability* setting (``ag.configure(durab
 answer at the end of their loop iteration, steps within 0.2 s (``"async"``) or before their caller continues
 (``"sync"``); :mod:`aether_nb.runtime.durability` says what each mode promises.
 
-Any read through this store sees everything recorded before it: reads of history tables write the pending batch
-first (or answer from it), and other calls (``sql``, KV, memory, artifacts) go to the real store unchanged.
+Any read through this store sees everything recorded before it: reads of history tables, KV keys, memory and
+``sql`` write the pending batch first (or answer from it); when it cannot be written, they merge it with what the
+store holds (:mod:`aether_nb.runtime.history_reads`): a full disk does not stop reads, and nothing is dropped.
 
 When history cannot be written, whoever runs is told (:meth:`HistoryStore.add_failure_listener`):
 
@@ -21,8 +22,9 @@ When history cannot be written, whoever runs is told (:meth:`HistoryStore.add_fa
   every run and node with history pending. :meth:`HistoryStore.flush_history` raises
   :class:`~aether_nb.errors.StorageError` then; nothing already written is touched;
 * except the records of a call that is told its write failed (:meth:`HistoryStore.claimed`, a :class:`Claim`: a
-  "sync"-durability service call, an answer): they are taken out of the batch when it fails, never written later,
-  so that a call that raised "nothing of this write was kept" really kept nothing.
+  "sync"-durability service call, an answer; ``atomic(refusable=True)``: an "async" one that had to write a full
+  batch): they are taken out of the batch when it fails, never written later, so that a call that raised
+  "nothing of this write was kept" really kept nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from aether_nb.errors import AetherError, StorageError
@@ -52,6 +55,7 @@ from aether_nb.runtime.history_failures import (
     dropped_failure,
     settle_futures,
 )
+from aether_nb.runtime.history_reads import MergedReads
 from aether_nb.store.protocol import Store, takes_durable
 from aether_nb.store.records import (
     JSON,
@@ -78,7 +82,7 @@ because a batch's objects are freed at once after its write, which gives back li
 count: big batches bring full collections sooner (bench/README, "Batch size and the garbage collector")."""
 
 
-class HistoryStore:
+class HistoryStore(MergedReads):
     """A :class:`~aether_nb.store.protocol.Store` that batches run history on its way to ``inner``.
 
     Args:
@@ -140,7 +144,7 @@ class HistoryStore:
 
     def memory_append(self, record: MemoryRecord) -> None:
         """Memory events (chat turns above all) travel with the run history: same batch, same durability."""
-        with self._lock:
+        with self._direct():
             self._p.add_memory(record)
             self._added(urgent=self.durability == "sync", now=self.durability == "sync")
 
@@ -167,11 +171,14 @@ class HistoryStore:
             self._added(urgent=False, n=1 if node is None else 2)
 
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[None]:
+    def atomic(self, *, refusable: bool = False) -> Iterator[None]:
         """Records added inside the block reach the store in the same batch: a step's journal entry and the
         writes it made (a memory record, a KV value) are written together or not at all (a block that raises
-        takes back the runs, waits, journal entries, memory records and KV writes it added)."""
-        with self._block(False):
+        takes back what it added). A block that ends with a write (:data:`MAX_PENDING` records pending, or no loop
+        to write later) that fails leaves its records pending, retried (raised only with no loop), unless
+        ``refusable`` (an ``"async"`` service call): then the error is raised and they are taken back, never
+        written later, so that doing again what its caller was told did not happen does it once."""
+        with self._block(False, refusable):
             yield
 
     @contextlib.contextmanager
@@ -180,11 +187,11 @@ class HistoryStore:
         of the batch, or taken back out of it if that write fails (never written later). Settle it with
         :meth:`barrier` (``await store.barrier(claim)``) or :meth:`flush_claim`, which raise the write's error.
         A block inside a claimed one adds to the outer claim."""
-        with self._block(True) as claim:
+        with self._block(True, False) as claim:
             yield claim
 
     @contextlib.contextmanager
-    def _block(self, register: bool) -> Iterator[Claim]:
+    def _block(self, register: bool, refusable: bool) -> Iterator[Claim]:
         claim = Claim()
         with self._lock:
             outer, self._p.capture = self._p.capture, claim
@@ -200,22 +207,37 @@ class HistoryStore:
                 self._holding -= 1
             if outer is not None:
                 outer.ops.extend(claim.ops)  # (a block inside another: what the outer one takes back, too)
+            refusing = refusable and bool(claim.ops) and not self._holding  # (kept to take back if its write fails)
             if register and claim.ops:
                 self._claims.append(claim)
-            else:
+            elif not refusing:
                 claim.settle(None)  # (nothing to write, or nothing to take back once the block ended)
             if self._holding:
                 return
             due = self._now_due and self._p.count
             self._now_due = self._now_due and not due
+            loopless = self._loopless()
+            write = not due and (self._p.count >= MAX_PENDING or loopless)
+            if refusing and write:
+                self._write(durable=loopless, refused=claim)  # (raises, its records taken back, when it fails)
+                return
+        if refusing:
+            claim.settle(None)  # (its records stay pending: written with the batch, whenever that is)
         if due:
             self._write_in_background()  # ("sync" durability: the block's step is durable before anything else runs)
-        elif self._p.count >= MAX_PENDING or self._loopless():
+        elif write and not loopless:
+            if not self._backing_off():
+                self._write_in_background()  # (a failure is told to the listeners and retried, as for any step)
+        elif write:
             try:
-                self.flush_history(durable=self._loopless())  # (a script's write-through is durable)
+                self.flush_history()  # (a script's write-through is durable)
             except Exception:
                 if claim.error is None:
                     raise  # (a claim taken back carries the error to whoever settles it: flush_claim, barrier)
+
+    def _direct(self) -> contextlib.AbstractContextManager[Any]:
+        """For a caller's own write (KV, memory): written through with no loop, so refusable (see atomic)."""
+        return self._block(False, True) if self._loopless() else self._lock
 
     @staticmethod
     def _loopless() -> bool:
@@ -308,6 +330,11 @@ class HistoryStore:
         holds a wait or an answer, or someone awaits :meth:`barrier`). A record the store cannot hold is dropped and
         reported (the rest is written); when the batch cannot be written at all it stays pending (retried by the
         next write), the listeners are told and :class:`~aether_nb.errors.StorageError` is raised."""
+        self._write(durable=durable, refused=None)
+
+    def _write(self, *, durable: bool, refused: Claim | None) -> None:
+        """:meth:`flush_history`; ``refused``: a block's records (see :meth:`atomic`) taken back if this fails, in the
+        same locked step as the failure (no other write can take them meanwhile)."""
         failure: HistoryFailure | None = None
         error: BaseException | None = None
         with self._lock:
@@ -316,6 +343,8 @@ class HistoryStore:
             claims, self._claims = self._claims, []  # (a claim is durable when its caller is told it is written)
             durable = durable or bool(barriers or claims) or self._urgent or self.durability == "sync"
             durable = durable or not self._defers
+            if refused is not None:
+                claims.append(refused)  # (taken back with the others, settled with them, not made durable)
             if not self._p.count and not (durable and self._unsynced):
                 settle_futures(barriers, None)
                 for claim in claims:
@@ -339,6 +368,7 @@ class HistoryStore:
                 self._p.take_back(claims)  # told it failed, their callers may do it again: never written later
                 failure = self._p.failure(error) if self._p.count else None
                 settle_futures(barriers, error)
+                self._retry_later()
             else:
                 self._p.clear()
                 self._unsynced, self._urgent = not durable, False
@@ -404,16 +434,22 @@ class HistoryStore:
         return since is not None and time.monotonic() - since < self._retry_s
 
     def _write_in_background(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # no caller to raise to: the listeners were told, retried later
             self.flush_history(durable=False)
-        except Exception:  # no caller to raise to: the listeners were told, the batch stays pending, retried later
-            with self._lock:
-                if self._p.count:
-                    self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
-                    self._cancel_timer()
-                    loop = asyncio.get_running_loop()
-                    self._timer = loop.call_later(self._retry_s, self._on_timer)
-                    self._timer_loop = loop
+
+    def _retry_later(self) -> None:
+        """The pending batch could not be written: retry it with a growing delay, whoever tried the write (with no
+        loop in this thread, the next write, read or flush retries it). Under the lock."""
+        if not self._p.count:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
+        self._cancel_timer()
+        self._timer = loop.call_later(self._retry_s, self._on_timer)
+        self._timer_loop = loop
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -428,14 +464,24 @@ class HistoryStore:
                 return hit
         return self.inner.get_run(run_id)
 
-    def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
-        self.flush_history(durable=False)
-        return self.inner.list_runs(status=status, graph=graph)
-
-    def load_journal(self, run_id: str) -> list[JournalEntry]:
-        if run_id in self._p.dirty:  # only this run's pending history matters to this read
+    def unwritten(self, run_id: str | None = None, *, kinds: str = "") -> HistoryBatch | None:
+        """Write the pending history a read needs (of run ``run_id``; of ``kinds``, "kv" or "memory") first: None;
+        if it cannot be (a full disk), the pending records, which the read merges (:class:`MergedReads`): reads
+        work while the store cannot be written, and the records stay pending, retried as before."""
+        p = self._p
+        if run_id is not None and run_id not in p.dirty:
+            return None
+        if kinds and not (p.kv if kinds == "kv" else p.memory):
+            return None
+        try:
+            if self._backing_off():  # (it failed moments ago: the retry timer tries again, not every read)
+                raise StorageError("not written yet")
             self.flush_history(durable=False)
-        return self.inner.load_journal(run_id)
+        except StorageError:
+            with self._lock:
+                batch = p.batch([])
+            return replace(batch, journal=list(batch.journal), memory=list(batch.memory))  # (the live lists)
+        return None
 
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._lock:
@@ -466,16 +512,6 @@ class HistoryStore:
         """The runtime is about to resume these runs: the real store may read their history in one go."""
         self.inner.expect_reads(run_ids)
 
-    def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        if run_id in self._p.dirty:  # only this run's pending history matters to this read
-            self.flush_history(durable=False)
-        return self.inner.list_nodes(run_id)
-
-    def load_events(self, run_id: str) -> list[JSON]:
-        if run_id in self._p.dirty:  # only this run's pending history matters to this read
-            self.flush_history(durable=False)
-        return self.inner.load_events(run_id)
-
     # -- everything else goes straight to the real store -----------------------------------------------------------
     def kv_get(self, scope: str, key: str) -> tuple[JSON, float | None] | None:
         with self._lock:
@@ -490,42 +526,16 @@ class HistoryStore:
             text = plain_json(value) or json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise StorageError(f"KV values must be JSON, got {type(value).__name__}: {exc}", code="not_json") from exc
-        with self._lock:
+        with self._direct():
             self._p.keep("kv", (scope, key), (scope, key, JSONText(text), expires_at, False))
             self._added(urgent=self.durability == "sync")
 
     def kv_delete(self, scope: str, key: str) -> bool:
         existed = self.kv_get(scope, key) is not None
-        with self._lock:
+        with self._direct():
             self._p.keep("kv", (scope, key), (scope, key, JSONText("null"), None, True))
             self._added(urgent=self.durability == "sync")
         return existed
-
-    def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
-        if self._p.kv:
-            self.flush_history(durable=False)
-        return self.inner.kv_keys(scope, prefix)
-
-    def kv_purge(self, now: float) -> int:
-        if self._p.kv:
-            self.flush_history(durable=False)
-        return self.inner.kv_purge(now)
-
-    def memory_query(
-        self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
-    ) -> list[MemoryRecord]:
-        self._flush_memory()
-        return self.inner.memory_query(scope, kinds=kinds, limit=limit)
-
-    def memory_search(
-        self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
-    ) -> list[tuple[MemoryRecord, float]]:
-        self._flush_memory()
-        return self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
-
-    def _flush_memory(self) -> None:
-        if self._p.memory:
-            self.flush_history(durable=False)
 
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:
         self.inner.artifact_put(record, data)
@@ -538,11 +548,6 @@ class HistoryStore:
 
     def artifact_list(self) -> list[ArtifactRecord]:
         return self.inner.artifact_list()
-
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
-        """SQL over the store's tables (DuckDB store), after writing the pending history so queries see it."""
-        self.flush_history(durable=False)
-        return self.inner.sql(query, params)  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         """Write the pending history, then whatever the real store batches itself."""

@@ -64,6 +64,8 @@ from aether_nb.store.schema import (
     SCHEMA_VERSION,
     migrate,
 )
+from aether_nb.store.unwritten import missing_rows as unwritten_rows
+from aether_nb.store.unwritten import shadow
 from aether_nb.store.values import db_text
 
 __all__ = ["INLINE_BLOB_MAX", "MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore"]
@@ -224,14 +226,12 @@ class DuckDBStore:
         return StorageError(f"{what} failed on the aether_nb store {self.location}: {exc}", code="io")
 
     @contextlib.contextmanager
-    def _reading(self, what: str, *, tables: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Lock and check; apply the log first when it holds rows of ``tables`` (reads that cannot merge it).
-        DuckDB errors become ``StorageError(code="io")``."""
+    def _reading(self, what: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Lock and check (a read that cannot merge the log applies it: :meth:`_apply_if_touched`). DuckDB errors
+        become ``StorageError(code="io")``."""
         with self._state.lock:
             self._check()
             try:
-                if tables and not self._read_only and self._state.pending.touches(*tables):
-                    self._apply_locked()
                 yield self._con
             except duckdb.Error as exc:
                 raise self._io_error(what, exc) from exc
@@ -312,6 +312,15 @@ class DuckDBStore:
         """Apply the log now (a read needs the tables whole); its rejected rows are reported with the next write."""
         self._state.late_rejects += self._state.apply_now(self._con)
 
+    def _apply_if_touched(self, what: str, tables: tuple[str, ...]) -> None:
+        """Apply the log before a read of ``tables`` that cannot merge it; when that fails (a full disk) the read
+        lays the log's rows over the tables instead (reads work while writes cannot), and a later apply retries."""
+        if not self._read_only and self._state.pending.touches(*tables):
+            try:
+                self._apply_locked()
+            except (duckdb.Error, OSError) as exc:
+                _log.debug("aether_nb: %s reads %s with its log unapplied: %s", what, self.location, exc)
+
     def _apply_locked_reporting(self, what: str) -> list[RejectedRecord]:
         try:
             return self._state.apply_now(self._con)
@@ -391,10 +400,12 @@ class DuckDBStore:
     def memory_search(
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
-        with self._reading("memory_search", tables=("memory",)) as con:
-            if not (self._read_only and self._state.pending.touches("memory")):
+        with self._reading("memory_search") as con:
+            self._apply_if_touched("memory_search", ("memory",))
+            if not self._state.pending.touches("memory"):
                 return reads.memory_search(con, scope, vector, kinds, limit)
-            # Read-only, with memory rows in the log of a process that died: searched with them laid over the table.
+            # Memory rows in the log that could not be applied (read-only, the log of a process that died; or a full
+            # disk): searched with them laid over the table.
             cur = con.cursor()
             try:
                 cur.execute("BEGIN TRANSACTION")
@@ -458,22 +469,28 @@ class DuckDBStore:
         self._write_direct(HistoryBatch(memory=[record]), "memory_append")
 
     # -- user SQL --------------------------------------------------------------------------------------------
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> QueryResult:
+    def sql(
+        self, query: str, params: Sequence[Any] | None = None, *, unwritten: HistoryBatch | None = None
+    ) -> QueryResult:
         """Run one read-only SQL statement over the store's tables (runs, nodes, events, journal, waits, kv,
         memory, artifacts) and return the rows. Nothing a statement does can change the store or touch the file
         system (see :mod:`aether_nb.store.query`); a statement that tries raises :class:`UsageError`.
 
-        The rows are the store's whole history: a writable store applies its history log first; a read-only one
-        (which cannot) on the file of a process that died reads the tables with that log's rows laid over them
-        (:mod:`aether_nb.store.overlay`), as its typed reads do."""
-        with self._reading("sql", tables=LOGGED_TABLES) as con:
+        The rows are the store's whole history: a writable store applies its history log first; a store that
+        cannot (read-only, on the file of a process that died; or a full disk) reads the tables with that log's
+        rows laid over them (:mod:`aether_nb.store.overlay`), as its typed reads do. ``unwritten``: history the
+        caller could not write (a full disk), laid over them too (:mod:`aether_nb.store.unwritten`)."""
+        with self._reading("sql") as con:
             state = self._state
+            self._apply_if_touched("sql", LOGGED_TABLES)
+            missing = unwritten_rows(state, unwritten)
+            if missing is None:
+                return run_read_only(con, query, params)
 
             def whole(cur: duckdb.DuckDBPyConnection) -> None:
-                lay_over(cur, state, con)
+                shadow(cur, missing, state, con)
 
-            # (a writable store applied its log above)
-            return run_read_only(con, query, params, prepare=whole if self._read_only and state.pending else None)
+            return run_read_only(con, query, params, prepare=whole)
 
     # -- artifacts -------------------------------------------------------------------------------------------
     def artifact_put(self, record: ArtifactRecord, data: bytes) -> None:

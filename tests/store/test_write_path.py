@@ -39,6 +39,7 @@ from aether_nb.store.records import (
     RunRecord,
     WaitRecord,
 )
+from aether_nb.store.redact import redact_text
 from aether_nb.store.values import ESCAPE, MAX_JSON_DEPTH, db_text, py_text
 from tests.store.conftest import log_frames
 
@@ -61,9 +62,12 @@ ODD_TEXT = st.text(
     alphabet=st.characters(exclude_categories=()),  # lone surrogates, NUL, U+FDD0 included
     max_size=6,
 ) | st.sampled_from(["\ud800", "a\udfff", "\x00", ESCAPE, ESCAPE + "x", "é", "😀", ""])
+# Keys the store does not take for a credential's name (Hypothesis also draws the code's own string constants, such
+# as "SECRET": a value under it is masked, as tests/store/test_redact*.py check)
+KEYS = ODD_TEXT.filter(lambda k: redact_text(json.dumps({k: 0})) == json.dumps({k: 0}))
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False) | ODD_TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(ODD_TEXT, inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )
 POISON = st.sampled_from(["not_json", "too_deep", "bad_text", "bad_number"])
@@ -366,9 +370,9 @@ def test_an_apply_that_fails_keeps_the_rows_pending_and_is_retried(
             raise duckdb.IOException("No space left on device")
 
         monkeypatch.setattr(store_log, "apply_generation", broken)
-        with pytest.raises(StorageError) as info:
-            store.sql("select 1")  # needs the tables whole: applies first, which fails
-        assert info.value.code == "io"
+        # sql() needs the tables whole: it applies first, which fails; it reads the log's rows laid over them
+        assert store.sql("select count(*) from events").rows == [(1,)]
+        assert log_frames(tmp_path / "s.duckdb") == 1
         assert store.load_events("r1") == [{"i": 0}]  # still pending, still read
         store.append_events("r1", [{"i": 1}])  # writes go on
         monkeypatch.undo()
