@@ -144,6 +144,22 @@ def session() -> Session:
     return _session.default_session()
 
 
+def _refuse_unknown_options(unknown: Mapping[str, Any]) -> None:
+    """Raise the UsageError for ``ag.configure``'s unknown keywords, naming the closest valid option and all."""
+    import difflib
+    import inspect
+
+    valid = [p.name for p in inspect.signature(configure).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    names = sorted(unknown)
+    close = difflib.get_close_matches(names[0], valid, n=1)
+    hint = f" (did you mean {close[0]}=?)" if close else ""
+    given = ", ".join(shown(n) for n in names)
+    option = "options" if len(names) > 1 else "option"
+    raise UsageError(
+        f"ag.configure() has no {option} {given}{hint}; its options: {', '.join(valid)}", code="bad_arguments"
+    )
+
+
 def configure(
     *,
     store: Any = None,
@@ -157,6 +173,7 @@ def configure(
     nested_sync: bool | None = None,
     executor: Any = None,
     widgets_per_cell: int | None = None,
+    **unknown: Any,
 ) -> None:
     """Change the notebook's store, channel adapter, clock, LLM profile(s), MCP servers or executor.
 
@@ -194,8 +211,11 @@ def configure(
             them are counted in one line under them (README, "Big runs").
 
     Raises:
-        UsageError: a run is executing (finish or cancel it first), or an argument is of the wrong kind.
+        UsageError: a run is executing (finish or cancel it first), an argument is of the wrong kind, or it is not
+            one of these (named with the valid ones: Python's "unexpected keyword argument" named none).
     """
+    if unknown:
+        _refuse_unknown_options(unknown)
     from aether_nb.runtime.history import DURABILITY_MODES, check_durability
     from aether_nb.runtime.scheduler import check_cap
     from aether_nb.services.llm import configure_llm

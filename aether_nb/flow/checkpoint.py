@@ -22,6 +22,7 @@ its namespace (``thread_key(thread, "inner")``).
 from __future__ import annotations
 
 import copy
+import os
 import secrets
 import warnings
 import weakref
@@ -370,6 +371,19 @@ class StoreCheckpointer:
     """
 
     def __init__(self, store: Store, namespace: str) -> None:
+        if not all(callable(getattr(store, m, None)) for m in ("kv_get", "kv_set", "kv_keys")):
+            hint = (
+                " (a path: open it with aether_nb.store.duckdb.DuckDBStore(path))"
+                if isinstance(store, (str, bytes, os.PathLike))
+                else ""
+            )
+            raise UsageError(
+                f"StoreCheckpointer takes a store, e.g. StoreCheckpointer(ag.store(), {shown(namespace)}) for the "
+                f"notebook's or a DuckDBStore, got {shown(store)}{hint}",
+                code="bad_arguments",
+            )
+        if not isinstance(namespace, str) or not namespace:
+            raise UsageError(f"StoreCheckpointer namespace takes a non-empty string, got {shown(namespace)}")
         self.store = store
         self.namespace = namespace
         self.key = ""  # run ids need no extra discriminator: the namespace is the graph's name

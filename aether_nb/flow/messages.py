@@ -24,6 +24,10 @@ class MessageError(UsageError, ValueError):
     default_code = "bad_message"
 
 
+class MessageTypeError(MessageError, TypeError):
+    """A message helper was given a value of the wrong type (a ``TypeError`` too, which Python raised before)."""
+
+
 MessageDict = dict[str, Any]
 """One chat message: ``role`` (system, user, assistant, tool), ``content``, and optionally ``tool_calls``,
 ``tool_call_id``, ``name``, ``id``, ``is_error``."""
@@ -50,15 +54,38 @@ def assistant_message(
     content: str | None = None, tool_calls: list[dict[str, Any]] | None = None, **extra: Any
 ) -> MessageDict:
     """An assistant message, optionally with OpenAI-style ``tool_calls`` (see :func:`tool_call`)."""
+    calls = (
+        list(tool_calls)
+        if isinstance(tool_calls, Iterable) and not isinstance(tool_calls, (str, bytes, Mapping))
+        else None
+    )
+    if tool_calls is not None and (calls is None or not all(isinstance(c, Mapping) for c in calls)):
+        raise MessageTypeError(
+            f"assistant_message tool_calls= takes a list of tool calls, e.g. [tool_call('add', {{'a': 1}})], "
+            f"got {shown(tool_calls)}"
+        )
     msg: MessageDict = {"role": "assistant", "content": content, **extra}
-    if tool_calls:
-        msg["tool_calls"] = list(tool_calls)
+    if calls:
+        msg["tool_calls"] = calls
     return msg
 
 
 def tool_call(name: str, arguments: Mapping[str, Any] | str | None = None, id: str | None = None) -> dict[str, Any]:
-    """One entry of an assistant message's ``tool_calls``: ``{"id", "type": "function", "function": {...}}``."""
-    args = arguments if isinstance(arguments, str) else json.dumps(dict(arguments or {}))
+    """One entry of an assistant message's ``tool_calls``: ``{"id", "type": "function", "function": {...}}``.
+
+    ``arguments`` is a dict of JSON values or the JSON text of one (what a model sends)."""
+    if not isinstance(name, str) or not name:
+        raise MessageTypeError(f"tool_call takes the tool's name as a non-empty string, got {shown(name)}")
+    if id is not None and not isinstance(id, str):
+        raise MessageTypeError(f"tool_call id= takes a string (or None for a new id), got {shown(id)}")
+    if arguments is not None and not isinstance(arguments, (str, Mapping)):
+        raise MessageTypeError(
+            f"tool_call arguments take a dict (e.g. {{'a': 1}}) or its JSON text, got {shown(arguments)}"
+        )
+    try:
+        args = arguments if isinstance(arguments, str) else json.dumps(dict(arguments or {}))
+    except (TypeError, ValueError) as exc:
+        raise MessageTypeError(f"tool_call arguments must be JSON values (a model reads them as JSON): {exc}") from exc
     call_id = id or f"call_{uuid.uuid4().hex[:12]}"
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
 
@@ -168,7 +195,19 @@ def add_messages(left: Any, right: Any) -> list[MessageDict]:
 
 def to_openai(messages: Iterable[MessageDict]) -> list[dict[str, Any]]:
     """The messages with only the keys the OpenAI chat API accepts (drops ``id``, ``is_error``...)."""
-    return [{k: m[k] for k in _OPENAI_KEYS if k in m} for m in messages]
+    given: object = messages  # (any value: the checks below are for callers passing something else)
+    if isinstance(given, Mapping):
+        raise MessageTypeError("to_openai takes a list of messages, got one message: pass [message]")
+    if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+        raise MessageTypeError(f"to_openai takes a list of message dicts, got {shown(given)}")
+    out = []
+    for m in given:
+        if not isinstance(m, Mapping):
+            raise MessageTypeError(
+                f"to_openai: each message is a dict ({{'role': ..., 'content': ...}}), got {shown(m)}"
+            )
+        out.append({k: m[k] for k in _OPENAI_KEYS if k in m})
+    return out
 
 
 class _MessageKind(type):

@@ -191,9 +191,13 @@ class NodeContext:
         """A durable sleep: a ``time`` wait whose deadline is its answer. The run waits (it may leave memory, the
         kernel may restart), and a resume after the deadline goes on at once; ``run.answer(None)`` wakes it early.
         """
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < float("inf"):
+        try:
+            secs = float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else -1.0
+        except OverflowError:  # (an int past a float's range, 10**400: it was a bare OverflowError)
+            secs = -1.0
+        if not 0 < secs < float("inf"):
             raise UsageError(f"context.sleep(seconds) takes a positive number of seconds, got {shown(seconds)}")
-        await self._scope.wait(WaitSpec(kind="time", timeout_s=float(seconds)), name=name)
+        await self._scope.wait(WaitSpec(kind="time", timeout_s=secs), name=name)
 
 
 def current_context() -> NodeContext | None:

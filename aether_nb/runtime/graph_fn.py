@@ -12,7 +12,7 @@ import functools
 import inspect
 import keyword
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, overload
 
 from aether_nb.errors import UsageError, shown
@@ -341,8 +341,10 @@ def graph_fn(
         raise UsageError(f"pass the name by keyword: @graph_fn(name={shown(fn)})")
     if version is not None and not isinstance(version, str):
         raise UsageError(f"@graph_fn version= takes a string, got {shown(version)}")
-    if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
-        raise UsageError(f"@graph_fn tags= takes a list of strings, got {shown(tags)}")
+    # (a list made first: an int was iterated, a TypeError; a generator was consumed by the check, no tags kept)
+    tag_list = list(tags) if isinstance(tags, Iterable) and not isinstance(tags, (str, bytes, bytearray)) else None
+    if tags is not None and (tag_list is None or not all(isinstance(t, str) for t in tag_list)):
+        raise UsageError(f"@graph_fn tags= takes a list of strings, e.g. tags=['demo'], got {shown(tags)}")
     if not isinstance(entrypoint, bool):
         raise UsageError(f"@graph_fn entrypoint= takes True or False, got {shown(entrypoint)}")
     if flow_id is not None and (not isinstance(flow_id, str) or not flow_id):
@@ -351,7 +353,7 @@ def graph_fn(
     def wrap(f: Callable[..., Any]) -> GraphFn:
         made = GraphFn(f, name=name, outputs=outputs, description=description)
         check_declared_inputs(inputs, made.inputs, f"@graph_fn {made.name}")
-        made.version, made.tags = version, list(tags or [])
+        made.version, made.tags = version, list(tag_list or [])
         made.entrypoint, made.flow_id = entrypoint, flow_id
         return made
 

@@ -268,6 +268,33 @@ def _meta(art: Artifact) -> dict[str, Any]:
     }
 
 
+def _check_distinct_keys(text: str) -> None:
+    """Refuse JSON ``text`` with a key twice in one object. JSON keys are strings, so ``{1: "a", "1": "b"}`` (or
+    ``True`` and ``"true"``, ``None`` and ``"null"``), at any depth, was written with the key twice, and
+    ``load_json`` (any JSON reader) returned only one of the values: data lost without a word."""
+
+    def distinct(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            seen: set[str] = set()
+            dup = ""
+            for key, _ in pairs:
+                if key in seen:
+                    dup = key
+                    break
+                seen.add(key)
+            raise UsageError(
+                f"save_json: a dict in the value has two keys written as the JSON key {shown(dup)} (JSON keys are "
+                "strings: 1 and '1', True and 'true', None and 'null' are written alike), so loading it back would "
+                "keep only one of their values; rename one of them, or save the value with kv().set, which keeps "
+                "non-string keys",
+                code="not_json",
+            )
+        return obj
+
+    json.loads(text, object_pairs_hook=distinct)
+
+
 class Artifacts:
     """Artifact service over the session's store. Every call is a journaled step of the run: a resumed run does not
     save again, and a load or list returns what it returned the first time (bytes are not copied into the journal:
@@ -379,6 +406,7 @@ class Artifacts:
             ) from exc
         except (TypeError, RecursionError) as exc:
             raise UsageError(f"save_json: value is not JSON-serialisable ({exc})") from exc
+        _check_distinct_keys(text)
         try:
             blob = text.encode("utf-8")
         except UnicodeEncodeError:

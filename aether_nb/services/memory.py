@@ -3,10 +3,16 @@
 Every call is a journaled step of the run (see :mod:`aether_nb.runtime.effects`). Search modes: ``lexical`` (BM25
 over words), ``semantic`` (cosine over embeddings: a deterministic local hashed-n-gram embedder unless an embedding
 function is configured), ``hybrid`` (the mean of both, each scaled to its best hit).
+
+Long texts (a fetched page, a document) do not stall the kernel: the local embedder hashes each distinct word and
+trigram once, embeds at most the first :data:`EMBED_MAX_CHARS` characters, and runs on a worker thread for a text
+over :data:`OFF_LOOP_CHARS` characters, as does the lexical scoring of a search over long texts. Why: it ran on the
+event loop once per word occurrence (~1.4 s per MB), freezing the widget and every other run meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -59,21 +65,67 @@ class MemoryEvent:
         return cls(**{**data, "tags": tuple(data.get("tags") or ())})
 
 
+EMBED_MAX_CHARS = 250_000
+"""The local embedder embeds at most this many characters of a text (its first ones, ~100 pages): a bag of hashed
+words and trigrams says what a text is about well before that, and the work stays bounded for any text (a hash per
+distinct word or trigram: about a second at most, for text of that length with no word repeated such as CJK)."""
+OFF_LOOP_CHARS = 65_536
+"""Texts longer than this are embedded by the local embedder (and scored by a lexical search) on a worker thread."""
+
+
 def tokens(text: str) -> list[str]:
+    """The casefolded words of ``text`` (an ASCII text is lowered whole: the same words, found faster)."""
+    if text.isascii():
+        return _WORD.findall(text.lower())
     return [w.casefold() for w in _WORD.findall(text)]
 
 
+_NON_WORD = re.compile(r"\W", re.UNICODE)
+_CHUNK = 32_768
+
+
+def word_counts(text: str) -> Counter[str]:
+    """How often each of the :func:`tokens` of ``text`` occurs, counted a chunk of ~32 k characters (cut between
+    words) at a time. Why: one regex scan of a long text holds the GIL throughout (~0.1 s per MB), which stalled the
+    event loop even with the counting on a worker thread."""
+    counts: Counter[str] = Counter()
+    start = 0
+    while start < len(text):
+        cut = _NON_WORD.search(text, start + _CHUNK) if len(text) - start > _CHUNK else None
+        end = cut.end() if cut else len(text)
+        counts.update(tokens(text[start:end]))
+        start = end
+    return counts
+
+
 def local_embed(text: str, dim: int = EMBED_DIM) -> list[float]:
-    """A deterministic embedding from hashed words and character trigrams (no model, no download)."""
+    """A deterministic embedding from hashed words and character trigrams (no model, no download).
+
+    Each distinct word and trigram is hashed once and added with its count: the very vector that hashing every
+    occurrence gave (embeddings stored before stay comparable), without a hash per word of a long text. Only the
+    first :data:`EMBED_MAX_CHARS` characters are embedded."""
+    words = word_counts(text[:EMBED_MAX_CHARS])
+    grams = Counter(words)
+    for w, count in words.items():
+        if len(w) <= 3:  # its one "trigram" is the word itself
+            grams[w] += count
+            continue
+        for i in range(len(w) - 2):
+            grams[w[i : i + 3]] += count
     vec = [0.0] * dim
-    words = tokens(text)
-    grams = words + [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
-    for g in grams:
+    for g, count in grams.items():
         h = hashlib.blake2b(g.encode("utf-8", "replace"), digest_size=8).digest()
-        idx = int.from_bytes(h[:4], "little") % dim
-        vec[idx] += 1.0 if h[4] & 1 else -1.0
+        vec[int.from_bytes(h[:4], "little") % dim] += count if h[4] & 1 else -count
     norm = math.hypot(*vec) or 1.0
     return [v / norm for v in vec]
+
+
+async def _embedded(embed: Callable[[str], list[float]], text: str) -> tuple[float, ...]:
+    """``embed(text)``; the local embedder's on a worker thread for a long text, so the event loop (the widget,
+    other runs) goes on meanwhile. A configured embedder is called as it was given, on the loop."""
+    if embed is local_embed and len(text) > OFF_LOOP_CHARS:
+        return tuple(await asyncio.to_thread(local_embed, text))
+    return tuple(embed(text))
 
 
 def searchable(text: str) -> str:
@@ -84,23 +136,31 @@ def searchable(text: str) -> str:
     return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
-def _bm25(query: list[str], docs: list[list[str]], k1: float = 1.5, b: float = 0.75) -> list[float]:
-    n = len(docs)
-    avg = sum(len(d) for d in docs) / n if n else 0.0
-    df: Counter[str] = Counter()
-    for d in docs:
-        df.update(set(d))
+def _bm25(query: list[str], texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> list[float]:
+    """The BM25 score of each text for the ``query`` words (each text's words counted once)."""
+    tfs = [word_counts(t) for t in texts]
+    lengths = [sum(tf.values()) for tf in tfs]
+    n = len(tfs)
+    avg = sum(lengths) / n if n else 0.0
+    wanted = set(query)
+    df = {q: sum(1 for tf in tfs if q in tf) for q in wanted}
     scores = []
-    for d in docs:
-        tf = Counter(d)
+    for tf, length in zip(tfs, lengths, strict=True):
         s = 0.0
-        for q in set(query):
+        for q in wanted:
             if q not in tf:
                 continue
             idf = math.log(1 + (n - df[q] + 0.5) / (df[q] + 0.5))
-            s += idf * tf[q] * (k1 + 1) / (tf[q] + k1 * (1 - b + b * len(d) / (avg or 1)))
+            s += idf * tf[q] * (k1 + 1) / (tf[q] + k1 * (1 - b + b * length / (avg or 1)))
         scores.append(s)
     return scores
+
+
+async def _lexical(query: str, texts: list[str]) -> list[float]:
+    """:func:`_bm25` of ``texts``, on a worker thread when they are long (as :func:`_embedded`)."""
+    if sum(len(t) for t in texts) > OFF_LOOP_CHARS:
+        return await asyncio.to_thread(_bm25, tokens(query), texts)
+    return _bm25(tokens(query), texts)
 
 
 def _events(value: list[MemoryEvent]) -> list[dict[str, Any]]:
@@ -166,7 +226,8 @@ class Memory:
         search_text = searchable(text)
         ctx, scope, embed = self._ctx, self._scope, self._embed
 
-        def body(store: Any) -> MemoryEvent:
+        async def body(store: Any) -> MemoryEvent:
+            embedding = await _embedded(embed, search_text)
             rec = MemoryRecord(
                 id=f"mem-{secrets.token_hex(6)}",
                 scope=scope,
@@ -178,7 +239,7 @@ class Memory:
                 run_id=ctx.run_id,
                 node_id=ctx.node_id,
                 role=role,
-                embedding=tuple(embed(search_text)),
+                embedding=embedding,
             )
             store.memory_append(rec)
             return MemoryEvent.from_record(rec)
@@ -293,19 +354,20 @@ class Memory:
         scope, embed = self._scope, self._embed
         query_text = searchable(query)
 
-        def body(store: Any) -> list[MemoryEvent]:
+        async def body(store: Any) -> list[MemoryEvent]:
             scores: dict[str, float] = {}
             records: dict[str, MemoryRecord] = {}
             if mode in ("semantic", "hybrid"):
                 # the store ranks by cosine (DuckDB: list_cosine_similarity over every embedded event)
-                hits = store.memory_search(scope, embed(query_text), kinds=kind_list, limit=max(limit, 50))
+                vector = list(await _embedded(embed, query_text))
+                hits = store.memory_search(scope, vector, kinds=kind_list, limit=max(limit, 50))
                 top = max((max(0.0, sc) for _, sc in hits), default=0.0) or 1.0
                 for rec, sc in hits:
                     records[rec.id] = rec
                     scores[rec.id] = max(0.0, sc) / top
             if mode in ("lexical", "hybrid"):
                 rows = store.memory_query(scope, kinds=kind_list)
-                lex = _bm25(tokens(query_text), [tokens(r.text) for r in rows])
+                lex = await _lexical(query_text, [r.text for r in rows])
                 top = max(lex, default=0.0) or 1.0
                 for rec, sc in zip(rows, lex, strict=True):
                     if sc > 0:
