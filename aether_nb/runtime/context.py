@@ -21,7 +21,7 @@ from aether_nb.runtime.absent_server import AbsentServer
 from aether_nb.runtime.effects import ServiceProxy, pure
 from aether_nb.runtime.execution import Scope, StepHost, current_scope, detach_scope
 from aether_nb.runtime.slots import in_worker_thread
-from aether_nb.runtime.waits import WaitSpec
+from aether_nb.runtime.waits import WaitSpec, positive_seconds
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -191,11 +191,8 @@ class NodeContext:
         """A durable sleep: a ``time`` wait whose deadline is its answer. The run waits (it may leave memory, the
         kernel may restart), and a resume after the deadline goes on at once; ``run.answer(None)`` wakes it early.
         """
-        try:
-            secs = float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else -1.0
-        except OverflowError:  # (an int past a float's range, 10**400: it was a bare OverflowError)
-            secs = -1.0
-        if not 0 < secs < float("inf"):
+        secs = positive_seconds(seconds)  # (an int past a float's range, 10**400, was a bare OverflowError)
+        if secs is None:
             raise UsageError(f"context.sleep(seconds) takes a positive number of seconds, got {shown(seconds)}")
         await self._scope.wait(WaitSpec(kind="time", timeout_s=secs), name=name)
 

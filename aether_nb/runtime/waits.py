@@ -40,6 +40,19 @@ WAIT_STATUS_BY_KIND: dict[str, str] = {
 DEFAULT_APPROVAL_OPTIONS = ("Approve", "Reject")
 
 
+def positive_seconds(value: Any) -> float | None:
+    """``value`` as a positive, finite number of seconds (a float), or None when it is not one: not a number, a
+    bool, NaN, an infinity, zero or less, or an int too large for a float (``10**400``, where ``math.isfinite``
+    raised a bare OverflowError at the caller)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if 0 < seconds < math.inf else None
+
+
 @dataclass(frozen=True, init=False)
 class WaitSpec:
     """What a wait asks for. Returned by ``DualStageTool.setup`` (or a dict of these keys) or built by the
@@ -110,12 +123,7 @@ class WaitSpec:
                 raise UsageError("WaitSpec.options must be a non-empty list of strings")
             if len(set(opts)) != len(opts):
                 raise UsageError(f"WaitSpec.options has duplicates: {shown(opts)}")
-        if self.timeout_s is not None and (
-            not isinstance(self.timeout_s, (int, float))
-            or isinstance(self.timeout_s, bool)
-            or not math.isfinite(self.timeout_s)
-            or self.timeout_s <= 0
-        ):
+        if self.timeout_s is not None and positive_seconds(self.timeout_s) is None:
             raise UsageError(f"WaitSpec.timeout_s must be a positive number of seconds, got {shown(self.timeout_s)}")
         if self.schema is not None:
             _check_schema(self.schema)

@@ -30,7 +30,7 @@ from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.kept_answers import withdrawn_if_moving
-from aether_nb.runtime.waits import Wait, WaitSpec
+from aether_nb.runtime.waits import Wait, WaitSpec, positive_seconds
 from aether_nb.services.artifacts import guess_mime
 from aether_nb.services.inbox import INBOX_SCOPE as INBOX_SCOPE  # (the inbox's names, re-exported where callers
 from aether_nb.services.inbox import post_message as post_message  # found them before the inbox had a module)
@@ -121,14 +121,10 @@ def _check_option(value: Any, option: str, *, empty: bool = False) -> str | None
 def _check_timeout(timeout_s: Any) -> float | None:
     if timeout_s is None:
         return None
-    if (
-        isinstance(timeout_s, bool)
-        or not isinstance(timeout_s, (int, float))
-        or not math.isfinite(timeout_s)
-        or timeout_s <= 0
-    ):
+    seconds = positive_seconds(timeout_s)
+    if seconds is None:
         raise UsageError(f"timeout_s must be a positive number of seconds or None, got {shown(timeout_s)}")
-    return float(timeout_s)
+    return seconds
 
 
 class Channel:

@@ -40,3 +40,13 @@ def test_context_sleep_of_a_number_out_of_range_or_not_a_number_is_a_usage_error
         return {"ok": True}
 
     assert arun(agent()) == {"ok": True}
+
+
+@pytest.mark.parametrize("timeout", [10**400, -(10**400), float("nan"), 0, True, "5"])
+def test_a_wait_timeout_that_is_no_positive_number_of_seconds_is_a_usage_error(timeout: object) -> None:
+    """An int past a float's range (``10**400``) was a bare OverflowError."""
+    from aether_nb.errors import UsageError
+    from aether_nb.runtime.waits import WaitSpec
+
+    with pytest.raises(UsageError, match="timeout_s must be a positive number of seconds"):
+        WaitSpec(kind="text", prompt="name?", timeout_s=timeout)  # type: ignore[arg-type]
