@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.runtime.answering import give
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.context import NodeContext
 from aether_nb.runtime.events import ChannelMessage
@@ -35,6 +34,7 @@ from aether_nb.services.artifacts import guess_mime
 from aether_nb.services.inbox import INBOX_SCOPE as INBOX_SCOPE  # (the inbox's names, re-exported where callers
 from aether_nb.services.inbox import post_message as post_message  # found them before the inbox had a module)
 from aether_nb.services.inbox import queued_messages as queued_messages
+from aether_nb.services.inbox import take_queued
 
 Respond = Callable[[Any], object]
 
@@ -362,21 +362,14 @@ class Channel:
             current = session.store.get_wait(wait.token)
             if current is None or current.status != "open":
                 return  # a message written while the wait was being stored answered it already
-            if current.deadline is not None and session.clock.now() >= current.deadline:
-                return  # it timed out while the run was not executing: a WaitTimeout, the message stays queued
-            queued = queued_messages(session.store, run.id)
-            if queued:
-                key, message = queued[0]
-                # Taken out of the inbox in the answer's own write (one transaction, taken back with it if that
-                # fails): removed in a later write, a process killed in between left the answer stored and the
-                # message queued, and the resumed run read it twice (its last message never).
-                give(
-                    session,
-                    wait.token,
-                    message["text"],
-                    along=lambda: session.store.kv_delete(INBOX_SCOPE + run.id, key),
-                )
+            # A queued message is taken out of the inbox in the answer's own write (one transaction, taken back with
+            # it if that fails): removed in a later write, a process killed in between left the answer stored and
+            # the message queued, and the resumed run read it twice (its last message never). A write that fails
+            # is tried again (see take_queued).
+            if take_queued(session, run.id, wait.token):
                 return
+            if current.deadline is not None and session.clock.now() >= current.deadline:
+                return  # it timed out while the run was not executing: a WaitTimeout
             # Nothing written yet: the adapter may ask for it (the console reads a line; a script answers; the
             # notebook's message box needs nothing more).
             await self._adapter.present(wait, lambda payload: session.answer(wait.token, payload))

@@ -7,14 +7,19 @@ in this process or after a restart.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.answering import give
 from aether_nb.runtime.run import Run
 from aether_nb.runtime.waits import Wait
 from aether_nb.store.protocol import Store
 from aether_nb.store.redact import contains_secret
+
+if TYPE_CHECKING:
+    from aether_nb.runtime.session import Session
 
 INBOX_SCOPE = "inbox:"
 """KV scope prefix of a run's inbox (``inbox:<run_id>``): messages written while the agent was not receiving."""
@@ -29,6 +34,50 @@ def queued_messages(store: Store, run_id: str) -> list[tuple[str, dict[str, Any]
         if hit is not None and isinstance(hit[0], dict) and isinstance(hit[0].get("text"), str):
             out.append((key, hit[0]))
     return out
+
+
+RETAKE_FIRST_S = 0.5
+"""Seconds before a ``receive()`` whose taking of a queued message could not be written tries again (then twice as
+long each time, at most :data:`RETAKE_MAX_S`)."""
+RETAKE_MAX_S = 30.0
+
+
+def take_queued(session: Session, run_id: str, token: str, delay: float = RETAKE_FIRST_S) -> bool:
+    """Answer ``receive()``'s open wait ``token`` with the oldest queued message, which leaves the inbox in the
+    answer's own write (one transaction, taken back with it if that write fails). Returns whether there was one.
+
+    Why it tries again by itself: when that write fails (a full disk for a moment), the answer and the removal are
+    taken back, the wait is open again and the message still queued, where nothing would offer it to the wait any
+    more (a message posted later queues behind it, to keep their order): the agent waited in ``receive()`` until a
+    restart. So a failed write is retried here, after ``delay`` and then longer, while a task of the run is parked on
+    the wait; once the store can be written again the agent reads the message (once).
+    """
+    current = session.store.get_wait(token)
+    if current is None or current.status != "open":
+        return False  # a message written while the wait was being stored answered it already
+    if current.deadline is not None and session.clock.now() >= current.deadline:
+        return False  # it timed out while the run was not executing: a WaitTimeout, the message stays queued
+    queued = queued_messages(session.store, run_id)
+    if not queued:
+        return False
+    key, message = queued[0]
+    scope = INBOX_SCOPE + run_id
+    given = give(session, token, message["text"], along=lambda: session.store.kv_delete(scope, key))
+    loop = asyncio.get_running_loop()
+
+    def again() -> None:
+        # only while a task of the run is still parked on this wait (the run executes here): a body that was told
+        # the write failed ("sync") or gave up on its receive() reads the message with its next receive(), never
+        # an orphan wait
+        if token in session.live_tokens(run_id):
+            take_queued(session, run_id, token, min(delay * 2, RETAKE_MAX_S))
+
+    def settled(error: BaseException | None) -> None:
+        if error is not None and not loop.is_closed():  # (the claim settles on the thread that tried the write)
+            loop.call_soon_threadsafe(loop.call_later, delay, again)
+
+    given.written.when_settled(settled)
+    return True
 
 
 def _is_message_wait(wait: Wait) -> bool:

@@ -263,7 +263,7 @@ def _surfaces() -> dict[str, Callable[[Any], Any]]:
 SURFACES = _surfaces()
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.sampled_from(sorted(SURFACES)), value=ODD)
 def test_any_odd_value_of_any_option_fails_as_an_aether_nb_error(fresh: Session, where: str, value: Any) -> None:
     async def attempt() -> None:
