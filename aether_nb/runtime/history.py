@@ -56,6 +56,7 @@ from aether_nb.runtime.history_failures import (
     settle_futures,
 )
 from aether_nb.runtime.history_reads import MergedReads
+from aether_nb.store.cosine import scorer_of
 from aether_nb.store.protocol import Store, takes_durable
 from aether_nb.store.records import (
     JSON,
@@ -93,6 +94,8 @@ class HistoryStore(MergedReads):
 
     def __init__(self, inner: Store, *, durability: Durability = "async", interval_s: float = 0.2) -> None:
         self.inner = inner
+        self.score = scorer_of(inner)
+        self.writes = 0  # batches written: a read merging pending records checks none landed meanwhile
         self.location: str = inner.location
         self.durability: Durability = check_durability(durability)
         self.interval_s = check_interval(interval_s)
@@ -251,6 +254,7 @@ class HistoryStore(MergedReads):
         with self._lock:
             self.flush_history()
             rejected = list(self.inner.write_history(batch) or ())
+            self.writes += 1
         if rejected:
             self._report(dropped_failure(rejected))
         return rejected
@@ -371,6 +375,7 @@ class HistoryStore(MergedReads):
                 self._retry_later()
             else:
                 self._p.clear()
+                self.writes += 1
                 self._unsynced, self._urgent = not durable, False
                 self._failing_since = None
                 self._retry_s = self.interval_s
@@ -464,10 +469,10 @@ class HistoryStore(MergedReads):
                 return hit
         return self.inner.get_run(run_id)
 
-    def unwritten(self, run_id: str | None = None, *, kinds: str = "") -> HistoryBatch | None:
+    def unwritten(self, run_id: str | None = None, *, kinds: str = "") -> tuple[HistoryBatch, int] | None:
         """Write the pending history a read needs (of run ``run_id``; of ``kinds``, "kv" or "memory") first: None;
-        if it cannot be (a full disk), the pending records, which the read merges (:class:`MergedReads`): reads
-        work while the store cannot be written, and the records stay pending, retried as before."""
+        if it cannot be (a full disk), the pending records, which the read merges (:class:`MergedReads`), with the
+        count of writes then: reads work while the store cannot be written; the records stay pending, retried."""
         p = self._p
         if run_id is not None and run_id not in p.dirty:
             return None
@@ -478,10 +483,17 @@ class HistoryStore(MergedReads):
                 raise StorageError("not written yet")
             self.flush_history(durable=False)
         except StorageError:
-            with self._lock:
+            with self._lock:  # (a copy of the live lists, taken with the count)
                 batch = p.batch([])
-            return replace(batch, journal=list(batch.journal), memory=list(batch.memory))  # (the live lists)
+                return replace(batch, journal=list(batch.journal), memory=list(batch.memory)), self.writes
         return None
+
+    def written_since(self, writes: int) -> bool:
+        with self._lock:
+            return self.writes != writes
+
+    def holding_writes(self) -> threading.RLock:
+        return self._lock
 
     def get_wait(self, token: str) -> WaitRecord | None:
         with self._lock:

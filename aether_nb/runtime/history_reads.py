@@ -8,21 +8,30 @@ pending records (:func:`unwritten`, which hands them over as a batch); they stay
 so nothing is lost, and the read's answer is what it would be once they are written.
 
 :class:`MergedReads` holds those reads of the history store; each function merges the stored answer of one read
-with the pending batch the way the store itself would merge them (the same order, filters and limits as
-:class:`~aether_nb.store.memory.MemoryStore`).
+with the pending batch the way the store itself would merge them (the same order, ties included, filters and
+limits as both stores; memory-search scores as the store computes them, :mod:`aether_nb.store.cosine`).
+
+A merged read must take the pending records and the store's answer at one point in time: a write that lands
+between them (the loop retrying the batch while another thread reads) would show its records twice, from both.
+The pending records come with the count of writes so far (:meth:`MergedReads.unwritten`); a read that sees it
+changed reads again, and the second time under the writer's lock (:meth:`MergedReads.holding_writes`). Reads
+with nothing pending, or whose write succeeds, take neither.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
+from aether_nb.store.cosine import Scorer, python_cosine
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import JSON, HistoryBatch, JournalEntry, MemoryRecord, NodeRecord, RunRecord
 
 __all__ = ["MergedReads", "events", "journal", "kv_keys", "memory_query", "memory_search", "nodes", "runs"]
+
+T = TypeVar("T")
 
 
 def runs(stored: list[RunRecord], batch: HistoryBatch, status: str | None, graph: str | None) -> list[RunRecord]:
@@ -83,19 +92,16 @@ def memory_search(
     vector: Sequence[float],
     kinds: Sequence[str] | None,
     limit: int,
+    score: Scorer = python_cosine,
 ) -> list[tuple[MemoryRecord, float]]:
-    """The pending records scored as the stores score them (cosine similarity), merged with the stored hits."""
-    q = [float(x) for x in vector]
-    qn = math.sqrt(sum(x * x for x in q)) or 1.0
-    scored: list[tuple[MemoryRecord, float]] = []
-    for m in _pending_memory(batch, scope, kinds):
-        if m.embedding is None or len(m.embedding) != len(q):
-            continue
-        en = math.sqrt(sum(x * x for x in m.embedding)) or 1.0
-        dot = sum(a * b for a, b in zip(q, m.embedding, strict=True))
-        scored.append((replace(m, embedding=None), dot / (qn * en)))
-    merged = scored[::-1] + stored  # (on a tie, the newest first)
-    merged.sort(key=lambda hit: hit[1], reverse=True)
+    """The pending records scored as the store scores them (``score``: its cosine similarity, to the last bit),
+    merged with the stored hits. Both stores order ties oldest first: every pending record is newer than every
+    stored one, so on a tie the stored hits come first, then the pending ones in the order they were recorded."""
+    pending = [m for m in _pending_memory(batch, scope, kinds) if m.embedding is not None]
+    pending = [m for m in pending if len(m.embedding or ()) == len(vector)]
+    scores = score(vector, [m.embedding or () for m in pending])
+    merged = stored + [(replace(m, embedding=None), sc) for m, sc in zip(pending, scores, strict=True)]
+    merged.sort(key=lambda hit: hit[1], reverse=True)  # (stable: ties keep that order)
     return merged[:limit]
 
 
@@ -104,36 +110,69 @@ class MergedReads:
     it when that write fails (:meth:`unwritten`)."""
 
     inner: Store
+    score: Scorer  # how ``inner`` scores a memory search (:func:`aether_nb.store.cosine.scorer_of`)
 
-    def unwritten(self, run_id: str | None = None, *, kinds: str = "") -> HistoryBatch | None:
-        """Write the pending history a read needs first: None; the pending records if they cannot be written."""
+    def unwritten(self, run_id: str | None = None, *, kinds: str = "") -> tuple[HistoryBatch, int] | None:
+        """Write the pending history a read needs first: None; if it cannot be written, the pending records and
+        the count of writes so far, taken together under the writer's lock."""
         raise NotImplementedError
 
+    def written_since(self, writes: int) -> bool:
+        """Whether a write reached the store since ``unwritten`` counted ``writes`` (one in progress is waited for)."""
+        raise NotImplementedError
+
+    def holding_writes(self) -> AbstractContextManager[Any]:
+        """The lock every write to the store holds: no write lands while a read holds it too."""
+        raise NotImplementedError
+
+    def _consistent(self, read: Callable[[HistoryBatch | None], T], run_id: str | None = None, kinds: str = "") -> T:
+        """``read(None)`` when nothing is pending (or it was just written), else ``read(batch)``, which merges the
+        store's answer with ``batch``: read again if a write landed meanwhile, then under the writer's lock."""
+        pending = self.unwritten(run_id, kinds=kinds)
+        if pending is None:
+            return read(None)
+        answer = read(pending[0])
+        if not self.written_since(pending[1]):
+            return answer
+        with self.holding_writes():  # (a write landed between the two: its records may be in both)
+            pending = self.unwritten(run_id, kinds=kinds)
+            return read(None if pending is None else pending[0])
+
     def list_runs(self, *, status: str | None = None, graph: str | None = None) -> list[RunRecord]:
-        batch = self.unwritten()
-        if batch is None:
-            return self.inner.list_runs(status=status, graph=graph)
-        return runs(self.inner.list_runs(graph=graph), batch, status, graph)
+        def read(batch: HistoryBatch | None) -> list[RunRecord]:
+            if batch is None:
+                return self.inner.list_runs(status=status, graph=graph)
+            return runs(self.inner.list_runs(graph=graph), batch, status, graph)
+
+        return self._consistent(read)
 
     def load_journal(self, run_id: str) -> list[JournalEntry]:
-        batch = self.unwritten(run_id)
-        stored = self.inner.load_journal(run_id)
-        return stored if batch is None else journal(stored, batch, run_id)
+        def read(batch: HistoryBatch | None) -> list[JournalEntry]:
+            stored = self.inner.load_journal(run_id)
+            return stored if batch is None else journal(stored, batch, run_id)
+
+        return self._consistent(read, run_id)
 
     def list_nodes(self, run_id: str) -> list[NodeRecord]:
-        batch = self.unwritten(run_id)  # (only this run's pending history matters to this read)
-        stored = self.inner.list_nodes(run_id)
-        return stored if batch is None else nodes(stored, batch, run_id)
+        def read(batch: HistoryBatch | None) -> list[NodeRecord]:
+            stored = self.inner.list_nodes(run_id)
+            return stored if batch is None else nodes(stored, batch, run_id)
+
+        return self._consistent(read, run_id)  # (only this run's pending history matters to this read)
 
     def load_events(self, run_id: str) -> list[JSON]:
-        batch = self.unwritten(run_id)
-        stored = self.inner.load_events(run_id)
-        return stored if batch is None else events(stored, batch, run_id)
+        def read(batch: HistoryBatch | None) -> list[JSON]:
+            stored = self.inner.load_events(run_id)
+            return stored if batch is None else events(stored, batch, run_id)
+
+        return self._consistent(read, run_id)
 
     def kv_keys(self, scope: str, prefix: str = "") -> list[tuple[str, float | None]]:
-        batch = self.unwritten(kinds="kv")
-        stored = self.inner.kv_keys(scope, prefix)
-        return stored if batch is None else kv_keys(stored, batch, scope, prefix)
+        def read(batch: HistoryBatch | None) -> list[tuple[str, float | None]]:
+            stored = self.inner.kv_keys(scope, prefix)
+            return stored if batch is None else kv_keys(stored, batch, scope, prefix)
+
+        return self._consistent(read, kinds="kv")
 
     def kv_purge(self, now: float) -> int:
         self.unwritten(kinds="kv")  # (a pending value set meanwhile is not purged: it is newer)
@@ -142,21 +181,28 @@ class MergedReads:
     def memory_query(
         self, scope: str, *, kinds: Sequence[str] | None = None, limit: int | None = None
     ) -> list[MemoryRecord]:
-        batch = self.unwritten(kinds="memory")
-        stored = self.inner.memory_query(scope, kinds=kinds, limit=limit)
-        return stored if batch is None else memory_query(stored, batch, scope, kinds, limit)
+        def read(batch: HistoryBatch | None) -> list[MemoryRecord]:
+            stored = self.inner.memory_query(scope, kinds=kinds, limit=limit)
+            return stored if batch is None else memory_query(stored, batch, scope, kinds, limit)
+
+        return self._consistent(read, kinds="memory")
 
     def memory_search(
         self, scope: str, vector: Sequence[float], *, kinds: Sequence[str] | None = None, limit: int = 10
     ) -> list[tuple[MemoryRecord, float]]:
-        batch = self.unwritten(kinds="memory")
-        stored = self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
-        return stored if batch is None else memory_search(stored, batch, scope, vector, kinds, limit)
+        def read(batch: HistoryBatch | None) -> list[tuple[MemoryRecord, float]]:
+            stored = self.inner.memory_search(scope, vector, kinds=kinds, limit=limit)
+            return stored if batch is None else memory_search(stored, batch, scope, vector, kinds, limit, self.score)
+
+        return self._consistent(read, kinds="memory")
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
         """SQL over the store's tables (DuckDB store), after writing the pending history so queries see it; when it
         cannot be written, the query reads it laid over the tables (``unwritten=``), and it stays pending."""
-        batch = self.unwritten()
-        if batch is None:
-            return self.inner.sql(query, params)  # type: ignore[attr-defined]
-        return self.inner.sql(query, params, unwritten=batch)  # type: ignore[attr-defined]
+
+        def read(batch: HistoryBatch | None) -> Any:
+            if batch is None:
+                return self.inner.sql(query, params)  # type: ignore[attr-defined]
+            return self.inner.sql(query, params, unwritten=batch)  # type: ignore[attr-defined]
+
+        return self._consistent(read)
