@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import MCPError, shown
 from aether_nb.mcp.questions import Form, ask, sample
+from aether_nb.runtime.binding import unordered
 from aether_nb.runtime.step_cancels import MOVED
 
 if TYPE_CHECKING:
@@ -220,10 +221,13 @@ async def handle(request: Request, call: InFlight, server: str) -> None:
     future = request.future
     assert future is not None
     try:
-        if request.kind == "elicit":
-            result: Any = await ask(ctx, server, request.params, request.form)
-        else:
-            result = await sample(ctx, server, request.params)
+        # In the order the server asks, not the body's: concurrent calls' questions come in another order after a
+        # restart, so each chat turn, question and model call finds its own journal entry by what it says.
+        with unordered():
+            if request.kind == "elicit":
+                result: Any = await ask(ctx, server, request.params, request.form)
+            else:
+                result = await sample(ctx, server, request.params)
     except MCPError as exc:
         result = ErrorData(code=INTERNAL_ERROR, message=str(exc))
     except Exception as exc:

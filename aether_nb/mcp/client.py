@@ -39,6 +39,7 @@ KV_SCOPE = "aether_nb.mcp"
 """The store's key-value scope holding tool listings (``tools:<server>:<fingerprint>``)."""
 
 _MAX_PAGES = 100
+_QUIET = "nothing during the request"  # (a stdio server's stderr since the request was sent)
 _END_S = 5.0  # how long a failed HTTP request waits for its connection's end, to learn whether it was refused
 SESSION_GONE = "mcp_session_gone"
 """MCPError code: an HTTP server no longer knows the session (it restarted); the request did not run."""
@@ -418,6 +419,7 @@ class MCPConnection:
         cause: BaseException | None
         alone = False  # (the only request in flight on the connection when it failed)
         link.pending += 1
+        mark = link.stderr_mark()  # (its error quotes what the server wrote to stderr since, not an earlier call's)
         try:
             if timeout_s is None:
                 return await request
@@ -426,11 +428,11 @@ class MCPConnection:
             raise  # already says what went wrong (a timeout, a question that could not be asked)
         except TimeoutError as exc:
             if timeout_s is None:  # (the transport's own, e.g. a write that could not be made in time)
-                failure, cause = self._failure_of(link, what, exc), exc
+                failure, cause = self._failure_of(link, what, exc, mark), exc
             else:
-                failure, cause = self._unanswered(link, what, timeout_s), None
+                failure, cause = self._unanswered(link, what, timeout_s, mark), None
         except Exception as exc:
-            failure, cause = self._failure_of(link, what, exc), exc
+            failure, cause = self._failure_of(link, what, exc, mark), exc
             alone = link.pending == 1
         finally:
             link.pending -= 1
@@ -448,17 +450,23 @@ class MCPConnection:
                 cause = plain_cause(ended)
         raise failure from (None if cause is None else detached(cause))
 
-    def _unanswered(self, link: Link, what: str, timeout_s: float) -> MCPError:
+    def _unanswered(self, link: Link, what: str, timeout_s: float, mark: int) -> MCPError:
         link.suspect()  # its answer may be lost in stray output: the next request waits for the check
         stray = f". It sent something that is no MCP message: {link.last_garbage}" if link.garbage else ""
         return MCPError(
             f"MCP server {self.name!r} ({self.spec.describe()}) did not answer {what} within {timeout_s:g} s; check "
-            f"the server (its stderr: {link.stderr_tail().strip() or 'nothing'}), or raise the timeout{stray}",
+            f"the server (its stderr: {link.stderr_tail(mark).strip() or _QUIET}), or raise the timeout{stray}",
             code="mcp_timeout",
         )
 
-    def _failure_of(self, link: Link, what: str, exc: Exception) -> MCPError:
-        """The :class:`MCPError` for a request that failed with ``exc`` (see :meth:`_request`)."""
+    def _stderr(self, link: Link, mark: int) -> str:
+        """What a stdio server wrote to its stderr since ``mark`` (when the failed request was sent), quoted."""
+        tail = link.stderr_tail(mark)
+        return tail if tail or self.spec.command is None else " It wrote nothing to its stderr during the request."
+
+    def _failure_of(self, link: Link, what: str, exc: Exception, mark: int) -> MCPError:
+        """The :class:`MCPError` for a request that failed with ``exc`` (see :meth:`_request`); ``mark``: the
+        server's stderr when it was sent (only what it wrote since is quoted)."""
         from mcp import MCPError as SDKError
         from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 
@@ -475,7 +483,7 @@ class MCPConnection:
                     )
                 return MCPError(
                     f"{where} went away during {what}: the connection closed (the server stopped or crashed)."
-                    f"{link.stderr_tail()} Whether the call took effect is unknown; the next call {again}.",
+                    f"{self._stderr(link, mark)} Whether the call took effect is unknown; the next call {again}.",
                     code="mcp_connection",
                 )
             if exc.code == REQUEST_TIMEOUT:
@@ -496,8 +504,8 @@ class MCPConnection:
         if transport_failure(exc):  # (a pipe, socket or stream error, alone or in an anyio task group's group)
             link.mark_ended(describe_exception(exc))
             return MCPError(
-                f"{where} could not be reached for {what}: {describe_exception(exc)}.{link.stderr_tail()} The next "
-                "call tries again.",
+                f"{where} could not be reached for {what}: {describe_exception(exc)}.{self._stderr(link, mark)} "
+                "The next call tries again.",
                 code="mcp_connection",
             )
         # e.g. structured content that does not match the tool's own output schema (the SDK checks it)

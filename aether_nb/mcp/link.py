@@ -391,15 +391,32 @@ class Link:
         if self._errlog is not None and self.loop.is_closed():
             self._errlog.close()
 
-    def stderr_tail(self) -> str:
-        """`` The server's stderr ended with: ...`` (stdio servers), or ``""``."""
+    def stderr_mark(self) -> int:
+        """How much the server has written to its stderr so far (0 for a server that is no process): a request's
+        error quotes only what came after its mark (see :meth:`stderr_tail`)."""
+        log = self._errlog
+        if log is None or log.closed:
+            return 0
+        try:
+            return os.fstat(log.fileno()).st_size
+        except (OSError, ValueError):
+            return 0
+
+    def stderr_tail(self, since: int = 0) -> str:
+        """`` The server's stderr ended with: ...`` (stdio servers), or ``""``.
+
+        ``since``: a :meth:`stderr_mark` taken when a request was sent. Only what the server wrote after it is
+        quoted: an earlier call's traceback (a tool error the server logged and answered) is no cause of this
+        request's failure, and quoted as the last thing the server said it read as one. ``""`` when it wrote
+        nothing since.
+        """
         log = self._errlog
         if log is None or log.closed:
             return ""
         try:
             log.flush()
             size = log.seek(0, os.SEEK_END)
-            log.seek(max(0, size - _STDERR_TAIL))
+            log.seek(max(0, since, size - _STDERR_TAIL))
             text = log.read().strip()
             log.seek(0, os.SEEK_END)
         except (OSError, ValueError) as exc:

@@ -8,7 +8,9 @@ with what *it* did — the journal entry of the same name and arguments (:func:`
 same question (:func:`wait_key`), the unfinished node with the same inputs (:func:`bind_started`) — and keeps that
 record's key, so its node id stays the one the stored history shows. A branch's call whose number holds another
 call's record gets a new number. ``ReplayMismatch`` is raised only for the scope's own code, numbered in program
-order: there a different call at a journaled position means the body no longer does what it did.
+order: there a different call at a journaled position means the body no longer does what it did. Code that runs
+in the order someone outside asks (an MCP server's questions, handled in the node's own task in the order the
+server sends them, which a replay changes) says so with :func:`unordered`: its calls are matched like a branch's.
 
 Only resumed executions pay for any of this: a fresh run's journal is empty and nothing was asked or started before.
 """
@@ -16,7 +18,9 @@ Only resumed executions pay for any of this: a fresh run's journal is empty and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import ReplayMismatch
@@ -27,8 +31,26 @@ if TYPE_CHECKING:
     from aether_nb.runtime.execution import Scope
 
 
+_UNORDERED: contextvars.ContextVar[bool] = contextvars.ContextVar("aether_nb_unordered", default=False)
+
+
+@contextlib.contextmanager
+def unordered() -> Iterator[None]:
+    """Calls made inside are not in program order, though the scope's own task makes them: it does what someone
+    outside asks, in the order they ask (an MCP server's questions from concurrent calls of one node's task come
+    in another order after a restart), so each call finds its own earlier record by name and arguments."""
+    token = _UNORDERED.set(True)
+    try:
+        yield
+    finally:
+        _UNORDERED.reset(token)
+
+
 def _own(scope: Scope, ordered: bool | None) -> bool:
-    """Whether the call was numbered by the scope's own code, in program order (``ordered``: the caller knows)."""
+    """Whether the call was numbered by the scope's own code, in program order (``ordered``: the caller knows;
+    never inside :func:`unordered`)."""
+    if _UNORDERED.get():
+        return False
     return ordered if ordered is not None else scope.task is not None and scope.task is asyncio.current_task()
 
 
@@ -152,4 +174,4 @@ def _asks(wait: WaitRecord, inputs: dict[str, Any]) -> bool:
     return bool(wait.kind == inputs["kind"] and wait.prompt == inputs["prompt"] and wait.options == inputs["options"])
 
 
-__all__ = ["bind_call", "bind_started", "earlier_waits", "fresh_key", "wait_key"]
+__all__ = ["bind_call", "bind_started", "earlier_waits", "fresh_key", "unordered", "wait_key"]

@@ -247,9 +247,17 @@ class RunGraph:
         """Whether ``node_id``, about to start in a resumed execution, runs its code again from the top: an earlier
         execution started it and was running its own code when it stopped (not waiting, no step inside it that
         the journal could give back), so whatever it did before the stop may happen twice. Only resumes ask (a
-        key is never started twice in one execution), and each such node once: the scan is over the DAG."""
+        key is never started twice in one execution), and each such node once: the scan is over the DAG.
+
+        A tool of an MCP server (its meta's ``source`` is ``mcp:<server>``) runs again whenever it was under way,
+        even waiting on its server's question: the answers replay from the journal, but the call is sent to the
+        server again, and what the server did before asking happens again."""
         before = self._nodes.get(node_id)
-        return before is not None and before.status == "RUNNING" and not self._holds_steps(node_id)
+        if before is None:
+            return False
+        if before.status == "RUNNING" and not self._holds_steps(node_id):
+            return True
+        return (before.status == "RUNNING" or before.status in WAITING_STATUSES) and _remote(before.meta)
 
     def ran_parents(self, node_id: str) -> tuple[str, ...] | None:
         """The edges into ``node_id`` when it ran in an earlier execution (it ended done or failed, or its start
@@ -417,3 +425,9 @@ class RunGraph:
             counts[n.status] = counts.get(n.status, 0) + 1
         summary = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         return f"RunGraph({self.run_id!r}, {len(self._nodes)} nodes: {summary})"
+
+
+def _remote(meta: Any) -> bool:
+    """Whether a node's meta says it is a call of a tool in another process (an MCP server's: ``mcp:<server>``)."""
+    source = meta.get("source") if isinstance(meta, dict) else None
+    return isinstance(source, str) and source.startswith("mcp:")
