@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.runtime import promote_effects
 from aether_nb.runtime.arguments import node_signature
 from aether_nb.runtime.codec import decode
 from aether_nb.runtime.failures import FAILED
@@ -75,6 +76,8 @@ from aether_nb.runtime.promote_code import (
     runnable_calls,
     source_constants,
     tool_defaults,
+    unread_note,
+    unread_of,
 )
 from aether_nb.runtime.promote_effects import Approval, PromotionWarning, approvals, failed_calls, gates, left_out
 from aether_nb.runtime.promote_frozen import frozen, path_outputs, warning
@@ -131,6 +134,7 @@ class Promotion:
     remembered: dict[str, Any] = field(default_factory=dict)  # the run's values of the inputs its code reads
     frozen: list[str] = field(default_factory=list)  # values the graph holds where the run's nodes decided them
     shape: dict[str, int] = field(default_factory=dict)  # list inputs looped over -> the run's number of elements
+    unread: list[str] = field(default_factory=list)  # why an agent's code was not read (see promote_code)
 
 
 def _defined_at(tool: Any) -> tuple[str, str]:
@@ -188,6 +192,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     produced = steps(graph.nodes, entries, journal)  # (answers, LLM replies, nested agents: see promote_steps)
     agents = [lookup(run.record.kind, run.graph_name)]
     agents += [lookup("graph_fn", n.name) for n in graph.nodes if n.kind == "graph_fn"]
+    unread = unread_of([run.graph_name] + [n.name for n in graph.nodes if n.kind == "graph_fn"], agents)
     constants = [c for agent in dict.fromkeys(a for a in agents if a is not None) for c in source_constants(agent)]
     known = [a for a in dict.fromkeys(agents) if a is not None]
     reads = [names_read(a) for a in known]
@@ -288,7 +293,7 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     used = {r.key for r in _all_refs(calls, outs) if r.node == INPUTS}
     graph_inputs = declared(inputs, root, used)
     flow = [f for agent in dict.fromkeys(a for a in agents if a is not None) for f in control_flow(agent)]
-    notes = []
+    notes = [unread_note(u) for u in unread]
     if flow:
         notes.append(
             f"This graph is the path run {run.id} took: the agent's code branches, loops or catches errors "
@@ -308,6 +313,9 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
     notes += input_notes(run.id, graph_inputs.names, used, shape)
     notes += list(picks.notes.values())
     gated_calls = {c.node_id for c in calls if c.condition is not None}
+    outs, notes = promote_effects.answer_constants(
+        outs, notes, asked.values(), constants, branches
+    )  # (a refusal's False)
     held = path_outputs(outs, list(asked.values()), branches, gated_calls)
     if held:
         answered = ", ".join(f"{a.node_id} was answered {a.outputs.get('choice')!r}" for a in asked.values())
@@ -353,8 +361,9 @@ def analyse(run: Run, *, computed: str = "inputs") -> Promotion:
         agents,
         graph_inputs.defaults,
         remembered(inputs, graph_inputs, read),
-        frozen(tracer, outs, list(asked.values()), branches, set(secrets), gated_calls),
+        frozen(tracer, outs, list(asked.values()), branches, set(secrets), gated_calls, bool(unread)),
         shape,
+        unread,
     )
 
 

@@ -16,6 +16,7 @@ bound_arguments`, as ``@graphify`` does, so what it records is what ``@graphify`
 
 from __future__ import annotations
 
+import builtins
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -120,8 +121,24 @@ def namespace(tools: dict[str, Any]) -> dict[str, Any]:
     connections = {server: _Connection(found) for server, found in servers.items()}
     ns.update({server: conn for server, conn in connections.items() if server.isidentifier()})
     mcp = types.SimpleNamespace(servers=lambda: connections)
-    ns["ag"] = types.SimpleNamespace(graphify=_graphify, REQUIRED=REQUIRED, mcp=mcp)
+    recording = types.SimpleNamespace(graphify=_graphify, REQUIRED=REQUIRED, mcp=mcp)
+    # no ``ag`` is bound: the source imports it, as it must in a notebook that did ``from aether_nb import tool``
+    # (its ``import aether_nb`` gives this recording stand-in; every other import is the real one)
+    ns["__builtins__"] = {**vars(builtins), "__import__": _importer(recording)}
     return ns
+
+
+def _importer(recording: Any) -> Callable[..., Any]:
+    """``__import__`` for the check's namespace: ``import aether_nb`` (no names from it) gives ``recording``."""
+
+    def _import(
+        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Any:  # (the signature of builtins.__import__)
+        if name == "aether_nb" and level == 0 and not fromlist:
+            return recording
+        return builtins.__import__(name, globals, locals, fromlist, level)
+
+    return _import
 
 
 def trace_source(source: str, name: str, tools: dict[str, Any]) -> TaskGraph:

@@ -24,6 +24,9 @@ __all__ = [
     "runnable_calls",
     "source_constants",
     "tool_defaults",
+    "unread_code",
+    "unread_note",
+    "unread_of",
 ]
 
 _RUNNABLE = frozenset({"ainvoke", "invoke", "astream", "stream", "abatch", "batch", "astream_events"})
@@ -211,3 +214,28 @@ def runnable_calls(target: Any) -> list[str]:
             text = (ast.get_source_segment(source, node) or node.func.attr).splitlines()[0].strip()
             found.append((first + node.lineno - 1, text[:80]))
     return [f"line {line}: {text}" for line, text in sorted(found)]
+
+
+def unread_of(names: list[str], agents: list[Any]) -> list[str]:
+    """Why the code of each agent (``names[i]``: ``agents[i]``, None when not defined here) was not read, once each."""
+    return list(dict.fromkeys(u for n, a in zip(names, agents, strict=True) if (u := unread_code(n, a))))
+
+
+def unread_note(why: str) -> str:
+    """The promotion's note for an agent whose code was not read (:func:`unread_code` says why)."""
+    return f"{why}: branches and constants of its code are not known, so its constants may be shown as computed inputs"
+
+
+def unread_code(name: str, target: Any) -> str | None:
+    """Why the code of agent ``name`` (``target``: its registered object, None when it is not defined) cannot be
+    read, or None. Without it promotion cannot see its branches or its constants, and said nothing: promoted after a
+    kernel restart without running the agent's cell, the path warning went missing and constants were called
+    values computed in Python."""
+    if target is None:
+        return (
+            f"the code of agent {name} is not available (it is not defined in this kernel: run the cell defining it, "
+            "then promote again)"
+        )
+    if _tree(target) is None:
+        return f"the code of agent {name} is not available (inspect.getsource cannot read it)"
+    return None

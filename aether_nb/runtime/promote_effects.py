@@ -227,3 +227,27 @@ def _with_agents(lines: list[tuple[str, str]], produced: Steps, tools: set[str],
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def answer_constants(
+    outputs: dict[str, Any], notes: list[str], asked: Iterable[Approval], constants: list[Any], branches: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """``outputs`` with each one that read an approval's answer only because it equals it made the constant of the
+    agent's code it also is: a branching agent returning ``{"shipped": False}`` after a refusal was promoted to
+    return ``ask_approval_1.approved``, so approving the promoted graph said shipped=True with ship never called.
+    As a constant of the path taken it is one of the outputs the PromotionWarning names (``path_outputs``); the
+    notes saying the graph took the answer for it are dropped from ``notes``."""
+    from aether_nb.runtime.promote_trace import same_value
+    from aether_nb.runtime.taskgraph import Ref
+
+    ids = {a.node_id: a for a in asked}
+    if not ids or not branches:
+        return outputs, notes
+    changed = dict(outputs)
+    for k, v in outputs.items():
+        if isinstance(v, Ref) and v.node in ids and v.key in ids[v.node].outputs:
+            value = ids[v.node].outputs[v.key]
+            if isinstance(value, bool) and any(same_value(c, value) for c in constants):
+                changed[k] = value
+    kept = [n for n in notes if not any(n.startswith(f"output_{k}: ") for k in changed if changed[k] is not outputs[k])]
+    return changed, kept

@@ -78,8 +78,15 @@ def frozen(
     branches: bool,
     secrets: set[str],
     gated: set[str],
+    unknown: bool = False,
 ) -> list[str]:
-    """One line per value the graph holds as the run's (see the module docstring), outputs first."""
+    """One line per value the graph holds as the run's (see the module docstring), outputs first. ``unknown``: the
+    agent's code was not available (a constant of it is not known as one, so none is called computed in Python)."""
+    in_python = (
+        "not traced: the agent's code was not available, so it may be a constant of that code"
+        if unknown
+        else "computed in Python"
+    )
     computed = {k: v for k, v in tracer.computed.items() if k not in secrets}
     lines: list[str] = []
     said: set[str] = set()
@@ -94,11 +101,11 @@ def frozen(
         held = _computed_name(v, computed)
         if held is not None:
             where = tracer.sources.get(held)
-            how = f"returned by {where}" if where else "computed in Python during the run"
+            how = f"returned by {where}" if where else (in_python if unknown else f"{in_python} during the run")
             lines.append(f"output {k} = {short(computed[held], 60)} ({how}: input {held} holds it)")
             said.add(held)
     lines += [
-        f"{k} = {short(v, 60)} ({f'returned by {tracer.sources[k]}' if k in tracer.sources else 'computed in Python'})"
+        f"{k} = {short(v, 60)} ({f'returned by {tracer.sources[k]}' if k in tracer.sources else in_python})"
         for k, v in computed.items()
         if k not in said
     ]
@@ -136,7 +143,11 @@ def warning(run_id: str, promotion: Promotion) -> str | None:
     """The one PromotionWarning of a promotion, or None: what the graph does not make (the context calls, nested
     agents and state graphs listed in ``left_out``), the values it does not follow the agent for (``frozen``), and
     the run's shape it has (``shape``, see :mod:`~aether_nb.runtime.promote_items`)."""
-    said = []
+    said = [
+        f"was made without the agent's code: {u}; so it may follow the run's path without saying where the code "
+        "branches, and make constants of the code inputs holding the run's values"
+        for u in promotion.unread
+    ]
     if promotion.left_out:
         keys = [line.split(":", 1)[0] for line in promotion.left_out]
         code = [k for k in keys if k.startswith("line ")]

@@ -25,10 +25,18 @@ if TYPE_CHECKING:
 _P = inspect.Parameter
 
 READY_MADE = "aether_nb.tools"
-"""The module of the ready-made channel tools: promoted source imports the ones it calls (``ask_approval``)."""
+"""The module of the ready-made channel tools: promoted source imports the ones it calls (``ask_approval``), each
+under a private alias (:func:`alias`)."""
 
 IMPORTED = (READY_MADE, "aether_nb.runtime.promote_items")
 """The modules whose tools promoted source imports: the channel tools, and ``input_item`` (an element of an input)."""
+
+
+def alias(helper: str) -> str:
+    """The private name promoted source imports a ready-made tool as (``_ag_ask_approval``): imported under its own
+    name it replaced a notebook's tool called ``ask_approval`` when the source ran, and the promotion calling both
+    failed its check."""
+    return f"_ag_{helper}"
 
 
 @dataclass
@@ -132,14 +140,17 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
     """The ``@graphify`` source of ``promotion`` as graph ``name`` (``origin``: its ``promoted_from``)."""
     written = {c.node_id: callee(c) for c in promotion.calls}
     modules: dict[str, set[str]] = {}  # the ready-made tools the source imports, by module
+    helpers: set[str] = set()  # the nodes calling one of them (by its private alias)
     for c in promotion.calls:
         module = getattr(getattr(c.target, "fn", None), "__module__", "")
         if module in IMPORTED:
             modules.setdefault(module, set()).add(written[c.node_id])
+            written[c.node_id] = alias(written[c.node_id])
+            helpers.add(c.node_id)
     env_names = [env for env in dict.fromkeys(promotion.secrets.values()) if env is not None]
     if env_names:
         modules.setdefault(READY_MADE, set()).add("read_env")
-    imported = sorted(n for names in modules.values() for n in names)
+    imported = sorted(alias(n) for names in modules.values() for n in names)
     roots = {root_name(w) for w in written.values()} | set(imported) | {"ag"}
     if name in roots:
         raise UsageError(
@@ -177,7 +188,7 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
         f"# {written[c.node_id]} is the tool registered as {c.tool!r}: the source calls it by the name it is bound "
         "to where it was defined; bind that name to the tool if you call this elsewhere"
         for c in {c.tool: c for c in promotion.calls}.values()
-        if written[c.node_id] != c.tool and written[c.node_id].isidentifier()
+        if written[c.node_id] != c.tool and written[c.node_id].isidentifier() and c.node_id not in helpers
     ]
     if hiding:
         lines.append(
@@ -204,8 +215,14 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
         ]
     if python:
         lines.append(
-            "# Computed in Python during the run (not a tool output, a run input or a constant of the code), so a "
-            "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
+            (
+                "# Not traced to a tool output or a run input (the agent's code was not available, see above: they "
+                "may be constants of it), so a "
+                if promotion.unread
+                else "# Computed in Python during the run (not a tool output, a run input or a constant of the code), "
+                "so a "
+            )
+            + "static graph cannot recompute them: they are inputs with the run's values as defaults. Pass them when "
             "you call the graph with other inputs, or compute them in a tool."
         )
         outputs = {v.key: k for k, v in promotion.outputs.items() if isinstance(v, Ref) and v.node == INPUTS}
@@ -230,7 +247,12 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
     else:
         inputs_decl = repr(list(promotion.required))
     guard = "" if origin is None else f", promoted_from={origin!r}"
-    lines += [f"from {m} import {', '.join(sorted(modules[m]))}" for m in IMPORTED if modules.get(m)]
+    lines.append("import aether_nb as ag")  # (the notebook may have imported only ``tool`` and ``graph_fn``)
+    lines += [
+        f"from {m} import {', '.join(f'{n} as {alias(n)}' for n in sorted(modules[m]))}"
+        for m in IMPORTED
+        if modules.get(m)
+    ]
     lines.append(f"@ag.graphify(name={name!r}, inputs={inputs_decl}, outputs={list(promotion.outputs)!r}{guard})")
     lines.append(f"def {name}({f'**{holder}' if hiding else ', '.join(params)}):")
     # the keys read for secrets the agent computed from them; when the run's own read_env calls are nodes too, these
@@ -238,7 +260,7 @@ def render(run_id: str, agent: str, name: str, promotion: Promotion, origin: dic
     read = sum(c.tool == "read_env" for c in promotion.calls)
     for i, (env, node) in enumerate(env_reads.items(), 1):
         own_id = f", _id='read_env_{read + i}'" if read else ""
-        lines.append(f"    {node} = read_env(name={env!r}{own_id})")
+        lines.append(f"    {node} = {alias('read_env')}(name={env!r}{own_id})")
     counters: dict[str, int] = {"read_env": 0 if read else len(env_reads)}
     ids: dict[str, str] = {}
     for c in promotion.calls:

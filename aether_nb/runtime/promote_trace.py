@@ -12,6 +12,7 @@ promotion's check replays the graph with the real values and says when that was 
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -95,6 +96,12 @@ class Tracer:
         ``fallback`` (when not None) is returned instead of making a computed input: a tool's parameter holding its
         default value is that default, not a value the agent computed."""
         found = self._whole(value, parents)
+        if found is not NOT_FOUND and not has_ref(found) and not trivial(value):
+            # a constant of the code that an LLM reply or an answer also produced (``label == "urgent"`` then
+            # ``return {"label": label}``) is that step's value: kept as the literal it is, and named by the warning
+            step = next((s for s, produced in self.step_values if values_equal(produced, value)), None)
+            if step is not None:
+                return self._frozen(name, value, step)
         if found is not NOT_FOUND and not (is_secret(found)):
             self._note_ambiguous(value, found, name)
             return found
@@ -117,12 +124,16 @@ class Tracer:
                 self._shared = outer
         for step, produced in self.step_values:
             if values_equal(produced, value):
-                self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
-                self.frozen.append((name, value, step))
-                return value
+                return self._frozen(name, value, step)
         if fallback is not None:
             return fallback
         return self._computed_input(name, value)
+
+    def _frozen(self, name: str, value: Any, step: str) -> Any:
+        """``value``, what ``step`` (an answer, an LLM reply) produced, kept as a literal: noted and listed."""
+        self.notes.append(redact_text(f"{step} produced {value!r} during the run: kept as a literal"))
+        self.frozen.append((name, value, step))
+        return value
 
     def among(self, values: Iterable[Any]) -> None:
         """Trace the values of one container next (a call's arguments, the run's outputs, a list): a value held
@@ -309,6 +320,8 @@ def values_equal(a: Any, b: Any) -> bool:
             and len(a) == len(b)
             and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
         )
+    if _kind(a) != _kind(b):  # (``1 == True == 1.0``: a bool, an int and a float are different values here)
+        return False
     try:
         answer = a == b
         if isinstance(answer, bool):
@@ -322,6 +335,20 @@ def values_equal(a: Any, b: Any) -> bool:
         return same_shape and bool(answer.all())
     except Exception:  # (a comparison that raises, or an answer with no single truth value)
         return False
+
+
+def _kind(value: Any) -> str | None:
+    """Which of bool, int and float ``value`` is (NumPy's scalars too), or None: Python's ``1 == True`` and
+    ``1 == 1.0`` made an agent's count 1 the bool an earlier tool returned, in the source and in its check."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    if isinstance(value, numbers.Complex):
+        return "complex"
+    return None
 
 
 def _previewed(value: Any, recorded: Any) -> bool:

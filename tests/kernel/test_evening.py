@@ -74,7 +74,7 @@ def test_an_evening_with_mcp_promotion_artifacts_sql_and_a_restart(tmp_path: Pat
         "budget": 184.0,
     }
     source = text(by[ev.PROMOTE])
-    assert ev.KEY not in source and "read_env_1 = read_env(name='WEATHER_API_KEY')" in source
+    assert ev.KEY not in source and "read_env_1 = _ag_read_env(name='WEATHER_API_KEY')" in source
     assert "rates_rate_1 = rates.rate(base='USD', quote='EUR', _after=[forecast_1])" in source
     assert "redefined" not in source, "no tool changed between the run and its promotion (MCP tools included)"
     assert "convert_1 = convert(usd=usd, rate=rates_rate_1.rate)" in source

@@ -234,7 +234,7 @@ def test_a_key_the_agent_passed_never_lands_in_the_promoted_source(
 
     source, out, again = arun(main())
     assert "wk-live" not in source and "ghp_" not in source, source
-    assert "read_env_1 = read_env(name='WEATHER_API_KEY')" in source
+    assert "read_env_1 = _ag_read_env(name='WEATHER_API_KEY')" in source
     assert "forecast(city=city, api_key=read_env_1.value)" in source
     assert "'forecast_2_api_key': ag.REQUIRED" in source and "forecast_1_api_key" not in source
     assert out == {"f": "Oslo: 12 C", "g": "Oslo: 12 C"}

@@ -50,8 +50,8 @@ def test_an_approval_is_carried_over_and_gates_the_calls_after_it(session: Sessi
         source = run.promote("payer_static")
     ns: dict[str, Any] = {"ag": ag, "pay": pay}
     exec(source, ns)
-    assert "from aether_nb.tools import ask_approval" in source
-    assert "ask_approval_1 = ask_approval(prompt='Pay now?')" in source
+    assert "from aether_nb.tools import ask_approval as _ag_ask_approval" in source
+    assert "ask_approval_1 = _ag_ask_approval(prompt='Pay now?')" in source
     assert "pay_1 = pay(amount=amount, _condition={'op': 'eq', 'left': ask_approval_1.approved, 'right': True})" in (
         source
     )

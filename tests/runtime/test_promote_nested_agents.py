@@ -246,6 +246,8 @@ def test_an_llm_reply_equal_to_a_constant_of_the_code_is_noted(session: Session)
     with FakeOpenAI(script=["yes"]) as fake:
         ag.configure(llm={"base_url": fake.base_url, "model": "fake", "api_key": "sk-test"})
         run = finished_run(says_yes, q="ok?")
-    source, _ = promoted(run, "yes_static")
+    source, warned = promoted(run, "yes_static")
     assert "shout_1 = shout(text='yes')" in source
-    assert "shout_1_text: its value 'yes' is also what llm_1 (the LLM's reply) produced" in source, source
+    # the reply is the origin (the constant only compares with it): noted, and named by the warning
+    assert "llm_1 (the LLM's reply) produced 'yes' during the run: kept as a literal" in source, source
+    assert any("shout_1_text = 'yes' (what llm_1" in w for w in warned), warned

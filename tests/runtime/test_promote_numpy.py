@@ -74,5 +74,5 @@ def test_values_are_compared_as_one_truth_value() -> None:
     assert values_equal(a, np.arange(3)) and values_equal({"x": [a]}, {"x": [np.arange(3)]})
     assert not values_equal(a, np.arange(4)) and not values_equal(a, np.array([0, 1, 5]))
     assert not values_equal(a, [0, 1, 2]) and not values_equal(a, "array([0, 1, 2])")
-    assert values_equal(np.float64(2.0), 2.0) and values_equal([1, 2], [1.0, 2.0]) and not values_equal([1], (1,))
+    assert values_equal(np.float64(2.0), 2.0) and not values_equal([1, 2], [1.0, 2.0]) and not values_equal([1], (1,))
     assert not trivial(np.array([])) and not trivial(a) and trivial("") and trivial({}) and trivial(None)

@@ -68,7 +68,7 @@ def test_a_key_read_with_read_env_is_read_again_by_the_promoted_graph(
     monkeypatch.setenv("SHOP_API_KEY", KEY)
     source, got, agent_got, used = promote_and_run(via_read_env, {"city": "Oslo"})
     assert KEY not in source, source
-    assert "read_env_1 = read_env(name='SHOP_API_KEY')" in source, source
+    assert "read_env_1 = _ag_read_env(name='SHOP_API_KEY')" in source, source
     assert "forecast_1 = forecast(city=city, api_key=read_env_1.value)" in source, source
     assert got == agent_got == {"f": "Bergen: 12 C"}
     assert used == [KEY, KEY]  # the promoted graph and the agent passed the key they read
