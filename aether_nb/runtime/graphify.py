@@ -331,6 +331,33 @@ class GraphBuilder:
         self.errors.extend(dependency_problems(self.nodes))
 
 
+def _check_body_takes(fn: Callable[..., Any], graph: str, declared: list[str]) -> None:
+    """Refuse ``inputs=`` that the body could not be called with (it is called with every input by name): a
+    declared input it has no parameter for (and no ``**kwargs``), or a parameter without a default that is not
+    declared. Both were a raw ``TypeError`` from calling the body at build, naming neither the graph nor the fix."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # (no signature to compare: the build says what it says)
+        return
+    by_name = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    any_name = any(p.kind is p.VAR_KEYWORD for p in params)
+    untaken = [k for k in declared if k not in by_name and not any_name]
+    undeclared = [
+        p.name
+        for p in params
+        if p.name not in declared and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.default is p.empty
+    ]
+    said = [f"declares inputs {untaken} the body has no parameter for"] if untaken else []
+    said += [f"the body's parameters {undeclared} (without defaults) are not declared"] if undeclared else []
+    if said:
+        raise UsageError(
+            f"@graphify {graph}: {'; '.join(said)}. The body is called with each declared input by name: make "
+            f"inputs= name exactly the body's parameters ({[p.name for p in params]}), or leave inputs= out to take "
+            "them from the signature",
+            code="bad_inputs",
+        )
+
+
 START_OPTIONS = ("run_id", "session", "max_concurrency", "retry", "stop_on_first_error", "resume_mode", "executor")
 """The keywords of :meth:`GraphifyFn.start`, which no input may be named after."""
 
@@ -376,6 +403,8 @@ class GraphifyFn:
                     f"{', '.join(START_OPTIONS)}); rename it",
                     code="reserved_input",
                 )
+        if inputs is not None:
+            _check_body_takes(fn, self.name, [*self.required, *self.optional])
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
         if promoted_from is not None and not isinstance(promoted_from, dict):
             raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {shown(promoted_from)}")

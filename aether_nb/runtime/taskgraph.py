@@ -116,6 +116,26 @@ class Ref:
             "'right': <it>}",
         )
 
+    def _as_list(self, *_: Any) -> NoReturn:
+        # `for v in xs`, `len(xs)`, `xs[0]` in a body were raw TypeErrors ("'Ref' object is not iterable"): a
+        # graph's shape is fixed when it is built, so it cannot follow a list's length at run time
+        self._as_value(
+            "used as a list (iterated, len(), indexed or unpacked)",
+            "A static graph's shape is fixed when it is built: loop in a tool that takes the whole list as an "
+            "argument (a @ag.tool looping over it), loop over a list known while building (a Python constant), "
+            "or take one element when the graph runs with input_item(of=<it>, at=[0]).value "
+            "(from aether_nb.runtime.promote_items)",
+        )
+
+    def _as_number(self, *_: Any) -> NoReturn:
+        self._as_value(
+            "used as a number (int(), float(), round(), an index or a range)",
+            "Compute in a tool that takes it as an argument",
+        )
+
+    __iter__ = __len__ = __getitem__ = __reversed__ = _as_list
+    __index__ = __int__ = __float__ = __complex__ = __round__ = __trunc__ = __floor__ = __ceil__ = _as_number
+
     def _compared(self, other: Any) -> bool:
         self._as_value(
             "compared (<, <=, >, >=)",
@@ -123,12 +143,15 @@ class Ref:
             "node that depends on it _condition={'op': 'truthy', 'value': <that tool's ok>}",
         )
 
-    def _computed(self, other: Any) -> Any:
+    def _computed(self, *_: Any) -> Any:
         self._as_value("used in arithmetic", "Compute in a tool that takes it as an argument")
 
     __lt__ = __le__ = __gt__ = __ge__ = _compared
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _computed
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = _computed
+    __neg__ = __pos__ = __abs__ = __invert__ = __matmul__ = __rmatmul__ = __divmod__ = __rdivmod__ = _computed
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = __lshift__ = __rlshift__ = _computed
+    __rshift__ = __rrshift__ = _computed
 
 
 def is_ref_json(value: Any) -> bool:
