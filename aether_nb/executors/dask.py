@@ -17,16 +17,20 @@ Where the cluster comes from (one argument):
 
 Cancelling: a node that is cancelled or times out cancels its Dask future, and its body, if already running, is
 interrupted on its worker (see :mod:`aether_nb.executors.remote`); until the worker confirms the body ended, the
-body keeps its concurrency slot, as a lingering thread does.
+body keeps its concurrency slot, as a lingering thread does. The bodies one cancel stops are stopped together
+(:mod:`.dask_stop`), so a queued one never starts.
+
+Queued: a worker says when a body starts (an event through the scheduler, before the body's first line, see
+:data:`remote.STARTED_TOPIC`). Until then the node shows pending and its timeout waits; a task lost with its worker
+before its body started is submitted again (its body never ran, so exactly once holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import difflib
+import contextlib
 import functools
-import inspect
 import logging
 import os
 import pickle
@@ -35,6 +39,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aether_nb.errors import RunError, UsageError, shown
+from aether_nb.executors.dask_options import REACH_HINT, check_cluster_options, check_count, start_hint
+from aether_nb.executors.dask_stop import BatchStopper
 from aether_nb.executors.frames import rebuild_exit, rebuild_raised, restore_files
 from aether_nb.executors.payload import pack, remote_module
 from aether_nb.runtime.executors import body_exit
@@ -58,37 +64,6 @@ def _require_distributed() -> None:
         raise UsageError(
             f"ag.DaskExecutor needs Dask's distributed package: {INSTALL_HINT}", code="missing_extra"
         ) from exc
-
-
-def _cluster_option_names() -> set[str]:
-    """What a ``LocalCluster`` takes: its own arguments and those it passes on to each worker (a ``Nanny`` with
-    processes, a ``Worker`` without, and the ``Server`` under both)."""
-    from distributed import LocalCluster, Nanny, Worker
-    from distributed.core import Server
-
-    names: set[str] = set()
-    for cls in (LocalCluster, Nanny, Worker, Server):
-        params = inspect.signature(cls.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return names - {"self"}
-
-
-def _check_cluster_options(options: dict[str, Any]) -> None:
-    """A misspelt option would reach each worker process and fail there as "Nanny failed to start", its
-    ``TypeError`` only in distributed's log: say which name is unknown, and the nearest known ones, here."""
-    if not options:
-        return
-    known = _cluster_option_names()
-    for name in options:
-        if name not in known:
-            near = difflib.get_close_matches(name, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(near)}?" if near else " (see distributed.LocalCluster's arguments)"
-            raise UsageError(f"DaskExecutor: {shown(name)} is not an option of a LocalCluster or its workers{hint}")
-
-
-def _check_count(value: Any, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise UsageError(f"DaskExecutor({name}=...) must be a positive int or None, got {shown(value)}")
 
 
 class DaskExecutor:
@@ -124,8 +99,8 @@ class DaskExecutor:
         _require_distributed()
         import distributed
 
-        _check_count(n_workers, "n_workers")
-        _check_count(threads_per_worker, "threads_per_worker")
+        check_count(n_workers, "n_workers")
+        check_count(threads_per_worker, "threads_per_worker")
         if address is not None and client is not None:
             raise UsageError("DaskExecutor: pass address= or client=, not both")
         if address is not None and (not isinstance(address, str) or not address.strip()):
@@ -140,7 +115,7 @@ class DaskExecutor:
                 "DaskExecutor: n_workers, threads_per_worker and cluster options describe a local cluster; "
                 "with address= or client= the cluster already exists"
             )
-        _check_cluster_options(cluster_options)
+        check_cluster_options(cluster_options)
         self._n_workers = n_workers
         self._threads_per_worker = threads_per_worker
         self._address = address
@@ -153,7 +128,9 @@ class DaskExecutor:
         self._owns_client = False
         self._ready = False  # connected, and the worker plugin registered
         self._closed = False
-        self._live: dict[str, DaskSubmission] = {}  # by Dask key: the bodies not ended yet
+        self._live: dict[str, DaskSubmission] = {}  # by token: the bodies not ended yet
+        self._tag = uuid.uuid4().hex[:12]  # this executor's part of its tokens: the topic its workers announce on
+        self._stops = BatchStopper(lambda: self.client)  # cancelled bodies, stopped on the workers together
 
     # -- connecting ----------------------------------------------------------------------------------------------------
     @property
@@ -247,12 +224,14 @@ class DaskExecutor:
                 self._client = new_client(self._cluster, asynchronous=True)
                 await self._client
             await self._client.register_plugin(remote.BodyRegistry(), name=remote.PLUGIN_NAME)
+            self._client.subscribe_topic(remote.STARTED_TOPIC + self._tag, self._on_started)
             self._ready = True
         except Exception as exc:
             await self._release()
             raise RunError(
-                f"DaskExecutor could not start or reach {target}: {type(exc).__name__}: {exc}. Check the address "
-                "and that the scheduler runs (or the cluster options), then create a new DaskExecutor.",
+                f"DaskExecutor could not start or reach {target}: {type(exc).__name__}: {exc}. "
+                f"{start_hint(self._cluster_options) if target == 'a local cluster' else REACH_HINT}"
+                "Then create a new DaskExecutor.",
                 code="dask_unavailable",
             ) from exc
         except asyncio.CancelledError:  # the loop is going away while the cluster starts
@@ -284,6 +263,9 @@ class DaskExecutor:
             await client.cancel(futures, reason="aether_nb: DaskExecutor closed")
         if client is not None and self._owns_client:
             await client.close()
+        elif client is not None:  # a client of the user's, which stays open: it stops calling this executor
+            with contextlib.suppress(ValueError):  # (not subscribed: the start failed before)
+                client.unsubscribe_topic(remote_module().STARTED_TOPIC + self._tag)
         if cluster is not None:
             try:
                 await cluster.close()
@@ -323,15 +305,26 @@ class DaskExecutor:
         except RuntimeError:
             raise UsageError("DaskExecutor.submit needs a running event loop (it runs inside a run)") from None
         self._check_loop(loop)
-        token = uuid.uuid4().hex
+        token = f"{self._tag}.{uuid.uuid4().hex}"
         payload = pack(fn, args, kwargs, label, token)
         submission = DaskSubmission(self, fn, payload, label, token, loop)
-        self._live[submission.key] = submission
+        self._live[token] = submission
         return submission
 
-    def forget(self, key: str) -> None:
-        """The submission of Dask key ``key`` has ended: the executor stops tracking it."""
-        self._live.pop(key, None)
+    def forget(self, token: str) -> None:
+        """The submission of ``token`` has ended: the executor stops tracking it."""
+        self._live.pop(token, None)
+
+    def _on_started(self, event: tuple[float, Any]) -> None:
+        """A worker says the body of the token ``event[1]`` starts now (on the kernel's loop, in the order of the
+        scheduler's messages: before that task's result or failure)."""
+        submission = self._live.get(str(event[1]))
+        if submission is not None:
+            submission.mark_started()
+
+    def stop_soon(self, submission: DaskSubmission) -> None:
+        """Stop ``submission``'s body together with every other one cancelled meanwhile (see :mod:`.dask_stop`)."""
+        self._stops.add(submission)
 
 
 class DaskSubmission:
@@ -361,12 +354,14 @@ class DaskSubmission:
         self._payload = payload
         self._loop = loop
         self._outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        # By key, not by self: a callback that held the submission would make a cycle through its own outcome,
+        # By token, not by self: a callback that held the submission would make a cycle through its own outcome,
         # keeping it (and whatever it still holds) alive until the garbage collector runs.
-        key = self.key
-        self._outcome.add_done_callback(lambda _: executor.forget(key))
+        self._outcome.add_done_callback(lambda _: executor.forget(token))
         self._cancel_requested = False
-        self._stopper: asyncio.Task[None] | None = None
+        self._stop_asked = False
+        self.started = False
+        """Whether a worker said the body starts (it may have ended since): until then the node shows pending."""
+        self._on_start: list[Callable[[], None]] = []
         self._driver = loop.create_task(self._drive(), name=f"aether_nb dask {self.key}")
 
     def __repr__(self) -> str:
@@ -382,6 +377,26 @@ class DaskSubmission:
 
     def add_done_callback(self, callback: Callable[[], None]) -> None:
         self._outcome.add_done_callback(lambda _: callback())
+
+    def add_start_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the kernel's loop when a worker starts the body (at once if it has): the step
+        counts as running, and its timeout starts, from then, not from its wait in Dask's queue."""
+        if self.started:
+            callback()
+        else:
+            self._on_start.append(callback)
+
+    def mark_started(self) -> None:
+        """A worker announced the body's start (see :data:`remote.STARTED_TOPIC`)."""
+        if self.started:
+            return
+        self.started = True
+        callbacks, self._on_start = self._on_start, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                _log.exception("aether_nb: a start callback of %s failed", self.key)
 
     def outcome(self) -> tuple[bool, Any]:
         if self._outcome.cancelled():
@@ -399,8 +414,9 @@ class DaskSubmission:
             self._driver.cancel()
             self._outcome.cancel()
             return True
-        if self._stopper is None:
-            self._stopper = self._loop.create_task(self._stop(), name=f"aether_nb dask stop {self.key}")
+        if not self._stop_asked:
+            self._stop_asked = True
+            self._executor.stop_soon(self)
         return False
 
     def fail(self, exc: BaseException) -> None:
@@ -423,9 +439,7 @@ class DaskSubmission:
 
         try:
             client = await self._executor.connected()
-            self.future = client.submit(pickle.loads, self._payload, key=self.key, pure=False)
-            self._payload = b""
-            reply = await self.future
+            reply = await self._submitted(client)
             if reply[0] == remote_module().RAISED:
                 # The body's exception, sent back as a reply so that Dask does not log it: raised here, where
                 # Dask's client raised it, so that the handlers below treat it as before; one that is no
@@ -455,6 +469,28 @@ class DaskSubmission:
             return
         self._let_go()
         self._receive(reply)
+
+    async def _submitted(self, client: Client) -> Any:
+        """Submit the body and await its reply. A task whose worker died before the body started (it waited in
+        that worker's queue; with ``allowed-failures: 0`` Dask fails it as ``KilledWorker`` too) is submitted again,
+        under a new key: its body never ran, so this is its first run; exactly once holds. One that started fails
+        (the run's ``RetryPolicy`` decides)."""
+        from distributed.scheduler import KilledWorker
+
+        for attempt in range(_RESUBMITS + 1):
+            key = self.key if attempt == 0 else f"{self.key}-{attempt}"
+            self.future = client.submit(pickle.loads, self._payload, key=key, pure=False)
+            try:
+                reply = await self.future
+            except KilledWorker:
+                if self.started or self._cancel_requested or attempt == _RESUBMITS:
+                    raise
+                _log.info("aether_nb: %s lost its worker before its body started; submitted again", self.key)
+                self._let_go()
+                continue
+            self._payload = b""
+            return reply
+        raise AssertionError("unreachable")  # (the last attempt returns or raises)
 
     def _let_go(self) -> None:
         """Release the Dask future: its reply is in the kernel now, where the journal keeps it.
@@ -506,6 +542,15 @@ class DaskSubmission:
             )
         elif kind == remote.EXITED:
             self._settle(False, self._exited(data, where))
+        elif kind == remote.UNANNOUNCED:
+            self._settle(
+                False,
+                RunError(
+                    f"tool {self.label}: Dask worker {where} could not reach its scheduler to start it ({data}); "
+                    "the body did not run. Check the cluster, then resume the run.",
+                    code="dask_unavailable",
+                ),
+            )
         else:  # interrupted: it was cancelled on purpose
             if not self._outcome.done():
                 self._outcome.cancel()
@@ -519,27 +564,19 @@ class DaskSubmission:
         error.__cause__ = exc
         return error
 
-    async def _stop(self) -> None:
-        """Cancel the Dask future, stop the body wherever it runs, then settle the outcome (the slot is freed)."""
-        remote = remote_module()
-        client = self._executor.client
-        try:
-            if client is not None and self.future is not None:
-                await client.cancel([self.future], reason="aether_nb: node cancelled or timed out")
-                replies = await client.run(remote.stop_body, self.token, on_error="return")
-                for address, reply in replies.items():
-                    if reply == "stopped":
-                        self.where = address
-                    elif reply == "unknown" or isinstance(reply, BaseException):
-                        _log.warning(
-                            "could not confirm on Dask worker %s that %s stopped: %r", address, self.key, reply
-                        )
-        except Exception as exc:
-            # The cluster could not be reached: the body's end cannot be confirmed. Say so instead of pretending.
-            self._settle(False, RunError(f"could not stop {self.key} on the Dask cluster: {type(exc).__name__}: {exc}"))
-            return
+    def stopped(self) -> None:
+        """Its body has ended on the cluster (or never started): the outcome is settled, the slot freed."""
         if not self._outcome.done():
             self._outcome.cancel()
+
+    def stop_failed(self, exc: Exception) -> None:
+        """The cluster could not be reached to stop the body: its end cannot be confirmed."""
+        self._settle(False, RunError(f"could not stop {self.key} on the Dask cluster: {type(exc).__name__}: {exc}"))
+
+
+_RESUBMITS = 3
+"""How many times a task whose worker died before its body started is submitted again (a worker that dies on
+every task, e.g. while unpickling its inputs, must not loop for ever)."""
 
 
 @functools.cache

@@ -37,28 +37,35 @@ import pickle
 import reprlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
 from distributed import Reschedule
 from distributed.diagnostics.plugin import WorkerPlugin
 
-PLUGIN_NAME = "aether_nb-2"
+PLUGIN_NAME = "aether_nb-3"
 """The worker plugin's name, with the version of this protocol: kernels of one version share one registry per
 worker; another version registers its own beside it."""
 
 WHERE_NOTE = "aether_nb: raised on Dask worker "
 """Prefix of the note added to an exception a body raised: the kernel reads the worker's address from it."""
 
-OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED, EXITED, RAISED = (
+OK, UNPICKLABLE, UNLOADABLE, INTERRUPTED, EXITED, RAISED, UNANNOUNCED = (
     "ok",
     "unpicklable",
     "unloadable",
     "interrupted",
     "exited",
     "raised",
+    "unannounced",
 )
-"""The kinds of reply a body gives."""
+"""The kinds of reply a body gives (``"unannounced"``: its start could not be told to the kernel, so it never ran)."""
+
+STARTED_TOPIC = "aether_nb-started-"
+"""Prefix of the Dask event topic on which a worker says a body starts (the rest: the executor's tag, the part of
+the call token before its dot); the message is the token. The kernel's node shows pending until then, its timeout
+starts then, and a task lost with its worker is only sent again when its body never started."""
 
 _STOPPED_KEPT = 10_000  # tokens of stopped calls a worker remembers (a call stopped before it started never starts)
 
@@ -108,7 +115,16 @@ def run_body(inner: bytes, label: str, token: str) -> tuple[str, str, Any]:
     if registry is None:
         message = f"the {PLUGIN_NAME} worker plugin is missing here (a DaskExecutor registers it when it starts)"
         return UNLOADABLE, worker.address, message
-    reply: tuple[str, str, Any] = registry.run(inner, token, worker.address)
+
+    def announce() -> None:
+        # An RPC, answered once the scheduler has passed the event on to the kernel's client: a body never starts
+        # unannounced, even when its worker dies the next instant (then it must not be sent again).
+        from distributed.utils import sync
+
+        topic = STARTED_TOPIC + token.partition(".")[0]
+        sync(worker.loop, worker.scheduler.log_event, topic=topic, msg=token)
+
+    reply: tuple[str, str, Any] = registry.run(inner, token, worker.address, announce)
     return reply
 
 
@@ -142,14 +158,28 @@ class BodyRegistry(WorkerPlugin):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._init_state()
 
-    def run(self, inner: bytes, token: str, where: str) -> tuple[str, str, Any]:
+    def run(
+        self, inner: bytes, token: str, where: str, announce: Callable[[], None] | None = None
+    ) -> tuple[str, str, Any]:
         """Run one body in this thread: ``(kind, where, data)``; ``data`` is the pickled result for ``"ok"``, a
         message for ``"unpicklable"``/``"unloadable"``, the pickled exception and traceback (:func:`raised_payload`)
-        for ``"raised"``, with a note naming the worker. Only Dask's own ``Reschedule`` propagates, for Dask."""
+        for ``"raised"``, with a note naming the worker. Only Dask's own ``Reschedule`` propagates, for Dask.
+
+        ``announce()`` tells the kernel the body starts, before it starts (and outside :meth:`enter`, so that no
+        interruption can land in Dask's code): a body stopped meanwhile is announced and never runs, which only
+        makes the kernel more careful, never run it twice."""
         try:
             fn, args, kwargs = pickle.loads(inner)
         except Exception as exc:
             return UNLOADABLE, where, f"{type(exc).__name__}: {exc}"
+        if announce is not None:
+            with self._lock:
+                if token in self._stopped:
+                    return INTERRUPTED, where, None
+            try:
+                announce()
+            except Exception as exc:
+                return UNANNOUNCED, where, f"{type(exc).__name__}: {exc}"
         try:
             if not self.enter(token):
                 return INTERRUPTED, where, None
@@ -208,6 +238,23 @@ class BodyRegistry(WorkerPlugin):
                 entry.interrupted = True
                 _set_async_exc(entry.ident, Interrupted)
             return entry.ended
+
+    def stop_many(self, tokens: list[str]) -> dict[str, concurrent.futures.Future[None]]:
+        """Stop several bodies at once: every token is marked stopped *before* any body is interrupted, so that a
+        thread freed by an interruption cannot start a body whose node was cancelled in the same breath (its own
+        stop would otherwise race the worker picking its next queued task). Returns the ended-futures of those
+        that run here."""
+        with self._lock:
+            for token in tokens:
+                self._stopped[token] = None
+            while len(self._stopped) > _STOPPED_KEPT:
+                self._stopped.popitem(last=False)
+        running: dict[str, concurrent.futures.Future[None]] = {}
+        for token in tokens:
+            ended = self.stop(token)
+            if ended is not None:
+                running[token] = ended
+        return running
 
 
 def raised_payload(exc: BaseException) -> tuple[bytes, bytes | None]:
@@ -295,3 +342,16 @@ async def stop_body(token: str, dask_worker: Any = None) -> str:
         return "idle"
     await asyncio.wrap_future(ended)
     return "stopped"
+
+
+async def stop_bodies(tokens: list[str], dask_worker: Any = None) -> list[str] | str:
+    """Run on every worker (``client.run``) to stop the bodies of ``tokens`` together (see
+    :meth:`BodyRegistry.stop_many`): the tokens whose body ran here, once each has ended; ``"unknown"`` without the
+    registry."""
+    registry = dask_worker.plugins.get(PLUGIN_NAME) if dask_worker is not None else None
+    if registry is None:
+        return "unknown"
+    running = registry.stop_many(tokens)
+    for ended in running.values():
+        await asyncio.wrap_future(ended)
+    return sorted(running)

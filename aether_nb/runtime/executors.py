@@ -40,10 +40,20 @@ __all__ = [
     "detach_bodies",
     "linger",
     "lingering",
+    "restart_step_timeout",
     "submitted",
     "track",
     "untrack",
 ]
+
+
+restart_step_timeout: contextvars.ContextVar[tuple[str, Callable[[bool], None]] | None] = contextvars.ContextVar(
+    "aether_nb_restart_step_timeout", default=None
+)
+"""Set by a node's ``_timeout_s`` while its step runs: ``(node id, clock)``; ``clock(False)`` stops its timeout,
+``clock(True)`` starts it again from now. The node's own body, when it waits in a cluster's queue (a submission
+with ``add_start_callback``), stops it until the body starts: a timeout limits the body's run, not its wait for a
+worker (steps nested in the node leave it alone)."""
 
 
 @runtime_checkable

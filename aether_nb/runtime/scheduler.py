@@ -26,7 +26,7 @@ from typing import Any
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
 from aether_nb.runtime.events import GraphPlanned, NodeStatusChanged, RunWarning
 from aether_nb.runtime.execution import Scope
-from aether_nb.runtime.executors import lingering, submitted
+from aether_nb.runtime.executors import lingering, restart_step_timeout, submitted
 from aether_nb.runtime.failures import error_info
 from aether_nb.runtime.graph import NOT_RUN_STATUSES
 from aether_nb.runtime.pause import waiting_slots
@@ -444,7 +444,16 @@ async def run_taskgraph(
 def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
     async def timed(child: Scope) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = await asyncio.wait_for(execute(child), timeout_s)
+            # (asyncio.timeout, not wait_for: its deadline can move, see executors.restart_step_timeout)
+            async with asyncio.timeout(timeout_s) as clock:
+                loop = asyncio.get_running_loop()
+                restart = restart_step_timeout.set(
+                    (node_id, lambda on: clock.reschedule(loop.time() + timeout_s if on else None))
+                )
+                try:
+                    result: dict[str, Any] = await execute(child)
+                finally:
+                    restart_step_timeout.reset(restart)
             return result
         except TimeoutError:
             raise StepTimeout(f"node {node_id} ran longer than its timeout of {timeout_s} s", node_id=node_id) from None

@@ -34,6 +34,7 @@ from aether_nb.runtime.executors import (
     body_exit,
     check_executor,
     linger,
+    restart_step_timeout,
     track,
     untrack,
 )
@@ -274,6 +275,7 @@ class Tool:
             )
         else:
             submission = executor.submit(self.fn, tuple(bound.args), dict(bound.kwargs), label=self.name)
+        unqueued = _pending_until_start(child, submission)
         track(submission)
         try:
             raw = await submission.result()
@@ -288,6 +290,7 @@ class Tool:
                 linger(submission)
             raise
         finally:
+            unqueued()
             untrack(submission)
             # Known once the body ran (a Dask worker's address); the node's NodeFinished carries it to the DAG.
             child.where = submission.where if executor is not LOCAL else None
@@ -343,6 +346,35 @@ def capped(scope: Scope, execute: Execute) -> Execute:
 def show_queued(child: Scope, waiting: bool) -> None:
     """A step waiting for a slot of the session's cap shows pending, and running once it has one."""
     child.run.emit(NodeStatusChanged, node_id=child.node_id, status="PENDING" if waiting else "RUNNING")
+
+
+def _pending_until_start(child: Scope, submission: Any) -> Callable[[], None]:
+    """A body waiting in a cluster's queue (a submission with ``add_start_callback``) shows pending until a worker
+    starts it, and its node's ``_timeout_s`` is stopped until then. Returns what to call once the step ends (a start
+    said after that changes nothing)."""
+    on_start = getattr(submission, "add_start_callback", None)
+    if on_start is None or getattr(submission, "started", False):
+        return _nothing
+    timer = restart_step_timeout.get()
+    clock = timer[1] if timer is not None and timer[0] == child.node_id else None
+    waiting = [True]
+
+    def started() -> None:
+        if waiting[0]:
+            waiting[0] = False
+            show_queued(child, False)
+            if clock is not None:
+                clock(True)
+
+    show_queued(child, True)
+    if clock is not None:
+        clock(False)
+    on_start(started)
+    return lambda: waiting.__setitem__(0, False)
+
+
+def _nothing() -> None:
+    return None
 
 
 LOCAL = ThreadExecutor()
