@@ -37,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tools":
             served, problems = collect(load_module(args.module))
             listing = [
-                {"name": s.name, "kind": s.kind, "description": s.description, "input_schema": s.input_schema}
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "description": s.description,
+                    "input_schema": s.input_schema,
+                    "output_schema": s.output_schema,  # (None: the tool declares no outputs, clients get none)
+                }
                 for s in served
             ]
             print(json.dumps(listing, indent=2))

@@ -33,8 +33,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from aether_nb.errors import InvalidAnswer, UsageError, shown
+from aether_nb.errors import InvalidAnswer, StorageError, UsageError, shown
 from aether_nb.mcp.elicit import CannotAsk, form_for, payload_of
+from aether_nb.mcp.stdio_ends import client_went_away, store_held
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.graph_fn import GraphFn
 from aether_nb.runtime.launch import start_run
@@ -545,7 +546,12 @@ async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None 
     if not served:
         raise UsageError(f"module {mod.__name__} has no @tool, DualStageTool or @graph_fn to serve")
     channel = MCPChannel()
-    config.configure(store=store, channel=channel)
+    try:
+        config.configure(store=store, channel=channel)
+    except StorageError as exc:
+        if exc.code != "locked":
+            raise
+        raise store_held(store, exc) from exc
     session = config.session()
     server = AgentServer(served, session, channel, name=name or mod.__name__)
     serving = asyncio.current_task()
@@ -553,8 +559,13 @@ async def serve_stdio(module: ModuleType | str, *, store: str, name: str | None 
     stop = SignalStop(server.end_session, serving)
     stop.install()
     try:
-        async with stdio_server() as (read, write):
-            await server.lowlevel.run(read, write, server.lowlevel.create_initialization_options())
+        try:
+            async with stdio_server() as (read, write):
+                await server.lowlevel.run(read, write, server.lowlevel.create_initialization_options())
+        except BaseExceptionGroup as group:
+            if not client_went_away(group):
+                raise
+            print("aether_nb.mcp: the client went away (its connection closed); stopping", file=sys.stderr)
     except asyncio.CancelledError:
         if stop.received is None:
             raise

@@ -39,7 +39,7 @@ from aether_nb.runtime.step_cancels import StepPause, cancel_ends_step, moved, w
 from aether_nb.runtime.step_host import StepHost
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, WaitRecord
-from aether_nb.store.redact import contains_secret
+from aether_nb.store.redact import PLAIN_ARGUMENT_NAMES, contains_secret, register_credential_inputs
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Submission
@@ -293,6 +293,8 @@ class Scope:
         fp = call_fingerprint(inputs, name) if fp is None else fp
         from_frontier = parents is None
         parents = tuple(self.frontier) if parents is None else parents
+        if type(inputs) is dict and not PLAIN_ARGUMENT_NAMES.issuperset(inputs):
+            register_credential_inputs(inputs)  # (a password it was given, quoted by its error, is masked there too)
         entry = None
         if execution.journal.active:
             failed = execution.journal.take_failure(key, name, fp, exact=exact)

@@ -22,6 +22,7 @@ from aether_nb.runtime.run import Run
 from aether_nb.runtime.session import Session, default_session
 from aether_nb.runtime.storable import inputs_are_durable
 from aether_nb.store.records import RunRecord
+from aether_nb.store.redact import register_credential_inputs
 
 
 def check_resume_mode(resume_mode: Any) -> bool:
@@ -65,6 +66,7 @@ def start_run(
     chosen = check_executor(executor, f"{target.name}.start()")
     session = session or default_session()
     check_depth(inputs, f"the inputs of {target.name}")
+    register_credential_inputs(inputs)  # (a password it is given, quoted by its error or outputs, is masked there too)
     try:
         fp = fingerprint(inputs)
     except NotEncodable as exc:

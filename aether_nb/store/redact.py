@@ -105,6 +105,46 @@ def register_secret(value: str) -> None:
             _registered.add(value)
 
 
+INPUT_SECRET_MIN = 6
+"""The shortest credential argument :func:`register_credential_inputs` registers: a shorter one (``"1234"``), or a
+number, boolean or null as text (``"123456"``, ``"true"``), would mask unrelated text (a count, a flag) everywhere."""
+_NOT_SECRETS = compiled_on_first_use(r"(?i)[+\-]?[0-9][0-9_.,eE+\-]*|true|false|none|null|nan|[+\-]?inf(?:inity)?")
+PLAIN_ARGUMENT_NAMES: set[str] = set()
+"""Argument names seen by :func:`register_credential_inputs` naming no credential (at most 4,096): the hot path
+checks ``PLAIN_ARGUMENT_NAMES.issuperset(inputs)`` first, so an ordinary step costs no Python call."""
+
+
+def register_credential_inputs(inputs: dict[str, Any]) -> None:
+    """Register as secrets the strings a step or run is given under credential-named arguments (``password``,
+    ``credentials``..., the names the store masks values under; inside a dict or list too), bar short or plain ones
+    (:data:`INPUT_SECRET_MIN`). Why: masked under its name in the inputs, the same value quoted by the step's error
+    (``PermissionError(f"login failed with {password}")``), outputs, logs or chat was stored in clear."""
+    plain = PLAIN_ARGUMENT_NAMES
+    for name in inputs:
+        if name in plain:
+            continue
+        if isinstance(name, str) and _CREDENTIAL_NAME.fullmatch(name) is not None:
+            _register_leaves(inputs[name], 0)
+        elif isinstance(name, str):
+            if len(plain) >= 4096:
+                plain.clear()
+            plain.add(name)
+
+
+def _register_leaves(value: Any, depth: int) -> None:
+    if isinstance(value, str):
+        plain = len(value) < INPUT_SECRET_MIN or _NOT_SECRETS.fullmatch(value) is not None
+        if not plain and value not in _ELIDED and MASK not in value:
+            with _lock:
+                _registered.add(value)
+    elif depth < 4 and isinstance(value, dict):
+        for item in value.values():
+            _register_leaves(item, depth + 1)
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for item in value[:64]:
+            _register_leaves(item, depth + 1)
+
+
 _env_seen: tuple[int, dict[str, str]] = (-1, {})
 
 
