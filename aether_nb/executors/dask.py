@@ -30,16 +30,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
-import os
 import pickle
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from aether_nb.errors import RunError, UsageError, shown
-from aether_nb.executors.dask_options import REACH_HINT, check_cluster_options, check_count, start_hint
+from aether_nb.executors.dask_options import (
+    REACH_HINT,
+    check_cluster_options,
+    check_count,
+    distributed_dir,
+    start_hint,
+    where_from,
+)
 from aether_nb.executors.dask_stop import BatchStopper
 from aether_nb.executors.frames import rebuild_exit, rebuild_raised, restore_files
 from aether_nb.executors.payload import pack, remote_module
@@ -462,9 +467,9 @@ class DaskSubmission:
             # (a body's BaseException: the node fails with it, as in the kernel's threads; it hung before)
             error: BaseException = caught.raised if isinstance(caught, _BodyRaised) else caught
             self._let_go()
-            self.where = _where_from(error) or self.where
+            self.where = where_from(error) or self.where
             # The cell's file and lines in the remote frames; Dask's own frame re-raising it here left out.
-            restore_files(error, [self.fn, remote_module().BodyRegistry.run], drop=(_distributed_dir(),))
+            restore_files(error, [self.fn, remote_module().BodyRegistry.run], drop=(distributed_dir(),))
             self._settle(False, error)
             return
         self._let_go()
@@ -579,29 +584,9 @@ _RESUBMITS = 3
 every task, e.g. while unpickling its inputs, must not loop for ever)."""
 
 
-@functools.cache
-def _distributed_dir() -> str:
-    import distributed
-
-    return os.path.dirname(distributed.__file__) + os.sep
-
-
 class _BodyRaised(Exception):
     """Carries a body's exception that is no ``Exception`` to :meth:`DaskSubmission._drive`'s handler."""
 
     def __init__(self, raised: BaseException) -> None:
         super().__init__(repr(raised))
         self.raised = raised
-
-
-def _where_from(exc: BaseException) -> str | None:
-    """The worker an exception came from: a KilledWorker's last worker, or the note :func:`remote.run_body` adds."""
-    last = getattr(exc, "last_worker", None)
-    address = getattr(last, "address", None)
-    if isinstance(address, str):
-        return address
-    prefix = remote_module().WHERE_NOTE
-    for note in getattr(exc, "__notes__", None) or ():
-        if isinstance(note, str) and note.startswith(prefix):
-            return note[len(prefix) :]
-    return None

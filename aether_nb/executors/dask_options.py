@@ -5,13 +5,16 @@ own error is only in distributed's log."""
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
+import os
 import sys
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
+from aether_nb.executors.payload import remote_module
 
-__all__ = ["REACH_HINT", "check_cluster_options", "check_count", "start_hint"]
+__all__ = ["REACH_HINT", "check_cluster_options", "check_count", "distributed_dir", "start_hint", "where_from"]
 
 
 def cluster_option_names() -> set[str]:
@@ -64,3 +67,24 @@ def start_hint(options: dict[str, Any]) -> str:
             "(asyncio.run(main())) under that guard. "
         )
     return f"{guard}Check the cluster options (and distributed's log above for the workers' own error). "
+
+
+@functools.cache
+def distributed_dir() -> str:
+    """distributed's own folder: its frames are left out of a body's traceback."""
+    import distributed
+
+    return os.path.dirname(distributed.__file__) + os.sep
+
+
+def where_from(exc: BaseException) -> str | None:
+    """The worker an exception came from: a KilledWorker's last worker, or the note :func:`remote.run_body` adds."""
+    last = getattr(exc, "last_worker", None)
+    address = getattr(last, "address", None)
+    if isinstance(address, str):
+        return address
+    prefix = remote_module().WHERE_NOTE
+    for note in getattr(exc, "__notes__", None) or ():
+        if isinstance(note, str) and note.startswith(prefix):
+            return note[len(prefix) :]
+    return None

@@ -119,16 +119,15 @@ def register_credential_inputs(inputs: dict[str, Any]) -> None:
     ``credentials``..., the names the store masks values under; inside a dict or list too), bar short or plain ones
     (:data:`INPUT_SECRET_MIN`). Why: masked under its name in the inputs, the same value quoted by the step's error
     (``PermissionError(f"login failed with {password}")``), outputs, logs or chat was stored in clear."""
-    plain = PLAIN_ARGUMENT_NAMES
     for name in inputs:
-        if name in plain:
+        if name in PLAIN_ARGUMENT_NAMES:
             continue
         if isinstance(name, str) and _CREDENTIAL_NAME.fullmatch(name) is not None:
             _register_leaves(inputs[name], 0)
         elif isinstance(name, str):
-            if len(plain) >= 4096:
-                plain.clear()
-            plain.add(name)
+            if len(PLAIN_ARGUMENT_NAMES) >= 4096:
+                PLAIN_ARGUMENT_NAMES.clear()
+            PLAIN_ARGUMENT_NAMES.add(name)
 
 
 def _register_leaves(value: Any, depth: int) -> None:
