@@ -41,7 +41,7 @@ from aether_nb.store.artifact_log import pinned_frame, put_frame, report_unclaim
 from aether_nb.store.blobs import BlobFolder
 from aether_nb.store.log import PENDING_MAX, FileState
 from aether_nb.store.logfile import LogFile, Recovered, read_log
-from aether_nb.store.overlay import LOGGED_TABLES, lay_over
+from aether_nb.store.overlay import LOGGED_TABLES, lay_over, shadow
 from aether_nb.store.query import ENGINE_CONFIG, QueryResult, run_read_only
 from aether_nb.store.records import (
     JSON,
@@ -65,7 +65,6 @@ from aether_nb.store.schema import (
     migrate,
 )
 from aether_nb.store.unwritten import missing_rows as unwritten_rows
-from aether_nb.store.unwritten import shadow
 from aether_nb.store.values import db_text
 
 __all__ = ["INLINE_BLOB_MAX", "MIGRATIONS", "SCHEMA_VERSION", "DuckDBStore"]

@@ -30,7 +30,7 @@ from aether_nb.store.rows import Rows
 if TYPE_CHECKING:
     from aether_nb.store.log import FileState
 
-__all__ = ["LOGGED_TABLES", "lay_over"]
+__all__ = ["LOGGED_TABLES", "lay_over", "pending_rows", "shadow"]
 
 LOGGED_TABLES = ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
 """The tables the history log writes (artifacts are written to the table directly)."""
@@ -59,7 +59,13 @@ def lay_over(
     with the table plus those rows. ``main`` is a connection of the same database without the shadows (the
     apply's plan reads which keys the file's tables hold there). Raises duckdb.Error."""
     rows = pending_rows(state.pending)
-    rows = Rows(**{t: (getattr(rows, t) if t in tables else []) for t in LOGGED_TABLES})
+    shadow(cur, Rows(**{t: (getattr(rows, t) if t in tables else []) for t in LOGGED_TABLES}), state, main)
+
+
+def shadow(cur: duckdb.DuckDBPyConnection, rows: Rows, state: FileState, main: duckdb.DuckDBPyConnection) -> None:
+    """Shadow each table ``rows`` touches, on ``cur`` (in a transaction its caller rolls back), with the table plus
+    ``rows``, written there by the apply's own statements (so the query sees what an apply would leave). ``main``:
+    a connection of the same database without the shadows. Raises duckdb.Error."""
     touched = [t for t in LOGGED_TABLES if getattr(rows, t)]
     if not touched:
         return

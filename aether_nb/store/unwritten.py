@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import duckdb
-
-from aether_nb.store.apply import execute, plan
 from aether_nb.store.delta import Delta
 from aether_nb.store.overlay import LOGGED_TABLES, pending_rows
 from aether_nb.store.records import HistoryBatch
@@ -24,10 +21,7 @@ from aether_nb.store.rows import Rows, encode_batch
 if TYPE_CHECKING:
     from aether_nb.store.log import FileState
 
-__all__ = ["missing_rows", "shadow"]
-
-_APPEND_ONLY = frozenset({"journal", "events", "memory"})
-_PREFIX = "aether_unwritten_"
+__all__ = ["missing_rows"]
 
 
 def missing_rows(state: FileState, batch: HistoryBatch | None) -> Rows | None:
@@ -40,25 +34,3 @@ def missing_rows(state: FileState, batch: HistoryBatch | None) -> Rows | None:
         merged.add(encode_batch(batch, state.next))  # (order values are never reused: skipping some is harmless)
     rows = merged.rows()
     return rows if any(getattr(rows, t) for t in LOGGED_TABLES) else None
-
-
-def shadow(cur: duckdb.DuckDBPyConnection, rows: Rows, state: FileState, main: duckdb.DuckDBPyConnection) -> None:
-    """Shadow each table ``rows`` touches, on ``cur`` (in a transaction its caller rolls back), with the table plus
-    ``rows``, written there by the apply's own statements (so the query sees what an apply would leave). ``main``:
-    a connection of the same database without the shadows. Raises duckdb.Error."""
-    touched = [t for t in LOGGED_TABLES if getattr(rows, t)]
-    statements = plan(rows, state, main)
-    row = cur.execute("SELECT current_database()").fetchone()
-    catalog = '"' + str(row[0] if row else "").replace('"', '""') + '"'
-    for table in touched:
-        limit = " LIMIT 0" if table in _APPEND_ONLY else ""  # (appended: a view of the table and the new rows)
-        cur.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {catalog}.main.{table}{limit}")
-    for statement in statements:
-        execute(cur, statement)
-    for table in touched:
-        if table in _APPEND_ONLY:
-            cur.execute(f"ALTER TABLE temp.main.{table} RENAME TO {_PREFIX}{table}")
-            cur.execute(
-                f"CREATE TEMP VIEW {table} AS SELECT * FROM {catalog}.main.{table} "
-                f"UNION ALL SELECT * FROM temp.main.{_PREFIX}{table}"
-            )
