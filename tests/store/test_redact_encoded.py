@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 
 import aether_nb as ag
 from aether_nb.runtime import codec
-from aether_nb.runtime import session as session_mod
 from aether_nb.store.protocol import Store
 from aether_nb.store.redact import MASK, clears_gate, contains_secret, redact_many, redact_text
-from tests.conftest import arun, make_session
+from tests.conftest import arun, default_session
 
 GITLAB = "glpat-abcdefghij1234567890"
 BEARER = "Bearer abcdefghijklmnop1234567890"
@@ -137,12 +136,8 @@ def test_json_without_a_secret_is_left_as_it_is() -> None:
 
 @pytest.fixture
 def session_over(store: Store) -> Any:
-    s, _ = make_session(store)
-    previous = session_mod.set_default_session(s)
-    try:
+    with default_session(store) as s:
         yield s
-    finally:
-        session_mod.set_default_session(previous)
 
 
 def test_llm_texts_with_secrets_reach_no_table(store: Store, session_over: Any) -> None:
