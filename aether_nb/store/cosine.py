@@ -11,12 +11,9 @@ computation in the last bits (so a pending copy of a stored note ranked above it
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable, Sequence
-
-import duckdb
-
-from aether_nb.store.duckdb import DuckDBStore
 
 __all__ = ["Scorer", "python_cosine", "scorer_of"]
 
@@ -44,6 +41,8 @@ def duckdb_cosine(query: Sequence[float], embeddings: Sequence[Sequence[float]])
         return []
     con = getattr(_local, "con", None)
     if con is None:
+        import duckdb  # (here: importing aether_nb imports no DuckDB, tests/test_imports.py)
+
         con = _local.con = duckdb.connect(":memory:")
     row = con.execute(
         "SELECT list_transform(?::DOUBLE[][], lambda e: list_cosine_similarity(e::FLOAT[], ?::FLOAT[]))",
@@ -53,5 +52,7 @@ def duckdb_cosine(query: Sequence[float], embeddings: Sequence[Sequence[float]])
 
 
 def scorer_of(store: object) -> Scorer:
-    """How ``store`` scores a memory search (a store other than DuckDB's: as the in-memory store)."""
-    return duckdb_cosine if isinstance(store, DuckDBStore) else python_cosine
+    """How ``store`` scores a memory search (a store other than DuckDB's: as the in-memory store). A DuckDB store
+    exists only once its module is imported: a session over another store imports no DuckDB for this."""
+    module = sys.modules.get("aether_nb.store.duckdb")
+    return duckdb_cosine if module is not None and isinstance(store, module.DuckDBStore) else python_cosine
