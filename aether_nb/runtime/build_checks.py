@@ -130,28 +130,37 @@ def _rename(name: str, factory: bool) -> str:
 
 
 class GraphTools:
-    """The one tool each name stands for in a graph being built (``tools``, kept by the built graph, which runs
-    them), and the problems of the nodes whose tool cannot be the one its name finds."""
+    """The one tool each name and code version stands for in a graph being built (``tools``, kept by the built
+    graph, which runs them), and the problems of the nodes whose tool cannot be the one its name finds.
+
+    Why name *and* version: a node records both, and a graph loaded again finds its tool by both, so two tools of
+    one name with different code (a notebook's ``ask_approval`` beside the ready-made one) are told apart; two of
+    one name and the same code (a factory's tools, differing only in what they closed over) are not."""
 
     def __init__(self) -> None:
-        self.tools: dict[str, Any] = {}
-        self._first: dict[str, str] = {}  # name -> the first node that called it
+        self.tools: dict[tuple[str, Any], Any] = {}
+        self._first: dict[tuple[str, Any], str] = {}  # (name, version) -> the first node that called it
+        self._named: dict[tuple[str, tuple[str, str]], tuple[str, Any]] = {}  # (name, origin) -> its first key
         self._told: set[tuple[str, int]] = set()  # (name, id of a tool) already reported: each clash said once
 
     def problem(self, tool: Any, name: str, node_id: str) -> str | None:
         """Why node ``node_id`` cannot call ``tool`` (registered as ``name``) in this graph, or None."""
-        seen = self.tools.get(name)
+        key = (name, getattr(tool, "version", None))
+        seen = self.tools.get(key)
         if seen is None:
-            self.tools[name] = tool
-            self._first[name] = node_id
-            return self._superseded(tool, name, node_id)
+            self.tools[key] = tool
+            self._first[key] = node_id
+            first_key = self._named.setdefault((name, origin(tool)), key)
+            if first_key == key:
+                return self._superseded(tool, name, node_id)
+            key, seen = first_key, self.tools[first_key]  # one function defined again with other code: both called
         if seen is tool or (name, id(tool)) in self._told:
             return None
         self._told.add((name, id(tool)))
         first, again = _where(seen), _where(tool)
         how = f"both made by {first}: a factory called twice?" if first == again else f"{first}, and {again}"
         return (
-            f"{self._first[name]} and {node_id}: two different tools are both named {name!r} ({how}); a graph finds "
+            f"{self._first[key]} and {node_id}: two different tools are both named {name!r} ({how}); a graph finds "
             "each node's tool by its name, so one node would run the other's code. Tool names must be unique in a "
             f"graph: {_rename(name, first == again)}"
         )

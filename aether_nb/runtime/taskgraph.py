@@ -319,10 +319,10 @@ class TaskGraph:
     promoted_from: dict[str, Any] | None = None
     """For a graph promoted from a run: ``{"run": id, "inputs": {...}, "computed": [names]}`` — the optional inputs
     named in ``computed`` hold values the run computed in Python for those run inputs (see :meth:`check_inputs`)."""
-    tools: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    """The tools ``build()`` found the nodes calling, by name: the ones :meth:`resolve_tool` runs. Not saved (a graph
-    loaded from JSON finds its tools by name and code version): two tools of one name and code (a factory's) would
-    otherwise both be found as the one defined last."""
+    tools: dict[tuple[str, Any], Any] = field(default_factory=dict, repr=False, compare=False)
+    """The tools ``build()`` found the nodes calling, by name and code version: the ones :meth:`resolve_tool` runs.
+    Not saved (a graph loaded from JSON finds its tools by name and code version): two tools of one name and code
+    (a factory's) would otherwise both be found as the one defined last."""
 
     kind = "graphify"
 
@@ -491,8 +491,8 @@ class TaskGraph:
         the tool.
         """
         latest = lookup("tool", spec.tool)
-        held = self.tools.get(spec.tool)
-        if held is not None and getattr(held, "version", None) == spec.tool_version:
+        held = self.tools.get((spec.tool, spec.tool_version))
+        if held is not None:
             exact = held  # the tool the build called (another of its name and code may have been defined since)
         else:
             exact = lookup_version("tool", spec.tool, spec.tool_version)

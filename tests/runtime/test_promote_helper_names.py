@@ -61,3 +61,17 @@ def test_promoted_source_hides_no_notebook_name_and_imports_ag(session: Session,
     assert ns["ask_approval"] is mine, source
     channel.add_answers(True)
     assert arun(ns["gated_static"](x=5)) == {"y": 10}
+
+
+def test_a_promoted_graph_calling_a_tool_named_like_a_helper_and_the_helper_builds_and_runs(
+    session: Session, channel: ScriptedChannel
+) -> None:
+    channel.add_answers(True)
+    run = finished_run(clash, what="x")
+    source = run.promote("clash_static_run")
+    ns: dict[str, Any] = {"ask_approval": ask_approval}
+    # (built: "two different tools are both named 'ask_approval'", though one is the notebook's and one aether_nb's)
+    exec(source, ns)
+    channel.add_answers(True)
+    assert arun(ns["clash_static_run"](what="y")) == {"ok": True}
+    assert [w.prompt for w in channel.prompts] == ["Go?", "Go?"]  # the ready-made tool asked, once per run
