@@ -36,7 +36,8 @@ def python_cosine(query: Sequence[float], embeddings: Sequence[Sequence[float]])
 
 def duckdb_cosine(query: Sequence[float], embeddings: Sequence[Sequence[float]]) -> list[float]:
     """As the DuckDB store scores (:func:`aether_nb.store.reads.memory_search`): the same function of the same
-    engine over the same single-precision values, so the same numbers (a NULL is 0.0 there too)."""
+    engine over the same single-precision values, so the same numbers (a NULL or a NaN, the cosine of a note
+    without words, is 0.0 there too)."""
     if not embeddings:
         return []
     con = getattr(_local, "con", None)
@@ -45,7 +46,8 @@ def duckdb_cosine(query: Sequence[float], embeddings: Sequence[Sequence[float]])
 
         con = _local.con = duckdb.connect(":memory:")
     row = con.execute(
-        "SELECT list_transform(?::DOUBLE[][], lambda e: list_cosine_similarity(e::FLOAT[], ?::FLOAT[]))",
+        "SELECT list_transform(?::DOUBLE[][], "
+        "lambda e: coalesce(nullif(list_cosine_similarity(e::FLOAT[], ?::FLOAT[]), 'NaN'::FLOAT), 0.0))",
         [[[float(x) for x in e] for e in embeddings], [float(x) for x in query]],
     ).fetchone()
     return [float(s or 0.0) for s in (row[0] if row else ())]

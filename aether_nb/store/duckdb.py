@@ -83,15 +83,25 @@ _STATES: dict[str, FileState] = {}
 _STATES_LOCK = threading.Lock()
 
 
-def _lock_message(path: str, exc: BaseException) -> str:
+def _lock_message(path: str, exc: BaseException, *, read_only: bool) -> str:
+    """Why the file cannot be opened. A read-only open is refused only by a process writing the file; a writing
+    open by any other process that has it open, a reader too (DuckDB's lock does not say which)."""
     match = re.search(r"PID (\d+)", str(exc))
     holder = f"another process (PID {match.group(1)})" if match else "another process"
+    if read_only:
+        what = (
+            f"{holder} has it open for writing, and DuckDB keeps other processes out of a file while it is being "
+            "written, a read-only open too"
+        )
+    else:
+        what = (
+            f"{holder} has it open (writing it, or only reading it: a read-only DuckDBStore, a dashboard, another "
+            "notebook inspecting runs). DuckDB lets a process write a file only while no other process has it open"
+        )
     return (
-        f"cannot open the aether_nb store {path}: {holder} has it open for writing. DuckDB lets only one "
-        "process open a file while it is being written, and that lock keeps readers out too, so opening it "
-        "read-only is not possible either while that process holds it. Close the store in the other kernel "
-        "(`%aether store` there shows which file it uses; ag.configure(store=...) switches it to another "
-        f"one) or shut that kernel down, or open a different file here. (DuckDB: {exc})"
+        f"cannot open the aether_nb store {path}: {what}. Close the store in that process (in a kernel, "
+        "`%aether store` shows which file it uses and ag.configure(store=...) switches it to another one) or end "
+        f"that process, or open a different file here. (DuckDB: {exc})"
     )
 
 
@@ -135,7 +145,9 @@ class DuckDBStore:
                 if "Could not set lock" not in str(exc):
                     raise self._open_error(exc) from exc
                 if time.monotonic() + _LOCK_RETRY_STEP_S > deadline:
-                    raise StorageError(_lock_message(self.location, exc), code="locked") from exc
+                    raise StorageError(
+                        _lock_message(self.location, exc, read_only=self._read_only), code="locked"
+                    ) from exc
                 time.sleep(_LOCK_RETRY_STEP_S)
             except duckdb.ConnectionException as exc:
                 if "different configuration" not in str(exc):

@@ -265,7 +265,9 @@ def memory_search(
     """Cosine similarity in DuckDB; the caller applies the log's memory rows first."""
     sql = (
         'SELECT id, scope, kind, data, "text", tags, created_at, run_id, node_id, role, '
-        "list_cosine_similarity(embedding, ?::FLOAT[]) AS score FROM memory "
+        # (a note without words embeds as zeros: its cosine is NaN, which DuckDB sorts above every number, so
+        # blanks crowded out the notes that matched; 0.0, as the in-memory store scores it)
+        "coalesce(nullif(list_cosine_similarity(embedding, ?::FLOAT[]), 'NaN'::FLOAT), 0.0) AS score FROM memory "
         "WHERE scope = ? AND embedding IS NOT NULL AND len(embedding) = ?"
     )
     params: list[Any] = [[float(x) for x in vector], db_text(scope), len(vector)]

@@ -2,6 +2,7 @@
 
 Modes:
     hold     open the store, print ``ready``, keep it open until stdin closes, then close it and exit.
+    read     as ``hold``, with the store opened read-only.
     journal  open the store, print ``ready``, then append journal entries to run ``r`` forever, printing each
              key after ``append_journal`` returned (the entry is durable then). Stops after 1,000,000 entries.
     unclosed open the store, write nodes and events (to the history log: a long apply delay) and exit without
@@ -20,8 +21,8 @@ from aether_nb.store.records import JournalEntry, NodeRecord
 
 
 def main(path: str, mode: str) -> int:
-    if mode == "hold":
-        store = DuckDBStore(path)
+    if mode in ("hold", "read"):
+        store = DuckDBStore(path, read_only=mode == "read")
         print("ready", flush=True)
         sys.stdin.read()
         store.close()

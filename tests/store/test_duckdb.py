@@ -523,6 +523,21 @@ def test_second_process_gets_a_clear_locked_error(db: Path, child_factory: list[
         assert store.list_runs() == []
 
 
+def test_a_process_only_reading_the_file_is_not_said_to_write_it(db: Path, child_factory: list[Child]) -> None:
+    DuckDBStore(db).close()
+    child = Child(db, "read")
+    child_factory.append(child)
+    assert child.readline() == "ready"
+    with pytest.raises(StorageError) as info:
+        DuckDBStore(db)
+    assert info.value.code == "locked" and f"PID {child.proc.pid}" in info.value.message
+    # (it said the reader "has it open for writing" and to close the store "in the other kernel")
+    assert "open for writing" not in info.value.message and "only reading it" in info.value.message
+    assert child.proc.stdin is not None
+    child.proc.stdin.close()
+    assert child.proc.wait(timeout=30) == 0
+
+
 # -- (4) a writer killed mid-stream --------------------------------------------------------------------------
 def test_sigkill_mid_stream_loses_no_durable_entry(db: Path, child_factory: list[Child]) -> None:
     child = Child(db, "journal")

@@ -30,3 +30,17 @@ def test_tied_hits_come_oldest_first_in_every_store(store: Store) -> None:
     score = scorer_of(store)
     expected = score(query, [(0.25, 0.5, 0.75)] * 4 + [(0.9, 0.0, 0.1)])
     assert [sc for _, sc in hits] == expected  # (exactly: the merge's scores for a pending note are the store's)
+
+
+def test_notes_without_words_score_zero_and_never_crowd_out_a_match(store: Store) -> None:
+    # (a chat's "👍" or "..." embeds as all zeros: DuckDB's cosine of it is NaN, which sorted above every score, so
+    # the 50 candidates a search fetched were all blanks and the note that matched was never found)
+    store.memory_append(_note("match", 1.0, (0.3, 0.3, 0.9)))
+    for i in range(60):
+        store.memory_append(_note(f"blank{i}", 2.0 + i, (0.0, 0.0, 0.0)))
+    hits = store.memory_search("notebook", [0.3, 0.3, 0.9], limit=3)
+    assert [m.id for m, _ in hits] == ["match", "blank0", "blank1"]
+    assert [sc for _, sc in hits][1:] == [0.0, 0.0]
+    assert scorer_of(store)([0.3, 0.3, 0.9], [(0.0, 0.0, 0.0)]) == [0.0]  # (the merge's scorer says the same)
+    # a query without words (all zeros) scores every note 0.0: the oldest first, as ties are
+    assert [m.id for m, _ in store.memory_search("notebook", [0.0, 0.0, 0.0], limit=2)] == ["match", "blank0"]
