@@ -456,7 +456,12 @@ def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
                     restart_step_timeout.reset(restart)
             return result
         except TimeoutError:
-            raise StepTimeout(f"node {node_id} ran longer than its timeout of {timeout_s} s", node_id=node_id) from None
+            raise StepTimeout(
+                f"node {node_id} ran longer than its timeout of {timeout_s} s; give it more time with a larger "
+                "_timeout_s=, let the graph retry it (retry=ag.RetryPolicy(...)), or run it again with "
+                'resume_mode="failed_nodes" (a sync body cannot be stopped: it finishes in its thread)',
+                node_id=node_id,
+            ) from None
 
     return timed
 

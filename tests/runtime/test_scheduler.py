@@ -125,6 +125,9 @@ def test_node_timeout(session: Session) -> None:
     with pytest.raises(ag.RunFailed) as info:
         arun(g())
     assert isinstance(info.value.__cause__, ag.StepTimeout)
+    # (it said only "ran longer than its timeout of 0.05 s": what to do, as a StateGraph node's timeout says)
+    said = info.value.__cause__.message
+    assert "hangs_1" in said and "_timeout_s=" in said and 'resume_mode="failed_nodes"' in said, said
     statuses = {n.id: n.status for n in ag.runs()[0].graph.nodes}
     assert statuses == {"hangs_1": "FAILED_TIMEOUT", "work_1": "SKIPPED"}
 
