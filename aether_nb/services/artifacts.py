@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import codecs
 import fnmatch
 import functools
 import hashlib
 import json
-import mimetypes
 import pathlib
 import re
 import tempfile
@@ -20,14 +18,17 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_depth, check_no_secret, check_text, lone_surrogate
 from aether_nb.runtime.clock import Clock
 from aether_nb.runtime.effects import ServiceCall
+from aether_nb.services.artifact_text import guess_mime as guess_mime  # (re-exported)
+from aether_nb.services.artifact_text import redact_blob
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import ArtifactRecord
-from aether_nb.store.redact import redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
+_SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\.\s-][^\x00-\x1f\x7f/\\]{0,199}$")
+"""A plain file name in any script (``données.csv``, ``report (1).csv``, ``O'Brien.csv``: what a browser uploads):
+no folder separator or control character, not starting with ``.``, ``-`` or a space, at most 200 characters."""
 
 
 INLINE_DISPLAY_MAX = 8 << 20
@@ -101,8 +102,8 @@ def check_name(name: Any) -> str:
     """Reject names that could escape the store when written out (``../x``, ``/etc``, ``a/b``)."""
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
         raise UsageError(
-            f"artifact name {shown(name)} is not allowed: use a plain file name (letters, digits, '.', '_', '-', "
-            "spaces; no '/' or '..')",
+            f"artifact name {shown(name)} is not allowed: use a plain file name (no '/', '\\', '..' or control "
+            "characters, not starting with '.', '-' or a space; at most 200 characters)",
             code="bad_artifact_name",
         )
     return check_no_secret(name, "an artifact name")
@@ -169,73 +170,6 @@ def put_bytes(
     )
     store.artifact_put(rec, bytes(data))
     return Artifact.from_record(rec, store)
-
-
-_TEXT_SUFFIXES = {
-    ".yaml": "application/yaml",
-    ".yml": "application/yaml",
-    ".toml": "application/toml",
-    ".env": "text/plain",
-    ".ini": "text/plain",
-    ".cfg": "text/plain",
-    ".conf": "text/plain",
-    ".log": "text/plain",
-    ".properties": "text/plain",
-    ".md": "text/markdown",
-}
-"""Text files ``mimetypes`` does not know here (it took ``config.yaml``, ``.env`` and ``run.log`` for
-``application/octet-stream``): as binary they were stored without redaction, keys and passwords in clear."""
-
-
-def guess_mime(name: str) -> str:
-    """The MIME type of a file called ``name``: ``mimetypes``' guess, the text files it misses
-    (:data:`_TEXT_SUFFIXES`, ``.env`` alone too), else ``application/octet-stream``."""
-    lower = name.lower()
-    suffix = lower[lower.rfind(".") :] if "." in lower else ""
-    return _TEXT_SUFFIXES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def redact_blob(data: bytes, mime: str) -> bytes:
-    """``data`` with its secrets redacted when it is text (``text/*``, JSON, XML, YAML, TOML); other bytes as is.
-
-    Text is read in its ``charset`` parameter's encoding, by its byte-order mark (UTF-16 and UTF-32), else as
-    UTF-8; text that is none of these (a log with one Latin-1 ``é``) is read as Latin-1, one character per byte,
-    so every byte that is not part of a secret comes back as it was. Such text was stored as it was: unredacted.
-    """
-    kind, _, params = mime.partition(";")
-    kind = kind.strip().lower()  # ("TEXT/Plain; charset=utf-8" is text/plain: case-insensitive)
-    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "yaml", "toml", "javascript"))
-    if not textual:
-        return data
-    for encoding in _encodings(data, params):
-        try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        clean = redact_text(text)
-        if clean == text:
-            return data
-        try:
-            return clean.encode(encoding)
-        except UnicodeEncodeError:  # (a charset that cannot write the mask: read the bytes as Latin-1 instead)
-            continue
-    return data  # pragma: no cover - Latin-1 reads and writes any bytes
-
-
-def _encodings(data: bytes, params: str) -> list[str]:
-    """The encodings to read a text artifact in, most likely first; Latin-1 (any bytes) last."""
-    found = re.search(r"charset\s*=\s*\"?([A-Za-z0-9._:-]+)", params, re.IGNORECASE)
-    out = [found.group(1)] if found else []
-    for bom, codec in (
-        (codecs.BOM_UTF32_LE, "utf-32-le"),
-        (codecs.BOM_UTF32_BE, "utf-32-be"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):  # (the mark is kept as U+FEFF and written back: the bytes stay as they were)
-        if data.startswith(bom):
-            out.append(codec)
-            break
-    return [*out, "utf-8", "latin-1"]
 
 
 def check_labels(labels: Any) -> dict[str, Any] | None:
@@ -501,6 +435,8 @@ class Artifacts:
         rec, data = hit
         if directory is not None and not isinstance(directory, (str, pathlib.PurePath)):
             raise UsageError(f"directory must be a folder path, got {type(directory).__name__}")
+        if directory is not None and "\x00" in str(directory):
+            raise UsageError(f"directory {shown(str(directory))} holds a NUL character: pass a folder path")
         base = (
             pathlib.Path(directory)
             if directory is not None
@@ -514,7 +450,7 @@ class Artifacts:
             partial = path.with_name(f".{path.name}.partial")
             partial.write_bytes(data)
             partial.replace(path)  # atomic: a reader never sees half a file
-        except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+        except OSError as exc:  # (a folder that cannot exist, under /proc or /sys; a read-only or full disk)
             raise UsageError(
                 f"to_local_path cannot write the artifact under directory={shown(str(base))} "
                 f"({exc.strerror or type(exc).__name__}: {shown(exc.filename)}); pass a folder you can write to, "

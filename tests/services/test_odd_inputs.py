@@ -62,8 +62,10 @@ def test_text_artifacts_are_redacted_whatever_the_case_and_parameters_of_their_m
 
 
 def test_binary_artifacts_are_kept_as_they_are() -> None:
-    data = f"key = {KEY}".encode()
+    data = b"\x89PNG\r\n\x1a\n\x00\x00" + f"key = {KEY}".encode()
     assert redact_blob(data, "image/png") == data
+    # (text is text whatever its label: bytes that read as UTF-8 are redacted, tests/services/test_artifact_kinds.py)
+    assert KEY.encode() not in redact_blob(f"key = {KEY}".encode(), "image/png")
 
 
 def test_a_memory_role_holding_a_secret_is_refused(session: Session) -> None:
