@@ -116,7 +116,7 @@ def _wide_text(data: bytes) -> str | None:
                 return codec
     if len(data) % 2 == 0:
         half = n // 2
-        for codec, zeros, other in (("utf-16-le", 1, 0), ("utf-16-be", 0, 1)):
-            if head[zeros::2].count(0) >= 0.9 * half and head[other::2].count(0) == 0:
+        for codec, high, low in (("utf-16-le", 1, 0), ("utf-16-be", 0, 1)):
+            if head[high::2].count(0) >= 0.9 * half and head[low::2].count(0) == 0:
                 return codec
     return None
