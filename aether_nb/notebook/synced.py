@@ -13,6 +13,7 @@ from typing import Any
 
 from aether_nb.runtime.checks import utf8_safe
 from aether_nb.store.redact import redact_text
+from aether_nb.store.values import json_dumps
 
 __all__ = ["redacted_messages", "runtime_only", "utf8_json"]
 
@@ -51,10 +52,10 @@ def redacted_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def utf8_json(value: Any) -> tuple[Any, str]:
     """``value`` and its JSON text, with any lone surrogate written as its escape: the comm sends UTF-8, and one
     odd string (a file name decoded with surrogateescape, half an emoji) would make every update of the view fail."""
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    text = json_dumps(value, default=str, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         value = utf8_safe(value)
-        text = json.dumps(value, default=str, ensure_ascii=False)
+        text = json_dumps(value, default=str, ensure_ascii=False)
     return value, text

@@ -2,10 +2,13 @@
 
 The rule for values that are not plain JSON (documented in the README, section "Durability"):
 
-1. Common non-JSON types are tagged and restored exactly: tuple, set, frozenset, bytes, datetime, date, Path,
-   non-string dict keys, NaN/inf floats, and the dicts of :mod:`collections` (``Counter``, ``OrderedDict``,
-   ``defaultdict``, whose factory is pickled) and NumPy's ``float64``, whose contents stay JSON (readable in
-   ``sql()``, and searched by redaction like any dict).
+1. Common non-JSON types are tagged and restored exactly: tuple, set, frozenset, bytes, datetime (its time zone
+   too), date, Path, non-string dict keys, NaN/inf floats, and the dicts of :mod:`collections` (``Counter``,
+   ``OrderedDict``, ``defaultdict``, whose factory is pickled) and NumPy's ``float64``, whose contents stay JSON
+   (readable in ``sql()``, and searched by redaction like any dict). An int too long for decimal text (over
+   ``sys.get_int_max_str_digits()`` digits) stays an int here and is tagged as hex text where JSON text is written
+   (:func:`aether_nb.store.values.wide_ints`, ``json_dumps``), which :func:`decode` inverts: checking every int
+   here would cost every step.
 2. Anything else is pickled (tagged with its type), which restores it in a new process as long as its class can
    be imported or is defined again (a class from a notebook cell pickles by name: re-run the cell first). That
    includes every *subclass* of a JSON type (an ``IntEnum`` or ``str`` enum member, a ``dict`` or ``list``
@@ -30,6 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aether_nb.errors import StorageError, UsageError, shown
+from aether_nb.store.values import json_dumps, wide_ints
 
 _TAG = "__aether__"
 
@@ -167,6 +171,8 @@ def decode(value: Any) -> Any:
         return {k: decode(v) for k, v in value.items()}
     if tag == "float":
         return _float(value["v"]) if "cls" not in value else _numpy_float(value["v"])
+    if tag == "int":  # (written by aether_nb.store.values.wide_ints; hex text converts without a digit limit)
+        return int(value["hex"], 16)
     if tag == "dict":
         if "cls" in value:
             return _decode_dict_kind(value)
@@ -240,18 +246,41 @@ def _decode_dict_kind(value: dict[str, Any]) -> dict[Any, Any]:
 
 def _encode_datetime(value: _dt.datetime) -> dict[str, Any]:
     """ISO text, plus what it loses: the IANA zone of a ``ZoneInfo`` (ISO keeps only today's offset, so a replayed
-    value moved across a DST change, and ``tzinfo.key``, differed from the live one) and ``fold``."""
+    value moved across a DST change, and ``tzinfo.key``, differed from the live one), a fixed offset's own name and
+    an offset finer than a minute (see :func:`_fixed_zone`), and ``fold``."""
     out: dict[str, Any] = {_TAG: "datetime", "v": value.isoformat()}
-    key = getattr(value.tzinfo, "key", None)
-    if isinstance(key, str) and type(value.tzinfo).__module__ == "zoneinfo":
-        out["zone"] = key
+    tz = value.tzinfo
+    if type(tz) is _dt.timezone:
+        if tz is not _dt.UTC:  # (UTC, the common one, has neither)
+            _fixed_zone(tz, out)
+    else:
+        key = getattr(tz, "key", None)
+        if isinstance(key, str) and type(tz).__module__ == "zoneinfo":
+            out["zone"] = key
     if value.fold:
         out["fold"] = 1
     return out
 
 
+def _fixed_zone(tz: _dt.timezone, out: dict[str, Any]) -> None:
+    """A ``datetime.timezone`` beyond what ISO text keeps, into ``out``: its name when it has one of its own
+    (``timezone(timedelta(hours=1), "CET")`` came back named ``UTC+01:00``), and its offset in microseconds when
+    it is not whole minutes (Python 3.11's ``fromisoformat`` read ``+00:00:00.000005`` as UTC: another instant)."""
+    offset = tz.utcoffset(None)
+    name = tz.tzname(None)
+    if name != _dt.timezone(offset).tzname(None):
+        out["tzname"] = name
+    if offset.seconds % 60 or offset.microseconds or "tzname" in out:
+        out["offset_us"] = offset // _dt.timedelta(microseconds=1)
+
+
 def _decode_datetime(value: dict[str, Any]) -> _dt.datetime:
     out = _dt.datetime.fromisoformat(value["v"])
+    if "offset_us" in value:  # (the ISO text's wall time is exact; its offset may not be)
+        offset = _dt.timedelta(microseconds=value["offset_us"])
+        name = value.get("tzname")
+        tz = _dt.timezone(offset) if name is None else _dt.timezone(offset, name)
+        out = out.replace(tzinfo=tz)
     zone = value.get("zone")
     if isinstance(zone, str):
         import contextlib
@@ -399,16 +428,25 @@ def _canonical(value: Any, depth: int = 0) -> Any:
             # Same order as the general case, without a json.dumps per item: ASCII identifier keys need no JSON
             # escaping and hold no character below '"', so sorting the keys sorts their [key, value] JSON.
             return {"dict": [[k, _canonical(value[k], d)] for k in sorted(value)]}
-        return {"dict": sorted(([_canonical(k, d), _canonical(v, d)] for k, v in value.items()), key=json.dumps)}
+        return {"dict": _sorted([[_canonical(k, d), _canonical(v, d)] for k, v in value.items()])}
     if isinstance(value, (list, tuple)):
         return [_canonical(v, d) for v in value]
     if isinstance(value, (set, frozenset)):
-        return {"set": sorted((_canonical(v, d) for v in value), key=json.dumps)}
+        return {"set": _sorted([_canonical(v, d) for v in value])}
     if isinstance(value, (bytes, bytearray)):
         return {"bytes": hashlib.sha256(bytes(value)).hexdigest()}
     if isinstance(value, (_dt.date, pathlib.PurePath)):
         return str(value)
     return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
+
+
+def _sorted(items: list[Any]) -> list[Any]:
+    """``items`` (canonical values) in the order of their JSON text; one holding an int too long for decimal text
+    is ordered by its tagged text (see :func:`json_dumps`), which is no less stable."""
+    try:
+        return sorted(items, key=json.dumps)
+    except ValueError:
+        return sorted(items, key=json_dumps)
 
 
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # one encoder, not one per call
@@ -438,9 +476,17 @@ def fingerprint(value: Any) -> str:
     Raises:
         NotEncodable: the value nests deeper than :data:`MAX_DEPTH` levels.
     """
-    blob = _flat_canonical(value) if type(value) is dict else None
-    if blob is None:
-        blob = _CANONICAL_JSON.encode(_canonical(value))
+    try:
+        blob = _flat_canonical(value) if type(value) is dict else None
+        if blob is None:
+            blob = _CANONICAL_JSON.encode(_canonical(value))
+    except ValueError:
+        # An int too long for decimal text (math.factorial(2000)) as a call's argument: hashed as its hex tag. Not
+        # checked beforehand, so ordinary ints cost nothing.
+        wide = wide_ints(_canonical(value))
+        if wide is None:
+            raise
+        blob = _CANONICAL_JSON.encode(wide)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ from aether_nb.runtime.step_host import StepHost
 from aether_nb.runtime.waits import WaitSpec
 from aether_nb.store.records import JournalEntry, WaitRecord
 from aether_nb.store.redact import PLAIN_ARGUMENT_NAMES, contains_secret, register_credential_inputs
+from aether_nb.store.values import json_dumps
 
 if TYPE_CHECKING:
     from aether_nb.runtime.executors import Submission
@@ -463,7 +463,7 @@ class Scope:
                     f"{exc}. Step {key!r} is not journaled: if this run is resumed in a new process, the step runs "
                     "again. Return JSON-friendly or picklable values to make it durable."
                 )
-        if message is None and _has_text(encoded) and contains_secret(json.dumps(encoded)):
+        if message is None and _has_text(encoded) and contains_secret(json_dumps(encoded)):
             message = (
                 f"the result of step {key!r} contains a secret (an API key or credential), which is never written "
                 "to the store: the step is not journaled and runs again if the run is resumed."

@@ -8,7 +8,6 @@ errors, so it lives in one place.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aether_nb.errors import UsageError, shown
@@ -16,6 +15,7 @@ from aether_nb.runtime.codec import NotEncodable, check_decodable, decode, encod
 from aether_nb.store.protocol import Store
 from aether_nb.store.records import JournalEntry, RunRecord
 from aether_nb.store.redact import contains_secret
+from aether_nb.store.values import json_dumps
 
 __all__ = [
     "SECRET_INPUTS",
@@ -41,7 +41,7 @@ SECRET_INPUTS = (
 def inputs_are_durable(stored_inputs: Any) -> bool:
     """Whether a run's (encoded) inputs can be stored as they are: inputs holding a secret are stored redacted,
     so such a run cannot be resumed in a new process (recorded in the run's meta at start)."""
-    return not contains_secret(json.dumps(stored_inputs))
+    return not contains_secret(json_dumps(stored_inputs))  # (an int of 5,000 digits: no error)
 
 
 def durable_inputs(record: RunRecord) -> bool:
@@ -116,7 +116,7 @@ def stored_outputs(outputs: dict[str, Any]) -> tuple[Any, str | None]:
     outputs that cannot be encoded, or hold a secret, stay in this process only."""
     try:
         encoded = encode(outputs)
-        if contains_secret(json.dumps(encoded)):
+        if contains_secret(json_dumps(encoded)):
             raise NotEncodable("the outputs contain a secret (an API key or credential)")
     except NotEncodable as exc:
         return preview(outputs), f"{exc}. The outputs are kept in this process; the store holds a preview only."

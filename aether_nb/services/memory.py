@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import re
 import secrets
@@ -28,6 +27,7 @@ from aether_nb.runtime.checks import check_depth, check_no_secret, check_text
 from aether_nb.runtime.codec import NotEncodable, decode, encode
 from aether_nb.runtime.effects import ServiceCall
 from aether_nb.store.records import MemoryRecord
+from aether_nb.store.values import json_dumps
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -222,7 +222,7 @@ class Memory:
             raise UsageError(f"memory.record: {exc}", code="not_storable") from exc
         if text is None:
             text = data.get("text", "") if isinstance(data, dict) and isinstance(data.get("text"), str) else ""
-            text = text or (data if isinstance(data, str) else json.dumps(encoded, ensure_ascii=False))
+            text = text or (data if isinstance(data, str) else json_dumps(encoded, ensure_ascii=False))
         search_text = searchable(text)
         ctx, scope, embed = self._ctx, self._scope, self._embed
 

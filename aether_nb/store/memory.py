@@ -30,7 +30,7 @@ from aether_nb.store.records import (
 )
 from aether_nb.store.redact import clears_gate, json_text, redact_many, redact_optional, redact_text
 from aether_nb.store.rows import artifact_row, encode_batch, reject_error
-from aether_nb.store.values import json_column, plain_json
+from aether_nb.store.values import json_column, json_dumps, plain_json
 
 
 def _kv_texts(values: list[Any]) -> list[str]:
@@ -379,7 +379,7 @@ class MemoryStore:
         with self._lock:
             self._check()
             _check(HistoryBatch(kv=[(scope, key, value, expires_at, False)]))
-            self._kv[(scope, key)] = (redact_text(json.dumps(value)), expires_at)
+            self._kv[(scope, key)] = (redact_text(json_dumps(value)), expires_at)
 
     def kv_delete(self, scope: str, key: str) -> bool:
         with self._lock:

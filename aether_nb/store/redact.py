@@ -35,6 +35,7 @@ from aether_nb.errors import StorageError
 from aether_nb.store import detectors
 from aether_nb.store.detectors import compiled_on_first_use
 from aether_nb.store.redact_encoded import redact_escaped_strings, redact_with_blobs
+from aether_nb.store.values import json_dumps
 
 MASK = "[REDACTED]"
 _KEY_NAMES = (
@@ -94,8 +95,7 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 _cache: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
 _forms: tuple[str, ...] = ()
-"""The secrets of ``_cache`` in every form they take in stored text (see :func:`_secret_forms`): what the pattern
-matches."""
+"""The secrets of ``_cache`` in every form they take in stored text (:func:`_secret_forms`): what it matches."""
 
 
 def register_secret(value: str) -> None:
@@ -537,7 +537,7 @@ def contains_secret(text: str) -> bool:
 
 def redact_value(value: Any) -> Any:
     """A JSON value with its secrets redacted (round-trips through JSON text)."""
-    return json.loads(redact_text(json.dumps(value)))
+    return json.loads(redact_text(json_dumps(value)))
 
 
 def json_text(value: Any) -> str:
@@ -547,7 +547,7 @@ def json_text(value: Any) -> str:
         StorageError: the value is not JSON (encode it with :mod:`aether_nb.runtime.codec` first).
     """
     try:
-        return redact_text(json.dumps(value))
+        return redact_text(json_dumps(value))
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"the store accepts JSON values only, got {type(value).__name__}: {exc}. "
@@ -559,7 +559,7 @@ def json_text(value: Any) -> str:
 def json_texts(values: list[Any]) -> list[str]:
     """:func:`json_text` of many values, redacted in one pass (see :func:`redact_many`)."""
     try:
-        texts = [json.dumps(v) for v in values]
+        texts = [json_dumps(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise StorageError(
             f"the store accepts JSON values only: {exc}. Encode values with aether_nb.runtime.codec first.",

@@ -9,6 +9,9 @@ accepts comes back unchanged (see :mod:`aether_nb.store.rows` for the checks a r
   string (:func:`py_text`); so is a string that itself starts with :data:`ESCAPE` (U+FDD0, a Unicode
   noncharacter), so the mapping stays one to one.
 * **Embeddings** travel in the history log as little-endian float32, base64 (:func:`pack_vector`).
+* **Ints too long for decimal text** (Python refuses ``str()`` of an int over ``sys.get_int_max_str_digits()``
+  digits, 4,300 by default, and so does every JSON encoder) are written as ``{"__aether__": "int", "hex": ...}``
+  (:func:`wide_ints`), which :func:`aether_nb.runtime.codec.decode` turns back into the same int.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import math
 import re
 import struct
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +35,12 @@ __all__ = [
     "dump_json",
     "json_column",
     "json_depth",
+    "json_dumps",
     "pack_vector",
     "plain_json",
     "py_text",
     "vector_literal",
+    "wide_ints",
 ]
 
 ESCAPE = "\ufdd0"
@@ -64,10 +70,73 @@ _C_ENCODER: Any = (
 
 
 def dump_json(value: Any) -> str:
-    """``json.dumps(value)``, faster for many small values."""
-    if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
-        return json.dumps(value)
-    return "".join(_C_ENCODER(value, 0))
+    """``json.dumps(value)``, faster for many small values; an int too long for decimal text is written tagged
+    (:func:`wide_ints`) instead of failing.
+
+    Raises:
+        ValueError, TypeError, RecursionError: as ``json.dumps`` would, for what is not JSON.
+    """
+    try:
+        if _C_ENCODER is None:  # pragma: no cover - CPython has the C encoder
+            return json.dumps(value)
+        return "".join(_C_ENCODER(value, 0))
+    except ValueError:
+        wide = _wide_or_none(value)
+        if wide is None:
+            raise
+        return dump_json(wide)
+
+
+def json_dumps(value: Any, **options: Any) -> str:
+    """``json.dumps(value, **options)``, with any int too long for decimal text written tagged (:func:`wide_ints`,
+    which the codec's ``decode`` inverts) instead of raising ``ValueError``: for whoever reads a stored value as
+    text (a secret check, a search text, a display) as the store writes it. Costs nothing more for other values."""
+    try:
+        return json.dumps(value, **options)
+    except ValueError:
+        wide = _wide_or_none(value)
+        if wide is None:
+            raise
+        return json.dumps(wide, **options)
+
+
+def wide_ints(value: Any) -> Any | None:
+    """``value`` (JSON: dicts, lists, tuples and scalars) with every int too long for decimal text written as
+    ``{"__aether__": "int", "hex": hex(n)}``, or None when it holds none.
+
+    Why: Python refuses to turn an int of more than ``sys.get_int_max_str_digits()`` digits (4,300 by default, a
+    guard against quadratic conversions) into decimal text, so ``json.dumps`` raised ``ValueError`` where the store
+    wrote a step's result (``math.factorial(2000)``): its record was dropped and the step ran again after a restart.
+    Hex text has no such limit and converts in linear time both ways. Called only after an encoder refused a value
+    (ordinary ints cost nothing); a value containing itself raises ``RecursionError``."""
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return None
+    found = [False]
+    # b bits make at most b * log10(2) + 1 digits: at most 3 * limit bits, 0.91 * limit + 1 digits, which convert
+    out = _wide(value, 3 * limit, found)
+    return out if found[0] else None
+
+
+def _wide(value: Any, bits: int, found: list[bool]) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() <= bits:
+            return value
+        found[0] = True
+        return {"__aether__": "int", "hex": hex(value)}  # (the codec's tag: runtime.codec decodes it)
+    if isinstance(value, dict):
+        return {k: _wide(v, bits, found) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wide(v, bits, found) for v in value]
+    return value
+
+
+def _wide_or_none(value: Any) -> Any | None:
+    """:func:`wide_ints`, None for a value it cannot walk (one that contains itself: the encoder's error stands)."""
+    try:
+        return wide_ints(value)
+    except RecursionError:
+        return None
 
 
 # -- values ---------------------------------------------------------------------------------------------------
@@ -165,7 +234,10 @@ def plain_json(value: Any) -> str | None:
     try:
         raw = orjson.dumps(value)
     except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate, too deep for orjson
-        return None
+        # An int too long for decimal text fails every encoder: written tagged here, it is stored by those who
+        # dump with ``plain_json(v) or json.dumps(v)`` too (a state graph's checkpoint holding one was refused).
+        wide = _wide_or_none(value)
+        return None if wide is None else dump_json(wide)
     return raw.decode() if raw.isascii() else None
 
 
@@ -186,7 +258,10 @@ def json_column(values: list[Any]) -> list[str] | None:
                 continue
             text = plain_json(v)
             if text is None:
-                text = join(enc(v, 0)) if enc is not None else dump_json(v)
+                try:
+                    text = join(enc(v, 0)) if enc is not None else dump_json(v)
+                except ValueError:  # an int too long for decimal text: written tagged (see wide_ints)
+                    text = dump_json(v)
             texts.append(text)
     except (TypeError, ValueError, RecursionError, OverflowError):
         return None
