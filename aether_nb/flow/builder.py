@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.cache import CachePolicy, InMemoryCache
 from aether_nb.flow.context import check_context_schema
+from aether_nb.flow.default_names import default_name
+from aether_nb.flow.describe import builder_bundle
 from aether_nb.flow.error_handlers import handler_node_names
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import graph_name, interrupt_names, plain_name, services_of, timeout_seconds
@@ -34,7 +36,6 @@ from aether_nb.flow.types import (
     InvalidUpdate,
 )
 from aether_nb.runtime.checks import check_no_secret, check_text
-from aether_nb.runtime.codec import fingerprint
 
 if TYPE_CHECKING:
     from aether_nb.flow.checkpoint import Checkpointer
@@ -98,6 +99,10 @@ class StateGraph:
 
     def __repr__(self) -> str:
         return f"StateGraph({self.spec.name}, nodes={list(self.nodes)})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The repr and an SVG of the nodes and edges added so far, as a compiled graph and a TaskGraph show."""
+        return builder_bundle(self)
 
     @property
     def entry_point(self) -> str | None:
@@ -315,7 +320,9 @@ class StateGraph:
             )
         items = list(nodes)  # (a NumPy array of functions too: its truth was a bare ValueError)
         if not items:
-            raise UsageError("add_sequence() needs at least one node")
+            raise GraphDefinitionError(
+                "add_sequence() needs at least one node: pass a list of functions or (name, function) pairs"
+            )
         names: list[str] = []
         for item in items:
             if isinstance(item, tuple):
@@ -415,8 +422,9 @@ class StateGraph:
         return problems
 
     def default_name(self) -> str:
-        """``<schema>_<hash of the node names>``: stable while the graph keeps its nodes."""
-        return f"{self.spec.name}_{fingerprint(sorted(self.nodes))[:6]}"
+        """``<schema>_<hash of the node names>``: stable while the graph keeps its nodes (a node added gives a new
+        name, whose graph finds the earlier one's threads only with ``name=``: see :mod:`.default_names`)."""
+        return default_name(self.spec.name, self.nodes)
 
     def topology(self) -> Topology:
         return Topology(dict(self.nodes), list(self.edges), list(self.waiting_edges), list(self.branches))

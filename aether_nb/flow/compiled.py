@@ -47,7 +47,15 @@ from aether_nb.flow.output_v2 import check_version, graph_output
 from aether_nb.flow.printing import passes, print_modes, print_sink
 from aether_nb.flow.resuming import drop_expected_outcomes
 from aether_nb.flow.runnable import RunnableMixin
-from aether_nb.flow.stream_call import Feed, chunk_shaper, stream_turn
+from aether_nb.flow.stream_call import (
+    STREAM_MODES,
+    Feed,
+    chunk_shaper,
+    default_stream_mode,
+    invoke_by_stream,
+    invoke_keys,
+    stream_turn,
+)
 from aether_nb.flow.streaming import Sink, drive, drive_on
 from aether_nb.flow.threads import History, state_history, subgraph_at, thread_state
 from aether_nb.flow.turns import (
@@ -71,19 +79,6 @@ from aether_nb.runtime.session import Session, default_session
 if TYPE_CHECKING:
     from aether_nb.flow.builder import StateGraph
     from aether_nb.runtime.execution import Scope
-
-STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
-
-
-def default_stream_mode(mode: str | Sequence[str] | None) -> str | Sequence[str]:
-    """``stream_mode=None`` as LangGraph reads it: ``"updates"`` (``ainvoke`` returns chunks), ``"values"`` in a node;
-    anything that is no list of modes is refused (a UsageError, not ``list()``'s TypeError)."""
-    if mode is not None:
-        if not isinstance(mode, (str, Sequence)):
-            raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(mode)}")
-        return mode
-    return "values" if current_engine() is not None and current_node_run() is not None else "updates"
-
 
 _FLOW_WAITS = ("interrupt", "before", "after")
 
@@ -296,9 +291,11 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
 
         ``context`` is this call's run-scoped context (``context_schema``; a dict is coerced to it), which nodes
         read as ``runtime.context``. It is never stored: a turn this call resumes runs with this call's context.
-        As in LangGraph, ``output_keys`` picks what is returned (one key: its value), ``interrupt_before``/
-        ``interrupt_after`` replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
-        than ``"values"`` returns the list of chunks :meth:`astream` would yield. ``version="v2"`` returns
+        As in LangGraph, ``output_keys`` picks what is returned (one key: its value; any key of the state, not only
+        the output schema's), ``interrupt_before``/``interrupt_after`` (a non-empty list, or ``"*"``; ``[]`` keeps
+        the compiled ones) replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
+        than ``"values"`` returns the list of chunks :meth:`astream` would yield, showing only the output
+        schema's keys (or ``output_keys``), as LangGraph's ``invoke`` does. ``version="v2"`` returns
         LangGraph's :class:`GraphOutput` (``value``, ``interrupts``) instead (chunks: v2's typed parts).
 
         Returns:
@@ -318,22 +315,13 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         check_output_keys(output_keys)
         printed = print_modes(self, kwargs, STREAM_MODES)
         stream_mode = default_stream_mode(stream_mode)
-        if stream_mode != "values":
-            chunks = self.astream(
-                input,
-                config,
-                stream_mode=stream_mode,
-                context=context,
-                output_keys=output_keys,
-                interrupt_before=interrupt_before,
-                interrupt_after=interrupt_after,
-                version=version,
-                print_mode=printed,
-            )
-            return [c async for c in chunks]
+        if stream_mode != "values" or (output_keys is not None and self.spec.kind != "root"):
+            call = {"context": context, "interrupt_before": interrupt_before, "interrupt_after": interrupt_after}
+            call["printed"] = printed
+            return await invoke_by_stream(self, input, config, stream_mode, output_keys, version, call)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("ainvoke()", self.nodes, interrupt_before, interrupt_after)
-        printer = print_sink(printed, output_keys, config)  # (None: nothing printed)
+        printer = print_sink(printed, invoke_keys(self, output_keys), config)  # (None: nothing printed)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
             ctx = ctx if context is not None else INHERIT
@@ -394,9 +382,35 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         typed part ``{"type": mode, "ns": namespace, "data": payload}`` (:mod:`aether_nb.flow.output_v2`).
         """
         check_call_options(durability, kwargs)
+        printed = print_modes(self, kwargs, STREAM_MODES)
+        stream = self.stream_turns(
+            input, config, stream_mode=stream_mode, subgraphs=subgraphs, context=context, output_keys=output_keys,
+            chunk_keys=output_keys, interrupt_before=interrupt_before, interrupt_after=interrupt_after, version=version,
+            printed=printed,
+        )  # fmt: skip
+        async with contextlib.aclosing(stream):  # (leaving this stream early closes it at once: the turn stops)
+            async for chunk in stream:
+                yield chunk
+
+    async def stream_turns(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        *,
+        stream_mode: str | Sequence[str] | None,
+        subgraphs: bool = False,
+        context: Any,
+        output_keys: str | Sequence[str] | None,
+        chunk_keys: str | Sequence[str] | None,
+        interrupt_before: Sequence[str] | str | None,
+        interrupt_after: Sequence[str] | str | None,
+        version: str,
+        printed: tuple[str, ...],
+    ) -> AsyncGenerator[Any, None]:
+        """:meth:`astream`'s chunks, showing only ``chunk_keys`` (its ``output_keys``; ``ainvoke``'s chunks show the
+        output schema's keys, as LangGraph's), the call's own ``output_keys`` being what an agent's journal keeps."""
         check_version(version)
         check_output_keys(output_keys)
-        printed = print_modes(self, kwargs, STREAM_MODES)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("astream()", self.nodes, interrupt_before, interrupt_after)
         stream_mode = default_stream_mode(stream_mode)
@@ -404,13 +418,13 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         if not modes or any(m not in STREAM_MODES for m in modes):
             raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(stream_mode)}")
         feed = Feed()
-        sink = Sink([*modes, *printed], subgraphs, feed.put, output_keys, config)
-        shape = chunk_shaper(self, stream_mode, output_keys, subgraphs, version)
+        sink = Sink([*modes, *printed], subgraphs, feed.put, chunk_keys, config)
+        shape = chunk_shaper(self, stream_mode, chunk_keys, subgraphs, version)
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None and not runs_on_own_thread(self, config, parent):
             inner = stream_inside_node(  # (a graph streamed inside a node: a subgraph of its task)
                 self, input, config, parent, node_run, ctx if context is not None else INHERIT, modes, subgraphs,
-                output_keys,
+                chunk_keys,
             )  # fmt: skip
             async for item in inner:
                 yield shape(item)
@@ -460,11 +474,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.
-
         Returns ``{"ok": True, "running": True}`` when a run was stopped, ``{"ok": True, "running": False,
-        "reason": "not-running"}``, or ``{"ok": False, "running": False, "reason": "no-state"}`` for an unknown
-        thread.
-        """
+        "reason": "not-running"}``, or ``{"ok": False, "running": False, "reason": "no-state"}`` (no thread)."""
         thread_id = self.parse_config(config)[0]
         session = self.session
         if self.checkpointer_for(session).get_thread(thread_id) is None:
@@ -526,8 +537,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             before: a config naming a checkpoint: keep only older ones.
             limit: at most this many (the newest that pass the other arguments).
 
-        Returns:
-            a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
+        Returns a :class:`History` of :class:`StateSnapshot` (iterate it, ``async for`` it, or ``await`` it).
         """
         return state_history(self, config, filter=filter, before=before, limit=limit)
 
@@ -544,11 +554,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
 
     async def aupdate_state(self, config: Mapping[str, Any], values: Any, as_node: str | None = None) -> dict[str, Any]:
         """Write ``values`` into the thread as if ``as_node`` returned them, as a new checkpoint; returns its config.
-
         Without ``as_node`` the node that wrote the checkpoint is used; the next nodes are routed again from it.
         On a past checkpoint the edit is a branch; ``ainvoke(None, returned_config)`` runs it. Allowed while the
-        thread is paused or finished, not while a node runs.
-        """
+        thread is paused or finished, not while a node runs."""
         return await self.abulk_update_state(config, [[StateUpdate(values, as_node)]])
 
     async def abulk_update_state(

@@ -118,7 +118,9 @@ async def update_state(
         route = await graph.topology.route(
             as_node, goto_of(values), local_state, config, runtime=lambda: Runtime(store=graph.store)
         )
-        tasks, barriers, deferred = graph.topology.next_tasks([(as_node, route)], barriers, deferred)
+        tasks, barriers, deferred = graph.topology.next_tasks(
+            [(as_node, route)], barriers, deferred, waiting_of(base), edit=True
+        )
     return cker.put(
         key,
         updated(base, new_values, tasks, barriers, deferred, (as_node,), run_id, now, metadata),
@@ -185,12 +187,23 @@ async def update_superstep(
     for (n, _), u in zip(writes, updates, strict=True):
         routes.append((n, await graph.topology.route(n, goto_of(u.values), local_state, config)))
     tasks, barriers, deferred = graph.topology.next_tasks(
-        routes, dict(base.barriers) if base is not None else {}, list(base.deferred) if base is not None else []
+        routes,
+        dict(base.barriers) if base is not None else {},
+        list(base.deferred) if base is not None else [],
+        waiting_of(base),
+        edit=True,
     )
     return cker.put(
         thread_key(thread_id, ns),
         updated(base, new_values, tasks, barriers, deferred, tuple(n for n, _ in writes), run_id, now, metadata),
     )
+
+
+def waiting_of(base: Checkpoint | None) -> set[str]:
+    """The nodes ``base``'s tasks run by name (not its Sends): an edit routes again from its node, but a join
+    among them, whose waiting edge completed, still runs (as LangGraph's, whose barrier channel stays complete
+    until the join's task runs: an edit does not consume it)."""
+    return {str(t["node"]) for t in base.tasks if "send" not in t} if base is not None else set()
 
 
 def branch_of(cp: Checkpoint) -> Checkpoint:
@@ -311,13 +324,15 @@ def merge_at_pause(
     else:
         writes = update_writes(graph.spec, values, "Command(update=...)")
     new_values = graph.spec.apply(head.values, [(INPUT, writes)]) if writes else head.values
-    tasks = add_goto(list(head.tasks), goto, graph.nodes) if goto else list(head.tasks)
+    runs = going_on_tasks(head)
+    tasks = add_goto(runs, goto, graph.nodes) if goto else runs
     added = [t for t in tasks if t not in head.tasks]
-    pending = head.pending
-    if added:  # a live turn paused at an interrupt() runs them in the superstep it resumes (Engine.goto_at_pause)
-        pending = {**pending, GOTO_KEY: [*pending.get(GOTO_KEY, ()), *added]}
     if not branch and not as_input:
-        merged = replace(head, values=new_values, tasks=tuple(tasks), pending=pending)
+        # the goto's tasks are kept apart from the checkpoint's own, as LangGraph's pending writes: its snapshot
+        # (now, and once the thread moved past it) lists the tasks it had; the turn going on from it runs both
+        # (a breakpoint's: turn_start.checkpoint_info; an interrupt()'s superstep: Engine.goto_at_pause)
+        pending = {**head.pending, GOTO_KEY: added} if added else head.pending
+        merged = replace(head, values=new_values, pending=pending)
         cker.replace(key, merged)
         engine = graph.engines.get(run_id) if run_id is not None else None
         if engine is not None and engine.thread == key and engine.head is not None and engine.head.id == merged.id:
@@ -328,8 +343,8 @@ def merge_at_pause(
         replace(
             head,
             values=new_values,
-            tasks=tuple(tasks),
-            pending=pending,
+            tasks=tuple(tasks),  # (a checkpoint of its own: they are its tasks)
+            pending={k: v for k, v in head.pending.items() if k != GOTO_KEY},
             source="fork" if branch else "update",
             run_id=run_id,
             created_at=now,
@@ -339,6 +354,18 @@ def merge_at_pause(
             errors={},
         ),
     )
+
+
+def going_on_tasks(cp: Checkpoint) -> list[dict[str, Any]]:
+    """The tasks a turn going on from ``cp`` runs: its own, and those a ``Command(goto=...)`` given at its pause
+    added (:func:`merge_at_pause`), which its snapshots do not list (LangGraph's are pending writes)."""
+    out = list(cp.tasks)
+    for t in cp.pending.get(GOTO_KEY, ()):
+        if "send" in t:
+            out.insert(sum(1 for x in out if "send" in x), t)
+        elif t not in out:
+            out.append(t)
+    return out
 
 
 def rerouted(before: Checkpoint | None, after: Checkpoint | None, pauses: Sequence[tuple[str, Interrupt]]) -> bool:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from aether_nb.flow.checkpoint import GOTO_KEY
 from aether_nb.flow.error_handlers import is_handler_failure, recorded_error
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.types import ParentCommand
@@ -132,6 +133,8 @@ def record_failure(
         return
     pending = {tid: {"writes": journal_form(o.writes), "route": o.route.to_json()} for tid, o in done.items()}
     pending.update((tid, kept) for tid, kept in engine.unrouted.items() if tid in errors)
+    if GOTO_KEY in head.pending:  # (the tasks a Command(goto=...) at its pause added run again too)
+        pending[GOTO_KEY] = head.pending[GOTO_KEY]
     ran = {tid: v for tid, v in head.ran.items() if tid not in pending}
     ran.update(ledger_of(engine.run.id, tasks, skip=pending))
     recorded = {tid: STOPPED_ERROR for tid in cancelled if tid not in pending} | {

@@ -250,7 +250,9 @@ class Message(dict[str, Any], metaclass=_MessageKind):
 class AgentState(TypedDict, total=False):
     """The usual state of an agent graph: the conversation, appended to by every node that returns messages.
 
-    Subclass it to add fields: ``class MyState(AgentState): decision: str``.
+    Subclass it to add fields: ``class MyState(AgentState): decision: str``. A field given a value in the class
+    body (``count: int = 0``, as on Agentflow's pydantic ``AgentState``) starts with it: a node reads the default
+    until something writes the key (LangGraph ignores such values; see ``StateSpec``'s defaults).
     """
 
     messages: Annotated[list[Message], add_messages]

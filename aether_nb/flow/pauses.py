@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.flow.checkpoint import settle_record
+from aether_nb.flow.checkpoint import GOTO_KEY, settle_record
 from aether_nb.flow.resuming import drop_expected_outcomes, expected_outcomes
 from aether_nb.flow.state import journal_form
 
@@ -175,6 +175,8 @@ class Pauses:
         if head is None:
             return
         pending = self._done_forms()
+        if GOTO_KEY in head.pending:  # (a Command(goto=...) given at an earlier pause of this superstep)
+            pending[GOTO_KEY] = head.pending[GOTO_KEY]
         if pending != head.pending:
             self.head = replace(head, pending=pending)
             self.checkpointer.replace(self.thread, self.head)

@@ -15,7 +15,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -267,9 +267,21 @@ class Topology:
         finished: Sequence[tuple[str, Route]],
         barriers: Mapping[str, list[str]],
         deferred: Sequence[str],
+        pending: Collection[str] = (),
+        *,
+        edit: bool = False,
     ) -> tuple[list[dict[str, Any]], dict[str, list[str]], list[str]]:
         """The next superstep's tasks from the routes of the tasks that finished (in task order), with the
-        waiting edges' progress and the deferred nodes still waiting.
+        waiting edges' progress and the deferred nodes still waiting. ``edit``: ``finished`` is an
+        ``update_state``'s node, written while the checkpoint's tasks wait (``pending``: those it runs by name).
+
+        A waiting edge whose sources all finished stays complete until its join runs, as LangGraph's barrier
+        channel (consumed by the task it triggers, not when that task is scheduled): an ``update_state`` made
+        while the join waits (a breakpoint before it, after its last source, or at a past checkpoint) routes
+        it again, and the join still runs (after an edit as the join itself too: that is not the join's task).
+        A complete one whose join neither ran nor waits (``pending`` or ``deferred``) is left from tasks an
+        edit or a new input dropped (LangGraph consumes it with them): it is cleared. (Checkpoints of older
+        aether_nb cleared it when the join was scheduled: the join runs all the same.)
 
         Returns:
             ``(tasks, barriers, deferred)``: Sends first, then triggered nodes by name; deferred nodes join only
@@ -285,6 +297,12 @@ class Topology:
             named.discard(END)
             return [*plain_sends, *({"node": n} for n in sorted(named))], {}, []
         new_barriers = {k: list(v) for k, v in barriers.items()}
+        ran = set() if edit else {node for node, _ in finished}
+        waits = {*pending, *deferred}
+        for srcs, target in self.waiting:
+            key = barrier_key(srcs, target)
+            if set(new_barriers.get(key, ())) >= set(srcs) and (target in ran or target not in waits):
+                new_barriers[key] = []  # consumed by its join, which ran (or was dropped), before this step's writes
         sends: list[dict[str, Any]] = []
         pulls: set[str] = set(deferred)
         for node, route in finished:
@@ -296,15 +314,19 @@ class Topology:
                 seen = new_barriers.setdefault(key, [])
                 if node not in seen:
                     seen.append(node)
+        released: set[str] = set()  # (deferred joins an edit finds among the tasks: they wait no longer)
         for srcs, target in self.waiting:
             key = barrier_key(srcs, target)
             if set(new_barriers.get(key, ())) >= set(srcs):
-                if target != END:
-                    pulls.add(target)
-                new_barriers[key] = []
+                if target == END:
+                    new_barriers[key] = []  # (nothing runs to consume it)
+                else:
+                    pulls.add(target)  # (kept complete until the join runs: see above)
+                    if edit and target in pending:
+                        released.add(target)
         new_barriers = {k: v for k, v in new_barriers.items() if v}
-        waiting = sorted(n for n in pulls if self.nodes[n].defer)
-        ready = sorted(n for n in pulls if not self.nodes[n].defer)
+        waiting = sorted(n for n in pulls if self.nodes[n].defer and n not in released)
+        ready = sorted(n for n in pulls if not self.nodes[n].defer or n in released)
         if sends or ready:
             return [*sends, *({"node": n} for n in ready)], new_barriers, waiting
         return [{"node": n} for n in waiting], new_barriers, []

@@ -35,7 +35,8 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.channels import Channel, channel_of, is_channel, topic_add
 from aether_nb.flow.managed import managed_kind, managed_of, managed_values
 from aether_nb.flow.messages import add_messages, coerce_messages
-from aether_nb.flow.types import GraphBuildError, InvalidUpdate, Overwrite
+from aether_nb.flow.schema_defaults import is_typeddict, typeddict_defaults
+from aether_nb.flow.types import GraphBuildError, IncompleteState, InvalidUpdate, Overwrite
 
 Reducer = Callable[[Any, Any], Any]
 Write = tuple[str, Any]
@@ -225,6 +226,8 @@ class StateSpec:
         self.output_schema = output_schema
         self.reducers: dict[str, Reducer] = {}
         self.empties: dict[str, Any] = {}
+        # TypedDict fields given a value in the class body: their keys' initial values (see typeddict_defaults)
+        self.defaults: dict[str, Any] = {}
         self.fields: set[str] | None
         self.hints: dict[str, Any] = {}
         self.managed: dict[str, str] = {}  # keys the engine fills in per task (RemainingSteps, IsLastStep)
@@ -308,6 +311,17 @@ class StateSpec:
                 empty = _empty_of(hint)
                 if empty is not _MISSING:
                     self.empties[name] = empty
+        self._add_defaults(schema)
+
+    def _add_defaults(self, schema: Any) -> None:
+        """Record a TypedDict schema's class-level defaults (the state schema's, then an input, output or node
+        schema's for the keys it adds: the first schema declaring one wins)."""
+        if not is_typeddict(schema):
+            return
+        for name, value in typeddict_defaults(schema).items():
+            if name not in self.defaults and name not in self.managed:  # (a managed key is filled in per task)
+                check_copyable(value, f"the default of state key {name!r} in {getattr(schema, '__name__', schema)}")
+                self.defaults[name] = value
 
     def _took_channel(self, name: str, meta: Any, hint: Any) -> bool:
         """Record ``name``'s LangGraph channel annotation ``meta``, if it is one (a channel class is callable: it
@@ -344,8 +358,9 @@ class StateSpec:
         return {**values, **managed_values(self.managed, remaining)} if self.managed else values
 
     def initial(self) -> dict[str, Any]:
-        """The values of a new thread: every reducer key that starts empty."""
-        return copy.deepcopy(self.empties)
+        """The values of a new thread: every reducer key that starts empty, and every key a TypedDict schema gives
+        a default (``count: int = 0``: the default, also for a reducer key)."""
+        return copy.deepcopy({**self.empties, **self.defaults} if self.defaults else self.empties)
 
     # -- to and from the schema's type ------------------------------------------------------------------------------
     def to_state(self, values: Mapping[str, Any], schema: Any = None) -> Any:
@@ -361,17 +376,19 @@ class StateSpec:
         keys = keys or []
         data = _copy_values({k: v for k, v in values.items() if k in keys})
         if kind == "typeddict":
-            return data
+            # a defaulted key not in the values (a thread started before the default was declared, a transient key
+            # cleared) reads as its default, as it would from a new thread
+            missing = [k for k in keys if k in self.defaults and k not in data] if self.defaults else []
+            return data | copy.deepcopy({k: self.defaults[k] for k in missing}) if missing else data
         if kind == "pydantic":
             return schema.model_validate({k: v for k, v in data.items() if k in keys})
         try:
             return schema(**{k: v for k, v in data.items() if k in keys})
         except TypeError as exc:
             missing = sorted(set(keys) - set(data))
-            raise UsageError(
+            raise IncompleteState(
                 f"cannot build {getattr(schema, '__name__', schema)} from the state: {exc}. Fields without a value "
-                f"yet: {missing}; give them defaults in the dataclass, or pass them in the first input",
-                code="state_incomplete",
+                f"yet: {missing}; give them defaults in the dataclass, or pass them in the first input"
             ) from exc
 
     def object_writes(self, obj: Any) -> list[Write] | None:

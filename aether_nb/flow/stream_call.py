@@ -10,16 +10,87 @@ stream early, or cancelling the code reading it, stops the turn, and the stream 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.flow.output_v2 import stream_part
+from aether_nb.errors import UsageError, shown
+from aether_nb.flow.engine import current_engine
+from aether_nb.flow.nodes import current_node_run
+from aether_nb.flow.output_v2 import graph_output, stream_part
 from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.turns import select_output
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph
+
+STREAM_MODES = ("values", "updates", "messages", "custom", "debug", "tasks", "checkpoints")
+
+
+def default_stream_mode(mode: str | Sequence[str] | None) -> str | Sequence[str]:
+    """``stream_mode=None`` as LangGraph reads it: ``"updates"`` (``ainvoke`` returns chunks), ``"values"`` in a node;
+    anything that is no list of modes is refused (a UsageError, not ``list()``'s TypeError)."""
+    if mode is not None:
+        if not isinstance(mode, (str, Sequence)):
+            raise UsageError(f"stream_mode must be among {STREAM_MODES} (or a list of them), got {shown(mode)}")
+        return mode
+    return "values" if current_engine() is not None and current_node_run() is not None else "updates"
+
+
+def invoke_keys(graph: CompiledGraph, output_keys: str | Sequence[str] | None) -> str | Sequence[str] | None:
+    """The keys the chunks of ``ainvoke(..., stream_mode=...)`` show: the call's ``output_keys``, else the graph's
+    output schema's (the state schema's by default, without private keys), as LangGraph's ``invoke`` streams with
+    ``output_keys or output_channels``; so its chunks show what its result would (no private or input-only key)
+    and a superstep that writes none of them makes no ``values`` chunk. None (every key) for a single-value
+    state."""
+    if output_keys is not None or graph.spec.kind == "root":
+        return output_keys
+    keys = graph.spec.output_keys
+    return None if keys is None else list(keys)
+
+
+async def invoke_by_stream(
+    graph: CompiledGraph,
+    input: Any,
+    config: Mapping[str, Any] | None,
+    stream_mode: str | Sequence[str],
+    output_keys: str | Sequence[str] | None,
+    version: str,
+    call: Mapping[str, Any],
+) -> Any:
+    """``ainvoke`` read from the turn's stream, as LangGraph's ``invoke`` is: a ``stream_mode`` other than
+    ``"values"`` gives the chunks (showing :func:`invoke_keys`); ``"values"`` with ``output_keys`` gives the last
+    ``values`` chunk of those keys (:func:`invoke_value`), so they may name any key of the state, the input
+    schema's and private ones included, not only the output schema's. ``call``: the other options of
+    :meth:`CompiledGraph.stream_turns`."""
+    picked = stream_mode == "values"
+    chunks = graph.stream_turns(
+        input, config, stream_mode=["updates", "values"] if picked else stream_mode, output_keys=output_keys,
+        chunk_keys=invoke_keys(graph, output_keys), version="v1" if picked else version, **call,
+    )  # fmt: skip
+    async with contextlib.aclosing(chunks):
+        got = [c async for c in chunks]
+    if not picked:
+        return got
+    res = invoke_value(got)
+    return graph_output(graph, res, lambda: res) if version == "v2" else res
+
+
+def invoke_value(chunks: Sequence[Any]) -> Any:
+    """What LangGraph's ``invoke`` returns from its ``["updates", "values"]`` stream (chunks ``(mode, payload)``,
+    filtered by its ``output_keys``): the last ``values`` chunk, with the ``interrupt()`` questions of the
+    ``updates`` chunks under ``"__interrupt__"`` (None when no superstep wrote one of the keys)."""
+    latest: Any = None
+    interrupts: list[Any] = []
+    for mode, payload in chunks:
+        if mode == "updates" and isinstance(payload, Mapping) and payload.get("__interrupt__") is not None:
+            interrupts.extend(payload["__interrupt__"])
+        elif mode == "values":
+            latest = payload
+    if not interrupts:
+        return latest
+    return {**latest, "__interrupt__": interrupts} if isinstance(latest, Mapping) else {"__interrupt__": interrupts}
 
 
 def chunk_shaper(
@@ -105,4 +176,13 @@ async def stream_turn(
             await asyncio.wait({task})
 
 
-__all__ = ["Feed", "chunk_shaper", "stream_turn"]
+__all__ = [
+    "STREAM_MODES",
+    "Feed",
+    "chunk_shaper",
+    "default_stream_mode",
+    "invoke_by_stream",
+    "invoke_keys",
+    "invoke_value",
+    "stream_turn",
+]

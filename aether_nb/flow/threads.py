@@ -20,6 +20,7 @@ from aether_nb.flow.checkpoint import (
     task_id,
     thread_key,
 )
+from aether_nb.flow.default_names import warn_if_moved
 from aether_nb.flow.ledger import STOPPED_ERROR
 from aether_nb.flow.state import writes_of
 from aether_nb.flow.types import (
@@ -306,6 +307,8 @@ def thread_state(graph: CompiledGraph, config: Mapping[str, Any], *, subgraphs: 
     cp = cker.get(key, checkpoint_id) if checkpoint_id is not None else latest
     run = graph.current_run(graph.session, thread_id)
     is_head = cp is not None and latest is not None and cp.id == latest.id
+    if latest is None and not ns:
+        warn_if_moved(graph, thread_id)  # (empty here, but waiting under the graph's earlier default name?)
     return snapshot(
         subgraph_at(graph, ns),
         thread_id,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import Checkpoint
 from aether_nb.flow.context import runtime_for
-from aether_nb.flow.edits import branch_of
+from aether_nb.flow.edits import branch_of, going_on_tasks
 from aether_nb.flow.ledger import RAN_KEY
 from aether_nb.flow.nodes import input_writes
 from aether_nb.flow.types import START, EmptyInputError
@@ -95,7 +95,9 @@ async def prepare(engine: Engine) -> dict[str, Any]:
     # input at a past checkpoint starts again from START on top of it, as LangGraph (input that is neither None
     # nor a Command is a new run there): the pending tasks of a checkpoint the thread moved past are no turn of
     # its own to go on with
-    carry = not travel and base is not None and bool(base.tasks) and [t["node"] for t in base.tasks] != [START]
+    carry = (
+        not travel and base is not None and bool(going_on_tasks(base)) and [t["node"] for t in base.tasks] != [START]
+    )
     return await run_start(engine, head, writes, base if carry else None, turn_start, carry=carry)
 
 
@@ -133,7 +135,7 @@ async def run_start(
     values = graph.spec.apply(head.values, [(START, pairs)])
     config = engine.node_config(START, head.step + 1)
     if carry and previous is not None:
-        tasks = list(previous.tasks)
+        tasks = going_on_tasks(previous)
         pending = dict(previous.pending)
         deferred: tuple[str, ...] = previous.deferred
     else:
@@ -176,7 +178,7 @@ def checkpoint_info(cp: Checkpoint, *, started: bool, turn_start: int) -> dict[s
         pending[RAN_KEY] = cp.ran
     return {
         "values": cp.values,
-        "tasks": list(cp.tasks),
+        "tasks": going_on_tasks(cp),  # (with a pause's Command(goto=...))
         "barriers": cp.barriers,
         "deferred": list(cp.deferred),
         "pending": pending,

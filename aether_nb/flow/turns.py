@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.at_rest import steps_at_rest
 from aether_nb.flow.checkpoint import GOTO_KEY
-from aether_nb.flow.edits import merge_at_pause
+from aether_nb.flow.default_names import moved_hint
+from aether_nb.flow.edits import going_on_tasks, merge_at_pause
 from aether_nb.flow.error_handlers import any_handler_names
 from aether_nb.flow.left_open import ANSWERS_KEY, checked_answers, left_open
 from aether_nb.flow.model_stream import stream_model_event
@@ -329,11 +330,13 @@ def call_breakpoints(
     where: str, nodes: Mapping[str, Any], before: Sequence[str] | str | None, after: Sequence[str] | str | None
 ) -> dict[str, Any]:
     """A call's ``interrupt_before``/``interrupt_after`` (checked as ``compile()`` checks them, a single name
-    standing for a list of it, then against the nodes), kept in the run's inputs."""
+    standing for a list of it, then against the nodes), kept in the run's inputs. An empty list is no option, as
+    LangGraph reads it (``interrupt_before or compiled``): a call passing ``[]`` (no extra breakpoints this time)
+    keeps the compiled breakpoints, so an approval gate set at ``compile()`` is never skipped by accident."""
     out: dict[str, Any] = {}
     for key, value in (("interrupt_before", before), ("interrupt_after", after)):
         names = interrupt_names(where, key, value, one_name=True)
-        if names is None:
+        if names is None or len(names) == 0:
             continue
         handlers = any_handler_names(nodes)  # (LangGraph's error handler nodes: they never pause)
         unknown = [n for n in names if n != "*" and n not in nodes and n not in handlers] if names != "*" else []
@@ -475,6 +478,8 @@ async def invoke_turn(
                         "; its last turn was stopped with no question open. `await app.ainvoke(None, config)` runs "
                         "its pending nodes again"
                     )
+                if run is None and latest is None:  # (a thread this graph never held: under its earlier name?)
+                    why = moved_hint(graph, thread_id)
                 raise UsageError(
                     f"Nothing to resume: thread {shown(thread_id)} is not paused at an interrupt{why}",
                     code="no_interrupt",
@@ -492,7 +497,10 @@ async def invoke_turn(
         start_input: Any = input
         if command is not None:
             if latest is None:
-                raise UsageError(f"thread {shown(thread_id)} is new: a Command has nothing to act on", code="no_input")
+                raise UsageError(
+                    f"thread {shown(thread_id)} is new: a Command has nothing to act on{moved_hint(graph, thread_id)}",
+                    code="no_input",
+                )
             base = cp.get(thread_id, checkpoint_id) if checkpoint_id is not None else latest
             assert base is not None
             if base.id != latest.id:  # a branch from a past checkpoint: its tasks run afresh (see flow.ledger)
@@ -511,7 +519,7 @@ async def invoke_turn(
                     now=session.clock.now(),
                 )
             start_input, checkpoint_id = None, None
-        if start_input is None and checkpoint_id is None and (latest is None or not latest.tasks):
+        if start_input is None and checkpoint_id is None and (latest is None or not going_on_tasks(latest)):
             if latest is None:
                 raise EmptyInputError(
                     f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",

@@ -10,6 +10,7 @@ so ``except ValueError`` / ``except RecursionError`` written for LangGraph still
     UsageError
     ├── GraphBuildError        (also ValueError) compile() found problems; ``problems`` lists all of them
     ├── InvalidUpdate          a node wrote state the graph cannot merge (conflicting writes, two Overwrites)
+    ├── IncompleteState        (also TypeError) a dataclass state cannot be built: a required field has no value
     └── AmbiguousResume        (also RuntimeError) several interrupts pending and no ``{id: value}`` map given
     RunError
     └── GraphRecursionError    (also RecursionError) more supersteps than ``recursion_limit``; ``path`` lists them
@@ -361,6 +362,14 @@ class NodeSignatureError(UsageError, TypeError):
     too, raised when the node is added."""
 
     default_code = "node_signature"
+
+
+class IncompleteState(UsageError, TypeError):
+    """A dataclass state cannot be built from the state's values (a required field was never given): a
+    ``TypeError`` too, as LangGraph's (the dataclass constructor's own error), so its users' handlers still catch
+    it."""
+
+    default_code = "state_incomplete"
 
 
 class InvalidUpdate(UsageError):

@@ -615,7 +615,7 @@ def test_a_goto_given_at_an_interrupt_runs_once_when_another_process_answers(tmp
     runs in the superstep the answer resumes (as LangGraph), once; replaying the turn again runs nothing twice."""
     run, counter = _processes(tmp_path / "gotoflow.py", GOTO_SCRIPT, tmp_path / "flow.duckdb")
     assert "PAUSED interrupted" in run("start")
-    assert "STILL interrupted ['ask', 'other']" in run("goto")
+    assert "STILL interrupted ['ask']" in run("goto")  # (as LangGraph's: the paused checkpoint keeps its own tasks)
     out = run("R")
     assert json.loads(out.split("OUT ", 1)[1].splitlines()[0]) == ["completed", ["R", "other", "fin"]]
     assert Path(counter).read_text().splitlines() == ["other", "fin"]
