@@ -144,6 +144,18 @@ def session() -> Session:
     return _session.default_session()
 
 
+class _Unchanged:
+    """The default of ``configure(max_concurrency=...)``: not given, the cap stays as it is. Why not None, the
+    default of the other options: None is a value of this one (no cap), and ``configure(max_concurrency=None)``
+    was silently ignored, leaving no way back to an uncapped session."""
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+_UNCHANGED = _Unchanged()
+
+
 def _refuse_unknown_options(unknown: Mapping[str, Any]) -> None:
     """Raise the UsageError for ``ag.configure``'s unknown keywords, naming the closest valid option and all."""
     import difflib
@@ -166,7 +178,7 @@ def configure(
     channel: ChannelAdapter | None = None,
     clock: Clock | None = None,
     llm: Any = None,
-    max_concurrency: int | None = None,
+    max_concurrency: int | _Unchanged | None = _UNCHANGED,
     durability: str | None = None,
     max_live_waiting: int | None = None,
     mcp: Mapping[str, Any] | None = None,
@@ -190,6 +202,9 @@ def configure(
             (each run's own ``max_concurrency`` applies too), ``@graph_fn`` tool calls (an LLM's ``run_tools``
             and MCP tools included) and state graph tasks. A call waiting for a slot shows pending; a body nested
             in one that holds a slot runs in it; a body waiting for an answer gives its slot back meanwhile.
+            ``None`` removes the cap (any time); left out, it stays. Another cap is refused while runs are live
+            (executing, or waiting in this kernel): their bodies hold, or take again once answered, slots of the
+            cap they started under, and would run beside the new one's (a cap of 1 ran 3 bodies at once).
         durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
             within 0.2 s of the event loop being free and at exit, waits and answers at once; ``"sync"``: each
             step is written before the code that called it continues (one transaction per step, ~1 ms with
@@ -211,8 +226,10 @@ def configure(
             them are counted in one line under them (README, "Big runs").
 
     Raises:
-        UsageError: a run is executing (finish or cancel it first), an argument is of the wrong kind, or it is not
-            one of these (named with the valid ones: Python's "unexpected keyword argument" named none).
+        UsageError: a run is live (executing, or waiting in this kernel) when the store or the cap
+            (``max_concurrency``) would change (finish, answer or cancel it first), an argument is of the wrong
+            kind, or it is not one of these (named with the valid ones: Python's "unexpected keyword argument"
+            named none).
     """
     if unknown:
         _refuse_unknown_options(unknown)
@@ -240,8 +257,9 @@ def configure(
 
         local = isinstance(executor, str) and executor == "local"
         checked["executor"] = None if local else check_executor(executor, "ag.configure(executor=...)")
-    if max_concurrency is not None:
+    if not isinstance(max_concurrency, _Unchanged):
         check_cap(max_concurrency)
+        _check_cap_change(current, max_concurrency)
     if channel is not None and not (hasattr(channel, "deliver") and hasattr(channel, "present")):
         raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")
     if clock is not None and not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
@@ -258,7 +276,10 @@ def configure(
         current.config["widgets_per_cell"] = widgets_per_cell
     if executor is not None:
         current.executor = checked["executor"]
-    if max_concurrency is not None:
+    if max_concurrency is None:
+        current.config.pop("global_max_concurrency", None)  # (the bodies holding its slots give them back to it)
+        current.config.pop("global_slots", None)
+    elif not isinstance(max_concurrency, _Unchanged):
         current.config["global_max_concurrency"] = max_concurrency
     if store is not None and _same_file(store, current.store):
         store = None  # (a setup cell run again, Run All: the file is open already; its runs, waiting ones too, stay)
@@ -290,6 +311,27 @@ def configure(
         from aether_nb.mcp import registry
 
         registry.configure(current, mcp)
+
+
+def _check_cap_change(current: Session, cap: int | None) -> None:
+    """Refuse another session cap while runs are live. Why refuse rather than switch: the bodies under way hold
+    units of the cap they started under (one waiting for an answer takes one again from it when answered), and
+    a fresh cap counted beside them (lowered from 2 to 1 mid-flight, 3 bodies ran at once). The same cap again
+    (a setup cell run again) and removing it (``None``: nothing to exceed) are always fine."""
+    before = current.config.get("global_max_concurrency")
+    if cap is None or cap == before:
+        return
+    live = [r.id for r in current.known_runs() if r.live]
+    if not live:
+        return
+    shown_ids = ", ".join(live[:5]) + (f" and {len(live) - 5} more" if len(live) > 5 else "")
+    now = "no cap" if before is None else f"the cap of {before}"
+    raise UsageError(
+        f"ag.configure(max_concurrency={cap}) refused: run(s) {shown_ids} are live (executing, or waiting in this "
+        f"kernel) under {now}, and their tool calls would run beside the new cap's. Await, answer or cancel them "
+        "first, then set the cap (or set it before starting runs); max_concurrency=None removes a cap at any time",
+        code="runs_live",
+    )
 
 
 def _is_int_at_least(value: Any, low: int) -> bool:

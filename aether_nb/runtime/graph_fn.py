@@ -12,17 +12,17 @@ import functools
 import inspect
 import keyword
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
+from aether_nb.runtime.decorator_types import Broad, GraphFnDecorator, P, Q
 from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.execution import Scope, current_scope
 from aether_nb.runtime.executors import Executor
-from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -36,12 +36,18 @@ from aether_nb.runtime.tools import (
     signature_text,
 )
 
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
+
 RESERVED = ("run_id", "session", "executor", "resume_mode")
 """start()'s own keywords: an agent's parameter of one of these names could never be passed."""
 
 
-class GraphFn:
-    """An agent defined with :func:`graph_fn`."""
+class GraphFn(Generic[P]):
+    """An agent defined with :func:`graph_fn`.
+
+    Typed by its inputs ``P`` when they are known statically (see :mod:`~aether_nb.runtime.decorator_types`);
+    whatever it returns, a run's outputs are a ``dict[str, Any]``."""
 
     kind = "graph_fn"
 
@@ -148,7 +154,7 @@ class GraphFn:
             raw = await self.fn(**kwargs)
         return normalise_outputs(raw, self.outputs, f"graph_fn {self.name}")
 
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, dict[str, Any]]:
         """Run the agent: inside a run, as a sub-graph node; elsewhere, as a new run (await the result)."""
         if build_hook.get() is not None:
             raise UsageError(
@@ -167,18 +173,65 @@ class GraphFn:
         async def execute(child: Scope) -> dict[str, Any]:
             return await self.run_root(child, inputs)
 
-        return StepCall(scope, self.name, "graph_fn", inputs, execute)
+        return StepCall(scope, self.name, "graph_fn", inputs, execute)  # (a coroutine: send, throw, close)
 
     async def _run_to_end(self, inputs: dict[str, Any]) -> dict[str, Any]:
         run = self._start(inputs, run_id=None, session=None)
         try:
             return await run.result()
         except asyncio.CancelledError as exc:
-            if run.cancel():  # the caller owned this run (a kernel interrupt, a cancelled task): stop it too
-                tell_caller(exc, stopped_with_caller(run.id, self.name))
+            await run.stop_with_caller(exc)  # the caller owned this run (an interrupt, a timeout): it ends too
             raise
 
+    # Typed: the agent's own inputs. A call that also passes one of start()'s options is checked for the options
+    # alone (a ParamSpec takes no extra keywords), so each overload below names one of them as required.
+    @overload
+    def start(self, /, *args: P.args, **kwargs: P.kwargs) -> Run: ...
+    @overload
     def start(
+        self,
+        /,
+        *args: Any,
+        run_id: str | None,
+        session: Session | None = None,
+        executor: Executor | None = None,
+        resume_mode: str | None = None,
+        **kwargs: Any,
+    ) -> Run: ...
+    @overload
+    def start(
+        self,
+        /,
+        *args: Any,
+        run_id: str | None = None,
+        session: Session | None,
+        executor: Executor | None = None,
+        resume_mode: str | None = None,
+        **kwargs: Any,
+    ) -> Run: ...
+    @overload
+    def start(
+        self,
+        /,
+        *args: Any,
+        run_id: str | None = None,
+        session: Session | None = None,
+        executor: Executor | None,
+        resume_mode: str | None = None,
+        **kwargs: Any,
+    ) -> Run: ...
+    @overload
+    def start(
+        self,
+        /,
+        *args: Any,
+        run_id: str | None = None,
+        session: Session | None = None,
+        executor: Executor | None = None,
+        resume_mode: str | None,
+        **kwargs: Any,
+    ) -> Run: ...
+    def start(  # type: ignore[misc]  # (P's keywords are the agent's inputs, passed on to _bind as such)
         self,
         /,
         *args: Any,
@@ -214,7 +267,7 @@ class GraphFn:
             self, inputs, run_id=run_id, session=session, hint=hint, executor=executor, retry_failed=retry_failed
         )
 
-    def sync(self, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def sync(self, /, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """Run to the end from synchronous code (a script). In a notebook, use ``await agent(...)``.
 
         Inside a running event loop it refuses, unless ``ag.configure(nested_sync=True)`` opted in to
@@ -296,7 +349,11 @@ def _run_nested(loop: asyncio.AbstractEventLoop, coro: Any, name: str) -> dict[s
 
 
 @overload
-def graph_fn(fn: Callable[..., Any], /) -> GraphFn: ...
+def graph_fn(fn: Callable[Concatenate[Broad, Q], Coroutine[Any, Any, Any]], /) -> GraphFn[...]: ...
+@overload
+def graph_fn(fn: Callable[Concatenate[NodeContext, Q], Coroutine[Any, Any, Any]], /) -> GraphFn[Q]: ...
+@overload
+def graph_fn(fn: Callable[..., Coroutine[Any, Any, Any]], /) -> GraphFn[...]: ...
 
 
 @overload
@@ -312,7 +369,7 @@ def graph_fn(
     tags: Sequence[str] | None = None,
     entrypoint: bool = False,
     flow_id: str | None = None,
-) -> Callable[[Callable[..., Any]], GraphFn]: ...
+) -> GraphFnDecorator: ...
 
 
 def graph_fn(
@@ -327,7 +384,7 @@ def graph_fn(
     tags: Sequence[str] | None = None,
     entrypoint: bool = False,
     flow_id: str | None = None,
-) -> GraphFn | Callable[[Callable[..., Any]], GraphFn]:
+) -> Any:
     """Make an ``async def`` an agent: ``@graph_fn`` or ``@graph_fn(name="demo", outputs=["answer"])``.
 
     Inputs come from the signature; a parameter named ``context``/``ctx`` (or annotated ``NodeContext``)

@@ -14,7 +14,7 @@ import functools
 import inspect
 import keyword
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments, node_signature
@@ -22,7 +22,6 @@ from aether_nb.runtime.build_checks import GraphTools, condition_problems, refus
 from aether_nb.runtime.checks import nesting_problem
 from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.executors import Executor
-from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -500,14 +499,25 @@ class GraphifyFn:
         try:
             return await run.result()
         except asyncio.CancelledError as exc:
-            if run.cancel():  # the caller owned this run (a kernel interrupt, a cancelled task): stop it too
-                tell_caller(exc, stopped_with_caller(run.id, self.name))
+            await run.stop_with_caller(exc)  # the caller owned this run (an interrupt, a timeout): it ends too
             raise
 
     def __repr__(self) -> str:
         return f"<graphify {self.name}({', '.join(self.required + list(self.optional))}) -> {self.outputs}>"
 
 
+@overload
+def graphify(fn: Callable[..., Any], /) -> GraphifyFn: ...
+@overload
+def graphify(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    inputs: Sequence[str] | dict[str, Any] | None = None,
+    outputs: Sequence[str] | None = None,
+    promoted_from: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], GraphifyFn]: ...
 def graphify(
     fn: Callable[..., Any] | None = None,
     /,
@@ -516,7 +526,7 @@ def graphify(
     inputs: Sequence[str] | dict[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
     promoted_from: dict[str, Any] | None = None,
-) -> Any:
+) -> GraphifyFn | Callable[[Callable[..., Any]], GraphifyFn]:
     """Make a plain function a static graph: ``@graphify(name="pipeline", inputs=["x"], outputs=["answer"])``.
 
     ``inputs`` as a list are required; as a dict, optional with defaults (``ag.REQUIRED`` marks a required one;

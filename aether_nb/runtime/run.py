@@ -9,6 +9,7 @@ restart can be answered and awaited, which re-executes the body and replays ever
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from aether_nb.runtime.dormancy import only_parked
 from aether_nb.runtime.events import Event, RunFinished, RunStarted, RunStatusChanged, RunWarning, WaitClosed
 from aether_nb.runtime.execution import Execution, Scope, enter_scope, leave_scope
 from aether_nb.runtime.failures import error_info
+from aether_nb.runtime.interrupted import stopped_with_caller, tell_caller
 from aether_nb.runtime.journal import Journal
 from aether_nb.runtime.leftovers import Leftovers
 from aether_nb.runtime.registry import Runnable, lookup
@@ -121,6 +123,27 @@ class Run(RunState):
         self.emit(RunFinished, status="cancelled")
         self._dormancy.wake()
         return True
+
+    async def stop_with_caller(self, exc: BaseException) -> None:
+        """The code that started this run and awaited its end (``await agent(...)``, ``await graph(...)``: it owned
+        the run) was cancelled with ``exc`` (a kernel interrupt, ``asyncio.wait_for``'s timeout): stop the run too,
+        note on ``exc`` that it was, and return once it ended; the caller then re-raises ``exc``.
+
+        Why wait for its end: the note says the run was stopped, and code reading it as the cancel arrives
+        (``wait_for`` raises its TimeoutError only once the awaiting code returned) found it still ``running``,
+        its nested steps too, for a loop turn or more. A body that ignores its cancel keeps its caller waiting until
+        it ends; a second cancel of the caller (a second interrupt) stops waiting (the run is told to stop all the
+        same). A run that had ended already is left as it is, and ``exc`` carries no note."""
+        if not self.cancel():
+            return
+        tell_caller(exc, stopped_with_caller(self.id, self.graph_name))
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return  # (ended already, or on another loop: nothing to wait on here)
+        # Cancelled again while waiting: the caller stops waiting, the run ends on its own. An error it ended
+        # with is its record's to say: the caller goes on with its cancel.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(task)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``callback(event)`` for every new event, on the loop's thread; returns the unsubscribe function.
@@ -269,8 +292,13 @@ class Run(RunState):
     @property
     def evictable(self) -> bool:
         """Whether the run can leave memory while it waits: parked on waits only (the body not between steps),
-        everything it did journaled, nobody following its events (a widget, ``run.events()``, ``subscribe``)."""
+        everything it did journaled, nobody following its events (a widget, ``run.events()``, ``subscribe``), and
+        not being stopped. Why the last: ``cancel()`` cancels the task, which ends the run cancelled as it unwinds;
+        an eviction in between (its followers dropped in the same loop turn, as re-running a cell does) detached
+        that task, whose ending then said nothing, and the run stayed ``running`` with no task, for good."""
         ex, root = self._execution, self._root
+        if self._cancel_requested:
+            return False
         if not (self.live and self.status == "waiting" and ex is not None and ex.durable and root is not None):
             return False
         if self._events.watched or self._inputs is None or not durable_inputs(self._record):

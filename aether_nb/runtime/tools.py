@@ -18,13 +18,14 @@ import inspect
 import keyword
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments, node_signature
 from aether_nb.runtime.calls import StepCall
 from aether_nb.runtime.checks import check_declared_inputs
 from aether_nb.runtime.context_param import find_context_param as find_context_param  # (re-exported)
+from aether_nb.runtime.decorator_types import Broad, D, P, Q, R, T, ToolDecorator
 from aether_nb.runtime.direct_calls import direct_coroutine, refuse_unrun, run_body
 from aether_nb.runtime.events import NodeStatusChanged
 from aether_nb.runtime.execution import Scope, current_scope, detach_scope
@@ -55,7 +56,9 @@ from aether_nb.runtime.tool_checks import (
 )
 from aether_nb.runtime.waits import WaitSpec, spec_to_json
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from aether_nb.runtime.context import NodeContext
+
 Execute = Callable[[Scope], Awaitable[dict[str, Any]]]
 _REQUIRED = object()
 
@@ -65,14 +68,17 @@ build_hook: ContextVar[Callable[[Any, tuple[Any, ...], dict[str, Any]], Any] | N
 """Set while a ``@graphify`` body is traced: tool calls are handed to it instead of running."""
 
 
-class Tool:
-    """A function registered as a tool. Created by :func:`tool`; call it like the function."""
+class Tool(Generic[P, R]):
+    """A function registered as a tool. Created by :func:`tool`; call it like the function.
+
+    Typed by the function's parameters ``P`` (less a leading context parameter) and return type ``R``; see
+    :mod:`~aether_nb.runtime.decorator_types`."""
 
     kind = "tool"
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., R],
         *,
         name: str | None = None,
         outputs: Sequence[str] | None = None,
@@ -80,7 +86,7 @@ class Tool:
         version: str | None = None,
     ):
         refuse_unrunnable(fn)
-        self.fn = fn
+        self.fn: Callable[..., Any] = fn  # (R is the body's own return type, an awaitable or not)
         chosen = name or getattr(fn, "__name__", None)
         if chosen is None:
             raise UsageError(
@@ -201,6 +207,18 @@ class Tool:
     def _inputs_view(self, bound: inspect.BoundArguments) -> dict[str, Any]:
         return {k: v for k, v in bound.arguments.items() if k != self.context_param}
 
+    # Typed: the tool's own parameters. A call with a control keyword (``_id=`` ... while a graph is built) is
+    # checked for those alone: a ParamSpec takes no extra keywords. The value is Any: a step, a handle or a dict.
+    @overload
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> Any: ...
+    @overload
+    def __call__(self, /, *args: Any, _id: str, **kwargs: Any) -> Any: ...
+    @overload
+    def __call__(self, /, *args: Any, _after: Any, **kwargs: Any) -> Any: ...
+    @overload
+    def __call__(self, /, *args: Any, _condition: Any, **kwargs: Any) -> Any: ...
+    @overload
+    def __call__(self, /, *args: Any, _timeout_s: float, **kwargs: Any) -> Any: ...
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         hook = build_hook.get()
         if hook is not None:
@@ -391,9 +409,13 @@ def _run_detached(fn: Callable[..., Any], bound: inspect.BoundArguments, name: s
 
 
 @overload
-def tool(fn: F, /) -> Tool: ...
-
-
+def tool(fn: type[D], /) -> type[D]: ...  # type: ignore[overload-overlap]
+@overload
+def tool(fn: Callable[Concatenate[Broad, Q], T], /) -> Tool[..., T]: ...
+@overload
+def tool(fn: Callable[Concatenate[NodeContext, Q], T], /) -> Tool[Q, T]: ...
+@overload
+def tool(fn: Callable[Q, T], /) -> Tool[Q, T]: ...
 @overload
 def tool(
     fn: None = None,
@@ -404,7 +426,7 @@ def tool(
     executor: Executor | str | None = None,
     inputs: Sequence[str] | None = None,
     version: str | None = None,
-) -> Callable[[Any], Any]: ...
+) -> ToolDecorator: ...
 
 
 def tool(
@@ -416,7 +438,7 @@ def tool(
     executor: Executor | str | None = None,
     inputs: Sequence[str] | None = None,
     version: str | None = None,
-) -> Tool | Callable[[Any], Any]:
+) -> Any:
     """Make a function a tool: ``@tool``, or ``@tool(outputs=["y"], name="double")``.
 
     ``inputs`` (AetherGraph's decorators name them) is optional: checked against the signature, which is where
@@ -556,6 +578,7 @@ class DualStageTool(metaclass=_DualStageMeta):
         """Describe the wait (kind, prompt, options, schema, timeout). Runs once per node."""
         raise UsageError(f"{type(self).__name__} must implement `async def setup(...)` returning an ag.WaitSpec")
 
-    async def on_resume(self, payload: Any, **kwargs: Any) -> Any:
-        """Turn the validated answer into the tool's outputs."""
+    async def on_resume(self, payload: Any, *args: Any, **kwargs: Any) -> Any:
+        """Turn the validated answer into the tool's outputs. (``*args``: so that a subclass's own signature, e.g.
+        ``(self, payload, *, context)``, type-checks as an override.)"""
         raise UsageError(f"{type(self).__name__} must implement `async def on_resume(self, payload, *, context)`")
