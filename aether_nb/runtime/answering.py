@@ -25,7 +25,6 @@ resumed after a restart goes on at once there too, so nothing runs twice because
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,6 +36,7 @@ from aether_nb.runtime.history import Claim
 from aether_nb.runtime.waits import closed_wait, normalise_answer, only_wait
 from aether_nb.store.records import JournalEntry, RunRecord, WaitRecord
 from aether_nb.store.redact import contains_secret, redact_text
+from aether_nb.store.values import json_dumps
 
 if TYPE_CHECKING:
     from aether_nb.runtime.run import Run
@@ -122,7 +122,7 @@ def give(session: Session, token: str, payload: Any, *, along: Callable[[], obje
     value = normalise_answer(rec, payload)
     try:
         encoded = encode(value)
-        text = json.dumps(encoded)
+        text = json_dumps(encoded)  # (an int of any size: stored tagged, see store.values.wide_ints)
     except (NotEncodable, RecursionError, ValueError, TypeError) as exc:
         raise InvalidAnswer(
             f"answer to {rec.kind} wait {shown(rec.node_id)}: this value cannot be stored ({exc}); answer with "

@@ -3,8 +3,8 @@
 Why its own module: what counts as text is not what the MIME type says. ``mimetypes`` calls an ``.ipynb``, a
 ``.jsonl``, a ``.sql`` file, a shell script or a PEM key ``application/...`` (or knows no type), and text without a
 byte-order mark may be UTF-16 or UTF-32: stored as binary, the keys in them were kept in clear. So bytes are read
-as text by their declared charset, their byte-order mark, where their zero bytes fall, or as UTF-8 when they read
-as UTF-8 without a NUL; and a file whose bytes change by redaction only where a secret was.
+as text by their declared charset, their byte-order mark, how they read as UTF-16 or UTF-32, or, when they hold no
+NUL (binary formats do), as UTF-8 else Latin-1; and their bytes change by redaction only where a secret was.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def redact_blob(data: bytes, mime: str) -> bytes:
     kind = kind.strip().lower()  # ("TEXT/Plain; charset=utf-8" is text/plain: case-insensitive)
     textual = kind.startswith("text/") or kind.endswith(("json", "xml", "yaml", "toml", "javascript"))
     wide = _wide_text(data)
-    if not textual and wide is None and not _utf8_text(data):
+    if not textual and wide is None and b"\x00" in data:
         # (bytes of another type are read as text when they are text: an .ipynb, .jsonl, .sql, .pem or a shell
         # script has a type mimetypes calls application/...; stored as binary, their keys were kept in clear)
         return data
@@ -91,32 +91,30 @@ def _encodings(data: bytes, params: str) -> list[str]:
     return [*out, "utf-8", "latin-1"]
 
 
-def _utf8_text(data: bytes) -> bool:
-    """Whether ``data`` reads as UTF-8 text (no NUL: binary formats hold them, text does not)."""
-    if b"\x00" in data:
-        return False
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _wide_text(data: bytes) -> str | None:
-    """The encoding of UTF-16 or UTF-32 text without a byte-order mark (``"key".encode("utf-16-le")``), judged by
-    where its zero bytes fall in its first 4 KB (ASCII and Latin text in UTF-16-LE has a zero in every second
-    byte), or None. Such bytes read as UTF-8 without error (NUL is UTF-8), so a key in them was never seen."""
+    """The encoding of UTF-16 or UTF-32 text without a byte-order mark (``"key".encode("utf-16-le")``), or None.
+    Such bytes read as UTF-8 without error (NUL is UTF-8), so a key in them was never seen.
+
+    Judged on the first 4 KB: each wide encoding the length allows reads them as printable text without NUL, and
+    the reading with the most ASCII characters wins (ASCII text read in the wrong byte order is CJK, Cyrillic read
+    so is Greek; a key is ASCII). Binary data (int16 samples with zero high bytes) reads as control characters or
+    without any ASCII: not text."""
     head = data[:4096]
     if len(head) < 8 or b"\x00" not in head:
         return None
-    n = len(head)
-    if len(data) % 4 == 0 and n % 4 == 0:  # (a character below U+10000 has two zero bytes in UTF-32)
-        for codec, zeros in (("utf-32-le", (2, 3)), ("utf-32-be", (0, 1))):
-            if all(head[i::4].count(0) == n // 4 for i in zeros):
-                return codec
-    if len(data) % 2 == 0:
-        half = n // 2
-        for codec, high, low in (("utf-16-le", 1, 0), ("utf-16-be", 0, 1)):
-            if head[high::2].count(0) >= 0.9 * half and head[low::2].count(0) == 0:
-                return codec
-    return None
+    best, most = None, 0
+    for codec, unit in (("utf-32-le", 4), ("utf-32-be", 4), ("utf-16-le", 2), ("utf-16-be", 2)):
+        if len(data) % unit:
+            continue
+        text = codecs.getincrementaldecoder(codec)(errors="strict")
+        try:
+            read = text.decode(head[: len(head) - len(head) % unit], final=False)
+        except UnicodeDecodeError:
+            continue
+        if not read or "\x00" in read:
+            continue
+        printable = sum(1 for ch in read if ch.isprintable() or ch in "\t\n\r")
+        ascii_count = sum(1 for ch in read if ch < "\x80")
+        if printable >= 0.95 * len(read) and ascii_count > most:
+            best, most = codec, ascii_count
+    return best

@@ -108,10 +108,12 @@ def wide_ints(value: Any) -> Any | None:
     guard against quadratic conversions) into decimal text, so ``json.dumps`` raised ``ValueError`` where the store
     wrote a step's result (``math.factorial(2000)``): its record was dropped and the step ran again after a restart.
     Hex text has no such limit and converts in linear time both ways. Called only after an encoder refused a value
-    (ordinary ints cost nothing); a value containing itself raises ``RecursionError``."""
+    (ordinary ints cost nothing); a value containing itself raises ``RecursionError``. An int longer than Python's
+    default limit is tagged even where this process raised or lifted the limit (orjson refuses every int beyond 64
+    bits, so the store's usual encoder comes here): a store must read back in a kernel that did not."""
     limit = sys.get_int_max_str_digits()
-    if not limit:
-        return None
+    default = sys.int_info.default_max_str_digits
+    limit = limit if 0 < limit <= default else default
     found = [False]
     # b bits make at most b * log10(2) + 1 digits: at most 3 * limit bits, 0.91 * limit + 1 digits, which convert
     out = _wide(value, 3 * limit, found)

@@ -57,6 +57,20 @@ def test_wide_text_without_a_byte_order_mark_is_redacted(encoding: str, mime: st
     assert redact_blob(plain, mime) is plain
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+@pytest.mark.parametrize("first", ["# Настройки сервера\n", "# 設定ファイル\n", "# 🔑 keys\n"])
+def test_wide_text_that_starts_in_another_script_is_redacted(encoding: str, first: str) -> None:
+    # (UTF-16 without a mark was recognised only when nearly all of it was Latin: a Russian file kept its key)
+    data = f"{first}OPENAI_API_KEY={KEY}\n".encode(encoding)
+    assert redact_blob(data, "application/octet-stream") == f"{first}OPENAI_API_KEY=[REDACTED]\n".encode(encoding)
+
+
+def test_latin1_text_of_a_non_text_type_is_redacted() -> None:
+    data = f"-- caf\xe9 seed\nALTER USER app PASSWORD '{KEY}';\n".encode("latin-1")
+    out = redact_blob(data, "application/sql")
+    assert KEY.encode() not in out and out.startswith("-- caf\xe9 seed".encode("latin-1"))
+
+
 def test_binary_bytes_are_kept_byte_for_byte() -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4 + KEY.encode()  # (not text: never rewritten)
     assert redact_blob(png, "image/png") is png
@@ -66,7 +80,9 @@ def test_binary_bytes_are_kept_byte_for_byte() -> None:
     assert redact_blob(codecs.BOM_UTF8 + b"plain", "application/octet-stream") == codecs.BOM_UTF8 + b"plain"
 
 
-@pytest.mark.parametrize("name", ["report (1).csv", "données.csv", "Q3 results #2.xlsx", "O'Brien.csv", "東京.txt"])
+@pytest.mark.parametrize(
+    "name", ["report (1).csv", "données.csv", "Q3 results #2.xlsx", "O'Brien.csv", "東京.txt", "v1..2.csv"]
+)
 def test_an_upload_with_an_ordinary_file_name_is_accepted(session: Session, name: str) -> None:
     @ag.graph_fn(name="uploads", outputs=["names", "data"])
     async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
