@@ -1,7 +1,8 @@
 """``%load_ext aether_nb``: wire the notebook's store, the widget channel, run display and the ``%aether`` magics.
 
 Lazy (nothing heavy is imported before the extension loads) and reversible (``%unload_ext aether_nb`` removes
-the hooks and restores the previous channel; the store stays open so runs keep their history).
+the hooks and restores the previous channel; the store stays open so runs keep their history, and the run widgets
+on the page stay live: the next ``%load_ext``, ``%reload_ext`` say, takes them over).
 
 Re-running a cell (the documented rule, :mod:`aether_nb.notebook.reruns`): when a cell runs again and starts runs,
 the runs its previous execution started that are still going are **cancelled** and both widgets say so — unless a
@@ -237,11 +238,26 @@ class Extension:
         self.ip.display_formatter.mimebundle_formatter.pop(Run, None)
         self.ip.display_formatter.mimebundle_formatter.pop(TaskGraph, None)
         self.ip.magics_manager.magics["line"].pop("aether", None)
-        for view in self.views.values():
-            view.close()
-        self.views.clear()
+        # The run widgets on the page stay as they are (not closed): closing one removed it from its cell, a waiting
+        # run's answer box with it, and the saved notebook said "model not found" there. The next load takes them
+        # over (see take_over), so ``%reload_ext`` (what IPython says to type when ``%load_ext`` runs again) keeps them.
         if not getattr(session.store.inner, "closed", False):  # (closed by the user: nothing to flush, and
             session.store.flush()  # raising here left the extension half unloaded, %aether gone and "loaded")
+
+    def take_over(self, previous: Extension) -> None:
+        """Go on with what the extension unloaded from this shell (``%reload_ext``) knew: its live widgets, where
+        each run is shown, and the runs each cell started (the re-run rule). Why: the unload closed every widget,
+        so a run waiting for an answer lost its widget (its cell still said "see its widget above"), and a second
+        ``%aether resume`` drew one more. A store changed meanwhile (a closed one reopened) has other run objects:
+        the widgets of runs the session no longer holds are closed, as they show runs of a store that is gone."""
+        session = config.session()
+        for run_id, view in list(previous.views.items()):
+            if session.held_run(run_id) is not view.run:
+                previous.views.pop(run_id).close()
+        self.views, self._reruns, self._shown = previous.views, previous._reruns, previous._shown
+        self._first_cell, self._crowds = previous._first_cell, previous._crowds
+        if self._cells_store is None:
+            self._cells, self._cells_store = previous._cells, previous._cells_store
 
     # -- runs ----------------------------------------------------------------------------------------------------------
     def _cell_id(self) -> str | None:
@@ -516,6 +532,7 @@ def graph_bundle(graph: TaskGraph) -> dict[str, Any]:
 
 
 _extensions: dict[int, Extension] = {}
+_unloaded: dict[int, Extension] = {}  # the extension last unloaded from a shell: the next load takes over its widgets
 
 
 def load(ip: Any) -> None:
@@ -529,6 +546,9 @@ def load(ip: Any) -> None:
     ext = Extension(ip)
     try:
         ext.load()
+        previous = _unloaded.pop(id(ip), None)
+        if previous is not None:
+            ext.take_over(previous)
     except BaseException:
         try:
             ext.unload()
@@ -553,3 +573,4 @@ def unload(ip: Any) -> None:
     ext = _extensions.pop(id(ip), None)
     if ext is not None:
         ext.unload()
+        _unloaded[id(ip)] = ext

@@ -253,7 +253,11 @@ def runs_html(rows: list[list[str]]) -> str:
 
 
 def runs_table(extension: Extension) -> ipywidgets.VBox:
-    """A table of the notebook's runs; unfinished ones get a Resume button (a click is a custom message)."""
+    """A table of the notebook's runs; unfinished ones get a Resume button (a click is a custom message).
+
+    An unfinished run's row follows the run once it executes here, whoever made it go on: its Resume button, or
+    another cell (the agent's cell run again, ``%aether resume``, an answer). A row said "cut off … Resume goes on
+    from its last completed step" beside a run resumed elsewhere and finished, and its Resume did nothing else."""
     loop = asyncio.get_event_loop()
     thread = threading.get_ident()
     out = ipywidgets.Output()
@@ -262,46 +266,47 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
     cells: list[list[str]] = []
     listed, older = listed_runs(config.runs())
     acted: set[str] = set()  # the runs shown in ``out``: once each, however often their button is clicked
+    rests: dict[str, Any] = {}  # run id -> its row's follow(run), for the unfinished runs it does not follow yet
     for run in listed:
         fields, prompts = _row(run)
         cells.append([*fields[:4], prompts])
         lines.append(" · ".join(fields))  # no dangling separator when nothing is asked
         label = ipywidgets.HTML(html.escape(lines[-1]))
         # Finished runs can only be shown; a run that finishes after the table was drawn says so when clicked.
-        button = ipywidgets.Button(description="Show" if run.done else "Resume", layout=ipywidgets.Layout(width="80px"))
+        # (wide enough for "Resumed": 80px cut it to "Resum…")
+        layout = ipywidgets.Layout(width="auto", min_width=BUTTON_WIDTH, flex="0 0 auto")
+        button = ipywidgets.Button(description="Show" if run.done else "Resume", layout=layout)
+        follow = _row_follower(label, button)
+        if run.live and (run.id in getattr(extension, "views", ()) or run.status != "waiting"):
+            follow(run)  # (its widget follows it already: a parked run it keeps in memory anyway)
+        elif not run.done:
+            rests[run.id] = follow
 
-        def act(run_id: str = run.id, button: Any = button, label: Any = label) -> None:
+        def act(run_id: str = run.id, button: Any = button, follow: Any = follow) -> None:
             if run_id in acted:
                 # its widget is in this table's output already (a double click drew two live widgets); the button
                 # says so (a click sent before it was disabled did nothing and said nothing)
                 with out:
                     print(f"Run {run_id} is shown below already: its widget there follows it.")
                 return
+            later = rests.pop(run_id, None)  # (this click resumes it: not "another cell" to its row)
             with out:
                 try:
+                    was_live = config.get_run(run_id).live
                     resume(extension, run_id)
                 except UsageError as exc:
                     print(exc.message)  # (not shown: a click once the cause is fixed tries again)
+                    if later is not None:
+                        rests[run_id] = later
                     return
             acted.add(run_id)
             shown = config.get_run(run_id)
             # What the click did, on the button, which has nothing left to do: a "Resume" beside a row that said
             # "running" and a live widget below was clicked again, and did nothing.
-            button.description = "Resumed" if shown.live else "Shown"
+            button.description = "Resumed" if shown.live and not was_live else "Shown"
             button.disabled = True
             button.tooltip = f"Run {run_id}'s widget is shown below this table"
-            if shown.done:
-                return
-
-            # Its row follows it from now on: it said "waiting for you" beside the widget that said "done".
-            def follow(_: Any) -> None:
-                label.value = html.escape(" · ".join(_row(shown)[0]))
-                if shown.live and button.description == "Shown":
-                    button.description = "Resumed"  # (answered in its widget: the answer resumed it)
-                if shown.done:
-                    stop()
-
-            stop = shown.subscribe(follow)
+            follow(shown, answered=not was_live)
 
         def clicked(_: Any, act: Any = act) -> None:
             if threading.get_ident() == thread:
@@ -311,6 +316,8 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
 
         button.on_click(clicked)
         rows.append(ipywidgets.HBox([button, label]))
+    if rests:
+        _follow_when_executed(rests)
     if len(rows) == 1:
         rows.append(ipywidgets.HTML("<i>no runs in this notebook's store yet</i>"))
     if older:
@@ -319,6 +326,54 @@ def runs_table(extension: Extension) -> ipywidgets.VBox:
         lines.append(more)
         cells.append([more, "", "", "", ""])
     return RunsTable([*rows, out], lines, runs_html(cells))
+
+
+BUTTON_WIDTH = "96px"
+"""The least width of a row's button: its longest word ("Resumed") fits, and the rows' labels line up."""
+
+
+def _row_follower(label: Any, button: Any) -> Any:
+    """What makes a row follow its run (its label says the run's status as it changes, until it ends)."""
+    following: list[Any] = []
+
+    def follow(run: Any, *, answered: bool = False, elsewhere: bool = False) -> None:
+        """``answered``: the run was shown by the button while nothing executed it, so an answer given in its
+        widget resumes it (the button then says "Resumed"). ``elsewhere``: another cell made it go on, so there is
+        nothing left to resume (the button shows its widget below the table)."""
+        label.value = html.escape(" · ".join(_row(run)[0]))
+        if (elsewhere or run.done) and button.description == "Resume":
+            button.description = "Show"  # (nothing is left to resume: a click shows its widget below the table)
+        if following or run.done:
+            return
+
+        def update(_: Any) -> None:
+            label.value = html.escape(" · ".join(_row(run)[0]))
+            if answered and run.live and button.description == "Shown":
+                button.description = "Resumed"  # (answered in its widget: the answer resumed it)
+            if run.done:
+                following.pop()()
+                if button.description == "Resume":
+                    button.description = "Show"
+
+        following.append(run.subscribe(update))
+
+    return follow
+
+
+def _follow_when_executed(rests: dict[str, Any]) -> None:
+    """Rows of unfinished runs nothing executes follow their run once it executes in this session (the session's
+    run observers hear of every start and resume). Not before: following a run keeps it in memory (a run parked
+    on its question may leave memory only while nothing follows it), and a table lists every unfinished run."""
+    session = config.session()
+
+    def started(run: Any) -> None:
+        follow = rests.pop(run.id, None)
+        if follow is not None:
+            follow(run, elsewhere=True)
+        if not rests and started in session.run_observers:
+            session.run_observers.remove(started)
+
+    session.run_observers.append(started)
 
 
 def _row(run: Any) -> tuple[list[str], str]:

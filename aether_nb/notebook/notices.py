@@ -54,6 +54,16 @@ RAN_AGAIN_NOTICE = (
 )
 """A step cut off while its own code ran (``ran_again``): not replayed, run again (the resume notice alone said
 "completed steps were replayed, not executed again", true, and hid it)."""
+SECRET_RAN_AGAIN_NOTICE = (
+    "Not {steps}, though: {it} ran again, as {its} result{s} held a secret (an API key or credential), which is "
+    "never stored; what {it} did (a model call, say) was done twice."
+)
+"""Completed steps a resume executed again, their results never journaled because they held a secret (see
+:mod:`aether_nb.notebook.ran_again`): the resume notice alone said "not executed again" while they ran again."""
+UNSTORED_RAN_AGAIN_NOTICE = (
+    "Not {steps}, though: {it} ran again, as {its} result{s} could not be stored; what {it} did was done twice."
+)
+"""The same for completed steps whose results were not journaled for another reason (not storable, say)."""
 
 REATTACHED_NOTICE = "Reattached from the store: answer below (or `await run`) to resume it."
 """A waiting run shown again in a new process (``r = ag.get_run(id); r``): its questions are in the store. Said while

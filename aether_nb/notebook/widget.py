@@ -43,6 +43,7 @@ from aether_nb.notebook.notices import (
     refused_answer,
 )
 from aether_nb.notebook.page_views import PageViews, current_cell, current_page
+from aether_nb.notebook.ran_again import ResumeNotice
 from aether_nb.notebook.static_view import (
     failure_reason,
     header_counts,
@@ -159,7 +160,8 @@ class RunView:
         self._unwritten = False  # the notice says history is not written yet (cleared when the store recovers)
         # the node the run failed at ("" its body), when it ended failed (a resume says so)
         self._failed_at: str | None = (self._failed_node() or "") if run.status == "failed" else None
-        self._changed: list[str] = []  # what a resume did besides replaying (tool_changed, ran_again warnings)
+        self._resume = ResumeNotice()  # what a resume did: replayed, and executed again (see ran_again)
+        self._resume.learn(run.event_log)
         self._secret_step: str | None = None  # the step the notice says holds a secret (while it says so)
         self._secret_inputs = False  # the notice says an input holds a secret (while it says so)
         if not notice and run.live:
@@ -168,6 +170,9 @@ class RunView:
             for event in run.event_log:
                 if isinstance(event, RunWarning):
                     self._on_warning(event)
+                elif isinstance(event, RunStarted) and event.resumed:
+                    self._resume.resumed()
+                    self.set_notice(self._resume.notice())
         self._refresh_inbox()
         self._unsubscribe = run.subscribe(self._on_event)
         self.widget.on_msg(self._on_msg)
@@ -335,7 +340,7 @@ class RunView:
             if self._until_end:  # it said what to do with the run: nothing is left to do
                 self.set_notice("")
             elif self._secret_step is not None and event.status in ("succeeded", "cancelled"):  # (nothing resumes it)
-                self.set_notice(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step))
+                self.set_notice(self._resume.after(SECRET_STEP_DONE_NOTICE.format(step=self._secret_step)))
             elif self._secret_inputs and event.status in ("succeeded", "cancelled"):
                 self.set_notice(SECRET_INPUTS_DONE_NOTICE)
             # The static view at once (flush makes it for the new state), without the drawing (a notebook executed
@@ -343,14 +348,17 @@ class RunView:
             self.flush()
             self._spawn(self._refresh_static())
             return
+        again = self._resume.fold(event)  # (first: a step's warning then knows whether it ran again)
         if isinstance(event, RunWarning):
             self._on_warning(event)
         if isinstance(event, RunStarted) and event.resumed:
             # What actually happened, once it happened (a notice from before the resume would be stale now).
-            self._changed = []
             failed, self._failed_at = self._failed_at, None
             where = f" at {failed}" if failed else ""
-            self.set_notice(RESUMED_NOTICE if failed is None else RESUMED_AFTER_FAILURE_NOTICE.format(where=where))
+            self._resume.resumed(RESUMED_NOTICE if failed is None else RESUMED_AFTER_FAILURE_NOTICE.format(where=where))
+            self.set_notice(self._resume.notice())
+        elif again:  # a completed step executes again (see ran_again): said as it starts, not "replayed"
+            self.set_notice(self._resume.notice())
         if (
             isinstance(event, ChannelMessage)
             and isinstance(event.content, dict)
@@ -368,8 +376,10 @@ class RunView:
             # A replayed step whose tool has other code now: the result shown is the old code's (every effect once).
             # A step cut off while it ran, run again from its start: what it did before the stop may be twice.
             notice = TOOL_CHANGED_NOTICE if event.code == "tool_changed" else RAN_AGAIN_NOTICE
-            self._changed.append(notice.format(tool=detail.get("tool"), step=detail.get("step") or event.node_id))
-            self.set_notice(" ".join([RESUMED_NOTICE, *self._changed]))
+            self._resume.changed.append(
+                notice.format(tool=detail.get("tool"), step=detail.get("step") or event.node_id)
+            )
+            self.set_notice(self._resume.notice())
             return
         if event.code not in HISTORY_NOTICES:
             return
@@ -378,7 +388,9 @@ class RunView:
         if event.code == "not_durable" and detail.get("reason") == "secret":
             # by design, not a failure of the store (a read_env node, a tool returning a token)
             step = str(detail.get("step") or event.node_id)
-            self.set_notice(SECRET_STEP_NOTICE.format(step=step))
+            if self._resume.said(step):
+                return  # (the resume notice says it ran again, and why)
+            self.set_notice(self._resume.after(SECRET_STEP_NOTICE.format(step=step)))
             self._secret_step = step
             return
         error = str(detail.get("fix" if event.code == "inputs_not_durable" else "error") or event.message)
