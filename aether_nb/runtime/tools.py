@@ -128,7 +128,12 @@ class Tool(Generic[P, R]):
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         self._bind_plan: tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]] | None = (
             (
-                tuple(p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                # (the context is injected, never a positional argument: ``t(5)`` of ``t(context, x=1)`` is x=5)
+                tuple(
+                    p.name
+                    for p in params
+                    if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name != self.context_param
+                ),
                 tuple(self.signature.parameters),
                 {p.name: (_REQUIRED if p.default is p.empty else p.default) for p in params},
             )
