@@ -39,7 +39,7 @@ from aether_nb.flow.retry import AnyRetryPolicy, node_policies
 from aether_nb.flow.state import ROOT, StateSpec, Write
 from aether_nb.flow.types import Command, InvalidUpdate, NodeError, Send
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
-from aether_nb.runtime.executors import body_exit
+from aether_nb.runtime.executors import Submission, ThreadExecutor, body_exit, linger
 
 
 @dataclass(slots=True)
@@ -80,7 +80,7 @@ class SyncCall:
     __slots__ = ("_lock", "_state", "future")
 
     def __init__(self) -> None:
-        self.future: asyncio.Future[Any] | None = None
+        self.future: Submission | None = None
         self._lock = threading.Lock()
         self._state = "pending"  # -> "running" (a thread began it) or "dropped" (it never will)
 
@@ -385,17 +385,29 @@ def _subgraph_input(subgraph: Any, state: Any) -> Any:
 _KEYED_KINDS = ("typeddict", "dataclass", "pydantic")
 
 
+NODE_THREADS = ThreadExecutor()
+"""Where sync node functions run: threads of their own, not the loop's default executor, which ``asyncio.to_thread``
+shares (a node that timed out and hangs held one of its few threads for good, and later sync nodes waited there
+and timed out without having run). A node given up on stops counting among them (see :class:`ThreadExecutor`)."""
+
+
 async def _in_thread(node_run: NodeRun, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """``asyncio.to_thread`` that the task can tell apart once begun (see :class:`SyncCall`)."""
+    """``asyncio.to_thread`` that the task can tell apart once begun (see :class:`SyncCall`).
+
+    Given up on (the node's timeout, a cancel) while its thread runs it, the call keeps the node's slot of the
+    session's cap until it returns (:func:`linger`), as a sync tool's body does: the cap counts bodies that run."""
     call = SyncCall()
-    ctx = contextvars.copy_context()
-    future = asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(ctx.run, _run_detached, call, fn, args, kwargs)
-    )
-    call.future = future
+    submission = NODE_THREADS.submit(_run_detached, (call, fn, args, kwargs), {}, label=node_run.node)
+    call.future = submission
     if node_run.threads is not None:
         node_run.threads.append(call)  # one per attempt; the task's list lives one superstep
-    return await future
+    try:
+        return await submission.result()
+    except asyncio.CancelledError:
+        # (one no thread has begun never runs: cancelled here, or dropped by the unstoppable check)
+        if not submission.cancel() and call.unstoppable():
+            linger(submission)
+        raise
 
 
 def _run_detached(call: SyncCall, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -38,11 +38,13 @@ from aether_nb.flow.interrupt_keys import answered_before, interrupt_fp, interru
 from aether_nb.flow.ledger import Sources, carry_calls
 from aether_nb.flow.left_open import answer_carried, carried_answers
 from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
+from aether_nb.flow.restart_edits import state_after_restart
 from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.streaming import cached_update
 from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
+from aether_nb.runtime import abandoned
 from aether_nb.runtime.codec import decode, encode
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.scheduler import RetryPolicy
@@ -233,6 +235,7 @@ class TaskRunner:
     ) -> Outcome:
         engine = self.engine
         graph = engine.graph
+        values = state_after_restart(engine, values, step)  # (an edit made while the turn's process was gone)
         # the config is built for the code that can read it: the node, its routers, its error handler
         wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
         config = engine.node_config(task.node, step, task) if wants_config else {}
@@ -454,6 +457,10 @@ class TaskRunner:
         step: int,
     ) -> Any:
         timeout = spec.timeout_s if spec.timeout_s is not None else self.engine.default_timeout
+        if abandoned.any_running():
+            # An earlier attempt of this task that timed out (a retry) may still run in its thread: the node runs
+            # again once it has ended, never beside it (shown pending meanwhile), and its timeout counts from then.
+            await self._after_abandoned(scope)
         call = spec.call(state, copy.copy(config) if spec.takes_config else config, scope, services, node_run)
         # Only the timeout the engine enforces is a StepTimeout: a TimeoutError the node raised itself (a socket's,
         # its own wait_for's) reaches the caller as it is, as LangGraph's does, and the default retry_on skips it.
@@ -488,6 +495,16 @@ class TaskRunner:
                     code="await_interrupt",
                 ) from exc
             raise
+
+    async def _after_abandoned(self, scope: Scope) -> None:
+        """Return once no attempt of the task of ``scope`` given up on (timed out) still runs in its thread; the
+        task's node shows pending while it waits (see :mod:`aether_nb.runtime.abandoned`)."""
+        run, key = self.engine.run, scope.node_id
+        if key is None or not abandoned.running_for(run.session, run.id, key):
+            return
+        show_queued(scope, True)
+        await abandoned.settled(run.session, run.id, key)
+        show_queued(scope, False)
 
     async def _interrupt(self, child: Scope, task: Task, gi: GraphInterrupt, key: str) -> Any:
         """Ask the question of ``gi`` as the wait at ``key`` (its interrupt's) and return its answer."""

@@ -15,20 +15,26 @@ and a Ray executor would be one small class:
 
 A body that is *abandoned* (its node timed out, or its run was cancelled) cannot always be stopped: a Python thread
 cannot be killed. Such a body keeps its concurrency slot until it really ends, so caps count bodies that run, not
-awaits that are still pending (:func:`linger`, used by the scheduler), and its late result is never counted as the
-node's success (see README, "Tools").
+awaits that are still pending (:func:`linger`, used by the scheduler), its step run again waits for it
+(:mod:`~aether_nb.runtime.abandoned`), and its late result is never counted as the node's success (see README,
+"Tools"). It keeps its thread, but not its place among a :class:`ThreadExecutor`'s threads: later bodies never
+queue behind one that may never return.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import contextlib
 import contextvars
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from aether_nb.errors import RunError, UsageError, shown
+from aether_nb.runtime import abandoned
 
 __all__ = [
     "BODY_EXIT",
@@ -143,12 +149,39 @@ def _guarded(fn: Callable[..., Any], label: str, args: tuple[Any, ...], kwargs: 
         raise body_exit(exc, label) from exc
 
 
-class _FutureSubmission:
-    """A :class:`Submission` over a ``concurrent.futures.Future``."""
+class _Job:
+    """One body handed to a :class:`ThreadExecutor`: whether it holds one of the executor's places, and what to run
+    once it gets one (a body that waited for a place). Called with its future once that is done (ended, or
+    cancelled before it began): its place goes back (see :meth:`ThreadExecutor._release`)."""
 
-    def __init__(self, future: concurrent.futures.Future[Any], where: str | None) -> None:
+    __slots__ = ("args", "counted", "fn", "future", "owner")
+
+    def __init__(self, owner: ThreadExecutor) -> None:
+        self.owner = owner
+        self.counted = False
+        self.future: concurrent.futures.Future[Any] | None = None
+        self.fn: Callable[..., Any] | None = None
+        self.args: tuple[Any, ...] = ()
+
+    def __call__(self, _future: concurrent.futures.Future[Any]) -> None:
+        self.owner._release(self)
+
+
+class _FutureSubmission:
+    """A :class:`Submission` over a ``concurrent.futures.Future`` (of a :class:`ThreadExecutor` when ``job`` is
+    given: a body given up on while it runs is then not counted among its threads any more)."""
+
+    def __init__(
+        self,
+        future: concurrent.futures.Future[Any],
+        where: str | None,
+        owner: ThreadExecutor | None = None,
+        job: _Job | None = None,
+    ) -> None:
         self._future = future
         self.where = where
+        self._owner = owner
+        self._job = job
 
     async def result(self) -> Any:
         # shield: a cancelled awaiter must not mark the concurrent future cancelled behind the caller's back
@@ -161,6 +194,8 @@ class _FutureSubmission:
             # it (a script's asyncio.run ending), asyncio prints "Future exception was never retrieved": a
             # cancelled copy takes no outcome (the body itself is not stopped: a running thread cannot be).
             inner.cancel()
+            if self._owner is not None and self._job is not None:
+                self._owner._release(self._job)  # (a running thread cannot be stopped: the next body takes another)
             raise
 
     def cancel(self) -> bool:
@@ -179,11 +214,71 @@ class _FutureSubmission:
         return (False, exc) if exc is not None else (True, self._future.result())
 
 
+class _WaitingSubmission(_FutureSubmission):
+    """A body that waits for the earlier bodies of its step to end (see :meth:`ThreadExecutor._after`): its step
+    shows pending until then, and a ``_timeout_s`` counts from its start (``add_start_callback``, as a cluster's
+    queue)."""
+
+    def __init__(
+        self,
+        future: concurrent.futures.Future[Any],
+        where: str | None,
+        owner: ThreadExecutor,
+        job: _Job,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(future, where, owner, job)
+        self.started = False
+        self._on_start: list[Callable[[], None]] = []
+        self._loop = loop
+
+    def add_start_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the submitting loop once the earlier bodies ended (at once when they have)."""
+        if self.started:
+            callback()
+        else:
+            self._on_start.append(callback)
+
+    def go(self) -> None:
+        """(In the thread of the last earlier body) The earlier bodies ended: this one may start."""
+        with contextlib.suppress(RuntimeError):  # (the loop closed: nobody waits for the start any more)
+            self._loop.call_soon_threadsafe(self._started)
+
+    def _started(self) -> None:
+        self.started = True
+        callbacks, self._on_start = self._on_start, []
+        for callback in callbacks:
+            callback()
+
+
+def _run(future: concurrent.futures.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """Run one body into its future (nothing, when it was cancelled before it began)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        value = fn(*args)
+    except BaseException as exc:
+        future.set_exception(exc)
+        del future  # (the exception's traceback holds this frame: no cycle through the future)
+    else:
+        future.set_result(value)
+
+
+_UNBOUNDED = 1 << 20
+"""The underlying pool's own bound: never reached in practice (:class:`ThreadExecutor` bounds the bodies that
+count; a thread more is made only for a body given up on that still holds one)."""
+
+
 class ThreadExecutor:
-    """The default: a thread pool of this process (the bodies see the caller's context variables).
+    """The default: threads of this process (the bodies see the caller's context variables).
+
+    At most ``max_workers`` bodies run at once, and a body given up on (its node timed out, its run was cancelled)
+    stops counting: Python cannot stop its thread, so the executor takes another thread for the next body instead
+    of leaving it queued behind one that may never return (hung bodies filled the pool and every later sync tool
+    of the session stayed RUNNING without starting). Threads are reused; one given up on is kept until it returns.
 
     Args:
-        max_workers: threads in the pool (default: Python's default for the machine).
+        max_workers: bodies run at once (default: Python's default thread pool size, ``min(32, cpus + 4)``).
     """
 
     name = "thread"
@@ -194,26 +289,116 @@ class ThreadExecutor:
         if max_workers is not None and max_workers < 1:
             raise UsageError(f"max_workers must be a positive int or None, got {shown(max_workers)}")
         self._max_workers = max_workers
+        self._limit = max_workers if max_workers is not None else min(32, (os.cpu_count() or 1) + 4)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._counted = 0  # bodies holding one of the max_workers places now
+        self._queued: collections.deque[_Job] = collections.deque()  # bodies waiting for a place, in order
 
     def _get_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(self._max_workers, thread_name_prefix="aether_nb")
-            return self._pool
+        # (under self._lock) The pool only makes and reuses threads: the bound is this executor's (_counted).
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(_UNBOUNDED, thread_name_prefix="aether_nb")
+        return self._pool
 
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, label: str
     ) -> Submission:
         ctx = contextvars.copy_context()
-        future = self._get_pool().submit(ctx.run, _guarded, fn, label, args, kwargs)
-        return _FutureSubmission(future, "thread")
+        job = _Job(self)
+        if abandoned.any_running():
+            earlier = abandoned.running_here()  # (only a step of a run, submitted from its loop, has any)
+            if earlier:  # (the same step, run again while a body of it given up on still runs: see _after)
+                return self._after(earlier, job, ctx.run, (_guarded, fn, label, args, kwargs))
+        with self._lock:
+            pool = self._get_pool()
+            if self._counted >= self._limit:  # (every place taken: it starts when one is freed, see _release)
+                job.future = concurrent.futures.Future()
+                job.fn, job.args = ctx.run, (_guarded, fn, label, args, kwargs)
+                self._queued.append(job)
+            else:
+                self._counted += 1
+                job.counted = True
+        future = job.future
+        if future is None:
+            try:
+                future = pool.submit(ctx.run, _guarded, fn, label, args, kwargs)
+            except RuntimeError:  # (the interpreter is exiting: no thread starts any more)
+                self._release(job)
+                raise
+        future.add_done_callback(job)  # (its place goes back however it ends, a cancel before it began too)
+        return _FutureSubmission(future, "thread", self, job)
+
+    def _after(self, earlier: list[Submission], job: _Job, fn: Callable[..., Any], args: tuple[Any, ...]) -> Submission:
+        """A step run again (a failed run resumed with ``resume_mode="failed_nodes"``, a call it gave up on run
+        again) while a body of it given up on still runs: this body starts once those have ended, never beside them
+        (two copies of its effect at once). It takes no place meanwhile; cancelled, it never starts."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        job.future, job.fn, job.args = future, fn, args
+        future.add_done_callback(job)
+        submission = _WaitingSubmission(future, "thread", self, job, asyncio.get_running_loop())
+        left = [len(earlier)]
+
+        def one_ended() -> None:
+            with self._lock:
+                left[0] -= 1
+                if left[0] or future.cancelled():
+                    return
+            submission.go()
+            with self._lock:
+                pool = self._get_pool()
+                if self._counted >= self._limit:
+                    self._queued.append(job)
+                    return
+                self._counted += 1
+                job.counted = True
+            try:
+                pool.submit(_run, future, fn, args)
+            except RuntimeError:  # (the interpreter is exiting: it will not start)
+                future.cancel()
+
+        for body in earlier:
+            body.add_done_callback(one_ended)
+        return submission
+
+    def _release(self, job: _Job) -> None:
+        """``job`` gives its place back: it ended, or nobody awaits it any more (its node timed out or was cancelled:
+        its thread may never come back, so the place goes to the next queued body, in another thread)."""
+        while True:
+            with self._lock:
+                if not job.counted:
+                    return  # (given up on before it ended: its place was handed on then)
+                job.counted = False
+                following = self._next_locked()
+                if following is None:
+                    return
+                pool = self._get_pool()
+            assert following.future is not None and following.fn is not None
+            try:
+                pool.submit(_run, following.future, following.fn, following.args)
+                return
+            except RuntimeError:  # (the interpreter is exiting: it will not start, and its place goes on)
+                following.future.cancel()
+                job = following
+
+    def _next_locked(self) -> _Job | None:
+        """(Under the lock, one place just freed) The next queued body, which takes the place; None frees it."""
+        while self._queued:
+            job = self._queued.popleft()
+            if job.future is not None and not job.future.cancelled():
+                job.counted = True
+                return job
+        self._counted -= 1
+        return None
 
     def shutdown(self, wait: bool = False) -> None:
-        """Stop accepting bodies (running ones finish)."""
+        """Stop accepting bodies (running ones finish, and count until they do; queued ones are cancelled)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            queued, self._queued = self._queued, collections.deque()
+        for job in queued:
+            if job.future is not None:
+                job.future.cancel()
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
 
@@ -227,10 +412,12 @@ _lingering: contextvars.ContextVar[list[Submission] | None] = contextvars.Contex
 
 
 def linger(submission: Submission) -> None:
-    """An abandoned body still runs: whoever holds a concurrency slot for it (see :func:`lingering`) keeps it."""
+    """An abandoned body still runs: whoever holds a concurrency slot for it (see :func:`lingering`) keeps it, and
+    its step, run again before it ends (a resumed run's failed node), waits for it (see :mod:`.abandoned`)."""
     holders = _lingering.get()
     if holders is not None:
         holders.append(submission)
+    abandoned.note_here(submission)
 
 
 class lingering:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aether_nb.errors import RunCancelled, StepTimeout, UsageError, shown
+from aether_nb.runtime import abandoned
 from aether_nb.runtime.events import GraphPlanned, NodeStatusChanged, RunWarning
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.executors import lingering, restart_step_timeout, submitted
@@ -260,6 +261,11 @@ async def run_taskgraph(
         slot next (in the same loop turn, before the scheduler sees the failed task) must find the graph stopping.
         """
         nonlocal first_error
+        if abandoned.any_running():
+            # A body this node's step gave up on in an earlier execution (a timed-out node resumed with
+            # resume_mode="failed_nodes") still runs in its thread: this execution's slots never counted it, so the
+            # node runs again only once it has ended, as a retry does (two copies of the effect at once otherwise).
+            await abandoned.settled(run.session, run.id, node_id)
         spec = graph.nodes[node_id]
         tool = graph.resolve_tool(spec)
         kwargs = resolve(spec.inputs, results)
