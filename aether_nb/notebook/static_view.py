@@ -47,8 +47,10 @@ MAX_STATIC_SVG = 250_000
 MAX_STATIC_IMAGE = 512 * 1024
 """Images up to this size are embedded in the static transcript; bigger ones are named."""
 
-QUEUED_NOTE = "queued: the agent reads it at its next receive()"
-"""What a message written to a running run says while its agent has not read it (``js/lib/chat.ts`` says the same)."""
+QUEUED_NOTE = "not read yet: the agent reads messages only when it asks for one"
+"""What a message written to a running run says while its agent has not read it (``js/lib/chat.ts`` says the same,
+adding that the agent's question still waits when one is open). In plain words: people read "queued: ... at its next
+receive()" as sent and answered, when the agent (which may never call ``receive()``) had not read it."""
 
 UNREAD_NOTE = "not read: the run ended"
 """What such a message says once the run ended without reading it: nothing will read it now."""

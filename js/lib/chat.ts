@@ -12,9 +12,17 @@
  * An answer refused because its question was answered meanwhile (from another tab or view) leaves a line under the
  * question saying so (refused.ts): the control goes away with the question, and the answer must not vanish unsaid.
  * The message box sends `message` commands: the agent reads them with `context.channel().receive()`; one sent
- * while it is not receiving shows as "queued" until it does, and as "not read" if the run ends first.
+ * while it is not receiving shows as "not read yet" until it does, and as "not read" if the run ends first.
+ *
+ * Why the message box points to an open question: it is the wide box at the bottom, and people typed the answer to
+ * a question there instead of in the question's own small box. Such a message is only queued (the agent may never
+ * call `receive()`), and the question kept waiting while the bubble said "queued: ... receive()". While a question
+ * is open (and the agent is not in `receive()`) the box's placeholder says to answer the question first; a message
+ * sent anyway is still queued (an agent may read it later), its note says in plain words that the agent has not
+ * read it and that its question still waits, and the question is outlined, its answer box (a text question's)
+ * getting the focus.
  */
-import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes } from "./dom";
+import { fileToBase64, formatBytes, formatTime, h, preview, renderMarkdown, saveBytes, setText } from "./dom";
 import type { ChatMessage, DownloadReply, FileContent, OpenWait, UploadFile } from "./protocol";
 import { REFUSED, type RefusedNote, answerWords, noteElement, refuse } from "./refused";
 import { RequestError, type Rpc, errorText } from "./rpc";
@@ -46,6 +54,14 @@ function streamTail(el: HTMLElement): HTMLElement {
   return el;
 }
 
+/** Under a message the agent has not read yet (static_view.py QUEUED_NOTE says the same); with a question open. */
+const QUEUED_NOTE = "not read yet: the agent reads messages only when it asks for one";
+const QUEUED_WHILE_ASKED = `${QUEUED_NOTE}, and its question is still waiting for your answer`;
+/** The message box's placeholder: while the agent listens, while a question waits, otherwise. */
+const BOX_LISTENING = "The agent is waiting for your message…";
+const BOX_ASKED = "Answer the question above first: the agent is not reading messages now";
+const BOX_IDLE = "Message the agent…";
+
 function isMessageWait(wait: OpenWait): boolean {
   return Boolean(wait.meta?.message);
 }
@@ -71,7 +87,7 @@ export class ChatPanel {
   constructor(private readonly rpc: Rpc) {
     this.list = h("div", { class: "aether-messages", role: "log" });
     this.waitList = h("div", { class: "aether-waits" });
-    this.boxInput = h("input", { type: "text", class: "aether-text-input", placeholder: "Message the agent…", "aria-label": "Message the agent" });
+    this.boxInput = h("input", { type: "text", class: "aether-text-input", placeholder: BOX_IDLE, "aria-label": "Message the agent" });
     this.boxSend = h("button", { class: "aether-button", "data-action": "message" }, "Send");
     this.boxError = h("div", { class: "aether-control-error", role: "alert" });
     this.box = h("div", { class: "aether-message-box", hidden: "" }, h("div", { class: "aether-wait-row" }, this.boxInput, this.boxSend), this.boxError);
@@ -99,6 +115,9 @@ export class ChatPanel {
       .then((reply) => {
         this.boxInput.value = "";
         this.box.dataset.state = String(reply.outcome ?? "sent");
+        // Queued while a question waits: most likely its answer, typed in the wrong box. Point to where it goes.
+        const question = reply.outcome === "queued" ? this.openQuestion() : null;
+        if (question) this.pointTo(question);
       })
       .catch((e: unknown) => {
         this.boxError.textContent = errorText(e);
@@ -127,11 +146,32 @@ export class ChatPanel {
   }
 
   private refreshBox(): void {
+    const asked = !this.listening && this.openQuestion() !== null;
     this.box.hidden = !this.active;
     this.box.classList.toggle("aether-listening", this.listening);
-    this.boxInput.placeholder = this.listening ? "The agent is waiting for your message…" : "Message the agent…";
+    this.boxInput.placeholder = this.listening ? BOX_LISTENING : asked ? BOX_ASKED : BOX_IDLE;
     this.box.dataset.listening = String(this.listening);
+    this.box.dataset.asked = String(asked);
     if (this.inert) this.boxInput.disabled = this.boxSend.disabled = true;
+    const note = asked ? QUEUED_WHILE_ASKED : QUEUED_NOTE;
+    for (const el of this.list.querySelectorAll<HTMLElement>(".aether-queued-note[data-note='queued']")) setText(el, note);
+  }
+
+  /** The first question this panel shows a control for that the person has not answered (a sleep asks nothing). */
+  private openQuestion(): WaitControl | null {
+    for (const control of this.waits.values()) {
+      if (!control.answered && control.el.dataset.waitKind !== "time") return control;
+    }
+    return null;
+  }
+
+  /** Outlines a question's control until it is answered, and moves the focus to its answer box if it has one
+   * (never to a button: a second Enter must not approve or choose anything). */
+  private pointTo(control: WaitControl): void {
+    if (this.inert) return;
+    control.el.classList.add("aether-attention");
+    control.el.scrollIntoView({ block: "nearest" });
+    control.el.querySelector<HTMLInputElement>("input.aether-text-input:not([disabled])")?.focus();
   }
 
   updateMessages(messages: ChatMessage[]): void {
@@ -159,6 +199,7 @@ export class ChatPanel {
     }
     this.order = messages.map((m) => m.id);
     this.arrange();
+    this.refreshBox(); // (a new queued message's note says whether a question waits)
     this.el.dataset.messageCount = String(messages.length);
     if (stick) this.list.scrollTop = this.list.scrollHeight;
   }
@@ -213,9 +254,10 @@ export class ChatPanel {
           el.textContent = "";
           el.append(h("em", { class: "aether-empty-answer" }, "(empty answer)"));
         }
-        // (the same words as the saved static view, static_view.py QUEUED_NOTE / UNREAD_NOTE)
-        if (queued) el.append(h("div", { class: "aether-muted aether-queued-note" }, "queued: the agent reads it at its next receive()"));
-        else if (unread) el.append(h("div", { class: "aether-muted aether-queued-note" }, "not read: the run ended"));
+        // (the same words as the saved static view, static_view.py QUEUED_NOTE / UNREAD_NOTE; refreshBox says
+        // whether a question waits too)
+        if (queued) el.append(h("div", { class: "aether-muted aether-queued-note", "data-note": "queued" }, QUEUED_NOTE));
+        else if (unread) el.append(h("div", { class: "aether-muted aether-queued-note", "data-note": "unread" }, "not read: the run ended"));
         break;
       case "files":
         el.replaceChildren(...(msg.content.files ?? []).map((f) => this.chip(f)));
@@ -412,6 +454,7 @@ export class ChatPanel {
         .then(() => {
           control.answered = true;
           el.dataset.state = "answered";
+          this.refreshBox();
         })
         .catch((e: unknown) => {
           if (e instanceof RequestError && e.code === "wait_closed") {
@@ -420,6 +463,7 @@ export class ChatPanel {
             el.dataset.state = "refused";
             refuse(wait, control.under, given, e.message);
             this.arrange();
+            this.refreshBox();
             return;
           }
           error.textContent = errorText(e);
@@ -473,7 +517,8 @@ export class ChatPanel {
         if (event.key === "Enter" && !event.isComposing) {
           event.preventDefault();
           event.stopPropagation(); // keep JupyterLab's notebook shortcuts out of the widget
-          submit();
+          // (a held Enter that sent a message from the message box, which moved the focus here, answers nothing)
+          if (!event.repeat) submit();
         }
       });
       button.addEventListener("click", submit);

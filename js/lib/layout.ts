@@ -191,7 +191,7 @@ function dagreLevel(ids: string[], edges: [string, string][], sizes: Sizes): Lev
     g.setNode(id, { width: s.w, height: s.h });
   }
   for (const [a, b] of edges) g.setEdge(a, b);
-  dagre.layout(g);
+  dagre.layout(g, { constraints: siblingOrder(ids, edges) });
   const pos = new Map<string, Point>();
   let width = 0;
   let height = 0;
@@ -208,6 +208,28 @@ function dagreLevel(ids: string[], edges: [string, string][], sizes: Sizes): Lev
     routes.push({ from: a, to: b, points: (e?.points ?? []).map((p) => ({ x: p.x, y: p.y })) });
   }
   return { pos, routes, width, height };
+}
+
+/**
+ * Left-to-right constraints that keep the successors of each node in graph order, which is call order (a model's
+ * tool calls `first`, `second`, `third`). Without them dagre breaks its ties in crossing reduction towards the right
+ * and drew a fan-out reversed, `third` leftmost. Each pair goes from an earlier id to a later one, so the
+ * constraints never form a cycle; dagre ignores a pair whose nodes end up on different ranks.
+ */
+export function siblingOrder(ids: string[], edges: [string, string][]): { left: string; right: string }[] {
+  const position = new Map<string, number>();
+  ids.forEach((id, i) => position.set(id, i));
+  const successors = new Map<string, Set<string>>();
+  for (const [a, b] of edges) {
+    if (a === b || !position.has(a) || !position.has(b)) continue;
+    (successors.get(a) ?? successors.set(a, new Set()).get(a)!).add(b);
+  }
+  const out: { left: string; right: string }[] = [];
+  for (const set of successors.values()) {
+    const sorted = [...set].sort((x, y) => position.get(x)! - position.get(y)!);
+    for (let i = 1; i < sorted.length; i++) out.push({ left: sorted[i - 1], right: sorted[i] });
+  }
+  return out;
 }
 
 /**

@@ -111,6 +111,8 @@ export const CSS = `
 .aether-run .aether-text-input { flex: 1; min-width: 160px; font: inherit; padding: 3px 6px; color: var(--jp-ui-font-color1, #222);
   background: var(--jp-input-background, #fff); border: 1px solid var(--jp-input-border-color, #bbb); border-radius: 4px; }
 .aether-run .aether-wait[data-state="answered"] { opacity: 0.6; }
+.aether-run .aether-wait.aether-attention:not([data-state="answered"]) { border-color: var(--jp-warn-color1, #f57c00);
+  box-shadow: 0 0 0 3px rgba(245, 124, 0, 0.35); } /* a message was typed in the message box instead */
 .aether-run .aether-wait.aether-under-question { align-self: flex-start; max-width: 75%; margin-top: -2px; }
 .aether-run .aether-wait.aether-under-question > .aether-wait-prompt,
 .aether-run .aether-wait.aether-under-question > .aether-wait-payload { display: none; } /* the bubble above says it */
