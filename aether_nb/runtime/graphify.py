@@ -252,8 +252,7 @@ class GraphBuilder:
         What would otherwise reach a tool or the outputs as a Python object is settled here: a whole handle
         nested in a graph output stands for its first output, as one at the top of the returned dict does; in a
         tool's input (or a condition) it is a build error, as at the top. A coroutine is an async function (an
-        agent, a graph) called in the body: its value does not exist while building, so it is an error too.
-        """
+        agent, a graph) called in the body: its value does not exist while building, so it is an error too."""
         if isinstance(value, Ref):
             return value.to_json()
         if isinstance(value, NodeHandle):
@@ -459,8 +458,7 @@ class GraphifyFn:
 
         ``max_concurrency`` caps how many nodes of this run execute at once (default: no cap — tools waiting on I/O
         overlap freely; set one for CPU-bound or rate-limited tools). A sync body holds its slot until its thread
-        really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``).
-        """
+        really ends. ``executor`` runs sync tool bodies elsewhere (e.g. an ``ag.DaskExecutor``)."""
         asked = _asked(max_concurrency=max_concurrency, stop_on_first_error=stop_on_first_error, retry=retry)
         check_cap(asked.get("max_concurrency"))
         retry_failed = check_resume_mode(resume_mode)
@@ -531,9 +529,7 @@ def graphify(
 
     ``inputs`` as a list are required; as a dict, optional with defaults (``ag.REQUIRED`` marks a required one;
     default: the function's parameters, those with a default optional). ``promoted_from`` is written by
-    ``run.promote()``: it names the inputs whose defaults were computed for the run's inputs (see
-    ``TaskGraph.check_inputs``).
-    """
+    ``run.promote()``: it names the inputs whose defaults were computed for the run's inputs (``check_inputs``)."""
 
     def wrap(f: Callable[..., Any]) -> GraphifyFn:
         return GraphifyFn(f, name=name, inputs=inputs, outputs=outputs, promoted_from=promoted_from)
@@ -577,8 +573,7 @@ async def run(
     session: Session | None = None,
     executor: Executor | None = None,
 ) -> dict[str, Any]:
-    """Execute a built :class:`TaskGraph` with ``inputs`` and return its outputs (``executor``: where its sync
-    tool bodies run)."""
+    """Execute a built :class:`TaskGraph` with ``inputs``; its outputs (``executor``: where sync bodies run)."""
     if not isinstance(graph, TaskGraph):
         raise UsageError(f"ag.run takes a TaskGraph (from pipeline.build()), got {type(graph).__name__}")
     if inputs is not None and not isinstance(inputs, dict):
