@@ -25,7 +25,6 @@ import atexit
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 import weakref
@@ -39,6 +38,7 @@ from aether_nb.store import reads
 from aether_nb.store.apply import rollback
 from aether_nb.store.artifact_log import pinned_frame, put_frame, report_unclaimed
 from aether_nb.store.blobs import BlobFolder
+from aether_nb.store.lock_message import lock_message
 from aether_nb.store.log import PENDING_MAX, FileState
 from aether_nb.store.logfile import LogFile, Recovered, read_log
 from aether_nb.store.overlay import LOGGED_TABLES, lay_over, shadow
@@ -83,28 +83,6 @@ _STATES: dict[str, FileState] = {}
 _STATES_LOCK = threading.Lock()
 
 
-def _lock_message(path: str, exc: BaseException, *, read_only: bool) -> str:
-    """Why the file cannot be opened. A read-only open is refused only by a process writing the file; a writing
-    open by any other process that has it open, a reader too (DuckDB's lock does not say which)."""
-    match = re.search(r"PID (\d+)", str(exc))
-    holder = f"another process (PID {match.group(1)})" if match else "another process"
-    if read_only:
-        what = (
-            f"{holder} has it open for writing, and DuckDB keeps other processes out of a file while it is being "
-            "written, a read-only open too"
-        )
-    else:
-        what = (
-            f"{holder} has it open (writing it, or only reading it: a read-only DuckDBStore, a dashboard, another "
-            "notebook inspecting runs). DuckDB lets a process write a file only while no other process has it open"
-        )
-    return (
-        f"cannot open the aether_nb store {path}: {what}. Close the store in that process (in a kernel, "
-        "`%aether store` shows which file it uses and ag.configure(store=...) switches it to another one) or end "
-        f"that process, or open a different file here. (DuckDB: {exc})"
-    )
-
-
 class DuckDBStore:
     """A :class:`~aether_nb.store.protocol.Store` in a DuckDB file. Thread-safe: one lock per file guards the
     connections of every store of the process open on it.
@@ -146,7 +124,7 @@ class DuckDBStore:
                     raise self._open_error(exc) from exc
                 if time.monotonic() + _LOCK_RETRY_STEP_S > deadline:
                     raise StorageError(
-                        _lock_message(self.location, exc, read_only=self._read_only), code="locked"
+                        lock_message(self.location, exc, read_only=self._read_only), code="locked"
                     ) from exc
                 time.sleep(_LOCK_RETRY_STEP_S)
             except duckdb.ConnectionException as exc:
