@@ -20,6 +20,7 @@ from aether_nb.runtime.session import Session
 from aether_nb.services import install_builtin_services
 from aether_nb.store.memory import MemoryStore
 from aether_nb.testing import ScriptedChannel
+from tests.gates import Gate
 
 T = TypeVar("T")
 
@@ -87,3 +88,13 @@ def channel(session: Session) -> ScriptedChannel:
     ch = session.config["channel"]
     assert isinstance(ch, ScriptedChannel)
     return ch
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    """A :class:`~tests.gates.Gate` whose blocked bodies are released when the test ends."""
+    g = Gate()
+    try:
+        yield g
+    finally:
+        g.release.set()

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 import pytest
@@ -22,48 +21,7 @@ import aether_nb as ag
 from aether_nb.flow import END, START, RetryPolicy, StateGraph
 from aether_nb.runtime.session import Session
 from tests.conftest import arun
-
-
-class Gate:
-    """Counts the bodies running now (and the peak); ``release`` lets the blocked ones return."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
-        self.peak = 0
-        self.started: list[str] = []
-        self.release = threading.Event()
-
-    def body(self, label: str, *, block: bool) -> None:
-        with self.lock:
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-            self.started.append(label)
-        try:
-            if block:
-                assert self.release.wait(20), "the test never released a blocked body"
-        finally:
-            with self.lock:
-                self.running -= 1
-
-
-@pytest.fixture
-def gate() -> Iterator[Gate]:
-    g = Gate()
-    try:
-        yield g
-    finally:
-        g.release.set()  # (a body still blocked returns)
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Wait on state, under a timeout (re-checked at each loop turn: bodies change it from their threads)."""
-
-    async def check() -> None:
-        while not predicate():
-            await asyncio.sleep(0)
-
-    await asyncio.wait_for(check(), 20)
+from tests.gates import Gate, until
 
 
 class X(TypedDict):

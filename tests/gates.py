@@ -1,0 +1,43 @@
+"""Shared by the tests of sync bodies on threads (abandoned, queued, capped): a gate that counts the bodies running
+and holds the blocked ones until the test releases them (the ``gate`` fixture, tests/conftest.py), and a wait on
+state that needs no wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+
+class Gate:
+    """Counts the bodies running now (and the peak); ``release`` lets the blocked ones return."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.started: list[str] = []
+        self.release = threading.Event()
+
+    def body(self, label: str, *, block: bool) -> str:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.started.append(label)
+        try:
+            if block:
+                assert self.release.wait(20), "the test never released a blocked body"
+            return label
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait on state, under a timeout (re-checked at each loop turn: bodies change it from their threads)."""
+
+    async def check() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(check(), 20)
