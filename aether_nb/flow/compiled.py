@@ -54,6 +54,7 @@ from aether_nb.flow.stream_call import (
     default_stream_mode,
     invoke_by_stream,
     invoke_keys,
+    invoke_output,
     stream_turn,
 )
 from aether_nb.flow.streaming import Sink, drive, drive_on
@@ -315,7 +316,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         check_output_keys(output_keys)
         printed = print_modes(self, kwargs, STREAM_MODES)
         stream_mode = default_stream_mode(stream_mode)
-        if stream_mode != "values" or (output_keys is not None and self.spec.kind != "root"):
+        if stream_mode != "values":
             call = {"context": context, "interrupt_before": interrupt_before, "interrupt_after": interrupt_after}
             call["printed"] = printed
             return await invoke_by_stream(self, input, config, stream_mode, output_keys, version, call)
@@ -332,7 +333,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
             )
         else:
             res = await self._invoke(input, config, printer, ctx, breakpoints)
-        res = select_output(res, output_keys)
+        res = invoke_output(res, output_keys)
         if version == "v2":
             return graph_output(self, res, lambda: select_output(self.get_state(config or {}).values, output_keys))
         return res
@@ -564,11 +565,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
     ) -> dict[str, Any]:
         """Several :meth:`aupdate_state` at once, as LangGraph's ``bulk_update_state``: each superstep (a list of
         ``StateUpdate(values, as_node)``) is one checkpoint; several updates in one superstep are written together,
-        each as its node. Returns the last checkpoint's config.
-
-        Raises:
-            EmptyUpdate: no superstep, or a superstep without updates.
-            InvalidUpdate: several updates in a superstep without ``as_node`` (or with END/``"__copy__"``).
+        each as its node. Returns the last checkpoint's config. Raises ``EmptyUpdate`` (no superstep, or one without
+        updates) and ``InvalidUpdate`` (several updates in a superstep without ``as_node``, or with END/``"__copy__"``).
         """
         return await bulk_update(self, config, supersteps)
 

@@ -101,6 +101,7 @@ async def invoke_inside_node(
         interrupts=[],
         thread_id=parent.thread_id,
         run_id=parent.run.id,
+        all_values=graph.spec.visible(values),
     )
 
 

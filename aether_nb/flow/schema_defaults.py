@@ -8,6 +8,7 @@ initial value.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -40,3 +41,18 @@ def typeddict_defaults(schema: Any) -> dict[str, Any]:
 
     walk(schema)
     return out
+
+
+def has_default(schema: Any, key: str) -> bool:
+    """Whether a dataclass (or class with a keyword default) ``schema`` gives field ``key`` a value of its own, so a
+    state missing it is not what makes building the schema fail (an error lists only the fields that need one)."""
+    if dataclasses.is_dataclass(schema):
+        for f in dataclasses.fields(schema):
+            if f.name == key:
+                return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        return False
+    try:
+        param = inspect.signature(schema).parameters.get(key)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.default is not inspect.Parameter.empty

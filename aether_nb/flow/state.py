@@ -35,7 +35,7 @@ from aether_nb.errors import UsageError, shown
 from aether_nb.flow.channels import Channel, channel_of, is_channel, topic_add
 from aether_nb.flow.managed import managed_kind, managed_of, managed_values
 from aether_nb.flow.messages import add_messages, coerce_messages
-from aether_nb.flow.schema_defaults import is_typeddict, typeddict_defaults
+from aether_nb.flow.schema_defaults import has_default, is_typeddict, typeddict_defaults
 from aether_nb.flow.types import GraphBuildError, IncompleteState, InvalidUpdate, Overwrite
 
 Reducer = Callable[[Any, Any], Any]
@@ -385,7 +385,7 @@ class StateSpec:
         try:
             return schema(**{k: v for k, v in data.items() if k in keys})
         except TypeError as exc:
-            missing = sorted(set(keys) - set(data))
+            missing = sorted(k for k in set(keys) - set(data) if not has_default(schema, k))
             raise IncompleteState(
                 f"cannot build {getattr(schema, '__name__', schema)} from the state: {exc}. Fields without a value "
                 f"yet: {missing}; give them defaults in the dataclass, or pass them in the first input"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.engine import current_engine
 from aether_nb.flow.nodes import current_node_run
-from aether_nb.flow.output_v2 import graph_output, stream_part
+from aether_nb.flow.output_v2 import stream_part
 from aether_nb.flow.streaming import Chunk, Sink
 from aether_nb.flow.turns import select_output
 from aether_nb.runtime.interrupted import stopped_turn, tell_caller
@@ -58,39 +58,37 @@ async def invoke_by_stream(
     output_keys: str | Sequence[str] | None,
     version: str,
     call: Mapping[str, Any],
-) -> Any:
-    """``ainvoke`` read from the turn's stream, as LangGraph's ``invoke`` is: a ``stream_mode`` other than
-    ``"values"`` gives the chunks (showing :func:`invoke_keys`); ``"values"`` with ``output_keys`` gives the last
-    ``values`` chunk of those keys (:func:`invoke_value`), so they may name any key of the state, the input
-    schema's and private ones included, not only the output schema's. ``call``: the other options of
+) -> list[Any]:
+    """``ainvoke(..., stream_mode=...)`` (other than ``"values"``): the chunks :meth:`CompiledGraph.astream` would
+    yield, showing :func:`invoke_keys`, as LangGraph's ``invoke`` returns them. ``call``: the other options of
     :meth:`CompiledGraph.stream_turns`."""
-    picked = stream_mode == "values"
     chunks = graph.stream_turns(
-        input, config, stream_mode=["updates", "values"] if picked else stream_mode, output_keys=output_keys,
-        chunk_keys=invoke_keys(graph, output_keys), version="v1" if picked else version, **call,
+        input, config, stream_mode=stream_mode, output_keys=output_keys, chunk_keys=invoke_keys(graph, output_keys),
+        version=version, **call,
     )  # fmt: skip
     async with contextlib.aclosing(chunks):
-        got = [c async for c in chunks]
-    if not picked:
-        return got
-    res = invoke_value(got)
-    return graph_output(graph, res, lambda: res) if version == "v2" else res
+        return [c async for c in chunks]
 
 
-def invoke_value(chunks: Sequence[Any]) -> Any:
-    """What LangGraph's ``invoke`` returns from its ``["updates", "values"]`` stream (chunks ``(mode, payload)``,
-    filtered by its ``output_keys``): the last ``values`` chunk, with the ``interrupt()`` questions of the
-    ``updates`` chunks under ``"__interrupt__"`` (None when no superstep wrote one of the keys)."""
-    latest: Any = None
-    interrupts: list[Any] = []
-    for mode, payload in chunks:
-        if mode == "updates" and isinstance(payload, Mapping) and payload.get("__interrupt__") is not None:
-            interrupts.extend(payload["__interrupt__"])
-        elif mode == "values":
-            latest = payload
+def invoke_output(result: Any, output_keys: str | Sequence[str] | None) -> Any:
+    """What ``ainvoke(..., output_keys=...)`` returns, as LangGraph's ``invoke`` (its last ``values`` chunk of
+    those keys): the keys picked from every key of the thread's state (``InvokeResult.all_values``: the input
+    schema's and private keys too, not only the output schema's), one key giving its value, with the
+    ``interrupt()`` questions under ``"__interrupt__"`` when paused (a key without a value is left out). The
+    turn stays one ``ainvoke`` (an agent journals its one result, under the step name it always had). A result
+    without ``all_values`` (a single-value state, an agent's journal of an older version) picks from its dict."""
+    every = getattr(result, "all_values", None)
+    if output_keys is None or not isinstance(every, Mapping):
+        return select_output(result, output_keys)
+    if isinstance(output_keys, str):
+        latest = every.get(output_keys)
+    else:
+        latest = {k: every[k] for k in output_keys if k in every}
+    interrupts = result.get("__interrupt__") if isinstance(result, Mapping) else None
     if not interrupts:
         return latest
-    return {**latest, "__interrupt__": interrupts} if isinstance(latest, Mapping) else {"__interrupt__": interrupts}
+    asked = list(interrupts)
+    return {**latest, "__interrupt__": asked} if isinstance(latest, Mapping) else {"__interrupt__": asked}
 
 
 def chunk_shaper(
@@ -183,6 +181,6 @@ __all__ = [
     "default_stream_mode",
     "invoke_by_stream",
     "invoke_keys",
-    "invoke_value",
+    "invoke_output",
     "stream_turn",
 ]

@@ -281,6 +281,7 @@ def turn_result(graph: CompiledGraph, run: Run | None, thread_id: str, pauses: l
         thread_id=thread_id,
         run_id=run.id if run is not None else "",
         next=tuple(latest.next) if latest is not None else (),
+        all_values=graph.spec.visible(values),
     )
 
 
@@ -522,7 +523,8 @@ async def invoke_turn(
         if start_input is None and checkpoint_id is None and (latest is None or not going_on_tasks(latest)):
             if latest is None:
                 raise EmptyInputError(
-                    f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)",
+                    f"thread {shown(thread_id)} is new: give it an input, e.g. ainvoke({{...}}, config)"
+                    f"{moved_hint(graph, thread_id)}",
                     code="no_input",
                 )
             if sink is not None:  # nothing pending: the thread's state as it is (a stream's one values chunk)

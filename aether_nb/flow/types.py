@@ -147,6 +147,9 @@ class InvokeResult(dict[str, Any]):
         interrupts: the pending pauses when ``status == "interrupted"``.
         thread_id: the thread; ``run_id`` is the aether_nb run of this turn (``ag.get_run(run_id)``).
         next: the nodes that run when the thread continues.
+        all_values: every key of the state, the input schema's and private ones too (the dict holds the output
+            schema's): what ``ainvoke(..., output_keys=...)`` picks from, as LangGraph reads every channel. None in
+            a result made before it was kept (an agent's journal of an older version).
     """
 
     status: Literal["completed", "interrupted", "stopped"]
@@ -156,6 +159,7 @@ class InvokeResult(dict[str, Any]):
     thread_id: str
     run_id: str
     next: tuple[str, ...]
+    all_values: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -169,6 +173,7 @@ class InvokeResult(dict[str, Any]):
         thread_id: str,
         run_id: str,
         next: tuple[str, ...] = (),
+        all_values: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(values)
         if dynamic:
@@ -180,6 +185,7 @@ class InvokeResult(dict[str, Any]):
         self.thread_id = thread_id
         self.run_id = run_id
         self.next = next
+        self.all_values = all_values
 
     def __repr__(self) -> str:
         return f"InvokeResult({dict.__repr__(self)}, status={self.status!r})"
