@@ -202,9 +202,10 @@ def configure(
             (each run's own ``max_concurrency`` applies too), ``@graph_fn`` tool calls (an LLM's ``run_tools``
             and MCP tools included) and state graph tasks. A call waiting for a slot shows pending; a body nested
             in one that holds a slot runs in it; a body waiting for an answer gives its slot back meanwhile.
-            ``None`` removes the cap (any time); left out, it stays. Another cap is refused while runs are live
-            (executing, or waiting in this kernel): their bodies hold, or take again once answered, slots of the
-            cap they started under, and would run beside the new one's (a cap of 1 ran 3 bodies at once).
+            ``None`` removes the cap (any time: the calls queued for its slots start at once); left out, it
+            stays. Another cap is refused while runs are live (executing, or waiting in this kernel): their bodies
+            hold, or take again once answered, slots of the cap they started under, and would run beside the new
+            one's (a cap of 1 ran 3 bodies at once).
         durability: when run history reaches the store. ``"async"`` (default): steps are written in batches
             within 0.2 s of the event loop being free and at exit, waits and answers at once; ``"sync"``: each
             step is written before the code that called it continues (one transaction per step, ~1 ms with
@@ -264,26 +265,10 @@ def configure(
         raise UsageError(f"channel must be a channel adapter (deliver/present), got {type(channel).__name__}")
     if clock is not None and not (hasattr(clock, "now") and hasattr(clock, "sleep_until")):
         raise UsageError(f"clock must have now() and sleep_until(), got {type(clock).__name__}")
-    if durability is not None:
-        current.store.durability = checked["durability"]
-        if checked["durability"] == "sync":
-            current.store.flush()  # ("sync" promises every completed step durable: those "async" left pending too)
-    if max_live_waiting is not None:
-        current.max_live_waiting = max_live_waiting
-    if nested_sync is not None:
-        current.config["nested_sync"] = nested_sync
-    if widgets_per_cell is not None:
-        current.config["widgets_per_cell"] = widgets_per_cell
-    if executor is not None:
-        current.executor = checked["executor"]
-    if max_concurrency is None:
-        current.config.pop("global_max_concurrency", None)  # (the bodies holding its slots give them back to it)
-        current.config.pop("global_slots", None)
-    elif not isinstance(max_concurrency, _Unchanged):
-        current.config["global_max_concurrency"] = max_concurrency
     if store is not None and _same_file(store, current.store):
         store = None  # (a setup cell run again, Run All: the file is open already; its runs, waiting ones too, stay)
-    if store is not None:
+    new_store: Store | None = None
+    if store is not None:  # (refused, or the file not opened, before anything applies: see "checked" above)
         live = [r.id for r in current.known_runs() if r.live]
         if live:
             raise UsageError(
@@ -291,13 +276,33 @@ def configure(
                 "cancel them before switching to another store"
             )
         new_store = _open_store(store)
-        try:
+    try:
+        if durability is not None:
+            current.store.durability = checked["durability"]
+            if checked["durability"] == "sync":
+                current.store.flush()  # ("sync" promises every completed step durable: those "async" left pending)
+        if max_live_waiting is not None:
+            current.max_live_waiting = max_live_waiting
+        if nested_sync is not None:
+            current.config["nested_sync"] = nested_sync
+        if widgets_per_cell is not None:
+            current.config["widgets_per_cell"] = widgets_per_cell
+        if executor is not None:
+            current.executor = checked["executor"]
+        if max_concurrency is None:
+            from aether_nb.runtime.slots import remove_session_limit
+
+            remove_session_limit(current.config)  # (the calls queued under it go; those holding its slots keep them)
+        elif not isinstance(max_concurrency, _Unchanged):
+            current.config["global_max_concurrency"] = max_concurrency
+        if new_store is not None:
             redact.prepare()  # (setup time: not the first run's, see prepare)
             current.use_store(new_store)  # (history the old store cannot write is reported, never blocks the switch)
-        except BaseException:
-            if new_store is not store and current.store.inner is not new_store:
-                new_store.close()  # opened here: a failed switch must not keep its file locked in this process
-            raise
+    except BaseException:
+        if new_store is not None and new_store is not store and current.store.inner is not new_store:
+            new_store.close()  # opened here: a failed switch must not keep its file locked in this process
+        raise
+    if new_store is not None:
         current.config["store_configured"] = True
         for report in list(current.config.get(STORE_OPENED) or []):
             report()

@@ -120,6 +120,34 @@ RUN_ID_INSTEAD = f"an id without it ({HASHED}), and let the agent read the key i
 """What to use instead of an id that holds a secret (a run id, a thread id)."""
 
 
+def key_repr(key: Any) -> str:
+    """``repr(key)`` for a path in a message, never raising: an int too long for decimal text (Python refuses the
+    repr of one over ``sys.get_int_max_str_digits()`` digits, a dict key the store keeps exactly) is named by its
+    size, a key whose ``__repr__`` raises by its type. Why: a message built for such a key raised a bare
+    ValueError where the value was fine."""
+    try:
+        return repr(key)
+    except Exception:
+        if isinstance(key, int):
+            return f"<int of {key.bit_length()} bits>"
+        return f"<{type(key).__name__}>"
+
+
+_Path = tuple[Any, str, Any] | None
+"""Where the walk of :func:`nesting_problem` is: None (the value), or (the container's path, how it is reached:
+``"item"``, ``"index"`` or ``"key"``, the key or index). Text only when a problem is reported (see
+:func:`_path_text`): built for every entry, a key's repr cost every value checked, and raised for a key that has
+none."""
+
+
+def _path_text(path: _Path) -> str:
+    steps: list[str] = []
+    while path is not None:
+        path, how, key = path
+        steps.append(f" key {key_repr(key)}" if how == "key" else f"[{key if how == 'index' else key_repr(key)}]")
+    return "".join(reversed(steps))
+
+
 @dataclass(frozen=True)
 class NestingProblem:
     """Why a value cannot be stored as it nests: too deep at ``where``, or (``cycle``) holding at ``where`` a
@@ -151,7 +179,7 @@ def nesting_problem(value: Any, limit: int = MAX_DEPTH) -> NestingProblem | None
 
     Iterative, so it works on values far deeper than Python's recursion limit.
     """
-    stack: list[tuple[Any, int, str] | int] = [(value, 0, "")]  # (an int: leaving the container of that id)
+    stack: list[tuple[Any, int, _Path] | int] = [(value, 0, None)]  # (an int: leaving the container of that id)
     inside: set[int] = set()  # the containers the walk is in now
     walked: dict[int, int] = {}  # the deepest level each container was walked from, finding nothing
     while stack:
@@ -165,9 +193,9 @@ def nesting_problem(value: Any, limit: int = MAX_DEPTH) -> NestingProblem | None
             continue
         key = id(item)
         if key in inside:
-            return NestingProblem(path, True, limit)
+            return NestingProblem(_path_text(path), True, limit)
         if depth + levels > limit:
-            return NestingProblem(path, False, limit)
+            return NestingProblem(_path_text(path), False, limit)
         if walked.get(key, -1) >= depth:
             continue
         walked[key] = depth
@@ -175,11 +203,11 @@ def nesting_problem(value: Any, limit: int = MAX_DEPTH) -> NestingProblem | None
         stack.append(key)
         inner = depth + levels
         if isinstance(item, dict):
-            stack.extend((v, inner, f"{path}[{k!r}]") for k, v in item.items())
+            stack.extend((v, inner, (path, "item", k)) for k, v in item.items())
             if levels > 1:  # (keys that are not strings are written as values: a tuple key nests too)
-                stack.extend((k, inner, f"{path} key {k!r}") for k in item if nesting(k))
+                stack.extend((k, inner, (path, "key", k)) for k in item if nesting(k))
         else:
-            stack.extend((v, inner, f"{path}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, inner, (path, "index", i)) for i, v in enumerate(item))
     return None
 
 

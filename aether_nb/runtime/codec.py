@@ -29,6 +29,7 @@ import json
 import math
 import pathlib
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -352,8 +353,12 @@ def snapshot(value: Any) -> dict[str, Any] | None:
 
 def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_ITEMS, _depth: int = 0) -> Any:
     """A JSON value for display (widget, node records): truncated, never raising, never pickling."""
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        if value.bit_length() <= _SAFE_BITS or value.bit_length() <= _wide_bits():
+            return value
+        value = _wide_int_text(value)  # (then cut as any long text)
     if isinstance(value, float):
         return value if math.isfinite(value) else float.__repr__(value)
     if isinstance(value, str):
@@ -368,7 +373,8 @@ def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_
     if isinstance(value, dict):
         items = list(value.items())
         out = {
-            str(k): preview(v, max_str=max_str, max_items=max_items, _depth=_depth + 1) for k, v in items[:max_items]
+            _key_text(k): preview(v, max_str=max_str, max_items=max_items, _depth=_depth + 1)
+            for k, v in items[:max_items]
         }
         if len(items) > max_items:
             out["…"] = f"+{len(items) - max_items} more"
@@ -391,6 +397,44 @@ def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_
     return text if len(text) <= max_str else text[:max_str] + "…"
 
 
+_SAFE_BITS = 3 * 640
+"""Ints of at most this many bits are JSON text under any digit limit Python accepts (640 digits is the lowest)."""
+_DECIMAL_BITS = 60_000
+"""The widest int :func:`_wide_int_text` writes out in decimal (~18,000 digits, a few ms with :mod:`decimal`)."""
+
+
+def _wide_bits() -> int:
+    """The widest int the store writes as a JSON number (what :func:`aether_nb.store.values.wide_ints` leaves)."""
+    limit = sys.get_int_max_str_digits()
+    default = sys.int_info.default_max_str_digits
+    return 3 * (limit if 0 < limit <= default else default)
+
+
+def _wide_int_text(value: int) -> str:
+    """An int too long for ``str()`` as display text: its decimal digits (:mod:`decimal` has no digit limit), or
+    for a huge one (decimal conversion is quadratic) its size. Why text, not the int: the store writes such an int
+    in JSON as the codec's tag ``{"__aether__": "int", ...}``, and a preview is not decoded (a user's own dict of
+    that shape must stay a dict), so the widget showed the tag."""
+    if value.bit_length() <= _DECIMAL_BITS:
+        import decimal  # (lazy: rarely needed, and import time counts, W6)
+
+        return str(decimal.Decimal(value))
+    return f"<int of {value.bit_length()} bits>"
+
+
+def _key_text(key: Any) -> str:
+    """A dict key as a preview's (JSON) key, never raising: ``str(key)``, an int too long for it as
+    :func:`_wide_int_text`."""
+    if type(key) is str:
+        return key
+    try:
+        return str(key)
+    except Exception:
+        if isinstance(key, int):
+            return _wide_int_text(key)
+        return f"<{type(key).__name__}>"
+
+
 def _redacted(text: str) -> str:
     """``text`` with the secrets it holds masked (see :mod:`aether_nb.store.redact`): the store masks the previews
     it is given, but the first characters of a token cut short match no rule."""
@@ -405,7 +449,7 @@ def _flat(value: dict[Any, Any], max_str: int | None) -> bool:
         t = type(v)
         if type(k) is not str or not (
             v is None
-            or t is int
+            or (t is int and (v.bit_length() <= _SAFE_BITS or v.bit_length() <= _wide_bits()))
             or t is bool
             or (t is str and (max_str is None or len(v) <= max_str))
             or (t is float and math.isfinite(v))

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from aether_nb.errors import UsageError
+from aether_nb.runtime.checks import key_repr
 
 T = TypeVar("T")
 
@@ -113,7 +114,8 @@ def _coroutines(value: Any, where: str, seen: list[int], depth: int = 0) -> list
     found: list[tuple[Coroutine[Any, Any, Any], str]] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            found += _coroutines(v, f" as output {k!r}" if not where else f"{where}[{k!r}]", seen, depth + 1)
+            key = key_repr(k)  # (an int key past 4,300 digits has no repr: it raised here)
+            found += _coroutines(v, f" as output {key}" if not where else f"{where}[{key}]", seen, depth + 1)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             found += _coroutines(v, f"{where}[{i}]" if where else f" as item {i}", seen, depth + 1)

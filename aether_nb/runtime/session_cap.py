@@ -65,12 +65,30 @@ class SessionCap:
         self._used = 0  # units held (a lent unit counts once: as its lender's)
         self._waiters: deque[_Waiter] = deque()
         self._lends: dict[int, Lend] = {}
+        self.lifted = False  # the session's cap was removed: nothing waits for this one's units any more
+
+    def lift(self) -> None:
+        """The cap was removed (``ag.configure(max_concurrency=None)``): every call waiting for a unit gets one now,
+        and later takes never wait. Bodies holding units keep them (they give them back as before). Why not just
+        forget this object: calls queued on it waited for its units after the cap was gone (a cap of 1 removed with
+        4 calls queued still ran them one at a time), and a body answered later retook a unit from it."""
+        with self._lock:
+            self.lifted = True
+            queued = [w for w in self._waiters if not (w.loop.is_closed() or w.future.done())]
+            self._waiters.clear()
+            self._used += len(queued)
+            handed = [(waiter, Permit(self, None)) for waiter in queued]
+        for waiter, permit in handed:
+            try:
+                waiter.loop.call_soon_threadsafe(_hand, waiter.future, permit)
+            except RuntimeError:  # its loop closed meanwhile: the unit goes back
+                permit.give_back()
 
     def locked(self) -> bool:
         """Whether taking a unit from this thread now would wait."""
         with self._lock:
             lend = self._lends.get(threading.get_ident())
-            if lend is not None and lend.free:
+            if self.lifted or (lend is not None and lend.free):
                 return False
             return self._used >= self.cap or bool(self._waiters)
 
@@ -81,7 +99,7 @@ class SessionCap:
             if lend is not None and lend.free:
                 lend.free = False
                 return Permit(self, lend)
-            if self._used < self.cap and not self._waiters:
+            if self.lifted or (self._used < self.cap and not self._waiters):
                 self._used += 1
                 return Permit(self, None)
             waiter = _Waiter(asyncio.get_running_loop())

@@ -51,6 +51,16 @@ def session_limit(config: MutableMapping[str, Any]) -> SessionCap | None:
     return held
 
 
+def remove_session_limit(config: MutableMapping[str, Any]) -> None:
+    """Remove the session's cap (``ag.configure(max_concurrency=None)``): the calls queued for one of its units go
+    now (:meth:`SessionCap.lift`); the bodies holding units keep running in them."""
+    with _caps:
+        config.pop("global_max_concurrency", None)
+        held = config.pop("global_slots", None)
+    if isinstance(held, SessionCap):
+        held.lift()
+
+
 class _Held(Protocol):
     def give_back(self) -> None: ...
 
