@@ -58,7 +58,7 @@ from aether_nb.services.llm_tool_calls import run_calls
 from aether_nb.services.llm_tool_calls import tool_result_text as tool_result_text  # (re-exported)
 from aether_nb.services.llm_usage import RunToolsResult, Usage, run_usage
 from aether_nb.store import redact
-from aether_nb.store.redact import contains_secret
+from aether_nb.store.redact import contains_secret, redact_text
 
 if TYPE_CHECKING:
     from aether_nb.runtime.context import NodeContext
@@ -111,7 +111,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
-def check_create_arguments(kw: dict[str, Any]) -> None:
+def check_create_arguments(kw: dict[str, Any], call: str = "chat()") -> None:
     """The extra arguments of a chat call (``temperature=``, ``seed=``...) checked before any request: a name
     ``chat.completions.create`` does not take, or a value that is not JSON, raised the client's own TypeError or
     ValueError (``Out of range float values are not JSON compliant``), naming no argument."""
@@ -121,18 +121,18 @@ def check_create_arguments(kw: dict[str, Any]) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise UsageError(
-                f"chat(): unknown argument {name!r}: {hint}the client's chat.completions.create does not take it; "
+                f"{call}: unknown argument {name!r}: {hint}the client's chat.completions.create does not take it; "
                 "pass what only your endpoint knows in extra_body={...}",
                 code="bad_arguments",
             )
         if name == "timeout":
             continue  # (a number, or the client's own ``httpx.Timeout``: how long to wait, not what is asked)
-        check_depth(value, f"chat(): {name}=")  # (it is among the node's inputs, and walked by utf8_safe)
+        check_depth(value, f"{call}: {name}=")  # (it is among the node's inputs, and walked by utf8_safe)
         try:
             json.dumps(value, allow_nan=False, default=_client_model)
         except (TypeError, ValueError, RecursionError) as exc:
             raise UsageError(
-                f"chat(): {name}= must be a JSON value (a finite number, a string, a list or dict of them): {exc}",
+                f"{call}: {name}= must be a JSON value (a finite number, a string, a list or dict of them): {exc}",
                 code="bad_arguments",
             ) from None
 
@@ -227,7 +227,9 @@ class LLM:
         self._session = session if session is not None else (context.session if context is not None else None)
 
     def __repr__(self) -> str:
-        return f"<LLM profile={self.profile.name!r} model={self.profile.model!r} base_url={self.profile.base_url!r}>"
+        url = self.profile.base_url
+        shown_url = redact_text(url) if isinstance(url, str) else url  # (a password in the URL is masked)
+        return f"<LLM profile={self.profile.name!r} model={self.profile.model!r} base_url={shown_url!r}>"
 
     @property
     def client(self) -> Any:
@@ -407,6 +409,8 @@ class LLM:
         by_name = {s.name: s for s in specs}
         schemas = [s.schema for s in specs]
         start = _messages(messages)
+        await openai_imported()
+        check_create_arguments(kw, "run_tools()")  # (a misspelt temprature= was said to be chat()'s)
 
         async def loop(child: Scope | None) -> dict[str, Any]:
             msgs = list(start)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.checks import check_text
-from aether_nb.store.redact import register_secret
+from aether_nb.store.redact import redact_text, register_secret
 
 if TYPE_CHECKING:
     from aether_nb.runtime.session import Session
@@ -77,6 +77,19 @@ class LLMProfile:
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_memory: bool = False
     name: str = "default"
+
+    def __repr__(self) -> str:
+        """The fields but the key, with a password in ``base_url`` masked (a profile shown as a cell's last line
+        is saved in the notebook: ``http://bob:[REDACTED]@host/v1``)."""
+        parts = []
+        for f in dataclasses.fields(self):
+            if not f.repr:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "base_url" and isinstance(value, str):
+                value = redact_text(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"LLMProfile({', '.join(parts)})"
 
     def __post_init__(self) -> None:
         # the key first: an error about another setting may quote it (a key pasted as the base_url), and an

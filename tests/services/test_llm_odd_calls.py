@@ -97,6 +97,34 @@ def test_chat_arguments_the_client_cannot_send_are_usage_errors_before_any_reque
     assert fake.chat_requests == []
 
 
+def test_run_tools_names_itself_in_an_argument_error(fake: FakeOpenAI) -> None:
+    fake.rules = lambda body: "unused"
+
+    @ag.tool(outputs=["ok"])
+    def noop() -> dict[str, Any]:
+        """Do nothing."""
+        return {"ok": True}
+
+    @ag.graph_fn(outputs=["text"])
+    async def agent(*, context: ag.NodeContext) -> dict[str, Any]:
+        return {"text": (await context.llm().run_tools("go", tools=[noop], temprature=0.1)).text}
+
+    with pytest.raises(ag.RunFailed, match=r"run_tools\(\): unknown argument 'temprature'"):  # (it said chat())
+        arun(agent())
+    assert fake.chat_requests == []
+
+
+def test_a_password_in_the_base_url_is_masked_in_reprs() -> None:
+    """A profile or an LLM shown as a cell's last line is saved in the notebook: its URL's password was in clear."""
+    from aether_nb.services.llm import LLM
+    from aether_nb.services.llm_config import LLMProfile
+
+    profile = LLMProfile(model="m", base_url="http://bob:TopSecretPw99@127.0.0.1:9/v1", api_key="sk-" + "x" * 20)
+    for text in (repr(profile), repr(LLM(profile))):
+        assert "TopSecretPw99" not in text and "bob:[REDACTED]@127.0.0.1:9/v1" in text, text
+        assert "sk-" not in text
+
+
 def test_a_chat_calls_other_arguments_are_among_its_nodes_inputs(fake: FakeOpenAI) -> None:
     """Only the model and the messages were: a resume whose ``temperature`` had changed raised a ReplayMismatch
     saying the arguments "look equal in the stored preview"."""
