@@ -33,11 +33,11 @@ class Gate:
                 self.running -= 1
 
 
-async def until(predicate: Callable[[], bool]) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
     """Wait on state, under a timeout (re-checked at each loop turn: bodies change it from their threads)."""
 
     async def check() -> None:
         while not predicate():
             await asyncio.sleep(0)
 
-    await asyncio.wait_for(check(), 20)
+    await asyncio.wait_for(check(), timeout)

@@ -57,9 +57,9 @@ restart_step_timeout: contextvars.ContextVar[tuple[str, Callable[[bool], None]] 
     "aether_nb_restart_step_timeout", default=None
 )
 """Set by a node's ``_timeout_s`` while its step runs: ``(node id, clock)``; ``clock(False)`` stops its timeout,
-``clock(True)`` starts it again from now. The node's own body, when it waits in a cluster's queue (a submission
-with ``add_start_callback``), stops it until the body starts: a timeout limits the body's run, not its wait for a
-worker (steps nested in the node leave it alone)."""
+``clock(True)`` starts it again from now. The node's own body, when it waits in a cluster's queue or for a
+:class:`ThreadExecutor`'s thread (a submission with ``add_start_callback``), stops it until the body starts: a
+timeout limits the body's run, not its wait for a worker (steps nested in the node leave it alone)."""
 
 
 @runtime_checkable
@@ -151,10 +151,10 @@ def _guarded(fn: Callable[..., Any], label: str, args: tuple[Any, ...], kwargs: 
 
 class _Job:
     """One body handed to a :class:`ThreadExecutor`: whether it holds one of the executor's places, and what to run
-    once it gets one (a body that waited for a place). Called with its future once that is done (ended, or
-    cancelled before it began): its place goes back (see :meth:`ThreadExecutor._release`)."""
+    once it gets one (a body that waited for a place), and whom to tell when it starts. Called with its future once
+    that is done (ended, or cancelled before it began): its place goes back (see :meth:`ThreadExecutor._release`)."""
 
-    __slots__ = ("args", "counted", "fn", "future", "owner")
+    __slots__ = ("args", "counted", "fn", "future", "on_start", "owner")
 
     def __init__(self, owner: ThreadExecutor) -> None:
         self.owner = owner
@@ -162,6 +162,7 @@ class _Job:
         self.future: concurrent.futures.Future[Any] | None = None
         self.fn: Callable[..., Any] | None = None
         self.args: tuple[Any, ...] = ()
+        self.on_start: Callable[[], None] | None = None
 
     def __call__(self, _future: concurrent.futures.Future[Any]) -> None:
         self.owner._release(self)
@@ -215,9 +216,10 @@ class _FutureSubmission:
 
 
 class _WaitingSubmission(_FutureSubmission):
-    """A body that waits for the earlier bodies of its step to end (see :meth:`ThreadExecutor._after`): its step
-    shows pending until then, and a ``_timeout_s`` counts from its start (``add_start_callback``, as a cluster's
-    queue)."""
+    """A body that does not start at once: every one of its executor's places is taken, or it waits for the earlier
+    bodies of its step to end (see :meth:`ThreadExecutor._after`). Its step shows pending until its body starts, and
+    a ``_timeout_s`` counts from then (``add_start_callback``, as a cluster's queue): a timeout limits the body's
+    run, not its wait for a thread."""
 
     def __init__(
         self,
@@ -233,14 +235,14 @@ class _WaitingSubmission(_FutureSubmission):
         self._loop = loop
 
     def add_start_callback(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` on the submitting loop once the earlier bodies ended (at once when they have)."""
+        """Call ``callback()`` on the submitting loop once the body started (at once when it has)."""
         if self.started:
             callback()
         else:
             self._on_start.append(callback)
 
     def go(self) -> None:
-        """(In the thread of the last earlier body) The earlier bodies ended: this one may start."""
+        """(In the body's thread, as it starts) Tell the submitting loop."""
         with contextlib.suppress(RuntimeError):  # (the loop closed: nobody waits for the start any more)
             self._loop.call_soon_threadsafe(self._started)
 
@@ -251,10 +253,17 @@ class _WaitingSubmission(_FutureSubmission):
             callback()
 
 
-def _run(future: concurrent.futures.Future[Any], fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    """Run one body into its future (nothing, when it was cancelled before it began)."""
+def _run(
+    future: concurrent.futures.Future[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    on_start: Callable[[], None] | None = None,
+) -> None:
+    """Run one body into its future (nothing, when it was cancelled before it began), saying its start first."""
     if not future.set_running_or_notify_cancel():
         return
+    if on_start is not None:
+        on_start()
     try:
         value = fn(*args)
     except BaseException as exc:
@@ -306,6 +315,7 @@ class ThreadExecutor:
     ) -> Submission:
         ctx = contextvars.copy_context()
         job = _Job(self)
+        waiting: _WaitingSubmission | None = None
         if abandoned.any_running():
             earlier = abandoned.running_here()  # (only a step of a run, submitted from its loop, has any)
             if earlier:  # (the same step, run again while a body of it given up on still runs: see _after)
@@ -315,6 +325,7 @@ class ThreadExecutor:
             if self._counted >= self._limit:  # (every place taken: it starts when one is freed, see _release)
                 job.future = concurrent.futures.Future()
                 job.fn, job.args = ctx.run, (_guarded, fn, label, args, kwargs)
+                waiting = self._waiting(job)
                 self._queued.append(job)
             else:
                 self._counted += 1
@@ -327,7 +338,19 @@ class ThreadExecutor:
                 self._release(job)
                 raise
         future.add_done_callback(job)  # (its place goes back however it ends, a cancel before it began too)
-        return _FutureSubmission(future, "thread", self, job)
+        return waiting if waiting is not None else _FutureSubmission(future, "thread", self, job)
+
+    def _waiting(self, job: _Job) -> _WaitingSubmission | None:
+        """The submission of a body that waits for a place: it says when it starts (see :class:`_WaitingSubmission`).
+        Only such a body pays for that; outside an event loop (nobody to tell) its submission is a plain one."""
+        assert job.future is not None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        submission = _WaitingSubmission(job.future, "thread", self, job, loop)
+        job.on_start = submission.go
+        return submission
 
     def _after(self, earlier: list[Submission], job: _Job, fn: Callable[..., Any], args: tuple[Any, ...]) -> Submission:
         """A step run again (a failed run resumed with ``resume_mode="failed_nodes"``, a call it gave up on run
@@ -337,6 +360,7 @@ class ThreadExecutor:
         job.future, job.fn, job.args = future, fn, args
         future.add_done_callback(job)
         submission = _WaitingSubmission(future, "thread", self, job, asyncio.get_running_loop())
+        job.on_start = submission.go  # (once it has a place too: it may wait for one after the earlier bodies)
         left = [len(earlier)]
 
         def one_ended() -> None:
@@ -344,7 +368,6 @@ class ThreadExecutor:
                 left[0] -= 1
                 if left[0] or future.cancelled():
                     return
-            submission.go()
             with self._lock:
                 pool = self._get_pool()
                 if self._counted >= self._limit:
@@ -353,7 +376,7 @@ class ThreadExecutor:
                 self._counted += 1
                 job.counted = True
             try:
-                pool.submit(_run, future, fn, args)
+                pool.submit(_run, future, fn, args, job.on_start)
             except RuntimeError:  # (the interpreter is exiting: it will not start)
                 future.cancel()
 
@@ -375,7 +398,7 @@ class ThreadExecutor:
                 pool = self._get_pool()
             assert following.future is not None and following.fn is not None
             try:
-                pool.submit(_run, following.future, following.fn, following.args)
+                pool.submit(_run, following.future, following.fn, following.args, following.on_start)
                 return
             except RuntimeError:  # (the interpreter is exiting: it will not start, and its place goes on)
                 following.future.cancel()

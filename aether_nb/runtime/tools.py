@@ -372,8 +372,9 @@ def show_queued(child: Scope, waiting: bool) -> None:
 
 
 def _pending_until_start(child: Scope, submission: Any) -> Callable[[], None]:
-    """A body waiting in a cluster's queue (a submission with ``add_start_callback``) shows pending until a worker
-    starts it, and its node's ``_timeout_s`` is stopped until then. Returns what to call once the step ends (a start
+    """A body waiting in a cluster's queue or for a thread (a submission with ``add_start_callback``: a body that
+    starts at once has none, and costs nothing here) shows pending until a worker starts it, and its node's
+    ``_timeout_s`` is stopped until then. Returns what to call once the step ends (a start
     said after that changes nothing)."""
     on_start = getattr(submission, "add_start_callback", None)
     if on_start is None or getattr(submission, "started", False):
