@@ -84,7 +84,8 @@ class DaskExecutor:
         threads_per_worker: threads per worker process (1 for CPU-bound pure Python, which holds the GIL).
         address: the scheduler of an existing cluster (``"tcp://host:8786"``) instead of a local one.
         client: an existing ``distributed.Client`` instead of a local cluster.
-        **cluster_options: more ``LocalCluster`` arguments (``dashboard_address=":0"``, ``memory_limit=...``).
+        **cluster_options: more ``LocalCluster`` arguments (``memory_limit=...``; the dashboard is on loopback,
+            ``dashboard_address="127.0.0.1:0"``, unless you give another).
 
     Raises:
         UsageError: distributed is not installed, or the arguments do not fit together.
@@ -216,7 +217,13 @@ class DaskExecutor:
                 await self._client
             else:
                 target = "a local cluster"
-                options: dict[str, Any] = {"processes": True, **self._cluster_options}
+                # (the dashboard on loopback, as the scheduler and workers are: Dask's default serves it, task
+                # stream and worker logs with your bodies' prints, unauthenticated on every interface)
+                options: dict[str, Any] = {
+                    "processes": True,
+                    "dashboard_address": "127.0.0.1:0",
+                    **self._cluster_options,
+                }
                 if self._n_workers is not None:
                     options["n_workers"] = self._n_workers
                 if self._threads_per_worker is not None:

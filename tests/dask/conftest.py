@@ -54,7 +54,7 @@ def kernel() -> Iterator[KernelLoop]:
 @pytest.fixture(scope="module")
 def cluster(kernel: KernelLoop) -> Iterator[DaskExecutor]:
     """``ag.DaskExecutor(n_workers=2, threads_per_worker=1)`` as a user makes it, started once for the module."""
-    ex = DaskExecutor(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+    ex = DaskExecutor(n_workers=2, threads_per_worker=1)  # (its dashboard on loopback by default)
     kernel.run(ex.start(), timeout=110)
     yield ex
     kernel.run(ex.close())

@@ -661,3 +661,15 @@ def test_a_killed_worker_fails_only_the_node_it_held_which_retries_per_policy(
     assert [e.status for e in finished(run, "hold_2")] == ["DONE"]  # the other worker's node never failed
     assert out["p1"] != victim
     assert sorted(counting.labels) == ["hold", "hold", "hold"]  # one retry, of the lost node only
+
+
+def test_a_local_cluster_listens_on_loopback_only(cluster: DaskExecutor) -> None:
+    """The scheduler and workers were on 127.0.0.1, but Dask's dashboard (task stream, worker logs with the bodies'
+    prints, unauthenticated) listened on every interface: a user's ``DaskExecutor(n_workers=2)`` exposed it."""
+    import psutil
+
+    listening = [c.laddr for c in psutil.Process().net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+    assert listening, "the cluster's scheduler listens in this process"
+    assert all(a.ip in ("127.0.0.1", "::1") for a in listening), listening
+    link = cluster.dashboard_link
+    assert link is None or link.startswith("http://127.0.0.1:"), link
