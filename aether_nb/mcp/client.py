@@ -60,6 +60,7 @@ class MCPConnection:
         self._link: Link | None = None
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._listing: list[dict[str, Any]] | None = None
+        self._listed_here = False  # (the listing came from the server in this process, not from the store)
         self._tools: dict[str, MCPTool] = {}
         self._tools_dict = ToolsDict(self)
         self._unlisted: dict[str, MCPTool] = {}
@@ -262,6 +263,7 @@ class MCPConnection:
         self.server_info = None if info is None else {"name": info.name, "version": info.version}
         self.instructions = link.client.instructions
         self._set_listing(tools)
+        self._listed_here = True
         session = self._session()
         if session is not None:
             listing = {"server": self.server_info, "instructions": self.instructions, "tools": tools}
@@ -282,7 +284,10 @@ class MCPConnection:
             return await self._call(tool_name, arguments)
 
         async def listed() -> MCPTool | None:
-            await self.connect()
+            if self._listing is not None and not self._listed_here and tool_name not in self._tools:
+                await self.refresh()  # (a tool the server gained since the store's listing: list it again)
+            else:
+                await self.connect()
             return self._tools.get(tool_name)
 
         return MCPTool(
@@ -312,6 +317,13 @@ class MCPConnection:
                 tool = self._unlisted[tool_name] = self._make_tool(tool_name, None)
             return tool
         tool = self._tools.get(tool_name)
+        if tool is None and not self._listed_here:
+            # The store's listing, from an earlier process: the server may have gained the tool since (an upgrade);
+            # the call lists the tools again first, and a server without it refuses the call.
+            tool = self._unlisted.get(tool_name)
+            if tool is None:
+                tool = self._unlisted[tool_name] = self._make_tool(tool_name, None)
+            return tool
         if tool is None:
             raise UnknownTool(
                 f"MCP server {shown(self.name)} has no tool {shown(tool_name)}; its tools: {sorted(self._tools)} "
