@@ -152,7 +152,7 @@ def _guarded(fn: Callable[..., Any], label: str, args: tuple[Any, ...], kwargs: 
 class _Job:
     """One body handed to a :class:`ThreadExecutor`: whether it holds one of the executor's places, and what to run
     once it gets one (a body that waited for a place), and whom to tell when it starts. Called with its future once
-    that is done (ended, or cancelled before it began): its place goes back (see :meth:`ThreadExecutor._release`)."""
+    that is done (ended, or cancelled before it began): its place goes back (``ThreadExecutor.release_place``)."""
 
     __slots__ = ("args", "counted", "fn", "future", "on_start", "owner")
 
@@ -165,7 +165,7 @@ class _Job:
         self.on_start: Callable[[], None] | None = None
 
     def __call__(self, _future: concurrent.futures.Future[Any]) -> None:
-        self.owner._release(self)
+        self.owner.release_place(self)
 
 
 class _FutureSubmission:
@@ -196,7 +196,7 @@ class _FutureSubmission:
             # cancelled copy takes no outcome (the body itself is not stopped: a running thread cannot be).
             inner.cancel()
             if self._owner is not None and self._job is not None:
-                self._owner._release(self._job)  # (a running thread cannot be stopped: the next body takes another)
+                self._owner.release_place(self._job)  # (a running thread cannot stop: the next body takes another)
             raise
 
     def cancel(self) -> bool:
@@ -217,7 +217,7 @@ class _FutureSubmission:
 
 class _WaitingSubmission(_FutureSubmission):
     """A body that does not start at once: every one of its executor's places is taken, or it waits for the earlier
-    bodies of its step to end (see :meth:`ThreadExecutor._after`). Its step shows pending until its body starts, and
+    bodies of its step to end (see ``_after`` of ThreadExecutor). Its step shows pending until its body starts, and
     a ``_timeout_s`` counts from then (``add_start_callback``, as a cluster's queue): a timeout limits the body's
     run, not its wait for a thread."""
 
@@ -322,7 +322,7 @@ class ThreadExecutor:
                 return self._after(earlier, job, ctx.run, (_guarded, fn, label, args, kwargs))
         with self._lock:
             pool = self._get_pool()
-            if self._counted >= self._limit:  # (every place taken: it starts when one is freed, see _release)
+            if self._counted >= self._limit:  # (every place taken: it starts when one is freed, see release_place)
                 job.future = concurrent.futures.Future()
                 job.fn, job.args = ctx.run, (_guarded, fn, label, args, kwargs)
                 waiting = self._waiting(job)
@@ -335,7 +335,7 @@ class ThreadExecutor:
             try:
                 future = pool.submit(ctx.run, _guarded, fn, label, args, kwargs)
             except RuntimeError:  # (the interpreter is exiting: no thread starts any more)
-                self._release(job)
+                self.release_place(job)
                 raise
         future.add_done_callback(job)  # (its place goes back however it ends, a cancel before it began too)
         return waiting if waiting is not None else _FutureSubmission(future, "thread", self, job)
@@ -384,7 +384,7 @@ class ThreadExecutor:
             body.add_done_callback(one_ended)
         return submission
 
-    def _release(self, job: _Job) -> None:
+    def release_place(self, job: _Job) -> None:
         """``job`` gives its place back: it ended, or nobody awaits it any more (its node timed out or was cancelled:
         its thread may never come back, so the place goes to the next queued body, in another thread)."""
         while True:
