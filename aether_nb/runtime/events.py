@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from aether_nb.store.records import JSON
+from aether_nb.store.values import PlainJSON, is_plain
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -33,6 +34,31 @@ class Event:
         hit = _READERS.get(type(self))
         names, read, tuples = hit if hit is not None else _readers(type(self))
         data = dict(zip(names, read(self), strict=True))
+        if tuples:
+            data["parents"] = list(data["parents"])
+        return data
+
+    def stored_json(self) -> dict[str, JSON]:
+        """:meth:`to_json` for the store: a :class:`~aether_nb.store.values.PlainJSON` when its JSON payloads
+        (inputs, outputs, errors, details) are plain, so the store's check does not walk the event again.
+
+        Why only the payloads are checked: the other fields are typed scalars (ids, names, kinds, statuses,
+        flags, counts: mypy-checked where the runtime sets them), written alike by every encoder; a float field
+        (a time) is checked to be finite, since an encoder writes NaN as ``null`` where ``json.dumps`` writes
+        ``NaN``. An event whose payload is not plain is the plain dict of :meth:`to_json`, checked by the store
+        as before."""
+        hit = _STORED.get(type(self))
+        names, read, payloads, floats, tuples = hit if hit is not None else _stored(type(self))
+        values = read(self)
+        for i in payloads:
+            v = values[i]
+            if v is not None and not is_plain(v):
+                return self.to_json()
+        for i in floats:
+            v = values[i]
+            if type(v) is float and v - v != 0.0:
+                return self.to_json()
+        data = PlainJSON(zip(names, values, strict=True))
         if tuples:
             data["parents"] = list(data["parents"])
         return data
@@ -58,6 +84,24 @@ def _readers(cls: type[Event]) -> tuple[tuple[str, ...], Any, bool]:
     if hit is None:
         names = tuple(f.name for f in fields(cls))
         hit = _READERS[cls] = (names, operator.attrgetter(*names), "parents" in names)
+    return hit
+
+
+_STORED: dict[type[Event], tuple[tuple[str, ...], Any, tuple[int, ...], tuple[int, ...], bool]] = {}
+_SCALAR_FIELDS = frozenset(("str", "int", "bool", "str | None"))
+"""Field annotations of values written alike by every JSON encoder (``Literal[...]`` kinds too)."""
+
+
+def _stored(cls: type[Event]) -> tuple[tuple[str, ...], Any, tuple[int, ...], tuple[int, ...], bool]:
+    """:func:`_readers` of ``cls``, with the positions of its fields :meth:`Event.stored_json` checks: JSON
+    payloads (any annotation other than a scalar's) and floats."""
+    names, read, tuples = _readers(cls)
+    kinds = [str(f.type) for f in fields(cls)]
+    floats = tuple(i for i, k in enumerate(kinds) if k in ("float", "float | None"))
+    payloads = tuple(
+        i for i, k in enumerate(kinds) if i not in floats and k not in _SCALAR_FIELDS and not k.startswith("Literal[")
+    )
+    hit = _STORED[cls] = (names, read, payloads, floats, tuples)
     return hit
 
 

@@ -370,7 +370,7 @@ class Scope:
         token = _current_scope.set(child)
         try:
             value = await execute(child)
-            if child is not self:
+            if child is not self and child.unawaited:
                 child.check_unawaited()
         except asyncio.CancelledError as exc:
             # A stopped run, or its code giving up on the step (wait_for, a TaskGroup) and going on, ends it now; a
@@ -402,7 +402,7 @@ class Scope:
             if node:
                 self.active -= 1
                 execution.scopes.discard(child)
-                child.release()
+                child._context = None  # (its release(): no call per step)
         # A dict of a few named scalars (most results) is its own encoding and its own preview: one snapshot
         # serves both (neither is ever mutated: they are only serialised).
         flat = snapshot(value)
@@ -451,8 +451,9 @@ class Scope:
         its writes still happen, the run says the step is not durable, and a resume executes it again.
         ``encoded``: ``encode(value)`` when the caller has it already (a :func:`~codec.snapshot`).
         """
-        run = self.run
-        store = run.session.store
+        run = self.execution.host
+        session = run.session
+        store = session.store
         message = None
         detail: Any = None
         if encoded is None:
@@ -479,7 +480,7 @@ class Scope:
                 fingerprint=fp,
                 value=encoded,
                 durable=True,
-                created_at=run.session.clock.now(),
+                created_at=session.clock.now(),
             )
         if writes:
             with store.atomic():

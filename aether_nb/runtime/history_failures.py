@@ -184,7 +184,10 @@ class PendingHistory:
             for entry in entries:
                 self.capture.note("journal", None, entry)
         self.journal.extend(entries)
-        self.dirty.update(e.run_id for e in entries)
+        if len(entries) == 1:  # (a step's entry: no generator per step)
+            self.dirty.add(entries[0].run_id)
+        else:
+            self.dirty.update(e.run_id for e in entries)
 
     def add_memory(self, record: MemoryRecord) -> None:
         if self.capture is not None:
@@ -343,7 +346,8 @@ def events_as_json(
             out.append((run_id, e))
             continue
         try:
-            out.append((run_id, e.to_json()))
+            stored = getattr(e, "stored_json", None)  # (an Event: its typed fields need no check by the store)
+            out.append((run_id, e.to_json() if stored is None else stored()))
         except Exception as exc:  # one event that cannot be serialised: this one only is dropped
             rejected.append(
                 RejectedRecord(

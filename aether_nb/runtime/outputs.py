@@ -38,8 +38,13 @@ def normalise_outputs(value: Any, outputs: list[str] | None, where: str) -> dict
     Raises:
         UsageError: declared outputs are missing, undeclared keys are returned, or a tuple/value does not fit.
     """
-    if type(value) is dict and outputs is not None and len(value) == len(outputs) and all(k in value for k in outputs):
-        return dict(value)  # the common case: exactly the declared outputs
+    if (
+        type(value) is dict
+        and outputs is not None
+        and len(value) == len(outputs)
+        and all(map(value.__contains__, outputs))
+    ):
+        return dict(value)  # the common case: exactly the declared outputs (a C loop: no generator per call)
     if value is None:
         result: dict[str, Any] = {}
     elif isinstance(value, dict):

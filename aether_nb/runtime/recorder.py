@@ -298,6 +298,10 @@ class Recorder:
         """A node starts. Its ``NodeStarted`` is announced at the end of this loop turn, or before any other event
         of the run; a node that also finishes before then is one ``NodeRan`` event instead of two (a chain of
         trivial steps costs half the events, and the DAG still shows every step that waits as running)."""
+        self.start_node_with(fields)
+
+    def start_node_with(self, fields: dict[str, Any]) -> None:
+        """:meth:`start_node` given its fields as one dict, which it takes over."""
         fields["ts"] = self._session.clock.now()
         self._starting[fields["node_id"]] = fields
         if self._announce is None and self._loop is not None:
@@ -305,6 +309,10 @@ class Recorder:
 
     def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
         """A node ends: one ``NodeRan`` if its start was not announced yet, else a ``NodeFinished``."""
+        self.finish_node_with(node_id, status, fields)
+
+    def finish_node_with(self, node_id: str, status: str, fields: dict[str, Any]) -> None:
+        """:meth:`finish_node` given its other fields as one dict, which it takes over."""
         started = self._starting.pop(node_id, None)
         if started is None:
             self.emit(NodeFinished, node_id=node_id, status=status, **fields)

@@ -478,10 +478,10 @@ class Run(RunState):
 
     def start_node(self, **fields: Any) -> None:
         self._leftovers.note(self._task)  # (a task other than the run's own: ended with the body, see leftovers.py)
-        self._events.start_node(**fields)
+        self._events.start_node_with(fields)  # (the dict as it is: no second unpacking per step)
 
     def finish_node(self, node_id: str, status: str, **fields: Any) -> None:
-        self._events.finish_node(node_id, status, **fields)
+        self._events.finish_node_with(node_id, status, fields)
 
     def emit(self, cls: type[Event], **fields: Any) -> None:
         """Record an event of this run (see :class:`~aether_nb.runtime.recorder.Recorder`); safe from any thread."""

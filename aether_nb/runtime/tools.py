@@ -355,7 +355,7 @@ def capped(scope: Scope, execute: Execute) -> Execute:
     ``run_tools``) holds a slot while its body runs, or runs in its caller's (a static graph node's under its run's
     ``max_concurrency``). A static graph's scheduler and a state graph's task hold one for the nodes they run,
     so their calls of :meth:`Tool.prepare` are not wrapped."""
-    if "global_max_concurrency" not in scope.run.session.config and waiting_slots.get() is None:
+    if "global_max_concurrency" not in scope.execution.host.session.config and waiting_slots.get() is None:
         return execute  # (the common case: nothing added per call)
 
     async def in_slot(child: Scope) -> dict[str, Any]:
