@@ -221,9 +221,10 @@ class Checkpoint:
 
 def _tasks_json(tasks: tuple[dict[str, Any], ...]) -> list[Any]:
     """The tasks as JSON: ``{"node": name}`` ones are already (only a Send's argument needs encoding)."""
-    if all(len(t) == 1 and type(t.get("node")) is str for t in tasks):
-        return [dict(t) for t in tasks]
-    return list(encode(list(tasks)))
+    for t in tasks:  # (a loop, not all() over a generator: every superstep's checkpoint comes here)
+        if len(t) != 1 or type(t.get("node")) is not str:
+            return list(encode(list(tasks)))
+    return [dict(t) for t in tasks]
 
 
 def _freeze(cp: Checkpoint) -> Any:

@@ -65,6 +65,9 @@ class Emitter:
 
     @property
     def sink(self) -> Sink | None:
+        if self.parent is None and self.local_sink is None:  # a turn's own graph (read several times a task)
+            sinks = self.graph.sinks
+            return sinks.get(self.run.id) if sinks else None
         sinks = self.root.graph.sinks
         root_sink = sinks.get(self.run.id) if sinks else None  # (a subgraph runs in its root's run)
         locals: list[tuple[Sink, int]] = []

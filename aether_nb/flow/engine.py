@@ -287,7 +287,10 @@ class Engine(Emitter, Pauses):
             sink = self.sink
             if sink is not None:
                 await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
-            before = [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])]
+            # (no breakpoints, the common case: nothing to match; the option is "*" or a tuple of names)
+            before = (
+                [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])] if self.interrupt_before else []
+            )
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending, step = await self._pause("before", before)
                 spent, limit = 0, self.call_limit()
@@ -305,7 +308,7 @@ class Engine(Emitter, Pauses):
             spent += 1
             step += 1
             path.append(ran)
-            after = [n for n in ran if matches(self.interrupt_after, n)]
+            after = [n for n in ran if matches(self.interrupt_after, n)] if self.interrupt_after else []
             if after and tasks:
                 values, tasks, barriers, deferred, pending, step = await self._pause("after", after)
                 spent, limit = 0, self.call_limit()
@@ -369,6 +372,7 @@ class Engine(Emitter, Pauses):
     ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], list[str]]:
         tasks: list[Task] = []
         ledger = pending.get(RAN_KEY) or {}  # where a failed or stopped turn ran them (see flow.ledger)
+        sources = self.sources
         for i, d in enumerate(descs):
             tid = task_id(d, i)
             done = pending.get(tid)
@@ -378,9 +382,9 @@ class Engine(Emitter, Pauses):
                     tid=tid,
                     key="" if done is not None and not done.get("unrouted") else self.scope.next_key(d["node"]),
                     arg=d.get("send", NO_ARG),
-                    sources=tuple(self.sources.get(tid, self.sources.get(d["node"], []))),
+                    sources=tuple(sources[tid] if tid in sources else sources.get(d["node"], ())),
                     pending=done,
-                    ran=sources_of(ledger, tid),
+                    ran=sources_of(ledger, tid) if ledger else (),
                 )
             )
         self.step_done = {}
@@ -411,13 +415,14 @@ class Engine(Emitter, Pauses):
         # the reload the first run made here nor shift the keys of later ones
         reload_key = legacy_reload(self.scope, step) or f"{self.scope.prefix}reload_at_{step}"
         reread = self.runner.reread(tasks)
-        if self.scope.replays(reload_key):
+        replays_reload = self.scope.replays(reload_key)
+        if replays_reload:
             reread = None  # (a run that journaled this superstep's own read replays it)
         self.nested_waited = False
         if reread is not None:  # its only task just read it again, after its last wait (see TaskRunner.reread)
             self.interrupted = False
             base = reread
-        elif self.interrupted or self.scope.replays(reload_key):
+        elif self.interrupted or replays_reload:
             self.interrupted = False
             info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
             base = info["values"]

@@ -511,7 +511,7 @@ def _update_writes(raw: Any, spec: StateSpec, node: str) -> list[Write]:
     if spec.kind == "root":
         return [(ROOT, raw)]
     if isinstance(raw, Mapping) and "role" not in raw:
-        return spec.known([(str(k), v) for k, v in raw.items()], f"node {node!r}")
+        return spec.node_writes([(str(k), v) for k, v in raw.items()], node)
     as_object = spec.object_writes(raw)
     if as_object is not None:
         return spec.known(as_object, f"node {node!r}")

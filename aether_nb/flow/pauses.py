@@ -120,9 +120,11 @@ class Pauses:
     def _finished(self, task_key: str) -> None:
         """The task running as step ``task_key`` (of any graph of the turn) finished: the answered interrupts
         inside it (and inside the graphs it ran) have their outcome."""
+        root = self.root
+        if not root.answered and not expected_outcomes(root.graph, root.run.id):
+            return  # (no answered question waits for its task: every task's finish comes here)
         settled = self._answered_in(task_key)
         if settled:
-            root = self.root
             for i in settled:
                 root.answered.pop(i, None)
             drop_expected_outcomes(root.graph, root.run.id, settled)

@@ -39,6 +39,8 @@ def note_resuming_call(graph: CompiledGraph, run_id: str, config: Mapping[str, A
 
 def resuming_metadata(graph: CompiledGraph, run_id: str) -> dict[str, Any] | None:
     """The metadata of the call that resumed the run last (None: no call resumed it in this process)."""
+    if not _CALLS:  # (no call resumed a run: every superstep's checkpoint asks, and a weak lookup makes a ref)
+        return None
     calls = _CALLS.get(graph)
     return None if calls is None else calls.get(run_id)
 
@@ -52,6 +54,8 @@ def expect_after_start(graph: CompiledGraph, run_id: str, interrupt_id: str) -> 
 def expected_outcomes(graph: CompiledGraph, run_id: str) -> dict[str, str | None] | None:
     """The interrupts answered for run ``run_id`` (started again) whose task has no outcome yet: the dict itself,
     which the run's engine updates as those tasks finish or ask again (None: none)."""
+    if not _EXPECTED:  # (nothing expected of any run: every task's finish asks)
+        return None
     runs = _EXPECTED.get(graph)
     return None if runs is None else runs.get(run_id)
 

@@ -37,11 +37,15 @@ from aether_nb.flow.managed import managed_kind, managed_of, managed_values
 from aether_nb.flow.messages import add_messages, coerce_messages
 from aether_nb.flow.schema_defaults import has_default, is_typeddict, typeddict_defaults
 from aether_nb.flow.types import GraphBuildError, IncompleteState, InvalidUpdate, Overwrite
+from aether_nb.flow.write_forms import OVERWRITE_KEY as OVERWRITE_KEY  # (re-exported: their home was here)
+from aether_nb.flow.write_forms import Write as Write
+from aether_nb.flow.write_forms import is_overwrite as is_overwrite
+from aether_nb.flow.write_forms import journal_form as journal_form
+from aether_nb.flow.write_forms import unwrap_overwrite as unwrap_overwrite
+from aether_nb.flow.write_forms import writes_of as writes_of
 
 Reducer = Callable[[Any, Any], Any]
-Write = tuple[str, Any]
 _MISSING: Any = object()
-OVERWRITE_KEY = "__overwrite__"
 
 
 def _is_typeddict(schema: Any) -> bool:
@@ -452,10 +456,24 @@ class StateSpec:
                 warnings.warn(said, stacklevel=2)
         return out
 
+    def node_writes(self, writes: list[Write], node: str) -> list[Write]:
+        """:meth:`known` for the writes a node returned: the same writes, the warning's wording (which names the
+        node) built only when one is dropped, not for every task."""
+        fields, managed = self.fields, self.managed
+        if fields is not None:
+            for k, _ in writes:
+                if k in managed or k not in fields:
+                    return self.known(writes, f"node {node!r}")
+        return writes
+
     def coerce(self, writes: list[Write]) -> list[Write]:
         """Messages written to an ``add_messages`` key become message dicts with ids (call inside a journaled
         step, so a resumed run sees the same ids)."""
-        if not any(self.is_messages(k) for k, _ in writes):
+        reducers = self.reducers
+        for k, _ in writes:  # (a loop, not any() over a generator: every task's writes come here)
+            if reducers.get(k) is add_messages:
+                break
+        else:
             return writes
         out: list[Write] = []
         for k, v in writes:
@@ -471,6 +489,15 @@ class StateSpec:
         Raises:
             InvalidUpdate: a key without a reducer written more than once, or two Overwrites of one key.
         """
+        if len(tasks) == 1 and len(tasks[0][1]) == 1:  # one task writing one key (a chain's superstep)
+            key, value = tasks[0][1][0]
+            if key not in self.reducers:  # (nothing to merge, no conflict possible: as below)
+                new = dict(values)
+                new[key] = unwrap_overwrite(value)
+                if self.transient and tasks[0][0] not in _INPUTS:
+                    for k in self.transient - {key}:
+                        new.pop(k, None)
+                return new
         by_key: dict[str, list[tuple[str, Any]]] = {}
         for task, writes in tasks:
             for k, v in writes:
@@ -540,11 +567,12 @@ _IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
 def _copy_values(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy a node may mutate freely: deep, except that immutable values are shared (the common case of a
-    small state costs a dict copy)."""
-    if all(isinstance(v, _IMMUTABLE) for v in values.values()):
-        return dict(values)
-    return copy.deepcopy(values)
+    """A copy a node may mutate freely of ``values``, a dict the caller just made: deep, except that immutable
+    values are shared (so a small state's dict, already new, is handed over as it is)."""
+    for v in values.values():  # (a loop, not all() over a generator: every node call comes here)
+        if not isinstance(v, _IMMUTABLE):
+            return copy.deepcopy(values)
+    return values
 
 
 def check_copyable(value: Any, what: str) -> None:
@@ -565,30 +593,3 @@ def check_copyable(value: Any, what: str) -> None:
             "JSON-friendly or picklable values in the state",
             code="input_not_copyable",
         ) from None
-
-
-def is_overwrite(value: Any) -> bool:
-    return isinstance(value, Overwrite) or (isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value)
-
-
-def unwrap_overwrite(value: Any) -> Any:
-    if isinstance(value, Overwrite):
-        return value.value
-    if isinstance(value, dict) and len(value) == 1 and OVERWRITE_KEY in value:
-        return value[OVERWRITE_KEY]
-    return value
-
-
-def journal_form(writes: list[Write]) -> dict[str, Any] | list[list[Any]]:
-    """Writes as JSON (an Overwrite as ``{"__overwrite__": value}``, LangGraph's JSON form): ``{key: value}``,
-    or ``[[key, value], ...]`` when a key is written more than once."""
-    pairs = [(k, {OVERWRITE_KEY: v.value} if isinstance(v, Overwrite) else v) for k, v in writes]
-    as_dict = dict(pairs)
-    return as_dict if len(as_dict) == len(pairs) else [[k, v] for k, v in pairs]
-
-
-def writes_of(data: Any) -> list[Write]:
-    """The writes of :func:`journal_form` (either shape)."""
-    if isinstance(data, dict):
-        return list(data.items())
-    return [(k, v) for k, v in data or []]

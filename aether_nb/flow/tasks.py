@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import copy
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +202,9 @@ class TaskRunner:
             ran.append(outcome)
             return outcome.to_json()
 
+        meta = {"graph": engine.graph.name, "step": step}
+        if engine.ns:
+            meta["ns"] = engine.ns
         try:
             value = await engine.scope.run_step(
                 task.key,
@@ -211,7 +214,7 @@ class TaskRunner:
                 execute,
                 fp=f"flow-task:{step}:{task.tid}",  # what a replay must match: the superstep and the task
                 parents=task.sources,
-                meta={"graph": engine.graph.name, "step": step, **({"ns": engine.ns} if engine.ns else {})},
+                meta=meta,
             )
         except Exception as exc:
             exc.add_note(f"(in node {engine.ns_path}{task.node!r} of graph {engine.graph.name!r}, step {task.key})")
@@ -220,21 +223,23 @@ class TaskRunner:
         engine.note_done(task, outcome)
         return outcome
 
-    async def _capped(
+    def _capped(
         self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int, slot: CapSlot | None = None
-    ) -> Outcome:
-        """The task's body under the session's cap, ``ag.configure(max_concurrency=N)``, when there is one."""
+    ) -> Awaitable[Outcome]:
+        """The task's body under the session's cap, ``ag.configure(max_concurrency=N)``, when there is one (to
+        await at once; not a coroutine of its own: one frame less per task)."""
         config = self.engine.run.session.config
         if "global_max_concurrency" not in config:
-            return await self._execute(child, task, spec, values, step, slot)
+            return self._execute(child, task, spec, values, step, slot)
         queued = functools.partial(show_queued, child)
-        return await in_session_slot(config, lambda: self._execute(child, task, spec, values, step, slot), queued)
+        return in_session_slot(config, lambda: self._execute(child, task, spec, values, step, slot), queued)
 
     async def _execute(
         self, child: Scope, task: Task, spec: NodeSpec, values: dict[str, Any], step: int, slot: CapSlot | None = None
     ) -> Outcome:
         engine = self.engine
         graph = engine.graph
+        push = task.arg is not NO_ARG  # (Task.push, read once)
         values = state_after_restart(engine, values, step)  # (an edit made while the turn's process was gone)
         # the config is built for the code that can read it: the node, its routers, its error handler
         wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
@@ -266,22 +271,23 @@ class TaskRunner:
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         # (a Send run again after its turn failed or was stopped keeps the one of its first run: its subgraph goes
         # on from its checkpoints there, see turn_start.left_unfinished)
-        ns_label = f"{task.node}:{task.ran[-1][1] if task.ran else task.key}" if task.push else task.node
+        ns_label = f"{task.node}:{task.ran[-1][1] if task.ran else task.key}" if push else task.node
         started = engine.run.session.clock.now()
         cache, caching = graph.cache, spec.cache_policy
         ckey: Any = None
         hit, raw = False, None
-        engine.on_task_start(task, task.arg if task.push else values, child.node_id, step)
+        engine.on_task_start(task, task.arg if push else values, child.node_id, step)
         if cache is not None and caching is not None and not answers:
-            ckey = cache_key(caching, task.node, task.arg if task.push else engine.state_for(spec, values))
+            ckey = cache_key(caching, task.node, task.arg if push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
-        node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
+        if hit:  # (else each attempt below makes its own)
+            node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
         while not hit:
             node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
             node_run.threads = task.threads
             node_run.build_config = functools.partial(engine.node_config, task.node, step, task)
             node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
-            state = task.arg if task.push else engine.state_for(spec, values)
+            state = task.arg if push else engine.state_for(spec, values)
             mark = journal_mark(child)
             try:
                 with busy:
@@ -375,13 +381,16 @@ class TaskRunner:
         with the engine, so the failure keeps it and the next call routes again without running the node
         (its effects happen once; LangGraph keeps the writes and drops the route)."""
         graph = self.engine.graph
-
-        def local_state(schema: Any) -> Any:
-            local = graph.spec.apply(values, [(task.node, writes)])
-            return graph.spec.to_state(graph.spec.with_managed(local, self.engine.remaining), schema)
-
+        topology = graph.topology
         try:
-            return await graph.topology.route(
+            if not follow_edges or not topology.has_branches(task.node):  # (no router to ask: nothing to await)
+                return topology.route_plain(task.node, goto, follow_edges)
+
+            def local_state(schema: Any) -> Any:
+                local = graph.spec.apply(values, [(task.node, writes)])
+                return graph.spec.to_state(graph.spec.with_managed(local, self.engine.remaining), schema)
+
+            return await topology.route(
                 task.node, goto, local_state, config, follow_edges=follow_edges, runtime=runtime
             )
         except Exception:
@@ -429,8 +438,12 @@ class TaskRunner:
         when its only task just did, a second read is the same checkpoint. A replay finds the same entry: a task
         that waited has its reads in the journal, and they are taken when its whole step comes from there.
         """
-        counts, self._rereads = self._rereads, {}
+        counts = self._rereads
+        if counts:
+            self._rereads = {}
         engine = self.engine
+        if not counts and not len(engine.scope.execution.journal):
+            return None  # (no read noted, none journaled: a fresh run's superstep whose task did not wait)
         if len(tasks) != 1 or engine.nested_waited:
             return None
         task = tasks[0]
@@ -568,6 +581,15 @@ def task_sources(
     tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
     """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
+    if len(tasks) == 1:  # (one task: no order to follow, and without Sends no task ids to count)
+        route1: Route = outcomes[0].route
+        if not route1.sends:
+            key1 = tasks[0].key
+            one: dict[str, list[str]] = {}
+            if key1:
+                for n in route1.names:
+                    one.setdefault(n, []).append(key1)
+            return one
     out: dict[str, list[str]] = {}
     send_index = 0
     for i in order:
