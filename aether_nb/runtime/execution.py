@@ -50,9 +50,9 @@ Presenter = Callable[["Wait"], Awaitable[None]]
 _current_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("aether_nb_scope", default=None)
 
 
-def current_scope() -> Scope | None:
-    """The scope of the node whose code is running now, or None outside any run (tools then run directly)."""
-    return _current_scope.get()
+current_scope: Callable[[], Scope | None] = _current_scope.get
+"""The scope of the node whose code is running now, or None outside any run (tools then run directly). (The context
+variable's own ``get``: every tool call asks, and a function around it was a Python call more per step.)"""
 
 
 def enter_scope(scope: Scope) -> contextvars.Token[Scope | None]:
@@ -427,9 +427,12 @@ class Scope:
             except StorageError as exc:
                 raise step_not_written(run.id, key, name, exc) from exc
         else:
-            self.journal(key, name, kind, fp, value, writes, encoded=flat)
+            made = self.journal(key, name, kind, fp, value, writes, encoded=flat)
             if node:
-                run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
+                if made is None:
+                    run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where)
+                else:  # (it ended when its entry was made: the node's end is that time, one clock read less)
+                    run.finish_node(key, "DONE", outputs=shown, usage=child.usage, where=child.where, ts=made)
         if node:
             self.advance(parents, key)
         return value
@@ -444,12 +447,13 @@ class Scope:
         writes: EffectWrites | None,
         *,
         encoded: Any = None,
-    ) -> None:
+    ) -> float | None:
         """Journal a completed step, together with the service writes made inside it (one atomic addition).
 
         A value that cannot be journaled (not encodable, or holding a secret) keeps the step out of the journal:
         its writes still happen, the run says the step is not durable, and a resume executes it again.
-        ``encoded``: ``encode(value)`` when the caller has it already (a :func:`~codec.snapshot`).
+        ``encoded``: ``encode(value)`` when the caller has it already (a :func:`~codec.snapshot`). Returns the time
+        its entry was made (None: not journaled).
         """
         run = self.execution.host
         session = run.session
@@ -493,6 +497,8 @@ class Scope:
             self.execution.journaled += 1
         if message is not None:
             self.not_journaled(key, message, detail=detail)
+            return None
+        return entry.created_at if entry is not None else None
 
     def not_journaled(self, key: str, message: str, *, detail: Any = None) -> None:
         """A step that stays out of the journal: the run says so, and it never leaves memory (see evictable)."""
