@@ -16,12 +16,13 @@ generation) go on meanwhile; only the ``COMMIT`` and the hand-over to the tables
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -98,13 +99,34 @@ def execute(con: duckdb.DuckDBPyConnection, statement: Statement) -> None:
 
 
 def _array(np: Any, column: list[Any]) -> Any:
-    """``column`` as a NumPy object array; a number column holding a NaN goes as text (``'nan'``), which the
-    statement casts back, since DuckDB's array scan reads a NaN as NULL (a NaN must come back as a NaN)."""
-    array = np.fromiter(column, dtype=object, count=len(column))
+    """``column`` as a NumPy array: a column of ints (the order columns) as ``int64``, of bools as ``bool``, of
+    floats (``None`` allowed: NumPy's NaN, which DuckDB reads as NULL) as ``float64``; anything else as an object
+    array. Why typed: DuckDB samples each object column twice per statement (at its registration and at the
+    statement's bind) to guess its type, and converts each number object by object; a typed array it reads as
+    it is. A number column holding a real NaN goes as text (``'nan'``), which the statement casts back, since
+    DuckDB reads a NaN as NULL, in a ``float64`` array and in an object array alike (a NaN must come back as a
+    NaN)."""
+    kinds = set(map(type, column))
+    count = len(column)
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        if kind is int:
+            with contextlib.suppress(OverflowError):  # (beyond 64 bits: an object array, as before)
+                return np.fromiter(column, dtype=np.int64, count=count)
+        elif kind is bool:
+            return np.fromiter(column, dtype=np.bool_, count=count)
+    if float in kinds and kinds <= _FLOAT_KINDS:
+        array = np.array(column, dtype=np.float64)
+        if int(np.isnan(array).sum()) == column.count(None):  # (no NaN but those standing for None)
+            return array
+    array = np.fromiter(column, dtype=object, count=count)
     first = next((v for v in column if v is not None), None)
     if type(first) in (float, int) and (array != array).any():  # (only a NaN is unequal to itself)
-        array = np.fromiter((repr(v) if type(v) is float else v for v in column), dtype=object, count=len(column))
+        array = np.fromiter((repr(v) if type(v) is float else v for v in column), dtype=object, count=count)
     return array
+
+
+_FLOAT_KINDS = frozenset({float, type(None)})
 
 
 _TABLES = ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
@@ -122,7 +144,7 @@ def plan(rows: Rows, state: FileState, con: duckdb.DuckDBPyConnection) -> list[S
     if rows.journal:
         out.append((JOURNAL_INSERT, _columns(rows.journal)))
     if rows.nodes:
-        new = [not known for known in state.known_nodes(rows.nodes, con)]
+        new = list(map(not_, state.known_nodes(rows.nodes, con)))
         out += _split(rows.nodes, new, NODE_INSERT, NODE_UPDATE)
     if rows.memory:
         out.append((MEMORY_INSERT, _columns([(*m[:-1], vector_literal(m[-1])) for m in rows.memory])))
@@ -149,6 +171,10 @@ def _columns(rows: list[Row]) -> Columns:
 
 
 def _split(rows: list[Row], new: list[bool], insert: str, update: str) -> list[Statement]:
+    if all(new):  # (all new, or all known: the rows as they are, no Python step per row)
+        return [(insert, _columns(rows))]
+    if not any(new):
+        return [(update, _columns(rows))]
     out: list[Statement] = []
     for flag, sql in ((True, insert), (False, update)):
         part = [row for row, is_new in zip(rows, new, strict=True) if is_new is flag]

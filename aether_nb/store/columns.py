@@ -8,14 +8,15 @@ are not redacted here: the caller redacts the whole batch in one pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from aether_nb.store.records import HistoryBatch, JournalEntry, JSONText, NodeRecord
 from aether_nb.store.values import MAX_JSON_DEPTH, db_text, json_column, json_depth
 
-__all__ = ["event_columns", "journal_columns", "kv_columns", "node_columns", "quick_types"]
+__all__ = ["Take", "event_columns", "journal_columns", "kv_columns", "node_columns", "quick_types"]
 
 _STR: frozenset[type] = frozenset({str})
 _OPT_STR: frozenset[type] = frozenset({str, type(None)})
@@ -23,6 +24,10 @@ _FLOAT: frozenset[type] = frozenset({float})
 _OPT_FLOAT: frozenset[type] = frozenset({float, type(None)})
 _BOOL: frozenset[type] = frozenset({bool})
 _JSON_TEXT: frozenset[type] = frozenset({JSONText})
+_TUPLE: frozenset[type] = frozenset({tuple})
+
+Take = Callable[[int], Sequence[int]]
+"""Hands out ``n`` consecutive order values at once (what ``n`` calls of ``next_ord`` would return)."""
 
 
 def _types_in(allowed: frozenset[type], *columns: list[Any]) -> bool:
@@ -53,69 +58,84 @@ def _texts(column: list[Any]) -> list[Any]:
     return [None if v is None else db_text(v) for v in column]
 
 
-def journal_columns(entries: list[JournalEntry], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+def _orders(next_ord: Callable[[], int], take: Take | None, n: int) -> Sequence[int]:
+    """``n`` consecutive order values: ``take(n)`` when the caller can hand out a range at once."""
+    return take(n) if take is not None else [next_ord() for _ in range(n)]
+
+
+def journal_columns(
+    entries: list[JournalEntry], next_ord: Callable[[], int], take: Take | None = None
+) -> list[tuple[Any, ...]] | None:
     if not entries:
         return []
-    run_ids, keys, names, kinds, fps, durable, created = (
+    run_ids, keys, names, kinds, fps, durable, created, values = (
         list(map(attrgetter(f), entries))
-        for f in ("run_id", "key", "name", "kind", "fingerprint", "durable", "created_at")
+        for f in ("run_id", "key", "name", "kind", "fingerprint", "durable", "created_at", "value")
     )
     if not (
         _types_in(_STR, run_ids, keys, names, kinds, fps) and _types_in(_BOOL, durable) and _types_in(_FLOAT, created)
     ):
         return None
-    values = json_column([e.value for e in entries])
-    if values is None:
+    texts = json_column(values)
+    if texts is None:
         return None
-    ords = [next_ord() for _ in entries]
+    ords = _orders(next_ord, take, len(entries))
     return list(
         zip(
-            ords, _texts(run_ids), _texts(keys), _texts(names), _texts(kinds), _texts(fps), values, durable, created,
+            ords, _texts(run_ids), _texts(keys), _texts(names), _texts(kinds), _texts(fps), texts, durable, created,
             strict=True,
         )
     )  # fmt: skip
 
 
-def node_columns(nodes: list[NodeRecord], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+def node_columns(
+    nodes: list[NodeRecord], next_ord: Callable[[], int], take: Take | None = None
+) -> list[tuple[Any, ...]] | None:
     if not nodes:
         return []
     cols = [list(map(attrgetter(f), nodes)) for f in ("run_id", "node_id", "name", "kind", "status")]
     parent = list(map(attrgetter("parent"), nodes))
-    # a tuple is written as the same JSON array as a list: only other sequences are copied (no list per node)
-    parents = [ps if type(ps) is tuple else list(ps) for ps in map(attrgetter("parents"), nodes)]
+    parents = list(map(attrgetter("parents"), nodes))
+    if not _types_in(_TUPLE, parents):
+        # a tuple is written as the same JSON array as a list: only other sequences are copied (no list per node)
+        parents = [ps if type(ps) is tuple else list(ps) for ps in parents]
     started = list(map(attrgetter("started_at"), nodes))
     ended = list(map(attrgetter("ended_at"), nodes))
     if not (
-        _types_in(_STR, *cols, [p for ps in parents for p in ps])
+        _types_in(_STR, *cols, list(chain.from_iterable(parents)))
         and _types_in(_OPT_STR, parent)
         and _types_in(_OPT_FLOAT, started, ended)
     ):
         return None
-    texts = json_column([v for n, ps in zip(nodes, parents, strict=True) for v in (ps, n.inputs, n.outputs, n.error)])
-    if texts is None:
-        return None
-    ords = [next_ord() for _ in nodes]
+    texts: list[list[str]] = []  # (a column at a time: the same texts as value by value)
+    for values in (parents, *(list(map(attrgetter(f), nodes)) for f in ("inputs", "outputs", "error"))):
+        done = json_column(values)
+        if done is None:
+            return None
+        texts.append(done)
+    ords = _orders(next_ord, take, len(nodes))
     run_ids, node_ids, names, kinds, statuses = (_texts(c) for c in cols)
     return list(
         zip(
-            run_ids, node_ids, names, kinds, statuses, _texts(parent),
-            texts[0::4], texts[1::4], texts[2::4], texts[3::4], started, ended, ords, strict=True,
+            run_ids, node_ids, names, kinds, statuses, _texts(parent), *texts, started, ended, ords, strict=True,
         )
     )  # fmt: skip
 
 
-def event_columns(events: list[Any], next_ord: Callable[[], int]) -> list[tuple[Any, ...]] | None:
+def event_columns(
+    events: list[Any], next_ord: Callable[[], int], take: Take | None = None
+) -> list[tuple[Any, ...]] | None:
     if not events:
         return []
-    if not all(type(e) is tuple and len(e) == 2 for e in events):
+    if not (_types_in(_TUPLE, events) and set(map(len, events)) == {2}):
         return None
-    run_ids = [e[0] for e in events]
+    run_ids = list(map(itemgetter(0), events))
     if not _types_in(_STR, run_ids):
         return None
-    data = json_column([e[1] for e in events])
+    data = json_column(list(map(itemgetter(1), events)))
     if data is None:
         return None
-    return list(zip(_texts(run_ids), [next_ord() for _ in events], data, strict=True))
+    return list(zip(_texts(run_ids), _orders(next_ord, take, len(events)), data, strict=True))
 
 
 def kv_columns(ops: list[Any]) -> list[tuple[Any, ...]] | None:

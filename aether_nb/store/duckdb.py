@@ -235,7 +235,7 @@ class DuckDBStore:
         with self._state.lock:
             self._check()
             self._check_writable()
-            rows = encode_batch(batch, self._state.next)
+            rows = encode_batch(batch, self._state.next, self._state.take)
             if len(rows):
                 late = self._write_rows(rows, "write_history", durable=durable)
             else:
@@ -249,7 +249,7 @@ class DuckDBStore:
         with self._state.lock:
             self._check()
             self._check_writable()
-            rows = encode_batch(batch, self._state.next)
+            rows = encode_batch(batch, self._state.next, self._state.take)
             if rows.rejected:
                 raise reject_error(rows.rejected)
             late = self._write_rows(rows, what)
@@ -268,7 +268,7 @@ class DuckDBStore:
         seq = state.next()
         assert state.log is not None  # (a read-only store refused the write before)
         try:
-            state.log.append(seq, rows.to_json(), sync=durable)
+            state.log.append(seq, rows.to_log(), sync=durable)
         except OSError as exc:
             raise self._log_error(what, exc, "Nothing of this write was kept") from exc
         state.pending.add(rows, seq)

@@ -25,6 +25,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import duckdb
 from aether_nb.store.apply import Applier, apply_generation
 from aether_nb.store.artifact_log import ArtifactOp, artifact_op, redo, report_missing
 from aether_nb.store.cache import RunCache
-from aether_nb.store.delta import Delta, Pending
+from aether_nb.store.delta import Delta, Pending, one_run
 from aether_nb.store.logfile import LogFile, Recovered
 from aether_nb.store.records import FINISHED_RUN_STATUSES, RejectedRecord
 from aether_nb.store.rows import Rows
@@ -105,6 +106,12 @@ class FileState:
         self._value += 1
         return self._value
 
+    def take(self, n: int) -> range:
+        """``n`` consecutive order values at once (what ``n`` calls of :meth:`next` return): a batch's rows."""
+        start = self._value + 1
+        self._value += n
+        return range(start, self._value + 1)
+
     # -- keys the typed tables hold ----------------------------------------------------------------------------
     def _run_table(self, con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
         if self._runs is None:
@@ -145,7 +152,8 @@ class FileState:
         run finishes (see :meth:`applied`); the runs not read yet are read in **one** statement (a resume of many
         runs applies their nodes together: a statement per run cost ~0.7 ms each)."""
         nodes = self._nodes
-        missing = {k[0] for k in keys if k[0] not in nodes}
+        runs = set(map(itemgetter(0), keys))
+        missing = runs.difference(nodes)
         if missing:
             found: dict[str, set[str]] = {r: set() for r in missing}  # a run the table lacks has no nodes there
             stored = [r for r in missing if self.known_run(r, con)]
@@ -156,6 +164,8 @@ class FileState:
                 for run_id, node_id in rows:
                     found[run_id].add(node_id)
             nodes.update(found)  # (only once read: a failed read leaves them unknown, to be read again)
+        if len(runs) == 1 and nodes[next(iter(runs))].isdisjoint(map(itemgetter(1), keys)):
+            return [False] * len(keys)  # (one run's new nodes, as a W1 apply: no Python step per row)
         return [k[1] in nodes[k[0]] for k in keys]
 
     def kv_absent(self, scope: str, key: str, con: duckdb.DuckDBPyConnection) -> bool:
@@ -185,8 +195,13 @@ class FileState:
             self._runs.update((r[0], py_text(r[2]) in FINISHED_RUN_STATUSES) for r in rows.runs)
         if self._tokens is not None:
             self._tokens.update(w[0] for w in rows.waits)
-        for n in rows.nodes:
-            self._nodes.setdefault(n[0], set()).add(n[1])
+        if rows.nodes:
+            run = one_run(rows.nodes, 0)
+            if run is not None:  # (one run's nodes: one update)
+                self._nodes.setdefault(run, set()).update(map(itemgetter(1), rows.nodes))
+            else:
+                for n in rows.nodes:
+                    self._nodes.setdefault(n[0], set()).add(n[1])
         for r in rows.runs:
             if py_text(r[2]) in FINISHED_RUN_STATUSES:
                 self._nodes.pop(r[0], None)  # read again if the run is ever resumed

@@ -255,7 +255,7 @@ class LogFile:
         log.closed = [p for p in recovered.segments if p not in recovered.unreadable]
         return log
 
-    def append(self, seq: int, text: str, *, sync: bool = True) -> None:
+    def append(self, seq: int, text: str | bytes, *, sync: bool = True) -> None:
         """Write one frame and, with ``sync``, sync it: durable when this returns. Raises OSError (nothing was
         acknowledged).
 
@@ -267,7 +267,7 @@ class LogFile:
             return
         if self._fd is None:
             self._open()
-        payload = text.encode("utf-8")
+        payload = text if isinstance(text, bytes) else text.encode("utf-8")  # (bytes: a batch's ASCII JSON)
         crc = zlib.crc32(payload, zlib.crc32(struct.pack("<q", seq)))
         frame = _HEAD.pack(len(payload), crc, seq) + payload
         fd = self._fd

@@ -37,6 +37,7 @@ ENGINE_CONFIG: dict[str, Any] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "threads": 1,
+    "pandas_analyze_sample": 0,
 }
 """How every connection to a store file is opened (DuckDB applies it to the whole database). One thread: the
 store's statements are small, and on a busy machine handing each to a worker thread cost more than it saved

@@ -23,12 +23,16 @@ both stores refuse the same records.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
+import orjson
+
 from aether_nb.errors import StorageError
-from aether_nb.store.columns import event_columns, journal_columns, kv_columns, node_columns
+from aether_nb.store.columns import Take, event_columns, journal_columns, kv_columns, node_columns
 from aether_nb.store.records import (
     ArtifactRecord,
     HistoryBatch,
@@ -147,6 +151,9 @@ class Rows:
     rejected: list[RejectedRecord] = field(default_factory=list)
     bad: set[tuple[str, int]] = field(default_factory=set)
     """``(field of HistoryBatch, index)`` of each rejected record, so a caller can leave it out."""
+    typed: frozenset[str] = frozenset()
+    """The tables whose rows the column encoders built (:mod:`aether_nb.store.columns`): each value an exact
+    ``str``, ``int``, ``bool``, ``float`` or None, so :meth:`to_json` checks only their floats."""
 
     def __len__(self) -> int:
         return (
@@ -162,9 +169,48 @@ class Rows:
     def to_json(self) -> str:
         """The rows as one JSON text (ASCII): what the history log stores for the batch (by orjson when the rows
         are plain JSON, ~2x cheaper with the check: the rows' JSON columns are strings escaped again here)."""
+        return self.to_log().decode()
+
+    def to_log(self) -> bytes:
+        """:meth:`to_json` as the bytes a log frame holds, made without a round trip through ``str`` (a W1
+        batch's text is ~220 KB)."""
         data = [self.runs, self.waits, self.journal, self.nodes, self.events, self.memory, self.kv]
-        text = plain_json(data)
-        return text if text is not None else json.dumps(data, allow_nan=True)
+        if self.typed:
+            raw = self._typed_json(data)
+            if raw is not None:
+                return raw
+        else:
+            text = plain_json(data)
+            if text is not None:
+                return text.encode()
+        return json.dumps(data, allow_nan=True).encode()
+
+    def _typed_json(self, data: list[list[tuple[Any, ...]]]) -> bytes | None:
+        """:func:`plain_json` of ``data`` (the same text, or None), without walking the rows of the
+        :attr:`typed` tables value by value: only their number columns are checked (a NaN or an infinity is
+        not plain JSON). A W1 step's three rows cost ~1.2 µs less."""
+        parts: list[bytes] = []
+        for table, rows in zip(_TABLES, data, strict=True):
+            if not rows:
+                parts.append(b"[]")
+                continue
+            if table in self.typed and all(
+                math.isfinite(sum(filter(None, map(itemgetter(i), rows)))) for i in _FLOAT_COLUMNS[table]
+            ):  # (an overflow of the sum says "not finite" too: then the walk decides)
+                try:
+                    raw = orjson.dumps(rows)
+                except orjson.JSONEncodeError:
+                    whole = plain_json(data)
+                    return None if whole is None else whole.encode()
+                if not raw.isascii():
+                    return None
+                parts.append(raw)
+            else:
+                text = plain_json(rows)
+                if text is None:
+                    return None
+                parts.append(text.encode())
+        return b"[" + b",".join(parts) + b"]"
 
     @classmethod
     def from_json(cls, text: str) -> Rows:
@@ -178,6 +224,11 @@ class Rows:
             memory=[tuple(r) for r in memory],
             kv=[tuple(r) for r in kv],
         )
+
+
+_TABLES = ("runs", "waits", "journal", "nodes", "events", "memory", "kv")
+_FLOAT_COLUMNS = {"journal": (8,), "nodes": (10, 11), "events": ()}
+"""The number columns of the tables the column encoders build (``None`` allowed)."""
 
 
 class _Encoder:
@@ -234,7 +285,12 @@ _JSON_COLUMNS = {
 
 def _redact(rows: Rows) -> None:
     """Redact every JSON text of the batch in one pass (a second, row by row, only when there is a secret)."""
-    texts = [r[i] for t, cols in _JSON_COLUMNS.items() for r in getattr(rows, t) for i in cols if r[i] is not None]
+    texts: list[str] = []
+    for t, cols in _JSON_COLUMNS.items():
+        table = getattr(rows, t)
+        if table:
+            for i in cols:  # (a column at a time: no Python step per row; the order of the texts does not matter)
+                texts.extend(filter(None, map(itemgetter(i), table)))  # (None: no text; "": nothing to redact)
     if redact_many(texts) is texts:
         return
     for table, cols in _JSON_COLUMNS.items():
@@ -252,17 +308,18 @@ def _label(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else repr(value)[:80]
 
 
-def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
+def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int], take: Take | None = None) -> Rows:
     """The rows of ``batch``, each with its order value; records that cannot be stored go to ``rejected``.
+    ``take(n)``: ``n`` consecutive order values at once, as ``n`` calls of ``next_ord`` would give.
 
     The journal, nodes and events (most of any batch) are first encoded a column at a time, checked a column at a
     time; a table with any record that fails a check is encoded again record by record, to set that one aside.
     """
     enc = _Encoder(next_ord)
     fast = {
-        "journal": journal_columns(batch.journal, next_ord),
-        "nodes": node_columns(batch.nodes, next_ord),
-        "events": event_columns(batch.events, next_ord),
+        "journal": journal_columns(batch.journal, next_ord, take),
+        "nodes": node_columns(batch.nodes, next_ord, take),
+        "events": event_columns(batch.events, next_ord, take),
         "kv": kv_columns(batch.kv),
     }
     for i, r in enumerate(batch.runs):
@@ -297,6 +354,7 @@ def encode_batch(batch: HistoryBatch, next_ord: Callable[[], int]) -> Rows:
     for table, done in fast.items():
         if done is not None:
             setattr(rows, table, done)
+    rows.typed = frozenset(t for t in _FLOAT_COLUMNS if fast[t] is not None)
     _redact(rows)
     return rows
 
