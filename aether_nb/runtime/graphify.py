@@ -22,6 +22,8 @@ from aether_nb.runtime.build_checks import GraphTools, condition_problems, refus
 from aether_nb.runtime.checks import nesting_problem
 from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.executors import Executor
+from aether_nb.runtime.handle_classes import handle_class
+from aether_nb.runtime.keyword_binding import KeywordPlan, keyword_bind, keyword_plan
 from aether_nb.runtime.launch import check_resume_mode, start_run
 from aether_nb.runtime.registry import register
 from aether_nb.runtime.run import Run
@@ -36,6 +38,8 @@ from aether_nb.runtime.taskgraph import (
     TaskGraph,
     dependency_problems,
     encode_refs,
+    make_ref,
+    make_spec,
     refs_in,
 )
 from aether_nb.runtime.tools import Tool, build_hook, check_outputs_decl, signature_text
@@ -82,7 +86,7 @@ class NodeHandle:
     def _ref(self, key: str) -> Ref:
         if self._outputs is not None and key not in self._outputs:
             self._builder.errors.append(f"{self.node_id}.{key}: unknown output (outputs: {self._outputs})")
-        return Ref(self.node_id, key)
+        return make_ref(self.node_id, key)
 
     def __getattr__(self, key: str) -> Ref:
         if key.startswith("__"):
@@ -119,35 +123,6 @@ class NodeHandle:
         return f"<node {self.node_id} outputs={self._outputs}>"
 
 
-_KEYWORD_PLANS: dict[int, tuple[inspect.Signature, tuple[tuple[str, ...], frozenset[str]] | None]] = {}
-"""By ``id`` of the signature (hashing a Signature hashes all its parameters), which the entry keeps alive."""
-
-
-def _keyword_bind(sig: inspect.Signature, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """``sig.bind(**kwargs).arguments`` for a call by keywords to a signature of named parameters (how graphs are
-    built: ``inc(x=h.y)``), without inspect's general binding; None sends the call through ``sig.bind`` (any other
-    signature, and every call it would refuse, for its error message)."""
-    hit = _KEYWORD_PLANS.get(id(sig))
-    if hit is not None and hit[0] is sig:
-        plan = hit[1]
-    else:
-        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        params = sig.parameters.values()
-        plan = (
-            (tuple(p.name for p in params), frozenset(p.name for p in params if p.default is p.empty))
-            if all(p.kind in named for p in params)
-            else None
-        )
-        if len(_KEYWORD_PLANS) < 4096:  # signatures of build-time tools: few; bounded all the same
-            _KEYWORD_PLANS[id(sig)] = (sig, plan)
-    if plan is None:
-        return None
-    names, required = plan
-    if not required <= kwargs.keys() or not kwargs.keys() <= set(names):
-        return None
-    return {n: kwargs[n] for n in names if n in kwargs}  # in the signature's order, as BoundArguments keeps them
-
-
 class GraphBuilder:
     """Collects nodes while a graphify body is traced."""
 
@@ -157,6 +132,9 @@ class GraphBuilder:
         self.counters: dict[str, int] = {}
         self.errors: list[str] = []
         self.tools = GraphTools()  # one tool per name (see build_checks)
+        # id of a tool called -> (the tool, kept alive for its id; its node signature; how calls to it bind): both
+        # are made once per tool anyway, found here without a weak dictionary's lookup per node
+        self._signatures: dict[int, tuple[Any, inspect.Signature, KeywordPlan | None]] = {}
 
     def pending_errors(self) -> str:
         return "".join(f"\n  also: {e}" for e in self.errors)
@@ -169,8 +147,10 @@ class GraphBuilder:
             after = kwargs.pop("_after", None)
             condition = kwargs.pop("_condition", None)
             timeout_s = kwargs.pop("_timeout_s", None)
-        name = tool.name if isinstance(tool, Tool) else tool.tool_name
-        outputs = tool.outputs if isinstance(tool, Tool) else tool.tool_outputs
+        if isinstance(tool, Tool):
+            name, outputs = tool.name, tool.outputs
+        else:
+            name, outputs = tool.tool_name, tool.tool_outputs
         if node_id is None:
             n = self.counters.get(name, 0) + 1
             self.counters[name] = n
@@ -189,39 +169,47 @@ class GraphBuilder:
             self.errors.append(f"{node_id}: _timeout_s must be a positive number of seconds, got {timeout_s!r}")
             timeout_s = None
         inputs, deps = self._bind(tool, name, node_id, args, kwargs)
-        for a in after if isinstance(after, (list, tuple)) else ([] if after is None else [after]):
+        for a in () if after is None else after if isinstance(after, (list, tuple)) else [after]:
             dep = a.node_id if isinstance(a, NodeHandle) else a
             if not isinstance(dep, str):
                 self.errors.append(f"{node_id}: _after takes handles or node ids, got {a!r}")
                 continue
             deps.append(dep)
         cond_json = None
-        problem = nesting_problem(condition) if condition is not None else None
-        if problem is not None:  # (one that held itself was a RecursionError out of the build)
-            says = "contains itself at" if problem.cycle else "nests too deep at"
-            self.errors.append(f"{node_id}: _condition {says} {problem}")
-        elif condition is not None:
-            cond_json = self.encode(condition, f"{node_id}: _condition")
-            self.errors.extend(condition_problems(node_id, cond_json))
-            deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
-        self.nodes[node_id] = NodeSpec(
-            id=node_id,
-            tool=name,
-            tool_version=tool.version,  # computed once when the tool was defined
-            inputs=inputs,
-            deps=tuple(dict.fromkeys(deps)),
-            condition=cond_json,
-            outputs=None if outputs is None else tuple(outputs),
-            timeout_s=timeout_s,
+        if condition is not None:
+            problem = nesting_problem(condition)
+            if problem is not None:  # (one that held itself was a RecursionError out of the build)
+                says = "contains itself at" if problem.cycle else "nests too deep at"
+                self.errors.append(f"{node_id}: _condition {says} {problem}")
+            else:
+                cond_json = self.encode(condition, f"{node_id}: _condition")
+                self.errors.extend(condition_problems(node_id, cond_json))
+                deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
+        declared = None if outputs is None else tuple(outputs)
+        self.nodes[node_id] = make_spec(
+            node_id,
+            name,
+            tool.version,  # computed once when the tool was defined
+            inputs,
+            tuple(deps) if len(deps) < 2 else tuple(dict.fromkeys(deps)),  # (in order, each once)
+            cond_json,
+            declared,
+            timeout_s,
         )
-        return NodeHandle(self, node_id, outputs)
+        if declared is None:
+            return NodeHandle(self, node_id, outputs)
+        return handle_class(NodeHandle, declared)(self, node_id, outputs)
 
     def _bind(
         self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[dict[str, Any], list[str]]:
         """The node's inputs in their JSON form, and the nodes they refer to (in order, repeats kept)."""
-        sig = node_signature(tool)
-        arguments = None if args else _keyword_bind(sig, kwargs)
+        known = self._signatures.get(id(tool))
+        if known is None or known[0] is not tool:
+            sig = node_signature(tool)
+            known = self._signatures[id(tool)] = (tool, sig, keyword_plan(sig))
+        sig = known[1]
+        arguments = None if args else keyword_bind(known[2], kwargs)
         if arguments is None:
             try:
                 arguments = bound_arguments(sig, args, kwargs)
@@ -416,7 +404,7 @@ class GraphifyFn:
         builder = GraphBuilder(self.name)
         token = build_hook.set(builder.add)
         try:
-            placeholders = {k: Ref(INPUTS, k) for k in [*self.required, *self.optional]}
+            placeholders = {k: make_ref(INPUTS, k) for k in [*self.required, *self.optional]}
             returned = self.fn(**placeholders)
         finally:
             build_hook.reset(token)

@@ -30,10 +30,11 @@ from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.executors import lingering, restart_step_timeout, submitted
 from aether_nb.runtime.failures import error_info
 from aether_nb.runtime.graph import NOT_RUN_STATUSES
+from aether_nb.runtime.node_calls import NodeTools, resolve_inputs
 from aether_nb.runtime.pause import waiting_slots
 from aether_nb.runtime.slots import Slots, in_session_slot
 from aether_nb.runtime.slots import session_limit as session_limit_of
-from aether_nb.runtime.taskgraph import INPUTS, TaskGraph, resolve
+from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
 
@@ -136,8 +137,20 @@ async def run_taskgraph(
     run = scope.run
     results: dict[str, dict[str, Any] | None] = {INPUTS: dict(inputs)}
     status = dict.fromkeys(graph.nodes, "PENDING")
-    dependents = graph.dependents()
-    waiting_on = {n: sum(1 for d in s.deps if d in graph.nodes) for n, s in graph.nodes.items()}
+    nodes = graph.nodes
+    # each node's dependencies in the graph, worked out once (the plan draws them, each node's step records them),
+    # and each node's dependents (graph.dependents(), in the same pass)
+    parents: dict[str, tuple[str, ...]] = {}
+    dependents: dict[str, list[str]] = {n: [] for n in nodes}
+    for n, s in nodes.items():
+        of = s.deps
+        if type(of) is not tuple or len(of) > 1 or (of and of[0] not in nodes):  # (none, or one in the graph: as is)
+            of = _parents_in(of, nodes)
+        parents[n] = of
+        for d in of:
+            dependents[d].append(s.id)
+    waiting_on = {n: len(p) for n, p in parents.items()}
+    node_tools = NodeTools(graph)
     ready: deque[str] = deque(n for n, k in waiting_on.items() if k == 0)
     running: dict[asyncio.Task[dict[str, Any]], str] = {}
     first_error: BaseException | None = None
@@ -151,12 +164,9 @@ async def run_taskgraph(
 
     stepped: set[str] = set()  # the nodes whose step began: the step draws them
 
-    def parents_of(node_id: str) -> tuple[str, ...]:
-        return tuple(d for d in graph.nodes[node_id].deps if d in graph.nodes)
-
     def plan(node_ids: list[str]) -> None:
         index = {n: i for i, n in enumerate(node_ids)}
-        edges = [i for n in node_ids for d in parents_of(n) if d in index for i in (index[d], index[n])]
+        edges = [i for n in node_ids for d in parents[n] if d in index for i in (index[d], index[n])]
         names = [graph.nodes[n].tool for n in node_ids]
         run.emit(GraphPlanned, parent=scope.node_id, node_ids=node_ids, names=names, edges=edges)
 
@@ -201,10 +211,11 @@ async def run_taskgraph(
             stack.extend((m, "CANCELLED" if st == "CANCELLED" else "SKIPPED", None) for m in dependents[nid])
 
     def settle(node_id: str) -> None:
-        for m in dependents[node_id]:
-            if status[node_id] in _FAILED:
+        if status[node_id] in _FAILED:
+            for m in dependents[node_id]:
                 close(m, "SKIPPED")
-                continue
+            return
+        for m in dependents[node_id]:
             waiting_on[m] -= 1
             if waiting_on[m] == 0 and status[m] == "PENDING":
                 ready.append(m)
@@ -266,9 +277,9 @@ async def run_taskgraph(
             # resume_mode="failed_nodes") still runs in its thread: this execution's slots never counted it, so the
             # node runs again only once it has ended, as a retry does (two copies of the effect at once otherwise).
             await abandoned.settled(run.session, run.id, node_id)
-        spec = graph.nodes[node_id]
-        tool = graph.resolve_tool(spec)
-        kwargs = resolve(spec.inputs, results)
+        spec = nodes[node_id]
+        tool = node_tools.of(spec)
+        kwargs = resolve_inputs(spec.inputs, results)
         started = submitted() if queued is not None else None  # (a node awaited inline has no sibling to stop for)
         if started is not None:
             bodies_of[node_id] = started
@@ -288,17 +299,31 @@ async def run_taskgraph(
                 # No cap to hold and no retry to keep apart from its attempt: nothing needs the bodies collected.
                 if queued is not None:
                     unqueue(queued)
-                if stopping():
+                if first_error is not None and stop_on_first_error:  # (stopping(), inline)
                     raise not_started(node_id)
                 stepped.add(node_id)
                 try:
+                    if started is None and not inside:
+                        # a chain's next link: no context to enter, and _step's work here (one coroutine less)
+                        value = await scope.run_step(
+                            node_id,
+                            spec.tool,
+                            "tool",
+                            inputs_view,
+                            execute,
+                            parents=parents[node_id],
+                            meta={"tool_version": spec.tool_version},
+                            exact=True,
+                        )
+                        assert isinstance(value, dict)
+                        return value
                     with started or contextlib.nullcontext():
                         if inside:
                             step = functools.partial(
-                                _step, scope, node_id, spec.tool, inputs_view, execute, graph, None
+                                _step, scope, node_id, spec, parents[node_id], inputs_view, execute, None
                             )
                             return await in_session_slot(config, step)
-                        return await _step(scope, node_id, spec.tool, inputs_view, execute, graph, None)
+                        return await _step(scope, node_id, spec, parents[node_id], inputs_view, execute, None)
                 except Exception as exc:
                     first_error = first_error or exc
                     raise
@@ -317,7 +342,7 @@ async def run_taskgraph(
             try:
                 with bodies, started or contextlib.nullcontext():
                     return await _step(
-                        scope, node_id, spec.tool, inputs_view, execute, graph, None if retry is None else attempt
+                        scope, node_id, spec, parents[node_id], inputs_view, execute, None if retry is None else attempt
                     )
             except Exception as exc:
                 if retry is None or attempt >= retry.max_attempts or not isinstance(exc, retry.retry_on) or stopping():
@@ -349,7 +374,7 @@ async def run_taskgraph(
     while ready or running:
         while ready:
             node_id = ready.popleft()
-            spec = graph.nodes[node_id]
+            spec = nodes[node_id]
             if spec.condition is not None:
                 try:
                     go = evaluate(resolve(spec.condition, results))
@@ -447,6 +472,15 @@ async def run_taskgraph(
     return outputs
 
 
+def _parents_in(deps: tuple[str, ...], nodes: dict[str, Any]) -> tuple[str, ...]:
+    """``tuple(d for d in deps if d in nodes)``: a node's dependencies that are nodes of its graph (all of them, in a
+    graph that passed its checks), without a generator per node."""
+    for d in deps:
+        if d not in nodes:
+            return tuple(d for d in deps if d in nodes)
+    return deps if type(deps) is tuple else tuple(deps)
+
+
 def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
     async def timed(child: Scope) -> dict[str, Any]:
         try:
@@ -473,15 +507,20 @@ def _with_timeout(execute: Any, timeout_s: float, node_id: str) -> Any:
 
 
 async def _step(
-    scope: Scope, node_id: str, tool: str, inputs: Any, execute: Any, graph: TaskGraph, attempt: int | None
+    scope: Scope,
+    node_id: str,
+    spec: NodeSpec,
+    parents: tuple[str, ...],
+    inputs: Any,
+    execute: Any,
+    attempt: int | None,
 ) -> dict[str, Any]:
-    """Run node ``node_id`` as a step under its own id (``exact``: each attempt, each execution), its attempt
-    number (under a retry policy) kept with a failure so a restart counts on from it."""
-    spec = graph.nodes[node_id]
-    parents = tuple(d for d in spec.deps if d in graph.nodes)
+    """Run node ``node_id`` (of spec ``spec``, after ``parents``: its dependencies in the graph) as a step under its
+    own id (``exact``: each attempt, each execution), its attempt number (under a retry policy) kept with a failure
+    so a restart counts on from it."""
     meta: dict[str, Any] = {"tool_version": spec.tool_version}
     if attempt is not None:
         meta["attempt"] = attempt
-    value = await scope.run_step(node_id, tool, "tool", inputs, execute, parents=parents, meta=meta, exact=True)
+    value = await scope.run_step(node_id, spec.tool, "tool", inputs, execute, parents=parents, meta=meta, exact=True)
     assert isinstance(value, dict)
     return value

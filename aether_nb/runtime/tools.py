@@ -205,7 +205,7 @@ class Tool(Generic[P, R]):
                         default = None
                     arguments[name] = default
             arguments = {name: arguments[name] for name in names}
-        elif kwargs:
+        elif kwargs and tuple(arguments) != names:  # (keywords given out of the signature's order: reordered)
             arguments = {name: arguments[name] for name in names}
         return arguments
 
