@@ -269,6 +269,20 @@ def latest_id(checkpointer: Checkpointer, thread: str) -> int | None:
     return None if head is None else head.id
 
 
+def goto_at_head(checkpointer: Checkpointer, thread: str) -> bool:
+    """Whether the thread's head holds tasks a ``Command(goto=...)`` added at a pause (:data:`GOTO_KEY` in its
+    ``pending``). Every answered ``interrupt()`` asks, and decoding the whole head for one key cost a resume as
+    much as a superstep's checkpoint write: a checkpointer that keeps the head's stored form has ``head_json``
+    (both of aether_nb's do), whose ``pending`` has the same keys (task ids and :data:`GOTO_KEY` are strings)."""
+    fn = getattr(checkpointer, "head_json", None)
+    data = fn(thread) if callable(fn) else None
+    if data is not None:
+        pending = data.get("pending")
+        return isinstance(pending, dict) and GOTO_KEY in pending
+    head = checkpointer.latest(thread)
+    return head is not None and GOTO_KEY in head.pending
+
+
 def task_id(task: dict[str, Any], index: int) -> str:
     """A task's id within its checkpoint: the node for a node triggered by edges, ``node#i`` for a Send."""
     return f"{task['node']}#{index}" if "send" in task else str(task["node"])
@@ -336,6 +350,12 @@ class InMemoryCheckpointer:
     def latest_id(self, thread: str) -> int | None:
         """The id of the thread's newest checkpoint (see :func:`latest_id`)."""
         return len(self._checkpoints.get(thread, ())) or None
+
+    def head_json(self, thread: str) -> dict[str, Any] | None:
+        """The newest checkpoint's stored JSON form, not to be changed (None: none, or kept as a copy; see
+        :func:`goto_at_head`)."""
+        items = self._checkpoints.get(thread)
+        return items[-1] if items and isinstance(items[-1], dict) else None
 
     def history(self, thread: str) -> list[Checkpoint]:
         return [_thaw(c) for c in reversed(self._checkpoints.get(thread, []))]
@@ -442,8 +462,16 @@ class StoreCheckpointer:
             self._heads[thread] = (cp.id, data)
 
     def replace(self, thread: str, checkpoint: Checkpoint) -> None:
-        if self.get(thread, checkpoint.id) is None:
-            raise UsageError(f"thread {shown(thread)} has no checkpoint {checkpoint.id}")
+        """Rewrite a stored checkpoint. Its existence is checked without decoding it (a pause rewrites the head
+        its superstep started from, which this process just wrote: known from the head cache)."""
+        head = self._heads.get(thread)
+        if head is None or head[0] != checkpoint.id:
+            key = self._cp_key(thread, checkpoint.id)
+            found = self.store.kv_get(self._scope, key)
+            if found is None:
+                raise UsageError(f"thread {shown(thread)} has no checkpoint {checkpoint.id}")
+            if found[0].get("not_durable") and key not in self._local:
+                self._load(key, found[0])  # (raises: its values are gone with the process that made it)
         self._write(thread, checkpoint)
 
     def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:
@@ -482,6 +510,15 @@ class StoreCheckpointer:
             return head[0]
         latest = self.latest(thread)
         return None if latest is None else latest.id
+
+    def head_json(self, thread: str) -> dict[str, Any] | None:
+        """The newest checkpoint's stored JSON form when this process wrote it, not to be changed (else None; see
+        :func:`goto_at_head`)."""
+        seq = (self.get_thread(thread) or {}).get("seq")
+        head = self._heads.get(thread)
+        if not seq or head is None or head[0] != int(seq) or head[1].get("not_durable"):
+            return None
+        return head[1]
 
     def history(self, thread: str) -> list[Checkpoint]:
         out = []

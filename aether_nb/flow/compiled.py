@@ -469,9 +469,10 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
     ) -> Any:
         if again is not None:  # (an agent's call executed again goes on with the turn it drove: flow.agent_turns)
             return await go_on(self, again, config or {}, sink, context, breakpoints)
+        parsed = None
         if current_engine() is None:  # (a node's own config, passed on inside a node, names its namespace)
-            check_root_namespace(self, config)
-        return await invoke_turn(self, input, config, sink, context, breakpoints)
+            parsed = check_root_namespace(self, config)
+        return await invoke_turn(self, input, config, sink, context, breakpoints, parsed=parsed)
 
     async def astop(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Stop the thread's running (or paused) turn. The nodes it was running run again on the next ainvoke.

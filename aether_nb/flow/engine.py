@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import (
     Checkpoint,
-    Checkpointer,
     latest_id,
     metadata_of,
     settle_record,
@@ -105,9 +104,7 @@ class Engine(Emitter, Pauses):
         self.ns_path = self.ns.replace("|", "/") + "/" if self.ns else ""
         label = node if graph.stateful or ":" in node else f"{node}:{scope.node_id}"
         self.stream_ns: tuple[str, ...] = (*parent.stream_ns, label) if parent is not None else ()
-        self.checkpointer: Checkpointer = (
-            parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
-        )
+        self.checkpointer = parent.checkpointer if parent is not None else graph.checkpointer_for(self.run.session)
         self.thread = thread_key(self.thread_id, self.ns)
         self._metadata = metadata_of(self.config)  # what the starting call's config adds to the checkpoints
         # ainvoke(..., interrupt_before=...) for this turn, else the compiled ones
@@ -126,6 +123,7 @@ class Engine(Emitter, Pauses):
         self.turn_start = 0
         self.sources: dict[str, list[str]] = {}
         self.head: Checkpoint | None = None
+        self.start_head: Checkpoint | None = None  # the loop checkpoint the turn's start wrote (turn_start.run_start)
         self.busy = 0  # (root only) tasks running node code now, in this graph and its subgraphs: not done, not parked
         self.failing = False  # (root only) a task failed: the turn fails, whatever its siblings asked meanwhile
         self.cancelling_siblings = False  # a task of this graph failed: its running siblings are being cancelled
@@ -265,8 +263,10 @@ class Engine(Emitter, Pauses):
         self.replayed_start = replayed
         if replayed:
             self._head_stale = True  # read when needed: a resumed run may not need it at all
-        else:
-            self.head = self.checkpointer.get(self.thread, start["head"])
+        else:  # (the checkpoint START's routing just wrote, as written: no need to read and decode it back)
+            made, head_id = self.start_head, start["head"]
+            self.head = made if made is not None and made.id == head_id else self.checkpointer.get(self.thread, head_id)
+        self.start_head = None
         if self.sink is not None and not replayed:
             if start["wrote"] or not start["started"]:
                 wrote = start["wrote"]  # (the input's keys; a bool in journals of older aether_nb)
@@ -287,10 +287,8 @@ class Engine(Emitter, Pauses):
             sink = self.sink
             if sink is not None:
                 await sink.demanded()  # (a stream's reader asks for each superstep, as LangGraph's)
-            # (no breakpoints, the common case: nothing to match; the option is "*" or a tuple of names)
-            before = (
-                [t["node"] for t in tasks if matches(self.interrupt_before, t["node"])] if self.interrupt_before else []
-            )
+            marks = self.interrupt_before  # (none, the common case: nothing to match; else "*" or names)
+            before = [t["node"] for t in tasks if matches(marks, t["node"])] if marks else []
             if before and not skip_before:
                 values, tasks, barriers, deferred, pending, step = await self._pause("before", before)
                 spent, limit = 0, self.call_limit()
@@ -549,22 +547,12 @@ class Engine(Emitter, Pauses):
             self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
             return
         parent = self.current_head_id()
-        self.head = self.put_checkpoint(
-            Checkpoint(
-                values=values,
-                tasks=tuple(tasks),
-                step=step,
-                source="loop",
-                run_id=self.run.id,
-                created_at=self.run.session.clock.now(),
-                parent=parent,
-                barriers=barriers,
-                deferred=tuple(deferred),
-                writers=tuple(writers),
-                turn_start=self.turn_start,
-                metadata=self.metadata,
-            ),
-        )
+        made = Checkpoint(
+            values=values, tasks=tuple(tasks), step=step, source="loop", run_id=self.run.id,
+            created_at=self.run.session.clock.now(), parent=parent, barriers=barriers, deferred=tuple(deferred),
+            writers=tuple(writers), turn_start=self.turn_start, metadata=self.metadata,
+        )  # fmt: skip
+        self.head = self.put_checkpoint(made)
         self._head_stale = False  # (the head is the checkpoint just written)
 
     def _written_upto(self) -> int:

@@ -59,15 +59,20 @@ def call_namespace(node_run: NodeRun) -> str:
     return label if n == 0 else f"{label}|{n}"
 
 
-def check_root_namespace(graph: CompiledGraph, config: Mapping[str, Any] | None) -> None:
-    """Refuse a top-level call whose config names a subgraph's namespace (see the module docstring).
+def check_root_namespace(
+    graph: CompiledGraph, config: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any], int | None, str] | None:
+    """Refuse a top-level call whose config names a subgraph's namespace (see the module docstring). Returns the
+    parsed config (``CompiledGraph.parse_config``), which the call goes on with instead of parsing it again; None
+    for no config.
 
     Raises:
         UsageError: ``config["configurable"]["checkpoint_ns"]`` is not empty.
     """
     if not config:
-        return
-    ns = graph.parse_config(config)[3]
+        return None
+    parsed = graph.parse_config(config)
+    ns = parsed[3]
     if ns:
         raise UsageError(
             f"config names checkpoint_ns {shown(ns)}: a call to graph {shown(graph.name)} runs the whole graph from "
@@ -76,6 +81,7 @@ def check_root_namespace(graph: CompiledGraph, config: Mapping[str, Any] | None)
             "use get_state / update_state with this config",
             code="subgraph_config",
         )
+    return parsed
 
 
 async def invoke_inside_node(

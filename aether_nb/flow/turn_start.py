@@ -166,6 +166,7 @@ async def run_start(
         ),
         stream=False,  # (streamed by main, after the input's values)
     )
+    engine.start_head = cp  # (kept as written, as a superstep's checkpoint is: the engine's head)
     return {**checkpoint_info(cp, started=True, turn_start=turn_start), "wrote": sorted({k for k, _ in pairs})}
 
 

@@ -122,17 +122,21 @@ async def unwound(run: Run, exc: BaseException) -> None:
         )
 
 
-async def settle_stop(graph: CompiledGraph, run: Run) -> None:
+async def settle_stop(graph: CompiledGraph, run: Run) -> list[tuple[str, Interrupt]] | None:
     """A call on a thread whose turn ``run`` is running: if a stop of it is under way (a cancelled call, a stream
     left early, ``app.stop``), wait for it to end (bounded, :data:`STOP_WAIT_S`), so the call goes on from the
     checkpoint the stop left, as it would in LangGraph. A turn paused with nothing running (the usual resume)
-    returns at once; one running with no stop coming is left to the caller (busy thread)."""
+    returns at once, with its open pauses (``graph.interrupts_of(run)``, which the call answering them reads
+    next: nothing awaits between); one running with no stop coming is left to the caller (busy thread)."""
     for _ in range(SETTLE_TURNS):
         if run.cancel_requested or run.done or not run.live:
             break
         engine = graph.engines.get(run.id)
-        if (engine is None or not engine.busy) and graph.interrupts_of(run):
-            return  # paused: the call answers or continues it
+        if engine is None or not engine.busy:
+            pauses = graph.interrupts_of(run)
+            if pauses:
+                return pauses  # paused: the call answers or continues it
         await asyncio.sleep(0)
     if run.cancel_requested:
         await until_ended(run)
+    return None

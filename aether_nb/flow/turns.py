@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import RunFailed, UsageError, shown
 from aether_nb.flow.at_rest import steps_at_rest
-from aether_nb.flow.checkpoint import GOTO_KEY
+from aether_nb.flow.checkpoint import goto_at_head
 from aether_nb.flow.default_names import moved_hint
 from aether_nb.flow.edits import going_on_tasks, merge_at_pause
 from aether_nb.flow.error_handlers import any_handler_names
@@ -48,10 +48,18 @@ DURABILITY = ("sync", "async", "exit")
 
 
 async def continue_turn(
-    graph: CompiledGraph, run: Run, thread_id: str, input: Any, command: Command[Any] | None, sink: Sink | None
+    graph: CompiledGraph,
+    run: Run,
+    thread_id: str,
+    input: Any,
+    command: Command[Any] | None,
+    sink: Sink | None,
+    pauses: list[tuple[str, Interrupt]] | None = None,
 ) -> Run:
-    """Answer the pauses of the thread's run with this input (see :meth:`ainvoke`)."""
-    pauses = graph.interrupts_of(run)
+    """Answer the pauses of the thread's run with this input (see :meth:`ainvoke`). ``pauses``: the run's open
+    pauses, when the caller just read them (nothing awaited since)."""
+    if pauses is None:
+        pauses = graph.interrupts_of(run)
     if run.live and not pauses and run.cancel_requested:
         raise UsageError(
             f"thread {shown(thread_id)} is being stopped (run {run.id}), but a node of it has not ended yet (it "
@@ -86,8 +94,9 @@ async def continue_turn(
         head = cp.latest(thread_id)
         if head is not None:
             merge_at_pause(graph, cp, thread_id, head, command.update, command.goto_list(), run_id=run.id, now=now)
-    head = cp.latest(thread_id)
-    if dynamic and head is not None and GOTO_KEY in head.pending:
+    if not dynamic:
+        cp.latest(thread_id)  # (read as before: a head whose values left with the process that made it is refused)
+    elif goto_at_head(cp, thread_id):
         graph.goto_runs.add(run.id)  # its paused superstep runs them when it goes on (see the engine)
     if sink is not None:
         graph.sinks[run.id] = sink
@@ -412,11 +421,13 @@ async def invoke_turn(
     sink: Sink | None,
     context: Any,
     breakpoints: Mapping[str, Any] | None = None,
+    *,
+    parsed: tuple[str, dict[str, Any], int | None, str] | None = None,
 ) -> Any:
     """One ``ainvoke``/``astream`` call: continue the thread's paused run with this input, or start a new turn
     (a new run) from the thread's head or from the past checkpoint the config names; then wait until it ends or
-    pauses."""
-    thread_id, cfg, checkpoint_id, _ = graph.parse_config(config)
+    pauses. ``parsed``: ``config`` as ``graph.parse_config`` gave it, when the caller parsed it already."""
+    thread_id, cfg, checkpoint_id, _ = parsed if parsed is not None else graph.parse_config(config)
     session = graph.session
     cp = graph.checkpointer_for(session)
     check_thread_id(thread_id, graph.name, cp.key)
@@ -424,8 +435,9 @@ async def invoke_turn(
     check_copyable(input if command is None else command.update, "the input")  # (before the thread is touched)
     has_resume = command is not None and command.resume is not None
     run = graph.current_run(session, thread_id)
+    paused: list[tuple[str, Interrupt]] | None = None  # (its open pauses, when settle_stop read them)
     if run is not None and run.live and not run.done:
-        await settle_stop(graph, run)  # a turn a cancelled call (or a stream left early) is stopping ends first
+        paused = await settle_stop(graph, run)  # a turn a cancelled call (or a stream left early) is stopping ends
     going_on = run is not None and not run.done
     # the head is decoded only when needed: continuing a paused run does not (a resume of a thousand threads
     # decoded a thousand heads for nothing)
@@ -441,6 +453,7 @@ async def invoke_turn(
         # turn is stopped (its finished tasks' results stay on the checkpoint) and a new turn goes on from the
         # thread's head
         abandon(graph, run)
+        paused = None  # (read again, should the turn still be going on)
         if run.live:
             await run.wait_for("cancelled", "succeeded", "failed", timeout=None)
         latest = cp.latest(thread_id)
@@ -448,7 +461,7 @@ async def invoke_turn(
         graph.contexts[run.id] = context  # the resumed nodes run with this call's context (as LangGraph)
         graph.limits[run.id] = int(cfg.get("recursion_limit") or graph.recursion_limit)  # and its recursion limit
         note_resuming_call(graph, run.id, cfg)  # and its checkpoints' metadata (as LangGraph's)
-        run = await continue_turn(graph, run, thread_id, input, command, sink)
+        run = await continue_turn(graph, run, thread_id, input, command, sink, paused)
     else:
         carried: list[list[Any]] = []
         if has_resume and run is not None and run.status in ("failed", "cancelled") and latest is not None:
