@@ -36,19 +36,29 @@ def _types_in(allowed: frozenset[type], *columns: list[Any]) -> bool:
 
 def quick_types(batch: HistoryBatch) -> bool:
     """Whether the journal entries, nodes and events of ``batch`` pass the type checks of the fast path (their
-    JSON values aside): when True, only a value that is not JSON can make one of them fail."""
+    JSON values aside): when True, only a value that is not JSON can make one of them fail. (Every column is
+    read with C-level ``map``s: a list comprehension per field was ~3 % of a W1 step in memory.)"""
     j, n, e = batch.journal, batch.nodes, batch.events
     return (
-        _types_in(_STR, [x.run_id for x in j], [x.key for x in j], [x.name for x in j], [x.kind for x in j])
-        and _types_in(_STR, [x.fingerprint for x in j])
-        and _types_in(_BOOL, [x.durable for x in j])
-        and _types_in(_FLOAT, [x.created_at for x in j])
-        and _types_in(_STR, [x.run_id for x in n], [x.node_id for x in n], [x.name for x in n], [x.kind for x in n])
-        and _types_in(_STR, [x.status for x in n], [p for x in n for p in x.parents])
-        and _types_in(_OPT_STR, [x.parent for x in n])
-        and _types_in(_OPT_FLOAT, [x.started_at for x in n], [x.ended_at for x in n])
-        and all(type(x) is tuple and len(x) == 2 and type(x[0]) is str for x in e)
+        all(set(map(type, map(get, j))) <= _STR for get in _JOURNAL_STR)
+        and set(map(type, map(_DURABLE, j))) <= _BOOL
+        and set(map(type, map(_CREATED, j))) <= _FLOAT
+        and all(set(map(type, map(get, n))) <= _STR for get in _NODE_STR)
+        and set(map(type, chain.from_iterable(map(_PARENTS, n)))) <= _STR
+        and set(map(type, map(_PARENT, n))) <= _OPT_STR
+        and all(set(map(type, map(get, n))) <= _OPT_FLOAT for get in _NODE_TIMES)
+        and set(map(type, e)) <= _TUPLE
+        and set(map(len, e)) <= _PAIR
+        and set(map(type, map(_FIRST, e))) <= _STR
     )
+
+
+_JOURNAL_STR = tuple(map(attrgetter, ("run_id", "key", "name", "kind", "fingerprint")))
+_NODE_STR = tuple(map(attrgetter, ("run_id", "node_id", "name", "kind", "status")))
+_NODE_TIMES = (attrgetter("started_at"), attrgetter("ended_at"))
+_DURABLE, _CREATED = attrgetter("durable"), attrgetter("created_at")
+_PARENTS, _PARENT, _FIRST = attrgetter("parents"), attrgetter("parent"), itemgetter(0)
+_PAIR = frozenset({2})
 
 
 def _texts(column: list[Any]) -> list[Any]:
