@@ -581,15 +581,6 @@ def task_sources(
     tasks: list[Task], outcomes: list[Outcome], order: list[int], next_tasks: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
     """For each next task, the step keys of the tasks that led to it (the DAG's edges between supersteps)."""
-    if len(tasks) == 1:  # (one task: no order to follow, and without Sends no task ids to count)
-        route1: Route = outcomes[0].route
-        if not route1.sends:
-            key1 = tasks[0].key
-            one: dict[str, list[str]] = {}
-            if key1:
-                for n in route1.names:
-                    one.setdefault(n, []).append(key1)
-            return one
     out: dict[str, list[str]] = {}
     send_index = 0
     for i in order:

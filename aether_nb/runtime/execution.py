@@ -402,7 +402,7 @@ class Scope:
             if node:
                 self.active -= 1
                 execution.scopes.discard(child)
-                child._context = None  # (its release(): no call per step)
+                child.release()
         # A dict of a few named scalars (most results) is its own encoding and its own preview: one snapshot
         # serves both (neither is ever mutated: they are only serialised).
         flat = snapshot(value)
