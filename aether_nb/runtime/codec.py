@@ -345,10 +345,23 @@ PREVIEW_ITEMS = 50
 
 def snapshot(value: Any) -> dict[str, Any] | None:
     """A copy of ``value`` when it is both its :func:`encode` and its :func:`preview` (a dict of a few named
-    scalars: most step results), so one copy serves the journal and the display; None otherwise."""
-    if type(value) is dict and len(value) <= PREVIEW_ITEMS and _TAG not in value and _flat(value, PREVIEW_STR):
+    scalars: most step results; or of such dicts and scalars, one level deep: a state graph task's outcome,
+    ``{"writes": {...}, "to": {...}}``), so one copy serves the journal and the display; None otherwise."""
+    if type(value) is not dict or len(value) > PREVIEW_ITEMS or _TAG in value:
+        return None
+    if _flat(value, PREVIEW_STR):
         return dict(value)
-    return None
+    out: dict[str, Any] = {}
+    scalars: dict[str, Any] = {}
+    for k, v in value.items():
+        if type(v) is dict:
+            # (what encode and preview both make of it: a copy; a subclass, a tag or a long one they make otherwise)
+            if type(k) is not str or len(v) > PREVIEW_ITEMS or _TAG in v or not _flat(v, PREVIEW_STR):
+                return None
+            out[k] = dict(v)
+        else:
+            out[k] = scalars[k] = v
+    return out if _flat(scalars, PREVIEW_STR) else None
 
 
 def preview(value: Any, *, max_str: int = PREVIEW_STR, max_items: int = PREVIEW_ITEMS, _depth: int = 0) -> Any:

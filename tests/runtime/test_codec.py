@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aether_nb.errors import StorageError, UsageError
@@ -38,6 +38,52 @@ def test_the_fast_fingerprint_of_flat_calls_equals_the_general_one(call: dict[st
 def test_values_round_trip_and_fingerprints_are_stable(value: Any) -> None:
     assert codec.decode(json.loads(json.dumps(codec.encode(value)))) == value
     assert codec.fingerprint(value) == _general(value)
+
+
+class _Sub(dict):  # type: ignore[type-arg]
+    pass
+
+
+_ODD_SCALARS = st.one_of(
+    SCALARS,
+    SCALARS,  # (mostly plain: a snapshot is made, then compared)
+    st.floats(),  # NaN, infinities
+    st.text(min_size=1990, max_size=2010),  # around the preview's cut
+    st.integers(min_value=2**2000, max_value=2**2000 + 5),  # wider than a preview shows as a number
+    st.just(b"x"),
+    st.tuples(st.integers()),
+)
+_KEYS = st.one_of(st.sampled_from(["writes", "to", "x", "__aether__"]), st.text(max_size=3), st.integers(0, 3))
+_INNER = st.one_of(
+    _ODD_SCALARS,
+    st.dictionaries(_KEYS, _ODD_SCALARS, max_size=4),
+    st.dictionaries(st.text(alphabet="abcdefgh", min_size=2, max_size=2), st.just(1), min_size=49, max_size=52),
+    st.builds(_Sub, st.dictionaries(st.text(max_size=2), st.integers(), max_size=2)),
+    st.dictionaries(st.text(max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2), max_size=2),
+)
+
+
+@settings(max_examples=600)
+@given(st.dictionaries(_KEYS, _INNER, max_size=5))
+@example({"writes": {"__aether__": "tuple", "items": [1]}})
+@example({"to": {str(i): i for i in range(51)}})
+@example({"writes": {"x": float("nan")}})
+def test_a_snapshot_is_exactly_the_encoding_and_the_preview(value: dict[Any, Any]) -> None:
+    """A step's journal value and its node's display share one snapshot: it must be what encode() and preview()
+    make, key order included, or None (a state graph task's outcome is a dict of flat dicts)."""
+    snap = codec.snapshot(value)
+    if snap is None:
+        return
+    dumped = json.dumps(snap)
+    assert dumped == json.dumps(codec.encode(value))
+    assert dumped == json.dumps(codec.preview(value))
+
+
+def test_a_state_graph_outcome_is_snapshotted() -> None:
+    outcome = {"writes": {"x": 1, "note": "hi"}, "to": {"n1": 1}, "asked": True}
+    snap = codec.snapshot(outcome)
+    assert snap == outcome and snap is not outcome and snap["writes"] is not outcome["writes"]
+    assert codec.snapshot({"writes": {"x": {"deep": 1}}}) is None
 
 
 def test_a_value_whose_class_is_gone_says_what_to_define() -> None:
