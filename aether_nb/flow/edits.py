@@ -20,7 +20,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aether_nb.errors import UsageError, shown
-from aether_nb.flow.checkpoint import GOTO_KEY, Checkpoint, Checkpointer, metadata_of, thread_key
+from aether_nb.flow.checkpoint import GOTO_KEY, Checkpoint, Checkpointer, thread_key
+from aether_nb.flow.checkpoint_metadata import metadata_of
 from aether_nb.flow.context import Runtime
 from aether_nb.flow.managed import UPDATE_STATE_REMAINING
 from aether_nb.flow.nodes import input_writes, update_writes

@@ -99,8 +99,10 @@ class Emitter:
         """Write a checkpoint of this engine's thread (and stream it to ``stream_mode="checkpoints"``, unless the
         caller streams it later)."""
         cp = self.checkpointer.put(self.thread, cp)
-        if stream and self.wants("checkpoints"):
-            self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
+        if stream:
+            sink = self.sink  # (wants(), inline: every superstep comes here)
+            if sink is not None and sink.wants("checkpoints", self.stream_ns):
+                self.emit("checkpoints", checkpoint_payload(self.graph, self.thread_id, self.ns, cp))
         return cp
 
     def emit_task_result(

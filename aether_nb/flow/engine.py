@@ -38,14 +38,15 @@ from aether_nb.errors import UsageError
 from aether_nb.flow.checkpoint import (
     Checkpoint,
     latest_id,
-    metadata_of,
+    loop_checkpoint,
     settle_record,
     task_id,
     thread_key,
 )
+from aether_nb.flow.checkpoint_metadata import metadata_of
 from aether_nb.flow.edits import pause_gotos
 from aether_nb.flow.emitter import Emitter
-from aether_nb.flow.ledger import RAN_KEY, asking_keys, parked, record_failure, record_stop, sources_of
+from aether_nb.flow.ledger import asking_keys, parked, record_failure, record_stop
 from aether_nb.flow.left_open import ANSWERS_KEY
 from aether_nb.flow.nodes import NodeSpec
 from aether_nb.flow.options import check_run_config, node_timeout
@@ -53,10 +54,11 @@ from aether_nb.flow.pauses import Pauses
 from aether_nb.flow.resuming import resuming_metadata
 from aether_nb.flow.state import journal_form
 from aether_nb.flow.streaming import announce_tasks, checkpoint_payload
+from aether_nb.flow.superstep import out_of_steps, superstep_tasks
 from aether_nb.flow.tasks import NO_ARG, Outcome, Task, TaskRunner, merge_order, task_sources
 from aether_nb.flow.turn_start import checkpoint_info, legacy_reload, prepare
 from aether_nb.flow.turns import breakpoint_option, matches
-from aether_nb.flow.types import GraphRecursionError, InvalidUpdate, ParentCommand
+from aether_nb.flow.types import InvalidUpdate, ParentCommand
 from aether_nb.runtime.codec import fingerprint
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.waits import WaitSpec
@@ -312,7 +314,7 @@ class Engine(Emitter, Pauses):
                 spent, limit = 0, self.call_limit()
                 skip_before = True
             elif spent >= limit + 2:
-                self._out_of_steps(limit, supersteps, path, tasks)
+                raise out_of_steps(self.graph.name, self.thread_id, self.run.id, limit, supersteps, path, tasks)
         if self.parent is not None:
             return values
         return {"thread_id": self.thread_id, "supersteps": supersteps}
@@ -320,17 +322,6 @@ class Engine(Emitter, Pauses):
     def call_limit(self) -> int:
         """The recursion limit of the call driving the turn now (a resuming call brings its own)."""
         return self.root.graph.limits.get(self.run.id, self.limit)
-
-    def _out_of_steps(self, limit: int, supersteps: int, path: list[list[str]], tasks: list[dict[str, Any]]) -> None:
-        shown = " -> ".join(n[0] if len(n) == 1 else "(" + ", ".join(n) + ")" for n in path)
-        then = f", then {[t['node'] for t in tasks]}" if tasks else ""
-        raise GraphRecursionError(
-            f"Recursion limit of {limit} reached without hitting a stop condition: graph {self.graph.name!r} on "
-            f"thread {self.thread_id!r} took {supersteps} supersteps (path: {shown or '-'}{then}). Add a condition "
-            "that routes to END, or raise the limit with config={'recursion_limit': N}",
-            [*path, [t["node"] for t in tasks]] if tasks else path,
-            run_id=self.run.id,
-        )
 
     # -- pauses ---------------------------------------------------------------------------------------------------
     async def _pause(
@@ -368,37 +359,34 @@ class Engine(Emitter, Pauses):
         step: int,
         pending: dict[str, Any],
     ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]], list[str], list[str]]:
-        tasks: list[Task] = []
-        ledger = pending.get(RAN_KEY) or {}  # where a failed or stopped turn ran them (see flow.ledger)
-        sources = self.sources
-        for i, d in enumerate(descs):
-            tid = task_id(d, i)
-            done = pending.get(tid)
-            tasks.append(
-                Task(
-                    node=d["node"],
-                    tid=tid,
-                    key="" if done is not None and not done.get("unrouted") else self.scope.next_key(d["node"]),
-                    arg=d.get("send", NO_ARG),
-                    sources=tuple(sources[tid] if tid in sources else sources.get(d["node"], ())),
-                    pending=done,
-                    ran=sources_of(ledger, tid) if ledger else (),
-                )
-            )
+        scope = self.scope
+        tasks = superstep_tasks(descs, pending, self.sources, scope.next_key)
         self.step_done = {}
         self.step_tasks = tasks
         self.unrouted = {}
         sink = self.sink
         going_on = False
-        journal = self.scope.execution.journal
-        runs_now = any(t.pending is None and t.key not in journal for t in tasks)  # (not all replayed)
-        if sink is not None and self.replayed_start and self.parent is not None and runs_now:
-            going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
-        if sink is not None and not going_on and sink.wants("tasks", self.stream_ns):
-            announce_tasks(self, tasks, values)
-        outcomes = await self._run_all(tasks, values, step)
-        tasks, outcomes = await self._goto_at_pause(tasks, outcomes, step)
-        self.step_asked = any(o.asked for o in outcomes)
+        journal = scope.execution.journal
+        if len(tasks) == 1:  # (not all replayed)
+            runs_now = tasks[0].pending is None and tasks[0].key not in journal
+        else:
+            runs_now = any(t.pending is None and t.key not in journal for t in tasks)
+        if sink is not None:
+            if self.replayed_start and self.parent is not None and runs_now:
+                going_on = self.stream_going_on(sink, values)  # a subgraph replayed up to where it goes on
+            if not going_on and sink.wants("tasks", self.stream_ns):
+                announce_tasks(self, tasks, values)
+        if len(tasks) == 1:  # (as _run_all runs one task, here: a coroutine less per superstep)
+            try:
+                outcomes = [await self.runner.run(tasks[0], values, step)]
+            except BaseException as exc:
+                self._one_failed(tasks, exc)
+                raise
+        else:
+            outcomes = await self._run_all(tasks, values, step)
+        if self.parent is None and (self.interrupted or scope.execution.resumed):  # (else nothing to read)
+            tasks, outcomes = await self._goto_at_pause(tasks, outcomes, step)
+        self.step_asked = outcomes[0].asked if len(outcomes) == 1 else any(o.asked for o in outcomes)
         if self.step_asked and self.parent is not None:
             self.parent.note_asked()
         self.step_done = {}
@@ -406,14 +394,18 @@ class Engine(Emitter, Pauses):
             self.answered.clear()  # (every task of the superstep has its outcome now: see flow.pauses)
         if runs_now and self.graph.announced and self.parent is None:  # (the superstep the resuming call announced)
             self.graph.announced.pop(self.run.id, None)
-        order = merge_order(tasks)
+        one = len(tasks) == 1  # (most supersteps: no sort, and no list comprehension's call below)
+        order = [0] if one else merge_order(tasks)
         base = values
         # the state may have been edited (aupdate_state) while a task waited: read it again. Keyed by the step,
         # not counted: a replay whose tasks come whole from the journal does not wait, and must neither miss
         # the reload the first run made here nor shift the keys of later ones
-        reload_key = legacy_reload(self.scope, step) or f"{self.scope.prefix}reload_at_{step}"
+        reload_key = legacy_reload(scope, step) if scope.execution.resumed else None
         reread = self.runner.reread(tasks)
-        replays_reload = self.scope.replays(reload_key)
+        replays_reload = False
+        if journal.active:  # (a journal with no entry replays no key: a fresh run's)
+            reload_key = reload_key or f"{scope.prefix}reload_at_{step}"
+            replays_reload = reload_key in journal
         if replays_reload:
             reread = None  # (a run that journaled this superstep's own read replays it)
         self.nested_waited = False
@@ -422,7 +414,8 @@ class Engine(Emitter, Pauses):
             base = reread
         elif self.interrupted or replays_reload:
             self.interrupted = False
-            info, _ = await self.journaled("reload", self._reload, {"step": step}, key=reload_key)
+            key = reload_key or f"{scope.prefix}reload_at_{step}"
+            info, _ = await self.journaled("reload", self._reload, {"step": step}, key=key)
             base = info["values"]
         for i in order:
             cmd = outcomes[i].parent_command
@@ -435,22 +428,28 @@ class Engine(Emitter, Pauses):
                     )
                 raise ParentCommand(cmd)
         try:
-            new_values = self.graph.spec.apply(base, [(tasks[i].node, outcomes[i].writes) for i in order])
+            merged = (
+                [(tasks[0].node, outcomes[0].writes)] if one else [(tasks[i].node, outcomes[i].writes) for i in order]
+            )
+            new_values = self.graph.spec.apply(base, merged)
         except InvalidUpdate as exc:
             # the nodes returned: their results are kept, the next call merges them again (as LangGraph's)
             record_failure(
                 self, tasks, dict(zip([t.tid for t in tasks], outcomes, strict=True)), {t.tid: exc for t in tasks}
             )
             raise
-        finished = [(tasks[i].node, outcomes[i].route) for i in order]
+        finished = [(tasks[0].node, outcomes[0].route)] if one else [(tasks[i].node, outcomes[i].route) for i in order]
         next_tasks, new_barriers, new_deferred = self.graph.topology.next_tasks(finished, barriers, deferred)
         self.sources = task_sources(tasks, outcomes, order, next_tasks)
-        ran = [t.node for t in tasks]
+        ran = [tasks[0].node] if one else [t.node for t in tasks]
         replayed = step <= self._written_upto()  # a resumed run going again through a superstep it finished
-        if self.sink is not None and not replayed and any(o.writes for o in outcomes):
+        if not replayed and self.sink is not None and any(o.writes for o in outcomes):
             written = {k for o in outcomes for k, _ in o.writes}
             self.emit("values", self.graph.spec.visible(new_values), written)
-        self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
+        if replayed:
+            self._head_stale = True  # (its checkpoint is stored: the head is read again when needed)
+        else:
+            self._save_loop(new_values, next_tasks, new_barriers, new_deferred, step, ran)
         return new_values, next_tasks, new_barriers, new_deferred, ran
 
     async def _goto_at_pause(self, tasks: list[Task], outcomes: list[Outcome], step: int) -> tuple[list[Task], Any]:
@@ -482,13 +481,8 @@ class Engine(Emitter, Pauses):
         if len(tasks) == 1:
             try:
                 return [await self.runner.run(tasks[0], values, step)]
-            except asyncio.CancelledError:
-                record_stop(self, tasks, {})
-                raise
-            except ParentCommand:
-                raise
             except BaseException as exc:
-                record_failure(self, tasks, {}, {tasks[0].tid: exc})
+                self._one_failed(tasks, exc)
                 raise
         futures = [asyncio.ensure_future(self.runner.run(t, values, step)) for t in tasks]
         try:
@@ -524,6 +518,14 @@ class Engine(Emitter, Pauses):
         assert first is not None
         raise first
 
+    def _one_failed(self, tasks: list[Task], exc: BaseException) -> None:
+        """A superstep's only task did not finish: a stop keeps nothing of it, a failure is recorded on the
+        checkpoint the superstep started from (a ``Command.PARENT`` is no failure: the parent handles it)."""
+        if isinstance(exc, asyncio.CancelledError):
+            record_stop(self, tasks, {})
+        elif not isinstance(exc, ParentCommand):
+            record_failure(self, tasks, {}, {tasks[0].tid: exc})
+
     def note_unrouted(self, task: Task, writes: list[Write], goto: Route, follow_edges: bool) -> None:
         """The task's node returned but routing from its writes failed: keep its return, so the failure records
         it and the next call routes again instead of running the node again."""
@@ -543,14 +545,12 @@ class Engine(Emitter, Pauses):
         step: int,
         writers: list[str],
     ) -> None:
-        if step <= self._written_upto():
-            self._head_stale = True  # a resumed run replays a superstep whose checkpoint is stored
-            return
+        """Write the superstep's ``loop`` checkpoint (not for one a resumed run replays: it is stored)."""
         parent = self.current_head_id()
-        made = Checkpoint(
-            values=values, tasks=tuple(tasks), step=step, source="loop", run_id=self.run.id,
-            created_at=self.run.session.clock.now(), parent=parent, barriers=barriers, deferred=tuple(deferred),
-            writers=tuple(writers), turn_start=self.turn_start, metadata=self.metadata,
+        run = self.run
+        made = loop_checkpoint(
+            values, tuple(tasks), step, run.id, run.session.clock.now(), parent, barriers, tuple(deferred),
+            tuple(writers), self.turn_start, self.metadata,
         )  # fmt: skip
         self.head = self.put_checkpoint(made)
         self._head_stale = False  # (the head is the checkpoint just written)

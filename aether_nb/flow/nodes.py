@@ -24,41 +24,88 @@ import threading
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, Protocol, get_args, get_origin
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.flow.asks import response_adapter
 from aether_nb.flow.cache import CachePolicy
 from aether_nb.flow.context import DEFAULT_RUNTIME, Runtime
 from aether_nb.flow.interrupt_keys import AskedInterrupt, asking_prefix
-from aether_nb.flow.messages import assistant_message, with_ids
+from aether_nb.flow.node_returns import NodeResult as NodeResult  # (re-exported: what a node's return becomes)
+from aether_nb.flow.node_returns import input_writes as input_writes
+from aether_nb.flow.node_returns import normalise_return as normalise_return
+from aether_nb.flow.node_returns import update_writes as update_writes
 from aether_nb.flow.options import node_destinations, node_metadata, timeout_seconds
 from aether_nb.flow.params import bind_parameters
 from aether_nb.flow.retry import AnyRetryPolicy, node_policies
-from aether_nb.flow.state import ROOT, StateSpec, Write
-from aether_nb.flow.types import Command, InvalidUpdate, NodeError, Send
+from aether_nb.flow.types import Command, NodeError
 from aether_nb.runtime.execution import Scope, enter_scope, leave_scope, use_scope
 from aether_nb.runtime.executors import Submission, ThreadExecutor, body_exit, linger
 
 
-@dataclass(slots=True)
-class NodeRun:
-    """What code running inside a task can reach: its scope, the answers to its interrupts, its stream writer."""
+class TaskCalls(Protocol):
+    """What a task's attempts share (:class:`aether_nb.flow.task_call.TaskCall`): its busy count, and the config and
+    :class:`Runtime` its node may ask for, built only then (most nodes never do)."""
 
-    scope: Scope
-    loop: asyncio.AbstractEventLoop
-    node: str
-    answers: dict[str, Any] = field(default_factory=dict)  # by interrupt key (see flow.interrupt_keys)
-    asked: dict[str, int] = field(default_factory=dict)  # interrupt() calls this attempt, by their keys' prefix
-    writer: Callable[[Any], None] | None = None
-    busy: Any = None  # the task's busy counter (a graph invoked inside the node releases it while it runs)
-    ns_label: str = ""  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
-    tid: str = ""  # the task's id in its checkpoint: a subgraph run here records its interrupts under it
-    build_runtime: Callable[[], Runtime[Any]] | None = None  # made on first use: most nodes never ask for it
-    threads: list[SyncCall] | None = None  # the task's sync calls in worker threads (see :class:`SyncCall`)
-    build_config: Callable[[], dict[str, Any]] | None = None  # the node's config, for get_config()
-    _runtime: Runtime[Any] | None = None
+    def released(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def runtime(self, attempt: int) -> Runtime[Any]: ...
+
+
+class NodeRun:
+    """What code running inside a task can reach: its scope, the answers to its interrupts, its stream writer.
+
+    A class with slots and a plain ``__init__`` (made once per attempt of every task): the config and the
+    :class:`Runtime` come from the task's :class:`TaskCalls` when asked for, not from callables made per attempt.
+    """
+
+    __slots__ = (
+        "_runtime",
+        "answers",
+        "asked",
+        "attempt",
+        "busy",
+        "configurable",
+        "loop",
+        "node",
+        "ns_label",
+        "scope",
+        "threads",
+        "tid",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        scope: Scope,
+        loop: asyncio.AbstractEventLoop,
+        node: str,
+        answers: dict[str, Any],
+        writer: Callable[[Any], None] | None = None,
+        busy: TaskCalls | None = None,
+        ns_label: str = "",
+        tid: str = "",
+        threads: list[SyncCall] | None = None,
+        attempt: int = 0,
+        configurable: bool = False,
+    ) -> None:
+        self.scope = scope
+        self.loop = loop
+        self.node = node
+        self.answers = answers  # by interrupt key (see flow.interrupt_keys)
+        self.asked: dict[str, int] = {}  # interrupt() calls this attempt, by their keys' prefix
+        self.writer = writer
+        # the task's busy counter (a graph invoked inside the node releases it while it runs); also what builds the
+        # node's config and Runtime
+        self.busy = busy
+        self.ns_label = ns_label  # the namespace of a subgraph run in this task: the node, or node:<step> for a Send
+        self.tid = tid  # the task's id in its checkpoint: a subgraph run here records its interrupts under it
+        self.threads = threads  # the task's sync calls in worker threads (see :class:`SyncCall`)
+        self.attempt = attempt  # the Runtime's node_attempt (0: the Runtime is the default one)
+        self.configurable = configurable  # whether get_config() answers (not in an error handler, as before)
+        self._runtime: Runtime[Any] | None = None
 
     @property
     def runtime_used(self) -> bool:
@@ -68,8 +115,14 @@ class NodeRun:
     def runtime(self) -> Runtime[Any]:
         """The task's :class:`Runtime` (built once per attempt, when first asked for)."""
         if self._runtime is None:
-            self._runtime = self.build_runtime() if self.build_runtime is not None else DEFAULT_RUNTIME
+            calls = self.busy
+            self._runtime = calls.runtime(self.attempt) if calls is not None and self.attempt else DEFAULT_RUNTIME
         return self._runtime
+
+    def config(self) -> dict[str, Any] | None:
+        """The node's config for :func:`get_config` (None where it has none to give)."""
+        calls = self.busy
+        return calls.config() if calls is not None and self.configurable else None
 
 
 class SyncCall:
@@ -200,12 +253,13 @@ def get_config() -> dict[str, Any]:
         UsageError: called outside a node of a compiled StateGraph.
     """
     node_run = _node_run.get()
-    if node_run is None or node_run.build_config is None:
+    config = None if node_run is None else node_run.config()
+    if config is None:
         raise UsageError(
             "get_config() can only be called inside a node of a compiled StateGraph (or a tool its ToolNode runs)",
             code="no_node",
         )
-    return node_run.build_config()
+    return config
 
 
 def get_store() -> Any:
@@ -298,6 +352,8 @@ class NodeSpec:
             self.bindings, self.optional = bind_parameters(name, sig)
         else:
             self.bindings.append(("", "state"))
+        # the function takes the state alone, positionally (most nodes): called without walking the bindings
+        self.state_only = self.bindings == [("", "state")] and not self.optional
 
     def missing_services(self, known: Iterable[str]) -> list[str]:
         names = set(known)
@@ -314,10 +370,35 @@ class NodeSpec:
     ) -> Any:
         """Call the function once with its injected arguments, in ``scope``; sync functions run in a worker
         thread."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
         if self.subgraph is not None:
             state = _subgraph_input(self.subgraph, state)
+        if self.state_only:  # (most nodes: the state alone, positionally)
+            args: list[Any] = [state]
+            kwargs: dict[str, Any] = {}
+        else:
+            args, kwargs = self._arguments(state, config, scope, services, node_run, error)
+        token = _node_run.set(node_run)
+        entered = enter_scope(scope)  # (use_scope() without a generator-based context manager per call)
+        try:
+            if self.is_async:
+                return await self.fn(*args, **kwargs)
+            return await _in_thread(node_run, self.fn, args, kwargs)
+        finally:
+            leave_scope(entered)
+            _node_run.reset(token)
+
+    def _arguments(
+        self,
+        state: Any,
+        config: dict[str, Any],
+        scope: Scope,
+        services: Mapping[str, Any],
+        node_run: NodeRun,
+        error: NodeError | None,
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The positional and keyword arguments of a call (:meth:`call`), by the parameters' sources."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
         for pname, source in self.bindings if not self.optional else [*self.bindings, *self.optional]:
             if source == "state":
                 value: Any = state
@@ -352,15 +433,7 @@ class NodeSpec:
                 args.append(value)
             else:
                 kwargs[pname] = value
-        token = _node_run.set(node_run)
-        entered = enter_scope(scope)  # (use_scope() without a generator-based context manager per call)
-        try:
-            if self.is_async:
-                return await self.fn(*args, **kwargs)
-            return await _in_thread(node_run, self.fn, args, kwargs)
-        finally:
-            leave_scope(entered)
-            _node_run.reset(token)
+        return args, kwargs
 
     @functools.cached_property
     def takes_config(self) -> bool:
@@ -440,150 +513,3 @@ def _destinations_from_annotation(fn: Any, sig: inspect.Signature | None) -> tup
             if args and get_origin(args[0]) is Literal:
                 return tuple(str(a) for a in get_args(args[0]))
     return None
-
-
-# -- what a node returns ------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class NodeResult:
-    """A node's return as writes (in order) plus where it asked to go (names and Sends)."""
-
-    writes: list[Write]
-    goto: list[str | Send]
-
-
-def normalise_return(raw: Any, spec: StateSpec, node: str) -> NodeResult:
-    """A node's return as :class:`NodeResult`.
-
-    Accepts None, a dict of state keys, a :class:`Command`, a list (or tuple) mixing Commands and updates, a state
-    object (its fields, as LangGraph writes them), and Agentflow's message returns (a message, a string, or a list
-    of them, appended to ``messages``).
-
-    Raises:
-        InvalidUpdate: a return the graph cannot use.
-    """
-    if isinstance(raw, Command):
-        return NodeResult(_command_writes(raw, spec, node), _goto_of(raw, node))
-    if isinstance(raw, (list, tuple)) and any(isinstance(x, Command) for x in raw):  # (a tuple too, as LangGraph)
-        writes: list[Write] = []
-        goto: list[str | Send] = []
-        for item in raw:
-            if isinstance(item, Command):
-                writes.extend(_command_writes(item, spec, node))
-                goto.extend(_goto_of(item, node))
-            else:
-                writes.extend(_update_writes(item, spec, node))
-        return NodeResult(writes, goto)
-    return NodeResult(_update_writes(raw, spec, node), [])
-
-
-def _command_writes(cmd: Command[Any], spec: StateSpec, node: str) -> list[Write]:
-    if cmd.resume is not None:
-        raise InvalidUpdate(
-            f"node {shown(node)} returned Command(resume=...): resume is an input of ainvoke, not a return"
-        )
-    update = cmd.update
-    if spec.kind != "root" and isinstance(update, (list, tuple)) and update and all(_is_pair(t) for t in update):
-        return spec.known([(str(k), v) for k, v in update], f"node {node!r}")
-    return _update_writes(update, spec, node)
-
-
-def _is_pair(t: Any) -> bool:
-    return isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str) and not _looks_like_message_pair(t)
-
-
-def _looks_like_message_pair(t: tuple[Any, ...]) -> bool:
-    return t[0] in ("human", "user", "ai", "assistant", "system", "tool") and isinstance(t[1], str)
-
-
-def _goto_of(cmd: Command[Any], node: str) -> list[str | Send]:
-    targets = cmd.goto_list()
-    for t in targets:
-        if not isinstance(t, (str, Send)):
-            raise InvalidUpdate(
-                f"node {shown(node)} returned Command(goto={shown(cmd.goto)}): targets are node names or Sends"
-            )
-    return targets
-
-
-def _update_writes(raw: Any, spec: StateSpec, node: str) -> list[Write]:
-    if raw is None:
-        return []
-    if spec.kind == "root":
-        return [(ROOT, raw)]
-    if isinstance(raw, Mapping) and "role" not in raw:
-        return spec.node_writes([(str(k), v) for k, v in raw.items()], node)
-    as_object = spec.object_writes(raw)
-    if as_object is not None:
-        return spec.known(as_object, f"node {node!r}")
-    if isinstance(raw, (list, tuple, str, Mapping)) or hasattr(raw, "role"):
-        if spec.fields is not None and "messages" not in spec.fields:
-            raise InvalidUpdate(
-                f"node {shown(node)} returned {type(raw).__name__} {raw!r:.80}: return a dict of state keys (the state "
-                f"{spec.name} has no 'messages' key to append messages to), a Command, or None",
-                code="bad_return",
-            )
-        items = list(raw) if isinstance(raw, list) else [raw]
-        # Agentflow's node returning text answers as the assistant (written under "messages", a string is a user's)
-        return [("messages", [assistant_message(m) if isinstance(m, str) else m for m in items])]
-    raise InvalidUpdate(
-        f"node {shown(node)} returned a {type(raw).__name__}; return a dict of state keys, a Command, a list of "
-        f"messages, a {spec.name} object, or None",
-        code="bad_return",
-    )
-
-
-def _agentflow_state(spec: StateSpec, value: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    """Agentflow's ``{"state": {field: value}}`` input (edits of the state's fields, e.g. a reviewer's decision
-    given when resuming a breakpoint) as the fields themselves, when the state has no ``state`` key of its own:
-    it was dropped as an unknown key and the paused node ran without the edit. Agentflow's ``current_node``
-    (moving the cursor) has no counterpart here: refused, saying what to use."""
-    edits = value.get("state")
-    if not isinstance(edits, Mapping) or spec.fields is None or "state" in spec.fields:
-        return value
-    if "current_node" in edits:
-        raise UsageError(
-            f"{where}: Agentflow's state.current_node (moving the cursor) is not supported; route with "
-            "update_state(config, values, as_node=...) or Command(goto=...)",
-            code="unsupported_input",
-        )
-    return {**{k: v for k, v in value.items() if k != "state"}, **edits}
-
-
-def input_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
-    """A turn's input as writes: only the input schema's keys, as LangGraph maps an input to its input channels;
-    messages to an ``add_messages`` key get ids and default to the user's role."""
-    return _writes_of(spec, value, where, spec.input_keys)
-
-
-def update_writes(spec: StateSpec, value: Any, where: str) -> list[Write]:
-    """An edit (``aupdate_state``'s values, ``Command(update=...)`` given to a call) as writes: any key of the state
-    — its private keys and those outside ``input_schema`` too — as LangGraph's edits write any channel of the graph
-    (an edit is a node's write, not an input); messages as in :func:`input_writes`."""
-    return _writes_of(spec, value, where, None)
-
-
-def _writes_of(spec: StateSpec, value: Any, where: str, keys: Iterable[str] | None) -> list[Write]:
-    if value is None:
-        return []
-    if isinstance(value, Command):
-        return normalise_return(Command(update=value.update), spec, where).writes
-    if spec.kind == "root":
-        return [(ROOT, value)]
-    as_object = spec.object_writes(value)
-    if as_object is not None:
-        writes = spec.known(as_object, where, keys)
-    elif isinstance(value, Mapping):
-        value = _agentflow_state(spec, value, where)
-        writes = spec.known([(str(k), v) for k, v in value.items()], where, keys)
-    else:
-        raise InvalidUpdate(
-            f"{where} takes a dict of state keys (e.g. {{'messages': [...]}}), a {spec.name} object or None, got "
-            f"{type(value).__name__}"
-        )
-    out: list[Write] = []
-    for k, v in writes:
-        if spec.is_messages(k):
-            items = v if isinstance(v, list) else [v]
-            v = with_ids(items, default_role="user")
-        out.append((k, v))
-    return out

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from aether_nb.flow.checkpoint import metadata_of
+from aether_nb.flow.checkpoint_metadata import metadata_of
 
 if TYPE_CHECKING:
     from aether_nb.flow.compiled import CompiledGraph

@@ -310,7 +310,10 @@ class Topology:
         """
         if self._plain and not barriers and not deferred:
             if len(finished) == 1 and not finished[0][1].sends:  # (one task, no Sends: a chain's superstep)
-                return [{"node": n} for n in sorted({*finished[0][1].names} - {END})], {}, []
+                names = finished[0][1].names
+                if len(names) == 1:  # (one edge out: no set, no sort)
+                    return ([] if names[0] == END else [{"node": names[0]}]), {}, []
+                return [{"node": n} for n in sorted({*names} - {END})], {}, []
             plain_sends: list[dict[str, Any]] = []
             named: set[str] = set()
             for _, route in finished:

@@ -264,6 +264,7 @@ class StateSpec:
         if self.fields is not None:
             self.fields -= set(self.managed)
         self.state_keys = None if self.fields is None else schema_keys(schema)
+        self._state_key_set = frozenset(self.state_keys or ())  # (to_state's membership test, every node call)
         self.input_keys = self._keys_of(input_schema) or self.state_keys
         self.output_keys = self._keys_of(output_schema) or self.state_keys
 
@@ -370,6 +371,10 @@ class StateSpec:
     def to_state(self, values: Mapping[str, Any], schema: Any = None) -> Any:
         """A fresh instance of ``schema`` (default: the state schema) holding ``values`` (a deep copy: nodes may
         mutate it freely). Pydantic models are validated (validators run, as in LangGraph)."""
+        if self.kind == "typeddict" and not self.defaults and (schema is None or schema is self.schema):
+            known = self._state_key_set  # (most node calls; the values' keys all the state's: a plain copy)
+            picked = dict(values) if values.keys() <= known else {k: v for k, v in values.items() if k in known}
+            return _copy_values(picked)
         schema = self.schema if schema is None else schema
         kind = self.kind if schema is self.schema else schema_kind(schema)
         if kind == "dict":

@@ -23,7 +23,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, I
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, cast
 
-from aether_nb.flow.checkpoint import LANGGRAPH_METADATA_KEYS, Checkpoint, checkpoint_id_str, task_id
+from aether_nb.flow.checkpoint import Checkpoint, checkpoint_id_str, task_id
+from aether_nb.flow.checkpoint_metadata import LANGGRAPH_METADATA_KEYS
 from aether_nb.flow.state import ROOT, StateSpec
 from aether_nb.flow.threads import config_of, metadata_of_checkpoint, snapshot
 from aether_nb.flow.types import START, Interrupt

@@ -20,10 +20,9 @@ Inside the step:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,17 +36,17 @@ from aether_nb.flow.error_handlers import handler_failed
 from aether_nb.flow.interrupt_keys import answered_before, interrupt_fp, interrupt_key, settle
 from aether_nb.flow.ledger import Sources, carry_calls
 from aether_nb.flow.left_open import answer_carried, carried_answers
-from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall, normalise_return
+from aether_nb.flow.node_returns import normalise_return
+from aether_nb.flow.nodes import NodeRun, NodeSpec, SyncCall
 from aether_nb.flow.restart_edits import state_after_restart
-from aether_nb.flow.retry import LangGraphRetryPolicy
 from aether_nb.flow.routing import Route
 from aether_nb.flow.state import journal_form, writes_of
 from aether_nb.flow.streaming import cached_update
-from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, ParentCommand
+from aether_nb.flow.task_call import TaskCall, noting_own_timeouts, parent_command, policy_for
+from aether_nb.flow.types import Command, GraphInterrupt, Interrupt, NodeError, Overwrite, ParentCommand
 from aether_nb.runtime import abandoned
 from aether_nb.runtime.codec import decode, encode
 from aether_nb.runtime.execution import Scope
-from aether_nb.runtime.scheduler import RetryPolicy
 from aether_nb.runtime.slots import in_session_slot
 from aether_nb.runtime.tools import show_queued
 
@@ -95,8 +94,12 @@ class Outcome:
         ``{"writes": ..., "to": {node: 1, ...}}``, plus ``"send"``, ``"handled"`` and ``"parent_command"`` only when
         there are any. Flat on purpose: every level is paid at each superstep (encoding, the secret check, the
         preview) and kept in the run's history."""
-        route = self.route
-        data: dict[str, Any] = {"writes": journal_form(self.writes), "to": dict.fromkeys(route.names, 1)}
+        route, writes = self.route, self.writes
+        if len(writes) == 1 and not isinstance(writes[0][1], Overwrite):  # (one task writing one key: journal_form)
+            key, value = writes[0]
+            data: dict[str, Any] = {"writes": {key: value}, "to": dict.fromkeys(route.names, 1)}
+        else:
+            data = {"writes": journal_form(writes), "to": dict.fromkeys(route.names, 1)}
         if route.sends:
             data["send"] = [{s.node: s.arg} for s in route.sends]
         if not route.joins:  # (an error handler's result: it counts for no waiting edge, see Route)
@@ -151,13 +154,6 @@ def rerun_scope(child: Scope, reload: bool = True, *, failures: bool = False) ->
     return Scope(execution, child.node_id, child.kind)
 
 
-def _policy_for(policies: tuple[RetryPolicy, ...], exc: BaseException) -> RetryPolicy | None:
-    for p in policies:
-        if p.matches(exc) if isinstance(p, LangGraphRetryPolicy) else isinstance(exc, p.retry_on):
-            return p
-    return None
-
-
 class TaskRunner:
     """Runs the tasks of one engine (one graph on one thread, in one run)."""
 
@@ -176,7 +172,7 @@ class TaskRunner:
             return done
         engine = self.engine
         spec = engine.graph.nodes[task.node]
-        inputs = task.arg if task.push else values
+        inputs = task.arg if task.arg is not NO_ARG else values
 
         ran: list[Outcome] = []  # the outcome itself, when the step executes (no decode of what was just encoded)
 
@@ -186,6 +182,8 @@ class TaskRunner:
             try:
                 if pending is not None:  # the node returned, its router failed: route again, not the node again
                     outcome = await self._route_again(task, pending, values, step)
+                elif engine.semaphore is None and "global_max_concurrency" not in engine.run.session.config:
+                    outcome = await self._execute(child, task, spec, values, step)  # (no cap: most tasks)
                 elif engine.semaphore is not None:
                     # config["max_concurrency"]: tasks of a superstep running at once (not one waiting at a question)
                     async with CapSlot(engine.semaphore) as slot:
@@ -240,18 +238,22 @@ class TaskRunner:
         engine = self.engine
         graph = engine.graph
         push = task.arg is not NO_ARG  # (Task.push, read once)
-        values = state_after_restart(engine, values, step)  # (an edit made while the turn's process was gone)
+        resumed = child.execution.resumed
+        if resumed:  # (an edit made while the turn's process was gone)
+            values = state_after_restart(engine, values, step)
         # the config is built for the code that can read it: the node, its routers, its error handler
-        wants_config = spec.takes_config or graph.topology.has_branches(task.node) or spec.error_handler is not None
+        branches = graph.topology.has_branches(task.node)
+        wants_config = spec.takes_config or branches or spec.error_handler is not None
         config = engine.node_config(task.node, step, task) if wants_config else {}
         services = self._services
         if services is None:
             services = self._services = {**engine.run.session.services, **graph.services}
         loop = asyncio.get_running_loop()
-        writer = engine.stream_writer(task.node)
+        sink = engine.sink  # (read once for the writer and the task's start: nothing awaits between, unless answers)
+        writer = None if sink is None else engine.stream_writer(task.node)
         asked_before = engine.asked_count
         node_path = f"{engine.ns_path}{task.node}"
-        answers, unjournaled = answered_before(child, node_path)
+        answers, unjournaled = answered_before(child, node_path) if resumed else ({}, ())
         for rec in unjournaled:
             await settle(child, node_path, rec, answers[rec.node_id])
         attempt_scope: Scope = child
@@ -262,37 +264,54 @@ class TaskRunner:
             values = await self._reload(child, reloads)
             engine.resumed_here()  # and the superstep merges onto the edited state, as after a live wait
             engine.stream_resumed()
-        carried = engine.root.carried_answers
+        root = engine.root
+        carried = root.carried_answers
         if carried and task.ran:  # a question its failed or stopped turn left open, answered by this turn's call
             for key, answer in carried_answers(carried, task.ran, node_path, child.prefix).items():
                 if key not in answers:
                     answers[key] = await answer_carried(child, node_path, key, answer)
-        busy = _Busy(engine.root, spec.subgraph is None)  # a subgraph's own tasks count for it
         # concurrent Sends to one subgraph node each get a namespace of their own (their checkpoints must not mix)
         # (a Send run again after its turn failed or was stopped keeps the one of its first run: its subgraph goes
         # on from its checkpoints there, see turn_start.left_unfinished)
         ns_label = f"{task.node}:{task.ran[-1][1] if task.ran else task.key}" if push else task.node
-        started = engine.run.session.clock.now()
+        busy = TaskCall(root, spec.subgraph is None, engine, task, step, writer, engine.run.session.clock.now())
         cache, caching = graph.cache, spec.cache_policy
         ckey: Any = None
         hit, raw = False, None
-        engine.on_task_start(task, task.arg if push else values, child.node_id, step)
+        if answers:  # (the answers' steps awaited since the sink was read)
+            sink = engine.sink
+        if sink is not None:
+            engine.on_task_start(task, task.arg if push else values, child.node_id, step)
         if cache is not None and caching is not None and not answers:
             ckey = cache_key(caching, task.node, task.arg if push else engine.state_for(spec, values))
             hit, raw = cache.get(task.node, ckey)
-        if hit:  # (else each attempt below makes its own)
-            node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
+        if hit:  # (else each attempt below makes its own; the default Runtime, no get_config(), as before)
+            node_run = NodeRun(attempt_scope, loop, task.node, answers, writer, busy, ns_label, task.tid)
+        counts = busy.counts
         while not hit:
-            node_run = NodeRun(attempt_scope, loop, task.node, answers, {}, writer, busy, ns_label, tid=task.tid)
-            node_run.threads = task.threads
-            node_run.build_config = functools.partial(engine.node_config, task.node, step, task)
-            node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts + 1, started)
+            node_run = NodeRun(
+                attempt_scope,
+                loop,
+                task.node,
+                answers,
+                writer,
+                busy,
+                ns_label,
+                task.tid,
+                task.threads,
+                attempts + 1,
+                True,
+            )
             state = task.arg if push else engine.state_for(spec, values)
-            mark = journal_mark(child)
+            mark = child.execution.journaled  # (journal_mark)
             try:
-                with busy:
+                root.busy += counts  # (busy's ``with``, inline: every task comes here)
+                try:
                     raw = await self._attempt(spec, state, config, attempt_scope, services, node_run, step)
-                attempt_scope.check_unawaited()
+                finally:
+                    root.busy -= counts
+                if attempt_scope.unawaited:
+                    attempt_scope.check_unawaited()
                 break
             except GraphInterrupt as gi:
                 if task.stopping:  # a sibling failed while this call ran: its question is asked on the next call
@@ -323,7 +342,7 @@ class TaskRunner:
                 attempts += 1
                 if task.stopping:  # a sibling failed while this call ran: no retry, no handler
                     raise
-                policy = _policy_for(spec.retry, exc)
+                policy = policy_for(spec.retry, exc)
                 if policy is not None and attempts < policy.max_attempts:
                     with busy:
                         await asyncio.sleep(policy.delay(attempts))
@@ -332,8 +351,7 @@ class TaskRunner:
                 if spec.error_handler is None:
                     raise
                 handler_scope = rerun_scope(child, reload)
-                node_run = NodeRun(handler_scope, loop, task.node, {}, {}, writer, busy, ns_label, tid=task.tid)
-                node_run.build_runtime = functools.partial(runtime_for, engine, task.tid, writer, attempts, started)
+                node_run = NodeRun(handler_scope, loop, task.node, {}, writer, busy, ns_label, task.tid, None, attempts)
                 engine.on_handler_start(task, exc)
                 try:
                     with busy:
@@ -353,17 +371,27 @@ class TaskRunner:
                 break
         if ckey is not None and not hit and not handled and cache is not None and caching is not None:
             cache.set(task.node, ckey, raw, caching.ttl)
-        parent = _parent_command(raw)
+        parent = parent_command(raw)
         asked = bool(answers) or engine.asked_count != asked_before
         if parent is not None:
             return Outcome([], Route(), Command(update=parent.update, goto=parent.goto), asked)
         result = normalise_return(raw, graph.spec, task.node)
-        writes = graph.spec.coerce(engine.name_streamed(child.node_id, result.writes))
-
-        route = await self._route(task, writes, list(result.goto), not handled, values, config, node_run.runtime)
+        sink = engine.sink  # (once for the end of the task, unless a router awaits)
+        writes = graph.spec.coerce(
+            result.writes if sink is None else engine.name_streamed(child.node_id, result.writes)
+        )
+        if handled or not branches:  # (no router to ask: nothing to await, see _route)
+            try:
+                route = graph.topology.route_plain(task.node, result.goto, not handled)
+            except Exception:
+                engine.note_unrouted(task, writes, Route.from_goto(list(result.goto)), not handled)
+                raise
+        else:
+            route = await self._route(task, writes, list(result.goto), True, values, config, node_run.runtime)
+            sink = engine.sink
         if hit:  # (as LangGraph's: a cache hit streams its update, marked cached, and no task result nor message)
             engine.emit("updates", cached_update(graph.spec, task.node, writes))
-        else:
+        elif sink is not None:
             engine.on_task_done(task, writes, step, handled=handled)
         return Outcome(writes, route, asked=asked)
 
@@ -478,18 +506,10 @@ class TaskRunner:
         # Only the timeout the engine enforces is a StepTimeout: a TimeoutError the node raised itself (a socket's,
         # its own wait_for's) reaches the caller as it is, as LangGraph's does, and the default retry_on skips it.
         own: list[BaseException] = []
-
-        async def noting_own_timeouts() -> Any:
-            try:
-                return await call
-            except TimeoutError as exc:
-                own.append(exc)
-                raise
-
         try:
             if timeout is None:
                 return await call
-            return await asyncio.wait_for(noting_own_timeouts(), timeout)
+            return await asyncio.wait_for(noting_own_timeouts(call, own), timeout)
         except TimeoutError as exc:
             if timeout is None or any(exc is mine for mine in own):
                 raise
@@ -535,39 +555,6 @@ class TaskRunner:
             asked = Interrupt(gi.value, key, "interrupt", node, spec.prompt, gi.response_schema, gi.reason)
             engine.stream_interrupt(task, asked)
         return await child.run_step(key, "interrupt", "wait", inputs, execute, fp=fp)
-
-
-def _parent_command(raw: Any) -> Command[Any] | None:
-    """The ``Command(graph=Command.PARENT)`` a node returned (alone, or in a list such as a ToolNode's)."""
-    if isinstance(raw, Command):
-        return raw if raw.graph == Command.PARENT else None
-    if isinstance(raw, (list, tuple)):
-        return next((c for c in raw if isinstance(c, Command) and c.graph == Command.PARENT), None)
-    return None
-
-
-class _Busy:
-    """Counts a task as running node code (on the root engine) inside ``with``: ``ainvoke`` reports a pause only
-    once no task is busy, so siblings of an interrupted task finish first (as in LangGraph)."""
-
-    def __init__(self, root: Engine, counts: bool) -> None:
-        self.root = root
-        self.counts = int(counts)
-
-    def __enter__(self) -> None:
-        self.root.busy += self.counts
-
-    def __exit__(self, *_: object) -> None:
-        self.root.busy -= self.counts
-
-    @contextlib.contextmanager
-    def released(self) -> Iterator[None]:
-        """Not busy inside the block: the node awaits a graph it invoked, whose own tasks count instead."""
-        self.root.busy -= self.counts
-        try:
-            yield
-        finally:
-            self.root.busy += self.counts
 
 
 def merge_order(tasks: list[Task]) -> list[int]:
