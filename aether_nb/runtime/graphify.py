@@ -18,10 +18,12 @@ from typing import Any, NoReturn, overload
 
 from aether_nb.errors import UsageError, shown
 from aether_nb.runtime.arguments import bound_arguments, node_signature
+from aether_nb.runtime.build_calls import KnownTool, bound_inputs
 from aether_nb.runtime.build_checks import GraphTools, condition_problems, refuse_non_body, signature_inputs
 from aether_nb.runtime.checks import nesting_problem
 from aether_nb.runtime.direct_calls import direct_coroutine
 from aether_nb.runtime.executors import Executor
+from aether_nb.runtime.graph_inputs import check_body_takes, check_graph_inputs
 from aether_nb.runtime.handle_classes import handle_class
 from aether_nb.runtime.keyword_binding import KeywordPlan, keyword_bind, keyword_plan
 from aether_nb.runtime.launch import check_resume_mode, start_run
@@ -59,18 +61,6 @@ def _asked(**given: Any) -> dict[str, Any]:
     if isinstance(asked.get("retry"), RetryPolicy):
         asked["retry"] = asked["retry"].to_json()
     return asked
-
-
-def check_graph_inputs(name: str, required: list[str], optional: dict[str, Any], given: dict[str, Any]) -> None:
-    """A graph's inputs as given, or a :class:`UsageError` naming the missing and the unknown ones (calling the graph
-    and ``ag.run`` say the same)."""
-    missing = [k for k in required if k not in given]
-    unknown = [k for k in given if k not in required and k not in optional]
-    if missing or unknown:
-        raise UsageError(
-            f"graph {shown(name)} takes inputs {required + list(optional)}; missing {missing}, unknown {unknown}",
-            code="bad_inputs",
-        )
 
 
 class NodeHandle:
@@ -135,11 +125,46 @@ class GraphBuilder:
         # id of a tool called -> (the tool, kept alive for its id; its node signature; how calls to it bind): both
         # are made once per tool anyway, found here without a weak dictionary's lookup per node
         self._signatures: dict[int, tuple[Any, inspect.Signature, KeywordPlan | None]] = {}
+        self._known: dict[int, KnownTool] = {}  # id of a @tool called before -> what its next calls reuse
+        # Whether every node's dependencies were nodes already added, none added twice: then the insertion order is
+        # a topological one and dependency_problems could find nothing (finish() skips it).
+        self.ordered = True
 
     def pending_errors(self) -> str:
         return "".join(f"\n  also: {e}" for e in self.errors)
 
     def add(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeHandle:
+        known = self._known.get(id(tool))
+        if known is not None and not args and _CONTROL_KWARGS.isdisjoint(kwargs):
+            arguments = known.bind(tool, kwargs)
+            if arguments is not None:  # (a tool called before, the usual way: see build_calls)
+                name = known.name
+                n = self.counters.get(name, 0) + 1
+                self.counters[name] = n
+                node_id = f"{name}_{n}"
+                nodes = self.nodes
+                if node_id in nodes:
+                    self.errors.append(f"{node_id}: two nodes have this id (set _id= to tell them apart)")
+                    self.ordered = False
+                inputs, deps = bound_inputs(arguments, node_id, self.encode)
+                if self.ordered and deps and not all(map(nodes.__contains__, deps)):
+                    self.ordered = False
+                nodes[node_id] = make_spec(
+                    node_id,
+                    name,
+                    known.version,
+                    inputs,
+                    tuple(deps) if len(deps) < 2 else tuple(dict.fromkeys(deps)),
+                    None,
+                    known.declared,
+                    None,
+                )
+                return known.handle(self, node_id, known.outputs)  # type: ignore[no-any-return]
+        return self._add(tool, args, kwargs)
+
+    def _add(self, tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> NodeHandle:
+        """:meth:`add`, the general way: any tool, any call (the first of each tool, control keywords, positional
+        arguments, calls that do not bind)."""
         node_id = after = condition = timeout_s = None
         if not _CONTROL_KWARGS.isdisjoint(kwargs):
             kwargs = dict(kwargs)
@@ -186,6 +211,8 @@ class GraphBuilder:
                 self.errors.extend(condition_problems(node_id, cond_json))
                 deps.extend(r.node for r in refs_in(cond_json) if r.node != INPUTS)
         declared = None if outputs is None else tuple(outputs)
+        if self.ordered and (node_id in self.nodes or not all(map(self.nodes.__contains__, deps))):
+            self.ordered = False
         self.nodes[node_id] = make_spec(
             node_id,
             name,
@@ -196,9 +223,12 @@ class GraphBuilder:
             declared,
             timeout_s,
         )
-        if declared is None:
-            return NodeHandle(self, node_id, outputs)
-        return handle_class(NodeHandle, declared)(self, node_id, outputs)
+        handle = NodeHandle if declared is None else handle_class(NodeHandle, declared)
+        plan = self._signatures[id(tool)][2]
+        if isinstance(tool, Tool) and plan is not None and id(tool) not in self._known:
+            # its tool checks are done (see build_calls): its next calls the usual way reuse what this one found
+            self._known[id(tool)] = KnownTool(tool, plan, declared, handle)
+        return handle(self, node_id, outputs)
 
     def _bind(
         self, tool: Any, name: str, node_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -217,22 +247,8 @@ class GraphBuilder:
                 self.errors.append(f"{node_id}: unbound or unknown input of {signature_text(name, sig)}: {exc}")
                 given = encode_refs(kwargs)
                 return given, [r.node for r in refs_in(given) if r.node != INPUTS]
-        # A reference or a scalar (most inputs) is its own JSON form; anything else is encoded and searched. (A
-        # 1,000-node graph is built again at each call: this was ~15 % of a W1 graphify step.)
-        inputs: dict[str, Any] = {}
-        deps: list[str] = []
-        for k, v in arguments.items():
-            t = type(v)
-            if t is Ref:
-                inputs[k] = {"$ref": [v.node, v.key]}
-                if v.node != INPUTS:
-                    deps.append(v.node)
-            elif t is str or t is int or t is float or t is bool or v is None:
-                inputs[k] = v
-            else:
-                inputs[k] = encoded = self.encode(v, f"{node_id}: input {k!r}")
-                deps += [r.node for r in refs_in(encoded) if r.node != INPUTS]
-        return inputs, deps
+        # (a 1,000-node graph is built again at each call: this was ~15 % of a W1 graphify step, see build_calls)
+        return bound_inputs(arguments, node_id, self.encode)
 
     def encode(self, value: Any, where: str, *, output: bool = False) -> Any:
         """``value`` in its JSON form, references included at any depth (lists, tuples, dict values).
@@ -314,34 +330,8 @@ class GraphBuilder:
             )
 
     def _check_graph(self) -> None:
-        self.errors.extend(dependency_problems(self.nodes))
-
-
-def _check_body_takes(fn: Callable[..., Any], graph: str, declared: list[str]) -> None:
-    """Refuse ``inputs=`` that the body could not be called with (it is called with every input by name): a
-    declared input it has no parameter for (and no ``**kwargs``), or a parameter without a default that is not
-    declared. Both were a raw ``TypeError`` from calling the body at build, naming neither the graph nor the fix."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):  # (no signature to compare: the build says what it says)
-        return
-    by_name = {p.name: p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    any_name = any(p.kind is p.VAR_KEYWORD for p in params)
-    untaken = [k for k in declared if k not in by_name and not any_name]
-    undeclared = [
-        p.name
-        for p in params
-        if p.name not in declared and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.default is p.empty
-    ]
-    said = [f"declares inputs {untaken} the body has no parameter for"] if untaken else []
-    said += [f"the body's parameters {undeclared} (without defaults) are not declared"] if undeclared else []
-    if said:
-        raise UsageError(
-            f"@graphify {graph}: {'; '.join(said)}. The body is called with each declared input by name: make "
-            f"inputs= name exactly the body's parameters ({[p.name for p in params]}), or leave inputs= out to take "
-            "them from the signature",
-            code="bad_inputs",
-        )
+        if not self.ordered:  # (else each node's dependencies came before it: no unknown node, no cycle)
+            self.errors.extend(dependency_problems(self.nodes))
 
 
 START_OPTIONS = ("run_id", "session", "max_concurrency", "retry", "stop_on_first_error", "resume_mode", "executor")
@@ -390,7 +380,7 @@ class GraphifyFn:
                     code="reserved_input",
                 )
         if inputs is not None:
-            _check_body_takes(fn, self.name, [*self.required, *self.optional])
+            check_body_takes(fn, self.name, [*self.required, *self.optional])
         self.outputs = check_outputs_decl(outputs, f"@graphify {self.name}")
         if promoted_from is not None and not isinstance(promoted_from, dict):
             raise UsageError(f"promoted_from must be a dict (written by run.promote()), got {shown(promoted_from)}")

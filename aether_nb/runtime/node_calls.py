@@ -48,12 +48,12 @@ class NodeTools:
 
 def resolve_inputs(inputs: Any, results: dict[str, dict[str, Any] | None]) -> Any:
     """``resolve(inputs, results)`` for a node's inputs (a dict of input names), one level inlined."""
-    if type(inputs) is not dict or (len(inputs) == 1 and "$ref" in inputs):  # (not a dict of inputs: resolve's way)
+    if type(inputs) is not dict or ("$ref" in inputs and len(inputs) == 1):  # (not a dict of inputs: resolve's way)
         return resolve(inputs, results)
     resolved: dict[str, Any] = {}
     for k, v in inputs.items():
         t = type(v)
-        if t is dict and len(v) == 1 and "$ref" in v:
+        if t is dict and "$ref" in v and len(v) == 1:
             node, key = v["$ref"]
             outputs = results.get(node)
             resolved[k] = None if outputs is None else outputs.get(key)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import operator
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from aether_nb.runtime.slots import session_limit as session_limit_of
 from aether_nb.runtime.taskgraph import INPUTS, NodeSpec, TaskGraph, resolve
 
 _FAILED = frozenset({"FAILED", "FAILED_TIMEOUT", "CANCELLED", "SKIPPED"})
+_TOOL_OF = operator.attrgetter("tool")
 
 
 @dataclass(frozen=True)
@@ -142,16 +144,24 @@ async def run_taskgraph(
     # and each node's dependents (graph.dependents(), in the same pass)
     parents: dict[str, tuple[str, ...]] = {}
     dependents: dict[str, list[str]] = {n: [] for n in nodes}
-    for n, s in nodes.items():
+    # and the plan's edges (see plan()), in the same pass: index pairs into the nodes in their order
+    index = dict(zip(nodes, range(len(nodes)), strict=True))
+    all_edges: list[int] = []
+    waiting_on: dict[str, int] = {}  # (and how many unfinished dependencies each node has: the first ready ones)
+    ready: deque[str] = deque()
+    for i, (n, s) in enumerate(nodes.items()):
         of = s.deps
         if type(of) is not tuple or len(of) > 1 or (of and of[0] not in nodes):  # (none, or one in the graph: as is)
             of = _parents_in(of, nodes)
         parents[n] = of
+        waiting_on[n] = len(of)
+        if not of:
+            ready.append(n)
+            continue
         for d in of:
             dependents[d].append(s.id)
-    waiting_on = {n: len(p) for n, p in parents.items()}
+            all_edges += (index[d], i)
     node_tools = NodeTools(graph)
-    ready: deque[str] = deque(n for n, k in waiting_on.items() if k == 0)
     running: dict[asyncio.Task[dict[str, Any]], str] = {}
     first_error: BaseException | None = None
     run_limit = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
@@ -172,10 +182,12 @@ async def run_taskgraph(
 
     # The whole plan is on the DAG before any node starts (each PENDING until its step begins). All of it: a
     # resumed run's DAG keeps the nodes that ran, shows again as pending those that did not run (skipped or
-    # cancelled before), and the new ones get their edges to the others.
+    # cancelled before), and the new ones get their edges to the others. (plan() of every node, its lists made
+    # with less: the edges from the pass above, the names by a C-level map.)
     known = run.graph
     if any(n not in known or known.node(n).status in NOT_RUN_STATUSES for n in graph.nodes):
-        plan(list(graph.nodes))
+        names = list(map(_TOOL_OF, nodes.values()))
+        run.emit(GraphPlanned, parent=scope.node_id, node_ids=list(nodes), names=names, edges=all_edges)
 
     def draw(node_id: str, final: str, error: BaseException | None = None) -> None:
         """End a node without a step of its own (it never started): its planned node, with no time of its own."""
@@ -464,7 +476,7 @@ async def run_taskgraph(
             break
     if first_error is not None:
         raise first_error
-    if any(st == "CANCELLED" for st in status.values()):
+    if "CANCELLED" in status.values():  # (any(st == "CANCELLED" ...), without a generator step per node)
         raise RunCancelled(f"graph {shown(graph.name)} was cancelled", run_id=run.id)
     graph.state = {n: {"status": st, "outputs": results.get(n)} for n, st in status.items()}
     outputs = resolve(graph.outputs, results)
