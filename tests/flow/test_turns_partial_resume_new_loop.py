@@ -124,8 +124,11 @@ def test_sync_answer_of_one_question_has_the_nodes_write_and_its_effect_runs_onc
         assert res["a"] == ["b:B"] and [i.value for i in res["__interrupt__"]] == ["qa"]
     else:
         chunks = list(app.stream(answer, cfg, stream_mode="updates"))  # (as LangGraph's: qa asked again, b's update)
-        assert [list(c) for c in chunks] == [["__interrupt__"], ["b"]]
-        assert [i.value for i in chunks[0]["__interrupt__"]] == ["qa"] and chunks[1] == {"b": {"a": ["b:B"]}}
+        # a and b run at once (sync nodes, in threads): their chunks come in the order they finish or ask, which
+        # neither LangGraph nor aether_nb fixes (README, "Order of concurrent tasks' chunks"), so compare per task
+        assert sorted(list(c) for c in chunks) == [["__interrupt__"], ["b"]]
+        asked, update = sorted(chunks, key=lambda c: "b" in c)
+        assert [i.value for i in asked["__interrupt__"]] == ["qa"] and update == {"b": {"a": ["b:B"]}}
     assert log == ["b charged"]
     snap = app.get_state(cfg)
     assert snap.values == {"a": ["b:B"]} and snap.next == ("a",)
