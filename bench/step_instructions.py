@@ -94,7 +94,9 @@ def count(script: Path, steps: int, system: str, src: str, store: str) -> int:
             [*command, str(steps), system, src, path],
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            # (NumPy's OpenBLAS threads, started when the DuckDB store's apply imports NumPy, spin for a while and
+            # moved a DuckDB count by 7-18 k per step between two runs of the same tree)
+            env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"},
             check=True,
         )
     found = re.search(r"Collected : (\d+)", out.stderr)
