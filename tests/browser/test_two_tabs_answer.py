@@ -4,12 +4,17 @@ without a word (the refusal came back under the control, which went away with th
 widget was drawn again showing the other answer). The tab whose answer was not used now says so under the question,
 and keeps saying it after the widget is drawn again when the run comes to rest.
 
-Both tabs press Enter on the same broadcast (a ``BroadcastChannel`` message each page listens for), so neither
-answer can go out after the other tab's widget already dropped the question; which one the kernel takes first is
-left to it, and the test follows whichever lost.
+Both tabs press Enter on the same broadcast (a ``BroadcastChannel`` message each page listens for) while a cell
+holds the kernel's loop, and the hold ends only once both answers are on their way (both controls say "sending"): a
+broadcast reaches the two pages at different moments, and under load one tab's answer was taken and its question
+dropped in the other tab before that tab pressed Enter (a CI run). Which answer the kernel takes first is left to
+it, and the test follows whichever lost.
 """
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import pytest
 from labdriver import LabPage, LabServer, OpenNotebook, shot
@@ -27,8 +32,17 @@ async def noter(*, context: ag.NodeContext):
 """,
     "run = noter.start(run_id='tabs-1'); run",
     "%aether resume tabs-1",
+    # Holds the kernel's loop (widget messages wait for it) until the test says both answers went out.
+    """import pathlib, time
+pathlib.Path("holding.flag").touch()
+deadline = time.monotonic() + 60
+while not pathlib.Path("release.flag").exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+print("released")
+""",
     "print('NOTE', (await run)['note'])",
 ]
+HOLD, NOTE = 3, 4
 
 # Each page presses Enter in the answer box of cell `i`'s widget when the broadcast comes (listeners are set first).
 ARM = """(i) => {
@@ -48,6 +62,15 @@ REFUSED = (
 )
 
 
+def _wait_for_file(path: Path, timeout: float = 60.0) -> None:
+    """Waits until the kernel made ``path`` (the hold cell has started and holds the loop)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the hold cell did not start within {timeout:g} s (no {path.name})")
+        time.sleep(0.05)
+
+
 def _notes(lab: LabPage, index: int) -> list[str]:
     return lab.widget(index).locator(".aether-refused").all_inner_texts()
 
@@ -55,6 +78,8 @@ def _notes(lab: LabPage, index: int) -> list[str]:
 def test_an_answer_refused_in_a_second_tab_says_so_under_the_question(
     lab_server: LabServer, open_page: OpenNotebook
 ) -> None:
+    for flag in ("holding.flag", "release.flag"):
+        (lab_server.root_dir / flag).unlink(missing_ok=True)
     tab1 = open_page(lab_server, NAME, CELLS, ui="notebook")
     tab1.run_cell(0)
     tab1.run_cell(1)
@@ -67,13 +92,21 @@ def test_an_answer_refused_in_a_second_tab_says_so_under_the_question(
 
     tab1.page.evaluate(ARM, 1)
     tab2.page.evaluate(ARM, 2)
+    tab1.run_cell(HOLD, wait=False)
+    _wait_for_file(lab_server.root_dir / "holding.flag")
     tab1.page.evaluate(GO)
+    sending = "(root) => root.querySelector(\".aether-wait[data-wait-kind='text'][data-state='sending']\") !== null"
+    tab1.wait_in_widget(1, sending)
+    tab2.wait_in_widget(2, sending)
+    (lab_server.root_dir / "release.flag").touch()
+    tab1.wait_for_cell(HOLD, timeout=60)
+    assert "released" in tab1.output_text(HOLD)
 
     done = "(root) => root.dataset.runStatus === 'succeeded'"
     tab1.wait_in_widget(1, done, timeout=30)
     tab2.wait_in_widget(2, done, timeout=30)
-    tab1.run_cell(3)
-    taken = tab1.output_text(3).strip().removeprefix("NOTE ").strip()
+    tab1.run_cell(NOTE)
+    taken = tab1.output_text(NOTE).strip().removeprefix("NOTE ").strip()
     assert taken in ("from tab1", "from tab2"), taken
     (loser, index, text), (winner, windex) = (
         ((tab2, 2, "from tab2"), (tab1, 1)) if taken == "from tab1" else ((tab1, 1, "from tab1"), (tab2, 2))
