@@ -14,6 +14,7 @@ import ast
 import inspect
 import types
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,16 @@ def find_context_param(fn: Callable[..., Any], where: str) -> str | None:
 
     Raises:
         UsageError: more than one parameter would receive it.
+
+    A plain function's answer is kept (a DualStageTool's ``setup`` and ``on_resume`` are looked at on every call,
+    and reading a signature, annotations parsed, was most of preparing one), while its code and annotations stay
+    the ones it was found with.
     """
+    memo = type(fn) is types.FunctionType
+    if memo:
+        hit = _FOUND.get(fn)
+        if hit is not None and hit[0] is fn.__code__ and hit[1] is fn.__annotations__:
+            return hit[2]
     found = [
         p.name
         for p in inspect.signature(fn).parameters.values()
@@ -40,7 +50,13 @@ def find_context_param(fn: Callable[..., Any], where: str) -> str | None:
     ]
     if len(found) > 1:
         raise UsageError(f"{where} has more than one context parameter ({found}); keep one")
-    return found[0] if found else None
+    name = found[0] if found else None
+    if memo:
+        _FOUND[fn] = (fn.__code__, fn.__annotations__, name)
+    return name
+
+
+_FOUND: weakref.WeakKeyDictionary[Callable[..., Any], tuple[Any, Any, str | None]] = weakref.WeakKeyDictionary()
 
 
 def is_context_annotation(annotation: Any) -> bool:

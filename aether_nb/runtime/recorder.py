@@ -204,6 +204,11 @@ class Recorder:
             return False
         return self.graph(status).runs_again(node_id)
 
+    def graph_in_memory(self) -> RunGraph | None:
+        """The DAG when it is whole in memory; None when reading it would read the run's history back from the store
+        (a run back from leaving memory, or rebuilt from the store): a caller that can do without it saves a read."""
+        return None if self._pending or self._stored_upto else self._graph
+
     def graph(self, status: str) -> RunGraph:
         """The DAG folded from the events (``status``: the run's, for a run whose history was just loaded)."""
         if self._pending:

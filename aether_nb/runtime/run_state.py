@@ -73,6 +73,11 @@ class RunState:
         """The run's DAG: nodes (id, name, kind, status, inputs, outputs, error, timings) and edges."""
         return self._events.graph(self._record.status)
 
+    @property
+    def graph_in_memory(self) -> RunGraph | None:
+        """:attr:`graph` when it needs no read of the store; None for a run whose history is in the store only."""
+        return self._events.graph_in_memory()
+
     def ran_meta(self, node_id: str) -> Any:
         """The meta step ``node_id`` ran with (see :meth:`StepHost.ran_meta`)."""
         return self._events.ran_meta(node_id, self._record.status)

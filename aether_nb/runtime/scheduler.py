@@ -183,9 +183,11 @@ async def run_taskgraph(
     # The whole plan is on the DAG before any node starts (each PENDING until its step begins). All of it: a
     # resumed run's DAG keeps the nodes that ran, shows again as pending those that did not run (skipped or
     # cancelled before), and the new ones get their edges to the others. (plan() of every node, its lists made
-    # with less: the edges from the pass above, the names by a C-level map.)
-    known = run.graph
-    if any(n not in known or known.node(n).status in NOT_RUN_STATUSES for n in graph.nodes):
+    # with less: the edges from the pass above, the names by a C-level map.) A run whose history is in the store
+    # only (back from leaving memory, or rebuilt from the store) plans again without reading it back (a query per
+    # run, most of a parked graph's resume): its DAG then folds the stored events and this plan, as if read first.
+    known = run.graph_in_memory
+    if known is None or any(n not in known or known.node(n).status in NOT_RUN_STATUSES for n in graph.nodes):
         names = list(map(_TOOL_OF, nodes.values()))
         run.emit(GraphPlanned, parent=scope.node_id, node_ids=list(nodes), names=names, edges=all_edges)
 

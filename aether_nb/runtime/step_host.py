@@ -42,6 +42,10 @@ class StepHost(Protocol):
     def graph(self) -> RunGraph:
         """The run's DAG so far."""
 
+    @property
+    def graph_in_memory(self) -> RunGraph | None:
+        """:attr:`graph` when it needs no read of the store; None when the run's history is in the store only."""
+
     def ran_meta(self, node_id: str) -> Any:
         """The meta step ``node_id`` ran with (its tool's code version), if recorded: a replayed step compares it."""
 

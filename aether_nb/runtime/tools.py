@@ -510,10 +510,8 @@ class _DualStageMeta(type):
         """Validate a call and return its inputs and the coroutine function that executes it as a step."""
         name: str = cls.tool_name  # type: ignore[attr-defined]
         tool_cls: Any = cls
-        setup_sig = inspect.signature(tool_cls.setup)
         ctx_param = find_context_param(tool_cls.setup, name)
-        params = [p for p in setup_sig.parameters.values() if p.name not in ("self", ctx_param)]
-        sig = inspect.Signature(params)
+        sig = node_signature(tool_cls)  # (setup's, without self and the context: made once per class)
         try:
             inputs = bound_arguments(sig, args, kwargs)  # as Python binds, naming every problem
         except TypeError as exc:

@@ -63,3 +63,27 @@ def test_star_parameters_never_get_the_context() -> None:
     def fn(*ctx: Any, **context: Any) -> None: ...
 
     assert find_context_param(fn, "fn") is None
+
+
+def test_a_function_changed_after_it_was_looked_at_is_looked_at_again() -> None:
+    # (the answer is kept per function while its code and annotations stay the ones it was found with)
+    def fn(x: int, helper: Any = None) -> None: ...
+
+    assert find_context_param(fn, "fn") is None
+    assert find_context_param(fn, "fn") is None  # kept
+    fn.__annotations__ = {"x": "int", "helper": "NodeContext | None"}
+    assert find_context_param(fn, "fn") == "helper"
+
+    def other(y: int, context: Any = None) -> None: ...
+
+    fn.__code__ = other.__code__
+    fn.__annotations__ = {}
+    assert find_context_param(fn, "fn") == "context"
+
+
+def test_a_refused_function_is_refused_every_time() -> None:
+    async def fn(context: Any, c: NodeContext | None = None) -> None: ...
+
+    for _ in range(2):
+        with pytest.raises(ag.UsageError, match="more than one context parameter"):
+            find_context_param(fn, "fn")

@@ -186,6 +186,12 @@ def _check(nodes: list[Node], run: Run, cap: int | None) -> None:
     assert sorted(RAN) == sorted(f"n{i}" for i, (kind, _, _) in enumerate(nodes) if kind == "tool")
     if cap is not None:
         assert BUSY["most"] <= cap
+    # The DAG says what ran, once each, also for a run that planned again without reading its history back (back
+    # from leaving memory, or rebuilt from the store): no node pending again, none drawn twice.
+    ids = [f"n{i}" for i in range(len(nodes))]
+    graph = run.graph
+    assert {n: graph.node(n).status for n in ids} == dict.fromkeys(ids, "DONE")
+    assert sorted(n.id for n in graph.nodes) == sorted(ids)
 
 
 @pytest.fixture(autouse=True)
