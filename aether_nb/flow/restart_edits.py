@@ -53,15 +53,17 @@ def state_after_restart(engine: Engine, values: dict[str, Any], step: int) -> di
 
 
 def _edited(engine: Engine, values: dict[str, Any], step: int) -> dict[str, Any] | None:
-    """The head's values, when they are an edit of where superstep ``step`` started (None: they are not)."""
-    run = engine.run.session.get_run(engine.run.id)
-    if engine.graph.interrupts_of(run):
-        return None
+    """The head's values, when they are an edit of where superstep ``step`` started (None: they are not).
+
+    The open questions are looked at last: the three checks are reads, and a run resumed by an answer (the common
+    case, its question closed by then) usually has a head that is no edit, told without reading its waits back."""
     head = engine.checkpointer.latest(engine.thread)
     # the head is where this superstep started (step - 1: the run's own checkpoint, or the same one rewritten by a
     # Command) or an edit on top of it (an ``update`` checkpoint, step); an older head (a checkpoint the killed
     # process did not write) is not this superstep's start: the journal's state is the one to go on from
     if head is None or head.step < step - 1 or _same(head.values, values):
+        return None
+    if engine.graph.interrupts_of(engine.run.session.get_run(engine.run.id)):
         return None
     return head.values
 
