@@ -10,20 +10,24 @@ from collections.abc import Callable
 
 
 class Gate:
-    """Counts the bodies running now (and the peak); ``release`` lets the blocked ones return."""
+    """Counts the bodies running now (and the peak); ``release`` lets the blocked ones return; ``changed`` holds
+    callbacks called (from the body's thread) whenever a body starts or ends, for a wait that wakes on them."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.running = 0
         self.peak = 0
         self.started: list[str] = []
+        self.finished: list[str] = []
         self.release = threading.Event()
+        self.changed: list[Callable[[], None]] = []
 
     def body(self, label: str, *, block: bool) -> str:
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
             self.started.append(label)
+        self._notify()
         try:
             if block:
                 assert self.release.wait(20), "the test never released a blocked body"
@@ -31,6 +35,12 @@ class Gate:
         finally:
             with self.lock:
                 self.running -= 1
+                self.finished.append(label)
+            self._notify()
+
+    def _notify(self) -> None:
+        for callback in list(self.changed):
+            callback()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:

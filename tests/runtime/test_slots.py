@@ -26,7 +26,8 @@ from aether_nb.runtime.session import Session
 from aether_nb.services.llm import configure_llm
 from aether_nb.testing import FakeOpenAI
 from tests.conftest import arun, make_session
-from tests.runtime.test_sync_limits import Gate, turns, until
+from tests.gates import Gate
+from tests.runtime.test_sync_limits import turns, until
 
 
 @contextlib.contextmanager

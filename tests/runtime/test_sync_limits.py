@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from typing import Any
 
 import pytest
@@ -18,39 +17,7 @@ from hypothesis import strategies as st
 import aether_nb as ag
 from aether_nb.runtime.session import Session
 from tests.conftest import arun, make_session
-
-
-class Gate:
-    """Counts bodies running now (and the peak), and holds the ones told to block until released."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running = 0
-        self.peak = 0
-        self.started: list[str] = []
-        self.finished: list[str] = []
-        self.release = threading.Event()
-        self.changed: list[Any] = []  # called (from the body's thread) whenever a body starts or ends
-
-    def body(self, label: str, *, block: bool) -> str:
-        with self.lock:
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-            self.started.append(label)
-        self._notify()
-        try:
-            if block:
-                assert self.release.wait(20), "the test never released a blocked body"
-            return label
-        finally:
-            with self.lock:
-                self.running -= 1
-                self.finished.append(label)
-            self._notify()
-
-    def _notify(self) -> None:
-        for callback in list(self.changed):
-            callback()
+from tests.gates import Gate
 
 
 async def until(predicate: Any, *, runs: tuple[ag.Run, ...] = (), gate: Gate | None = None) -> None:
