@@ -96,7 +96,8 @@ COMMANDS = ("answer", "upload", "stop", "download", "inspect", "message", "view"
 SLIM_NODE_FIELDS = ("id", "name", "kind", "status", "parent", "started_at", "ended_at", "replayed")
 """Node fields the ``graph`` trait carries, plus ``shown`` (the status it shows, see
 :mod:`aether_nb.runtime.status`), ``label`` (a short argument preview), ``has_error``, ``error_message``, a small
-``usage``, and ``where`` when a body ran on a cluster."""
+``usage``, ``where`` when a body ran on a cluster, and ``body`` when the node gave up on a sync body (see
+:attr:`aether_nb.runtime.graph.GraphNode.body`)."""
 
 MAX_LABEL = 28
 """Characters of a node's argument preview (``x=3, city='Oslo'``): enough to tell siblings apart."""
@@ -184,6 +185,8 @@ def slim_node(node: dict[str, Any], shown: str | None = None, label: str | None 
         slim["usage"] = usage
     if node.get("where"):
         slim["where"] = node["where"]  # the Dask worker that ran its body: the inspector names it
+    if node.get("body"):
+        slim["body"] = node["body"]  # a body given up on, still running in its thread or ended since
     return slim
 
 

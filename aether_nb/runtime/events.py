@@ -368,7 +368,9 @@ class RunWarning(Event):
     ``tool_changed`` with ``{"tool", "step", "ran", "now"}`` (a replayed step's tool has other code now),
     ``ran_again`` with ``{"step", "name"}`` (a step cut off while its code ran, by a kernel that stopped, was run
     again from the start on resume), ``retrying`` with ``{"attempt", "max_attempts", "delay_s"}`` (a static
-    graph's node waits for its next attempt), ``llm_truncated`` (an LLM reply stopped at the token limit).
+    graph's node waits for its next attempt), ``llm_truncated`` (an LLM reply stopped at the token limit),
+    ``abandoned_body`` (a node stopped or timed out while its sync body ran on in its thread) and
+    ``abandoned_body_ended`` with ``{"returned"}`` (that body has ended since, returning or raising).
     """
 
     node_id: str | None

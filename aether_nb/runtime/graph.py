@@ -47,6 +47,18 @@ _RAN_STATUSES = frozenset({"DONE", "FAILED", "FAILED_TIMEOUT", "RUNNING", *WAITI
 """Statuses of a node whose edges are the ones it ran with (a replayed step keeps them): it ended, or it started."""
 
 
+_BODY_CODES = frozenset({"abandoned_body", "abandoned_body_ended"})
+
+
+def _body_state(event: RunWarning) -> str:
+    """What an ``abandoned_body`` warning says of the node's body (see :attr:`GraphNode.body`), from its code and
+    detail; an ``abandoned_body_ended`` written before the detail existed says "ended"."""
+    if event.code == "abandoned_body":
+        return "running"
+    returned = event.detail.get("returned") if isinstance(event.detail, dict) else None
+    return "ended" if returned is None else "returned" if returned else "raised"
+
+
 @dataclass(slots=True)
 class GraphNode:
     """One node of a run's DAG: a tool call, nested graph_fn, LLM call or wait."""
@@ -67,6 +79,10 @@ class GraphNode:
     meta: JSON = None
     where: str | None = None
     """Where its body ran when not in the kernel: the address of the Dask worker (None: in the kernel)."""
+    body: str | None = None
+    """A sync body the node gave up on (a Stop, a timeout), which Python cannot stop: ``"running"`` while it still
+    runs in its thread, then ``"returned"`` or ``"raised"`` (its effect may have happened though the node says
+    stopped: the DAG says so, not only the inspector). Folded from the run's ``abandoned_body`` warnings."""
     # Lists made by the first record that needs one: most nodes have none, and three empty lists per node were
     # three of the five objects per step a long run keeps, which every collection of the garbage collector walks.
     _logs: list[dict[str, Any]] | None = field(default=None, repr=False)
@@ -346,6 +362,8 @@ class RunGraph:
             if event.node_id in self._nodes:
                 node = self._nodes[event.node_id]
                 node.add_warning(event.message)
+                if event.code in _BODY_CODES:
+                    node.body = _body_state(event)
                 return node
             self.warnings.append(event.message)
             return None
@@ -411,6 +429,7 @@ class RunGraph:
                     "warnings": n.warnings,
                     "calls": n.calls,
                     "where": n.where,
+                    "body": n.body,
                 }
                 for n in self._nodes.values()
             ],

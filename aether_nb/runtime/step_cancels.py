@@ -100,6 +100,7 @@ def warn_abandoned(run: StepHost, child: Scope, how: str) -> None:
                 node_id=key,
                 code="abandoned_body_ended",
                 message=f"the abandoned body of node {key} {what}{where}; its result was discarded.",
+                detail={"returned": ok},
             )
 
         body.add_done_callback(ended)

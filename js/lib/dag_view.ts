@@ -59,6 +59,17 @@ const EDGE_REACH = 10;
 /** How far a group box's stroke reaches past the box (3 px when selected, centred on the edge). */
 const BOX_REACH = 2;
 
+/**
+ * The second line of a node whose sync body was given up on (`GraphNode.body`), and its tooltip's words: the node
+ * says stopped (or timed out) while the body may still do its effect, so the box says what the body does.
+ */
+export const BODY_LINES: Record<string, [string, string]> = {
+  running: ["⟳ body still running", "its sync body still runs in its thread (Python cannot stop it): its effect may still happen"],
+  returned: ["↳ body returned later", "its sync body ran on after it was given up on and returned: its effect happened"],
+  raised: ["↳ body raised later", "its sync body ran on after it was given up on and raised"],
+  ended: ["↳ body ended later", "its sync body ran on after it was given up on and has ended"],
+};
+
 /** The status a node shows: the kernel's `shown` (see status.py: live containers, nothing live in a finished run). */
 export function shownStatus(node: GraphNode): string {
   return node.shown ?? node.status;
@@ -444,7 +455,10 @@ export class DagView {
       if (metaLine(summary, "") !== summary) summary = metaLine(`▸ ${count}: ${counts}`, "");
     }
     const duration = nodeDuration(node, now);
-    const meta = collapsed ? summary : metaLine(node.label || unlabelled(node), duration);
+    const body = node.body ? BODY_LINES[node.body] ?? BODY_LINES.ended : null;
+    // (a body's line goes without the duration: the node's own, up to the stop, is not the body's, and both
+    // did not fit the box)
+    const meta = collapsed ? summary : body ? metaLine(body[0], "") : metaLine(node.label || unlabelled(node), duration);
     const tone = statusTone(status);
     const selected = this.selected === node.id;
     const top = box.y + MARGIN;
@@ -452,7 +466,7 @@ export class DagView {
     const first = box.group ? this.bandOf(top - BOX_REACH) : band;
     const last = box.group ? this.bandOf(top + box.h + BOX_REACH) : band;
     const shape = [box.x, box.y, box.w, box.h, box.group, box.depth, band, first, last].join("|");
-    const key = [node.status, status, node.name, meta, node.replayed ? 1 : 0, selected, children ? 1 : 0, shape].join("|");
+    const key = [node.status, status, node.name, meta, node.replayed ? 1 : 0, node.body ?? "", selected, children ? 1 : 0, shape].join("|");
     let el = this.nodes.get(node.id);
     if (el && el.key === key) return 0;
     let created = 0;
@@ -471,11 +485,13 @@ export class DagView {
     setAttr(g, "data-shown", status);
     setAttr(g, "data-kind", node.kind);
     setAttr(g, "data-depth", String(box.depth));
+    if (node.body) setAttr(g, "data-body", node.body);
+    else g.removeAttribute("data-body");
     setAttr(el.box, "width", String(box.w));
     setAttr(el.box, "height", String(box.h));
     setText(el.name, node.name.length > NAME_CHARS ? `${node.name.slice(0, NAME_CHARS - 1)}…` : node.name);
     const args = node.label ? ` · ${node.label}` : "";
-    el.tip = `${node.name} (${node.id})${args} · ${statusWords(status)}${node.replayed ? " · replayed from the journal" : ""}`;
+    el.tip = `${node.name} (${node.id})${args} · ${statusWords(status)}${node.replayed ? " · replayed from the journal" : ""}${body ? ` · ${body[1]}` : ""}`;
     if (el.title) setText(el.title, el.tip);
     setText(el.meta, meta);
     if (collapsed) {

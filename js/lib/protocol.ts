@@ -81,6 +81,12 @@ export interface GraphNode {
   usage?: NodeUsage | null;
   /** Where its body ran when not in the kernel (a Dask worker's address). */
   where?: string | null;
+  /**
+   * A sync body the node gave up on (Stop, a timeout), which Python cannot stop: "running" while it still runs in
+   * its thread, then "returned" or "raised" ("ended": said before the kernel told which). Its effect may happen
+   * though the node says stopped.
+   */
+  body?: "running" | "returned" | "raised" | "ended" | string | null;
 }
 
 /** One node's details, fetched by the inspector with an `inspect` command (the `graph` trait is slim). */

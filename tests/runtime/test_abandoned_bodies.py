@@ -168,3 +168,70 @@ def test_a_thread_executor_keeps_its_bound_around_abandoned_bodies(gate: Gate) -
         pool.shutdown(wait=True)
     assert out[1:] == ["b", "c"]
     assert gate.started == ["hung", "next", "a", "b", "c"]
+
+
+@pytest.mark.parametrize("how", ["stop", "timeout"])
+def test_the_dag_says_a_given_up_body_still_runs_then_how_it_ended(gate: Gate, tmp_path: Any, how: str) -> None:
+    """A payment's sync body runs on in its thread after Stop (or its node's timeout): the node says stopped (or
+    timed out), and the DAG says the body still runs, then that it returned: its effect happened. A graph read back
+    from the store (another session, as after a restart) says the same."""
+    from aether_nb.store.duckdb import DuckDBStore
+    from tests.conftest import default_session
+
+    @ag.tool(outputs=["paid"])
+    def pay(amount: int) -> dict[str, int]:
+        gate.body("pay", block=True)
+        return {"paid": amount}
+
+    @ag.graphify(name="checkout", inputs=["amount"], outputs=["paid"])
+    def checkout(amount: Any) -> Any:
+        return {"paid": pay(amount=amount, _timeout_s=0.2 if how == "timeout" else None).paid}
+
+    path = tmp_path / "runs.duckdb"
+    with DuckDBStore(path) as store, default_session(store) as s:
+
+        async def main() -> tuple[str, str | None, str | None]:
+            run = checkout.start(amount=5)
+            await until(lambda: gate.running == 1)
+            if how == "stop":
+                run.cancel()
+                await until(lambda: run.status == "cancelled")
+            else:
+                await until(lambda: run.status == "failed")
+            node = run.graph.node("pay_1")
+            during = node.body
+            gate.release.set()
+            await until(lambda: run.graph.node("pay_1").body != "running")
+            return node.status, during, run.graph.node("pay_1").body
+
+        status, during, after = arun(main())
+        s.flush()
+        run_id = s.runs()[0].id
+    assert status == ("CANCELLED" if how == "stop" else "FAILED_TIMEOUT")
+    assert (during, after) == ("running", "returned")
+    with DuckDBStore(path) as store, default_session(store) as s:
+        node = s.get_run(run_id).graph.to_dict()["nodes"][0]
+        assert (node["id"], node["status"], node["body"]) == ("pay_1", status, "returned")
+
+
+def test_a_given_up_body_that_raises_is_said_raised(session: Session, gate: Gate) -> None:
+    @ag.tool(outputs=["paid"])
+    def pay(amount: int) -> dict[str, int]:
+        gate.body("pay", block=True)
+        raise ConnectionError("the bank hung up")
+
+    @ag.graph_fn(name="pay_agent", outputs=["paid"])
+    async def pay_agent(amount: int) -> dict[str, Any]:
+        return await pay(amount=amount)
+
+    async def main() -> str | None:
+        run = pay_agent.start(amount=5)
+        await until(lambda: gate.running == 1)
+        run.cancel()
+        await until(lambda: run.status == "cancelled")
+        assert run.graph.node("pay_1").body == "running"
+        gate.release.set()
+        await until(lambda: run.graph.node("pay_1").body != "running")
+        return run.graph.node("pay_1").body
+
+    assert arun(main()) == "raised"
