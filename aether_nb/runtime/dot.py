@@ -50,6 +50,8 @@ def to_dot(graph: dict[str, Any], *, fast: bool = False) -> str:
             label = f"{n['name']}\n{status.words(st)}"
             if n.get("label"):
                 label = f"{n['name']}\n{n['label']}\n{status.words(st)}"
+            if n.get("body"):  # a sync body given up on: what it does now (it may still do its effect)
+                label += "\n" + status.BODY_WORDS.get(str(n["body"]), status.BODY_WORDS["ended"])
             if n["id"] in children:
                 with container.subgraph(name=f"cluster_{ids[n['id']]}") as sub:
                     sub.attr(label=f"{n['name']} · {status.words(st)}", color=stroke, fontcolor=stroke)

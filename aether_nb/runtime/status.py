@@ -48,6 +48,15 @@ RUN_WORDS: dict[str, str] = {
 }
 """Run status -> the words shown for it."""
 
+BODY_WORDS: dict[str, str] = {
+    "running": "body still running",
+    "returned": "body returned later",
+    "raised": "body raised later",
+    "ended": "body ended later",
+}
+"""A node's sync body given up on (``GraphNode.body``: Stop or a timeout, which Python cannot stop) -> the words its
+box shows under its status (``js/lib/dag_view.ts``' ``BODY_LINES`` says the same)."""
+
 CUT_OFF = "cut off (the kernel stopped while it ran)"
 """What a run is said to be whose stored status is ``running`` or ``pending`` while nothing executes it (the process
 that executed it stopped): ``%aether runs`` and ``run.wait_for`` say it in these words. Its stored status stays as it

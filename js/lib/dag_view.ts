@@ -61,7 +61,8 @@ const BOX_REACH = 2;
 
 /**
  * The second line of a node whose sync body was given up on (`GraphNode.body`), and its tooltip's words: the node
- * says stopped (or timed out) while the body may still do its effect, so the box says what the body does.
+ * says stopped (or timed out) while the body may still do its effect, so the box says what the body does (the
+ * saved view's words: `BODY_WORDS` in aether_nb/runtime/status.py).
  */
 export const BODY_LINES: Record<string, [string, string]> = {
   running: ["⟳ body still running", "its sync body still runs in its thread (Python cannot stop it): its effect may still happen"],

@@ -63,3 +63,17 @@ def test_a_long_chain_is_drawn_top_to_bottom_and_a_wide_or_short_graph_left_to_r
     assert "rankdir=TB" in to_dot(chain(35))
     assert "rankdir=LR" in to_dot(chain(5))
     assert "rankdir=LR" in to_dot(fan)
+
+
+def test_a_node_whose_body_was_given_up_on_says_what_the_body_does() -> None:
+    """Stopped while its sync body ran on: the saved drawing says the body still runs, then how it ended (the
+    widget's DAG box says the same words)."""
+    node = {"id": "pay_1", "name": "pay", "status": "CANCELLED"}
+    for body, words in [
+        ("running", "body still running"),
+        ("returned", "body returned later"),
+        ("odd", "body ended later"),
+    ]:
+        source = to_dot({"nodes": [{**node, "body": body}], "edges": []})
+        assert f"stopped\n{words}" in source or f"stopped\\n{words}" in source, source
+    assert "body" not in to_dot({"nodes": [node], "edges": []})
