@@ -372,11 +372,9 @@ class RunView:
     def _on_warning(self, event: RunWarning) -> None:
         """What the run warns about, in words, decided by the warning's code and detail (never by its wording)."""
         detail = event.detail if isinstance(event.detail, dict) else {}
-        if event.code == "abandoned_body_ended" and self.run.done:
-            # A body given up on ended after its run did: the saved copy, drawn at the end, said it still ran.
+        if event.code == "abandoned_body_ended" and self.run.done:  # (the saved copy, drawn at the end, said it ran)
             self.flush()
-            self._spawn(self._refresh_static())
-            return
+            self._spawn(self._refresh_static())  # (then returns below: no notice for it)
         if event.code in ("tool_changed", "ran_again"):
             # A replayed step whose tool has other code now: the result shown is the old code's (every effect once).
             # A step cut off while it ran, run again from its start: what it did before the stop may be twice.

@@ -510,11 +510,8 @@ def _gated(texts: list[str], joined: str) -> Iterator[int]:
         return
     gate = _gates()[0]
     data = joined.encode("ascii")
-    found = gate.search(data)
-    if found is None:  # (nearly every batch: no text to locate)
-        return
-    # where each text's newline ends (the i-th text's end, plus the i + 1 newlines up to it)
-    ends = [end + i for i, end in enumerate(itertools.accumulate(map(len, texts)), 1)]
+    found = gate.search(data)  # (nearly every batch: no hit, and no text to locate below)
+    ends = list(itertools.accumulate(len(t) + 1 for t in texts)) if found else []  # where each text's newline ends
     while found is not None:
         i = bisect.bisect_right(ends, found.start())
         yield i
