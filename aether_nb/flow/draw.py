@@ -90,6 +90,14 @@ _KEYWORD_ID = re.compile(
     r"(?:style|default|linkStyle|interpolate|classDef|class|flowchart-elk|swimlane-beta|graph|flowchart|subgraph"
     r"|end|_self|_blank|_parent|_top)(?![A-Za-z0-9_])|(?:call|click|href)$"
 )
+# Mermaid keeps some of a drawing's nodes in plain JavaScript objects keyed by id: a node named like a property
+# every object has (``__proto__``, ``constructor``, ``toString``, ...) made it fail with no message (found by
+# tests/browser/test_mermaid_render.py's fuzzing). Such an id is written with its first letter as a code point.
+_PROTOTYPE_IDS = frozenset({
+    "__proto__", "constructor", "prototype", "toString", "toLocaleString", "valueOf", "hasOwnProperty",
+    "isPrototypeOf", "propertyIsEnumerable", "__defineGetter__", "__defineSetter__", "__lookupGetter__",
+    "__lookupSetter__",
+})  # fmt: skip
 _ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 # Quoted labels end at '"'; '#' starts Mermaid's entity codes, '%%{' a directive and '`' a markdown string;
 # '<', '>' and '&' would be read as HTML. Each is written as an entity code, shown as the character itself.
@@ -103,7 +111,7 @@ def mermaid_id(name: str) -> str:
     Mermaid keyword (``end``, ``graph``, ``style``, ...) are written as code points too."""
     out = "".join(ch if ch in _ID_CHARS else f"\\{ord(ch):x}" for ch in name)
     out = re.sub("-(?=-)", r"\\2d", out)
-    if _KEYWORD_ID.match(out):
+    if _KEYWORD_ID.match(out) or out in _PROTOTYPE_IDS:
         out = f"\\{ord(out[0]):x}{out[1:]}"
     return out
 

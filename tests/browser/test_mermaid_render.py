@@ -118,7 +118,7 @@ def _spec(nodes: list[str], **parts: Any) -> dict[str, Any]:
 def test_graphs_a_tester_found_unreadable_render_in_jupyterlab(notebook: Callable[[list[str]], LabPage]) -> None:
     """A router without a path map (``tools_condition``'s kind), LangGraph's "Chart Generator" example, a defer
     node and an interrupt mark: Mermaid read none of them before (``-. .->``, ``Chart Generator[...]``,
-    ``j[j (defer)]``)."""
+    ``j[j (defer)]``); and nodes named like properties every JavaScript object has (``__proto__``)."""
     lab = notebook(CELLS)
     lab.run_cell(0)
     _show(
@@ -137,6 +137,12 @@ def test_graphs_a_tester_found_unreadable_render_in_jupyterlab(notebook: Callabl
                 maps=[["subgraph", [["direction TB", "click"], ["%%{init: {}}%%", "a--b"], ["`md`", "__end__"]]]],
                 no_map=["click"],
             ),
+            # names of properties every JavaScript object has: Mermaid failed on them with no message (fuzzing)
+            _spec(
+                ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"],
+                edges=[["__proto__", "constructor"], ["constructor", "toString"], ["toString", "hasOwnProperty"]],
+                maps=[["hasOwnProperty", [["__proto__", "valueOf"], ["constructor", "__end__"]]]],
+            ),
         ],
     )
 
@@ -145,7 +151,7 @@ def test_graphs_a_tester_found_unreadable_render_in_jupyterlab(notebook: Callabl
 _TRICKY = ["end", "graph", "style", "class", "subgraph", "classDef", "linkStyle", "click", "call", "href", "default",
            "flowchart", "interpolate", "direction", "direction TB", "_self", "v", "o", "x", "LR", "a--b", "-", "end-x",
            "node (1)", "[x]", "{x}", "a|b", "a;b", "#quot;", "`md`", "**b**", "__x__", "<b>x</b>", "a&amp;b", "%%",
-           "é", "中文", "🦜", "a\tb", "\\", " a", "Ȋ"]  # fmt: skip
+           "é", "中文", "🦜", "a\tb", "\\", " a", "Ȋ", "__proto__", "constructor", "toString"]  # fmt: skip
 _CHARS = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/|:")
 _NAMES = st.one_of(
     st.sampled_from(_TRICKY),
