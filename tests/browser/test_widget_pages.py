@@ -69,7 +69,7 @@ def test_a_notebook_saved_while_a_run_waits_keeps_its_question(lab_server: LabSe
     lab.page.wait_for_function(
         "() => { const box = document.querySelector('.aether-run .aether-message-box input');"
         " return box !== null && box.value !== '' && document.activeElement === box; }",
-        timeout=15_000,
+        timeout=45_000,  # (15 s timed out once in a loaded CI run; a state wait, so only a failure waits this long)
     )
     kept = lab.page.evaluate(
         "() => { const box = document.querySelector('.aether-run .aether-message-box input');"
