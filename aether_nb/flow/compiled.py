@@ -295,8 +295,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         As in LangGraph, ``output_keys`` picks what is returned (one key: its value; any key of the state, not only
         the output schema's), ``interrupt_before``/``interrupt_after`` (a non-empty list, or ``"*"``; ``[]`` keeps
         the compiled ones) replace the compiled ones for the turn this call starts, and a ``stream_mode`` other
-        than ``"values"`` returns the list of chunks :meth:`astream` would yield, showing only the output
-        schema's keys (or ``output_keys``), as LangGraph's ``invoke`` does. ``version="v2"`` returns
+        than ``"values"`` returns the list of chunks :meth:`astream` would yield (``subgraphs=True``: with their
+        namespaces), showing the output schema's keys (or ``output_keys``), as LangGraph's. ``version="v2"`` returns
         LangGraph's :class:`GraphOutput` (``value``, ``interrupts``) instead (chunks: v2's typed parts).
 
         Returns:
@@ -318,7 +318,7 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         stream_mode = default_stream_mode(stream_mode)
         if stream_mode != "values":
             call = {"context": context, "interrupt_before": interrupt_before, "interrupt_after": interrupt_after}
-            call["printed"] = printed
+            call.update(printed=printed, subgraphs=kwargs.get("subgraphs", False))
             return await invoke_by_stream(self, input, config, stream_mode, output_keys, version, call)
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("ainvoke()", self.nodes, interrupt_before, interrupt_after)

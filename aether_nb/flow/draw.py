@@ -108,7 +108,8 @@ def mermaid_id(name: str) -> str:
     """The Mermaid node id LangGraph gives ``name`` (``_to_safe_id``: letters, digits, "_" and "-" kept, any other
     character as a backslash and its hex code point, so "Chart Generator" is ``Chart\\20Generator``), made safe
     where LangGraph's is not: a "-" before another "-" (``--`` starts an arrow) and a first letter that makes a
-    Mermaid keyword (``end``, ``graph``, ``style``, ...) are written as code points too."""
+    Mermaid keyword (``end``, ``graph``, ``style``, ...) or a property every JavaScript object has (``__proto__``,
+    ``constructor``, ...: Mermaid keeps nodes in plain objects) are written as code points too."""
     out = "".join(ch if ch in _ID_CHARS else f"\\{ord(ch):x}" for ch in name)
     out = re.sub("-(?=-)", r"\\2d", out)
     if _KEYWORD_ID.match(out) or out in _PROTOTYPE_IDS:

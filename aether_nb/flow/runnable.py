@@ -1,8 +1,9 @@
 """The Runnable conveniences LangGraph's compiled graphs inherit from LangChain and that LangGraph code uses every
 day: ``with_config``, ``batch``/``abatch``, ``(a)batch_as_completed``, ``get_subgraphs``, ``get_name``, ``aget_graph``.
 
-They are thin: ``abatch`` is one ``ainvoke`` per input, run concurrently; ``with_config`` returns a view of the
-same compiled graph (same checkpoints, same runs) whose calls merge a default config into theirs.
+They are thin: ``abatch`` is one ``ainvoke`` per input, run concurrently (the inputs given one thread run one after
+the other: a thread runs one turn at a time); ``with_config`` returns a view of the same compiled graph (same
+checkpoints, same runs) whose calls merge a default config into theirs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ def _configs(inputs: Sequence[Any], config: Mapping[str, Any] | Sequence[Mapping
     return configs
 
 
+def _lanes(configs: Sequence[Any]) -> list[list[int]]:
+    """The inputs' indices by thread, in input order: the inputs of one thread run one after the other, each on the
+    state the one before left (concurrent, the second found the thread running and failed, or ran after the first,
+    as timing fell). An input with no thread id is a lane of its own."""
+    lanes: dict[Any, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        configurable = cfg.get("configurable") if isinstance(cfg, Mapping) else None
+        thread = configurable.get("thread_id") if isinstance(configurable, Mapping) else None
+        lanes.setdefault(("thread", str(thread)) if thread is not None else ("alone", i), []).append(i)
+    return list(lanes.values())
+
+
 class RunnableMixin:
     """Mixed into :class:`~aether_nb.flow.compiled.CompiledGraph`."""
 
@@ -58,10 +71,23 @@ class RunnableMixin:
         **kwargs: Any,
     ) -> list[Any]:
         """``ainvoke`` each input (with the config, or its own from a list of configs) concurrently; results in
-        input order. Give each input its own thread: one thread runs one turn at a time."""
+        input order. Inputs given the same thread run one after the other, in order (one thread runs one turn at a
+        time; LangGraph runs them at once, each from the thread's state before the call)."""
         graph: Any = self
-        calls = [graph.ainvoke(i, c, **kwargs) for i, c in zip(inputs, _configs(inputs, config), strict=True)]
-        return list(await asyncio.gather(*calls, return_exceptions=return_exceptions))
+        configs = _configs(inputs, config)
+        results: list[Any] = [None] * len(configs)
+
+        async def lane(indices: list[int]) -> None:
+            for i in indices:
+                try:
+                    results[i] = await graph.ainvoke(inputs[i], configs[i], **kwargs)
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    results[i] = exc
+
+        await asyncio.gather(*(lane(indices) for indices in _lanes(configs)))
+        return results
 
     def batch(
         self,
@@ -97,13 +123,24 @@ class RunnableMixin:
                     raise
                 return i, exc
 
-        calls = [
-            asyncio.ensure_future(one(i, inp, c))
-            for i, (inp, c) in enumerate(zip(inputs, _configs(inputs, config), strict=True))
-        ]
+        configs = _configs(inputs, config)
+        done: asyncio.Queue[tuple[int, Any] | BaseException] = asyncio.Queue()
+
+        async def lane(indices: list[int]) -> None:  # (one thread's inputs, in order: see _lanes)
+            for i in indices:
+                try:
+                    done.put_nowait(await one(i, inputs[i], configs[i]))
+                except Exception as exc:
+                    done.put_nowait(exc)
+                    return
+
+        calls = [asyncio.ensure_future(lane(indices)) for indices in _lanes(configs)]
         try:
-            for finished in asyncio.as_completed(calls):
-                yield await finished
+            for _ in configs:
+                item = await done.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
         finally:
             for c in calls:
                 c.cancel()

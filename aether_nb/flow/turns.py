@@ -373,7 +373,9 @@ def check_call_options(durability: str | None, kwargs: Mapping[str, Any]) -> Non
             UserWarning,
             stacklevel=3,
         )
-    unknown = sorted(set(kwargs) - {"debug", "print_mode", "checkpoint_during"})
+    if not isinstance(kwargs.get("subgraphs", False), bool):  # (ainvoke's: chunks with namespaces, as astream's)
+        raise UsageError(f"subgraphs takes True or False, got {shown(kwargs['subgraphs'])}", code="bad_arguments")
+    unknown = sorted(set(kwargs) - {"debug", "print_mode", "checkpoint_during", "subgraphs"})
     if unknown:
         raise UsageError(f"unexpected keyword argument(s) {unknown}; see help(CompiledGraph.ainvoke)")
 
