@@ -342,15 +342,9 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         """:meth:`ainvoke` for scripts (and sync nodes); in a notebook use ``await app.ainvoke(...)``."""
         parent, node_run = current_engine(), current_node_run()
         if parent is not None and node_run is not None:  # a sync node in its worker thread: run on the loop
-            coro: Any
-            if runs_on_own_thread(self, config, parent):  # a turn on its own thread (see flow.nested_calls)
-                coro = self.ainvoke(input, config, **kwargs)
-            else:
-                context = kwargs.get("context")
-                ctx = coerce_context(self.context_schema, context) if context is not None else INHERIT
-                coro = invoke_inside_node(self, input, config, parent, node_run, ctx)
-            future = asyncio.run_coroutine_threadsafe(coro, node_run.loop)
-            return future.result()
+            # (as an async node's ainvoke: in the node's context, which the loop's task copies from this thread, so
+            # its options (output_keys, stream_mode, version) apply alike; a turn on its own thread: flow.nested_calls)
+            return asyncio.run_coroutine_threadsafe(self.ainvoke(input, config, **kwargs), node_run.loop).result()
         no_running_loop("invoke()", "await app.ainvoke(...)")
         return asyncio.run(self.ainvoke(input, config, **kwargs))
 
