@@ -130,9 +130,9 @@ class RunnableMixin:
             for i in indices:
                 try:
                     done.put_nowait(await one(i, inputs[i], configs[i]))
-                except Exception as exc:
+                except BaseException as exc:  # (raised by the loop below: a failure, or a call stopped)
                     done.put_nowait(exc)
-                    return
+                    raise
 
         calls = [asyncio.ensure_future(lane(indices)) for indices in _lanes(configs)]
         try:
