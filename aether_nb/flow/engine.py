@@ -191,8 +191,8 @@ class Engine(Emitter, Pauses):
         (LangGraph), plus where it runs (also in ``metadata``, with the call's metadata)."""
         if self._configurable is None:
             configurable = {**self.config, "thread_id": self.thread_id, "checkpoint_ns": self.ns}
-            configurable.pop("recursion_limit", None)
-            configurable.pop("metadata", None)  # (it is the config's own key, as in LangGraph)
+            for key in _CONFIG_KEYS:  # (the config's own keys, not configurable ones, as in LangGraph)
+                configurable.pop(key, None)
             self._configurable = configurable
         metadata = self.task_metadata(node, step, task)
         return {
@@ -578,6 +578,11 @@ class Engine(Emitter, Pauses):
             self._head_stale = False
             self.head = self.checkpointer.latest(self.thread)
         return self.head
+
+
+_CONFIG_KEYS = ("recursion_limit", "metadata", "tags", "callbacks", "run_name", "max_concurrency")
+"""A LangChain config's own keys (``RunnableConfig``): the flat config mixes them with the configurable ones, and
+LangGraph's node never finds them under ``configurable``."""
 
 
 def running_key(run_id: str, ns: str) -> str:
