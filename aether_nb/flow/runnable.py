@@ -48,11 +48,15 @@ def _configs(inputs: Sequence[Any], config: Mapping[str, Any] | Sequence[Mapping
 def _lanes(configs: Sequence[Any]) -> list[list[int]]:
     """The inputs' indices by thread, in input order: the inputs of one thread run one after the other, each on the
     state the one before left (concurrent, the second found the thread running and failed, or ran after the first,
-    as timing fell). An input with no thread id is a lane of its own."""
+    as timing fell). An input with no thread id is a lane of its own. The thread is read as ``parse_config`` reads
+    it: a flat ``thread_id`` over the one under ``configurable``."""
     lanes: dict[Any, list[int]] = {}
     for i, cfg in enumerate(configs):
-        configurable = cfg.get("configurable") if isinstance(cfg, Mapping) else None
-        thread = configurable.get("thread_id") if isinstance(configurable, Mapping) else None
+        flat = cfg if isinstance(cfg, Mapping) else {}
+        configurable = flat.get("configurable")
+        thread = flat.get("thread_id")
+        if thread is None and isinstance(configurable, Mapping):
+            thread = configurable.get("thread_id")
         lanes.setdefault(("thread", str(thread)) if thread is not None else ("alone", i), []).append(i)
     return list(lanes.values())
 

@@ -43,6 +43,13 @@ def test_inputs_on_one_thread_run_in_order() -> None:
     assert app.get_state(_thread("t")).values == {"log": ["x", "a", "y", "a", "z", "a"]}
 
 
+def test_a_flat_thread_id_is_the_same_thread() -> None:
+    """Agentflow's flat config (``{"thread_id": ...}``) names the thread as ``configurable`` does."""
+    app = _app()
+    out = app.batch([{"log": ["x"]}, {"log": ["y"]}], [{"thread_id": "f"}, _thread("f")])
+    assert [dict(o) for o in out] == [{"log": ["x", "a"]}, {"log": ["x", "a", "y", "a"]}]
+
+
 def test_threads_of_their_own_match_langgraph() -> None:
     def run(lib: Any, app: Any) -> tuple[Any, ...]:
         out = app.batch([{"log": ["x"]}, {"log": ["y"]}], [_thread("1"), _thread("2")])
