@@ -22,9 +22,10 @@ class S(TypedDict):
     log: Annotated[list[str], operator.add]
 
 
-def _with_subgraph(lib: Any) -> Any:
+def _with_subgraph(lib: Any, inner_node: Any = None) -> Any:
+    """``START -> a -> sub``, the subgraph ``sub`` running one node ``i`` (``inner_node``, else one logging "i")."""
     inner = lib.StateGraph(S)
-    inner.add_node("i", lambda s: {"log": ["i"]})
+    inner.add_node("i", inner_node or (lambda s: {"log": ["i"]}))
     inner.add_edge(lib.START, "i")
     outer = lib.StateGraph(S)
     outer.add_node("a", lambda s: {"log": ["a"]})
@@ -68,15 +69,7 @@ def test_a_pause_inside_the_subgraph_and_its_answer() -> None:
         def ask(s: S) -> dict[str, Any]:
             return {"log": [f"i:{lib.interrupt('ok?')}"]}
 
-        inner = lib.StateGraph(S)
-        inner.add_node("i", ask)
-        inner.add_edge(lib.START, "i")
-        outer = lib.StateGraph(S)
-        outer.add_node("a", lambda s: {"log": ["a"]})
-        outer.add_node("sub", inner.compile())
-        outer.add_edge(lib.START, "a")
-        outer.add_edge("a", "sub")
-        return outer
+        return _with_subgraph(lib, ask)
 
     def run(lib: Any, app: Any) -> tuple[Any, ...]:
         paused = app.invoke({"log": []}, _thread("1"), subgraphs=True)
