@@ -406,6 +406,8 @@ class CompiledGraph(RunnableMixin, DescribeMixin):
         output schema's keys, as LangGraph's), the call's own ``output_keys`` being what an agent's journal keeps."""
         check_version(version)
         check_output_keys(output_keys)
+        if not isinstance(subgraphs, bool):  # (a truthy string added namespaces to every chunk)
+            raise UsageError(f"subgraphs takes True or False, got {shown(subgraphs)}", code="bad_arguments")
         ctx = coerce_context(self.context_schema, context)
         breakpoints = call_breakpoints("astream()", self.nodes, interrupt_before, interrupt_after)
         stream_mode = default_stream_mode(stream_mode)

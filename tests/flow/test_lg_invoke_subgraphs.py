@@ -87,3 +87,11 @@ def test_subgraphs_takes_a_bool(bad: Any) -> None:
     with pytest.raises(UsageError, match="subgraphs takes True or False"):
         app.invoke({"log": []}, _thread("1"), subgraphs=bad, stream_mode="updates")
     assert app.get_state(_thread("1")).values == {}  # (refused before the turn started: nothing ran)
+
+
+@pytest.mark.parametrize("bad", ["no", 0])
+def test_astream_subgraphs_takes_a_bool(bad: Any) -> None:
+    app = _with_subgraph(ours).compile(checkpointer="memory")
+    with pytest.raises(UsageError, match="subgraphs takes True or False"):
+        list(app.stream({"log": []}, _thread("1"), subgraphs=bad))
+    assert app.get_state(_thread("1")).values == {}
