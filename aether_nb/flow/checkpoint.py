@@ -58,6 +58,9 @@ def parse_checkpoint_id(value: Any) -> int:
     )
 
 
+_SCALARS = (str, int, float, bool, type(None))
+"""Metadata values a decoded checkpoint shares with its stored form, which may be a head kept for every read."""
+
 GOTO_KEY = "__goto__"
 """``Checkpoint.pending`` key of the tasks a ``Command(goto=...)`` added at an ``interrupt()`` pause: the paused
 superstep runs them beside the resumed node when it goes on (as LangGraph does)."""
@@ -191,6 +194,7 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        metadata = data.get("metadata") or {}
         return cls(
             values=decode(data["values"]),
             tasks=tuple(decode(data.get("tasks") or [])),
@@ -207,7 +211,7 @@ class Checkpoint:
             errors=dict(data.get("errors") or {}),
             interrupts=decode(data.get("interrupts") or {}),
             turn_start=data.get("turn_start", 0),
-            metadata=dict(data.get("metadata") or {}),
+            metadata={k: v if type(v) in _SCALARS else copy.deepcopy(v) for k, v in metadata.items()},
             ran={k: [list(s) for s in v] for k, v in (data.get("ran") or {}).items()},
         )
 
@@ -427,7 +431,7 @@ class StoreCheckpointer:
         self.key = ""  # run ids need no extra discriminator: the namespace is the graph's name
         self._scope = f"flow:{namespace}"
         self._records = _RECORDS.setdefault(store, {}).setdefault(namespace, {})
-        # each thread's newest checkpoint as written (JSON): reading the head costs no query
+        # each thread's newest checkpoint as written or read (JSON): reading the head again costs no query
         self._heads = _HEADS.setdefault(store, {}).setdefault(namespace, {})
         # checkpoints whose values cannot be stored (not JSON, not picklable): kept in this process only
         self._local = _LOCAL.setdefault(store, {}).setdefault(namespace, {})
@@ -482,13 +486,16 @@ class StoreCheckpointer:
         """Rewrite a stored checkpoint. Its existence is checked without decoding it (a pause rewrites the head
         its superstep started from, which this process just wrote: known from the head cache)."""
         head = self._heads.get(thread)
-        if head is None or head[0] != checkpoint.id:
-            key = self._cp_key(thread, checkpoint.id)
+        key = self._cp_key(thread, checkpoint.id)
+        if head is not None and head[0] == checkpoint.id:
+            data = head[1]
+        else:
             found = self.store.kv_get(self._scope, key)
             if found is None:
                 raise UsageError(f"thread {shown(thread)} has no checkpoint {checkpoint.id}")
-            if found[0].get("not_durable") and key not in self._local:
-                self._load(key, found[0])  # (raises: its values are gone with the process that made it)
+            data = found[0]
+        if data.get("not_durable") and key not in self._local:
+            self._load(key, data)  # (raises: its values are gone with the process that made it)
         self._write(thread, checkpoint)
 
     def get(self, thread: str, checkpoint_id: int) -> Checkpoint | None:
@@ -508,34 +515,46 @@ class StoreCheckpointer:
             return _copy(local)
         return Checkpoint.from_json(data)
 
-    def latest(self, thread: str) -> Checkpoint | None:
+    def _head(self, thread: str) -> tuple[int, dict[str, Any]] | None:
+        """The thread's newest checkpoint as ``(id, stored JSON)``, kept in ``_heads`` once this process wrote or
+        read it: resuming a paused thread asks for its head four times (a ``goto`` there? the state a restarted task
+        runs on, the state an answered node reads again, the next checkpoint's parent), each a query and a decode.
+        Kept as a written one is: it serves while the thread record's ``seq`` names it, and :meth:`_write` replaces
+        it with every newer or rewritten head (a read after a write sees the write)."""
         seq = (self.get_thread(thread) or {}).get("seq")
         if not seq:
             return None
+        seq = int(seq)
         head = self._heads.get(thread)
-        if head is not None and head[0] == int(seq):
-            return self._load(self._cp_key(thread, head[0]), head[1])
-        return self.get(thread, int(seq))
+        if head is not None and head[0] == seq:
+            return head
+        found = self.store.kv_get(self._scope, self._cp_key(thread, seq))
+        if found is None:
+            return None
+        read = (seq, found[0])  # (a fresh object from the store: never handed out, decoded for every caller)
+        if head is None or head[0] <= seq:
+            self._heads[thread] = read
+        return read
+
+    def latest(self, thread: str) -> Checkpoint | None:
+        head = self._head(thread)
+        return None if head is None else self._load(self._cp_key(thread, head[0]), head[1])
 
     def latest_id(self, thread: str) -> int | None:
-        """The id of :meth:`latest`, without decoding it when this process wrote it (see :func:`latest_id`)."""
-        seq = (self.get_thread(thread) or {}).get("seq")
-        if not seq:
+        """The id of :meth:`latest`, without decoding it (see :func:`latest_id`)."""
+        head = self._head(thread)
+        if head is None:
             return None
-        head = self._heads.get(thread)
-        if head is not None and head[0] == int(seq):
-            return head[0]
-        latest = self.latest(thread)
-        return None if latest is None else latest.id
+        key = self._cp_key(thread, head[0])
+        if head[1].get("not_durable") and key not in self._local:
+            self._load(key, head[1])  # (raises, as latest() does: its values are gone with the process that made it)
+        return head[0]
 
     def head_json(self, thread: str) -> dict[str, Any] | None:
-        """The newest checkpoint's stored JSON form when this process wrote it, not to be changed (else None; see
-        :func:`goto_at_head`)."""
-        seq = (self.get_thread(thread) or {}).get("seq")
-        head = self._heads.get(thread)
-        if not seq or head is None or head[0] != int(seq) or head[1].get("not_durable"):
-            return None
-        return head[1]
+        """The newest checkpoint's stored JSON form, not to be changed (None: none, or its values are kept in a
+        process only; see :func:`goto_at_head`)."""
+        head = self._head(thread)
+        return None if head is None or head[1].get("not_durable") else head[1]
 
     def history(self, thread: str) -> list[Checkpoint]:
         out = []
