@@ -94,9 +94,7 @@ class Tool(Generic[P, R]):
                 '`ag.tool(name="my_tool")(fn)` (a functools.partial, a callable object)',
                 code="tool_name",
             )
-        if not isinstance(chosen, str) or not chosen.isidentifier() or keyword.iskeyword(chosen):
-            raise UsageError(f"tool name must be an identifier, got {shown(chosen)}", code="tool_name")
-        self.name: str = chosen
+        self.name: str = check_tool_name(chosen)
         if isinstance(executor, str) and executor == "local":  # (by type first: an array's == is an array)
             self.executor: Executor | None = LOCAL
         else:
@@ -470,7 +468,7 @@ def tool(
             if outputs is not None:
                 f.tool_outputs = check_outputs_decl(outputs, f"@tool {f.__name__}")
             if name is not None:
-                f.tool_name = name
+                f.tool_name = check_tool_name(name)
                 register(f, kind="tool", name=name)
             if version is not None:
                 f.declared_version, f.version = version, code_version(tool_version(f), version)
@@ -483,6 +481,19 @@ def tool(
         return made
 
     return wrap if fn is None else wrap(fn)
+
+
+def check_tool_name(name: Any) -> str:
+    """``name`` as a tool's name: a Python identifier, not a keyword. Why: a tool's name is the stem of its nodes'
+    ids and step keys (``name_1``, where ``/`` separates a step from the steps inside it), of the journal entries a
+    resume matches, and of the variables a promoted ``@graphify`` source assigns; a name of another type made
+    every history record of its node unstorable (dropped with a warning), so its run could not resume."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(
+            f"tool name must be an identifier (letters, digits and _, not a Python keyword), got {shown(name)}",
+            code="tool_name",
+        )
+    return name
 
 
 class _DualStageMeta(type):
@@ -565,7 +576,7 @@ class DualStageTool(metaclass=_DualStageMeta):
 
     def __init_subclass__(cls, outputs: Sequence[str] | None = None, name: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls.tool_name = name or cls.__name__
+        cls.tool_name = check_tool_name(name or cls.__name__)
         cls.tool_outputs = (
             check_outputs_decl(outputs, f"DualStageTool {cls.tool_name}") if outputs else cls.tool_outputs
         )
