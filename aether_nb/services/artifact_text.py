@@ -41,6 +41,37 @@ def guess_mime(name: str) -> str:
     return _TEXT_SUFFIXES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The MIME type of image bytes by their content (PNG, JPEG, GIF, WebP, AVIF, SVG), else None.
+
+    Why: the chat shows an image as a ``data:`` URL of its stored type, and a browser draws SVG only under
+    ``image/svg+xml``: SVG bytes sent without ``mime=`` were stored as PNG and showed as a broken image."""
+    for magic, mime in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:12] in (b"ftypavif", b"ftypavis"):
+        return "image/avif"
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
+        return "image/svg+xml"
+    return None
+
+
+def image_name(mime: str) -> str:
+    """The name of an image sent as bytes without one, by its type (``image.svg``), so its download is named right."""
+    return "image" + (mimetypes.guess_extension(mime) or ".png")
+
+
 def redact_blob(data: bytes, mime: str) -> bytes:
     """``data`` with its secrets redacted when it is text (``text/*``, JSON, XML, YAML, TOML); other bytes as is.
 

@@ -30,7 +30,7 @@ from aether_nb.runtime.events import ChannelMessage
 from aether_nb.runtime.execution import Scope
 from aether_nb.runtime.kept_answers import withdrawn_if_moving
 from aether_nb.runtime.waits import Wait, WaitSpec, positive_seconds
-from aether_nb.services.artifacts import guess_mime
+from aether_nb.services.artifact_text import guess_mime, image_name, sniff_image
 from aether_nb.services.inbox import INBOX_SCOPE as INBOX_SCOPE  # (the inbox's names, re-exported where callers
 from aether_nb.services.inbox import post_message as post_message  # found them before the inbox had a module)
 from aether_nb.services.inbox import queued_messages as queued_messages
@@ -209,7 +209,9 @@ class Channel:
             blob = bytes(data)
         else:
             raise UsageError(f"expected bytes or a file path, got {type(data).__name__}")
-        name = name or ("image.png" if kind == "image" else "file.bin")
+        if mime is None and kind == "image":
+            mime = _image_mime(blob, name)
+        name = name or (image_name(mime) if kind == "image" and mime else "file.bin")
         mime = mime or guess_mime(name)
         art = await self._ctx.artifacts().save_bytes(blob, name=name, mime=mime, kind=kind)
         return {"artifact_uri": art.uri, "mime": art.mime, "name": name, "size": art.size}
@@ -222,9 +224,10 @@ class Channel:
         mime: str | None = None,
         name: str | None = None,
     ) -> None:
-        """Show an image (PNG/JPEG/SVG bytes or a path); it is stored as an artifact first."""
+        """Show an image (PNG, JPEG, GIF, WebP, AVIF or SVG bytes, or a path); it is stored as an artifact first.
+        Its type comes from ``mime=``, else from its bytes, else from its name (``name=`` or the file's)."""
         alt_text = _check_option(alt, "alt", empty=True)
-        mime = _check_option(mime, "mime") or ("image/png" if isinstance(image, bytes) else None)
+        mime = _check_option(mime, "mime")
         content = await self._store_blob(image, name, mime, "image")
         content["alt"] = "image" if alt_text is None else alt_text
         await self._say("send_image", "image", content)
@@ -437,6 +440,21 @@ class Channel:
         )
         value = await self._ask("ask_files", spec)
         return [FileRef(name=f["name"], size=f["size"], mime=f["mime"], artifact_uri=f["artifact_uri"]) for f in value]
+
+
+def _image_mime(blob: bytes, name: str | None) -> str:
+    """The type to show ``blob`` as: what its bytes are, else what its name says when that is an image type."""
+    found = sniff_image(blob)
+    if found is None and name:
+        by_name = guess_mime(name)
+        found = by_name if by_name.startswith("image/") else None
+    if found is None:
+        raise UsageError(
+            f"send_image: {len(blob)} bytes{f' ({name})' if name else ''} that are no PNG, JPEG, GIF, WebP, AVIF or "
+            "SVG image; pass their type (mime='image/...') for another image format, or send_file(...) for a file",
+            code="not_an_image",
+        )
+    return found
 
 
 def read_file(path: str | pathlib.Path) -> tuple[str, bytes]:
