@@ -364,4 +364,14 @@ def register_context_service(name: str, service: Any) -> None:
         raise UsageError(f"a service name must be a public identifier, got {shown(name)}")
     if name in _RESERVED_SERVICE_NAMES:
         raise UsageError(f"{shown(name)} is a built-in NodeContext name; pick another service name")
+    # (both were taken, and failed only at the first call inside a run: None has no methods, and a class's methods
+    # got the call's first argument as their `self`)
+    if service is None:
+        raise UsageError(f"register_context_service({shown(name)}, None): register the service object itself")
+    if isinstance(service, type):
+        raise UsageError(
+            f"register_context_service({shown(name)}, {service.__name__}) got a class; register an instance, "
+            f"e.g. {service.__name__}(), whose methods the nodes call",
+            code="service_class",
+        )
     session().services[name] = service

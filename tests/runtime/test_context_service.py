@@ -8,6 +8,8 @@ import pickle
 import threading
 from typing import Any
 
+import pytest
+
 import aether_nb as ag
 from aether_nb.runtime.session import Session
 from tests.conftest import arun
@@ -138,3 +140,26 @@ def test_a_service_pickles_after_its_lock_was_used() -> None:
     assert arun(service.incr()) == 1
     copy = pickle.loads(pickle.dumps(service))
     assert copy.value == 1 and arun(copy.incr()) == 2
+
+
+def test_a_class_or_none_is_refused_with_what_to_register(session: Session) -> None:
+    """Registering the class instead of an instance (or a factory's None) was taken: the first call in a run then
+    failed far from the mistake (``Weather.now('Oslo')`` ran with ``'Oslo'`` as ``self``; ``None`` had no method)."""
+
+    class Weather:
+        def now(self, city: str) -> str:
+            return f"sunny in {city}"
+
+    with pytest.raises(ag.UsageError, match=r"got a class; register an instance, e\.g\. Weather\(\)") as err:
+        ag.register_context_service("weather", Weather)
+    assert err.value.code == "service_class"
+    with pytest.raises(ag.UsageError, match="register the service object itself"):
+        ag.register_context_service("weather", None)
+
+    ag.register_context_service("weather", Weather())  # the instance works as before
+
+    @ag.graph_fn(outputs=["w"])
+    async def forecast(*, context: ag.NodeContext) -> dict[str, str]:
+        return {"w": context.svc("weather").now("Oslo")}
+
+    assert arun(forecast()) == {"w": "sunny in Oslo"}
