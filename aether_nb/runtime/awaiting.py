@@ -101,8 +101,21 @@ async def wait_for(run: Run, statuses: Iterable[Any], timeout: float | None) -> 
             raise UsageError(not_becoming(run.id, run.status, wanted), run_id=run.id, code="not_executing")
         return False
 
-    await while_elsewhere(run.until(reached, timeout))
+    try:
+        await while_elsewhere(run.until(reached, timeout))
+    except TimeoutError:
+        raise TimeoutError(_still(run, wanted, timeout)) from None
     return run.status
+
+
+def _still(run: Run, wanted: set[str], timeout: float | None) -> str:
+    """Why ``wait_for`` gave up (it raised a TimeoutError with no message): where the run is, and what moves it."""
+    said = " or ".join(repr(s) for s in sorted(wanted))
+    text = f"run {run.id} did not become {said} within {timeout:g} s: it is {run.status}"
+    if run.status == "waiting":
+        asked = [w.node_id for w in run.waits]
+        text += f" for an answer to {', '.join(asked)}: answer it with `await run.answer(...)`" if asked else ""
+    return text + "; wait longer with wait_for(..., timeout=None)"
 
 
 __all__ = ["RUN_STATUSES", "result", "wait_for"]

@@ -193,7 +193,7 @@ class Run(RunState):
         Raises:
             UsageError: an unknown status, the run finished in another status than the ones awaited, or nothing
                 executes it (cut off by a restart: the message says how to resume it).
-            TimeoutError: the status was not reached within ``timeout`` seconds.
+            TimeoutError: the status was not reached within ``timeout`` seconds (the message says where the run is).
         """
         return await awaiting.wait_for(self, statuses, timeout)
 
