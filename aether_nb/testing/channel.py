@@ -73,6 +73,8 @@ class ScriptedChannel:
 
         Raises:
             UsageError: ``predicate`` is not callable, or ``timeout`` is not a positive number of seconds.
+            TimeoutError: ``predicate`` still false after ``timeout`` seconds (the message says what the channel
+                holds).
         """
         if not callable(predicate):
             raise UsageError(
@@ -88,4 +90,12 @@ class ScriptedChannel:
                 self._changed = asyncio.Event()
                 await self._changed.wait()
 
-        await asyncio.wait_for(poll(), timeout)
+        try:
+            await asyncio.wait_for(poll(), timeout)
+        except TimeoutError:
+            shown_prompts = [w.prompt for w in self.prompts]
+            raise TimeoutError(
+                f"ScriptedChannel.wait_for: {shown(predicate, 80)} still false after {timeout:g} s; the channel "
+                f"has {len(self.messages)} message(s), the prompts {shown(shown_prompts, 200)} and "
+                f"{len(self.unanswered)} unanswered (give answers with ScriptedChannel(answers=[...]))"
+            ) from None
