@@ -50,7 +50,7 @@ _IMAGE_MAGIC = (
 
 
 def sniff_image(data: bytes) -> str | None:
-    """The MIME type of image bytes by their content (PNG, JPEG, GIF, WebP, AVIF, SVG), else None.
+    """The MIME type of image bytes by their content (PNG, JPEG, GIF, WebP, AVIF, BMP, ICO, SVG), else None.
 
     Why: the chat shows an image as a ``data:`` URL of its stored type, and a browser draws SVG only under
     ``image/svg+xml``: SVG bytes sent without ``mime=`` were stored as PNG and showed as a broken image."""
@@ -61,6 +61,10 @@ def sniff_image(data: bytes) -> str | None:
         return "image/webp"
     if data[4:12] in (b"ftypavif", b"ftypavis"):
         return "image/avif"
+    if data[:2] == b"BM" and len(data) >= 26 and int.from_bytes(data[2:6], "little") == len(data):
+        return "image/bmp"  # (its header holds the file's size: "BM" alone starts many texts)
+    if data[:4] == b"\x00\x00\x01\x00" and len(data) >= 22:
+        return "image/x-icon"
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
         return "image/svg+xml"

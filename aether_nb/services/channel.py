@@ -224,8 +224,8 @@ class Channel:
         mime: str | None = None,
         name: str | None = None,
     ) -> None:
-        """Show an image (PNG, JPEG, GIF, WebP, AVIF or SVG bytes, or a path); it is stored as an artifact first.
-        Its type comes from ``mime=``, else from its bytes, else from its name (``name=`` or the file's)."""
+        """Show an image (PNG, JPEG, GIF, WebP, AVIF, BMP, ICO or SVG bytes, or a path), stored as an artifact
+        first. Its type comes from ``mime=``, else from its bytes, else from its name (``name=`` or the file's)."""
         alt_text = _check_option(alt, "alt", empty=True)
         mime = _check_option(mime, "mime")
         content = await self._store_blob(image, name, mime, "image")
@@ -450,8 +450,8 @@ def _image_mime(blob: bytes, name: str | None) -> str:
         found = by_name if by_name.startswith("image/") else None
     if found is None:
         raise UsageError(
-            f"send_image: {len(blob)} bytes{f' ({name})' if name else ''} that are no PNG, JPEG, GIF, WebP, AVIF or "
-            "SVG image; pass their type (mime='image/...') for another image format, or send_file(...) for a file",
+            f"send_image: {len(blob)} bytes{f' ({name})' if name else ''} that are no PNG, JPEG, GIF, WebP, AVIF, "
+            "BMP, ICO or SVG image; pass their type (mime='image/...') for another format, or use send_file(...)",
             code="not_an_image",
         )
     return found

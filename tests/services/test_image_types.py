@@ -21,6 +21,8 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 GIF = b"GIF89a\x01\x00\x01\x00"
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 "
 AVIF = b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00"
+BMP = b"BM" + (30).to_bytes(4, "little") + bytes(24)
+ICO = b"\x00\x00\x01\x00\x01\x00" + bytes(16)
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
 SVG_XML = b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- made by a plot -->\n' + SVG
 
@@ -48,6 +50,9 @@ def _sent(*calls: tuple[Any, dict[str, Any]]) -> list[str]:
         (GIF, "image/gif"),
         (WEBP, "image/webp"),
         (AVIF, "image/avif"),
+        (BMP, "image/bmp"),
+        (ICO, "image/x-icon"),
+        (b"BMW 320i, blue", None),
         (SVG, "image/svg+xml"),
         (SVG_XML, "image/svg+xml"),
         (b"  \n" + SVG, "image/svg+xml"),
@@ -70,11 +75,11 @@ def test_image_bytes_are_stored_under_their_own_type() -> None:
 
 
 def test_a_given_type_wins_and_a_name_types_bytes_that_say_nothing() -> None:
-    odd = b"\x00\x00\x01\x00 an icon"
-    assert _sent((SVG, {"mime": "image/svg+xml"}), (odd, {"mime": "image/x-icon"}), (odd, {"name": "fav.ico"})) == [
+    odd = b"TIFF-ish bytes"
+    assert _sent((SVG, {"mime": "image/svg+xml"}), (odd, {"mime": "image/tiff"}), (odd, {"name": "scan.tiff"})) == [
         "image/svg+xml",
-        "image/x-icon",
-        "image/vnd.microsoft.icon",
+        "image/tiff",
+        "image/tiff",
     ]
 
 
