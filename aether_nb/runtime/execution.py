@@ -340,6 +340,8 @@ class Scope:
                 if not exact:
                     key = bind_started(self, key, name, shown_inputs, ordered)
                 again = run.runs_again(key)
+                if from_frontier:  # a step that started before (it waits, or was cut off) keeps its edges, as a
+                    parents = ran_parents(self, key, parents)  # replayed one does: its siblings replayed meanwhile
             run.start_node(
                 node_id=key,
                 name=name,
