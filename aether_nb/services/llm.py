@@ -52,6 +52,7 @@ from aether_nb.services.llm_config import (
 )
 from aether_nb.services.llm_schema import (
     output_format,
+    tool_definitions,
     tool_spec,
 )
 from aether_nb.services.llm_tool_calls import run_calls
@@ -290,6 +291,39 @@ class LLM:
         value = await self._complete(self._scope(), messages, model, stream_to, fmt, cache, None, kw)
         usage = Usage.from_node(value["usage"])
         return (fmt.parse(value["text"]) if fmt is not None else value["text"]), usage
+
+    async def message(
+        self,
+        messages: Any,
+        *,
+        tools: Any = None,
+        model: str | None = None,
+        stream_to: Any = None,
+        cache: bool | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """The model's next message, as a state graph keeps it: ``{"role": "assistant", "content": text}``, with
+        ``"tool_calls"`` (OpenAI's form) when the model asks for tools. One journaled ``llm`` node, as ``chat``'s.
+
+        Why: a LangGraph-style agent (a model node, then ``ToolNode`` and ``tools_condition``: LangGraph's
+        ``model.bind_tools(tools).invoke(messages)``) needs the model's tool calls as a message; ``chat`` returns its
+        text and ``run_tools`` runs the tools itself. A resumed run replays the call, so the model is not asked again.
+
+        Args:
+            tools: what the model may call: ``@ag.tool`` functions, graph_fns, DualStageTools, MCP tools, a
+                ``ToolNode`` (the tools it runs), or OpenAI tool definitions; None: no tools.
+            stream_to, cache, model, **kw: as for :meth:`chat`.
+        """
+        check_call_settings("message", model, stream_to, cache)
+        schemas = None if tools is None else tool_definitions(tools, "message()")
+        value = await self._complete(self._scope(), messages, model, stream_to, None, cache, schemas or None, kw)
+        reply: dict[str, Any] = {"role": "assistant", "content": value["text"] or None}
+        if value["tool_calls"]:
+            reply["tool_calls"] = [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in value["tool_calls"]
+            ]
+        return reply
 
     async def _complete(
         self,

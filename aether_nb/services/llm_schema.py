@@ -125,6 +125,37 @@ def tool_spec(obj: Any) -> ToolSpec:
     return ToolSpec(t, schema, validate)
 
 
+def tool_definitions(tools: Any, where: str) -> list[dict[str, Any]]:
+    """The OpenAI ``tools=[...]`` definitions of ``tools``: ``@ag.tool`` functions, graph_fns, DualStageTools, schema
+    tools (an MCP server's), a state graph's ``ToolNode`` (its ``schemas()``: injected parameters left out), or
+    OpenAI definitions already (dicts with ``"type": "function"``), mixed in a list.
+
+    Raises:
+        UsageError: something else, a tool whose signature has no JSON schema, or two tools of one name."""
+    if hasattr(tools, "schemas") and callable(tools.schemas):  # a ToolNode (aether_nb.flow, above this package)
+        return list(tools.schemas())
+    if isinstance(tools, (str, bytes, dict)) or not isinstance(tools, (list, tuple)):
+        raise UsageError(
+            f"{where}: tools= takes a list of @ag.tool functions (graph_fns, DualStageTools, MCP tools, OpenAI tool "
+            f"definitions) or a ToolNode, got {shown(tools)}"
+        )
+    out: list[dict[str, Any]] = []
+    for t in tools:
+        if isinstance(t, dict):
+            if t.get("type") != "function" or not isinstance(t.get("function"), dict):
+                raise UsageError(
+                    f"{where}: a tool given as a dict is an OpenAI definition, "
+                    f"{{'type': 'function', 'function': {{'name': ..., 'parameters': ...}}}}; got {shown(t)}"
+                )
+            out.append(t)
+        else:
+            out.append(tool_spec(t).schema)
+    names = [d["function"].get("name") for d in out]
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where}: tool names must be unique, got {names}")
+    return out
+
+
 def parameters_schema(
     where: str, fn: Callable[..., Any], signature: inspect.Signature, *, skip: str | None = None
 ) -> tuple[dict[str, Any], Callable[[dict[str, Any]], dict[str, Any]]]:
