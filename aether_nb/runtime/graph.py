@@ -256,8 +256,11 @@ class RunGraph:
         return None
 
     def _holds_steps(self, node_id: str) -> bool:
-        """Whether a node of this DAG was made inside ``node_id`` (a step of a nested graph_fn or of a tool)."""
-        return any(n.parent == node_id for n in self._nodes.values())
+        """Whether a node of this DAG was made inside ``node_id`` (a step of a nested graph_fn or of a tool): drawn
+        inside it, or keyed under it (an ``interrupt()`` in a tool a state graph's ToolNode runs is drawn beside the
+        tool, in the tool node's group, and keyed ``<tool's key>/interrupt_1``)."""
+        under = node_id + "/"
+        return any(n.parent == node_id or n.id.startswith(under) for n in self._nodes.values())
 
     def runs_again(self, node_id: str) -> bool:
         """Whether ``node_id``, about to start in a resumed execution, runs its code again from the top: an earlier
