@@ -55,9 +55,9 @@ async def agent(state: MessagesState, context: Any) -> dict[str, Any]:
     return {"messages": [await context.llm().message(to_openai(state["messages"]), tools=TOOLS)]}
 
 
-def _graph() -> Any:
-    g = StateGraph(MessagesState, name="support")
-    g.add_node("agent", agent)
+def _graph(model_node: Any = agent, name: str = "support") -> Any:
+    g = StateGraph(MessagesState, name=name)
+    g.add_node("agent", model_node)
     g.add_node("tools", TOOLS)
     g.add_edge(START, "agent")
     g.add_conditional_edges("agent", tools_condition)
@@ -177,12 +177,6 @@ def test_a_model_call_before_an_interrupt_in_its_node_replays_after_a_restart(tm
     REFUNDS.clear()
     model = Model()
     db = str(tmp_path / "careful.duckdb")
-    g = StateGraph(MessagesState, name="careful")
-    g.add_node("agent", careful_agent)
-    g.add_node("tools", TOOLS)
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", tools_condition)
-    g.add_edge("tools", "agent")
     with FakeOpenAI(rules=model) as fake:
         outcomes = []
         for answer in (None, "go", "yes"):  # start, then each answer from a new "process"
@@ -191,7 +185,7 @@ def test_a_model_call_before_an_interrupt_in_its_node_replays_after_a_restart(tm
             previous = session_mod.set_default_session(s)
             try:
                 given = {"messages": [("user", "Refund A-7")]} if answer is None else Command(resume=answer)
-                res = arun(g.compile().ainvoke(given, CFG))
+                res = arun(_graph(careful_agent, "careful").ainvoke(given, CFG))
             finally:
                 session_mod.set_default_session(previous)
                 s.store.close()
