@@ -43,7 +43,7 @@ from aether_nb.flow.tool_errors import (
 from aether_nb.flow.types import END, Command
 from aether_nb.runtime.execution import current_scope
 from aether_nb.runtime.graph_fn import GraphFn
-from aether_nb.runtime.tools import Tool
+from aether_nb.runtime.tools import DualStageTool, Tool
 
 
 class InjectedState:
@@ -202,12 +202,16 @@ class ToolNode:
         return f"ToolNode({sorted(self.tools)})"
 
     def schemas(self) -> list[dict[str, Any]]:
-        """OpenAI ``tools=[...]`` definitions of the (function) tools, without the injected parameters."""
+        """OpenAI ``tools=[...]`` definitions of the tools, without the injected parameters (what
+        ``context.llm().message(..., tools=tool_node)`` offers the model)."""
         # (services sit above the runtime; only needed here)
         from aether_nb.services.llm_schema import parameters_schema, parse_docstring, tool_spec
 
         out = []
         for name, t in self.tools.items():
+            if isinstance(t, type) and issubclass(t, DualStageTool):  # (it ran, but was left out of the schemas)
+                out.append(tool_spec(t).schema)
+                continue
             if not isinstance(t, (Tool, GraphFn)):
                 continue
             hidden = self.injected.get(name, {})

@@ -220,3 +220,23 @@ def test_a_tool_paused_at_interrupt_is_not_said_to_have_run_again_after_a_restar
                 s.store.close()
     assert res.status == "completed"
     assert warned == {}, warned
+
+
+def test_a_tool_nodes_schemas_offer_its_dual_stage_tools_too() -> None:
+    """``ToolNode.schemas()`` (what ``message(tools=tool_node)`` offers the model) left a ``DualStageTool`` out:
+    the node ran it when called, but the model was never told it existed."""
+
+    class Approve(ag.DualStageTool, outputs=["ok"]):
+        """Ask a person to approve a refund."""
+
+        async def setup(self, order: str, eur: float) -> ag.WaitSpec:
+            return ag.WaitSpec(kind="approval", prompt=f"Refund {eur} EUR for {order}?")
+
+        async def on_resume(self, payload: Any) -> dict[str, Any]:
+            return {"ok": payload["approved"]}
+
+    schemas = ToolNode([lookup_order, Approve]).schemas()
+    assert [s["function"]["name"] for s in schemas] == ["lookup_order", "Approve"]
+    approve = schemas[1]["function"]
+    assert approve["description"] == "Ask a person to approve a refund."
+    assert set(approve["parameters"]["properties"]) == {"order", "eur"}
