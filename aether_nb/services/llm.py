@@ -197,6 +197,18 @@ def _client_model(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def assistant_message(value: dict[str, Any]) -> dict[str, Any]:
+    """A model call's value as the assistant message that goes back into the conversation (``run_tools``) or the
+    state (``message``): its text, and its tool calls in OpenAI's form."""
+    reply: dict[str, Any] = {"role": "assistant", "content": value["text"] or None}
+    if value["tool_calls"]:
+        reply["tool_calls"] = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in value["tool_calls"]
+        ]
+    return reply
+
+
 def check_call_settings(where: str, model: Any, stream_to: Any, cache: Any) -> None:
     """The per-call settings of ``chat`` / ``run_tools``, checked before the call becomes a step."""
     if model is not None and (not isinstance(model, str) or not model.strip()):
@@ -317,13 +329,7 @@ class LLM:
         check_call_settings("message", model, stream_to, cache)
         schemas = None if tools is None else tool_definitions(tools, "message()")
         value = await self._complete(self._scope(), messages, model, stream_to, None, cache, schemas or None, kw)
-        reply: dict[str, Any] = {"role": "assistant", "content": value["text"] or None}
-        if value["tool_calls"]:
-            reply["tool_calls"] = [
-                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                for c in value["tool_calls"]
-            ]
-        return reply
+        return assistant_message(value)
 
     async def _complete(
         self,
@@ -453,17 +459,7 @@ class LLM:
                 value = await self._complete(child, msgs, model, stream_to, None, cache, schemas, kw)
                 total += Usage.from_node(value["usage"])
                 calls = value["tool_calls"]
-                reply: dict[str, Any] = {"role": "assistant", "content": value["text"] or None}
-                if calls:
-                    reply["tool_calls"] = [
-                        {
-                            "id": c["id"],
-                            "type": "function",
-                            "function": {"name": c["name"], "arguments": c["arguments"]},
-                        }
-                        for c in calls
-                    ]
-                msgs.append(reply)
+                msgs.append(assistant_message(value))
                 if not calls:
                     return {"text": value["text"], "messages": msgs, "steps": step, "usage": dataclasses.asdict(total)}
                 msgs.extend(await run_calls(by_name, calls, self._session_or_default))
